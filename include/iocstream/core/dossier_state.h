@@ -1,0 +1,123 @@
+// DossierState: everything iocstream keeps about one dossier, the value stored in the state
+// store's "dossiers" column family. Written only by the rules state machine; encoded only by
+// the state module. Plain value type: thread-compatible.
+//
+// Instants are UTC. Derived values (outcome, open/overdue) are functions of the state so that
+// aggregates and timers can be recomputed from it (see rules/dossier_state_machine.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "iocstream/core/dossier_event.h"
+#include "iocstream/core/types.h"
+
+namespace iocstream {
+
+enum class DossierStatus : uint8_t {
+  kSubmitted = 0,          // seen online, not yet accepted: no clock
+  kInProgress = 1,         // clock running
+  kWaitingSupplement = 2,  // supplement requested
+  kWaitingPayment = 3,     // waiting for fee / tax payment
+  kCompleted = 4,          // result ready (clock stopped)
+  kReturned = 5,           // result returned to the applicant
+  kWithdrawn = 6,
+  kRefused = 7,   // refused at intake
+  kRejected = 8,  // stopped after acceptance
+  kUnknown = 9,   // only events that do not set a status were seen so far (out of order)
+};
+
+// Outcome class of a dossier (domain.md §1.5). Early and on time both count as on time in
+// the Decision 766 indicator 2.1; the Boston ONTIME label equals early or on time.
+enum class Outcome : uint8_t {
+  kOpen = 0,        // not finished; "within deadline", "due soon" or "overdue" while open
+  kEarly = 1,       // finished on a working day before the due day
+  kOnTime = 2,      // finished on the due day, not after the due instant
+  kLate = 3,        // finished after the due instant
+  kNoDeadline = 4,  // finished, but it had no due time (procedure without NgayHenTra)
+  kCancelled = 5,   // withdrawn, refused or rejected: not counted as on time or late
+};
+
+// Where the due time came from, for "explain a deadline".
+enum class DueSource : uint8_t { kNone = 0, kEvent = 1, kCatalog = 2 };
+
+struct DossierState {
+  std::string dossier_id;
+  PartitionId partition{0};  // source partition; the state moves with it on rebalance
+  std::string agency_code;
+  std::string commune_code;
+  std::string procedure_code;
+  std::string current_unit;  // unit holding the dossier now (last transfer), else agency
+  Channel channel = Channel::kUnknown;
+  OnlineLevel online_level = OnlineLevel::kUnknown;
+  DossierStatus status = DossierStatus::kUnknown;
+  DueSource due_source = DueSource::kNone;
+
+  std::optional<Instant> submitted_at;
+  std::optional<Instant> received_at;  // clock start (NgayTiepNhan)
+  std::optional<Instant> due_at;       // effective deadline: original shifted by pauses (timers)
+  std::optional<Instant> kpi_due_at;   // deadline the KPI judges against (original NgayHenTra)
+  std::optional<Instant> rescheduled_due_at;  // Form 04 new promised date, if any
+  std::optional<Instant> step_due_at;         // current step's internal deadline (OLA)
+  std::optional<Instant> completed_at;        // clock stop (NgayKetThucXuLy)
+  std::optional<Instant> returned_at;         // NgayTra
+  std::optional<Instant> closed_at;           // withdrawn / refused / rejected time
+  std::optional<Instant> paused_since;        // open pause (supplement or payment)
+  int64_t paused_ms = 0;                      // total paused wall time already applied to due_at
+  int32_t supplement_requests = 0;
+  bool result_electronic = false;
+  bool apology_issued = false;
+
+  // Alerts already raised, so that a timer or a replay never raises one twice.
+  bool breach_fired = false;   // deadline passed while open (overdue)
+  bool warning_fired = false;  // "due soon" threshold passed while open
+  bool step_breach_fired = false;
+
+  Instant first_event_at{};
+  Instant last_event_at{};
+  std::vector<uint64_t> applied_event_ids;  // 64-bit hashes of applied event ids (dedup)
+};
+
+// A deadline timer: fires when the clock (wall clock live, watermark in replay) reaches due.
+enum class TimerKind : uint8_t { kWarning = 0, kBreach = 1, kStepBreach = 2 };
+
+struct Timer {
+  PartitionId partition{0};
+  Instant due{};
+  std::string dossier_id;
+  TimerKind kind = TimerKind::kBreach;
+  auto operator<=>(const Timer&) const = default;
+};
+
+enum class AlertKind : uint8_t {
+  kDeadlineWarning = 0,   // approaching the deadline (threshold of elapsed working time)
+  kDeadlineBreached = 1,  // deadline passed while the dossier is still open
+  kCompletedLate = 2,     // completed after its deadline
+  kStepBreached = 3,      // a transfer step passed its internal deadline
+  kApologyMissing = 4,    // late without a Form 04 apology issued before the deadline
+};
+
+// An alert to publish. alert_id is deterministic (dossier, kind, deadline) so a redelivery is
+// recognisable downstream. Instants UTC.
+struct AlertIntent {
+  std::string alert_id;
+  AlertKind kind = AlertKind::kDeadlineBreached;
+  std::string dossier_id;
+  std::string agency_code;
+  std::string commune_code;
+  std::string procedure_code;
+  Channel channel = Channel::kUnknown;
+  Instant due_at{};
+  Instant detected_at{};  // the clock (watermark or wall) when it was raised
+  std::optional<Instant> completed_at;
+};
+
+std::string_view ToString(DossierStatus status);
+std::string_view ToString(Outcome outcome);
+std::string_view ToString(DueSource source);
+std::string_view ToString(TimerKind kind);
+std::string_view ToString(AlertKind kind);
+
+}  // namespace iocstream

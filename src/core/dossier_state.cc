@@ -1,0 +1,33 @@
+#include "iocstream/core/dossier_state.h"
+
+#include <array>
+
+namespace iocstream {
+
+std::string_view ToString(DossierStatus status) {
+  static constexpr std::array<std::string_view, 10> kNames = {
+      "submitted", "in_progress", "waiting_supplement", "waiting_payment", "completed", "returned",
+      "withdrawn", "refused",     "rejected",           "unknown"};
+  return kNames[static_cast<size_t>(status)];
+}
+std::string_view ToString(Outcome outcome) {
+  static constexpr std::array<std::string_view, 6> kNames = {"open", "early",       "on_time",
+                                                             "late", "no_deadline", "cancelled"};
+  return kNames[static_cast<size_t>(outcome)];
+}
+std::string_view ToString(DueSource source) {
+  static constexpr std::array<std::string_view, 3> kNames = {"none", "event", "catalog"};
+  return kNames[static_cast<size_t>(source)];
+}
+std::string_view ToString(TimerKind kind) {
+  static constexpr std::array<std::string_view, 3> kNames = {"warning", "breach", "step_breach"};
+  return kNames[static_cast<size_t>(kind)];
+}
+std::string_view ToString(AlertKind kind) {
+  static constexpr std::array<std::string_view, 5> kNames = {"deadline_warning",
+                                                             "deadline_breached", "completed_late",
+                                                             "step_breached", "apology_missing"};
+  return kNames[static_cast<size_t>(kind)];
+}
+
+}  // namespace iocstream
