@@ -54,6 +54,7 @@ struct DossierState {
   OnlineLevel online_level = OnlineLevel::kUnknown;
   DossierStatus status = DossierStatus::kUnknown;
   DueSource due_source = DueSource::kNone;
+  Outcome outcome = Outcome::kOpen;  // fixed when the dossier finishes; kept on calendar reload
 
   std::optional<Instant> submitted_at;
   std::optional<Instant> received_at;  // clock start (NgayTiepNhan)
@@ -67,6 +68,7 @@ struct DossierState {
   std::optional<Instant> paused_since;        // open pause (supplement or payment)
   int64_t paused_ms = 0;                      // total paused wall time already applied to due_at
   int32_t supplement_requests = 0;
+  int32_t step_breaches = 0;  // transfer steps that passed their internal deadline
   bool result_electronic = false;
   bool apology_issued = false;
 
@@ -75,6 +77,7 @@ struct DossierState {
   bool warning_fired = false;  // "due soon" threshold passed while open
   bool step_breach_fired = false;
 
+  Instant status_at{};  // occurred_at of the event that set `status` (out-of-order guard)
   Instant first_event_at{};
   Instant last_event_at{};
   std::vector<uint64_t> applied_event_ids;  // 64-bit hashes of applied event ids (dedup)

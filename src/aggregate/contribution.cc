@@ -1,0 +1,48 @@
+#include "iocstream/aggregate/contribution.h"
+
+namespace iocstream::aggregate {
+
+AggregateKey KeyOf(const DossierState& s) {
+  return AggregateKey{s.partition, s.agency_code, s.commune_code, s.channel};
+}
+
+AggregateCounters Contribution(const DossierState& s) {
+  AggregateCounters c;
+  using F = AggregateField;
+  const bool received = s.received_at.has_value();
+  if (received) c[F::kReceived] = 1;
+  switch (s.outcome) {
+    case Outcome::kOpen:
+      if (received) {
+        c[F::kOpen] = 1;
+        if (!s.due_at) {
+          c[F::kOpenNoDeadline] = 1;
+        } else if (s.breach_fired) {
+          c[F::kOpenOverdue] = 1;
+        } else if (s.warning_fired) {
+          c[F::kOpenDueSoon] = 1;
+        }
+      }
+      break;
+    case Outcome::kEarly:
+      c[F::kCompletedEarly] = 1;
+      break;
+    case Outcome::kOnTime:
+      c[F::kCompletedOnTime] = 1;
+      break;
+    case Outcome::kLate:
+      c[F::kCompletedLate] = 1;
+      break;
+    case Outcome::kNoDeadline:
+      c[F::kCompletedNoDeadline] = 1;
+      break;
+    case Outcome::kCancelled:
+      c[F::kCancelled] = 1;
+      break;
+  }
+  c[F::kSupplementRequests] = s.supplement_requests;
+  c[F::kStepBreaches] = s.step_breaches;
+  return c;
+}
+
+}  // namespace iocstream::aggregate
