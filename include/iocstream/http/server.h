@@ -1,0 +1,119 @@
+// HttpServer: the process's small HTTP/1.1 server for /metrics, /healthz, /readyz and the
+// read-only /api/v1 endpoints (Boost.Beast underneath; Beast stays out of this header).
+//
+// The server owns its own io_context and threads, separate from ingest: a slow scrape or API
+// call never delays a poll batch, and handlers are expected to read a consistent view (a
+// snapshot) rather than take locks that ingest holds.
+//
+// Routing. Handle() registers an exact path; HandlePrefix() registers every path that starts
+// with a prefix (e.g. "/api/v1/dossiers/" for /api/v1/dossiers/{id}; the handler slices the id
+// off HttpRequest::path). Exact routes win over prefix routes, longer prefixes over shorter
+// ones. A request whose path matches no route gets 404 {"error":"not found","path":...}; one
+// whose path matches only routes of other methods gets 405 with an Allow header. HEAD is served
+// by the GET route of the same path (handler called with method "HEAD", body dropped,
+// Content-Length kept). A handler that throws gets 500 {"error":...} with the exception's
+// message; the exception is logged (spdlog) and never leaves the server thread.
+//
+// Protocol limits: HTTP/1.1 keep-alive (HTTP/1.0 closes after each response), a request body
+// limit (413 beyond it), a read timeout per request (the idle connection is closed), malformed
+// requests or request targets get 400 and the connection is closed.
+//
+// Thread-safety: Handle(), HandlePrefix() and Start() must be called from one thread before the
+// server starts; adding routes after Start() is not thread-safe and is not supported. Handlers
+// run concurrently on the server's threads (HttpServerOptions::threads) and must be
+// thread-safe; they should be short, since a handler occupies one server thread until it
+// returns. Stop() may be called from any thread except a handler's, and more than once.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "iocstream/core/result.h"
+
+namespace iocstream {
+
+// A parsed request as handlers see it. `path` is the request target's path, percent-decoded
+// ('+' stays '+'); `query` is the query string split on '&' and '=', keys and values
+// percent-decoded with '+' as space (a repeated key keeps its last value, a key without '='
+// maps to ""). `method` is the request method as sent ("GET", "POST", "HEAD", ...).
+struct HttpRequest {
+  std::string method;
+  std::string path;
+  std::map<std::string, std::string> query;
+  std::string body;
+};
+
+// What a handler returns. `status` is an HTTP status code; `body` is sent as-is with
+// `content_type` (the server adds Content-Length, Connection and Server headers).
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+// Builds the JSON error body used by the server itself, {"error":"<message>"}, properly
+// escaped, so handlers answer errors (e.g. 404 for an unknown dossier) in the same shape.
+[[nodiscard]] HttpResponse JsonErrorResponse(int status, std::string_view message);
+
+struct HttpServerOptions {
+  // Numeric IPv4 or IPv6 address to listen on ("0.0.0.0" to listen on every interface).
+  std::string address = "127.0.0.1";
+  // TCP port; 0 asks the kernel for an ephemeral port (see HttpServer::port()).
+  uint16_t port = 0;
+  // Threads running the server's io_context, i.e. how many handlers may run at once.
+  int threads = 1;
+  // Largest accepted request body, in bytes; larger requests get 413 and are closed.
+  std::size_t body_limit = std::size_t{1} << 20;
+  // How long the server waits for a complete request (and, on a kept-alive connection, for
+  // the next one) before it closes the connection; also bounds writing one response.
+  std::chrono::milliseconds read_timeout = std::chrono::seconds(30);
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+  explicit HttpServer(HttpServerOptions options = {});
+  // Stops the server (see Stop()).
+  ~HttpServer();
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Registers `handler` for requests with exactly this method (e.g. "GET", case-sensitive as
+  // HTTP methods are) and path. Registering the same method and path twice replaces the
+  // first handler. Before Start() only.
+  void Handle(std::string method, std::string path, Handler handler);
+
+  // Registers `handler` for this method and every path that starts with `prefix`. Before
+  // Start() only.
+  void HandlePrefix(std::string method, std::string prefix, Handler handler);
+
+  // Binds, listens and starts the server threads. Returns an Error, never throws, when the
+  // address is not a numeric IP address (kInvalidArgument), when the socket cannot be opened,
+  // bound or put in listening state, e.g. the port is in use (kUnavailable), when
+  // options.threads < 1 (kInvalidArgument), or when the server already started successfully
+  // (kInvalidArgument: a server runs at most once; after a failed Start() it may be retried).
+  [[nodiscard]] Status Start();
+
+  // Stops accepting, closes every connection and joins the server threads; a handler that is
+  // running finishes first (its response may not be sent). Idempotent; a no-op before
+  // Start(). Must not be called from a handler (it would join its own thread).
+  void Stop();
+
+  // The port the server listens on (the kernel's choice when options.port was 0); 0 before a
+  // successful Start().
+  [[nodiscard]] uint16_t port() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iocstream

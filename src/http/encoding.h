@@ -1,0 +1,35 @@
+// Request-target parsing and JSON string quoting for the http module (private; no Beast).
+// Pure functions: thread-safe.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "iocstream/core/result.h"
+
+namespace iocstream::http_internal {
+
+// Decodes %XX escapes (RFC 3986 percent-encoding). With `plus_is_space` a '+' decodes to ' '
+// (application/x-www-form-urlencoded, used for query strings); otherwise '+' is kept.
+// kInvalidArgument when a '%' is not followed by two hex digits.
+[[nodiscard]] Result<std::string> PercentDecode(std::string_view text, bool plus_is_space);
+
+// An origin-form request target split into its decoded parts.
+struct RequestTarget {
+  std::string path;
+  std::map<std::string, std::string> query;
+};
+
+// Parses "/path?k=v&k2=v2" (RFC 9112 origin-form; a "#fragment", which clients do not send, is
+// dropped). Empty pieces ("&&") are skipped, a repeated key keeps its last value, a key without
+// '=' maps to "". kInvalidArgument when the target does not start with '/' or holds a bad
+// percent escape.
+[[nodiscard]] Result<RequestTarget> ParseRequestTarget(std::string_view target);
+
+// `text` as a JSON string literal, quotes included. Text is taken as UTF-8; bytes that do not
+// form valid UTF-8 (request paths are untrusted) become U+FFFD so the output is always valid
+// JSON.
+[[nodiscard]] std::string JsonQuote(std::string_view text);
+
+}  // namespace iocstream::http_internal

@@ -1,0 +1,92 @@
+#include "http/router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+#include <set>
+#include <utility>
+
+#include "http/encoding.h"
+
+namespace iocstream::http_internal {
+
+void Router::Add(std::string method, std::string pattern, Match match,
+                 HttpServer::Handler handler) {
+  if (match == Match::kExact) {
+    Route& route = exact_[pattern];
+    route.pattern = std::move(pattern);
+    route.by_method.insert_or_assign(std::move(method), std::move(handler));
+    return;
+  }
+  auto it = std::find_if(prefixes_.begin(), prefixes_.end(),
+                         [&](const Route& route) { return route.pattern == pattern; });
+  if (it == prefixes_.end()) {
+    prefixes_.push_back(Route{.pattern = std::move(pattern)});
+    it = std::prev(prefixes_.end());
+  }
+  it->by_method.insert_or_assign(std::move(method), std::move(handler));
+  std::stable_sort(prefixes_.begin(), prefixes_.end(), [](const Route& a, const Route& b) {
+    return a.pattern.size() > b.pattern.size();
+  });
+}
+
+std::vector<const Router::Route*> Router::Candidates(const std::string& path) const {
+  std::vector<const Route*> candidates;
+  if (const auto it = exact_.find(path); it != exact_.end()) candidates.push_back(&it->second);
+  for (const Route& route : prefixes_) {
+    if (path.starts_with(route.pattern)) candidates.push_back(&route);
+  }
+  return candidates;
+}
+
+Router::Outcome Router::Dispatch(const HttpRequest& request) const {
+  const std::vector<const Route*> candidates = Candidates(request.path);
+  if (candidates.empty()) {
+    return {
+        .response = {.status = 404,
+                     .body = "{\"error\":\"not found\",\"path\":" + JsonQuote(request.path) + "}"}};
+  }
+
+  const HttpServer::Handler* handler = nullptr;
+  for (const Route* route : candidates) {
+    auto it = route->by_method.find(request.method);
+    if (it == route->by_method.end() && request.method == "HEAD") it = route->by_method.find("GET");
+    if (it != route->by_method.end()) {
+      handler = &it->second;
+      break;
+    }
+  }
+  if (handler == nullptr) {
+    std::set<std::string> allowed;
+    for (const Route* route : candidates) {
+      for (const auto& [method, unused] : route->by_method) allowed.insert(method);
+    }
+    if (allowed.contains("GET")) allowed.insert("HEAD");
+    std::string allow;
+    for (const std::string& method : allowed) {
+      if (!allow.empty()) allow += ", ";
+      allow += method;
+    }
+    return {.response = {.status = 405,
+                         .body = "{\"error\":\"method not allowed\",\"method\":" +
+                                 JsonQuote(request.method) +
+                                 ",\"path\":" + JsonQuote(request.path) + "}"},
+            .allow = std::move(allow)};
+  }
+
+  // The boundary between handlers and the server: nothing a handler throws may take a server
+  // thread down.
+  std::string failure;
+  try {
+    return {.response = (*handler)(request)};
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  spdlog::error("http: handler for {} {} threw: {}", request.method, request.path, failure);
+  return {.response = JsonErrorResponse(500, failure)};
+}
+
+}  // namespace iocstream::http_internal

@@ -1,0 +1,322 @@
+// The only translation unit that includes Boost.Beast: everything else in the module (routing,
+// target parsing) is plain C++ so that it compiles fast and is tested without sockets.
+#include "iocstream/http/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cassert>
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "http/encoding.h"
+#include "http/router.h"
+
+namespace iocstream {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = boost::asio::ip::tcp;
+
+constexpr int kHttp11 = 11;
+
+// A connection: reads requests one after another (HTTP/1.1 keep-alive, no pipelining of
+// responses), routes each through the Router on the calling server thread, and writes the
+// response. Every operation of one session runs on its own strand; the session lives as long
+// as an operation holds its shared_ptr, and dies with the io_context when the server stops.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const http_internal::Router& router, const HttpServerOptions& options)
+      : stream_(std::move(socket)), router_(router), options_(options) {}
+
+  void Run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::ReadRequest, shared_from_this()));
+  }
+
+ private:
+  void ReadRequest() {
+    // A parser reads exactly one message, so each request gets a fresh one.
+    parser_.emplace();
+    parser_->body_limit(options_.body_limit);
+    stream_.expires_after(options_.read_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, std::size_t /*bytes*/) {
+    if (!ec) return Serve(parser_->release());
+    if (ec == bhttp::error::end_of_stream) return Close();  // the client closed between requests
+    if (ec == bhttp::error::body_limit) {
+      return WriteError(
+          413, "request body larger than " + std::to_string(options_.body_limit) + " bytes");
+    }
+    if (ec == bhttp::error::header_limit) return WriteError(431, "request header too large");
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+        ec != bhttp::error::partial_message) {
+      return WriteError(400, "malformed request: " + ec.message());
+    }
+    // Timeout (the stream already closed the socket), reset or abort: nobody to answer.
+    if (ec != beast::error::timeout && ec != net::error::operation_aborted) {
+      spdlog::debug("http: read failed: {}", ec.message());
+    }
+  }
+
+  void Serve(bhttp::request<bhttp::string_body> message) {
+    auto target = http_internal::ParseRequestTarget(message.target());
+    if (!target) return WriteError(400, target.error().message);
+
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    request.path = std::move(target->path);
+    request.query = std::move(target->query);
+    request.body = std::move(message.body());
+    http_internal::Router::Outcome outcome = router_.Dispatch(request);
+
+    HttpResponse& response = outcome.response;
+    if (response.status < 200 || response.status > 599) {
+      spdlog::error("http: handler for {} {} returned invalid status {}", request.method,
+                    request.path, response.status);
+      response = JsonErrorResponse(
+          500, "handler returned invalid status " + std::to_string(response.status));
+    }
+    // These statuses have no body by definition (RFC 9110 15.3.5, 15.4.5).
+    if (response.status == 204 || response.status == 304) response.body.clear();
+
+    response_ = {};
+    response_.version(message.version());
+    response_.result(static_cast<unsigned>(response.status));
+    response_.set(bhttp::field::server, "iocstream");
+    if (!response.content_type.empty()) {
+      response_.set(bhttp::field::content_type, response.content_type);
+    }
+    if (!outcome.allow.empty()) response_.set(bhttp::field::allow, outcome.allow);
+    response_.keep_alive(message.keep_alive());
+    if (message.method() == bhttp::verb::head) {
+      // A HEAD response announces the length the GET body would have, and carries none.
+      if (response.status != 204 && response.status != 304) {
+        response_.content_length(response.body.size());
+      }
+    } else {
+      response_.body() = std::move(response.body);
+      response_.prepare_payload();
+    }
+    Write();
+  }
+
+  // Answers a request that could not be read or parsed; the connection closes afterwards,
+  // since the rest of the byte stream cannot be trusted.
+  void WriteError(int status, const std::string& message) {
+    const HttpResponse error = JsonErrorResponse(status, message);
+    response_ = {};
+    response_.version(kHttp11);
+    response_.result(static_cast<unsigned>(status));
+    response_.set(bhttp::field::server, "iocstream");
+    response_.set(bhttp::field::content_type, error.content_type);
+    response_.keep_alive(false);
+    response_.body() = error.body;
+    response_.prepare_payload();
+    Write();
+  }
+
+  void Write() {
+    stream_.expires_after(options_.read_timeout);
+    bhttp::async_write(
+        stream_, response_,
+        beast::bind_front_handler(&Session::OnWrite, shared_from_this(), response_.need_eof()));
+  }
+
+  void OnWrite(bool close, beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec) {
+      if (ec != beast::error::timeout && ec != net::error::operation_aborted) {
+        spdlog::debug("http: write failed: {}", ec.message());
+      }
+      return;
+    }
+    if (close) return Close();
+    ReadRequest();
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);  // best effort; closed on drop
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::string_body> response_;
+  const http_internal::Router& router_;
+  const HttpServerOptions& options_;
+};
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  explicit Impl(HttpServerOptions options) : options_(std::move(options)) {}
+  ~Impl() { Stop(); }
+
+  void Add(std::string method, std::string pattern, http_internal::Router::Match match,
+           Handler handler) {
+    std::lock_guard lock(mu_);
+    assert(!started_ && "routes must be registered before HttpServer::Start()");
+    if (started_) {
+      spdlog::error("http: route {} {} registered after Start() is ignored", method, pattern);
+      return;
+    }
+    router_.Add(std::move(method), std::move(pattern), match, std::move(handler));
+  }
+
+  Status Start() {
+    std::lock_guard lock(mu_);
+    if (started_) return InvalidArgument("http server already started");
+    if (options_.threads < 1) {
+      return InvalidArgument("http server needs at least one thread, got " +
+                             std::to_string(options_.threads));
+    }
+    beast::error_code ec;
+    const net::ip::address address = net::ip::make_address(options_.address, ec);
+    if (ec) {
+      return InvalidArgument("http: listen address '" + options_.address +
+                             "' is not a numeric IP address: " + ec.message());
+    }
+    const tcp::endpoint endpoint(address, options_.port);
+    const std::string where = options_.address + ":" + std::to_string(options_.port);
+
+    io_context_ = std::make_unique<net::io_context>(options_.threads);
+    acceptor_ = std::make_unique<tcp::acceptor>(*io_context_);
+    accept_retry_ = std::make_unique<net::steady_timer>(*io_context_);
+    const auto fail = [&](const char* step) -> Status {
+      const std::string message =
+          "http: cannot " + std::string(step) + " " + where + ": " + ec.message();
+      accept_retry_.reset();
+      acceptor_.reset();
+      io_context_.reset();
+      return Error{ErrorCode::kUnavailable, message};
+    };
+    if (acceptor_->open(endpoint.protocol(), ec); ec) return fail("open a socket for");
+    // Lets a restarted process bind while old connections sit in TIME_WAIT; on Linux it does
+    // not let two servers listen on one port.
+    if (acceptor_->set_option(net::socket_base::reuse_address(true), ec); ec) {
+      return fail("set SO_REUSEADDR on");
+    }
+    if (acceptor_->bind(endpoint, ec); ec) return fail("bind");
+    if (acceptor_->listen(net::socket_base::max_listen_connections, ec); ec) {
+      return fail("listen on");
+    }
+    const tcp::endpoint local = acceptor_->local_endpoint(ec);
+    if (ec) return fail("read the bound port of");
+    port_ = local.port();
+
+    started_ = true;
+    Accept();
+    threads_.reserve(static_cast<std::size_t>(options_.threads));
+    for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { RunLoop(); });
+    spdlog::info("http: listening on {}:{} with {} thread(s)", options_.address, port_,
+                 options_.threads);
+    return {};
+  }
+
+  void Stop() {
+    std::lock_guard lock(mu_);
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    io_context_->stop();
+    for (std::thread& thread : threads_) thread.join();
+    threads_.clear();
+    // No thread runs the io_context now. Closing the acceptor, then destroying the io_context
+    // destroys every pending operation, and with it the last reference to each Session, which
+    // closes its socket.
+    accept_retry_.reset();
+    acceptor_.reset();
+    io_context_.reset();
+    spdlog::info("http: stopped listening on {}:{}", options_.address, port_);
+  }
+
+  [[nodiscard]] uint16_t port() const { return port_; }
+
+ private:
+  void Accept() {
+    // Each connection gets its own strand: with several threads, one session's handlers never
+    // run concurrently.
+    acceptor_->async_accept(
+        net::make_strand(*io_context_),
+        [this](beast::error_code ec, tcp::socket socket) { OnAccept(ec, std::move(socket)); });
+  }
+
+  void OnAccept(beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec) {
+      // E.g. EMFILE: retry after a pause instead of spinning on the failing accept.
+      spdlog::warn("http: accept failed: {}", ec.message());
+      accept_retry_->expires_after(std::chrono::milliseconds(100));
+      accept_retry_->async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec) Accept();
+      });
+      return;
+    }
+    std::make_shared<Session>(std::move(socket), router_, options_)->Run();
+    Accept();
+  }
+
+  void RunLoop() {
+    for (;;) {
+      try {
+        io_context_->run();
+        return;
+      } catch (const std::exception& e) {
+        // Handlers are wrapped by the Router; this is a bug in the server itself. Keep serving.
+        spdlog::error("http: server thread caught: {}", e.what());
+      }
+    }
+  }
+
+  const HttpServerOptions options_;
+  http_internal::Router router_;
+  std::mutex mu_;  // serialises Add, Start and Stop
+  bool started_ = false;
+  bool stopped_ = false;
+  std::atomic<uint16_t> port_{0};
+  std::unique_ptr<net::io_context> io_context_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<net::steady_timer> accept_retry_;
+  std::vector<std::thread> threads_;
+};
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::Handle(std::string method, std::string path, Handler handler) {
+  impl_->Add(std::move(method), std::move(path), http_internal::Router::Match::kExact,
+             std::move(handler));
+}
+
+void HttpServer::HandlePrefix(std::string method, std::string prefix, Handler handler) {
+  impl_->Add(std::move(method), std::move(prefix), http_internal::Router::Match::kPrefix,
+             std::move(handler));
+}
+
+Status HttpServer::Start() { return impl_->Start(); }
+
+void HttpServer::Stop() { impl_->Stop(); }
+
+uint16_t HttpServer::port() const { return impl_->port(); }
+
+}  // namespace iocstream

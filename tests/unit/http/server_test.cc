@@ -1,0 +1,328 @@
+#include "iocstream/http/server.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "unit/http/http_test_client.h"
+
+namespace iocstream {
+namespace {
+
+using test::ClientResponse;
+using test::TestClient;
+
+constexpr std::string_view kHello = R"({"hello":"world"})";
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.Handle("GET", "/hello",
+                   [](const HttpRequest&) { return HttpResponse{.body = std::string(kHello)}; });
+    server_.Handle("GET", "/query", [](const HttpRequest& request) {
+      std::string listing;
+      for (const auto& [key, value] : request.query) {
+        listing.append(key).append("=").append(value).append(";");
+      }
+      return HttpResponse{.content_type = "text/plain", .body = listing};
+    });
+    server_.Handle("POST", "/echo", [](const HttpRequest& request) {
+      return HttpResponse{.status = 201, .content_type = "text/plain", .body = request.body};
+    });
+    server_.Handle("GET", "/boom", [](const HttpRequest&) -> HttpResponse {
+      throw std::runtime_error("disk on fire");
+    });
+    server_.Handle("GET", "/bad-status",
+                   [](const HttpRequest&) { return HttpResponse{.status = 1000}; });
+    server_.Handle("GET", "/count", [this](const HttpRequest&) {
+      return HttpResponse{.body = std::to_string(++count_)};
+    });
+    server_.HandlePrefix("GET", "/api/v1/dossiers/", [](const HttpRequest& request) {
+      const std::string id = request.path.substr(std::string_view("/api/v1/dossiers/").size());
+      return HttpResponse{.body = "{\"id\":\"" + id + "\"}"};
+    });
+    server_.Handle("GET", "/api/v1/dossiers/stats",
+                   [](const HttpRequest&) { return HttpResponse{.body = "stats"}; });
+    ASSERT_TRUE(server_.Start().ok());
+    ASSERT_NE(server_.port(), 0);
+  }
+
+  std::optional<ClientResponse> Get(std::string_view target) {
+    TestClient client(server_.port());
+    EXPECT_TRUE(client.connected());
+    return client.Request("GET", target);
+  }
+
+  HttpServer server_{HttpServerOptions{.threads = 2}};
+  std::atomic<int> count_{0};
+};
+
+TEST_F(HttpServerTest, ServesHandlerBody) {
+  const auto response = Get("/hello");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->Header("content-type"), "application/json");
+  EXPECT_EQ(response->Header("content-length"), std::to_string(kHello.size()));
+  EXPECT_EQ(response->body, kHello);
+}
+
+TEST_F(HttpServerTest, UnknownPathIs404Json) {
+  const auto response = Get("/nope%22x?a=1");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 404);
+  EXPECT_EQ(response->Header("content-type"), "application/json");
+  EXPECT_EQ(response->body, R"({"error":"not found","path":"/nope\"x"})");
+}
+
+TEST_F(HttpServerTest, WrongMethodIs405WithAllow) {
+  TestClient client(server_.port());
+  const auto response = client.Request("POST", "/hello", "x");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 405);
+  EXPECT_EQ(response->Header("allow"), "GET, HEAD");
+  EXPECT_EQ(response->body, R"({"error":"method not allowed","method":"POST","path":"/hello"})");
+}
+
+TEST_F(HttpServerTest, DecodesQueryString) {
+  const auto response = Get("/query?commune=Ea+H%C3%A1&dept=S%E1%BB%9F%20T%C6%B0%20ph%C3%A1p&flag");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->Header("content-type"), "text/plain");
+  EXPECT_EQ(response->body, "commune=Ea Há;dept=Sở Tư pháp;flag=;");
+}
+
+TEST_F(HttpServerTest, MalformedPercentEscapeIs400) {
+  TestClient client(server_.port());
+  const auto response = client.Request("GET", "/query?x=%zz");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 400);
+  EXPECT_NE(response->body.find("percent"), std::string::npos) << response->body;
+  EXPECT_TRUE(client.PeerClosed());
+}
+
+TEST_F(HttpServerTest, PrefixRouteAndExactPrecedence) {
+  auto response = Get("/api/v1/dossiers/000.00.12.H14-250701-0001");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, R"({"id":"000.00.12.H14-250701-0001"})");
+  response = Get("/api/v1/dossiers/stats");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->body, "stats");
+  response = Get("/api/v1/dossiers");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 404);
+}
+
+TEST_F(HttpServerTest, HeadOnGetRouteHasLengthButNoBody) {
+  TestClient client(server_.port());
+  const auto head = client.Request("HEAD", "/hello");
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->Header("content-length"), std::to_string(kHello.size()));
+  EXPECT_TRUE(head->body.empty());
+  // Were any body bytes sent, they would be read here as the next response's status line.
+  const auto get = client.Request("GET", "/hello");
+  ASSERT_TRUE(get.has_value());
+  EXPECT_EQ(get->status, 200);
+  EXPECT_EQ(get->body, kHello);
+}
+
+TEST_F(HttpServerTest, HandlerExceptionIs500WithMessage) {
+  TestClient client(server_.port());
+  const auto response = client.Request("GET", "/boom");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 500);
+  EXPECT_EQ(response->body, R"({"error":"disk on fire"})");
+  // The connection and the server survive.
+  const auto next = client.Request("GET", "/hello");
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->status, 200);
+}
+
+TEST_F(HttpServerTest, InvalidStatusFromHandlerIs500) {
+  const auto response = Get("/bad-status");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 500);
+}
+
+TEST_F(HttpServerTest, PostBodyReachesHandler) {
+  TestClient client(server_.port());
+  const std::string body(100000, 'x');
+  const auto response = client.Request("POST", "/echo", body);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 201);
+  EXPECT_EQ(response->body, body);
+}
+
+TEST_F(HttpServerTest, BodyOverLimitIs413AndCloses) {
+  TestClient client(server_.port());
+  ASSERT_TRUE(client.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\n\r\n"));
+  const auto response = client.Read();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 413);
+  EXPECT_EQ(response->Header("connection"), "close");
+  EXPECT_TRUE(client.PeerClosed());
+}
+
+TEST_F(HttpServerTest, MalformedRequestIs400AndCloses) {
+  TestClient client(server_.port());
+  ASSERT_TRUE(client.Send("this is not http\r\n\r\n"));
+  const auto response = client.Read();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 400);
+  EXPECT_TRUE(client.PeerClosed());
+}
+
+TEST_F(HttpServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
+  TestClient client(server_.port());
+  const auto first = client.Request("GET", "/count");
+  const auto second = client.Request("GET", "/count");
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(first->body, "1");
+  EXPECT_EQ(second->body, "2");
+  EXPECT_NE(first->Header("connection"), "close");
+  EXPECT_NE(second->Header("connection"), "close");
+}
+
+TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  TestClient client(server_.port());
+  ASSERT_TRUE(client.Send(
+      "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/dossiers/A HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto first = client.Read();
+  const auto second = client.Read();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(first->body, kHello);
+  EXPECT_EQ(second->body, R"({"id":"A"})");
+}
+
+TEST_F(HttpServerTest, ConnectionCloseIsHonoured) {
+  TestClient client(server_.port());
+  const auto response = client.Request("GET", "/hello", "", "Connection: close\r\n");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->Header("connection"), "close");
+  EXPECT_TRUE(client.PeerClosed());
+}
+
+TEST_F(HttpServerTest, Http10ClosesAfterResponse) {
+  TestClient client(server_.port());
+  ASSERT_TRUE(client.Send("GET /hello HTTP/1.0\r\n\r\n"));
+  const auto response = client.Read();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, kHello);
+  EXPECT_TRUE(client.PeerClosed());
+}
+
+TEST_F(HttpServerTest, ConcurrentClients) {
+  constexpr int kThreads = 8;
+  constexpr int kRequestsPerThread = 50;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  clients.reserve(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    clients.emplace_back([&, t] {
+      // Half the threads keep one connection, the others open a new one every 10 requests.
+      std::optional<TestClient> client;
+      for (int i = 0; i < kRequestsPerThread; ++i) {
+        if (!client || (t % 2 == 1 && i % 10 == 0)) client.emplace(server_.port());
+        const std::string id = std::to_string(t) + "-" + std::to_string(i);
+        const auto response = client->Request("GET", "/api/v1/dossiers/" + id);
+        if (response && response->status == 200 && response->body == "{\"id\":\"" + id + "\"}") {
+          ++ok;
+        }
+        if (client->Request("GET", "/count").has_value()) ++ok;
+      }
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  EXPECT_EQ(ok.load(), 2 * kThreads * kRequestsPerThread);
+  EXPECT_EQ(count_.load(), kThreads * kRequestsPerThread);
+}
+
+TEST(HttpServerLifecycleTest, PortInUseIsAnError) {
+  HttpServer first;
+  ASSERT_TRUE(first.Start().ok());
+  HttpServer second(HttpServerOptions{.port = first.port()});
+  const Status status = second.Start();
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(status.error().message.find(std::to_string(first.port())), std::string::npos)
+      << status.error().message;
+  EXPECT_EQ(second.port(), 0);
+  second.Stop();  // harmless after a failed Start()
+}
+
+TEST(HttpServerLifecycleTest, BadAddressIsInvalidArgument) {
+  HttpServer server(HttpServerOptions{.address = "not-an-address"});
+  const Status status = server.Start();
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(HttpServerLifecycleTest, ZeroThreadsIsInvalidArgument) {
+  HttpServer server(HttpServerOptions{.threads = 0});
+  const Status status = server.Start();
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(HttpServerLifecycleTest, StartsOnlyOnce) {
+  HttpServer server;
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_FALSE(server.Start().ok());
+}
+
+TEST(HttpServerLifecycleTest, StopIsIdempotent) {
+  HttpServer never_started;
+  never_started.Stop();
+  never_started.Stop();
+
+  HttpServer server;
+  server.Handle("GET", "/", [](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_TRUE(server.Start().ok());
+  const uint16_t port = server.port();
+  {
+    TestClient client(port);
+    ASSERT_TRUE(client.Request("GET", "/").has_value());
+  }
+  server.Stop();
+  server.Stop();
+  TestClient refused(port);
+  EXPECT_FALSE(refused.connected());
+}  // the destructor stops a third time
+
+TEST(HttpServerLifecycleTest, StopClosesOpenConnections) {
+  HttpServer server;
+  server.Handle("GET", "/", [](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_TRUE(server.Start().ok());
+  TestClient client(server.port());
+  ASSERT_TRUE(client.Request("GET", "/").has_value());  // the connection is kept alive
+  const auto before = std::chrono::steady_clock::now();
+  server.Stop();
+  EXPECT_TRUE(client.PeerClosed());
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(2));
+}
+
+TEST(HttpServerLifecycleTest, ReadTimeoutClosesIdleConnection) {
+  HttpServer server(HttpServerOptions{.read_timeout = std::chrono::milliseconds(200)});
+  server.Handle("GET", "/", [](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_TRUE(server.Start().ok());
+  TestClient client(server.port());
+  ASSERT_TRUE(client.Send("GET / HTTP/1.1\r\nHost: x\r\n"));  // never finishes its headers
+  const auto before = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.PeerClosed());
+  const auto waited = std::chrono::steady_clock::now() - before;
+  EXPECT_GE(waited, std::chrono::milliseconds(100));
+  EXPECT_LT(waited, std::chrono::seconds(3));
+}
+
+}  // namespace
+}  // namespace iocstream
