@@ -1,0 +1,150 @@
+#include "app/rules_config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "unit/rules/test_support.h"
+
+namespace iocstream::app {
+namespace {
+
+using rules::DurationUnit;
+using rules::SpecialDayKind;
+using std::chrono::year_month_day;
+
+constexpr year_month_day Ymd(int y, unsigned m, unsigned d) {
+  return year_month_day{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}};
+}
+
+std::string CalendarError(const std::string& yaml) {
+  auto spec = ParseCalendarYaml(yaml, "cal.yaml");
+  return spec.has_value() ? "ok" : spec.error().message;
+}
+
+std::string CatalogError(const std::string& yaml) {
+  auto catalog = ParseProcedureCatalogYaml(yaml, "cat.yaml");
+  return catalog.has_value() ? "ok" : catalog.error().message;
+}
+
+TEST(RulesConfigTest, ParsesACalendarYear) {
+  auto spec = ParseCalendarYaml(R"(
+year: 2030
+working_sessions:
+  - {start: "07:30", end: "11:30"}
+  - {start: "13:00", end: "17:00"}
+weekly_days_off: [Sun, saturday]
+days_off:
+  - {date: 2030-01-01, kind: holiday, reason: "New Year"}
+  - {date: 2030-01-02, kind: swapped}
+make_up_working_days:
+  - {date: 2030-01-05, reason: "for 2 Jan"}
+)",
+                                "cal.yaml");
+  ASSERT_TRUE(spec.has_value()) << spec.error().message;
+  EXPECT_EQ(spec->time_zone, "Asia/Ho_Chi_Minh");
+  ASSERT_EQ(spec->sessions.size(), 2u);
+  EXPECT_EQ(spec->sessions[0].start, std::chrono::minutes(450));
+  EXPECT_EQ(spec->weekly_days_off.size(), 2u);
+  ASSERT_EQ(spec->special_days.size(), 3u);
+  EXPECT_EQ(spec->special_days[1].kind, SpecialDayKind::kSwappedDayOff);
+  EXPECT_EQ(spec->special_days[2].kind, SpecialDayKind::kMakeUpWorkingDay);
+  EXPECT_EQ(spec->special_days[2].date, Ymd(2030, 1, 5));
+  ASSERT_EQ(spec->years.size(), 1u);
+}
+
+TEST(RulesConfigTest, CalendarErrorsNameFileAndKey) {
+  EXPECT_EQ(CalendarError("year: 2030\nholidays: []\n").rfind("cal.yaml: holidays: unknown key", 0),
+            0u);
+  EXPECT_EQ(CalendarError("days_off: []\n"), "cal.yaml: year: missing or not an integer");
+  EXPECT_EQ(CalendarError("year: 2030\ndays_off:\n  - {date: 2030-02-30, kind: holiday}\n"),
+            "cal.yaml: days_off[0].date: '2030-02-30' is not a valid YYYY-MM-DD date");
+  EXPECT_EQ(CalendarError("year: 2030\ndays_off:\n  - {date: 2031-01-01, kind: holiday}\n"),
+            "cal.yaml: days_off[0].date: not in the file's year 2030");
+  EXPECT_EQ(CalendarError("year: 2030\ndays_off:\n  - {date: 2030-01-01, kind: party}\n"),
+            "cal.yaml: days_off[0].kind: expected holiday, compensatory or swapped, got 'party'");
+  EXPECT_EQ(CalendarError("year: 2030\nweekly_days_off: [Caturday]\n"),
+            "cal.yaml: weekly_days_off[0]: not a weekday name");
+  EXPECT_EQ(CalendarError("year: 2030\nworking_sessions:\n  - {start: \"7h\", end: \"11:30\"}\n"),
+            "cal.yaml: working_sessions[0].start: missing or not HH:MM");
+  // Errors found by BusinessCalendar::Create are prefixed with the file.
+  EXPECT_EQ(CalendarError("year: 2030\ntime_zone: Mars/Olympus\n")
+                .rfind("cal.yaml: time_zone: unknown time zone 'Mars/Olympus'", 0),
+            0u);
+  EXPECT_EQ(CalendarError("year: 2030\nmake_up_working_days:\n  - {date: 2030-01-07}\n"),
+            "cal.yaml: 2030-01-07: make-up working day falls on a weekly working day");
+  // yaml-cpp syntax errors are caught and carry the line.
+  EXPECT_EQ(CalendarError("year: 2030\ndays_off: [\n").rfind("cal.yaml: line ", 0), 0u);
+}
+
+TEST(RulesConfigTest, LoadErrors) {
+  auto missing = LoadBusinessCalendar({"/nonexistent/vn-2099.yaml"});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, ErrorCode::kIo);
+  EXPECT_FALSE(LoadBusinessCalendar({}).has_value());
+  const std::string y2026 = rules::testing::SourcePath("config/calendars/vn-2026.yaml");
+  auto twice = LoadBusinessCalendar({y2026, y2026});
+  ASSERT_FALSE(twice.has_value());
+  EXPECT_NE(twice.error().message.find("loaded twice"), std::string::npos);
+  EXPECT_EQ(LoadProcedureCatalog("/nonexistent/catalog.yaml").error().code, ErrorCode::kIo);
+}
+
+TEST(RulesConfigTest, ParsesACatalog) {
+  auto catalog = ParseProcedureCatalogYaml(R"(
+version: 1
+procedures:
+  - {code: "1.002835", name: "A", in_person: {amount: 5, unit: working_days},
+     online: {amount: 0.5, unit: working_days}, pause_policy: kpi766}
+  - code: "2.000908.H56"
+    postal: 24 working_hours
+)",
+                                           "cat.yaml");
+  ASSERT_TRUE(catalog.has_value()) << catalog.error().message;
+  const auto* a = catalog->Find("1.002835");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->name, "A");
+  EXPECT_EQ(a->online, (rules::LegalDuration{0.5, DurationUnit::kWorkingDays}));
+  EXPECT_EQ(a->pause_policy, rules::PausePolicy::kKpi766);
+  const auto* b = catalog->Find("2.000908");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->code, "2.000908");
+  EXPECT_EQ(b->postal, (rules::LegalDuration{24, DurationUnit::kWorkingHours}));
+}
+
+TEST(RulesConfigTest, CatalogErrorsNameFileAndKey) {
+  EXPECT_EQ(CatalogError("procedures: []\n"), "cat.yaml: version: expected 1");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.00A\"}\n"),
+            "cat.yaml: procedures[0].code: '1.00A' is not a procedure code");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", in_person: "
+                         "{amount: x, unit: working_days}}\n"),
+            "cat.yaml: procedures[0].in_person.amount: 'x' is not a number");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", in_person: "
+                         "{amount: -2, unit: working_days}}\n"),
+            "cat.yaml: procedures[0].in_person.amount: must be a finite number >= 0");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", in_person: "
+                         "{amount: 2, unit: fortnights}}\n"),
+            "cat.yaml: procedures[0].in_person.unit: expected working_hours, working_days, "
+            "calendar_days or months, got 'fortnights'");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", online: 3}\n"),
+            "cat.yaml: procedures[0].online: expected \"<amount> <unit>\", got '3'");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", online: 3 days}\n"),
+            "cat.yaml: procedures[0].online.unit: expected working_hours, working_days, "
+            "calendar_days or months, got 'days'");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {name: x, online: 3 months}\n"),
+            "cat.yaml: procedures[0].code: missing");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", pause_policy: "
+                         "stop, in_person: {amount: 1, unit: months}}\n"),
+            "cat.yaml: procedures[0].pause_policy: expected pause, restart or kpi766");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", fee: 3}\n")
+                .rfind("cat.yaml: procedures[0].fee: unknown key", 0),
+            0u);
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\"}\n"),
+            "cat.yaml: procedure 1.000001: no duration for any channel");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", online: {amount: "
+                         "1, unit: months}}\n  - {code: \"1.000001.H56\", online: {amount: 1, "
+                         "unit: months}}\n"),
+            "cat.yaml: procedure 1.000001: listed twice");
+}
+
+}  // namespace
+}  // namespace iocstream::app
