@@ -58,8 +58,12 @@ struct DossierState {
 
   std::optional<Instant> submitted_at;
   std::optional<Instant> received_at;  // clock start (NgayTiepNhan)
-  std::optional<Instant> due_at;       // effective deadline: original shifted by pauses (timers)
-  std::optional<Instant> kpi_due_at;   // deadline the KPI judges against (original NgayHenTra)
+  // Effective deadline (NgayHenTra shifted by clock pauses): timers and the KPI judge against
+  // it (Decision 766 indicator 2.1 subtracts supplement time). A Form 04 reschedule does NOT
+  // move it.
+  std::optional<Instant> due_at;
+  std::optional<Instant> original_due_at;  // due time before any pause or restart (explain)
+  std::optional<Instant> warning_at;       // when the "due soon" warning fires
   std::optional<Instant> rescheduled_due_at;  // Form 04 new promised date, if any
   std::optional<Instant> step_due_at;         // current step's internal deadline (OLA)
   std::optional<Instant> completed_at;        // clock stop (NgayKetThucXuLy)

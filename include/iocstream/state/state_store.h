@@ -1,0 +1,225 @@
+// StateStore: iocstream's durable state, one RocksDB database with a column family per kind of
+// record: dossiers, deadline timers, aggregate counters, consumed offsets, the alert outbox and
+// store metadata (watermarks, format version).
+//
+// Exactly-once state (DESIGN.md "Guarantees"): the processor builds one StateBatch per poll
+// batch holding everything that batch changed, including each partition's next offset, and
+// Commit() applies it as ONE RocksDB WriteBatch across all column families. After a crash the
+// store holds either all of a batch or none of it, and consumption resumes from the stored
+// offsets. With the WAL disabled, atomic_flush (always on) keeps the column families mutually
+// consistent: a crash loses the batches since the last flush, all of them in every family,
+// and the stored offsets rewind with them.
+//
+// Bounded memory: one LRU block cache (data, index and filter blocks of every column family)
+// and one write-buffer budget for all memtables, itself charged to that cache; see
+// StateStoreOptions.
+//
+// Thread safety: a StateStore is thread-safe. Reads (Get*, Load*, DueTimers, NextTimerDue,
+// ReadOutbox, ForEachDossier, Stats) may run concurrently with each other and with Commit and
+// DeleteOutbox; each read sees a consistent snapshot of the store, and a read that spans
+// several keys (a scan) sees one point in time. Commit calls are serialized internally; the
+// design has one writer (the processor) and the alert sink calling DeleteOutbox.
+//
+// Errors: no exceptions. Fallible calls return Result/Status; RocksDB failures map to kIo
+// (or kCorruption, kInvalidArgument, kUnavailable as RocksDB classifies them) with RocksDB's
+// message; stored bytes that do not decode give kCorruption.
+//
+// Instants are UTC with millisecond resolution (core/types.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "iocstream/core/aggregate_types.h"
+#include "iocstream/core/dossier_state.h"
+#include "iocstream/core/result.h"
+#include "iocstream/core/types.h"
+
+namespace iocstream::state {
+
+struct StateStoreOptions {
+  // Directory of the RocksDB database; created (with parents) if missing.
+  std::string path;
+
+  // Capacity in bytes of the ONE LRU block cache shared by all column families. Index and
+  // filter blocks live in it too (not on the heap beside it), and so does the memtable
+  // budget below, so this is the store's memory bound apart from per-file table readers.
+  size_t block_cache_bytes = size_t{64} << 20;
+
+  // Budget in bytes for all memtables together (RocksDB WriteBufferManager), charged to the
+  // block cache: memtables take room from cached blocks rather than add to them. Each column
+  // family's memtable size is a fraction of it (7/8 in all), and a flush of all families
+  // starts when they fill. Should flushes fall behind the writer, Commit blocks (RocksDB
+  // write stall) before memtables exceed about 3x this budget. Must not exceed
+  // block_cache_bytes.
+  size_t write_buffer_bytes = size_t{64} << 20;
+
+  // Skip the write-ahead log: faster commits (the replay throughput case); a crash then loses
+  // every batch since the last Flush() (or automatic flush) but never splits one, because
+  // atomic_flush is always on. Exactly-once holds: the stored offsets rewind with the state.
+  bool disable_wal = false;
+
+  // fsync the WAL on every Commit (survives power loss, not only a process crash). Requires
+  // the WAL: disable_wal && sync_writes is kInvalidArgument.
+  bool sync_writes = false;
+};
+
+// A snapshot of the store's counters, for metrics. Byte counts since Open() unless noted.
+struct StoreStats {
+  uint64_t bytes_written = 0;             // logical bytes of committed write batches
+  uint64_t wal_bytes_written = 0;         // bytes appended to the write-ahead log
+  uint64_t flush_bytes_written = 0;       // SST bytes written by memtable flushes
+  uint64_t compaction_bytes_written = 0;  // SST bytes written by compactions
+  uint64_t block_cache_usage = 0;         // bytes in the shared cache now (incl. memtable charge)
+  uint64_t block_cache_pinned_usage = 0;  // of which pinned (in use, not evictable)
+  uint64_t block_cache_capacity = 0;
+  uint64_t memtable_bytes = 0;      // all memtables, mutable and immutable, all families
+  uint64_t estimated_dossiers = 0;  // RocksDB's estimate of keys in "dossiers"
+  uint64_t sst_bytes = 0;           // live SST files, all families
+};
+
+class StateStore;
+
+// The changes produced by one poll batch, applied atomically by StateStore::Commit. Obtain one
+// from StateStore::NewBatch(); it must not outlive its store. Operations apply in call order
+// (a later put of the same key wins). Not thread-safe: one thread builds it. Move-only; a
+// moved-from batch may only be destroyed or assigned to.
+class StateBatch {
+ public:
+  StateBatch(StateBatch&& other) noexcept;
+  StateBatch& operator=(StateBatch&& other) noexcept;
+  StateBatch(const StateBatch&) = delete;
+  StateBatch& operator=(const StateBatch&) = delete;
+  ~StateBatch();
+
+  // Stores the whole state of dossier `dossier.dossier_id`, replacing any previous one.
+  void PutDossier(const DossierState& dossier);
+
+  // Adds or removes a deadline timer. A timer is identified by all of its fields (partition,
+  // due, kind, dossier id): to move one, delete the old and put the new.
+  void PutTimer(const Timer& timer);
+  void DeleteTimer(const Timer& timer);
+
+  // Stores the absolute counters of `key` (not a delta). All-zero counters delete the key,
+  // so dimensions that empty out do not accumulate.
+  void PutAggregate(const AggregateKey& key, const AggregateCounters& counters);
+
+  // The next offset to consume on `tp` (the offset of the first record not yet applied).
+  void PutOffset(const TopicPartition& tp, Offset next_offset);
+
+  // The event-time watermark of a partition (replay mode's clock).
+  void PutWatermark(PartitionId partition, Instant watermark);
+
+  // Queues an alert for the sink. The store assigns its sequence number at Commit:
+  // consecutive, increasing across commits and restarts.
+  void AppendOutbox(std::string payload);
+
+  // Operations recorded so far (puts, deletes, outbox entries).
+  [[nodiscard]] size_t Count() const;
+  // Approximate bytes the batch will write (keys, values and per-record overhead).
+  [[nodiscard]] size_t ByteSize() const;
+
+ private:
+  friend class StateStore;
+  struct Rep;
+  explicit StateBatch(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+class StateStore {
+ public:
+  // Opens (or creates) the store at options.path.
+  // Errors: kInvalidArgument for bad options, for a store written with an unknown format
+  // version (a newer iocstream) and for a directory that holds a RocksDB database that is not
+  // an iocstream state store; kIo when RocksDB cannot open it (e.g. it is locked by another
+  // process); kCorruption for unreadable metadata.
+  [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const StateStoreOptions& options);
+
+  // Closes the database (flushing memtables first when the WAL is disabled) as Close() does,
+  // ignoring errors; call Close() to see them.
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  // Flushes memtables when the WAL is disabled and closes the database. Afterwards every
+  // other call fails with kInvalidArgument (reads and writes) or returns zeros (Stats).
+  // Idempotent. Not to be called concurrently with other calls.
+  [[nodiscard]] Status Close();
+
+  // An empty batch bound to this store.
+  StateBatch NewBatch();
+
+  // Applies `batch` atomically across all column families (one RocksDB WriteBatch), with the
+  // options' WAL and sync settings. On error nothing of the batch is applied and the outbox
+  // sequence numbers it would have taken stay free. Errors: kInvalidArgument for a moved-from
+  // batch or one from another store; kIo and others from RocksDB.
+  [[nodiscard]] Status Commit(StateBatch&& batch);
+
+  // The stored state of one dossier, nullopt if none. Errors: kCorruption, kIo.
+  [[nodiscard]] Result<std::optional<DossierState>> GetDossier(std::string_view dossier_id) const;
+
+  // GetDossier for many ids in one RocksDB MultiGet; result[i] answers ids[i]. Fails as a
+  // whole if any lookup fails.
+  [[nodiscard]] Result<std::vector<std::optional<DossierState>>> GetDossiers(
+      std::span<const std::string_view> ids) const;
+
+  // The stored next offset of `tp`, nullopt if none was ever committed.
+  [[nodiscard]] Result<std::optional<Offset>> GetOffset(const TopicPartition& tp) const;
+
+  // Every stored (topic-partition, next offset), ordered by topic then partition.
+  [[nodiscard]] Result<std::vector<std::pair<TopicPartition, Offset>>> LoadOffsets() const;
+
+  // The stored watermark of a partition, nullopt if none.
+  [[nodiscard]] Result<std::optional<Instant>> GetWatermark(PartitionId partition) const;
+
+  // Timers of one partition with due <= up_to, in (due, kind, dossier id) order, at most
+  // `limit` of them. The caller deletes fired timers in a later batch.
+  [[nodiscard]] Result<std::vector<Timer>> DueTimers(PartitionId partition, Instant up_to,
+                                                     size_t limit) const;
+
+  // The earliest due instant among a partition's timers, nullopt if it has none.
+  [[nodiscard]] Result<std::optional<Instant>> NextTimerDue(PartitionId partition) const;
+
+  // Every stored aggregate, ordered by (partition, agency, commune, channel).
+  [[nodiscard]] Result<std::vector<std::pair<AggregateKey, AggregateCounters>>> LoadAggregates()
+      const;
+
+  struct OutboxEntry {
+    uint64_t sequence = 0;
+    std::string payload;
+  };
+  // Up to `limit` outbox entries, oldest (lowest sequence) first.
+  [[nodiscard]] Result<std::vector<OutboxEntry>> ReadOutbox(size_t limit) const;
+
+  // Removes outbox entries with sequence <= up_to_sequence_inclusive, once the broker has
+  // acknowledged them. Uses the WAL setting of the options: with the WAL disabled, a crash
+  // may bring deleted entries back (they are redelivered; alert ids are idempotent).
+  // Calls are serialized internally; safe to call concurrently with Commit.
+  [[nodiscard]] Status DeleteOutbox(uint64_t up_to_sequence_inclusive);
+
+  // Visits every dossier in key (dossier id) order on one snapshot; stops early when `visit`
+  // returns false. The scan does not fill the block cache, so it does not evict hot blocks.
+  // Errors: kCorruption names the dossier that did not decode.
+  [[nodiscard]] Status ForEachDossier(const std::function<bool(const DossierState&)>& visit) const;
+
+  // Counters for metrics; never fails (unavailable figures are zero).
+  [[nodiscard]] StoreStats Stats() const;
+
+  // Flushes the memtables of all column families to SST files, atomically, and waits.
+  [[nodiscard]] Status Flush();
+
+ private:
+  struct Impl;
+  explicit StateStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iocstream::state

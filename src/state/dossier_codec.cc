@@ -1,0 +1,245 @@
+#include "state/dossier_codec.h"
+
+#include <array>
+#include <optional>
+
+#include "state/encoding.h"
+
+namespace iocstream::state {
+namespace {
+
+using OptionalInstantField = std::optional<Instant> DossierState::*;
+
+// The order of the presence bits; append only.
+constexpr std::array<OptionalInstantField, 11> kOptionalInstants = {
+    &DossierState::submitted_at,    &DossierState::received_at,        &DossierState::due_at,
+    &DossierState::original_due_at, &DossierState::rescheduled_due_at, &DossierState::step_due_at,
+    &DossierState::completed_at,    &DossierState::returned_at,        &DossierState::closed_at,
+    &DossierState::paused_since,    &DossierState::warning_at};
+constexpr uint64_t kKnownPresenceBits = (uint64_t{1} << kOptionalInstants.size()) - 1;
+
+using BoolField = bool DossierState::*;
+constexpr std::array<BoolField, 5> kBoolFlags = {
+    &DossierState::result_electronic, &DossierState::apology_issued, &DossierState::breach_fired,
+    &DossierState::warning_fired, &DossierState::step_breach_fired};
+constexpr uint64_t kCurrentUnitIsAgency = uint64_t{1} << kBoolFlags.size();
+constexpr uint64_t kKnownFlagBits = (kCurrentUnitIsAgency << 1) - 1;
+
+// Highest valid value of each enum: decoding rejects others, so that a corrupt byte never
+// reaches ToString() as an out-of-range index.
+constexpr uint8_t kMaxChannel = static_cast<uint8_t>(Channel::kPostal);
+constexpr uint8_t kMaxOnlineLevel = static_cast<uint8_t>(OnlineLevel::kFull);
+constexpr uint8_t kMaxStatus = static_cast<uint8_t>(DossierStatus::kUnknown);
+constexpr uint8_t kMaxDueSource = static_cast<uint8_t>(DueSource::kCatalog);
+constexpr uint8_t kMaxOutcome = static_cast<uint8_t>(Outcome::kCancelled);
+
+// Deltas use wrapping arithmetic so that any pair of instants round-trips without overflow.
+int64_t DeltaMillis(Instant t, Instant base) {
+  return static_cast<int64_t>(static_cast<uint64_t>(ToEpochMillis(t)) -
+                              static_cast<uint64_t>(ToEpochMillis(base)));
+}
+Instant AddDelta(Instant base, int64_t delta) {
+  return FromEpochMillis(static_cast<int64_t>(static_cast<uint64_t>(ToEpochMillis(base)) +
+                                              static_cast<uint64_t>(delta)));
+}
+
+Error Corrupt(std::string_view what, std::string_view dossier_id) {
+  std::string message = "dossier value: ";
+  message.append(what);
+  if (!dossier_id.empty()) {
+    message.append(" (dossier ");
+    message.append(dossier_id);
+    message.append(")");
+  }
+  return Error{ErrorCode::kCorruption, std::move(message)};
+}
+
+template <typename Enum>
+std::optional<Enum> ReadEnum(ByteReader& reader, uint8_t max) {
+  auto b = reader.ReadByte();
+  if (!b || *b > max) return std::nullopt;
+  return static_cast<Enum>(*b);
+}
+
+std::optional<int32_t> ReadSigned32(ByteReader& reader) {
+  auto v = reader.ReadSignedVarint64();
+  if (!v || *v < INT32_MIN || *v > INT32_MAX) return std::nullopt;
+  return static_cast<int32_t>(*v);
+}
+
+}  // namespace
+
+void EncodeDossier(const DossierState& s, std::string* out) {
+  out->clear();
+  out->push_back(static_cast<char>(kDossierEncodingVersion));
+
+  uint64_t presence = 0;
+  for (size_t i = 0; i < kOptionalInstants.size(); ++i) {
+    if ((s.*kOptionalInstants[i]).has_value()) presence |= uint64_t{1} << i;
+  }
+  AppendVarint64(out, presence);
+
+  uint64_t flags = 0;
+  for (size_t i = 0; i < kBoolFlags.size(); ++i) {
+    if (s.*kBoolFlags[i]) flags |= uint64_t{1} << i;
+  }
+  const bool unit_is_agency = s.current_unit == s.agency_code;
+  if (unit_is_agency) flags |= kCurrentUnitIsAgency;
+  AppendVarint64(out, flags);
+
+  out->push_back(static_cast<char>(s.channel));
+  out->push_back(static_cast<char>(s.online_level));
+  out->push_back(static_cast<char>(s.status));
+  out->push_back(static_cast<char>(s.due_source));
+  out->push_back(static_cast<char>(s.outcome));
+  AppendSignedVarint64(out, s.partition.value());
+
+  AppendLengthPrefixed(out, s.agency_code);
+  AppendLengthPrefixed(out, s.commune_code);
+  AppendLengthPrefixed(out, s.procedure_code);
+  if (!unit_is_agency) AppendLengthPrefixed(out, s.current_unit);
+
+  AppendSignedVarint64(out, ToEpochMillis(s.first_event_at));
+  AppendSignedVarint64(out, DeltaMillis(s.last_event_at, s.first_event_at));
+  AppendSignedVarint64(out, DeltaMillis(s.status_at, s.first_event_at));
+  for (auto field : kOptionalInstants) {
+    if (const auto& t = s.*field) AppendSignedVarint64(out, DeltaMillis(*t, s.first_event_at));
+  }
+
+  AppendSignedVarint64(out, s.paused_ms);
+  AppendSignedVarint64(out, s.supplement_requests);
+  AppendSignedVarint64(out, s.step_breaches);
+
+  AppendVarint64(out, s.applied_event_ids.size());
+  for (uint64_t id : s.applied_event_ids) AppendFixed64LE(out, id);
+}
+
+std::string EncodeDossier(const DossierState& state) {
+  std::string out;
+  EncodeDossier(state, &out);
+  return out;
+}
+
+Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view bytes) {
+  ByteReader r(bytes);
+  auto version = r.ReadByte();
+  if (!version) return Corrupt("empty", dossier_id);
+  if (*version != kDossierEncodingVersion) {
+    return Corrupt("unknown encoding version " + std::to_string(*version), dossier_id);
+  }
+
+  DossierState s;
+  s.dossier_id = std::string(dossier_id);
+
+  auto presence = r.ReadVarint64();
+  auto flags = r.ReadVarint64();
+  if (!presence || !flags) return Corrupt("truncated header", dossier_id);
+  if ((*presence & ~kKnownPresenceBits) != 0 || (*flags & ~kKnownFlagBits) != 0) {
+    return Corrupt("unknown presence or flag bits", dossier_id);
+  }
+  for (size_t i = 0; i < kBoolFlags.size(); ++i) {
+    s.*kBoolFlags[i] = (*flags & (uint64_t{1} << i)) != 0;
+  }
+
+  auto channel = ReadEnum<Channel>(r, kMaxChannel);
+  auto online_level = ReadEnum<OnlineLevel>(r, kMaxOnlineLevel);
+  auto status = ReadEnum<DossierStatus>(r, kMaxStatus);
+  auto due_source = ReadEnum<DueSource>(r, kMaxDueSource);
+  auto outcome = ReadEnum<Outcome>(r, kMaxOutcome);
+  auto partition = ReadSigned32(r);
+  if (!channel || !online_level || !status || !due_source || !outcome || !partition) {
+    return Corrupt("truncated or invalid enum / partition", dossier_id);
+  }
+  s.channel = *channel;
+  s.online_level = *online_level;
+  s.status = *status;
+  s.due_source = *due_source;
+  s.outcome = *outcome;
+  s.partition = PartitionId(*partition);
+
+  auto agency = r.ReadLengthPrefixed();
+  auto commune = r.ReadLengthPrefixed();
+  auto procedure = r.ReadLengthPrefixed();
+  if (!agency || !commune || !procedure) return Corrupt("truncated string", dossier_id);
+  s.agency_code = std::string(*agency);
+  s.commune_code = std::string(*commune);
+  s.procedure_code = std::string(*procedure);
+  if ((*flags & kCurrentUnitIsAgency) != 0) {
+    s.current_unit = s.agency_code;
+  } else {
+    auto unit = r.ReadLengthPrefixed();
+    if (!unit) return Corrupt("truncated string", dossier_id);
+    s.current_unit = std::string(*unit);
+  }
+
+  auto first = r.ReadSignedVarint64();
+  auto last = r.ReadSignedVarint64();
+  auto status_at = r.ReadSignedVarint64();
+  if (!first || !last || !status_at) return Corrupt("truncated instants", dossier_id);
+  s.first_event_at = FromEpochMillis(*first);
+  s.last_event_at = AddDelta(s.first_event_at, *last);
+  s.status_at = AddDelta(s.first_event_at, *status_at);
+  for (size_t i = 0; i < kOptionalInstants.size(); ++i) {
+    if ((*presence & (uint64_t{1} << i)) == 0) continue;
+    auto delta = r.ReadSignedVarint64();
+    if (!delta) return Corrupt("truncated instants", dossier_id);
+    s.*kOptionalInstants[i] = AddDelta(s.first_event_at, *delta);
+  }
+
+  auto paused_ms = r.ReadSignedVarint64();
+  auto supplement_requests = ReadSigned32(r);
+  auto step_breaches = ReadSigned32(r);
+  if (!paused_ms || !supplement_requests || !step_breaches) {
+    return Corrupt("truncated counters", dossier_id);
+  }
+  s.paused_ms = *paused_ms;
+  s.supplement_requests = *supplement_requests;
+  s.step_breaches = *step_breaches;
+
+  auto id_count = r.ReadVarint64();
+  // Checked against the bytes left before reserving, so a corrupt count cannot allocate.
+  if (!id_count || *id_count > r.Remaining() / 8) return Corrupt("bad event id count", dossier_id);
+  s.applied_event_ids.reserve(static_cast<size_t>(*id_count));
+  for (uint64_t i = 0; i < *id_count; ++i) s.applied_event_ids.push_back(*r.ReadFixed64LE());
+
+  if (!r.Empty()) return Corrupt("trailing bytes", dossier_id);
+  return s;
+}
+
+void EncodeAggregate(const AggregateCounters& counters, std::string* out) {
+  out->clear();
+  out->push_back(static_cast<char>(kAggregateEncodingVersion));
+  AppendVarint64(out, counters.values.size());
+  for (int64_t v : counters.values) AppendSignedVarint64(out, v);
+}
+
+std::string EncodeAggregate(const AggregateCounters& counters) {
+  std::string out;
+  EncodeAggregate(counters, &out);
+  return out;
+}
+
+Result<AggregateCounters> DecodeAggregate(std::string_view bytes) {
+  auto corrupt = [](const std::string& what) {
+    return Error{ErrorCode::kCorruption, "aggregate value: " + what};
+  };
+  ByteReader r(bytes);
+  auto version = r.ReadByte();
+  if (!version) return corrupt("empty");
+  if (*version != kAggregateEncodingVersion) {
+    return corrupt("unknown encoding version " + std::to_string(*version));
+  }
+  auto count = r.ReadVarint64();
+  // Every field takes at least one byte.
+  if (!count || *count > r.Remaining()) return corrupt("bad field count");
+  AggregateCounters counters;
+  for (uint64_t i = 0; i < *count; ++i) {
+    auto v = r.ReadSignedVarint64();
+    if (!v) return corrupt("truncated");
+    if (i < counters.values.size()) counters.values[i] = *v;
+  }
+  if (!r.Empty()) return corrupt("trailing bytes");
+  return counters;
+}
+
+}  // namespace iocstream::state

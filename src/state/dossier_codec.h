@@ -1,0 +1,56 @@
+// Binary codec for the values of the "dossiers" and "aggregates" column families. Private to
+// src/state (and its tests). Pure functions: thread-safe.
+//
+// DossierState, encoding version 1 (every multi-byte integer a LEB128 varint unless noted;
+// "signed" means zigzag):
+//   u8      version (= 1)
+//   varint  presence bits of the optional instants, bit i set when present, in order:
+//           submitted, received, due, original_due, rescheduled_due, step_due, completed,
+//           returned, closed, paused_since, warning
+//   varint  flag bits: result_electronic, apology_issued, breach_fired, warning_fired,
+//           step_breach_fired, current_unit_is_agency (then current_unit is not stored)
+//   u8 x5   channel, online_level, status, due_source, outcome
+//   signed  partition
+//   string  agency_code, commune_code, procedure_code, [current_unit]  (varint length + bytes)
+//   signed  first_event_at (epoch ms), then last_event_at, status_at and each present optional
+//           instant as a signed delta from first_event_at (instants of a dossier are close, so
+//           deltas take 4-5 bytes instead of 6)
+//   signed  paused_ms, supplement_requests, step_breaches
+//   varint  count of applied_event_ids, then each as fixed64 little-endian (hashes: varints
+//           would only grow them)
+// The dossier id is the key and is not repeated in the value. Trailing bytes, unknown bits
+// and out-of-range enum values are corruption: a newer writer bumps the version byte.
+//
+// AggregateCounters, encoding version 1:
+//   u8 version (= 1), varint field count N, N signed varints in AggregateField order.
+// Fields appended to AggregateField later decode as zero from older values; fields beyond
+// the ones this build knows (written by a newer build) are read and dropped.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "iocstream/core/aggregate_types.h"
+#include "iocstream/core/dossier_state.h"
+#include "iocstream/core/result.h"
+
+namespace iocstream::state {
+
+inline constexpr uint8_t kDossierEncodingVersion = 1;
+inline constexpr uint8_t kAggregateEncodingVersion = 1;
+
+// Replaces the contents of `out` (a reused buffer) with the encoding of `state`.
+void EncodeDossier(const DossierState& state, std::string* out);
+std::string EncodeDossier(const DossierState& state);
+
+// Decodes a value written by EncodeDossier; `dossier_id` is the key it was stored under.
+// Errors: kCorruption (truncated, trailing or malformed bytes, unknown version).
+Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view bytes);
+
+void EncodeAggregate(const AggregateCounters& counters, std::string* out);
+std::string EncodeAggregate(const AggregateCounters& counters);
+// Errors: kCorruption.
+Result<AggregateCounters> DecodeAggregate(std::string_view bytes);
+
+}  // namespace iocstream::state

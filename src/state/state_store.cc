@@ -1,0 +1,714 @@
+#include "iocstream/state/state_store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/statistics.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/table_properties_collectors.h>
+#include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+
+#include "state/dossier_codec.h"
+#include "state/keys.h"
+
+namespace iocstream::state {
+namespace {
+
+enum Family : size_t {
+  kDossiers = 0,
+  kTimers,
+  kAggregates,
+  kOffsets,
+  kOutbox,
+  kMeta,
+  kFamilyCount
+};
+constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {
+    keys::kDossiersFamily, keys::kTimersFamily, keys::kAggregatesFamily,
+    keys::kOffsetsFamily,  keys::kOutboxFamily, keys::kMetaFamily};
+
+// Version of the store layout (families, keys, value encodings). Bump it on an incompatible
+// change; Open refuses any other version, so an older build never misreads a newer store.
+constexpr uint32_t kFormatVersion = 1;
+constexpr uint64_t kFirstOutboxSequence = 1;
+
+rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
+std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+Error FromRocks(const rocksdb::Status& s, std::string_view operation) {
+  ErrorCode code = ErrorCode::kIo;
+  if (s.IsCorruption()) {
+    code = ErrorCode::kCorruption;
+  } else if (s.IsNotFound()) {
+    code = ErrorCode::kNotFound;
+  } else if (s.IsInvalidArgument() || s.IsNotSupported()) {
+    code = ErrorCode::kInvalidArgument;
+  } else if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) {
+    code = ErrorCode::kUnavailable;
+  }
+  std::string message = "state store: ";
+  message.append(operation);
+  message.append(": rocksdb: ");
+  message.append(s.ToString());
+  return Error{code, std::move(message)};
+}
+
+Error Closed() { return InvalidArgument("state store: used after Close()"); }
+
+Error CorruptKey(std::string_view family) {
+  return Error{ErrorCode::kCorruption,
+               "state store: malformed key in column family '" + std::string(family) + "'"};
+}
+
+rocksdb::CompressionType ChooseCompression() {
+  auto supported = rocksdb::GetSupportedCompressions();
+  auto has = [&](rocksdb::CompressionType t) {
+    return std::find(supported.begin(), supported.end(), t) != supported.end();
+  };
+  if (has(rocksdb::kLZ4Compression)) return rocksdb::kLZ4Compression;
+  if (has(rocksdb::kSnappyCompression)) return rocksdb::kSnappyCompression;
+  return rocksdb::kNoCompression;
+}
+
+// Column family options. Every family's tables use the ONE shared block cache, with index and
+// filter blocks stored in it (cache_index_and_filter_blocks) rather than on the heap per open
+// file: otherwise their memory grows with the data set, outside any budget. L0 index/filter
+// blocks are pinned (they are hit on every read) and get the cache's high-priority pool.
+rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
+                                           const StateStoreOptions& options,
+                                           const std::shared_ptr<rocksdb::Cache>& cache,
+                                           rocksdb::CompressionType compression) {
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.format_version = 5;
+  if (family == kDossiers) {
+    // Point lookups by dossier id, many of them misses (a new dossier): a bloom filter avoids
+    // reading a data block per level for each miss.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.optimize_filters_for_memory = true;
+  }
+
+  rocksdb::ColumnFamilyOptions cf;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf.compression = compression;
+  cf.level_compaction_dynamic_level_bytes = true;
+
+  // Per-family memtable size as a share of the global budget: dossiers 1/2, timers 1/4, the
+  // four small families 1/32 each, 7/8 in all, which is also where the WriteBufferManager
+  // starts a flush. With atomic_flush every flush covers all families, so the small ones
+  // never hold old memtables. max_write_buffer_number = 3 lets writes go on into a new
+  // memtable while one flushes; if flushes fall further behind, RocksDB stalls writes, so
+  // memtables never exceed 3 x 7/8 of the budget.
+  const size_t budget = options.write_buffer_bytes;
+  size_t share = budget / 32;
+  if (family == kDossiers) share = budget / 2;
+  if (family == kTimers) share = budget / 4;
+  cf.write_buffer_size = std::max<size_t>(share, size_t{64} << 10);
+  cf.max_write_buffer_number = 3;
+
+  if (family == kTimers || family == kOutbox) {
+    // Queue-like families: keys are deleted in key order (fired timers, delivered alerts), so
+    // scans from the front would wade through tombstones. Files with many deletions in a
+    // window of entries are compacted early to drop them.
+    cf.table_properties_collector_factories.emplace_back(
+        rocksdb::NewCompactOnDeletionCollectorFactory(/*sliding_window_size=*/128,
+                                                      /*deletion_trigger=*/64));
+  }
+  return cf;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// StateBatch
+
+struct StateBatch::Rep {
+  const void* owner = nullptr;
+  std::array<rocksdb::ColumnFamilyHandle*, kFamilyCount> families{};
+  rocksdb::WriteBatch batch;
+  rocksdb::Status status;  // first failure while building; Commit returns it
+  std::vector<std::string> outbox;
+  size_t outbox_bytes = 0;
+  std::string key;  // scratch buffers, reused across operations
+  std::string value;
+
+  void Record(const rocksdb::Status& s) {
+    if (status.ok() && !s.ok()) status = s;
+  }
+};
+
+StateBatch::StateBatch(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+StateBatch::StateBatch(StateBatch&& other) noexcept = default;
+StateBatch& StateBatch::operator=(StateBatch&& other) noexcept = default;
+StateBatch::~StateBatch() = default;
+
+void StateBatch::PutDossier(const DossierState& dossier) {
+  assert(rep_);
+  EncodeDossier(dossier, &rep_->value);
+  rep_->Record(
+      rep_->batch.Put(rep_->families[kDossiers], ToSlice(dossier.dossier_id), rep_->value));
+}
+
+void StateBatch::PutTimer(const Timer& timer) {
+  assert(rep_);
+  rep_->Record(rep_->batch.Put(rep_->families[kTimers], keys::TimerKey(timer), rocksdb::Slice()));
+}
+
+void StateBatch::DeleteTimer(const Timer& timer) {
+  assert(rep_);
+  rep_->Record(rep_->batch.Delete(rep_->families[kTimers], keys::TimerKey(timer)));
+}
+
+void StateBatch::PutAggregate(const AggregateKey& key, const AggregateCounters& counters) {
+  assert(rep_);
+  rep_->key = keys::AggregateKeyBytes(key);
+  if (counters.IsZero()) {
+    rep_->Record(rep_->batch.Delete(rep_->families[kAggregates], rep_->key));
+    return;
+  }
+  EncodeAggregate(counters, &rep_->value);
+  rep_->Record(rep_->batch.Put(rep_->families[kAggregates], rep_->key, rep_->value));
+}
+
+void StateBatch::PutOffset(const TopicPartition& tp, Offset next_offset) {
+  assert(rep_);
+  rep_->Record(rep_->batch.Put(rep_->families[kOffsets], keys::OffsetKey(tp),
+                               keys::Fixed64Value(static_cast<uint64_t>(next_offset.value()))));
+}
+
+void StateBatch::PutWatermark(PartitionId partition, Instant watermark) {
+  assert(rep_);
+  rep_->Record(
+      rep_->batch.Put(rep_->families[kMeta], keys::WatermarkKey(partition),
+                      keys::Fixed64Value(static_cast<uint64_t>(ToEpochMillis(watermark)))));
+}
+
+void StateBatch::AppendOutbox(std::string payload) {
+  assert(rep_);
+  rep_->outbox_bytes += payload.size();
+  rep_->outbox.push_back(std::move(payload));
+}
+
+size_t StateBatch::Count() const {
+  if (!rep_) return 0;
+  return rep_->batch.Count() + rep_->outbox.size();
+}
+
+size_t StateBatch::ByteSize() const {
+  if (!rep_) return 0;
+  // Per outbox record: type, family id, two length varints and the 8-byte key.
+  constexpr size_t kOutboxRecordOverhead = 12;
+  return rep_->batch.GetDataSize() + rep_->outbox_bytes +
+         rep_->outbox.size() * kOutboxRecordOverhead;
+}
+
+// ---------------------------------------------------------------------------------------------
+// StateStore
+
+struct StateStore::Impl {
+  StateStoreOptions options;
+  // Declared before `db` so that they outlive it.
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffer_manager;
+  std::shared_ptr<rocksdb::Statistics> statistics;
+  rocksdb::WriteOptions write_options;
+
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // every opened family, for Flush/Close
+  std::array<rocksdb::ColumnFamilyHandle*, kFamilyCount> families{};
+
+  std::mutex commit_mu;
+  uint64_t next_outbox_sequence = kFirstOutboxSequence;  // guarded by commit_mu
+
+  std::mutex outbox_delete_mu;
+  // Lowest sequence that may still be in the outbox: reads seek here, past the tombstones of
+  // delivered entries.
+  std::atomic<uint64_t> outbox_floor{kFirstOutboxSequence};
+
+  rocksdb::Status FlushAll() const {
+    rocksdb::FlushOptions flush_options;
+    flush_options.wait = true;
+    return db->Flush(flush_options, handles);
+  }
+
+  Result<std::optional<std::string>> GetRaw(Family family, std::string_view key) const {
+    rocksdb::PinnableSlice value;
+    auto s = db->Get(rocksdb::ReadOptions(), families[family], ToSlice(key), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, "get");
+    return std::optional<std::string>(value.ToString());
+  }
+
+  Result<bool> AllFamiliesEmpty() const {
+    for (auto* handle : handles) {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handle));
+      it->SeekToFirst();
+      if (!it->status().ok()) return FromRocks(it->status(), "scan");
+      if (it->Valid()) return false;
+    }
+    return true;
+  }
+
+  Status CheckFormatVersion() {
+    auto stored = GetRaw(kMeta, keys::kFormatVersionKey);
+    if (!stored) return stored.error();
+    if (stored->has_value()) {
+      auto version = keys::DecodeFixed32Value(**stored);
+      if (!version) {
+        return Error{ErrorCode::kCorruption,
+                     "state store at " + options.path + ": malformed format version"};
+      }
+      if (*version != kFormatVersion) {
+        return InvalidArgument("state store at " + options.path + " has format version " +
+                               std::to_string(*version) + "; this build reads only version " +
+                               std::to_string(kFormatVersion) +
+                               " (written by a different iocstream release?)");
+      }
+      return {};
+    }
+    // No version: a store whose creation was interrupted (empty) or foreign data.
+    auto empty = AllFamiliesEmpty();
+    if (!empty) return empty.error();
+    if (!*empty) {
+      return InvalidArgument("state store at " + options.path +
+                             ": data without a format version; not an iocstream state store");
+    }
+    rocksdb::WriteOptions durable = write_options;
+    durable.sync = !options.disable_wal;
+    auto s = db->Put(durable, families[kMeta], ToSlice(keys::kFormatVersionKey),
+                     keys::Fixed32Value(kFormatVersion));
+    if (s.ok() && options.disable_wal) s = FlushAll();
+    if (!s.ok()) return FromRocks(s, "write format version");
+    return {};
+  }
+
+  Status LoadOutboxPosition() {
+    auto stored = GetRaw(kMeta, keys::kOutboxNextSequenceKey);
+    if (!stored) return stored.error();
+    uint64_t next = kFirstOutboxSequence;
+    if (stored->has_value()) {
+      auto v = keys::DecodeFixed64Value(**stored);
+      if (!v) return CorruptKey(keys::kMetaFamily);
+      next = *v;
+    }
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions(), families[kOutbox]));
+    it->SeekToLast();
+    if (it->Valid()) {
+      auto last = keys::DecodeOutboxKey(ToView(it->key()));
+      if (!last) return CorruptKey(keys::kOutboxFamily);
+      next = std::max(next, *last + 1);
+    }
+    it->SeekToFirst();
+    uint64_t floor = next;
+    if (it->Valid()) {
+      auto first = keys::DecodeOutboxKey(ToView(it->key()));
+      if (!first) return CorruptKey(keys::kOutboxFamily);
+      floor = *first;
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "scan outbox");
+    next_outbox_sequence = next;
+    outbox_floor.store(floor);
+    return {};
+  }
+
+  Status Close() {
+    if (!db) return {};
+    rocksdb::Status first_error;
+    // RocksDB also flushes unpersisted (WAL-less) writes on close; doing it explicitly lets
+    // the caller see a failure.
+    if (options.disable_wal) first_error = FlushAll();
+    for (auto* handle : handles) {
+      auto s = db->DestroyColumnFamilyHandle(handle);
+      if (first_error.ok()) first_error = s;
+    }
+    handles.clear();
+    families.fill(nullptr);
+    auto s = db->Close();
+    if (first_error.ok()) first_error = s;
+    db.reset();
+    if (!first_error.ok()) return FromRocks(first_error, "close");
+    return {};
+  }
+};
+
+StateStore::StateStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+StateStore::~StateStore() { (void)Close(); }
+
+Status StateStore::Close() { return impl_->Close(); }
+
+Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& options) {
+  if (options.path.empty()) return InvalidArgument("state store: path is empty");
+  if (options.disable_wal && options.sync_writes) {
+    return InvalidArgument("state store: sync_writes requires the WAL (disable_wal is set)");
+  }
+  if (options.block_cache_bytes == 0 || options.write_buffer_bytes == 0) {
+    return InvalidArgument("state store: block_cache_bytes and write_buffer_bytes must be > 0");
+  }
+  if (options.write_buffer_bytes > options.block_cache_bytes) {
+    return InvalidArgument(
+        "state store: write_buffer_bytes must not exceed block_cache_bytes (memtables are "
+        "charged to the block cache)");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) return IoError("state store: cannot create " + options.path + ": " + ec.message());
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+
+  rocksdb::LRUCacheOptions cache_options;
+  cache_options.capacity = options.block_cache_bytes;
+  cache_options.num_shard_bits = -1;
+  // Non-strict: a full cache evicts rather than fails reads; pinned blocks may exceed the
+  // capacity briefly.
+  cache_options.strict_capacity_limit = false;
+  cache_options.high_pri_pool_ratio = 0.5;
+  impl->cache = rocksdb::NewLRUCache(cache_options);
+  // The budget triggers flushes and its memory is charged to the cache (dummy entries), so
+  // blocks are evicted to make room for memtables. allow_stall stays off: it has been
+  // reported to wedge writers for good when it is combined with cache charging
+  // (facebook/rocksdb#11010, RocksDB 7.2; #11780), and a wedged writer would stop ingest
+  // silently. The memtable-count stall (FamilyOptions) bounds memory instead.
+  impl->write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(
+      options.write_buffer_bytes, impl->cache, /*allow_stall=*/false);
+  impl->statistics = rocksdb::CreateDBStatistics();
+  impl->statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+
+  impl->write_options.disableWAL = options.disable_wal;
+  impl->write_options.sync = options.sync_writes;
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  // Required for exactly-once without the WAL; cheap with it. All families flush together,
+  // so a crash never leaves offsets newer (or older) than the state they describe.
+  db_options.atomic_flush = true;
+  db_options.max_background_jobs = 2;  // the machines have 2 cores; one flush + one compaction
+  db_options.write_buffer_manager = impl->write_buffer_manager;
+  db_options.statistics = impl->statistics;
+  db_options.bytes_per_sync = size_t{1} << 20;  // smooth write-back instead of fsync bursts
+  db_options.keep_log_file_num = 5;             // RocksDB's info LOG, bounded on disk
+  db_options.max_log_file_size = size_t{16} << 20;
+
+  std::vector<std::string> existing;
+  const bool existed = rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok();
+  if (existed && std::find(existing.begin(), existing.end(), keys::kMetaFamily) == existing.end()) {
+    // Refuse before opening: opening would add our column families to someone else's database.
+    return InvalidArgument("state store at " + options.path +
+                           ": a RocksDB database without a 'meta' column family; not an "
+                           "iocstream state store");
+  }
+
+  const auto compression = ChooseCompression();
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
+                           FamilyOptions(std::nullopt, options, impl->cache, compression));
+  for (size_t f = 0; f < kFamilyCount; ++f) {
+    descriptors.emplace_back(
+        std::string(kFamilyNames[f]),
+        FamilyOptions(static_cast<Family>(f), options, impl->cache, compression));
+  }
+  // Families this build does not know (a newer layout) must be opened too; the format version
+  // check below then refuses the store with a clear message.
+  for (const auto& name : existing) {
+    bool known = name == rocksdb::kDefaultColumnFamilyName ||
+                 std::find(kFamilyNames.begin(), kFamilyNames.end(), name) != kFamilyNames.end();
+    if (!known) {
+      descriptors.emplace_back(name,
+                               FamilyOptions(std::nullopt, options, impl->cache, compression));
+    }
+  }
+
+  rocksdb::DB* raw_db = nullptr;
+  auto s = rocksdb::DB::Open(db_options, options.path, descriptors, &impl->handles, &raw_db);
+  if (!s.ok()) return FromRocks(s, "open " + options.path);
+  impl->db.reset(raw_db);
+  for (size_t f = 0; f < kFamilyCount; ++f) impl->families[f] = impl->handles[f + 1];
+
+  // From here on the StateStore owns the database; an error return closes it.
+  std::unique_ptr<StateStore> store(new StateStore(std::move(impl)));
+  if (auto version = store->impl_->CheckFormatVersion(); !version.ok()) return version.error();
+  if (auto outbox = store->impl_->LoadOutboxPosition(); !outbox.ok()) return outbox.error();
+  return store;
+}
+
+StateBatch StateStore::NewBatch() {
+  auto rep = std::make_unique<StateBatch::Rep>();
+  rep->owner = impl_.get();
+  rep->families = impl_->families;
+  return StateBatch(std::move(rep));
+}
+
+Status StateStore::Commit(StateBatch&& batch) {
+  if (!impl_->db) return Closed();
+  if (!batch.rep_ || batch.rep_->owner != impl_.get()) {
+    return InvalidArgument("state store: Commit of a moved-from batch or another store's batch");
+  }
+  std::unique_ptr<StateBatch::Rep> rep = std::move(batch.rep_);
+  if (!rep->status.ok()) return FromRocks(rep->status, "build batch");
+
+  std::lock_guard lock(impl_->commit_mu);
+  uint64_t sequence = impl_->next_outbox_sequence;
+  for (const auto& payload : rep->outbox) {
+    rep->Record(rep->batch.Put(impl_->families[kOutbox], keys::OutboxKey(sequence++), payload));
+  }
+  if (!rep->outbox.empty()) {
+    // Persisted with the entries, so numbering continues after a restart even when the sink
+    // has drained the outbox completely.
+    rep->Record(rep->batch.Put(impl_->families[kMeta], ToSlice(keys::kOutboxNextSequenceKey),
+                               keys::Fixed64Value(sequence)));
+  }
+  if (!rep->status.ok()) return FromRocks(rep->status, "build batch");
+  if (rep->batch.Count() == 0) return {};
+  auto s = impl_->db->Write(impl_->write_options, &rep->batch);
+  if (!s.ok()) return FromRocks(s, "commit");
+  impl_->next_outbox_sequence = sequence;
+  return {};
+}
+
+Result<std::optional<DossierState>> StateStore::GetDossier(std::string_view dossier_id) const {
+  if (!impl_->db) return Closed();
+  rocksdb::PinnableSlice value;
+  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->families[kDossiers], ToSlice(dossier_id),
+                          &value);
+  if (s.IsNotFound()) return std::optional<DossierState>();
+  if (!s.ok()) return FromRocks(s, "get dossier");
+  auto state = DecodeDossier(dossier_id, ToView(value));
+  if (!state) return state.error();
+  return std::optional<DossierState>(std::move(*state));
+}
+
+Result<std::vector<std::optional<DossierState>>> StateStore::GetDossiers(
+    std::span<const std::string_view> ids) const {
+  if (!impl_->db) return Closed();
+  std::vector<std::optional<DossierState>> out(ids.size());
+  if (ids.empty()) return out;
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(ids.size());
+  for (auto id : ids) slices.push_back(ToSlice(id));
+  std::vector<rocksdb::PinnableSlice> values(ids.size());
+  std::vector<rocksdb::Status> statuses(ids.size());
+  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->families[kDossiers], ids.size(), slices.data(),
+                      values.data(), statuses.data());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget dossiers");
+    auto state = DecodeDossier(ids[i], ToView(values[i]));
+    if (!state) return state.error();
+    out[i] = std::move(*state);
+  }
+  return out;
+}
+
+Result<std::optional<Offset>> StateStore::GetOffset(const TopicPartition& tp) const {
+  if (!impl_->db) return Closed();
+  auto raw = impl_->GetRaw(kOffsets, keys::OffsetKey(tp));
+  if (!raw) return raw.error();
+  if (!raw->has_value()) return std::optional<Offset>();
+  auto v = keys::DecodeFixed64Value(**raw);
+  if (!v) return Error{ErrorCode::kCorruption, "state store: malformed offset of " + tp.topic};
+  return std::optional<Offset>(Offset(static_cast<int64_t>(*v)));
+}
+
+Result<std::vector<std::pair<TopicPartition, Offset>>> StateStore::LoadOffsets() const {
+  if (!impl_->db) return Closed();
+  std::vector<std::pair<TopicPartition, Offset>> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->families[kOffsets]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto tp = keys::DecodeOffsetKey(ToView(it->key()));
+    auto v = keys::DecodeFixed64Value(ToView(it->value()));
+    if (!tp || !v) return CorruptKey(keys::kOffsetsFamily);
+    out.emplace_back(std::move(*tp), Offset(static_cast<int64_t>(*v)));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scan offsets");
+  return out;
+}
+
+Result<std::optional<Instant>> StateStore::GetWatermark(PartitionId partition) const {
+  if (!impl_->db) return Closed();
+  auto raw = impl_->GetRaw(kMeta, keys::WatermarkKey(partition));
+  if (!raw) return raw.error();
+  if (!raw->has_value()) return std::optional<Instant>();
+  auto v = keys::DecodeFixed64Value(**raw);
+  if (!v) return CorruptKey(keys::kMetaFamily);
+  return std::optional<Instant>(FromEpochMillis(static_cast<int64_t>(*v)));
+}
+
+Result<std::vector<Timer>> StateStore::DueTimers(PartitionId partition, Instant up_to,
+                                                 size_t limit) const {
+  if (!impl_->db) return Closed();
+  std::vector<Timer> out;
+  if (limit == 0) return out;
+  const std::string lower = keys::TimerPartitionPrefix(partition);
+  const std::string upper = keys::PrefixSuccessor(keys::TimerDuePrefix(partition, up_to));
+  rocksdb::Slice lower_slice(lower);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_lower_bound = &lower_slice;
+  if (!upper.empty()) read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(read_options, impl_->families[kTimers]));
+  for (it->Seek(lower_slice); it->Valid() && out.size() < limit; it->Next()) {
+    auto timer = keys::DecodeTimerKey(ToView(it->key()));
+    if (!timer) return CorruptKey(keys::kTimersFamily);
+    out.push_back(std::move(*timer));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scan timers");
+  return out;
+}
+
+Result<std::optional<Instant>> StateStore::NextTimerDue(PartitionId partition) const {
+  if (!impl_->db) return Closed();
+  const std::string lower = keys::TimerPartitionPrefix(partition);
+  const std::string upper = keys::PrefixSuccessor(lower);
+  rocksdb::Slice lower_slice(lower);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_lower_bound = &lower_slice;
+  if (!upper.empty()) read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(read_options, impl_->families[kTimers]));
+  it->Seek(lower_slice);
+  if (!it->status().ok()) return FromRocks(it->status(), "scan timers");
+  if (!it->Valid()) return std::optional<Instant>();
+  auto timer = keys::DecodeTimerKey(ToView(it->key()));
+  if (!timer) return CorruptKey(keys::kTimersFamily);
+  return std::optional<Instant>(timer->due);
+}
+
+Result<std::vector<std::pair<AggregateKey, AggregateCounters>>> StateStore::LoadAggregates() const {
+  if (!impl_->db) return Closed();
+  std::vector<std::pair<AggregateKey, AggregateCounters>> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->families[kAggregates]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto key = keys::DecodeAggregateKey(ToView(it->key()));
+    if (!key) return CorruptKey(keys::kAggregatesFamily);
+    auto counters = DecodeAggregate(ToView(it->value()));
+    if (!counters) return counters.error();
+    out.emplace_back(std::move(*key), *counters);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scan aggregates");
+  return out;
+}
+
+Result<std::vector<StateStore::OutboxEntry>> StateStore::ReadOutbox(size_t limit) const {
+  if (!impl_->db) return Closed();
+  std::vector<OutboxEntry> out;
+  if (limit == 0) return out;
+  const std::string lower = keys::OutboxKey(impl_->outbox_floor.load());
+  rocksdb::Slice lower_slice(lower);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_lower_bound = &lower_slice;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(read_options, impl_->families[kOutbox]));
+  for (it->Seek(lower_slice); it->Valid() && out.size() < limit; it->Next()) {
+    auto sequence = keys::DecodeOutboxKey(ToView(it->key()));
+    if (!sequence) return CorruptKey(keys::kOutboxFamily);
+    out.push_back(OutboxEntry{*sequence, it->value().ToString()});
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scan outbox");
+  return out;
+}
+
+Status StateStore::DeleteOutbox(uint64_t up_to_sequence_inclusive) {
+  if (!impl_->db) return Closed();
+  std::lock_guard lock(impl_->outbox_delete_mu);
+  const uint64_t floor = impl_->outbox_floor.load();
+  if (up_to_sequence_inclusive < floor) return {};
+  const std::string lower = keys::OutboxKey(floor);
+  const std::string upper = up_to_sequence_inclusive == std::numeric_limits<uint64_t>::max()
+                                ? std::string()
+                                : keys::OutboxKey(up_to_sequence_inclusive + 1);
+  rocksdb::Slice lower_slice(lower);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_lower_bound = &lower_slice;
+  if (!upper.empty()) read_options.iterate_upper_bound = &upper_slice;
+  read_options.fill_cache = false;
+
+  rocksdb::WriteBatch batch;
+  uint64_t last_deleted = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(read_options, impl_->families[kOutbox]));
+  for (it->Seek(lower_slice); it->Valid(); it->Next()) {
+    auto sequence = keys::DecodeOutboxKey(ToView(it->key()));
+    if (!sequence) return CorruptKey(keys::kOutboxFamily);
+    // Each sequence is written exactly once and never overwritten, which is what SingleDelete
+    // requires; it lets compaction drop the entry and its tombstone together.
+    auto s = batch.SingleDelete(impl_->families[kOutbox], it->key());
+    if (!s.ok()) return FromRocks(s, "delete outbox");
+    last_deleted = *sequence;
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scan outbox");
+  if (batch.Count() == 0) return {};
+  auto s = impl_->db->Write(impl_->write_options, &batch);
+  if (!s.ok()) return FromRocks(s, "delete outbox");
+  impl_->outbox_floor.store(last_deleted + 1);
+  return {};
+}
+
+Status StateStore::ForEachDossier(const std::function<bool(const DossierState&)>& visit) const {
+  if (!impl_->db) return Closed();
+  rocksdb::ReadOptions read_options;
+  read_options.fill_cache = false;  // a full scan would evict the hot working set
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(read_options, impl_->families[kDossiers]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto state = DecodeDossier(ToView(it->key()), ToView(it->value()));
+    if (!state) return state.error();
+    if (!visit(*state)) break;
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scan dossiers");
+  return {};
+}
+
+StoreStats StateStore::Stats() const {
+  StoreStats stats;
+  if (!impl_->db) return stats;
+  const auto& statistics = *impl_->statistics;
+  stats.bytes_written = statistics.getTickerCount(rocksdb::BYTES_WRITTEN);
+  stats.wal_bytes_written = statistics.getTickerCount(rocksdb::WAL_FILE_BYTES);
+  stats.flush_bytes_written = statistics.getTickerCount(rocksdb::FLUSH_WRITE_BYTES);
+  stats.compaction_bytes_written = statistics.getTickerCount(rocksdb::COMPACT_WRITE_BYTES);
+  stats.block_cache_usage = impl_->cache->GetUsage();
+  stats.block_cache_pinned_usage = impl_->cache->GetPinnedUsage();
+  stats.block_cache_capacity = impl_->cache->GetCapacity();
+  uint64_t v = 0;
+  if (impl_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kSizeAllMemTables, &v)) {
+    stats.memtable_bytes = v;
+  }
+  if (impl_->db->GetIntProperty(impl_->families[kDossiers],
+                                rocksdb::DB::Properties::kEstimateNumKeys, &v)) {
+    stats.estimated_dossiers = v;
+  }
+  if (impl_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kLiveSstFilesSize, &v)) {
+    stats.sst_bytes = v;
+  }
+  return stats;
+}
+
+Status StateStore::Flush() {
+  if (!impl_->db) return Closed();
+  auto s = impl_->FlushAll();
+  if (!s.ok()) return FromRocks(s, "flush");
+  return {};
+}
+
+}  // namespace iocstream::state

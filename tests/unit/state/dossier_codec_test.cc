@@ -1,0 +1,272 @@
+#include "state/dossier_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/pfr.hpp>
+#include <limits>
+#include <random>
+#include <utility>
+
+namespace iocstream::state {
+namespace {
+
+// Index of the first field (declaration order) in which a and b differ, or -1. Compares every
+// field of DossierState, including ones added after this test was written.
+template <typename T>
+int FirstDifferentField(const T& a, const T& b) {
+  auto ta = boost::pfr::structure_tie(a);
+  auto tb = boost::pfr::structure_tie(b);
+  int found = -1;
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    ((found < 0 && !(std::get<I>(ta) == std::get<I>(tb)) ? (found = static_cast<int>(I)) : 0), ...);
+  }
+  (std::make_index_sequence<boost::pfr::tuple_size_v<T>>{});
+  return found;
+}
+
+// Index of the first field of `s` that still has its default value, or -1.
+template <typename T>
+int FirstDefaultField(const T& s) {
+  const T defaults{};
+  auto ts = boost::pfr::structure_tie(s);
+  auto td = boost::pfr::structure_tie(defaults);
+  int found = -1;
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    ((found < 0 && std::get<I>(ts) == std::get<I>(td) ? (found = static_cast<int>(I)) : 0), ...);
+  }
+  (std::make_index_sequence<boost::pfr::tuple_size_v<T>>{});
+  return found;
+}
+
+Instant At(int64_t ms) { return FromEpochMillis(ms); }
+
+DossierState FullState() {
+  DossierState s;
+  s.dossier_id = "000.00.11.H57-250701-0001";
+  s.partition = PartitionId(7);
+  s.agency_code = "000.00.11.H57";
+  s.commune_code = "24841";
+  s.procedure_code = "1.001234.000.00.00.H57";
+  s.current_unit = "000.00.12.H57";
+  s.channel = Channel::kOnline;
+  s.online_level = OnlineLevel::kFull;
+  s.status = DossierStatus::kCompleted;
+  s.due_source = DueSource::kCatalog;
+  s.outcome = Outcome::kLate;
+  const int64_t t0 = 1'751'328'000'000;  // 2025-07-01T00:00:00Z
+  s.submitted_at = At(t0 - 3'600'000);
+  s.received_at = At(t0);
+  s.due_at = At(t0 + 10 * 86'400'000LL);
+  s.original_due_at = At(t0 + 9 * 86'400'000LL);
+  s.warning_at = At(t0 + 8 * 86'400'000LL);
+  s.rescheduled_due_at = At(t0 + 12 * 86'400'000LL);
+  s.step_due_at = At(t0 + 5 * 86'400'000LL);
+  s.completed_at = At(t0 + 11 * 86'400'000LL);
+  s.returned_at = At(t0 + 13 * 86'400'000LL);
+  s.closed_at = At(t0 + 14 * 86'400'000LL);
+  s.paused_since = At(t0 + 2 * 86'400'000LL);
+  s.paused_ms = 86'400'000;
+  s.supplement_requests = 2;
+  s.step_breaches = 1;
+  s.result_electronic = true;
+  s.apology_issued = true;
+  s.breach_fired = true;
+  s.warning_fired = true;
+  s.step_breach_fired = true;
+  s.status_at = At(t0 + 11 * 86'400'000LL);
+  s.first_event_at = At(t0 - 3'600'000);
+  s.last_event_at = At(t0 + 13 * 86'400'000LL);
+  s.applied_event_ids = {0x0123456789abcdefULL, 0, std::numeric_limits<uint64_t>::max()};
+  return s;
+}
+
+TEST(DossierCodecTest, FixtureSetsEveryField) {
+  // When DossierState gains a field, set it in FullState(): the round trip below then proves
+  // that the codec stores it.
+  EXPECT_EQ(FirstDefaultField(FullState()), -1) << "field index of DossierState";
+}
+
+TEST(DossierCodecTest, FullStateRoundTrips) {
+  const DossierState s = FullState();
+  auto bytes = EncodeDossier(s);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), kDossierEncodingVersion);
+  auto decoded = DecodeDossier(s.dossier_id, bytes);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
+}
+
+TEST(DossierCodecTest, EmptyStateRoundTrips) {
+  const DossierState s;
+  auto decoded = DecodeDossier("", EncodeDossier(s));
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(FirstDifferentField(*decoded, s), -1);
+}
+
+TEST(DossierCodecTest, CurrentUnitEqualToAgencyIsNotRepeated) {
+  DossierState s = FullState();
+  const size_t with_unit = EncodeDossier(s).size();
+  s.current_unit = s.agency_code;
+  const auto bytes = EncodeDossier(s);
+  EXPECT_EQ(bytes.size() + 1 + s.current_unit.size(), with_unit);  // length byte + bytes
+  auto decoded = DecodeDossier(s.dossier_id, bytes);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->current_unit, s.agency_code);
+}
+
+TEST(DossierCodecTest, ExtremeInstantsAndCountersRoundTrip) {
+  DossierState s = FullState();
+  s.first_event_at = At(std::numeric_limits<int64_t>::max());
+  s.last_event_at = At(std::numeric_limits<int64_t>::min());
+  s.due_at = At(-1);
+  s.paused_ms = std::numeric_limits<int64_t>::min();
+  s.supplement_requests = std::numeric_limits<int32_t>::min();
+  s.step_breaches = std::numeric_limits<int32_t>::max();
+  s.partition = PartitionId(-1);
+  auto decoded = DecodeDossier(s.dossier_id, EncodeDossier(s));
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(FirstDifferentField(*decoded, s), -1);
+}
+
+TEST(DossierCodecTest, TypicalStateIsCompact) {
+  // The typical open dossier: received with a due date, a few events applied.
+  DossierState s = FullState();
+  s.current_unit = s.agency_code;
+  s.rescheduled_due_at.reset();
+  s.completed_at.reset();
+  s.returned_at.reset();
+  s.closed_at.reset();
+  s.paused_since.reset();
+  s.applied_event_ids.resize(2);
+  // 3 header + 5 enum + 1 partition bytes; strings 40 + 3 lengths; first_event_at 6 bytes;
+  // last_event_at, status_at and 6 optional instants as deltas of hours to days, 4-5 bytes
+  // each; counters 6; 2 hashes 1 + 16. With 8-byte instants and fixed-width lengths the same
+  // state would take about 200 bytes.
+  EXPECT_LE(EncodeDossier(s).size(), 120u);
+}
+
+TEST(DossierCodecTest, EveryTruncationIsCorruption) {
+  const DossierState s = FullState();
+  const auto bytes = EncodeDossier(s);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    auto decoded = DecodeDossier(s.dossier_id, std::string_view(bytes).substr(0, n));
+    ASSERT_FALSE(decoded.has_value()) << "prefix " << n;
+    EXPECT_EQ(decoded.error().code, ErrorCode::kCorruption);
+  }
+}
+
+TEST(DossierCodecTest, MalformedBytesAreCorruption) {
+  const auto bytes = EncodeDossier(FullState());
+  auto expect_corrupt = [](const std::string& b, const char* what) {
+    auto decoded = DecodeDossier("d", b);
+    ASSERT_FALSE(decoded.has_value()) << what;
+    EXPECT_EQ(decoded.error().code, ErrorCode::kCorruption) << what;
+    EXPECT_NE(decoded.error().message.find("(dossier d)"), std::string::npos);
+  };
+  expect_corrupt(bytes + "x", "trailing byte");
+  std::string version = bytes;
+  version[0] = 2;
+  expect_corrupt(version, "unknown version");
+  std::string presence = bytes;
+  presence[2] = '\x1f';  // presence is a 2-byte varint (11 bits); this sets unknown bit 11
+  expect_corrupt(presence, "unknown presence bit");
+  std::string flags = bytes;
+  flags[3] = '\x7f';  // flags byte: sets unknown bit 6
+  expect_corrupt(flags, "unknown flag bit");
+  // A huge applied_event_ids count must be refused before allocating.
+  DossierState small;
+  std::string huge = EncodeDossier(small);
+  huge.pop_back();  // count 0
+  huge += "\xff\xff\xff\xff\xff\xff\xff\xff\x7f";
+  expect_corrupt(huge, "huge count");
+  // Overlong varint (11 bytes).
+  std::string overlong = EncodeDossier(small);
+  overlong.pop_back();
+  overlong += std::string(10, '\xff') + "\x01";
+  expect_corrupt(overlong, "overlong varint");
+}
+
+TEST(DossierCodecTest, InvalidEnumValuesAreCorruption) {
+  DossierState s;
+  const auto bytes = EncodeDossier(s);
+  // version, presence (0), flags (current_unit_is_agency), then 5 enum bytes.
+  for (size_t i = 3; i < 8; ++i) {
+    std::string b = bytes;
+    b[i] = '\x63';
+    auto decoded = DecodeDossier("d", b);
+    ASSERT_FALSE(decoded.has_value()) << "byte " << i;
+    EXPECT_EQ(decoded.error().code, ErrorCode::kCorruption);
+  }
+}
+
+TEST(DossierCodecTest, RandomCorruptionNeverCrashes) {
+  const auto bytes = EncodeDossier(FullState());
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 20000; ++i) {
+    std::string b = bytes;
+    const int flips = 1 + static_cast<int>(rng() % 4);
+    for (int f = 0; f < flips; ++f) b[rng() % b.size()] = static_cast<char>(rng());
+    if (rng() % 4 == 0) b.resize(rng() % b.size());
+    auto decoded = DecodeDossier("d", b);
+    if (!decoded.has_value()) {
+      EXPECT_EQ(decoded.error().code, ErrorCode::kCorruption);
+    }
+  }
+}
+
+TEST(AggregateCodecTest, RoundTrips) {
+  AggregateCounters c;
+  for (size_t i = 0; i < kAggregateFieldCount; ++i) {
+    c.values[i] = static_cast<int64_t>(i * i) - 20;
+  }
+  c.values[0] = std::numeric_limits<int64_t>::min();
+  c.values[1] = std::numeric_limits<int64_t>::max();
+  auto decoded = DecodeAggregate(EncodeAggregate(c));
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(*decoded, c);
+
+  auto zero = DecodeAggregate(EncodeAggregate(AggregateCounters{}));
+  ASSERT_TRUE(zero.has_value());
+  EXPECT_TRUE(zero->IsZero());
+}
+
+TEST(AggregateCodecTest, StoresFieldCountSoFieldsCanBeAppended) {
+  // Written by an older build with 3 fields: the rest decode as zero.
+  const std::string older = std::string("\x01\x03", 2) + "\x02\x04\x06";
+  auto decoded = DecodeAggregate(older);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(decoded->values[0], 1);
+  EXPECT_EQ(decoded->values[1], 2);
+  EXPECT_EQ(decoded->values[2], 3);
+  for (size_t i = 3; i < kAggregateFieldCount; ++i) EXPECT_EQ(decoded->values[i], 0);
+
+  // Written by a newer build with one more field: known fields decode, the extra is dropped.
+  AggregateCounters c;
+  c.values.fill(1);
+  std::string newer = EncodeAggregate(c);
+  newer[1] = static_cast<char>(kAggregateFieldCount + 1);
+  newer += "\x08";
+  auto from_newer = DecodeAggregate(newer);
+  ASSERT_TRUE(from_newer.has_value()) << from_newer.error().message;
+  EXPECT_EQ(*from_newer, c);
+}
+
+TEST(AggregateCodecTest, TruncatedOrMalformedIsCorruption) {
+  AggregateCounters c;
+  c.values.fill(-300);
+  const auto bytes = EncodeAggregate(c);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    auto decoded = DecodeAggregate(std::string_view(bytes).substr(0, n));
+    ASSERT_FALSE(decoded.has_value()) << n;
+    EXPECT_EQ(decoded.error().code, ErrorCode::kCorruption);
+  }
+  auto trailing = DecodeAggregate(bytes + "\x01");
+  ASSERT_FALSE(trailing.has_value());
+  EXPECT_EQ(trailing.error().code, ErrorCode::kCorruption);
+  std::string version = bytes;
+  version[0] = 9;
+  EXPECT_FALSE(DecodeAggregate(version).has_value());
+  EXPECT_FALSE(DecodeAggregate("\x01\xff\xff\xff\xff\x0f").has_value());
+}
+
+}  // namespace
+}  // namespace iocstream::state

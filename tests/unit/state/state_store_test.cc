@@ -1,0 +1,599 @@
+#include "iocstream/state/state_store.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+#include "state/keys.h"
+#include "unit/state/temp_dir.h"
+
+namespace iocstream::state {
+namespace {
+
+using testing::TempDir;
+
+Instant At(int64_t ms) { return FromEpochMillis(ms); }
+
+DossierState Dossier(std::string id, int32_t partition = 0) {
+  DossierState s;
+  s.dossier_id = std::move(id);
+  s.partition = PartitionId(partition);
+  s.agency_code = "000.00.11.H57";
+  s.commune_code = "24841";
+  s.procedure_code = "1.001234";
+  s.current_unit = s.agency_code;
+  s.status = DossierStatus::kInProgress;
+  s.received_at = At(1'751'328'000'000);
+  s.due_at = At(1'752'192'000'000);
+  s.first_event_at = At(1'751'328'000'000);
+  s.last_event_at = At(1'751'328'000'000);
+  s.applied_event_ids = {42};
+  return s;
+}
+
+AggregateCounters Counters(int64_t received, int64_t open) {
+  AggregateCounters c;
+  c[AggregateField::kReceived] = received;
+  c[AggregateField::kOpen] = open;
+  return c;
+}
+
+TopicPartition Events(int32_t partition) { return {"dossier-events", PartitionId(partition)}; }
+AggregateKey OnlineAggregate() {
+  return {PartitionId(0), "000.00.11.H57", "24841", Channel::kOnline};
+}
+
+class StateStoreTest : public ::testing::Test {
+ protected:
+  StateStoreOptions Options() const {
+    StateStoreOptions options;
+    options.path = dir_.Sub("store");
+    options.block_cache_bytes = 8 << 20;
+    options.write_buffer_bytes = 4 << 20;
+    return options;
+  }
+
+  std::unique_ptr<StateStore> OpenStore(const StateStoreOptions& options) {
+    auto store = StateStore::Open(options);
+    EXPECT_TRUE(store.has_value()) << store.error().message;
+    return store.has_value() ? std::move(*store) : nullptr;
+  }
+  std::unique_ptr<StateStore> OpenStore() { return OpenStore(Options()); }
+
+  static void Commit(StateStore& store, StateBatch batch) {
+    auto s = store.Commit(std::move(batch));
+    ASSERT_TRUE(s.ok()) << s.error().message;
+  }
+
+  // Opens the store's RocksDB directly with all its column families, to tamper with bytes.
+  void WithRawDb(
+      const std::function<void(rocksdb::DB*, const std::vector<rocksdb::ColumnFamilyHandle*>&,
+                               const std::vector<std::string>&)>& f) {
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), Options().path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    descriptors.reserve(names.size());
+    for (const auto& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(
+        rocksdb::DB::Open(rocksdb::DBOptions(), Options().path, descriptors, &handles, &db).ok());
+    f(db, handles, names);
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    delete db;
+  }
+
+  static rocksdb::ColumnFamilyHandle* Handle(const std::vector<rocksdb::ColumnFamilyHandle*>& hs,
+                                             const std::vector<std::string>& names,
+                                             std::string_view name) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == name) return hs[i];
+    }
+    return nullptr;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(StateStoreTest, OpenCreatesMissingDirectoriesAndAnEmptyStore) {
+  auto options = Options();
+  options.path = dir_.Sub("a/b/c");
+  auto store = OpenStore(options);
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(std::filesystem::is_directory(options.path));
+  auto dossier = store->GetDossier("none");
+  ASSERT_TRUE(dossier.has_value());
+  EXPECT_FALSE(dossier->has_value());
+  EXPECT_TRUE(store->LoadOffsets()->empty());
+  EXPECT_TRUE(store->LoadAggregates()->empty());
+  EXPECT_FALSE(store->GetOffset(Events(0))->has_value());
+  EXPECT_FALSE(store->GetWatermark(PartitionId(0))->has_value());
+  EXPECT_FALSE(store->NextTimerDue(PartitionId(0))->has_value());
+  EXPECT_TRUE(store->ReadOutbox(10)->empty());
+}
+
+TEST_F(StateStoreTest, RejectsInvalidOptions) {
+  auto options = Options();
+  options.path = "";
+  EXPECT_EQ(StateStore::Open(options).error().code, ErrorCode::kInvalidArgument);
+  options = Options();
+  options.disable_wal = true;
+  options.sync_writes = true;
+  EXPECT_EQ(StateStore::Open(options).error().code, ErrorCode::kInvalidArgument);
+  options = Options();
+  options.write_buffer_bytes = options.block_cache_bytes + 1;
+  EXPECT_EQ(StateStore::Open(options).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(StateStoreTest, CommittedStateSurvivesReopen) {
+  {
+    auto store = OpenStore();
+    auto batch = store->NewBatch();
+    batch.PutDossier(Dossier("D1"));
+    batch.PutDossier(Dossier("D2", 1));
+    batch.PutTimer(Timer{PartitionId(0), At(5000), "D1", TimerKind::kBreach});
+    batch.PutTimer(Timer{PartitionId(1), At(4000), "D2", TimerKind::kWarning});
+    batch.PutAggregate(OnlineAggregate(), Counters(2, 2));
+    batch.PutOffset(Events(0), Offset(101));
+    batch.PutOffset(Events(1), Offset(7));
+    batch.PutWatermark(PartitionId(0), At(1'751'328'000'000));
+    batch.AppendOutbox("alert-1");
+    EXPECT_EQ(batch.Count(), 9u);
+    EXPECT_GT(batch.ByteSize(), 100u);
+    Commit(*store, std::move(batch));
+    auto closed = store->Close();
+    ASSERT_TRUE(closed.ok()) << closed.error().message;
+  }
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto d1 = store->GetDossier("D1");
+  ASSERT_TRUE(d1.has_value() && d1->has_value());
+  EXPECT_EQ((*d1)->agency_code, "000.00.11.H57");
+  EXPECT_EQ((*d1)->due_at, At(1'752'192'000'000));
+  EXPECT_EQ((*d1)->applied_event_ids, std::vector<uint64_t>{42});
+  EXPECT_EQ((*store->GetDossier("D2"))->partition, PartitionId(1));
+
+  EXPECT_EQ(*store->NextTimerDue(PartitionId(0)), At(5000));
+  EXPECT_EQ(*store->NextTimerDue(PartitionId(1)), At(4000));
+
+  auto aggregates = store->LoadAggregates();
+  ASSERT_TRUE(aggregates.has_value());
+  ASSERT_EQ(aggregates->size(), 1u);
+  EXPECT_EQ((*aggregates)[0].first, OnlineAggregate());
+  EXPECT_EQ((*aggregates)[0].second, Counters(2, 2));
+
+  EXPECT_EQ(*store->GetOffset(Events(0)), Offset(101));
+  auto offsets = store->LoadOffsets();
+  ASSERT_TRUE(offsets.has_value());
+  ASSERT_EQ(offsets->size(), 2u);
+  EXPECT_EQ((*offsets)[0], std::make_pair(Events(0), Offset(101)));
+  EXPECT_EQ((*offsets)[1], std::make_pair(Events(1), Offset(7)));
+  EXPECT_EQ(*store->GetWatermark(PartitionId(0)), At(1'751'328'000'000));
+
+  auto outbox = store->ReadOutbox(10);
+  ASSERT_TRUE(outbox.has_value());
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_EQ((*outbox)[0].sequence, 1u);
+  EXPECT_EQ((*outbox)[0].payload, "alert-1");
+}
+
+TEST_F(StateStoreTest, LaterWritesReplaceEarlierOnes) {
+  auto store = OpenStore();
+  auto batch = store->NewBatch();
+  batch.PutOffset(Events(0), Offset(1));
+  batch.PutOffset(Events(0), Offset(2));  // same batch: the later one wins
+  Commit(*store, std::move(batch));
+  EXPECT_EQ(*store->GetOffset(Events(0)), Offset(2));
+  batch = store->NewBatch();
+  batch.PutOffset(Events(0), Offset(3));
+  DossierState d = Dossier("D1");
+  batch.PutDossier(d);
+  d.status = DossierStatus::kCompleted;
+  batch.PutDossier(d);
+  Commit(*store, std::move(batch));
+  EXPECT_EQ(*store->GetOffset(Events(0)), Offset(3));
+  EXPECT_EQ((*store->GetDossier("D1"))->status, DossierStatus::kCompleted);
+}
+
+// A crashed process loses at most the batches that were not yet durable, and each batch is
+// there entirely or not at all in every column family (exactly-once: the offset rewinds
+// together with the state, the outbox and the watermark).
+TEST_F(StateStoreTest, CrashWithoutWalKeepsFlushedBatchAndDropsTheRestEntirely) {
+  const std::string command = std::string(STATE_CRASH_HELPER) + " '" + Options().path + "' no_wal";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->GetDossier("A")->has_value());
+  EXPECT_FALSE(store->GetDossier("B")->has_value());
+  auto timers = store->DueTimers(PartitionId(0), Instant::max(), 10);
+  ASSERT_EQ(timers->size(), 1u);
+  EXPECT_EQ((*timers)[0].dossier_id, "A");
+  EXPECT_EQ((*store->LoadAggregates())[0].second[AggregateField::kReceived], 1);
+  EXPECT_EQ(*store->GetOffset(TopicPartition{"dossier-events", PartitionId(0)}), Offset(100));
+  EXPECT_EQ(*store->GetWatermark(PartitionId(0)), At(1000));
+  auto outbox = store->ReadOutbox(10);
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_EQ((*outbox)[0].payload, "alert-A");
+
+  // Replaying batch B takes the sequence number that the lost batch had taken.
+  auto batch = store->NewBatch();
+  batch.AppendOutbox("alert-B");
+  Commit(*store, std::move(batch));
+  EXPECT_EQ((*store->ReadOutbox(10))[1].sequence, 2u);
+}
+
+TEST_F(StateStoreTest, CrashWithWalKeepsEveryCommittedBatch) {
+  const std::string command = std::string(STATE_CRASH_HELPER) + " '" + Options().path + "' wal";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->GetDossier("A")->has_value());
+  EXPECT_TRUE(store->GetDossier("B")->has_value());
+  EXPECT_EQ(store->DueTimers(PartitionId(0), Instant::max(), 10)->size(), 2u);
+  EXPECT_EQ((*store->LoadAggregates())[0].second[AggregateField::kReceived], 2);
+  EXPECT_EQ(*store->GetOffset(TopicPartition{"dossier-events", PartitionId(0)}), Offset(200));
+  EXPECT_EQ(*store->GetWatermark(PartitionId(0)), At(2000));
+  EXPECT_EQ(store->ReadOutbox(10)->size(), 2u);
+}
+
+TEST_F(StateStoreTest, DisabledWalFlushAndReopenKeepsData) {
+  auto options = Options();
+  options.disable_wal = true;
+  {
+    auto store = OpenStore(options);
+    auto batch = store->NewBatch();
+    batch.PutDossier(Dossier("D1"));
+    batch.PutOffset(Events(0), Offset(10));
+    Commit(*store, std::move(batch));
+    ASSERT_TRUE(store->Flush().ok());
+    batch = store->NewBatch();
+    batch.PutDossier(Dossier("D2"));
+    batch.PutOffset(Events(0), Offset(20));
+    Commit(*store, std::move(batch));
+    // No Flush: a clean close (the destructor) flushes what the WAL would have protected.
+  }
+  auto store = OpenStore(options);
+  EXPECT_TRUE(store->GetDossier("D1")->has_value());
+  EXPECT_TRUE(store->GetDossier("D2")->has_value());
+  EXPECT_EQ(*store->GetOffset(Events(0)), Offset(20));
+}
+
+TEST_F(StateStoreTest, DueTimersAreOrderedPerPartitionAndLimited) {
+  auto store = OpenStore();
+  auto batch = store->NewBatch();
+  const std::vector<int64_t> dues = {-86'400'000, -1, 0, 1, 1000, 1'751'328'000'000};
+  for (int32_t p : {0, 1, 2}) {
+    for (int64_t due : dues) {
+      batch.PutTimer(Timer{PartitionId(p), At(due), "d" + std::to_string(due), TimerKind::kBreach});
+    }
+  }
+  batch.PutTimer(Timer{PartitionId(1), At(0), "d0", TimerKind::kWarning});
+  batch.PutTimer(Timer{PartitionId(1), At(0), "a", TimerKind::kBreach});
+  Commit(*store, std::move(batch));
+
+  auto due = store->DueTimers(PartitionId(1), At(0), 100);
+  ASSERT_TRUE(due.has_value()) << due.error().message;
+  std::vector<Timer> expected = {
+      {PartitionId(1), At(-86'400'000), "d-86400000", TimerKind::kBreach},
+      {PartitionId(1), At(-1), "d-1", TimerKind::kBreach},
+      {PartitionId(1), At(0), "d0", TimerKind::kWarning},  // kind before dossier id
+      {PartitionId(1), At(0), "a", TimerKind::kBreach},
+      {PartitionId(1), At(0), "d0", TimerKind::kBreach},
+  };
+  EXPECT_EQ(*due, expected);
+
+  auto limited = store->DueTimers(PartitionId(1), At(0), 2);
+  ASSERT_EQ(limited->size(), 2u);
+  EXPECT_EQ((*limited)[1].due, At(-1));
+  EXPECT_TRUE(store->DueTimers(PartitionId(1), At(0), 0)->empty());
+  EXPECT_TRUE(store->DueTimers(PartitionId(1), At(-86'400'001), 10)->empty());
+  EXPECT_EQ(store->DueTimers(PartitionId(2), Instant::max(), 100)->size(), dues.size());
+  EXPECT_TRUE(store->DueTimers(PartitionId(3), Instant::max(), 100)->empty());
+  EXPECT_EQ(*store->NextTimerDue(PartitionId(2)), At(-86'400'000));
+
+  batch = store->NewBatch();
+  batch.DeleteTimer(Timer{PartitionId(2), At(-86'400'000), "d-86400000", TimerKind::kBreach});
+  Commit(*store, std::move(batch));
+  EXPECT_EQ(*store->NextTimerDue(PartitionId(2)), At(-1));
+}
+
+TEST_F(StateStoreTest, DueTimersAtTheExtremesOfPartitionAndTime) {
+  auto store = OpenStore();
+  constexpr int32_t kMaxPartition = std::numeric_limits<int32_t>::max();
+  const Timer last{PartitionId(kMaxPartition), Instant::max(), "z", TimerKind::kStepBreach};
+  const Timer first{PartitionId(kMaxPartition), Instant::min(), "a", TimerKind::kWarning};
+  auto batch = store->NewBatch();
+  batch.PutTimer(last);
+  batch.PutTimer(first);
+  Commit(*store, std::move(batch));
+  EXPECT_EQ(*store->DueTimers(PartitionId(kMaxPartition), Instant::max(), 10),
+            (std::vector<Timer>{first, last}));
+  EXPECT_EQ(*store->DueTimers(PartitionId(kMaxPartition), Instant::min(), 10),
+            (std::vector<Timer>{first}));
+}
+
+TEST_F(StateStoreTest, AggregatesWithZeroCountersAreDeleted) {
+  auto store = OpenStore();
+  const AggregateKey other{PartitionId(0), "000.00.11.H57", "24841", Channel::kInPerson};
+  auto batch = store->NewBatch();
+  batch.PutAggregate(OnlineAggregate(), Counters(1, 1));
+  batch.PutAggregate(other, Counters(1, 0));
+  Commit(*store, std::move(batch));
+  ASSERT_EQ(store->LoadAggregates()->size(), 2u);
+  batch = store->NewBatch();
+  batch.PutAggregate(OnlineAggregate(), AggregateCounters{});
+  Commit(*store, std::move(batch));
+  auto aggregates = store->LoadAggregates();
+  ASSERT_EQ(aggregates->size(), 1u);
+  EXPECT_EQ((*aggregates)[0].first, other);
+}
+
+TEST_F(StateStoreTest, OutboxSequenceIsMonotonicAcrossDeletesAndReopen) {
+  {
+    auto store = OpenStore();
+    auto batch = store->NewBatch();
+    batch.AppendOutbox("a1");
+    batch.AppendOutbox("a2");
+    batch.AppendOutbox("a3");
+    Commit(*store, std::move(batch));
+    auto entries = store->ReadOutbox(10);
+    ASSERT_EQ(entries->size(), 3u);
+    EXPECT_EQ((*entries)[0].sequence, 1u);
+    EXPECT_EQ((*entries)[2].sequence, 3u);
+    EXPECT_EQ(store->ReadOutbox(2)->size(), 2u);
+
+    ASSERT_TRUE(store->DeleteOutbox(2).ok());
+    entries = store->ReadOutbox(10);
+    ASSERT_EQ(entries->size(), 1u);
+    EXPECT_EQ((*entries)[0].sequence, 3u);
+    EXPECT_EQ((*entries)[0].payload, "a3");
+    ASSERT_TRUE(store->DeleteOutbox(1).ok());  // already deleted: no-op
+    ASSERT_TRUE(store->DeleteOutbox(3).ok());
+    EXPECT_TRUE(store->ReadOutbox(10)->empty());
+  }
+  // Drained completely, then reopened: numbering continues.
+  auto store = OpenStore();
+  auto batch = store->NewBatch();
+  batch.AppendOutbox("a4");
+  Commit(*store, std::move(batch));
+  auto entries = store->ReadOutbox(10);
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].sequence, 4u);
+
+  // Deleting past the end only deletes what exists; later entries are still read.
+  ASSERT_TRUE(store->DeleteOutbox(std::numeric_limits<uint64_t>::max()).ok());
+  batch = store->NewBatch();
+  batch.AppendOutbox("a5");
+  Commit(*store, std::move(batch));
+  entries = store->ReadOutbox(10);
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].sequence, 5u);
+}
+
+TEST_F(StateStoreTest, PartiallyDrainedOutboxIsReadFromItsOldestEntryAfterReopen) {
+  {
+    auto store = OpenStore();
+    auto batch = store->NewBatch();
+    for (int i = 0; i < 5; ++i) batch.AppendOutbox("a" + std::to_string(i));
+    Commit(*store, std::move(batch));
+    ASSERT_TRUE(store->DeleteOutbox(3).ok());
+  }
+  auto store = OpenStore();
+  auto entries = store->ReadOutbox(10);
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[0].sequence, 4u);
+}
+
+TEST_F(StateStoreTest, UnknownFormatVersionIsRefused) {
+  { ASSERT_TRUE(OpenStore()); }
+  WithRawDb([&](rocksdb::DB* db, const auto& handles, const auto& names) {
+    auto* meta = Handle(handles, names, keys::kMetaFamily);
+    ASSERT_NE(meta, nullptr);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), meta, std::string(keys::kFormatVersionKey),
+                        keys::Fixed32Value(2))
+                    .ok());
+  });
+  auto store = StateStore::Open(Options());
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(store.error().message.find("format version 2"), std::string::npos)
+      << store.error().message;
+}
+
+TEST_F(StateStoreTest, MalformedFormatVersionIsCorruption) {
+  { ASSERT_TRUE(OpenStore()); }
+  WithRawDb([&](rocksdb::DB* db, const auto& handles, const auto& names) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), Handle(handles, names, keys::kMetaFamily),
+                        std::string(keys::kFormatVersionKey), "x")
+                    .ok());
+  });
+  auto store = StateStore::Open(Options());
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code, ErrorCode::kCorruption);
+}
+
+TEST_F(StateStoreTest, ForeignRocksDbIsRefusedAndLeftUntouched) {
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, Options().path, &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
+    delete db;
+  }
+  auto store = StateStore::Open(Options());
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), Options().path, &names).ok());
+  EXPECT_EQ(names, std::vector<std::string>{"default"});
+}
+
+TEST_F(StateStoreTest, CorruptDossierValueIsReportedNotCrashed) {
+  {
+    auto store = OpenStore();
+    auto batch = store->NewBatch();
+    batch.PutDossier(Dossier("D1"));
+    Commit(*store, std::move(batch));
+  }
+  WithRawDb([&](rocksdb::DB* db, const auto& handles, const auto& names) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), Handle(handles, names, keys::kDossiersFamily),
+                        "D2", "\x01\x02")
+                    .ok());
+  });
+  auto store = OpenStore();
+  EXPECT_TRUE(store->GetDossier("D1").has_value());
+  auto d2 = store->GetDossier("D2");
+  ASSERT_FALSE(d2.has_value());
+  EXPECT_EQ(d2.error().code, ErrorCode::kCorruption);
+  EXPECT_NE(d2.error().message.find("D2"), std::string::npos);
+  std::vector<std::string_view> ids = {"D1", "D2"};
+  EXPECT_EQ(store->GetDossiers(ids).error().code, ErrorCode::kCorruption);
+  auto scan = store->ForEachDossier([](const DossierState&) { return true; });
+  ASSERT_FALSE(scan.ok());
+  EXPECT_EQ(scan.error().code, ErrorCode::kCorruption);
+}
+
+TEST_F(StateStoreTest, GetDossiersAnswersInRequestOrder) {
+  auto store = OpenStore();
+  auto batch = store->NewBatch();
+  batch.PutDossier(Dossier("D1", 1));
+  batch.PutDossier(Dossier("D3", 3));
+  Commit(*store, std::move(batch));
+  std::vector<std::string_view> ids = {"D3", "D2", "D1", "D3"};
+  auto found = store->GetDossiers(ids);
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  ASSERT_EQ(found->size(), 4u);
+  EXPECT_EQ((*found)[0]->partition, PartitionId(3));
+  EXPECT_FALSE((*found)[1].has_value());
+  EXPECT_EQ((*found)[2]->dossier_id, "D1");
+  EXPECT_EQ((*found)[3]->dossier_id, "D3");
+  EXPECT_TRUE(store->GetDossiers({})->empty());
+}
+
+TEST_F(StateStoreTest, ForEachDossierVisitsInKeyOrderAndStopsEarly) {
+  auto store = OpenStore();
+  auto batch = store->NewBatch();
+  for (const char* id : {"c", "a", "b", "d"}) batch.PutDossier(Dossier(id));
+  Commit(*store, std::move(batch));
+  std::vector<std::string> seen;
+  ASSERT_TRUE(store
+                  ->ForEachDossier([&](const DossierState& s) {
+                    seen.push_back(s.dossier_id);
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "b", "c", "d"}));
+  seen.clear();
+  ASSERT_TRUE(store
+                  ->ForEachDossier([&](const DossierState& s) {
+                    seen.push_back(s.dossier_id);
+                    return seen.size() < 2;
+                  })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(StateStoreTest, BatchesAreBoundToTheirStore) {
+  auto store = OpenStore();
+  auto options = Options();
+  options.path = dir_.Sub("other");
+  auto other = OpenStore(options);
+  auto batch = other->NewBatch();
+  batch.PutOffset(Events(0), Offset(1));
+  auto s = store->Commit(std::move(batch));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
+
+  auto moved_from = store->NewBatch();
+  StateBatch taken = std::move(moved_from);
+  EXPECT_EQ(store->Commit(std::move(moved_from)).error().code,  // NOLINT(bugprone-use-after-move)
+            ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(store->Commit(std::move(taken)).ok());  // empty batch: nothing to write
+}
+
+TEST_F(StateStoreTest, SecondOpenOfTheSamePathFailsWhileLocked) {
+  auto store = OpenStore();
+  auto second = StateStore::Open(Options());
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().code, ErrorCode::kIo) << second.error().message;
+}
+
+TEST_F(StateStoreTest, CallsAfterCloseFail) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store->Close().ok());
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_EQ(store->GetDossier("x").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store->Commit(store->NewBatch()).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store->Stats().block_cache_capacity, 0u);
+}
+
+TEST_F(StateStoreTest, StatsAreSane) {
+  auto store = OpenStore();
+  auto before = store->Stats();
+  EXPECT_EQ(before.block_cache_capacity, 8u << 20);
+  auto batch = store->NewBatch();
+  for (int i = 0; i < 1000; ++i) batch.PutDossier(Dossier("D" + std::to_string(i)));
+  const size_t batch_bytes = batch.ByteSize();
+  Commit(*store, std::move(batch));
+  auto after_commit = store->Stats();
+  EXPECT_GE(after_commit.bytes_written - before.bytes_written, batch_bytes);
+  EXPECT_GT(after_commit.wal_bytes_written, before.wal_bytes_written);
+  EXPECT_GT(after_commit.memtable_bytes, 0u);
+  ASSERT_TRUE(store->Flush().ok());
+  auto after_flush = store->Stats();
+  EXPECT_GT(after_flush.flush_bytes_written, 0u);
+  EXPECT_GT(after_flush.sst_bytes, 0u);
+  EXPECT_GE(after_flush.estimated_dossiers, 900u);
+  EXPECT_LE(after_flush.estimated_dossiers, 1100u);
+  // The memtable budget is charged to the cache, so usage stays near the configured bound.
+  EXPECT_LE(after_flush.block_cache_usage, after_flush.block_cache_capacity + (1u << 20));
+  ASSERT_TRUE(store->GetDossier("D1")->has_value());
+}
+
+TEST_F(StateStoreTest, ReadsRunConcurrentlyWithCommits) {
+  auto store = OpenStore();
+  std::atomic<bool> done{false};
+  std::atomic<int> read_errors{0};
+  std::atomic<int> regressions{0};
+  std::thread reader([&] {
+    int64_t last_seen = -1;
+    while (!done.load()) {
+      auto offset = store->GetOffset(Events(0));
+      auto dossier = store->GetDossier("D");
+      auto timers = store->DueTimers(PartitionId(0), Instant::max(), 1000);
+      if (!offset || !dossier || !timers) {
+        ++read_errors;
+        continue;
+      }
+      if (offset->has_value()) {
+        if ((*offset)->value() < last_seen) ++regressions;
+        last_seen = (*offset)->value();
+      }
+    }
+  });
+  for (int i = 0; i < 300; ++i) {
+    auto batch = store->NewBatch();
+    DossierState d = Dossier("D");
+    d.paused_ms = i;
+    batch.PutDossier(d);
+    batch.PutTimer(Timer{PartitionId(0), At(i), "D", TimerKind::kBreach});
+    if (i > 0) batch.DeleteTimer(Timer{PartitionId(0), At(i - 1), "D", TimerKind::kBreach});
+    batch.PutOffset(Events(0), Offset(i));
+    Commit(*store, std::move(batch));
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(read_errors.load(), 0);
+  EXPECT_EQ(regressions.load(), 0);
+  EXPECT_EQ((*store->GetDossier("D"))->paused_ms, 299);
+  EXPECT_EQ(store->DueTimers(PartitionId(0), Instant::max(), 10)->size(), 1u);
+}
+
+}  // namespace
+}  // namespace iocstream::state
