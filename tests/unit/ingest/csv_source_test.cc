@@ -1,0 +1,459 @@
+#include "iocstream/ingest/csv_source.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "app/mapping_config.h"
+#include "unit/ingest/csv_testing.h"
+
+namespace iocstream::ingest {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ReadAll;
+using testing::TempFile;
+
+Instant Utc(int y, unsigned mo, unsigned d, int h, int mi, int s, int ms = 0) {
+  using namespace std::chrono;
+  return Instant(sys_days(year(y) / month(mo) / day(d)) + hours(h) + minutes(mi) + seconds(s) +
+                 milliseconds(ms));
+}
+
+// Concatenation without `const char* + std::string`, which GCC 12 at -O3 flags with a false
+// -Wrestrict.
+template <typename... Parts>
+std::string Cat(const Parts&... parts) {
+  std::string out;
+  (out.append(parts), ...);
+  return out;
+}
+
+CsvMapping SimpleMapping() {
+  CsvMapping m;
+  m.name = "simple";
+  m.columns.dossier_id = "id";
+  m.columns.received_at = "open";
+  m.columns.due_at = "due";
+  m.columns.completed_at = "close";
+  m.columns.agency = "dept";
+  m.id_prefix = "t:";
+  m.time_formats = {"%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S"};
+  m.time_zone = "America/New_York";
+  return m;
+}
+
+std::unique_ptr<CsvEventReader> OpenOrDie(const std::string& path, const CsvMapping& m) {
+  auto reader = CsvEventReader::Open(path, m);
+  EXPECT_TRUE(reader.has_value()) << (reader ? "" : reader.error().message);
+  return reader ? std::move(*reader) : nullptr;
+}
+
+CsvMapping BostonLegacyMapping() {
+  auto m = app::LoadCsvMapping(IOCSTREAM_SOURCE_DIR "/config/mappings/boston-legacy.yaml");
+  EXPECT_TRUE(m.has_value()) << (m ? "" : m.error().message);
+  return m ? *m : CsvMapping{};
+}
+
+TEST(CsvEventReaderTest, RowYieldsReceivedThenCompletedWithDeterministicIds) {
+  TempFile f(
+      "id,open,due,close,dept\n"
+      "A1,2020-01-01 10:00:00,2020-01-03 10:00:00,2020-01-02 09:30:00,PWD\n"
+      "A2,2020-01-01 11:00:00,,,PWD\n");
+  auto reader = OpenOrDie(f.path(), SimpleMapping());
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  ASSERT_TRUE(r.errors.empty());
+  ASSERT_EQ(r.events.size(), 3u);
+  EXPECT_EQ(r.events[0].event_id, "t:A1/received");
+  EXPECT_EQ(r.events[0].dossier_id, "t:A1");
+  EXPECT_EQ(r.events[0].type, EventType::kReceived);
+  EXPECT_EQ(r.events[0].occurred_at, Utc(2020, 1, 1, 15, 0, 0));
+  EXPECT_EQ(r.events[0].due_at, Utc(2020, 1, 3, 15, 0, 0));
+  EXPECT_EQ(r.events[0].agency_code, "PWD");
+  EXPECT_EQ(r.events[1].event_id, "t:A1/completed");
+  EXPECT_EQ(r.events[1].type, EventType::kCompleted);
+  EXPECT_EQ(r.events[1].occurred_at, Utc(2020, 1, 2, 14, 30, 0));
+  EXPECT_FALSE(r.events[1].due_at.has_value());
+  EXPECT_EQ(r.events[1].agency_code, "PWD");
+  EXPECT_EQ(r.events[2].event_id, "t:A2/received");
+  EXPECT_FALSE(r.events[2].due_at.has_value());
+  EXPECT_EQ(reader->rows_read(), 2);
+  EXPECT_EQ(reader->stats().received_events, 2);
+  EXPECT_EQ(reader->stats().completed_events, 1);
+  EXPECT_EQ(reader->stats().row_errors, 0);
+
+  // Reading again gives the same events (idempotent re-import downstream).
+  auto again = OpenOrDie(f.path(), SimpleMapping());
+  auto r2 = ReadAll(*again);
+  ASSERT_EQ(r2.events.size(), r.events.size());
+  for (size_t i = 0; i < r.events.size(); ++i) {
+    EXPECT_EQ(r2.events[i].event_id, r.events[i].event_id);
+    EXPECT_EQ(r2.events[i].occurred_at, r.events[i].occurred_at);
+  }
+}
+
+// The legacy Boston schema is local New York time: EDT (UTC-4) in July, EST (UTC-5) in
+// January, through the shipped mapping.
+TEST(CsvEventReaderTest, LegacyNewYorkTimesFollowDaylightSaving) {
+  TempFile f(
+      "case_enquiry_id,open_dt,sla_target_dt,closed_dt,on_time,case_status,type,department,"
+      "neighborhood,source\n"
+      "1,2019-07-15 09:00:00,2019-07-16 09:00:00,2019-07-15 17:45:10,ONTIME,Closed,Bed Bugs,"
+      "ISD,Roxbury,Constituent Call\n"
+      "2,2019-01-15 09:00:00,2019-01-16 09:00:00,,OVERDUE,Open,Bed Bugs,ISD,Roxbury,"
+      "Citizens Connect App\n"
+      // The spring-forward gap (02:00-03:00 does not exist): the offset before the gap.
+      "3,2019-03-10 02:30:00,,,ONTIME,Open,x,ISD,,City Worker App\n"
+      // The fall-back hour (01:00-02:00 happens twice): the earlier instant (EDT).
+      "4,2019-11-03 01:30:00,,,ONTIME,Open,x,ISD,,Maximo Integration\n");
+  // Zone handling alone: without the shipped mapping's double-offset repair.
+  auto mapping = BostonLegacyMapping();
+  mapping.offset_applied_twice = false;
+  auto reader = OpenOrDie(f.path(), mapping);
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  ASSERT_TRUE(r.errors.empty());
+  ASSERT_EQ(r.events.size(), 5u);
+  EXPECT_EQ(r.events[0].occurred_at, Utc(2019, 7, 15, 13, 0, 0));
+  EXPECT_EQ(r.events[0].due_at, Utc(2019, 7, 16, 13, 0, 0));
+  EXPECT_EQ(r.events[1].occurred_at, Utc(2019, 7, 15, 21, 45, 10));
+  EXPECT_EQ(r.events[2].occurred_at, Utc(2019, 1, 15, 14, 0, 0));
+  EXPECT_EQ(r.events[2].due_at, Utc(2019, 1, 16, 14, 0, 0));
+  EXPECT_EQ(r.events[3].occurred_at, Utc(2019, 3, 10, 7, 30, 0));
+  EXPECT_EQ(r.events[4].occurred_at, Utc(2019, 11, 3, 5, 30, 0));
+  // Dimensions and channels through the mapping.
+  EXPECT_EQ(r.events[0].dossier_id, "boston:1");
+  EXPECT_EQ(r.events[0].agency_code, "ISD");
+  EXPECT_EQ(r.events[0].commune_code, "Roxbury");
+  EXPECT_EQ(r.events[0].procedure_code, "Bed Bugs");
+  EXPECT_EQ(r.events[0].channel, Channel::kInPerson);
+  EXPECT_EQ(r.events[1].channel, Channel::kInPerson);
+  EXPECT_EQ(r.events[2].channel, Channel::kOnline);
+  EXPECT_EQ(r.events[3].channel, Channel::kInPerson);
+  EXPECT_EQ(r.events[4].channel, Channel::kUnknown);
+  EXPECT_EQ(reader->stats().unmapped_channel_values, 1);
+}
+
+TEST(CsvEventReaderTest, OwnOffsetWinsOverZoneAndFractionsTruncateToMillis) {
+  TempFile f(
+      "id,open,due,close,dept\n"
+      "A,2025-08-01 13:05:00+00,2025-08-04 06:35:06.539+00,2025-08-01 08:00:09.9999+0530,X\n"
+      "B,2025-08-01 13:05:00.5+00,2025-08-01 13:05:00.123456-03,,X\n"
+      "C,2025-08-01 13:05:00.1234567+00,,,X\n"
+      "D,2025-08-01 13:05:00+05:30,,,X\n");
+  auto reader = OpenOrDie(f.path(), SimpleMapping());
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  ASSERT_EQ(r.events.size(), 3u);
+  EXPECT_EQ(r.events[0].occurred_at, Utc(2025, 8, 1, 13, 5, 0));
+  EXPECT_EQ(r.events[0].due_at, Utc(2025, 8, 4, 6, 35, 6, 539));
+  EXPECT_EQ(r.events[1].occurred_at, Utc(2025, 8, 1, 2, 30, 9, 999));
+  EXPECT_EQ(r.events[2].occurred_at, Utc(2025, 8, 1, 13, 5, 0, 500));
+  EXPECT_EQ(r.events[2].due_at, Utc(2025, 8, 1, 16, 5, 0, 123));
+  // More than 6 fractional digits, and "+05:30" for %z, are not consumed: unparseable.
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0].reason, "unparseable open time: '2025-08-01 13:05:00.1234567+00'");
+  EXPECT_EQ(r.errors[0].line, 4);
+  EXPECT_EQ(r.errors[1].reason, "unparseable open time: '2025-08-01 13:05:00+05:30'");
+}
+
+TEST(CsvEventReaderTest, LiteralOffsetInFormatReadsLocalTime) {
+  CsvMapping m = SimpleMapping();
+  m.time_formats = {"%Y-%m-%d %H:%M:%S+00"};
+  TempFile f("id,open,due,close,dept\nA,2025-08-01 09:00:00.25+00,,,X\n");
+  auto reader = OpenOrDie(f.path(), m);
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].occurred_at, Utc(2025, 8, 1, 13, 0, 0, 250));
+}
+
+// The ISO-like formats have a fast path that must agree with date::parse on every value:
+// "%T" is "%H:%M:%S" for date::parse but not recognised by the fast path.
+TEST(CsvEventReaderTest, FastPathAgreesWithDateParse) {
+  std::vector<std::string> values = {"2024-02-29 12:00:00",        "2023-02-29 12:00:00",
+                                     "2019-03-10 02:30:00",        "2019-11-03 01:30:00",
+                                     "2025-8-1 6:35:06",           "2025-08-01 06:35:06.",
+                                     "2025-08-01 06:35:60",        "2025-08-01 24:00:00",
+                                     "2025-08-01 23:59:59.999999", "2025-08-01 06:35:06.1234567",
+                                     "0000-01-01 00:00:00",        "9999-12-31 23:59:59",
+                                     "2025-08-01 06:35:06+00",     "2025-08-01 06:35:06+0530",
+                                     "2025-08-01 06:35:06-03",     "2025-08-01 06:35:06+05:30",
+                                     "2025-08-01 06:35:06+2400",   "2025-08-01 06:35:06+0",
+                                     "2025-08-01 06:35:06Z",       "2025-08-01T06:35:06+00",
+                                     "2025-08-01T06:35:06.25",     "2025-13-01 00:00:00",
+                                     "2025-00-10 00:00:00",        "2025-08-00 00:00:00",
+                                     "2025-08-01 06:35",           "20250801 063506",
+                                     "2025-08-01  06:35:06",       "2025/08/01 06:35:06",
+                                     "2025-08-01 06:35:06.5-0930", "2025-08-01 06:35:06.+00",
+                                     "2025-08-01 06:35:06+001",    "2025-08-01 06:35:06+1400",
+                                     "2025-08-01 06:35:06-0060",   "1899-12-31 23:59:59"};
+  std::mt19937 rng(20250801);
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  auto two = [](int v) { return Cat(v < 10 ? "0" : "", std::to_string(v)); };
+  for (int i = 0; i < 3000; ++i) {
+    std::string v = Cat(std::to_string(pick(1890, 2110)), "-", two(pick(0, 13)), "-",
+                        two(pick(0, 32)), pick(0, 9) == 0 ? "T" : " ", two(pick(0, 24)), ":",
+                        two(pick(0, 60)), ":", two(pick(0, 60)));
+    if (const int digits = pick(-2, 7); digits >= 0) {
+      v += ".";
+      for (int d = 0; d < digits; ++d) v += static_cast<char>('0' + pick(0, 9));
+    }
+    switch (pick(0, 3)) {
+      case 0:
+        break;
+      case 1:
+        v += Cat(pick(0, 1) != 0 ? "+" : "-", two(pick(0, 25)));
+        break;
+      case 2:
+        v += Cat(pick(0, 1) != 0 ? "+" : "-", two(pick(0, 25)), two(pick(0, 61)));
+        break;
+      default:
+        v += "+00";
+    }
+    values.push_back(v);
+  }
+  std::string content = "id,open,due,close,dept\n";
+  for (size_t i = 0; i < values.size(); ++i) {
+    content += Cat("R", std::to_string(i), ",", values[i], ",,,X\n");
+  }
+  TempFile f(content);
+  CsvMapping fast = SimpleMapping();
+  fast.time_formats = {"%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z",
+                       "%Y-%m-%dT%H:%M:%S"};
+  CsvMapping slow = SimpleMapping();
+  slow.time_formats = {"%Y-%m-%d %T%z", "%Y-%m-%d %T", "%Y-%m-%dT%T%z", "%Y-%m-%dT%T"};
+  auto fast_reader = OpenOrDie(f.path(), fast);
+  auto slow_reader = OpenOrDie(f.path(), slow);
+  ASSERT_NE(fast_reader, nullptr);
+  ASSERT_NE(slow_reader, nullptr);
+  size_t parsed = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    auto a = fast_reader->NextRow();
+    auto b = slow_reader->NextRow();
+    ASSERT_TRUE(a && b);
+    const auto* ea = std::get_if<std::vector<DossierEvent>>(&*a);
+    const auto* eb = std::get_if<std::vector<DossierEvent>>(&*b);
+    ASSERT_EQ(ea != nullptr, eb != nullptr) << values[i];
+    if (ea != nullptr) {
+      EXPECT_EQ((*ea)[0].occurred_at, (*eb)[0].occurred_at) << values[i];
+      ++parsed;
+    }
+  }
+  EXPECT_GT(parsed, 300u);
+  EXPECT_LT(parsed, values.size() - 300);
+}
+
+// An export whose local times were shifted by the UTC offset once more: the CRM's own closure
+// text says "Thu Jul 28 13:11:33 EDT 2022" where CLOSED_DT says 2022-07-28 09:11:33.
+TEST(CsvEventReaderTest, OffsetAppliedTwiceIsUndone) {
+  CsvMapping m = SimpleMapping();
+  m.offset_applied_twice = true;
+  TempFile f(
+      "id,open,due,close,dept\n"
+      "A,2022-07-28 09:11:33,,,X\n"
+      "B,2022-01-18 10:08:24,,,X\n"
+      "C,2025-08-01 13:05:00+00,,,X\n");
+  auto reader = OpenOrDie(f.path(), m);
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  ASSERT_EQ(r.events.size(), 3u);
+  EXPECT_EQ(r.events[0].occurred_at, Utc(2022, 7, 28, 17, 11, 33));
+  EXPECT_EQ(r.events[1].occurred_at, Utc(2022, 1, 18, 20, 8, 24));
+  EXPECT_EQ(r.events[2].occurred_at, Utc(2025, 8, 1, 13, 5, 0));  // has its own offset
+}
+
+// Quoted commas and quotes, embedded CRLF and LF, CRLF line ends, a BOM, blank lines and a
+// last row without a line end; row errors name the physical line where the row starts.
+TEST(CsvEventReaderTest, QuotingEmbeddedNewlinesAndLineNumbers) {
+  CsvMapping m = SimpleMapping();
+  m.columns.procedure = "proc";
+  TempFile f(
+      "\xEF\xBB\xBF"
+      "id,open,due,close,dept,note,proc\r\n"                                            // line 1
+      "A1,2020-01-01 10:00:00,,,\"PW, \"\"roads\"\"\",\"multi\r\nline\r\nnote\",p\r\n"  // 2-4
+      "\r\n"                                                                            // 5
+      ",2020-01-01 10:00:00,,,X,missing id,p\r\n"                                       // 6
+      "A2,not a time,,,X,,p\r\n"                                                        // 7
+      "A3,2020-01-01 10:00:00,2020-01-02 10:00:00,2020-01-01 09:00:00,X,\"close\nbefore open\","
+      "p\r\n"                                               // 8-9
+      "A4,2020-01-01 10:00:00,,,X\r\n"                      // 10
+      "   A5  ,  2020-01-01 10:00:00 ,,, \"  X  \" ,,\r\n"  // 11
+      "\"A6\",\"2020-01-01 10:00:00\",\"\",\"2020-01-03 10:00:00\",\"X\",\"last, no newline\",p");
+  auto reader = OpenOrDie(f.path(), m);
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  EXPECT_EQ(reader->rows_read(), 7);
+  EXPECT_THAT(r.lines, ::testing::ElementsAre(2, 6, 7, 8, 10, 11, 12));
+
+  ASSERT_EQ(r.errors.size(), 3u);
+  EXPECT_EQ(r.errors[0].line, 6);
+  EXPECT_EQ(r.errors[0].reason, "missing dossier id");
+  EXPECT_EQ(r.errors[0].file, f.path());
+  EXPECT_EQ(r.errors[1].line, 7);
+  EXPECT_EQ(r.errors[1].reason, "unparseable open time: 'not a time'");
+  EXPECT_EQ(r.errors[2].line, 10);
+  EXPECT_EQ(r.errors[2].reason, "wrong field count: 5 fields, the header has 7");
+  EXPECT_EQ(reader->stats().row_errors, 3);
+
+  ASSERT_EQ(r.events.size(), 6u);
+  EXPECT_EQ(r.events[0].dossier_id, "t:A1");
+  EXPECT_EQ(r.events[0].agency_code, "PW, \"roads\"");
+  EXPECT_EQ(r.events[0].procedure_code, "p");
+  // A close before the open is kept as it is: the rules class it.
+  EXPECT_EQ(r.events[1].dossier_id, "t:A3");
+  EXPECT_EQ(r.events[2].type, EventType::kCompleted);
+  EXPECT_LT(r.events[2].occurred_at, r.events[1].occurred_at);
+  // Values are trimmed.
+  EXPECT_EQ(r.events[3].dossier_id, "t:A5");
+  EXPECT_EQ(r.events[3].agency_code, "X");
+  EXPECT_EQ(r.events[3].occurred_at, Utc(2020, 1, 1, 15, 0, 0));
+  EXPECT_EQ(r.events[4].dossier_id, "t:A6");
+  EXPECT_EQ(r.events[4].procedure_code, "p");
+  EXPECT_EQ(r.events[4].occurred_at, Utc(2020, 1, 1, 15, 0, 0));
+  EXPECT_EQ(r.events[5].event_id, "t:A6/completed");
+}
+
+TEST(CsvEventReaderTest, ControlCharactersInCodesAreRowErrors) {
+  // The event contract forbids control characters in codes: the note above would be
+  // dead-lettered, so the reader rejects it with the file and line.
+  CsvMapping m = SimpleMapping();
+  m.columns.commune = "note";
+  TempFile f("id,open,due,close,dept,note\nA1,2020-01-01 10:00:00,,,X,\"two\nlines\"\n");
+  auto reader = OpenOrDie(f.path(), m);
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].reason, "invalid commune: control character");
+  EXPECT_EQ(r.errors[0].line, 2);
+}
+
+// Rows split across the reader's 64 KiB chunks, with embedded newlines, keep their values and
+// line numbers.
+TEST(CsvEventReaderTest, RowsAcrossChunkBoundaries) {
+  CsvMapping m = SimpleMapping();
+  m.columns.procedure = "proc";
+  std::string content = "id,open,due,close,dept,proc,note\n";
+  constexpr int kRows = 5000;
+  for (int i = 0; i < kRows; ++i) {
+    content += Cat("R", std::to_string(i), ",2020-01-01 10:00:00,,2020-01-02 10:00:00,D",
+                   std::to_string(i % 7), ",\"p,", std::to_string(i), "\",\"two\nlines\"\n");
+  }
+  ASSERT_GT(content.size(), 3u * 64 * 1024);
+  TempFile f(content);
+  auto reader = OpenOrDie(f.path(), m);
+  ASSERT_NE(reader, nullptr);
+  int i = 0;
+  while (auto row = reader->NextRow()) {
+    auto* events = std::get_if<std::vector<DossierEvent>>(&*row);
+    ASSERT_NE(events, nullptr) << std::get<RowError>(*row).reason;
+    ASSERT_EQ(events->size(), 2u);
+    EXPECT_EQ((*events)[0].dossier_id, Cat("t:R", std::to_string(i)));
+    EXPECT_EQ((*events)[0].agency_code, Cat("D", std::to_string(i % 7)));
+    EXPECT_EQ((*events)[0].procedure_code, Cat("p,", std::to_string(i)));
+    EXPECT_EQ(reader->last_line(), 2 + 2 * i);
+    ++i;
+  }
+  EXPECT_EQ(i, kRows);
+}
+
+TEST(CsvEventReaderTest, UnterminatedQuoteIsOneRowErrorAtItsLine) {
+  TempFile f(
+      "id,open,due,close,dept\n"
+      "A1,2020-01-01 10:00:00,,,X\n"
+      "A2,\"2020-01-01 10:00:00,,,X\n"
+      "A3,2020-01-01 10:00:00,,,X\n");
+  auto reader = OpenOrDie(f.path(), SimpleMapping());
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  EXPECT_EQ(r.events.size(), 1u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_THAT(r.errors[0].reason, HasSubstr("wrong field count"));
+}
+
+TEST(CsvEventReaderTest, CancelledStatusYieldsRejected) {
+  CsvMapping m = SimpleMapping();
+  m.columns.status = "status";
+  m.cancelled_statuses = {"CANC", "DUP"};
+  TempFile f(
+      "id,open,due,close,dept,status\n"
+      "A,2020-01-01 10:00:00,,2020-01-02 10:00:00,X,RESOL\n"
+      "B,2020-01-01 10:00:00,,2020-01-02 10:00:00,X,CANC\n"
+      "C,2020-01-01 10:00:00,,,X, DUP \n");
+  auto reader = OpenOrDie(f.path(), m);
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  ASSERT_EQ(r.events.size(), 5u);
+  EXPECT_EQ(r.events[1].type, EventType::kCompleted);
+  EXPECT_EQ(r.events[3].type, EventType::kRejected);
+  EXPECT_EQ(r.events[3].event_id, "t:B/rejected");
+  EXPECT_EQ(r.events[4].event_id, "t:C/received");  // no close time: no close event
+  EXPECT_EQ(reader->stats().rejected_events, 1);
+}
+
+TEST(CsvEventReaderTest, AgencyDefaultAndContractLimits) {
+  CsvMapping m = SimpleMapping();
+  m.columns.procedure = "proc";
+  TempFile f(
+      "id,open,due,close,dept,proc\n"
+      "A,2020-01-01 10:00:00,,,,p\n"
+      "B,2020-01-01 10:00:00,,,X," +
+      std::string(65, 'p') + "\n" + std::string(119, 'i') +
+      ",2020-01-01 10:00:00,,,X,p\n"
+      "C,2020-01-01 10:00:00,2020-13-01 10:00:00,,X,p\n"
+      "D,2020-01-01 10:00:00,,2020-01-01,X,p\n");
+  auto reader = OpenOrDie(f.path(), m);
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  ASSERT_EQ(r.errors.size(), 5u);
+  EXPECT_EQ(r.errors[0].reason, "missing agency");
+  EXPECT_THAT(r.errors[1].reason, HasSubstr("procedure too long: 'ppp"));
+  EXPECT_THAT(r.errors[2].reason, HasSubstr("dossier id too long"));
+  EXPECT_EQ(r.errors[3].reason, "unparseable due time: '2020-13-01 10:00:00'");
+  EXPECT_EQ(r.errors[4].reason, "unparseable close time: '2020-01-01'");
+
+  m.default_agency = "Unassigned";
+  auto with_default = OpenOrDie(f.path(), m);
+  auto r2 = ReadAll(*with_default);
+  ASSERT_FALSE(r2.events.empty());
+  EXPECT_EQ(r2.events[0].agency_code, "Unassigned");
+  EXPECT_EQ(r2.errors.size(), 4u);
+}
+
+TEST(CsvEventReaderTest, OpenErrors) {
+  CsvMapping m = SimpleMapping();
+  auto missing = CsvEventReader::Open("/nonexistent/dir/x.csv", m);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+
+  TempFile empty("\n\n");
+  auto no_header = CsvEventReader::Open(empty.path(), m);
+  ASSERT_FALSE(no_header.has_value());
+  EXPECT_THAT(no_header.error().message, HasSubstr("empty file, no header row"));
+
+  TempFile f("id,open,close,dept,dept\n");
+  auto no_due = CsvEventReader::Open(f.path(), m);
+  ASSERT_FALSE(no_due.has_value());
+  EXPECT_EQ(no_due.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(no_due.error().message,
+              HasSubstr("column 'due' (due_at) is not in the header (columns: id, open, close, "
+                        "dept, dept)"));
+  m.columns.due_at.clear();
+  auto twice = CsvEventReader::Open(f.path(), m);
+  ASSERT_FALSE(twice.has_value());
+  EXPECT_THAT(twice.error().message, HasSubstr("column 'dept' (agency) appears 2 times"));
+
+  m.time_zone = "Mars/Olympus";
+  auto zone = CsvEventReader::Open(f.path(), m);
+  ASSERT_FALSE(zone.has_value());
+  EXPECT_THAT(zone.error().message, HasSubstr("unknown time zone 'Mars/Olympus'"));
+}
+
+}  // namespace
+}  // namespace iocstream::ingest
