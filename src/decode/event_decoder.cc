@@ -1,0 +1,461 @@
+#include "iocstream/decode/event_decoder.h"
+
+#include <simdjson.h>
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <new>
+
+#include "decode/byte_scan.h"
+#include "iocstream/decode/rfc3339.h"
+
+namespace iocstream {
+namespace {
+
+namespace dom = simdjson::dom;
+
+constexpr std::array<std::string_view, kDecodeErrorReasonCount> kReasonNames = {
+    "malformed_json",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "invalid_value",
+    "invalid_timestamp",
+    "unsupported_schema_version",
+    "key_mismatch",
+    "too_large",
+    "empty"};
+
+// Known fields, in validation order (docs/event-contract.md lists them in the same order).
+enum Field : int {
+  kSchemaVersionField,
+  kEventIdField,
+  kDossierIdField,
+  kTypeField,
+  kOccurredAtField,
+  kAgencyCodeField,
+  kCommuneCodeField,
+  kProcedureCodeField,
+  kChannelField,
+  kOnlineLevelField,
+  kDueAtField,
+  kToAgencyCodeField,
+  kStepDueAtField,
+  kNewDueAtField,
+  kResultElectronicField,
+  kFieldCount,
+};
+constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
+    "schema_version", "event_id",       "dossier_id",     "type",       "occurred_at",
+    "agency_code",    "commune_code",   "procedure_code", "channel",    "online_level",
+    "due_at",         "to_agency_code", "step_due_at",    "new_due_at", "result_electronic"};
+static_assert(kFieldCount <= 32, "presence is a 32-bit mask");
+
+// Known field for a key, or -1. This runs for every key of every message, so it is one table
+// lookup by a hash that is perfect on the known names (checked at compile time) and one
+// comparison, without a jump table (whose indirect branch mispredicts as keys vary).
+constexpr size_t FieldHash(std::string_view key) {
+  return (key.size() * 3 + static_cast<unsigned char>(key.front()) +
+          static_cast<unsigned char>(key.back()) * 7) &
+         31;
+}
+constexpr std::array<int8_t, 32> kFieldByHash = [] {
+  std::array<int8_t, 32> table{};
+  table.fill(-1);
+  for (int i = 0; i < kFieldCount; ++i) table[FieldHash(kFieldNames[i])] = static_cast<int8_t>(i);
+  return table;
+}();
+constexpr bool FieldHashIsPerfect() {
+  for (int i = 0; i < kFieldCount; ++i) {
+    if (kFieldByHash[FieldHash(kFieldNames[i])] != i) return false;
+  }
+  return true;
+}
+static_assert(FieldHashIsPerfect(), "two field names share a hash: change FieldHash");
+
+int FieldIndex(std::string_view key) {
+  if (key.empty()) return -1;
+  const int index = kFieldByHash[FieldHash(key)];
+  return index >= 0 && kFieldNames[index] == key ? index : -1;
+}
+
+constexpr size_t kMaxQuotedBytes = 64;
+
+// "'value'" for a detail string: at most kMaxQuotedBytes, cut on a UTF-8 boundary, with control
+// characters shown as '?' so the detail stays printable in logs and headers.
+std::string Quote(std::string_view value) {
+  std::string out;
+  out.reserve(std::min(value.size(), kMaxQuotedBytes) + 5);
+  out.push_back('\'');
+  size_t end = value.size();
+  if (end > kMaxQuotedBytes) {
+    end = kMaxQuotedBytes;
+    while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
+  }
+  for (size_t i = 0; i < end; ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    out.push_back(c < 0x20 || c == 0x7F ? '?' : value[i]);
+  }
+  if (end < value.size()) out += "...";
+  out.push_back('\'');
+  return out;
+}
+
+std::string_view JsonTypeName(dom::element_type type) {
+  switch (type) {
+    case dom::element_type::ARRAY:
+      return "array";
+    case dom::element_type::OBJECT:
+      return "object";
+    case dom::element_type::INT64:
+    case dom::element_type::UINT64:
+    case dom::element_type::DOUBLE:
+      return "number";
+    case dom::element_type::STRING:
+      return "string";
+    case dom::element_type::BOOL:
+      return "boolean";
+    case dom::element_type::NULL_VALUE:
+      return "null";
+  }
+  return "unknown";
+}
+
+// True if `value` holds an ASCII control character (U+0000-U+001F, U+007F). Runs over every
+// identifier and code of every message, so it tests eight bytes at a time, the last (or only)
+// word overlapping or padded with 'A' rather than finished byte by byte: fewer branches that
+// depend on the length.
+bool HasControlCharacter(std::string_view value) {
+  auto has_control = [](uint64_t word) {
+    return decode_internal::HasByteBelow(word, 0x20) || decode_internal::HasByte(word, 0x7F);
+  };
+  const size_t size = value.size();
+  if (size < 8) {
+    uint64_t word = decode_internal::kEachByte * 'A';
+    std::memcpy(&word, value.data(), size);
+    return has_control(word);
+  }
+  for (size_t i = 0; i + 8 < size; i += 8) {
+    if (has_control(decode_internal::LoadWord(value.data() + i))) return true;
+  }
+  return has_control(decode_internal::LoadWord(value.data() + size - 8));
+}
+
+DecodeError MakeError(DecodeErrorReason reason, Field field, std::string_view what) {
+  std::string detail;
+  detail.reserve(kFieldNames[field].size() + 2 + what.size());
+  detail += kFieldNames[field];
+  detail += ": ";
+  detail += what;
+  return DecodeError{reason, std::move(detail)};
+}
+
+// The known fields of one payload, read in one pass over the object and then validated in
+// Field order. Elements point into the parser's document: valid until the next parse.
+class FieldReader {
+ public:
+  explicit FieldReader(dom::object object) {
+    for (const dom::key_value_pair field : object) {
+      const int index = FieldIndex(field.key);
+      if (index < 0) continue;  // unknown: ignored (forward compatibility)
+      const uint32_t bit = 1u << index;
+      if ((seen_ & bit) != 0) {
+        if (duplicate_ < 0) duplicate_ = index;
+        continue;
+      }
+      seen_ |= bit;
+      if (!field.value.is_null()) {
+        present_ |= bit;
+        values_[index] = field.value;
+      }
+    }
+  }
+
+  // First known field that appears more than once, if any.
+  [[nodiscard]] std::optional<Field> DuplicateField() const {
+    if (duplicate_ < 0) return std::nullopt;
+    return static_cast<Field>(duplicate_);
+  }
+  // Present and not null.
+  [[nodiscard]] bool Has(Field field) const { return (present_ & (1u << field)) != 0; }
+
+  std::optional<DecodeError> RequirePresent(Field field) const {
+    if (Has(field)) return std::nullopt;
+    const bool is_null = (seen_ & (1u << field)) != 0;
+    return MakeError(DecodeErrorReason::kMissingField, field,
+                     is_null ? "required, got null" : "required, absent");
+  }
+
+  std::optional<DecodeError> ReadSchemaVersion() const {
+    if (auto error = RequirePresent(kSchemaVersionField)) return error;
+    const dom::element value = values_[kSchemaVersionField];
+    int64_t version = 0;
+    switch (value.type()) {
+      case dom::element_type::INT64:
+        version = value.get_int64().value_unsafe();
+        break;
+      case dom::element_type::UINT64:  // above INT64_MAX: certainly not a version we know
+        return MakeError(DecodeErrorReason::kUnsupportedSchemaVersion, kSchemaVersionField,
+                         "too large (supported: 1)");
+      case dom::element_type::DOUBLE: {
+        // JSON has one number type: 1.0 is the integer 1 (as for JSON Schema's "integer").
+        const double number = value.get_double().value_unsafe();
+        if (std::trunc(number) != number || std::fabs(number) > 1e15) {
+          return MakeError(DecodeErrorReason::kWrongType, kSchemaVersionField,
+                           "expected integer, got " + simdjson::to_string(value));
+        }
+        version = static_cast<int64_t>(number);
+        break;
+      }
+      default:
+        return WrongType(kSchemaVersionField, "integer", value);
+    }
+    if (version != kSchemaVersion) {
+      return MakeError(DecodeErrorReason::kUnsupportedSchemaVersion, kSchemaVersionField,
+                       std::to_string(version) + " is not supported (supported: 1)");
+    }
+    return std::nullopt;
+  }
+
+  // A string field: absent (or null) gives ""; present must be a string of min..max bytes
+  // without control characters.
+  std::optional<DecodeError> ReadString(Field field, size_t min_bytes, size_t max_bytes,
+                                        std::string& out) const {
+    if (!Has(field)) {
+      if (min_bytes > 0) return RequirePresent(field);
+      return std::nullopt;
+    }
+    std::string_view text;
+    if (auto error = GetString(field, text)) return error;
+    if (text.size() < min_bytes || text.size() > max_bytes) {
+      std::string what = Quote(text);
+      what += " has ";
+      what += std::to_string(text.size());
+      what += " bytes, allowed ";
+      what += std::to_string(min_bytes);
+      what += "..";
+      what += std::to_string(max_bytes);
+      return MakeError(DecodeErrorReason::kInvalidValue, field, what);
+    }
+    if (HasControlCharacter(text)) {
+      return MakeError(DecodeErrorReason::kInvalidValue, field,
+                       Quote(text) + " contains a control character");
+    }
+    out.assign(text);
+    return std::nullopt;
+  }
+
+  // An RFC 3339 instant; absent (or null) leaves `out` unset.
+  std::optional<DecodeError> ReadInstant(Field field, std::optional<Instant>& out) const {
+    if (!Has(field)) return std::nullopt;
+    std::string_view text;
+    if (auto error = GetString(field, text)) return error;
+    out = ParseRfc3339(text);
+    if (!out) {
+      return MakeError(DecodeErrorReason::kInvalidTimestamp, field, "not RFC 3339: " + Quote(text));
+    }
+    return std::nullopt;
+  }
+
+  // A wire name parsed by `parse` (ParseEventType, ParseChannel, ...); absent leaves `out`.
+  template <typename Enum>
+  std::optional<DecodeError> ReadEnum(Field field, std::optional<Enum> (*parse)(std::string_view),
+                                      Enum& out) const {
+    if (!Has(field)) return std::nullopt;
+    std::string_view text;
+    if (auto error = GetString(field, text)) return error;
+    const std::optional<Enum> parsed = parse(text);
+    if (!parsed) {
+      return MakeError(DecodeErrorReason::kInvalidValue, field, "unknown name " + Quote(text));
+    }
+    out = *parsed;
+    return std::nullopt;
+  }
+
+  std::optional<DecodeError> ReadBool(Field field, std::optional<bool>& out) const {
+    if (!Has(field)) return std::nullopt;
+    const dom::element value = values_[field];
+    if (value.type() != dom::element_type::BOOL) return WrongType(field, "boolean", value);
+    out = value.get_bool().value_unsafe();
+    return std::nullopt;
+  }
+
+ private:
+  std::optional<DecodeError> GetString(Field field, std::string_view& out) const {
+    const dom::element value = values_[field];
+    if (value.type() != dom::element_type::STRING) return WrongType(field, "string", value);
+    out = value.get_string().value_unsafe();
+    return std::nullopt;
+  }
+
+  static DecodeError WrongType(Field field, std::string_view expected, dom::element value) {
+    std::string what = "expected ";
+    what += expected;
+    what += ", got ";
+    what += JsonTypeName(value.type());
+    return MakeError(DecodeErrorReason::kWrongType, field, what);
+  }
+
+  std::array<dom::element, kFieldCount> values_{};
+  uint32_t seen_ = 0;     // key appeared (null included)
+  uint32_t present_ = 0;  // key appeared with a non-null value
+  int duplicate_ = -1;
+};
+
+// Validates the fields of `object` into `event` (default-constructed); the first error, if any.
+std::optional<DecodeError> DecodeObject(dom::object object, std::string_view key,
+                                        DossierEvent& event) {
+  const FieldReader fields(object);
+  if (auto error = fields.ReadSchemaVersion()) return error;
+  if (const std::optional<Field> duplicate = fields.DuplicateField()) {
+    return MakeError(DecodeErrorReason::kInvalidValue, *duplicate, "given more than once");
+  }
+
+  event.schema_version = kSchemaVersion;
+  if (auto error = fields.ReadString(kEventIdField, 1, kMaxIdBytes, event.event_id)) {
+    return error;
+  }
+  if (auto error = fields.ReadString(kDossierIdField, 1, kMaxIdBytes, event.dossier_id)) {
+    return error;
+  }
+  if (auto error = fields.RequirePresent(kTypeField)) return error;
+  if (auto error = fields.ReadEnum(kTypeField, &ParseEventType, event.type)) {
+    return error;
+  }
+  std::optional<Instant> occurred_at;
+  if (auto error = fields.RequirePresent(kOccurredAtField)) return error;
+  if (auto error = fields.ReadInstant(kOccurredAtField, occurred_at)) return error;
+  event.occurred_at = *occurred_at;
+  if (auto error = fields.ReadString(kAgencyCodeField, 1, kMaxCodeBytes, event.agency_code)) {
+    return error;
+  }
+  if (auto error = fields.ReadString(kCommuneCodeField, 0, kMaxCodeBytes, event.commune_code)) {
+    return error;
+  }
+  if (auto error = fields.ReadString(kProcedureCodeField, 0, kMaxCodeBytes, event.procedure_code)) {
+    return error;
+  }
+  if (auto error = fields.ReadEnum(kChannelField, &ParseChannel, event.channel)) {
+    return error;
+  }
+  if (auto error = fields.ReadEnum(kOnlineLevelField, &ParseOnlineLevel, event.online_level)) {
+    return error;
+  }
+  if (auto error = fields.ReadInstant(kDueAtField, event.due_at)) return error;
+  if (auto error = fields.ReadString(kToAgencyCodeField, 0, kMaxCodeBytes, event.to_agency_code)) {
+    return error;
+  }
+  if (auto error = fields.ReadInstant(kStepDueAtField, event.step_due_at)) {
+    return error;
+  }
+  if (auto error = fields.ReadInstant(kNewDueAtField, event.new_due_at)) return error;
+  if (auto error = fields.ReadBool(kResultElectronicField, event.result_electronic)) {
+    return error;
+  }
+
+  // Per-type requirements.
+  if (event.type == EventType::kTransferred && event.to_agency_code.empty()) {
+    return MakeError(fields.Has(kToAgencyCodeField) ? DecodeErrorReason::kInvalidValue
+                                                    : DecodeErrorReason::kMissingField,
+                     kToAgencyCodeField, "required (non-empty) when type is transferred");
+  }
+  if (event.type == EventType::kRescheduled && !event.new_due_at) {
+    return MakeError(DecodeErrorReason::kMissingField, kNewDueAtField,
+                     "required when type is rescheduled");
+  }
+
+  if (!key.empty() && key != event.dossier_id) {
+    return DecodeError{DecodeErrorReason::kKeyMismatch,
+                       "key: " + Quote(key) + " is not dossier_id " + Quote(event.dossier_id)};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view ToString(DecodeErrorReason reason) {
+  return kReasonNames[static_cast<size_t>(reason)];
+}
+
+std::optional<DecodeErrorReason> ParseDecodeErrorReason(std::string_view name) {
+  for (size_t i = 0; i < kReasonNames.size(); ++i) {
+    if (kReasonNames[i] == name) return static_cast<DecodeErrorReason>(i);
+  }
+  return std::nullopt;
+}
+
+Error ToError(const DecodeError& error) {
+  std::string message(ToString(error.reason));
+  message += ": ";
+  message += error.detail;
+  return InvalidArgument(std::move(message));
+}
+
+struct EventDecoder::Impl {
+  Impl() : buffer(new char[kMaxPayloadBytes + simdjson::SIMDJSON_PADDING]) {}
+
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end of its input, so every payload is
+  // copied here first (Kafka's buffers carry no padding).
+  std::unique_ptr<char[]> buffer;
+  // Grows to the largest payload seen, then reuses its memory. The limit goes through the
+  // constructor: set_max_capacity() in simdjson 3.0.1 caps every limit at 32 bytes (fixed
+  // upstream by simdjson PR #1970, not in Debian 12's package).
+  dom::parser parser{kMaxPayloadBytes};
+
+  std::optional<DecodeError> DecodeInto(std::string_view payload, std::string_view key,
+                                        DossierEvent& event);
+};
+
+EventDecoder::EventDecoder() : impl_(std::make_unique<Impl>()) {}
+EventDecoder::~EventDecoder() = default;
+EventDecoder::EventDecoder(EventDecoder&&) noexcept = default;
+EventDecoder& EventDecoder::operator=(EventDecoder&&) noexcept = default;
+
+std::optional<DecodeError> EventDecoder::Impl::DecodeInto(std::string_view payload,
+                                                          std::string_view key,
+                                                          DossierEvent& event) {
+  if (payload.empty()) return DecodeError{DecodeErrorReason::kEmpty, "payload: 0 bytes"};
+  if (payload.size() > kMaxPayloadBytes) {
+    return DecodeError{DecodeErrorReason::kTooLarge, "payload: " + std::to_string(payload.size()) +
+                                                         " bytes, limit " +
+                                                         std::to_string(kMaxPayloadBytes)};
+  }
+  char* padded = buffer.get();
+  std::memcpy(padded, payload.data(), payload.size());
+  std::memset(padded + payload.size(), 0, simdjson::SIMDJSON_PADDING);
+
+  dom::element root;
+  const simdjson::error_code parse_error =
+      parser.parse(padded, payload.size(), /*realloc_if_needed=*/false).get(root);
+  if (parse_error == simdjson::MEMALLOC) {
+    // Out of memory is not the message's fault: never dead-letter a good event for it.
+    throw std::bad_alloc();
+  }
+  if (parse_error == simdjson::EMPTY) {
+    return DecodeError{DecodeErrorReason::kEmpty, "payload: only whitespace"};
+  }
+  if (parse_error != simdjson::SUCCESS) {
+    return DecodeError{DecodeErrorReason::kMalformedJson,
+                       std::string("payload: ") + simdjson::error_message(parse_error)};
+  }
+  dom::object object;
+  if (root.get_object().get(object) != simdjson::SUCCESS) {
+    return DecodeError{
+        DecodeErrorReason::kNotAnObject,
+        std::string("payload: expected an object, got ") + std::string(JsonTypeName(root.type()))};
+  }
+  return DecodeObject(object, key, event);
+}
+
+DecodeResult EventDecoder::Decode(std::string_view payload, std::string_view key) {
+  // One result object filled in place and returned by name (NRVO): the event's strings are
+  // written once and never moved.
+  DecodeResult result{DossierEvent{}};
+  if (std::optional<DecodeError> error = impl_->DecodeInto(payload, key, result.value())) {
+    result = std::move(*error);
+  }
+  return result;
+}
+
+}  // namespace iocstream

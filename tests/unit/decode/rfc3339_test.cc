@@ -1,0 +1,135 @@
+#include "iocstream/decode/rfc3339.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+
+namespace iocstream {
+namespace {
+
+struct ParseCase {
+  const char* text;
+  int64_t epoch_ms;  // expected UTC milliseconds (computed with Python's datetime)
+};
+
+TEST(ParseRfc3339Test, ConvertsToUtcMillis) {
+  const ParseCase cases[] = {
+      {"1970-01-01T00:00:00Z", 0},
+      {"1969-12-31T23:59:59.999Z", -1},
+      {"2026-02-10T08:30:00+07:00", 1770687000000},
+      {"2026-02-10T01:30:00Z", 1770687000000},
+      {"2026-02-09T20:30:00-05:00", 1770687000000},
+      {"2026-02-09T20:30:00.123-05:00", 1770687000123},
+      {"2026-02-10T08:30:00.1239+07:00", 1770687000123},
+      {"2026-02-10T08:30:00.12+07:00", 1770687000120},
+      {"2026-02-10t01:30:00z", 1770687000000},
+      {"2026-02-10T01:30:00-00:00", 1770687000000},
+      {"2024-02-29T23:59:59.999-05:00", 1709269199999},
+      {"2016-12-31T23:59:60Z", 1483228800000},  // leap second → next second
+      {"0000-01-01T00:00:00Z", -62167219200000},
+      {"0001-01-01T00:00:00Z", -62135596800000},
+      {"9999-12-31T23:59:59.999Z", 253402300799999},
+  };
+  for (const ParseCase& c : cases) {
+    const std::optional<Instant> parsed = ParseRfc3339(c.text);
+    ASSERT_TRUE(parsed.has_value()) << c.text;
+    EXPECT_EQ(ToEpochMillis(*parsed), c.epoch_ms) << c.text;
+  }
+}
+
+TEST(ParseRfc3339Test, RejectsMalformedAndOutOfRange) {
+  const char* const rejected[] = {
+      "",
+      "2026-02-10",
+      "2026-02-10T08:30",
+      "2026-02-10T08:30:00",         // no offset
+      "2026-02-10 08:30:00Z",        // space instead of T
+      "2026-02-10T08:30:00+0700",    // offset without colon
+      "2026-02-10T08:30:00+07",      // offset without minutes
+      "2026-02-10T08:30:00+07:00 ",  // trailing space
+      " 2026-02-10T08:30:00Z",
+      "2026-02-10T08:30:00.Z",   // empty fraction
+      "2026-02-10T08:30:00,5Z",  // comma fraction (ISO 8601, not RFC 3339)
+      "2026-2-10T08:30:00Z",
+      "26-02-10T08:30:00Z",
+      "+2026-02-10T08:30:00Z",
+      "2026-00-10T08:30:00Z",
+      "2026-13-10T08:30:00Z",
+      "2026-02-00T08:30:00Z",
+      "2026-02-29T08:30:00Z",  // 2026 is not a leap year
+      "1900-02-29T08:30:00Z",  // century rule
+      "2026-04-31T08:30:00Z",
+      "2026-02-10T24:00:00Z",
+      "2026-02-10T08:60:00Z",
+      "2026-02-10T08:30:61Z",
+      "2026-02-10T08:30:00+14:01",
+      "2026-02-10T08:30:00+15:00",
+      "2026-02-10T08:30:00-14:30",
+      "2026-02-10T08:30:00+07:60",
+      "2026-02-10T08:30:00Q",
+      "0000-01-01T00:00:00+00:01",  // before year 0000 in UTC
+      "9999-12-31T23:59:59-00:01",  // after year 9999 in UTC
+      "２０２６-02-10T08:30:00Z",   // full-width digits
+      "2026-02-10T08:30:00\xC2\xA0Z",
+  };
+  for (const char* text : rejected) {
+    EXPECT_FALSE(ParseRfc3339(text).has_value()) << text;
+  }
+}
+
+// Day validity comes from std::chrono::year_month_day: count valid days per year.
+TEST(ParseRfc3339Test, AcceptsExactlyTheDaysOfTheYear) {
+  auto valid_days = [](int year) {
+    int count = 0;
+    for (int month = 0; month <= 13; ++month) {
+      for (int day = 0; day <= 32; ++day) {
+        char text[32];
+        std::snprintf(text, sizeof(text), "%04d-%02d-%02dT12:00:00+07:00", year, month, day);
+        if (ParseRfc3339(text)) ++count;
+      }
+    }
+    return count;
+  };
+  EXPECT_EQ(valid_days(2026), 365);
+  EXPECT_EQ(valid_days(2024), 366);
+  EXPECT_EQ(valid_days(2000), 366);
+  EXPECT_EQ(valid_days(1900), 365);
+  EXPECT_EQ(valid_days(2100), 365);
+}
+
+TEST(FormatRfc3339UtcTest, FixedWidthWithMillis) {
+  EXPECT_EQ(FormatRfc3339Utc(FromEpochMillis(0)), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Utc(FromEpochMillis(-1)), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(FormatRfc3339Utc(FromEpochMillis(1770687000000)), "2026-02-10T01:30:00.000Z");
+  EXPECT_EQ(FormatRfc3339Utc(FromEpochMillis(1770687000123)), "2026-02-10T01:30:00.123Z");
+  EXPECT_EQ(FormatRfc3339Utc(FromEpochMillis(1709269199999)), "2024-03-01T04:59:59.999Z");
+  EXPECT_EQ(FormatRfc3339Utc(FromEpochMillis(-62167219200000)), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Utc(FromEpochMillis(253402300799999)), "9999-12-31T23:59:59.999Z");
+}
+
+TEST(FormatRfc3339UtcTest, OutsideYears0000To9999IsSignedAndDoesNotParse) {
+  const std::string before = FormatRfc3339Utc(FromEpochMillis(-62167219200001));
+  EXPECT_EQ(before, "-0001-12-31T23:59:59.999Z");
+  EXPECT_FALSE(ParseRfc3339(before).has_value());
+  const std::string after = FormatRfc3339Utc(FromEpochMillis(253402300800000));
+  EXPECT_EQ(after, "10000-01-01T00:00:00.000Z");
+  EXPECT_FALSE(ParseRfc3339(after).has_value());
+}
+
+TEST(FormatRfc3339UtcTest, RoundTripsAcrossTheWholeRange) {
+  std::mt19937_64 random(20260210);
+  std::uniform_int_distribution<int64_t> millis(-62167219200000, 253402300799999);
+  for (int i = 0; i < 100000; ++i) {
+    const Instant instant = FromEpochMillis(millis(random));
+    const std::string text = FormatRfc3339Utc(instant);
+    ASSERT_EQ(text.size(), 24u) << text;
+    const std::optional<Instant> parsed = ParseRfc3339(text);
+    ASSERT_TRUE(parsed.has_value()) << text;
+    ASSERT_EQ(*parsed, instant) << text;
+  }
+}
+
+}  // namespace
+}  // namespace iocstream
