@@ -1,0 +1,98 @@
+// The dossier state machine: how one event, or one fired deadline timer, changes a dossier.
+//
+// Pure and deterministic: time comes in as an argument (event time, or the clock that fired
+// the timer), never from a clock, so the same inputs give the same state, timers and alerts
+// in a live run, a Kafka replay and a file replay. Thread-safe: free functions over values;
+// the RulesContext they read is immutable.
+//
+// Rules and their sources (reference/domain.md):
+// - the clock starts at receipt (status 2, NgayTiepNhan) and stops at completion (status 9,
+//   NgayKetThucXuLy), or at the result return (status 10) when no completion was seen (§1.5);
+// - the due time comes from the event (NgayHenTra) or else from the procedure catalog's legal
+//   duration on the business calendar (§1.4); no due time → tracked without a deadline;
+// - supplement requests pause or restart the clock per policy (§1.3); waiting for payment
+//   pauses it when configured (status 6);
+// - a Form 04 apology records a new promised date but the KPI keeps the deadline (§1.2, §6.4);
+// - outcomes early / on time / late as §1.5; withdrawn, refused, rejected → cancelled;
+// - out-of-order events: facts (timestamps) merge whatever the arrival order; the status is
+//   the one of the latest event by event time, and a finished dossier is never reopened.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "iocstream/core/dossier_event.h"
+#include "iocstream/core/dossier_state.h"
+#include "iocstream/rules/business_calendar.h"
+#include "iocstream/rules/procedure_catalog.h"
+
+namespace iocstream::rules {
+
+struct SlaPolicy {
+  // Share of the legal duration (working time) after which "due soon" is raised. 0 disables.
+  double warning_fraction = 0.75;
+  // Pause policy for procedures whose catalog entry does not name one.
+  PausePolicy default_pause_policy = PausePolicy::kPause;
+  // Whether waiting for a fee or tax payment (status 6) stops the clock.
+  bool payment_pauses = false;
+  // Raise kApologyMissing when a deadline passes with no Form 04 issued before it.
+  bool apology_alerts = true;
+};
+
+// Everything the rules read besides the dossier and the event. Not owned; must outlive calls.
+struct RulesContext {
+  const BusinessCalendar* calendar = nullptr;  // required
+  const ProcedureCatalog* catalog = nullptr;   // optional: no catalog → due only from events
+  SlaPolicy policy;
+};
+
+// How an event was accounted for. Every consumed event ends as exactly one of these or as a
+// dead letter (decided before the rules), so the counts add up.
+enum class Disposition : uint8_t {
+  kApplied = 0,
+  kDuplicate = 1,  // same event id already applied to this dossier: state unchanged
+};
+
+struct EventResult {
+  Disposition disposition = Disposition::kApplied;
+  DossierState state;               // the new state (equal to prior on a duplicate)
+  std::vector<AlertIntent> alerts;  // alerts this event raises
+};
+
+// Applies `event` to `prior` (nullptr: the first event of this dossier). `partition` is the
+// source partition that carries the dossier.
+[[nodiscard]] EventResult ApplyEvent(const DossierState* prior, const DossierEvent& event,
+                                     PartitionId partition, const RulesContext& ctx);
+
+struct TimerResult {
+  bool fired = false;  // false: stale timer (the dossier moved on), nothing changed
+  DossierState state;
+  std::vector<AlertIntent> alerts;
+};
+
+// Fires `timer` for `state` at clock `now` (wall clock live, watermark in replay; now >= due).
+[[nodiscard]] TimerResult FireTimer(const DossierState& state, const Timer& timer, Instant now,
+                                    const RulesContext& ctx);
+
+// The timers a dossier in this state must have: the state store keeps exactly these
+// (a change applies the difference). Sorted.
+[[nodiscard]] std::vector<Timer> DesiredTimers(const DossierState& state);
+
+// Outcome of a finished dossier ending at `end` against `due` (domain.md §1.5): late if end >
+// due; early if it ended on a local working day before the due day; else on time.
+[[nodiscard]] Outcome ClassifyOutcome(Instant end, std::optional<Instant> due,
+                                      const BusinessCalendar& calendar);
+
+// True while the dossier's clock runs or is paused (received, not finished).
+[[nodiscard]] bool IsOpen(const DossierState& state);
+
+// Deterministic alert id: hex of a 64-bit hash of (dossier id, kind, deadline).
+[[nodiscard]] std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due);
+
+// 64-bit hash of an event id, as stored in DossierState::applied_event_ids.
+[[nodiscard]] uint64_t EventIdHash(std::string_view event_id);
+
+// At most this many event-id hashes are kept per dossier (oldest dropped first).
+inline constexpr size_t kMaxRememberedEventIds = 64;
+
+}  // namespace iocstream::rules

@@ -1,0 +1,391 @@
+#include "iocstream/rules/dossier_state_machine.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstdio>
+#include <string>
+
+namespace iocstream::rules {
+namespace {
+
+bool IsTerminal(DossierStatus status) {
+  switch (status) {
+    case DossierStatus::kCompleted:
+    case DossierStatus::kReturned:
+    case DossierStatus::kWithdrawn:
+    case DossierStatus::kRefused:
+    case DossierStatus::kRejected:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Status an event sets, if any.
+std::optional<DossierStatus> StatusOf(EventType type) {
+  switch (type) {
+    case EventType::kSubmitted:
+      return DossierStatus::kSubmitted;
+    case EventType::kReceived:
+    case EventType::kTransferred:
+    case EventType::kSupplementReceived:
+    case EventType::kPaymentReceived:
+      return DossierStatus::kInProgress;
+    case EventType::kSupplementRequested:
+      return DossierStatus::kWaitingSupplement;
+    case EventType::kPaymentRequested:
+      return DossierStatus::kWaitingPayment;
+    case EventType::kCompleted:
+      return DossierStatus::kCompleted;
+    case EventType::kResultReturned:
+      return DossierStatus::kReturned;
+    case EventType::kWithdrawn:
+      return DossierStatus::kWithdrawn;
+    case EventType::kRefused:
+      return DossierStatus::kRefused;
+    case EventType::kRejected:
+      return DossierStatus::kRejected;
+    case EventType::kRescheduled:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// The status moves to the event's status when the event is the latest by event time, except
+// that a finished dossier is never reopened by a non-terminal event (late step events), and
+// "returned" follows "completed" whatever the timestamps say.
+void UpdateStatus(DossierState& s, const DossierEvent& e) {
+  const auto next = StatusOf(e.type);
+  if (!next) return;
+  const bool was_terminal = IsTerminal(s.status) && s.status != DossierStatus::kUnknown;
+  if (was_terminal && !IsTerminal(*next)) return;
+  if (s.status == DossierStatus::kReturned && *next == DossierStatus::kCompleted) return;
+  if (s.status == DossierStatus::kCompleted && *next == DossierStatus::kReturned) {
+    s.status = *next;
+    s.status_at = std::max(s.status_at, e.occurred_at);
+    return;
+  }
+  if (s.status == DossierStatus::kUnknown || e.occurred_at >= s.status_at ||
+      (!was_terminal && IsTerminal(*next))) {
+    s.status = *next;
+    s.status_at = std::max(s.status_at, e.occurred_at);
+  }
+}
+
+void MinInto(std::optional<Instant>& slot, Instant t) {
+  if (!slot || t < *slot) slot = t;
+}
+
+PausePolicy PolicyFor(const DossierState& s, const RulesContext& ctx) {
+  if (ctx.catalog != nullptr && !s.procedure_code.empty()) {
+    if (const ProcedureRule* rule = ctx.catalog->Find(s.procedure_code)) {
+      if (rule->pause_policy) return *rule->pause_policy;
+    }
+  }
+  return ctx.policy.default_pause_policy;
+}
+
+// Legal working duration of the dossier's deadline, measured on the calendar (from the
+// catalog when it came from there, else from receipt to the original due time).
+Millis LegalWorkingDuration(const DossierState& s, const RulesContext& ctx) {
+  if (!s.received_at || !s.original_due_at) return Millis(0);
+  return ctx.calendar->WorkingTimeBetween(*s.received_at, *s.original_due_at);
+}
+
+void ComputeWarning(DossierState& s, const RulesContext& ctx) {
+  s.warning_at.reset();
+  if (!s.received_at || !s.due_at || ctx.policy.warning_fraction <= 0.0 ||
+      ctx.policy.warning_fraction >= 1.0) {
+    return;
+  }
+  const Millis legal = LegalWorkingDuration(s, ctx);
+  const auto warn_after = Millis(
+      static_cast<int64_t>(static_cast<double>(legal.count()) * ctx.policy.warning_fraction));
+  // The warning keeps its distance to the (possibly shifted) deadline: remaining working
+  // time at the warning = (1 - fraction) of the legal duration.
+  const Millis remaining = legal - warn_after;
+  const Millis elapsed_to_due = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
+  const Millis warn_at_working = std::max(Millis(0), elapsed_to_due - remaining);
+  s.warning_at = ctx.calendar->AddWorkingTime(*s.received_at, warn_at_working);
+}
+
+// Sets the deadline at receipt: from the event, else from the catalog.
+void ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
+  if (e.due_at) {
+    s.due_at = e.due_at;
+    s.due_source = DueSource::kEvent;
+  } else if (ctx.catalog != nullptr && !s.procedure_code.empty() && s.received_at) {
+    if (const ProcedureRule* rule = ctx.catalog->Find(s.procedure_code)) {
+      if (const auto duration = rule->DurationFor(s.channel)) {
+        s.due_at = ctx.calendar->DueAt(*s.received_at, *duration);
+        s.due_source = DueSource::kCatalog;
+      }
+    }
+  }
+  s.original_due_at = s.due_at;
+}
+
+// End of processing for the KPI: completion, else result return (domain.md §1.5).
+std::optional<Instant> EndOf(const DossierState& s) {
+  return s.completed_at ? s.completed_at : s.returned_at;
+}
+
+AlertIntent MakeAlert(const DossierState& s, AlertKind kind, Instant due, Instant detected_at) {
+  AlertIntent a;
+  a.alert_id = AlertId(s.dossier_id, kind, due);
+  a.kind = kind;
+  a.dossier_id = s.dossier_id;
+  a.agency_code = s.current_unit.empty() ? s.agency_code : s.current_unit;
+  a.commune_code = s.commune_code;
+  a.procedure_code = s.procedure_code;
+  a.channel = s.channel;
+  a.due_at = due;
+  a.detected_at = detected_at;
+  a.completed_at = EndOf(s);
+  return a;
+}
+
+// Re-derives the outcome after any event. Finished dossiers are classed once their end and
+// their receipt are known; a later event (out of order) may still refine it.
+void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIntent>& alerts,
+                   Instant event_time) {
+  const Outcome before = s.outcome;
+  switch (s.status) {
+    case DossierStatus::kWithdrawn:
+    case DossierStatus::kRefused:
+    case DossierStatus::kRejected:
+      s.outcome = Outcome::kCancelled;
+      break;
+    case DossierStatus::kCompleted:
+    case DossierStatus::kReturned: {
+      const auto end = EndOf(s);
+      assert(end.has_value());
+      if (!s.due_at) {
+        s.outcome = Outcome::kNoDeadline;
+      } else if (PolicyFor(s, ctx) == PausePolicy::kKpi766 && s.supplement_requests > 1) {
+        // Decision 766: more than one supplement request counts as overdue (domain.md §1.3).
+        s.outcome = Outcome::kLate;
+      } else {
+        s.outcome = ClassifyOutcome(*end, s.due_at, *ctx.calendar);
+      }
+      break;
+    }
+    default:
+      s.outcome = Outcome::kOpen;
+  }
+  if (s.outcome == Outcome::kLate && before != Outcome::kLate && s.due_at) {
+    alerts.push_back(MakeAlert(s, AlertKind::kCompletedLate, *s.due_at, event_time));
+  }
+}
+
+void StartPause(DossierState& s, Instant at) {
+  if (!s.paused_since) s.paused_since = at;
+}
+
+// Ends a pause at `at`, moving the deadline per policy (domain.md §1.3):
+// pause: shift by the working time paused; restart: the full legal duration again from `at`;
+// kpi766: shift like pause (the waiting time is subtracted from the processing time).
+void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
+  if (!s.paused_since) return;
+  const Instant since = *s.paused_since;
+  s.paused_since.reset();
+  if (at <= since) return;
+  s.paused_ms += (at - since).count();
+  if (!s.due_at || !s.received_at) return;
+  switch (PolicyFor(s, ctx)) {
+    case PausePolicy::kRestart:
+      s.due_at = ctx.calendar->AddWorkingTime(at, LegalWorkingDuration(s, ctx));
+      break;
+    case PausePolicy::kPause:
+    case PausePolicy::kKpi766: {
+      const Millis paused = ctx.calendar->WorkingTimeBetween(since, at);
+      s.due_at = ctx.calendar->AddWorkingTime(*s.due_at, paused);
+      break;
+    }
+  }
+  ComputeWarning(s, ctx);
+}
+
+void RememberEvent(DossierState& s, uint64_t hash) {
+  if (s.applied_event_ids.size() >= kMaxRememberedEventIds) {
+    s.applied_event_ids.erase(s.applied_event_ids.begin());
+  }
+  s.applied_event_ids.push_back(hash);
+}
+
+void MergeAttributes(DossierState& s, const DossierEvent& e) {
+  // The receipt is authoritative for the dossier's attributes; other events fill blanks.
+  const bool authoritative = e.type == EventType::kReceived;
+  auto merge = [&](std::string& slot, const std::string& value) {
+    if (!value.empty() && (authoritative || slot.empty())) slot = value;
+  };
+  merge(s.agency_code, e.agency_code);
+  merge(s.commune_code, e.commune_code);
+  merge(s.procedure_code, e.procedure_code);
+  if (e.channel != Channel::kUnknown && (authoritative || s.channel == Channel::kUnknown)) {
+    s.channel = e.channel;
+  }
+  if (e.online_level != OnlineLevel::kUnknown &&
+      (authoritative || s.online_level == OnlineLevel::kUnknown)) {
+    s.online_level = e.online_level;
+  }
+}
+
+}  // namespace
+
+uint64_t EventIdHash(std::string_view event_id) {
+  return XXH3_64bits(event_id.data(), event_id.size());
+}
+
+std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  XXH3_64bits_update(st, dossier_id.data(), dossier_id.size());
+  const auto k = static_cast<uint8_t>(kind);
+  XXH3_64bits_update(st, &k, 1);
+  const int64_t ms = ToEpochMillis(due);
+  XXH3_64bits_update(st, &ms, sizeof ms);
+  const uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+bool IsOpen(const DossierState& s) { return s.received_at.has_value() && !IsTerminal(s.status); }
+
+Outcome ClassifyOutcome(Instant end, std::optional<Instant> due, const BusinessCalendar& calendar) {
+  if (!due) return Outcome::kNoDeadline;
+  if (end > *due) return Outcome::kLate;
+  return calendar.LocalDate(end) < calendar.LocalDate(*due) ? Outcome::kEarly : Outcome::kOnTime;
+}
+
+EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, PartitionId partition,
+                       const RulesContext& ctx) {
+  EventResult r;
+  const uint64_t id_hash = EventIdHash(e.event_id);
+  if (prior != nullptr) {
+    r.state = *prior;
+    const auto& ids = prior->applied_event_ids;
+    if (std::find(ids.begin(), ids.end(), id_hash) != ids.end()) {
+      r.disposition = Disposition::kDuplicate;
+      return r;
+    }
+  } else {
+    r.state.dossier_id = e.dossier_id;
+    r.state.partition = partition;
+    r.state.first_event_at = e.occurred_at;
+    r.state.last_event_at = e.occurred_at;
+    r.state.status_at = e.occurred_at;
+  }
+  DossierState& s = r.state;
+  RememberEvent(s, id_hash);
+  MergeAttributes(s, e);
+  s.first_event_at = std::min(s.first_event_at, e.occurred_at);
+  s.last_event_at = std::max(s.last_event_at, e.occurred_at);
+  const bool was_finished = IsTerminal(s.status);
+
+  switch (e.type) {
+    case EventType::kSubmitted:
+      MinInto(s.submitted_at, e.occurred_at);
+      break;
+    case EventType::kReceived:
+      if (!s.received_at) {
+        s.received_at = e.occurred_at;
+        ComputeDue(s, e, ctx);
+        ComputeWarning(s, ctx);
+      }
+      break;
+    case EventType::kTransferred:
+      if (!e.to_agency_code.empty()) s.current_unit = e.to_agency_code;
+      s.step_due_at = e.step_due_at;
+      s.step_breach_fired = false;
+      break;
+    case EventType::kSupplementRequested:
+      ++s.supplement_requests;
+      if (!was_finished) StartPause(s, e.occurred_at);
+      break;
+    case EventType::kSupplementReceived:
+      EndPause(s, e.occurred_at, ctx);
+      break;
+    case EventType::kPaymentRequested:
+      if (ctx.policy.payment_pauses && !was_finished) StartPause(s, e.occurred_at);
+      break;
+    case EventType::kPaymentReceived:
+      if (ctx.policy.payment_pauses) EndPause(s, e.occurred_at, ctx);
+      break;
+    case EventType::kCompleted:
+      MinInto(s.completed_at, e.occurred_at);
+      if (e.result_electronic) s.result_electronic = *e.result_electronic;
+      break;
+    case EventType::kResultReturned:
+      MinInto(s.returned_at, e.occurred_at);
+      break;
+    case EventType::kWithdrawn:
+    case EventType::kRefused:
+    case EventType::kRejected:
+      MinInto(s.closed_at, e.occurred_at);
+      break;
+    case EventType::kRescheduled:
+      s.rescheduled_due_at = e.new_due_at;
+      // An apology counts only when issued before the deadline (Circular 01/2018 Form 04).
+      if (!s.due_at || e.occurred_at <= *s.due_at) s.apology_issued = true;
+      break;
+  }
+  UpdateStatus(s, e);
+  if (IsTerminal(s.status)) s.paused_since.reset();
+  UpdateOutcome(s, ctx, r.alerts, e.occurred_at);
+  return r;
+}
+
+TimerResult FireTimer(const DossierState& state, const Timer& t, Instant now,
+                      const RulesContext& ctx) {
+  TimerResult r;
+  r.state = state;
+  DossierState& s = r.state;
+  const bool running = IsOpen(s) && !s.paused_since;
+  switch (t.kind) {
+    case TimerKind::kBreach:
+      if (!running || s.breach_fired || s.due_at != t.due) return r;
+      s.breach_fired = true;
+      r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineBreached, t.due, now));
+      if (ctx.policy.apology_alerts && !s.apology_issued) {
+        r.alerts.push_back(MakeAlert(s, AlertKind::kApologyMissing, t.due, now));
+      }
+      break;
+    case TimerKind::kWarning:
+      if (!running || s.warning_fired || s.breach_fired || s.warning_at != t.due) return r;
+      s.warning_fired = true;
+      r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarning, *s.due_at, now));
+      break;
+    case TimerKind::kStepBreach:
+      if (!IsOpen(s) || s.step_breach_fired || s.step_due_at != t.due) return r;
+      s.step_breach_fired = true;
+      ++s.step_breaches;
+      r.alerts.push_back(MakeAlert(s, AlertKind::kStepBreached, t.due, now));
+      break;
+  }
+  r.fired = true;
+  return r;
+}
+
+std::vector<Timer> DesiredTimers(const DossierState& s) {
+  std::vector<Timer> timers;
+  if (!IsOpen(s)) return timers;
+  auto add = [&](Instant due, TimerKind kind) {
+    timers.push_back(Timer{s.partition, due, s.dossier_id, kind});
+  };
+  if (!s.paused_since && s.due_at && !s.breach_fired) {
+    add(*s.due_at, TimerKind::kBreach);
+    if (s.warning_at && !s.warning_fired && *s.warning_at < *s.due_at) {
+      add(*s.warning_at, TimerKind::kWarning);
+    }
+  }
+  if (s.step_due_at && !s.step_breach_fired) add(*s.step_due_at, TimerKind::kStepBreach);
+  std::sort(timers.begin(), timers.end());
+  return timers;
+}
+
+}  // namespace iocstream::rules
