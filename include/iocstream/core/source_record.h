@@ -1,0 +1,21 @@
+// SourceRecord: one raw record handed from a source (Kafka partition or file) to the
+// pipeline, before decoding. The views point into memory owned by the source and stay valid
+// until the source's next Poll. Thread-compatible.
+#pragma once
+
+#include <string_view>
+
+#include "iocstream/core/types.h"
+
+namespace iocstream {
+
+struct SourceRecord {
+  std::string_view topic;  // Kafka topic, or the file path for file sources
+  PartitionId partition{0};
+  Offset offset{0};      // Kafka offset, or the 0-based line/record number in the file
+  Instant timestamp{};   // broker/producer timestamp (UTC); file sources: zero
+  std::string_view key;  // message key (the dossier id); may be empty
+  std::string_view payload;
+};
+
+}  // namespace iocstream

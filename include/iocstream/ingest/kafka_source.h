@@ -1,0 +1,92 @@
+// KafkaSource: the consumer-group source of dossier events (librdkafka C API).
+//
+// - Polls with rd_kafka_consumer_poll (not the batch consume API, which can skip offsets
+//   with seek/pause/rebalance in librdkafka 2.0.2; see DESIGN.md) and returns up to
+//   `max_batch` records per Poll without copying payloads.
+// - Exactly-once state: on partition assignment it asks the OffsetStore for the next offset
+//   stored with the state and starts there; the group's committed offset is only written
+//   (CommitAsync) for lag tools, never read back.
+// - On revocation it drops records of revoked partitions from the batch being built; they
+//   were not applied, so the next owner consumes them from the stored offset.
+//
+// Thread-safety: one thread owns a KafkaSource (poll, commit, close). Lag() may be called
+// from any thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "iocstream/core/result.h"
+#include "iocstream/core/source_record.h"
+#include "iocstream/core/types.h"
+
+namespace iocstream::ingest {
+
+struct KafkaSourceOptions {
+  std::string bootstrap_servers = "127.0.0.1:19092";
+  std::string group_id = "iocstream";
+  std::vector<std::string> topics = {"dossier-events"};
+  // librdkafka consumer properties passed through as they are (e.g. fetch.max.bytes).
+  std::map<std::string, std::string> properties;
+  size_t max_batch = 5000;   // records per Poll at most
+  Millis poll_timeout{100};  // wait for the first record of a batch
+};
+
+// Called on the polling thread during Poll when the group assigns or revokes partitions.
+struct RebalanceHandler {
+  // Next offset to consume for a newly assigned partition; nullopt → auto.offset.reset.
+  std::function<std::optional<Offset>(const TopicPartition&)> stored_offset;
+  // Partitions taken away: the handler must forget their in-memory state.
+  std::function<void(const std::vector<TopicPartition>&)> revoked;
+  // Partitions newly assigned (after their start offsets were set).
+  std::function<void(const std::vector<TopicPartition>&)> assigned;
+};
+
+struct PartitionLag {
+  TopicPartition partition;
+  int64_t high_watermark = -1;  // broker's end offset as last seen (-1 unknown)
+  int64_t next_offset = -1;     // next offset to consume (-1 unknown)
+  [[nodiscard]] int64_t lag() const {
+    return high_watermark < 0 || next_offset < 0 ? -1 : high_watermark - next_offset;
+  }
+};
+
+class KafkaSource {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<KafkaSource>> Open(KafkaSourceOptions options,
+                                                                 RebalanceHandler handler);
+  ~KafkaSource();
+  KafkaSource(const KafkaSource&) = delete;
+  KafkaSource& operator=(const KafkaSource&) = delete;
+
+  // Returns the next batch (possibly empty after poll_timeout). The records stay valid until
+  // the next Poll or Close. Broker errors that librdkafka retries by itself are logged, not
+  // returned; a fatal consumer error is returned.
+  [[nodiscard]] Result<std::span<const SourceRecord>> Poll();
+
+  // Commits next offsets to the group (asynchronously), for lag tools and operators.
+  void CommitAsync(std::span<const std::pair<TopicPartition, Offset>> next_offsets);
+
+  // Currently assigned partitions.
+  [[nodiscard]] std::vector<TopicPartition> Assignment() const;
+
+  // Consumer lag per assigned partition, from librdkafka's cached watermarks (no broker
+  // round trip).
+  [[nodiscard]] std::vector<PartitionLag> Lag() const;
+
+  // Leaves the group cleanly (revokes partitions, commits nothing more).
+  void Close();
+
+  class Impl;
+
+ private:
+  explicit KafkaSource(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iocstream::ingest

@@ -1,0 +1,260 @@
+#include "iocstream/ingest/kafka_source.h"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <set>
+
+namespace iocstream::ingest {
+
+class KafkaSource::Impl {
+ public:
+  Impl(KafkaSourceOptions options, RebalanceHandler handler)
+      : options_(std::move(options)), handler_(std::move(handler)) {}
+
+  ~Impl() {
+    ReleaseBatch();
+    if (rk_ != nullptr) {
+      if (!closed_) rd_kafka_consumer_close(rk_);
+      rd_kafka_destroy(rk_);
+    }
+  }
+
+  Status Init() {
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    std::map<std::string, std::string> props = {
+        {"bootstrap.servers", options_.bootstrap_servers},
+        {"group.id", options_.group_id},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.partition.eof", "false"},
+        {"auto.offset.reset", "earliest"},
+        // Larger fetches amortise per-request overhead in replays (a poll batch is ~1 MB).
+        {"fetch.min.bytes", "1"},
+        {"queued.min.messages", "100000"},
+    };
+    for (const auto& [k, v] : options_.properties) props[k] = v;
+    for (const auto& [k, v] : props) {
+      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) !=
+          RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return InvalidArgument("kafka property " + k + "=" + v + ": " + errstr);
+      }
+    }
+    rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_rebalance_cb(conf, &Impl::RebalanceCallback);
+    rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (rk_ == nullptr) {
+      rd_kafka_conf_destroy(conf);
+      return InvalidArgument(std::string("kafka consumer: ") + errstr);
+    }
+    rd_kafka_poll_set_consumer(rk_);
+    rd_kafka_topic_partition_list_t* topics =
+        rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));
+    for (const auto& t : options_.topics) {
+      rd_kafka_topic_partition_list_add(topics, t.c_str(), RD_KAFKA_PARTITION_UA);
+    }
+    const rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Error{ErrorCode::kUnavailable,
+                   std::string("kafka subscribe: ") + rd_kafka_err2str(err)};
+    }
+    return {};
+  }
+
+  Result<std::span<const SourceRecord>> Poll() {
+    ReleaseBatch();
+    revoked_during_poll_.clear();
+    int timeout_ms = static_cast<int>(options_.poll_timeout.count());
+    while (records_.size() < options_.max_batch) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout_ms);
+      if (m == nullptr) break;
+      timeout_ms = 0;  // the first record opens the batch; take what is already buffered
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const rd_kafka_resp_err_t err = m->err;
+        std::string what = rd_kafka_message_errstr(m);
+        rd_kafka_message_destroy(m);
+        if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+          return Error{ErrorCode::kUnavailable, "kafka consumer fatal error: " + what};
+        }
+        spdlog::warn("kafka consumer: {} ({})", what, rd_kafka_err2name(err));
+        continue;
+      }
+      messages_.push_back(m);
+      SourceRecord r;
+      r.topic = rd_kafka_topic_name(m->rkt);
+      r.partition = PartitionId(m->partition);
+      r.offset = Offset(m->offset);
+      rd_kafka_timestamp_type_t ts_type;
+      const int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
+      r.timestamp = FromEpochMillis(ts < 0 ? 0 : ts);
+      r.key = m->key == nullptr ? std::string_view()
+                                : std::string_view(static_cast<const char*>(m->key), m->key_len);
+      r.payload = m->payload == nullptr
+                      ? std::string_view()
+                      : std::string_view(static_cast<const char*>(m->payload), m->len);
+      records_.push_back(r);
+    }
+    if (!revoked_during_poll_.empty()) {
+      // Records of partitions revoked while this batch was built are not ours to apply.
+      std::erase_if(records_, [&](const SourceRecord& r) {
+        return revoked_during_poll_.count(TopicPartition{std::string(r.topic), r.partition}) > 0;
+      });
+    }
+    return std::span<const SourceRecord>(records_);
+  }
+
+  void CommitAsync(std::span<const std::pair<TopicPartition, Offset>> next_offsets) {
+    if (next_offsets.empty()) return;
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size()));
+    for (const auto& [tp, off] : next_offsets) {
+      rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition.value())->offset =
+          off.value();
+    }
+    const rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list, /*async=*/1);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      spdlog::debug("kafka offset commit: {}", rd_kafka_err2str(err));
+    }
+  }
+
+  std::vector<TopicPartition> Assignment() const {
+    std::lock_guard lock(mu_);
+    return {assigned_.begin(), assigned_.end()};
+  }
+
+  std::vector<PartitionLag> Lag() const {
+    std::vector<PartitionLag> out;
+    std::vector<TopicPartition> parts = Assignment();
+    if (parts.empty() || rk_ == nullptr) return out;
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(parts.size()));
+    for (const auto& tp : parts) {
+      rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition.value());
+    }
+    rd_kafka_position(rk_, list);
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& e = list->elems[i];
+      PartitionLag lag;
+      lag.partition = TopicPartition{e.topic, PartitionId(e.partition)};
+      int64_t low = -1;
+      int64_t high = -1;
+      if (rd_kafka_get_watermark_offsets(rk_, e.topic, e.partition, &low, &high) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        lag.high_watermark = high;
+      }
+      lag.next_offset = e.offset >= 0 ? e.offset : -1;
+      out.push_back(lag);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return out;
+  }
+
+  void Close() {
+    if (closed_ || rk_ == nullptr) return;
+    ReleaseBatch();
+    rd_kafka_consumer_close(rk_);
+    closed_ = true;
+  }
+
+ private:
+  static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    static_cast<Impl*>(opaque)->OnRebalance(rk, err, partitions);
+  }
+
+  void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                   rd_kafka_topic_partition_list_t* partitions) {
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    std::vector<TopicPartition> tps;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      tps.push_back(
+          TopicPartition{partitions->elems[i].topic, PartitionId(partitions->elems[i].partition)});
+    }
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      for (int i = 0; i < partitions->cnt; ++i) {
+        std::optional<Offset> stored;
+        if (handler_.stored_offset) stored = handler_.stored_offset(tps[static_cast<size_t>(i)]);
+        // Resume where the state store says, never from the group's committed offset.
+        partitions->elems[i].offset = stored ? stored->value() : RD_KAFKA_OFFSET_BEGINNING;
+      }
+      rd_kafka_error_t* error = nullptr;
+      if (cooperative) {
+        error = rd_kafka_incremental_assign(rk, partitions);
+      } else {
+        const rd_kafka_resp_err_t e = rd_kafka_assign(rk, partitions);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          spdlog::error("kafka assign: {}", rd_kafka_err2str(e));
+        }
+      }
+      if (error != nullptr) {
+        spdlog::error("kafka assign: {}", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (!cooperative) assigned_.clear();
+        assigned_.insert(tps.begin(), tps.end());
+      }
+      for (const auto& tp : tps) revoked_during_poll_.erase(tp);
+      spdlog::info("kafka: assigned {} partition(s)", tps.size());
+      if (handler_.assigned) handler_.assigned(tps);
+    } else {
+      if (handler_.revoked) handler_.revoked(tps);
+      revoked_during_poll_.insert(tps.begin(), tps.end());
+      {
+        std::lock_guard lock(mu_);
+        for (const auto& tp : tps) assigned_.erase(tp);
+      }
+      if (cooperative) {
+        rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, partitions);
+        if (error != nullptr) rd_kafka_error_destroy(error);
+      } else {
+        rd_kafka_assign(rk, nullptr);
+      }
+      spdlog::info("kafka: revoked {} partition(s)", tps.size());
+    }
+  }
+
+  void ReleaseBatch() {
+    records_.clear();
+    for (rd_kafka_message_t* m : messages_) rd_kafka_message_destroy(m);
+    messages_.clear();
+  }
+
+  KafkaSourceOptions options_;
+  RebalanceHandler handler_;
+  rd_kafka_t* rk_ = nullptr;
+  bool closed_ = false;
+  std::vector<rd_kafka_message_t*> messages_;
+  std::vector<SourceRecord> records_;
+  std::set<TopicPartition> revoked_during_poll_;
+  mutable std::mutex mu_;
+  std::set<TopicPartition> assigned_;
+};
+
+Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(KafkaSourceOptions options,
+                                                       RebalanceHandler handler) {
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
+  if (Status s = impl->Init(); !s) return s.error();
+  return std::unique_ptr<KafkaSource>(new KafkaSource(std::move(impl)));
+}
+
+KafkaSource::KafkaSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KafkaSource::~KafkaSource() = default;
+Result<std::span<const SourceRecord>> KafkaSource::Poll() { return impl_->Poll(); }
+void KafkaSource::CommitAsync(std::span<const std::pair<TopicPartition, Offset>> next_offsets) {
+  impl_->CommitAsync(next_offsets);
+}
+std::vector<TopicPartition> KafkaSource::Assignment() const { return impl_->Assignment(); }
+std::vector<PartitionLag> KafkaSource::Lag() const { return impl_->Lag(); }
+void KafkaSource::Close() { impl_->Close(); }
+
+}  // namespace iocstream::ingest
