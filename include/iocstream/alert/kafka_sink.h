@@ -1,0 +1,75 @@
+// KafkaSink: an idempotent Kafka producer for iocstream's outputs — alert events, dead
+// letters, and the `import` command's dossier events (librdkafka C API).
+//
+// Delivery: enable.idempotence=true (acks=all, ordered, no duplicates from producer retries).
+// A message counts as delivered only when the broker acknowledged it; callers that must not
+// lose anything (the outbox relay) delete their copy only after PublishAll reported it.
+//
+// Thread-safety: Produce, Flush and PublishAll may be called from one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "iocstream/core/result.h"
+#include "iocstream/core/types.h"
+
+namespace iocstream::alert {
+
+struct KafkaSinkOptions {
+  std::string bootstrap_servers = "127.0.0.1:19092";
+  std::map<std::string, std::string> properties;  // librdkafka producer properties
+};
+
+struct OutgoingMessage {
+  std::string topic;
+  std::string key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct TopicSpec {
+  std::string name;
+  int partitions = 6;
+  std::map<std::string, std::string> config;  // e.g. cleanup.policy=compact
+};
+
+class KafkaSink {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<KafkaSink>> Open(KafkaSinkOptions options);
+  ~KafkaSink();
+  KafkaSink(const KafkaSink&) = delete;
+  KafkaSink& operator=(const KafkaSink&) = delete;
+
+  // Creates the topics that do not exist yet (an existing topic is left as it is).
+  [[nodiscard]] Status EnsureTopics(std::span<const TopicSpec> topics, Millis timeout);
+
+  // Queues one message (copied), waiting while librdkafka's local queue is full.
+  // `timestamp` (UTC) sets the record's timestamp; zero → the producer's clock.
+  [[nodiscard]] Status Produce(const OutgoingMessage& message, Instant timestamp = Instant{});
+
+  // Waits until every queued message is acknowledged or failed. Error if any failed since
+  // the last Flush (with the first failure's reason) or on timeout.
+  [[nodiscard]] Status Flush(Millis timeout);
+
+  // Produces `messages` in order and waits for the broker: returns how many leading messages
+  // were acknowledged (== size on success). Never reports a message delivered that was not.
+  [[nodiscard]] Result<size_t> PublishAll(std::span<const OutgoingMessage> messages,
+                                          Millis timeout);
+
+  [[nodiscard]] uint64_t delivered() const;
+  [[nodiscard]] uint64_t failed() const;
+
+  class Impl;
+
+ private:
+  explicit KafkaSink(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iocstream::alert

@@ -1,0 +1,40 @@
+// Outbox messages: what the pipeline writes into the state store's outbox column family in
+// the same batch as the state that produced it, and what the outbox relay publishes.
+//
+// Two kinds share the outbox so that neither alerts nor dead letters can be lost between
+// the state commit and the broker: alerts (to the alerts topic) and dead letters (original
+// bytes to the dead-letter topic). Plain values and pure functions: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "iocstream/core/dossier_state.h"
+#include "iocstream/core/result.h"
+
+namespace iocstream::alert {
+
+enum class OutboxKind : uint8_t { kAlert = 0, kDeadLetter = 1 };
+
+struct OutboxMessage {
+  OutboxKind kind = OutboxKind::kAlert;
+  std::string key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Length-prefixed binary encoding (version byte first).
+[[nodiscard]] std::string EncodeOutboxMessage(const OutboxMessage& message);
+// ErrorCode::kCorruption on truncated or unknown bytes.
+[[nodiscard]] Result<OutboxMessage> DecodeOutboxMessage(std::string_view bytes);
+
+// The alert event published on the alerts topic (key = dossier id), one JSON object:
+// {"alert_id","kind","dossier_id","agency_code","commune_code","procedure_code","channel",
+//  "due_at","detected_at","completed_at"?,"schema":"dossier-alert.v1"}; instants RFC 3339 UTC.
+[[nodiscard]] std::string AlertToJson(const AlertIntent& alert);
+[[nodiscard]] OutboxMessage AlertMessage(const AlertIntent& alert);
+
+}  // namespace iocstream::alert

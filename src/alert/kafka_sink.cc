@@ -1,0 +1,222 @@
+#include "iocstream/alert/kafka_sink.h"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+namespace iocstream::alert {
+namespace {
+
+// Per-message delivery slot for PublishAll (opaque pointer of the message).
+struct DeliverySlot {
+  std::atomic<int> state{0};  // 0 pending, 1 delivered, 2 failed
+};
+
+}  // namespace
+
+class KafkaSink::Impl {
+ public:
+  explicit Impl(KafkaSinkOptions options) : options_(std::move(options)) {}
+  ~Impl() {
+    if (rk_ != nullptr) {
+      rd_kafka_flush(rk_, 10000);
+      rd_kafka_destroy(rk_);
+    }
+  }
+
+  Status Init() {
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    std::map<std::string, std::string> props = {
+        {"bootstrap.servers", options_.bootstrap_servers},
+        {"enable.idempotence", "true"},
+        {"linger.ms", "5"},
+        {"compression.codec", "lz4"},
+        {"batch.num.messages", "10000"},
+        {"queue.buffering.max.messages", "500000"},
+    };
+    for (const auto& [k, v] : options_.properties) props[k] = v;
+    for (const auto& [k, v] : props) {
+      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) !=
+          RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return InvalidArgument("kafka property " + k + "=" + v + ": " + errstr);
+      }
+    }
+    rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_dr_msg_cb(conf, &Impl::DeliveryCallback);
+    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (rk_ == nullptr) {
+      rd_kafka_conf_destroy(conf);
+      return InvalidArgument(std::string("kafka producer: ") + errstr);
+    }
+    return {};
+  }
+
+  Status EnsureTopics(std::span<const TopicSpec> topics, Millis timeout) {
+    if (topics.empty()) return {};
+    std::vector<rd_kafka_NewTopic_t*> new_topics;
+    char errstr[512];
+    for (const auto& t : topics) {
+      rd_kafka_NewTopic_t* nt =
+          rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, 1, errstr, sizeof errstr);
+      if (nt == nullptr) {
+        for (auto* p : new_topics) rd_kafka_NewTopic_destroy(p);
+        return InvalidArgument("topic " + t.name + ": " + errstr);
+      }
+      for (const auto& [k, v] : t.config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
+      new_topics.push_back(nt);
+    }
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_);
+    rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), errstr,
+                                                sizeof errstr);
+    rd_kafka_CreateTopics(rk_, new_topics.data(), new_topics.size(), opts, queue);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 2000);
+    Status status;
+    if (ev == nullptr) {
+      status = Error{ErrorCode::kUnavailable, "create topics: no answer from the broker"};
+    } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      status = Error{ErrorCode::kUnavailable,
+                     std::string("create topics: ") + rd_kafka_event_error_string(ev)};
+    } else {
+      const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
+      size_t n = 0;
+      const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+      for (size_t i = 0; i < n; ++i) {
+        const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+          status = Error{ErrorCode::kUnavailable, std::string("create topic ") +
+                                                      rd_kafka_topic_result_name(results[i]) +
+                                                      ": " + rd_kafka_err2str(err)};
+          break;
+        }
+      }
+    }
+    if (ev != nullptr) rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(queue);
+    for (auto* p : new_topics) rd_kafka_NewTopic_destroy(p);
+    return status;
+  }
+
+  Status Produce(const OutgoingMessage& m, Instant timestamp, void* opaque) {
+    rd_kafka_headers_t* headers = nullptr;
+    if (!m.headers.empty()) {
+      headers = rd_kafka_headers_new(m.headers.size());
+      for (const auto& [name, value] : m.headers) {
+        rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                            static_cast<ssize_t>(value.size()));
+      }
+    }
+    while (true) {
+      const rd_kafka_resp_err_t err = rd_kafka_producev(
+          rk_, RD_KAFKA_V_TOPIC(m.topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
+          RD_KAFKA_V_TIMESTAMP(ToEpochMillis(timestamp)), RD_KAFKA_V_HEADERS(headers),
+          RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};  // headers now owned by librdkafka
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(rk_, 50);
+        continue;
+      }
+      if (headers != nullptr) rd_kafka_headers_destroy(headers);
+      return Error{ErrorCode::kUnavailable, "produce to " + m.topic + ": " + rd_kafka_err2str(err)};
+    }
+  }
+
+  Status Flush(Millis timeout) {
+    const rd_kafka_resp_err_t err = rd_kafka_flush(rk_, static_cast<int>(timeout.count()));
+    if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+      return Error{ErrorCode::kUnavailable, "kafka flush timed out"};
+    }
+    const uint64_t failed_now = failed_.load();
+    if (failed_now != failed_at_last_flush_) {
+      failed_at_last_flush_ = failed_now;
+      return Error{ErrorCode::kUnavailable, "kafka delivery failed: " + first_failure_};
+    }
+    return {};
+  }
+
+  Result<size_t> PublishAll(std::span<const OutgoingMessage> messages, Millis timeout) {
+    std::vector<DeliverySlot> slots(messages.size());
+    size_t produced = 0;
+    for (; produced < messages.size(); ++produced) {
+      if (Status s = Produce(messages[produced], Instant{}, &slots[produced]); !s) break;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto pending = [&] {
+      for (size_t i = 0; i < produced; ++i) {
+        if (slots[i].state.load() == 0) return true;
+      }
+      return false;
+    };
+    while (pending() && std::chrono::steady_clock::now() < deadline) rd_kafka_poll(rk_, 20);
+    if (pending()) {
+      // Messages still in flight keep pointers to `slots`: wait them out before returning.
+      rd_kafka_flush(rk_, 30000);
+      rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      rd_kafka_poll(rk_, 100);
+    }
+    size_t acked = 0;
+    while (acked < produced && slots[acked].state.load() == 1) ++acked;
+    if (acked == 0 && !messages.empty()) {
+      return Error{ErrorCode::kUnavailable, "kafka: nothing acknowledged: " + first_failure_};
+    }
+    return acked;
+  }
+
+  uint64_t delivered() const { return delivered_.load(); }
+  uint64_t failed() const { return failed_.load(); }
+
+ private:
+  static void DeliveryCallback(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<Impl*>(opaque);
+    auto* slot = static_cast<DeliverySlot*>(m->_private);
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      self->delivered_.fetch_add(1);
+      if (slot != nullptr) slot->state.store(1);
+    } else {
+      if (self->failed_.fetch_add(1) == self->failed_at_last_flush_) {
+        self->first_failure_ = rd_kafka_err2str(m->err);
+      }
+      spdlog::warn("kafka delivery to {} failed: {}", rd_kafka_topic_name(m->rkt),
+                   rd_kafka_err2str(m->err));
+      if (slot != nullptr) slot->state.store(2);
+    }
+  }
+
+  KafkaSinkOptions options_;
+  rd_kafka_t* rk_ = nullptr;
+  std::atomic<uint64_t> delivered_{0};
+  std::atomic<uint64_t> failed_{0};
+  uint64_t failed_at_last_flush_ = 0;
+  std::string first_failure_;
+};
+
+Result<std::unique_ptr<KafkaSink>> KafkaSink::Open(KafkaSinkOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  if (Status s = impl->Init(); !s) return s.error();
+  return std::unique_ptr<KafkaSink>(new KafkaSink(std::move(impl)));
+}
+
+KafkaSink::KafkaSink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KafkaSink::~KafkaSink() = default;
+Status KafkaSink::EnsureTopics(std::span<const TopicSpec> topics, Millis timeout) {
+  return impl_->EnsureTopics(topics, timeout);
+}
+Status KafkaSink::Produce(const OutgoingMessage& message, Instant timestamp) {
+  return impl_->Produce(message, timestamp, nullptr);
+}
+Status KafkaSink::Flush(Millis timeout) { return impl_->Flush(timeout); }
+Result<size_t> KafkaSink::PublishAll(std::span<const OutgoingMessage> messages, Millis timeout) {
+  return impl_->PublishAll(messages, timeout);
+}
+uint64_t KafkaSink::delivered() const { return impl_->delivered(); }
+uint64_t KafkaSink::failed() const { return impl_->failed(); }
+
+}  // namespace iocstream::alert
