@@ -1,0 +1,39 @@
+// KPI formulas over aggregate counters. Pure functions: thread-safe.
+//
+// Sources: Decision 766/QĐ-TTg (2022) indicator 2.1 "records processed early or on time",
+// as transcribed in reference/domain.md §2.2: (finished on time + in-progress within the
+// deadline) ÷ (records finished + in progress); on time ⇔ end ≤ due with supplement time
+// subtracted (our due_at is already shifted by pauses). Withdrawn/refused/rejected records
+// are outside both terms. A finished record without a due time cannot be late and counts as
+// on time. Score: rate × max ÷ threshold, capped at max (domain.md §2.2).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "iocstream/core/aggregate_types.h"
+
+namespace iocstream::aggregate {
+
+struct Kpis {
+  int64_t received = 0;
+  int64_t completed = 0;          // early + on time + late + no deadline
+  int64_t completed_on_time = 0;  // early + on time + no deadline
+  int64_t completed_late = 0;
+  int64_t open = 0;
+  int64_t open_overdue = 0;
+  int64_t open_due_soon = 0;
+  int64_t cancelled = 0;
+  // Decision 766 indicator 2.1, in [0, 1]; nullopt when there is nothing to judge.
+  std::optional<double> on_time_rate;
+  // Share of finished records that finished on time (the Boston ONTIME share), [0, 1].
+  std::optional<double> completed_on_time_rate;
+};
+
+[[nodiscard]] Kpis ComputeKpis(const AggregateCounters& c);
+
+// Indicator score: min(max_points, rate × max_points ÷ threshold).
+[[nodiscard]] double ThresholdScore(double rate, double max_points, double threshold);
+
+}  // namespace iocstream::aggregate

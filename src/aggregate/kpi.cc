@@ -1,0 +1,35 @@
+#include "iocstream/aggregate/kpi.h"
+
+#include <algorithm>
+
+namespace iocstream::aggregate {
+
+Kpis ComputeKpis(const AggregateCounters& c) {
+  using F = AggregateField;
+  Kpis k;
+  k.received = c[F::kReceived];
+  k.completed_on_time = c[F::kCompletedEarly] + c[F::kCompletedOnTime] + c[F::kCompletedNoDeadline];
+  k.completed_late = c[F::kCompletedLate];
+  k.completed = k.completed_on_time + k.completed_late;
+  k.open = c[F::kOpen];
+  k.open_overdue = c[F::kOpenOverdue];
+  k.open_due_soon = c[F::kOpenDueSoon];
+  k.cancelled = c[F::kCancelled];
+  const int64_t judged = k.completed + k.open;
+  if (judged > 0) {
+    k.on_time_rate = static_cast<double>(k.completed_on_time + k.open - k.open_overdue) /
+                     static_cast<double>(judged);
+  }
+  if (k.completed > 0) {
+    k.completed_on_time_rate =
+        static_cast<double>(k.completed_on_time) / static_cast<double>(k.completed);
+  }
+  return k;
+}
+
+double ThresholdScore(double rate, double max_points, double threshold) {
+  if (threshold <= 0) return max_points;
+  return std::min(max_points, rate * max_points / threshold);
+}
+
+}  // namespace iocstream::aggregate
