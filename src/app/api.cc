@@ -1,0 +1,88 @@
+#include "app/api.h"
+
+#include <charconv>
+#include <chrono>
+
+#include "app/views.h"
+#include "iocstream/decode/rfc3339.h"
+#include "iocstream/rules/dossier_state_machine.h"
+
+namespace iocstream::app {
+namespace {
+
+HttpResponse Json(const nlohmann::ordered_json& j, int status = 200) {
+  HttpResponse r;
+  r.status = status;
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+Instant WallNow() { return std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()); }
+
+size_t QueryLimit(const HttpRequest& req, size_t fallback, size_t max) {
+  auto it = req.query.find("limit");
+  if (it == req.query.end()) return fallback;
+  size_t v = 0;
+  const auto* end = it->second.data() + it->second.size();
+  if (std::from_chars(it->second.data(), end, v).ec != std::errc() || v == 0) return fallback;
+  return std::min(v, max);
+}
+
+}  // namespace
+
+void RegisterApi(HttpServer& server, ApiContext ctx) {
+  auto shared = std::make_shared<ApiContext>(std::move(ctx));
+  server.Handle("GET", "/metrics", [shared](const HttpRequest&) {
+    HttpResponse r;
+    r.content_type = std::string(kPrometheusTextContentType);
+    r.body = shared->metrics->Serialize();
+    return r;
+  });
+  server.Handle("GET", "/healthz", [](const HttpRequest&) { return Json({{"status", "ok"}}); });
+  server.Handle("GET", "/readyz", [shared](const HttpRequest&) {
+    const bool ready = !shared->ready || shared->ready();
+    return Json({{"ready", ready}}, ready ? 200 : 503);
+  });
+  server.HandlePrefix("GET", "/api/v1/dossiers/", [shared](const HttpRequest& req) {
+    const std::string id = req.path.substr(std::string_view("/api/v1/dossiers/").size());
+    if (id.empty()) return JsonErrorResponse(400, "missing dossier id");
+    auto state = shared->store->GetDossier(id);
+    if (!state) return JsonErrorResponse(500, state.error().message);
+    if (!*state) return JsonErrorResponse(404, "no dossier " + id);
+    return Json(DossierJson(**state, WallNow()));
+  });
+  server.Handle("GET", "/api/v1/overdue", [shared](const HttpRequest& req) {
+    const size_t limit = QueryLimit(req, 100, 10000);
+    const auto department = req.query.find("department");
+    const Instant now = WallNow();
+    nlohmann::ordered_json items = nlohmann::ordered_json::array();
+    size_t total = 0;
+    // A full scan: fine for a worklist screen on a province's open dossiers; an index of
+    // overdue dossiers is the next step if it ever shows in latency.
+    Status s = shared->store->ForEachDossier([&](const DossierState& d) {
+      if (!OverdueAt(d, now)) return true;
+      if (department != req.query.end() && d.agency_code != department->second) return true;
+      ++total;
+      if (items.size() < limit) items.push_back(DossierJson(d, now));
+      return true;
+    });
+    if (!s) return JsonErrorResponse(500, s.error().message);
+    return Json({{"as_of", FormatRfc3339Utc(now)}, {"total", total}, {"items", items}});
+  });
+  server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest&) {
+    const auto rows = aggregate::AggregateTable::FoldPartitions(shared->aggregates->Snapshot());
+    nlohmann::ordered_json departments = nlohmann::ordered_json::object();
+    AggregateCounters total;
+    for (const auto& [department, c] : PerDepartment(rows)) {
+      departments[department] = KpisJson(aggregate::ComputeKpis(c));
+      total += c;
+    }
+    nlohmann::ordered_json j;
+    j["indicator"] = "Decision 766/QĐ-TTg 2.1: records processed early or on time";
+    j["total"] = KpisJson(aggregate::ComputeKpis(total));
+    j["departments"] = std::move(departments);
+    return Json(j);
+  });
+}
+
+}  // namespace iocstream::app

@@ -1,0 +1,195 @@
+#include "app/app_metrics.h"
+
+#include <chrono>
+
+#include "iocstream/decode/event_decoder.h"
+
+namespace iocstream::app {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void Add(MetricFamily& f, double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+MetricFamily Single(std::string name, std::string help, MetricType type, double value) {
+  MetricFamily f = Family(std::move(name), std::move(help), type);
+  Add(f, value);
+  return f;
+}
+
+double Load(const std::atomic<uint64_t>& v) {
+  return static_cast<double>(v.load(std::memory_order_relaxed));
+}
+
+}  // namespace
+
+PipelineMetrics::PipelineMetrics(const PipelineProbe& probe, const RelayProbe& relay,
+                                 const aggregate::AggregateTable& aggregates,
+                                 const state::StateStore& store,
+                                 std::function<std::vector<ingest::PartitionLag>()> lag)
+    : probe_(probe), relay_(relay), aggregates_(aggregates), store_(store), lag_(std::move(lag)) {}
+
+std::vector<MetricFamily> PipelineMetrics::Collect() const {
+  std::vector<MetricFamily> out;
+  constexpr auto kCounter = MetricType::Counter;
+  constexpr auto kGauge = MetricType::Gauge;
+
+  // Pipeline accounting: consumed = applied + duplicate + dead_lettered.
+  out.push_back(Single("iocstream_events_consumed_total", "Records consumed from the sources.",
+                       kCounter, Load(probe_.consumed)));
+  out.push_back(Single("iocstream_events_applied_total",
+                       "Events applied to dossier state (including late ones).", kCounter,
+                       Load(probe_.applied)));
+  out.push_back(Single("iocstream_events_late_total",
+                       "Applied events whose event time was behind the partition's watermark.",
+                       kCounter, Load(probe_.late_applied)));
+  out.push_back(Single("iocstream_events_duplicate_total",
+                       "Events ignored because their event id (or offset) was already applied.",
+                       kCounter, Load(probe_.duplicates)));
+  {
+    MetricFamily f = Family("iocstream_events_dead_lettered_total",
+                            "Records sent to the dead-letter topic, by reason.", kCounter);
+    for (int r = 0; r <= static_cast<int>(DecodeErrorReason::kEmpty); ++r) {
+      Add(f, Load(probe_.dead_lettered_by_reason[static_cast<size_t>(r)]),
+          {{"reason", std::string(ToString(static_cast<DecodeErrorReason>(r)))}});
+    }
+    out.push_back(std::move(f));
+  }
+  out.push_back(Single("iocstream_offset_gaps_total",
+                       "Offsets missing between consecutive records of a partition.", kCounter,
+                       Load(probe_.offset_gaps)));
+  out.push_back(Single("iocstream_timers_fired_total", "Deadline timers that fired.", kCounter,
+                       Load(probe_.timers_fired)));
+  {
+    MetricFamily f =
+        Family("iocstream_alerts_raised_total", "Alerts raised by the rules, by kind.", kCounter);
+    for (int k = 0; k <= static_cast<int>(AlertKind::kApologyMissing); ++k) {
+      Add(f, Load(probe_.alerts_by_kind[static_cast<size_t>(k)]),
+          {{"kind", std::string(ToString(static_cast<AlertKind>(k)))}});
+    }
+    out.push_back(std::move(f));
+  }
+  out.push_back(Single("iocstream_alerts_published_total",
+                       "Alerts acknowledged by their destination (alerts topic or file).", kCounter,
+                       Load(relay_.alerts_published)));
+  out.push_back(Single("iocstream_dead_letters_published_total",
+                       "Dead letters acknowledged by their destination.", kCounter,
+                       Load(relay_.dead_letters_published)));
+  out.push_back(Single("iocstream_outbox_publish_failures_total",
+                       "Failed attempts to publish outbox entries (retried).", kCounter,
+                       Load(relay_.publish_failures)));
+  out.push_back(Single("iocstream_outbox_pending", "Outbox entries not yet acknowledged.", kGauge,
+                       static_cast<double>(relay_.pending.load())));
+  out.push_back(Single("iocstream_batches_committed_total",
+                       "State-store batches committed (one per poll batch).", kCounter,
+                       Load(probe_.batches)));
+  const int64_t max_event_ms = probe_.max_event_time_ms.load();
+  if (max_event_ms > 0) {
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    out.push_back(Single("iocstream_event_time_lag_seconds",
+                         "Wall clock minus the newest event time applied.", kGauge,
+                         static_cast<double>(now_ms - max_event_ms) / 1000.0));
+    out.push_back(Single("iocstream_max_event_time_seconds",
+                         "Newest event time applied (Unix seconds).", kGauge,
+                         static_cast<double>(max_event_ms) / 1000.0));
+  }
+  if (lag_) {
+    MetricFamily f =
+        Family("iocstream_consumer_lag",
+               "Records between the partition's end and the next offset to consume.", kGauge);
+    for (const auto& l : lag_()) {
+      if (l.lag() < 0) continue;
+      Add(f, static_cast<double>(l.lag()),
+          {{"topic", l.partition.topic},
+           {"partition", std::to_string(l.partition.partition.value())}});
+    }
+    out.push_back(std::move(f));
+  }
+
+  // Dossier counts per department, commune and channel (partitions folded).
+  const auto rows = aggregate::AggregateTable::FoldPartitions(aggregates_.Snapshot());
+  MetricFamily received =
+      Family("iocstream_dossiers_received_total", "Dossiers received (clock started).", kCounter);
+  MetricFamily completed =
+      Family("iocstream_dossiers_completed_total", "Dossiers finished, by outcome.", kCounter);
+  MetricFamily cancelled = Family("iocstream_dossiers_cancelled_total",
+                                  "Dossiers withdrawn, refused or rejected.", kCounter);
+  MetricFamily open =
+      Family("iocstream_dossiers_open", "Dossiers in processing, by deadline state.", kGauge);
+  MetricFamily supplements =
+      Family("iocstream_supplement_requests_total", "Supplement requests (Form 02).", kCounter);
+  MetricFamily step_breaches =
+      Family("iocstream_step_deadline_breaches_total",
+             "Transfer steps that passed their internal deadline.", kCounter);
+  using F = AggregateField;
+  for (const auto& [key, c] : rows) {
+    const std::vector<ClientMetric::Label> dims = {{"department", key.agency_code},
+                                                   {"commune", key.commune_code},
+                                                   {"channel", std::string(ToString(key.channel))}};
+    auto with = [&](const char* name, const char* value) {
+      auto labels = dims;
+      labels.push_back({name, value});
+      return labels;
+    };
+    Add(received, static_cast<double>(c[F::kReceived]), dims);
+    Add(completed, static_cast<double>(c[F::kCompletedEarly]), with("outcome", "early"));
+    Add(completed, static_cast<double>(c[F::kCompletedOnTime]), with("outcome", "on_time"));
+    Add(completed, static_cast<double>(c[F::kCompletedLate]), with("outcome", "late"));
+    Add(completed, static_cast<double>(c[F::kCompletedNoDeadline]), with("outcome", "no_deadline"));
+    Add(cancelled, static_cast<double>(c[F::kCancelled]), dims);
+    const int64_t open_total = c[F::kOpen];
+    const int64_t within =
+        open_total - c[F::kOpenOverdue] - c[F::kOpenDueSoon] - c[F::kOpenNoDeadline];
+    Add(open, static_cast<double>(within), with("deadline", "within"));
+    Add(open, static_cast<double>(c[F::kOpenDueSoon]), with("deadline", "due_soon"));
+    Add(open, static_cast<double>(c[F::kOpenOverdue]), with("deadline", "overdue"));
+    Add(open, static_cast<double>(c[F::kOpenNoDeadline]), with("deadline", "none"));
+    Add(supplements, static_cast<double>(c[F::kSupplementRequests]), dims);
+    Add(step_breaches, static_cast<double>(c[F::kStepBreaches]), dims);
+  }
+  for (auto* f : {&received, &completed, &cancelled, &open, &supplements, &step_breaches}) {
+    out.push_back(std::move(*f));
+  }
+
+  const state::StoreStats s = store_.Stats();
+  out.push_back(Single("iocstream_state_bytes_written_total",
+                       "Bytes of state-store write batches committed.", kCounter,
+                       static_cast<double>(s.bytes_written)));
+  out.push_back(Single("iocstream_state_block_cache_bytes",
+                       "Bytes in the shared RocksDB block cache (memtables charged to it).", kGauge,
+                       static_cast<double>(s.block_cache_usage)));
+  out.push_back(Single("iocstream_state_block_cache_capacity_bytes",
+                       "Capacity of the shared RocksDB block cache.", kGauge,
+                       static_cast<double>(s.block_cache_capacity)));
+  out.push_back(Single("iocstream_state_memtable_bytes", "Bytes in RocksDB memtables.", kGauge,
+                       static_cast<double>(s.memtable_bytes)));
+  out.push_back(Single("iocstream_state_sst_bytes", "Bytes of live SST files.", kGauge,
+                       static_cast<double>(s.sst_bytes)));
+  out.push_back(Single("iocstream_state_dossiers_estimated",
+                       "RocksDB's estimate of dossiers in the state store.", kGauge,
+                       static_cast<double>(s.estimated_dossiers)));
+  return out;
+}
+
+}  // namespace iocstream::app

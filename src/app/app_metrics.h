@@ -1,0 +1,42 @@
+// The metric families of a running iocstream, computed at scrape time from the components'
+// probes and the aggregate table (no per-event metric updates on the hot path).
+//
+// Names follow the Prometheus conventions with the iocstream_ prefix; labels are small sets
+// only (department, commune, channel, outcome, reason, kind, partition): never a dossier or
+// a procedure code. Thread-safe: Collect() runs on the HTTP thread and only reads atomics,
+// the aggregate table's snapshot and the store's statistics.
+#pragma once
+
+#include <prometheus/client_metric.h>
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/metric_type.h>
+
+#include <functional>
+#include <vector>
+
+#include "app/outbox_relay.h"
+#include "app/pipeline.h"
+#include "iocstream/aggregate/aggregate_table.h"
+#include "iocstream/ingest/kafka_source.h"
+#include "iocstream/state/state_store.h"
+
+namespace iocstream::app {
+
+class PipelineMetrics : public prometheus::Collectable {
+ public:
+  PipelineMetrics(const PipelineProbe& probe, const RelayProbe& relay,
+                  const aggregate::AggregateTable& aggregates, const state::StateStore& store,
+                  std::function<std::vector<ingest::PartitionLag>()> lag);
+
+  [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const PipelineProbe& probe_;
+  const RelayProbe& relay_;
+  const aggregate::AggregateTable& aggregates_;
+  const state::StateStore& store_;
+  std::function<std::vector<ingest::PartitionLag>()> lag_;
+};
+
+}  // namespace iocstream::app

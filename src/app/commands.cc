@@ -1,0 +1,503 @@
+#include "app/commands.h"
+
+#include <csv.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "app/api.h"
+#include "app/app_metrics.h"
+#include "app/mapping_config.h"
+#include "app/outbox_relay.h"
+#include "app/pipeline.h"
+#include "app/runtime.h"
+#include "app/views.h"
+#include "iocstream/alert/kafka_sink.h"
+#include "iocstream/decode/event_encoder.h"
+#include "iocstream/decode/rfc3339.h"
+#include "iocstream/ingest/csv_source.h"
+#include "iocstream/ingest/kafka_source.h"
+
+namespace iocstream::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kExitBadInput = 1;
+constexpr int kExitRuntime = 2;
+
+Result<std::unique_ptr<Runtime>> Open(const CommonOptions& common) {
+  auto config = LoadConfig(common.config_path);
+  if (!config) return config.error();
+  if (common.state_dir) config->state.dir = *common.state_dir;
+  return OpenRuntime(std::move(*config));
+}
+
+int Fail(const Error& e) {
+  std::cerr << "iocstream: " << e.message << "\n";
+  return e.code == ErrorCode::kInvalidArgument || e.code == ErrorCode::kNotFound ? kExitBadInput
+                                                                                 : kExitRuntime;
+}
+
+// A one-line progress display on stderr (only when stderr is a terminal; else every 10%).
+class Progress {
+ public:
+  Progress(std::string what, uint64_t total, bool enabled)
+      : what_(std::move(what)), total_(total), enabled_(enabled), tty_(isatty(2) != 0) {}
+  void Update(uint64_t done) {
+    if (!enabled_ || total_ == 0) return;
+    const int percent = static_cast<int>(100 * done / total_);
+    if (percent == last_percent_) return;
+    if (!tty_ && percent % 10 != 0 && done != total_) return;
+    last_percent_ = percent;
+    constexpr int kWidth = 40;
+    const int filled = percent * kWidth / 100;
+    std::fprintf(stderr, "%s%s [%.*s%*s] %3d%% %llu/%llu%s", tty_ ? "\r" : "", what_.c_str(),
+                 filled, "########################################", kWidth - filled, "", percent,
+                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_),
+                 tty_ ? "" : "\n");
+    if (done == total_ && tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  std::string what_;
+  uint64_t total_;
+  bool enabled_;
+  bool tty_;
+  int last_percent_ = -1;
+};
+
+// Reads CSV files through a mapping into dossier events sorted by event time (stable), so
+// that every partition of the events topic carries its dossiers' events in time order, as
+// live offices publish them. Row errors are reported, never dropped silently.
+struct MappedEvents {
+  std::vector<DossierEvent> events;
+  uint64_t rows = 0;
+  uint64_t row_errors = 0;
+};
+
+Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
+                                   const std::vector<std::string>& files) {
+  auto mapping = LoadCsvMapping(mapping_path);
+  if (!mapping) return mapping.error();
+  MappedEvents out;
+  std::map<std::string, uint64_t> error_reasons;
+  for (const auto& file : files) {
+    auto reader = ingest::CsvEventReader::Open(file, *mapping);
+    if (!reader) return reader.error();
+    while (auto row = (*reader)->NextRow()) {
+      ++out.rows;
+      if (auto* events = std::get_if<std::vector<DossierEvent>>(&*row)) {
+        for (auto& e : *events) out.events.push_back(std::move(e));
+      } else {
+        const auto& err = std::get<ingest::RowError>(*row);
+        if (out.row_errors < 5) {
+          spdlog::warn("{}:{}: {}; row not imported", err.file, err.line, err.reason);
+        }
+        ++out.row_errors;
+        ++error_reasons[err.reason.substr(0, err.reason.find(':'))];
+      }
+    }
+  }
+  for (const auto& [reason, n] : error_reasons) {
+    spdlog::warn("{} row(s) not imported: {}", n, reason);
+  }
+  std::stable_sort(
+      out.events.begin(), out.events.end(),
+      [](const DossierEvent& a, const DossierEvent& b) { return a.occurred_at < b.occurred_at; });
+  return out;
+}
+
+void PrintAccounting(const PipelineProbe& p, const RelayProbe& r, const state::StateStore& store) {
+  std::printf(
+      "consumed %llu = applied %llu (late %llu) + duplicates %llu + dead-lettered %llu; "
+      "offset gaps %llu; timers fired %llu; alerts published %llu; state bytes written %llu\n",
+      static_cast<unsigned long long>(p.consumed.load()),
+      static_cast<unsigned long long>(p.applied.load()),
+      static_cast<unsigned long long>(p.late_applied.load()),
+      static_cast<unsigned long long>(p.duplicates.load()),
+      static_cast<unsigned long long>(p.dead_lettered.load()),
+      static_cast<unsigned long long>(p.offset_gaps.load()),
+      static_cast<unsigned long long>(p.timers_fired.load()),
+      static_cast<unsigned long long>(r.alerts_published.load()),
+      static_cast<unsigned long long>(store.Stats().bytes_written));
+}
+
+}  // namespace
+
+int RunLive(const RunOptions& options) {
+  InstallStopSignals();
+  auto rt = Open(options.common);
+  if (!rt) return Fail(rt.error());
+  Runtime& runtime = **rt;
+  const Config& config = runtime.config;
+
+  PipelineProbe probe;
+  RelayProbe relay_probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions pipeline_options;
+  pipeline_options.clock = config.clock;
+  pipeline_options.allowed_lateness = config.allowed_lateness;
+  Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(), pipeline_options, probe);
+  if (Status s = pipeline.Restore(); !s) return Fail(s.error());
+
+  alert::KafkaSinkOptions sink_options;
+  sink_options.bootstrap_servers = config.kafka.bootstrap_servers;
+  sink_options.properties = config.kafka.producer;
+  auto sink = alert::KafkaSink::Open(sink_options);
+  if (!sink) return Fail(sink.error());
+  const std::vector<alert::TopicSpec> topics = {
+      {config.kafka.events_topic, config.kafka.partitions, {}},
+      {config.kafka.alerts_topic, config.kafka.partitions, {}},
+      {config.kafka.dead_letter_topic, config.kafka.partitions, {}}};
+  if (Status s = (*sink)->EnsureTopics(topics, Millis(15000)); !s) return Fail(s.error());
+  KafkaOutboxRelay relay(*runtime.store, std::move(*sink), config.kafka.alerts_topic,
+                         config.kafka.dead_letter_topic, relay_probe);
+  relay.Start();
+
+  std::atomic<bool> assigned{false};
+  ingest::KafkaSourceOptions source_options;
+  source_options.bootstrap_servers = config.kafka.bootstrap_servers;
+  source_options.group_id = config.kafka.group_id;
+  source_options.topics = {config.kafka.events_topic};
+  source_options.properties = config.kafka.consumer;
+  source_options.max_batch = config.kafka.max_batch;
+  ingest::RebalanceHandler handler;
+  handler.stored_offset = [&](const TopicPartition& tp) { return pipeline.StoredOffset(tp); };
+  handler.revoked = [&](const std::vector<TopicPartition>& tps) { pipeline.OnRevoked(tps); };
+  handler.assigned = [&](const std::vector<TopicPartition>&) { assigned.store(true); };
+  auto source = ingest::KafkaSource::Open(source_options, handler);
+  if (!source) return Fail(source.error());
+  ingest::KafkaSource& consumer = **source;
+
+  auto metrics = std::make_shared<MetricsRegistry>();
+  metrics->RegisterCollectable(std::make_shared<ProcessMetrics>());
+  metrics->RegisterCollectable(std::make_shared<PipelineMetrics>(
+      probe, relay_probe, aggregates, *runtime.store, [&consumer] { return consumer.Lag(); }));
+  std::unique_ptr<HttpServer> http;
+  if (config.http.enabled) {
+    HttpServerOptions http_options;
+    http_options.address = config.http.address;
+    http_options.port = config.http.port;
+    http = std::make_unique<HttpServer>(http_options);
+    RegisterApi(*http, ApiContext{runtime.store.get(), &aggregates, metrics,
+                                  [&assigned] { return assigned.load(); }});
+    if (Status s = http->Start(); !s) return Fail(s.error());
+    spdlog::info("serving /metrics and /api/v1 on http://{}:{}", config.http.address, http->port());
+  }
+
+  spdlog::info("consuming {} as group {} from {}", config.kafka.events_topic, config.kafka.group_id,
+               config.kafka.bootstrap_servers);
+  int exit_code = 0;
+  auto last_timer_tick = std::chrono::steady_clock::now();
+  auto last_record = std::chrono::steady_clock::now();
+  bool summary_printed = false;
+  while (!g_stop_requested.load()) {
+    auto batch = consumer.Poll();
+    if (!batch) {
+      spdlog::error("{}", batch.error().message);
+      exit_code = kExitRuntime;
+      break;
+    }
+    const Instant now = WallClockNow();
+    if (!batch->empty()) {
+      last_record = std::chrono::steady_clock::now();
+      if (Status s = pipeline.ProcessBatch(*batch, now); !s) {
+        spdlog::error("state commit failed, stopping: {}", s.error().message);
+        exit_code = kExitRuntime;
+        break;
+      }
+      std::map<TopicPartition, Offset> next;
+      for (const SourceRecord& r : *batch) {
+        next[TopicPartition{std::string(r.topic), r.partition}] = Offset(r.offset.value() + 1);
+      }
+      const std::vector<std::pair<TopicPartition, Offset>> commits(next.begin(), next.end());
+      consumer.CommitAsync(commits);
+      relay.Notify();
+    }
+    if (config.clock == TimerClock::kWallClock &&
+        std::chrono::steady_clock::now() - last_timer_tick > std::chrono::milliseconds(500)) {
+      last_timer_tick = std::chrono::steady_clock::now();
+      std::vector<PartitionId> partitions;
+      for (const auto& tp : consumer.Assignment()) partitions.push_back(tp.partition);
+      if (Status s = pipeline.FireTimers(partitions, now); !s) {
+        spdlog::error("timer commit failed, stopping: {}", s.error().message);
+        exit_code = kExitRuntime;
+        break;
+      }
+      relay.Notify();
+    }
+    if ((options.summary_when_caught_up || options.exit_when_caught_up) && batch->empty() &&
+        assigned.load()) {
+      const auto lags = consumer.Lag();
+      const bool caught_up =
+          !lags.empty() &&
+          std::all_of(lags.begin(), lags.end(), [](const auto& l) { return l.lag() == 0; });
+      if (caught_up && relay_probe.pending.load() == 0 && !summary_printed) {
+        summary_printed = true;
+        if (options.summary_when_caught_up) {
+          std::printf("%s", SummaryTable(aggregates.Snapshot()).c_str());
+          PrintAccounting(probe, relay_probe, *runtime.store);
+          std::fflush(stdout);
+        }
+        if (options.exit_when_caught_up) break;
+      }
+    }
+    if (options.idle_exit_seconds > 0 &&
+        std::chrono::steady_clock::now() - last_record >
+            std::chrono::duration<double>(options.idle_exit_seconds)) {
+      spdlog::info("no records for {} s, exiting", options.idle_exit_seconds);
+      break;
+    }
+  }
+  spdlog::info("stopping");
+  consumer.Close();
+  relay.Stop(Millis(10000));
+  if (http) http->Stop();
+  return exit_code;
+}
+
+int RunImport(const ImportOptions& options) {
+  auto config = LoadConfig(options.common.config_path);
+  if (!config) return Fail(config.error());
+  auto mapped = ReadMappedCsv(options.mapping_path, options.files);
+  if (!mapped) return Fail(mapped.error());
+
+  alert::KafkaSinkOptions sink_options;
+  sink_options.bootstrap_servers = config->kafka.bootstrap_servers;
+  sink_options.properties = config->kafka.producer;
+  // The Java clients' partitioner, so `replay` can place dossiers on the same partitions.
+  sink_options.properties.emplace("partitioner", "murmur2_random");
+  auto sink = alert::KafkaSink::Open(sink_options);
+  if (!sink) return Fail(sink.error());
+  const std::vector<alert::TopicSpec> topics = {
+      {config->kafka.events_topic, config->kafka.partitions, {}}};
+  if (Status s = (*sink)->EnsureTopics(topics, Millis(15000)); !s) return Fail(s.error());
+
+  Progress progress("import", mapped->events.size(), options.progress);
+  uint64_t done = 0;
+  alert::OutgoingMessage m;
+  m.topic = config->kafka.events_topic;
+  for (const DossierEvent& e : mapped->events) {
+    m.key = e.dossier_id;
+    m.value = EncodeEvent(e);
+    if (Status s = (*sink)->Produce(m, e.occurred_at); !s) return Fail(s.error());
+    progress.Update(++done);
+  }
+  if (Status s = (*sink)->Flush(Millis(120000)); !s) return Fail(s.error());
+  std::printf("imported %llu rows as %llu events into %s (%llu rows not imported)\n",
+              static_cast<unsigned long long>(mapped->rows),
+              static_cast<unsigned long long>(mapped->events.size()),
+              config->kafka.events_topic.c_str(),
+              static_cast<unsigned long long>(mapped->row_errors));
+  return 0;
+}
+
+int RunReplay(const ReplayOptions& options) {
+  InstallStopSignals();
+  auto rt = Open(options.common);
+  if (!rt) return Fail(rt.error());
+  Runtime& runtime = **rt;
+  const Config& config = runtime.config;
+
+  PipelineProbe probe;
+  RelayProbe relay_probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions pipeline_options;
+  pipeline_options.clock = TimerClock::kWatermark;  // deterministic: event time drives timers
+  pipeline_options.allowed_lateness = config.allowed_lateness;
+  pipeline_options.hash_partitions = config.replay_partitions;
+  Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(), pipeline_options, probe);
+  if (Status s = pipeline.Restore(); !s) return Fail(s.error());
+  auto relay = FileOutboxRelay::Open(*runtime.store, config.state.dir + "/alerts.ndjson",
+                                     config.state.dir + "/dead-letters.ndjson", relay_probe);
+  if (!relay) return Fail(relay.error());
+
+  const size_t batch_size = config.kafka.max_batch;
+  std::vector<SourceRecord> records;
+  records.reserve(batch_size);
+  auto flush = [&]() -> Status {
+    if (records.empty()) return {};
+    if (Status s = pipeline.ProcessBatch(records, WallClockNow()); !s) return s;
+    records.clear();
+    return (*relay)->Drain();
+  };
+
+  if (options.mapping_path) {
+    auto mapped = ReadMappedCsv(*options.mapping_path, options.files);
+    if (!mapped) return Fail(mapped.error());
+    // Encoded once, then fed through the same decode path as Kafka records.
+    std::vector<std::string> payloads;
+    payloads.reserve(mapped->events.size());
+    for (const auto& e : mapped->events) payloads.push_back(EncodeEvent(e));
+    const TopicPartition source{"csv:" + fs::path(options.files.front()).filename().string(),
+                                PartitionId(0)};
+    const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
+    for (size_t i = static_cast<size_t>(start); i < payloads.size(); ++i) {
+      if (g_stop_requested.load()) break;
+      records.push_back(SourceRecord{source.topic,
+                                     PartitionId(0),
+                                     Offset(static_cast<int64_t>(i)),
+                                     Instant{},
+                                     {},
+                                     payloads[i]});
+      if (records.size() == batch_size) {
+        if (Status s = flush(); !s) return Fail(s.error());
+      }
+    }
+    // The records point into `payloads`: flush before they go out of scope.
+    if (Status s = flush(); !s) return Fail(s.error());
+  } else {
+    for (const auto& file : options.files) {
+      std::ifstream in(file);
+      if (!in) return Fail(IoError("cannot read " + file));
+      const TopicPartition source{file, PartitionId(0)};
+      const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
+      std::vector<std::string> lines;  // owns the bytes of the current batch
+      lines.reserve(batch_size);
+      std::string line;
+      int64_t line_no = -1;
+      while (!g_stop_requested.load() && std::getline(in, line)) {
+        ++line_no;
+        if (line_no < start) continue;  // applied by an earlier run: resume after it
+        lines.push_back(std::move(line));
+        if (lines.size() == batch_size) {
+          for (size_t i = 0; i < lines.size(); ++i) {
+            records.push_back(SourceRecord{
+                source.topic,
+                PartitionId(0),
+                Offset(line_no - static_cast<int64_t>(lines.size()) + 1 + static_cast<int64_t>(i)),
+                Instant{},
+                {},
+                lines[i]});
+          }
+          if (Status s = flush(); !s) return Fail(s.error());
+          lines.clear();
+        }
+      }
+      for (size_t i = 0; i < lines.size(); ++i) {
+        records.push_back(SourceRecord{
+            source.topic,
+            PartitionId(0),
+            Offset(line_no - static_cast<int64_t>(lines.size()) + 1 + static_cast<int64_t>(i)),
+            Instant{},
+            {},
+            lines[i]});
+      }
+      if (Status s = flush(); !s) return Fail(s.error());
+    }
+  }
+  if (options.summary) {
+    std::printf("%s", SummaryTable(aggregates.Snapshot()).c_str());
+    PrintAccounting(probe, relay_probe, *runtime.store);
+  }
+  return g_stop_requested.load() ? 130 : 0;
+}
+
+int RunExport(const ExportOptions& options) {
+  auto config = LoadConfig(options.common.config_path);
+  if (!config) return Fail(config.error());
+  const std::string dir = options.common.state_dir.value_or(config->state.dir);
+  if (!fs::exists(dir)) return Fail(InvalidArgument("no state directory " + dir));
+  Instant as_of = WallClockNow();
+  if (options.as_of) {
+    auto t = ParseRfc3339(*options.as_of);
+    if (!t) return Fail(InvalidArgument("--as-of: not RFC 3339: '" + *options.as_of + "'"));
+    as_of = *t;
+  }
+  CommonOptions common = options.common;
+  auto rt = Open(common);
+  if (!rt) return Fail(rt.error());
+  Runtime& runtime = **rt;
+
+  std::ofstream file;
+  std::ostream* out = &std::cout;
+  if (options.output) {
+    file.open(*options.output);
+    if (!file) return Fail(IoError("cannot write " + *options.output));
+    out = &file;
+  }
+  const bool csv = options.format == "csv";
+  auto csv_row = [&](const std::vector<std::string>& fields) {
+    std::string line;
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (i > 0) line.push_back(',');
+      std::string quoted(fields[i].size() * 2 + 2, '\0');
+      quoted.resize(csv_write(quoted.data(), quoted.size(), fields[i].data(), fields[i].size()));
+      // libcsv always quotes; keep plain fields plain for readability.
+      if (fields[i].find_first_of(",\"\n\r") == std::string::npos) {
+        line += fields[i];
+      } else {
+        line += quoted;
+      }
+    }
+    *out << line << '\n';
+  };
+  auto time_or_empty = [](const std::optional<Instant>& t) {
+    return t ? FormatRfc3339Utc(*t) : std::string();
+  };
+
+  if (options.what == "dossiers") {
+    if (csv) {
+      csv_row({"dossier_id", "department", "commune", "channel", "procedure_code", "status",
+               "received_at", "due_at", "completed_at", "outcome", "overdue_now", "due_source",
+               "original_due_at", "paused_ms", "supplement_requests", "rescheduled_due_at"});
+    }
+    Status s = runtime.store->ForEachDossier([&](const DossierState& d) {
+      if (csv) {
+        const auto end = d.completed_at ? d.completed_at : d.returned_at;
+        csv_row({d.dossier_id, d.agency_code, d.commune_code, std::string(ToString(d.channel)),
+                 d.procedure_code, std::string(ToString(d.status)), time_or_empty(d.received_at),
+                 time_or_empty(d.due_at), time_or_empty(end), std::string(ToString(d.outcome)),
+                 OverdueAt(d, as_of) ? "true" : "false", std::string(ToString(d.due_source)),
+                 time_or_empty(d.original_due_at), std::to_string(d.paused_ms),
+                 std::to_string(d.supplement_requests), time_or_empty(d.rescheduled_due_at)});
+      } else {
+        *out << DossierJson(d, as_of).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+             << '\n';
+      }
+      return static_cast<bool>(*out);
+    });
+    if (!s) return Fail(s.error());
+  } else {
+    auto rows = runtime.store->LoadAggregates();
+    if (!rows) return Fail(rows.error());
+    aggregate::AggregateTable::Rows table(rows->begin(), rows->end());
+    const auto folded = aggregate::AggregateTable::FoldPartitions(table);
+    if (csv) {
+      std::vector<std::string> header = {"department", "commune", "channel"};
+      for (size_t i = 0; i < kAggregateFieldCount; ++i) {
+        header.emplace_back(ToString(static_cast<AggregateField>(i)));
+      }
+      csv_row(header);
+    }
+    for (const auto& [key, c] : folded) {
+      if (csv) {
+        std::vector<std::string> row = {key.agency_code, key.commune_code,
+                                        std::string(ToString(key.channel))};
+        for (const int64_t v : c.values) row.push_back(std::to_string(v));
+        csv_row(row);
+      } else {
+        nlohmann::ordered_json j;
+        j["department"] = key.agency_code;
+        j["commune"] = key.commune_code;
+        j["channel"] = ToString(key.channel);
+        for (size_t i = 0; i < kAggregateFieldCount; ++i) {
+          j[std::string(ToString(static_cast<AggregateField>(i)))] = c.values[i];
+        }
+        *out << j.dump() << '\n';
+      }
+    }
+  }
+  out->flush();
+  if (!*out) return Fail(IoError("writing the export failed"));
+  return 0;
+}
+
+}  // namespace iocstream::app

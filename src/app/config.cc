@@ -1,0 +1,256 @@
+#include "app/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <set>
+
+namespace iocstream::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ConfigError {
+ public:
+  explicit ConfigError(std::string file) : file_(std::move(file)) {}
+  Error operator()(const std::string& key, const std::string& why) const {
+    return InvalidArgument(file_ + ": " + key + ": " + why);
+  }
+
+ private:
+  std::string file_;
+};
+
+std::string Resolve(const fs::path& base, const std::string& p) {
+  if (p.empty()) return p;
+  const fs::path path(p);
+  return path.is_absolute() ? p : (base / path).lexically_normal().string();
+}
+
+// Reads an optional scalar of type T at node[key]; error text names the key.
+template <typename T>
+Status Read(const YAML::Node& node, const std::string& section, const char* key, T& out,
+            const ConfigError& err) {
+  const YAML::Node v = node[key];
+  if (!v) return {};
+  try {
+    out = v.as<T>();
+  } catch (const YAML::Exception&) {
+    return err(
+        section + "." + key,
+        "expected " +
+            std::string(typeid(T) == typeid(std::string) ? "a string" : "a value of another type") +
+            ", got '" + YAML::Dump(v) + "'");
+  }
+  return {};
+}
+
+Status CheckKeys(const YAML::Node& node, const std::string& section,
+                 const std::set<std::string>& allowed, const ConfigError& err) {
+  if (!node) return {};
+  if (!node.IsMap()) return err(section, "expected a mapping");
+  for (const auto& kv : node) {
+    const auto key = kv.first.as<std::string>();
+    if (allowed.count(key) == 0) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      return err(section.empty() ? key : section + "." + key, "unknown key (known: " + list + ")");
+    }
+  }
+  return {};
+}
+
+Status ReadProperties(const YAML::Node& node, const std::string& section,
+                      std::map<std::string, std::string>& out, const ConfigError& err) {
+  if (!node) return {};
+  if (!node.IsMap()) return err(section, "expected a mapping of librdkafka properties");
+  for (const auto& kv : node) out[kv.first.as<std::string>()] = kv.second.as<std::string>();
+  return {};
+}
+
+// Durations: "90s", "15m", "2h", "1d" or a number of seconds.
+Result<Millis> ParseDuration(const std::string& text) {
+  if (text.empty()) return InvalidArgument("empty duration");
+  size_t pos = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &pos);
+  } catch (...) {
+    return InvalidArgument("not a duration: '" + text + "' (examples: 30s, 15m, 2h, 1d)");
+  }
+  const std::string unit = text.substr(pos);
+  double seconds = value;
+  if (unit == "ms") {
+    seconds = value / 1000;
+  } else if (unit == "s" || unit.empty()) {
+    seconds = value;
+  } else if (unit == "m") {
+    seconds = value * 60;
+  } else if (unit == "h") {
+    seconds = value * 3600;
+  } else if (unit == "d") {
+    seconds = value * 86400;
+  } else {
+    return InvalidArgument("unknown duration unit '" + unit + "' in '" + text + "'");
+  }
+  if (seconds < 0) return InvalidArgument("negative duration: '" + text + "'");
+  return Millis(static_cast<int64_t>(seconds * 1000));
+}
+
+Status Load(const YAML::Node& root, const fs::path& base, Config& c, const ConfigError& err) {
+  if (Status s = CheckKeys(
+          root, "", {"kafka", "state", "http", "timers", "sla", "calendar", "procedures", "replay"},
+          err);
+      !s) {
+    return s;
+  }
+  if (const YAML::Node k = root["kafka"]) {
+    if (Status s =
+            CheckKeys(k, "kafka",
+                      {"bootstrap_servers", "group_id", "events_topic", "alerts_topic",
+                       "dead_letter_topic", "partitions", "max_batch", "consumer", "producer"},
+                      err);
+        !s) {
+      return s;
+    }
+    for (const auto& [key, slot] : std::initializer_list<std::pair<const char*, std::string*>>{
+             {"bootstrap_servers", &c.kafka.bootstrap_servers},
+             {"group_id", &c.kafka.group_id},
+             {"events_topic", &c.kafka.events_topic},
+             {"alerts_topic", &c.kafka.alerts_topic},
+             {"dead_letter_topic", &c.kafka.dead_letter_topic}}) {
+      if (Status s = Read(k, "kafka", key, *slot, err); !s) return s;
+      if (slot->empty()) return err(std::string("kafka.") + key, "must not be empty");
+    }
+    if (Status s = Read(k, "kafka", "partitions", c.kafka.partitions, err); !s) return s;
+    if (c.kafka.partitions < 1) return err("kafka.partitions", "must be at least 1");
+    if (Status s = Read(k, "kafka", "max_batch", c.kafka.max_batch, err); !s) return s;
+    if (c.kafka.max_batch < 1) return err("kafka.max_batch", "must be at least 1");
+    if (Status s = ReadProperties(k["consumer"], "kafka.consumer", c.kafka.consumer, err); !s) {
+      return s;
+    }
+    if (Status s = ReadProperties(k["producer"], "kafka.producer", c.kafka.producer, err); !s) {
+      return s;
+    }
+  }
+  if (const YAML::Node st = root["state"]) {
+    if (Status s = CheckKeys(st, "state",
+                             {"dir", "block_cache_mb", "write_buffer_mb", "disable_wal"}, err);
+        !s) {
+      return s;
+    }
+    if (Status s = Read(st, "state", "dir", c.state.dir, err); !s) return s;
+    if (Status s = Read(st, "state", "block_cache_mb", c.state.block_cache_mb, err); !s) return s;
+    if (Status s = Read(st, "state", "write_buffer_mb", c.state.write_buffer_mb, err); !s) {
+      return s;
+    }
+    if (Status s = Read(st, "state", "disable_wal", c.state.disable_wal, err); !s) return s;
+    if (c.state.write_buffer_mb > c.state.block_cache_mb) {
+      return err("state.write_buffer_mb",
+                 "must not exceed state.block_cache_mb (it is charged "
+                 "to the block cache)");
+    }
+  }
+  c.state.dir = Resolve(base, c.state.dir);
+  if (const YAML::Node h = root["http"]) {
+    if (Status s = CheckKeys(h, "http", {"enabled", "address", "port"}, err); !s) return s;
+    if (Status s = Read(h, "http", "enabled", c.http.enabled, err); !s) return s;
+    if (Status s = Read(h, "http", "address", c.http.address, err); !s) return s;
+    int port = c.http.port;
+    if (Status s = Read(h, "http", "port", port, err); !s) return s;
+    if (port < 0 || port > 65535) return err("http.port", "must be 0..65535");
+    c.http.port = static_cast<uint16_t>(port);
+  }
+  if (const YAML::Node t = root["timers"]) {
+    if (Status s = CheckKeys(t, "timers", {"clock", "allowed_lateness"}, err); !s) return s;
+    std::string clock = "wall";
+    if (Status s = Read(t, "timers", "clock", clock, err); !s) return s;
+    if (clock == "wall") {
+      c.clock = TimerClock::kWallClock;
+    } else if (clock == "watermark") {
+      c.clock = TimerClock::kWatermark;
+    } else {
+      return err("timers.clock", "expected 'wall' or 'watermark', got '" + clock + "'");
+    }
+    if (t["allowed_lateness"]) {
+      auto d = ParseDuration(t["allowed_lateness"].as<std::string>());
+      if (!d) return err("timers.allowed_lateness", d.error().message);
+      c.allowed_lateness = *d;
+    }
+  }
+  if (const YAML::Node s = root["sla"]) {
+    if (Status st = CheckKeys(
+            s, "sla", {"warning_fraction", "pause_policy", "payment_pauses", "apology_alerts"},
+            err);
+        !st) {
+      return st;
+    }
+    if (Status st = Read(s, "sla", "warning_fraction", c.sla.warning_fraction, err); !st) return st;
+    if (c.sla.warning_fraction < 0 || c.sla.warning_fraction >= 1) {
+      return err("sla.warning_fraction", "must be in [0, 1) (0 disables warnings)");
+    }
+    if (s["pause_policy"]) {
+      const auto name = s["pause_policy"].as<std::string>();
+      const auto policy = rules::ParsePausePolicy(name);
+      if (!policy)
+        return err("sla.pause_policy", "expected pause, restart or kpi766, got '" + name + "'");
+      c.sla.default_pause_policy = *policy;
+    }
+    if (Status st = Read(s, "sla", "payment_pauses", c.sla.payment_pauses, err); !st) return st;
+    if (Status st = Read(s, "sla", "apology_alerts", c.sla.apology_alerts, err); !st) return st;
+  }
+  if (const YAML::Node cal = root["calendar"]) {
+    if (Status s = CheckKeys(cal, "calendar", {"files"}, err); !s) return s;
+    const YAML::Node files = cal["files"];
+    if (!files || !files.IsSequence() || files.size() == 0) {
+      return err("calendar.files", "expected a non-empty list of calendar files");
+    }
+    for (const auto& f : files) {
+      const std::string path = Resolve(base, f.as<std::string>());
+      if (!fs::exists(path)) return err("calendar.files", "no such file: " + path);
+      c.calendar_files.push_back(path);
+    }
+  } else {
+    return err("calendar",
+               "missing (list the working-calendar files, e.g. "
+               "config/calendars/vn-2025.yaml)");
+  }
+  if (const YAML::Node p = root["procedures"]) {
+    if (Status s = CheckKeys(p, "procedures", {"catalog"}, err); !s) return s;
+    if (Status s = Read(p, "procedures", "catalog", c.procedure_catalog, err); !s) return s;
+    c.procedure_catalog = Resolve(base, c.procedure_catalog);
+    if (!c.procedure_catalog.empty() && !fs::exists(c.procedure_catalog)) {
+      return err("procedures.catalog", "no such file: " + c.procedure_catalog);
+    }
+  }
+  if (const YAML::Node r = root["replay"]) {
+    if (Status s = CheckKeys(r, "replay", {"partitions"}, err); !s) return s;
+    if (Status s = Read(r, "replay", "partitions", c.replay_partitions, err); !s) return s;
+    if (c.replay_partitions < 1) return err("replay.partitions", "must be at least 1");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Config> LoadConfig(const std::string& path) {
+  const ConfigError err(path);
+  if (!fs::exists(path)) return Error{ErrorCode::kNotFound, path + ": no such config file"};
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(path + ": not valid YAML: " + e.what());
+  }
+  Config c;
+  c.path = path;
+  if (!root.IsMap()) return err("(top level)", "expected a mapping");
+  try {
+    if (Status s = Load(root, fs::absolute(path).parent_path(), c, err); !s) return s.error();
+  } catch (const YAML::Exception& e) {
+    return err("(value)", e.what());
+  }
+  return c;
+}
+
+}  // namespace iocstream::app

@@ -1,0 +1,57 @@
+// iocstream's configuration: one YAML file (config/iocstream.yaml is the documented example).
+// Loading validates every key and reports errors as "FILE: KEY: why". Relative paths in the
+// file are resolved against the file's own directory. Plain values: thread-compatible.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "app/pipeline.h"
+#include "iocstream/core/result.h"
+#include "iocstream/rules/dossier_state_machine.h"
+
+namespace iocstream::app {
+
+struct KafkaConfig {
+  std::string bootstrap_servers = "127.0.0.1:19092";
+  std::string group_id = "iocstream";
+  std::string events_topic = "dossier-events";
+  std::string alerts_topic = "dossier-alerts";
+  std::string dead_letter_topic = "dossier-events-dlq";
+  int partitions = 6;  // for topics iocstream creates (import, alerts, dead letters)
+  size_t max_batch = 5000;
+  std::map<std::string, std::string> consumer;  // librdkafka properties, passed through
+  std::map<std::string, std::string> producer;
+};
+
+struct StateConfig {
+  std::string dir = "state";
+  size_t block_cache_mb = 64;
+  size_t write_buffer_mb = 32;
+  bool disable_wal = false;
+};
+
+struct HttpConfig {
+  bool enabled = true;
+  std::string address = "127.0.0.1";
+  uint16_t port = 9464;
+};
+
+struct Config {
+  std::string path;  // the file it came from
+  KafkaConfig kafka;
+  StateConfig state;
+  HttpConfig http;
+  TimerClock clock = TimerClock::kWallClock;
+  Millis allowed_lateness{std::chrono::hours(1)};
+  rules::SlaPolicy sla;
+  std::vector<std::string> calendar_files;  // resolved paths
+  std::string procedure_catalog;            // resolved path; empty = none
+  int replay_partitions = 6;                // hash partitions for file replays
+};
+
+// Loads and validates a config file. Errors: kInvalidArgument "FILE: KEY: why", kIo.
+[[nodiscard]] Result<Config> LoadConfig(const std::string& path);
+
+}  // namespace iocstream::app

@@ -1,0 +1,130 @@
+// Pipeline: the processor between a source and the state store. For one poll batch it
+// decodes, deduplicates, applies the dossier state machine, fires due timers, updates the
+// aggregates, queues alerts and dead letters in the outbox, and commits all of it together
+// with the partitions' next offsets in ONE state-store batch (exactly-once state).
+//
+// Timers are driven by a clock chosen per run: the wall clock (live) or each partition's
+// watermark = max event time seen - allowed lateness (replay). In watermark mode, timers fire
+// in-stream before the first event that moves the watermark past them, so a replay gives the
+// same alerts whatever the batch boundaries.
+//
+// Thread-safety: one thread drives a Pipeline (ProcessBatch, FireTimers, OnRevoked). The
+// probe counters may be read from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "iocstream/aggregate/aggregate_table.h"
+#include "iocstream/core/result.h"
+#include "iocstream/core/source_record.h"
+#include "iocstream/decode/event_decoder.h"
+#include "iocstream/rules/dossier_state_machine.h"
+#include "iocstream/state/state_store.h"
+
+namespace iocstream::app {
+
+enum class TimerClock { kWallClock, kWatermark };
+
+struct PipelineOptions {
+  TimerClock clock = TimerClock::kWallClock;
+  Millis allowed_lateness{std::chrono::hours(1)};
+  // File sources: dossiers are spread over this many state partitions by the Kafka
+  // producer's murmur2 hash of the dossier id, as `import` publishes them, so a file replay
+  // and a Kafka replay of the same events build the same state. 0: use the record's partition.
+  int32_t hash_partitions = 0;
+  size_t timer_scan_chunk = 4096;
+};
+
+// Counters of what happened to every consumed record (the probe of this component).
+// consumed == applied + duplicates + dead_lettered always holds after each batch;
+// late_applied is a subset of applied.
+struct PipelineProbe {
+  std::atomic<uint64_t> consumed{0};
+  std::atomic<uint64_t> applied{0};
+  std::atomic<uint64_t> late_applied{0};
+  std::atomic<uint64_t> duplicates{0};
+  std::atomic<uint64_t> dead_lettered{0};
+  std::array<std::atomic<uint64_t>, 16> dead_lettered_by_reason{};
+  std::atomic<uint64_t> offset_gaps{0};  // offsets skipped within a partition (should be 0)
+  std::atomic<uint64_t> timers_fired{0};
+  std::array<std::atomic<uint64_t>, 8> alerts_by_kind{};
+  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> batch_records_max{0};
+  std::atomic<int64_t> max_event_time_ms{0};
+  std::atomic<int64_t> last_commit_wall_ms{0};
+};
+
+class Pipeline {
+ public:
+  Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,
+           rules::RulesContext rules, PipelineOptions options, PipelineProbe& probe);
+
+  // Loads aggregates and watermarks from the store. Call once before the first batch.
+  [[nodiscard]] Status Restore();
+
+  // Processes `records` (in source order) and commits. `wall_now` drives wall-clock timers.
+  // A failed commit is fatal for this Pipeline: its in-memory view may be ahead of the store;
+  // the caller stops, and a restart resumes from the store.
+  [[nodiscard]] Status ProcessBatch(std::span<const SourceRecord> records, Instant wall_now);
+
+  // Fires the timers due at `now` on the given partitions and commits (wall-clock mode: call
+  // periodically, also when no record arrives).
+  [[nodiscard]] Status FireTimers(std::span<const PartitionId> partitions, Instant now);
+
+  // The next offset stored with the state for `tp` (resume point), nullopt if none.
+  [[nodiscard]] std::optional<Offset> StoredOffset(const TopicPartition& tp) const;
+
+  // Forgets in-memory state of revoked partitions (aggregates, watermarks, offsets).
+  void OnRevoked(std::span<const TopicPartition> partitions);
+
+  // The watermark of a partition (max event time - allowed lateness), nullopt before events.
+  [[nodiscard]] std::optional<Instant> Watermark(PartitionId partition) const;
+
+  // The state partition of a dossier for file sources (Kafka murmur2 partitioner).
+  [[nodiscard]] static int32_t HashPartition(std::string_view dossier_id, int32_t partitions);
+
+ private:
+  struct Entry {
+    std::optional<DossierState> current;
+    bool dirty = false;
+  };
+  class BatchScope;
+
+  Status Prefetch(std::span<const std::string_view> ids);
+  Entry* Lookup(const std::string& dossier_id);
+  void Update(Entry& entry, DossierState next);
+  void QueueAlerts(const std::vector<AlertIntent>& alerts);
+  Status FireDue(PartitionId partition, Instant up_to);
+  void AdvanceWatermark(PartitionId partition, Instant event_time);
+  Status Commit(Instant wall_now);
+
+  state::StateStore& store_;
+  aggregate::AggregateTable& aggregates_;
+  rules::RulesContext rules_;
+  PipelineOptions options_;
+  PipelineProbe& probe_;
+  EventDecoder decoder_;
+
+  // Durable view, kept in step with the store.
+  std::map<PartitionId, Instant> watermarks_;
+  std::map<PartitionId, std::optional<Instant>> next_timer_due_;  // nullopt: no timers
+  std::map<TopicPartition, Offset> next_offsets_;
+
+  // The batch being built.
+  std::unordered_map<std::string, Entry> entries_;
+  std::map<Timer, bool> timer_changes_;  // true = put, false = delete
+  std::vector<std::string> outbox_;
+  std::map<TopicPartition, Offset> batch_offsets_;
+  std::map<PartitionId, bool> watermark_moved_;
+  Status fatal_;
+};
+
+}  // namespace iocstream::app

@@ -1,0 +1,114 @@
+#include "app/views.h"
+
+#include <cstdio>
+
+#include "iocstream/decode/rfc3339.h"
+#include "iocstream/rules/dossier_state_machine.h"
+
+namespace iocstream::app {
+namespace {
+
+nlohmann::ordered_json Time(const std::optional<Instant>& t) {
+  return t ? nlohmann::ordered_json(FormatRfc3339Utc(*t)) : nlohmann::ordered_json(nullptr);
+}
+
+}  // namespace
+
+bool OverdueAt(const DossierState& s, Instant as_of) {
+  return rules::IsOpen(s) && s.due_at && *s.due_at < as_of;
+}
+
+nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of) {
+  nlohmann::ordered_json j;
+  j["dossier_id"] = s.dossier_id;
+  j["department"] = s.agency_code;
+  j["commune"] = s.commune_code;
+  j["procedure_code"] = s.procedure_code;
+  j["channel"] = ToString(s.channel);
+  j["current_unit"] = s.current_unit.empty() ? s.agency_code : s.current_unit;
+  j["status"] = ToString(s.status);
+  j["outcome"] = ToString(s.outcome);
+  j["overdue_now"] = OverdueAt(s, as_of);
+  j["submitted_at"] = Time(s.submitted_at);
+  j["received_at"] = Time(s.received_at);
+  j["due_at"] = Time(s.due_at);
+  j["completed_at"] = Time(s.completed_at);
+  j["returned_at"] = Time(s.returned_at);
+  j["closed_at"] = Time(s.closed_at);
+  j["step_due_at"] = Time(s.step_due_at);
+  j["rescheduled_due_at"] = Time(s.rescheduled_due_at);
+  nlohmann::ordered_json explain;
+  explain["due_source"] = ToString(s.due_source);
+  explain["original_due_at"] = Time(s.original_due_at);
+  explain["paused_ms"] = s.paused_ms;
+  explain["paused_since"] = Time(s.paused_since);
+  explain["supplement_requests"] = s.supplement_requests;
+  explain["warning_at"] = Time(s.warning_at);
+  explain["apology_issued"] = s.apology_issued;
+  j["deadline"] = std::move(explain);
+  j["alerts"] = {
+      {"warning", s.warning_fired}, {"breach", s.breach_fired}, {"step_breaches", s.step_breaches}};
+  j["first_event_at"] = FormatRfc3339Utc(s.first_event_at);
+  j["last_event_at"] = FormatRfc3339Utc(s.last_event_at);
+  j["partition"] = s.partition.value();
+  return j;
+}
+
+std::map<std::string, AggregateCounters> PerDepartment(
+    const aggregate::AggregateTable::Rows& rows) {
+  std::map<std::string, AggregateCounters> out;
+  for (const auto& [key, counters] : rows) out[key.agency_code] += counters;
+  return out;
+}
+
+nlohmann::ordered_json KpisJson(const aggregate::Kpis& k) {
+  nlohmann::ordered_json j;
+  j["received"] = k.received;
+  j["completed"] = k.completed;
+  j["completed_on_time"] = k.completed_on_time;
+  j["completed_late"] = k.completed_late;
+  j["open"] = k.open;
+  j["open_overdue"] = k.open_overdue;
+  j["open_due_soon"] = k.open_due_soon;
+  j["cancelled"] = k.cancelled;
+  j["on_time_rate_766_2_1"] =
+      k.on_time_rate ? nlohmann::ordered_json(*k.on_time_rate) : nlohmann::ordered_json(nullptr);
+  j["completed_on_time_rate"] = k.completed_on_time_rate
+                                    ? nlohmann::ordered_json(*k.completed_on_time_rate)
+                                    : nlohmann::ordered_json(nullptr);
+  return j;
+}
+
+std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
+  const auto per_department = PerDepartment(aggregate::AggregateTable::FoldPartitions(rows));
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-28s %9s %9s %9s %9s %9s %9s %8s\n", "department", "received",
+                "on_time", "late", "open", "overdue", "no_due", "on_time%");
+  out += line;
+  AggregateCounters total;
+  auto row = [&](const std::string& name, const AggregateCounters& c) {
+    const aggregate::Kpis k = aggregate::ComputeKpis(c);
+    const int64_t no_due =
+        c[AggregateField::kCompletedNoDeadline] + c[AggregateField::kOpenNoDeadline];
+    char rate[16] = "-";
+    if (k.completed_on_time_rate) {
+      std::snprintf(rate, sizeof rate, "%.1f", 100.0 * *k.completed_on_time_rate);
+    }
+    std::snprintf(
+        line, sizeof line, "%-28.28s %9lld %9lld %9lld %9lld %9lld %9lld %8s\n",
+        name.empty() ? "(none)" : name.c_str(), static_cast<long long>(k.received),
+        static_cast<long long>(k.completed_on_time - c[AggregateField::kCompletedNoDeadline]),
+        static_cast<long long>(k.completed_late), static_cast<long long>(k.open),
+        static_cast<long long>(k.open_overdue), static_cast<long long>(no_due), rate);
+    out += line;
+  };
+  for (const auto& [department, c] : per_department) {
+    row(department, c);
+    total += c;
+  }
+  row("TOTAL", total);
+  return out;
+}
+
+}  // namespace iocstream::app

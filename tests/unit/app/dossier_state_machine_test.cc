@@ -1,0 +1,218 @@
+#include "iocstream/rules/dossier_state_machine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "app/rules_config.h"
+#include "iocstream/aggregate/contribution.h"
+#include "iocstream/decode/rfc3339.h"
+
+namespace iocstream::rules {
+namespace {
+
+Instant T(const char* rfc3339) { return *ParseRfc3339(rfc3339); }
+
+class StateMachineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cal = app::LoadBusinessCalendar(
+        {std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2025.yaml",
+         std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2026.yaml"});
+    ASSERT_TRUE(cal.has_value()) << cal.error().message;
+    calendar_ = std::make_unique<BusinessCalendar>(std::move(*cal));
+    ctx_.calendar = calendar_.get();
+  }
+
+  static DossierEvent Event(const std::string& id, EventType type, const char* at) {
+    DossierEvent e;
+    e.event_id = "D1/" + id;
+    e.dossier_id = "D1";
+    e.type = type;
+    e.occurred_at = T(at);
+    e.agency_code = "SO-TP";
+    e.commune_code = "X01";
+    e.channel = Channel::kOnline;
+    return e;
+  }
+
+  DossierState Apply(const std::vector<DossierEvent>& events) {
+    std::optional<DossierState> s;
+    for (const auto& e : events) {
+      EventResult r = ApplyEvent(s ? &*s : nullptr, e, PartitionId(0), ctx_);
+      for (auto& a : r.alerts) alerts_.push_back(a);
+      dispositions_.push_back(r.disposition);
+      s = std::move(r.state);
+    }
+    return *s;
+  }
+
+  std::unique_ptr<BusinessCalendar> calendar_;
+  RulesContext ctx_;
+  std::vector<AlertIntent> alerts_;
+  std::vector<Disposition> dispositions_;
+};
+
+TEST_F(StateMachineTest, CompletedOnDueDayIsOnTime) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-05T17:00:00+07:00");
+  auto s = Apply({received, Event("c", EventType::kCompleted, "2026-03-05T16:00:00+07:00")});
+  EXPECT_EQ(s.outcome, Outcome::kOnTime);
+  EXPECT_EQ(s.status, DossierStatus::kCompleted);
+  EXPECT_TRUE(alerts_.empty());
+}
+
+TEST_F(StateMachineTest, CompletedOnEarlierDayIsEarly) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-05T17:00:00+07:00");
+  auto s = Apply({received, Event("c", EventType::kCompleted, "2026-03-04T10:00:00+07:00")});
+  EXPECT_EQ(s.outcome, Outcome::kEarly);
+}
+
+TEST_F(StateMachineTest, CompletedAfterDueIsLateWithOneAlert) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-05T17:00:00+07:00");
+  auto s = Apply({received, Event("c", EventType::kCompleted, "2026-03-05T17:00:01+07:00")});
+  EXPECT_EQ(s.outcome, Outcome::kLate);
+  ASSERT_EQ(alerts_.size(), 1u);
+  EXPECT_EQ(alerts_[0].kind, AlertKind::kCompletedLate);
+  EXPECT_EQ(alerts_[0].alert_id, AlertId("D1", AlertKind::kCompletedLate, *received.due_at));
+}
+
+TEST_F(StateMachineTest, OutOfOrderCompletionThenReceiptGivesSameOutcome) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-05T17:00:00+07:00");
+  auto completed = Event("c", EventType::kCompleted, "2026-03-06T09:00:00+07:00");
+  auto in_order = Apply({received, completed});
+  auto reversed = Apply({completed, received});
+  EXPECT_EQ(in_order.outcome, Outcome::kLate);
+  EXPECT_EQ(reversed.outcome, Outcome::kLate);
+  EXPECT_EQ(reversed.status, DossierStatus::kCompleted);
+  EXPECT_EQ(reversed.received_at, in_order.received_at);
+  EXPECT_EQ(reversed.completed_at, in_order.completed_at);
+  EXPECT_EQ(aggregate::Contribution(reversed), aggregate::Contribution(in_order));
+}
+
+TEST_F(StateMachineTest, DuplicateEventIdChangesNothing) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  auto req = Event("s1", EventType::kSupplementRequested, "2026-03-03T08:00:00+07:00");
+  auto s = Apply({received, req, req});
+  EXPECT_EQ(dispositions_.back(), Disposition::kDuplicate);
+  EXPECT_EQ(s.supplement_requests, 1);
+}
+
+TEST_F(StateMachineTest, LateStepEventDoesNotReopenFinishedDossier) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  auto s = Apply({received, Event("c", EventType::kCompleted, "2026-03-04T08:00:00+07:00"),
+                  Event("t", EventType::kTransferred, "2026-03-05T08:00:00+07:00")});
+  EXPECT_EQ(s.status, DossierStatus::kCompleted);
+  EXPECT_FALSE(IsOpen(s));
+}
+
+TEST_F(StateMachineTest, WithdrawnIsCancelled) {
+  auto s = Apply({Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00"),
+                  Event("w", EventType::kWithdrawn, "2026-03-03T08:00:00+07:00")});
+  EXPECT_EQ(s.outcome, Outcome::kCancelled);
+  EXPECT_TRUE(DesiredTimers(s).empty());
+}
+
+TEST_F(StateMachineTest, PauseShiftsDeadlineByWorkingTimePaused) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");  // Monday
+  received.due_at = T("2026-03-06T17:00:00+07:00");                               // Friday
+  // Paused Tuesday 08:00 → Wednesday 08:00 = 8 working hours = one working day.
+  auto s =
+      Apply({received, Event("s1", EventType::kSupplementRequested, "2026-03-03T08:00:00+07:00"),
+             Event("s2", EventType::kSupplementReceived, "2026-03-04T08:00:00+07:00")});
+  EXPECT_EQ(s.due_at, T("2026-03-09T17:00:00+07:00"));  // next Monday (weekend skipped)
+  EXPECT_EQ(s.original_due_at, received.due_at);
+  EXPECT_EQ(s.status, DossierStatus::kInProgress);
+}
+
+TEST_F(StateMachineTest, WhilePausedNoBreachTimer) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-06T17:00:00+07:00");
+  auto s =
+      Apply({received, Event("s1", EventType::kSupplementRequested, "2026-03-03T08:00:00+07:00")});
+  for (const Timer& t : DesiredTimers(s)) EXPECT_NE(t.kind, TimerKind::kBreach);
+}
+
+TEST_F(StateMachineTest, Kpi766SecondSupplementRequestIsLate) {
+  ctx_.policy.default_pause_policy = PausePolicy::kKpi766;
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-20T17:00:00+07:00");
+  auto s =
+      Apply({received, Event("a1", EventType::kSupplementRequested, "2026-03-03T08:00:00+07:00"),
+             Event("a2", EventType::kSupplementReceived, "2026-03-04T08:00:00+07:00"),
+             Event("b1", EventType::kSupplementRequested, "2026-03-05T08:00:00+07:00"),
+             Event("b2", EventType::kSupplementReceived, "2026-03-06T08:00:00+07:00"),
+             Event("c", EventType::kCompleted, "2026-03-09T08:00:00+07:00")});
+  EXPECT_EQ(s.outcome, Outcome::kLate);
+}
+
+TEST_F(StateMachineTest, BreachTimerFiresOnceThenCompletionIsLate) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-05T17:00:00+07:00");
+  DossierState s = Apply({received});
+  const auto timers = DesiredTimers(s);
+  auto breach = std::find_if(timers.begin(), timers.end(),
+                             [](const Timer& t) { return t.kind == TimerKind::kBreach; });
+  ASSERT_NE(breach, timers.end());
+  EXPECT_EQ(breach->due, *received.due_at);
+  TimerResult fired = FireTimer(s, *breach, T("2026-03-05T17:00:00+07:00"), ctx_);
+  ASSERT_TRUE(fired.fired);
+  ASSERT_EQ(fired.alerts.size(), 2u);  // breach + apology missing
+  EXPECT_EQ(fired.alerts[0].kind, AlertKind::kDeadlineBreached);
+  EXPECT_EQ(fired.alerts[1].kind, AlertKind::kApologyMissing);
+  EXPECT_TRUE(fired.state.breach_fired);
+  EXPECT_EQ(aggregate::Contribution(fired.state)[AggregateField::kOpenOverdue], 1);
+  EXPECT_FALSE(FireTimer(fired.state, *breach, T("2026-03-06T00:00:00+07:00"), ctx_).fired);
+  for (const Timer& t : DesiredTimers(fired.state)) EXPECT_NE(t.kind, TimerKind::kBreach);
+  auto completed = Event("c", EventType::kCompleted, "2026-03-06T09:00:00+07:00");
+  EventResult r = ApplyEvent(&fired.state, completed, PartitionId(0), ctx_);
+  EXPECT_EQ(r.state.outcome, Outcome::kLate);
+  EXPECT_EQ(aggregate::Contribution(r.state)[AggregateField::kOpenOverdue], 0);
+  EXPECT_EQ(aggregate::Contribution(r.state)[AggregateField::kCompletedLate], 1);
+}
+
+TEST_F(StateMachineTest, ApologyBeforeDeadlineSuppressesApologyAlert) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-05T17:00:00+07:00");
+  auto apology = Event("a", EventType::kRescheduled, "2026-03-05T09:00:00+07:00");
+  apology.new_due_at = T("2026-03-10T17:00:00+07:00");
+  DossierState s = Apply({received, apology});
+  EXPECT_TRUE(s.apology_issued);
+  EXPECT_EQ(s.due_at, received.due_at);  // the KPI keeps the legal deadline
+  Timer t{PartitionId(0), *s.due_at, "D1", TimerKind::kBreach};
+  TimerResult fired = FireTimer(s, t, *s.due_at, ctx_);
+  ASSERT_EQ(fired.alerts.size(), 1u);
+  EXPECT_EQ(fired.alerts[0].kind, AlertKind::kDeadlineBreached);
+}
+
+TEST_F(StateMachineTest, StepBreachCountsSeparately) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-20T17:00:00+07:00");
+  auto transfer = Event("t", EventType::kTransferred, "2026-03-03T08:00:00+07:00");
+  transfer.to_agency_code = "UBND-X01";
+  transfer.step_due_at = T("2026-03-04T17:00:00+07:00");
+  DossierState s = Apply({received, transfer});
+  Timer step{PartitionId(0), *transfer.step_due_at, "D1", TimerKind::kStepBreach};
+  const auto timers = DesiredTimers(s);
+  EXPECT_NE(std::find(timers.begin(), timers.end(), step), timers.end());
+  TimerResult fired = FireTimer(s, step, *transfer.step_due_at, ctx_);
+  ASSERT_TRUE(fired.fired);
+  EXPECT_EQ(fired.state.step_breaches, 1);
+  EXPECT_FALSE(fired.state.breach_fired);
+  EXPECT_EQ(fired.alerts[0].agency_code, "UBND-X01");
+}
+
+TEST_F(StateMachineTest, OpenWithoutDeadlineHasNoTimers) {
+  DossierState s = Apply({Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00")});
+  auto c = aggregate::Contribution(s);
+  EXPECT_EQ(c[AggregateField::kReceived], 1);
+  EXPECT_EQ(c[AggregateField::kOpen], 1);
+  EXPECT_EQ(c[AggregateField::kOpenNoDeadline], 1);
+  EXPECT_TRUE(DesiredTimers(s).empty());
+}
+
+}  // namespace
+}  // namespace iocstream::rules
