@@ -6,6 +6,7 @@
 #   scripts/kafka.sh stop               stop the broker cleanly (SIGTERM, then wait)
 #   scripts/kafka.sh status             exit 0 if the broker answers
 #   scripts/kafka.sh topic NAME [PARTS] create a topic if it does not exist
+#   scripts/kafka.sh delete-topic NAME  delete a topic if it exists
 #
 # Environment: KAFKA_PORT (default 19092), KAFKA_CONTROLLER_PORT (default KAFKA_PORT+1),
 # KAFKA_DIR (data, logs and pid; default .cache/kafka/run-$KAFKA_PORT), KAFKA_HEAP (default 768m).
@@ -127,11 +128,17 @@ topic() {
   echo "kafka: topic $name ($parts partitions) ready"
 }
 
+delete_topic() {
+  java_cmd org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" --delete \
+    --if-exists --topic "$1" >/dev/null
+}
+
 case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
   stop) stop ;;
   status) answers && echo "kafka: up on $bootstrap" ;;
   topic) shift; topic "$@" ;;
-  *) sed -n '2,14p' "$0"; exit 2 ;;
+  delete-topic) shift; delete_topic "$1" ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
 esac
