@@ -68,7 +68,7 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   {
     MetricFamily f = Family("iocstream_events_dead_lettered_total",
                             "Records sent to the dead-letter topic, by reason.", kCounter);
-    for (int r = 0; r <= static_cast<int>(DecodeErrorReason::kEmpty); ++r) {
+    for (int r = 0; r < kDecodeErrorReasonCount; ++r) {
       Add(f, Load(probe_.dead_lettered_by_reason[static_cast<size_t>(r)]),
           {{"reason", std::string(ToString(static_cast<DecodeErrorReason>(r)))}});
     }
