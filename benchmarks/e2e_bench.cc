@@ -1,0 +1,258 @@
+// End-to-end benchmark: on the same topic of the local broker, in one run, it measures
+//   (a) the raw consume rate with librdkafka alone (no parsing; iocstream's consumer settings),
+//   (b) `iocstream run` end to end with exactly-once state (decode, rules, RocksDB batch
+//       commit with offsets, timers, metrics), from process start to caught up,
+//   (c) optionally `iocstream replay` of an NDJSON file, without a broker,
+// and prints events/s, CPU seconds per million events, peak RSS and state bytes written per
+// event; --json writes the same figures as JSON.
+//
+//   e2e_bench --topic boston-311-events [--bootstrap 127.0.0.1:19092] [--ndjson FILE]
+//             [--binary build/release/src/app/iocstream] [--json out.json]
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Figures {
+  std::string name;
+  uint64_t events = 0;
+  double seconds = 0;
+  double cpu_seconds = 0;
+  long peak_rss_kb = 0;
+  double state_bytes_written = -1;
+  [[nodiscard]] double rate() const { return seconds > 0 ? events / seconds : 0; }
+};
+
+double CpuSeconds(const rusage& r) {
+  return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec +
+         r.ru_stime.tv_usec / 1e6;
+}
+
+rd_kafka_t* Consumer(const std::string& bootstrap, const std::string& group) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  const std::map<std::string, std::string> props = {
+      {"bootstrap.servers", bootstrap},  {"group.id", group},
+      {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"}, {"enable.partition.eof", "false"},
+      {"queued.min.messages", "100000"}};
+  for (const auto& [k, v] : props) rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (rk == nullptr) {
+    std::fprintf(stderr, "consumer: %s\n", err);
+    std::exit(1);
+  }
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+uint64_t TopicSize(const std::string& bootstrap, const std::string& topic) {
+  rd_kafka_t* rk = Consumer(bootstrap, "e2e-bench-meta");
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  if (rd_kafka_metadata(rk, 0, t, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 ||
+      md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    std::fprintf(stderr, "no topic %s on %s\n", topic.c_str(), bootstrap.c_str());
+    std::exit(1);
+  }
+  uint64_t total = 0;
+  for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
+    int64_t lo = 0;
+    int64_t hi = 0;
+    rd_kafka_query_watermark_offsets(rk, topic.c_str(), md->topics[0].partitions[i].id, &lo, &hi,
+                                     10000);
+    total += static_cast<uint64_t>(hi - lo);
+  }
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(t);
+  rd_kafka_destroy(rk);
+  return total;
+}
+
+Figures RawConsume(const std::string& bootstrap, const std::string& topic, uint64_t expected) {
+  Figures f{"raw librdkafka consume"};
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  const auto start = Clock::now();
+  rd_kafka_t* rk = Consumer(bootstrap, "e2e-bench-raw-" + std::to_string(getpid()));
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, topic.c_str(), RD_KAFKA_PARTITION_UA);
+  rd_kafka_subscribe(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  uint64_t bytes = 0;
+  while (f.events < expected) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 1000);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++f.events;
+      bytes += m->len;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  f.cpu_seconds = CpuSeconds(after) - CpuSeconds(before);
+  f.peak_rss_kb = after.ru_maxrss;
+  return f;
+}
+
+// Runs the iocstream binary, returning wall time, child rusage and its stdout.
+Figures RunChild(const std::string& name, const std::vector<std::string>& args, uint64_t events,
+                 const std::string& out_path) {
+  Figures f{name, events};
+  std::vector<std::string> a = args;
+  std::vector<char*> argv;
+  for (auto& s : a) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  const auto start = Clock::now();
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+    std::fprintf(stderr, "cannot run %s\n", argv[0]);
+    std::exit(1);
+  }
+  int status = 0;
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  posix_spawn_file_actions_destroy(&actions);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "%s failed (status %d); output in %s\n", name.c_str(), status,
+                 out_path.c_str());
+    std::exit(1);
+  }
+  f.cpu_seconds = CpuSeconds(usage);
+  f.peak_rss_kb = usage.ru_maxrss;
+  std::ifstream in(out_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::smatch m;
+  const std::string out = ss.str();
+  if (std::regex_search(out, m, std::regex(R"(state bytes written (\d+))"))) {
+    f.state_bytes_written = std::stod(m[1]);
+  }
+  if (std::regex_search(out, m, std::regex(R"(consumed (\d+))"))) f.events = std::stoull(m[1]);
+  return f;
+}
+
+void Print(const Figures& f) {
+  std::printf(
+      "%-34s %10llu events %8.2f s %12.0f events/s %8.2f CPU s/M events  peak RSS %7.1f MiB",
+      f.name.c_str(), static_cast<unsigned long long>(f.events), f.seconds, f.rate(),
+      f.events ? f.cpu_seconds * 1e6 / f.events : 0.0, f.peak_rss_kb / 1024.0);
+  if (f.state_bytes_written >= 0 && f.events > 0) {
+    std::printf("  state %6.0f B/event", f.state_bytes_written / f.events);
+  }
+  std::printf("\n");
+}
+
+std::string Json(const Figures& f) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "{\"name\":\"%s\",\"events\":%llu,\"seconds\":%.3f,\"events_per_second\":%.0f,"
+                "\"cpu_seconds_per_million_events\":%.3f,\"peak_rss_bytes\":%ld,"
+                "\"state_bytes_written_per_event\":%.1f}",
+                f.name.c_str(), static_cast<unsigned long long>(f.events), f.seconds, f.rate(),
+                f.events ? f.cpu_seconds * 1e6 / f.events : 0.0, f.peak_rss_kb * 1024,
+                f.events && f.state_bytes_written >= 0 ? f.state_bytes_written / f.events : -1.0);
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string bootstrap = "127.0.0.1:19092";
+  std::string topic;
+  std::string binary = IOCSTREAM_BINARY;
+  std::string json_path;
+  std::string ndjson;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const std::string v = argv[i + 1];
+    if (k == "--bootstrap")
+      bootstrap = v;
+    else if (k == "--topic")
+      topic = v;
+    else if (k == "--binary")
+      binary = v;
+    else if (k == "--json")
+      json_path = v;
+    else if (k == "--ndjson")
+      ndjson = v;
+  }
+  if (topic.empty()) {
+    std::fprintf(stderr,
+                 "usage: e2e_bench --topic T [--bootstrap B] [--ndjson FILE] [--binary PATH] "
+                 "[--json OUT]\n");
+    return 2;
+  }
+  const uint64_t total = TopicSize(bootstrap, topic);
+  std::printf("topic %s on %s: %llu records\n", topic.c_str(), bootstrap.c_str(),
+              static_cast<unsigned long long>(total));
+  const fs::path work = fs::temp_directory_path() / ("e2e-bench-" + std::to_string(getpid()));
+  fs::create_directories(work);
+  const std::string config = (work / "iocstream.yaml").string();
+  {
+    std::ofstream c(config);
+    c << "kafka:\n  bootstrap_servers: " << bootstrap << "\n  group_id: e2e-bench-" << getpid()
+      << "\n  events_topic: " << topic << "\n  alerts_topic: " << topic
+      << "-bench-alerts\n  dead_letter_topic: " << topic << "-bench-dlq\n"
+      << "state:\n  dir: " << (work / "state").string() << "\nhttp:\n  port: 0\n"
+      << "timers:\n  clock: watermark\n"
+      << "calendar:\n  files:\n    - " << IOCSTREAM_SOURCE_DIR
+      << "/config/calendars/vn-2025.yaml\n    - " << IOCSTREAM_SOURCE_DIR
+      << "/config/calendars/vn-2026.yaml\n"
+      << "procedures:\n  catalog: " << IOCSTREAM_SOURCE_DIR << "/config/procedures/catalog.yaml\n";
+  }
+  std::vector<Figures> all;
+  all.push_back(RawConsume(bootstrap, topic, total));
+  Print(all.back());
+  all.push_back(RunChild(
+      "iocstream run (exactly-once state)",
+      {binary, "run", "--config", config, "--exit-when-caught-up", "--summary-when-caught-up"},
+      total, (work / "run.out").string()));
+  Print(all.back());
+  std::printf("end to end / raw consume: %.0f%%\n", 100.0 * all[1].rate() / all[0].rate());
+  if (!ndjson.empty()) {
+    all.push_back(RunChild("iocstream replay (NDJSON, no broker)",
+                           {binary, "replay", "--config", config, "--state-dir",
+                            (work / "replay-state").string(), ndjson},
+                           0, (work / "replay.out").string()));
+    Print(all.back());
+  }
+  if (!json_path.empty()) {
+    std::ofstream j(json_path);
+    j << "{\"topic\":\"" << topic << "\",\"records\":" << total << ",\"results\":[";
+    for (size_t i = 0; i < all.size(); ++i) j << (i ? "," : "") << Json(all[i]);
+    j << "]}\n";
+  }
+  fs::remove_all(work);
+  return 0;
+}

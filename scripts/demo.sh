@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Quick start on real data: installs the dependencies, builds iocstream, starts the local
+# Kafka broker, imports the three City of Boston 311 exports (real cases with due dates and
+# the city's ONTIME/OVERDUE label) into Kafka, runs iocstream on them, and prints the
+# per-department summary while /metrics and the HTTP API stay served.
+#
+#   scripts/demo.sh        run the demo (iocstream keeps running in the background)
+#   scripts/demo.sh stop   stop iocstream and the broker
+#
+# DATA_DIR overrides where the Boston exports are (default: ../shared/data/raw/boston).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+demo=.cache/demo
+bin=build/release/src/app/iocstream
+config=config/boston-demo.yaml
+
+if [ "${1:-}" = "stop" ]; then
+  if [ -f $demo/iocstream.pid ] && kill -0 "$(cat $demo/iocstream.pid)" 2>/dev/null; then
+    kill "$(cat $demo/iocstream.pid)" && echo "demo: iocstream stopped"
+  fi
+  rm -f $demo/iocstream.pid
+  ./scripts/kafka.sh stop
+  exit 0
+fi
+
+data=${DATA_DIR:-$root/../shared/data/raw/boston}
+[ -d "$data" ] || { echo "demo: no Boston data at $data (set DATA_DIR)" >&2; exit 1; }
+
+./scripts/install-deps.sh
+./scripts/kafka.sh start
+cmake --preset release >/dev/null
+cmake --build --preset release -j"$(nproc)" --target iocstream
+
+# A fresh run: stop an earlier demo, drop its topics and state.
+if [ -f $demo/iocstream.pid ]; then kill "$(cat $demo/iocstream.pid)" 2>/dev/null || true; sleep 1; fi
+for t in boston-311-events boston-311-alerts boston-311-events-dlq; do
+  ./scripts/kafka.sh delete-topic $t
+done
+rm -rf $demo && mkdir -p $demo
+
+echo "== importing the Boston 311 exports into Kafka"
+$bin import --config $config --mapping config/mappings/boston-legacy.yaml \
+  "$data"/BU-Spark__ds-boston-311-animal-reports/filtered_*.csv
+$bin import --config $config --mapping config/mappings/boston-new-crm.yaml \
+  "$data"/soham-bhagwat__boston_311_requests/boston_311_requests.csv
+$bin import --config $config --mapping config/mappings/boston-sample.yaml \
+  "$data"/yashchavan11__boston-311-resolution-time-prediction/raw_sample.csv
+
+echo "== running iocstream on the topic (consumer group, exactly-once state in $demo/state)"
+nohup $bin run --config $config --summary-when-caught-up >$demo/run.out 2>$demo/run.log &
+echo $! >$demo/iocstream.pid
+for _ in $(seq 1 300); do
+  grep -q "^consumed" $demo/run.out 2>/dev/null && break
+  kill -0 "$(cat $demo/iocstream.pid)" 2>/dev/null || { cat $demo/run.log >&2; exit 1; }
+  sleep 1
+done
+echo
+echo "== per-department summary (on time = early or on the due day; overdue = open past due)"
+cat $demo/run.out
+echo
+echo "== a few lines of http://127.0.0.1:9464/metrics"
+curl -s http://127.0.0.1:9464/metrics | grep -E '^iocstream_(events_(consumed|applied|dead_lettered)|dossiers_completed_total\{.*PWDx)' | head -12
+echo
+echo "iocstream is still running (pid $(cat $demo/iocstream.pid)); try:"
+echo "  curl -s http://127.0.0.1:9464/api/v1/kpis"
+echo "  curl -s 'http://127.0.0.1:9464/api/v1/overdue?limit=3'"
+echo "Stop it and the broker with: scripts/demo.sh stop"

@@ -1,0 +1,295 @@
+#include "integration/harness.h"
+
+#include <csv.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace iocstream::testing {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "iocstream-test-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string SourceDir() { return IOCSTREAM_SOURCE_DIR; }
+std::string SharedDataDir() {
+  return (fs::path(IOCSTREAM_SOURCE_DIR).parent_path() / "shared" / "data" / "raw").string();
+}
+std::string Bootstrap() { return IOCSTREAM_TEST_BOOTSTRAP; }
+
+std::string UniqueName(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  return prefix + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Child::Child(const std::vector<std::string>& args, const std::string& log_dir) {
+  static std::atomic<int> n{0};
+  const int id = n++;
+  out_path_ = log_dir + "/child-" + std::to_string(id) + ".out";
+  err_path_ = log_dir + "/child-" + std::to_string(id) + ".err";
+  std::vector<std::string> full = {IOCSTREAM_BINARY};
+  full.insert(full.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : full) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+    throw std::runtime_error("posix_spawn failed");
+  }
+  posix_spawn_file_actions_destroy(&actions);
+}
+
+Child::~Child() {
+  if (!reaped_ && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+void Child::Kill(int signal) {
+  if (!reaped_) kill(pid_, signal);
+}
+
+std::optional<int> Child::Wait(std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int status = 0;
+    const pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return -WTERMSIG(status);
+      return -1;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::string Child::Stdout() const { return ReadFile(out_path_); }
+std::string Child::Stderr() const { return ReadFile(err_path_); }
+
+CommandResult RunIocstream(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+  TempDir logs;
+  Child child(args, logs.path());
+  CommandResult r;
+  auto code = child.Wait(timeout);
+  if (!code) {
+    child.Kill(SIGKILL);
+    code = child.Wait(std::chrono::seconds(10));
+    r.err = "TIMEOUT\n";
+  }
+  r.exit_code = code.value_or(-1);
+  r.out = child.Stdout();
+  r.err += child.Stderr();
+  return r;
+}
+
+std::string WriteConfig(const TempDir& dir, const std::string& topic_prefix,
+                        const std::string& extra) {
+  const std::string path = dir / "iocstream.yaml";
+  std::ofstream out(path);
+  out << "kafka:\n"
+      << "  bootstrap_servers: " << Bootstrap() << "\n"
+      << "  group_id: " << topic_prefix << "-group\n"
+      << "  events_topic: " << topic_prefix << "-events\n"
+      << "  alerts_topic: " << topic_prefix << "-alerts\n"
+      << "  dead_letter_topic: " << topic_prefix << "-dlq\n"
+      << "  partitions: 6\n"
+      << "  max_batch: 500\n"
+      // A SIGKILLed member must leave the group quickly for the restart to get its partitions.
+      << "  consumer:\n    session.timeout.ms: \"6000\"\n    heartbeat.interval.ms: \"1000\"\n"
+      << "state:\n"
+      << "  dir: " << (dir / "state") << "\n"
+      << "http:\n"
+      << "  port: 0\n"
+      << "calendar:\n"
+      << "  files:\n"
+      << "    - " << SourceDir() << "/config/calendars/vn-2025.yaml\n"
+      << "    - " << SourceDir() << "/config/calendars/vn-2026.yaml\n"
+      << extra;
+  return path;
+}
+
+namespace {
+
+rd_kafka_t* NewClient(rd_kafka_type_t type, const std::map<std::string, std::string>& props) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", Bootstrap().c_str(), errstr, sizeof errstr);
+  for (const auto& [k, v] : props) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      throw std::runtime_error(errstr);
+    }
+  }
+  rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+  if (rk == nullptr) throw std::runtime_error(errstr);
+  return rk;
+}
+
+}  // namespace
+
+void CreateTopic(const std::string& topic, int partitions) {
+  rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER, {});
+  char errstr[512];
+  rd_kafka_NewTopic_t* nt =
+      rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr, sizeof errstr);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
+  std::string error;
+  if (ev == nullptr) {
+    error = "create topic: timeout";
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      error = rd_kafka_err2str(rd_kafka_topic_result_error(res[0]));
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_queue_destroy(q);
+  rd_kafka_NewTopic_destroy(nt);
+  rd_kafka_destroy(rk);
+  if (!error.empty()) throw std::runtime_error(error);
+}
+
+void Produce(const std::string& topic, const std::vector<std::pair<std::string, std::string>>& kv) {
+  rd_kafka_t* rk = NewClient(
+      RD_KAFKA_PRODUCER,
+      {{"partitioner", "murmur2_random"}, {"enable.idempotence", "true"}, {"linger.ms", "5"}});
+  for (const auto& [k, v] : kv) {
+    while (true) {
+      const rd_kafka_resp_err_t err = rd_kafka_producev(
+          rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_KEY(k.data(), k.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(v.data()), v.size()), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(rk, 50);
+        continue;
+      }
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw std::runtime_error(rd_kafka_err2str(err));
+      break;
+    }
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_flush(rk, 60000);
+  rd_kafka_destroy(rk);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw std::runtime_error("produce flush timed out");
+}
+
+std::vector<KafkaRecord> ConsumeAll(const std::string& topic, size_t expected,
+                                    std::chrono::seconds timeout) {
+  rd_kafka_t* rk = NewClient(RD_KAFKA_CONSUMER, {{"group.id", UniqueName("reader")},
+                                                 {"auto.offset.reset", "earliest"},
+                                                 {"enable.auto.commit", "false"}});
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, topic.c_str(), RD_KAFKA_PARTITION_UA);
+  rd_kafka_subscribe(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  std::vector<KafkaRecord> out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (out.size() < expected && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      KafkaRecord r;
+      if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
+      r.partition = m->partition;
+      r.offset = m->offset;
+      rd_kafka_headers_t* headers = nullptr;
+      if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        size_t size = 0;
+        for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          r.headers[name] = std::string(static_cast<const char*>(value), size);
+        }
+      }
+      out.push_back(std::move(r));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+namespace {
+struct CsvState {
+  std::vector<std::string> header;
+  std::vector<std::string> row;
+  std::vector<std::map<std::string, std::string>> rows;
+  bool first = true;
+};
+void OnField(void* s, size_t len, void* data) {
+  static_cast<CsvState*>(data)->row.emplace_back(static_cast<const char*>(s), len);
+}
+void OnRow(int /*c*/, void* data) {
+  auto* st = static_cast<CsvState*>(data);
+  if (st->first) {
+    st->header = st->row;
+    st->first = false;
+  } else {
+    std::map<std::string, std::string> m;
+    for (size_t i = 0; i < st->row.size() && i < st->header.size(); ++i) {
+      m.emplace(st->header[i], st->row[i]);  // first of duplicate names wins
+    }
+    st->rows.push_back(std::move(m));
+  }
+  st->row.clear();
+}
+}  // namespace
+
+std::vector<std::map<std::string, std::string>> ReadCsv(const std::string& path) {
+  const std::string text = ReadFile(path);
+  csv_parser p;
+  csv_init(&p, CSV_APPEND_NULL);
+  CsvState st;
+  csv_parse(&p, text.data(), text.size(), OnField, OnRow, &st);
+  csv_fini(&p, OnField, OnRow, &st);
+  csv_free(&p);
+  return st.rows;
+}
+
+}  // namespace iocstream::testing

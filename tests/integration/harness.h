@@ -1,0 +1,89 @@
+// Integration-test harness: temporary directories, running the real iocstream binary, and a
+// small librdkafka client for the test broker (IOCSTREAM_TEST_BOOTSTRAP, 127.0.0.1 only).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace iocstream::testing {
+
+// A fresh directory under /tmp, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the iocstream binary with `args` and waits (killed after `timeout`).
+CommandResult RunIocstream(const std::vector<std::string>& args,
+                           std::chrono::seconds timeout = std::chrono::seconds(600));
+
+// A running iocstream process (stdout/stderr to files in `log_dir`).
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::string& log_dir);
+  ~Child();
+  void Kill(int signal);
+  // Exit code, or -signal when killed by a signal; nullopt on timeout.
+  std::optional<int> Wait(std::chrono::seconds timeout);
+  [[nodiscard]] std::string Stdout() const;
+  [[nodiscard]] std::string Stderr() const;
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_path_;
+  std::string err_path_;
+  bool reaped_ = false;
+};
+
+std::string SourceDir();
+std::string SharedDataDir();  // ../shared/data/raw next to the checkout
+std::string Bootstrap();
+
+// A topic or group name unique to this process and call.
+std::string UniqueName(const std::string& prefix);
+
+// Writes a config for the test broker. `extra` is appended YAML (top-level sections).
+std::string WriteConfig(const TempDir& dir, const std::string& topic_prefix,
+                        const std::string& extra = "");
+
+struct KafkaRecord {
+  std::string key;
+  std::string value;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::map<std::string, std::string> headers;
+};
+
+void CreateTopic(const std::string& topic, int partitions);
+// Produces (key, value) pairs in order, murmur2 partitioner, and waits for acknowledgement.
+void Produce(const std::string& topic, const std::vector<std::pair<std::string, std::string>>& kv);
+// Reads a topic from the beginning until `expected` records arrived or `timeout` passed.
+std::vector<KafkaRecord> ConsumeAll(const std::string& topic, size_t expected,
+                                    std::chrono::seconds timeout);
+
+// Rows of a CSV file as header → value maps (libcsv).
+std::vector<std::map<std::string, std::string>> ReadCsv(const std::string& path);
+std::string ReadFile(const std::string& path);
+
+}  // namespace iocstream::testing

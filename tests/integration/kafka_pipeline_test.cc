@@ -1,0 +1,197 @@
+// End to end through a real broker (IOCSTREAM_NEEDS_KAFKA): import → run → export, the
+// dead-letter path, and exactly-once state across SIGKILL.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "integration/harness.h"
+#include "iocstream/decode/event_encoder.h"
+#include "iocstream/decode/rfc3339.h"
+
+namespace iocstream::testing {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr const char* kAsOf = "2026-06-01T00:00:00Z";
+const std::string kExtra =
+    "timers:\n  clock: watermark\n  allowed_lateness: 1h\n"
+    "sla:\n  warning_fraction: 0\n  apology_alerts: false\n";
+
+std::string Export(const std::string& config, const std::string& state_dir,
+                   const std::string& what) {
+  auto r = RunIocstream({"export", "--config", config, "--state-dir", state_dir, what, "--format",
+                         "csv", "--as-of", kAsOf});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+struct Accounting {
+  uint64_t consumed = 0, applied = 0, duplicates = 0, dead_lettered = 0, gaps = 0;
+};
+Accounting ParseAccounting(const std::string& out) {
+  std::smatch m;
+  const std::regex re(
+      R"(consumed (\d+) = applied (\d+) \(late \d+\) \+ duplicates (\d+) \+ dead-lettered (\d+); offset gaps (\d+))");
+  Accounting a;
+  if (std::regex_search(out, m, re)) {
+    a.consumed = std::stoull(m[1]);
+    a.applied = std::stoull(m[2]);
+    a.duplicates = std::stoull(m[3]);
+    a.dead_lettered = std::stoull(m[4]);
+    a.gaps = std::stoull(m[5]);
+  }
+  return a;
+}
+
+std::vector<std::string> LegacyBostonFiles() {
+  std::vector<std::string> files;
+  const fs::path dir =
+      fs::path(SharedDataDir()) / "boston" / "BU-Spark__ds-boston-311-animal-reports";
+  if (!fs::exists(dir)) return files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".csv") files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// The same events through Kafka (import + run) and through `replay` give identical state.
+TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
+  TempDir dir;
+  const std::string prefix = UniqueName("e2e");
+  const std::string config = WriteConfig(dir, prefix, kExtra);
+  const std::string mapping = SourceDir() + "/config/mappings/boston-legacy.yaml";
+  const std::string sample = SourceDir() + "/tests/data/boston/boston-legacy.csv";
+
+  auto imp =
+      RunIocstream({"import", "--config", config, "--mapping", mapping, sample, "--no-progress"});
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  auto run = RunIocstream({"run", "--config", config, "--state-dir", dir / "kafka-state",
+                           "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto replay = RunIocstream({"replay", "--config", config, "--state-dir", dir / "file-state",
+                              "--mapping", mapping, sample});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+
+  const std::string kafka_dossiers = Export(config, dir / "kafka-state", "dossiers");
+  EXPECT_GT(std::count(kafka_dossiers.begin(), kafka_dossiers.end(), '\n'), 100);
+  EXPECT_EQ(kafka_dossiers, Export(config, dir / "file-state", "dossiers"));
+  EXPECT_EQ(Export(config, dir / "kafka-state", "aggregates"),
+            Export(config, dir / "file-state", "aggregates"));
+  // The per-department summary printed by run equals the replay's.
+  const auto table = [](const std::string& out) { return out.substr(0, out.find("consumed")); };
+  EXPECT_EQ(table(run.out), table(replay.out));
+  const Accounting a = ParseAccounting(run.out);
+  EXPECT_GT(a.consumed, 0u);
+  EXPECT_EQ(a.consumed, a.applied + a.duplicates + a.dead_lettered);
+  EXPECT_EQ(a.gaps, 0u);
+}
+
+// 1% malformed messages: each one lands in the dead-letter topic with its reason, the
+// stream goes on, and consumed = applied + duplicates + dead-lettered.
+TEST(KafkaPipelineTest, MalformedMessagesGoToTheDeadLetterTopic) {
+  TempDir dir;
+  const std::string prefix = UniqueName("dlq");
+  const std::string config = WriteConfig(dir, prefix, kExtra);
+  CreateTopic(prefix + "-events", 6);
+  std::vector<std::pair<std::string, std::string>> messages;
+  std::mt19937 rng(42);
+  const std::vector<std::string> bad_payloads = {
+      "{not json",
+      "[]",
+      R"({"schema_version":1})",
+      R"({"schema_version":1,"event_id":"x","dossier_id":"K","type":"received","occurred_at":"2026-13-01T00:00:00Z","agency_code":"A"})",
+      R"({"schema_version":7,"event_id":"x","dossier_id":"K","type":"received","occurred_at":"2026-01-01T00:00:00Z","agency_code":"A"})",
+      ""};
+  size_t bad = 0;
+  for (int i = 0; i < 3000; ++i) {
+    if (rng() % 100 == 0) {
+      messages.emplace_back("K-bad-" + std::to_string(i), bad_payloads[bad % bad_payloads.size()]);
+      ++bad;
+    }
+    DossierEvent e;
+    e.event_id = "E" + std::to_string(i);
+    e.dossier_id = "D" + std::to_string(i / 2);
+    e.type = i % 2 == 0 ? EventType::kReceived : EventType::kCompleted;
+    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z") + std::chrono::minutes(i);
+    e.agency_code = "SO-" + std::to_string(i % 5);
+    if (e.type == EventType::kReceived) e.due_at = e.occurred_at + std::chrono::hours(24);
+    messages.emplace_back(e.dossier_id, EncodeEvent(e));
+  }
+  // One exact redelivery of a valid event: counted as a duplicate, not applied twice.
+  messages.push_back(messages[5]);
+  ASSERT_GT(bad, 10u);
+  Produce(prefix + "-events", messages);
+
+  auto run = RunIocstream(
+      {"run", "--config", config, "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const Accounting a = ParseAccounting(run.out);
+  EXPECT_EQ(a.consumed, messages.size());
+  EXPECT_EQ(a.dead_lettered, bad);
+  EXPECT_EQ(a.duplicates, 1u);
+  EXPECT_EQ(a.applied, 3000u);
+  EXPECT_EQ(a.consumed, a.applied + a.duplicates + a.dead_lettered);
+
+  const auto dead = ConsumeAll(prefix + "-dlq", bad, std::chrono::seconds(60));
+  ASSERT_EQ(dead.size(), bad);
+  std::set<std::string> reasons;
+  for (const auto& r : dead) {
+    ASSERT_TRUE(r.headers.count("iocstream.dlq.reason")) << r.value;
+    reasons.insert(r.headers.at("iocstream.dlq.reason"));
+    EXPECT_EQ(r.headers.at("iocstream.dlq.topic"), prefix + "-events");
+    EXPECT_TRUE(r.headers.count("iocstream.dlq.offset"));
+    EXPECT_EQ(r.key.rfind("K-bad-", 0), 0u);  // original key and bytes kept
+  }
+  EXPECT_GE(reasons.size(), 4u);
+}
+
+// SIGKILL while consuming, several times, then run to the end: the export equals an
+// uninterrupted run's (no double counting, nothing lost).
+TEST(KafkaPipelineTest, SigkillAndRestartGiveTheSameStateAsAnUninterruptedRun) {
+  const auto files = LegacyBostonFiles();
+  if (files.empty()) GTEST_SKIP() << "Boston legacy exports not found under " << SharedDataDir();
+  TempDir dir;
+  const std::string prefix = UniqueName("crash");
+  // Small batches: many commits, so kills land between and inside them.
+  const std::string config = WriteConfig(dir, prefix, kExtra + "replay:\n  partitions: 6\n");
+  const std::string mapping = SourceDir() + "/config/mappings/boston-legacy.yaml";
+  std::vector<std::string> import_args = {"import",    "--config", config,
+                                          "--mapping", mapping,    "--no-progress"};
+  import_args.insert(import_args.end(), files.begin(), files.end());
+  auto imp = RunIocstream(import_args);
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+
+  auto reference = RunIocstream(
+      {"run", "--config", config, "--state-dir", dir / "reference", "--exit-when-caught-up"});
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+
+  std::mt19937 rng(7);
+  int kills = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    Child child({"run", "--config", config, "--state-dir", dir / "crashy", "--exit-when-caught-up"},
+                dir.path());
+    std::this_thread::sleep_for(std::chrono::milliseconds(400 + rng() % 900));
+    child.Kill(SIGKILL);
+    auto code = child.Wait(std::chrono::seconds(30));
+    ASSERT_TRUE(code.has_value());
+    if (*code == -SIGKILL) ++kills;
+  }
+  EXPECT_GE(kills, 1) << "the run finished before any kill: use more data";
+  auto final_run = RunIocstream(
+      {"run", "--config", config, "--state-dir", dir / "crashy", "--exit-when-caught-up"});
+  ASSERT_EQ(final_run.exit_code, 0) << final_run.err;
+
+  EXPECT_EQ(Export(config, dir / "crashy", "dossiers"),
+            Export(config, dir / "reference", "dossiers"));
+  EXPECT_EQ(Export(config, dir / "crashy", "aggregates"),
+            Export(config, dir / "reference", "aggregates"));
+}
+
+}  // namespace
+}  // namespace iocstream::testing
+// IOCSTREAM_NEEDS_KAFKA
