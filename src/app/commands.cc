@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +17,9 @@
 #include "app/mapping_config.h"
 #include "app/outbox_relay.h"
 #include "app/pipeline.h"
+#include "app/rules_config.h"
 #include "app/runtime.h"
+#include "app/simulator.h"
 #include "app/views.h"
 #include "iocstream/alert/kafka_sink.h"
 #include "iocstream/decode/event_encoder.h"
@@ -235,9 +238,11 @@ int RunLive(const RunOptions& options) {
     }
     if ((options.summary_when_caught_up || options.exit_when_caught_up) && batch->empty() &&
         assigned.load()) {
+      // Caught up: this instance owns every partition of the topic (a member killed a moment
+      // ago may still hold some until its session times out) and has consumed to their end.
       const auto lags = consumer.Lag();
       const bool caught_up =
-          !lags.empty() &&
+          static_cast<int>(lags.size()) == consumer.SubscribedPartitionCount() &&
           std::all_of(lags.begin(), lags.end(), [](const auto& l) { return l.lag() == 0; });
       if (caught_up && relay_probe.pending.load() == 0 && !summary_printed) {
         summary_printed = true;
@@ -498,6 +503,175 @@ int RunExport(const ExportOptions& options) {
   out->flush();
   if (!*out) return Fail(IoError("writing the export failed"));
   return 0;
+}
+
+namespace {
+
+// Paces a loop to `rate` operations per second: a token bucket holding at most 50 ms of
+// tokens, so bursts stay short. rate <= 0: no pacing.
+class TokenBucket {
+ public:
+  explicit TokenBucket(double rate)
+      : rate_(rate), capacity_(std::max(1.0, rate * 0.05)), tokens_(capacity_) {}
+
+  void Acquire() {
+    if (rate_ <= 0) return;
+    while (true) {
+      const auto now = std::chrono::steady_clock::now();
+      tokens_ =
+          std::min(capacity_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+      last_ = now;
+      if (tokens_ >= 1.0) {
+        tokens_ -= 1.0;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>((1.0 - tokens_) / rate_));
+    }
+  }
+
+ private:
+  double rate_;
+  double capacity_;
+  double tokens_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+int RunSimulate(const SimulateOptions& options) {
+  InstallStopSignals();
+  auto config = LoadConfig(options.config_path);
+  if (!config) return Fail(config.error());
+  const auto start = ParseRfc3339(options.start);
+  if (!start) return Fail(InvalidArgument("--start: not RFC 3339: '" + options.start + "'"));
+  auto calendar = LoadBusinessCalendar(config->calendar_files);
+  if (!calendar) return Fail(calendar.error());
+  if (config->procedure_catalog.empty()) {
+    return Fail(InvalidArgument(config->path + ": procedures.catalog: the simulator needs one"));
+  }
+  auto catalog = LoadProcedureCatalog(config->procedure_catalog);
+  if (!catalog) return Fail(catalog.error());
+  const fs::path data_dir = fs::path(options.config_path).parent_path() / "simulator";
+  auto units =
+      LoadSimulatorUnits(options.units_path.value_or((data_dir / "phu-tho-units.csv").string()));
+  if (!units) return Fail(units.error());
+  std::vector<ProcedurePoolEntry> pools;
+  const std::string pools_path =
+      options.pools_path.value_or((data_dir / "procedure-pools.csv").string());
+  if (options.pools_path || fs::exists(pools_path)) {
+    auto loaded = LoadProcedurePools(pools_path);
+    if (!loaded) return Fail(loaded.error());
+    pools = std::move(*loaded);
+  } else {
+    spdlog::warn("no {}: every unit draws from the whole procedure catalog", pools_path);
+  }
+
+  SimulatorInputs inputs;
+  inputs.calendar = &*calendar;
+  inputs.catalog = &*catalog;
+  inputs.units = std::move(*units);
+  inputs.pools = std::move(pools);
+  inputs.default_pause_policy = config->sla.default_pause_policy;
+  inputs.payment_pauses = config->sla.payment_pauses;
+  SimulatorOptions sim_options;
+  sim_options.dossiers = options.dossiers;
+  sim_options.seed = options.seed;
+  sim_options.start = *start;
+  sim_options.days = options.days;
+  sim_options.duplicate_share = options.duplicates;
+  sim_options.out_of_order_share = options.out_of_order;
+  auto simulator = ProvinceSimulator::Create(std::move(inputs), sim_options);
+  if (!simulator) return Fail(simulator.error());
+
+  std::FILE* file = nullptr;
+  std::vector<char> file_buffer;
+  std::unique_ptr<alert::KafkaSink> sink;
+  const bool to_stdout = options.ndjson && *options.ndjson == "-";
+  std::string destination;
+  if (options.ndjson) {
+    destination = to_stdout ? "stdout" : *options.ndjson;
+    file = to_stdout ? stdout : std::fopen(options.ndjson->c_str(), "wb");
+    if (file == nullptr) return Fail(IoError("cannot write " + *options.ndjson));
+    file_buffer.resize(size_t{1} << 20);
+    std::setvbuf(file, file_buffer.data(), _IOFBF, file_buffer.size());
+  } else {
+    alert::KafkaSinkOptions sink_options;
+    sink_options.bootstrap_servers = config->kafka.bootstrap_servers;
+    sink_options.properties = config->kafka.producer;
+    // As `import`: the Java clients' partitioner, so `replay` places dossiers alike.
+    sink_options.properties.emplace("partitioner", "murmur2_random");
+    auto opened = alert::KafkaSink::Open(sink_options);
+    if (!opened) return Fail(opened.error());
+    sink = std::move(*opened);
+    const std::vector<alert::TopicSpec> topics = {
+        {config->kafka.events_topic, config->kafka.partitions, {}}};
+    if (Status s = sink->EnsureTopics(topics, Millis(15000)); !s) return Fail(s.error());
+    destination = config->kafka.events_topic;
+  }
+
+  ProvinceSimulator& sim = **simulator;
+  Progress progress("simulate", options.dossiers, options.progress);
+  TokenBucket bucket(options.rate);
+  SimulatedEvent event;
+  alert::OutgoingMessage message;
+  message.topic = config->kafka.events_topic;
+  std::optional<Instant> first;
+  Instant last{};
+  const auto began = std::chrono::steady_clock::now();
+  bool stopped = false;
+  while (sim.Next(event)) {
+    if (g_stop_requested.load(std::memory_order_relaxed)) {
+      stopped = true;
+      break;
+    }
+    bucket.Acquire();
+    const Instant t = event.event.occurred_at;
+    if (!first || t < *first) first = t;
+    last = std::max(last, t);
+    if (file != nullptr) {
+      std::string payload = EncodeEvent(event.event);
+      payload.push_back('\n');
+      if (std::fwrite(payload.data(), 1, payload.size(), file) != payload.size()) {
+        return Fail(IoError("writing " + destination + " failed"));
+      }
+    } else {
+      message.key = event.event.dossier_id;
+      message.value = EncodeEvent(event.event);
+      if (Status s = sink->Produce(message, t); !s) return Fail(s.error());
+    }
+    if ((sim.stats().events & 0xfff) == 0) progress.Update(sim.stats().dossiers);
+  }
+  if (!stopped) progress.Update(options.dossiers);
+  if (file != nullptr) {
+    const bool ok = std::fflush(file) == 0 && (to_stdout || std::fclose(file) == 0);
+    if (!ok) return Fail(IoError("writing " + destination + " failed"));
+  } else if (Status s = sink->Flush(Millis(600000)); !s) {
+    return Fail(s.error());
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+
+  const SimulatorStats& stats = sim.stats();
+  std::string by_type;
+  for (int i = 0; i < kEventTypeCount; ++i) {
+    const uint64_t n = stats.events_by_type[static_cast<size_t>(i)];
+    if (n == 0) continue;
+    by_type += by_type.empty() ? "" : ", ";
+    by_type += std::string(ToString(static_cast<EventType>(i))) + " " + std::to_string(n);
+  }
+  std::fprintf(to_stdout ? stderr : stdout,
+               "simulated %llu dossiers as %llu events (%s; %llu duplicates, %llu out of order), "
+               "event time %s to %s, %s %s in %.2f s (%.0f events/s)%s\n",
+               static_cast<unsigned long long>(stats.dossiers),
+               static_cast<unsigned long long>(stats.events), by_type.c_str(),
+               static_cast<unsigned long long>(stats.duplicates),
+               static_cast<unsigned long long>(stats.out_of_order),
+               first ? FormatRfc3339Utc(*first).c_str() : "-",
+               first ? FormatRfc3339Utc(last).c_str() : "-",
+               file != nullptr ? "written to" : "published to", destination.c_str(), seconds,
+               seconds > 0 ? static_cast<double>(stats.events) / seconds : 0.0,
+               stopped ? " (stopped early)" : "");
+  return stopped ? 130 : 0;
 }
 
 }  // namespace iocstream::app

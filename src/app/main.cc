@@ -32,9 +32,11 @@ int main(int argc, char** argv) {
       app.add_subcommand("run", "consume dossier events from Kafka (live, consumer group)");
   add_common(run_cmd, run.common);
   run_cmd->add_flag("--summary-when-caught-up", run.summary_when_caught_up,
-                    "print the per-department summary once the consumer lag reaches 0");
+                    "print the per-department summary once this instance owns every partition "
+                    "and its consumer lag is 0");
   run_cmd->add_flag("--exit-when-caught-up", run.exit_when_caught_up,
-                    "exit once the lag reaches 0 and the outbox is drained");
+                    "exit once caught up (as above) and the outbox is drained: for "
+                    "single-instance backfills and tests");
   run_cmd->add_option("--idle-exit", run.idle_exit_seconds,
                       "exit after this many seconds without records (0 = never)");
 
@@ -74,6 +76,44 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--as-of", exp.as_of, "RFC 3339 instant for overdue_now (default: now)");
   export_cmd->add_option("-o,--output", exp.output, "output file (default: stdout)");
 
+  SimulateOptions sim;
+  CLI::App* sim_cmd = app.add_subcommand(
+      "simulate",
+      "generate a realistic, deterministic dossier event stream for one province (docs/"
+      "simulator.md) and publish it to the events topic or write it as NDJSON");
+  sim_cmd->add_option("--config", sim.config_path, "YAML config file (see config/iocstream.yaml)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sim_cmd->add_option("--units", sim.units_path,
+                      "calibration units CSV (default: simulator/phu-tho-units.csv next to the "
+                      "config)");
+  sim_cmd->add_option("--procedure-pools", sim.pools_path,
+                      "procedures per unit level CSV (default: simulator/procedure-pools.csv "
+                      "next to the config)");
+  sim_cmd->add_option("--dossiers", sim.dossiers, "number of dossiers")->capture_default_str();
+  sim_cmd->add_option("--seed", sim.seed, "random seed (same seed, same events)")
+      ->capture_default_str();
+  sim_cmd->add_option("--start", sim.start, "first day of submissions (RFC 3339, local date)")
+      ->capture_default_str();
+  sim_cmd->add_option("--days", sim.days, "days of submissions")
+      ->check(CLI::Range(1, 36500))
+      ->capture_default_str();
+  sim_cmd->add_option("--rate", sim.rate, "events per second (0 = as fast as possible)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sim_cmd->add_option("--ndjson", sim.ndjson,
+                      "write NDJSON to this file ('-' = stdout) instead of publishing to "
+                      "kafka.events_topic");
+  sim_cmd->add_option("--duplicates", sim.duplicates, "share of events re-emitted verbatim")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sim_cmd
+      ->add_option("--out-of-order", sim.out_of_order,
+                   "share of events emitted after their dossier's next event or delayed")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sim_cmd->add_flag("!--no-progress", sim.progress, "no progress bar");
+
   CLI11_PARSE(app, argc, argv);
   // Logs go to stderr: stdout carries summaries and exports.
   spdlog::set_default_logger(spdlog::stderr_color_mt("iocstream"));
@@ -84,5 +124,6 @@ int main(int argc, char** argv) {
   if (*import_cmd) return RunImport(import);
   if (*replay_cmd) return RunReplay(replay);
   if (*export_cmd) return RunExport(exp);
+  if (*sim_cmd) return RunSimulate(sim);
   return 1;
 }

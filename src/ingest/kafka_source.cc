@@ -150,11 +150,39 @@ class KafkaSource::Impl {
           RD_KAFKA_RESP_ERR_NO_ERROR) {
         lag.high_watermark = high;
       }
-      lag.next_offset = e.offset >= 0 ? e.offset : -1;
+      if (e.offset >= 0) {
+        lag.next_offset = e.offset;  // consumed something in this session
+      } else {
+        // Nothing consumed yet: the start offset set at assignment, or the partition's start.
+        std::lock_guard lock(mu_);
+        auto start = start_offsets_.find(lag.partition);
+        lag.next_offset = start != start_offsets_.end() && start->second >= 0 ? start->second : low;
+      }
       out.push_back(lag);
     }
     rd_kafka_topic_partition_list_destroy(list);
     return out;
+  }
+
+  int SubscribedPartitionCount() {
+    if (partition_count_ > 0) return partition_count_;
+    int total = 0;
+    for (const auto& topic : options_.topics) {
+      rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+      const rd_kafka_metadata_t* md = nullptr;
+      const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, t, &md, 5000);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+          md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        total += md->topics[0].partition_cnt;
+      } else {
+        total = -1;
+      }
+      if (md != nullptr) rd_kafka_metadata_destroy(md);
+      rd_kafka_topic_destroy(t);
+      if (total < 0) return 0;
+    }
+    partition_count_ = total;
+    return partition_count_;
   }
 
   void Close() {
@@ -184,6 +212,8 @@ class KafkaSource::Impl {
         if (handler_.stored_offset) stored = handler_.stored_offset(tps[static_cast<size_t>(i)]);
         // Resume where the state store says, never from the group's committed offset.
         partitions->elems[i].offset = stored ? stored->value() : RD_KAFKA_OFFSET_BEGINNING;
+        std::lock_guard lock(mu_);
+        start_offsets_[tps[static_cast<size_t>(i)]] = partitions->elems[i].offset;
       }
       rd_kafka_error_t* error = nullptr;
       if (cooperative) {
@@ -233,11 +263,13 @@ class KafkaSource::Impl {
   RebalanceHandler handler_;
   rd_kafka_t* rk_ = nullptr;
   bool closed_ = false;
+  int partition_count_ = 0;
   std::vector<rd_kafka_message_t*> messages_;
   std::vector<SourceRecord> records_;
   std::set<TopicPartition> revoked_during_poll_;
   mutable std::mutex mu_;
   std::set<TopicPartition> assigned_;
+  std::map<TopicPartition, int64_t> start_offsets_;  // offset set at assignment (may be < 0)
 };
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(KafkaSourceOptions options,
@@ -255,6 +287,7 @@ void KafkaSource::CommitAsync(std::span<const std::pair<TopicPartition, Offset>>
 }
 std::vector<TopicPartition> KafkaSource::Assignment() const { return impl_->Assignment(); }
 std::vector<PartitionLag> KafkaSource::Lag() const { return impl_->Lag(); }
+int KafkaSource::SubscribedPartitionCount() { return impl_->SubscribedPartitionCount(); }
 void KafkaSource::Close() { impl_->Close(); }
 
 }  // namespace iocstream::ingest

@@ -82,6 +82,9 @@ void Produce(const std::string& topic, const std::vector<std::pair<std::string, 
 std::vector<KafkaRecord> ConsumeAll(const std::string& topic, size_t expected,
                                     std::chrono::seconds timeout);
 
+// GET http://127.0.0.1:port/path; the body, or "" on failure.
+std::string HttpGet(int port, const std::string& path);
+
 // Rows of a CSV file as header → value maps (libcsv).
 std::vector<std::map<std::string, std::string>> ReadCsv(const std::string& path);
 std::string ReadFile(const std::string& path);

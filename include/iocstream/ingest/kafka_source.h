@@ -79,6 +79,10 @@ class KafkaSource {
   // round trip).
   [[nodiscard]] std::vector<PartitionLag> Lag() const;
 
+  // Partitions of the subscribed topics on the broker (metadata request; cached after the
+  // first answer). 0 when the broker did not answer.
+  [[nodiscard]] int SubscribedPartitionCount();
+
   // Leaves the group cleanly (revokes partitions, commits nothing more).
   void Close();
 
