@@ -659,6 +659,7 @@ int RunSimulate(const SimulateOptions& options) {
     by_type += by_type.empty() ? "" : ", ";
     by_type += std::string(ToString(static_cast<EventType>(i))) + " " + std::to_string(n);
   }
+  if (by_type.empty()) by_type = "none";
   std::fprintf(to_stdout ? stderr : stdout,
                "simulated %llu dossiers as %llu events (%s; %llu duplicates, %llu out of order), "
                "event time %s to %s, %s %s in %.2f s (%.0f events/s)%s\n",

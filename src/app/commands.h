@@ -2,6 +2,7 @@
 // configuration (with a message on stderr), 2 a runtime failure (broker, state store).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,5 +46,24 @@ struct ExportOptions {
   std::optional<std::string> output;  // file; default: stdout
 };
 int RunExport(const ExportOptions& options);
+
+struct SimulateOptions {
+  std::string config_path;
+  std::optional<std::string> units_path;  // default: simulator/phu-tho-units.csv by the config
+  std::optional<std::string> pools_path;  // default: simulator/procedure-pools.csv by the config
+  uint64_t dossiers = 100000;
+  uint64_t seed = 1;
+  std::string start = "2026-01-05T00:00:00+07:00";  // RFC 3339
+  int days = 90;
+  double rate = 0;                    // events per second; 0: as fast as possible
+  std::optional<std::string> ndjson;  // write NDJSON here ("-": stdout); else Kafka
+  double duplicates = 0.02;
+  double out_of_order = 0.01;
+  bool progress = true;
+};
+// `iocstream simulate`: a deterministic province event stream (src/app/simulator.h) to the
+// events topic (key = dossier id, murmur2 partitioner, record timestamp = event time) or to
+// an NDJSON file. Progress on stderr; a closing line with counts per event type on stdout.
+int RunSimulate(const SimulateOptions& options);
 
 }  // namespace iocstream::app
