@@ -104,6 +104,11 @@ class KafkaSink::Impl {
   }
 
   Status Produce(const OutgoingMessage& m, Instant timestamp, void* opaque) {
+    // Kafka 4 brokers reject records stamped more than log.message.timestamp.after.max.ms
+    // (1 h by default) in the future: a future event time (simulations, clock skew) is
+    // stamped with the producer's clock instead; the event time stays in the payload.
+    const Instant now = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+    if (timestamp > now) timestamp = Instant{};
     rd_kafka_headers_t* headers = nullptr;
     if (!m.headers.empty()) {
       headers = rd_kafka_headers_new(m.headers.size());

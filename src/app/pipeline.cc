@@ -132,8 +132,10 @@ void Pipeline::Update(Entry& entry, DossierState next) {
   for (const Timer& t : new_timers) {
     if (!std::binary_search(old_timers.begin(), old_timers.end(), t)) {
       timer_changes_[t] = true;
-      auto& due = next_timer_due_[t.partition];
-      if (!due || t.due < *due) due = t.due;
+      // Lower a known bound; an unknown one is read from the store (and the batch) on use.
+      if (auto due = next_timer_due_.find(t.partition); due != next_timer_due_.end()) {
+        if (!due->second || t.due < *due->second) due->second = t.due;
+      }
     }
   }
   entry.current = std::move(next);
@@ -173,26 +175,26 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     }
   }
   if (!nd->second || *nd->second > up_to) return {};
-
-  auto deleted_in_batch = [&] {
-    size_t n = 0;
-    for (auto it = timer_changes_.lower_bound(PartitionStart(p));
-         it != timer_changes_.end() && it->first.partition == p; ++it) {
-      if (!it->second) ++n;
-    }
-    return n;
-  };
+  // No live timer of p is due before the cached next due time (it only ever errs low), so
+  // scans start there instead of walking the tombstones of timers deleted before it.
+  const Instant from = *nd->second;
+  const Timer window_start{p, from, "", TimerKind::kWarning};
   while (true) {
-    const size_t deleted = deleted_in_batch();
-    const size_t limit = deleted + options_.timer_scan_chunk;
-    auto stored = store_.DueTimers(p, up_to, limit);
+    // Timers this batch already deleted inside the window still come back from the store.
+    size_t deleted_in_window = 0;
+    for (auto it = timer_changes_.lower_bound(window_start);
+         it != timer_changes_.end() && it->first.partition == p && it->first.due <= up_to; ++it) {
+      if (!it->second) ++deleted_in_window;
+    }
+    const size_t limit = deleted_in_window + options_.timer_scan_chunk;
+    auto stored = store_.DueTimers(p, up_to, limit, from);
     if (!stored) return stored.error();
     std::vector<Timer> due;
     for (Timer& t : *stored) {
       auto c = timer_changes_.find(t);
       if (c == timer_changes_.end() || c->second) due.push_back(std::move(t));
     }
-    for (auto it = timer_changes_.lower_bound(PartitionStart(p));
+    for (auto it = timer_changes_.lower_bound(window_start);
          it != timer_changes_.end() && it->first.partition == p && it->first.due <= up_to; ++it) {
       if (it->second) due.push_back(it->first);
     }
@@ -210,21 +212,26 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
       QueueAlerts(r.alerts);
       Update(*entry, std::move(r.state));
     }
+    // Loop while the store may hold more (a full page) or firing created due timers.
     if (stored->size() < limit) {
-      // Everything stored up to `up_to` was seen; loop only if firing created new due timers.
       bool more = false;
-      for (auto it = timer_changes_.lower_bound(PartitionStart(p));
-           it != timer_changes_.end() && it->first.partition == p && it->first.due <= up_to; ++it) {
-        more = more || it->second;
+      for (auto it = timer_changes_.lower_bound(window_start);
+           !more && it != timer_changes_.end() && it->first.partition == p &&
+           it->first.due <= up_to;
+           ++it) {
+        more = it->second;
       }
       if (!more) break;
     }
   }
-  // The earliest remaining timer: the first stored one not deleted in this batch, or a put.
-  std::optional<Instant> next;
-  const size_t deleted = deleted_in_batch();
-  auto head = store_.DueTimers(p, kMaxInstant, deleted + 1);
+  // Everything due up to `up_to` was handled; the next timer lies after it. Look at a few
+  // stored ones (skipping those this batch deleted); if all of them were deleted, their last
+  // due time is still a valid lower bound.
+  constexpr size_t kHead = 8;
+  const Instant after = up_to + Millis(1);
+  auto head = store_.DueTimers(p, kMaxInstant, kHead, after);
   if (!head) return head.error();
+  std::optional<Instant> next;
   for (const Timer& t : *head) {
     auto c = timer_changes_.find(t);
     if (c == timer_changes_.end() || c->second) {
@@ -232,9 +239,13 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
       break;
     }
   }
-  for (auto it = timer_changes_.lower_bound(PartitionStart(p));
+  if (!next && head->size() == kHead) next = head->back().due;
+  for (auto it = timer_changes_.lower_bound(Timer{p, after, "", TimerKind::kWarning});
        it != timer_changes_.end() && it->first.partition == p; ++it) {
-    if (it->second && (!next || it->first.due < *next)) next = it->first.due;
+    if (it->second) {
+      if (!next || it->first.due < *next) next = it->first.due;
+      break;  // ordered by due: the first put is the earliest
+    }
   }
   nd->second = next;
   return {};
@@ -369,11 +380,15 @@ Status Pipeline::Commit(Instant wall_now) {
   }
   for (const auto& [tp, off] : batch_offsets_) next_offsets_[tp] = off;
   // The store is now exact: refresh the cached next due time of partitions whose timers moved.
+  // Seek from the cached bound: it never exceeds the earliest live timer.
   PartitionId last{-1};
   for (const auto& [t, put] : timer_changes_) {
     if (t.partition == last) continue;
     last = t.partition;
-    auto stored = store_.NextTimerDue(t.partition);
+    auto cached = next_timer_due_.find(t.partition);
+    const Instant from =
+        cached != next_timer_due_.end() && cached->second ? *cached->second : Instant::min();
+    auto stored = store_.NextTimerDue(t.partition, from);
     if (!stored) return fatal_ = stored.error();
     next_timer_due_[t.partition] = *stored;
   }

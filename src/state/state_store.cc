@@ -550,12 +550,13 @@ Result<std::optional<Instant>> StateStore::GetWatermark(PartitionId partition) c
   return std::optional<Instant>(FromEpochMillis(static_cast<int64_t>(*v)));
 }
 
-Result<std::vector<Timer>> StateStore::DueTimers(PartitionId partition, Instant up_to,
-                                                 size_t limit) const {
+Result<std::vector<Timer>> StateStore::DueTimers(PartitionId partition, Instant up_to, size_t limit,
+                                                 Instant from) const {
   if (!impl_->db) return Closed();
   std::vector<Timer> out;
-  if (limit == 0) return out;
-  const std::string lower = keys::TimerPartitionPrefix(partition);
+  if (limit == 0 || up_to < from) return out;
+  const std::string lower = from == Instant::min() ? keys::TimerPartitionPrefix(partition)
+                                                   : keys::TimerDuePrefix(partition, from);
   const std::string upper = keys::PrefixSuccessor(keys::TimerDuePrefix(partition, up_to));
   rocksdb::Slice lower_slice(lower);
   rocksdb::Slice upper_slice(upper);
@@ -573,10 +574,11 @@ Result<std::vector<Timer>> StateStore::DueTimers(PartitionId partition, Instant 
   return out;
 }
 
-Result<std::optional<Instant>> StateStore::NextTimerDue(PartitionId partition) const {
+Result<std::optional<Instant>> StateStore::NextTimerDue(PartitionId partition, Instant from) const {
   if (!impl_->db) return Closed();
-  const std::string lower = keys::TimerPartitionPrefix(partition);
-  const std::string upper = keys::PrefixSuccessor(lower);
+  const std::string prefix = keys::TimerPartitionPrefix(partition);
+  const std::string lower = from == Instant::min() ? prefix : keys::TimerDuePrefix(partition, from);
+  const std::string upper = keys::PrefixSuccessor(prefix);
   rocksdb::Slice lower_slice(lower);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions read_options;

@@ -50,7 +50,8 @@ class KafkaSink {
   [[nodiscard]] Status EnsureTopics(std::span<const TopicSpec> topics, Millis timeout);
 
   // Queues one message (copied), waiting while librdkafka's local queue is full.
-  // `timestamp` (UTC) sets the record's timestamp; zero → the producer's clock.
+  // `timestamp` (UTC) sets the record's timestamp; zero, or a time in the future (which
+  // Kafka 4 brokers reject beyond an hour), → the producer's clock.
   [[nodiscard]] Status Produce(const OutgoingMessage& message, Instant timestamp = Instant{});
 
   // Waits until every queued message is acknowledged or failed. Error if any failed since

@@ -182,11 +182,17 @@ class StateStore {
 
   // Timers of one partition with due <= up_to, in (due, kind, dossier id) order, at most
   // `limit` of them. The caller deletes fired timers in a later batch.
+  // `from` bounds the scan below: timers due before it are not visited. Callers that know no
+  // live timer lies below some instant pass it, so that the scan does not walk over the
+  // tombstones of timers deleted earlier (a queue of due times is delete-heavy).
   [[nodiscard]] Result<std::vector<Timer>> DueTimers(PartitionId partition, Instant up_to,
-                                                     size_t limit) const;
+                                                     size_t limit,
+                                                     Instant from = Instant::min()) const;
 
   // The earliest due instant among a partition's timers, nullopt if it has none.
-  [[nodiscard]] Result<std::optional<Instant>> NextTimerDue(PartitionId partition) const;
+  // Only timers due at or after `from` are considered (see DueTimers).
+  [[nodiscard]] Result<std::optional<Instant>> NextTimerDue(PartitionId partition,
+                                                            Instant from = Instant::min()) const;
 
   // Every stored aggregate, ordered by (partition, agency, commune, channel).
   [[nodiscard]] Result<std::vector<std::pair<AggregateKey, AggregateCounters>>> LoadAggregates()
