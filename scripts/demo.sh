@@ -56,11 +56,14 @@ for _ in $(seq 1 300); do
   sleep 1
 done
 echo
-echo "== per-department summary (on time = early or on the due day; overdue = open past due)"
+echo "== per-department summary: on_time/late = finished dossiers with a due date (on_time%"
+echo "   is their share on time); open; overdue = open past due; no_due = without a due date"
 cat $demo/run.out
 echo
 echo "== a few lines of http://127.0.0.1:9464/metrics"
-curl -s http://127.0.0.1:9464/metrics | grep -E '^iocstream_(events_(consumed|applied|dead_lettered)|dossiers_completed_total\{.*PWDx)' | head -12
+metrics=$(curl -s http://127.0.0.1:9464/metrics)
+grep -E '^iocstream_events_(consumed|applied|late|duplicate)_total ' <<<"$metrics" || true
+grep -E '^iocstream_dossiers_completed_total\{.*department="PWDx".*\} [1-9]' <<<"$metrics" | head -4 || true
 echo
 echo "iocstream is still running (pid $(cat $demo/iocstream.pid)); try:"
 echo "  curl -s http://127.0.0.1:9464/api/v1/kpis"

@@ -41,6 +41,14 @@ void AggregateTable::DropPartition(PartitionId partition) {
   std::erase_if(dirty_, [&](const auto& key) { return key.partition == partition; });
 }
 
+void AggregateTable::LoadPartition(PartitionId partition, Rows rows) {
+  std::lock_guard lock(mu_);
+  std::erase_if(rows_, [&](const auto& row) { return row.first.partition == partition; });
+  for (auto& [key, counters] : rows) {
+    if (key.partition == partition) rows_[key] = counters;
+  }
+}
+
 AggregateTable::Rows AggregateTable::Snapshot() const {
   std::lock_guard lock(mu_);
   return rows_;

@@ -19,12 +19,14 @@ HttpResponse Json(const nlohmann::ordered_json& j, int status = 200) {
 
 Instant WallNow() { return std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()); }
 
-size_t QueryLimit(const HttpRequest& req, size_t fallback, size_t max) {
+// ?limit=N (1..max); nullopt when present but not a positive integer.
+std::optional<size_t> QueryLimit(const HttpRequest& req, size_t fallback, size_t max) {
   auto it = req.query.find("limit");
   if (it == req.query.end()) return fallback;
   size_t v = 0;
   const auto* end = it->second.data() + it->second.size();
-  if (std::from_chars(it->second.data(), end, v).ec != std::errc() || v == 0) return fallback;
+  const auto r = std::from_chars(it->second.data(), end, v);
+  if (r.ec != std::errc() || r.ptr != end || v == 0) return std::nullopt;
   return std::min(v, max);
 }
 
@@ -52,15 +54,19 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     return Json(DossierJson(**state, WallNow()));
   });
   server.Handle("GET", "/api/v1/overdue", [shared](const HttpRequest& req) {
-    const size_t limit = QueryLimit(req, 100, 10000);
+    const auto limit_or = QueryLimit(req, 100, 10000);
+    if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
+    const size_t limit = *limit_or;
     const auto department = req.query.find("department");
     const Instant now = WallNow();
     nlohmann::ordered_json items = nlohmann::ordered_json::array();
     size_t total = 0;
     // A full scan: fine for a worklist screen on a province's open dossiers; an index of
     // overdue dossiers is the next step if it ever shows in latency.
+    // Overdue as the KPIs and metrics count it: open and its breach timer fired (by the
+    // wall clock or the watermark, as configured).
     Status s = shared->store->ForEachDossier([&](const DossierState& d) {
-      if (!OverdueAt(d, now)) return true;
+      if (!rules::IsOpen(d) || !d.breach_fired) return true;
       if (department != req.query.end() && d.agency_code != department->second) return true;
       ++total;
       if (items.size() < limit) items.push_back(DossierJson(d, now));

@@ -148,7 +148,7 @@ int RunLive(const RunOptions& options) {
   pipeline_options.clock = config.clock;
   pipeline_options.allowed_lateness = config.allowed_lateness;
   Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(), pipeline_options, probe);
-  if (Status s = pipeline.Restore(); !s) return Fail(s.error());
+  // Aggregates are loaded per partition as the group assigns them (OnAssigned).
 
   alert::KafkaSinkOptions sink_options;
   sink_options.bootstrap_servers = config.kafka.bootstrap_servers;
@@ -174,7 +174,11 @@ int RunLive(const RunOptions& options) {
   ingest::RebalanceHandler handler;
   handler.stored_offset = [&](const TopicPartition& tp) { return pipeline.StoredOffset(tp); };
   handler.revoked = [&](const std::vector<TopicPartition>& tps) { pipeline.OnRevoked(tps); };
-  handler.assigned = [&](const std::vector<TopicPartition>&) { assigned.store(true); };
+  std::optional<Error> assign_error;
+  handler.assigned = [&](const std::vector<TopicPartition>& tps) {
+    if (Status s = pipeline.OnAssigned(tps); !s) assign_error = s.error();
+    assigned.store(true);
+  };
   auto source = ingest::KafkaSource::Open(source_options, handler);
   if (!source) return Fail(source.error());
   ingest::KafkaSource& consumer = **source;
@@ -205,6 +209,11 @@ int RunLive(const RunOptions& options) {
     auto batch = consumer.Poll();
     if (!batch) {
       spdlog::error("{}", batch.error().message);
+      exit_code = kExitRuntime;
+      break;
+    }
+    if (assign_error) {
+      spdlog::error("restoring assigned partitions failed: {}", assign_error->message);
       exit_code = kExitRuntime;
       break;
     }
@@ -344,6 +353,12 @@ int RunReplay(const ReplayOptions& options) {
     const TopicPartition source{"csv:" + fs::path(options.files.front()).filename().string(),
                                 PartitionId(0)};
     const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
+    if (start > 0) {
+      spdlog::warn(
+          "{}: resuming at event {} of {}: the earlier ones were applied by an earlier "
+          "replay into this state directory",
+          source.topic, start + 1, payloads.size());
+    }
     for (size_t i = static_cast<size_t>(start); i < payloads.size(); ++i) {
       if (g_stop_requested.load()) break;
       records.push_back(SourceRecord{source.topic,
@@ -364,6 +379,13 @@ int RunReplay(const ReplayOptions& options) {
       if (!in) return Fail(IoError("cannot read " + file));
       const TopicPartition source{file, PartitionId(0)};
       const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
+      if (start > 0) {
+        spdlog::warn(
+            "{}: resuming at line {}: the lines before it were applied by an earlier "
+            "replay into this state directory (use a new --state-dir to replay a "
+            "changed file from the start)",
+            file, start + 1);
+      }
       std::vector<std::string> lines;  // owns the bytes of the current batch
       lines.reserve(batch_size);
       std::string line;

@@ -91,6 +91,19 @@ std::optional<Instant> Pipeline::Watermark(PartitionId partition) const {
   return std::nullopt;
 }
 
+Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
+  auto rows = store_.LoadAggregates();
+  if (!rows) return rows.error();
+  for (const auto& tp : partitions) {
+    aggregate::AggregateTable::Rows mine;
+    for (const auto& [key, counters] : *rows) {
+      if (key.partition == tp.partition) mine.emplace(key, counters);
+    }
+    aggregates_.LoadPartition(tp.partition, std::move(mine));
+  }
+  return {};
+}
+
 void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
   for (const auto& tp : partitions) {
     next_offsets_.erase(tp);

@@ -8,8 +8,8 @@
 // in-stream before the first event that moves the watermark past them, so a replay gives the
 // same alerts whatever the batch boundaries.
 //
-// Thread-safety: one thread drives a Pipeline (ProcessBatch, FireTimers, OnRevoked). The
-// probe counters may be read from any thread.
+// Thread-safety: one thread drives a Pipeline (ProcessBatch, FireTimers, OnAssigned, OnRevoked).
+// The probe counters may be read from any thread.
 #pragma once
 
 #include <array>
@@ -67,8 +67,13 @@ class Pipeline {
   Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,
            rules::RulesContext rules, PipelineOptions options, PipelineProbe& probe);
 
-  // Loads aggregates and watermarks from the store. Call once before the first batch.
+  // Loads the aggregates of every partition in the store (file replays, which own them all).
+  // A consumer-group run loads partitions as they are assigned (OnAssigned) instead.
   [[nodiscard]] Status Restore();
+
+  // Loads the aggregates of newly assigned partitions from the store, so that their counts
+  // continue where this store left them (a rebalance never loses or doubles counts).
+  [[nodiscard]] Status OnAssigned(std::span<const TopicPartition> partitions);
 
   // Processes `records` (in source order) and commits. `wall_now` drives wall-clock timers.
   // A failed commit is fatal for this Pipeline: its in-memory view may be ahead of the store;

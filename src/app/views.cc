@@ -83,7 +83,7 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
   const auto per_department = PerDepartment(aggregate::AggregateTable::FoldPartitions(rows));
   std::string out;
   char line[256];
-  std::snprintf(line, sizeof line, "%-28s %9s %9s %9s %9s %9s %9s %8s\n", "department", "received",
+  std::snprintf(line, sizeof line, "%-36s %9s %9s %9s %9s %9s %9s %8s\n", "department", "received",
                 "on_time", "late", "open", "overdue", "no_due", "on_time%");
   out += line;
   AggregateCounters total;
@@ -91,12 +91,16 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
     const aggregate::Kpis k = aggregate::ComputeKpis(c);
     const int64_t no_due =
         c[AggregateField::kCompletedNoDeadline] + c[AggregateField::kOpenNoDeadline];
+    // Share of finished dossiers with a due time that finished on time (the columns beside).
+    const int64_t on_time = k.completed_on_time - c[AggregateField::kCompletedNoDeadline];
     char rate[16] = "-";
-    if (k.completed_on_time_rate) {
-      std::snprintf(rate, sizeof rate, "%.1f", 100.0 * *k.completed_on_time_rate);
+    if (on_time + k.completed_late > 0) {
+      std::snprintf(
+          rate, sizeof rate, "%.1f",
+          100.0 * static_cast<double>(on_time) / static_cast<double>(on_time + k.completed_late));
     }
     std::snprintf(
-        line, sizeof line, "%-28.28s %9lld %9lld %9lld %9lld %9lld %9lld %8s\n",
+        line, sizeof line, "%-36.36s %9lld %9lld %9lld %9lld %9lld %9lld %8s\n",
         name.empty() ? "(none)" : name.c_str(), static_cast<long long>(k.received),
         static_cast<long long>(k.completed_on_time - c[AggregateField::kCompletedNoDeadline]),
         static_cast<long long>(k.completed_late), static_cast<long long>(k.open),

@@ -34,6 +34,9 @@ class AggregateTable {
   // Forgets the rows of a revoked partition (its counts move to the instance that gets it).
   void DropPartition(PartitionId partition);
 
+  // Replaces the rows of one partition (restore of a newly assigned partition).
+  void LoadPartition(PartitionId partition, Rows rows);
+
   [[nodiscard]] Rows Snapshot() const;
 
   // Sums the rows per key with the partition folded away (what metrics and the API show).

@@ -1,0 +1,116 @@
+// Pipeline over a real RocksDB state store in a temporary directory.
+#include "app/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "app/rules_config.h"
+#include "iocstream/decode/event_encoder.h"
+#include "iocstream/decode/rfc3339.h"
+
+namespace iocstream::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        fs::temp_directory_path() /
+        ("iocstream-pipeline-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+         "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    auto cal = LoadBusinessCalendar(
+        {std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2026.yaml"});
+    ASSERT_TRUE(cal.has_value()) << cal.error().message;
+    calendar_ = std::make_unique<rules::BusinessCalendar>(std::move(*cal));
+    state::StateStoreOptions options;
+    options.path = dir_.string();
+    auto store = state::StateStore::Open(options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    store_ = std::move(*store);
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Two events (received, completed) per dossier, spread over `partitions` partitions.
+  void MakeRecords(int dossiers, int partitions) {
+    for (int i = 0; i < dossiers; ++i) {
+      for (const EventType type : {EventType::kReceived, EventType::kCompleted}) {
+        DossierEvent e;
+        e.dossier_id = "D" + std::to_string(i);
+        e.event_id = e.dossier_id + "/" + std::string(ToString(type));
+        e.type = type;
+        e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z") + std::chrono::hours(i) +
+                        (type == EventType::kCompleted ? std::chrono::hours(30) : Millis(0));
+        e.due_at = *ParseRfc3339("2026-03-02T01:00:00Z") + std::chrono::hours(i + 24);
+        e.agency_code = "SO-" + std::to_string(i % 3);
+        payloads_.push_back(EncodeEvent(e));
+        keys_.push_back(e.dossier_id);
+      }
+    }
+    std::vector<int64_t> next(static_cast<size_t>(partitions), 0);
+    for (size_t i = 0; i < payloads_.size(); ++i) {
+      const int32_t p = Pipeline::HashPartition(keys_[i], partitions);
+      records_.push_back(SourceRecord{"events", PartitionId(p),
+                                      Offset(next[static_cast<size_t>(p)]++), Instant{}, keys_[i],
+                                      payloads_[i]});
+    }
+  }
+
+  fs::path dir_;
+  std::unique_ptr<rules::BusinessCalendar> calendar_;
+  std::unique_ptr<state::StateStore> store_;
+  std::vector<std::string> payloads_;
+  std::vector<std::string> keys_;
+  std::vector<SourceRecord> records_;
+};
+
+// A rebalance that takes partitions away and gives them back changes no count.
+TEST_F(PipelineTest, RevokeAndReassignKeepTheCounts) {
+  MakeRecords(60, 3);
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const std::vector<TopicPartition> all = {
+      {"events", PartitionId(0)}, {"events", PartitionId(1)}, {"events", PartitionId(2)}};
+  ASSERT_TRUE(pipeline.OnAssigned(all).ok());
+  const size_t half = records_.size() / 2;
+  ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).first(half), Instant{}).ok());
+  const auto before = aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot());
+
+  pipeline.OnRevoked(std::span(all).first(2));
+  EXPECT_LT(aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot())
+                .begin()
+                ->second[AggregateField::kReceived],
+            before.begin()->second[AggregateField::kReceived]);
+  ASSERT_TRUE(pipeline.OnAssigned(std::span(all).first(2)).ok());
+  EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot()), before);
+
+  // The rest of the stream lands on the restored counts: 60 received, 60 completed.
+  ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(half), Instant{}).ok());
+  AggregateCounters total;
+  for (const auto& [key, c] : aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot())) {
+    total += c;
+  }
+  EXPECT_EQ(total[AggregateField::kReceived], 60);
+  EXPECT_EQ(total[AggregateField::kCompletedLate], 60);  // completed 30 h after, due 24 h after
+  EXPECT_EQ(probe.consumed.load(), records_.size());
+  EXPECT_EQ(probe.applied.load(), records_.size());
+  // And the store agrees with memory.
+  auto stored = store_->LoadAggregates();
+  ASSERT_TRUE(stored.has_value());
+  AggregateCounters stored_total;
+  for (const auto& [key, c] : *stored) stored_total += c;
+  EXPECT_EQ(stored_total, total);
+}
+
+}  // namespace
+}  // namespace iocstream::app
