@@ -335,8 +335,16 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
       continue;
     }
     probe_.applied.fetch_add(1, std::memory_order_relaxed);
+    // Late data: behind the watermark (replay), or older than the allowed lateness (live).
+    const bool late = options_.clock == TimerClock::kWatermark
+                          ? watermark_before && event.occurred_at < *watermark_before
+                          : event.occurred_at + options_.allowed_lateness < wall_now;
     if (watermark_before && event.occurred_at < *watermark_before) {
       probe_.late_applied.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (late) {
+      const Instant clock = options_.clock == TimerClock::kWatermark ? watermarks_[p] : wall_now;
+      rules::ApplyLateDataGrace(r.state, clock, options_.allowed_lateness);
     }
     const int64_t event_ms = ToEpochMillis(event.occurred_at);
     if (event_ms > probe_.max_event_time_ms.load(std::memory_order_relaxed)) {

@@ -340,6 +340,24 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
   return r;
 }
 
+namespace {
+// When a timer due at `due` fires: not before the late-data floor.
+Instant FireTime(const DossierState& s, Instant due) {
+  return s.timer_floor && *s.timer_floor > due ? *s.timer_floor : due;
+}
+bool Fires(const DossierState& s, const std::optional<Instant>& due, const Timer& t) {
+  return due && FireTime(s, *due) == t.due;
+}
+}  // namespace
+
+void ApplyLateDataGrace(DossierState& s, Instant clock, Millis grace) {
+  if (s.timer_floor) return;
+  const std::vector<Timer> timers = DesiredTimers(s);
+  const bool due_already =
+      std::any_of(timers.begin(), timers.end(), [&](const Timer& t) { return t.due <= clock; });
+  if (due_already) s.timer_floor = clock + grace;
+}
+
 TimerResult FireTimer(const DossierState& state, const Timer& t, Instant now,
                       const RulesContext& ctx) {
   TimerResult r;
@@ -348,23 +366,26 @@ TimerResult FireTimer(const DossierState& state, const Timer& t, Instant now,
   const bool running = IsOpen(s) && !s.paused_since;
   switch (t.kind) {
     case TimerKind::kBreach:
-      if (!running || s.breach_fired || s.due_at != t.due) return r;
+      if (!running || s.breach_fired || !Fires(s, s.due_at, t)) return r;
       s.breach_fired = true;
-      r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineBreached, t.due, now));
+      r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineBreached, *s.due_at, now));
       if (ctx.policy.apology_alerts && !s.apology_issued) {
-        r.alerts.push_back(MakeAlert(s, AlertKind::kApologyMissing, t.due, now));
+        r.alerts.push_back(MakeAlert(s, AlertKind::kApologyMissing, *s.due_at, now));
       }
       break;
     case TimerKind::kWarning:
-      if (!running || s.warning_fired || s.breach_fired || s.warning_at != t.due) return r;
+      if (!running || s.warning_fired || s.breach_fired || !Fires(s, s.warning_at, t)) return r;
       s.warning_fired = true;
-      r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarning, *s.due_at, now));
+      // Past the deadline already (the breach timer fires next): a warning would only be noise.
+      if (now < *s.due_at) {
+        r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarning, *s.due_at, now));
+      }
       break;
     case TimerKind::kStepBreach:
-      if (!IsOpen(s) || s.step_breach_fired || s.step_due_at != t.due) return r;
+      if (!IsOpen(s) || s.step_breach_fired || !Fires(s, s.step_due_at, t)) return r;
       s.step_breach_fired = true;
       ++s.step_breaches;
-      r.alerts.push_back(MakeAlert(s, AlertKind::kStepBreached, t.due, now));
+      r.alerts.push_back(MakeAlert(s, AlertKind::kStepBreached, *s.step_due_at, now));
       break;
   }
   r.fired = true;
@@ -375,7 +396,7 @@ std::vector<Timer> DesiredTimers(const DossierState& s) {
   std::vector<Timer> timers;
   if (!IsOpen(s)) return timers;
   auto add = [&](Instant due, TimerKind kind) {
-    timers.push_back(Timer{s.partition, due, s.dossier_id, kind});
+    timers.push_back(Timer{s.partition, FireTime(s, due), s.dossier_id, kind});
   };
   if (!s.paused_since && s.due_at && !s.breach_fired) {
     add(*s.due_at, TimerKind::kBreach);

@@ -62,15 +62,19 @@ struct DossierState {
   // it (Decision 766 indicator 2.1 subtracts supplement time). A Form 04 reschedule does NOT
   // move it.
   std::optional<Instant> due_at;
-  std::optional<Instant> original_due_at;  // due time before any pause or restart (explain)
-  std::optional<Instant> warning_at;       // when the "due soon" warning fires
+  std::optional<Instant> original_due_at;     // due time before any pause or restart (explain)
+  std::optional<Instant> warning_at;          // when the "due soon" warning fires
   std::optional<Instant> rescheduled_due_at;  // Form 04 new promised date, if any
   std::optional<Instant> step_due_at;         // current step's internal deadline (OLA)
   std::optional<Instant> completed_at;        // clock stop (NgayKetThucXuLy)
   std::optional<Instant> returned_at;         // NgayTra
   std::optional<Instant> closed_at;           // withdrawn / refused / rejected time
   std::optional<Instant> paused_since;        // open pause (supplement or payment)
-  int64_t paused_ms = 0;                      // total paused wall time already applied to due_at
+  // Late data: the dossier's events arrived behind the clock (watermark or wall), so its
+  // timers do not fire before this instant: the allowed lateness is left for its other late
+  // events (a completion, say) to arrive before a breach is declared.
+  std::optional<Instant> timer_floor;
+  int64_t paused_ms = 0;  // total paused wall time already applied to due_at
   int32_t supplement_requests = 0;
   int32_t step_breaches = 0;  // transfer steps that passed their internal deadline
   bool result_electronic = false;

@@ -74,6 +74,12 @@ struct TimerResult {
 [[nodiscard]] TimerResult FireTimer(const DossierState& state, const Timer& timer, Instant now,
                                     const RulesContext& ctx);
 
+// Late data (events that arrived behind the clock): if the dossier has a timer already due at
+// `clock`, its timers are held until clock + `grace` (the allowed lateness), so a late
+// completion still arriving is not preceded by a false breach alert. No-op otherwise, and
+// once set the floor stays.
+void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
+
 // The timers a dossier in this state must have: the state store keeps exactly these
 // (a change applies the difference). Sorted.
 [[nodiscard]] std::vector<Timer> DesiredTimers(const DossierState& state);

@@ -114,3 +114,59 @@ TEST_F(PipelineTest, RevokeAndReassignKeepTheCounts) {
 
 }  // namespace
 }  // namespace iocstream::app
+
+namespace iocstream::app {
+namespace {
+
+std::string Event(const std::string& dossier, EventType type, const char* at,
+                  std::optional<const char*> due = std::nullopt) {
+  DossierEvent e;
+  e.dossier_id = dossier;
+  e.event_id = dossier + "/" + std::string(ToString(type));
+  e.type = type;
+  e.occurred_at = *ParseRfc3339(at);
+  if (due) e.due_at = *ParseRfc3339(*due);
+  e.agency_code = "SO-TP";
+  return EncodeEvent(e);
+}
+
+// Late data (behind the watermark) gets the allowed lateness before a breach is declared:
+// a late dossier completed on time raises no breach alert; one that stays open does, once
+// the watermark passes the grace.
+TEST_F(PipelineTest, LateDataGetsTheAllowedLatenessBeforeABreach) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.allowed_lateness = std::chrono::hours(1);
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const std::vector<std::string> payloads = {
+      // Newer data first: the watermark moves to 2026-06-01T00:00Z - 1 h.
+      Event("NEW", EventType::kReceived, "2026-06-01T00:00:00Z"),
+      // Then an old dossier, due long before the watermark, completed before its due time.
+      Event("OLD-OK", EventType::kReceived, "2026-03-02T01:00:00Z", "2026-03-03T01:00:00Z"),
+      Event("OLD-OK", EventType::kCompleted, "2026-03-02T05:00:00Z"),
+      // And an old dossier that stays open.
+      Event("OLD-OPEN", EventType::kReceived, "2026-03-02T01:00:00Z", "2026-03-03T01:00:00Z"),
+      // Much later data moves the watermark past the grace.
+      Event("NEWER", EventType::kReceived, "2026-06-01T05:00:00Z")};
+  std::vector<SourceRecord> records;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    records.push_back(SourceRecord{
+        "events", PartitionId(0), Offset(static_cast<int64_t>(i)), Instant{}, {}, payloads[i]});
+  }
+  for (const auto& r : records) ASSERT_TRUE(pipeline.ProcessBatch({&r, 1}, Instant{}).ok());
+  auto ok = store_->GetDossier("OLD-OK");
+  ASSERT_TRUE(ok.has_value() && ok->has_value());
+  EXPECT_EQ((*ok)->outcome, Outcome::kEarly);
+  EXPECT_FALSE((*ok)->breach_fired);
+  auto open = store_->GetDossier("OLD-OPEN");
+  ASSERT_TRUE(open.has_value() && open->has_value());
+  EXPECT_TRUE((*open)->breach_fired);
+  EXPECT_EQ(probe.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load(), 1u);
+  EXPECT_EQ(probe.late_applied.load(), 3u);
+}
+
+}  // namespace
+}  // namespace iocstream::app
