@@ -208,6 +208,27 @@ void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
   ComputeWarning(s, ctx);
 }
 
+// Pause start and end tolerate arrival in either order: an end seen first is kept and the
+// pause applied as [start, end] when its start arrives.
+void StartPauseInOrder(DossierState& s, Instant at, const RulesContext& ctx) {
+  if (s.unmatched_resume_at && at <= *s.unmatched_resume_at) {
+    const Instant end = *s.unmatched_resume_at;
+    s.unmatched_resume_at.reset();
+    StartPause(s, at);
+    EndPause(s, end, ctx);
+    return;
+  }
+  StartPause(s, at);
+}
+
+void EndPauseInOrder(DossierState& s, Instant at, const RulesContext& ctx) {
+  if (!s.paused_since) {
+    s.unmatched_resume_at = at;
+    return;
+  }
+  EndPause(s, at, ctx);
+}
+
 void RememberEvent(DossierState& s, uint64_t hash) {
   if (s.applied_event_ids.size() >= kMaxRememberedEventIds) {
     s.applied_event_ids.erase(s.applied_event_ids.begin());
@@ -305,16 +326,16 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
       break;
     case EventType::kSupplementRequested:
       ++s.supplement_requests;
-      if (!was_finished) StartPause(s, e.occurred_at);
+      if (!was_finished) StartPauseInOrder(s, e.occurred_at, ctx);
       break;
     case EventType::kSupplementReceived:
-      EndPause(s, e.occurred_at, ctx);
+      EndPauseInOrder(s, e.occurred_at, ctx);
       break;
     case EventType::kPaymentRequested:
-      if (ctx.policy.payment_pauses && !was_finished) StartPause(s, e.occurred_at);
+      if (ctx.policy.payment_pauses && !was_finished) StartPauseInOrder(s, e.occurred_at, ctx);
       break;
     case EventType::kPaymentReceived:
-      if (ctx.policy.payment_pauses) EndPause(s, e.occurred_at, ctx);
+      if (ctx.policy.payment_pauses) EndPauseInOrder(s, e.occurred_at, ctx);
       break;
     case EventType::kCompleted:
       MinInto(s.completed_at, e.occurred_at);

@@ -11,11 +11,20 @@ namespace {
 using OptionalInstantField = std::optional<Instant> DossierState::*;
 
 // The order of the presence bits; append only.
-constexpr std::array<OptionalInstantField, 12> kOptionalInstants = {
-    &DossierState::submitted_at,    &DossierState::received_at,        &DossierState::due_at,
-    &DossierState::original_due_at, &DossierState::rescheduled_due_at, &DossierState::step_due_at,
-    &DossierState::completed_at,    &DossierState::returned_at,        &DossierState::closed_at,
-    &DossierState::paused_since,    &DossierState::warning_at,         &DossierState::timer_floor};
+constexpr std::array<OptionalInstantField, 13> kOptionalInstants = {
+    &DossierState::submitted_at,
+    &DossierState::received_at,
+    &DossierState::due_at,
+    &DossierState::original_due_at,
+    &DossierState::rescheduled_due_at,
+    &DossierState::step_due_at,
+    &DossierState::completed_at,
+    &DossierState::returned_at,
+    &DossierState::closed_at,
+    &DossierState::paused_since,
+    &DossierState::warning_at,
+    &DossierState::timer_floor,
+    &DossierState::unmatched_resume_at};
 constexpr uint64_t kKnownPresenceBits = (uint64_t{1} << kOptionalInstants.size()) - 1;
 
 using BoolField = bool DossierState::*;

@@ -74,6 +74,9 @@ struct DossierState {
   // timers do not fire before this instant: the allowed lateness is left for its other late
   // events (a completion, say) to arrive before a breach is declared.
   std::optional<Instant> timer_floor;
+  // Out of order: an end of pause (supplement received, payment received) seen before its
+  // start; the pause is applied when the start arrives.
+  std::optional<Instant> unmatched_resume_at;
   int64_t paused_ms = 0;  // total paused wall time already applied to due_at
   int32_t supplement_requests = 0;
   int32_t step_breaches = 0;  // transfer steps that passed their internal deadline

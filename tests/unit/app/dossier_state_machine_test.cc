@@ -128,6 +128,19 @@ TEST_F(StateMachineTest, PauseShiftsDeadlineByWorkingTimePaused) {
   EXPECT_EQ(s.status, DossierStatus::kInProgress);
 }
 
+TEST_F(StateMachineTest, PauseEndBeforeItsStartGivesTheSameDeadline) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-06T17:00:00+07:00");
+  auto req = Event("s1", EventType::kSupplementRequested, "2026-03-03T08:00:00+07:00");
+  auto got = Event("s2", EventType::kSupplementReceived, "2026-03-04T08:00:00+07:00");
+  const auto in_order = Apply({received, req, got});
+  const auto reversed = Apply({received, got, req});
+  EXPECT_EQ(reversed.due_at, in_order.due_at);
+  EXPECT_EQ(reversed.due_at, T("2026-03-09T17:00:00+07:00"));
+  EXPECT_FALSE(reversed.paused_since.has_value());
+  EXPECT_FALSE(reversed.unmatched_resume_at.has_value());
+}
+
 TEST_F(StateMachineTest, WhilePausedNoBreachTimer) {
   auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
   received.due_at = T("2026-03-06T17:00:00+07:00");

@@ -60,6 +60,7 @@ DossierState FullState() {
   s.original_due_at = At(t0 + 9 * 86'400'000LL);
   s.warning_at = At(t0 + 8 * 86'400'000LL);
   s.timer_floor = At(t0 + 7 * 86'400'000LL);
+  s.unmatched_resume_at = At(t0 + 6 * 86'400'000LL);
   s.rescheduled_due_at = At(t0 + 12 * 86'400'000LL);
   s.step_due_at = At(t0 + 5 * 86'400'000LL);
   s.completed_at = At(t0 + 11 * 86'400'000LL);
@@ -138,6 +139,7 @@ TEST(DossierCodecTest, TypicalStateIsCompact) {
   s.closed_at.reset();
   s.paused_since.reset();
   s.timer_floor.reset();
+  s.unmatched_resume_at.reset();
   s.applied_event_ids.resize(2);
   // 3 header + 5 enum + 1 partition bytes; strings 40 + 3 lengths; first_event_at 6 bytes;
   // last_event_at, status_at and 6 optional instants as deltas of hours to days, 4-5 bytes
@@ -169,7 +171,7 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   version[0] = 2;
   expect_corrupt(version, "unknown version");
   std::string presence = bytes;
-  presence[2] = '\x3f';  // presence is a 2-byte varint (12 bits); this sets unknown bit 12
+  presence[2] = '\x7f';  // presence is a 2-byte varint (13 bits); this sets unknown bit 13
   expect_corrupt(presence, "unknown presence bit");
   std::string flags = bytes;
   flags[3] = '\x7f';  // flags byte: sets unknown bit 6
