@@ -16,12 +16,6 @@ constexpr Instant kMaxInstant = Instant::max();
 
 Timer PartitionStart(PartitionId p) { return Timer{p, Instant::min(), "", TimerKind::kWarning}; }
 
-void MaxInto(std::atomic<uint64_t>& slot, uint64_t v) {
-  uint64_t cur = slot.load(std::memory_order_relaxed);
-  while (v > cur && !slot.compare_exchange_weak(cur, v)) {
-  }
-}
-
 }  // namespace
 
 Pipeline::Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,
@@ -360,8 +354,7 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
       if (Status s = FireDue(p, wall_now); !s) return fatal_ = s;
     }
   }
-  MaxInto(probe_.batch_records_max, records.size());
-  return Commit(wall_now);
+  return Commit();
 }
 
 Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now) {
@@ -369,10 +362,10 @@ Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now
   for (PartitionId p : partitions) {
     if (Status s = FireDue(p, now); !s) return fatal_ = s;
   }
-  return Commit(now);
+  return Commit();
 }
 
-Status Pipeline::Commit(Instant wall_now) {
+Status Pipeline::Commit() {
   bool empty = batch_offsets_.empty() && outbox_.empty() && timer_changes_.empty() &&
                watermark_moved_.empty();
   for (const auto& [id, e] : entries_) empty = empty && !e.dirty;
@@ -419,7 +412,6 @@ Status Pipeline::Commit(Instant wall_now) {
   batch_offsets_.clear();
   watermark_moved_.clear();
   probe_.batches.fetch_add(1, std::memory_order_relaxed);
-  probe_.last_commit_wall_ms.store(ToEpochMillis(wall_now), std::memory_order_relaxed);
   return {};
 }
 

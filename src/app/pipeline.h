@@ -57,9 +57,7 @@ struct PipelineProbe {
   std::atomic<uint64_t> timers_fired{0};
   std::array<std::atomic<uint64_t>, 8> alerts_by_kind{};
   std::atomic<uint64_t> batches{0};
-  std::atomic<uint64_t> batch_records_max{0};
   std::atomic<int64_t> max_event_time_ms{0};
-  std::atomic<int64_t> last_commit_wall_ms{0};
 };
 
 class Pipeline {
@@ -109,7 +107,7 @@ class Pipeline {
   void QueueAlerts(const std::vector<AlertIntent>& alerts);
   Status FireDue(PartitionId partition, Instant up_to);
   void AdvanceWatermark(PartitionId partition, Instant event_time);
-  Status Commit(Instant wall_now);
+  Status Commit();
 
   state::StateStore& store_;
   aggregate::AggregateTable& aggregates_;

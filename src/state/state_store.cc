@@ -575,23 +575,10 @@ Result<std::vector<Timer>> StateStore::DueTimers(PartitionId partition, Instant 
 }
 
 Result<std::optional<Instant>> StateStore::NextTimerDue(PartitionId partition, Instant from) const {
-  if (!impl_->db) return Closed();
-  const std::string prefix = keys::TimerPartitionPrefix(partition);
-  const std::string lower = from == Instant::min() ? prefix : keys::TimerDuePrefix(partition, from);
-  const std::string upper = keys::PrefixSuccessor(prefix);
-  rocksdb::Slice lower_slice(lower);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_lower_bound = &lower_slice;
-  if (!upper.empty()) read_options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(read_options, impl_->families[kTimers]));
-  it->Seek(lower_slice);
-  if (!it->status().ok()) return FromRocks(it->status(), "scan timers");
-  if (!it->Valid()) return std::optional<Instant>();
-  auto timer = keys::DecodeTimerKey(ToView(it->key()));
-  if (!timer) return CorruptKey(keys::kTimersFamily);
-  return std::optional<Instant>(timer->due);
+  auto first = DueTimers(partition, Instant::max(), 1, from);
+  if (!first) return first.error();
+  if (first->empty()) return std::optional<Instant>();
+  return std::optional<Instant>(first->front().due);
 }
 
 Result<std::vector<std::pair<AggregateKey, AggregateCounters>>> StateStore::LoadAggregates() const {
