@@ -1,24 +1,42 @@
 #include "iocstream/aggregate/aggregate_table.h"
 
+#include <algorithm>
+#include <functional>
+#include <string>
+
 #include "iocstream/aggregate/contribution.h"
 
 namespace iocstream::aggregate {
 
+size_t AggregateTable::KeyHash::operator()(const AggregateKey& key) const noexcept {
+  size_t h = std::hash<std::string>{}(key.agency_code);
+  h = h * 31 + std::hash<std::string>{}(key.commune_code);
+  h = h * 31 + static_cast<size_t>(key.channel);
+  return h * 31 + static_cast<size_t>(key.partition.value());
+}
+
 void AggregateTable::Load(Rows rows) {
   std::lock_guard lock(mu_);
-  rows_ = std::move(rows);
+  rows_.clear();
+  for (auto& [key, counters] : rows) rows_.emplace(key, counters);
   dirty_.clear();
 }
 
 void AggregateTable::Apply(const DossierState* before, const DossierState& after) {
+  AggregateKey key = KeyOf(after);
+  AggregateCounters delta = Contribution(after);
   std::lock_guard lock(mu_);
   if (before != nullptr) {
-    AggregateKey key = KeyOf(*before);
-    rows_[key] -= Contribution(*before);
-    dirty_.insert(std::move(key));
+    AggregateKey old_key = KeyOf(*before);
+    if (old_key == key) {
+      delta -= Contribution(*before);
+      if (delta.IsZero()) return;
+    } else {
+      rows_[old_key] -= Contribution(*before);
+      dirty_.insert(std::move(old_key));
+    }
   }
-  AggregateKey key = KeyOf(after);
-  rows_[key] += Contribution(after);
+  rows_[key] += delta;
   dirty_.insert(std::move(key));
 }
 
@@ -32,6 +50,7 @@ std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirt
     if (it->second.IsZero()) rows_.erase(it);
   }
   dirty_.clear();
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 
@@ -51,7 +70,7 @@ void AggregateTable::LoadPartition(PartitionId partition, Rows rows) {
 
 AggregateTable::Rows AggregateTable::Snapshot() const {
   std::lock_guard lock(mu_);
-  return rows_;
+  return Rows(rows_.begin(), rows_.end());
 }
 
 AggregateTable::Rows AggregateTable::FoldPartitions(const Rows& rows) {

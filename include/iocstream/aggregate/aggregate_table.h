@@ -9,7 +9,8 @@
 
 #include <map>
 #include <mutex>
-#include <set>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "iocstream/core/aggregate_types.h"
@@ -19,12 +20,15 @@ namespace iocstream::aggregate {
 
 class AggregateTable {
  public:
+  // Ordered rows, as views and the state store read them.
   using Rows = std::map<AggregateKey, AggregateCounters>;
 
   // Replaces the rows (restore from the state store).
   void Load(Rows rows);
 
-  // Applies the change of one dossier from `before` (nullptr: new dossier) to `after`.
+  // Applies the change of one dossier from `before` (nullptr: new dossier) to `after`: one
+  // hash lookup when the dossier stays under the same key (the usual case), none when its
+  // contribution did not change.
   void Apply(const DossierState* before, const DossierState& after);
 
   // Keys changed since the last call, with their current values (zero rows included, so the
@@ -43,9 +47,14 @@ class AggregateTable {
   [[nodiscard]] static Rows FoldPartitions(const Rows& rows);
 
  private:
+  struct KeyHash {
+    size_t operator()(const AggregateKey& key) const noexcept;
+  };
+  using Table = std::unordered_map<AggregateKey, AggregateCounters, KeyHash>;
+
   mutable std::mutex mu_;
-  Rows rows_;
-  std::set<AggregateKey> dirty_;
+  Table rows_;  // hashed: Apply runs once per state change, on the hot path
+  std::unordered_set<AggregateKey, KeyHash> dirty_;
 };
 
 }  // namespace iocstream::aggregate
