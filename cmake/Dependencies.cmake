@@ -2,6 +2,9 @@
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+# jemalloc for the iocstream binary: RocksDB's recommended allocator (less fragmentation, so a
+# bounded RSS, and cheaper small allocations on the per-event path). Not under sanitizers.
+pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
 find_package(RocksDB REQUIRED CONFIG)
 find_package(prometheus-cpp REQUIRED CONFIG)
 find_package(Boost 1.81 REQUIRED CONFIG)
