@@ -144,9 +144,7 @@ int RunLive(const RunOptions& options) {
   PipelineProbe probe;
   RelayProbe relay_probe;
   aggregate::AggregateTable aggregates;
-  PipelineOptions pipeline_options;
-  pipeline_options.clock = config.clock;
-  pipeline_options.allowed_lateness = config.allowed_lateness;
+  const PipelineOptions pipeline_options = PipelineOptionsFor(config, PipelineMode::kRun);
   Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(), pipeline_options, probe);
   // Aggregates are loaded per partition as the group assigns them (OnAssigned).
 
@@ -202,6 +200,10 @@ int RunLive(const RunOptions& options) {
   spdlog::info("consuming {} as group {} from {}", config.kafka.events_topic, config.kafka.group_id,
                config.kafka.bootstrap_servers);
   int exit_code = 0;
+  // Wall-clock timers are checked this often (bounds deadline-to-alert latency).
+  constexpr auto kTimerTick = std::chrono::milliseconds(200);
+  uint64_t commits_seen = 0;
+  std::optional<std::chrono::steady_clock::time_point> first_record;
   auto last_timer_tick = std::chrono::steady_clock::now();
   auto last_record = std::chrono::steady_clock::now();
   bool summary_printed = false;
@@ -220,21 +222,22 @@ int RunLive(const RunOptions& options) {
     const Instant now = WallClockNow();
     if (!batch->empty()) {
       last_record = std::chrono::steady_clock::now();
+      if (!first_record) first_record = last_record;
       if (Status s = pipeline.ProcessBatch(*batch, now); !s) {
         spdlog::error("state commit failed, stopping: {}", s.error().message);
         exit_code = kExitRuntime;
         break;
       }
-      std::map<TopicPartition, Offset> next;
-      for (const SourceRecord& r : *batch) {
-        next[TopicPartition{std::string(r.topic), r.partition}] = Offset(r.offset.value() + 1);
+    } else if (pipeline.HasPending()) {
+      // Drained the fetched records: commit now rather than wait for the interval.
+      if (Status s = pipeline.Flush(); !s) {
+        spdlog::error("state commit failed, stopping: {}", s.error().message);
+        exit_code = kExitRuntime;
+        break;
       }
-      const std::vector<std::pair<TopicPartition, Offset>> commits(next.begin(), next.end());
-      consumer.CommitAsync(commits);
-      relay.Notify();
     }
     if (config.clock == TimerClock::kWallClock &&
-        std::chrono::steady_clock::now() - last_timer_tick > std::chrono::milliseconds(500)) {
+        std::chrono::steady_clock::now() - last_timer_tick > kTimerTick) {
       last_timer_tick = std::chrono::steady_clock::now();
       std::vector<PartitionId> partitions;
       for (const auto& tp : consumer.Assignment()) partitions.push_back(tp.partition);
@@ -243,7 +246,17 @@ int RunLive(const RunOptions& options) {
         exit_code = kExitRuntime;
         break;
       }
+    }
+    if (pipeline.CommitCount() != commits_seen) {
+      // New state commits: publish their outbox, and tell the group how far they reach.
+      commits_seen = pipeline.CommitCount();
       relay.Notify();
+      std::vector<std::pair<TopicPartition, Offset>> commits;
+      for (const auto& tp : consumer.Assignment()) {
+        auto it = pipeline.CommittedOffsets().find(tp);
+        if (it != pipeline.CommittedOffsets().end()) commits.emplace_back(tp, it->second);
+      }
+      if (!commits.empty()) consumer.CommitAsync(commits);
     }
     if ((options.summary_when_caught_up || options.exit_when_caught_up) && batch->empty() &&
         assigned.load()) {
@@ -258,6 +271,12 @@ int RunLive(const RunOptions& options) {
         if (options.summary_when_caught_up) {
           std::printf("%s", SummaryTable(aggregates.Snapshot()).c_str());
           PrintAccounting(probe, relay_probe, *runtime.store);
+          if (first_record) {
+            std::printf(
+                "first record to caught up: %.3f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - *first_record)
+                    .count());
+          }
           std::fflush(stdout);
         }
         if (options.exit_when_caught_up) break;
@@ -271,6 +290,12 @@ int RunLive(const RunOptions& options) {
     }
   }
   spdlog::info("stopping");
+  if (exit_code == 0) {
+    if (Status s = pipeline.Flush(); !s) {
+      spdlog::error("final state commit failed: {}", s.error().message);
+      exit_code = kExitRuntime;
+    }
+  }
   consumer.Close();
   relay.Stop(Millis(10000));
   if (http) http->Stop();
@@ -323,10 +348,8 @@ int RunReplay(const ReplayOptions& options) {
   PipelineProbe probe;
   RelayProbe relay_probe;
   aggregate::AggregateTable aggregates;
-  PipelineOptions pipeline_options;
-  pipeline_options.clock = TimerClock::kWatermark;  // deterministic: event time drives timers
-  pipeline_options.allowed_lateness = config.allowed_lateness;
-  pipeline_options.hash_partitions = config.replay_partitions;
+  // Deterministic: event time drives timers.
+  const PipelineOptions pipeline_options = PipelineOptionsFor(config, PipelineMode::kReplay);
   Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(), pipeline_options, probe);
   if (Status s = pipeline.Restore(); !s) return Fail(s.error());
   auto relay = FileOutboxRelay::Open(*runtime.store, config.state.dir + "/alerts.ndjson",
@@ -420,6 +443,8 @@ int RunReplay(const ReplayOptions& options) {
       if (Status s = flush(); !s) return Fail(s.error());
     }
   }
+  if (Status s = pipeline.Flush(); !s) return Fail(s.error());
+  if (Status s = (*relay)->Drain(); !s) return Fail(s.error());
   if (options.summary) {
     std::printf("%s", SummaryTable(aggregates.Snapshot()).c_str());
     PrintAccounting(probe, relay_probe, *runtime.store);

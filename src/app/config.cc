@@ -135,7 +135,9 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
   }
   if (const YAML::Node st = root["state"]) {
     if (Status s = CheckKeys(st, "state",
-                             {"dir", "block_cache_mb", "write_buffer_mb", "disable_wal"}, err);
+                             {"dir", "block_cache_mb", "write_buffer_mb", "disable_wal",
+                              "dossier_cache_mb", "commit_interval_ms", "commit_max_records"},
+                             err);
         !s) {
       return s;
     }
@@ -145,6 +147,15 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return s;
     }
     if (Status s = Read(st, "state", "disable_wal", c.state.disable_wal, err); !s) return s;
+    if (Status s = Read(st, "state", "dossier_cache_mb", c.state.dossier_cache_mb, err); !s) {
+      return s;
+    }
+    if (Status s = Read(st, "state", "commit_interval_ms", c.state.commit_interval_ms, err); !s) {
+      return s;
+    }
+    if (Status s = Read(st, "state", "commit_max_records", c.state.commit_max_records, err); !s) {
+      return s;
+    }
     if (c.state.write_buffer_mb > c.state.block_cache_mb) {
       return err("state.write_buffer_mb",
                  "must not exceed state.block_cache_mb (it is charged "
@@ -251,6 +262,17 @@ Result<Config> LoadConfig(const std::string& path) {
     return err("(value)", e.what());
   }
   return c;
+}
+
+PipelineOptions PipelineOptionsFor(const Config& config, PipelineMode mode) {
+  PipelineOptions options;
+  options.clock = mode == PipelineMode::kReplay ? TimerClock::kWatermark : config.clock;
+  options.allowed_lateness = config.allowed_lateness;
+  if (mode == PipelineMode::kReplay) options.hash_partitions = config.replay_partitions;
+  options.commit_interval = Millis(static_cast<int64_t>(config.state.commit_interval_ms));
+  options.commit_max_records = config.state.commit_max_records;
+  options.cache_bytes = config.state.dossier_cache_mb << 20;
+  return options;
 }
 
 }  // namespace iocstream::app

@@ -30,6 +30,9 @@ struct StateConfig {
   size_t block_cache_mb = 64;
   size_t write_buffer_mb = 32;
   bool disable_wal = false;
+  size_t dossier_cache_mb = 64;        // dossiers kept in memory across commits
+  size_t commit_interval_ms = 1000;    // state commit at most this often (0: every poll batch)
+  size_t commit_max_records = 100000;  // ... or when this many records are pending
 };
 
 struct HttpConfig {
@@ -53,5 +56,11 @@ struct Config {
 
 // Loads and validates a config file. Errors: kInvalidArgument "FILE: KEY: why", kIo.
 [[nodiscard]] Result<Config> LoadConfig(const std::string& path);
+
+// The Pipeline options of `run` (kReplay = false: the configured clock, source partitions)
+// or of a file `replay` (watermark clock, dossiers hashed over replay_partitions), with the
+// configured lateness, commit policy and dossier cache.
+enum class PipelineMode { kRun, kReplay };
+[[nodiscard]] PipelineOptions PipelineOptionsFor(const Config& config, PipelineMode mode);
 
 }  // namespace iocstream::app

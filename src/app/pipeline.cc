@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <tuple>
 
 #include "iocstream/aggregate/contribution.h"
 #include "iocstream/alert/outbox_message.h"
@@ -14,7 +15,20 @@ namespace {
 
 constexpr Instant kMaxInstant = Instant::max();
 
-Timer PartitionStart(PartitionId p) { return Timer{p, Instant::min(), "", TimerKind::kWarning}; }
+size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
+// Estimated memory of one cache entry: hash node, key and the state's heap parts.
+size_t EstimateBytes(const std::string& id, const std::optional<DossierState>& state,
+                     size_t entry_size) {
+  size_t bytes = 32 + sizeof(std::string) + entry_size + HeapBytes(id);
+  if (state) {
+    bytes += HeapBytes(state->dossier_id) + HeapBytes(state->agency_code) +
+             HeapBytes(state->commune_code) + HeapBytes(state->procedure_code) +
+             HeapBytes(state->current_unit) +
+             state->applied_event_ids.capacity() * sizeof(uint64_t);
+  }
+  return bytes;
+}
 
 }  // namespace
 
@@ -99,10 +113,19 @@ Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
 }
 
 void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
+  if (fatal_ && HasPending()) {
+    if (Status s = Commit(); !s) {
+      spdlog::error("committing before giving up partitions failed: {}", s.error().message);
+    }
+  }
+  // Another instance may change these dossiers before they come back: drop the whole cache
+  // (rebalances are rare; it refills from the store).
+  entries_.clear();
+  cache_bytes_ = 0;
   for (const auto& tp : partitions) {
     next_offsets_.erase(tp);
     watermarks_.erase(tp.partition);
-    next_timer_due_.erase(tp.partition);
+    heads_.erase(tp.partition);
     aggregates_.DropPartition(tp.partition);
   }
 }
@@ -111,20 +134,39 @@ Status Pipeline::Prefetch(std::span<const std::string_view> ids) {
   if (ids.empty()) return {};
   auto states = store_.GetDossiers(ids);
   if (!states) return states.error();
-  for (size_t i = 0; i < ids.size(); ++i) {
-    entries_.emplace(std::string(ids[i]), Entry{std::move((*states)[i]), false});
-  }
+  for (size_t i = 0; i < ids.size(); ++i) Cache(std::string(ids[i]), std::move((*states)[i]));
   return {};
 }
 
+Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<DossierState> state) {
+  auto [it, inserted] = entries_.try_emplace(dossier_id);
+  Entry& entry = it->second;
+  if (inserted) {
+    entry.current = std::move(state);
+    entry.last_used = commit_count_;
+    entry.bytes = EstimateBytes(it->first, entry.current, sizeof(Entry));
+    cache_bytes_ += entry.bytes;
+  }
+  return &entry;
+}
+
+void Pipeline::Resize(Entry& entry, const std::string& dossier_id) {
+  const size_t bytes = EstimateBytes(dossier_id, entry.current, sizeof(Entry));
+  cache_bytes_ = cache_bytes_ - entry.bytes + bytes;
+  entry.bytes = bytes;
+}
+
 Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
-  if (auto it = entries_.find(dossier_id); it != entries_.end()) return &it->second;
+  if (auto it = entries_.find(dossier_id); it != entries_.end()) {
+    it->second.last_used = commit_count_;
+    return &it->second;
+  }
   auto stored = store_.GetDossier(dossier_id);
   if (!stored) {
     fatal_ = stored.error();
     return nullptr;
   }
-  return &entries_.emplace(dossier_id, Entry{std::move(*stored), false}).first->second;
+  return Cache(dossier_id, std::move(*stored));
 }
 
 void Pipeline::Update(Entry& entry, DossierState next) {
@@ -134,19 +176,17 @@ void Pipeline::Update(Entry& entry, DossierState next) {
       before != nullptr ? rules::DesiredTimers(*before) : std::vector<Timer>{};
   const std::vector<Timer> new_timers = rules::DesiredTimers(next);
   for (const Timer& t : old_timers) {
-    if (!std::binary_search(new_timers.begin(), new_timers.end(), t)) timer_changes_[t] = false;
+    if (!std::binary_search(new_timers.begin(), new_timers.end(), t)) ChangeTimer(t, false);
   }
   for (const Timer& t : new_timers) {
-    if (!std::binary_search(old_timers.begin(), old_timers.end(), t)) {
-      timer_changes_[t] = true;
-      // Lower a known bound; an unknown one is read from the store (and the batch) on use.
-      if (auto due = next_timer_due_.find(t.partition); due != next_timer_due_.end()) {
-        if (!due->second || t.due < *due->second) due->second = t.due;
-      }
-    }
+    if (!std::binary_search(old_timers.begin(), old_timers.end(), t)) ChangeTimer(t, true);
   }
   entry.current = std::move(next);
-  entry.dirty = true;
+  if (!entry.dirty) {
+    entry.dirty = true;
+    dirty_.push_back(&entry);
+  }
+  Resize(entry, entry.current->dossier_id);
 }
 
 void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts) {
@@ -170,91 +210,86 @@ void Pipeline::AdvanceWatermark(PartitionId partition, Instant event_time) {
   }
 }
 
-Status Pipeline::FireDue(PartitionId p, Instant up_to) {
-  auto nd = next_timer_due_.find(p);
-  if (nd == next_timer_due_.end()) {
-    auto stored = store_.NextTimerDue(p);
-    if (!stored) return stored.error();
-    nd = next_timer_due_.emplace(p, *stored).first;
-    for (auto it = timer_changes_.lower_bound(PartitionStart(p));
-         it != timer_changes_.end() && it->first.partition == p; ++it) {
-      if (it->second && (!nd->second || it->first.due < *nd->second)) nd->second = it->first.due;
-    }
+void Pipeline::ChangeTimer(const Timer& t, bool put) {
+  timer_changes_[t] = put;
+  // Keep the partition's head exact: it holds every timer due up to its coverage.
+  auto head = heads_.find(t.partition);
+  if (head == heads_.end()) return;
+  if (!put) {
+    head->second.timers.erase(t);
+  } else if (t.due <= head->second.covered_until) {
+    head->second.timers.insert(t);
   }
-  if (!nd->second || *nd->second > up_to) return {};
-  // No live timer of p is due before the cached next due time (it only ever errs low), so
-  // scans start there instead of walking the tombstones of timers deleted before it.
-  const Instant from = *nd->second;
-  const Timer window_start{p, from, "", TimerKind::kWarning};
+}
+
+Status Pipeline::ExtendHead(PartitionId p, TimerHead& head) {
+  const Instant from = head.loaded ? head.covered_until + Millis(1) : Instant::min();
+  size_t limit = options_.timer_scan_chunk;
+  std::vector<Timer> stored;
+  Instant covered = kMaxInstant;
   while (true) {
-    // Timers this batch already deleted inside the window still come back from the store.
-    size_t deleted_in_window = 0;
-    for (auto it = timer_changes_.lower_bound(window_start);
-         it != timer_changes_.end() && it->first.partition == p && it->first.due <= up_to; ++it) {
-      if (!it->second) ++deleted_in_window;
+    auto page = store_.DueTimers(p, kMaxInstant, limit, from);
+    if (!page) return page.error();
+    stored = std::move(*page);
+    if (stored.size() < limit) break;
+    // A full page: it covers the timers due before its last instant (the page may hold only
+    // part of the timers due at that instant).
+    const Instant last = stored.back().due;
+    if (stored.front().due == last) {
+      limit *= 2;  // a whole page at one instant: read more
+      continue;
     }
-    const size_t limit = deleted_in_window + options_.timer_scan_chunk;
-    auto stored = store_.DueTimers(p, up_to, limit, from);
-    if (!stored) return stored.error();
-    std::vector<Timer> due;
-    for (Timer& t : *stored) {
-      auto c = timer_changes_.find(t);
-      if (c == timer_changes_.end() || c->second) due.push_back(std::move(t));
-    }
-    for (auto it = timer_changes_.lower_bound(window_start);
-         it != timer_changes_.end() && it->first.partition == p && it->first.due <= up_to; ++it) {
-      if (it->second) due.push_back(it->first);
-    }
-    std::sort(due.begin(), due.end());
-    due.erase(std::unique(due.begin(), due.end()), due.end());
-    if (due.empty()) break;
-    for (const Timer& t : due) {
-      timer_changes_[t] = false;
-      Entry* entry = Lookup(t.dossier_id);
-      if (entry == nullptr) return fatal_;
-      if (!entry->current) continue;  // orphan timer: its dossier is gone
-      rules::TimerResult r = rules::FireTimer(*entry->current, t, up_to, rules_);
-      if (!r.fired) continue;
-      probe_.timers_fired.fetch_add(1, std::memory_order_relaxed);
-      QueueAlerts(r.alerts);
-      Update(*entry, std::move(r.state));
-    }
-    // Loop while the store may hold more (a full page) or firing created due timers.
-    if (stored->size() < limit) {
-      bool more = false;
-      for (auto it = timer_changes_.lower_bound(window_start);
-           !more && it != timer_changes_.end() && it->first.partition == p &&
-           it->first.due <= up_to;
-           ++it) {
-        more = it->second;
-      }
-      if (!more) break;
-    }
+    covered = last - Millis(1);
+    std::erase_if(stored, [&](const Timer& t) { return t.due == last; });
+    break;
   }
-  // Everything due up to `up_to` was handled; the next timer lies after it. Look at a few
-  // stored ones (skipping those this batch deleted); if all of them were deleted, their last
-  // due time is still a valid lower bound.
-  constexpr size_t kHead = 8;
-  const Instant after = up_to + Millis(1);
-  auto head = store_.DueTimers(p, kMaxInstant, kHead, after);
-  if (!head) return head.error();
-  std::optional<Instant> next;
-  for (const Timer& t : *head) {
+  for (Timer& t : stored) {
     auto c = timer_changes_.find(t);
-    if (c == timer_changes_.end() || c->second) {
-      next = t.due;
-      break;
+    if (c == timer_changes_.end() || c->second) head.timers.insert(std::move(t));
+  }
+  // Timers put in this batch but not yet in the store.
+  for (const auto& [t, put] : timer_changes_) {
+    if (put && t.partition == p && t.due >= from && t.due <= covered) head.timers.insert(t);
+  }
+  head.covered_until = covered;
+  head.loaded = true;
+  return {};
+}
+
+Status Pipeline::FireDue(PartitionId p, Instant up_to) {
+  TimerHead& head = heads_[p];
+  while (true) {
+    if (head.timers.empty() || head.timers.begin()->due > up_to) {
+      if (head.loaded && head.covered_until >= up_to) break;  // nothing else is due
+      if (Status s = ExtendHead(p, head); !s) return s;
+      continue;
+    }
+    const Timer t = *head.timers.begin();
+    ChangeTimer(t, false);  // a timer fires once; the rules set the ones still needed
+    Entry* entry = Lookup(t.dossier_id);
+    if (entry == nullptr) return fatal_;
+    if (!entry->current) continue;  // orphan timer: its dossier is gone
+    rules::TimerResult r = rules::FireTimer(*entry->current, t, up_to, rules_);
+    if (!r.fired) continue;
+    probe_.timers_fired.fetch_add(1, std::memory_order_relaxed);
+    QueueAlerts(r.alerts);
+    Update(*entry, std::move(r.state));
+    if (head.timers.count(t) > 0) {
+      // The rules asked for the timer that just fired again: leave it to a later call.
+      spdlog::warn("timer of {} at {} re-armed by its own firing", t.dossier_id,
+                   ToEpochMillis(t.due));
+      head.timers.erase(t);
     }
   }
-  if (!next && head->size() == kHead) next = head->back().due;
-  for (auto it = timer_changes_.lower_bound(Timer{p, after, "", TimerKind::kWarning});
-       it != timer_changes_.end() && it->first.partition == p; ++it) {
-    if (it->second) {
-      if (!next || it->first.due < *next) next = it->first.due;
-      break;  // ordered by due: the first put is the earliest
-    }
+  // Bound the head: drop its far end (it is re-read from the store when needed).
+  if (head.timers.size() > 4 * options_.timer_scan_chunk) {
+    auto cut =
+        std::next(head.timers.begin(), static_cast<std::ptrdiff_t>(2 * options_.timer_scan_chunk));
+    const Instant due = cut->due;
+    head.timers.erase(head.timers.lower_bound(Timer{p, due, "", TimerKind::kWarning}),
+                      head.timers.end());
+    head.covered_until = due - Millis(1);
   }
-  nd->second = next;
   return {};
 }
 
@@ -270,7 +305,7 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  std::erase_if(ids, [&](std::string_view id) { return entries_.count(std::string(id)) > 0; });
+  std::erase_if(ids, [&](std::string_view id) { return entries_.contains(id); });
   if (Status s = Prefetch(ids); !s) return s;
 
   std::vector<PartitionId> touched;
@@ -354,7 +389,22 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
       if (Status s = FireDue(p, wall_now); !s) return fatal_ = s;
     }
   }
+  pending_records_ += records.size();
+  const bool due =
+      options_.commit_interval.count() <= 0 ||
+      (options_.commit_max_records > 0 && pending_records_ >= options_.commit_max_records) ||
+      std::chrono::steady_clock::now() - last_commit_ >= options_.commit_interval;
+  return due ? Commit() : Status{};
+}
+
+Status Pipeline::Flush() {
+  if (!fatal_) return fatal_;
   return Commit();
+}
+
+bool Pipeline::HasPending() const {
+  return !dirty_.empty() || !batch_offsets_.empty() || !outbox_.empty() ||
+         !timer_changes_.empty() || !watermark_moved_.empty();
 }
 
 Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now) {
@@ -366,16 +416,15 @@ Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now
 }
 
 Status Pipeline::Commit() {
-  bool empty = batch_offsets_.empty() && outbox_.empty() && timer_changes_.empty() &&
-               watermark_moved_.empty();
-  for (const auto& [id, e] : entries_) empty = empty && !e.dirty;
-  if (empty) {
-    entries_.clear();
+  last_commit_ = std::chrono::steady_clock::now();
+  pending_records_ = 0;
+  if (!HasPending()) {
+    Evict();
     return {};
   }
   state::StateBatch batch = store_.NewBatch();
-  for (const auto& [id, e] : entries_) {
-    if (e.dirty && e.current) batch.PutDossier(*e.current);
+  for (const Entry* e : dirty_) {
+    if (e->current) batch.PutDossier(*e->current);
   }
   for (const auto& [t, put] : timer_changes_) {
     if (put) {
@@ -393,26 +442,48 @@ Status Pipeline::Commit() {
     return s;
   }
   for (const auto& [tp, off] : batch_offsets_) next_offsets_[tp] = off;
-  // The store is now exact: refresh the cached next due time of partitions whose timers moved.
-  // Seek from the cached bound: it never exceeds the earliest live timer.
-  PartitionId last{-1};
-  for (const auto& [t, put] : timer_changes_) {
-    if (t.partition == last) continue;
-    last = t.partition;
-    auto cached = next_timer_due_.find(t.partition);
-    const Instant from =
-        cached != next_timer_due_.end() && cached->second ? *cached->second : Instant::min();
-    auto stored = store_.NextTimerDue(t.partition, from);
-    if (!stored) return fatal_ = stored.error();
-    next_timer_due_[t.partition] = *stored;
-  }
-  entries_.clear();
+  for (Entry* e : dirty_) e->dirty = false;
+  dirty_.clear();
+  ++commit_count_;
+  Evict();
   timer_changes_.clear();
   outbox_.clear();
   batch_offsets_.clear();
   watermark_moved_.clear();
   probe_.batches.fetch_add(1, std::memory_order_relaxed);
   return {};
+}
+
+void Pipeline::Evict() {
+  if (cache_bytes_ <= options_.cache_bytes) return;
+  if (options_.cache_bytes == 0 && dirty_.empty()) {
+    entries_.clear();
+    cache_bytes_ = 0;
+    return;
+  }
+  // Down to 90% of the bound, so evictions come in rounds: finished dossiers first (they
+  // rarely see another event), then the least recently used.
+  const size_t target = options_.cache_bytes / 10 * 9;
+  struct Candidate {
+    bool open;
+    uint64_t last_used;
+    decltype(entries_)::iterator it;
+  };
+  std::vector<Candidate> candidates;
+  candidates.reserve(entries_.size());
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->second.dirty) continue;
+    const bool open = it->second.current && rules::IsOpen(*it->second.current);
+    candidates.push_back({open, it->second.last_used, it});
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.open, a.last_used) < std::tie(b.open, b.last_used);
+  });
+  for (const Candidate& c : candidates) {
+    if (cache_bytes_ <= target) break;
+    cache_bytes_ -= c.it->second.bytes;
+    entries_.erase(c.it);
+  }
 }
 
 }  // namespace iocstream::app

@@ -14,9 +14,11 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -41,6 +43,18 @@ struct PipelineOptions {
   // and a Kafka replay of the same events build the same state. 0: use the record's partition.
   int32_t hash_partitions = 0;
   size_t timer_scan_chunk = 4096;
+  // Commit policy. ProcessBatch commits when `commit_interval` has passed since the last
+  // commit or `commit_max_records` records are pending; 0 (the default) commits every batch.
+  // Longer intervals coalesce the writes of a dossier's events and the put/delete pairs of its
+  // timers into one batch (catch-up speed); they delay alerts by at most the interval. State
+  // and offsets always commit together, so the interval never weakens exactly-once.
+  Millis commit_interval{0};
+  size_t commit_max_records = 0;
+  // Bound of the dossier cache in bytes (estimated from the states' sizes): dossiers stay in
+  // memory across commits, so a hot dossier is read from RocksDB once. Clean entries are
+  // evicted past the bound (finished dossiers first, then the least recently used). 0: no
+  // cache beyond the current commit.
+  size_t cache_bytes = 0;
 };
 
 // Counters of what happened to every consumed record (the probe of this component).
@@ -73,20 +87,40 @@ class Pipeline {
   // continue where this store left them (a rebalance never loses or doubles counts).
   [[nodiscard]] Status OnAssigned(std::span<const TopicPartition> partitions);
 
-  // Processes `records` (in source order) and commits. `wall_now` drives wall-clock timers.
-  // A failed commit is fatal for this Pipeline: its in-memory view may be ahead of the store;
-  // the caller stops, and a restart resumes from the store.
+  // Processes `records` (in source order) and commits as the commit policy says (every batch
+  // by default). `wall_now` drives wall-clock timers. A failed commit is fatal for this
+  // Pipeline: its in-memory view may be ahead of the store; the caller stops, and a restart
+  // resumes from the store.
   [[nodiscard]] Status ProcessBatch(std::span<const SourceRecord> records, Instant wall_now);
 
-  // Fires the timers due at `now` on the given partitions and commits (wall-clock mode: call
-  // periodically, also when no record arrives).
+  // Fires the timers due at `now` on the given partitions and commits everything pending
+  // (wall-clock mode: call periodically, also when no record arrives).
   [[nodiscard]] Status FireTimers(std::span<const PartitionId> partitions, Instant now);
+
+  // Commits what is pending (call when the source is drained, before exit, before a pause).
+  [[nodiscard]] Status Flush();
+
+  // True while processed records or timer firings wait for a commit.
+  [[nodiscard]] bool HasPending() const;
+
+  // Number of commits so far, and the next offsets they stored per source partition: what
+  // may be committed to the consumer group (advisory; the state store is the source of truth).
+  [[nodiscard]] uint64_t CommitCount() const { return commit_count_; }
+  [[nodiscard]] const std::map<TopicPartition, Offset>& CommittedOffsets() const {
+    return next_offsets_;
+  }
 
   // The next offset stored with the state for `tp` (resume point), nullopt if none.
   [[nodiscard]] std::optional<Offset> StoredOffset(const TopicPartition& tp) const;
 
-  // Forgets in-memory state of revoked partitions (aggregates, watermarks, offsets).
+  // Commits what is pending, then forgets the in-memory state of revoked partitions
+  // (aggregates, watermarks, offsets, cached dossiers). A failed commit makes the Pipeline
+  // fatal (the next call returns the error).
   void OnRevoked(std::span<const TopicPartition> partitions);
+
+  // Dossier cache: entries held and their estimated bytes.
+  [[nodiscard]] size_t CachedDossiers() const { return entries_.size(); }
+  [[nodiscard]] size_t CachedBytes() const { return cache_bytes_; }
 
   // The watermark of a partition (max event time - allowed lateness), nullopt before events.
   [[nodiscard]] std::optional<Instant> Watermark(PartitionId partition) const;
@@ -98,16 +132,30 @@ class Pipeline {
   struct Entry {
     std::optional<DossierState> current;
     bool dirty = false;
+    uint64_t last_used = 0;  // commit count when last read or written (eviction order)
+    size_t bytes = 0;        // estimated size counted in cache_bytes_
   };
-  class BatchScope;
+  // The head of each partition's timer queue: exactly the timers (stored or changed in this
+  // batch) due up to `covered_until`, so due timers are found without a store scan; the
+  // store is read again only past the coverage (a page at a time).
+  struct TimerHead {
+    std::set<Timer> timers;
+    Instant covered_until = Instant::min();
+    bool loaded = false;
+  };
 
   Status Prefetch(std::span<const std::string_view> ids);
   Entry* Lookup(const std::string& dossier_id);
   void Update(Entry& entry, DossierState next);
   void QueueAlerts(const std::vector<AlertIntent>& alerts);
   Status FireDue(PartitionId partition, Instant up_to);
+  Status ExtendHead(PartitionId partition, TimerHead& head);
+  void ChangeTimer(const Timer& timer, bool put);
   void AdvanceWatermark(PartitionId partition, Instant event_time);
   Status Commit();
+  void Evict();
+  Entry* Cache(const std::string& dossier_id, std::optional<DossierState> state);
+  void Resize(Entry& entry, const std::string& dossier_id);
 
   state::StateStore& store_;
   aggregate::AggregateTable& aggregates_;
@@ -118,12 +166,35 @@ class Pipeline {
 
   // Durable view, kept in step with the store.
   std::map<PartitionId, Instant> watermarks_;
-  std::map<PartitionId, std::optional<Instant>> next_timer_due_;  // nullopt: no timers
+  std::map<PartitionId, TimerHead> heads_;
   std::map<TopicPartition, Offset> next_offsets_;
 
+  // Dossier cache: the batch being built (dirty entries) and clean entries kept across
+  // commits up to options_.cache_bytes.
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const noexcept {
+      return std::hash<std::string_view>{}(id);
+    }
+  };
+  std::unordered_map<std::string, Entry, IdHash, std::equal_to<>> entries_;
+  size_t cache_bytes_ = 0;
+  std::vector<Entry*> dirty_;  // entries written since the last commit (node pointers are stable)
+  uint64_t commit_count_ = 0;
+  size_t pending_records_ = 0;
+  std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
+
   // The batch being built.
-  std::unordered_map<std::string, Entry> entries_;
-  std::map<Timer, bool> timer_changes_;  // true = put, false = delete
+  struct TimerHash {
+    size_t operator()(const Timer& t) const noexcept {
+      return std::hash<std::string>{}(t.dossier_id) ^
+             (static_cast<size_t>(t.due.time_since_epoch().count()) * 31 +
+              static_cast<size_t>(t.kind));
+    }
+  };
+  // Timer puts (true) and deletes (false) since the last commit. Hashed: it holds every
+  // change of a commit interval, and ordered scans of it are rare (ExtendHead).
+  std::unordered_map<Timer, bool, TimerHash> timer_changes_;
   std::vector<std::string> outbox_;
   std::map<TopicPartition, Offset> batch_offsets_;
   std::map<PartitionId, bool> watermark_moved_;

@@ -168,5 +168,74 @@ TEST_F(PipelineTest, LateDataGetsTheAllowedLatenessBeforeABreach) {
   EXPECT_EQ(probe.late_applied.load(), 3u);
 }
 
+// Committing less often, through a small dossier cache that evicts, gives the same state,
+// timers and alerts as committing every batch without a cache.
+TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
+  MakeRecords(300, 3);
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+
+  PipelineProbe every_probe;
+  aggregate::AggregateTable every_aggregates;
+  PipelineOptions every;
+  every.clock = TimerClock::kWatermark;
+  Pipeline every_batch(*store_, every_aggregates, rules, every, every_probe);
+  for (size_t i = 0; i < records_.size(); i += 5) {
+    const size_t n = std::min<size_t>(5, records_.size() - i);
+    ASSERT_TRUE(every_batch.ProcessBatch(std::span(records_).subspan(i, n), Instant{}).ok());
+  }
+
+  const fs::path other = dir_.string() + "-cached";
+  fs::remove_all(other);
+  state::StateStoreOptions store_options;
+  store_options.path = other.string();
+  auto cached_store = state::StateStore::Open(store_options);
+  ASSERT_TRUE(cached_store.has_value()) << cached_store.error().message;
+  PipelineProbe cached_probe;
+  aggregate::AggregateTable cached_aggregates;
+  PipelineOptions cached = every;
+  cached.commit_interval = std::chrono::hours(1);
+  cached.commit_max_records = 33;  // commits every 35 records: some stay pending
+  cached.cache_bytes = 16 << 10;   // a few dozen dossiers: evicts all the time
+  cached.timer_scan_chunk = 4;     // small timer-head pages
+  Pipeline pipeline(**cached_store, cached_aggregates, rules, cached, cached_probe);
+  size_t peak_cached = 0;
+  for (size_t i = 0; i < records_.size(); i += 5) {
+    const size_t n = std::min<size_t>(5, records_.size() - i);
+    ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(i, n), Instant{}).ok());
+    peak_cached = std::max(peak_cached, pipeline.CachedDossiers());
+  }
+  EXPECT_TRUE(pipeline.HasPending());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_FALSE(pipeline.HasPending());
+  EXPECT_LT(pipeline.CommitCount(), every_batch.CommitCount() / 3);
+  EXPECT_LT(peak_cached, 300u);
+
+  EXPECT_GT(every_probe.timers_fired.load(), 0u);
+  EXPECT_EQ(cached_probe.timers_fired.load(), every_probe.timers_fired.load());
+  for (size_t k = 0; k < every_probe.alerts_by_kind.size(); ++k) {
+    EXPECT_EQ(cached_probe.alerts_by_kind[k].load(), every_probe.alerts_by_kind[k].load()) << k;
+  }
+  EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(cached_aggregates.Snapshot()),
+            aggregate::AggregateTable::FoldPartitions(every_aggregates.Snapshot()));
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = "D" + std::to_string(i);
+    auto a = store_->GetDossier(id);
+    auto b = (*cached_store)->GetDossier(id);
+    ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
+    EXPECT_EQ((*a)->outcome, (*b)->outcome) << id;
+    EXPECT_EQ((*a)->status, (*b)->status) << id;
+    EXPECT_EQ((*a)->breach_fired, (*b)->breach_fired) << id;
+    EXPECT_EQ((*a)->warning_fired, (*b)->warning_fired) << id;
+    EXPECT_EQ((*a)->due_at, (*b)->due_at) << id;
+    EXPECT_EQ((*a)->completed_at, (*b)->completed_at) << id;
+  }
+  auto timers_a = store_->DueTimers(PartitionId(0), Instant::max(), 100000);
+  auto timers_b = (*cached_store)->DueTimers(PartitionId(0), Instant::max(), 100000);
+  ASSERT_TRUE(timers_a.has_value() && timers_b.has_value());
+  EXPECT_EQ(*timers_a, *timers_b);
+  cached_store->reset();
+  fs::remove_all(other);
+}
+
 }  // namespace
 }  // namespace iocstream::app
