@@ -1,0 +1,235 @@
+// Memory benchmark: puts N dossiers (default 10 million) into a fresh RocksDB state store
+// through the same Pipeline `iocstream replay` runs (watermark clock, the configured commit
+// policy, dossier cache, block cache and write-buffer budget), and prints, every million
+// dossiers and at the end: events/s, resident memory, the RocksDB block cache and memtable
+// use, and the dossier cache; then peak RSS. --json writes the final figures.
+//
+// The stream: dossier i is received at T0 + i * 3 s with a due time 10 days later (from the
+// event, so no catalog lookup decides the load), spread over 120 agencies, 102 communes and 3
+// channels; 60% of the dossiers complete 150,000 dossiers later (about 5 days), so the state
+// holds open and finished dossiers, timers that fire (warnings and breaches) and outbox
+// alerts, as in a province's history.
+//
+//   memory_bench [--dossiers 10000000] [--config config/iocstream.yaml] [--state-dir DIR]
+//                [--json out.json] [--keep]
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "app/config.h"
+#include "app/outbox_relay.h"
+#include "app/pipeline.h"
+#include "app/runtime.h"
+#include "iocstream/decode/event_encoder.h"
+#include "iocstream/decode/rfc3339.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using iocstream::app::Pipeline;
+using Clock = std::chrono::steady_clock;
+
+long ResidentKb() {
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0;
+  long pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+long PeakRssKb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+double CpuSeconds() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec +
+         r.ru_stime.tv_usec / 1e6;
+}
+
+double MiB(double bytes) { return bytes / (1024.0 * 1024.0); }
+
+iocstream::DossierEvent Event(uint64_t i, iocstream::EventType type, iocstream::Instant t0) {
+  using namespace std::chrono;
+  iocstream::DossierEvent e;
+  char id[32];
+  std::snprintf(id, sizeof id, "MEM-%010llu", static_cast<unsigned long long>(i));
+  e.dossier_id = id;
+  e.event_id = e.dossier_id + (type == iocstream::EventType::kReceived ? "/r" : "/c");
+  e.type = type;
+  const auto received = t0 + seconds(3 * i);
+  e.occurred_at =
+      type == iocstream::EventType::kReceived ? received : t0 + seconds(3 * (i + 150000));
+  e.agency_code = "SO-" + std::to_string(i % 120);
+  e.commune_code = "XA-" + std::to_string(i % 102);
+  e.procedure_code = "1.004227";
+  e.channel = static_cast<iocstream::Channel>(1 + i % 3);
+  if (type == iocstream::EventType::kReceived) e.due_at = received + hours(24 * 10);
+  return e;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace iocstream;
+  using namespace iocstream::app;
+  uint64_t dossiers = 10'000'000;
+  std::string config_path = std::string(IOCSTREAM_SOURCE_DIR) + "/config/iocstream.yaml";
+  std::string state_dir;
+  std::string json_path;
+  bool keep = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    const std::string v = i + 1 < argc ? argv[i + 1] : "";
+    if (k == "--dossiers") {
+      dossiers = std::stoull(v), ++i;
+    } else if (k == "--config") {
+      config_path = v, ++i;
+    } else if (k == "--state-dir") {
+      state_dir = v, ++i;
+    } else if (k == "--json") {
+      json_path = v, ++i;
+    } else if (k == "--keep") {
+      keep = true;
+    } else {
+      std::fprintf(stderr,
+                   "usage: memory_bench [--dossiers N] [--config FILE] [--state-dir DIR] "
+                   "[--json OUT] [--keep]\n");
+      return 2;
+    }
+  }
+  auto config = LoadConfig(config_path);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message.c_str());
+    return 1;
+  }
+  if (state_dir.empty()) {
+    state_dir = (fs::temp_directory_path() / ("memory-bench-" + std::to_string(getpid()))).string();
+  }
+  fs::remove_all(state_dir);
+  config->state.dir = state_dir;
+  const StateConfig budget = config->state;
+  auto rt = OpenRuntime(*config);
+  if (!rt) {
+    std::fprintf(stderr, "%s\n", rt.error().message.c_str());
+    return 1;
+  }
+  Runtime& runtime = **rt;
+  PipelineProbe probe;
+  RelayProbe relay_probe;
+  aggregate::AggregateTable aggregates;
+  Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(),
+                    PipelineOptionsFor(runtime.config, PipelineMode::kReplay), probe);
+  auto relay = FileOutboxRelay::Open(*runtime.store, state_dir + "/alerts.ndjson",
+                                     state_dir + "/dead-letters.ndjson", relay_probe);
+  if (!relay) {
+    std::fprintf(stderr, "%s\n", relay.error().message.c_str());
+    return 1;
+  }
+  std::printf(
+      "memory_bench: %llu dossiers into %s (block cache %zu MiB incl. write buffers %zu MiB, "
+      "dossier cache %zu MiB, commit every %zu ms / %zu records)\n",
+      static_cast<unsigned long long>(dossiers), state_dir.c_str(), budget.block_cache_mb,
+      budget.write_buffer_mb, budget.dossier_cache_mb, budget.commit_interval_ms,
+      budget.commit_max_records);
+  std::printf("%12s %10s %10s %12s %14s %12s %14s\n", "dossiers", "events", "events/s", "RSS MiB",
+              "block cache MiB", "memtable MiB", "dossier cache");
+
+  const Instant t0 = *ParseRfc3339("2025-01-02T01:00:00Z");
+  const uint64_t kCompleteLag = 150000;
+  const size_t batch = runtime.config.kafka.max_batch;
+  std::vector<std::string> payloads;
+  std::vector<SourceRecord> records;
+  payloads.reserve(batch);
+  records.reserve(batch);
+  int64_t offset = 0;
+  uint64_t events = 0;
+  double peak_block_cache = 0;
+  double peak_memtable = 0;
+  double peak_dossier_cache = 0;
+  const auto start = Clock::now();
+  const double cpu_start = CpuSeconds();
+  auto flush = [&]() -> bool {
+    records.clear();
+    for (const std::string& p : payloads) {
+      records.push_back(
+          SourceRecord{"memory-bench", PartitionId(0), Offset(offset++), Instant{}, {}, p});
+    }
+    if (Status s = pipeline.ProcessBatch(records, Instant{}); !s) {
+      std::fprintf(stderr, "%s\n", s.error().message.c_str());
+      return false;
+    }
+    if (Status s = (*relay)->Drain(); !s) {
+      std::fprintf(stderr, "%s\n", s.error().message.c_str());
+      return false;
+    }
+    events += payloads.size();
+    payloads.clear();
+    return true;
+  };
+  auto report = [&](uint64_t done) {
+    const auto stats = runtime.store->Stats();
+    peak_block_cache = std::max(peak_block_cache, static_cast<double>(stats.block_cache_usage));
+    peak_memtable = std::max(peak_memtable, static_cast<double>(stats.memtable_bytes));
+    peak_dossier_cache = std::max(peak_dossier_cache, static_cast<double>(pipeline.CachedBytes()));
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::printf("%12llu %10llu %10.0f %12.1f %14.1f %12.1f %10.1f MiB\n",
+                static_cast<unsigned long long>(done), static_cast<unsigned long long>(events),
+                events / seconds, ResidentKb() / 1024.0, MiB(stats.block_cache_usage),
+                MiB(stats.memtable_bytes), MiB(pipeline.CachedBytes()));
+    std::fflush(stdout);
+  };
+  for (uint64_t i = 0; i < dossiers + kCompleteLag; ++i) {
+    if (i < dossiers) payloads.push_back(EncodeEvent(Event(i, EventType::kReceived, t0)));
+    if (i >= kCompleteLag && (i - kCompleteLag) % 10 < 6 && i - kCompleteLag < dossiers) {
+      payloads.push_back(EncodeEvent(Event(i - kCompleteLag, EventType::kCompleted, t0)));
+    }
+    if (payloads.size() >= batch && !flush()) return 1;
+    if ((i + 1) % 1'000'000 == 0 && i < dossiers) report(i + 1);
+  }
+  if (!payloads.empty() && !flush()) return 1;
+  if (Status s = pipeline.Flush(); !s) {
+    std::fprintf(stderr, "%s\n", s.error().message.c_str());
+    return 1;
+  }
+  if (Status s = (*relay)->Drain(); !s) return 1;
+  report(dossiers);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = CpuSeconds() - cpu_start;
+  const auto stats = runtime.store->Stats();
+  std::printf(
+      "\n%llu dossiers, %llu events in %.1f s (%.0f events/s, %.2f CPU s per million events)\n"
+      "peak RSS %.1f MiB; peak block cache %.1f MiB (capacity %.1f MiB, memtables charged to "
+      "it); peak memtables %.1f MiB; peak dossier cache %.1f MiB; state on disk %.1f MiB; "
+      "alerts %llu\n",
+      static_cast<unsigned long long>(dossiers), static_cast<unsigned long long>(events), seconds,
+      events / seconds, cpu * 1e6 / static_cast<double>(events), PeakRssKb() / 1024.0,
+      MiB(peak_block_cache), MiB(stats.block_cache_capacity), MiB(peak_memtable),
+      MiB(peak_dossier_cache), MiB(stats.sst_bytes),
+      static_cast<unsigned long long>(relay_probe.alerts_published.load()));
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << "{\"dossiers\":" << dossiers << ",\"events\":" << events << ",\"seconds\":" << seconds
+        << ",\"events_per_second\":" << events / seconds
+        << ",\"cpu_seconds_per_million_events\":" << cpu * 1e6 / static_cast<double>(events)
+        << ",\"peak_rss_bytes\":" << PeakRssKb() * 1024
+        << ",\"peak_block_cache_bytes\":" << peak_block_cache
+        << ",\"block_cache_capacity_bytes\":" << stats.block_cache_capacity
+        << ",\"peak_memtable_bytes\":" << peak_memtable
+        << ",\"peak_dossier_cache_bytes\":" << peak_dossier_cache
+        << ",\"sst_bytes\":" << stats.sst_bytes << "}\n";
+  }
+  relay->reset();
+  rt->reset();  // closes the store (its background jobs) before the directory goes
+  if (!keep) fs::remove_all(state_dir);
+  return 0;
+}
