@@ -328,9 +328,10 @@ struct StateStore::Impl {
   Status Close() {
     if (!db) return {};
     rocksdb::Status first_error;
-    // RocksDB also flushes unpersisted (WAL-less) writes on close; doing it explicitly lets
-    // the caller see a failure.
-    if (options.disable_wal) first_error = FlushAll();
+    // Flush the memtables on a clean close: WAL-less writes would be lost otherwise, and
+    // with the WAL the next open would replay it (up to the whole write buffer budget),
+    // which slows start-up. Explicit, so that the caller sees a failure.
+    first_error = FlushAll();
     for (auto* handle : handles) {
       auto s = db->DestroyColumnFamilyHandle(handle);
       if (first_error.ok()) first_error = s;
