@@ -111,6 +111,13 @@ void ComputeWarning(DossierState& s, const RulesContext& ctx) {
   s.warning_at = ctx.calendar->AddWorkingTime(*s.received_at, warn_at_working);
 }
 
+// The procedure's legal duration for the dossier's channel, if the catalog knows it.
+std::optional<LegalDuration> CatalogDuration(const DossierState& s, const RulesContext& ctx) {
+  if (ctx.catalog == nullptr || s.procedure_code.empty()) return std::nullopt;
+  const ProcedureRule* rule = ctx.catalog->Find(s.procedure_code);
+  return rule != nullptr ? rule->DurationFor(s.channel) : std::nullopt;
+}
+
 // Sets the deadline at receipt: from the event, else from the catalog.
 void ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
   if (e.due_at) {
@@ -219,9 +226,16 @@ void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
   s.paused_ms += (at - since).count();
   if (!s.due_at || !s.received_at) return;
   switch (PolicyFor(s, ctx)) {
-    case PausePolicy::kRestart:
-      s.due_at = ctx.calendar->AddWorkingTime(at, LegalWorkingDuration(s, ctx));
+    case PausePolicy::kRestart: {
+      // "Tính lại hẹn trả từ đầu": the catalog's duration counted again in its own unit, so
+      // calendar days and months restart on the calendar (Civil Code Art. 147/148) and not
+      // as the working time they happened to span from the receipt.
+      const auto legal = s.due_source == DueSource::kCatalog ? CatalogDuration(s, ctx)
+                                                             : std::optional<LegalDuration>();
+      s.due_at = legal ? ctx.calendar->DueAt(at, *legal)
+                       : ctx.calendar->AddWorkingTime(at, LegalWorkingDuration(s, ctx));
       break;
+    }
     case PausePolicy::kPause:
     case PausePolicy::kKpi766: {
       const Millis paused = ctx.calendar->WorkingTimeBetween(since, at);

@@ -1,5 +1,6 @@
 // Dossier state machine rules found by the lifecycle scenarios (tests/data/scenarios): pauses
-// whose events arrive out of order (the completion or the receipt first). Shipped 2025 + 2026
+// whose events arrive out of order (the completion or the receipt first), and the restart
+// policy for calendar-day procedures. Shipped 2025 + 2026
 // calendar; times are local.
 #include <gtest/gtest.h>
 
@@ -22,6 +23,8 @@ class StateMachineRulesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto catalog = ProcedureCatalog::Create({
+        ProcedureRule{"1.000253", "7 calendar days", LegalDuration{7, DurationUnit::kCalendarDays},
+                      std::nullopt, std::nullopt, std::nullopt},
         ProcedureRule{"1.002856", "2 working days", LegalDuration{2, DurationUnit::kWorkingDays},
                       std::nullopt, std::nullopt, std::nullopt},
     });
@@ -115,6 +118,41 @@ TEST_F(StateMachineRulesTest, PauseEndAfterTheCompletionCountsUpToTheCompletion)
   // Paused Tue 09:00 - Wed 10:00 = Tue 6 h + Wed 3 h: Wed 09:00 + 9 h = Thu 10:00.
   EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 10:00");
   EXPECT_EQ(s.paused_ms, 25 * 3600 * 1000);
+}
+
+// Restart (domain.md §1.3, "tính lại hẹn trả từ đầu") recounts a calendar-day duration on the
+// calendar from the complete dossier: 7 calendar days from Thu 12 Feb 2026 end on Thu 19 Feb,
+// a Tết holiday, so Mon 23 Feb 17:00 (Art. 148). Counting instead the 45 working hours that
+// the first period (Mon 2 - Mon 9 Feb) spanned would skip Tết and give Thu 26 Feb.
+TEST_F(StateMachineRulesTest, RestartRecountsCalendarDaysFromTheSupplement) {
+  ctx_.policy.default_pause_policy = PausePolicy::kRestart;
+  DossierEvent received = Event("r", EventType::kReceived, "2026-02-02 10:00");
+  received.procedure_code = "1.000253";
+  received.channel = Channel::kInPerson;
+  const DossierState s =
+      Apply({received, Event("q", EventType::kSupplementRequested, "2026-02-03 10:00"),
+             Event("s", EventType::kSupplementReceived, "2026-02-12 10:00")});
+  EXPECT_EQ(FormatLocal(*s.original_due_at), "2026-02-09 17:00");
+  EXPECT_EQ(FormatLocal(*s.due_at), "2026-02-23 17:00");
+}
+
+// Working-day durations restart as the same working time, whether from the catalog or, for a
+// due time the event carried, as the working time from receipt to that due time.
+TEST_F(StateMachineRulesTest, RestartRecountsWorkingTimeFromTheSupplement) {
+  ctx_.policy.default_pause_policy = PausePolicy::kRestart;
+  const DossierState catalog =
+      Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+             Event("q", EventType::kSupplementRequested, "2026-03-03 10:00"),
+             Event("s", EventType::kSupplementReceived, "2026-03-05 14:00")});
+  EXPECT_EQ(FormatLocal(*catalog.due_at), "2026-03-09 14:00");  // 16 h from Thu 14:00
+
+  DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  received.procedure_code = "1.002835.000.00.00.H56";  // not in the catalog
+  received.due_at = Local("2026-03-04 17:00");         // 22 working hours after receipt
+  const DossierState event =
+      Apply({received, Event("q", EventType::kSupplementRequested, "2026-03-03 09:00"),
+             Event("s", EventType::kSupplementReceived, "2026-03-05 09:00")});
+  EXPECT_EQ(FormatLocal(*event.due_at), "2026-03-09 17:00");
 }
 
 }  // namespace
