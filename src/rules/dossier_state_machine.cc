@@ -315,6 +315,12 @@ std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
 
 bool IsOpen(const DossierState& s) { return s.received_at.has_value() && !IsTerminal(s.status); }
 
+bool IsOverdueAt(const DossierState& s, Instant as_of) {
+  if (!IsOpen(s) || !s.due_at) return false;
+  const Instant clock = s.paused_since ? std::min(as_of, *s.paused_since) : as_of;
+  return *s.due_at < clock;
+}
+
 Outcome ClassifyOutcome(Instant end, std::optional<Instant> due, const BusinessCalendar& calendar) {
   if (!due) return Outcome::kNoDeadline;
   if (end > *due) return Outcome::kLate;

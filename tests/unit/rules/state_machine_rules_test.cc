@@ -1,6 +1,6 @@
 // Dossier state machine rules found by the lifecycle scenarios (tests/data/scenarios): pauses
-// whose events arrive out of order (the completion or the receipt first), and the restart
-// policy for calendar-day procedures. Shipped 2025 + 2026
+// whose events arrive out of order (the completion or the receipt first), the restart policy
+// for calendar-day procedures, and overdue while paused. Shipped 2025 + 2026
 // calendar; times are local.
 #include <gtest/gtest.h>
 
@@ -153,6 +153,26 @@ TEST_F(StateMachineRulesTest, RestartRecountsWorkingTimeFromTheSupplement) {
       Apply({received, Event("q", EventType::kSupplementRequested, "2026-03-03 09:00"),
              Event("s", EventType::kSupplementReceived, "2026-03-05 09:00")});
   EXPECT_EQ(FormatLocal(*event.due_at), "2026-03-09 17:00");
+}
+
+// The clock stands still while the applicant supplements (§1.3): received Mon 09:00, due Wed
+// 09:00, paused Tue 10:00 with 7 working hours left, the dossier is not overdue a week later.
+TEST_F(StateMachineRulesTest, PausedBeforeTheDeadlineIsNotOverdue) {
+  const DossierState s = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+                                Event("q", EventType::kSupplementRequested, "2026-03-03 10:00")});
+  EXPECT_FALSE(IsOverdueAt(s, Local("2026-03-10 10:00")));
+  const DossierState running = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00")});
+  EXPECT_FALSE(IsOverdueAt(running, Local("2026-03-04 09:00")));  // at the due: in deadline
+  EXPECT_TRUE(IsOverdueAt(running, Local("2026-03-04 09:01")));
+}
+
+TEST_F(StateMachineRulesTest, PausedAfterTheDeadlineStaysOverdue) {
+  const DossierState s = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+                                Event("q", EventType::kSupplementRequested, "2026-03-05 10:00")});
+  EXPECT_TRUE(IsOverdueAt(s, Local("2026-03-06 10:00")));
+  const DossierState done = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+                                   Event("c", EventType::kCompleted, "2026-03-05 10:00")});
+  EXPECT_FALSE(IsOverdueAt(done, Local("2026-03-06 10:00")));  // finished: late, not overdue
 }
 
 }  // namespace
