@@ -415,6 +415,9 @@ int RunReplay(const ReplayOptions& options) {
       int64_t line_no = -1;
       while (!g_stop_requested.load() && std::getline(in, line)) {
         ++line_no;
+        // A UTF-8 byte-order mark (editors on Windows write one) marks the file, not its first
+        // event; left in place it would dead-letter that event as malformed JSON.
+        if (line_no == 0 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
         if (line_no < start) continue;  // applied by an earlier run: resume after it
         lines.push_back(std::move(line));
         if (lines.size() == batch_size) {

@@ -1092,29 +1092,42 @@ void ProvinceSimulator::Impl::DrawProcessing(Rng& rng, const DossierSlot& slot,
       static_cast<int64_t>(std::clamp(rng.Exponential(8.0 * kHour), 10.0 * kMinute, 80.0 * kHour));
 
   const bool restart = policy == PausePolicy::kRestart;
+  // Pause positions scale the budget under restart, else the processing time.
+  auto place_pauses = [&](int64_t span) {
+    pauses_.clear();
+    if (supplement) {
+      pauses_.push_back({static_cast<int64_t>(supplement_at * span), supplement_wait,
+                         EventType::kSupplementRequested, EventType::kSupplementReceived});
+    }
+    if (payment_pause) {
+      pauses_.push_back({static_cast<int64_t>(payment_at * span), payment_wait,
+                         EventType::kPaymentRequested, EventType::kPaymentReceived});
+    }
+    for (Pause& p : pauses_) {
+      p.start_ms = ActiveToInstant(received_ms, pauses_, p.active_ms);
+      p.end_ms = AddWorking(p.start_ms, p.wait_ms);
+    }
+  };
   int64_t last_pause_active = 0;
+  int64_t due_budget = budget_ms;  // working time from the (last) start of the clock to the due
   if (restart) {
-    if (supplement) last_pause_active = static_cast<int64_t>(supplement_at * budget_ms);
-    if (payment_pause) last_pause_active = static_cast<int64_t>(payment_at * budget_ms);
+    place_pauses(budget_ms);
+    if (!pauses_.empty()) {
+      // The rules restart a catalog deadline in its own unit from the last pause's end (a
+      // due the event carried: its working time), so calendar days and months may span a
+      // different working time than the first period did.
+      last_pause_active = pauses_.back().active_ms;
+      if (received.aux_ms == kNoInstant && duration) {
+        const Instant restart_at = FromEpochMillis(pauses_.back().end_ms);
+        due_budget = cal_.WorkingTimeBetween(restart_at, cal_.DueAt(restart_at, *duration)).count();
+      }
+    }
   }
-  const int64_t due_active = last_pause_active + budget_ms;
+  const int64_t due_active = last_pause_active + due_budget;
   const int64_t finish_active =
       last_pause_active +
-      (late ? budget_ms + overrun_ms : static_cast<int64_t>(on_time_share * budget_ms));
-  const int64_t span = restart ? budget_ms : finish_active;  // what pause positions scale
-  pauses_.clear();
-  if (supplement) {
-    pauses_.push_back({static_cast<int64_t>(supplement_at * span), supplement_wait,
-                       EventType::kSupplementRequested, EventType::kSupplementReceived});
-  }
-  if (payment_pause) {
-    pauses_.push_back({static_cast<int64_t>(payment_at * span), payment_wait,
-                       EventType::kPaymentRequested, EventType::kPaymentReceived});
-  }
-  for (Pause& p : pauses_) {
-    p.start_ms = ActiveToInstant(received_ms, pauses_, p.active_ms);
-    p.end_ms = AddWorking(p.start_ms, p.wait_ms);
-  }
+      (late ? due_budget + overrun_ms : static_cast<int64_t>(on_time_share * due_budget));
+  if (!restart) place_pauses(finish_active);
   // Withdrawals and rejections cut the dossier short at some point of its processing.
   const int64_t end_active =
       end_type == EventType::kCompleted

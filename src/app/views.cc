@@ -14,9 +14,7 @@ nlohmann::ordered_json Time(const std::optional<Instant>& t) {
 
 }  // namespace
 
-bool OverdueAt(const DossierState& s, Instant as_of) {
-  return rules::IsOpen(s) && s.due_at && *s.due_at < as_of;
-}
+bool OverdueAt(const DossierState& s, Instant as_of) { return rules::IsOverdueAt(s, as_of); }
 
 nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of) {
   nlohmann::ordered_json j;

@@ -111,6 +111,13 @@ void ComputeWarning(DossierState& s, const RulesContext& ctx) {
   s.warning_at = ctx.calendar->AddWorkingTime(*s.received_at, warn_at_working);
 }
 
+// The procedure's legal duration for the dossier's channel, if the catalog knows it.
+std::optional<LegalDuration> CatalogDuration(const DossierState& s, const RulesContext& ctx) {
+  if (ctx.catalog == nullptr || s.procedure_code.empty()) return std::nullopt;
+  const ProcedureRule* rule = ctx.catalog->Find(s.procedure_code);
+  return rule != nullptr ? rule->DurationFor(s.channel) : std::nullopt;
+}
+
 // Sets the deadline at receipt: from the event, else from the catalog.
 void ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
   if (e.due_at) {
@@ -180,6 +187,22 @@ void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIn
   }
 }
 
+// The earliest known end of processing (completion, result return, cancellation), whatever
+// order the events arrived in.
+std::optional<Instant> EndOfProcessing(const DossierState& s) {
+  std::optional<Instant> first;
+  for (const auto& end : {s.completed_at, s.returned_at, s.closed_at}) {
+    if (end && (!first || *end < *first)) first = end;
+  }
+  return first;
+}
+
+// Whether a pause starting at `t` began while the clock ran.
+bool BeforeEnd(const DossierState& s, Instant t) {
+  const auto end = EndOfProcessing(s);
+  return !end || t < *end;
+}
+
 void StartPause(DossierState& s, Instant at) {
   if (!s.paused_since) s.paused_since = at;
 }
@@ -189,15 +212,30 @@ void StartPause(DossierState& s, Instant at) {
 // kpi766: shift like pause (the waiting time is subtracted from the processing time).
 void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
   if (!s.paused_since) return;
+  if (!s.received_at) {
+    // Out of order: the receipt, which starts the clock and sets the deadline, has not
+    // arrived. Keep the closed pause [paused_since, at] and apply it at the receipt.
+    s.unmatched_resume_at = at;
+    return;
+  }
+  // A pause lasts until the end of processing at most (its end may arrive after that end).
+  if (const auto end = EndOfProcessing(s); end && *end < at) at = *end;
   const Instant since = *s.paused_since;
   s.paused_since.reset();
   if (at <= since) return;
   s.paused_ms += (at - since).count();
   if (!s.due_at || !s.received_at) return;
   switch (PolicyFor(s, ctx)) {
-    case PausePolicy::kRestart:
-      s.due_at = ctx.calendar->AddWorkingTime(at, LegalWorkingDuration(s, ctx));
+    case PausePolicy::kRestart: {
+      // "Tính lại hẹn trả từ đầu": the catalog's duration counted again in its own unit, so
+      // calendar days and months restart on the calendar (Civil Code Art. 147/148) and not
+      // as the working time they happened to span from the receipt.
+      const auto legal = s.due_source == DueSource::kCatalog ? CatalogDuration(s, ctx)
+                                                             : std::optional<LegalDuration>();
+      s.due_at = legal ? ctx.calendar->DueAt(at, *legal)
+                       : ctx.calendar->AddWorkingTime(at, LegalWorkingDuration(s, ctx));
       break;
+    }
     case PausePolicy::kPause:
     case PausePolicy::kKpi766: {
       const Millis paused = ctx.calendar->WorkingTimeBetween(since, at);
@@ -277,6 +315,12 @@ std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
 
 bool IsOpen(const DossierState& s) { return s.received_at.has_value() && !IsTerminal(s.status); }
 
+bool IsOverdueAt(const DossierState& s, Instant as_of) {
+  if (!IsOpen(s) || !s.due_at) return false;
+  const Instant clock = s.paused_since ? std::min(as_of, *s.paused_since) : as_of;
+  return *s.due_at < clock;
+}
+
 Outcome ClassifyOutcome(Instant end, std::optional<Instant> due, const BusinessCalendar& calendar) {
   if (!due) return Outcome::kNoDeadline;
   if (end > *due) return Outcome::kLate;
@@ -306,7 +350,6 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
   MergeAttributes(s, e);
   s.first_event_at = std::min(s.first_event_at, e.occurred_at);
   s.last_event_at = std::max(s.last_event_at, e.occurred_at);
-  const bool was_finished = IsTerminal(s.status);
 
   switch (e.type) {
     case EventType::kSubmitted:
@@ -317,6 +360,11 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
         s.received_at = e.occurred_at;
         ComputeDue(s, e, ctx);
         ComputeWarning(s, ctx);
+        if (s.paused_since && s.unmatched_resume_at) {  // a pause that ended before it arrived
+          const Instant end = *s.unmatched_resume_at;
+          s.unmatched_resume_at.reset();
+          EndPause(s, end, ctx);
+        }
       }
       break;
     case EventType::kTransferred:
@@ -326,13 +374,15 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
       break;
     case EventType::kSupplementRequested:
       ++s.supplement_requests;
-      if (!was_finished) StartPauseInOrder(s, e.occurred_at, ctx);
+      if (BeforeEnd(s, e.occurred_at)) StartPauseInOrder(s, e.occurred_at, ctx);
       break;
     case EventType::kSupplementReceived:
       EndPauseInOrder(s, e.occurred_at, ctx);
       break;
     case EventType::kPaymentRequested:
-      if (ctx.policy.payment_pauses && !was_finished) StartPauseInOrder(s, e.occurred_at, ctx);
+      if (ctx.policy.payment_pauses && BeforeEnd(s, e.occurred_at)) {
+        StartPauseInOrder(s, e.occurred_at, ctx);
+      }
       break;
     case EventType::kPaymentReceived:
       if (ctx.policy.payment_pauses) EndPauseInOrder(s, e.occurred_at, ctx);
@@ -356,7 +406,8 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
       break;
   }
   UpdateStatus(s, e);
-  if (IsTerminal(s.status)) s.paused_since.reset();
+  // An open pause stays open when the dossier finishes: its end may still arrive (out of
+  // order) and is then applied, up to the end of processing.
   UpdateOutcome(s, ctx, r.alerts, e.occurred_at);
   return r;
 }

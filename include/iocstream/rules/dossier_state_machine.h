@@ -92,6 +92,11 @@ void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
 // True while the dossier's clock runs or is paused (received, not finished).
 [[nodiscard]] bool IsOpen(const DossierState& state);
 
+// Whether an open dossier is overdue at `as_of` (domain.md §1.5: in deadline while now <= due).
+// Its clock stands still while paused (§1.3), so a dossier paused before its deadline is not
+// overdue however long the applicant takes; one paused after it stays overdue.
+[[nodiscard]] bool IsOverdueAt(const DossierState& state, Instant as_of);
+
 // Deterministic alert id: hex of a 64-bit hash of (dossier id, kind, deadline).
 [[nodiscard]] std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due);
 
