@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The benchmark suite in one command: builds the release preset, starts the local broker,
+# fills a topic (and an NDJSON file) with the province simulator, then runs
+#   e2e_bench      raw librdkafka consume vs `iocstream run` vs `replay`, same topic, same run
+#   latency_bench  start-to-ready and deadline-to-alert p50/p99 with 1M open dossiers
+#   memory_bench   10M dossiers in state: peak RSS, block cache, memtables
+#   decode_bench, rules_bench, state_bench   (Google Benchmark micro benchmarks)
+# and writes every figure as JSON under bench-results/ (printed as it goes). Benchmarks print
+# figures; no test asserts a duration.
+#
+#   scripts/bench.sh                      the whole suite (about an hour on 2 cores)
+#   DOSSIERS=200000 MEMORY_DOSSIERS=1000000 scripts/bench.sh    a smaller run
+#   SKIP="memory micro" scripts/bench.sh  leave parts out (e2e latency memory micro)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+dossiers=${DOSSIERS:-1000000}
+memory_dossiers=${MEMORY_DOSSIERS:-10000000}
+latency_dossiers=${LATENCY_DOSSIERS:-1000000}
+skip=" ${SKIP:-} "
+out=${OUT:-bench-results}
+port=${KAFKA_PORT:-19092}
+bootstrap=127.0.0.1:$port
+work=.cache/bench
+bin=build/release/src/app/iocstream
+mkdir -p "$out" "$work"
+
+./scripts/install-deps.sh
+KAFKA_PORT=$port ./scripts/kafka.sh start
+cmake --preset release >/dev/null
+cmake --build --preset release -j"$(nproc)"
+
+topic=bench-sim-$dossiers
+ndjson=$work/sim-$dossiers.ndjson
+config=$work/simulate-$dossiers.yaml
+sed -e "s#^  bootstrap_servers: .*#  bootstrap_servers: $bootstrap#" \
+  -e "s#^  events_topic: .*#  events_topic: $topic#" \
+  -e "s#^  dir: ../state.*#  dir: $root/$work/sim-state#" \
+  -e "s#calendars/#$root/config/calendars/#" -e "s#procedures/catalog#$root/config/procedures/catalog#" \
+  config/iocstream.yaml >"$config"
+
+if [[ $skip != *" e2e "* ]]; then
+  if [ ! -s "$ndjson" ]; then
+    echo "== simulating $dossiers dossiers to $ndjson"
+    $bin simulate --config "$config" --units config/simulator/phu-tho-units.csv \
+      --procedure-pools config/simulator/procedure-pools.csv --dossiers "$dossiers" --ndjson "$ndjson" --no-progress
+  fi
+  if [ ! -f "$work/$topic.done" ]; then
+    echo "== publishing the same stream to topic $topic"
+    ./scripts/kafka.sh delete-topic "$topic" >/dev/null 2>&1 || true
+    $bin simulate --config "$config" --units config/simulator/phu-tho-units.csv \
+      --procedure-pools config/simulator/procedure-pools.csv --dossiers "$dossiers" --no-progress
+    touch "$work/$topic.done"
+  fi
+  echo "== e2e_bench"
+  build/release/benchmarks/e2e_bench --bootstrap "$bootstrap" --topic "$topic" \
+    --ndjson "$ndjson" --json "$out/e2e.json"
+fi
+if [[ $skip != *" latency "* ]]; then
+  echo "== latency_bench ($latency_dossiers open dossiers)"
+  build/release/benchmarks/latency_bench --bootstrap "$bootstrap" \
+    --dossiers "$latency_dossiers" --json "$out/latency.json"
+fi
+if [[ $skip != *" memory "* ]]; then
+  echo "== memory_bench ($memory_dossiers dossiers)"
+  build/release/benchmarks/memory_bench --dossiers "$memory_dossiers" --json "$out/memory.json"
+fi
+if [[ $skip != *" micro "* ]]; then
+  for b in decode_bench rules_bench state_bench; do
+    echo "== $b"
+    build/release/benchmarks/$b --benchmark_out="$out/$b.json" --benchmark_out_format=json
+  done
+fi
+echo "== figures in $out/"
