@@ -82,7 +82,7 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   {
     MetricFamily f =
         Family("iocstream_alerts_raised_total", "Alerts raised by the rules, by kind.", kCounter);
-    for (int k = 0; k <= static_cast<int>(AlertKind::kApologyMissing); ++k) {
+    for (int k = 0; k <= static_cast<int>(AlertKind::kDeadlineWarningHoursLeft); ++k) {
       Add(f, Load(probe_.alerts_by_kind[static_cast<size_t>(k)]),
           {{"kind", std::string(ToString(static_cast<AlertKind>(k)))}});
     }

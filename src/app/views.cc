@@ -44,10 +44,13 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of) {
   explain["paused_since"] = Time(s.paused_since);
   explain["supplement_requests"] = s.supplement_requests;
   explain["warning_at"] = Time(s.warning_at);
+  explain["hours_left_warning_at"] = Time(s.hours_left_warning_at);
   explain["apology_issued"] = s.apology_issued;
   j["deadline"] = std::move(explain);
-  j["alerts"] = {
-      {"warning", s.warning_fired}, {"breach", s.breach_fired}, {"step_breaches", s.step_breaches}};
+  j["alerts"] = {{"warning", s.warning_fired},
+                 {"hours_left_warning", s.hours_left_warning_fired},
+                 {"breach", s.breach_fired},
+                 {"step_breaches", s.step_breaches}};
   j["first_event_at"] = FormatRfc3339Utc(s.first_event_at);
   j["last_event_at"] = FormatRfc3339Utc(s.last_event_at);
   j["partition"] = s.partition.value();

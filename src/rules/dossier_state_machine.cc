@@ -94,21 +94,28 @@ Millis LegalWorkingDuration(const DossierState& s, const RulesContext& ctx) {
   return ctx.calendar->WorkingTimeBetween(*s.received_at, *s.original_due_at);
 }
 
+// The "due soon" instants of the (possibly shifted) deadline. Both keep their distance to it
+// in working time: the fraction warning leaves (1 - fraction) of the legal duration, the
+// hours-left warning leaves warning_hours_left.
 void ComputeWarning(DossierState& s, const RulesContext& ctx) {
   s.warning_at.reset();
-  if (!s.received_at || !s.due_at || ctx.policy.warning_fraction <= 0.0 ||
-      ctx.policy.warning_fraction >= 1.0) {
-    return;
-  }
+  s.hours_left_warning_at.reset();
+  if (!s.received_at || !s.due_at) return;
   const Millis legal = LegalWorkingDuration(s, ctx);
-  const auto warn_after = Millis(
-      static_cast<int64_t>(static_cast<double>(legal.count()) * ctx.policy.warning_fraction));
-  // The warning keeps its distance to the (possibly shifted) deadline: remaining working
-  // time at the warning = (1 - fraction) of the legal duration.
-  const Millis remaining = legal - warn_after;
   const Millis elapsed_to_due = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
-  const Millis warn_at_working = std::max(Millis(0), elapsed_to_due - remaining);
-  s.warning_at = ctx.calendar->AddWorkingTime(*s.received_at, warn_at_working);
+  const double fraction = ctx.policy.warning_fraction;
+  if (fraction > 0.0 && fraction < 1.0) {
+    const auto warn_after =
+        Millis(static_cast<int64_t>(static_cast<double>(legal.count()) * fraction));
+    const Millis remaining = legal - warn_after;
+    const Millis warn_at_working = std::max(Millis(0), elapsed_to_due - remaining);
+    s.warning_at = ctx.calendar->AddWorkingTime(*s.received_at, warn_at_working);
+  }
+  const Millis left = ctx.policy.warning_hours_left;
+  if (left > Millis(0) && legal > left) {
+    s.hours_left_warning_at =
+        ctx.calendar->AddWorkingTime(*s.received_at, std::max(Millis(0), elapsed_to_due - left));
+  }
 }
 
 // Sets the deadline at receipt: from the event, else from the catalog.
@@ -402,6 +409,16 @@ TimerResult FireTimer(const DossierState& state, const Timer& t, Instant now,
         r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarning, *s.due_at, now));
       }
       break;
+    case TimerKind::kHoursLeftWarning:
+      if (!running || s.hours_left_warning_fired || s.breach_fired ||
+          !Fires(s, s.hours_left_warning_at, t)) {
+        return r;
+      }
+      s.hours_left_warning_fired = true;
+      if (now < *s.due_at) {
+        r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarningHoursLeft, *s.due_at, now));
+      }
+      break;
     case TimerKind::kStepBreach:
       if (!IsOpen(s) || s.step_breach_fired || !Fires(s, s.step_due_at, t)) return r;
       s.step_breach_fired = true;
@@ -423,6 +440,10 @@ std::vector<Timer> DesiredTimers(const DossierState& s) {
     add(*s.due_at, TimerKind::kBreach);
     if (s.warning_at && !s.warning_fired && *s.warning_at < *s.due_at) {
       add(*s.warning_at, TimerKind::kWarning);
+    }
+    if (s.hours_left_warning_at && !s.hours_left_warning_fired &&
+        *s.hours_left_warning_at < *s.due_at) {
+      add(*s.hours_left_warning_at, TimerKind::kHoursLeftWarning);
     }
   }
   if (s.step_due_at && !s.step_breach_fired) add(*s.step_due_at, TimerKind::kStepBreach);

@@ -11,7 +11,7 @@ namespace {
 using OptionalInstantField = std::optional<Instant> DossierState::*;
 
 // The order of the presence bits; append only.
-constexpr std::array<OptionalInstantField, 13> kOptionalInstants = {
+constexpr std::array<OptionalInstantField, 14> kOptionalInstants = {
     &DossierState::submitted_at,
     &DossierState::received_at,
     &DossierState::due_at,
@@ -24,7 +24,8 @@ constexpr std::array<OptionalInstantField, 13> kOptionalInstants = {
     &DossierState::paused_since,
     &DossierState::warning_at,
     &DossierState::timer_floor,
-    &DossierState::unmatched_resume_at};
+    &DossierState::unmatched_resume_at,
+    &DossierState::hours_left_warning_at};
 constexpr uint64_t kKnownPresenceBits = (uint64_t{1} << kOptionalInstants.size()) - 1;
 
 using BoolField = bool DossierState::*;
@@ -32,7 +33,11 @@ constexpr std::array<BoolField, 5> kBoolFlags = {
     &DossierState::result_electronic, &DossierState::apology_issued, &DossierState::breach_fired,
     &DossierState::warning_fired, &DossierState::step_breach_fired};
 constexpr uint64_t kCurrentUnitIsAgency = uint64_t{1} << kBoolFlags.size();
-constexpr uint64_t kKnownFlagBits = (kCurrentUnitIsAgency << 1) - 1;
+// Flags added after current_unit_is_agency, in bit order from the bit after it; append only.
+constexpr std::array<BoolField, 1> kLaterBoolFlags = {&DossierState::hours_left_warning_fired};
+constexpr size_t kFirstLaterFlagBit = kBoolFlags.size() + 1;
+constexpr uint64_t kKnownFlagBits =
+    (uint64_t{1} << (kFirstLaterFlagBit + kLaterBoolFlags.size())) - 1;
 
 // Highest valid value of each enum: decoding rejects others, so that a corrupt byte never
 // reaches ToString() as an out-of-range index.
@@ -94,6 +99,9 @@ void EncodeDossier(const DossierState& s, std::string* out) {
   }
   const bool unit_is_agency = s.current_unit == s.agency_code;
   if (unit_is_agency) flags |= kCurrentUnitIsAgency;
+  for (size_t i = 0; i < kLaterBoolFlags.size(); ++i) {
+    if (s.*kLaterBoolFlags[i]) flags |= uint64_t{1} << (kFirstLaterFlagBit + i);
+  }
   AppendVarint64(out, flags);
 
   out->push_back(static_cast<char>(s.channel));
@@ -148,6 +156,9 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   }
   for (size_t i = 0; i < kBoolFlags.size(); ++i) {
     s.*kBoolFlags[i] = (*flags & (uint64_t{1} << i)) != 0;
+  }
+  for (size_t i = 0; i < kLaterBoolFlags.size(); ++i) {
+    s.*kLaterBoolFlags[i] = (*flags & (uint64_t{1} << (kFirstLaterFlagBit + i))) != 0;
   }
 
   auto channel = ReadEnum<Channel>(r, kMaxChannel);

@@ -6,9 +6,11 @@
 //   u8      version (= 1)
 //   varint  presence bits of the optional instants, bit i set when present, in order:
 //           submitted, received, due, original_due, rescheduled_due, step_due, completed,
-//           returned, closed, paused_since, warning
+//           returned, closed, paused_since, warning, timer_floor, unmatched_resume,
+//           hours_left_warning
 //   varint  flag bits: result_electronic, apology_issued, breach_fired, warning_fired,
-//           step_breach_fired, current_unit_is_agency (then current_unit is not stored)
+//           step_breach_fired, current_unit_is_agency (then current_unit is not stored),
+//           hours_left_warning_fired
 //   u8 x5   channel, online_level, status, due_source, outcome
 //   signed  partition
 //   string  agency_code, commune_code, procedure_code, [current_unit]  (varint length + bytes)

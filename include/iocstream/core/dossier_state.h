@@ -62,8 +62,11 @@ struct DossierState {
   // it (Decision 766 indicator 2.1 subtracts supplement time). A Form 04 reschedule does NOT
   // move it.
   std::optional<Instant> due_at;
-  std::optional<Instant> original_due_at;     // due time before any pause or restart (explain)
-  std::optional<Instant> warning_at;          // when the "due soon" warning fires
+  std::optional<Instant> original_due_at;  // due time before any pause or restart (explain)
+  std::optional<Instant> warning_at;       // "due soon": the share of legal time elapsed
+  // "Due soon": less than the configured working time left (SlaPolicy::warning_hours_left),
+  // i.e. that much working time before due_at on the business calendar.
+  std::optional<Instant> hours_left_warning_at;
   std::optional<Instant> rescheduled_due_at;  // Form 04 new promised date, if any
   std::optional<Instant> step_due_at;         // current step's internal deadline (OLA)
   std::optional<Instant> completed_at;        // clock stop (NgayKetThucXuLy)
@@ -87,6 +90,7 @@ struct DossierState {
   bool breach_fired = false;   // deadline passed while open (overdue)
   bool warning_fired = false;  // "due soon" threshold passed while open
   bool step_breach_fired = false;
+  bool hours_left_warning_fired = false;  // "less than N working hours left" passed while open
 
   Instant status_at{};  // occurred_at of the event that set `status` (out-of-order guard)
   Instant first_event_at{};
@@ -95,7 +99,12 @@ struct DossierState {
 };
 
 // A deadline timer: fires when the clock (wall clock live, watermark in replay) reaches due.
-enum class TimerKind : uint8_t { kWarning = 0, kBreach = 1, kStepBreach = 2 };
+enum class TimerKind : uint8_t {
+  kWarning = 0,           // share of the legal working time elapsed
+  kBreach = 1,            // due time
+  kStepBreach = 2,        // transfer step's internal deadline
+  kHoursLeftWarning = 3,  // less than the configured working time left
+};
 
 struct Timer {
   PartitionId partition{0};
@@ -106,11 +115,12 @@ struct Timer {
 };
 
 enum class AlertKind : uint8_t {
-  kDeadlineWarning = 0,   // approaching the deadline (threshold of elapsed working time)
-  kDeadlineBreached = 1,  // deadline passed while the dossier is still open
-  kCompletedLate = 2,     // completed after its deadline
-  kStepBreached = 3,      // a transfer step passed its internal deadline
-  kApologyMissing = 4,    // late without a Form 04 apology issued before the deadline
+  kDeadlineWarning = 0,           // approaching the deadline (threshold of elapsed working time)
+  kDeadlineBreached = 1,          // deadline passed while the dossier is still open
+  kCompletedLate = 2,             // completed after its deadline
+  kStepBreached = 3,              // a transfer step passed its internal deadline
+  kApologyMissing = 4,            // late without a Form 04 apology issued before the deadline
+  kDeadlineWarningHoursLeft = 5,  // less than the configured working time left before due
 };
 
 // An alert to publish. alert_id is deterministic (dossier, kind, deadline) so a redelivery is

@@ -28,9 +28,17 @@
 
 namespace iocstream::rules {
 
+// The two "due soon" thresholds are independent: each fires its own timer and raises its own
+// alert once (kDeadlineWarning, kDeadlineWarningHoursLeft; distinct alert ids), and either
+// puts the dossier in the "due soon" state. Neither alerts once the due time has passed (the
+// breach alert follows).
 struct SlaPolicy {
   // Share of the legal duration (working time) after which "due soon" is raised. 0 disables.
   double warning_fraction = 0.75;
+  // "Less than this much working time left": raised this much working time (business
+  // calendar) before the due time, e.g. 8 h = one working day. 0 disables. Dossiers whose
+  // legal working duration is not longer than this never get it (it would hold from receipt).
+  Millis warning_hours_left = std::chrono::hours(8);
   // Pause policy for procedures whose catalog entry does not name one.
   PausePolicy default_pause_policy = PausePolicy::kPause;
   // Whether waiting for a fee or tax payment (status 6) stops the clock.

@@ -170,3 +170,71 @@ TEST_F(PipelineTest, LateDataGetsTheAllowedLatenessBeforeABreach) {
 
 }  // namespace
 }  // namespace iocstream::app
+
+namespace iocstream::app {
+namespace {
+
+size_t HoursLeftAlerts(const PipelineProbe& probe) {
+  return probe.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineWarningHoursLeft)].load();
+}
+
+// "Less than 8 working hours left" before a due time of Monday 09:00 (+07:00) is the Friday
+// before at 09:00; the timer fires exactly then by the wall clock...
+TEST_F(PipelineTest, HoursLeftWarningFiresAtItsInstantByTheWallClock) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWallClock;
+  rules::SlaPolicy policy;
+  policy.warning_fraction = 0;
+  policy.warning_hours_left = std::chrono::hours(8);
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, policy},
+                    options, probe);
+  const std::string received =
+      Event("D1", EventType::kReceived, "2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00");
+  const SourceRecord r{"events", PartitionId(0), Offset(0), Instant{}, {}, received};
+  ASSERT_TRUE(pipeline.ProcessBatch({&r, 1}, *ParseRfc3339("2026-03-02T09:00:00+07:00")).ok());
+  const std::vector<PartitionId> partitions = {PartitionId(0)};
+  const Instant warn_at = *ParseRfc3339("2026-03-06T09:00:00+07:00");
+  ASSERT_TRUE(pipeline.FireTimers(partitions, warn_at - Millis(1)).ok());
+  EXPECT_EQ(HoursLeftAlerts(probe), 0u);
+  ASSERT_TRUE(pipeline.FireTimers(partitions, warn_at).ok());
+  EXPECT_EQ(HoursLeftAlerts(probe), 1u);
+  ASSERT_TRUE(pipeline.FireTimers(partitions, warn_at + std::chrono::hours(1)).ok());
+  EXPECT_EQ(HoursLeftAlerts(probe), 1u);
+  auto stored = store_->GetDossier("D1");
+  ASSERT_TRUE(stored.has_value() && stored->has_value());
+  EXPECT_TRUE((*stored)->hours_left_warning_fired);
+}
+
+// ...and by the watermark (event time - allowed lateness) in replays.
+TEST_F(PipelineTest, HoursLeftWarningFiresAtItsInstantByTheWatermark) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.allowed_lateness = std::chrono::minutes(10);
+  rules::SlaPolicy policy;
+  policy.warning_fraction = 0;
+  policy.warning_hours_left = std::chrono::hours(8);
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, policy},
+                    options, probe);
+  const std::vector<std::string> payloads = {
+      Event("D1", EventType::kReceived, "2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00"),
+      // Watermark 1 ms before Friday 09:00.
+      Event("D2", EventType::kReceived, "2026-03-06T09:09:59.999+07:00"),
+      // Watermark at Friday 09:00.
+      Event("D3", EventType::kReceived, "2026-03-06T09:10:00+07:00")};
+  std::vector<SourceRecord> records;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    records.push_back(SourceRecord{
+        "events", PartitionId(0), Offset(static_cast<int64_t>(i)), Instant{}, {}, payloads[i]});
+  }
+  ASSERT_TRUE(pipeline.ProcessBatch(std::span(records).first(2), Instant{}).ok());
+  EXPECT_EQ(HoursLeftAlerts(probe), 0u);
+  ASSERT_TRUE(pipeline.ProcessBatch(std::span(records).subspan(2), Instant{}).ok());
+  EXPECT_EQ(HoursLeftAlerts(probe), 1u);
+}
+
+}  // namespace
+}  // namespace iocstream::app

@@ -59,6 +59,7 @@ DossierState FullState() {
   s.due_at = At(t0 + 10 * 86'400'000LL);
   s.original_due_at = At(t0 + 9 * 86'400'000LL);
   s.warning_at = At(t0 + 8 * 86'400'000LL);
+  s.hours_left_warning_at = At(t0 + 9 * 86'400'000LL - 3'600'000);
   s.timer_floor = At(t0 + 7 * 86'400'000LL);
   s.unmatched_resume_at = At(t0 + 6 * 86'400'000LL);
   s.rescheduled_due_at = At(t0 + 12 * 86'400'000LL);
@@ -75,6 +76,7 @@ DossierState FullState() {
   s.breach_fired = true;
   s.warning_fired = true;
   s.step_breach_fired = true;
+  s.hours_left_warning_fired = true;
   s.status_at = At(t0 + 11 * 86'400'000LL);
   s.first_event_at = At(t0 - 3'600'000);
   s.last_event_at = At(t0 + 13 * 86'400'000LL);
@@ -142,10 +144,10 @@ TEST(DossierCodecTest, TypicalStateIsCompact) {
   s.unmatched_resume_at.reset();
   s.applied_event_ids.resize(2);
   // 3 header + 5 enum + 1 partition bytes; strings 40 + 3 lengths; first_event_at 6 bytes;
-  // last_event_at, status_at and 6 optional instants as deltas of hours to days, 4-5 bytes
-  // each; counters 6; 2 hashes 1 + 16. With 8-byte instants and fixed-width lengths the same
-  // state would take about 200 bytes.
-  EXPECT_LE(EncodeDossier(s).size(), 120u);
+  // last_event_at, status_at and 7 optional instants (both warnings) as deltas of hours to
+  // days, 4-5 bytes each; counters 6; 2 hashes 1 + 16. With 8-byte instants and fixed-width
+  // lengths the same state would take about 210 bytes.
+  EXPECT_LE(EncodeDossier(s).size(), 125u);
 }
 
 TEST(DossierCodecTest, EveryTruncationIsCorruption) {
@@ -171,10 +173,11 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   version[0] = 2;
   expect_corrupt(version, "unknown version");
   std::string presence = bytes;
-  presence[2] = '\x7f';  // presence is a 2-byte varint (13 bits); this sets unknown bit 13
+  // presence is a 2-byte varint (14 bits); a 3-byte one sets unknown bit 14
+  presence.replace(1, 2, "\xff\xff\x01");
   expect_corrupt(presence, "unknown presence bit");
   std::string flags = bytes;
-  flags[3] = '\x7f';  // flags byte: sets unknown bit 6
+  flags.replace(3, 1, "\xff\x01");  // flags: 7 known bits; this sets unknown bit 7
   expect_corrupt(flags, "unknown flag bit");
   // A huge applied_event_ids count must be refused before allocating.
   DossierState small;
