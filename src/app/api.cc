@@ -51,7 +51,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     auto state = shared->store->GetDossier(id);
     if (!state) return JsonErrorResponse(500, state.error().message);
     if (!*state) return JsonErrorResponse(404, "no dossier " + id);
-    return Json(DossierJson(**state, WallNow()));
+    return Json(DossierJson(**state, WallNow(), shared->calendar));
   });
   server.Handle("GET", "/api/v1/overdue", [shared](const HttpRequest& req) {
     const auto limit_or = QueryLimit(req, 100, 10000);
@@ -69,7 +69,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
       if (!rules::IsOpen(d) || !d.breach_fired) return true;
       if (department != req.query.end() && d.agency_code != department->second) return true;
       ++total;
-      if (items.size() < limit) items.push_back(DossierJson(d, now));
+      if (items.size() < limit) items.push_back(DossierJson(d, now, shared->calendar));
       return true;
     });
     if (!s) return JsonErrorResponse(500, s.error().message);

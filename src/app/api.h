@@ -16,12 +16,14 @@
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/http/server.h"
 #include "iocstream/metrics/registry.h"
+#include "iocstream/rules/business_calendar.h"
 #include "iocstream/state/state_store.h"
 
 namespace iocstream::app {
 
 struct ApiContext {
   const state::StateStore* store = nullptr;
+  const rules::BusinessCalendar* calendar = nullptr;  // explains the days off of a deadline
   const aggregate::AggregateTable* aggregates = nullptr;
   std::shared_ptr<MetricsRegistry> metrics;
   std::function<bool()> ready;  // readiness probe

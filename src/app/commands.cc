@@ -193,7 +193,7 @@ int RunLive(const RunOptions& options) {
     http_options.address = config.http.address;
     http_options.port = config.http.port;
     http = std::make_unique<HttpServer>(http_options);
-    RegisterApi(*http, ApiContext{runtime.store.get(), &aggregates, metrics,
+    RegisterApi(*http, ApiContext{runtime.store.get(), runtime.calendar.get(), &aggregates, metrics,
                                   [&assigned] { return assigned.load(); }});
     if (Status s = http->Start(); !s) return Fail(s.error());
     spdlog::info("serving /metrics and /api/v1 on http://{}:{}", config.http.address, http->port());
@@ -472,21 +472,27 @@ int RunExport(const ExportOptions& options) {
 
   if (options.what == "dossiers") {
     if (csv) {
+      // New columns go at the end: scripts read these by position too.
       csv_row({"dossier_id", "department", "commune", "channel", "procedure_code", "status",
                "received_at", "due_at", "completed_at", "outcome", "overdue_now", "due_source",
-               "original_due_at", "paused_ms", "supplement_requests", "rescheduled_due_at"});
+               "original_due_at", "paused_ms", "supplement_requests", "rescheduled_due_at",
+               "days_off_skipped", "days_off_named"});
     }
     Status s = runtime.store->ForEachDossier([&](const DossierState& d) {
       if (csv) {
         const auto end = d.completed_at ? d.completed_at : d.returned_at;
+        const auto skipped = DaysOffSkippedOf(d, *runtime.calendar);
         csv_row({d.dossier_id, d.agency_code, d.commune_code, std::string(ToString(d.channel)),
                  d.procedure_code, std::string(ToString(d.status)), time_or_empty(d.received_at),
                  time_or_empty(d.due_at), time_or_empty(end), std::string(ToString(d.outcome)),
                  OverdueAt(d, as_of) ? "true" : "false", std::string(ToString(d.due_source)),
                  time_or_empty(d.original_due_at), std::to_string(d.paused_ms),
-                 std::to_string(d.supplement_requests), time_or_empty(d.rescheduled_due_at)});
+                 std::to_string(d.supplement_requests), time_or_empty(d.rescheduled_due_at),
+                 skipped ? std::to_string(skipped->count) : std::string(),
+                 skipped ? FormatNamedDaysOff(skipped->named) : std::string()});
       } else {
-        *out << DossierJson(d, as_of).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+        *out << DossierJson(d, as_of, runtime.calendar.get())
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
              << '\n';
       }
       return static_cast<bool>(*out);
