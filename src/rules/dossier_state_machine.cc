@@ -132,6 +132,7 @@ void ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx)
     }
   }
   s.original_due_at = s.due_at;
+  if (s.due_at) s.legal_working_time = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
 }
 
 // End of processing for the KPI: completion, else result return (domain.md §1.5).
@@ -191,16 +192,10 @@ void StartPause(DossierState& s, Instant at) {
   if (!s.paused_since) s.paused_since = at;
 }
 
-// Ends a pause at `at`, moving the deadline per policy (domain.md §1.3):
+// Moves the deadline for a pause [since, at) per policy (domain.md §1.3):
 // pause: shift by the working time paused; restart: the full legal duration again from `at`;
 // kpi766: shift like pause (the waiting time is subtracted from the processing time).
-void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
-  if (!s.paused_since) return;
-  const Instant since = *s.paused_since;
-  s.paused_since.reset();
-  if (at <= since) return;
-  s.paused_ms += (at - since).count();
-  if (!s.due_at || !s.received_at) return;
+void ApplyPauseToDue(DossierState& s, Instant since, Instant at, const RulesContext& ctx) {
   switch (PolicyFor(s, ctx)) {
     case PausePolicy::kRestart:
       s.due_at = ctx.calendar->AddWorkingTime(at, LegalWorkingDuration(s, ctx));
@@ -212,7 +207,32 @@ void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
       break;
     }
   }
+}
+
+// Ends a pause at `at`; the deadline moves when the dossier has one (and it is remembered, so
+// that a recompute moves the new deadline alike).
+void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
+  if (!s.paused_since) return;
+  const Instant since = *s.paused_since;
+  s.paused_since.reset();
+  if (at <= since) return;
+  s.paused_ms += (at - since).count();
+  if (!s.due_at || !s.received_at) return;
+  s.pauses.push_back({since, at});
+  ApplyPauseToDue(s, since, at, ctx);
   ComputeWarning(s, ctx);
+}
+
+// The original due time of an event's deadline on another calendar: the same working time
+// from receipt as when it was received. Unchanged when the calendar change does not touch
+// its period (so a due time outside working hours stays as sent); later by the working time
+// lost to new days off; earlier when days off were removed.
+Instant KeepWorkingDuration(Instant received, Instant due, Millis legal,
+                            const BusinessCalendar& calendar) {
+  const Millis now = calendar.WorkingTimeBetween(received, due);
+  if (now == legal) return due;
+  if (now < legal) return calendar.AddWorkingTime(due, legal - now);
+  return calendar.AddWorkingTime(received, legal);
 }
 
 // Pause start and end tolerate arrival in either order: an end seen first is kept and the
@@ -366,6 +386,51 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
   if (IsTerminal(s.status)) s.paused_since.reset();
   UpdateOutcome(s, ctx, r.alerts, e.occurred_at);
   return r;
+}
+
+DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ctx, Instant clock) {
+  if (!IsOpen(prior) || !prior.original_due_at) return prior;
+  DossierState s = prior;
+  const Instant received = *s.received_at;
+  switch (s.due_source) {
+    case DueSource::kCatalog:
+      if (ctx.catalog != nullptr) {
+        const ProcedureRule* rule = ctx.catalog->Find(s.procedure_code);
+        const auto duration = rule != nullptr ? rule->DurationFor(s.channel) : std::nullopt;
+        if (duration) {
+          s.original_due_at = ctx.calendar->DueAt(received, *duration);
+          s.legal_working_time = ctx.calendar->WorkingTimeBetween(received, *s.original_due_at);
+        }
+      }
+      break;
+    case DueSource::kEvent:
+      if (s.legal_working_time) {
+        s.original_due_at =
+            KeepWorkingDuration(received, *s.original_due_at, *s.legal_working_time, *ctx.calendar);
+      }
+      break;
+    case DueSource::kNone:
+      break;
+  }
+  s.due_at = s.original_due_at;
+  if (s.pauses.empty() && prior.due_at != prior.original_due_at && prior.due_at) {
+    // Paused before pauses were recorded: keep the working time the pauses added.
+    const Millis added = ctx.calendar->WorkingTimeBetween(*prior.original_due_at, *prior.due_at);
+    s.due_at = ctx.calendar->AddWorkingTime(*s.original_due_at, added);
+  }
+  for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, ctx);
+  ComputeWarning(s, ctx);
+  // An alert raised stays raised (no second page for the same dossier), unless its threshold
+  // moved past the clock: the dossier is then back before it, and its timer raises it again
+  // when the clock reaches the new instant, for the new deadline (another alert id).
+  auto rearm = [clock](bool& fired, const std::optional<Instant>& before,
+                       const std::optional<Instant>& after) {
+    if (fired && after && after != before && *after > clock) fired = false;
+  };
+  rearm(s.breach_fired, prior.due_at, s.due_at);
+  rearm(s.warning_fired, prior.warning_at, s.warning_at);
+  rearm(s.hours_left_warning_fired, prior.hours_left_warning_at, s.hours_left_warning_at);
+  return s;
 }
 
 namespace {

@@ -129,6 +129,13 @@ void EncodeDossier(const DossierState& s, std::string* out) {
 
   AppendVarint64(out, s.applied_event_ids.size());
   for (uint64_t id : s.applied_event_ids) AppendFixed64LE(out, id);
+
+  AppendVarint64(out, s.pauses.size());
+  for (const PauseInterval& p : s.pauses) {
+    AppendSignedVarint64(out, DeltaMillis(p.start, s.first_event_at));
+    AppendSignedVarint64(out, DeltaMillis(p.end, p.start));
+  }
+  AppendSignedVarint64(out, s.legal_working_time ? s.legal_working_time->count() : -1);
 }
 
 std::string EncodeDossier(const DossierState& state) {
@@ -141,7 +148,7 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   ByteReader r(bytes);
   auto version = r.ReadByte();
   if (!version) return Corrupt("empty", dossier_id);
-  if (*version != kDossierEncodingVersion) {
+  if (*version != kDossierEncodingVersion && *version != 1) {
     return Corrupt("unknown encoding version " + std::to_string(*version), dossier_id);
   }
 
@@ -221,6 +228,25 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   if (!id_count || *id_count > r.Remaining() / 8) return Corrupt("bad event id count", dossier_id);
   s.applied_event_ids.reserve(static_cast<size_t>(*id_count));
   for (uint64_t i = 0; i < *id_count; ++i) s.applied_event_ids.push_back(*r.ReadFixed64LE());
+
+  if (*version >= 2) {
+    auto pause_count = r.ReadVarint64();
+    // Two varints of at least one byte each per pause.
+    if (!pause_count || *pause_count > r.Remaining() / 2) {
+      return Corrupt("bad pause count", dossier_id);
+    }
+    s.pauses.reserve(static_cast<size_t>(*pause_count));
+    for (uint64_t i = 0; i < *pause_count; ++i) {
+      auto start = r.ReadSignedVarint64();
+      auto length = r.ReadSignedVarint64();
+      if (!start || !length) return Corrupt("truncated pauses", dossier_id);
+      const Instant begin = AddDelta(s.first_event_at, *start);
+      s.pauses.push_back({begin, AddDelta(begin, *length)});
+    }
+    auto legal = r.ReadSignedVarint64();
+    if (!legal || *legal < -1) return Corrupt("bad legal working time", dossier_id);
+    if (*legal >= 0) s.legal_working_time = Millis(*legal);
+  }
 
   if (!r.Empty()) return Corrupt("trailing bytes", dossier_id);
   return s;

@@ -43,6 +43,13 @@ enum class Outcome : uint8_t {
 // Where the due time came from, for "explain a deadline".
 enum class DueSource : uint8_t { kNone = 0, kEvent = 1, kCatalog = 2 };
 
+// A pause of the clock (supplement or payment) that moved the deadline: [start, end), UTC.
+struct PauseInterval {
+  Instant start{};
+  Instant end{};
+  bool operator==(const PauseInterval&) const = default;
+};
+
 struct DossierState {
   std::string dossier_id;
   PartitionId partition{0};  // source partition; the state moves with it on rebalance
@@ -81,6 +88,13 @@ struct DossierState {
   // start; the pause is applied when the start arrives.
   std::optional<Instant> unmatched_resume_at;
   int64_t paused_ms = 0;  // total paused wall time already applied to due_at
+  // The pauses applied to due_at, in the order applied, so that a calendar or catalog reload
+  // can apply them again to the recomputed deadline (rules::RecomputeDeadline).
+  std::vector<PauseInterval> pauses;
+  // Working time from receipt to original_due_at on the calendar in force when it was set.
+  // A due time that came with the event keeps this working duration when the calendar
+  // changes. nullopt without a due time, and in dossiers stored before it was recorded.
+  std::optional<Millis> legal_working_time;
   int32_t supplement_requests = 0;
   int32_t step_breaches = 0;  // transfer steps that passed their internal deadline
   bool result_electronic = false;

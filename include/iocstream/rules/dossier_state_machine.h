@@ -88,6 +88,25 @@ struct TimerResult {
 // once set the floor stays.
 void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
 
+// The deadline of an open dossier recomputed with other rules (a calendar or procedure
+// catalog reload, domain.md §1.4: holidays are data, announced yearly): the same receipt,
+// pauses (DossierState::pauses, in order) and policy, on `ctx`. The original due time comes
+// from the catalog again when it came from there (unchanged if the procedure is no longer
+// listed); a due time sent with the event keeps its working duration from receipt (moved by
+// the working time of days off added or removed in its period; unchanged when none is, and for
+// dossiers stored without DossierState::legal_working_time). Dossiers stored without their
+// pauses keep the working time their pauses added. Warnings follow the new due time.
+// A dossier without a due time keeps none; the step deadline is the event's and stays.
+//
+// `clock` is the clock that drives the dossier's timers now (wall clock or its partition's
+// watermark). Alerts already raised are not raised again: a fired flag is cleared only when
+// its instant moved after `clock`, so its timer fires again at the new instant (an alert for
+// the new deadline, with its own id). A new instant already past the clock fires through the
+// normal timer path at the next FireDue. Closed dossiers, dossiers not received and dossiers
+// without a deadline are returned unchanged; with unchanged rules every dossier is.
+[[nodiscard]] DossierState RecomputeDeadline(const DossierState& state, const RulesContext& ctx,
+                                             Instant clock);
+
 // The timers a dossier in this state must have: the state store keeps exactly these
 // (a change applies the difference). Sorted.
 [[nodiscard]] std::vector<Timer> DesiredTimers(const DossierState& state);
