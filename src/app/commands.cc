@@ -533,6 +533,35 @@ int RunExport(const ExportOptions& options) {
   return 0;
 }
 
+int RunRecompute(const RecomputeOptions& options) {
+  std::optional<Instant> as_of;
+  if (options.as_of) {
+    as_of = ParseRfc3339(*options.as_of);
+    if (!as_of) return Fail(InvalidArgument("--as-of: not RFC 3339: '" + *options.as_of + "'"));
+  }
+  auto config = LoadConfig(options.common.config_path);
+  if (!config) return Fail(config.error());
+  const std::string dir = options.common.state_dir.value_or(config->state.dir);
+  if (!fs::exists(dir)) return Fail(InvalidArgument("no state directory " + dir));
+  auto rt = Open(options.common);
+  if (!rt) return Fail(rt.error());
+  Runtime& runtime = **rt;
+
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions pipeline_options;
+  pipeline_options.clock = as_of ? TimerClock::kWallClock : TimerClock::kWatermark;
+  Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(), pipeline_options, probe);
+  if (Status s = pipeline.Restore(); !s) return Fail(s.error());
+  auto summary = pipeline.Recompute(runtime.Rules(), as_of.value_or(Instant{}), std::nullopt);
+  if (!summary) return Fail(summary.error());
+  if (Status s = runtime.store->Close(); !s) return Fail(s.error());
+  spdlog::info("recomputed {} open dossiers: {} due times changed, {} timers moved",
+               summary->open_dossiers, summary->due_changed, summary->timers_moved);
+  std::printf("%s\n", RecomputeSummaryJson(*summary).dump().c_str());
+  return 0;
+}
+
 namespace {
 
 // Paces a loop to `rate` operations per second: a token bucket holding at most 50 ms of

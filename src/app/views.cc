@@ -147,6 +147,19 @@ nlohmann::ordered_json KpisJson(const aggregate::Kpis& k) {
   return j;
 }
 
+nlohmann::ordered_json RecomputeSummaryJson(const RecomputeSummary& summary) {
+  nlohmann::ordered_json j;
+  j["dossiers_scanned"] = summary.dossiers_scanned;
+  j["open_dossiers"] = summary.open_dossiers;
+  j["dossiers_changed"] = summary.dossiers_changed;
+  j["due_changed"] = summary.due_changed;
+  j["timers_moved"] = summary.timers_moved;
+  j["timers_added"] = summary.timers_added;
+  j["timers_removed"] = summary.timers_removed;
+  j["duration_ms"] = summary.duration.count();
+  return j;
+}
+
 std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
   const auto per_department = PerDepartment(aggregate::AggregateTable::FoldPartitions(rows));
   std::string out;

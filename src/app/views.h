@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "app/pipeline.h"
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/aggregate/kpi.h"
 #include "iocstream/core/dossier_state.h"
@@ -53,6 +54,10 @@ struct DaysOffSkipped {
     const aggregate::AggregateTable::Rows& rows);
 
 [[nodiscard]] nlohmann::ordered_json KpisJson(const aggregate::Kpis& k);
+
+// {"dossiers_scanned":..,"open_dossiers":..,"dossiers_changed":..,"due_changed":..,
+//  "timers_moved":..,"timers_added":..,"timers_removed":..,"duration_ms":..}
+[[nodiscard]] nlohmann::ordered_json RecomputeSummaryJson(const RecomputeSummary& summary);
 
 // A fixed-width per-department table: received, on time, late, open, overdue, rate.
 [[nodiscard]] std::string SummaryTable(const aggregate::AggregateTable::Rows& rows);

@@ -110,6 +110,8 @@ struct DossierState {
   Instant first_event_at{};
   Instant last_event_at{};
   std::vector<uint64_t> applied_event_ids;  // 64-bit hashes of applied event ids (dedup)
+
+  bool operator==(const DossierState&) const = default;
 };
 
 // A deadline timer: fires when the clock (wall clock live, watermark in replay) reaches due.
