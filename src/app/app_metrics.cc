@@ -192,4 +192,20 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   return out;
 }
 
+std::vector<MetricFamily> ReloadMetrics::Collect() const {
+  MetricFamily total =
+      Family("iocstream_rules_reloads_total",
+             "Reloads of the calendar and procedure catalog, by result.", MetricType::Counter);
+  Add(total, Load(probe_.succeeded), {{"result", "success"}});
+  Add(total, Load(probe_.failed), {{"result", "failure"}});
+  MetricFamily last =
+      Family("iocstream_rules_last_reload_timestamp_seconds",
+             "When the last reload with this result ended (Unix seconds).", MetricType::Gauge);
+  for (const auto& [result, ms] : {std::pair{"success", probe_.last_success_ms.load()},
+                                   std::pair{"failure", probe_.last_failure_ms.load()}}) {
+    if (ms > 0) Add(last, static_cast<double>(ms) / 1000.0, {{"result", result}});
+  }
+  return {std::move(total), std::move(last)};
+}
+
 }  // namespace iocstream::app

@@ -17,6 +17,7 @@
 #include "app/mapping_config.h"
 #include "app/outbox_relay.h"
 #include "app/pipeline.h"
+#include "app/reload.h"
 #include "app/rules_config.h"
 #include "app/runtime.h"
 #include "app/simulator.h"
@@ -136,6 +137,7 @@ void PrintAccounting(const PipelineProbe& p, const RelayProbe& r, const state::S
 
 int RunLive(const RunOptions& options) {
   InstallStopSignals();
+  InstallReloadSignal();
   auto rt = Open(options.common);
   if (!rt) return Fail(rt.error());
   Runtime& runtime = **rt;
@@ -187,14 +189,21 @@ int RunLive(const RunOptions& options) {
   metrics->RegisterCollectable(std::make_shared<ProcessMetrics>());
   metrics->RegisterCollectable(std::make_shared<PipelineMetrics>(
       probe, relay_probe, aggregates, *runtime.store, [&consumer] { return consumer.Lag(); }));
+  ReloadProbe reload_probe;
+  ReloadRequests reloads;
+  metrics->RegisterCollectable(std::make_shared<ReloadMetrics>(reload_probe));
   std::unique_ptr<HttpServer> http;
   if (config.http.enabled) {
     HttpServerOptions http_options;
     http_options.address = config.http.address;
     http_options.port = config.http.port;
+    http_options.threads = 2;  // a waiting reload request must not hold up /metrics
     http = std::make_unique<HttpServer>(http_options);
-    RegisterApi(*http, ApiContext{runtime.store.get(), runtime.calendar.get(), &aggregates, metrics,
-                                  [&assigned] { return assigned.load(); }});
+    ApiContext api{runtime.store.get(), &aggregates, metrics,
+                   [&assigned] { return assigned.load(); }};
+    api.rules = [&runtime] { return runtime.rules.Get(); };
+    api.reload = [&reloads] { return reloads.RequestAndWait(std::chrono::seconds(60)); };
+    RegisterApi(*http, std::move(api));
     if (Status s = http->Start(); !s) return Fail(s.error());
     spdlog::info("serving /metrics and /api/v1 on http://{}:{}", config.http.address, http->port());
   }
@@ -245,6 +254,21 @@ int RunLive(const RunOptions& options) {
       }
       relay.Notify();
     }
+    // Calendar or catalog reload (SIGHUP, POST /api/v1/admin/reload), between batches: the
+    // recompute writes the store, whose one writer is this thread.
+    if (g_reload_requested.exchange(false)) reloads.Request();
+    if (reloads.Pending()) {
+      const uint64_t ticket = reloads.Begin();
+      std::vector<PartitionId> partitions;
+      for (const auto& tp : consumer.Assignment()) partitions.push_back(tp.partition);
+      const ReloadOutcome outcome =
+          ReloadRules(runtime, pipeline, partitions, WallClockNow(), reload_probe);
+      reloads.Complete(ticket, outcome);
+      if (outcome.fatal) {
+        exit_code = kExitRuntime;
+        break;
+      }
+    }
     if ((options.summary_when_caught_up || options.exit_when_caught_up) && batch->empty() &&
         assigned.load()) {
       // Caught up: this instance owns every partition of the topic (a member killed a moment
@@ -271,6 +295,11 @@ int RunLive(const RunOptions& options) {
     }
   }
   spdlog::info("stopping");
+  if (reloads.Pending()) {
+    ReloadOutcome stopping;
+    stopping.error = Error{ErrorCode::kUnavailable, "iocstream is stopping; reload not done"};
+    reloads.Complete(reloads.Begin(), stopping);
+  }
   consumer.Close();
   relay.Stop(Millis(10000));
   if (http) http->Stop();
@@ -478,10 +507,11 @@ int RunExport(const ExportOptions& options) {
                "original_due_at", "paused_ms", "supplement_requests", "rescheduled_due_at",
                "days_off_skipped", "days_off_named"});
     }
+    const rules::BusinessCalendar& calendar = runtime.calendar();
     Status s = runtime.store->ForEachDossier([&](const DossierState& d) {
       if (csv) {
         const auto end = d.completed_at ? d.completed_at : d.returned_at;
-        const auto skipped = DaysOffSkippedOf(d, *runtime.calendar);
+        const auto skipped = DaysOffSkippedOf(d, calendar);
         csv_row({d.dossier_id, d.agency_code, d.commune_code, std::string(ToString(d.channel)),
                  d.procedure_code, std::string(ToString(d.status)), time_or_empty(d.received_at),
                  time_or_empty(d.due_at), time_or_empty(end), std::string(ToString(d.outcome)),
@@ -491,7 +521,7 @@ int RunExport(const ExportOptions& options) {
                  skipped ? std::to_string(skipped->count) : std::string(),
                  skipped ? FormatNamedDaysOff(skipped->named) : std::string()});
       } else {
-        *out << DossierJson(d, as_of, runtime.calendar.get())
+        *out << DossierJson(d, as_of, &calendar)
                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
              << '\n';
       }

@@ -113,6 +113,10 @@ class Pipeline {
       const rules::RulesContext& rules, Instant wall_now,
       std::optional<std::span<const PartitionId>> partitions);
 
+  // False once a commit failed: the Pipeline is unusable (its memory may be ahead of the
+  // store) and the caller stops.
+  [[nodiscard]] bool healthy() const { return static_cast<bool>(fatal_); }
+
   // The next offset stored with the state for `tp` (resume point), nullopt if none.
   [[nodiscard]] std::optional<Offset> StoredOffset(const TopicPartition& tp) const;
 
