@@ -255,9 +255,10 @@ int RunLive(const RunOptions& options) {
       relay.Notify();
     }
     // Calendar or catalog reload (SIGHUP, POST /api/v1/admin/reload), between batches: the
-    // recompute writes the store, whose one writer is this thread.
+    // recompute writes the store, whose one writer is this thread. It waits for the group to
+    // assign partitions, whose dossiers it recomputes.
     if (g_reload_requested.exchange(false)) reloads.Request();
-    if (reloads.Pending()) {
+    if (reloads.Pending() && assigned.load()) {
       const uint64_t ticket = reloads.Begin();
       std::vector<PartitionId> partitions;
       for (const auto& tp : consumer.Assignment()) partitions.push_back(tp.partition);

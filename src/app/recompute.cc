@@ -8,12 +8,15 @@
 // - after the Commit: the dossiers written here (entries_ before Commit clears it) replace
 //   their cached copies, or the cache is dropped;
 // - on failure, nothing was written and the cache stays valid.
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <iterator>
+#include <map>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "app/pipeline.h"
 
