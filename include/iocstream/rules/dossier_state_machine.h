@@ -98,7 +98,7 @@ void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
 // pauses keep the working time their pauses added. Warnings follow the new due time.
 // A dossier without a due time keeps none; the step deadline is the event's and stays.
 //
-// `clock` is the clock that drives the dossier's timers now (wall clock or its partition's
+// `clock` (UTC) is the clock that drives the dossier's timers now (wall clock or its partition's
 // watermark). Alerts already raised are not raised again: a fired flag is cleared only when
 // its instant moved after `clock`, so its timer fires again at the new instant (an alert for
 // the new deadline, with its own id). A new instant already past the clock fires through the
