@@ -19,7 +19,7 @@ AggregateCounters Contribution(const DossierState& s) {
           c[F::kOpenNoDeadline] = 1;
         } else if (s.breach_fired) {
           c[F::kOpenOverdue] = 1;
-        } else if (s.warning_fired) {
+        } else if (s.warning_fired || s.hours_left_warning_fired) {
           c[F::kOpenDueSoon] = 1;
         }
       }

@@ -51,7 +51,8 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     auto state = shared->store->GetDossier(id);
     if (!state) return JsonErrorResponse(500, state.error().message);
     if (!*state) return JsonErrorResponse(404, "no dossier " + id);
-    return Json(DossierJson(**state, WallNow()));
+    const auto loaded = shared->rules ? shared->rules() : nullptr;
+    return Json(DossierJson(**state, WallNow(), loaded ? &loaded->calendar : nullptr));
   });
   server.Handle("GET", "/api/v1/overdue", [shared](const HttpRequest& req) {
     const auto limit_or = QueryLimit(req, 100, 10000);
@@ -59,6 +60,8 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     const size_t limit = *limit_or;
     const auto department = req.query.find("department");
     const Instant now = WallNow();
+    const auto loaded = shared->rules ? shared->rules() : nullptr;
+    const rules::BusinessCalendar* calendar = loaded ? &loaded->calendar : nullptr;
     nlohmann::ordered_json items = nlohmann::ordered_json::array();
     size_t total = 0;
     // A full scan: fine for a worklist screen on a province's open dossiers; an index of
@@ -69,11 +72,23 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
       if (!rules::IsOpen(d) || !d.breach_fired) return true;
       if (department != req.query.end() && d.agency_code != department->second) return true;
       ++total;
-      if (items.size() < limit) items.push_back(DossierJson(d, now));
+      if (items.size() < limit) items.push_back(DossierJson(d, now, calendar));
       return true;
     });
     if (!s) return JsonErrorResponse(500, s.error().message);
     return Json({{"as_of", FormatRfc3339Utc(now)}, {"total", total}, {"items", items}});
+  });
+  server.Handle("POST", "/api/v1/admin/reload", [shared](const HttpRequest&) {
+    if (!shared->reload) return JsonErrorResponse(501, "reload is not available here");
+    const std::optional<ReloadOutcome> outcome = shared->reload();
+    if (!outcome) {
+      return JsonErrorResponse(504,
+                               "the reload did not finish in time; it still runs (see the "
+                               "log and iocstream_rules_reloads_total)");
+    }
+    // A bad file is the caller's to fix (422); a failed recompute is the server's (500).
+    const int status = !outcome->error ? 200 : outcome->fatal ? 500 : 422;
+    return Json(ReloadOutcomeJson(*outcome), status);
   });
   server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest&) {
     const auto rows = aggregate::AggregateTable::FoldPartitions(shared->aggregates->Snapshot());

@@ -5,14 +5,24 @@
 //   GET /api/v1/dossiers/{id}       one dossier, with how its deadline was derived
 //   GET /api/v1/overdue             open dossiers past their due time (?department=&limit=)
 //   GET /api/v1/kpis                Decision 766 indicator 2.1 and counts, per department
+//   POST /api/v1/admin/reload       reload the calendar and procedure catalog files and
+//                                   recompute open deadlines; waits for it (reload.h)
 // Handlers read the state store (RocksDB reads are thread-safe) and the aggregate table's
-// snapshot; they never take the pipeline's locks, so they never block ingest.
+// snapshot; they never take the pipeline's locks, so they never block ingest. The reload
+// handler hands its request to the pipeline thread and occupies its server thread until the
+// reload is done (at most ApiContext::reload_timeout): give the server two threads.
+// The admin endpoint has no authentication: serve the API on a trusted address (the default
+// 127.0.0.1) or behind a proxy that restricts it. A reload only re-reads the files the
+// operator configured.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 
+#include "app/reload.h"
+#include "app/runtime.h"
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/http/server.h"
 #include "iocstream/metrics/registry.h"
@@ -25,6 +35,11 @@ struct ApiContext {
   const aggregate::AggregateTable* aggregates = nullptr;
   std::shared_ptr<MetricsRegistry> metrics;
   std::function<bool()> ready;  // readiness probe
+  // The rules in force (the calendar explains the days off of a deadline); may be empty.
+  std::function<std::shared_ptr<const LoadedRules>()> rules;
+  // Asks for a reload and waits for its outcome (nullopt: not done within the timeout);
+  // empty: POST /api/v1/admin/reload answers 501.
+  std::function<std::optional<ReloadOutcome>()> reload;
 };
 
 void RegisterApi(HttpServer& server, ApiContext context);

@@ -82,7 +82,7 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   {
     MetricFamily f =
         Family("iocstream_alerts_raised_total", "Alerts raised by the rules, by kind.", kCounter);
-    for (int k = 0; k <= static_cast<int>(AlertKind::kApologyMissing); ++k) {
+    for (int k = 0; k <= static_cast<int>(AlertKind::kDeadlineWarningHoursLeft); ++k) {
       Add(f, Load(probe_.alerts_by_kind[static_cast<size_t>(k)]),
           {{"kind", std::string(ToString(static_cast<AlertKind>(k)))}});
     }
@@ -190,6 +190,22 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
                        "RocksDB's estimate of dossiers in the state store.", kGauge,
                        static_cast<double>(s.estimated_dossiers)));
   return out;
+}
+
+std::vector<MetricFamily> ReloadMetrics::Collect() const {
+  MetricFamily total =
+      Family("iocstream_rules_reloads_total",
+             "Reloads of the calendar and procedure catalog, by result.", MetricType::Counter);
+  Add(total, Load(probe_.succeeded), {{"result", "success"}});
+  Add(total, Load(probe_.failed), {{"result", "failure"}});
+  MetricFamily last =
+      Family("iocstream_rules_last_reload_timestamp_seconds",
+             "When the last reload with this result ended (Unix seconds).", MetricType::Gauge);
+  for (const auto& [result, ms] : {std::pair{"success", probe_.last_success_ms.load()},
+                                   std::pair{"failure", probe_.last_failure_ms.load()}}) {
+    if (ms > 0) Add(last, static_cast<double>(ms) / 1000.0, {{"result", result}});
+  }
+  return {std::move(total), std::move(last)};
 }
 
 }  // namespace iocstream::app

@@ -17,6 +17,7 @@
 
 #include "app/outbox_relay.h"
 #include "app/pipeline.h"
+#include "app/reload.h"
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/ingest/kafka_source.h"
 #include "iocstream/state/state_store.h"
@@ -37,6 +38,18 @@ class PipelineMetrics : public prometheus::Collectable {
   const aggregate::AggregateTable& aggregates_;
   const state::StateStore& store_;
   std::function<std::vector<ingest::PartitionLag>()> lag_;
+};
+
+// iocstream_rules_reloads_total{result="success|failure"} and
+// iocstream_rules_last_reload_timestamp_seconds{result="success|failure"} (Unix seconds of the
+// last reload with that result; absent before the first).
+class ReloadMetrics : public prometheus::Collectable {
+ public:
+  explicit ReloadMetrics(const ReloadProbe& probe) : probe_(probe) {}
+  [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const ReloadProbe& probe_;
 };
 
 }  // namespace iocstream::app

@@ -17,6 +17,7 @@
 #include "app/mapping_config.h"
 #include "app/outbox_relay.h"
 #include "app/pipeline.h"
+#include "app/reload.h"
 #include "app/rules_config.h"
 #include "app/runtime.h"
 #include "app/simulator.h"
@@ -136,6 +137,7 @@ void PrintAccounting(const PipelineProbe& p, const RelayProbe& r, const state::S
 
 int RunLive(const RunOptions& options) {
   InstallStopSignals();
+  InstallReloadSignal();
   auto rt = Open(options.common);
   if (!rt) return Fail(rt.error());
   Runtime& runtime = **rt;
@@ -185,14 +187,21 @@ int RunLive(const RunOptions& options) {
   metrics->RegisterCollectable(std::make_shared<ProcessMetrics>());
   metrics->RegisterCollectable(std::make_shared<PipelineMetrics>(
       probe, relay_probe, aggregates, *runtime.store, [&consumer] { return consumer.Lag(); }));
+  ReloadProbe reload_probe;
+  ReloadRequests reloads;
+  metrics->RegisterCollectable(std::make_shared<ReloadMetrics>(reload_probe));
   std::unique_ptr<HttpServer> http;
   if (config.http.enabled) {
     HttpServerOptions http_options;
     http_options.address = config.http.address;
     http_options.port = config.http.port;
+    http_options.threads = 2;  // a waiting reload request must not hold up /metrics
     http = std::make_unique<HttpServer>(http_options);
-    RegisterApi(*http, ApiContext{runtime.store.get(), &aggregates, metrics,
-                                  [&assigned] { return assigned.load(); }});
+    ApiContext api{runtime.store.get(), &aggregates, metrics,
+                   [&assigned] { return assigned.load(); }};
+    api.rules = [&runtime] { return runtime.rules.Get(); };
+    api.reload = [&reloads] { return reloads.RequestAndWait(std::chrono::seconds(60)); };
+    RegisterApi(*http, std::move(api));
     if (Status s = http->Start(); !s) return Fail(s.error());
     spdlog::info("serving /metrics and /api/v1 on http://{}:{}", config.http.address, http->port());
   }
@@ -258,6 +267,22 @@ int RunLive(const RunOptions& options) {
       }
       if (!commits.empty()) consumer.CommitAsync(commits);
     }
+    // Calendar or catalog reload (SIGHUP, POST /api/v1/admin/reload), between batches: the
+    // recompute writes the store, whose one writer is this thread. It waits for the group to
+    // assign partitions, whose dossiers it recomputes.
+    if (g_reload_requested.exchange(false)) reloads.Request();
+    if (reloads.Pending() && assigned.load()) {
+      const uint64_t ticket = reloads.Begin();
+      std::vector<PartitionId> partitions;
+      for (const auto& tp : consumer.Assignment()) partitions.push_back(tp.partition);
+      const ReloadOutcome outcome =
+          ReloadRules(runtime, pipeline, partitions, WallClockNow(), reload_probe);
+      reloads.Complete(ticket, outcome);
+      if (outcome.fatal) {
+        exit_code = kExitRuntime;
+        break;
+      }
+    }
     if ((options.summary_when_caught_up || options.exit_when_caught_up) && batch->empty() &&
         assigned.load()) {
       // Caught up: this instance owns every partition of the topic (a member killed a moment
@@ -295,6 +320,11 @@ int RunLive(const RunOptions& options) {
       spdlog::error("final state commit failed: {}", s.error().message);
       exit_code = kExitRuntime;
     }
+  }
+  if (reloads.Pending()) {
+    ReloadOutcome stopping;
+    stopping.error = Error{ErrorCode::kUnavailable, "iocstream is stopping; reload not done"};
+    reloads.Complete(reloads.Begin(), stopping);
   }
   consumer.Close();
   relay.Stop(Millis(10000));
@@ -500,21 +530,28 @@ int RunExport(const ExportOptions& options) {
 
   if (options.what == "dossiers") {
     if (csv) {
+      // New columns go at the end: scripts read these by position too.
       csv_row({"dossier_id", "department", "commune", "channel", "procedure_code", "status",
                "received_at", "due_at", "completed_at", "outcome", "overdue_now", "due_source",
-               "original_due_at", "paused_ms", "supplement_requests", "rescheduled_due_at"});
+               "original_due_at", "paused_ms", "supplement_requests", "rescheduled_due_at",
+               "days_off_skipped", "days_off_named"});
     }
+    const rules::BusinessCalendar& calendar = runtime.calendar();
     Status s = runtime.store->ForEachDossier([&](const DossierState& d) {
       if (csv) {
         const auto end = d.completed_at ? d.completed_at : d.returned_at;
+        const auto skipped = DaysOffSkippedOf(d, calendar);
         csv_row({d.dossier_id, d.agency_code, d.commune_code, std::string(ToString(d.channel)),
                  d.procedure_code, std::string(ToString(d.status)), time_or_empty(d.received_at),
                  time_or_empty(d.due_at), time_or_empty(end), std::string(ToString(d.outcome)),
                  OverdueAt(d, as_of) ? "true" : "false", std::string(ToString(d.due_source)),
                  time_or_empty(d.original_due_at), std::to_string(d.paused_ms),
-                 std::to_string(d.supplement_requests), time_or_empty(d.rescheduled_due_at)});
+                 std::to_string(d.supplement_requests), time_or_empty(d.rescheduled_due_at),
+                 skipped ? std::to_string(skipped->count) : std::string(),
+                 skipped ? FormatNamedDaysOff(skipped->named) : std::string()});
       } else {
-        *out << DossierJson(d, as_of).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+        *out << DossierJson(d, as_of, &calendar)
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
              << '\n';
       }
       return static_cast<bool>(*out);
@@ -552,6 +589,35 @@ int RunExport(const ExportOptions& options) {
   }
   out->flush();
   if (!*out) return Fail(IoError("writing the export failed"));
+  return 0;
+}
+
+int RunRecompute(const RecomputeOptions& options) {
+  std::optional<Instant> as_of;
+  if (options.as_of) {
+    as_of = ParseRfc3339(*options.as_of);
+    if (!as_of) return Fail(InvalidArgument("--as-of: not RFC 3339: '" + *options.as_of + "'"));
+  }
+  auto config = LoadConfig(options.common.config_path);
+  if (!config) return Fail(config.error());
+  const std::string dir = options.common.state_dir.value_or(config->state.dir);
+  if (!fs::exists(dir)) return Fail(InvalidArgument("no state directory " + dir));
+  auto rt = Open(options.common);
+  if (!rt) return Fail(rt.error());
+  Runtime& runtime = **rt;
+
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions pipeline_options;
+  pipeline_options.clock = as_of ? TimerClock::kWallClock : TimerClock::kWatermark;
+  Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(), pipeline_options, probe);
+  if (Status s = pipeline.Restore(); !s) return Fail(s.error());
+  auto summary = pipeline.Recompute(runtime.Rules(), as_of.value_or(Instant{}), std::nullopt);
+  if (!summary) return Fail(summary.error());
+  if (Status s = runtime.store->Close(); !s) return Fail(s.error());
+  spdlog::info("recomputed {} open dossiers: {} due times changed, {} timers moved",
+               summary->open_dossiers, summary->due_changed, summary->timers_moved);
+  std::printf("%s\n", RecomputeSummaryJson(*summary).dump().c_str());
   return 0;
 }
 

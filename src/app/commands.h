@@ -47,6 +47,17 @@ struct ExportOptions {
 };
 int RunExport(const ExportOptions& options);
 
+struct RecomputeOptions {
+  CommonOptions common;
+  std::optional<std::string> as_of;  // RFC 3339 clock; default: each partition's watermark
+};
+// `iocstream recompute`: the calendar and catalog files named by the config are loaded and
+// the deadlines of every open dossier in the state store recomputed with them
+// (Pipeline::Recompute), without a broker; `run` does the same on SIGHUP or POST
+// /api/v1/admin/reload. Prints the summary as one JSON object on stdout. Timers now due
+// fire when the store's next consumer (run or replay) advances its clock.
+int RunRecompute(const RecomputeOptions& options);
+
 struct SimulateOptions {
   std::string config_path;
   std::optional<std::string> units_path;  // default: simulator/phu-tho-units.csv by the config

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -190,9 +191,10 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     }
   }
   if (const YAML::Node s = root["sla"]) {
-    if (Status st = CheckKeys(
-            s, "sla", {"warning_fraction", "pause_policy", "payment_pauses", "apology_alerts"},
-            err);
+    if (Status st = CheckKeys(s, "sla",
+                              {"warning_fraction", "warning_hours_left", "pause_policy",
+                               "payment_pauses", "apology_alerts"},
+                              err);
         !st) {
       return st;
     }
@@ -200,6 +202,14 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (c.sla.warning_fraction < 0 || c.sla.warning_fraction >= 1) {
       return err("sla.warning_fraction", "must be in [0, 1) (0 disables warnings)");
     }
+    double hours_left = static_cast<double>(c.sla.warning_hours_left.count()) / 3'600'000.0;
+    if (Status st = Read(s, "sla", "warning_hours_left", hours_left, err); !st) return st;
+    // Up to a year of working days; the upper bound only keeps the conversion exact.
+    if (!std::isfinite(hours_left) || hours_left < 0 || hours_left > 8 * 366) {
+      return err("sla.warning_hours_left",
+                 "must be a number of working hours from 0 to 2928 (0 disables the warning)");
+    }
+    c.sla.warning_hours_left = Millis(std::llround(hours_left * 3'600'000.0));
     if (s["pause_policy"]) {
       const auto name = s["pause_policy"].as<std::string>();
       const auto policy = rules::ParsePausePolicy(name);

@@ -77,6 +77,16 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--as-of", exp.as_of, "RFC 3339 instant for overdue_now (default: now)");
   export_cmd->add_option("-o,--output", exp.output, "output file (default: stdout)");
 
+  RecomputeOptions recompute;
+  CLI::App* recompute_cmd = app.add_subcommand(
+      "recompute",
+      "recompute the deadlines of open dossiers with the calendar and catalog files of the "
+      "config (after a change of days off), without a broker; stop `run` first");
+  add_common(recompute_cmd, recompute.common);
+  recompute_cmd->add_option("--as-of", recompute.as_of,
+                            "RFC 3339 clock deciding which moved deadlines are still past "
+                            "(default: each partition's watermark)");
+
   SimulateOptions sim;
   CLI::App* sim_cmd = app.add_subcommand(
       "simulate",
@@ -125,6 +135,7 @@ int main(int argc, char** argv) {
   if (*import_cmd) return RunImport(import);
   if (*replay_cmd) return RunReplay(replay);
   if (*export_cmd) return RunExport(exp);
+  if (*recompute_cmd) return RunRecompute(recompute);
   if (*sim_cmd) return RunSimulate(sim);
   return 1;
 }

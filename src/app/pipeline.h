@@ -74,6 +74,18 @@ struct PipelineProbe {
   std::atomic<int64_t> max_event_time_ms{0};
 };
 
+// What one Pipeline::Recompute did.
+struct RecomputeSummary {
+  uint64_t dossiers_scanned = 0;  // dossiers read from the store
+  uint64_t open_dossiers = 0;     // open dossiers of the partitions recomputed
+  uint64_t dossiers_changed = 0;  // written back: deadline, warnings or fired flags changed
+  uint64_t due_changed = 0;       // of which the due time moved
+  uint64_t timers_moved = 0;      // timers put at another instant (same dossier and kind)
+  uint64_t timers_added = 0;      // timers a dossier now needs and did not have
+  uint64_t timers_removed = 0;    // timers a dossier no longer needs
+  Millis duration{0};             // wall time of the scan, recompute and commit
+};
+
 class Pipeline {
  public:
   Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,
@@ -109,6 +121,29 @@ class Pipeline {
   [[nodiscard]] const std::map<TopicPartition, Offset>& CommittedOffsets() const {
     return next_offsets_;
   }
+
+  // Switches to `rules` (a reloaded calendar or procedure catalog) and recomputes the
+  // deadlines of the open dossiers (rules::RecomputeDeadline) of `partitions`, or of every
+  // partition in the store when nullopt (file replays and offline use; a consumer-group run
+  // passes its assignment: other partitions' dossiers belong to other instances). Changed
+  // dossiers, their timers (moved, added, removed) and the aggregates they move are committed
+  // as ONE state-store batch, with no offset; alerts are not raised here: a timer now due
+  // fires on the next FireTimers / ProcessBatch as usual. The clock that decides whether a
+  // moved threshold is still past is `wall_now` with the wall clock, else the partition's
+  // watermark.
+  //
+  // Call between batches, on the thread that drives the Pipeline (the store's one writer).
+  // `rules`' pointers must stay valid until the next Recompute or the Pipeline's end. Memory:
+  // the changed dossiers are held until the commit. Errors: the store's (a failed read leaves
+  // the Pipeline on its old rules; a failed commit is fatal, as in ProcessBatch).
+  // Implemented in recompute.cc.
+  [[nodiscard]] Result<RecomputeSummary> Recompute(
+      const rules::RulesContext& rules, Instant wall_now,
+      std::optional<std::span<const PartitionId>> partitions);
+
+  // False once a commit failed: the Pipeline is unusable (its memory may be ahead of the
+  // store) and the caller stops.
+  [[nodiscard]] bool healthy() const { return static_cast<bool>(fatal_); }
 
   // The next offset stored with the state for `tp` (resume point), nullopt if none.
   [[nodiscard]] std::optional<Offset> StoredOffset(const TopicPartition& tp) const;

@@ -10,15 +10,40 @@
 namespace iocstream::app {
 
 std::atomic<bool> g_stop_requested{false};
+std::atomic<bool> g_reload_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from signal handlers");
 
 namespace {
 void OnStopSignal(int /*signal*/) { g_stop_requested.store(true); }
+void OnReloadSignal(int /*signal*/) { g_reload_requested.store(true); }
 }  // namespace
 
 void InstallStopSignals() {
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
 }
+
+void InstallReloadSignal() { std::signal(SIGHUP, OnReloadSignal); }
+
+Result<std::shared_ptr<const LoadedRules>> LoadRules(const Config& config) {
+  auto calendar = LoadBusinessCalendar(config.calendar_files);
+  if (!calendar) return calendar.error();
+  std::optional<rules::ProcedureCatalog> catalog;
+  if (!config.procedure_catalog.empty()) {
+    auto loaded = LoadProcedureCatalog(config.procedure_catalog);
+    if (!loaded) return loaded.error();
+    catalog = std::move(*loaded);
+  }
+  return std::make_shared<const LoadedRules>(LoadedRules{std::move(*calendar), std::move(catalog)});
+}
+
+rules::RulesContext Runtime::Rules() const {
+  const std::shared_ptr<const LoadedRules> current = rules.Get();
+  return rules::RulesContext{&current->calendar, current->catalog ? &*current->catalog : nullptr,
+                             config.sla};
+}
+
+const rules::BusinessCalendar& Runtime::calendar() const { return rules.Get()->calendar; }
 
 Instant WallClockNow() {
   return std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
@@ -27,14 +52,9 @@ Instant WallClockNow() {
 Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
   auto rt = std::make_unique<Runtime>();
   rt->config = std::move(config);
-  auto calendar = LoadBusinessCalendar(rt->config.calendar_files);
-  if (!calendar) return calendar.error();
-  rt->calendar = std::make_unique<rules::BusinessCalendar>(std::move(*calendar));
-  if (!rt->config.procedure_catalog.empty()) {
-    auto catalog = LoadProcedureCatalog(rt->config.procedure_catalog);
-    if (!catalog) return catalog.error();
-    rt->catalog = std::make_unique<rules::ProcedureCatalog>(std::move(*catalog));
-  }
+  auto loaded = LoadRules(rt->config);
+  if (!loaded) return loaded.error();
+  rt->rules.Set(std::move(*loaded));
   state::StateStoreOptions options;
   options.path = rt->config.state.dir;
   options.block_cache_bytes = rt->config.state.block_cache_mb << 20;

@@ -1,9 +1,12 @@
-// Runtime: what every subcommand opens from a Config — the business calendar, the procedure
-// catalog and the state store — and the signal flag that asks long-running commands to stop.
+// Runtime: what every subcommand opens from a Config — the business calendar and procedure
+// catalog (the rules data) and the state store — and the signal flags of long-running
+// commands (stop, reload).
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <optional>
 
 #include "app/config.h"
 #include "iocstream/rules/business_calendar.h"
@@ -13,15 +16,45 @@
 
 namespace iocstream::app {
 
+// The calendar and procedure catalog loaded from the files a config names. Immutable once
+// built; a reload builds a new one and swaps it in whole (CurrentRules).
+struct LoadedRules {
+  rules::BusinessCalendar calendar;
+  std::optional<rules::ProcedureCatalog> catalog;  // none when the config names none
+};
+
+// Loads and validates config.calendar_files and config.procedure_catalog. Errors: those of
+// LoadBusinessCalendar and LoadProcedureCatalog ("FILE: KEY: why", kInvalidArgument; kIo).
+[[nodiscard]] Result<std::shared_ptr<const LoadedRules>> LoadRules(const Config& config);
+
+// The rules data in force. Thread-safe: the pipeline thread replaces it on a reload while
+// HTTP handlers read it; a reader keeps the version it got alive as long as it holds it.
+class CurrentRules {
+ public:
+  [[nodiscard]] std::shared_ptr<const LoadedRules> Get() const {
+    std::lock_guard lock(mu_);
+    return rules_;
+  }
+  void Set(std::shared_ptr<const LoadedRules> rules) {
+    std::lock_guard lock(mu_);
+    rules_ = std::move(rules);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const LoadedRules> rules_;
+};
+
 struct Runtime {
   Config config;
-  std::unique_ptr<rules::BusinessCalendar> calendar;
-  std::unique_ptr<rules::ProcedureCatalog> catalog;  // null when none configured
+  CurrentRules rules;
   std::unique_ptr<state::StateStore> store;
 
-  [[nodiscard]] rules::RulesContext Rules() const {
-    return rules::RulesContext{calendar.get(), catalog.get(), config.sla};
-  }
+  // The rules context of the data in force with config.sla. Its pointers stay valid until
+  // the next rules.Set() (only a reload, on the pipeline thread, calls it).
+  [[nodiscard]] rules::RulesContext Rules() const;
+  // The calendar in force, under the same validity.
+  [[nodiscard]] const rules::BusinessCalendar& calendar() const;
 };
 
 // Loads the calendar and catalog, and opens the state store at config.state.dir.
@@ -30,6 +63,11 @@ struct Runtime {
 // Set by SIGINT/SIGTERM once InstallStopSignals() ran.
 extern std::atomic<bool> g_stop_requested;
 void InstallStopSignals();
+
+// Set by SIGHUP once InstallReloadSignal() ran; the command that installed it clears it when
+// it takes the request (`run`: reload the calendar and catalog).
+extern std::atomic<bool> g_reload_requested;
+void InstallReloadSignal();
 
 [[nodiscard]] Instant WallClockNow();
 

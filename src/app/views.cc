@@ -12,11 +12,61 @@ nlohmann::ordered_json Time(const std::optional<Instant>& t) {
   return t ? nlohmann::ordered_json(FormatRfc3339Utc(*t)) : nlohmann::ordered_json(nullptr);
 }
 
+std::string FormatDate(std::chrono::year_month_day d) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()),
+                static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
+  return buf;
+}
+
+// The name of a listed day off: its reason up to the first ',' or '(', trimmed.
+std::string DayOffName(const rules::SpecialDay& day) {
+  std::string_view reason = day.reason;
+  reason = reason.substr(0, reason.find_first_of(",("));
+  while (!reason.empty() && reason.back() == ' ') reason.remove_suffix(1);
+  while (!reason.empty() && reason.front() == ' ') reason.remove_prefix(1);
+  return reason.empty() ? std::string(rules::ToString(day.kind)) : std::string(reason);
+}
+
 }  // namespace
+
+std::optional<DaysOffSkipped> DaysOffSkippedOf(const DossierState& s,
+                                               const rules::BusinessCalendar& calendar) {
+  if (!s.received_at || !s.due_at) return std::nullopt;
+  const auto first = calendar.LocalDate(*s.received_at);
+  const auto last = calendar.LocalDate(*s.due_at);
+  DaysOffSkipped out;
+  out.count = calendar.DaysOffIn(first, last);
+  for (const rules::SpecialDay& day : calendar.SpecialDaysIn(first, last)) {
+    if (day.kind == rules::SpecialDayKind::kMakeUpWorkingDay) continue;
+    std::string name = DayOffName(day);
+    if (!out.named.empty()) {
+      DaysOffSkipped::Named& run = out.named.back();
+      const auto next = std::chrono::sys_days{run.last} + std::chrono::days(1);
+      if (run.name == name && run.kind == day.kind && std::chrono::sys_days{day.date} == next) {
+        run.last = day.date;
+        continue;
+      }
+    }
+    out.named.push_back({std::move(name), day.kind, day.date, day.date});
+  }
+  return out;
+}
+
+std::string FormatNamedDaysOff(const std::vector<DaysOffSkipped::Named>& named) {
+  std::string out;
+  for (const auto& run : named) {
+    if (!out.empty()) out += "; ";
+    out += run.name + " " + FormatDate(run.first);
+    if (run.last != run.first) out += ".." + FormatDate(run.last);
+  }
+  return out;
+}
 
 bool OverdueAt(const DossierState& s, Instant as_of) { return rules::IsOverdueAt(s, as_of); }
 
-nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of) {
+nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
+                                   const rules::BusinessCalendar* calendar) {
   nlohmann::ordered_json j;
   j["dossier_id"] = s.dossier_id;
   j["department"] = s.agency_code;
@@ -42,10 +92,28 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of) {
   explain["paused_since"] = Time(s.paused_since);
   explain["supplement_requests"] = s.supplement_requests;
   explain["warning_at"] = Time(s.warning_at);
+  explain["hours_left_warning_at"] = Time(s.hours_left_warning_at);
   explain["apology_issued"] = s.apology_issued;
+  if (calendar != nullptr) {
+    const auto skipped = DaysOffSkippedOf(s, *calendar);
+    nlohmann::ordered_json named = nlohmann::ordered_json::array();
+    if (skipped) {
+      for (const auto& run : skipped->named) {
+        named.push_back({{"name", run.name},
+                         {"kind", rules::ToString(run.kind)},
+                         {"first", FormatDate(run.first)},
+                         {"last", FormatDate(run.last)}});
+      }
+    }
+    explain["days_off_skipped"] =
+        skipped ? nlohmann::ordered_json(skipped->count) : nlohmann::ordered_json(nullptr);
+    explain["days_off_named"] = std::move(named);
+  }
   j["deadline"] = std::move(explain);
-  j["alerts"] = {
-      {"warning", s.warning_fired}, {"breach", s.breach_fired}, {"step_breaches", s.step_breaches}};
+  j["alerts"] = {{"warning", s.warning_fired},
+                 {"hours_left_warning", s.hours_left_warning_fired},
+                 {"breach", s.breach_fired},
+                 {"step_breaches", s.step_breaches}};
   j["first_event_at"] = FormatRfc3339Utc(s.first_event_at);
   j["last_event_at"] = FormatRfc3339Utc(s.last_event_at);
   j["partition"] = s.partition.value();
@@ -74,6 +142,19 @@ nlohmann::ordered_json KpisJson(const aggregate::Kpis& k) {
   j["completed_on_time_rate"] = k.completed_on_time_rate
                                     ? nlohmann::ordered_json(*k.completed_on_time_rate)
                                     : nlohmann::ordered_json(nullptr);
+  return j;
+}
+
+nlohmann::ordered_json RecomputeSummaryJson(const RecomputeSummary& summary) {
+  nlohmann::ordered_json j;
+  j["dossiers_scanned"] = summary.dossiers_scanned;
+  j["open_dossiers"] = summary.open_dossiers;
+  j["dossiers_changed"] = summary.dossiers_changed;
+  j["due_changed"] = summary.due_changed;
+  j["timers_moved"] = summary.timers_moved;
+  j["timers_added"] = summary.timers_added;
+  j["timers_removed"] = summary.timers_removed;
+  j["duration_ms"] = summary.duration.count();
   return j;
 }
 

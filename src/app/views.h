@@ -6,24 +6,58 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "app/pipeline.h"
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/aggregate/kpi.h"
 #include "iocstream/core/dossier_state.h"
+#include "iocstream/rules/business_calendar.h"
 
 namespace iocstream::app {
 
 // Open with a due time that is before `as_of` (UTC).
 [[nodiscard]] bool OverdueAt(const DossierState& s, Instant as_of);
 
-// One dossier, with how its due time was derived (source, original due, pauses, restarts).
-[[nodiscard]] nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of);
+// The days off that a dossier's counted period skips, for "explain a deadline": the local
+// dates from the receipt's to the (effective) due time's, both included, on the calendar in
+// force now (derived at view time, not stored).
+struct DaysOffSkipped {
+  // A run of consecutive listed days off with the same name and kind, e.g. "Tết Âm lịch Bính
+  // Ngọ" 2026-02-16..2026-02-20. The name is the calendar entry's reason up to its first ','
+  // or '(' (the kind's name when that is empty).
+  struct Named {
+    std::string name;
+    rules::SpecialDayKind kind = rules::SpecialDayKind::kPublicHoliday;
+    std::chrono::year_month_day first;
+    std::chrono::year_month_day last;
+  };
+  int64_t count = 0;         // weekly days off, holidays, compensatory and swapped days off
+  std::vector<Named> named;  // the listed ones among them (holidays on a weekend included)
+};
+
+// nullopt when the dossier has no receipt or no due time.
+[[nodiscard]] std::optional<DaysOffSkipped> DaysOffSkippedOf(
+    const DossierState& s, const rules::BusinessCalendar& calendar);
+
+// "Tết Âm lịch Bính Ngọ 2026-02-16..2026-02-20; Quốc khánh 2026-09-02" (single days without
+// the range), "" for none.
+[[nodiscard]] std::string FormatNamedDaysOff(const std::vector<DaysOffSkipped::Named>& named);
+
+// One dossier, with how its due time was derived (source, original due, pauses, restarts)
+// and, given the calendar, the days off its period skips.
+[[nodiscard]] nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
+                                                 const rules::BusinessCalendar* calendar);
 
 // Counters folded per department (agency), summed over communes and channels.
 [[nodiscard]] std::map<std::string, AggregateCounters> PerDepartment(
     const aggregate::AggregateTable::Rows& rows);
 
 [[nodiscard]] nlohmann::ordered_json KpisJson(const aggregate::Kpis& k);
+
+// {"dossiers_scanned":..,"open_dossiers":..,"dossiers_changed":..,"due_changed":..,
+//  "timers_moved":..,"timers_added":..,"timers_removed":..,"duration_ms":..}
+[[nodiscard]] nlohmann::ordered_json RecomputeSummaryJson(const RecomputeSummary& summary);
 
 // A fixed-width per-department table: received, on time, late, open, overdue, rate.
 [[nodiscard]] std::string SummaryTable(const aggregate::AggregateTable::Rows& rows);

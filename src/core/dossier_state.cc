@@ -20,13 +20,14 @@ std::string_view ToString(DueSource source) {
   return kNames[static_cast<size_t>(source)];
 }
 std::string_view ToString(TimerKind kind) {
-  static constexpr std::array<std::string_view, 3> kNames = {"warning", "breach", "step_breach"};
+  static constexpr std::array<std::string_view, 4> kNames = {"warning", "breach", "step_breach",
+                                                             "hours_left_warning"};
   return kNames[static_cast<size_t>(kind)];
 }
 std::string_view ToString(AlertKind kind) {
-  static constexpr std::array<std::string_view, 5> kNames = {"deadline_warning",
-                                                             "deadline_breached", "completed_late",
-                                                             "step_breached", "apology_missing"};
+  static constexpr std::array<std::string_view, 6> kNames = {
+      "deadline_warning", "deadline_breached", "completed_late",
+      "step_breached",    "apology_missing",   "deadline_warning_hours_left"};
   return kNames[static_cast<size_t>(kind)];
 }
 

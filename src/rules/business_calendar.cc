@@ -439,6 +439,25 @@ bool BusinessCalendar::IsWorkingDay(year_month_day local) const {
   return IsWorkingDayNumber(DayNumber(local));
 }
 
+int64_t BusinessCalendar::DaysOffIn(year_month_day first, year_month_day last) const {
+  if (!first.ok() || !last.ok() || last < first) return 0;
+  const int64_t a = DayNumber(first);
+  const int64_t b = DayNumber(last) + 1;
+  return (b - a) - (WorkingDaysBefore(b) - WorkingDaysBefore(a));
+}
+
+std::span<const SpecialDay> BusinessCalendar::SpecialDaysIn(year_month_day first,
+                                                            year_month_day last) const {
+  const auto& days = spec_.special_days;  // sorted by date in Create()
+  if (last < first) return {};
+  const auto begin =
+      std::lower_bound(days.begin(), days.end(), first,
+                       [](const SpecialDay& d, year_month_day x) { return d.date < x; });
+  const auto end = std::upper_bound(
+      begin, days.end(), last, [](year_month_day x, const SpecialDay& d) { return x < d.date; });
+  return {begin, end};
+}
+
 bool BusinessCalendar::IsWorkingTime(Instant t) const {
   const int64_t local = ToLocalMs(ClampUtc(t));
   const int64_t day = FloorDiv(local, kMsPerDay);

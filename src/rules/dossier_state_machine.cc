@@ -94,21 +94,28 @@ Millis LegalWorkingDuration(const DossierState& s, const RulesContext& ctx) {
   return ctx.calendar->WorkingTimeBetween(*s.received_at, *s.original_due_at);
 }
 
+// The "due soon" instants of the (possibly shifted) deadline. Both keep their distance to it
+// in working time: the fraction warning leaves (1 - fraction) of the legal duration, the
+// hours-left warning leaves warning_hours_left.
 void ComputeWarning(DossierState& s, const RulesContext& ctx) {
   s.warning_at.reset();
-  if (!s.received_at || !s.due_at || ctx.policy.warning_fraction <= 0.0 ||
-      ctx.policy.warning_fraction >= 1.0) {
-    return;
-  }
+  s.hours_left_warning_at.reset();
+  if (!s.received_at || !s.due_at) return;
   const Millis legal = LegalWorkingDuration(s, ctx);
-  const auto warn_after = Millis(
-      static_cast<int64_t>(static_cast<double>(legal.count()) * ctx.policy.warning_fraction));
-  // The warning keeps its distance to the (possibly shifted) deadline: remaining working
-  // time at the warning = (1 - fraction) of the legal duration.
-  const Millis remaining = legal - warn_after;
   const Millis elapsed_to_due = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
-  const Millis warn_at_working = std::max(Millis(0), elapsed_to_due - remaining);
-  s.warning_at = ctx.calendar->AddWorkingTime(*s.received_at, warn_at_working);
+  const double fraction = ctx.policy.warning_fraction;
+  if (fraction > 0.0 && fraction < 1.0) {
+    const auto warn_after =
+        Millis(static_cast<int64_t>(static_cast<double>(legal.count()) * fraction));
+    const Millis remaining = legal - warn_after;
+    const Millis warn_at_working = std::max(Millis(0), elapsed_to_due - remaining);
+    s.warning_at = ctx.calendar->AddWorkingTime(*s.received_at, warn_at_working);
+  }
+  const Millis left = ctx.policy.warning_hours_left;
+  if (left > Millis(0) && legal > left) {
+    s.hours_left_warning_at =
+        ctx.calendar->AddWorkingTime(*s.received_at, std::max(Millis(0), elapsed_to_due - left));
+  }
 }
 
 // The procedure's legal duration for the dossier's channel, if the catalog knows it.
@@ -132,6 +139,7 @@ void ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx)
     }
   }
   s.original_due_at = s.due_at;
+  if (s.due_at) s.legal_working_time = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
 }
 
 // End of processing for the KPI: completion, else result return (domain.md §1.5).
@@ -207,24 +215,10 @@ void StartPause(DossierState& s, Instant at) {
   if (!s.paused_since) s.paused_since = at;
 }
 
-// Ends a pause at `at`, moving the deadline per policy (domain.md §1.3):
+// Moves the deadline for a pause [since, at) per policy (domain.md §1.3):
 // pause: shift by the working time paused; restart: the full legal duration again from `at`;
 // kpi766: shift like pause (the waiting time is subtracted from the processing time).
-void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
-  if (!s.paused_since) return;
-  if (!s.received_at) {
-    // Out of order: the receipt, which starts the clock and sets the deadline, has not
-    // arrived. Keep the closed pause [paused_since, at] and apply it at the receipt.
-    s.unmatched_resume_at = at;
-    return;
-  }
-  // A pause lasts until the end of processing at most (its end may arrive after that end).
-  if (const auto end = EndOfProcessing(s); end && *end < at) at = *end;
-  const Instant since = *s.paused_since;
-  s.paused_since.reset();
-  if (at <= since) return;
-  s.paused_ms += (at - since).count();
-  if (!s.due_at || !s.received_at) return;
+void ApplyPauseToDue(DossierState& s, Instant since, Instant at, const RulesContext& ctx) {
   switch (PolicyFor(s, ctx)) {
     case PausePolicy::kRestart: {
       // "Tính lại hẹn trả từ đầu": the catalog's duration counted again in its own unit, so
@@ -243,7 +237,40 @@ void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
       break;
     }
   }
+}
+
+// Ends a pause at `at`; the deadline moves when the dossier has one (and it is remembered, so
+// that a recompute moves the new deadline alike).
+void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
+  if (!s.paused_since) return;
+  if (!s.received_at) {
+    // Out of order: the receipt, which starts the clock and sets the deadline, has not
+    // arrived. Keep the closed pause [paused_since, at] and apply it at the receipt.
+    s.unmatched_resume_at = at;
+    return;
+  }
+  // A pause lasts until the end of processing at most (its end may arrive after that end).
+  if (const auto end = EndOfProcessing(s); end && *end < at) at = *end;
+  const Instant since = *s.paused_since;
+  s.paused_since.reset();
+  if (at <= since) return;
+  s.paused_ms += (at - since).count();
+  if (!s.due_at || !s.received_at) return;
+  s.pauses.push_back({since, at});
+  ApplyPauseToDue(s, since, at, ctx);
   ComputeWarning(s, ctx);
+}
+
+// The original due time of an event's deadline on another calendar: the same working time
+// from receipt as when it was received. Unchanged when the calendar change does not touch
+// its period (so a due time outside working hours stays as sent); later by the working time
+// lost to new days off; earlier when days off were removed.
+Instant KeepWorkingDuration(Instant received, Instant due, Millis legal,
+                            const BusinessCalendar& calendar) {
+  const Millis now = calendar.WorkingTimeBetween(received, due);
+  if (now == legal) return due;
+  if (now < legal) return calendar.AddWorkingTime(due, legal - now);
+  return calendar.AddWorkingTime(received, legal);
 }
 
 // Pause start and end tolerate arrival in either order: an end seen first is kept and the
@@ -412,6 +439,51 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
   return r;
 }
 
+DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ctx, Instant clock) {
+  if (!IsOpen(prior) || !prior.original_due_at) return prior;
+  DossierState s = prior;
+  const Instant received = *s.received_at;
+  switch (s.due_source) {
+    case DueSource::kCatalog:
+      if (ctx.catalog != nullptr) {
+        const ProcedureRule* rule = ctx.catalog->Find(s.procedure_code);
+        const auto duration = rule != nullptr ? rule->DurationFor(s.channel) : std::nullopt;
+        if (duration) {
+          s.original_due_at = ctx.calendar->DueAt(received, *duration);
+          s.legal_working_time = ctx.calendar->WorkingTimeBetween(received, *s.original_due_at);
+        }
+      }
+      break;
+    case DueSource::kEvent:
+      if (s.legal_working_time) {
+        s.original_due_at =
+            KeepWorkingDuration(received, *s.original_due_at, *s.legal_working_time, *ctx.calendar);
+      }
+      break;
+    case DueSource::kNone:
+      break;
+  }
+  s.due_at = s.original_due_at;
+  if (s.pauses.empty() && prior.due_at != prior.original_due_at && prior.due_at) {
+    // Paused before pauses were recorded: keep the working time the pauses added.
+    const Millis added = ctx.calendar->WorkingTimeBetween(*prior.original_due_at, *prior.due_at);
+    s.due_at = ctx.calendar->AddWorkingTime(*s.original_due_at, added);
+  }
+  for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, ctx);
+  ComputeWarning(s, ctx);
+  // An alert raised stays raised (no second page for the same dossier), unless its threshold
+  // moved past the clock: the dossier is then back before it, and its timer raises it again
+  // when the clock reaches the new instant, for the new deadline (another alert id).
+  auto rearm = [clock](bool& fired, const std::optional<Instant>& before,
+                       const std::optional<Instant>& after) {
+    if (fired && after && after != before && *after > clock) fired = false;
+  };
+  rearm(s.breach_fired, prior.due_at, s.due_at);
+  rearm(s.warning_fired, prior.warning_at, s.warning_at);
+  rearm(s.hours_left_warning_fired, prior.hours_left_warning_at, s.hours_left_warning_at);
+  return s;
+}
+
 namespace {
 // When a timer due at `due` fires: not before the late-data floor.
 Instant FireTime(const DossierState& s, Instant due) {
@@ -453,6 +525,16 @@ TimerResult FireTimer(const DossierState& state, const Timer& t, Instant now,
         r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarning, *s.due_at, now));
       }
       break;
+    case TimerKind::kHoursLeftWarning:
+      if (!running || s.hours_left_warning_fired || s.breach_fired ||
+          !Fires(s, s.hours_left_warning_at, t)) {
+        return r;
+      }
+      s.hours_left_warning_fired = true;
+      if (now < *s.due_at) {
+        r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarningHoursLeft, *s.due_at, now));
+      }
+      break;
     case TimerKind::kStepBreach:
       if (!IsOpen(s) || s.step_breach_fired || !Fires(s, s.step_due_at, t)) return r;
       s.step_breach_fired = true;
@@ -474,6 +556,10 @@ std::vector<Timer> DesiredTimers(const DossierState& s) {
     add(*s.due_at, TimerKind::kBreach);
     if (s.warning_at && !s.warning_fired && *s.warning_at < *s.due_at) {
       add(*s.warning_at, TimerKind::kWarning);
+    }
+    if (s.hours_left_warning_at && !s.hours_left_warning_fired &&
+        *s.hours_left_warning_at < *s.due_at) {
+      add(*s.hours_left_warning_at, TimerKind::kHoursLeftWarning);
     }
   }
   if (s.step_due_at && !s.step_breach_fired) add(*s.step_due_at, TimerKind::kStepBreach);

@@ -11,7 +11,7 @@ namespace {
 using OptionalInstantField = std::optional<Instant> DossierState::*;
 
 // The order of the presence bits; append only.
-constexpr std::array<OptionalInstantField, 13> kOptionalInstants = {
+constexpr std::array<OptionalInstantField, 14> kOptionalInstants = {
     &DossierState::submitted_at,
     &DossierState::received_at,
     &DossierState::due_at,
@@ -24,7 +24,8 @@ constexpr std::array<OptionalInstantField, 13> kOptionalInstants = {
     &DossierState::paused_since,
     &DossierState::warning_at,
     &DossierState::timer_floor,
-    &DossierState::unmatched_resume_at};
+    &DossierState::unmatched_resume_at,
+    &DossierState::hours_left_warning_at};
 constexpr uint64_t kKnownPresenceBits = (uint64_t{1} << kOptionalInstants.size()) - 1;
 
 using BoolField = bool DossierState::*;
@@ -32,7 +33,11 @@ constexpr std::array<BoolField, 5> kBoolFlags = {
     &DossierState::result_electronic, &DossierState::apology_issued, &DossierState::breach_fired,
     &DossierState::warning_fired, &DossierState::step_breach_fired};
 constexpr uint64_t kCurrentUnitIsAgency = uint64_t{1} << kBoolFlags.size();
-constexpr uint64_t kKnownFlagBits = (kCurrentUnitIsAgency << 1) - 1;
+// Flags added after current_unit_is_agency, in bit order from the bit after it; append only.
+constexpr std::array<BoolField, 1> kLaterBoolFlags = {&DossierState::hours_left_warning_fired};
+constexpr size_t kFirstLaterFlagBit = kBoolFlags.size() + 1;
+constexpr uint64_t kKnownFlagBits =
+    (uint64_t{1} << (kFirstLaterFlagBit + kLaterBoolFlags.size())) - 1;
 
 // Highest valid value of each enum: decoding rejects others, so that a corrupt byte never
 // reaches ToString() as an out-of-range index.
@@ -94,6 +99,9 @@ void EncodeDossier(const DossierState& s, std::string* out) {
   }
   const bool unit_is_agency = s.current_unit == s.agency_code;
   if (unit_is_agency) flags |= kCurrentUnitIsAgency;
+  for (size_t i = 0; i < kLaterBoolFlags.size(); ++i) {
+    if (s.*kLaterBoolFlags[i]) flags |= uint64_t{1} << (kFirstLaterFlagBit + i);
+  }
   AppendVarint64(out, flags);
 
   out->push_back(static_cast<char>(s.channel));
@@ -121,6 +129,13 @@ void EncodeDossier(const DossierState& s, std::string* out) {
 
   AppendVarint64(out, s.applied_event_ids.size());
   for (uint64_t id : s.applied_event_ids) AppendFixed64LE(out, id);
+
+  AppendVarint64(out, s.pauses.size());
+  for (const PauseInterval& p : s.pauses) {
+    AppendSignedVarint64(out, DeltaMillis(p.start, s.first_event_at));
+    AppendSignedVarint64(out, DeltaMillis(p.end, p.start));
+  }
+  AppendSignedVarint64(out, s.legal_working_time ? s.legal_working_time->count() : -1);
 }
 
 std::string EncodeDossier(const DossierState& state) {
@@ -133,7 +148,7 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   ByteReader r(bytes);
   auto version = r.ReadByte();
   if (!version) return Corrupt("empty", dossier_id);
-  if (*version != kDossierEncodingVersion) {
+  if (*version != kDossierEncodingVersion && *version != 1) {
     return Corrupt("unknown encoding version " + std::to_string(*version), dossier_id);
   }
 
@@ -148,6 +163,9 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   }
   for (size_t i = 0; i < kBoolFlags.size(); ++i) {
     s.*kBoolFlags[i] = (*flags & (uint64_t{1} << i)) != 0;
+  }
+  for (size_t i = 0; i < kLaterBoolFlags.size(); ++i) {
+    s.*kLaterBoolFlags[i] = (*flags & (uint64_t{1} << (kFirstLaterFlagBit + i))) != 0;
   }
 
   auto channel = ReadEnum<Channel>(r, kMaxChannel);
@@ -210,6 +228,25 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   if (!id_count || *id_count > r.Remaining() / 8) return Corrupt("bad event id count", dossier_id);
   s.applied_event_ids.reserve(static_cast<size_t>(*id_count));
   for (uint64_t i = 0; i < *id_count; ++i) s.applied_event_ids.push_back(*r.ReadFixed64LE());
+
+  if (*version >= 2) {
+    auto pause_count = r.ReadVarint64();
+    // Two varints of at least one byte each per pause.
+    if (!pause_count || *pause_count > r.Remaining() / 2) {
+      return Corrupt("bad pause count", dossier_id);
+    }
+    s.pauses.reserve(static_cast<size_t>(*pause_count));
+    for (uint64_t i = 0; i < *pause_count; ++i) {
+      auto start = r.ReadSignedVarint64();
+      auto length = r.ReadSignedVarint64();
+      if (!start || !length) return Corrupt("truncated pauses", dossier_id);
+      const Instant begin = AddDelta(s.first_event_at, *start);
+      s.pauses.push_back({begin, AddDelta(begin, *length)});
+    }
+    auto legal = r.ReadSignedVarint64();
+    if (!legal || *legal < -1) return Corrupt("bad legal working time", dossier_id);
+    if (*legal >= 0) s.legal_working_time = Millis(*legal);
+  }
 
   if (!r.Empty()) return Corrupt("trailing bytes", dossier_id);
   return s;

@@ -1,14 +1,16 @@
 // Binary codec for the values of the "dossiers" and "aggregates" column families. Private to
 // src/state (and its tests). Pure functions: thread-safe.
 //
-// DossierState, encoding version 1 (every multi-byte integer a LEB128 varint unless noted;
+// DossierState, encoding version 2 (every multi-byte integer a LEB128 varint unless noted;
 // "signed" means zigzag):
-//   u8      version (= 1)
+//   u8      version (= 2; 1 is still read: it ends after applied_event_ids)
 //   varint  presence bits of the optional instants, bit i set when present, in order:
 //           submitted, received, due, original_due, rescheduled_due, step_due, completed,
-//           returned, closed, paused_since, warning
+//           returned, closed, paused_since, warning, timer_floor, unmatched_resume,
+//           hours_left_warning
 //   varint  flag bits: result_electronic, apology_issued, breach_fired, warning_fired,
-//           step_breach_fired, current_unit_is_agency (then current_unit is not stored)
+//           step_breach_fired, current_unit_is_agency (then current_unit is not stored),
+//           hours_left_warning_fired
 //   u8 x5   channel, online_level, status, due_source, outcome
 //   signed  partition
 //   string  agency_code, commune_code, procedure_code, [current_unit]  (varint length + bytes)
@@ -18,6 +20,8 @@
 //   signed  paused_ms, supplement_requests, step_breaches
 //   varint  count of applied_event_ids, then each as fixed64 little-endian (hashes: varints
 //           would only grow them)
+//   varint  count of pauses, then each as signed start - first_event_at, signed end - start
+//   signed  legal_working_time in ms, -1 when absent                          (version 2 on)
 // The dossier id is the key and is not repeated in the value. Trailing bytes, unknown bits
 // and out-of-range enum values are corruption: a newer writer bumps the version byte.
 //
@@ -37,7 +41,7 @@
 
 namespace iocstream::state {
 
-inline constexpr uint8_t kDossierEncodingVersion = 1;
+inline constexpr uint8_t kDossierEncodingVersion = 2;
 inline constexpr uint8_t kAggregateEncodingVersion = 1;
 
 // Replaces the contents of `out` (a reused buffer) with the encoding of `state`.

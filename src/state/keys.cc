@@ -5,7 +5,7 @@
 namespace iocstream::state::keys {
 namespace {
 
-constexpr uint8_t kMaxTimerKind = static_cast<uint8_t>(TimerKind::kStepBreach);
+constexpr uint8_t kMaxTimerKind = static_cast<uint8_t>(TimerKind::kHoursLeftWarning);
 constexpr uint8_t kMaxChannel = static_cast<uint8_t>(Channel::kPostal);
 
 // Reads one escaped, terminated string (AppendEscapedString) from the front of `reader`.

@@ -34,10 +34,10 @@ std::map<std::string, std::map<std::string, std::string>> ExportById(const std::
 TEST_P(BostonReplayTest, OutcomesMatchTheCityLabelsAndCountsMatchTheOracle) {
   const BostonCase& c = GetParam();
   TempDir dir;
-  const std::string config =
-      WriteConfig(dir, UniqueName("boston"),
-                  "timers:\n  clock: watermark\nsla:\n  warning_fraction: 0\n"
-                  "  apology_alerts: false\n");
+  const std::string config = WriteConfig(
+      dir, UniqueName("boston"),
+      "timers:\n  clock: watermark\nsla:\n  warning_fraction: 0\n  warning_hours_left: 0\n"
+      "  apology_alerts: false\n");
   const std::string mapping = SourceDir() + "/config/mappings/" + c.name + ".yaml";
   const std::string sample = SourceDir() + "/tests/data/boston/" + c.name + ".csv";
   auto replay = RunIocstream({"replay", "--config", config, "--mapping", mapping, sample});

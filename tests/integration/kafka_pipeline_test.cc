@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 constexpr const char* kAsOf = "2026-06-01T00:00:00Z";
 const std::string kExtra =
     "timers:\n  clock: watermark\n  allowed_lateness: 1h\n"
-    "sla:\n  warning_fraction: 0\n  apology_alerts: false\n";
+    "sla:\n  warning_fraction: 0\n  warning_hours_left: 0\n  apology_alerts: false\n";
 
 std::string Export(const std::string& config, const std::string& state_dir,
                    const std::string& what) {

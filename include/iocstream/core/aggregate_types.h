@@ -25,7 +25,7 @@ enum class AggregateField : uint8_t {
   kCancelled,            // withdrawn, refused or rejected
   kOpen,                 // received and not finished
   kOpenOverdue,          // open and past the due time (breach timer fired)
-  kOpenDueSoon,          // open, warning threshold passed, not yet overdue
+  kOpenDueSoon,          // open, a warning threshold passed (share or hours left), not overdue
   kOpenNoDeadline,       // open without a due time (tracked, no timer)
   kSupplementRequests,   // supplement requests (Form 02) made
   kStepBreaches,         // transfer steps that passed their internal deadline

@@ -43,6 +43,13 @@ enum class Outcome : uint8_t {
 // Where the due time came from, for "explain a deadline".
 enum class DueSource : uint8_t { kNone = 0, kEvent = 1, kCatalog = 2 };
 
+// A pause of the clock (supplement or payment) that moved the deadline: [start, end), UTC.
+struct PauseInterval {
+  Instant start{};
+  Instant end{};
+  bool operator==(const PauseInterval&) const = default;
+};
+
 struct DossierState {
   std::string dossier_id;
   PartitionId partition{0};  // source partition; the state moves with it on rebalance
@@ -62,8 +69,11 @@ struct DossierState {
   // it (Decision 766 indicator 2.1 subtracts supplement time). A Form 04 reschedule does NOT
   // move it.
   std::optional<Instant> due_at;
-  std::optional<Instant> original_due_at;     // due time before any pause or restart (explain)
-  std::optional<Instant> warning_at;          // when the "due soon" warning fires
+  std::optional<Instant> original_due_at;  // due time before any pause or restart (explain)
+  std::optional<Instant> warning_at;       // "due soon": the share of legal time elapsed
+  // "Due soon": less than the configured working time left (SlaPolicy::warning_hours_left),
+  // i.e. that much working time before due_at on the business calendar.
+  std::optional<Instant> hours_left_warning_at;
   std::optional<Instant> rescheduled_due_at;  // Form 04 new promised date, if any
   std::optional<Instant> step_due_at;         // current step's internal deadline (OLA)
   std::optional<Instant> completed_at;        // clock stop (NgayKetThucXuLy)
@@ -78,6 +88,13 @@ struct DossierState {
   // start; the pause is applied when the start arrives.
   std::optional<Instant> unmatched_resume_at;
   int64_t paused_ms = 0;  // total paused wall time already applied to due_at
+  // The pauses applied to due_at, in the order applied, so that a calendar or catalog reload
+  // can apply them again to the recomputed deadline (rules::RecomputeDeadline).
+  std::vector<PauseInterval> pauses;
+  // Working time from receipt to original_due_at on the calendar in force when it was set.
+  // A due time that came with the event keeps this working duration when the calendar
+  // changes. nullopt without a due time, and in dossiers stored before it was recorded.
+  std::optional<Millis> legal_working_time;
   int32_t supplement_requests = 0;
   int32_t step_breaches = 0;  // transfer steps that passed their internal deadline
   bool result_electronic = false;
@@ -87,15 +104,23 @@ struct DossierState {
   bool breach_fired = false;   // deadline passed while open (overdue)
   bool warning_fired = false;  // "due soon" threshold passed while open
   bool step_breach_fired = false;
+  bool hours_left_warning_fired = false;  // "less than N working hours left" passed while open
 
   Instant status_at{};  // occurred_at of the event that set `status` (out-of-order guard)
   Instant first_event_at{};
   Instant last_event_at{};
   std::vector<uint64_t> applied_event_ids;  // 64-bit hashes of applied event ids (dedup)
+
+  bool operator==(const DossierState&) const = default;
 };
 
 // A deadline timer: fires when the clock (wall clock live, watermark in replay) reaches due.
-enum class TimerKind : uint8_t { kWarning = 0, kBreach = 1, kStepBreach = 2 };
+enum class TimerKind : uint8_t {
+  kWarning = 0,           // share of the legal working time elapsed
+  kBreach = 1,            // due time
+  kStepBreach = 2,        // transfer step's internal deadline
+  kHoursLeftWarning = 3,  // less than the configured working time left
+};
 
 struct Timer {
   PartitionId partition{0};
@@ -106,11 +131,12 @@ struct Timer {
 };
 
 enum class AlertKind : uint8_t {
-  kDeadlineWarning = 0,   // approaching the deadline (threshold of elapsed working time)
-  kDeadlineBreached = 1,  // deadline passed while the dossier is still open
-  kCompletedLate = 2,     // completed after its deadline
-  kStepBreached = 3,      // a transfer step passed its internal deadline
-  kApologyMissing = 4,    // late without a Form 04 apology issued before the deadline
+  kDeadlineWarning = 0,           // approaching the deadline (threshold of elapsed working time)
+  kDeadlineBreached = 1,          // deadline passed while the dossier is still open
+  kCompletedLate = 2,             // completed after its deadline
+  kStepBreached = 3,              // a transfer step passed its internal deadline
+  kApologyMissing = 4,            // late without a Form 04 apology issued before the deadline
+  kDeadlineWarningHoursLeft = 5,  // less than the configured working time left before due
 };
 
 // An alert to publish. alert_id is deterministic (dossier, kind, deadline) so a redelivery is

@@ -46,6 +46,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -164,6 +165,17 @@ class BusinessCalendar {
   // Whether a local date is a working day: not a weekly day off (unless a make-up working
   // day) and not a holiday, compensatory or swapped day off. Invalid dates → false.
   [[nodiscard]] bool IsWorkingDay(std::chrono::year_month_day local) const;
+
+  // How many local dates in [first, last] (both included) are not working days: weekly days
+  // off that are not make-up days, holidays, compensatory and swapped days off. 0 when last <
+  // first or a date is invalid. O(1) per call, like the working-day counts.
+  [[nodiscard]] int64_t DaysOffIn(std::chrono::year_month_day first,
+                                  std::chrono::year_month_day last) const;
+
+  // The listed special days (make-up working days included) dated in [first, last], in date
+  // order: a view into spec().special_days, valid as long as this calendar. O(log n).
+  [[nodiscard]] std::span<const SpecialDay> SpecialDaysIn(std::chrono::year_month_day first,
+                                                          std::chrono::year_month_day last) const;
 
   // Whether `t` lies inside a working session of a working day.
   [[nodiscard]] bool IsWorkingTime(Instant t) const;

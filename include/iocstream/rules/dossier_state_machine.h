@@ -28,9 +28,17 @@
 
 namespace iocstream::rules {
 
+// The two "due soon" thresholds are independent: each fires its own timer and raises its own
+// alert once (kDeadlineWarning, kDeadlineWarningHoursLeft; distinct alert ids), and either
+// puts the dossier in the "due soon" state. Neither alerts once the due time has passed (the
+// breach alert follows).
 struct SlaPolicy {
   // Share of the legal duration (working time) after which "due soon" is raised. 0 disables.
   double warning_fraction = 0.75;
+  // "Less than this much working time left": raised this much working time (business
+  // calendar) before the due time, e.g. 8 h = one working day. 0 disables. Dossiers whose
+  // legal working duration is not longer than this never get it (it would hold from receipt).
+  Millis warning_hours_left = std::chrono::hours(8);
   // Pause policy for procedures whose catalog entry does not name one.
   PausePolicy default_pause_policy = PausePolicy::kPause;
   // Whether waiting for a fee or tax payment (status 6) stops the clock.
@@ -79,6 +87,25 @@ struct TimerResult {
 // completion still arriving is not preceded by a false breach alert. No-op otherwise, and
 // once set the floor stays.
 void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
+
+// The deadline of an open dossier recomputed with other rules (a calendar or procedure
+// catalog reload, domain.md §1.4: holidays are data, announced yearly): the same receipt,
+// pauses (DossierState::pauses, in order) and policy, on `ctx`. The original due time comes
+// from the catalog again when it came from there (unchanged if the procedure is no longer
+// listed); a due time sent with the event keeps its working duration from receipt (moved by
+// the working time of days off added or removed in its period; unchanged when none is, and for
+// dossiers stored without DossierState::legal_working_time). Dossiers stored without their
+// pauses keep the working time their pauses added. Warnings follow the new due time.
+// A dossier without a due time keeps none; the step deadline is the event's and stays.
+//
+// `clock` (UTC) is the clock that drives the dossier's timers now (wall clock or its partition's
+// watermark). Alerts already raised are not raised again: a fired flag is cleared only when
+// its instant moved after `clock`, so its timer fires again at the new instant (an alert for
+// the new deadline, with its own id). A new instant already past the clock fires through the
+// normal timer path at the next FireDue. Closed dossiers, dossiers not received and dossiers
+// without a deadline are returned unchanged; with unchanged rules every dossier is.
+[[nodiscard]] DossierState RecomputeDeadline(const DossierState& state, const RulesContext& ctx,
+                                             Instant clock);
 
 // The timers a dossier in this state must have: the state store keeps exactly these
 // (a change applies the difference). Sorted.

@@ -239,3 +239,229 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
 
 }  // namespace
 }  // namespace iocstream::app
+
+namespace iocstream::app {
+namespace {
+
+size_t HoursLeftAlerts(const PipelineProbe& probe) {
+  return probe.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineWarningHoursLeft)].load();
+}
+
+// "Less than 8 working hours left" before a due time of Monday 09:00 (+07:00) is the Friday
+// before at 09:00; the timer fires exactly then by the wall clock...
+TEST_F(PipelineTest, HoursLeftWarningFiresAtItsInstantByTheWallClock) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWallClock;
+  rules::SlaPolicy policy;
+  policy.warning_fraction = 0;
+  policy.warning_hours_left = std::chrono::hours(8);
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, policy},
+                    options, probe);
+  const std::string received =
+      Event("D1", EventType::kReceived, "2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00");
+  const SourceRecord r{"events", PartitionId(0), Offset(0), Instant{}, {}, received};
+  ASSERT_TRUE(pipeline.ProcessBatch({&r, 1}, *ParseRfc3339("2026-03-02T09:00:00+07:00")).ok());
+  const std::vector<PartitionId> partitions = {PartitionId(0)};
+  const Instant warn_at = *ParseRfc3339("2026-03-06T09:00:00+07:00");
+  ASSERT_TRUE(pipeline.FireTimers(partitions, warn_at - Millis(1)).ok());
+  EXPECT_EQ(HoursLeftAlerts(probe), 0u);
+  ASSERT_TRUE(pipeline.FireTimers(partitions, warn_at).ok());
+  EXPECT_EQ(HoursLeftAlerts(probe), 1u);
+  ASSERT_TRUE(pipeline.FireTimers(partitions, warn_at + std::chrono::hours(1)).ok());
+  EXPECT_EQ(HoursLeftAlerts(probe), 1u);
+  auto stored = store_->GetDossier("D1");
+  ASSERT_TRUE(stored.has_value() && stored->has_value());
+  EXPECT_TRUE((*stored)->hours_left_warning_fired);
+}
+
+// ...and by the watermark (event time - allowed lateness) in replays.
+TEST_F(PipelineTest, HoursLeftWarningFiresAtItsInstantByTheWatermark) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.allowed_lateness = std::chrono::minutes(10);
+  rules::SlaPolicy policy;
+  policy.warning_fraction = 0;
+  policy.warning_hours_left = std::chrono::hours(8);
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, policy},
+                    options, probe);
+  const std::vector<std::string> payloads = {
+      Event("D1", EventType::kReceived, "2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00"),
+      // Watermark 1 ms before Friday 09:00.
+      Event("D2", EventType::kReceived, "2026-03-06T09:09:59.999+07:00"),
+      // Watermark at Friday 09:00.
+      Event("D3", EventType::kReceived, "2026-03-06T09:10:00+07:00")};
+  std::vector<SourceRecord> records;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    records.push_back(SourceRecord{
+        "events", PartitionId(0), Offset(static_cast<int64_t>(i)), Instant{}, {}, payloads[i]});
+  }
+  ASSERT_TRUE(pipeline.ProcessBatch(std::span(records).first(2), Instant{}).ok());
+  EXPECT_EQ(HoursLeftAlerts(probe), 0u);
+  ASSERT_TRUE(pipeline.ProcessBatch(std::span(records).subspan(2), Instant{}).ok());
+  EXPECT_EQ(HoursLeftAlerts(probe), 1u);
+}
+
+}  // namespace
+}  // namespace iocstream::app
+
+namespace iocstream::app {
+namespace {
+
+// A calendar reload: the shipped 2026 calendar plus Wednesday 4 March 2026 off.
+class PipelineRecomputeTest : public PipelineTest {
+ protected:
+  void SetUp() override {
+    PipelineTest::SetUp();
+    rules::CalendarSpec spec = calendar_->spec();
+    spec.special_days.push_back({std::chrono::year{2026} / 3 / 4,
+                                 rules::SpecialDayKind::kPublicHoliday, "Day off announced late"});
+    auto created = rules::BusinessCalendar::Create(std::move(spec));
+    ASSERT_TRUE(created.has_value()) << created.error().message;
+    new_calendar_ = std::make_unique<rules::BusinessCalendar>(std::move(*created));
+    pipeline_ = std::make_unique<Pipeline>(
+        *store_, aggregates_, rules::RulesContext{calendar_.get(), nullptr, {}}, options_, probe_);
+  }
+
+  void Feed(const std::vector<std::string>& payloads, const char* wall_now) {
+    std::vector<SourceRecord> records;
+    for (const auto& p : payloads) {
+      records.push_back(
+          SourceRecord{"events", PartitionId(0), Offset(next_offset_++), Instant{}, {}, p});
+    }
+    ASSERT_TRUE(pipeline_->ProcessBatch(records, *ParseRfc3339(wall_now)).ok());
+  }
+
+  std::vector<Timer> StoredTimers(const std::string& dossier) {
+    auto timers = store_->DueTimers(PartitionId(0), Instant::max(), 1000);
+    EXPECT_TRUE(timers.has_value());
+    std::vector<Timer> out;
+    for (const Timer& t : *timers) {
+      if (t.dossier_id == dossier) out.push_back(t);
+    }
+    return out;
+  }
+
+  DossierState Stored(const std::string& id) {
+    auto s = store_->GetDossier(id);
+    EXPECT_TRUE(s.has_value() && s->has_value());
+    return **s;
+  }
+
+  AggregateCounters Total() {
+    AggregateCounters total;
+    for (const auto& [key, c] : aggregates_.Snapshot()) total += c;
+    auto stored = store_->LoadAggregates();
+    EXPECT_TRUE(stored.has_value());
+    AggregateCounters stored_total;
+    for (const auto& [key, c] : *stored) stored_total += c;
+    EXPECT_EQ(stored_total, total);  // the store agrees with memory
+    return total;
+  }
+
+  size_t Alerts() {
+    size_t n = 0;
+    for (const auto& a : probe_.alerts_by_kind) n += a.load();
+    return n;
+  }
+
+  std::unique_ptr<rules::BusinessCalendar> new_calendar_;
+  PipelineProbe probe_;
+  aggregate::AggregateTable aggregates_;
+  PipelineOptions options_;  // wall clock
+  std::unique_ptr<Pipeline> pipeline_;
+  int64_t next_offset_ = 0;
+};
+
+TEST_F(PipelineRecomputeTest, MovesOpenDeadlinesAndTheirTimersInOneBatch) {
+  Feed({Event("OPEN", EventType::kReceived, "2026-03-02T09:00:00+07:00",
+              "2026-03-09T09:00:00+07:00"),
+        Event("DONE", EventType::kReceived, "2026-03-02T09:00:00+07:00",
+              "2026-03-09T09:00:00+07:00"),
+        Event("DONE", EventType::kCompleted, "2026-03-05T09:00:00+07:00"),
+        Event("OPEN2", EventType::kReceived, "2026-03-03T10:00:00+07:00",
+              "2026-03-10T10:00:00+07:00"),
+        Event("LATER", EventType::kReceived, "2026-03-05T09:00:00+07:00",
+              "2026-03-12T09:00:00+07:00")},
+       "2026-03-05T09:00:00+07:00");
+  const DossierState done_before = Stored("DONE");
+  const DossierState later_before = Stored("LATER");
+  const auto timers_before = StoredTimers("OPEN");
+  ASSERT_EQ(timers_before.size(), 3u);  // warning, hours-left warning, breach
+  const uint64_t batches = probe_.batches.load();
+
+  auto summary = pipeline_->Recompute(rules::RulesContext{new_calendar_.get(), nullptr, {}},
+                                      *ParseRfc3339("2026-03-05T10:00:00+07:00"), std::nullopt);
+  ASSERT_TRUE(summary.has_value()) << summary.error().message;
+  EXPECT_EQ(summary->dossiers_scanned, 4u);
+  EXPECT_EQ(summary->open_dossiers, 3u);
+  EXPECT_EQ(summary->dossiers_changed, 2u);
+  EXPECT_EQ(summary->due_changed, 2u);
+  EXPECT_EQ(summary->timers_moved, 6u);
+  EXPECT_EQ(summary->timers_added + summary->timers_removed, 0u);
+  EXPECT_EQ(probe_.batches.load(), batches + 1);  // one commit
+
+  const DossierState open = Stored("OPEN");
+  EXPECT_EQ(open.due_at, *ParseRfc3339("2026-03-10T09:00:00+07:00"));
+  std::vector<Timer> expected;
+  for (const Timer& t : rules::DesiredTimers(open)) expected.push_back(t);
+  EXPECT_EQ(StoredTimers("OPEN"), expected);  // old instants deleted, new ones put
+  EXPECT_EQ(Stored("OPEN2").due_at, *ParseRfc3339("2026-03-11T10:00:00+07:00"));
+  EXPECT_EQ(StoredTimers("OPEN2"), rules::DesiredTimers(Stored("OPEN2")));
+  EXPECT_TRUE(Stored("DONE") == done_before);
+  EXPECT_TRUE(Stored("LATER") == later_before);  // received after the new day off
+  EXPECT_EQ(Alerts(), 0u);
+
+  // The breach timer fires at the new due time, not the old one.
+  const std::vector<PartitionId> p0 = {PartitionId(0)};
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-09T09:00:00+07:00")).ok());
+  EXPECT_EQ(probe_.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load(), 0u);
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-10T09:00:00+07:00")).ok());
+  EXPECT_EQ(probe_.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load(), 1u);
+  EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 1);
+
+  // Recomputing with the same rules again changes nothing.
+  summary = pipeline_->Recompute(rules::RulesContext{new_calendar_.get(), nullptr, {}},
+                                 *ParseRfc3339("2026-03-10T10:00:00+07:00"), std::nullopt);
+  ASSERT_TRUE(summary.has_value());
+  EXPECT_EQ(summary->dossiers_changed, 0u);
+}
+
+TEST_F(PipelineRecomputeTest, OverdueDossierBackWithinItsNewDeadlineIsNoLongerOverdue) {
+  Feed({Event("OPEN", EventType::kReceived, "2026-03-02T09:00:00+07:00",
+              "2026-03-09T09:00:00+07:00")},
+       "2026-03-02T09:00:00+07:00");
+  const std::vector<PartitionId> p0 = {PartitionId(0)};
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-09T12:00:00+07:00")).ok());
+  EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 1);
+  const size_t alerts = Alerts();
+
+  auto summary = pipeline_->Recompute(rules::RulesContext{new_calendar_.get(), nullptr, {}},
+                                      *ParseRfc3339("2026-03-09T12:00:00+07:00"), std::nullopt);
+  ASSERT_TRUE(summary.has_value()) << summary.error().message;
+  EXPECT_EQ(summary->timers_added, 1u);  // the breach timer again, at the new due time
+  EXPECT_FALSE(Stored("OPEN").breach_fired);
+  EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 0);
+  EXPECT_EQ(Total()[AggregateField::kOpenDueSoon], 1);  // the warnings stay raised
+  EXPECT_EQ(Alerts(), alerts);                          // nothing raised by the recompute itself
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-10T09:00:00+07:00")).ok());
+  EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 1);
+}
+
+TEST_F(PipelineRecomputeTest, OnlyTheGivenPartitions) {
+  Feed({Event("OPEN", EventType::kReceived, "2026-03-02T09:00:00+07:00",
+              "2026-03-09T09:00:00+07:00")},
+       "2026-03-02T09:00:00+07:00");
+  const std::vector<PartitionId> other = {PartitionId(1)};
+  auto summary = pipeline_->Recompute(rules::RulesContext{new_calendar_.get(), nullptr, {}},
+                                      *ParseRfc3339("2026-03-03T09:00:00+07:00"), other);
+  ASSERT_TRUE(summary.has_value());
+  EXPECT_EQ(summary->open_dossiers, 0u);
+  EXPECT_EQ(Stored("OPEN").due_at, *ParseRfc3339("2026-03-09T09:00:00+07:00"));
+}
+
+}  // namespace
+}  // namespace iocstream::app

@@ -66,6 +66,40 @@ TEST(BusinessCalendarTest, SkipsTetHolidays) {
   EXPECT_TRUE(cal.IsWorkingDay(Ymd(2025, 2, 3)));
 }
 
+TEST(BusinessCalendarTest, CountsAndListsTheDaysOffOfAPeriod) {
+  const BusinessCalendar& cal = ShippedCalendar();
+  // Tết Bính Ngọ: Sat 14 - Sun 22 Feb 2026, of which Mon 16 - Fri 20 listed as holidays.
+  EXPECT_EQ(cal.DaysOffIn(Ymd(2026, 2, 13), Ymd(2026, 2, 23)), 9);
+  const auto tet = cal.SpecialDaysIn(Ymd(2026, 2, 13), Ymd(2026, 2, 23));
+  ASSERT_EQ(tet.size(), 5u);
+  EXPECT_EQ(tet.front().date, Ymd(2026, 2, 16));
+  EXPECT_EQ(tet.back().date, Ymd(2026, 2, 20));
+  // New Year 2026: holiday Thu 1, swapped Fri 2, weekend 3-4, Sat 10 worked (make-up), Sun 11.
+  EXPECT_EQ(cal.DaysOffIn(Ymd(2026, 1, 1), Ymd(2026, 1, 11)), 5);
+  const auto new_year = cal.SpecialDaysIn(Ymd(2026, 1, 1), Ymd(2026, 1, 11));
+  ASSERT_EQ(new_year.size(), 3u);
+  EXPECT_EQ(new_year[2].kind, SpecialDayKind::kMakeUpWorkingDay);
+  // One day; empty and reversed periods.
+  EXPECT_EQ(cal.DaysOffIn(Ymd(2026, 9, 2), Ymd(2026, 9, 2)), 1);
+  EXPECT_EQ(cal.DaysOffIn(Ymd(2026, 9, 3), Ymd(2026, 9, 3)), 0);
+  EXPECT_EQ(cal.DaysOffIn(Ymd(2026, 9, 3), Ymd(2026, 9, 2)), 0);
+  EXPECT_TRUE(cal.SpecialDaysIn(Ymd(2026, 9, 3), Ymd(2026, 9, 2)).empty());
+  // A year without a calendar file: weekends only (Fri 1 Jan 2027 is not known as a holiday).
+  EXPECT_EQ(cal.DaysOffIn(Ymd(2027, 1, 1), Ymd(2027, 1, 7)), 2);
+  EXPECT_TRUE(cal.SpecialDaysIn(Ymd(2027, 1, 1), Ymd(2027, 12, 31)).empty());
+  // Agrees with IsWorkingDay day by day, across the loaded years and around them.
+  const auto first = std::chrono::sys_days{Ymd(2024, 12, 1)};
+  for (int start = 0; start < 800; start += 37) {
+    for (int length : {0, 1, 6, 30, 200}) {
+      const auto a = first + std::chrono::days(start);
+      const auto b = a + std::chrono::days(length);
+      int64_t off = 0;
+      for (auto d = a; d <= b; d += std::chrono::days(1)) off += cal.IsWorkingDay(d) ? 0 : 1;
+      EXPECT_EQ(cal.DaysOffIn(year_month_day{a}, year_month_day{b}), off) << start << "+" << length;
+    }
+  }
+}
+
 TEST(BusinessCalendarTest, ShippedDaysOffAndMakeUpDays) {
   const BusinessCalendar& cal = ShippedCalendar();
   const std::vector<year_month_day> off = {

@@ -59,6 +59,7 @@ DossierState FullState() {
   s.due_at = At(t0 + 10 * 86'400'000LL);
   s.original_due_at = At(t0 + 9 * 86'400'000LL);
   s.warning_at = At(t0 + 8 * 86'400'000LL);
+  s.hours_left_warning_at = At(t0 + 9 * 86'400'000LL - 3'600'000);
   s.timer_floor = At(t0 + 7 * 86'400'000LL);
   s.unmatched_resume_at = At(t0 + 6 * 86'400'000LL);
   s.rescheduled_due_at = At(t0 + 12 * 86'400'000LL);
@@ -68,6 +69,9 @@ DossierState FullState() {
   s.closed_at = At(t0 + 14 * 86'400'000LL);
   s.paused_since = At(t0 + 2 * 86'400'000LL);
   s.paused_ms = 86'400'000;
+  s.pauses = {{At(t0 + 86'400'000LL), At(t0 + 2 * 86'400'000LL)},
+              {At(t0 + 3 * 86'400'000LL), At(t0 + 3 * 86'400'000LL + 3'600'000)}};
+  s.legal_working_time = Millis(15 * 8 * 3'600'000LL);
   s.supplement_requests = 2;
   s.step_breaches = 1;
   s.result_electronic = true;
@@ -75,6 +79,7 @@ DossierState FullState() {
   s.breach_fired = true;
   s.warning_fired = true;
   s.step_breach_fired = true;
+  s.hours_left_warning_fired = true;
   s.status_at = At(t0 + 11 * 86'400'000LL);
   s.first_event_at = At(t0 - 3'600'000);
   s.last_event_at = At(t0 + 13 * 86'400'000LL);
@@ -92,6 +97,19 @@ TEST(DossierCodecTest, FullStateRoundTrips) {
   const DossierState s = FullState();
   auto bytes = EncodeDossier(s);
   EXPECT_EQ(static_cast<uint8_t>(bytes[0]), kDossierEncodingVersion);
+  auto decoded = DecodeDossier(s.dossier_id, bytes);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
+}
+
+TEST(DossierCodecTest, Version1ValuesStillDecode) {
+  // A version 1 value is a version 2 one without the trailing pauses and legal working time.
+  DossierState s = FullState();
+  s.pauses.clear();
+  s.legal_working_time.reset();
+  std::string bytes = EncodeDossier(s);
+  bytes.resize(bytes.size() - 2);  // pause count 0, legal working time -1
+  bytes[0] = 1;
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
   EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
@@ -141,11 +159,12 @@ TEST(DossierCodecTest, TypicalStateIsCompact) {
   s.timer_floor.reset();
   s.unmatched_resume_at.reset();
   s.applied_event_ids.resize(2);
+  s.pauses.clear();
   // 3 header + 5 enum + 1 partition bytes; strings 40 + 3 lengths; first_event_at 6 bytes;
-  // last_event_at, status_at and 6 optional instants as deltas of hours to days, 4-5 bytes
-  // each; counters 6; 2 hashes 1 + 16. With 8-byte instants and fixed-width lengths the same
-  // state would take about 200 bytes.
-  EXPECT_LE(EncodeDossier(s).size(), 120u);
+  // last_event_at, status_at and 7 optional instants (both warnings) as deltas of hours to
+  // days, 4-5 bytes each; counters 6; 2 hashes 1 + 16; no pause 1; legal working time 5.
+  // With 8-byte instants and fixed-width lengths the same state would take about 220 bytes.
+  EXPECT_LE(EncodeDossier(s).size(), 131u);
 }
 
 TEST(DossierCodecTest, EveryTruncationIsCorruption) {
@@ -168,23 +187,33 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   };
   expect_corrupt(bytes + "x", "trailing byte");
   std::string version = bytes;
-  version[0] = 2;
+  version[0] = 3;
   expect_corrupt(version, "unknown version");
   std::string presence = bytes;
-  presence[2] = '\x7f';  // presence is a 2-byte varint (13 bits); this sets unknown bit 13
+  // presence is a 2-byte varint (14 bits); a 3-byte one sets unknown bit 14
+  presence.replace(1, 2, "\xff\xff\x01");
   expect_corrupt(presence, "unknown presence bit");
   std::string flags = bytes;
-  flags[3] = '\x7f';  // flags byte: sets unknown bit 6
+  flags.replace(3, 1, "\xff\x01");  // flags: 7 known bits; this sets unknown bit 7
   expect_corrupt(flags, "unknown flag bit");
   // A huge applied_event_ids count must be refused before allocating.
+  // The empty state ends with three one-byte fields: event id count 0, pause count 0 and
+  // legal working time -1.
   DossierState small;
   std::string huge = EncodeDossier(small);
-  huge.pop_back();  // count 0
+  huge.resize(huge.size() - 3);
   huge += "\xff\xff\xff\xff\xff\xff\xff\xff\x7f";
   expect_corrupt(huge, "huge count");
+  std::string huge_pauses = EncodeDossier(small);
+  huge_pauses.resize(huge_pauses.size() - 2);
+  huge_pauses += "\xff\xff\xff\xff\x0f\x01";
+  expect_corrupt(huge_pauses, "huge pause count");
+  std::string bad_legal = EncodeDossier(small);
+  bad_legal.back() = '\x03';  // zigzag -2
+  expect_corrupt(bad_legal, "legal working time below -1");
   // Overlong varint (11 bytes).
   std::string overlong = EncodeDossier(small);
-  overlong.pop_back();
+  overlong.resize(overlong.size() - 3);
   overlong += std::string(10, '\xff') + "\x01";
   expect_corrupt(overlong, "overlong varint");
 }

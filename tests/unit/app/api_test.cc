@@ -1,0 +1,178 @@
+// The HTTP API of a running iocstream over a real state store in a temporary directory.
+#include "app/api.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "app/reload.h"
+#include "app/rules_config.h"
+#include "iocstream/decode/rfc3339.h"
+#include "unit/http/http_test_client.h"
+
+namespace iocstream::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("iocstream-api-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    auto cal = LoadBusinessCalendar(
+        {std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2026.yaml"});
+    ASSERT_TRUE(cal.has_value()) << cal.error().message;
+    rules_ = std::make_shared<const LoadedRules>(LoadedRules{std::move(*cal), std::nullopt});
+    state::StateStoreOptions options;
+    options.path = dir_.string();
+    auto store = state::StateStore::Open(options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    store_ = std::move(*store);
+    metrics_ = std::make_shared<MetricsRegistry>();
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void Start(std::function<std::optional<ReloadOutcome>()> reload = {}) {
+    HttpServerOptions options;
+    options.threads = 2;
+    server_ = std::make_unique<HttpServer>(options);
+    ApiContext context{store_.get(), &aggregates_, metrics_, {}};
+    context.rules = [this] { return rules_; };
+    context.reload = std::move(reload);
+    RegisterApi(*server_, std::move(context));
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  nlohmann::json Call(const char* method, const std::string& target, int expected_status) {
+    test::TestClient client(server_->port());
+    auto response = client.Request(method, target);
+    EXPECT_TRUE(response.has_value());
+    if (!response) return nullptr;
+    EXPECT_EQ(response->status, expected_status) << response->body;
+    return nlohmann::json::parse(response->body);
+  }
+
+  fs::path dir_;
+  std::shared_ptr<const LoadedRules> rules_;
+  std::unique_ptr<state::StateStore> store_;
+  std::shared_ptr<MetricsRegistry> metrics_;
+  aggregate::AggregateTable aggregates_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(ApiTest, DossierLookupExplainsTheDaysOffOfItsDeadline) {
+  DossierState s;
+  s.dossier_id = "D-TET";
+  s.status = DossierStatus::kInProgress;
+  s.due_source = DueSource::kCatalog;
+  s.received_at = *ParseRfc3339("2026-02-09T09:00:00+07:00");
+  s.due_at = *ParseRfc3339("2026-02-23T09:00:00+07:00");
+  s.original_due_at = s.due_at;
+  state::StateBatch batch = store_->NewBatch();
+  batch.PutDossier(s);
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  Start();
+
+  const auto j = Call("GET", "/api/v1/dossiers/D-TET", 200);
+  const auto& deadline = j["deadline"];
+  EXPECT_EQ(deadline["due_source"], "catalog");
+  EXPECT_EQ(deadline["days_off_skipped"], 9);
+  ASSERT_EQ(deadline["days_off_named"].size(), 1u);
+  EXPECT_EQ(deadline["days_off_named"][0]["first"], "2026-02-16");
+  EXPECT_EQ(deadline["days_off_named"][0]["last"], "2026-02-20");
+  Call("GET", "/api/v1/dossiers/NOPE", 404);
+}
+
+TEST_F(ApiTest, ReloadAnswersWithTheRecomputeSummary) {
+  ReloadOutcome ok;
+  ok.calendar_years = {2025, 2026};
+  ok.procedures = 12;
+  ok.recompute.open_dossiers = 40;
+  ok.recompute.due_changed = 7;
+  ok.recompute.timers_moved = 21;
+  ok.recompute.duration = Millis(35);
+  Start([&] { return std::optional<ReloadOutcome>(ok); });
+  const auto j = Call("POST", "/api/v1/admin/reload", 200);
+  EXPECT_EQ(j["status"], "ok");
+  EXPECT_EQ(j["calendar_years"], nlohmann::json::array({2025, 2026}));
+  EXPECT_EQ(j["procedures"], 12);
+  EXPECT_EQ(j["recompute"]["open_dossiers"], 40);
+  EXPECT_EQ(j["recompute"]["due_changed"], 7);
+  EXPECT_EQ(j["recompute"]["timers_moved"], 21);
+  EXPECT_EQ(j["recompute"]["duration_ms"], 35);
+  // Only POST: a GET is 405.
+  test::TestClient client(server_->port());
+  EXPECT_EQ(client.Request("GET", "/api/v1/admin/reload")->status, 405);
+}
+
+TEST_F(ApiTest, ReloadErrorsByCause) {
+  ReloadOutcome outcome;
+  outcome.error = InvalidArgument("vn-2026.yaml: days_off[0].date: '2026-02-30' is not valid");
+  Start([&] { return std::optional<ReloadOutcome>(outcome); });
+  auto j = Call("POST", "/api/v1/admin/reload", 422);  // a bad file: the caller fixes it
+  EXPECT_EQ(j["status"], "failed");
+  EXPECT_NE(j["error"].get<std::string>().find("2026-02-30"), std::string::npos);
+  outcome.fatal = true;
+  Call("POST", "/api/v1/admin/reload", 500);
+}
+
+TEST_F(ApiTest, ReloadNotFinishedInTimeIs504AndNoReloadIs501) {
+  Start([] { return std::optional<ReloadOutcome>(); });
+  Call("POST", "/api/v1/admin/reload", 504);
+  server_->Stop();
+  Start();
+  Call("POST", "/api/v1/admin/reload", 501);
+}
+
+// The handler's request is carried out by another thread (the pipeline's, in `run`).
+TEST_F(ApiTest, ReloadRequestIsServedByThePipelineThread) {
+  ReloadRequests reloads;
+  Start([&] { return reloads.RequestAndWait(std::chrono::seconds(10)); });
+  std::thread pipeline([&] {
+    while (!reloads.Pending()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const uint64_t ticket = reloads.Begin();
+    EXPECT_FALSE(reloads.Pending());
+    ReloadOutcome done;
+    done.recompute.due_changed = 3;
+    reloads.Complete(ticket, done);
+  });
+  const auto j = Call("POST", "/api/v1/admin/reload", 200);
+  pipeline.join();
+  EXPECT_EQ(j["recompute"]["due_changed"], 3);
+}
+
+TEST(ReloadRequestsTest, RequestsDuringAReloadGetTheNextOne) {
+  ReloadRequests reloads;
+  EXPECT_FALSE(reloads.Pending());
+  reloads.Request();  // SIGHUP
+  ASSERT_TRUE(reloads.Pending());
+  const uint64_t first = reloads.Begin();
+  std::optional<ReloadOutcome> answer;
+  std::thread caller([&] { answer = reloads.RequestAndWait(std::chrono::seconds(10)); });
+  while (!reloads.Pending()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ReloadOutcome stale;
+  stale.recompute.due_changed = 1;
+  reloads.Complete(first, stale);  // began before the caller asked: not its answer
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(answer.has_value());
+  const uint64_t second = reloads.Begin();
+  ReloadOutcome fresh;
+  fresh.recompute.due_changed = 2;
+  reloads.Complete(second, fresh);
+  caller.join();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->recompute.due_changed, 2u);
+  EXPECT_FALSE(reloads.RequestAndWait(Millis(10)).has_value());  // nobody serves it
+}
+
+}  // namespace
+}  // namespace iocstream::app

@@ -1,0 +1,60 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace iocstream::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("iocstream-config-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Loads a config made of `sla` (the sla section's body) and the shipped calendar.
+  Result<Config> LoadWithSla(const std::string& sla) {
+    const std::string path = (dir_ / "iocstream.yaml").string();
+    std::ofstream(path) << "sla:\n"
+                        << sla << "calendar:\n  files:\n    - " << IOCSTREAM_SOURCE_DIR
+                        << "/config/calendars/vn-2026.yaml\n";
+    return LoadConfig(path);
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ConfigTest, WarningHoursLeftDefaultsToOneWorkingDay) {
+  auto c = LoadWithSla("  warning_fraction: 0.75\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->sla.warning_hours_left, std::chrono::hours(8));
+}
+
+TEST_F(ConfigTest, WarningHoursLeftTakesWorkingHours) {
+  auto c = LoadWithSla("  warning_hours_left: 4.5\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->sla.warning_hours_left, std::chrono::minutes(270));
+  c = LoadWithSla("  warning_hours_left: 0\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->sla.warning_hours_left, Millis(0));
+}
+
+TEST_F(ConfigTest, WarningHoursLeftRejectsNegativeAndText) {
+  for (const char* bad : {"-1", "eight", "1e9"}) {
+    auto c = LoadWithSla(std::string("  warning_hours_left: ") + bad + "\n");
+    ASSERT_FALSE(c.has_value()) << bad;
+    EXPECT_NE(c.error().message.find("sla.warning_hours_left"), std::string::npos)
+        << c.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace iocstream::app

@@ -1,0 +1,97 @@
+// "Explain a deadline": the days off that a dossier's counted period skips, on the shipped
+// 2025 + 2026 calendar.
+#include "app/views.h"
+
+#include <gtest/gtest.h>
+
+#include "app/rules_config.h"
+#include "iocstream/decode/rfc3339.h"
+
+namespace iocstream::app {
+namespace {
+
+class ViewsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto cal = LoadBusinessCalendar(
+        {std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2025.yaml",
+         std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2026.yaml"});
+    ASSERT_TRUE(cal.has_value()) << cal.error().message;
+    calendar_ = new rules::BusinessCalendar(std::move(*cal));
+  }
+  static void TearDownTestSuite() { delete calendar_; }
+
+  static DossierState Dossier(const char* received, const char* due) {
+    DossierState s;
+    s.dossier_id = "D1";
+    s.received_at = *ParseRfc3339(received);
+    s.due_at = *ParseRfc3339(due);
+    s.original_due_at = s.due_at;
+    s.due_source = DueSource::kCatalog;
+    s.status = DossierStatus::kInProgress;
+    return s;
+  }
+
+  static rules::BusinessCalendar* calendar_;
+};
+
+rules::BusinessCalendar* ViewsTest::calendar_ = nullptr;
+
+TEST_F(ViewsTest, TetIsOneNamedRunOfFiveHolidaysInNineDaysOff) {
+  const auto s = Dossier("2026-02-09T09:00:00+07:00", "2026-02-23T09:00:00+07:00");
+  const auto skipped = DaysOffSkippedOf(s, *calendar_);
+  ASSERT_TRUE(skipped.has_value());
+  EXPECT_EQ(skipped->count, 9);  // Sat 14 - Sun 22 Feb
+  ASSERT_EQ(skipped->named.size(), 1u);
+  EXPECT_EQ(skipped->named[0].name, "Tết Âm lịch Bính Ngọ");
+  EXPECT_EQ(skipped->named[0].kind, rules::SpecialDayKind::kPublicHoliday);
+  EXPECT_EQ(FormatNamedDaysOff(skipped->named), "Tết Âm lịch Bính Ngọ 2026-02-16..2026-02-20");
+}
+
+TEST_F(ViewsTest, NationalDayWithItsSwappedMonday) {
+  // Thu 27 Aug to Fri 4 Sep 2026: weekend 29-30, Mon 31 swapped, Tue 1 and Wed 2 holidays.
+  const auto s = Dossier("2026-08-27T10:00:00+07:00", "2026-09-04T17:00:00+07:00");
+  const auto skipped = DaysOffSkippedOf(s, *calendar_);
+  ASSERT_TRUE(skipped.has_value());
+  EXPECT_EQ(skipped->count, 5);
+  EXPECT_EQ(FormatNamedDaysOff(skipped->named),
+            "Mon 31 Aug worked on Sat 22 Aug 2026-08-31; Quốc khánh 2026-09-01..2026-09-02");
+  EXPECT_EQ(skipped->named[0].kind, rules::SpecialDayKind::kSwappedDayOff);
+}
+
+TEST_F(ViewsTest, OrdinaryWeekHasOnlyTheWeekend) {
+  const auto s = Dossier("2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00");
+  const auto skipped = DaysOffSkippedOf(s, *calendar_);
+  ASSERT_TRUE(skipped.has_value());
+  EXPECT_EQ(skipped->count, 2);
+  EXPECT_TRUE(skipped->named.empty());
+  EXPECT_EQ(FormatNamedDaysOff(skipped->named), "");
+}
+
+TEST_F(ViewsTest, NoDueTimeNoExplanation) {
+  auto s = Dossier("2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00");
+  s.due_at.reset();
+  EXPECT_FALSE(DaysOffSkippedOf(s, *calendar_).has_value());
+  const auto j = DossierJson(s, *ParseRfc3339("2026-03-03T00:00:00Z"), calendar_);
+  EXPECT_TRUE(j["deadline"]["days_off_skipped"].is_null());
+  EXPECT_TRUE(j["deadline"]["days_off_named"].empty());
+}
+
+TEST_F(ViewsTest, DossierJsonExplainsTheDaysOff) {
+  const auto s = Dossier("2026-02-09T09:00:00+07:00", "2026-02-23T09:00:00+07:00");
+  const auto j = DossierJson(s, *ParseRfc3339("2026-02-10T00:00:00Z"), calendar_);
+  const auto& deadline = j["deadline"];
+  EXPECT_EQ(deadline["due_source"], "catalog");
+  EXPECT_EQ(deadline["days_off_skipped"], 9);
+  ASSERT_EQ(deadline["days_off_named"].size(), 1u);
+  EXPECT_EQ(deadline["days_off_named"][0]["name"], "Tết Âm lịch Bính Ngọ");
+  EXPECT_EQ(deadline["days_off_named"][0]["kind"], "holiday");
+  EXPECT_EQ(deadline["days_off_named"][0]["first"], "2026-02-16");
+  EXPECT_EQ(deadline["days_off_named"][0]["last"], "2026-02-20");
+  // Without a calendar the view says nothing about days off.
+  const auto plain = DossierJson(s, *ParseRfc3339("2026-02-10T00:00:00Z"), nullptr);
+  EXPECT_FALSE(plain["deadline"].contains("days_off_skipped"));
+}
+
+}  // namespace
+}  // namespace iocstream::app
