@@ -57,7 +57,7 @@ rd_kafka_t* Consumer(const std::string& bootstrap, const std::string& group) {
       {"bootstrap.servers", bootstrap},  {"group.id", group},
       {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", "earliest"}, {"enable.partition.eof", "false"},
-      {"queued.min.messages", "100000"}};
+      {"queued.min.messages", "100000"}, {"queued.max.messages.kbytes", "32768"}};
   for (const auto& [k, v] : props) rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (rk == nullptr) {

@@ -36,6 +36,9 @@ class KafkaSource::Impl {
         // Larger fetches amortise per-request overhead in replays (a poll batch is ~1 MB).
         {"fetch.min.bytes", "1"},
         {"queued.min.messages", "100000"},
+        // Bounds the pre-fetched records held by librdkafka (default 64 MiB) as part of the
+        // memory budget; 32 MiB is still many poll batches ahead of the pipeline.
+        {"queued.max.messages.kbytes", "32768"},
     };
     for (const auto& [k, v] : options_.properties) props[k] = v;
     for (const auto& [k, v] : props) {
