@@ -8,7 +8,7 @@
 # and writes every figure as JSON under bench-results/ (printed as it goes). Benchmarks print
 # figures; no test asserts a duration.
 #
-#   scripts/bench.sh                      the whole suite (about an hour on 2 cores)
+#   scripts/bench.sh                      the whole suite (30-40 minutes on 2 cores)
 #   DOSSIERS=200000 MEMORY_DOSSIERS=1000000 scripts/bench.sh    a smaller run
 #   SKIP="memory micro" scripts/bench.sh  leave parts out (e2e latency memory micro)
 set -euo pipefail
