@@ -90,6 +90,8 @@ PausePolicy PolicyFor(const DossierState& s, const RulesContext& ctx) {
 // Legal working duration of the dossier's deadline, measured on the calendar (from the
 // catalog when it came from there, else from receipt to the original due time).
 Millis LegalWorkingDuration(const DossierState& s, const RulesContext& ctx) {
+  // As recorded at receipt (an event's due time keeps it across calendar reloads).
+  if (s.legal_working_time) return *s.legal_working_time;
   if (!s.received_at || !s.original_due_at) return Millis(0);
   return ctx.calendar->WorkingTimeBetween(*s.received_at, *s.original_due_at);
 }
@@ -443,6 +445,10 @@ DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ct
   if (!IsOpen(prior) || !prior.original_due_at) return prior;
   DossierState s = prior;
   const Instant received = *s.received_at;
+  // The deadline before pauses on the new rules. An event's due time stays in
+  // original_due_at as the department sent it, and each recompute starts from it, so a
+  // change that is undone later gives back the deadline that was sent.
+  Instant base = *s.original_due_at;
   switch (s.due_source) {
     case DueSource::kCatalog:
       if (ctx.catalog != nullptr) {
@@ -451,23 +457,24 @@ DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ct
         if (duration) {
           s.original_due_at = ctx.calendar->DueAt(received, *duration);
           s.legal_working_time = ctx.calendar->WorkingTimeBetween(received, *s.original_due_at);
+          base = *s.original_due_at;
         }
       }
       break;
     case DueSource::kEvent:
       if (s.legal_working_time) {
-        s.original_due_at =
+        base =
             KeepWorkingDuration(received, *s.original_due_at, *s.legal_working_time, *ctx.calendar);
       }
       break;
     case DueSource::kNone:
       break;
   }
-  s.due_at = s.original_due_at;
-  if (s.pauses.empty() && prior.due_at != prior.original_due_at && prior.due_at) {
+  s.due_at = base;
+  if (s.pauses.empty() && prior.paused_ms > 0 && prior.due_at) {
     // Paused before pauses were recorded: keep the working time the pauses added.
     const Millis added = ctx.calendar->WorkingTimeBetween(*prior.original_due_at, *prior.due_at);
-    s.due_at = ctx.calendar->AddWorkingTime(*s.original_due_at, added);
+    s.due_at = ctx.calendar->AddWorkingTime(base, added);
   }
   for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, ctx);
   ComputeWarning(s, ctx);

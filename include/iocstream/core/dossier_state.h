@@ -69,7 +69,9 @@ struct DossierState {
   // it (Decision 766 indicator 2.1 subtracts supplement time). A Form 04 reschedule does NOT
   // move it.
   std::optional<Instant> due_at;
-  std::optional<Instant> original_due_at;  // due time before any pause or restart (explain)
+  // Due time before any pause or restart (explain): as the event sent it (kept across
+  // calendar reloads), or the catalog duration from receipt on the rules in force.
+  std::optional<Instant> original_due_at;
   std::optional<Instant> warning_at;       // "due soon": the share of legal time elapsed
   // "Due soon": less than the configured working time left (SlaPolicy::warning_hours_left),
   // i.e. that much working time before due_at on the business calendar.

@@ -117,6 +117,18 @@ TEST_F(RecomputeDeadlineTest, EventDeadlineKeepsItsWorkingDuration) {
   EXPECT_EQ(Show(RecomputeDeadline(s, new_, clock_).due_at), "2026-03-09 17:00");
 }
 
+// A reload that is undone gives back the deadline the department sent, even one outside
+// working hours (found by a user trial: the round trip used to leave it at Monday 17:00).
+TEST_F(RecomputeDeadlineTest, UndoneChangeGivesBackTheSentDeadline) {
+  const DossierState sent = Apply({ReceivedWithDue("2026-03-02 09:00", "2026-03-07 10:00")});
+  const DossierState moved = RecomputeDeadline(sent, new_, clock_);
+  EXPECT_EQ(Show(moved.due_at), "2026-03-09 17:00");
+  EXPECT_EQ(Show(moved.original_due_at), "2026-03-07 10:00");  // as sent
+  const DossierState back = RecomputeDeadline(moved, old_, clock_);
+  EXPECT_EQ(Show(back.due_at), "2026-03-07 10:00");
+  EXPECT_EQ(back, RecomputeDeadline(back, old_, clock_));
+}
+
 TEST_F(RecomputeDeadlineTest, RemovedDayOffBringsTheDeadlineForward) {
   // Received under the calendar with Wednesday off, recomputed on the shipped one.
   DossierEvent e = ReceivedWithDue("2026-03-02 09:00", "2026-03-10 09:00");
@@ -131,10 +143,11 @@ TEST_F(RecomputeDeadlineTest, DayOffDuringAPauseDoesNotMoveTheDeadline) {
                                 Event("s2", EventType::kSupplementReceived, "2026-03-05 08:00")});
   EXPECT_EQ(Show(s.due_at), "2026-03-10 17:00");
   ASSERT_EQ(s.pauses.size(), 1u);
-  // The clock was stopped on the new day off anyway: the original due moves a day later, the
-  // pause counts 8 h less, the due time stays.
+  // The clock was stopped on the new day off anyway: the deadline before the pause moves a
+  // day later (Mon 9 Mar 17:00), the pause counts 8 h less, the due time stays; the due time
+  // the event sent is kept as sent.
   const DossierState r = RecomputeDeadline(s, new_, clock_);
-  EXPECT_EQ(Show(r.original_due_at), "2026-03-09 17:00");
+  EXPECT_EQ(Show(r.original_due_at), "2026-03-06 17:00");
   EXPECT_EQ(Show(r.due_at), "2026-03-10 17:00");
 }
 
