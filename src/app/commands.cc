@@ -1,8 +1,10 @@
 #include "app/commands.h"
 
 #include <csv.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <chrono>
@@ -116,6 +118,13 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
       out.events.begin(), out.events.end(),
       [](const DossierEvent& a, const DossierEvent& b) { return a.occurred_at < b.occurred_at; });
   return out;
+}
+
+// A file source's name in the offsets family: its path plus a fingerprint of its first
+// record, so that a file rewritten under the same path is replayed from its start, while a
+// file that grew (lines appended) resumes after the lines already applied.
+std::string FileSourceName(const std::string& path, std::string_view first_record) {
+  return fmt::format("{}#{:016x}", path, XXH3_64bits(first_record.data(), first_record.size()));
 }
 
 void PrintAccounting(const PipelineProbe& p, const RelayProbe& r, const state::StateStore& store) {
@@ -403,8 +412,10 @@ int RunReplay(const ReplayOptions& options) {
     std::vector<std::string> payloads;
     payloads.reserve(mapped->events.size());
     for (const auto& e : mapped->events) payloads.push_back(EncodeEvent(e));
-    const TopicPartition source{"csv:" + fs::path(options.files.front()).filename().string(),
-                                PartitionId(0)};
+    const TopicPartition source{
+        FileSourceName("csv:" + fs::path(options.files.front()).filename().string(),
+                       payloads.empty() ? std::string_view() : std::string_view(payloads.front())),
+        PartitionId(0)};
     const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
     if (start > 0) {
       spdlog::warn(
@@ -430,13 +441,16 @@ int RunReplay(const ReplayOptions& options) {
     for (const auto& file : options.files) {
       std::ifstream in(file);
       if (!in) return Fail(IoError("cannot read " + file));
-      const TopicPartition source{file, PartitionId(0)};
+      std::string first_line;
+      std::getline(in, first_line);
+      in.clear();
+      in.seekg(0);
+      const TopicPartition source{FileSourceName(file, first_line), PartitionId(0)};
       const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
       if (start > 0) {
         spdlog::warn(
             "{}: resuming at line {}: the lines before it were applied by an earlier "
-            "replay into this state directory (use a new --state-dir to replay a "
-            "changed file from the start)",
+            "replay of this file (same path and first line) into this state directory",
             file, start + 1);
       }
       std::vector<std::string> lines;  // owns the bytes of the current batch

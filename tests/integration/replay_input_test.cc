@@ -42,5 +42,35 @@ TEST(ReplayInputTest, ByteOrderMarkCrlfAndBlankLinesLoseNoEvent) {
   EXPECT_EQ(row["outcome"], "early");
 }
 
+// A file saved again under the same path with other events is replayed from its first line
+// (found by a user trial: its first lines were skipped as "already applied"); a file that
+// grew resumes after the lines already applied.
+TEST(ReplayInputTest, RewrittenFileIsReplayedFromTheStartAndAGrownOneResumes) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-rewrite"));
+  const std::string events = dir / "events.ndjson";
+  auto received = [](const std::string& id) {
+    return R"({"schema_version":1,"event_id":")" + id + R"(/r","dossier_id":")" + id +
+           R"(","type":"received","occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"A",)" +
+           R"("due_at":"2026-03-04T17:00:00+07:00"})" + "\n";
+  };
+  auto replay = [&] {
+    const CommandResult r = RunIocstream({"replay", "--config", config, events});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  std::ofstream(events) << received("D1");
+  EXPECT_NE(replay().find("consumed 1 = applied 1"), std::string::npos);
+  std::ofstream(events) << received("D2") << received("D3");  // rewritten
+  EXPECT_NE(replay().find("consumed 2 = applied 2"), std::string::npos);
+  std::ofstream(events, std::ios::app) << received("D4");  // grown
+  EXPECT_NE(replay().find("consumed 1 = applied 1"), std::string::npos);
+  const CommandResult exported = RunIocstream({"export", "--config", config, "dossiers"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  for (const char* id : {"D1", "D2", "D3", "D4"}) {
+    EXPECT_NE(exported.out.find(std::string("\n") + id + ","), std::string::npos) << id;
+  }
+}
+
 }  // namespace
 }  // namespace iocstream::testing
