@@ -96,6 +96,22 @@ rd_kafka_t* AlertConsumer(const std::string& bootstrap, const std::string& topic
   return rk;
 }
 
+// A loopback port nothing listens on now (the kernel's choice for port 0).
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::perror("latency_bench: no free port");
+    std::exit(1);
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
 double Percentile(std::vector<double> v, double q) {
   if (v.empty()) return -1;
   std::sort(v.begin(), v.end());
@@ -135,7 +151,7 @@ int main(int argc, char** argv) {
     }
   }
   const int partitions = 6;
-  const int http_port = 20000 + static_cast<int>(getpid() % 20000);
+  const int http_port = FreePort();
   const fs::path work = fs::temp_directory_path() / ("latency-bench-" + std::to_string(getpid()));
   fs::create_directories(work);
   const std::string tag = std::to_string(getpid());
