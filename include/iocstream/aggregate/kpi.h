@@ -27,7 +27,10 @@ struct Kpis {
   int64_t cancelled = 0;
   // Decision 766 indicator 2.1, in [0, 1]; nullopt when there is nothing to judge.
   std::optional<double> on_time_rate;
-  // Share of finished records that finished on time (the Boston ONTIME share), [0, 1].
+  // Share of finished records counted on time, [0, 1]: early + on time + finished without a
+  // due date (a procedure with no NgayHenTra cannot be late). The `replay`/`run` summary
+  // table's on_time% instead judges only dossiers with a due date (the Boston ONTIME label's
+  // population), so the two rates differ where no-deadline dossiers are many.
   std::optional<double> completed_on_time_rate;
 };
 
