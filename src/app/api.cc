@@ -30,6 +30,14 @@ std::optional<size_t> QueryLimit(const HttpRequest& req, size_t fallback, size_t
   return std::min(v, max);
 }
 
+// The instant a dossier's open state is judged at: the wall clock, or its partition's
+// watermark when timers run on event time.
+Instant ClockFor(const ApiContext& ctx, const DossierState& d) {
+  if (!ctx.watermark_clock) return WallNow();
+  auto watermark = ctx.store->GetWatermark(d.partition);
+  return watermark && *watermark ? **watermark : Instant::min();
+}
+
 }  // namespace
 
 void RegisterApi(HttpServer& server, ApiContext ctx) {
@@ -52,7 +60,8 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (!state) return JsonErrorResponse(500, state.error().message);
     if (!*state) return JsonErrorResponse(404, "no dossier " + id);
     const auto loaded = shared->rules ? shared->rules() : nullptr;
-    return Json(DossierJson(**state, WallNow(), loaded ? &loaded->calendar : nullptr));
+    return Json(
+        DossierJson(**state, ClockFor(*shared, **state), loaded ? &loaded->calendar : nullptr));
   });
   server.Handle("GET", "/api/v1/overdue", [shared](const HttpRequest& req) {
     const auto limit_or = QueryLimit(req, 100, 10000);
@@ -72,7 +81,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
       if (!rules::IsOpen(d) || !d.breach_fired) return true;
       if (department != req.query.end() && d.agency_code != department->second) return true;
       ++total;
-      if (items.size() < limit) items.push_back(DossierJson(d, now, calendar));
+      if (items.size() < limit) items.push_back(DossierJson(d, ClockFor(*shared, d), calendar));
       return true;
     });
     if (!s) return JsonErrorResponse(500, s.error().message);

@@ -40,6 +40,10 @@ struct ApiContext {
   // Asks for a reload and waits for its outcome (nullopt: not done within the timeout);
   // empty: POST /api/v1/admin/reload answers 501.
   std::function<std::optional<ReloadOutcome>()> reload;
+  // Timers run on event time (timers.clock: watermark): "overdue now" in the views is then
+  // judged at the dossier's partition watermark (as stored with the last commit), like the
+  // breach timers, not at the wall clock.
+  bool watermark_clock = false;
 };
 
 void RegisterApi(HttpServer& server, ApiContext context);

@@ -209,6 +209,7 @@ int RunLive(const RunOptions& options) {
     ApiContext api{runtime.store.get(), &aggregates, metrics,
                    [&assigned] { return assigned.load(); }};
     api.rules = [&runtime] { return runtime.rules.Get(); };
+    api.watermark_clock = config.clock == TimerClock::kWatermark;
     api.reload = [&reloads] { return reloads.RequestAndWait(std::chrono::seconds(60)); };
     RegisterApi(*http, std::move(api));
     if (Status s = http->Start(); !s) return Fail(s.error());

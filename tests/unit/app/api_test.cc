@@ -41,13 +41,15 @@ class ApiTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  void Start(std::function<std::optional<ReloadOutcome>()> reload = {}) {
+  void Start(std::function<std::optional<ReloadOutcome>()> reload = {},
+             bool watermark_clock = false) {
     HttpServerOptions options;
     options.threads = 2;
     server_ = std::make_unique<HttpServer>(options);
     ApiContext context{store_.get(), &aggregates_, metrics_, {}};
     context.rules = [this] { return rules_; };
     context.reload = std::move(reload);
+    context.watermark_clock = watermark_clock;
     RegisterApi(*server_, std::move(context));
     ASSERT_TRUE(server_->Start().ok());
   }
@@ -90,6 +92,28 @@ TEST_F(ApiTest, DossierLookupExplainsTheDaysOffOfItsDeadline) {
   EXPECT_EQ(deadline["days_off_named"][0]["first"], "2026-02-16");
   EXPECT_EQ(deadline["days_off_named"][0]["last"], "2026-02-20");
   Call("GET", "/api/v1/dossiers/NOPE", 404);
+}
+
+// With timers on event time, "overdue now" is judged at the partition's watermark, as the
+// breach timer is (a user trial saw overdue_now true with no breach in the Boston demo).
+TEST_F(ApiTest, OverdueNowFollowsTheWatermarkWhenTimersRunOnEventTime) {
+  DossierState s;
+  s.dossier_id = "D-OLD";
+  s.partition = PartitionId(3);
+  s.status = DossierStatus::kInProgress;
+  s.due_source = DueSource::kEvent;
+  s.received_at = *ParseRfc3339("2025-03-02T09:00:00+07:00");
+  s.due_at = *ParseRfc3339("2025-03-09T09:00:00+07:00");  // long past by the wall clock
+  s.original_due_at = s.due_at;
+  state::StateBatch batch = store_->NewBatch();
+  batch.PutDossier(s);
+  batch.PutWatermark(PartitionId(3), *ParseRfc3339("2025-03-05T00:00:00Z"));
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  Start({}, /*watermark_clock=*/true);
+  EXPECT_EQ(Call("GET", "/api/v1/dossiers/D-OLD", 200)["overdue_now"], false);
+  server_->Stop();
+  Start({}, /*watermark_clock=*/false);
+  EXPECT_EQ(Call("GET", "/api/v1/dossiers/D-OLD", 200)["overdue_now"], true);
 }
 
 TEST_F(ApiTest, ReloadAnswersWithTheRecomputeSummary) {
