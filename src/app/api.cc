@@ -26,8 +26,8 @@ std::optional<size_t> QueryLimit(const HttpRequest& req, size_t fallback, size_t
   size_t v = 0;
   const auto* end = it->second.data() + it->second.size();
   const auto r = std::from_chars(it->second.data(), end, v);
-  if (r.ec != std::errc() || r.ptr != end || v == 0) return std::nullopt;
-  return std::min(v, max);
+  if (r.ec != std::errc() || r.ptr != end || v == 0 || v > max) return std::nullopt;
+  return v;
 }
 
 // The instant a dossier's open state is judged at: the wall clock, or its partition's

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <set>
+#include <type_traits>
 
 namespace iocstream::app {
 namespace {
@@ -28,7 +29,25 @@ std::string Resolve(const fs::path& base, const std::string& p) {
   return path.is_absolute() ? p : (base / path).lexically_normal().string();
 }
 
-// Reads an optional scalar of type T at node[key]; error text names the key.
+// What a config value of type T must look like, for error messages.
+template <typename T>
+constexpr const char* TypeName() {
+  if constexpr (std::is_same_v<T, bool>) {
+    return "true or false";
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return "a string";
+  } else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) {
+    return "a whole number >= 0";
+  } else if constexpr (std::is_integral_v<T>) {
+    return "a whole number";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return "a number";
+  } else {
+    return "a value of another type";
+  }
+}
+
+// Reads an optional scalar of type T at node[key]; error text names the key and the type.
 template <typename T>
 Status Read(const YAML::Node& node, const std::string& section, const char* key, T& out,
             const ConfigError& err) {
@@ -37,11 +56,8 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
   try {
     out = v.as<T>();
   } catch (const YAML::Exception&) {
-    return err(
-        section + "." + key,
-        "expected " +
-            std::string(typeid(T) == typeid(std::string) ? "a string" : "a value of another type") +
-            ", got '" + YAML::Dump(v) + "'");
+    return err(section + "." + key,
+               "expected " + std::string(TypeName<T>()) + ", got '" + YAML::Dump(v) + "'");
   }
   return {};
 }
