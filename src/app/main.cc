@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   CLI::App app{"iocstream: dossier event stream processor (Kafka -> RocksDB -> metrics, alerts)"};
   app.set_version_flag("--version", std::string("iocstream ") + IOCSTREAM_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // --log-level also after the subcommand
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
