@@ -222,10 +222,10 @@ int main(int argc, char** argv) {
         << ",\"events_per_second\":" << events / seconds
         << ",\"cpu_seconds_per_million_events\":" << cpu * 1e6 / static_cast<double>(events)
         << ",\"peak_rss_bytes\":" << PeakRssKb() * 1024
-        << ",\"peak_block_cache_bytes\":" << peak_block_cache
+        << ",\"peak_block_cache_bytes\":" << static_cast<int64_t>(peak_block_cache)
         << ",\"block_cache_capacity_bytes\":" << stats.block_cache_capacity
-        << ",\"peak_memtable_bytes\":" << peak_memtable
-        << ",\"peak_dossier_cache_bytes\":" << peak_dossier_cache
+        << ",\"peak_memtable_bytes\":" << static_cast<int64_t>(peak_memtable)
+        << ",\"peak_dossier_cache_bytes\":" << static_cast<int64_t>(peak_dossier_cache)
         << ",\"sst_bytes\":" << stats.sst_bytes << "}\n";
   }
   relay->reset();
