@@ -2,7 +2,9 @@
 
 #include <charconv>
 #include <chrono>
+#include <map>
 
+#include "app/runtime.h"
 #include "app/views.h"
 #include "iocstream/decode/rfc3339.h"
 #include "iocstream/rules/dossier_state_machine.h"
@@ -17,8 +19,6 @@ HttpResponse Json(const nlohmann::ordered_json& j, int status = 200) {
   return r;
 }
 
-Instant WallNow() { return std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()); }
-
 // ?limit=N (1..max); nullopt when present but not a positive integer.
 std::optional<size_t> QueryLimit(const HttpRequest& req, size_t fallback, size_t max) {
   auto it = req.query.find("limit");
@@ -30,13 +30,29 @@ std::optional<size_t> QueryLimit(const HttpRequest& req, size_t fallback, size_t
   return v;
 }
 
-// The instant a dossier's open state is judged at: the wall clock, or its partition's
-// watermark when timers run on event time.
-Instant ClockFor(const ApiContext& ctx, const DossierState& d) {
-  if (!ctx.watermark_clock) return WallNow();
-  auto watermark = ctx.store->GetWatermark(d.partition);
-  return watermark && *watermark ? **watermark : Instant::min();
-}
+// The instants one request judges dossiers' open state at: the wall clock (read once), or
+// each partition's watermark when timers run on event time (read once per partition).
+class RequestClocks {
+ public:
+  explicit RequestClocks(const ApiContext& ctx) : ctx_(ctx), now_(WallClockNow()) {}
+
+  [[nodiscard]] Instant now() const { return now_; }
+
+  [[nodiscard]] Instant For(const DossierState& d) {
+    if (!ctx_.watermark_clock) return now_;
+    auto [it, inserted] = watermarks_.try_emplace(d.partition, Instant::min());
+    if (inserted) {
+      auto stored = ctx_.store->GetWatermark(d.partition);
+      if (stored && *stored) it->second = **stored;
+    }
+    return it->second;
+  }
+
+ private:
+  const ApiContext& ctx_;
+  Instant now_;
+  std::map<PartitionId, Instant> watermarks_;
+};
 
 }  // namespace
 
@@ -60,15 +76,15 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (!state) return JsonErrorResponse(500, state.error().message);
     if (!*state) return JsonErrorResponse(404, "no dossier " + id);
     const auto loaded = shared->rules ? shared->rules() : nullptr;
-    return Json(
-        DossierJson(**state, ClockFor(*shared, **state), loaded ? &loaded->calendar : nullptr));
+    return Json(DossierJson(**state, RequestClocks(*shared).For(**state),
+                            loaded ? &loaded->calendar : nullptr));
   });
   server.Handle("GET", "/api/v1/overdue", [shared](const HttpRequest& req) {
     const auto limit_or = QueryLimit(req, 100, 10000);
     if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
     const size_t limit = *limit_or;
     const auto department = req.query.find("department");
-    const Instant now = WallNow();
+    RequestClocks clocks(*shared);
     const auto loaded = shared->rules ? shared->rules() : nullptr;
     const rules::BusinessCalendar* calendar = loaded ? &loaded->calendar : nullptr;
     nlohmann::ordered_json items = nlohmann::ordered_json::array();
@@ -81,11 +97,11 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
       if (!rules::IsOpen(d) || !d.breach_fired) return true;
       if (department != req.query.end() && d.agency_code != department->second) return true;
       ++total;
-      if (items.size() < limit) items.push_back(DossierJson(d, ClockFor(*shared, d), calendar));
+      if (items.size() < limit) items.push_back(DossierJson(d, clocks.For(d), calendar));
       return true;
     });
     if (!s) return JsonErrorResponse(500, s.error().message);
-    return Json({{"as_of", FormatRfc3339Utc(now)}, {"total", total}, {"items", items}});
+    return Json({{"as_of", FormatRfc3339Utc(clocks.now())}, {"total", total}, {"items", items}});
   });
   server.Handle("POST", "/api/v1/admin/reload", [shared](const HttpRequest&) {
     if (!shared->reload) return JsonErrorResponse(501, "reload is not available here");

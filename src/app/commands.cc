@@ -559,9 +559,10 @@ int RunExport(const ExportOptions& options) {
         csv_row({d.dossier_id, d.agency_code, d.commune_code, std::string(ToString(d.channel)),
                  d.procedure_code, std::string(ToString(d.status)), time_or_empty(d.received_at),
                  time_or_empty(d.due_at), time_or_empty(end), std::string(ToString(d.outcome)),
-                 OverdueAt(d, as_of) ? "true" : "false", std::string(ToString(d.due_source)),
-                 time_or_empty(d.original_due_at), std::to_string(d.paused_ms),
-                 std::to_string(d.supplement_requests), time_or_empty(d.rescheduled_due_at),
+                 rules::IsOverdueAt(d, as_of) ? "true" : "false",
+                 std::string(ToString(d.due_source)), time_or_empty(d.original_due_at),
+                 std::to_string(d.paused_ms), std::to_string(d.supplement_requests),
+                 time_or_empty(d.rescheduled_due_at),
                  skipped ? std::to_string(skipped->count) : std::string(),
                  skipped ? FormatNamedDaysOff(skipped->named) : std::string()});
       } else {

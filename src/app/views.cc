@@ -63,8 +63,6 @@ std::string FormatNamedDaysOff(const std::vector<DaysOffSkipped::Named>& named) 
   return out;
 }
 
-bool OverdueAt(const DossierState& s, Instant as_of) { return rules::IsOverdueAt(s, as_of); }
-
 nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
                                    const rules::BusinessCalendar* calendar) {
   nlohmann::ordered_json j;
@@ -76,7 +74,7 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
   j["current_unit"] = s.current_unit.empty() ? s.agency_code : s.current_unit;
   j["status"] = ToString(s.status);
   j["outcome"] = ToString(s.outcome);
-  j["overdue_now"] = OverdueAt(s, as_of);
+  j["overdue_now"] = rules::IsOverdueAt(s, as_of);
   j["submitted_at"] = Time(s.submitted_at);
   j["received_at"] = Time(s.received_at);
   j["due_at"] = Time(s.due_at);

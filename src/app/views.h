@@ -16,9 +16,6 @@
 
 namespace iocstream::app {
 
-// Open with a due time that is before `as_of` (UTC).
-[[nodiscard]] bool OverdueAt(const DossierState& s, Instant as_of);
-
 // The days off that a dossier's counted period skips, for "explain a deadline": the local
 // dates from the receipt's to the (effective) due time's, both included, on the calendar in
 // force now (derived at view time, not stored).
