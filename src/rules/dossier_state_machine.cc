@@ -553,11 +553,11 @@ TimerResult FireTimer(const DossierState& state, const Timer& t, Instant now,
   return r;
 }
 
-std::vector<Timer> DesiredTimers(const DossierState& s) {
-  std::vector<Timer> timers;
+TimerSlots DesiredTimerSlots(const DossierState& s) {
+  TimerSlots timers;
   if (!IsOpen(s)) return timers;
   auto add = [&](Instant due, TimerKind kind) {
-    timers.push_back(Timer{s.partition, FireTime(s, due), s.dossier_id, kind});
+    timers.slots[timers.size++] = TimerSlots::Slot{FireTime(s, due), kind};
   };
   if (!s.paused_since && s.due_at && !s.breach_fired) {
     add(*s.due_at, TimerKind::kBreach);
@@ -570,7 +570,22 @@ std::vector<Timer> DesiredTimers(const DossierState& s) {
     }
   }
   if (s.step_due_at && !s.step_breach_fired) add(*s.step_due_at, TimerKind::kStepBreach);
-  std::sort(timers.begin(), timers.end());
+  // Insertion sort of at most four slots.
+  for (size_t i = 1; i < timers.size; ++i) {
+    for (size_t j = i; j > 0 && timers.slots[j] < timers.slots[j - 1]; --j) {
+      std::swap(timers.slots[j], timers.slots[j - 1]);
+    }
+  }
+  return timers;
+}
+
+std::vector<Timer> DesiredTimers(const DossierState& s) {
+  const TimerSlots slots = DesiredTimerSlots(s);
+  std::vector<Timer> timers;
+  timers.reserve(slots.size);
+  for (size_t i = 0; i < slots.size; ++i) {
+    timers.push_back(Timer{s.partition, slots.slots[i].due, s.dossier_id, slots.slots[i].kind});
+  }
   return timers;
 }
 

@@ -18,6 +18,7 @@
 //   the one of the latest event by event time, and a finished dossier is never reopened.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <vector>
 
@@ -110,6 +111,26 @@ void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
 // The timers a dossier in this state must have: the state store keeps exactly these
 // (a change applies the difference). Sorted.
 [[nodiscard]] std::vector<Timer> DesiredTimers(const DossierState& state);
+
+// The same timers without the dossier id and partition (a dossier has at most one timer of
+// each kind): what the pipeline compares before and after every event without building
+// strings. Slots [0, size) sorted by (due, kind), the order of DesiredTimers.
+struct TimerSlots {
+  struct Slot {
+    Instant due{};
+    TimerKind kind = TimerKind::kBreach;
+    auto operator<=>(const Slot&) const = default;
+  };
+  std::array<Slot, 4> slots{};
+  size_t size = 0;
+  [[nodiscard]] bool Contains(const Slot& s) const {
+    for (size_t i = 0; i < size; ++i) {
+      if (slots[i] == s) return true;
+    }
+    return false;
+  }
+};
+[[nodiscard]] TimerSlots DesiredTimerSlots(const DossierState& state);
 
 // Outcome of a finished dossier ending at `end` against `due` (domain.md §1.5): late if end >
 // due; early if it ended on a local working day before the due day; else on time.
