@@ -172,14 +172,23 @@ Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
 void Pipeline::Update(Entry& entry, DossierState next) {
   const DossierState* before = entry.current ? &*entry.current : nullptr;
   aggregates_.Apply(before, next);
-  const std::vector<Timer> old_timers =
-      before != nullptr ? rules::DesiredTimers(*before) : std::vector<Timer>{};
-  const std::vector<Timer> new_timers = rules::DesiredTimers(next);
-  for (const Timer& t : old_timers) {
-    if (!std::binary_search(new_timers.begin(), new_timers.end(), t)) ChangeTimer(t, false);
+  // Compare the timers before and after without building them: most events leave them as
+  // they were, and a changed one is built (with its dossier id) only to be put or deleted.
+  const rules::TimerSlots old_timers =
+      before != nullptr ? rules::DesiredTimerSlots(*before) : rules::TimerSlots{};
+  const rules::TimerSlots new_timers = rules::DesiredTimerSlots(next);
+  const bool moved = before != nullptr && before->partition != next.partition;
+  for (size_t i = 0; i < old_timers.size; ++i) {
+    const auto& slot = old_timers.slots[i];
+    if (moved || !new_timers.Contains(slot)) {
+      ChangeTimer(Timer{before->partition, slot.due, before->dossier_id, slot.kind}, false);
+    }
   }
-  for (const Timer& t : new_timers) {
-    if (!std::binary_search(old_timers.begin(), old_timers.end(), t)) ChangeTimer(t, true);
+  for (size_t i = 0; i < new_timers.size; ++i) {
+    const auto& slot = new_timers.slots[i];
+    if (moved || !old_timers.Contains(slot)) {
+      ChangeTimer(Timer{next.partition, slot.due, next.dossier_id, slot.kind}, true);
+    }
   }
   entry.current = std::move(next);
   if (!entry.dirty) {
@@ -210,16 +219,21 @@ void Pipeline::AdvanceWatermark(PartitionId partition, Instant event_time) {
   }
 }
 
-void Pipeline::ChangeTimer(const Timer& t, bool put) {
-  timer_changes_[t] = put;
+void Pipeline::ChangeTimer(Timer t, bool put) {
   // Keep the partition's head exact: it holds every timer due up to its coverage.
   auto head = heads_.find(t.partition);
-  if (head == heads_.end()) return;
-  if (!put) {
-    head->second.timers.erase(t);
-  } else if (t.due <= head->second.covered_until) {
-    head->second.timers.insert(t);
+  if (head != heads_.end() && t.due <= head->second.covered_until) {
+    if (put) {
+      head->second.timers.insert(t);
+    } else {
+      head->second.timers.erase(t);
+    }
   }
+  // The store holds exactly the timers of the committed states, so a put of a timer deleted
+  // in this batch (or a delete of one put in it) cancels out: neither reaches the store. A
+  // dossier received and finished within one commit interval writes no timer at all.
+  auto [it, inserted] = timer_changes_.try_emplace(std::move(t), put);
+  if (!inserted && it->second != put) timer_changes_.erase(it);
 }
 
 Status Pipeline::ExtendHead(PartitionId p, TimerHead& head) {
@@ -309,12 +323,26 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
   if (Status s = Prefetch(ids); !s) return s;
 
   std::vector<PartitionId> touched;
+  // The source partition of the previous record and its entry in batch_offsets_: a batch
+  // holds runs of records of one partition, so the map is searched once per run.
+  Offset* run_next = nullptr;
+  const TopicPartition* run_tp = nullptr;
   for (size_t i = 0; i < records.size(); ++i) {
     const SourceRecord& rec = records[i];
-    TopicPartition tp{std::string(rec.topic), rec.partition};
-    auto expected = batch_offsets_.find(tp);
-    std::optional<Offset> next =
-        expected != batch_offsets_.end() ? std::optional(expected->second) : StoredOffset(tp);
+    std::optional<Offset> next;
+    if (run_tp == nullptr || run_tp->partition != rec.partition || run_tp->topic != rec.topic) {
+      TopicPartition key{std::string(rec.topic), rec.partition};
+      auto it = batch_offsets_.find(key);
+      if (it == batch_offsets_.end()) {
+        const std::optional<Offset> stored = StoredOffset(key);
+        // Offset(-1): nothing stored, so any offset is expected next.
+        it = batch_offsets_.emplace(std::move(key), stored.value_or(Offset(-1))).first;
+      }
+      run_tp = &it->first;
+      run_next = &it->second;
+    }
+    if (run_next->value() >= 0) next = *run_next;
+    const TopicPartition& tp = *run_tp;
     if (next && rec.offset < *next) {
       // Already applied (a redelivery after a rebalance race): its effects are in the store.
       probe_.consumed.fetch_add(1, std::memory_order_relaxed);
@@ -327,7 +355,7 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
       spdlog::warn("offset gap on {}[{}]: expected {}, got {}", tp.topic, tp.partition.value(),
                    next->value(), rec.offset.value());
     }
-    batch_offsets_[tp] = Offset(rec.offset.value() + 1);
+    *run_next = Offset(rec.offset.value() + 1);
     probe_.consumed.fetch_add(1, std::memory_order_relaxed);
 
     DecodeResult& d = decoded[i];

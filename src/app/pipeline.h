@@ -185,7 +185,7 @@ class Pipeline {
   void QueueAlerts(const std::vector<AlertIntent>& alerts);
   Status FireDue(PartitionId partition, Instant up_to);
   Status ExtendHead(PartitionId partition, TimerHead& head);
-  void ChangeTimer(const Timer& timer, bool put);
+  void ChangeTimer(Timer timer, bool put);
   void AdvanceWatermark(PartitionId partition, Instant event_time);
   Status Commit();
   void Evict();
@@ -227,8 +227,9 @@ class Pipeline {
               static_cast<size_t>(t.kind));
     }
   };
-  // Timer puts (true) and deletes (false) since the last commit. Hashed: it holds every
-  // change of a commit interval, and ordered scans of it are rare (ExtendHead).
+  // Timer puts (true) and deletes (false) since the last commit, net: a put and a delete of
+  // the same timer cancel out (see ChangeTimer). Hashed: it holds every change of a commit
+  // interval, and ordered scans of it are rare (ExtendHead).
   std::unordered_map<Timer, bool, TimerHash> timer_changes_;
   std::vector<std::string> outbox_;
   std::map<TopicPartition, Offset> batch_offsets_;
