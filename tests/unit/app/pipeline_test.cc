@@ -203,6 +203,24 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
     const size_t n = std::min<size_t>(5, records_.size() - i);
     ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(i, n), Instant{}).ok());
     peak_cached = std::max(peak_cached, pipeline.CachedDossiers());
+    if (i == records_.size() / 2 / 5 * 5) {
+      // Midway, with open dossiers: the store holds exactly the timers of the stored states
+      // (what lets a put and a delete of one timer within a commit cancel out).
+      ASSERT_TRUE(pipeline.Flush().ok());
+      std::vector<Timer> desired;
+      for (int d = 0; d < 300; ++d) {
+        auto state = (*cached_store)->GetDossier("D" + std::to_string(d));
+        ASSERT_TRUE(state.has_value());
+        if (!*state) continue;
+        for (Timer& t : rules::DesiredTimers(**state)) desired.push_back(std::move(t));
+      }
+      auto stored = (*cached_store)->DueTimers(PartitionId(0), Instant::max(), 100000);
+      ASSERT_TRUE(stored.has_value());
+      std::sort(desired.begin(), desired.end());
+      std::sort(stored->begin(), stored->end());
+      EXPECT_FALSE(stored->empty());
+      EXPECT_EQ(desired, *stored);
+    }
   }
   EXPECT_TRUE(pipeline.HasPending());
   ASSERT_TRUE(pipeline.Flush().ok());
