@@ -23,18 +23,28 @@ void AggregateTable::Load(Rows rows) {
 }
 
 void AggregateTable::Apply(const DossierState* before, const DossierState& after) {
-  AggregateKey key = KeyOf(after);
   AggregateCounters delta = Contribution(after);
+  // Most events move no counter of their row: decided before any key (and its strings) is
+  // built or the lock taken.
+  const bool same_row = before != nullptr && before->partition == after.partition &&
+                        before->channel == after.channel &&
+                        before->agency_code == after.agency_code &&
+                        before->commune_code == after.commune_code;
+  if (same_row) {
+    delta -= Contribution(*before);
+    if (delta.IsZero()) return;
+  }
+  AggregateKey key = KeyOf(after);
   std::lock_guard lock(mu_);
-  if (before != nullptr) {
+  if (same_row) {
+    rows_[key] += delta;
+    dirty_.insert(std::move(key));
+    return;
+  }
+  if (before != nullptr) {  // the dossier moved to another row
     AggregateKey old_key = KeyOf(*before);
-    if (old_key == key) {
-      delta -= Contribution(*before);
-      if (delta.IsZero()) return;
-    } else {
-      rows_[old_key] -= Contribution(*before);
-      dirty_.insert(std::move(old_key));
-    }
+    rows_[old_key] -= Contribution(*before);
+    dirty_.insert(std::move(old_key));
   }
   rows_[key] += delta;
   dirty_.insert(std::move(key));
