@@ -298,6 +298,7 @@ PipelineOptions PipelineOptionsFor(const Config& config, PipelineMode mode) {
   options.commit_interval = Millis(static_cast<int64_t>(config.state.commit_interval_ms));
   options.commit_max_records = config.state.commit_max_records;
   options.cache_bytes = config.state.dossier_cache_mb << 20;
+  options.async_commit = true;  // the write of one commit overlaps the next records' work
   return options;
 }
 

@@ -36,6 +36,26 @@ Pipeline::Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregat
                    rules::RulesContext rules, PipelineOptions options, PipelineProbe& probe)
     : store_(store), aggregates_(aggregates), rules_(rules), options_(options), probe_(probe) {}
 
+Pipeline::~Pipeline() {
+  if (Status s = AwaitWrite(); !s) {
+    spdlog::error("last state commit failed: {} (a restart resumes from the store)",
+                  s.error().message);
+  }
+}
+
+Status Pipeline::AwaitWrite() {
+  if (!in_flight_.valid()) return fatal_;
+  Status s = in_flight_.get();
+  if (!s) {
+    fatal_ = s;
+    return s;
+  }
+  for (const auto& [tp, off] : in_flight_offsets_) durable_offsets_[tp] = off;
+  in_flight_offsets_.clear();
+  ++durable_commits_;
+  return fatal_;
+}
+
 int32_t Pipeline::HashPartition(std::string_view key, int32_t partitions) {
   // Kafka's murmur2 partitioner (Java client default; librdkafka "murmur2_random").
   const auto* data = reinterpret_cast<const uint8_t*>(key.data());
@@ -100,6 +120,7 @@ std::optional<Instant> Pipeline::Watermark(PartitionId partition) const {
 }
 
 Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
+  if (Status s = AwaitWrite(); !s) return s;
   auto rows = store_.LoadAggregates();
   if (!rows) return rows.error();
   for (const auto& tp : partitions) {
@@ -114,7 +135,7 @@ Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
 
 void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
   if (fatal_ && HasPending()) {
-    if (Status s = Commit(); !s) {
+    if (Status s = Flush(); !s) {
       spdlog::error("committing before giving up partitions failed: {}", s.error().message);
     }
   }
@@ -124,6 +145,7 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
   cache_bytes_ = 0;
   for (const auto& tp : partitions) {
     next_offsets_.erase(tp);
+    durable_offsets_.erase(tp);
     watermarks_.erase(tp.partition);
     heads_.erase(tp.partition);
     aggregates_.DropPartition(tp.partition);
@@ -237,6 +259,8 @@ void Pipeline::ChangeTimer(Timer t, bool put) {
 }
 
 Status Pipeline::ExtendHead(PartitionId p, TimerHead& head) {
+  // The stored timers must include those of a commit still being written.
+  if (Status s = AwaitWrite(); !s) return s;
   const Instant from = head.loaded ? head.covered_until + Millis(1) : Instant::min();
   size_t limit = options_.timer_scan_chunk;
   std::vector<Timer> stored;
@@ -427,11 +451,12 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
 
 Status Pipeline::Flush() {
   if (!fatal_) return fatal_;
-  return Commit();
+  if (Status s = Commit(); !s) return s;
+  return AwaitWrite();
 }
 
 bool Pipeline::HasPending() const {
-  return !dirty_.empty() || !batch_offsets_.empty() || !outbox_.empty() ||
+  return in_flight_.valid() || !dirty_.empty() || !batch_offsets_.empty() || !outbox_.empty() ||
          !timer_changes_.empty() || !watermark_moved_.empty();
 }
 
@@ -446,10 +471,11 @@ Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now
 Status Pipeline::Commit() {
   last_commit_ = std::chrono::steady_clock::now();
   pending_records_ = 0;
-  if (!HasPending()) {
-    Evict();
-    return {};
-  }
+  // One write in flight at most. Entries are evicted only once their last write is in the
+  // store, so a dossier missing from the cache is never newer in a write in flight.
+  if (Status s = AwaitWrite(); !s) return s;
+  Evict();
+  if (!HasPending()) return {};
   state::StateBatch batch = store_.NewBatch();
   // In key order: the memtable skiplist then inserts each key next to the previous one
   // (splice reuse) instead of searching from the top, the largest cost of a big commit.
@@ -481,15 +507,23 @@ Status Pipeline::Commit() {
   for (const auto& [tp, off] : batch_offsets_) batch.PutOffset(tp, off);
   for (const auto& [p, moved] : watermark_moved_) batch.PutWatermark(p, watermarks_[p]);
   for (std::string& m : outbox_) batch.AppendOutbox(std::move(m));
-  if (Status s = store_.Commit(std::move(batch)); !s) {
-    fatal_ = s;
-    return s;
+  if (options_.async_commit) {
+    in_flight_offsets_ = batch_offsets_;
+    in_flight_ = std::async(std::launch::async, [&store = store_, b = std::move(batch)]() mutable {
+      return store.Commit(std::move(b));
+    });
+  } else {
+    if (Status s = store_.Commit(std::move(batch)); !s) {
+      fatal_ = s;
+      return s;
+    }
+    for (const auto& [tp, off] : batch_offsets_) durable_offsets_[tp] = off;
+    ++durable_commits_;
   }
   for (const auto& [tp, off] : batch_offsets_) next_offsets_[tp] = off;
   for (Entry* e : dirty_) e->dirty = false;
   dirty_.clear();
   ++commit_count_;
-  Evict();
   timer_changes_.clear();
   outbox_.clear();
   batch_offsets_.clear();

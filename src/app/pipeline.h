@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,6 +56,11 @@ struct PipelineOptions {
   // evicted past the bound (finished dossiers first, then the least recently used). 0: no
   // cache beyond the current commit.
   size_t cache_bytes = 0;
+  // Write each commit's batch to the store on a writer thread while the next records are
+  // processed (at most one write in flight; the next commit, Flush and every store read that
+  // could see it wait for it). The state committed is the same; a failed write makes the
+  // Pipeline fatal at the next call, exactly as a failed synchronous commit.
+  bool async_commit = false;
 };
 
 // Counters of what happened to every consumed record (the probe of this component).
@@ -90,6 +96,11 @@ class Pipeline {
  public:
   Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,
            rules::RulesContext rules, PipelineOptions options, PipelineProbe& probe);
+  // Waits for a write in flight (its failure is logged: nothing is lost, a restart resumes
+  // from the store). Call Flush first to learn its status.
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
 
   // Loads the aggregates of every partition in the store (file replays, which own them all).
   // A consumer-group run loads partitions as they are assigned (OnAssigned) instead.
@@ -109,17 +120,20 @@ class Pipeline {
   // (wall-clock mode: call periodically, also when no record arrives).
   [[nodiscard]] Status FireTimers(std::span<const PartitionId> partitions, Instant now);
 
-  // Commits what is pending (call when the source is drained, before exit, before a pause).
+  // Commits what is pending and waits until every commit is in the store (call when the
+  // source is drained, before exit, before a pause).
   [[nodiscard]] Status Flush();
 
-  // True while processed records or timer firings wait for a commit.
+  // True while processed records or timer firings wait for a commit, or a commit's write is
+  // in flight (async_commit).
   [[nodiscard]] bool HasPending() const;
 
-  // Number of commits so far, and the next offsets they stored per source partition: what
-  // may be committed to the consumer group (advisory; the state store is the source of truth).
-  [[nodiscard]] uint64_t CommitCount() const { return commit_count_; }
+  // Number of commits in the store so far, and the next offsets they stored per source
+  // partition: what may be committed to the consumer group (advisory; the state store is the
+  // source of truth). With async_commit a commit counts once its write is known complete.
+  [[nodiscard]] uint64_t CommitCount() const { return durable_commits_; }
   [[nodiscard]] const std::map<TopicPartition, Offset>& CommittedOffsets() const {
-    return next_offsets_;
+    return durable_offsets_;
   }
 
   // Switches to `rules` (a reloaded calendar or procedure catalog) and recomputes the
@@ -188,6 +202,9 @@ class Pipeline {
   void ChangeTimer(Timer timer, bool put);
   void AdvanceWatermark(PartitionId partition, Instant event_time);
   Status Commit();
+  // Waits for the write in flight, if any: its status becomes the Pipeline's (fatal on
+  // failure) and its offsets durable.
+  Status AwaitWrite();
   void Evict();
   Entry* Cache(const std::string& dossier_id, std::optional<DossierState> state);
   void Resize(Entry& entry, const std::string& dossier_id);
@@ -202,7 +219,12 @@ class Pipeline {
   // Durable view, kept in step with the store.
   std::map<PartitionId, Instant> watermarks_;
   std::map<PartitionId, TimerHead> heads_;
-  std::map<TopicPartition, Offset> next_offsets_;
+  std::map<TopicPartition, Offset> next_offsets_;     // as of the last commit built
+  std::map<TopicPartition, Offset> durable_offsets_;  // as of the last commit written
+  uint64_t durable_commits_ = 0;
+  // The write of the last commit built (async_commit), and what it makes durable.
+  std::future<Status> in_flight_;
+  std::map<TopicPartition, Offset> in_flight_offsets_;
 
   // Dossier cache: the batch being built (dirty entries) and clean entries kept across
   // commits up to options_.cache_bytes.

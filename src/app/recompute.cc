@@ -49,7 +49,7 @@ Result<RecomputeSummary> Pipeline::Recompute(
   // The scan reads the store: commit what is pending so the store is exact and every cached
   // dossier is a clean copy of it.
   if (HasPending()) {
-    if (Status s = Commit(); !s) return s.error();
+    if (Status s = Flush(); !s) return s.error();
   }
   const auto started = std::chrono::steady_clock::now();
   std::set<PartitionId> only;
@@ -101,7 +101,7 @@ Result<RecomputeSummary> Pipeline::Recompute(
     Update(*entry, std::move(next));
   }
   changed.clear();
-  if (Status s = Commit(); !s) return s.error();
+  if (Status s = Flush(); !s) return s.error();
   rules_ = rules;
   summary.duration = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started);
   return summary;
