@@ -23,6 +23,13 @@ void PutString(std::string& out, std::string_view s) {
   PutU32(out, static_cast<uint32_t>(s.size()));
   out.append(s);
 }
+// Overwrites the four bytes at out[at] with v, as PutU32 wrote them.
+void PatchU32(std::string& out, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+constexpr std::string_view kAlertIdHeader = "iocstream.alert.id";
+constexpr std::string_view kAlertKindHeader = "iocstream.alert.kind";
 
 class Reader {
  public:
@@ -171,9 +178,31 @@ OutboxMessage AlertMessage(const AlertIntent& alert) {
   m.key = alert.dossier_id;
   m.value = AlertToJson(alert);
   m.headers.reserve(2);
-  m.headers.emplace_back("iocstream.alert.id", alert.alert_id);
-  m.headers.emplace_back("iocstream.alert.kind", ToString(alert.kind));
+  m.headers.emplace_back(kAlertIdHeader, alert.alert_id);
+  m.headers.emplace_back(kAlertKindHeader, ToString(alert.kind));
   return m;
+}
+
+std::string EncodeAlertOutbox(const AlertIntent& alert) {
+  const std::string_view kind = ToString(alert.kind);
+  std::string out;
+  out.reserve(2 + 4 + alert.dossier_id.size() + 4 + AlertJsonSizeHint(alert) + 4 + 4 +
+              kAlertIdHeader.size() + 4 + alert.alert_id.size() + 4 + kAlertKindHeader.size() + 4 +
+              kind.size());
+  out.push_back(static_cast<char>(kOutboxFormat));
+  out.push_back(static_cast<char>(OutboxKind::kAlert));
+  PutString(out, alert.dossier_id);
+  // The value's length is known once it is written: reserve its four bytes, fill them after.
+  const size_t value_length_at = out.size();
+  PutU32(out, 0);
+  AppendAlertJson(out, alert);
+  PatchU32(out, value_length_at, static_cast<uint32_t>(out.size() - value_length_at - 4));
+  PutU32(out, 2);
+  PutString(out, kAlertIdHeader);
+  PutString(out, alert.alert_id);
+  PutString(out, kAlertKindHeader);
+  PutString(out, kind);
+  return out;
 }
 
 }  // namespace iocstream::alert

@@ -40,6 +40,11 @@ struct OutboxMessage {
 // as AppendJsonString does (iocstream/core/json_string.h), and invalid UTF-8 replaced by U+FFFD
 // as nlohmann does it (one for a cut-off sequence: "\xE1\xBB-" gives U+FFFD and "-").
 [[nodiscard]] std::string AlertToJson(const AlertIntent& alert);
+// The outbox entry of an alert (kind kAlert, key = dossier id, value = AlertToJson, headers
+// "iocstream.alert.id" and "iocstream.alert.kind").
 [[nodiscard]] OutboxMessage AlertMessage(const AlertIntent& alert);
+// EncodeOutboxMessage(AlertMessage(alert)), byte for byte, written straight into one string
+// without the intermediate OutboxMessage: what the pipeline stores per alert.
+[[nodiscard]] std::string EncodeAlertOutbox(const AlertIntent& alert);
 
 }  // namespace iocstream::alert

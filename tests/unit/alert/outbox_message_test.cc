@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace iocstream::alert {
@@ -292,6 +293,43 @@ TEST(OutboxMessageTest, AlertRoundTripsThroughTheOutboxEncoding) {
       EXPECT_EQ(decoded->value, ReferenceAlertToJson(a));
       EXPECT_EQ(decoded->headers, original.headers);
     }
+  }
+}
+
+TEST(EncodeAlertOutboxTest, SameBytesAsEncodingAlertMessage) {
+  std::vector<AlertIntent> alerts;
+  for (const std::string& text : TrickyStrings()) {
+    AlertIntent a = TypicalAlert();
+    a.dossier_id = text;
+    alerts.push_back(a);
+    a = TypicalAlert();
+    a.alert_id = text;
+    a.commune_code = text;
+    a.completed_at = a.due_at + std::chrono::hours{1};
+    alerts.push_back(a);
+  }
+  for (const Instant t : TrickyInstants()) {
+    AlertIntent a = TypicalAlert();
+    a.due_at = t;
+    alerts.push_back(a);
+  }
+  for (int kind = 0; kind < kAlertKindCount; ++kind) {
+    AlertIntent a = TypicalAlert();
+    a.kind = static_cast<AlertKind>(kind);
+    alerts.push_back(a);
+  }
+  for (const AlertIntent& a : alerts) {
+    const std::string bytes = EncodeAlertOutbox(a);
+    EXPECT_EQ(bytes, EncodeOutboxMessage(AlertMessage(a)));
+    const Result<OutboxMessage> decoded = DecodeOutboxMessage(bytes);
+    ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+    EXPECT_EQ(decoded->kind, OutboxKind::kAlert);
+    EXPECT_EQ(decoded->key, a.dossier_id);
+    EXPECT_EQ(decoded->value, ReferenceAlertToJson(a));
+    const std::vector<std::pair<std::string, std::string>> headers = {
+        {"iocstream.alert.id", a.alert_id},
+        {"iocstream.alert.kind", std::string(ToString(a.kind))}};
+    EXPECT_EQ(decoded->headers, headers);
   }
 }
 
