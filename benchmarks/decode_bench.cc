@@ -1,12 +1,16 @@
-// Decode throughput: EventDecoder::Decode on realistic dossier events, plus the encoder and the
-// RFC 3339 helpers. items_per_second is events (or timestamps) per second on one core; build
-// with -DCMAKE_BUILD_TYPE=Release to get meaningful figures.
+// Decode throughput: EventDecoder::Decode on realistic dossier events, plus the encoders (dossier
+// events, and the alert payloads the pipeline writes to its outbox) and the RFC 3339 helpers.
+// items_per_second is events (alerts, timestamps) per second on one core; build with
+// -DCMAKE_BUILD_TYPE=Release to get meaningful figures.
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "iocstream/alert/outbox_message.h"
 #include "iocstream/decode/event_decoder.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
@@ -125,6 +129,69 @@ void BM_FormatRfc3339Utc(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_FormatRfc3339Utc);
+
+// 1024 alerts as the rules raise them: 16-hex-digit ids, every kind and channel, a third of
+// them for completed dossiers.
+std::vector<AlertIntent> VariedAlerts() {
+  std::vector<AlertIntent> alerts;
+  char buffer[64];
+  for (int i = 0; i < 1024; ++i) {
+    AlertIntent a;
+    std::snprintf(buffer, sizeof(buffer), "%016llx",
+                  static_cast<unsigned long long>(i) * 0x9E3779B97F4A7C15ULL);
+    a.alert_id = buffer;
+    a.kind = static_cast<AlertKind>(i % 6);
+    std::snprintf(buffer, sizeof(buffer), "000.00.%02d.H56-2602%02d-%04d", i % 40, 1 + i % 28, i);
+    a.dossier_id = buffer;
+    std::snprintf(buffer, sizeof(buffer), "000.00.%02d.H56", i % 40);
+    a.agency_code = buffer;
+    a.commune_code = i % 5 == 0 ? "" : std::to_string(24000 + i % 102);
+    std::snprintf(buffer, sizeof(buffer), "1.00%04d.000.00.00.H56", i % 5000);
+    a.procedure_code = buffer;
+    a.channel = static_cast<Channel>(i % 4);
+    a.due_at = FromEpochMillis(1771059600000 + int64_t{i} * 3'600'000);
+    a.detected_at = a.due_at + Millis{i * 7};
+    if (i % 3 == 0) a.completed_at = a.due_at + Millis{int64_t{i} * 60'000};
+    alerts.push_back(std::move(a));
+  }
+  return alerts;
+}
+
+void BM_AlertToJson(benchmark::State& state) {
+  const auto alerts = VariedAlerts();
+  size_t i = 0;
+  for (auto _ : state) {
+    std::string payload = alert::AlertToJson(alerts[i++ & 1023]);
+    benchmark::DoNotOptimize(payload);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AlertToJson);
+
+// What Pipeline::QueueAlerts does per alert: the outbox entry's bytes from the AlertIntent.
+void BM_AlertOutboxEntry(benchmark::State& state) {
+  const auto alerts = VariedAlerts();
+  size_t i = 0;
+  for (auto _ : state) {
+    std::string entry = alert::EncodeAlertOutbox(alerts[i++ & 1023]);
+    benchmark::DoNotOptimize(entry);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AlertOutboxEntry);
+
+// The same bytes through an OutboxMessage (AlertMessage, then EncodeOutboxMessage), as the
+// pipeline built them before EncodeAlertOutbox.
+void BM_AlertOutboxEntryViaMessage(benchmark::State& state) {
+  const auto alerts = VariedAlerts();
+  size_t i = 0;
+  for (auto _ : state) {
+    std::string entry = alert::EncodeOutboxMessage(alert::AlertMessage(alerts[i++ & 1023]));
+    benchmark::DoNotOptimize(entry);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AlertOutboxEntryViaMessage);
 
 }  // namespace
 }  // namespace iocstream

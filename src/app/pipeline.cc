@@ -222,7 +222,7 @@ void Pipeline::Update(Entry& entry, DossierState next) {
 
 void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts) {
   for (const AlertIntent& a : alerts) {
-    outbox_.push_back(alert::EncodeOutboxMessage(alert::AlertMessage(a)));
+    outbox_.push_back(alert::EncodeAlertOutbox(a));
     probe_.alerts_by_kind[static_cast<size_t>(a.kind)].fetch_add(1, std::memory_order_relaxed);
   }
 }

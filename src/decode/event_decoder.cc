@@ -7,7 +7,7 @@
 #include <cstring>
 #include <new>
 
-#include "decode/byte_scan.h"
+#include "iocstream/core/byte_scan.h"
 #include "iocstream/decode/rfc3339.h"
 
 namespace iocstream {
@@ -128,18 +128,18 @@ std::string_view JsonTypeName(dom::element_type type) {
 // depend on the length.
 bool HasControlCharacter(std::string_view value) {
   auto has_control = [](uint64_t word) {
-    return decode_internal::HasByteBelow(word, 0x20) || decode_internal::HasByte(word, 0x7F);
+    return byte_scan::HasByteBelow(word, 0x20) || byte_scan::HasByte(word, 0x7F);
   };
   const size_t size = value.size();
   if (size < 8) {
-    uint64_t word = decode_internal::kEachByte * 'A';
+    uint64_t word = byte_scan::kEachByte * 'A';
     std::memcpy(&word, value.data(), size);
     return has_control(word);
   }
   for (size_t i = 0; i + 8 < size; i += 8) {
-    if (has_control(decode_internal::LoadWord(value.data() + i))) return true;
+    if (has_control(byte_scan::LoadWord(value.data() + i))) return true;
   }
-  return has_control(decode_internal::LoadWord(value.data() + size - 8));
+  return has_control(byte_scan::LoadWord(value.data() + size - 8));
 }
 
 DecodeError MakeError(DecodeErrorReason reason, Field field, std::string_view what) {

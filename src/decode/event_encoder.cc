@@ -1,105 +1,14 @@
 #include "iocstream/decode/event_encoder.h"
 
 #include <cstddef>
-#include <cstdint>
 #include <string>
 #include <string_view>
 
-#include "decode/byte_scan.h"
 #include "decode/rfc3339_writer.h"
+#include "iocstream/core/json_string.h"
 
 namespace iocstream {
 namespace {
-
-// Length of the well-formed UTF-8 sequence starting at bytes[0] (Unicode 15, table 3-7), or 0
-// if it is not one (stray continuation byte, overlong form, surrogate, above U+10FFFF, cut off).
-size_t Utf8SequenceLength(const unsigned char* bytes, size_t available) {
-  const unsigned char lead = bytes[0];
-  auto in = [&](size_t i, unsigned char low, unsigned char high) {
-    return i < available && bytes[i] >= low && bytes[i] <= high;
-  };
-  if (lead < 0x80) return 1;
-  if (lead >= 0xC2 && lead <= 0xDF) return in(1, 0x80, 0xBF) ? 2 : 0;
-  if (lead >= 0xE0 && lead <= 0xEF) {
-    const unsigned char low = lead == 0xE0 ? 0xA0 : 0x80;
-    const unsigned char high = lead == 0xED ? 0x9F : 0xBF;
-    return in(1, low, high) && in(2, 0x80, 0xBF) ? 3 : 0;
-  }
-  if (lead >= 0xF0 && lead <= 0xF4) {
-    const unsigned char low = lead == 0xF0 ? 0x90 : 0x80;
-    const unsigned char high = lead == 0xF4 ? 0x8F : 0xBF;
-    return in(1, low, high) && in(2, 0x80, 0xBF) && in(3, 0x80, 0xBF) ? 4 : 0;
-  }
-  return 0;
-}
-
-// Appends `text` as a JSON string. Runs of bytes that need no escaping (the common case: codes
-// and ids) are copied with one append.
-void AppendJsonString(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-  size_t run_start = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    if (i + 8 <= text.size()) {
-      const uint64_t word = decode_internal::LoadWord(text.data() + i);
-      if (!decode_internal::HasByteBelow(word, 0x20) && !decode_internal::HasByte(word, '"') &&
-          !decode_internal::HasByte(word, '\\') && !decode_internal::HasNonAscii(word)) {
-        i += 8;
-        continue;
-      }
-    }
-    const unsigned char c = bytes[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t length = 0;
-    if (c >= 0x80) {
-      length = Utf8SequenceLength(bytes + i, text.size() - i);
-      if (length != 0) {
-        i += length;
-        continue;
-      }
-    }
-    out.append(text.data() + run_start, i - run_start);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-          out.append(escape, sizeof(escape));
-        } else {
-          out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER for one invalid byte
-        }
-    }
-    ++i;
-    run_start = i;
-  }
-  out.append(text.data() + run_start, i - run_start);
-  out.push_back('"');
-}
 
 // `key` is the member's prefix including punctuation, e.g. R"(,"event_id":)".
 void AppendString(std::string& out, std::string_view key, std::string_view value) {

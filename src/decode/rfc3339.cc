@@ -153,4 +153,9 @@ std::string FormatRfc3339Utc(Instant instant) {
   return std::string(buffer, decode_internal::WriteRfc3339Utc(instant, buffer));
 }
 
+void AppendRfc3339Utc(std::string& out, Instant instant) {
+  char buffer[decode_internal::kMaxRfc3339Chars];
+  out.append(buffer, decode_internal::WriteRfc3339Utc(instant, buffer));
+}
+
 }  // namespace iocstream

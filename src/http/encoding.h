@@ -1,4 +1,5 @@
-// Request-target parsing and JSON string quoting for the http module (private; no Beast).
+// Request-target parsing for the http module (private; no Beast). JSON strings are quoted by
+// JsonQuote (iocstream/core/json_string.h).
 // Pure functions: thread-safe.
 #pragma once
 
@@ -26,10 +27,5 @@ struct RequestTarget {
 // '=' maps to "". kInvalidArgument when the target does not start with '/' or holds a bad
 // percent escape.
 [[nodiscard]] Result<RequestTarget> ParseRequestTarget(std::string_view target);
-
-// `text` as a JSON string literal, quotes included. Text is taken as UTF-8; bytes that do not
-// form valid UTF-8 (request paths are untrusted) become U+FFFD so the output is always valid
-// JSON.
-[[nodiscard]] std::string JsonQuote(std::string_view text);
 
 }  // namespace iocstream::http_internal

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "http/encoding.h"
+#include "iocstream/core/json_string.h"
 
 namespace iocstream::http_internal {
 

@@ -31,10 +31,20 @@ struct OutboxMessage {
 // ErrorCode::kCorruption on truncated or unknown bytes.
 [[nodiscard]] Result<OutboxMessage> DecodeOutboxMessage(std::string_view bytes);
 
-// The alert event published on the alerts topic (key = dossier id), one JSON object:
-// {"alert_id","kind","dossier_id","agency_code","commune_code","procedure_code","channel",
-//  "due_at","detected_at","completed_at"?,"schema":"dossier-alert.v1"}; instants RFC 3339 UTC.
+// The alert event published on the alerts topic (key = dossier id), one compact JSON object
+// with its members in this order:
+// {"schema":"dossier-alert.v1","alert_id","kind","dossier_id","agency_code","commune_code",
+//  "procedure_code","channel","due_at","detected_at","completed_at"?}; instants RFC 3339 UTC
+// with milliseconds ("2026-02-14T09:00:00.123Z"). The bytes are those nlohmann::json wrote when
+// the payload was built with it (tests/unit/alert keeps that as the reference): strings escaped
+// as AppendJsonString does (iocstream/core/json_string.h), and invalid UTF-8 replaced by U+FFFD
+// as nlohmann does it (one for a cut-off sequence: "\xE1\xBB-" gives U+FFFD and "-").
 [[nodiscard]] std::string AlertToJson(const AlertIntent& alert);
+// The outbox entry of an alert (kind kAlert, key = dossier id, value = AlertToJson, headers
+// "iocstream.alert.id" and "iocstream.alert.kind").
 [[nodiscard]] OutboxMessage AlertMessage(const AlertIntent& alert);
+// EncodeOutboxMessage(AlertMessage(alert)), byte for byte, written straight into one string
+// without the intermediate OutboxMessage: what the pipeline stores per alert.
+[[nodiscard]] std::string EncodeAlertOutbox(const AlertIntent& alert);
 
 }  // namespace iocstream::alert

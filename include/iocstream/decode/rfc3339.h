@@ -37,4 +37,9 @@ namespace iocstream {
 // and does not parse back.
 [[nodiscard]] std::string FormatRfc3339Utc(Instant instant);
 
+// Appends FormatRfc3339Utc(instant) to `out`: the same text without a temporary string (24
+// bytes do not fit libstdc++'s small-string buffer), for encoders that build their output in one
+// buffer.
+void AppendRfc3339Utc(std::string& out, Instant instant);
+
 }  // namespace iocstream

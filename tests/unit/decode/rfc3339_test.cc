@@ -118,6 +118,15 @@ TEST(FormatRfc3339UtcTest, OutsideYears0000To9999IsSignedAndDoesNotParse) {
   EXPECT_FALSE(ParseRfc3339(after).has_value());
 }
 
+TEST(AppendRfc3339UtcTest, AppendsWhatFormatRfc3339UtcReturns) {
+  for (const int64_t millis : {int64_t{0}, int64_t{-1}, int64_t{1770687000123},
+                               int64_t{-62167219200001}, int64_t{253402300800000}}) {
+    std::string out = "due_at=";
+    AppendRfc3339Utc(out, FromEpochMillis(millis));
+    EXPECT_EQ(out, "due_at=" + FormatRfc3339Utc(FromEpochMillis(millis)));
+  }
+}
+
 TEST(FormatRfc3339UtcTest, RoundTripsAcrossTheWholeRange) {
   std::mt19937_64 random(20260210);
   std::uniform_int_distribution<int64_t> millis(-62167219200000, 253402300799999);

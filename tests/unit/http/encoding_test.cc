@@ -47,24 +47,6 @@ TEST(ParseRequestTargetTest, RejectsBadTargets) {
   EXPECT_FALSE(ParseRequestTarget("/a?k=%").has_value());
 }
 
-TEST(JsonQuoteTest, EscapesSpecialCharacters) {
-  EXPECT_EQ(JsonQuote(""), R"("")");
-  EXPECT_EQ(JsonQuote("a\"b\\c"), R"("a\"b\\c")");
-  EXPECT_EQ(JsonQuote("\n\r\t"), R"("\n\r\t")");
-  EXPECT_EQ(JsonQuote(std::string("\x01\x1f\x7f", 3)), R"("\u0001\u001f\u007f")");
-  EXPECT_EQ(JsonQuote("Đắk Lắk"), "\"Đắk Lắk\"");
-}
-
-TEST(JsonQuoteTest, ReplacesInvalidUtf8) {
-  EXPECT_EQ(JsonQuote("a\xff"
-                      "b"),
-            R"("a\ufffdb")");
-  EXPECT_EQ(JsonQuote("\xc3"), R"("\ufffd")");                       // truncated sequence
-  EXPECT_EQ(JsonQuote("\xc0\xaf"), R"("\ufffd\ufffd")");             // overlong '/'
-  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");   // UTF-16 surrogate
-  EXPECT_EQ(JsonQuote("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");  // U+1F600 is fine
-}
-
 TEST(JsonErrorResponseTest, BuildsJsonBody) {
   const HttpResponse response = JsonErrorResponse(404, "dossier \"X\" not found");
   EXPECT_EQ(response.status, 404);

@@ -1,12 +1,15 @@
-// Private to the decode module: eight-bytes-at-a-time tests used on every identifier and code
-// (the "has zero byte" / "has less than" tricks from Bit Twiddling Hacks; exact for "any byte",
-// which is all they are used for).
+// Eight-bytes-at-a-time byte tests, for the loops that run over every identifier and code: the
+// event decoder's control-character check and the JSON string escaper (the "has zero byte" /
+// "has less than" tricks from Bit Twiddling Hacks; exact for "any byte", which is all they are
+// used for).
+//
+// Pure constexpr functions: thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
-namespace iocstream::decode_internal {
+namespace iocstream::byte_scan {
 
 inline constexpr uint64_t kEachByte = 0x0101010101010101ULL;
 inline constexpr uint64_t kHighBits = 0x8080808080808080ULL;
@@ -37,4 +40,4 @@ static_assert(!HasByteBelow(0x2020202020202020ULL, 0x20));
 static_assert(HasByte(0x41414141417F4141ULL, 0x7F));
 static_assert(!HasByte(0x8080808080808080ULL, 0x7F));
 
-}  // namespace iocstream::decode_internal
+}  // namespace iocstream::byte_scan

@@ -1,0 +1,57 @@
+#include "iocstream/core/json_string.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace iocstream {
+namespace {
+
+TEST(JsonQuoteTest, EscapesSpecialCharacters) {
+  EXPECT_EQ(JsonQuote(""), R"("")");
+  EXPECT_EQ(JsonQuote("a\"b\\c/d"), R"("a\"b\\c/d")");
+  EXPECT_EQ(JsonQuote("\b\f\n\r\t"), R"("\b\f\n\r\t")");
+  EXPECT_EQ(JsonQuote(std::string("\x00\x01\x0b\x1f", 4)), R"("\u0000\u0001\u000b\u001f")");
+  EXPECT_EQ(JsonQuote("\x7f"), "\"\x7f\"");  // DEL is not a JSON control character
+  EXPECT_EQ(JsonQuote("Đắk Lắk"), "\"Đắk Lắk\"");
+  EXPECT_EQ(JsonQuote("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");  // U+1F600, not escaped
+}
+
+TEST(JsonQuoteTest, EscapesAtEveryPositionOfLongStrings) {
+  // Plain bytes are skipped eight at a time: put each special byte at every offset.
+  for (size_t position = 0; position <= 20; ++position) {
+    const std::string before(position, 'a');
+    const std::string after(20 - position, 'b');
+    EXPECT_EQ(JsonQuote(before + "\"" + after), "\"" + before + "\\\"" + after + "\"");
+    EXPECT_EQ(JsonQuote(before + "\\" + after), "\"" + before + "\\\\" + after + "\"");
+    EXPECT_EQ(JsonQuote(before + "\x01" + after), "\"" + before + "\\u0001" + after + "\"");
+    EXPECT_EQ(JsonQuote(before + "ắ" + after), "\"" + before + "ắ" + after + "\"");
+    EXPECT_EQ(JsonQuote(before + "\xff" + after), "\"" + before + "\xef\xbf\xbd" + after + "\"");
+  }
+}
+
+TEST(JsonQuoteTest, ReplacesEachInvalidUtf8Byte) {
+  const std::string r = "\xef\xbf\xbd";
+  EXPECT_EQ(JsonQuote("a\xff"
+                      "b"),
+            "\"a" + r + "b\"");
+  EXPECT_EQ(JsonQuote("\x80"), "\"" + r + "\"");                          // stray continuation byte
+  EXPECT_EQ(JsonQuote("\xc3"), "\"" + r + "\"");                          // truncated sequence
+  EXPECT_EQ(JsonQuote("\xe1\xbb"), "\"" + r + r + "\"");                  // truncated, one per byte
+  EXPECT_EQ(JsonQuote("\xc0\xaf"), "\"" + r + r + "\"");                  // overlong '/'
+  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), "\"" + r + r + r + "\"");          // UTF-16 surrogate
+  EXPECT_EQ(JsonQuote("\xf4\x90\x80\x80"), "\"" + r + r + r + r + "\"");  // above U+10FFFF
+}
+
+TEST(AppendJsonStringTest, AppendsAndReportsInvalidUtf8) {
+  std::string out = "x:";
+  EXPECT_TRUE(AppendJsonString(out, "Phường \"1\""));
+  EXPECT_EQ(out, R"(x:"Phường \"1\"")");
+  EXPECT_TRUE(AppendJsonString(out, std::string("\0", 1)));
+  EXPECT_EQ(out, R"(x:"Phường \"1\"""\u0000")");
+  EXPECT_FALSE(AppendJsonString(out, "\xd0"));
+  EXPECT_EQ(out, "x:\"Phường \\\"1\\\"\"\"\\u0000\"\"\xef\xbf\xbd\"");
+}
+
+}  // namespace
+}  // namespace iocstream
