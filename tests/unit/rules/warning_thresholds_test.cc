@@ -108,6 +108,14 @@ TEST_F(WarningThresholdsTest, ZeroDisablesEachThreshold) {
   EXPECT_FALSE(s.warning_at.has_value());
 }
 
+// Alert ids are published and recognised downstream: pinned to XXH3-64 of (id, kind byte,
+// due epoch ms), the value the first release wrote (streamed; now hashed in one shot).
+TEST(AlertIdTest, PinnedValue) {
+  EXPECT_EQ(
+      AlertId("H44.246-260105-0001", AlertKind::kDeadlineBreached, FromEpochMillis(1767225600000)),
+      "a19e13002b7b5574");
+}
+
 TEST_F(WarningThresholdsTest, EachThresholdAlertsOnceWithItsOwnId) {
   ctx_.policy.warning_hours_left = std::chrono::hours(8);
   DossierState s = Received("2026-03-02 09:00", "2026-03-09 09:00");
