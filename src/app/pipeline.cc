@@ -152,14 +152,6 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
   }
 }
 
-Status Pipeline::Prefetch(std::span<const std::string_view> ids) {
-  if (ids.empty()) return {};
-  auto states = store_.GetDossiers(ids);
-  if (!states) return states.error();
-  for (size_t i = 0; i < ids.size(); ++i) Cache(std::string(ids[i]), std::move((*states)[i]));
-  return {};
-}
-
 Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<DossierState> state) {
   auto [it, inserted] = entries_.try_emplace(dossier_id);
   Entry& entry = it->second;
@@ -335,16 +327,36 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
   if (!fatal_) return fatal_;
   std::vector<DecodeResult> decoded;
   decoded.reserve(records.size());
-  std::vector<std::string_view> ids;
-  ids.reserve(records.size());
-  for (const SourceRecord& r : records) {
-    decoded.push_back(decoder_.Decode(r.payload, r.key));
-    if (decoded.back().has_value()) ids.push_back(decoded.back()->dossier_id);
+  // Each record's cache entry, found once here: entries are node-stable and nothing is
+  // evicted before the commit, so the pointers hold for the whole batch. Dossiers missing
+  // from the cache get an entry now and are read from the store in one MultiGet.
+  std::vector<Entry*> entry_of(records.size(), nullptr);
+  std::vector<std::string_view> missing;
+  std::vector<std::pair<const std::string*, Entry*>> missing_entries;
+  for (size_t i = 0; i < records.size(); ++i) {
+    decoded.push_back(decoder_.Decode(records[i].payload, records[i].key));
+    if (!decoded.back().has_value()) continue;
+    const std::string& id = decoded.back()->dossier_id;
+    auto it = entries_.find(std::string_view(id));
+    if (it == entries_.end()) {
+      it = entries_.try_emplace(id).first;
+      it->second.bytes = EstimateBytes(it->first, std::nullopt, sizeof(Entry));
+      cache_bytes_ += it->second.bytes;
+      missing.push_back(it->first);
+      missing_entries.emplace_back(&it->first, &it->second);
+    }
+    it->second.last_used = commit_count_;
+    entry_of[i] = &it->second;
   }
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  std::erase_if(ids, [&](std::string_view id) { return entries_.contains(id); });
-  if (Status s = Prefetch(ids); !s) return s;
+  if (!missing.empty()) {
+    auto states = store_.GetDossiers(missing);
+    if (!states) return fatal_ = states.error();
+    for (size_t k = 0; k < missing.size(); ++k) {
+      auto [key, entry] = missing_entries[k];
+      entry->current = std::move((*states)[k]);
+      Resize(*entry, *key);
+    }
+  }
 
   std::vector<PartitionId> touched;
   // The source partition of the previous record and its entry in batch_offsets_: a batch
@@ -407,8 +419,7 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
     if (options_.clock == TimerClock::kWatermark && watermark_moved_.count(p) > 0) {
       if (Status s = FireDue(p, watermarks_[p]); !s) return fatal_ = s;
     }
-    Entry* entry = Lookup(event.dossier_id);
-    if (entry == nullptr) return fatal_;
+    Entry* entry = entry_of[i];
     rules::EventResult r =
         rules::ApplyEvent(entry->current ? &*entry->current : nullptr, event, p, rules_);
     if (r.disposition == rules::Disposition::kDuplicate) {

@@ -193,7 +193,6 @@ class Pipeline {
     bool loaded = false;
   };
 
-  Status Prefetch(std::span<const std::string_view> ids);
   Entry* Lookup(const std::string& dossier_id);
   void Update(Entry& entry, DossierState next);
   void QueueAlerts(const std::vector<AlertIntent>& alerts);
