@@ -179,12 +179,14 @@ void StateBatch::PutDossier(const DossierState& dossier) {
 
 void StateBatch::PutTimer(const Timer& timer) {
   assert(rep_);
-  rep_->Record(rep_->batch.Put(rep_->families[kTimers], keys::TimerKey(timer), rocksdb::Slice()));
+  keys::EncodeTimerKey(timer, &rep_->key);
+  rep_->Record(rep_->batch.Put(rep_->families[kTimers], rep_->key, rocksdb::Slice()));
 }
 
 void StateBatch::DeleteTimer(const Timer& timer) {
   assert(rep_);
-  rep_->Record(rep_->batch.Delete(rep_->families[kTimers], keys::TimerKey(timer)));
+  keys::EncodeTimerKey(timer, &rep_->key);
+  rep_->Record(rep_->batch.Delete(rep_->families[kTimers], rep_->key));
 }
 
 void StateBatch::PutAggregate(const AggregateKey& key, const AggregateCounters& counters) {
