@@ -90,7 +90,9 @@ class StateStore;
 
 // The changes produced by one poll batch, applied atomically by StateStore::Commit. Obtain one
 // from StateStore::NewBatch(); it must not outlive its store. Operations apply in call order
-// (a later put of the same key wins). Not thread-safe: one thread builds it. Move-only; a
+// (a later put of the same key wins). Commit is cheapest when the keys of each kind come in
+// key order (dossiers by id, timers by partition, due, kind, id): each memtable insert then
+// starts from the previous one. Not thread-safe: one thread builds it. Move-only; a
 // moved-from batch may only be destroyed or assigned to.
 class StateBatch {
  public:
