@@ -84,15 +84,14 @@ std::optional<int32_t> ReadSigned32(ByteReader& reader) {
 }  // namespace
 
 void EncodeDossier(const DossierState& s, std::string* out) {
-  out->clear();
-  out->push_back(static_cast<char>(kDossierEncodingVersion));
-
   uint64_t presence = 0;
+  size_t present = 0;
   for (size_t i = 0; i < kOptionalInstants.size(); ++i) {
-    if ((s.*kOptionalInstants[i]).has_value()) presence |= uint64_t{1} << i;
+    if ((s.*kOptionalInstants[i]).has_value()) {
+      presence |= uint64_t{1} << i;
+      ++present;
+    }
   }
-  AppendVarint64(out, presence);
-
   uint64_t flags = 0;
   for (size_t i = 0; i < kBoolFlags.size(); ++i) {
     if (s.*kBoolFlags[i]) flags |= uint64_t{1} << i;
@@ -102,40 +101,58 @@ void EncodeDossier(const DossierState& s, std::string* out) {
   for (size_t i = 0; i < kLaterBoolFlags.size(); ++i) {
     if (s.*kLaterBoolFlags[i]) flags |= uint64_t{1} << (kFirstLaterFlagBit + i);
   }
-  AppendVarint64(out, flags);
 
-  out->push_back(static_cast<char>(s.channel));
-  out->push_back(static_cast<char>(s.online_level));
-  out->push_back(static_cast<char>(s.status));
-  out->push_back(static_cast<char>(s.due_source));
-  out->push_back(static_cast<char>(s.outcome));
-  AppendSignedVarint64(out, s.partition.value());
+  // Sized once for the longest possible encoding, then trimmed: the version and enum bytes,
+  // and at most kMaxVarint64Bytes for every varint (presence, flags, partition, 4 string
+  // lengths, 3 + `present` instants, 3 counters, 2 counts, legal working time, 2 per pause).
+  const size_t varints = 2 + 1 + 4 + 3 + present + 3 + 2 + 1 + 2 * s.pauses.size();
+  const size_t strings = s.agency_code.size() + s.commune_code.size() + s.procedure_code.size() +
+                         (unit_is_agency ? 0 : s.current_unit.size());
+  out->resize(1 + 5 + varints * kMaxVarint64Bytes + strings + 8 * s.applied_event_ids.size());
+  char* const begin = out->data();
+  char* p = begin;
 
-  AppendLengthPrefixed(out, s.agency_code);
-  AppendLengthPrefixed(out, s.commune_code);
-  AppendLengthPrefixed(out, s.procedure_code);
-  if (!unit_is_agency) AppendLengthPrefixed(out, s.current_unit);
+  *p++ = static_cast<char>(kDossierEncodingVersion);
+  p = StoreVarint64(p, presence);
+  p = StoreVarint64(p, flags);
 
-  AppendSignedVarint64(out, ToEpochMillis(s.first_event_at));
-  AppendSignedVarint64(out, DeltaMillis(s.last_event_at, s.first_event_at));
-  AppendSignedVarint64(out, DeltaMillis(s.status_at, s.first_event_at));
+  *p++ = static_cast<char>(s.channel);
+  *p++ = static_cast<char>(s.online_level);
+  *p++ = static_cast<char>(s.status);
+  *p++ = static_cast<char>(s.due_source);
+  *p++ = static_cast<char>(s.outcome);
+  p = StoreSignedVarint64(p, s.partition.value());
+
+  auto store_string = [&p](std::string_view v) {
+    p = StoreVarint64(p, v.size());
+    p = StoreBytes(p, v);
+  };
+  store_string(s.agency_code);
+  store_string(s.commune_code);
+  store_string(s.procedure_code);
+  if (!unit_is_agency) store_string(s.current_unit);
+
+  p = StoreSignedVarint64(p, ToEpochMillis(s.first_event_at));
+  p = StoreSignedVarint64(p, DeltaMillis(s.last_event_at, s.first_event_at));
+  p = StoreSignedVarint64(p, DeltaMillis(s.status_at, s.first_event_at));
   for (auto field : kOptionalInstants) {
-    if (const auto& t = s.*field) AppendSignedVarint64(out, DeltaMillis(*t, s.first_event_at));
+    if (const auto& t = s.*field) p = StoreSignedVarint64(p, DeltaMillis(*t, s.first_event_at));
   }
 
-  AppendSignedVarint64(out, s.paused_ms);
-  AppendSignedVarint64(out, s.supplement_requests);
-  AppendSignedVarint64(out, s.step_breaches);
+  p = StoreSignedVarint64(p, s.paused_ms);
+  p = StoreSignedVarint64(p, s.supplement_requests);
+  p = StoreSignedVarint64(p, s.step_breaches);
 
-  AppendVarint64(out, s.applied_event_ids.size());
-  for (uint64_t id : s.applied_event_ids) AppendFixed64LE(out, id);
+  p = StoreVarint64(p, s.applied_event_ids.size());
+  for (uint64_t id : s.applied_event_ids) p = StoreFixed64LE(p, id);
 
-  AppendVarint64(out, s.pauses.size());
-  for (const PauseInterval& p : s.pauses) {
-    AppendSignedVarint64(out, DeltaMillis(p.start, s.first_event_at));
-    AppendSignedVarint64(out, DeltaMillis(p.end, p.start));
+  p = StoreVarint64(p, s.pauses.size());
+  for (const PauseInterval& pause : s.pauses) {
+    p = StoreSignedVarint64(p, DeltaMillis(pause.start, s.first_event_at));
+    p = StoreSignedVarint64(p, DeltaMillis(pause.end, pause.start));
   }
-  AppendSignedVarint64(out, s.legal_working_time ? s.legal_working_time->count() : -1);
+  p = StoreSignedVarint64(p, s.legal_working_time ? s.legal_working_time->count() : -1);
+  out->resize(static_cast<size_t>(p - begin));
 }
 
 std::string EncodeDossier(const DossierState& state) {

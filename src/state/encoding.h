@@ -12,9 +12,46 @@
 
 namespace iocstream::state {
 
+// Store* write at `p`, which must have room (kMaxVarint64Bytes for a varint), and return the
+// position after the bytes written: encoders on the write path size a buffer once and fill
+// it, instead of appending a few bytes at a time.
+inline constexpr size_t kMaxVarint64Bytes = 10;
+
+inline char* StoreFixed32BE(char* p, uint32_t v) {
+  p[0] = static_cast<char>(v >> 24);
+  p[1] = static_cast<char>(v >> 16);
+  p[2] = static_cast<char>(v >> 8);
+  p[3] = static_cast<char>(v);
+  return p + 4;
+}
+
+inline char* StoreFixed64BE(char* p, uint64_t v) {
+  p = StoreFixed32BE(p, static_cast<uint32_t>(v >> 32));
+  return StoreFixed32BE(p, static_cast<uint32_t>(v));
+}
+
+inline char* StoreFixed64LE(char* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
+  return p + 8;
+}
+
+inline char* StoreVarint64(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+inline char* StoreBytes(char* p, std::string_view s) {
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
 inline void AppendFixed32BE(std::string* out, uint32_t v) {
-  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-               static_cast<char>(v)};
+  char b[4];
+  StoreFixed32BE(b, v);
   out->append(b, sizeof(b));
 }
 
@@ -31,11 +68,8 @@ inline void AppendFixed64LE(std::string* out, uint64_t v) {
 }
 
 inline void AppendVarint64(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
+  char b[kMaxVarint64Bytes];
+  out->append(b, static_cast<size_t>(StoreVarint64(b, v) - b));
 }
 
 constexpr uint64_t ZigZagEncode(int64_t v) {
@@ -49,6 +83,8 @@ inline void AppendSignedVarint64(std::string* out, int64_t v) {
   AppendVarint64(out, ZigZagEncode(v));
 }
 
+inline char* StoreSignedVarint64(char* p, int64_t v) { return StoreVarint64(p, ZigZagEncode(v)); }
+
 // Order-preserving encodings of signed integers: big-endian with the sign bit flipped, so
 // that memcmp order equals numeric order (negative values sort first).
 inline void AppendOrderedInt32(std::string* out, int32_t v) {
@@ -56,6 +92,12 @@ inline void AppendOrderedInt32(std::string* out, int32_t v) {
 }
 inline void AppendOrderedInt64(std::string* out, int64_t v) {
   AppendFixed64BE(out, static_cast<uint64_t>(v) ^ 0x8000000000000000ull);
+}
+inline char* StoreOrderedInt32(char* p, int32_t v) {
+  return StoreFixed32BE(p, static_cast<uint32_t>(v) ^ 0x80000000u);
+}
+inline char* StoreOrderedInt64(char* p, int64_t v) {
+  return StoreFixed64BE(p, static_cast<uint64_t>(v) ^ 0x8000000000000000ull);
 }
 
 // Reads the encodings above from a byte range it does not own. Every read checks bounds and

@@ -54,13 +54,19 @@ std::string TimerDuePrefix(PartitionId partition, Instant due) {
   return key;
 }
 
+void EncodeTimerKey(const Timer& timer, std::string* out) {
+  constexpr size_t kFixedPart = 4 + 8 + 1;
+  out->resize(kFixedPart + timer.dossier_id.size());
+  char* p = out->data();
+  p = StoreOrderedInt32(p, timer.partition.value());
+  p = StoreOrderedInt64(p, ToEpochMillis(timer.due));
+  *p++ = static_cast<char>(timer.kind);
+  StoreBytes(p, timer.dossier_id);
+}
+
 std::string TimerKey(const Timer& timer) {
   std::string key;
-  key.reserve(13 + timer.dossier_id.size());
-  AppendOrderedInt32(&key, timer.partition.value());
-  AppendOrderedInt64(&key, ToEpochMillis(timer.due));
-  key.push_back(static_cast<char>(timer.kind));
-  key.append(timer.dossier_id);
+  EncodeTimerKey(timer, &key);
   return key;
 }
 

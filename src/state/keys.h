@@ -52,6 +52,8 @@ void AppendEscapedString(std::string* out, std::string_view s);
 // Timers: Timer <-> key. The prefixes select one partition, or one partition's timers due at
 // or before an instant (upper bound: PrefixSuccessor(TimerDuePrefix(p, t))).
 std::string TimerKey(const Timer& timer);
+// TimerKey into `out` (replacing its contents), a buffer reused across calls.
+void EncodeTimerKey(const Timer& timer, std::string* out);
 std::string TimerPartitionPrefix(PartitionId partition);
 std::string TimerDuePrefix(PartitionId partition, Instant due);
 std::optional<Timer> DecodeTimerKey(std::string_view key);

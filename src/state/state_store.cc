@@ -5,6 +5,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
@@ -115,18 +116,32 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
   cf.compression = compression;
   cf.level_compaction_dynamic_level_bytes = true;
 
-  // Per-family memtable size as a share of the global budget: dossiers 1/2, timers 1/4, the
-  // four small families 1/32 each, 7/8 in all, which is also where the WriteBufferManager
-  // starts a flush. With atomic_flush every flush covers all families, so the small ones
-  // never hold old memtables. max_write_buffer_number = 3 lets writes go on into a new
-  // memtable while one flushes; if flushes fall further behind, RocksDB stalls writes, so
-  // memtables never exceed 3 x 7/8 of the budget.
+  // Flushes are started by the WriteBufferManager alone, when all mutable memtables together
+  // reach 7/8 of the budget; with atomic_flush every flush covers all families. So no family
+  // gets a share of its own: with fixed shares, whichever family filled its share first
+  // flushed everything early (the outbox's 1/32 did, at a third of the budget), which made
+  // small L0 files and compactions that rewrote the bottom level several times as often.
+  // Each family's memtable may grow to the whole 7/8 (a cap it does not reach while others
+  // hold data). max_write_buffer_number = 3 lets writes go on into new memtables while one
+  // generation flushes; if flushes fall further behind, RocksDB stalls writes, so memtables
+  // never exceed about 3 x 7/8 of the budget.
   const size_t budget = options.write_buffer_bytes;
-  size_t share = budget / 32;
-  if (family == kDossiers) share = budget / 2;
-  if (family == kTimers) share = budget / 4;
-  cf.write_buffer_size = std::max<size_t>(share, size_t{64} << 10);
+  cf.write_buffer_size = std::max<size_t>(budget / 8 * 7, size_t{64} << 10);
   cf.max_write_buffer_number = 3;
+  // Batches carry each family's keys in key order (see StateBatch), spread over the whole
+  // key space of the family. The memtable skiplist reuses the position of the
+  // previous insert, but by default it does so only when the new key lands right next to
+  // it; any node in between sends the insert back to the top of the skiplist, so that every
+  // insert paid a full O(log n) search. With a hint (one per prefix; the empty prefix gives
+  // one per memtable) it climbs only as many levels as the gap needs: O(log d) for d nodes
+  // between consecutive keys of a batch.
+  cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
+  // Memtables allocate in arena blocks, and the WriteBufferManager charges whole blocks: the
+  // default (1/8 of write_buffer_size, at most 1 MiB) would charge up to 1 MiB to each of the
+  // families that hold a few keys (offsets, meta) per generation.
+  const bool busy = family == kDossiers || family == kTimers || family == kOutbox;
+  cf.arena_block_size =
+      std::min<size_t>(cf.write_buffer_size / 8, busy ? size_t{1} << 20 : size_t{64} << 10);
 
   if (family == kTimers || family == kOutbox) {
     // Queue-like families: keys are deleted in key order (fired timers, delivered alerts), so
@@ -173,12 +188,14 @@ void StateBatch::PutDossier(const DossierState& dossier) {
 
 void StateBatch::PutTimer(const Timer& timer) {
   assert(rep_);
-  rep_->Record(rep_->batch.Put(rep_->families[kTimers], keys::TimerKey(timer), rocksdb::Slice()));
+  keys::EncodeTimerKey(timer, &rep_->key);
+  rep_->Record(rep_->batch.Put(rep_->families[kTimers], rep_->key, rocksdb::Slice()));
 }
 
 void StateBatch::DeleteTimer(const Timer& timer) {
   assert(rep_);
-  rep_->Record(rep_->batch.Delete(rep_->families[kTimers], keys::TimerKey(timer)));
+  keys::EncodeTimerKey(timer, &rep_->key);
+  rep_->Record(rep_->batch.Delete(rep_->families[kTimers], rep_->key));
 }
 
 void StateBatch::PutAggregate(const AggregateKey& key, const AggregateCounters& counters) {

@@ -55,10 +55,10 @@ struct StateStoreOptions {
   size_t block_cache_bytes = size_t{64} << 20;
 
   // Budget in bytes for all memtables together (RocksDB WriteBufferManager), charged to the
-  // block cache: memtables take room from cached blocks rather than add to them. Each column
-  // family's memtable size is a fraction of it (7/8 in all), and a flush of all families
-  // starts when they fill. Should flushes fall behind the writer, Commit blocks (RocksDB
-  // write stall) before memtables exceed about 3x this budget. Must not exceed
+  // block cache: memtables take room from cached blocks rather than add to them. A flush of
+  // all families starts when their memtables together reach 7/8 of it, however the writes
+  // are spread over the families. Should flushes fall behind the writer, Commit blocks
+  // (RocksDB write stall) before memtables exceed about 3x this budget. Must not exceed
   // block_cache_bytes.
   size_t write_buffer_bytes = size_t{64} << 20;
 
@@ -90,7 +90,9 @@ class StateStore;
 
 // The changes produced by one poll batch, applied atomically by StateStore::Commit. Obtain one
 // from StateStore::NewBatch(); it must not outlive its store. Operations apply in call order
-// (a later put of the same key wins). Not thread-safe: one thread builds it. Move-only; a
+// (a later put of the same key wins). Commit is cheapest when the keys of each kind come in
+// key order (dossiers by id, timers by partition, due, kind, id): each memtable insert then
+// starts from the previous one. Not thread-safe: one thread builds it. Move-only; a
 // moved-from batch may only be destroyed or assigned to.
 class StateBatch {
  public:

@@ -84,6 +84,18 @@ TEST(TimerKeyTest, RoundTrips) {
   }
 }
 
+TEST(TimerKeyTest, EncodeIntoAReusedBufferReplacesItsContents) {
+  std::string buffer(100, 'x');
+  for (const auto& timer : SampleTimers()) {
+    EncodeTimerKey(timer, &buffer);
+    EXPECT_EQ(buffer, TimerKey(timer));
+  }
+  EXPECT_EQ(TimerKey(Timer{PartitionId(-1), FromEpochMillis(1), "id", TimerKind::kBreach}),
+            "\x7f\xff\xff\xff"
+            "\x80\x00\x00\x00\x00\x00\x00\x01"s +
+                static_cast<char>(TimerKind::kBreach) + "id");
+}
+
 TEST(TimerKeyTest, RejectsMalformedKeys) {
   std::string key = TimerKey(Timer{PartitionId(3), FromEpochMillis(5), "d", TimerKind::kBreach});
   for (size_t n = 0; n < 13; ++n) EXPECT_FALSE(DecodeTimerKey(key.substr(0, n))) << n;
