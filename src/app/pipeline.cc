@@ -52,6 +52,7 @@ Status Pipeline::AwaitWrite() {
   }
   for (const auto& [tp, off] : in_flight_offsets_) durable_offsets_[tp] = off;
   in_flight_offsets_.clear();
+  in_flight_timer_changes_.clear();
   ++durable_commits_;
   return fatal_;
 }
@@ -250,15 +251,18 @@ void Pipeline::ChangeTimer(Timer t, bool put) {
   if (!inserted && it->second != put) timer_changes_.erase(it);
 }
 
-Status Pipeline::ExtendHead(PartitionId p, TimerHead& head) {
-  // The stored timers must include those of a commit still being written.
-  if (Status s = AwaitWrite(); !s) return s;
+Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   const Instant from = head.loaded ? head.covered_until + Millis(1) : Instant::min();
+  // Read up to a horizon past the clock, so the head (and the new timers it must hold) stays
+  // small: timers due later are read when the clock nears them.
+  const Instant start = std::max(up_to, from);
+  const Instant until =
+      start > kMaxInstant - options_.timer_horizon ? kMaxInstant : start + options_.timer_horizon;
   size_t limit = options_.timer_scan_chunk;
   std::vector<Timer> stored;
-  Instant covered = kMaxInstant;
+  Instant covered = until;
   while (true) {
-    auto page = store_.DueTimers(p, kMaxInstant, limit, from);
+    auto page = store_.DueTimers(p, until, limit, from);
     if (!page) return page.error();
     stored = std::move(*page);
     if (stored.size() < limit) break;
@@ -273,13 +277,28 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head) {
     std::erase_if(stored, [&](const Timer& t) { return t.due == last; });
     break;
   }
+  // What was read is the store before or after the write in flight: its changes, then this
+  // batch's, decide (applying a change the read already saw changes nothing).
+  auto decided = [&](const Timer& t) -> std::optional<bool> {
+    if (auto c = timer_changes_.find(t); c != timer_changes_.end()) return c->second;
+    if (auto f = in_flight_timer_changes_.find(t); f != in_flight_timer_changes_.end()) {
+      return f->second;
+    }
+    return std::nullopt;
+  };
   for (Timer& t : stored) {
-    auto c = timer_changes_.find(t);
-    if (c == timer_changes_.end() || c->second) head.timers.insert(std::move(t));
+    const std::optional<bool> d = decided(t);
+    if (!d || *d) head.timers.insert(std::move(t));
   }
-  // Timers put in this batch but not yet in the store.
+  // Timers put by the write in flight or this batch, which the read may not hold.
+  auto in_range = [&](const Timer& t) {
+    return t.partition == p && t.due >= from && t.due <= covered;
+  };
+  for (const auto& [t, put] : in_flight_timer_changes_) {
+    if (put && in_range(t) && decided(t).value_or(true)) head.timers.insert(t);
+  }
   for (const auto& [t, put] : timer_changes_) {
-    if (put && t.partition == p && t.due >= from && t.due <= covered) head.timers.insert(t);
+    if (put && in_range(t)) head.timers.insert(t);
   }
   head.covered_until = covered;
   head.loaded = true;
@@ -291,7 +310,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
   while (true) {
     if (head.timers.empty() || head.timers.begin()->due > up_to) {
       if (head.loaded && head.covered_until >= up_to) break;  // nothing else is due
-      if (Status s = ExtendHead(p, head); !s) return s;
+      if (Status s = ExtendHead(p, head, up_to); !s) return s;
       continue;
     }
     const Timer t = *head.timers.begin();
@@ -520,6 +539,7 @@ Status Pipeline::Commit() {
   for (std::string& m : outbox_) batch.AppendOutbox(std::move(m));
   if (options_.async_commit) {
     in_flight_offsets_ = batch_offsets_;
+    in_flight_timer_changes_ = std::move(timer_changes_);
     in_flight_ = std::async(std::launch::async, [&store = store_, b = std::move(batch)]() mutable {
       return store.Commit(std::move(b));
     });

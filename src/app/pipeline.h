@@ -44,6 +44,9 @@ struct PipelineOptions {
   // and a Kafka replay of the same events build the same state. 0: use the record's partition.
   int32_t hash_partitions = 0;
   size_t timer_scan_chunk = 4096;
+  // How far past the clock each partition's timer head reads the store (and so which new
+  // timers it must hold): timers due later stay in the store until the clock gets near them.
+  Millis timer_horizon{std::chrono::hours(24)};
   // Commit policy. ProcessBatch commits when `commit_interval` has passed since the last
   // commit or `commit_max_records` records are pending; 0 (the default) commits every batch.
   // Longer intervals coalesce the writes of a dossier's events and the put/delete pairs of its
@@ -197,7 +200,7 @@ class Pipeline {
   void Update(Entry& entry, DossierState next);
   void QueueAlerts(const std::vector<AlertIntent>& alerts);
   Status FireDue(PartitionId partition, Instant up_to);
-  Status ExtendHead(PartitionId partition, TimerHead& head);
+  Status ExtendHead(PartitionId partition, TimerHead& head, Instant up_to);
   void ChangeTimer(Timer timer, bool put);
   void AdvanceWatermark(PartitionId partition, Instant event_time);
   Status Commit();
@@ -252,6 +255,9 @@ class Pipeline {
   // the same timer cancel out (see ChangeTimer). Hashed: it holds every change of a commit
   // interval, and ordered scans of it are rare (ExtendHead).
   std::unordered_map<Timer, bool, TimerHash> timer_changes_;
+  // The timer changes of the write in flight: a timer-head read overlays them, as the read
+  // may see the store before or after that write lands.
+  std::unordered_map<Timer, bool, TimerHash> in_flight_timer_changes_;
   std::vector<std::string> outbox_;
   std::map<TopicPartition, Offset> batch_offsets_;
   std::map<PartitionId, bool> watermark_moved_;

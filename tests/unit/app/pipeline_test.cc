@@ -195,10 +195,11 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
   aggregate::AggregateTable cached_aggregates;
   PipelineOptions cached = every;
   cached.commit_interval = std::chrono::hours(1);
-  cached.commit_max_records = 33;  // commits every 35 records: some stay pending
-  cached.cache_bytes = 16 << 10;   // a few dozen dossiers: evicts all the time
-  cached.timer_scan_chunk = 4;     // small timer-head pages
-  cached.async_commit = true;      // writes overlap the next batches
+  cached.commit_max_records = 33;                   // commits every 35 records: some stay pending
+  cached.cache_bytes = 16 << 10;                    // a few dozen dossiers: evicts all the time
+  cached.timer_scan_chunk = 4;                      // small timer-head pages
+  cached.async_commit = true;                       // writes overlap the next batches
+  cached.timer_horizon = std::chrono::minutes(30);  // the head reads the store often
   Pipeline pipeline(**cached_store, cached_aggregates, rules, cached, cached_probe);
   size_t peak_cached = 0;
   for (size_t i = 0; i < records_.size(); i += 5) {
