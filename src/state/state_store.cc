@@ -116,17 +116,17 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
   cf.compression = compression;
   cf.level_compaction_dynamic_level_bytes = true;
 
-  // Flushes are started by the WriteBufferManager alone, when all mutable memtables together
-  // reach 7/8 of the budget; with atomic_flush every flush covers all families. So no family
-  // gets a share of its own: with fixed shares, whichever family filled its share first
-  // flushed everything early (the outbox's 1/32 did, at a third of the budget), which made
-  // small L0 files and compactions that rewrote the bottom level several times as often.
-  // Each family's memtable may grow to the whole 7/8 (a cap it does not reach while others
-  // hold data). max_write_buffer_number = 3 lets writes go on into new memtables while one
-  // generation flushes; if flushes fall further behind, RocksDB stalls writes, so memtables
-  // never exceed about 3 x 7/8 of the budget.
+  // Per-family memtable size as a share of the global budget: dossiers 1/2, timers 1/4, the
+  // four small families 1/32 each, 7/8 in all, which is also where the WriteBufferManager
+  // starts a flush. With atomic_flush every flush covers all families, so the small ones
+  // never hold old memtables. max_write_buffer_number = 3 lets writes go on into a new
+  // memtable while one flushes; if flushes fall further behind, RocksDB stalls writes, so
+  // memtables never exceed 3 x 7/8 of the budget.
   const size_t budget = options.write_buffer_bytes;
-  cf.write_buffer_size = std::max<size_t>(budget / 8 * 7, size_t{64} << 10);
+  size_t share = budget / 32;
+  if (family == kDossiers) share = budget / 2;
+  if (family == kTimers) share = budget / 4;
+  cf.write_buffer_size = std::max<size_t>(share, size_t{64} << 10);
   cf.max_write_buffer_number = 3;
   // Batches carry each family's keys in key order (see StateBatch), spread over the whole
   // key space of the family. The memtable skiplist reuses the position of the

@@ -55,10 +55,10 @@ struct StateStoreOptions {
   size_t block_cache_bytes = size_t{64} << 20;
 
   // Budget in bytes for all memtables together (RocksDB WriteBufferManager), charged to the
-  // block cache: memtables take room from cached blocks rather than add to them. A flush of
-  // all families starts when their memtables together reach 7/8 of it, however the writes
-  // are spread over the families. Should flushes fall behind the writer, Commit blocks
-  // (RocksDB write stall) before memtables exceed about 3x this budget. Must not exceed
+  // block cache: memtables take room from cached blocks rather than add to them. Each column
+  // family's memtable size is a fraction of it (7/8 in all), and a flush of all families
+  // starts when they fill. Should flushes fall behind the writer, Commit blocks (RocksDB
+  // write stall) before memtables exceed about 3x this budget. Must not exceed
   // block_cache_bytes.
   size_t write_buffer_bytes = size_t{64} << 20;
 

@@ -4,7 +4,6 @@
 #include <rocksdb/db.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <thread>
 
@@ -555,30 +554,6 @@ TEST_F(StateStoreTest, StatsAreSane) {
   // The memtable budget is charged to the cache, so usage stays near the configured bound.
   EXPECT_LE(after_flush.block_cache_usage, after_flush.block_cache_capacity + (1u << 20));
   ASSERT_TRUE(store->GetDossier("D1")->has_value());
-}
-
-TEST_F(StateStoreTest, FlushesStartWhenTheWholeWriteBudgetFillsNotOneFamilysShare) {
-  auto store = OpenStore();  // 4 MiB budget: flushes start at 3.5 MiB of memtables
-  auto append_outbox = [&](int commits) {
-    for (int c = 0; c < commits; ++c) {
-      auto batch = store->NewBatch();
-      for (int i = 0; i < 128; ++i) batch.AppendOutbox(std::string(1000, 'a'));
-      batch.PutOffset(Events(0), Offset(c));
-      Commit(*store, std::move(batch));
-    }
-  };
-  // 1.5 MiB in one family, far beyond any fixed share of the budget, does not flush...
-  append_outbox(12);
-  EXPECT_EQ(store->Stats().flush_bytes_written, 0u);
-  // ... and past the whole budget, all families flush (in the background).
-  append_outbox(24);
-  uint64_t flushed = 0;
-  for (int wait = 0; wait < 300 && flushed == 0; ++wait) {
-    flushed = store->Stats().flush_bytes_written;
-    if (flushed == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_GT(flushed, 0u);
-  EXPECT_LT(store->Stats().memtable_bytes, 3 * (4u << 20));
 }
 
 TEST_F(StateStoreTest, ReadsRunConcurrentlyWithCommits) {
