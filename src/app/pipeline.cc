@@ -34,7 +34,12 @@ size_t EstimateBytes(const std::string& id, const std::optional<DossierState>& s
 
 Pipeline::Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,
                    rules::RulesContext rules, PipelineOptions options, PipelineProbe& probe)
-    : store_(store), aggregates_(aggregates), rules_(rules), options_(options), probe_(probe) {}
+    : store_(store),
+      aggregates_(aggregates),
+      rules_(rules),
+      options_(options),
+      probe_(probe),
+      writer_(options.async_commit ? std::make_unique<CommitWriter>(store) : nullptr) {}
 
 Pipeline::~Pipeline() {
   if (Status s = AwaitWrite(); !s) {
@@ -44,8 +49,8 @@ Pipeline::~Pipeline() {
 }
 
 Status Pipeline::AwaitWrite() {
-  if (!in_flight_.valid()) return fatal_;
-  Status s = in_flight_.get();
+  if (!writer_ || !writer_->busy()) return fatal_;
+  Status s = writer_->Await();
   if (!s) {
     fatal_ = s;
     return s;
@@ -486,8 +491,8 @@ Status Pipeline::Flush() {
 }
 
 bool Pipeline::HasPending() const {
-  return in_flight_.valid() || !dirty_.empty() || !batch_offsets_.empty() || !outbox_.empty() ||
-         !timer_changes_.empty() || !watermark_moved_.empty();
+  return (writer_ && writer_->busy()) || !dirty_.empty() || !batch_offsets_.empty() ||
+         !outbox_.empty() || !timer_changes_.empty() || !watermark_moved_.empty();
 }
 
 Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now) {
@@ -537,12 +542,10 @@ Status Pipeline::Commit() {
   for (const auto& [tp, off] : batch_offsets_) batch.PutOffset(tp, off);
   for (const auto& [p, moved] : watermark_moved_) batch.PutWatermark(p, watermarks_[p]);
   for (std::string& m : outbox_) batch.AppendOutbox(std::move(m));
-  if (options_.async_commit) {
+  if (writer_) {
     in_flight_offsets_ = batch_offsets_;
     in_flight_timer_changes_ = std::move(timer_changes_);
-    in_flight_ = std::async(std::launch::async, [&store = store_, b = std::move(batch)]() mutable {
-      return store.Commit(std::move(b));
-    });
+    writer_->Submit(std::move(batch));
   } else {
     if (Status s = store_.Commit(std::move(batch)); !s) {
       fatal_ = s;

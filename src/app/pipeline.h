@@ -15,7 +15,6 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -25,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "app/commit_writer.h"
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/core/result.h"
 #include "iocstream/core/source_record.h"
@@ -59,10 +59,10 @@ struct PipelineOptions {
   // evicted past the bound (finished dossiers first, then the least recently used). 0: no
   // cache beyond the current commit.
   size_t cache_bytes = 0;
-  // Write each commit's batch to the store on a writer thread while the next records are
-  // processed (at most one write in flight; the next commit, Flush and every store read that
-  // could see it wait for it). The state committed is the same; a failed write makes the
-  // Pipeline fatal at the next call, exactly as a failed synchronous commit.
+  // Write each commit's batch to the store on a writer thread (one, for the Pipeline's life)
+  // while the next records are processed (at most one write in flight; the next commit, Flush and
+  // every store read that could see it wait for it). The state committed is the same; a failed
+  // write makes the Pipeline fatal at the next call, exactly as a failed synchronous commit.
   bool async_commit = false;
 };
 
@@ -224,8 +224,9 @@ class Pipeline {
   std::map<TopicPartition, Offset> next_offsets_;     // as of the last commit built
   std::map<TopicPartition, Offset> durable_offsets_;  // as of the last commit written
   uint64_t durable_commits_ = 0;
-  // The write of the last commit built (async_commit), and what it makes durable.
-  std::future<Status> in_flight_;
+  // The writer of async commits (nullptr without async_commit), and what the write in flight
+  // makes durable.
+  std::unique_ptr<CommitWriter> writer_;
   std::map<TopicPartition, Offset> in_flight_offsets_;
 
   // Dossier cache: the batch being built (dirty entries) and clean entries kept across
