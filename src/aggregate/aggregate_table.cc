@@ -8,9 +8,17 @@
 
 namespace iocstream::aggregate {
 
-size_t AggregateTable::KeyHash::operator()(const AggregateKey& key) const noexcept {
-  size_t h = std::hash<std::string>{}(key.agency_code);
-  h = h * 31 + std::hash<std::string>{}(key.commune_code);
+AggregateTable::KeyView AggregateTable::ViewOf(const AggregateKey& key) {
+  return {key.partition, key.agency_code, key.commune_code, key.channel};
+}
+
+AggregateTable::KeyView AggregateTable::ViewOf(const DossierState& state) {
+  return {state.partition, state.agency_code, state.commune_code, state.channel};
+}
+
+size_t AggregateTable::KeyHash::operator()(const KeyView& key) const noexcept {
+  size_t h = std::hash<std::string_view>{}(key.agency_code);
+  h = h * 31 + std::hash<std::string_view>{}(key.commune_code);
   h = h * 31 + static_cast<size_t>(key.channel);
   return h * 31 + static_cast<size_t>(key.partition.value());
 }
@@ -18,46 +26,47 @@ size_t AggregateTable::KeyHash::operator()(const AggregateKey& key) const noexce
 void AggregateTable::Load(Rows rows) {
   std::lock_guard lock(mu_);
   rows_.clear();
-  for (auto& [key, counters] : rows) rows_.emplace(key, counters);
   dirty_.clear();
+  for (auto& [key, counters] : rows) rows_.emplace(key, Row{counters});
+}
+
+AggregateTable::Row& AggregateTable::DirtyRow(const DossierState& state) {
+  auto it = rows_.find(ViewOf(state));
+  if (it == rows_.end()) it = rows_.emplace(aggregate::KeyOf(state), Row{}).first;
+  if (!it->second.dirty) {
+    it->second.dirty = true;
+    dirty_.push_back(&*it);
+  }
+  return it->second;
 }
 
 void AggregateTable::Apply(const DossierState* before, const DossierState& after) {
   AggregateCounters delta = Contribution(after);
-  // Most events move no counter of their row: decided before any key (and its strings) is
-  // built or the lock taken.
-  const bool same_row = before != nullptr && before->partition == after.partition &&
-                        before->channel == after.channel &&
-                        before->agency_code == after.agency_code &&
-                        before->commune_code == after.commune_code;
+  // Most events move no counter of their row: decided before any row is looked up or the
+  // lock taken.
+  const bool same_row = before != nullptr && KeyEqual::Same(ViewOf(*before), ViewOf(after));
   if (same_row) {
     delta -= Contribution(*before);
     if (delta.IsZero()) return;
   }
-  AggregateKey key = KeyOf(after);
   std::lock_guard lock(mu_);
-  if (same_row) {
-    rows_[key] += delta;
-    dirty_.insert(std::move(key));
-    return;
+  if (!same_row && before != nullptr) {  // the dossier moved to another row
+    DirtyRow(*before).counters -= Contribution(*before);
   }
-  if (before != nullptr) {  // the dossier moved to another row
-    AggregateKey old_key = KeyOf(*before);
-    rows_[old_key] -= Contribution(*before);
-    dirty_.insert(std::move(old_key));
-  }
-  rows_[key] += delta;
-  dirty_.insert(std::move(key));
+  DirtyRow(after).counters += delta;
 }
 
 std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirty() {
   std::lock_guard lock(mu_);
   std::vector<std::pair<AggregateKey, AggregateCounters>> out;
   out.reserve(dirty_.size());
-  for (const auto& key : dirty_) {
-    auto it = rows_.find(key);
-    out.emplace_back(key, it->second);
-    if (it->second.IsZero()) rows_.erase(it);
+  for (Table::value_type* row : dirty_) {
+    out.emplace_back(row->first, row->second.counters);
+    row->second.dirty = false;
+  }
+  // Zero rows are written (the store deletes them) and forgotten.
+  for (Table::value_type* row : dirty_) {
+    if (row->second.counters.IsZero()) rows_.erase(rows_.find(row->first));
   }
   dirty_.clear();
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -66,21 +75,26 @@ std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirt
 
 void AggregateTable::DropPartition(PartitionId partition) {
   std::lock_guard lock(mu_);
+  std::erase_if(dirty_,
+                [&](const Table::value_type* row) { return row->first.partition == partition; });
   std::erase_if(rows_, [&](const auto& row) { return row.first.partition == partition; });
-  std::erase_if(dirty_, [&](const auto& key) { return key.partition == partition; });
 }
 
 void AggregateTable::LoadPartition(PartitionId partition, Rows rows) {
   std::lock_guard lock(mu_);
+  std::erase_if(dirty_,
+                [&](const Table::value_type* row) { return row->first.partition == partition; });
   std::erase_if(rows_, [&](const auto& row) { return row.first.partition == partition; });
   for (auto& [key, counters] : rows) {
-    if (key.partition == partition) rows_[key] = counters;
+    if (key.partition == partition) rows_[key].counters = counters;
   }
 }
 
 AggregateTable::Rows AggregateTable::Snapshot() const {
   std::lock_guard lock(mu_);
-  return Rows(rows_.begin(), rows_.end());
+  Rows out;
+  for (const auto& [key, row] : rows_) out.emplace(key, row.counters);
+  return out;
 }
 
 AggregateTable::Rows AggregateTable::FoldPartitions(const Rows& rows) {

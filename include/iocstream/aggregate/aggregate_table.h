@@ -9,8 +9,8 @@
 
 #include <map>
 #include <mutex>
+#include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "iocstream/core/aggregate_types.h"
@@ -47,14 +47,44 @@ class AggregateTable {
   [[nodiscard]] static Rows FoldPartitions(const Rows& rows);
 
  private:
-  struct KeyHash {
-    size_t operator()(const AggregateKey& key) const noexcept;
+  // A key's parts without owning them: rows are found without building an AggregateKey.
+  struct KeyView {
+    PartitionId partition;
+    std::string_view agency_code;
+    std::string_view commune_code;
+    Channel channel;
   };
-  using Table = std::unordered_map<AggregateKey, AggregateCounters, KeyHash>;
+  static KeyView ViewOf(const AggregateKey& key);
+  static KeyView ViewOf(const DossierState& state);
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(const KeyView& key) const noexcept;
+    size_t operator()(const AggregateKey& key) const noexcept { return (*this)(ViewOf(key)); }
+  };
+  struct KeyEqual {
+    using is_transparent = void;
+    static bool Same(const KeyView& a, const KeyView& b) {
+      return a.partition == b.partition && a.channel == b.channel &&
+             a.agency_code == b.agency_code && a.commune_code == b.commune_code;
+    }
+    bool operator()(const AggregateKey& a, const AggregateKey& b) const { return a == b; }
+    bool operator()(const KeyView& a, const AggregateKey& b) const { return Same(a, ViewOf(b)); }
+    bool operator()(const AggregateKey& a, const KeyView& b) const { return Same(ViewOf(a), b); }
+  };
+  struct Row {
+    AggregateCounters counters;
+    bool dirty = false;  // listed in dirty_
+  };
+  using Table = std::unordered_map<AggregateKey, Row, KeyHash, KeyEqual>;
+
+  // The row of `state`'s key, created when missing; listed as dirty.
+  Row& DirtyRow(const DossierState& state);
 
   mutable std::mutex mu_;
   Table rows_;  // hashed: Apply runs once per state change, on the hot path
-  std::unordered_set<AggregateKey, KeyHash> dirty_;
+  // Rows changed since the last TakeDirty (node pointers: rows are erased only by TakeDirty,
+  // which empties this first, and by DropPartition, which removes them from it).
+  std::vector<Table::value_type*> dirty_;
 };
 
 }  // namespace iocstream::aggregate
