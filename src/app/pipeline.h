@@ -14,6 +14,7 @@
 
 #include <array>
 #include <atomic>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -255,10 +256,10 @@ class Pipeline {
   // Timer puts (true) and deletes (false) since the last commit, net: a put and a delete of
   // the same timer cancel out (see ChangeTimer). Hashed: it holds every change of a commit
   // interval, and ordered scans of it are rare (ExtendHead).
-  std::unordered_map<Timer, bool, TimerHash> timer_changes_;
+  boost::unordered_flat_map<Timer, bool, TimerHash> timer_changes_;
   // The timer changes of the write in flight: a timer-head read overlays them, as the read
   // may see the store before or after that write lands.
-  std::unordered_map<Timer, bool, TimerHash> in_flight_timer_changes_;
+  boost::unordered_flat_map<Timer, bool, TimerHash> in_flight_timer_changes_;
   std::vector<std::string> outbox_;
   std::map<TopicPartition, Offset> batch_offsets_;
   std::map<PartitionId, bool> watermark_moved_;
