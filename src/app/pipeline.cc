@@ -16,11 +16,13 @@ namespace {
 constexpr Instant kMaxInstant = Instant::max();
 
 size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+size_t HeapBytes(std::string_view s) { return s.size() > 15 ? s.size() + 1 : 0; }
 
 // Estimated memory of one cache entry: hash node, key and the state's heap parts.
-size_t EstimateBytes(const std::string& id, const std::optional<DossierState>& state,
+size_t EstimateBytes(std::string_view id, const std::optional<DossierState>& state,
                      size_t entry_size) {
-  size_t bytes = 32 + sizeof(std::string) + entry_size + HeapBytes(id);
+  // The map's slot (key and pointer), the entry and the heap parts.
+  size_t bytes = sizeof(std::string) + sizeof(void*) + 16 + entry_size + HeapBytes(id);
   if (state) {
     bytes += HeapBytes(state->dossier_id) + HeapBytes(state->agency_code) +
              HeapBytes(state->commune_code) + HeapBytes(state->procedure_code) +
@@ -170,7 +172,8 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
 
 Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<DossierState> state) {
   auto [it, inserted] = entries_.try_emplace(dossier_id);
-  Entry& entry = it->second;
+  if (inserted) it->second = std::make_unique<Entry>();
+  Entry& entry = *it->second;
   if (inserted) {
     entry.current = std::move(state);
     entry.last_used = commit_count_;
@@ -180,7 +183,7 @@ Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<Do
   return &entry;
 }
 
-void Pipeline::Resize(Entry& entry, const std::string& dossier_id) {
+void Pipeline::Resize(Entry& entry, std::string_view dossier_id) {
   const size_t bytes = EstimateBytes(dossier_id, entry.current, sizeof(Entry));
   cache_bytes_ = cache_bytes_ - entry.bytes + bytes;
   entry.bytes = bytes;
@@ -188,8 +191,8 @@ void Pipeline::Resize(Entry& entry, const std::string& dossier_id) {
 
 Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
   if (auto it = entries_.find(dossier_id); it != entries_.end()) {
-    it->second.last_used = commit_count_;
-    return &it->second;
+    it->second->last_used = commit_count_;
+    return it->second.get();
   }
   auto stored = store_.GetDossier(dossier_id);
   if (!stored) {
@@ -366,29 +369,29 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
   // from the cache get an entry now and are read from the store in one MultiGet.
   std::vector<Entry*> entry_of(records.size(), nullptr);
   std::vector<std::string_view> missing;
-  std::vector<std::pair<const std::string*, Entry*>> missing_entries;
+  std::vector<Entry*> missing_entries;
   for (size_t i = 0; i < records.size(); ++i) {
     decoded.push_back(decoder_.Decode(records[i].payload, records[i].key));
     if (!decoded.back().has_value()) continue;
     const std::string& id = decoded.back()->dossier_id;
     auto it = entries_.find(std::string_view(id));
     if (it == entries_.end()) {
-      it = entries_.try_emplace(id).first;
-      it->second.bytes = EstimateBytes(it->first, std::nullopt, sizeof(Entry));
-      cache_bytes_ += it->second.bytes;
-      missing.push_back(it->first);
-      missing_entries.emplace_back(&it->first, &it->second);
+      it = entries_.try_emplace(id, std::make_unique<Entry>()).first;
+      it->second->bytes = EstimateBytes(id, std::nullopt, sizeof(Entry));
+      cache_bytes_ += it->second->bytes;
+      missing.push_back(id);  // `decoded` is not reallocated: the id stays put
+      missing_entries.push_back(it->second.get());
     }
-    it->second.last_used = commit_count_;
-    entry_of[i] = &it->second;
+    it->second->last_used = commit_count_;
+    entry_of[i] = it->second.get();
   }
   if (!missing.empty()) {
     auto states = store_.GetDossiers(missing);
     if (!states) return fatal_ = states.error();
     for (size_t k = 0; k < missing.size(); ++k) {
-      auto [key, entry] = missing_entries[k];
+      Entry* entry = missing_entries[k];
       entry->current = std::move((*states)[k]);
-      Resize(*entry, *key);
+      Resize(*entry, missing[k]);
     }
   }
 
@@ -601,9 +604,10 @@ void Pipeline::Evict() {
   std::vector<Candidate> candidates;
   candidates.reserve(entries_.size());
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (it->second.dirty) continue;
-    const bool open = it->second.current && rules::IsOpen(*it->second.current);
-    candidates.push_back({open, it->second.last_used, it});
+    const Entry& entry = *it->second;
+    if (entry.dirty) continue;
+    const bool open = entry.current && rules::IsOpen(*entry.current);
+    candidates.push_back({open, entry.last_used, it});
   }
   auto order = [](const Candidate& a, const Candidate& b) {
     return std::tie(a.open, a.last_used) < std::tie(b.open, b.last_used);
@@ -619,7 +623,7 @@ void Pipeline::Evict() {
   for (; next < candidates.size() && cache_bytes_ > target; ++next) {
     if (next == guess)
       std::sort(candidates.begin() + static_cast<std::ptrdiff_t>(guess), candidates.end(), order);
-    cache_bytes_ -= candidates[next].it->second.bytes;
+    cache_bytes_ -= candidates[next].it->second->bytes;
     entries_.erase(candidates[next].it);
   }
 }

@@ -210,7 +210,7 @@ class Pipeline {
   Status AwaitWrite();
   void Evict();
   Entry* Cache(const std::string& dossier_id, std::optional<DossierState> state);
-  void Resize(Entry& entry, const std::string& dossier_id);
+  void Resize(Entry& entry, std::string_view dossier_id);
 
   state::StateStore& store_;
   aggregate::AggregateTable& aggregates_;
@@ -238,7 +238,9 @@ class Pipeline {
       return std::hash<std::string_view>{}(id);
     }
   };
-  std::unordered_map<std::string, Entry, IdHash, std::equal_to<>> entries_;
+  // Open addressing (one probe of a slot group per lookup); entries are allocated apart so
+  // that their pointers (dirty_, a batch's entry_of) survive rehashes.
+  boost::unordered_flat_map<std::string, std::unique_ptr<Entry>, IdHash, std::equal_to<>> entries_;
   size_t cache_bytes_ = 0;
   std::vector<Entry*> dirty_;  // entries written since the last commit (node pointers are stable)
   uint64_t commit_count_ = 0;
