@@ -20,12 +20,15 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "bench_util.h"
+#include "iocstream/ingest/kafka_client.h"
+#include "iocstream/ingest/kafka_source.h"
 
 extern char** environ;
 
@@ -33,6 +36,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using iocstream::bench::CpuSeconds;
 
 struct Figures {
   std::string name;
@@ -45,27 +49,19 @@ struct Figures {
   [[nodiscard]] double rate() const { return seconds > 0 ? events / seconds : 0; }
 };
 
-double CpuSeconds(const rusage& r) {
-  return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec +
-         r.ru_stime.tv_usec / 1e6;
-}
-
+// A consumer with the properties `iocstream run` gives its own (ingest::ConsumerProperties).
 rd_kafka_t* Consumer(const std::string& bootstrap, const std::string& group) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  const std::map<std::string, std::string> props = {
-      {"bootstrap.servers", bootstrap},  {"group.id", group},
-      {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", "earliest"}, {"enable.partition.eof", "false"},
-      {"queued.min.messages", "100000"}, {"queued.max.messages.kbytes", "32768"}};
-  for (const auto& [k, v] : props) rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (rk == nullptr) {
-    std::fprintf(stderr, "consumer: %s\n", err);
+  iocstream::ingest::KafkaSourceOptions options;
+  options.bootstrap_servers = bootstrap;
+  options.group_id = group;
+  auto rk = iocstream::ingest::NewKafkaClient(RD_KAFKA_CONSUMER,
+                                              iocstream::ingest::ConsumerProperties(options));
+  if (!rk) {
+    std::fprintf(stderr, "%s\n", rk.error().message.c_str());
     std::exit(1);
   }
-  rd_kafka_poll_set_consumer(rk);
-  return rk;
+  rd_kafka_poll_set_consumer(*rk);
+  return *rk;
 }
 
 uint64_t TopicSize(const std::string& bootstrap, const std::string& topic) {

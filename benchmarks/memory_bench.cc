@@ -12,7 +12,6 @@
 //
 //   memory_bench [--dossiers 10000000] [--config config/iocstream.yaml] [--state-dir DIR]
 //                [--json out.json] [--keep]
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -28,6 +27,7 @@
 #include "app/outbox_relay.h"
 #include "app/pipeline.h"
 #include "app/runtime.h"
+#include "bench_util.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
 
@@ -35,28 +35,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using iocstream::app::Pipeline;
+using iocstream::bench::CpuSeconds;
+using iocstream::bench::PeakRssKb;
+using iocstream::bench::ResidentKb;
 using Clock = std::chrono::steady_clock;
-
-long ResidentKb() {
-  std::ifstream statm("/proc/self/statm");
-  long pages_total = 0;
-  long pages_resident = 0;
-  statm >> pages_total >> pages_resident;
-  return pages_resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-long PeakRssKb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
-
-double CpuSeconds() {
-  rusage r{};
-  getrusage(RUSAGE_SELF, &r);
-  return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec +
-         r.ru_stime.tv_usec / 1e6;
-}
 
 double MiB(double bytes) { return bytes / (1024.0 * 1024.0); }
 

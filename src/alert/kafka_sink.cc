@@ -7,6 +7,8 @@
 #include <chrono>
 #include <thread>
 
+#include "iocstream/ingest/kafka_client.h"
+
 namespace iocstream::alert {
 namespace {
 
@@ -28,8 +30,6 @@ class KafkaSink::Impl {
   }
 
   Status Init() {
-    char errstr[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
     std::map<std::string, std::string> props = {
         {"bootstrap.servers", options_.bootstrap_servers},
         {"enable.idempotence", "true"},
@@ -39,20 +39,12 @@ class KafkaSink::Impl {
         {"queue.buffering.max.messages", "500000"},
     };
     for (const auto& [k, v] : options_.properties) props[k] = v;
-    for (const auto& [k, v] : props) {
-      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) !=
-          RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return InvalidArgument("kafka property " + k + "=" + v + ": " + errstr);
-      }
-    }
-    rd_kafka_conf_set_opaque(conf, this);
-    rd_kafka_conf_set_dr_msg_cb(conf, &Impl::DeliveryCallback);
-    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (rk_ == nullptr) {
-      rd_kafka_conf_destroy(conf);
-      return InvalidArgument(std::string("kafka producer: ") + errstr);
-    }
+    auto rk = ingest::NewKafkaClient(RD_KAFKA_PRODUCER, props, [this](rd_kafka_conf_t* conf) {
+      rd_kafka_conf_set_opaque(conf, this);
+      rd_kafka_conf_set_dr_msg_cb(conf, &Impl::DeliveryCallback);
+    });
+    if (!rk) return rk.error();
+    rk_ = *rk;
     return {};
   }
 

@@ -127,19 +127,62 @@ std::string FileSourceName(const std::string& path, std::string_view first_recor
   return fmt::format("{}#{:016x}", path, XXH3_64bits(first_record.data(), first_record.size()));
 }
 
-void PrintAccounting(const PipelineProbe& p, const RelayProbe& r, const state::StateStore& store) {
-  std::printf(
-      "consumed %llu = applied %llu (late %llu) + duplicates %llu + dead-lettered %llu; "
-      "offset gaps %llu; timers fired %llu; alerts published %llu; state bytes written %llu\n",
-      static_cast<unsigned long long>(p.consumed.load()),
-      static_cast<unsigned long long>(p.applied.load()),
-      static_cast<unsigned long long>(p.late_applied.load()),
-      static_cast<unsigned long long>(p.duplicates.load()),
-      static_cast<unsigned long long>(p.dead_lettered.load()),
-      static_cast<unsigned long long>(p.offset_gaps.load()),
-      static_cast<unsigned long long>(p.timers_fired.load()),
-      static_cast<unsigned long long>(r.alerts_published.load()),
-      static_cast<unsigned long long>(store.Stats().bytes_written));
+// The producer of `import` and `simulate`, to the events topic, which it creates if it does not
+// exist. Dossiers are placed by the Java clients' partitioner, so that `replay` can place them on
+// the same partitions.
+Result<std::unique_ptr<alert::KafkaSink>> OpenEventsProducer(const Config& config) {
+  alert::KafkaSinkOptions sink_options;
+  sink_options.bootstrap_servers = config.kafka.bootstrap_servers;
+  sink_options.properties = config.kafka.producer;
+  sink_options.properties.emplace("partitioner", "murmur2_random");
+  auto sink = alert::KafkaSink::Open(sink_options);
+  if (!sink) return sink.error();
+  const std::vector<alert::TopicSpec> topics = {
+      {config.kafka.events_topic, config.kafka.partitions, {}}};
+  if (Status s = (*sink)->EnsureTopics(topics, Millis(15000)); !s) return s.error();
+  return std::move(*sink);
+}
+
+// What `run` and `replay` share: the runtime opened from the config (calendar, catalog, state
+// store) and a Pipeline over its store, with the probes and the aggregate table that the
+// pipeline and the outbox relay write to. Never moved: the pipeline refers to its neighbours.
+struct PipelineSession {
+  PipelineSession(std::unique_ptr<Runtime> opened, PipelineMode mode)
+      : runtime(std::move(opened)),
+        pipeline(*runtime->store, aggregates, runtime->Rules(),
+                 PipelineOptionsFor(runtime->config, mode), probe) {}
+
+  // The per-department table, then the accounting of every consumed record, on stdout.
+  void PrintSummary() const {
+    std::printf("%s", SummaryTable(aggregates.Snapshot()).c_str());
+    std::printf(
+        "consumed %llu = applied %llu (late %llu) + duplicates %llu + dead-lettered %llu; "
+        "offset gaps %llu; timers fired %llu; alerts published %llu; state bytes written %llu\n",
+        static_cast<unsigned long long>(probe.consumed.load()),
+        static_cast<unsigned long long>(probe.applied.load()),
+        static_cast<unsigned long long>(probe.late_applied.load()),
+        static_cast<unsigned long long>(probe.duplicates.load()),
+        static_cast<unsigned long long>(probe.dead_lettered.load()),
+        static_cast<unsigned long long>(probe.offset_gaps.load()),
+        static_cast<unsigned long long>(probe.timers_fired.load()),
+        static_cast<unsigned long long>(relay_probe.alerts_published.load()),
+        static_cast<unsigned long long>(runtime->store->Stats().bytes_written));
+  }
+
+  std::unique_ptr<Runtime> runtime;
+  PipelineProbe probe;
+  RelayProbe relay_probe;
+  aggregate::AggregateTable aggregates;
+  Pipeline pipeline;
+};
+
+// Opens the runtime for `common` and a PipelineSession in `mode` over it. Errors: those of
+// LoadConfig and OpenRuntime.
+Result<std::unique_ptr<PipelineSession>> OpenPipelineSession(const CommonOptions& common,
+                                                             PipelineMode mode) {
+  auto rt = Open(common);
+  if (!rt) return rt.error();
+  return std::make_unique<PipelineSession>(std::move(*rt), mode);
 }
 
 }  // namespace
@@ -147,16 +190,12 @@ void PrintAccounting(const PipelineProbe& p, const RelayProbe& r, const state::S
 int RunLive(const RunOptions& options) {
   InstallStopSignals();
   InstallReloadSignal();
-  auto rt = Open(options.common);
-  if (!rt) return Fail(rt.error());
-  Runtime& runtime = **rt;
+  auto opened = OpenPipelineSession(options.common, PipelineMode::kRun);
+  if (!opened) return Fail(opened.error());
+  PipelineSession& session = **opened;
+  Runtime& runtime = *session.runtime;
   const Config& config = runtime.config;
-
-  PipelineProbe probe;
-  RelayProbe relay_probe;
-  aggregate::AggregateTable aggregates;
-  const PipelineOptions pipeline_options = PipelineOptionsFor(config, PipelineMode::kRun);
-  Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(), pipeline_options, probe);
+  Pipeline& pipeline = session.pipeline;
   // Aggregates are loaded per partition as the group assigns them (OnAssigned).
 
   alert::KafkaSinkOptions sink_options;
@@ -170,7 +209,7 @@ int RunLive(const RunOptions& options) {
       {config.kafka.dead_letter_topic, config.kafka.partitions, {}}};
   if (Status s = (*sink)->EnsureTopics(topics, Millis(15000)); !s) return Fail(s.error());
   KafkaOutboxRelay relay(*runtime.store, std::move(*sink), config.kafka.alerts_topic,
-                         config.kafka.dead_letter_topic, relay_probe);
+                         config.kafka.dead_letter_topic, session.relay_probe);
   relay.Start();
 
   std::atomic<bool> assigned{false};
@@ -194,8 +233,9 @@ int RunLive(const RunOptions& options) {
 
   auto metrics = std::make_shared<MetricsRegistry>();
   metrics->RegisterCollectable(std::make_shared<ProcessMetrics>());
-  metrics->RegisterCollectable(std::make_shared<PipelineMetrics>(
-      probe, relay_probe, aggregates, *runtime.store, [&consumer] { return consumer.Lag(); }));
+  metrics->RegisterCollectable(
+      std::make_shared<PipelineMetrics>(session.probe, session.relay_probe, session.aggregates,
+                                        *runtime.store, [&consumer] { return consumer.Lag(); }));
   ReloadProbe reload_probe;
   ReloadRequests reloads;
   metrics->RegisterCollectable(std::make_shared<ReloadMetrics>(reload_probe));
@@ -206,7 +246,7 @@ int RunLive(const RunOptions& options) {
     http_options.port = config.http.port;
     http_options.threads = 2;  // a waiting reload request must not hold up /metrics
     http = std::make_unique<HttpServer>(http_options);
-    ApiContext api{runtime.store.get(), &aggregates, metrics,
+    ApiContext api{runtime.store.get(), &session.aggregates, metrics,
                    [&assigned] { return assigned.load(); }};
     api.rules = [&runtime] { return runtime.rules.Get(); };
     api.watermark_clock = config.clock == TimerClock::kWatermark;
@@ -301,11 +341,10 @@ int RunLive(const RunOptions& options) {
       const bool caught_up =
           static_cast<int>(lags.size()) == consumer.SubscribedPartitionCount() &&
           std::all_of(lags.begin(), lags.end(), [](const auto& l) { return l.lag() == 0; });
-      if (caught_up && relay_probe.pending.load() == 0 && !summary_printed) {
+      if (caught_up && session.relay_probe.pending.load() == 0 && !summary_printed) {
         summary_printed = true;
         if (options.summary_when_caught_up) {
-          std::printf("%s", SummaryTable(aggregates.Snapshot()).c_str());
-          PrintAccounting(probe, relay_probe, *runtime.store);
+          session.PrintSummary();
           if (first_record) {
             std::printf(
                 "first record to caught up: %.3f s\n",
@@ -348,16 +387,8 @@ int RunImport(const ImportOptions& options) {
   auto mapped = ReadMappedCsv(options.mapping_path, options.files);
   if (!mapped) return Fail(mapped.error());
 
-  alert::KafkaSinkOptions sink_options;
-  sink_options.bootstrap_servers = config->kafka.bootstrap_servers;
-  sink_options.properties = config->kafka.producer;
-  // The Java clients' partitioner, so `replay` can place dossiers on the same partitions.
-  sink_options.properties.emplace("partitioner", "murmur2_random");
-  auto sink = alert::KafkaSink::Open(sink_options);
+  auto sink = OpenEventsProducer(*config);
   if (!sink) return Fail(sink.error());
-  const std::vector<alert::TopicSpec> topics = {
-      {config->kafka.events_topic, config->kafka.partitions, {}}};
-  if (Status s = (*sink)->EnsureTopics(topics, Millis(15000)); !s) return Fail(s.error());
 
   Progress progress("import", mapped->events.size(), options.progress);
   uint64_t done = 0;
@@ -380,20 +411,16 @@ int RunImport(const ImportOptions& options) {
 
 int RunReplay(const ReplayOptions& options) {
   InstallStopSignals();
-  auto rt = Open(options.common);
-  if (!rt) return Fail(rt.error());
-  Runtime& runtime = **rt;
-  const Config& config = runtime.config;
-
-  PipelineProbe probe;
-  RelayProbe relay_probe;
-  aggregate::AggregateTable aggregates;
   // Deterministic: event time drives timers.
-  const PipelineOptions pipeline_options = PipelineOptionsFor(config, PipelineMode::kReplay);
-  Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(), pipeline_options, probe);
+  auto opened = OpenPipelineSession(options.common, PipelineMode::kReplay);
+  if (!opened) return Fail(opened.error());
+  PipelineSession& session = **opened;
+  const Config& config = session.runtime->config;
+  Pipeline& pipeline = session.pipeline;
   if (Status s = pipeline.Restore(); !s) return Fail(s.error());
-  auto relay = FileOutboxRelay::Open(*runtime.store, config.state.dir + "/alerts.ndjson",
-                                     config.state.dir + "/dead-letters.ndjson", relay_probe);
+  auto relay =
+      FileOutboxRelay::Open(*session.runtime->store, config.state.dir + "/alerts.ndjson",
+                            config.state.dir + "/dead-letters.ndjson", session.relay_probe);
   if (!relay) return Fail(relay.error());
 
   const size_t batch_size = config.kafka.max_batch;
@@ -458,6 +485,21 @@ int RunReplay(const ReplayOptions& options) {
       lines.reserve(batch_size);
       std::string line;
       int64_t line_no = -1;
+      // Hands the lines of the current batch to the pipeline (the last one is line `line_no`).
+      auto flush_lines = [&]() -> Status {
+        for (size_t i = 0; i < lines.size(); ++i) {
+          records.push_back(SourceRecord{
+              source.topic,
+              PartitionId(0),
+              Offset(line_no - static_cast<int64_t>(lines.size()) + 1 + static_cast<int64_t>(i)),
+              Instant{},
+              {},
+              lines[i]});
+        }
+        if (Status s = flush(); !s) return s;
+        lines.clear();
+        return {};
+      };
       while (!g_stop_requested.load() && std::getline(in, line)) {
         ++line_no;
         // A UTF-8 byte-order mark (editors on Windows write one) marks the file, not its first
@@ -466,37 +508,15 @@ int RunReplay(const ReplayOptions& options) {
         if (line_no < start) continue;  // applied by an earlier run: resume after it
         lines.push_back(std::move(line));
         if (lines.size() == batch_size) {
-          for (size_t i = 0; i < lines.size(); ++i) {
-            records.push_back(SourceRecord{
-                source.topic,
-                PartitionId(0),
-                Offset(line_no - static_cast<int64_t>(lines.size()) + 1 + static_cast<int64_t>(i)),
-                Instant{},
-                {},
-                lines[i]});
-          }
-          if (Status s = flush(); !s) return Fail(s.error());
-          lines.clear();
+          if (Status s = flush_lines(); !s) return Fail(s.error());
         }
       }
-      for (size_t i = 0; i < lines.size(); ++i) {
-        records.push_back(SourceRecord{
-            source.topic,
-            PartitionId(0),
-            Offset(line_no - static_cast<int64_t>(lines.size()) + 1 + static_cast<int64_t>(i)),
-            Instant{},
-            {},
-            lines[i]});
-      }
-      if (Status s = flush(); !s) return Fail(s.error());
+      if (Status s = flush_lines(); !s) return Fail(s.error());
     }
   }
   if (Status s = pipeline.Flush(); !s) return Fail(s.error());
   if (Status s = (*relay)->Drain(); !s) return Fail(s.error());
-  if (options.summary) {
-    std::printf("%s", SummaryTable(aggregates.Snapshot()).c_str());
-    PrintAccounting(probe, relay_probe, *runtime.store);
-  }
+  if (options.summary) session.PrintSummary();
   return g_stop_requested.load() ? 130 : 0;
 }
 
@@ -727,17 +747,9 @@ int RunSimulate(const SimulateOptions& options) {
     file_buffer.resize(size_t{1} << 20);
     std::setvbuf(file, file_buffer.data(), _IOFBF, file_buffer.size());
   } else {
-    alert::KafkaSinkOptions sink_options;
-    sink_options.bootstrap_servers = config->kafka.bootstrap_servers;
-    sink_options.properties = config->kafka.producer;
-    // As `import`: the Java clients' partitioner, so `replay` places dossiers alike.
-    sink_options.properties.emplace("partitioner", "murmur2_random");
-    auto opened = alert::KafkaSink::Open(sink_options);
+    auto opened = OpenEventsProducer(*config);
     if (!opened) return Fail(opened.error());
     sink = std::move(*opened);
-    const std::vector<alert::TopicSpec> topics = {
-        {config->kafka.events_topic, config->kafka.partitions, {}}};
-    if (Status s = sink->EnsureTopics(topics, Millis(15000)); !s) return Fail(s.error());
     destination = config->kafka.events_topic;
   }
 

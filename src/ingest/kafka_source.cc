@@ -8,7 +8,28 @@
 #include <mutex>
 #include <set>
 
+#include "iocstream/ingest/kafka_client.h"
+
 namespace iocstream::ingest {
+
+std::map<std::string, std::string> ConsumerProperties(const KafkaSourceOptions& options) {
+  std::map<std::string, std::string> props = {
+      {"bootstrap.servers", options.bootstrap_servers},
+      {"group.id", options.group_id},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "false"},
+      {"auto.offset.reset", "earliest"},
+      // Larger fetches amortise per-request overhead in replays (a poll batch is ~1 MB).
+      {"fetch.min.bytes", "1"},
+      {"queued.min.messages", "100000"},
+      // Bounds the pre-fetched records held by librdkafka (default 64 MiB) as part of the
+      // memory budget; 32 MiB is still many poll batches ahead of the pipeline.
+      {"queued.max.messages.kbytes", "32768"},
+  };
+  for (const auto& [k, v] : options.properties) props[k] = v;
+  return props;
+}
 
 class KafkaSource::Impl {
  public:
@@ -24,37 +45,13 @@ class KafkaSource::Impl {
   }
 
   Status Init() {
-    char errstr[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    std::map<std::string, std::string> props = {
-        {"bootstrap.servers", options_.bootstrap_servers},
-        {"group.id", options_.group_id},
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "false"},
-        {"auto.offset.reset", "earliest"},
-        // Larger fetches amortise per-request overhead in replays (a poll batch is ~1 MB).
-        {"fetch.min.bytes", "1"},
-        {"queued.min.messages", "100000"},
-        // Bounds the pre-fetched records held by librdkafka (default 64 MiB) as part of the
-        // memory budget; 32 MiB is still many poll batches ahead of the pipeline.
-        {"queued.max.messages.kbytes", "32768"},
-    };
-    for (const auto& [k, v] : options_.properties) props[k] = v;
-    for (const auto& [k, v] : props) {
-      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) !=
-          RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return InvalidArgument("kafka property " + k + "=" + v + ": " + errstr);
-      }
-    }
-    rd_kafka_conf_set_opaque(conf, this);
-    rd_kafka_conf_set_rebalance_cb(conf, &Impl::RebalanceCallback);
-    rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (rk_ == nullptr) {
-      rd_kafka_conf_destroy(conf);
-      return InvalidArgument(std::string("kafka consumer: ") + errstr);
-    }
+    auto rk = NewKafkaClient(RD_KAFKA_CONSUMER, ConsumerProperties(options_),
+                             [this](rd_kafka_conf_t* conf) {
+                               rd_kafka_conf_set_opaque(conf, this);
+                               rd_kafka_conf_set_rebalance_cb(conf, &Impl::RebalanceCallback);
+                             });
+    if (!rk) return rk.error();
+    rk_ = *rk;
     rd_kafka_poll_set_consumer(rk_);
     rd_kafka_topic_partition_list_t* topics =
         rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));

@@ -37,6 +37,12 @@ struct KafkaSourceOptions {
   Millis poll_timeout{100};  // wait for the first record of a batch
 };
 
+// The librdkafka properties KafkaSource::Open configures: iocstream's consumer settings
+// (offsets stored with the state, never auto-committed; earliest reset; a pre-fetch queue
+// bounded for the memory budget) with options.properties over them.
+[[nodiscard]] std::map<std::string, std::string> ConsumerProperties(
+    const KafkaSourceOptions& options);
+
 // Called on the polling thread during Poll when the group assigns or revokes partitions.
 struct RebalanceHandler {
   // Next offset to consume for a newly assigned partition; nullopt → auto.offset.reset.

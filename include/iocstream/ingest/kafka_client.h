@@ -1,0 +1,28 @@
+// NewKafkaClient: the one place where iocstream turns librdkafka properties into a client
+// handle — KafkaSource's consumer, the alert module's KafkaSink producer, and the end-to-end
+// benchmark's raw consumer — so that a property librdkafka rejects reads the same everywhere.
+//
+// Thread-safety: a free function without shared state.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "iocstream/core/result.h"
+
+namespace iocstream::ingest {
+
+// A librdkafka client of `type` with `properties` set in key order. `configure`, when given,
+// sets what is not a string property (opaque pointer, callbacks) on the configuration before
+// the client is created. The caller owns the handle (rd_kafka_destroy).
+// Errors (kInvalidArgument; nothing is leaked): "kafka property KEY=VALUE: REASON" for a
+// property librdkafka rejects, "kafka producer: REASON" / "kafka consumer: REASON" when the
+// client cannot be created.
+[[nodiscard]] Result<rd_kafka_t*> NewKafkaClient(
+    rd_kafka_type_t type, const std::map<std::string, std::string>& properties,
+    const std::function<void(rd_kafka_conf_t*)>& configure = {});
+
+}  // namespace iocstream::ingest

@@ -1,0 +1,50 @@
+#include "iocstream/ingest/kafka_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "iocstream/ingest/kafka_source.h"
+
+namespace iocstream::ingest {
+namespace {
+
+using ::testing::StartsWith;
+
+// No broker needed: librdkafka checks properties and creates clients without connecting.
+
+TEST(KafkaClientTest, NamesThePropertyLibrdkafkaRejects) {
+  auto rk = NewKafkaClient(RD_KAFKA_PRODUCER, {{"linger.ms", "5"}, {"no.such.property", "1"}});
+  ASSERT_FALSE(rk);
+  EXPECT_EQ(rk.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(rk.error().message, StartsWith("kafka property no.such.property=1: "));
+}
+
+TEST(KafkaClientTest, ConfiguresBeforeCreatingTheClient) {
+  int configured = 0;
+  auto rk = NewKafkaClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", "127.0.0.1:1"}},
+                           [&](rd_kafka_conf_t* conf) {
+                             rd_kafka_conf_set_opaque(conf, &configured);
+                             ++configured;
+                           });
+  ASSERT_TRUE(rk) << rk.error().message;
+  EXPECT_EQ(configured, 1);
+  EXPECT_EQ(rd_kafka_opaque(*rk), &configured);
+  rd_kafka_destroy(*rk);
+}
+
+TEST(KafkaClientTest, ConsumerPropertiesPutTheOptionsOverTheDefaults) {
+  KafkaSourceOptions options;
+  options.bootstrap_servers = "127.0.0.1:1";
+  options.group_id = "g";
+  options.properties = {{"auto.offset.reset", "latest"}, {"fetch.max.bytes", "1000"}};
+  const auto props = ConsumerProperties(options);
+  EXPECT_EQ(props.at("bootstrap.servers"), "127.0.0.1:1");
+  EXPECT_EQ(props.at("group.id"), "g");
+  EXPECT_EQ(props.at("enable.auto.commit"), "false");
+  EXPECT_EQ(props.at("enable.auto.offset.store"), "false");
+  EXPECT_EQ(props.at("auto.offset.reset"), "latest");
+  EXPECT_EQ(props.at("fetch.max.bytes"), "1000");
+}
+
+}  // namespace
+}  // namespace iocstream::ingest
