@@ -165,6 +165,7 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
     next_offsets_.erase(tp);
     durable_offsets_.erase(tp);
     watermarks_.erase(tp.partition);
+    fire_armed_.erase(tp.partition);
     heads_.erase(tp.partition);
     aggregates_.DropPartition(tp.partition);
   }
@@ -244,18 +245,22 @@ void Pipeline::AdvanceWatermark(PartitionId partition, Instant event_time) {
     auto stored = store_.GetWatermark(partition);
     const Instant initial = stored && *stored ? **stored : Instant::min();
     it = watermarks_.emplace(partition, initial).first;
+    // Timers due at the stored watermark may not have fired yet: a commit within a batch (a
+    // burst of due timers) may store the watermark before a crash cuts the burst short.
+    fire_armed_.insert(partition);
   }
   const Instant candidate = event_time - options_.allowed_lateness;
   if (candidate > it->second) {
     it->second = candidate;
     watermark_moved_[partition] = true;
+    fire_armed_.insert(partition);
   }
 }
 
 void Pipeline::ChangeTimer(Timer t, bool put) {
   // Keep the partition's head exact: it holds every timer due up to its coverage.
   auto head = heads_.find(t.partition);
-  if (head != heads_.end() && t.due <= head->second.covered_until) {
+  if (head != heads_.end() && head->second.Covers(t)) {
     if (put) {
       head->second.timers.insert(t);
     } else {
@@ -270,31 +275,30 @@ void Pipeline::ChangeTimer(Timer t, bool put) {
 }
 
 Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
-  const Instant from = head.loaded ? head.covered_until + Millis(1) : Instant::min();
+  const TimerHead before = {{}, head.covered_until, head.partial, head.loaded};
+  const Instant from = !head.loaded   ? Instant::min()
+                       : head.partial ? head.partial->due
+                                      : head.covered_until + Millis(1);
   // Read up to a horizon past the clock, so the head (and the new timers it must hold) stays
   // small: timers due later are read when the clock nears them.
   const Instant start = std::max(up_to, from);
   const Instant until =
       start > kMaxInstant - options_.timer_horizon ? kMaxInstant : start + options_.timer_horizon;
-  size_t limit = options_.timer_scan_chunk;
-  std::vector<Timer> stored;
-  Instant covered = until;
-  while (true) {
-    auto page = store_.DueTimers(p, until, limit, from);
-    if (!page) return page.error();
-    stored = std::move(*page);
-    if (stored.size() < limit) break;
-    // A full page: it covers the timers due before its last instant (the page may hold only
-    // part of the timers due at that instant).
-    const Instant last = stored.back().due;
-    if (stored.front().due == last) {
-      limit *= 2;  // a whole page at one instant: read more
-      continue;
-    }
-    covered = last - Millis(1);
-    std::erase_if(stored, [&](const Timer& t) { return t.due == last; });
-    break;
+  const size_t limit = options_.timer_scan_chunk;
+  auto page = head.partial ? store_.DueTimersAfter(p, until, limit, *head.partial)
+                           : store_.DueTimers(p, until, limit, from);
+  if (!page) return page.error();
+  std::vector<Timer> stored = std::move(*page);
+  if (stored.size() < limit) {
+    head.covered_until = until;
+    head.partial.reset();
+  } else {
+    // A full page covers exactly the keys up to its last one, which may be in the middle of
+    // an instant.
+    head.covered_until = stored.back().due - Millis(1);
+    head.partial = stored.back();
   }
+  head.loaded = true;
   // What was read is the store before or after the write in flight: its changes, then this
   // batch's, decide (applying a change the read already saw changes nothing).
   auto decided = [&](const Timer& t) -> std::optional<bool> {
@@ -310,7 +314,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   }
   // Timers put by the write in flight or this batch, which the read may not hold.
   auto in_range = [&](const Timer& t) {
-    return t.partition == p && t.due >= from && t.due <= covered;
+    return t.partition == p && !before.Covers(t) && head.Covers(t);
   };
   for (const auto& [t, put] : in_flight_timer_changes_) {
     if (put && in_range(t) && decided(t).value_or(true)) head.timers.insert(t);
@@ -318,13 +322,12 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   for (const auto& [t, put] : timer_changes_) {
     if (put && in_range(t)) head.timers.insert(t);
   }
-  head.covered_until = covered;
-  head.loaded = true;
   return {};
 }
 
 Status Pipeline::FireDue(PartitionId p, Instant up_to) {
   TimerHead& head = heads_[p];
+  size_t fired = 0;
   while (true) {
     if (head.timers.empty() || head.timers.begin()->due > up_to) {
       if (head.loaded && head.covered_until >= up_to) break;  // nothing else is due
@@ -341,6 +344,13 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     probe_.timers_fired.fetch_add(1, std::memory_order_relaxed);
     QueueAlerts(r.alerts);
     Update(*entry, std::move(r.state));
+    // A burst of timers due together (after Tết, every warning that fell in the holiday
+    // comes due at its first working minute) commits as it goes, so its dirty dossiers and
+    // alerts stay within the commit size instead of growing until the batch ends. Nothing is
+    // evicted: the batch being processed holds pointers to its entries.
+    if (++fired % options_.timer_burst_commit == 0) {
+      if (Status s = Commit(CommitKind::kWithinBatch); !s) return s;
+    }
     if (head.timers.count(t) > 0) {
       // The rules asked for the timer that just fired again: leave it to a later call.
       spdlog::warn("timer of {} at {} re-armed by its own firing", t.dossier_id,
@@ -356,6 +366,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     head.timers.erase(head.timers.lower_bound(Timer{p, due, "", TimerKind::kWarning}),
                       head.timers.end());
     head.covered_until = due - Millis(1);
+    head.partial.reset();
   }
   return {};
 }
@@ -397,13 +408,14 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
 
   std::vector<PartitionId> touched;
   // The source partition of the previous record and its entry in batch_offsets_: a batch
-  // holds runs of records of one partition, so the map is searched once per run.
+  // holds runs of records of one partition, so the map is searched once per run (and again
+  // after a commit within the batch, which empties the map).
   Offset* run_next = nullptr;
   const TopicPartition* run_tp = nullptr;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const SourceRecord& rec = records[i];
-    std::optional<Offset> next;
-    if (run_tp == nullptr || run_tp->partition != rec.partition || run_tp->topic != rec.topic) {
+  uint64_t run_commit = commit_count_;
+  auto next_offset_slot = [&](const SourceRecord& rec) -> Offset& {
+    if (run_tp == nullptr || run_commit != commit_count_ || run_tp->partition != rec.partition ||
+        run_tp->topic != rec.topic) {
       TopicPartition key{std::string(rec.topic), rec.partition};
       auto it = batch_offsets_.find(key);
       if (it == batch_offsets_.end()) {
@@ -413,8 +425,14 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
       }
       run_tp = &it->first;
       run_next = &it->second;
+      run_commit = commit_count_;
     }
-    if (run_next->value() >= 0) next = *run_next;
+    return *run_next;
+  };
+  for (size_t i = 0; i < records.size(); ++i) {
+    const SourceRecord& rec = records[i];
+    std::optional<Offset> next;
+    if (const Offset slot = next_offset_slot(rec); slot.value() >= 0) next = slot;
     const TopicPartition& tp = *run_tp;
     if (next && rec.offset < *next) {
       // Already applied (a redelivery after a rebalance race): its effects are in the store.
@@ -428,8 +446,10 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
       spdlog::warn("offset gap on {}[{}]: expected {}, got {}", tp.topic, tp.partition.value(),
                    next->value(), rec.offset.value());
     }
-    *run_next = Offset(rec.offset.value() + 1);
     probe_.consumed.fetch_add(1, std::memory_order_relaxed);
+    // The record counts as done (its next offset goes into the batch) once its effects are:
+    // a commit within the batch (a burst of due timers) must not store an offset past them.
+    const Offset done = Offset(rec.offset.value() + 1);
 
     DecodeResult& d = decoded[i];
     if (!d.has_value()) {
@@ -443,6 +463,7 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
       probe_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
       probe_.dead_lettered_by_reason[static_cast<size_t>(err.reason)].fetch_add(
           1, std::memory_order_relaxed);
+      next_offset_slot(rec) = done;
       continue;
     }
     DossierEvent& event = *d;
@@ -453,9 +474,10 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
     if (touched.empty() || touched.back() != p) touched.push_back(p);
     const std::optional<Instant> watermark_before = Watermark(p);
     AdvanceWatermark(p, event.occurred_at);
-    if (options_.clock == TimerClock::kWatermark && watermark_moved_.count(p) > 0) {
+    if (options_.clock == TimerClock::kWatermark && fire_armed_.count(p) > 0) {
       if (Status s = FireDue(p, watermarks_[p]); !s) return fatal_ = s;
     }
+    next_offset_slot(rec) = done;
     Entry* entry = entry_of[i];
     rules::EventResult r =
         rules::ApplyEvent(entry->current ? &*entry->current : nullptr, event, p, rules_);
@@ -516,13 +538,14 @@ Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now
   return Commit();
 }
 
-Status Pipeline::Commit() {
+Status Pipeline::Commit(CommitKind kind) {
   last_commit_ = std::chrono::steady_clock::now();
   pending_records_ = 0;
+  if (kind == CommitKind::kBatchEnd) fire_armed_.clear();
   // One write in flight at most. Entries are evicted only once their last write is in the
   // store, so a dossier missing from the cache is never newer in a write in flight.
   if (Status s = AwaitWrite(); !s) return s;
-  Evict();
+  if (kind == CommitKind::kBatchEnd) Evict();
   if (!HasPending()) return {};
   state::StateBatch batch = store_.NewBatch();
   // In key order: the memtable skiplist then inserts each key next to the previous one

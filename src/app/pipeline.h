@@ -22,6 +22,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -48,6 +49,10 @@ struct PipelineOptions {
   // How far past the clock each partition's timer head reads the store (and so which new
   // timers it must hold): timers due later stay in the store until the clock gets near them.
   Millis timer_horizon{std::chrono::hours(24)};
+  // A burst of due timers (thousands due at one instant, e.g. every warning that fell in Tết
+  // comes due at the first working minute after it) commits every this many firings, so its
+  // dirty dossiers and alerts do not pile up in memory until the batch ends.
+  size_t timer_burst_commit = 16384;
   // Commit policy. ProcessBatch commits when `commit_interval` has passed since the last
   // commit or `commit_max_records` records are pending; 0 (the default) commits every batch.
   // Longer intervals coalesce the writes of a dossier's events and the put/delete pairs of its
@@ -191,10 +196,20 @@ class Pipeline {
   // The head of each partition's timer queue: exactly the timers (stored or changed in this
   // batch) due up to `covered_until`, so due timers are found without a store scan; the
   // store is read again only past the coverage (a page at a time).
+  //
+  // Coverage: every timer due at or before `covered_until`, and, when `partial` is set, those
+  // due at its instant (covered_until + 1 ms) up to it in the store's key order (kind, dossier
+  // id): a page may end in the middle of an instant at which thousands of timers are due.
   struct TimerHead {
     std::set<Timer> timers;
     Instant covered_until = Instant::min();
+    std::optional<Timer> partial;
     bool loaded = false;
+    [[nodiscard]] bool Covers(const Timer& t) const {
+      if (t.due <= covered_until) return true;
+      return partial && t.due == partial->due &&
+             std::tie(t.kind, t.dossier_id) <= std::tie(partial->kind, partial->dossier_id);
+    }
   };
 
   Entry* Lookup(const std::string& dossier_id);
@@ -204,7 +219,11 @@ class Pipeline {
   Status ExtendHead(PartitionId partition, TimerHead& head, Instant up_to);
   void ChangeTimer(Timer timer, bool put);
   void AdvanceWatermark(PartitionId partition, Instant event_time);
-  Status Commit();
+  // kBatchEnd: between batches (evicts past the cache bound). kWithinBatch: in the middle of
+  // one (a burst of due timers), where the batch holds pointers to cache entries.
+  enum class CommitKind { kBatchEnd, kWithinBatch };
+  Status Commit(CommitKind kind = CommitKind::kBatchEnd);
+
   // Waits for the write in flight, if any: its status becomes the Pipeline's (fatal on
   // failure) and its offsets durable.
   Status AwaitWrite();
@@ -264,7 +283,11 @@ class Pipeline {
   boost::unordered_flat_map<Timer, bool, TimerHash> in_flight_timer_changes_;
   std::vector<std::string> outbox_;
   std::map<TopicPartition, Offset> batch_offsets_;
-  std::map<PartitionId, bool> watermark_moved_;
+  std::map<PartitionId, bool> watermark_moved_;  // to store at the next commit
+  // Partitions whose watermark moved since the last commit between batches: each of their
+  // events first fires the timers due (a commit within a batch does not disarm them, so
+  // where a burst commits never changes when a timer fires).
+  std::set<PartitionId> fire_armed_;
   Status fatal_;
 };
 

@@ -579,11 +579,24 @@ Result<std::optional<Instant>> StateStore::GetWatermark(PartitionId partition) c
 
 Result<std::vector<Timer>> StateStore::DueTimers(PartitionId partition, Instant up_to, size_t limit,
                                                  Instant from) const {
+  if (limit == 0 || up_to < from) return std::vector<Timer>();
+  return ScanTimers(partition, up_to, limit,
+                    from == Instant::min() ? keys::TimerPartitionPrefix(partition)
+                                           : keys::TimerDuePrefix(partition, from));
+}
+
+Result<std::vector<Timer>> StateStore::DueTimersAfter(PartitionId partition, Instant up_to,
+                                                      size_t limit, const Timer& after) const {
+  if (limit == 0 || up_to < after.due) return std::vector<Timer>();
+  std::string lower = keys::TimerKey(Timer{partition, after.due, after.dossier_id, after.kind});
+  lower.push_back('\0');  // the smallest key after it
+  return ScanTimers(partition, up_to, limit, lower);
+}
+
+Result<std::vector<Timer>> StateStore::ScanTimers(PartitionId partition, Instant up_to,
+                                                  size_t limit, const std::string& lower) const {
   if (!impl_->db) return Closed();
   std::vector<Timer> out;
-  if (limit == 0 || up_to < from) return out;
-  const std::string lower = from == Instant::min() ? keys::TimerPartitionPrefix(partition)
-                                                   : keys::TimerDuePrefix(partition, from);
   const std::string upper = keys::PrefixSuccessor(keys::TimerDuePrefix(partition, up_to));
   rocksdb::Slice lower_slice(lower);
   rocksdb::Slice upper_slice(upper);

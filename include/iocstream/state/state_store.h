@@ -191,6 +191,12 @@ class StateStore {
                                                      size_t limit,
                                                      Instant from = Instant::min()) const;
 
+  // The same, resuming strictly after `after` (a timer of this partition) in that order: the
+  // next page of a scan whose last page ended at `after`, even in the middle of an instant
+  // (thousands of timers may be due at one instant, e.g. after a holiday).
+  [[nodiscard]] Result<std::vector<Timer>> DueTimersAfter(PartitionId partition, Instant up_to,
+                                                          size_t limit, const Timer& after) const;
+
   // The earliest due instant among a partition's timers, nullopt if it has none.
   // Only timers due at or after `from` are considered (see DueTimers).
   [[nodiscard]] Result<std::optional<Instant>> NextTimerDue(PartitionId partition,
@@ -227,6 +233,9 @@ class StateStore {
  private:
   struct Impl;
   explicit StateStore(std::unique_ptr<Impl> impl);
+  // Timers of `partition` from the key `lower` (inclusive) up to due `up_to`, at most `limit`.
+  Result<std::vector<Timer>> ScanTimers(PartitionId partition, Instant up_to, size_t limit,
+                                        const std::string& lower) const;
   std::unique_ptr<Impl> impl_;
 };
 
