@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
   std::string state_dir;
   std::string json_path;
   bool keep = false;
+  std::optional<bool> async_commit;  // default: what the product does
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     const std::string v = i + 1 < argc ? argv[i + 1] : "";
@@ -84,9 +86,12 @@ int main(int argc, char** argv) {
       json_path = v, ++i;
     } else if (k == "--keep") {
       keep = true;
+    } else if (k == "--async-commit" && (v == "on" || v == "off")) {
+      async_commit = v == "on", ++i;
     } else {
       std::fprintf(stderr,
                    "usage: memory_bench [--dossiers N] [--config FILE] [--state-dir DIR] "
+                   "[--async-commit on|off] "
                    "[--json OUT] [--keep]\n");
       return 2;
     }
@@ -111,8 +116,9 @@ int main(int argc, char** argv) {
   PipelineProbe probe;
   RelayProbe relay_probe;
   aggregate::AggregateTable aggregates;
-  Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(),
-                    PipelineOptionsFor(runtime.config, PipelineMode::kReplay), probe);
+  PipelineOptions options = PipelineOptionsFor(runtime.config, PipelineMode::kReplay);
+  if (async_commit) options.async_commit = *async_commit;
+  Pipeline pipeline(*runtime.store, aggregates, runtime.Rules(), options, probe);
   auto relay = FileOutboxRelay::Open(*runtime.store, state_dir + "/alerts.ndjson",
                                      state_dir + "/dead-letters.ndjson", relay_probe);
   if (!relay) {
