@@ -130,16 +130,20 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
     cf.level0_file_num_compaction_trigger = 8;
   }
 
-  // Per-family memtable size as a share of the global budget: dossiers 1/2, timers 1/4, the
-  // four small families 1/32 each, 7/8 in all, which is also where the WriteBufferManager
-  // starts a flush. With atomic_flush every flush covers all families, so the small ones
-  // never hold old memtables. max_write_buffer_number = 3 lets writes go on into a new
-  // memtable while one flushes; if flushes fall further behind, RocksDB stalls writes, so
-  // memtables never exceed 3 x 7/8 of the budget.
+  // Per-family memtable size as a share of the global budget, in 32nds: dossiers 11, timers
+  // 7, outbox 7, aggregates, offsets and meta 1 each; 28/32 = 7/8 in all, which is also where
+  // the WriteBufferManager starts a flush. With atomic_flush every flush covers all families,
+  // so the small ones never hold old memtables, and the first family to fill its share
+  // flushes them all: the shares follow what each family receives per event. (The outbox
+  // had 1/32, 1 MiB of a 32 MiB budget, less than the alerts of one commit on the simulated
+  // stream: every commit flushed every family with a third of the budget used, and the
+  // small L0 files doubled the compaction work.) max_write_buffer_number = 3 lets writes go
+  // on into a new memtable while one flushes; if flushes fall further behind, RocksDB stalls
+  // writes, so memtables never exceed 3 x 7/8 of the budget.
   const size_t budget = options.write_buffer_bytes;
   size_t share = budget / 32;
-  if (family == kDossiers) share = budget / 2;
-  if (family == kTimers) share = budget / 4;
+  if (family == kDossiers) share = budget / 32 * 11;
+  if (family == kTimers || family == kOutbox) share = budget / 32 * 7;
   cf.write_buffer_size = std::max<size_t>(share, size_t{64} << 10);
   cf.max_write_buffer_number = 3;
   // Batches carry each family's keys in key order (see StateBatch), spread over the whole
