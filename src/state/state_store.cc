@@ -115,17 +115,35 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf.compression = compression;
   cf.level_compaction_dynamic_level_bytes = true;
+  if (family == kDossiers) {
+    // Dossier values are compact binary records: LZ4 saves only about a third of their
+    // blocks, and was the largest single cost of flushes and compactions. L0 files are written
+    // uncompressed (flushes skip LZ4, and the compactions that read them skip decompression);
+    // they live a few flushes, until the compaction into the base level compresses them. With
+    // level_compaction_dynamic_level_bytes, element 0 is L0 and the others count from the base
+    // level. The block cache holds uncompressed blocks either way.
+    cf.compression_per_level.assign(static_cast<size_t>(cf.num_levels), compression);
+    cf.compression_per_level[0] = rocksdb::kNoCompression;
+    // Every L0 compaction rewrites the base level (all the dossiers, while they fit in one
+    // level): waiting for 8 L0 files instead of 4 does it half as often. Point reads pay a
+    // pinned filter probe per L0 file.
+    cf.level0_file_num_compaction_trigger = 8;
+  }
 
-  // Per-family memtable size as a share of the global budget: dossiers 1/2, timers 1/4, the
-  // four small families 1/32 each, 7/8 in all, which is also where the WriteBufferManager
-  // starts a flush. With atomic_flush every flush covers all families, so the small ones
-  // never hold old memtables. max_write_buffer_number = 3 lets writes go on into a new
-  // memtable while one flushes; if flushes fall further behind, RocksDB stalls writes, so
-  // memtables never exceed 3 x 7/8 of the budget.
+  // Per-family memtable size as a share of the global budget, in 32nds: dossiers 11, timers
+  // 7, outbox 7, aggregates, offsets and meta 1 each; 28/32 = 7/8 in all, which is also where
+  // the WriteBufferManager starts a flush. With atomic_flush every flush covers all families,
+  // so the small ones never hold old memtables, and the first family to fill its share
+  // flushes them all: the shares follow what each family receives per event. (The outbox
+  // had 1/32, 1 MiB of a 32 MiB budget, less than the alerts of one commit on the simulated
+  // stream: every commit flushed every family with a third of the budget used, and the
+  // small L0 files doubled the compaction work.) max_write_buffer_number = 3 lets writes go
+  // on into a new memtable while one flushes; if flushes fall further behind, RocksDB stalls
+  // writes, so memtables never exceed 3 x 7/8 of the budget.
   const size_t budget = options.write_buffer_bytes;
   size_t share = budget / 32;
-  if (family == kDossiers) share = budget / 2;
-  if (family == kTimers) share = budget / 4;
+  if (family == kDossiers) share = budget / 32 * 11;
+  if (family == kTimers || family == kOutbox) share = budget / 32 * 7;
   cf.write_buffer_size = std::max<size_t>(share, size_t{64} << 10);
   cf.max_write_buffer_number = 3;
   // Batches carry each family's keys in key order (see StateBatch), spread over the whole
@@ -143,10 +161,18 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
   cf.arena_block_size =
       std::min<size_t>(cf.write_buffer_size / 8, busy ? size_t{1} << 20 : size_t{64} << 10);
 
-  if (family == kTimers || family == kOutbox) {
-    // Queue-like families: keys are deleted in key order (fired timers, delivered alerts), so
-    // scans from the front would wade through tombstones. Files with many deletions in a
-    // window of entries are compacted early to drop them.
+  if (family == kOutbox) {
+    // Queue-like family: keys are deleted in key order (delivered alerts), so scans from the
+    // front would wade through tombstones. Files with many deletions in a window of entries
+    // are compacted early to drop them.
+    //
+    // Not the timers: nearly every flushed timers file holds that many deletions (timers that
+    // fired or were cancelled), so each flush was followed by a compaction that rewrote all
+    // the family's files (a 4.57M-event replay: 62 such compactions, 7.7 of the 26 CPU
+    // seconds of compaction). Their reads do not need it: but for the first read of a
+    // partition, the pipeline reads timers a window at a time from past the ones that fired,
+    // and the ordinary L0 compactions (every few flushes) take the tombstones down like any
+    // other entry.
     cf.table_properties_collector_factories.emplace_back(
         rocksdb::NewCompactOnDeletionCollectorFactory(/*sliding_window_size=*/128,
                                                       /*deletion_trigger=*/64));
