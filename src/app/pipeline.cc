@@ -260,7 +260,7 @@ void Pipeline::AdvanceWatermark(PartitionId partition, Instant event_time) {
 void Pipeline::ChangeTimer(Timer t, bool put) {
   // Keep the partition's head exact: it holds every timer due up to its coverage.
   auto head = heads_.find(t.partition);
-  if (head != heads_.end() && head->second.Covers(t)) {
+  if (head != heads_.end() && head->second.covered.Covers(t)) {
     if (put) {
       head->second.timers.insert(t);
     } else {
@@ -275,28 +275,28 @@ void Pipeline::ChangeTimer(Timer t, bool put) {
 }
 
 Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
-  const TimerHead before = {{}, head.covered_until, head.partial, head.loaded};
-  const Instant from = !head.loaded   ? Instant::min()
-                       : head.partial ? head.partial->due
-                                      : head.covered_until + Millis(1);
+  const TimerCoverage before = head.covered;
+  const Instant from = !head.loaded           ? Instant::min()
+                       : head.covered.partial ? head.covered.partial->due
+                                              : head.covered.until + Millis(1);
   // Read up to a horizon past the clock, so the head (and the new timers it must hold) stays
   // small: timers due later are read when the clock nears them.
   const Instant start = std::max(up_to, from);
   const Instant until =
       start > kMaxInstant - options_.timer_horizon ? kMaxInstant : start + options_.timer_horizon;
   const size_t limit = options_.timer_scan_chunk;
-  auto page = head.partial ? store_.DueTimersAfter(p, until, limit, *head.partial)
-                           : store_.DueTimers(p, until, limit, from);
+  auto page = head.covered.partial ? store_.DueTimersAfter(p, until, limit, *head.covered.partial)
+                                   : store_.DueTimers(p, until, limit, from);
   if (!page) return page.error();
   std::vector<Timer> stored = std::move(*page);
   if (stored.size() < limit) {
-    head.covered_until = until;
-    head.partial.reset();
+    head.covered.until = until;
+    head.covered.partial.reset();
   } else {
     // A full page covers exactly the keys up to its last one, which may be in the middle of
     // an instant.
-    head.covered_until = stored.back().due - Millis(1);
-    head.partial = stored.back();
+    head.covered.until = stored.back().due - Millis(1);
+    head.covered.partial = stored.back();
   }
   head.loaded = true;
   // What was read is the store before or after the write in flight: its changes, then this
@@ -314,7 +314,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   }
   // Timers put by the write in flight or this batch, which the read may not hold.
   auto in_range = [&](const Timer& t) {
-    return t.partition == p && !before.Covers(t) && head.Covers(t);
+    return t.partition == p && !before.Covers(t) && head.covered.Covers(t);
   };
   for (const auto& [t, put] : in_flight_timer_changes_) {
     if (put && in_range(t) && decided(t).value_or(true)) head.timers.insert(t);
@@ -330,7 +330,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
   size_t fired = 0;
   while (true) {
     if (head.timers.empty() || head.timers.begin()->due > up_to) {
-      if (head.loaded && head.covered_until >= up_to) break;  // nothing else is due
+      if (head.loaded && head.covered.until >= up_to) break;  // nothing else is due
       if (Status s = ExtendHead(p, head, up_to); !s) return s;
       continue;
     }
@@ -365,8 +365,8 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     const Instant due = cut->due;
     head.timers.erase(head.timers.lower_bound(Timer{p, due, "", TimerKind::kWarning}),
                       head.timers.end());
-    head.covered_until = due - Millis(1);
-    head.partial.reset();
+    head.covered.until = due - Millis(1);
+    head.covered.partial.reset();
   }
   return {};
 }

@@ -194,22 +194,25 @@ class Pipeline {
     size_t bytes = 0;        // estimated size counted in cache_bytes_
   };
   // The head of each partition's timer queue: exactly the timers (stored or changed in this
-  // batch) due up to `covered_until`, so due timers are found without a store scan; the
+  // batch) within its coverage (`covered`), so due timers are found without a store scan; the
   // store is read again only past the coverage (a page at a time).
   //
-  // Coverage: every timer due at or before `covered_until`, and, when `partial` is set, those
-  // due at its instant (covered_until + 1 ms) up to it in the store's key order (kind, dossier
+  // Coverage: every timer due at or before `until`, and, when `partial` is set, those due at
+  // its instant (until + 1 ms) up to it in the store's key order (kind, dossier
   // id): a page may end in the middle of an instant at which thousands of timers are due.
-  struct TimerHead {
-    std::set<Timer> timers;
-    Instant covered_until = Instant::min();
+  struct TimerCoverage {
+    Instant until = Instant::min();
     std::optional<Timer> partial;
-    bool loaded = false;
     [[nodiscard]] bool Covers(const Timer& t) const {
-      if (t.due <= covered_until) return true;
+      if (t.due <= until) return true;
       return partial && t.due == partial->due &&
              std::tie(t.kind, t.dossier_id) <= std::tie(partial->kind, partial->dossier_id);
     }
+  };
+  struct TimerHead {
+    std::set<Timer> timers;
+    TimerCoverage covered;
+    bool loaded = false;
   };
 
   Entry* Lookup(const std::string& dossier_id);
