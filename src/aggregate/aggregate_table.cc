@@ -30,9 +30,13 @@ void AggregateTable::Load(Rows rows) {
   for (auto& [key, counters] : rows) rows_.emplace(key, Row{counters});
 }
 
-AggregateTable::Row& AggregateTable::DirtyRow(const DossierState& state) {
-  auto it = rows_.find(ViewOf(state));
-  if (it == rows_.end()) it = rows_.emplace(aggregate::KeyOf(state), Row{}).first;
+AggregateTable::Row& AggregateTable::DirtyRow(const KeyView& key) {
+  auto it = rows_.find(key);
+  if (it == rows_.end()) {
+    AggregateKey owned{key.partition, std::string(key.agency_code), std::string(key.commune_code),
+                       key.channel};
+    it = rows_.emplace(std::move(owned), Row{}).first;
+  }
   if (!it->second.dirty) {
     it->second.dirty = true;
     dirty_.push_back(&*it);
@@ -40,20 +44,36 @@ AggregateTable::Row& AggregateTable::DirtyRow(const DossierState& state) {
   return it->second;
 }
 
+void AggregateTable::TakeFootprint(const DossierState& state, Footprint& out) {
+  out.key.partition = state.partition;
+  out.key.agency_code.assign(state.agency_code);
+  out.key.commune_code.assign(state.commune_code);
+  out.key.channel = state.channel;
+  out.contribution = Contribution(state);
+}
+
 void AggregateTable::Apply(const DossierState* before, const DossierState& after) {
+  if (before == nullptr) return Apply(static_cast<const Footprint*>(nullptr), after);
+  Footprint footprint;
+  TakeFootprint(*before, footprint);
+  Apply(&footprint, after);
+}
+
+void AggregateTable::Apply(const Footprint* before, const DossierState& after) {
   AggregateCounters delta = Contribution(after);
   // Most events move no counter of their row: decided before any row is looked up or the
   // lock taken.
-  const bool same_row = before != nullptr && KeyEqual::Same(ViewOf(*before), ViewOf(after));
+  const KeyView after_key = ViewOf(after);
+  const bool same_row = before != nullptr && KeyEqual::Same(ViewOf(before->key), after_key);
   if (same_row) {
-    delta -= Contribution(*before);
+    delta -= before->contribution;
     if (delta.IsZero()) return;
   }
   std::lock_guard lock(mu_);
   if (!same_row && before != nullptr) {  // the dossier moved to another row
-    DirtyRow(*before).counters -= Contribution(*before);
+    DirtyRow(ViewOf(before->key)).counters -= before->contribution;
   }
-  DirtyRow(after).counters += delta;
+  DirtyRow(after_key).counters += delta;
 }
 
 std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirty() {

@@ -203,19 +203,31 @@ Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
   return Cache(dossier_id, std::move(*stored));
 }
 
-void Pipeline::Update(Entry& entry, DossierState next) {
-  const DossierState* before = entry.current ? &*entry.current : nullptr;
-  aggregates_.Apply(before, next);
+void Pipeline::BeginChange(const Entry& entry) {
+  ChangeBase& base = change_base_;
+  base.existed = entry.current.has_value();
+  if (!base.existed) {
+    base.timers = rules::TimerSlots{};
+    return;
+  }
+  base.partition = entry.current->partition;
+  aggregate::AggregateTable::TakeFootprint(*entry.current, base.footprint);
+  base.timers = rules::DesiredTimerSlots(*entry.current);
+}
+
+void Pipeline::EndChange(Entry& entry) {
+  const ChangeBase& base = change_base_;
+  const DossierState& next = *entry.current;
+  aggregates_.Apply(base.existed ? &base.footprint : nullptr, next);
   // Compare the timers before and after without building them: most events leave them as
   // they were, and a changed one is built (with its dossier id) only to be put or deleted.
-  const rules::TimerSlots old_timers =
-      before != nullptr ? rules::DesiredTimerSlots(*before) : rules::TimerSlots{};
+  const rules::TimerSlots& old_timers = base.timers;
   const rules::TimerSlots new_timers = rules::DesiredTimerSlots(next);
-  const bool moved = before != nullptr && before->partition != next.partition;
+  const bool moved = base.existed && base.partition != next.partition;
   for (size_t i = 0; i < old_timers.size; ++i) {
     const auto& slot = old_timers.slots[i];
     if (moved || !new_timers.Contains(slot)) {
-      ChangeTimer(Timer{before->partition, slot.due, before->dossier_id, slot.kind}, false);
+      ChangeTimer(Timer{base.partition, slot.due, next.dossier_id, slot.kind}, false);
     }
   }
   for (size_t i = 0; i < new_timers.size; ++i) {
@@ -224,12 +236,17 @@ void Pipeline::Update(Entry& entry, DossierState next) {
       ChangeTimer(Timer{next.partition, slot.due, next.dossier_id, slot.kind}, true);
     }
   }
-  entry.current = std::move(next);
   if (!entry.dirty) {
     entry.dirty = true;
     dirty_.push_back(&entry);
   }
-  Resize(entry, entry.current->dossier_id);
+  Resize(entry, next.dossier_id);
+}
+
+void Pipeline::Update(Entry& entry, DossierState next) {
+  BeginChange(entry);
+  entry.current = std::move(next);
+  EndChange(entry);
 }
 
 void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts) {
@@ -339,11 +356,12 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     Entry* entry = Lookup(t.dossier_id);
     if (entry == nullptr) return fatal_;
     if (!entry->current) continue;  // orphan timer: its dossier is gone
-    rules::TimerResult r = rules::FireTimer(*entry->current, t, up_to, rules_);
-    if (!r.fired) continue;
+    BeginChange(*entry);
+    alerts_.clear();
+    if (!rules::FireTimerInPlace(*entry->current, t, up_to, rules_, alerts_)) continue;
     probe_.timers_fired.fetch_add(1, std::memory_order_relaxed);
-    QueueAlerts(r.alerts);
-    Update(*entry, std::move(r.state));
+    QueueAlerts(alerts_);
+    EndChange(*entry);
     // A burst of timers due together (after Tết, every warning that fell in the holiday
     // comes due at its first working minute) commits as it goes, so its dirty dossiers and
     // alerts stay within the commit size instead of growing until the batch ends. Nothing is
@@ -479,9 +497,10 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
     }
     next_offset_slot(rec) = done;
     Entry* entry = entry_of[i];
-    rules::EventResult r =
-        rules::ApplyEvent(entry->current ? &*entry->current : nullptr, event, p, rules_);
-    if (r.disposition == rules::Disposition::kDuplicate) {
+    BeginChange(*entry);
+    alerts_.clear();
+    if (rules::ApplyEventInPlace(entry->current, event, p, rules_, alerts_) ==
+        rules::Disposition::kDuplicate) {
       probe_.duplicates.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
@@ -495,14 +514,14 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
     }
     if (late) {
       const Instant clock = options_.clock == TimerClock::kWatermark ? watermarks_[p] : wall_now;
-      rules::ApplyLateDataGrace(r.state, clock, options_.allowed_lateness);
+      rules::ApplyLateDataGrace(*entry->current, clock, options_.allowed_lateness);
     }
     const int64_t event_ms = ToEpochMillis(event.occurred_at);
     if (event_ms > probe_.max_event_time_ms.load(std::memory_order_relaxed)) {
       probe_.max_event_time_ms.store(event_ms, std::memory_order_relaxed);
     }
-    QueueAlerts(r.alerts);
-    Update(*entry, std::move(r.state));
+    QueueAlerts(alerts_);
+    EndChange(*entry);
   }
   if (options_.clock == TimerClock::kWallClock) {
     std::sort(touched.begin(), touched.end());

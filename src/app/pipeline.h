@@ -216,6 +216,12 @@ class Pipeline {
   };
 
   Entry* Lookup(const std::string& dossier_id);
+  // A change of an entry's state, made in place between BeginChange and EndChange: EndChange
+  // applies it to the aggregates and the timers (what the state was is kept by BeginChange)
+  // and marks the entry dirty. One change at a time.
+  void BeginChange(const Entry& entry);
+  void EndChange(Entry& entry);
+  // BeginChange, replace the state by `next`, EndChange.
   void Update(Entry& entry, DossierState next);
   void QueueAlerts(const std::vector<AlertIntent>& alerts);
   Status FireDue(PartitionId partition, Instant up_to);
@@ -285,6 +291,15 @@ class Pipeline {
   // may see the store before or after that write lands.
   boost::unordered_flat_map<Timer, bool, TimerHash> in_flight_timer_changes_;
   std::vector<std::string> outbox_;
+  // The state before the change in progress (BeginChange), reused from change to change.
+  struct ChangeBase {
+    bool existed = false;
+    PartitionId partition{0};
+    aggregate::AggregateTable::Footprint footprint;
+    rules::TimerSlots timers;
+  };
+  ChangeBase change_base_;
+  std::vector<AlertIntent> alerts_;  // raised by the change in progress (reused)
   std::map<TopicPartition, Offset> batch_offsets_;
   std::map<PartitionId, bool> watermark_moved_;  // to store at the next commit
   // Partitions whose watermark moved since the last commit between batches: each of their

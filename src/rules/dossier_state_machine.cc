@@ -360,22 +360,29 @@ Outcome ClassifyOutcome(Instant end, std::optional<Instant> due, const BusinessC
 EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, PartitionId partition,
                        const RulesContext& ctx) {
   EventResult r;
+  std::optional<DossierState> state;
+  if (prior != nullptr) state = *prior;
+  r.disposition = ApplyEventInPlace(state, e, partition, ctx, r.alerts);
+  r.state = std::move(*state);
+  return r;
+}
+
+Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierEvent& e,
+                              PartitionId partition, const RulesContext& ctx,
+                              std::vector<AlertIntent>& alerts) {
   const uint64_t id_hash = EventIdHash(e.event_id);
-  if (prior != nullptr) {
-    r.state = *prior;
-    const auto& ids = prior->applied_event_ids;
-    if (std::find(ids.begin(), ids.end(), id_hash) != ids.end()) {
-      r.disposition = Disposition::kDuplicate;
-      return r;
-    }
+  if (state) {
+    const auto& ids = state->applied_event_ids;
+    if (std::find(ids.begin(), ids.end(), id_hash) != ids.end()) return Disposition::kDuplicate;
   } else {
-    r.state.dossier_id = e.dossier_id;
-    r.state.partition = partition;
-    r.state.first_event_at = e.occurred_at;
-    r.state.last_event_at = e.occurred_at;
-    r.state.status_at = e.occurred_at;
+    state.emplace();
+    state->dossier_id = e.dossier_id;
+    state->partition = partition;
+    state->first_event_at = e.occurred_at;
+    state->last_event_at = e.occurred_at;
+    state->status_at = e.occurred_at;
   }
-  DossierState& s = r.state;
+  DossierState& s = *state;
   RememberEvent(s, id_hash);
   MergeAttributes(s, e);
   s.first_event_at = std::min(s.first_event_at, e.occurred_at);
@@ -438,8 +445,8 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
   UpdateStatus(s, e);
   // An open pause stays open when the dossier finishes: its end may still arrive (out of
   // order) and is then applied, up to the end of processing.
-  UpdateOutcome(s, ctx, r.alerts, e.occurred_at);
-  return r;
+  UpdateOutcome(s, ctx, alerts, e.occurred_at);
+  return Disposition::kApplied;
 }
 
 DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ctx, Instant clock) {
@@ -514,44 +521,50 @@ TimerResult FireTimer(const DossierState& state, const Timer& t, Instant now,
                       const RulesContext& ctx) {
   TimerResult r;
   r.state = state;
-  DossierState& s = r.state;
+  r.fired = FireTimerInPlace(r.state, t, now, ctx, r.alerts);
+  return r;
+}
+
+bool FireTimerInPlace(DossierState& s, const Timer& t, Instant now, const RulesContext& ctx,
+                      std::vector<AlertIntent>& alerts) {
   const bool running = IsOpen(s) && !s.paused_since;
   switch (t.kind) {
     case TimerKind::kBreach:
-      if (!running || s.breach_fired || !Fires(s, s.due_at, t)) return r;
+      if (!running || s.breach_fired || !Fires(s, s.due_at, t)) return false;
       s.breach_fired = true;
-      r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineBreached, *s.due_at, now));
+      alerts.push_back(MakeAlert(s, AlertKind::kDeadlineBreached, *s.due_at, now));
       if (ctx.policy.apology_alerts && !s.apology_issued) {
-        r.alerts.push_back(MakeAlert(s, AlertKind::kApologyMissing, *s.due_at, now));
+        alerts.push_back(MakeAlert(s, AlertKind::kApologyMissing, *s.due_at, now));
       }
       break;
     case TimerKind::kWarning:
-      if (!running || s.warning_fired || s.breach_fired || !Fires(s, s.warning_at, t)) return r;
+      if (!running || s.warning_fired || s.breach_fired || !Fires(s, s.warning_at, t)) {
+        return false;
+      }
       s.warning_fired = true;
       // Past the deadline already (the breach timer fires next): a warning would only be noise.
       if (now < *s.due_at) {
-        r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarning, *s.due_at, now));
+        alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarning, *s.due_at, now));
       }
       break;
     case TimerKind::kHoursLeftWarning:
       if (!running || s.hours_left_warning_fired || s.breach_fired ||
           !Fires(s, s.hours_left_warning_at, t)) {
-        return r;
+        return false;
       }
       s.hours_left_warning_fired = true;
       if (now < *s.due_at) {
-        r.alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarningHoursLeft, *s.due_at, now));
+        alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarningHoursLeft, *s.due_at, now));
       }
       break;
     case TimerKind::kStepBreach:
-      if (!IsOpen(s) || s.step_breach_fired || !Fires(s, s.step_due_at, t)) return r;
+      if (!IsOpen(s) || s.step_breach_fired || !Fires(s, s.step_due_at, t)) return false;
       s.step_breach_fired = true;
       ++s.step_breaches;
-      r.alerts.push_back(MakeAlert(s, AlertKind::kStepBreached, *s.step_due_at, now));
+      alerts.push_back(MakeAlert(s, AlertKind::kStepBreached, *s.step_due_at, now));
       break;
   }
-  r.fired = true;
-  return r;
+  return true;
 }
 
 TimerSlots DesiredTimerSlots(const DossierState& s) {

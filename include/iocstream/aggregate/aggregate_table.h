@@ -31,6 +31,17 @@ class AggregateTable {
   // contribution did not change.
   void Apply(const DossierState* before, const DossierState& after);
 
+  // What a dossier counts for: its row's key and its contribution. Taken before a state is
+  // changed in place (TakeFootprint), then given to Apply with the changed state.
+  struct Footprint {
+    AggregateKey key;
+    AggregateCounters contribution;
+  };
+  // Fills `out` from `state`, reusing the capacity of its strings (no allocation once warm).
+  static void TakeFootprint(const DossierState& state, Footprint& out);
+  // Apply, from a footprint of the state before (nullptr: new dossier).
+  void Apply(const Footprint* before, const DossierState& after);
+
   // Keys changed since the last call, with their current values (zero rows included, so the
   // store deletes them). The caller writes them into the same batch as the dossiers.
   [[nodiscard]] std::vector<std::pair<AggregateKey, AggregateCounters>> TakeDirty();
@@ -77,8 +88,8 @@ class AggregateTable {
   };
   using Table = std::unordered_map<AggregateKey, Row, KeyHash, KeyEqual>;
 
-  // The row of `state`'s key, created when missing; listed as dirty.
-  Row& DirtyRow(const DossierState& state);
+  // The row of `key`, created when missing; listed as dirty.
+  Row& DirtyRow(const KeyView& key);
 
   mutable std::mutex mu_;
   Table rows_;  // hashed: Apply runs once per state change, on the hot path

@@ -73,6 +73,14 @@ struct EventResult {
 [[nodiscard]] EventResult ApplyEvent(const DossierState* prior, const DossierEvent& event,
                                      PartitionId partition, const RulesContext& ctx);
 
+// ApplyEvent in place, for the pipeline's hot path (no copy of the state): `state` holds the
+// prior state (nullopt: the first event of this dossier) and becomes the new one; the alerts
+// raised are appended to `alerts`. On a duplicate `state` is left as it was.
+[[nodiscard]] Disposition ApplyEventInPlace(std::optional<DossierState>& state,
+                                            const DossierEvent& event, PartitionId partition,
+                                            const RulesContext& ctx,
+                                            std::vector<AlertIntent>& alerts);
+
 struct TimerResult {
   bool fired = false;  // false: stale timer (the dossier moved on), nothing changed
   DossierState state;
@@ -82,6 +90,11 @@ struct TimerResult {
 // Fires `timer` for `state` at clock `now` (wall clock live, watermark in replay; now >= due).
 [[nodiscard]] TimerResult FireTimer(const DossierState& state, const Timer& timer, Instant now,
                                     const RulesContext& ctx);
+
+// FireTimer in place: true if the timer fired (`state` changed, its alerts appended to
+// `alerts`); false for a stale timer, leaving `state` as it was.
+[[nodiscard]] bool FireTimerInPlace(DossierState& state, const Timer& timer, Instant now,
+                                    const RulesContext& ctx, std::vector<AlertIntent>& alerts);
 
 // Late data (events that arrived behind the clock): if the dossier has a timer already due at
 // `clock`, its timers are held until clock + `grace` (the allowed lateness), so a late
