@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/endian/conversion.hpp>
+#include <cstring>
 #include <limits>
 #include <tuple>
 
@@ -35,11 +37,9 @@ size_t EstimateBytes(std::string_view id, const std::optional<DossierState>& sta
 // The first 16 bytes of `id` as two big-endian integers (zero-padded): comparing them orders
 // ids as their bytes do, up to a tie that the whole ids break.
 std::array<uint64_t, 2> IdPrefix(std::string_view id) {
-  std::array<uint64_t, 2> words{};
-  for (size_t i = 0; i < 16 && i < id.size(); ++i) {
-    words[i / 8] |= static_cast<uint64_t>(static_cast<uint8_t>(id[i])) << (56 - 8 * (i % 8));
-  }
-  return words;
+  unsigned char bytes[16] = {};
+  std::memcpy(bytes, id.data(), std::min<size_t>(id.size(), sizeof(bytes)));
+  return {boost::endian::load_big_u64(bytes), boost::endian::load_big_u64(bytes + 8)};
 }
 
 }  // namespace
@@ -585,19 +585,36 @@ Status Pipeline::Commit(CommitKind kind) {
     return a.state->dossier_id < b.state->dossier_id;
   });
   for (const ById& d : dossiers) batch.PutDossier(*d.state);
-  std::vector<std::pair<const Timer*, bool>> timers;
+  // The timers family's key order: partition, due, kind, dossier id; compared on integers
+  // held in the vector (the ordered encodings' order) and the id's first 16 bytes, then on
+  // the whole id.
+  struct ByKey {
+    uint64_t partition_due_hi;  // ordered partition (32 bits), due ms high 32 bits
+    uint64_t due_lo_kind;       // due ms low 32 bits, kind
+    std::array<uint64_t, 2> prefix;
+    const Timer* timer;
+    bool put;
+  };
+  std::vector<ByKey> timers;
   timers.reserve(timer_changes_.size());
-  for (const auto& [t, put] : timer_changes_) timers.emplace_back(&t, put);
-  std::sort(timers.begin(), timers.end(), [](const auto& a, const auto& b) {
-    // The timers family's key order: partition, due, kind, dossier id.
-    return std::tie(a.first->partition, a.first->due, a.first->kind, a.first->dossier_id) <
-           std::tie(b.first->partition, b.first->due, b.first->kind, b.first->dossier_id);
+  for (const auto& [t, put] : timer_changes_) {
+    const uint64_t part = static_cast<uint32_t>(t.partition.value()) ^ 0x80000000U;
+    const uint64_t due = static_cast<uint64_t>(ToEpochMillis(t.due)) ^ 0x8000000000000000ULL;
+    timers.push_back({(part << 32) | (due >> 32),
+                      ((due & 0xffffffffU) << 8) | static_cast<uint8_t>(t.kind),
+                      IdPrefix(t.dossier_id), &t, put});
+  }
+  std::sort(timers.begin(), timers.end(), [](const ByKey& a, const ByKey& b) {
+    if (a.partition_due_hi != b.partition_due_hi) return a.partition_due_hi < b.partition_due_hi;
+    if (a.due_lo_kind != b.due_lo_kind) return a.due_lo_kind < b.due_lo_kind;
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return a.timer->dossier_id < b.timer->dossier_id;
   });
-  for (const auto& [t, put] : timers) {
-    if (put) {
-      batch.PutTimer(*t);
+  for (const ByKey& k : timers) {
+    if (k.put) {
+      batch.PutTimer(*k.timer);
     } else {
-      batch.DeleteTimer(*t);
+      batch.DeleteTimer(*k.timer);
     }
   }
   for (const auto& [key, counters] : aggregates_.TakeDirty()) batch.PutAggregate(key, counters);
@@ -606,7 +623,9 @@ Status Pipeline::Commit(CommitKind kind) {
   for (std::string& m : outbox_) batch.AppendOutbox(std::move(m));
   if (writer_) {
     in_flight_offsets_ = batch_offsets_;
-    in_flight_timer_changes_ = std::move(timer_changes_);
+    // Swapped, not moved: the map emptied by the last AwaitWrite keeps its buckets, so the
+    // next interval's changes do not regrow (and rehash) a table from nothing.
+    in_flight_timer_changes_.swap(timer_changes_);
     writer_->Submit(std::move(batch));
   } else {
     if (Status s = store_.Commit(std::move(batch)); !s) {
