@@ -52,13 +52,6 @@ void AggregateTable::TakeFootprint(const DossierState& state, Footprint& out) {
   out.contribution = Contribution(state);
 }
 
-void AggregateTable::Apply(const DossierState* before, const DossierState& after) {
-  if (before == nullptr) return Apply(static_cast<const Footprint*>(nullptr), after);
-  Footprint footprint;
-  TakeFootprint(*before, footprint);
-  Apply(&footprint, after);
-}
-
 void AggregateTable::Apply(const Footprint* before, const DossierState& after) {
   AggregateCounters delta = Contribution(after);
   // Most events move no counter of their row: decided before any row is looked up or the

@@ -586,11 +586,11 @@ Status Pipeline::Commit(CommitKind kind) {
   });
   for (const ById& d : dossiers) batch.PutDossier(*d.state);
   // The timers family's key order: partition, due, kind, dossier id; compared on integers
-  // held in the vector (the ordered encodings' order) and the id's first 16 bytes, then on
-  // the whole id.
+  // held in the vector and the id's first 16 bytes, then on the whole id.
   struct ByKey {
-    uint64_t partition_due_hi;  // ordered partition (32 bits), due ms high 32 bits
-    uint64_t due_lo_kind;       // due ms low 32 bits, kind
+    int32_t partition;
+    int64_t due_ms;
+    TimerKind kind;
     std::array<uint64_t, 2> prefix;
     const Timer* timer;
     bool put;
@@ -598,16 +598,13 @@ Status Pipeline::Commit(CommitKind kind) {
   std::vector<ByKey> timers;
   timers.reserve(timer_changes_.size());
   for (const auto& [t, put] : timer_changes_) {
-    const uint64_t part = static_cast<uint32_t>(t.partition.value()) ^ 0x80000000U;
-    const uint64_t due = static_cast<uint64_t>(ToEpochMillis(t.due)) ^ 0x8000000000000000ULL;
-    timers.push_back({(part << 32) | (due >> 32),
-                      ((due & 0xffffffffU) << 8) | static_cast<uint8_t>(t.kind),
-                      IdPrefix(t.dossier_id), &t, put});
+    timers.push_back(
+        {t.partition.value(), ToEpochMillis(t.due), t.kind, IdPrefix(t.dossier_id), &t, put});
   }
   std::sort(timers.begin(), timers.end(), [](const ByKey& a, const ByKey& b) {
-    if (a.partition_due_hi != b.partition_due_hi) return a.partition_due_hi < b.partition_due_hi;
-    if (a.due_lo_kind != b.due_lo_kind) return a.due_lo_kind < b.due_lo_kind;
-    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    const auto ka = std::tie(a.partition, a.due_ms, a.kind, a.prefix);
+    const auto kb = std::tie(b.partition, b.due_ms, b.kind, b.prefix);
+    if (ka != kb) return ka < kb;
     return a.timer->dossier_id < b.timer->dossier_id;
   });
   for (const ByKey& k : timers) {

@@ -26,20 +26,18 @@ class AggregateTable {
   // Replaces the rows (restore from the state store).
   void Load(Rows rows);
 
-  // Applies the change of one dossier from `before` (nullptr: new dossier) to `after`: one
-  // hash lookup when the dossier stays under the same key (the usual case), none when its
-  // contribution did not change.
-  void Apply(const DossierState* before, const DossierState& after);
-
-  // What a dossier counts for: its row's key and its contribution. Taken before a state is
-  // changed in place (TakeFootprint), then given to Apply with the changed state.
+  // What a dossier counts for: its row's key and its contribution. Taken before its state is
+  // changed (TakeFootprint), then given to Apply with the changed state.
   struct Footprint {
     AggregateKey key;
     AggregateCounters contribution;
   };
   // Fills `out` from `state`, reusing the capacity of its strings (no allocation once warm).
   static void TakeFootprint(const DossierState& state, Footprint& out);
-  // Apply, from a footprint of the state before (nullptr: new dossier).
+
+  // Applies the change of one dossier from `before` (its footprint; nullptr: new dossier) to
+  // `after`: one hash lookup when the dossier stays under the same key (the usual case), none
+  // when its contribution did not change.
   void Apply(const Footprint* before, const DossierState& after);
 
   // Keys changed since the last call, with their current values (zero rows included, so the
