@@ -58,8 +58,9 @@ struct StateStoreOptions {
   // block cache: memtables take room from cached blocks rather than add to them. Each column
   // family's memtable size is a fraction of it (7/8 in all), and a flush of all families
   // starts when they fill. Should flushes fall behind the writer, Commit blocks (RocksDB
-  // write stall) before memtables exceed about 3x this budget. Must not exceed
-  // block_cache_bytes.
+  // write stall: each family holds at most two memtables) before memtables exceed 7/4 of this
+  // budget. Must not exceed block_cache_bytes; at most 4/7 of it keeps memtables and cached
+  // blocks together within block_cache_bytes.
   size_t write_buffer_bytes = size_t{64} << 20;
 
   // Skip the write-ahead log: faster commits (the replay throughput case); a crash then loses
