@@ -151,10 +151,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     }
   }
   if (const YAML::Node st = root["state"]) {
-    if (Status s = CheckKeys(st, "state",
-                             {"dir", "block_cache_mb", "write_buffer_mb", "disable_wal",
-                              "dossier_cache_mb", "commit_interval_ms", "commit_max_records"},
-                             err);
+    if (Status s = CheckKeys(
+            st, "state",
+            {"dir", "block_cache_mb", "write_buffer_mb", "disable_wal", "dossier_cache_mb",
+             "commit_interval_ms", "commit_max_records", "commit_max_mb"},
+            err);
         !s) {
       return s;
     }
@@ -173,6 +174,7 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (Status s = Read(st, "state", "commit_max_records", c.state.commit_max_records, err); !s) {
       return s;
     }
+    if (Status s = Read(st, "state", "commit_max_mb", c.state.commit_max_mb, err); !s) return s;
     if (c.state.write_buffer_mb > c.state.block_cache_mb) {
       return err("state.write_buffer_mb",
                  "must not exceed state.block_cache_mb (it is charged "
@@ -297,6 +299,7 @@ PipelineOptions PipelineOptionsFor(const Config& config, PipelineMode mode) {
   if (mode == PipelineMode::kReplay) options.hash_partitions = config.replay_partitions;
   options.commit_interval = Millis(static_cast<int64_t>(config.state.commit_interval_ms));
   options.commit_max_records = config.state.commit_max_records;
+  options.commit_max_bytes = config.state.commit_max_mb << 20;
   options.cache_bytes = config.state.dossier_cache_mb << 20;
   // The commit's write runs on the Pipeline's writer thread while the next records are
   // processed. (The 625 MiB peak once blamed on it was a burst of timers due at one instant;

@@ -33,6 +33,7 @@ struct StateConfig {
   size_t dossier_cache_mb = 64;        // dossiers kept in memory across commits
   size_t commit_interval_ms = 1000;    // state commit at most this often (0: every poll batch)
   size_t commit_max_records = 100000;  // ... or when this many records are pending
+  size_t commit_max_mb = 64;           // ... or when the pending changes reach this size
 };
 
 struct HttpConfig {

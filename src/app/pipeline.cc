@@ -161,6 +161,8 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
   // (rebalances are rare; it refills from the store).
   entries_.clear();
   cache_bytes_ = 0;
+  dirty_.clear();  // empty unless the Pipeline is fatal (then it never commits again)
+  dirty_bytes_ = 0;
   for (const auto& tp : partitions) {
     next_offsets_.erase(tp);
     durable_offsets_.erase(tp);
@@ -187,6 +189,7 @@ Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<Do
 void Pipeline::Resize(Entry& entry, std::string_view dossier_id) {
   const size_t bytes = EstimateBytes(dossier_id, entry.current, sizeof(Entry));
   cache_bytes_ = cache_bytes_ - entry.bytes + bytes;
+  if (entry.dirty) dirty_bytes_ = dirty_bytes_ - entry.bytes + bytes;
   entry.bytes = bytes;
 }
 
@@ -239,6 +242,7 @@ void Pipeline::EndChange(Entry& entry) {
   if (!entry.dirty) {
     entry.dirty = true;
     dirty_.push_back(&entry);
+    dirty_bytes_ += entry.bytes;
   }
   Resize(entry, next.dossier_id);
 }
@@ -252,6 +256,7 @@ void Pipeline::Update(Entry& entry, DossierState next) {
 void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts) {
   for (const AlertIntent& a : alerts) {
     outbox_.push_back(alert::EncodeAlertOutbox(a));
+    outbox_bytes_ += outbox_.back().size();
     probe_.alerts_by_kind[static_cast<size_t>(a.kind)].fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -366,7 +371,8 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     // comes due at its first working minute) commits as it goes, so its dirty dossiers and
     // alerts stay within the commit size instead of growing until the batch ends. Nothing is
     // evicted: the batch being processed holds pointers to its entries.
-    if (++fired % options_.timer_burst_commit == 0) {
+    if (++fired % options_.timer_burst_commit == 0 ||
+        (options_.commit_max_bytes > 0 && PendingBytes() >= options_.commit_max_bytes)) {
       if (Status s = Commit(CommitKind::kWithinBatch); !s) return s;
     }
     if (head.timers.count(t) > 0) {
@@ -478,6 +484,7 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
       m.value = std::string(rec.payload);
       m.headers = DeadLetterHeaders(MakeDeadLetter(err, tp, rec.offset));
       outbox_.push_back(alert::EncodeOutboxMessage(m));
+      outbox_bytes_ += outbox_.back().size();
       probe_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
       probe_.dead_lettered_by_reason[static_cast<size_t>(err.reason)].fetch_add(
           1, std::memory_order_relaxed);
@@ -534,14 +541,25 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
   const bool due =
       options_.commit_interval.count() <= 0 ||
       (options_.commit_max_records > 0 && pending_records_ >= options_.commit_max_records) ||
+      (options_.commit_max_bytes > 0 && PendingBytes() >= options_.commit_max_bytes) ||
       std::chrono::steady_clock::now() - last_commit_ >= options_.commit_interval;
-  return due ? Commit() : Status{};
+  if (due) return Commit();
+  // Commits within the batch (timer bursts, the byte bound) do not evict, and may have left
+  // nothing for a commit here: evict anyway (the batch is done with its entries).
+  Evict();
+  return {};
 }
 
 Status Pipeline::Flush() {
   if (!fatal_) return fatal_;
   if (Status s = Commit(); !s) return s;
   return AwaitWrite();
+}
+
+size_t Pipeline::PendingBytes() const {
+  // A timer change: its slot in the change table and its key in the batch.
+  constexpr size_t kTimerChangeBytes = sizeof(std::pair<Timer, bool>) + 32;
+  return dirty_bytes_ + timer_changes_.size() * kTimerChangeBytes + outbox_bytes_;
 }
 
 bool Pipeline::HasPending() const {
@@ -633,11 +651,16 @@ Status Pipeline::Commit(CommitKind kind) {
     ++durable_commits_;
   }
   for (const auto& [tp, off] : batch_offsets_) next_offsets_[tp] = off;
-  for (Entry* e : dirty_) e->dirty = false;
+  for (Entry* e : dirty_) {
+    e->dirty = false;
+    e->written = commit_count_ + 1;
+  }
   dirty_.clear();
+  dirty_bytes_ = 0;
   ++commit_count_;
   timer_changes_.clear();
   outbox_.clear();
+  outbox_bytes_ = 0;
   batch_offsets_.clear();
   watermark_moved_.clear();
   probe_.batches.fetch_add(1, std::memory_order_relaxed);
@@ -646,7 +669,7 @@ Status Pipeline::Commit(CommitKind kind) {
 
 void Pipeline::Evict() {
   if (cache_bytes_ <= options_.cache_bytes) return;
-  if (options_.cache_bytes == 0 && dirty_.empty()) {
+  if (options_.cache_bytes == 0 && dirty_.empty() && durable_commits_ == commit_count_) {
     entries_.clear();
     cache_bytes_ = 0;
     return;
@@ -663,7 +686,9 @@ void Pipeline::Evict() {
   candidates.reserve(entries_.size());
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     const Entry& entry = *it->second;
-    if (entry.dirty) continue;
+    // Never a state newer in a write in flight than in the store: a later read would get
+    // the older one.
+    if (entry.dirty || entry.written > durable_commits_) continue;
     const bool open = entry.current && rules::IsOpen(*entry.current);
     candidates.push_back({open, entry.last_used, it});
   }

@@ -60,6 +60,12 @@ struct PipelineOptions {
   // and offsets always commit together, so the interval never weakens exactly-once.
   Millis commit_interval{0};
   size_t commit_max_records = 0;
+  // ... or once the changes pending a commit reach this many bytes (estimated: the dirty
+  // dossiers' cached states, the timer changes, the queued alerts; 0: no byte bound). This
+  // bounds the memory of a commit whatever the records hold: a commit's WriteBatch is about
+  // the size of what it writes, and with async_commit one batch is built while the previous
+  // one is written. Checked after each poll batch and every timer_burst_commit firings.
+  size_t commit_max_bytes = 0;
   // Bound of the dossier cache in bytes (estimated from the states' sizes): dossiers stay in
   // memory across commits, so a hot dossier is read from RocksDB once. Clean entries are
   // evicted past the bound (finished dossiers first, then the least recently used). 0: no
@@ -179,6 +185,8 @@ class Pipeline {
   // Dossier cache: entries held and their estimated bytes.
   [[nodiscard]] size_t CachedDossiers() const { return entries_.size(); }
   [[nodiscard]] size_t CachedBytes() const { return cache_bytes_; }
+  // Estimated bytes of the changes pending a commit (see PipelineOptions::commit_max_bytes).
+  [[nodiscard]] size_t PendingBytes() const;
 
   // The watermark of a partition (max event time - allowed lateness), nullopt before events.
   [[nodiscard]] std::optional<Instant> Watermark(PartitionId partition) const;
@@ -191,6 +199,7 @@ class Pipeline {
     std::optional<DossierState> current;
     bool dirty = false;
     uint64_t last_used = 0;  // commit count when last read or written (eviction order)
+    uint64_t written = 0;    // the commit that last wrote it (commit_count_ after it); 0: none
     size_t bytes = 0;        // estimated size counted in cache_bytes_
   };
   // The head of each partition's timer queue: exactly the timers (stored or changed in this
@@ -236,6 +245,8 @@ class Pipeline {
   // Waits for the write in flight, if any: its status becomes the Pipeline's (fatal on
   // failure) and its offsets durable.
   Status AwaitWrite();
+  // Evicts clean entries whose last write is in the store (not one in flight) down to 90% of
+  // the cache bound, once it is exceeded.
   void Evict();
   Entry* Cache(const std::string& dossier_id, std::optional<DossierState> state);
   void Resize(Entry& entry, std::string_view dossier_id);
@@ -271,6 +282,7 @@ class Pipeline {
   boost::unordered_flat_map<std::string, std::unique_ptr<Entry>, IdHash, std::equal_to<>> entries_;
   size_t cache_bytes_ = 0;
   std::vector<Entry*> dirty_;  // entries written since the last commit (node pointers are stable)
+  size_t dirty_bytes_ = 0;     // their `bytes`, summed
   uint64_t commit_count_ = 0;
   size_t pending_records_ = 0;
   std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
@@ -291,6 +303,7 @@ class Pipeline {
   // may see the store before or after that write lands.
   boost::unordered_flat_map<Timer, bool, TimerHash> in_flight_timer_changes_;
   std::vector<std::string> outbox_;
+  size_t outbox_bytes_ = 0;
   // The state before the change in progress (BeginChange), reused from change to change.
   struct ChangeBase {
     bool existed = false;

@@ -258,6 +258,71 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
   fs::remove_all(other);
 }
 
+// The byte bound of a commit (PipelineOptions::commit_max_bytes) commits as the changes
+// pile up, with no interval or record bound; timers firing within a batch commit there, and
+// the cache is still evicted between batches (a regression: with every commit made within a
+// batch, nothing evicted and the cache grew without bound). The result is the same.
+TEST_F(PipelineTest, ByteBoundCommitsAndTheCacheStaysBounded) {
+  MakeRecords(300, 3);
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+
+  PipelineProbe every_probe;
+  aggregate::AggregateTable every_aggregates;
+  PipelineOptions every;
+  every.clock = TimerClock::kWatermark;
+  Pipeline every_batch(*store_, every_aggregates, rules, every, every_probe);
+  ASSERT_TRUE(every_batch.ProcessBatch(records_, Instant{}).ok());
+
+  const fs::path other = dir_.string() + "-bytes";
+  fs::remove_all(other);
+  state::StateStoreOptions store_options;
+  store_options.path = other.string();
+  auto bounded_store = state::StateStore::Open(store_options);
+  ASSERT_TRUE(bounded_store.has_value()) << bounded_store.error().message;
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions bounded = every;
+  bounded.commit_interval = std::chrono::hours(1);
+  bounded.commit_max_bytes = 4 << 10;
+  bounded.cache_bytes = 16 << 10;
+  bounded.async_commit = true;
+  Pipeline pipeline(**bounded_store, aggregates, rules, bounded, probe);
+  size_t peak_cached = 0;
+  for (size_t i = 0; i < records_.size(); i += 20) {
+    const size_t n = std::min<size_t>(20, records_.size() - i);
+    ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(i, n), Instant{}).ok());
+    // Checked at the end of every batch: what is left pending is below the bound.
+    EXPECT_LT(pipeline.PendingBytes(), bounded.commit_max_bytes);
+    peak_cached = std::max(peak_cached, pipeline.CachedBytes());
+  }
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_EQ(pipeline.PendingBytes(), 0u);
+  // 600 records in 30 batches, and more commits than batches: some were made within them.
+  EXPECT_GT(pipeline.CommitCount(), 30u);
+  // The bound, plus the dirty dossiers of a commit and of one batch; all 300 dossiers would
+  // take several times more.
+  EXPECT_LT(peak_cached, bounded.cache_bytes + 2 * bounded.commit_max_bytes + (8 << 10));
+
+  EXPECT_GT(every_probe.timers_fired.load(), 0u);
+  EXPECT_EQ(probe.timers_fired.load(), every_probe.timers_fired.load());
+  for (size_t k = 0; k < every_probe.alerts_by_kind.size(); ++k) {
+    EXPECT_EQ(probe.alerts_by_kind[k].load(), every_probe.alerts_by_kind[k].load()) << k;
+  }
+  EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot()),
+            aggregate::AggregateTable::FoldPartitions(every_aggregates.Snapshot()));
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = "D" + std::to_string(i);
+    auto a = store_->GetDossier(id);
+    auto b = (*bounded_store)->GetDossier(id);
+    ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
+    EXPECT_EQ((*a)->outcome, (*b)->outcome) << id;
+    EXPECT_EQ((*a)->breach_fired, (*b)->breach_fired) << id;
+    EXPECT_EQ((*a)->warning_fired, (*b)->warning_fired) << id;
+  }
+  bounded_store->reset();
+  fs::remove_all(other);
+}
+
 // Hundreds of dossiers due at one instant (after a holiday, every deadline that fell in it
 // moves to its first working minute): their breach timers fire in pages that end in the middle
 // of the instant, with commits within the batch, and a crash in the middle of the burst loses
