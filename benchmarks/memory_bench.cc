@@ -12,6 +12,7 @@
 //
 //   memory_bench [--dossiers 10000000] [--config config/iocstream.yaml] [--state-dir DIR]
 //                [--json out.json] [--keep]
+#include <jemalloc/jemalloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -42,6 +43,23 @@ using iocstream::bench::ResidentKb;
 using Clock = std::chrono::steady_clock;
 
 double MiB(double bytes) { return bytes / (1024.0 * 1024.0); }
+
+// jemalloc's view: bytes the program holds (allocated) and pages the allocator keeps resident
+// (allocated + its metadata + freed pages not yet returned to the system).
+struct HeapStats {
+  size_t allocated = 0;
+  size_t resident = 0;
+};
+HeapStats ReadHeapStats() {
+  uint64_t epoch = 1;
+  size_t size = sizeof epoch;
+  mallctl("epoch", &epoch, &size, &epoch, size);  // refresh the cached statistics
+  HeapStats h;
+  size = sizeof(size_t);
+  mallctl("stats.allocated", &h.allocated, &size, nullptr, 0);
+  mallctl("stats.resident", &h.resident, &size, nullptr, 0);
+  return h;
+}
 
 iocstream::DossierEvent Event(uint64_t i, iocstream::EventType type, iocstream::Instant t0) {
   using namespace std::chrono;
@@ -127,10 +145,10 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "memory_bench: %llu dossiers into %s (block cache %zu MiB incl. write buffers %zu MiB, "
-      "dossier cache %zu MiB, commit every %zu ms / %zu records)\n",
+      "dossier cache %zu MiB, commit every %zu ms / %zu records / %zu MiB)\n",
       static_cast<unsigned long long>(dossiers), state_dir.c_str(), budget.block_cache_mb,
       budget.write_buffer_mb, budget.dossier_cache_mb, budget.commit_interval_ms,
-      budget.commit_max_records);
+      budget.commit_max_records, budget.commit_max_mb);
   std::printf("%12s %10s %10s %12s %14s %12s %14s\n", "dossiers", "events", "events/s", "RSS MiB",
               "block cache MiB", "memtable MiB", "dossier cache");
 
@@ -152,12 +170,17 @@ int main(int argc, char** argv) {
   std::atomic<bool> sampling{true};
   long sampled_peak_kb = 0;
   uint64_t sampled_peak_at = 0;
+  HeapStats heap_at_peak;  // jemalloc's figures when RSS peaked
+  size_t peak_heap_allocated = 0;
   std::thread sampler([&] {
     while (sampling.load()) {
       const long kb = ResidentKb();
+      const HeapStats heap = ReadHeapStats();
+      peak_heap_allocated = std::max(peak_heap_allocated, heap.allocated);
       if (kb > sampled_peak_kb) {
         sampled_peak_kb = kb;
         sampled_peak_at = events_seen.load();
+        heap_at_peak = heap;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -178,6 +201,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", s.error().message.c_str());
       return false;
     }
+    // Peaks after every batch, not only at the reports.
+    const auto stats = runtime.store->Stats();
+    peak_block_cache = std::max(peak_block_cache, static_cast<double>(stats.block_cache_usage));
+    peak_memtable = std::max(peak_memtable, static_cast<double>(stats.memtable_bytes));
+    peak_dossier_cache = std::max(peak_dossier_cache, static_cast<double>(pipeline.CachedBytes()));
     events += payloads.size();
     events_seen.store(events);
     payloads.clear();
@@ -220,13 +248,18 @@ int main(int argc, char** argv) {
       "peak RSS %.1f MiB (sampled every 20 ms: %.1f MiB after %llu events); peak block cache %.1f "
       "MiB (capacity %.1f MiB, memtables charged to "
       "it); peak memtables %.1f MiB; peak dossier cache %.1f MiB; state on disk %.1f MiB; "
-      "alerts %llu\n",
+      "alerts %llu\n"
+      "heap (jemalloc): peak allocated %.1f MiB; at the RSS peak %.1f MiB allocated, %.1f MiB "
+      "resident in the allocator\n",
       static_cast<unsigned long long>(dossiers), static_cast<unsigned long long>(events), seconds,
       events / seconds, cpu * 1e6 / static_cast<double>(events), PeakRssKb() / 1024.0,
       sampled_peak_kb / 1024.0, static_cast<unsigned long long>(sampled_peak_at),
       MiB(peak_block_cache), MiB(stats.block_cache_capacity), MiB(peak_memtable),
       MiB(peak_dossier_cache), MiB(stats.sst_bytes),
-      static_cast<unsigned long long>(relay_probe.alerts_published.load()));
+      static_cast<unsigned long long>(relay_probe.alerts_published.load()),
+      MiB(static_cast<double>(peak_heap_allocated)),
+      MiB(static_cast<double>(heap_at_peak.allocated)),
+      MiB(static_cast<double>(heap_at_peak.resident)));
   if (!json_path.empty()) {
     std::ofstream out(json_path);
     out << "{\"dossiers\":" << dossiers << ",\"events\":" << events << ",\"seconds\":" << seconds
@@ -239,6 +272,9 @@ int main(int argc, char** argv) {
         << ",\"block_cache_capacity_bytes\":" << stats.block_cache_capacity
         << ",\"peak_memtable_bytes\":" << static_cast<int64_t>(peak_memtable)
         << ",\"peak_dossier_cache_bytes\":" << static_cast<int64_t>(peak_dossier_cache)
+        << ",\"peak_heap_allocated_bytes\":" << peak_heap_allocated
+        << ",\"heap_allocated_at_rss_peak_bytes\":" << heap_at_peak.allocated
+        << ",\"heap_resident_at_rss_peak_bytes\":" << heap_at_peak.resident
         << ",\"sst_bytes\":" << stats.sst_bytes << "}\n";
   }
   relay->reset();
