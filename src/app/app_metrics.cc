@@ -100,8 +100,12 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   out.push_back(Single("iocstream_outbox_pending", "Outbox entries not yet acknowledged.", kGauge,
                        static_cast<double>(relay_.pending.load())));
   out.push_back(Single("iocstream_batches_committed_total",
-                       "State-store batches committed (one per poll batch).", kCounter,
-                       Load(probe_.batches)));
+                       "State-store batches committed (commit policy: interval, records, bytes).",
+                       kCounter, Load(probe_.batches)));
+  out.push_back(Single("iocstream_dossier_cache_bytes",
+                       "Estimated bytes of dossiers held in memory (cached, and changed since the "
+                       "last commit).",
+                       kGauge, static_cast<double>(probe_.dossier_cache_bytes.load())));
   const int64_t max_event_ms = probe_.max_event_time_ms.load();
   if (max_event_ms > 0) {
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -543,11 +543,16 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
       (options_.commit_max_records > 0 && pending_records_ >= options_.commit_max_records) ||
       (options_.commit_max_bytes > 0 && PendingBytes() >= options_.commit_max_bytes) ||
       std::chrono::steady_clock::now() - last_commit_ >= options_.commit_interval;
-  if (due) return Commit();
-  // Commits within the batch (timer bursts, the byte bound) do not evict, and may have left
-  // nothing for a commit here: evict anyway (the batch is done with its entries).
-  Evict();
-  return {};
+  Status status;
+  if (due) {
+    status = Commit();
+  } else {
+    // Commits within the batch (timer bursts, the byte bound) do not evict, and may have left
+    // nothing for a commit here: evict anyway (the batch is done with its entries).
+    Evict();
+  }
+  probe_.dossier_cache_bytes.store(cache_bytes_, std::memory_order_relaxed);
+  return status;
 }
 
 Status Pipeline::Flush() {

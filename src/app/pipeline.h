@@ -93,6 +93,8 @@ struct PipelineProbe {
   std::array<std::atomic<uint64_t>, 8> alerts_by_kind{};
   std::atomic<uint64_t> batches{0};
   std::atomic<int64_t> max_event_time_ms{0};
+  // Estimated bytes of the dossier cache (dirty entries included), as of the last poll batch.
+  std::atomic<uint64_t> dossier_cache_bytes{0};
 };
 
 // What one Pipeline::Recompute did.
