@@ -10,6 +10,8 @@
 namespace iocstream::app {
 namespace {
 
+constexpr size_t kMaxCommitMb = size_t{1} << 20;  // state.commit_max_mb, in MiB: 1 TiB
+
 namespace fs = std::filesystem;
 
 class ConfigError {
@@ -175,6 +177,10 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return s;
     }
     if (Status s = Read(st, "state", "commit_max_mb", c.state.commit_max_mb, err); !s) return s;
+    if (c.state.commit_max_mb > kMaxCommitMb) {
+      return err("state.commit_max_mb", "must be at most " + std::to_string(kMaxCommitMb) +
+                                            " (1 TiB); 0 disables the byte bound");
+    }
     if (c.state.write_buffer_mb > c.state.block_cache_mb) {
       return err("state.write_buffer_mb",
                  "must not exceed state.block_cache_mb (it is charged "

@@ -29,6 +29,15 @@ class ConfigTest : public ::testing::Test {
     return LoadConfig(path);
   }
 
+  // Loads a config made of `state` (the state section's body) and the shipped calendar.
+  Result<Config> LoadWithState(const std::string& state) {
+    const std::string path = (dir_ / "iocstream.yaml").string();
+    std::ofstream(path) << "state:\n"
+                        << state << "calendar:\n  files:\n    - " << IOCSTREAM_SOURCE_DIR
+                        << "/config/calendars/vn-2026.yaml\n";
+    return LoadConfig(path);
+  }
+
   fs::path dir_;
 };
 
@@ -52,6 +61,22 @@ TEST_F(ConfigTest, WarningHoursLeftRejectsNegativeAndText) {
     auto c = LoadWithSla(std::string("  warning_hours_left: ") + bad + "\n");
     ASSERT_FALSE(c.has_value()) << bad;
     EXPECT_NE(c.error().message.find("sla.warning_hours_left"), std::string::npos)
+        << c.error().message;
+  }
+}
+
+TEST_F(ConfigTest, CommitMaxMbBoundsTheBytesPendingACommit) {
+  auto c = LoadWithState("  dir: state\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->state.commit_max_mb, 64u);
+  EXPECT_EQ(PipelineOptionsFor(*c, PipelineMode::kRun).commit_max_bytes, size_t{64} << 20);
+  c = LoadWithState("  commit_max_mb: 0\n");  // no byte bound
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(PipelineOptionsFor(*c, PipelineMode::kReplay).commit_max_bytes, 0u);
+  for (const char* bad : {"-1", "lots", "1.5", "99999999999999999999", "1048577"}) {
+    c = LoadWithState(std::string("  commit_max_mb: ") + bad + "\n");
+    ASSERT_FALSE(c.has_value()) << bad;
+    EXPECT_NE(c.error().message.find("state.commit_max_mb"), std::string::npos)
         << c.error().message;
   }
 }
