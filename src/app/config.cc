@@ -10,7 +10,8 @@
 namespace iocstream::app {
 namespace {
 
-constexpr size_t kMaxCommitMb = size_t{1} << 20;  // state.commit_max_mb, in MiB: 1 TiB
+// The largest value of a state.*_mb key: 1 TiB (their bytes, value << 20, cannot overflow).
+constexpr size_t kMaxMb = size_t{1} << 20;
 
 namespace fs = std::filesystem;
 
@@ -177,9 +178,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return s;
     }
     if (Status s = Read(st, "state", "commit_max_mb", c.state.commit_max_mb, err); !s) return s;
-    if (c.state.commit_max_mb > kMaxCommitMb) {
-      return err("state.commit_max_mb", "must be at most " + std::to_string(kMaxCommitMb) +
-                                            " (1 TiB); 0 disables the byte bound");
+    for (const auto& [key, value] : {std::pair{"state.block_cache_mb", c.state.block_cache_mb},
+                                     std::pair{"state.write_buffer_mb", c.state.write_buffer_mb},
+                                     std::pair{"state.dossier_cache_mb", c.state.dossier_cache_mb},
+                                     std::pair{"state.commit_max_mb", c.state.commit_max_mb}}) {
+      if (value > kMaxMb) return err(key, "must be at most " + std::to_string(kMaxMb) + " (1 TiB)");
     }
     if (c.state.write_buffer_mb > c.state.block_cache_mb) {
       return err("state.write_buffer_mb",

@@ -64,7 +64,8 @@ struct PipelineOptions {
   // dossiers' cached states, the timer changes, the queued alerts; 0: no byte bound). This
   // bounds the memory of a commit whatever the records hold: a commit's WriteBatch is about
   // the size of what it writes, and with async_commit one batch is built while the previous
-  // one is written. Checked after each poll batch and every timer_burst_commit firings.
+  // one is written. Checked after each poll batch and each timer firing, so a commit may
+  // exceed it by the changes of one poll batch.
   size_t commit_max_bytes = 0;
   // Bound of the dossier cache in bytes (estimated from the states' sizes): dossiers stay in
   // memory across commits, so a hot dossier is read from RocksDB once. Clean entries are

@@ -79,6 +79,13 @@ TEST_F(ConfigTest, CommitMaxMbBoundsTheBytesPendingACommit) {
     EXPECT_NE(c.error().message.find("state.commit_max_mb"), std::string::npos)
         << c.error().message;
   }
+  // 2^44 + 1 MiB would wrap to 1 MiB in bytes: every size in MiB is bounded.
+  for (const char* key : {"block_cache_mb", "write_buffer_mb", "dossier_cache_mb"}) {
+    c = LoadWithState(std::string("  ") + key + ": 17592186044417\n");
+    ASSERT_FALSE(c.has_value()) << key;
+    EXPECT_NE(c.error().message.find(std::string("state.") + key), std::string::npos)
+        << c.error().message;
+  }
 }
 
 }  // namespace
