@@ -260,6 +260,12 @@ int main(int argc, char** argv) {
       MiB(static_cast<double>(peak_heap_allocated)),
       MiB(static_cast<double>(heap_at_peak.allocated)),
       MiB(static_cast<double>(heap_at_peak.resident)));
+  std::printf("commits by trigger:");
+  for (size_t k = 0; k < kCommitTriggerCount; ++k) {
+    std::printf(" %s %llu", std::string(ToString(static_cast<CommitTrigger>(k))).c_str(),
+                static_cast<unsigned long long>(probe.commits_by_trigger[k].load()));
+  }
+  std::printf("\n");
   if (!json_path.empty()) {
     std::ofstream out(json_path);
     out << "{\"dossiers\":" << dossiers << ",\"events\":" << events << ",\"seconds\":" << seconds

@@ -102,6 +102,16 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   out.push_back(Single("iocstream_batches_committed_total",
                        "State-store batches committed (commit policy: interval, records, bytes).",
                        kCounter, Load(probe_.batches)));
+  {
+    MetricFamily f =
+        Family("iocstream_commits_total",
+               "State-store batches committed, by what triggered the commit.", MetricType::Counter);
+    for (size_t k = 0; k < kCommitTriggerCount; ++k) {
+      Add(f, Load(probe_.commits_by_trigger[k]),
+          {{"trigger", std::string(ToString(static_cast<CommitTrigger>(k)))}});
+    }
+    out.push_back(std::move(f));
+  }
   out.push_back(Single("iocstream_dossier_cache_bytes",
                        "Estimated bytes of dossiers held in memory (cached, and changed since the "
                        "last commit).",

@@ -371,9 +371,10 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     // comes due at its first working minute) commits as it goes, so its dirty dossiers and
     // alerts stay within the commit size instead of growing until the batch ends. Nothing is
     // evicted: the batch being processed holds pointers to its entries.
-    if (++fired % options_.timer_burst_commit == 0 ||
-        (options_.commit_max_bytes > 0 && PendingBytes() >= options_.commit_max_bytes)) {
-      if (Status s = Commit(CommitKind::kWithinBatch); !s) return s;
+    const bool burst = ++fired % options_.timer_burst_commit == 0;
+    if (burst || (options_.commit_max_bytes > 0 && PendingBytes() >= options_.commit_max_bytes)) {
+      const CommitTrigger trigger = burst ? CommitTrigger::kTimerBurst : CommitTrigger::kBytes;
+      if (Status s = Commit(trigger, CommitKind::kWithinBatch); !s) return s;
     }
     if (head.timers.count(t) > 0) {
       // The rules asked for the timer that just fired again: leave it to a later call.
@@ -538,14 +539,19 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
     }
   }
   pending_records_ += records.size();
-  const bool due =
-      options_.commit_interval.count() <= 0 ||
-      (options_.commit_max_records > 0 && pending_records_ >= options_.commit_max_records) ||
-      (options_.commit_max_bytes > 0 && PendingBytes() >= options_.commit_max_bytes) ||
-      std::chrono::steady_clock::now() - last_commit_ >= options_.commit_interval;
+  std::optional<CommitTrigger> due;
+  if (options_.commit_interval.count() <= 0) {
+    due = CommitTrigger::kPollBatch;
+  } else if (options_.commit_max_records > 0 && pending_records_ >= options_.commit_max_records) {
+    due = CommitTrigger::kRecords;
+  } else if (options_.commit_max_bytes > 0 && PendingBytes() >= options_.commit_max_bytes) {
+    due = CommitTrigger::kBytes;
+  } else if (std::chrono::steady_clock::now() - last_commit_ >= options_.commit_interval) {
+    due = CommitTrigger::kInterval;
+  }
   Status status;
   if (due) {
-    status = Commit();
+    status = Commit(*due);
   } else {
     // Commits within the batch (timer bursts, the byte bound) do not evict, and may have left
     // nothing for a commit here: evict anyway (the batch is done with its entries).
@@ -557,7 +563,7 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
 
 Status Pipeline::Flush() {
   if (!fatal_) return fatal_;
-  if (Status s = Commit(); !s) return s;
+  if (Status s = Commit(CommitTrigger::kFlush); !s) return s;
   return AwaitWrite();
 }
 
@@ -577,10 +583,30 @@ Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now
   for (PartitionId p : partitions) {
     if (Status s = FireDue(p, now); !s) return fatal_ = s;
   }
-  return Commit();
+  return Commit(CommitTrigger::kTimers);
 }
 
-Status Pipeline::Commit(CommitKind kind) {
+std::string_view ToString(CommitTrigger trigger) {
+  switch (trigger) {
+    case CommitTrigger::kPollBatch:
+      return "poll_batch";
+    case CommitTrigger::kInterval:
+      return "interval";
+    case CommitTrigger::kRecords:
+      return "records";
+    case CommitTrigger::kBytes:
+      return "bytes";
+    case CommitTrigger::kTimerBurst:
+      return "timer_burst";
+    case CommitTrigger::kTimers:
+      return "timers";
+    case CommitTrigger::kFlush:
+      return "flush";
+  }
+  return "unknown";
+}
+
+Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   last_commit_ = std::chrono::steady_clock::now();
   pending_records_ = 0;
   if (kind == CommitKind::kBatchEnd) fire_armed_.clear();
@@ -669,6 +695,7 @@ Status Pipeline::Commit(CommitKind kind) {
   batch_offsets_.clear();
   watermark_moved_.clear();
   probe_.batches.fetch_add(1, std::memory_order_relaxed);
+  probe_.commits_by_trigger[static_cast<size_t>(trigger)].fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 

@@ -79,6 +79,20 @@ struct PipelineOptions {
   bool async_commit = false;
 };
 
+// What made the Pipeline commit (PipelineProbe::commits_by_trigger).
+enum class CommitTrigger : uint8_t {
+  kPollBatch,   // commit_interval 0: every poll batch
+  kInterval,    // commit_interval passed
+  kRecords,     // commit_max_records pending
+  kBytes,       // commit_max_bytes pending
+  kTimerBurst,  // timer_burst_commit firings within one call
+  kTimers,      // FireTimers: timers due by the clock between batches
+  kFlush,       // Flush: a drained source, shutdown, rebalance
+};
+inline constexpr size_t kCommitTriggerCount = 7;
+// "poll_batch", "interval", "records", "bytes", "timer_burst", "timers", "flush".
+[[nodiscard]] std::string_view ToString(CommitTrigger trigger);
+
 // Counters of what happened to every consumed record (the probe of this component).
 // consumed == applied + duplicates + dead_lettered always holds after each batch;
 // late_applied is a subset of applied.
@@ -92,7 +106,8 @@ struct PipelineProbe {
   std::atomic<uint64_t> offset_gaps{0};  // offsets skipped within a partition (should be 0)
   std::atomic<uint64_t> timers_fired{0};
   std::array<std::atomic<uint64_t>, 8> alerts_by_kind{};
-  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> batches{0};  // commits that wrote a batch
+  std::array<std::atomic<uint64_t>, kCommitTriggerCount> commits_by_trigger{};  // of those
   std::atomic<int64_t> max_event_time_ms{0};
   // Estimated bytes of the dossier cache (dirty entries included), as of the last poll batch.
   std::atomic<uint64_t> dossier_cache_bytes{0};
@@ -243,7 +258,7 @@ class Pipeline {
   // kBatchEnd: between batches (evicts past the cache bound). kWithinBatch: in the middle of
   // one (a burst of due timers), where the batch holds pointers to cache entries.
   enum class CommitKind { kBatchEnd, kWithinBatch };
-  Status Commit(CommitKind kind = CommitKind::kBatchEnd);
+  Status Commit(CommitTrigger trigger, CommitKind kind = CommitKind::kBatchEnd);
 
   // Waits for the write in flight, if any: its status becomes the Pipeline's (fatal on
   // failure) and its offsets durable.

@@ -299,6 +299,11 @@ TEST_F(PipelineTest, ByteBoundCommitsAndTheCacheStaysBounded) {
   EXPECT_EQ(pipeline.PendingBytes(), 0u);
   // 600 records in 30 batches, and more commits than batches: some were made within them.
   EXPECT_GT(pipeline.CommitCount(), 30u);
+  uint64_t by_trigger = 0;
+  for (const auto& n : probe.commits_by_trigger) by_trigger += n.load();
+  EXPECT_EQ(by_trigger, probe.batches.load());
+  EXPECT_GT(probe.commits_by_trigger[static_cast<size_t>(CommitTrigger::kBytes)].load(), 30u);
+  EXPECT_EQ(probe.commits_by_trigger[static_cast<size_t>(CommitTrigger::kRecords)].load(), 0u);
   // The bound, plus the dirty dossiers of a commit and of one batch; all 300 dossiers would
   // take several times more.
   EXPECT_LT(peak_cached, bounded.cache_bytes + 2 * bounded.commit_max_bytes + (8 << 10));
