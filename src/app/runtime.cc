@@ -60,15 +60,15 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
   options.block_cache_bytes = rt->config.state.block_cache_mb << 20;
   options.write_buffer_bytes = rt->config.state.write_buffer_mb << 20;
   options.disable_wal = rt->config.state.disable_wal;
-  if (const StateConfig& st = rt->config.state; st.write_buffer_mb * 7 > st.block_cache_mb * 4) {
-    // Memtables may reach 7/4 of their budget when flushes lag (two per column family), and
-    // past the block cache's capacity they add to the memory bound instead of taking room
-    // from cached blocks.
+  if (const size_t memtables = state::MaxMemtableBytes(options);
+      memtables > options.block_cache_bytes) {
+    // Past the block cache's capacity, memtables (when flushes lag) add to the memory bound
+    // instead of taking room from cached blocks.
     spdlog::warn(
-        "state.write_buffer_mb {} can let memtables reach {} MiB, more than state.block_cache_mb "
-        "{}: memory may exceed the block cache by the difference (keep write_buffer_mb <= 4/7 "
-        "of block_cache_mb)",
-        st.write_buffer_mb, st.write_buffer_mb * 7 / 4, st.block_cache_mb);
+        "state.write_buffer_mb {} lets memtables reach {} MiB, more than state.block_cache_mb "
+        "{}: memory may exceed the block cache by the difference (lower write_buffer_mb or "
+        "raise block_cache_mb)",
+        rt->config.state.write_buffer_mb, memtables >> 20, rt->config.state.block_cache_mb);
   }
   auto store = state::StateStore::Open(options);
   if (!store) {

@@ -85,6 +85,18 @@ rocksdb::CompressionType ChooseCompression() {
 // filter blocks stored in it (cache_index_and_filter_blocks) rather than on the heap per open
 // file: otherwise their memory grows with the data set, outside any budget. L0 index/filter
 // blocks are pinned (they are hit on every read) and get the cache's high-priority pool.
+// Memtables per column family: the active one and one being flushed (see FamilyOptions).
+constexpr size_t kMemtablesPerFamily = 2;
+
+// The size of one memtable of `family` (nullopt: the default family): its share of the
+// write-buffer budget (see FamilyOptions).
+size_t MemtableSize(std::optional<Family> family, size_t budget) {
+  size_t share = budget / 32;
+  if (family == kDossiers) share = budget / 32 * 11;
+  if (family == kTimers || family == kOutbox) share = budget / 32 * 7;
+  return std::max<size_t>(share, size_t{64} << 10);
+}
+
 rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
                                            const StateStoreOptions& options,
                                            const std::shared_ptr<rocksdb::Cache>& cache,
@@ -135,7 +147,7 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
     cf.memtable_whole_key_filtering = true;
   }
 
-  // Per-family memtable size as a share of the global budget, in 32nds: dossiers 11, timers
+  // Per-family memtable size (MemtableSize) as a share of the budget, in 32nds: dossiers 11, timers
   // 7, outbox 7, aggregates, offsets and meta 1 each; 28/32 = 7/8 in all, which is also where
   // the WriteBufferManager starts a flush. With atomic_flush every flush covers all families,
   // so the small ones never hold old memtables, and the first family to fill its share
@@ -144,16 +156,13 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
   // stream: every commit flushed every family with a third of the budget used, and the
   // small L0 files doubled the compaction work.) max_write_buffer_number = 2 lets writes go
   // on into a new memtable while one flushes; if that one fills before the flush ends,
-  // RocksDB stops writes until it does, so memtables never exceed 2 x 7/8 of the budget.
+  // RocksDB stops writes until it does, so memtables never exceed twice the shares
+  // (MaxMemtableBytes: 2 x 29/32 of the budget with the default family's share).
   // (With 3, memtables reached 87 MiB of a 32 MiB budget whenever flushes lagged: a 10M
   // dossier run peaked 100 MiB higher. The WriteBufferManager's own stall is not used: see
   // Open.)
-  const size_t budget = options.write_buffer_bytes;
-  size_t share = budget / 32;
-  if (family == kDossiers) share = budget / 32 * 11;
-  if (family == kTimers || family == kOutbox) share = budget / 32 * 7;
-  cf.write_buffer_size = std::max<size_t>(share, size_t{64} << 10);
-  cf.max_write_buffer_number = 2;
+  cf.write_buffer_size = MemtableSize(family, options.write_buffer_bytes);
+  cf.max_write_buffer_number = static_cast<int>(kMemtablesPerFamily);
   // Batches carry each family's keys in key order (see StateBatch), spread over the whole
   // key space of the family. The memtable skiplist reuses the position of the
   // previous insert, but by default it does so only when the new key lands right next to
@@ -189,6 +198,14 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
 }
 
 }  // namespace
+
+size_t MaxMemtableBytes(const StateStoreOptions& options) {
+  size_t bytes = kMemtablesPerFamily * MemtableSize(std::nullopt, options.write_buffer_bytes);
+  for (size_t f = 0; f < kFamilyCount; ++f) {
+    bytes += kMemtablesPerFamily * MemtableSize(static_cast<Family>(f), options.write_buffer_bytes);
+  }
+  return bytes;
+}
 
 // ---------------------------------------------------------------------------------------------
 // StateBatch

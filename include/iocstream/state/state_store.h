@@ -58,9 +58,10 @@ struct StateStoreOptions {
   // block cache: memtables take room from cached blocks rather than add to them. Each column
   // family's memtable size is a fraction of it (7/8 in all), and a flush of all families
   // starts when they fill. Should flushes fall behind the writer, Commit blocks (RocksDB
-  // write stall: each family holds at most two memtables) before memtables exceed 7/4 of this
-  // budget. Must not exceed block_cache_bytes; at most 4/7 of it keeps memtables and cached
-  // blocks together within block_cache_bytes.
+  // write stall: each family holds at most two memtables) before memtables exceed
+  // MaxMemtableBytes (about 1.8x this budget). Must not exceed block_cache_bytes; when
+  // MaxMemtableBytes does not either, memtables and cached blocks together stay within
+  // block_cache_bytes.
   size_t write_buffer_bytes = size_t{64} << 20;
 
   // Skip the write-ahead log: faster commits (the replay throughput case); a crash then loses
@@ -72,6 +73,11 @@ struct StateStoreOptions {
   // the WAL: disable_wal && sync_writes is kInvalidArgument.
   bool sync_writes = false;
 };
+
+// The most memory the memtables of a store opened with `options` can take, in bytes: two
+// memtables per column family (the active one and one being flushed), each its family's share
+// of write_buffer_bytes. Pure; thread-safe.
+[[nodiscard]] size_t MaxMemtableBytes(const StateStoreOptions& options);
 
 // A snapshot of the store's counters, for metrics. Byte counts since Open() unless noted.
 struct StoreStats {
