@@ -187,6 +187,13 @@ int main(int argc, char** argv) {
   });
   const auto start = Clock::now();
   const double cpu_start = CpuSeconds();
+  auto update_peaks = [&] {
+    const auto stats = runtime.store->Stats();
+    peak_block_cache = std::max(peak_block_cache, static_cast<double>(stats.block_cache_usage));
+    peak_memtable = std::max(peak_memtable, static_cast<double>(stats.memtable_bytes));
+    peak_dossier_cache = std::max(peak_dossier_cache, static_cast<double>(pipeline.CachedBytes()));
+    return stats;
+  };
   auto flush = [&]() -> bool {
     records.clear();
     for (const std::string& p : payloads) {
@@ -201,21 +208,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", s.error().message.c_str());
       return false;
     }
-    // Peaks after every batch, not only at the reports.
-    const auto stats = runtime.store->Stats();
-    peak_block_cache = std::max(peak_block_cache, static_cast<double>(stats.block_cache_usage));
-    peak_memtable = std::max(peak_memtable, static_cast<double>(stats.memtable_bytes));
-    peak_dossier_cache = std::max(peak_dossier_cache, static_cast<double>(pipeline.CachedBytes()));
+    update_peaks();  // after every batch, not only at the reports
     events += payloads.size();
     events_seen.store(events);
     payloads.clear();
     return true;
   };
   auto report = [&](uint64_t done) {
-    const auto stats = runtime.store->Stats();
-    peak_block_cache = std::max(peak_block_cache, static_cast<double>(stats.block_cache_usage));
-    peak_memtable = std::max(peak_memtable, static_cast<double>(stats.memtable_bytes));
-    peak_dossier_cache = std::max(peak_dossier_cache, static_cast<double>(pipeline.CachedBytes()));
+    const auto stats = update_peaks();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     std::printf("%12llu %10llu %10.0f %12.1f %14.1f %12.1f %10.1f MiB\n",
                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(events),

@@ -372,7 +372,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     // alerts stay within the commit size instead of growing until the batch ends. Nothing is
     // evicted: the batch being processed holds pointers to its entries.
     const bool burst = ++fired % options_.timer_burst_commit == 0;
-    if (burst || (options_.commit_max_bytes > 0 && PendingBytes() >= options_.commit_max_bytes)) {
+    if (burst || OverByteBound()) {
       const CommitTrigger trigger = burst ? CommitTrigger::kTimerBurst : CommitTrigger::kBytes;
       if (Status s = Commit(trigger, CommitKind::kWithinBatch); !s) return s;
     }
@@ -544,7 +544,7 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
     due = CommitTrigger::kPollBatch;
   } else if (options_.commit_max_records > 0 && pending_records_ >= options_.commit_max_records) {
     due = CommitTrigger::kRecords;
-  } else if (options_.commit_max_bytes > 0 && PendingBytes() >= options_.commit_max_bytes) {
+  } else if (OverByteBound()) {
     due = CommitTrigger::kBytes;
   } else if (std::chrono::steady_clock::now() - last_commit_ >= options_.commit_interval) {
     due = CommitTrigger::kInterval;
@@ -571,6 +571,10 @@ size_t Pipeline::PendingBytes() const {
   // A timer change: its slot in the change table and its key in the batch.
   constexpr size_t kTimerChangeBytes = sizeof(std::pair<Timer, bool>) + 32;
   return dirty_bytes_ + timer_changes_.size() * kTimerChangeBytes + outbox_bytes_;
+}
+
+bool Pipeline::OverByteBound() const {
+  return options_.commit_max_bytes > 0 && PendingBytes() >= options_.commit_max_bytes;
 }
 
 bool Pipeline::HasPending() const {

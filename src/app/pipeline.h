@@ -259,6 +259,8 @@ class Pipeline {
   // one (a burst of due timers), where the batch holds pointers to cache entries.
   enum class CommitKind { kBatchEnd, kWithinBatch };
   Status Commit(CommitTrigger trigger, CommitKind kind = CommitKind::kBatchEnd);
+  // The changes pending a commit reached options_.commit_max_bytes.
+  [[nodiscard]] bool OverByteBound() const;
 
   // Waits for the write in flight, if any: its status becomes the Pipeline's (fatal on
   // failure) and its offsets durable.
