@@ -20,23 +20,17 @@ class ConfigTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // Loads a config made of `sla` (the sla section's body) and the shipped calendar.
-  Result<Config> LoadWithSla(const std::string& sla) {
+  // Loads a config made of one section (`name`, with `body` as its indented lines) and the
+  // shipped calendar.
+  Result<Config> LoadWithSection(const std::string& name, const std::string& body) {
     const std::string path = (dir_ / "iocstream.yaml").string();
-    std::ofstream(path) << "sla:\n"
-                        << sla << "calendar:\n  files:\n    - " << IOCSTREAM_SOURCE_DIR
+    std::ofstream(path) << name << ":\n"
+                        << body << "calendar:\n  files:\n    - " << IOCSTREAM_SOURCE_DIR
                         << "/config/calendars/vn-2026.yaml\n";
     return LoadConfig(path);
   }
-
-  // Loads a config made of `state` (the state section's body) and the shipped calendar.
-  Result<Config> LoadWithState(const std::string& state) {
-    const std::string path = (dir_ / "iocstream.yaml").string();
-    std::ofstream(path) << "state:\n"
-                        << state << "calendar:\n  files:\n    - " << IOCSTREAM_SOURCE_DIR
-                        << "/config/calendars/vn-2026.yaml\n";
-    return LoadConfig(path);
-  }
+  Result<Config> LoadWithSla(const std::string& sla) { return LoadWithSection("sla", sla); }
+  Result<Config> LoadWithState(const std::string& state) { return LoadWithSection("state", state); }
 
   fs::path dir_;
 };

@@ -35,6 +35,50 @@ class PipelineTest : public ::testing::Test {
   void TearDown() override {
     store_.reset();
     fs::remove_all(dir_);
+    for (const fs::path& other : others_) fs::remove_all(other);
+  }
+
+  // Another store in a directory beside the fixture's (removed at TearDown; close it first).
+  std::unique_ptr<state::StateStore> OpenOtherStore(const std::string& suffix) {
+    const fs::path other = dir_.string() + "-" + suffix;
+    fs::remove_all(other);
+    others_.push_back(other);
+    state::StateStoreOptions options;
+    options.path = other.string();
+    auto store = state::StateStore::Open(options);
+    EXPECT_TRUE(store.has_value()) << store.error().message;
+    return store ? std::move(*store) : nullptr;
+  }
+
+  // Two pipelines ran the same records ("D0".."D<dossiers-1>", see MakeRecords): the same
+  // timers fired and alerts raised, the same aggregates, dossiers and stored timers.
+  void ExpectSameResults(const PipelineProbe& probe_a, const aggregate::AggregateTable& agg_a,
+                         state::StateStore& store_a, const PipelineProbe& probe_b,
+                         const aggregate::AggregateTable& agg_b, state::StateStore& store_b,
+                         int dossiers) {
+    EXPECT_GT(probe_a.timers_fired.load(), 0u);
+    EXPECT_EQ(probe_b.timers_fired.load(), probe_a.timers_fired.load());
+    for (size_t k = 0; k < probe_a.alerts_by_kind.size(); ++k) {
+      EXPECT_EQ(probe_b.alerts_by_kind[k].load(), probe_a.alerts_by_kind[k].load()) << k;
+    }
+    EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(agg_b.Snapshot()),
+              aggregate::AggregateTable::FoldPartitions(agg_a.Snapshot()));
+    for (int i = 0; i < dossiers; ++i) {
+      const std::string id = "D" + std::to_string(i);
+      auto a = store_a.GetDossier(id);
+      auto b = store_b.GetDossier(id);
+      ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
+      EXPECT_EQ((*a)->outcome, (*b)->outcome) << id;
+      EXPECT_EQ((*a)->status, (*b)->status) << id;
+      EXPECT_EQ((*a)->breach_fired, (*b)->breach_fired) << id;
+      EXPECT_EQ((*a)->warning_fired, (*b)->warning_fired) << id;
+      EXPECT_EQ((*a)->due_at, (*b)->due_at) << id;
+      EXPECT_EQ((*a)->completed_at, (*b)->completed_at) << id;
+    }
+    auto timers_a = store_a.DueTimers(PartitionId(0), Instant::max(), 100000);
+    auto timers_b = store_b.DueTimers(PartitionId(0), Instant::max(), 100000);
+    ASSERT_TRUE(timers_a.has_value() && timers_b.has_value());
+    EXPECT_EQ(*timers_a, *timers_b);
   }
 
   // Two events (received, completed) per dossier, spread over `partitions` partitions.
@@ -63,6 +107,7 @@ class PipelineTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  std::vector<fs::path> others_;
   std::unique_ptr<rules::BusinessCalendar> calendar_;
   std::unique_ptr<state::StateStore> store_;
   std::vector<std::string> payloads_;
@@ -185,12 +230,8 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
     ASSERT_TRUE(every_batch.ProcessBatch(std::span(records_).subspan(i, n), Instant{}).ok());
   }
 
-  const fs::path other = dir_.string() + "-cached";
-  fs::remove_all(other);
-  state::StateStoreOptions store_options;
-  store_options.path = other.string();
-  auto cached_store = state::StateStore::Open(store_options);
-  ASSERT_TRUE(cached_store.has_value()) << cached_store.error().message;
+  std::unique_ptr<state::StateStore> cached_store = OpenOtherStore("cached");
+  ASSERT_NE(cached_store, nullptr);
   PipelineProbe cached_probe;
   aggregate::AggregateTable cached_aggregates;
   PipelineOptions cached = every;
@@ -200,7 +241,7 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
   cached.timer_scan_chunk = 4;                      // small timer-head pages
   cached.async_commit = true;                       // writes overlap the next batches
   cached.timer_horizon = std::chrono::minutes(30);  // the head reads the store often
-  Pipeline pipeline(**cached_store, cached_aggregates, rules, cached, cached_probe);
+  Pipeline pipeline(*cached_store, cached_aggregates, rules, cached, cached_probe);
   size_t peak_cached = 0;
   for (size_t i = 0; i < records_.size(); i += 5) {
     const size_t n = std::min<size_t>(5, records_.size() - i);
@@ -212,12 +253,12 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
       ASSERT_TRUE(pipeline.Flush().ok());
       std::vector<Timer> desired;
       for (int d = 0; d < 300; ++d) {
-        auto state = (*cached_store)->GetDossier("D" + std::to_string(d));
+        auto state = cached_store->GetDossier("D" + std::to_string(d));
         ASSERT_TRUE(state.has_value());
         if (!*state) continue;
         for (Timer& t : rules::DesiredTimers(**state)) desired.push_back(std::move(t));
       }
-      auto stored = (*cached_store)->DueTimers(PartitionId(0), Instant::max(), 100000);
+      auto stored = cached_store->DueTimers(PartitionId(0), Instant::max(), 100000);
       ASSERT_TRUE(stored.has_value());
       std::sort(desired.begin(), desired.end());
       std::sort(stored->begin(), stored->end());
@@ -230,32 +271,8 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
   EXPECT_FALSE(pipeline.HasPending());
   EXPECT_LT(pipeline.CommitCount(), every_batch.CommitCount() / 3);
   EXPECT_LT(peak_cached, 300u);
-
-  EXPECT_GT(every_probe.timers_fired.load(), 0u);
-  EXPECT_EQ(cached_probe.timers_fired.load(), every_probe.timers_fired.load());
-  for (size_t k = 0; k < every_probe.alerts_by_kind.size(); ++k) {
-    EXPECT_EQ(cached_probe.alerts_by_kind[k].load(), every_probe.alerts_by_kind[k].load()) << k;
-  }
-  EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(cached_aggregates.Snapshot()),
-            aggregate::AggregateTable::FoldPartitions(every_aggregates.Snapshot()));
-  for (int i = 0; i < 300; ++i) {
-    const std::string id = "D" + std::to_string(i);
-    auto a = store_->GetDossier(id);
-    auto b = (*cached_store)->GetDossier(id);
-    ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
-    EXPECT_EQ((*a)->outcome, (*b)->outcome) << id;
-    EXPECT_EQ((*a)->status, (*b)->status) << id;
-    EXPECT_EQ((*a)->breach_fired, (*b)->breach_fired) << id;
-    EXPECT_EQ((*a)->warning_fired, (*b)->warning_fired) << id;
-    EXPECT_EQ((*a)->due_at, (*b)->due_at) << id;
-    EXPECT_EQ((*a)->completed_at, (*b)->completed_at) << id;
-  }
-  auto timers_a = store_->DueTimers(PartitionId(0), Instant::max(), 100000);
-  auto timers_b = (*cached_store)->DueTimers(PartitionId(0), Instant::max(), 100000);
-  ASSERT_TRUE(timers_a.has_value() && timers_b.has_value());
-  EXPECT_EQ(*timers_a, *timers_b);
-  cached_store->reset();
-  fs::remove_all(other);
+  ExpectSameResults(every_probe, every_aggregates, *store_, cached_probe, cached_aggregates,
+                    *cached_store, 300);
 }
 
 // The byte bound of a commit (PipelineOptions::commit_max_bytes) commits as the changes
@@ -273,12 +290,8 @@ TEST_F(PipelineTest, ByteBoundCommitsAndTheCacheStaysBounded) {
   Pipeline every_batch(*store_, every_aggregates, rules, every, every_probe);
   ASSERT_TRUE(every_batch.ProcessBatch(records_, Instant{}).ok());
 
-  const fs::path other = dir_.string() + "-bytes";
-  fs::remove_all(other);
-  state::StateStoreOptions store_options;
-  store_options.path = other.string();
-  auto bounded_store = state::StateStore::Open(store_options);
-  ASSERT_TRUE(bounded_store.has_value()) << bounded_store.error().message;
+  std::unique_ptr<state::StateStore> bounded_store = OpenOtherStore("bytes");
+  ASSERT_NE(bounded_store, nullptr);
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
   PipelineOptions bounded = every;
@@ -286,7 +299,7 @@ TEST_F(PipelineTest, ByteBoundCommitsAndTheCacheStaysBounded) {
   bounded.commit_max_bytes = 4 << 10;
   bounded.cache_bytes = 16 << 10;
   bounded.async_commit = true;
-  Pipeline pipeline(**bounded_store, aggregates, rules, bounded, probe);
+  Pipeline pipeline(*bounded_store, aggregates, rules, bounded, probe);
   size_t peak_cached = 0;
   for (size_t i = 0; i < records_.size(); i += 20) {
     const size_t n = std::min<size_t>(20, records_.size() - i);
@@ -307,25 +320,7 @@ TEST_F(PipelineTest, ByteBoundCommitsAndTheCacheStaysBounded) {
   // The bound, plus the dirty dossiers of a commit and of one batch; all 300 dossiers would
   // take several times more.
   EXPECT_LT(peak_cached, bounded.cache_bytes + 2 * bounded.commit_max_bytes + (8 << 10));
-
-  EXPECT_GT(every_probe.timers_fired.load(), 0u);
-  EXPECT_EQ(probe.timers_fired.load(), every_probe.timers_fired.load());
-  for (size_t k = 0; k < every_probe.alerts_by_kind.size(); ++k) {
-    EXPECT_EQ(probe.alerts_by_kind[k].load(), every_probe.alerts_by_kind[k].load()) << k;
-  }
-  EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot()),
-            aggregate::AggregateTable::FoldPartitions(every_aggregates.Snapshot()));
-  for (int i = 0; i < 300; ++i) {
-    const std::string id = "D" + std::to_string(i);
-    auto a = store_->GetDossier(id);
-    auto b = (*bounded_store)->GetDossier(id);
-    ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
-    EXPECT_EQ((*a)->outcome, (*b)->outcome) << id;
-    EXPECT_EQ((*a)->breach_fired, (*b)->breach_fired) << id;
-    EXPECT_EQ((*a)->warning_fired, (*b)->warning_fired) << id;
-  }
-  bounded_store->reset();
-  fs::remove_all(other);
+  ExpectSameResults(every_probe, every_aggregates, *store_, probe, aggregates, *bounded_store, 300);
 }
 
 // Hundreds of dossiers due at one instant (after a holiday, every deadline that fell in it
@@ -370,12 +365,8 @@ TEST_F(PipelineTest, BurstOfTimersDueAtOneInstantFiresInPagesAndSurvivesACrash) 
   }
   ASSERT_GE(ref_probe.timers_fired.load(), 300u);
 
-  const fs::path other = dir_.string() + "-paged";
-  fs::remove_all(other);
-  state::StateStoreOptions store_options;
-  store_options.path = other.string();
-  auto paged_store = state::StateStore::Open(store_options);
-  ASSERT_TRUE(paged_store.has_value()) << paged_store.error().message;
+  std::unique_ptr<state::StateStore> paged_store = OpenOtherStore("paged");
+  ASSERT_NE(paged_store, nullptr);
   PipelineOptions paged = whole;
   paged.timer_scan_chunk = 7;     // pages end inside the instant
   paged.timer_burst_commit = 26;  // commits within the batch
@@ -385,7 +376,7 @@ TEST_F(PipelineTest, BurstOfTimersDueAtOneInstantFiresInPagesAndSurvivesACrash) 
   PipelineProbe crash_probe;
   {
     aggregate::AggregateTable aggregates;
-    Pipeline pipeline(**paged_store, aggregates, rules, paged, crash_probe);
+    Pipeline pipeline(*paged_store, aggregates, rules, paged, crash_probe);
     ASSERT_TRUE(pipeline.ProcessBatch(before_last, Instant{}).ok());
     ASSERT_TRUE(pipeline.Flush().ok());
     const uint64_t commits = pipeline.CommitCount();
@@ -397,7 +388,7 @@ TEST_F(PipelineTest, BurstOfTimersDueAtOneInstantFiresInPagesAndSurvivesACrash) 
     // The crash: the rest of the burst and the last event are not committed. The stored
     // offset does not pass the event whose watermark started the burst.
   }
-  EXPECT_EQ((*paged_store)->GetOffset(TopicPartition{"events", PartitionId(0)}).value(),
+  EXPECT_EQ(paged_store->GetOffset(TopicPartition{"events", PartitionId(0)}).value(),
             Offset(static_cast<int64_t>(records_.size() - 1)));
   EXPECT_GT(crash_probe.timers_fired.load(), 0u);
   // Commits within the burst stored some firings; the crash lost the last ones.
@@ -405,7 +396,7 @@ TEST_F(PipelineTest, BurstOfTimersDueAtOneInstantFiresInPagesAndSurvivesACrash) 
   for (int i = 0; i < 300; ++i) {
     const std::string id = "D" + std::to_string(i);
     auto a = store_->GetDossier(id);
-    auto b = (*paged_store)->GetDossier(id);
+    auto b = paged_store->GetDossier(id);
     ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
     same_before_restart += **a == **b ? 1 : 0;
   }
@@ -416,7 +407,7 @@ TEST_F(PipelineTest, BurstOfTimersDueAtOneInstantFiresInPagesAndSurvivesACrash) 
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
   {
-    Pipeline pipeline(**paged_store, aggregates, rules, paged, probe);
+    Pipeline pipeline(*paged_store, aggregates, rules, paged, probe);
     ASSERT_TRUE(pipeline.Restore().ok());
     ASSERT_TRUE(pipeline.ProcessBatch(all, Instant{}).ok());  // a redelivery from the start
     ASSERT_TRUE(pipeline.Flush().ok());
@@ -430,17 +421,15 @@ TEST_F(PipelineTest, BurstOfTimersDueAtOneInstantFiresInPagesAndSurvivesACrash) 
   for (int i = 0; i < 300; ++i) {
     const std::string id = "D" + std::to_string(i);
     auto a = store_->GetDossier(id);
-    auto b = (*paged_store)->GetDossier(id);
+    auto b = paged_store->GetDossier(id);
     ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
     EXPECT_TRUE((*b)->breach_fired) << id;
     EXPECT_EQ(**a, **b) << id;
   }
   auto timers_a = store_->DueTimers(PartitionId(0), Instant::max(), 100000);
-  auto timers_b = (*paged_store)->DueTimers(PartitionId(0), Instant::max(), 100000);
+  auto timers_b = paged_store->DueTimers(PartitionId(0), Instant::max(), 100000);
   ASSERT_TRUE(timers_a.has_value() && timers_b.has_value());
   EXPECT_EQ(*timers_a, *timers_b);
-  paged_store->reset();
-  fs::remove_all(other);
 }
 
 }  // namespace
