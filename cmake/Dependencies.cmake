@@ -5,7 +5,20 @@ pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 # jemalloc for the iocstream binary: RocksDB's recommended allocator (less fragmentation, so a
 # bounded RSS, and cheaper small allocations on the per-event path). Not under sanitizers.
 pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
-find_package(RocksDB REQUIRED CONFIG)
+# RocksDB: Debian's package by default (tests, demo). Debian builds it without -DNDEBUG, so its
+# asserts, test sync points and skiplist checks all run: fine for tests, slow for production.
+# IOCSTREAM_ROCKSDB_DIR names a release build of the same version (scripts/build-rocksdb.sh;
+# the production preset sets it), used instead.
+set(IOCSTREAM_ROCKSDB_DIR "" CACHE PATH
+    "install prefix of a RocksDB release build (scripts/build-rocksdb.sh); empty: the system's")
+if(IOCSTREAM_ROCKSDB_DIR)
+  find_package(RocksDB REQUIRED CONFIG PATHS "${IOCSTREAM_ROCKSDB_DIR}" NO_DEFAULT_PATH)
+  set(IOCSTREAM_ROCKSDB_BUILD "release build, ${IOCSTREAM_ROCKSDB_DIR}")
+else()
+  find_package(RocksDB REQUIRED CONFIG)
+  set(IOCSTREAM_ROCKSDB_BUILD "system package, ${RocksDB_DIR}")
+endif()
+message(STATUS "RocksDB ${RocksDB_VERSION}: ${IOCSTREAM_ROCKSDB_BUILD}")
 find_package(prometheus-cpp REQUIRED CONFIG)
 find_package(Boost 1.81 REQUIRED CONFIG)
 find_package(simdjson REQUIRED CONFIG)
