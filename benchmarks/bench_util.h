@@ -1,11 +1,16 @@
 // Process figures the benchmark programs print: CPU time and resident memory of this process
-// (or, from a wait4 rusage, of a child). Linux only (/proc/self/statm).
+// (or, from a wait4 rusage, of a child), and the storage engine they ran on. Linux only
+// (/proc/self/statm).
 #pragma once
 
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "iocstream/state/state_store.h"
 
 namespace iocstream::bench {
 
@@ -37,5 +42,9 @@ inline long PeakRssKb() {
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss;
 }
+
+// The storage engine build, as a JSON string: figures from a RocksDB with assertions on
+// (Debian's package) and from a release build differ severalfold, so every report says which.
+inline std::string EngineJson() { return nlohmann::json(state::EngineDescription()).dump(); }
 
 }  // namespace iocstream::bench

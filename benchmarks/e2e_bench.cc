@@ -259,7 +259,8 @@ int main(int argc, char** argv) {
   }
   if (!json_path.empty()) {
     std::ofstream j(json_path);
-    j << "{\"topic\":\"" << topic << "\",\"records\":" << total << ",\"results\":[";
+    j << "{\"topic\":\"" << topic << "\",\"records\":" << total
+      << ",\"engine\":" << iocstream::bench::EngineJson() << ",\"results\":[";
     for (size_t i = 0; i < all.size(); ++i) j << (i ? "," : "") << Json(all[i]);
     j << "]}\n";
   }

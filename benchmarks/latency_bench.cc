@@ -37,6 +37,7 @@
 #include "app/config.h"
 #include "app/pipeline.h"
 #include "app/runtime.h"
+#include "bench_util.h"
 #include "iocstream/alert/kafka_sink.h"
 #include "iocstream/decode/event_encoder.h"
 
@@ -333,8 +334,8 @@ int main(int argc, char** argv) {
       latencies_ms.size(), probes, pending.size(), p50, p99, max);
   if (!json_path.empty()) {
     std::ofstream out(json_path);
-    out << "{\"dossiers\":" << dossiers << ",\"probes\":" << probes
-        << ",\"start_to_ready_seconds\":" << ready_seconds
+    out << "{\"engine\":" << bench::EngineJson() << ",\"dossiers\":" << dossiers
+        << ",\"probes\":" << probes << ",\"start_to_ready_seconds\":" << ready_seconds
         << ",\"alerts_received\":" << latencies_ms.size()
         << ",\"alerts_missing\":" << pending.size() << ",\"deadline_to_alert_ms\":{\"p50\":" << p50
         << ",\"p99\":" << p99 << ",\"max\":" << max << "}}\n";

@@ -38,6 +38,7 @@ namespace {
 namespace fs = std::filesystem;
 using iocstream::app::Pipeline;
 using iocstream::bench::CpuSeconds;
+using iocstream::bench::EngineJson;
 using iocstream::bench::PeakRssKb;
 using iocstream::bench::ResidentKb;
 using Clock = std::chrono::steady_clock;
@@ -268,7 +269,8 @@ int main(int argc, char** argv) {
   std::printf("\n");
   if (!json_path.empty()) {
     std::ofstream out(json_path);
-    out << "{\"dossiers\":" << dossiers << ",\"events\":" << events << ",\"seconds\":" << seconds
+    out << "{\"engine\":" << EngineJson() << ",\"dossiers\":" << dossiers
+        << ",\"events\":" << events << ",\"seconds\":" << seconds
         << ",\"events_per_second\":" << events / seconds
         << ",\"cpu_seconds_per_million_events\":" << cpu * 1e6 / static_cast<double>(events)
         << ",\"peak_rss_bytes\":" << PeakRssKb() * 1024

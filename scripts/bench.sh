@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark suite in one command: builds the release preset, starts the local broker,
+# The benchmark suite in one command: builds the production preset (RocksDB in release mode,
+# scripts/build-rocksdb.sh, about 20 minutes the first time), starts the local broker,
 # fills a topic (and an NDJSON file) with the province simulator, then runs
 #   e2e_bench      raw librdkafka consume vs `iocstream run` vs `replay`, same topic, same run
 #   latency_bench  start-to-ready and deadline-to-alert p50/p99 with 1M open dossiers
@@ -11,6 +12,7 @@
 #   scripts/bench.sh                      the whole suite (30-40 minutes on 2 cores)
 #   DOSSIERS=200000 MEMORY_DOSSIERS=1000000 scripts/bench.sh    a smaller run
 #   SKIP="memory micro" scripts/bench.sh  leave parts out (e2e latency memory micro)
+#   PRESET=release scripts/bench.sh      the same with Debian's RocksDB (built with assertions)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -22,13 +24,17 @@ out=${OUT:-bench-results}
 port=${KAFKA_PORT:-19092}
 bootstrap=127.0.0.1:$port
 work=.cache/bench
-bin=build/release/src/app/iocstream
+preset=${PRESET:-production}
+build=build/$preset
+bin=$build/src/app/iocstream
 mkdir -p "$out" "$work"
 
 ./scripts/install-deps.sh
 KAFKA_PORT=$port ./scripts/kafka.sh start
-cmake --preset release >/dev/null
-cmake --build --preset release -j"$(nproc)"
+[ "$preset" != production ] || ./scripts/build-rocksdb.sh >/dev/null
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" -j"$(nproc)"
+echo "== $("$bin" --version)"
 
 topic=bench-sim-$dossiers
 ndjson=$work/sim-$dossiers.ndjson
@@ -53,22 +59,22 @@ if [[ $skip != *" e2e "* ]]; then
     touch "$work/$topic.done"
   fi
   echo "== e2e_bench"
-  build/release/benchmarks/e2e_bench --bootstrap "$bootstrap" --topic "$topic" \
+  $build/benchmarks/e2e_bench --bootstrap "$bootstrap" --topic "$topic" \
     --ndjson "$ndjson" --json "$out/e2e.json"
 fi
 if [[ $skip != *" latency "* ]]; then
   echo "== latency_bench ($latency_dossiers open dossiers)"
-  build/release/benchmarks/latency_bench --bootstrap "$bootstrap" \
+  $build/benchmarks/latency_bench --bootstrap "$bootstrap" \
     --dossiers "$latency_dossiers" --json "$out/latency.json"
 fi
 if [[ $skip != *" memory "* ]]; then
   echo "== memory_bench ($memory_dossiers dossiers)"
-  build/release/benchmarks/memory_bench --dossiers "$memory_dossiers" --json "$out/memory.json"
+  $build/benchmarks/memory_bench --dossiers "$memory_dossiers" --json "$out/memory.json"
 fi
 if [[ $skip != *" micro "* ]]; then
   for b in decode_bench rules_bench state_bench; do
     echo "== $b"
-    build/release/benchmarks/$b --benchmark_out="$out/$b.json" --benchmark_out_format=json
+    $build/benchmarks/$b --benchmark_out="$out/$b.json" --benchmark_out_format=json
   done
 fi
 echo "== figures in $out/"

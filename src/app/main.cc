@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/commands.h"
+#include "iocstream/state/state_store.h"
 
 #ifndef IOCSTREAM_VERSION
 #define IOCSTREAM_VERSION "0.0.0"
@@ -14,7 +15,8 @@
 int main(int argc, char** argv) {
   using namespace iocstream::app;
   CLI::App app{"iocstream: dossier event stream processor (Kafka -> RocksDB -> metrics, alerts)"};
-  app.set_version_flag("--version", std::string("iocstream ") + IOCSTREAM_VERSION);
+  app.set_version_flag("--version", std::string("iocstream ") + IOCSTREAM_VERSION + ", " +
+                                        iocstream::state::EngineDescription());
   app.require_subcommand(1);
   app.fallthrough();  // --log-level also after the subcommand
   std::string log_level = "info";

@@ -80,6 +80,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
     return e;
   }
   rt->store = std::move(*store);
+  spdlog::info("state store {} on {}", options.path, state::EngineDescription());
   return rt;
 }
 

@@ -9,6 +9,7 @@
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
+#include <rocksdb/version.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
@@ -205,6 +206,13 @@ size_t MaxMemtableBytes(const StateStoreOptions& options) {
     bytes += kMemtablesPerFamily * MemtableSize(static_cast<Family>(f), options.write_buffer_bytes);
   }
   return bytes;
+}
+
+std::string EngineDescription() {
+#ifndef IOCSTREAM_ROCKSDB_BUILD
+#define IOCSTREAM_ROCKSDB_BUILD "unknown build"
+#endif
+  return "RocksDB " + rocksdb::GetRocksVersionAsString() + " (" + IOCSTREAM_ROCKSDB_BUILD + ")";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -79,6 +79,11 @@ struct StateStoreOptions {
 // of write_buffer_bytes. Pure; thread-safe.
 [[nodiscard]] size_t MaxMemtableBytes(const StateStoreOptions& options);
 
+// The storage engine this binary links, for logs and benchmark reports: "RocksDB <version>
+// (<build>)", where build says whether it is the system package (Debian's, compiled with
+// assertions on) or a release build (scripts/build-rocksdb.sh). Thread-safe.
+[[nodiscard]] std::string EngineDescription();
+
 // A snapshot of the store's counters, for metrics. Byte counts since Open() unless noted.
 struct StoreStats {
   uint64_t bytes_written = 0;             // logical bytes of committed write batches

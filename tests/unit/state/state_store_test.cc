@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/version.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -113,6 +114,18 @@ TEST_F(StateStoreTest, OpenCreatesMissingDirectoriesAndAnEmptyStore) {
   EXPECT_FALSE(store->GetWatermark(PartitionId(0))->has_value());
   EXPECT_FALSE(store->NextTimerDue(PartitionId(0))->has_value());
   EXPECT_TRUE(store->ReadOutbox(10)->empty());
+}
+
+TEST(EngineDescription, NamesTheLinkedRocksDBVersionAndBuild) {
+  const std::string description = EngineDescription();
+  // The version comes from the library linked, the build from the configuration; the headers
+  // compiled against are the same version (scripts/build-rocksdb.sh checks it).
+  const std::string version = std::to_string(ROCKSDB_MAJOR) + "." + std::to_string(ROCKSDB_MINOR) +
+                              "." + std::to_string(ROCKSDB_PATCH);
+  EXPECT_EQ(description.rfind("RocksDB " + version + " (", 0), 0u) << description;
+  EXPECT_TRUE(description.find("system package") != std::string::npos ||
+              description.find("release build") != std::string::npos)
+      << description;
 }
 
 TEST_F(StateStoreTest, RejectsInvalidOptions) {
