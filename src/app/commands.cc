@@ -17,6 +17,7 @@
 #include "app/api.h"
 #include "app/app_metrics.h"
 #include "app/mapping_config.h"
+#include "app/ndjson_reader.h"
 #include "app/outbox_relay.h"
 #include "app/pipeline.h"
 #include "app/reload.h"
@@ -481,61 +482,19 @@ int RunReplay(const ReplayOptions& options) {
             "replay of this file (same path and first line) into this state directory",
             file, start + 1);
       }
-      // The file is read in large chunks and its lines go to the pipeline as views into them
-      // (no string per line). A chunk is kept until the batch holding its last line has been
-      // processed; a line cut by the chunk's end starts the next chunk.
-      constexpr size_t kChunkBytes = size_t{1} << 20;
-      std::vector<std::string> chunks;  // back(): being split; the others: lines of `records`
-      std::vector<std::string> spare;   // processed chunks, reused for their memory
-      std::string_view partial;         // the unterminated tail of chunks.back()
-      int64_t line_no = -1;
-      auto take_line = [&](std::string_view line) -> Status {
-        ++line_no;
-        // A UTF-8 byte-order mark (editors on Windows write one) marks the file, not its first
-        // event; left in place it would dead-letter that event as malformed JSON.
-        if (line_no == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
-        if (line_no < start) return {};  // applied by an earlier run: resume after it
-        records.push_back(
-            SourceRecord{source.topic, PartitionId(0), Offset(line_no), Instant{}, {}, line});
-        if (records.size() < batch_size) return {};
-        if (Status s = flush(); !s) return s;
-        // No record points into the chunks before the current one any more.
-        for (size_t i = 0; i + 1 < chunks.size(); ++i) spare.push_back(std::move(chunks[i]));
-        chunks.erase(chunks.begin(), chunks.end() - 1);
-        return {};
-      };
-      bool at_end = false;
-      while (!at_end && !g_stop_requested.load()) {
-        std::string chunk;
-        if (!spare.empty()) {
-          chunk = std::move(spare.back());
-          spare.pop_back();
+      // Read, split into lines and decoded on the reader's thread, one batch ahead.
+      auto reader = NdjsonReader::Open(file, source.topic, start, batch_size);
+      if (!reader) return Fail(reader.error());
+      while (!g_stop_requested.load()) {
+        auto batch = (*reader)->Next();
+        if (!batch) return Fail(batch.error());
+        if (!*batch) break;
+        NdjsonReader::Batch& b = **batch;
+        if (Status s = pipeline.ProcessDecoded(b.records, b.decoded, WallClockNow()); !s) {
+          return Fail(s.error());
         }
-        // A line longer than a chunk doubles the next one until the line fits.
-        const size_t size = std::max(kChunkBytes, partial.size() * 2);
-        chunk.resize(size);
-        std::copy(partial.begin(), partial.end(), chunk.begin());
-        in.read(chunk.data() + partial.size(), static_cast<std::streamsize>(size - partial.size()));
-        if (in.bad()) return Fail(IoError("cannot read " + file));
-        at_end = in.eof();
-        chunk.resize(partial.size() + static_cast<size_t>(in.gcount()));
-        chunks.push_back(std::move(chunk));
-        const std::string_view text = chunks.back();
-        size_t pos = 0;
-        while (!g_stop_requested.load()) {
-          const size_t newline = text.find('\n', pos);
-          if (newline == std::string_view::npos) break;
-          if (Status s = take_line(text.substr(pos, newline - pos)); !s) return Fail(s.error());
-          pos = newline + 1;
-        }
-        partial = text.substr(pos);
+        if (Status s = (*relay)->Drain(); !s) return Fail(s.error());
       }
-      // A last line without a line feed is a line too (as std::getline reads it).
-      if (at_end && !partial.empty() && !g_stop_requested.load()) {
-        if (Status s = take_line(partial); !s) return Fail(s.error());
-      }
-      // The records point into `chunks`: flush before they go out of scope.
-      if (Status s = flush(); !s) return Fail(s.error());
     }
   }
   if (Status s = pipeline.Flush(); !s) return Fail(s.error());

@@ -396,10 +396,27 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
   return {};
 }
 
-Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wall_now) {
-  if (!fatal_) return fatal_;
+std::vector<DecodeResult> DecodeRecords(EventDecoder& decoder,
+                                        std::span<const SourceRecord> records) {
   std::vector<DecodeResult> decoded;
   decoded.reserve(records.size());
+  for (const SourceRecord& r : records) decoded.push_back(decoder.Decode(r.payload, r.key));
+  return decoded;
+}
+
+Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wall_now) {
+  if (!fatal_) return fatal_;
+  std::vector<DecodeResult> decoded = DecodeRecords(decoder_, records);
+  return ProcessDecoded(records, decoded, wall_now);
+}
+
+Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
+                                std::span<DecodeResult> decoded, Instant wall_now) {
+  if (!fatal_) return fatal_;
+  if (decoded.size() != records.size()) {
+    return InvalidArgument("Pipeline::ProcessDecoded: " + std::to_string(decoded.size()) +
+                           " decode results for " + std::to_string(records.size()) + " records");
+  }
   // Each record's cache entry, found once here: entries are node-stable and nothing is
   // evicted before the commit, so the pointers hold for the whole batch. Dossiers missing
   // from the cache get an entry now and are read from the store in one MultiGet.
@@ -407,15 +424,14 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
   std::vector<std::string_view> missing;
   std::vector<Entry*> missing_entries;
   for (size_t i = 0; i < records.size(); ++i) {
-    decoded.push_back(decoder_.Decode(records[i].payload, records[i].key));
-    if (!decoded.back().has_value()) continue;
-    const std::string& id = decoded.back()->dossier_id;
+    if (!decoded[i].has_value()) continue;
+    const std::string& id = decoded[i]->dossier_id;
     auto it = entries_.find(std::string_view(id));
     if (it == entries_.end()) {
       it = entries_.try_emplace(id, std::make_unique<Entry>()).first;
       it->second->bytes = EstimateBytes(id, std::nullopt, sizeof(Entry));
       cache_bytes_ += it->second->bytes;
-      missing.push_back(id);  // `decoded` is not reallocated: the id stays put
+      missing.push_back(id);  // `decoded` outlives the lookups: the id stays put
       missing_entries.push_back(it->second.get());
     }
     it->second->last_used = commit_count_;

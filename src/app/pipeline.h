@@ -125,6 +125,11 @@ struct RecomputeSummary {
   Millis duration{0};             // wall time of the scan, recompute and commit
 };
 
+// Decodes each record's payload (with its key) in order: the first step of ProcessBatch.
+// Touches no Pipeline; any thread may call it with an EventDecoder of its own.
+[[nodiscard]] std::vector<DecodeResult> DecodeRecords(EventDecoder& decoder,
+                                                      std::span<const SourceRecord> records);
+
 class Pipeline {
  public:
   Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,
@@ -148,6 +153,12 @@ class Pipeline {
   // Pipeline: its in-memory view may be ahead of the store; the caller stops, and a restart
   // resumes from the store.
   [[nodiscard]] Status ProcessBatch(std::span<const SourceRecord> records, Instant wall_now);
+
+  // ProcessBatch of records decoded beforehand, on any thread, with an EventDecoder of that
+  // thread's own (DecodeRecords): decoded[i] is records[i]'s result, and the events may be
+  // moved from. Lets a source decode the next batch while this one is applied.
+  [[nodiscard]] Status ProcessDecoded(std::span<const SourceRecord> records,
+                                      std::span<DecodeResult> decoded, Instant wall_now);
 
   // Fires the timers due at `now` on the given partitions and commits everything pending
   // (wall-clock mode: call periodically, also when no record arrives).

@@ -1,0 +1,135 @@
+#include "app/ndjson_reader.h"
+
+#include <algorithm>
+#include <fstream>
+#include <string_view>
+
+#include "app/pipeline.h"
+
+namespace iocstream::app {
+
+Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(const std::string& path, std::string topic,
+                                                         int64_t start, size_t batch_size,
+                                                         size_t max_ahead) {
+  if (!std::ifstream(path)) return IoError("cannot read " + path);
+  std::unique_ptr<NdjsonReader> reader(new NdjsonReader(path, std::move(topic), start,
+                                                        std::max<size_t>(batch_size, 1),
+                                                        std::max<size_t>(max_ahead, 1)));
+  reader->thread_ = std::thread([r = reader.get()] { r->Run(); });
+  return reader;
+}
+
+NdjsonReader::NdjsonReader(std::string path, std::string topic, int64_t start, size_t batch_size,
+                           size_t max_ahead)
+    : path_(std::move(path)),
+      topic_(std::move(topic)),
+      start_(start),
+      batch_size_(batch_size),
+      max_ahead_(max_ahead) {}
+
+NdjsonReader::~NdjsonReader() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<std::optional<NdjsonReader::Batch>> NdjsonReader::Next() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !queue_.empty() || done_; });
+  if (!queue_.empty()) {
+    Batch batch = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    cv_.notify_all();
+    return std::optional<Batch>(std::move(batch));
+  }
+  if (!error_) return error_.error();
+  return std::optional<Batch>();
+}
+
+bool NdjsonReader::Push(Batch&& batch) {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return queue_.size() < max_ahead_ || stop_; });
+  if (stop_) return false;
+  queue_.push_back(std::move(batch));
+  lock.unlock();
+  cv_.notify_all();
+  return true;
+}
+
+void NdjsonReader::Run() {
+  EventDecoder decoder;  // this thread's own
+  Status status;
+  std::ifstream in(path_, std::ios::binary);
+  // The file is read in large chunks and its lines become records that are views into them
+  // (no string per line). A line cut by a chunk's end is copied to the start of the next.
+  constexpr size_t kChunkBytes = size_t{1} << 20;
+  Batch batch;
+  std::shared_ptr<const std::string> current;  // the chunk being split
+  std::string_view partial;                    // its unterminated tail
+  int64_t line_no = -1;
+  auto emit = [&]() -> bool {
+    if (batch.records.empty()) return true;
+    batch.decoded = DecodeRecords(decoder, batch.records);
+    if (!Push(std::move(batch))) return false;
+    batch = Batch{};
+    // Lines still to come point into the chunk being split.
+    if (current) batch.chunks.push_back(current);
+    batch.records.reserve(batch_size_);
+    return true;
+  };
+  auto take_line = [&](std::string_view line) -> bool {
+    ++line_no;
+    // A UTF-8 byte-order mark (editors on Windows write one) marks the file, not its first
+    // event; left in place it would dead-letter that event as malformed JSON.
+    if (line_no == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+    if (line_no < start_) return true;  // applied by an earlier run: resume after it
+    batch.records.push_back(
+        SourceRecord{topic_, PartitionId(0), Offset(line_no), Instant{}, {}, line});
+    return batch.records.size() < batch_size_ || emit();
+  };
+  batch.records.reserve(batch_size_);
+  bool at_end = !in;
+  if (!in) status = IoError("cannot read " + path_);
+  bool stopped = false;
+  while (!at_end && !stopped) {
+    // A line longer than a chunk doubles the next one until the line fits.
+    const size_t size = std::max(kChunkBytes, partial.size() * 2);
+    auto chunk = std::make_shared<std::string>(size, '\0');
+    std::copy(partial.begin(), partial.end(), chunk->begin());
+    in.read(chunk->data() + partial.size(), static_cast<std::streamsize>(size - partial.size()));
+    if (in.bad()) {
+      status = IoError("cannot read " + path_);
+      break;
+    }
+    at_end = in.eof();
+    chunk->resize(partial.size() + static_cast<size_t>(in.gcount()));
+    current = chunk;
+    batch.chunks.push_back(current);
+    const std::string_view text = *current;
+    size_t pos = 0;
+    while (true) {
+      const size_t newline = text.find('\n', pos);
+      if (newline == std::string_view::npos) break;
+      if (!take_line(text.substr(pos, newline - pos))) {
+        stopped = true;
+        break;
+      }
+      pos = newline + 1;
+    }
+    partial = text.substr(pos);
+  }
+  // A last line without a line feed is a line too (as std::getline reads it).
+  if (!stopped && status && at_end && !partial.empty()) stopped = !take_line(partial);
+  // The records read before an error are still handed over: they were read correctly.
+  if (!stopped) emit();
+  std::lock_guard lock(mu_);
+  error_ = status;
+  done_ = true;
+  cv_.notify_all();
+}
+
+}  // namespace iocstream::app
