@@ -11,9 +11,15 @@ pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
 # the production preset sets it), used instead.
 set(IOCSTREAM_ROCKSDB_DIR "" CACHE PATH
     "install prefix of a RocksDB release build (scripts/build-rocksdb.sh); empty: the system's")
+# find_package caches RocksDB_DIR: forget it when the choice changes in an existing build
+# directory, or the old library would stay linked.
+if(NOT "${IOCSTREAM_ROCKSDB_DIR}" STREQUAL "${IOCSTREAM_ROCKSDB_DIR_FOUND}")
+  unset(RocksDB_DIR CACHE)
+  set(IOCSTREAM_ROCKSDB_DIR_FOUND "${IOCSTREAM_ROCKSDB_DIR}" CACHE INTERNAL "")
+endif()
 if(IOCSTREAM_ROCKSDB_DIR)
   find_package(RocksDB REQUIRED CONFIG PATHS "${IOCSTREAM_ROCKSDB_DIR}" NO_DEFAULT_PATH)
-  set(IOCSTREAM_ROCKSDB_BUILD "release build, ${IOCSTREAM_ROCKSDB_DIR}")
+  set(IOCSTREAM_ROCKSDB_BUILD "release build, ${RocksDB_DIR}")
 else()
   find_package(RocksDB REQUIRED CONFIG)
   set(IOCSTREAM_ROCKSDB_BUILD "system package, ${RocksDB_DIR}")

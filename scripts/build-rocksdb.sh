@@ -11,8 +11,9 @@
 # (PORTABLE build without SSE4.2). The project's tests keep linking Debian's library (an
 # assertion-checked RocksDB is what tests want); benchmarks and deployments use this one.
 #
-# The version is Debian's, so the headers the code is compiled against and the library agree;
-# the tarball is Debian's orig.tar.gz, checked against the SHA-256 in its signed .dsc.
+# The version is Debian's package's, which the tests run against (the production build
+# compiles against this prefix's own headers); the tarball is Debian's orig.tar.gz, checked
+# against the SHA-256 in its signed .dsc.
 # ROCKSDB_TARBALL=/path/to/rocksdb_7.8.3.orig.tar.gz builds offline.
 set -euo pipefail
 
@@ -32,17 +33,22 @@ installed=$(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null || true)
 case "$installed" in
   "$version"-*) ;;
   *) echo "build-rocksdb: librocksdb-dev is '${installed:-not installed}', expected $version-*" \
-       "(the headers must match the library; run scripts/install-deps.sh)" >&2
+       "(the version the tests run against; run scripts/install-deps.sh)" >&2
      exit 1 ;;
 esac
 
+mkdir -p "$deps"
 work=$(mktemp -d "${TMPDIR:-/tmp}/iocstream-rocksdb.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# Installed into a staging folder next to the prefix, then renamed into place (atomic on one
+# filesystem): an interrupted build leaves nothing the check above takes for a finished one.
+stage=$(mktemp -d "$deps/.rocksdb-$version.stage.XXXXXX")
+trap 'rm -rf "$work" "$stage"' EXIT
 tarball=${ROCKSDB_TARBALL:-$work/rocksdb.tar.gz}
 if [ -z "${ROCKSDB_TARBALL:-}" ]; then
   echo "build-rocksdb: downloading $url" >&2
   curl -fsSL --retry 3 -o "$tarball" "$url"
 fi
+[ -f "$tarball" ] || { echo "build-rocksdb: no file $tarball" >&2; exit 1; }
 echo "$sha256  $tarball" | sha256sum -c --quiet - ||
   { echo "build-rocksdb: checksum mismatch for $tarball" >&2; exit 1; }
 tar -xzf "$tarball" -C "$work"
@@ -50,22 +56,19 @@ tar -xzf "$tarball" -C "$work"
 # Release flags as upstream's own Makefile builds them (-O2, NDEBUG, frame pointers kept).
 # PORTABLE keeps the library runnable on any x86-64 CPU; FORCE_SSE42 still uses the CRC32C
 # instruction (every x86-64 CPU since 2008). Compression libraries as Debian's build has them.
-echo "build-rocksdb: building RocksDB $version into $prefix (about 20 min on 2 cores)" >&2
+echo "build-rocksdb: building RocksDB $version into $prefix (about 20 minutes on 2 cores)" >&2
 cmake -S "$work/rocksdb-$version" -B "$work/build" -G Ninja \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
   -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
   -DPORTABLE=ON -DFORCE_SSE42=ON -DFAIL_ON_WARNINGS=OFF \
-  -DWITH_LZ4=ON -DWITH_ZSTD=ON -DWITH_ZLIB=ON -DWITH_SNAPPY=ON -DWITH_BZ2=ON \
+  -DWITH_LZ4=ON -DWITH_ZSTD=ON -DWITH_ZLIB=ON -DWITH_SNAPPY=ON -DWITH_BZ2=ON -DWITH_LIBURING=OFF \
   -DWITH_GFLAGS=OFF -DWITH_JEMALLOC=OFF -DWITH_TESTS=OFF -DWITH_BENCHMARK_TOOLS=OFF \
   -DWITH_CORE_TOOLS=OFF -DWITH_TOOLS=OFF -DWITH_TRACE_TOOLS=OFF -DROCKSDB_BUILD_SHARED=OFF \
   >"$work/configure.log" 2>&1 || { cat "$work/configure.log" >&2; exit 1; }
 cmake --build "$work/build" -j"$(nproc)" --target rocksdb >"$work/build.log" 2>&1 ||
   { tail -50 "$work/build.log" >&2; exit 1; }
-# Install into a staging folder and move it in place: an interrupted build leaves nothing
-# that the check at the top would take for a finished one.
-cmake --install "$work/build" --prefix "$work/stage" >/dev/null
-mkdir -p "$deps"
+cmake --install "$work/build" --prefix "$stage" >/dev/null
 rm -rf "$prefix"
-mv "$work/stage" "$prefix"
+mv "$stage" "$prefix"
 echo "build-rocksdb: done" >&2
 echo "$prefix"

@@ -468,6 +468,7 @@ int RunReplay(const ReplayOptions& options) {
     if (Status s = flush(); !s) return Fail(s.error());
   } else {
     for (const auto& file : options.files) {
+      if (g_stop_requested.load()) break;
       std::ifstream in(file);
       if (!in) return Fail(IoError("cannot read " + file));
       std::string first_line;

@@ -108,6 +108,9 @@ void NdjsonReader::Run() {
     at_end = in.eof();
     chunk->resize(partial.size() + static_cast<size_t>(in.gcount()));
     current = chunk;
+    // Chunks whose lines were all skipped (a resume) or handed over are not needed any more:
+    // the unterminated line was copied into this one.
+    if (batch.records.empty()) batch.chunks.clear();
     batch.chunks.push_back(current);
     const std::string_view text = *current;
     size_t pos = 0;

@@ -30,7 +30,8 @@ namespace iocstream::app {
 class NdjsonReader {
  public:
   struct Batch {
-    // The bytes the records point into: kept alive by the batch.
+    // The bytes the records' payloads point into: kept alive by the batch. Their topic views
+    // point into the reader: use a batch while its reader exists.
     std::vector<std::shared_ptr<const std::string>> chunks;
     std::vector<SourceRecord> records;  // topic: the reader's `topic`; partition 0
     std::vector<DecodeResult> decoded;  // decoded[i]: records[i] decoded

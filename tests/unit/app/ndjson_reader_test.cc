@@ -113,6 +113,21 @@ TEST(NdjsonReader, StopsCleanlyWhenTheConsumerLeavesEarly) {
   reader->reset();  // joins the reader thread, blocked on a full queue: must not hang
 }
 
+TEST(NdjsonReader, EmptyFileAndAResumePastTheEndGiveNoRecords) {
+  TempDir dir;
+  const std::string empty = dir.Sub("empty.ndjson");
+  std::ofstream(empty).close();
+  auto reader = NdjsonReader::Open(empty, "file:x", 0, 10);
+  ASSERT_TRUE(reader.has_value());
+  EXPECT_TRUE(ReadAll(**reader).payloads.empty());
+
+  const std::string three = dir.Sub("three.ndjson");
+  std::ofstream(three) << Event(0) << "\n" << Event(1) << "\n" << Event(2) << "\n";
+  auto resumed = NdjsonReader::Open(three, "file:x", /*start=*/3, 10);
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_TRUE(ReadAll(**resumed).payloads.empty());
+}
+
 TEST(NdjsonReader, MissingFileIsAnIoError) {
   TempDir dir;
   auto reader = NdjsonReader::Open(dir.Sub("absent.ndjson"), "file:x", 0, 10);
