@@ -82,10 +82,6 @@ rocksdb::CompressionType ChooseCompression() {
   return rocksdb::kNoCompression;
 }
 
-// Column family options. Every family's tables use the ONE shared block cache, with index and
-// filter blocks stored in it (cache_index_and_filter_blocks) rather than on the heap per open
-// file: otherwise their memory grows with the data set, outside any budget. L0 index/filter
-// blocks are pinned (they are hit on every read) and get the cache's high-priority pool.
 // Memtables per column family: the active one and one being flushed (see FamilyOptions).
 constexpr size_t kMemtablesPerFamily = 2;
 
@@ -98,6 +94,10 @@ size_t MemtableSize(std::optional<Family> family, size_t budget) {
   return std::max<size_t>(share, size_t{64} << 10);
 }
 
+// Column family options. Every family's tables use the ONE shared block cache, with index and
+// filter blocks stored in it (cache_index_and_filter_blocks) rather than on the heap per open
+// file: otherwise their memory grows with the data set, outside any budget. L0 index/filter
+// blocks are pinned (they are hit on every read) and get the cache's high-priority pool.
 rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
                                            const StateStoreOptions& options,
                                            const std::shared_ptr<rocksdb::Cache>& cache,
