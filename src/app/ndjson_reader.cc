@@ -11,11 +11,12 @@ namespace iocstream::app {
 Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(const std::string& path, std::string topic,
                                                          int64_t start, size_t batch_size,
                                                          size_t max_ahead) {
-  if (!std::ifstream(path)) return IoError("cannot read " + path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError("cannot read " + path);
   std::unique_ptr<NdjsonReader> reader(new NdjsonReader(path, std::move(topic), start,
                                                         std::max<size_t>(batch_size, 1),
                                                         std::max<size_t>(max_ahead, 1)));
-  reader->thread_ = std::thread([r = reader.get()] { r->Run(); });
+  reader->thread_ = std::thread([r = reader.get(), in = std::move(in)]() mutable { r->Run(in); });
   return reader;
 }
 
@@ -60,10 +61,9 @@ bool NdjsonReader::Push(Batch&& batch) {
   return true;
 }
 
-void NdjsonReader::Run() {
+void NdjsonReader::Run(std::ifstream& in) {
   EventDecoder decoder;  // this thread's own
   Status status;
-  std::ifstream in(path_, std::ios::binary);
   // The file is read in large chunks and its lines become records that are views into them
   // (no string per line). A line cut by a chunk's end is copied to the start of the next.
   constexpr size_t kChunkBytes = size_t{1} << 20;
@@ -92,8 +92,7 @@ void NdjsonReader::Run() {
     return batch.records.size() < batch_size_ || emit();
   };
   batch.records.reserve(batch_size_);
-  bool at_end = !in;
-  if (!in) status = IoError("cannot read " + path_);
+  bool at_end = false;
   bool stopped = false;
   while (!at_end && !stopped) {
     // A line longer than a chunk doubles the next one until the line fits.

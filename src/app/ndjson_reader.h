@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,7 +58,8 @@ class NdjsonReader {
  private:
   NdjsonReader(std::string path, std::string topic, int64_t start, size_t batch_size,
                size_t max_ahead);
-  void Run();
+  // The reader thread: reads `in` (opened by Open) to its end or until the consumer leaves.
+  void Run(std::ifstream& in);
   // Queues `batch` for the consumer; false when the reader is stopping.
   bool Push(Batch&& batch);
 
