@@ -84,6 +84,11 @@ std::optional<int32_t> ReadSigned32(ByteReader& reader) {
 }  // namespace
 
 void EncodeDossier(const DossierState& s, std::string* out) {
+  out->clear();
+  AppendDossier(s, out);
+}
+
+void AppendDossier(const DossierState& s, std::string* out) {
   uint64_t presence = 0;
   size_t present = 0;
   for (size_t i = 0; i < kOptionalInstants.size(); ++i) {
@@ -108,8 +113,10 @@ void EncodeDossier(const DossierState& s, std::string* out) {
   const size_t varints = 2 + 1 + 4 + 3 + present + 3 + 2 + 1 + 2 * s.pauses.size();
   const size_t strings = s.agency_code.size() + s.commune_code.size() + s.procedure_code.size() +
                          (unit_is_agency ? 0 : s.current_unit.size());
-  out->resize(1 + 5 + varints * kMaxVarint64Bytes + strings + 8 * s.applied_event_ids.size());
-  char* const begin = out->data();
+  const size_t start = out->size();
+  out->resize(start + 1 + 5 + varints * kMaxVarint64Bytes + strings +
+              8 * s.applied_event_ids.size());
+  char* const begin = out->data() + start;
   char* p = begin;
 
   *p++ = static_cast<char>(kDossierEncodingVersion);
@@ -152,7 +159,7 @@ void EncodeDossier(const DossierState& s, std::string* out) {
     p = StoreSignedVarint64(p, DeltaMillis(pause.end, pause.start));
   }
   p = StoreSignedVarint64(p, s.legal_working_time ? s.legal_working_time->count() : -1);
-  out->resize(static_cast<size_t>(p - begin));
+  out->resize(start + static_cast<size_t>(p - begin));
 }
 
 std::string EncodeDossier(const DossierState& state) {

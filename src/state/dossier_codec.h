@@ -46,6 +46,8 @@ inline constexpr uint8_t kAggregateEncodingVersion = 1;
 
 // Replaces the contents of `out` (a reused buffer) with the encoding of `state`.
 void EncodeDossier(const DossierState& state, std::string* out);
+// Appends the encoding of `state` to `out`.
+void AppendDossier(const DossierState& state, std::string* out);
 std::string EncodeDossier(const DossierState& state);
 
 // Decodes a value written by EncodeDossier; `dossier_id` is the key it was stored under.

@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <boost/endian/conversion.hpp>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <mutex>
@@ -243,6 +245,47 @@ void StateBatch::PutDossier(const DossierState& dossier) {
   EncodeDossier(dossier, &rep_->value);
   rep_->Record(
       rep_->batch.Put(rep_->families[kDossiers], ToSlice(dossier.dossier_id), rep_->value));
+}
+
+void EncodedDossiers::Add(const DossierState& state) {
+  const std::string_view id = state.dossier_id;
+  unsigned char head[16] = {};
+  std::memcpy(head, id.data(), std::min(id.size(), sizeof(head)));
+  Ref ref{{boost::endian::load_big_u64(head), boost::endian::load_big_u64(head + 8)},
+          bytes_.size(),
+          static_cast<uint32_t>(id.size()),
+          0};
+  bytes_.append(id);
+  const size_t value_start = bytes_.size();
+  AppendDossier(state, &bytes_);
+  ref.value_size = static_cast<uint32_t>(bytes_.size() - value_start);
+  refs_.push_back(ref);
+}
+
+void EncodedDossiers::Clear() {
+  bytes_.clear();
+  refs_.clear();
+}
+
+void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
+  assert(rep_);
+  // In key order: the memtable skiplist then inserts each key next to the previous one
+  // (splice reuse) instead of searching from the top. Compared on the ids' first 16 bytes held
+  // in the refs (no pointer chase per comparison), then on the whole ids.
+  const char* const bytes = dossiers.bytes_.data();
+  auto id = [bytes](const EncodedDossiers::Ref& r) {
+    return std::string_view(bytes + r.offset, r.id_size);
+  };
+  std::sort(dossiers.refs_.begin(), dossiers.refs_.end(),
+            [&](const EncodedDossiers::Ref& a, const EncodedDossiers::Ref& b) {
+              if (a.prefix != b.prefix) return a.prefix < b.prefix;
+              return id(a) < id(b);
+            });
+  for (const EncodedDossiers::Ref& r : dossiers.refs_) {
+    rep_->Record(rep_->batch.Put(rep_->families[kDossiers],
+                                 rocksdb::Slice(bytes + r.offset, r.id_size),
+                                 rocksdb::Slice(bytes + r.offset + r.id_size, r.value_size)));
+  }
 }
 
 void StateBatch::PutTimer(const Timer& timer) {

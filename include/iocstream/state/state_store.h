@@ -27,6 +27,7 @@
 // Instants are UTC with millisecond resolution (core/types.h).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -100,6 +101,32 @@ struct StoreStats {
 
 class StateStore;
 
+// Dossier states encoded for a later StateBatch::PutDossiers. The thread that owns the states
+// encodes them (the bytes a batch writes anyway, in one buffer); any other thread may then
+// sort them and build the batch while the states change again. Not thread-safe: one thread at
+// a time. Clear keeps the buffers, so one instance reused across commits allocates once.
+class EncodedDossiers {
+ public:
+  // Appends the id and the stored value of `state`.
+  void Add(const DossierState& state);
+  [[nodiscard]] size_t size() const { return refs_.size(); }
+  [[nodiscard]] bool empty() const { return refs_.empty(); }
+  // Bytes held (ids and values).
+  [[nodiscard]] size_t ByteSize() const { return bytes_.size(); }
+  void Clear();
+
+ private:
+  friend class StateBatch;
+  struct Ref {
+    std::array<uint64_t, 2> prefix;  // the id's first 16 bytes, big-endian, zero-padded
+    size_t offset;                   // of the id in bytes_; the value follows it
+    uint32_t id_size;
+    uint32_t value_size;
+  };
+  std::string bytes_;
+  std::vector<Ref> refs_;
+};
+
 // The changes produced by one poll batch, applied atomically by StateStore::Commit. Obtain one
 // from StateStore::NewBatch(); it must not outlive its store. Operations apply in call order
 // (a later put of the same key wins). Commit is cheapest when the keys of each kind come in
@@ -116,6 +143,8 @@ class StateBatch {
 
   // Stores the whole state of dossier `dossier.dossier_id`, replacing any previous one.
   void PutDossier(const DossierState& dossier);
+  // PutDossier of each encoded state, in key order (sorts `dossiers` by id first).
+  void PutDossiers(EncodedDossiers& dossiers);
 
   // Adds or removes a deadline timer. A timer is identified by all of its fields (partition,
   // due, kind, dossier id): to move one, delete the old and put the new.

@@ -512,6 +512,52 @@ TEST_F(StateStoreTest, ForEachDossierVisitsInKeyOrderAndStopsEarly) {
   EXPECT_EQ(seen, (std::vector<std::string>{"a", "b"}));
 }
 
+TEST_F(StateStoreTest, EncodedDossiersArePutInKeyOrderAndReadBackWhole) {
+  auto store = OpenStore();
+  // Ids that share their first 16 bytes (the sort prefix), one longer than the others, one
+  // shorter than 16 bytes, and a state with its optional parts set.
+  DossierState full = Dossier("H35.001-260105-000010", 4);
+  full.current_unit = "other-unit";
+  full.applied_event_ids = {1, 2, 3};
+  full.due_at = FromEpochMillis(1'767'600'000'000);
+  full.pauses.push_back({FromEpochMillis(1'767'500'000'000), FromEpochMillis(1'767'510'000'000)});
+  EncodedDossiers encoded;
+  encoded.Add(Dossier("H35.001-260105-000002", 2));
+  encoded.Add(full);
+  encoded.Add(Dossier("H35.001-260105-0000011", 3));
+  encoded.Add(Dossier("A1", 1));
+  EXPECT_EQ(encoded.size(), 4u);
+  EXPECT_GT(encoded.ByteSize(), 0u);
+  auto batch = store->NewBatch();
+  batch.PutDossiers(encoded);
+  Commit(*store, std::move(batch));
+
+  std::vector<std::string> seen;
+  ASSERT_TRUE(store
+                  ->ForEachDossier([&](const DossierState& s) {
+                    seen.push_back(s.dossier_id);
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"A1", "H35.001-260105-0000011", "H35.001-260105-000002",
+                                            "H35.001-260105-000010"}));
+  auto read = store->GetDossier("H35.001-260105-000010");
+  ASSERT_TRUE(read.has_value() && read->has_value());
+  EXPECT_EQ(**read, full);
+  EXPECT_EQ((*store->GetDossier("A1"))->partition, PartitionId(1));
+
+  // Cleared, the same instance encodes the next commit's states.
+  encoded.Clear();
+  EXPECT_TRUE(encoded.empty());
+  EXPECT_EQ(encoded.ByteSize(), 0u);
+  full.current_unit = full.agency_code;
+  encoded.Add(full);
+  batch = store->NewBatch();
+  batch.PutDossiers(encoded);
+  Commit(*store, std::move(batch));
+  EXPECT_EQ(**store->GetDossier("H35.001-260105-000010"), full);
+}
+
 TEST_F(StateStoreTest, BatchesAreBoundToTheirStore) {
   auto store = OpenStore();
   auto options = Options();
