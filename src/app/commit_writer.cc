@@ -1,5 +1,7 @@
 #include "app/commit_writer.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 namespace iocstream::app {
@@ -14,15 +16,18 @@ CommitWriter::~CommitWriter() {
   thread_.join();
 }
 
-void CommitWriter::Submit(state::StateBatch batch) {
+void CommitWriter::Submit(BuildBatch build) {
   {
     std::lock_guard lock(mu_);
-    job_.emplace(std::move(batch));
+    job_ = std::move(build);
     done_.reset();
   }
   busy_ = true;
   if (!thread_.joinable()) {
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "state-writer");
+      Loop();
+    });
   } else {
     cv_.notify_all();
   }
@@ -42,12 +47,12 @@ void CommitWriter::Loop() {
   std::unique_lock lock(mu_);
   while (true) {
     // A job still pending when asked to stop is written first (the destructor's contract).
-    cv_.wait(lock, [this] { return stop_ || job_.has_value(); });
+    cv_.wait(lock, [this] { return stop_ || job_ != nullptr; });
     if (!job_) return;
-    state::StateBatch batch = std::move(*job_);
-    job_.reset();
+    BuildBatch build = std::move(job_);
+    job_ = nullptr;
     lock.unlock();
-    Status s = store_.Commit(std::move(batch));
+    Status s = store_.Commit(build());
     lock.lock();
     done_.emplace(std::move(s));
     cv_.notify_all();

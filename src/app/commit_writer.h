@@ -1,6 +1,6 @@
-// CommitWriter: one long-lived thread that writes a Pipeline's commits to the state store, so
-// the next records are processed while a commit's batch is written (PipelineOptions::
-// async_commit).
+// CommitWriter: one long-lived thread that builds and writes a Pipeline's commits to the state
+// store, so the next records are processed while a commit's batch is built (sorted, encoded
+// into a WriteBatch) and written (PipelineOptions::async_commit).
 //
 // One thread for the Pipeline's whole life, not one per commit: RocksDB's memtable blocks are
 // allocated by the thread that writes, and an allocator with per-thread arenas (jemalloc,
@@ -13,6 +13,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -30,9 +31,11 @@ class CommitWriter {
   CommitWriter(const CommitWriter&) = delete;
   CommitWriter& operator=(const CommitWriter&) = delete;
 
-  // Starts writing `batch` (store.Commit) on the writer thread, which starts on first use.
-  // Precondition: !busy().
-  void Submit(state::StateBatch batch);
+  // Starts `build` and the write of the batch it returns (store.Commit) on the writer thread,
+  // which starts on first use. `build` runs on that thread: what it reads must not change
+  // until Await returns. Precondition: !busy().
+  using BuildBatch = std::function<state::StateBatch()>;
+  void Submit(BuildBatch build);
 
   // True from Submit until Await returns.
   [[nodiscard]] bool busy() const { return busy_; }
@@ -47,9 +50,9 @@ class CommitWriter {
   bool busy_ = false;  // owner thread only
   std::mutex mu_;
   std::condition_variable cv_;
-  std::optional<state::StateBatch> job_;  // guarded by mu_
-  std::optional<Status> done_;            // guarded by mu_
-  bool stop_ = false;                     // guarded by mu_
+  BuildBatch job_;              // guarded by mu_; empty: none
+  std::optional<Status> done_;  // guarded by mu_
+  bool stop_ = false;           // guarded by mu_
   std::thread thread_;
 };
 

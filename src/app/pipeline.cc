@@ -635,66 +635,27 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   if (Status s = AwaitWrite(); !s) return s;
   if (kind == CommitKind::kBatchEnd) Evict();
   if (!HasPending()) return {};
-  state::StateBatch batch = store_.NewBatch();
-  // In key order: the memtable skiplist then inserts each key next to the previous one
-  // (splice reuse) instead of searching from the top, the largest cost of a big commit.
-  // Sorted on the ids' first 16 bytes held in the vector (no pointer chase per comparison),
-  // then on the whole id.
-  struct ById {
-    std::array<uint64_t, 2> prefix;
-    const DossierState* state;
-  };
-  std::vector<ById> dossiers;
-  dossiers.reserve(dirty_.size());
+  CommitJob& job = job_;
+  job.dossiers.Clear();
   for (const Entry* e : dirty_) {
-    if (e->current) dossiers.push_back({IdPrefix(e->current->dossier_id), &*e->current});
+    if (e->current) job.dossiers.Add(*e->current);
   }
-  std::sort(dossiers.begin(), dossiers.end(), [](const ById& a, const ById& b) {
-    if (a.prefix != b.prefix) return a.prefix < b.prefix;
-    return a.state->dossier_id < b.state->dossier_id;
-  });
-  for (const ById& d : dossiers) batch.PutDossier(*d.state);
-  // The timers family's key order: partition, due, kind, dossier id; compared on integers
-  // held in the vector and the id's first 16 bytes, then on the whole id.
-  struct ByKey {
-    int32_t partition;
-    int64_t due_ms;
-    TimerKind kind;
-    std::array<uint64_t, 2> prefix;
-    const Timer* timer;
-    bool put;
-  };
-  std::vector<ByKey> timers;
-  timers.reserve(timer_changes_.size());
-  for (const auto& [t, put] : timer_changes_) {
-    timers.push_back(
-        {t.partition.value(), ToEpochMillis(t.due), t.kind, IdPrefix(t.dossier_id), &t, put});
-  }
-  std::sort(timers.begin(), timers.end(), [](const ByKey& a, const ByKey& b) {
-    const auto ka = std::tie(a.partition, a.due_ms, a.kind, a.prefix);
-    const auto kb = std::tie(b.partition, b.due_ms, b.kind, b.prefix);
-    if (ka != kb) return ka < kb;
-    return a.timer->dossier_id < b.timer->dossier_id;
-  });
-  for (const ByKey& k : timers) {
-    if (k.put) {
-      batch.PutTimer(*k.timer);
-    } else {
-      batch.DeleteTimer(*k.timer);
-    }
-  }
-  for (const auto& [key, counters] : aggregates_.TakeDirty()) batch.PutAggregate(key, counters);
-  for (const auto& [tp, off] : batch_offsets_) batch.PutOffset(tp, off);
-  for (const auto& [p, moved] : watermark_moved_) batch.PutWatermark(p, watermarks_[p]);
-  for (std::string& m : outbox_) batch.AppendOutbox(std::move(m));
+  job.aggregates = aggregates_.TakeDirty();
+  job.offsets.assign(batch_offsets_.begin(), batch_offsets_.end());
+  job.watermarks.clear();
+  for (const auto& [p, moved] : watermark_moved_) job.watermarks.emplace_back(p, watermarks_[p]);
+  job.outbox.swap(outbox_);
+  outbox_.clear();
   if (writer_) {
     in_flight_offsets_ = batch_offsets_;
     // Swapped, not moved: the map emptied by the last AwaitWrite keeps its buckets, so the
     // next interval's changes do not regrow (and rehash) a table from nothing.
     in_flight_timer_changes_.swap(timer_changes_);
-    writer_->Submit(std::move(batch));
+    job.timers = &in_flight_timer_changes_;
+    writer_->Submit([&store = store_, &job] { return BuildBatch(store, job); });
   } else {
-    if (Status s = store_.Commit(std::move(batch)); !s) {
+    job.timers = &timer_changes_;
+    if (Status s = store_.Commit(BuildBatch(store_, job)); !s) {
       fatal_ = s;
       return s;
     }
@@ -717,6 +678,47 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   probe_.batches.fetch_add(1, std::memory_order_relaxed);
   probe_.commits_by_trigger[static_cast<size_t>(trigger)].fetch_add(1, std::memory_order_relaxed);
   return {};
+}
+
+state::StateBatch Pipeline::BuildBatch(state::StateStore& store, CommitJob& job) {
+  state::StateBatch batch = store.NewBatch();
+  batch.PutDossiers(job.dossiers);
+  // The timers family's key order: partition, due, kind, dossier id; compared on integers
+  // held in the vector and the id's first 16 bytes, then on the whole id (so that each
+  // memtable insert starts from the previous one, as for the dossiers).
+  struct ByKey {
+    int32_t partition;
+    int64_t due_ms;
+    TimerKind kind;
+    std::array<uint64_t, 2> prefix;
+    const Timer* timer;
+    bool put;
+  };
+  std::vector<ByKey> timers;
+  timers.reserve(job.timers->size());
+  for (const auto& [t, put] : *job.timers) {
+    timers.push_back(
+        {t.partition.value(), ToEpochMillis(t.due), t.kind, IdPrefix(t.dossier_id), &t, put});
+  }
+  std::sort(timers.begin(), timers.end(), [](const ByKey& a, const ByKey& b) {
+    const auto ka = std::tie(a.partition, a.due_ms, a.kind, a.prefix);
+    const auto kb = std::tie(b.partition, b.due_ms, b.kind, b.prefix);
+    if (ka != kb) return ka < kb;
+    return a.timer->dossier_id < b.timer->dossier_id;
+  });
+  for (const ByKey& k : timers) {
+    if (k.put) {
+      batch.PutTimer(*k.timer);
+    } else {
+      batch.DeleteTimer(*k.timer);
+    }
+  }
+  for (const auto& [key, counters] : job.aggregates) batch.PutAggregate(key, counters);
+  for (const auto& [tp, off] : job.offsets) batch.PutOffset(tp, off);
+  for (const auto& [p, watermark] : job.watermarks) batch.PutWatermark(p, watermark);
+  for (std::string& m : job.outbox) batch.AppendOutbox(std::move(m));
+  job.outbox.clear();
+  return batch;
 }
 
 void Pipeline::Evict() {

@@ -329,10 +329,26 @@ class Pipeline {
   // Timer puts (true) and deletes (false) since the last commit, net: a put and a delete of
   // the same timer cancel out (see ChangeTimer). Hashed: it holds every change of a commit
   // interval, and ordered scans of it are rare (ExtendHead).
-  boost::unordered_flat_map<Timer, bool, TimerHash> timer_changes_;
+  using TimerChanges = boost::unordered_flat_map<Timer, bool, TimerHash>;
+  TimerChanges timer_changes_;
   // The timer changes of the write in flight: a timer-head read overlays them, as the read
-  // may see the store before or after that write lands.
-  boost::unordered_flat_map<Timer, bool, TimerHash> in_flight_timer_changes_;
+  // may see the store before or after that write lands. The writer thread reads them too
+  // (BuildBatch), so they stay unchanged until AwaitWrite.
+  TimerChanges in_flight_timer_changes_;
+  // What one commit writes: gathered by Commit on the Pipeline's thread (the dossiers encoded,
+  // as their states change again right after), then sorted and put into a StateBatch by
+  // BuildBatch, on the writer thread with async_commit. Reused from commit to commit; with
+  // async_commit it belongs to the writer from Submit until AwaitWrite.
+  struct CommitJob {
+    state::EncodedDossiers dossiers;
+    const TimerChanges* timers = nullptr;
+    std::vector<std::pair<AggregateKey, AggregateCounters>> aggregates;
+    std::vector<std::pair<TopicPartition, Offset>> offsets;
+    std::vector<std::pair<PartitionId, Instant>> watermarks;
+    std::vector<std::string> outbox;
+  };
+  static state::StateBatch BuildBatch(state::StateStore& store, CommitJob& job);
+  CommitJob job_;
   std::vector<std::string> outbox_;
   size_t outbox_bytes_ = 0;
   // The state before the change in progress (BeginChange), reused from change to change.
