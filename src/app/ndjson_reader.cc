@@ -1,5 +1,7 @@
 #include "app/ndjson_reader.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <fstream>
 #include <string_view>
@@ -16,7 +18,10 @@ Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(const std::string& path
   std::unique_ptr<NdjsonReader> reader(new NdjsonReader(path, std::move(topic), start,
                                                         std::max<size_t>(batch_size, 1),
                                                         std::max<size_t>(max_ahead, 1)));
-  reader->thread_ = std::thread([r = reader.get(), in = std::move(in)]() mutable { r->Run(in); });
+  reader->thread_ = std::thread([r = reader.get(), in = std::move(in)]() mutable {
+    pthread_setname_np(pthread_self(), "ndjson-reader");
+    r->Run(in);
+  });
   return reader;
 }
 

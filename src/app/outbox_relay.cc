@@ -1,5 +1,6 @@
 #include "app/outbox_relay.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -20,7 +21,10 @@ KafkaOutboxRelay::KafkaOutboxRelay(state::StateStore& store, std::unique_ptr<ale
 KafkaOutboxRelay::~KafkaOutboxRelay() { Stop(Millis(5000)); }
 
 void KafkaOutboxRelay::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "outbox-relay");
+    Loop();
+  });
 }
 
 void KafkaOutboxRelay::Notify() {
