@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <exception>
+#include <string>
 #include <utility>
 
 namespace iocstream::app {
@@ -52,7 +54,12 @@ void CommitWriter::Loop() {
     BuildBatch build = std::move(job_);
     job_ = nullptr;
     lock.unlock();
-    Status s = store_.Commit(build());
+    Status s;
+    try {
+      s = store_.Commit(build());
+    } catch (const std::exception& e) {
+      s = Error{ErrorCode::kInternal, std::string("building the state commit: ") + e.what()};
+    }
     lock.lock();
     done_.emplace(std::move(s));
     cv_.notify_all();

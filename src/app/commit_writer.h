@@ -1,6 +1,6 @@
 // CommitWriter: one long-lived thread that builds and writes a Pipeline's commits to the state
-// store, so the next records are processed while a commit's batch is built (sorted, encoded
-// into a WriteBatch) and written (PipelineOptions::async_commit).
+// store, so the next records are processed while a commit's batch is built (its changes
+// sorted and put into a WriteBatch) and written (PipelineOptions::async_commit).
 //
 // One thread for the Pipeline's whole life, not one per commit: RocksDB's memtable blocks are
 // allocated by the thread that writes, and an allocator with per-thread arenas (jemalloc,
@@ -33,7 +33,9 @@ class CommitWriter {
 
   // Starts `build` and the write of the batch it returns (store.Commit) on the writer thread,
   // which starts on first use. `build` runs on that thread: what it reads must not change
-  // until Await returns. Precondition: !busy().
+  // until Await returns, and must outlive the writer (the destructor runs a pending job). An
+  // exception from `build` or the write (std::bad_alloc) becomes Await's error. Precondition:
+  // !busy().
   using BuildBatch = std::function<state::StateBatch()>;
   void Submit(BuildBatch build);
 

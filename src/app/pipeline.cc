@@ -58,6 +58,8 @@ Pipeline::~Pipeline() {
     spdlog::error("last state commit failed: {} (a restart resumes from the store)",
                   s.error().message);
   }
+  // The writer goes first: a job reads members destroyed before it (job_, the timer changes).
+  writer_.reset();
 }
 
 Status Pipeline::AwaitWrite() {
@@ -644,8 +646,7 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   job.offsets.assign(batch_offsets_.begin(), batch_offsets_.end());
   job.watermarks.clear();
   for (const auto& [p, moved] : watermark_moved_) job.watermarks.emplace_back(p, watermarks_[p]);
-  job.outbox.swap(outbox_);
-  outbox_.clear();
+  job.outbox.swap(outbox_);  // BuildBatch empties it: outbox_ gets the emptied vector back
   if (writer_) {
     in_flight_offsets_ = batch_offsets_;
     // Swapped, not moved: the map emptied by the last AwaitWrite keeps its buckets, so the

@@ -63,16 +63,17 @@ struct PipelineOptions {
   // ... or once the changes pending a commit reach this many bytes (estimated: the dirty
   // dossiers' cached states, the timer changes, the queued alerts; 0: no byte bound). This
   // bounds the memory of a commit whatever the records hold: a commit's WriteBatch is about
-  // the size of what it writes, and with async_commit one batch is built while the previous
-  // one is written. Checked after each poll batch and each timer firing, so a commit may
-  // exceed it by the changes of one poll batch.
+  // the size of what it writes (with async_commit the dossiers' encoded values are held too
+  // while the writer builds it from them), and with async_commit the next commit's changes
+  // build up while the previous one is written. Checked after each poll batch and each timer
+  // firing, so a commit may exceed it by the changes of one poll batch.
   size_t commit_max_bytes = 0;
   // Bound of the dossier cache in bytes (estimated from the states' sizes): dossiers stay in
   // memory across commits, so a hot dossier is read from RocksDB once. Clean entries are
   // evicted past the bound (finished dossiers first, then the least recently used). 0: no
   // cache beyond the current commit.
   size_t cache_bytes = 0;
-  // Write each commit's batch to the store on a writer thread (one, for the Pipeline's life)
+  // Build and write each commit's batch on a writer thread (one, for the Pipeline's life)
   // while the next records are processed (at most one write in flight; the next commit, Flush and
   // every store read that could see it wait for it). The state committed is the same; a failed
   // write makes the Pipeline fatal at the next call, exactly as a failed synchronous commit.

@@ -263,6 +263,14 @@ void EncodedDossiers::Add(const DossierState& state) {
 }
 
 void EncodedDossiers::Clear() {
+  // A rare huge commit (a recompute, a flush after a long pause) must not pin its buffers for
+  // the process's life: they are released when far larger than what they last held.
+  constexpr size_t kKeepBytes = size_t{64} << 20;
+  if (bytes_.capacity() > kKeepBytes && bytes_.capacity() / 4 > bytes_.size()) {
+    std::string().swap(bytes_);
+    std::vector<Ref>().swap(refs_);
+    return;
+  }
   bytes_.clear();
   refs_.clear();
 }

@@ -104,7 +104,8 @@ class StateStore;
 // Dossier states encoded for a later StateBatch::PutDossiers. The thread that owns the states
 // encodes them (the bytes a batch writes anyway, in one buffer); any other thread may then
 // sort them and build the batch while the states change again. Not thread-safe: one thread at
-// a time. Clear keeps the buffers, so one instance reused across commits allocates once.
+// a time. Clear keeps the buffers (unless they are over 64 MiB and 4x what they last held), so
+// one instance reused across commits allocates once.
 class EncodedDossiers {
  public:
   // Appends the id and the stored value of `state`.

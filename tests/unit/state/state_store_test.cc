@@ -526,7 +526,10 @@ TEST_F(StateStoreTest, EncodedDossiersArePutInKeyOrderAndReadBackWhole) {
   encoded.Add(full);
   encoded.Add(Dossier("H35.001-260105-0000011", 3));
   encoded.Add(Dossier("A1", 1));
-  EXPECT_EQ(encoded.size(), 4u);
+  // Bytes that order differently as signed chars, and a NUL inside the prefix.
+  encoded.Add(Dossier(std::string("A\0B", 3), 5));
+  encoded.Add(Dossier("\xff-last", 6));
+  EXPECT_EQ(encoded.size(), 6u);
   EXPECT_GT(encoded.ByteSize(), 0u);
   auto batch = store->NewBatch();
   batch.PutDossiers(encoded);
@@ -539,8 +542,10 @@ TEST_F(StateStoreTest, EncodedDossiersArePutInKeyOrderAndReadBackWhole) {
                     return true;
                   })
                   .ok());
-  EXPECT_EQ(seen, (std::vector<std::string>{"A1", "H35.001-260105-0000011", "H35.001-260105-000002",
-                                            "H35.001-260105-000010"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{std::string("A\0B", 3), "A1", "H35.001-260105-0000011",
+                                            "H35.001-260105-000002", "H35.001-260105-000010",
+                                            "\xff-last"}));
+  EXPECT_EQ((*store->GetDossier(std::string_view("A\0B", 3)))->partition, PartitionId(5));
   auto read = store->GetDossier("H35.001-260105-000010");
   ASSERT_TRUE(read.has_value() && read->has_value());
   EXPECT_EQ(**read, full);
