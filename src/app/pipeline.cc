@@ -217,17 +217,18 @@ void Pipeline::BeginChange(const Entry& entry) {
   }
   base.partition = entry.current->partition;
   aggregate::AggregateTable::TakeFootprint(*entry.current, base.footprint);
-  base.timers = rules::DesiredTimerSlots(*entry.current);
+  base.timers = rules::StoredTimerSlots(*entry.current);
 }
 
 void Pipeline::EndChange(Entry& entry) {
   const ChangeBase& base = change_base_;
   const DossierState& next = *entry.current;
   aggregates_.Apply(base.existed ? &base.footprint : nullptr, next);
-  // Compare the timers before and after without building them: most events leave them as
-  // they were, and a changed one is built (with its dossier id) only to be put or deleted.
+  // Compare the stored timer (the dossier's next one) before and after without building it:
+  // most events leave it as it was, and a changed one is built (with its dossier id) only to
+  // be put or deleted.
   const rules::TimerSlots& old_timers = base.timers;
-  const rules::TimerSlots new_timers = rules::DesiredTimerSlots(next);
+  const rules::TimerSlots new_timers = rules::StoredTimerSlots(next);
   const bool moved = base.existed && base.partition != next.partition;
   for (size_t i = 0; i < old_timers.size; ++i) {
     const auto& slot = old_timers.slots[i];

@@ -120,10 +120,12 @@ struct RecomputeSummary {
   uint64_t open_dossiers = 0;     // open dossiers of the partitions recomputed
   uint64_t dossiers_changed = 0;  // written back: deadline, warnings or fired flags changed
   uint64_t due_changed = 0;       // of which the due time moved
-  uint64_t timers_moved = 0;      // timers put at another instant (same dossier and kind)
-  uint64_t timers_added = 0;      // timers a dossier now needs and did not have
-  uint64_t timers_removed = 0;    // timers a dossier no longer needs
-  Millis duration{0};             // wall time of the scan, recompute and commit
+  // Over the dossiers' timer schedules (rules::DesiredTimers), of which the store keeps the next
+  // timer of each dossier (rules::StoredTimers).
+  uint64_t timers_moved = 0;    // timers put at another instant (same dossier and kind)
+  uint64_t timers_added = 0;    // timers a dossier now needs and did not have
+  uint64_t timers_removed = 0;  // timers a dossier no longer needs
+  Millis duration{0};           // wall time of the scan, recompute and commit
 };
 
 // Decodes each record's payload (with its key) in order: the first step of ProcessBatch.

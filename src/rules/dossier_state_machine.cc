@@ -593,8 +593,14 @@ TimerSlots DesiredTimerSlots(const DossierState& s) {
   return timers;
 }
 
-std::vector<Timer> DesiredTimers(const DossierState& s) {
-  const TimerSlots slots = DesiredTimerSlots(s);
+TimerSlots StoredTimerSlots(const DossierState& s) {
+  TimerSlots timers = DesiredTimerSlots(s);
+  timers.size = std::min<size_t>(timers.size, 1);
+  return timers;
+}
+
+namespace {
+std::vector<Timer> TimersOf(const DossierState& s, const TimerSlots& slots) {
   std::vector<Timer> timers;
   timers.reserve(slots.size);
   for (size_t i = 0; i < slots.size; ++i) {
@@ -602,5 +608,12 @@ std::vector<Timer> DesiredTimers(const DossierState& s) {
   }
   return timers;
 }
+}  // namespace
+
+std::vector<Timer> DesiredTimers(const DossierState& s) {
+  return TimersOf(s, DesiredTimerSlots(s));
+}
+
+std::vector<Timer> StoredTimers(const DossierState& s) { return TimersOf(s, StoredTimerSlots(s)); }
 
 }  // namespace iocstream::rules

@@ -121,8 +121,8 @@ void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
 [[nodiscard]] DossierState RecomputeDeadline(const DossierState& state, const RulesContext& ctx,
                                              Instant clock);
 
-// The timers a dossier in this state must have: the state store keeps exactly these
-// (a change applies the difference). Sorted.
+// The timers a dossier in this state must have, sorted: its schedule (warning, hours-left
+// warning, breach, step breach). The state store keeps only the first (StoredTimers).
 [[nodiscard]] std::vector<Timer> DesiredTimers(const DossierState& state);
 
 // The same timers without the dossier id and partition (a dossier has at most one timer of
@@ -144,6 +144,18 @@ struct TimerSlots {
   }
 };
 [[nodiscard]] TimerSlots DesiredTimerSlots(const DossierState& state);
+
+// The timers the state store keeps for a dossier in this state: only its next one, the first
+// of DesiredTimerSlots (size 0 or 1); a change applies the difference. Firing it changes the
+// state, and the pipeline then puts the next one in its place, due at once if its instant has
+// passed. So a dossier's timers fire in (due, kind) order, and at one instant every dossier's
+// timers of one kind fire before those of the next kind, in dossier id order, as when every
+// desired timer was stored; the store, its memtables and compactions carry far fewer timer
+// writes (a dossier's received event puts one timer instead of up to four). Stores written
+// when every desired timer was kept need no migration: a kept timer fires at its due and one
+// the state no longer wants fires as a no-op (FireTimerInPlace checks it against the state).
+[[nodiscard]] TimerSlots StoredTimerSlots(const DossierState& state);
+[[nodiscard]] std::vector<Timer> StoredTimers(const DossierState& state);
 
 // Outcome of a finished dossier ending at `end` against `due` (domain.md §1.5): late if end >
 // due; early if it ended on a local working day before the due day; else on time.

@@ -218,6 +218,44 @@ TEST_F(StateMachineTest, StepBreachCountsSeparately) {
   EXPECT_EQ(fired.alerts[0].agency_code, "UBND-X01");
 }
 
+// The store keeps only a dossier's next timer; firing each one in turn walks its whole
+// schedule in (due, kind) order, each with its alert, and a finished dossier keeps none.
+TEST_F(StateMachineTest, StoredTimerIsTheNextOfTheScheduleAndFiringWalksIt) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-20T17:00:00+07:00");
+  auto transfer = Event("t", EventType::kTransferred, "2026-03-03T08:00:00+07:00");
+  transfer.to_agency_code = "UBND-X01";
+  transfer.step_due_at = T("2026-03-04T17:00:00+07:00");
+  DossierState s = Apply({received, transfer});
+  const std::vector<Timer> schedule = DesiredTimers(s);
+  ASSERT_GE(schedule.size(), 3u);  // step breach, warning(s), breach
+  ASSERT_TRUE(std::is_sorted(schedule.begin(), schedule.end(), [](const Timer& a, const Timer& b) {
+    return std::tie(a.due, a.kind) < std::tie(b.due, b.kind);
+  }));
+  std::vector<Timer> fired_in_order;
+  for (size_t i = 0; i < schedule.size() + 1; ++i) {
+    const std::vector<Timer> stored = StoredTimers(s);
+    if (stored.empty()) break;
+    ASSERT_EQ(stored.size(), 1u);
+    const TimerSlots slots = StoredTimerSlots(s);
+    ASSERT_EQ(slots.size, 1u);
+    EXPECT_EQ(slots.slots[0].due, stored[0].due);
+    EXPECT_EQ(stored[0], DesiredTimers(s).front());
+    TimerResult fired = FireTimer(s, stored[0], stored[0].due, ctx_);
+    ASSERT_TRUE(fired.fired) << static_cast<int>(stored[0].kind);
+    EXPECT_FALSE(fired.alerts.empty());
+    fired_in_order.push_back(stored[0]);
+    s = fired.state;
+  }
+  EXPECT_EQ(fired_in_order, schedule);
+  EXPECT_TRUE(s.breach_fired);
+  EXPECT_EQ(s.step_breaches, 1);
+  auto completed = Event("c", EventType::kCompleted, "2026-03-23T09:00:00+07:00");
+  EventResult r = ApplyEvent(&s, completed, PartitionId(0), ctx_);
+  EXPECT_TRUE(StoredTimers(r.state).empty());
+  EXPECT_EQ(StoredTimerSlots(r.state).size, 0u);
+}
+
 TEST_F(StateMachineTest, OpenWithoutDeadlineHasNoTimers) {
   DossierState s = Apply({Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00")});
   auto c = aggregate::Contribution(s);

@@ -259,15 +259,15 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
     ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(i, n), Instant{}).ok());
     peak_cached = std::max(peak_cached, pipeline.CachedDossiers());
     if (i == records_.size() / 2 / 5 * 5) {
-      // Midway, with open dossiers: the store holds exactly the timers of the stored states
-      // (what lets a put and a delete of one timer within a commit cancel out).
+      // Midway, with open dossiers: the store holds exactly the next timer of each stored
+      // state (what lets a put and a delete of one timer within a commit cancel out).
       ASSERT_TRUE(pipeline.Flush().ok());
       std::vector<Timer> desired;
       for (int d = 0; d < 300; ++d) {
         auto state = cached_store->GetDossier("D" + std::to_string(d));
         ASSERT_TRUE(state.has_value());
         if (!*state) continue;
-        for (Timer& t : rules::DesiredTimers(**state)) desired.push_back(std::move(t));
+        for (Timer& t : rules::StoredTimers(**state)) desired.push_back(std::move(t));
       }
       auto stored = cached_store->DueTimers(PartitionId(0), Instant::max(), 100000);
       ASSERT_TRUE(stored.has_value());
@@ -592,7 +592,10 @@ TEST_F(PipelineRecomputeTest, MovesOpenDeadlinesAndTheirTimersInOneBatch) {
   const DossierState done_before = Stored("DONE");
   const DossierState later_before = Stored("LATER");
   const auto timers_before = StoredTimers("OPEN");
-  ASSERT_EQ(timers_before.size(), 3u);  // warning, hours-left warning, breach
+  // Its schedule: warning, hours-left warning, breach; the store keeps the next (the warning).
+  ASSERT_EQ(rules::DesiredTimers(Stored("OPEN")).size(), 3u);
+  ASSERT_EQ(timers_before.size(), 1u);
+  EXPECT_EQ(timers_before[0].kind, TimerKind::kWarning);
   const uint64_t batches = probe_.batches.load();
 
   auto summary = pipeline_->Recompute(rules::RulesContext{new_calendar_.get(), nullptr, {}},
@@ -609,10 +612,11 @@ TEST_F(PipelineRecomputeTest, MovesOpenDeadlinesAndTheirTimersInOneBatch) {
   const DossierState open = Stored("OPEN");
   EXPECT_EQ(open.due_at, *ParseRfc3339("2026-03-10T09:00:00+07:00"));
   std::vector<Timer> expected;
-  for (const Timer& t : rules::DesiredTimers(open)) expected.push_back(t);
-  EXPECT_EQ(StoredTimers("OPEN"), expected);  // old instants deleted, new ones put
+  for (const Timer& t : rules::StoredTimers(open)) expected.push_back(t);
+  EXPECT_EQ(expected.size(), 1u);
+  EXPECT_EQ(StoredTimers("OPEN"), expected);  // old instant deleted, new one put
   EXPECT_EQ(Stored("OPEN2").due_at, *ParseRfc3339("2026-03-11T10:00:00+07:00"));
-  EXPECT_EQ(StoredTimers("OPEN2"), rules::DesiredTimers(Stored("OPEN2")));
+  EXPECT_EQ(StoredTimers("OPEN2"), rules::StoredTimers(Stored("OPEN2")));
   EXPECT_TRUE(Stored("DONE") == done_before);
   EXPECT_TRUE(Stored("LATER") == later_before);  // received after the new day off
   EXPECT_EQ(Alerts(), 0u);
