@@ -25,3 +25,21 @@ if ((${#missing[@]})); then
 else
   echo "install-deps: all ${#packages[@]} packages present"
 fi
+
+# promtool (Prometheus's checker; the metrics tests run it on /metrics output) from Debian's
+# prometheus package, unpacked into the cache rather than installed: the package would also
+# install and start a Prometheus server listening on every interface. scripts/test.sh puts it
+# on PATH.
+promtool_dir=${IOCSTREAM_DEPS_DIR:-$HOME/.cache/iocstream}/promtool
+if [ ! -x "$promtool_dir/usr/bin/promtool" ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get download prometheus >/dev/null; }; })
+  mkdir -p "$tmp/x"
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
+  mkdir -p "$promtool_dir/usr/bin"
+  cp "$tmp/x/usr/bin/promtool" "$promtool_dir/usr/bin/promtool.partial"
+  mv "$promtool_dir/usr/bin/promtool.partial" "$promtool_dir/usr/bin/promtool"
+  echo "install-deps: promtool unpacked into $promtool_dir/usr/bin"
+fi

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${PRESET:-release}
 ./scripts/install-deps.sh
+export PATH="${IOCSTREAM_DEPS_DIR:-$HOME/.cache/iocstream}/promtool/usr/bin:$PATH"
 ./scripts/kafka.sh fetch
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" -j"$(nproc)"
