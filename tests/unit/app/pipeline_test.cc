@@ -636,6 +636,38 @@ TEST_F(PipelineRecomputeTest, MovesOpenDeadlinesAndTheirTimersInOneBatch) {
   EXPECT_EQ(summary->dossiers_changed, 0u);
 }
 
+// Stores written before the store kept only each dossier's next timer hold its whole schedule.
+// Firing through such a store raises each alert once, at its time, and leaves no timer.
+TEST_F(PipelineRecomputeTest, StoreWithTheWholeTimerScheduleRaisesEachAlertOnce) {
+  Feed({Event("OPEN", EventType::kReceived, "2026-03-02T09:00:00+07:00",
+              "2026-03-09T09:00:00+07:00")},
+       "2026-03-02T09:00:00+07:00");
+  const std::vector<Timer> schedule = rules::DesiredTimers(Stored("OPEN"));
+  ASSERT_EQ(schedule.size(), 3u);  // warning, hours-left warning, breach
+  ASSERT_EQ(StoredTimers("OPEN").size(), 1u);
+  auto batch = store_->NewBatch();  // what an earlier build stored
+  for (const Timer& t : schedule) batch.PutTimer(t);
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  ASSERT_EQ(StoredTimers("OPEN"), schedule);
+
+  const std::vector<PartitionId> p0 = {PartitionId(0)};
+  auto count = [&](AlertKind kind) {
+    return probe_.alerts_by_kind[static_cast<size_t>(kind)].load();
+  };
+  for (const Timer& t : schedule) {
+    const uint64_t fired = probe_.timers_fired.load();
+    ASSERT_TRUE(pipeline_->FireTimers(p0, t.due).ok());
+    EXPECT_EQ(probe_.timers_fired.load(), fired + 1) << static_cast<int>(t.kind);
+  }
+  EXPECT_EQ(count(AlertKind::kDeadlineWarning), 1u);
+  EXPECT_EQ(count(AlertKind::kDeadlineWarningHoursLeft), 1u);
+  EXPECT_EQ(count(AlertKind::kDeadlineBreached), 1u);
+  const size_t alerts = Alerts();
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-04-30T09:00:00+07:00")).ok());
+  EXPECT_EQ(Alerts(), alerts);
+  EXPECT_TRUE(StoredTimers("OPEN").empty());
+}
+
 TEST_F(PipelineRecomputeTest, OverdueDossierBackWithinItsNewDeadlineIsNoLongerOverdue) {
   Feed({Event("OPEN", EventType::kReceived, "2026-03-02T09:00:00+07:00",
               "2026-03-09T09:00:00+07:00")},
