@@ -36,6 +36,18 @@ class StateMachineTest : public ::testing::Test {
     return e;
   }
 
+  // Received on 2 March, due 20 March, transferred on 3 March to UBND-X01 with a step due
+  // on 4 March (kStepDue).
+  static constexpr const char* kStepDue = "2026-03-04T17:00:00+07:00";
+  DossierState ReceivedAndTransferred() {
+    auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+    received.due_at = T("2026-03-20T17:00:00+07:00");
+    auto transfer = Event("t", EventType::kTransferred, "2026-03-03T08:00:00+07:00");
+    transfer.to_agency_code = "UBND-X01";
+    transfer.step_due_at = T(kStepDue);
+    return Apply({received, transfer});
+  }
+
   DossierState Apply(const std::vector<DossierEvent>& events) {
     std::optional<DossierState> s;
     for (const auto& e : events) {
@@ -202,16 +214,11 @@ TEST_F(StateMachineTest, ApologyBeforeDeadlineSuppressesApologyAlert) {
 }
 
 TEST_F(StateMachineTest, StepBreachCountsSeparately) {
-  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
-  received.due_at = T("2026-03-20T17:00:00+07:00");
-  auto transfer = Event("t", EventType::kTransferred, "2026-03-03T08:00:00+07:00");
-  transfer.to_agency_code = "UBND-X01";
-  transfer.step_due_at = T("2026-03-04T17:00:00+07:00");
-  DossierState s = Apply({received, transfer});
-  Timer step{PartitionId(0), *transfer.step_due_at, "D1", TimerKind::kStepBreach};
+  DossierState s = ReceivedAndTransferred();
+  Timer step{PartitionId(0), T(kStepDue), "D1", TimerKind::kStepBreach};
   const auto timers = DesiredTimers(s);
   EXPECT_NE(std::find(timers.begin(), timers.end(), step), timers.end());
-  TimerResult fired = FireTimer(s, step, *transfer.step_due_at, ctx_);
+  TimerResult fired = FireTimer(s, step, T(kStepDue), ctx_);
   ASSERT_TRUE(fired.fired);
   EXPECT_EQ(fired.state.step_breaches, 1);
   EXPECT_FALSE(fired.state.breach_fired);
@@ -221,12 +228,7 @@ TEST_F(StateMachineTest, StepBreachCountsSeparately) {
 // The store keeps only a dossier's next timer; firing each one in turn walks its whole
 // schedule in (due, kind) order, each with its alert, and a finished dossier keeps none.
 TEST_F(StateMachineTest, StoredTimerIsTheNextOfTheScheduleAndFiringWalksIt) {
-  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
-  received.due_at = T("2026-03-20T17:00:00+07:00");
-  auto transfer = Event("t", EventType::kTransferred, "2026-03-03T08:00:00+07:00");
-  transfer.to_agency_code = "UBND-X01";
-  transfer.step_due_at = T("2026-03-04T17:00:00+07:00");
-  DossierState s = Apply({received, transfer});
+  DossierState s = ReceivedAndTransferred();
   const std::vector<Timer> schedule = DesiredTimers(s);
   ASSERT_GE(schedule.size(), 3u);  // step breach, warning(s), breach
   ASSERT_TRUE(std::is_sorted(schedule.begin(), schedule.end(), [](const Timer& a, const Timer& b) {

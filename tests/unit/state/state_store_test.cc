@@ -64,6 +64,17 @@ class StateStoreTest : public ::testing::Test {
   }
   std::unique_ptr<StateStore> OpenStore() { return OpenStore(Options()); }
 
+  // The ids of the stored dossiers, in the order ForEachDossier visits them.
+  static std::vector<std::string> StoredIds(StateStore& store) {
+    std::vector<std::string> ids;
+    auto s = store.ForEachDossier([&](const DossierState& d) {
+      ids.push_back(d.dossier_id);
+      return true;
+    });
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return ids;
+  }
+
   static void Commit(StateStore& store, StateBatch batch) {
     auto s = store.Commit(std::move(batch));
     ASSERT_TRUE(s.ok()) << s.error().message;
@@ -494,13 +505,7 @@ TEST_F(StateStoreTest, ForEachDossierVisitsInKeyOrderAndStopsEarly) {
   auto batch = store->NewBatch();
   for (const char* id : {"c", "a", "b", "d"}) batch.PutDossier(Dossier(id));
   Commit(*store, std::move(batch));
-  std::vector<std::string> seen;
-  ASSERT_TRUE(store
-                  ->ForEachDossier([&](const DossierState& s) {
-                    seen.push_back(s.dossier_id);
-                    return true;
-                  })
-                  .ok());
+  std::vector<std::string> seen = StoredIds(*store);
   EXPECT_EQ(seen, (std::vector<std::string>{"a", "b", "c", "d"}));
   seen.clear();
   ASSERT_TRUE(store
@@ -535,13 +540,7 @@ TEST_F(StateStoreTest, EncodedDossiersArePutInKeyOrderAndReadBackWhole) {
   batch.PutDossiers(encoded);
   Commit(*store, std::move(batch));
 
-  std::vector<std::string> seen;
-  ASSERT_TRUE(store
-                  ->ForEachDossier([&](const DossierState& s) {
-                    seen.push_back(s.dossier_id);
-                    return true;
-                  })
-                  .ok());
+  std::vector<std::string> seen = StoredIds(*store);
   EXPECT_EQ(seen, (std::vector<std::string>{std::string("A\0B", 3), "A1", "H35.001-260105-0000011",
                                             "H35.001-260105-000002", "H35.001-260105-000010",
                                             "\xff-last"}));
