@@ -264,7 +264,7 @@ void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts) {
   }
 }
 
-void Pipeline::AdvanceWatermark(PartitionId partition, Instant event_time) {
+std::map<PartitionId, Instant>::iterator Pipeline::LoadWatermark(PartitionId partition) {
   auto it = watermarks_.find(partition);
   if (it == watermarks_.end()) {
     auto stored = store_.GetWatermark(partition);
@@ -274,6 +274,11 @@ void Pipeline::AdvanceWatermark(PartitionId partition, Instant event_time) {
     // burst of due timers) may store the watermark before a crash cuts the burst short.
     fire_armed_.insert(partition);
   }
+  return it;
+}
+
+void Pipeline::AdvanceWatermark(PartitionId partition, Instant event_time) {
+  const auto it = LoadWatermark(partition);
   const Instant candidate = event_time - options_.allowed_lateness;
   if (candidate > it->second) {
     it->second = candidate;
@@ -517,7 +522,10 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
             ? PartitionId(HashPartition(event.dossier_id, options_.hash_partitions))
             : rec.partition;
     if (touched.empty() || touched.back() != p) touched.push_back(p);
-    const std::optional<Instant> watermark_before = Watermark(p);
+    // The partition's clock before this event: after a restart, the stored one (loaded now),
+    // so that the first event behind it is late data too and gets the allowed lateness.
+    // (Instant::min() before the partition's first event: no event is behind it.)
+    const Instant watermark_before = LoadWatermark(p)->second;
     AdvanceWatermark(p, event.occurred_at);
     if (options_.clock == TimerClock::kWatermark && fire_armed_.count(p) > 0) {
       if (Status s = FireDue(p, watermarks_[p]); !s) return fatal_ = s;
@@ -534,9 +542,9 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     probe_.applied.fetch_add(1, std::memory_order_relaxed);
     // Late data: behind the watermark (replay), or older than the allowed lateness (live).
     const bool late = options_.clock == TimerClock::kWatermark
-                          ? watermark_before && event.occurred_at < *watermark_before
+                          ? event.occurred_at < watermark_before
                           : event.occurred_at + options_.allowed_lateness < wall_now;
-    if (watermark_before && event.occurred_at < *watermark_before) {
+    if (event.occurred_at < watermark_before) {
       probe_.late_applied.fetch_add(1, std::memory_order_relaxed);
     }
     if (late) {

@@ -269,6 +269,9 @@ class Pipeline {
   Status ExtendHead(PartitionId partition, TimerHead& head, Instant up_to);
   void ChangeTimer(Timer timer, bool put);
   void AdvanceWatermark(PartitionId partition, Instant event_time);
+  // The partition's entry in watermarks_, read from the store on first use (Instant::min():
+  // none stored) and armed to fire the timers due at it.
+  std::map<PartitionId, Instant>::iterator LoadWatermark(PartitionId partition);
   // kBatchEnd: between batches (evicts past the cache bound). kWithinBatch: in the middle of
   // one (a burst of due timers), where the batch holds pointers to cache entries.
   enum class CommitKind { kBatchEnd, kWithinBatch };

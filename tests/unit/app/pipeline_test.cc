@@ -231,6 +231,45 @@ TEST_F(PipelineTest, LateDataGetsTheAllowedLatenessBeforeABreach) {
   EXPECT_EQ(probe.late_applied.load(), 3u);
 }
 
+// After a restart the stored watermark is the clock: the first event behind it is late data
+// as well, and gets the allowed lateness before its breach (a resumed replay raised a false
+// breach for a dossier completed on time when its first event came first after the restart).
+TEST_F(PipelineTest, LateDataAfterARestartGetsTheAllowedLatenessToo) {
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.allowed_lateness = std::chrono::hours(1);
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  const std::vector<std::string> payloads = {
+      Event("NEW", EventType::kReceived, "2026-06-01T00:00:00Z"),
+      Event("OLD-OK", EventType::kReceived, "2026-03-02T01:00:00Z", "2026-03-03T01:00:00Z"),
+      Event("OLD-OK", EventType::kCompleted, "2026-03-02T05:00:00Z")};
+  std::vector<SourceRecord> records;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    records.push_back(SourceRecord{
+        "events", PartitionId(0), Offset(static_cast<int64_t>(i)), Instant{}, {}, payloads[i]});
+  }
+  {
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    Pipeline first(*store_, aggregates, rules, options, probe);
+    ASSERT_TRUE(first.ProcessBatch({&records[0], 1}, Instant{}).ok());
+    ASSERT_TRUE(first.Flush().ok());
+  }
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  Pipeline second(*store_, aggregates, rules, options, probe);
+  ASSERT_TRUE(second.Restore().ok());
+  ASSERT_TRUE(second.ProcessBatch({&records[1], 1}, Instant{}).ok());
+  ASSERT_TRUE(second.ProcessBatch({&records[2], 1}, Instant{}).ok());
+  ASSERT_TRUE(second.Flush().ok());
+  auto ok = store_->GetDossier("OLD-OK");
+  ASSERT_TRUE(ok.has_value() && ok->has_value());
+  EXPECT_EQ((*ok)->outcome, Outcome::kEarly);
+  EXPECT_FALSE((*ok)->breach_fired);
+  EXPECT_EQ(probe.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load(), 0u);
+  EXPECT_EQ(probe.late_applied.load(), 2u);
+}
+
 // Committing less often, through a small dossier cache that evicts, with writes in flight
 // while the next batches run, gives the same state, timers and alerts as committing every
 // batch synchronously without a cache.
