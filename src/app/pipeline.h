@@ -250,8 +250,17 @@ class Pipeline {
              std::tie(t.kind, t.dossier_id) <= std::tie(partial->kind, partial->dossier_id);
     }
   };
+  // The timers family's key order (partition, due, kind, dossier id), which pages and
+  // TimerCoverage follow: with Timer's own order (id before kind) the timers of one instant
+  // fired in an order that depended on where a page of the store ended.
+  struct StoreOrder {
+    bool operator()(const Timer& a, const Timer& b) const {
+      return std::tie(a.partition, a.due, a.kind, a.dossier_id) <
+             std::tie(b.partition, b.due, b.kind, b.dossier_id);
+    }
+  };
   struct TimerHead {
-    std::set<Timer> timers;
+    std::set<Timer, StoreOrder> timers;
     TimerCoverage covered;
     bool loaded = false;
   };

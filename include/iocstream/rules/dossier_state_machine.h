@@ -149,11 +149,12 @@ struct TimerSlots {
 // of DesiredTimerSlots (size 0 or 1); a change applies the difference. Firing it changes the
 // state, and the pipeline then puts the next one in its place, due at once if its instant has
 // passed. So a dossier's timers fire in (due, kind) order, and at one instant every dossier's
-// timers of one kind fire before those of the next kind, in dossier id order, as when every
-// desired timer was stored; the store, its memtables and compactions carry far fewer timer
-// writes (a dossier's received event puts one timer instead of up to four). Stores written
-// when every desired timer was kept need no migration: a kept timer fires at its due and one
-// the state no longer wants fires as a no-op (FireTimerInPlace checks it against the state).
+// timers of one kind fire before those of the next kind, in dossier id order (the store's key
+// order), whatever the batch and page boundaries; the store, its memtables and compactions
+// carry far fewer timer writes (a dossier's received event puts one timer instead of up to
+// four). Stores written when every desired timer was kept need no migration: a kept timer
+// fires at its due and one the state no longer wants fires as a no-op (FireTimerInPlace
+// checks it against the state).
 [[nodiscard]] TimerSlots StoredTimerSlots(const DossierState& state);
 [[nodiscard]] std::vector<Timer> StoredTimers(const DossierState& state);
 
