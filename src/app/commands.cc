@@ -419,6 +419,25 @@ int RunReplay(const ReplayOptions& options) {
   const Config& config = session.runtime->config;
   Pipeline& pipeline = session.pipeline;
   if (Status s = pipeline.Restore(); !s) return Fail(s.error());
+  // Dossiers are spread over replay.partitions by their id, and each partition keeps its own
+  // timers and watermark: a store replayed with another count would put a dossier's later
+  // events in another partition than its timers, which would then never fire. Refused; the
+  // first replay into a store records its count.
+  state::StateStore& store = *session.runtime->store;
+  auto recorded = store.GetReplayPartitions();
+  if (!recorded) return Fail(recorded.error());
+  if (*recorded && **recorded != config.replay_partitions) {
+    return Fail(
+        InvalidArgument("state dir " + config.state.dir +
+                        " was replayed with replay.partitions = " + std::to_string(**recorded) +
+                        ", this config says " + std::to_string(config.replay_partitions) +
+                        ": replay with the same value, or into a new state dir"));
+  }
+  if (!*recorded) {
+    state::StateBatch batch = store.NewBatch();
+    batch.PutReplayPartitions(config.replay_partitions);
+    if (Status s = store.Commit(std::move(batch)); !s) return Fail(s.error());
+  }
   auto relay =
       FileOutboxRelay::Open(*session.runtime->store, config.state.dir + "/alerts.ndjson",
                             config.state.dir + "/dead-letters.ndjson", session.relay_probe);

@@ -45,6 +45,7 @@ inline constexpr std::string_view kMetaFamily = "meta";
 inline constexpr std::string_view kFormatVersionKey = "format_version";
 inline constexpr std::string_view kOutboxNextSequenceKey = "outbox_next_sequence";
 inline constexpr std::string_view kWatermarkKeyPrefix = "watermark/";
+inline constexpr std::string_view kReplayPartitionsKey = "replay_partitions";
 
 // Appends `s` escaped and terminated (see above).
 void AppendEscapedString(std::string* out, std::string_view s);

@@ -332,6 +332,12 @@ void StateBatch::PutWatermark(PartitionId partition, Instant watermark) {
                       keys::Fixed64Value(static_cast<uint64_t>(ToEpochMillis(watermark)))));
 }
 
+void StateBatch::PutReplayPartitions(int32_t partitions) {
+  assert(rep_);
+  rep_->Record(rep_->batch.Put(rep_->families[kMeta], ToSlice(keys::kReplayPartitionsKey),
+                               keys::Fixed64Value(static_cast<uint64_t>(partitions))));
+}
+
 void StateBatch::AppendOutbox(std::string payload) {
   assert(rep_);
   rep_->outbox_bytes += payload.size();
@@ -692,6 +698,18 @@ Result<std::optional<Instant>> StateStore::GetWatermark(PartitionId partition) c
   auto v = keys::DecodeFixed64Value(**raw);
   if (!v) return CorruptKey(keys::kMetaFamily);
   return std::optional<Instant>(FromEpochMillis(static_cast<int64_t>(*v)));
+}
+
+Result<std::optional<int32_t>> StateStore::GetReplayPartitions() const {
+  if (!impl_->db) return Closed();
+  auto raw = impl_->GetRaw(kMeta, keys::kReplayPartitionsKey);
+  if (!raw) return raw.error();
+  if (!raw->has_value()) return std::optional<int32_t>();
+  auto v = keys::DecodeFixed64Value(**raw);
+  if (!v || *v > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
+    return CorruptKey(keys::kMetaFamily);
+  }
+  return std::optional<int32_t>(static_cast<int32_t>(*v));
 }
 
 Result<std::vector<Timer>> StateStore::DueTimers(PartitionId partition, Instant up_to, size_t limit,

@@ -72,5 +72,31 @@ TEST(ReplayInputTest, RewrittenFileIsReplayedFromTheStartAndAGrownOneResumes) {
   }
 }
 
+// Each replay partition keeps its own timers: a state dir replayed with another
+// replay.partitions would put a dossier's later events where its timers are not, and those
+// timers would never fire (found by a helper: 696 alerts instead of 919). Refused, with the
+// value the store was replayed with; the same value goes on.
+TEST(ReplayInputTest, AnotherReplayPartitionCountOnTheSameStateDirIsRefused) {
+  TempDir dir;
+  const std::string name = UniqueName("replay-partitions");
+  const std::string events = dir / "events.ndjson";
+  std::ofstream(events)
+      << R"({"schema_version":1,"event_id":"e1","dossier_id":"D1","type":"received",)"
+      << R"("occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"A",)"
+      << R"("due_at":"2026-03-04T17:00:00+07:00"})"
+      << "\n";
+  const std::string six = WriteConfig(dir, name);  // replay.partitions: the default, 6
+  ASSERT_EQ(RunIocstream({"replay", "--config", six, "--no-summary", events}).exit_code, 0);
+
+  const std::string three = WriteConfig(dir, name, "replay:\n  partitions: 3\n");
+  const CommandResult refused = RunIocstream({"replay", "--config", three, "--no-summary", events});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("replay.partitions = 6"), std::string::npos) << refused.err;
+
+  const std::string again = WriteConfig(dir, name, "replay:\n  partitions: 6\n");
+  const CommandResult same = RunIocstream({"replay", "--config", again, "--no-summary", events});
+  EXPECT_EQ(same.exit_code, 0) << same.err;
+}
+
 }  // namespace
 }  // namespace iocstream::testing

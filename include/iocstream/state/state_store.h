@@ -162,6 +162,10 @@ class StateBatch {
   // The event-time watermark of a partition (replay mode's clock).
   void PutWatermark(PartitionId partition, Instant watermark);
 
+  // The number of state partitions file replays spread dossiers over (replay.partitions):
+  // recorded by the first replay into a store, checked by the next ones.
+  void PutReplayPartitions(int32_t partitions);
+
   // Queues an alert for the sink. The store assigns its sequence number at Commit:
   // consecutive, increasing across commits and restarts.
   void AppendOutbox(std::string payload);
@@ -223,6 +227,10 @@ class StateStore {
 
   // The stored watermark of a partition, nullopt if none.
   [[nodiscard]] Result<std::optional<Instant>> GetWatermark(PartitionId partition) const;
+
+  // The replay partition count recorded by PutReplayPartitions, nullopt if none (a store no
+  // replay wrote, or one written before it was recorded). Errors: kCorruption, kIo.
+  [[nodiscard]] Result<std::optional<int32_t>> GetReplayPartitions() const;
 
   // Timers of one partition with due <= up_to, in (due, kind, dossier id) order, at most
   // `limit` of them. The caller deletes fired timers in a later batch.
