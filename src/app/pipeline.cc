@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <boost/endian/conversion.hpp>
-#include <cstring>
 #include <limits>
 #include <tuple>
 
@@ -32,14 +30,6 @@ size_t EstimateBytes(std::string_view id, const std::optional<DossierState>& sta
              state->applied_event_ids.capacity() * sizeof(uint64_t);
   }
   return bytes;
-}
-
-// The first 16 bytes of `id` as two big-endian integers (zero-padded): comparing them orders
-// ids as their bytes do, up to a tie that the whole ids break.
-std::array<uint64_t, 2> IdPrefix(std::string_view id) {
-  unsigned char bytes[16] = {};
-  std::memcpy(bytes, id.data(), std::min<size_t>(id.size(), sizeof(bytes)));
-  return {boost::endian::load_big_u64(bytes), boost::endian::load_big_u64(bytes + 8)};
 }
 
 }  // namespace
@@ -693,36 +683,10 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
 state::StateBatch Pipeline::BuildBatch(state::StateStore& store, CommitJob& job) {
   state::StateBatch batch = store.NewBatch();
   batch.PutDossiers(job.dossiers);
-  // The timers family's key order: partition, due, kind, dossier id; compared on integers
-  // held in the vector and the id's first 16 bytes, then on the whole id (so that each
-  // memtable insert starts from the previous one, as for the dossiers).
-  struct ByKey {
-    int32_t partition;
-    int64_t due_ms;
-    TimerKind kind;
-    std::array<uint64_t, 2> prefix;
-    const Timer* timer;
-    bool put;
-  };
-  std::vector<ByKey> timers;
+  std::vector<state::StateBatch::TimerChange> timers;
   timers.reserve(job.timers->size());
-  for (const auto& [t, put] : *job.timers) {
-    timers.push_back(
-        {t.partition.value(), ToEpochMillis(t.due), t.kind, IdPrefix(t.dossier_id), &t, put});
-  }
-  std::sort(timers.begin(), timers.end(), [](const ByKey& a, const ByKey& b) {
-    const auto ka = std::tie(a.partition, a.due_ms, a.kind, a.prefix);
-    const auto kb = std::tie(b.partition, b.due_ms, b.kind, b.prefix);
-    if (ka != kb) return ka < kb;
-    return a.timer->dossier_id < b.timer->dossier_id;
-  });
-  for (const ByKey& k : timers) {
-    if (k.put) {
-      batch.PutTimer(*k.timer);
-    } else {
-      batch.DeleteTimer(*k.timer);
-    }
-  }
+  for (const auto& [t, put] : *job.timers) timers.push_back({&t, put});
+  batch.PutTimerChanges(timers);
   for (const auto& [key, counters] : job.aggregates) batch.PutAggregate(key, counters);
   for (const auto& [tp, off] : job.offsets) batch.PutOffset(tp, off);
   for (const auto& [p, watermark] : job.watermarks) batch.PutWatermark(p, watermark);

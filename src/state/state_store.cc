@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <tuple>
 
 #include "state/dossier_codec.h"
 #include "state/keys.h"
@@ -247,14 +248,20 @@ void StateBatch::PutDossier(const DossierState& dossier) {
       rep_->batch.Put(rep_->families[kDossiers], ToSlice(dossier.dossier_id), rep_->value));
 }
 
+namespace {
+// The first 16 bytes of `id` as two big-endian integers (zero-padded): comparing them orders
+// ids as their bytes do, up to a tie that the whole ids break. Sorts on them need no pointer
+// chase per comparison.
+std::array<uint64_t, 2> IdPrefix(std::string_view id) {
+  unsigned char bytes[16] = {};
+  std::memcpy(bytes, id.data(), std::min(id.size(), sizeof(bytes)));
+  return {boost::endian::load_big_u64(bytes), boost::endian::load_big_u64(bytes + 8)};
+}
+}  // namespace
+
 void EncodedDossiers::Add(const DossierState& state) {
   const std::string_view id = state.dossier_id;
-  unsigned char head[16] = {};
-  std::memcpy(head, id.data(), std::min(id.size(), sizeof(head)));
-  Ref ref{{boost::endian::load_big_u64(head), boost::endian::load_big_u64(head + 8)},
-          bytes_.size(),
-          static_cast<uint32_t>(id.size()),
-          0};
+  Ref ref{IdPrefix(id), bytes_.size(), static_cast<uint32_t>(id.size()), 0};
   bytes_.append(id);
   const size_t value_start = bytes_.size();
   AppendDossier(state, &bytes_);
@@ -293,6 +300,39 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
     rep_->Record(rep_->batch.Put(rep_->families[kDossiers],
                                  rocksdb::Slice(bytes + r.offset, r.id_size),
                                  rocksdb::Slice(bytes + r.offset + r.id_size, r.value_size)));
+  }
+}
+
+void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
+  assert(rep_);
+  // In key order, as for the dossiers: compared on integers and the ids' first 16 bytes held
+  // in the vector, then on the whole ids.
+  struct ByKey {
+    int32_t partition;
+    int64_t due_ms;
+    TimerKind kind;
+    std::array<uint64_t, 2> prefix;
+    TimerChange change;
+  };
+  std::vector<ByKey> keys;
+  keys.reserve(changes.size());
+  for (const TimerChange& c : changes) {
+    const Timer& t = *c.timer;
+    keys.push_back({t.partition.value(), ToEpochMillis(t.due), t.kind, IdPrefix(t.dossier_id), c});
+  }
+  std::sort(keys.begin(), keys.end(), [](const ByKey& a, const ByKey& b) {
+    const auto ka = std::tie(a.partition, a.due_ms, a.kind, a.prefix);
+    const auto kb = std::tie(b.partition, b.due_ms, b.kind, b.prefix);
+    if (ka != kb) return ka < kb;
+    return a.change.timer->dossier_id < b.change.timer->dossier_id;
+  });
+  for (size_t i = 0; i < keys.size(); ++i) changes[i] = keys[i].change;
+  for (const TimerChange& c : changes) {
+    if (c.put) {
+      PutTimer(*c.timer);
+    } else {
+      DeleteTimer(*c.timer);
+    }
   }
 }
 

@@ -151,6 +151,13 @@ class StateBatch {
   // due, kind, dossier id): to move one, delete the old and put the new.
   void PutTimer(const Timer& timer);
   void DeleteTimer(const Timer& timer);
+  // PutTimer (put) or DeleteTimer (!put) of each change, in key order (partition, due, kind,
+  // dossier id; sorts `changes` first). Each timer at most once; they must outlive the call.
+  struct TimerChange {
+    const Timer* timer;
+    bool put;
+  };
+  void PutTimerChanges(std::vector<TimerChange>& changes);
 
   // Stores the absolute counters of `key` (not a delta). All-zero counters delete the key,
   // so dimensions that empty out do not accumulate.

@@ -578,6 +578,27 @@ TEST_F(StateStoreTest, ReplayPartitionsAreRecordedOnce) {
   EXPECT_EQ(*recorded, std::optional<int32_t>(6));
 }
 
+TEST_F(StateStoreTest, TimerChangesArePutAndDeletedInAnyOrder) {
+  auto store = OpenStore();
+  const Instant t0 = FromEpochMillis(1'767'600'000'000);
+  const Timer old{PartitionId(1), t0, "H35.001-260105-000001", TimerKind::kBreach};
+  auto batch = store->NewBatch();
+  batch.PutTimer(old);
+  Commit(*store, std::move(batch));
+
+  const Timer later{PartitionId(1), t0 + Millis(1), "A", TimerKind::kWarning};
+  const Timer same_due{PartitionId(1), t0, "H35.001-260105-0000002", TimerKind::kWarning};
+  const Timer other{PartitionId(0), t0 + Millis(5), "Z", TimerKind::kStepBreach};
+  std::vector<StateBatch::TimerChange> changes = {
+      {&later, true}, {&old, false}, {&other, true}, {&same_due, true}};
+  batch = store->NewBatch();
+  batch.PutTimerChanges(changes);
+  Commit(*store, std::move(batch));
+  EXPECT_EQ(*store->DueTimers(PartitionId(1), Instant::max(), 10),
+            (std::vector<Timer>{same_due, later}));
+  EXPECT_EQ(*store->DueTimers(PartitionId(0), Instant::max(), 10), (std::vector<Timer>{other}));
+}
+
 TEST_F(StateStoreTest, BatchesAreBoundToTheirStore) {
   auto store = OpenStore();
   auto options = Options();
