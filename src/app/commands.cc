@@ -439,7 +439,7 @@ int RunReplay(const ReplayOptions& options) {
     if (Status s = store.Commit(std::move(batch)); !s) return Fail(s.error());
   }
   auto relay =
-      FileOutboxRelay::Open(*session.runtime->store, config.state.dir + "/alerts.ndjson",
+      FileOutboxRelay::Open(store, config.state.dir + "/alerts.ndjson",
                             config.state.dir + "/dead-letters.ndjson", session.relay_probe);
   if (!relay) return Fail(relay.error());
 

@@ -267,13 +267,13 @@ std::map<PartitionId, Instant>::iterator Pipeline::LoadWatermark(PartitionId par
   return it;
 }
 
-void Pipeline::AdvanceWatermark(PartitionId partition, Instant event_time) {
-  const auto it = LoadWatermark(partition);
+void Pipeline::AdvanceWatermark(std::map<PartitionId, Instant>::iterator watermark,
+                                Instant event_time) {
   const Instant candidate = event_time - options_.allowed_lateness;
-  if (candidate > it->second) {
-    it->second = candidate;
-    watermark_moved_[partition] = true;
-    fire_armed_.insert(partition);
+  if (candidate > watermark->second) {
+    watermark->second = candidate;
+    watermark_moved_[watermark->first] = true;
+    fire_armed_.insert(watermark->first);
   }
 }
 
@@ -515,8 +515,9 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     // The partition's clock before this event: after a restart, the stored one (loaded now),
     // so that the first event behind it is late data too and gets the allowed lateness.
     // (Instant::min() before the partition's first event: no event is behind it.)
-    const Instant watermark_before = LoadWatermark(p)->second;
-    AdvanceWatermark(p, event.occurred_at);
+    const auto watermark = LoadWatermark(p);
+    const Instant watermark_before = watermark->second;
+    AdvanceWatermark(watermark, event.occurred_at);
     if (options_.clock == TimerClock::kWatermark && fire_armed_.count(p) > 0) {
       if (Status s = FireDue(p, watermarks_[p]); !s) return fatal_ = s;
     }

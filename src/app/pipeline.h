@@ -277,10 +277,12 @@ class Pipeline {
   Status FireDue(PartitionId partition, Instant up_to);
   Status ExtendHead(PartitionId partition, TimerHead& head, Instant up_to);
   void ChangeTimer(Timer timer, bool put);
-  void AdvanceWatermark(PartitionId partition, Instant event_time);
   // The partition's entry in watermarks_, read from the store on first use (Instant::min():
   // none stored) and armed to fire the timers due at it.
   std::map<PartitionId, Instant>::iterator LoadWatermark(PartitionId partition);
+  // Moves a partition's watermark (its LoadWatermark entry) to `event_time` minus the allowed
+  // lateness, if that is later.
+  void AdvanceWatermark(std::map<PartitionId, Instant>::iterator watermark, Instant event_time);
   // kBatchEnd: between batches (evicts past the cache bound). kWithinBatch: in the middle of
   // one (a burst of due timers), where the batch holds pointers to cache entries.
   enum class CommitKind { kBatchEnd, kWithinBatch };
