@@ -193,6 +193,16 @@ std::string Event(const std::string& dossier, EventType type, const char* at,
   return EncodeEvent(e);
 }
 
+// `payloads` as records of partition 0 at offsets 0, 1, ... (they must outlive the records).
+std::vector<SourceRecord> Partition0Records(const std::vector<std::string>& payloads) {
+  std::vector<SourceRecord> records;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    records.push_back(SourceRecord{
+        "events", PartitionId(0), Offset(static_cast<int64_t>(i)), Instant{}, {}, payloads[i]});
+  }
+  return records;
+}
+
 // Late data (behind the watermark) gets the allowed lateness before a breach is declared:
 // a late dossier completed on time raises no breach alert; one that stays open does, once
 // the watermark passes the grace.
@@ -214,11 +224,7 @@ TEST_F(PipelineTest, LateDataGetsTheAllowedLatenessBeforeABreach) {
       Event("OLD-OPEN", EventType::kReceived, "2026-03-02T01:00:00Z", "2026-03-03T01:00:00Z"),
       // Much later data moves the watermark past the grace.
       Event("NEWER", EventType::kReceived, "2026-06-01T05:00:00Z")};
-  std::vector<SourceRecord> records;
-  for (size_t i = 0; i < payloads.size(); ++i) {
-    records.push_back(SourceRecord{
-        "events", PartitionId(0), Offset(static_cast<int64_t>(i)), Instant{}, {}, payloads[i]});
-  }
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
   for (const auto& r : records) ASSERT_TRUE(pipeline.ProcessBatch({&r, 1}, Instant{}).ok());
   auto ok = store_->GetDossier("OLD-OK");
   ASSERT_TRUE(ok.has_value() && ok->has_value());
@@ -243,11 +249,7 @@ TEST_F(PipelineTest, LateDataAfterARestartGetsTheAllowedLatenessToo) {
       Event("NEW", EventType::kReceived, "2026-06-01T00:00:00Z"),
       Event("OLD-OK", EventType::kReceived, "2026-03-02T01:00:00Z", "2026-03-03T01:00:00Z"),
       Event("OLD-OK", EventType::kCompleted, "2026-03-02T05:00:00Z")};
-  std::vector<SourceRecord> records;
-  for (size_t i = 0; i < payloads.size(); ++i) {
-    records.push_back(SourceRecord{
-        "events", PartitionId(0), Offset(static_cast<int64_t>(i)), Instant{}, {}, payloads[i]});
-  }
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
   {
     PipelineProbe probe;
     aggregate::AggregateTable aggregates;
@@ -535,11 +537,7 @@ TEST_F(PipelineTest, HoursLeftWarningFiresAtItsInstantByTheWatermark) {
       Event("D2", EventType::kReceived, "2026-03-06T09:09:59.999+07:00"),
       // Watermark at Friday 09:00.
       Event("D3", EventType::kReceived, "2026-03-06T09:10:00+07:00")};
-  std::vector<SourceRecord> records;
-  for (size_t i = 0; i < payloads.size(); ++i) {
-    records.push_back(SourceRecord{
-        "events", PartitionId(0), Offset(static_cast<int64_t>(i)), Instant{}, {}, payloads[i]});
-  }
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
   ASSERT_TRUE(pipeline.ProcessBatch(std::span(records).first(2), Instant{}).ok());
   EXPECT_EQ(HoursLeftAlerts(probe), 0u);
   ASSERT_TRUE(pipeline.ProcessBatch(std::span(records).subspan(2), Instant{}).ok());
