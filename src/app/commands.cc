@@ -220,6 +220,7 @@ int RunLive(const RunOptions& options) {
   source_options.topics = {config.kafka.events_topic};
   source_options.properties = config.kafka.consumer;
   source_options.max_batch = config.kafka.max_batch;
+  source_options.fetch_queue_kbytes = config.kafka.fetch_queue_mb * 1024;
   ingest::RebalanceHandler handler;
   handler.stored_offset = [&](const TopicPartition& tp) { return pipeline.StoredOffset(tp); };
   handler.revoked = [&](const std::vector<TopicPartition>& tps) { pipeline.OnRevoked(tps); };

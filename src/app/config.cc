@@ -125,11 +125,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     return s;
   }
   if (const YAML::Node k = root["kafka"]) {
-    if (Status s =
-            CheckKeys(k, "kafka",
-                      {"bootstrap_servers", "group_id", "events_topic", "alerts_topic",
-                       "dead_letter_topic", "partitions", "max_batch", "consumer", "producer"},
-                      err);
+    if (Status s = CheckKeys(
+            k, "kafka",
+            {"bootstrap_servers", "group_id", "events_topic", "alerts_topic", "dead_letter_topic",
+             "partitions", "max_batch", "fetch_queue_mb", "consumer", "producer"},
+            err);
         !s) {
       return s;
     }
@@ -146,6 +146,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (c.kafka.partitions < 1) return err("kafka.partitions", "must be at least 1");
     if (Status s = Read(k, "kafka", "max_batch", c.kafka.max_batch, err); !s) return s;
     if (c.kafka.max_batch < 1) return err("kafka.max_batch", "must be at least 1");
+    if (Status s = Read(k, "kafka", "fetch_queue_mb", c.kafka.fetch_queue_mb, err); !s) return s;
+    // librdkafka's queued.max.messages.kbytes takes 1 .. 2097151 KiB.
+    if (c.kafka.fetch_queue_mb < 1 || c.kafka.fetch_queue_mb > 2047) {
+      return err("kafka.fetch_queue_mb", "must be between 1 and 2047");
+    }
     if (Status s = ReadProperties(k["consumer"], "kafka.consumer", c.kafka.consumer, err); !s) {
       return s;
     }

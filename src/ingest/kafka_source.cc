@@ -20,12 +20,12 @@ std::map<std::string, std::string> ConsumerProperties(const KafkaSourceOptions& 
       {"enable.auto.offset.store", "false"},
       {"enable.partition.eof", "false"},
       {"auto.offset.reset", "earliest"},
-      // Larger fetches amortise per-request overhead in replays (a poll batch is ~1 MB).
       {"fetch.min.bytes", "1"},
-      {"queued.min.messages", "100000"},
-      // Bounds the pre-fetched records held by librdkafka (default 64 MiB) as part of the
-      // memory budget; 32 MiB is still many poll batches ahead of the pipeline.
-      {"queued.max.messages.kbytes", "32768"},
+      // The pre-fetch queue is bounded in bytes only (fetch_queue_kbytes, part of the memory
+      // budget): a count bound of librdkafka's 100k default stops fetching at ~27 MB of
+      // these events, and librdkafka 2.0 resumes a stopped fetch only after about a second.
+      {"queued.min.messages", "10000000"},
+      {"queued.max.messages.kbytes", std::to_string(options.fetch_queue_kbytes)},
   };
   for (const auto& [k, v] : options.properties) props[k] = v;
   return props;

@@ -82,5 +82,20 @@ TEST_F(ConfigTest, CommitMaxMbBoundsTheBytesPendingACommit) {
   }
 }
 
+TEST_F(ConfigTest, FetchQueueMbBoundsTheConsumersPrefetchQueue) {
+  auto c = LoadWithSection("kafka", "  max_batch: 100\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->kafka.fetch_queue_mb, 64u);
+  c = LoadWithSection("kafka", "  fetch_queue_mb: 2047\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->kafka.fetch_queue_mb, 2047u);
+  for (const char* bad : {"0", "2048", "-1", "lots"}) {
+    c = LoadWithSection("kafka", std::string("  fetch_queue_mb: ") + bad + "\n");
+    ASSERT_FALSE(c.has_value()) << bad;
+    EXPECT_NE(c.error().message.find("kafka.fetch_queue_mb"), std::string::npos)
+        << c.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace iocstream::app

@@ -46,5 +46,23 @@ TEST(KafkaClientTest, ConsumerPropertiesPutTheOptionsOverTheDefaults) {
   EXPECT_EQ(props.at("fetch.max.bytes"), "1000");
 }
 
+TEST(KafkaClientTest, ThePrefetchQueueIsBoundedInBytesOnly) {
+  KafkaSourceOptions options;
+  EXPECT_EQ(ConsumerProperties(options).at("queued.max.messages.kbytes"), "65536");
+  options.fetch_queue_kbytes = 8 * 1024;
+  auto props = ConsumerProperties(options);
+  EXPECT_EQ(props.at("queued.max.messages.kbytes"), "8192");
+  // The count bound is librdkafka's largest: it must not stop fetching before the bytes do.
+  EXPECT_EQ(props.at("queued.min.messages"), "10000000");
+  // The properties librdkafka accepts (a consumer is created with them).
+  options.bootstrap_servers = "127.0.0.1:1";
+  auto rk = NewKafkaClient(RD_KAFKA_CONSUMER, ConsumerProperties(options));
+  ASSERT_TRUE(rk) << rk.error().message;
+  rd_kafka_destroy(*rk);
+  // A property given by the user still wins.
+  options.properties = {{"queued.max.messages.kbytes", "1024"}};
+  EXPECT_EQ(ConsumerProperties(options).at("queued.max.messages.kbytes"), "1024");
+}
+
 }  // namespace
 }  // namespace iocstream::ingest
