@@ -1,5 +1,8 @@
 // End-to-end benchmark: on the same topic of the local broker, in one run, it measures
 //   (a) the raw consume rate with librdkafka alone (no parsing; iocstream's consumer settings),
+//   (a') the same consume with each record decoded and validated (EventDecoder, on the poll
+//       thread as in `run`), no state: the floor of any consumer that must read the events,
+//       and so how much of (a) is left for state, rules and commits,
 //   (b) `iocstream run` end to end with exactly-once state (decode, rules, RocksDB batch
 //       commit with offsets, timers, metrics), from process start to caught up,
 //   (c) optionally `iocstream replay` of an NDJSON file, without a broker,
@@ -20,6 +23,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "iocstream/decode/event_decoder.h"
 #include "iocstream/ingest/kafka_client.h"
 #include "iocstream/ingest/kafka_source.h"
 
@@ -46,6 +51,7 @@ struct Figures {
   long peak_rss_kb = 0;
   double state_bytes_written = -1;
   double startup_seconds = -1;  // process (or consumer) start to first record, not in `seconds`
+  std::string cpu_by_thread;    // the child's "CPU by thread" summary line, if it printed one
   [[nodiscard]] double rate() const { return seconds > 0 ? events / seconds : 0; }
 };
 
@@ -87,12 +93,18 @@ uint64_t TopicSize(const std::string& bootstrap, const std::string& topic) {
   return total;
 }
 
-Figures RawConsume(const std::string& bootstrap, const std::string& topic, uint64_t expected) {
-  Figures f{"raw librdkafka consume"};
+// (a) and (a'): with `decode`, each record is decoded and validated as `run` does, and a
+// record that fails counts as an error (the bench topic holds valid events only).
+Figures RawConsume(const std::string& bootstrap, const std::string& topic, uint64_t expected,
+                   bool decode) {
+  Figures f{decode ? "consume + decode (no state)" : "raw librdkafka consume"};
+  iocstream::EventDecoder decoder;
+  uint64_t invalid = 0;
   rusage before{};
   getrusage(RUSAGE_SELF, &before);
   const auto start = Clock::now();
-  rd_kafka_t* rk = Consumer(bootstrap, "e2e-bench-raw-" + std::to_string(getpid()));
+  rd_kafka_t* rk = Consumer(
+      bootstrap, (decode ? "e2e-bench-decode-" : "e2e-bench-raw-") + std::to_string(getpid()));
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(list, topic.c_str(), RD_KAFKA_PARTITION_UA);
   rd_kafka_subscribe(rk, list);
@@ -106,6 +118,11 @@ Figures RawConsume(const std::string& bootstrap, const std::string& topic, uint6
       if (!first) first = Clock::now();
       ++f.events;
       bytes += m->len;
+      if (decode) {
+        const std::string_view key(static_cast<const char*>(m->key), m->key_len);
+        const std::string_view payload(static_cast<const char*>(m->payload), m->len);
+        if (!decoder.Decode(payload, key).has_value()) ++invalid;
+      }
     }
     rd_kafka_message_destroy(m);
   }
@@ -119,6 +136,11 @@ Figures RawConsume(const std::string& bootstrap, const std::string& topic, uint6
   getrusage(RUSAGE_SELF, &after);
   f.cpu_seconds = CpuSeconds(after) - CpuSeconds(before);
   f.peak_rss_kb = after.ru_maxrss;
+  if (invalid > 0) {
+    std::fprintf(stderr, "%llu of %llu records failed to decode\n",
+                 static_cast<unsigned long long>(invalid),
+                 static_cast<unsigned long long>(f.events));
+  }
   return f;
 }
 
@@ -161,6 +183,7 @@ Figures RunChild(const std::string& name, const std::vector<std::string>& args, 
     f.state_bytes_written = std::stod(m[1]);
   }
   if (std::regex_search(out, m, std::regex(R"(consumed (\d+))"))) f.events = std::stoull(m[1]);
+  if (std::regex_search(out, m, std::regex(R"(CPU by thread: ([^\n]*))"))) f.cpu_by_thread = m[1];
   if (std::regex_search(out, m, std::regex(R"(first record to caught up: ([0-9.]+) s)"))) {
     // `run`: the rate counts from its first record, as the raw consume does.
     const double total = f.seconds;
@@ -180,19 +203,22 @@ void Print(const Figures& f) {
   }
   if (f.startup_seconds >= 0) std::printf("  (+%.2f s start to first record)", f.startup_seconds);
   std::printf("\n");
+  if (!f.cpu_by_thread.empty()) std::printf("    CPU by thread: %s\n", f.cpu_by_thread.c_str());
 }
 
 std::string Json(const Figures& f) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "{\"name\":\"%s\",\"events\":%llu,\"seconds\":%.3f,\"events_per_second\":%.0f,"
-                "\"cpu_seconds_per_million_events\":%.3f,\"peak_rss_bytes\":%ld,"
-                "\"state_bytes_written_per_event\":%.1f,\"startup_seconds\":%.3f}",
-                f.name.c_str(), static_cast<unsigned long long>(f.events), f.seconds, f.rate(),
-                f.events ? f.cpu_seconds * 1e6 / f.events : 0.0, f.peak_rss_kb * 1024,
-                f.events && f.state_bytes_written >= 0 ? f.state_bytes_written / f.events : -1.0,
-                f.startup_seconds);
-  return buf;
+  nlohmann::json j = {
+      {"name", f.name},
+      {"events", f.events},
+      {"seconds", f.seconds},
+      {"events_per_second", f.rate()},
+      {"cpu_seconds_per_million_events", f.events ? f.cpu_seconds * 1e6 / f.events : 0.0},
+      {"peak_rss_bytes", f.peak_rss_kb * 1024},
+      {"state_bytes_written_per_event",
+       f.events && f.state_bytes_written >= 0 ? f.state_bytes_written / f.events : -1.0},
+      {"startup_seconds", f.startup_seconds}};
+  if (!f.cpu_by_thread.empty()) j["cpu_by_thread"] = f.cpu_by_thread;
+  return j.dump();
 }
 
 }  // namespace
@@ -242,14 +268,20 @@ int main(int argc, char** argv) {
       << "procedures:\n  catalog: " << IOCSTREAM_SOURCE_DIR << "/config/procedures/catalog.yaml\n";
   }
   std::vector<Figures> all;
-  all.push_back(RawConsume(bootstrap, topic, total));
+  all.push_back(RawConsume(bootstrap, topic, total, /*decode=*/false));
+  Print(all.back());
+  all.push_back(RawConsume(bootstrap, topic, total, /*decode=*/true));
   Print(all.back());
   all.push_back(RunChild(
       "iocstream run (exactly-once state)",
       {binary, "run", "--config", config, "--exit-when-caught-up", "--summary-when-caught-up"},
       total, (work / "run.out").string()));
   Print(all.back());
-  std::printf("end to end / raw consume: %.0f%%\n", 100.0 * all[1].rate() / all[0].rate());
+  const Figures& raw = all[0];
+  const Figures& decoded = all[1];
+  const Figures& run = all[2];
+  std::printf("end to end / raw consume: %.0f%%   (consume + decode / raw consume: %.0f%%)\n",
+              100.0 * run.rate() / raw.rate(), 100.0 * decoded.rate() / raw.rate());
   if (!ndjson.empty()) {
     all.push_back(RunChild("iocstream replay (NDJSON, no broker)",
                            {binary, "replay", "--config", config, "--state-dir",
