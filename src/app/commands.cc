@@ -24,6 +24,7 @@
 #include "app/rules_config.h"
 #include "app/runtime.h"
 #include "app/simulator.h"
+#include "app/thread_cpu.h"
 #include "app/views.h"
 #include "iocstream/alert/kafka_sink.h"
 #include "iocstream/decode/event_encoder.h"
@@ -168,6 +169,9 @@ struct PipelineSession {
         static_cast<unsigned long long>(probe.timers_fired.load()),
         static_cast<unsigned long long>(relay_probe.alerts_published.load()),
         static_cast<unsigned long long>(runtime->store->Stats().bytes_written));
+    if (const std::string cpu = FormatCpuByThreadGroup(CpuByThreadGroup()); !cpu.empty()) {
+      std::printf("CPU by thread: %s\n", cpu.c_str());
+    }
   }
 
   std::unique_ptr<Runtime> runtime;
