@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "app/pipeline.h"
+#include "app/thread_cpu.h"
 
 namespace iocstream::app {
 
@@ -21,6 +22,7 @@ Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(const std::string& path
   reader->thread_ = std::thread([r = reader.get(), in = std::move(in)]() mutable {
     pthread_setname_np(pthread_self(), "ndjson-reader");
     r->Run(in);
+    RecordThreadEnd("ndjson-reader");  // it ends before the replay's summary
   });
   return reader;
 }

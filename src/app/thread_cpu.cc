@@ -2,84 +2,134 @@
 
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 
 namespace iocstream::app {
 namespace {
 
-// Fields 14 and 15 of /proc/<pid>/task/<tid>/stat (utime, stime), counted after the command
-// name's closing parenthesis (the name itself may hold spaces and parentheses).
-bool ReadTaskStat(const std::filesystem::path& stat_path, std::string& comm, double& seconds) {
-  std::ifstream in(stat_path);
+namespace fs = std::filesystem;
+
+// The CPU of threads that ended after RecordThreadEnd, by group.
+struct EndedThreads {
+  std::mutex mu;
+  std::map<std::string, ThreadGroupCpu, std::less<>> groups;
+};
+EndedThreads& Ended() {
+  static EndedThreads ended;
+  return ended;
+}
+
+std::string ReadFirstLine(const fs::path& path) {
+  std::ifstream in(path);
   std::string line;
-  if (!std::getline(in, line)) return false;
-  const size_t open = line.find('(');
-  const size_t close = line.rfind(')');
+  std::getline(in, line);
+  return line;
+}
+
+// A task's name (field 2 of its stat, between the first '(' and the last ')': the name may
+// hold both) and its CPU: schedstat's first field (nanoseconds), else stat's fields 14 and 15
+// (utime, stime; clock ticks). False if the task is gone or its files are malformed.
+bool ReadTask(const fs::path& task, std::string& name, double& seconds) {
+  const std::string stat = ReadFirstLine(task / "stat");
+  const size_t open = stat.find('(');
+  const size_t close = stat.rfind(')');
   if (open == std::string::npos || close == std::string::npos || close < open) return false;
-  comm = line.substr(open + 1, close - open - 1);
-  std::istringstream rest(line.substr(close + 1));
-  std::string field;
-  unsigned long long utime = 0;
-  unsigned long long stime = 0;
-  // After ')': field 3 (state) is the first; utime is field 14.
-  for (int f = 3; f <= 15 && rest >> field; ++f) {
-    if (f == 14) utime = std::stoull(field);
-    if (f == 15) stime = std::stoull(field);
+  name = stat.substr(open + 1, close - open - 1);
+  try {
+    std::istringstream schedstat(ReadFirstLine(task / "schedstat"));
+    unsigned long long ns = 0;
+    if (schedstat >> ns) {
+      seconds = static_cast<double>(ns) / 1e9;
+      return true;
+    }
+    std::istringstream rest(stat.substr(close + 1));
+    std::string field;
+    unsigned long long ticks = 0;
+    for (int f = 3; f <= 15 && rest >> field; ++f) {  // after ')' comes field 3 (state)
+      if (f >= 14) ticks += std::stoull(field);
+    }
+    const long hz = sysconf(_SC_CLK_TCK);
+    seconds = static_cast<double>(ticks) / static_cast<double>(hz > 0 ? hz : 100);
+    return true;
+  } catch (const std::exception&) {
+    return false;
   }
-  const long ticks = sysconf(_SC_CLK_TCK);
-  seconds = static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100);
-  return true;
+}
+
+std::string GroupOf(std::string_view name, bool first_thread) {
+  if (first_thread) return "pipeline";
+  if (name.starts_with("rdk:")) return "librdkafka";
+  if (name.starts_with("rocksdb:")) return "rocksdb";
+  return std::string(name);
+}
+
+double Seconds(const timeval& t) {
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
 }
 
 }  // namespace
+
+void RecordThreadEnd(std::string_view group) {
+  timespec ts{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return;
+  const double seconds = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  EndedThreads& ended = Ended();
+  std::lock_guard lock(ended.mu);
+  auto it = ended.groups.find(group);
+  if (it == ended.groups.end()) {
+    it = ended.groups.emplace(std::string(group), ThreadGroupCpu{std::string(group), 0, 0}).first;
+  }
+  it->second.cpu_seconds += seconds;
+  ++it->second.threads;
+}
 
 std::vector<ThreadGroupCpu> CpuByThreadGroup() {
   std::map<std::string, ThreadGroupCpu> groups;
   const std::string self = std::to_string(getpid());
   std::error_code ec;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
-    std::string comm;
+  fs::directory_iterator it("/proc/self/task", ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string name;
     double seconds = 0;
-    try {
-      if (!ReadTaskStat(task.path() / "stat", comm, seconds)) continue;
-    } catch (const std::exception&) {
-      continue;  // a malformed field: skip the thread
-    }
-    std::string group = comm;
-    if (task.path().filename() == self) {
-      group = "pipeline";
-    } else if (comm.starts_with("rdk:")) {
-      group = "librdkafka";
-    } else if (comm.starts_with("rocksdb:")) {
-      group = "rocksdb";
-    }
+    if (!ReadTask(it->path(), name, seconds)) continue;
+    const std::string group = GroupOf(name, it->path().filename() == self);
     ThreadGroupCpu& g = groups[group];
     g.group = group;
     g.cpu_seconds += seconds;
     ++g.threads;
   }
+  if (groups.empty()) return {};
+  {
+    EndedThreads& ended = Ended();
+    std::lock_guard lock(ended.mu);
+    for (const auto& [name, e] : ended.groups) {
+      ThreadGroupCpu& g = groups[name];
+      g.group = name;
+      g.cpu_seconds += e.cpu_seconds;
+      g.threads += e.threads;
+    }
+  }
   std::vector<ThreadGroupCpu> out;
-  double live = 0;
+  double counted = 0;
   for (auto& [name, g] : groups) {
-    live += g.cpu_seconds;
+    counted += g.cpu_seconds;
     out.push_back(std::move(g));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return a.cpu_seconds != b.cpu_seconds ? a.cpu_seconds > b.cpu_seconds : a.group < b.group;
   });
   rusage usage{};
-  if (!out.empty() && getrusage(RUSAGE_SELF, &usage) == 0) {
-    const auto seconds = [](const timeval& t) {
-      return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-    };
-    const double ended = seconds(usage.ru_utime) + seconds(usage.ru_stime) - live;
-    if (ended >= 0.01) out.push_back({"ended threads", ended, 0});
+  if (getrusage(RUSAGE_SELF, &usage) == 0) {
+    const double rest = Seconds(usage.ru_utime) + Seconds(usage.ru_stime) - counted;
+    if (rest >= 0.01) out.push_back({"other ended threads", rest, 0});
   }
   return out;
 }
@@ -90,7 +140,6 @@ std::string FormatCpuByThreadGroup(const std::vector<ThreadGroupCpu>& groups) {
     if (!out.empty()) out += ", ";
     out += fmt::format("{} {:.2f} s", g.group, g.cpu_seconds);
     if (g.threads > 1) out += fmt::format(" ({} threads)", g.threads);
-    if (g.threads == 0) out += " (rusage)";
   }
   return out;
 }

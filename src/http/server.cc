@@ -2,6 +2,7 @@
 // target parsing) is plain C++ so that it compiles fast and is tested without sockets.
 #include "iocstream/http/server.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -275,6 +276,7 @@ class HttpServer::Impl {
   }
 
   void RunLoop() {
+    pthread_setname_np(pthread_self(), "http");  // for top -H, perf and the CPU summaries
     for (;;) {
       try {
         io_context_->run();
