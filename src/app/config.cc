@@ -154,6 +154,13 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (Status s = ReadProperties(k["consumer"], "kafka.consumer", c.kafka.consumer, err); !s) {
       return s;
     }
+    // Set by fetch_queue_mb: a count bound would stop fetching before the bytes do, and
+    // librdkafka before 2.2 resumes a stopped fetch only after about a second.
+    for (const char* owned : {"queued.max.messages.kbytes", "queued.min.messages"}) {
+      if (c.kafka.consumer.count(owned) > 0) {
+        return err(std::string("kafka.consumer.") + owned, "set kafka.fetch_queue_mb instead");
+      }
+    }
     if (Status s = ReadProperties(k["producer"], "kafka.producer", c.kafka.producer, err); !s) {
       return s;
     }

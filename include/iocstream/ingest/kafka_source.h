@@ -37,10 +37,11 @@ struct KafkaSourceOptions {
   Millis poll_timeout{100};  // wait for the first record of a batch
   // Bound of the records librdkafka pre-fetches ahead of Poll, in KiB of payload
   // (queued.max.messages.kbytes; it takes about 2.5x this in memory with its per-record
-  // overhead). librdkafka 2.0 (Debian 12's) stops fetching once the queue reaches it and
-  // fetches again only after about one second, so a queue that holds less than a second of
-  // processing leaves the consumer idle: at 32 MiB, consuming and decoding the bench topic ran
-  // at 250k records/s, at 64 MiB 630k, at 128 MiB 930k.
+  // overhead). librdkafka before 2.2 (Debian 12 ships 2.0.2) stops fetching once the queue
+  // reaches it and fetches again only after about one second, so a queue that holds less
+  // than a second of processing leaves the consumer idle: at 32 MiB, consuming and decoding
+  // the bench topic ran at 250k records/s, at 64 MiB 630k, at 128 MiB 930k. (From 2.2 the
+  // pause is fetch.queue.backoff.ms, a consumer property that may be passed through.)
   size_t fetch_queue_kbytes = 64 * 1024;
 };
 

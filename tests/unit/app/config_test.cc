@@ -95,6 +95,15 @@ TEST_F(ConfigTest, FetchQueueMbBoundsTheConsumersPrefetchQueue) {
     EXPECT_NE(c.error().message.find("kafka.fetch_queue_mb"), std::string::npos)
         << c.error().message;
   }
+  // The librdkafka properties it sets are not passed through on their own.
+  for (const char* owned : {"queued.max.messages.kbytes", "queued.min.messages"}) {
+    c = LoadWithSection("kafka", std::string("  consumer:\n    ") + owned + ": 1000\n");
+    ASSERT_FALSE(c.has_value()) << owned;
+    EXPECT_NE(c.error().message.find(std::string("kafka.consumer.") + owned), std::string::npos)
+        << c.error().message;
+    EXPECT_NE(c.error().message.find("kafka.fetch_queue_mb"), std::string::npos)
+        << c.error().message;
+  }
 }
 
 }  // namespace

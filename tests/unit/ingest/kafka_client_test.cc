@@ -54,11 +54,14 @@ TEST(KafkaClientTest, ThePrefetchQueueIsBoundedInBytesOnly) {
   EXPECT_EQ(props.at("queued.max.messages.kbytes"), "8192");
   // The count bound is librdkafka's largest: it must not stop fetching before the bytes do.
   EXPECT_EQ(props.at("queued.min.messages"), "10000000");
-  // The properties librdkafka accepts (a consumer is created with them).
+  // librdkafka accepts them, up to kafka.fetch_queue_mb's largest value (2047 MiB).
   options.bootstrap_servers = "127.0.0.1:1";
-  auto rk = NewKafkaClient(RD_KAFKA_CONSUMER, ConsumerProperties(options));
-  ASSERT_TRUE(rk) << rk.error().message;
-  rd_kafka_destroy(*rk);
+  for (size_t kbytes : {size_t{8} * 1024, size_t{2047} * 1024}) {
+    options.fetch_queue_kbytes = kbytes;
+    auto rk = NewKafkaClient(RD_KAFKA_CONSUMER, ConsumerProperties(options));
+    ASSERT_TRUE(rk) << kbytes << ": " << rk.error().message;
+    rd_kafka_destroy(*rk);
+  }
   // A property given by the user still wins.
   options.properties = {{"queued.max.messages.kbytes", "1024"}};
   EXPECT_EQ(ConsumerProperties(options).at("queued.max.messages.kbytes"), "1024");
