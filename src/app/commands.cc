@@ -16,6 +16,7 @@
 
 #include "app/api.h"
 #include "app/app_metrics.h"
+#include "app/decode_worker.h"
 #include "app/mapping_config.h"
 #include "app/ndjson_reader.h"
 #include "app/outbox_relay.h"
@@ -272,6 +273,7 @@ int RunLive(const RunOptions& options) {
   auto last_timer_tick = std::chrono::steady_clock::now();
   auto last_record = std::chrono::steady_clock::now();
   bool summary_printed = false;
+  DecodeWorker decode_worker;
   while (!g_stop_requested.load()) {
     auto batch = consumer.Poll();
     if (!batch) {
@@ -288,8 +290,19 @@ int RunLive(const RunOptions& options) {
     if (!batch->empty()) {
       last_record = std::chrono::steady_clock::now();
       if (!first_record) first_record = last_record;
-      if (Status s = pipeline.ProcessBatch(*batch, now); !s) {
-        spdlog::error("state commit failed, stopping: {}", s.error().message);
+      // Decoded on the worker thread a chunk ahead of the pipeline.
+      decode_worker.Start(*batch);
+      Status status;
+      for (size_t begin = 0; begin < batch->size() && status; begin += DecodeWorker::kChunk) {
+        const size_t end = std::min(batch->size(), begin + DecodeWorker::kChunk);
+        auto decoded = decode_worker.Decoded(begin, end);
+        status = decoded ? pipeline.ProcessDecoded(batch->subspan(begin, end - begin), *decoded,
+                                                   now, /*batch_end=*/end == batch->size())
+                         : Status(decoded.error());
+      }
+      decode_worker.Finish();  // before the next Poll releases the records
+      if (!status) {
+        spdlog::error("processing a batch failed, stopping: {}", status.error().message);
         exit_code = kExitRuntime;
         break;
       }

@@ -409,7 +409,7 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
 }
 
 Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
-                                std::span<DecodeResult> decoded, Instant wall_now) {
+                                std::span<DecodeResult> decoded, Instant wall_now, bool batch_end) {
   if (!fatal_) return fatal_;
   if (decoded.size() != records.size()) {
     return InvalidArgument("Pipeline::ProcessDecoded: " + std::to_string(decoded.size()) +
@@ -445,7 +445,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     }
   }
 
-  std::vector<PartitionId> touched;
+  std::vector<PartitionId>& touched = touched_;  // of every part of the poll batch so far
   // The source partition of the previous record and its entry in batch_offsets_: a batch
   // holds runs of records of one partition, so the map is searched once per run (and again
   // after a commit within the batch, which empties the map).
@@ -549,6 +549,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     QueueAlerts(alerts_);
     EndChange(*entry);
   }
+  pending_records_ += records.size();
+  if (!batch_end) return {};  // the rest of the poll batch follows
   if (options_.clock == TimerClock::kWallClock) {
     std::sort(touched.begin(), touched.end());
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
@@ -556,7 +558,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       if (Status s = FireDue(p, wall_now); !s) return fatal_ = s;
     }
   }
-  pending_records_ += records.size();
+  touched.clear();
   std::optional<CommitTrigger> due;
   if (options_.commit_interval.count() <= 0) {
     due = CommitTrigger::kPollBatch;

@@ -160,8 +160,13 @@ class Pipeline {
   // ProcessBatch of records decoded beforehand, on any thread, with an EventDecoder of that
   // thread's own (DecodeRecords): decoded[i] is records[i]'s result, and the events may be
   // moved from. Lets a source decode the next batch while this one is applied.
+  //
+  // A poll batch may also be given in consecutive parts (decoded a part ahead): every part
+  // but the last passes `batch_end` false, and the commit policy is applied after the last
+  // one only, as for a whole batch (with commit_interval 0, one commit per poll batch).
   [[nodiscard]] Status ProcessDecoded(std::span<const SourceRecord> records,
-                                      std::span<DecodeResult> decoded, Instant wall_now);
+                                      std::span<DecodeResult> decoded, Instant wall_now,
+                                      bool batch_end = true);
 
   // Fires the timers due at `now` on the given partitions and commits everything pending
   // (wall-clock mode: call periodically, also when no record arrives).
@@ -378,6 +383,9 @@ class Pipeline {
   ChangeBase change_base_;
   std::vector<AlertIntent> alerts_;  // raised by the change in progress (reused)
   std::map<TopicPartition, Offset> batch_offsets_;
+  // Partitions of the poll batch's records (ProcessDecoded, over all of its parts): with the
+  // wall clock, their due timers fire once the batch is applied.
+  std::vector<PartitionId> touched_;
   std::map<PartitionId, bool> watermark_moved_;  // to store at the next commit
   // Partitions whose watermark moved since the last commit between batches: each of their
   // events first fires the timers due (a commit within a batch does not disarm them, so

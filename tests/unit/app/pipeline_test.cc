@@ -327,6 +327,44 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
                     *cached_store, 300);
 }
 
+// A poll batch given in parts (as `run` does, decoding a part ahead: ProcessDecoded with
+// batch_end false but for the last part) commits and fires as the whole batch: with
+// commit_interval 0, one commit per poll batch, and the same results.
+TEST_F(PipelineTest, ABatchGivenInPartsCommitsOnceLikeTheWholeBatch) {
+  MakeRecords(200, 3);
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  constexpr size_t kBatch = 20;
+  Reference whole;
+  ASSERT_NO_FATAL_FAILURE(RunReference(rules, kBatch, whole));
+
+  std::unique_ptr<state::StateStore> parts_store = OpenOtherStore("parts");
+  ASSERT_NE(parts_store, nullptr);
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  Pipeline pipeline(*parts_store, aggregates, rules, whole.options, probe);
+  EventDecoder decoder;
+  for (size_t i = 0; i < records_.size(); i += kBatch) {
+    const auto batch = std::span(records_).subspan(i, std::min(kBatch, records_.size() - i));
+    std::vector<DecodeResult> decoded = DecodeRecords(decoder, batch);
+    const uint64_t commits_before = pipeline.CommitCount();
+    for (size_t begin = 0; begin < batch.size(); begin += 7) {
+      const size_t end = std::min(batch.size(), begin + 7);
+      ASSERT_TRUE(pipeline
+                      .ProcessDecoded(batch.subspan(begin, end - begin),
+                                      std::span(decoded).subspan(begin, end - begin), Instant{},
+                                      /*batch_end=*/end == batch.size())
+                      .ok());
+      if (end < batch.size()) {
+        EXPECT_EQ(pipeline.CommitCount(), commits_before);
+      }
+    }
+    EXPECT_EQ(pipeline.CommitCount(), commits_before + 1);
+  }
+  EXPECT_EQ(pipeline.CommitCount(), whole.commits);
+  EXPECT_EQ(probe.consumed.load(), whole.probe.consumed.load());
+  ExpectSameResults(whole.probe, whole.aggregates, *store_, probe, aggregates, *parts_store, 200);
+}
+
 // The byte bound of a commit (PipelineOptions::commit_max_bytes) commits as the changes
 // pile up, with no interval or record bound; timers firing within a batch commit there, and
 // the cache is still evicted between batches (a regression: with every commit made within a
