@@ -40,6 +40,7 @@ namespace fs = std::filesystem;
 
 constexpr int kExitBadInput = 1;
 constexpr int kExitRuntime = 2;
+constexpr int kExitInterrupted = 130;  // replay stopped by SIGINT/SIGTERM (128 + SIGINT)
 
 Result<std::unique_ptr<Runtime>> Open(const CommonOptions& common) {
   auto config = LoadConfig(common.config_path);
@@ -538,7 +539,15 @@ int RunReplay(const ReplayOptions& options) {
   if (Status s = pipeline.Flush(); !s) return Fail(s.error());
   if (Status s = (*relay)->Drain(); !s) return Fail(s.error());
   if (options.summary) session.PrintSummary();
-  return g_stop_requested.load() ? 130 : 0;
+  if (g_stop_requested.load()) {
+    // Interrupted (SIGINT, SIGTERM): what was read is committed, offsets with it.
+    spdlog::warn(
+        "replay stopped by a signal after {} records: their effects are committed (state, "
+        "alerts, resume position); the same command resumes after them",
+        session.probe.consumed.load());
+    return kExitInterrupted;
+  }
+  return 0;
 }
 
 int RunExport(const ExportOptions& options) {
