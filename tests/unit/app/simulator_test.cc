@@ -196,6 +196,10 @@ struct PolicyCase {
   rules::PausePolicy policy;
   bool payment_pauses;
 };
+void PrintTo(const PolicyCase& c, std::ostream* os) {
+  *os << "pause policy " << rules::ToString(c.policy)
+      << (c.payment_pauses ? ", payments pause" : ", payments do not pause");
+}
 
 class SimulatorPolicyTest : public SimulatorTest,
                             public ::testing::WithParamInterface<PolicyCase> {};
@@ -237,7 +241,11 @@ INSTANTIATE_TEST_SUITE_P(Policies, SimulatorPolicyTest,
                                            PolicyCase{rules::PausePolicy::kRestart, false},
                                            PolicyCase{rules::PausePolicy::kKpi766, false},
                                            PolicyCase{rules::PausePolicy::kPause, true},
-                                           PolicyCase{rules::PausePolicy::kRestart, true}));
+                                           PolicyCase{rules::PausePolicy::kRestart, true}),
+                         [](const ::testing::TestParamInfo<PolicyCase>& info) {
+                           return std::string(rules::ToString(info.param.policy)) +
+                                  (info.param.payment_pauses ? "_payments_pause" : "");
+                         });
 
 // With the default shares and delivery faults, the late share iocstream finds per department
 // tracks the Phú Thọ report (generous bounds: 20,000 dossiers is a small sample per unit).

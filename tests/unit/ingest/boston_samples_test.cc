@@ -161,6 +161,9 @@ struct FullExport {
   const char* label_column;
   std::vector<std::string> files;  // relative to the data directory
 };
+void PrintTo(const FullExport& e, std::ostream* os) {
+  *os << e.mapping << " (" << e.files.size() << " file(s))";
+}
 
 class BostonFullExportTest : public ::testing::TestWithParam<FullExport> {};
 

@@ -58,6 +58,10 @@ struct DueCase {
   std::string expected_due_local;
   std::string rule_source;
 };
+// What ctest lists next to each case (instead of its bytes).
+void PrintTo(const DueCase& c, std::ostream* os) {
+  *os << c.id << ": " << c.received_local << " + " << c.amount << " " << ToString(c.unit);
+}
 
 std::vector<DueCase> LoadDueCases() {
   std::vector<DueCase> cases;
@@ -97,6 +101,9 @@ struct BetweenCase {
   int64_t expected_minutes = 0;
   std::string rule_source;
 };
+void PrintTo(const BetweenCase& c, std::ostream* os) {
+  *os << c.id << ": " << c.from_local << " -> " << c.to_local;
+}
 
 std::vector<BetweenCase> LoadBetweenCases() {
   std::vector<BetweenCase> cases;
