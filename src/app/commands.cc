@@ -275,8 +275,20 @@ int RunLive(const RunOptions& options) {
   auto last_record = std::chrono::steady_clock::now();
   bool summary_printed = false;
   DecodeWorker decode_worker;
+  const auto started = std::chrono::steady_clock::now();
+  bool said_waiting = false;
   while (!g_stop_requested.load()) {
     auto batch = consumer.Poll();
+    if (!said_waiting && !assigned.load() &&
+        std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) {
+      // Found by a user trial: after a kill -9 the restart sat silent for 45-85 s.
+      said_waiting = true;
+      spdlog::info(
+          "waiting for group {} to assign partitions: a member that stopped without leaving "
+          "the group (killed) keeps them until its session times out (session.timeout.ms, "
+          "45 s by default)",
+          config.kafka.group_id);
+    }
     if (!batch) {
       spdlog::error("{}", batch.error().message);
       exit_code = kExitRuntime;
@@ -472,6 +484,8 @@ int RunReplay(const ReplayOptions& options) {
     return (*relay)->Drain();
   };
 
+  // A stop request (SIGINT, SIGTERM) that left input unread: the exit code says so.
+  bool stopped_early = false;
   if (options.mapping_path) {
     auto mapped = ReadMappedCsv(*options.mapping_path, options.files);
     if (!mapped) return Fail(mapped.error());
@@ -491,7 +505,10 @@ int RunReplay(const ReplayOptions& options) {
           source.topic, start + 1, payloads.size());
     }
     for (size_t i = static_cast<size_t>(start); i < payloads.size(); ++i) {
-      if (g_stop_requested.load()) break;
+      if (g_stop_requested.load()) {
+        stopped_early = true;
+        break;
+      }
       records.push_back(SourceRecord{source.topic,
                                      PartitionId(0),
                                      Offset(static_cast<int64_t>(i)),
@@ -506,7 +523,10 @@ int RunReplay(const ReplayOptions& options) {
     if (Status s = flush(); !s) return Fail(s.error());
   } else {
     for (const auto& file : options.files) {
-      if (g_stop_requested.load()) break;
+      if (g_stop_requested.load()) {
+        stopped_early = true;
+        break;
+      }
       std::ifstream in(file);
       if (!in) return Fail(IoError("cannot read " + file));
       std::string first_line;
@@ -524,10 +544,14 @@ int RunReplay(const ReplayOptions& options) {
       // Read, split into lines and decoded on the reader's thread, one batch ahead.
       auto reader = NdjsonReader::Open(file, source.topic, start, batch_size);
       if (!reader) return Fail(reader.error());
-      while (!g_stop_requested.load()) {
+      while (true) {
         auto batch = (*reader)->Next();
         if (!batch) return Fail(batch.error());
-        if (!*batch) break;
+        if (!*batch) break;  // the whole file is applied
+        if (g_stop_requested.load()) {
+          stopped_early = true;  // this batch and the rest are left to the next replay
+          break;
+        }
         NdjsonReader::Batch& b = **batch;
         if (Status s = pipeline.ProcessDecoded(b.records, b.decoded, WallClockNow()); !s) {
           return Fail(s.error());
@@ -539,7 +563,7 @@ int RunReplay(const ReplayOptions& options) {
   if (Status s = pipeline.Flush(); !s) return Fail(s.error());
   if (Status s = (*relay)->Drain(); !s) return Fail(s.error());
   if (options.summary) session.PrintSummary();
-  if (g_stop_requested.load()) {
+  if (stopped_early) {
     // Interrupted (SIGINT, SIGTERM): what was read is committed, offsets with it.
     spdlog::warn(
         "replay stopped by a signal after {} records: their effects are committed (state, "
