@@ -7,6 +7,8 @@
 #include <set>
 #include <type_traits>
 
+#include "iocstream/ingest/kafka_client.h"
+
 namespace iocstream::app {
 namespace {
 
@@ -56,6 +58,18 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
             const ConfigError& err) {
   const YAML::Node v = node[key];
   if (!v) return {};
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // yaml-cpp reads "064" as octal 52 (YAML 1.1): refused rather than silently misread.
+    if (v.IsScalar()) {
+      const std::string& text = v.Scalar();
+      const size_t digits = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
+      if (text.size() > digits + 1 && text[digits] == '0') {
+        return err(section + "." + key, "expected " + std::string(TypeName<T>()) + ", got '" +
+                                            text +
+                                            "' (no leading zeros: YAML reads them as octal)");
+      }
+    }
+  }
   try {
     out = v.as<T>();
   } catch (const YAML::Exception&) {
@@ -84,7 +98,19 @@ Status ReadProperties(const YAML::Node& node, const std::string& section,
                       std::map<std::string, std::string>& out, const ConfigError& err) {
   if (!node) return {};
   if (!node.IsMap()) return err(section, "expected a mapping of librdkafka properties");
-  for (const auto& kv : node) out[kv.first.as<std::string>()] = kv.second.as<std::string>();
+  for (const auto& kv : node) {
+    const auto key = kv.first.as<std::string>();
+    if (!kv.second.IsScalar()) {
+      return err(section + "." + key, "expected a librdkafka property value (a scalar)");
+    }
+    const auto value = kv.second.as<std::string>();
+    // Checked here, so that the error names the file and the key (librdkafka's own check
+    // comes only when the client is created).
+    if (auto reason = ingest::CheckKafkaProperty(key, value)) {
+      return err(section + "." + key, "librdkafka refuses '" + value + "': " + *reason);
+    }
+    out[key] = value;
+  }
   return {};
 }
 

@@ -2,6 +2,16 @@
 
 namespace iocstream::ingest {
 
+std::optional<std::string> CheckKafkaProperty(const std::string& key, const std::string& value) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  const bool ok = rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) ==
+                  RD_KAFKA_CONF_OK;
+  rd_kafka_conf_destroy(conf);
+  if (ok) return std::nullopt;
+  return std::string(errstr);
+}
+
 Result<rd_kafka_t*> NewKafkaClient(rd_kafka_type_t type,
                                    const std::map<std::string, std::string>& properties,
                                    const std::function<void(rd_kafka_conf_t*)>& configure) {

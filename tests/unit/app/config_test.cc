@@ -106,5 +106,38 @@ TEST_F(ConfigTest, FetchQueueMbBoundsTheConsumersPrefetchQueue) {
   }
 }
 
+// Found by a user trial: "064" was read as octal 52, and property errors did not name the key
+// (a non-scalar value: "yaml-cpp: bad conversion"; an unknown property: only when the client
+// was created, without the file).
+TEST_F(ConfigTest, LeadingZerosAndBadKafkaPropertiesNameTheKey) {
+  for (const char* bad : {"064", "03000", "00", "+07"}) {
+    auto c = LoadWithSection("kafka", std::string("  fetch_queue_mb: ") + bad + "\n");
+    ASSERT_FALSE(c.has_value()) << bad;
+    EXPECT_NE(c.error().message.find("kafka.fetch_queue_mb"), std::string::npos)
+        << c.error().message;
+    EXPECT_NE(c.error().message.find("leading zeros"), std::string::npos) << c.error().message;
+  }
+  auto c = LoadWithSection("kafka", "  fetch_queue_mb: 0\n");  // a plain zero is a number
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("between 1 and 2047"), std::string::npos) << c.error().message;
+
+  c = LoadWithSection("kafka", "  consumer:\n    fetch.wait.max.ms: [1]\n");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("kafka.consumer.fetch.wait.max.ms"), std::string::npos)
+      << c.error().message;
+  c = LoadWithSection("kafka", "  producer:\n    bogus.property: 1\n");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("kafka.producer.bogus.property"), std::string::npos)
+      << c.error().message;
+  EXPECT_NE(c.error().message.find("iocstream.yaml"), std::string::npos) << c.error().message;
+  c = LoadWithSection("kafka", "  consumer:\n    fetch.wait.max.ms: lots\n");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("kafka.consumer.fetch.wait.max.ms"), std::string::npos)
+      << c.error().message;
+  c = LoadWithSection("kafka", "  consumer:\n    fetch.wait.max.ms: 50\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->kafka.consumer.at("fetch.wait.max.ms"), "50");
+}
+
 }  // namespace
 }  // namespace iocstream::app
