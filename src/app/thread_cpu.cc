@@ -64,10 +64,12 @@ bool ReadTask(const fs::path& task, std::string& name, double& seconds) {
   }
 }
 
-std::string GroupOf(std::string_view name, bool first_thread) {
+std::string GroupOf(std::string_view name, bool first_thread, std::string_view process_name) {
   if (first_thread) return "pipeline";
   if (name.starts_with("rdk:")) return "librdkafka";
   if (name.starts_with("rocksdb:")) return "rocksdb";
+  // A thread nobody named keeps its creator's name, the process's (e.g. RocksDB's timer).
+  if (name == process_name) return "unnamed";
   return std::string(name);
 }
 
@@ -92,18 +94,29 @@ void RecordThreadEnd(std::string_view group) {
 }
 
 std::vector<ThreadGroupCpu> CpuByThreadGroup() {
-  std::map<std::string, ThreadGroupCpu> groups;
+  struct Task {
+    std::string name;
+    double seconds = 0;
+    bool first = false;
+  };
+  std::vector<Task> tasks;
+  std::string process_name;
   const std::string self = std::to_string(getpid());
   std::error_code ec;
   fs::directory_iterator it("/proc/self/task", ec);
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    std::string name;
-    double seconds = 0;
-    if (!ReadTask(it->path(), name, seconds)) continue;
-    const std::string group = GroupOf(name, it->path().filename() == self);
+    Task task;
+    if (!ReadTask(it->path(), task.name, task.seconds)) continue;
+    task.first = it->path().filename() == self;
+    if (task.first) process_name = task.name;
+    tasks.push_back(std::move(task));
+  }
+  std::map<std::string, ThreadGroupCpu> groups;
+  for (const Task& task : tasks) {
+    const std::string group = GroupOf(task.name, task.first, process_name);
     ThreadGroupCpu& g = groups[group];
     g.group = group;
-    g.cpu_seconds += seconds;
+    g.cpu_seconds += task.seconds;
     ++g.threads;
   }
   if (groups.empty()) return {};

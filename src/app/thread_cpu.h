@@ -18,7 +18,7 @@ namespace iocstream::app {
 struct ThreadGroupCpu {
   // "pipeline" (the process's first thread), "librdkafka" (rdk:* threads), "rocksdb"
   // (rocksdb:*: flushes and compactions), else the thread's own name (state-writer,
-  // ndjson-reader, outbox-relay, http...; a thread not named keeps its creator's name).
+  // ndjson-reader, outbox-relay, http...), "unnamed" (threads that kept the process's name).
   std::string group;
   double cpu_seconds = 0;  // user + system
   int threads = 0;         // threads counted (0: the rusage rest, "other ended threads")

@@ -50,7 +50,13 @@ TEST(ThreadCpuTest, GroupsLiveThreadsByWhatTheyDo) {
   threads.push_back(Burner("rdk:main", 0.05, burnt, release));
   threads.push_back(Burner("rocksdb:low", 0.05, burnt, release));
   threads.push_back(Burner("a) (b c", 0.05, burnt, release));
-  while (burnt.load() < 4) std::this_thread::yield();
+  // A thread nobody names keeps the process's name.
+  threads.push_back(std::thread([&] {
+    Burn(0.05);
+    burnt.fetch_add(1);
+    while (!release.load()) std::this_thread::yield();
+  }));
+  while (burnt.load() < 5) std::this_thread::yield();
 
   const auto groups = CpuByThreadGroup();
   release.store(true);
@@ -66,6 +72,9 @@ TEST(ThreadCpuTest, GroupsLiveThreadsByWhatTheyDo) {
   const ThreadGroupCpu* odd = Find(groups, "a) (b c");
   ASSERT_NE(odd, nullptr) << all;
   EXPECT_GE(odd->cpu_seconds, 0.045) << all;
+  const ThreadGroupCpu* unnamed = Find(groups, "unnamed");
+  ASSERT_NE(unnamed, nullptr) << all;
+  EXPECT_GE(unnamed->cpu_seconds, 0.045) << all;
   const ThreadGroupCpu* main = Find(groups, "pipeline");  // the process's first thread
   ASSERT_NE(main, nullptr) << all;
   EXPECT_EQ(main->threads, 1);
