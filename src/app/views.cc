@@ -156,12 +156,36 @@ nlohmann::ordered_json RecomputeSummaryJson(const RecomputeSummary& summary) {
   return j;
 }
 
+std::string FitColumn(std::string_view text, size_t width) {
+  std::string out;
+  size_t chars = 0;
+  size_t i = 0;
+  while (i < text.size() && chars < width) {
+    // A UTF-8 sequence: its lead byte says how long it is (continuation bytes 10xxxxxx).
+    size_t n = 1;
+    while (i + n < text.size() && (static_cast<unsigned char>(text[i + n]) & 0xC0) == 0x80) ++n;
+    out.append(text.substr(i, n));
+    i += n;
+    ++chars;
+  }
+  if (i < text.size() && chars > 0) {
+    // Cut: the last character becomes an ellipsis, so a cut name does not pass for a whole one.
+    size_t last = out.size() - 1;
+    while (last > 0 && (static_cast<unsigned char>(out[last]) & 0xC0) == 0x80) --last;
+    out.resize(last);
+    out += "\u2026";
+  }
+  out.append(width - chars, ' ');
+  return out;
+}
+
 std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
   const auto per_department = PerDepartment(aggregate::AggregateTable::FoldPartitions(rows));
   std::string out;
-  char line[256];
-  std::snprintf(line, sizeof line, "%-36s %9s %9s %9s %9s %9s %9s %8s\n", "department", "received",
-                "on_time", "late", "open", "overdue", "no_due", "on_time%");
+  char line[512];  // 40 characters of up to 4 bytes, and the numbers
+  std::snprintf(line, sizeof line, "%s %9s %9s %9s %9s %9s %9s %8s\n",
+                FitColumn("department", kDepartmentColumn).c_str(), "received", "on_time", "late",
+                "open", "overdue", "no_due", "on_time%");
   out += line;
   AggregateCounters total;
   auto row = [&](const std::string& name, const AggregateCounters& c) {
@@ -177,8 +201,9 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
           100.0 * static_cast<double>(on_time) / static_cast<double>(on_time + k.completed_late));
     }
     std::snprintf(
-        line, sizeof line, "%-36.36s %9lld %9lld %9lld %9lld %9lld %9lld %8s\n",
-        name.empty() ? "(none)" : name.c_str(), static_cast<long long>(k.received),
+        line, sizeof line, "%s %9lld %9lld %9lld %9lld %9lld %9lld %8s\n",
+        FitColumn(name.empty() ? "(none)" : name, kDepartmentColumn).c_str(),
+        static_cast<long long>(k.received),
         static_cast<long long>(k.completed_on_time - c[AggregateField::kCompletedNoDeadline]),
         static_cast<long long>(k.completed_late), static_cast<long long>(k.open),
         static_cast<long long>(k.open_overdue), static_cast<long long>(no_due), rate);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/pipeline.h"
@@ -56,7 +57,15 @@ struct DaysOffSkipped {
 //  "timers_moved":..,"timers_added":..,"timers_removed":..,"duration_ms":..}
 [[nodiscard]] nlohmann::ordered_json RecomputeSummaryJson(const RecomputeSummary& summary);
 
-// A fixed-width per-department table: received, on time, late, open, overdue, rate.
+// A fixed-width per-department table: received, on time, late, open, overdue, rate. Department
+// names fill kDepartmentColumn characters (UTF-8 code points; a longer one is cut, its last
+// character an ellipsis).
 [[nodiscard]] std::string SummaryTable(const aggregate::AggregateTable::Rows& rows);
+inline constexpr size_t kDepartmentColumn = 40;
+
+// `text` cut or padded with spaces to `width` UTF-8 characters (code points, never a byte of
+// one); a cut text ends with an ellipsis (U+2026). Display widths are not measured (one
+// column per code point, as for precomposed Vietnamese).
+[[nodiscard]] std::string FitColumn(std::string_view text, size_t width);
 
 }  // namespace iocstream::app

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "app/rules_config.h"
 #include "iocstream/decode/rfc3339.h"
 
@@ -91,6 +93,38 @@ TEST_F(ViewsTest, DossierJsonExplainsTheDaysOff) {
   // Without a calendar the view says nothing about days off.
   const auto plain = DossierJson(s, *ParseRfc3339("2026-02-10T00:00:00Z"), nullptr);
   EXPECT_FALSE(plain["deadline"].contains("days_off_skipped"));
+}
+
+// The summary table's department column counts characters, not bytes: a Vietnamese name is
+// padded to the column and cut between characters (the old "%-36.36s" cut bytes, which could
+// split a UTF-8 sequence and misaligned the columns).
+TEST(SummaryTableTest, DepartmentNamesFitTheColumnByCharacter) {
+  EXPECT_EQ(FitColumn("SO-TP", 8), "SO-TP   ");
+  EXPECT_EQ(FitColumn("Sở Tư pháp", 12), "Sở Tư pháp  ");  // 10 characters, 13 bytes
+  EXPECT_EQ(FitColumn("Boston Transportation Department (BTD)", 20), "Boston Transportati…");
+  const std::string cut = FitColumn("Sở Tài nguyên và Môi trường tỉnh Phú Thọ", 16);
+  EXPECT_EQ(cut, "Sở Tài nguyên v…");
+  EXPECT_EQ(FitColumn("", 3), "   ");
+  EXPECT_EQ(FitColumn("abc", 3), "abc");
+
+  aggregate::AggregateTable::Rows rows;
+  AggregateCounters c;
+  c[AggregateField::kReceived] = 7;
+  rows[AggregateKey{PartitionId(0), "Sở Tài nguyên và Môi trường tỉnh Phú Thọ (Sở TNMT)", "",
+                    Channel::kOnline}] = c;
+  rows[AggregateKey{PartitionId(1), "SO-TP", "", Channel::kOnline}] = c;
+  const std::string table = SummaryTable(rows);
+  // Every line has the "received" column at the same character offset.
+  std::istringstream lines(table);
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    size_t chars = 0;
+    for (unsigned char ch : line) chars += (ch & 0xC0) != 0x80;
+    EXPECT_EQ(chars, kDepartmentColumn + 1 + 6 * 10 + 8) << line;
+    ++count;
+  }
+  EXPECT_EQ(count, 4);  // header, two departments, total
 }
 
 }  // namespace
