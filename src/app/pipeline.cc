@@ -62,6 +62,7 @@ Status Pipeline::AwaitWrite() {
   for (const auto& [tp, off] : in_flight_offsets_) durable_offsets_[tp] = off;
   in_flight_offsets_.clear();
   in_flight_timer_changes_.clear();
+  for (auto& [p, puts] : uncovered_puts_) puts.in_flight.clear();
   ++durable_commits_;
   return fatal_;
 }
@@ -161,6 +162,10 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
     watermarks_.erase(tp.partition);
     fire_armed_.erase(tp.partition);
     heads_.erase(tp.partition);
+    if (auto u = uncovered_puts_.find(tp.partition); u != uncovered_puts_.end()) {
+      uncovered_count_ -= u->second.current.size();
+      uncovered_puts_.erase(u);
+    }
     aggregates_.DropPartition(tp.partition);
   }
 }
@@ -286,6 +291,9 @@ void Pipeline::ChangeTimer(Timer t, bool put) {
     } else {
       head->second.timers.erase(t);
     }
+  } else if (put) {
+    uncovered_puts_[t.partition].current.push_back(t);
+    ++uncovered_count_;
   }
   // The store holds exactly the timers of the committed states, so a put of a timer deleted
   // in this batch (or a delete of one put in it) cancels out: neither reaches the store. A
@@ -295,7 +303,6 @@ void Pipeline::ChangeTimer(Timer t, bool put) {
 }
 
 Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
-  const TimerCoverage before = head.covered;
   const Instant from = !head.loaded           ? Instant::min()
                        : head.covered.partial ? head.covered.partial->due
                                               : head.covered.until + Millis(1);
@@ -332,15 +339,27 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
     const std::optional<bool> d = decided(t);
     if (!d || *d) head.timers.insert(std::move(t));
   }
-  // Timers put by the write in flight or this batch, which the read may not hold.
-  auto in_range = [&](const Timer& t) {
-    return t.partition == p && !before.Covers(t) && head.covered.Covers(t);
+  // Timers put by the write in flight or this batch, which the read may not hold: those no
+  // head covered when they were put. Each list keeps the puts still beyond the coverage; a
+  // covered one joins the head if it is still a put (if it was cancelled since, a store read
+  // finds it when it is stored), and leaves the list either way.
+  auto add_covered = [&](std::vector<Timer>& puts) {
+    size_t kept = 0;
+    for (size_t i = 0; i < puts.size(); ++i) {
+      if (head.covered.Covers(puts[i])) {
+        if (decided(puts[i]).value_or(false)) head.timers.insert(std::move(puts[i]));
+        continue;
+      }
+      if (kept != i) puts[kept] = std::move(puts[i]);
+      ++kept;
+    }
+    const size_t dropped = puts.size() - kept;
+    puts.resize(kept);
+    return dropped;
   };
-  for (const auto& [t, put] : in_flight_timer_changes_) {
-    if (put && in_range(t) && decided(t).value_or(true)) head.timers.insert(t);
-  }
-  for (const auto& [t, put] : timer_changes_) {
-    if (put && in_range(t)) head.timers.insert(t);
+  if (auto u = uncovered_puts_.find(p); u != uncovered_puts_.end()) {
+    add_covered(u->second.in_flight);
+    uncovered_count_ -= add_covered(u->second.current);
   }
   return {};
 }
@@ -386,8 +405,21 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     auto cut =
         std::next(head.timers.begin(), static_cast<std::ptrdiff_t>(2 * options_.timer_scan_chunk));
     const Instant due = cut->due;
-    head.timers.erase(head.timers.lower_bound(Timer{p, due, "", TimerKind::kWarning}),
-                      head.timers.end());
+    const auto from = head.timers.lower_bound(Timer{p, due, "", TimerKind::kWarning});
+    // Timers read from the store are read again; pending puts go back to their lists.
+    UncoveredPuts& uncovered = uncovered_puts_[p];
+    for (auto t = from; t != head.timers.end(); ++t) {
+      if (auto c = timer_changes_.find(*t); c != timer_changes_.end()) {
+        if (c->second) {
+          uncovered.current.push_back(*t);
+          ++uncovered_count_;
+        }
+      } else if (auto f = in_flight_timer_changes_.find(*t);
+                 f != in_flight_timer_changes_.end() && f->second) {
+        uncovered.in_flight.push_back(*t);
+      }
+    }
+    head.timers.erase(from, head.timers.end());
     head.covered.until = due - Millis(1);
     head.covered.partial.reset();
   }
@@ -588,9 +620,12 @@ Status Pipeline::Flush() {
 }
 
 size_t Pipeline::PendingBytes() const {
-  // A timer change: its slot in the change table and its key in the batch.
+  // A timer change: its slot in the change table and its key in the batch; an uncovered put's
+  // copy in its list (the id's heap bytes included).
   constexpr size_t kTimerChangeBytes = sizeof(std::pair<Timer, bool>) + 32;
-  return dirty_bytes_ + timer_changes_.size() * kTimerChangeBytes + outbox_bytes_;
+  constexpr size_t kUncoveredPutBytes = sizeof(Timer) + 32;
+  return dirty_bytes_ + timer_changes_.size() * kTimerChangeBytes +
+         uncovered_count_ * kUncoveredPutBytes + outbox_bytes_;
 }
 
 bool Pipeline::OverByteBound() const {
@@ -654,6 +689,7 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     // Swapped, not moved: the map emptied by the last AwaitWrite keeps its buckets, so the
     // next interval's changes do not regrow (and rehash) a table from nothing.
     in_flight_timer_changes_.swap(timer_changes_);
+    for (auto& [p, puts] : uncovered_puts_) puts.in_flight.swap(puts.current);  // emptied above
     job.timers = &in_flight_timer_changes_;
     writer_->Submit([&store = store_, &job] { return BuildBatch(store, job); });
   } else {
@@ -674,6 +710,8 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   dirty_bytes_ = 0;
   ++commit_count_;
   timer_changes_.clear();
+  for (auto& [p, puts] : uncovered_puts_) puts.current.clear();  // in the store or in flight
+  uncovered_count_ = 0;
   outbox_.clear();
   outbox_bytes_ = 0;
   batch_offsets_.clear();

@@ -357,6 +357,17 @@ class Pipeline {
   // may see the store before or after that write lands. The writer thread reads them too
   // (BuildBatch), so they stay unchanged until AwaitWrite.
   TimerChanges in_flight_timer_changes_;
+  // Puts among those changes that no timer head covered when they were made, per partition
+  // (copies; some may have been cancelled since): what ExtendHead adds to a head as its
+  // coverage grows over them, without scanning every change (1,102 extensions scanned 89.6M
+  // changes in a 4.57M-event replay). `in_flight` holds those of the write in flight. A head
+  // that drops its far end puts the pending puts it drops back here.
+  struct UncoveredPuts {
+    std::vector<Timer> current;
+    std::vector<Timer> in_flight;
+  };
+  std::map<PartitionId, UncoveredPuts> uncovered_puts_;
+  size_t uncovered_count_ = 0;  // entries of the `current` lists (PendingBytes)
   // What one commit writes: gathered by Commit on the Pipeline's thread (the dossiers encoded,
   // as their states change again right after), then sorted and put into a StateBatch by
   // BuildBatch, on the writer thread with async_commit. Reused from commit to commit; with
