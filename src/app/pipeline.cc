@@ -162,10 +162,7 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
     watermarks_.erase(tp.partition);
     fire_armed_.erase(tp.partition);
     heads_.erase(tp.partition);
-    if (auto u = uncovered_puts_.find(tp.partition); u != uncovered_puts_.end()) {
-      uncovered_count_ -= u->second.current.size();
-      uncovered_puts_.erase(u);
-    }
+    uncovered_puts_.erase(tp.partition);
     aggregates_.DropPartition(tp.partition);
   }
 }
@@ -293,7 +290,6 @@ void Pipeline::ChangeTimer(Timer t, bool put) {
     }
   } else if (put) {
     uncovered_puts_[t.partition].current.push_back(t);
-    ++uncovered_count_;
   }
   // The store holds exactly the timers of the committed states, so a put of a timer deleted
   // in this batch (or a delete of one put in it) cancels out: neither reaches the store. A
@@ -353,13 +349,11 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
       if (kept != i) puts[kept] = std::move(puts[i]);
       ++kept;
     }
-    const size_t dropped = puts.size() - kept;
     puts.resize(kept);
-    return dropped;
   };
   if (auto u = uncovered_puts_.find(p); u != uncovered_puts_.end()) {
     add_covered(u->second.in_flight);
-    uncovered_count_ -= add_covered(u->second.current);
+    add_covered(u->second.current);
   }
   return {};
 }
@@ -410,10 +404,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     UncoveredPuts& uncovered = uncovered_puts_[p];
     for (auto t = from; t != head.timers.end(); ++t) {
       if (auto c = timer_changes_.find(*t); c != timer_changes_.end()) {
-        if (c->second) {
-          uncovered.current.push_back(*t);
-          ++uncovered_count_;
-        }
+        if (c->second) uncovered.current.push_back(*t);
       } else if (auto f = in_flight_timer_changes_.find(*t);
                  f != in_flight_timer_changes_.end() && f->second) {
         uncovered.in_flight.push_back(*t);
@@ -624,8 +615,10 @@ size_t Pipeline::PendingBytes() const {
   // copy in its list (the id's heap bytes included).
   constexpr size_t kTimerChangeBytes = sizeof(std::pair<Timer, bool>) + 32;
   constexpr size_t kUncoveredPutBytes = sizeof(Timer) + 32;
-  return dirty_bytes_ + timer_changes_.size() * kTimerChangeBytes +
-         uncovered_count_ * kUncoveredPutBytes + outbox_bytes_;
+  size_t uncovered = 0;  // a few partitions: summed when asked
+  for (const auto& [p, puts] : uncovered_puts_) uncovered += puts.current.size();
+  return dirty_bytes_ + timer_changes_.size() * kTimerChangeBytes + uncovered * kUncoveredPutBytes +
+         outbox_bytes_;
 }
 
 bool Pipeline::OverByteBound() const {
@@ -711,7 +704,6 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   ++commit_count_;
   timer_changes_.clear();
   for (auto& [p, puts] : uncovered_puts_) puts.current.clear();  // in the store or in flight
-  uncovered_count_ = 0;
   outbox_.clear();
   outbox_bytes_ = 0;
   batch_offsets_.clear();

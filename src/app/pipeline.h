@@ -244,28 +244,19 @@ class Pipeline {
   // store is read again only past the coverage (a page at a time).
   //
   // Coverage: every timer due at or before `until`, and, when `partial` is set, those due at
-  // its instant (until + 1 ms) up to it in the store's key order (kind, dossier
-  // id): a page may end in the middle of an instant at which thousands of timers are due.
+  // its instant (until + 1 ms) up to it in the store's key order (state::TimerKeyLess): a
+  // page may end in the middle of an instant at which thousands of timers are due. Timers of
+  // the head's own partition only.
   struct TimerCoverage {
     Instant until = Instant::min();
     std::optional<Timer> partial;
     [[nodiscard]] bool Covers(const Timer& t) const {
       if (t.due <= until) return true;
-      return partial && t.due == partial->due &&
-             std::tie(t.kind, t.dossier_id) <= std::tie(partial->kind, partial->dossier_id);
-    }
-  };
-  // The timers family's key order (partition, due, kind, dossier id), which pages and
-  // TimerCoverage follow: with Timer's own order (id before kind) the timers of one instant
-  // fired in an order that depended on where a page of the store ended.
-  struct StoreOrder {
-    bool operator()(const Timer& a, const Timer& b) const {
-      return std::tie(a.partition, a.due, a.kind, a.dossier_id) <
-             std::tie(b.partition, b.due, b.kind, b.dossier_id);
+      return partial && t.due == partial->due && !state::TimerKeyLess{}(*partial, t);
     }
   };
   struct TimerHead {
-    std::set<Timer, StoreOrder> timers;
+    std::set<Timer, state::TimerKeyLess> timers;
     TimerCoverage covered;
     bool loaded = false;
   };
@@ -367,7 +358,6 @@ class Pipeline {
     std::vector<Timer> in_flight;
   };
   std::map<PartitionId, UncoveredPuts> uncovered_puts_;
-  size_t uncovered_count_ = 0;  // entries of the `current` lists (PendingBytes)
   // What one commit writes: gathered by Commit on the Pipeline's thread (the dossiers encoded,
   // as their states change again right after), then sorted and put into a StateBatch by
   // BuildBatch, on the writer thread with async_commit. Reused from commit to commit; with

@@ -36,6 +36,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -100,6 +101,17 @@ struct StoreStats {
 };
 
 class StateStore;
+
+// The timers family's key order: partition, due, kind, dossier id (not Timer's own order, which
+// puts the id before the kind). DueTimers pages, PutTimerChanges and the pipeline's timer heads
+// follow it, so the timers due at one instant fire in the same order whatever the page and
+// batch boundaries. Stateless; thread-safe.
+struct TimerKeyLess {
+  bool operator()(const Timer& a, const Timer& b) const {
+    return std::tie(a.partition, a.due, a.kind, a.dossier_id) <
+           std::tie(b.partition, b.due, b.kind, b.dossier_id);
+  }
+};
 
 // Dossier states encoded for a later StateBatch::PutDossiers. The thread that owns the states
 // encodes them (the bytes a batch writes anyway, in one buffer); any other thread may then
