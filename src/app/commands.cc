@@ -484,8 +484,10 @@ int RunReplay(const ReplayOptions& options) {
     return (*relay)->Drain();
   };
 
-  // A stop request (SIGINT, SIGTERM) that left input unread: the exit code says so.
+  // A stop request (SIGINT, SIGTERM) that left input unread: the exit code says so. Asked
+  // only where input is left.
   bool stopped_early = false;
+  auto stop_with_input_left = [&] { return stopped_early = g_stop_requested.load(); };
   if (options.mapping_path) {
     auto mapped = ReadMappedCsv(*options.mapping_path, options.files);
     if (!mapped) return Fail(mapped.error());
@@ -505,10 +507,7 @@ int RunReplay(const ReplayOptions& options) {
           source.topic, start + 1, payloads.size());
     }
     for (size_t i = static_cast<size_t>(start); i < payloads.size(); ++i) {
-      if (g_stop_requested.load()) {
-        stopped_early = true;
-        break;
-      }
+      if (stop_with_input_left()) break;
       records.push_back(SourceRecord{source.topic,
                                      PartitionId(0),
                                      Offset(static_cast<int64_t>(i)),
@@ -523,10 +522,7 @@ int RunReplay(const ReplayOptions& options) {
     if (Status s = flush(); !s) return Fail(s.error());
   } else {
     for (const auto& file : options.files) {
-      if (g_stop_requested.load()) {
-        stopped_early = true;
-        break;
-      }
+      if (stop_with_input_left()) break;
       std::ifstream in(file);
       if (!in) return Fail(IoError("cannot read " + file));
       std::string first_line;
@@ -547,11 +543,8 @@ int RunReplay(const ReplayOptions& options) {
       while (true) {
         auto batch = (*reader)->Next();
         if (!batch) return Fail(batch.error());
-        if (!*batch) break;  // the whole file is applied
-        if (g_stop_requested.load()) {
-          stopped_early = true;  // this batch and the rest are left to the next replay
-          break;
-        }
+        if (!*batch) break;                 // the whole file is applied
+        if (stop_with_input_left()) break;  // this batch and the rest: the next replay's
         NdjsonReader::Batch& b = **batch;
         if (Status s = pipeline.ProcessDecoded(b.records, b.decoded, WallClockNow()); !s) {
           return Fail(s.error());
