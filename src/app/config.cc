@@ -7,7 +7,7 @@
 #include <set>
 #include <type_traits>
 
-#include "iocstream/ingest/kafka_client.h"
+#include "iocstream/ingest/kafka_source.h"
 
 namespace iocstream::app {
 namespace {

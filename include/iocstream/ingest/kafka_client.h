@@ -9,7 +9,6 @@
 
 #include <functional>
 #include <map>
-#include <optional>
 #include <string>
 
 #include "iocstream/core/result.h"
@@ -22,12 +21,6 @@ namespace iocstream::ingest {
 // Errors (kInvalidArgument; nothing is leaked): "kafka property KEY=VALUE: REASON" for a
 // property librdkafka rejects, "kafka producer: REASON" / "kafka consumer: REASON" when the
 // client cannot be created.
-// Whether librdkafka accepts `key` = `value` (an unknown property, a value out of its range
-// or of the wrong kind): nullopt if so, else librdkafka's reason. For configuration checks
-// before any client exists; creates nothing.
-[[nodiscard]] std::optional<std::string> CheckKafkaProperty(const std::string& key,
-                                                            const std::string& value);
-
 [[nodiscard]] Result<rd_kafka_t*> NewKafkaClient(
     rd_kafka_type_t type, const std::map<std::string, std::string>& properties,
     const std::function<void(rd_kafka_conf_t*)>& configure = {});

@@ -51,6 +51,12 @@ struct KafkaSourceOptions {
 [[nodiscard]] std::map<std::string, std::string> ConsumerProperties(
     const KafkaSourceOptions& options);
 
+// Whether librdkafka accepts `key` = `value` as a client property (consumer or producer): nullopt
+// if so, else its reason (an unknown property, a value out of range or of the wrong kind). For
+// configuration checks before any client exists; creates nothing. Thread-safe.
+[[nodiscard]] std::optional<std::string> CheckKafkaProperty(const std::string& key,
+                                                            const std::string& value);
+
 // Called on the polling thread during Poll when the group assigns or revokes partitions.
 struct RebalanceHandler {
   // Next offset to consume for a newly assigned partition; nullopt → auto.offset.reset.
