@@ -126,17 +126,86 @@ FileOutboxRelay::FileOutboxRelay(state::StateStore& store, std::ofstream alerts,
       dead_letters_(std::move(dead_letters)),
       probe_(probe) {}
 
+FileOutboxRelay::~FileOutboxRelay() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+}
+
+void FileOutboxRelay::Start() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "outbox-relay");
+    Loop();
+  });
+}
+
+void FileOutboxRelay::Notify() {
+  {
+    std::lock_guard lock(mu_);
+    notified_ = true;
+  }
+  cv_.notify_one();
+}
+
+Status FileOutboxRelay::status() const {
+  std::lock_guard lock(mu_);
+  return error_;
+}
+
+Status FileOutboxRelay::Stop() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  if (Status s = status(); !s) return s;
+  return Drain();
+}
+
+void FileOutboxRelay::Loop() {
+  while (true) {
+    Status s = Drain();
+    std::unique_lock lock(mu_);
+    if (!s) {
+      error_ = s;  // kept for the pipeline thread; nothing more is drained
+      return;
+    }
+    cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_ || notified_; });
+    notified_ = false;
+    if (stop_) return;
+  }
+}
+
 Status FileOutboxRelay::Drain() {
+  std::string alert_lines;
+  std::string dead_letter_lines;
   while (true) {
     auto entries = store_.ReadOutbox(5000);
     if (!entries) return entries.error();
     if (entries->empty()) return {};
+    // The page is decoded whole before a line is written: an entry that does not decode
+    // leaves the page in the store and the files without any of it.
+    alert_lines.clear();
+    dead_letter_lines.clear();
+    uint64_t alerts = 0;
+    uint64_t dead_letters = 0;
     for (const auto& e : *entries) {
       auto m = alert::DecodeOutboxMessage(e.payload);
-      if (!m) return m.error();
+      if (!m) {
+        return Error{m.error().code,
+                     "outbox entry " + std::to_string(e.sequence) + ": " + m.error().message};
+      }
       if (m->kind == alert::OutboxKind::kAlert) {
-        alerts_ << m->value << '\n';
-        probe_.alerts_published.fetch_add(1);
+        alert_lines.append(m->value).push_back('\n');
+        ++alerts;
       } else {
         nlohmann::ordered_json line;
         for (const auto& [name, value] : m->headers) {
@@ -146,14 +215,19 @@ Status FileOutboxRelay::Drain() {
         line["key"] = m->key;
         // Invalid UTF-8 in a rejected payload must not break the file: replace it.
         line["payload"] = m->value;
-        dead_letters_ << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                      << '\n';
-        probe_.dead_letters_published.fetch_add(1);
+        dead_letter_lines.append(
+            line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        dead_letter_lines.push_back('\n');
+        ++dead_letters;
       }
     }
+    alerts_ << alert_lines;
+    dead_letters_ << dead_letter_lines;
     alerts_.flush();
     dead_letters_.flush();
     if (!alerts_ || !dead_letters_) return IoError("writing the alert/dead-letter files failed");
+    probe_.alerts_published.fetch_add(alerts);
+    probe_.dead_letters_published.fetch_add(dead_letters);
     if (Status s = store_.DeleteOutbox(entries->back().sequence); !s) return s;
   }
 }

@@ -6,7 +6,8 @@
 //   crash redelivers at most the unacknowledged tail (alert ids make redeliveries
 //   recognisable downstream).
 // - FileOutboxRelay: for `replay` without a broker, appends alerts and dead letters as NDJSON
-//   to two files (fsync'd before deleting), called synchronously after each batch.
+//   to two files (flushed to the operating system before deleting), on its own thread or
+//   synchronously (Drain).
 #pragma once
 
 #include <atomic>
@@ -68,17 +69,41 @@ class FileOutboxRelay {
       state::StateStore& store, const std::string& alerts_path,
       const std::string& dead_letters_path, RelayProbe& probe);
 
+  // Stops the thread, if started (what it left is drained by the caller's Drain).
+  ~FileOutboxRelay();
+
   // Moves every outbox entry to the files. One NDJSON line per entry: alerts as published;
-  // dead letters as {"reason","detail","topic","partition","offset","key","payload"}.
+  // dead letters as {"reason","detail","topic","partition","offset","key","payload"}. On the
+  // calling thread; not while the relay's thread runs (Start .. Stop).
   [[nodiscard]] Status Drain();
+
+  // Drains on a thread of its own ("outbox-relay") until Stop, so that the pipeline thread
+  // does not read and delete the outbox itself. Notify after a commit; the thread also looks
+  // every 200 ms. The first error stops the thread's draining and is kept (status()).
+  void Start();
+  void Notify();
+  // The thread's first error, if any (then the replay should stop: entries stay in the
+  // store, and the next replay's relay moves them). Any thread.
+  [[nodiscard]] Status status() const;
+  // Stops and joins the thread, then drains what is left on the calling thread. Returns the
+  // thread's error, else the last drain's.
+  [[nodiscard]] Status Stop();
 
  private:
   FileOutboxRelay(state::StateStore& store, std::ofstream alerts, std::ofstream dead_letters,
                   RelayProbe& probe);
+  void Loop();
+
   state::StateStore& store_;
   std::ofstream alerts_;
   std::ofstream dead_letters_;
   RelayProbe& probe_;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool notified_ = false;
+  Status error_;  // guarded by mu_
 };
 
 }  // namespace iocstream::app

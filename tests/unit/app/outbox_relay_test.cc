@@ -1,0 +1,134 @@
+#include "app/outbox_relay.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "iocstream/alert/outbox_message.h"
+#include "unit/state/temp_dir.h"
+
+namespace iocstream::app {
+namespace {
+
+using state::testing::TempDir;
+
+std::vector<std::string> Lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string Alert(int i) {
+  alert::OutboxMessage m;
+  m.kind = alert::OutboxKind::kAlert;
+  m.key = "d-" + std::to_string(i);
+  m.value = R"({"alert":)" + std::to_string(i) + "}";
+  return alert::EncodeOutboxMessage(m);
+}
+
+class FileOutboxRelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state::StateStoreOptions options;
+    options.path = dir_.Sub("state");
+    auto store = state::StateStore::Open(options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    store_ = std::move(*store);
+  }
+
+  // One commit appending alerts [from, to) to the outbox.
+  void CommitAlerts(int from, int to) {
+    state::StateBatch batch = store_->NewBatch();
+    for (int i = from; i < to; ++i) batch.AppendOutbox(Alert(i));
+    ASSERT_TRUE(store_->Commit(std::move(batch)));
+  }
+
+  TempDir dir_;
+  std::unique_ptr<state::StateStore> store_;
+  RelayProbe probe_;
+};
+
+TEST_F(FileOutboxRelayTest, ItsThreadMovesEveryCommittedEntryInOrderWhileCommitsGoOn) {
+  auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                     dir_.Sub("dead-letters.ndjson"), probe_);
+  ASSERT_TRUE(relay.has_value()) << relay.error().message;
+  (*relay)->Start();
+  // Commits from this thread while the relay reads and deletes the outbox on its own.
+  constexpr int kCommits = 200;
+  constexpr int kPerCommit = 37;
+  for (int c = 0; c < kCommits; ++c) {
+    CommitAlerts(c * kPerCommit, (c + 1) * kPerCommit);
+    (*relay)->Notify();
+    ASSERT_TRUE((*relay)->status());
+    if (c % 50 == 0) std::this_thread::yield();
+  }
+  ASSERT_TRUE((*relay)->Stop());
+
+  const std::vector<std::string> lines = Lines(dir_.Sub("alerts.ndjson"));
+  ASSERT_EQ(lines.size(), size_t{kCommits * kPerCommit});
+  for (int i = 0; i < kCommits * kPerCommit; ++i) {
+    ASSERT_EQ(lines[static_cast<size_t>(i)], R"({"alert":)" + std::to_string(i) + "}") << i;
+  }
+  EXPECT_EQ(probe_.alerts_published.load(), uint64_t{kCommits * kPerCommit});
+  auto left = store_->ReadOutbox(10);
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(left->empty());
+  EXPECT_TRUE(Lines(dir_.Sub("dead-letters.ndjson")).empty());
+}
+
+TEST_F(FileOutboxRelayTest, AnEntryItCannotReadStopsItsThreadAndStaysInTheStore) {
+  CommitAlerts(0, 3);
+  {
+    state::StateBatch batch = store_->NewBatch();
+    batch.AppendOutbox("\x7f not an outbox message");
+    ASSERT_TRUE(store_->Commit(std::move(batch)));
+  }
+  {
+    auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                       dir_.Sub("dead-letters.ndjson"), probe_);
+    ASSERT_TRUE(relay.has_value()) << relay.error().message;
+    (*relay)->Start();
+    // The thread keeps its first error for the pipeline thread to see.
+    Status status;
+    for (int i = 0; i < 500 && status; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      status = (*relay)->status();
+    }
+    ASSERT_FALSE(status);
+    EXPECT_EQ(status.error().code, ErrorCode::kCorruption) << status.error().message;
+    EXPECT_NE(status.error().message.find("outbox entry 4"), std::string::npos)
+        << status.error().message;
+    const Status stopped = (*relay)->Stop();
+    ASSERT_FALSE(stopped);
+    EXPECT_EQ(stopped.error().message, status.error().message);
+  }
+  // The page holding the bad entry stays whole in the store; the files got none of it (the
+  // relay is gone, so its streams are flushed and closed).
+  EXPECT_TRUE(Lines(dir_.Sub("alerts.ndjson")).empty());
+  EXPECT_EQ(probe_.alerts_published.load(), 0u);
+  auto left = store_->ReadOutbox(10);
+  ASSERT_TRUE(left.has_value());
+  EXPECT_EQ(left->size(), 4u);
+}
+
+TEST_F(FileOutboxRelayTest, DestroyedWhileItsThreadRunsJoinsIt) {
+  CommitAlerts(0, 10);
+  {
+    auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                       dir_.Sub("dead-letters.ndjson"), probe_);
+    ASSERT_TRUE(relay.has_value()) << relay.error().message;
+    (*relay)->Start();
+    (*relay)->Notify();
+  }
+  // Whatever the thread did not move is still in the store: nothing is lost.
+  auto left = store_->ReadOutbox(100);
+  ASSERT_TRUE(left.has_value());
+  EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")).size() + left->size(), 10u);
+}
+
+}  // namespace
+}  // namespace iocstream::app
