@@ -175,6 +175,7 @@ Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<Do
     entry.current = std::move(state);
     entry.last_used = commit_count_;
     entry.bytes = EstimateBytes(it->first, entry.current, sizeof(Entry));
+    entry.open = entry.current && rules::IsOpen(*entry.current);
     cache_bytes_ += entry.bytes;
   }
   return &entry;
@@ -185,6 +186,7 @@ void Pipeline::Resize(Entry& entry, std::string_view dossier_id) {
   cache_bytes_ = cache_bytes_ - entry.bytes + bytes;
   if (entry.dirty) dirty_bytes_ = dirty_bytes_ - entry.bytes + bytes;
   entry.bytes = bytes;
+  entry.open = entry.current && rules::IsOpen(*entry.current);
 }
 
 Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
@@ -750,8 +752,7 @@ void Pipeline::Evict() {
     // Never a state newer in a write in flight than in the store: a later read would get
     // the older one.
     if (entry.dirty || entry.written > durable_commits_) continue;
-    const bool open = entry.current && rules::IsOpen(*entry.current);
-    candidates.push_back({open, entry.last_used, it});
+    candidates.push_back({entry.open, entry.last_used, it});
   }
   auto order = [](const Candidate& a, const Candidate& b) {
     return std::tie(a.open, a.last_used) < std::tie(b.open, b.last_used);

@@ -222,6 +222,10 @@ class Pipeline {
   // Dossier cache: entries held and their estimated bytes.
   [[nodiscard]] size_t CachedDossiers() const { return entries_.size(); }
   [[nodiscard]] size_t CachedBytes() const { return cache_bytes_; }
+  // Whether a dossier is in the cache (tests, diagnostics).
+  [[nodiscard]] bool IsCached(std::string_view dossier_id) const {
+    return entries_.contains(dossier_id);
+  }
   // Estimated bytes of the changes pending a commit (see PipelineOptions::commit_max_bytes).
   [[nodiscard]] size_t PendingBytes() const;
 
@@ -233,11 +237,14 @@ class Pipeline {
 
  private:
   struct Entry {
-    std::optional<DossierState> current;
+    // What Evict reads comes first, in one cache line: its scan of every entry then does
+    // not touch the states.
     bool dirty = false;
+    bool open = false;       // rules::IsOpen(*current), kept by Resize
     uint64_t last_used = 0;  // commit count when last read or written (eviction order)
     uint64_t written = 0;    // the commit that last wrote it (commit_count_ after it); 0: none
     size_t bytes = 0;        // estimated size counted in cache_bytes_
+    std::optional<DossierState> current;
   };
   // The head of each partition's timer queue: exactly the timers (stored or changed in this
   // batch) within its coverage (`covered`), so due timers are found without a store scan; the
@@ -293,6 +300,8 @@ class Pipeline {
   // the cache bound, once it is exceeded.
   void Evict();
   Entry* Cache(const std::string& dossier_id, std::optional<DossierState> state);
+  // Re-estimates an entry after its state changed (cache_bytes_, dirty_bytes_) and updates
+  // its `open` flag.
   void Resize(Entry& entry, std::string_view dossier_id);
 
   state::StateStore& store_;

@@ -409,6 +409,75 @@ TEST_F(PipelineTest, ByteBoundCommitsAndTheCacheStaysBounded) {
   ExpectSameResults(every.probe, every.aggregates, *store_, probe, aggregates, *bounded_store, 300);
 }
 
+// The cache evicts finished dossiers (they rarely see another event) before open ones, even
+// when the finished ones were used more recently.
+TEST_F(PipelineTest, EvictionDropsFinishedDossiersBeforeOpenOnes) {
+  std::vector<std::string> payloads;
+  std::vector<std::string> keys;
+  auto event = [&](const std::string& id, EventType type, int hour) {
+    DossierEvent e;
+    e.dossier_id = id;
+    e.event_id = id + "/" + std::string(ToString(type));
+    e.type = type;
+    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z") + std::chrono::hours(hour);
+    e.due_at = *ParseRfc3339("2026-03-20T01:00:00Z");
+    e.agency_code = "SO-1";
+    payloads.push_back(EncodeEvent(e));
+    keys.push_back(id);
+  };
+  constexpr int kEach = 20;
+  for (int i = 0; i < kEach; ++i) event("O" + std::to_string(i), EventType::kReceived, 0);
+  for (int i = 0; i < kEach; ++i) event("F" + std::to_string(i), EventType::kReceived, 0);
+  const size_t first = payloads.size();
+  for (int i = 0; i < kEach; ++i) event("F" + std::to_string(i), EventType::kCompleted, 1);
+  const size_t second = payloads.size();
+  for (int i = 0; i < 10; ++i) event("N" + std::to_string(i), EventType::kReceived, 2);
+  std::vector<SourceRecord> records;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    records.push_back(SourceRecord{"events", PartitionId(0), Offset(static_cast<int64_t>(i)),
+                                   Instant{}, keys[i], payloads[i]});
+  }
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  auto run = [&](size_t cache_bytes, PipelineProbe& probe, aggregate::AggregateTable& aggregates,
+                 state::StateStore& store) {
+    PipelineOptions options;
+    options.clock = TimerClock::kWatermark;
+    options.cache_bytes = cache_bytes;
+    auto pipeline = std::make_unique<Pipeline>(store, aggregates, rules, options, probe);
+    // Three batches, each committed: the open and the received dossiers; the completions
+    // (the finished dossiers are now the most recently used); ten more dossiers.
+    const std::span all(records);
+    EXPECT_TRUE(pipeline->ProcessBatch(all.subspan(0, first), Instant{}).ok());
+    EXPECT_TRUE(pipeline->ProcessBatch(all.subspan(first, second - first), Instant{}).ok());
+    EXPECT_TRUE(pipeline->ProcessBatch(all.subspan(second), Instant{}).ok());
+    return pipeline;
+  };
+  // Unbounded, to learn an entry's estimated size.
+  size_t entry_bytes = 0;
+  {
+    std::unique_ptr<state::StateStore> other = OpenOtherStore("sizes");
+    ASSERT_NE(other, nullptr);
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    auto unbounded = run(size_t{1} << 30, probe, aggregates, *other);
+    ASSERT_EQ(unbounded->CachedDossiers(), size_t{2 * kEach + 10});
+    entry_bytes = unbounded->CachedBytes() / unbounded->CachedDossiers();
+  }
+  // Bounded at 44 entries: the first 40 fit; the last commit evicts 50 down to about 39, and
+  // the ones it evicts are finished (the new ones are not evictable yet: being written).
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  auto pipeline = run(44 * entry_bytes, probe, aggregates, *store_);
+  ASSERT_EQ(probe.applied.load(), records.size());
+  EXPECT_LE(pipeline->CachedDossiers(), 41u);
+  for (int i = 0; i < kEach; ++i) {
+    EXPECT_TRUE(pipeline->IsCached("O" + std::to_string(i))) << "open dossier O" << i;
+  }
+  int finished_cached = 0;
+  for (int i = 0; i < kEach; ++i) finished_cached += pipeline->IsCached("F" + std::to_string(i));
+  EXPECT_LE(finished_cached, kEach - 9);
+}
+
 // Hundreds of dossiers due at one instant (after a holiday, every deadline that fell in it
 // moves to its first working minute): their breach timers fire in pages that end in the middle
 // of the instant, with commits within the batch, and a crash in the middle of the burst loses
