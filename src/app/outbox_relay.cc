@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/thread_cpu.h"
 #include "iocstream/alert/outbox_message.h"
 
 namespace iocstream::app {
@@ -141,6 +142,7 @@ void FileOutboxRelay::Start() {
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "outbox-relay");
     Loop();
+    RecordThreadEnd("outbox-relay");  // it ends before the replay's summary
   });
 }
 
