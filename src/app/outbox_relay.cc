@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "app/thread_cpu.h"
@@ -108,23 +111,80 @@ void KafkaOutboxRelay::Loop() {
   }
 }
 
+namespace {
+
+// Cuts a partial last line off a file the relay appends to. The relay writes whole lines and
+// deletes a page from the outbox only after the file has it, so a last line without its line
+// feed is a write cut short (a full disk, a kill -9) whose entries are still in the outbox:
+// they are written again. Left in place, the next line would be appended to it, and both
+// would be lost in one unreadable line.
+Status RepairTornLine(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return {};  // new, or a device/pipe
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return IoError("cannot read the size of " + path + ": " + ec.message());
+  if (size == 0) return {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError("cannot read " + path);
+  // Back from the end, a block at a time, to the last line feed.
+  uintmax_t end = size;
+  std::string block;
+  while (end > 0) {
+    const uintmax_t length = std::min<uintmax_t>(end, 64 * 1024);
+    block.resize(static_cast<size_t>(length));
+    in.seekg(static_cast<std::streamoff>(end - length));
+    if (!in.read(block.data(), static_cast<std::streamsize>(length))) {
+      return IoError("cannot read " + path);
+    }
+    if (end == size && block.back() == '\n') return {};  // ends with a whole line
+    if (const size_t lf = block.rfind('\n'); lf != std::string::npos) {
+      end = end - length + lf + 1;
+      break;
+    }
+    end -= length;
+  }
+  std::filesystem::resize_file(path, end, ec);
+  if (ec) return IoError("cannot cut the partial last line of " + path + ": " + ec.message());
+  spdlog::warn(
+      "{}: removed a partial last line ({} bytes), left by a write cut short; its entries are "
+      "still in the outbox and are written again",
+      path, size - end);
+  return {};
+}
+
+// "writing PATH failed: REASON" for a stream whose write or flush failed just now.
+Error WriteError(const std::string& path) {
+  const int err = errno;
+  return IoError("writing " + path + " failed" +
+                 (err != 0 ? std::string(": ") + std::strerror(err) : std::string()) +
+                 " (the entries stay in the outbox; the next replay writes them)");
+}
+
+}  // namespace
+
 Result<std::unique_ptr<FileOutboxRelay>> FileOutboxRelay::Open(state::StateStore& store,
                                                                const std::string& alerts_path,
                                                                const std::string& dead_letters_path,
                                                                RelayProbe& probe) {
+  for (const std::string* path : {&alerts_path, &dead_letters_path}) {
+    if (Status s = RepairTornLine(*path); !s) return s.error();
+  }
   std::ofstream alerts(alerts_path, std::ios::app);
   if (!alerts) return IoError("cannot open " + alerts_path + " for writing");
   std::ofstream dead(dead_letters_path, std::ios::app);
   if (!dead) return IoError("cannot open " + dead_letters_path + " for writing");
-  return std::unique_ptr<FileOutboxRelay>(
-      new FileOutboxRelay(store, std::move(alerts), std::move(dead), probe));
+  return std::unique_ptr<FileOutboxRelay>(new FileOutboxRelay(
+      store, std::move(alerts), alerts_path, std::move(dead), dead_letters_path, probe));
 }
 
 FileOutboxRelay::FileOutboxRelay(state::StateStore& store, std::ofstream alerts,
-                                 std::ofstream dead_letters, RelayProbe& probe)
+                                 std::string alerts_path, std::ofstream dead_letters,
+                                 std::string dead_letters_path, RelayProbe& probe)
     : store_(store),
       alerts_(std::move(alerts)),
+      alerts_path_(std::move(alerts_path)),
       dead_letters_(std::move(dead_letters)),
+      dead_letters_path_(std::move(dead_letters_path)),
       probe_(probe) {}
 
 FileOutboxRelay::~FileOutboxRelay() {
@@ -177,7 +237,8 @@ void FileOutboxRelay::Loop() {
     Status s = Drain();
     std::unique_lock lock(mu_);
     if (!s) {
-      error_ = s;  // kept for the pipeline thread; nothing more is drained
+      spdlog::error("outbox relay: {}", s.error().message);
+      error_ = s;  // kept for the pipeline thread, which stops; nothing more is drained
       return;
     }
     cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_ || notified_; });
@@ -223,11 +284,13 @@ Status FileOutboxRelay::Drain() {
         ++dead_letters;
       }
     }
-    alerts_ << alert_lines;
-    dead_letters_ << dead_letter_lines;
-    alerts_.flush();
-    dead_letters_.flush();
-    if (!alerts_ || !dead_letters_) return IoError("writing the alert/dead-letter files failed");
+    // Each file is checked before the next is written: a failure leaves the other untouched
+    // (what was written is written again with the page, so duplicates stay few).
+    errno = 0;
+    if (!alert_lines.empty() && !(alerts_ << alert_lines).flush()) return WriteError(alerts_path_);
+    if (!dead_letter_lines.empty() && !(dead_letters_ << dead_letter_lines).flush()) {
+      return WriteError(dead_letters_path_);
+    }
     probe_.alerts_published.fetch_add(alerts);
     probe_.dead_letters_published.fetch_add(dead_letters);
     if (Status s = store_.DeleteOutbox(entries->back().sequence); !s) return s;

@@ -64,7 +64,9 @@ class KafkaOutboxRelay {
 
 class FileOutboxRelay {
  public:
-  // Appends to (creates) the two files.
+  // Appends to (creates) the two files. A partial last line in either (a write cut short by
+  // a full disk or a kill -9; its entries are still in the outbox) is cut off first, with a
+  // warning. Errors: kIo naming the file.
   [[nodiscard]] static Result<std::unique_ptr<FileOutboxRelay>> Open(
       state::StateStore& store, const std::string& alerts_path,
       const std::string& dead_letters_path, RelayProbe& probe);
@@ -90,13 +92,15 @@ class FileOutboxRelay {
   [[nodiscard]] Status Stop();
 
  private:
-  FileOutboxRelay(state::StateStore& store, std::ofstream alerts, std::ofstream dead_letters,
-                  RelayProbe& probe);
+  FileOutboxRelay(state::StateStore& store, std::ofstream alerts, std::string alerts_path,
+                  std::ofstream dead_letters, std::string dead_letters_path, RelayProbe& probe);
   void Loop();
 
   state::StateStore& store_;
   std::ofstream alerts_;
+  std::string alerts_path_;
   std::ofstream dead_letters_;
+  std::string dead_letters_path_;
   RelayProbe& probe_;
   std::thread thread_;
   mutable std::mutex mu_;

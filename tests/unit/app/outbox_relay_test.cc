@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -113,6 +114,51 @@ TEST_F(FileOutboxRelayTest, AnEntryItCannotReadStopsItsThreadAndStaysInTheStore)
   auto left = store_->ReadOutbox(10);
   ASSERT_TRUE(left.has_value());
   EXPECT_EQ(left->size(), 4u);
+}
+
+// A write cut short (full disk, kill -9) leaves a partial last line; its entries are still in
+// the outbox. Opening the relay cuts it off, so the next line does not merge with it.
+TEST_F(FileOutboxRelayTest, APartialLastLineIsCutOffBeforeAppending) {
+  {
+    std::ofstream f(dir_.Sub("alerts.ndjson"), std::ios::binary);
+    f << R"({"alert":-2})"
+      << "\n"
+      << R"({"alert":-1})"
+      << "\n"
+      << R"({"alert":0,"ki)";
+  }
+  {
+    std::ofstream f(dir_.Sub("dead-letters.ndjson"), std::ios::binary);
+    f << R"({"reason":"inval)";  // not one whole line
+  }
+  CommitAlerts(0, 3);
+  auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                     dir_.Sub("dead-letters.ndjson"), probe_);
+  ASSERT_TRUE(relay.has_value()) << relay.error().message;
+  ASSERT_TRUE((*relay)->Drain());
+  relay->reset();
+  EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")),
+            (std::vector<std::string>{R"({"alert":-2})", R"({"alert":-1})", R"({"alert":0})",
+                                      R"({"alert":1})", R"({"alert":2})"}));
+  EXPECT_EQ(std::filesystem::file_size(dir_.Sub("dead-letters.ndjson")), 0u);
+}
+
+// A failed write names the file and why, and leaves the page in the store.
+TEST_F(FileOutboxRelayTest, AFailedWriteNamesTheFileAndKeepsTheEntries) {
+  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  CommitAlerts(0, 5);
+  auto relay = FileOutboxRelay::Open(*store_, "/dev/full", dir_.Sub("dead-letters.ndjson"), probe_);
+  ASSERT_TRUE(relay.has_value()) << relay.error().message;
+  const Status s = (*relay)->Drain();
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kIo);
+  EXPECT_NE(s.error().message.find("writing /dev/full failed: No space left on device"),
+            std::string::npos)
+      << s.error().message;
+  EXPECT_EQ(probe_.alerts_published.load(), 0u);
+  auto left = store_->ReadOutbox(10);
+  ASSERT_TRUE(left.has_value());
+  EXPECT_EQ(left->size(), 5u);
 }
 
 TEST_F(FileOutboxRelayTest, DestroyedWhileItsThreadRunsJoinsIt) {
