@@ -1,12 +1,16 @@
 #include "app/outbox_relay.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <system_error>
 
 #include "app/thread_cpu.h"
 #include "iocstream/alert/outbox_message.h"
@@ -113,6 +117,13 @@ void KafkaOutboxRelay::Loop() {
 
 namespace {
 
+// strerror, thread-safe.
+std::string SystemMessage(int err) { return std::generic_category().message(err); }
+
+// The longest partial last line cut off at Open: a page cut short is a part of one line (an
+// alert is under 2 KiB; a dead letter holds its record, up to a few MiB).
+constexpr uintmax_t kMaxTornBytes = uintmax_t{64} << 20;
+
 // Cuts a partial last line off a file the relay appends to. The relay writes whole lines and
 // deletes a page from the outbox only after the file has it, so a last line without its line
 // feed is a write cut short (a full disk, a kill -9) whose entries are still in the outbox:
@@ -125,7 +136,7 @@ Status RepairTornLine(const std::string& path) {
   if (ec) return IoError("cannot read the size of " + path + ": " + ec.message());
   if (size == 0) return {};
   std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError("cannot read " + path);
+  if (!in) return IoError("cannot read " + path + ": " + SystemMessage(errno));
   // Back from the end, a block at a time, to the last line feed.
   uintmax_t end = size;
   std::string block;
@@ -134,7 +145,7 @@ Status RepairTornLine(const std::string& path) {
     block.resize(static_cast<size_t>(length));
     in.seekg(static_cast<std::streamoff>(end - length));
     if (!in.read(block.data(), static_cast<std::streamsize>(length))) {
-      return IoError("cannot read " + path);
+      return IoError("cannot read " + path + ": " + SystemMessage(errno));
     }
     if (end == size && block.back() == '\n') return {};  // ends with a whole line
     if (const size_t lf = block.rfind('\n'); lf != std::string::npos) {
@@ -142,6 +153,12 @@ Status RepairTornLine(const std::string& path) {
       break;
     }
     end -= length;
+    if (size - end > kMaxTornBytes) break;
+  }
+  if (size - end > kMaxTornBytes) {
+    return IoError(path + " ends with " + std::to_string(size - end) +
+                   "+ bytes without a line feed: not a page cut short (this relay writes whole "
+                   "lines); move the file away or end it with a line feed");
   }
   std::filesystem::resize_file(path, end, ec);
   if (ec) return IoError("cannot cut the partial last line of " + path + ": " + ec.message());
@@ -152,12 +169,38 @@ Status RepairTornLine(const std::string& path) {
   return {};
 }
 
-// "writing PATH failed: REASON" for a stream whose write or flush failed just now.
-Error WriteError(const std::string& path) {
-  const int err = errno;
-  return IoError("writing " + path + " failed" +
-                 (err != 0 ? std::string(": ") + std::strerror(err) : std::string()) +
-                 " (the entries stay in the outbox; the next replay writes them)");
+// Appends `data` to `fd` (O_APPEND) and makes it durable. On failure the file is cut back to
+// its size before (no partial line is left), and the error names the file and the reason.
+Status AppendDurably(int fd, const std::string& path, std::string_view data) {
+  auto failed = [&](const char* what, int err, off_t size_before) -> Status {
+    if (size_before >= 0 && ::ftruncate(fd, size_before) != 0) {
+      spdlog::warn(
+          "{}: could not cut back a failed write ({}); the next replay removes a "
+          "partial last line",
+          path, SystemMessage(errno));
+    }
+    return IoError(std::string(what) + " " + path + " failed: " + SystemMessage(err) +
+                   " (the entries stay in the outbox; the next replay writes them)");
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return failed("reading the size of", errno, -1);
+  const off_t size_before = st.st_size;
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return failed("writing", errno, size_before);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  if (::fdatasync(fd) != 0) return failed("syncing", errno, size_before);
+  return {};
+}
+
+Result<int> OpenForAppend(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("cannot open " + path + " for writing: " + SystemMessage(errno));
+  return fd;
 }
 
 }  // namespace
@@ -169,33 +212,41 @@ Result<std::unique_ptr<FileOutboxRelay>> FileOutboxRelay::Open(state::StateStore
   for (const std::string* path : {&alerts_path, &dead_letters_path}) {
     if (Status s = RepairTornLine(*path); !s) return s.error();
   }
-  std::ofstream alerts(alerts_path, std::ios::app);
-  if (!alerts) return IoError("cannot open " + alerts_path + " for writing");
-  std::ofstream dead(dead_letters_path, std::ios::app);
-  if (!dead) return IoError("cannot open " + dead_letters_path + " for writing");
-  return std::unique_ptr<FileOutboxRelay>(new FileOutboxRelay(
-      store, std::move(alerts), alerts_path, std::move(dead), dead_letters_path, probe));
+  auto alerts = OpenForAppend(alerts_path);
+  if (!alerts) return alerts.error();
+  auto dead = OpenForAppend(dead_letters_path);
+  if (!dead) {
+    ::close(*alerts);
+    return dead.error();
+  }
+  return std::unique_ptr<FileOutboxRelay>(
+      new FileOutboxRelay(store, *alerts, alerts_path, *dead, dead_letters_path, probe));
 }
 
-FileOutboxRelay::FileOutboxRelay(state::StateStore& store, std::ofstream alerts,
-                                 std::string alerts_path, std::ofstream dead_letters,
-                                 std::string dead_letters_path, RelayProbe& probe)
+FileOutboxRelay::FileOutboxRelay(state::StateStore& store, int alerts_fd, std::string alerts_path,
+                                 int dead_letters_fd, std::string dead_letters_path,
+                                 RelayProbe& probe)
     : store_(store),
-      alerts_(std::move(alerts)),
+      alerts_fd_(alerts_fd),
       alerts_path_(std::move(alerts_path)),
-      dead_letters_(std::move(dead_letters)),
+      dead_letters_fd_(dead_letters_fd),
       dead_letters_path_(std::move(dead_letters_path)),
       probe_(probe) {}
 
 FileOutboxRelay::~FileOutboxRelay() {
-  if (thread_.joinable()) {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
+  Join();
+  ::close(alerts_fd_);
+  ::close(dead_letters_fd_);
+}
+
+void FileOutboxRelay::Join() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
   }
+  cv_.notify_one();
+  thread_.join();
 }
 
 void FileOutboxRelay::Start() {
@@ -220,14 +271,7 @@ Status FileOutboxRelay::status() const {
 }
 
 Status FileOutboxRelay::Stop() {
-  if (thread_.joinable()) {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
+  Join();
   if (Status s = status(); !s) return s;
   return Drain();
 }
@@ -284,12 +328,15 @@ Status FileOutboxRelay::Drain() {
         ++dead_letters;
       }
     }
-    // Each file is checked before the next is written: a failure leaves the other untouched
+    // Each file is written (and synced) before the next: a failure leaves the other untouched
     // (what was written is written again with the page, so duplicates stay few).
-    errno = 0;
-    if (!alert_lines.empty() && !(alerts_ << alert_lines).flush()) return WriteError(alerts_path_);
-    if (!dead_letter_lines.empty() && !(dead_letters_ << dead_letter_lines).flush()) {
-      return WriteError(dead_letters_path_);
+    if (!alert_lines.empty()) {
+      if (Status s = AppendDurably(alerts_fd_, alerts_path_, alert_lines); !s) return s;
+    }
+    if (!dead_letter_lines.empty()) {
+      if (Status s = AppendDurably(dead_letters_fd_, dead_letters_path_, dead_letter_lines); !s) {
+        return s;
+      }
     }
     probe_.alerts_published.fetch_add(alerts);
     probe_.dead_letters_published.fetch_add(dead_letters);

@@ -6,13 +6,11 @@
 //   crash redelivers at most the unacknowledged tail (alert ids make redeliveries
 //   recognisable downstream).
 // - FileOutboxRelay: for `replay` without a broker, appends alerts and dead letters as NDJSON
-//   to two files (flushed to the operating system before deleting), on its own thread or
-//   synchronously (Drain).
+//   to two files (made durable before deleting), on its own thread or synchronously (Drain).
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,23 +63,32 @@ class KafkaOutboxRelay {
 class FileOutboxRelay {
  public:
   // Appends to (creates) the two files. A partial last line in either (a write cut short by
-  // a full disk or a kill -9; its entries are still in the outbox) is cut off first, with a
-  // warning. Errors: kIo naming the file.
+  // a full disk or a kill; its entries are still in the outbox) is cut off first, with a
+  // warning; a partial last line over 64 MiB is refused (not a cut-short page: the file is
+  // not one this relay wrote). Errors: kIo naming the file and the reason.
   [[nodiscard]] static Result<std::unique_ptr<FileOutboxRelay>> Open(
       state::StateStore& store, const std::string& alerts_path,
       const std::string& dead_letters_path, RelayProbe& probe);
 
-  // Stops the thread, if started (what it left is drained by the caller's Drain).
+  // Stops the thread, if started: it first moves everything committed so far (errors are
+  // logged), then the files are closed.
   ~FileOutboxRelay();
+  FileOutboxRelay(const FileOutboxRelay&) = delete;
+  FileOutboxRelay& operator=(const FileOutboxRelay&) = delete;
 
-  // Moves every outbox entry to the files. One NDJSON line per entry: alerts as published;
-  // dead letters as {"reason","detail","topic","partition","offset","key","payload"}. On the
+  // Moves every outbox entry to the files, a page (up to 5,000 entries) at a time. One NDJSON
+  // line per entry: alerts as published; dead letters as
+  // {"reason","detail","topic","partition","offset","key","payload"}. A page is decoded whole,
+  // appended to each file with one write, and made durable (fdatasync) before it is deleted
+  // from the outbox; a failed write is cut back off the file. So a crash of the process or
+  // the machine, or a full disk, can repeat a page but never loses or garbles a line. On the
   // calling thread; not while the relay's thread runs (Start .. Stop).
   [[nodiscard]] Status Drain();
 
   // Drains on a thread of its own ("outbox-relay") until Stop, so that the pipeline thread
   // does not read and delete the outbox itself. Notify after a commit; the thread also looks
-  // every 200 ms. The first error stops the thread's draining and is kept (status()).
+  // every 200 ms. The first error stops the thread's draining and is kept (status()). Call
+  // once.
   void Start();
   void Notify();
   // The thread's first error, if any (then the replay should stop: entries stay in the
@@ -92,14 +99,15 @@ class FileOutboxRelay {
   [[nodiscard]] Status Stop();
 
  private:
-  FileOutboxRelay(state::StateStore& store, std::ofstream alerts, std::string alerts_path,
-                  std::ofstream dead_letters, std::string dead_letters_path, RelayProbe& probe);
+  FileOutboxRelay(state::StateStore& store, int alerts_fd, std::string alerts_path,
+                  int dead_letters_fd, std::string dead_letters_path, RelayProbe& probe);
   void Loop();
+  void Join();
 
   state::StateStore& store_;
-  std::ofstream alerts_;
+  int alerts_fd_;  // owned; O_APPEND
   std::string alerts_path_;
-  std::ofstream dead_letters_;
+  int dead_letters_fd_;  // owned; O_APPEND
   std::string dead_letters_path_;
   RelayProbe& probe_;
   std::thread thread_;
