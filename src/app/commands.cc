@@ -373,7 +373,10 @@ int RunLive(const RunOptions& options) {
       const bool caught_up =
           static_cast<int>(lags.size()) == consumer.SubscribedPartitionCount() &&
           std::all_of(lags.begin(), lags.end(), [](const auto& l) { return l.lag() == 0; });
-      if (caught_up && session.relay_probe.pending.load() == 0 && !summary_printed) {
+      // ... and its commits are in the store and their alerts on the alerts topic, so that
+      // the summary's "alerts published" is the whole count (it was read as soon as the
+      // relay had nothing in hand, which could be before it read the last commit).
+      if (caught_up && !pipeline.HasPending() && relay.CaughtUp() && !summary_printed) {
         summary_printed = true;
         if (options.summary_when_caught_up) {
           session.PrintSummary();

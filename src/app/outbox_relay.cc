@@ -36,6 +36,7 @@ void KafkaOutboxRelay::Start() {
 }
 
 void KafkaOutboxRelay::Notify() {
+  notified_seq_.fetch_add(1);
   {
     std::lock_guard lock(mu_);
     notified_ = true;
@@ -101,7 +102,11 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
 
 void KafkaOutboxRelay::Loop() {
   while (true) {
+    // Entries committed before a Notify are in the store when it is called: a drain that
+    // starts after it and finds nothing left has published them all.
+    const uint64_t notified = notified_seq_.load();
     auto n = DrainOnce(2000);
+    if (n && *n == 0 && probe_.pending.load() == 0) drained_seq_.store(notified);  // empty
     if (!n) {
       spdlog::warn("outbox relay: {} (retrying)", n.error().message);
     }

@@ -36,8 +36,12 @@ class KafkaOutboxRelay {
   ~KafkaOutboxRelay();
 
   void Start();
-  // Wakes the relay after a commit added outbox entries.
+  // Wakes the relay after a commit added outbox entries. Call it once the commit is in the
+  // store (CaughtUp relies on it).
   void Notify();
+  // True once the thread found the outbox empty after the last Notify: every entry of the
+  // commits notified so far is published. Any thread.
+  [[nodiscard]] bool CaughtUp() const { return drained_seq_.load() == notified_seq_.load(); }
   // Drains what is left (up to `timeout`) and stops the thread.
   void Stop(Millis timeout);
 
@@ -58,6 +62,8 @@ class KafkaOutboxRelay {
   std::condition_variable cv_;
   bool stop_ = false;
   bool notified_ = false;
+  std::atomic<uint64_t> notified_seq_{0};  // Notify calls
+  std::atomic<uint64_t> drained_seq_{0};   // notified_seq_ as of the last empty drain's start
 };
 
 class FileOutboxRelay {
