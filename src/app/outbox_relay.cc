@@ -26,17 +26,16 @@ KafkaOutboxRelay::KafkaOutboxRelay(state::StateStore& store, std::unique_ptr<ale
       dead_letter_topic_(std::move(dead_letter_topic)),
       probe_(probe) {}
 
-KafkaOutboxRelay::~KafkaOutboxRelay() { Stop(Millis(5000)); }
-
-void KafkaOutboxRelay::Start() {
-  thread_ = std::thread([this] {
+void RelayThread::Start(Pass pass) {
+  thread_ = std::thread([this, pass = std::move(pass)] {
     pthread_setname_np(pthread_self(), "outbox-relay");
-    Loop();
+    Loop(pass);
+    RecordThreadEnd("outbox-relay");  // it may end before a summary (replay)
   });
 }
 
-void KafkaOutboxRelay::Notify() {
-  notified_seq_.fetch_add(1);
+void RelayThread::Notify() {
+  notifications_.fetch_add(1);
   {
     std::lock_guard lock(mu_);
     notified_ = true;
@@ -44,7 +43,7 @@ void KafkaOutboxRelay::Notify() {
   cv_.notify_one();
 }
 
-void KafkaOutboxRelay::Stop(Millis timeout) {
+void RelayThread::Stop() {
   if (!thread_.joinable()) return;
   {
     std::lock_guard lock(mu_);
@@ -52,6 +51,30 @@ void KafkaOutboxRelay::Stop(Millis timeout) {
   }
   cv_.notify_one();
   thread_.join();
+}
+
+void RelayThread::Loop(const Pass& pass) {
+  while (true) {
+    const std::optional<Millis> pause = pass();
+    std::unique_lock lock(mu_);
+    if (stop_ || !pause) return;
+    if (pause->count() <= 0) continue;
+    cv_.wait_for(lock, *pause, [this] { return stop_ || notified_; });
+    notified_ = false;
+    if (stop_) return;
+  }
+}
+
+KafkaOutboxRelay::~KafkaOutboxRelay() { Stop(Millis(5000)); }
+
+void KafkaOutboxRelay::Start() {
+  thread_.Start([this] { return Pass(); });
+}
+
+void KafkaOutboxRelay::Notify() { thread_.Notify(); }
+
+void KafkaOutboxRelay::Stop(Millis timeout) {
+  thread_.Stop();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     auto n = DrainOnce(1000);
@@ -100,24 +123,17 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
   return *acked;
 }
 
-void KafkaOutboxRelay::Loop() {
-  while (true) {
-    // Entries committed before a Notify are in the store when it is called: a drain that
-    // starts after it and finds nothing left has published them all.
-    const uint64_t notified = notified_seq_.load();
-    auto n = DrainOnce(2000);
-    if (n && *n == 0 && probe_.pending.load() == 0) drained_seq_.store(notified);  // empty
-    if (!n) {
-      spdlog::warn("outbox relay: {} (retrying)", n.error().message);
-    }
-    std::unique_lock lock(mu_);
-    if (stop_) return;
-    if (n && *n > 0) continue;
-    cv_.wait_for(lock, std::chrono::milliseconds(n ? 200 : 1000),
-                 [this] { return stop_ || notified_; });
-    notified_ = false;
-    if (stop_) return;
+std::optional<Millis> KafkaOutboxRelay::Pass() {
+  // Entries committed before a Notify are in the store when it is called: a drain that
+  // starts after it and finds nothing left has published them all.
+  const uint64_t notified = thread_.notifications();
+  auto n = DrainOnce(2000);
+  if (n && *n == 0 && probe_.pending.load() == 0) drained_seq_.store(notified);  // empty
+  if (!n) {
+    spdlog::warn("outbox relay: {} (retrying)", n.error().message);
+    return Millis(1000);
   }
+  return *n > 0 ? Millis(0) : Millis(200);
 }
 
 namespace {
@@ -239,61 +255,35 @@ FileOutboxRelay::FileOutboxRelay(state::StateStore& store, int alerts_fd, std::s
       probe_(probe) {}
 
 FileOutboxRelay::~FileOutboxRelay() {
-  Join();
+  thread_.Stop();
   ::close(alerts_fd_);
   ::close(dead_letters_fd_);
 }
 
-void FileOutboxRelay::Join() {
-  if (!thread_.joinable()) return;
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_one();
-  thread_.join();
-}
-
 void FileOutboxRelay::Start() {
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "outbox-relay");
-    Loop();
-    RecordThreadEnd("outbox-relay");  // it ends before the replay's summary
+  thread_.Start([this]() -> std::optional<Millis> {
+    Status s = Drain();
+    if (!s) {
+      spdlog::error("outbox relay: {}", s.error().message);
+      std::lock_guard lock(error_mu_);
+      error_ = s;  // kept for the pipeline thread, which stops; nothing more is drained
+      return std::nullopt;
+    }
+    return Millis(200);
   });
 }
 
-void FileOutboxRelay::Notify() {
-  {
-    std::lock_guard lock(mu_);
-    notified_ = true;
-  }
-  cv_.notify_one();
-}
+void FileOutboxRelay::Notify() { thread_.Notify(); }
 
 Status FileOutboxRelay::status() const {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(error_mu_);
   return error_;
 }
 
 Status FileOutboxRelay::Stop() {
-  Join();
+  thread_.Stop();
   if (Status s = status(); !s) return s;
   return Drain();
-}
-
-void FileOutboxRelay::Loop() {
-  while (true) {
-    Status s = Drain();
-    std::unique_lock lock(mu_);
-    if (!s) {
-      spdlog::error("outbox relay: {}", s.error().message);
-      error_ = s;  // kept for the pipeline thread, which stops; nothing more is drained
-      return;
-    }
-    cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_ || notified_; });
-    notified_ = false;
-    if (stop_) return;
-  }
 }
 
 Status FileOutboxRelay::Drain() {

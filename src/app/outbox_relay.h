@@ -11,8 +11,10 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -29,6 +31,34 @@ struct RelayProbe {
   std::atomic<int64_t> pending{0};  // entries read but not yet deleted (approximate)
 };
 
+// The thread both relays drain on ("outbox-relay"): it runs a pass when woken (Notify) or
+// once the pause the last pass asked for is over, until Stop. Notify and Stop from any
+// thread; Start once.
+class RelayThread {
+ public:
+  // A pass returns how long to wait for a Notify before the next (zero: run again at once),
+  // or nullopt to end the thread.
+  using Pass = std::function<std::optional<Millis>()>;
+  ~RelayThread() { Stop(); }
+
+  void Start(Pass pass);
+  void Notify();
+  // Notify calls so far: a pass that reads it before it starts knows which wake-ups it served.
+  [[nodiscard]] uint64_t notifications() const { return notifications_.load(); }
+  // Ends the thread after its current pass and joins it; does nothing if it is not running.
+  void Stop();
+
+ private:
+  void Loop(const Pass& pass);
+
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool notified_ = false;
+  std::atomic<uint64_t> notifications_{0};
+};
+
 class KafkaOutboxRelay {
  public:
   KafkaOutboxRelay(state::StateStore& store, std::unique_ptr<alert::KafkaSink> sink,
@@ -41,7 +71,7 @@ class KafkaOutboxRelay {
   void Notify();
   // True once the thread found the outbox empty after the last Notify: every entry of the
   // commits notified so far is published. Any thread.
-  [[nodiscard]] bool CaughtUp() const { return drained_seq_.load() == notified_seq_.load(); }
+  [[nodiscard]] bool CaughtUp() const { return drained_seq_.load() == thread_.notifications(); }
   // Drains what is left (up to `timeout`) and stops the thread.
   void Stop(Millis timeout);
 
@@ -50,20 +80,16 @@ class KafkaOutboxRelay {
   [[nodiscard]] Result<size_t> DrainOnce(size_t limit);
 
  private:
-  void Loop();
+  // One pass of the thread: publishes what is there, and says when to look again.
+  std::optional<Millis> Pass();
 
   state::StateStore& store_;
   std::unique_ptr<alert::KafkaSink> sink_;
   std::string alerts_topic_;
   std::string dead_letter_topic_;
   RelayProbe& probe_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool notified_ = false;
-  std::atomic<uint64_t> notified_seq_{0};  // Notify calls
-  std::atomic<uint64_t> drained_seq_{0};   // notified_seq_ as of the last empty drain's start
+  std::atomic<uint64_t> drained_seq_{0};  // notifications as of the last empty drain's start
+  RelayThread thread_;                    // last: stopped before the rest goes
 };
 
 class FileOutboxRelay {
@@ -107,8 +133,6 @@ class FileOutboxRelay {
  private:
   FileOutboxRelay(state::StateStore& store, int alerts_fd, std::string alerts_path,
                   int dead_letters_fd, std::string dead_letters_path, RelayProbe& probe);
-  void Loop();
-  void Join();
 
   state::StateStore& store_;
   int alerts_fd_;  // owned; O_APPEND
@@ -116,12 +140,9 @@ class FileOutboxRelay {
   int dead_letters_fd_;  // owned; O_APPEND
   std::string dead_letters_path_;
   RelayProbe& probe_;
-  std::thread thread_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool notified_ = false;
-  Status error_;  // guarded by mu_
+  mutable std::mutex error_mu_;
+  Status error_;        // the thread's first error; guarded by error_mu_
+  RelayThread thread_;  // last: stopped before the rest goes
 };
 
 }  // namespace iocstream::app
