@@ -174,9 +174,7 @@ Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<Do
   if (inserted) {
     entry.current = std::move(state);
     entry.last_used = commit_count_;
-    entry.bytes = EstimateBytes(it->first, entry.current, sizeof(Entry));
-    entry.open = entry.current && rules::IsOpen(*entry.current);
-    cache_bytes_ += entry.bytes;
+    Resize(entry, it->first);  // from 0 bytes: counts it in cache_bytes_, sets `open`
   }
   return &entry;
 }

@@ -240,7 +240,7 @@ class Pipeline {
     // What Evict reads comes first (32 bytes, usually one cache line): its scan of every
     // entry then does not touch the states.
     bool dirty = false;
-    bool open = false;       // rules::IsOpen(*current), kept by Cache and Resize
+    bool open = false;       // rules::IsOpen(*current), kept by Resize
     uint64_t last_used = 0;  // commit count when last read or written (eviction order)
     uint64_t written = 0;    // the commit that last wrote it (commit_count_ after it); 0: none
     size_t bytes = 0;        // estimated size counted in cache_bytes_
