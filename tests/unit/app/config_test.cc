@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <string_view>
 
 namespace iocstream::app {
 namespace {
@@ -28,6 +30,15 @@ class ConfigTest : public ::testing::Test {
                         << body << "calendar:\n  files:\n    - " << IOCSTREAM_SOURCE_DIR
                         << "/config/calendars/vn-2026.yaml\n";
     return LoadConfig(path);
+  }
+  // The config with this section is refused, and the message holds every one of `parts`.
+  void ExpectRefused(const std::string& name, const std::string& body,
+                     std::initializer_list<std::string_view> parts) {
+    auto c = LoadWithSection(name, body);
+    ASSERT_FALSE(c.has_value()) << body;
+    for (std::string_view part : parts) {
+      EXPECT_NE(c.error().message.find(part), std::string::npos) << c.error().message;
+    }
   }
   Result<Config> LoadWithSla(const std::string& sla) { return LoadWithSection("sla", sla); }
   Result<Config> LoadWithState(const std::string& state) { return LoadWithSection("state", state); }
@@ -111,30 +122,18 @@ TEST_F(ConfigTest, FetchQueueMbBoundsTheConsumersPrefetchQueue) {
 // was created, without the file).
 TEST_F(ConfigTest, LeadingZerosAndBadKafkaPropertiesNameTheKey) {
   for (const char* bad : {"064", "03000", "00", "+07"}) {
-    auto c = LoadWithSection("kafka", std::string("  fetch_queue_mb: ") + bad + "\n");
-    ASSERT_FALSE(c.has_value()) << bad;
-    EXPECT_NE(c.error().message.find("kafka.fetch_queue_mb"), std::string::npos)
-        << c.error().message;
-    EXPECT_NE(c.error().message.find("leading zeros"), std::string::npos) << c.error().message;
+    ExpectRefused("kafka", std::string("  fetch_queue_mb: ") + bad + "\n",
+                  {"kafka.fetch_queue_mb", "leading zeros"});
   }
-  auto c = LoadWithSection("kafka", "  fetch_queue_mb: 0\n");  // a plain zero is a number
-  ASSERT_FALSE(c.has_value());
-  EXPECT_NE(c.error().message.find("between 1 and 2047"), std::string::npos) << c.error().message;
-
-  c = LoadWithSection("kafka", "  consumer:\n    fetch.wait.max.ms: [1]\n");
-  ASSERT_FALSE(c.has_value());
-  EXPECT_NE(c.error().message.find("kafka.consumer.fetch.wait.max.ms"), std::string::npos)
-      << c.error().message;
-  c = LoadWithSection("kafka", "  producer:\n    bogus.property: 1\n");
-  ASSERT_FALSE(c.has_value());
-  EXPECT_NE(c.error().message.find("kafka.producer.bogus.property"), std::string::npos)
-      << c.error().message;
-  EXPECT_NE(c.error().message.find("iocstream.yaml"), std::string::npos) << c.error().message;
-  c = LoadWithSection("kafka", "  consumer:\n    fetch.wait.max.ms: lots\n");
-  ASSERT_FALSE(c.has_value());
-  EXPECT_NE(c.error().message.find("kafka.consumer.fetch.wait.max.ms"), std::string::npos)
-      << c.error().message;
-  c = LoadWithSection("kafka", "  consumer:\n    fetch.wait.max.ms: 50\n");
+  // A plain zero is a number.
+  ExpectRefused("kafka", "  fetch_queue_mb: 0\n", {"between 1 and 2047"});
+  ExpectRefused("kafka", "  consumer:\n    fetch.wait.max.ms: [1]\n",
+                {"kafka.consumer.fetch.wait.max.ms"});
+  ExpectRefused("kafka", "  producer:\n    bogus.property: 1\n",
+                {"kafka.producer.bogus.property", "iocstream.yaml"});
+  ExpectRefused("kafka", "  consumer:\n    fetch.wait.max.ms: lots\n",
+                {"kafka.consumer.fetch.wait.max.ms"});
+  auto c = LoadWithSection("kafka", "  consumer:\n    fetch.wait.max.ms: 50\n");
   ASSERT_TRUE(c.has_value()) << c.error().message;
   EXPECT_EQ(c->kafka.consumer.at("fetch.wait.max.ms"), "50");
 }
