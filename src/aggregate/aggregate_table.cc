@@ -44,11 +44,15 @@ AggregateTable::Row& AggregateTable::DirtyRow(const KeyView& key) {
   return it->second;
 }
 
+AggregateTable::KeyView AggregateTable::ViewOf(const Footprint& footprint) {
+  return {footprint.partition, footprint.agency_code, footprint.commune_code, footprint.channel};
+}
+
 void AggregateTable::TakeFootprint(const DossierState& state, Footprint& out) {
-  out.key.partition = state.partition;
-  out.key.agency_code.assign(state.agency_code);
-  out.key.commune_code.assign(state.commune_code);
-  out.key.channel = state.channel;
+  out.partition = state.partition;
+  out.agency_code = state.agency_code;
+  out.commune_code = state.commune_code;
+  out.channel = state.channel;
   out.contribution = Contribution(state);
 }
 
@@ -56,17 +60,20 @@ void AggregateTable::Apply(const Footprint* before, const DossierState& after) {
   AggregateCounters delta = Contribution(after);
   // Most events move no counter of their row: decided before any row is looked up or the
   // lock taken.
-  const KeyView after_key = ViewOf(after);
-  const bool same_row = before != nullptr && KeyEqual::Same(ViewOf(before->key), after_key);
+  // Codes are interned: the same row is the same codes (pointers), partition and channel.
+  const bool same_row = before != nullptr && before->partition == after.partition &&
+                        before->channel == after.channel &&
+                        before->agency_code == after.agency_code &&
+                        before->commune_code == after.commune_code;
   if (same_row) {
     delta -= before->contribution;
     if (delta.IsZero()) return;
   }
   std::lock_guard lock(mu_);
   if (!same_row && before != nullptr) {  // the dossier moved to another row
-    DirtyRow(ViewOf(before->key)).counters -= before->contribution;
+    DirtyRow(ViewOf(*before)).counters -= before->contribution;
   }
-  DirtyRow(after_key).counters += delta;
+  DirtyRow(ViewOf(after)).counters += delta;
 }
 
 std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirty() {

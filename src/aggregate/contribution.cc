@@ -3,7 +3,7 @@
 namespace iocstream::aggregate {
 
 AggregateKey KeyOf(const DossierState& s) {
-  return AggregateKey{s.partition, s.agency_code, s.commune_code, s.channel};
+  return AggregateKey{s.partition, s.agency_code.str(), s.commune_code.str(), s.channel};
 }
 
 AggregateCounters Contribution(const DossierState& s) {

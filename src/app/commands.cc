@@ -634,8 +634,9 @@ int RunExport(const ExportOptions& options) {
       if (csv) {
         const auto end = d.completed_at ? d.completed_at : d.returned_at;
         const auto skipped = DaysOffSkippedOf(d, calendar);
-        csv_row({d.dossier_id, d.agency_code, d.commune_code, std::string(ToString(d.channel)),
-                 d.procedure_code, std::string(ToString(d.status)), time_or_empty(d.received_at),
+        csv_row({d.dossier_id, d.agency_code.str(), d.commune_code.str(),
+                 std::string(ToString(d.channel)), d.procedure_code.str(),
+                 std::string(ToString(d.status)), time_or_empty(d.received_at),
                  time_or_empty(d.due_at), time_or_empty(end), std::string(ToString(d.outcome)),
                  rules::IsOverdueAt(d, as_of) ? "true" : "false",
                  std::string(ToString(d.due_source)), time_or_empty(d.original_due_at),

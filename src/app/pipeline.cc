@@ -24,9 +24,8 @@ size_t EstimateBytes(std::string_view id, const std::optional<DossierState>& sta
   // The map's slot (key and pointer), the entry and the heap parts.
   size_t bytes = sizeof(std::string) + sizeof(void*) + 16 + entry_size + HeapBytes(id);
   if (state) {
-    bytes += HeapBytes(state->dossier_id) + HeapBytes(state->agency_code) +
-             HeapBytes(state->commune_code) + HeapBytes(state->procedure_code) +
-             HeapBytes(state->current_unit) +
+    // The codes are interned (Code): their texts are shared, not the entry's.
+    bytes += HeapBytes(state->dossier_id) + state->pauses.capacity() * sizeof(PauseInterval) +
              state->applied_event_ids.capacity() * sizeof(uint64_t);
   }
   return bytes;

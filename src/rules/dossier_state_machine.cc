@@ -306,8 +306,9 @@ void RememberEvent(DossierState& s, uint64_t hash) {
 void MergeAttributes(DossierState& s, const DossierEvent& e) {
   // The receipt is authoritative for the dossier's attributes; other events fill blanks.
   const bool authoritative = e.type == EventType::kReceived;
-  auto merge = [&](std::string& slot, const std::string& value) {
-    if (!value.empty() && (authoritative || slot.empty())) slot = value;
+  auto merge = [&](Code& slot, const std::string& value) {
+    // Compared before interning: a receipt usually repeats what the state holds.
+    if (!value.empty() && (authoritative || slot.empty()) && slot != value) slot = Code(value);
   };
   merge(s.agency_code, e.agency_code);
   merge(s.commune_code, e.commune_code);

@@ -212,15 +212,15 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   auto commune = r.ReadLengthPrefixed();
   auto procedure = r.ReadLengthPrefixed();
   if (!agency || !commune || !procedure) return Corrupt("truncated string", dossier_id);
-  s.agency_code = std::string(*agency);
-  s.commune_code = std::string(*commune);
-  s.procedure_code = std::string(*procedure);
+  s.agency_code = Code(*agency);
+  s.commune_code = Code(*commune);
+  s.procedure_code = Code(*procedure);
   if ((*flags & kCurrentUnitIsAgency) != 0) {
     s.current_unit = s.agency_code;
   } else {
     auto unit = r.ReadLengthPrefixed();
     if (!unit) return Corrupt("truncated string", dossier_id);
-    s.current_unit = std::string(*unit);
+    s.current_unit = Code(*unit);
   }
 
   auto first = r.ReadSignedVarint64();

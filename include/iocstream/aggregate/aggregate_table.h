@@ -28,11 +28,14 @@ class AggregateTable {
 
   // What a dossier counts for: its row's key and its contribution. Taken before its state is
   // changed (TakeFootprint), then given to Apply with the changed state.
+  // The key's codes are the state's interned Codes: taking a footprint copies pointers.
   struct Footprint {
-    AggregateKey key;
+    PartitionId partition{0};
+    Code agency_code;
+    Code commune_code;
+    Channel channel = Channel::kUnknown;
     AggregateCounters contribution;
   };
-  // Fills `out` from `state`, reusing the capacity of its strings (no allocation once warm).
   static void TakeFootprint(const DossierState& state, Footprint& out);
 
   // Applies the change of one dossier from `before` (its footprint; nullptr: new dossier) to
@@ -65,6 +68,7 @@ class AggregateTable {
   };
   static KeyView ViewOf(const AggregateKey& key);
   static KeyView ViewOf(const DossierState& state);
+  static KeyView ViewOf(const Footprint& footprint);
   struct KeyHash {
     using is_transparent = void;
     size_t operator()(const KeyView& key) const noexcept;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "iocstream/core/code.h"
 #include "iocstream/core/dossier_event.h"
 #include "iocstream/core/types.h"
 
@@ -53,10 +54,11 @@ struct PauseInterval {
 struct DossierState {
   std::string dossier_id;
   PartitionId partition{0};  // source partition; the state moves with it on rebalance
-  std::string agency_code;
-  std::string commune_code;
-  std::string procedure_code;
-  std::string current_unit;  // unit holding the dossier now (last transfer), else agency
+  // Interned (Code): compared and copied as pointers.
+  Code agency_code;
+  Code commune_code;
+  Code procedure_code;
+  Code current_unit;  // unit holding the dossier now (last transfer), else agency
   Channel channel = Channel::kUnknown;
   OnlineLevel online_level = OnlineLevel::kUnknown;
   DossierStatus status = DossierStatus::kUnknown;
@@ -72,7 +74,7 @@ struct DossierState {
   // Due time before any pause or restart (explain): as the event sent it (kept across
   // calendar reloads), or the catalog duration from receipt on the rules in force.
   std::optional<Instant> original_due_at;
-  std::optional<Instant> warning_at;       // "due soon": the share of legal time elapsed
+  std::optional<Instant> warning_at;  // "due soon": the share of legal time elapsed
   // "Due soon": less than the configured working time left (SlaPolicy::warning_hours_left),
   // i.e. that much working time before due_at on the business calendar.
   std::optional<Instant> hours_left_warning_at;

@@ -184,7 +184,7 @@ std::map<std::string, Tally> OutcomesByAgency(const Applied& applied) {
   for (const auto& [id, s] : applied.dossiers) {
     if (s.outcome == Outcome::kEarly || s.outcome == Outcome::kOnTime ||
         s.outcome == Outcome::kLate) {
-      Tally& t = by_agency[s.agency_code];
+      Tally& t = by_agency[s.agency_code.str()];
       ++t.completed;
       if (s.outcome == Outcome::kLate) ++t.late;
     }
