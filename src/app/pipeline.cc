@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <tuple>
 
@@ -16,13 +17,12 @@ namespace {
 constexpr Instant kMaxInstant = Instant::max();
 
 size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
-size_t HeapBytes(std::string_view s) { return s.size() > 15 ? s.size() + 1 : 0; }
 
-// Estimated memory of one cache entry: hash node, key and the state's heap parts.
-size_t EstimateBytes(std::string_view id, const std::optional<DossierState>& state,
-                     size_t entry_size) {
-  // The map's slot (key and pointer), the entry and the heap parts.
-  size_t bytes = sizeof(std::string) + sizeof(void*) + 16 + entry_size + HeapBytes(id);
+// Estimated memory of one cache entry: the map's slot (key and pointer, `slot_bytes`), the
+// key's heap bytes, the entry and the state's heap parts.
+size_t EstimateBytes(size_t slot_bytes, size_t key_heap_bytes,
+                     const std::optional<DossierState>& state, size_t entry_size) {
+  size_t bytes = slot_bytes + 16 + key_heap_bytes + entry_size;
   if (state) {
     // The codes are interned (Code): their texts are shared, not the entry's.
     bytes += HeapBytes(state->dossier_id) + state->pauses.capacity() * sizeof(PauseInterval) +
@@ -32,6 +32,55 @@ size_t EstimateBytes(std::string_view id, const std::optional<DossierState>& sta
 }
 
 }  // namespace
+
+Pipeline::CacheKey::CacheKey(std::string_view id) {
+  if (id.size() <= kInline) {
+    std::memcpy(bytes_, id.data(), id.size());
+    size_ = static_cast<uint8_t>(id.size());
+    return;
+  }
+  char* heap = new char[id.size()];
+  std::memcpy(heap, id.data(), id.size());
+  const auto size = static_cast<uint32_t>(id.size());
+  std::memcpy(bytes_, &heap, sizeof heap);
+  std::memcpy(bytes_ + sizeof heap, &size, sizeof size);
+  size_ = kOnHeap;
+}
+
+Pipeline::CacheKey::CacheKey(CacheKey&& other) noexcept : size_(other.size_) {
+  std::memcpy(bytes_, other.bytes_, kInline);
+  other.size_ = 0;  // the heap bytes, if any, are this key's now
+}
+
+Pipeline::CacheKey& Pipeline::CacheKey::operator=(CacheKey&& other) noexcept {
+  if (this != &other) {
+    if (!IsInline()) delete[] HeapData();
+    std::memcpy(bytes_, other.bytes_, kInline);
+    size_ = other.size_;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+Pipeline::CacheKey::~CacheKey() {
+  if (!IsInline()) delete[] HeapData();
+}
+
+char* Pipeline::CacheKey::HeapData() const noexcept {
+  char* heap = nullptr;
+  std::memcpy(&heap, bytes_, sizeof heap);
+  return heap;
+}
+
+uint32_t Pipeline::CacheKey::HeapSize() const noexcept {
+  uint32_t size = 0;
+  std::memcpy(&size, bytes_ + sizeof(char*), sizeof size);
+  return size;
+}
+
+std::string_view Pipeline::CacheKey::view() const noexcept {
+  return IsInline() ? std::string_view(bytes_, size_) : std::string_view(HeapData(), HeapSize());
+}
 
 Pipeline::Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,
                    rules::RulesContext rules, PipelineOptions options, PipelineProbe& probe)
@@ -167,19 +216,20 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
 }
 
 Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<DossierState> state) {
-  auto [it, inserted] = entries_.try_emplace(dossier_id);
-  if (inserted) it->second = std::make_unique<Entry>();
-  Entry& entry = *it->second;
-  if (inserted) {
-    entry.current = std::move(state);
-    entry.last_used = commit_count_;
-    Resize(entry, it->first);  // from 0 bytes: counts it in cache_bytes_, sets `open`
+  if (auto it = entries_.find(std::string_view(dossier_id)); it != entries_.end()) {
+    return it->second.get();
   }
+  Entry& entry =
+      *entries_.try_emplace(CacheKey(dossier_id), std::make_unique<Entry>()).first->second;
+  entry.current = std::move(state);
+  entry.last_used = commit_count_;
+  Resize(entry, dossier_id);  // from 0 bytes: counts it in cache_bytes_, sets `open`
   return &entry;
 }
 
 void Pipeline::Resize(Entry& entry, std::string_view dossier_id) {
-  const size_t bytes = EstimateBytes(dossier_id, entry.current, sizeof(Entry));
+  const size_t bytes =
+      EstimateBytes(kSlotBytes, CacheKey::HeapBytesFor(dossier_id), entry.current, sizeof(Entry));
   cache_bytes_ = cache_bytes_ - entry.bytes + bytes;
   if (entry.dirty) dirty_bytes_ = dirty_bytes_ - entry.bytes + bytes;
   entry.bytes = bytes;
@@ -187,7 +237,7 @@ void Pipeline::Resize(Entry& entry, std::string_view dossier_id) {
 }
 
 Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
-  if (auto it = entries_.find(dossier_id); it != entries_.end()) {
+  if (auto it = entries_.find(std::string_view(dossier_id)); it != entries_.end()) {
     it->second->last_used = commit_count_;
     return it->second.get();
   }
@@ -448,8 +498,9 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     const std::string& id = decoded[i]->dossier_id;
     auto it = entries_.find(std::string_view(id));
     if (it == entries_.end()) {
-      it = entries_.try_emplace(id, std::make_unique<Entry>()).first;
-      it->second->bytes = EstimateBytes(id, std::nullopt, sizeof(Entry));
+      it = entries_.try_emplace(CacheKey(id), std::make_unique<Entry>()).first;
+      it->second->bytes =
+          EstimateBytes(kSlotBytes, CacheKey::HeapBytesFor(id), std::nullopt, sizeof(Entry));
       cache_bytes_ += it->second->bytes;
       missing.push_back(id);  // `decoded` outlives the lookups: the id stays put
       missing_entries.push_back(it->second.get());

@@ -324,15 +324,54 @@ class Pipeline {
 
   // Dossier cache: the batch being built (dirty entries) and clean entries kept across
   // commits up to options_.cache_bytes.
+  //
+  // A dossier id as the cache's key, held inline up to kInline bytes: finding an entry then
+  // compares the bytes in the map's own slot instead of following a std::string's heap
+  // pointer (ids of 16 to 30 bytes, such as "H44.246-260105-0001", are the usual ones, and
+  // that pointer was a cache miss on every lookup). Longer ids are kept on the heap.
+  class CacheKey {
+   public:
+    explicit CacheKey(std::string_view id);
+    CacheKey(CacheKey&& other) noexcept;
+    CacheKey& operator=(CacheKey&& other) noexcept;
+    CacheKey(const CacheKey&) = delete;
+    CacheKey& operator=(const CacheKey&) = delete;
+    ~CacheKey();
+    [[nodiscard]] std::string_view view() const noexcept;
+    // Bytes a key of `id` keeps on the heap (0 for an inline id).
+    [[nodiscard]] static size_t HeapBytesFor(std::string_view id) noexcept {
+      return id.size() <= kInline ? 0 : id.size();
+    }
+
+   private:
+    static constexpr size_t kInline = 31;
+    static constexpr uint8_t kOnHeap = 0xFF;
+    [[nodiscard]] bool IsInline() const noexcept { return size_ != kOnHeap; }
+    [[nodiscard]] char* HeapData() const noexcept;
+    [[nodiscard]] uint32_t HeapSize() const noexcept;
+    // Inline: the id's bytes, size_ of them. On the heap: its pointer, then its uint32 size.
+    char bytes_[kInline];
+    uint8_t size_;
+  };
   struct IdHash {
     using is_transparent = void;
     size_t operator()(std::string_view id) const noexcept {
       return std::hash<std::string_view>{}(id);
     }
+    size_t operator()(const CacheKey& key) const noexcept { return (*this)(key.view()); }
+  };
+  struct IdEqual {
+    using is_transparent = void;
+    bool operator()(const CacheKey& a, const CacheKey& b) const noexcept {
+      return a.view() == b.view();
+    }
+    bool operator()(std::string_view a, const CacheKey& b) const noexcept { return a == b.view(); }
+    bool operator()(const CacheKey& a, std::string_view b) const noexcept { return a.view() == b; }
   };
   // Open addressing (one probe of a slot group per lookup); entries are allocated apart so
   // that their pointers (dirty_, a batch's entry_of) survive rehashes.
-  boost::unordered_flat_map<std::string, std::unique_ptr<Entry>, IdHash, std::equal_to<>> entries_;
+  boost::unordered_flat_map<CacheKey, std::unique_ptr<Entry>, IdHash, IdEqual> entries_;
+  static constexpr size_t kSlotBytes = sizeof(CacheKey) + sizeof(std::unique_ptr<Entry>);
   size_t cache_bytes_ = 0;
   std::vector<Entry*> dirty_;  // entries written since the last commit (node pointers are stable)
   size_t dirty_bytes_ = 0;     // their `bytes`, summed

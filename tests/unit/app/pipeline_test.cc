@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <filesystem>
 
 #include "app/rules_config.h"
@@ -82,7 +83,7 @@ class PipelineTest : public ::testing::Test {
     EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(agg_b.Snapshot()),
               aggregate::AggregateTable::FoldPartitions(agg_a.Snapshot()));
     for (int i = 0; i < dossiers; ++i) {
-      const std::string id = "D" + std::to_string(i);
+      const std::string id = IdOf(i);
       auto a = store_a.GetDossier(id);
       auto b = store_b.GetDossier(id);
       ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
@@ -99,12 +100,23 @@ class PipelineTest : public ::testing::Test {
     EXPECT_EQ(*timers_a, *timers_b);
   }
 
+  // Dossier i's id: "D<i>", or with mixed_id_lengths_ padded to 2, 31, 32 or 100 bytes (the
+  // dossier cache keeps ids of up to 31 bytes inline, longer ones on the heap).
+  [[nodiscard]] std::string IdOf(int i) const {
+    std::string id = "D" + std::to_string(i);
+    if (mixed_id_lengths_) {
+      constexpr std::array<size_t, 4> kLengths = {2, 31, 32, 100};
+      id.resize(std::max(id.size(), kLengths[static_cast<size_t>(i) % kLengths.size()]), '.');
+    }
+    return id;
+  }
+
   // Two events (received, completed) per dossier, spread over `partitions` partitions.
   void MakeRecords(int dossiers, int partitions) {
     for (int i = 0; i < dossiers; ++i) {
       for (const EventType type : {EventType::kReceived, EventType::kCompleted}) {
         DossierEvent e;
-        e.dossier_id = "D" + std::to_string(i);
+        e.dossier_id = IdOf(i);
         e.event_id = e.dossier_id + "/" + std::string(ToString(type));
         e.type = type;
         e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z") + std::chrono::hours(i) +
@@ -123,6 +135,11 @@ class PipelineTest : public ::testing::Test {
                                       payloads_[i]});
     }
   }
+
+  bool mixed_id_lengths_ = false;
+  // Commit intervals, a small cache, async commits and small timer pages give the results of
+  // the reference run (records_ of 300 dossiers).
+  void ExpectCacheDoesNotChangeTheResult();
 
   fs::path dir_;
   std::vector<fs::path> others_;
@@ -276,6 +293,16 @@ TEST_F(PipelineTest, LateDataAfterARestartGetsTheAllowedLatenessToo) {
 // while the next batches run, gives the same state, timers and alerts as committing every
 // batch synchronously without a cache.
 TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
+  ExpectCacheDoesNotChangeTheResult();
+}
+
+// The same with ids kept inline by the cache (up to 31 bytes) and on the heap (32, 100).
+TEST_F(PipelineTest, CacheKeepsShortAndLongDossierIds) {
+  mixed_id_lengths_ = true;
+  ExpectCacheDoesNotChangeTheResult();
+}
+
+void PipelineTest::ExpectCacheDoesNotChangeTheResult() {
   MakeRecords(300, 3);
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
 
@@ -305,7 +332,7 @@ TEST_F(PipelineTest, CommitIntervalAndCacheDoNotChangeTheResult) {
       ASSERT_TRUE(pipeline.Flush().ok());
       std::vector<Timer> desired;
       for (int d = 0; d < 300; ++d) {
-        auto state = cached_store->GetDossier("D" + std::to_string(d));
+        auto state = cached_store->GetDossier(IdOf(d));
         ASSERT_TRUE(state.has_value());
         if (!*state) continue;
         for (Timer& t : rules::StoredTimers(**state)) desired.push_back(std::move(t));
