@@ -8,44 +8,44 @@
 
 namespace iocstream::aggregate {
 
-AggregateTable::KeyView AggregateTable::ViewOf(const AggregateKey& key) {
-  return {key.partition, key.agency_code, key.commune_code, key.channel};
+AggregateTable::RowKey AggregateTable::KeyOf(const AggregateKey& key) {
+  return {key.partition, Code(key.agency_code), Code(key.commune_code), key.channel};
 }
 
-AggregateTable::KeyView AggregateTable::ViewOf(const DossierState& state) {
+AggregateTable::RowKey AggregateTable::KeyOf(const DossierState& state) {
   return {state.partition, state.agency_code, state.commune_code, state.channel};
 }
 
-size_t AggregateTable::KeyHash::operator()(const KeyView& key) const noexcept {
-  size_t h = std::hash<std::string_view>{}(key.agency_code);
-  h = h * 31 + std::hash<std::string_view>{}(key.commune_code);
+AggregateTable::RowKey AggregateTable::KeyOf(const Footprint& footprint) {
+  return {footprint.partition, footprint.agency_code, footprint.commune_code, footprint.channel};
+}
+
+AggregateKey AggregateTable::ToAggregateKey(const RowKey& key) {
+  return {key.partition, key.agency_code.str(), key.commune_code.str(), key.channel};
+}
+
+size_t AggregateTable::RowKeyHash::operator()(const RowKey& key) const noexcept {
+  size_t h = std::hash<Code>{}(key.agency_code);
+  h = h * 31 + std::hash<Code>{}(key.commune_code);
   h = h * 31 + static_cast<size_t>(key.channel);
-  return h * 31 + static_cast<size_t>(key.partition.value());
+  h = h * 31 + static_cast<size_t>(key.partition.value());
+  return h ^ (h >> 29);  // pointers' low bits are alike: fold the high ones in
 }
 
 void AggregateTable::Load(Rows rows) {
   std::lock_guard lock(mu_);
   rows_.clear();
   dirty_.clear();
-  for (auto& [key, counters] : rows) rows_.emplace(key, Row{counters});
+  for (auto& [key, counters] : rows) rows_.emplace(KeyOf(key), Row{counters});
 }
 
-AggregateTable::Row& AggregateTable::DirtyRow(const KeyView& key) {
-  auto it = rows_.find(key);
-  if (it == rows_.end()) {
-    AggregateKey owned{key.partition, std::string(key.agency_code), std::string(key.commune_code),
-                       key.channel};
-    it = rows_.emplace(std::move(owned), Row{}).first;
-  }
+AggregateTable::Row& AggregateTable::DirtyRow(const RowKey& key) {
+  auto it = rows_.try_emplace(key).first;
   if (!it->second.dirty) {
     it->second.dirty = true;
     dirty_.push_back(&*it);
   }
   return it->second;
-}
-
-AggregateTable::KeyView AggregateTable::ViewOf(const Footprint& footprint) {
-  return {footprint.partition, footprint.agency_code, footprint.commune_code, footprint.channel};
 }
 
 void AggregateTable::TakeFootprint(const DossierState& state, Footprint& out) {
@@ -59,21 +59,17 @@ void AggregateTable::TakeFootprint(const DossierState& state, Footprint& out) {
 void AggregateTable::Apply(const Footprint* before, const DossierState& after) {
   AggregateCounters delta = Contribution(after);
   // Most events move no counter of their row: decided before any row is looked up or the
-  // lock taken.
-  // Codes are interned: the same row is the same codes (pointers), partition and channel.
-  const bool same_row = before != nullptr && before->partition == after.partition &&
-                        before->channel == after.channel &&
-                        before->agency_code == after.agency_code &&
-                        before->commune_code == after.commune_code;
+  // lock taken (the keys compare as pointers).
+  const bool same_row = before != nullptr && KeyOf(*before) == KeyOf(after);
   if (same_row) {
     delta -= before->contribution;
     if (delta.IsZero()) return;
   }
   std::lock_guard lock(mu_);
   if (!same_row && before != nullptr) {  // the dossier moved to another row
-    DirtyRow(ViewOf(*before)).counters -= before->contribution;
+    DirtyRow(KeyOf(*before)).counters -= before->contribution;
   }
-  DirtyRow(ViewOf(after)).counters += delta;
+  DirtyRow(KeyOf(after)).counters += delta;
 }
 
 std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirty() {
@@ -81,7 +77,7 @@ std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirt
   std::vector<std::pair<AggregateKey, AggregateCounters>> out;
   out.reserve(dirty_.size());
   for (Table::value_type* row : dirty_) {
-    out.emplace_back(row->first, row->second.counters);
+    out.emplace_back(ToAggregateKey(row->first), row->second.counters);
     row->second.dirty = false;
   }
   // Zero rows are written (the store deletes them) and forgotten.
@@ -106,14 +102,14 @@ void AggregateTable::LoadPartition(PartitionId partition, Rows rows) {
                 [&](const Table::value_type* row) { return row->first.partition == partition; });
   std::erase_if(rows_, [&](const auto& row) { return row.first.partition == partition; });
   for (auto& [key, counters] : rows) {
-    if (key.partition == partition) rows_[key].counters = counters;
+    if (key.partition == partition) rows_[KeyOf(key)].counters = counters;
   }
 }
 
 AggregateTable::Rows AggregateTable::Snapshot() const {
   std::lock_guard lock(mu_);
   Rows out;
-  for (const auto& [key, row] : rows_) out.emplace(key, row.counters);
+  for (const auto& [key, row] : rows_) out.emplace(ToAggregateKey(key), row.counters);
   return out;
 }
 

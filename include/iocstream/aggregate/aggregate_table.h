@@ -59,39 +59,30 @@ class AggregateTable {
   [[nodiscard]] static Rows FoldPartitions(const Rows& rows);
 
  private:
-  // A key's parts without owning them: rows are found without building an AggregateKey.
-  struct KeyView {
-    PartitionId partition;
-    std::string_view agency_code;
-    std::string_view commune_code;
-    Channel channel;
+  // A row's key with the state's interned codes: hashed and compared as pointers (rows are
+  // found on every counted change; AggregateKey, with strings, is what the table gives out).
+  struct RowKey {
+    PartitionId partition{0};
+    Code agency_code;
+    Code commune_code;
+    Channel channel = Channel::kUnknown;
+    bool operator==(const RowKey&) const = default;
   };
-  static KeyView ViewOf(const AggregateKey& key);
-  static KeyView ViewOf(const DossierState& state);
-  static KeyView ViewOf(const Footprint& footprint);
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(const KeyView& key) const noexcept;
-    size_t operator()(const AggregateKey& key) const noexcept { return (*this)(ViewOf(key)); }
-  };
-  struct KeyEqual {
-    using is_transparent = void;
-    static bool Same(const KeyView& a, const KeyView& b) {
-      return a.partition == b.partition && a.channel == b.channel &&
-             a.agency_code == b.agency_code && a.commune_code == b.commune_code;
-    }
-    bool operator()(const AggregateKey& a, const AggregateKey& b) const { return a == b; }
-    bool operator()(const KeyView& a, const AggregateKey& b) const { return Same(a, ViewOf(b)); }
-    bool operator()(const AggregateKey& a, const KeyView& b) const { return Same(ViewOf(a), b); }
+  static RowKey KeyOf(const AggregateKey& key);
+  static RowKey KeyOf(const DossierState& state);
+  static RowKey KeyOf(const Footprint& footprint);
+  static AggregateKey ToAggregateKey(const RowKey& key);
+  struct RowKeyHash {
+    size_t operator()(const RowKey& key) const noexcept;
   };
   struct Row {
     AggregateCounters counters;
     bool dirty = false;  // listed in dirty_
   };
-  using Table = std::unordered_map<AggregateKey, Row, KeyHash, KeyEqual>;
+  using Table = std::unordered_map<RowKey, Row, RowKeyHash>;
 
   // The row of `key`, created when missing; listed as dirty.
-  Row& DirtyRow(const KeyView& key);
+  Row& DirtyRow(const RowKey& key);
 
   mutable std::mutex mu_;
   Table rows_;  // hashed: Apply runs once per state change, on the hot path
