@@ -26,7 +26,9 @@ size_t EstimateBytes(size_t slot_bytes, size_t key_heap_bytes,
   if (state) {
     // The codes are interned (Code): their texts are shared, not the entry's.
     bytes += HeapBytes(state->dossier_id) + state->pauses.capacity() * sizeof(PauseInterval) +
-             state->applied_event_ids.capacity() * sizeof(uint64_t);
+             (state->applied_event_ids.capacity() > kInlineEventIds
+                  ? state->applied_event_ids.capacity() * sizeof(uint64_t)
+                  : 0);
   }
   return bytes;
 }

@@ -6,6 +6,7 @@
 // aggregates and timers can be recomputed from it (see rules/dossier_state_machine.h).
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -50,6 +51,9 @@ struct PauseInterval {
   Instant end{};
   bool operator==(const PauseInterval&) const = default;
 };
+
+// Applied event ids a DossierState holds without a heap block (DossierState::applied_event_ids).
+inline constexpr size_t kInlineEventIds = 6;
 
 struct DossierState {
   std::string dossier_id;
@@ -113,7 +117,10 @@ struct DossierState {
   Instant status_at{};  // occurred_at of the event that set `status` (out-of-order guard)
   Instant first_event_at{};
   Instant last_event_at{};
-  std::vector<uint64_t> applied_event_ids;  // 64-bit hashes of applied event ids (dedup)
+  // 64-bit hashes of applied event ids (dedup), oldest first. The first kInlineEventIds are
+  // held in the state itself (most dossiers have fewer events): checking an event for a
+  // duplicate then reads no separate heap block.
+  boost::container::small_vector<uint64_t, kInlineEventIds> applied_event_ids;
 
   bool operator==(const DossierState&) const = default;
 };

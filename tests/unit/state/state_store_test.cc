@@ -177,7 +177,8 @@ TEST_F(StateStoreTest, CommittedStateSurvivesReopen) {
   ASSERT_TRUE(d1.has_value() && d1->has_value());
   EXPECT_EQ((*d1)->agency_code, "000.00.11.H57");
   EXPECT_EQ((*d1)->due_at, At(1'752'192'000'000));
-  EXPECT_EQ((*d1)->applied_event_ids, std::vector<uint64_t>{42});
+  EXPECT_EQ(std::vector<uint64_t>((*d1)->applied_event_ids.begin(), (*d1)->applied_event_ids.end()),
+            std::vector<uint64_t>{42});
   EXPECT_EQ((*store->GetDossier("D2"))->partition, PartitionId(1));
 
   EXPECT_EQ(*store->NextTimerDue(PartitionId(0)), At(5000));
