@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "iocstream/core/code.h"
 #include "iocstream/decode/event_decoder.h"
 
 namespace iocstream::app {
@@ -116,6 +117,12 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
                        "Estimated bytes of dossiers held in memory (cached, and changed since the "
                        "last commit).",
                        kGauge, static_cast<double>(probe_.dossier_cache_bytes.load())));
+  out.push_back(Single("iocstream_codes_interned",
+                       "Distinct agency, commune, procedure and unit codes held in memory "
+                       "(never freed; new ones are refused past " +
+                           std::to_string(kMaxAdmittedCodes) +
+                           ", events dead-lettered as too_many_codes).",
+                       kGauge, static_cast<double>(Code::PoolSize())));
   const int64_t max_event_ms = probe_.max_event_time_ms.load();
   if (max_event_ms > 0) {
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

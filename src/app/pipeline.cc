@@ -9,6 +9,8 @@
 
 #include "iocstream/aggregate/contribution.h"
 #include "iocstream/alert/outbox_message.h"
+#include "iocstream/core/code.h"
+#include "iocstream/core/json_string.h"
 #include "iocstream/decode/dead_letter.h"
 
 namespace iocstream::app {
@@ -31,6 +33,27 @@ size_t EstimateBytes(size_t slot_bytes, size_t key_heap_bytes,
                   : 0);
   }
   return bytes;
+}
+
+// Admits the event's codes that its dossier does not hold yet into the process's code pool
+// (Code::Admit; the usual event repeats its dossier's codes and admits nothing). A new code
+// past the pool's limit: the error that dead-letters the event, before it changes anything.
+std::optional<DecodeError> AdmitCodes(const DossierEvent& event,
+                                      const std::optional<DossierState>& state) {
+  const Code none;
+  const std::tuple<std::string_view, const std::string&, const Code&> codes[] = {
+      {"agency_code", event.agency_code, state ? state->agency_code : none},
+      {"commune_code", event.commune_code, state ? state->commune_code : none},
+      {"procedure_code", event.procedure_code, state ? state->procedure_code : none},
+      {"to_agency_code", event.to_agency_code, state ? state->current_unit : none}};
+  for (const auto& [field, text, held] : codes) {
+    if (text.empty() || held == text || Code::Admit(text)) continue;
+    return DecodeError{DecodeErrorReason::kTooManyCodes,
+                       std::string(field) + ": new code " +
+                           JsonQuote(std::string_view(text).substr(0, 64)) + ": " +
+                           std::to_string(kMaxAdmittedCodes) + " distinct codes are held already"};
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -566,6 +589,11 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     const Offset done = Offset(rec.offset.value() + 1);
 
     DecodeResult& d = decoded[i];
+    if (d.has_value()) {
+      if (std::optional<DecodeError> refused = AdmitCodes(*d, entry_of[i]->current)) {
+        d = std::move(*refused);
+      }
+    }
     if (!d.has_value()) {
       const DecodeError& err = d.error();
       alert::OutboxMessage m;

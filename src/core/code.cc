@@ -1,7 +1,10 @@
 #include "iocstream/core/code.h"
 
+#include <array>
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 
 namespace iocstream {
@@ -13,9 +16,11 @@ class CodePool {
  public:
   CodePool() { Intern(""); }
 
-  const std::string* Intern(std::string_view text) {
+  // The held copy of `text`, interned if new and `limit` texts are not yet held (else null).
+  const std::string* Intern(std::string_view text, size_t limit = SIZE_MAX) {
     std::lock_guard lock(mu_);
     if (auto it = index_.find(text); it != index_.end()) return it->second;
+    if (texts_.size() >= limit) return nullptr;
     const std::string* stored = &texts_.emplace_back(text);
     index_.emplace(*stored, stored);
     return stored;
@@ -37,6 +42,19 @@ CodePool& Pool() {
   return *pool;
 }
 
+// Interns through a per-thread cache of recent texts (direct-mapped by hash), so that the
+// usual case, a code interned already, takes no lock: the pool's texts are never freed, so
+// a cached pointer stays valid.
+const std::string* InternCached(std::string_view text, size_t limit) {
+  constexpr size_t kSlots = 4096;
+  thread_local std::array<const std::string*, kSlots> recent{};
+  const std::string*& slot = recent[std::hash<std::string_view>{}(text) % kSlots];
+  if (slot != nullptr && *slot == text) return slot;
+  const std::string* interned = Pool().Intern(text, limit);
+  if (interned != nullptr) slot = interned;
+  return interned;
+}
+
 const std::string* EmptyText() {
   static const std::string* empty = Pool().Intern("");
   return empty;
@@ -46,8 +64,13 @@ const std::string* EmptyText() {
 
 Code::Code() noexcept : text_(EmptyText()) {}
 
-Code::Code(std::string_view text) : text_(text.empty() ? EmptyText() : Pool().Intern(text)) {}
+Code::Code(std::string_view text)
+    : text_(text.empty() ? EmptyText() : InternCached(text, SIZE_MAX)) {}
 
 size_t Code::PoolSize() { return Pool().Size(); }
+
+bool Code::Admit(std::string_view text) {
+  return text.empty() || InternCached(text, kMaxAdmittedCodes) != nullptr;
+}
 
 }  // namespace iocstream

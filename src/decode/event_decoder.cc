@@ -25,7 +25,8 @@ constexpr std::array<std::string_view, kDecodeErrorReasonCount> kReasonNames = {
     "unsupported_schema_version",
     "key_mismatch",
     "too_large",
-    "empty"};
+    "empty",
+    "too_many_codes"};
 
 // Known fields, in validation order (docs/event-contract.md lists them in the same order).
 enum Field : int {

@@ -406,7 +406,9 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
       }
       break;
     case EventType::kTransferred:
-      if (!e.to_agency_code.empty()) s.current_unit = e.to_agency_code;
+      if (!e.to_agency_code.empty() && s.current_unit != e.to_agency_code) {
+        s.current_unit = Code(e.to_agency_code);
+      }
       s.step_due_at = e.step_due_at;
       s.step_breach_fired = false;
       break;

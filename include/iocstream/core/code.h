@@ -8,16 +8,21 @@
 // "2.002349.000.00.00.H44"): three allocations and three cache misses per dossier. As a Code it
 // takes 8 bytes, copies and compares as a pointer, and its text is shared and hot in cache.
 //
-// Memory: the pool never shrinks; it holds every distinct code seen by the process (about 50 B
-// each). Codes come from a bounded vocabulary (the province's units, communes and the national
-// procedure catalog, a few thousand): the same assumption the aggregate rows and the metrics'
-// labels already make. Code::PoolSize() tells how many are held.
+// Memory: the pool never shrinks; each distinct text costs about 100 bytes (the string, its
+// heap block when longer than 15 bytes, an index slot). Codes come from a bounded vocabulary
+// (the province's units and communes, the procedure catalog: a few thousand), but events are
+// input: the pipeline admits an event's codes its dossier does not hold yet through
+// Code::Admit, which refuses a new text once kMaxAdmittedCodes are held, so that no producer
+// can grow the pool without bound (the event is dead-lettered, reason "too_many_codes"). Codes read
+// back from the state store are always interned (they were admitted when written). The
+// iocstream_codes_interned gauge shows the pool's size.
 //
 // Ordering compares the texts (as std::string would); equality compares the pointers, which is
 // the same because equal texts are interned once.
 //
-// Thread-safety: Code values are immutable and may be read from any thread; creating one from a
-// text locks the pool (a hash lookup; the text is copied the first time only).
+// Thread-safety: Code values are immutable and may be read from any thread. Creating one from
+// a text looks it up in a per-thread cache of recent texts first, then under the pool's lock
+// (a hash lookup; the text is copied the first time only).
 #pragma once
 
 #include <compare>
@@ -27,6 +32,10 @@
 #include <string_view>
 
 namespace iocstream {
+
+// Distinct codes Code::Admit lets in (the pool may hold more: codes read from the state
+// store are not refused). About 6 MiB at most; a province uses a few thousand.
+inline constexpr size_t kMaxAdmittedCodes = 65536;
 
 class Code {
  public:
@@ -52,10 +61,24 @@ class Code {
   friend std::strong_ordering operator<=>(Code a, Code b) noexcept {
     return a.text_ == b.text_ ? std::strong_ordering::equal : a.view() <=> b.view();
   }
+  // Comparing with a text never interns it.
+  friend std::strong_ordering operator<=>(Code a, std::string_view b) noexcept {
+    return a.view() <=> b;
+  }
+  friend std::strong_ordering operator<=>(Code a, const std::string& b) noexcept {
+    return a.view() <=> std::string_view(b);
+  }
+  friend std::strong_ordering operator<=>(Code a, const char* b) noexcept {
+    return a.view() <=> std::string_view(b);
+  }
   friend std::ostream& operator<<(std::ostream& out, Code c) { return out << c.view(); }
 
   // Distinct texts interned so far (the empty one included).
   [[nodiscard]] static size_t PoolSize();
+
+  // Interns `text` if it is already held or fewer than kMaxAdmittedCodes are: true. False,
+  // holding nothing new, for a new text past the limit. The gate for codes from input.
+  [[nodiscard]] static bool Admit(std::string_view text);
 
  private:
   const std::string* text_;

@@ -57,8 +57,12 @@ enum class DecodeErrorReason : uint8_t {
   kKeyMismatch = 7,               // "key_mismatch": the Kafka key is not the dossier_id
   kTooLarge = 8,                  // "too_large": payload over kMaxPayloadBytes
   kEmpty = 9,                     // "empty": zero bytes, or only whitespace
+  // "too_many_codes": a code (agency, commune, procedure, to_agency) new to the process when
+  // kMaxAdmittedCodes distinct codes are held already (iocstream/core/code.h). Not given by
+  // Decode: by the pipeline, as it applies an event whose code its dossier does not hold yet.
+  kTooManyCodes = 10,
 };
-inline constexpr int kDecodeErrorReasonCount = 10;
+inline constexpr int kDecodeErrorReasonCount = 11;
 
 std::string_view ToString(DecodeErrorReason reason);
 // Inverse of ToString. nullopt for an unknown name.

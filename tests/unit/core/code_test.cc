@@ -43,6 +43,26 @@ TEST(Code, OrdersByTextAsStringsDo) {
   for (const Code& c : codes) EXPECT_EQ(c.view(), *s++);
 }
 
+TEST(Code, ComparingWithATextDoesNotInternIt) {
+  const Code held("b-so-noi-vu");
+  const size_t before = Code::PoolSize();
+  const std::string text = "code-test-never-interned";
+  EXPECT_FALSE(held == text);
+  EXPECT_TRUE(held != std::string_view(text));
+  EXPECT_TRUE(held < text);
+  EXPECT_TRUE(held > "a");
+  EXPECT_TRUE(std::string_view("zzz") > held);
+  EXPECT_EQ(Code::PoolSize(), before);
+}
+
+TEST(Code, OrdersNonAsciiBytesAfterAscii) {
+  // UTF-8 bytes of Vietnamese letters (>= 0x80) order after ASCII, as std::string does.
+  const Code ascii("xa-vinh-hung");
+  const Code vietnamese("xã-vĩnh-hưng");
+  EXPECT_LT(ascii, vietnamese);
+  EXPECT_EQ(ascii < vietnamese, std::string("xa-vinh-hung") < std::string("xã-vĩnh-hưng"));
+}
+
 TEST(Code, KeepsAnyBytes) {
   const std::string bytes("x\0y\xff", 4);
   const Code c(bytes);

@@ -273,6 +273,8 @@ TEST(DecodeCaseTableTest, CoversEveryReasonAndEventType) {
   }
   EXPECT_GE(AllCases().size(), 40u);
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
+    // too_many_codes needs the process's code pool full: code_limit_test covers it.
+    if (static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kTooManyCodes) continue;
     const std::string reason(ToString(static_cast<DecodeErrorReason>(i)));
     EXPECT_EQ(reasons.count(reason), 1u) << "no case for reason " << reason;
   }
@@ -293,7 +295,8 @@ TEST(EventDecoderTest, ReasonNamesAreStable) {
                                                   "unsupported_schema_version",
                                                   "key_mismatch",
                                                   "too_large",
-                                                  "empty"};
+                                                  "empty",
+                                                  "too_many_codes"};
   ASSERT_EQ(expected.size(), static_cast<size_t>(kDecodeErrorReasonCount));
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
     const auto reason = static_cast<DecodeErrorReason>(i);
