@@ -74,7 +74,7 @@ void UpdateStatus(DossierState& s, const DossierEvent& e) {
   }
 }
 
-void MinInto(std::optional<Instant>& slot, Instant t) {
+void MinInto(OptionalInstant& slot, Instant t) {
   if (!slot || t < *slot) slot = t;
 }
 

@@ -8,7 +8,7 @@
 namespace iocstream::state {
 namespace {
 
-using OptionalInstantField = std::optional<Instant> DossierState::*;
+using OptionalInstantField = OptionalInstant DossierState::*;
 
 // The order of the presence bits; append only.
 constexpr std::array<OptionalInstantField, 14> kOptionalInstants = {

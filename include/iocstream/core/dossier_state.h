@@ -14,6 +14,7 @@
 
 #include "iocstream/core/code.h"
 #include "iocstream/core/dossier_event.h"
+#include "iocstream/core/optional_instant.h"
 #include "iocstream/core/types.h"
 
 namespace iocstream {
@@ -69,32 +70,32 @@ struct DossierState {
   DueSource due_source = DueSource::kNone;
   Outcome outcome = Outcome::kOpen;  // fixed when the dossier finishes; kept on calendar reload
 
-  std::optional<Instant> submitted_at;
-  std::optional<Instant> received_at;  // clock start (NgayTiepNhan)
+  OptionalInstant submitted_at;
+  OptionalInstant received_at;  // clock start (NgayTiepNhan)
   // Effective deadline (NgayHenTra shifted by clock pauses): timers and the KPI judge against
   // it (Decision 766 indicator 2.1 subtracts supplement time). A Form 04 reschedule does NOT
   // move it.
-  std::optional<Instant> due_at;
+  OptionalInstant due_at;
   // Due time before any pause or restart (explain): as the event sent it (kept across
   // calendar reloads), or the catalog duration from receipt on the rules in force.
-  std::optional<Instant> original_due_at;
-  std::optional<Instant> warning_at;  // "due soon": the share of legal time elapsed
+  OptionalInstant original_due_at;
+  OptionalInstant warning_at;  // "due soon": the share of legal time elapsed
   // "Due soon": less than the configured working time left (SlaPolicy::warning_hours_left),
   // i.e. that much working time before due_at on the business calendar.
-  std::optional<Instant> hours_left_warning_at;
-  std::optional<Instant> rescheduled_due_at;  // Form 04 new promised date, if any
-  std::optional<Instant> step_due_at;         // current step's internal deadline (OLA)
-  std::optional<Instant> completed_at;        // clock stop (NgayKetThucXuLy)
-  std::optional<Instant> returned_at;         // NgayTra
-  std::optional<Instant> closed_at;           // withdrawn / refused / rejected time
-  std::optional<Instant> paused_since;        // open pause (supplement or payment)
+  OptionalInstant hours_left_warning_at;
+  OptionalInstant rescheduled_due_at;  // Form 04 new promised date, if any
+  OptionalInstant step_due_at;         // current step's internal deadline (OLA)
+  OptionalInstant completed_at;        // clock stop (NgayKetThucXuLy)
+  OptionalInstant returned_at;         // NgayTra
+  OptionalInstant closed_at;           // withdrawn / refused / rejected time
+  OptionalInstant paused_since;        // open pause (supplement or payment)
   // Late data: the dossier's events arrived behind the clock (watermark or wall), so its
   // timers do not fire before this instant: the allowed lateness is left for its other late
   // events (a completion, say) to arrive before a breach is declared.
-  std::optional<Instant> timer_floor;
+  OptionalInstant timer_floor;
   // Out of order: an end of pause (supplement received, payment received) seen before its
   // start; the pause is applied when the start arrives.
-  std::optional<Instant> unmatched_resume_at;
+  OptionalInstant unmatched_resume_at;
   int64_t paused_ms = 0;  // total paused wall time already applied to due_at
   // The pauses applied to due_at, in the order applied, so that a calendar or catalog reload
   // can apply them again to the recomputed deadline (rules::RecomputeDeadline).
