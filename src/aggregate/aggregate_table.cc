@@ -16,10 +16,6 @@ AggregateTable::RowKey AggregateTable::KeyOf(const DossierState& state) {
   return {state.partition, state.agency_code, state.commune_code, state.channel};
 }
 
-AggregateTable::RowKey AggregateTable::KeyOf(const Footprint& footprint) {
-  return {footprint.partition, footprint.agency_code, footprint.commune_code, footprint.channel};
-}
-
 AggregateKey AggregateTable::ToAggregateKey(const RowKey& key) {
   return {key.partition, key.agency_code.str(), key.commune_code.str(), key.channel};
 }
@@ -49,10 +45,7 @@ AggregateTable::Row& AggregateTable::DirtyRow(const RowKey& key) {
 }
 
 void AggregateTable::TakeFootprint(const DossierState& state, Footprint& out) {
-  out.partition = state.partition;
-  out.agency_code = state.agency_code;
-  out.commune_code = state.commune_code;
-  out.channel = state.channel;
+  out.key = KeyOf(state);
   out.contribution = Contribution(state);
 }
 
@@ -60,14 +53,14 @@ void AggregateTable::Apply(const Footprint* before, const DossierState& after) {
   AggregateCounters delta = Contribution(after);
   // Most events move no counter of their row: decided before any row is looked up or the
   // lock taken (the keys compare as pointers).
-  const bool same_row = before != nullptr && KeyOf(*before) == KeyOf(after);
+  const bool same_row = before != nullptr && before->key == KeyOf(after);
   if (same_row) {
     delta -= before->contribution;
     if (delta.IsZero()) return;
   }
   std::lock_guard lock(mu_);
   if (!same_row && before != nullptr) {  // the dossier moved to another row
-    DirtyRow(KeyOf(*before)).counters -= before->contribution;
+    DirtyRow(before->key).counters -= before->contribution;
   }
   DirtyRow(KeyOf(after)).counters += delta;
 }

@@ -20,21 +20,6 @@ constexpr Instant kMaxInstant = Instant::max();
 
 size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
-// Estimated memory of one cache entry: the map's slot (key and pointer, `slot_bytes`), the
-// key's heap bytes, the entry and the state's heap parts.
-size_t EstimateBytes(size_t slot_bytes, size_t key_heap_bytes,
-                     const std::optional<DossierState>& state, size_t entry_size) {
-  size_t bytes = slot_bytes + 16 + key_heap_bytes + entry_size;
-  if (state) {
-    // The codes are interned (Code): their texts are shared, not the entry's.
-    bytes += HeapBytes(state->dossier_id) + state->pauses.capacity() * sizeof(PauseInterval) +
-             (state->applied_event_ids.capacity() > kInlineEventIds
-                  ? state->applied_event_ids.capacity() * sizeof(uint64_t)
-                  : 0);
-  }
-  return bytes;
-}
-
 // Admits the event's codes that its dossier does not hold yet into the process's code pool
 // (Code::Admit; the usual event repeats its dossier's codes and admits nothing). A new code
 // past the pool's limit: the error that dead-letters the event, before it changes anything.
@@ -105,6 +90,19 @@ uint32_t Pipeline::CacheKey::HeapSize() const noexcept {
 
 std::string_view Pipeline::CacheKey::view() const noexcept {
   return IsInline() ? std::string_view(bytes_, size_) : std::string_view(HeapData(), HeapSize());
+}
+
+size_t Pipeline::EntryBytes(std::string_view dossier_id, const std::optional<DossierState>& state) {
+  // The map's slot (key and pointer), the key's heap bytes, the entry; then the state's heap
+  // parts (its codes are interned: their texts are shared, not the entry's).
+  size_t bytes = kSlotBytes + 16 + CacheKey::HeapBytesFor(dossier_id) + sizeof(Entry);
+  if (state) {
+    bytes += HeapBytes(state->dossier_id) + state->pauses.capacity() * sizeof(PauseInterval) +
+             (state->applied_event_ids.capacity() > kInlineEventIds
+                  ? state->applied_event_ids.capacity() * sizeof(uint64_t)
+                  : 0);
+  }
+  return bytes;
 }
 
 Pipeline::Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,
@@ -241,11 +239,10 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
 }
 
 Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<DossierState> state) {
-  if (auto it = entries_.find(std::string_view(dossier_id)); it != entries_.end()) {
-    return it->second.get();
-  }
-  Entry& entry =
-      *entries_.try_emplace(CacheKey(dossier_id), std::make_unique<Entry>()).first->second;
+  auto [it, inserted] = entries_.try_emplace(CacheKey(dossier_id));
+  if (!inserted) return it->second.get();
+  it->second = std::make_unique<Entry>();
+  Entry& entry = *it->second;
   entry.current = std::move(state);
   entry.last_used = commit_count_;
   Resize(entry, dossier_id);  // from 0 bytes: counts it in cache_bytes_, sets `open`
@@ -253,8 +250,7 @@ Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<Do
 }
 
 void Pipeline::Resize(Entry& entry, std::string_view dossier_id) {
-  const size_t bytes =
-      EstimateBytes(kSlotBytes, CacheKey::HeapBytesFor(dossier_id), entry.current, sizeof(Entry));
+  const size_t bytes = EntryBytes(dossier_id, entry.current);
   cache_bytes_ = cache_bytes_ - entry.bytes + bytes;
   if (entry.dirty) dirty_bytes_ = dirty_bytes_ - entry.bytes + bytes;
   entry.bytes = bytes;
@@ -524,8 +520,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     auto it = entries_.find(std::string_view(id));
     if (it == entries_.end()) {
       it = entries_.try_emplace(CacheKey(id), std::make_unique<Entry>()).first;
-      it->second->bytes =
-          EstimateBytes(kSlotBytes, CacheKey::HeapBytesFor(id), std::nullopt, sizeof(Entry));
+      it->second->bytes = EntryBytes(id, std::nullopt);
       cache_bytes_ += it->second->bytes;
       missing.push_back(id);  // `decoded` outlives the lookups: the id stays put
       missing_entries.push_back(it->second.get());

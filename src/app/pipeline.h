@@ -372,6 +372,8 @@ class Pipeline {
   // that their pointers (dirty_, a batch's entry_of) survive rehashes.
   boost::unordered_flat_map<CacheKey, std::unique_ptr<Entry>, IdHash, IdEqual> entries_;
   static constexpr size_t kSlotBytes = sizeof(CacheKey) + sizeof(std::unique_ptr<Entry>);
+  // Estimated memory of the cache entry of `dossier_id` holding `state`.
+  static size_t EntryBytes(std::string_view dossier_id, const std::optional<DossierState>& state);
   size_t cache_bytes_ = 0;
   std::vector<Entry*> dirty_;  // entries written since the last commit (node pointers are stable)
   size_t dirty_bytes_ = 0;     // their `bytes`, summed

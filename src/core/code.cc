@@ -11,7 +11,7 @@ namespace iocstream {
 namespace {
 
 // Every distinct text once. The strings live in a deque (stable addresses, never freed);
-// the set finds them by their text.
+// the index finds them by their text.
 class CodePool {
  public:
   CodePool() { Intern(""); }

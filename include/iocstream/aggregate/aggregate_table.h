@@ -26,14 +26,21 @@ class AggregateTable {
   // Replaces the rows (restore from the state store).
   void Load(Rows rows);
 
-  // What a dossier counts for: its row's key and its contribution. Taken before its state is
-  // changed (TakeFootprint), then given to Apply with the changed state.
-  // The key's codes are the state's interned Codes: taking a footprint copies pointers.
-  struct Footprint {
+  // A row's key with the state's interned codes: copied, hashed and compared as pointers
+  // (rows are found on every counted change; AggregateKey, with strings, is what the table
+  // takes and gives out).
+  struct RowKey {
     PartitionId partition{0};
     Code agency_code;
     Code commune_code;
     Channel channel = Channel::kUnknown;
+    bool operator==(const RowKey&) const = default;
+  };
+
+  // What a dossier counts for: its row's key and its contribution. Taken before its state is
+  // changed (TakeFootprint), then given to Apply with the changed state.
+  struct Footprint {
+    RowKey key;
     AggregateCounters contribution;
   };
   static void TakeFootprint(const DossierState& state, Footprint& out);
@@ -59,18 +66,8 @@ class AggregateTable {
   [[nodiscard]] static Rows FoldPartitions(const Rows& rows);
 
  private:
-  // A row's key with the state's interned codes: hashed and compared as pointers (rows are
-  // found on every counted change; AggregateKey, with strings, is what the table gives out).
-  struct RowKey {
-    PartitionId partition{0};
-    Code agency_code;
-    Code commune_code;
-    Channel channel = Channel::kUnknown;
-    bool operator==(const RowKey&) const = default;
-  };
   static RowKey KeyOf(const AggregateKey& key);
   static RowKey KeyOf(const DossierState& state);
-  static RowKey KeyOf(const Footprint& footprint);
   static AggregateKey ToAggregateKey(const RowKey& key);
   struct RowKeyHash {
     size_t operator()(const RowKey& key) const noexcept;
