@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 namespace iocstream::app {
@@ -17,10 +18,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The CPU of threads that ended after RecordThreadEnd, by group.
+// A task's id and start time (stat field 22, clock ticks since boot): ids are reused, the
+// pair is not.
+using TaskIdentity = std::pair<std::string, unsigned long long>;
+
+// The CPU of threads that ended after RecordThreadEnd, by group, and the identity of those
+// still in /proc: a thread has recorded its end but may stay listed until the kernel reaps
+// it, a little after join() returns; it must not be counted twice.
 struct EndedThreads {
   std::mutex mu;
   std::map<std::string, ThreadGroupCpu, std::less<>> groups;
+  std::set<TaskIdentity> listed;
 };
 EndedThreads& Ended() {
   static EndedThreads ended;
@@ -34,34 +42,41 @@ std::string ReadFirstLine(const fs::path& path) {
   return line;
 }
 
-// A task's name (field 2 of its stat, between the first '(' and the last ')': the name may
-// hold both) and its CPU: schedstat's first field (nanoseconds), else stat's fields 14 and 15
-// (utime, stime; clock ticks). False if the task is gone or its files are malformed.
-bool ReadTask(const fs::path& task, std::string& name, double& seconds) {
+struct TaskStat {
+  std::string name;
+  unsigned long long cpu_ticks = 0;    // utime + stime (fields 14, 15)
+  unsigned long long start_ticks = 0;  // field 22
+};
+
+// A task's stat: its name is field 2, between the first '(' and the last ')' (the name may
+// hold both). False if the task is gone or the line is malformed.
+bool ReadStat(const fs::path& task, TaskStat& out) {
   const std::string stat = ReadFirstLine(task / "stat");
   const size_t open = stat.find('(');
   const size_t close = stat.rfind(')');
   if (open == std::string::npos || close == std::string::npos || close < open) return false;
-  name = stat.substr(open + 1, close - open - 1);
+  out.name = stat.substr(open + 1, close - open - 1);
+  std::istringstream rest(stat.substr(close + 1));
+  std::string field;
+  int f = 3;  // after ')' comes field 3 (state)
   try {
-    std::istringstream schedstat(ReadFirstLine(task / "schedstat"));
-    unsigned long long ns = 0;
-    if (schedstat >> ns) {
-      seconds = static_cast<double>(ns) / 1e9;
-      return true;
+    for (; f <= 22 && rest >> field; ++f) {
+      if (f == 14 || f == 15) out.cpu_ticks += std::stoull(field);
+      if (f == 22) out.start_ticks = std::stoull(field);
     }
-    std::istringstream rest(stat.substr(close + 1));
-    std::string field;
-    unsigned long long ticks = 0;
-    for (int f = 3; f <= 15 && rest >> field; ++f) {  // after ')' comes field 3 (state)
-      if (f >= 14) ticks += std::stoull(field);
-    }
-    const long hz = sysconf(_SC_CLK_TCK);
-    seconds = static_cast<double>(ticks) / static_cast<double>(hz > 0 ? hz : 100);
-    return true;
   } catch (const std::exception&) {
     return false;
   }
+  return f == 23;
+}
+
+// A task's CPU: schedstat's first field (nanoseconds), else stat's utime + stime.
+double CpuSeconds(const fs::path& task, const TaskStat& stat) {
+  std::istringstream schedstat(ReadFirstLine(task / "schedstat"));
+  unsigned long long ns = 0;
+  if (schedstat >> ns) return static_cast<double>(ns) / 1e9;
+  const long hz = sysconf(_SC_CLK_TCK);
+  return static_cast<double>(stat.cpu_ticks) / static_cast<double>(hz > 0 ? hz : 100);
 }
 
 std::string GroupOf(std::string_view name, bool first_thread, std::string_view process_name) {
@@ -83,8 +98,14 @@ void RecordThreadEnd(std::string_view group) {
   timespec ts{};
   if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return;
   const double seconds = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  // The calling thread's own entry, /proc/self/task/<tid>: it stays listed for a moment after
+  // the thread ends.
+  const std::string tid = std::to_string(gettid());
+  TaskStat stat;
+  const bool listed = ReadStat(fs::path("/proc/self/task") / tid, stat);
   EndedThreads& ended = Ended();
   std::lock_guard lock(ended.mu);
+  if (listed) ended.listed.emplace(tid, stat.start_ticks);
   auto it = ended.groups.find(group);
   if (it == ended.groups.end()) {
     it = ended.groups.emplace(std::string(group), ThreadGroupCpu{std::string(group), 0, 0}).first;
@@ -102,14 +123,37 @@ std::vector<ThreadGroupCpu> CpuByThreadGroup() {
   std::vector<Task> tasks;
   std::string process_name;
   const std::string self = std::to_string(getpid());
+  std::set<TaskIdentity> ended_listed;
+  {
+    EndedThreads& ended = Ended();
+    std::lock_guard lock(ended.mu);
+    ended_listed = ended.listed;
+  }
+  std::set<TaskIdentity> still_listed;
   std::error_code ec;
   fs::directory_iterator it("/proc/self/task", ec);
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    TaskStat stat;
+    if (!ReadStat(it->path(), stat)) continue;
+    TaskIdentity identity{it->path().filename().string(), stat.start_ticks};
+    if (ended_listed.contains(identity)) {  // counted in its ended group
+      still_listed.insert(std::move(identity));
+      continue;
+    }
     Task task;
-    if (!ReadTask(it->path(), task.name, task.seconds)) continue;
+    task.name = std::move(stat.name);
+    task.seconds = CpuSeconds(it->path(), stat);
     task.first = it->path().filename() == self;
     if (task.first) process_name = task.name;
     tasks.push_back(std::move(task));
+  }
+  if (!ec) {
+    // Forget the ended threads the kernel has reaped: their ids may come back.
+    EndedThreads& ended = Ended();
+    std::lock_guard lock(ended.mu);
+    std::erase_if(ended.listed, [&](const TaskIdentity& t) {
+      return ended_listed.contains(t) && !still_listed.contains(t);
+    });
   }
   std::map<std::string, ThreadGroupCpu> groups;
   for (const Task& task : tasks) {

@@ -4,8 +4,9 @@
 //
 // Linux only. Live threads are read from /proc/self/task/*/schedstat (nanoseconds; stat's
 // clock ticks as a fallback). A thread that ends before the summary counts under its own name
-// if it called RecordThreadEnd last (the replay reader does); the CPU of other ended threads
-// is the rest of the process's rusage. Thread-safe; a thread that ends while it is read is
+// if it called RecordThreadEnd last (the replay reader does), and is not counted again while
+// the kernel still lists it after it ended; the CPU of other ended threads is the rest of the
+// process's rusage. Thread-safe; a thread that ends while it is read is
 // skipped (its CPU then shows in that rest).
 #pragma once
 

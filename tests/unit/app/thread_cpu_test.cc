@@ -89,18 +89,28 @@ TEST(ThreadCpuTest, GroupsLiveThreadsByWhatTheyDo) {
 }
 
 TEST(ThreadCpuTest, AThreadThatRecordsItsEndKeepsItsName) {
-  std::thread t([] {
+  std::vector<ThreadGroupCpu> while_listed;
+  std::thread t([&] {
     pthread_setname_np(pthread_self(), "short-lived");
     Burn(0.05);
     RecordThreadEnd("test-ended");
+    // The kernel lists a thread until it reaps it, a little after join() returns: read while
+    // it surely is listed, it counts once, in its ended group.
+    while_listed = CpuByThreadGroup();
   });
   t.join();
+  const ThreadGroupCpu* ended_while_listed = Find(while_listed, "test-ended");
+  ASSERT_NE(ended_while_listed, nullptr) << FormatCpuByThreadGroup(while_listed);
+  EXPECT_EQ(ended_while_listed->threads, 1);
+  EXPECT_EQ(Find(while_listed, "short-lived"), nullptr) << FormatCpuByThreadGroup(while_listed);
+
   const auto groups = CpuByThreadGroup();
   const ThreadGroupCpu* ended = Find(groups, "test-ended");
   ASSERT_NE(ended, nullptr) << FormatCpuByThreadGroup(groups);
   EXPECT_GE(ended->cpu_seconds, 0.045);
   EXPECT_EQ(ended->threads, 1);
-  EXPECT_EQ(Find(groups, "short-lived"), nullptr);  // gone from /proc
+  // Still listed in /proc for a moment after join() returns, or gone: not counted twice.
+  EXPECT_EQ(Find(groups, "short-lived"), nullptr) << FormatCpuByThreadGroup(groups);
 }
 
 TEST(ThreadCpuTest, FormatsSecondsAndThreadCounts) {
