@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "iocstream/core/json_string.h"
 #include "iocstream/decode/rfc3339.h"
@@ -12,7 +13,9 @@
 namespace iocstream::alert {
 namespace {
 
+// Format 1: any message (kind, key, value, headers). Format 2: an alert's fields.
 constexpr uint8_t kOutboxFormat = 1;
+constexpr uint8_t kAlertFormat = 2;
 
 void PutU32(std::string& out, uint32_t v) {
   char b[4];
@@ -23,9 +26,21 @@ void PutString(std::string& out, std::string_view s) {
   PutU32(out, static_cast<uint32_t>(s.size()));
   out.append(s);
 }
-// Overwrites the four bytes at out[at] with v, as PutU32 wrote them.
-void PatchU32(std::string& out, size_t at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+// Format 2's strings: a one-byte length below 255, else 255 and a four-byte length.
+void PutShortString(std::string& out, std::string_view s) {
+  if (s.size() < 255) {
+    out.push_back(static_cast<char>(s.size()));
+  } else {
+    out.push_back(static_cast<char>(255));
+    PutU32(out, static_cast<uint32_t>(s.size()));
+  }
+  out.append(s);
+}
+void PutInstant(std::string& out, Instant t) {
+  const auto ms = static_cast<uint64_t>(ToEpochMillis(t));
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((ms >> (8 * i)) & 0xff);
+  out.append(b, 8);
 }
 
 constexpr std::string_view kAlertIdHeader = "iocstream.alert.id";
@@ -49,14 +64,34 @@ class Reader {
   }
   bool String(std::string& s) {
     uint32_t n = 0;
-    if (!U32(n) || in_.size() < n) return false;
-    s.assign(in_.substr(0, n));
-    in_.remove_prefix(n);
+    return U32(n) && Bytes(n, s);
+  }
+  bool ShortString(std::string& s) {
+    uint8_t short_length = 0;
+    if (!U8(short_length)) return false;
+    uint32_t n = short_length;
+    if (short_length == 255 && !U32(n)) return false;
+    return Bytes(n, s);
+  }
+  bool Time(Instant& t) {
+    if (in_.size() < 8) return false;
+    uint64_t ms = 0;
+    for (int i = 0; i < 8; ++i)
+      ms |= static_cast<uint64_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
+    in_.remove_prefix(8);
+    t = FromEpochMillis(static_cast<int64_t>(ms));
     return true;
   }
   [[nodiscard]] bool done() const { return in_.empty(); }
 
  private:
+  bool Bytes(uint32_t n, std::string& s) {
+    if (in_.size() < n) return false;
+    s.assign(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return true;
+  }
+
   std::string_view in_;
 };
 
@@ -142,9 +177,42 @@ std::string EncodeOutboxMessage(const OutboxMessage& m) {
   return out;
 }
 
+namespace {
+
+// Format 2 (EncodeAlertOutbox): the alert, or nothing if the bytes are not one.
+std::optional<AlertIntent> DecodeAlert(Reader& r) {
+  AlertIntent a;
+  uint8_t kind = 0;
+  uint8_t channel = 0;
+  uint8_t completed = 0;
+  if (!r.U8(kind) || kind >= kAlertKindCount || !r.U8(channel) || channel >= kChannelCount ||
+      !r.ShortString(a.alert_id) || !r.ShortString(a.dossier_id) || !r.ShortString(a.agency_code) ||
+      !r.ShortString(a.commune_code) || !r.ShortString(a.procedure_code) || !r.Time(a.due_at) ||
+      !r.Time(a.detected_at) || !r.U8(completed) || completed > 1) {
+    return std::nullopt;
+  }
+  a.kind = static_cast<AlertKind>(kind);
+  a.channel = static_cast<Channel>(channel);
+  if (completed == 1) {
+    Instant t{};
+    if (!r.Time(t)) return std::nullopt;
+    a.completed_at = t;
+  }
+  if (!r.done()) return std::nullopt;
+  return a;
+}
+
+}  // namespace
+
 Result<OutboxMessage> DecodeOutboxMessage(std::string_view bytes) {
   Reader r(bytes);
   uint8_t format = 0;
+  if (!bytes.empty() && static_cast<uint8_t>(bytes[0]) == kAlertFormat) {
+    r.U8(format);
+    std::optional<AlertIntent> alert = DecodeAlert(r);
+    if (!alert) return Error{ErrorCode::kCorruption, "outbox entry: truncated or invalid alert"};
+    return AlertMessage(*alert);
+  }
   uint8_t kind = 0;
   OutboxMessage m;
   uint32_t n_headers = 0;
@@ -184,24 +252,22 @@ OutboxMessage AlertMessage(const AlertIntent& alert) {
 }
 
 std::string EncodeAlertOutbox(const AlertIntent& alert) {
-  const std::string_view kind = ToString(alert.kind);
   std::string out;
-  out.reserve(2 + 4 + alert.dossier_id.size() + 4 + AlertJsonSizeHint(alert) + 4 + 4 +
-              kAlertIdHeader.size() + 4 + alert.alert_id.size() + 4 + kAlertKindHeader.size() + 4 +
-              kind.size());
-  out.push_back(static_cast<char>(kOutboxFormat));
-  out.push_back(static_cast<char>(OutboxKind::kAlert));
-  PutString(out, alert.dossier_id);
-  // The value's length is known once it is written: reserve its four bytes, fill them after.
-  const size_t value_length_at = out.size();
-  PutU32(out, 0);
-  AppendAlertJson(out, alert);
-  PatchU32(out, value_length_at, static_cast<uint32_t>(out.size() - value_length_at - 4));
-  PutU32(out, 2);
-  PutString(out, kAlertIdHeader);
-  PutString(out, alert.alert_id);
-  PutString(out, kAlertKindHeader);
-  PutString(out, kind);
+  out.reserve(3 + 5 * 5 + alert.alert_id.size() + alert.dossier_id.size() +
+              alert.agency_code.size() + alert.commune_code.size() + alert.procedure_code.size() +
+              3 * 8 + 1);
+  out.push_back(static_cast<char>(kAlertFormat));
+  out.push_back(static_cast<char>(alert.kind));
+  out.push_back(static_cast<char>(alert.channel));
+  PutShortString(out, alert.alert_id);
+  PutShortString(out, alert.dossier_id);
+  PutShortString(out, alert.agency_code);
+  PutShortString(out, alert.commune_code);
+  PutShortString(out, alert.procedure_code);
+  PutInstant(out, alert.due_at);
+  PutInstant(out, alert.detected_at);
+  out.push_back(alert.completed_at ? 1 : 0);
+  if (alert.completed_at) PutInstant(out, *alert.completed_at);
   return out;
 }
 
