@@ -249,13 +249,14 @@ void StateBatch::PutDossier(const DossierState& dossier) {
 }
 
 namespace {
-// The first 16 bytes of `id` as two big-endian integers (zero-padded): comparing them orders
+// The first 32 bytes of `id` as four big-endian integers (zero-padded): comparing them orders
 // ids as their bytes do, up to a tie that the whole ids break. Sorts on them need no pointer
 // chase per comparison.
-std::array<uint64_t, 2> IdPrefix(std::string_view id) {
-  unsigned char bytes[16] = {};
+std::array<uint64_t, 4> IdPrefix(std::string_view id) {
+  unsigned char bytes[32] = {};
   std::memcpy(bytes, id.data(), std::min(id.size(), sizeof(bytes)));
-  return {boost::endian::load_big_u64(bytes), boost::endian::load_big_u64(bytes + 8)};
+  return {boost::endian::load_big_u64(bytes), boost::endian::load_big_u64(bytes + 8),
+          boost::endian::load_big_u64(bytes + 16), boost::endian::load_big_u64(bytes + 24)};
 }
 }  // namespace
 
@@ -285,7 +286,7 @@ void EncodedDossiers::Clear() {
 void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
   assert(rep_);
   // In key order: the memtable skiplist then inserts each key next to the previous one
-  // (splice reuse) instead of searching from the top. Compared on the ids' first 16 bytes held
+  // (splice reuse) instead of searching from the top. Compared on the ids' first 32 bytes held
   // in the refs (no pointer chase per comparison), then on the whole ids.
   const char* const bytes = dossiers.bytes_.data();
   auto id = [bytes](const EncodedDossiers::Ref& r) {
@@ -305,13 +306,13 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
 
 void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
   assert(rep_);
-  // In key order, as for the dossiers: compared on integers and the ids' first 16 bytes held
+  // In key order, as for the dossiers: compared on integers and the ids' first 32 bytes held
   // in the vector, then on the whole ids.
   struct ByKey {
     int32_t partition;
     int64_t due_ms;
     TimerKind kind;
-    std::array<uint64_t, 2> prefix;
+    std::array<uint64_t, 4> prefix;
     TimerChange change;
   };
   std::vector<ByKey> keys;

@@ -131,8 +131,10 @@ class EncodedDossiers {
  private:
   friend class StateBatch;
   struct Ref {
-    std::array<uint64_t, 2> prefix;  // the id's first 16 bytes, big-endian, zero-padded
-    size_t offset;                   // of the id in bytes_; the value follows it
+    // The id's first 32 bytes, big-endian, zero-padded: ids such as "H44.246-260105-0001"
+    // share their first 16 bytes by agency and day, so 16 left most comparisons to the ids.
+    std::array<uint64_t, 4> prefix;
+    size_t offset;  // of the id in bytes_; the value follows it
     uint32_t id_size;
     uint32_t value_size;
   };
