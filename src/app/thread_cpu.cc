@@ -123,19 +123,28 @@ std::vector<ThreadGroupCpu> CpuByThreadGroup() {
   std::vector<Task> tasks;
   std::string process_name;
   const std::string self = std::to_string(getpid());
+  // The ended threads' CPU and identities, read together: a thread that records its end
+  // after this is counted live (under its own name) and not again in its group.
   std::set<TaskIdentity> ended_listed;
+  std::map<std::string, ThreadGroupCpu, std::less<>> ended_groups;
   {
     EndedThreads& ended = Ended();
     std::lock_guard lock(ended.mu);
     ended_listed = ended.listed;
+    ended_groups = ended.groups;
   }
   std::set<TaskIdentity> still_listed;
+  std::set<std::string> unread;  // listed, but their stat could not be read
   std::error_code ec;
   fs::directory_iterator it("/proc/self/task", ec);
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string tid = it->path().filename().string();
     TaskStat stat;
-    if (!ReadStat(it->path(), stat)) continue;
-    TaskIdentity identity{it->path().filename().string(), stat.start_ticks};
+    if (!ReadStat(it->path(), stat)) {
+      unread.insert(std::move(tid));
+      continue;
+    }
+    TaskIdentity identity{std::move(tid), stat.start_ticks};
     if (ended_listed.contains(identity)) {  // counted in its ended group
       still_listed.insert(std::move(identity));
       continue;
@@ -148,11 +157,12 @@ std::vector<ThreadGroupCpu> CpuByThreadGroup() {
     tasks.push_back(std::move(task));
   }
   if (!ec) {
-    // Forget the ended threads the kernel has reaped: their ids may come back.
+    // Forget the ended threads the kernel has reaped (their ids may come back), not those
+    // whose stat could not be read this time.
     EndedThreads& ended = Ended();
     std::lock_guard lock(ended.mu);
     std::erase_if(ended.listed, [&](const TaskIdentity& t) {
-      return ended_listed.contains(t) && !still_listed.contains(t);
+      return ended_listed.contains(t) && !still_listed.contains(t) && !unread.contains(t.first);
     });
   }
   std::map<std::string, ThreadGroupCpu> groups;
@@ -164,15 +174,11 @@ std::vector<ThreadGroupCpu> CpuByThreadGroup() {
     ++g.threads;
   }
   if (groups.empty()) return {};
-  {
-    EndedThreads& ended = Ended();
-    std::lock_guard lock(ended.mu);
-    for (const auto& [name, e] : ended.groups) {
-      ThreadGroupCpu& g = groups[name];
-      g.group = name;
-      g.cpu_seconds += e.cpu_seconds;
-      g.threads += e.threads;
-    }
+  for (const auto& [name, e] : ended_groups) {
+    ThreadGroupCpu& g = groups[name];
+    g.group = name;
+    g.cpu_seconds += e.cpu_seconds;
+    g.threads += e.threads;
   }
   std::vector<ThreadGroupCpu> out;
   double counted = 0;
