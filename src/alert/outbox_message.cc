@@ -46,6 +46,11 @@ void PutInstant(std::string& out, Instant t) {
 constexpr std::string_view kAlertIdHeader = "iocstream.alert.id";
 constexpr std::string_view kAlertKindHeader = "iocstream.alert.kind";
 
+constexpr Instant kFirstFormattableInstant =
+    std::chrono::sys_days{std::chrono::year{-32767} / 1 / 1};
+constexpr Instant kLastFormattableInstant =
+    std::chrono::sys_days{std::chrono::year{32767} / 12 / 31} + std::chrono::days{1} - Millis{1};
+
 class Reader {
  public:
   explicit Reader(std::string_view in) : in_(in) {}
@@ -73,14 +78,17 @@ class Reader {
     if (short_length == 255 && !U32(n)) return false;
     return Bytes(n, s);
   }
+  // False past the years date's calendar holds (±32767): the alert's JSON formats the instant
+  // with it, and only corrupt bytes hold one.
   bool Time(Instant& t) {
     if (in_.size() < 8) return false;
     uint64_t ms = 0;
-    for (int i = 0; i < 8; ++i)
+    for (int i = 0; i < 8; ++i) {
       ms |= static_cast<uint64_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
+    }
     in_.remove_prefix(8);
     t = FromEpochMillis(static_cast<int64_t>(ms));
-    return true;
+    return t >= kFirstFormattableInstant && t <= kLastFormattableInstant;
   }
   [[nodiscard]] bool done() const { return in_.empty(); }
 

@@ -1,5 +1,6 @@
 #include "iocstream/core/dossier_state.h"
 
+#include <algorithm>
 #include <array>
 
 namespace iocstream {
@@ -25,9 +26,13 @@ std::string_view ToString(TimerKind kind) {
   return kNames[static_cast<size_t>(kind)];
 }
 std::string_view ToString(AlertKind kind) {
-  static constexpr std::array<std::string_view, 6> kNames = {
+  // Sized by kAlertKindCount, which also bounds the kinds an outbox entry may hold: a name
+  // too many does not compile, one missing fails the assertion.
+  static constexpr std::array<std::string_view, kAlertKindCount> kNames = {
       "deadline_warning", "deadline_breached", "completed_late",
       "step_breached",    "apology_missing",   "deadline_warning_hours_left"};
+  static_assert(std::ranges::none_of(kNames, [](std::string_view n) { return n.empty(); }),
+                "an AlertKind without a name: update kAlertKindCount and these names together");
   return kNames[static_cast<size_t>(kind)];
 }
 

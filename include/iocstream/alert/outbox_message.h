@@ -30,7 +30,8 @@ struct OutboxMessage {
 [[nodiscard]] std::string EncodeOutboxMessage(const OutboxMessage& message);
 // Either format: 1 (EncodeOutboxMessage) gives the message as it was encoded, 2
 // (EncodeAlertOutbox) gives AlertMessage of the alert it holds. ErrorCode::kCorruption on
-// truncated or unknown bytes (an unknown format, alert kind or channel).
+// truncated or trailing bytes, an unknown format, alert kind or channel, a completion flag
+// other than 0 or 1, or an instant outside years ±32767.
 [[nodiscard]] Result<OutboxMessage> DecodeOutboxMessage(std::string_view bytes);
 
 // The alert event published on the alerts topic (key = dossier id), one compact JSON object
@@ -49,7 +50,9 @@ struct OutboxMessage {
 // 100 bytes instead of the 400 of EncodeOutboxMessage(AlertMessage(alert)). The outbox is
 // written, flushed and compacted by RocksDB before the relay deletes it, so its bytes were a
 // third of all the state store wrote in a replay; the relay builds the message (the JSON) when
-// it decodes the entry. DecodeOutboxMessage of it is AlertMessage(alert).
+// it decodes the entry. DecodeOutboxMessage of it is AlertMessage(alert). Builds before
+// format 2 cannot read it: stop cleanly (the relay drains the outbox) before running one on
+// a state directory this build wrote.
 [[nodiscard]] std::string EncodeAlertOutbox(const AlertIntent& alert);
 
 }  // namespace iocstream::alert

@@ -150,7 +150,7 @@ enum class AlertKind : uint8_t {
   kApologyMissing = 4,            // late without a Form 04 apology issued before the deadline
   kDeadlineWarningHoursLeft = 5,  // less than the configured working time left before due
 };
-inline constexpr int kAlertKindCount = 6;
+inline constexpr int kAlertKindCount = 6;  // kinds 0..5; outbox entries hold no other
 
 // An alert to publish. alert_id is deterministic (dossier, kind, deadline) so a redelivery is
 // recognisable downstream. Instants UTC.

@@ -367,6 +367,22 @@ TEST(EncodeAlertOutboxTest, RejectsTruncatedTrailingAndInvalidBytes) {
   std::string bad_channel = bytes;
   bad_channel[2] = static_cast<char>(kChannelCount);
   EXPECT_FALSE(DecodeOutboxMessage(bad_channel).has_value());
+  // Instants past the years the JSON's calendar formats (±32767) are corruption; the last
+  // ones within them decode.
+  const Instant last = At(date::year{32767} / 12 / 31, std::chrono::hours{24} - Millis{1});
+  const Instant first = At(date::year{-32767} / 1 / 1);
+  for (const auto& [due, decodes] :
+       {std::pair{last, true}, std::pair{last + Millis{1}, false}, std::pair{first, true},
+        std::pair{first - Millis{1}, false}, std::pair{FromEpochMillis(INT64_MAX), false},
+        std::pair{FromEpochMillis(INT64_MIN), false}}) {
+    AlertIntent edge = TypicalAlert();
+    edge.due_at = due;
+    const Result<OutboxMessage> decoded = DecodeOutboxMessage(EncodeAlertOutbox(edge));
+    EXPECT_EQ(decoded.has_value(), decodes) << ToEpochMillis(due);
+    if (decoded.has_value()) {
+      EXPECT_EQ(decoded->value, ReferenceAlertToJson(edge));
+    }
+  }
   std::string bad_completed = bytes;
   bad_completed[bytes.size() - 9] = 2;  // the flag before completed_at
   EXPECT_FALSE(DecodeOutboxMessage(bad_completed).has_value());

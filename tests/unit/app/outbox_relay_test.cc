@@ -197,6 +197,36 @@ TEST_F(FileOutboxRelayTest, ADeadLetterWriteFailureKeepsThePage) {
   EXPECT_EQ(left->size(), 3u);
 }
 
+// An outbox written by an earlier build holds alerts as their messages (format 1), one
+// written now as their fields (format 2): after an upgrade the relay reads both, and an alert
+// gives the same line either way.
+TEST_F(FileOutboxRelayTest, AlertsStoredInEitherFormatGiveTheSameLine) {
+  AlertIntent a;
+  a.alert_id = "9f1c2b7a4e6d3058";
+  a.kind = AlertKind::kCompletedLate;
+  a.dossier_id = "000.00.12.H56-260210-0001";
+  a.agency_code = "000.00.12.H56";
+  a.commune_code = "Phường Tân An";
+  a.procedure_code = "1.002835.000.00.00.H56";
+  a.channel = Channel::kOnline;
+  a.due_at = FromEpochMillis(1771059600000);
+  a.detected_at = FromEpochMillis(1771059600123);
+  a.completed_at = a.detected_at;
+  state::StateBatch batch = store_->NewBatch();
+  batch.AppendOutbox(alert::EncodeOutboxMessage(alert::AlertMessage(a)));  // format 1
+  batch.AppendOutbox(alert::EncodeAlertOutbox(a));                         // format 2
+  ASSERT_TRUE(store_->Commit(std::move(batch)));
+  auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                     dir_.Sub("dead-letters.ndjson"), probe_);
+  ASSERT_TRUE(relay.has_value()) << relay.error().message;
+  ASSERT_TRUE((*relay)->Drain());
+  const std::vector<std::string> lines = Lines(dir_.Sub("alerts.ndjson"));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], alert::AlertToJson(a));
+  EXPECT_EQ(lines[1], lines[0]);
+  EXPECT_EQ(probe_.alerts_published.load(), 2u);
+}
+
 TEST_F(FileOutboxRelayTest, DestroyedWhileItsThreadRunsJoinsIt) {
   CommitAlerts(0, 10);
   {
