@@ -520,8 +520,9 @@ TEST_F(StateStoreTest, ForEachDossierVisitsInKeyOrderAndStopsEarly) {
 
 TEST_F(StateStoreTest, EncodedDossiersArePutInKeyOrderAndReadBackWhole) {
   auto store = OpenStore();
-  // Ids that share their first 16 bytes (the sort prefix), one longer than the others, one
-  // shorter than 16 bytes, and a state with its optional parts set.
+  // Ids that share their first 16 bytes, ids longer than the 32-byte sort prefix that share
+  // it (the whole ids break the tie), one shorter than 16 bytes, one equal to another but
+  // for a trailing NUL (equal zero-padded prefixes), and a state with its optional parts set.
   DossierState full = Dossier("H35.001-260105-000010", 4);
   full.current_unit = "other-unit";
   full.applied_event_ids = {1, 2, 3};
@@ -535,16 +536,23 @@ TEST_F(StateStoreTest, EncodedDossiersArePutInKeyOrderAndReadBackWhole) {
   // Bytes that order differently as signed chars, and a NUL inside the prefix.
   encoded.Add(Dossier(std::string("A\0B", 3), 5));
   encoded.Add(Dossier("\xff-last", 6));
-  EXPECT_EQ(encoded.size(), 6u);
+  const std::string shared_32(32, 'S');
+  encoded.Add(Dossier(shared_32 + "-2", 7));
+  encoded.Add(Dossier(shared_32 + "-10", 8));
+  encoded.Add(Dossier(std::string("A1\0", 3), 9));
+  EXPECT_EQ(encoded.size(), 9u);
   EXPECT_GT(encoded.ByteSize(), 0u);
   auto batch = store->NewBatch();
   batch.PutDossiers(encoded);
   Commit(*store, std::move(batch));
 
   std::vector<std::string> seen = StoredIds(*store);
-  EXPECT_EQ(seen, (std::vector<std::string>{std::string("A\0B", 3), "A1", "H35.001-260105-0000011",
-                                            "H35.001-260105-000002", "H35.001-260105-000010",
-                                            "\xff-last"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{std::string("A\0B", 3), "A1", std::string("A1\0", 3),
+                                            "H35.001-260105-0000011", "H35.001-260105-000002",
+                                            "H35.001-260105-000010", shared_32 + "-10",
+                                            shared_32 + "-2", "\xff-last"}));
+  EXPECT_EQ((*store->GetDossier(shared_32 + "-2"))->partition, PartitionId(7));
+  EXPECT_EQ((*store->GetDossier(std::string_view("A1\0", 3)))->partition, PartitionId(9));
   EXPECT_EQ((*store->GetDossier(std::string_view("A\0B", 3)))->partition, PartitionId(5));
   auto read = store->GetDossier("H35.001-260105-000010");
   ASSERT_TRUE(read.has_value() && read->has_value());
