@@ -145,6 +145,52 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
   // The per-department summary printed by run equals the replay's.
   const auto table = [](const std::string& out) { return out.substr(0, out.find("consumed")); };
   EXPECT_EQ(table(run.out), table(replay.out));
+
+  // The alerts the Kafka relay published are the lines the file relay wrote, each keyed by
+  // its dossier with its id and kind in headers (both relays read the outbox's alerts back
+  // from their stored fields).
+  std::multiset<std::string> file_alerts;
+  {
+    std::istringstream in(ReadFile(dir / "file-state/alerts.ndjson"));
+    for (std::string line; std::getline(in, line);) file_alerts.insert(line);
+  }
+  ASSERT_GT(file_alerts.size(), 10u);
+  const std::vector<KafkaRecord> published =
+      ConsumeAll(prefix + "-alerts", file_alerts.size(), std::chrono::seconds(60));
+  std::multiset<std::string> topic_alerts;
+  for (const KafkaRecord& r : published) {
+    topic_alerts.insert(r.value);
+    const auto alert = nlohmann::json::parse(r.value, nullptr, false);
+    ASSERT_FALSE(alert.is_discarded()) << r.value;
+    EXPECT_EQ(r.key, alert["dossier_id"].get<std::string>());
+    EXPECT_EQ(r.headers.at("iocstream.alert.id"), alert["alert_id"].get<std::string>());
+    EXPECT_EQ(r.headers.at("iocstream.alert.kind"), alert["kind"].get<std::string>());
+  }
+  EXPECT_EQ(topic_alerts, file_alerts);
+  // And they agree with the dossiers' states, which reach the export without the outbox:
+  // department and channel, and for a late completion its completion and due instants.
+  const std::string dossiers_csv = dir / "dossiers.csv";
+  {
+    std::ofstream out(dossiers_csv);
+    out << kafka_dossiers;
+  }
+  std::map<std::string, std::map<std::string, std::string>> by_id;
+  for (auto& row : ReadCsv(dossiers_csv)) by_id[row["dossier_id"]] = row;
+  size_t completed_late = 0;
+  for (const std::string& line : file_alerts) {
+    const auto alert = nlohmann::json::parse(line);
+    SCOPED_TRACE(line);
+    const auto row = by_id.find(alert["dossier_id"].get<std::string>());
+    ASSERT_NE(row, by_id.end());
+    EXPECT_EQ(alert["agency_code"], row->second["department"]);
+    EXPECT_EQ(alert["channel"], row->second["channel"]);
+    if (alert["kind"] == "completed_late") {
+      ++completed_late;
+      EXPECT_EQ(alert["completed_at"], row->second["completed_at"]);
+      EXPECT_EQ(alert["due_at"], row->second["due_at"]);
+    }
+  }
+  EXPECT_GT(completed_late, 0u);
   const Accounting a = ParseAccounting(run.out);
   EXPECT_GT(a.consumed, 0u);
   EXPECT_EQ(a.consumed, a.applied + a.duplicates + a.dead_lettered);
