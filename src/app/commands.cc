@@ -562,6 +562,13 @@ int RunReplay(const ReplayOptions& options) {
         }
         if (Status s = relay_after_batch(); !s) return Fail(s.error());
       }
+      if (const std::optional<int64_t> held = (*reader)->HeldBackLine()) {
+        spdlog::warn(
+            "{}: line {}, the last, has no line feed and is not complete JSON: not read (is "
+            "the file still being written?); the next replay of this file reads it once it is "
+            "complete",
+            file, *held + 1);
+      }
     }
   }
   if (Status s = pipeline.Flush(); !s) return Fail(s.error());

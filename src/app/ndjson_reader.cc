@@ -131,14 +131,35 @@ void NdjsonReader::Run(std::ifstream& in) {
     }
     partial = text.substr(pos);
   }
-  // A last line without a line feed is a line too (as std::getline reads it).
-  if (!stopped && status && at_end && !partial.empty()) stopped = !take_line(partial);
+  // A last line without a line feed is a line too (as std::getline reads it), unless it is
+  // not complete JSON: then a producer is likely still writing it. Dead-lettered now, it
+  // would be lost once completed (the resume position would be past it): held back instead.
+  std::optional<int64_t> held_back;
+  if (!stopped && status && at_end && !partial.empty()) {
+    const int64_t last = line_no + 1;
+    std::string_view line = partial;
+    if (last == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+    const SourceRecord record{topic_, PartitionId(0), Offset(last), Instant{}, {}, line};
+    const std::vector<DecodeResult> decoded = DecodeRecords(decoder, {&record, 1});
+    if (last >= start_ && !decoded[0].has_value() &&
+        decoded[0].error().reason == DecodeErrorReason::kMalformedJson) {
+      held_back = last;
+    } else {
+      stopped = !take_line(partial);
+    }
+  }
   // The records read before an error are still handed over: they were read correctly.
   if (!stopped) emit();
   std::lock_guard lock(mu_);
   error_ = status;
+  held_back_line_ = held_back;
   done_ = true;
   cv_.notify_all();
+}
+
+std::optional<int64_t> NdjsonReader::HeldBackLine() const {
+  std::lock_guard lock(mu_);
+  return held_back_line_;
 }
 
 }  // namespace iocstream::app

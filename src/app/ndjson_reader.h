@@ -3,10 +3,14 @@
 // pipeline thread applies one batch while the next is read and decoded (decoding was about a
 // third of the pipeline thread's instructions in a replay).
 //
-// Lines: separated by '\n'; a last line without one is a line too; a UTF-8 byte-order mark
-// before the first line is dropped. Record i of the file is line i (0-based): its offset, the
-// resume position stored with the state. Every line, blank or malformed ones included, becomes
-// a record, so that the pipeline accounts for it (dead letter) and no offset is skipped.
+// Lines: separated by '\n'; a UTF-8 byte-order mark before the first line is dropped. Record i
+// of the file is line i (0-based): its offset, the resume position stored with the state.
+// Every line, blank or malformed ones included, becomes a record, so that the pipeline
+// accounts for it (dead letter) and no offset is skipped, but one: a last line without a line
+// feed that is not complete JSON (reason malformed_json) is held back (HeldBackLine), as a
+// line a producer is still writing; the replay stops before it, and the next replay of the
+// file, once the line is complete, reads it. A last line without a line feed that is complete
+// JSON is a line like the others (as std::getline reads it).
 //
 // Thread-safety: one consumer thread calls Next; the reader's own thread does the rest.
 #pragma once
@@ -55,6 +59,10 @@ class NdjsonReader {
   // Errors: kIo when reading the file failed (the batches before it were returned).
   [[nodiscard]] Result<std::optional<Batch>> Next();
 
+  // After Next returned nullopt: the 0-based number of the last line, if it was held back
+  // (no line feed, not complete JSON); no record was returned for it.
+  [[nodiscard]] std::optional<int64_t> HeldBackLine() const;
+
  private:
   NdjsonReader(std::string path, std::string topic, int64_t start, size_t batch_size,
                size_t max_ahead);
@@ -69,12 +77,13 @@ class NdjsonReader {
   const size_t batch_size_;
   const size_t max_ahead_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Batch> queue_;  // guarded by mu_
   bool done_ = false;        // guarded by mu_: the reader thread has queued its last batch
   bool stop_ = false;        // guarded by mu_: the consumer has gone
   Status error_;             // guarded by mu_
+  std::optional<int64_t> held_back_line_;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -74,6 +74,44 @@ TEST(NdjsonReader, EveryLineInOrderInBoundedBatchesWithItsDecodeResult) {
   EXPECT_TRUE(r.decoded_ok[11]);
 }
 
+// A file a producer is still writing ends in a part of a line: dead-lettered then, the line
+// would be lost once complete (the resume position would be past it).
+TEST(NdjsonReader, HoldsBackAnIncompleteLastLineUntilItIsComplete) {
+  TempDir dir;
+  const std::string path = dir.Sub("growing.ndjson");
+  const std::string third = Event(2);
+  std::ofstream(path, std::ios::binary) << Event(0) << "\n"
+                                        << Event(1) << "\n"
+                                        << third.substr(0, 60);
+  auto reader = NdjsonReader::Open(path, "file:x", /*start=*/0, 10);
+  ASSERT_TRUE(reader.has_value());
+  ReadBack r = ReadAll(**reader);
+  EXPECT_EQ(r.payloads, (std::vector<std::string>{Event(0), Event(1)}));
+  EXPECT_EQ((*reader)->HeldBackLine(), std::optional<int64_t>(2));
+
+  // The line completed, and one more without a line feed (complete JSON: read).
+  std::ofstream(path, std::ios::binary | std::ios::app) << third.substr(60) << "\n" << Event(3);
+  auto resumed = NdjsonReader::Open(path, "file:x", /*start=*/2, 10);
+  ASSERT_TRUE(resumed.has_value());
+  r = ReadAll(**resumed);
+  EXPECT_EQ(r.payloads, (std::vector<std::string>{third, Event(3)}));
+  EXPECT_EQ(r.offsets, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(r.decoded_ok, (std::vector<bool>{true, true}));
+  EXPECT_EQ((*resumed)->HeldBackLine(), std::nullopt);
+
+  // A complete last line that is not an event is read (and dead-lettered by the pipeline);
+  // so is one within the lines a resume skips.
+  const std::string other = dir.Sub("other.ndjson");
+  std::ofstream(other, std::ios::binary) << Event(0) << "\n"
+                                         << R"({"not":"an event"})";
+  auto complete = NdjsonReader::Open(other, "file:x", 0, 10);
+  ASSERT_TRUE(complete.has_value());
+  r = ReadAll(**complete);
+  EXPECT_EQ(r.payloads, (std::vector<std::string>{Event(0), R"({"not":"an event"})"}));
+  EXPECT_EQ(r.decoded_ok, (std::vector<bool>{true, false}));
+  EXPECT_EQ((*complete)->HeldBackLine(), std::nullopt);
+}
+
 TEST(NdjsonReader, ResumesAtStartAndKeepsLinesAcrossChunkBoundaries) {
   TempDir dir;
   const std::string path = dir.Sub("events.ndjson");
