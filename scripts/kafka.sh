@@ -80,9 +80,21 @@ running_pid() {
   [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null && cat "$dir/pid"
 }
 
+# True if something accepts connections on 127.0.0.1:$1.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 start() {
   fetch
   if pid=$(running_pid); then echo "kafka: already running (pid $pid) on $bootstrap"; return 0; fi
+  # Another process on the ports (another checkout's broker, say) would answer in its place:
+  # the caller would then use a broker it did not start.
+  for p in "$port" "$cport"; do
+    if port_taken "$p"; then
+      echo "kafka: 127.0.0.1:$p is in use by another process (not the broker of $dir):" \
+        "stop it, or choose other ports (KAFKA_PORT, KAFKA_CONTROLLER_PORT)" >&2
+      exit 1
+    fi
+  done
   write_config
   if [ ! -f "$dir/data/meta.properties" ]; then
     local cluster_id
@@ -96,12 +108,12 @@ start() {
     kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 &
   echo $! >"$dir/pid"
   for _ in $(seq 1 120); do
-    if answers; then echo "kafka: up on $bootstrap (pid $(cat "$dir/pid"), data $dir)"; return 0; fi
     if ! running_pid >/dev/null; then
       echo "kafka: broker exited; last log lines:" >&2
       tail -30 "$dir/stdout.log" "$dir/broker.log" >&2 || true
       exit 1
     fi
+    if answers; then echo "kafka: up on $bootstrap (pid $(cat "$dir/pid"), data $dir)"; return 0; fi
     sleep 1
   done
   echo "kafka: broker did not answer on $bootstrap within 120 s" >&2
