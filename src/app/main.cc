@@ -65,7 +65,9 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("files", replay.files, "NDJSON or CSV files")
       ->required()
       ->check(CLI::ExistingFile);
-  replay_cmd->add_flag("!--no-summary", replay.summary, "do not print the summary table");
+  replay_cmd->add_flag("!--no-summary", replay.summary,
+                       "do not print the summary (the per-department table, the consumed = applied "
+                       "+ duplicates + dead-lettered accounting and the CPU by thread)");
 
   ExportOptions exp;
   CLI::App* export_cmd = app.add_subcommand("export", "write the state store as CSV or NDJSON");
