@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "unit/alert/typical_alert.h"
+
 namespace iocstream::alert {
 namespace {
 
@@ -37,19 +39,7 @@ Instant At(date::year_month_day day, Millis time_of_day = Millis{0}) {
   return Instant{date::sys_days{day}.time_since_epoch() + time_of_day};
 }
 
-AlertIntent TypicalAlert() {
-  AlertIntent a;
-  a.alert_id = "9f1c2b7a4e6d3058";
-  a.kind = AlertKind::kDeadlineBreached;
-  a.dossier_id = "000.00.12.H56-260210-0001";
-  a.agency_code = "000.00.12.H56";
-  a.commune_code = "24121";
-  a.procedure_code = "1.002835.000.00.00.H56";
-  a.channel = Channel::kOnline;
-  a.due_at = FromEpochMillis(1771059600000);       // 2026-02-14T09:00:00.000Z
-  a.detected_at = FromEpochMillis(1771059600123);  // 2026-02-14T09:00:00.123Z
-  return a;
-}
+using samples::TypicalAlert;
 
 // Strings that exercise every escaping rule, at the start, middle and end of a value.
 std::vector<std::string> TrickyStrings() {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "iocstream/alert/outbox_message.h"
+#include "unit/alert/typical_alert.h"
 #include "unit/state/temp_dir.h"
 
 namespace iocstream::app {
@@ -201,16 +202,9 @@ TEST_F(FileOutboxRelayTest, ADeadLetterWriteFailureKeepsThePage) {
 // written now as their fields (format 2): after an upgrade the relay reads both, and an alert
 // gives the same line either way.
 TEST_F(FileOutboxRelayTest, AlertsStoredInEitherFormatGiveTheSameLine) {
-  AlertIntent a;
-  a.alert_id = "9f1c2b7a4e6d3058";
+  AlertIntent a = alert::samples::TypicalAlert();
   a.kind = AlertKind::kCompletedLate;
-  a.dossier_id = "000.00.12.H56-260210-0001";
-  a.agency_code = "000.00.12.H56";
   a.commune_code = "Phường Tân An";
-  a.procedure_code = "1.002835.000.00.00.H56";
-  a.channel = Channel::kOnline;
-  a.due_at = FromEpochMillis(1771059600000);
-  a.detected_at = FromEpochMillis(1771059600123);
   a.completed_at = a.detected_at;
   state::StateBatch batch = store_->NewBatch();
   batch.AppendOutbox(alert::EncodeOutboxMessage(alert::AlertMessage(a)));  // format 1
