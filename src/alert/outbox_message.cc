@@ -2,6 +2,7 @@
 
 #include <date/date.h>
 
+#include <boost/endian/conversion.hpp>
 #include <chrono>
 #include <cstddef>
 #include <nlohmann/json.hpp>
@@ -17,10 +18,11 @@ namespace {
 constexpr uint8_t kOutboxFormat = 1;
 constexpr uint8_t kAlertFormat = 2;
 
+// Integers little-endian (Boost.Endian), as every format has written them.
 void PutU32(std::string& out, uint32_t v) {
-  char b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  out.append(b, 4);
+  unsigned char b[4];
+  boost::endian::store_little_u32(b, v);
+  out.append(reinterpret_cast<const char*>(b), 4);
 }
 void PutString(std::string& out, std::string_view s) {
   PutU32(out, static_cast<uint32_t>(s.size()));
@@ -37,10 +39,9 @@ void PutShortString(std::string& out, std::string_view s) {
   out.append(s);
 }
 void PutInstant(std::string& out, Instant t) {
-  const auto ms = static_cast<uint64_t>(ToEpochMillis(t));
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((ms >> (8 * i)) & 0xff);
-  out.append(b, 8);
+  unsigned char b[8];
+  boost::endian::store_little_u64(b, static_cast<uint64_t>(ToEpochMillis(t)));
+  out.append(reinterpret_cast<const char*>(b), 8);
 }
 
 constexpr std::string_view kAlertIdHeader = "iocstream.alert.id";
@@ -62,8 +63,7 @@ class Reader {
   }
   bool U32(uint32_t& v) {
     if (in_.size() < 4) return false;
-    v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
+    v = boost::endian::load_little_u32(reinterpret_cast<const unsigned char*>(in_.data()));
     in_.remove_prefix(4);
     return true;
   }
@@ -82,10 +82,8 @@ class Reader {
   // with it, and only corrupt bytes hold one.
   bool Time(Instant& t) {
     if (in_.size() < 8) return false;
-    uint64_t ms = 0;
-    for (int i = 0; i < 8; ++i) {
-      ms |= static_cast<uint64_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
-    }
+    const uint64_t ms =
+        boost::endian::load_little_u64(reinterpret_cast<const unsigned char*>(in_.data()));
     in_.remove_prefix(8);
     t = FromEpochMillis(static_cast<int64_t>(ms));
     return t >= kFirstFormattableInstant && t <= kLastFormattableInstant;
