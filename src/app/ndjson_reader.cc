@@ -88,11 +88,15 @@ void NdjsonReader::Run(std::ifstream& in) {
     batch.records.reserve(batch_size_);
     return true;
   };
+  // A UTF-8 byte-order mark (editors on Windows write one) marks the file, not its first
+  // event; left in place it would dead-letter that event as malformed JSON.
+  auto without_mark = [](int64_t number, std::string_view line) {
+    if (number == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+    return line;
+  };
   auto take_line = [&](std::string_view line) -> bool {
     ++line_no;
-    // A UTF-8 byte-order mark (editors on Windows write one) marks the file, not its first
-    // event; left in place it would dead-letter that event as malformed JSON.
-    if (line_no == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+    line = without_mark(line_no, line);
     if (line_no < start_) return true;  // applied by an earlier run: resume after it
     batch.records.push_back(
         SourceRecord{topic_, PartitionId(0), Offset(line_no), Instant{}, {}, line});
@@ -137,12 +141,15 @@ void NdjsonReader::Run(std::ifstream& in) {
   std::optional<int64_t> held_back;
   if (!stopped && status && at_end && !partial.empty()) {
     const int64_t last = line_no + 1;
-    std::string_view line = partial;
-    if (last == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
-    const SourceRecord record{topic_, PartitionId(0), Offset(last), Instant{}, {}, line};
-    const std::vector<DecodeResult> decoded = DecodeRecords(decoder, {&record, 1});
-    if (last >= start_ && !decoded[0].has_value() &&
-        decoded[0].error().reason == DecodeErrorReason::kMalformedJson) {
+    const auto incomplete = [&] {
+      const SourceRecord record{
+          topic_, PartitionId(0), Offset(last), Instant{}, {}, without_mark(last, partial)};
+      const std::vector<DecodeResult> decoded = DecodeRecords(decoder, {&record, 1});
+      return !decoded[0].has_value() &&
+             decoded[0].error().reason == DecodeErrorReason::kMalformedJson;
+    };
+    // (A line the resume skips is not decoded.)
+    if (last >= start_ && incomplete()) {
       held_back = last;
     } else {
       stopped = !take_line(partial);
