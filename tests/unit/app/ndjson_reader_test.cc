@@ -99,8 +99,7 @@ TEST(NdjsonReader, HoldsBackAnIncompleteLastLineUntilItIsComplete) {
   EXPECT_EQ(r.decoded_ok, (std::vector<bool>{true, true}));
   EXPECT_EQ((*resumed)->HeldBackLine(), std::nullopt);
 
-  // A complete last line that is not an event is read (and dead-lettered by the pipeline);
-  // so is one within the lines a resume skips.
+  // A complete last line that is not an event is read (and dead-lettered by the pipeline).
   const std::string other = dir.Sub("other.ndjson");
   std::ofstream(other, std::ios::binary) << Event(0) << "\n"
                                          << R"({"not":"an event"})";
@@ -110,6 +109,14 @@ TEST(NdjsonReader, HoldsBackAnIncompleteLastLineUntilItIsComplete) {
   EXPECT_EQ(r.payloads, (std::vector<std::string>{Event(0), R"({"not":"an event"})"}));
   EXPECT_EQ(r.decoded_ok, (std::vector<bool>{true, false}));
   EXPECT_EQ((*complete)->HeldBackLine(), std::nullopt);
+
+  // An incomplete last line among those a resume skips is not held back: nothing is read.
+  const std::string cut = dir.Sub("cut.ndjson");
+  std::ofstream(cut, std::ios::binary) << Event(0) << "\n" << third.substr(0, 60);
+  auto skipped = NdjsonReader::Open(cut, "file:x", /*start=*/5, 10);
+  ASSERT_TRUE(skipped.has_value());
+  EXPECT_TRUE(ReadAll(**skipped).payloads.empty());
+  EXPECT_EQ((*skipped)->HeldBackLine(), std::nullopt);
 }
 
 TEST(NdjsonReader, ResumesAtStartAndKeepsLinesAcrossChunkBoundaries) {
