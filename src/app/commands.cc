@@ -549,7 +549,9 @@ int RunReplay(const ReplayOptions& options) {
             file, start + 1);
       }
       // Read, split into lines and decoded on the reader's thread, one batch ahead.
-      auto reader = NdjsonReader::Open(file, source.topic, start, batch_size);
+      auto reader = NdjsonReader::Open(
+          file, source.topic,
+          {start, start > 0 ? pipeline.StoredSourceCheck(source) : std::nullopt}, batch_size);
       if (!reader) return Fail(reader.error());
       while (true) {
         auto batch = (*reader)->Next();

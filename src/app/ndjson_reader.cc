@@ -12,11 +12,11 @@
 namespace iocstream::app {
 
 Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(const std::string& path, std::string topic,
-                                                         int64_t start, size_t batch_size,
+                                                         Resume resume, size_t batch_size,
                                                          size_t max_ahead) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return IoError("cannot read " + path);
-  std::unique_ptr<NdjsonReader> reader(new NdjsonReader(path, std::move(topic), start,
+  std::unique_ptr<NdjsonReader> reader(new NdjsonReader(path, std::move(topic), resume,
                                                         std::max<size_t>(batch_size, 1),
                                                         std::max<size_t>(max_ahead, 1)));
   reader->thread_ = std::thread([r = reader.get(), in = std::move(in)]() mutable {
@@ -27,11 +27,12 @@ Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(const std::string& path
   return reader;
 }
 
-NdjsonReader::NdjsonReader(std::string path, std::string topic, int64_t start, size_t batch_size,
+NdjsonReader::NdjsonReader(std::string path, std::string topic, Resume resume, size_t batch_size,
                            size_t max_ahead)
     : path_(std::move(path)),
       topic_(std::move(topic)),
-      start_(start),
+      start_(resume.line),
+      previous_line_fingerprint_(resume.previous_line_fingerprint),
       batch_size_(batch_size),
       max_ahead_(max_ahead) {}
 
@@ -94,10 +95,26 @@ void NdjsonReader::Run(std::ifstream& in) {
     if (number == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
     return line;
   };
+  // The line before the resume position must be the one applied there (its fingerprint).
+  auto rewritten = [&](std::string_view detail) {
+    return InvalidArgument(
+        path_ + ": not the file an earlier replay into this state directory read up to line " +
+        std::to_string(start_) + " (" + std::string(detail) +
+        "): it was rewritten under the same path with the same first line. Resuming would skip "
+        "lines never applied. Replay it under another path (the events already applied are "
+        "recognised by their event id) or into another state directory");
+  };
   auto take_line = [&](std::string_view line) -> bool {
     ++line_no;
     line = without_mark(line_no, line);
-    if (line_no < start_) return true;  // applied by an earlier run: resume after it
+    if (line_no < start_) {  // applied by an earlier run: resume after it
+      if (line_no == start_ - 1 && previous_line_fingerprint_ &&
+          Pipeline::RecordFingerprint(line) != *previous_line_fingerprint_) {
+        status = rewritten("line " + std::to_string(start_) + " differs from the one applied");
+        return false;
+      }
+      return true;
+    }
     batch.records.push_back(
         SourceRecord{topic_, PartitionId(0), Offset(line_no), Instant{}, {}, line});
     return batch.records.size() < batch_size_ || emit();
@@ -154,6 +171,10 @@ void NdjsonReader::Run(std::ifstream& in) {
     } else {
       stopped = !take_line(partial);
     }
+  }
+  // A file shorter than the resume position cannot be the one read up to it (files grow).
+  if (!stopped && status && line_no + 1 < start_) {
+    status = rewritten("it has " + std::to_string(line_no + 1) + " lines");
   }
   // The records read before an error are still handed over: they were read correctly.
   if (!stopped) emit();

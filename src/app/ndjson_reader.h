@@ -42,12 +42,25 @@ class NdjsonReader {
     std::vector<DecodeResult> decoded;  // decoded[i]: records[i] decoded
   };
 
+  // Where a replay resumes: the first line to read (0-based; the lines before it were applied
+  // by an earlier replay) and, when the store has it, the fingerprint of the line before it as
+  // applied (Pipeline::StoredSourceCheck).
+  struct Resume {
+    Resume(int64_t line, std::optional<uint64_t> previous_line = std::nullopt)  // NOLINT
+        : line(line), previous_line_fingerprint(previous_line) {}
+    int64_t line = 0;
+    std::optional<uint64_t> previous_line_fingerprint;
+  };
+
   // Starts reading `path` on the reader thread. Records are named `topic` (partition 0), the
-  // lines before line `start` are skipped (applied by an earlier replay), and batches hold at
+  // lines before `resume.line` are skipped (applied by an earlier replay), and batches hold at
   // most `batch_size` records; at most `max_ahead` batches wait for the consumer.
-  // Errors: kIo when the file cannot be opened.
+  // Errors: kIo when the file cannot be opened. Next fails with kInvalidArgument, before any
+  // batch, when the file is not the one the earlier replay read up to `resume.line`: it has
+  // fewer lines, or the line before it differs from the fingerprint (the file was rewritten
+  // under its path with the same first line; resuming would skip lines never applied).
   [[nodiscard]] static Result<std::unique_ptr<NdjsonReader>> Open(const std::string& path,
-                                                                  std::string topic, int64_t start,
+                                                                  std::string topic, Resume resume,
                                                                   size_t batch_size,
                                                                   size_t max_ahead = 2);
   // Stops the reader thread and waits for it.
@@ -64,7 +77,7 @@ class NdjsonReader {
   [[nodiscard]] std::optional<int64_t> HeldBackLine() const;
 
  private:
-  NdjsonReader(std::string path, std::string topic, int64_t start, size_t batch_size,
+  NdjsonReader(std::string path, std::string topic, Resume resume, size_t batch_size,
                size_t max_ahead);
   // The reader thread: reads `in` (opened by Open) to its end or until the consumer leaves.
   void Run(std::ifstream& in);
@@ -74,6 +87,7 @@ class NdjsonReader {
   const std::string path_;
   const std::string topic_;  // records' topic views point here
   const int64_t start_;
+  const std::optional<uint64_t> previous_line_fingerprint_;
   const size_t batch_size_;
   const size_t max_ahead_;
 

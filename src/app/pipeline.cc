@@ -1,6 +1,7 @@
 #include "app/pipeline.h"
 
 #include <spdlog/spdlog.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cstring>
@@ -196,6 +197,21 @@ std::optional<Offset> Pipeline::StoredOffset(const TopicPartition& tp) const {
   return *stored;
 }
 
+std::optional<uint64_t> Pipeline::StoredSourceCheck(const TopicPartition& tp) const {
+  if (auto it = next_source_checks_.find(tp); it != next_source_checks_.end()) return it->second;
+  auto stored = store_.GetSourceCheck(tp);
+  if (!stored) {
+    spdlog::error("reading stored source check of {}[{}]: {}", tp.topic, tp.partition.value(),
+                  stored.error().message);
+    return std::nullopt;
+  }
+  return *stored;
+}
+
+uint64_t Pipeline::RecordFingerprint(std::string_view payload) {
+  return XXH3_64bits(payload.data(), payload.size());
+}
+
 std::optional<Instant> Pipeline::Watermark(PartitionId partition) const {
   if (auto it = watermarks_.find(partition); it != watermarks_.end()) return it->second;
   return std::nullopt;
@@ -229,6 +245,7 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
   dirty_bytes_ = 0;
   for (const auto& tp : partitions) {
     next_offsets_.erase(tp);
+    next_source_checks_.erase(tp);
     durable_offsets_.erase(tp);
     watermarks_.erase(tp.partition);
     fire_armed_.erase(tp.partition);
@@ -542,10 +559,10 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
   // The source partition of the previous record and its entry in batch_offsets_: a batch
   // holds runs of records of one partition, so the map is searched once per run (and again
   // after a commit within the batch, which empties the map).
-  Offset* run_next = nullptr;
+  BatchPosition* run_next = nullptr;
   const TopicPartition* run_tp = nullptr;
   uint64_t run_commit = commit_count_;
-  auto next_offset_slot = [&](const SourceRecord& rec) -> Offset& {
+  auto next_offset_slot = [&](const SourceRecord& rec) -> BatchPosition& {
     if (run_tp == nullptr || run_commit != commit_count_ || run_tp->partition != rec.partition ||
         run_tp->topic != rec.topic) {
       TopicPartition key{std::string(rec.topic), rec.partition};
@@ -553,7 +570,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       if (it == batch_offsets_.end()) {
         const std::optional<Offset> stored = StoredOffset(key);
         // Offset(-1): nothing stored, so any offset is expected next.
-        it = batch_offsets_.emplace(std::move(key), stored.value_or(Offset(-1))).first;
+        it = batch_offsets_.emplace(std::move(key), BatchPosition{stored.value_or(Offset(-1)), {}})
+                 .first;
       }
       run_tp = &it->first;
       run_next = &it->second;
@@ -564,7 +582,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
   for (size_t i = 0; i < records.size(); ++i) {
     const SourceRecord& rec = records[i];
     std::optional<Offset> next;
-    if (const Offset slot = next_offset_slot(rec); slot.value() >= 0) next = slot;
+    if (const Offset slot = next_offset_slot(rec).next; slot.value() >= 0) next = slot;
     const TopicPartition& tp = *run_tp;
     if (next && rec.offset < *next) {
       // Already applied (a redelivery after a rebalance race): its effects are in the store.
@@ -601,7 +619,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       probe_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
       probe_.dead_lettered_by_reason[static_cast<size_t>(err.reason)].fetch_add(
           1, std::memory_order_relaxed);
-      next_offset_slot(rec) = done;
+      next_offset_slot(rec) = {done, RecordFingerprint(rec.payload)};
       continue;
     }
     DossierEvent& event = *d;
@@ -619,7 +637,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     if (options_.clock == TimerClock::kWatermark && fire_armed_.count(p) > 0) {
       if (Status s = FireDue(p, watermarks_[p]); !s) return fatal_ = s;
     }
-    next_offset_slot(rec) = done;
+    next_offset_slot(rec) = {done, RecordFingerprint(rec.payload)};
     Entry* entry = entry_of[i];
     BeginChange(*entry);
     alerts_.clear();
@@ -748,12 +766,20 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     if (e->current) job.dossiers.Add(*e->current);
   }
   job.aggregates = aggregates_.TakeDirty();
-  job.offsets.assign(batch_offsets_.begin(), batch_offsets_.end());
+  job.offsets.clear();
+  job.source_checks.clear();
+  for (const auto& [tp, position] : batch_offsets_) {
+    job.offsets.emplace_back(tp, position.next);
+    if (position.last_record_fingerprint) {
+      job.source_checks.emplace_back(tp, *position.last_record_fingerprint);
+    }
+  }
   job.watermarks.clear();
   for (const auto& [p, moved] : watermark_moved_) job.watermarks.emplace_back(p, watermarks_[p]);
   job.outbox.swap(outbox_);  // BuildBatch empties it: outbox_ gets the emptied vector back
   if (writer_) {
-    in_flight_offsets_ = batch_offsets_;
+    in_flight_offsets_.clear();
+    for (const auto& [tp, position] : batch_offsets_) in_flight_offsets_[tp] = position.next;
     // Swapped, not moved: the map emptied by the last AwaitWrite keeps its buckets, so the
     // next interval's changes do not regrow (and rehash) a table from nothing.
     in_flight_timer_changes_.swap(timer_changes_);
@@ -766,10 +792,15 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
       fatal_ = s;
       return s;
     }
-    for (const auto& [tp, off] : batch_offsets_) durable_offsets_[tp] = off;
+    for (const auto& [tp, position] : batch_offsets_) durable_offsets_[tp] = position.next;
     ++durable_commits_;
   }
-  for (const auto& [tp, off] : batch_offsets_) next_offsets_[tp] = off;
+  for (const auto& [tp, position] : batch_offsets_) {
+    next_offsets_[tp] = position.next;
+    if (position.last_record_fingerprint) {
+      next_source_checks_[tp] = *position.last_record_fingerprint;
+    }
+  }
   for (Entry* e : dirty_) {
     e->dirty = false;
     e->written = commit_count_ + 1;
@@ -797,6 +828,7 @@ state::StateBatch Pipeline::BuildBatch(state::StateStore& store, CommitJob& job)
   batch.PutTimerChanges(timers);
   for (const auto& [key, counters] : job.aggregates) batch.PutAggregate(key, counters);
   for (const auto& [tp, off] : job.offsets) batch.PutOffset(tp, off);
+  for (const auto& [tp, check] : job.source_checks) batch.PutSourceCheck(tp, check);
   for (const auto& [p, watermark] : job.watermarks) batch.PutWatermark(p, watermark);
   for (std::string& m : job.outbox) batch.AppendOutbox(std::move(m));
   job.outbox.clear();

@@ -214,6 +214,15 @@ class Pipeline {
   // The next offset stored with the state for `tp` (resume point), nullopt if none.
   [[nodiscard]] std::optional<Offset> StoredOffset(const TopicPartition& tp) const;
 
+  // The fingerprint (RecordFingerprint) of the record before StoredOffset(tp), the last one
+  // consumed from `tp`, stored with it; nullopt if none was stored (a store written before
+  // source checks, or nothing consumed). A file source checks it before resuming: a file
+  // rewritten under its path no longer has that line at that position.
+  [[nodiscard]] std::optional<uint64_t> StoredSourceCheck(const TopicPartition& tp) const;
+
+  // The fingerprint of a record's payload kept with its source's offset: XXH3-64 of the bytes.
+  [[nodiscard]] static uint64_t RecordFingerprint(std::string_view payload);
+
   // Commits what is pending, then forgets the in-memory state of revoked partitions
   // (aggregates, watermarks, offsets, cached dossiers). A failed commit makes the Pipeline
   // fatal (the next call returns the error).
@@ -314,8 +323,9 @@ class Pipeline {
   // Durable view, kept in step with the store.
   std::map<PartitionId, Instant> watermarks_;
   std::map<PartitionId, TimerHead> heads_;
-  std::map<TopicPartition, Offset> next_offsets_;     // as of the last commit built
-  std::map<TopicPartition, Offset> durable_offsets_;  // as of the last commit written
+  std::map<TopicPartition, Offset> next_offsets_;          // as of the last commit built
+  std::map<TopicPartition, uint64_t> next_source_checks_;  // as of the last commit built
+  std::map<TopicPartition, Offset> durable_offsets_;       // as of the last commit written
   uint64_t durable_commits_ = 0;
   // The writer of async commits (nullptr without async_commit), and what the write in flight
   // makes durable.
@@ -417,6 +427,7 @@ class Pipeline {
     const TimerChanges* timers = nullptr;
     std::vector<std::pair<AggregateKey, AggregateCounters>> aggregates;
     std::vector<std::pair<TopicPartition, Offset>> offsets;
+    std::vector<std::pair<TopicPartition, uint64_t>> source_checks;
     std::vector<std::pair<PartitionId, Instant>> watermarks;
     std::vector<std::string> outbox;
   };
@@ -433,7 +444,13 @@ class Pipeline {
   };
   ChangeBase change_base_;
   std::vector<AlertIntent> alerts_;  // raised by the change in progress (reused)
-  std::map<TopicPartition, Offset> batch_offsets_;
+  // Per source partition of the records applied since the last commit: the next offset, and
+  // the fingerprint of the record before it (once a record of this batch moved it).
+  struct BatchPosition {
+    Offset next;
+    std::optional<uint64_t> last_record_fingerprint;
+  };
+  std::map<TopicPartition, BatchPosition> batch_offsets_;
   // Partitions of the poll batch's records (ProcessDecoded, over all of its parts): with the
   // wall clock, their due timers fire once the batch is applied.
   std::vector<PartitionId> touched_;

@@ -139,6 +139,12 @@ std::string WatermarkKey(PartitionId partition) {
   return out;
 }
 
+std::string SourceCheckKey(const TopicPartition& tp) {
+  std::string out(kSourceCheckKeyPrefix);
+  out += OffsetKey(tp);
+  return out;
+}
+
 std::string Fixed64Value(uint64_t v) {
   std::string out;
   AppendFixed64BE(&out, v);

@@ -20,6 +20,7 @@
 //   meta        "format_version"                                      be32 version
 //               "outbox_next_sequence"                                be64 sequence
 //               "watermark/" ordered32 partition                      be64 epoch millis
+//               "source_check/" esc topic 0x00, ordered32 partition   be64 fingerprint
 //
 // Decoders return nullopt for bytes that are not a valid key of their family (corruption).
 #pragma once
@@ -46,6 +47,7 @@ inline constexpr std::string_view kFormatVersionKey = "format_version";
 inline constexpr std::string_view kOutboxNextSequenceKey = "outbox_next_sequence";
 inline constexpr std::string_view kWatermarkKeyPrefix = "watermark/";
 inline constexpr std::string_view kReplayPartitionsKey = "replay_partitions";
+inline constexpr std::string_view kSourceCheckKeyPrefix = "source_check/";
 
 // Appends `s` escaped and terminated (see above).
 void AppendEscapedString(std::string* out, std::string_view s);
@@ -69,6 +71,9 @@ std::string OutboxKey(uint64_t sequence);
 std::optional<uint64_t> DecodeOutboxKey(std::string_view key);
 
 std::string WatermarkKey(PartitionId partition);
+
+// The meta key of a source's check: the fingerprint of its last applied record.
+std::string SourceCheckKey(const TopicPartition& tp);
 
 // Fixed-width value helpers for offsets, watermarks, the format version and sequences.
 std::string Fixed64Value(uint64_t v);

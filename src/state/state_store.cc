@@ -366,6 +366,12 @@ void StateBatch::PutOffset(const TopicPartition& tp, Offset next_offset) {
                                keys::Fixed64Value(static_cast<uint64_t>(next_offset.value()))));
 }
 
+void StateBatch::PutSourceCheck(const TopicPartition& tp, uint64_t last_record_fingerprint) {
+  assert(rep_);
+  rep_->Record(rep_->batch.Put(rep_->families[kMeta], keys::SourceCheckKey(tp),
+                               keys::Fixed64Value(last_record_fingerprint)));
+}
+
 void StateBatch::PutWatermark(PartitionId partition, Instant watermark) {
   assert(rep_);
   rep_->Record(
@@ -729,6 +735,16 @@ Result<std::vector<std::pair<TopicPartition, Offset>>> StateStore::LoadOffsets()
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scan offsets");
   return out;
+}
+
+Result<std::optional<uint64_t>> StateStore::GetSourceCheck(const TopicPartition& tp) const {
+  if (!impl_->db) return Closed();
+  auto raw = impl_->GetRaw(kMeta, keys::SourceCheckKey(tp));
+  if (!raw) return raw.error();
+  if (!raw->has_value()) return std::optional<uint64_t>();
+  auto v = keys::DecodeFixed64Value(**raw);
+  if (!v) return CorruptKey(keys::kMetaFamily);
+  return std::optional<uint64_t>(*v);
 }
 
 Result<std::optional<Instant>> StateStore::GetWatermark(PartitionId partition) const {

@@ -77,6 +77,45 @@ TEST(ReplayInputTest, RewrittenFileIsReplayedFromTheStartAndAGrownOneResumes) {
   }
 }
 
+// A file rewritten with the same first line looks like the same file grown, but the line
+// before the stored position is not the one applied there: the replay refuses instead of
+// skipping lines never applied (found by a helper), and a replay under another path applies
+// every new event (those already applied are duplicates by event id).
+TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-same-first"));
+  const std::string events = dir / "events.ndjson";
+  auto received = [](const std::string& id) {
+    return R"({"schema_version":1,"event_id":")" + id + R"(/r","dossier_id":")" + id +
+           R"(","type":"received","occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"A",)" +
+           R"("due_at":"2026-03-04T17:00:00+07:00"})" + "\n";
+  };
+  std::ofstream(events) << received("D1") << received("D2") << received("D3");
+  const CommandResult first = RunIocstream({"replay", "--config", config, events});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  std::ofstream(events) << received("D1") << received("D5") << received("D6") << received("D7");
+  const CommandResult rewritten = RunIocstream({"replay", "--config", config, events});
+  EXPECT_NE(rewritten.exit_code, 0);
+  EXPECT_NE(rewritten.err.find("line 3 differs from the one applied"), std::string::npos)
+      << rewritten.err;
+  std::ofstream(events) << received("D1");  // shorter than the stored position
+  const CommandResult shorter = RunIocstream({"replay", "--config", config, events});
+  EXPECT_NE(shorter.exit_code, 0);
+  EXPECT_NE(shorter.err.find("it has 1 lines"), std::string::npos) << shorter.err;
+
+  const std::string moved = dir / "events-2.ndjson";
+  std::ofstream(moved) << received("D1") << received("D5") << received("D6") << received("D7");
+  const CommandResult again = RunIocstream({"replay", "--config", config, moved});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("consumed 4 = applied 3 (late 0) + duplicates 1"), std::string::npos)
+      << again.out;
+  const CommandResult exported = RunIocstream({"export", "--config", config, "dossiers"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  for (const char* id : {"D1", "D2", "D3", "D5", "D6", "D7"}) {
+    EXPECT_NE(exported.out.find(std::string("\n") + id + ","), std::string::npos) << id;
+  }
+}
+
 // Each replay partition keeps its own timers: a state dir replayed with another
 // replay.partitions would put a dossier's later events where its timers are not, and those
 // timers would never fire (found by a helper: 696 alerts instead of 919). Refused, with the

@@ -180,6 +180,12 @@ class StateBatch {
   // The next offset to consume on `tp` (the offset of the first record not yet applied).
   void PutOffset(const TopicPartition& tp, Offset next_offset);
 
+  // A fingerprint of the record before `tp`'s next offset, the last one consumed (the
+  // Pipeline's: XXH3-64 of its payload bytes). Stored beside the offset, in the same batch,
+  // so that a source that can be rewritten (a file) can tell on resume whether the record
+  // at that position is still the one applied.
+  void PutSourceCheck(const TopicPartition& tp, uint64_t last_record_fingerprint);
+
   // The event-time watermark of a partition (replay mode's clock).
   void PutWatermark(PartitionId partition, Instant watermark);
 
@@ -245,6 +251,10 @@ class StateStore {
 
   // Every stored (topic-partition, next offset), ordered by topic then partition.
   [[nodiscard]] Result<std::vector<std::pair<TopicPartition, Offset>>> LoadOffsets() const;
+
+  // The fingerprint stored by PutSourceCheck for `tp`, nullopt if none (nothing consumed
+  // from it, or stored by a build before source checks). Errors: kCorruption, kIo.
+  [[nodiscard]] Result<std::optional<uint64_t>> GetSourceCheck(const TopicPartition& tp) const;
 
   // The stored watermark of a partition, nullopt if none.
   [[nodiscard]] Result<std::optional<Instant>> GetWatermark(PartitionId partition) const;

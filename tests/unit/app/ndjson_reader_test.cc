@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "app/pipeline.h"
 #include "unit/state/temp_dir.h"
 
 namespace iocstream::app {
@@ -113,7 +114,7 @@ TEST(NdjsonReader, HoldsBackAnIncompleteLastLineUntilItIsComplete) {
   // An incomplete last line among those a resume skips is not held back: nothing is read.
   const std::string cut = dir.Sub("cut.ndjson");
   std::ofstream(cut, std::ios::binary) << Event(0) << "\n" << third.substr(0, 60);
-  auto skipped = NdjsonReader::Open(cut, "file:x", /*start=*/5, 10);
+  auto skipped = NdjsonReader::Open(cut, "file:x", /*start=*/2, 10);
   ASSERT_TRUE(skipped.has_value());
   EXPECT_TRUE(ReadAll(**skipped).payloads.empty());
   EXPECT_EQ((*skipped)->HeldBackLine(), std::nullopt);
@@ -171,6 +172,56 @@ TEST(NdjsonReader, EmptyFileAndAResumePastTheEndGiveNoRecords) {
   auto resumed = NdjsonReader::Open(three, "file:x", /*start=*/3, 10);
   ASSERT_TRUE(resumed.has_value());
   EXPECT_TRUE(ReadAll(**resumed).payloads.empty());
+}
+
+// The fingerprint stored with the resume position is the line before it as the pipeline saw it
+// (byte-order mark dropped); a file whose line there differs, or that has fewer lines, is not
+// the file read up to there: an error before any batch, and no line is skipped silently.
+TEST(NdjsonReader, ResumeChecksTheLineBeforeItAgainstItsFingerprint) {
+  TempDir dir;
+  const std::string path = dir.Sub("events.ndjson");
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << "\xEF\xBB\xBF";
+    for (int i = 0; i < 10; ++i) f << Event(i) << "\n";
+  }
+  for (const int64_t start : {1, 5, 10}) {
+    auto same = NdjsonReader::Open(
+        path, "file:x", {start, Pipeline::RecordFingerprint(Event(static_cast<int>(start) - 1))},
+        4);
+    ASSERT_TRUE(same.has_value());
+    const ReadBack r = ReadAll(**same);
+    ASSERT_EQ(r.offsets.size(), static_cast<size_t>(10 - start)) << "start " << start;
+    if (!r.offsets.empty()) {
+      EXPECT_EQ(r.offsets.front(), start);
+    }
+  }
+
+  auto differs = NdjsonReader::Open(path, "file:x", {5, Pipeline::RecordFingerprint(Event(99))}, 4);
+  ASSERT_TRUE(differs.has_value());
+  auto first = (*differs)->Next();
+  ASSERT_FALSE(first.has_value()) << "the rewritten file's lines 6.. were read";
+  EXPECT_EQ(first.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(first.error().message.find("line 5 differs from the one applied"), std::string::npos)
+      << first.error().message;
+  EXPECT_NE(first.error().message.find("another path"), std::string::npos);
+
+  for (const std::optional<uint64_t> check :
+       {std::optional<uint64_t>(),
+        std::optional<uint64_t>(Pipeline::RecordFingerprint(Event(11)))}) {
+    auto shorter = NdjsonReader::Open(path, "file:x", {12, check}, 4);
+    ASSERT_TRUE(shorter.has_value());
+    auto next = (*shorter)->Next();
+    ASSERT_FALSE(next.has_value());
+    EXPECT_EQ(next.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(next.error().message.find("it has 10 lines"), std::string::npos)
+        << next.error().message;
+  }
+
+  // Without a stored fingerprint (a store written before source checks) the line is trusted.
+  auto unchecked = NdjsonReader::Open(path, "file:x", 5, 4);
+  ASSERT_TRUE(unchecked.has_value());
+  EXPECT_EQ(ReadAll(**unchecked).offsets.size(), 5u);
 }
 
 TEST(NdjsonReader, MissingFileIsAnIoError) {

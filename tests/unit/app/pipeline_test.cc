@@ -392,6 +392,44 @@ TEST_F(PipelineTest, ABatchGivenInPartsCommitsOnceLikeTheWholeBatch) {
   ExpectSameResults(whole.probe, whole.aggregates, *store_, probe, aggregates, *parts_store, 200);
 }
 
+// Each source partition's offset is stored with the fingerprint of the record before it, the
+// last one consumed (applied, duplicate or dead-lettered), in the same batch; a redelivered
+// record below the offset changes neither.
+TEST_F(PipelineTest, OffsetsAreStoredWithTheFingerprintOfTheLastRecordConsumed) {
+  MakeRecords(40, 3);
+  records_.push_back(SourceRecord{"events", PartitionId(1), Offset(0), Instant{}, {}, "{bad"});
+  records_.back().offset =
+      Offset(std::count_if(records_.begin(), records_.end() - 1,
+                           [](const SourceRecord& r) { return r.partition == PartitionId(1); }));
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  {
+    Pipeline pipeline(*store_, aggregates, rules, options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records_, Instant{}).ok());
+    ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).first(1), Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  EXPECT_EQ(probe.dead_lettered.load(), 1u);
+  EXPECT_EQ(probe.consumed.load(), records_.size() + 1);
+  Pipeline reopened(*store_, aggregates, rules, options, probe);
+  for (int32_t p = 0; p < 3; ++p) {
+    const TopicPartition tp{"events", PartitionId(p)};
+    const auto last = std::find_if(records_.rbegin(), records_.rend(), [&](const SourceRecord& r) {
+      return r.partition == PartitionId(p);
+    });
+    ASSERT_NE(last, records_.rend());
+    EXPECT_EQ(reopened.StoredOffset(tp), Offset(last->offset.value() + 1)) << p;
+    const auto stored = store_->GetSourceCheck(tp);
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(*stored, std::optional<uint64_t>(Pipeline::RecordFingerprint(last->payload))) << p;
+    EXPECT_EQ(reopened.StoredSourceCheck(tp), *stored);
+  }
+  EXPECT_EQ(reopened.StoredSourceCheck({"events", PartitionId(7)}), std::nullopt);
+}
+
 // The byte bound of a commit (PipelineOptions::commit_max_bytes) commits as the changes
 // pile up, with no interval or record bound; timers firing within a batch commit there, and
 // the cache is still evicted between batches (a regression: with every commit made within a
