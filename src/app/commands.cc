@@ -516,6 +516,18 @@ int RunReplay(const ReplayOptions& options) {
           "{}: resuming at event {} of {}: the earlier ones were applied by an earlier "
           "replay into this state directory",
           source.topic, start + 1, payloads.size());
+      // The same check as a file's (NdjsonReader): the event before the position must be the
+      // one applied there, else the files changed and resuming would skip events.
+      const std::optional<uint64_t> check = pipeline.StoredSourceCheck(source);
+      if (static_cast<size_t>(start) > payloads.size() ||
+          (check &&
+           Pipeline::RecordFingerprint(payloads[static_cast<size_t>(start) - 1]) != *check)) {
+        return Fail(InvalidArgument(
+            source.topic + ": not the events an earlier replay into this state directory read " +
+            "up to event " + std::to_string(start) + " (" + std::to_string(payloads.size()) +
+            " events now): the files changed with the same first event. Resuming would skip " +
+            "events never applied. Replay them into another state directory"));
+      }
     }
     for (size_t i = static_cast<size_t>(start); i < payloads.size(); ++i) {
       if (stop_with_input_left()) break;
