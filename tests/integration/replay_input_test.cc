@@ -116,6 +116,29 @@ TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
   }
 }
 
+// The same for a mapped CSV export: changed in its latest row (same first event, same count),
+// it is refused rather than taken as fully applied.
+TEST(ReplayInputTest, MappedCsvChangedWithTheSameFirstEventIsRefused) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-csv-changed"));
+  const std::string mapping = SourceDir() + "/config/mappings/boston-sample.yaml";
+  const std::string csv = dir / "cases.csv";
+  std::string text = ReadFile(SourceDir() + "/tests/data/boston/boston-sample.csv");
+  std::ofstream(csv, std::ios::binary) << text;
+  const CommandResult first =
+      RunIocstream({"replay", "--config", config, "--mapping", mapping, csv});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  // The latest closing date of the sample, a year later: the last event changes.
+  const std::regex closed(R"(2024-12-27 03:29:13)");
+  ASSERT_TRUE(std::regex_search(text, closed));
+  std::ofstream(csv, std::ios::binary) << std::regex_replace(text, closed, "2025-12-27 03:29:13");
+  const CommandResult changed =
+      RunIocstream({"replay", "--config", config, "--mapping", mapping, csv});
+  EXPECT_NE(changed.exit_code, 0);
+  EXPECT_NE(changed.err.find("the files changed with the same first event"), std::string::npos)
+      << changed.err;
+}
+
 // Each replay partition keeps its own timers: a state dir replayed with another
 // replay.partitions would put a dossier's later events where its timers are not, and those
 // timers would never fire (found by a helper: 696 alerts instead of 919). Refused, with the
