@@ -36,12 +36,12 @@ void AggregateTable::Load(Rows rows) {
 }
 
 AggregateTable::Row& AggregateTable::DirtyRow(const RowKey& key) {
-  auto it = rows_.try_emplace(key).first;
-  if (!it->second.dirty) {
-    it->second.dirty = true;
-    dirty_.push_back(&*it);
+  Row& row = rows_.try_emplace(key).first->second;
+  if (!row.dirty) {
+    row.dirty = true;
+    dirty_.push_back(key);
   }
-  return it->second;
+  return row;
 }
 
 void AggregateTable::TakeFootprint(const DossierState& state, Footprint& out) {
@@ -69,13 +69,15 @@ std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirt
   std::lock_guard lock(mu_);
   std::vector<std::pair<AggregateKey, AggregateCounters>> out;
   out.reserve(dirty_.size());
-  for (Table::value_type* row : dirty_) {
-    out.emplace_back(ToAggregateKey(row->first), row->second.counters);
-    row->second.dirty = false;
-  }
-  // Zero rows are written (the store deletes them) and forgotten.
-  for (Table::value_type* row : dirty_) {
-    if (row->second.counters.IsZero()) rows_.erase(rows_.find(row->first));
+  for (const RowKey& key : dirty_) {
+    const auto row = rows_.find(key);
+    out.emplace_back(ToAggregateKey(key), row->second.counters);
+    // Zero rows are written (the store deletes them) and forgotten.
+    if (row->second.counters.IsZero()) {
+      rows_.erase(row);
+    } else {
+      row->second.dirty = false;
+    }
   }
   dirty_.clear();
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -84,16 +86,16 @@ std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirt
 
 void AggregateTable::DropPartition(PartitionId partition) {
   std::lock_guard lock(mu_);
-  std::erase_if(dirty_,
-                [&](const Table::value_type* row) { return row->first.partition == partition; });
-  std::erase_if(rows_, [&](const auto& row) { return row.first.partition == partition; });
+  std::erase_if(dirty_, [&](const RowKey& key) { return key.partition == partition; });
+  boost::unordered::erase_if(rows_,
+                             [&](const auto& row) { return row.first.partition == partition; });
 }
 
 void AggregateTable::LoadPartition(PartitionId partition, Rows rows) {
   std::lock_guard lock(mu_);
-  std::erase_if(dirty_,
-                [&](const Table::value_type* row) { return row->first.partition == partition; });
-  std::erase_if(rows_, [&](const auto& row) { return row.first.partition == partition; });
+  std::erase_if(dirty_, [&](const RowKey& key) { return key.partition == partition; });
+  boost::unordered::erase_if(rows_,
+                             [&](const auto& row) { return row.first.partition == partition; });
   for (auto& [key, counters] : rows) {
     if (key.partition == partition) rows_[KeyOf(key)].counters = counters;
   }

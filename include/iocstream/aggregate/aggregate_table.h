@@ -7,10 +7,10 @@
 // for longer than that copy.
 #pragma once
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <map>
 #include <mutex>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "iocstream/core/aggregate_types.h"
@@ -76,16 +76,17 @@ class AggregateTable {
     AggregateCounters counters;
     bool dirty = false;  // listed in dirty_
   };
-  using Table = std::unordered_map<RowKey, Row, RowKeyHash>;
+  using Table = boost::unordered_flat_map<RowKey, Row, RowKeyHash>;
 
   // The row of `key`, created when missing; listed as dirty.
   Row& DirtyRow(const RowKey& key);
 
   mutable std::mutex mu_;
   Table rows_;  // hashed: Apply runs once per state change, on the hot path
-  // Rows changed since the last TakeDirty (node pointers: rows are erased only by TakeDirty,
-  // which empties this first, and by DropPartition, which removes them from it).
-  std::vector<Table::value_type*> dirty_;
+  // Keys of the rows changed since the last TakeDirty (keys, not pointers: an open-addressing
+  // table moves its rows when it grows). Rows are erased only by TakeDirty, which empties
+  // this, and by DropPartition and LoadPartition, which remove their keys from it.
+  std::vector<RowKey> dirty_;
 };
 
 }  // namespace iocstream::aggregate
