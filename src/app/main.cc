@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "app/commands.h"
 #include "iocstream/state/state_store.h"
@@ -130,7 +131,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   sim_cmd->add_flag("!--no-progress", sim.progress, "no progress bar");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // A word where the subcommand goes that names none: CLI11 only says that one is required.
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && !app.remaining().empty() &&
+        app.get_subcommands().empty()) {
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      }
+      std::cerr << "iocstream: unknown subcommand '" << app.remaining().front()
+                << "' (the subcommands: " << names << ")\nRun with --help for more information.\n";
+      return static_cast<int>(CLI::ExitCodes::ExtrasError);
+    }
+    return app.exit(e);
+  }
   // Logs go to stderr: stdout carries summaries and exports.
   spdlog::set_default_logger(spdlog::stderr_color_mt("iocstream"));
   spdlog::set_level(spdlog::level::from_str(log_level));
