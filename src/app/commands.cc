@@ -512,22 +512,31 @@ int RunReplay(const ReplayOptions& options) {
         PartitionId(0)};
     const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
     if (start > 0) {
+      // The same check as a file's (NdjsonReader): the events before the position must be
+      // those applied, else the files changed and resuming would skip events.
+      bool same = static_cast<size_t>(start) <= payloads.size();
+      if (const std::optional<uint64_t> check = pipeline.StoredSourceCheck(source); same && check) {
+        uint64_t chain = Pipeline::kChainStart;
+        for (size_t i = 0; i < static_cast<size_t>(start); ++i) {
+          chain = Pipeline::ChainFingerprint(chain, payloads[i]);
+        }
+        same = chain == *check;
+      }
+      if (!same) {
+        return Fail(InvalidArgument(
+            "replay --mapping " + fs::path(options.files.front()).filename().string() +
+            ": the first " + std::to_string(start) + " events, sorted by time (" +
+            std::to_string(payloads.size()) + " now), are not those an earlier replay into " +
+            "this state directory applied: rows were changed, or added with times before the " +
+            "latest applied. Resuming would skip events never applied. To apply the new rows, " +
+            "replay the files under other names (events whose id was applied already are " +
+            "skipped as duplicates, even if changed); to apply changed rows, replay into a new " +
+            "state directory"));
+      }
       spdlog::warn(
           "{}: resuming at event {} of {}: the earlier ones were applied by an earlier "
           "replay into this state directory",
           source.topic, start + 1, payloads.size());
-      // The same check as a file's (NdjsonReader): the event before the position must be the
-      // one applied there, else the files changed and resuming would skip events.
-      const std::optional<uint64_t> check = pipeline.StoredSourceCheck(source);
-      if (static_cast<size_t>(start) > payloads.size() ||
-          (check &&
-           Pipeline::RecordFingerprint(payloads[static_cast<size_t>(start) - 1]) != *check)) {
-        return Fail(InvalidArgument(
-            source.topic + ": not the events an earlier replay into this state directory read " +
-            "up to event " + std::to_string(start) + " (" + std::to_string(payloads.size()) +
-            " events now): the files changed with the same first event. Resuming would skip " +
-            "events never applied. Replay them into another state directory"));
-      }
     }
     for (size_t i = static_cast<size_t>(start); i < payloads.size(); ++i) {
       if (stop_with_input_left()) break;

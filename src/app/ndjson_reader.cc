@@ -32,7 +32,7 @@ NdjsonReader::NdjsonReader(std::string path, std::string topic, Resume resume, s
     : path_(std::move(path)),
       topic_(std::move(topic)),
       start_(resume.line),
-      previous_line_fingerprint_(resume.previous_line_fingerprint),
+      applied_chain_(resume.applied_chain),
       batch_size_(batch_size),
       max_ahead_(max_ahead) {}
 
@@ -95,22 +95,25 @@ void NdjsonReader::Run(std::ifstream& in) {
     if (number == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
     return line;
   };
-  // The line before the resume position must be the one applied there (its fingerprint).
-  auto rewritten = [&](std::string_view detail) {
+  // The lines before the resume position must be those applied (their chained hash).
+  auto changed = [&](std::string_view what) {
     return InvalidArgument(
-        path_ + ": not the file an earlier replay into this state directory read up to line " +
-        std::to_string(start_) + " (" + std::string(detail) +
-        "): it was rewritten under the same path with the same first line. Resuming would skip "
-        "lines never applied. Replay it under another path (the events already applied are "
-        "recognised by their event id) or into another state directory");
+        path_ + ": " + std::string(what) + " an earlier replay into this state directory " +
+        "applied: the file was changed, not only appended to. Resuming after line " +
+        std::to_string(start_) + " would skip lines never applied. To apply its new events, " +
+        "replay it under another path (events whose id was applied already are skipped as " +
+        "duplicates, even if changed); to apply changed events, replay into a new state " +
+        "directory");
   };
+  uint64_t chain = Pipeline::kChainStart;
   auto take_line = [&](std::string_view line) -> bool {
     ++line_no;
     line = without_mark(line_no, line);
     if (line_no < start_) {  // applied by an earlier run: resume after it
-      if (line_no == start_ - 1 && previous_line_fingerprint_ &&
-          Pipeline::RecordFingerprint(line) != *previous_line_fingerprint_) {
-        status = rewritten("line " + std::to_string(start_) + " differs from the one applied");
+      if (!applied_chain_) return true;
+      chain = Pipeline::ChainFingerprint(chain, line);
+      if (line_no == start_ - 1 && chain != *applied_chain_) {
+        status = changed("lines 1 to " + std::to_string(start_) + " are not those");
         return false;
       }
       return true;
@@ -174,7 +177,8 @@ void NdjsonReader::Run(std::ifstream& in) {
   }
   // A file shorter than the resume position cannot be the one read up to it (files grow).
   if (!stopped && status && line_no + 1 < start_) {
-    status = rewritten("it has " + std::to_string(line_no + 1) + " lines");
+    status = changed("it has " + std::to_string(line_no + 1) + " lines, fewer than the " +
+                     std::to_string(start_) + " lines");
   }
   // The records read before an error are still handed over: they were read correctly.
   if (!stopped) emit();

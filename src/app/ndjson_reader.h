@@ -43,13 +43,13 @@ class NdjsonReader {
   };
 
   // Where a replay resumes: the first line to read (0-based; the lines before it were applied
-  // by an earlier replay) and, when the store has it, the fingerprint of the line before it as
+  // by an earlier replay) and, when the store has it, the chained hash of those lines as
   // applied (Pipeline::StoredSourceCheck).
   struct Resume {
-    Resume(int64_t line, std::optional<uint64_t> previous_line = std::nullopt)  // NOLINT
-        : line(line), previous_line_fingerprint(previous_line) {}
+    Resume(int64_t line, std::optional<uint64_t> applied_chain = std::nullopt)  // NOLINT
+        : line(line), applied_chain(applied_chain) {}
     int64_t line = 0;
-    std::optional<uint64_t> previous_line_fingerprint;
+    std::optional<uint64_t> applied_chain;
   };
 
   // Starts reading `path` on the reader thread. Records are named `topic` (partition 0), the
@@ -57,8 +57,9 @@ class NdjsonReader {
   // most `batch_size` records; at most `max_ahead` batches wait for the consumer.
   // Errors: kIo when the file cannot be opened. Next fails with kInvalidArgument, before any
   // batch, when the file is not the one the earlier replay read up to `resume.line`: it has
-  // fewer lines, or the line before it differs from the fingerprint (the file was rewritten
-  // under its path with the same first line; resuming would skip lines never applied).
+  // fewer lines, or its lines before `resume.line` do not hash to `resume.applied_chain` (the
+  // file was changed under its path, not only appended to; resuming would skip lines never
+  // applied).
   [[nodiscard]] static Result<std::unique_ptr<NdjsonReader>> Open(const std::string& path,
                                                                   std::string topic, Resume resume,
                                                                   size_t batch_size,
@@ -87,7 +88,7 @@ class NdjsonReader {
   const std::string path_;
   const std::string topic_;  // records' topic views point here
   const int64_t start_;
-  const std::optional<uint64_t> previous_line_fingerprint_;
+  const std::optional<uint64_t> applied_chain_;
   const size_t batch_size_;
   const size_t max_ahead_;
 

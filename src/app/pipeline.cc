@@ -198,18 +198,25 @@ std::optional<Offset> Pipeline::StoredOffset(const TopicPartition& tp) const {
 }
 
 std::optional<uint64_t> Pipeline::StoredSourceCheck(const TopicPartition& tp) const {
-  if (auto it = next_source_checks_.find(tp); it != next_source_checks_.end()) return it->second;
-  auto stored = store_.GetSourceCheck(tp);
-  if (!stored) {
+  const std::optional<Offset> offset = StoredOffset(tp);
+  if (!offset) return std::nullopt;
+  std::optional<state::SourceCheck> check;
+  if (auto it = next_source_checks_.find(tp); it != next_source_checks_.end()) {
+    check = it->second;
+  } else if (auto stored = store_.GetSourceCheck(tp); stored) {
+    check = *stored;
+  } else {
     spdlog::error("reading stored source check of {}[{}]: {}", tp.topic, tp.partition.value(),
                   stored.error().message);
-    return std::nullopt;
   }
-  return *stored;
+  if (!check || check->next_offset != *offset) return std::nullopt;
+  return check->chain;
 }
 
-uint64_t Pipeline::RecordFingerprint(std::string_view payload) {
-  return XXH3_64bits(payload.data(), payload.size());
+uint64_t Pipeline::ChainFingerprint(uint64_t previous, std::string_view payload) {
+  const size_t end = payload.find_last_not_of(" \t\r");
+  payload = payload.substr(0, end == std::string_view::npos ? 0 : end + 1);
+  return XXH3_64bits_withSeed(payload.data(), payload.size(), previous);
 }
 
 std::optional<Instant> Pipeline::Watermark(PartitionId partition) const {
@@ -570,7 +577,11 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       if (it == batch_offsets_.end()) {
         const std::optional<Offset> stored = StoredOffset(key);
         // Offset(-1): nothing stored, so any offset is expected next.
-        it = batch_offsets_.emplace(std::move(key), BatchPosition{stored.value_or(Offset(-1)), {}})
+        // The chain goes on from the stored check; a source never consumed starts one.
+        const std::optional<uint64_t> chain =
+            stored ? StoredSourceCheck(key) : std::optional<uint64_t>(kChainStart);
+        it = batch_offsets_
+                 .emplace(std::move(key), BatchPosition{stored.value_or(Offset(-1)), chain})
                  .first;
       }
       run_tp = &it->first;
@@ -578,6 +589,10 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       run_commit = commit_count_;
     }
     return *run_next;
+  };
+  auto consumed = [](BatchPosition& position, const SourceRecord& rec, Offset done) {
+    position.next = done;
+    if (position.chain) position.chain = ChainFingerprint(*position.chain, rec.payload);
   };
   for (size_t i = 0; i < records.size(); ++i) {
     const SourceRecord& rec = records[i];
@@ -619,7 +634,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       probe_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
       probe_.dead_lettered_by_reason[static_cast<size_t>(err.reason)].fetch_add(
           1, std::memory_order_relaxed);
-      next_offset_slot(rec) = {done, RecordFingerprint(rec.payload)};
+      consumed(next_offset_slot(rec), rec, done);
       continue;
     }
     DossierEvent& event = *d;
@@ -637,7 +652,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     if (options_.clock == TimerClock::kWatermark && fire_armed_.count(p) > 0) {
       if (Status s = FireDue(p, watermarks_[p]); !s) return fatal_ = s;
     }
-    next_offset_slot(rec) = {done, RecordFingerprint(rec.payload)};
+    consumed(next_offset_slot(rec), rec, done);
     Entry* entry = entry_of[i];
     BeginChange(*entry);
     alerts_.clear();
@@ -770,8 +785,8 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   job.source_checks.clear();
   for (const auto& [tp, position] : batch_offsets_) {
     job.offsets.emplace_back(tp, position.next);
-    if (position.last_record_fingerprint) {
-      job.source_checks.emplace_back(tp, *position.last_record_fingerprint);
+    if (position.chain) {
+      job.source_checks.emplace_back(tp, state::SourceCheck{position.next, *position.chain});
     }
   }
   job.watermarks.clear();
@@ -797,9 +812,8 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   }
   for (const auto& [tp, position] : batch_offsets_) {
     next_offsets_[tp] = position.next;
-    if (position.last_record_fingerprint) {
-      next_source_checks_[tp] = *position.last_record_fingerprint;
-    }
+    if (position.chain)
+      next_source_checks_[tp] = state::SourceCheck{position.next, *position.chain};
   }
   for (Entry* e : dirty_) {
     e->dirty = false;

@@ -214,14 +214,19 @@ class Pipeline {
   // The next offset stored with the state for `tp` (resume point), nullopt if none.
   [[nodiscard]] std::optional<Offset> StoredOffset(const TopicPartition& tp) const;
 
-  // The fingerprint (RecordFingerprint) of the record before StoredOffset(tp), the last one
-  // consumed from `tp`, stored with it; nullopt if none was stored (a store written before
-  // source checks, or nothing consumed). A file source checks it before resuming: a file
-  // rewritten under its path no longer has that line at that position.
+  // The check stored with `tp`'s offset: the chained hash (ChainFingerprint) of the records
+  // consumed from it, from its first, up to StoredOffset(tp); nullopt if there is none that
+  // describes them (a store written before source checks, nothing consumed, or an offset
+  // moved on by such a build). A file source checks it before resuming: a file changed under
+  // its path, rather than appended to, no longer hashes to it.
   [[nodiscard]] std::optional<uint64_t> StoredSourceCheck(const TopicPartition& tp) const;
 
-  // The fingerprint of a record's payload kept with its source's offset: XXH3-64 of the bytes.
-  [[nodiscard]] static uint64_t RecordFingerprint(std::string_view payload);
+  // The chain of source checks: `previous` (kChainStart before a source's first record)
+  // extended by a record's payload, XXH3-64 seeded with `previous`. Trailing spaces, tabs and
+  // carriage returns are not hashed: a last line applied before its "\r\n" was written is the
+  // same line once it is.
+  static constexpr uint64_t kChainStart = 0;
+  [[nodiscard]] static uint64_t ChainFingerprint(uint64_t previous, std::string_view payload);
 
   // Commits what is pending, then forgets the in-memory state of revoked partitions
   // (aggregates, watermarks, offsets, cached dossiers). A failed commit makes the Pipeline
@@ -323,9 +328,9 @@ class Pipeline {
   // Durable view, kept in step with the store.
   std::map<PartitionId, Instant> watermarks_;
   std::map<PartitionId, TimerHead> heads_;
-  std::map<TopicPartition, Offset> next_offsets_;          // as of the last commit built
-  std::map<TopicPartition, uint64_t> next_source_checks_;  // as of the last commit built
-  std::map<TopicPartition, Offset> durable_offsets_;       // as of the last commit written
+  std::map<TopicPartition, Offset> next_offsets_;                    // as of the last commit built
+  std::map<TopicPartition, state::SourceCheck> next_source_checks_;  // as of the last commit built
+  std::map<TopicPartition, Offset> durable_offsets_;  // as of the last commit written
   uint64_t durable_commits_ = 0;
   // The writer of async commits (nullptr without async_commit), and what the write in flight
   // makes durable.
@@ -427,7 +432,7 @@ class Pipeline {
     const TimerChanges* timers = nullptr;
     std::vector<std::pair<AggregateKey, AggregateCounters>> aggregates;
     std::vector<std::pair<TopicPartition, Offset>> offsets;
-    std::vector<std::pair<TopicPartition, uint64_t>> source_checks;
+    std::vector<std::pair<TopicPartition, state::SourceCheck>> source_checks;
     std::vector<std::pair<PartitionId, Instant>> watermarks;
     std::vector<std::string> outbox;
   };
@@ -445,10 +450,11 @@ class Pipeline {
   ChangeBase change_base_;
   std::vector<AlertIntent> alerts_;  // raised by the change in progress (reused)
   // Per source partition of the records applied since the last commit: the next offset, and
-  // the fingerprint of the record before it (once a record of this batch moved it).
+  // the chained hash of the records before it (nullopt: unknown, as its stored offset has no
+  // check that describes it; then none is stored).
   struct BatchPosition {
     Offset next;
-    std::optional<uint64_t> last_record_fingerprint;
+    std::optional<uint64_t> chain;
   };
   std::map<TopicPartition, BatchPosition> batch_offsets_;
   // Partitions of the poll batch's records (ProcessDecoded, over all of its parts): with the

@@ -20,7 +20,8 @@
 //   meta        "format_version"                                      be32 version
 //               "outbox_next_sequence"                                be64 sequence
 //               "watermark/" ordered32 partition                      be64 epoch millis
-//               "source_check/" esc topic 0x00, ordered32 partition   be64 fingerprint
+//               "source_check/" esc topic 0x00, ordered32 partition   be64 next offset,
+//                                                                     be64 chained hash
 //
 // Decoders return nullopt for bytes that are not a valid key of their family (corruption).
 #pragma once

@@ -366,10 +366,11 @@ void StateBatch::PutOffset(const TopicPartition& tp, Offset next_offset) {
                                keys::Fixed64Value(static_cast<uint64_t>(next_offset.value()))));
 }
 
-void StateBatch::PutSourceCheck(const TopicPartition& tp, uint64_t last_record_fingerprint) {
+void StateBatch::PutSourceCheck(const TopicPartition& tp, const SourceCheck& check) {
   assert(rep_);
-  rep_->Record(rep_->batch.Put(rep_->families[kMeta], keys::SourceCheckKey(tp),
-                               keys::Fixed64Value(last_record_fingerprint)));
+  std::string value = keys::Fixed64Value(static_cast<uint64_t>(check.next_offset.value()));
+  value += keys::Fixed64Value(check.chain);
+  rep_->Record(rep_->batch.Put(rep_->families[kMeta], keys::SourceCheckKey(tp), value));
 }
 
 void StateBatch::PutWatermark(PartitionId partition, Instant watermark) {
@@ -737,14 +738,17 @@ Result<std::vector<std::pair<TopicPartition, Offset>>> StateStore::LoadOffsets()
   return out;
 }
 
-Result<std::optional<uint64_t>> StateStore::GetSourceCheck(const TopicPartition& tp) const {
+Result<std::optional<SourceCheck>> StateStore::GetSourceCheck(const TopicPartition& tp) const {
   if (!impl_->db) return Closed();
   auto raw = impl_->GetRaw(kMeta, keys::SourceCheckKey(tp));
   if (!raw) return raw.error();
-  if (!raw->has_value()) return std::optional<uint64_t>();
-  auto v = keys::DecodeFixed64Value(**raw);
-  if (!v) return CorruptKey(keys::kMetaFamily);
-  return std::optional<uint64_t>(*v);
+  if (!raw->has_value()) return std::optional<SourceCheck>();
+  const std::string_view bytes = **raw;
+  if (bytes.size() != 16) return CorruptKey(keys::kMetaFamily);
+  auto next = keys::DecodeFixed64Value(bytes.substr(0, 8));
+  auto chain = keys::DecodeFixed64Value(bytes.substr(8));
+  if (!next || !chain) return CorruptKey(keys::kMetaFamily);
+  return std::optional<SourceCheck>(SourceCheck{Offset(static_cast<int64_t>(*next)), *chain});
 }
 
 Result<std::optional<Instant>> StateStore::GetWatermark(PartitionId partition) const {

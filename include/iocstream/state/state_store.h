@@ -100,6 +100,14 @@ struct StoreStats {
   uint64_t sst_bytes = 0;           // live SST files, all families
 };
 
+// What a source partition's stored offset was reached over: the next offset, and a hash
+// chained over the payloads of the records consumed before it (app::Pipeline::ChainFingerprint).
+struct SourceCheck {
+  Offset next_offset{0};
+  uint64_t chain = 0;
+  bool operator==(const SourceCheck&) const = default;
+};
+
 class StateStore;
 
 // The timers family's key order: partition, due, kind, dossier id (not Timer's own order, which
@@ -180,11 +188,11 @@ class StateBatch {
   // The next offset to consume on `tp` (the offset of the first record not yet applied).
   void PutOffset(const TopicPartition& tp, Offset next_offset);
 
-  // A fingerprint of the record before `tp`'s next offset, the last one consumed (the
-  // Pipeline's: XXH3-64 of its payload bytes). Stored beside the offset, in the same batch,
-  // so that a source that can be rewritten (a file) can tell on resume whether the record
-  // at that position is still the one applied.
-  void PutSourceCheck(const TopicPartition& tp, uint64_t last_record_fingerprint);
+  // A fingerprint of the records consumed from `tp` before `check.next_offset` (the
+  // Pipeline's chained hash), stored beside the offset in the same batch, so that a source
+  // that can be rewritten (a file) can tell on resume whether the records before that
+  // position are still those applied.
+  void PutSourceCheck(const TopicPartition& tp, const SourceCheck& check);
 
   // The event-time watermark of a partition (replay mode's clock).
   void PutWatermark(PartitionId partition, Instant watermark);
@@ -252,9 +260,11 @@ class StateStore {
   // Every stored (topic-partition, next offset), ordered by topic then partition.
   [[nodiscard]] Result<std::vector<std::pair<TopicPartition, Offset>>> LoadOffsets() const;
 
-  // The fingerprint stored by PutSourceCheck for `tp`, nullopt if none (nothing consumed
-  // from it, or stored by a build before source checks). Errors: kCorruption, kIo.
-  [[nodiscard]] Result<std::optional<uint64_t>> GetSourceCheck(const TopicPartition& tp) const;
+  // The check stored by PutSourceCheck for `tp`, nullopt if none (nothing consumed from it,
+  // or stored by a build before source checks). Its next_offset may lag the stored offset
+  // (an older build moved the offset on): then it does not describe the records before
+  // the offset. Errors: kCorruption, kIo.
+  [[nodiscard]] Result<std::optional<SourceCheck>> GetSourceCheck(const TopicPartition& tp) const;
 
   // The stored watermark of a partition, nullopt if none.
   [[nodiscard]] Result<std::optional<Instant>> GetWatermark(PartitionId partition) const;

@@ -174,54 +174,87 @@ TEST(NdjsonReader, EmptyFileAndAResumePastTheEndGiveNoRecords) {
   EXPECT_TRUE(ReadAll(**resumed).payloads.empty());
 }
 
-// The fingerprint stored with the resume position is the line before it as the pipeline saw it
-// (byte-order mark dropped); a file whose line there differs, or that has fewer lines, is not
-// the file read up to there: an error before any batch, and no line is skipped silently.
-TEST(NdjsonReader, ResumeChecksTheLineBeforeItAgainstItsFingerprint) {
+// The chained hash of lines 0..n-1 as the pipeline stores it with offset n.
+uint64_t ChainOf(const std::vector<std::string>& lines, size_t n) {
+  uint64_t chain = Pipeline::kChainStart;
+  for (size_t i = 0; i < n; ++i) chain = Pipeline::ChainFingerprint(chain, lines[i]);
+  return chain;
+}
+
+// The check stored with the resume position chains the lines before it as the pipeline saw
+// them (byte-order mark dropped). A file whose lines there differ, the last one or an earlier
+// one, or that has fewer lines, is not the file read up to there: an error before any batch,
+// and no line is skipped silently.
+TEST(NdjsonReader, ResumeChecksTheLinesBeforeItAgainstTheirChainedHash) {
   TempDir dir;
   const std::string path = dir.Sub("events.ndjson");
+  std::vector<std::string> lines;
+  for (int i = 0; i < 10; ++i) lines.push_back(Event(i));
   {
     std::ofstream f(path, std::ios::binary);
     f << "\xEF\xBB\xBF";
-    for (int i = 0; i < 10; ++i) f << Event(i) << "\n";
+    for (const std::string& l : lines) f << l << "\n";
   }
-  for (const int64_t start : {1, 5, 10}) {
-    auto same = NdjsonReader::Open(
-        path, "file:x", {start, Pipeline::RecordFingerprint(Event(static_cast<int>(start) - 1))},
-        4);
+  for (const size_t start : {1, 5, 10}) {
+    auto same =
+        NdjsonReader::Open(path, "file:x", {static_cast<int64_t>(start), ChainOf(lines, start)}, 4);
     ASSERT_TRUE(same.has_value());
     const ReadBack r = ReadAll(**same);
-    ASSERT_EQ(r.offsets.size(), static_cast<size_t>(10 - start)) << "start " << start;
+    ASSERT_EQ(r.offsets.size(), 10 - start) << "start " << start;
     if (!r.offsets.empty()) {
-      EXPECT_EQ(r.offsets.front(), start);
+      EXPECT_EQ(r.offsets.front(), static_cast<int64_t>(start));
     }
   }
 
-  auto differs = NdjsonReader::Open(path, "file:x", {5, Pipeline::RecordFingerprint(Event(99))}, 4);
-  ASSERT_TRUE(differs.has_value());
-  auto first = (*differs)->Next();
-  ASSERT_FALSE(first.has_value()) << "the rewritten file's lines 6.. were read";
-  EXPECT_EQ(first.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(first.error().message.find("line 5 differs from the one applied"), std::string::npos)
-      << first.error().message;
-  EXPECT_NE(first.error().message.find("another path"), std::string::npos);
+  // Line 5 (the last applied) or line 2 changed.
+  for (const size_t edited : {4u, 1u}) {
+    std::vector<std::string> other = lines;
+    other[edited] = Event(99);
+    auto differs = NdjsonReader::Open(path, "file:x", {5, ChainOf(other, 5)}, 4);
+    ASSERT_TRUE(differs.has_value());
+    auto first = (*differs)->Next();
+    ASSERT_FALSE(first.has_value()) << "line " << edited + 1 << " changed: lines 6.. were read";
+    EXPECT_EQ(first.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(first.error().message.find("lines 1 to 5 are not those an earlier replay"),
+              std::string::npos)
+        << first.error().message;
+    EXPECT_NE(first.error().message.find("another path"), std::string::npos);
+  }
 
   for (const std::optional<uint64_t> check :
-       {std::optional<uint64_t>(),
-        std::optional<uint64_t>(Pipeline::RecordFingerprint(Event(11)))}) {
+       {std::optional<uint64_t>(), std::optional<uint64_t>(ChainOf(lines, 10))}) {
     auto shorter = NdjsonReader::Open(path, "file:x", {12, check}, 4);
     ASSERT_TRUE(shorter.has_value());
     auto next = (*shorter)->Next();
     ASSERT_FALSE(next.has_value());
     EXPECT_EQ(next.error().code, ErrorCode::kInvalidArgument);
-    EXPECT_NE(next.error().message.find("it has 10 lines"), std::string::npos)
+    EXPECT_NE(next.error().message.find("it has 10 lines, fewer than the 12"), std::string::npos)
         << next.error().message;
   }
 
-  // Without a stored fingerprint (a store written before source checks) the line is trusted.
+  // Without a stored check (a store written before source checks) the lines are trusted.
   auto unchecked = NdjsonReader::Open(path, "file:x", 5, 4);
   ASSERT_TRUE(unchecked.has_value());
   EXPECT_EQ(ReadAll(**unchecked).offsets.size(), 5u);
+}
+
+// A complete last line applied before its line feed, written later as "\r\n", is the same
+// line: the file only grew (found by a helper: a Windows-style writer was refused for good).
+TEST(NdjsonReader, ALastLineAppliedBeforeItsCrlfIsTheSameLine) {
+  TempDir dir;
+  const std::string path = dir.Sub("crlf.ndjson");
+  std::ofstream(path, std::ios::binary) << Event(0) << "\r\n" << Event(1);
+  auto first = NdjsonReader::Open(path, "file:x", 0, 10);
+  ASSERT_TRUE(first.has_value());
+  const ReadBack applied = ReadAll(**first);
+  ASSERT_EQ(applied.payloads.size(), 2u);
+  const uint64_t chain = ChainOf(applied.payloads, 2);
+
+  std::ofstream(path, std::ios::binary | std::ios::app) << "\r\n" << Event(2) << "\r\n";
+  auto resumed = NdjsonReader::Open(path, "file:x", {2, chain}, 10);
+  ASSERT_TRUE(resumed.has_value());
+  const ReadBack r = ReadAll(**resumed);
+  EXPECT_EQ(r.offsets, (std::vector<int64_t>{2}));
 }
 
 TEST(NdjsonReader, MissingFileIsAnIoError) {

@@ -392,10 +392,10 @@ TEST_F(PipelineTest, ABatchGivenInPartsCommitsOnceLikeTheWholeBatch) {
   ExpectSameResults(whole.probe, whole.aggregates, *store_, probe, aggregates, *parts_store, 200);
 }
 
-// Each source partition's offset is stored with the fingerprint of the record before it, the
-// last one consumed (applied, duplicate or dead-lettered), in the same batch; a redelivered
-// record below the offset changes neither.
-TEST_F(PipelineTest, OffsetsAreStoredWithTheFingerprintOfTheLastRecordConsumed) {
+// Each source partition's offset is stored with the chained hash of the records consumed
+// before it (applied, duplicate or dead-lettered), in the same batch, and the chain goes on
+// across commits and restarts; a redelivered record below the offset changes neither.
+TEST_F(PipelineTest, OffsetsAreStoredWithTheChainedHashOfTheRecordsConsumed) {
   MakeRecords(40, 3);
   records_.push_back(SourceRecord{"events", PartitionId(1), Offset(0), Instant{}, {}, "{bad"});
   records_.back().offset =
@@ -406,9 +406,15 @@ TEST_F(PipelineTest, OffsetsAreStoredWithTheFingerprintOfTheLastRecordConsumed) 
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  const size_t half = records_.size() / 2;
   {
     Pipeline pipeline(*store_, aggregates, rules, options, probe);
-    ASSERT_TRUE(pipeline.ProcessBatch(records_, Instant{}).ok());
+    ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).first(half), Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  {
+    Pipeline pipeline(*store_, aggregates, rules, options, probe);  // a restart
+    ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(half), Instant{}).ok());
     ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).first(1), Instant{}).ok());
     ASSERT_TRUE(pipeline.Flush().ok());
   }
@@ -417,17 +423,30 @@ TEST_F(PipelineTest, OffsetsAreStoredWithTheFingerprintOfTheLastRecordConsumed) 
   Pipeline reopened(*store_, aggregates, rules, options, probe);
   for (int32_t p = 0; p < 3; ++p) {
     const TopicPartition tp{"events", PartitionId(p)};
-    const auto last = std::find_if(records_.rbegin(), records_.rend(), [&](const SourceRecord& r) {
-      return r.partition == PartitionId(p);
-    });
-    ASSERT_NE(last, records_.rend());
-    EXPECT_EQ(reopened.StoredOffset(tp), Offset(last->offset.value() + 1)) << p;
+    uint64_t chain = Pipeline::kChainStart;
+    int64_t count = 0;
+    for (const SourceRecord& r : records_) {
+      if (r.partition != PartitionId(p)) continue;
+      chain = Pipeline::ChainFingerprint(chain, r.payload);
+      ++count;
+    }
+    EXPECT_EQ(reopened.StoredOffset(tp), Offset(count)) << p;
     const auto stored = store_->GetSourceCheck(tp);
     ASSERT_TRUE(stored.has_value());
-    EXPECT_EQ(*stored, std::optional<uint64_t>(Pipeline::RecordFingerprint(last->payload))) << p;
-    EXPECT_EQ(reopened.StoredSourceCheck(tp), *stored);
+    EXPECT_EQ(*stored, std::optional<state::SourceCheck>(state::SourceCheck{Offset(count), chain}))
+        << p;
+    EXPECT_EQ(reopened.StoredSourceCheck(tp), chain);
   }
   EXPECT_EQ(reopened.StoredSourceCheck({"events", PartitionId(7)}), std::nullopt);
+
+  // An offset moved on by a build without source checks: the check no longer describes it.
+  {
+    state::StateBatch batch = store_->NewBatch();
+    batch.PutOffset({"events", PartitionId(0)}, Offset(1000));
+    ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  }
+  Pipeline after_old_build(*store_, aggregates, rules, options, probe);
+  EXPECT_EQ(after_old_build.StoredSourceCheck({"events", PartitionId(0)}), std::nullopt);
 }
 
 // The byte bound of a commit (PipelineOptions::commit_max_bytes) commits as the changes
