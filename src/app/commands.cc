@@ -553,8 +553,11 @@ int RunReplay(const ReplayOptions& options) {
     // The records point into `payloads`: flush before they go out of scope.
     if (Status s = flush(); !s) return Fail(s.error());
   } else {
+    // A file refused or unreadable ends the replay with an error, after what the files before
+    // it (and its lines read before an I/O error) applied is committed.
+    std::optional<Error> input_error;
     for (const auto& file : options.files) {
-      if (stop_with_input_left()) break;
+      if (input_error || stop_with_input_left()) break;
       std::ifstream in(file);
       if (!in) return Fail(IoError("cannot read " + file));
       std::string first_line;
@@ -576,7 +579,10 @@ int RunReplay(const ReplayOptions& options) {
       if (!reader) return Fail(reader.error());
       while (true) {
         auto batch = (*reader)->Next();
-        if (!batch) return Fail(batch.error());
+        if (!batch) {
+          input_error = batch.error();
+          break;
+        }
         if (!*batch) break;                 // the whole file is applied
         if (stop_with_input_left()) break;  // this batch and the rest: the next replay's
         NdjsonReader::Batch& b = **batch;
@@ -585,13 +591,18 @@ int RunReplay(const ReplayOptions& options) {
         }
         if (Status s = relay_after_batch(); !s) return Fail(s.error());
       }
-      if (const std::optional<int64_t> held = (*reader)->HeldBackLine()) {
+      if (const std::optional<int64_t> held = (*reader)->HeldBackLine(); held && !input_error) {
         spdlog::warn(
             "{}: line {}, the last, has no line feed and is not complete JSON: not read (is "
             "the file still being written?); the next replay of this file reads it once it is "
             "complete",
             file, *held + 1);
       }
+    }
+    if (input_error) {
+      if (Status s = pipeline.Flush(); !s) return Fail(s.error());
+      if (Status s = (*relay)->Stop(); !s) return Fail(s.error());
+      return Fail(*input_error);
     }
   }
   if (Status s = pipeline.Flush(); !s) return Fail(s.error());

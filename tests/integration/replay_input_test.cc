@@ -94,10 +94,16 @@ TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
   std::ofstream(events) << received("D1") << received("D2") << received("D3");
   const CommandResult first = RunIocstream({"replay", "--config", config, events});
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  // Line 2 changed, line 3 (the last applied) as it was, one line appended.
+  // Line 2 changed, line 3 (the last applied) as it was, one line appended. A file listed
+  // before it is applied and committed before the refusal.
   std::ofstream(events) << received("D1") << received("D5") << received("D3") << received("D7");
-  const CommandResult rewritten = RunIocstream({"replay", "--config", config, events});
+  const std::string before = dir / "before.ndjson";
+  std::ofstream(before) << received("D8");
+  const CommandResult rewritten = RunIocstream({"replay", "--config", config, before, events});
   EXPECT_NE(rewritten.exit_code, 0);
+  const CommandResult before_again = RunIocstream({"replay", "--config", config, before});
+  EXPECT_EQ(before_again.exit_code, 0) << before_again.err;
+  EXPECT_NE(before_again.out.find("consumed 0 = "), std::string::npos) << before_again.out;
   EXPECT_NE(rewritten.err.find("lines 1 to 3 are not those an earlier replay"), std::string::npos)
       << rewritten.err;
   std::ofstream(events) << received("D1");  // shorter than the stored position
@@ -113,7 +119,7 @@ TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
       << again.out;
   const CommandResult exported = RunIocstream({"export", "--config", config, "dossiers"});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
-  for (const char* id : {"D1", "D2", "D3", "D5", "D7"}) {
+  for (const char* id : {"D1", "D2", "D3", "D5", "D7", "D8"}) {
     EXPECT_NE(exported.out.find(std::string("\n") + id + ","), std::string::npos) << id;
   }
 }
