@@ -16,6 +16,13 @@
 namespace iocstream::testing {
 namespace {
 
+// A "received" event line of dossier `id` (event id "<id>/r"), with its line feed.
+std::string Received(const std::string& id) {
+  return R"({"schema_version":1,"event_id":")" + id + R"(/r","dossier_id":")" + id +
+         R"(","type":"received","occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"A",)" +
+         R"("due_at":"2026-03-04T17:00:00+07:00"})" + "\n";
+}
+
 TEST(ReplayInputTest, ByteOrderMarkCrlfAndBlankLinesLoseNoEvent) {
   TempDir dir;
   const std::string config = WriteConfig(dir, UniqueName("replay-input"));
@@ -54,21 +61,16 @@ TEST(ReplayInputTest, RewrittenFileIsReplayedFromTheStartAndAGrownOneResumes) {
   TempDir dir;
   const std::string config = WriteConfig(dir, UniqueName("replay-rewrite"));
   const std::string events = dir / "events.ndjson";
-  auto received = [](const std::string& id) {
-    return R"({"schema_version":1,"event_id":")" + id + R"(/r","dossier_id":")" + id +
-           R"(","type":"received","occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"A",)" +
-           R"("due_at":"2026-03-04T17:00:00+07:00"})" + "\n";
-  };
   auto replay = [&] {
     const CommandResult r = RunIocstream({"replay", "--config", config, events});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.out;
   };
-  std::ofstream(events) << received("D1");
+  std::ofstream(events) << Received("D1");
   EXPECT_NE(replay().find("consumed 1 = applied 1"), std::string::npos);
-  std::ofstream(events) << received("D2") << received("D3");  // rewritten
+  std::ofstream(events) << Received("D2") << Received("D3");  // rewritten
   EXPECT_NE(replay().find("consumed 2 = applied 2"), std::string::npos);
-  std::ofstream(events, std::ios::app) << received("D4");  // grown
+  std::ofstream(events, std::ios::app) << Received("D4");  // grown
   EXPECT_NE(replay().find("consumed 1 = applied 1"), std::string::npos);
   const CommandResult exported = RunIocstream({"export", "--config", config, "dossiers"});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
@@ -86,19 +88,14 @@ TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
   TempDir dir;
   const std::string config = WriteConfig(dir, UniqueName("replay-same-first"));
   const std::string events = dir / "events.ndjson";
-  auto received = [](const std::string& id) {
-    return R"({"schema_version":1,"event_id":")" + id + R"(/r","dossier_id":")" + id +
-           R"(","type":"received","occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"A",)" +
-           R"("due_at":"2026-03-04T17:00:00+07:00"})" + "\n";
-  };
-  std::ofstream(events) << received("D1") << received("D2") << received("D3");
+  std::ofstream(events) << Received("D1") << Received("D2") << Received("D3");
   const CommandResult first = RunIocstream({"replay", "--config", config, events});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   // Line 2 changed, line 3 (the last applied) as it was, one line appended. A file listed
   // before it is applied and committed before the refusal.
-  std::ofstream(events) << received("D1") << received("D5") << received("D3") << received("D7");
+  std::ofstream(events) << Received("D1") << Received("D5") << Received("D3") << Received("D7");
   const std::string before = dir / "before.ndjson";
-  std::ofstream(before) << received("D8");
+  std::ofstream(before) << Received("D8");
   const CommandResult rewritten = RunIocstream({"replay", "--config", config, before, events});
   EXPECT_NE(rewritten.exit_code, 0);
   const CommandResult before_again = RunIocstream({"replay", "--config", config, before});
@@ -106,13 +103,13 @@ TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
   EXPECT_NE(before_again.out.find("consumed 0 = "), std::string::npos) << before_again.out;
   EXPECT_NE(rewritten.err.find("lines 1 to 3 are not those an earlier replay"), std::string::npos)
       << rewritten.err;
-  std::ofstream(events) << received("D1");  // shorter than the stored position
+  std::ofstream(events) << Received("D1");  // shorter than the stored position
   const CommandResult shorter = RunIocstream({"replay", "--config", config, events});
   EXPECT_NE(shorter.exit_code, 0);
   EXPECT_NE(shorter.err.find("it has 1 lines, fewer than the 3"), std::string::npos) << shorter.err;
 
   const std::string moved = dir / "events-2.ndjson";
-  std::ofstream(moved) << received("D1") << received("D5") << received("D3") << received("D7");
+  std::ofstream(moved) << Received("D1") << Received("D5") << Received("D3") << Received("D7");
   const CommandResult again = RunIocstream({"replay", "--config", config, moved});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("consumed 4 = applied 2 (late 0) + duplicates 2"), std::string::npos)
