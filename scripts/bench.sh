@@ -31,6 +31,10 @@ bin=$build/src/app/iocstream
 mkdir -p "$out" "$work"
 
 ./scripts/install-deps.sh
+# The broker is stopped at the end unless it was up already (then it is someone's to keep).
+if ! KAFKA_PORT=$port ./scripts/kafka.sh status >/dev/null 2>&1; then
+  trap 'KAFKA_PORT=$port ./scripts/kafka.sh stop >/dev/null 2>&1 || true' EXIT
+fi
 KAFKA_PORT=$port ./scripts/kafka.sh start
 [ "$preset" != production ] || ./scripts/build-rocksdb.sh >/dev/null
 cmake --preset "$preset" >/dev/null
