@@ -186,9 +186,15 @@ Status Pipeline::Restore() {
   return {};
 }
 
+Result<std::optional<Offset>> Pipeline::ReadStoredOffset(const TopicPartition& tp) const {
+  if (auto it = next_offsets_.find(tp); it != next_offsets_.end()) {
+    return std::optional<Offset>(it->second);
+  }
+  return store_.GetOffset(tp);
+}
+
 std::optional<Offset> Pipeline::StoredOffset(const TopicPartition& tp) const {
-  if (auto it = next_offsets_.find(tp); it != next_offsets_.end()) return it->second;
-  auto stored = store_.GetOffset(tp);
+  auto stored = ReadStoredOffset(tp);
   if (!stored) {
     spdlog::error("reading stored offset of {}[{}]: {}", tp.topic, tp.partition.value(),
                   stored.error().message);
@@ -575,14 +581,20 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       TopicPartition key{std::string(rec.topic), rec.partition};
       auto it = batch_offsets_.find(key);
       if (it == batch_offsets_.end()) {
-        const std::optional<Offset> stored = StoredOffset(key);
-        // Offset(-1): nothing stored, so any offset is expected next.
-        // The chain goes on from the stored check; a source never consumed starts one.
-        const std::optional<uint64_t> chain =
-            stored ? StoredSourceCheck(key) : std::optional<uint64_t>(kChainStart);
-        it = batch_offsets_
-                 .emplace(std::move(key), BatchPosition{stored.value_or(Offset(-1)), chain})
-                 .first;
+        const Result<std::optional<Offset>> stored = ReadStoredOffset(key);
+        // Offset(-1): nothing stored (or unreadable, logged), so any offset is expected next.
+        // The chain goes on from the stored check; a source surely never consumed starts one.
+        // Unknown (no check stored, or a read failed): no check is stored, rather than one
+        // that does not describe the records before the offset.
+        std::optional<uint64_t> chain;
+        if (!stored) {
+          spdlog::error("reading stored offset of {}[{}]: {}", key.topic, key.partition.value(),
+                        stored.error().message);
+        } else {
+          chain = *stored ? StoredSourceCheck(key) : std::optional<uint64_t>(kChainStart);
+        }
+        const Offset next = stored && *stored ? **stored : Offset(-1);
+        it = batch_offsets_.emplace(std::move(key), BatchPosition{next, chain}).first;
       }
       run_tp = &it->first;
       run_next = &it->second;

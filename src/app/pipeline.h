@@ -297,6 +297,8 @@ class Pipeline {
   // The partition's entry in watermarks_, read from the store on first use (Instant::min():
   // none stored) and armed to fire the timers due at it.
   std::map<PartitionId, Instant>::iterator LoadWatermark(PartitionId partition);
+  // StoredOffset, with a failed read an error rather than nullopt.
+  [[nodiscard]] Result<std::optional<Offset>> ReadStoredOffset(const TopicPartition& tp) const;
   // Moves a partition's watermark (its LoadWatermark entry) to `event_time` minus the allowed
   // lateness, if that is later.
   void AdvanceWatermark(std::map<PartitionId, Instant>::iterator watermark, Instant event_time);
