@@ -528,7 +528,8 @@ int RunReplay(const ReplayOptions& options) {
             ": the first " + std::to_string(start) + " events, sorted by time (" +
             std::to_string(payloads.size()) + " now), are not those an earlier replay into " +
             "this state directory applied: rows were changed, or added with times before the " +
-            "latest applied. Resuming would skip events never applied. To apply the new rows, " +
+            "latest applied (or the mapping changed). Resuming would skip events never " +
+            "applied. To apply the new rows, " +
             "replay the files under other names (events whose id was applied already are " +
             "skipped as duplicates, even if changed); to apply changed rows, replay into a new " +
             "state directory"));
@@ -559,29 +560,37 @@ int RunReplay(const ReplayOptions& options) {
     for (const auto& file : options.files) {
       if (input_error || stop_with_input_left()) break;
       std::ifstream in(file);
-      if (!in) return Fail(IoError("cannot read " + file));
+      if (!in) {
+        input_error = IoError("cannot read " + file);
+        break;
+      }
       std::string first_line;
       std::getline(in, first_line);
       in.clear();
       in.seekg(0);
       const TopicPartition source{FileSourceName(file, first_line), PartitionId(0)};
       const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
-      if (start > 0) {
-        spdlog::warn(
-            "{}: resuming at line {}: the lines before it were applied by an earlier "
-            "replay of this file (same path and first line) into this state directory",
-            file, start + 1);
-      }
       // Read, split into lines and decoded on the reader's thread, one batch ahead.
       auto reader = NdjsonReader::Open(
           file, source.topic,
           {start, start > 0 ? pipeline.StoredSourceCheck(source) : std::nullopt}, batch_size);
-      if (!reader) return Fail(reader.error());
+      if (!reader) {
+        input_error = reader.error();
+        break;
+      }
+      bool resume_said = start == 0;
       while (true) {
         auto batch = (*reader)->Next();
         if (!batch) {
           input_error = batch.error();
           break;
+        }
+        if (!resume_said) {  // once the reader found the lines before it unchanged
+          spdlog::warn(
+              "{}: resuming at line {}: the lines before it were applied by an earlier "
+              "replay of this file (same path and first line) into this state directory",
+              file, start + 1);
+          resume_said = true;
         }
         if (!*batch) break;                 // the whole file is applied
         if (stop_with_input_left()) break;  // this batch and the rest: the next replay's

@@ -177,8 +177,9 @@ void NdjsonReader::Run(std::ifstream& in) {
   }
   // A file shorter than the resume position cannot be the one read up to it (files grow).
   if (!stopped && status && line_no + 1 < start_) {
-    status = changed("it has " + std::to_string(line_no + 1) + " lines, fewer than the " +
-                     std::to_string(start_) + " lines");
+    const int64_t lines = line_no + 1;
+    status = changed("it has " + std::to_string(lines) + (lines == 1 ? " line" : " lines") +
+                     ", fewer than the " + std::to_string(start_) + " lines");
   }
   // The records read before an error are still handed over: they were read correctly.
   if (!stopped) emit();

@@ -159,7 +159,7 @@ TEST(NdjsonReader, StopsCleanlyWhenTheConsumerLeavesEarly) {
   reader->reset();  // joins the reader thread, blocked on a full queue: must not hang
 }
 
-TEST(NdjsonReader, EmptyFileAndAResumePastTheEndGiveNoRecords) {
+TEST(NdjsonReader, EmptyFileAndAResumeAtTheEndGiveNoRecords) {
   TempDir dir;
   const std::string empty = dir.Sub("empty.ndjson");
   std::ofstream(empty).close();
