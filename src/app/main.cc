@@ -134,16 +134,21 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // A word where the subcommand goes that names none: CLI11 only says that one is required.
-    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && !app.remaining().empty() &&
-        app.get_subcommands().empty()) {
+    // No subcommand: CLI11 only says that one is required. Name the word that was taken for
+    // one, if it came first, and list the subcommands.
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && app.get_subcommands().empty()) {
       std::string names;
       for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
         names += (names.empty() ? "" : ", ") + sub->get_name();
       }
-      std::cerr << "iocstream: unknown subcommand '" << app.remaining().front()
-                << "' (the subcommands: " << names << ")\nRun with --help for more information.\n";
-      return static_cast<int>(CLI::ExitCodes::ExtrasError);
+      const std::vector<std::string> left = app.remaining();
+      const bool word_first = !left.empty() && !left.front().starts_with("-");
+      std::cerr << "iocstream: "
+                << (word_first ? "unknown subcommand '" + left.front() + "'"
+                               : std::string("a subcommand is required"))
+                << " (the subcommands: " << names << ")\nRun with --help for more information.\n";
+      return static_cast<int>(word_first ? CLI::ExitCodes::ExtrasError
+                                         : CLI::ExitCodes::RequiredError);
     }
     return app.exit(e);
   }
