@@ -73,7 +73,8 @@ std::optional<uint64_t> DecodeOutboxKey(std::string_view key);
 
 std::string WatermarkKey(PartitionId partition);
 
-// The meta key of a source's check: the fingerprint of its last applied record.
+// The meta key of a source's check (SourceCheck): its next offset and the hash chained over
+// every record consumed before it.
 std::string SourceCheckKey(const TopicPartition& tp);
 
 // Fixed-width value helpers for offsets, watermarks, the format version and sequences.

@@ -85,7 +85,8 @@ class AggregateTable {
   Table rows_;  // hashed: Apply runs once per state change, on the hot path
   // Keys of the rows changed since the last TakeDirty (keys, not pointers: an open-addressing
   // table moves its rows when it grows). Rows are erased only by TakeDirty, which empties
-  // this, and by DropPartition and LoadPartition, which remove their keys from it.
+  // this, by DropPartition and LoadPartition, which remove their keys from it, and by Load,
+  // which empties it.
   std::vector<RowKey> dirty_;
 };
 
