@@ -343,7 +343,10 @@ PipelineOptions PipelineOptionsFor(const Config& config, PipelineMode mode) {
   PipelineOptions options;
   options.clock = mode == PipelineMode::kReplay ? TimerClock::kWatermark : config.clock;
   options.allowed_lateness = config.allowed_lateness;
-  if (mode == PipelineMode::kReplay) options.hash_partitions = config.replay_partitions;
+  if (mode == PipelineMode::kReplay) {
+    options.hash_partitions = config.replay_partitions;
+    options.source_checks = true;  // files can be rewritten under their path
+  }
   options.commit_interval = Millis(static_cast<int64_t>(config.state.commit_interval_ms));
   options.commit_max_records = config.state.commit_max_records;
   options.commit_max_bytes = config.state.commit_max_mb << 20;

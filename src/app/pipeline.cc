@@ -205,7 +205,10 @@ std::optional<Offset> Pipeline::StoredOffset(const TopicPartition& tp) const {
 
 std::optional<uint64_t> Pipeline::StoredSourceCheck(const TopicPartition& tp) const {
   const std::optional<Offset> offset = StoredOffset(tp);
-  if (!offset) return std::nullopt;
+  return offset ? ChainBefore(tp, *offset) : std::nullopt;
+}
+
+std::optional<uint64_t> Pipeline::ChainBefore(const TopicPartition& tp, Offset offset) const {
   std::optional<state::SourceCheck> check;
   if (auto it = next_source_checks_.find(tp); it != next_source_checks_.end()) {
     check = it->second;
@@ -215,7 +218,7 @@ std::optional<uint64_t> Pipeline::StoredSourceCheck(const TopicPartition& tp) co
     spdlog::error("reading stored source check of {}[{}]: {}", tp.topic, tp.partition.value(),
                   stored.error().message);
   }
-  if (!check || check->next_offset != *offset) return std::nullopt;
+  if (!check || check->next_offset != offset) return std::nullopt;
   return check->chain;
 }
 
@@ -590,8 +593,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
         if (!stored) {
           spdlog::error("reading stored offset of {}[{}]: {}", key.topic, key.partition.value(),
                         stored.error().message);
-        } else {
-          chain = *stored ? StoredSourceCheck(key) : std::optional<uint64_t>(kChainStart);
+        } else if (options_.source_checks) {
+          chain = *stored ? ChainBefore(key, **stored) : std::optional<uint64_t>(kChainStart);
         }
         const Offset next = stored && *stored ? **stored : Offset(-1);
         it = batch_offsets_.emplace(std::move(key), BatchPosition{next, chain}).first;

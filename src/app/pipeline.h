@@ -78,6 +78,10 @@ struct PipelineOptions {
   // every store read that could see it wait for it). The state committed is the same; a failed
   // write makes the Pipeline fatal at the next call, exactly as a failed synchronous commit.
   bool async_commit = false;
+  // Store each source partition's check (StoredSourceCheck) with its offset: for sources that
+  // can be rewritten under their name (files); a Kafka partition cannot, and its records are
+  // not hashed.
+  bool source_checks = false;
 };
 
 // What made the Pipeline commit (PipelineProbe::commits_by_trigger).
@@ -299,6 +303,9 @@ class Pipeline {
   std::map<PartitionId, Instant>::iterator LoadWatermark(PartitionId partition);
   // StoredOffset, with a failed read an error rather than nullopt.
   [[nodiscard]] Result<std::optional<Offset>> ReadStoredOffset(const TopicPartition& tp) const;
+  // The chain of the check stored for `tp` if it describes the records before `offset` (its
+  // stored offset), else nullopt (none, a lagging one, or a failed read, logged).
+  [[nodiscard]] std::optional<uint64_t> ChainBefore(const TopicPartition& tp, Offset offset) const;
   // Moves a partition's watermark (its LoadWatermark entry) to `event_time` minus the allowed
   // lateness, if that is later.
   void AdvanceWatermark(std::map<PartitionId, Instant>::iterator watermark, Instant event_time);

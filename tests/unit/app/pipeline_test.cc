@@ -403,6 +403,7 @@ TEST_F(PipelineTest, OffsetsAreStoredWithTheChainedHashOfTheRecordsConsumed) {
                            [](const SourceRecord& r) { return r.partition == PartitionId(1); }));
   PipelineOptions options;
   options.clock = TimerClock::kWatermark;
+  options.source_checks = true;
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
@@ -447,6 +448,23 @@ TEST_F(PipelineTest, OffsetsAreStoredWithTheChainedHashOfTheRecordsConsumed) {
   }
   Pipeline after_old_build(*store_, aggregates, rules, options, probe);
   EXPECT_EQ(after_old_build.StoredSourceCheck({"events", PartitionId(0)}), std::nullopt);
+
+  // Without source_checks (Kafka partitions cannot be rewritten) no check is stored.
+  std::unique_ptr<state::StateStore> unchecked = OpenOtherStore("unchecked");
+  ASSERT_NE(unchecked, nullptr);
+  {
+    PipelineOptions plain;
+    plain.clock = TimerClock::kWatermark;
+    PipelineProbe plain_probe;
+    aggregate::AggregateTable plain_aggregates;
+    Pipeline pipeline(*unchecked, plain_aggregates, rules, plain, plain_probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records_, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+    EXPECT_TRUE(pipeline.StoredOffset({"events", PartitionId(0)}).has_value());
+  }
+  const auto none = unchecked->GetSourceCheck({"events", PartitionId(0)});
+  ASSERT_TRUE(none.has_value());
+  EXPECT_EQ(*none, std::nullopt);
 }
 
 // The byte bound of a commit (PipelineOptions::commit_max_bytes) commits as the changes
