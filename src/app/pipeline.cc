@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <limits>
 #include <tuple>
@@ -259,6 +260,14 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
   cache_bytes_ = 0;
   dirty_.clear();  // empty unless the Pipeline is fatal (then it never commits again)
   dirty_bytes_ = 0;
+  // Likewise (their keys point to the entries just dropped).
+  timer_changes_.clear();
+  in_flight_timer_changes_.clear();
+  orphan_ids_.clear();
+  for (auto& [p, puts] : uncovered_puts_) {
+    puts.current.clear();
+    puts.in_flight.clear();
+  }
   for (const auto& tp : partitions) {
     next_offsets_.erase(tp);
     next_source_checks_.erase(tp);
@@ -328,21 +337,24 @@ void Pipeline::EndChange(Entry& entry) {
   for (size_t i = 0; i < old_timers.size; ++i) {
     const auto& slot = old_timers.slots[i];
     if (moved || !new_timers.Contains(slot)) {
-      ChangeTimer(Timer{base.partition, slot.due, next.dossier_id, slot.kind}, false);
+      ChangeTimer(entry, next.dossier_id, base.partition, slot.due, slot.kind, false);
     }
   }
   for (size_t i = 0; i < new_timers.size; ++i) {
     const auto& slot = new_timers.slots[i];
     if (moved || !old_timers.Contains(slot)) {
-      ChangeTimer(Timer{next.partition, slot.due, next.dossier_id, slot.kind}, true);
+      ChangeTimer(entry, next.dossier_id, next.partition, slot.due, slot.kind, true);
     }
   }
-  if (!entry.dirty) {
-    entry.dirty = true;
-    dirty_.push_back(&entry);
-    dirty_bytes_ += entry.bytes;
-  }
+  MarkDirty(entry);
   Resize(entry, next.dossier_id);
+}
+
+void Pipeline::MarkDirty(Entry& entry) {
+  if (entry.dirty) return;
+  entry.dirty = true;
+  dirty_.push_back(&entry);
+  dirty_bytes_ += entry.bytes;
 }
 
 void Pipeline::Update(Entry& entry, DossierState next) {
@@ -382,23 +394,45 @@ void Pipeline::AdvanceWatermark(std::map<PartitionId, Instant>::iterator waterma
   }
 }
 
-void Pipeline::ChangeTimer(Timer t, bool put) {
+void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionId partition,
+                           Instant due, TimerKind kind, bool put) {
   // Keep the partition's head exact: it holds every timer due up to its coverage.
-  auto head = heads_.find(t.partition);
-  if (head != heads_.end() && head->second.covered.Covers(t)) {
+  auto head = heads_.find(partition);
+  if (head != heads_.end() && head->second.covered.Covers(due, kind, dossier_id)) {
+    Timer t{partition, due, std::string(dossier_id), kind};
     if (put) {
-      head->second.timers.insert(t);
+      head->second.timers.insert(std::move(t));
     } else {
       head->second.timers.erase(t);
     }
   } else if (put) {
-    uncovered_puts_[t.partition].current.push_back(t);
+    uncovered_puts_[partition].current.push_back({&entry, due, kind});
   }
   // The store holds exactly the timers of the committed states, so a put of a timer deleted
   // in this batch (or a delete of one put in it) cancels out: neither reaches the store. A
   // dossier received and finished within one commit interval writes no timer at all.
-  auto [it, inserted] = timer_changes_.try_emplace(std::move(t), put);
+  auto [it, inserted] =
+      timer_changes_.try_emplace(TimerChangeKey{&entry, due, partition, kind}, put);
   if (!inserted && it->second != put) timer_changes_.erase(it);
+}
+
+std::optional<bool> Pipeline::PendingTimerChange(const Entry* entry, PartitionId partition,
+                                                 Instant due, TimerKind kind) const {
+  const TimerChangeKey key{const_cast<Entry*>(entry), due, partition, kind};
+  if (auto c = timer_changes_.find(key); c != timer_changes_.end()) return c->second;
+  if (auto f = in_flight_timer_changes_.find(key); f != in_flight_timer_changes_.end()) {
+    return f->second;
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> Pipeline::PendingTimerChange(const Timer& t) const {
+  // A dossier with a change pending or in flight is cached (dirty entries and those written
+  // by the write in flight are never evicted).
+  if (timer_changes_.empty() && in_flight_timer_changes_.empty()) return std::nullopt;
+  auto it = entries_.find(std::string_view(t.dossier_id));
+  if (it == entries_.end()) return std::nullopt;
+  return PendingTimerChange(it->second.get(), t.partition, t.due, t.kind);
 }
 
 Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
@@ -427,26 +461,23 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   head.loaded = true;
   // What was read is the store before or after the write in flight: its changes, then this
   // batch's, decide (applying a change the read already saw changes nothing).
-  auto decided = [&](const Timer& t) -> std::optional<bool> {
-    if (auto c = timer_changes_.find(t); c != timer_changes_.end()) return c->second;
-    if (auto f = in_flight_timer_changes_.find(t); f != in_flight_timer_changes_.end()) {
-      return f->second;
-    }
-    return std::nullopt;
-  };
   for (Timer& t : stored) {
-    const std::optional<bool> d = decided(t);
+    const std::optional<bool> d = PendingTimerChange(t);
     if (!d || *d) head.timers.insert(std::move(t));
   }
   // Timers put by the write in flight or this batch, which the read may not hold: those no
   // head covered when they were put. Each list keeps the puts still beyond the coverage; a
   // covered one joins the head if it is still a put (if it was cancelled since, a store read
   // finds it when it is stored), and leaves the list either way.
-  auto add_covered = [&](std::vector<Timer>& puts) {
+  auto add_covered = [&](std::vector<UncoveredPut>& puts) {
     size_t kept = 0;
     for (size_t i = 0; i < puts.size(); ++i) {
-      if (head.covered.Covers(puts[i])) {
-        if (decided(puts[i]).value_or(false)) head.timers.insert(std::move(puts[i]));
+      const UncoveredPut& put = puts[i];
+      const std::string& id = put.entry->current->dossier_id;
+      if (head.covered.Covers(put.due, put.kind, id)) {
+        if (PendingTimerChange(put.entry, p, put.due, put.kind).value_or(false)) {
+          head.timers.insert(Timer{p, put.due, id, put.kind});
+        }
         continue;
       }
       if (kept != i) puts[kept] = std::move(puts[i]);
@@ -471,13 +502,22 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
       continue;
     }
     const Timer t = *head.timers.begin();
-    ChangeTimer(t, false);  // a timer fires once; the rules set the ones still needed
     Entry* entry = Lookup(t.dossier_id);
     if (entry == nullptr) return fatal_;
-    if (!entry->current) continue;  // orphan timer: its dossier is gone
+    // A timer fires once (its delete also takes it off the head); the rules set the ones
+    // still needed. The entry is kept (dirty) until the delete is committed.
+    ChangeTimer(*entry, t.dossier_id, t.partition, t.due, t.kind, false);
+    if (!entry->current) {  // orphan timer: its dossier is gone
+      orphan_ids_.try_emplace(entry, t.dossier_id);
+      MarkDirty(*entry);
+      continue;
+    }
     BeginChange(*entry);
     alerts_.clear();
-    if (!rules::FireTimerInPlace(*entry->current, t, up_to, rules_, alerts_)) continue;
+    if (!rules::FireTimerInPlace(*entry->current, t, up_to, rules_, alerts_)) {
+      MarkDirty(*entry);  // a stale timer: only its delete is written
+      continue;
+    }
     probe_.timers_fired.fetch_add(1, std::memory_order_relaxed);
     QueueAlerts(alerts_);
     EndChange(*entry);
@@ -506,11 +546,15 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     // Timers read from the store are read again; pending puts go back to their lists.
     UncoveredPuts& uncovered = uncovered_puts_[p];
     for (auto t = from; t != head.timers.end(); ++t) {
-      if (auto c = timer_changes_.find(*t); c != timer_changes_.end()) {
-        if (c->second) uncovered.current.push_back(*t);
-      } else if (auto f = in_flight_timer_changes_.find(*t);
+      auto cached = entries_.find(std::string_view(t->dossier_id));
+      if (cached == entries_.end()) continue;  // no change pending: in the store
+      Entry* e = cached->second.get();
+      const TimerChangeKey key{e, t->due, t->partition, t->kind};
+      if (auto c = timer_changes_.find(key); c != timer_changes_.end()) {
+        if (c->second) uncovered.current.push_back({e, t->due, t->kind});
+      } else if (auto f = in_flight_timer_changes_.find(key);
                  f != in_flight_timer_changes_.end() && f->second) {
-        uncovered.in_flight.push_back(*t);
+        uncovered.in_flight.push_back({e, t->due, t->kind});
       }
     }
     head.timers.erase(from, head.timers.end());
@@ -736,8 +780,8 @@ Status Pipeline::Flush() {
 size_t Pipeline::PendingBytes() const {
   // A timer change: its slot in the change table and its key in the batch; an uncovered put's
   // copy in its list (the id's heap bytes included).
-  constexpr size_t kTimerChangeBytes = sizeof(std::pair<Timer, bool>) + 32;
-  constexpr size_t kUncoveredPutBytes = sizeof(Timer) + 32;
+  constexpr size_t kTimerChangeBytes = sizeof(std::pair<TimerChangeKey, bool>) + 64;
+  constexpr size_t kUncoveredPutBytes = sizeof(UncoveredPut);
   size_t uncovered = 0;  // a few partitions: summed when asked
   for (const auto& [p, puts] : uncovered_puts_) uncovered += puts.current.size();
   return dirty_bytes_ + timer_changes_.size() * kTimerChangeBytes + uncovered * kUncoveredPutBytes +
@@ -795,6 +839,22 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   for (const Entry* e : dirty_) {
     if (e->current) job.dossiers.Add(*e->current);
   }
+  // The timers to write, with their ids (the writer thread must not read the entries, whose
+  // states change again at once).
+  job.timers.clear();
+  job.timers.reserve(timer_changes_.size());
+  for (const auto& [key, put] : timer_changes_) {
+    const std::string* id = nullptr;
+    if (key.entry->current) {
+      id = &key.entry->current->dossier_id;
+    } else if (auto o = orphan_ids_.find(key.entry); o != orphan_ids_.end()) {
+      id = &o->second;
+    }
+    assert(id != nullptr);  // a change comes from a state or an orphan's firing
+    if (id == nullptr) continue;
+    job.timers.emplace_back(Timer{key.partition, key.due, *id, key.kind}, put);
+  }
+  orphan_ids_.clear();
   job.aggregates = aggregates_.TakeDirty();
   job.offsets.clear();
   job.source_checks.clear();
@@ -814,10 +874,8 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     // next interval's changes do not regrow (and rehash) a table from nothing.
     in_flight_timer_changes_.swap(timer_changes_);
     for (auto& [p, puts] : uncovered_puts_) puts.in_flight.swap(puts.current);  // emptied above
-    job.timers = &in_flight_timer_changes_;
     writer_->Submit([&store = store_, &job] { return BuildBatch(store, job); });
   } else {
-    job.timers = &timer_changes_;
     if (Status s = store_.Commit(BuildBatch(store_, job)); !s) {
       fatal_ = s;
       return s;
@@ -852,8 +910,8 @@ state::StateBatch Pipeline::BuildBatch(state::StateStore& store, CommitJob& job)
   state::StateBatch batch = store.NewBatch();
   batch.PutDossiers(job.dossiers);
   std::vector<state::StateBatch::TimerChange> timers;
-  timers.reserve(job.timers->size());
-  for (const auto& [t, put] : *job.timers) timers.push_back({&t, put});
+  timers.reserve(job.timers.size());
+  for (const auto& [t, put] : job.timers) timers.push_back({&t, put});
   batch.PutTimerChanges(timers);
   for (const auto& [key, counters] : job.aggregates) batch.PutAggregate(key, counters);
   for (const auto& [tp, off] : job.offsets) batch.PutOffset(tp, off);

@@ -275,9 +275,14 @@ class Pipeline {
   struct TimerCoverage {
     Instant until = Instant::min();
     std::optional<Timer> partial;
-    [[nodiscard]] bool Covers(const Timer& t) const {
-      if (t.due <= until) return true;
-      return partial && t.due == partial->due && !state::TimerKeyLess{}(*partial, t);
+    [[nodiscard]] bool Covers(const Timer& t) const { return Covers(t.due, t.kind, t.dossier_id); }
+    // The same for the timer of `dossier_id` due at `due` of `kind` (of the head's partition).
+    [[nodiscard]] bool Covers(Instant due, TimerKind kind, std::string_view dossier_id) const {
+      if (due <= until) return true;
+      if (!partial || due != partial->due) return false;
+      // Not after `partial` in the store's key order (state::TimerKeyLess): kind, then id.
+      return std::pair(kind, dossier_id) <=
+             std::pair(partial->kind, std::string_view(partial->dossier_id));
     }
   };
   struct TimerHead {
@@ -287,6 +292,9 @@ class Pipeline {
   };
 
   Entry* Lookup(const std::string& dossier_id);
+  // Marks an entry written since the last commit: the commit writes its state, and it is not
+  // evicted before (timer changes hold its address).
+  void MarkDirty(Entry& entry);
   // A change of an entry's state, made in place between BeginChange and EndChange: EndChange
   // applies it to the aggregates and the timers (what the state was is kept by BeginChange)
   // and marks the entry dirty. One change at a time.
@@ -297,7 +305,17 @@ class Pipeline {
   void QueueAlerts(const std::vector<AlertIntent>& alerts);
   Status FireDue(PartitionId partition, Instant up_to);
   Status ExtendHead(PartitionId partition, TimerHead& head, Instant up_to);
-  void ChangeTimer(Timer timer, bool put);
+  // A put or delete of the timer of `entry` (its dossier `dossier_id`) on `partition`, due at
+  // `due`, of `kind`. The entry must stay cached until the change is committed and written
+  // (a dirty entry, or one whose write is in flight, is never evicted).
+  void ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionId partition, Instant due,
+                   TimerKind kind, bool put);
+  // The change of that timer pending a commit or in the write in flight (the later decides),
+  // nullopt if none.
+  [[nodiscard]] std::optional<bool> PendingTimerChange(const Entry* entry, PartitionId partition,
+                                                       Instant due, TimerKind kind) const;
+  // The same for a timer read from the store: its dossier has pending changes only if cached.
+  [[nodiscard]] std::optional<bool> PendingTimerChange(const Timer& t) const;
   // The partition's entry in watermarks_, read from the store on first use (Instant::min():
   // none stored) and armed to fire the timers due at it.
   std::map<PartitionId, Instant>::iterator LoadWatermark(PartitionId partition);
@@ -406,18 +424,35 @@ class Pipeline {
   std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
 
   // The batch being built.
-  struct TimerHash {
-    size_t operator()(const Timer& t) const noexcept {
-      return std::hash<std::string>{}(t.dossier_id) ^
-             (static_cast<size_t>(t.due.time_since_epoch().count()) * 31 +
-              static_cast<size_t>(t.kind));
+  //
+  // A timer change is keyed by its dossier's cache entry rather than its id: the entry stays
+  // put until the change is written (see ChangeTimer), so a change hashes and compares three
+  // integers and a pointer, and copies no id; the commit builds the Timers it writes.
+  struct TimerChangeKey {
+    Entry* entry;
+    Instant due;
+    PartitionId partition;
+    TimerKind kind;
+    bool operator==(const TimerChangeKey&) const = default;
+  };
+  struct TimerChangeHash {
+    size_t operator()(const TimerChangeKey& k) const noexcept {
+      // The table mixes the result (boost::unordered's post-mixing of a non-avalanching hash).
+      return reinterpret_cast<uintptr_t>(k.entry) ^
+             (static_cast<size_t>(k.due.time_since_epoch().count()) * 31 +
+              static_cast<size_t>(k.kind)) ^
+             (static_cast<size_t>(k.partition.value()) << 56);
     }
   };
   // Timer puts (true) and deletes (false) since the last commit, net: a put and a delete of
   // the same timer cancel out (see ChangeTimer). Hashed: it holds every change of a commit
   // interval, and ordered scans of it are rare (ExtendHead).
-  using TimerChanges = boost::unordered_flat_map<Timer, bool, TimerHash>;
+  using TimerChanges = boost::unordered_flat_map<TimerChangeKey, bool, TimerChangeHash>;
   TimerChanges timer_changes_;
+  // Ids of the cached dossiers with no state whose (orphan) timers fired since the last
+  // commit: their deletes are keyed by their entries like any change, but the commit takes
+  // the other dossiers' ids from their states.
+  boost::unordered_flat_map<const Entry*, std::string> orphan_ids_;
   // The timer changes of the write in flight: a timer-head read overlays them, as the read
   // may see the store before or after that write lands. The writer thread reads them too
   // (BuildBatch), so they stay unchanged until AwaitWrite.
@@ -427,9 +462,14 @@ class Pipeline {
   // coverage grows over them, without scanning every change (1,102 extensions scanned 89.6M
   // changes in a 4.57M-event replay). `in_flight` holds those of the write in flight. A head
   // that drops its far end puts the pending puts it drops back here.
+  struct UncoveredPut {
+    Entry* entry;  // of a dossier with a state (a put comes from one), cached while listed
+    Instant due;
+    TimerKind kind;
+  };
   struct UncoveredPuts {
-    std::vector<Timer> current;
-    std::vector<Timer> in_flight;
+    std::vector<UncoveredPut> current;
+    std::vector<UncoveredPut> in_flight;
   };
   std::map<PartitionId, UncoveredPuts> uncovered_puts_;
   // What one commit writes: gathered by Commit on the Pipeline's thread (the dossiers encoded,
@@ -438,7 +478,7 @@ class Pipeline {
   // async_commit it belongs to the writer from Submit until AwaitWrite.
   struct CommitJob {
     state::EncodedDossiers dossiers;
-    const TimerChanges* timers = nullptr;
+    std::vector<std::pair<Timer, bool>> timers;  // puts (true) and deletes
     std::vector<std::pair<AggregateKey, AggregateCounters>> aggregates;
     std::vector<std::pair<TopicPartition, Offset>> offsets;
     std::vector<std::pair<TopicPartition, state::SourceCheck>> source_checks;
