@@ -31,7 +31,11 @@ void DecodeWorker::Start(std::span<const SourceRecord> records) {
   Finish();
   {
     std::lock_guard lock(mu_);
-    results_.clear();  // the worker is idle: nothing else touches the vector
+    // The worker is idle: nothing else touches the vectors. The last batch's results become
+    // the spent ones, which the worker destroys after decoding this batch, and the vector it
+    // emptied then is reused.
+    std::swap(results_, spent_);
+    results_.clear();
     results_.reserve(records.size());
     data_ = results_.data();
     records_ = records;
@@ -93,6 +97,9 @@ void DecodeWorker::Run() {
     } catch (...) {
       failure = std::current_exception();
     }
+    // The previous batch's results, which the pipeline thread is done with: their events are
+    // destroyed here, while that thread applies this batch.
+    spent_.clear();
     lock.lock();
     failure_ = failure;
     busy_ = false;

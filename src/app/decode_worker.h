@@ -56,6 +56,7 @@ class DecodeWorker {
   std::condition_variable cv_;
   std::span<const SourceRecord> records_;  // the batch being decoded
   std::vector<DecodeResult> results_;      // appended by the worker, within reserved capacity
+  std::vector<DecodeResult> spent_;        // the batch before: emptied by the worker
   DecodeResult* data_ = nullptr;           // results_.data(), taken before the worker starts
   size_t done_ = 0;                        // results published to the pipeline thread
   bool busy_ = false;                      // the worker has a batch
