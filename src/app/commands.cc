@@ -598,6 +598,7 @@ int RunReplay(const ReplayOptions& options) {
         if (Status s = pipeline.ProcessDecoded(b.records, b.decoded, WallClockNow()); !s) {
           return Fail(s.error());
         }
+        (*reader)->Recycle(std::move(b));
         if (Status s = relay_after_batch(); !s) return Fail(s.error());
       }
       if (const std::optional<int64_t> held = (*reader)->HeldBackLine(); held && !input_error) {

@@ -69,6 +69,20 @@ bool NdjsonReader::Push(Batch&& batch) {
   return true;
 }
 
+void NdjsonReader::Recycle(Batch&& batch) {
+  std::lock_guard lock(mu_);
+  if (done_ || spent_.size() > max_ahead_) return;  // `batch` is destroyed here
+  spent_.push_back(std::move(batch));
+}
+
+NdjsonReader::Batch NdjsonReader::TakeSpent() {
+  std::lock_guard lock(mu_);
+  if (spent_.empty()) return {};
+  Batch batch = std::move(spent_.front());
+  spent_.pop_front();
+  return batch;
+}
+
 void NdjsonReader::Run(std::ifstream& in) {
   EventDecoder decoder;  // this thread's own
   Status status;
@@ -81,9 +95,14 @@ void NdjsonReader::Run(std::ifstream& in) {
   int64_t line_no = -1;
   auto emit = [&]() -> bool {
     if (batch.records.empty()) return true;
-    batch.decoded = DecodeRecords(decoder, batch.records);
+    DecodeRecords(decoder, batch.records, batch.decoded);
     if (!Push(std::move(batch))) return false;
-    batch = Batch{};
+    // A batch the consumer is done with, if any: its events are destroyed here rather than
+    // on the consumer's thread, and its vectors keep their capacity.
+    batch = TakeSpent();
+    batch.chunks.clear();
+    batch.records.clear();
+    batch.decoded.clear();
     // Lines still to come point into the chunk being split.
     if (current) batch.chunks.push_back(current);
     batch.records.reserve(batch_size_);

@@ -73,6 +73,10 @@ class NdjsonReader {
   // Errors: kIo when reading the file failed (the batches before it were returned).
   [[nodiscard]] Result<std::optional<Batch>> Next();
 
+  // Gives back a batch returned by Next once it is applied: the reader thread destroys its
+  // events and reuses its buffers (it would otherwise be destroyed on the caller's thread).
+  void Recycle(Batch&& batch);
+
   // After Next returned nullopt: the 0-based number of the last line, if it was held back
   // (no line feed, not complete JSON); no record was returned for it.
   [[nodiscard]] std::optional<int64_t> HeldBackLine() const;
@@ -84,6 +88,8 @@ class NdjsonReader {
   void Run(std::ifstream& in);
   // Queues `batch` for the consumer; false when the reader is stopping.
   bool Push(Batch&& batch);
+  // A recycled batch (not yet emptied), or a new one.
+  Batch TakeSpent();
 
   const std::string path_;
   const std::string topic_;  // records' topic views point here
@@ -95,6 +101,7 @@ class NdjsonReader {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Batch> queue_;  // guarded by mu_
+  std::deque<Batch> spent_;  // guarded by mu_: recycled, for the reader thread to reuse
   bool done_ = false;        // guarded by mu_: the reader thread has queued its last batch
   bool stop_ = false;        // guarded by mu_: the consumer has gone
   Status error_;             // guarded by mu_

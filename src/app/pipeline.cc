@@ -581,9 +581,15 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
 std::vector<DecodeResult> DecodeRecords(EventDecoder& decoder,
                                         std::span<const SourceRecord> records) {
   std::vector<DecodeResult> decoded;
+  DecodeRecords(decoder, records, decoded);
+  return decoded;
+}
+
+void DecodeRecords(EventDecoder& decoder, std::span<const SourceRecord> records,
+                   std::vector<DecodeResult>& decoded) {
+  decoded.clear();
   decoded.reserve(records.size());
   for (const SourceRecord& r : records) decoded.push_back(decoder.Decode(r.payload, r.key));
-  return decoded;
 }
 
 Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wall_now) {

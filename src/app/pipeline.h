@@ -136,6 +136,9 @@ struct RecomputeSummary {
 // Touches no Pipeline; any thread may call it with an EventDecoder of its own.
 [[nodiscard]] std::vector<DecodeResult> DecodeRecords(EventDecoder& decoder,
                                                       std::span<const SourceRecord> records);
+// The same into `decoded` (emptied first; its capacity is reused).
+void DecodeRecords(EventDecoder& decoder, std::span<const SourceRecord> records,
+                   std::vector<DecodeResult>& decoded);
 
 class Pipeline {
  public:
