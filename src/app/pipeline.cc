@@ -128,7 +128,7 @@ Pipeline::~Pipeline() {
     spdlog::error("last state commit failed: {} (a restart resumes from the store)",
                   s.error().message);
   }
-  // The writer goes first: a job reads members destroyed before it (job_, the timer changes).
+  // The writer goes first: a job reads members destroyed before it (job_).
   writer_.reset();
 }
 
@@ -799,8 +799,8 @@ Status Pipeline::Flush() {
 }
 
 size_t Pipeline::PendingBytes() const {
-  // A timer change: its slot in the change table and its key in the batch; an uncovered put's
-  // copy in its list (the id's heap bytes included).
+  // A timer change: its slot in the change table, and the Timer (with its id) and key the
+  // commit builds from it; an uncovered put: its entry in its list.
   constexpr size_t kTimerChangeBytes = sizeof(std::pair<TimerChangeKey, bool>) + 64;
   constexpr size_t kUncoveredPutBytes = sizeof(UncoveredPut);
   size_t uncovered = 0;  // a few partitions: summed when asked

@@ -459,11 +459,11 @@ class Pipeline {
   // the other dossiers' ids from their states.
   boost::unordered_flat_map<const Entry*, std::string> orphan_ids_;
   // The timer changes of the write in flight: a timer-head read overlays them, as the read
-  // may see the store before or after that write lands. The writer thread reads them too
-  // (BuildBatch), so they stay unchanged until AwaitWrite.
+  // may see the store before or after that write lands. Kept until AwaitWrite (the writer
+  // thread reads the Timers the commit built from them, in its job, not these).
   TimerChanges in_flight_timer_changes_;
   // Puts among those changes that no timer head covered when they were made, per partition
-  // (copies; some may have been cancelled since): what ExtendHead adds to a head as its
+  // (some may have been cancelled since): what ExtendHead adds to a head as its
   // coverage grows over them, without scanning every change (1,102 extensions scanned 89.6M
   // changes in a 4.57M-event replay). `in_flight` holds those of the write in flight. A head
   // that drops its far end puts the pending puts it drops back here.

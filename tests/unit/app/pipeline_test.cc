@@ -949,3 +949,261 @@ TEST_F(PipelineRecomputeTest, OnlyTheGivenPartitions) {
 
 }  // namespace
 }  // namespace iocstream::app
+
+namespace iocstream::app {
+namespace {
+
+// Orphan timers (their dossier has no state, or none yet), stale ones (FireTimerInPlace
+// refuses them), a timer head that drops its far end with puts and deletes pending and in
+// flight, bursts committed within a batch and async writes through a small cache: the same
+// alerts, states and stored timers as synchronous commits with the default head, and no
+// orphan or stale timer is left in the store.
+TEST_F(PipelineTest, OrphanAndStaleTimersAndABoundedHeadDoNotChangeTheResult) {
+  const Instant t0 = *ParseRfc3339("2026-03-02T01:00:00Z");
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  struct Rec {
+    int32_t partition;
+    std::string key;
+    std::string payload;
+  };
+  std::vector<Rec> recs;
+  auto add = [&](const std::string& id, int32_t p, EventType type, Instant at,
+                 std::optional<Instant> due = std::nullopt) {
+    DossierEvent e;
+    e.dossier_id = id;
+    e.event_id = id + "/" + std::string(ToString(type));
+    e.type = type;
+    e.occurred_at = at;
+    e.due_at = due;
+    e.agency_code = "SO-1";
+    recs.push_back({p, id, EncodeEvent(e)});
+  };
+  constexpr int kDossiers = 120;
+  auto id_of = [](int i) { return "D" + std::to_string(i); };
+  auto part_of = [](int i) { return static_cast<int32_t>(i % 2); };
+  // A: dossiers due 30 to 40 h after t0, within the head's first read (horizon 60 h): the head
+  // takes their puts and outgrows 4 pages, so it drops its far end.
+  for (int i = 0; i < kDossiers; ++i) {
+    add(id_of(i), part_of(i), EventType::kReceived, t0 + minutes(10 * i),
+        t0 + hours(30) + minutes(5 * i));
+  }
+  // B: every third completes: deletes of timers the head dropped, stored or not yet.
+  for (int i = 0; i < kDossiers; i += 3) {
+    add(id_of(i), part_of(i), EventType::kCompleted, t0 + hours(21) + minutes(i));
+  }
+  // C: the watermarks pass the deadlines (breaches fire, the head reads the store again),
+  // and dossiers complete just beyond the head: the store read overlays their deletes,
+  // pending or in flight.
+  for (int k = 0; k < 40; ++k) {
+    if (const int j = 4 * k + 13; j < kDossiers && j % 3 != 0) {
+      add(id_of(j), part_of(j), EventType::kCompleted, t0 + hours(31) + minutes(20 * k - 1));
+    }
+    add("W" + std::to_string(k), k % 2, EventType::kReceived, t0 + hours(31) + minutes(20 * k),
+        t0 + hours(400));
+  }
+  // D: past every seeded timer, then dossiers whose (orphan) timers fired before they existed.
+  for (int32_t p = 0; p < 2; ++p) {
+    add("END" + std::to_string(p), p, EventType::kReceived, t0 + hours(150), t0 + hours(400));
+  }
+  for (int k = 0; k < 10; ++k) {
+    add("LATE" + std::to_string(k), k % 2, EventType::kReceived, t0 + hours(150) + minutes(k),
+        t0 + hours(400));
+  }
+  std::vector<SourceRecord> records;
+  std::array<int64_t, 2> next{0, 0};
+  for (const Rec& r : recs) {
+    records.push_back(SourceRecord{"events", PartitionId(r.partition),
+                                   Offset(next[static_cast<size_t>(r.partition)]++), Instant{},
+                                   r.key, r.payload});
+  }
+  // Timers no state wants, beyond the head's first read: of dossiers that never exist, of
+  // dossiers created after them, and of dossiers (open or finished) at another instant.
+  std::vector<Timer> seeded;
+  for (int k = 0; k < 30; ++k) {
+    seeded.push_back({PartitionId(k % 2), t0 + hours(70) + minutes(37 * k),
+                      "GHOST" + std::to_string(k), TimerKind::kBreach});
+  }
+  for (int k = 0; k < 10; ++k) {
+    seeded.push_back({PartitionId(k % 2), t0 + hours(100) + minutes(k), "LATE" + std::to_string(k),
+                      TimerKind::kWarning});
+  }
+  for (int i = 1; i < kDossiers; i += 4) {
+    seeded.push_back({PartitionId(part_of(i)), t0 + hours(80) + minutes(11 * i), id_of(i),
+                      i % 8 == 1 ? TimerKind::kBreach : TimerKind::kStepBreach});
+  }
+  auto seed = [&](state::StateStore& store) {
+    auto batch = store.NewBatch();
+    for (const Timer& t : seeded) batch.PutTimer(t);
+    ASSERT_TRUE(store.Commit(std::move(batch)).ok());
+  };
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  struct Run {
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+  };
+  auto run = [&](state::StateStore& store, const PipelineOptions& options, Run& out) {
+    Pipeline pipeline(store, out.aggregates, rules, options, out.probe);
+    for (size_t i = 0; i < records.size(); i += 5) {
+      const size_t n = std::min<size_t>(5, records.size() - i);
+      ASSERT_TRUE(pipeline.ProcessBatch(std::span(records).subspan(i, n), Instant{}).ok());
+    }
+    ASSERT_TRUE(pipeline.Flush().ok());
+  };
+  auto stored_timers = [](state::StateStore& store) {
+    std::vector<Timer> all;
+    for (int32_t p = 0; p < 2; ++p) {
+      auto page = store.DueTimers(PartitionId(p), Instant::max(), 100000);
+      EXPECT_TRUE(page.has_value());
+      if (page) all.insert(all.end(), page->begin(), page->end());
+    }
+    return all;
+  };
+  std::vector<std::string> ids;
+  for (int i = 0; i < kDossiers; ++i) ids.push_back(id_of(i));
+  for (int k = 0; k < 40; ++k) ids.push_back("W" + std::to_string(k));
+  for (int k = 0; k < 10; ++k) ids.push_back("LATE" + std::to_string(k));
+  ids.push_back("END0");
+  ids.push_back("END1");
+
+  PipelineOptions reference;
+  reference.clock = TimerClock::kWatermark;
+  ASSERT_NO_FATAL_FAILURE(seed(*store_));
+  Run ref;
+  ASSERT_NO_FATAL_FAILURE(run(*store_, reference, ref));
+  ASSERT_GT(ref.probe.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load(), 0u);
+  // The store holds exactly the next timer of each state: every seeded timer was deleted.
+  std::vector<Timer> desired;
+  for (const std::string& id : ids) {
+    auto state = store_->GetDossier(id);
+    ASSERT_TRUE(state.has_value() && state->has_value()) << id;
+    for (Timer& t : rules::StoredTimers(**state)) desired.push_back(std::move(t));
+  }
+  std::sort(desired.begin(), desired.end());
+  std::vector<Timer> ref_timers = stored_timers(*store_);
+  std::sort(ref_timers.begin(), ref_timers.end());
+  EXPECT_EQ(ref_timers, desired);
+
+  for (const size_t cache_bytes : {size_t{0}, size_t{8} << 10}) {
+    SCOPED_TRACE("cache_bytes " + std::to_string(cache_bytes));
+    std::unique_ptr<state::StateStore> other =
+        OpenOtherStore("bounded-" + std::to_string(cache_bytes));
+    ASSERT_NE(other, nullptr);
+    ASSERT_NO_FATAL_FAILURE(seed(*other));
+    PipelineOptions options = reference;
+    options.timer_scan_chunk = 4;       // the head drops its far end past 16 timers
+    options.timer_horizon = hours(60);  // the first read covers the deadlines of A
+    options.commit_interval = hours(1);
+    options.commit_max_records = 7;  // writes in flight while the next batches run
+    options.timer_burst_commit = 3;  // and commits within the bursts
+    options.async_commit = true;
+    options.cache_bytes = cache_bytes;  // 0: none beyond the commit; else one that evicts
+    Run got;
+    ASSERT_NO_FATAL_FAILURE(run(*other, options, got));
+    EXPECT_EQ(got.probe.timers_fired.load(), ref.probe.timers_fired.load());
+    for (size_t k = 0; k < ref.probe.alerts_by_kind.size(); ++k) {
+      EXPECT_EQ(got.probe.alerts_by_kind[k].load(), ref.probe.alerts_by_kind[k].load()) << k;
+    }
+    EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(got.aggregates.Snapshot()),
+              aggregate::AggregateTable::FoldPartitions(ref.aggregates.Snapshot()));
+    for (const std::string& id : ids) {
+      auto a = store_->GetDossier(id);
+      auto b = other->GetDossier(id);
+      ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
+      EXPECT_EQ(**a, **b) << id;
+    }
+    for (int k = 0; k < 30; ++k) {
+      auto ghost = other->GetDossier("GHOST" + std::to_string(k));
+      ASSERT_TRUE(ghost.has_value());
+      EXPECT_FALSE(ghost->has_value());  // an orphan's firing writes no state
+    }
+    std::vector<Timer> got_timers = stored_timers(*other);
+    std::sort(got_timers.begin(), got_timers.end());
+    EXPECT_EQ(got_timers, ref_timers);
+  }
+}
+
+}  // namespace
+}  // namespace iocstream::app
+
+namespace iocstream::app {
+namespace {
+
+// A timer head that outgrows its bound drops its far end while the timers there are puts not
+// yet committed: they go back to the uncovered puts, and fire when the clock reaches them in
+// the same commit interval (those cancelled since do not).
+TEST_F(PipelineTest, AHeadThatDropsItsFarEndKeepsThePendingPuts) {
+  const Instant t0 = *ParseRfc3339("2026-03-02T01:00:00Z");
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  std::vector<std::string> payloads;
+  auto add = [&](const std::string& id, EventType type, Instant at,
+                 std::optional<Instant> due = std::nullopt) {
+    DossierEvent e;
+    e.dossier_id = id;
+    e.event_id = id + "/" + std::string(ToString(type));
+    e.type = type;
+    e.occurred_at = at;
+    e.due_at = due;
+    e.agency_code = "SO-1";
+    payloads.push_back(EncodeEvent(e));
+  };
+  constexpr int kDossiers = 30;
+  for (int i = 0; i < kDossiers; ++i) {
+    add("D" + std::to_string(i), EventType::kReceived, t0 + minutes(i),
+        t0 + hours(30) + minutes(10 * i));
+  }
+  // Two of the dossiers whose timers the head dropped finish: their puts are cancelled.
+  add("D20", EventType::kCompleted, t0 + hours(1));
+  add("D25", EventType::kCompleted, t0 + hours(1));
+  add("END", EventType::kReceived, t0 + hours(40), t0 + hours(400));  // past every deadline
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  auto breaches = [](const PipelineProbe& probe) {
+    return probe.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load();
+  };
+
+  PipelineOptions reference;
+  reference.clock = TimerClock::kWatermark;
+  PipelineProbe ref_probe;
+  {
+    aggregate::AggregateTable aggregates;
+    Pipeline pipeline(*store_, aggregates, rules, reference, ref_probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  EXPECT_EQ(breaches(ref_probe), kDossiers - 2u);
+
+  for (const bool async : {false, true}) {
+    SCOPED_TRACE(async ? "async" : "sync");
+    std::unique_ptr<state::StateStore> other = OpenOtherStore(async ? "async" : "sync");
+    ASSERT_NE(other, nullptr);
+    PipelineOptions options = reference;
+    options.timer_scan_chunk = 4;        // the head drops its far end past 16 timers
+    options.timer_horizon = hours(60);   // its first read covers every deadline
+    options.commit_interval = hours(1);  // one commit, at the end: every put is pending
+    options.async_commit = async;
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    Pipeline pipeline(*other, aggregates, rules, options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    EXPECT_EQ(pipeline.CommitCount(), 0u);
+    ASSERT_TRUE(pipeline.Flush().ok());
+    EXPECT_EQ(probe.timers_fired.load(), ref_probe.timers_fired.load());
+    EXPECT_EQ(breaches(probe), kDossiers - 2u);
+    for (int i = 0; i < kDossiers; ++i) {
+      const std::string id = "D" + std::to_string(i);
+      auto a = store_->GetDossier(id);
+      auto b = other->GetDossier(id);
+      ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
+      EXPECT_EQ(**a, **b) << id;
+    }
+    auto timers_a = store_->DueTimers(PartitionId(0), Instant::max(), 100000);
+    auto timers_b = other->DueTimers(PartitionId(0), Instant::max(), 100000);
+    ASSERT_TRUE(timers_a.has_value() && timers_b.has_value());
+    EXPECT_EQ(*timers_a, *timers_b);
+  }
+}
+
+}  // namespace
+}  // namespace iocstream::app
