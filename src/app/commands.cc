@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "app/api.h"
@@ -557,6 +558,7 @@ int RunReplay(const ReplayOptions& options) {
     // A file refused or unreadable ends the replay with an error, after what the files before
     // it (and its lines read before an I/O error) applied is committed.
     std::optional<Error> input_error;
+    std::set<std::string> sources_read;  // a file listed twice is read once
     for (const auto& file : options.files) {
       if (input_error || stop_with_input_left()) break;
       std::ifstream in(file);
@@ -569,6 +571,10 @@ int RunReplay(const ReplayOptions& options) {
       in.clear();
       in.seekg(0);
       const TopicPartition source{FileSourceName(file, first_line), PartitionId(0)};
+      if (!sources_read.insert(source.topic).second) {
+        spdlog::warn("{}: listed again: replayed once (it is the same source as before)", file);
+        continue;
+      }
       const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
       // Read, split into lines and decoded on the reader's thread, one batch ahead.
       auto reader = NdjsonReader::Open(

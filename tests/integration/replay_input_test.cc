@@ -79,6 +79,20 @@ TEST(ReplayInputTest, RewrittenFileIsReplayedFromTheStartAndAGrownOneResumes) {
   }
 }
 
+// A file listed twice in one command (a shell glob and a name, say) is read once: the second
+// listing would re-read every line only to skip it.
+TEST(ReplayInputTest, AFileListedTwiceIsReadOnce) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-twice"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream(events) << Received("D1") << Received("D2");
+  const CommandResult r = RunIocstream({"replay", "--config", config, events, events});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("consumed 2 = applied 2 (late 0) + duplicates 0"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.err.find("listed again: replayed once"), std::string::npos) << r.err;
+}
+
 // A file rewritten with the same first line looks like the same file grown, but the lines
 // before the stored position are not those applied: the replay refuses instead of skipping
 // lines never applied (found by a helper), even when only an earlier line changed, and a
