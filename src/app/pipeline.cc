@@ -43,13 +43,6 @@ std::optional<DecodeError> AdmitCodes(const DossierEvent& event,
   return std::nullopt;
 }
 
-// How many records ahead ProcessDecoded prefetches a record's cache entry (and Commit a dirty
-// entry). The first pass over a poll batch finds every entry, but by the time the second pass
-// applies the record its entry has left the CPU caches (a batch touches megabytes of
-// entries), and its first touch was the pipeline's largest single stall. A few records ahead
-// hides it behind their work.
-constexpr size_t kPrefetchAhead = 4;
-
 }  // namespace
 
 Pipeline::CacheKey::CacheKey(std::string_view id) {
@@ -304,13 +297,6 @@ void Pipeline::Resize(Entry& entry, std::string_view dossier_id) {
   if (entry.dirty) dirty_bytes_ = dirty_bytes_ - entry.bytes + bytes;
   entry.bytes = bytes;
   entry.open = entry.current && rules::IsOpen(*entry.current);
-}
-
-// Every line of the entry: the rules read and write all over its state.
-void Pipeline::PrefetchEntry(const Entry* entry) {
-  if (entry == nullptr) return;
-  const char* bytes = reinterpret_cast<const char*>(entry);
-  for (size_t line = 0; line < sizeof(Entry); line += 64) __builtin_prefetch(bytes + line, 1);
 }
 
 Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
@@ -674,7 +660,6 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     if (position.chain) position.chain = ChainFingerprint(*position.chain, rec.payload);
   };
   for (size_t i = 0; i < records.size(); ++i) {
-    if (i + kPrefetchAhead < records.size()) PrefetchEntry(entry_of[i + kPrefetchAhead]);
     const SourceRecord& rec = records[i];
     std::optional<Offset> next;
     if (const Offset slot = next_offset_slot(rec).next; slot.value() >= 0) next = slot;
@@ -857,11 +842,9 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   if (!HasPending()) return {};
   CommitJob& job = job_;
   job.dossiers.Clear();
-  // The dirty entries are scattered over the cache: each is prefetched a few ahead. They are
-  // clean once this commit is built (a failed write makes the Pipeline fatal).
-  for (size_t i = 0; i < dirty_.size(); ++i) {
-    if (i + kPrefetchAhead < dirty_.size()) PrefetchEntry(dirty_[i + kPrefetchAhead]);
-    Entry* e = dirty_[i];
+  // The dirty entries are clean once this commit is built (a failed write makes the Pipeline
+  // fatal).
+  for (Entry* e : dirty_) {
     if (e->current) job.dossiers.Add(*e->current);
     e->dirty = false;
     e->written = commit_count_ + 1;

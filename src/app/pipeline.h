@@ -295,8 +295,6 @@ class Pipeline {
   };
 
   Entry* Lookup(const std::string& dossier_id);
-  // Asks the CPU to load an entry (nullptr: nothing) that is about to be used.
-  static void PrefetchEntry(const Entry* entry);
   // Marks an entry written since the last commit: the commit writes its state, and it is not
   // evicted before (timer changes hold its address).
   void MarkDirty(Entry& entry);
