@@ -51,6 +51,14 @@ class PipelineTest : public ::testing::Test {
     return store ? std::move(*store) : nullptr;
   }
 
+  // Expects `other` to hold the same timers of partition 0 as store_.
+  void ExpectSameTimers(state::StateStore& other) {
+    auto timers_a = store_->DueTimers(PartitionId(0), Instant::max(), 100000);
+    auto timers_b = other.DueTimers(PartitionId(0), Instant::max(), 100000);
+    ASSERT_TRUE(timers_a.has_value() && timers_b.has_value());
+    EXPECT_EQ(*timers_a, *timers_b);
+  }
+
   // The reference run of records_ on store_: watermark clock, every batch of `batch_size`
   // records committed synchronously, no dossier cache. Other configurations must match it.
   struct Reference {
@@ -683,10 +691,7 @@ TEST_F(PipelineTest, BurstOfTimersDueAtOneInstantFiresInPagesAndSurvivesACrash) 
     EXPECT_TRUE((*b)->breach_fired) << id;
     EXPECT_EQ(**a, **b) << id;
   }
-  auto timers_a = store_->DueTimers(PartitionId(0), Instant::max(), 100000);
-  auto timers_b = paged_store->DueTimers(PartitionId(0), Instant::max(), 100000);
-  ASSERT_TRUE(timers_a.has_value() && timers_b.has_value());
-  EXPECT_EQ(*timers_a, *timers_b);
+  ExpectSameTimers(*paged_store);
 }
 
 }  // namespace
@@ -953,6 +958,19 @@ TEST_F(PipelineRecomputeTest, OnlyTheGivenPartitions) {
 namespace iocstream::app {
 namespace {
 
+// An event of `type` on dossier `id` at `at` (event id "<id>/<type>", agency SO-1), encoded.
+std::string TimerTestEvent(const std::string& id, EventType type, Instant at,
+                           std::optional<Instant> due) {
+  DossierEvent e;
+  e.dossier_id = id;
+  e.event_id = id + "/" + std::string(ToString(type));
+  e.type = type;
+  e.occurred_at = at;
+  e.due_at = due;
+  e.agency_code = "SO-1";
+  return EncodeEvent(e);
+}
+
 // Orphan timers (their dossier has no state, or none yet), stale ones (FireTimerInPlace
 // refuses them), a timer head that drops its far end with puts and deletes pending and in
 // flight, bursts committed within a batch and async writes through a small cache: the same
@@ -970,14 +988,7 @@ TEST_F(PipelineTest, OrphanAndStaleTimersAndABoundedHeadDoNotChangeTheResult) {
   std::vector<Rec> recs;
   auto add = [&](const std::string& id, int32_t p, EventType type, Instant at,
                  std::optional<Instant> due = std::nullopt) {
-    DossierEvent e;
-    e.dossier_id = id;
-    e.event_id = id + "/" + std::string(ToString(type));
-    e.type = type;
-    e.occurred_at = at;
-    e.due_at = due;
-    e.agency_code = "SO-1";
-    recs.push_back({p, id, EncodeEvent(e)});
+    recs.push_back({p, id, TimerTestEvent(id, type, at, due)});
   };
   constexpr int kDossiers = 120;
   auto id_of = [](int i) { return "D" + std::to_string(i); };
@@ -1123,12 +1134,6 @@ TEST_F(PipelineTest, OrphanAndStaleTimersAndABoundedHeadDoNotChangeTheResult) {
   }
 }
 
-}  // namespace
-}  // namespace iocstream::app
-
-namespace iocstream::app {
-namespace {
-
 // A timer head that outgrows its bound drops its far end while the timers there are puts not
 // yet committed: they go back to the uncovered puts, and fire when the clock reaches them in
 // the same commit interval (those cancelled since do not).
@@ -1139,14 +1144,7 @@ TEST_F(PipelineTest, AHeadThatDropsItsFarEndKeepsThePendingPuts) {
   std::vector<std::string> payloads;
   auto add = [&](const std::string& id, EventType type, Instant at,
                  std::optional<Instant> due = std::nullopt) {
-    DossierEvent e;
-    e.dossier_id = id;
-    e.event_id = id + "/" + std::string(ToString(type));
-    e.type = type;
-    e.occurred_at = at;
-    e.due_at = due;
-    e.agency_code = "SO-1";
-    payloads.push_back(EncodeEvent(e));
+    payloads.push_back(TimerTestEvent(id, type, at, due));
   };
   constexpr int kDossiers = 30;
   for (int i = 0; i < kDossiers; ++i) {
@@ -1198,10 +1196,7 @@ TEST_F(PipelineTest, AHeadThatDropsItsFarEndKeepsThePendingPuts) {
       ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
       EXPECT_EQ(**a, **b) << id;
     }
-    auto timers_a = store_->DueTimers(PartitionId(0), Instant::max(), 100000);
-    auto timers_b = other->DueTimers(PartitionId(0), Instant::max(), 100000);
-    ASSERT_TRUE(timers_a.has_value() && timers_b.has_value());
-    EXPECT_EQ(*timers_a, *timers_b);
+    ExpectSameTimers(*other);
   }
 }
 
