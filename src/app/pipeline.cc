@@ -418,7 +418,7 @@ void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionI
 
 std::optional<bool> Pipeline::PendingTimerChange(const Entry* entry, PartitionId partition,
                                                  Instant due, TimerKind kind) const {
-  const TimerChangeKey key{const_cast<Entry*>(entry), due, partition, kind};
+  const TimerChangeKey key{entry, due, partition, kind};
   if (auto c = timer_changes_.find(key); c != timer_changes_.end()) return c->second;
   if (auto f = in_flight_timer_changes_.find(key); f != in_flight_timer_changes_.end()) {
     return f->second;
@@ -548,7 +548,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     for (auto t = from; t != head.timers.end(); ++t) {
       auto cached = entries_.find(std::string_view(t->dossier_id));
       if (cached == entries_.end()) continue;  // no change pending: in the store
-      Entry* e = cached->second.get();
+      const Entry* e = cached->second.get();
       const TimerChangeKey key{e, t->due, t->partition, t->kind};
       if (auto c = timer_changes_.find(key); c != timer_changes_.end()) {
         if (c->second) uncovered.current.push_back({e, t->due, t->kind});

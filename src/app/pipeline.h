@@ -432,7 +432,7 @@ class Pipeline {
   // put until the change is written (see ChangeTimer), so a change hashes and compares three
   // integers and a pointer, and copies no id; the commit builds the Timers it writes.
   struct TimerChangeKey {
-    Entry* entry;
+    const Entry* entry;
     Instant due;
     PartitionId partition;
     TimerKind kind;
@@ -466,7 +466,7 @@ class Pipeline {
   // changes in a 4.57M-event replay). `in_flight` holds those of the write in flight. A head
   // that drops its far end puts the pending puts it drops back here.
   struct UncoveredPut {
-    Entry* entry;  // of a dossier with a state (a put comes from one), cached while listed
+    const Entry* entry;  // of a dossier with a state (a put comes from one), cached while listed
     Instant due;
     TimerKind kind;
   };
