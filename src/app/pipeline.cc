@@ -861,7 +861,11 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
       id = &o->second;
     }
     assert(id != nullptr);  // a change comes from a state or an orphan's firing
-    if (id == nullptr) continue;
+    if (id == nullptr) {    // never (a bug): said, not dropped in silence
+      spdlog::error("timer change of partition {} due at {} has no dossier id: not written",
+                    key.partition.value(), ToEpochMillis(key.due));
+      continue;
+    }
     job.timers.emplace_back(Timer{key.partition, key.due, *id, key.kind}, put);
   }
   orphan_ids_.clear();
