@@ -258,6 +258,15 @@ std::array<uint64_t, 4> IdPrefix(std::string_view id) {
   return {boost::endian::load_big_u64(bytes), boost::endian::load_big_u64(bytes + 8),
           boost::endian::load_big_u64(bytes + 16), boost::endian::load_big_u64(bytes + 24)};
 }
+
+// <0, 0 or >0 as IdPrefix a sorts before, with or after b. Word by word: the arrays'
+// operators compare through memcmp (a call per comparison in the sorts below).
+int ComparePrefix(const std::array<uint64_t, 4>& a, const std::array<uint64_t, 4>& b) {
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+  }
+  return 0;
+}
 }  // namespace
 
 void EncodedDossiers::Add(const DossierState& state) {
@@ -294,7 +303,7 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
   };
   std::sort(dossiers.refs_.begin(), dossiers.refs_.end(),
             [&](const EncodedDossiers::Ref& a, const EncodedDossiers::Ref& b) {
-              if (a.prefix != b.prefix) return a.prefix < b.prefix;
+              if (const int c = ComparePrefix(a.prefix, b.prefix); c != 0) return c < 0;
               return id(a) < id(b);
             });
   for (const EncodedDossiers::Ref& r : dossiers.refs_) {
@@ -322,9 +331,10 @@ void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
     keys.push_back({t.partition.value(), ToEpochMillis(t.due), t.kind, IdPrefix(t.dossier_id), c});
   }
   std::sort(keys.begin(), keys.end(), [](const ByKey& a, const ByKey& b) {
-    const auto ka = std::tie(a.partition, a.due_ms, a.kind, a.prefix);
-    const auto kb = std::tie(b.partition, b.due_ms, b.kind, b.prefix);
-    if (ka != kb) return ka < kb;
+    if (a.partition != b.partition) return a.partition < b.partition;
+    if (a.due_ms != b.due_ms) return a.due_ms < b.due_ms;
+    if (a.kind != b.kind) return a.kind < b.kind;
+    if (const int c = ComparePrefix(a.prefix, b.prefix); c != 0) return c < 0;
     return a.change.timer->dossier_id < b.change.timer->dossier_id;
   });
   for (size_t i = 0; i < keys.size(); ++i) changes[i] = keys[i].change;

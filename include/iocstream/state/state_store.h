@@ -115,9 +115,14 @@ class StateStore;
 // follow it, so the timers due at one instant fire in the same order whatever the page and
 // batch boundaries. Stateless; thread-safe.
 struct TimerKeyLess {
-  bool operator()(const Timer& a, const Timer& b) const {
-    return std::tie(a.partition, a.due, a.kind, a.dossier_id) <
-           std::tie(b.partition, b.due, b.kind, b.dossier_id);
+  bool operator()(const Timer& a, const Timer& b) const noexcept {
+    // Field by field rather than through std::tie (whose three-way comparisons of the
+    // partition and the due did not inline: 3% of a replay's pipeline thread in the head's
+    // std::set).
+    if (a.partition != b.partition) return a.partition < b.partition;
+    if (a.due != b.due) return a.due < b.due;
+    if (a.kind != b.kind) return a.kind < b.kind;
+    return a.dossier_id < b.dossier_id;
   }
 };
 
