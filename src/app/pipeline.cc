@@ -371,7 +371,7 @@ void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts) {
   }
 }
 
-std::map<PartitionId, Instant>::iterator Pipeline::LoadWatermark(PartitionId partition) {
+Pipeline::Watermarks::iterator Pipeline::LoadWatermark(PartitionId partition) {
   auto it = watermarks_.find(partition);
   if (it == watermarks_.end()) {
     auto stored = store_.GetWatermark(partition);
@@ -384,12 +384,11 @@ std::map<PartitionId, Instant>::iterator Pipeline::LoadWatermark(PartitionId par
   return it;
 }
 
-void Pipeline::AdvanceWatermark(std::map<PartitionId, Instant>::iterator watermark,
-                                Instant event_time) {
+void Pipeline::AdvanceWatermark(Watermarks::iterator watermark, Instant event_time) {
   const Instant candidate = event_time - options_.allowed_lateness;
   if (candidate > watermark->second) {
     watermark->second = candidate;
-    watermark_moved_[watermark->first] = true;
+    watermark_moved_.insert(watermark->first);
     fire_armed_.insert(watermark->first);
   }
 }
@@ -879,7 +878,7 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     }
   }
   job.watermarks.clear();
-  for (const auto& [p, moved] : watermark_moved_) job.watermarks.emplace_back(p, watermarks_[p]);
+  for (PartitionId p : watermark_moved_) job.watermarks.emplace_back(p, watermarks_[p]);
   job.outbox.swap(outbox_);  // BuildBatch empties it: outbox_ gets the emptied vector back
   if (writer_) {
     in_flight_offsets_.clear();

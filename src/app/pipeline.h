@@ -14,6 +14,8 @@
 
 #include <array>
 #include <atomic>
+#include <boost/container/flat_map.hpp>
+#include <boost/container/flat_set.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <chrono>
 #include <map>
@@ -294,6 +296,10 @@ class Pipeline {
     bool loaded = false;
   };
 
+  // Per partition (a handful): sorted vectors, searched per record without the node hops of
+  // a std::map.
+  using Watermarks = boost::container::flat_map<PartitionId, Instant>;
+
   Entry* Lookup(const std::string& dossier_id);
   // Marks an entry written since the last commit: the commit writes its state, and it is not
   // evicted before (timer changes hold its address).
@@ -321,7 +327,7 @@ class Pipeline {
   [[nodiscard]] std::optional<bool> PendingTimerChange(const Timer& t) const;
   // The partition's entry in watermarks_, read from the store on first use (Instant::min():
   // none stored) and armed to fire the timers due at it.
-  std::map<PartitionId, Instant>::iterator LoadWatermark(PartitionId partition);
+  Watermarks::iterator LoadWatermark(PartitionId partition);
   // StoredOffset, with a failed read an error rather than nullopt.
   [[nodiscard]] Result<std::optional<Offset>> ReadStoredOffset(const TopicPartition& tp) const;
   // The chain of the check stored for `tp` if it describes the records before `offset` (its
@@ -329,7 +335,7 @@ class Pipeline {
   [[nodiscard]] std::optional<uint64_t> ChainBefore(const TopicPartition& tp, Offset offset) const;
   // Moves a partition's watermark (its LoadWatermark entry) to `event_time` minus the allowed
   // lateness, if that is later.
-  void AdvanceWatermark(std::map<PartitionId, Instant>::iterator watermark, Instant event_time);
+  void AdvanceWatermark(Watermarks::iterator watermark, Instant event_time);
   // kBatchEnd: between batches (evicts past the cache bound). kWithinBatch: in the middle of
   // one (a burst of due timers), where the batch holds pointers to cache entries.
   enum class CommitKind { kBatchEnd, kWithinBatch };
@@ -356,7 +362,7 @@ class Pipeline {
   EventDecoder decoder_;
 
   // Durable view, kept in step with the store.
-  std::map<PartitionId, Instant> watermarks_;
+  Watermarks watermarks_;
   std::map<PartitionId, TimerHead> heads_;
   std::map<TopicPartition, Offset> next_offsets_;                    // as of the last commit built
   std::map<TopicPartition, state::SourceCheck> next_source_checks_;  // as of the last commit built
@@ -512,11 +518,11 @@ class Pipeline {
   // Partitions of the poll batch's records (ProcessDecoded, over all of its parts): with the
   // wall clock, their due timers fire once the batch is applied.
   std::vector<PartitionId> touched_;
-  std::map<PartitionId, bool> watermark_moved_;  // to store at the next commit
+  boost::container::flat_set<PartitionId> watermark_moved_;  // to store at the next commit
   // Partitions whose watermark moved since the last commit between batches: each of their
   // events first fires the timers due (a commit within a batch does not disarm them, so
   // where a burst commits never changes when a timer fires).
-  std::set<PartitionId> fire_armed_;
+  boost::container::flat_set<PartitionId> fire_armed_;
   Status fatal_;
 };
 
