@@ -307,8 +307,8 @@ int RunLive(const RunOptions& options) {
       // Decoded on the worker thread a chunk ahead of the pipeline.
       decode_worker.Start(*batch);
       Status status;
-      for (size_t begin = 0; begin < batch->size() && status; begin += DecodeWorker::kChunk) {
-        const size_t end = std::min(batch->size(), begin + DecodeWorker::kChunk);
+      for (size_t begin = 0, end = 0; begin < batch->size() && status; begin = end) {
+        end = DecodeWorker::ChunkEnd(begin, batch->size());
         auto decoded = decode_worker.Decoded(begin, end);
         status = decoded ? pipeline.ProcessDecoded(batch->subspan(begin, end - begin), *decoded,
                                                    now, /*batch_end=*/end == batch->size())

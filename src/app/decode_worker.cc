@@ -83,7 +83,7 @@ void DecodeWorker::Run() {
     std::exception_ptr failure;
     try {
       while (decoded < records.size()) {
-        const size_t end = std::min(records.size(), decoded + kChunk);
+        const size_t end = ChunkEnd(decoded, records.size());
         for (; decoded < end; ++decoded) {
           const SourceRecord& r = records[decoded];
           results_.push_back(decoder.Decode(r.payload, r.key));

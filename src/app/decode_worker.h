@@ -12,6 +12,7 @@
 // decodes. Errors: a failure of the worker (std::bad_alloc) is returned by Decoded.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -46,8 +47,18 @@ class DecodeWorker {
   // Waits until the worker is done with the batch's records (Start's precondition ends here).
   void Finish();
 
-  // Records decoded between two wake-ups of the pipeline thread.
+  // Records decoded between two wake-ups of the pipeline thread: kFirstChunk first, so that
+  // the pipeline thread, idle until a batch's first chunk is decoded, starts soon; then twice
+  // as many each time, up to kChunk (the worker decodes about five times as fast as the
+  // pipeline applies, so it stays ahead). With a first chunk of kChunk, the pipeline thread
+  // of a 4.57M-event `run` waited 1.3 s of 21 s for the decoder.
+  static constexpr size_t kFirstChunk = 64;
   static constexpr size_t kChunk = 1024;
+  // The end of the chunk that starts at `begin` in a batch of `size` records.
+  [[nodiscard]] static size_t ChunkEnd(size_t begin, size_t size) {
+    const size_t chunk = begin == 0 ? kFirstChunk : std::min(begin, kChunk);
+    return std::min(size, begin + chunk);
+  }
 
  private:
   void Run();

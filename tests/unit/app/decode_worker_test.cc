@@ -40,13 +40,15 @@ Batch MakeBatch(size_t n, int salt) {
   return b;
 }
 
-// The worker's results, read chunk by chunk as `run` does, are DecodeRecords' results.
+// The worker's results, read chunk by chunk, are DecodeRecords' results. Chunks of `chunk`
+// records, or (0) DecodeWorker::ChunkEnd's, as `run` reads them.
 void ExpectSameAsDecodeRecords(DecodeWorker& worker, const Batch& b, size_t chunk) {
   EventDecoder reference_decoder;
   const std::vector<DecodeResult> reference = DecodeRecords(reference_decoder, b.records);
   worker.Start(b.records);
-  for (size_t begin = 0; begin < b.records.size(); begin += chunk) {
-    const size_t end = std::min(b.records.size(), begin + chunk);
+  for (size_t begin = 0, end = 0; begin < b.records.size(); begin = end) {
+    end = chunk == 0 ? DecodeWorker::ChunkEnd(begin, b.records.size())
+                     : std::min(b.records.size(), begin + chunk);
     auto decoded = worker.Decoded(begin, end);
     ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
     ASSERT_EQ(decoded->size(), end - begin);
@@ -69,13 +71,24 @@ void ExpectSameAsDecodeRecords(DecodeWorker& worker, const Batch& b, size_t chun
 
 TEST(DecodeWorkerTest, ResultsInOrderChunkByChunkAndBatchAfterBatch) {
   DecodeWorker worker;
-  const Batch first = MakeBatch(2 * DecodeWorker::kChunk + 300, 1);  // three worker chunks
+  const Batch first = MakeBatch(2 * DecodeWorker::kChunk + 300, 1);  // six worker chunks
   const Batch second = MakeBatch(700, 2);                            // smaller: reused buffer
   const Batch empty = MakeBatch(0, 3);
+  ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, first, 0));  // as `run` reads
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, first, DecodeWorker::kChunk));
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, second, 64));  // reads smaller parts
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, empty, 1));
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, first, 5000));  // one read of all
+}
+
+TEST(DecodeWorkerTest, ChunksStartSmallAndDoubleUpToTheirBound) {
+  // 64, 128, 256, 512, 1024, then 1024 at a time, the last one cut at the batch's end.
+  std::vector<size_t> ends;
+  for (size_t begin = 0; begin < 4000; begin = ends.back()) {
+    ends.push_back(DecodeWorker::ChunkEnd(begin, 4000));
+  }
+  EXPECT_EQ(ends, (std::vector<size_t>{64, 128, 256, 512, 1024, 2048, 3072, 4000}));
+  EXPECT_EQ(DecodeWorker::ChunkEnd(0, 10), 10u);  // a batch smaller than the first chunk
 }
 
 TEST(DecodeWorkerTest, ReadsOutsideTheBatchAreErrors) {
