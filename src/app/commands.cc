@@ -601,7 +601,9 @@ int RunReplay(const ReplayOptions& options) {
         if (!*batch) break;                 // the whole file is applied
         if (stop_with_input_left()) break;  // this batch and the rest: the next replay's
         NdjsonReader::Batch& b = **batch;
-        if (Status s = pipeline.ProcessDecoded(b.records, b.decoded, WallClockNow()); !s) {
+        if (Status s = pipeline.ProcessDecoded(b.records, b.decoded, WallClockNow(),
+                                               /*batch_end=*/true, b.chains);
+            !s) {
           return Fail(s.error());
         }
         (*reader)->Recycle(std::move(b));

@@ -103,6 +103,7 @@ void NdjsonReader::Run(std::ifstream& in) {
     batch.chunks.clear();
     batch.records.clear();
     batch.decoded.clear();
+    batch.chains.clear();
     // Lines still to come point into the chunk being split.
     if (current) batch.chunks.push_back(current);
     batch.records.reserve(batch_size_);
@@ -125,6 +126,9 @@ void NdjsonReader::Run(std::ifstream& in) {
         "directory");
   };
   uint64_t chain = Pipeline::kChainStart;
+  // The chain of the lines read is known from the file's start, or from a resume position
+  // whose lines' chain was stored: each record's is then handed to the pipeline with it.
+  const bool chain_known = start_ == 0 || applied_chain_.has_value();
   auto take_line = [&](std::string_view line) -> bool {
     ++line_no;
     line = without_mark(line_no, line);
@@ -139,6 +143,10 @@ void NdjsonReader::Run(std::ifstream& in) {
     }
     batch.records.push_back(
         SourceRecord{topic_, PartitionId(0), Offset(line_no), Instant{}, {}, line});
+    if (chain_known) {
+      chain = Pipeline::ChainFingerprint(chain, line);
+      batch.chains.push_back(chain);
+    }
     return batch.records.size() < batch_size_ || emit();
   };
   batch.records.reserve(batch_size_);

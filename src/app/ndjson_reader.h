@@ -40,6 +40,10 @@ class NdjsonReader {
     std::vector<std::shared_ptr<const std::string>> chunks;
     std::vector<SourceRecord> records;  // topic: the reader's `topic`; partition 0
     std::vector<DecodeResult> decoded;  // decoded[i]: records[i] decoded
+    // chains[i]: the source check chain through records[i] (Pipeline::ChainFingerprint of
+    // the lines before it and it), hashed on the reader's thread for ProcessDecoded. Empty
+    // when the chain of the lines before the resume position is not known.
+    std::vector<uint64_t> chains;
   };
 
   // Where a replay resumes: the first line to read (0-based; the lines before it were applied

@@ -584,11 +584,16 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
 }
 
 Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
-                                std::span<DecodeResult> decoded, Instant wall_now, bool batch_end) {
+                                std::span<DecodeResult> decoded, Instant wall_now, bool batch_end,
+                                std::span<const uint64_t> chains) {
   if (!fatal_) return fatal_;
   if (decoded.size() != records.size()) {
     return InvalidArgument("Pipeline::ProcessDecoded: " + std::to_string(decoded.size()) +
                            " decode results for " + std::to_string(records.size()) + " records");
+  }
+  if (!chains.empty() && chains.size() != records.size()) {
+    return InvalidArgument("Pipeline::ProcessDecoded: " + std::to_string(chains.size()) +
+                           " source chains for " + std::to_string(records.size()) + " records");
   }
   // Each record's cache entry, found once here: entries are node-stable and nothing is
   // evicted before the commit, so the pointers hold for the whole batch. Dossiers missing
@@ -654,9 +659,15 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     }
     return *run_next;
   };
-  auto consumed = [](BatchPosition& position, const SourceRecord& rec, Offset done) {
+  auto consumed = [&](BatchPosition& position, size_t i, Offset done) {
     position.next = done;
-    if (position.chain) position.chain = ChainFingerprint(*position.chain, rec.payload);
+    if (!position.chain) return;
+    if (chains.empty()) {
+      position.chain = ChainFingerprint(*position.chain, records[i].payload);
+    } else {
+      assert(chains[i] == ChainFingerprint(*position.chain, records[i].payload));
+      position.chain = chains[i];
+    }
   };
   for (size_t i = 0; i < records.size(); ++i) {
     const SourceRecord& rec = records[i];
@@ -698,7 +709,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       probe_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
       probe_.dead_lettered_by_reason[static_cast<size_t>(err.reason)].fetch_add(
           1, std::memory_order_relaxed);
-      consumed(next_offset_slot(rec), rec, done);
+      consumed(next_offset_slot(rec), i, done);
       continue;
     }
     DossierEvent& event = *d;
@@ -716,7 +727,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     if (options_.clock == TimerClock::kWatermark && fire_armed_.count(p) > 0) {
       if (Status s = FireDue(p, watermarks_[p]); !s) return fatal_ = s;
     }
-    consumed(next_offset_slot(rec), rec, done);
+    consumed(next_offset_slot(rec), i, done);
     Entry* entry = entry_of[i];
     BeginChange(*entry);
     alerts_.clear();

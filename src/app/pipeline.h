@@ -173,9 +173,15 @@ class Pipeline {
   // A poll batch may also be given in consecutive parts (decoded a part ahead): every part
   // but the last passes `batch_end` false, and the commit policy is applied after the last
   // one only, as for a whole batch (with commit_interval 0, one commit per poll batch).
+  //
+  // With source checks, a source that reads its records in order from the stored position
+  // may hash them on its own thread too: `chains[i]` is then the chain through records[i]
+  // (ChainFingerprint of the chain before it, starting from the stored check or kChainStart,
+  // and its payload). Used only where the Pipeline knows the chain before the record, which
+  // is then the source's (debug builds check each one). Empty: the Pipeline hashes them.
   [[nodiscard]] Status ProcessDecoded(std::span<const SourceRecord> records,
                                       std::span<DecodeResult> decoded, Instant wall_now,
-                                      bool batch_end = true);
+                                      bool batch_end = true, std::span<const uint64_t> chains = {});
 
   // Fires the timers due at `now` on the given partitions and commits everything pending
   // (wall-clock mode: call periodically, also when no record arrives).

@@ -27,6 +27,7 @@ struct ReadBack {
   std::vector<int64_t> offsets;
   std::vector<bool> decoded_ok;
   std::vector<size_t> batch_sizes;
+  std::vector<uint64_t> chains;  // every batch's, concatenated
 };
 
 ReadBack ReadAll(NdjsonReader& reader) {
@@ -37,6 +38,8 @@ ReadBack ReadAll(NdjsonReader& reader) {
     if (!batch || !*batch) break;
     const NdjsonReader::Batch& b = **batch;
     EXPECT_EQ(b.records.size(), b.decoded.size());
+    EXPECT_TRUE(b.chains.empty() || b.chains.size() == b.records.size());
+    out.chains.insert(out.chains.end(), b.chains.begin(), b.chains.end());
     out.batch_sizes.push_back(b.records.size());
     for (size_t i = 0; i < b.records.size(); ++i) {
       EXPECT_EQ(b.records[i].topic, "file:x");
@@ -236,6 +239,36 @@ TEST(NdjsonReader, ResumeChecksTheLinesBeforeItAgainstTheirChainedHash) {
   auto unchecked = NdjsonReader::Open(path, "file:x", 5, 4);
   ASSERT_TRUE(unchecked.has_value());
   EXPECT_EQ(ReadAll(**unchecked).offsets.size(), 5u);
+}
+
+// Each record comes with the chain through it, which the pipeline stores with its offset:
+// hashed on the reader's thread, from the file's start or the stored check of a resume
+// position; none when a resume position has no stored check.
+TEST(NdjsonReader, EachRecordCarriesTheChainThroughIt) {
+  TempDir dir;
+  const std::string path = dir.Sub("events.ndjson");
+  std::vector<std::string> lines;
+  for (int i = 0; i < 10; ++i) lines.push_back(Event(i));
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << "\xEF\xBB\xBF";  // not part of the first line's hash (the pipeline never sees it)
+    for (const std::string& l : lines) f << l << "\n";
+  }
+  for (const size_t start : {0, 1, 5, 10}) {
+    auto reader =
+        NdjsonReader::Open(path, "file:x", {static_cast<int64_t>(start), ChainOf(lines, start)}, 3);
+    ASSERT_TRUE(reader.has_value());
+    const ReadBack r = ReadAll(**reader);
+    ASSERT_EQ(r.chains.size(), lines.size() - start) << "start " << start;
+    for (size_t k = 0; k < r.chains.size(); ++k) {
+      EXPECT_EQ(r.chains[k], ChainOf(lines, start + k + 1)) << "start " << start << " record " << k;
+    }
+  }
+  auto unchecked = NdjsonReader::Open(path, "file:x", 5, 3);
+  ASSERT_TRUE(unchecked.has_value());
+  const ReadBack r = ReadAll(**unchecked);
+  EXPECT_EQ(r.offsets.size(), 5u);
+  EXPECT_TRUE(r.chains.empty());
 }
 
 // A complete last line applied before its line feed, written later as "\r\n", is the same

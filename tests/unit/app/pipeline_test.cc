@@ -475,6 +475,50 @@ TEST_F(PipelineTest, OffsetsAreStoredWithTheChainedHashOfTheRecordsConsumed) {
   EXPECT_EQ(*none, std::nullopt);
 }
 
+// A source that hashes its records itself (replay's NdjsonReader) hands ProcessDecoded the
+// chain through each one: the check stored is the same as when the Pipeline hashes them.
+TEST_F(PipelineTest, ChainsHashedByTheSourceAreStoredAsTheirOwn) {
+  MakeRecords(30, 1);
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.source_checks = true;
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  std::vector<uint64_t> chains;
+  uint64_t chain = Pipeline::kChainStart;
+  for (const SourceRecord& r : records_)
+    chains.push_back(chain = Pipeline::ChainFingerprint(chain, r.payload));
+  EventDecoder decoder;
+  const size_t half = records_.size() / 2;
+  {
+    Pipeline pipeline(*store_, aggregates, rules, options, probe);
+    std::vector<DecodeResult> decoded = DecodeRecords(decoder, std::span(records_).first(half));
+    ASSERT_TRUE(pipeline
+                    .ProcessDecoded(std::span(records_).first(half), decoded, Instant{}, true,
+                                    std::span(chains).first(half))
+                    .ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  Pipeline pipeline(*store_, aggregates, rules, options, probe);  // a restart, then the rest
+  std::vector<DecodeResult> decoded = DecodeRecords(decoder, std::span(records_).subspan(half));
+  ASSERT_TRUE(pipeline
+                  .ProcessDecoded(std::span(records_).subspan(half), decoded, Instant{}, true,
+                                  std::span(chains).subspan(half))
+                  .ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  const TopicPartition tp{"events", PartitionId(0)};
+  EXPECT_EQ(pipeline.StoredSourceCheck(tp), chain);
+  EXPECT_EQ(pipeline.StoredOffset(tp), Offset(static_cast<int64_t>(records_.size())));
+
+  // Chains that do not match the records in number are refused.
+  std::vector<DecodeResult> one = DecodeRecords(decoder, std::span(records_).first(1));
+  const Status refused = pipeline.ProcessDecoded(std::span(records_).first(1), one, Instant{}, true,
+                                                 std::span(chains).first(2));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("2 source chains for 1 records"), std::string::npos);
+}
+
 // The byte bound of a commit (PipelineOptions::commit_max_bytes) commits as the changes
 // pile up, with no interval or record bound; timers firing within a batch commit there, and
 // the cache is still evicted between batches (a regression: with every commit made within a
