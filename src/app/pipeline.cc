@@ -632,6 +632,14 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
   BatchPosition* run_next = nullptr;
   const TopicPartition* run_tp = nullptr;
   uint64_t run_commit = commit_count_;
+  // The source's chains go on from the chain it started from; so do this Pipeline's from the
+  // stored check it reads, once per run of records (and again after a commit within the
+  // batch). Both are the same check unless the source's read and this one disagreed (a
+  // failed read), or records were skipped (duplicates) or missing (a gap): the first chain
+  // after each is compared with a hash of this Pipeline's own, and the source's are not used
+  // again if they differ. Debug builds compare every one.
+  bool use_chains = !chains.empty();
+  bool chain_verified = false;  // the chain of the run so far is the source's
   auto next_offset_slot = [&](const SourceRecord& rec) -> BatchPosition& {
     if (run_tp == nullptr || run_commit != commit_count_ || run_tp->partition != rec.partition ||
         run_tp->topic != rec.topic) {
@@ -656,18 +664,28 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       run_tp = &it->first;
       run_next = &it->second;
       run_commit = commit_count_;
+      chain_verified = false;
     }
     return *run_next;
   };
   auto consumed = [&](BatchPosition& position, size_t i, Offset done) {
     position.next = done;
     if (!position.chain) return;
-    if (chains.empty()) {
-      position.chain = ChainFingerprint(*position.chain, records[i].payload);
-    } else {
-      assert(chains[i] == ChainFingerprint(*position.chain, records[i].payload));
-      position.chain = chains[i];
+    if (!use_chains || !chain_verified) {
+      const uint64_t own = ChainFingerprint(*position.chain, records[i].payload);
+      if (use_chains && chains[i] != own) {
+        use_chains = false;
+        spdlog::warn(
+            "{}: the source's chained hash at offset {} is not this pipeline's: the "
+            "pipeline hashes the rest of the batch itself",
+            records[i].topic, records[i].offset.value());
+      }
+      chain_verified = use_chains;
+      position.chain = own;
+      return;
     }
+    assert(chains[i] == ChainFingerprint(*position.chain, records[i].payload));
+    position.chain = chains[i];
   };
   for (size_t i = 0; i < records.size(); ++i) {
     const SourceRecord& rec = records[i];
@@ -678,6 +696,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       // Already applied (a redelivery after a rebalance race): its effects are in the store.
       probe_.consumed.fetch_add(1, std::memory_order_relaxed);
       probe_.duplicates.fetch_add(1, std::memory_order_relaxed);
+      chain_verified = false;
       continue;
     }
     if (next && rec.offset > *next) {
@@ -685,6 +704,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       probe_.offset_gaps.fetch_add(gap, std::memory_order_relaxed);
       spdlog::warn("offset gap on {}[{}]: expected {}, got {}", tp.topic, tp.partition.value(),
                    next->value(), rec.offset.value());
+      chain_verified = false;
     }
     probe_.consumed.fetch_add(1, std::memory_order_relaxed);
     // The record counts as done (its next offset goes into the batch) once its effects are:

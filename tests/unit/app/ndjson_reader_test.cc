@@ -264,6 +264,25 @@ TEST(NdjsonReader, EachRecordCarriesTheChainThroughIt) {
       EXPECT_EQ(r.chains[k], ChainOf(lines, start + k + 1)) << "start " << start << " record " << k;
     }
   }
+  // Batches handed back for reuse (as replay does) come again with their own chains only.
+  auto recycled = NdjsonReader::Open(path, "file:x", {0, std::nullopt}, 3);
+  ASSERT_TRUE(recycled.has_value());
+  size_t seen = 0;
+  while (true) {
+    auto batch = (*recycled)->Next();
+    ASSERT_TRUE(batch.has_value());
+    if (!*batch) break;
+    ASSERT_EQ((*batch)->chains.size(), (*batch)->records.size());
+    for (const uint64_t c : (*batch)->chains) EXPECT_EQ(c, ChainOf(lines, ++seen));
+    (*recycled)->Recycle(std::move(**batch));
+  }
+  EXPECT_EQ(seen, lines.size());
+  // A replay from the start passes no check (nothing stored): the chain starts at kChainStart.
+  auto fresh = NdjsonReader::Open(path, "file:x", {0, std::nullopt}, 3);
+  ASSERT_TRUE(fresh.has_value());
+  const ReadBack from_start = ReadAll(**fresh);
+  ASSERT_EQ(from_start.chains.size(), lines.size());
+  for (size_t k = 0; k < lines.size(); ++k) EXPECT_EQ(from_start.chains[k], ChainOf(lines, k + 1));
   auto unchecked = NdjsonReader::Open(path, "file:x", 5, 3);
   ASSERT_TRUE(unchecked.has_value());
   const ReadBack r = ReadAll(**unchecked);

@@ -519,6 +519,69 @@ TEST_F(PipelineTest, ChainsHashedByTheSourceAreStoredAsTheirOwn) {
   EXPECT_NE(refused.error().message.find("2 source chains for 1 records"), std::string::npos);
 }
 
+// The source's chains are checked against the Pipeline's own hash after every point where
+// the two could part: the start of a run (the stored check read), skipped duplicates, and
+// commits within the batch. A source that started from another chain (its read of the
+// stored position disagreed) is not used; the check stored is the Pipeline's own.
+TEST_F(PipelineTest, ChainsOfASourceThatStartedFromAnotherChainAreNotStored) {
+  MakeRecords(30, 1);
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.source_checks = true;
+  options.timer_burst_commit = 1;  // every timer firing commits within the batch
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  std::vector<uint64_t> own;
+  uint64_t chain = Pipeline::kChainStart;
+  for (const SourceRecord& r : records_)
+    own.push_back(chain = Pipeline::ChainFingerprint(chain, r.payload));
+  const size_t half = records_.size() / 2;
+  {
+    Pipeline pipeline(*store_, aggregates, rules, options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).first(half), Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  // A source that read every record from the start, from another first chain: the first half
+  // is skipped (duplicates), and its chains for the rest are not this store's.
+  std::vector<uint64_t> other;
+  chain = 12345;
+  for (const SourceRecord& r : records_)
+    other.push_back(chain = Pipeline::ChainFingerprint(chain, r.payload));
+  EventDecoder decoder;
+  Pipeline pipeline(*store_, aggregates, rules, options, probe);
+  std::vector<DecodeResult> decoded = DecodeRecords(decoder, records_);
+  ASSERT_TRUE(pipeline.ProcessDecoded(records_, decoded, Instant{}, true, other).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  const TopicPartition tp{"events", PartitionId(0)};
+  EXPECT_EQ(pipeline.StoredSourceCheck(tp), own.back());
+  EXPECT_GT(probe.timers_fired.load(), 0u);  // commits within the batch happened
+}
+
+// With commits within the batch (timer bursts), after each of which the next chain is checked
+// again, the stored check is the records' chain (debug builds compare every chain used).
+TEST_F(PipelineTest, ChainsOfTheSourceGoOnAcrossCommitsWithinTheBatch) {
+  MakeRecords(30, 1);
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.source_checks = true;
+  options.timer_burst_commit = 1;
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  std::vector<uint64_t> chains;
+  uint64_t chain = Pipeline::kChainStart;
+  for (const SourceRecord& r : records_)
+    chains.push_back(chain = Pipeline::ChainFingerprint(chain, r.payload));
+  EventDecoder decoder;
+  Pipeline pipeline(*store_, aggregates, rules, options, probe);
+  std::vector<DecodeResult> decoded = DecodeRecords(decoder, records_);
+  ASSERT_TRUE(pipeline.ProcessDecoded(records_, decoded, Instant{}, true, chains).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_GT(probe.timers_fired.load(), 0u);
+  EXPECT_EQ(pipeline.StoredSourceCheck({"events", PartitionId(0)}), chain);
+}
+
 // The byte bound of a commit (PipelineOptions::commit_max_bytes) commits as the changes
 // pile up, with no interval or record bound; timers firing within a batch commit there, and
 // the cache is still evicted between batches (a regression: with every commit made within a
