@@ -120,6 +120,15 @@ class PipelineTest : public ::testing::Test {
   }
 
   // Two events (received, completed) per dossier, spread over `partitions` partitions.
+  // Applies `records` with a Pipeline of its own and flushes (a run that stops cleanly).
+  void ApplyAndStop(const PipelineOptions& options, PipelineProbe& probe,
+                    aggregate::AggregateTable& aggregates, const rules::RulesContext& rules,
+                    std::span<const SourceRecord> records) {
+    Pipeline pipeline(*store_, aggregates, rules, options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+
   void MakeRecords(int dossiers, int partitions) {
     for (int i = 0; i < dossiers; ++i) {
       for (const EventType type : {EventType::kReceived, EventType::kCompleted}) {
@@ -416,11 +425,8 @@ TEST_F(PipelineTest, OffsetsAreStoredWithTheChainedHashOfTheRecordsConsumed) {
   aggregate::AggregateTable aggregates;
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
   const size_t half = records_.size() / 2;
-  {
-    Pipeline pipeline(*store_, aggregates, rules, options, probe);
-    ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).first(half), Instant{}).ok());
-    ASSERT_TRUE(pipeline.Flush().ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      ApplyAndStop(options, probe, aggregates, rules, std::span(records_).first(half)));
   {
     Pipeline pipeline(*store_, aggregates, rules, options, probe);  // a restart
     ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(half), Instant{}).ok());
@@ -475,46 +481,63 @@ TEST_F(PipelineTest, OffsetsAreStoredWithTheChainedHashOfTheRecordsConsumed) {
   EXPECT_EQ(*none, std::nullopt);
 }
 
-// A source that hashes its records itself (replay's NdjsonReader) hands ProcessDecoded the
-// chain through each one: the check stored is the same as when the Pipeline hashes them.
-TEST_F(PipelineTest, ChainsHashedByTheSourceAreStoredAsTheirOwn) {
-  MakeRecords(30, 1);
+// The chain through each of `records` as a source that hashes them itself hands it over
+// (replay's NdjsonReader), going on from `start`.
+std::vector<uint64_t> ChainsThrough(std::span<const SourceRecord> records,
+                                    uint64_t start = Pipeline::kChainStart) {
+  std::vector<uint64_t> chains;
+  for (const SourceRecord& r : records) {
+    chains.push_back(start = Pipeline::ChainFingerprint(start, r.payload));
+  }
+  return chains;
+}
+
+// Decodes `records` and applies them with the source's `chains`.
+Status ApplyWithChains(Pipeline& pipeline, std::span<const SourceRecord> records,
+                       std::span<const uint64_t> chains) {
+  EventDecoder decoder;
+  std::vector<DecodeResult> decoded = DecodeRecords(decoder, records);
+  return pipeline.ProcessDecoded(records, decoded, Instant{}, /*batch_end=*/true, chains);
+}
+
+// Replay's options: event time, source checks; `burst` timer firings per commit within a batch.
+PipelineOptions SourceCheckOptions(size_t burst) {
   PipelineOptions options;
   options.clock = TimerClock::kWatermark;
   options.source_checks = true;
+  options.timer_burst_commit = burst;
+  return options;
+}
+
+// A source that hashes its records itself hands ProcessDecoded the chain through each one:
+// the check stored is the same as when the Pipeline hashes them, across a restart.
+TEST_F(PipelineTest, ChainsHashedByTheSourceAreStoredAsTheirOwn) {
+  MakeRecords(30, 1);
+  const PipelineOptions options = SourceCheckOptions(PipelineOptions{}.timer_burst_commit);
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
-  std::vector<uint64_t> chains;
-  uint64_t chain = Pipeline::kChainStart;
-  for (const SourceRecord& r : records_)
-    chains.push_back(chain = Pipeline::ChainFingerprint(chain, r.payload));
-  EventDecoder decoder;
+  const std::vector<uint64_t> chains = ChainsThrough(records_);
   const size_t half = records_.size() / 2;
   {
     Pipeline pipeline(*store_, aggregates, rules, options, probe);
-    std::vector<DecodeResult> decoded = DecodeRecords(decoder, std::span(records_).first(half));
-    ASSERT_TRUE(pipeline
-                    .ProcessDecoded(std::span(records_).first(half), decoded, Instant{}, true,
-                                    std::span(chains).first(half))
-                    .ok());
+    ASSERT_TRUE(
+        ApplyWithChains(pipeline, std::span(records_).first(half), std::span(chains).first(half))
+            .ok());
     ASSERT_TRUE(pipeline.Flush().ok());
   }
   Pipeline pipeline(*store_, aggregates, rules, options, probe);  // a restart, then the rest
-  std::vector<DecodeResult> decoded = DecodeRecords(decoder, std::span(records_).subspan(half));
-  ASSERT_TRUE(pipeline
-                  .ProcessDecoded(std::span(records_).subspan(half), decoded, Instant{}, true,
-                                  std::span(chains).subspan(half))
-                  .ok());
+  ASSERT_TRUE(
+      ApplyWithChains(pipeline, std::span(records_).subspan(half), std::span(chains).subspan(half))
+          .ok());
   ASSERT_TRUE(pipeline.Flush().ok());
   const TopicPartition tp{"events", PartitionId(0)};
-  EXPECT_EQ(pipeline.StoredSourceCheck(tp), chain);
+  EXPECT_EQ(pipeline.StoredSourceCheck(tp), chains.back());
   EXPECT_EQ(pipeline.StoredOffset(tp), Offset(static_cast<int64_t>(records_.size())));
 
   // Chains that do not match the records in number are refused.
-  std::vector<DecodeResult> one = DecodeRecords(decoder, std::span(records_).first(1));
-  const Status refused = pipeline.ProcessDecoded(std::span(records_).first(1), one, Instant{}, true,
-                                                 std::span(chains).first(2));
+  const Status refused =
+      ApplyWithChains(pipeline, std::span(records_).first(1), std::span(chains).first(2));
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message.find("2 source chains for 1 records"), std::string::npos);
 }
@@ -525,36 +548,19 @@ TEST_F(PipelineTest, ChainsHashedByTheSourceAreStoredAsTheirOwn) {
 // stored position disagreed) is not used; the check stored is the Pipeline's own.
 TEST_F(PipelineTest, ChainsOfASourceThatStartedFromAnotherChainAreNotStored) {
   MakeRecords(30, 1);
-  PipelineOptions options;
-  options.clock = TimerClock::kWatermark;
-  options.source_checks = true;
-  options.timer_burst_commit = 1;  // every timer firing commits within the batch
+  const PipelineOptions options = SourceCheckOptions(1);  // a commit per timer firing
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
-  std::vector<uint64_t> own;
-  uint64_t chain = Pipeline::kChainStart;
-  for (const SourceRecord& r : records_)
-    own.push_back(chain = Pipeline::ChainFingerprint(chain, r.payload));
   const size_t half = records_.size() / 2;
-  {
-    Pipeline pipeline(*store_, aggregates, rules, options, probe);
-    ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).first(half), Instant{}).ok());
-    ASSERT_TRUE(pipeline.Flush().ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      ApplyAndStop(options, probe, aggregates, rules, std::span(records_).first(half)));
   // A source that read every record from the start, from another first chain: the first half
   // is skipped (duplicates), and its chains for the rest are not this store's.
-  std::vector<uint64_t> other;
-  chain = 12345;
-  for (const SourceRecord& r : records_)
-    other.push_back(chain = Pipeline::ChainFingerprint(chain, r.payload));
-  EventDecoder decoder;
   Pipeline pipeline(*store_, aggregates, rules, options, probe);
-  std::vector<DecodeResult> decoded = DecodeRecords(decoder, records_);
-  ASSERT_TRUE(pipeline.ProcessDecoded(records_, decoded, Instant{}, true, other).ok());
+  ASSERT_TRUE(ApplyWithChains(pipeline, records_, ChainsThrough(records_, 12345)).ok());
   ASSERT_TRUE(pipeline.Flush().ok());
-  const TopicPartition tp{"events", PartitionId(0)};
-  EXPECT_EQ(pipeline.StoredSourceCheck(tp), own.back());
+  EXPECT_EQ(pipeline.StoredSourceCheck({"events", PartitionId(0)}), ChainsThrough(records_).back());
   EXPECT_GT(probe.timers_fired.load(), 0u);  // commits within the batch happened
 }
 
@@ -562,24 +568,15 @@ TEST_F(PipelineTest, ChainsOfASourceThatStartedFromAnotherChainAreNotStored) {
 // again, the stored check is the records' chain (debug builds compare every chain used).
 TEST_F(PipelineTest, ChainsOfTheSourceGoOnAcrossCommitsWithinTheBatch) {
   MakeRecords(30, 1);
-  PipelineOptions options;
-  options.clock = TimerClock::kWatermark;
-  options.source_checks = true;
-  options.timer_burst_commit = 1;
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
-  std::vector<uint64_t> chains;
-  uint64_t chain = Pipeline::kChainStart;
-  for (const SourceRecord& r : records_)
-    chains.push_back(chain = Pipeline::ChainFingerprint(chain, r.payload));
-  EventDecoder decoder;
-  Pipeline pipeline(*store_, aggregates, rules, options, probe);
-  std::vector<DecodeResult> decoded = DecodeRecords(decoder, records_);
-  ASSERT_TRUE(pipeline.ProcessDecoded(records_, decoded, Instant{}, true, chains).ok());
+  Pipeline pipeline(*store_, aggregates, rules, SourceCheckOptions(1), probe);
+  const std::vector<uint64_t> chains = ChainsThrough(records_);
+  ASSERT_TRUE(ApplyWithChains(pipeline, records_, chains).ok());
   ASSERT_TRUE(pipeline.Flush().ok());
   EXPECT_GT(probe.timers_fired.load(), 0u);
-  EXPECT_EQ(pipeline.StoredSourceCheck({"events", PartitionId(0)}), chain);
+  EXPECT_EQ(pipeline.StoredSourceCheck({"events", PartitionId(0)}), chains.back());
 }
 
 // The byte bound of a commit (PipelineOptions::commit_max_bytes) commits as the changes
