@@ -675,10 +675,13 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       const uint64_t own = ChainFingerprint(*position.chain, records[i].payload);
       if (use_chains && chains[i] != own) {
         use_chains = false;
-        spdlog::warn(
-            "{}: the source's chained hash at offset {} is not this pipeline's: the "
-            "pipeline hashes the rest of the batch itself",
-            records[i].topic, records[i].offset.value());
+        if (!chains_refused_) {  // once: a source that parted stays apart, batch after batch
+          spdlog::warn(
+              "{}: the source's chained hash at offset {} is not this pipeline's: the "
+              "pipeline hashes the records itself where they differ",
+              records[i].topic, records[i].offset.value());
+        }
+        chains_refused_ = true;
       }
       chain_verified = use_chains;
       position.chain = own;

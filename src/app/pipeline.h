@@ -529,6 +529,7 @@ class Pipeline {
   // events first fires the timers due (a commit within a batch does not disarm them, so
   // where a burst commits never changes when a timer fires).
   boost::container::flat_set<PartitionId> fire_armed_;
+  bool chains_refused_ = false;  // a source's chains differed from this Pipeline's (logged once)
   Status fatal_;
 };
 
