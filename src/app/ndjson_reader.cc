@@ -100,10 +100,7 @@ void NdjsonReader::Run(std::ifstream& in) {
     // A batch the consumer is done with, if any: its events are destroyed here rather than
     // on the consumer's thread, and its vectors keep their capacity.
     batch = TakeSpent();
-    batch.chunks.clear();
-    batch.records.clear();
-    batch.decoded.clear();
-    batch.chains.clear();
+    batch.Clear();
     // Lines still to come point into the chunk being split.
     if (current) batch.chunks.push_back(current);
     batch.records.reserve(batch_size_);

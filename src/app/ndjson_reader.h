@@ -44,6 +44,13 @@ class NdjsonReader {
     // the lines before it and it), hashed on the reader's thread for ProcessDecoded. Empty
     // when the chain of the lines before the resume position is not known.
     std::vector<uint64_t> chains;
+    // Empties every part, keeping the vectors' capacity (a batch reused by the reader).
+    void Clear() {
+      chunks.clear();
+      records.clear();
+      decoded.clear();
+      chains.clear();
+    }
   };
 
   // Where a replay resumes: the first line to read (0-based; the lines before it were applied
