@@ -119,16 +119,18 @@ class PipelineTest : public ::testing::Test {
     return id;
   }
 
-  // Two events (received, completed) per dossier, spread over `partitions` partitions.
-  // Applies `records` with a Pipeline of its own and flushes (a run that stops cleanly).
-  void ApplyAndStop(const PipelineOptions& options, PipelineProbe& probe,
-                    aggregate::AggregateTable& aggregates, const rules::RulesContext& rules,
-                    std::span<const SourceRecord> records) {
-    Pipeline pipeline(*store_, aggregates, rules, options, probe);
+  // Applies `records` to `store` with a Pipeline of its own and flushes (a run that stops
+  // cleanly).
+  static void ApplyAndStop(state::StateStore& store, const PipelineOptions& options,
+                           PipelineProbe& probe, aggregate::AggregateTable& aggregates,
+                           const rules::RulesContext& rules,
+                           std::span<const SourceRecord> records) {
+    Pipeline pipeline(store, aggregates, rules, options, probe);
     ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
     ASSERT_TRUE(pipeline.Flush().ok());
   }
 
+  // Two events (received, completed) per dossier, spread over `partitions` partitions.
   void MakeRecords(int dossiers, int partitions) {
     for (int i = 0; i < dossiers; ++i) {
       for (const EventType type : {EventType::kReceived, EventType::kCompleted}) {
@@ -426,7 +428,7 @@ TEST_F(PipelineTest, OffsetsAreStoredWithTheChainedHashOfTheRecordsConsumed) {
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
   const size_t half = records_.size() / 2;
   ASSERT_NO_FATAL_FAILURE(
-      ApplyAndStop(options, probe, aggregates, rules, std::span(records_).first(half)));
+      ApplyAndStop(*store_, options, probe, aggregates, rules, std::span(records_).first(half)));
   {
     Pipeline pipeline(*store_, aggregates, rules, options, probe);  // a restart
     ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(half), Instant{}).ok());
@@ -471,10 +473,10 @@ TEST_F(PipelineTest, OffsetsAreStoredWithTheChainedHashOfTheRecordsConsumed) {
     plain.clock = TimerClock::kWatermark;
     PipelineProbe plain_probe;
     aggregate::AggregateTable plain_aggregates;
-    Pipeline pipeline(*unchecked, plain_aggregates, rules, plain, plain_probe);
-    ASSERT_TRUE(pipeline.ProcessBatch(records_, Instant{}).ok());
-    ASSERT_TRUE(pipeline.Flush().ok());
-    EXPECT_TRUE(pipeline.StoredOffset({"events", PartitionId(0)}).has_value());
+    ASSERT_NO_FATAL_FAILURE(
+        ApplyAndStop(*unchecked, plain, plain_probe, plain_aggregates, rules, records_));
+    const Pipeline reopened(*unchecked, plain_aggregates, rules, plain, plain_probe);
+    EXPECT_TRUE(reopened.StoredOffset({"events", PartitionId(0)}).has_value());
   }
   const auto none = unchecked->GetSourceCheck({"events", PartitionId(0)});
   ASSERT_TRUE(none.has_value());
@@ -554,7 +556,7 @@ TEST_F(PipelineTest, ChainsOfASourceThatStartedFromAnotherChainAreNotStored) {
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
   const size_t half = records_.size() / 2;
   ASSERT_NO_FATAL_FAILURE(
-      ApplyAndStop(options, probe, aggregates, rules, std::span(records_).first(half)));
+      ApplyAndStop(*store_, options, probe, aggregates, rules, std::span(records_).first(half)));
   // A source that read every record from the start, from another first chain: the first half
   // is skipped (duplicates), and its chains for the rest are not this store's.
   Pipeline pipeline(*store_, aggregates, rules, options, probe);
@@ -1270,9 +1272,8 @@ TEST_F(PipelineTest, AHeadThatDropsItsFarEndKeepsThePendingPuts) {
   PipelineProbe ref_probe;
   {
     aggregate::AggregateTable aggregates;
-    Pipeline pipeline(*store_, aggregates, rules, reference, ref_probe);
-    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
-    ASSERT_TRUE(pipeline.Flush().ok());
+    ASSERT_NO_FATAL_FAILURE(
+        ApplyAndStop(*store_, reference, ref_probe, aggregates, rules, records));
   }
   EXPECT_EQ(breaches(ref_probe), kDossiers - 2u);
 
