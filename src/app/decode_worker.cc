@@ -31,11 +31,9 @@ void DecodeWorker::Start(std::span<const SourceRecord> records) {
   Finish();
   {
     std::lock_guard lock(mu_);
-    // The worker is idle: nothing else touches the vectors. The last batch's results become
-    // the spent ones, which the worker destroys after decoding this batch, and the vector it
-    // emptied then is reused.
-    std::swap(results_, spent_);
-    results_.clear();
+    // The worker is idle: nothing else touches the results. This batch is decoded into the
+    // last one's (EventDecoder::DecodeInto reuses their memory). Reserved here, so that
+    // results_.data() holds while the worker appends.
     results_.reserve(records.size());
     data_ = results_.data();
     records_ = records;
@@ -86,7 +84,11 @@ void DecodeWorker::Run() {
         const size_t end = ChunkEnd(decoded, records.size());
         for (; decoded < end; ++decoded) {
           const SourceRecord& r = records[decoded];
-          results_.push_back(decoder.Decode(r.payload, r.key));
+          if (decoded < results_.size()) {
+            decoder.DecodeInto(r.payload, r.key, results_[decoded]);
+          } else {
+            results_.push_back(decoder.Decode(r.payload, r.key));
+          }
         }
         {
           std::lock_guard publish(mu_);
@@ -97,9 +99,6 @@ void DecodeWorker::Run() {
     } catch (...) {
       failure = std::current_exception();
     }
-    // The previous batch's results, which the pipeline thread is done with: their events are
-    // destroyed here, while that thread applies this batch.
-    spent_.clear();
     lock.lock();
     failure_ = failure;
     busy_ = false;

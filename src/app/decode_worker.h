@@ -66,11 +66,13 @@ class DecodeWorker {
   std::mutex mu_;
   std::condition_variable cv_;
   std::span<const SourceRecord> records_;  // the batch being decoded
-  std::vector<DecodeResult> results_;      // appended by the worker, within reserved capacity
-  std::vector<DecodeResult> spent_;        // the batch before: emptied by the worker
-  DecodeResult* data_ = nullptr;           // results_.data(), taken before the worker starts
-  size_t done_ = 0;                        // results published to the pipeline thread
-  bool busy_ = false;                      // the worker has a batch
+  // The batch's results: [0, records_.size()) decoded by the worker into the results of the
+  // batches before (any beyond are left as they are) or appended, within the capacity
+  // reserved by Start.
+  std::vector<DecodeResult> results_;
+  DecodeResult* data_ = nullptr;  // results_.data(), taken before the worker starts
+  size_t done_ = 0;               // results published to the pipeline thread
+  bool busy_ = false;             // the worker has a batch
   bool stop_ = false;
   std::exception_ptr failure_;  // what ended the batch early
   std::thread thread_;          // last: started once the rest exists

@@ -97,8 +97,8 @@ void NdjsonReader::Run(std::ifstream& in) {
     if (batch.records.empty()) return true;
     DecodeRecords(decoder, batch.records, batch.decoded);
     if (!Push(std::move(batch))) return false;
-    // A batch the consumer is done with, if any: its events are destroyed here rather than
-    // on the consumer's thread, and its vectors keep their capacity.
+    // A batch the consumer is done with, if any: the next lines are decoded into its events
+    // (their memory is reused), and its vectors keep their capacity.
     batch = TakeSpent();
     batch.Clear();
     // Lines still to come point into the chunk being split.

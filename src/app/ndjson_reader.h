@@ -39,16 +39,18 @@ class NdjsonReader {
     // point into the reader: use a batch while its reader exists.
     std::vector<std::shared_ptr<const std::string>> chunks;
     std::vector<SourceRecord> records;  // topic: the reader's `topic`; partition 0
-    std::vector<DecodeResult> decoded;  // decoded[i]: records[i] decoded
+    // decoded[i]: records[i] decoded. A reused batch keeps the results of its last use until
+    // DecodeRecords decodes into them (their memory is reused).
+    std::vector<DecodeResult> decoded;
     // chains[i]: the source check chain through records[i] (Pipeline::ChainFingerprint of
     // the lines before it and it), hashed on the reader's thread for ProcessDecoded. Empty
     // when the chain of the lines before the resume position is not known.
     std::vector<uint64_t> chains;
-    // Empties every part, keeping the vectors' capacity (a batch reused by the reader).
+    // Empties every part but `decoded`, keeping the vectors' capacity (a batch reused by the
+    // reader).
     void Clear() {
       chunks.clear();
       records.clear();
-      decoded.clear();
       chains.clear();
     }
   };

@@ -572,9 +572,16 @@ std::vector<DecodeResult> DecodeRecords(EventDecoder& decoder,
 
 void DecodeRecords(EventDecoder& decoder, std::span<const SourceRecord> records,
                    std::vector<DecodeResult>& decoded) {
-  decoded.clear();
+  // The results already there (an earlier batch's) are decoded into, keeping their memory.
+  const size_t reused = std::min(decoded.size(), records.size());
+  decoded.erase(decoded.begin() + static_cast<std::ptrdiff_t>(reused), decoded.end());
+  for (size_t i = 0; i < reused; ++i) {
+    decoder.DecodeInto(records[i].payload, records[i].key, decoded[i]);
+  }
   decoded.reserve(records.size());
-  for (const SourceRecord& r : records) decoded.push_back(decoder.Decode(r.payload, r.key));
+  for (size_t i = reused; i < records.size(); ++i) {
+    decoded.push_back(decoder.Decode(records[i].payload, records[i].key));
+  }
 }
 
 Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wall_now) {

@@ -138,7 +138,9 @@ struct RecomputeSummary {
 // Touches no Pipeline; any thread may call it with an EventDecoder of its own.
 [[nodiscard]] std::vector<DecodeResult> DecodeRecords(EventDecoder& decoder,
                                                       std::span<const SourceRecord> records);
-// The same into `decoded` (emptied first; its capacity is reused).
+// The same into `decoded`, which ends with records.size() results. The results it holds
+// already (an earlier batch's) are overwritten, and their events' memory is reused
+// (EventDecoder::DecodeInto).
 void DecodeRecords(EventDecoder& decoder, std::span<const SourceRecord> records,
                    std::vector<DecodeResult>& decoded);
 

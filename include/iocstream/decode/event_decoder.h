@@ -140,6 +140,12 @@ class EventDecoder {
   // Never throws on bad input (std::bad_alloc aside).
   DecodeResult Decode(std::string_view payload, std::string_view key = {});
 
+  // Decode into `out`, with the same result as `out = Decode(payload, key)`, but when `out`
+  // holds an event its memory is reused: the strings keep their capacity, so decoding a batch
+  // into the results of an earlier one allocates nothing (the identifiers and most codes are
+  // longer than std::string's inline buffer: about three allocations per event otherwise).
+  void DecodeInto(std::string_view payload, std::string_view key, DecodeResult& out);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;  // keeps simdjson out of this header

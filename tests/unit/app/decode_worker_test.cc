@@ -8,12 +8,14 @@
 #include "app/pipeline.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
+#include "unit/decode/event_testing.h"
 
 namespace iocstream::app {
 namespace {
 
-// `n` records: valid events, with a malformed payload every 97th and a key that does not
-// match its event every 101st.
+// `n` records: valid events, with a malformed payload every 97th (where depends on `salt`, so
+// that a batch decoded into an earlier one's results turns events into errors and back) and a
+// key that does not match its event every 101st.
 struct Batch {
   std::vector<std::string> keys;
   std::vector<std::string> payloads;
@@ -29,8 +31,21 @@ Batch MakeBatch(size_t n, int salt) {
     e.event_id = e.dossier_id + "/received";
     e.type = EventType::kReceived;
     e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z") + std::chrono::minutes(i);
-    e.agency_code = "SO-" + std::to_string(i % 5);
-    b.payloads.push_back(i % 97 == 5 ? std::string("{\"not\": \"an event\"") : EncodeEvent(e));
+    e.agency_code = "SO-" + std::to_string(i % 5) + "-with-a-longer-code";
+    if (salt % 2 == 0) {  // every field, so that the next batch's events must reset them
+      e.type = EventType::kTransferred;
+      e.commune_code = "xa-" + std::to_string(i % 7) + "-with-a-longer-code";
+      e.procedure_code = "1.000" + std::to_string(i % 11) + ".000.00.00.H44";
+      e.to_agency_code = "SO-" + std::to_string(i % 3);
+      e.channel = Channel::kOnline;
+      e.online_level = OnlineLevel::kFull;
+      e.due_at = e.occurred_at + std::chrono::hours(24);
+      e.step_due_at = e.occurred_at + std::chrono::hours(12);
+      e.new_due_at = e.occurred_at + std::chrono::hours(48);
+      e.result_electronic = true;
+    }
+    const bool malformed = (i + static_cast<size_t>(salt)) % 97 == 5;
+    b.payloads.push_back(malformed ? std::string("{\"not\": \"an event\"") : EncodeEvent(e));
     b.keys.push_back(i % 101 == 7 ? std::string("other") : e.dossier_id);
   }
   for (size_t i = 0; i < n; ++i) {
@@ -57,10 +72,8 @@ void ExpectSameAsDecodeRecords(DecodeWorker& worker, const Batch& b, size_t chun
       const DecodeResult& want = reference[i];
       ASSERT_EQ(got.has_value(), want.has_value()) << i;
       if (want.has_value()) {
-        EXPECT_EQ(got->dossier_id, want->dossier_id) << i;
-        EXPECT_EQ(got->event_id, want->event_id) << i;
-        EXPECT_EQ(got->occurred_at, want->occurred_at) << i;
-        EXPECT_EQ(got->agency_code, want->agency_code) << i;
+        SCOPED_TRACE(i);
+        testing::ExpectSameEvent(*got, *want);
       } else {
         EXPECT_EQ(got.error().reason, want.error().reason) << i;
       }
@@ -71,14 +84,42 @@ void ExpectSameAsDecodeRecords(DecodeWorker& worker, const Batch& b, size_t chun
 
 TEST(DecodeWorkerTest, ResultsInOrderChunkByChunkAndBatchAfterBatch) {
   DecodeWorker worker;
+  // Each batch is decoded into the results of the one before: events with every field and
+  // events with few alternate, and errors move.
   const Batch first = MakeBatch(2 * DecodeWorker::kChunk + 300, 1);  // six worker chunks
-  const Batch second = MakeBatch(700, 2);                            // smaller: reused buffer
-  const Batch empty = MakeBatch(0, 3);
+  const Batch full = MakeBatch(2 * DecodeWorker::kChunk + 300, 2);
+  const Batch second = MakeBatch(700, 3);  // smaller: the results beyond it are left
+  const Batch empty = MakeBatch(0, 5);
+  const Batch larger = MakeBatch(3 * DecodeWorker::kChunk, 4);  // decoded into, then appended
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, first, 0));  // as `run` reads
-  ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, first, DecodeWorker::kChunk));
+  ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, full, DecodeWorker::kChunk));
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, second, 64));  // reads smaller parts
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, empty, 1));
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, first, 5000));  // one read of all
+  ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, larger, 0));
+}
+
+// DecodeRecords into a vector that holds an earlier batch's results (as NdjsonReader reuses
+// its batches) gives what decoding afresh gives, and ends with one result per record.
+TEST(DecodeRecordsTest, IntoEarlierResultsAsAfresh) {
+  EventDecoder decoder;
+  std::vector<DecodeResult> reused;
+  for (const Batch& b : {MakeBatch(900, 2), MakeBatch(900, 1), MakeBatch(300, 4),
+                         MakeBatch(1200, 3), MakeBatch(0, 6), MakeBatch(50, 8)}) {
+    DecodeRecords(decoder, b.records, reused);
+    EventDecoder fresh_decoder;
+    const std::vector<DecodeResult> fresh = DecodeRecords(fresh_decoder, b.records);
+    ASSERT_EQ(reused.size(), b.records.size());
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      SCOPED_TRACE(i);
+      ASSERT_EQ(reused[i].has_value(), fresh[i].has_value());
+      if (fresh[i].has_value()) {
+        testing::ExpectSameEvent(*reused[i], *fresh[i]);
+      } else {
+        EXPECT_EQ(reused[i].error().detail, fresh[i].error().detail);
+      }
+    }
+  }
 }
 
 TEST(DecodeWorkerTest, ChunksStartSmallAndDoubleUpToTheirBound) {
