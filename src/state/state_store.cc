@@ -706,17 +706,32 @@ Result<std::vector<std::optional<DossierState>>> StateStore::GetDossiers(
   if (!impl_->db) return Closed();
   std::vector<std::optional<DossierState>> out(ids.size());
   if (ids.empty()) return out;
+  // MultiGet wants the keys in order and sorts them itself through the comparator's virtual
+  // calls (about half of its cost here); sorted on the ids' first 32 bytes held in the vector,
+  // as for PutDossiers, it is told they are (sorted_input).
+  struct ById {
+    std::array<uint64_t, 4> prefix;
+    size_t index;
+  };
+  std::vector<ById> order;
+  order.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) order.push_back({IdPrefix(ids[i]), i});
+  std::sort(order.begin(), order.end(), [&](const ById& a, const ById& b) {
+    if (const int c = ComparePrefix(a.prefix, b.prefix); c != 0) return c < 0;
+    return ids[a.index] < ids[b.index];
+  });
   std::vector<rocksdb::Slice> slices;
   slices.reserve(ids.size());
-  for (auto id : ids) slices.push_back(ToSlice(id));
+  for (const ById& k : order) slices.push_back(ToSlice(ids[k.index]));
   std::vector<rocksdb::PinnableSlice> values(ids.size());
   std::vector<rocksdb::Status> statuses(ids.size());
   impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->families[kDossiers], ids.size(), slices.data(),
-                      values.data(), statuses.data());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (statuses[i].IsNotFound()) continue;
-    if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget dossiers");
-    auto state = DecodeDossier(ids[i], ToView(values[i]));
+                      values.data(), statuses.data(), /*sorted_input=*/true);
+  for (size_t k = 0; k < order.size(); ++k) {
+    if (statuses[k].IsNotFound()) continue;
+    if (!statuses[k].ok()) return FromRocks(statuses[k], "multiget dossiers");
+    const size_t i = order[k].index;
+    auto state = DecodeDossier(ids[i], ToView(values[k]));
     if (!state) return state.error();
     out[i] = std::move(*state);
   }

@@ -559,6 +559,36 @@ TEST_F(StateStoreTest, EncodedDossiersArePutInKeyOrderAndReadBackWhole) {
   EXPECT_EQ(**read, full);
   EXPECT_EQ((*store->GetDossier("A1"))->partition, PartitionId(1));
 
+  // GetDossiers sorts these ids for MultiGet as PutDossiers does (RocksDB's debug builds
+  // assert the order it is told), and answers in request order, missing ids included.
+  const std::vector<std::string_view> ids = {"\xff-last",
+                                             "missing-1",
+                                             std::string_view("A1\0", 3),
+                                             "H35.001-260105-000010",
+                                             "A1",
+                                             std::string_view("A\0B", 3),
+                                             "H35.001-260105-000002",
+                                             "missing-0",
+                                             "H35.001-260105-0000011"};
+  const std::vector<std::optional<int>> partitions = {6, std::nullopt, 9, 4, 1, 5,
+                                                      2, std::nullopt, 3};
+  const std::vector<std::string> long_ids = {shared_32 + "-2", shared_32 + "-10", shared_32 + "-1"};
+  std::vector<std::string_view> all = ids;
+  all.insert(all.end(), long_ids.begin(), long_ids.end());
+  auto found = store->GetDossiers(all);
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  ASSERT_EQ(found->size(), all.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_EQ((*found)[i].has_value(), partitions[i].has_value());
+    if (partitions[i]) {
+      EXPECT_EQ((*found)[i]->partition, PartitionId(*partitions[i]));
+    }
+  }
+  EXPECT_EQ((*found)[ids.size()]->partition, PartitionId(7));
+  EXPECT_EQ((*found)[ids.size() + 1]->partition, PartitionId(8));
+  EXPECT_FALSE((*found)[ids.size() + 2].has_value());
+
   // Cleared, the same instance encodes the next commit's states.
   encoded.Clear();
   EXPECT_TRUE(encoded.empty());
