@@ -37,7 +37,7 @@ class NdjsonReader {
   struct Batch {
     // The bytes the records' payloads point into: kept alive by the batch. Their topic views
     // point into the reader: use a batch while its reader exists.
-    std::vector<std::shared_ptr<const std::string>> chunks;
+    std::vector<std::shared_ptr<const char[]>> chunks;
     std::vector<SourceRecord> records;  // topic: the reader's `topic`; partition 0
     // decoded[i]: records[i] decoded. A reused batch keeps the results of its last use until
     // DecodeRecords decodes into them (their memory is reused).
