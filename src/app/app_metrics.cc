@@ -117,6 +117,17 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
                        "Estimated bytes of dossiers held in memory (cached, and changed since the "
                        "last commit).",
                        kGauge, static_cast<double>(probe_.dossier_cache_bytes.load())));
+  {
+    MetricFamily f = Family("iocstream_dossier_cache_lookups_total",
+                            "Dossier reads by events and due timers: from the dossier cache "
+                            "(hit), from the state store (miss), or of a dossier in neither "
+                            "(new).",
+                            MetricType::Counter);
+    Add(f, Load(probe_.dossier_cache_hits), {{"result", "hit"}});
+    Add(f, Load(probe_.dossier_cache_misses), {{"result", "miss"}});
+    Add(f, Load(probe_.dossier_cache_new), {{"result", "new"}});
+    out.push_back(std::move(f));
+  }
   out.push_back(Single("iocstream_codes_interned",
                        "Distinct agency, commune, procedure and unit codes held in memory "
                        "(never freed; new ones are refused past " +

@@ -172,6 +172,14 @@ struct PipelineSession {
         static_cast<unsigned long long>(probe.timers_fired.load()),
         static_cast<unsigned long long>(relay_probe.alerts_published.load()),
         static_cast<unsigned long long>(runtime->store->Stats().bytes_written));
+    const uint64_t hits = probe.dossier_cache_hits.load();
+    const uint64_t misses = probe.dossier_cache_misses.load();
+    if (hits + misses > 0) {
+      std::printf("dossier cache: %llu hits, %llu misses (%.1f%% hit), %llu new dossiers\n",
+                  static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
+                  100.0 * static_cast<double>(hits) / static_cast<double>(hits + misses),
+                  static_cast<unsigned long long>(probe.dossier_cache_new.load()));
+    }
     if (const std::string cpu = FormatCpuByThreadGroup(CpuByThreadGroup()); !cpu.empty()) {
       std::printf("CPU by thread: %s\n", cpu.c_str());
     }

@@ -302,6 +302,7 @@ void Pipeline::Resize(Entry& entry, std::string_view dossier_id) {
 Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
   if (auto it = entries_.find(std::string_view(dossier_id)); it != entries_.end()) {
     it->second->last_used = commit_count_;
+    probe_.dossier_cache_hits.fetch_add(1, std::memory_order_relaxed);
     return it->second.get();
   }
   auto stored = store_.GetDossier(dossier_id);
@@ -309,6 +310,8 @@ Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
     fatal_ = stored.error();
     return nullptr;
   }
+  (stored->has_value() ? probe_.dossier_cache_misses : probe_.dossier_cache_new)
+      .fetch_add(1, std::memory_order_relaxed);
   return Cache(dossier_id, std::move(*stored));
 }
 
@@ -622,14 +625,21 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     it->second->last_used = commit_count_;
     entry_of[i] = it->second.get();
   }
+  const size_t looked_up =
+      records.size() - static_cast<size_t>(std::count(entry_of.begin(), entry_of.end(), nullptr));
+  probe_.dossier_cache_hits.fetch_add(looked_up - missing.size(), std::memory_order_relaxed);
   if (!missing.empty()) {
     auto states = store_.GetDossiers(missing);
     if (!states) return fatal_ = states.error();
+    uint64_t found = 0;
     for (size_t k = 0; k < missing.size(); ++k) {
       Entry* entry = missing_entries[k];
+      found += (*states)[k].has_value() ? 1 : 0;
       entry->current = std::move((*states)[k]);
       Resize(*entry, missing[k]);
     }
+    probe_.dossier_cache_misses.fetch_add(found, std::memory_order_relaxed);
+    probe_.dossier_cache_new.fetch_add(missing.size() - found, std::memory_order_relaxed);
   }
 
   std::vector<PartitionId>& touched = touched_;  // of every part of the poll batch so far

@@ -118,6 +118,13 @@ struct PipelineProbe {
   std::atomic<int64_t> max_event_time_ms{0};
   // Estimated bytes of the dossier cache (dirty entries included), as of the last poll batch.
   std::atomic<uint64_t> dossier_cache_bytes{0};
+  // Dossier reads by events and due timers: found in the dossier cache (hits), read from the
+  // state store (misses: evicted, or cached by no read before), or in neither (new dossiers,
+  // a read of the store too). Misses that grow with the hits, not with new dossiers, say that
+  // state.dossier_cache_mb is small for the dossiers still being worked on.
+  std::atomic<uint64_t> dossier_cache_hits{0};
+  std::atomic<uint64_t> dossier_cache_misses{0};
+  std::atomic<uint64_t> dossier_cache_new{0};
 };
 
 // What one Pipeline::Recompute did.

@@ -694,6 +694,57 @@ TEST_F(PipelineTest, EvictionDropsFinishedDossiersBeforeOpenOnes) {
   EXPECT_LE(finished_cached, kEach - 9);
 }
 
+// Every event's dossier read is counted once: a hit in the dossier cache, a miss (read from
+// the store), or a new dossier (in neither).
+TEST_F(PipelineTest, DossierReadsAreCountedAsHitsMissesAndNewDossiers) {
+  std::vector<std::string> payloads;
+  std::vector<std::string> keys;
+  auto event = [&](const std::string& id, EventType type) {
+    DossierEvent e;
+    e.dossier_id = id;
+    e.event_id = id + "/" + std::string(ToString(type));
+    e.type = type;
+    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
+    e.due_at = *ParseRfc3339("2026-03-20T01:00:00Z");
+    e.agency_code = "SO-1";
+    payloads.push_back(EncodeEvent(e));
+    keys.push_back(id);
+  };
+  event("A", EventType::kReceived);             // new
+  event("B", EventType::kReceived);             // new
+  event("A", EventType::kSupplementRequested);  // hit: cached by the event before it
+  event("A", EventType::kCompleted);            // hit (second batch)
+  event("B", EventType::kCompleted);            // miss (another pipeline, nothing cached)
+  event("C", EventType::kReceived);             // new
+  std::vector<SourceRecord> records;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    records.push_back(SourceRecord{"events", PartitionId(0), Offset(static_cast<int64_t>(i)),
+                                   Instant{}, keys[i], payloads[i]});
+  }
+  const std::span all(records);
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  aggregate::AggregateTable aggregates;
+  {
+    PipelineProbe probe;
+    Pipeline pipeline(*store_, aggregates, rules, options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(all.subspan(0, 3), Instant{}).ok());
+    ASSERT_TRUE(pipeline.ProcessBatch(all.subspan(3, 1), Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+    EXPECT_EQ(probe.dossier_cache_hits.load(), 2u);
+    EXPECT_EQ(probe.dossier_cache_misses.load(), 0u);
+    EXPECT_EQ(probe.dossier_cache_new.load(), 2u);
+  }
+  PipelineProbe probe;
+  Pipeline restarted(*store_, aggregates, rules, options, probe);
+  ASSERT_TRUE(restarted.ProcessBatch(all.subspan(4), Instant{}).ok());
+  EXPECT_EQ(probe.applied.load(), 2u);
+  EXPECT_EQ(probe.dossier_cache_hits.load(), 0u);
+  EXPECT_EQ(probe.dossier_cache_misses.load(), 1u);
+  EXPECT_EQ(probe.dossier_cache_new.load(), 1u);
+}
+
 // Hundreds of dossiers due at one instant (after a holiday, every deadline that fell in it
 // moves to its first working minute): their breach timers fire in pages that end in the middle
 // of the instant, with commits within the batch, and a crash in the middle of the burst loses
