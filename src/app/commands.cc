@@ -174,11 +174,15 @@ struct PipelineSession {
         static_cast<unsigned long long>(runtime->store->Stats().bytes_written));
     const uint64_t hits = probe.dossier_cache_hits.load();
     const uint64_t misses = probe.dossier_cache_misses.load();
-    if (hits + misses > 0) {
-      std::printf("dossier cache: %llu hits, %llu misses (%.1f%% hit), %llu new dossiers\n",
-                  static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
-                  100.0 * static_cast<double>(hits) / static_cast<double>(hits + misses),
-                  static_cast<unsigned long long>(probe.dossier_cache_new.load()));
+    const uint64_t fresh = probe.dossier_cache_new.load();
+    if (hits + misses + fresh > 0) {
+      std::printf(
+          "dossier reads: %llu cache hits, %llu misses read from the store (%.1f%% hit), %llu "
+          "of dossiers in neither (new)\n",
+          static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
+          hits + misses > 0 ? 100.0 * static_cast<double>(hits) / static_cast<double>(hits + misses)
+                            : 0.0,
+          static_cast<unsigned long long>(fresh));
     }
     if (const std::string cpu = FormatCpuByThreadGroup(CpuByThreadGroup()); !cpu.empty()) {
       std::printf("CPU by thread: %s\n", cpu.c_str());

@@ -86,8 +86,9 @@ class NdjsonReader {
   // Errors: kIo when reading the file failed (the batches before it were returned).
   [[nodiscard]] Result<std::optional<Batch>> Next();
 
-  // Gives back a batch returned by Next once it is applied: the reader thread destroys its
-  // events and reuses its buffers (it would otherwise be destroyed on the caller's thread).
+  // Gives back a batch returned by Next once it is applied: the reader thread decodes later
+  // lines into its events and reuses its buffers (it would otherwise be destroyed on the
+  // caller's thread). The events of at most the batches in flight are kept this way.
   void Recycle(Batch&& batch);
 
   // After Next returned nullopt: the 0-based number of the last line, if it was held back

@@ -130,6 +130,11 @@ TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("consumed 4 = applied 2 (late 0) + duplicates 2"), std::string::npos)
       << again.out;
+  // A new process: D1 and D3 are read from the store, D5 and D7 are in neither.
+  EXPECT_NE(again.out.find("dossier reads: 0 cache hits, 2 misses read from the store (0.0% "
+                           "hit), 2 of dossiers in neither (new)"),
+            std::string::npos)
+      << again.out;
   const CommandResult exported = RunIocstream({"export", "--config", config, "dossiers"});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   for (const char* id : {"D1", "D2", "D3", "D5", "D7", "D8"}) {

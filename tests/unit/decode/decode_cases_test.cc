@@ -363,6 +363,29 @@ TEST(EventDecoderTest, ReusesOneDecoderAcrossSizesAndErrors) {
   }
 }
 
+TEST(EventDecoderTest, DecodeIntoReusesTheEventsMemory) {
+  EventDecoder decoder;
+  auto payload = [](std::string_view suffix) {
+    return R"({"schema_version":1,"event_id":"event-id-longer-than-fifteen-)" +
+           std::string(suffix) + R"(","dossier_id":"H44.246-260105-000)" + std::string(suffix) +
+           R"(","type":"received","occurred_at":"2026-02-10T08:30:00+07:00",)"
+           R"("agency_code":"ubnd-xa-lac-luong"})";
+  };
+  DecodeResult result = decoder.Decode(payload("1"));
+  ASSERT_TRUE(result.has_value());
+  const char* event_id = result->event_id.data();
+  const char* dossier_id = result->dossier_id.data();
+  const char* agency_code = result->agency_code.data();
+  decoder.DecodeInto(payload("2"), "", result);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->event_id, "event-id-longer-than-fifteen-2");
+  EXPECT_EQ(result->dossier_id, "H44.246-260105-0002");
+  // The same heap blocks: nothing was allocated for them.
+  EXPECT_EQ(result->event_id.data(), event_id);
+  EXPECT_EQ(result->dossier_id.data(), dossier_id);
+  EXPECT_EQ(result->agency_code.data(), agency_code);
+}
+
 TEST(EventDecoderTest, PayloadNeedNotBeNulTerminatedOrPadded) {
   const std::string storage =
       R"({"schema_version":1,"event_id":"e1","dossier_id":"d1","type":"received",)"
