@@ -611,11 +611,14 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
   std::vector<Entry*> entry_of(records.size(), nullptr);
   std::vector<std::string_view> missing;
   std::vector<Entry*> missing_entries;
+  uint64_t hits = 0;
   for (size_t i = 0; i < records.size(); ++i) {
     if (!decoded[i].has_value()) continue;
     const std::string& id = decoded[i]->dossier_id;
     auto it = entries_.find(std::string_view(id));
-    if (it == entries_.end()) {
+    if (it != entries_.end()) {
+      ++hits;
+    } else {
       it = entries_.try_emplace(CacheKey(id), std::make_unique<Entry>()).first;
       it->second->bytes = EntryBytes(id, std::nullopt);
       cache_bytes_ += it->second->bytes;
@@ -625,9 +628,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     it->second->last_used = commit_count_;
     entry_of[i] = it->second.get();
   }
-  const size_t looked_up =
-      records.size() - static_cast<size_t>(std::count(entry_of.begin(), entry_of.end(), nullptr));
-  probe_.dossier_cache_hits.fetch_add(looked_up - missing.size(), std::memory_order_relaxed);
+  probe_.dossier_cache_hits.fetch_add(hits, std::memory_order_relaxed);
   if (!missing.empty()) {
     auto states = store_.GetDossiers(missing);
     if (!states) return fatal_ = states.error();
