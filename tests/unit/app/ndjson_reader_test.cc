@@ -22,6 +22,13 @@ std::string Event(int i) {
          R"("procedure_code":"2.002349.000.00.00.H44","channel":"online","online_level":"full"})";
 }
 
+// `lines`, each ended by a line feed, after a UTF-8 byte-order mark.
+void WriteWithByteOrderMark(const std::string& path, const std::vector<std::string>& lines) {
+  std::ofstream f(path, std::ios::binary);
+  f << "\xEF\xBB\xBF";
+  for (const std::string& l : lines) f << l << "\n";
+}
+
 struct ReadBack {
   std::vector<std::string> payloads;
   std::vector<int64_t> offsets;
@@ -193,11 +200,7 @@ TEST(NdjsonReader, ResumeChecksTheLinesBeforeItAgainstTheirChainedHash) {
   const std::string path = dir.Sub("events.ndjson");
   std::vector<std::string> lines;
   for (int i = 0; i < 10; ++i) lines.push_back(Event(i));
-  {
-    std::ofstream f(path, std::ios::binary);
-    f << "\xEF\xBB\xBF";
-    for (const std::string& l : lines) f << l << "\n";
-  }
+  WriteWithByteOrderMark(path, lines);
   for (const size_t start : {1, 5, 10}) {
     auto same =
         NdjsonReader::Open(path, "file:x", {static_cast<int64_t>(start), ChainOf(lines, start)}, 4);
@@ -249,11 +252,8 @@ TEST(NdjsonReader, EachRecordCarriesTheChainThroughIt) {
   const std::string path = dir.Sub("events.ndjson");
   std::vector<std::string> lines;
   for (int i = 0; i < 10; ++i) lines.push_back(Event(i));
-  {
-    std::ofstream f(path, std::ios::binary);
-    f << "\xEF\xBB\xBF";  // not part of the first line's hash (the pipeline never sees it)
-    for (const std::string& l : lines) f << l << "\n";
-  }
+  // The mark is not part of the first line's hash (the pipeline never sees it).
+  WriteWithByteOrderMark(path, lines);
   for (const size_t start : {0, 1, 5, 10}) {
     auto reader =
         NdjsonReader::Open(path, "file:x", {static_cast<int64_t>(start), ChainOf(lines, start)}, 3);

@@ -411,6 +411,15 @@ TEST_F(PipelineTest, ABatchGivenInPartsCommitsOnceLikeTheWholeBatch) {
   ExpectSameResults(whole.probe, whole.aggregates, *store_, probe, aggregates, *parts_store, 200);
 }
 
+// Replay's options: event time, source checks; `burst` timer firings per commit within a batch.
+PipelineOptions SourceCheckOptions(size_t burst) {
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.source_checks = true;
+  options.timer_burst_commit = burst;
+  return options;
+}
+
 // Each source partition's offset is stored with the chained hash of the records consumed
 // before it (applied, duplicate or dead-lettered), in the same batch, and the chain goes on
 // across commits and restarts; a redelivered record below the offset changes neither.
@@ -420,9 +429,7 @@ TEST_F(PipelineTest, OffsetsAreStoredWithTheChainedHashOfTheRecordsConsumed) {
   records_.back().offset =
       Offset(std::count_if(records_.begin(), records_.end() - 1,
                            [](const SourceRecord& r) { return r.partition == PartitionId(1); }));
-  PipelineOptions options;
-  options.clock = TimerClock::kWatermark;
-  options.source_checks = true;
+  const PipelineOptions options = SourceCheckOptions(PipelineOptions{}.timer_burst_commit);
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
@@ -500,15 +507,6 @@ Status ApplyWithChains(Pipeline& pipeline, std::span<const SourceRecord> records
   EventDecoder decoder;
   std::vector<DecodeResult> decoded = DecodeRecords(decoder, records);
   return pipeline.ProcessDecoded(records, decoded, Instant{}, /*batch_end=*/true, chains);
-}
-
-// Replay's options: event time, source checks; `burst` timer firings per commit within a batch.
-PipelineOptions SourceCheckOptions(size_t burst) {
-  PipelineOptions options;
-  options.clock = TimerClock::kWatermark;
-  options.source_checks = true;
-  options.timer_burst_commit = burst;
-  return options;
 }
 
 // A source that hashes its records itself hands ProcessDecoded the chain through each one:
