@@ -185,8 +185,9 @@ Figures RunChild(const std::string& name, const std::vector<std::string>& args, 
   }
   if (std::regex_search(out, m, std::regex(R"(consumed (\d+))"))) f.events = std::stoull(m[1]);
   if (std::regex_search(out, m, std::regex(R"(CPU by thread: ([^\n]*))"))) f.cpu_by_thread = m[1];
-  if (std::regex_search(out, m, std::regex(R"(first record to caught up: ([0-9.]+) s)"))) {
-    // `run`: the rate counts from its first record, as the raw consume does.
+  if (std::regex_search(out, m, std::regex(R"(first record to (?:caught up|end): ([0-9.]+) s)"))) {
+    // `run` (to caught up) and `replay` (to the end of its input): the rate counts from the
+    // first record, as the raw consume does; the startup is reported beside it.
     const double total = f.seconds;
     f.seconds = std::stod(m[1]);
     f.startup_seconds = total - f.seconds;

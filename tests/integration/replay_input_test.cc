@@ -115,6 +115,8 @@ TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
   const CommandResult before_again = RunIocstream({"replay", "--config", config, before});
   EXPECT_EQ(before_again.exit_code, 0) << before_again.err;
   EXPECT_NE(before_again.out.find("consumed 0 = "), std::string::npos) << before_again.out;
+  // Nothing reached the pipeline: no rate is given.
+  EXPECT_EQ(before_again.out.find("first record to end"), std::string::npos) << before_again.out;
   EXPECT_NE(rewritten.err.find("lines 1 to 3 are not those an earlier replay"), std::string::npos)
       << rewritten.err;
   // (No "resuming at line 4" before the refusal: it is said once the lines are found unchanged.)
@@ -135,6 +137,7 @@ TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
                            "hit), 2 of dossiers in neither (new)"),
             std::string::npos)
       << again.out;
+  EXPECT_NE(again.out.find("first record to end: "), std::string::npos) << again.out;
   const CommandResult exported = RunIocstream({"export", "--config", config, "dossiers"});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   for (const char* id : {"D1", "D2", "D3", "D5", "D7", "D8"}) {
