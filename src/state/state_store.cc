@@ -435,6 +435,19 @@ struct StateStore::Impl {
   // Bytes of the last batch committed: the next batch reserves about as much, so that a large
   // batch is not built by doubling (and copying) its buffer a dozen times.
   std::atomic<size_t> last_batch_bytes{0};
+  // The last committed batch, for NewBatch to empty and fill again: a catch-up's batches are
+  // tens of MiB, and a new buffer for each was a page fault every 4 KiB as it filled (two
+  // thirds of a 4.57M-event replay's page faults, on the writer thread).
+  std::mutex spare_mu;
+  std::unique_ptr<StateBatch::Rep> spare;  // guarded by spare_mu
+
+  void Recycle(std::unique_ptr<StateBatch::Rep> rep) {
+    // A buffer much larger than the batch it last held (one left by a burst) is freed
+    // rather than kept resident.
+    if (rep->batch.Data().capacity() > 2 * rep->batch.GetDataSize() + (size_t{1} << 20)) return;
+    std::lock_guard lock(spare_mu);
+    spare = std::move(rep);
+  }
 
   std::mutex outbox_delete_mu;
   // Lowest sequence that may still be in the outbox: reads seek here, past the tombstones of
@@ -652,9 +665,21 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
 }
 
 StateBatch StateStore::NewBatch() {
-  auto rep = std::make_unique<StateBatch::Rep>();
-  if (const size_t last = impl_->last_batch_bytes.load(std::memory_order_relaxed); last > 0) {
-    rep->batch = rocksdb::WriteBatch(last + last / 8);
+  std::unique_ptr<StateBatch::Rep> rep;
+  {
+    std::lock_guard lock(impl_->spare_mu);
+    rep = std::move(impl_->spare);
+  }
+  if (rep) {
+    rep->batch.Clear();  // keeps its buffer
+    rep->status = rocksdb::Status::OK();
+    rep->outbox.clear();
+    rep->outbox_bytes = 0;
+  } else {
+    rep = std::make_unique<StateBatch::Rep>();
+    if (const size_t last = impl_->last_batch_bytes.load(std::memory_order_relaxed); last > 0) {
+      rep->batch = rocksdb::WriteBatch(last + last / 8);
+    }
   }
   rep->owner = impl_.get();
   rep->families = impl_->families;
@@ -686,6 +711,7 @@ Status StateStore::Commit(StateBatch&& batch) {
   auto s = impl_->db->Write(impl_->write_options, &rep->batch);
   if (!s.ok()) return FromRocks(s, "commit");
   impl_->next_outbox_sequence = sequence;
+  impl_->Recycle(std::move(rep));
   return {};
 }
 

@@ -223,6 +223,34 @@ TEST_F(StateStoreTest, LaterWritesReplaceEarlierOnes) {
   EXPECT_EQ((*store->GetDossier("D1"))->status, DossierStatus::kCompleted);
 }
 
+// NewBatch reuses the buffer of the batch committed last: the new batch starts empty and
+// commits only its own operations.
+TEST_F(StateStoreTest, ABatchAfterACommitHoldsNoneOfTheLastOnesOperations) {
+  auto store = OpenStore();
+  auto batch = store->NewBatch();
+  batch.PutDossier(Dossier("D1"));
+  batch.PutOffset(Events(0), Offset(7));
+  batch.AppendOutbox(std::string(4096, 'x'));
+  Commit(*store, std::move(batch));
+  for (int round = 0; round < 3; ++round) {
+    batch = store->NewBatch();
+    EXPECT_EQ(batch.Count(), 0u);
+    const std::string id = "D" + std::to_string(round + 2);
+    batch.PutDossier(Dossier(id));
+    batch.AppendOutbox("alert-" + id);
+    EXPECT_EQ(batch.Count(), 2u);
+    Commit(*store, std::move(batch));
+  }
+  EXPECT_EQ(StoredIds(*store), (std::vector<std::string>{"D1", "D2", "D3", "D4"}));
+  EXPECT_EQ(*store->GetOffset(Events(0)), Offset(7));
+  auto outbox = store->ReadOutbox(10);
+  ASSERT_TRUE(outbox.has_value());
+  ASSERT_EQ(outbox->size(), 4u);
+  for (size_t i = 0; i < outbox->size(); ++i) EXPECT_EQ((*outbox)[i].sequence, i + 1);
+  EXPECT_EQ((*outbox)[0].payload, std::string(4096, 'x'));
+  EXPECT_EQ((*outbox)[3].payload, "alert-D4");
+}
+
 // A crashed process loses at most the batches that were not yet durable, and each batch is
 // there entirely or not at all in every column family (exactly-once: the offset rewinds
 // together with the state, the outbox and the watermark).
