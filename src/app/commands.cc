@@ -459,6 +459,20 @@ int RunImport(const ImportOptions& options) {
 
 int RunReplay(const ReplayOptions& options) {
   InstallStopSignals();
+  // A replay reads its files again: the first line names the source, and the next replay
+  // checks the lines before its resume position. A pipe would be drained by the first read
+  // (its events lost in silence), and opening a FIFO blocks until a writer comes.
+  for (const auto& file : options.files) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(file, ec);
+    if (!ec && fs::exists(st) && !fs::is_regular_file(st) && !fs::is_directory(st)) {
+      return Fail(InvalidArgument(
+          file +
+          ": not a regular file (a pipe, FIFO, socket or device): replay reads files it "
+          "can read again, to name the source and to resume; write the stream to a file "
+          "first"));
+    }
+  }
   // Deterministic: event time drives timers.
   auto opened = OpenPipelineSession(options.common, PipelineMode::kReplay);
   if (!opened) return Fail(opened.error());

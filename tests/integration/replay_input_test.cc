@@ -2,6 +2,7 @@
 // endings and blank lines must not lose an event.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -91,6 +92,26 @@ TEST(ReplayInputTest, AFileListedTwiceIsReadOnce) {
   EXPECT_NE(r.out.find("consumed 2 = applied 2 (late 0) + duplicates 0"), std::string::npos)
       << r.out;
   EXPECT_NE(r.err.find("listed again: replayed once"), std::string::npos) << r.err;
+}
+
+// A replay reads its files twice (the first line names the source, then the events): a pipe
+// was drained by the first read and replayed as empty, exit 0, and a FIFO blocked the second
+// open for good, deaf to SIGTERM. Both are refused before anything is read (found by a
+// helper).
+TEST(ReplayInputTest, PipesAndFifosAreRefusedNotReadAsEmpty) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-fifo"));
+  const std::string fifo = dir / "events.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const CommandResult refused = RunIocstream({"replay", "--config", config, fifo});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find(fifo + ": not a regular file"), std::string::npos) << refused.err;
+  // The state dir was not touched: a later replay of a file starts from its first line.
+  const std::string events = dir / "events.ndjson";
+  std::ofstream(events) << Received("D1");
+  const CommandResult file = RunIocstream({"replay", "--config", config, events});
+  ASSERT_EQ(file.exit_code, 0) << file.err;
+  EXPECT_NE(file.out.find("consumed 1 = applied 1"), std::string::npos) << file.out;
 }
 
 // A file rewritten with the same first line looks like the same file grown, but the lines
