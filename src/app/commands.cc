@@ -824,8 +824,10 @@ class TokenBucket {
   explicit TokenBucket(double rate)
       : rate_(rate), capacity_(std::max(1.0, rate * 0.05)), tokens_(capacity_) {}
 
-  void Acquire() {
-    if (rate_ <= 0) return;
+  // Waits for a token; false if a stop was requested meanwhile (it sleeps at most 100 ms
+  // at a time, so that a low rate does not delay SIGINT or SIGTERM).
+  bool Acquire() {
+    if (rate_ <= 0) return true;
     while (true) {
       const auto now = std::chrono::steady_clock::now();
       tokens_ =
@@ -833,9 +835,11 @@ class TokenBucket {
       last_ = now;
       if (tokens_ >= 1.0) {
         tokens_ -= 1.0;
-        return;
+        return true;
       }
-      std::this_thread::sleep_for(std::chrono::duration<double>((1.0 - tokens_) / rate_));
+      if (g_stop_requested.load(std::memory_order_relaxed)) return false;
+      std::this_thread::sleep_for(
+          std::chrono::duration<double>(std::min(0.1, (1.0 - tokens_) / rate_)));
     }
   }
 
@@ -921,12 +925,13 @@ int RunSimulate(const SimulateOptions& options) {
   Instant last{};
   const auto began = std::chrono::steady_clock::now();
   bool stopped = false;
-  while (sim.Next(event)) {
-    if (g_stop_requested.load(std::memory_order_relaxed)) {
+  while (true) {
+    // Stopped before the next event is made, so that the summary counts what was written.
+    if (g_stop_requested.load(std::memory_order_relaxed) || !bucket.Acquire()) {
       stopped = true;
       break;
     }
-    bucket.Acquire();
+    if (!sim.Next(event)) break;
     const Instant t = event.event.occurred_at;
     if (!first || t < *first) first = t;
     last = std::max(last, t);

@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <iostream>
+#include <string>
 
 #include "app/commands.h"
 #include "iocstream/state/state_store.h"
@@ -12,6 +14,32 @@
 #ifndef IOCSTREAM_VERSION
 #define IOCSTREAM_VERSION "0.0.0"
 #endif
+
+namespace {
+
+// A decimal number in [lo, hi]: CLI11's own Range lets NaN through (no comparison fails)
+// and reads "-1" into an unsigned option as 2^64 - 1.
+CLI::Validator DecimalIn(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        size_t pos = 0;
+        double value = 0;
+        try {
+          value = std::stod(text, &pos);
+        } catch (...) {
+          return "not a number: " + text;
+        }
+        if (pos != text.size() || text.find_first_not_of("0123456789.eE+-") != std::string::npos ||
+            !std::isfinite(value) || value < lo || value > hi) {
+          return "not a number in [" + CLI::detail::to_string(lo) + " - " +
+                 CLI::detail::to_string(hi) + "]: " + text;
+        }
+        return {};
+      },
+      "in [" + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace iocstream::app;
@@ -107,8 +135,11 @@ int main(int argc, char** argv) {
   sim_cmd->add_option("--procedure-pools", sim.pools_path,
                       "procedures per unit level CSV (default: simulator/procedure-pools.csv "
                       "next to the config)");
-  sim_cmd->add_option("--dossiers", sim.dossiers, "number of dossiers")->capture_default_str();
+  sim_cmd->add_option("--dossiers", sim.dossiers, "number of dossiers")
+      ->check(DecimalIn(1, 1e8))
+      ->capture_default_str();
   sim_cmd->add_option("--seed", sim.seed, "random seed (same seed, same events)")
+      ->check(DecimalIn(0, 1.8e19))
       ->capture_default_str();
   sim_cmd->add_option("--start", sim.start, "first day of submissions (RFC 3339, local date)")
       ->capture_default_str();
@@ -116,18 +147,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 36500))
       ->capture_default_str();
   sim_cmd->add_option("--rate", sim.rate, "events per second (0 = as fast as possible)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(DecimalIn(0, 1e9))
       ->capture_default_str();
   sim_cmd->add_option("--ndjson", sim.ndjson,
                       "write NDJSON to this file ('-' = stdout) instead of publishing to "
                       "kafka.events_topic");
   sim_cmd->add_option("--duplicates", sim.duplicates, "share of events re-emitted verbatim")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(DecimalIn(0, 1))
       ->capture_default_str();
   sim_cmd
       ->add_option("--out-of-order", sim.out_of_order,
                    "share of events emitted after their dossier's next event or delayed")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(DecimalIn(0, 1))
       ->capture_default_str();
   sim_cmd->add_flag("!--no-progress", sim.progress, "no progress bar");
 

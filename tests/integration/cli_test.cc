@@ -1,5 +1,13 @@
 // The command line's own errors: what a user who mistypes a subcommand is told.
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "integration/harness.h"
 
@@ -27,6 +35,50 @@ TEST(CliTest, NoSubcommandListsThem) {
               std::string::npos)
         << r.err;
   }
+}
+
+// Numbers out of range are refused by name: "-1" was read into --dossiers as 2^64 - 1 (the
+// generator then ran out of memory), NaN passed the range checks (found by a helper).
+TEST(CliTest, SimulateRefusesNumbersOutOfRange) {
+  TempDir dir;
+  const std::string out = dir / "events.ndjson";
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--dossiers", "-1"},
+        std::vector<std::string>{"--dossiers", "18446744073709551616"},
+        std::vector<std::string>{"--dossiers", "0"},
+        std::vector<std::string>{"--dossiers", "100000001"},
+        std::vector<std::string>{"--seed", "-1"}, std::vector<std::string>{"--rate", "nan"},
+        std::vector<std::string>{"--rate", "-5"}, std::vector<std::string>{"--duplicates", "nan"},
+        std::vector<std::string>{"--out-of-order", "1.5"}}) {
+    std::vector<std::string> args = {"simulate", "--config", SourceDir() + "/config/iocstream.yaml",
+                                     "--ndjson", out};
+    args.insert(args.end(), bad.begin(), bad.end());
+    const CommandResult r = RunIocstream(args, std::chrono::seconds(60));
+    EXPECT_NE(r.exit_code, 0) << bad[0] << " " << bad[1];
+    EXPECT_NE(r.err.find(bad[0]), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out)) << bad[0] << " " << bad[1];
+  }
+}
+
+// At a low --rate, SIGTERM waited for the end of the current pause (1/rate seconds); the
+// summary counted an event made but not written.
+TEST(CliTest, SimulateAtALowRateStopsOnSigtermAndCountsWhatItWrote) {
+  TempDir dir;
+  const std::string out = dir / "events.ndjson";
+  Child child({"simulate", "--config", SourceDir() + "/config/iocstream.yaml", "--rate", "0.001",
+               "--no-progress", "--ndjson", out},
+              dir.path());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  child.Kill(SIGTERM);
+  const std::optional<int> code = child.Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(code.has_value()) << "still running 10 s after SIGTERM";
+  EXPECT_EQ(*code, 130);
+  std::ifstream in(out);
+  size_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  EXPECT_EQ(lines, 1u);  // the first token is there at once, the next after 1000 s
+  EXPECT_NE(child.Stdout().find("as 1 events"), std::string::npos) << child.Stdout();
+  EXPECT_NE(child.Stdout().find("(stopped early)"), std::string::npos) << child.Stdout();
 }
 
 }  // namespace
