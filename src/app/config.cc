@@ -114,16 +114,24 @@ Status ReadProperties(const YAML::Node& node, const std::string& section,
   return {};
 }
 
-// Durations: "90s", "15m", "2h", "1d" or a number of seconds.
+// Durations: "90s", "15m", "2h", "1d", "250ms" or a plain (decimal) number of seconds, at
+// most 100 years.
 Result<Millis> ParseDuration(const std::string& text) {
   if (text.empty()) return InvalidArgument("empty duration");
+  const auto not_a_duration = [&] {
+    return InvalidArgument("not a duration: '" + text + "' (examples: 30s, 15m, 2h, 1d)");
+  };
+  // std::stod also reads hexadecimal, "inf" and "nan": a duration is digits and a dot.
+  const size_t digits = text.find_first_not_of("0123456789.");
+  if (digits == 0 || text.find_first_of("0123456789") >= digits) return not_a_duration();
   size_t pos = 0;
   double value = 0;
   try {
-    value = std::stod(text, &pos);
+    value = std::stod(text.substr(0, digits), &pos);
   } catch (...) {
-    return InvalidArgument("not a duration: '" + text + "' (examples: 30s, 15m, 2h, 1d)");
+    return not_a_duration();
   }
+  if (pos != std::min(digits, text.size())) return not_a_duration();
   const std::string unit = text.substr(pos);
   double seconds = value;
   if (unit == "ms") {
@@ -139,7 +147,10 @@ Result<Millis> ParseDuration(const std::string& text) {
   } else {
     return InvalidArgument("unknown duration unit '" + unit + "' in '" + text + "'");
   }
-  if (seconds < 0) return InvalidArgument("negative duration: '" + text + "'");
+  constexpr double kMaxSeconds = 100.0 * 366 * 86400;
+  if (!(seconds <= kMaxSeconds)) {
+    return InvalidArgument("duration out of range: '" + text + "' (at most 100 years)");
+  }
   return Millis(static_cast<int64_t>(seconds * 1000));
 }
 
@@ -222,6 +233,8 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
                                      std::pair{"state.commit_max_mb", c.state.commit_max_mb}}) {
       if (value > kMaxMb) return err(key, "must be at most " + std::to_string(kMaxMb) + " (1 TiB)");
     }
+    if (c.state.block_cache_mb == 0) return err("state.block_cache_mb", "must be at least 1");
+    if (c.state.write_buffer_mb == 0) return err("state.write_buffer_mb", "must be at least 1");
     if (c.state.write_buffer_mb > c.state.block_cache_mb) {
       return err("state.write_buffer_mb",
                  "must not exceed state.block_cache_mb (it is charged "
@@ -264,7 +277,7 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return st;
     }
     if (Status st = Read(s, "sla", "warning_fraction", c.sla.warning_fraction, err); !st) return st;
-    if (c.sla.warning_fraction < 0 || c.sla.warning_fraction >= 1) {
+    if (!(c.sla.warning_fraction >= 0 && c.sla.warning_fraction < 1)) {  // NaN too
       return err("sla.warning_fraction", "must be in [0, 1) (0 disables warnings)");
     }
     double hours_left = static_cast<double>(c.sla.warning_hours_left.count()) / 3'600'000.0;

@@ -73,7 +73,8 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
   auto store = state::StateStore::Open(options);
   if (!store) {
     Error e = store.error();
-    if (e.message.find("lock") != std::string::npos) {
+    // RocksDB's "IO error: While lock file: DIR/LOCK: Resource temporarily unavailable".
+    if (e.message.find("lock file") != std::string::npos) {
       e.message += " (is another iocstream running on " + options.path +
                    "? read its state through the HTTP API instead)";
     }

@@ -70,6 +70,39 @@ TEST_F(ConfigTest, WarningHoursLeftRejectsNegativeAndText) {
   }
 }
 
+// Durations are decimal amounts with a unit (or seconds); infinities, NaN, hexadecimal and
+// amounts past 100 years were cast to int64 (undefined) and turned the timers off. Found by a
+// helper's attack on the config.
+TEST_F(ConfigTest, DurationsAreFiniteDecimalAndBounded) {
+  for (const auto& [text, millis] :
+       {std::pair{"90", 90'000}, std::pair{"1.5m", 90'000}, std::pair{"2h", 7'200'000},
+        std::pair{"250ms", 250}, std::pair{"0", 0}}) {
+    auto c = LoadWithSection("timers", std::string("  allowed_lateness: ") + text + "\n");
+    ASSERT_TRUE(c.has_value()) << text << ": " << c.error().message;
+    EXPECT_EQ(c->allowed_lateness, Millis(millis)) << text;
+  }
+  for (const char* bad : {"inf", "nan", "-inf", ".nan", "0x10", "1e30s", "999999999999999d", "-5s",
+                          "1.2.3s", ".", "s", "5 s"}) {
+    ExpectRefused("timers", std::string("  allowed_lateness: ") + bad + "\n",
+                  {"timers.allowed_lateness"});
+  }
+}
+
+// NaN passed the [0, 1) check (no comparison with NaN holds) and turned the warnings off.
+TEST_F(ConfigTest, WarningFractionRefusesNaN) {
+  for (const char* bad : {".nan", ".inf", "-0.1", "1"}) {
+    ExpectRefused("sla", std::string("  warning_fraction: ") + bad + "\n",
+                  {"sla.warning_fraction", "[0, 1)"});
+  }
+}
+
+// A zero size was refused only by the store, in a message that then suggested another
+// process held the lock ("block_cache" holds "lock").
+TEST_F(ConfigTest, ZeroCacheAndWriteBufferSizesAreRefusedByKey) {
+  ExpectRefused("state", "  write_buffer_mb: 0\n", {"state.write_buffer_mb", "at least 1"});
+  ExpectRefused("state", "  block_cache_mb: 0\n", {"state.block_cache_mb", "at least 1"});
+}
+
 TEST_F(ConfigTest, CommitMaxMbBoundsTheBytesPendingACommit) {
   auto c = LoadWithState("  dir: state\n");
   ASSERT_TRUE(c.has_value()) << c.error().message;
