@@ -252,7 +252,8 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     c.http.port = static_cast<uint16_t>(port);
   }
   if (const YAML::Node t = root["timers"]) {
-    if (Status s = CheckKeys(t, "timers", {"clock", "allowed_lateness"}, err); !s) return s;
+    if (Status s = CheckKeys(t, "timers", {"clock", "allowed_lateness", "max_time_ahead"}, err); !s)
+      return s;
     std::string clock = "wall";
     if (Status s = Read(t, "timers", "clock", clock, err); !s) return s;
     if (clock == "wall") {
@@ -266,6 +267,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       auto d = ParseDuration(t["allowed_lateness"].as<std::string>());
       if (!d) return err("timers.allowed_lateness", d.error().message);
       c.allowed_lateness = *d;
+    }
+    if (t["max_time_ahead"]) {
+      auto d = ParseDuration(t["max_time_ahead"].as<std::string>());
+      if (!d) return err("timers.max_time_ahead", d.error().message);
+      c.max_time_ahead = *d;
     }
   }
   if (const YAML::Node s = root["sla"]) {
@@ -356,6 +362,7 @@ PipelineOptions PipelineOptionsFor(const Config& config, PipelineMode mode) {
   PipelineOptions options;
   options.clock = mode == PipelineMode::kReplay ? TimerClock::kWatermark : config.clock;
   options.allowed_lateness = config.allowed_lateness;
+  options.max_time_ahead = config.max_time_ahead;
   if (mode == PipelineMode::kReplay) {
     options.hash_partitions = config.replay_partitions;
     options.source_checks = true;  // files can be rewritten under their path

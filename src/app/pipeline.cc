@@ -14,6 +14,7 @@
 #include "iocstream/core/code.h"
 #include "iocstream/core/json_string.h"
 #include "iocstream/decode/dead_letter.h"
+#include "iocstream/decode/rfc3339.h"
 
 namespace iocstream::app {
 namespace {
@@ -593,6 +594,24 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
   return ProcessDecoded(records, decoded, wall_now);
 }
 
+std::optional<DecodeError> Pipeline::TimeAhead(const DossierEvent& event, PartitionId partition,
+                                               Instant wall_now) {
+  if (options_.max_time_ahead <= Millis(0)) return std::nullopt;
+  // The partition's newest event time: its watermark trails it by the allowed lateness.
+  const Instant watermark = LoadWatermark(partition)->second;
+  const Instant newest =
+      watermark == Instant::min() ? Instant::min() : watermark + options_.allowed_lateness;
+  const Instant bound = std::max(newest, wall_now) + options_.max_time_ahead;
+  if (event.occurred_at <= bound) return std::nullopt;
+  std::string detail = "occurred_at: " + FormatRfc3339Utc(event.occurred_at) +
+                       " is more than timers.max_time_ahead (" +
+                       std::to_string(options_.max_time_ahead.count() / 1000) +
+                       " s) ahead of both the wall clock and partition " +
+                       std::to_string(partition.value()) + "'s newest event";
+  if (newest != Instant::min()) detail += " (" + FormatRfc3339Utc(newest) + ")";
+  return DecodeError{DecodeErrorReason::kEventTimeAhead, std::move(detail)};
+}
+
 Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
                                 std::span<DecodeResult> decoded, Instant wall_now, bool batch_end,
                                 std::span<const uint64_t> chains) {
@@ -733,10 +752,14 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     const Offset done = Offset(rec.offset.value() + 1);
 
     DecodeResult& d = decoded[i];
+    PartitionId p{0};
     if (d.has_value()) {
-      if (std::optional<DecodeError> refused = AdmitCodes(*d, entry_of[i]->current)) {
-        d = std::move(*refused);
-      }
+      p = options_.hash_partitions > 0
+              ? PartitionId(HashPartition(d->dossier_id, options_.hash_partitions))
+              : rec.partition;
+      std::optional<DecodeError> refused = TimeAhead(*d, p, wall_now);
+      if (!refused) refused = AdmitCodes(*d, entry_of[i]->current);
+      if (refused) d = std::move(*refused);
     }
     if (!d.has_value()) {
       const DecodeError& err = d.error();
@@ -754,10 +777,6 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       continue;
     }
     DossierEvent& event = *d;
-    const PartitionId p =
-        options_.hash_partitions > 0
-            ? PartitionId(HashPartition(event.dossier_id, options_.hash_partitions))
-            : rec.partition;
     if (touched.empty() || touched.back() != p) touched.push_back(p);
     // The partition's clock before this event: after a restart, the stored one (loaded now),
     // so that the first event behind it is late data too and gets the allowed lateness.

@@ -43,6 +43,11 @@ enum class TimerClock { kWallClock, kWatermark };
 struct PipelineOptions {
   TimerClock clock = TimerClock::kWallClock;
   Millis allowed_lateness{std::chrono::hours(1)};
+  // An event whose occurred_at is more than this ahead of both the wall clock (`now` of
+  // ProcessDecoded) and its partition's newest event is dead-lettered (event_time_ahead)
+  // instead of moving the partition's watermark. 0: no bound (the default here; the config's
+  // timers.max_time_ahead is 7 days).
+  Millis max_time_ahead{0};
   // File sources: dossiers are spread over this many state partitions by the Kafka
   // producer's murmur2 hash of the dossier id, as `import` publishes them, so a file replay
   // and a Kafka replay of the same events build the same state. 0: use the record's partition.
@@ -343,6 +348,10 @@ class Pipeline {
   // The partition's entry in watermarks_, read from the store on first use (Instant::min():
   // none stored) and armed to fire the timers due at it.
   Watermarks::iterator LoadWatermark(PartitionId partition);
+  // The error that dead-letters `event` as too far ahead in time (PipelineOptions::
+  // max_time_ahead), nullopt if it is not.
+  std::optional<DecodeError> TimeAhead(const DossierEvent& event, PartitionId partition,
+                                       Instant wall_now);
   // StoredOffset, with a failed read an error rather than nullopt.
   [[nodiscard]] Result<std::optional<Offset>> ReadStoredOffset(const TopicPartition& tp) const;
   // The chain of the check stored for `tp` if it describes the records before `offset` (its

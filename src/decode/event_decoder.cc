@@ -26,7 +26,8 @@ constexpr std::array<std::string_view, kDecodeErrorReasonCount> kReasonNames = {
     "key_mismatch",
     "too_large",
     "empty",
-    "too_many_codes"};
+    "too_many_codes",
+    "event_time_ahead"};
 
 // Known fields, in validation order (docs/event-contract.md lists them in the same order).
 enum Field : int {

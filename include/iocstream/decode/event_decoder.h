@@ -61,8 +61,13 @@ enum class DecodeErrorReason : uint8_t {
   // kMaxAdmittedCodes distinct codes are held already (iocstream/core/code.h). Not given by
   // Decode: by the pipeline, as it applies an event whose code its dossier does not hold yet.
   kTooManyCodes = 10,
+  // "event_time_ahead": occurred_at more than timers.max_time_ahead ahead of both the wall
+  // clock and the newest event of its partition (a source with a wrong clock or year). Not
+  // given by Decode: by the pipeline, which would otherwise move the partition's watermark
+  // there, firing its timers early and making every later event late.
+  kEventTimeAhead = 11,
 };
-inline constexpr int kDecodeErrorReasonCount = 11;
+inline constexpr int kDecodeErrorReasonCount = 12;
 
 std::string_view ToString(DecodeErrorReason reason);
 // Inverse of ToString. nullopt for an unknown name.

@@ -273,6 +273,62 @@ TEST_F(PipelineTest, LateDataGetsTheAllowedLatenessBeforeABreach) {
   EXPECT_EQ(probe.late_applied.load(), 3u);
 }
 
+// One event dated decades ahead (a source's wrong clock or year) moved its partition's
+// watermark there: every later event was late, and timers due before it fired at once or,
+// in the helper's repro, never. An event more than max_time_ahead ahead of both the wall
+// clock and its partition's newest event is dead-lettered instead, first event of the
+// partition or not; the partition's clock and timers go on as without it.
+TEST_F(PipelineTest, AnEventFarAheadOfTheClocksIsDeadLetteredAndLeavesTheWatermark) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.allowed_lateness = std::chrono::hours(1);
+  options.max_time_ahead = std::chrono::days(7);
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const std::vector<std::string> payloads = {
+      // The partition's first event: only the wall clock bounds it.
+      Event("X-2062", EventType::kReceived, "2062-01-01T00:00:00Z"),
+      Event("B", EventType::kReceived, "2026-03-02T01:00:00Z", "2026-03-04T01:00:00Z"),
+      // Past the wall clock (2026-12-01) and the partition (2026-03-02) by more than 7 days.
+      Event("X-2027", EventType::kReceived, "2027-06-01T00:00:00Z"),
+      // Within 7 days of the wall clock: accepted, though 9 months past the partition's.
+      Event("C", EventType::kReceived, "2026-12-05T00:00:00Z", "2026-12-20T00:00:00Z"),
+      // Now within 7 days of the partition's newest event.
+      Event("D", EventType::kReceived, "2026-12-11T23:00:00Z", "2026-12-30T00:00:00Z")};
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  const Instant wall_now = *ParseRfc3339("2026-12-01T00:00:00Z");
+  for (const auto& r : records) ASSERT_TRUE(pipeline.ProcessBatch({&r, 1}, wall_now).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_EQ(probe.consumed.load(), 5u);
+  EXPECT_EQ(probe.applied.load(), 3u);
+  EXPECT_EQ(probe.dead_lettered.load(), 2u);
+  EXPECT_EQ(
+      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kEventTimeAhead)].load(),
+      2u);
+  EXPECT_EQ(pipeline.Watermark(PartitionId(0)), *ParseRfc3339("2026-12-11T22:00:00Z"));
+  auto b = store_->GetDossier("B");
+  ASSERT_TRUE(b.has_value() && b->has_value());
+  EXPECT_TRUE((*b)->breach_fired);
+  auto c = store_->GetDossier("C");
+  ASSERT_TRUE(c.has_value() && c->has_value());
+  EXPECT_FALSE((*c)->breach_fired);
+  for (const char* id : {"X-2062", "X-2027"}) {
+    auto x = store_->GetDossier(id);
+    ASSERT_TRUE(x.has_value());
+    EXPECT_FALSE(x->has_value()) << id;
+  }
+  // The dead letters carry the reason and the original bytes.
+  auto outbox = store_->ReadOutbox(100);
+  ASSERT_TRUE(outbox.has_value());
+  size_t ahead = 0;
+  for (const auto& entry : *outbox) {
+    if (entry.payload.find("event_time_ahead") != std::string::npos) ++ahead;
+  }
+  EXPECT_EQ(ahead, 2u);
+}
+
 // After a restart the stored watermark is the clock: the first event behind it is late data
 // as well, and gets the allowed lateness before its breach (a resumed replay raised a false
 // breach for a dossier completed on time when its first event came first after the restart).
