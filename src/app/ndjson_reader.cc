@@ -190,8 +190,12 @@ void NdjsonReader::Run(std::ifstream& in) {
       const SourceRecord record{
           topic_, PartitionId(0), Offset(last), Instant{}, {}, without_mark(last, partial)};
       const std::vector<DecodeResult> decoded = DecodeRecords(decoder, {&record, 1});
+      // Too large: refused before it is parsed, so it may be unfinished too (held back, it is
+      // dead-lettered whole once finished; dead-lettered now, its finished text would then
+      // differ from the line applied, and the file be refused as changed).
       return !decoded[0].has_value() &&
-             decoded[0].error().reason == DecodeErrorReason::kMalformedJson;
+             (decoded[0].error().reason == DecodeErrorReason::kMalformedJson ||
+              decoded[0].error().reason == DecodeErrorReason::kTooLarge);
     };
     // (A line the resume skips is not decoded.)
     if (last >= start_ && incomplete()) {
