@@ -677,11 +677,27 @@ int RunReplay(const ReplayOptions& options) {
   return 0;
 }
 
+namespace {
+
+// `export` and `recompute` read an existing store: pointed at any other directory (a typo),
+// RocksDB would create a store in it, and they would report an empty one.
+Status CheckStateDirectory(const std::string& dir) {
+  if (!fs::exists(dir)) return InvalidArgument("no state directory " + dir);
+  if (!fs::exists(fs::path(dir) / "CURRENT")) {
+    return InvalidArgument(dir +
+                           " holds no state store (no RocksDB CURRENT file): give the state "
+                           "directory of a `run` or `replay` (state.dir or --state-dir)");
+  }
+  return {};
+}
+
+}  // namespace
+
 int RunExport(const ExportOptions& options) {
   auto config = LoadConfig(options.common.config_path);
   if (!config) return Fail(config.error());
   const std::string dir = options.common.state_dir.value_or(config->state.dir);
-  if (!fs::exists(dir)) return Fail(InvalidArgument("no state directory " + dir));
+  if (Status st = CheckStateDirectory(dir); !st) return Fail(st.error());
   Instant as_of = WallClockNow();
   if (options.as_of) {
     auto t = ParseRfc3339(*options.as_of);
@@ -795,7 +811,7 @@ int RunRecompute(const RecomputeOptions& options) {
   auto config = LoadConfig(options.common.config_path);
   if (!config) return Fail(config.error());
   const std::string dir = options.common.state_dir.value_or(config->state.dir);
-  if (!fs::exists(dir)) return Fail(InvalidArgument("no state directory " + dir));
+  if (Status st = CheckStateDirectory(dir); !st) return Fail(st.error());
   auto rt = Open(options.common);
   if (!rt) return Fail(rt.error());
   Runtime& runtime = **rt;

@@ -81,5 +81,25 @@ TEST(CliTest, SimulateAtALowRateStopsOnSigtermAndCountsWhatItWrote) {
   EXPECT_NE(child.Stdout().find("(stopped early)"), std::string::npos) << child.Stdout();
 }
 
+// Pointed at a directory that holds no store (a typo), export and recompute created a
+// RocksDB store in it and reported it empty (found by a helper). They refuse it untouched.
+TEST(CliTest, ExportAndRecomputeRefuseADirectoryWithoutAStore) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("cli-no-store"));
+  const std::string data = dir / "data";
+  std::filesystem::create_directories(data);
+  std::ofstream(data + "/notes.txt") << "not a store\n";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"export", "--config", config, "--state-dir", data, "dossiers"},
+        std::vector<std::string>{"recompute", "--config", config, "--state-dir", data}}) {
+    const CommandResult r = RunIocstream(args, std::chrono::seconds(120));
+    EXPECT_NE(r.exit_code, 0) << args[0];
+    EXPECT_NE(r.err.find(data + " holds no state store"), std::string::npos) << r.err;
+  }
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(data)) ++entries;
+  EXPECT_EQ(entries, 1u);
+}
+
 }  // namespace
 }  // namespace iocstream::testing
