@@ -33,6 +33,11 @@ Result<std::shared_ptr<const LoadedRules>> LoadRules(const Config& config) {
     auto loaded = LoadProcedureCatalog(config.procedure_catalog);
     if (!loaded) return loaded.error();
     catalog = std::move(*loaded);
+  } else {
+    spdlog::warn(
+        "{}: no procedures.catalog: a dossier gets a due time only from its events' due_at, "
+        "none from its procedure's legal duration",
+        config.path);
   }
   return std::make_shared<const LoadedRules>(LoadedRules{std::move(*calendar), std::move(catalog)});
 }
