@@ -50,7 +50,7 @@ struct Config {
   HttpConfig http;
   TimerClock clock = TimerClock::kWallClock;
   Millis allowed_lateness{std::chrono::hours(1)};
-  Millis max_time_ahead{std::chrono::days(7)};  // timers.max_time_ahead; 0 = no bound
+  Millis max_time_ahead{std::chrono::days(180)};  // timers.max_time_ahead; 0 = no bound
   rules::SlaPolicy sla;
   std::vector<std::string> calendar_files;  // resolved paths
   std::string procedure_catalog;            // resolved path; empty = none

@@ -46,7 +46,7 @@ struct PipelineOptions {
   // An event whose occurred_at is more than this ahead of both the wall clock (`now` of
   // ProcessDecoded) and its partition's newest event is dead-lettered (event_time_ahead)
   // instead of moving the partition's watermark. 0: no bound (the default here; the config's
-  // timers.max_time_ahead is 7 days).
+  // timers.max_time_ahead is 180 days).
   Millis max_time_ahead{0};
   // File sources: dossiers are spread over this many state partitions by the Kafka
   // producer's murmur2 hash of the dossier id, as `import` publishes them, so a file replay

@@ -88,6 +88,20 @@ TEST_F(ConfigTest, DurationsAreFiniteDecimalAndBounded) {
   }
 }
 
+TEST_F(ConfigTest, MaxTimeAheadDefaultsTo180DaysAndReachesThePipeline) {
+  auto c = LoadWithSection("timers", "  clock: wall\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->max_time_ahead, std::chrono::days(180));
+  EXPECT_EQ(PipelineOptionsFor(*c, PipelineMode::kRun).max_time_ahead, std::chrono::days(180));
+  c = LoadWithSection("timers", "  max_time_ahead: 1d\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(PipelineOptionsFor(*c, PipelineMode::kReplay).max_time_ahead, std::chrono::days(1));
+  c = LoadWithSection("timers", "  max_time_ahead: 0\n");  // off
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->max_time_ahead, Millis(0));
+  ExpectRefused("timers", "  max_time_ahead: -1d\n", {"timers.max_time_ahead"});
+}
+
 // NaN passed the [0, 1) check (no comparison with NaN holds) and turned the warnings off.
 TEST_F(ConfigTest, WarningFractionRefusesNaN) {
   for (const char* bad : {".nan", ".inf", "-0.1", "1"}) {
