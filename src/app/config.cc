@@ -83,8 +83,14 @@ Status CheckKeys(const YAML::Node& node, const std::string& section,
                  const std::set<std::string>& allowed, const ConfigError& err) {
   if (!node) return {};
   if (!node.IsMap()) return err(section, "expected a mapping");
+  std::set<std::string> seen;
   for (const auto& kv : node) {
     const auto key = kv.first.as<std::string>();
+    // yaml-cpp keeps both entries of a repeated key and reads the first: say so, rather than
+    // let the second be ignored (the event decoder refuses duplicate fields too).
+    if (!seen.insert(key).second) {
+      return err(section.empty() ? key : section + "." + key, "given twice");
+    }
     if (allowed.count(key) == 0) {
       std::string list;
       for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
@@ -98,8 +104,10 @@ Status ReadProperties(const YAML::Node& node, const std::string& section,
                       std::map<std::string, std::string>& out, const ConfigError& err) {
   if (!node) return {};
   if (!node.IsMap()) return err(section, "expected a mapping of librdkafka properties");
+  std::set<std::string> seen;
   for (const auto& kv : node) {
     const auto key = kv.first.as<std::string>();
+    if (!seen.insert(key).second) return err(section + "." + key, "given twice");
     if (!kv.second.IsScalar()) {
       return err(section + "." + key, "expected a librdkafka property value (a scalar)");
     }

@@ -102,6 +102,18 @@ TEST_F(ConfigTest, MaxTimeAheadDefaultsTo180DaysAndReachesThePipeline) {
   ExpectRefused("timers", "  max_time_ahead: -1d\n", {"timers.max_time_ahead"});
 }
 
+// yaml-cpp reads the first of a repeated key: the second was silently ignored (found by a
+// helper). A key given twice, in any section, is refused by name.
+TEST_F(ConfigTest, AKeyGivenTwiceIsRefused) {
+  ExpectRefused("timers", "  allowed_lateness: 1h\n  allowed_lateness: 2h\n",
+                {"timers.allowed_lateness", "given twice"});
+  ExpectRefused("kafka", "  consumer:\n    fetch.wait.max.ms: 100\n    fetch.wait.max.ms: 200\n",
+                {"kafka.consumer.fetch.wait.max.ms", "given twice"});
+  // Top level: the section's first and second copy.
+  ExpectRefused("sla", "  warning_fraction: 0.5\nsla:\n  warning_fraction: 0.6\n",
+                {"sla", "given twice"});
+}
+
 // NaN passed the [0, 1) check (no comparison with NaN holds) and turned the warnings off.
 TEST_F(ConfigTest, WarningFractionRefusesNaN) {
   for (const char* bad : {".nan", ".inf", "-0.1", "1"}) {
