@@ -7,13 +7,17 @@
 #   scripts/demo.sh        run the demo (iocstream keeps running in the background)
 #   scripts/demo.sh stop   stop iocstream and the broker
 #
-# DATA_DIR overrides where the Boston exports are (default: ../shared/data/raw/boston).
+# DATA_DIR overrides where the Boston exports are (default: ../shared/data/raw/boston);
+# KAFKA_PORT (default 19092) and HTTP_PORT (default 9464) move the broker and iocstream's
+# HTTP server, e.g. when another broker already listens on 19092.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 demo=.cache/demo
 bin=build/release/src/app/iocstream
-config=config/boston-demo.yaml
+kafka_port=${KAFKA_PORT:-19092}
+http_port=${HTTP_PORT:-9464}
+export KAFKA_PORT=$kafka_port
 
 if [ "${1:-}" = "stop" ]; then
   if [ -f $demo/iocstream.pid ] && kill -0 "$(cat $demo/iocstream.pid)" 2>/dev/null; then
@@ -38,6 +42,12 @@ for t in boston-311-events boston-311-alerts boston-311-events-dlq; do
   ./scripts/kafka.sh delete-topic $t
 done
 rm -rf $demo && mkdir -p $demo
+# config/boston-demo.yaml with the ports (and its relative paths made absolute, as the copy
+# lives elsewhere).
+config=$demo/boston-demo.yaml
+sed -e "s|127.0.0.1:19092|127.0.0.1:$kafka_port|" -e "s|port: 9464|port: $http_port|" \
+  -e "s|dir: ../.cache/demo/state|dir: $root/.cache/demo/state|" \
+  -e "s|    - calendars/|    - $root/config/calendars/|" config/boston-demo.yaml >"$config"
 
 echo "== importing the Boston 311 exports into Kafka"
 $bin import --config $config --mapping config/mappings/boston-legacy.yaml \
@@ -60,12 +70,12 @@ echo "== per-department summary: on_time/late = finished dossiers with a due dat
 echo "   is their share on time); open; overdue = open past due; no_due = without a due date"
 cat $demo/run.out
 echo
-echo "== a few lines of http://127.0.0.1:9464/metrics"
-metrics=$(curl -s http://127.0.0.1:9464/metrics)
+echo "== a few lines of http://127.0.0.1:$http_port/metrics"
+metrics=$(curl -s http://127.0.0.1:$http_port/metrics)
 grep -E '^iocstream_events_(consumed|applied|late|duplicate)_total ' <<<"$metrics" || true
 grep -E '^iocstream_dossiers_completed_total\{.*department="PWDx".*\} [1-9]' <<<"$metrics" | head -4 || true
 echo
 echo "iocstream is still running (pid $(cat $demo/iocstream.pid)); try:"
-echo "  curl -s http://127.0.0.1:9464/api/v1/kpis"
-echo "  curl -s 'http://127.0.0.1:9464/api/v1/overdue?limit=3'"
+echo "  curl -s http://127.0.0.1:$http_port/api/v1/kpis"
+echo "  curl -s 'http://127.0.0.1:$http_port/api/v1/overdue?limit=3'"
 echo "Stop it and the broker with: scripts/demo.sh stop"
