@@ -874,6 +874,11 @@ int RunSimulate(const SimulateOptions& options) {
   if (!config) return Fail(config.error());
   const auto start = ParseRfc3339(options.start);
   if (!start) return Fail(InvalidArgument("--start: not RFC 3339: '" + options.start + "'"));
+  // Far years overflowed the day arithmetic (9999 gave events in 2200).
+  if (*start < *ParseRfc3339("2000-01-01T00:00:00Z") ||
+      *start >= *ParseRfc3339("2100-01-01T00:00:00Z")) {
+    return Fail(InvalidArgument("--start: " + options.start + " is not in the years 2000 to 2099"));
+  }
   auto calendar = LoadBusinessCalendar(config->calendar_files);
   if (!calendar) return Fail(calendar.error());
   if (config->procedure_catalog.empty()) {

@@ -49,7 +49,8 @@ TEST(CliTest, SimulateRefusesNumbersOutOfRange) {
         std::vector<std::string>{"--dossiers", "100000001"},
         std::vector<std::string>{"--seed", "-1"}, std::vector<std::string>{"--rate", "nan"},
         std::vector<std::string>{"--rate", "-5"}, std::vector<std::string>{"--duplicates", "nan"},
-        std::vector<std::string>{"--out-of-order", "1.5"}}) {
+        std::vector<std::string>{"--out-of-order", "1.5"},
+        std::vector<std::string>{"--start", "9999-01-01T00:00:00+07:00"}}) {
     std::vector<std::string> args = {"simulate", "--config", SourceDir() + "/config/iocstream.yaml",
                                      "--ndjson", out};
     args.insert(args.end(), bad.begin(), bad.end());
