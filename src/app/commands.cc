@@ -683,10 +683,10 @@ namespace {
 // RocksDB would create a store in it, and they would report an empty one.
 Status CheckStateDirectory(const std::string& dir) {
   if (!fs::exists(dir)) return InvalidArgument("no state directory " + dir);
-  if (!fs::exists(fs::path(dir) / "CURRENT")) {
+  if (!state::StateStore::Exists(dir)) {
     return InvalidArgument(dir +
-                           " holds no state store (no RocksDB CURRENT file): give the state "
-                           "directory of a `run` or `replay` (state.dir or --state-dir)");
+                           " holds no state store: give the state directory of a `run` or "
+                           "`replay` (state.dir or --state-dir)");
   }
   return {};
 }
@@ -875,8 +875,9 @@ int RunSimulate(const SimulateOptions& options) {
   const auto start = ParseRfc3339(options.start);
   if (!start) return Fail(InvalidArgument("--start: not RFC 3339: '" + options.start + "'"));
   // Far years overflowed the day arithmetic (9999 gave events in 2200).
-  if (*start < *ParseRfc3339("2000-01-01T00:00:00Z") ||
-      *start >= *ParseRfc3339("2100-01-01T00:00:00Z")) {
+  using std::chrono::sys_days, std::chrono::year;
+  if (*start < Instant(sys_days(year(2000) / 1 / 1)) ||
+      *start >= Instant(sys_days(year(2100) / 1 / 1))) {
     return Fail(InvalidArgument("--start: " + options.start + " is not in the years 2000 to 2099"));
   }
   auto calendar = LoadBusinessCalendar(config->calendar_files);

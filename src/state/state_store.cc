@@ -568,6 +568,11 @@ StateStore::~StateStore() { (void)Close(); }
 
 Status StateStore::Close() { return impl_->Close(); }
 
+bool StateStore::Exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(std::filesystem::path(path) / "CURRENT", ec);
+}
+
 Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& options) {
   if (options.path.empty()) return InvalidArgument("state store: path is empty");
   if (options.disable_wal && options.sync_writes) {

@@ -231,6 +231,11 @@ class StateStore {
   // process); kCorruption for unreadable metadata.
   [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const StateStoreOptions& options);
 
+  // Whether `path` holds a store (a RocksDB database; not checked to be an iocstream one, as
+  // Open does), without creating or writing anything there: for the readers of an existing
+  // store, as Open would create one in any directory.
+  [[nodiscard]] static bool Exists(const std::string& path);
+
   // Closes the database (flushing memtables first when the WAL is disabled) as Close() does,
   // ignoring errors; call Close() to see them.
   ~StateStore();

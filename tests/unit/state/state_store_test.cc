@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "state/keys.h"
@@ -137,6 +138,20 @@ TEST(EngineDescription, NamesTheLinkedRocksDBVersionAndBuild) {
   EXPECT_TRUE(description.find("system package") != std::string::npos ||
               description.find("release build") != std::string::npos)
       << description;
+}
+
+// Exists tells a store's directory from any other without writing to it (export and
+// recompute refuse the others rather than let RocksDB create a store there).
+TEST_F(StateStoreTest, ExistsOnlyWhereAStoreIsAndWritesNothing) {
+  const std::string other = Options().path + "-other";
+  std::filesystem::create_directories(other);
+  EXPECT_FALSE(StateStore::Exists(other));
+  EXPECT_TRUE(std::filesystem::is_empty(other));
+  EXPECT_FALSE(StateStore::Exists(other + "/missing"));
+  std::filesystem::remove_all(other);
+  EXPECT_FALSE(StateStore::Exists(Options().path));
+  auto store = OpenStore();
+  EXPECT_TRUE(StateStore::Exists(Options().path));
 }
 
 TEST_F(StateStoreTest, RejectsInvalidOptions) {
