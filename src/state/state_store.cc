@@ -3,6 +3,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
@@ -28,6 +29,9 @@
 
 namespace iocstream::state {
 namespace {
+
+// The file in a store's directory that one process at a time locks (see Impl::process_lock).
+constexpr std::string_view kProcessLockFile = "iocstream.lock";
 
 enum Family : size_t {
   kDossiers = 0,
@@ -426,6 +430,12 @@ struct StateStore::Impl {
   std::shared_ptr<rocksdb::Statistics> statistics;
   rocksdb::WriteOptions write_options;
 
+  // Our lock on the directory (kProcessLockFile), taken before RocksDB touches anything in
+  // it and released after the database is closed. RocksDB's own LOCK is taken only after
+  // DB::Open has rotated the info LOG, so a second process refused by it had already moved
+  // the running one's LOG aside.
+  rocksdb::FileLock* process_lock = nullptr;
+
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // every opened family, for Flush/Close
   std::array<rocksdb::ColumnFamilyHandle*, kFamilyCount> families{};
@@ -541,8 +551,19 @@ struct StateStore::Impl {
     return {};
   }
 
+  ~Impl() { ReleaseProcessLock(); }
+
+  void ReleaseProcessLock() {
+    if (process_lock == nullptr) return;
+    (void)rocksdb::Env::Default()->UnlockFile(process_lock);
+    process_lock = nullptr;
+  }
+
   Status Close() {
-    if (!db) return {};
+    if (!db) {
+      ReleaseProcessLock();
+      return {};
+    }
     rocksdb::Status first_error;
     // Flush the memtables on a clean close: WAL-less writes would be lost otherwise, and
     // with the WAL the next open would replay it (up to the whole write buffer budget),
@@ -557,6 +578,7 @@ struct StateStore::Impl {
     auto s = db->Close();
     if (first_error.ok()) first_error = s;
     db.reset();
+    ReleaseProcessLock();
     if (!first_error.ok()) return FromRocks(first_error, "close");
     return {};
   }
@@ -592,6 +614,13 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  // Held by another process ("While lock file: PATH: Resource temporarily unavailable") or
+  // by a store of this one ("lock hold by current process"): one message for both.
+  const std::string lock_path = (std::filesystem::path(options.path) / kProcessLockFile).string();
+  if (auto s = rocksdb::Env::Default()->LockFile(lock_path, &impl->process_lock); !s.ok()) {
+    return IoError("state store: open " + options.path + ": lock file " + lock_path +
+                   " is held by another store (" + s.ToString() + ")");
+  }
 
   rocksdb::LRUCacheOptions cache_options;
   cache_options.capacity = options.block_cache_bytes;

@@ -227,8 +227,11 @@ class StateStore {
   // Opens (or creates) the store at options.path.
   // Errors: kInvalidArgument for bad options, for a store written with an unknown format
   // version (a newer iocstream) and for a directory that holds a RocksDB database that is not
-  // an iocstream state store; kIo when RocksDB cannot open it (e.g. it is locked by another
-  // process); kCorruption for unreadable metadata.
+  // an iocstream state store; kIo when RocksDB cannot open it, and when another process (or
+  // another open StateStore of this one) holds the directory: the store locks the file
+  // `iocstream.lock` there until Close, before RocksDB writes anything (a refused open leaves
+  // the holder's files, its info LOG included, as they were); kCorruption for unreadable
+  // metadata.
   [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const StateStoreOptions& options);
 
   // Whether `path` holds a store (a RocksDB database; not checked to be an iocstream one, as

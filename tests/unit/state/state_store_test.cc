@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "state/keys.h"
@@ -703,9 +705,30 @@ TEST_F(StateStoreTest, BatchesAreBoundToTheirStore) {
 
 TEST_F(StateStoreTest, SecondOpenOfTheSamePathFailsWhileLocked) {
   auto store = OpenStore();
+  // What is in the directory before the refused open: RocksDB's own open would rotate the
+  // holder's info LOG to LOG.old.* before finding its LOCK taken.
+  auto listing = [&] {
+    std::set<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(Options().path)) {
+      names.insert(entry.path().filename().string());
+    }
+    return names;
+  };
+  const auto before = listing();
+  ASSERT_TRUE(before.contains("LOG"));
+  const auto log_size = std::filesystem::file_size(std::filesystem::path(Options().path) / "LOG");
+
   auto second = StateStore::Open(Options());
   ASSERT_FALSE(second.has_value());
   EXPECT_EQ(second.error().code, ErrorCode::kIo) << second.error().message;
+  EXPECT_NE(second.error().message.find("lock file"), std::string::npos) << second.error().message;
+  EXPECT_EQ(listing(), before);
+  EXPECT_GE(std::filesystem::file_size(std::filesystem::path(Options().path) / "LOG"), log_size);
+
+  // Closed, the directory is free again.
+  ASSERT_TRUE(store->Close().ok());
+  auto third = StateStore::Open(Options());
+  ASSERT_TRUE(third.has_value()) << third.error().message;
 }
 
 TEST_F(StateStoreTest, CallsAfterCloseFail) {
