@@ -58,6 +58,12 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
             const ConfigError& err) {
   const YAML::Node v = node[key];
   if (!v) return {};
+  // `key:` or `key: ~` is YAML's null, which yaml-cpp reads as the string "null" (a state
+  // directory named null) or refuses with the type's message: say what it is.
+  if (v.IsNull()) {
+    return err(section + "." + key, "no value (expected " + std::string(TypeName<T>()) +
+                                        "; leave the key out for its default)");
+  }
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     // yaml-cpp reads "064" as octal 52 (YAML 1.1): refused rather than silently misread.
     if (v.IsScalar()) {
@@ -108,7 +114,7 @@ Status ReadProperties(const YAML::Node& node, const std::string& section,
   for (const auto& kv : node) {
     const auto key = kv.first.as<std::string>();
     if (!seen.insert(key).second) return err(section + "." + key, "given twice");
-    if (!kv.second.IsScalar()) {
+    if (!kv.second.IsScalar()) {  // a null (`key:`) too
       return err(section + "." + key, "expected a librdkafka property value (a scalar)");
     }
     const auto value = kv.second.as<std::string>();
@@ -271,15 +277,14 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     } else {
       return err("timers.clock", "expected 'wall' or 'watermark', got '" + clock + "'");
     }
-    if (t["allowed_lateness"]) {
-      auto d = ParseDuration(t["allowed_lateness"].as<std::string>());
-      if (!d) return err("timers.allowed_lateness", d.error().message);
-      c.allowed_lateness = *d;
-    }
-    if (t["max_time_ahead"]) {
-      auto d = ParseDuration(t["max_time_ahead"].as<std::string>());
-      if (!d) return err("timers.max_time_ahead", d.error().message);
-      c.max_time_ahead = *d;
+    for (const auto& [key, slot] : {std::pair{"allowed_lateness", &c.allowed_lateness},
+                                    std::pair{"max_time_ahead", &c.max_time_ahead}}) {
+      if (!t[key]) continue;
+      std::string text;
+      if (Status s = Read(t, "timers", key, text, err); !s) return s;
+      auto d = ParseDuration(text);
+      if (!d) return err(std::string("timers.") + key, d.error().message);
+      *slot = *d;
     }
   }
   if (const YAML::Node s = root["sla"]) {
@@ -303,7 +308,8 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     }
     c.sla.warning_hours_left = Millis(std::llround(hours_left * 3'600'000.0));
     if (s["pause_policy"]) {
-      const auto name = s["pause_policy"].as<std::string>();
+      std::string name;
+      if (Status st = Read(s, "sla", "pause_policy", name, err); !st) return st;
       const auto policy = rules::ParsePausePolicy(name);
       if (!policy)
         return err("sla.pause_policy", "expected pause, restart or kpi766, got '" + name + "'");
@@ -319,6 +325,8 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return err("calendar.files", "expected a non-empty list of calendar files");
     }
     for (const auto& f : files) {
+      if (!f.IsScalar())
+        return err("calendar.files", "expected file names, got '" + YAML::Dump(f) + "'");
       const std::string path = Resolve(base, f.as<std::string>());
       if (!fs::exists(path)) return err("calendar.files", "no such file: " + path);
       c.calendar_files.push_back(path);

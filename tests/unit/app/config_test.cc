@@ -114,6 +114,27 @@ TEST_F(ConfigTest, AKeyGivenTwiceIsRefused) {
                 {"sla", "given twice"});
 }
 
+// `state.dir: ~` (or an empty value) is YAML's null, which yaml-cpp reads as the string
+// "null": the store went to a directory named null (found by a helper). A key with no value
+// is refused by name, whatever its type.
+TEST_F(ConfigTest, AKeyWithNoValueIsRefused) {
+  for (const char* value : {"~", "", "null"}) {
+    ExpectRefused("state", std::string("  dir: ") + value + "\n", {"state.dir", "no value"});
+    ExpectRefused("state", std::string("  block_cache_mb: ") + value + "\n",
+                  {"state.block_cache_mb", "no value"});
+    ExpectRefused("timers", std::string("  allowed_lateness: ") + value + "\n",
+                  {"timers.allowed_lateness", "no value"});
+    ExpectRefused("sla", std::string("  pause_policy: ") + value + "\n",
+                  {"sla.pause_policy", "no value"});
+    ExpectRefused("kafka", std::string("  consumer:\n    fetch.wait.max.ms: ") + value + "\n",
+                  {"kafka.consumer.fetch.wait.max.ms"});
+  }
+  // A quoted "~" is a string: a directory of that name, as the user wrote.
+  auto c = LoadWithSection("state", "  dir: \"~\"\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(std::filesystem::path(c->state.dir).filename(), "~");
+}
+
 // NaN passed the [0, 1) check (no comparison with NaN holds) and turned the warnings off.
 TEST_F(ConfigTest, WarningFractionRefusesNaN) {
   for (const char* bad : {".nan", ".inf", "-0.1", "1"}) {
