@@ -464,6 +464,15 @@ std::optional<DecodeError> EventDecoder::Impl::DecodeInto(std::string_view paylo
   if (parse_error == simdjson::EMPTY) {
     return DecodeError{DecodeErrorReason::kEmpty, "payload: only whitespace"};
   }
+  if (parse_error == simdjson::NUMBER_ERROR) {
+    // simdjson's DOM gives no position, and the same error for a number JSON does not allow
+    // (01, 1., -) and for one it allows but no 64-bit integer or double holds (which no
+    // field of the contract takes either): say both, as a bare "problem while parsing a
+    // number" read as though the JSON were cut.
+    return DecodeError{DecodeErrorReason::kMalformedJson,
+                       "payload: a number that is not JSON (such as 01 or 1.) or is out of "
+                       "range (an integer beyond 64 bits, a number beyond 1.8e308)"};
+  }
   if (parse_error != simdjson::SUCCESS) {
     return DecodeError{DecodeErrorReason::kMalformedJson,
                        std::string("payload: ") + simdjson::error_message(parse_error)};
