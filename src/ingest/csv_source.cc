@@ -419,11 +419,33 @@ class CsvEventReader::Impl {
       if (name.empty()) continue;
       const auto count = std::count(header_.begin(), header_.end(), name);
       if (count == 0) {
+        const std::string what = path_ + ": mapping '" + mapping_.name + "': column '" + name +
+                                 "' (" + spec.key + ") is not in the header";
+        if (!header_.empty() && header_.front().starts_with('{')) {
+          // The message listed the "columns" of an NDJSON file: its first lines, whole.
+          return InvalidArgument(what +
+                                 ": the file starts with '{', as NDJSON events do (replay "
+                                 "those without --mapping)");
+        }
+        // A few columns, each cut short: a header of a file that is no CSV can be megabytes.
+        constexpr size_t kColumnsShown = 40;
+        constexpr size_t kColumnChars = 60;
         std::string columns;
-        for (const auto& h : header_) columns += (columns.empty() ? "" : ", ") + h;
-        return InvalidArgument(path_ + ": mapping '" + mapping_.name + "': column '" + name +
-                               "' (" + spec.key + ") is not in the header (columns: " + columns +
-                               ")");
+        for (size_t i = 0; i < header_.size() && i < kColumnsShown; ++i) {
+          const std::string& column = header_[i];
+          size_t cut = std::min(column.size(), kColumnChars);
+          // Not in the middle of a UTF-8 character (Vietnamese column names).
+          while (cut < column.size() && cut > 0 &&
+                 (static_cast<unsigned char>(column[cut]) & 0xC0) == 0x80) {
+            --cut;
+          }
+          columns += (columns.empty() ? "" : ", ") + column.substr(0, cut);
+          if (cut < column.size()) columns += "...";
+        }
+        if (header_.size() > kColumnsShown) {
+          columns += ", ... (" + std::to_string(header_.size()) + " columns)";
+        }
+        return InvalidArgument(what + " (columns: " + columns + ")");
       }
       if (count > 1) {
         return InvalidArgument(path_ + ": mapping '" + mapping_.name + "': column '" + name +

@@ -444,6 +444,23 @@ TEST(CsvEventReaderTest, OpenErrors) {
   EXPECT_THAT(no_due.error().message,
               HasSubstr("column 'due' (due_at) is not in the header (columns: id, open, close, "
                         "dept, dept)"));
+
+  // An NDJSON file given as CSV (replay --mapping): the message listed its first lines as the
+  // columns, whole (found by a helper); a header of many long columns is cut short.
+  TempFile ndjson(R"({"schema_version":1,"event_id":"e1","dossier_id":"D1"})"
+                  "\n" +
+                  std::string(1000, 'x') + "\n");
+  auto as_csv = CsvEventReader::Open(ndjson.path(), m);
+  ASSERT_FALSE(as_csv.has_value());
+  EXPECT_THAT(as_csv.error().message, HasSubstr("starts with '{', as NDJSON events do"));
+  std::string wide_header;
+  for (int i = 0; i < 100; ++i) wide_header += "column-" + std::string(200, 'c') + ",";
+  TempFile wide(wide_header + "last\n");
+  auto wide_error = CsvEventReader::Open(wide.path(), m);
+  ASSERT_FALSE(wide_error.has_value());
+  EXPECT_THAT(wide_error.error().message, HasSubstr("... (101 columns)"));
+  EXPECT_LT(wide_error.error().message.size(), 4000u);
+
   m.columns.due_at.clear();
   auto twice = CsvEventReader::Open(f.path(), m);
   ASSERT_FALSE(twice.has_value());
