@@ -53,11 +53,24 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
 
-  auto add_common = [](CLI::App* cmd, CommonOptions& c) {
+  // `import` only publishes: it has no state directory to override.
+  enum class StateDirOption { kYes, kNo };
+  auto add_common = [](CLI::App* cmd, CommonOptions& c,
+                       StateDirOption state_dir = StateDirOption::kYes) {
     cmd->add_option("--config", c.config_path, "YAML config file (see config/iocstream.yaml)")
         ->required()
         ->check(CLI::ExistingFile);
-    cmd->add_option("--state-dir", c.state_dir, "state directory (overrides state.dir)");
+    if (state_dir == StateDirOption::kYes) {
+      cmd->add_option("--state-dir", c.state_dir, "state directory (overrides state.dir)");
+    } else {
+      // Refused by name (hidden from --help): an unknown option's value could otherwise be
+      // taken for a file, and the error name that instead.
+      cmd->add_option("--state-dir", c.state_dir)
+          ->group("")
+          ->check([name = cmd->get_name()](const std::string&) {
+            return name + " publishes to Kafka and keeps no state: it takes no --state-dir";
+          });
+    }
   };
 
   RunOptions run;
@@ -76,7 +89,7 @@ int main(int argc, char** argv) {
   ImportOptions import;
   CLI::App* import_cmd = app.add_subcommand(
       "import", "publish the rows of CSV exports to the events topic as dossier events");
-  add_common(import_cmd, import.common);
+  add_common(import_cmd, import.common, StateDirOption::kNo);
   import_cmd->add_option("--mapping", import.mapping_path, "CSV column mapping (YAML)")
       ->required()
       ->check(CLI::ExistingFile);

@@ -37,6 +37,26 @@ TEST(CliTest, NoSubcommandListsThem) {
   }
 }
 
+// `import` publishes and touches no state: --state-dir was accepted there and did nothing
+// (found by a helper). The commands with a state directory still take it.
+TEST(CliTest, ImportHasNoStateDirOption) {
+  TempDir dir;
+  const std::string csv = dir / "cases.csv";
+  std::ofstream(csv) << "case_id\n1\n";
+  const CommandResult r =
+      RunIocstream({"import", "--config", SourceDir() + "/config/iocstream.yaml", "--state-dir",
+                    dir / "state", csv});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("import publishes to Kafka and keeps no state: it takes no --state-dir"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "state"));
+  const CommandResult import_help = RunIocstream({"import", "--help"});
+  EXPECT_EQ(import_help.out.find("--state-dir"), std::string::npos) << import_help.out;
+  const CommandResult help = RunIocstream({"replay", "--help"});
+  EXPECT_NE(help.out.find("--state-dir"), std::string::npos) << help.out;
+}
+
 // Numbers out of range are refused by name: "-1" was read into --dossiers as 2^64 - 1 (the
 // generator then ran out of memory), NaN passed the range checks (found by a helper).
 TEST(CliTest, SimulateRefusesNumbersOutOfRange) {
