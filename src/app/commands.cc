@@ -565,10 +565,17 @@ int RunReplay(const ReplayOptions& options) {
             "skipped as duplicates, even if changed); to apply changed rows, replay into a new " +
             "state directory"));
       }
-      spdlog::warn(
-          "{}: resuming at event {} of {}: the earlier ones were applied by an earlier "
-          "replay into this state directory",
-          source.topic, start + 1, payloads.size());
+      if (static_cast<size_t>(start) == payloads.size()) {
+        spdlog::warn(
+            "{}: all {} events were applied by an earlier replay into this state directory: "
+            "nothing new",
+            source.topic, payloads.size());
+      } else {
+        spdlog::warn(
+            "{}: resuming at event {} of {}: the earlier ones were applied by an earlier "
+            "replay into this state directory",
+            source.topic, start + 1, payloads.size());
+      }
     }
     for (size_t i = static_cast<size_t>(start); i < payloads.size(); ++i) {
       if (stop_with_input_left()) break;
@@ -622,10 +629,17 @@ int RunReplay(const ReplayOptions& options) {
           break;
         }
         if (!resume_said) {  // once the reader found the lines before it unchanged
-          spdlog::warn(
-              "{}: resuming at line {}: the lines before it were applied by an earlier "
-              "replay of this file (same path and first line) into this state directory",
-              file, start + 1);
+          if (*batch) {
+            spdlog::warn(
+                "{}: resuming at line {}: the lines before it were applied by an earlier "
+                "replay of this file (same path and first line) into this state directory",
+                file, start + 1);
+          } else {
+            spdlog::warn(
+                "{}: all of its {} {} applied by an earlier replay of this file (same "
+                "path and first line) into this state directory: nothing new",
+                file, start, start == 1 ? "line was" : "lines were");
+          }
           resume_said = true;
         }
         if (!*batch) break;                 // the whole file is applied

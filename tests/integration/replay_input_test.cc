@@ -138,6 +138,11 @@ TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
   EXPECT_NE(before_again.out.find("consumed 0 = "), std::string::npos) << before_again.out;
   // Nothing reached the pipeline: no rate is given.
   EXPECT_EQ(before_again.out.find("first record to end"), std::string::npos) << before_again.out;
+  // ... and the file is said to be applied, not "resuming at line 2" of a one-line file.
+  EXPECT_NE(before_again.err.find("all of its 1 line was applied by an earlier replay"),
+            std::string::npos)
+      << before_again.err;
+  EXPECT_EQ(before_again.err.find("resuming at line"), std::string::npos) << before_again.err;
   EXPECT_NE(rewritten.err.find("lines 1 to 3 are not those an earlier replay"), std::string::npos)
       << rewritten.err;
   // (No "resuming at line 4" before the refusal: it is said once the lines are found unchanged.)
