@@ -746,6 +746,16 @@ int RunExport(const ExportOptions& options) {
     }
     *out << line << '\n';
   };
+  // Text that came from the events (ids, codes): a cell starting with = + - @ or a tab is a
+  // formula to a spreadsheet that opens the file (OWASP "CSV injection"), and a publisher
+  // writes these fields; such a cell gets a leading ' as OWASP advises (spreadsheets show
+  // the text as it was). Our own fields (times, numbers, enums) never start so.
+  auto text_cell = [](std::string text) {
+    if (!text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string::npos) {
+      text.insert(text.begin(), '\'');
+    }
+    return text;
+  };
   auto time_or_empty = [](const std::optional<Instant>& t) {
     return t ? FormatRfc3339Utc(*t) : std::string();
   };
@@ -763,11 +773,11 @@ int RunExport(const ExportOptions& options) {
       if (csv) {
         const auto end = d.completed_at ? d.completed_at : d.returned_at;
         const auto skipped = DaysOffSkippedOf(d, calendar);
-        csv_row({d.dossier_id, d.agency_code.str(), d.commune_code.str(),
-                 std::string(ToString(d.channel)), d.procedure_code.str(),
-                 std::string(ToString(d.status)), time_or_empty(d.received_at),
-                 time_or_empty(d.due_at), time_or_empty(end), std::string(ToString(d.outcome)),
-                 rules::IsOverdueAt(d, as_of) ? "true" : "false",
+        csv_row({text_cell(d.dossier_id), text_cell(d.agency_code.str()),
+                 text_cell(d.commune_code.str()), std::string(ToString(d.channel)),
+                 text_cell(d.procedure_code.str()), std::string(ToString(d.status)),
+                 time_or_empty(d.received_at), time_or_empty(d.due_at), time_or_empty(end),
+                 std::string(ToString(d.outcome)), rules::IsOverdueAt(d, as_of) ? "true" : "false",
                  std::string(ToString(d.due_source)), time_or_empty(d.original_due_at),
                  std::to_string(d.paused_ms), std::to_string(d.supplement_requests),
                  time_or_empty(d.rescheduled_due_at),
@@ -795,7 +805,7 @@ int RunExport(const ExportOptions& options) {
     }
     for (const auto& [key, c] : folded) {
       if (csv) {
-        std::vector<std::string> row = {key.agency_code, key.commune_code,
+        std::vector<std::string> row = {text_cell(key.agency_code), text_cell(key.commune_code),
                                         std::string(ToString(key.channel))};
         for (const int64_t v : c.values) row.push_back(std::to_string(v));
         csv_row(row);

@@ -55,6 +55,36 @@ TEST(ReplayInputTest, ByteOrderMarkCrlfAndBlankLinesLoseNoEvent) {
   EXPECT_EQ(row["outcome"], "early");
 }
 
+// Ids and codes come from the publishers: one that starts with = + - @ is a formula to the
+// spreadsheet that opens the CSV export (found by a helper). It gets a leading ', as OWASP
+// advises; the NDJSON export keeps the text as it was.
+TEST(ReplayInputTest, CsvExportCellsAreNotSpreadsheetFormulas) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-csv-formula"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream(events)
+      << R"j({"schema_version":1,"event_id":"e1","dossier_id":"=HYPERLINK(\"http://x\")",)j"
+      << R"j("type":"received","occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"@SUM(A1)",)j"
+      << R"("commune_code":"-2+3","procedure_code":"+1","due_at":"2026-03-04T17:00:00+07:00"})"
+      << "\n";
+  const CommandResult replay = RunIocstream({"replay", "--config", config, "--no-summary", events});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  const CommandResult csv =
+      RunIocstream({"export", "--config", config, "dossiers", "--format", "csv"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_NE(csv.out.find("\n\"'=HYPERLINK(\"\"http://x\"\")\",'@SUM(A1),'-2+3,"), std::string::npos)
+      << csv.out;
+  EXPECT_NE(csv.out.find(",'+1,"), std::string::npos) << csv.out;
+  const CommandResult aggregates =
+      RunIocstream({"export", "--config", config, "aggregates", "--format", "csv"});
+  ASSERT_EQ(aggregates.exit_code, 0) << aggregates.err;
+  EXPECT_NE(aggregates.out.find("\n'@SUM(A1),'-2+3,"), std::string::npos) << aggregates.out;
+  const CommandResult ndjson =
+      RunIocstream({"export", "--config", config, "dossiers", "--format", "ndjson"});
+  ASSERT_EQ(ndjson.exit_code, 0) << ndjson.err;
+  EXPECT_EQ(nlohmann::json::parse(ndjson.out)["dossier_id"], "=HYPERLINK(\"http://x\")");
+}
+
 // A file saved again under the same path with other events is replayed from its first line
 // (found by a user trial: its first lines were skipped as "already applied"); a file that
 // grew resumes after the lines already applied.
