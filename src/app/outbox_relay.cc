@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/archive/iterators/base64_from_binary.hpp>
+#include <boost/archive/iterators/transform_width.hpp>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +19,30 @@
 #include "iocstream/alert/outbox_message.h"
 
 namespace iocstream::app {
+
+namespace {
+
+// Standard base64 (RFC 4648, with '=' padding) of `bytes`.
+std::string Base64(std::string_view bytes) {
+  using namespace boost::archive::iterators;
+  using Encoder = base64_from_binary<transform_width<std::string_view::const_iterator, 6, 8>>;
+  std::string out(Encoder(bytes.begin()), Encoder(bytes.end()));
+  out.append((3 - bytes.size() % 3) % 3, '=');
+  return out;
+}
+
+// Sets line[name] to `bytes` as a JSON string. JSON strings are UTF-8: bytes that are not
+// (a payload dead-lettered as malformed for that reason) are written with U+FFFD in their
+// place for reading, and exactly, in base64, as line[name + "_base64"], so that nothing of a
+// rejected record is lost.
+void SetBytes(nlohmann::ordered_json& line, const std::string& name, const std::string& bytes) {
+  line[name] = bytes;
+  if (!simdjson::validate_utf8(bytes.data(), bytes.size())) {
+    line[name + "_base64"] = Base64(bytes);
+  }
+}
+
+}  // namespace
 
 KafkaOutboxRelay::KafkaOutboxRelay(state::StateStore& store, std::unique_ptr<alert::KafkaSink> sink,
                                    std::string alerts_topic, std::string dead_letter_topic,
@@ -314,9 +341,8 @@ Status FileOutboxRelay::Drain() {
           constexpr std::string_view kPrefix = "iocstream.dlq.";
           line[name.rfind(kPrefix, 0) == 0 ? name.substr(kPrefix.size()) : name] = value;
         }
-        line["key"] = m->key;
-        // Invalid UTF-8 in a rejected payload must not break the file: replace it.
-        line["payload"] = m->value;
+        SetBytes(line, "key", m->key);
+        SetBytes(line, "payload", m->value);
         dead_letter_lines.append(
             line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         dead_letter_lines.push_back('\n');

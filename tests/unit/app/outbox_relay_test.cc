@@ -170,6 +170,49 @@ TEST_F(FileOutboxRelayTest, AFailedWriteNamesTheFileAndKeepsTheEntries) {
   EXPECT_EQ(left->size(), 5u);
 }
 
+// A payload dead-lettered for its invalid UTF-8 was written with U+FFFD in place of its bad
+// bytes: the file lost them (found by a helper). They are kept exactly in payload_base64
+// (and key_base64), next to the readable text; valid UTF-8 gets no base64 copy.
+TEST_F(FileOutboxRelayTest, DeadLettersKeepBytesThatAreNotUtf8InBase64) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"ok-key", "{\"caf\xC3\xA9\":1}"},  // valid UTF-8: no base64 copy
+      {"k", "{\"a\":\"\xFF\"}"},          // 8 bytes
+      {"k2", "\xC3"},                     // 1 byte: padding ==
+      {"k3", "\x80\x81"},                 // 2 bytes: padding =
+      {"\xFEkey", "{}"},                  // the key is kept too
+  };
+  {
+    state::StateBatch batch = store_->NewBatch();
+    for (const auto& [key, value] : cases) {
+      alert::OutboxMessage m;
+      m.kind = alert::OutboxKind::kDeadLetter;
+      m.key = key;
+      m.value = value;
+      m.headers = {{"iocstream.dlq.reason", "malformed_json"}};
+      batch.AppendOutbox(alert::EncodeOutboxMessage(m));
+    }
+    ASSERT_TRUE(store_->Commit(std::move(batch)));
+  }
+  auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                     dir_.Sub("dead-letters.ndjson"), probe_);
+  ASSERT_TRUE(relay.has_value()) << relay.error().message;
+  ASSERT_TRUE((*relay)->Drain());
+  const std::vector<std::string> lines = Lines(dir_.Sub("dead-letters.ndjson"));
+  ASSERT_EQ(lines.size(), cases.size());
+  EXPECT_EQ(
+      lines[0],
+      "{\"reason\":\"malformed_json\",\"key\":\"ok-key\",\"payload\":\"{\\\"caf\xC3\xA9\\\":1}\"}");
+  // Expected base64 from Python's base64.b64encode.
+  EXPECT_EQ(lines[1],
+            "{\"reason\":\"malformed_json\",\"key\":\"k\",\"payload\":\"{\\\"a\\\":"
+            "\\\"\xEF\xBF\xBD\\\"}\","
+            "\"payload_base64\":\"eyJhIjoi/yJ9\"}");
+  EXPECT_NE(lines[2].find("\"payload_base64\":\"ww==\""), std::string::npos) << lines[2];
+  EXPECT_NE(lines[3].find("\"payload_base64\":\"gIE=\""), std::string::npos) << lines[3];
+  EXPECT_NE(lines[4].find("\"key_base64\":\"/mtleQ==\""), std::string::npos) << lines[4];
+  EXPECT_EQ(lines[4].find("payload_base64"), std::string::npos) << lines[4];
+}
+
 // The alerts file is written before the dead letters: when only the dead letters fail, the
 // page stays in the store (its alerts are written again next time: at least once).
 TEST_F(FileOutboxRelayTest, ADeadLetterWriteFailureKeepsThePage) {
