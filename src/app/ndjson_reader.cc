@@ -93,9 +93,19 @@ void NdjsonReader::Run(std::ifstream& in) {
   std::shared_ptr<const char[]> current;  // the chunk being split
   std::string_view partial;               // its unterminated tail
   int64_t line_no = -1;
+  // Lines longer than kKeptLineBytes (records of the batch, index and whole length in bytes):
+  // their records hold only their first kKeptLineBytes bytes (see below).
+  std::vector<std::pair<size_t, uint64_t>> overlong_records;
   auto emit = [&]() -> bool {
     if (batch.records.empty()) return true;
     DecodeRecords(decoder, batch.records, batch.decoded);
+    for (const auto& [index, bytes] : overlong_records) {
+      batch.decoded[index] = DecodeError{
+          DecodeErrorReason::kTooLarge,
+          "line: " + std::to_string(bytes) + " bytes, limit " + std::to_string(kMaxPayloadBytes) +
+              " (its first " + std::to_string(kKeptLineBytes) + " bytes are the payload here)"};
+    }
+    overlong_records.clear();
     if (!Push(std::move(batch))) return false;
     // A batch the consumer is done with, if any: the next lines are decoded into its events
     // (their memory is reused), and its vectors keep their capacity.
@@ -126,9 +136,14 @@ void NdjsonReader::Run(std::ifstream& in) {
   // The chain of the lines read is known from the file's start, or from a resume position
   // whose lines' chain was stored: each record's is then handed to the pipeline with it.
   const bool chain_known = start_ == 0 || applied_chain_.has_value();
-  auto take_line = [&](std::string_view line) -> bool {
+  // `bytes`: the whole line's length when `line` is the kept head of an overlong line.
+  auto take_line = [&](std::string_view line, uint64_t bytes = 0) -> bool {
     ++line_no;
     line = without_mark(line_no, line);
+    if (line.size() > kKeptLineBytes) {  // the same record wherever the chunks end
+      bytes = std::max<uint64_t>(bytes, line.size());
+      line = line.substr(0, kKeptLineBytes);
+    }
     if (line_no < start_) {  // applied by an earlier run: resume after it
       if (!applied_chain_) return true;
       chain = Pipeline::ChainFingerprint(chain, line);
@@ -138,6 +153,7 @@ void NdjsonReader::Run(std::ifstream& in) {
       }
       return true;
     }
+    if (bytes > 0) overlong_records.emplace_back(batch.records.size(), bytes);
     batch.records.push_back(
         SourceRecord{topic_, PartitionId(0), Offset(line_no), Instant{}, {}, line});
     if (chain_known) {
@@ -149,8 +165,24 @@ void NdjsonReader::Run(std::ifstream& in) {
   batch.records.reserve(batch_size_);
   bool at_end = false;
   bool stopped = false;
+  // The line being read past kKeptLineBytes, if any: its head (what its record holds) and its
+  // length so far. The rest of it is read and counted, not kept, so that a line of hundreds
+  // of megabytes (a file that is not NDJSON, a runaway producer) costs no more memory than
+  // one of kKeptLineBytes: it is dead-lettered as too_large whatever its length, with its
+  // head as the payload (the file keeps the whole line, and the dead letter says which).
+  std::shared_ptr<char[]> overlong_head;
+  uint64_t overlong_bytes = 0;
+  auto take_overlong = [&]() -> bool {
+    batch.chunks.push_back(overlong_head);
+    const std::string_view head(overlong_head.get(), kKeptLineBytes);
+    const uint64_t bytes = overlong_bytes;
+    overlong_head.reset();
+    overlong_bytes = 0;
+    return take_line(head, bytes);
+  };
   while (!at_end && !stopped) {
-    // A line longer than a chunk doubles the next one until the line fits.
+    // A line longer than a chunk doubles the next one until the line fits (up to
+    // kKeptLineBytes, past which its bytes are only counted).
     const size_t size = std::max(kChunkBytes, partial.size() * 2);
     // Not zero-filled first: read() overwrites what is used (zeroing a chunk cost the reader
     // thread about 280 instructions per line).
@@ -169,6 +201,20 @@ void NdjsonReader::Run(std::ifstream& in) {
     if (batch.records.empty()) batch.chunks.clear();
     batch.chunks.push_back(current);
     size_t pos = 0;
+    if (overlong_head) {  // the rest of an overlong line, up to its line feed
+      const size_t newline = text.find('\n');
+      overlong_bytes += std::min(newline, text.size());
+      if (newline == std::string_view::npos) {
+        batch.chunks.pop_back();  // nothing of it is kept
+        partial = {};
+        continue;
+      }
+      if (!take_overlong()) {
+        stopped = true;
+        break;
+      }
+      pos = newline + 1;
+    }
     while (true) {
       const size_t newline = text.find('\n', pos);
       if (newline == std::string_view::npos) break;
@@ -179,12 +225,25 @@ void NdjsonReader::Run(std::ifstream& in) {
       pos = newline + 1;
     }
     partial = text.substr(pos);
+    if (partial.size() > kKeptLineBytes) {
+      overlong_head = std::make_shared_for_overwrite<char[]>(kKeptLineBytes);
+      std::copy_n(partial.begin(), kKeptLineBytes, overlong_head.get());
+      overlong_bytes = partial.size();
+      partial = {};
+    }
   }
   // A last line without a line feed is a line too (as std::getline reads it), unless it is
   // not complete JSON: then a producer is likely still writing it. Dead-lettered now, it
   // would be lost once completed (the resume position would be past it): held back instead.
   std::optional<int64_t> held_back;
-  if (!stopped && status && at_end && !partial.empty()) {
+  if (!stopped && status && at_end && overlong_head) {
+    // Unfinished as far as it goes, like a too_large last line below.
+    if (line_no + 1 >= start_) {
+      held_back = line_no + 1;
+    } else {
+      stopped = !take_overlong();
+    }
+  } else if (!stopped && status && at_end && !partial.empty()) {
     const int64_t last = line_no + 1;
     const auto incomplete = [&] {
       const SourceRecord record{

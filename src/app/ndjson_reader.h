@@ -12,6 +12,12 @@
 // file, once the line is complete, reads it. A last line without a line feed that is complete
 // JSON is a line like the others (as std::getline reads it).
 //
+// Memory: about max_ahead batches of lines, in 1 MiB chunks. A line longer than
+// kKeptLineBytes (over kMaxPayloadBytes, so dead-lettered as too_large whatever it holds) is
+// read to its end but only its first kKeptLineBytes bytes are kept: its record's payload is
+// that head, its decoded result says the whole length, and the source check hashes the head
+// (a change past it in an applied line is not seen when resuming).
+//
 // Thread-safety: one consumer thread calls Next; the reader's own thread does the rest.
 #pragma once
 
@@ -34,6 +40,10 @@ namespace iocstream::app {
 
 class NdjsonReader {
  public:
+  // The bytes kept of a line longer than this (its head): one more than any payload the
+  // decoder reads.
+  static constexpr size_t kKeptLineBytes = kMaxPayloadBytes + 1;
+
   struct Batch {
     // The bytes the records' payloads point into: kept alive by the batch. Their topic views
     // point into the reader: use a batch while its reader exists.

@@ -151,8 +151,9 @@ TEST(NdjsonReader, HoldsBackATooLargeLastLineUntilItIsFinished) {
   auto resumed = NdjsonReader::Open(path, "file:x", /*start=*/1, 10);
   ASSERT_TRUE(resumed.has_value());
   r = ReadAll(**resumed);
-  EXPECT_EQ(r.payloads, (std::vector<std::string>{big, Event(2)}));
-  EXPECT_EQ(r.decoded_ok, (std::vector<bool>{false, true}));  // too_large, whole
+  EXPECT_EQ(r.payloads,
+            (std::vector<std::string>{big.substr(0, NdjsonReader::kKeptLineBytes), Event(2)}));
+  EXPECT_EQ(r.decoded_ok, (std::vector<bool>{false, true}));  // too_large, its head
   EXPECT_EQ((*resumed)->HeldBackLine(), std::nullopt);
 }
 
@@ -160,7 +161,7 @@ TEST(NdjsonReader, ResumesAtStartAndKeepsLinesAcrossChunkBoundaries) {
   TempDir dir;
   const std::string path = dir.Sub("events.ndjson");
   // ~3.5 MiB: lines cross the reader's 1 MiB chunk boundaries, and one line is longer than a
-  // chunk (a long unknown field), so the chunk after it grows to hold it.
+  // chunk (a long unknown field): only its head is kept.
   const std::string long_line =
       R"({"schema_version":1,"pad":")" + std::string(3u << 20, 'x') + R"("})";
   std::vector<std::string> lines;
@@ -176,8 +177,79 @@ TEST(NdjsonReader, ResumesAtStartAndKeepsLinesAcrossChunkBoundaries) {
   ASSERT_EQ(r.payloads.size(), lines.size() - 7);
   for (size_t i = 0; i < r.payloads.size(); ++i) {
     ASSERT_EQ(r.offsets[i], static_cast<int64_t>(i + 7));
-    ASSERT_EQ(r.payloads[i], lines[i + 7]) << "line " << i + 7;
+    ASSERT_EQ(r.payloads[i], lines[i + 7].substr(0, NdjsonReader::kKeptLineBytes))
+        << "line " << i + 7;
   }
+}
+
+// A line of hundreds of megabytes (a file that is not NDJSON, a runaway producer) was held
+// whole, the chunk doubling until it fitted (found by a helper): 200 MB took over 400 MB.
+// Past kKeptLineBytes a line is only counted: its record holds its head, dead-lettered as
+// too_large with the whole length, wherever the chunks end; a resume after it checks the
+// same chain.
+TEST(NdjsonReader, KeepsOnlyTheHeadOfAnOverlongLine) {
+  TempDir dir;
+  const std::string path = dir.Sub("events.ndjson");
+  constexpr size_t kLong = size_t{40} << 20;                       // 40 crossed 1 MiB chunks
+  const std::string mid(NdjsonReader::kKeptLineBytes + 100, 'm');  // within one chunk
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << Event(0) << "\n"
+      << std::string(kLong, 'x') << "\n"
+      << Event(2) << "\n"
+      << mid << "\n"
+      << Event(4) << "\n";
+  }
+  auto reader = NdjsonReader::Open(path, "file:x", 0, /*batch_size=*/2);
+  ASSERT_TRUE(reader.has_value());
+  std::vector<std::string> details;
+  std::vector<size_t> sizes;
+  std::vector<uint64_t> chains;
+  while (true) {
+    auto batch = (*reader)->Next();
+    ASSERT_TRUE(batch.has_value()) << batch.error().message;
+    if (!*batch) break;
+    for (size_t i = 0; i < (**batch).records.size(); ++i) {
+      sizes.push_back((**batch).records[i].payload.size());
+      const DecodeResult& d = (**batch).decoded[i];
+      details.push_back(
+          d.has_value() ? "ok" : std::string(ToString(d.error().reason)) + ": " + d.error().detail);
+      chains.push_back((**batch).chains[i]);
+    }
+  }
+  const size_t head = NdjsonReader::kKeptLineBytes;
+  EXPECT_EQ(sizes,
+            (std::vector<size_t>{Event(0).size(), head, Event(2).size(), head, Event(4).size()}));
+  ASSERT_EQ(details.size(), 5u);
+  EXPECT_EQ(details[1], "too_large: line: " + std::to_string(kLong) + " bytes, limit " +
+                            std::to_string(kMaxPayloadBytes) + " (its first " +
+                            std::to_string(head) + " bytes are the payload here)");
+  EXPECT_TRUE(details[3].starts_with("too_large: line: " + std::to_string(mid.size()) + " bytes"))
+      << details[3];
+  EXPECT_EQ(details[4], "ok");
+  // The chain through each line is the pipeline's hash of the records as given.
+  uint64_t chain = Pipeline::kChainStart;
+  chain = Pipeline::ChainFingerprint(chain, Event(0));
+  EXPECT_EQ(chains[0], chain);
+  chain = Pipeline::ChainFingerprint(chain, std::string(head, 'x'));
+  EXPECT_EQ(chains[1], chain);
+  // Resumed after the overlong lines, the lines before are found unchanged.
+  auto resumed = NdjsonReader::Open(path, "file:x", {4, chains[3]}, 10);
+  ASSERT_TRUE(resumed.has_value());
+  const ReadBack r = ReadAll(**resumed);
+  EXPECT_EQ(r.payloads, (std::vector<std::string>{Event(4)}));
+  EXPECT_EQ(r.chains, (std::vector<uint64_t>{chains[4]}));
+}
+
+// An overlong last line without a line feed is held back as unfinished, as a too_large one.
+TEST(NdjsonReader, HoldsBackAnOverlongUnfinishedLastLine) {
+  TempDir dir;
+  const std::string path = dir.Sub("events.ndjson");
+  std::ofstream(path, std::ios::binary) << Event(0) << "\n" << std::string(size_t{3} << 20, 'x');
+  auto reader = NdjsonReader::Open(path, "file:x", 0, 10);
+  ASSERT_TRUE(reader.has_value());
+  EXPECT_EQ(ReadAll(**reader).payloads, (std::vector<std::string>{Event(0)}));
+  EXPECT_EQ((*reader)->HeldBackLine(), std::optional<int64_t>(1));
 }
 
 TEST(NdjsonReader, StopsCleanlyWhenTheConsumerLeavesEarly) {
