@@ -22,6 +22,10 @@ namespace iocstream::app {
 
 namespace {
 
+// A relay's page of outbox entries ends at this many bytes too: dead letters hold payloads of
+// up to 64 KiB, and a page of 5,000 of them (plus its lines) took over 600 MiB.
+constexpr size_t kMaxPageBytes = size_t{8} << 20;
+
 // Standard base64 (RFC 4648, with '=' padding) of `bytes`.
 std::string Base64(std::string_view bytes) {
   using namespace boost::archive::iterators;
@@ -110,7 +114,7 @@ void KafkaOutboxRelay::Stop(Millis timeout) {
 }
 
 Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
-  auto entries = store_.ReadOutbox(limit);
+  auto entries = store_.ReadOutbox(limit, kMaxPageBytes);
   if (!entries) return entries.error();
   if (entries->empty()) {
     probe_.pending.store(0);
@@ -317,7 +321,7 @@ Status FileOutboxRelay::Drain() {
   std::string alert_lines;
   std::string dead_letter_lines;
   while (true) {
-    auto entries = store_.ReadOutbox(5000);
+    auto entries = store_.ReadOutbox(5000, kMaxPageBytes);
     if (!entries) return entries.error();
     if (entries->empty()) return {};
     // The page is decoded whole before a line is written: an entry that does not decode

@@ -918,7 +918,8 @@ Result<std::vector<std::pair<AggregateKey, AggregateCounters>>> StateStore::Load
   return out;
 }
 
-Result<std::vector<StateStore::OutboxEntry>> StateStore::ReadOutbox(size_t limit) const {
+Result<std::vector<StateStore::OutboxEntry>> StateStore::ReadOutbox(size_t limit,
+                                                                    size_t max_bytes) const {
   if (!impl_->db) return Closed();
   std::vector<OutboxEntry> out;
   if (limit == 0) return out;
@@ -928,10 +929,12 @@ Result<std::vector<StateStore::OutboxEntry>> StateStore::ReadOutbox(size_t limit
   read_options.iterate_lower_bound = &lower_slice;
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(read_options, impl_->families[kOutbox]));
-  for (it->Seek(lower_slice); it->Valid() && out.size() < limit; it->Next()) {
+  size_t bytes = 0;
+  for (it->Seek(lower_slice); it->Valid() && out.size() < limit && bytes < max_bytes; it->Next()) {
     auto sequence = keys::DecodeOutboxKey(ToView(it->key()));
     if (!sequence) return CorruptKey(keys::kOutboxFamily);
     out.push_back(OutboxEntry{*sequence, it->value().ToString()});
+    bytes += out.back().payload.size();
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scan outbox");
   return out;

@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -316,8 +317,10 @@ class StateStore {
     uint64_t sequence = 0;
     std::string payload;
   };
-  // Up to `limit` outbox entries, oldest (lowest sequence) first.
-  [[nodiscard]] Result<std::vector<OutboxEntry>> ReadOutbox(size_t limit) const;
+  // Up to `limit` outbox entries, oldest (lowest sequence) first, and no more once their
+  // payloads reach `max_bytes` (the entry that reaches it is included: at least one is read).
+  [[nodiscard]] Result<std::vector<OutboxEntry>> ReadOutbox(
+      size_t limit, size_t max_bytes = std::numeric_limits<size_t>::max()) const;
 
   // Removes outbox entries with sequence <= up_to_sequence_inclusive, once the broker has
   // acknowledged them. Uses the WAL setting of the options: with the WAL disabled, a crash

@@ -296,6 +296,20 @@ TEST_F(StateStoreTest, CrashWithoutWalKeepsFlushedBatchAndDropsTheRestEntirely) 
   EXPECT_EQ((*store->ReadOutbox(10))[1].sequence, 2u);
 }
 
+// A page of the outbox is bounded in bytes as well as entries (a relay read 5,000 dead
+// letters of 64 KiB each at once); the entry that reaches the bound is in the page.
+TEST_F(StateStoreTest, ReadOutboxStopsAtItsByteBound) {
+  auto store = OpenStore();
+  auto batch = store->NewBatch();
+  for (int i = 0; i < 10; ++i) batch.AppendOutbox(std::string(1000, static_cast<char>('a' + i)));
+  Commit(*store, std::move(batch));
+  EXPECT_EQ(store->ReadOutbox(100)->size(), 10u);
+  EXPECT_EQ(store->ReadOutbox(100, 2500)->size(), 3u);
+  EXPECT_EQ(store->ReadOutbox(100, 3000)->size(), 3u);
+  EXPECT_EQ(store->ReadOutbox(100, 1)->size(), 1u);
+  EXPECT_EQ(store->ReadOutbox(2, 5000)->size(), 2u);
+}
+
 TEST_F(StateStoreTest, CrashWithWalKeepsEveryCommittedBatch) {
   const std::string command = std::string(STATE_CRASH_HELPER) + " '" + Options().path + "' wal";
   ASSERT_EQ(std::system(command.c_str()), 0);
