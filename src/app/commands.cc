@@ -603,8 +603,12 @@ int RunReplay(const ReplayOptions& options) {
         input_error = IoError("cannot read " + file);
         break;
       }
+      // The file's identity (FileSourceName): at most the bytes the reader keeps of a line,
+      // as a first line of hundreds of MiB was read whole here.
       std::string first_line;
-      std::getline(in, first_line);
+      for (char c; first_line.size() < NdjsonReader::kKeptLineBytes && in.get(c) && c != '\n';) {
+        first_line.push_back(c);
+      }
       in.clear();
       in.seekg(0);
       const TopicPartition source{FileSourceName(file, first_line), PartitionId(0)};
@@ -656,10 +660,12 @@ int RunReplay(const ReplayOptions& options) {
       }
       if (const std::optional<int64_t> held = (*reader)->HeldBackLine(); held && !input_error) {
         spdlog::warn(
-            "{}: line {}, the last, has no line feed and is not complete JSON: not read (is "
-            "the file still being written?); the next replay of this file reads it once it is "
-            "complete",
-            file, *held + 1);
+            "{}: line {}, the last, has no line feed and may be unfinished (it is not a "
+            "complete JSON object, or is longer than an event may be): not read (is the file "
+            "still being written?); the next replay of this file reads it once it is complete "
+            "JSON or ends with a line feed (a line over {} bytes only then, and dead-letters it "
+            "as too_large)",
+            file, *held + 1, kMaxPayloadBytes);
       }
     }
     if (input_error) {

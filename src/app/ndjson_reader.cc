@@ -96,6 +96,7 @@ void NdjsonReader::Run(std::ifstream& in) {
   // Lines longer than kKeptLineBytes (records of the batch, index and whole length in bytes):
   // their records hold only their first kKeptLineBytes bytes (see below).
   std::vector<std::pair<size_t, uint64_t>> overlong_records;
+  size_t batch_bytes = 0;  // of the batch's lines
   auto emit = [&]() -> bool {
     if (batch.records.empty()) return true;
     DecodeRecords(decoder, batch.records, batch.decoded);
@@ -106,6 +107,7 @@ void NdjsonReader::Run(std::ifstream& in) {
               " (its first " + std::to_string(kKeptLineBytes) + " bytes are the payload here)"};
     }
     overlong_records.clear();
+    batch_bytes = 0;
     if (!Push(std::move(batch))) return false;
     // A batch the consumer is done with, if any: the next lines are decoded into its events
     // (their memory is reused), and its vectors keep their capacity.
@@ -139,8 +141,10 @@ void NdjsonReader::Run(std::ifstream& in) {
   // `bytes`: the whole line's length when `line` is the kept head of an overlong line.
   auto take_line = [&](std::string_view line, uint64_t bytes = 0) -> bool {
     ++line_no;
+    const size_t marked = line.size();
     line = without_mark(line_no, line);
-    if (line.size() > kKeptLineBytes) {  // the same record wherever the chunks end
+    if (bytes > 0) bytes -= marked - line.size();  // the mark is not the line's
+    if (line.size() > kKeptLineBytes) {            // the same record wherever the chunks end
       bytes = std::max<uint64_t>(bytes, line.size());
       line = line.substr(0, kKeptLineBytes);
     }
@@ -160,7 +164,8 @@ void NdjsonReader::Run(std::ifstream& in) {
       chain = Pipeline::ChainFingerprint(chain, line);
       batch.chains.push_back(chain);
     }
-    return batch.records.size() < batch_size_ || emit();
+    batch_bytes += line.size();
+    return (batch.records.size() < batch_size_ && batch_bytes < kMaxBatchBytes) || emit();
   };
   batch.records.reserve(batch_size_);
   bool at_end = false;
@@ -252,9 +257,19 @@ void NdjsonReader::Run(std::ifstream& in) {
       // Too large: refused before it is parsed, so it may be unfinished too (held back, it is
       // dead-lettered whole once finished; dead-lettered now, its finished text would then
       // differ from the line applied, and the file be refused as changed).
-      return !decoded[0].has_value() &&
-             (decoded[0].error().reason == DecodeErrorReason::kMalformedJson ||
-              decoded[0].error().reason == DecodeErrorReason::kTooLarge);
+      // Only whitespace (or a byte-order mark) and a JSON scalar ("12" of "123...") may be
+      // the start of an event too; a complete object or array cannot grow into one.
+      if (decoded[0].has_value()) return false;
+      switch (decoded[0].error().reason) {
+        case DecodeErrorReason::kMalformedJson:
+        case DecodeErrorReason::kTooLarge:
+        case DecodeErrorReason::kEmpty:
+          return true;
+        case DecodeErrorReason::kNotAnObject:
+          return partial.find_first_of("[{") == std::string_view::npos;
+        default:
+          return false;
+      }
     };
     // (A line the resume skips is not decoded.)
     if (last >= start_ && incomplete()) {

@@ -7,10 +7,11 @@
 // of the file is line i (0-based): its offset, the resume position stored with the state.
 // Every line, blank or malformed ones included, becomes a record, so that the pipeline
 // accounts for it (dead letter) and no offset is skipped, but one: a last line without a line
-// feed that is not complete JSON (reason malformed_json) is held back (HeldBackLine), as a
-// line a producer is still writing; the replay stops before it, and the next replay of the
-// file, once the line is complete, reads it. A last line without a line feed that is complete
-// JSON is a line like the others (as std::getline reads it).
+// feed that may be the start of an event a producer is still writing (not complete JSON, only
+// whitespace, a JSON scalar, or longer than kMaxPayloadBytes) is held back (HeldBackLine);
+// the replay stops before it, and the next replay of the file, once the line is complete,
+// reads it. A last line without a line feed that is a complete JSON object (or array) is a
+// line like the others (as std::getline reads it).
 //
 // Memory: about max_ahead batches of lines, in 1 MiB chunks. A line longer than
 // kKeptLineBytes (over kMaxPayloadBytes, so dead-lettered as too_large whatever it holds) is
@@ -43,6 +44,9 @@ class NdjsonReader {
   // The bytes kept of a line longer than this (its head): one more than any payload the
   // decoder reads.
   static constexpr size_t kKeptLineBytes = kMaxPayloadBytes + 1;
+  // A batch ends after batch_size lines or once its lines hold this many bytes: lines of tens
+  // of KiB each (dead-lettered ones) made batches of hundreds of MiB.
+  static constexpr size_t kMaxBatchBytes = size_t{8} << 20;
 
   struct Batch {
     // The bytes the records' payloads point into: kept alive by the batch. Their topic views
@@ -102,7 +106,7 @@ class NdjsonReader {
   void Recycle(Batch&& batch);
 
   // After Next returned nullopt: the 0-based number of the last line, if it was held back
-  // (no line feed, not complete JSON); no record was returned for it.
+  // (no line feed, and maybe unfinished: see above); no record was returned for it.
   [[nodiscard]] std::optional<int64_t> HeldBackLine() const;
 
  private:

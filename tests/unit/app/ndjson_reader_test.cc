@@ -241,6 +241,75 @@ TEST(NdjsonReader, KeepsOnlyTheHeadOfAnOverlongLine) {
   EXPECT_EQ(r.chains, (std::vector<uint64_t>{chains[4]}));
 }
 
+// A last line without a line feed that is only whitespace, a byte-order mark or a JSON
+// scalar may be the start of an event: consumed (dead-lettered), the finished line then
+// differed from the one applied and the file was refused as changed (found by a helper). A
+// complete object or array without a line feed is a line.
+TEST(NdjsonReader, HoldsBackALastLineThatMayStillBecomeAnEvent) {
+  TempDir dir;
+  const std::string path = dir.Sub("events.ndjson");
+  for (const std::string& tail :
+       {std::string("  "), std::string("12"), std::string("\t\r"), std::string("\"abc\"")}) {
+    std::ofstream(path, std::ios::binary) << Event(0) << "\n" << tail;
+    auto reader = NdjsonReader::Open(path, "file:x", 0, 10);
+    ASSERT_TRUE(reader.has_value());
+    EXPECT_EQ(ReadAll(**reader).payloads, (std::vector<std::string>{Event(0)})) << tail;
+    EXPECT_EQ((*reader)->HeldBackLine(), std::optional<int64_t>(1)) << tail;
+  }
+  std::ofstream(path, std::ios::binary) << "\xEF\xBB\xBF";  // a byte-order mark alone
+  auto mark = NdjsonReader::Open(path, "file:x", 0, 10);
+  ASSERT_TRUE(mark.has_value());
+  EXPECT_TRUE(ReadAll(**mark).payloads.empty());
+  EXPECT_EQ((*mark)->HeldBackLine(), std::optional<int64_t>(0));
+  for (const std::string& tail : {std::string(R"({"a":1})"), std::string("[1,2]")}) {
+    std::ofstream(path, std::ios::binary) << Event(0) << "\n" << tail;
+    auto reader = NdjsonReader::Open(path, "file:x", 0, 10);
+    ASSERT_TRUE(reader.has_value());
+    EXPECT_EQ(ReadAll(**reader).payloads, (std::vector<std::string>{Event(0), tail})) << tail;
+    EXPECT_EQ((*reader)->HeldBackLine(), std::nullopt) << tail;
+  }
+}
+
+// Batches end at kMaxBatchBytes of lines too: 8,000 dead-lettered lines of 70 KB made batches
+// of hundreds of MiB, and a replay of them peaked near 1 GB (found by a helper).
+TEST(NdjsonReader, BatchesAreBoundedInBytes) {
+  TempDir dir;
+  const std::string path = dir.Sub("events.ndjson");
+  const std::string wide(60000, 'w');
+  constexpr int kLines = 1000;  // 60 MB
+  {
+    std::ofstream f(path, std::ios::binary);
+    for (int i = 0; i < kLines; ++i) f << wide << "\n";
+  }
+  auto reader = NdjsonReader::Open(path, "file:x", 0, /*batch_size=*/4096);
+  ASSERT_TRUE(reader.has_value());
+  const ReadBack r = ReadAll(**reader);
+  EXPECT_EQ(r.payloads.size(), size_t{kLines});
+  for (size_t lines : r.batch_sizes) {
+    EXPECT_LE(lines * wide.size(), NdjsonReader::kMaxBatchBytes + wide.size());
+  }
+  EXPECT_GE(r.batch_sizes.size(), size_t{kLines} * wide.size() / NdjsonReader::kMaxBatchBytes);
+}
+
+// The length an overlong first line's error gives is the line's, without the byte-order mark.
+TEST(NdjsonReader, AnOverlongFirstLineAfterAMarkCountsItsOwnBytes) {
+  TempDir dir;
+  const std::string path = dir.Sub("events.ndjson");
+  const size_t length = size_t{3} << 20;
+  std::ofstream(path, std::ios::binary) << "\xEF\xBB\xBF" << std::string(length, 'x') << "\n"
+                                        << Event(1) << "\n";
+  auto reader = NdjsonReader::Open(path, "file:x", 0, 10);
+  ASSERT_TRUE(reader.has_value());
+  auto batch = (*reader)->Next();
+  ASSERT_TRUE(batch.has_value() && *batch);
+  ASSERT_EQ((**batch).records.size(), 2u);
+  EXPECT_EQ((**batch).records[0].payload, std::string(NdjsonReader::kKeptLineBytes - 3, 'x'));
+  ASSERT_FALSE((**batch).decoded[0].has_value());
+  EXPECT_TRUE(
+      (**batch).decoded[0].error().detail.starts_with("line: " + std::to_string(length) + " bytes"))
+      << (**batch).decoded[0].error().detail;
+}
+
 // An overlong last line without a line feed is held back as unfinished, as a too_large one.
 TEST(NdjsonReader, HoldsBackAnOverlongUnfinishedLastLine) {
   TempDir dir;
