@@ -7,8 +7,10 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -459,6 +461,17 @@ int RunImport(const ImportOptions& options) {
 
 int RunReplay(const ReplayOptions& options) {
   InstallStopSignals();
+  if (!options.mapping_path) {
+    for (const auto& file : options.files) {
+      if (fs::path(file).extension() == ".csv" || fs::path(file).extension() == ".CSV") {
+        // Read as NDJSON, each of its rows is dead-lettered as malformed_json.
+        spdlog::warn(
+            "{}: read as NDJSON events (one JSON object per line); a CSV export is "
+            "replayed with --mapping (config/mappings/)",
+            file);
+      }
+    }
+  }
   // A replay reads its files again: the first line names the source, and the next replay
   // checks the lines before its resume position. A pipe would be drained by the first read
   // (its events lost in silence), and opening a FIFO blocks until a writer comes.

@@ -21,6 +21,9 @@ void OnReloadSignal(int /*signal*/) { g_reload_requested.store(true); }
 void InstallStopSignals() {
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
+  // A closed terminal: stop as asked, committing what was read (SIGHUP's default killed a
+  // replay without its commit). `run` then takes SIGHUP for reloads (InstallReloadSignal).
+  std::signal(SIGHUP, OnStopSignal);
 }
 
 void InstallReloadSignal() { std::signal(SIGHUP, OnReloadSignal); }

@@ -60,7 +60,8 @@ struct Runtime {
 // Loads the calendar and catalog, and opens the state store at config.state.dir.
 [[nodiscard]] Result<std::unique_ptr<Runtime>> OpenRuntime(Config config);
 
-// Set by SIGINT/SIGTERM once InstallStopSignals() ran.
+// Set by SIGINT, SIGTERM and SIGHUP once InstallStopSignals() ran (SIGHUP until
+// InstallReloadSignal takes it over).
 extern std::atomic<bool> g_stop_requested;
 void InstallStopSignals();
 

@@ -252,7 +252,11 @@ TEST(ReplayInputTest, AnotherReplayPartitionCountOnTheSameStateDirIsRefused) {
 // A replay stopped by SIGTERM commits what it read, says so and exits 130; the same command
 // then resumes after those records, and the two runs together apply every event once
 // (found untested in a review: the interrupted replay used to exit 130 without a word).
-TEST(ReplayInputTest, AReplayStoppedBySigtermSaysSoAndTheSameCommandResumes) {
+// SIGHUP (a closed terminal) does the same: its default action killed the replay without a
+// commit (found by a helper).
+class ReplayStopSignalTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(ReplayStopSignalTest, AReplayStoppedByASignalSaysSoAndTheSameCommandResumes) {
   TempDir dir;
   const std::string config = WriteConfig(dir, UniqueName("replay-sigterm"));
   const std::string events = dir / "events.ndjson";
@@ -272,7 +276,7 @@ TEST(ReplayInputTest, AReplayStoppedBySigtermSaysSoAndTheSameCommandResumes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  first.Kill(SIGTERM);
+  first.Kill(GetParam());
   const std::optional<int> code = first.Wait(std::chrono::seconds(120));
   ASSERT_TRUE(code.has_value());
   if (*code == 0) GTEST_SKIP() << "the replay ended before the signal: nothing to resume";
@@ -296,6 +300,29 @@ TEST(ReplayInputTest, AReplayStoppedBySigtermSaysSoAndTheSameCommandResumes) {
   const CommandResult exported = RunIocstream({"export", "--config", config, "dossiers"});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   EXPECT_EQ(std::count(exported.out.begin(), exported.out.end(), '\n'), kDossiers + 1);  // header
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, ReplayStopSignalTest, ::testing::Values(SIGTERM, SIGHUP),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(info.param == SIGTERM ? "Sigterm" : "Sighup");
+                         });
+
+// A .csv file replayed without --mapping is read as NDJSON: every row is dead-lettered, and
+// nothing said why (found by a helper).
+TEST(ReplayInputTest, ACsvFileWithoutMappingIsNamedAsSuch) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-csv-no-mapping"));
+  const std::string csv = dir / "cases.csv";
+  std::ofstream(csv) << "case_id,opened\n1,2026-03-02\n";
+  const CommandResult r = RunIocstream({"replay", "--config", config, csv});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("cases.csv: read as NDJSON events (one JSON object per line); a CSV "
+                       "export is replayed with --mapping"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.out.find("consumed 2 = applied 0 (late 0) + duplicates 0 + dead-lettered 2"),
+            std::string::npos)
+      << r.out;
 }
 
 }  // namespace
