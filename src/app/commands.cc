@@ -841,7 +841,10 @@ int RunExport(const ExportOptions& options) {
     }
   }
   out->flush();
-  if (!*out) return Fail(IoError("writing the export failed"));
+  if (!*out) {
+    return Fail(IoError("writing the export to " + options.output.value_or("stdout") +
+                        " failed: " + std::strerror(errno)));
+  }
   return 0;
 }
 

@@ -83,8 +83,8 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
     Error e = store.error();
     // RocksDB's "IO error: While lock file: DIR/LOCK: Resource temporarily unavailable".
     if (e.message.find("lock file") != std::string::npos) {
-      e.message += " (is another iocstream running on " + options.path +
-                   "? read its state through the HTTP API instead)";
+      e.message += " (is another iocstream using " + options.path +
+                   "? wait for it to end; a running `run` serves its state on its HTTP API)";
     }
     return e;
   }

@@ -129,6 +129,7 @@ TEST_F(ConfigTest, AKeyWithNoValueIsRefused) {
     ExpectRefused("kafka", std::string("  consumer:\n    fetch.wait.max.ms: ") + value + "\n",
                   {"kafka.consumer.fetch.wait.max.ms"});
   }
+  ExpectRefused("state", "  dir: \"\"\n", {"state.dir", "must not be empty"});
   // A quoted "~" is a string: a directory of that name, as the user wrote.
   auto c = LoadWithSection("state", "  dir: \"~\"\n");
   ASSERT_TRUE(c.has_value()) << c.error().message;
