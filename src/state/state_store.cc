@@ -590,6 +590,32 @@ StateStore::~StateStore() { (void)Close(); }
 
 Status StateStore::Close() { return impl_->Close(); }
 
+namespace {
+
+// RocksDB before 8.3 creates a WAL file at every open and deletes an empty one only after a
+// flush, so every command run on a store (an export, a replay with nothing new) left a 0-byte
+// NNNNNN.log for good, and every open read through all of them (facebook/rocksdb#11313,
+// fixed by #11409 in 8.3). Its maintainers' mitigation: delete the empty WAL files, safe
+// while WALs are not tracked in the MANIFEST (track_and_verify_wals_in_manifest, off here).
+// A WAL with no bytes holds no record to recover. Called under the process lock, before the
+// database is opened, so no writer can be appending to one.
+void RemoveEmptyWals(const std::string& path) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() <= 4 || !name.ends_with(".log") ||
+        name.find_first_not_of("0123456789") != name.size() - 4) {
+      continue;
+    }
+    std::error_code file_ec;
+    if (entry.is_regular_file(file_ec) && entry.file_size(file_ec) == 0 && !file_ec) {
+      std::filesystem::remove(entry.path(), file_ec);  // best effort: RocksDB copes with it
+    }
+  }
+}
+
+}  // namespace
+
 bool StateStore::Exists(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_regular_file(std::filesystem::path(path) / "CURRENT", ec);
@@ -655,6 +681,8 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
   db_options.bytes_per_sync = size_t{1} << 20;  // smooth write-back instead of fsync bursts
   db_options.keep_log_file_num = 5;             // RocksDB's info LOG, bounded on disk
   db_options.max_log_file_size = size_t{16} << 20;
+
+  RemoveEmptyWals(options.path);
 
   std::vector<std::string> existing;
   const bool existed = rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok();

@@ -745,6 +745,46 @@ TEST_F(StateStoreTest, SecondOpenOfTheSamePathFailsWhileLocked) {
   ASSERT_TRUE(third.has_value()) << third.error().message;
 }
 
+// Every open left a new empty WAL file, never deleted (RocksDB 7.8, facebook/rocksdb#11313;
+// found by a helper): twenty exports, twenty files. What is committed survives the removal.
+TEST_F(StateStoreTest, EmptyWalFilesDoNotPileUpAcrossOpens) {
+  {
+    auto store = OpenStore();
+    auto batch = store->NewBatch();
+    batch.PutDossier(Dossier("kept"));
+    Commit(*store, std::move(batch));
+  }
+  auto wal_files = [&] {
+    size_t n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(Options().path)) {
+      if (entry.path().extension() == ".log") ++n;
+    }
+    return n;
+  };
+  for (int i = 0; i < 10; ++i) {
+    auto store = OpenStore();
+    ASSERT_TRUE(store->GetDossier("kept")->has_value());
+  }
+  EXPECT_LE(wal_files(), 2u);
+  // A WAL that holds writes (no clean close: the process died) is replayed, not removed.
+  {
+    auto store = OpenStore();
+    auto batch = store->NewBatch();
+    batch.PutDossier(Dossier("unflushed"));
+    Commit(*store, std::move(batch));
+    EXPECT_GE(wal_files(), 1u);
+    std::filesystem::path copy = Options().path + "-crashed";
+    std::filesystem::copy(Options().path, copy);  // the files as a crash would leave them
+    ASSERT_TRUE(store->Close().ok());
+    std::filesystem::remove_all(Options().path);
+    std::filesystem::rename(copy, Options().path);
+  }
+  std::filesystem::remove(std::filesystem::path(Options().path) / "iocstream.lock");
+  auto reopened = OpenStore();
+  EXPECT_TRUE(reopened->GetDossier("unflushed")->has_value());
+  EXPECT_TRUE(reopened->GetDossier("kept")->has_value());
+}
+
 TEST_F(StateStoreTest, CallsAfterCloseFail) {
   auto store = OpenStore();
   ASSERT_TRUE(store->Close().ok());
