@@ -118,7 +118,7 @@ TEST_F(ConfigTest, AKeyGivenTwiceIsRefused) {
 // "null": the store went to a directory named null (found by a helper). A key with no value
 // is refused by name, whatever its type.
 TEST_F(ConfigTest, AKeyWithNoValueIsRefused) {
-  for (const char* value : {"~", "", "null"}) {
+  for (const char* value : {"~", "", "null", "!!null", "!!null ''"}) {
     ExpectRefused("state", std::string("  dir: ") + value + "\n", {"state.dir", "no value"});
     ExpectRefused("state", std::string("  block_cache_mb: ") + value + "\n",
                   {"state.block_cache_mb", "no value"});
