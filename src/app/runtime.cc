@@ -78,6 +78,15 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
         "raise block_cache_mb)",
         rt->config.state.write_buffer_mb, memtables >> 20, rt->config.state.block_cache_mb);
   }
+  if (std::error_code ec; std::filesystem::is_directory(options.path, ec) &&
+                          !state::StateStore::Exists(options.path) &&
+                          !std::filesystem::is_empty(options.path, ec) && !ec) {
+    // A typo'd or shared directory: the store's files go among whatever is there.
+    spdlog::warn(
+        "state directory {} is not empty and holds no state store: creating one among its "
+        "files (give an empty or new directory to keep them apart)",
+        options.path);
+  }
   auto store = state::StateStore::Open(options);
   if (!store) {
     Error e = store.error();

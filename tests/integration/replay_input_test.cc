@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -306,6 +307,25 @@ INSTANTIATE_TEST_SUITE_P(Signals, ReplayStopSignalTest, ::testing::Values(SIGTER
                          [](const ::testing::TestParamInfo<int>& info) {
                            return std::string(info.param == SIGTERM ? "Sigterm" : "Sighup");
                          });
+
+// A state directory that holds other files and no store (a typo, a shared folder) got the
+// store's files among them without a word (found by a helper): a warning says so. An empty
+// or new directory, or one that holds a store, is used quietly.
+TEST(ReplayInputTest, AStateDirectoryWithOtherFilesIsWarnedAbout) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-nonempty-dir"));
+  std::filesystem::create_directories(dir / "state");
+  std::ofstream(dir / "state/notes.txt") << "someone's notes\n";
+  const std::string events = dir / "events.ndjson";
+  std::ofstream(events) << Received("D1");
+  const CommandResult first = RunIocstream({"replay", "--config", config, events});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("is not empty and holds no state store"), std::string::npos)
+      << first.err;
+  const CommandResult again = RunIocstream({"replay", "--config", config, events});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.err.find("holds no state store"), std::string::npos) << again.err;
+}
 
 // A .csv file replayed without --mapping is read as NDJSON: every row is dead-lettered, and
 // nothing said why (found by a helper).
