@@ -597,8 +597,8 @@ namespace {
 // NNNNNN.log for good, and every open read through all of them (facebook/rocksdb#11313,
 // fixed by #11409 in 8.3). Its maintainers' mitigation: delete the empty WAL files, safe
 // while WALs are not tracked in the MANIFEST (track_and_verify_wals_in_manifest, off here).
-// A WAL with no bytes holds no record to recover. Called under the process lock, before the
-// database is opened, so no writer can be appending to one.
+// A WAL with no bytes holds no record to recover. Called under the process lock and
+// RocksDB's LOCK, before the database is opened, so no writer can be appending to one.
 void RemoveEmptyWals(const std::string& path) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
@@ -682,7 +682,15 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
   db_options.keep_log_file_num = 5;             // RocksDB's info LOG, bounded on disk
   db_options.max_log_file_size = size_t{16} << 20;
 
-  RemoveEmptyWals(options.path);
+  // Also under RocksDB's own LOCK: a process of an iocstream before iocstream.lock holds only
+  // that one, and its current WAL may be empty. Released for DB::Open to take.
+  if (rocksdb::FileLock* db_lock = nullptr;
+      rocksdb::Env::Default()
+          ->LockFile((std::filesystem::path(options.path) / "LOCK").string(), &db_lock)
+          .ok()) {
+    RemoveEmptyWals(options.path);
+    (void)rocksdb::Env::Default()->UnlockFile(db_lock);
+  }
 
   std::vector<std::string> existing;
   const bool existed = rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok();

@@ -783,6 +783,25 @@ TEST_F(StateStoreTest, EmptyWalFilesDoNotPileUpAcrossOpens) {
   auto reopened = OpenStore();
   EXPECT_TRUE(reopened->GetDossier("unflushed")->has_value());
   EXPECT_TRUE(reopened->GetDossier("kept")->has_value());
+  ASSERT_TRUE(reopened->Close().ok());
+
+  // A process of an earlier iocstream holds only RocksDB's LOCK: its current WAL, empty, is
+  // left alone (the open is refused by that lock).
+  rocksdb::Options raw_options;
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(raw_options, Options().path, &names).ok());
+  for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  ASSERT_TRUE(rocksdb::DB::Open(raw_options, Options().path, families, &handles, &raw).ok());
+  const size_t held = wal_files();
+  EXPECT_GE(held, 1u);
+  auto refused = StateStore::Open(Options());
+  EXPECT_FALSE(refused.has_value());
+  EXPECT_EQ(wal_files(), held);
+  for (auto* h : handles) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
+  delete raw;
 }
 
 TEST_F(StateStoreTest, CallsAfterCloseFail) {
