@@ -614,6 +614,36 @@ void RemoveEmptyWals(const std::string& path) {
   }
 }
 
+// Whether the database at `path`, with the column families `existing` and no meta family, is
+// a store whose creation was cut short (a process killed while DB::Open added iocstream's
+// families one at a time: CURRENT is written with the default family first): it holds only
+// families of iocstream's names, all empty. Opening it then finishes its creation; anything
+// else (another program's database) is refused before it is touched.
+bool UnfinishedCreation(const std::string& path, const std::vector<std::string>& existing) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& name : existing) {
+    const bool ours =
+        name == rocksdb::kDefaultColumnFamilyName ||
+        std::find(kFamilyNames.begin(), kFamilyNames.end(), name) != kFamilyNames.end();
+    if (!ours) return false;
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  if (!rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, descriptors, &handles, &raw).ok()) {
+    return false;
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  bool empty = true;
+  for (auto* handle : handles) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handle));
+    it->SeekToFirst();
+    if (it->Valid() || !it->status().ok()) empty = false;
+  }
+  for (auto* handle : handles) (void)db->DestroyColumnFamilyHandle(handle);
+  return empty;
+}
+
 }  // namespace
 
 bool StateStore::Exists(const std::string& path) {
@@ -694,7 +724,8 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
 
   std::vector<std::string> existing;
   const bool existed = rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok();
-  if (existed && std::find(existing.begin(), existing.end(), keys::kMetaFamily) == existing.end()) {
+  if (existed && std::find(existing.begin(), existing.end(), keys::kMetaFamily) == existing.end() &&
+      !UnfinishedCreation(options.path, existing)) {
     // Refuse before opening: opening would add our column families to someone else's database.
     return InvalidArgument("state store at " + options.path +
                            ": a RocksDB database without a 'meta' column family; not an "

@@ -804,6 +804,57 @@ TEST_F(StateStoreTest, EmptyWalFilesDoNotPileUpAcrossOpens) {
   delete raw;
 }
 
+// A process killed while DB::Open created a new store left CURRENT with the default family
+// and some of iocstream's, no meta family: every later open refused the directory as "not an
+// iocstream state store" for good (found by a helper, kill -9 at ~150 ms). Such a store, all
+// of its families iocstream's and empty, is finished; another program's database is still
+// refused untouched.
+TEST_F(StateStoreTest, AStoreWhoseCreationWasCutShortIsFinishedAndAForeignOneRefused) {
+  auto make = [](const std::string& path, const std::vector<std::string>& families,
+                 bool with_data) {
+    rocksdb::Options raw_options;
+    raw_options.create_if_missing = true;
+    raw_options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+    for (const auto& f : families) descriptors.emplace_back(f, rocksdb::ColumnFamilyOptions());
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    ASSERT_TRUE(rocksdb::DB::Open(raw_options, path, descriptors, &handles, &raw).ok());
+    if (with_data) {
+      ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), handles[0], "k", "v").ok());
+    }
+    for (auto* h : handles) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
+    delete raw;
+  };
+  // Cut short: the default family and the dossiers one, empty.
+  make(Options().path, {std::string(keys::kDossiersFamily)}, false);
+  {
+    auto store = OpenStore();
+    auto batch = store->NewBatch();
+    batch.PutDossier(Dossier("after"));
+    Commit(*store, std::move(batch));
+  }
+  EXPECT_TRUE(OpenStore()->GetDossier("after")->has_value());
+
+  // Another program's: a family of another name, or data in the default family.
+  const std::string foreign = Options().path + "-foreign";
+  for (const bool named : {true, false}) {
+    std::filesystem::remove_all(foreign);
+    make(foreign, named ? std::vector<std::string>{"theirs"} : std::vector<std::string>{}, !named);
+    StateStoreOptions options = Options();
+    options.path = foreign;
+    auto refused = StateStore::Open(options);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_NE(refused.error().message.find("not an iocstream state store"), std::string::npos)
+        << refused.error().message;
+    std::vector<std::string> families;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), foreign, &families).ok());
+    EXPECT_EQ(families.size(), named ? 2u : 1u);  // none of ours added
+  }
+  std::filesystem::remove_all(foreign);
+}
+
 TEST_F(StateStoreTest, CallsAfterCloseFail) {
   auto store = OpenStore();
   ASSERT_TRUE(store->Close().ok());
