@@ -674,8 +674,12 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
   // by a store of this one ("lock hold by current process"): one message for both.
   const std::string lock_path = (std::filesystem::path(options.path) / kProcessLockFile).string();
   if (auto s = rocksdb::Env::Default()->LockFile(lock_path, &impl->process_lock); !s.ok()) {
+    const std::string why = s.ToString();
+    const bool held = why.find("Resource temporarily unavailable") != std::string::npos ||
+                      why.find("lock hold by current process") != std::string::npos;
+    // A read-only or forbidden directory is not another process's doing.
     return IoError("state store: open " + options.path + ": lock file " + lock_path +
-                   " is held by another store (" + s.ToString() + ")");
+                   (held ? " is held by another store (" : " cannot be locked (") + why + ")");
   }
 
   rocksdb::LRUCacheOptions cache_options;
