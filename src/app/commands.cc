@@ -624,7 +624,20 @@ int RunReplay(const ReplayOptions& options) {
       }
       in.clear();
       in.seekg(0);
-      const TopicPartition source{FileSourceName(file, first_line), PartitionId(0)};
+      // Trailing spaces, tabs and CRs are not the line's, as for the source check: a first
+      // line applied before its "\r\n" was written names the same file once it is (it was
+      // replayed again, as a new file).
+      std::string_view first = first_line;
+      while (!first.empty() &&
+             (first.back() == ' ' || first.back() == '\t' || first.back() == '\r')) {
+        first.remove_suffix(1);
+      }
+      TopicPartition source{FileSourceName(file, first), PartitionId(0)};
+      if (first.size() != first_line.size() && !pipeline.StoredOffset(source)) {
+        // A store of an earlier iocstream named a CRLF file with the CR.
+        TopicPartition with_cr{FileSourceName(file, first_line), PartitionId(0)};
+        if (pipeline.StoredOffset(with_cr)) source = std::move(with_cr);
+      }
       if (!sources_read.insert(source.topic).second) {
         spdlog::warn("{}: listed again: replayed once (it is the same source as before)", file);
         continue;

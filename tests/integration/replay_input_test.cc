@@ -327,6 +327,29 @@ TEST(ReplayInputTest, AStateDirectoryWithOtherFilesIsWarnedAbout) {
   EXPECT_EQ(again.err.find("holds no state store"), std::string::npos) << again.err;
 }
 
+// A first line consumed before its line end was written (complete JSON, no line feed), then
+// ended with "\r\n" or " \n": the file was taken for a new one and replayed again from its
+// first line (found by a helper). Trailing spaces and CRs do not change its identity.
+TEST(ReplayInputTest, AFirstLineEndedLaterIsTheSameFile) {
+  for (const std::string ending : {"\r\n", " \n", "\t\r\n"}) {
+    TempDir dir;
+    const std::string config = WriteConfig(dir, UniqueName("replay-first-line-end"));
+    const std::string events = dir / "events.ndjson";
+    std::string first = Received("D1");
+    first.pop_back();  // no line feed yet
+    std::ofstream(events, std::ios::binary) << first;
+    const CommandResult before = RunIocstream({"replay", "--config", config, events});
+    ASSERT_EQ(before.exit_code, 0) << before.err;
+    EXPECT_NE(before.out.find("consumed 1 = applied 1"), std::string::npos) << before.out;
+    std::ofstream(events, std::ios::binary | std::ios::app) << ending << Received("D2");
+    const CommandResult after = RunIocstream({"replay", "--config", config, events});
+    ASSERT_EQ(after.exit_code, 0) << after.err;
+    EXPECT_NE(after.out.find("consumed 1 = applied 1 (late 0) + duplicates 0"), std::string::npos)
+        << after.out;
+    EXPECT_NE(after.err.find("resuming at line 2"), std::string::npos) << after.err;
+  }
+}
+
 // A .csv file replayed without --mapping is read as NDJSON: every row is dead-lettered, and
 // nothing said why (found by a helper).
 TEST(ReplayInputTest, ACsvFileWithoutMappingIsNamedAsSuch) {
