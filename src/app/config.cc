@@ -226,7 +226,9 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return s;
     }
     if (Status s = Read(st, "state", "dir", c.state.dir, err); !s) return s;
-    if (c.state.dir.empty()) return err("state.dir", "must not be empty");
+    if (c.state.dir.find_first_not_of(" \t") == std::string::npos) {
+      return err("state.dir", "must not be empty or blank");
+    }
     if (Status s = Read(st, "state", "block_cache_mb", c.state.block_cache_mb, err); !s) return s;
     if (Status s = Read(st, "state", "write_buffer_mb", c.state.write_buffer_mb, err); !s) {
       return s;

@@ -130,6 +130,7 @@ TEST_F(ConfigTest, AKeyWithNoValueIsRefused) {
                   {"kafka.consumer.fetch.wait.max.ms"});
   }
   ExpectRefused("state", "  dir: \"\"\n", {"state.dir", "must not be empty"});
+  ExpectRefused("state", "  dir: \"  \"\n", {"state.dir", "must not be empty or blank"});
   // A quoted "~" is a string: a directory of that name, as the user wrote.
   auto c = LoadWithSection("state", "  dir: \"~\"\n");
   ASSERT_TRUE(c.has_value()) << c.error().message;
