@@ -665,6 +665,11 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
         "charged to the block cache)");
   }
   std::error_code ec;
+  if (std::filesystem::is_symlink(options.path, ec) && !std::filesystem::exists(options.path, ec)) {
+    return IoError("state store: " + options.path + " is a symbolic link to " +
+                   std::filesystem::read_symlink(options.path, ec).string() +
+                   ", which does not exist");
+  }
   std::filesystem::create_directories(options.path, ec);
   if (ec) return IoError("state store: cannot create " + options.path + ": " + ec.message());
 

@@ -855,6 +855,20 @@ TEST_F(StateStoreTest, AStoreWhoseCreationWasCutShortIsFinishedAndAForeignOneRef
   std::filesystem::remove_all(foreign);
 }
 
+// A state directory given as a symbolic link to a missing directory said "cannot create ...:
+// File exists" (found by a helper).
+TEST_F(StateStoreTest, ADanglingSymbolicLinkIsNamedAsSuch) {
+  StateStoreOptions options = Options();
+  options.path = Options().path + "-link";
+  std::filesystem::create_directory_symlink(Options().path + "-missing", options.path);
+  auto store = StateStore::Open(options);
+  ASSERT_FALSE(store.has_value());
+  EXPECT_NE(store.error().message.find("is a symbolic link to " + Options().path +
+                                       "-missing, which does not exist"),
+            std::string::npos)
+      << store.error().message;
+}
+
 TEST_F(StateStoreTest, CallsAfterCloseFail) {
   auto store = OpenStore();
   ASSERT_TRUE(store->Close().ok());
