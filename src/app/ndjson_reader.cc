@@ -255,8 +255,8 @@ void NdjsonReader::Run(std::ifstream& in) {
           topic_, PartitionId(0), Offset(last), Instant{}, {}, without_mark(last, partial)};
       const std::vector<DecodeResult> decoded = DecodeRecords(decoder, {&record, 1});
       // Too large: refused before it is parsed, so it may be unfinished too (held back, it is
-      // dead-lettered whole once finished; dead-lettered now, its finished text would then
-      // differ from the line applied, and the file be refused as changed).
+      // dead-lettered once finished; dead-lettered now, its finished text would then differ
+      // from the line applied, and the file be refused as changed).
       // Only whitespace (or a byte-order mark) and a JSON scalar ("12" of "123...") may be
       // the start of an event too; a complete object or array cannot grow into one.
       if (decoded[0].has_value()) return false;
