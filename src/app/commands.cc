@@ -632,13 +632,26 @@ int RunReplay(const ReplayOptions& options) {
              (first.back() == ' ' || first.back() == '\t' || first.back() == '\r')) {
         first.remove_suffix(1);
       }
-      TopicPartition source{FileSourceName(file, first), PartitionId(0)};
-      if (first.size() != first_line.size() && !pipeline.StoredOffset(source)) {
-        // A store of an earlier iocstream named a CRLF file with the CR.
-        TopicPartition with_cr{FileSourceName(file, first_line), PartitionId(0)};
-        if (pipeline.StoredOffset(with_cr)) source = std::move(with_cr);
+      // The path made absolute, without symbolic links, "." or "..": `f`, `./f`, the
+      // absolute path and a link to it are one file (each spelling was a source of its own,
+      // replayed again, its dead letters written again).
+      std::error_code path_ec;
+      std::string path = fs::weakly_canonical(fs::absolute(file, path_ec), path_ec).string();
+      if (path_ec || path.empty()) path = file;
+      TopicPartition source{FileSourceName(path, first), PartitionId(0)};
+      const std::string identity = source.topic;
+      if (!pipeline.StoredOffset(source)) {
+        // A store of an earlier iocstream named a file by the path as given, and a CRLF
+        // file's first line with its CR.
+        for (std::string_view line : {first, std::string_view(first_line)}) {
+          TopicPartition earlier{FileSourceName(file, line), PartitionId(0)};
+          if (pipeline.StoredOffset(earlier)) {
+            source = std::move(earlier);
+            break;
+          }
+        }
       }
-      if (!sources_read.insert(source.topic).second) {
+      if (!sources_read.insert(identity).second) {
         spdlog::warn("{}: listed again: replayed once (it is the same source as before)", file);
         continue;
       }

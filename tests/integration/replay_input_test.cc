@@ -350,6 +350,35 @@ TEST(ReplayInputTest, AFirstLineEndedLaterIsTheSameFile) {
   }
 }
 
+// A file is known by its real path: under another spelling (`dir/./f`, a symbolic link) it
+// was a new source, replayed again with its dead letters written again (found by a helper).
+TEST(ReplayInputTest, AFileUnderAnotherSpellingOfItsPathIsTheSameSource) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-path-spelling"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream(events) << Received("D1") << "not json\n";
+  const std::string link = dir / "link.ndjson";
+  std::filesystem::create_symlink(events, link);
+  const std::string dotted = dir.path() + "/./events.ndjson";
+  const CommandResult once = RunIocstream({"replay", "--config", config, events, dotted, link});
+  ASSERT_EQ(once.exit_code, 0) << once.err;
+  EXPECT_NE(once.out.find("consumed 2 = applied 1 (late 0) + duplicates 0 + dead-lettered 1"),
+            std::string::npos)
+      << once.out;
+  EXPECT_NE(once.err.find(dotted + ": listed again"), std::string::npos) << once.err;
+  EXPECT_NE(once.err.find(link + ": listed again"), std::string::npos) << once.err;
+  std::ofstream(events, std::ios::app) << Received("D2");
+  const CommandResult grown = RunIocstream({"replay", "--config", config, link});
+  ASSERT_EQ(grown.exit_code, 0) << grown.err;
+  EXPECT_NE(grown.out.find("consumed 1 = applied 1 (late 0) + duplicates 0 + dead-lettered 0"),
+            std::string::npos)
+      << grown.out;
+  std::istringstream dead(ReadFile(dir / "state/dead-letters.ndjson"));
+  size_t dead_letters = 0;
+  for (std::string line; std::getline(dead, line);) ++dead_letters;
+  EXPECT_EQ(dead_letters, 1u);
+}
+
 // A .csv file replayed without --mapping is read as NDJSON: every row is dead-lettered, and
 // nothing said why (found by a helper).
 TEST(ReplayInputTest, ACsvFileWithoutMappingIsNamedAsSuch) {
