@@ -1,17 +1,8 @@
 #include "iocstream/decode/dead_letter.h"
 
+#include "iocstream/core/utf8.h"
+
 namespace iocstream {
-namespace {
-
-// Cuts `text` to at most `max_bytes` without splitting a UTF-8 sequence.
-std::string_view CutUtf8(std::string_view text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return text;
-  size_t end = max_bytes;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return text.substr(0, end);
-}
-
-}  // namespace
 
 DeadLetter MakeDeadLetter(const DecodeError& error, const TopicPartition& source, Offset offset) {
   return DeadLetter{std::string(ToString(error.reason)), error.detail, source.topic,

@@ -20,6 +20,8 @@
 #include <streambuf>
 #include <string_view>
 
+#include "iocstream/core/utf8.h"
+
 namespace iocstream::ingest {
 namespace {
 
@@ -432,15 +434,10 @@ class CsvEventReader::Impl {
         constexpr size_t kColumnChars = 60;
         std::string columns;
         for (size_t i = 0; i < header_.size() && i < kColumnsShown; ++i) {
-          const std::string& column = header_[i];
-          size_t cut = std::min(column.size(), kColumnChars);
           // Not in the middle of a UTF-8 character (Vietnamese column names).
-          while (cut < column.size() && cut > 0 &&
-                 (static_cast<unsigned char>(column[cut]) & 0xC0) == 0x80) {
-            --cut;
-          }
-          columns += (columns.empty() ? "" : ", ") + column.substr(0, cut);
-          if (cut < column.size()) columns += "...";
+          const std::string_view cut = CutUtf8(header_[i], kColumnChars);
+          columns += (columns.empty() ? "" : ", ") + std::string(cut);
+          if (cut.size() < header_[i].size()) columns += "...";
         }
         if (header_.size() > kColumnsShown) {
           columns += ", ... (" + std::to_string(header_.size()) + " columns)";
