@@ -627,11 +627,7 @@ int RunReplay(const ReplayOptions& options) {
       // Trailing spaces, tabs and CRs are not the line's, as for the source check: a first
       // line applied before its "\r\n" was written names the same file once it is (it was
       // replayed again, as a new file).
-      std::string_view first = first_line;
-      while (!first.empty() &&
-             (first.back() == ' ' || first.back() == '\t' || first.back() == '\r')) {
-        first.remove_suffix(1);
-      }
+      const std::string_view first = Pipeline::WithoutTrailingBlanks(first_line);
       // The path made absolute, without symbolic links, "." or "..": `f`, `./f`, the
       // absolute path and a link to it are one file (each spelling was a source of its own,
       // replayed again, its dead letters written again).

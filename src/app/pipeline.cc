@@ -224,9 +224,13 @@ std::optional<uint64_t> Pipeline::ChainBefore(const TopicPartition& tp, Offset o
   return check->chain;
 }
 
-uint64_t Pipeline::ChainFingerprint(uint64_t previous, std::string_view payload) {
+std::string_view Pipeline::WithoutTrailingBlanks(std::string_view payload) {
   const size_t end = payload.find_last_not_of(" \t\r");
-  payload = payload.substr(0, end == std::string_view::npos ? 0 : end + 1);
+  return payload.substr(0, end == std::string_view::npos ? 0 : end + 1);
+}
+
+uint64_t Pipeline::ChainFingerprint(uint64_t previous, std::string_view payload) {
+  payload = WithoutTrailingBlanks(payload);
   return XXH3_64bits_withSeed(payload.data(), payload.size(), previous);
 }
 

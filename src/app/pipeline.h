@@ -256,6 +256,9 @@ class Pipeline {
   // same line once it is.
   static constexpr uint64_t kChainStart = 0;
   [[nodiscard]] static uint64_t ChainFingerprint(uint64_t previous, std::string_view payload);
+  // `payload` without its trailing spaces, tabs and carriage returns: what ChainFingerprint
+  // hashes, and what names a file source by its first line.
+  [[nodiscard]] static std::string_view WithoutTrailingBlanks(std::string_view payload);
 
   // Commits what is pending, then forgets the in-memory state of revoked partitions
   // (aggregates, watermarks, offsets, cached dossiers). A failed commit makes the Pipeline
