@@ -512,9 +512,9 @@ int RunReplay(const ReplayOptions& options) {
     batch.PutReplayPartitions(config.replay_partitions);
     if (Status s = store.Commit(std::move(batch)); !s) return Fail(s.error());
   }
-  auto relay =
-      FileOutboxRelay::Open(store, config.state.dir + "/alerts.ndjson",
-                            config.state.dir + "/dead-letters.ndjson", session.relay_probe);
+  auto relay = FileOutboxRelay::Open(
+      store, (fs::path(config.state.dir) / kReplayAlertsFile).string(),
+      (fs::path(config.state.dir) / kReplayDeadLettersFile).string(), session.relay_probe);
   if (!relay) return Fail(relay.error());
   // The relay drains on its own thread: reading and deleting the outbox took about 5% of the
   // pipeline thread's time, the bound of a replay.

@@ -78,21 +78,15 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
         "raise block_cache_mb)",
         rt->config.state.write_buffer_mb, memtables >> 20, rt->config.state.block_cache_mb);
   }
-  // Files a store (or an interrupted creation of one) leaves: iocstream's and RocksDB's.
-  const auto store_file = [](const std::string& name) {
-    for (const char* exact : {"iocstream.lock", "alerts.ndjson", "dead-letters.ndjson", "LOCK",
-                              "LOG", "CURRENT", "IDENTITY"}) {
-      if (name == exact) return true;
-    }
-    for (const char* prefix : {"LOG.old.", "MANIFEST-", "OPTIONS-"}) {
-      if (name.starts_with(prefix)) return true;
-    }
-    return name.ends_with(".log") || name.ends_with(".sst") || name.ends_with(".dbtmp");
-  };
-  const auto other_files = [&](const std::string& dir) {
+  // Files other than a store's and replay's own.
+  const auto other_files = [](const std::string& dir) {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-      if (!store_file(entry.path().filename().string())) return true;
+      const std::string name = entry.path().filename().string();
+      if (!state::StateStore::IsStoreFile(name) && name != kReplayAlertsFile &&
+          name != kReplayDeadLettersFile) {
+        return true;
+      }
     }
     return false;
   };
@@ -107,9 +101,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
   auto store = state::StateStore::Open(options);
   if (!store) {
     Error e = store.error();
-    // RocksDB's "IO error: While lock file: DIR/LOCK: Resource temporarily unavailable".
-    if (e.message.find("is held by another store") != std::string::npos ||
-        e.message.find("While lock file") != std::string::npos) {
+    if (e.message.find(state::StateStore::kHeldByAnother) != std::string::npos) {
       e.message += " (is another iocstream using " + options.path +
                    "? wait for it to end; a running `run` serves its state on its HTTP API)";
     }

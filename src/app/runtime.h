@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string_view>
 
 #include "app/config.h"
 #include "iocstream/rules/business_calendar.h"
@@ -56,6 +57,10 @@ struct Runtime {
   // The calendar in force, under the same validity.
   [[nodiscard]] const rules::BusinessCalendar& calendar() const;
 };
+
+// The files `replay` writes its alerts and dead letters to, in the state directory.
+inline constexpr std::string_view kReplayAlertsFile = "alerts.ndjson";
+inline constexpr std::string_view kReplayDeadLettersFile = "dead-letters.ndjson";
 
 // Loads the calendar and catalog, and opens the state store at config.state.dir.
 [[nodiscard]] Result<std::unique_ptr<Runtime>> OpenRuntime(Config config);

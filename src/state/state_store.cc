@@ -646,6 +646,18 @@ bool UnfinishedCreation(const std::string& path, const std::vector<std::string>&
 
 }  // namespace
 
+bool StateStore::IsStoreFile(std::string_view name) {
+  for (const std::string_view exact :
+       {kProcessLockFile, std::string_view("LOCK"), std::string_view("LOG"),
+        std::string_view("CURRENT"), std::string_view("IDENTITY")}) {
+    if (name == exact) return true;
+  }
+  for (const std::string_view prefix : {"LOG.old.", "MANIFEST-", "OPTIONS-"}) {
+    if (name.starts_with(prefix)) return true;
+  }
+  return name.ends_with(".log") || name.ends_with(".sst") || name.ends_with(".dbtmp");
+}
+
 bool StateStore::Exists(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_regular_file(std::filesystem::path(path) / "CURRENT", ec);
@@ -683,8 +695,8 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
     const bool held = why.find("Resource temporarily unavailable") != std::string::npos ||
                       why.find("lock hold by current process") != std::string::npos;
     // A read-only or forbidden directory is not another process's doing.
-    return IoError("state store: open " + options.path + ": lock file " + lock_path +
-                   (held ? " is held by another store (" : " cannot be locked (") + why + ")");
+    return IoError("state store: open " + options.path + ": lock file " + lock_path + " " +
+                   (held ? std::string(kHeldByAnother) : "cannot be locked") + " (" + why + ")");
   }
 
   rocksdb::LRUCacheOptions cache_options;
@@ -763,7 +775,14 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
 
   rocksdb::DB* raw_db = nullptr;
   auto s = rocksdb::DB::Open(db_options, options.path, descriptors, &impl->handles, &raw_db);
-  if (!s.ok()) return FromRocks(s, "open " + options.path);
+  if (!s.ok()) {
+    // RocksDB's LOCK held while iocstream.lock was free: a process of an iocstream before it.
+    if (s.IsIOError() && s.ToString().find("While lock file") != std::string::npos) {
+      return IoError("state store: open " + options.path + ": " + std::string(kHeldByAnother) +
+                     " (" + s.ToString() + ")");
+    }
+    return FromRocks(s, "open " + options.path);
+  }
   impl->db.reset(raw_db);
   for (size_t f = 0; f < kFamilyCount; ++f) impl->families[f] = impl->handles[f + 1];
 

@@ -231,9 +231,15 @@ class StateStore {
   // an iocstream state store; kIo when RocksDB cannot open it, and when another process (or
   // another open StateStore of this one) holds the directory: the store locks the file
   // `iocstream.lock` there until Close, before RocksDB writes anything (a refused open leaves
-  // the holder's files, its info LOG included, as they were); kCorruption for unreadable
-  // metadata.
+  // the holder's files, its info LOG included, as they were), and the message then holds
+  // kHeldByAnother; kCorruption for unreadable metadata.
   [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const StateStoreOptions& options);
+  static constexpr std::string_view kHeldByAnother = "is held by another store";
+
+  // Whether a file of this name in a state directory is one a store (or an interrupted
+  // creation of one) keeps there: RocksDB's files and the store's lock file. For callers that
+  // tell a store's directory from one that holds other files.
+  [[nodiscard]] static bool IsStoreFile(std::string_view name);
 
   // Whether `path` holds a store (a RocksDB database; not checked to be an iocstream one, as
   // Open does), without creating or writing anything there: for the readers of an existing
