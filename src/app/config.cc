@@ -52,6 +52,9 @@ constexpr const char* TypeName() {
   }
 }
 
+// YAML's null: `key:`, `~`, `null`, and `!!null` (which yaml-cpp keeps as a tagged scalar).
+bool IsNullValue(const YAML::Node& v) { return v.IsNull() || v.Tag() == "tag:yaml.org,2002:null"; }
+
 // Reads an optional scalar of type T at node[key]; error text names the key and the type.
 template <typename T>
 Status Read(const YAML::Node& node, const std::string& section, const char* key, T& out,
@@ -60,7 +63,7 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
   if (!v) return {};
   // `key:` or `key: ~` is YAML's null, which yaml-cpp reads as the string "null" (a state
   // directory named null) or refuses with the type's message: say what it is.
-  if (v.IsNull() || v.Tag() == "tag:yaml.org,2002:null") {  // `!!null` is a scalar to yaml-cpp
+  if (IsNullValue(v)) {
     return err(section + "." + key, "no value (expected " + std::string(TypeName<T>()) +
                                         "; leave the key out for its default)");
   }
@@ -114,7 +117,7 @@ Status ReadProperties(const YAML::Node& node, const std::string& section,
   for (const auto& kv : node) {
     const auto key = kv.first.as<std::string>();
     if (!seen.insert(key).second) return err(section + "." + key, "given twice");
-    if (!kv.second.IsScalar() || kv.second.Tag() == "tag:yaml.org,2002:null") {  // null too
+    if (!kv.second.IsScalar() || IsNullValue(kv.second)) {
       return err(section + "." + key, "expected a librdkafka property value (a scalar)");
     }
     const auto value = kv.second.as<std::string>();
