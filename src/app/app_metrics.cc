@@ -221,6 +221,10 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   out.push_back(Single("iocstream_state_dossiers_estimated",
                        "RocksDB's estimate of dossiers in the state store.", kGauge,
                        static_cast<double>(s.estimated_dossiers)));
+  out.push_back(Single("iocstream_state_dossier_filter_reads_total",
+                       "Dossier reads answered 'none' by the in-memory dossier filter without "
+                       "reading RocksDB (new dossiers; see state.dossier_filter_mb).",
+                       kCounter, static_cast<double>(s.dossier_reads_filtered)));
   return out;
 }
 

@@ -180,11 +180,12 @@ struct PipelineSession {
     if (hits + misses + fresh > 0) {
       std::printf(
           "dossier reads: %llu cache hits, %llu misses read from the store (%.1f%% hit), %llu "
-          "of dossiers in neither (new)\n",
+          "of dossiers in neither (new; %llu of them known new by the dossier filter)\n",
           static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
           hits + misses > 0 ? 100.0 * static_cast<double>(hits) / static_cast<double>(hits + misses)
                             : 0.0,
-          static_cast<unsigned long long>(fresh));
+          static_cast<unsigned long long>(fresh),
+          static_cast<unsigned long long>(runtime->store->Stats().dossier_reads_filtered));
     }
     if (const std::string cpu = FormatCpuByThreadGroup(CpuByThreadGroup()); !cpu.empty()) {
       std::printf("CPU by thread: %s\n", cpu.c_str());

@@ -223,7 +223,7 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (Status s = CheckKeys(
             st, "state",
             {"dir", "block_cache_mb", "write_buffer_mb", "disable_wal", "dossier_cache_mb",
-             "commit_interval_ms", "commit_max_records", "commit_max_mb"},
+             "dossier_filter_mb", "commit_interval_ms", "commit_max_records", "commit_max_mb"},
             err);
         !s) {
       return s;
@@ -240,6 +240,9 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (Status s = Read(st, "state", "dossier_cache_mb", c.state.dossier_cache_mb, err); !s) {
       return s;
     }
+    if (Status s = Read(st, "state", "dossier_filter_mb", c.state.dossier_filter_mb, err); !s) {
+      return s;
+    }
     if (Status s = Read(st, "state", "commit_interval_ms", c.state.commit_interval_ms, err); !s) {
       return s;
     }
@@ -247,11 +250,18 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return s;
     }
     if (Status s = Read(st, "state", "commit_max_mb", c.state.commit_max_mb, err); !s) return s;
-    for (const auto& [key, value] : {std::pair{"state.block_cache_mb", c.state.block_cache_mb},
-                                     std::pair{"state.write_buffer_mb", c.state.write_buffer_mb},
-                                     std::pair{"state.dossier_cache_mb", c.state.dossier_cache_mb},
-                                     std::pair{"state.commit_max_mb", c.state.commit_max_mb}}) {
+    for (const auto& [key, value] :
+         {std::pair{"state.block_cache_mb", c.state.block_cache_mb},
+          std::pair{"state.write_buffer_mb", c.state.write_buffer_mb},
+          std::pair{"state.dossier_cache_mb", c.state.dossier_cache_mb},
+          std::pair{"state.dossier_filter_mb", c.state.dossier_filter_mb},
+          std::pair{"state.commit_max_mb", c.state.commit_max_mb}}) {
       if (value > kMaxMb) return err(key, "must be at most " + std::to_string(kMaxMb) + " (1 TiB)");
+    }
+    // Allocated whole at start: 4 GiB already covers billions of dossiers.
+    if (c.state.dossier_filter_mb > 4096) {
+      return err("state.dossier_filter_mb",
+                 "must be at most 4096 (4 GiB, about 3 billion dossiers)");
     }
     if (c.state.block_cache_mb == 0) return err("state.block_cache_mb", "must be at least 1");
     if (c.state.write_buffer_mb == 0) return err("state.write_buffer_mb", "must be at least 1");

@@ -32,6 +32,7 @@ struct StateConfig {
   size_t write_buffer_mb = 32;
   bool disable_wal = false;
   size_t dossier_cache_mb = 64;        // dossiers kept in memory across commits
+  size_t dossier_filter_mb = 16;       // filter of the stored dossier ids (0: none)
   size_t commit_interval_ms = 1000;    // state commit at most this often (0: every poll batch)
   size_t commit_max_records = 100000;  // ... or when this many records are pending
   size_t commit_max_mb = 64;           // ... or when the pending changes reach this size

@@ -22,9 +22,12 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <stop_token>
+#include <thread>
 #include <tuple>
 
 #include "state/dossier_codec.h"
+#include "state/dossier_filter.h"
 #include "state/keys.h"
 
 namespace iocstream::state {
@@ -234,6 +237,7 @@ struct StateBatch::Rep {
   size_t outbox_bytes = 0;
   std::string key;  // scratch buffers, reused across operations
   std::string value;
+  DossierFilter* filter = nullptr;  // the store's, null when it keeps none
 
   void Record(const rocksdb::Status& s) {
     if (status.ok() && !s.ok()) status = s;
@@ -247,6 +251,7 @@ StateBatch::~StateBatch() = default;
 
 void StateBatch::PutDossier(const DossierState& dossier) {
   assert(rep_);
+  if (rep_->filter != nullptr) rep_->filter->Insert(dossier.dossier_id);
   EncodeDossier(dossier, &rep_->value);
   rep_->Record(
       rep_->batch.Put(rep_->families[kDossiers], ToSlice(dossier.dossier_id), rep_->value));
@@ -310,7 +315,20 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
               if (const int c = ComparePrefix(a.prefix, b.prefix); c != 0) return c < 0;
               return id(a) < id(b);
             });
-  for (const EncodedDossiers::Ref& r : dossiers.refs_) {
+  // Each id goes into the dossier filter, its block prefetched a few ids ahead: a random
+  // block of a filter far larger than the caches is a cache miss.
+  constexpr size_t kPrefetchAhead = 8;
+  DossierFilter* const filter = rep_->filter;
+  const auto& refs = dossiers.refs_;
+  for (size_t i = 0; filter != nullptr && i < std::min(kPrefetchAhead, refs.size()); ++i) {
+    filter->Prefetch(id(refs[i]));
+  }
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const EncodedDossiers::Ref& r = refs[i];
+    if (filter != nullptr) {
+      if (i + kPrefetchAhead < refs.size()) filter->Prefetch(id(refs[i + kPrefetchAhead]));
+      filter->Insert(id(r));
+    }
     rep_->Record(rep_->batch.Put(rep_->families[kDossiers],
                                  rocksdb::Slice(bytes + r.offset, r.id_size),
                                  rocksdb::Slice(bytes + r.offset + r.id_size, r.value_size)));
@@ -459,6 +477,34 @@ struct StateStore::Impl {
     spare = std::move(rep);
   }
 
+  // The dossier ids stored (null when options.dossier_filter_bytes is 0): filled by a scan
+  // of the dossiers family at open (on its own thread, stopped by Close) and by every batch
+  // that puts a dossier, from before its write. Reads consult it once the scan is done.
+  std::unique_ptr<DossierFilter> dossier_filter;
+  std::atomic<bool> dossier_filter_ready{false};
+  std::atomic<uint64_t> dossier_reads_filtered{0};
+  std::jthread dossier_filter_loader;
+
+  // The scan of the stored dossier ids into the filter. On a read error the filter stays
+  // unready and reads go to RocksDB, as without one.
+  void LoadDossierFilter(const std::stop_token& stop) {
+    rocksdb::ReadOptions read_options;
+    read_options.fill_cache = false;  // one pass over every block: not worth caching
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read_options, families[kDossiers]));
+    size_t n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (++n % 4096 == 0 && stop.stop_requested()) return;
+      dossier_filter->Insert(ToView(it->key()));
+    }
+    if (it->status().ok()) dossier_filter_ready.store(true, std::memory_order_release);
+  }
+
+  // Whether the store may hold `dossier_id` (true when it keeps no filter or the scan is on).
+  bool MayHoldDossier(std::string_view dossier_id) const {
+    if (!dossier_filter_ready.load(std::memory_order_acquire)) return true;
+    return dossier_filter->MayContain(dossier_id);
+  }
+
   std::mutex outbox_delete_mu;
   // Lowest sequence that may still be in the outbox: reads seek here, past the tombstones of
   // delivered entries.
@@ -563,6 +609,10 @@ struct StateStore::Impl {
     if (!db) {
       ReleaseProcessLock();
       return {};
+    }
+    if (dossier_filter_loader.joinable()) {
+      dossier_filter_loader.request_stop();
+      dossier_filter_loader.join();
     }
     rocksdb::Status first_error;
     // Flush the memtables on a clean close: WAL-less writes would be lost otherwise, and
@@ -790,6 +840,12 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
   std::unique_ptr<StateStore> store(new StateStore(std::move(impl)));
   if (auto version = store->impl_->CheckFormatVersion(); !version.ok()) return version.error();
   if (auto outbox = store->impl_->LoadOutboxPosition(); !outbox.ok()) return outbox.error();
+  if (options.dossier_filter_bytes > 0) {
+    Impl& impl_ref = *store->impl_;
+    impl_ref.dossier_filter = std::make_unique<DossierFilter>(options.dossier_filter_bytes);
+    impl_ref.dossier_filter_loader = std::jthread(
+        [&impl_ref](const std::stop_token& stop) { impl_ref.LoadDossierFilter(stop); });
+  }
   return store;
 }
 
@@ -812,6 +868,7 @@ StateBatch StateStore::NewBatch() {
   }
   rep->owner = impl_.get();
   rep->families = impl_->families;
+  rep->filter = impl_->dossier_filter.get();
   return StateBatch(std::move(rep));
 }
 
@@ -846,6 +903,10 @@ Status StateStore::Commit(StateBatch&& batch) {
 
 Result<std::optional<DossierState>> StateStore::GetDossier(std::string_view dossier_id) const {
   if (!impl_->db) return Closed();
+  if (!impl_->MayHoldDossier(dossier_id)) {
+    impl_->dossier_reads_filtered.fetch_add(1, std::memory_order_relaxed);
+    return std::optional<DossierState>();
+  }
   rocksdb::PinnableSlice value;
   auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->families[kDossiers], ToSlice(dossier_id),
                           &value);
@@ -868,20 +929,29 @@ Result<std::vector<std::optional<DossierState>>> StateStore::GetDossiers(
     std::array<uint64_t, 4> prefix;
     size_t index;
   };
+  // Ids the filter rules out are answered here (not found); the rest go to one MultiGet.
+  const bool filtered = impl_->dossier_filter_ready.load(std::memory_order_acquire);
   std::vector<ById> order;
   order.reserve(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) order.push_back({IdPrefix(ids[i]), i});
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (filtered && !impl_->dossier_filter->MayContain(ids[i])) continue;
+    order.push_back({IdPrefix(ids[i]), i});
+  }
+  if (filtered) {
+    impl_->dossier_reads_filtered.fetch_add(ids.size() - order.size(), std::memory_order_relaxed);
+  }
+  if (order.empty()) return out;
   std::sort(order.begin(), order.end(), [&](const ById& a, const ById& b) {
     if (const int c = ComparePrefix(a.prefix, b.prefix); c != 0) return c < 0;
     return ids[a.index] < ids[b.index];
   });
   std::vector<rocksdb::Slice> slices;
-  slices.reserve(ids.size());
+  slices.reserve(order.size());
   for (const ById& k : order) slices.push_back(ToSlice(ids[k.index]));
-  std::vector<rocksdb::PinnableSlice> values(ids.size());
-  std::vector<rocksdb::Status> statuses(ids.size());
-  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->families[kDossiers], ids.size(), slices.data(),
-                      values.data(), statuses.data(), /*sorted_input=*/true);
+  std::vector<rocksdb::PinnableSlice> values(order.size());
+  std::vector<rocksdb::Status> statuses(order.size());
+  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->families[kDossiers], order.size(),
+                      slices.data(), values.data(), statuses.data(), /*sorted_input=*/true);
   for (size_t k = 0; k < order.size(); ++k) {
     if (statuses[k].IsNotFound()) continue;
     if (!statuses[k].ok()) return FromRocks(statuses[k], "multiget dossiers");
@@ -1095,6 +1165,8 @@ StoreStats StateStore::Stats() const {
   stats.wal_bytes_written = statistics.getTickerCount(rocksdb::WAL_FILE_BYTES);
   stats.flush_bytes_written = statistics.getTickerCount(rocksdb::FLUSH_WRITE_BYTES);
   stats.compaction_bytes_written = statistics.getTickerCount(rocksdb::COMPACT_WRITE_BYTES);
+  stats.dossier_reads_filtered = impl_->dossier_reads_filtered.load(std::memory_order_relaxed);
+  stats.dossier_filter_ready = impl_->dossier_filter_ready.load(std::memory_order_acquire);
   stats.block_cache_usage = impl_->cache->GetUsage();
   stats.block_cache_pinned_usage = impl_->cache->GetPinnedUsage();
   stats.block_cache_capacity = impl_->cache->GetCapacity();

@@ -167,12 +167,26 @@ TEST_F(ConfigTest, CommitMaxMbBoundsTheBytesPendingACommit) {
         << c.error().message;
   }
   // 2^44 + 1 MiB would wrap to 1 MiB in bytes: every size in MiB is bounded.
-  for (const char* key : {"block_cache_mb", "write_buffer_mb", "dossier_cache_mb"}) {
+  for (const char* key :
+       {"block_cache_mb", "write_buffer_mb", "dossier_cache_mb", "dossier_filter_mb"}) {
     c = LoadWithState(std::string("  ") + key + ": 17592186044417\n");
     ASSERT_FALSE(c.has_value()) << key;
     EXPECT_NE(c.error().message.find(std::string("state.") + key), std::string::npos)
         << c.error().message;
   }
+}
+
+TEST_F(ConfigTest, DossierFilterMbIsReadAndBounded) {
+  auto c = LoadWithState("  dossier_filter_mb: 0\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->state.dossier_filter_mb, 0u);
+  c = LoadWithState("  dossier_filter_mb: 4096\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->state.dossier_filter_mb, 4096u);
+  c = LoadWithState("  dossier_filter_mb: 4097\n");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("state.dossier_filter_mb"), std::string::npos)
+      << c.error().message;
 }
 
 TEST_F(ConfigTest, FetchQueueMbBoundsTheConsumersPrefetchQueue) {

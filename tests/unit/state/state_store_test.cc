@@ -5,6 +5,7 @@
 #include <rocksdb/version.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -899,6 +900,110 @@ TEST_F(StateStoreTest, StatsAreSane) {
   // The memtable budget is charged to the cache, so usage stays near the configured bound.
   EXPECT_LE(after_flush.block_cache_usage, after_flush.block_cache_capacity + (1u << 20));
   ASSERT_TRUE(store->GetDossier("D1")->has_value());
+}
+
+// Waits (bounded) for the scan of the stored dossier ids that Open starts.
+bool FilterReady(StateStore& store) {
+  for (int i = 0; i < 3000 && !store.Stats().dossier_filter_ready; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return store.Stats().dossier_filter_ready;
+}
+
+TEST_F(StateStoreTest, TheDossierFilterAnswersNewIdsAndNeverHidesAStoredOne) {
+  // Stored before the open (found by the filter's scan): in SST files and in the WAL.
+  {
+    auto store = OpenStore();
+    EncodedDossiers encoded;
+    for (int i = 0; i < 20'000; ++i) encoded.Add(Dossier("S" + std::to_string(i)));
+    auto batch = store->NewBatch();
+    batch.PutDossiers(encoded);
+    Commit(*store, std::move(batch));
+    ASSERT_TRUE(store->Flush().ok());
+    auto more = store->NewBatch();
+    more.PutDossier(Dossier("W1"));
+    Commit(*store, std::move(more));
+  }
+  auto store = OpenStore();
+  // Stored while the scan may still run, by both put paths.
+  for (int b = 0; b < 20; ++b) {
+    EncodedDossiers encoded;
+    for (int i = 0; i < 500; ++i) encoded.Add(Dossier("N" + std::to_string(b * 500 + i)));
+    auto batch = store->NewBatch();
+    batch.PutDossiers(encoded);
+    batch.PutDossier(Dossier("P" + std::to_string(b)));
+    Commit(*store, std::move(batch));
+  }
+  ASSERT_TRUE(FilterReady(*store));
+  // And after it ended: only the put paths can tell the filter of these.
+  {
+    EncodedDossiers encoded;
+    for (int i = 0; i < 100; ++i) encoded.Add(Dossier("L" + std::to_string(i)));
+    auto batch = store->NewBatch();
+    batch.PutDossiers(encoded);
+    batch.PutDossier(Dossier("L-single"));
+    Commit(*store, std::move(batch));
+  }
+  std::vector<std::string> stored = {"W1", "L-single"};
+  for (int i = 0; i < 100; ++i) stored.push_back("L" + std::to_string(i));
+  for (int i = 0; i < 20'000; ++i) stored.push_back("S" + std::to_string(i));
+  for (int i = 0; i < 10'000; ++i) stored.push_back("N" + std::to_string(i));
+  for (int b = 0; b < 20; ++b) stored.push_back("P" + std::to_string(b));
+  std::vector<std::string_view> ids(stored.begin(), stored.end());
+  std::vector<std::string> absent;
+  for (int i = 0; i < 10'000; ++i) absent.push_back("X" + std::to_string(i));
+  ids.insert(ids.end(), absent.begin(), absent.end());
+  const uint64_t filtered_before = store->Stats().dossier_reads_filtered;
+  auto found = store->GetDossiers(ids);
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    ASSERT_TRUE((*found)[i].has_value()) << stored[i];
+    ASSERT_EQ((*found)[i]->dossier_id, stored[i]);
+  }
+  for (size_t i = stored.size(); i < ids.size(); ++i) ASSERT_FALSE((*found)[i].has_value());
+  // 16 MiB for 30k ids: next to no false positives, so nearly every absent id is answered
+  // without RocksDB.
+  const uint64_t filtered = store->Stats().dossier_reads_filtered - filtered_before;
+  EXPECT_GE(filtered, absent.size() * 99 / 100);
+  EXPECT_LE(filtered, absent.size());
+  ASSERT_TRUE(store->GetDossier("S123")->has_value());
+  EXPECT_FALSE(store->GetDossier("X1")->has_value());
+  EXPECT_EQ(store->Stats().dossier_reads_filtered - filtered_before, filtered + 1);
+}
+
+TEST_F(StateStoreTest, WithoutADossierFilterEveryReadGoesToTheStore) {
+  StateStoreOptions options = Options();
+  options.dossier_filter_bytes = 0;
+  auto store = OpenStore(options);
+  auto batch = store->NewBatch();
+  batch.PutDossier(Dossier("D1"));
+  Commit(*store, std::move(batch));
+  std::vector<std::string_view> ids = {"D1", "D2"};
+  auto found = store->GetDossiers(ids);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_TRUE((*found)[0].has_value());
+  EXPECT_FALSE((*found)[1].has_value());
+  EXPECT_FALSE(store->Stats().dossier_filter_ready);
+  EXPECT_EQ(store->Stats().dossier_reads_filtered, 0u);
+}
+
+TEST_F(StateStoreTest, ClosingDuringTheDossierFilterScanStopsIt) {
+  {
+    auto store = OpenStore();
+    EncodedDossiers encoded;
+    for (int i = 0; i < 100'000; ++i) encoded.Add(Dossier("S" + std::to_string(i)));
+    auto batch = store->NewBatch();
+    batch.PutDossiers(encoded);
+    Commit(*store, std::move(batch));
+  }
+  for (int i = 0; i < 5; ++i) {
+    auto store = OpenStore();
+    ASSERT_TRUE(store->Close().ok());  // joins the scan, wherever it is
+    EXPECT_FALSE(store->GetDossier("S1").has_value());
+  }
+  auto store = OpenStore();
+  ASSERT_TRUE(FilterReady(*store));
+  EXPECT_TRUE(store->GetDossier("S99999")->has_value());
 }
 
 TEST_F(StateStoreTest, ReadsRunConcurrentlyWithCommits) {

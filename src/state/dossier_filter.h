@@ -1,0 +1,45 @@
+// An in-memory filter of the dossier ids a state store holds, in front of its point reads.
+//
+// Most dossier reads of a catch-up are of dossiers the store has never seen (the first event
+// of each new dossier): RocksDB answers each after probing the memtables and one filter per
+// L0 file and level, about 15% of a replay's pipeline thread. One probe of this filter answers
+// most of them. It is a split block Bloom filter (the layout of Apache Parquet's bloom filter
+// spec: blocks of eight 32-bit words, one bit set per word, salts from the spec), about 1% false
+// positives at 10 bits per id. It never forgets an id it was given: a "no" is certain, a
+// "maybe" is checked in the store. Past its design load it only answers "maybe" more often
+// (the store is read as before), so its size is a memory bound, not a limit on dossiers.
+//
+// Thread-safety: Insert and MayContain from any threads at once (relaxed atomic word
+// operations). An Insert is seen by a MayContain that happens after it (C++ happens-before);
+// the store inserts each id before the write that stores it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace iocstream::state {
+
+class DossierFilter {
+ public:
+  // A filter of `bytes` (rounded down to whole 32-byte blocks, at least one block): about
+  // bytes * 8 / 10 ids at 1% false positives.
+  explicit DossierFilter(size_t bytes);
+
+  void Insert(std::string_view dossier_id) noexcept;
+  // Asks the CPU to load the block `dossier_id` maps to (a cache miss for a filter much larger
+  // than the caches): callers that insert many ids prefetch a few ahead.
+  void Prefetch(std::string_view dossier_id) const noexcept;
+  // False only if `dossier_id` was never inserted.
+  [[nodiscard]] bool MayContain(std::string_view dossier_id) const noexcept;
+
+  [[nodiscard]] size_t bytes() const noexcept { return words_.size() * sizeof(uint32_t); }
+
+ private:
+  static constexpr size_t kWordsPerBlock = 8;
+  std::vector<uint32_t> words_;  // accessed through std::atomic_ref only
+  uint64_t blocks_;
+};
+
+}  // namespace iocstream::state
