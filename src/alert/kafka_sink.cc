@@ -142,8 +142,9 @@ class KafkaSink::Impl {
   Result<size_t> PublishAll(std::span<const OutgoingMessage> messages, Millis timeout) {
     std::vector<DeliverySlot> slots(messages.size());
     size_t produced = 0;
+    Status refused;  // why the producer refused messages[produced], if it did
     for (; produced < messages.size(); ++produced) {
-      if (Status s = Produce(messages[produced], Instant{}, &slots[produced]); !s) break;
+      if (refused = Produce(messages[produced], Instant{}, &slots[produced]); !refused) break;
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto pending = [&] {
@@ -162,6 +163,9 @@ class KafkaSink::Impl {
     size_t acked = 0;
     while (acked < produced && slots[acked].state.load() == 1) ++acked;
     if (acked == 0 && !messages.empty()) {
+      // The first message refused by the producer itself (e.g. over message.max.bytes), or
+      // the delivery failure the broker reported.
+      if (produced == 0 && !refused) return refused.error();
       return Error{ErrorCode::kUnavailable, "kafka: nothing acknowledged: " + first_failure_};
     }
     return acked;

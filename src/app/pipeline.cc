@@ -769,9 +769,10 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       const DecodeError& err = d.error();
       alert::OutboxMessage m;
       m.kind = alert::OutboxKind::kDeadLetter;
-      m.key = std::string(rec.key);
-      m.value = std::string(rec.payload);
       m.headers = DeadLetterHeaders(MakeDeadLetter(err, tp, rec.offset));
+      DeadLetterRecord cut = CutDeadLetterRecord(rec.payload, rec.key, m.headers);
+      m.key = std::move(cut.key);
+      m.value = std::move(cut.value);
       outbox_.push_back(alert::EncodeOutboxMessage(m));
       outbox_bytes_ += outbox_.back().size();
       probe_.dead_lettered.fetch_add(1, std::memory_order_relaxed);

@@ -21,4 +21,16 @@ std::vector<std::pair<std::string, std::string>> DeadLetterHeaders(const DeadLet
   return headers;
 }
 
+DeadLetterRecord CutDeadLetterRecord(std::string_view value, std::string_view key,
+                                     std::vector<std::pair<std::string, std::string>>& headers) {
+  if (value.size() > kMaxDeadLetterValueBytes) {
+    headers.emplace_back(kDlqValueBytesHeader, std::to_string(value.size()));
+  }
+  if (key.size() > kMaxDeadLetterValueBytes) {
+    headers.emplace_back(kDlqKeyBytesHeader, std::to_string(key.size()));
+  }
+  return DeadLetterRecord{std::string(key.substr(0, kMaxDeadLetterValueBytes)),
+                          std::string(value.substr(0, kMaxDeadLetterValueBytes))};
+}
+
 }  // namespace iocstream

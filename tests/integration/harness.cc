@@ -194,10 +194,12 @@ void CreateTopic(const std::string& topic, int partitions) {
   if (!error.empty()) throw std::runtime_error(error);
 }
 
-void Produce(const std::string& topic, const std::vector<std::pair<std::string, std::string>>& kv) {
-  rd_kafka_t* rk = NewClient(
-      RD_KAFKA_PRODUCER,
-      {{"partitioner", "murmur2_random"}, {"enable.idempotence", "true"}, {"linger.ms", "5"}});
+void Produce(const std::string& topic, const std::vector<std::pair<std::string, std::string>>& kv,
+             const std::map<std::string, std::string>& producer) {
+  std::map<std::string, std::string> props = {
+      {"partitioner", "murmur2_random"}, {"enable.idempotence", "true"}, {"linger.ms", "5"}};
+  for (const auto& [k, v] : producer) props[k] = v;
+  rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER, props);
   for (const auto& [k, v] : kv) {
     while (true) {
       const rd_kafka_resp_err_t err = rd_kafka_producev(

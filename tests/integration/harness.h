@@ -77,7 +77,9 @@ struct KafkaRecord {
 
 void CreateTopic(const std::string& topic, int partitions);
 // Produces (key, value) pairs in order, murmur2 partitioner, and waits for acknowledgement.
-void Produce(const std::string& topic, const std::vector<std::pair<std::string, std::string>>& kv);
+// `producer` adds librdkafka producer properties (e.g. message.max.bytes for large records).
+void Produce(const std::string& topic, const std::vector<std::pair<std::string, std::string>>& kv,
+             const std::map<std::string, std::string>& producer = {});
 // Reads a topic from the beginning until `expected` records arrived or `timeout` passed.
 std::vector<KafkaRecord> ConsumeAll(const std::string& topic, size_t expected,
                                     std::chrono::seconds timeout);

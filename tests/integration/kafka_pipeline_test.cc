@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -254,6 +255,44 @@ TEST(KafkaPipelineTest, MalformedMessagesGoToTheDeadLetterTopic) {
     EXPECT_EQ(r.key.rfind("K-bad-", 0), 0u);  // original key and bytes kept
   }
   EXPECT_GE(reasons.size(), 4u);
+}
+
+// A record the broker took but a default producer would refuse (over its message.max.bytes of
+// 1,000,000) is dead-lettered cut to its first 65,537 bytes: whole, it stopped the outbox
+// relay at it for good, so that no later dead letter or alert went out.
+TEST(KafkaPipelineTest, ARecordTooLargeToPublishAgainIsDeadLetteredCutAndNothingWaitsBehindIt) {
+  TempDir dir;
+  const std::string prefix = UniqueName("big");
+  const std::string config = WriteConfig(dir, prefix, kExtra);
+  CreateTopic(prefix + "-events", 1);
+  const std::string big = R"({"schema_version":1,"note":")" + std::string(1'040'000, 'x') + "\"}";
+  const std::string big_key(70'000, 'k');
+  Produce(prefix + "-events", {{"K-big", big}, {big_key, "{not json"}, {"K-after", "[]"}},
+          {{"message.max.bytes", "1048576"}});
+
+  auto run = RunIocstream(
+      {"run", "--config", config, "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(ParseAccounting(run.out).dead_lettered, 3u) << run.out;
+  auto dead = ConsumeAll(prefix + "-dlq", 3, std::chrono::seconds(60));
+  ASSERT_EQ(dead.size(), 3u) << run.err;
+  // In source order (the dead-letter topic spreads them over its partitions by key).
+  std::sort(dead.begin(), dead.end(), [](const KafkaRecord& a, const KafkaRecord& b) {
+    return a.headers.at("iocstream.dlq.offset") < b.headers.at("iocstream.dlq.offset");
+  });
+  EXPECT_EQ(dead[0].headers.at("iocstream.dlq.reason"), "too_large");
+  EXPECT_EQ(dead[0].value.size(), 65'537u);
+  EXPECT_TRUE(dead[0].value == big.substr(0, 65'537));  // (not printed: 64 KiB)
+  EXPECT_EQ(dead[0].headers.at("iocstream.dlq.value_bytes"), std::to_string(big.size()));
+  EXPECT_EQ(dead[0].key, "K-big");
+  EXPECT_EQ(dead[0].headers.count("iocstream.dlq.key_bytes"), 0u);
+  EXPECT_EQ(dead[1].key.size(), 65'537u);
+  EXPECT_TRUE(dead[1].key == big_key.substr(0, 65'537));
+  EXPECT_EQ(dead[1].headers.at("iocstream.dlq.key_bytes"), "70000");
+  EXPECT_EQ(dead[1].value, "{not json");
+  EXPECT_EQ(dead[1].headers.count("iocstream.dlq.value_bytes"), 0u);
+  EXPECT_EQ(dead[2].key, "K-after");
+  EXPECT_EQ(dead[2].headers.at("iocstream.dlq.offset"), "2");
 }
 
 // SIGKILL while consuming, several times, then run to the end: the export equals an

@@ -32,6 +32,16 @@ inline constexpr std::string_view kDossierEventSchemaId = "dossier-event.v1";
 // Longer details are cut (on a UTF-8 boundary) in the header, to keep headers small.
 inline constexpr size_t kMaxDeadLetterDetailBytes = 1024;
 
+// A dead letter's value and key keep at most this many of the original's first bytes (only
+// a too_large record, or a key as long, is cut): producers and brokers refuse records over
+// their message.max.bytes (1,000,000 by default), and one refused dead letter held every
+// later alert and dead letter behind it in the outbox for good. The original record stays
+// whole at the topic, partition and offset the headers give; a cut value or key is told by
+// these headers, holding the original's length in bytes (decimal).
+inline constexpr size_t kMaxDeadLetterValueBytes = kMaxPayloadBytes + 1;
+inline constexpr std::string_view kDlqValueBytesHeader = "iocstream.dlq.value_bytes";
+inline constexpr std::string_view kDlqKeyBytesHeader = "iocstream.dlq.key_bytes";
+
 // Where a rejected message came from and why. For file sources, source_topic names the file,
 // partition 0 and offset the 0-based line (or record) number.
 struct DeadLetter {
@@ -49,5 +59,15 @@ DeadLetter MakeDeadLetter(const DecodeError& error, const TopicPartition& source
 // .schema (= "dossier-event.v1"). Values are UTF-8 text; the detail is cut to
 // kMaxDeadLetterDetailBytes.
 std::vector<std::pair<std::string, std::string>> DeadLetterHeaders(const DeadLetter& letter);
+
+// The value and key a dead letter of (value, key) carries, each cut to
+// kMaxDeadLetterValueBytes, with kDlqValueBytesHeader / kDlqKeyBytesHeader appended to
+// `headers` for each one that was cut.
+struct DeadLetterRecord {
+  std::string key;
+  std::string value;
+};
+DeadLetterRecord CutDeadLetterRecord(std::string_view value, std::string_view key,
+                                     std::vector<std::pair<std::string, std::string>>& headers);
 
 }  // namespace iocstream

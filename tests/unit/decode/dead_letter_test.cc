@@ -47,5 +47,28 @@ TEST(DeadLetterTest, FileSourceUsesPathAndLine) {
   EXPECT_EQ(headers[4].second, "41");
 }
 
+TEST(DeadLetterTest, ValuesAndKeysOverTheLimitAreCutAndTheirLengthsTold) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  DeadLetterRecord kept = CutDeadLetterRecord("{\"a\":1}", "K", headers);
+  EXPECT_EQ(kept.value, "{\"a\":1}");
+  EXPECT_EQ(kept.key, "K");
+  EXPECT_TRUE(headers.empty());
+  const std::string exact(kMaxDeadLetterValueBytes, 'v');
+  kept = CutDeadLetterRecord(exact, exact, headers);
+  EXPECT_EQ(kept.value, exact);
+  EXPECT_TRUE(headers.empty());
+
+  const std::string value = std::string(kMaxDeadLetterValueBytes, 'v') + "tail";
+  const std::string key = std::string(kMaxDeadLetterValueBytes, 'k') + "!";
+  const DeadLetterRecord cut = CutDeadLetterRecord(value, key, headers);
+  EXPECT_EQ(cut.value, value.substr(0, kMaxDeadLetterValueBytes));
+  EXPECT_EQ(cut.key, key.substr(0, kMaxDeadLetterValueBytes));
+  ASSERT_EQ(headers.size(), 2u);
+  EXPECT_EQ(headers[0], (std::pair<std::string, std::string>{"iocstream.dlq.value_bytes",
+                                                             std::to_string(value.size())}));
+  EXPECT_EQ(headers[1], (std::pair<std::string, std::string>{"iocstream.dlq.key_bytes",
+                                                             std::to_string(key.size())}));
+}
+
 }  // namespace
 }  // namespace iocstream
