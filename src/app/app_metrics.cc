@@ -78,6 +78,11 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   out.push_back(Single("iocstream_offset_gaps_total",
                        "Offsets missing between consecutive records of a partition.", kCounter,
                        Load(probe_.offset_gaps)));
+  out.push_back(Single("iocstream_source_position_resets_total",
+                       "Partitions whose broker log went back behind the offset the state store "
+                       "resumed at (topic deleted and created again, log truncated); the new "
+                       "log is applied from its start.",
+                       kCounter, Load(probe_.source_resets)));
   out.push_back(Single("iocstream_timers_fired_total", "Deadline timers that fired.", kCounter,
                        Load(probe_.timers_fired)));
   {

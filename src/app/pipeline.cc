@@ -736,6 +736,19 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     std::optional<Offset> next;
     if (const Offset slot = next_offset_slot(rec).next; slot.value() >= 0) next = slot;
     const TopicPartition& tp = *run_tp;
+    if (next && rec.offset < *next && rec.position_reset) {
+      // Not a redelivery: the records from here on are another log's (the topic was deleted
+      // and created again). They are applied; events among them that were applied before are
+      // known by their event ids.
+      probe_.source_resets.fetch_add(1, std::memory_order_relaxed);
+      spdlog::error(
+          "{}[{}]: the broker's log no longer reaches offset {}, where the state store resumed "
+          "(the topic was deleted and created again, or its log truncated): applying the log "
+          "there is now from offset {}; events applied before are recognised by their ids",
+          tp.topic, tp.partition.value(), next->value(), rec.offset.value());
+      next = rec.offset;
+      chain_verified = false;
+    }
     if (next && rec.offset < *next) {
       // Already applied (a redelivery after a rebalance race): its effects are in the store.
       probe_.consumed.fetch_add(1, std::memory_order_relaxed);

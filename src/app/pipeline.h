@@ -116,6 +116,8 @@ struct PipelineProbe {
   std::atomic<uint64_t> dead_lettered{0};
   std::array<std::atomic<uint64_t>, 16> dead_lettered_by_reason{};
   std::atomic<uint64_t> offset_gaps{0};  // offsets skipped within a partition (should be 0)
+  // Partitions whose log went back behind the stored offset (topic deleted and created again)
+  std::atomic<uint64_t> source_resets{0};
   std::atomic<uint64_t> timers_fired{0};
   std::array<std::atomic<uint64_t>, 8> alerts_by_kind{};
   std::atomic<uint64_t> batches{0};  // commits that wrote a batch

@@ -99,6 +99,12 @@ class KafkaSource::Impl {
       r.payload = m->payload == nullptr
                       ? std::string_view()
                       : std::string_view(static_cast<const char*>(m->payload), m->len);
+      // librdkafka reads each partition forward from the offset set at assignment; a record
+      // behind it means it reset the position itself (auto.offset.reset: the log no longer
+      // reached it).
+      int64_t& floor = Floor(r.topic, m->partition);
+      if (floor >= 0 && m->offset < floor) r.position_reset = true;
+      floor = m->offset + 1;
       records_.push_back(r);
     }
     if (!revoked_during_poll_.empty()) {
@@ -212,6 +218,8 @@ class KafkaSource::Impl {
         if (handler_.stored_offset) stored = handler_.stored_offset(tps[static_cast<size_t>(i)]);
         // Resume where the state store says, never from the group's committed offset.
         partitions->elems[i].offset = stored ? stored->value() : RD_KAFKA_OFFSET_BEGINNING;
+        Floor(tps[static_cast<size_t>(i)].topic, partitions->elems[i].partition) =
+            stored ? stored->value() : -1;
         std::lock_guard lock(mu_);
         start_offsets_[tps[static_cast<size_t>(i)]] = partitions->elems[i].offset;
       }
@@ -253,6 +261,17 @@ class KafkaSource::Impl {
     }
   }
 
+  // The offset each assigned partition is expected to go on from (-1: any), for Poll to tell a
+  // reset of its position. Poll and the rebalance callbacks run on the polling thread.
+  int64_t& Floor(std::string_view topic, int32_t partition) {
+    auto it = floors_.find(topic);
+    if (it == floors_.end()) it = floors_.emplace(std::string(topic), std::vector<int64_t>()).first;
+    std::vector<int64_t>& by_partition = it->second;
+    const auto p = static_cast<size_t>(std::max(partition, 0));
+    if (by_partition.size() <= p) by_partition.resize(p + 1, -1);
+    return by_partition[p];
+  }
+
   void ReleaseBatch() {
     records_.clear();
     for (rd_kafka_message_t* m : messages_) rd_kafka_message_destroy(m);
@@ -270,6 +289,7 @@ class KafkaSource::Impl {
   mutable std::mutex mu_;
   std::set<TopicPartition> assigned_;
   std::map<TopicPartition, int64_t> start_offsets_;  // offset set at assignment (may be < 0)
+  std::map<std::string, std::vector<int64_t>, std::less<>> floors_;  // see Floor
 };
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(KafkaSourceOptions options,

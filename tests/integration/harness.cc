@@ -194,6 +194,41 @@ void CreateTopic(const std::string& topic, int partitions) {
   if (!error.empty()) throw std::runtime_error(error);
 }
 
+void DeleteTopic(const std::string& topic) {
+  rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER, {});
+  rd_kafka_DeleteTopic_t* dt = rd_kafka_DeleteTopic_new(topic.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_DeleteTopics(rk, &dt, 1, nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
+  std::string error = ev == nullptr ? "delete topic: timeout" : "";
+  if (ev != nullptr) {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** res =
+        rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+    if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      error = rd_kafka_err2str(rd_kafka_topic_result_error(res[0]));
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_queue_destroy(q);
+  rd_kafka_DeleteTopic_destroy(dt);
+  bool gone = false;
+  for (int i = 0; error.empty() && !gone && i < 120; ++i) {
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk, 1, nullptr, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      gone = true;
+      for (int t = 0; t < md->topic_cnt; ++t) {
+        if (topic == md->topics[t].topic) gone = false;
+      }
+      rd_kafka_metadata_destroy(md);
+    }
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  rd_kafka_destroy(rk);
+  if (!error.empty()) throw std::runtime_error(error);
+  if (!gone) throw std::runtime_error("delete topic: " + topic + " still listed after 60 s");
+}
+
 void Produce(const std::string& topic, const std::vector<std::pair<std::string, std::string>>& kv,
              const std::map<std::string, std::string>& producer) {
   std::map<std::string, std::string> props = {

@@ -16,6 +16,11 @@ struct SourceRecord {
   Instant timestamp{};   // broker/producer timestamp (UTC); file sources: zero
   std::string_view key;  // message key (the dossier id); may be empty
   std::string_view payload;
+  // The source went back to this offset on its own: the broker's log of the partition no
+  // longer reached the position it was read from (the topic was deleted and created again,
+  // or the log truncated), and Kafka's auto.offset.reset moved the consumer to the start of
+  // the log there is now. The offsets before it were another log's. Kafka sources only.
+  bool position_reset = false;
 };
 
 }  // namespace iocstream
