@@ -2,6 +2,7 @@
 // administrative-procedure dossiers. See README.md.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cmath>
@@ -39,10 +40,21 @@ CLI::Validator DecimalIn(double lo, double hi) {
       "in [" + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]");
 }
 
+// The soft limit of open files up to the hard one, as servers commonly do: RocksDB keeps its
+// table files open, and HTTP clients, Kafka connections and the logs take descriptors from the
+// same budget; systemd's default soft limit (1,024) is easy to reach. Best effort.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  (void)setrlimit(RLIMIT_NOFILE, &limit);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace iocstream::app;
+  RaiseOpenFileLimit();
   CLI::App app{"iocstream: dossier event stream processor (Kafka -> RocksDB -> metrics, alerts)"};
   app.set_version_flag("--version", std::string("iocstream ") + IOCSTREAM_VERSION + ", " +
                                         iocstream::state::EngineDescription());

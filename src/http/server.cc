@@ -41,8 +41,14 @@ constexpr int kHttp11 = 11;
 // as an operation holds its shared_ptr, and dies with the io_context when the server stops.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const http_internal::Router& router, const HttpServerOptions& options)
-      : stream_(std::move(socket)), router_(router), options_(options) {}
+  Session(tcp::socket socket, const http_internal::Router& router, const HttpServerOptions& options,
+          std::shared_ptr<std::atomic<size_t>> open)
+      : stream_(std::move(socket)), router_(router), options_(options), open_(std::move(open)) {
+    open_->fetch_add(1);
+  }
+  ~Session() { open_->fetch_sub(1); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   void Run() {
     net::dispatch(stream_.get_executor(),
@@ -163,6 +169,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bhttp::response<bhttp::string_body> response_;
   const http_internal::Router& router_;
   const HttpServerOptions& options_;
+  std::shared_ptr<std::atomic<size_t>> open_;  // the server's count of open sessions
 };
 
 }  // namespace
@@ -271,7 +278,28 @@ class HttpServer::Impl {
       });
       return;
     }
-    std::make_shared<Session>(std::move(socket), router_, options_)->Run();
+    if (open_->load() >= options_.max_connections) {
+      // Answered at once and closed: the request is not read. A short write to a new socket
+      // fits its send buffer; errors only mean the client is gone.
+      static const std::string kBody = "{\"error\":\"too many connections\"}";
+      static const std::string kBusy =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+          "Content-Length: " +
+          std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + kBody;
+      beast::error_code ignored;
+      socket.non_blocking(true, ignored);
+      net::write(socket, net::buffer(kBusy.data(), kBusy.size()), ignored);
+      socket.shutdown(tcp::socket::shutdown_both, ignored);
+      socket.close(ignored);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_busy_warning_ > std::chrono::seconds(10)) {
+        last_busy_warning_ = now;
+        spdlog::warn("http: {} connections open, the server's bound: refusing more with 503",
+                     open_->load());
+      }
+    } else {
+      std::make_shared<Session>(std::move(socket), router_, options_, open_)->Run();
+    }
     Accept();
   }
 
@@ -297,6 +325,9 @@ class HttpServer::Impl {
   std::unique_ptr<net::io_context> io_context_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<net::steady_timer> accept_retry_;
+  // Sessions alive (shared with them: a session may outlive a stopped server's Impl briefly).
+  std::shared_ptr<std::atomic<size_t>> open_ = std::make_shared<std::atomic<size_t>>(0);
+  std::chrono::steady_clock::time_point last_busy_warning_{};  // accept handler only
   std::vector<std::thread> threads_;
 };
 

@@ -73,6 +73,10 @@ struct HttpServerOptions {
   // How long the server waits for a complete request (and, on a kept-alive connection, for
   // the next one) before it closes the connection; also bounds writing one response.
   std::chrono::milliseconds read_timeout = std::chrono::seconds(30);
+  // Connections open at once; one more is answered 503 and closed at once. Idle or slow
+  // clients (each held for up to read_timeout) would otherwise take every file descriptor
+  // of the process, which the state store needs too.
+  std::size_t max_connections = 256;
 };
 
 class HttpServer {

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -219,6 +221,48 @@ TEST_F(HttpServerTest, Http10ClosesAfterResponse) {
   EXPECT_EQ(response->status, 200);
   EXPECT_EQ(response->body, kHello);
   EXPECT_TRUE(client.PeerClosed());
+}
+
+// Idle clients (a slowloris, or a leak in a scraper) hold their connections for up to the
+// read timeout; past max_connections the next one is answered 503 at once, and once they go,
+// requests are served again. Unbounded, they took every file descriptor of `run`, and RocksDB
+// failed (a helper's finding).
+TEST(HttpServerLimits, ConnectionsPastTheBoundAre503AndTheServerRecovers) {
+  HttpServer server(HttpServerOptions{.threads = 2, .max_connections = 8});
+  server.Handle("GET", "/hello",
+                [](const HttpRequest&) { return HttpResponse{.body = std::string(kHello)}; });
+  ASSERT_TRUE(server.Start().ok());
+  {
+    std::vector<std::unique_ptr<TestClient>> idle;
+    for (int i = 0; i < 8; ++i) {
+      idle.push_back(std::make_unique<TestClient>(server.port()));
+      ASSERT_TRUE(idle.back()->connected());
+      ASSERT_TRUE(idle.back()->Send("GET /hello HTTP/1.1\r\nHost: x\r\n"));  // never ends
+    }
+    // The accepts are asynchronous: wait until the server holds all eight.
+    std::optional<ClientResponse> refused;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      TestClient extra(server.port());
+      ASSERT_TRUE(extra.connected());
+      refused = extra.Request("GET", "/hello");
+      if (refused && refused->status == 503) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_EQ(refused->status, 503);
+    EXPECT_EQ(refused->body, R"({"error":"too many connections"})");
+  }
+  // The idle clients closed: served again.
+  std::optional<ClientResponse> served;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    TestClient client(server.port());
+    served = client.Request("GET", "/hello");
+    if (served && served->status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(served.has_value());
+  EXPECT_EQ(served->status, 200);
+  EXPECT_EQ(served->body, kHello);
 }
 
 TEST_F(HttpServerTest, ConcurrentClients) {
