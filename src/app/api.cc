@@ -75,6 +75,12 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     auto state = shared->store->GetDossier(id);
     if (!state) return JsonErrorResponse(500, state.error().message);
     if (!*state) return JsonErrorResponse(404, "no dossier " + id);
+    if (shared->owned_partitions && !shared->owned_partitions().contains((*state)->partition)) {
+      return JsonErrorResponse(404, "dossier " + id + " is in partition " +
+                                        std::to_string((*state)->partition.value()) +
+                                        ", which another instance of the consumer group "
+                                        "handles now: ask it");
+    }
     const auto loaded = shared->rules ? shared->rules() : nullptr;
     return Json(DossierJson(**state, RequestClocks(*shared).For(**state),
                             loaded ? &loaded->calendar : nullptr));
@@ -87,6 +93,8 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     RequestClocks clocks(*shared);
     const auto loaded = shared->rules ? shared->rules() : nullptr;
     const rules::BusinessCalendar* calendar = loaded ? &loaded->calendar : nullptr;
+    const std::optional<std::set<PartitionId>> owned =
+        shared->owned_partitions ? std::optional(shared->owned_partitions()) : std::nullopt;
     nlohmann::ordered_json items = nlohmann::ordered_json::array();
     size_t total = 0;
     // A full scan: fine for a worklist screen on a province's open dossiers; an index of
@@ -96,6 +104,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     Status s = shared->store->ForEachDossier([&](const DossierState& d) {
       if (!rules::IsOpen(d) || !d.breach_fired) return true;
       if (department != req.query.end() && d.agency_code != department->second) return true;
+      if (owned && !owned->contains(d.partition)) return true;  // another instance's now
       ++total;
       if (items.size() < limit) items.push_back(DossierJson(d, clocks.For(d), calendar));
       return true;
@@ -103,8 +112,18 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (!s) return JsonErrorResponse(500, s.error().message);
     return Json({{"as_of", FormatRfc3339Utc(clocks.now())}, {"total", total}, {"items", items}});
   });
-  server.Handle("POST", "/api/v1/admin/reload", [shared](const HttpRequest&) {
+  auto reloading = std::make_shared<std::atomic<bool>>(false);
+  server.Handle("POST", "/api/v1/admin/reload", [shared, reloading](const HttpRequest&) {
     if (!shared->reload) return JsonErrorResponse(501, "reload is not available here");
+    // One at a time: each waits on a server thread, and two held both (a /metrics scrape then
+    // waited up to a minute).
+    if (reloading->exchange(true)) {
+      return JsonErrorResponse(409, "a reload is in progress; ask again when it has answered");
+    }
+    struct Done {
+      std::atomic<bool>& flag;
+      ~Done() { flag.store(false); }
+    } done{*reloading};
     const std::optional<ReloadOutcome> outcome = shared->reload();
     if (!outcome) {
       return JsonErrorResponse(504,

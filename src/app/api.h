@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "app/reload.h"
 #include "app/runtime.h"
@@ -44,6 +45,12 @@ struct ApiContext {
   // judged at the dossier's partition watermark (as stored with the last commit), like the
   // breach timers, not at the wall clock.
   bool watermark_clock = false;
+  // The state partitions this instance handles now (run: the events topic's partitions the
+  // consumer group assigned to it); empty function: all. The store still holds the dossiers of
+  // partitions handed to another instance, as they were then: /api/v1/dossiers answers 404
+  // for them (naming the partition) and /api/v1/overdue leaves them out, instead of stale
+  // states.
+  std::function<std::set<PartitionId>()> owned_partitions;
 };
 
 void RegisterApi(HttpServer& server, ApiContext context);

@@ -275,6 +275,13 @@ int RunLive(const RunOptions& options) {
     api.rules = [&runtime] { return runtime.rules.Get(); };
     api.watermark_clock = config.clock == TimerClock::kWatermark;
     api.reload = [&reloads] { return reloads.RequestAndWait(std::chrono::seconds(60)); };
+    api.owned_partitions = [&consumer, &config] {
+      std::set<PartitionId> owned;
+      for (const TopicPartition& tp : consumer.Assignment()) {
+        if (tp.topic == config.kafka.events_topic) owned.insert(tp.partition);
+      }
+      return owned;
+    };
     RegisterApi(*http, std::move(api));
     if (Status s = http->Start(); !s) return Fail(s.error());
     spdlog::info("serving /metrics and /api/v1 on http://{}:{}", config.http.address, http->port());

@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "app/reload.h"
@@ -42,7 +45,8 @@ class ApiTest : public ::testing::Test {
   }
 
   void Start(std::function<std::optional<ReloadOutcome>()> reload = {},
-             bool watermark_clock = false) {
+             bool watermark_clock = false,
+             std::function<std::set<PartitionId>()> owned_partitions = {}) {
     HttpServerOptions options;
     options.threads = 2;
     server_ = std::make_unique<HttpServer>(options);
@@ -50,6 +54,7 @@ class ApiTest : public ::testing::Test {
     context.rules = [this] { return rules_; };
     context.reload = std::move(reload);
     context.watermark_clock = watermark_clock;
+    context.owned_partitions = std::move(owned_partitions);
     RegisterApi(*server_, std::move(context));
     ASSERT_TRUE(server_->Start().ok());
   }
@@ -114,6 +119,56 @@ TEST_F(ApiTest, OverdueNowFollowsTheWatermarkWhenTimersRunOnEventTime) {
   server_->Stop();
   Start({}, /*watermark_clock=*/false);
   EXPECT_EQ(Call("GET", "/api/v1/dossiers/D-OLD", 200)["overdue_now"], true);
+}
+
+// In a consumer group, the store keeps the dossiers of partitions since handed to another
+// instance as they were then: they are not served as if current (a helper saw a completed
+// dossier still listed overdue by the instance that had lost its partition).
+TEST_F(ApiTest, DossiersOfPartitionsAnotherInstanceHandlesAreNotServed) {
+  state::StateBatch batch = store_->NewBatch();
+  for (int p = 0; p < 3; ++p) {
+    DossierState s;
+    s.dossier_id = "D-P" + std::to_string(p);
+    s.partition = PartitionId(p);
+    s.status = DossierStatus::kInProgress;
+    s.received_at = *ParseRfc3339("2025-03-02T09:00:00+07:00");
+    s.due_at = *ParseRfc3339("2025-03-09T09:00:00+07:00");
+    s.breach_fired = true;
+    batch.PutDossier(s);
+  }
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  std::set<PartitionId> owned = {PartitionId(0), PartitionId(2)};
+  Start({}, false, [&owned] { return owned; });
+  Call("GET", "/api/v1/dossiers/D-P0", 200);
+  const auto refused = Call("GET", "/api/v1/dossiers/D-P1", 404);
+  EXPECT_NE(refused["error"].get<std::string>().find("partition 1"), std::string::npos) << refused;
+  const auto overdue = Call("GET", "/api/v1/overdue", 200);
+  EXPECT_EQ(overdue["total"], 2);
+  for (const auto& item : overdue["items"]) EXPECT_NE(item["dossier_id"], "D-P1");
+  owned.insert(PartitionId(1));  // assigned back
+  Call("GET", "/api/v1/dossiers/D-P1", 200);
+  EXPECT_EQ(Call("GET", "/api/v1/overdue", 200)["total"], 3);
+}
+
+// A reload waits on a server thread: a second one while it runs is refused at once, so that
+// two cannot hold both threads (and /metrics with them) for up to a minute.
+TEST_F(ApiTest, ASecondReloadWhileOneRunsIsRefused) {
+  std::atomic<bool> release{false};
+  std::atomic<bool> entered{false};
+  Start([&] {
+    entered = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return std::optional<ReloadOutcome>(ReloadOutcome{});
+  });
+  std::thread first([&] { Call("POST", "/api/v1/admin/reload", 200); });
+  while (!entered) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Call("POST", "/api/v1/admin/reload", 409);
+  test::TestClient client(server_->port());
+  EXPECT_EQ(client.Request("GET", "/metrics")->status, 200);  // the other thread serves
+  release = true;
+  first.join();
+  release = true;
+  Call("POST", "/api/v1/admin/reload", 200);  // free again
 }
 
 TEST_F(ApiTest, ReloadAnswersWithTheRecomputeSummary) {
