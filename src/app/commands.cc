@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +45,8 @@ namespace fs = std::filesystem;
 constexpr int kExitBadInput = 1;
 constexpr int kExitRuntime = 2;
 constexpr int kExitInterrupted = 130;  // replay stopped by SIGINT/SIGTERM (128 + SIGINT)
+// How long `run` may take to close its clients after the final commit before it exits anyway.
+constexpr auto kShutdownBound = std::chrono::seconds(60);
 
 Result<std::unique_ptr<Runtime>> Open(const CommonOptions& common) {
   auto config = LoadConfig(common.config_path);
@@ -433,6 +436,22 @@ int RunLive(const RunOptions& options) {
     stopping.error = Error{ErrorCode::kUnavailable, "iocstream is stopping; reload not done"};
     reloads.Complete(reloads.Begin(), stopping);
   }
+  // The state is committed. rd_kafka_destroy has known hangs (confluentinc/librdkafka#3007
+  // after a topic was deleted, #4674 after a broker restart); a helper saw ours hang for good
+  // after the topic was deleted and created with fewer partitions, and the process held the
+  // state directory's lock, so no restart could open it. Past this bound it exits
+  // without finishing the shutdown (the commit above is in the WAL; with state.disable_wal a
+  // restart resumes from the last flush, exactly once as after any crash).
+  std::thread([exit_code] {
+    std::this_thread::sleep_for(kShutdownBound);
+    spdlog::error(
+        "shutdown did not finish within {} s after the final commit (the Kafka client did not "
+        "close): exiting without waiting for it",
+        std::chrono::duration_cast<std::chrono::seconds>(kShutdownBound).count());
+    spdlog::default_logger()->flush();
+    std::fflush(stdout);
+    std::_Exit(exit_code);
+  }).detach();
   consumer.Close();
   relay.Stop(Millis(10000));
   if (http) http->Stop();
