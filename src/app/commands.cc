@@ -162,6 +162,16 @@ struct PipelineSession {
         pipeline(*runtime->store, aggregates, runtime->Rules(),
                  PipelineOptionsFor(runtime->config, mode), probe) {}
 
+  // The accounting of every consumed record, one line (the log line of a stopping `run`).
+  [[nodiscard]] std::string Accounting() const {
+    return fmt::format(
+        "consumed {} = applied {} (late {}) + duplicates {} + dead-lettered {}; offset gaps {}; "
+        "source position resets {}; timers fired {}; alerts published {}",
+        probe.consumed.load(), probe.applied.load(), probe.late_applied.load(),
+        probe.duplicates.load(), probe.dead_lettered.load(), probe.offset_gaps.load(),
+        probe.source_resets.load(), probe.timers_fired.load(), relay_probe.alerts_published.load());
+  }
+
   // The per-department table, then the accounting of every consumed record, on stdout.
   void PrintSummary() const {
     std::printf("%s", SummaryTable(aggregates.Snapshot()).c_str());
@@ -431,6 +441,7 @@ int RunLive(const RunOptions& options) {
       exit_code = kExitRuntime;
     }
   }
+  spdlog::info("stopped: {}", session.Accounting());
   if (reloads.Pending()) {
     ReloadOutcome stopping;
     stopping.error = Error{ErrorCode::kUnavailable, "iocstream is stopping; reload not done"};

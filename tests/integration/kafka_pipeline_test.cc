@@ -93,6 +93,12 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
   child.Kill(SIGTERM);
   ASSERT_EQ(child.Wait(std::chrono::seconds(60)), 0) << child.Stderr();
   run.out = child.Stdout();
+  // The stop logs the accounting of what it consumed (the summary printed it at caught up).
+  const Accounting at_caught_up = ParseAccounting(run.out);
+  const std::string stop_log = child.Stderr();
+  const size_t stopped = stop_log.find("stopped: consumed ");
+  ASSERT_NE(stopped, std::string::npos) << stop_log;
+  EXPECT_EQ(ParseAccounting(stop_log.substr(stopped)).consumed, at_caught_up.consumed);
 
   // A restart on the same state with nothing new to read catches up at once and applies
   // nothing twice (its positions come from the stored offsets, not from consumed records).
