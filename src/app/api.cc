@@ -134,11 +134,14 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     const int status = !outcome->error ? 200 : outcome->fatal ? 500 : 422;
     return Json(ReloadOutcomeJson(*outcome), status);
   });
-  server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest&) {
+  server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest& req) {
     const auto rows = aggregate::AggregateTable::FoldPartitions(shared->aggregates->Snapshot());
+    // ?department= keeps one department (the total is then that department's).
+    const auto only = req.query.find("department");
     nlohmann::ordered_json departments = nlohmann::ordered_json::object();
     AggregateCounters total;
     for (const auto& [department, c] : PerDepartment(rows)) {
+      if (only != req.query.end() && department != only->second) continue;
       departments[department] = KpisJson(aggregate::ComputeKpis(c));
       total += c;
     }

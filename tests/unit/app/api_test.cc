@@ -171,6 +171,28 @@ TEST_F(ApiTest, ASecondReloadWhileOneRunsIsRefused) {
   Call("POST", "/api/v1/admin/reload", 200);  // free again
 }
 
+// ?department= keeps one department; it was ignored, and every department came back (a
+// helper's finding).
+TEST_F(ApiTest, KpisOfOneDepartment) {
+  aggregate::AggregateTable::Rows rows;
+  AggregateCounters a;
+  a[AggregateField::kReceived] = 5;
+  AggregateCounters b;
+  b[AggregateField::kReceived] = 7;
+  rows[{PartitionId(0), "so-noi-vu", "", Channel::kOnline}] = a;
+  rows[{PartitionId(1), "so-tai-chinh", "", Channel::kOnline}] = b;
+  aggregates_.Load(rows);
+  Start();
+  const auto all = Call("GET", "/api/v1/kpis", 200);
+  EXPECT_EQ(all["departments"].size(), 2u);
+  const auto one = Call("GET", "/api/v1/kpis?department=so-tai-chinh", 200);
+  ASSERT_EQ(one["departments"].size(), 1u);
+  EXPECT_TRUE(one["departments"].contains("so-tai-chinh"));
+  EXPECT_EQ(one["total"], one["departments"]["so-tai-chinh"]);
+  EXPECT_NE(one["total"], all["total"]);
+  EXPECT_TRUE(Call("GET", "/api/v1/kpis?department=nope", 200)["departments"].empty());
+}
+
 TEST_F(ApiTest, ReloadAnswersWithTheRecomputeSummary) {
   ReloadOutcome ok;
   ok.calendar_years = {2025, 2026};
