@@ -78,8 +78,9 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (shared->owned_partitions && !shared->owned_partitions().contains((*state)->partition)) {
       return JsonErrorResponse(404, "dossier " + id + " is in partition " +
                                         std::to_string((*state)->partition.value()) +
-                                        ", which another instance of the consumer group "
-                                        "handles now: ask it");
+                                        ", which this instance does not handle now (another "
+                                        "instance of the consumer group does, or partitions "
+                                        "are not assigned yet)");
     }
     const auto loaded = shared->rules ? shared->rules() : nullptr;
     return Json(DossierJson(**state, RequestClocks(*shared).For(**state),

@@ -48,10 +48,16 @@ constexpr int kExitInterrupted = 130;  // replay stopped by SIGINT/SIGTERM (128 
 // How long `run` may take to close its clients after the final commit before it exits anyway.
 constexpr auto kShutdownBound = std::chrono::seconds(60);
 
-Result<std::unique_ptr<Runtime>> Open(const CommonOptions& common) {
+// `export` and `recompute` scan the dossiers and read none by id: the dossier filter
+// (state.dossier_filter_mb, allocated whole, and a scan of every id) is for `run` and `replay`.
+enum class DossierReads { kById, kScanOnly };
+
+Result<std::unique_ptr<Runtime>> Open(const CommonOptions& common,
+                                      DossierReads reads = DossierReads::kScanOnly) {
   auto config = LoadConfig(common.config_path);
   if (!config) return config.error();
   if (common.state_dir) config->state.dir = *common.state_dir;
+  if (reads == DossierReads::kScanOnly) config->state.dossier_filter_mb = 0;
   return OpenRuntime(std::move(*config));
 }
 
@@ -193,12 +199,16 @@ struct PipelineSession {
     if (hits + misses + fresh > 0) {
       std::printf(
           "dossier reads: %llu cache hits, %llu misses read from the store (%.1f%% hit), %llu "
-          "of dossiers in neither (new; %llu of them known new by the dossier filter)\n",
+          "of dossiers in neither (new%s)\n",
           static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
           hits + misses > 0 ? 100.0 * static_cast<double>(hits) / static_cast<double>(hits + misses)
                             : 0.0,
           static_cast<unsigned long long>(fresh),
-          static_cast<unsigned long long>(runtime->store->Stats().dossier_reads_filtered));
+          runtime->config.state.dossier_filter_mb == 0
+              ? ""
+              : fmt::format("; {} of them known new by the dossier filter",
+                            runtime->store->Stats().dossier_reads_filtered)
+                    .c_str());
     }
     if (const std::string cpu = FormatCpuByThreadGroup(CpuByThreadGroup()); !cpu.empty()) {
       std::printf("CPU by thread: %s\n", cpu.c_str());
@@ -216,7 +226,7 @@ struct PipelineSession {
 // LoadConfig and OpenRuntime.
 Result<std::unique_ptr<PipelineSession>> OpenPipelineSession(const CommonOptions& common,
                                                              PipelineMode mode) {
-  auto rt = Open(common);
+  auto rt = Open(common, DossierReads::kById);
   if (!rt) return rt.error();
   return std::make_unique<PipelineSession>(std::move(*rt), mode);
 }
@@ -441,7 +451,6 @@ int RunLive(const RunOptions& options) {
       exit_code = kExitRuntime;
     }
   }
-  spdlog::info("stopped: {}", session.Accounting());
   if (reloads.Pending()) {
     ReloadOutcome stopping;
     stopping.error = Error{ErrorCode::kUnavailable, "iocstream is stopping; reload not done"};
@@ -461,10 +470,12 @@ int RunLive(const RunOptions& options) {
         std::chrono::duration_cast<std::chrono::seconds>(kShutdownBound).count());
     spdlog::default_logger()->flush();
     std::fflush(stdout);
-    std::_Exit(exit_code);
+    // Not a clean stop (the store was not closed): a supervisor should know.
+    std::_Exit(exit_code == 0 ? kExitRuntime : exit_code);
   }).detach();
   consumer.Close();
   relay.Stop(Millis(10000));
+  spdlog::info("stopped: {}", session.Accounting());  // the relay has sent what it could
   if (http) http->Stop();
   return exit_code;
 }
