@@ -14,8 +14,17 @@ namespace {
 
 // Per-message delivery slot for PublishAll (opaque pointer of the message).
 struct DeliverySlot {
-  std::atomic<int> state{0};  // 0 pending, 1 delivered, 2 failed
+  std::atomic<int> state{0};                           // 0 pending, 1 delivered, 2 failed
+  std::atomic<int> error{RD_KAFKA_RESP_ERR_NO_ERROR};  // why it failed
 };
+
+// A message the producer or the broker refuses for its size: kInvalidArgument (the message,
+// not the broker, has to change); other failures kUnavailable.
+Error ProduceError(rd_kafka_resp_err_t err, std::string message) {
+  return Error{err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? ErrorCode::kInvalidArgument
+                                                           : ErrorCode::kUnavailable,
+               std::move(message)};
+}
 
 }  // namespace
 
@@ -122,7 +131,7 @@ class KafkaSink::Impl {
         continue;
       }
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
-      return Error{ErrorCode::kUnavailable, "produce to " + m.topic + ": " + rd_kafka_err2str(err)};
+      return ProduceError(err, "produce to " + m.topic + ": " + rd_kafka_err2str(err));
     }
   }
 
@@ -166,6 +175,11 @@ class KafkaSink::Impl {
       // The first message refused by the producer itself (e.g. over message.max.bytes), or
       // the delivery failure the broker reported.
       if (produced == 0 && !refused) return refused.error();
+      const auto err = static_cast<rd_kafka_resp_err_t>(slots[0].error.load());
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return ProduceError(
+            err, "kafka: " + messages[0].topic + " refused the message: " + rd_kafka_err2str(err));
+      }
       return Error{ErrorCode::kUnavailable, "kafka: nothing acknowledged: " + first_failure_};
     }
     return acked;
@@ -187,7 +201,10 @@ class KafkaSink::Impl {
       }
       spdlog::warn("kafka delivery to {} failed: {}", rd_kafka_topic_name(m->rkt),
                    rd_kafka_err2str(m->err));
-      if (slot != nullptr) slot->state.store(2);
+      if (slot != nullptr) {
+        slot->error.store(m->err);
+        slot->state.store(2);
+      }
     }
   }
 

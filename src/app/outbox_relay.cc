@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/archive/iterators/base64_from_binary.hpp>
 #include <boost/archive/iterators/transform_width.hpp>
 #include <cerrno>
@@ -17,6 +18,7 @@
 
 #include "app/thread_cpu.h"
 #include "iocstream/alert/outbox_message.h"
+#include "iocstream/decode/dead_letter.h"
 
 namespace iocstream::app {
 
@@ -113,6 +115,31 @@ void KafkaOutboxRelay::Stop(Millis timeout) {
   }
 }
 
+namespace {
+
+// Cuts a dead letter's value and key to `cap` bytes, telling the original lengths in the
+// iocstream.dlq.value_bytes / key_bytes headers unless the pipeline's cut already did.
+void CutDeadLetter(alert::OutgoingMessage& m, size_t cap) {
+  auto told = [&m](std::string_view name) {
+    return std::any_of(m.headers.begin(), m.headers.end(),
+                       [name](const auto& h) { return h.first == name; });
+  };
+  if (m.value.size() > cap) {
+    if (!told(kDlqValueBytesHeader)) {
+      m.headers.emplace_back(kDlqValueBytesHeader, std::to_string(m.value.size()));
+    }
+    m.value.resize(cap);
+  }
+  if (m.key.size() > cap) {
+    if (!told(kDlqKeyBytesHeader)) {
+      m.headers.emplace_back(kDlqKeyBytesHeader, std::to_string(m.key.size()));
+    }
+    m.key.resize(cap);
+  }
+}
+
+}  // namespace
+
 Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
   auto entries = store_.ReadOutbox(limit, kMaxPageBytes);
   if (!entries) return entries.error();
@@ -137,10 +164,30 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
     messages.push_back(alert::OutgoingMessage{
         m->kind == alert::OutboxKind::kAlert ? alerts_topic_ : dead_letter_topic_,
         std::move(m->key), std::move(m->value), std::move(m->headers)});
+    if (auto cap = dead_letter_caps_.find(e.sequence); cap != dead_letter_caps_.end()) {
+      CutDeadLetter(messages.back(), cap->second);
+    }
   }
   auto acked = sink_->PublishAll(messages, Millis(30000));
   if (!acked) {
     probe_.publish_failures.fetch_add(1);
+    const uint64_t first = entries->front().sequence;
+    if (acked.error().code == ErrorCode::kInvalidArgument &&
+        kinds.front() == alert::OutboxKind::kDeadLetter) {
+      // Refused for its size, it would hold every later alert and dead letter for good: sent
+      // again cut to a quarter each time (the record stays whole at the source its headers
+      // name), down to its headers alone.
+      auto cap = dead_letter_caps_.try_emplace(first, kMaxDeadLetterValueBytes).first;
+      const size_t sent = std::max(messages.front().value.size(), messages.front().key.size());
+      if (sent > 0) {
+        cap->second = std::min(cap->second, sent) / 4;
+        spdlog::warn(
+            "outbox relay: {}; sending dead letter {} again with its value and key cut to {} "
+            "bytes (the whole record stays at the offset its headers name)",
+            acked.error().message, first, cap->second);
+        return size_t{0};
+      }
+    }
     return acked.error();
   }
   if (*acked == 0) return size_t{0};
@@ -150,6 +197,8 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
         .fetch_add(1);
   }
   if (Status s = store_.DeleteOutbox((*entries)[*acked - 1].sequence); !s) return s.error();
+  dead_letter_caps_.erase(dead_letter_caps_.begin(),
+                          dead_letter_caps_.upper_bound((*entries)[*acked - 1].sequence));
   probe_.pending.fetch_sub(static_cast<int64_t>(*acked));
   return *acked;
 }

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -88,6 +89,10 @@ class KafkaOutboxRelay {
   std::string alerts_topic_;
   std::string dead_letter_topic_;
   RelayProbe& probe_;
+  // Dead letters the dead-letter topic refused for their size (its max.message.bytes may be
+  // below what the pipeline keeps): outbox sequence -> the bytes of value and key still sent.
+  // Relay thread only.
+  std::map<uint64_t, size_t> dead_letter_caps_;
   std::atomic<uint64_t> drained_seq_{0};  // notifications as of the last empty drain's start
   RelayThread thread_;                    // last: stopped before the rest goes
 };

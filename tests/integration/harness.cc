@@ -167,11 +167,13 @@ rd_kafka_t* NewClient(rd_kafka_type_t type, const std::map<std::string, std::str
 
 }  // namespace
 
-void CreateTopic(const std::string& topic, int partitions) {
+void CreateTopic(const std::string& topic, int partitions,
+                 const std::map<std::string, std::string>& config) {
   rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER, {});
   char errstr[512];
   rd_kafka_NewTopic_t* nt =
       rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr, sizeof errstr);
+  for (const auto& [k, v] : config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
   rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);

@@ -75,7 +75,9 @@ struct KafkaRecord {
   std::map<std::string, std::string> headers;
 };
 
-void CreateTopic(const std::string& topic, int partitions);
+// `config`: topic configs (e.g. max.message.bytes).
+void CreateTopic(const std::string& topic, int partitions,
+                 const std::map<std::string, std::string>& config = {});
 // Deletes a topic and waits (up to 60 s) until the broker's metadata no longer lists it.
 void DeleteTopic(const std::string& topic);
 // Produces (key, value) pairs in order, murmur2 partitioner, and waits for acknowledgement.

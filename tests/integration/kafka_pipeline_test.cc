@@ -301,6 +301,33 @@ TEST(KafkaPipelineTest, ARecordTooLargeToPublishAgainIsDeadLetteredCutAndNothing
   EXPECT_EQ(dead[2].headers.at("iocstream.dlq.offset"), "2");
 }
 
+// A dead-letter topic whose max.message.bytes is below the 65,537 bytes a dead letter keeps:
+// the relay retried the refused dead letter for good and nothing behind it went out (a
+// helper's finding). It is sent again cut until the topic takes it.
+TEST(KafkaPipelineTest, ADeadLetterTopicWithASmallMessageLimitGetsTheDeadLetterCut) {
+  TempDir dir;
+  const std::string prefix = UniqueName("smalldlq");
+  const std::string config = WriteConfig(dir, prefix, kExtra);
+  CreateTopic(prefix + "-events", 1);
+  CreateTopic(prefix + "-dlq", 1, {{"max.message.bytes", "30000"}});
+  std::mt19937 rng(7);
+  std::string noise = "{not json ";
+  while (noise.size() < 40'000) noise.push_back(static_cast<char>('!' + rng() % 90));
+  Produce(prefix + "-events", {{"K-big", noise}, {"K-after", "[]"}});
+  auto run =
+      RunIocstream({"run", "--config", config, "--summary-when-caught-up", "--exit-when-caught-up"},
+                   std::chrono::seconds(120));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto dead = ConsumeAll(prefix + "-dlq", 2, std::chrono::seconds(60));
+  ASSERT_EQ(dead.size(), 2u) << run.err;
+  EXPECT_EQ(dead[0].key, "K-big");
+  EXPECT_EQ(dead[0].value.size(), 40'000u / 4);  // cut once to a quarter: fits in 30,000
+  EXPECT_TRUE(dead[0].value == noise.substr(0, dead[0].value.size()));
+  EXPECT_EQ(dead[0].headers.at("iocstream.dlq.value_bytes"), std::to_string(noise.size()));
+  EXPECT_EQ(dead[1].key, "K-after");
+  EXPECT_NE(run.err.find("sending dead letter"), std::string::npos) << run.err;
+}
+
 // A topic deleted and created again: Kafka moves the consumer back behind the stored offset, to
 // the start of the new log. Its records were dropped as already applied (a helper's finding:
 // new dossiers silently lost); they are applied now, and an event applied before is still a

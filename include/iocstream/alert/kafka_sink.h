@@ -60,6 +60,9 @@ class KafkaSink {
 
   // Produces `messages` in order and waits for the broker: returns how many leading messages
   // were acknowledged (== size on success). Never reports a message delivered that was not.
+  // Errors (nothing acknowledged): kInvalidArgument when the first message is refused for its
+  // size (the producer's message.max.bytes or the topic's max.message.bytes), kUnavailable
+  // for every other failure.
   [[nodiscard]] Result<size_t> PublishAll(std::span<const OutgoingMessage> messages,
                                           Millis timeout);
 
