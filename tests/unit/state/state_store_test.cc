@@ -84,6 +84,15 @@ class StateStoreTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.error().message;
   }
 
+  // Commits dossiers prefix0 .. prefix<n-1> in one batch (PutDossiers).
+  static void CommitDossiers(StateStore& store, const std::string& prefix, int n) {
+    EncodedDossiers encoded;
+    for (int i = 0; i < n; ++i) encoded.Add(Dossier(prefix + std::to_string(i)));
+    auto batch = store.NewBatch();
+    batch.PutDossiers(encoded);
+    Commit(store, std::move(batch));
+  }
+
   // Opens the store's RocksDB directly with all its column families, to tamper with bytes.
   void WithRawDb(
       const std::function<void(rocksdb::DB*, const std::vector<rocksdb::ColumnFamilyHandle*>&,
@@ -914,11 +923,7 @@ TEST_F(StateStoreTest, TheDossierFilterAnswersNewIdsAndNeverHidesAStoredOne) {
   // Stored before the open (found by the filter's scan): in SST files and in the WAL.
   {
     auto store = OpenStore();
-    EncodedDossiers encoded;
-    for (int i = 0; i < 20'000; ++i) encoded.Add(Dossier("S" + std::to_string(i)));
-    auto batch = store->NewBatch();
-    batch.PutDossiers(encoded);
-    Commit(*store, std::move(batch));
+    CommitDossiers(*store, "S", 20'000);
     ASSERT_TRUE(store->Flush().ok());
     auto more = store->NewBatch();
     more.PutDossier(Dossier("W1"));
@@ -988,14 +993,7 @@ TEST_F(StateStoreTest, WithoutADossierFilterEveryReadGoesToTheStore) {
 }
 
 TEST_F(StateStoreTest, ClosingDuringTheDossierFilterScanStopsIt) {
-  {
-    auto store = OpenStore();
-    EncodedDossiers encoded;
-    for (int i = 0; i < 100'000; ++i) encoded.Add(Dossier("S" + std::to_string(i)));
-    auto batch = store->NewBatch();
-    batch.PutDossiers(encoded);
-    Commit(*store, std::move(batch));
-  }
+  CommitDossiers(*OpenStore(), "S", 100'000);
   for (int i = 0; i < 5; ++i) {
     auto store = OpenStore();
     ASSERT_TRUE(store->Close().ok());  // joins the scan, wherever it is
