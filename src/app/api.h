@@ -6,7 +6,6 @@
 //   GET /api/v1/overdue             open dossiers past their due time (?department=&limit=)
 //   GET /api/v1/kpis                Decision 766 indicator 2.1 and counts, per department
 //                                   (?department= keeps one)
-//                                   (?department= keeps one)
 //   POST /api/v1/admin/reload       reload the calendar and procedure catalog files and
 //                                   recompute open deadlines; waits for it (reload.h)
 // Handlers read the state store (RocksDB reads are thread-safe) and the aggregate table's

@@ -115,31 +115,6 @@ void KafkaOutboxRelay::Stop(Millis timeout) {
   }
 }
 
-namespace {
-
-// Cuts a dead letter's value and key to `cap` bytes, telling the original lengths in the
-// iocstream.dlq.value_bytes / key_bytes headers unless the pipeline's cut already did.
-void CutDeadLetter(alert::OutgoingMessage& m, size_t cap) {
-  auto told = [&m](std::string_view name) {
-    return std::any_of(m.headers.begin(), m.headers.end(),
-                       [name](const auto& h) { return h.first == name; });
-  };
-  if (m.value.size() > cap) {
-    if (!told(kDlqValueBytesHeader)) {
-      m.headers.emplace_back(kDlqValueBytesHeader, std::to_string(m.value.size()));
-    }
-    m.value.resize(cap);
-  }
-  if (m.key.size() > cap) {
-    if (!told(kDlqKeyBytesHeader)) {
-      m.headers.emplace_back(kDlqKeyBytesHeader, std::to_string(m.key.size()));
-    }
-    m.key.resize(cap);
-  }
-}
-
-}  // namespace
-
 Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
   auto entries = store_.ReadOutbox(limit, kMaxPageBytes);
   if (!entries) return entries.error();
@@ -165,7 +140,11 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
         m->kind == alert::OutboxKind::kAlert ? alerts_topic_ : dead_letter_topic_,
         std::move(m->key), std::move(m->value), std::move(m->headers)});
     if (auto cap = dead_letter_caps_.find(e.sequence); cap != dead_letter_caps_.end()) {
-      CutDeadLetter(messages.back(), cap->second);
+      alert::OutgoingMessage& refused = messages.back();
+      DeadLetterRecord cut =
+          CutDeadLetterRecord(refused.value, refused.key, refused.headers, cap->second);
+      refused.key = std::move(cut.key);
+      refused.value = std::move(cut.value);
     }
   }
   auto acked = sink_->PublishAll(messages, Millis(30000));

@@ -22,15 +22,17 @@ std::vector<std::pair<std::string, std::string>> DeadLetterHeaders(const DeadLet
 }
 
 DeadLetterRecord CutDeadLetterRecord(std::string_view value, std::string_view key,
-                                     std::vector<std::pair<std::string, std::string>>& headers) {
-  if (value.size() > kMaxDeadLetterValueBytes) {
-    headers.emplace_back(kDlqValueBytesHeader, std::to_string(value.size()));
-  }
-  if (key.size() > kMaxDeadLetterValueBytes) {
-    headers.emplace_back(kDlqKeyBytesHeader, std::to_string(key.size()));
-  }
-  return DeadLetterRecord{std::string(key.substr(0, kMaxDeadLetterValueBytes)),
-                          std::string(value.substr(0, kMaxDeadLetterValueBytes))};
+                                     std::vector<std::pair<std::string, std::string>>& headers,
+                                     size_t cap) {
+  auto tell = [&headers](std::string_view name, size_t bytes) {
+    for (const auto& h : headers) {
+      if (h.first == name) return;  // cut before: the header has the original's length
+    }
+    headers.emplace_back(name, std::to_string(bytes));
+  };
+  if (value.size() > cap) tell(kDlqValueBytesHeader, value.size());
+  if (key.size() > cap) tell(kDlqKeyBytesHeader, key.size());
+  return DeadLetterRecord{std::string(key.substr(0, cap)), std::string(value.substr(0, cap))};
 }
 
 }  // namespace iocstream

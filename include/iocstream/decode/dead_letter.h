@@ -60,14 +60,17 @@ DeadLetter MakeDeadLetter(const DecodeError& error, const TopicPartition& source
 // kMaxDeadLetterDetailBytes.
 std::vector<std::pair<std::string, std::string>> DeadLetterHeaders(const DeadLetter& letter);
 
-// The value and key a dead letter of (value, key) carries, each cut to
-// kMaxDeadLetterValueBytes, with kDlqValueBytesHeader / kDlqKeyBytesHeader appended to
-// `headers` for each one that was cut.
+// The value and key a dead letter of (value, key) carries, each cut to `cap` bytes, with
+// kDlqValueBytesHeader / kDlqKeyBytesHeader appended to `headers` for each one that was cut
+// (unless `headers` has it already: a dead letter cut again keeps the original's length).
+// The pipeline cuts at kMaxDeadLetterValueBytes; the Kafka relay cuts further a dead letter
+// the dead-letter topic refused for its size.
 struct DeadLetterRecord {
   std::string key;
   std::string value;
 };
 DeadLetterRecord CutDeadLetterRecord(std::string_view value, std::string_view key,
-                                     std::vector<std::pair<std::string, std::string>>& headers);
+                                     std::vector<std::pair<std::string, std::string>>& headers,
+                                     size_t cap = kMaxDeadLetterValueBytes);
 
 }  // namespace iocstream

@@ -68,6 +68,12 @@ TEST(DeadLetterTest, ValuesAndKeysOverTheLimitAreCutAndTheirLengthsTold) {
                                                              std::to_string(value.size())}));
   EXPECT_EQ(headers[1], (std::pair<std::string, std::string>{"iocstream.dlq.key_bytes",
                                                              std::to_string(key.size())}));
+  // Cut again (the relay, for a topic that refused it): shorter, the original's lengths kept.
+  const DeadLetterRecord again = CutDeadLetterRecord(cut.value, cut.key, headers, 100);
+  EXPECT_EQ(again.value, value.substr(0, 100));
+  EXPECT_EQ(again.key, key.substr(0, 100));
+  ASSERT_EQ(headers.size(), 2u);
+  EXPECT_EQ(headers[0].second, std::to_string(value.size()));
 }
 
 }  // namespace
