@@ -263,10 +263,17 @@ class KafkaSource::Impl {
 
   // The offset each assigned partition is expected to go on from (-1: any), for Poll to tell a
   // reset of its position. Poll and the rebalance callbacks run on the polling thread.
+  // Called for every record: the topic's entry is looked up only when the topic changes.
   int64_t& Floor(std::string_view topic, int32_t partition) {
-    auto it = floors_.find(topic);
-    if (it == floors_.end()) it = floors_.emplace(std::string(topic), std::vector<int64_t>()).first;
-    std::vector<int64_t>& by_partition = it->second;
+    if (last_floors_ == nullptr || topic != last_topic_) {
+      auto it = floors_.find(topic);
+      if (it == floors_.end()) {
+        it = floors_.emplace(std::string(topic), std::vector<int64_t>()).first;
+      }
+      last_topic_ = it->first;  // map nodes stay put: the view and pointer hold
+      last_floors_ = &it->second;
+    }
+    std::vector<int64_t>& by_partition = *last_floors_;
     const auto p = static_cast<size_t>(std::max(partition, 0));
     if (by_partition.size() <= p) by_partition.resize(p + 1, -1);
     return by_partition[p];
@@ -290,6 +297,8 @@ class KafkaSource::Impl {
   std::set<TopicPartition> assigned_;
   std::map<TopicPartition, int64_t> start_offsets_;  // offset set at assignment (may be < 0)
   std::map<std::string, std::vector<int64_t>, std::less<>> floors_;  // see Floor
+  std::string_view last_topic_;                                      // the entry Floor found last
+  std::vector<int64_t>* last_floors_ = nullptr;
 };
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(KafkaSourceOptions options,
