@@ -284,6 +284,13 @@ class FieldReader {
     if (!out) {
       return MakeError(DecodeErrorReason::kInvalidTimestamp, field, "not RFC 3339: " + Quote(text));
     }
+    // RFC 3339 reaches back to year 0000, no dossier does: an instant before the Unix epoch
+    // is a producer's wrong clock or year (a default date, a two-digit year), and as late
+    // data it would count in every KPI as a dossier decades overdue.
+    if (*out < kEarliestEventTime) {
+      return MakeError(DecodeErrorReason::kInvalidTimestamp, field,
+                       "before 1970-01-01T00:00:00Z: " + Quote(text));
+    }
     return std::nullopt;
   }
 
