@@ -91,6 +91,14 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
     const size_t limit = *limit_or;
     const auto department = req.query.find("department");
+    // ?after=<dossier id>: the page after that id (items come in dossier id order; a page
+    // that leaves items out names the last one it holds in "next_after").
+    const auto after_it = req.query.find("after");
+    const std::optional<std::string> after =
+        after_it != req.query.end() ? std::optional(after_it->second) : std::nullopt;
+    if (after && after->empty()) {
+      return JsonErrorResponse(400, "after: expected the dossier id that ended the last page");
+    }
     RequestClocks clocks(*shared);
     const auto loaded = shared->rules ? shared->rules() : nullptr;
     const rules::BusinessCalendar* calendar = loaded ? &loaded->calendar : nullptr;
@@ -98,6 +106,8 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
         shared->owned_partitions ? std::optional(shared->owned_partitions()) : std::nullopt;
     nlohmann::ordered_json items = nlohmann::ordered_json::array();
     size_t total = 0;
+    bool more = false;  // items after the page
+    std::string last;   // the id of the page's last item
     // A full scan: fine for a worklist screen on a province's open dossiers; an index of
     // overdue dossiers is the next step if it ever shows in latency.
     // Overdue as the KPIs and metrics count it: open and its breach timer fired (by the
@@ -107,11 +117,20 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
       if (department != req.query.end() && d.agency_code != department->second) return true;
       if (owned && !owned->contains(d.partition)) return true;  // another instance's now
       ++total;
-      if (items.size() < limit) items.push_back(DossierJson(d, clocks.For(d), calendar));
+      if (after && d.dossier_id <= *after) return true;
+      if (items.size() == limit) {
+        more = true;
+        return true;  // `total` counts on
+      }
+      items.push_back(DossierJson(d, clocks.For(d), calendar));
+      last = d.dossier_id;
       return true;
     });
     if (!s) return JsonErrorResponse(500, s.error().message);
-    return Json({{"as_of", FormatRfc3339Utc(clocks.now())}, {"total", total}, {"items", items}});
+    nlohmann::ordered_json body = {
+        {"as_of", FormatRfc3339Utc(clocks.now())}, {"total", total}, {"items", std::move(items)}};
+    body["next_after"] = more ? nlohmann::ordered_json(last) : nlohmann::ordered_json(nullptr);
+    return Json(body);
   });
   auto reloading = std::make_shared<std::atomic<bool>>(false);
   server.Handle("POST", "/api/v1/admin/reload", [shared, reloading](const HttpRequest&) {

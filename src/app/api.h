@@ -3,7 +3,9 @@
 //   GET /healthz                    200 while the process serves
 //   GET /readyz                     200 once state is restored and partitions are assigned
 //   GET /api/v1/dossiers/{id}       one dossier, with how its deadline was derived
-//   GET /api/v1/overdue             open dossiers past their due time (?department=&limit=)
+//   GET /api/v1/overdue             open dossiers past their due time, in dossier id order
+//                                   (?department=&limit=&after=<the id of a page's last item>;
+//                                   "next_after" names it, null on the last page)
 //   GET /api/v1/kpis                Decision 766 indicator 2.1 and counts, per department
 //                                   (?department= keeps one)
 //   POST /api/v1/admin/reload       reload the calendar and procedure catalog files and

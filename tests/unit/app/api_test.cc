@@ -150,6 +150,41 @@ TEST_F(ApiTest, DossiersOfPartitionsAnotherInstanceHandlesAreNotServed) {
   EXPECT_EQ(Call("GET", "/api/v1/overdue", 200)["total"], 3);
 }
 
+// The overdue worklist pages in dossier id order: ?after= the last id of a page gives the
+// next one, and "next_after" is null on the last page. Walking the pages lists every overdue
+// dossier once (7 of them, 3 per page), with the total of all of them on every page.
+TEST_F(ApiTest, OverdueWorklistPagesInDossierIdOrder) {
+  state::StateBatch batch = store_->NewBatch();
+  for (int i = 0; i < 9; ++i) {
+    DossierState s;
+    s.dossier_id = "D-" + std::to_string(i);
+    s.status = DossierStatus::kInProgress;
+    s.received_at = *ParseRfc3339("2025-03-02T09:00:00+07:00");
+    s.due_at = *ParseRfc3339("2025-03-09T09:00:00+07:00");
+    s.breach_fired = i != 4 && i != 7;  // two not overdue
+    batch.PutDossier(s);
+  }
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  Start();
+  std::vector<std::string> seen;
+  std::string target = "/api/v1/overdue?limit=3";
+  for (int page = 0; page < 5; ++page) {
+    const auto j = Call("GET", target, 200);
+    EXPECT_EQ(j["total"], 7);
+    for (const auto& item : j["items"]) seen.push_back(item["dossier_id"]);
+    if (j["next_after"].is_null()) break;
+    EXPECT_EQ(j["items"].size(), 3u);
+    EXPECT_EQ(j["next_after"], seen.back());
+    target = "/api/v1/overdue?limit=3&after=" + j["next_after"].get<std::string>();
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"D-0", "D-1", "D-2", "D-3", "D-5", "D-6", "D-8"}));
+  // Exactly one page's worth left: the page is full and still the last.
+  const auto last = Call("GET", "/api/v1/overdue?limit=2&after=D-5", 200);
+  EXPECT_EQ(last["items"].size(), 2u);
+  EXPECT_TRUE(last["next_after"].is_null());
+  Call("GET", "/api/v1/overdue?after=", 400);
+}
+
 // A reload waits on a server thread: a second one while it runs is refused at once, so that
 // two cannot hold both threads (and /metrics with them) for up to a minute.
 TEST_F(ApiTest, ASecondReloadWhileOneRunsIsRefused) {
