@@ -44,6 +44,27 @@ std::optional<DecodeError> AdmitCodes(const DossierEvent& event,
   return std::nullopt;
 }
 
+// Asks for the cache lines of [p, p + bytes) ahead of their use. The pipeline thread's time
+// goes mostly to cache misses: each event reads a dossier picked at random among a million
+// (its cache entry, a few hundred bytes) and an event the decoder thread wrote on the other
+// core, so the loops over a batch's records, dirty dossiers and cache entries name the
+// memory of the item a few places ahead while they work on this one.
+void PrefetchBytes(const void* p, size_t bytes, int write = 0) {
+  const auto* c = static_cast<const char*>(p);
+  for (size_t off = 0; off < bytes; off += 64) {
+    if (write != 0) {
+      __builtin_prefetch(c + off, 1);
+    } else {
+      __builtin_prefetch(c + off, 0);
+    }
+  }
+}
+
+// The heap bytes of a string held past its inline buffer (a dossier id of 16 bytes or more).
+void PrefetchText(const std::string& s) {
+  if (s.size() > 15) __builtin_prefetch(s.data());
+}
+
 }  // namespace
 
 Pipeline::CacheKey::CacheKey(std::string_view id) {
@@ -731,7 +752,24 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     assert(chains[i] == ChainFingerprint(*position.chain, records[i].payload));
     position.chain = chains[i];
   };
+  // Two stages ahead of record i: the lines of record i + 2k's cache entry and event, then,
+  // once those are in, the heap bytes of record i + k's ids that they point to.
+  constexpr size_t kAhead = 4;
+  auto prefetch_objects = [&](size_t j) {
+    if (j >= records.size() || !decoded[j].has_value()) return;
+    PrefetchBytes(entry_of[j], sizeof(Entry), 1);
+    PrefetchBytes(&*decoded[j], sizeof(DossierEvent));
+  };
+  auto prefetch_texts = [&](size_t j) {
+    if (j >= records.size() || !decoded[j].has_value()) return;
+    PrefetchText(decoded[j]->dossier_id);
+    PrefetchText(decoded[j]->event_id);
+    if (entry_of[j]->current) PrefetchText(entry_of[j]->current->dossier_id);
+  };
+  for (size_t j = 0; j < 2 * kAhead; ++j) prefetch_objects(j);
   for (size_t i = 0; i < records.size(); ++i) {
+    prefetch_objects(i + 2 * kAhead);
+    prefetch_texts(i + kAhead);
     const SourceRecord& rec = records[i];
     std::optional<Offset> next;
     if (const Offset slot = next_offset_slot(rec).next; slot.value() >= 0) next = slot;
@@ -932,7 +970,15 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   job.dossiers.Clear();
   // The dirty entries are clean once this commit is built (a failed write makes the Pipeline
   // fatal).
-  for (Entry* e : dirty_) {
+  // Most dirty entries have left the processor's caches since they were changed: each is
+  // asked for a few entries ahead (PrefetchBytes), its id's heap bytes after it.
+  constexpr size_t kAhead = 4;
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    if (i + 2 * kAhead < dirty_.size()) PrefetchBytes(dirty_[i + 2 * kAhead], sizeof(Entry), 1);
+    if (i + kAhead < dirty_.size() && dirty_[i + kAhead]->current) {
+      PrefetchText(dirty_[i + kAhead]->current->dossier_id);
+    }
+    Entry* e = dirty_[i];
     if (e->current) job.dossiers.Add(*e->current);
     e->dirty = false;
     e->written = commit_count_ + 1;
@@ -1037,7 +1083,17 @@ void Pipeline::Evict() {
   };
   std::vector<Candidate> candidates;
   candidates.reserve(entries_.size());
+  // The scan reads the first line of every entry, each allocated apart: asked for ahead.
+  constexpr int kAhead = 8;
+  auto ahead = entries_.begin();
+  for (int k = 0; k < kAhead && ahead != entries_.end(); ++k, ++ahead) {
+    __builtin_prefetch(ahead->second.get());
+  }
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (ahead != entries_.end()) {
+      __builtin_prefetch(ahead->second.get());
+      ++ahead;
+    }
     const Entry& entry = *it->second;
     // Never a state newer in a write in flight than in the store: a later read would get
     // the older one.
