@@ -268,6 +268,11 @@ std::array<uint64_t, 4> IdPrefix(std::string_view id) {
           boost::endian::load_big_u64(bytes + 16), boost::endian::load_big_u64(bytes + 24)};
 }
 
+// Asks for the heap bytes of a string held past its inline buffer (ids of 16 bytes or more).
+void PrefetchText(const std::string& s) {
+  if (s.size() > 15) __builtin_prefetch(s.data());
+}
+
 // <0, 0 or >0 as IdPrefix a sorts before, with or after b. Word by word: the arrays'
 // operators compare through memcmp (a call per comparison in the sorts below).
 int ComparePrefix(const std::array<uint64_t, 4>& a, const std::array<uint64_t, 4>& b) {
@@ -325,6 +330,16 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
   }
   for (size_t i = 0; i < refs.size(); ++i) {
     const EncodedDossiers::Ref& r = refs[i];
+    if (i + kPrefetchAhead < refs.size()) {
+      // In key order the encoded dossiers are read at random in the buffer the pipeline
+      // thread wrote: a few hundred bytes each, asked for ahead (the copy into the batch was
+      // a sixth of this thread's time).
+      const EncodedDossiers::Ref& ahead = refs[i + kPrefetchAhead];
+      const char* p = bytes + ahead.offset;
+      for (size_t off = 0; off < size_t{ahead.id_size} + ahead.value_size; off += 64) {
+        __builtin_prefetch(p + off);
+      }
+    }
     if (filter != nullptr) {
       if (i + kPrefetchAhead < refs.size()) filter->Prefetch(id(refs[i + kPrefetchAhead]));
       filter->Insert(id(r));
@@ -348,9 +363,13 @@ void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
   };
   std::vector<ByKey> keys;
   keys.reserve(changes.size());
-  for (const TimerChange& c : changes) {
-    const Timer& t = *c.timer;
-    keys.push_back({t.partition.value(), ToEpochMillis(t.due), t.kind, IdPrefix(t.dossier_id), c});
+  // The ids' heap bytes are a cache miss each (built on the pipeline thread): asked for ahead.
+  constexpr size_t kAhead = 4;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (i + kAhead < changes.size()) PrefetchText(changes[i + kAhead].timer->dossier_id);
+    const Timer& t = *changes[i].timer;
+    keys.push_back(
+        {t.partition.value(), ToEpochMillis(t.due), t.kind, IdPrefix(t.dossier_id), changes[i]});
   }
   std::sort(keys.begin(), keys.end(), [](const ByKey& a, const ByKey& b) {
     if (a.partition != b.partition) return a.partition < b.partition;
@@ -360,7 +379,11 @@ void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
     return a.change.timer->dossier_id < b.change.timer->dossier_id;
   });
   for (size_t i = 0; i < keys.size(); ++i) changes[i] = keys[i].change;
-  for (const TimerChange& c : changes) {
+  // Now in key order, the Timers are read at random: each one, then its id, asked for ahead.
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (i + 2 * kAhead < changes.size()) __builtin_prefetch(changes[i + 2 * kAhead].timer);
+    if (i + kAhead < changes.size()) PrefetchText(changes[i + kAhead].timer->dossier_id);
+    const TimerChange& c = changes[i];
     if (c.put) {
       PutTimer(*c.timer);
     } else {
