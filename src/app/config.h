@@ -21,7 +21,9 @@ struct KafkaConfig {
   std::string dead_letter_topic = "dossier-events-dlq";
   int partitions = 6;  // for topics iocstream creates (import, alerts, dead letters)
   size_t max_batch = 5000;
-  size_t fetch_queue_mb = 64;  // records pre-fetched by the consumer (ingest::KafkaSourceOptions)
+  // Records read ahead of the pipeline: librdkafka's pre-fetch queue (half, at least 4 MiB)
+  // and KafkaSource's read-ahead buffer (the rest); ingest::KafkaSourceOptions.
+  size_t fetch_queue_mb = 128;
   std::map<std::string, std::string> consumer;  // librdkafka properties, passed through
   std::map<std::string, std::string> producer;
 };

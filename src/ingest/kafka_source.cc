@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <set>
 
@@ -69,9 +70,13 @@ class KafkaSource::Impl {
 
   Result<std::span<const SourceRecord>> Poll() {
     ReleaseBatch();
-    revoked_during_poll_.clear();
-    int timeout_ms = static_cast<int>(options_.poll_timeout.count());
-    while (records_.size() < options_.max_batch) {
+    // Move what librdkafka has fetched into the read-ahead buffer, so that its queue stays
+    // below its bound (see the header). librdkafka is polled at least once per Poll even
+    // with the buffer full: its callbacks (rebalances, errors) are served in the poll.
+    int timeout_ms = ahead_.empty() ? static_cast<int>(options_.poll_timeout.count()) : 0;
+    for (bool first = true;
+         first || ahead_bytes_ < options_.read_ahead_bytes || ahead_.size() < options_.max_batch;
+         first = false) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout_ms);
       if (m == nullptr) break;
       timeout_ms = 0;  // the first record opens the batch; take what is already buffered
@@ -86,33 +91,18 @@ class KafkaSource::Impl {
         spdlog::warn("kafka consumer: {} ({})", what, rd_kafka_err2name(err));
         continue;
       }
-      messages_.push_back(m);
-      SourceRecord r;
-      r.topic = rd_kafka_topic_name(m->rkt);
-      r.partition = PartitionId(m->partition);
-      r.offset = Offset(m->offset);
-      rd_kafka_timestamp_type_t ts_type;
-      const int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
-      r.timestamp = FromEpochMillis(ts < 0 ? 0 : ts);
-      r.key = m->key == nullptr ? std::string_view()
-                                : std::string_view(static_cast<const char*>(m->key), m->key_len);
-      r.payload = m->payload == nullptr
-                      ? std::string_view()
-                      : std::string_view(static_cast<const char*>(m->payload), m->len);
-      // librdkafka reads each partition forward from the offset set at assignment; a record
-      // behind it means it reset the position itself (auto.offset.reset: the log no longer
-      // reached it).
-      int64_t& floor = Floor(r.topic, m->partition);
-      if (floor >= 0 && m->offset < floor) r.position_reset = true;
-      floor = m->offset + 1;
+      ReadAhead(m);
+      rd_kafka_message_destroy(m);
+    }
+    const size_t n = std::min(options_.max_batch, ahead_.size());
+    records_.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const SourceRecord& r = ahead_.front().record;
+      --Slot(r.topic, r.partition.value()).read_ahead;
       records_.push_back(r);
+      ahead_.pop_front();
     }
-    if (!revoked_during_poll_.empty()) {
-      // Records of partitions revoked while this batch was built are not ours to apply.
-      std::erase_if(records_, [&](const SourceRecord& r) {
-        return revoked_during_poll_.count(TopicPartition{std::string(r.topic), r.partition}) > 0;
-      });
-    }
+    PublishReadAhead();
     return std::span<const SourceRecord>(records_);
   }
 
@@ -157,7 +147,11 @@ class KafkaSource::Impl {
         lag.high_watermark = high;
       }
       if (e.offset >= 0) {
-        lag.next_offset = e.offset;  // consumed something in this session
+        // Consumed something in this session: librdkafka's position is past the records
+        // read ahead, which are not consumed yet.
+        std::lock_guard lock(mu_);
+        auto ahead = read_ahead_.find(lag.partition);
+        lag.next_offset = e.offset - (ahead != read_ahead_.end() ? ahead->second : 0);
       } else {
         // Nothing consumed yet: the start offset set at assignment, or the partition's start.
         std::lock_guard lock(mu_);
@@ -218,7 +212,7 @@ class KafkaSource::Impl {
         if (handler_.stored_offset) stored = handler_.stored_offset(tps[static_cast<size_t>(i)]);
         // Resume where the state store says, never from the group's committed offset.
         partitions->elems[i].offset = stored ? stored->value() : RD_KAFKA_OFFSET_BEGINNING;
-        Floor(tps[static_cast<size_t>(i)].topic, partitions->elems[i].partition) =
+        Slot(tps[static_cast<size_t>(i)].topic, partitions->elems[i].partition).floor =
             stored ? stored->value() : -1;
         std::lock_guard lock(mu_);
         start_offsets_[tps[static_cast<size_t>(i)]] = partitions->elems[i].offset;
@@ -241,12 +235,18 @@ class KafkaSource::Impl {
         if (!cooperative) assigned_.clear();
         assigned_.insert(tps.begin(), tps.end());
       }
-      for (const auto& tp : tps) revoked_during_poll_.erase(tp);
       spdlog::info("kafka: assigned {} partition(s)", tps.size());
       if (handler_.assigned) handler_.assigned(tps);
     } else {
       if (handler_.revoked) handler_.revoked(tps);
-      revoked_during_poll_.insert(tps.begin(), tps.end());
+      // Read ahead, not applied: the partitions' next owner consumes them from the store's
+      // offset (this instance too, if they come back: librdkafka starts them there again).
+      const std::set<TopicPartition> revoked(tps.begin(), tps.end());
+      std::erase_if(ahead_, [&](const AheadRecord& a) {
+        return revoked.count(TopicPartition{std::string(a.record.topic), a.record.partition}) > 0;
+      });
+      for (const auto& tp : tps) Slot(tp.topic, tp.partition.value()).read_ahead = 0;
+      PublishReadAhead();
       {
         std::lock_guard lock(mu_);
         for (const auto& tp : tps) assigned_.erase(tp);
@@ -261,44 +261,132 @@ class KafkaSource::Impl {
     }
   }
 
-  // The offset each assigned partition is expected to go on from (-1: any), for Poll to tell a
-  // reset of its position. Poll and the rebalance callbacks run on the polling thread.
-  // Called for every record: the topic's entry is looked up only when the topic changes.
-  int64_t& Floor(std::string_view topic, int32_t partition) {
-    if (last_floors_ == nullptr || topic != last_topic_) {
-      auto it = floors_.find(topic);
-      if (it == floors_.end()) {
-        it = floors_.emplace(std::string(topic), std::vector<int64_t>()).first;
+  // What Poll keeps per partition: the offset it is expected to go on from (-1: any), to tell
+  // a reset of its position, and its records in the read-ahead buffer. Poll and the
+  // rebalance callbacks run on the polling thread. Called for every record: the topic's
+  // entry is looked up only when the topic changes.
+  struct PartitionSlot {
+    int64_t floor = -1;
+    int64_t read_ahead = 0;
+  };
+  PartitionSlot& Slot(std::string_view topic, int32_t partition) {
+    if (last_slots_ == nullptr || topic != last_topic_) {
+      auto it = slots_.find(topic);
+      if (it == slots_.end()) {
+        it = slots_.emplace(std::string(topic), std::vector<PartitionSlot>()).first;
       }
       last_topic_ = it->first;  // map nodes stay put: the view and pointer hold
-      last_floors_ = &it->second;
+      last_slots_ = &it->second;
     }
-    std::vector<int64_t>& by_partition = *last_floors_;
+    std::vector<PartitionSlot>& by_partition = *last_slots_;
     const auto p = static_cast<size_t>(std::max(partition, 0));
-    if (by_partition.size() <= p) by_partition.resize(p + 1, -1);
+    if (by_partition.size() <= p) by_partition.resize(p + 1);
     return by_partition[p];
   }
 
+  // Copies a record's key and payload into the read-ahead blocks (`m` may be destroyed
+  // then); its topic is the name held by slots_.
+  void ReadAhead(const rd_kafka_message_t* m) {
+    const size_t need = m->key_len + m->len;
+    if (blocks_.empty() || blocks_.back().capacity - blocks_.back().used < need) {
+      Block block;
+      if (!spare_.empty() && spare_.back().capacity >= need) {
+        block = std::move(spare_.back());
+        spare_.pop_back();
+      } else {
+        block.capacity = std::max(kBlockBytes, need);
+        block.data = std::make_unique<char[]>(block.capacity);
+      }
+      block.used = 0;
+      ahead_bytes_ += block.capacity;
+      blocks_.push_back(std::move(block));
+    }
+    Block& block = blocks_.back();
+    char* const key = block.data.get() + block.used;
+    if (m->key_len > 0) std::memcpy(key, m->key, m->key_len);
+    char* const payload = key + m->key_len;
+    if (m->len > 0) std::memcpy(payload, m->payload, m->len);
+    block.used += need;
+    block.last_seq = next_seq_;
+
+    SourceRecord r;
+    PartitionSlot& slot = Slot(rd_kafka_topic_name(m->rkt), m->partition);
+    r.topic = last_topic_;
+    r.partition = PartitionId(m->partition);
+    r.offset = Offset(m->offset);
+    rd_kafka_timestamp_type_t ts_type;
+    const int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
+    r.timestamp = FromEpochMillis(ts < 0 ? 0 : ts);
+    r.key = m->key == nullptr ? std::string_view() : std::string_view(key, m->key_len);
+    r.payload = m->payload == nullptr ? std::string_view() : std::string_view(payload, m->len);
+    // librdkafka reads each partition forward from the offset set at assignment; a record
+    // behind it means it reset the position itself (auto.offset.reset: the log no longer
+    // reached it).
+    if (slot.floor >= 0 && m->offset < slot.floor) r.position_reset = true;
+    slot.floor = m->offset + 1;
+    ++slot.read_ahead;
+    ahead_.push_back(AheadRecord{r, next_seq_++});
+  }
+
+  // The records handed out by the last Poll are done with: their blocks are freed (a couple
+  // kept for reuse) once no record in them is read ahead either.
   void ReleaseBatch() {
     records_.clear();
-    for (rd_kafka_message_t* m : messages_) rd_kafka_message_destroy(m);
-    messages_.clear();
+    const uint64_t live = ahead_.empty() ? next_seq_ : ahead_.front().seq;
+    while (!blocks_.empty() && blocks_.front().last_seq < live) {
+      ahead_bytes_ -= blocks_.front().capacity;
+      if (spare_.size() < kSpareBlocks && blocks_.front().capacity == kBlockBytes) {
+        spare_.push_back(std::move(blocks_.front()));
+      }
+      blocks_.pop_front();
+    }
   }
+
+  // The read-ahead counts per partition, for Lag() on other threads.
+  void PublishReadAhead() {
+    std::lock_guard lock(mu_);
+    read_ahead_.clear();
+    for (const auto& [topic, by_partition] : slots_) {
+      for (size_t p = 0; p < by_partition.size(); ++p) {
+        if (by_partition[p].read_ahead > 0) {
+          read_ahead_[TopicPartition{topic, PartitionId(static_cast<int32_t>(p))}] =
+              by_partition[p].read_ahead;
+        }
+      }
+    }
+  }
+
+  static constexpr size_t kBlockBytes = size_t{1} << 20;
+  static constexpr size_t kSpareBlocks = 2;
+  struct Block {
+    std::unique_ptr<char[]> data;
+    size_t capacity = 0;
+    size_t used = 0;
+    uint64_t last_seq = 0;  // of the last record copied into it
+  };
+  struct AheadRecord {
+    SourceRecord record;  // key and payload in blocks_, topic in slots_
+    uint64_t seq;
+  };
 
   KafkaSourceOptions options_;
   RebalanceHandler handler_;
   rd_kafka_t* rk_ = nullptr;
   bool closed_ = false;
   int partition_count_ = 0;
-  std::vector<rd_kafka_message_t*> messages_;
-  std::vector<SourceRecord> records_;
-  std::set<TopicPartition> revoked_during_poll_;
+  std::vector<SourceRecord> records_;  // the batch handed out by the last Poll
+  std::deque<AheadRecord> ahead_;      // read ahead, in the order librdkafka gave them
+  std::deque<Block> blocks_;           // their keys and payloads (and the batch's)
+  std::vector<Block> spare_;
+  size_t ahead_bytes_ = 0;  // capacity of blocks_
+  uint64_t next_seq_ = 0;
   mutable std::mutex mu_;
   std::set<TopicPartition> assigned_;
   std::map<TopicPartition, int64_t> start_offsets_;  // offset set at assignment (may be < 0)
-  std::map<std::string, std::vector<int64_t>, std::less<>> floors_;  // see Floor
-  std::string_view last_topic_;                                      // the entry Floor found last
-  std::vector<int64_t>* last_floors_ = nullptr;
+  std::map<TopicPartition, int64_t> read_ahead_;     // PublishReadAhead's copy, for Lag()
+  std::map<std::string, std::vector<PartitionSlot>, std::less<>> slots_;  // see Slot
+  std::string_view last_topic_;  // the entry Slot found last
+  std::vector<PartitionSlot>* last_slots_ = nullptr;
 };
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(KafkaSourceOptions options,

@@ -2,12 +2,18 @@
 //
 // - Polls with rd_kafka_consumer_poll (not the batch consume API, which can skip offsets
 //   with seek/pause/rebalance in librdkafka 2.0.2; see DESIGN.md) and returns up to
-//   `max_batch` records per Poll without copying payloads.
+//   `max_batch` records per Poll.
+// - Read-ahead: each Poll first moves every record librdkafka has fetched into a buffer of
+//   its own (`read_ahead_bytes`, keys and payloads copied into 1 MiB blocks), so that
+//   librdkafka's pre-fetch queue (`fetch_queue_kbytes`) is emptied at every Poll and keeps
+//   fetching. librdkafka before 2.2 stops fetching for up to a second whenever that queue
+//   reaches its bound, and keeps each queued record at about 2.5 times its size; the copy
+//   keeps it at about its size, so the same memory holds more records ahead.
 // - Exactly-once state: on partition assignment it asks the OffsetStore for the next offset
 //   stored with the state and starts there; the group's committed offset is only written
 //   (CommitAsync) for lag tools, never read back.
-// - On revocation it drops records of revoked partitions from the batch being built; they
-//   were not applied, so the next owner consumes them from the stored offset.
+// - On revocation it drops the read-ahead records of revoked partitions; they were not
+//   applied, so the next owner consumes them from the stored offset.
 //
 // Thread-safety: one thread owns a KafkaSource (poll, commit, close). Lag() may be called
 // from any thread.
@@ -43,6 +49,12 @@ struct KafkaSourceOptions {
   // the bench topic ran at 250k records/s, at 64 MiB 630k, at 128 MiB 930k. (From 2.2 the
   // pause is fetch.queue.backoff.ms, a consumer property that may be passed through.)
   size_t fetch_queue_kbytes = 64 * 1024;
+  // Bound of the records moved out of librdkafka's queue ahead of Poll, in bytes of keys and
+  // payloads (the blocks that hold them: at most one 1 MiB block more, and one record more
+  // when Poll must serve librdkafka's callbacks with the buffer full). Catching up, the
+  // consumer is idle whenever this and fetch_queue_kbytes together hold less than about a
+  // second of processing.
+  size_t read_ahead_bytes = size_t{64} << 20;
 };
 
 // The librdkafka properties KafkaSource::Open configures: iocstream's consumer settings
@@ -96,7 +108,7 @@ class KafkaSource {
   [[nodiscard]] std::vector<TopicPartition> Assignment() const;
 
   // Consumer lag per assigned partition, from librdkafka's cached watermarks (no broker
-  // round trip).
+  // round trip). Records in the read-ahead buffer count as not consumed yet.
   [[nodiscard]] std::vector<PartitionLag> Lag() const;
 
   // Partitions of the subscribed topics on the broker (metadata request; cached after the

@@ -192,7 +192,7 @@ TEST_F(ConfigTest, DossierFilterMbIsReadAndBounded) {
 TEST_F(ConfigTest, FetchQueueMbBoundsTheConsumersPrefetchQueue) {
   auto c = LoadWithSection("kafka", "  max_batch: 100\n");
   ASSERT_TRUE(c.has_value()) << c.error().message;
-  EXPECT_EQ(c->kafka.fetch_queue_mb, 64u);
+  EXPECT_EQ(c->kafka.fetch_queue_mb, 128u);
   c = LoadWithSection("kafka", "  fetch_queue_mb: 2047\n");
   ASSERT_TRUE(c.has_value()) << c.error().message;
   EXPECT_EQ(c->kafka.fetch_queue_mb, 2047u);
