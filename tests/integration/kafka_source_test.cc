@@ -59,8 +59,10 @@ class AppliedLog {
 };
 
 std::unique_ptr<ingest::KafkaSource> OpenSource(const std::string& topic, const std::string& group,
-                                                AppliedLog& log) {
+                                                AppliedLog& log,
+                                                const std::string& assignment = "range") {
   ingest::KafkaSourceOptions options;
+  options.properties = {{"partition.assignment.strategy", assignment}};
   options.bootstrap_servers = Bootstrap();
   options.group_id = group;
   options.topics = {topic};
@@ -131,8 +133,12 @@ TEST(KafkaSourceTest, HandsOutEveryRecordOnceInOrderAndCountsTheReadAheadAsLag) 
 
 // Two consumers of one group, the second joining while the first holds thousands of records
 // read ahead: the first drops those of the partitions it loses, so every record is handed
-// out exactly once, each partition in order from where the last owner stopped.
-TEST(KafkaSourceTest, RecordsReadAheadForRevokedPartitionsAreDropped) {
+// out exactly once, each partition in order from where the last owner stopped. With the
+// eager protocol (every partition revoked, then assigned again) and the cooperative one
+// (only the partitions that move are revoked).
+class KafkaSourceRebalanceTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KafkaSourceRebalanceTest, RecordsReadAheadForRevokedPartitionsAreDropped) {
   const std::string topic = UniqueName("read-ahead-rebalance");
   CreateTopic(topic, kPartitions);
   Produce(topic, Records());
@@ -143,7 +149,7 @@ TEST(KafkaSourceTest, RecordsReadAheadForRevokedPartitionsAreDropped) {
   std::mutex errors_mu;
   std::atomic<int> batches_of_first{0};
   auto consume = [&](int id) {
-    auto source = OpenSource(topic, group, log);
+    auto source = OpenSource(topic, group, log, GetParam());
     if (source == nullptr) {
       failed = true;
       return;
@@ -180,6 +186,13 @@ TEST(KafkaSourceTest, RecordsReadAheadForRevokedPartitionsAreDropped) {
   EXPECT_TRUE(errors.empty()) << errors.size() << " records out of order or twice, first: "
                               << (errors.empty() ? "" : errors.front());
 }
+
+INSTANTIATE_TEST_SUITE_P(Protocols, KafkaSourceRebalanceTest,
+                         ::testing::Values("range", "cooperative-sticky"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param == "range" ? std::string("Eager")
+                                                        : std::string("Cooperative");
+                         });
 
 }  // namespace
 }  // namespace iocstream::testing
