@@ -98,7 +98,7 @@ class KafkaSource::Impl {
     records_.reserve(n);
     for (size_t i = 0; i < n; ++i) {
       const SourceRecord& r = ahead_.front().record;
-      --Slot(r.topic, r.partition.value()).read_ahead;
+      Slot(r.topic, r.partition.value()).handed_next = r.offset.value() + 1;
       records_.push_back(r);
       ahead_.pop_front();
     }
@@ -130,37 +130,28 @@ class KafkaSource::Impl {
     std::vector<PartitionLag> out;
     std::vector<TopicPartition> parts = Assignment();
     if (parts.empty() || rk_ == nullptr) return out;
-    rd_kafka_topic_partition_list_t* list =
-        rd_kafka_topic_partition_list_new(static_cast<int>(parts.size()));
-    for (const auto& tp : parts) {
-      rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition.value());
-    }
-    rd_kafka_position(rk_, list);
-    for (int i = 0; i < list->cnt; ++i) {
-      const auto& e = list->elems[i];
+    for (const TopicPartition& tp : parts) {
       PartitionLag lag;
-      lag.partition = TopicPartition{e.topic, PartitionId(e.partition)};
+      lag.partition = tp;
       int64_t low = -1;
       int64_t high = -1;
-      if (rd_kafka_get_watermark_offsets(rk_, e.topic, e.partition, &low, &high) ==
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (rd_kafka_get_watermark_offsets(rk_, tp.topic.c_str(), tp.partition.value(), &low,
+                                         &high) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         lag.high_watermark = high;
       }
-      if (e.offset >= 0) {
-        // Consumed something in this session: librdkafka's position is past the records
-        // read ahead, which are not consumed yet.
-        std::lock_guard lock(mu_);
-        auto ahead = read_ahead_.find(lag.partition);
-        lag.next_offset = e.offset - (ahead != read_ahead_.end() ? ahead->second : 0);
+      std::lock_guard lock(mu_);
+      if (auto handed = handed_next_.find(tp); handed != handed_next_.end()) {
+        // Handed out something since it was assigned: the record after the last one. (Not
+        // librdkafka's position, which is past the records read ahead, and moves while a
+        // Poll fills the buffer.)
+        lag.next_offset = handed->second;
       } else {
-        // Nothing consumed yet: the start offset set at assignment, or the partition's start.
-        std::lock_guard lock(mu_);
-        auto start = start_offsets_.find(lag.partition);
+        // Nothing handed out yet: the start offset set at assignment, or the partition's start.
+        auto start = start_offsets_.find(tp);
         lag.next_offset = start != start_offsets_.end() && start->second >= 0 ? start->second : low;
       }
       out.push_back(lag);
     }
-    rd_kafka_topic_partition_list_destroy(list);
     return out;
   }
 
@@ -212,8 +203,10 @@ class KafkaSource::Impl {
         if (handler_.stored_offset) stored = handler_.stored_offset(tps[static_cast<size_t>(i)]);
         // Resume where the state store says, never from the group's committed offset.
         partitions->elems[i].offset = stored ? stored->value() : RD_KAFKA_OFFSET_BEGINNING;
-        Slot(tps[static_cast<size_t>(i)].topic, partitions->elems[i].partition).floor =
-            stored ? stored->value() : -1;
+        PartitionSlot& slot =
+            Slot(tps[static_cast<size_t>(i)].topic, partitions->elems[i].partition);
+        slot.floor = stored ? stored->value() : -1;
+        slot.handed_next = -1;
         std::lock_guard lock(mu_);
         start_offsets_[tps[static_cast<size_t>(i)]] = partitions->elems[i].offset;
       }
@@ -245,7 +238,7 @@ class KafkaSource::Impl {
       std::erase_if(ahead_, [&](const AheadRecord& a) {
         return revoked.count(TopicPartition{std::string(a.record.topic), a.record.partition}) > 0;
       });
-      for (const auto& tp : tps) Slot(tp.topic, tp.partition.value()).read_ahead = 0;
+      for (const auto& tp : tps) Slot(tp.topic, tp.partition.value()).handed_next = -1;
       PublishReadAhead();
       {
         std::lock_guard lock(mu_);
@@ -262,12 +255,12 @@ class KafkaSource::Impl {
   }
 
   // What Poll keeps per partition: the offset it is expected to go on from (-1: any), to tell
-  // a reset of its position, and its records in the read-ahead buffer. Poll and the
+  // a reset of its position, and the next offset it hands out (for Lag). Poll and the
   // rebalance callbacks run on the polling thread. Called for every record: the topic's
   // entry is looked up only when the topic changes.
   struct PartitionSlot {
     int64_t floor = -1;
-    int64_t read_ahead = 0;
+    int64_t handed_next = -1;  // after the last record handed out since assignment (-1: none)
   };
   PartitionSlot& Slot(std::string_view topic, int32_t partition) {
     if (last_slots_ == nullptr || topic != last_topic_) {
@@ -324,7 +317,6 @@ class KafkaSource::Impl {
     // reached it).
     if (slot.floor >= 0 && m->offset < slot.floor) r.position_reset = true;
     slot.floor = m->offset + 1;
-    ++slot.read_ahead;
     ahead_.push_back(AheadRecord{r, next_seq_++});
   }
 
@@ -342,15 +334,16 @@ class KafkaSource::Impl {
     }
   }
 
-  // The read-ahead counts per partition, for Lag() on other threads.
+  // The next offset to hand out per partition, for Lag() on other threads: published once
+  // per Poll (and rebalance), so a Lag() never sees a buffer half filled.
   void PublishReadAhead() {
     std::lock_guard lock(mu_);
-    read_ahead_.clear();
+    handed_next_.clear();
     for (const auto& [topic, by_partition] : slots_) {
       for (size_t p = 0; p < by_partition.size(); ++p) {
-        if (by_partition[p].read_ahead > 0) {
-          read_ahead_[TopicPartition{topic, PartitionId(static_cast<int32_t>(p))}] =
-              by_partition[p].read_ahead;
+        if (by_partition[p].handed_next >= 0) {
+          handed_next_[TopicPartition{topic, PartitionId(static_cast<int32_t>(p))}] =
+              by_partition[p].handed_next;
         }
       }
     }
@@ -383,7 +376,7 @@ class KafkaSource::Impl {
   mutable std::mutex mu_;
   std::set<TopicPartition> assigned_;
   std::map<TopicPartition, int64_t> start_offsets_;  // offset set at assignment (may be < 0)
-  std::map<TopicPartition, int64_t> read_ahead_;     // PublishReadAhead's copy, for Lag()
+  std::map<TopicPartition, int64_t> handed_next_;    // PublishReadAhead's copy, for Lag()
   std::map<std::string, std::vector<PartitionSlot>, std::less<>> slots_;  // see Slot
   std::string_view last_topic_;  // the entry Slot found last
   std::vector<PartitionSlot>* last_slots_ = nullptr;

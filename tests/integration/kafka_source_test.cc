@@ -97,11 +97,42 @@ TEST(KafkaSourceTest, HandsOutEveryRecordOnceInOrderAndCountsTheReadAheadAsLag) 
   ASSERT_NE(source, nullptr);
   std::multiset<std::string> payloads;
   bool lag_checked = false;
+  // Lag() is read by the metrics thread while Poll fills the buffer: it must never count
+  // fewer records than are not handed out yet (a helper saw a partition's lag 0 with all of
+  // its records read ahead, as librdkafka's position moved during the fill), nor go up on a
+  // topic nothing writes to.
+  std::atomic<int64_t> handed{0};
+  std::atomic<bool> done{false};
+  std::vector<std::string> lag_errors;
+  std::thread sampler([&] {
+    int64_t last = kRecords;
+    while (!done) {
+      const int64_t before = handed.load();
+      int64_t lag = 0;
+      const auto lags = source->Lag();
+      bool known = lags.size() == static_cast<size_t>(kPartitions);
+      for (const auto& l : lags) {
+        known = known && l.lag() >= 0;
+        lag += l.lag();
+      }
+      const int64_t after = handed.load();
+      if (known && lag_errors.size() < 5) {
+        // A Poll may have published its batch before `handed` counts it: at most one batch.
+        if (lag < kRecords - after - 50 || lag > kRecords - before) {
+          lag_errors.push_back("lag " + std::to_string(lag) + " with " + std::to_string(before) +
+                               ".." + std::to_string(after) + " handed out");
+        }
+        if (lag > last) lag_errors.push_back("lag rose to " + std::to_string(lag));
+        last = lag;
+      }
+    }
+  });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (log.applied() < kRecords && std::chrono::steady_clock::now() < deadline) {
     auto batch = source->Poll();
     ASSERT_TRUE(batch.has_value()) << batch.error().message;
     ASSERT_LE(batch->size(), 50u);
+    handed += static_cast<int64_t>(batch->size());
     for (const SourceRecord& r : *batch) {
       std::string why;
       EXPECT_TRUE(log.Apply(0, r, why)) << why;
@@ -123,6 +154,9 @@ TEST(KafkaSourceTest, HandsOutEveryRecordOnceInOrderAndCountsTheReadAheadAsLag) 
       if (log.applied() < kRecords / 2) lag_checked = true;
     }
   }
+  done = true;
+  sampler.join();
+  EXPECT_TRUE(lag_errors.empty()) << lag_errors.front();
   EXPECT_EQ(log.applied(), kRecords);
   std::multiset<std::string> expected;
   for (const auto& [k, v] : kv) expected.insert(v);
