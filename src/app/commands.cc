@@ -326,6 +326,23 @@ int RunLive(const RunOptions& options) {
   // Wall-clock timers are checked this often (bounds deadline-to-alert latency).
   constexpr auto kTimerTick = std::chrono::milliseconds(200);
   uint64_t commits_seen = 0;
+  // The group's committed offsets are for lag tools only (the state store holds the offsets
+  // `run` resumes from): at most one commit a second. One per poll batch (commit_interval_ms
+  // 0 with a small max_batch) queued OffsetCommit requests ahead of the heartbeats until the
+  // coordinator dropped the member and the group stalled (a helper's finding).
+  constexpr auto kGroupCommitInterval = std::chrono::seconds(1);
+  bool group_commit_pending = false;
+  auto last_group_commit = std::chrono::steady_clock::now() - kGroupCommitInterval;
+  auto commit_group = [&] {
+    std::vector<std::pair<TopicPartition, Offset>> commits;
+    for (const auto& tp : consumer.Assignment()) {
+      auto it = pipeline.CommittedOffsets().find(tp);
+      if (it != pipeline.CommittedOffsets().end()) commits.emplace_back(tp, it->second);
+    }
+    if (!commits.empty()) consumer.CommitAsync(commits);
+    group_commit_pending = false;
+    last_group_commit = std::chrono::steady_clock::now();
+  };
   std::optional<std::chrono::steady_clock::time_point> first_record;
   auto last_timer_tick = std::chrono::steady_clock::now();
   auto last_record = std::chrono::steady_clock::now();
@@ -395,15 +412,15 @@ int RunLive(const RunOptions& options) {
       }
     }
     if (pipeline.CommitCount() != commits_seen) {
-      // New state commits: publish their outbox, and tell the group how far they reach.
+      // New state commits: publish their outbox, and (below) tell the group how far they
+      // reach.
       commits_seen = pipeline.CommitCount();
       relay.Notify();
-      std::vector<std::pair<TopicPartition, Offset>> commits;
-      for (const auto& tp : consumer.Assignment()) {
-        auto it = pipeline.CommittedOffsets().find(tp);
-        if (it != pipeline.CommittedOffsets().end()) commits.emplace_back(tp, it->second);
-      }
-      if (!commits.empty()) consumer.CommitAsync(commits);
+      group_commit_pending = true;
+    }
+    if (group_commit_pending &&
+        std::chrono::steady_clock::now() - last_group_commit >= kGroupCommitInterval) {
+      commit_group();
     }
     // Calendar or catalog reload (SIGHUP, POST /api/v1/admin/reload), between batches: the
     // recompute writes the store, whose one writer is this thread. It waits for the group to
@@ -459,6 +476,8 @@ int RunLive(const RunOptions& options) {
     if (Status s = pipeline.Flush(); !s) {
       spdlog::error("final state commit failed: {}", s.error().message);
       exit_code = kExitRuntime;
+    } else {
+      commit_group();  // the group's view of the last commits, sent as the consumer closes
     }
   }
   if (reloads.Pending()) {
