@@ -90,7 +90,9 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     const auto limit_or = QueryLimit(req, 100, 10000);
     if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
     const size_t limit = *limit_or;
-    const auto department = req.query.find("department");
+    // ?department= keeps one department; empty (a dashboard's "all") keeps every one.
+    auto department = req.query.find("department");
+    if (department != req.query.end() && department->second.empty()) department = req.query.end();
     // ?after=<dossier id>: the page after that id (items come in dossier id order; a page
     // that leaves items out names the last one it holds in "next_after").
     const auto after_it = req.query.find("after");
@@ -156,8 +158,10 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
   });
   server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest& req) {
     const auto rows = aggregate::AggregateTable::FoldPartitions(shared->aggregates->Snapshot());
-    // ?department= keeps one department (the total is then that department's).
-    const auto only = req.query.find("department");
+    // ?department= keeps one department (the total is then that department's); empty keeps
+    // every one.
+    auto only = req.query.find("department");
+    if (only != req.query.end() && only->second.empty()) only = req.query.end();
     nlohmann::ordered_json departments = nlohmann::ordered_json::object();
     AggregateCounters total;
     for (const auto& [department, c] : PerDepartment(rows)) {

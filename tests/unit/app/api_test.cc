@@ -183,6 +183,7 @@ TEST_F(ApiTest, OverdueWorklistPagesInDossierIdOrder) {
   EXPECT_EQ(last["items"].size(), 2u);
   EXPECT_TRUE(last["next_after"].is_null());
   Call("GET", "/api/v1/overdue?after=", 400);
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=&limit=3", 200)["total"], 7);
 }
 
 // A reload waits on a server thread: a second one while it runs is refused at once, so that
@@ -226,6 +227,8 @@ TEST_F(ApiTest, KpisOfOneDepartment) {
   EXPECT_EQ(one["total"], one["departments"]["so-tai-chinh"]);
   EXPECT_NE(one["total"], all["total"]);
   EXPECT_TRUE(Call("GET", "/api/v1/kpis?department=nope", 200)["departments"].empty());
+  // Empty (a dashboard's "all"): every department.
+  EXPECT_EQ(Call("GET", "/api/v1/kpis?department=", 200), all);
 }
 
 TEST_F(ApiTest, ReloadAnswersWithTheRecomputeSummary) {
