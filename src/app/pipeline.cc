@@ -13,6 +13,7 @@
 #include "iocstream/alert/outbox_message.h"
 #include "iocstream/core/code.h"
 #include "iocstream/core/json_string.h"
+#include "iocstream/core/prefetch.h"
 #include "iocstream/decode/dead_letter.h"
 #include "iocstream/decode/rfc3339.h"
 
@@ -42,27 +43,6 @@ std::optional<DecodeError> AdmitCodes(const DossierEvent& event,
                            std::to_string(kMaxAdmittedCodes) + " distinct codes are held already"};
   }
   return std::nullopt;
-}
-
-// Asks for the cache lines of [p, p + bytes) ahead of their use. The pipeline thread's time
-// goes mostly to cache misses: each event reads a dossier picked at random among a million
-// (its cache entry, a few hundred bytes) and an event the decoder thread wrote on the other
-// core, so the loops over a batch's records, dirty dossiers and cache entries name the
-// memory of the item a few places ahead while they work on this one.
-void PrefetchBytes(const void* p, size_t bytes, int write = 0) {
-  const auto* c = static_cast<const char*>(p);
-  for (size_t off = 0; off < bytes; off += 64) {
-    if (write != 0) {
-      __builtin_prefetch(c + off, 1);
-    } else {
-      __builtin_prefetch(c + off, 0);
-    }
-  }
-}
-
-// The heap bytes of a string held past its inline buffer (a dossier id of 16 bytes or more).
-void PrefetchText(const std::string& s) {
-  if (s.size() > 15) __builtin_prefetch(s.data());
 }
 
 }  // namespace
@@ -757,14 +737,14 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
   constexpr size_t kAhead = 4;
   auto prefetch_objects = [&](size_t j) {
     if (j >= records.size() || !decoded[j].has_value()) return;
-    PrefetchBytes(entry_of[j], sizeof(Entry), 1);
-    PrefetchBytes(&*decoded[j], sizeof(DossierEvent));
+    prefetch::Bytes<true>(entry_of[j], sizeof(Entry));
+    prefetch::Bytes(&*decoded[j], sizeof(DossierEvent));
   };
   auto prefetch_texts = [&](size_t j) {
     if (j >= records.size() || !decoded[j].has_value()) return;
-    PrefetchText(decoded[j]->dossier_id);
-    PrefetchText(decoded[j]->event_id);
-    if (entry_of[j]->current) PrefetchText(entry_of[j]->current->dossier_id);
+    prefetch::Text(decoded[j]->dossier_id);
+    prefetch::Text(decoded[j]->event_id);
+    if (entry_of[j]->current) prefetch::Text(entry_of[j]->current->dossier_id);
   };
   for (size_t j = 0; j < 2 * kAhead; ++j) prefetch_objects(j);
   for (size_t i = 0; i < records.size(); ++i) {
@@ -971,12 +951,13 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   // The dirty entries are clean once this commit is built (a failed write makes the Pipeline
   // fatal).
   // Most dirty entries have left the processor's caches since they were changed: each is
-  // asked for a few entries ahead (PrefetchBytes), its id's heap bytes after it.
+  // asked for a few entries ahead (prefetch::Bytes), its id's heap bytes after it.
   constexpr size_t kAhead = 4;
   for (size_t i = 0; i < dirty_.size(); ++i) {
-    if (i + 2 * kAhead < dirty_.size()) PrefetchBytes(dirty_[i + 2 * kAhead], sizeof(Entry), 1);
+    if (i + 2 * kAhead < dirty_.size())
+      prefetch::Bytes<true>(dirty_[i + 2 * kAhead], sizeof(Entry));
     if (i + kAhead < dirty_.size() && dirty_[i + kAhead]->current) {
-      PrefetchText(dirty_[i + kAhead]->current->dossier_id);
+      prefetch::Text(dirty_[i + kAhead]->current->dossier_id);
     }
     Entry* e = dirty_[i];
     if (e->current) job.dossiers.Add(*e->current);
@@ -1087,11 +1068,11 @@ void Pipeline::Evict() {
   constexpr int kAhead = 8;
   auto ahead = entries_.begin();
   for (int k = 0; k < kAhead && ahead != entries_.end(); ++k, ++ahead) {
-    __builtin_prefetch(ahead->second.get());
+    prefetch::Bytes(ahead->second.get(), 1);
   }
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     if (ahead != entries_.end()) {
-      __builtin_prefetch(ahead->second.get());
+      prefetch::Bytes(ahead->second.get(), 1);
       ++ahead;
     }
     const Entry& entry = *it->second;

@@ -26,6 +26,7 @@
 #include <thread>
 #include <tuple>
 
+#include "iocstream/core/prefetch.h"
 #include "state/dossier_codec.h"
 #include "state/dossier_filter.h"
 #include "state/keys.h"
@@ -268,11 +269,6 @@ std::array<uint64_t, 4> IdPrefix(std::string_view id) {
           boost::endian::load_big_u64(bytes + 16), boost::endian::load_big_u64(bytes + 24)};
 }
 
-// Asks for the heap bytes of a string held past its inline buffer (ids of 16 bytes or more).
-void PrefetchText(const std::string& s) {
-  if (s.size() > 15) __builtin_prefetch(s.data());
-}
-
 // <0, 0 or >0 as IdPrefix a sorts before, with or after b. Word by word: the arrays'
 // operators compare through memcmp (a call per comparison in the sorts below).
 int ComparePrefix(const std::array<uint64_t, 4>& a, const std::array<uint64_t, 4>& b) {
@@ -335,10 +331,7 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
       // thread wrote: a few hundred bytes each, asked for ahead (the copy into the batch was
       // a sixth of this thread's time).
       const EncodedDossiers::Ref& ahead = refs[i + kPrefetchAhead];
-      const char* p = bytes + ahead.offset;
-      for (size_t off = 0; off < size_t{ahead.id_size} + ahead.value_size; off += 64) {
-        __builtin_prefetch(p + off);
-      }
+      prefetch::Bytes(bytes + ahead.offset, size_t{ahead.id_size} + ahead.value_size);
     }
     if (filter != nullptr) {
       if (i + kPrefetchAhead < refs.size()) filter->Prefetch(id(refs[i + kPrefetchAhead]));
@@ -366,7 +359,7 @@ void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
   // The ids' heap bytes are a cache miss each (built on the pipeline thread): asked for ahead.
   constexpr size_t kAhead = 4;
   for (size_t i = 0; i < changes.size(); ++i) {
-    if (i + kAhead < changes.size()) PrefetchText(changes[i + kAhead].timer->dossier_id);
+    if (i + kAhead < changes.size()) prefetch::Text(changes[i + kAhead].timer->dossier_id);
     const Timer& t = *changes[i].timer;
     keys.push_back(
         {t.partition.value(), ToEpochMillis(t.due), t.kind, IdPrefix(t.dossier_id), changes[i]});
@@ -381,8 +374,9 @@ void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
   for (size_t i = 0; i < keys.size(); ++i) changes[i] = keys[i].change;
   // Now in key order, the Timers are read at random: each one, then its id, asked for ahead.
   for (size_t i = 0; i < changes.size(); ++i) {
-    if (i + 2 * kAhead < changes.size()) __builtin_prefetch(changes[i + 2 * kAhead].timer);
-    if (i + kAhead < changes.size()) PrefetchText(changes[i + kAhead].timer->dossier_id);
+    if (i + 2 * kAhead < changes.size())
+      prefetch::Bytes(changes[i + 2 * kAhead].timer, sizeof(Timer));
+    if (i + kAhead < changes.size()) prefetch::Text(changes[i + kAhead].timer->dossier_id);
     const TimerChange& c = changes[i];
     if (c.put) {
       PutTimer(*c.timer);
