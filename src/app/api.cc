@@ -30,6 +30,14 @@ std::optional<size_t> QueryLimit(const HttpRequest& req, size_t fallback, size_t
   return v;
 }
 
+// ?department=: the one department a request keeps, nullopt for every one (absent, or empty
+// as a dashboard's "all" sends it).
+std::optional<std::string> DepartmentFilter(const HttpRequest& req) {
+  auto it = req.query.find("department");
+  if (it == req.query.end() || it->second.empty()) return std::nullopt;
+  return it->second;
+}
+
 // The instants one request judges dossiers' open state at: the wall clock (read once), or
 // each partition's watermark when timers run on event time (read once per partition).
 class RequestClocks {
@@ -90,9 +98,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     const auto limit_or = QueryLimit(req, 100, 10000);
     if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
     const size_t limit = *limit_or;
-    // ?department= keeps one department; empty (a dashboard's "all") keeps every one.
-    auto department = req.query.find("department");
-    if (department != req.query.end() && department->second.empty()) department = req.query.end();
+    const std::optional<std::string> department = DepartmentFilter(req);
     // ?after=<dossier id>: the page after that id (items come in dossier id order; a page
     // that leaves items out names the last one it holds in "next_after").
     const auto after_it = req.query.find("after");
@@ -116,7 +122,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     // wall clock or the watermark, as configured).
     Status s = shared->store->ForEachDossier([&](const DossierState& d) {
       if (!rules::IsOpen(d) || !d.breach_fired) return true;
-      if (department != req.query.end() && d.agency_code != department->second) return true;
+      if (department && d.agency_code != *department) return true;
       if (owned && !owned->contains(d.partition)) return true;  // another instance's now
       ++total;
       if (after && d.dossier_id <= *after) return true;
@@ -158,14 +164,12 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
   });
   server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest& req) {
     const auto rows = aggregate::AggregateTable::FoldPartitions(shared->aggregates->Snapshot());
-    // ?department= keeps one department (the total is then that department's); empty keeps
-    // every one.
-    auto only = req.query.find("department");
-    if (only != req.query.end() && only->second.empty()) only = req.query.end();
+    // One department: the total is then that department's.
+    const std::optional<std::string> only = DepartmentFilter(req);
     nlohmann::ordered_json departments = nlohmann::ordered_json::object();
     AggregateCounters total;
     for (const auto& [department, c] : PerDepartment(rows)) {
-      if (only != req.query.end() && department != only->second) continue;
+      if (only && department != *only) continue;
       departments[department] = KpisJson(aggregate::ComputeKpis(c));
       total += c;
     }

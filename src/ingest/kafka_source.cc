@@ -102,7 +102,7 @@ class KafkaSource::Impl {
       records_.push_back(r);
       ahead_.pop_front();
     }
-    PublishReadAhead();
+    PublishHandedNext();
     return std::span<const SourceRecord>(records_);
   }
 
@@ -239,7 +239,7 @@ class KafkaSource::Impl {
         return revoked.count(TopicPartition{std::string(a.record.topic), a.record.partition}) > 0;
       });
       for (const auto& tp : tps) Slot(tp.topic, tp.partition.value()).handed_next = -1;
-      PublishReadAhead();
+      PublishHandedNext();
       {
         std::lock_guard lock(mu_);
         for (const auto& tp : tps) assigned_.erase(tp);
@@ -336,7 +336,7 @@ class KafkaSource::Impl {
 
   // The next offset to hand out per partition, for Lag() on other threads: published once
   // per Poll (and rebalance), so a Lag() never sees a buffer half filled.
-  void PublishReadAhead() {
+  void PublishHandedNext() {
     std::lock_guard lock(mu_);
     handed_next_.clear();
     for (const auto& [topic, by_partition] : slots_) {
@@ -376,7 +376,7 @@ class KafkaSource::Impl {
   mutable std::mutex mu_;
   std::set<TopicPartition> assigned_;
   std::map<TopicPartition, int64_t> start_offsets_;  // offset set at assignment (may be < 0)
-  std::map<TopicPartition, int64_t> handed_next_;    // PublishReadAhead's copy, for Lag()
+  std::map<TopicPartition, int64_t> handed_next_;    // PublishHandedNext's copy, for Lag()
   std::map<std::string, std::vector<PartitionSlot>, std::less<>> slots_;  // see Slot
   std::string_view last_topic_;  // the entry Slot found last
   std::vector<PartitionSlot>* last_slots_ = nullptr;
