@@ -407,11 +407,12 @@ void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionI
   // Keep the partition's head exact: it holds every timer due up to its coverage.
   auto head = heads_.find(partition);
   if (head != heads_.end() && head->second.covered.Covers(due, kind, dossier_id)) {
-    Timer t{partition, due, std::string(dossier_id), kind};
+    auto& timers = head->second.timers;
     if (put) {
-      head->second.timers.insert(std::move(t));
-    } else {
-      head->second.timers.erase(t);
+      timers.insert(Timer{partition, due, std::string(dossier_id), kind});
+    } else if (auto it = timers.find(state::TimerRef{partition, due, kind, dossier_id});
+               it != timers.end()) {
+      timers.erase(it);  // found without building the timer (its id) to look it up
     }
   } else if (put) {
     uncovered_puts_[partition].current.push_back({&entry, due, kind});
@@ -509,10 +510,11 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
       if (Status s = ExtendHead(p, head, up_to); !s) return s;
       continue;
     }
-    const Timer t = *head.timers.begin();
+    // Taken off the head whole (its id is not copied); the delete below finds it gone.
+    const Timer t = std::move(head.timers.extract(head.timers.begin()).value());
     Entry* entry = Lookup(t.dossier_id);
     if (entry == nullptr) return fatal_;
-    // A timer fires once (its delete also takes it off the head); the rules set the ones
+    // A timer fires once (it is off the head, its delete is committed); the rules set the ones
     // still needed. The entry is kept (dirty) until the delete is committed.
     ChangeTimer(*entry, t.dossier_id, t.partition, t.due, t.kind, false);
     if (!entry->current) {  // orphan timer: its dossier is gone
