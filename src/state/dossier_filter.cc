@@ -19,8 +19,7 @@ struct Probe {
   uint32_t key;
 };
 
-Probe ProbeOf(std::string_view id, uint64_t blocks) {
-  const uint64_t h = XXH3_64bits(id.data(), id.size());
+Probe ProbeOf(uint64_t h, uint64_t blocks) {
   // The high half picks the block (multiply-shift instead of a modulo), the low half the bits.
   return {((h >> 32) * blocks) >> 32, static_cast<uint32_t>(h)};
 }
@@ -31,8 +30,14 @@ DossierFilter::DossierFilter(size_t bytes)
     : words_(std::max<size_t>(bytes / (kWordsPerBlock * sizeof(uint32_t)), 1) * kWordsPerBlock),
       blocks_(words_.size() / kWordsPerBlock) {}
 
-void DossierFilter::Insert(std::string_view dossier_id) noexcept {
-  const Probe p = ProbeOf(dossier_id, blocks_);
+uint64_t DossierFilter::Hash(std::string_view dossier_id) noexcept {
+  return XXH3_64bits(dossier_id.data(), dossier_id.size());
+}
+
+void DossierFilter::Insert(std::string_view dossier_id) noexcept { InsertHashed(Hash(dossier_id)); }
+
+void DossierFilter::InsertHashed(uint64_t hash) noexcept {
+  const Probe p = ProbeOf(hash, blocks_);
   uint32_t* block = words_.data() + p.block * kWordsPerBlock;
   for (size_t i = 0; i < kWordsPerBlock; ++i) {
     const uint32_t bit = uint32_t{1} << ((p.key * kSalt[i]) >> 27);
@@ -44,12 +49,12 @@ void DossierFilter::Insert(std::string_view dossier_id) noexcept {
   }
 }
 
-void DossierFilter::Prefetch(std::string_view dossier_id) const noexcept {
-  __builtin_prefetch(words_.data() + ProbeOf(dossier_id, blocks_).block * kWordsPerBlock);
+void DossierFilter::PrefetchHashed(uint64_t hash) const noexcept {
+  __builtin_prefetch(words_.data() + ProbeOf(hash, blocks_).block * kWordsPerBlock);
 }
 
 bool DossierFilter::MayContain(std::string_view dossier_id) const noexcept {
-  const Probe p = ProbeOf(dossier_id, blocks_);
+  const Probe p = ProbeOf(Hash(dossier_id), blocks_);
   // atomic_ref needs a non-const object; the words are only read here.
   auto* block = const_cast<uint32_t*>(words_.data() + p.block * kWordsPerBlock);
   for (size_t i = 0; i < kWordsPerBlock; ++i) {

@@ -28,9 +28,12 @@ class DossierFilter {
   explicit DossierFilter(size_t bytes);
 
   void Insert(std::string_view dossier_id) noexcept;
-  // Asks the CPU to load the block `dossier_id` maps to (a cache miss for a filter much larger
-  // than the caches): callers that insert many ids prefetch a few ahead.
-  void Prefetch(std::string_view dossier_id) const noexcept;
+  // Insert by the id's hash (Hash), and a request to the CPU to load the block of that hash (a
+  // cache miss for a filter much larger than the caches): callers that insert many ids
+  // prefetch a few ahead and compute each hash once.
+  [[nodiscard]] static uint64_t Hash(std::string_view dossier_id) noexcept;
+  void InsertHashed(uint64_t hash) noexcept;
+  void PrefetchHashed(uint64_t hash) const noexcept;
   // False only if `dossier_id` was never inserted.
   [[nodiscard]] bool MayContain(std::string_view dossier_id) const noexcept;
 

@@ -321,8 +321,11 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
   constexpr size_t kPrefetchAhead = 8;
   DossierFilter* const filter = rep_->filter;
   const auto& refs = dossiers.refs_;
+  // The hashes of the ids prefetched and not yet inserted, by index modulo the distance.
+  std::array<uint64_t, kPrefetchAhead> hashes{};
   for (size_t i = 0; filter != nullptr && i < std::min(kPrefetchAhead, refs.size()); ++i) {
-    filter->Prefetch(id(refs[i]));
+    hashes[i] = DossierFilter::Hash(id(refs[i]));
+    filter->PrefetchHashed(hashes[i]);
   }
   for (size_t i = 0; i < refs.size(); ++i) {
     const EncodedDossiers::Ref& r = refs[i];
@@ -334,8 +337,11 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
       prefetch::Bytes(bytes + ahead.offset, size_t{ahead.id_size} + ahead.value_size);
     }
     if (filter != nullptr) {
-      if (i + kPrefetchAhead < refs.size()) filter->Prefetch(id(refs[i + kPrefetchAhead]));
-      filter->Insert(id(r));
+      filter->InsertHashed(hashes[i % kPrefetchAhead]);
+      if (i + kPrefetchAhead < refs.size()) {
+        hashes[i % kPrefetchAhead] = DossierFilter::Hash(id(refs[i + kPrefetchAhead]));
+        filter->PrefetchHashed(hashes[i % kPrefetchAhead]);
+      }
     }
     rep_->Record(rep_->batch.Put(rep_->families[kDossiers],
                                  rocksdb::Slice(bytes + r.offset, r.id_size),
