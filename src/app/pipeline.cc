@@ -20,6 +20,14 @@
 namespace iocstream::app {
 namespace {
 
+// Adds `n` to a PipelineProbe counter. The Pipeline's thread is each counter's only writer, so
+// a relaxed load and store are enough (readers on other threads still see whole values): a
+// locked add, several per record, drains the store buffer each time (a locked add after the
+// consumed count was 13% of ProcessDecoded's own samples in a replay profile).
+void CountUp(std::atomic<uint64_t>& counter, uint64_t n) {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
 constexpr Instant kMaxInstant = Instant::max();
 
 size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
@@ -308,7 +316,7 @@ void Pipeline::Resize(Entry& entry, std::string_view dossier_id) {
 Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
   if (auto it = entries_.find(std::string_view(dossier_id)); it != entries_.end()) {
     it->second->last_used = commit_count_;
-    probe_.dossier_cache_hits.fetch_add(1, std::memory_order_relaxed);
+    CountUp(probe_.dossier_cache_hits, 1);
     return it->second.get();
   }
   auto stored = store_.GetDossier(dossier_id);
@@ -316,8 +324,7 @@ Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
     fatal_ = stored.error();
     return nullptr;
   }
-  (stored->has_value() ? probe_.dossier_cache_misses : probe_.dossier_cache_new)
-      .fetch_add(1, std::memory_order_relaxed);
+  CountUp(stored->has_value() ? probe_.dossier_cache_misses : probe_.dossier_cache_new, 1);
   return Cache(dossier_id, std::move(*stored));
 }
 
@@ -376,7 +383,7 @@ void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts) {
   for (const AlertIntent& a : alerts) {
     outbox_.push_back(alert::EncodeAlertOutbox(a));
     outbox_bytes_ += outbox_.back().size();
-    probe_.alerts_by_kind[static_cast<size_t>(a.kind)].fetch_add(1, std::memory_order_relaxed);
+    CountUp(probe_.alerts_by_kind[static_cast<size_t>(a.kind)], 1);
   }
 }
 
@@ -528,7 +535,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
       MarkDirty(*entry);  // a stale timer: only its delete is written
       continue;
     }
-    probe_.timers_fired.fetch_add(1, std::memory_order_relaxed);
+    CountUp(probe_.timers_fired, 1);
     QueueAlerts(alerts_);
     EndChange(*entry);
     // A burst of timers due together (after Tết, every warning that fell in the holiday
@@ -654,7 +661,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     it->second->last_used = commit_count_;
     entry_of[i] = it->second.get();
   }
-  probe_.dossier_cache_hits.fetch_add(hits, std::memory_order_relaxed);
+  CountUp(probe_.dossier_cache_hits, hits);
   if (!missing.empty()) {
     auto states = store_.GetDossiers(missing);
     if (!states) return fatal_ = states.error();
@@ -665,8 +672,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       entry->current = std::move((*states)[k]);
       Resize(*entry, missing[k]);
     }
-    probe_.dossier_cache_misses.fetch_add(found, std::memory_order_relaxed);
-    probe_.dossier_cache_new.fetch_add(missing.size() - found, std::memory_order_relaxed);
+    CountUp(probe_.dossier_cache_misses, found);
+    CountUp(probe_.dossier_cache_new, missing.size() - found);
   }
 
   std::vector<PartitionId>& touched = touched_;  // of every part of the poll batch so far
@@ -760,7 +767,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       // Not a redelivery: the records from here on are another log's (the topic was deleted
       // and created again). They are applied; events among them that were applied before are
       // known by their event ids.
-      probe_.source_resets.fetch_add(1, std::memory_order_relaxed);
+      CountUp(probe_.source_resets, 1);
       spdlog::error(
           "{}[{}]: the broker's log no longer reaches offset {}, where the state store resumed "
           "(the topic was deleted and created again, or its log truncated): applying the log "
@@ -771,19 +778,19 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     }
     if (next && rec.offset < *next) {
       // Already applied (a redelivery after a rebalance race): its effects are in the store.
-      probe_.consumed.fetch_add(1, std::memory_order_relaxed);
-      probe_.duplicates.fetch_add(1, std::memory_order_relaxed);
+      CountUp(probe_.consumed, 1);
+      CountUp(probe_.duplicates, 1);
       chain_verified = false;
       continue;
     }
     if (next && rec.offset > *next) {
       const auto gap = static_cast<uint64_t>(rec.offset.value() - next->value());
-      probe_.offset_gaps.fetch_add(gap, std::memory_order_relaxed);
+      CountUp(probe_.offset_gaps, gap);
       spdlog::warn("offset gap on {}[{}]: expected {}, got {}", tp.topic, tp.partition.value(),
                    next->value(), rec.offset.value());
       chain_verified = false;
     }
-    probe_.consumed.fetch_add(1, std::memory_order_relaxed);
+    CountUp(probe_.consumed, 1);
     // The record counts as done (its next offset goes into the batch) once its effects are:
     // a commit within the batch (a burst of due timers) must not store an offset past them.
     const Offset done = Offset(rec.offset.value() + 1);
@@ -808,9 +815,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       m.value = std::move(cut.value);
       outbox_.push_back(alert::EncodeOutboxMessage(m));
       outbox_bytes_ += outbox_.back().size();
-      probe_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
-      probe_.dead_lettered_by_reason[static_cast<size_t>(err.reason)].fetch_add(
-          1, std::memory_order_relaxed);
+      CountUp(probe_.dead_lettered, 1);
+      CountUp(probe_.dead_lettered_by_reason[static_cast<size_t>(err.reason)], 1);
       consumed(next_offset_slot(rec), i, done);
       continue;
     }
@@ -831,16 +837,16 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     alerts_.clear();
     if (rules::ApplyEventInPlace(entry->current, event, p, rules_, alerts_) ==
         rules::Disposition::kDuplicate) {
-      probe_.duplicates.fetch_add(1, std::memory_order_relaxed);
+      CountUp(probe_.duplicates, 1);
       continue;
     }
-    probe_.applied.fetch_add(1, std::memory_order_relaxed);
+    CountUp(probe_.applied, 1);
     // Late data: behind the watermark (replay), or older than the allowed lateness (live).
     const bool late = options_.clock == TimerClock::kWatermark
                           ? event.occurred_at < watermark_before
                           : event.occurred_at + options_.allowed_lateness < wall_now;
     if (event.occurred_at < watermark_before) {
-      probe_.late_applied.fetch_add(1, std::memory_order_relaxed);
+      CountUp(probe_.late_applied, 1);
     }
     if (late) {
       const Instant clock = options_.clock == TimerClock::kWatermark ? watermarks_[p] : wall_now;
@@ -1028,8 +1034,8 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   outbox_bytes_ = 0;
   batch_offsets_.clear();
   watermark_moved_.clear();
-  probe_.batches.fetch_add(1, std::memory_order_relaxed);
-  probe_.commits_by_trigger[static_cast<size_t>(trigger)].fetch_add(1, std::memory_order_relaxed);
+  CountUp(probe_.batches, 1);
+  CountUp(probe_.commits_by_trigger[static_cast<size_t>(trigger)], 1);
   return {};
 }
 

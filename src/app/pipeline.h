@@ -9,7 +9,7 @@
 // same alerts whatever the batch boundaries.
 //
 // Thread-safety: one thread drives a Pipeline (ProcessBatch, FireTimers, OnAssigned, OnRevoked).
-// The probe counters may be read from any thread.
+// The probe counters may be read from any thread (the Pipeline's thread is their one writer).
 #pragma once
 
 #include <xxhash.h>
