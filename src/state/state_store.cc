@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <boost/endian/conversion.hpp>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -26,6 +25,7 @@
 #include <thread>
 #include <tuple>
 
+#include "iocstream/core/id_prefix.h"
 #include "iocstream/core/prefetch.h"
 #include "state/dossier_codec.h"
 #include "state/dossier_filter.h"
@@ -258,30 +258,9 @@ void StateBatch::PutDossier(const DossierState& dossier) {
       rep_->batch.Put(rep_->families[kDossiers], ToSlice(dossier.dossier_id), rep_->value));
 }
 
-namespace {
-// The first 32 bytes of `id` as four big-endian integers (zero-padded): comparing them orders
-// ids as their bytes do, up to a tie that the whole ids break. Sorts on them need no pointer
-// chase per comparison.
-std::array<uint64_t, 4> IdPrefix(std::string_view id) {
-  unsigned char bytes[32] = {};
-  std::memcpy(bytes, id.data(), std::min(id.size(), sizeof(bytes)));
-  return {boost::endian::load_big_u64(bytes), boost::endian::load_big_u64(bytes + 8),
-          boost::endian::load_big_u64(bytes + 16), boost::endian::load_big_u64(bytes + 24)};
-}
-
-// <0, 0 or >0 as IdPrefix a sorts before, with or after b. Word by word: the arrays'
-// operators compare through memcmp (a call per comparison in the sorts below).
-int ComparePrefix(const std::array<uint64_t, 4>& a, const std::array<uint64_t, 4>& b) {
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
-  }
-  return 0;
-}
-}  // namespace
-
 void EncodedDossiers::Add(const DossierState& state) {
   const std::string_view id = state.dossier_id;
-  Ref ref{IdPrefix(id), bytes_.size(), static_cast<uint32_t>(id.size()), 0};
+  Ref ref{MakeIdPrefix<4>(id), bytes_.size(), static_cast<uint32_t>(id.size()), 0};
   bytes_.append(id);
   const size_t value_start = bytes_.size();
   AppendDossier(state, &bytes_);
@@ -367,8 +346,8 @@ void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
   for (size_t i = 0; i < changes.size(); ++i) {
     if (i + kAhead < changes.size()) prefetch::Text(changes[i + kAhead].timer->dossier_id);
     const Timer& t = *changes[i].timer;
-    keys.push_back(
-        {t.partition.value(), ToEpochMillis(t.due), t.kind, IdPrefix(t.dossier_id), changes[i]});
+    keys.push_back({t.partition.value(), ToEpochMillis(t.due), t.kind,
+                    MakeIdPrefix<4>(t.dossier_id), changes[i]});
   }
   std::sort(keys.begin(), keys.end(), [](const ByKey& a, const ByKey& b) {
     if (a.partition != b.partition) return a.partition < b.partition;
@@ -958,7 +937,7 @@ Result<std::vector<std::optional<DossierState>>> StateStore::GetDossiers(
   order.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     if (filtered && !impl_->dossier_filter->MayContain(ids[i])) continue;
-    order.push_back({IdPrefix(ids[i]), i});
+    order.push_back({MakeIdPrefix<4>(ids[i]), i});
   }
   if (filtered) {
     impl_->dossier_reads_filtered.fetch_add(ids.size() - order.size(), std::memory_order_relaxed);
