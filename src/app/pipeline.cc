@@ -416,8 +416,8 @@ void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionI
   if (head != heads_.end() && head->second.covered.Covers(due, kind, dossier_id)) {
     auto& timers = head->second.timers;
     if (put) {
-      timers.insert(Timer{partition, due, std::string(dossier_id), kind});
-    } else if (auto it = timers.find(state::TimerRef{partition, due, kind, dossier_id});
+      timers.insert(HeadTimer(Timer{partition, due, std::string(dossier_id), kind}));
+    } else if (auto it = timers.find(HeadKey(state::TimerRef{partition, due, kind, dossier_id}));
                it != timers.end()) {
       timers.erase(it);  // found without building the timer (its id) to look it up
     }
@@ -479,7 +479,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   // batch's, decide (applying a change the read already saw changes nothing).
   for (Timer& t : stored) {
     const std::optional<bool> d = PendingTimerChange(t);
-    if (!d || *d) head.timers.insert(std::move(t));
+    if (!d || *d) head.timers.insert(HeadTimer(std::move(t)));
   }
   // Timers put by the write in flight or this batch, which the read may not hold: those no
   // head covered when they were put. Each list keeps the puts still beyond the coverage; a
@@ -492,7 +492,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
       const std::string& id = put.entry->current->dossier_id;
       if (head.covered.Covers(put.due, put.kind, id)) {
         if (PendingTimerChange(put.entry, p, put.due, put.kind).value_or(false)) {
-          head.timers.insert(Timer{p, put.due, id, put.kind});
+          head.timers.insert(HeadTimer(Timer{p, put.due, id, put.kind}));
         }
         continue;
       }
@@ -518,7 +518,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
       continue;
     }
     // Taken off the head whole (its id is not copied); the delete below finds it gone.
-    const Timer t = std::move(head.timers.extract(head.timers.begin()).value());
+    const Timer t = std::move(head.timers.extract(head.timers.begin()).value()).ToTimer();
     Entry* entry = Lookup(t.dossier_id);
     if (entry == nullptr) return fatal_;
     // A timer fires once (it is off the head, its delete is committed); the rules set the ones
@@ -547,11 +547,11 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
       const CommitTrigger trigger = burst ? CommitTrigger::kTimerBurst : CommitTrigger::kBytes;
       if (Status s = Commit(trigger, CommitKind::kWithinBatch); !s) return s;
     }
-    if (head.timers.count(t) > 0) {
+    if (auto again = head.timers.find(HeadKey(t)); again != head.timers.end()) {
       // The rules asked for the timer that just fired again: leave it to a later call.
       spdlog::warn("timer of {} at {} re-armed by its own firing", t.dossier_id,
                    ToEpochMillis(t.due));
-      head.timers.erase(t);
+      head.timers.erase(again);
     }
   }
   // Bound the head: drop its far end (it is re-read from the store when needed).
@@ -559,7 +559,8 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     auto cut =
         std::next(head.timers.begin(), static_cast<std::ptrdiff_t>(2 * options_.timer_scan_chunk));
     const Instant due = cut->due;
-    const auto from = head.timers.lower_bound(Timer{p, due, "", TimerKind::kWarning});
+    const auto from =
+        head.timers.lower_bound(HeadKey(state::TimerRef{p, due, TimerKind::kWarning, ""}));
     // Timers read from the store are read again; pending puts go back to their lists.
     UncoveredPuts& uncovered = uncovered_puts_[p];
     for (auto t = from; t != head.timers.end(); ++t) {

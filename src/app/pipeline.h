@@ -32,6 +32,7 @@
 
 #include "app/commit_writer.h"
 #include "iocstream/aggregate/aggregate_table.h"
+#include "iocstream/core/id_prefix.h"
 #include "iocstream/core/result.h"
 #include "iocstream/core/source_record.h"
 #include "iocstream/decode/event_decoder.h"
@@ -317,8 +318,54 @@ class Pipeline {
              std::pair(partial->kind, std::string_view(partial->dossier_id));
     }
   };
+  // A timer in a head, with the first 24 bytes of its dossier id beside it (IdPrefix): the
+  // head's order (state::TimerKeyLess) then compares integers, and reads the id's heap bytes
+  // and calls memcmp only when they tie. With the wall clock, a catch-up floors the timers of
+  // a whole poll batch to one instant, so most comparisons reach the ids: memcmp and the set
+  // were a fifth of `run`'s pipeline thread (perf).
+  struct HeadTimer {
+    PartitionId partition{0};
+    Instant due{};
+    TimerKind kind = TimerKind::kBreach;
+    IdPrefix<3> prefix{};
+    std::string dossier_id;
+    explicit HeadTimer(Timer t)
+        : partition(t.partition),
+          due(t.due),
+          kind(t.kind),
+          prefix(MakeIdPrefix<3>(t.dossier_id)),
+          dossier_id(std::move(t.dossier_id)) {}
+    [[nodiscard]] Timer ToTimer() && { return Timer{partition, due, std::move(dossier_id), kind}; }
+  };
+  // A head lookup: the key of a timer without its own copy of the id.
+  struct HeadKey {
+    PartitionId partition{0};
+    Instant due{};
+    TimerKind kind = TimerKind::kBreach;
+    IdPrefix<3> prefix{};
+    std::string_view dossier_id;
+    explicit HeadKey(const state::TimerRef& t)
+        : partition(t.partition),
+          due(t.due),
+          kind(t.kind),
+          prefix(MakeIdPrefix<3>(t.dossier_id)),
+          dossier_id(t.dossier_id) {}
+    explicit HeadKey(const Timer& t)
+        : HeadKey(state::TimerRef{t.partition, t.due, t.kind, t.dossier_id}) {}
+  };
+  // state::TimerKeyLess's order on HeadTimers and HeadKeys.
+  struct HeadTimerLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      if (a.partition != b.partition) return a.partition < b.partition;
+      if (a.due != b.due) return a.due < b.due;
+      if (a.kind != b.kind) return a.kind < b.kind;
+      return CompareIds(a.prefix, a.dossier_id, b.prefix, b.dossier_id) < 0;
+    }
+  };
   struct TimerHead {
-    std::set<Timer, state::TimerKeyLess> timers;
+    std::set<HeadTimer, HeadTimerLess> timers;
     TimerCoverage covered;
     bool loaded = false;
   };
