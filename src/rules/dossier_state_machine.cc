@@ -514,9 +514,10 @@ bool Fires(const DossierState& s, const std::optional<Instant>& due, const Timer
 
 void ApplyLateDataGrace(DossierState& s, Instant clock, Millis grace) {
   if (s.timer_floor) return;
-  const std::vector<Timer> timers = DesiredTimers(s);
-  const bool due_already =
-      std::any_of(timers.begin(), timers.end(), [&](const Timer& t) { return t.due <= clock; });
+  // The slots, not DesiredTimers: no Timer (and copy of the id) built per late event.
+  const TimerSlots timers = DesiredTimerSlots(s);
+  const bool due_already = std::any_of(timers.slots.begin(), timers.slots.begin() + timers.size,
+                                       [&](const TimerSlots::Slot& t) { return t.due <= clock; });
   if (due_already) s.timer_floor = clock + grace;
 }
 
