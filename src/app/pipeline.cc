@@ -117,12 +117,21 @@ size_t Pipeline::EntryBytes(std::string_view dossier_id, const std::optional<Dos
   return bytes;
 }
 
+PipelineOptions Pipeline::WithDefaults(PipelineOptions options) {
+  if (options.timer_horizon <= Millis(0)) {
+    options.timer_horizon = options.clock == TimerClock::kWatermark
+                                ? Millis(std::chrono::hours(24))
+                                : Millis(std::chrono::minutes(5));
+  }
+  return options;
+}
+
 Pipeline::Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,
                    rules::RulesContext rules, PipelineOptions options, PipelineProbe& probe)
     : store_(store),
       aggregates_(aggregates),
       rules_(rules),
-      options_(options),
+      options_(WithDefaults(options)),
       probe_(probe),
       writer_(options.async_commit ? std::make_unique<CommitWriter>(store) : nullptr) {}
 

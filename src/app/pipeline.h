@@ -57,8 +57,12 @@ struct PipelineOptions {
   int32_t hash_partitions = 0;
   size_t timer_scan_chunk = 4096;
   // How far past the clock each partition's timer head reads the store (and so which new
-  // timers it must hold): timers due later stay in the store until the clock gets near them.
-  Millis timer_horizon{std::chrono::hours(24)};
+  // timers it must hold, in an ordered set): timers due later stay in the store until the
+  // clock gets near them. 0: 24 hours with the watermark clock (event time moves by hours per
+  // poll batch in a replay), 5 minutes with the wall clock (which moves 200 ms between timer
+  // ticks; a day ahead, the head held every timer the late-data floor put an hour ahead in a
+  // catch-up, 10k+ of them, and each event's put and delete walked that tree).
+  Millis timer_horizon{0};
   // A burst of due timers (thousands due at one instant, e.g. every warning that fell in Tết
   // comes due at the first working minute after it) commits every this many firings, so its
   // dirty dossiers and alerts do not pile up in memory until the batch ends.
@@ -287,6 +291,8 @@ class Pipeline {
   [[nodiscard]] static int32_t HashPartition(std::string_view dossier_id, int32_t partitions);
 
  private:
+  // `options` with its 0s replaced by their defaults (timer_horizon).
+  static PipelineOptions WithDefaults(PipelineOptions options);
   struct Entry {
     // What Evict reads comes first (32 bytes, usually one cache line): its scan of every
     // entry then does not touch the states.

@@ -273,6 +273,70 @@ TEST_F(PipelineTest, LateDataGetsTheAllowedLatenessBeforeABreach) {
   EXPECT_EQ(probe.late_applied.load(), 3u);
 }
 
+// A catch-up by the wall clock: every event is late data, so the timers of dossiers due long
+// ago are floored an allowed lateness past the wall clock of their batch, beyond the timer
+// head's horizon (5 minutes by default with the wall clock): a dossier completed meanwhile
+// raises no breach; the others breach once, when the clock reaches the floor. The same with a
+// horizon of a day, which holds the floored timers in the head.
+TEST_F(PipelineTest, ACatchUpByTheWallClockBreachesWhatStaysOpenPastTheGrace) {
+  for (const Millis horizon : {Millis(0), Millis(std::chrono::hours(24))}) {
+    SCOPED_TRACE("timer_horizon " + std::to_string(horizon.count()) + " ms");
+    std::unique_ptr<state::StateStore> store =
+        OpenOtherStore("catch-up-" + std::to_string(horizon.count()));
+    ASSERT_NE(store, nullptr);
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    PipelineOptions options;
+    options.clock = TimerClock::kWallClock;
+    options.allowed_lateness = std::chrono::hours(1);
+    options.timer_horizon = horizon;
+    Pipeline pipeline(*store, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}},
+                      options, probe);
+    constexpr int kDossiers = 40;
+    std::vector<std::string> received;
+    std::vector<std::string> completed;
+    for (int i = 0; i < kDossiers; ++i) {
+      const std::string id = "OLD-" + std::to_string(i);
+      received.push_back(
+          Event(id, EventType::kReceived, "2026-03-02T01:00:00Z", "2026-03-03T01:00:00Z"));
+      if (i % 2 == 0) completed.push_back(Event(id, EventType::kCompleted, "2026-03-02T05:00:00Z"));
+    }
+    std::vector<SourceRecord> records = Partition0Records(received);
+    for (size_t i = 0; i < completed.size(); ++i) {
+      records.push_back(SourceRecord{"events",
+                                     PartitionId(0),
+                                     Offset(static_cast<int64_t>(received.size() + i)),
+                                     Instant{},
+                                     {},
+                                     completed[i]});
+    }
+    const Instant wall = *ParseRfc3339("2026-12-01T00:00:00Z");
+    const std::vector<PartitionId> partitions = {PartitionId(0)};
+    auto breaches = [&] {
+      return probe.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load();
+    };
+    ASSERT_TRUE(pipeline.FireTimers(partitions, wall).ok());
+    ASSERT_TRUE(pipeline.ProcessBatch(std::span(records).first(received.size()), wall).ok());
+    ASSERT_TRUE(pipeline.FireTimers(partitions, wall).ok());
+    EXPECT_EQ(breaches(), 0u);
+    const Instant later = wall + std::chrono::minutes(10);
+    ASSERT_TRUE(pipeline.ProcessBatch(std::span(records).subspan(received.size()), later).ok());
+    ASSERT_TRUE(pipeline.FireTimers(partitions, later).ok());
+    ASSERT_TRUE(pipeline.FireTimers(partitions, wall + std::chrono::minutes(59)).ok());
+    EXPECT_EQ(breaches(), 0u);
+    ASSERT_TRUE(pipeline.FireTimers(partitions, wall + std::chrono::hours(1)).ok());
+    EXPECT_EQ(breaches(), kDossiers / 2u);
+    ASSERT_TRUE(pipeline.FireTimers(partitions, wall + std::chrono::hours(30)).ok());
+    EXPECT_EQ(breaches(), kDossiers / 2u);
+    EXPECT_EQ(probe.applied.load(), kDossiers + kDossiers / 2u);
+    for (int i = 0; i < kDossiers; ++i) {
+      auto state = store->GetDossier("OLD-" + std::to_string(i));
+      ASSERT_TRUE(state.has_value() && state->has_value()) << i;
+      EXPECT_EQ((*state)->breach_fired, i % 2 == 1) << i;
+    }
+  }
+}
+
 // One event dated decades ahead (a source's wrong clock or year) moved its partition's
 // watermark there: every later event was late, and timers due before it fired at once or,
 // in the helper's repro, never. An event more than max_time_ahead ahead of both the wall
