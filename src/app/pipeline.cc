@@ -425,8 +425,8 @@ void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionI
   if (head != heads_.end() && head->second.covered.Covers(due, kind, dossier_id)) {
     auto& timers = head->second.timers;
     if (put) {
-      timers.insert(HeadTimer(Timer{partition, due, std::string(dossier_id), kind}));
-    } else if (auto it = timers.find(HeadKey(state::TimerRef{partition, due, kind, dossier_id}));
+      timers.insert(HeadTimer(partition, due, kind, std::string(dossier_id)));
+    } else if (auto it = timers.find(HeadKey(partition, due, kind, dossier_id));
                it != timers.end()) {
       timers.erase(it);  // found without building the timer (its id) to look it up
     }
@@ -488,7 +488,8 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   // batch's, decide (applying a change the read already saw changes nothing).
   for (Timer& t : stored) {
     const std::optional<bool> d = PendingTimerChange(t);
-    if (!d || *d) head.timers.insert(HeadTimer(std::move(t)));
+    if (!d || *d)
+      head.timers.insert(HeadTimer(t.partition, t.due, t.kind, std::move(t.dossier_id)));
   }
   // Timers put by the write in flight or this batch, which the read may not hold: those no
   // head covered when they were put. Each list keeps the puts still beyond the coverage; a
@@ -501,7 +502,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
       const std::string& id = put.entry->current->dossier_id;
       if (head.covered.Covers(put.due, put.kind, id)) {
         if (PendingTimerChange(put.entry, p, put.due, put.kind).value_or(false)) {
-          head.timers.insert(HeadTimer(Timer{p, put.due, id, put.kind}));
+          head.timers.insert(HeadTimer(p, put.due, put.kind, id));
         }
         continue;
       }
@@ -527,7 +528,9 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
       continue;
     }
     // Taken off the head whole (its id is not copied); the delete below finds it gone.
-    const Timer t = std::move(head.timers.extract(head.timers.begin()).value()).ToTimer();
+    auto node = head.timers.extract(head.timers.begin());
+    const Timer t{node.value().partition, node.value().due, std::move(node.value().dossier_id),
+                  node.value().kind};
     Entry* entry = Lookup(t.dossier_id);
     if (entry == nullptr) return fatal_;
     // A timer fires once (it is off the head, its delete is committed); the rules set the ones
@@ -556,7 +559,8 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
       const CommitTrigger trigger = burst ? CommitTrigger::kTimerBurst : CommitTrigger::kBytes;
       if (Status s = Commit(trigger, CommitKind::kWithinBatch); !s) return s;
     }
-    if (auto again = head.timers.find(HeadKey(t)); again != head.timers.end()) {
+    if (auto again = head.timers.find(HeadKey(t.partition, t.due, t.kind, t.dossier_id));
+        again != head.timers.end()) {
       // The rules asked for the timer that just fired again: leave it to a later call.
       spdlog::warn("timer of {} at {} re-armed by its own firing", t.dossier_id,
                    ToEpochMillis(t.due));
@@ -568,8 +572,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
     auto cut =
         std::next(head.timers.begin(), static_cast<std::ptrdiff_t>(2 * options_.timer_scan_chunk));
     const Instant due = cut->due;
-    const auto from =
-        head.timers.lower_bound(HeadKey(state::TimerRef{p, due, TimerKind::kWarning, ""}));
+    const auto from = head.timers.lower_bound(HeadKey(p, due, TimerKind::kWarning, ""));
     // Timers read from the store are read again; pending puts go back to their lists.
     UncoveredPuts& uncovered = uncovered_puts_[p];
     for (auto t = from; t != head.timers.end(); ++t) {

@@ -324,41 +324,24 @@ class Pipeline {
              std::pair(partial->kind, std::string_view(partial->dossier_id));
     }
   };
-  // A timer in a head, with the first 24 bytes of its dossier id beside it (IdPrefix): the
-  // head's order (state::TimerKeyLess) then compares integers, and reads the id's heap bytes
-  // and calls memcmp only when they tie. With the wall clock, a catch-up floors the timers of
-  // a whole poll batch to one instant, so most comparisons reach the ids: memcmp and the set
-  // were a fifth of `run`'s pipeline thread (perf).
-  struct HeadTimer {
+  // A timer in a head (HeadTimer, which owns its dossier id) or the key of one to look up
+  // (HeadKey, a view of an id), with the id's first 24 bytes beside it (IdPrefix): the head's
+  // order (state::TimerKeyLess) then compares integers, and reads the id's heap bytes and calls
+  // memcmp only when they tie. With the wall clock, a catch-up floors the timers of a whole
+  // poll batch to one instant, so most comparisons reach the ids: memcmp and the set were a
+  // fifth of `run`'s pipeline thread (perf).
+  template <class Id>
+  struct HeadEntry {
     PartitionId partition{0};
     Instant due{};
     TimerKind kind = TimerKind::kBreach;
-    IdPrefix<3> prefix{};
-    std::string dossier_id;
-    explicit HeadTimer(Timer t)
-        : partition(t.partition),
-          due(t.due),
-          kind(t.kind),
-          prefix(MakeIdPrefix<3>(t.dossier_id)),
-          dossier_id(std::move(t.dossier_id)) {}
-    [[nodiscard]] Timer ToTimer() && { return Timer{partition, due, std::move(dossier_id), kind}; }
+    IdPrefix<3> prefix{};  // before dossier_id: initialised from `id` before it is moved
+    Id dossier_id;
+    HeadEntry(PartitionId p, Instant d, TimerKind k, Id id)
+        : partition(p), due(d), kind(k), prefix(MakeIdPrefix<3>(id)), dossier_id(std::move(id)) {}
   };
-  // A head lookup: the key of a timer without its own copy of the id.
-  struct HeadKey {
-    PartitionId partition{0};
-    Instant due{};
-    TimerKind kind = TimerKind::kBreach;
-    IdPrefix<3> prefix{};
-    std::string_view dossier_id;
-    explicit HeadKey(const state::TimerRef& t)
-        : partition(t.partition),
-          due(t.due),
-          kind(t.kind),
-          prefix(MakeIdPrefix<3>(t.dossier_id)),
-          dossier_id(t.dossier_id) {}
-    explicit HeadKey(const Timer& t)
-        : HeadKey(state::TimerRef{t.partition, t.due, t.kind, t.dossier_id}) {}
-  };
+  using HeadTimer = HeadEntry<std::string>;
+  using HeadKey = HeadEntry<std::string_view>;
   // state::TimerKeyLess's order on HeadTimers and HeadKeys.
   struct HeadTimerLess {
     using is_transparent = void;

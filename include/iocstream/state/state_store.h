@@ -125,35 +125,19 @@ struct SourceCheck {
 
 class StateStore;
 
-// A timer's key without its own copy of the dossier id: what a lookup in a set ordered by
-// TimerKeyLess needs (no string built per lookup). The id must outlive it.
-struct TimerRef {
-  PartitionId partition{0};
-  Instant due{};
-  TimerKind kind = TimerKind::kBreach;
-  std::string_view dossier_id;
-};
-
 // The timers family's key order: partition, due, kind, dossier id (not Timer's own order, which
 // puts the id before the kind). DueTimers pages, PutTimerChanges and the pipeline's timer heads
 // follow it, so the timers due at one instant fire in the same order whatever the page and
-// batch boundaries. Transparent: compares Timers and TimerRefs alike. Stateless; thread-safe.
+// batch boundaries. Stateless; thread-safe.
 struct TimerKeyLess {
-  using is_transparent = void;
-  bool operator()(const Timer& a, const Timer& b) const noexcept { return Less(a, b); }
-  bool operator()(const Timer& a, const TimerRef& b) const noexcept { return Less(a, b); }
-  bool operator()(const TimerRef& a, const Timer& b) const noexcept { return Less(a, b); }
-
- private:
-  template <class A, class B>
-  static bool Less(const A& a, const B& b) noexcept {
+  bool operator()(const Timer& a, const Timer& b) const noexcept {
     // Field by field rather than through std::tie (whose three-way comparisons of the
     // partition and the due did not inline: 3% of a replay's pipeline thread in the head's
     // std::set).
     if (a.partition != b.partition) return a.partition < b.partition;
     if (a.due != b.due) return a.due < b.due;
     if (a.kind != b.kind) return a.kind < b.kind;
-    return std::string_view(a.dossier_id) < std::string_view(b.dossier_id);
+    return a.dossier_id < b.dossier_id;
   }
 };
 
