@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -42,7 +41,6 @@ class KafkaSource::Impl {
     ReleaseBatch();
     if (rk_ != nullptr) {
       if (!closed_) rd_kafka_consumer_close(rk_);
-      if (queue_ != nullptr) rd_kafka_queue_destroy(queue_);
       rd_kafka_destroy(rk_);
     }
   }
@@ -56,7 +54,6 @@ class KafkaSource::Impl {
     if (!rk) return rk.error();
     rk_ = *rk;
     rd_kafka_poll_set_consumer(rk_);
-    queue_ = rd_kafka_queue_get_consumer(rk_);
     rd_kafka_topic_partition_list_t* topics =
         rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));
     for (const auto& t : options_.topics) {
@@ -76,30 +73,26 @@ class KafkaSource::Impl {
     // Move what librdkafka has fetched into the read-ahead buffer, so that its queue stays
     // below its bound (see the header). librdkafka is polled at least once per Poll even
     // with the buffer full: its callbacks (rebalances, errors) are served in the poll.
-    // The first record waits up to poll_timeout (rd_kafka_consumer_poll: the batch call would
-    // wait for a whole batch); what is buffered behind it is taken in batches without waiting
-    // (one queue lock and clock read per batch instead of per record: the per-record poll's
-    // locking was a sixth of run's pipeline thread).
-    const int timeout_ms = ahead_.empty() ? static_cast<int>(options_.poll_timeout.count()) : 0;
-    rd_kafka_message_t* first = rd_kafka_consumer_poll(rk_, timeout_ms);
-    if (first != nullptr) {
-      if (Status s = Take(first); !s) return s.error();
-      std::array<rd_kafka_message_t*, kConsumeBatch> batch;
-      while (ahead_bytes_ < options_.read_ahead_bytes || ahead_.size() < options_.max_batch) {
-        const ssize_t n = rd_kafka_consume_batch_queue(queue_, 0, batch.data(), batch.size());
-        if (n <= 0) break;
-        Status status;
-        for (ssize_t i = 0; i < n; ++i) {
-          // Every message is destroyed, those after a fatal error too.
-          if (status) {
-            status = Take(batch[static_cast<size_t>(i)]);
-          } else {
-            rd_kafka_message_destroy(batch[static_cast<size_t>(i)]);
-          }
+    int timeout_ms = ahead_.empty() ? static_cast<int>(options_.poll_timeout.count()) : 0;
+    for (bool first = true;
+         first || ahead_bytes_ < options_.read_ahead_bytes || ahead_.size() < options_.max_batch;
+         first = false) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout_ms);
+      if (m == nullptr) break;
+      timeout_ms = 0;  // the first record opens the batch; take what is already buffered
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const rd_kafka_resp_err_t err = m->err;
+        std::string what = rd_kafka_message_errstr(m);
+        rd_kafka_message_destroy(m);
+        if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+          return Error{ErrorCode::kUnavailable, "kafka consumer fatal error: " + what};
         }
-        if (!status) return status.error();
-        if (static_cast<size_t>(n) < batch.size()) break;  // drained
+        spdlog::warn("kafka consumer: {} ({})", what, rd_kafka_err2name(err));
+        continue;
       }
+      ReadAhead(m);
+      rd_kafka_message_destroy(m);
     }
     const size_t n = std::min(options_.max_batch, ahead_.size());
     records_.reserve(n);
@@ -284,24 +277,6 @@ class KafkaSource::Impl {
     return by_partition[p];
   }
 
-  // Reads `m` ahead (or logs its error) and destroys it. Error: a fatal consumer error.
-  Status Take(rd_kafka_message_t* m) {
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const rd_kafka_resp_err_t err = m->err;
-      std::string what = rd_kafka_message_errstr(m);
-      rd_kafka_message_destroy(m);
-      if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return {};
-      if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        return Error{ErrorCode::kUnavailable, "kafka consumer fatal error: " + what};
-      }
-      spdlog::warn("kafka consumer: {} ({})", what, rd_kafka_err2name(err));
-      return {};
-    }
-    ReadAhead(m);
-    rd_kafka_message_destroy(m);
-    return {};
-  }
-
   // Copies a record's key and payload into the read-ahead blocks (`m` may be destroyed
   // then); its topic is the name held by slots_.
   void ReadAhead(const rd_kafka_message_t* m) {
@@ -375,7 +350,6 @@ class KafkaSource::Impl {
   }
 
   static constexpr size_t kBlockBytes = size_t{1} << 20;
-  static constexpr size_t kConsumeBatch = 1024;  // messages per rd_kafka_consume_batch_queue
   static constexpr size_t kSpareBlocks = 2;
   struct Block {
     std::unique_ptr<char[]> data;
@@ -391,7 +365,6 @@ class KafkaSource::Impl {
   KafkaSourceOptions options_;
   RebalanceHandler handler_;
   rd_kafka_t* rk_ = nullptr;
-  rd_kafka_queue_t* queue_ = nullptr;  // the consumer queue (rd_kafka_poll_set_consumer)
   bool closed_ = false;
   int partition_count_ = 0;
   std::vector<SourceRecord> records_;  // the batch handed out by the last Poll
