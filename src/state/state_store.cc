@@ -285,15 +285,15 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
   assert(rep_);
   // In key order: the memtable skiplist then inserts each key next to the previous one
   // (splice reuse) instead of searching from the top. Compared on the ids' first 32 bytes held
-  // in the refs (no pointer chase per comparison), then on the whole ids.
+  // in the refs (no pointer chase per comparison), then, for longer ids, on the whole ids
+  // (CompareIds).
   const char* const bytes = dossiers.bytes_.data();
   auto id = [bytes](const EncodedDossiers::Ref& r) {
     return std::string_view(bytes + r.offset, r.id_size);
   };
   std::sort(dossiers.refs_.begin(), dossiers.refs_.end(),
             [&](const EncodedDossiers::Ref& a, const EncodedDossiers::Ref& b) {
-              if (const int c = ComparePrefix(a.prefix, b.prefix); c != 0) return c < 0;
-              return id(a) < id(b);
+              return CompareIds(a.prefix, id(a), b.prefix, id(b)) < 0;
             });
   // Each id goes into the dossier filter, its block prefetched a few ids ahead: a random
   // block of a filter far larger than the caches is a cache miss.
@@ -331,7 +331,7 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
 void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
   assert(rep_);
   // In key order, as for the dossiers: compared on integers and the ids' first 32 bytes held
-  // in the vector, then on the whole ids.
+  // in the vector, then, for longer ids, on the whole ids (CompareIds).
   struct ByKey {
     int32_t partition;
     int64_t due_ms;
@@ -353,8 +353,8 @@ void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
     if (a.partition != b.partition) return a.partition < b.partition;
     if (a.due_ms != b.due_ms) return a.due_ms < b.due_ms;
     if (a.kind != b.kind) return a.kind < b.kind;
-    if (const int c = ComparePrefix(a.prefix, b.prefix); c != 0) return c < 0;
-    return a.change.timer->dossier_id < b.change.timer->dossier_id;
+    return CompareIds(a.prefix, a.change.timer->dossier_id, b.prefix, b.change.timer->dossier_id) <
+           0;
   });
   for (size_t i = 0; i < keys.size(); ++i) changes[i] = keys[i].change;
   // Now in key order, the Timers are read at random: each one, then its id, asked for ahead.
@@ -944,8 +944,7 @@ Result<std::vector<std::optional<DossierState>>> StateStore::GetDossiers(
   }
   if (order.empty()) return out;
   std::sort(order.begin(), order.end(), [&](const ById& a, const ById& b) {
-    if (const int c = ComparePrefix(a.prefix, b.prefix); c != 0) return c < 0;
-    return ids[a.index] < ids[b.index];
+    return CompareIds(a.prefix, ids[a.index], b.prefix, ids[b.index]) < 0;
   });
   std::vector<rocksdb::Slice> slices;
   slices.reserve(order.size());
