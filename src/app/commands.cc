@@ -265,17 +265,8 @@ int RunLive(const RunOptions& options) {
   source_options.topics = {config.kafka.events_topic};
   source_options.properties = config.kafka.consumer;
   source_options.max_batch = config.kafka.max_batch;
-  // kafka.fetch_queue_mb is the whole read-ahead: half of it (at least 4 MiB) for
-  // librdkafka's queue, the rest copied out of it into KafkaSource's own buffer, which holds
-  // a record in about its size where librdkafka takes about 2.5 times (see kafka_source.h).
-  // librdkafka's half stays large: its fetcher stops whenever its queue reaches the bound
-  // between two Polls (an eighth, 16 MiB of 128, left `run` idle more often than 64 MiB of
-  // its own with no buffer: 11.4 and 14.7 s against 10.2 and 9.8 s for the 4.57M-event bench
-  // topic with half).
-  const size_t fetch_kbytes = config.kafka.fetch_queue_mb * 1024;
-  source_options.fetch_queue_kbytes =
-      std::min(fetch_kbytes, std::max<size_t>(4 * 1024, fetch_kbytes / 2));
-  source_options.read_ahead_bytes = (fetch_kbytes - source_options.fetch_queue_kbytes) * 1024;
+  // kafka.fetch_queue_mb is the whole read-ahead, librdkafka's queue and the source's buffer.
+  source_options.SplitReadAhead(config.kafka.fetch_queue_mb * 1024);
   ingest::RebalanceHandler handler;
   handler.stored_offset = [&](const TopicPartition& tp) { return pipeline.StoredOffset(tp); };
   handler.revoked = [&](const std::vector<TopicPartition>& tps) { pipeline.OnRevoked(tps); };

@@ -67,5 +67,20 @@ TEST(KafkaClientTest, ThePrefetchQueueIsBoundedInBytesOnly) {
   EXPECT_EQ(ConsumerProperties(options).at("queued.max.messages.kbytes"), "1024");
 }
 
+// kafka.fetch_queue_mb is split: half for librdkafka's queue (at least 4 MiB, or all of a
+// smaller budget), the rest for the source's own read-ahead buffer.
+TEST(KafkaClientTest, OneReadAheadBudgetIsSplitBetweenLibrdkafkaAndTheSource) {
+  KafkaSourceOptions options;
+  options.SplitReadAhead(128 * 1024);
+  EXPECT_EQ(options.fetch_queue_kbytes, 64u * 1024);
+  EXPECT_EQ(options.read_ahead_bytes, size_t{64} << 20);
+  options.SplitReadAhead(6 * 1024);
+  EXPECT_EQ(options.fetch_queue_kbytes, 4u * 1024);
+  EXPECT_EQ(options.read_ahead_bytes, size_t{2} << 20);
+  options.SplitReadAhead(2 * 1024);
+  EXPECT_EQ(options.fetch_queue_kbytes, 2u * 1024);
+  EXPECT_EQ(options.read_ahead_bytes, 0u);
+}
+
 }  // namespace
 }  // namespace iocstream::ingest
