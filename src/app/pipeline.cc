@@ -32,27 +32,6 @@ constexpr Instant kMaxInstant = Instant::max();
 
 size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
-// Admits the event's codes that its dossier does not hold yet into the process's code pool
-// (Code::Admit; the usual event repeats its dossier's codes and admits nothing). A new code
-// past the pool's limit: the error that dead-letters the event, before it changes anything.
-std::optional<DecodeError> AdmitCodes(const DossierEvent& event,
-                                      const std::optional<DossierState>& state) {
-  const Code none;
-  const std::tuple<std::string_view, const std::string&, const Code&> codes[] = {
-      {"agency_code", event.agency_code, state ? state->agency_code : none},
-      {"commune_code", event.commune_code, state ? state->commune_code : none},
-      {"procedure_code", event.procedure_code, state ? state->procedure_code : none},
-      {"to_agency_code", event.to_agency_code, state ? state->current_unit : none}};
-  for (const auto& [field, text, held] : codes) {
-    if (text.empty() || held == text || Code::Admit(text)) continue;
-    return DecodeError{DecodeErrorReason::kTooManyCodes,
-                       std::string(field) + ": new code " +
-                           JsonQuote(std::string_view(text).substr(0, 64)) + ": " +
-                           std::to_string(kMaxAdmittedCodes) + " distinct codes are held already"};
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 Pipeline::CacheKey::CacheKey(std::string_view id) {
@@ -814,9 +793,9 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       p = options_.hash_partitions > 0
               ? PartitionId(HashPartition(d->dossier_id, options_.hash_partitions))
               : rec.partition;
-      std::optional<DecodeError> refused = TimeAhead(*d, p, wall_now);
-      if (!refused) refused = AdmitCodes(*d, entry_of[i]->current);
-      if (refused) d = std::move(*refused);
+      if (std::optional<DecodeError> refused = TimeAhead(*d, p, wall_now)) {
+        d = std::move(*refused);
+      }
     }
     if (!d.has_value()) {
       const DecodeError& err = d.error();

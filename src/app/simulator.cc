@@ -646,6 +646,9 @@ class ProvinceSimulator::Impl {
   std::vector<int16_t> rule_ministry_;        // catalog rule → ministry index, -1 unknown
   std::vector<int32_t> ministry_department_;  // ministry index → province unit, -1 none
   std::vector<std::string> province_prefix_;  // per unit: "H44" of "H44.45"
+  std::vector<Code> unit_agency_;             // per unit: its agency_code, interned once
+  std::vector<Code> unit_commune_;            // per unit: its commune_code
+  std::string procedure_text_;                // a localised procedure code being built
   int64_t day_work_ms_ = 0;
   std::vector<std::pair<int64_t, int64_t>> after_hours_;  // local ms-of-day windows
   int64_t after_hours_total_ = 0;
@@ -731,6 +734,8 @@ Status ProvinceSimulator::Impl::Init() {
     const auto dot = unit.unit_code.find('.');
     province_prefix_.push_back(dot == std::string::npos ? unit.unit_code
                                                         : unit.unit_code.substr(0, dot));
+    unit_agency_.emplace_back(unit.agency_code);
+    unit_commune_.emplace_back(unit.commune_code);
   }
   if (province_volume.empty() && commune_volume.empty()) {
     return InvalidArgument("simulator: no unit received any dossier");
@@ -1290,18 +1295,19 @@ void ProvinceSimulator::Impl::Emit(SimulatedEvent& out) {
   e.dossier_id.assign(slot.dossier_id.data(), slot.dossier_id_size);
   e.type = p.type;
   e.occurred_at = FromEpochMillis(p.occurred_ms);
-  e.agency_code.assign(in_.units[p.holder].agency_code);
-  e.commune_code.assign(in_.units[slot.unit].commune_code);
+  e.agency_code = unit_agency_[p.holder];
+  e.commune_code = unit_commune_[slot.unit];
   const bool intake = p.type == EventType::kSubmitted || p.type == EventType::kReceived;
-  e.procedure_code.clear();
+  e.procedure_code = Code();
   e.channel = Channel::kUnknown;
   e.online_level = OnlineLevel::kUnknown;
   if (intake) {
-    e.procedure_code.assign(rule.code);
+    procedure_text_.assign(rule.code);
     if (slot.localised) {
-      e.procedure_code += ".000.00.00.";
-      e.procedure_code += province_prefix_[slot.unit];
+      procedure_text_ += ".000.00.00.";
+      procedure_text_ += province_prefix_[slot.unit];
     }
+    e.procedure_code = Code(procedure_text_);
     e.channel = slot.channel;
     e.online_level = slot.online_level;
   }
@@ -1310,13 +1316,13 @@ void ProvinceSimulator::Impl::Emit(SimulatedEvent& out) {
   e.step_due_at.reset();
   e.new_due_at.reset();
   e.result_electronic.reset();
-  e.to_agency_code.clear();
+  e.to_agency_code = Code();
   switch (p.type) {
     case EventType::kReceived:
       if (has_aux) e.due_at = FromEpochMillis(p.aux_ms);
       break;
     case EventType::kTransferred:
-      e.to_agency_code.assign(in_.units[p.to_unit].agency_code);
+      e.to_agency_code = unit_agency_[p.to_unit];
       if (has_aux) e.step_due_at = FromEpochMillis(p.aux_ms);
       break;
     case EventType::kRescheduled:

@@ -69,8 +69,11 @@ Code::Code(std::string_view text)
 
 size_t Code::PoolSize() { return Pool().Size(); }
 
-bool Code::Admit(std::string_view text) {
-  return text.empty() || InternCached(text, kMaxAdmittedCodes) != nullptr;
+std::optional<Code> Code::Admitted(std::string_view text) {
+  if (text.empty()) return Code();
+  const std::string* interned = InternCached(text, kMaxAdmittedCodes);
+  if (interned == nullptr) return std::nullopt;
+  return Code(interned);
 }
 
 }  // namespace iocstream

@@ -274,6 +274,31 @@ class FieldReader {
     out.assign(text.data(), text.size());
     return std::nullopt;
   }
+  // A string field as ReadString checks it, viewed in the parser's buffer (valid until the
+  // parser's next document); absent leaves `out` empty.
+  std::optional<DecodeError> ReadText(Field field, size_t min_bytes, size_t max_bytes,
+                                      std::string_view& out) const {
+    if (!Has(field)) {
+      if (min_bytes > 0) return RequirePresent(field);
+      return std::nullopt;
+    }
+    if (auto error = GetString(field, out)) return error;
+    if (out.size() < min_bytes || out.size() > max_bytes) {
+      std::string what = Quote(out);
+      what += " has ";
+      what += std::to_string(out.size());
+      what += " bytes, allowed ";
+      what += std::to_string(min_bytes);
+      what += "..";
+      what += std::to_string(max_bytes);
+      return MakeError(DecodeErrorReason::kInvalidValue, field, what);
+    }
+    if (HasControlCharacter(out)) {
+      return MakeError(DecodeErrorReason::kInvalidValue, field,
+                       Quote(out) + " contains a control character");
+    }
+    return std::nullopt;
+  }
 
   // An RFC 3339 instant; absent (or null) leaves `out` unset.
   std::optional<DecodeError> ReadInstant(Field field, std::optional<Instant>& out) const {
@@ -363,13 +388,14 @@ std::optional<DecodeError> DecodeObject(dom::object object, std::string_view key
   if (auto error = fields.RequirePresent(kOccurredAtField)) return error;
   if (auto error = fields.ReadInstant(kOccurredAtField, occurred_at)) return error;
   event.occurred_at = *occurred_at;
-  if (auto error = fields.ReadString(kAgencyCodeField, 1, kMaxCodeBytes, event.agency_code)) {
-    return error;
-  }
-  if (auto error = fields.ReadString(kCommuneCodeField, 0, kMaxCodeBytes, event.commune_code)) {
-    return error;
-  }
-  if (auto error = fields.ReadString(kProcedureCodeField, 0, kMaxCodeBytes, event.procedure_code)) {
+  // The codes are checked here and interned last, once the whole event is valid: an invalid
+  // event adds nothing to the pool.
+  std::array<std::string_view, 4> codes;
+  constexpr std::array<Field, 4> kCodeFields = {kAgencyCodeField, kCommuneCodeField,
+                                                kProcedureCodeField, kToAgencyCodeField};
+  if (auto error = fields.ReadText(kAgencyCodeField, 1, kMaxCodeBytes, codes[0])) return error;
+  if (auto error = fields.ReadText(kCommuneCodeField, 0, kMaxCodeBytes, codes[1])) return error;
+  if (auto error = fields.ReadText(kProcedureCodeField, 0, kMaxCodeBytes, codes[2])) {
     return error;
   }
   if (auto error = fields.ReadEnum(kChannelField, &ParseChannel, event.channel)) {
@@ -379,9 +405,7 @@ std::optional<DecodeError> DecodeObject(dom::object object, std::string_view key
     return error;
   }
   if (auto error = fields.ReadInstant(kDueAtField, event.due_at)) return error;
-  if (auto error = fields.ReadString(kToAgencyCodeField, 0, kMaxCodeBytes, event.to_agency_code)) {
-    return error;
-  }
+  if (auto error = fields.ReadText(kToAgencyCodeField, 0, kMaxCodeBytes, codes[3])) return error;
   if (auto error = fields.ReadInstant(kStepDueAtField, event.step_due_at)) {
     return error;
   }
@@ -391,7 +415,7 @@ std::optional<DecodeError> DecodeObject(dom::object object, std::string_view key
   }
 
   // Per-type requirements.
-  if (event.type == EventType::kTransferred && event.to_agency_code.empty()) {
+  if (event.type == EventType::kTransferred && codes[3].empty()) {
     return MakeError(fields.Has(kToAgencyCodeField) ? DecodeErrorReason::kInvalidValue
                                                     : DecodeErrorReason::kMissingField,
                      kToAgencyCodeField, "required (non-empty) when type is transferred");
@@ -404,6 +428,17 @@ std::optional<DecodeError> DecodeObject(dom::object object, std::string_view key
   if (!key.empty() && key != event.dossier_id) {
     return DecodeError{DecodeErrorReason::kKeyMismatch,
                        "key: " + Quote(key) + " is not dossier_id " + Quote(event.dossier_id)};
+  }
+  Code* const targets[] = {&event.agency_code, &event.commune_code, &event.procedure_code,
+                           &event.to_agency_code};
+  for (size_t i = 0; i < codes.size(); ++i) {
+    std::optional<Code> code = Code::Admitted(codes[i]);
+    if (!code) {
+      return MakeError(DecodeErrorReason::kTooManyCodes, kCodeFields[i],
+                       "new code " + Quote(codes[i]) + ": " + std::to_string(kMaxAdmittedCodes) +
+                           " distinct codes are held already");
+    }
+    *targets[i] = *code;
   }
   return std::nullopt;
 }
@@ -506,13 +541,13 @@ void ResetKeepingCapacity(DossierEvent& event) {
   dossier_id.clear();
   type = kDefault.type;
   occurred_at = kDefault.occurred_at;
-  agency_code.clear();
-  commune_code.clear();
-  procedure_code.clear();
+  agency_code = kDefault.agency_code;
+  commune_code = kDefault.commune_code;
+  procedure_code = kDefault.procedure_code;
   channel = kDefault.channel;
   online_level = kDefault.online_level;
   due_at = kDefault.due_at;
-  to_agency_code.clear();
+  to_agency_code = kDefault.to_agency_code;
   step_due_at = kDefault.step_due_at;
   new_due_at = kDefault.new_due_at;
   result_electronic = kDefault.result_electronic;

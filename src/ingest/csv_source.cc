@@ -20,6 +20,7 @@
 #include <streambuf>
 #include <string_view>
 
+#include "iocstream/core/code.h"
 #include "iocstream/core/utf8.h"
 
 namespace iocstream::ingest {
@@ -524,20 +525,34 @@ CsvRow CsvEventReader::Impl::Convert(const RawRow& row) {
   std::string_view agency = Trim(row.values[kAgencySlot]);
   if (agency.empty()) agency = mapping_.default_agency;
   if (agency.empty()) return MakeError(row, "missing agency");
-  struct Code {
+  struct CodeField {
     const char* what;
     std::string_view value;
   };
   const std::string_view commune = Trim(row.values[kCommuneSlot]);
   const std::string_view procedure = Trim(row.values[kProcedureSlot]);
-  for (const Code& code :
-       {Code{"agency", agency}, Code{"commune", commune}, Code{"procedure", procedure}}) {
+  const std::array<CodeField, 3> code_fields = {CodeField{"agency", agency},
+                                                CodeField{"commune", commune},
+                                                CodeField{"procedure", procedure}};
+  for (const CodeField& code : code_fields) {
     if (code.value.size() > kMaxCodeBytes) {
       return MakeError(row, std::string(code.what) + " too long: " + Quote(code.value));
     }
     if (HasControlChar(code.value)) {
       return MakeError(row, std::string("invalid ") + code.what + ": control character");
     }
+  }
+  // Interned as the decoder does, through the pool's admission (core/code.h).
+  std::array<Code, 3> codes;
+  for (size_t i = 0; i < codes.size(); ++i) {
+    std::optional<Code> code = Code::Admitted(code_fields[i].value);
+    if (!code) {
+      return MakeError(row, "too many codes: new " + std::string(code_fields[i].what) + " " +
+                                Quote(code_fields[i].value) + ", " +
+                                std::to_string(kMaxAdmittedCodes) +
+                                " distinct codes are held already");
+    }
+    codes[i] = *code;
   }
 
   Channel channel = Channel::kUnknown;
@@ -556,9 +571,9 @@ CsvRow CsvEventReader::Impl::Convert(const RawRow& row) {
   received.event_id.append(received.dossier_id).append(kReceivedSuffix);
   received.type = EventType::kReceived;
   received.occurred_at = *open;
-  received.agency_code = agency;
-  received.commune_code = commune;
-  received.procedure_code = procedure;
+  received.agency_code = codes[0];
+  received.commune_code = codes[1];
+  received.procedure_code = codes[2];
   received.channel = channel;
   received.due_at = std::get<std::optional<Instant>>(due);
 

@@ -306,9 +306,8 @@ void RememberEvent(DossierState& s, uint64_t hash) {
 void MergeAttributes(DossierState& s, const DossierEvent& e) {
   // The receipt is authoritative for the dossier's attributes; other events fill blanks.
   const bool authoritative = e.type == EventType::kReceived;
-  auto merge = [&](Code& slot, const std::string& value) {
-    // Compared before interning: a receipt usually repeats what the state holds.
-    if (!value.empty() && (authoritative || slot.empty()) && slot != value) slot = Code(value);
+  auto merge = [&](Code& slot, Code value) {
+    if (!value.empty() && (authoritative || slot.empty())) slot = value;
   };
   merge(s.agency_code, e.agency_code);
   merge(s.commune_code, e.commune_code);
@@ -407,7 +406,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
       break;
     case EventType::kTransferred:
       if (!e.to_agency_code.empty() && s.current_unit != e.to_agency_code) {
-        s.current_unit = Code(e.to_agency_code);
+        s.current_unit = e.to_agency_code;
       }
       s.step_due_at = e.step_due_at;
       s.step_breach_fired = false;

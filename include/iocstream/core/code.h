@@ -11,10 +11,10 @@
 // Memory: the pool never shrinks; each distinct text costs about 100 bytes (the string, its
 // heap block when longer than 15 bytes, an index slot). Codes come from a bounded vocabulary
 // (the province's units and communes, the procedure catalog: a few thousand), but events are
-// input: the pipeline admits an event's codes its dossier does not hold yet through
-// Code::Admit, which refuses a new text once kMaxAdmittedCodes are held, so that no producer
-// can grow the pool without bound (the event is dead-lettered, reason "too_many_codes"). Codes read
-// back from the state store are always interned (they were admitted when written). The
+// input: the event decoder and the CSV source intern an event's codes through Code::Admitted,
+// which refuses a new text once kMaxAdmittedCodes are held, so that no producer can grow the
+// pool without bound (the event is dead-lettered, reason "too_many_codes"). Codes read back
+// from the state store are always interned (they were admitted when written). The
 // iocstream_codes_interned gauge shows the pool's size.
 //
 // Ordering compares the texts (as std::string would); equality compares the pointers, which is
@@ -27,13 +27,14 @@
 
 #include <compare>
 #include <cstddef>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
 
 namespace iocstream {
 
-// Distinct codes Code::Admit lets in (the pool may hold more: codes read from the state
+// Distinct codes Code::Admitted lets in (the pool may hold more: codes read from the state
 // store are not refused). About 6 MiB at most; a province uses a few thousand.
 inline constexpr size_t kMaxAdmittedCodes = 65536;
 
@@ -76,11 +77,16 @@ class Code {
   // Distinct texts interned so far (the empty one included).
   [[nodiscard]] static size_t PoolSize();
 
-  // Interns `text` if it is already held or fewer than kMaxAdmittedCodes are: true. False,
-  // holding nothing new, for a new text past the limit. The gate for codes from input.
-  [[nodiscard]] static bool Admit(std::string_view text);
+  // The code of `text`, interned if it is already held or fewer than kMaxAdmittedCodes are;
+  // nullopt, holding nothing new, for a new text past the limit. The gate for codes from
+  // input (the event decoder, the CSV source).
+  [[nodiscard]] static std::optional<Code> Admitted(std::string_view text);
+  // Admitted(text).has_value().
+  [[nodiscard]] static bool Admit(std::string_view text) { return Admitted(text).has_value(); }
 
  private:
+  explicit Code(const std::string* text) noexcept : text_(text) {}
+
   const std::string* text_;
 };
 

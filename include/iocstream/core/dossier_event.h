@@ -2,7 +2,9 @@
 // by a department or commune service center (contract: schemas/dossier-event.v1.json,
 // docs/event-contract.md). Produced by decode, consumed by rules.
 //
-// Instants are UTC (the wire format is RFC 3339 with an offset; decode converts).
+// Instants are UTC (the wire format is RFC 3339 with an offset; decode converts). Codes are
+// interned (core/code.h): the decoder admits them (Code::Admitted), so an event that reaches
+// the rules holds only codes the pool let in, and the rules copy them as pointers.
 // Plain value type: thread-compatible.
 #pragma once
 
@@ -11,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "iocstream/core/code.h"
 #include "iocstream/core/types.h"
 
 namespace iocstream {
@@ -44,14 +47,14 @@ struct DossierEvent {
   std::string event_id;    // unique per event; redelivery of the same id changes nothing
   std::string dossier_id;  // record code (MaHoSo); also the Kafka message key
   EventType type = EventType::kReceived;
-  Instant occurred_at{};       // when it happened at the office (event time), UTC
-  std::string agency_code;     // department / processing unit (DonViXuLy)
-  std::string commune_code;    // commune or ward; empty for department-level dossiers
-  std::string procedure_code;  // MaTTHC as sent (base or localised form)
+  Instant occurred_at{};  // when it happened at the office (event time), UTC
+  Code agency_code;       // department / processing unit (DonViXuLy)
+  Code commune_code;      // commune or ward; empty for department-level dossiers
+  Code procedure_code;    // MaTTHC as sent (base or localised form)
   Channel channel = Channel::kUnknown;
   OnlineLevel online_level = OnlineLevel::kUnknown;
   std::optional<Instant> due_at;          // NgayHenTra; absent: from the procedure catalog
-  std::string to_agency_code;             // kTransferred: receiving unit
+  Code to_agency_code;                    // kTransferred: receiving unit
   std::optional<Instant> step_due_at;     // kTransferred: the receiving unit's own deadline
   std::optional<Instant> new_due_at;      // kRescheduled: the new promised date (Form 04)
   std::optional<bool> result_electronic;  // kCompleted: result issued electronically

@@ -1,5 +1,6 @@
-// The pipeline's admission of new codes (Code::Admit) over a real RocksDB store. A program of
-// its own: it fills the process-wide code pool to its limit, which no other test may share.
+// The admission of new codes (Code::Admitted, as the event decoder interns an event's codes)
+// through the pipeline, over a real RocksDB store. A program of its own: it fills the
+// process-wide code pool to its limit, which no other test may share.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,6 +12,8 @@
 #include "iocstream/core/code.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
+#include "iocstream/ingest/csv_source.h"
+#include "unit/ingest/csv_testing.h"
 
 namespace iocstream::app {
 namespace {
@@ -57,13 +60,28 @@ TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
     }
     ASSERT_EQ(Code::PoolSize(), kMaxAdmittedCodes);
 
+    // The events bringing new codes are written with known ones, then their text changed: a
+    // DossierEvent holds codes interned already.
     const std::vector<DossierEvent> events = {
-        Event("D1", EventType::kReceived, known),                     // known codes: applied
-        Event("D2", EventType::kReceived, "9.999999.000.00.00.H44"),  // new procedure: refused
-        Event("D1", EventType::kTransferred, known, "ubnd-xa-moi"),   // new unit: refused
-        Event("D1", EventType::kCompleted, known)};                   // applied
+        Event("D1", EventType::kReceived, known),                   // known codes: applied
+        Event("D2", EventType::kReceived, known),                   // new procedure: refused
+        Event("D1", EventType::kTransferred, known, "so-tu-phap"),  // new unit: refused
+        Event("D1", EventType::kCompleted, known),                  // applied
+        Event("D3", EventType::kReceived, known)};  // a new code in an invalid event
     std::vector<std::string> payloads;
     for (const DossierEvent& e : events) payloads.push_back(EncodeEvent(e));
+    auto replace = [](std::string& payload, const std::string& from, const std::string& to) {
+      const size_t at = payload.find(from);
+      ASSERT_NE(at, std::string::npos) << payload;
+      payload.replace(at, from.size(), to);
+    };
+    replace(payloads[1], R"("procedure_code":")" + known,
+            R"("procedure_code":"9.999999.000.00.00.H44)");
+    replace(payloads[2], R"("to_agency_code":"so-tu-phap)", R"("to_agency_code":"ubnd-xa-moi)");
+    // Refused for its type, checked before the codes: the code is not even looked at.
+    replace(payloads[4], R"("procedure_code":")" + known,
+            R"("procedure_code":"9.888888.000.00.00.H44)");
+    replace(payloads[4], R"("type":"received")", R"("type":"recieved")");
     std::vector<SourceRecord> records;
     for (size_t i = 0; i < payloads.size(); ++i) {
       records.push_back(SourceRecord{"events", PartitionId(0), Offset(static_cast<int64_t>(i)),
@@ -72,10 +90,14 @@ TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
     ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
     ASSERT_TRUE(pipeline.Flush().ok());
   }
-  // Every record accounted for: two applied, two dead-lettered by the new reason.
-  EXPECT_EQ(probe.consumed.load(), 4u);
+  // Every record accounted for: two applied, two dead-lettered by the new reason, one as an
+  // invalid value.
+  EXPECT_EQ(probe.consumed.load(), 5u);
   EXPECT_EQ(probe.applied.load(), 2u);
-  EXPECT_EQ(probe.dead_lettered.load(), 2u);
+  EXPECT_EQ(probe.dead_lettered.load(), 3u);
+  EXPECT_EQ(
+      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kInvalidValue)].load(),
+      1u);
   EXPECT_EQ(
       probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kTooManyCodes)].load(),
       2u);
@@ -84,21 +106,21 @@ TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
   // The dead letters keep the original events and say why.
   auto outbox = (*store)->ReadOutbox(100);
   ASSERT_TRUE(outbox.has_value()) << outbox.error().message;
-  std::vector<std::string> details;
+  std::vector<std::string> details;  // of the too_many_codes dead letters
   for (const auto& entry : *outbox) {
     auto message = alert::DecodeOutboxMessage(entry.payload);
     ASSERT_TRUE(message.has_value());
     if (message->kind != alert::OutboxKind::kDeadLetter) continue;
+    std::string reason;
+    std::string detail;
     for (const auto& [name, value] : message->headers) {
-      if (name == "iocstream.dlq.reason") {
-        EXPECT_EQ(value, "too_many_codes");
-      }
-      if (name == "iocstream.dlq.detail") details.push_back(value);
+      if (name == "iocstream.dlq.reason") reason = value;
+      if (name == "iocstream.dlq.detail") detail = value;
     }
+    if (reason == "too_many_codes") details.push_back(detail);
   }
   ASSERT_EQ(details.size(), 2u);
-  EXPECT_NE(details[0].find("procedure_code: new code \"9.999999.000.00.00.H44\""),
-            std::string::npos)
+  EXPECT_NE(details[0].find("procedure_code: new code '9.999999.000.00.00.H44'"), std::string::npos)
       << details[0];
   EXPECT_NE(details[1].find("to_agency_code"), std::string::npos) << details[1];
 
@@ -112,6 +134,36 @@ TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
   EXPECT_FALSE(d2->has_value());
   store->reset();
   fs::remove_all(dir);
+}
+
+// The CSV source interns a row's codes through the same admission: a row bringing a new code
+// past the limit is a row error (reported, counted), and the rows with known codes are read.
+TEST(CodeLimit, CsvRowsWithNewCodesPastTheLimitAreRowErrors) {
+  ASSERT_TRUE(Code::Admit("so-tu-phap"));
+  for (size_t i = Code::PoolSize(); i < kMaxAdmittedCodes; ++i) {
+    ASSERT_TRUE(Code::Admit("filler-csv-" + std::to_string(i)));
+  }
+  ASSERT_GE(Code::PoolSize(), kMaxAdmittedCodes);
+  const size_t pool = Code::PoolSize();
+  ingest::CsvMapping m;
+  m.name = "limit";
+  m.columns.dossier_id = "id";
+  m.columns.received_at = "open";
+  m.columns.agency = "dept";
+  m.time_formats = {"%Y-%m-%d %H:%M:%S"};
+  m.time_zone = "Asia/Ho_Chi_Minh";
+  ingest::testing::TempFile f(
+      "id,open,dept\nA1,2026-03-02 08:00:00,so-tu-phap\nA2,2026-03-02 08:00:00,so-moi\n");
+  auto reader = ingest::CsvEventReader::Open(f.path(), m);
+  ASSERT_TRUE(reader.has_value()) << reader.error().message;
+  const ingest::testing::ReadResult r = ingest::testing::ReadAll(**reader);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].agency_code, "so-tu-phap");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_EQ(r.errors[0].reason,
+            "too many codes: new agency 'so-moi', 65536 distinct codes are held already");
+  EXPECT_EQ(Code::PoolSize(), pool);  // nothing new held
 }
 
 }  // namespace

@@ -289,7 +289,7 @@ TEST_F(SimulatorTest, SharesAreRealistic) {
     if (e.duplicate) continue;
     const DossierEvent& ev = e.event;
     if (ev.type == EventType::kReceived) {
-      ++by_agency[ev.agency_code];
+      ++by_agency[ev.agency_code.str()];
       ++channels[ev.channel];
       if (ev.channel != Channel::kOnline && !calendar_->IsWorkingTime(ev.occurred_at)) {
         ++in_person_outside_hours;

@@ -190,7 +190,7 @@ TEST_P(BostonFullExportTest, CompletedAfterDueIffLabelOverdue) {
       }
       if (events->size() < 2 || !(*events)[0].due_at) continue;
       ++closed_with_due;
-      const std::string& label = (*events)[0].procedure_code;
+      const Code label = (*events)[0].procedure_code;
       if (label != "ONTIME" && label != "OVERDUE") continue;
       ++labelled;
       overdue += label == "OVERDUE" ? 1 : 0;
