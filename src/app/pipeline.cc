@@ -1057,6 +1057,7 @@ void Pipeline::Evict() {
   // Down to 90% of the bound, so evictions come in rounds: finished dossiers first (they
   // rarely see another event), then the least recently used.
   const size_t target = options_.cache_bytes / 10 * 9;
+  if (evict_exhausted_at_ == durable_commits_) return;
   struct Candidate {
     bool open;
     uint64_t last_used;
@@ -1098,6 +1099,7 @@ void Pipeline::Evict() {
     cache_bytes_ -= candidates[next].it->second->bytes;
     entries_.erase(candidates[next].it);
   }
+  if (cache_bytes_ > target) evict_exhausted_at_ = durable_commits_;
 }
 
 }  // namespace iocstream::app

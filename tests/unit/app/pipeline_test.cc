@@ -743,6 +743,55 @@ TEST_F(PipelineTest, ByteBoundCommitsAndTheCacheStaysBounded) {
   ExpectSameResults(every.probe, every.aggregates, *store_, probe, aggregates, *bounded_store, 300);
 }
 
+// Between commits of many poll batches, the cache is over its bound with dirty dossiers only:
+// a scan at a batch's end finds nothing to evict, and the next scans are skipped until a
+// write is durable. Then the entries it wrote are evicted at once: the cache holds the bound
+// and the dossiers of the records since (and, with async commits, of the write in flight).
+// The results are those of a pipeline without a cache bound.
+TEST_F(PipelineTest, ACacheOverItsBoundWithDirtyDossiersEvictsOnceTheirWriteIsDurable) {
+  MakeRecords(300, 3);
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  Reference every;
+  ASSERT_NO_FATAL_FAILURE(RunReference(rules, records_.size(), every));
+
+  for (const bool async : {false, true}) {
+    SCOPED_TRACE(async ? "async commits" : "sync commits");
+    std::unique_ptr<state::StateStore> bounded_store =
+        OpenOtherStore(async ? "evict-async" : "evict-sync");
+    ASSERT_NE(bounded_store, nullptr);
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    PipelineOptions options = every.options;
+    options.commit_interval = std::chrono::hours(1);
+    constexpr size_t kBatch = 20;
+    options.commit_max_records = 10 * kBatch;
+    options.cache_bytes = 4 << 10;  // fewer dossiers than one batch has
+    options.async_commit = async;
+    Pipeline pipeline(*bounded_store, aggregates, rules, options, probe);
+    size_t per_record = 0;     // cache bytes per record (MakeRecords: 2 per dossier)
+    size_t since_durable = 0;  // records since the last batch that made a write durable
+    size_t over_bound = 0;
+    for (size_t i = 0; i < records_.size(); i += kBatch) {
+      const uint64_t durable = pipeline.CommitCount();
+      const size_t n = std::min(kBatch, records_.size() - i);
+      ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(i, n), Instant{}).ok());
+      if (i == 0) per_record = pipeline.CachedBytes() / n;
+      since_durable += n;
+      over_bound += pipeline.CachedBytes() > options.cache_bytes ? 1 : 0;
+      const size_t in_flight = async ? options.commit_max_records : 0;
+      EXPECT_LE(pipeline.CachedBytes(),
+                options.cache_bytes + per_record * (since_durable + in_flight))
+          << "after record " << i + n;
+      if (pipeline.CommitCount() != durable) since_durable = 0;
+    }
+    ASSERT_TRUE(pipeline.Flush().ok());
+    EXPECT_GT(per_record, 0u);
+    EXPECT_EQ(over_bound, records_.size() / kBatch);  // every batch's dossiers exceed it
+    ExpectSameResults(every.probe, every.aggregates, *store_, probe, aggregates, *bounded_store,
+                      300);
+  }
+}
+
 // The cache evicts finished dossiers (they rarely see another event) before open ones, even
 // when the finished ones were used more recently.
 TEST_F(PipelineTest, EvictionDropsFinishedDossiersBeforeOpenOnes) {
