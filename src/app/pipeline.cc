@@ -32,6 +32,27 @@ constexpr Instant kMaxInstant = Instant::max();
 
 size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
+// Admits the event's codes that were new to the process when it was read (see
+// core/dossier_event.h), through Code::Admitted. A code its dossier holds is admitted even
+// past the limit: reading the dossier from the store interned it (after a restart, a pool
+// emptied by it did not hold the code when the event was decoded). A new code past the limit:
+// the error that dead-letters the event, before it changes anything. Last of the event's
+// checks, so an event refused for another reason adds nothing to the pool.
+std::optional<DecodeError> AdmitNewCodes(DossierEvent& event) {
+  for (const NewCode& code : event.new_codes) {
+    std::optional<Code> admitted = Code::Admitted(code.text);
+    if (!admitted) {
+      return DecodeError{DecodeErrorReason::kTooManyCodes,
+                         std::string(ToString(code.field)) + ": new code '" +
+                             code.text.substr(0, 64) + "': " + std::to_string(kMaxAdmittedCodes) +
+                             " distinct codes are held already"};
+    }
+    CodeOf(event, code.field) = *admitted;
+  }
+  event.new_codes.clear();
+  return std::nullopt;
+}
+
 }  // namespace
 
 Pipeline::CacheKey::CacheKey(std::string_view id) {
@@ -793,9 +814,9 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       p = options_.hash_partitions > 0
               ? PartitionId(HashPartition(d->dossier_id, options_.hash_partitions))
               : rec.partition;
-      if (std::optional<DecodeError> refused = TimeAhead(*d, p, wall_now)) {
-        d = std::move(*refused);
-      }
+      std::optional<DecodeError> refused = TimeAhead(*d, p, wall_now);
+      if (!refused && !d->new_codes.empty()) refused = AdmitNewCodes(*d);
+      if (refused) d = std::move(*refused);
     }
     if (!d.has_value()) {
       const DecodeError& err = d.error();

@@ -69,6 +69,14 @@ Code::Code(std::string_view text)
 
 size_t Code::PoolSize() { return Pool().Size(); }
 
+std::optional<Code> Code::Find(std::string_view text) {
+  if (text.empty()) return Code();
+  // A limit of 0 interns nothing: only a text held already is found.
+  const std::string* held = InternCached(text, 0);
+  if (held == nullptr) return std::nullopt;
+  return Code(held);
+}
+
 std::optional<Code> Code::Admitted(std::string_view text) {
   if (text.empty()) return Code();
   const std::string* interned = InternCached(text, kMaxAdmittedCodes);

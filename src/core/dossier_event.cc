@@ -48,4 +48,45 @@ std::optional<OnlineLevel> ParseOnlineLevel(std::string_view name) {
   return Lookup<OnlineLevel>(kOnlineLevelNames, name);
 }
 
+std::string_view ToString(CodeField field) {
+  static constexpr std::array<std::string_view, kCodeFieldCount> kNames = {
+      "agency_code", "commune_code", "procedure_code", "to_agency_code"};
+  return kNames[static_cast<size_t>(field)];
+}
+
+Code& CodeOf(DossierEvent& event, CodeField field) {
+  switch (field) {
+    case CodeField::kAgency:
+      return event.agency_code;
+    case CodeField::kCommune:
+      return event.commune_code;
+    case CodeField::kProcedure:
+      return event.procedure_code;
+    case CodeField::kToAgency:
+      return event.to_agency_code;
+  }
+  return event.agency_code;  // not reached: every field is listed
+}
+
+const Code& CodeOf(const DossierEvent& event, CodeField field) {
+  return CodeOf(const_cast<DossierEvent&>(event), field);
+}
+
+std::string_view CodeText(const DossierEvent& event, CodeField field) {
+  for (const NewCode& code : event.new_codes) {
+    if (code.field == field) return code.text;
+  }
+  return CodeOf(event, field).view();
+}
+
+void SetCodeText(DossierEvent& event, CodeField field, std::string_view text) {
+  std::erase_if(event.new_codes, [field](const NewCode& c) { return c.field == field; });
+  if (std::optional<Code> held = Code::Find(text)) {
+    CodeOf(event, field) = *held;
+    return;
+  }
+  CodeOf(event, field) = Code();
+  event.new_codes.push_back(NewCode{field, std::string(text)});
+}
+
 }  // namespace iocstream

@@ -388,11 +388,9 @@ std::optional<DecodeError> DecodeObject(dom::object object, std::string_view key
   if (auto error = fields.RequirePresent(kOccurredAtField)) return error;
   if (auto error = fields.ReadInstant(kOccurredAtField, occurred_at)) return error;
   event.occurred_at = *occurred_at;
-  // The codes are checked here and interned last, once the whole event is valid: an invalid
-  // event adds nothing to the pool.
-  std::array<std::string_view, 4> codes;
-  constexpr std::array<Field, 4> kCodeFields = {kAgencyCodeField, kCommuneCodeField,
-                                                kProcedureCodeField, kToAgencyCodeField};
+  // The codes, in CodeField order, are checked here and set last, once the whole event is
+  // valid.
+  std::array<std::string_view, kCodeFieldCount> codes;
   if (auto error = fields.ReadText(kAgencyCodeField, 1, kMaxCodeBytes, codes[0])) return error;
   if (auto error = fields.ReadText(kCommuneCodeField, 0, kMaxCodeBytes, codes[1])) return error;
   if (auto error = fields.ReadText(kProcedureCodeField, 0, kMaxCodeBytes, codes[2])) {
@@ -429,16 +427,10 @@ std::optional<DecodeError> DecodeObject(dom::object object, std::string_view key
     return DecodeError{DecodeErrorReason::kKeyMismatch,
                        "key: " + Quote(key) + " is not dossier_id " + Quote(event.dossier_id)};
   }
-  Code* const targets[] = {&event.agency_code, &event.commune_code, &event.procedure_code,
-                           &event.to_agency_code};
+  // Looked up, not interned: a code new to the process is admitted by the pipeline, once the
+  // event passed its checks too (see core/dossier_event.h).
   for (size_t i = 0; i < codes.size(); ++i) {
-    std::optional<Code> code = Code::Admitted(codes[i]);
-    if (!code) {
-      return MakeError(DecodeErrorReason::kTooManyCodes, kCodeFields[i],
-                       "new code " + Quote(codes[i]) + ": " + std::to_string(kMaxAdmittedCodes) +
-                           " distinct codes are held already");
-    }
-    *targets[i] = *code;
+    SetCodeText(event, static_cast<CodeField>(i), codes[i]);
   }
   return std::nullopt;
 }
@@ -536,7 +528,7 @@ void ResetKeepingCapacity(DossierEvent& event) {
   static const DossierEvent kDefault;
   auto& [event_id, dossier_id, type, occurred_at, agency_code, commune_code, procedure_code,
          channel, online_level, due_at, to_agency_code, step_due_at, new_due_at, result_electronic,
-         schema_version] = event;
+         schema_version, new_codes] = event;
   event_id.clear();
   dossier_id.clear();
   type = kDefault.type;
@@ -552,6 +544,7 @@ void ResetKeepingCapacity(DossierEvent& event) {
   new_due_at = kDefault.new_due_at;
   result_electronic = kDefault.result_electronic;
   schema_version = kDefault.schema_version;
+  new_codes.clear();
 }
 
 }  // namespace

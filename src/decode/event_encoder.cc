@@ -28,21 +28,23 @@ void AppendInstant(std::string& out, std::string_view key, Instant value) {
 }  // namespace
 
 std::string EncodeEvent(const DossierEvent& event) {
+  // A code new to the process is written from its text (CodeText).
+  const std::string_view agency = CodeText(event, CodeField::kAgency);
+  const std::string_view commune = CodeText(event, CodeField::kCommune);
+  const std::string_view procedure = CodeText(event, CodeField::kProcedure);
+  const std::string_view to_agency = CodeText(event, CodeField::kToAgency);
   std::string out;
-  out.reserve(320 + event.event_id.size() + event.dossier_id.size() + event.agency_code.size() +
-              event.commune_code.size() + event.procedure_code.size() +
-              event.to_agency_code.size());
+  out.reserve(320 + event.event_id.size() + event.dossier_id.size() + agency.size() +
+              commune.size() + procedure.size() + to_agency.size());
   out += R"({"schema_version":)";
   out += std::to_string(event.schema_version);
   AppendString(out, R"(,"event_id":)", event.event_id);
   AppendString(out, R"(,"dossier_id":)", event.dossier_id);
   AppendString(out, R"(,"type":)", ToString(event.type));
   AppendInstant(out, R"(,"occurred_at":)", event.occurred_at);
-  AppendString(out, R"(,"agency_code":)", event.agency_code);
-  if (!event.commune_code.empty()) AppendString(out, R"(,"commune_code":)", event.commune_code);
-  if (!event.procedure_code.empty()) {
-    AppendString(out, R"(,"procedure_code":)", event.procedure_code);
-  }
+  AppendString(out, R"(,"agency_code":)", agency);
+  if (!commune.empty()) AppendString(out, R"(,"commune_code":)", commune);
+  if (!procedure.empty()) AppendString(out, R"(,"procedure_code":)", procedure);
   if (event.channel != Channel::kUnknown) {
     AppendString(out, R"(,"channel":)", ToString(event.channel));
   }
@@ -50,9 +52,7 @@ std::string EncodeEvent(const DossierEvent& event) {
     AppendString(out, R"(,"online_level":)", ToString(event.online_level));
   }
   if (event.due_at) AppendInstant(out, R"(,"due_at":)", *event.due_at);
-  if (!event.to_agency_code.empty()) {
-    AppendString(out, R"(,"to_agency_code":)", event.to_agency_code);
-  }
+  if (!to_agency.empty()) AppendString(out, R"(,"to_agency_code":)", to_agency);
   if (event.step_due_at) AppendInstant(out, R"(,"step_due_at":)", *event.step_due_at);
   if (event.new_due_at) AppendInstant(out, R"(,"new_due_at":)", *event.new_due_at);
   if (event.result_electronic) {

@@ -20,7 +20,6 @@
 #include <streambuf>
 #include <string_view>
 
-#include "iocstream/core/code.h"
 #include "iocstream/core/utf8.h"
 
 namespace iocstream::ingest {
@@ -525,34 +524,20 @@ CsvRow CsvEventReader::Impl::Convert(const RawRow& row) {
   std::string_view agency = Trim(row.values[kAgencySlot]);
   if (agency.empty()) agency = mapping_.default_agency;
   if (agency.empty()) return MakeError(row, "missing agency");
-  struct CodeField {
+  struct CodeValue {
     const char* what;
     std::string_view value;
   };
   const std::string_view commune = Trim(row.values[kCommuneSlot]);
   const std::string_view procedure = Trim(row.values[kProcedureSlot]);
-  const std::array<CodeField, 3> code_fields = {CodeField{"agency", agency},
-                                                CodeField{"commune", commune},
-                                                CodeField{"procedure", procedure}};
-  for (const CodeField& code : code_fields) {
+  for (const CodeValue& code : {CodeValue{"agency", agency}, CodeValue{"commune", commune},
+                                CodeValue{"procedure", procedure}}) {
     if (code.value.size() > kMaxCodeBytes) {
       return MakeError(row, std::string(code.what) + " too long: " + Quote(code.value));
     }
     if (HasControlChar(code.value)) {
       return MakeError(row, std::string("invalid ") + code.what + ": control character");
     }
-  }
-  // Interned as the decoder does, through the pool's admission (core/code.h).
-  std::array<Code, 3> codes;
-  for (size_t i = 0; i < codes.size(); ++i) {
-    std::optional<Code> code = Code::Admitted(code_fields[i].value);
-    if (!code) {
-      return MakeError(row, "too many codes: new " + std::string(code_fields[i].what) + " " +
-                                Quote(code_fields[i].value) + ", " +
-                                std::to_string(kMaxAdmittedCodes) +
-                                " distinct codes are held already");
-    }
-    codes[i] = *code;
   }
 
   Channel channel = Channel::kUnknown;
@@ -571,9 +556,10 @@ CsvRow CsvEventReader::Impl::Convert(const RawRow& row) {
   received.event_id.append(received.dossier_id).append(kReceivedSuffix);
   received.type = EventType::kReceived;
   received.occurred_at = *open;
-  received.agency_code = codes[0];
-  received.commune_code = codes[1];
-  received.procedure_code = codes[2];
+  // Looked up as the decoder does: codes new to the process are admitted by the pipeline.
+  SetCodeText(received, CodeField::kAgency, agency);
+  SetCodeText(received, CodeField::kCommune, commune);
+  SetCodeText(received, CodeField::kProcedure, procedure);
   received.channel = channel;
   received.due_at = std::get<std::optional<Instant>>(due);
 

@@ -370,6 +370,7 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
 Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierEvent& e,
                               PartitionId partition, const RulesContext& ctx,
                               std::vector<AlertIntent>& alerts) {
+  assert(e.new_codes.empty() && "an event's new codes are admitted before the rules");
   const uint64_t id_hash = EventIdHash(e.event_id);
   if (state) {
     const auto& ids = state->applied_event_ids;

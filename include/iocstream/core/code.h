@@ -11,11 +11,13 @@
 // Memory: the pool never shrinks; each distinct text costs about 100 bytes (the string, its
 // heap block when longer than 15 bytes, an index slot). Codes come from a bounded vocabulary
 // (the province's units and communes, the procedure catalog: a few thousand), but events are
-// input: the event decoder and the CSV source intern an event's codes through Code::Admitted,
-// which refuses a new text once kMaxAdmittedCodes are held, so that no producer can grow the
-// pool without bound (the event is dead-lettered, reason "too_many_codes"). Codes read back
-// from the state store are always interned (they were admitted when written). The
-// iocstream_codes_interned gauge shows the pool's size.
+// input: the event decoder and the CSV source only look codes up (Code::Find), and an
+// event's codes new to the pool are admitted by the pipeline (Code::Admitted) once the event
+// passed every check and only if its dossier does not hold them already. Admitted refuses a
+// new text once kMaxAdmittedCodes are held, so that no producer can grow the pool without
+// bound (the event is dead-lettered, reason "too_many_codes"). Codes read back from the state
+// store are always interned (they were admitted when written). The iocstream_codes_interned
+// gauge shows the pool's size.
 //
 // Ordering compares the texts (as std::string would); equality compares the pointers, which is
 // the same because equal texts are interned once.
@@ -79,8 +81,10 @@ class Code {
 
   // The code of `text`, interned if it is already held or fewer than kMaxAdmittedCodes are;
   // nullopt, holding nothing new, for a new text past the limit. The gate for codes from
-  // input (the event decoder, the CSV source).
+  // input (the pipeline's, for an event's new codes).
   [[nodiscard]] static std::optional<Code> Admitted(std::string_view text);
+  // The code of `text` if the pool holds it; nullopt otherwise. Interns nothing.
+  [[nodiscard]] static std::optional<Code> Find(std::string_view text);
   // Admitted(text).has_value().
   [[nodiscard]] static bool Admit(std::string_view text) { return Admitted(text).has_value(); }
 

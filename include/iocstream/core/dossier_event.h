@@ -3,8 +3,10 @@
 // docs/event-contract.md). Produced by decode, consumed by rules.
 //
 // Instants are UTC (the wire format is RFC 3339 with an offset; decode converts). Codes are
-// interned (core/code.h): the decoder admits them (Code::Admitted), so an event that reaches
-// the rules holds only codes the pool let in, and the rules copy them as pointers.
+// interned (core/code.h) and copied as pointers. A source only looks an event's codes up
+// (SetCodeText): a code new to the process is held as text in `new_codes` until the pipeline
+// admits it or dead-letters the event (too_many_codes), so that an event that fails a later
+// check adds nothing to the pool. Events reaching the rules have no new codes left.
 // Plain value type: thread-compatible.
 #pragma once
 
@@ -12,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "iocstream/core/code.h"
 #include "iocstream/core/types.h"
@@ -43,6 +46,16 @@ inline constexpr int kChannelCount = 4;
 // Online-service level (Decree 42/2022: partial "một phần", full "toàn trình").
 enum class OnlineLevel : uint8_t { kUnknown = 0, kNone = 1, kPartial = 2, kFull = 3 };
 
+// The fields of an event that hold codes.
+enum class CodeField : uint8_t { kAgency = 0, kCommune = 1, kProcedure = 2, kToAgency = 3 };
+inline constexpr int kCodeFieldCount = 4;
+
+// A code of an event that the process's pool did not hold when the event was read.
+struct NewCode {
+  CodeField field = CodeField::kAgency;
+  std::string text;  // non-empty; validated as the field's codes are
+};
+
 struct DossierEvent {
   std::string event_id;    // unique per event; redelivery of the same id changes nothing
   std::string dossier_id;  // record code (MaHoSo); also the Kafka message key
@@ -59,7 +72,22 @@ struct DossierEvent {
   std::optional<Instant> new_due_at;      // kRescheduled: the new promised date (Form 04)
   std::optional<bool> result_electronic;  // kCompleted: result issued electronically
   int schema_version = 1;
+  // Codes new to the process when the event was read, at most one per field (whose Code is
+  // empty meanwhile). Usually empty. See the file comment.
+  std::vector<NewCode> new_codes;
 };
+
+// The field's code name in the event contract ("agency_code", "commune_code",
+// "procedure_code", "to_agency_code").
+std::string_view ToString(CodeField field);
+// The event's Code in `field` (empty while the field's code is a new one).
+Code& CodeOf(DossierEvent& event, CodeField field);
+const Code& CodeOf(const DossierEvent& event, CodeField field);
+// The text of the event's code in `field`: a new code's text, or its Code's.
+std::string_view CodeText(const DossierEvent& event, CodeField field);
+// Sets the event's code in `field` to `text`: the pool's Code when it holds the text (or the
+// text is empty), else a NewCode (the field's Code empty). Replaces what the field had.
+void SetCodeText(DossierEvent& event, CodeField field, std::string_view text);
 
 std::string_view ToString(EventType type);
 std::string_view ToString(Channel channel);

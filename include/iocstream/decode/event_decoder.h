@@ -58,8 +58,8 @@ enum class DecodeErrorReason : uint8_t {
   kTooLarge = 8,                  // "too_large": payload over kMaxPayloadBytes
   kEmpty = 9,                     // "empty": zero bytes, or only whitespace
   // "too_many_codes": a code (agency, commune, procedure, to_agency) new to the process when
-  // kMaxAdmittedCodes distinct codes are held already (iocstream/core/code.h). Checked last:
-  // an event that is otherwise invalid gets that reason, and adds no code to the pool.
+  // kMaxAdmittedCodes distinct codes are held already (iocstream/core/code.h). Not given by
+  // Decode: by the pipeline, as it applies an event whose new code its dossier does not hold.
   kTooManyCodes = 10,
   // "event_time_ahead": occurred_at more than timers.max_time_ahead ahead of both the wall
   // clock and the newest event of its partition (a source with a wrong clock or year). Not

@@ -15,10 +15,9 @@
 // caller that needs event-time order sorts them.
 //
 // Rows that cannot be converted (missing id, open time missing or unparseable, a due or close
-// time present but unparseable, a value that breaks the event contract's limits, a code new
-// to the process once kMaxAdmittedCodes are held (core/code.h, as the decoder admits codes),
-// wrong number of fields) are returned as a RowError in place of their events: nothing is
-// dropped silently. The ONTIME/OVERDUE label of 311 exports is not read: it is the test oracle's
+// time present but unparseable, a value that breaks the event contract's limits, wrong number
+// of fields) are returned as a RowError in place of their events: nothing is dropped
+// silently. The ONTIME/OVERDUE label of 311 exports is not read: it is the test oracle's
 // input (tools/boston_oracle.py), not the processor's.
 //
 // Times: each timestamp is parsed with the mapping's formats (date::parse syntax, tried in

@@ -69,7 +69,8 @@ struct EventResult {
 };
 
 // Applies `event` to `prior` (nullptr: the first event of this dossier). `partition` is the
-// source partition that carries the dossier.
+// source partition that carries the dossier. The event's codes are all admitted
+// (event.new_codes is empty: the pipeline admits them first; see core/dossier_event.h).
 [[nodiscard]] EventResult ApplyEvent(const DossierState* prior, const DossierEvent& event,
                                      PartitionId partition, const RulesContext& ctx);
 

@@ -1,6 +1,6 @@
-// The admission of new codes (Code::Admitted, as the event decoder interns an event's codes)
-// through the pipeline, over a real RocksDB store. A program of its own: it fills the
-// process-wide code pool to its limit, which no other test may share.
+// The pipeline's admission of an event's codes new to the process (Code::Admitted; the
+// decoder and the CSV source only look codes up) over a real RocksDB store. A program of its
+// own: it fills the process-wide code pool to its limit, which no other test may share.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -34,6 +34,15 @@ DossierEvent Event(const std::string& dossier, EventType type, const std::string
   return e;
 }
 
+// Fills the process's code pool up to its limit, after `keep`.
+void FillPool(std::initializer_list<std::string_view> keep) {
+  for (const std::string_view code : keep) ASSERT_TRUE(Code::Admit(code));
+  for (size_t i = Code::PoolSize(); i < kMaxAdmittedCodes; ++i) {
+    ASSERT_TRUE(Code::Admit("filler-" + std::to_string(i)));
+  }
+  ASSERT_GE(Code::PoolSize(), kMaxAdmittedCodes);
+}
+
 TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
   const fs::path dir =
       fs::temp_directory_path() /
@@ -49,58 +58,69 @@ TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
   aggregate::AggregateTable aggregates;
   PipelineProbe probe;
   const rules::RulesContext rules{&*calendar, nullptr, {}};
+  const std::string known = "1.000001.000.00.00.H44";
+  const Instant now = *ParseRfc3339("2026-03-02T02:00:00Z");
   {
-    Pipeline pipeline(**store, aggregates, rules, PipelineOptions{}, probe);
-
-    // Fill the pool up to the limit, after the codes of the first dossier.
-    const std::string known = "1.000001.000.00.00.H44";
-    ASSERT_TRUE(Code::Admit("so-tu-phap") && Code::Admit("xa-lac-luong") && Code::Admit(known));
-    for (size_t i = Code::PoolSize(); i < kMaxAdmittedCodes; ++i) {
-      ASSERT_TRUE(Code::Admit("filler-" + std::to_string(i)));
-    }
+    PipelineOptions options;
+    options.max_time_ahead = std::chrono::days(180);
+    Pipeline pipeline(**store, aggregates, rules, options, probe);
+    ASSERT_NO_FATAL_FAILURE(FillPool({"so-tu-phap", "xa-lac-luong", known}));
     ASSERT_EQ(Code::PoolSize(), kMaxAdmittedCodes);
 
-    // The events bringing new codes are written with known ones, then their text changed: a
-    // DossierEvent holds codes interned already.
-    const std::vector<DossierEvent> events = {
+    std::vector<DossierEvent> events = {
         Event("D1", EventType::kReceived, known),                   // known codes: applied
         Event("D2", EventType::kReceived, known),                   // new procedure: refused
         Event("D1", EventType::kTransferred, known, "so-tu-phap"),  // new unit: refused
         Event("D1", EventType::kCompleted, known),                  // applied
-        Event("D3", EventType::kReceived, known)};  // a new code in an invalid event
+        Event("D3", EventType::kReceived, known),   // a new code in an invalid event
+        Event("D4", EventType::kReceived, known)};  // a new code in an event years ahead
+    // Looked up as a source does: texts the pool does not hold become new codes.
+    SetCodeText(events[1], CodeField::kProcedure, "9.999999.000.00.00.H44");
+    SetCodeText(events[2], CodeField::kToAgency, "ubnd-xa-moi");
+    SetCodeText(events[4], CodeField::kProcedure, "9.888888.000.00.00.H44");
+    SetCodeText(events[5], CodeField::kProcedure, "9.777777.000.00.00.H44");
+    events[5].occurred_at = *ParseRfc3339("2031-03-02T01:00:00Z");
+    ASSERT_EQ(events[1].new_codes.size(), 1u);
+    ASSERT_TRUE(events[1].procedure_code.empty());
     std::vector<std::string> payloads;
     for (const DossierEvent& e : events) payloads.push_back(EncodeEvent(e));
-    auto replace = [](std::string& payload, const std::string& from, const std::string& to) {
-      const size_t at = payload.find(from);
-      ASSERT_NE(at, std::string::npos) << payload;
-      payload.replace(at, from.size(), to);
-    };
-    replace(payloads[1], R"("procedure_code":")" + known,
-            R"("procedure_code":"9.999999.000.00.00.H44)");
-    replace(payloads[2], R"("to_agency_code":"so-tu-phap)", R"("to_agency_code":"ubnd-xa-moi)");
+    ASSERT_NE(payloads[1].find(R"("procedure_code":"9.999999.000.00.00.H44")"), std::string::npos)
+        << payloads[1];
     // Refused for its type, checked before the codes: the code is not even looked at.
-    replace(payloads[4], R"("procedure_code":")" + known,
-            R"("procedure_code":"9.888888.000.00.00.H44)");
-    replace(payloads[4], R"("type":"received")", R"("type":"recieved")");
+    const size_t type_at = payloads[4].find(R"("type":"received")");
+    ASSERT_NE(type_at, std::string::npos);
+    payloads[4].replace(type_at, 17, R"("type":"recieved")");
     std::vector<SourceRecord> records;
     for (size_t i = 0; i < payloads.size(); ++i) {
       records.push_back(SourceRecord{"events", PartitionId(0), Offset(static_cast<int64_t>(i)),
                                      Instant{}, events[i].dossier_id, payloads[i]});
     }
-    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    ASSERT_TRUE(pipeline.ProcessBatch(records, now).ok());
+
+    // An event decoded before its dossier's state was read (after a restart, the pool did
+    // not hold the dossier's codes yet): its code is new when decoded, and held when the
+    // pipeline admits it, past the limit too.
+    DossierEvent late = Event("D1", EventType::kResultReturned, known);
+    late.procedure_code = Code();
+    late.new_codes.push_back(NewCode{CodeField::kProcedure, known});
+    const std::string late_payload = EncodeEvent(late);
+    const std::vector<SourceRecord> late_records = {SourceRecord{
+        "events", PartitionId(0), Offset(6), Instant{}, late.dossier_id, late_payload}};
+    std::vector<DecodeResult> decoded = {DecodeResult(late)};
+    ASSERT_TRUE(pipeline.ProcessDecoded(late_records, decoded, now).ok());
     ASSERT_TRUE(pipeline.Flush().ok());
   }
-  // Every record accounted for: two applied, two dead-lettered by the new reason, one as an
-  // invalid value.
-  EXPECT_EQ(probe.consumed.load(), 5u);
-  EXPECT_EQ(probe.applied.load(), 2u);
-  EXPECT_EQ(probe.dead_lettered.load(), 3u);
-  EXPECT_EQ(
-      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kInvalidValue)].load(),
-      1u);
-  EXPECT_EQ(
-      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kTooManyCodes)].load(),
-      2u);
+  // Every record accounted for: three applied, two dead-lettered by the new reason, one as
+  // an invalid value, one as an event too far ahead.
+  EXPECT_EQ(probe.consumed.load(), 7u);
+  EXPECT_EQ(probe.applied.load(), 3u);
+  EXPECT_EQ(probe.dead_lettered.load(), 4u);
+  auto by_reason = [&](DecodeErrorReason reason) {
+    return probe.dead_lettered_by_reason[static_cast<size_t>(reason)].load();
+  };
+  EXPECT_EQ(by_reason(DecodeErrorReason::kInvalidValue), 1u);
+  EXPECT_EQ(by_reason(DecodeErrorReason::kEventTimeAhead), 1u);
+  EXPECT_EQ(by_reason(DecodeErrorReason::kTooManyCodes), 2u);
   EXPECT_EQ(Code::PoolSize(), kMaxAdmittedCodes);  // nothing new held
 
   // The dead letters keep the original events and say why.
@@ -120,14 +140,17 @@ TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
     if (reason == "too_many_codes") details.push_back(detail);
   }
   ASSERT_EQ(details.size(), 2u);
-  EXPECT_NE(details[0].find("procedure_code: new code '9.999999.000.00.00.H44'"), std::string::npos)
-      << details[0];
-  EXPECT_NE(details[1].find("to_agency_code"), std::string::npos) << details[1];
+  EXPECT_EQ(details[0],
+            "procedure_code: new code '9.999999.000.00.00.H44': 65536 distinct codes are held "
+            "already");
+  EXPECT_NE(details[1].find("to_agency_code: new code 'ubnd-xa-moi'"), std::string::npos)
+      << details[1];
 
-  // D1 was received and completed; D2 was never stored.
+  // D1 was received, completed and returned; D2 was never stored.
   auto d1 = (*store)->GetDossier("D1");
   ASSERT_TRUE(d1.has_value() && d1->has_value());
-  EXPECT_EQ((*d1)->procedure_code, "1.000001.000.00.00.H44");
+  EXPECT_EQ((*d1)->procedure_code, known);
+  EXPECT_EQ((*d1)->status, DossierStatus::kReturned);
   EXPECT_TRUE((*d1)->current_unit.empty());  // the refused transfer did not move it
   auto d2 = (*store)->GetDossier("D2");
   ASSERT_TRUE(d2.has_value());
@@ -136,14 +159,11 @@ TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
   fs::remove_all(dir);
 }
 
-// The CSV source interns a row's codes through the same admission: a row bringing a new code
-// past the limit is a row error (reported, counted), and the rows with known codes are read.
-TEST(CodeLimit, CsvRowsWithNewCodesPastTheLimitAreRowErrors) {
-  ASSERT_TRUE(Code::Admit("so-tu-phap"));
-  for (size_t i = Code::PoolSize(); i < kMaxAdmittedCodes; ++i) {
-    ASSERT_TRUE(Code::Admit("filler-csv-" + std::to_string(i)));
-  }
-  ASSERT_GE(Code::PoolSize(), kMaxAdmittedCodes);
+// The CSV source looks a row's codes up and admits none: which rows it reads does not depend
+// on the pool (a replay that resumes a file hashes the events it read). Past the limit, a row
+// with a new code is read, its code held as text; it is the pipeline that refuses the event.
+TEST(CodeLimit, CsvRowsWithNewCodesAreReadWithoutAdmittingThem) {
+  ASSERT_NO_FATAL_FAILURE(FillPool({"so-tu-phap"}));
   const size_t pool = Code::PoolSize();
   ingest::CsvMapping m;
   m.name = "limit";
@@ -157,12 +177,13 @@ TEST(CodeLimit, CsvRowsWithNewCodesPastTheLimitAreRowErrors) {
   auto reader = ingest::CsvEventReader::Open(f.path(), m);
   ASSERT_TRUE(reader.has_value()) << reader.error().message;
   const ingest::testing::ReadResult r = ingest::testing::ReadAll(**reader);
-  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_TRUE(r.errors.empty());
+  ASSERT_EQ(r.events.size(), 2u);
   EXPECT_EQ(r.events[0].agency_code, "so-tu-phap");
-  ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].line, 3);
-  EXPECT_EQ(r.errors[0].reason,
-            "too many codes: new agency 'so-moi', 65536 distinct codes are held already");
+  EXPECT_TRUE(r.events[0].new_codes.empty());
+  EXPECT_TRUE(r.events[1].agency_code.empty());
+  EXPECT_EQ(CodeText(r.events[1], CodeField::kAgency), "so-moi");
+  EXPECT_NE(EncodeEvent(r.events[1]).find(R"("agency_code":"so-moi")"), std::string::npos);
   EXPECT_EQ(Code::PoolSize(), pool);  // nothing new held
 }
 

@@ -380,7 +380,6 @@ TEST(EventDecoderTest, DecodeIntoReusesTheEventsMemory) {
   ASSERT_TRUE(result.has_value());
   const char* event_id = result->event_id.data();
   const char* dossier_id = result->dossier_id.data();
-  const char* agency_code = result->agency_code.data();
   decoder.DecodeInto(payload("2"), "", result);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->event_id, "event-id-longer-than-fifteen-2");
@@ -388,7 +387,6 @@ TEST(EventDecoderTest, DecodeIntoReusesTheEventsMemory) {
   // The same heap blocks: nothing was allocated for them.
   EXPECT_EQ(result->event_id.data(), event_id);
   EXPECT_EQ(result->dossier_id.data(), dossier_id);
-  EXPECT_EQ(result->agency_code.data(), agency_code);
 }
 
 TEST(EventDecoderTest, PayloadNeedNotBeNulTerminatedOrPadded) {
@@ -457,6 +455,42 @@ TEST(EventDecoderTest, DetailQuotesAreBounded) {
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().reason, DecodeErrorReason::kInvalidTimestamp);
   EXPECT_LT(result.error().detail.size(), 120u) << result.error().detail;
+}
+
+// Codes are looked up, not interned: a code the process's pool does not hold is decoded as a
+// new code (its text), for the pipeline to admit; one the pool holds is decoded as its Code.
+// An invalid event adds nothing either.
+TEST(EventDecoderTest, CodesNewToTheProcessAreDecodedAsTextAndNotInterned) {
+  EventDecoder decoder;
+  const Code held("so-tu-phap");
+  const std::string fresh =
+      "ubnd-xa-chua-co-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed());
+  const std::string payload =
+      R"({"schema_version":1,"event_id":"e1","dossier_id":"D1","type":"transferred",)"
+      R"("occurred_at":"2026-02-10T08:30:00+07:00","agency_code":"so-tu-phap",)"
+      R"("to_agency_code":")" +
+      fresh + R"("})";
+  const size_t pool = Code::PoolSize();
+  DecodeResult result = decoder.Decode(payload);
+  ASSERT_TRUE(result.has_value()) << result.error().detail;
+  EXPECT_EQ(result->agency_code, held);
+  EXPECT_TRUE(result->to_agency_code.empty());
+  ASSERT_EQ(result->new_codes.size(), 1u);
+  EXPECT_EQ(result->new_codes[0].field, CodeField::kToAgency);
+  EXPECT_EQ(CodeText(*result, CodeField::kToAgency), fresh);
+  EXPECT_EQ(Code::PoolSize(), pool);
+  EXPECT_EQ(EncodeEvent(*result), EncodeEvent(*decoder.Decode(EncodeEvent(*result))));
+
+  std::string invalid = payload;
+  invalid.replace(invalid.find("transferred"), 11, "transfered");
+  EXPECT_FALSE(decoder.Decode(invalid).has_value());
+  // Decoded into again, an event keeps no new code of before.
+  decoder.DecodeInto(R"({"schema_version":1,"event_id":"e2","dossier_id":"D1","type":"received",)"
+                     R"("occurred_at":"2026-02-10T08:30:00+07:00","agency_code":"so-tu-phap"})",
+                     "", result);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->new_codes.empty());
+  EXPECT_EQ(Code::PoolSize(), pool);
 }
 
 }  // namespace

@@ -78,7 +78,7 @@ TEST_P(BostonSampleTest, MatchesOracle) {
   std::map<std::string, Dossier> dossiers;
   for (const DossierEvent& e : r.events) {
     Dossier& d = dossiers[e.dossier_id];
-    d.agency = e.agency_code;
+    d.agency = CodeText(e, CodeField::kAgency);
     if (e.type == EventType::kReceived) d.due = e.due_at;
     if (e.type == EventType::kCompleted) d.completed = e.occurred_at;
   }
@@ -127,7 +127,7 @@ TEST_P(BostonSampleTest, CompletedAfterDueIffLabelOverdue) {
   std::map<std::string, Dossier> dossiers;
   for (const DossierEvent& e : r.events) {
     Dossier& d = dossiers[e.dossier_id];
-    d.label = e.procedure_code;
+    d.label = CodeText(e, CodeField::kProcedure);
     if (e.type == EventType::kReceived) d.due = e.due_at;
     if (e.type == EventType::kCompleted) d.completed = e.occurred_at;
   }
@@ -190,7 +190,7 @@ TEST_P(BostonFullExportTest, CompletedAfterDueIffLabelOverdue) {
       }
       if (events->size() < 2 || !(*events)[0].due_at) continue;
       ++closed_with_due;
-      const Code label = (*events)[0].procedure_code;
+      const std::string_view label = CodeText((*events)[0], CodeField::kProcedure);
       if (label != "ONTIME" && label != "OVERDUE") continue;
       ++labelled;
       overdue += label == "OVERDUE" ? 1 : 0;

@@ -74,12 +74,12 @@ TEST(CsvEventReaderTest, RowYieldsReceivedThenCompletedWithDeterministicIds) {
   EXPECT_EQ(r.events[0].type, EventType::kReceived);
   EXPECT_EQ(r.events[0].occurred_at, Utc(2020, 1, 1, 15, 0, 0));
   EXPECT_EQ(r.events[0].due_at, Utc(2020, 1, 3, 15, 0, 0));
-  EXPECT_EQ(r.events[0].agency_code, "PWD");
+  EXPECT_EQ(CodeText(r.events[0], CodeField::kAgency), "PWD");
   EXPECT_EQ(r.events[1].event_id, "t:A1/completed");
   EXPECT_EQ(r.events[1].type, EventType::kCompleted);
   EXPECT_EQ(r.events[1].occurred_at, Utc(2020, 1, 2, 14, 30, 0));
   EXPECT_FALSE(r.events[1].due_at.has_value());
-  EXPECT_EQ(r.events[1].agency_code, "PWD");
+  EXPECT_EQ(CodeText(r.events[1], CodeField::kAgency), "PWD");
   EXPECT_EQ(r.events[2].event_id, "t:A2/received");
   EXPECT_FALSE(r.events[2].due_at.has_value());
   EXPECT_EQ(reader->rows_read(), 2);
@@ -128,9 +128,9 @@ TEST(CsvEventReaderTest, LegacyNewYorkTimesFollowDaylightSaving) {
   EXPECT_EQ(r.events[4].occurred_at, Utc(2019, 11, 3, 5, 30, 0));
   // Dimensions and channels through the mapping.
   EXPECT_EQ(r.events[0].dossier_id, "boston:1");
-  EXPECT_EQ(r.events[0].agency_code, "ISD");
-  EXPECT_EQ(r.events[0].commune_code, "Roxbury");
-  EXPECT_EQ(r.events[0].procedure_code, "Bed Bugs");
+  EXPECT_EQ(CodeText(r.events[0], CodeField::kAgency), "ISD");
+  EXPECT_EQ(CodeText(r.events[0], CodeField::kCommune), "Roxbury");
+  EXPECT_EQ(CodeText(r.events[0], CodeField::kProcedure), "Bed Bugs");
   EXPECT_EQ(r.events[0].channel, Channel::kInPerson);
   EXPECT_EQ(r.events[1].channel, Channel::kInPerson);
   EXPECT_EQ(r.events[2].channel, Channel::kOnline);
@@ -303,18 +303,18 @@ TEST(CsvEventReaderTest, QuotingEmbeddedNewlinesAndLineNumbers) {
 
   ASSERT_EQ(r.events.size(), 6u);
   EXPECT_EQ(r.events[0].dossier_id, "t:A1");
-  EXPECT_EQ(r.events[0].agency_code, "PW, \"roads\"");
-  EXPECT_EQ(r.events[0].procedure_code, "p");
+  EXPECT_EQ(CodeText(r.events[0], CodeField::kAgency), "PW, \"roads\"");
+  EXPECT_EQ(CodeText(r.events[0], CodeField::kProcedure), "p");
   // A close before the open is kept as it is: the rules class it.
   EXPECT_EQ(r.events[1].dossier_id, "t:A3");
   EXPECT_EQ(r.events[2].type, EventType::kCompleted);
   EXPECT_LT(r.events[2].occurred_at, r.events[1].occurred_at);
   // Values are trimmed.
   EXPECT_EQ(r.events[3].dossier_id, "t:A5");
-  EXPECT_EQ(r.events[3].agency_code, "X");
+  EXPECT_EQ(CodeText(r.events[3], CodeField::kAgency), "X");
   EXPECT_EQ(r.events[3].occurred_at, Utc(2020, 1, 1, 15, 0, 0));
   EXPECT_EQ(r.events[4].dossier_id, "t:A6");
-  EXPECT_EQ(r.events[4].procedure_code, "p");
+  EXPECT_EQ(CodeText(r.events[4], CodeField::kProcedure), "p");
   EXPECT_EQ(r.events[4].occurred_at, Utc(2020, 1, 1, 15, 0, 0));
   EXPECT_EQ(r.events[5].event_id, "t:A6/completed");
 }
@@ -354,8 +354,8 @@ TEST(CsvEventReaderTest, RowsAcrossChunkBoundaries) {
     ASSERT_NE(events, nullptr) << std::get<RowError>(*row).reason;
     ASSERT_EQ(events->size(), 2u);
     EXPECT_EQ((*events)[0].dossier_id, Cat("t:R", std::to_string(i)));
-    EXPECT_EQ((*events)[0].agency_code, Cat("D", std::to_string(i % 7)));
-    EXPECT_EQ((*events)[0].procedure_code, Cat("p,", std::to_string(i)));
+    EXPECT_EQ(CodeText((*events)[0], CodeField::kAgency), Cat("D", std::to_string(i % 7)));
+    EXPECT_EQ(CodeText((*events)[0], CodeField::kProcedure), Cat("p,", std::to_string(i)));
     EXPECT_EQ(reader->last_line(), 2 + 2 * i);
     ++i;
   }
@@ -422,7 +422,7 @@ TEST(CsvEventReaderTest, AgencyDefaultAndContractLimits) {
   auto with_default = OpenOrDie(f.path(), m);
   auto r2 = ReadAll(*with_default);
   ASSERT_FALSE(r2.events.empty());
-  EXPECT_EQ(r2.events[0].agency_code, "Unassigned");
+  EXPECT_EQ(CodeText(r2.events[0], CodeField::kAgency), "Unassigned");
   EXPECT_EQ(r2.errors.size(), 4u);
 }
 
