@@ -151,7 +151,10 @@ TEST(KafkaSourceTest, HandsOutEveryRecordOnceInOrderAndCountsTheReadAheadAsLag) 
     }
     if (known) {
       EXPECT_EQ(lag + log.applied(), kRecords) << "the read-ahead records are lag too";
-      if (log.applied() < kRecords / 2) lag_checked = true;
+      // Checked with records left to hand out (those read ahead among them). Not required
+      // before some share of them: on a loaded machine the partitions' ends were known only
+      // after half the records were handed out (a CI flake).
+      if (log.applied() < kRecords) lag_checked = true;
     }
   }
   done = true;
