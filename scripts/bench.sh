@@ -2,7 +2,7 @@
 # The benchmark suite in one command: builds the production preset (RocksDB in release mode,
 # scripts/build-rocksdb.sh, about 20 minutes the first time), starts the local broker,
 # fills a topic (and an NDJSON file) with the province simulator, then runs
-#   e2e_bench      raw librdkafka consume vs consume + decode vs `iocstream run` vs `replay`,
+#   e2e_bench      raw librdkafka consume vs source + decode vs `iocstream run` vs `replay`,
 #                  same topic, same run
 #   latency_bench  start-to-ready and deadline-to-alert p50/p99 with 1M open dossiers
 #   memory_bench   10M dossiers in state: peak RSS, block cache, memtables
