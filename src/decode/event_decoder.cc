@@ -247,35 +247,8 @@ class FieldReader {
   }
 
   // A string field: absent (or null) gives ""; present must be a string of min..max bytes
-  // without control characters.
-  std::optional<DecodeError> ReadString(Field field, size_t min_bytes, size_t max_bytes,
-                                        std::string& out) const {
-    if (!Has(field)) {
-      if (min_bytes > 0) return RequirePresent(field);
-      return std::nullopt;
-    }
-    std::string_view text;
-    if (auto error = GetString(field, text)) return error;
-    if (text.size() < min_bytes || text.size() > max_bytes) {
-      std::string what = Quote(text);
-      what += " has ";
-      what += std::to_string(text.size());
-      what += " bytes, allowed ";
-      what += std::to_string(min_bytes);
-      what += "..";
-      what += std::to_string(max_bytes);
-      return MakeError(DecodeErrorReason::kInvalidValue, field, what);
-    }
-    if (HasControlCharacter(text)) {
-      return MakeError(DecodeErrorReason::kInvalidValue, field,
-                       Quote(text) + " contains a control character");
-    }
-    // `out` is empty, often with the capacity of an event decoded into before (DecodeInto).
-    out.assign(text.data(), text.size());
-    return std::nullopt;
-  }
-  // A string field as ReadString checks it, viewed in the parser's buffer (valid until the
-  // parser's next document); absent leaves `out` empty.
+  // without control characters. Viewed in the parser's buffer (valid until the parser's next
+  // document).
   std::optional<DecodeError> ReadText(Field field, size_t min_bytes, size_t max_bytes,
                                       std::string_view& out) const {
     if (!Has(field)) {
@@ -297,6 +270,15 @@ class FieldReader {
       return MakeError(DecodeErrorReason::kInvalidValue, field,
                        Quote(out) + " contains a control character");
     }
+    return std::nullopt;
+  }
+  // The same, copied into `out`.
+  std::optional<DecodeError> ReadString(Field field, size_t min_bytes, size_t max_bytes,
+                                        std::string& out) const {
+    std::string_view text;
+    if (auto error = ReadText(field, min_bytes, max_bytes, text)) return error;
+    // `out` is empty, often with the capacity of an event decoded into before (DecodeInto).
+    out.assign(text.data(), text.size());
     return std::nullopt;
   }
 
