@@ -13,11 +13,12 @@
 // (the province's units and communes, the procedure catalog: a few thousand), but events are
 // input: the event decoder and the CSV source only look codes up (Code::Find), and an
 // event's codes new to the pool are admitted by the pipeline (Code::Admitted) once the event
-// passed every check and only if its dossier does not hold them already. Admitted refuses a
-// new text once kMaxAdmittedCodes are held, so that no producer can grow the pool without
-// bound (the event is dead-lettered, reason "too_many_codes"). Codes read back from the state
-// store are always interned (they were admitted when written). The iocstream_codes_interned
-// gauge shows the pool's size.
+// passed every check and its dossier was read (which interns the dossier's own codes, so an
+// event repeating them passes the limit too). Admitted refuses a new text once
+// kMaxAdmittedCodes are held, so that no producer can grow the pool without bound (the event
+// is dead-lettered, reason "too_many_codes"). Codes read back from the state store are always
+// interned (they were admitted when written). The iocstream_codes_interned gauge shows the
+// pool's size.
 //
 // Ordering compares the texts (as std::string would); equality compares the pointers, which is
 // the same because equal texts are interned once.
