@@ -36,17 +36,32 @@ size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity()
 // core/dossier_event.h), through Code::Admitted. A code its dossier holds is admitted even
 // past the limit: reading the dossier from the store interned it (after a restart, a pool
 // emptied by it did not hold the code when the event was decoded). A new code past the limit:
-// the error that dead-letters the event, before it changes anything. Last of the event's
-// checks, so an event refused for another reason adds nothing to the pool.
+// the error that dead-letters the event, before it changes anything: all of its codes are
+// admitted or none (with one slot left, an event bringing two new codes took it and was
+// refused all the same). Last of the event's checks, so an event refused for another reason
+// adds nothing to the pool.
 std::optional<DecodeError> AdmitNewCodes(DossierEvent& event) {
+  auto refuse = [](const NewCode& code) {
+    return DecodeError{DecodeErrorReason::kTooManyCodes,
+                       std::string(ToString(code.field)) + ": new code '" +
+                           code.text.substr(0, 64) + "': " + std::to_string(kMaxAdmittedCodes) +
+                           " distinct codes are held already"};
+  };
+  if (event.new_codes.size() > 1) {
+    size_t missing = 0;
+    const NewCode* first_missing = nullptr;
+    for (const NewCode& code : event.new_codes) {
+      if (Code::Find(code.text)) continue;
+      ++missing;
+      if (first_missing == nullptr) first_missing = &code;
+    }
+    if (missing > 0 && Code::PoolSize() + missing > kMaxAdmittedCodes) {
+      return refuse(*first_missing);
+    }
+  }
   for (const NewCode& code : event.new_codes) {
     std::optional<Code> admitted = Code::Admitted(code.text);
-    if (!admitted) {
-      return DecodeError{DecodeErrorReason::kTooManyCodes,
-                         std::string(ToString(code.field)) + ": new code '" +
-                             code.text.substr(0, 64) + "': " + std::to_string(kMaxAdmittedCodes) +
-                             " distinct codes are held already"};
-    }
+    if (!admitted) return refuse(code);
     CodeOf(event, code.field) = *admitted;
   }
   event.new_codes.clear();

@@ -34,13 +34,68 @@ DossierEvent Event(const std::string& dossier, EventType type, const std::string
   return e;
 }
 
-// Fills the process's code pool up to its limit, after `keep`.
-void FillPool(std::initializer_list<std::string_view> keep) {
+// Fills the process's code pool up to `size` codes (its limit by default), after `keep`.
+void FillPool(std::initializer_list<std::string_view> keep, size_t size = kMaxAdmittedCodes) {
   for (const std::string_view code : keep) ASSERT_TRUE(Code::Admit(code));
-  for (size_t i = Code::PoolSize(); i < kMaxAdmittedCodes; ++i) {
+  for (size_t i = Code::PoolSize(); i < size; ++i) {
     ASSERT_TRUE(Code::Admit("filler-" + std::to_string(i)));
   }
-  ASSERT_GE(Code::PoolSize(), kMaxAdmittedCodes);
+  ASSERT_GE(Code::PoolSize(), size);
+}
+
+// An event's new codes are admitted all or none: with one slot left, an event bringing two
+// is refused and takes nothing; one bringing one takes the slot. First in this program: it
+// needs the pool one short of its limit (the pool never shrinks).
+TEST(CodeLimit, AnEventsNewCodesAreAdmittedAllOrNone) {
+  const fs::path dir = fs::temp_directory_path() /
+                       ("iocstream-code-limit-all-" +
+                        std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  fs::remove_all(dir);
+  auto calendar =
+      LoadBusinessCalendar({std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2026.yaml"});
+  ASSERT_TRUE(calendar.has_value()) << calendar.error().message;
+  state::StateStoreOptions store_options;
+  store_options.path = dir.string();
+  auto store = state::StateStore::Open(store_options);
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  aggregate::AggregateTable aggregates;
+  PipelineProbe probe;
+  const rules::RulesContext rules{&*calendar, nullptr, {}};
+  {
+    Pipeline pipeline(**store, aggregates, rules, PipelineOptions{}, probe);
+    // With the codes of the next tests (which then find the pool full).
+    ASSERT_NO_FATAL_FAILURE(
+        FillPool({"so-tu-phap", "xa-lac-luong", "1.000001.000.00.00.H44"}, kMaxAdmittedCodes - 1));
+    if (Code::PoolSize() != kMaxAdmittedCodes - 1) GTEST_SKIP() << "the pool is fuller already";
+    DossierEvent two = Event("A1", EventType::kReceived, "");
+    SetCodeText(two, CodeField::kCommune, "xa-moi-1");
+    SetCodeText(two, CodeField::kProcedure, "9.111111.000.00.00.H44");
+    DossierEvent one = Event("A2", EventType::kReceived, "");
+    SetCodeText(one, CodeField::kCommune, "xa-moi-2");
+    ASSERT_EQ(two.new_codes.size(), 2u);
+    ASSERT_EQ(one.new_codes.size(), 1u);
+    const std::vector<std::string> payloads = {EncodeEvent(two), EncodeEvent(one)};
+    std::vector<SourceRecord> records;
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      records.push_back(SourceRecord{"events", PartitionId(0), Offset(static_cast<int64_t>(i)),
+                                     Instant{}, i == 0 ? "A1" : "A2", payloads[i]});
+    }
+    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  EXPECT_EQ(probe.applied.load(), 1u);
+  EXPECT_EQ(
+      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kTooManyCodes)].load(),
+      1u);
+  EXPECT_FALSE(Code::Find("xa-moi-1").has_value());
+  EXPECT_FALSE(Code::Find("9.111111.000.00.00.H44").has_value());
+  EXPECT_TRUE(Code::Find("xa-moi-2").has_value());
+  EXPECT_EQ(Code::PoolSize(), kMaxAdmittedCodes);
+  auto a2 = (*store)->GetDossier("A2");
+  ASSERT_TRUE(a2.has_value() && a2->has_value());
+  EXPECT_EQ((*a2)->commune_code, "xa-moi-2");
+  store->reset();
+  fs::remove_all(dir);
 }
 
 TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
