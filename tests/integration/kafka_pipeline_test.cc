@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
@@ -90,6 +91,24 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
   const std::string log = child.Stderr();
   ASSERT_TRUE(std::regex_search(log, pm, port_re)) << log;
   metrics = HttpGet(std::stoi(pm[1]), "/metrics");
+  // Every metric the shipped Prometheus rules and Grafana dashboard name is one `run`
+  // exports (their syntax is monitoring_config_test's).
+  for (const char* file :
+       {"/config/prometheus/iocstream-rules.yml", "/config/prometheus/iocstream-rules.test.yml",
+        "/config/grafana/iocstream-dashboard.json"}) {
+    std::ifstream in(SourceDir() + file);
+    ASSERT_TRUE(in.is_open()) << file;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::regex name_re(R"((?:^|[^A-Za-z0-9_:])((?:iocstream|process)_[a-z0-9_]+))");
+    size_t names = 0;
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), name_re);
+         it != std::sregex_iterator(); ++it, ++names) {
+      const std::string name = (*it)[1];
+      EXPECT_NE(metrics.find("# TYPE " + name + " "), std::string::npos)
+          << file << " names " << name << ", which /metrics does not export";
+    }
+    EXPECT_GT(names, 5u) << file;
+  }
   child.Kill(SIGTERM);
   ASSERT_EQ(child.Wait(std::chrono::seconds(60)), 0) << child.Stderr();
   run.out = child.Stdout();
