@@ -347,10 +347,9 @@ class Pipeline {
     using is_transparent = void;
     template <class A, class B>
     bool operator()(const A& a, const B& b) const noexcept {
-      if (a.partition != b.partition) return a.partition < b.partition;
-      if (a.due != b.due) return a.due < b.due;
-      if (a.kind != b.kind) return a.kind < b.kind;
-      return CompareIds(a.prefix, a.dossier_id, b.prefix, b.dossier_id) < 0;
+      return state::TimerKeyBefore(a.partition, a.due, a.kind, b.partition, b.due, b.kind, [&] {
+        return CompareIds(a.prefix, a.dossier_id, b.prefix, b.dossier_id);
+      });
     }
   };
   struct TimerHead {

@@ -350,11 +350,9 @@ void StateBatch::PutTimerChanges(std::vector<TimerChange>& changes) {
                     MakeIdPrefix<4>(t.dossier_id), changes[i]});
   }
   std::sort(keys.begin(), keys.end(), [](const ByKey& a, const ByKey& b) {
-    if (a.partition != b.partition) return a.partition < b.partition;
-    if (a.due_ms != b.due_ms) return a.due_ms < b.due_ms;
-    if (a.kind != b.kind) return a.kind < b.kind;
-    return CompareIds(a.prefix, a.change.timer->dossier_id, b.prefix, b.change.timer->dossier_id) <
-           0;
+    return TimerKeyBefore(a.partition, a.due_ms, a.kind, b.partition, b.due_ms, b.kind, [&] {
+      return CompareIds(a.prefix, a.change.timer->dossier_id, b.prefix, b.change.timer->dossier_id);
+    });
   });
   for (size_t i = 0; i < keys.size(); ++i) changes[i] = keys[i].change;
   // Now in key order, the Timers are read at random: each one, then its id, asked for ahead.
