@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstring>
 #include <limits>
@@ -48,16 +49,20 @@ std::optional<DecodeError> AdmitNewCodes(DossierEvent& event) {
                            " distinct codes are held already"};
   };
   if (event.new_codes.size() > 1) {
-    size_t missing = 0;
+    // The distinct texts the pool lacks (one text may fill several fields).
+    std::array<std::string_view, kCodeFieldCount> missing;
+    size_t count = 0;
     const NewCode* first_missing = nullptr;
     for (const NewCode& code : event.new_codes) {
       if (Code::Find(code.text)) continue;
-      ++missing;
+      if (std::find(missing.begin(), missing.begin() + count, code.text) !=
+          missing.begin() + count) {
+        continue;
+      }
+      missing[count++] = code.text;
       if (first_missing == nullptr) first_missing = &code;
     }
-    if (missing > 0 && Code::PoolSize() + missing > kMaxAdmittedCodes) {
-      return refuse(*first_missing);
-    }
+    if (count > 0 && Code::PoolSize() + count > kMaxAdmittedCodes) return refuse(*first_missing);
   }
   for (const NewCode& code : event.new_codes) {
     std::optional<Code> admitted = Code::Admitted(code.text);
@@ -1093,7 +1098,13 @@ void Pipeline::Evict() {
   // Down to 90% of the bound, so evictions come in rounds: finished dossiers first (they
   // rarely see another event), then the least recently used.
   const size_t target = options_.cache_bytes / 10 * 9;
-  if (evict_exhausted_at_ == durable_commits_) return;
+  // Skipped while no write became durable since a scan that found too little, unless the
+  // cache grew by a tenth of its bound since (entries read and left clean: duplicates,
+  // dead-lettered events), which a scan must evict.
+  if (evict_exhausted_at_ == durable_commits_ &&
+      cache_bytes_ < evict_exhausted_bytes_ + options_.cache_bytes / 10) {
+    return;
+  }
   struct Candidate {
     bool open;
     uint64_t last_used;
@@ -1135,7 +1146,10 @@ void Pipeline::Evict() {
     cache_bytes_ -= candidates[next].it->second->bytes;
     entries_.erase(candidates[next].it);
   }
-  if (cache_bytes_ > target) evict_exhausted_at_ = durable_commits_;
+  if (cache_bytes_ > target) {
+    evict_exhausted_at_ = durable_commits_;
+    evict_exhausted_bytes_ = cache_bytes_;
+  }
 }
 
 }  // namespace iocstream::app

@@ -435,12 +435,14 @@ class Pipeline {
   std::map<TopicPartition, Offset> durable_offsets_;  // as of the last commit written
   uint64_t durable_commits_ = 0;
   // durable_commits_ when Evict last scanned the cache and evicted every entry it could while
-  // staying above its target (the rest dirty or in a write in flight). Entries become
-  // evictable only as writes become durable, so no scan is worth doing again before the next
-  // one: with commits of many records, the cache can stay over its bound for dozens of poll
-  // batches, and a scan of every entry at each batch's end was a fifth of the pipeline
-  // thread.
+  // staying above its target (the rest dirty or in a write in flight), and the cache's bytes
+  // then. Entries that were dirty become evictable only as writes become durable, so no scan
+  // is worth doing again before the next one, unless the cache grew by a tenth of its bound
+  // (entries read and left clean: a duplicate event's dossier): with commits of many records,
+  // the cache can stay over its bound for dozens of poll batches, and a scan of every entry
+  // at each batch's end was a fifth of the pipeline thread.
   std::optional<uint64_t> evict_exhausted_at_;
+  size_t evict_exhausted_bytes_ = 0;
   // The writer of async commits (nullptr without async_commit), and what the write in flight
   // makes durable.
   std::unique_ptr<CommitWriter> writer_;

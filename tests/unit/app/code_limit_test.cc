@@ -44,8 +44,8 @@ void FillPool(std::initializer_list<std::string_view> keep, size_t size = kMaxAd
 }
 
 // An event's new codes are admitted all or none: with one slot left, an event bringing two
-// is refused and takes nothing; one bringing one takes the slot. First in this program: it
-// needs the pool one short of its limit (the pool never shrinks).
+// is refused and takes nothing; one bringing one (in two of its fields) takes the slot. First in
+// this program: it needs the pool one short of its limit (the pool never shrinks).
 TEST(CodeLimit, AnEventsNewCodesAreAdmittedAllOrNone) {
   const fs::path dir = fs::temp_directory_path() /
                        ("iocstream-code-limit-all-" +
@@ -70,10 +70,12 @@ TEST(CodeLimit, AnEventsNewCodesAreAdmittedAllOrNone) {
     DossierEvent two = Event("A1", EventType::kReceived, "");
     SetCodeText(two, CodeField::kCommune, "xa-moi-1");
     SetCodeText(two, CodeField::kProcedure, "9.111111.000.00.00.H44");
+    // One new text in two fields: one code, which takes the last slot.
     DossierEvent one = Event("A2", EventType::kReceived, "");
     SetCodeText(one, CodeField::kCommune, "xa-moi-2");
+    SetCodeText(one, CodeField::kProcedure, "xa-moi-2");
     ASSERT_EQ(two.new_codes.size(), 2u);
-    ASSERT_EQ(one.new_codes.size(), 1u);
+    ASSERT_EQ(one.new_codes.size(), 2u);
     const std::vector<std::string> payloads = {EncodeEvent(two), EncodeEvent(one)};
     std::vector<SourceRecord> records;
     for (size_t i = 0; i < payloads.size(); ++i) {
@@ -94,6 +96,7 @@ TEST(CodeLimit, AnEventsNewCodesAreAdmittedAllOrNone) {
   auto a2 = (*store)->GetDossier("A2");
   ASSERT_TRUE(a2.has_value() && a2->has_value());
   EXPECT_EQ((*a2)->commune_code, "xa-moi-2");
+  EXPECT_EQ((*a2)->procedure_code, "xa-moi-2");
   store->reset();
   fs::remove_all(dir);
 }

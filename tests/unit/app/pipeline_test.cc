@@ -792,6 +792,42 @@ TEST_F(PipelineTest, ACacheOverItsBoundWithDirtyDossiersEvictsOnceTheirWriteIsDu
   }
 }
 
+// After a scan that found only dirty entries, dossiers read and left clean (duplicates of
+// events applied before) are still evicted, once they are a tenth of the bound, though no
+// write becomes durable: the cache holds the dirty dossiers, the bound and that tenth.
+TEST_F(PipelineTest, CleanDossiersReadAfterAFruitlessScanAreEvictedWithoutACommit) {
+  MakeRecords(300, 3);
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.commit_interval = std::chrono::hours(1);
+  options.commit_max_records = 1000000;
+  options.commit_max_bytes = size_t{1} << 30;
+  options.cache_bytes = 4 << 10;
+  Pipeline pipeline(*store_, aggregates, rules, options, probe);
+  constexpr size_t kBatch = 20;
+  auto process = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; i += kBatch) {
+      ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(i, kBatch), Instant{}).ok());
+    }
+  };
+  ASSERT_NO_FATAL_FAILURE(process(0, 200));  // D0..D99, written by the flush
+  ASSERT_TRUE(pipeline.Flush().ok());
+  const uint64_t commits = pipeline.CommitCount();
+  ASSERT_NO_FATAL_FAILURE(process(200, 400));  // D100..D199, dirty until a commit
+  const size_t dirty = pipeline.CachedBytes();
+  const size_t per_batch = dirty / 10;  // ten batches of new dossiers
+  ASSERT_GT(dirty, 4 * options.cache_bytes);
+  ASSERT_NO_FATAL_FAILURE(process(0, 200));  // D0..D99 again: read from the store, unchanged
+  EXPECT_EQ(pipeline.CommitCount(), commits);
+  EXPECT_EQ(probe.duplicates.load(), 200u);
+  EXPECT_LE(pipeline.CachedBytes(),
+            dirty + options.cache_bytes + options.cache_bytes / 10 + per_batch);
+  ASSERT_TRUE(pipeline.Flush().ok());
+}
+
 // The cache evicts finished dossiers (they rarely see another event) before open ones, even
 // when the finished ones were used more recently.
 TEST_F(PipelineTest, EvictionDropsFinishedDossiersBeforeOpenOnes) {
