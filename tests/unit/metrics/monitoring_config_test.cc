@@ -1,8 +1,9 @@
-// The Prometheus rules and the Grafana dashboard shipped in config/: the rules pass promtool's
-// check and their unit tests (config/prometheus/iocstream-rules.test.yml), and every query of
-// the dashboard is PromQL that Prometheus parses. Needs promtool (scripts/test.sh puts the one
-// scripts/install-deps.sh unpacked on the PATH); skipped without it. That every metric they
-// name is one iocstream exports is checked on a live /metrics by kafka_pipeline_test.
+// The Prometheus rules, example configuration and Grafana dashboard shipped in config/: the
+// rules and the configuration pass promtool's checks, the rules their unit tests
+// (config/prometheus/iocstream-rules.test.yml), and every query of the dashboard is PromQL that
+// Prometheus parses. Needs promtool (scripts/test.sh puts the one scripts/install-deps.sh unpacked
+// on the PATH); skipped without it. That every metric they name is one iocstream exports is checked
+// on a live /metrics by kafka_pipeline_test.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,7 +43,7 @@ CommandResult RunCommand(const std::string& command) {
 
 bool HavePromtool() { return std::system("command -v promtool > /dev/null 2>&1") == 0; }
 
-TEST(MonitoringConfigTest, RulesPassPromtoolsCheckAndTheirUnitTests) {
+TEST(MonitoringConfigTest, RulesAndExampleConfigPassPromtoolsChecksAndTheRulesTests) {
   if (!HavePromtool()) GTEST_SKIP() << "promtool not installed";
   const CommandResult check =
       RunCommand("promtool check rules " + (kPrometheusDir / "iocstream-rules.yml").string());
@@ -52,6 +53,10 @@ TEST(MonitoringConfigTest, RulesPassPromtoolsCheckAndTheirUnitTests) {
       RunCommand("promtool test rules " + (kPrometheusDir / "iocstream-rules.test.yml").string());
   EXPECT_EQ(test.exit_code, 0) << test.output;
   EXPECT_NE(test.output.find("SUCCESS"), std::string::npos) << test.output;
+  // The example configuration, with the rules it loads.
+  const CommandResult config =
+      RunCommand("promtool check config " + (kPrometheusDir / "prometheus.example.yml").string());
+  EXPECT_EQ(config.exit_code, 0) << config.output;
 }
 
 // Every target's expression, each made a recording rule of a temporary rules file, which
