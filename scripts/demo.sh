@@ -19,11 +19,28 @@ kafka_port=${KAFKA_PORT:-19092}
 http_port=${HTTP_PORT:-9464}
 export KAFKA_PORT=$kafka_port
 
-if [ "${1:-}" = "stop" ]; then
-  if [ -f $demo/iocstream.pid ] && kill -0 "$(cat $demo/iocstream.pid)" 2>/dev/null; then
-    kill "$(cat $demo/iocstream.pid)" && echo "demo: iocstream stopped"
+# Stops the demo's iocstream (SIGTERM: a clean stop commits, flushes and closes its store) and
+# waits for it to exit, so that the broker it talks to is still up while it closes.
+stop_iocstream() {
+  [ -f $demo/iocstream.pid ] || return 0
+  local pid
+  pid=$(cat $demo/iocstream.pid)
+  if kill "$pid" 2>/dev/null; then
+    for _ in $(seq 1 120); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "demo: iocstream ($pid) still running 60 s after SIGTERM" >&2
+    else
+      echo "demo: iocstream stopped"
+    fi
   fi
   rm -f $demo/iocstream.pid
+}
+
+if [ "${1:-}" = "stop" ]; then
+  stop_iocstream
   ./scripts/kafka.sh stop
   exit 0
 fi
@@ -37,7 +54,7 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)" --target iocstream
 
 # A fresh run: stop an earlier demo, drop its topics and state.
-if [ -f $demo/iocstream.pid ]; then kill "$(cat $demo/iocstream.pid)" 2>/dev/null || true; sleep 1; fi
+stop_iocstream
 for t in boston-311-events boston-311-alerts boston-311-events-dlq; do
   ./scripts/kafka.sh delete-topic $t
 done
