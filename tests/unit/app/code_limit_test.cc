@@ -2,8 +2,10 @@
 // decoder and the CSV source only look codes up) over a real RocksDB store. A program of its
 // own: it fills the process-wide code pool to its limit, which no other test may share.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "app/pipeline.h"
@@ -43,26 +45,45 @@ void FillPool(std::initializer_list<std::string_view> keep, size_t size = kMaxAd
   ASSERT_GE(Code::PoolSize(), size);
 }
 
+// A real RocksDB store in a directory of its own, and the 2026 calendar.
+class CodeLimit : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("iocstream-code-limit-" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "-" +
+            std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    auto calendar = LoadBusinessCalendar(
+        {std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2026.yaml"});
+    ASSERT_TRUE(calendar.has_value()) << calendar.error().message;
+    calendar_ = std::make_unique<rules::BusinessCalendar>(std::move(*calendar));
+    state::StateStoreOptions store_options;
+    store_options.path = dir_.string();
+    auto store = state::StateStore::Open(store_options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    store_ = std::move(*store);
+    rules_ = rules::RulesContext{calendar_.get(), nullptr, {}};
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  fs::path dir_;
+  std::unique_ptr<rules::BusinessCalendar> calendar_;
+  std::unique_ptr<state::StateStore> store_;
+  rules::RulesContext rules_{};
+  aggregate::AggregateTable aggregates_;
+  PipelineProbe probe_;
+};
+
 // An event's new codes are admitted all or none: with one slot left, an event bringing two
 // is refused and takes nothing; one bringing one (in two of its fields) takes the slot. First in
 // this program: it needs the pool one short of its limit (the pool never shrinks).
-TEST(CodeLimit, AnEventsNewCodesAreAdmittedAllOrNone) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("iocstream-code-limit-all-" +
-                        std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
-  fs::remove_all(dir);
-  auto calendar =
-      LoadBusinessCalendar({std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2026.yaml"});
-  ASSERT_TRUE(calendar.has_value()) << calendar.error().message;
-  state::StateStoreOptions store_options;
-  store_options.path = dir.string();
-  auto store = state::StateStore::Open(store_options);
-  ASSERT_TRUE(store.has_value()) << store.error().message;
-  aggregate::AggregateTable aggregates;
-  PipelineProbe probe;
-  const rules::RulesContext rules{&*calendar, nullptr, {}};
+TEST_F(CodeLimit, AnEventsNewCodesAreAdmittedAllOrNone) {
   {
-    Pipeline pipeline(**store, aggregates, rules, PipelineOptions{}, probe);
+    Pipeline pipeline(*store_, aggregates_, rules_, PipelineOptions{}, probe_);
     // With the codes of the next tests (which then find the pool full).
     ASSERT_NO_FATAL_FAILURE(
         FillPool({"so-tu-phap", "xa-lac-luong", "1.000001.000.00.00.H44"}, kMaxAdmittedCodes - 1));
@@ -85,43 +106,27 @@ TEST(CodeLimit, AnEventsNewCodesAreAdmittedAllOrNone) {
     ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
     ASSERT_TRUE(pipeline.Flush().ok());
   }
-  EXPECT_EQ(probe.applied.load(), 1u);
+  EXPECT_EQ(probe_.applied.load(), 1u);
   EXPECT_EQ(
-      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kTooManyCodes)].load(),
+      probe_.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kTooManyCodes)].load(),
       1u);
   EXPECT_FALSE(Code::Find("xa-moi-1").has_value());
   EXPECT_FALSE(Code::Find("9.111111.000.00.00.H44").has_value());
   EXPECT_TRUE(Code::Find("xa-moi-2").has_value());
   EXPECT_EQ(Code::PoolSize(), kMaxAdmittedCodes);
-  auto a2 = (*store)->GetDossier("A2");
+  auto a2 = store_->GetDossier("A2");
   ASSERT_TRUE(a2.has_value() && a2->has_value());
   EXPECT_EQ((*a2)->commune_code, "xa-moi-2");
   EXPECT_EQ((*a2)->procedure_code, "xa-moi-2");
-  store->reset();
-  fs::remove_all(dir);
 }
 
-TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
-  const fs::path dir =
-      fs::temp_directory_path() /
-      ("iocstream-code-limit-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
-  fs::remove_all(dir);
-  auto calendar =
-      LoadBusinessCalendar({std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2026.yaml"});
-  ASSERT_TRUE(calendar.has_value()) << calendar.error().message;
-  state::StateStoreOptions store_options;
-  store_options.path = dir.string();
-  auto store = state::StateStore::Open(store_options);
-  ASSERT_TRUE(store.has_value()) << store.error().message;
-  aggregate::AggregateTable aggregates;
-  PipelineProbe probe;
-  const rules::RulesContext rules{&*calendar, nullptr, {}};
+TEST_F(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
   const std::string known = "1.000001.000.00.00.H44";
   const Instant now = *ParseRfc3339("2026-03-02T02:00:00Z");
   {
     PipelineOptions options;
     options.max_time_ahead = std::chrono::days(180);
-    Pipeline pipeline(**store, aggregates, rules, options, probe);
+    Pipeline pipeline(*store_, aggregates_, rules_, options, probe_);
     ASSERT_NO_FATAL_FAILURE(FillPool({"so-tu-phap", "xa-lac-luong", known}));
     ASSERT_EQ(Code::PoolSize(), kMaxAdmittedCodes);
 
@@ -170,11 +175,11 @@ TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
   }
   // Every record accounted for: three applied, two dead-lettered by the new reason, one as
   // an invalid value, one as an event too far ahead.
-  EXPECT_EQ(probe.consumed.load(), 7u);
-  EXPECT_EQ(probe.applied.load(), 3u);
-  EXPECT_EQ(probe.dead_lettered.load(), 4u);
+  EXPECT_EQ(probe_.consumed.load(), 7u);
+  EXPECT_EQ(probe_.applied.load(), 3u);
+  EXPECT_EQ(probe_.dead_lettered.load(), 4u);
   auto by_reason = [&](DecodeErrorReason reason) {
-    return probe.dead_lettered_by_reason[static_cast<size_t>(reason)].load();
+    return probe_.dead_lettered_by_reason[static_cast<size_t>(reason)].load();
   };
   EXPECT_EQ(by_reason(DecodeErrorReason::kInvalidValue), 1u);
   EXPECT_EQ(by_reason(DecodeErrorReason::kEventTimeAhead), 1u);
@@ -182,7 +187,7 @@ TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
   EXPECT_EQ(Code::PoolSize(), kMaxAdmittedCodes);  // nothing new held
 
   // The dead letters keep the original events and say why.
-  auto outbox = (*store)->ReadOutbox(100);
+  auto outbox = store_->ReadOutbox(100);
   ASSERT_TRUE(outbox.has_value()) << outbox.error().message;
   std::vector<std::string> details;  // of the too_many_codes dead letters
   for (const auto& entry : *outbox) {
@@ -205,22 +210,20 @@ TEST(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
       << details[1];
 
   // D1 was received, completed and returned; D2 was never stored.
-  auto d1 = (*store)->GetDossier("D1");
+  auto d1 = store_->GetDossier("D1");
   ASSERT_TRUE(d1.has_value() && d1->has_value());
   EXPECT_EQ((*d1)->procedure_code, known);
   EXPECT_EQ((*d1)->status, DossierStatus::kReturned);
   EXPECT_TRUE((*d1)->current_unit.empty());  // the refused transfer did not move it
-  auto d2 = (*store)->GetDossier("D2");
+  auto d2 = store_->GetDossier("D2");
   ASSERT_TRUE(d2.has_value());
   EXPECT_FALSE(d2->has_value());
-  store->reset();
-  fs::remove_all(dir);
 }
 
 // The CSV source looks a row's codes up and admits none: which rows it reads does not depend
 // on the pool (a replay that resumes a file hashes the events it read). Past the limit, a row
 // with a new code is read, its code held as text; it is the pipeline that refuses the event.
-TEST(CodeLimit, CsvRowsWithNewCodesAreReadWithoutAdmittingThem) {
+TEST(CodeLimitCsv, CsvRowsWithNewCodesAreReadWithoutAdmittingThem) {
   ASSERT_NO_FATAL_FAILURE(FillPool({"so-tu-phap"}));
   const size_t pool = Code::PoolSize();
   ingest::CsvMapping m;
