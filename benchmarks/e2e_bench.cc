@@ -107,7 +107,6 @@ Figures RawConsume(const std::string& bootstrap, const std::string& topic, uint6
   rd_kafka_topic_partition_list_add(list, topic.c_str(), RD_KAFKA_PARTITION_UA);
   rd_kafka_subscribe(rk, list);
   rd_kafka_topic_partition_list_destroy(list);
-  uint64_t bytes = 0;
   std::optional<Clock::time_point> first;
   while (f.events < expected) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 1000);
@@ -115,7 +114,6 @@ Figures RawConsume(const std::string& bootstrap, const std::string& topic, uint6
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (!first) first = Clock::now();
       ++f.events;
-      bytes += m->len;
     }
     rd_kafka_message_destroy(m);
   }

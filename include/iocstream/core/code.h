@@ -86,8 +86,6 @@ class Code {
   [[nodiscard]] static std::optional<Code> Admitted(std::string_view text);
   // The code of `text` if the pool holds it; nullopt otherwise. Interns nothing.
   [[nodiscard]] static std::optional<Code> Find(std::string_view text);
-  // Admitted(text).has_value().
-  [[nodiscard]] static bool Admit(std::string_view text) { return Admitted(text).has_value(); }
 
  private:
   explicit Code(const std::string* text) noexcept : text_(text) {}

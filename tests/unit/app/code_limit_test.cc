@@ -38,9 +38,9 @@ DossierEvent Event(const std::string& dossier, EventType type, const std::string
 
 // Fills the process's code pool up to `size` codes (its limit by default), after `keep`.
 void FillPool(std::initializer_list<std::string_view> keep, size_t size = kMaxAdmittedCodes) {
-  for (const std::string_view code : keep) ASSERT_TRUE(Code::Admit(code));
+  for (const std::string_view code : keep) ASSERT_TRUE(Code::Admitted(code).has_value());
   for (size_t i = Code::PoolSize(); i < size; ++i) {
-    ASSERT_TRUE(Code::Admit("filler-" + std::to_string(i)));
+    ASSERT_TRUE(Code::Admitted("filler-" + std::to_string(i)).has_value());
   }
   ASSERT_GE(Code::PoolSize(), size);
 }
