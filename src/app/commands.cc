@@ -268,9 +268,31 @@ int RunLive(const RunOptions& options) {
   // kafka.fetch_queue_mb is the whole read-ahead, librdkafka's queue and the source's buffer.
   source_options.SplitReadAhead(config.kafka.fetch_queue_mb * 1024);
   ingest::RebalanceHandler handler;
-  handler.stored_offset = [&](const TopicPartition& tp) { return pipeline.StoredOffset(tp); };
-  handler.revoked = [&](const std::vector<TopicPartition>& tps) { pipeline.OnRevoked(tps); };
   std::optional<Error> assign_error;
+  std::unique_ptr<StateChangelog> changelog;
+  handler.stored_offset = [&](const TopicPartition& tp) -> std::optional<Offset> {
+    if (changelog && tp.topic == config.kafka.events_topic && !assign_error) {
+      // The partition's state as its last owner left it (DESIGN.md "Scale-out").
+      const auto started_sync = std::chrono::steady_clock::now();
+      auto sync = pipeline.SyncWithChangelog(tp);
+      if (!sync) {
+        assign_error = sync.error();
+        return std::nullopt;
+      }
+      if (sync->action != ChangelogSync::Action::kNone) {
+        spdlog::info(
+            "partition {}[{}]: changelog {}: {}{}; resuming at offset {} ({:.2f} s)", tp.topic,
+            tp.partition.value(), changelog->topic(), ToString(sync->action),
+            sync->action == ChangelogSync::Action::kCurrent
+                ? ""
+                : fmt::format(" ({} dossiers)", sync->dossiers),
+            sync->next_offset ? std::to_string(sync->next_offset->value()) : "none",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started_sync).count());
+      }
+    }
+    return pipeline.StoredOffset(tp);
+  };
+  handler.revoked = [&](const std::vector<TopicPartition>& tps) { pipeline.OnRevoked(tps); };
   handler.assigned = [&](const std::vector<TopicPartition>& tps) {
     if (Status s = pipeline.OnAssigned(tps); !s) assign_error = s.error();
     assigned.store(true);
@@ -278,6 +300,30 @@ int RunLive(const RunOptions& options) {
   auto source = ingest::KafkaSource::Open(source_options, handler);
   if (!source) return Fail(source.error());
   ingest::KafkaSource& consumer = **source;
+  if (!config.kafka.changelog_topic.empty()) {
+    // As many partitions as the events topic: changelog partition p mirrors events partition p.
+    const int events_partitions = consumer.SubscribedPartitionCount();
+    const std::vector<alert::TopicSpec> changelog_topic = {
+        {config.kafka.changelog_topic,
+         events_partitions > 0 ? events_partitions : config.kafka.partitions,
+         {{"cleanup.policy", "compact"}, {"segment.bytes", std::to_string(64 << 20)}}}};
+    auto admin = alert::KafkaSink::Open(sink_options);
+    if (!admin) return Fail(admin.error());
+    if (Status s = (*admin)->EnsureTopics(changelog_topic, Millis(15000)); !s) {
+      return Fail(s.error());
+    }
+    ChangelogOptions changelog_options;
+    changelog_options.bootstrap_servers = config.kafka.bootstrap_servers;
+    changelog_options.topic = config.kafka.changelog_topic;
+    changelog_options.producer = config.kafka.producer;
+    changelog_options.consumer = config.kafka.consumer;
+    auto opened_changelog = StateChangelog::Open(changelog_options);
+    if (!opened_changelog) return Fail(opened_changelog.error());
+    changelog = std::move(*opened_changelog);
+    pipeline.SetChangelog(changelog.get(), config.kafka.events_topic);
+    spdlog::info("state changelog: {} ({} partitions)", config.kafka.changelog_topic,
+                 changelog_topic[0].partitions);
+  }
 
   auto metrics = std::make_shared<MetricsRegistry>();
   metrics->RegisterCollectable(std::make_shared<ProcessMetrics>());

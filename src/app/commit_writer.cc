@@ -56,7 +56,8 @@ void CommitWriter::Loop() {
     lock.unlock();
     Status s;
     try {
-      s = store_.Commit(build());
+      Result<state::StateBatch> batch = build();
+      s = batch ? store_.Commit(std::move(*batch)) : Status(batch.error());
     } catch (const std::exception& e) {
       s = Error{ErrorCode::kInternal, std::string("building the state commit: ") + e.what()};
     }

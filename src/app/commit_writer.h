@@ -36,7 +36,8 @@ class CommitWriter {
   // until Await returns, and must outlive the writer (the destructor runs a pending job). An
   // exception from `build` or the write (std::bad_alloc) becomes Await's error. Precondition:
   // !busy().
-  using BuildBatch = std::function<state::StateBatch()>;
+  // An error from `build` is Await's error, and nothing is written.
+  using BuildBatch = std::function<Result<state::StateBatch>()>;
   void Submit(BuildBatch build);
 
   // True from Submit until Await returns.

@@ -179,11 +179,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     return s;
   }
   if (const YAML::Node k = root["kafka"]) {
-    if (Status s = CheckKeys(
-            k, "kafka",
-            {"bootstrap_servers", "group_id", "events_topic", "alerts_topic", "dead_letter_topic",
-             "partitions", "max_batch", "fetch_queue_mb", "consumer", "producer"},
-            err);
+    if (Status s = CheckKeys(k, "kafka",
+                             {"bootstrap_servers", "group_id", "events_topic", "alerts_topic",
+                              "dead_letter_topic", "changelog_topic", "partitions", "max_batch",
+                              "fetch_queue_mb", "consumer", "producer"},
+                             err);
         !s) {
       return s;
     }
@@ -195,6 +195,13 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
              {"dead_letter_topic", &c.kafka.dead_letter_topic}}) {
       if (Status s = Read(k, "kafka", key, *slot, err); !s) return s;
       if (slot->empty()) return err(std::string("kafka.") + key, "must not be empty");
+    }
+    if (Status s = Read(k, "kafka", "changelog_topic", c.kafka.changelog_topic, err); !s) return s;
+    for (const std::string* other :
+         {&c.kafka.events_topic, &c.kafka.alerts_topic, &c.kafka.dead_letter_topic}) {
+      if (!c.kafka.changelog_topic.empty() && c.kafka.changelog_topic == *other) {
+        return err("kafka.changelog_topic", "must be a topic of its own, not " + *other);
+      }
     }
     if (Status s = Read(k, "kafka", "partitions", c.kafka.partitions, err); !s) return s;
     if (c.kafka.partitions < 1) return err("kafka.partitions", "must be at least 1");

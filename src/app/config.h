@@ -19,6 +19,10 @@ struct KafkaConfig {
   std::string events_topic = "dossier-events";
   std::string alerts_topic = "dossier-alerts";
   std::string dead_letter_topic = "dossier-events-dlq";
+  // Compacted topic holding a copy of each partition's state, restored by the instance the
+  // group assigns it to (app/changelog.h). Empty: none (one instance, or partitions rebuilt
+  // from the events topic when they move).
+  std::string changelog_topic;
   int partitions = 6;  // for topics iocstream creates (import, alerts, dead letters)
   size_t max_batch = 5000;
   // Records read ahead of the pipeline: librdkafka's pre-fetch queue (half, at least 4 MiB)

@@ -947,7 +947,8 @@ bool Pipeline::OverByteBound() const {
 
 bool Pipeline::HasPending() const {
   return (writer_ && writer_->busy()) || !dirty_.empty() || !batch_offsets_.empty() ||
-         !outbox_.empty() || !timer_changes_.empty() || !watermark_moved_.empty();
+         !outbox_.empty() || !timer_changes_.empty() || !watermark_moved_.empty() ||
+         !local_markers_.empty();
 }
 
 Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now) {
@@ -1037,6 +1038,10 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   job.watermarks.clear();
   for (PartitionId p : watermark_moved_) job.watermarks.emplace_back(p, watermarks_[p]);
   job.outbox.swap(outbox_);  // BuildBatch empties it: outbox_ gets the emptied vector back
+  job.markers.clear();
+  job.markers.swap(local_markers_);
+  job.to_changelog = options_.changelog != nullptr && !restoring_;
+  if (job.to_changelog) AddChangelogMarkers(job);
   if (writer_) {
     in_flight_offsets_.clear();
     for (const auto& [tp, position] : batch_offsets_) in_flight_offsets_[tp] = position.next;
@@ -1044,8 +1049,20 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     // next interval's changes do not regrow (and rehash) a table from nothing.
     in_flight_timer_changes_.swap(timer_changes_);
     for (auto& [p, puts] : uncovered_puts_) puts.in_flight.swap(puts.current);  // emptied above
-    writer_->Submit([&store = store_, &job] { return BuildBatch(store, job); });
+    writer_->Submit(
+        [&store = store_, &job, log = options_.changelog]() -> Result<state::StateBatch> {
+          if (job.to_changelog) {
+            if (Status s = log->Write(job.dossiers, job.markers); !s) return s.error();
+          }
+          return BuildBatch(store, job);
+        });
   } else {
+    if (job.to_changelog) {
+      if (Status s = options_.changelog->Write(job.dossiers, job.markers); !s) {
+        fatal_ = s;
+        return s;
+      }
+    }
     if (Status s = store_.Commit(BuildBatch(store_, job)); !s) {
       fatal_ = s;
       return s;
@@ -1085,6 +1102,7 @@ state::StateBatch Pipeline::BuildBatch(state::StateStore& store, CommitJob& job)
   for (const auto& [p, watermark] : job.watermarks) batch.PutWatermark(p, watermark);
   for (std::string& m : job.outbox) batch.AppendOutbox(std::move(m));
   job.outbox.clear();
+  for (const auto& [p, marker] : job.markers) batch.PutChangelogMarker(p, marker);
   return batch;
 }
 

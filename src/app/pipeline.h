@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "app/changelog.h"
 #include "app/commit_writer.h"
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/core/id_prefix.h"
@@ -96,7 +97,26 @@ struct PipelineOptions {
   // can be rewritten under their name (files); a Kafka partition cannot, and its records are
   // not hashed.
   bool source_checks = false;
+  // The changelog each commit is written to before the state store (`run` with
+  // kafka.changelog_topic; app/changelog.h), mirroring the partitions of `changelog_topic`'s
+  // events (the source topic). Not owned; outlives the Pipeline. nullptr: none.
+  StateChangelog* changelog = nullptr;
+  std::string changelog_source_topic;
 };
+
+// What Pipeline::SyncWithChangelog did with a newly assigned partition.
+struct ChangelogSync {
+  enum class Action {
+    kNone,      // neither the changelog nor the store has anything of the partition
+    kCurrent,   // the store's state is the changelog's last: nothing read
+    kRestored,  // the store's state was replaced by the changelog's
+    kSeeded,    // the changelog was empty (or behind): the store's state was written to it
+  };
+  Action action = Action::kNone;
+  size_t dossiers = 0;                // restored or seeded
+  std::optional<Offset> next_offset;  // the partition's stored offset afterwards
+};
+[[nodiscard]] std::string_view ToString(ChangelogSync::Action action);
 
 // What made the Pipeline commit (PipelineProbe::commits_by_trigger).
 enum class CommitTrigger : uint8_t {
@@ -268,6 +288,20 @@ class Pipeline {
   // `payload` without its trailing spaces, tabs and carriage returns: what ChainFingerprint
   // hashes, and what names a file source by its first line.
   [[nodiscard]] static std::string_view WithoutTrailingBlanks(std::string_view payload);
+
+  // With a changelog (PipelineOptions::changelog): brings the store's state of `tp`, a
+  // partition the group just assigned, to the changelog's (see app/changelog.h), before its
+  // stored offset is read. Commits what is pending first. Call on the Pipeline's thread before
+  // OnAssigned. Memory: restored dossiers go through the cache and commit in bounded chunks.
+  // Errors: the changelog's or the store's (a failed commit is fatal, as in ProcessBatch);
+  // kCorruption for records of another layout or of another partition.
+  // Implemented in changelog_sync.cc.
+  [[nodiscard]] Result<ChangelogSync> SyncWithChangelog(const TopicPartition& tp);
+  // Sets PipelineOptions::changelog and changelog_source_topic; call before the first commit.
+  void SetChangelog(StateChangelog* changelog, std::string source_topic) {
+    options_.changelog = changelog;
+    options_.changelog_source_topic = std::move(source_topic);
+  }
 
   // Commits what is pending, then forgets the in-memory state of revoked partitions
   // (aggregates, watermarks, offsets, cached dossiers). A failed commit makes the Pipeline
@@ -571,7 +605,16 @@ class Pipeline {
     std::vector<std::pair<TopicPartition, state::SourceCheck>> source_checks;
     std::vector<std::pair<PartitionId, Instant>> watermarks;
     std::vector<std::string> outbox;
+    // Changelog markers recorded in the store with this commit, and whether the commit's
+    // dossiers and markers are written to the changelog first (not a restore's).
+    std::vector<std::pair<PartitionId, std::string>> markers;
+    bool to_changelog = false;
   };
+  // The markers of a commit to the changelog: one per partition the commit changes.
+  void AddChangelogMarkers(CommitJob& job);
+  bool restoring_ = false;  // commits of SyncWithChangelog: not written to the changelog
+  std::vector<std::pair<PartitionId, std::string>> local_markers_;  // for the next commit
+  uint64_t changelog_sequence_ = 0;
   static state::StateBatch BuildBatch(state::StateStore& store, CommitJob& job);
   CommitJob job_;
   std::vector<std::string> outbox_;

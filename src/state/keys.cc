@@ -139,6 +139,12 @@ std::string WatermarkKey(PartitionId partition) {
   return out;
 }
 
+std::string ChangelogMarkerKey(PartitionId partition) {
+  std::string out(kChangelogMarkerKeyPrefix);
+  AppendOrderedInt32(&out, partition.value());
+  return out;
+}
+
 std::string SourceCheckKey(const TopicPartition& tp) {
   std::string out(kSourceCheckKeyPrefix);
   out += OffsetKey(tp);

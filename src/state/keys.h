@@ -49,6 +49,7 @@ inline constexpr std::string_view kOutboxNextSequenceKey = "outbox_next_sequence
 inline constexpr std::string_view kWatermarkKeyPrefix = "watermark/";
 inline constexpr std::string_view kReplayPartitionsKey = "replay_partitions";
 inline constexpr std::string_view kSourceCheckKeyPrefix = "source_check/";
+inline constexpr std::string_view kChangelogMarkerKeyPrefix = "changelog_marker/";
 
 // Appends `s` escaped and terminated (see above).
 void AppendEscapedString(std::string* out, std::string_view s);
@@ -72,6 +73,7 @@ std::string OutboxKey(uint64_t sequence);
 std::optional<uint64_t> DecodeOutboxKey(std::string_view key);
 
 std::string WatermarkKey(PartitionId partition);
+std::string ChangelogMarkerKey(PartitionId partition);
 
 // The meta key of a source's check (SourceCheck): its next offset and the hash chained over
 // every record consumed before it.

@@ -260,7 +260,8 @@ void StateBatch::PutDossier(const DossierState& dossier) {
 
 void EncodedDossiers::Add(const DossierState& state) {
   const std::string_view id = state.dossier_id;
-  Ref ref{MakeIdPrefix<4>(id), bytes_.size(), static_cast<uint32_t>(id.size()), 0};
+  Ref ref{MakeIdPrefix<4>(id), bytes_.size(), static_cast<uint32_t>(id.size()), 0,
+          state.partition.value()};
   bytes_.append(id);
   const size_t value_start = bytes_.size();
   AppendDossier(state, &bytes_);
@@ -410,6 +411,12 @@ void StateBatch::PutWatermark(PartitionId partition, Instant watermark) {
   rep_->Record(
       rep_->batch.Put(rep_->families[kMeta], keys::WatermarkKey(partition),
                       keys::Fixed64Value(static_cast<uint64_t>(ToEpochMillis(watermark)))));
+}
+
+void StateBatch::PutChangelogMarker(PartitionId partition, std::string_view marker) {
+  assert(rep_);
+  rep_->Record(
+      rep_->batch.Put(rep_->families[kMeta], keys::ChangelogMarkerKey(partition), ToSlice(marker)));
 }
 
 void StateBatch::PutReplayPartitions(int32_t partitions) {
@@ -1008,6 +1015,15 @@ Result<std::optional<Instant>> StateStore::GetWatermark(PartitionId partition) c
   auto v = keys::DecodeFixed64Value(**raw);
   if (!v) return CorruptKey(keys::kMetaFamily);
   return std::optional<Instant>(FromEpochMillis(static_cast<int64_t>(*v)));
+}
+
+Result<std::optional<std::string>> StateStore::GetChangelogMarker(PartitionId partition) const {
+  if (!impl_->db) return Closed();
+  return impl_->GetRaw(kMeta, keys::ChangelogMarkerKey(partition));
+}
+
+Result<DossierState> DecodeDossierValue(std::string_view dossier_id, std::string_view value) {
+  return DecodeDossier(dossier_id, value);
 }
 
 Result<std::optional<int32_t>> StateStore::GetReplayPartitions() const {

@@ -123,6 +123,12 @@ struct SourceCheck {
   bool operator==(const SourceCheck&) const = default;
 };
 
+// A dossier's stored value (the "dossiers" family's encoding, state/dossier_codec.h) read back,
+// for copies of the values kept outside the store (the changelog; EncodedDossiers::ForEach
+// gives them). Errors: kCorruption. Pure; thread-safe.
+[[nodiscard]] Result<DossierState> DecodeDossierValue(std::string_view dossier_id,
+                                                      std::string_view value);
+
 class StateStore;
 
 // The timers family's key order: partition, due, kind, dossier id (not Timer's own order, which
@@ -161,6 +167,17 @@ class EncodedDossiers {
  public:
   // Appends the id and the stored value of `state`.
   void Add(const DossierState& state);
+  // Calls visit(id, value, partition) for each state added, in the order added: the id, its
+  // stored value (DecodeDossierValue reads it back) and the state's partition. The views are
+  // valid until the next Add or Clear.
+  template <typename Visit>
+  void ForEach(Visit&& visit) const {
+    for (const Ref& r : refs_) {
+      visit(std::string_view(bytes_).substr(r.offset, r.id_size),
+            std::string_view(bytes_).substr(r.offset + r.id_size, r.value_size),
+            PartitionId(r.partition));
+    }
+  }
   [[nodiscard]] size_t size() const { return refs_.size(); }
   [[nodiscard]] bool empty() const { return refs_.empty(); }
   // Bytes held (ids and values).
@@ -176,6 +193,7 @@ class EncodedDossiers {
     size_t offset;  // of the id in bytes_; the value follows it
     uint32_t id_size;
     uint32_t value_size;
+    int32_t partition;
   };
   std::string bytes_;
   std::vector<Ref> refs_;
@@ -231,6 +249,9 @@ class StateBatch {
   // The number of state partitions file replays spread dossiers over (replay.partitions):
   // recorded by the first replay into a store, checked by the next ones.
   void PutReplayPartitions(int32_t partitions);
+  // The changelog marker this store's state of `partition` matches (app/changelog.h): the
+  // last marker written to the partition's changelog with, or restored from it.
+  void PutChangelogMarker(PartitionId partition, std::string_view marker);
 
   // Queues an alert for the sink. The store assigns its sequence number at Commit:
   // consecutive, increasing across commits and restarts.
@@ -321,6 +342,8 @@ class StateStore {
   // The replay partition count recorded by PutReplayPartitions, nullopt if none (a store no
   // replay wrote, or one written before it was recorded). Errors: kCorruption, kIo.
   [[nodiscard]] Result<std::optional<int32_t>> GetReplayPartitions() const;
+  // The changelog marker stored with PutChangelogMarker; nullopt if none.
+  [[nodiscard]] Result<std::optional<std::string>> GetChangelogMarker(PartitionId partition) const;
 
   // Timers of one partition with due <= up_to, in (due, kind, dossier id) order, at most
   // `limit` of them. The caller deletes fired timers in a later batch.

@@ -213,6 +213,19 @@ TEST_F(ConfigTest, FetchQueueMbBoundsTheConsumersPrefetchQueue) {
   }
 }
 
+TEST_F(ConfigTest, ChangelogTopicIsOffByDefaultAndMustBeATopicOfItsOwn) {
+  auto c = LoadWithSection("kafka", "  max_batch: 100\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->kafka.changelog_topic, "");
+  c = LoadWithSection("kafka", "  changelog_topic: iocstream-state-changelog\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->kafka.changelog_topic, "iocstream-state-changelog");
+  ExpectRefused("kafka", "  changelog_topic: dossier-events\n",
+                {"kafka.changelog_topic", "a topic of its own", "dossier-events"});
+  ExpectRefused("kafka", "  alerts_topic: a\n  changelog_topic: a\n",
+                {"kafka.changelog_topic", "a topic of its own"});
+}
+
 // Found by a user trial: "064" was read as octal 52, and property errors did not name the key
 // (a non-scalar value: "yaml-cpp: bad conversion"; an unknown property: only when the client
 // was created, without the file).

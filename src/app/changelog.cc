@@ -1,0 +1,275 @@
+#include "app/changelog.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "iocstream/ingest/kafka_client.h"
+
+namespace iocstream::app {
+namespace {
+
+constexpr uint8_t kMarkerVersion = 1;
+constexpr size_t kMarkerSize = 1 + 8 + 1 + 8 + 8 + 8;
+
+void PutFixed64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetFixed64(std::string_view in, size_t at) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) {
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(in[at + static_cast<size_t>(i)])) << (8 * i);
+  }
+  return v;
+}
+
+Error Unavailable(std::string message) {
+  return Error{ErrorCode::kUnavailable, std::move(message)};
+}
+
+}  // namespace
+
+std::string ChangelogMarker::Encode() const {
+  std::string out;
+  out.reserve(kMarkerSize);
+  out.push_back(static_cast<char>(kMarkerVersion));
+  PutFixed64(&out, static_cast<uint64_t>(next_offset ? next_offset->value() : -1));
+  out.push_back(watermark ? 1 : 0);
+  PutFixed64(&out, static_cast<uint64_t>(watermark ? ToEpochMillis(*watermark) : 0));
+  PutFixed64(&out, writer);
+  PutFixed64(&out, sequence);
+  return out;
+}
+
+std::optional<ChangelogMarker> ChangelogMarker::Decode(std::string_view bytes) {
+  if (bytes.size() != kMarkerSize || static_cast<uint8_t>(bytes[0]) != kMarkerVersion) {
+    return std::nullopt;
+  }
+  ChangelogMarker m;
+  const auto next = static_cast<int64_t>(GetFixed64(bytes, 1));
+  if (next >= 0) m.next_offset = Offset(next);
+  if (bytes[9] > 1) return std::nullopt;
+  if (bytes[9] == 1) m.watermark = FromEpochMillis(static_cast<int64_t>(GetFixed64(bytes, 10)));
+  m.writer = GetFixed64(bytes, 18);
+  m.sequence = GetFixed64(bytes, 26);
+  return m;
+}
+
+StateChangelog::StateChangelog(ChangelogOptions options) : options_(std::move(options)) {
+  std::random_device rd;
+  writer_id_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+               static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+StateChangelog::~StateChangelog() {
+  if (producer_ != nullptr) {
+    rd_kafka_flush(producer_, 10000);
+    rd_kafka_destroy(producer_);
+  }
+}
+
+Result<std::unique_ptr<StateChangelog>> StateChangelog::Open(ChangelogOptions options) {
+  if (options.topic.empty()) {
+    return Error{ErrorCode::kInvalidArgument, "changelog: no topic named"};
+  }
+  std::unique_ptr<StateChangelog> log(new StateChangelog(std::move(options)));
+  // Ordered and without duplicates from retries (a dossier's newer state must never be
+  // followed by an older one); batches of a commit go out together.
+  std::map<std::string, std::string> props = {
+      {"bootstrap.servers", log->options_.bootstrap_servers},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", "5"},
+      {"compression.type", "lz4"},
+      {"queue.buffering.max.kbytes", "262144"}};
+  for (const auto& [k, v] : log->options_.producer) props[k] = v;
+  StateChangelog* self = log.get();
+  auto rk = ingest::NewKafkaClient(RD_KAFKA_PRODUCER, props, [self](rd_kafka_conf_t* conf) {
+    rd_kafka_conf_set_opaque(conf, self);
+    rd_kafka_conf_set_dr_msg_cb(conf, &StateChangelog::OnDelivery);
+  });
+  if (!rk) return rk.error();
+  log->producer_ = *rk;
+  return log;
+}
+
+void StateChangelog::OnDelivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m, void* opaque) {
+  auto* self = static_cast<StateChangelog*>(opaque);
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    self->delivered_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (self->failed_.fetch_add(1) == 0) self->first_failure_ = rd_kafka_err2str(m->err);
+}
+
+Status StateChangelog::Produce(PartitionId partition, std::string_view key,
+                               std::string_view value) {
+  while (true) {
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer_, RD_KAFKA_V_TOPIC(options_.topic.c_str()),
+        RD_KAFKA_V_PARTITION(partition.value()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(key.data(), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(producer_, 10);
+      continue;
+    }
+    return Unavailable(fmt::format("changelog {}[{}]: {}", options_.topic, partition.value(),
+                                   rd_kafka_err2str(err)));
+  }
+}
+
+Status StateChangelog::Write(const state::EncodedDossiers& dossiers,
+                             std::span<const std::pair<PartitionId, std::string>> markers) {
+  const uint64_t failed_before = failed_.load();
+  Status status;
+  dossiers.ForEach([&](std::string_view id, std::string_view value, PartitionId partition) {
+    if (!status) return;
+    key_.assign(1, kChangelogDossierKeyTag);
+    key_.append(id);
+    status = Produce(partition, key_, value);
+  });
+  for (const auto& [partition, marker] : markers) {
+    if (!status) break;
+    status = Produce(partition, kChangelogMarkerKey, marker);
+  }
+  const rd_kafka_resp_err_t flushed =
+      rd_kafka_flush(producer_, static_cast<int>(options_.timeout.count()));
+  if (!status) return status;
+  if (flushed == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+    return Unavailable(fmt::format("changelog {}: the broker did not acknowledge a commit in {} ms",
+                                   options_.topic, options_.timeout.count()));
+  }
+  if (failed_.load() != failed_before) {
+    return Unavailable(fmt::format("changelog {}: a record was not delivered: {}", options_.topic,
+                                   first_failure_));
+  }
+  return {};
+}
+
+Result<std::pair<rd_kafka_t*, int64_t>> StateChangelog::Reader(PartitionId partition,
+                                                               std::optional<int64_t> from_end) {
+  std::map<std::string, std::string> props;
+  for (const auto& [k, v] : options_.consumer) props[k] = v;
+  props["bootstrap.servers"] = options_.bootstrap_servers;
+  // Assigned, never subscribed: the group id only satisfies librdkafka; nothing is committed.
+  props["group.id"] = options_.topic + "-restore";
+  props["enable.auto.commit"] = "false";
+  props["enable.auto.offset.store"] = "false";
+  props["enable.partition.eof"] = "true";
+  props.erase("group.instance.id");
+  auto rk = ingest::NewKafkaClient(RD_KAFKA_CONSUMER, props);
+  if (!rk) return rk.error();
+  int64_t low = 0;
+  int64_t high = 0;
+  // A topic just created has no leader for a moment, and a broker restarting or a leader moving
+  // answers the same way: asked again until the timeout.
+  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  while (true) {
+    err = rd_kafka_query_watermark_offsets(*rk, options_.topic.c_str(), partition.value(), &low,
+                                           &high, static_cast<int>(options_.timeout.count()));
+    const bool retriable = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                           err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                           err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                           err == RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE;
+    if (!retriable || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_destroy(*rk);
+    return Unavailable(fmt::format("changelog {}[{}]: reading its offsets: {}", options_.topic,
+                                   partition.value(), rd_kafka_err2str(err)));
+  }
+  int64_t start = low;
+  if (from_end) start = std::max(low, high - *from_end);
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, options_.topic.c_str(), partition.value())->offset =
+      start;
+  const rd_kafka_resp_err_t assigned = rd_kafka_assign(*rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (assigned != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_destroy(*rk);
+    return Unavailable(fmt::format("changelog {}[{}]: {}", options_.topic, partition.value(),
+                                   rd_kafka_err2str(assigned)));
+  }
+  return std::make_pair(*rk, high);
+}
+
+namespace {
+
+// Reads from `rk` until the record before `end` (or the partition's end) has been visited.
+Status ReadUntil(rd_kafka_t* rk, int64_t end, Millis timeout, const std::string& topic,
+                 PartitionId partition, const StateChangelog::Visit& visit) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int64_t next = -1;
+  while (next < end) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (m == nullptr) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return Unavailable(fmt::format("changelog {}[{}]: no record for {} ms at offset {} of {}",
+                                       topic, partition.value(), timeout.count(), next, end));
+      }
+      continue;
+    }
+    deadline = std::chrono::steady_clock::now() + timeout;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      next = std::max(next, m->offset);
+      rd_kafka_message_destroy(m);
+      if (next >= end) break;
+      continue;
+    }
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Error e = Unavailable(fmt::format("changelog {}[{}]: {}", topic, partition.value(),
+                                        rd_kafka_message_errstr(m)));
+      rd_kafka_message_destroy(m);
+      return e;
+    }
+    next = m->offset + 1;
+    Status s = visit(std::string_view(static_cast<const char*>(m->key), m->key_len),
+                     std::string_view(static_cast<const char*>(m->payload), m->len));
+    rd_kafka_message_destroy(m);
+    if (!s) return s;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::optional<StateChangelog::Record>> StateChangelog::Last(PartitionId partition) {
+  auto reader = Reader(partition, 1);
+  if (!reader) return reader.error();
+  auto [rk, high] = *reader;
+  std::optional<Record> last;
+  Status s;
+  if (high > 0) {
+    s = ReadUntil(rk, high, options_.timeout, options_.topic, partition,
+                  [&](std::string_view key, std::string_view value) -> Status {
+                    last = Record{std::string(key), std::string(value)};
+                    return {};
+                  });
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  if (!s) return s.error();
+  return last;
+}
+
+Status StateChangelog::ReadAll(PartitionId partition, const Visit& visit) {
+  auto reader = Reader(partition, std::nullopt);
+  if (!reader) return reader.error();
+  auto [rk, high] = *reader;
+  Status s;
+  if (high > 0) s = ReadUntil(rk, high, options_.timeout, options_.topic, partition, visit);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return s;
+}
+
+}  // namespace iocstream::app

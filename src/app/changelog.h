@@ -1,0 +1,125 @@
+// StateChangelog: a compacted Kafka topic that holds a copy of every partition's dossier
+// states, so that a partition's state moves with it to another instance of the consumer group
+// (DESIGN.md "Scale-out"). `run` uses one when `kafka.changelog_topic` is set.
+//
+// Topic: cleanup.policy=compact, as many partitions as the events topic; changelog partition p
+// holds the dossiers of events partition p. Records (keys are bytes, not text):
+//   key "d" + dossier id  value: the dossier's stored value (state::DecodeDossierValue)
+//   key "m"               value: the partition's marker (ChangelogMarker::Encode)
+// Compaction keeps each dossier's newest state and the newest marker. Dossiers are never
+// deleted, so the topic holds every dossier of the partition.
+//
+// Writes (Pipeline::Commit, on the state-writer thread): each commit writes, per partition it
+// changed, the changed dossiers and then the partition's marker, and waits until the broker
+// acknowledged them all (idempotent producer: in order, no duplicates) before the commit is
+// written to the state store, which records the marker too. So the changelog is never behind
+// the store of the instance that writes it; after a crash between the two it is ahead by one
+// commit, which the restarted instance either restores or writes again.
+//
+// Restores (Pipeline::SyncWithChangelog, when the group assigns a partition): the store's
+// state of the partition is current when the marker it recorded equals the changelog's last
+// record. Otherwise every record is read from the changelog's start to its end, each dossier
+// set as the store's state (its timers and aggregate counts follow), and the offset and
+// watermark taken from the last marker. Dossiers written after that marker (a writer stopped
+// between a commit's dossiers and its marker) are set too: the events from the marker's offset
+// on are then consumed again, and a dossier that already holds one of them recognizes it as a
+// duplicate (its applied event ids), so the state ends the same.
+//
+// Thread-safety: Write is called by one thread at a time; Last and ReadAll create a consumer
+// of their own per call and may run on any thread. Errors: kUnavailable when the broker does
+// not answer or refuses a record (the commit then fails: the Pipeline stops, nothing is
+// lost), kCorruption for records that are not of this layout.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "iocstream/core/result.h"
+#include "iocstream/core/types.h"
+#include "iocstream/state/state_store.h"
+
+namespace iocstream::app {
+
+// Where a partition's changelog stands after a commit: the events partition's next offset and
+// watermark then, and which commit of which writer wrote it (so that two markers are equal only
+// when they are the same record).
+struct ChangelogMarker {
+  std::optional<Offset> next_offset;
+  std::optional<Instant> watermark;  // UTC, ms
+  uint64_t writer = 0;               // random per process
+  uint64_t sequence = 0;             // the writer's commit count
+
+  // u8 version (1), fixed64 next offset (-1: none), u8 has watermark, fixed64 watermark epoch
+  // ms, fixed64 writer, fixed64 sequence; integers little-endian.
+  [[nodiscard]] std::string Encode() const;
+  // nullopt when `bytes` is not a marker of this layout.
+  [[nodiscard]] static std::optional<ChangelogMarker> Decode(std::string_view bytes);
+};
+
+inline constexpr std::string_view kChangelogMarkerKey = "m";
+inline constexpr char kChangelogDossierKeyTag = 'd';
+
+struct ChangelogOptions {
+  std::string bootstrap_servers = "127.0.0.1:19092";
+  std::string topic;
+  std::map<std::string, std::string> producer;  // librdkafka properties, passed through
+  std::map<std::string, std::string> consumer;  // librdkafka properties, passed through
+  Millis timeout{60000};                        // for one commit's acknowledgements
+};
+
+class StateChangelog {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<StateChangelog>> Open(ChangelogOptions options);
+  ~StateChangelog();
+  StateChangelog(const StateChangelog&) = delete;
+  StateChangelog& operator=(const StateChangelog&) = delete;
+
+  // Writes one commit: every dossier of `dossiers`, each to its partition, then the markers
+  // (partition, ChangelogMarker bytes), and waits until the broker acknowledged them all.
+  [[nodiscard]] Status Write(const state::EncodedDossiers& dossiers,
+                             std::span<const std::pair<PartitionId, std::string>> markers);
+
+  struct Record {
+    std::string key;
+    std::string value;
+  };
+  // The last record of `partition`; nullopt when the partition holds none.
+  [[nodiscard]] Result<std::optional<Record>> Last(PartitionId partition);
+  // Reads `partition` from its start to its end as of the call, in order. A visit error stops
+  // the read and is returned.
+  using Visit = std::function<Status(std::string_view key, std::string_view value)>;
+  [[nodiscard]] Status ReadAll(PartitionId partition, const Visit& visit);
+
+  // Records acknowledged by the broker since Open.
+  [[nodiscard]] uint64_t written() const { return delivered_.load(); }
+  // This process's writer id (ChangelogMarker::writer).
+  [[nodiscard]] uint64_t writer_id() const { return writer_id_; }
+  [[nodiscard]] const std::string& topic() const { return options_.topic; }
+
+ private:
+  explicit StateChangelog(ChangelogOptions options);
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
+  [[nodiscard]] Status Produce(PartitionId partition, std::string_view key, std::string_view value);
+  // A consumer assigned to `partition` at `offset`, and the partition's end offset.
+  [[nodiscard]] Result<std::pair<rd_kafka_t*, int64_t>> Reader(PartitionId partition,
+                                                               std::optional<int64_t> from_end);
+
+  ChangelogOptions options_;
+  rd_kafka_t* producer_ = nullptr;
+  uint64_t writer_id_ = 0;
+  std::atomic<uint64_t> delivered_{0};
+  std::atomic<uint64_t> failed_{0};
+  std::string first_failure_;  // written by the delivery callback, read after a flush
+  std::string key_;            // reused
+};
+
+}  // namespace iocstream::app

@@ -1,0 +1,179 @@
+// The state changelog (kafka.changelog_topic, DESIGN.md "Scale-out") through a real broker: a
+// partition that moves to another instance continues from its last owner's state instead of
+// being rebuilt from the events topic, and raises none of that owner's alerts again.
+// IOCSTREAM_NEEDS_KAFKA
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "integration/harness.h"
+
+namespace iocstream::testing {
+namespace {
+
+constexpr const char* kAsOf = "2026-06-01T00:00:00Z";
+const std::string kExtra =
+    "timers:\n  clock: watermark\n  allowed_lateness: 1h\n"
+    "sla:\n  warning_fraction: 0\n  warning_hours_left: 0\n  apology_alerts: false\n";
+
+std::string Export(const std::string& config, const std::string& state_dir,
+                   const std::string& what) {
+  auto r = RunIocstream({"export", "--config", config, "--state-dir", state_dir, what, "--format",
+                         "csv", "--as-of", kAsOf});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+uint64_t Consumed(const std::string& out) {
+  std::smatch m;
+  static const std::regex re(R"(consumed (\d+) = applied)");
+  return std::regex_search(out, m, re) ? std::stoull(m[1]) : ~uint64_t{0};
+}
+
+// `config` with `changelog_topic` set under kafka.
+std::string WithChangelog(const std::string& config, const std::string& topic) {
+  std::string text = ReadFile(config);
+  const std::string anchor = "  partitions: 6\n";
+  text.replace(text.find(anchor), anchor.size(), anchor + "  changelog_topic: " + topic + "\n");
+  std::ofstream(config) << text;
+  return config;
+}
+
+// The CSV's header and its rows [begin, end).
+std::string CsvPart(const std::string& csv, size_t begin, size_t end) {
+  std::istringstream in(csv);
+  std::string header;
+  std::getline(in, header);
+  std::string out = header + "\n";
+  size_t row = 0;
+  for (std::string line; std::getline(in, line); ++row) {
+    if (row >= begin && row < end) out += line + "\n";
+  }
+  return out;
+}
+
+TEST(ChangelogTest, AMovedPartitionContinuesFromItsLastOwnersStateAndRepeatsNoAlert) {
+  TempDir dir;
+  const std::string prefix = UniqueName("changelog");
+  const std::string config =
+      WithChangelog(WriteConfig(dir, prefix, kExtra), prefix + "-state-changelog");
+  const std::string mapping = SourceDir() + "/config/mappings/boston-legacy.yaml";
+  const std::string csv = ReadFile(SourceDir() + "/tests/data/boston/boston-legacy.csv");
+  const std::string part1 = dir / "part1.csv";
+  const std::string part2 = dir / "part2.csv";
+  std::ofstream(part1) << CsvPart(csv, 0, 120);
+  std::ofstream(part2) << CsvPart(csv, 120, 100000);
+
+  auto import1 =
+      RunIocstream({"import", "--config", config, "--mapping", mapping, part1, "--no-progress"});
+  ASSERT_EQ(import1.exit_code, 0) << import1.err;
+  // Instance A applies the first part, writing its state to the changelog as it commits.
+  auto a = RunIocstream({"run", "--config", config, "--state-dir", dir / "a",
+                         "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const uint64_t first = Consumed(a.out);
+  ASSERT_GT(first, 50u) << a.out;
+  EXPECT_NE(a.err.find("state changelog: " + prefix + "-state-changelog (6 partitions)"),
+            std::string::npos)
+      << a.err;
+
+  auto import2 =
+      RunIocstream({"import", "--config", config, "--mapping", mapping, part2, "--no-progress"});
+  ASSERT_EQ(import2.exit_code, 0) << import2.err;
+  // Instance B, with an empty state directory, gets the partitions: it restores them from
+  // the changelog and consumes only the second part.
+  auto b = RunIocstream({"run", "--config", config, "--state-dir", dir / "b",
+                         "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_NE(b.err.find(": restored ("), std::string::npos) << b.err;
+  const uint64_t second = Consumed(b.out);
+  ASSERT_GT(second, 20u) << b.out;
+
+  // The reference: one instance without a changelog (a group and alerts topic of its own)
+  // reading the same topic, both parts, into one state.
+  std::string plain = ReadFile(config);
+  for (const std::string& name : {std::string("-group"), std::string("-alerts")}) {
+    plain.replace(plain.find(prefix + name), prefix.size(), prefix + "-reference");
+  }
+  plain.erase(plain.find("  changelog_topic:"), plain.find('\n', plain.find("  changelog_topic:")) -
+                                                    plain.find("  changelog_topic:") + 1);
+  const std::string reference_config = dir / "reference.yaml";
+  std::ofstream(reference_config) << plain;
+  auto whole = RunIocstream({"run", "--config", reference_config, "--state-dir", dir / "reference",
+                             "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  EXPECT_EQ(whole.err.find("state changelog:"), std::string::npos) << whole.err;
+  EXPECT_EQ(Consumed(whole.out), first + second) << whole.out;
+  const std::string reference = Export(config, dir / "reference", "dossiers");
+  EXPECT_GT(std::count(reference.begin(), reference.end(), '\n'), 50);
+  EXPECT_EQ(Export(config, dir / "b", "dossiers"), reference);
+  EXPECT_EQ(Export(config, dir / "b", "aggregates"),
+            Export(config, dir / "reference", "aggregates"));
+
+  // A and B together published each of the reference's alerts once.
+  const auto Published = [](const std::string& topic, size_t at_least) {
+    std::multiset<std::string> values;
+    for (const KafkaRecord& r : ConsumeAll(topic, at_least, std::chrono::seconds(8))) {
+      values.insert(r.value);
+    }
+    return values;
+  };
+  const auto expected = Published(prefix + "-reference-alerts", 1000);
+  ASSERT_GT(expected.size(), 5u);
+  EXPECT_EQ(Published(prefix + "-alerts", 1000), expected);
+
+  // A comes back with the state it had: stale, as B moved the partitions on. It restores them
+  // (the changelog's last marker is not the one it stored), consumes nothing, and ends equal.
+  auto a_again = RunIocstream({"run", "--config", config, "--state-dir", dir / "a",
+                               "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(a_again.exit_code, 0) << a_again.err;
+  EXPECT_EQ(Consumed(a_again.out), 0u) << a_again.out << a_again.err;
+  EXPECT_NE(a_again.err.find(": restored ("), std::string::npos) << a_again.err;
+  EXPECT_EQ(Export(config, dir / "a", "dossiers"), reference);
+  EXPECT_EQ(Export(config, dir / "a", "aggregates"),
+            Export(config, dir / "reference", "aggregates"));
+
+  // Once more: now its state is the changelog's, and nothing is read back.
+  auto a_current = RunIocstream({"run", "--config", config, "--state-dir", dir / "a",
+                                 "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(a_current.exit_code, 0) << a_current.err;
+  EXPECT_EQ(a_current.err.find(": restored ("), std::string::npos) << a_current.err;
+  EXPECT_NE(a_current.err.find(": current; resuming at offset"), std::string::npos)
+      << a_current.err;
+}
+
+// A store written without a changelog: turning it on writes the store's state of each
+// partition to the changelog (seeds it), so that a later move loses nothing.
+TEST(ChangelogTest, TurningTheChangelogOnSeedsItWithTheStoresState) {
+  TempDir dir;
+  const std::string prefix = UniqueName("changelog-seed");
+  const std::string plain = WriteConfig(dir, prefix, kExtra);
+  const std::string mapping = SourceDir() + "/config/mappings/boston-legacy.yaml";
+  const std::string sample = SourceDir() + "/tests/data/boston/boston-legacy.csv";
+  auto imp =
+      RunIocstream({"import", "--config", plain, "--mapping", mapping, sample, "--no-progress"});
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  auto a =
+      RunIocstream({"run", "--config", plain, "--state-dir", dir / "a", "--exit-when-caught-up"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+
+  const std::string config = WithChangelog(plain, prefix + "-state-changelog");
+  auto seeded = RunIocstream({"run", "--config", config, "--state-dir", dir / "a",
+                              "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
+  EXPECT_NE(seeded.err.find(": seeded ("), std::string::npos) << seeded.err;
+  EXPECT_EQ(Consumed(seeded.out), 0u) << seeded.out;
+
+  auto b = RunIocstream({"run", "--config", config, "--state-dir", dir / "b",
+                         "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(Consumed(b.out), 0u) << b.out << b.err;
+  EXPECT_EQ(Export(config, dir / "b", "dossiers"), Export(config, dir / "a", "dossiers"));
+  EXPECT_EQ(Export(config, dir / "b", "aggregates"), Export(config, dir / "a", "aggregates"));
+}
+
+}  // namespace
+}  // namespace iocstream::testing
