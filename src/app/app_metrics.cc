@@ -118,6 +118,24 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     }
     out.push_back(std::move(f));
   }
+  {
+    MetricFamily f = Family("iocstream_changelog_partitions_synced_total",
+                            "Partitions assigned with kafka.changelog_topic set, by what was done "
+                            "with the state store's copy: current (kept), restored (replaced "
+                            "from the changelog), seeded (written to an empty changelog), none.",
+                            MetricType::Counter);
+    for (size_t a = 0; a < probe_.changelog_syncs.size(); ++a) {
+      Add(f, Load(probe_.changelog_syncs[a]),
+          {{"action", std::string(ToString(static_cast<ChangelogSync::Action>(a)))}});
+    }
+    out.push_back(std::move(f));
+  }
+  out.push_back(Single("iocstream_changelog_dossiers_synced_total",
+                       "Dossiers restored from the changelog or seeded into it.", kCounter,
+                       Load(probe_.changelog_dossiers_synced)));
+  out.push_back(Single("iocstream_changelog_records_written_total",
+                       "Changelog records (dossiers and markers) acknowledged by the broker.",
+                       kCounter, Load(probe_.changelog_records_written)));
   out.push_back(Single("iocstream_dossier_cache_bytes",
                        "Estimated bytes of dossiers held in memory (cached, and changed since the "
                        "last commit).",

@@ -59,6 +59,15 @@ void Pipeline::AddChangelogMarkers(CommitJob& job) {
 }
 
 Result<ChangelogSync> Pipeline::SyncWithChangelog(const TopicPartition& tp) {
+  auto sync = SyncPartition(tp);
+  if (sync) {
+    probe_.changelog_syncs[static_cast<size_t>(sync->action)].fetch_add(1);
+    probe_.changelog_dossiers_synced.fetch_add(sync->dossiers);
+  }
+  return sync;
+}
+
+Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
   ChangelogSync out;
   StateChangelog* log = options_.changelog;
   if (log == nullptr) return out;

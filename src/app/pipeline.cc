@@ -1049,19 +1049,22 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     // next interval's changes do not regrow (and rehash) a table from nothing.
     in_flight_timer_changes_.swap(timer_changes_);
     for (auto& [p, puts] : uncovered_puts_) puts.in_flight.swap(puts.current);  // emptied above
-    writer_->Submit(
-        [&store = store_, &job, log = options_.changelog]() -> Result<state::StateBatch> {
-          if (job.to_changelog) {
-            if (Status s = log->Write(job.dossiers, job.markers); !s) return s.error();
-          }
-          return BuildBatch(store, job);
-        });
+    writer_->Submit([&store = store_, &job, log = options_.changelog,
+                     &probe = probe_]() -> Result<state::StateBatch> {
+      if (job.to_changelog) {
+        if (Status s = log->Write(job.dossiers, job.markers); !s) return s.error();
+        probe.changelog_records_written.fetch_add(job.dossiers.size() + job.markers.size(),
+                                                  std::memory_order_relaxed);
+      }
+      return BuildBatch(store, job);
+    });
   } else {
     if (job.to_changelog) {
       if (Status s = options_.changelog->Write(job.dossiers, job.markers); !s) {
         fatal_ = s;
         return s;
       }
+      CountUp(probe_.changelog_records_written, job.dossiers.size() + job.markers.size());
     }
     if (Status s = store_.Commit(BuildBatch(store_, job)); !s) {
       fatal_ = s;

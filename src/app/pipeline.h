@@ -159,6 +159,12 @@ struct PipelineProbe {
   std::atomic<uint64_t> dossier_cache_hits{0};
   std::atomic<uint64_t> dossier_cache_misses{0};
   std::atomic<uint64_t> dossier_cache_new{0};
+  // With a changelog: partitions assigned, by ChangelogSync::Action; dossiers restored from it
+  // or seeded into it; records (dossiers and markers) of commits the broker acknowledged
+  // (written by the state-writer thread).
+  std::array<std::atomic<uint64_t>, 4> changelog_syncs{};
+  std::atomic<uint64_t> changelog_dossiers_synced{0};
+  std::atomic<uint64_t> changelog_records_written{0};
 };
 
 // What one Pipeline::Recompute did.
@@ -612,6 +618,7 @@ class Pipeline {
   };
   // The markers of a commit to the changelog: one per partition the commit changes.
   void AddChangelogMarkers(CommitJob& job);
+  Result<ChangelogSync> SyncPartition(const TopicPartition& tp);  // SyncWithChangelog's work
   bool restoring_ = false;  // commits of SyncWithChangelog: not written to the changelog
   std::vector<std::pair<PartitionId, std::string>> local_markers_;  // for the next commit
   uint64_t changelog_sequence_ = 0;
