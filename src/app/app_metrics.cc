@@ -130,9 +130,10 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     }
     out.push_back(std::move(f));
   }
-  out.push_back(Single("iocstream_changelog_dossiers_synced_total",
-                       "Dossiers restored from the changelog or seeded into it.", kCounter,
-                       Load(probe_.changelog_dossiers_synced)));
+  out.push_back(Single("iocstream_changelog_records_synced_total",
+                       "Dossier records read from the changelog (restored) or written to it "
+                       "(seeded) when partitions were assigned.",
+                       kCounter, Load(probe_.changelog_records_synced)));
   out.push_back(Single("iocstream_changelog_records_written_total",
                        "Changelog records (dossiers and markers) acknowledged by the broker.",
                        kCounter, Load(probe_.changelog_records_written)));

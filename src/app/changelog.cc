@@ -1,10 +1,10 @@
 #include "app/changelog.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstring>
-#include <random>
 #include <thread>
 
 #include "iocstream/ingest/kafka_client.h"
@@ -59,13 +59,27 @@ std::optional<ChangelogMarker> ChangelogMarker::Decode(std::string_view bytes) {
   return m;
 }
 
-StateChangelog::StateChangelog(ChangelogOptions options) : options_(std::move(options)) {
-  std::random_device rd;
-  writer_id_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
-               static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+StateChangelog::StateChangelog(ChangelogOptions options) : options_(std::move(options)) {}
+
+std::optional<uint64_t> StateChangelog::WriterOf(const Record& record) {
+  if (record.key == kChangelogMarkerKey) {
+    if (auto m = ChangelogMarker::Decode(record.value)) return m->writer;
+    return std::nullopt;
+  }
+  if (record.key.empty() || record.key[0] != kChangelogDossierKeyTag || record.value.size() < 8) {
+    return std::nullopt;
+  }
+  return GetFixed64(record.value, 0);
+}
+
+std::optional<std::string_view> StateChangelog::DossierValue(std::string_view value) {
+  if (value.size() < 8) return std::nullopt;
+  return value.substr(8);
 }
 
 StateChangelog::~StateChangelog() {
+  stop_ticker_.store(true);
+  if (ticker_.joinable()) ticker_.join();
   if (producer_ != nullptr) {
     rd_kafka_flush(producer_, 10000);
     rd_kafka_destroy(producer_);
@@ -94,6 +108,15 @@ Result<std::unique_ptr<StateChangelog>> StateChangelog::Open(ChangelogOptions op
   });
   if (!rk) return rk.error();
   log->producer_ = *rk;
+  if (log->options_.stall_limit.count() > 0) {
+    log->ticker_ = std::thread([self] {
+      pthread_setname_np(pthread_self(), "changelog-tick");
+      while (!self->stop_ticker_.load()) {
+        self->Tick();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
   return log;
 }
 
@@ -124,19 +147,64 @@ Status StateChangelog::Produce(PartitionId partition, std::string_view key,
   }
 }
 
+void StateChangelog::Tick() {
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  const int64_t gap = now - tick_ns_.exchange(now);
+  if (gap > std::chrono::duration_cast<std::chrono::nanoseconds>(options_.stall_limit).count()) {
+    int64_t none = 0;
+    if (stall_ns_.compare_exchange_strong(none, now)) {
+      spdlog::error(
+          "changelog {}: this process was stalled for {} ms, more than the group's session "
+          "timeout ({} ms): its partitions may have gone to another member, so nothing more is "
+          "written to the changelog and `run` stops (a restart rejoins the group and syncs)",
+          options_.topic, gap / 1000000, options_.stall_limit.count());
+    }
+  }
+}
+
+Status StateChangelog::CheckStall() {
+  if (options_.stall_limit.count() <= 0) return {};
+  // The ticker may not have run since the process woke: the gap since its last tick counts.
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  const bool stalled =
+      stall_ns_.load() != 0 ||
+      now - tick_ns_.load() >
+          std::chrono::duration_cast<std::chrono::nanoseconds>(options_.stall_limit).count();
+  if (!stalled) return {};
+  return Unavailable(fmt::format(
+      "changelog {}: this process was stalled for longer than the group's session timeout ({} "
+      "ms): another member may own its partitions now, so this commit is not written to the "
+      "changelog (the state store has it; a restart resumes correctly)",
+      options_.topic, options_.stall_limit.count()));
+}
+
 Status StateChangelog::Write(const state::EncodedDossiers& dossiers,
-                             std::span<const std::pair<PartitionId, std::string>> markers) {
+                             std::span<const std::pair<PartitionId, std::string>> markers,
+                             bool check_stall) {
   const uint64_t failed_before = failed_.load();
   Status status;
+  if (check_stall) status = CheckStall();
+  size_t queued = 0;
   dossiers.ForEach([&](std::string_view id, std::string_view value, PartitionId partition) {
     if (!status) return;
+    if (check_stall && ++queued % 1024 == 0) {
+      if (status = CheckStall(); !status) return;
+    }
     key_.assign(1, kChangelogDossierKeyTag);
     key_.append(id);
-    status = Produce(partition, key_, value);
+    value_.clear();
+    PutFixed64(&value_, options_.writer);
+    value_.append(value);
+    status = Produce(partition, key_, value_);
   });
+  if (status && check_stall) status = CheckStall();
   for (const auto& [partition, marker] : markers) {
     if (!status) break;
     status = Produce(partition, kChangelogMarkerKey, marker);
+  }
+  if (!status) {
+    // Nothing more of this commit goes out (a marker must not follow a partial commit).
+    rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE);
   }
   const rd_kafka_resp_err_t flushed =
       rd_kafka_flush(producer_, static_cast<int>(options_.timeout.count()));
@@ -174,11 +242,12 @@ Result<std::pair<rd_kafka_t*, int64_t>> StateChangelog::Reader(PartitionId parti
   while (true) {
     err = rd_kafka_query_watermark_offsets(*rk, options_.topic.c_str(), partition.value(), &low,
                                            &high, static_cast<int>(options_.timeout.count()));
-    const bool retriable = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-                           err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-                           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-                           err == RD_KAFKA_RESP_ERR__TRANSPORT ||
-                           err == RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE;
+    const bool retriable =
+        err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+        err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+        err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+        err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+        err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE;
     if (!retriable || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

@@ -4,26 +4,38 @@
 //
 // Topic: cleanup.policy=compact, as many partitions as the events topic; changelog partition p
 // holds the dossiers of events partition p. Records (keys are bytes, not text):
-//   key "d" + dossier id  value: the dossier's stored value (state::DecodeDossierValue)
+//   key "d" + dossier id  value: fixed64 writer (little-endian), then the dossier's stored
+//                         value (state::DecodeDossierValue)
 //   key "m"               value: the partition's marker (ChangelogMarker::Encode)
+// The writer is the id of the state store that wrote the record (one per state directory,
+// StateStore::GetChangelogWriter), so that a restarted process knows its own records.
 // Compaction keeps each dossier's newest state and the newest marker. Dossiers are never
 // deleted, so the topic holds every dossier of the partition.
 //
-// Writes (Pipeline::Commit, on the state-writer thread): each commit writes, per partition it
-// changed, the changed dossiers and then the partition's marker, and waits until the broker
-// acknowledged them all (idempotent producer: in order, no duplicates) before the commit is
-// written to the state store, which records the marker too. So the changelog is never behind
-// the store of the instance that writes it; after a crash between the two it is ahead by one
-// commit, which the restarted instance either restores or writes again.
+// Writes (Pipeline::Commit, on the state-writer thread): once a commit is in the state store
+// (which records its markers), its changed dossiers and then, per partition it changed, the
+// partition's marker are written to the changelog, and the writer waits until the broker
+// acknowledged them all (idempotent producer: in order, no duplicates). So the changelog is
+// never ahead of the store that writes it: a commit whose alerts are in no store is not in the
+// changelog either (if it were, a restore would hold the commit's dossiers, the events consumed
+// again would be duplicates that raise nothing, and the alerts would be lost). After a crash
+// between the two, the changelog is behind by that commit.
 //
-// Restores (Pipeline::SyncWithChangelog, when the group assigns a partition): the store's
-// state of the partition is current when the marker it recorded equals the changelog's last
-// record. Otherwise every record is read from the changelog's start to its end, each dossier
-// set as the store's state (its timers and aggregate counts follow), and the offset and
-// watermark taken from the last marker. Dossiers written after that marker (a writer stopped
-// between a commit's dossiers and its marker) are set too: the events from the marker's offset
-// on are then consumed again, and a dossier that already holds one of them recognizes it as a
-// duplicate (its applied event ids), so the state ends the same.
+// Sync (Pipeline::SyncWithChangelog, when the group assigns a partition):
+// - the store's marker equals the changelog's last record: the store is current;
+// - the last record was written by this store (a restart after a crash between a commit and
+//   its changelog write, or in the middle of one): the store is ahead, and its state of the
+//   partition is written to the changelog whole ("seeded");
+// - the changelog is empty, or its last marker's offset is before the store's (a topic
+//   created again): seeded likewise;
+// - otherwise another instance moved the partition on: every record is read from the
+//   changelog's start to its end, each dossier set as the store's state (its timers and
+//   aggregate counts follow), and the offset and watermark taken from the last marker
+//   ("restored"). Dossiers written after that marker (a writer killed between a commit's
+//   dossiers and its marker) are set too: the events from the marker's offset on are then
+//   consumed again, and a dossier that already holds one of them recognizes it as a duplicate
+//   (its applied event ids), so the state ends the same. Their alerts are in the outbox of the
+//   store that committed them, sent when it runs again.
 //
 // Thread-safety: Write is called by one thread at a time; Last and ReadAll create a consumer
 // of their own per call and may run on any thread. Errors: kUnavailable when the broker does
@@ -34,6 +46,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,6 +54,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "iocstream/core/result.h"
@@ -71,9 +85,17 @@ inline constexpr char kChangelogDossierKeyTag = 'd';
 struct ChangelogOptions {
   std::string bootstrap_servers = "127.0.0.1:19092";
   std::string topic;
+  uint64_t writer = 0;  // the state store's id (StateStore::GetChangelogWriter)
   std::map<std::string, std::string> producer;  // librdkafka properties, passed through
   std::map<std::string, std::string> consumer;  // librdkafka properties, passed through
   Millis timeout{60000};                        // for one commit's acknowledgements
+  // The group's session timeout (session.timeout.ms). A process stalled longer than this
+  // (stopped, frozen, swapped out: its heartbeats stopped too) may have lost its partitions to
+  // another member, which may have restored them already; what it wrote after waking, before
+  // it heard of the loss, would put older states after the new owner's. So a ticker thread
+  // watches for such a stall, and once it saw one every later Write is refused (the Pipeline
+  // stops; a restart rejoins the group and syncs). 0: no watch.
+  Millis stall_limit{0};
 };
 
 class StateChangelog {
@@ -85,8 +107,11 @@ class StateChangelog {
 
   // Writes one commit: every dossier of `dossiers`, each to its partition, then the markers
   // (partition, ChangelogMarker bytes), and waits until the broker acknowledged them all.
+  // With `check_stall`, refuses (kUnavailable; records not yet sent are purged) once a stall
+  // longer than stall_limit was seen, checked before and while records are queued.
   [[nodiscard]] Status Write(const state::EncodedDossiers& dossiers,
-                             std::span<const std::pair<PartitionId, std::string>> markers);
+                             std::span<const std::pair<PartitionId, std::string>> markers,
+                             bool check_stall = true);
 
   struct Record {
     std::string key;
@@ -99,10 +124,16 @@ class StateChangelog {
   using Visit = std::function<Status(std::string_view key, std::string_view value)>;
   [[nodiscard]] Status ReadAll(PartitionId partition, const Visit& visit);
 
+  // The writer of a record (its marker's, or the dossier value's prefix); nullopt if it has
+  // neither layout.
+  [[nodiscard]] static std::optional<uint64_t> WriterOf(const Record& record);
+  // A dossier record's stored value (without the writer); nullopt if too short.
+  [[nodiscard]] static std::optional<std::string_view> DossierValue(std::string_view value);
+
   // Records acknowledged by the broker since Open.
   [[nodiscard]] uint64_t written() const { return delivered_.load(); }
-  // This process's writer id (ChangelogMarker::writer).
-  [[nodiscard]] uint64_t writer_id() const { return writer_id_; }
+  // The writer id of this store (ChangelogOptions::writer).
+  [[nodiscard]] uint64_t writer_id() const { return options_.writer; }
   [[nodiscard]] const std::string& topic() const { return options_.topic; }
 
  private:
@@ -115,11 +146,18 @@ class StateChangelog {
 
   ChangelogOptions options_;
   rd_kafka_t* producer_ = nullptr;
-  uint64_t writer_id_ = 0;
+  [[nodiscard]] Status CheckStall();
+  void Tick();
+  // Steady-clock nanoseconds of the ticker's last tick, and of the first stall it saw (0: none).
+  std::atomic<int64_t> tick_ns_{std::chrono::steady_clock::now().time_since_epoch().count()};
+  std::atomic<int64_t> stall_ns_{0};
+  std::atomic<bool> stop_ticker_{false};
+  std::thread ticker_;
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> failed_{0};
   std::string first_failure_;  // written by the delivery callback, read after a flush
   std::string key_;            // reused
+  std::string value_;          // reused
 };
 
 }  // namespace iocstream::app

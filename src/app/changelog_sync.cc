@@ -62,7 +62,7 @@ Result<ChangelogSync> Pipeline::SyncWithChangelog(const TopicPartition& tp) {
   auto sync = SyncPartition(tp);
   if (sync) {
     probe_.changelog_syncs[static_cast<size_t>(sync->action)].fetch_add(1);
-    probe_.changelog_dossiers_synced.fetch_add(sync->dossiers);
+    probe_.changelog_records_synced.fetch_add(sync->records);
   }
   return sync;
 }
@@ -91,12 +91,21 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
 
   // The changelog is empty, or ends at an offset before the store's (a topic created again):
   // the store's state is the newer one, and the changelog gets all of it.
-  const bool behind =
-      !last->has_value() || (last_marker && stored->has_value() &&
-                             (!last_marker->next_offset || *last_marker->next_offset < **stored));
+  // The changelog's last record is this store's: the store holds that commit and maybe a later
+  // one whose changelog write did not finish.
+  const bool own = last->has_value() && StateChangelog::WriterOf(**last) == log->writer_id();
+  const bool behind = !last->has_value() || own ||
+                      (last_marker && stored->has_value() &&
+                       (!last_marker->next_offset || *last_marker->next_offset < **stored));
   if (behind) {
     if (!stored->has_value()) return out;  // nothing on either side
-    if (last->has_value()) {
+    if (own) {
+      spdlog::info(
+          "changelog {}[{}] ends with a write of this store's that it does not record as done "
+          "(stopped between a commit and its changelog write): writing the store's state of "
+          "the partition to it",
+          log->topic(), p.value());
+    } else if (last->has_value()) {
       spdlog::warn(
           "changelog {}[{}] ends at offset {}, before the store's {}: writing the store's state "
           "of the partition to it",
@@ -108,9 +117,9 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
     Status scan = store_.ForEachDossier([&](const DossierState& d) {
       if (d.partition != p) return true;
       chunk.Add(d);
-      ++out.dossiers;
+      ++out.records;
       if (chunk.size() >= kSyncChunk) {
-        status = log->Write(chunk, {});
+        status = log->Write(chunk, {}, /*check_stall=*/false);
         chunk.Clear();
       }
       return static_cast<bool>(status);
@@ -129,7 +138,7 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
     marker.writer = log->writer_id();
     marker.sequence = ++changelog_sequence_;
     const std::vector<std::pair<PartitionId, std::string>> markers = {{p, marker.Encode()}};
-    if (Status s = log->Write(chunk, markers); !s) return s.error();
+    if (Status s = log->Write(chunk, markers, /*check_stall=*/false); !s) return s.error();
     local_markers_ = markers;
     restoring_ = true;
     Status committed = Commit(CommitTrigger::kFlush);
@@ -157,7 +166,13 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
                                log->topic(), p.value())};
     }
     id.assign(key.substr(1));
-    auto state = state::DecodeDossierValue(id, value);
+    const auto stored_value = StateChangelog::DossierValue(value);
+    if (!stored_value) {
+      return Error{ErrorCode::kCorruption, fmt::format("changelog {}[{}]: dossier {}: a value of "
+                                                       "{} bytes",
+                                                       log->topic(), p.value(), id, value.size())};
+    }
+    auto state = state::DecodeDossierValue(id, *stored_value);
     if (!state) {
       return Error{ErrorCode::kCorruption,
                    fmt::format("changelog {}[{}]: dossier {}: {}", log->topic(), p.value(), id,
@@ -171,7 +186,7 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
     Entry* entry = Lookup(id);
     if (entry == nullptr) return fatal_;
     Update(*entry, std::move(*state));
-    ++out.dossiers;
+    ++out.records;
     if (dirty_.size() >= kSyncChunk || OverByteBound()) return Commit(CommitTrigger::kFlush);
     return {};
   });

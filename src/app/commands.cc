@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -285,14 +286,16 @@ int RunLive(const RunOptions& options) {
             tp.partition.value(), changelog->topic(), ToString(sync->action),
             sync->action == ChangelogSync::Action::kCurrent
                 ? ""
-                : fmt::format(" ({} dossiers)", sync->dossiers),
+                : fmt::format(" ({} records)", sync->records),
             sync->next_offset ? std::to_string(sync->next_offset->value()) : "none",
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started_sync).count());
       }
     }
     return pipeline.StoredOffset(tp);
   };
-  handler.revoked = [&](const std::vector<TopicPartition>& tps) { pipeline.OnRevoked(tps); };
+  handler.revoked = [&](const std::vector<TopicPartition>& tps, bool lost) {
+    pipeline.OnRevoked(tps, lost);
+  };
   handler.assigned = [&](const std::vector<TopicPartition>& tps) {
     if (Status s = pipeline.OnAssigned(tps); !s) assign_error = s.error();
     assigned.store(true);
@@ -312,7 +315,27 @@ int RunLive(const RunOptions& options) {
     if (Status s = (*admin)->EnsureTopics(changelog_topic, Millis(15000)); !s) {
       return Fail(s.error());
     }
+    // The store's id as a changelog writer, made once per state directory.
+    auto writer = runtime.store->GetChangelogWriter();
+    if (!writer) return Fail(writer.error());
+    if (!writer->has_value()) {
+      std::random_device rd;
+      const uint64_t id =
+          (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+          static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+      state::StateBatch batch = runtime.store->NewBatch();
+      batch.PutChangelogWriter(id);
+      if (Status s = runtime.store->Commit(std::move(batch)); !s) return Fail(s.error());
+      *writer = id;
+    }
     ChangelogOptions changelog_options;
+    changelog_options.writer = **writer;
+    // The group's session timeout (librdkafka's default 45 s unless passed through).
+    changelog_options.stall_limit = Millis(45000);
+    if (auto it = config.kafka.consumer.find("session.timeout.ms");
+        it != config.kafka.consumer.end()) {
+      changelog_options.stall_limit = Millis(std::stoll(it->second));
+    }
     changelog_options.bootstrap_servers = config.kafka.bootstrap_servers;
     changelog_options.topic = config.kafka.changelog_topic;
     changelog_options.producer = config.kafka.producer;

@@ -18,10 +18,11 @@ CommitWriter::~CommitWriter() {
   thread_.join();
 }
 
-void CommitWriter::Submit(BuildBatch build) {
+void CommitWriter::Submit(BuildBatch build, AfterCommit after) {
   {
     std::lock_guard lock(mu_);
     job_ = std::move(build);
+    after_ = std::move(after);
     done_.reset();
   }
   busy_ = true;
@@ -52,12 +53,15 @@ void CommitWriter::Loop() {
     cv_.wait(lock, [this] { return stop_ || job_ != nullptr; });
     if (!job_) return;
     BuildBatch build = std::move(job_);
+    AfterCommit after = std::move(after_);
     job_ = nullptr;
+    after_ = nullptr;
     lock.unlock();
     Status s;
     try {
       Result<state::StateBatch> batch = build();
       s = batch ? store_.Commit(std::move(*batch)) : Status(batch.error());
+      if (s && after) s = after();
     } catch (const std::exception& e) {
       s = Error{ErrorCode::kInternal, std::string("building the state commit: ") + e.what()};
     }

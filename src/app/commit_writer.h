@@ -38,7 +38,10 @@ class CommitWriter {
   // !busy().
   // An error from `build` is Await's error, and nothing is written.
   using BuildBatch = std::function<Result<state::StateBatch>()>;
-  void Submit(BuildBatch build);
+  // `after`, when given, runs on the writer thread once the batch is in the store; its error
+  // is Await's error (the batch stays written).
+  using AfterCommit = std::function<Status()>;
+  void Submit(BuildBatch build, AfterCommit after = {});
 
   // True from Submit until Await returns.
   [[nodiscard]] bool busy() const { return busy_; }
@@ -54,6 +57,7 @@ class CommitWriter {
   std::mutex mu_;
   std::condition_variable cv_;
   BuildBatch job_;              // guarded by mu_; empty: none
+  AfterCommit after_;           // guarded by mu_
   std::optional<Status> done_;  // guarded by mu_
   bool stop_ = false;           // guarded by mu_
   std::thread thread_;

@@ -291,8 +291,21 @@ Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
   return {};
 }
 
-void Pipeline::OnRevoked(std::span<const TopicPartition> partitions) {
-  if (fatal_ && HasPending()) {
+void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost) {
+  if (lost) {
+    if (Status s = AwaitWrite(); !s) {
+      spdlog::error("a state commit in flight when partitions were lost failed: {}",
+                    s.error().message);
+    }
+    // Every partition of the assignment is lost at once: all that is pending goes.
+    batch_offsets_.clear();
+    outbox_.clear();
+    outbox_bytes_ = 0;
+    watermark_moved_.clear();
+    local_markers_.clear();
+    pending_records_ = 0;
+    touched_.clear();
+  } else if (fatal_ && HasPending()) {
     if (Status s = Flush(); !s) {
       spdlog::error("committing before giving up partitions failed: {}", s.error().message);
     }
@@ -1049,26 +1062,30 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     // next interval's changes do not regrow (and rehash) a table from nothing.
     in_flight_timer_changes_.swap(timer_changes_);
     for (auto& [p, puts] : uncovered_puts_) puts.in_flight.swap(puts.current);  // emptied above
-    writer_->Submit([&store = store_, &job, log = options_.changelog,
-                     &probe = probe_]() -> Result<state::StateBatch> {
-      if (job.to_changelog) {
-        if (Status s = log->Write(job.dossiers, job.markers); !s) return s.error();
+    // The changelog gets the commit once the store has it (app/changelog.h).
+    CommitWriter::AfterCommit after;
+    if (job.to_changelog) {
+      after = [&job, log = options_.changelog, &probe = probe_]() -> Status {
+        if (Status s = log->Write(job.dossiers, job.markers); !s) return s;
         probe.changelog_records_written.fetch_add(job.dossiers.size() + job.markers.size(),
                                                   std::memory_order_relaxed);
-      }
-      return BuildBatch(store, job);
-    });
+        return {};
+      };
+    }
+    writer_->Submit(
+        [&store = store_, &job]() -> Result<state::StateBatch> { return BuildBatch(store, job); },
+        std::move(after));
   } else {
+    if (Status s = store_.Commit(BuildBatch(store_, job)); !s) {
+      fatal_ = s;
+      return s;
+    }
     if (job.to_changelog) {
       if (Status s = options_.changelog->Write(job.dossiers, job.markers); !s) {
         fatal_ = s;
         return s;
       }
       CountUp(probe_.changelog_records_written, job.dossiers.size() + job.markers.size());
-    }
-    if (Status s = store_.Commit(BuildBatch(store_, job)); !s) {
-      fatal_ = s;
-      return s;
     }
     for (const auto& [tp, position] : batch_offsets_) durable_offsets_[tp] = position.next;
     ++durable_commits_;

@@ -113,7 +113,7 @@ struct ChangelogSync {
     kSeeded,    // the changelog was empty (or behind): the store's state was written to it
   };
   Action action = Action::kNone;
-  size_t dossiers = 0;                // restored or seeded
+  size_t records = 0;                 // dossier records read (restored) or written (seeded)
   std::optional<Offset> next_offset;  // the partition's stored offset afterwards
 };
 [[nodiscard]] std::string_view ToString(ChangelogSync::Action action);
@@ -163,7 +163,7 @@ struct PipelineProbe {
   // or seeded into it; records (dossiers and markers) of commits the broker acknowledged
   // (written by the state-writer thread).
   std::array<std::atomic<uint64_t>, 4> changelog_syncs{};
-  std::atomic<uint64_t> changelog_dossiers_synced{0};
+  std::atomic<uint64_t> changelog_records_synced{0};
   std::atomic<uint64_t> changelog_records_written{0};
 };
 
@@ -311,8 +311,11 @@ class Pipeline {
 
   // Commits what is pending, then forgets the in-memory state of revoked partitions
   // (aggregates, watermarks, offsets, cached dossiers). A failed commit makes the Pipeline
-  // fatal (the next call returns the error).
-  void OnRevoked(std::span<const TopicPartition> partitions);
+  // fatal (the next call returns the error). `lost` (the group took them without this member:
+  // another may own them already): what is pending is dropped, not committed, so that neither
+  // the store nor the changelog gets changes for partitions this instance no longer owns; a
+  // write already in flight is awaited. The store then resumes them from its last commit.
+  void OnRevoked(std::span<const TopicPartition> partitions, bool lost = false);
 
   // Dossier cache: entries held and their estimated bytes.
   [[nodiscard]] size_t CachedDossiers() const { return entries_.size(); }

@@ -231,7 +231,14 @@ class KafkaSource::Impl {
       spdlog::info("kafka: assigned {} partition(s)", tps.size());
       if (handler_.assigned) handler_.assigned(tps);
     } else {
-      if (handler_.revoked) handler_.revoked(tps);
+      const bool lost = rd_kafka_assignment_lost(rk) != 0;
+      if (lost) {
+        spdlog::warn(
+            "kafka: {} partition(s) lost (this member's session expired): changes not yet "
+            "committed for them are dropped",
+            tps.size());
+      }
+      if (handler_.revoked) handler_.revoked(tps, lost);
       // Read ahead, not applied: the partitions' next owner consumes them from the store's
       // offset (this instance too, if they come back: librdkafka starts them there again).
       const std::set<TopicPartition> revoked(tps.begin(), tps.end());

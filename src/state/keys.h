@@ -50,6 +50,7 @@ inline constexpr std::string_view kWatermarkKeyPrefix = "watermark/";
 inline constexpr std::string_view kReplayPartitionsKey = "replay_partitions";
 inline constexpr std::string_view kSourceCheckKeyPrefix = "source_check/";
 inline constexpr std::string_view kChangelogMarkerKeyPrefix = "changelog_marker/";
+inline constexpr std::string_view kChangelogWriterKey = "changelog_writer";
 
 // Appends `s` escaped and terminated (see above).
 void AppendEscapedString(std::string* out, std::string_view s);

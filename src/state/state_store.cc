@@ -419,6 +419,12 @@ void StateBatch::PutChangelogMarker(PartitionId partition, std::string_view mark
       rep_->batch.Put(rep_->families[kMeta], keys::ChangelogMarkerKey(partition), ToSlice(marker)));
 }
 
+void StateBatch::PutChangelogWriter(uint64_t writer) {
+  assert(rep_);
+  rep_->Record(rep_->batch.Put(rep_->families[kMeta], ToSlice(keys::kChangelogWriterKey),
+                               keys::Fixed64Value(writer)));
+}
+
 void StateBatch::PutReplayPartitions(int32_t partitions) {
   assert(rep_);
   rep_->Record(rep_->batch.Put(rep_->families[kMeta], ToSlice(keys::kReplayPartitionsKey),
@@ -1024,6 +1030,16 @@ Result<std::optional<std::string>> StateStore::GetChangelogMarker(PartitionId pa
 
 Result<DossierState> DecodeDossierValue(std::string_view dossier_id, std::string_view value) {
   return DecodeDossier(dossier_id, value);
+}
+
+Result<std::optional<uint64_t>> StateStore::GetChangelogWriter() const {
+  if (!impl_->db) return Closed();
+  auto raw = impl_->GetRaw(kMeta, keys::kChangelogWriterKey);
+  if (!raw) return raw.error();
+  if (!raw->has_value()) return std::optional<uint64_t>();
+  auto v = keys::DecodeFixed64Value(**raw);
+  if (!v) return CorruptKey(keys::kMetaFamily);
+  return std::optional<uint64_t>(*v);
 }
 
 Result<std::optional<int32_t>> StateStore::GetReplayPartitions() const {

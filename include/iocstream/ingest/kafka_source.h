@@ -86,8 +86,11 @@ struct KafkaSourceOptions {
 struct RebalanceHandler {
   // Next offset to consume for a newly assigned partition; nullopt → auto.offset.reset.
   std::function<std::optional<Offset>(const TopicPartition&)> stored_offset;
-  // Partitions taken away: the handler must forget their in-memory state.
-  std::function<void(const std::vector<TopicPartition>&)> revoked;
+  // Partitions taken away: the handler must forget their in-memory state. `lost` is true when
+  // the group took them without this member's part (its session timed out: a stalled process,
+  // a network cut), so another member may own them already: nothing more may be written for
+  // them.
+  std::function<void(const std::vector<TopicPartition>&, bool lost)> revoked;
   // Partitions newly assigned (after their start offsets were set).
   std::function<void(const std::vector<TopicPartition>&)> assigned;
 };

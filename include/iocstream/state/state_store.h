@@ -252,6 +252,8 @@ class StateBatch {
   // The changelog marker this store's state of `partition` matches (app/changelog.h): the
   // last marker written to the partition's changelog with, or restored from it.
   void PutChangelogMarker(PartitionId partition, std::string_view marker);
+  // This store's id as a changelog writer (GetChangelogWriter): set once, when first needed.
+  void PutChangelogWriter(uint64_t writer);
 
   // Queues an alert for the sink. The store assigns its sequence number at Commit:
   // consecutive, increasing across commits and restarts.
@@ -344,6 +346,9 @@ class StateStore {
   [[nodiscard]] Result<std::optional<int32_t>> GetReplayPartitions() const;
   // The changelog marker stored with PutChangelogMarker; nullopt if none.
   [[nodiscard]] Result<std::optional<std::string>> GetChangelogMarker(PartitionId partition) const;
+  // The id this store writes changelog records under (app/changelog.h), nullopt before the
+  // first: one per state directory, so that a restarted process knows its own records.
+  [[nodiscard]] Result<std::optional<uint64_t>> GetChangelogWriter() const;
 
   // Timers of one partition with due <= up_to, in (due, kind, dossier id) order, at most
   // `limit` of them. The caller deletes fired timers in a later batch.
