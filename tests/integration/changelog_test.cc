@@ -14,18 +14,7 @@
 namespace iocstream::testing {
 namespace {
 
-constexpr const char* kAsOf = "2026-06-01T00:00:00Z";
-const std::string kExtra =
-    "timers:\n  clock: watermark\n  allowed_lateness: 1h\n"
-    "sla:\n  warning_fraction: 0\n  warning_hours_left: 0\n  apology_alerts: false\n";
-
-std::string Export(const std::string& config, const std::string& state_dir,
-                   const std::string& what) {
-  auto r = RunIocstream({"export", "--config", config, "--state-dir", state_dir, what, "--format",
-                         "csv", "--as-of", kAsOf});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return r.out;
-}
+const std::string kExtra = kWatermarkRunConfig;
 
 uint64_t Consumed(const std::string& out) {
   std::smatch m;
@@ -107,11 +96,11 @@ TEST(ChangelogTest, AMovedPartitionContinuesFromItsLastOwnersStateAndRepeatsNoAl
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   EXPECT_EQ(whole.err.find("state changelog:"), std::string::npos) << whole.err;
   EXPECT_EQ(Consumed(whole.out), first + second) << whole.out;
-  const std::string reference = Export(config, dir / "reference", "dossiers");
+  const std::string reference = ExportCsv(config, dir / "reference", "dossiers");
   EXPECT_GT(std::count(reference.begin(), reference.end(), '\n'), 50);
-  EXPECT_EQ(Export(config, dir / "b", "dossiers"), reference);
-  EXPECT_EQ(Export(config, dir / "b", "aggregates"),
-            Export(config, dir / "reference", "aggregates"));
+  EXPECT_EQ(ExportCsv(config, dir / "b", "dossiers"), reference);
+  EXPECT_EQ(ExportCsv(config, dir / "b", "aggregates"),
+            ExportCsv(config, dir / "reference", "aggregates"));
 
   // A and B together published each of the reference's alerts once.
   const auto Published = [](const std::string& topic, size_t at_least) {
@@ -132,9 +121,9 @@ TEST(ChangelogTest, AMovedPartitionContinuesFromItsLastOwnersStateAndRepeatsNoAl
   ASSERT_EQ(a_again.exit_code, 0) << a_again.err;
   EXPECT_EQ(Consumed(a_again.out), 0u) << a_again.out << a_again.err;
   EXPECT_NE(a_again.err.find(": restored ("), std::string::npos) << a_again.err;
-  EXPECT_EQ(Export(config, dir / "a", "dossiers"), reference);
-  EXPECT_EQ(Export(config, dir / "a", "aggregates"),
-            Export(config, dir / "reference", "aggregates"));
+  EXPECT_EQ(ExportCsv(config, dir / "a", "dossiers"), reference);
+  EXPECT_EQ(ExportCsv(config, dir / "a", "aggregates"),
+            ExportCsv(config, dir / "reference", "aggregates"));
 
   // Once more: now its state is the changelog's, and nothing is read back.
   auto a_current = RunIocstream({"run", "--config", config, "--state-dir", dir / "a",
@@ -171,8 +160,8 @@ TEST(ChangelogTest, TurningTheChangelogOnSeedsItWithTheStoresState) {
                          "--summary-when-caught-up", "--exit-when-caught-up"});
   ASSERT_EQ(b.exit_code, 0) << b.err;
   EXPECT_EQ(Consumed(b.out), 0u) << b.out << b.err;
-  EXPECT_EQ(Export(config, dir / "b", "dossiers"), Export(config, dir / "a", "dossiers"));
-  EXPECT_EQ(Export(config, dir / "b", "aggregates"), Export(config, dir / "a", "aggregates"));
+  EXPECT_EQ(ExportCsv(config, dir / "b", "dossiers"), ExportCsv(config, dir / "a", "dossiers"));
+  EXPECT_EQ(ExportCsv(config, dir / "b", "aggregates"), ExportCsv(config, dir / "a", "aggregates"));
 }
 
 }  // namespace

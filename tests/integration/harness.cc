@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <csv.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -121,6 +122,14 @@ CommandResult RunIocstream(const std::vector<std::string>& args, std::chrono::se
   r.out = child.Stdout();
   r.err += child.Stderr();
   return r;
+}
+
+std::string ExportCsv(const std::string& config, const std::string& state_dir,
+                      const std::string& what) {
+  auto r = RunIocstream({"export", "--config", config, "--state-dir", state_dir, what, "--format",
+                         "csv", "--as-of", "2026-06-01T00:00:00Z"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
 }
 
 std::string WriteConfig(const TempDir& dir, const std::string& topic_prefix,

@@ -60,6 +60,17 @@ std::string SourceDir();
 std::string SharedDataDir();  // ../shared/data/raw next to the checkout
 std::string Bootstrap();
 
+// Config sections for runs whose results must not depend on the wall clock: watermark timers
+// with an hour of allowed lateness, and only breach and completion alerts.
+inline const std::string kWatermarkRunConfig =
+    "timers:\n  clock: watermark\n  allowed_lateness: 1h\n"
+    "sla:\n  warning_fraction: 0\n  warning_hours_left: 0\n  apology_alerts: false\n";
+
+// `iocstream export STATE_DIR WHAT --format csv --as-of 2026-06-01T00:00:00Z` with `config`:
+// its standard output (a failed export fails the test).
+std::string ExportCsv(const std::string& config, const std::string& state_dir,
+                      const std::string& what);
+
 // A topic or group name unique to this process and call.
 std::string UniqueName(const std::string& prefix);
 

@@ -22,18 +22,7 @@ namespace iocstream::testing {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr const char* kAsOf = "2026-06-01T00:00:00Z";
-const std::string kExtra =
-    "timers:\n  clock: watermark\n  allowed_lateness: 1h\n"
-    "sla:\n  warning_fraction: 0\n  warning_hours_left: 0\n  apology_alerts: false\n";
-
-std::string Export(const std::string& config, const std::string& state_dir,
-                   const std::string& what) {
-  auto r = RunIocstream({"export", "--config", config, "--state-dir", state_dir, what, "--format",
-                         "csv", "--as-of", kAsOf});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return r.out;
-}
+const std::string kExtra = kWatermarkRunConfig;
 
 struct Accounting {
   uint64_t consumed = 0, applied = 0, duplicates = 0, dead_lettered = 0, gaps = 0;
@@ -163,11 +152,11 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
                               "--mapping", mapping, sample});
   ASSERT_EQ(replay.exit_code, 0) << replay.err;
 
-  const std::string kafka_dossiers = Export(config, dir / "kafka-state", "dossiers");
+  const std::string kafka_dossiers = ExportCsv(config, dir / "kafka-state", "dossiers");
   EXPECT_GT(std::count(kafka_dossiers.begin(), kafka_dossiers.end(), '\n'), 100);
-  EXPECT_EQ(kafka_dossiers, Export(config, dir / "file-state", "dossiers"));
-  EXPECT_EQ(Export(config, dir / "kafka-state", "aggregates"),
-            Export(config, dir / "file-state", "aggregates"));
+  EXPECT_EQ(kafka_dossiers, ExportCsv(config, dir / "file-state", "dossiers"));
+  EXPECT_EQ(ExportCsv(config, dir / "kafka-state", "aggregates"),
+            ExportCsv(config, dir / "file-state", "aggregates"));
   // The per-department summary printed by run equals the replay's.
   const auto table = [](const std::string& out) { return out.substr(0, out.find("consumed")); };
   EXPECT_EQ(table(run.out), table(replay.out));
@@ -388,7 +377,7 @@ TEST(KafkaPipelineTest, ATopicCreatedAgainIsAppliedFromItsStart) {
   EXPECT_EQ(a.duplicates, 1u) << run.out;
   EXPECT_NE(run.err.find("the broker's log no longer reaches offset 10"), std::string::npos)
       << run.err;
-  const std::string dossiers = Export(config, dir / "state", "dossiers");
+  const std::string dossiers = ExportCsv(config, dir / "state", "dossiers");
   for (const char* id : {"NEW-1", "NEW-2", "NEW-3", "OLD-0", "OLD-9"}) {
     EXPECT_NE(dossiers.find(id), std::string::npos) << id;
   }
@@ -430,10 +419,10 @@ TEST(KafkaPipelineTest, SigkillAndRestartGiveTheSameStateAsAnUninterruptedRun) {
       {"run", "--config", config, "--state-dir", dir / "crashy", "--exit-when-caught-up"});
   ASSERT_EQ(final_run.exit_code, 0) << final_run.err;
 
-  EXPECT_EQ(Export(config, dir / "crashy", "dossiers"),
-            Export(config, dir / "reference", "dossiers"));
-  EXPECT_EQ(Export(config, dir / "crashy", "aggregates"),
-            Export(config, dir / "reference", "aggregates"));
+  EXPECT_EQ(ExportCsv(config, dir / "crashy", "dossiers"),
+            ExportCsv(config, dir / "reference", "dossiers"));
+  EXPECT_EQ(ExportCsv(config, dir / "crashy", "aggregates"),
+            ExportCsv(config, dir / "reference", "aggregates"));
 }
 
 }  // namespace
