@@ -3,11 +3,13 @@
 // being rebuilt from the events topic, and raises none of that owner's alerts again.
 // IOCSTREAM_NEEDS_KAFKA
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "integration/harness.h"
 
@@ -132,6 +134,84 @@ TEST(ChangelogTest, AMovedPartitionContinuesFromItsLastOwnersStateAndRepeatsNoAl
   EXPECT_EQ(a_current.err.find(": restored ("), std::string::npos) << a_current.err;
   EXPECT_NE(a_current.err.find(": current; resuming at offset"), std::string::npos)
       << a_current.err;
+}
+
+// A member frozen past the group's session timeout (SIGSTOP) while events flow: the group gives
+// its partitions to the other member, which restores them. When the frozen one wakes, it must
+// not write what it had pending to the changelog after the new owner's records: it sees the
+// stall and writes nothing more. Each member's directory, consolidated alone afterwards, ends
+// equal to one uninterrupted instance, and no alert of that instance is missing.
+TEST(ChangelogTest, AMemberFrozenPastItsSessionWritesNothingStaleToTheChangelog) {
+  TempDir dir;
+  const std::string prefix = UniqueName("changelog-stall");
+  const std::string config =
+      WithChangelog(WriteConfig(dir, prefix,
+                                kExtra + "procedures:\n  catalog: " + SourceDir() +
+                                    "/config/procedures/catalog.yaml\n"),
+                    prefix + "-state-changelog");
+  Child a({"run", "--config", config, "--state-dir", dir / "a"}, dir.path());
+  Child b({"run", "--config", config, "--state-dir", dir / "b"}, dir.path());
+  for (int i = 0; i < 300; ++i) {
+    if (a.Stderr().find("kafka: assigned") != std::string::npos &&
+        b.Stderr().find("kafka: assigned") != std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(a.Stderr().find("kafka: assigned"), std::string::npos) << a.Stderr();
+  ASSERT_NE(b.Stderr().find("kafka: assigned"), std::string::npos) << b.Stderr();
+  // About 14,000 events at 1,500 a second; A is frozen 3 s in, for 9 s (session: 6 s).
+  Child simulate({"simulate", "--config", config, "--units",
+                  SourceDir() + "/config/simulator/phu-tho-units.csv", "--procedure-pools",
+                  SourceDir() + "/config/simulator/procedure-pools.csv", "--dossiers", "3000",
+                  "--seed", "12", "--rate", "1500", "--no-progress"},
+                 dir.path());
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  a.Kill(SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::seconds(9));
+  a.Kill(SIGCONT);
+  ASSERT_EQ(simulate.Wait(std::chrono::seconds(120)), 0) << simulate.Stderr();
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  a.Kill(SIGTERM);
+  b.Kill(SIGTERM);
+  a.Wait(std::chrono::seconds(60));
+  ASSERT_EQ(b.Wait(std::chrono::seconds(60)), 0) << b.Stderr();
+  EXPECT_NE(a.Stderr().find("this process was stalled for"), std::string::npos) << a.Stderr();
+
+  // The reference, and each directory consolidated alone (it restores what the other moved on).
+  std::string plain = ReadFile(config);
+  for (const std::string& name : {std::string("-group"), std::string("-alerts")}) {
+    plain.replace(plain.find(prefix + name), prefix.size(), prefix + "-reference");
+  }
+  const std::string reference_config = dir / "reference.yaml";
+  std::ofstream(reference_config) << plain.substr(0, plain.find("  changelog_topic:"))
+                                  << plain.substr(
+                                         plain.find('\n', plain.find("  changelog_topic:")) + 1);
+  auto whole = RunIocstream({"run", "--config", reference_config, "--state-dir", dir / "reference",
+                             "--exit-when-caught-up"});
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const std::string reference = ExportCsv(config, dir / "reference", "dossiers");
+  EXPECT_GT(std::count(reference.begin(), reference.end(), '\n'), 1000);
+  for (const char* member : {"a", "b"}) {
+    SCOPED_TRACE(member);
+    auto alone = RunIocstream({"run", "--config", config, "--state-dir", dir / member,
+                               "--summary-when-caught-up", "--exit-when-caught-up"});
+    ASSERT_EQ(alone.exit_code, 0) << alone.err;
+    EXPECT_EQ(ExportCsv(config, dir / member, "dossiers"), reference);
+    EXPECT_EQ(ExportCsv(config, dir / member, "aggregates"),
+              ExportCsv(config, dir / "reference", "aggregates"));
+  }
+  std::set<std::string> expected;
+  for (const KafkaRecord& r :
+       ConsumeAll(prefix + "-reference-alerts", 1000000, std::chrono::seconds(8))) {
+    expected.insert(r.value);
+  }
+  std::set<std::string> published;
+  for (const KafkaRecord& r : ConsumeAll(prefix + "-alerts", 1000000, std::chrono::seconds(8))) {
+    published.insert(r.value);
+  }
+  ASSERT_GT(expected.size(), 100u);
+  EXPECT_EQ(published, expected);
 }
 
 // A store written without a changelog: turning it on writes the store's state of each
