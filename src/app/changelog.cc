@@ -31,6 +31,31 @@ Error Unavailable(std::string message) {
   return Error{ErrorCode::kUnavailable, std::move(message)};
 }
 
+// Calls `call` (a librdkafka transactional API call) again while its error is retriable and
+// time is left; returns the last error (null: done), which the caller destroys.
+template <typename Call>
+rd_kafka_error_t* Retried(Millis timeout, const Call& call) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    rd_kafka_error_t* error = call();
+    if (error == nullptr || !rd_kafka_error_is_retriable(error) ||
+        std::chrono::steady_clock::now() > deadline) {
+      return error;
+    }
+    rd_kafka_error_destroy(error);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// The error's text, with what it means for the transaction; destroys `error`.
+std::string Described(rd_kafka_error_t* error) {
+  std::string text = fmt::format("{} ({})", rd_kafka_error_string(error),
+                                 rd_kafka_err2name(rd_kafka_error_code(error)));
+  if (rd_kafka_error_is_fatal(error)) text += "; fatal to the producer";
+  rd_kafka_error_destroy(error);
+  return text;
+}
+
 }  // namespace
 
 std::string ChangelogMarker::Encode() const {
@@ -91,16 +116,17 @@ Result<std::unique_ptr<StateChangelog>> StateChangelog::Open(ChangelogOptions op
     return Error{ErrorCode::kInvalidArgument, "changelog: no topic named"};
   }
   std::unique_ptr<StateChangelog> log(new StateChangelog(std::move(options)));
-  // Ordered and without duplicates from retries (a dossier's newer state must never be
-  // followed by an older one); batches of a commit go out together.
+  // Transactional (so idempotent: ordered, without duplicates from retries; a dossier's newer
+  // state must never be followed by an older one); batches of a commit go out together.
   std::map<std::string, std::string> props = {
       {"bootstrap.servers", log->options_.bootstrap_servers},
-      {"enable.idempotence", "true"},
       {"acks", "all"},
       {"linger.ms", "5"},
       {"compression.type", "lz4"},
       {"queue.buffering.max.kbytes", "262144"}};
   for (const auto& [k, v] : log->options_.producer) props[k] = v;
+  props["transactional.id"] = fmt::format("{}.{:016x}", log->options_.topic, log->options_.writer);
+  props["transaction.timeout.ms"] = std::to_string(log->options_.transaction_timeout.count());
   StateChangelog* self = log.get();
   auto rk = ingest::NewKafkaClient(RD_KAFKA_PRODUCER, props, [self](rd_kafka_conf_t* conf) {
     rd_kafka_conf_set_opaque(conf, self);
@@ -108,6 +134,14 @@ Result<std::unique_ptr<StateChangelog>> StateChangelog::Open(ChangelogOptions op
   });
   if (!rk) return rk.error();
   log->producer_ = *rk;
+  // Fences an earlier producer of this state directory and aborts what it left open.
+  if (rd_kafka_error_t* error = Retried(log->options_.timeout, [&] {
+        return rd_kafka_init_transactions(log->producer_,
+                                          static_cast<int>(log->options_.timeout.count()));
+      })) {
+    return Unavailable(fmt::format("changelog {}: starting its transactional producer: {}",
+                                   log->options_.topic, Described(error)));
+  }
   if (log->options_.stall_limit.count() > 0) {
     log->ticker_ = std::thread([self] {
       pthread_setname_np(pthread_self(), "changelog-tick");
@@ -178,12 +212,66 @@ Status StateChangelog::CheckStall() {
       options_.topic, options_.stall_limit.count()));
 }
 
+Status StateChangelog::Abort(Status why) {
+  if (rd_kafka_error_t* error = Retried(options_.timeout, [&] {
+        return rd_kafka_abort_transaction(producer_, static_cast<int>(options_.timeout.count()));
+      })) {
+    spdlog::error("changelog {}: aborting a transaction: {}", options_.topic, Described(error));
+  }
+  return why;
+}
+
+Status StateChangelog::CommitTransaction(
+    std::span<const std::pair<PartitionId, std::string>> markers, const GroupMetadata& group) {
+  if (group && !options_.source_topic.empty()) {
+    rd_kafka_topic_partition_list_t* offsets =
+        rd_kafka_topic_partition_list_new(static_cast<int>(markers.size()));
+    for (const auto& [partition, bytes] : markers) {
+      const auto marker = ChangelogMarker::Decode(bytes);
+      if (!marker || !marker->next_offset) continue;
+      rd_kafka_topic_partition_list_add(offsets, options_.source_topic.c_str(), partition.value())
+          ->offset = marker->next_offset->value();
+    }
+    rd_kafka_error_t* error = nullptr;
+    if (offsets->cnt > 0) {
+      error = Retried(options_.timeout, [&] {
+        return rd_kafka_send_offsets_to_transaction(producer_, offsets, group.get(),
+                                                    static_cast<int>(options_.timeout.count()));
+      });
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (error != nullptr) {
+      return Abort(Unavailable(fmt::format(
+          "changelog {}: the group refused this commit's offsets, so the commit is not written "
+          "(fenced: the group has moved on since its events were consumed, and another member "
+          "may own their partitions): {}",
+          options_.topic, Described(error))));
+    }
+  }
+  if (rd_kafka_error_t* error = Retried(options_.timeout, [&] {
+        return rd_kafka_commit_transaction(producer_, static_cast<int>(options_.timeout.count()));
+      })) {
+    const bool abortable = rd_kafka_error_txn_requires_abort(error) != 0;
+    Error e = Unavailable(fmt::format("changelog {}: committing a transaction: {}", options_.topic,
+                                      Described(error)));
+    return abortable ? Abort(e) : Status(e);
+  }
+  return {};
+}
+
 Status StateChangelog::Write(const state::EncodedDossiers& dossiers,
                              std::span<const std::pair<PartitionId, std::string>> markers,
-                             bool check_stall) {
+                             const GroupMetadata& group, bool check_stall) {
+  if (dossiers.size() == 0 && markers.empty()) return {};
   const uint64_t failed_before = failed_.load();
+  if (check_stall) {
+    if (Status s = CheckStall(); !s) return s;
+  }
+  if (rd_kafka_error_t* error = rd_kafka_begin_transaction(producer_)) {
+    return Unavailable(
+        fmt::format("changelog {}: beginning a transaction: {}", options_.topic, Described(error)));
+  }
   Status status;
-  if (check_stall) status = CheckStall();
   size_t queued = 0;
   dossiers.ForEach([&](std::string_view id, std::string_view value, PartitionId partition) {
     if (!status) return;
@@ -197,31 +285,23 @@ Status StateChangelog::Write(const state::EncodedDossiers& dossiers,
     value_.append(value);
     status = Produce(partition, key_, value_);
   });
-  if (status && check_stall) status = CheckStall();
   for (const auto& [partition, marker] : markers) {
     if (!status) break;
     status = Produce(partition, kChangelogMarkerKey, marker);
   }
-  if (!status) {
-    // Nothing more of this commit goes out (a marker must not follow a partial commit).
-    rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE);
-  }
-  const rd_kafka_resp_err_t flushed =
-      rd_kafka_flush(producer_, static_cast<int>(options_.timeout.count()));
-  if (!status) return status;
-  if (flushed == RD_KAFKA_RESP_ERR__TIMED_OUT) {
-    return Unavailable(fmt::format("changelog {}: the broker did not acknowledge a commit in {} ms",
-                                   options_.topic, options_.timeout.count()));
-  }
+  if (status && check_stall) status = CheckStall();
+  if (!status) return Abort(status);
+  if (Status s = CommitTransaction(markers, group); !s) return s;
   if (failed_.load() != failed_before) {
+    // Not expected: a failed record makes the commit fail.
     return Unavailable(fmt::format("changelog {}: a record was not delivered: {}", options_.topic,
                                    first_failure_));
   }
   return {};
 }
 
-Result<std::pair<rd_kafka_t*, int64_t>> StateChangelog::Reader(PartitionId partition,
-                                                               std::optional<int64_t> from_end) {
+Result<StateChangelog::Opened> StateChangelog::Reader(PartitionId partition,
+                                                      std::optional<int64_t> from_end) {
   std::map<std::string, std::string> props;
   for (const auto& [k, v] : options_.consumer) props[k] = v;
   props["bootstrap.servers"] = options_.bootstrap_servers;
@@ -230,6 +310,8 @@ Result<std::pair<rd_kafka_t*, int64_t>> StateChangelog::Reader(PartitionId parti
   props["enable.auto.commit"] = "false";
   props["enable.auto.offset.store"] = "false";
   props["enable.partition.eof"] = "true";
+  // Committed transactions only: an aborted commit (fenced, failed) is not the state.
+  props["isolation.level"] = "read_committed";
   props.erase("group.instance.id");
   auto rk = ingest::NewKafkaClient(RD_KAFKA_CONSUMER, props);
   if (!rk) return rk.error();
@@ -268,7 +350,7 @@ Result<std::pair<rd_kafka_t*, int64_t>> StateChangelog::Reader(PartitionId parti
     return Unavailable(fmt::format("changelog {}[{}]: {}", options_.topic, partition.value(),
                                    rd_kafka_err2str(assigned)));
   }
-  return std::make_pair(*rk, high);
+  return Opened{*rk, low, high};
 }
 
 namespace {
@@ -312,28 +394,34 @@ Status ReadUntil(rd_kafka_t* rk, int64_t end, Millis timeout, const std::string&
 }  // namespace
 
 Result<std::optional<StateChangelog::Record>> StateChangelog::Last(PartitionId partition) {
-  auto reader = Reader(partition, 1);
-  if (!reader) return reader.error();
-  auto [rk, high] = *reader;
-  std::optional<Record> last;
-  Status s;
-  if (high > 0) {
-    s = ReadUntil(rk, high, options_.timeout, options_.topic, partition,
-                  [&](std::string_view key, std::string_view value) -> Status {
-                    last = Record{std::string(key), std::string(value)};
-                    return {};
-                  });
+  // The log ends with transaction markers (one per transaction that wrote to the partition),
+  // and aborted records are skipped: read a window before the end, wider until a record shows
+  // or the window is the whole partition.
+  for (int64_t window = 8;; window *= 16) {
+    auto reader = Reader(partition, window);
+    if (!reader) return reader.error();
+    auto [rk, low, high] = *reader;
+    std::optional<Record> last;
+    Status s;
+    if (high > 0) {
+      s = ReadUntil(rk, high, options_.timeout, options_.topic, partition,
+                    [&](std::string_view key, std::string_view value) -> Status {
+                      last = Record{std::string(key), std::string(value)};
+                      return {};
+                    });
+    }
+    const bool whole = high - window <= low;
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (!s) return s.error();
+    if (last || whole) return last;
   }
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  if (!s) return s.error();
-  return last;
 }
 
 Status StateChangelog::ReadAll(PartitionId partition, const Visit& visit) {
   auto reader = Reader(partition, std::nullopt);
   if (!reader) return reader.error();
-  auto [rk, high] = *reader;
+  auto [rk, low, high] = *reader;
   Status s;
   if (high > 0) s = ReadUntil(rk, high, options_.timeout, options_.topic, partition, visit);
   rd_kafka_consumer_close(rk);

@@ -14,12 +14,23 @@
 //
 // Writes (Pipeline::Commit, on the state-writer thread): once a commit is in the state store
 // (which records its markers), its changed dossiers and then, per partition it changed, the
-// partition's marker are written to the changelog, and the writer waits until the broker
-// acknowledged them all (idempotent producer: in order, no duplicates). So the changelog is
-// never ahead of the store that writes it: a commit whose alerts are in no store is not in the
+// partition's marker are written to the changelog in one Kafka transaction, and the writer
+// waits until the broker committed it. So the changelog is never ahead of the store that
+// writes it: a commit whose alerts are in no store is not in the
 // changelog either (if it were, a restore would hold the commit's dossiers, the events consumed
 // again would be duplicates that raise nothing, and the alerts would be lost). After a crash
 // between the two, the changelog is behind by that commit.
+//
+// Fencing (the transaction, KIP-98 and KIP-447): a process that stalls (stopped, frozen,
+// swapped out) may lose its partitions to another member, wake up and send what it had queued
+// after the new owner's records. So each commit's transaction also commits the commit's events
+// offsets to the consumer group, with the group generation the pipeline consumed them in
+// (captured when the commit was built, GroupMetadata): once the group moved on, the group
+// coordinator refuses those offsets, the transaction is aborted, and readers (read_committed)
+// never see its records; the log cleaner drops them too. The transactional id is fixed per
+// state directory ("<topic>.<writer>"), so a restarted process aborts whatever its previous
+// incarnation left open. A ticker thread also watches for a stall longer than the session
+// timeout and refuses every later write (stalled()): the run stops and a restart syncs.
 //
 // Sync (Pipeline::SyncWithChangelog, when the group assigns a partition):
 // - the store's marker equals the changelog's last record: the store is current;
@@ -37,7 +48,8 @@
 //   (its applied event ids), so the state ends the same. Their alerts are in the outbox of the
 //   store that committed them, sent when it runs again.
 //
-// Thread-safety: Write is called by one thread at a time; Last and ReadAll create a consumer
+// Thread-safety: Write is called by one thread at a time; CaptureGroup on the thread that polls
+// the consumer; Last and ReadAll create a consumer
 // of their own per call and may run on any thread. Errors: kUnavailable when the broker does
 // not answer or refuses a record (the commit then fails: the Pipeline stops, nothing is
 // lost), kCorruption for records that are not of this layout.
@@ -82,13 +94,23 @@ struct ChangelogMarker {
 inline constexpr std::string_view kChangelogMarkerKey = "m";
 inline constexpr char kChangelogDossierKeyTag = 'd';
 
+// The consumer group generation a commit's events were consumed in; null: no group (no
+// fencing by the group coordinator).
+using GroupMetadata = std::shared_ptr<rd_kafka_consumer_group_metadata_t>;
+
 struct ChangelogOptions {
   std::string bootstrap_servers = "127.0.0.1:19092";
   std::string topic;
+  // The events topic: the markers' next offsets are its partitions' offsets, committed to the
+  // group with each transaction (fencing); empty: none committed.
+  std::string source_topic;
   uint64_t writer = 0;  // the state store's id (StateStore::GetChangelogWriter)
   std::map<std::string, std::string> producer;  // librdkafka properties, passed through
   std::map<std::string, std::string> consumer;  // librdkafka properties, passed through
-  Millis timeout{60000};                        // for one commit's acknowledgements
+  Millis timeout{60000};  // for one commit's transaction, and a read's silence
+  // transaction.timeout.ms: the broker aborts a transaction left open longer (a writer that
+  // died in the middle); a restore reads past it only then.
+  Millis transaction_timeout{60000};
   // The group's session timeout (session.timeout.ms). A process stalled longer than this
   // (stopped, frozen, swapped out: its heartbeats stopped too) may have lost its partitions to
   // another member, which may have restored them already; what it wrote after waking, before
@@ -105,19 +127,34 @@ class StateChangelog {
   StateChangelog(const StateChangelog&) = delete;
   StateChangelog& operator=(const StateChangelog&) = delete;
 
-  // Writes one commit: every dossier of `dossiers`, each to its partition, then the markers
-  // (partition, ChangelogMarker bytes), and waits until the broker acknowledged them all.
-  // With `check_stall`, refuses (kUnavailable; records not yet sent are purged) once a stall
-  // longer than stall_limit was seen, checked before and while records are queued.
+  // Sets where CaptureGroup takes the group's metadata from (KafkaSource::GroupMetadata).
+  // Call before the first CaptureGroup.
+  void SetGroup(std::function<GroupMetadata()> group) { group_ = std::move(group); }
+  // The group's metadata now (null without SetGroup): take it when a commit is built, on the
+  // thread that consumed its events.
+  [[nodiscard]] GroupMetadata CaptureGroup() const { return group_ ? group_() : nullptr; }
+
+  // Writes one commit in one transaction: every dossier of `dossiers`, each to its partition,
+  // then the markers (partition, ChangelogMarker bytes), with the markers' next offsets
+  // committed to `group` (when not null and options.source_topic is set), and waits until the
+  // broker committed it. Errors (kUnavailable; the transaction is aborted, nothing of it is
+  // visible): the broker's (a refused record, the group's generation moved on: "fenced"), a
+  // timeout, and with `check_stall` a stall longer than stall_limit, checked before, while
+  // records are queued and before the commit.
   [[nodiscard]] Status Write(const state::EncodedDossiers& dossiers,
                              std::span<const std::pair<PartitionId, std::string>> markers,
-                             bool check_stall = true);
+                             const GroupMetadata& group, bool check_stall = true);
+
+  // True once the ticker saw a stall longer than stall_limit: every later Write is refused,
+  // and `run` stops.
+  [[nodiscard]] bool stalled() const { return stall_ns_.load() != 0; }
 
   struct Record {
     std::string key;
     std::string value;
   };
-  // The last record of `partition`; nullopt when the partition holds none.
+  // The last record of `partition` (committed; transaction markers are not records); nullopt
+  // when the partition holds none.
   [[nodiscard]] Result<std::optional<Record>> Last(PartitionId partition);
   // Reads `partition` from its start to its end as of the call, in order. A visit error stops
   // the read and is returned.
@@ -140,13 +177,24 @@ class StateChangelog {
   explicit StateChangelog(ChangelogOptions options);
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   [[nodiscard]] Status Produce(PartitionId partition, std::string_view key, std::string_view value);
-  // A consumer assigned to `partition` at `offset`, and the partition's end offset.
-  [[nodiscard]] Result<std::pair<rd_kafka_t*, int64_t>> Reader(PartitionId partition,
-                                                               std::optional<int64_t> from_end);
+  // A consumer assigned to `partition`, `from_end` records before its end (nullopt: at its
+  // start), and the partition's start and end offsets (read_committed: the end is the last
+  // stable offset).
+  struct Opened {
+    rd_kafka_t* rk;
+    int64_t low;
+    int64_t high;
+  };
+  [[nodiscard]] Result<Opened> Reader(PartitionId partition, std::optional<int64_t> from_end);
 
   ChangelogOptions options_;
   rd_kafka_t* producer_ = nullptr;
   [[nodiscard]] Status CheckStall();
+  // Commits the open transaction (offsets to `group` first); aborts it on error.
+  [[nodiscard]] Status CommitTransaction(
+      std::span<const std::pair<PartitionId, std::string>> markers, const GroupMetadata& group);
+  [[nodiscard]] Status Abort(Status why);
+  std::function<GroupMetadata()> group_;
   void Tick();
   // Steady-clock nanoseconds of the ticker's last tick, and of the first stall it saw (0: none).
   std::atomic<int64_t> tick_ns_{std::chrono::steady_clock::now().time_since_epoch().count()};

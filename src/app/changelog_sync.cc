@@ -56,6 +56,7 @@ void Pipeline::AddChangelogMarkers(CommitJob& job) {
     marker.sequence = ++changelog_sequence_;
     job.markers.emplace_back(p, marker.Encode());
   }
+  job.group = options_.changelog->CaptureGroup();
 }
 
 Result<ChangelogSync> Pipeline::SyncWithChangelog(const TopicPartition& tp) {
@@ -114,12 +115,13 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
     }
     state::EncodedDossiers chunk;
     Status status;
+    const GroupMetadata group = log->CaptureGroup();
     Status scan = store_.ForEachDossier([&](const DossierState& d) {
       if (d.partition != p) return true;
       chunk.Add(d);
       ++out.records;
       if (chunk.size() >= kSyncChunk) {
-        status = log->Write(chunk, {}, /*check_stall=*/false);
+        status = log->Write(chunk, {}, group, /*check_stall=*/false);
         chunk.Clear();
       }
       return static_cast<bool>(status);
@@ -138,7 +140,9 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
     marker.writer = log->writer_id();
     marker.sequence = ++changelog_sequence_;
     const std::vector<std::pair<PartitionId, std::string>> markers = {{p, marker.Encode()}};
-    if (Status s = log->Write(chunk, markers, /*check_stall=*/false); !s) return s.error();
+    if (Status s = log->Write(chunk, markers, group, /*check_stall=*/false); !s) {
+      return s.error();
+    }
     local_markers_ = markers;
     restoring_ = true;
     Status committed = Commit(CommitTrigger::kFlush);

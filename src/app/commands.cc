@@ -338,11 +338,13 @@ int RunLive(const RunOptions& options) {
     }
     changelog_options.bootstrap_servers = config.kafka.bootstrap_servers;
     changelog_options.topic = config.kafka.changelog_topic;
+    changelog_options.source_topic = config.kafka.events_topic;
     changelog_options.producer = config.kafka.producer;
     changelog_options.consumer = config.kafka.consumer;
     auto opened_changelog = StateChangelog::Open(changelog_options);
     if (!opened_changelog) return Fail(opened_changelog.error());
     changelog = std::move(*opened_changelog);
+    changelog->SetGroup([&consumer] { return consumer.GroupMetadata(); });
     pipeline.SetChangelog(changelog.get(), config.kafka.events_topic);
     spdlog::info("state changelog: {} ({} partitions)", config.kafka.changelog_topic,
                  changelog_topic[0].partitions);
@@ -429,6 +431,16 @@ int RunLive(const RunOptions& options) {
     }
     if (assign_error) {
       spdlog::error("restoring assigned partitions failed: {}", assign_error->message);
+      exit_code = kExitRuntime;
+      break;
+    }
+    if (changelog && changelog->stalled()) {
+      // Found by a helper: an idle stalled process went on until its next commit, and a busy
+      // one applied events for 2-3 s before a commit was refused.
+      spdlog::error(
+          "stopping: this process was stalled longer than the group's session timeout, so it "
+          "may no longer own its partitions (changelog {}); restart it to rejoin the group",
+          changelog->topic());
       exit_code = kExitRuntime;
       break;
     }

@@ -1066,7 +1066,7 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     CommitWriter::AfterCommit after;
     if (job.to_changelog) {
       after = [&job, log = options_.changelog, &probe = probe_]() -> Status {
-        if (Status s = log->Write(job.dossiers, job.markers); !s) return s;
+        if (Status s = log->Write(job.dossiers, job.markers, job.group); !s) return s;
         probe.changelog_records_written.fetch_add(job.dossiers.size() + job.markers.size(),
                                                   std::memory_order_relaxed);
         return {};
@@ -1081,7 +1081,7 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
       return s;
     }
     if (job.to_changelog) {
-      if (Status s = options_.changelog->Write(job.dossiers, job.markers); !s) {
+      if (Status s = options_.changelog->Write(job.dossiers, job.markers, job.group); !s) {
         fatal_ = s;
         return s;
       }

@@ -618,6 +618,7 @@ class Pipeline {
     // dossiers and markers are written to the changelog first (not a restore's).
     std::vector<std::pair<PartitionId, std::string>> markers;
     bool to_changelog = false;
+    GroupMetadata group;  // the generation the commit's events were consumed in (fencing)
   };
   // The markers of a commit to the changelog: one per partition the commit changes.
   void AddChangelogMarkers(CommitJob& job);

@@ -121,6 +121,10 @@ class KafkaSource::Impl {
     }
   }
 
+  std::shared_ptr<rd_kafka_consumer_group_metadata_t> GroupMetadata() const {
+    return {rd_kafka_consumer_group_metadata(rk_), &rd_kafka_consumer_group_metadata_destroy};
+  }
+
   std::vector<TopicPartition> Assignment() const {
     std::lock_guard lock(mu_);
     return {assigned_.begin(), assigned_.end()};
@@ -403,6 +407,9 @@ void KafkaSource::CommitAsync(std::span<const std::pair<TopicPartition, Offset>>
   impl_->CommitAsync(next_offsets);
 }
 std::vector<TopicPartition> KafkaSource::Assignment() const { return impl_->Assignment(); }
+std::shared_ptr<rd_kafka_consumer_group_metadata_t> KafkaSource::GroupMetadata() const {
+  return impl_->GroupMetadata();
+}
 std::vector<PartitionLag> KafkaSource::Lag() const { return impl_->Lag(); }
 int KafkaSource::SubscribedPartitionCount() { return impl_->SubscribedPartitionCount(); }
 void KafkaSource::Close() { impl_->Close(); }

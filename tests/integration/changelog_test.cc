@@ -2,7 +2,10 @@
 // partition that moves to another instance continues from its last owner's state instead of
 // being rebuilt from the events topic, and raises none of that owner's alerts again.
 // IOCSTREAM_NEEDS_KAFKA
+#include "app/changelog.h"
+
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 
 #include <fstream>
@@ -12,9 +15,15 @@
 #include <thread>
 
 #include "integration/harness.h"
+#include "iocstream/ingest/kafka_source.h"
 
 namespace iocstream::testing {
 namespace {
+
+using app::ChangelogMarker;
+using app::ChangelogOptions;
+using app::GroupMetadata;
+using app::StateChangelog;
 
 const std::string kExtra = kWatermarkRunConfig;
 
@@ -242,6 +251,127 @@ TEST(ChangelogTest, TurningTheChangelogOnSeedsItWithTheStoresState) {
   EXPECT_EQ(Consumed(b.out), 0u) << b.out << b.err;
   EXPECT_EQ(ExportCsv(config, dir / "b", "dossiers"), ExportCsv(config, dir / "a", "dossiers"));
   EXPECT_EQ(ExportCsv(config, dir / "b", "aggregates"), ExportCsv(config, dir / "a", "aggregates"));
+}
+
+// Fencing (app/changelog.h): a commit whose events were consumed under a generation the group
+// has left (a member that stalled, lost its partitions and woke up) is refused by the group
+// coordinator, and nothing of it is ever read back; the member's commit under the current
+// generation is.
+TEST(ChangelogTest, ACommitUnderAGenerationTheGroupLeftIsFencedAndNeverRead) {
+  const std::string prefix = UniqueName("fence");
+  const std::string events = prefix + "-events";
+  const std::string topic = prefix + "-changelog";
+  CreateTopic(events, 2);
+  CreateTopic(topic, 2, {{"cleanup.policy", "compact"}});
+
+  ingest::KafkaSourceOptions options;
+  options.bootstrap_servers = Bootstrap();
+  options.group_id = prefix + "-group";
+  options.topics = {events};
+  options.properties = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+  int a_assignments = 0;
+  int b_assignments = 0;
+  auto handler = [](int* assignments) {
+    ingest::RebalanceHandler h;
+    h.stored_offset = [](const TopicPartition&) -> std::optional<Offset> { return std::nullopt; };
+    h.revoked = [](const std::vector<TopicPartition>&, bool) {};
+    h.assigned = [assignments](const std::vector<TopicPartition>&) { ++*assignments; };
+    return h;
+  };
+  auto poll_until = [](const std::function<bool()>& done,
+                       std::vector<ingest::KafkaSource*> sources) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      for (ingest::KafkaSource* s : sources) ASSERT_TRUE(s->Poll());
+    }
+    ASSERT_TRUE(done());
+  };
+  auto a = ingest::KafkaSource::Open(options, handler(&a_assignments));
+  ASSERT_TRUE(a) << a.error().message;
+  poll_until([&] { return !(*a)->Assignment().empty(); }, {a->get()});
+  const GroupMetadata stale = (*a)->GroupMetadata();
+  // B joins: the group moves to a new generation, A's is stale.
+  auto b = ingest::KafkaSource::Open(options, handler(&b_assignments));
+  ASSERT_TRUE(b) << b.error().message;
+  poll_until([&] { return !(*b)->Assignment().empty() && a_assignments >= 2; },
+             {a->get(), b->get()});
+
+  ChangelogOptions log_options;
+  log_options.bootstrap_servers = Bootstrap();
+  log_options.topic = topic;
+  log_options.source_topic = events;
+  log_options.writer = 7;
+  log_options.timeout = Millis(30000);
+  auto log = StateChangelog::Open(log_options);
+  ASSERT_TRUE(log) << log.error().message;
+  DossierState dossier;
+  dossier.dossier_id = "H44.246-260105-0001";
+  dossier.partition = PartitionId(0);
+  state::EncodedDossiers dossiers;
+  dossiers.Add(dossier);
+  ChangelogMarker marker;
+  marker.next_offset = Offset(5);
+  marker.writer = 7;
+  marker.sequence = 1;
+  const std::vector<std::pair<PartitionId, std::string>> markers = {
+      {PartitionId(0), marker.Encode()}};
+  auto records = [&] {
+    std::vector<std::string> keys;
+    Status s = (*log)->ReadAll(PartitionId(0), [&](std::string_view key, std::string_view) {
+      keys.emplace_back(key);
+      return Status();
+    });
+    EXPECT_TRUE(s) << s.error().message;
+    return keys;
+  };
+
+  Status fenced = (*log)->Write(dossiers, markers, stale);
+  ASSERT_FALSE(fenced);
+  EXPECT_NE(fenced.error().message.find("fenced"), std::string::npos) << fenced.error().message;
+  EXPECT_TRUE(records().empty());
+  auto last = (*log)->Last(PartitionId(0));
+  ASSERT_TRUE(last) << last.error().message;
+  EXPECT_FALSE(last->has_value());
+
+  // The same commit under the generation A holds now is written.
+  Status written = (*log)->Write(dossiers, markers, (*a)->GroupMetadata());
+  ASSERT_TRUE(written) << written.error().message;
+  EXPECT_EQ(records(), (std::vector<std::string>{"dH44.246-260105-0001", "m"}));
+  last = (*log)->Last(PartitionId(0));
+  ASSERT_TRUE(last) << last.error().message;
+  ASSERT_TRUE(last->has_value());
+  EXPECT_EQ((*last)->key, "m");
+  EXPECT_EQ(ChangelogMarker::Decode((*last)->value)->sequence, 1u);
+
+  // A transaction left open (a writer frozen in the middle of a commit) is neither read nor
+  // waited for: a read ends at the last stable offset (else it would fail after 30 s).
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [k, v] : std::map<std::string, std::string>{
+           {"bootstrap.servers", Bootstrap()}, {"transactional.id", topic + ".frozen"}}) {
+    ASSERT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr),
+              RD_KAFKA_CONF_OK);
+  }
+  rd_kafka_t* frozen = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  ASSERT_NE(frozen, nullptr) << errstr;
+  ASSERT_EQ(rd_kafka_init_transactions(frozen, 30000), nullptr);
+  ASSERT_EQ(rd_kafka_begin_transaction(frozen), nullptr);
+  const std::string open_key = "dH44.246-260105-0002";
+  ASSERT_EQ(rd_kafka_producev(frozen, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_KEY(open_key.data(), open_key.size()),
+                              RD_KAFKA_V_VALUE(const_cast<char*>("12345678"), 8),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_flush(frozen, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(records(), (std::vector<std::string>{"dH44.246-260105-0001", "m"}));
+  last = (*log)->Last(PartitionId(0));
+  ASSERT_TRUE(last) << last.error().message;
+  ASSERT_TRUE(last->has_value());
+  EXPECT_EQ((*last)->key, "m");
+  if (rd_kafka_error_t* e = rd_kafka_abort_transaction(frozen, 30000)) rd_kafka_error_destroy(e);
+  rd_kafka_destroy(frozen);
+  (*a)->Close();
+  (*b)->Close();
 }
 
 }  // namespace

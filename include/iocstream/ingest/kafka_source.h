@@ -32,6 +32,9 @@
 #include "iocstream/core/source_record.h"
 #include "iocstream/core/types.h"
 
+// librdkafka's consumer group metadata (rd_kafka_consumer_group_metadata_t).
+struct rd_kafka_consumer_group_metadata_s;
+
 namespace iocstream::ingest {
 
 struct KafkaSourceOptions {
@@ -119,6 +122,12 @@ class KafkaSource {
 
   // Commits next offsets to the group (asynchronously), for lag tools and operators.
   void CommitAsync(std::span<const std::pair<TopicPartition, Offset>> next_offsets);
+
+  // The group's metadata as this member knows it now (group, member id, generation), for a
+  // transactional producer to commit offsets consumed under this generation
+  // (rd_kafka_send_offsets_to_transaction): the broker refuses them once the group moved on
+  // (KIP-447 fencing). Call on the owning thread; never null.
+  [[nodiscard]] std::shared_ptr<rd_kafka_consumer_group_metadata_s> GroupMetadata() const;
 
   // Currently assigned partitions.
   [[nodiscard]] std::vector<TopicPartition> Assignment() const;
