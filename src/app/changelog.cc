@@ -139,8 +139,11 @@ Result<std::unique_ptr<StateChangelog>> StateChangelog::Open(ChangelogOptions op
         return rd_kafka_init_transactions(log->producer_,
                                           static_cast<int>(log->options_.timeout.count()));
       })) {
-    return Unavailable(fmt::format("changelog {}: starting its transactional producer: {}",
-                                   log->options_.topic, Described(error)));
+    return Unavailable(fmt::format(
+        "changelog {}: starting its transactional producer: {} (the brokers must allow "
+        "transactions: transaction.state.log.replication.factor and min.isr at most the number "
+        "of brokers)",
+        log->options_.topic, Described(error)));
   }
   if (log->options_.stall_limit.count() > 0) {
     log->ticker_ = std::thread([self] {

@@ -180,11 +180,12 @@ TEST(ChangelogTest, AMemberFrozenPastItsSessionWritesNothingStaleToTheChangelog)
   std::this_thread::sleep_for(std::chrono::seconds(9));
   a.Kill(SIGCONT);
   ASSERT_EQ(simulate.Wait(std::chrono::seconds(120)), 0) << simulate.Stderr();
-  std::this_thread::sleep_for(std::chrono::seconds(8));
-  a.Kill(SIGTERM);
+  // A stops by itself (exit status 2) once it sees the stall (or its commit is fenced).
+  const std::optional<int> a_status = a.Wait(std::chrono::seconds(60));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
   b.Kill(SIGTERM);
-  a.Wait(std::chrono::seconds(60));
   ASSERT_EQ(b.Wait(std::chrono::seconds(60)), 0) << b.Stderr();
+  EXPECT_EQ(a_status, 2) << a.Stderr();
   EXPECT_NE(a.Stderr().find("this process was stalled for"), std::string::npos) << a.Stderr();
 
   // The reference, and each directory consolidated alone (it restores what the other moved on).
