@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -120,11 +121,18 @@ Result<std::unique_ptr<StateChangelog>> StateChangelog::Open(ChangelogOptions op
   // state must never be followed by an older one); batches of a commit go out together.
   std::map<std::string, std::string> props = {
       {"bootstrap.servers", log->options_.bootstrap_servers},
-      {"acks", "all"},
       {"linger.ms", "5"},
       {"compression.type", "lz4"},
       {"queue.buffering.max.kbytes", "262144"}};
   for (const auto& [k, v] : log->options_.producer) props[k] = v;
+  // What transactions need, whatever the alerts' producer properties say.
+  props["enable.idempotence"] = "true";
+  props["acks"] = "all";
+  for (const char* in_flight : {"max.in.flight.requests.per.connection", "max.in.flight"}) {
+    if (auto it = props.find(in_flight); it != props.end() && std::atoi(it->second.c_str()) > 5) {
+      it->second = "5";
+    }
+  }
   props["transactional.id"] = fmt::format("{}.{:016x}", log->options_.topic, log->options_.writer);
   props["transaction.timeout.ms"] = std::to_string(log->options_.transaction_timeout.count());
   StateChangelog* self = log.get();
@@ -315,6 +323,10 @@ Result<StateChangelog::Opened> StateChangelog::Reader(PartitionId partition,
   props["enable.partition.eof"] = "true";
   // Committed transactions only: an aborted commit (fenced, failed) is not the state.
   props["isolation.level"] = "read_committed";
+  // A partition ends with a transaction marker, not a record: its end is known from the fetch
+  // that finds nothing more, which the broker would hold for fetch.wait.max.ms (500 ms by
+  // default: a second per partition assigned, Last and ReadAll).
+  props["fetch.wait.max.ms"] = "10";
   props.erase("group.instance.id");
   auto rk = ingest::NewKafkaClient(RD_KAFKA_CONSUMER, props);
   if (!rk) return rk.error();
