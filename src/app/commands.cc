@@ -44,6 +44,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kExitBadInput = 1;
+// The changelog producer's transaction.timeout.ms: a transaction left open by a stalled or dead
+// writer is aborted by the broker after this; a new owner of its partitions waits for that.
+constexpr Millis kChangelogTransactionTimeout{60000};
 constexpr int kExitRuntime = 2;
 constexpr int kExitInterrupted = 130;  // replay stopped by SIGINT/SIGTERM (128 + SIGINT)
 // How long `run` may take to close its clients after the final commit before it exits anyway.
@@ -268,10 +271,21 @@ int RunLive(const RunOptions& options) {
   source_options.max_batch = config.kafka.max_batch;
   // kafka.fetch_queue_mb is the whole read-ahead, librdkafka's queue and the source's buffer.
   source_options.SplitReadAhead(config.kafka.fetch_queue_mb * 1024);
+  if (!config.kafka.changelog_topic.empty()) {
+    // A previous owner's changelog transaction in flight ends (committed or aborted by the
+    // broker after its transaction timeout) before the partition's changelog is read.
+    source_options.stable_offsets_wait = kChangelogTransactionTimeout + Millis(10000);
+  }
   ingest::RebalanceHandler handler;
   std::optional<Error> assign_error;
   std::unique_ptr<StateChangelog> changelog;
   handler.stored_offset = [&](const TopicPartition& tp) -> std::optional<Offset> {
+    if (changelog && changelog->stalled() && !assign_error) {
+      // A helper saw a woken member rejoin and restore partitions for 3 s before it stopped.
+      assign_error = Error{ErrorCode::kUnavailable,
+                           "this process was stalled longer than the group's session timeout; "
+                           "it stops rather than take partitions (restart it)"};
+    }
     if (changelog && tp.topic == config.kafka.events_topic && !assign_error) {
       // The partition's state as its last owner left it (DESIGN.md "Scale-out").
       const auto started_sync = std::chrono::steady_clock::now();
@@ -338,6 +352,7 @@ int RunLive(const RunOptions& options) {
     }
     changelog_options.bootstrap_servers = config.kafka.bootstrap_servers;
     changelog_options.topic = config.kafka.changelog_topic;
+    changelog_options.transaction_timeout = kChangelogTransactionTimeout;
     changelog_options.source_topic = config.kafka.events_topic;
     changelog_options.producer = config.kafka.producer;
     changelog_options.consumer = config.kafka.consumer;

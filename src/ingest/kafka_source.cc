@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "iocstream/ingest/kafka_client.h"
 
@@ -29,6 +31,8 @@ std::map<std::string, std::string> ConsumerProperties(const KafkaSourceOptions& 
       {"queued.max.messages.kbytes", std::to_string(options.fetch_queue_kbytes)},
   };
   for (const auto& [k, v] : options.properties) props[k] = v;
+  // The offset fetch asks for stable offsets only when reading committed records.
+  if (options.stable_offsets_wait.count() > 0) props["isolation.level"] = "read_committed";
   return props;
 }
 
@@ -193,6 +197,48 @@ class KafkaSource::Impl {
     static_cast<Impl*>(opaque)->OnRebalance(rk, err, partitions);
   }
 
+  // KafkaSourceOptions::stable_offsets_wait.
+  void AwaitStableOffsets(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* partitions) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto deadline = started + options_.stable_offsets_wait;
+    bool said = false;
+    while (true) {
+      rd_kafka_topic_partition_list_t* committed = rd_kafka_topic_partition_list_copy(partitions);
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      const rd_kafka_resp_err_t err = rd_kafka_committed(
+          rk, committed, static_cast<int>(std::clamp<int64_t>(left.count(), 100, 5000)));
+      bool unstable = err == RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT;
+      for (int i = 0; i < committed->cnt; ++i) {
+        unstable |= committed->elems[i].err == RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT;
+      }
+      rd_kafka_topic_partition_list_destroy(committed);
+      if (!unstable && err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
+        if (said) {
+          spdlog::info(
+              "kafka: the previous owner's transaction ended after {:.1f} s",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        }
+        return;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        spdlog::warn(
+            "kafka: a transaction committing offsets of the assigned partitions did not end "
+            "within {} ms ({}); going on",
+            options_.stable_offsets_wait.count(), rd_kafka_err2str(err));
+        return;
+      }
+      if (!said) {
+        said = true;
+        spdlog::info(
+            "kafka: a transaction of the partitions' previous owner is in flight (its offsets "
+            "are not stable yet): waiting for it to end (at most {} ms)",
+            options_.stable_offsets_wait.count());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
   void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                    rd_kafka_topic_partition_list_t* partitions) {
     const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
@@ -202,6 +248,7 @@ class KafkaSource::Impl {
           TopicPartition{partitions->elems[i].topic, PartitionId(partitions->elems[i].partition)});
     }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      if (options_.stable_offsets_wait.count() > 0) AwaitStableOffsets(rk, partitions);
       for (int i = 0; i < partitions->cnt; ++i) {
         std::optional<Offset> stored;
         if (handler_.stored_offset) stored = handler_.stored_offset(tps[static_cast<size_t>(i)]);

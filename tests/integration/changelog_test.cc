@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 
+#include <atomic>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -222,6 +223,98 @@ TEST(ChangelogTest, AMemberFrozenPastItsSessionWritesNothingStaleToTheChangelog)
   }
   ASSERT_GT(expected.size(), 100u);
   EXPECT_EQ(published, expected);
+}
+
+// KIP-447's other half (ingest::KafkaSourceOptions::stable_offsets_wait): a previous owner
+// whose offsets the group accepted, but who had not committed its transaction when it lost the
+// partition (stalled between the two), is waited for: the new owner reads the changelog once
+// that transaction ended, and finds its records there, not after its own.
+TEST(ChangelogTest, ANewOwnerWaitsForThePreviousOwnersTransactionInFlight) {
+  const std::string prefix = UniqueName("inflight");
+  const std::string events = prefix + "-events";
+  const std::string topic = prefix + "-changelog";
+  CreateTopic(events, 2);
+  CreateTopic(topic, 2, {{"cleanup.policy", "compact"}});
+  ChangelogOptions log_options;
+  log_options.bootstrap_servers = Bootstrap();
+  log_options.topic = topic;
+  log_options.timeout = Millis(30000);
+  auto log = StateChangelog::Open(log_options);
+  ASSERT_TRUE(log) << log.error().message;
+
+  ingest::KafkaSourceOptions options;
+  options.bootstrap_servers = Bootstrap();
+  options.group_id = prefix + "-group";
+  options.topics = {events};
+  options.properties = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+  options.stable_offsets_wait = Millis(30000);
+  std::atomic<bool> armed{false};
+  std::atomic<int> assignments{0};
+  std::optional<std::string> seen;  // the last changelog record when partition 0 was assigned
+  auto handler = [&] {
+    ingest::RebalanceHandler h;
+    h.stored_offset = [&](const TopicPartition& tp) -> std::optional<Offset> {
+      if (armed.load() && tp.partition == PartitionId(0)) {
+        auto last = (*log)->Last(PartitionId(0));
+        seen = last && last->has_value() ? (*last)->key : "";
+      }
+      return std::nullopt;
+    };
+    h.revoked = [](const std::vector<TopicPartition>&, bool) {};
+    h.assigned = [&](const std::vector<TopicPartition>&) { ++assignments; };
+    return h;
+  };
+  auto a = ingest::KafkaSource::Open(options, handler());
+  ASSERT_TRUE(a) << a.error().message;
+  for (int i = 0; i < 600 && (*a)->Assignment().size() < 2; ++i) ASSERT_TRUE((*a)->Poll());
+  ASSERT_EQ((*a)->Assignment().size(), 2u);
+
+  // A's changelog transaction: offsets accepted under A's generation, records sent, and the
+  // commit held back (A stalled) until 3 s after B joined.
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [k, v] : std::map<std::string, std::string>{
+           {"bootstrap.servers", Bootstrap()}, {"transactional.id", topic + ".a"}}) {
+    ASSERT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr),
+              RD_KAFKA_CONF_OK);
+  }
+  rd_kafka_t* writer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  ASSERT_NE(writer, nullptr) << errstr;
+  ASSERT_EQ(rd_kafka_init_transactions(writer, 30000), nullptr);
+  ASSERT_EQ(rd_kafka_begin_transaction(writer), nullptr);
+  const std::string key = "dH44.246-260105-0003";
+  ASSERT_EQ(rd_kafka_producev(writer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_KEY(key.data(), key.size()),
+                              RD_KAFKA_V_VALUE(const_cast<char*>("12345678"), 8),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(offsets, events.c_str(), 0)->offset = 3;
+  rd_kafka_error_t* sent =
+      rd_kafka_send_offsets_to_transaction(writer, offsets, (*a)->GroupMetadata().get(), 30000);
+  rd_kafka_topic_partition_list_destroy(offsets);
+  ASSERT_EQ(sent, nullptr) << rd_kafka_error_string(sent);
+  ASSERT_EQ(rd_kafka_flush(writer, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  armed = true;
+  const int before = assignments.load();
+  auto b = ingest::KafkaSource::Open(options, handler());
+  ASSERT_TRUE(b) << b.error().message;
+  std::thread commit([writer] {
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    rd_kafka_error_t* e = rd_kafka_commit_transaction(writer, 30000);
+    if (e != nullptr) rd_kafka_error_destroy(e);
+  });
+  for (int i = 0; i < 1200 && (assignments.load() < before + 2 || !seen); ++i) {
+    ASSERT_TRUE((*a)->Poll());
+    ASSERT_TRUE((*b)->Poll());
+  }
+  commit.join();
+  rd_kafka_destroy(writer);
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(*seen, key);  // without the wait: the transaction was open, the partition empty
+  (*a)->Close();
+  (*b)->Close();
 }
 
 // A store written without a changelog: turning it on writes the store's state of each

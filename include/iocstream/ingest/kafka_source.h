@@ -59,6 +59,13 @@ struct KafkaSourceOptions {
   // consumer is idle whenever this and fetch_queue_kbytes together hold less than about a
   // second of processing.
   size_t read_ahead_bytes = size_t{64} << 20;
+  // With a wait (`run` with a state changelog, app/changelog.h): before a newly assigned
+  // partition's stored offset is asked for, waits until no transaction in flight commits
+  // offsets of it to the group (the broker answers UNSTABLE_OFFSET_COMMIT to a read_committed
+  // offset fetch meanwhile), at most this long, then goes on with a warning. So a previous
+  // owner's changelog commit whose offsets the group accepted before it lost the partition is
+  // either in the changelog or aborted before the new owner reads it (KIP-447). 0: no wait.
+  Millis stable_offsets_wait{0};
 
   // Splits one read-ahead budget of `kbytes` (KiB of keys and payloads; `run`'s
   // kafka.fetch_queue_mb) between the two: half (at least 4 MiB, all of a smaller budget) for
