@@ -1043,6 +1043,15 @@ int RunRecompute(const RecomputeOptions& options) {
   }
   auto config = LoadConfig(options.common.config_path);
   if (!config) return Fail(config.error());
+  if (!config->kafka.changelog_topic.empty()) {
+    // The recomputed states would be in this store only: the changelog would still say the
+    // store is current, and a partition moved later would restore the states before.
+    return Fail(InvalidArgument(fmt::format(
+        "recompute: kafka.changelog_topic is set ({}): apply calendar and catalog changes "
+        "through the running instances instead (SIGHUP, or POST /api/v1/admin/reload), which "
+        "write the recomputed states to the changelog",
+        config->kafka.changelog_topic)));
+  }
   const std::string dir = options.common.state_dir.value_or(config->state.dir);
   if (Status st = CheckStateDirectory(dir); !st) return Fail(st.error());
   auto rt = Open(options.common);

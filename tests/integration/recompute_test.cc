@@ -171,6 +171,24 @@ TEST_F(RecomputeTest, AddedDayOffMovesOpenDeadlinesByItsWorkingTime) {
   EXPECT_EQ(Export(), after);
 }
 
+// With a state changelog the recomputed states must reach it too: only a running instance's
+// reload does that, so the offline command refuses and changes nothing.
+TEST_F(RecomputeTest, WithAStateChangelogTheOfflineCommandRefusesAndChangesNothing) {
+  const Rows before = Export();
+  const std::string calendar = ReadFile(calendar_);
+  AddDayOff();
+  const std::string with_changelog = dir_ / "with-changelog.yaml";
+  std::ofstream(with_changelog) << ReadFile(config_)
+                                << "kafka:\n  changelog_topic: iocstream-state-changelog\n";
+  auto r = RunIocstream({"recompute", "--config", with_changelog});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("kafka.changelog_topic is set (iocstream-state-changelog)"),
+            std::string::npos)
+      << r.err;
+  std::ofstream(calendar_) << calendar;  // the export reads the calendar too
+  EXPECT_EQ(Export(), before);
+}
+
 TEST_F(RecomputeTest, InvalidCalendarChangesNothing) {
   const Rows before = Export();
   const std::string good = ReadFile(calendar_);
