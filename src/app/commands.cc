@@ -46,7 +46,11 @@ namespace fs = std::filesystem;
 constexpr int kExitBadInput = 1;
 // The changelog producer's transaction.timeout.ms: a transaction left open by a stalled or dead
 // writer is aborted by the broker after this; a new owner of its partitions waits for that.
-constexpr Millis kChangelogTransactionTimeout{60000};
+// Below the default session timeout (45 s), so that a killed member's transaction has ended by
+// the time its partitions move (a helper's new owner waited 56 s with librdkafka's default 60 s
+// and a 6 s session); a commit's transaction (at most commit_max_records dossiers, a seed's
+// 20,000) takes well under a second on a healthy broker.
+constexpr Millis kChangelogTransactionTimeout{30000};
 constexpr int kExitRuntime = 2;
 constexpr int kExitInterrupted = 130;  // replay stopped by SIGINT/SIGTERM (128 + SIGINT)
 // How long `run` may take to close its clients after the final commit before it exits anyway.
