@@ -56,6 +56,45 @@ std::string CsvPart(const std::string& csv, size_t begin, size_t end) {
   return out;
 }
 
+// A transactional producer (`transactional_id`) with one record (`key`, an 8-byte value) sent to
+// `topic`[0] in a transaction it leaves open; null (after a test failure) if the broker refused.
+rd_kafka_t* OpenTransactionWithOneRecord(const std::string& transactional_id,
+                                         const std::string& topic, const std::string& key) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [k, v] : std::map<std::string, std::string>{
+           {"bootstrap.servers", Bootstrap()}, {"transactional.id", transactional_id}}) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      ADD_FAILURE() << errstr;
+      rd_kafka_conf_destroy(conf);
+      return nullptr;
+    }
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    ADD_FAILURE() << errstr;
+    return nullptr;
+  }
+  rd_kafka_error_t* error = rd_kafka_init_transactions(rk, 30000);
+  if (error == nullptr) error = rd_kafka_begin_transaction(rk);
+  if (error != nullptr) {
+    ADD_FAILURE() << rd_kafka_error_string(error);
+    rd_kafka_error_destroy(error);
+    rd_kafka_destroy(rk);
+    return nullptr;
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_producev(
+      rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+      RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(const_cast<char*>("12345678"), 8),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ADD_FAILURE() << rd_kafka_err2str(err);
+    rd_kafka_destroy(rk);
+    return nullptr;
+  }
+  return rk;
+}
+
 TEST(ChangelogTest, AMovedPartitionContinuesFromItsLastOwnersStateAndRepeatsNoAlert) {
   TempDir dir;
   const std::string prefix = UniqueName("changelog");
@@ -271,23 +310,9 @@ TEST(ChangelogTest, ANewOwnerWaitsForThePreviousOwnersTransactionInFlight) {
 
   // A's changelog transaction: offsets accepted under A's generation, records sent, and the
   // commit held back (A stalled) until 3 s after B joined.
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [k, v] : std::map<std::string, std::string>{
-           {"bootstrap.servers", Bootstrap()}, {"transactional.id", topic + ".a"}}) {
-    ASSERT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr),
-              RD_KAFKA_CONF_OK);
-  }
-  rd_kafka_t* writer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  ASSERT_NE(writer, nullptr) << errstr;
-  ASSERT_EQ(rd_kafka_init_transactions(writer, 30000), nullptr);
-  ASSERT_EQ(rd_kafka_begin_transaction(writer), nullptr);
   const std::string key = "dH44.246-260105-0003";
-  ASSERT_EQ(rd_kafka_producev(writer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
-                              RD_KAFKA_V_KEY(key.data(), key.size()),
-                              RD_KAFKA_V_VALUE(const_cast<char*>("12345678"), 8),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-            RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_t* writer = OpenTransactionWithOneRecord(topic + ".a", topic, key);
+  ASSERT_NE(writer, nullptr);
   rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(offsets, events.c_str(), 0)->offset = 3;
   rd_kafka_error_t* sent =
@@ -439,23 +464,9 @@ TEST(ChangelogTest, ACommitUnderAGenerationTheGroupLeftIsFencedAndNeverRead) {
 
   // A transaction left open (a writer frozen in the middle of a commit) is neither read nor
   // waited for: a read ends at the last stable offset (else it would fail after 30 s).
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [k, v] : std::map<std::string, std::string>{
-           {"bootstrap.servers", Bootstrap()}, {"transactional.id", topic + ".frozen"}}) {
-    ASSERT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr),
-              RD_KAFKA_CONF_OK);
-  }
-  rd_kafka_t* frozen = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  ASSERT_NE(frozen, nullptr) << errstr;
-  ASSERT_EQ(rd_kafka_init_transactions(frozen, 30000), nullptr);
-  ASSERT_EQ(rd_kafka_begin_transaction(frozen), nullptr);
-  const std::string open_key = "dH44.246-260105-0002";
-  ASSERT_EQ(rd_kafka_producev(frozen, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
-                              RD_KAFKA_V_KEY(open_key.data(), open_key.size()),
-                              RD_KAFKA_V_VALUE(const_cast<char*>("12345678"), 8),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-            RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_t* frozen =
+      OpenTransactionWithOneRecord(topic + ".frozen", topic, "dH44.246-260105-0002");
+  ASSERT_NE(frozen, nullptr);
   ASSERT_EQ(rd_kafka_flush(frozen, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
   EXPECT_EQ(records(), (std::vector<std::string>{"dH44.246-260105-0001", "m"}));
   last = (*log)->Last(PartitionId(0));
