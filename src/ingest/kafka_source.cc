@@ -206,8 +206,10 @@ class KafkaSource::Impl {
       rd_kafka_topic_partition_list_t* committed = rd_kafka_topic_partition_list_copy(partitions);
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
+      // librdkafka retries unstable offsets within the call: short calls, so that the wait is
+      // logged within a second (a helper saw the line 5 s late).
       const rd_kafka_resp_err_t err = rd_kafka_committed(
-          rk, committed, static_cast<int>(std::clamp<int64_t>(left.count(), 100, 5000)));
+          rk, committed, static_cast<int>(std::clamp<int64_t>(left.count(), 100, 1000)));
       bool unstable = err == RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT;
       for (int i = 0; i < committed->cnt; ++i) {
         unstable |= committed->elems[i].err == RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT;
