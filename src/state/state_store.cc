@@ -537,6 +537,16 @@ struct StateStore::Impl {
     return std::optional<std::string>(value.ToString());
   }
 
+  // A fixed64 value of the meta family; nullopt if the key is absent.
+  Result<std::optional<uint64_t>> GetMetaFixed64(std::string_view key) const {
+    auto raw = GetRaw(kMeta, key);
+    if (!raw) return raw.error();
+    if (!raw->has_value()) return std::optional<uint64_t>();
+    auto v = keys::DecodeFixed64Value(**raw);
+    if (!v) return CorruptKey(keys::kMetaFamily);
+    return std::optional<uint64_t>(*v);
+  }
+
   Result<bool> AllFamiliesEmpty() const {
     for (auto* handle : handles) {
       std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handle));
@@ -1015,12 +1025,10 @@ Result<std::optional<SourceCheck>> StateStore::GetSourceCheck(const TopicPartiti
 
 Result<std::optional<Instant>> StateStore::GetWatermark(PartitionId partition) const {
   if (!impl_->db) return Closed();
-  auto raw = impl_->GetRaw(kMeta, keys::WatermarkKey(partition));
-  if (!raw) return raw.error();
-  if (!raw->has_value()) return std::optional<Instant>();
-  auto v = keys::DecodeFixed64Value(**raw);
-  if (!v) return CorruptKey(keys::kMetaFamily);
-  return std::optional<Instant>(FromEpochMillis(static_cast<int64_t>(*v)));
+  auto v = impl_->GetMetaFixed64(keys::WatermarkKey(partition));
+  if (!v) return v.error();
+  if (!v->has_value()) return std::optional<Instant>();
+  return std::optional<Instant>(FromEpochMillis(static_cast<int64_t>(**v)));
 }
 
 Result<std::optional<std::string>> StateStore::GetChangelogMarker(PartitionId partition) const {
@@ -1034,24 +1042,18 @@ Result<DossierState> DecodeDossierValue(std::string_view dossier_id, std::string
 
 Result<std::optional<uint64_t>> StateStore::GetChangelogWriter() const {
   if (!impl_->db) return Closed();
-  auto raw = impl_->GetRaw(kMeta, keys::kChangelogWriterKey);
-  if (!raw) return raw.error();
-  if (!raw->has_value()) return std::optional<uint64_t>();
-  auto v = keys::DecodeFixed64Value(**raw);
-  if (!v) return CorruptKey(keys::kMetaFamily);
-  return std::optional<uint64_t>(*v);
+  return impl_->GetMetaFixed64(keys::kChangelogWriterKey);
 }
 
 Result<std::optional<int32_t>> StateStore::GetReplayPartitions() const {
   if (!impl_->db) return Closed();
-  auto raw = impl_->GetRaw(kMeta, keys::kReplayPartitionsKey);
-  if (!raw) return raw.error();
-  if (!raw->has_value()) return std::optional<int32_t>();
-  auto v = keys::DecodeFixed64Value(**raw);
-  if (!v || *v > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
+  auto v = impl_->GetMetaFixed64(keys::kReplayPartitionsKey);
+  if (!v) return v.error();
+  if (!v->has_value()) return std::optional<int32_t>();
+  if (**v > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
     return CorruptKey(keys::kMetaFamily);
   }
-  return std::optional<int32_t>(static_cast<int32_t>(*v));
+  return std::optional<int32_t>(static_cast<int32_t>(**v));
 }
 
 Result<std::vector<Timer>> StateStore::DueTimers(PartitionId partition, Instant up_to, size_t limit,
