@@ -55,8 +55,6 @@
 // lost), kCorruption for records that are not of this layout.
 #pragma once
 
-#include <librdkafka/rdkafka.h>
-
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -68,9 +66,11 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "iocstream/core/result.h"
 #include "iocstream/core/types.h"
+#include "iocstream/ingest/transactional_topic.h"
 #include "iocstream/state/state_store.h"
 
 namespace iocstream::app {
@@ -96,7 +96,7 @@ inline constexpr char kChangelogDossierKeyTag = 'd';
 
 // The consumer group generation a commit's events were consumed in; null: no group (no
 // fencing by the group coordinator).
-using GroupMetadata = std::shared_ptr<rd_kafka_consumer_group_metadata_t>;
+using GroupMetadata = ingest::ConsumerGroupMetadata;
 
 struct ChangelogOptions {
   std::string bootstrap_servers = "127.0.0.1:19092";
@@ -149,16 +149,13 @@ class StateChangelog {
   // and `run` stops.
   [[nodiscard]] bool stalled() const { return stall_ns_.load() != 0; }
 
-  struct Record {
-    std::string key;
-    std::string value;
-  };
+  using Record = ingest::TransactionalTopic::Record;
   // The last record of `partition` (committed; transaction markers are not records); nullopt
   // when the partition holds none.
   [[nodiscard]] Result<std::optional<Record>> Last(PartitionId partition);
   // Reads `partition` from its start to its end as of the call, in order. A visit error stops
   // the read and is returned.
-  using Visit = std::function<Status(std::string_view key, std::string_view value)>;
+  using Visit = ingest::TransactionalTopic::Visit;
   [[nodiscard]] Status ReadAll(PartitionId partition, const Visit& visit);
 
   // The writer of a record (its marker's, or the dossier value's prefix); nullopt if it has
@@ -168,44 +165,27 @@ class StateChangelog {
   [[nodiscard]] static std::optional<std::string_view> DossierValue(std::string_view value);
 
   // Records acknowledged by the broker since Open.
-  [[nodiscard]] uint64_t written() const { return delivered_.load(); }
+  [[nodiscard]] uint64_t written() const { return topic_->delivered(); }
   // The writer id of this store (ChangelogOptions::writer).
   [[nodiscard]] uint64_t writer_id() const { return options_.writer; }
   [[nodiscard]] const std::string& topic() const { return options_.topic; }
 
  private:
   explicit StateChangelog(ChangelogOptions options);
-  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
-  [[nodiscard]] Status Produce(PartitionId partition, std::string_view key, std::string_view value);
-  // A consumer assigned to `partition`, `from_end` records before its end (nullopt: at its
-  // start), and the partition's start and end offsets (read_committed: the end is the last
-  // stable offset).
-  struct Opened {
-    rd_kafka_t* rk;
-    int64_t low;
-    int64_t high;
-  };
-  [[nodiscard]] Result<Opened> Reader(PartitionId partition, std::optional<int64_t> from_end);
+  [[nodiscard]] Status CheckStall();
+  void Tick();
 
   ChangelogOptions options_;
-  rd_kafka_t* producer_ = nullptr;
-  [[nodiscard]] Status CheckStall();
-  // Commits the open transaction (offsets to `group` first); aborts it on error.
-  [[nodiscard]] Status CommitTransaction(
-      std::span<const std::pair<PartitionId, std::string>> markers, const GroupMetadata& group);
-  [[nodiscard]] Status Abort(Status why);
+  std::unique_ptr<ingest::TransactionalTopic> topic_;
   std::function<GroupMetadata()> group_;
-  void Tick();
   // Steady-clock nanoseconds of the ticker's last tick, and of the first stall it saw (0: none).
   std::atomic<int64_t> tick_ns_{std::chrono::steady_clock::now().time_since_epoch().count()};
   std::atomic<int64_t> stall_ns_{0};
   std::atomic<bool> stop_ticker_{false};
   std::thread ticker_;
-  std::atomic<uint64_t> delivered_{0};
-  std::atomic<uint64_t> failed_{0};
-  std::string first_failure_;  // written by the delivery callback, read after a flush
-  std::string key_;            // reused
-  std::string value_;          // reused
+  std::string key_;                                      // reused
+  std::string value_;                                    // reused
+  std::vector<std::pair<PartitionId, Offset>> offsets_;  // reused
 };
 
 }  // namespace iocstream::app

@@ -456,9 +456,7 @@ void KafkaSource::CommitAsync(std::span<const std::pair<TopicPartition, Offset>>
   impl_->CommitAsync(next_offsets);
 }
 std::vector<TopicPartition> KafkaSource::Assignment() const { return impl_->Assignment(); }
-std::shared_ptr<rd_kafka_consumer_group_metadata_t> KafkaSource::GroupMetadata() const {
-  return impl_->GroupMetadata();
-}
+ConsumerGroupMetadata KafkaSource::GroupMetadata() const { return impl_->GroupMetadata(); }
 std::vector<PartitionLag> KafkaSource::Lag() const { return impl_->Lag(); }
 int KafkaSource::SubscribedPartitionCount() { return impl_->SubscribedPartitionCount(); }
 void KafkaSource::Close() { impl_->Close(); }

@@ -37,6 +37,11 @@ struct rd_kafka_consumer_group_metadata_s;
 
 namespace iocstream::ingest {
 
+// A member's view of its consumer group (group, member id, generation) at one moment, for a
+// transactional producer to commit offsets consumed under it (TransactionalTopic::Commit).
+// Opaque outside this module; null: no group.
+using ConsumerGroupMetadata = std::shared_ptr<rd_kafka_consumer_group_metadata_s>;
+
 struct KafkaSourceOptions {
   std::string bootstrap_servers = "127.0.0.1:19092";
   std::string group_id = "iocstream";
@@ -134,7 +139,7 @@ class KafkaSource {
   // transactional producer to commit offsets consumed under this generation
   // (rd_kafka_send_offsets_to_transaction): the broker refuses them once the group moved on
   // (KIP-447 fencing). Call on the owning thread; never null.
-  [[nodiscard]] std::shared_ptr<rd_kafka_consumer_group_metadata_s> GroupMetadata() const;
+  [[nodiscard]] ConsumerGroupMetadata GroupMetadata() const;
 
   // Currently assigned partitions.
   [[nodiscard]] std::vector<TopicPartition> Assignment() const;
