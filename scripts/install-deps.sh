@@ -8,7 +8,7 @@ packages=(
   librdkafka-dev librocksdb-dev prometheus-cpp-dev libboost1.81-dev
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libhowardhinnant-date-dev libcsv-dev libxxhash-dev libjemalloc-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  openjdk-17-jre-headless maven curl python3 time
+  openjdk-17-jre-headless maven curl python3 time valgrind
 )
 
 missing=()
