@@ -4,6 +4,7 @@
 // Private to src/state. Free functions and a value-type reader: thread-compatible.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -31,7 +32,11 @@ inline char* StoreFixed64BE(char* p, uint64_t v) {
 }
 
 inline char* StoreFixed64LE(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(p, &v, sizeof(v));  // one store (the loop below was not merged into one)
+  } else {
+    for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
+  }
   return p + 8;
 }
 
