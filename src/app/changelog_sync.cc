@@ -40,7 +40,9 @@ void Pipeline::AddChangelogMarkers(CommitJob& job) {
   for (const auto& [tp, position] : batch_offsets_) {
     if (tp.topic == options_.changelog_source_topic) partitions.insert(tp.partition);
   }
-  for (PartitionId p : watermark_moved_) partitions.insert(p);
+  for (const auto& [p, clock] : watermarks_) {
+    if (clock.moved) partitions.insert(p);
+  }
   for (PartitionId p : partitions) {
     const TopicPartition tp{options_.changelog_source_topic, p};
     ChangelogMarker marker;
@@ -51,7 +53,8 @@ void Pipeline::AddChangelogMarkers(CommitJob& job) {
     } else if (auto stored = ReadStoredOffset(tp); stored) {
       marker.next_offset = *stored;
     }
-    if (auto w = watermarks_.find(p); w != watermarks_.end()) marker.watermark = w->second;
+    if (auto w = watermarks_.find(p); w != watermarks_.end())
+      marker.watermark = w->second.watermark;
     marker.writer = options_.changelog->writer_id();
     marker.sequence = ++changelog_sequence_;
     job.markers.emplace_back(p, marker.Encode());
@@ -131,7 +134,7 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
     ChangelogMarker marker;
     marker.next_offset = *stored;
     if (auto w = watermarks_.find(p); w != watermarks_.end()) {
-      marker.watermark = w->second;
+      marker.watermark = w->second.watermark;
     } else if (auto sw = store_.GetWatermark(p); sw) {
       marker.watermark = *sw;
     } else {
@@ -203,8 +206,9 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
     } else {
       if (marker->next_offset) batch_offsets_[tp] = BatchPosition{*marker->next_offset, {}};
       if (marker->watermark) {
-        watermarks_[p] = *marker->watermark;
-        watermark_moved_.insert(p);
+        PartitionClock& clock = watermarks_[p];
+        clock.watermark = *marker->watermark;
+        clock.moved = true;
       }
       local_markers_.emplace_back(p, marker_bytes);
       out.next_offset = marker->next_offset;

@@ -273,8 +273,13 @@ uint64_t Pipeline::ChainFingerprint(uint64_t previous, std::string_view payload)
 }
 
 std::optional<Instant> Pipeline::Watermark(PartitionId partition) const {
-  if (auto it = watermarks_.find(partition); it != watermarks_.end()) return it->second;
+  if (auto it = watermarks_.find(partition); it != watermarks_.end()) return it->second.watermark;
   return std::nullopt;
+}
+
+bool Pipeline::AnyWatermarkMoved() const {
+  return std::any_of(watermarks_.begin(), watermarks_.end(),
+                     [](const auto& w) { return w.second.moved; });
 }
 
 Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
@@ -301,7 +306,7 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost) 
     batch_offsets_.clear();
     outbox_.clear();
     outbox_bytes_ = 0;
-    watermark_moved_.clear();
+    for (auto& [p, clock] : watermarks_) clock.moved = false;
     local_markers_.clear();
     pending_records_ = 0;
     touched_.clear();
@@ -329,7 +334,6 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost) 
     next_source_checks_.erase(tp);
     durable_offsets_.erase(tp);
     watermarks_.erase(tp.partition);
-    fire_armed_.erase(tp.partition);
     heads_.erase(tp.partition);
     uncovered_puts_.erase(tp.partition);
     aggregates_.DropPartition(tp.partition);
@@ -434,20 +438,21 @@ Pipeline::Watermarks::iterator Pipeline::LoadWatermark(PartitionId partition) {
   if (it == watermarks_.end()) {
     auto stored = store_.GetWatermark(partition);
     const Instant initial = stored && *stored ? **stored : Instant::min();
-    it = watermarks_.emplace(partition, initial).first;
-    // Timers due at the stored watermark may not have fired yet: a commit within a batch (a
-    // burst of due timers) may store the watermark before a crash cuts the burst short.
-    fire_armed_.insert(partition);
+    // Timers due at the stored watermark may not have fired yet (armed): a commit within a
+    // batch (a burst of due timers) may store the watermark before a crash cuts the burst
+    // short.
+    it = watermarks_.emplace(partition, PartitionClock{initial, false, true}).first;
   }
   return it;
 }
 
 void Pipeline::AdvanceWatermark(Watermarks::iterator watermark, Instant event_time) {
   const Instant candidate = event_time - options_.allowed_lateness;
-  if (candidate > watermark->second) {
-    watermark->second = candidate;
-    watermark_moved_.insert(watermark->first);
-    fire_armed_.insert(watermark->first);
+  PartitionClock& clock = watermark->second;
+  if (candidate > clock.watermark) {
+    clock.watermark = candidate;
+    clock.moved = true;
+    clock.armed = true;
   }
 }
 
@@ -658,7 +663,7 @@ std::optional<DecodeError> Pipeline::TimeAhead(const DossierEvent& event, Partit
                                                Instant wall_now) {
   if (options_.max_time_ahead <= Millis(0)) return std::nullopt;
   // The partition's newest event time: its watermark trails it by the allowed lateness.
-  const Instant watermark = LoadWatermark(partition)->second;
+  const Instant watermark = LoadWatermark(partition)->second.watermark;
   const Instant newest =
       watermark == Instant::min() ? Instant::min() : watermark + options_.allowed_lateness;
   const Instant bound = std::max(newest, wall_now) + options_.max_time_ahead;
@@ -872,10 +877,12 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     // so that the first event behind it is late data too and gets the allowed lateness.
     // (Instant::min() before the partition's first event: no event is behind it.)
     const auto watermark = LoadWatermark(p);
-    const Instant watermark_before = watermark->second;
+    const Instant watermark_before = watermark->second.watermark;
     AdvanceWatermark(watermark, event.occurred_at);
-    if (options_.clock == TimerClock::kWatermark && fire_armed_.count(p) > 0) {
-      if (Status s = FireDue(p, watermarks_[p]); !s) return fatal_ = s;
+    // (FireDue adds no partition to watermarks_: `watermark` stays valid.)
+    const Instant watermark_now = watermark->second.watermark;
+    if (options_.clock == TimerClock::kWatermark && watermark->second.armed) {
+      if (Status s = FireDue(p, watermark_now); !s) return fatal_ = s;
     }
     consumed(next_offset_slot(rec), i, done);
     Entry* entry = entry_of[i];
@@ -895,7 +902,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       CountUp(probe_.late_applied, 1);
     }
     if (late) {
-      const Instant clock = options_.clock == TimerClock::kWatermark ? watermarks_[p] : wall_now;
+      const Instant clock = options_.clock == TimerClock::kWatermark ? watermark_now : wall_now;
       rules::ApplyLateDataGrace(*entry->current, clock, options_.allowed_lateness);
     }
     const int64_t event_ms = ToEpochMillis(event.occurred_at);
@@ -960,7 +967,7 @@ bool Pipeline::OverByteBound() const {
 
 bool Pipeline::HasPending() const {
   return (writer_ && writer_->busy()) || !dirty_.empty() || !batch_offsets_.empty() ||
-         !outbox_.empty() || !timer_changes_.empty() || !watermark_moved_.empty() ||
+         !outbox_.empty() || !timer_changes_.empty() || AnyWatermarkMoved() ||
          !local_markers_.empty();
 }
 
@@ -995,7 +1002,9 @@ std::string_view ToString(CommitTrigger trigger) {
 Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   last_commit_ = std::chrono::steady_clock::now();
   pending_records_ = 0;
-  if (kind == CommitKind::kBatchEnd) fire_armed_.clear();
+  if (kind == CommitKind::kBatchEnd) {
+    for (auto& [p, clock] : watermarks_) clock.armed = false;
+  }
   // One write in flight at most. Entries are evicted only once their last write is in the
   // store, so a dossier missing from the cache is never newer in a write in flight.
   if (Status s = AwaitWrite(); !s) return s;
@@ -1049,7 +1058,9 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     }
   }
   job.watermarks.clear();
-  for (PartitionId p : watermark_moved_) job.watermarks.emplace_back(p, watermarks_[p]);
+  for (const auto& [p, clock] : watermarks_) {
+    if (clock.moved) job.watermarks.emplace_back(p, clock.watermark);
+  }
   job.outbox.swap(outbox_);  // BuildBatch empties it: outbox_ gets the emptied vector back
   job.markers.clear();
   job.markers.swap(local_markers_);
@@ -1103,7 +1114,7 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   outbox_.clear();
   outbox_bytes_ = 0;
   batch_offsets_.clear();
-  watermark_moved_.clear();
+  for (auto& [p, clock] : watermarks_) clock.moved = false;
   CountUp(probe_.batches, 1);
   CountUp(probe_.commits_by_trigger[static_cast<size_t>(trigger)], 1);
   return {};

@@ -401,9 +401,18 @@ class Pipeline {
     bool loaded = false;
   };
 
-  // Per partition (a handful): sorted vectors, searched per record without the node hops of
-  // a std::map.
-  using Watermarks = boost::container::flat_map<PartitionId, Instant>;
+  // A partition's clock: its watermark and what its moves ask for. One entry per partition
+  // (a handful), in a sorted vector searched once per record (the flags were two sets of
+  // their own, searched and inserted into at every move).
+  struct PartitionClock {
+    Instant watermark = Instant::min();
+    bool moved = false;  // since the last commit: stored at the next one
+    // Moved since the last commit between batches: each of the partition's events first fires
+    // the timers due (a commit within a batch does not disarm it, so where a burst commits
+    // never changes when a timer fires).
+    bool armed = false;
+  };
+  using Watermarks = boost::container::flat_map<PartitionId, PartitionClock>;
 
   Entry* Lookup(const std::string& dossier_id);
   // Marks an entry written since the last commit: the commit writes its state, and it is not
@@ -650,11 +659,8 @@ class Pipeline {
   // Partitions of the poll batch's records (ProcessDecoded, over all of its parts): with the
   // wall clock, their due timers fire once the batch is applied.
   std::vector<PartitionId> touched_;
-  boost::container::flat_set<PartitionId> watermark_moved_;  // to store at the next commit
-  // Partitions whose watermark moved since the last commit between batches: each of their
-  // events first fires the timers due (a commit within a batch does not disarm them, so
-  // where a burst commits never changes when a timer fires).
-  boost::container::flat_set<PartitionId> fire_armed_;
+  // Whether a partition's watermark moved since the last commit (PartitionClock::moved).
+  [[nodiscard]] bool AnyWatermarkMoved() const;
   bool chains_refused_ = false;  // a source's chains differed from this Pipeline's (logged once)
   Status fatal_;
 };
