@@ -660,10 +660,9 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
 }
 
 std::optional<DecodeError> Pipeline::TimeAhead(const DossierEvent& event, PartitionId partition,
-                                               Instant wall_now) {
+                                               Instant watermark, Instant wall_now) const {
   if (options_.max_time_ahead <= Millis(0)) return std::nullopt;
   // The partition's newest event time: its watermark trails it by the allowed lateness.
-  const Instant watermark = LoadWatermark(partition)->second.watermark;
   const Instant newest =
       watermark == Instant::min() ? Instant::min() : watermark + options_.allowed_lateness;
   const Instant bound = std::max(newest, wall_now) + options_.max_time_ahead;
@@ -848,11 +847,16 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
 
     DecodeResult& d = decoded[i];
     PartitionId p{0};
+    Watermarks::iterator watermark;  // the partition's clock, for an event that decoded
     if (d.has_value()) {
       p = options_.hash_partitions > 0
               ? PartitionId(HashPartition(d->dossier_id, options_.hash_partitions))
               : rec.partition;
-      std::optional<DecodeError> refused = TimeAhead(*d, p, wall_now);
+      // The partition's clock before this event: after a restart, the stored one (loaded
+      // now), so that the first event behind it is late data too and gets the allowed
+      // lateness. (Instant::min() before the partition's first event: no event is behind it.)
+      watermark = LoadWatermark(p);
+      std::optional<DecodeError> refused = TimeAhead(*d, p, watermark->second.watermark, wall_now);
       if (!refused && !d->new_codes.empty()) refused = AdmitNewCodes(*d);
       if (refused) d = std::move(*refused);
     }
@@ -873,10 +877,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     }
     DossierEvent& event = *d;
     if (touched.empty() || touched.back() != p) touched.push_back(p);
-    // The partition's clock before this event: after a restart, the stored one (loaded now),
-    // so that the first event behind it is late data too and gets the allowed lateness.
-    // (Instant::min() before the partition's first event: no event is behind it.)
-    const auto watermark = LoadWatermark(p);
+    // (Nothing between LoadWatermark and here adds a partition: `watermark` is valid.)
     const Instant watermark_before = watermark->second.watermark;
     AdvanceWatermark(watermark, event.occurred_at);
     // (FireDue adds no partition to watermarks_: `watermark` stays valid.)

@@ -443,9 +443,10 @@ class Pipeline {
   // none stored) and armed to fire the timers due at it.
   Watermarks::iterator LoadWatermark(PartitionId partition);
   // The error that dead-letters `event` as too far ahead in time (PipelineOptions::
-  // max_time_ahead), nullopt if it is not.
-  std::optional<DecodeError> TimeAhead(const DossierEvent& event, PartitionId partition,
-                                       Instant wall_now);
+  // max_time_ahead), nullopt if it is not; `watermark` is that of its `partition`.
+  [[nodiscard]] std::optional<DecodeError> TimeAhead(const DossierEvent& event,
+                                                     PartitionId partition, Instant watermark,
+                                                     Instant wall_now) const;
   // StoredOffset, with a failed read an error rather than nullopt.
   [[nodiscard]] Result<std::optional<Offset>> ReadStoredOffset(const TopicPartition& tp) const;
   // The chain of the check stored for `tp` if it describes the records before `offset` (its
