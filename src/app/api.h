@@ -1,7 +1,8 @@
 // The HTTP endpoints of a running iocstream:
 //   GET /metrics                    Prometheus text format
 //   GET /healthz                    200 while the process serves
-//   GET /readyz                     200 once state is restored and partitions are assigned
+//   GET /readyz                     200 once state is restored and partitions are assigned,
+//                                   503 before, and while no Kafka broker is reachable
 //   GET /api/v1/dossiers/{id}       one dossier, with how its deadline was derived
 //   GET /api/v1/overdue             open dossiers past their due time, in dossier id order
 //                                   (?department=&limit=&after=<the id of a page's last item>;

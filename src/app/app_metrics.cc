@@ -46,8 +46,14 @@ double Load(const std::atomic<uint64_t>& v) {
 PipelineMetrics::PipelineMetrics(const PipelineProbe& probe, const RelayProbe& relay,
                                  const aggregate::AggregateTable& aggregates,
                                  const state::StateStore& store,
-                                 std::function<std::vector<ingest::PartitionLag>()> lag)
-    : probe_(probe), relay_(relay), aggregates_(aggregates), store_(store), lag_(std::move(lag)) {}
+                                 std::function<std::vector<ingest::PartitionLag>()> lag,
+                                 std::function<std::optional<int>()> brokers_up)
+    : probe_(probe),
+      relay_(relay),
+      aggregates_(aggregates),
+      store_(store),
+      lag_(std::move(lag)),
+      brokers_up_(std::move(brokers_up)) {}
 
 std::vector<MetricFamily> PipelineMetrics::Collect() const {
   std::vector<MetricFamily> out;
@@ -181,6 +187,15 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
            {"partition", std::to_string(l.partition.partition.value())}});
     }
     out.push_back(std::move(f));
+  }
+  if (brokers_up_) {
+    // Absent until librdkafka's first statistics (5 s after start), and with them turned off.
+    if (const std::optional<int> up = brokers_up_()) {
+      out.push_back(Single("iocstream_kafka_brokers_up",
+                           "Brokers of the Kafka cluster the consumer is connected to (librdkafka "
+                           "statistics, every statistics.interval.ms); 0: cluster unreachable.",
+                           kGauge, static_cast<double>(*up)));
+    }
   }
 
   // Dossier counts per department, commune and channel (partitions folded).

@@ -13,6 +13,7 @@
 #include <prometheus/metric_type.h>
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "app/outbox_relay.h"
@@ -28,7 +29,8 @@ class PipelineMetrics : public prometheus::Collectable {
  public:
   PipelineMetrics(const PipelineProbe& probe, const RelayProbe& relay,
                   const aggregate::AggregateTable& aggregates, const state::StateStore& store,
-                  std::function<std::vector<ingest::PartitionLag>()> lag);
+                  std::function<std::vector<ingest::PartitionLag>()> lag,
+                  std::function<std::optional<int>()> brokers_up = {});
 
   [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -38,6 +40,7 @@ class PipelineMetrics : public prometheus::Collectable {
   const aggregate::AggregateTable& aggregates_;
   const state::StateStore& store_;
   std::function<std::vector<ingest::PartitionLag>()> lag_;
+  std::function<std::optional<int>()> brokers_up_;  // KafkaSource::BrokersUp
 };
 
 // iocstream_rules_reloads_total{result="success|failure"} and

@@ -371,9 +371,9 @@ int RunLive(const RunOptions& options) {
 
   auto metrics = std::make_shared<MetricsRegistry>();
   metrics->RegisterCollectable(std::make_shared<ProcessMetrics>());
-  metrics->RegisterCollectable(
-      std::make_shared<PipelineMetrics>(session.probe, session.relay_probe, session.aggregates,
-                                        *runtime.store, [&consumer] { return consumer.Lag(); }));
+  metrics->RegisterCollectable(std::make_shared<PipelineMetrics>(
+      session.probe, session.relay_probe, session.aggregates, *runtime.store,
+      [&consumer] { return consumer.Lag(); }, [&consumer] { return consumer.BrokersUp(); }));
   ReloadProbe reload_probe;
   ReloadRequests reloads;
   metrics->RegisterCollectable(std::make_shared<ReloadMetrics>(reload_probe));
@@ -384,8 +384,12 @@ int RunLive(const RunOptions& options) {
     http_options.port = config.http.port;
     http_options.threads = 2;  // a waiting reload request must not hold up /metrics
     http = std::make_unique<HttpServer>(http_options);
-    ApiContext api{runtime.store.get(), &session.aggregates, metrics,
-                   [&assigned] { return assigned.load(); }};
+    ApiContext api{
+        runtime.store.get(), &session.aggregates, metrics,
+        // Ready: partitions assigned (their state restored), and a broker of the
+        // cluster reachable as of the consumer's latest statistics (unknown before
+        // the first, 5 s after start: counted as reachable).
+        [&assigned, &consumer] { return assigned.load() && consumer.BrokersUp().value_or(1) > 0; }};
     api.rules = [&runtime] { return runtime.rules.Get(); };
     api.watermark_clock = config.clock == TimerClock::kWatermark;
     api.reload = [&reloads] { return reloads.RequestAndWait(std::chrono::seconds(60)); };

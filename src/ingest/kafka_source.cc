@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -29,6 +31,8 @@ std::map<std::string, std::string> ConsumerProperties(const KafkaSourceOptions& 
       // these events, and librdkafka 2.0 resumes a stopped fetch only after about a second.
       {"queued.min.messages", "10000000"},
       {"queued.max.messages.kbytes", std::to_string(options.fetch_queue_kbytes)},
+      // Statistics (KafkaSource::BrokersUp): a JSON document of a few KiB per interval.
+      {"statistics.interval.ms", "5000"},
   };
   for (const auto& [k, v] : options.properties) props[k] = v;
   // The offset fetch asks for stable offsets only when reading committed records.
@@ -54,6 +58,7 @@ class KafkaSource::Impl {
                              [this](rd_kafka_conf_t* conf) {
                                rd_kafka_conf_set_opaque(conf, this);
                                rd_kafka_conf_set_rebalance_cb(conf, &Impl::RebalanceCallback);
+                               rd_kafka_conf_set_stats_cb(conf, &Impl::StatsCallback);
                              });
     if (!rk) return rk.error();
     rk_ = *rk;
@@ -163,6 +168,12 @@ class KafkaSource::Impl {
     return out;
   }
 
+  std::optional<int> BrokersUp() const {
+    const int up = brokers_up_.load();
+    if (up < 0) return std::nullopt;
+    return up;
+  }
+
   int SubscribedPartitionCount() {
     if (partition_count_ > 0) return partition_count_;
     int total = 0;
@@ -195,6 +206,42 @@ class KafkaSource::Impl {
   static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t* partitions, void* opaque) {
     static_cast<Impl*>(opaque)->OnRebalance(rk, err, partitions);
+  }
+
+  // librdkafka's statistics (https://github.com/confluentinc/librdkafka/blob/master/
+  // STATISTICS.md): its "brokers" object holds one entry per broker handle: the cluster's
+  // brokers (node id >= 0), the bootstrap addresses (-1 until learned) and logical handles
+  // (the group coordinator's, under the node id of the broker it stands for). Counted: the
+  // distinct node ids of non-logical handles in state UP. Returns 0: librdkafka frees `json`.
+  static int StatsCallback(rd_kafka_t*, char* json, size_t json_len, void* opaque) {
+    const auto stats = nlohmann::json::parse(json, json + json_len, nullptr,
+                                             /*allow_exceptions=*/false);
+    const auto brokers = stats.is_object() ? stats.find("brokers") : stats.end();
+    if (brokers == stats.end() || !brokers->is_object()) {
+      spdlog::debug("kafka statistics without a brokers object: ignored");
+      return 0;
+    }
+    std::set<int> up_ids;
+    for (const auto& broker : brokers->items()) {
+      const nlohmann::json& b = broker.value();
+      if (!b.is_object()) continue;
+      const int node = b.value("nodeid", -1);
+      const std::string source = b.value("source", std::string());
+      if (node >= 0 && source != "logical" && source != "internal" &&
+          b.value("state", std::string()) == "UP") {
+        up_ids.insert(node);
+      }
+    }
+    const int up = static_cast<int>(up_ids.size());
+    auto* self = static_cast<Impl*>(opaque);
+    const int before = self->brokers_up_.exchange(up);
+    if (up == 0 && before != 0) {
+      spdlog::warn("kafka: no broker of the cluster is reachable (bootstrap {})",
+                   self->options_.bootstrap_servers);
+    } else if (up > 0 && before == 0) {
+      spdlog::info("kafka: {} broker(s) of the cluster reachable again", up);
+    }
+    return 0;
   }
 
   // KafkaSourceOptions::stable_offsets_wait.
@@ -434,6 +481,7 @@ class KafkaSource::Impl {
   size_t ahead_bytes_ = 0;  // capacity of blocks_
   uint64_t next_seq_ = 0;
   mutable std::mutex mu_;
+  std::atomic<int> brokers_up_{-1};  // StatsCallback's latest count; -1: no statistics yet
   std::set<TopicPartition> assigned_;
   std::map<TopicPartition, int64_t> start_offsets_;  // offset set at assignment (may be < 0)
   std::map<TopicPartition, int64_t> handed_next_;    // PublishHandedNext's copy, for Lag()
@@ -458,6 +506,8 @@ void KafkaSource::CommitAsync(std::span<const std::pair<TopicPartition, Offset>>
 std::vector<TopicPartition> KafkaSource::Assignment() const { return impl_->Assignment(); }
 ConsumerGroupMetadata KafkaSource::GroupMetadata() const { return impl_->GroupMetadata(); }
 std::vector<PartitionLag> KafkaSource::Lag() const { return impl_->Lag(); }
+
+std::optional<int> KafkaSource::BrokersUp() const { return impl_->BrokersUp(); }
 int KafkaSource::SubscribedPartitionCount() { return impl_->SubscribedPartitionCount(); }
 void KafkaSource::Close() { impl_->Close(); }
 

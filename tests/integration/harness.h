@@ -74,6 +74,9 @@ std::string ExportCsv(const std::string& config, const std::string& state_dir,
 // A topic or group name unique to this process and call.
 std::string UniqueName(const std::string& prefix);
 
+// A loopback TCP port nothing listened on a moment ago (bound to port 0, then closed).
+int FreeLoopbackPort();
+
 // Writes a config for the test broker. `extra` is appended YAML (top-level sections).
 std::string WriteConfig(const TempDir& dir, const std::string& topic_prefix,
                         const std::string& extra = "");

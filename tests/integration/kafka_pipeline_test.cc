@@ -79,7 +79,16 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
   std::smatch pm;
   const std::string log = child.Stderr();
   ASSERT_TRUE(std::regex_search(log, pm, port_re)) << log;
-  metrics = HttpGet(std::stoi(pm[1]), "/metrics");
+  // iocstream_kafka_brokers_up is exported from librdkafka's first statistics on, 5 s after
+  // the start: read until it is there (the test broker: one broker, connected).
+  const int http_port = std::stoi(pm[1]);
+  for (int i = 0; i < 150; ++i) {
+    metrics = HttpGet(http_port, "/metrics");
+    if (metrics.find("\niocstream_kafka_brokers_up ") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(metrics.find("\niocstream_kafka_brokers_up 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(HttpGet(http_port, "/readyz").find("\"ready\":true"), std::string::npos);
   // Every metric the shipped Prometheus rules and Grafana dashboard name is one `run`
   // exports (their syntax is monitoring_config_test's).
   for (const char* file :

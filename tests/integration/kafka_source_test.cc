@@ -231,5 +231,55 @@ INSTANTIATE_TEST_SUITE_P(Protocols, KafkaSourceRebalanceTest,
                                                         : std::string("Cooperative");
                          });
 
+// BrokersUp from librdkafka's statistics: the connected brokers of the cluster, or nullopt
+// until `deadline` passes without statistics.
+std::optional<int> AwaitBrokersUp(ingest::KafkaSource& source, std::chrono::seconds deadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    auto polled = source.Poll();  // statistics are delivered during polls
+    EXPECT_TRUE(polled.has_value());
+    if (auto up = source.BrokersUp()) return up;
+  }
+  return std::nullopt;
+}
+
+ingest::KafkaSourceOptions StatisticsOptions(const std::string& bootstrap) {
+  ingest::KafkaSourceOptions options;
+  options.bootstrap_servers = bootstrap;
+  options.group_id = UniqueName("g");
+  options.topics = {UniqueName("stats")};
+  options.poll_timeout = Millis(50);
+  options.properties = {{"statistics.interval.ms", "200"}};
+  return options;
+}
+
+// The test cluster has one broker: once connected, the consumer counts it, and only it (not
+// its bootstrap address or the group coordinator's handle, which are the same broker).
+TEST(KafkaSourceTest, BrokersUpCountsTheClusterBrokersItIsConnectedTo) {
+  auto options = StatisticsOptions(Bootstrap());
+  CreateTopic(options.topics[0], 1);
+  auto source = ingest::KafkaSource::Open(options, ingest::RebalanceHandler{});
+  ASSERT_TRUE(source.has_value()) << source.error().message;
+  EXPECT_FALSE((*source)->BrokersUp().has_value()) << "before any statistics";
+  // The first statistics may come before the connection to the broker it learned is up.
+  std::optional<int> up;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < until && up.value_or(0) < 1) {
+    up = AwaitBrokersUp(**source, std::chrono::seconds(5));
+  }
+  EXPECT_EQ(up, std::optional<int>(1));
+}
+
+// An unreachable cluster (nothing listens at the bootstrap address): statistics say 0, which
+// the metric iocstream_kafka_brokers_up and /readyz report.
+TEST(KafkaSourceTest, BrokersUpIsZeroWhileTheClusterIsUnreachable) {
+  // A loopback port that was free a moment ago: connections to it are refused.
+  const int port = FreeLoopbackPort();
+  auto options = StatisticsOptions("127.0.0.1:" + std::to_string(port));
+  auto source = ingest::KafkaSource::Open(options, ingest::RebalanceHandler{});
+  ASSERT_TRUE(source.has_value()) << source.error().message;
+  EXPECT_EQ(AwaitBrokersUp(**source, std::chrono::seconds(10)), std::optional<int>(0));
+}
+
 }  // namespace
 }  // namespace iocstream::testing

@@ -15,8 +15,13 @@
 // - On revocation it drops the read-ahead records of revoked partitions; they were not
 //   applied, so the next owner consumes them from the stored offset.
 //
-// Thread-safety: one thread owns a KafkaSource (poll, commit, close). Lag() may be called
-// from any thread.
+// - Broker reachability: librdkafka's statistics (every 5 s unless the consumer properties set
+//   statistics.interval.ms) count the cluster's brokers it holds a connection to
+//   (BrokersUp): 0 while the cluster is unreachable, which nothing else shows (the lag is
+//   computed from cached watermarks and keeps its last value).
+//
+// Thread-safety: one thread owns a KafkaSource (poll, commit, close). Lag(), Assignment() and
+// BrokersUp() may be called from any thread.
 #pragma once
 
 #include <algorithm>
@@ -147,6 +152,12 @@ class KafkaSource {
   // Consumer lag per assigned partition, from librdkafka's cached watermarks (no broker
   // round trip). Records in the read-ahead buffer count as not consumed yet.
   [[nodiscard]] std::vector<PartitionLag> Lag() const;
+
+  // Brokers of the cluster (brokers with a node id, not the bootstrap addresses) that the
+  // consumer is connected to, as of librdkafka's latest statistics (delivered during Poll,
+  // every statistics.interval.ms: 5 s by default). nullopt before the first statistics, or
+  // with statistics turned off (statistics.interval.ms=0).
+  [[nodiscard]] std::optional<int> BrokersUp() const;
 
   // Partitions of the subscribed topics on the broker (metadata request; cached after the
   // first answer). 0 when the broker did not answer.
