@@ -1,8 +1,10 @@
 // The HTTP endpoints of a running iocstream:
 //   GET /metrics                    Prometheus text format
 //   GET /healthz                    200 while the process serves
-//   GET /readyz                     200 once state is restored and partitions are assigned,
-//                                   503 before, and while no Kafka broker is reachable
+//   GET /readyz                     200 once the group assigned partitions (maybe none) and
+//                                   their state is restored; 503 before, after they were
+//                                   lost until the group assigns again, and while the Kafka
+//                                   cluster does not answer
 //   GET /api/v1/dossiers/{id}       one dossier, with how its deadline was derived
 //   GET /api/v1/overdue             open dossiers past their due time, in dossier id order
 //                                   (?department=&limit=&after=<the id of a page's last item>;
@@ -34,6 +36,32 @@
 #include "iocstream/state/state_store.h"
 
 namespace iocstream::app {
+
+// What GET /readyz answers for `run`, fed by the consumer's rebalance callbacks and broker
+// check. Thread-safe (atomics): the callbacks run on the pipeline thread, Ready on the HTTP
+// threads.
+class Readiness {
+ public:
+  // The group assigned this member its partitions (maybe none), their state restored.
+  void Assigned() {
+    lost_.store(false);
+    assigned_.store(true);
+  }
+  // Partitions revoked; `lost`: taken away without this member's consent (its session
+  // expired), so it serves nothing until the group assigns again.
+  void Revoked(bool lost) {
+    if (lost) lost_.store(true);
+  }
+  // Ready: assigned at least once, nothing lost since, and the cluster answered the latest
+  // broker check (`brokers_up` nullopt: no answer yet, or the check off: not held against it).
+  [[nodiscard]] bool Ready(std::optional<int> brokers_up) const {
+    return assigned_.load() && !lost_.load() && brokers_up.value_or(1) > 0;
+  }
+
+ private:
+  std::atomic<bool> assigned_{false};
+  std::atomic<bool> lost_{false};
+};
 
 struct ApiContext {
   const state::StateStore* store = nullptr;

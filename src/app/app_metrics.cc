@@ -189,11 +189,11 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     out.push_back(std::move(f));
   }
   if (brokers_up_) {
-    // Absent until librdkafka's first statistics (5 s after start), and with them turned off.
+    // Absent until the first broker check has an answer (at most 4 s after start).
     if (const std::optional<int> up = brokers_up_()) {
       out.push_back(Single("iocstream_kafka_brokers_up",
-                           "Brokers of the Kafka cluster the consumer is connected to (librdkafka "
-                           "statistics, every statistics.interval.ms); 0: cluster unreachable.",
+                           "Live brokers in the Kafka cluster's metadata, asked every 5 s; 0: the "
+                           "cluster did not answer within 4 s.",
                            kGauge, static_cast<double>(*up)));
     }
   }

@@ -266,7 +266,8 @@ int RunLive(const RunOptions& options) {
                          config.kafka.dead_letter_topic, session.relay_probe);
   relay.Start();
 
-  std::atomic<bool> assigned{false};
+  std::atomic<bool> assigned{false};  // the group assigned partitions once (maybe none)
+  Readiness readiness;                // GET /readyz
   ingest::KafkaSourceOptions source_options;
   source_options.bootstrap_servers = config.kafka.bootstrap_servers;
   source_options.group_id = config.kafka.group_id;
@@ -313,9 +314,11 @@ int RunLive(const RunOptions& options) {
   };
   handler.revoked = [&](const std::vector<TopicPartition>& tps, bool lost) {
     pipeline.OnRevoked(tps, lost);
+    readiness.Revoked(lost);
   };
   handler.assigned = [&](const std::vector<TopicPartition>& tps) {
     if (Status s = pipeline.OnAssigned(tps); !s) assign_error = s.error();
+    readiness.Assigned();
     assigned.store(true);
   };
   auto source = ingest::KafkaSource::Open(source_options, handler);
@@ -384,12 +387,8 @@ int RunLive(const RunOptions& options) {
     http_options.port = config.http.port;
     http_options.threads = 2;  // a waiting reload request must not hold up /metrics
     http = std::make_unique<HttpServer>(http_options);
-    ApiContext api{
-        runtime.store.get(), &session.aggregates, metrics,
-        // Ready: partitions assigned (their state restored), and a broker of the
-        // cluster reachable as of the consumer's latest statistics (unknown before
-        // the first, 5 s after start: counted as reachable).
-        [&assigned, &consumer] { return assigned.load() && consumer.BrokersUp().value_or(1) > 0; }};
+    ApiContext api{runtime.store.get(), &session.aggregates, metrics,
+                   [&readiness, &consumer] { return readiness.Ready(consumer.BrokersUp()); }};
     api.rules = [&runtime] { return runtime.rules.Get(); };
     api.watermark_clock = config.clock == TimerClock::kWatermark;
     api.reload = [&reloads] { return reloads.RequestAndWait(std::chrono::seconds(60)); };

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -31,8 +31,6 @@ std::map<std::string, std::string> ConsumerProperties(const KafkaSourceOptions& 
       // these events, and librdkafka 2.0 resumes a stopped fetch only after about a second.
       {"queued.min.messages", "10000000"},
       {"queued.max.messages.kbytes", std::to_string(options.fetch_queue_kbytes)},
-      // Statistics (KafkaSource::BrokersUp): a JSON document of a few KiB per interval.
-      {"statistics.interval.ms", "5000"},
   };
   for (const auto& [k, v] : options.properties) props[k] = v;
   // The offset fetch asks for stable offsets only when reading committed records.
@@ -46,6 +44,7 @@ class KafkaSource::Impl {
       : options_(std::move(options)), handler_(std::move(handler)) {}
 
   ~Impl() {
+    StopBrokerCheck();
     ReleaseBatch();
     if (rk_ != nullptr) {
       if (!closed_) rd_kafka_consumer_close(rk_);
@@ -58,7 +57,6 @@ class KafkaSource::Impl {
                              [this](rd_kafka_conf_t* conf) {
                                rd_kafka_conf_set_opaque(conf, this);
                                rd_kafka_conf_set_rebalance_cb(conf, &Impl::RebalanceCallback);
-                               rd_kafka_conf_set_stats_cb(conf, &Impl::StatsCallback);
                              });
     if (!rk) return rk.error();
     rk_ = *rk;
@@ -174,6 +172,48 @@ class KafkaSource::Impl {
     return up;
   }
 
+  // KafkaSourceOptions::broker_check_interval: a thread of its own asks the cluster for its
+  // metadata (rd_kafka_metadata, thread-safe; the consumer's connections), so that the
+  // answer does not wait for the owner's next Poll: `run`'s pipeline thread can be held up
+  // for a minute by a state commit that waits for the broker (a helper saw librdkafka's
+  // statistics, delivered in Poll, report an outage only after it ended).
+  void StartBrokerCheck() {
+    if (options_.broker_check_interval.count() <= 0) return;
+    broker_check_ = std::thread([this] {
+      const Millis interval = options_.broker_check_interval;
+      const int timeout_ms = static_cast<int>(std::min<Millis>(interval, Millis(4000)).count());
+      std::unique_lock lock(broker_check_mu_);
+      while (!broker_check_stop_) {
+        lock.unlock();
+        const rd_kafka_metadata_t* md = nullptr;
+        const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, nullptr, &md, timeout_ms);
+        int up = 0;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          up = md->broker_cnt;
+          rd_kafka_metadata_destroy(md);
+        }
+        const int before = brokers_up_.exchange(up);
+        if (up == 0 && before != 0) {
+          spdlog::warn("kafka: the cluster does not answer (bootstrap {}): {}",
+                       options_.bootstrap_servers, rd_kafka_err2str(err));
+        } else if (up > 0 && before == 0) {
+          spdlog::info("kafka: the cluster answers again ({} broker(s))", up);
+        }
+        lock.lock();
+        broker_check_cv_.wait_for(lock, interval, [this] { return broker_check_stop_; });
+      }
+    });
+  }
+
+  void StopBrokerCheck() {
+    {
+      std::lock_guard lock(broker_check_mu_);
+      broker_check_stop_ = true;
+    }
+    broker_check_cv_.notify_all();
+    if (broker_check_.joinable()) broker_check_.join();
+  }
+
   int SubscribedPartitionCount() {
     if (partition_count_ > 0) return partition_count_;
     int total = 0;
@@ -197,6 +237,7 @@ class KafkaSource::Impl {
 
   void Close() {
     if (closed_ || rk_ == nullptr) return;
+    StopBrokerCheck();
     ReleaseBatch();
     rd_kafka_consumer_close(rk_);
     closed_ = true;
@@ -206,42 +247,6 @@ class KafkaSource::Impl {
   static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t* partitions, void* opaque) {
     static_cast<Impl*>(opaque)->OnRebalance(rk, err, partitions);
-  }
-
-  // librdkafka's statistics (https://github.com/confluentinc/librdkafka/blob/master/
-  // STATISTICS.md): its "brokers" object holds one entry per broker handle: the cluster's
-  // brokers (node id >= 0), the bootstrap addresses (-1 until learned) and logical handles
-  // (the group coordinator's, under the node id of the broker it stands for). Counted: the
-  // distinct node ids of non-logical handles in state UP. Returns 0: librdkafka frees `json`.
-  static int StatsCallback(rd_kafka_t*, char* json, size_t json_len, void* opaque) {
-    const auto stats = nlohmann::json::parse(json, json + json_len, nullptr,
-                                             /*allow_exceptions=*/false);
-    const auto brokers = stats.is_object() ? stats.find("brokers") : stats.end();
-    if (brokers == stats.end() || !brokers->is_object()) {
-      spdlog::debug("kafka statistics without a brokers object: ignored");
-      return 0;
-    }
-    std::set<int> up_ids;
-    for (const auto& broker : brokers->items()) {
-      const nlohmann::json& b = broker.value();
-      if (!b.is_object()) continue;
-      const int node = b.value("nodeid", -1);
-      const std::string source = b.value("source", std::string());
-      if (node >= 0 && source != "logical" && source != "internal" &&
-          b.value("state", std::string()) == "UP") {
-        up_ids.insert(node);
-      }
-    }
-    const int up = static_cast<int>(up_ids.size());
-    auto* self = static_cast<Impl*>(opaque);
-    const int before = self->brokers_up_.exchange(up);
-    if (up == 0 && before != 0) {
-      spdlog::warn("kafka: no broker of the cluster is reachable (bootstrap {})",
-                   self->options_.bootstrap_servers);
-    } else if (up > 0 && before == 0) {
-      spdlog::info("kafka: {} broker(s) of the cluster reachable again", up);
-    }
-    return 0;
   }
 
   // KafkaSourceOptions::stable_offsets_wait.
@@ -481,7 +486,12 @@ class KafkaSource::Impl {
   size_t ahead_bytes_ = 0;  // capacity of blocks_
   uint64_t next_seq_ = 0;
   mutable std::mutex mu_;
-  std::atomic<int> brokers_up_{-1};  // StatsCallback's latest count; -1: no statistics yet
+  // The broker check's latest answer (-1: none yet), its thread and its stop.
+  std::atomic<int> brokers_up_{-1};
+  std::thread broker_check_;
+  std::mutex broker_check_mu_;
+  std::condition_variable broker_check_cv_;
+  bool broker_check_stop_ = false;
   std::set<TopicPartition> assigned_;
   std::map<TopicPartition, int64_t> start_offsets_;  // offset set at assignment (may be < 0)
   std::map<TopicPartition, int64_t> handed_next_;    // PublishHandedNext's copy, for Lag()
@@ -494,6 +504,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(KafkaSourceOptions option
                                                        RebalanceHandler handler) {
   auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
   if (Status s = impl->Init(); !s) return s.error();
+  impl->StartBrokerCheck();
   return std::unique_ptr<KafkaSource>(new KafkaSource(std::move(impl)));
 }
 

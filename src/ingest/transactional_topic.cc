@@ -202,11 +202,23 @@ Status TransactionalTopic::Commit(std::span<const std::pair<PartitionId, Offset>
     });
     rd_kafka_topic_partition_list_destroy(list);
     if (error != nullptr) {
-      return Abort(Unavailable(fmt::format(
-          "{}: the group refused this commit's offsets, so the commit is not written (fenced: "
-          "the group has moved on since its events were consumed, and another member may own "
-          "their partitions): {}",
-          options_.topic, Described(error))));
+      // Fenced (KIP-447) only when the group said so: a broker outage times the offsets out
+      // (a helper's 25 s outage read as "fenced" in the log).
+      const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+      const bool fenced = code == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+                          code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+                          code == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID ||
+                          code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+                          code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH ||
+                          code == RD_KAFKA_RESP_ERR__FENCED;
+      return Abort(Unavailable(
+          fenced ? fmt::format("{}: the group refused this commit's offsets, so the commit is not "
+                               "written (fenced: the group has moved on since its events were "
+                               "consumed, and another member may own their partitions): {}",
+                               options_.topic, Described(error))
+                 : fmt::format("{}: this commit's offsets did not reach the group, so the commit "
+                               "is not written: {}",
+                               options_.topic, Described(error))));
     }
   }
   if (rd_kafka_error_t* error = Retried(options_.timeout, [&] {

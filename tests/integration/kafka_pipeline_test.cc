@@ -79,8 +79,8 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
   std::smatch pm;
   const std::string log = child.Stderr();
   ASSERT_TRUE(std::regex_search(log, pm, port_re)) << log;
-  // iocstream_kafka_brokers_up is exported from librdkafka's first statistics on, 5 s after
-  // the start: read until it is there (the test broker: one broker, connected).
+  // iocstream_kafka_brokers_up is exported once the first broker check has an answer: read
+  // until it is there (the test cluster: one broker).
   const int http_port = std::stoi(pm[1]);
   for (int i = 0; i < 150; ++i) {
     metrics = HttpGet(http_port, "/metrics");
@@ -223,6 +223,55 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
 
 // 1% malformed messages: each one lands in the dead-letter topic with its reason, the
 // stream goes on, and consumed = applied + duplicates + dead-lettered.
+// /readyz of a live instance: ready once assigned, with the broker check's gauge at 1; a member
+// frozen past its 6 s session loses its partitions and is ready again once they come back.
+TEST(KafkaPipelineTest, ReadyzFollowsTheAssignmentThroughALossOfPartitions) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("ready"));
+  Child child({"run", "--config", config}, dir.path());
+  const std::regex port_re(R"(serving /metrics and /api/v1 on http://127\.0\.0\.1:(\d+))");
+  std::smatch pm;
+  std::string log;
+  for (int i = 0; i < 300 && !std::regex_search(log, pm, port_re); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    log = child.Stderr();
+  }
+  ASSERT_TRUE(std::regex_search(log, pm, port_re)) << log;
+  const int port = std::stoi(pm[1]);
+  auto ready = [port] {
+    return HttpGet(port, "/readyz").find("\"ready\":true") != std::string::npos;
+  };
+  bool was_ready = false;
+  for (int i = 0; i < 300 && !(was_ready = ready()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(was_ready) << child.Stderr();
+  std::string metrics;
+  for (int i = 0; i < 100 && metrics.find("\niocstream_kafka_brokers_up ") == std::string::npos;
+       ++i) {
+    metrics = HttpGet(port, "/metrics");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(metrics.find("\niocstream_kafka_brokers_up 1\n"), std::string::npos) << metrics;
+
+  child.Kill(SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::seconds(9));
+  child.Kill(SIGCONT);
+  // Lost, then assigned again: ready again (the group answered at once here; the moments in
+  // between are ReadinessTest's).
+  bool lost_and_back = false;
+  for (int i = 0; i < 600 && !lost_and_back; ++i) {  // up to 60 s
+    const std::string log_now = child.Stderr();
+    const size_t lost = log_now.find("lost (this member's session expired)");
+    lost_and_back = lost != std::string::npos &&
+                    log_now.find("kafka: assigned", lost) != std::string::npos && ready();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(lost_and_back) << child.Stderr();
+  child.Kill(SIGTERM);
+  EXPECT_EQ(child.Wait(std::chrono::seconds(60)), 0) << child.Stderr();
+}
+
 TEST(KafkaPipelineTest, MalformedMessagesGoToTheDeadLetterTopic) {
   TempDir dir;
   const std::string prefix = UniqueName("dlq");

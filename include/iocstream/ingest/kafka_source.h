@@ -15,10 +15,9 @@
 // - On revocation it drops the read-ahead records of revoked partitions; they were not
 //   applied, so the next owner consumes them from the stored offset.
 //
-// - Broker reachability: librdkafka's statistics (every 5 s unless the consumer properties set
-//   statistics.interval.ms) count the cluster's brokers it holds a connection to
-//   (BrokersUp): 0 while the cluster is unreachable, which nothing else shows (the lag is
-//   computed from cached watermarks and keeps its last value).
+// - Broker reachability: a thread of its own asks the cluster for its metadata every
+//   `broker_check_interval` (BrokersUp): 0 while the cluster does not answer, which nothing
+//   else shows (the lag is computed from cached watermarks and keeps its last value).
 //
 // Thread-safety: one thread owns a KafkaSource (poll, commit, close). Lag(), Assignment() and
 // BrokersUp() may be called from any thread.
@@ -76,6 +75,10 @@ struct KafkaSourceOptions {
   // owner's changelog commit whose offsets the group accepted before it lost the partition is
   // either in the changelog or aborted before the new owner reads it (KIP-447). 0: no wait.
   Millis stable_offsets_wait{0};
+
+  // How often BrokersUp asks the cluster for its metadata (a small request on the consumer's
+  // connections). 0: never (BrokersUp stays nullopt).
+  Millis broker_check_interval{5000};
 
   // Splits one read-ahead budget of `kbytes` (KiB of keys and payloads; `run`'s
   // kafka.fetch_queue_mb) between the two: half (at least 4 MiB, all of a smaller budget) for
@@ -153,10 +156,10 @@ class KafkaSource {
   // round trip). Records in the read-ahead buffer count as not consumed yet.
   [[nodiscard]] std::vector<PartitionLag> Lag() const;
 
-  // Brokers of the cluster (brokers with a node id, not the bootstrap addresses) that the
-  // consumer is connected to, as of librdkafka's latest statistics (delivered during Poll,
-  // every statistics.interval.ms: 5 s by default). nullopt before the first statistics, or
-  // with statistics turned off (statistics.interval.ms=0).
+  // The brokers the cluster's metadata listed at the latest broker check (its live brokers),
+  // or 0 if it did not answer within min(broker_check_interval, 4 s). Checked on a thread of
+  // its own, whether or not the owner polls. nullopt before the first answer, and with the
+  // check off (broker_check_interval 0).
   [[nodiscard]] std::optional<int> BrokersUp() const;
 
   // Partitions of the subscribed topics on the broker (metadata request; cached after the

@@ -313,5 +313,23 @@ TEST(ReloadRequestsTest, RequestsDuringAReloadGetTheNextOne) {
   EXPECT_FALSE(reloads.RequestAndWait(Millis(10)).has_value());  // nobody serves it
 }
 
+// /readyz of `run`: not before the first assignment; not from a loss of the partitions (a
+// helper saw 200 for 44 to 79 s while an instance that had lost its partitions waited to be
+// given them again) until the next assignment; not while the cluster does not answer.
+TEST(ReadinessTest, FollowsAssignmentsLossesAndTheBrokerCheck) {
+  Readiness r;
+  EXPECT_FALSE(r.Ready(std::nullopt));
+  r.Assigned();  // maybe no partition: an instance more than the partitions is ready too
+  EXPECT_TRUE(r.Ready(std::nullopt)) << "no broker check answer yet: not held against it";
+  EXPECT_TRUE(r.Ready(1));
+  EXPECT_FALSE(r.Ready(0)) << "the cluster does not answer";
+  r.Revoked(/*lost=*/false);  // a rebalance: the assignment follows
+  EXPECT_TRUE(r.Ready(1));
+  r.Revoked(/*lost=*/true);
+  EXPECT_FALSE(r.Ready(1)) << "partitions lost: nothing served until assigned again";
+  r.Assigned();
+  EXPECT_TRUE(r.Ready(1));
+}
+
 }  // namespace
 }  // namespace iocstream::app
