@@ -148,7 +148,32 @@ class KafkaSink::Impl {
     return {};
   }
 
+  // A producer with a fatal error produces nothing more: a new one takes over. Nothing is
+  // lost: what it had not delivered is still in the outbox, published again.
+  Status RenewIfFatal() {
+    char reason[512];
+    const rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(rk_, reason, sizeof reason);
+    if (fatal == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+    spdlog::warn(
+        "kafka producer: fatal error ({}: {}): a new producer takes over; what was not "
+        "acknowledged is published again",
+        rd_kafka_err2name(fatal), reason);
+    rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk_, 0);  // the purged messages' delivery reports
+    rd_kafka_destroy(rk_);
+    rk_ = nullptr;
+    renewed_.fetch_add(1);
+    return Init();
+  }
+
+  void InjectFatalErrorForTest(const std::string& reason) {
+    rd_kafka_test_fatal_error(rk_, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason.c_str());
+  }
+
+  uint64_t renewed() const { return renewed_.load(); }
+
   Result<size_t> PublishAll(std::span<const OutgoingMessage> messages, Millis timeout) {
+    if (Status s = RenewIfFatal(); !s) return s.error();
     std::vector<DeliverySlot> slots(messages.size());
     size_t produced = 0;
     Status refused;  // why the producer refused messages[produced], if it did
@@ -212,6 +237,7 @@ class KafkaSink::Impl {
   rd_kafka_t* rk_ = nullptr;
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> failed_{0};
+  std::atomic<uint64_t> renewed_{0};
   uint64_t failed_at_last_flush_ = 0;
   std::string first_failure_;
 };
@@ -236,5 +262,9 @@ Result<size_t> KafkaSink::PublishAll(std::span<const OutgoingMessage> messages, 
 }
 uint64_t KafkaSink::delivered() const { return impl_->delivered(); }
 uint64_t KafkaSink::failed() const { return impl_->failed(); }
+uint64_t KafkaSink::renewed() const { return impl_->renewed(); }
+void KafkaSink::InjectFatalErrorForTest(const std::string& reason) {
+  impl_->InjectFatalErrorForTest(reason);
+}
 
 }  // namespace iocstream::alert

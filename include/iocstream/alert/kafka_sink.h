@@ -63,11 +63,22 @@ class KafkaSink {
   // Errors (nothing acknowledged): kInvalidArgument when the first message is refused for its
   // size (the producer's message.max.bytes or the topic's max.message.bytes), kUnavailable
   // for every other failure.
+  //
+  // A producer that hit a fatal error is replaced first: the idempotent producer's
+  // in-flight messages, purged when the broker does not answer within `timeout`, leave a gap
+  // in its sequence that the broker refuses once it is back (OUT_OF_ORDER_SEQUENCE_NUMBER),
+  // which is fatal: without a new producer, nothing was published again until a restart.
   [[nodiscard]] Result<size_t> PublishAll(std::span<const OutgoingMessage> messages,
                                           Millis timeout);
 
   [[nodiscard]] uint64_t delivered() const;
   [[nodiscard]] uint64_t failed() const;
+  // Producers replaced after a fatal error (PublishAll).
+  [[nodiscard]] uint64_t renewed() const;
+
+  // For tests: raises a fatal error in the producer as librdkafka would
+  // (rd_kafka_test_fatal_error).
+  void InjectFatalErrorForTest(const std::string& reason);
 
   class Impl;
 
