@@ -57,6 +57,8 @@ class Readiness {
   [[nodiscard]] bool Ready(std::optional<int> brokers_up) const {
     return assigned_.load() && !lost_.load() && brokers_up.value_or(1) > 0;
   }
+  // The group assigned this member partitions at least once (maybe none).
+  [[nodiscard]] bool EverAssigned() const { return assigned_.load(); }
 
  private:
   std::atomic<bool> assigned_{false};

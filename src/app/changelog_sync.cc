@@ -53,8 +53,7 @@ void Pipeline::AddChangelogMarkers(CommitJob& job) {
     } else if (auto stored = ReadStoredOffset(tp); stored) {
       marker.next_offset = *stored;
     }
-    if (auto w = watermarks_.find(p); w != watermarks_.end())
-      marker.watermark = w->second.watermark;
+    marker.watermark = Watermark(p);
     marker.writer = options_.changelog->writer_id();
     marker.sequence = ++changelog_sequence_;
     job.markers.emplace_back(p, marker.Encode());
@@ -133,8 +132,8 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
     if (!status) return status.error();
     ChangelogMarker marker;
     marker.next_offset = *stored;
-    if (auto w = watermarks_.find(p); w != watermarks_.end()) {
-      marker.watermark = w->second.watermark;
+    if (auto w = Watermark(p)) {
+      marker.watermark = *w;
     } else if (auto sw = store_.GetWatermark(p); sw) {
       marker.watermark = *sw;
     } else {

@@ -266,8 +266,7 @@ int RunLive(const RunOptions& options) {
                          config.kafka.dead_letter_topic, session.relay_probe);
   relay.Start();
 
-  std::atomic<bool> assigned{false};  // the group assigned partitions once (maybe none)
-  Readiness readiness;                // GET /readyz
+  Readiness readiness;  // GET /readyz; whether the group assigned partitions once (maybe none)
   ingest::KafkaSourceOptions source_options;
   source_options.bootstrap_servers = config.kafka.bootstrap_servers;
   source_options.group_id = config.kafka.group_id;
@@ -319,7 +318,6 @@ int RunLive(const RunOptions& options) {
   handler.assigned = [&](const std::vector<TopicPartition>& tps) {
     if (Status s = pipeline.OnAssigned(tps); !s) assign_error = s.error();
     readiness.Assigned();
-    assigned.store(true);
   };
   auto source = ingest::KafkaSource::Open(source_options, handler);
   if (!source) return Fail(source.error());
@@ -436,7 +434,7 @@ int RunLive(const RunOptions& options) {
   bool said_waiting = false;
   while (!g_stop_requested.load()) {
     auto batch = consumer.Poll();
-    if (!said_waiting && !assigned.load() &&
+    if (!said_waiting && !readiness.EverAssigned() &&
         std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) {
       // Found by a user trial: after a kill -9 the restart sat silent for 45-85 s.
       said_waiting = true;
@@ -520,7 +518,7 @@ int RunLive(const RunOptions& options) {
     // recompute writes the store, whose one writer is this thread. It waits for the group to
     // assign partitions, whose dossiers it recomputes.
     if (g_reload_requested.exchange(false)) reloads.Request();
-    if (reloads.Pending() && assigned.load()) {
+    if (reloads.Pending() && readiness.EverAssigned()) {
       const uint64_t ticket = reloads.Begin();
       std::vector<PartitionId> partitions;
       for (const auto& tp : consumer.Assignment()) partitions.push_back(tp.partition);
@@ -533,7 +531,7 @@ int RunLive(const RunOptions& options) {
       }
     }
     if ((options.summary_when_caught_up || options.exit_when_caught_up) && batch->empty() &&
-        assigned.load()) {
+        readiness.EverAssigned()) {
       // Caught up: this instance owns every partition of the topic (a member killed a moment
       // ago may still hold some until its session times out) and has consumed to their end.
       const auto lags = consumer.Lag();
