@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <fstream>
 #include <ostream>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -267,6 +268,9 @@ TEST_P(DecodeCaseTest, DecodesAsExpected) {
   SCOPED_TRACE("cases.ndjson:" + std::to_string(c.line) + " " + c.name);
 
   const DecodeResult result = decoder_.Decode(c.payload, c.key);
+  // The DOM alone, the reference of the On-Demand reader, gives the same.
+  EventDecoder dom(JsonParsing::kDom);
+  ExpectSameResult(dom.Decode(c.payload, c.key), result);
   // DecodeInto gives the same, into a result that held an event with every field set (whose
   // memory it reuses) as into one that held an error.
   for (DecodeResult reused : {DecodeResult(EventWithEveryField()), DecodeResult(DecodeError{})}) {
@@ -429,6 +433,100 @@ TEST(EventDecoderTest, FindsControlCharactersAtEveryPosition) {
       }
     }
   }
+}
+
+TEST(EventDecoderTest, UsualEventsAreReadOnDemand) {
+  EventDecoder decoder;
+  const std::string usual =
+      R"({"schema_version":1,"event_id":"5e41ab08-7439-8611-9e40-5e53126728e1",)"
+      R"("dossier_id":"H44.246-260105-0001","type":"submitted",)"
+      R"("occurred_at":"2026-01-04T22:41:34.162Z","agency_code":"ubnd-xa-lac-luong",)"
+      R"("commune_code":"xa-lac-luong","procedure_code":"2.002349.000.00.00.H44",)"
+      R"("channel":"online","online_level":"full", "due_at" : "2026-01-20T17:00:00+07:00",)"
+      R"("result_electronic":true})";
+  const DecodeResult result = decoder.Decode(usual, "H44.246-260105-0001");
+  ASSERT_TRUE(result.has_value()) << result.error().detail;
+  EXPECT_EQ(result->dossier_id, "H44.246-260105-0001");
+  EXPECT_EQ(result->due_at, ParseRfc3339("2026-01-20T17:00:00+07:00"));
+  EXPECT_EQ(result->result_electronic, std::optional<bool>(true));
+  EXPECT_EQ(decoder.dom_parses(), 0u);
+  // An error in the fields is found reading On-Demand too.
+  std::string late_type = usual;
+  late_type.replace(late_type.find("submitted"), 9, "sent");
+  EXPECT_EQ(decoder.Decode(late_type).error().reason, DecodeErrorReason::kInvalidValue);
+  EXPECT_EQ(decoder.dom_parses(), 0u);
+  // What is not usual goes to the DOM: an unknown field, a null, an escape, U+007F, bad JSON.
+  const std::array<std::string, 5> unusual = {
+      R"({"schema_version":1,"extra":[1,{"a":null}],"event_id":"e"})",
+      R"({"schema_version":1,"channel":null})", R"({"schema_version":1,"event_id":"\u0065"})",
+      "{\"schema_version\":1,\"event_id\":\"e\x7f\"}", R"({"schema_version":1,})"};
+  for (size_t i = 0; i < unusual.size(); ++i) {
+    (void)decoder.Decode(unusual[i]);
+    EXPECT_EQ(decoder.dom_parses(), i + 1) << unusual[i];
+  }
+}
+
+// The On-Demand reader, against the DOM, on every golden payload (of a sane size) changed at
+// every position: one byte replaced by a character that matters to JSON or to the contract,
+// removed, or the payload cut there. Both must give the same event or the same error.
+TEST(EventDecoderTest, OnDemandAgreesWithTheDomOnMutatedPayloads) {
+  EventDecoder on_demand;
+  EventDecoder dom(JsonParsing::kDom);
+  const std::string replacements = std::string("\"\\{}[],: \txn0-1e.") + '\x7f' + '\x01';
+  size_t mutants = 0;
+  for (const DecodeCase& c : AllCases()) {
+    if (!c.load_error.empty() || c.payload.size() > 1024) continue;
+    SCOPED_TRACE(c.name);
+    auto check = [&](const std::string& payload) {
+      ++mutants;
+      const DecodeResult expected = dom.Decode(payload, c.key);
+      const DecodeResult actual = on_demand.Decode(payload, c.key);
+      ASSERT_EQ(actual.has_value(), expected.has_value()) << payload;
+      if (expected.has_value()) {
+        testing::ExpectSameEvent(*actual, *expected);
+      } else {
+        ASSERT_EQ(actual.error().reason, expected.error().reason) << payload;
+        ASSERT_EQ(actual.error().detail, expected.error().detail) << payload;
+      }
+    };
+    for (size_t i = 0; i < c.payload.size(); ++i) {
+      for (const char replacement : replacements) {
+        if (c.payload[i] == replacement) continue;
+        std::string changed = c.payload;
+        changed[i] = replacement;
+        ASSERT_NO_FATAL_FAILURE(check(changed));
+      }
+      ASSERT_NO_FATAL_FAILURE(check(c.payload.substr(0, i) + c.payload.substr(i + 1)));
+      ASSERT_NO_FATAL_FAILURE(check(c.payload.substr(0, i)));
+    }
+    // And two to four such changes at once, at random places (a fixed seed: the same each run).
+    std::mt19937 random(static_cast<uint32_t>(c.line));
+    for (int round = 0; round < 500 && !c.payload.empty(); ++round) {
+      std::string changed = c.payload;
+      const int edits = 2 + static_cast<int>(random() % 3);
+      for (int e = 0; e < edits && !changed.empty(); ++e) {
+        const size_t at = random() % changed.size();
+        const char replacement = replacements[random() % replacements.size()];
+        switch (random() % 3) {
+          case 0:
+            changed[at] = replacement;
+            break;
+          case 1:
+            changed.insert(changed.begin() + static_cast<std::ptrdiff_t>(at), replacement);
+            break;
+          default:
+            changed.erase(at, 1);
+        }
+      }
+      ASSERT_NO_FATAL_FAILURE(check(changed));
+    }
+  }
+  // Most mutants are not JSON or not usual, but many are read On-Demand (a changed letter in
+  // a text, a blank, a digit).
+  EXPECT_LT(on_demand.dom_parses(), dom.dom_parses() * 9 / 10) << mutants;
+  std::printf("%zu mutants, %llu parsed to a DOM (of %llu by the reference)\n", mutants,
+              static_cast<unsigned long long>(on_demand.dom_parses()),
+              static_cast<unsigned long long>(dom.dom_parses()));
 }
 
 TEST(EventDecoderTest, MovedDecoderStillWorks) {
