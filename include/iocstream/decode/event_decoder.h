@@ -25,7 +25,7 @@
 // input buffer that every Decode() reuses: no allocation per message once warmed up, apart
 // from the event's own strings and error details. Memory: 64 KiB for the buffer plus parser
 // space that grows with the largest payload seen (about 14 bytes per payload byte for the DOM
-// and 7 for On-Demand, so under 1.5 MiB). Use one decoder per thread. Free functions here are
+// and 6 for On-Demand, so under 1.5 MiB). Use one decoder per thread. Free functions here are
 // thread-safe.
 #pragma once
 
