@@ -98,13 +98,16 @@ Millis LegalWorkingDuration(const DossierState& s, const RulesContext& ctx) {
 
 // The "due soon" instants of the (possibly shifted) deadline. Both keep their distance to it
 // in working time: the fraction warning leaves (1 - fraction) of the legal duration, the
-// hours-left warning leaves warning_hours_left.
-void ComputeWarning(DossierState& s, const RulesContext& ctx) {
+// hours-left warning leaves warning_hours_left. `to_due`: the working time from receipt to the
+// deadline, when the caller has just computed it (ComputeDue), else computed here.
+void ComputeWarning(DossierState& s, const RulesContext& ctx,
+                    std::optional<Millis> to_due = std::nullopt) {
   s.warning_at.reset();
   s.hours_left_warning_at.reset();
   if (!s.received_at || !s.due_at) return;
   const Millis legal = LegalWorkingDuration(s, ctx);
-  const Millis elapsed_to_due = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
+  const Millis elapsed_to_due =
+      to_due ? *to_due : ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
   const double fraction = ctx.policy.warning_fraction;
   if (fraction > 0.0 && fraction < 1.0) {
     const auto warn_after =
@@ -127,8 +130,9 @@ std::optional<LegalDuration> CatalogDuration(const DossierState& s, const RulesC
   return rule != nullptr ? rule->DurationFor(s.channel) : std::nullopt;
 }
 
-// Sets the deadline at receipt: from the event, else from the catalog.
-void ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
+// Sets the deadline at receipt: from the event, else from the catalog. Returns the working
+// time from receipt to it, if there is one.
+std::optional<Millis> ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
   if (e.due_at) {
     s.due_at = e.due_at;
     s.due_source = DueSource::kEvent;
@@ -141,7 +145,9 @@ void ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx)
     }
   }
   s.original_due_at = s.due_at;
-  if (s.due_at) s.legal_working_time = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
+  if (!s.due_at) return std::nullopt;
+  s.legal_working_time = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
+  return s.legal_working_time;
 }
 
 // End of processing for the KPI: completion, else result return (domain.md §1.5).
@@ -396,8 +402,8 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
     case EventType::kReceived:
       if (!s.received_at) {
         s.received_at = e.occurred_at;
-        ComputeDue(s, e, ctx);
-        ComputeWarning(s, ctx);
+        const std::optional<Millis> to_due = ComputeDue(s, e, ctx);
+        ComputeWarning(s, ctx, to_due);
         if (s.paused_since && s.unmatched_resume_at) {  // a pause that ended before it arrived
           const Instant end = *s.unmatched_resume_at;
           s.unmatched_resume_at.reset();
