@@ -7,6 +7,8 @@
 #include <deque>
 #include <mutex>
 
+#include "iocstream/core/byte_scan.h"
+
 namespace iocstream {
 namespace {
 
@@ -42,9 +44,6 @@ CodePool& Pool() {
   return *pool;
 }
 
-// Interns through a per-thread cache of recent texts (direct-mapped by hash), so that the
-// usual case, a code interned already, takes no lock: the pool's texts are never freed, so
-// a cached pointer stays valid.
 constexpr size_t kCacheSlots = 4096;
 
 // A slot of the cache for `text`: a mix of its length and its first and last eight bytes,
@@ -56,8 +55,8 @@ size_t CacheSlot(std::string_view text) {
   uint64_t head = 0;
   uint64_t tail = 0;
   if (size >= sizeof(head)) {
-    std::memcpy(&head, text.data(), sizeof(head));
-    std::memcpy(&tail, text.data() + size - sizeof(tail), sizeof(tail));
+    head = byte_scan::LoadWord(text.data());
+    tail = byte_scan::LoadWord(text.data() + size - sizeof(tail));
   } else {
     std::memcpy(&head, text.data(), size);
   }
@@ -68,6 +67,9 @@ size_t CacheSlot(std::string_view text) {
   return static_cast<size_t>(h >> 52);  // the top 12 bits
 }
 
+// Interns through a per-thread cache of recent texts (direct-mapped by hash), so that the
+// usual case, a code interned already, takes no lock: the pool's texts are never freed, so
+// a cached pointer stays valid.
 const std::string* InternCached(std::string_view text, size_t limit) {
   thread_local std::array<const std::string*, kCacheSlots> recent{};
   const std::string*& slot = recent[CacheSlot(text)];

@@ -231,17 +231,16 @@ class FieldReader {
     }
   }
 
-  // Field `index` given with a value that is not null. False if it was given before (the
-  // On-Demand reader leaves duplicates to the DOM).
-  bool Add(int index, dom::element_type type) {
+  // Field `index` given with a value of `type` (not null): its slot, to fill. Null if it was
+  // given before (the On-Demand reader leaves duplicates to the DOM).
+  JsonValue* Add(int index, dom::element_type type) {
     const uint32_t bit = 1u << index;
-    if ((seen_ & bit) != 0) return false;
+    if ((seen_ & bit) != 0) return nullptr;
     seen_ |= bit;
     present_ |= bit;
     values_[index].type = type;
-    return true;
+    return &values_[index];
   }
-  JsonValue& Value(int index) { return values_[index]; }
 
   // Whether ReadText checks texts for control characters: not needed when the payload holds
   // neither an escape nor U+007F (JSON forbids raw U+0000-U+001F in strings).
@@ -511,13 +510,15 @@ bool ReadOnDemand(ondemand::parser& parser, const char* padded, size_t size, Fie
     if (index == kSchemaVersionField) {
       int64_t version = 0;
       if (value.get_int64().get(version) != simdjson::SUCCESS) return false;
-      if (!fields.Add(index, dom::element_type::INT64)) return false;
-      fields.Value(index).integer = version;
+      JsonValue* slot = fields.Add(index, dom::element_type::INT64);
+      if (slot == nullptr) return false;
+      slot->integer = version;
     } else if (index == kResultElectronicField) {
       bool electronic = false;
       if (value.get_bool().get(electronic) != simdjson::SUCCESS) return false;
-      if (!fields.Add(index, dom::element_type::BOOL)) return false;
-      fields.Value(index).boolean = electronic;
+      JsonValue* slot = fields.Add(index, dom::element_type::BOOL);
+      if (slot == nullptr) return false;
+      slot->boolean = electronic;
     } else {
       // A string: its bytes between the quotes (no escapes), not copied. The first stage
       // paired its quotes and checked what lies between; anything after the closing quote
@@ -526,8 +527,9 @@ bool ReadOnDemand(ondemand::parser& parser, const char* padded, size_t size, Fie
       if (token.size() < 2 || token.front() != '"' || token.back() != '"') return false;
       ondemand::raw_json_string raw;  // read, to move past it
       if (value.get_raw_json_string().get(raw) != simdjson::SUCCESS) return false;
-      if (!fields.Add(index, dom::element_type::STRING)) return false;
-      fields.Value(index).text = token.substr(1, token.size() - 2);
+      JsonValue* slot = fields.Add(index, dom::element_type::STRING);
+      if (slot == nullptr) return false;
+      slot->text = token.substr(1, token.size() - 2);
     }
   }
   // Nothing after the object: only there has the document no current location.
