@@ -54,12 +54,16 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-Child::Child(const std::vector<std::string>& args, const std::string& log_dir) {
+Child::Child(const std::vector<std::string>& args, const std::string& log_dir)
+    : Child(IOCSTREAM_BINARY, args, log_dir) {}
+
+Child::Child(const std::string& program, const std::vector<std::string>& args,
+             const std::string& log_dir) {
   static std::atomic<int> n{0};
   const int id = n++;
   out_path_ = log_dir + "/child-" + std::to_string(id) + ".out";
   err_path_ = log_dir + "/child-" + std::to_string(id) + ".err";
-  std::vector<std::string> full = {IOCSTREAM_BINARY};
+  std::vector<std::string> full = {program};
   full.insert(full.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : full) argv.push_back(a.data());
@@ -71,8 +75,8 @@ Child::Child(const std::vector<std::string>& args, const std::string& log_dir) {
   posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0644);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
-    throw std::runtime_error("posix_spawn failed");
+  if (posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+    throw std::runtime_error("posix_spawnp failed: " + program);
   }
   posix_spawn_file_actions_destroy(&actions);
 }
@@ -109,8 +113,13 @@ std::string Child::Stdout() const { return ReadFile(out_path_); }
 std::string Child::Stderr() const { return ReadFile(err_path_); }
 
 CommandResult RunIocstream(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+  return RunProgram(IOCSTREAM_BINARY, args, timeout);
+}
+
+CommandResult RunProgram(const std::string& program, const std::vector<std::string>& args,
+                         std::chrono::seconds timeout) {
   TempDir logs;
-  Child child(args, logs.path());
+  Child child(program, args, logs.path());
   CommandResult r;
   auto code = child.Wait(timeout);
   if (!code) {

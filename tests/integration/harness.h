@@ -36,11 +36,16 @@ struct CommandResult {
 // Runs the iocstream binary with `args` and waits (killed after `timeout`).
 CommandResult RunIocstream(const std::vector<std::string>& args,
                            std::chrono::seconds timeout = std::chrono::seconds(600));
+// Runs `program` (a path, or a name looked up in PATH) with `args` and waits.
+CommandResult RunProgram(const std::string& program, const std::vector<std::string>& args,
+                         std::chrono::seconds timeout = std::chrono::seconds(600));
 
-// A running iocstream process (stdout/stderr to files in `log_dir`).
+// A running iocstream process, or another program (stdout/stderr to files in `log_dir`).
 class Child {
  public:
-  Child(const std::vector<std::string>& args, const std::string& log_dir);
+  Child(const std::vector<std::string>& args, const std::string& log_dir);  // iocstream
+  Child(const std::string& program, const std::vector<std::string>& args,
+        const std::string& log_dir);
   ~Child();
   void Kill(int signal);
   // Exit code, or -signal when killed by a signal; nullopt on timeout.
