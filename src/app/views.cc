@@ -111,7 +111,9 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
   j["alerts"] = {{"warning", s.warning_fired},
                  {"hours_left_warning", s.hours_left_warning_fired},
                  {"breach", s.breach_fired},
-                 {"step_breaches", s.step_breaches}};
+                 {"step_breaches", s.step_breaches},
+                 // Late data: no timer of the dossier fires before this instant of its clock.
+                 {"held_until", Time(s.timer_floor)}};
   j["first_event_at"] = FormatRfc3339Utc(s.first_event_at);
   j["last_event_at"] = FormatRfc3339Utc(s.last_event_at);
   j["partition"] = s.partition.value();

@@ -121,6 +121,38 @@ TEST_F(ApiTest, OverdueNowFollowsTheWatermarkWhenTimersRunOnEventTime) {
   EXPECT_EQ(Call("GET", "/api/v1/dossiers/D-OLD", 200)["overdue_now"], true);
 }
 
+// A dossier that arrived behind its partition's clock already past due is overdue now, but its
+// breach waits out the allowed lateness (a late completion may follow): the lookup says until
+// when, and the worklist, which lists breached dossiers as the KPIs count them, leaves it out
+// until then (a user trial saw the two disagree with no explanation).
+TEST_F(ApiTest, ALateDossierPastDueSaysUntilWhenItsBreachIsHeld) {
+  DossierState s;
+  s.dossier_id = "D-LATE";
+  s.partition = PartitionId(1);
+  s.status = DossierStatus::kInProgress;
+  s.due_source = DueSource::kEvent;
+  s.received_at = *ParseRfc3339("2025-11-01T09:00:00+07:00");
+  s.due_at = *ParseRfc3339("2025-11-05T09:00:00+07:00");
+  s.original_due_at = s.due_at;
+  s.timer_floor = *ParseRfc3339("2026-02-11T01:00:00Z");
+  state::StateBatch batch = store_->NewBatch();
+  batch.PutDossier(s);
+  batch.PutWatermark(PartitionId(1), *ParseRfc3339("2026-02-11T00:00:00Z"));
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  Start({}, /*watermark_clock=*/true);
+  const auto j = Call("GET", "/api/v1/dossiers/D-LATE", 200);
+  EXPECT_EQ(j["overdue_now"], true);
+  EXPECT_EQ(j["alerts"]["breach"], false);
+  EXPECT_EQ(j["alerts"]["held_until"], "2026-02-11T01:00:00.000Z");
+  EXPECT_EQ(Call("GET", "/api/v1/overdue", 200)["total"], 0);
+  // Once the breach fired, the worklist has it.
+  s.breach_fired = true;
+  state::StateBatch fired = store_->NewBatch();
+  fired.PutDossier(s);
+  ASSERT_TRUE(store_->Commit(std::move(fired)).ok());
+  EXPECT_EQ(Call("GET", "/api/v1/overdue", 200)["total"], 1);
+}
+
 // In a consumer group, the store keeps the dossiers of partitions since handed to another
 // instance as they were then: they are not served as if current (a helper saw a completed
 // dossier still listed overdue by the instance that had lost its partition).
