@@ -72,8 +72,11 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     r.body = shared->metrics->Serialize();
     return r;
   });
-  server.Handle("GET", "/healthz", [](const HttpRequest&) { return Json({{"status", "ok"}}); });
-  server.Handle("GET", "/readyz", [shared](const HttpRequest&) {
+  // Probes are answered on the server's I/O thread, never queued behind slow requests.
+  server.HandleQuick("GET", "/healthz", [](const HttpRequest&) {
+    return Json({{"status", "ok"}});
+  });
+  server.HandleQuick("GET", "/readyz", [shared](const HttpRequest&) {
     const bool ready = !shared->ready || shared->ready();
     return Json({{"ready", ready}}, ready ? 200 : 503);
   });

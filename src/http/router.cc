@@ -12,12 +12,12 @@
 
 namespace iocstream::http_internal {
 
-void Router::Add(std::string method, std::string pattern, Match match,
-                 HttpServer::Handler handler) {
+void Router::Add(std::string method, std::string pattern, Match match, HttpServer::Handler handler,
+                 bool quick) {
   if (match == Match::kExact) {
     Route& route = exact_[pattern];
     route.pattern = std::move(pattern);
-    route.by_method.insert_or_assign(std::move(method), std::move(handler));
+    route.by_method.insert_or_assign(std::move(method), Entry{std::move(handler), quick});
     return;
   }
   auto it = std::find_if(prefixes_.begin(), prefixes_.end(),
@@ -26,7 +26,7 @@ void Router::Add(std::string method, std::string pattern, Match match,
     prefixes_.push_back(Route{.pattern = std::move(pattern)});
     it = std::prev(prefixes_.end());
   }
-  it->by_method.insert_or_assign(std::move(method), std::move(handler));
+  it->by_method.insert_or_assign(std::move(method), Entry{std::move(handler), quick});
   std::stable_sort(prefixes_.begin(), prefixes_.end(), [](const Route& a, const Route& b) {
     return a.pattern.size() > b.pattern.size();
   });
@@ -41,46 +41,50 @@ std::vector<const Router::Route*> Router::Candidates(const std::string& path) co
   return candidates;
 }
 
-Router::Outcome Router::Dispatch(const HttpRequest& request) const {
+Router::Resolved Router::Resolve(const HttpRequest& request) const {
   const std::vector<const Route*> candidates = Candidates(request.path);
   if (candidates.empty()) {
-    return {
-        .response = {.status = 404,
-                     .body = "{\"error\":\"not found\",\"path\":" + JsonQuote(request.path) + "}"}};
+    return {.answer = {.response = {.status = 404,
+                                    .body = "{\"error\":\"not found\",\"path\":" +
+                                            JsonQuote(request.path) + "}"}}};
   }
 
-  const HttpServer::Handler* handler = nullptr;
   for (const Route* route : candidates) {
     auto it = route->by_method.find(request.method);
     if (it == route->by_method.end() && request.method == "HEAD") it = route->by_method.find("GET");
     if (it != route->by_method.end()) {
-      handler = &it->second;
-      break;
+      return {.handler = &it->second.handler, .quick = it->second.quick};
     }
   }
-  if (handler == nullptr) {
-    std::set<std::string> allowed;
-    for (const Route* route : candidates) {
-      for (const auto& [method, unused] : route->by_method) allowed.insert(method);
-    }
-    if (allowed.contains("GET")) allowed.insert("HEAD");
-    std::string allow;
-    for (const std::string& method : allowed) {
-      if (!allow.empty()) allow += ", ";
-      allow += method;
-    }
-    return {.response = {.status = 405,
-                         .body = "{\"error\":\"method not allowed\",\"method\":" +
-                                 JsonQuote(request.method) +
-                                 ",\"path\":" + JsonQuote(request.path) + "}"},
-            .allow = std::move(allow)};
+  std::set<std::string> allowed;
+  for (const Route* route : candidates) {
+    for (const auto& [method, unused] : route->by_method) allowed.insert(method);
   }
+  if (allowed.contains("GET")) allowed.insert("HEAD");
+  std::string allow;
+  for (const std::string& method : allowed) {
+    if (!allow.empty()) allow += ", ";
+    allow += method;
+  }
+  return {.answer = {.response = {.status = 405,
+                                  .body = "{\"error\":\"method not allowed\",\"method\":" +
+                                          JsonQuote(request.method) +
+                                          ",\"path\":" + JsonQuote(request.path) + "}"},
+                     .allow = std::move(allow)}};
+}
 
+Router::Outcome Router::Dispatch(const HttpRequest& request) const {
+  Resolved resolved = Resolve(request);
+  if (resolved.handler == nullptr) return std::move(resolved.answer);
+  return Call(*resolved.handler, request);
+}
+
+Router::Outcome Router::Call(const HttpServer::Handler& handler, const HttpRequest& request) {
   // The boundary between handlers and the server: nothing a handler throws may take a server
   // thread down.
   std::string failure;
   try {
-    return {.response = (*handler)(request)};
+    return {.response = handler(request)};
   } catch (const std::exception& e) {
     failure = e.what();
   } catch (...) {

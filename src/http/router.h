@@ -19,8 +19,10 @@ class Router {
   enum class Match { kExact, kPrefix };
 
   // Registers `handler` for `method` and a path (kExact) or a path prefix (kPrefix); a second
-  // registration of the same method and pattern replaces the first.
-  void Add(std::string method, std::string pattern, Match match, HttpServer::Handler handler);
+  // registration of the same method and pattern replaces the first. `quick`: the handler
+  // returns at once without blocking (HttpServer::HandleQuick).
+  void Add(std::string method, std::string pattern, Match match, HttpServer::Handler handler,
+           bool quick = false);
 
   struct Outcome {
     HttpResponse response;
@@ -28,15 +30,30 @@ class Router {
     std::string allow;
   };
 
-  // Routes `request` and calls its handler. Never throws: no route gives 404, a route of
-  // other methods only gives 405, a handler that throws gives 500 (logged). For HEAD the
-  // response still carries the GET body; the server drops it on the wire.
+  // The handler a request goes to, or, when there is none, the answer (404 or 405).
+  struct Resolved {
+    const HttpServer::Handler* handler = nullptr;
+    bool quick = true;  // no handler, or one registered as quick
+    Outcome answer;     // when handler is null
+  };
+  [[nodiscard]] Resolved Resolve(const HttpRequest& request) const;
+
+  // Calls `handler` for `request`. Never throws: a handler that throws gives 500 (logged).
+  [[nodiscard]] static Outcome Call(const HttpServer::Handler& handler, const HttpRequest& request);
+
+  // Resolve, then Call. Never throws: no route gives 404, a route of other methods only gives
+  // 405, a handler that throws gives 500 (logged). For HEAD the response still carries the
+  // GET body; the server drops it on the wire.
   [[nodiscard]] Outcome Dispatch(const HttpRequest& request) const;
 
  private:
+  struct Entry {
+    HttpServer::Handler handler;
+    bool quick = false;
+  };
   struct Route {
     std::string pattern;
-    std::map<std::string, HttpServer::Handler> by_method;
+    std::map<std::string, Entry> by_method;
   };
 
   // Routes whose pattern matches `path`, in precedence order.

@@ -7,8 +7,10 @@
 
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -36,14 +38,20 @@ using tcp = boost::asio::ip::tcp;
 constexpr int kHttp11 = 11;
 
 // A connection: reads requests one after another (HTTP/1.1 keep-alive, no pipelining of
-// responses), routes each through the Router on the calling server thread, and writes the
-// response. Every operation of one session runs on its own strand; the session lives as long
-// as an operation holds its shared_ptr, and dies with the io_context when the server stops.
+// responses), routes each through the Router, and writes the response. A quick handler (and a
+// 404 or 405) answers on the I/O thread; any other handler runs on a worker thread and its
+// response comes back to the session's strand to be written. Every I/O operation of one
+// session runs on its own strand; the session lives as long as an operation (or a handler on
+// a worker) holds its shared_ptr.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const http_internal::Router& router, const HttpServerOptions& options,
-          std::shared_ptr<std::atomic<size_t>> open)
-      : stream_(std::move(socket)), router_(router), options_(options), open_(std::move(open)) {
+          net::io_context::executor_type workers, std::shared_ptr<std::atomic<size_t>> open)
+      : stream_(std::move(socket)),
+        router_(router),
+        options_(options),
+        workers_(workers),
+        open_(std::move(open)) {
     open_->fetch_add(1);
   }
   ~Session() { open_->fetch_sub(1); }
@@ -92,12 +100,27 @@ class Session : public std::enable_shared_from_this<Session> {
     request.path = std::move(target->path);
     request.query = std::move(target->query);
     request.body = std::move(message.body());
-    http_internal::Router::Outcome outcome = router_.Dispatch(request);
+    served_ = Served{request.method, request.path, message.version(), message.keep_alive(),
+                     message.method() == bhttp::verb::head};
+    http_internal::Router::Resolved resolved = router_.Resolve(request);
+    if (resolved.handler == nullptr) return Respond(std::move(resolved.answer));
+    if (resolved.quick) return Respond(http_internal::Router::Call(*resolved.handler, request));
+    // Off the I/O thread: a slow handler holds a worker, never the reads, writes and quick
+    // answers of other connections.
+    net::post(workers_, [self = shared_from_this(), handler = resolved.handler,
+                         request = std::move(request)] {
+      http_internal::Router::Outcome outcome = http_internal::Router::Call(*handler, request);
+      net::post(self->stream_.get_executor(), [self, outcome = std::move(outcome)]() mutable {
+        self->Respond(std::move(outcome));
+      });
+    });
+  }
 
+  void Respond(http_internal::Router::Outcome outcome) {
     HttpResponse& response = outcome.response;
     if (response.status < 200 || response.status > 599) {
-      spdlog::error("http: handler for {} {} returned invalid status {}", request.method,
-                    request.path, response.status);
+      spdlog::error("http: handler for {} {} returned invalid status {}", served_.method,
+                    served_.path, response.status);
       response = JsonErrorResponse(
           500, "handler returned invalid status " + std::to_string(response.status));
     }
@@ -105,15 +128,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (response.status == 204 || response.status == 304) response.body.clear();
 
     response_ = {};
-    response_.version(message.version());
+    response_.version(served_.version);
     response_.result(static_cast<unsigned>(response.status));
     response_.set(bhttp::field::server, "iocstream");
     if (!response.content_type.empty()) {
       response_.set(bhttp::field::content_type, response.content_type);
     }
     if (!outcome.allow.empty()) response_.set(bhttp::field::allow, outcome.allow);
-    response_.keep_alive(message.keep_alive());
-    if (message.method() == bhttp::verb::head) {
+    response_.keep_alive(served_.keep_alive);
+    if (served_.head) {
       // A HEAD response announces the length the GET body would have, and carries none.
       if (response.status != 204 && response.status != 304) {
         response_.content_length(response.body.size());
@@ -167,8 +190,17 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
+  // The request being answered (one at a time per connection), for its response.
+  struct Served {
+    std::string method;
+    std::string path;
+    unsigned version = kHttp11;
+    bool keep_alive = false;
+    bool head = false;
+  } served_;
   const http_internal::Router& router_;
   const HttpServerOptions& options_;
+  net::io_context::executor_type workers_;
   std::shared_ptr<std::atomic<size_t>> open_;  // the server's count of open sessions
 };
 
@@ -180,14 +212,14 @@ class HttpServer::Impl {
   ~Impl() { Stop(); }
 
   void Add(std::string method, std::string pattern, http_internal::Router::Match match,
-           Handler handler) {
+           Handler handler, bool quick) {
     std::lock_guard lock(mu_);
     assert(!started_ && "routes must be registered before HttpServer::Start()");
     if (started_) {
       spdlog::error("http: route {} {} registered after Start() is ignored", method, pattern);
       return;
     }
-    router_.Add(std::move(method), std::move(pattern), match, std::move(handler));
+    router_.Add(std::move(method), std::move(pattern), match, std::move(handler), quick);
   }
 
   Status Start() {
@@ -206,7 +238,7 @@ class HttpServer::Impl {
     const tcp::endpoint endpoint(address, options_.port);
     const std::string where = options_.address + ":" + std::to_string(options_.port);
 
-    io_context_ = std::make_unique<net::io_context>(options_.threads);
+    io_context_ = std::make_unique<net::io_context>(1);
     acceptor_ = std::make_unique<tcp::acceptor>(*io_context_);
     accept_retry_ = std::make_unique<net::steady_timer>(*io_context_);
     const auto fail = [&](const char* step) -> Status {
@@ -232,10 +264,15 @@ class HttpServer::Impl {
     port_ = local.port();
 
     started_ = true;
+    workers_ = std::make_unique<net::io_context>(options_.threads);
+    workers_guard_.emplace(workers_->get_executor());
     Accept();
-    threads_.reserve(static_cast<std::size_t>(options_.threads));
-    for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { RunLoop(); });
-    spdlog::info("http: listening on {}:{} with {} thread(s)", options_.address, port_,
+    threads_.reserve(static_cast<std::size_t>(options_.threads) + 1);
+    threads_.emplace_back([this] { RunLoop(*io_context_); });
+    for (int i = 0; i < options_.threads; ++i) {
+      threads_.emplace_back([this] { RunLoop(*workers_); });
+    }
+    spdlog::info("http: listening on {}:{} with {} handler thread(s)", options_.address, port_,
                  options_.threads);
     return {};
   }
@@ -245,11 +282,15 @@ class HttpServer::Impl {
     if (!started_ || stopped_) return;
     stopped_ = true;
     io_context_->stop();
+    workers_guard_.reset();
+    workers_->stop();  // handlers not started yet are dropped; running ones finish
     for (std::thread& thread : threads_) thread.join();
     threads_.clear();
-    // No thread runs the io_context now. Closing the acceptor, then destroying the io_context
-    // destroys every pending operation, and with it the last reference to each Session, which
-    // closes its socket.
+    // No thread runs either io_context now. Destroying the workers' drops the handlers that
+    // never ran (their sessions' references); closing the acceptor, then destroying the
+    // io_context destroys every pending operation, and with it the last reference to each
+    // Session, which closes its socket.
+    workers_.reset();
     accept_retry_.reset();
     acceptor_.reset();
     io_context_.reset();
@@ -298,16 +339,18 @@ class HttpServer::Impl {
                      open_->load());
       }
     } else {
-      std::make_shared<Session>(std::move(socket), router_, options_, open_)->Run();
+      std::make_shared<Session>(std::move(socket), router_, options_, workers_->get_executor(),
+                                open_)
+          ->Run();
     }
     Accept();
   }
 
-  void RunLoop() {
+  static void RunLoop(net::io_context& context) {
     pthread_setname_np(pthread_self(), "http");  // for top -H, perf and the CPU summaries
     for (;;) {
       try {
-        io_context_->run();
+        context.run();
         return;
       } catch (const std::exception& e) {
         // Handlers are wrapped by the Router; this is a bug in the server itself. Keep serving.
@@ -322,7 +365,11 @@ class HttpServer::Impl {
   bool started_ = false;
   bool stopped_ = false;
   std::atomic<uint16_t> port_{0};
+  // Accepting, reading, writing, quick handlers: one thread.
   std::unique_ptr<net::io_context> io_context_;
+  // The other handlers: options_.threads threads, kept running while idle by the guard.
+  std::unique_ptr<net::io_context> workers_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> workers_guard_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<net::steady_timer> accept_retry_;
   // Sessions alive (shared with them: a session may outlive a stopped server's Impl briefly).
@@ -338,12 +385,17 @@ HttpServer::~HttpServer() = default;
 
 void HttpServer::Handle(std::string method, std::string path, Handler handler) {
   impl_->Add(std::move(method), std::move(path), http_internal::Router::Match::kExact,
-             std::move(handler));
+             std::move(handler), /*quick=*/false);
+}
+
+void HttpServer::HandleQuick(std::string method, std::string path, Handler handler) {
+  impl_->Add(std::move(method), std::move(path), http_internal::Router::Match::kExact,
+             std::move(handler), /*quick=*/true);
 }
 
 void HttpServer::HandlePrefix(std::string method, std::string prefix, Handler handler) {
   impl_->Add(std::move(method), std::move(prefix), http_internal::Router::Match::kPrefix,
-             std::move(handler));
+             std::move(handler), /*quick=*/false);
 }
 
 Status HttpServer::Start() { return impl_->Start(); }

@@ -18,11 +18,16 @@
 // limit (413 beyond it), a read timeout per request (the idle connection is closed), malformed
 // requests or request targets get 400 and the connection is closed.
 //
-// Thread-safety: Handle(), HandlePrefix() and Start() must be called from one thread before the
-// server starts; adding routes after Start() is not thread-safe and is not supported. Handlers
-// run concurrently on the server's threads (HttpServerOptions::threads) and must be
-// thread-safe; they should be short, since a handler occupies one server thread until it
-// returns. Stop() may be called from any thread except a handler's, and more than once.
+// Threads: one I/O thread accepts, reads and writes every connection and runs the quick
+// handlers (HandleQuick: health checks); the other handlers run on HttpServerOptions::threads
+// worker threads, so however many slow requests (a large worklist, a scrape) wait for a
+// worker, a health probe is answered at once.
+//
+// Thread-safety: Handle(), HandleQuick(), HandlePrefix() and Start() must be called from one
+// thread before the server starts; adding routes after Start() is not thread-safe and is not
+// supported. Handlers run concurrently (the workers, and the I/O thread's quick ones) and must
+// be thread-safe; a handler occupies its thread until it returns. Stop() may be called from
+// any thread except a handler's, and more than once.
 #pragma once
 
 #include <chrono>
@@ -66,7 +71,8 @@ struct HttpServerOptions {
   std::string address = "127.0.0.1";
   // TCP port; 0 asks the kernel for an ephemeral port (see HttpServer::port()).
   uint16_t port = 0;
-  // Threads running the server's io_context, i.e. how many handlers may run at once.
+  // Worker threads, i.e. how many handlers (other than quick ones) may run at once; the
+  // server's I/O runs on one more thread of its own.
   int threads = 1;
   // Largest accepted request body, in bytes; larger requests get 413 and are closed.
   std::size_t body_limit = std::size_t{1} << 20;
@@ -95,6 +101,11 @@ class HttpServer {
   // first handler. Before Start() only.
   void Handle(std::string method, std::string path, Handler handler);
 
+  // Handle() for a handler that returns at once and never blocks (reads an atomic, formats a
+  // few bytes): it runs on the I/O thread, ahead of the requests waiting for a worker. A slow
+  // quick handler would stall every connection.
+  void HandleQuick(std::string method, std::string path, Handler handler);
+
   // Registers `handler` for this method and every path that starts with `prefix`. Before
   // Start() only.
   void HandlePrefix(std::string method, std::string prefix, Handler handler);
@@ -107,7 +118,8 @@ class HttpServer {
   [[nodiscard]] Status Start();
 
   // Stops accepting, closes every connection and joins the server threads; a handler that is
-  // running finishes first (its response may not be sent). Idempotent; a no-op before
+  // running finishes first (its response may not be sent), one still waiting for a worker is
+  // dropped. Idempotent; a no-op before
   // Start(). Must not be called from a handler (it would join its own thread).
   void Stop();
 

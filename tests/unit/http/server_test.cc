@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -289,6 +291,88 @@ TEST_F(HttpServerTest, ConcurrentClients) {
   for (std::thread& client : clients) client.join();
   EXPECT_EQ(ok.load(), 2 * kThreads * kRequestsPerThread);
   EXPECT_EQ(count_.load(), kThreads * kRequestsPerThread);
+}
+
+// Every worker busy with a slow request (a large worklist, a scrape) and more waiting: a
+// health probe is still answered, by the I/O thread. When handlers ran on the I/O threads, a
+// helper's probe waited 10 s behind 200 worklist requests; here the slow handlers hold until
+// the probe's answer came, so without the split the probe would time out.
+TEST(HttpServerQuickTest, AQuickHandlerIsAnsweredWhileEveryWorkerIsBusy) {
+  HttpServer server(HttpServerOptions{.threads = 2});
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int running = 0;
+  server.Handle("GET", "/slow", [&](const HttpRequest&) {
+    std::unique_lock lock(mu);
+    ++running;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    return HttpResponse{.body = "slow"};
+  });
+  server.HandleQuick("GET", "/healthz",
+                     [](const HttpRequest&) { return HttpResponse{.body = "ok"}; });
+  ASSERT_TRUE(server.Start().ok());
+  constexpr int kSlow = 6;  // two running, four waiting for a worker
+  std::atomic<int> slow_ok{0};
+  std::vector<std::thread> slow;
+  for (int i = 0; i < kSlow; ++i) {
+    slow.emplace_back([&] {
+      TestClient client(server.port(), 30);
+      const auto r = client.Request("GET", "/slow");
+      if (r && r->status == 200 && r->body == "slow") ++slow_ok;
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return running == 2; }));
+  }
+  TestClient probe(server.port());
+  const auto answer = probe.Request("GET", "/healthz");
+  // A HEAD of it, and an unknown path, are answered there too.
+  const auto head = probe.Request("HEAD", "/healthz");
+  const auto unknown = probe.Request("GET", "/nope");
+  int running_then = 0;
+  {
+    std::lock_guard lock(mu);
+    running_then = running;  // the slow ones still hold both workers
+    release = true;
+  }
+  cv.notify_all();
+  for (std::thread& t : slow) t.join();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body, "ok");
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->status, 200);
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_EQ(running_then, 2);
+  EXPECT_EQ(slow_ok.load(), kSlow);
+}
+
+// Stopping with handlers running and more waiting: the running ones finish, the waiting ones
+// are dropped, nothing hangs.
+TEST(HttpServerQuickTest, StopWithHandlersWaitingForAWorker) {
+  HttpServer server(HttpServerOptions{.threads = 1});
+  std::atomic<int> calls{0};
+  server.Handle("GET", "/slow", [&](const HttpRequest&) {
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return HttpResponse{.body = "slow"};
+  });
+  ASSERT_TRUE(server.Start().ok());
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&] {
+      TestClient client(server.port(), 10);
+      (void)client.Request("GET", "/slow");
+    });
+  }
+  while (calls.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  server.Stop();
+  for (std::thread& t : clients) t.join();
+  EXPECT_LT(calls.load(), 4);
 }
 
 TEST(HttpServerLifecycleTest, PortInUseIsAnError) {
