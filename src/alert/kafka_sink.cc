@@ -79,7 +79,11 @@ class KafkaSink::Impl {
     rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 2000);
     Status status;
     if (ev == nullptr) {
-      status = Error{ErrorCode::kUnavailable, "create topics: no answer from the broker"};
+      status = Error{ErrorCode::kUnavailable, "create topics: no answer from the brokers at " +
+                                                  options_.bootstrap_servers +
+                                                  " (kafka.bootstrap_servers) within " +
+                                                  std::to_string((timeout.count() + 2000) / 1000) +
+                                                  " s: is the cluster up and reachable?"};
     } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       status = Error{ErrorCode::kUnavailable,
                      std::string("create topics: ") + rd_kafka_event_error_string(ev)};

@@ -5,7 +5,9 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <iostream>
 #include <string>
 
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // --log-level also after the subcommand
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
 
@@ -95,8 +97,10 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--exit-when-caught-up", run.exit_when_caught_up,
                     "exit once caught up (as above) and the outbox is drained: for "
                     "single-instance backfills and tests");
-  run_cmd->add_option("--idle-exit", run.idle_exit_seconds,
-                      "exit after this many seconds without records (0 = never)");
+  run_cmd
+      ->add_option("--idle-exit", run.idle_exit_seconds,
+                   "exit after this many seconds without records (0 = never)")
+      ->check(DecimalIn(0, 1e9));
 
   ImportOptions import;
   CLI::App* import_cmd = app.add_subcommand(
@@ -164,7 +168,17 @@ int main(int argc, char** argv) {
       ->check(DecimalIn(1, 1e8))
       ->capture_default_str();
   sim_cmd->add_option("--seed", sim.seed, "random seed (same seed, same events)")
-      ->check(DecimalIn(0, 1.8e19))
+      ->check(
+          [](const std::string& text) -> std::string {
+            uint64_t value = 0;
+            const char* end = text.data() + text.size();
+            const auto [at, ec] = std::from_chars(text.data(), end, value);
+            if (text.empty() || ec != std::errc() || at != end) {
+              return "not an integer in [0 - 18446744073709551615]: " + text;
+            }
+            return {};
+          },
+          "")
       ->capture_default_str();
   sim_cmd->add_option("--start", sim.start, "first day of submissions (RFC 3339, local date)")
       ->capture_default_str();

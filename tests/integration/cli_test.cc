@@ -67,8 +67,10 @@ TEST(CliTest, SimulateRefusesNumbersOutOfRange) {
         std::vector<std::string>{"--dossiers", "18446744073709551616"},
         std::vector<std::string>{"--dossiers", "0"},
         std::vector<std::string>{"--dossiers", "100000001"},
-        std::vector<std::string>{"--seed", "-1"}, std::vector<std::string>{"--rate", "nan"},
-        std::vector<std::string>{"--rate", "-5"}, std::vector<std::string>{"--duplicates", "nan"},
+        std::vector<std::string>{"--seed", "-1"},
+        std::vector<std::string>{"--seed", "18446744073709551616"},
+        std::vector<std::string>{"--rate", "nan"}, std::vector<std::string>{"--rate", "-5"},
+        std::vector<std::string>{"--duplicates", "nan"},
         std::vector<std::string>{"--out-of-order", "1.5"},
         std::vector<std::string>{"--start", "9999-01-01T00:00:00+07:00"}}) {
     std::vector<std::string> args = {"simulate", "--config", SourceDir() + "/config/iocstream.yaml",
@@ -78,6 +80,29 @@ TEST(CliTest, SimulateRefusesNumbersOutOfRange) {
     EXPECT_NE(r.exit_code, 0) << bad[0] << " " << bad[1];
     EXPECT_NE(r.err.find(bad[0]), std::string::npos) << r.err;
     EXPECT_FALSE(std::filesystem::exists(out)) << bad[0] << " " << bad[1];
+  }
+}
+
+// The whole range of --seed is taken (the largest seed was refused as out of range).
+TEST(CliTest, SimulateTakesTheLargestSeed) {
+  TempDir dir;
+  const CommandResult r = RunIocstream(
+      {"simulate", "--config", SourceDir() + "/config/iocstream.yaml", "--dossiers", "3", "--seed",
+       "18446744073709551615", "--ndjson", dir / "events.ndjson", "--no-progress"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir / "events.ndjson"));
+}
+
+// `run --idle-exit` took a negative, NaN or infinite count of seconds and then never exited
+// (a helper's finding): refused by name, before any broker is asked.
+TEST(CliTest, RunRefusesAnIdleExitOutOfRange) {
+  for (const std::string bad : {"-5", "nan", "inf", "1e400"}) {
+    const CommandResult r = RunIocstream(
+        {"run", "--config", SourceDir() + "/config/iocstream.yaml", "--idle-exit", bad},
+        std::chrono::seconds(60));
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_NE(r.err.find("--idle-exit: not a number"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(bad), std::string::npos) << r.err;
   }
 }
 
