@@ -7,6 +7,7 @@
 #include <set>
 #include <type_traits>
 
+#include "iocstream/http/server.h"
 #include "iocstream/ingest/kafka_source.h"
 
 namespace iocstream::app {
@@ -283,6 +284,9 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (Status s = CheckKeys(h, "http", {"enabled", "address", "port"}, err); !s) return s;
     if (Status s = Read(h, "http", "enabled", c.http.enabled, err); !s) return s;
     if (Status s = Read(h, "http", "address", c.http.address, err); !s) return s;
+    if (Status s = CheckListenAddress(c.http.address); !s) {
+      return err("http.address", s.error().message);
+    }
     int port = c.http.port;
     if (Status s = Read(h, "http", "port", port, err); !s) return s;
     if (port < 0 || port > 65535) return err("http.port", "must be 0..65535");

@@ -229,12 +229,11 @@ class HttpServer::Impl {
       return InvalidArgument("http server needs at least one thread, got " +
                              std::to_string(options_.threads));
     }
+    if (Status s = CheckListenAddress(options_.address); !s) {
+      return InvalidArgument("http: " + s.error().message);
+    }
     beast::error_code ec;
     const net::ip::address address = net::ip::make_address(options_.address, ec);
-    if (ec) {
-      return InvalidArgument("http: listen address '" + options_.address +
-                             "' is not a numeric IP address: " + ec.message());
-    }
     const tcp::endpoint endpoint(address, options_.port);
     const std::string where = options_.address + ":" + std::to_string(options_.port);
 
@@ -377,6 +376,17 @@ class HttpServer::Impl {
   std::chrono::steady_clock::time_point last_busy_warning_{};  // accept handler only
   std::vector<std::thread> threads_;
 };
+
+Status CheckListenAddress(const std::string& address) {
+  beast::error_code ec;
+  (void)net::ip::make_address(address, ec);
+  if (ec) {
+    return InvalidArgument(
+        "listen address '" + address +
+        "' is not a numeric IP address (e.g. 127.0.0.1, ::1, 0.0.0.0): " + ec.message());
+  }
+  return {};
+}
 
 HttpServer::HttpServer(HttpServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}

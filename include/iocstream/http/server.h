@@ -85,6 +85,10 @@ struct HttpServerOptions {
   std::size_t max_connections = 256;
 };
 
+// Whether `address` can be HttpServerOptions::address: a numeric IPv4 or IPv6 address (host
+// names are not resolved). kInvalidArgument with the reason otherwise. Thread-safe.
+[[nodiscard]] Status CheckListenAddress(const std::string& address);
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;

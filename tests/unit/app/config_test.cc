@@ -145,6 +145,19 @@ TEST_F(ConfigTest, WarningFractionRefusesNaN) {
   }
 }
 
+// A host name was accepted and refused only when `run` started its HTTP server, after
+// opening the state store; `replay` and `export` never said (a helper's finding).
+TEST_F(ConfigTest, HttpAddressMustBeANumericAddress) {
+  for (const char* bad : {"localhost", "127.0.0.256", "example.org", "\"\""}) {
+    ExpectRefused("http", std::string("  address: ") + bad + "\n",
+                  {"iocstream.yaml: http.address:", "not a numeric IP address"});
+  }
+  for (const char* good : {"127.0.0.1", "0.0.0.0", "::1", "\"::\""}) {
+    auto c = LoadWithSection("http", std::string("  address: ") + good + "\n");
+    EXPECT_TRUE(c.has_value()) << good << ": " << c.error().message;
+  }
+}
+
 // A zero size was refused only by the store, in a message that then suggested another
 // process held the lock ("block_cache" holds "lock").
 TEST_F(ConfigTest, ZeroCacheAndWriteBufferSizesAreRefusedByKey) {
