@@ -112,6 +112,13 @@ struct MappedEvents {
   uint64_t row_errors = 0;
 };
 
+// What became of the rows, for the closing line of `import` and `replay --mapping`: every row
+// read is either in the events or counted as not imported (its error logged).
+std::string DescribeRows(const MappedEvents& m) {
+  return fmt::format("{} events from {} of {} CSV rows ({} rows not imported)", m.events.size(),
+                     m.rows - m.row_errors, m.rows, m.row_errors);
+}
+
 Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
                                    const std::vector<std::string>& files) {
   auto mapping = LoadCsvMapping(mapping_path);
@@ -621,11 +628,8 @@ int RunImport(const ImportOptions& options) {
     progress.Update(++done);
   }
   if (Status s = (*sink)->Flush(Millis(120000)); !s) return Fail(s.error());
-  std::printf("imported %llu rows as %llu events into %s (%llu rows not imported)\n",
-              static_cast<unsigned long long>(mapped->rows),
-              static_cast<unsigned long long>(mapped->events.size()),
-              config->kafka.events_topic.c_str(),
-              static_cast<unsigned long long>(mapped->row_errors));
+  std::printf("imported %s into %s\n", DescribeRows(*mapped).c_str(),
+              config->kafka.events_topic.c_str());
   return 0;
 }
 
@@ -713,9 +717,12 @@ int RunReplay(const ReplayOptions& options) {
   // only where input is left.
   bool stopped_early = false;
   auto stop_with_input_left = [&] { return stopped_early = g_stop_requested.load(); };
+  // With --mapping: what became of the CSV rows, printed after the summary.
+  std::optional<std::string> rows_line;
   if (options.mapping_path) {
     auto mapped = ReadMappedCsv(*options.mapping_path, options.files);
     if (!mapped) return Fail(mapped.error());
+    rows_line = "replayed " + DescribeRows(*mapped);
     // Encoded once, then fed through the same decode path as Kafka records.
     std::vector<std::string> payloads;
     payloads.reserve(mapped->events.size());
@@ -891,6 +898,7 @@ int RunReplay(const ReplayOptions& options) {
                   seconds > 0 ? static_cast<double>(session.probe.consumed.load()) / seconds : 0.0);
     }
   }
+  if (rows_line) std::printf("%s\n", rows_line->c_str());
   if (stopped_early) {
     // Interrupted (SIGINT, SIGTERM): what was read is committed, offsets with it.
     spdlog::warn(

@@ -225,6 +225,29 @@ TEST(ReplayInputTest, MappedCsvChangedWithTheSameFirstEventIsRefused) {
   EXPECT_NE(changed.err.find("are not those an earlier replay"), std::string::npos) << changed.err;
 }
 
+// Rows a mapping cannot read are logged and counted in the closing line: a helper's replay of
+// 6 rows said "consumed 2 = applied 2" and nothing else about the 4 others.
+TEST(ReplayInputTest, MappedCsvRowsNotImportedAreCounted) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-csv-rows"));
+  const std::string mapping = SourceDir() + "/config/mappings/boston-sample.yaml";
+  const std::string csv = dir / "cases.csv";
+  std::ofstream(csv, std::ios::binary)
+      << "CASE_ENQUIRY_ID,OPEN_DT,TARGET_DT,CLOSED_DT,CASE_STATUS,Department,neighborhood,TYPE,"
+         "Source\n"
+      << "1,2025-11-01 10:00:00,2025-11-05 10:00:00,,Open,D,N,T,Twitter\n"
+      << "2,notadate,2025-11-05 10:00:00,,Open,D,N,T,Twitter\n"
+      << "3,2025-02-30 10:00:00,,,Open,D,N,T,Twitter\n";
+  const CommandResult r = RunIocstream({"replay", "--config", config, "--mapping", mapping, csv});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("consumed 1 = applied 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("replayed 1 events from 1 of 3 CSV rows (2 rows not imported)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.err.find("cases.csv:3:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cases.csv:4:"), std::string::npos) << r.err;
+}
+
 // Each replay partition keeps its own timers: a state dir replayed with another
 // replay.partitions would put a dossier's later events where its timers are not, and those
 // timers would never fire (found by a helper: 696 alerts instead of 919). Refused, with the
