@@ -1,8 +1,11 @@
 #include "app/api.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <initializer_list>
 #include <map>
+#include <string_view>
 
 #include "app/runtime.h"
 #include "app/views.h"
@@ -17,6 +20,21 @@ HttpResponse Json(const nlohmann::ordered_json& j, int status = 200) {
   r.status = status;
   r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
+}
+
+// A 400 naming a query parameter the endpoint does not take (a misspelt `?departement=` was
+// ignored, and every department listed), nullopt when all are known.
+std::optional<HttpResponse> UnknownQueryParameter(const HttpRequest& req,
+                                                  std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : req.query) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::string list;
+    for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+    return JsonErrorResponse(
+        400, "unknown query parameter '" + key + "' (" +
+                 (list.empty() ? std::string("this endpoint takes none") : "known: " + list) + ")");
+  }
+  return std::nullopt;
 }
 
 // ?limit=N (1..max); nullopt when present but not a positive integer.
@@ -81,6 +99,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     return Json({{"ready", ready}}, ready ? 200 : 503);
   });
   server.HandlePrefix("GET", "/api/v1/dossiers/", [shared](const HttpRequest& req) {
+    if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
     const std::string id = req.path.substr(std::string_view("/api/v1/dossiers/").size());
     if (id.empty()) return JsonErrorResponse(400, "missing dossier id");
     auto state = shared->store->GetDossier(id);
@@ -98,6 +117,9 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
                             loaded ? &loaded->calendar : nullptr));
   });
   server.Handle("GET", "/api/v1/overdue", [shared](const HttpRequest& req) {
+    if (auto unknown = UnknownQueryParameter(req, {"department", "limit", "after"})) {
+      return *unknown;
+    }
     const auto limit_or = QueryLimit(req, 100, 10000);
     if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
     const size_t limit = *limit_or;
@@ -166,6 +188,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     return Json(ReloadOutcomeJson(*outcome), status);
   });
   server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest& req) {
+    if (auto unknown = UnknownQueryParameter(req, {"department"})) return *unknown;
     const auto rows = aggregate::AggregateTable::FoldPartitions(shared->aggregates->Snapshot());
     // One department: the total is then that department's.
     const std::optional<std::string> only = DepartmentFilter(req);

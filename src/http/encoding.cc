@@ -64,7 +64,12 @@ Result<RequestTarget> ParseRequestTarget(std::string_view target) {
                      ? Result<std::string>(std::string())
                      : PercentDecode(piece.substr(eq + 1), /*plus_is_space=*/true);
     if (!value) return value.error();
-    result.query.insert_or_assign(std::move(key).value(), std::move(value).value());
+    // A repeated key is refused rather than resolved silently: `?department=A&department=`
+    // meant every department under "last wins" (a helper's finding).
+    if (result.query.contains(*key)) {
+      return InvalidArgument("query parameter '" + *key + "' given more than once");
+    }
+    result.query.emplace(std::move(key).value(), std::move(value).value());
   }
   return result;
 }

@@ -23,9 +23,9 @@ struct RequestTarget {
 };
 
 // Parses "/path?k=v&k2=v2" (RFC 9112 origin-form; a "#fragment", which clients do not send, is
-// dropped). Empty pieces ("&&") are skipped, a repeated key keeps its last value, a key without
-// '=' maps to "". kInvalidArgument when the target does not start with '/' or holds a bad
-// percent escape.
+// dropped). Empty pieces ("&&") are skipped, a key without '=' maps to "". kInvalidArgument
+// when the target does not start with '/', holds a bad percent escape, or repeats a query key
+// (once decoded).
 [[nodiscard]] Result<RequestTarget> ParseRequestTarget(std::string_view target);
 
 }  // namespace iocstream::http_internal

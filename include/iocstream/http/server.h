@@ -45,8 +45,9 @@ namespace iocstream {
 
 // A parsed request as handlers see it. `path` is the request target's path, percent-decoded
 // ('+' stays '+'); `query` is the query string split on '&' and '=', keys and values
-// percent-decoded with '+' as space (a repeated key keeps its last value, a key without '='
-// maps to ""). `method` is the request method as sent ("GET", "POST", "HEAD", ...).
+// percent-decoded with '+' as space (a key without '=' maps to ""; a request that repeats a
+// key is answered 400 by the server). `method` is the request method as sent ("GET", "POST",
+// "HEAD", ...).
 struct HttpRequest {
   std::string method;
   std::string path;

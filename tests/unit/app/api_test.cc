@@ -153,6 +153,23 @@ TEST_F(ApiTest, ALateDossierPastDueSaysUntilWhenItsBreachIsHeld) {
   EXPECT_EQ(Call("GET", "/api/v1/overdue", 200)["total"], 1);
 }
 
+// A misspelt or repeated query parameter is refused by name: `?departement=ISD` listed every
+// department, and `?department=ISD&department=` too (a helper's findings).
+TEST_F(ApiTest, UnknownAndRepeatedQueryParametersAreRefused) {
+  Start();
+  const auto misspelt = Call("GET", "/api/v1/overdue?departement=ISD", 400);
+  EXPECT_EQ(misspelt["error"],
+            "unknown query parameter 'departement' (known: department, limit, after)");
+  EXPECT_EQ(Call("GET", "/api/v1/kpis?limit=5", 400)["error"],
+            "unknown query parameter 'limit' (known: department)");
+  EXPECT_EQ(Call("GET", "/api/v1/dossiers/D1?x=1", 400)["error"],
+            "unknown query parameter 'x' (this endpoint takes none)");
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=ISD&department=", 400)["error"],
+            "query parameter 'department' given more than once");
+  Call("GET", "/api/v1/overdue?department=ISD&limit=5", 200);
+  Call("GET", "/api/v1/kpis?department=", 200);
+}
+
 // In a consumer group, the store keeps the dossiers of partitions since handed to another
 // instance as they were then: they are not served as if current (a helper saw a completed
 // dossier still listed overdue by the instance that had lost its partition).

@@ -24,12 +24,21 @@ TEST(PercentDecodeTest, RejectsMalformedEscapes) {
 }
 
 TEST(ParseRequestTargetTest, SplitsPathAndQuery) {
-  const auto target = ParseRequestTarget("/api/v1/x%2Fy?commune=Ea+H%C3%A1&k&&dup=1&dup=2&e=");
+  const auto target = ParseRequestTarget("/api/v1/x%2Fy?commune=Ea+H%C3%A1&k&&e=");
   ASSERT_TRUE(target.has_value());
   EXPECT_EQ(target->path, "/api/v1/x/y");
-  const std::map<std::string, std::string> expected{
-      {"commune", "Ea Há"}, {"k", ""}, {"dup", "2"}, {"e", ""}};
+  const std::map<std::string, std::string> expected{{"commune", "Ea Há"}, {"k", ""}, {"e", ""}};
   EXPECT_EQ(target->query, expected);
+}
+
+// Which of two values was meant is not guessed (the last one won: `department=A&department=`
+// listed every department).
+TEST(ParseRequestTargetTest, RejectsARepeatedQueryKey) {
+  for (const char* target : {"/a?dup=1&dup=2", "/a?k&k", "/a?dup=1&d%75p=2", "/a?x=1&x=1"}) {
+    const auto parsed = ParseRequestTarget(target);
+    ASSERT_FALSE(parsed.has_value()) << target;
+    EXPECT_NE(parsed.error().message.find("given more than once"), std::string::npos);
+  }
 }
 
 TEST(ParseRequestTargetTest, PlainPathAndFragment) {
