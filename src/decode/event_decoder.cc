@@ -590,9 +590,16 @@ std::optional<DecodeError> EventDecoder::Impl::DecodeInto(std::string_view paylo
                                                           DossierEvent& event) {
   if (payload.empty()) return DecodeError{DecodeErrorReason::kEmpty, "payload: 0 bytes"};
   if (payload.size() > kMaxPayloadBytes) {
-    return DecodeError{DecodeErrorReason::kTooLarge, "payload: " + std::to_string(payload.size()) +
-                                                         " bytes, limit " +
-                                                         std::to_string(kMaxPayloadBytes)};
+    // Blanks after the JSON are not the event's (a line of a CRLF file keeps its CR): the
+    // limit is on what comes before them.
+    std::string_view content = payload;
+    while (!content.empty() && IsJsonBlank(content.back())) content.remove_suffix(1);
+    if (content.size() > kMaxPayloadBytes) {
+      return DecodeError{DecodeErrorReason::kTooLarge,
+                         "payload: " + std::to_string(payload.size()) + " bytes, limit " +
+                             std::to_string(kMaxPayloadBytes)};
+    }
+    payload = content;
   }
   char* padded = buffer.get();
   std::memcpy(padded, payload.data(), payload.size());

@@ -372,6 +372,29 @@ TEST(EventDecoderTest, ReusesOneDecoderAcrossSizesAndErrors) {
   }
 }
 
+// The size limit is on the JSON, not on the blanks after it: an event of exactly the limit on
+// a line of a CRLF file (its CR kept) was dead-lettered as too_large, the same line with LF
+// accepted (a helper's finding). One byte of JSON more is still too large.
+TEST(EventDecoderTest, BlanksAfterTheJsonDoNotCountTowardsTheSizeLimit) {
+  const std::string head =
+      R"({"schema_version":1,"event_id":"e1","dossier_id":"d1","type":"received",)"
+      R"("occurred_at":"2026-02-10T08:30:00+07:00","agency_code":"a")";
+  const std::string at_limit = head + std::string(kMaxPayloadBytes - head.size() - 1, ' ') + "}";
+  ASSERT_EQ(at_limit.size(), kMaxPayloadBytes);
+  for (const JsonParsing parsing : {JsonParsing::kOnDemandFirst, JsonParsing::kDom}) {
+    EventDecoder decoder(parsing);
+    for (const std::string& tail : {std::string(), std::string("\r"), std::string(" \t\r")}) {
+      const DecodeResult r = decoder.Decode(at_limit + tail, "d1");
+      ASSERT_TRUE(r.has_value()) << tail.size() << ": " << r.error().detail;
+      EXPECT_EQ(r->event_id, "e1");
+    }
+    const DecodeResult over = decoder.Decode(" " + at_limit + "\r", "d1");
+    ASSERT_FALSE(over.has_value());
+    EXPECT_EQ(over.error().reason, DecodeErrorReason::kTooLarge);
+    EXPECT_EQ(over.error().detail, "payload: 65538 bytes, limit 65536");
+  }
+}
+
 TEST(EventDecoderTest, DecodeIntoReusesTheEventsMemory) {
   EventDecoder decoder;
   auto payload = [](std::string_view suffix) {
