@@ -945,8 +945,12 @@ int RunExport(const ExportOptions& options) {
   std::ofstream file;
   std::ostream* out = &std::cout;
   if (options.output) {
+    errno = 0;
     file.open(*options.output);
-    if (!file) return Fail(IoError("cannot write " + *options.output));
+    if (!file) {
+      return Fail(IoError("cannot write '" + *options.output +
+                          "': " + (errno != 0 ? std::strerror(errno) : "cannot open it")));
+    }
     out = &file;
   }
   const bool csv = options.format == "csv";
@@ -1182,7 +1186,9 @@ int RunSimulate(const SimulateOptions& options) {
   if (options.ndjson) {
     destination = to_stdout ? "stdout" : *options.ndjson;
     file = to_stdout ? stdout : std::fopen(options.ndjson->c_str(), "wb");
-    if (file == nullptr) return Fail(IoError("cannot write " + *options.ndjson));
+    if (file == nullptr) {
+      return Fail(IoError("cannot write '" + *options.ndjson + "': " + std::strerror(errno)));
+    }
     file_buffer.resize(size_t{1} << 20);
     std::setvbuf(file, file_buffer.data(), _IOFBF, file_buffer.size());
   } else {
