@@ -395,6 +395,9 @@ Result<Config> LoadConfig(const std::string& path) {
   if (!root.IsMap()) return err("(top level)", "expected a mapping");
   try {
     if (Status s = Load(root, fs::absolute(path).parent_path(), c, err); !s) return s.error();
+    for (const auto& section : root) {
+      c.sections[section.first.as<std::string>()] = YAML::Dump(section.second);
+    }
   } catch (const YAML::Exception& e) {
     return err("(value)", e.what());
   }

@@ -62,6 +62,9 @@ struct Config {
   std::vector<std::string> calendar_files;  // resolved paths
   std::string procedure_catalog;            // resolved path; empty = none
   int replay_partitions = 6;                // hash partitions for file replays
+  // Each top-level section of the file as YAML text (re-emitted, so comments and layout do
+  // not count): a reload compares them to tell which changed sections need a restart.
+  std::map<std::string, std::string> sections;
 };
 
 // Loads and validates a config file. Errors: kInvalidArgument "FILE: KEY: why", kIo.

@@ -1,8 +1,10 @@
 #include "app/reload.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <set>
 
 #include "app/views.h"
 
@@ -24,6 +26,7 @@ nlohmann::ordered_json ReloadOutcomeJson(const ReloadOutcome& outcome) {
   j["calendar_years"] = outcome.calendar_years;
   j["procedures"] = outcome.procedures;
   j["recompute"] = RecomputeSummaryJson(outcome.recompute);
+  j["restart_needed"] = outcome.restart_needed;
   return j;
 }
 
@@ -59,6 +62,24 @@ ReloadOutcome ReloadRules(Runtime& runtime, Pipeline& pipeline,
   }
   outcome.procedures = next->catalog ? next->catalog->size() : 0;
   outcome.recompute = *summary;
+  // Edited along with the calendar, these would seem applied (a helper changed http.port and
+  // got 200): named in the answer and the log.
+  std::set<std::string> names;
+  for (const auto& [name, text] : runtime.config.sections) names.insert(name);
+  for (const auto& [name, text] : config->sections) names.insert(name);
+  for (const std::string& name : names) {
+    if (name == "calendar" || name == "procedures") continue;
+    const auto before = runtime.config.sections.find(name);
+    const auto now = config->sections.find(name);
+    if (before == runtime.config.sections.end() || now == config->sections.end() ||
+        before->second != now->second) {
+      outcome.restart_needed.push_back(name);
+    }
+  }
+  if (!outcome.restart_needed.empty()) {
+    spdlog::warn("reload: {} changed in {} since the start: not applied (a restart applies them)",
+                 fmt::format("{}", fmt::join(outcome.restart_needed, ", ")), runtime.config.path);
+  }
   probe.succeeded.fetch_add(1, std::memory_order_relaxed);
   probe.last_success_ms.store(UnixMillis(wall_now), std::memory_order_relaxed);
   spdlog::info(

@@ -39,9 +39,13 @@ struct ReloadOutcome {
   std::vector<int> calendar_years;  // the years the calendar files cover
   size_t procedures = 0;            // entries of the procedure catalog (0: none configured)
   RecomputeSummary recompute;
+  // Sections of the config file changed since the start other than `calendar` and
+  // `procedures`: a reload does not apply them, a restart does (sorted).
+  std::vector<std::string> restart_needed;
 };
 
-// {"status":"ok","calendar_years":[2025,2026],"procedures":N,"recompute":{...}} or
+// {"status":"ok","calendar_years":[2025,2026],"procedures":N,"recompute":{...},
+// "restart_needed":["http",...]} or
 // {"status":"failed","error":"..."}; see RecomputeSummaryJson for "recompute".
 [[nodiscard]] nlohmann::ordered_json ReloadOutcomeJson(const ReloadOutcome& outcome);
 

@@ -151,5 +151,23 @@ TEST_F(ReloadTest, CalendarFileNewlyListedInTheConfigIsLoaded) {
   EXPECT_EQ(runtime_->config.calendar_files.size(), 2u);
 }
 
+// A reload applies the calendar and the catalog only: other sections edited since the start
+// are named as needing a restart (a helper changed http.port, reloaded and got 200 with no
+// word that the change waited for a restart). Comments and layout are not changes.
+TEST_F(ReloadTest, OtherSectionsChangedSinceTheStartAreNamedAsNeedingARestart) {
+  const ReloadOutcome same = Reload();
+  ASSERT_FALSE(same.error) << same.error->message;
+  EXPECT_TRUE(same.restart_needed.empty());
+  std::ofstream(dir_ / "iocstream.yaml")
+      << "# edited\nstate:\n  dir:   state   # the same\ncalendar:\n  files:\n    - vn-2026.yaml\n"
+      << "http:\n  port: 9999\nsla:\n  warning_fraction: 0.5\n";
+  const ReloadOutcome outcome = Reload();
+  ASSERT_FALSE(outcome.error) << outcome.error->message;
+  EXPECT_EQ(outcome.restart_needed, (std::vector<std::string>{"http", "sla"}));
+  const auto j = ReloadOutcomeJson(outcome);
+  EXPECT_EQ(j["restart_needed"], nlohmann::ordered_json({"http", "sla"}));
+  EXPECT_EQ(runtime_->config.sla.warning_fraction, 0.75);  // as started
+}
+
 }  // namespace
 }  // namespace iocstream::app
