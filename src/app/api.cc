@@ -160,8 +160,12 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
       return true;
     });
     if (!s) return JsonErrorResponse(500, s.error().message);
-    nlohmann::ordered_json body = {
-        {"as_of", FormatRfc3339Utc(clocks.now())}, {"total", total}, {"items", std::move(items)}};
+    // `as_of` is when the list was made; `clock` says what its items were judged by (with
+    // "watermark", each dossier's partition's watermark, not as_of).
+    nlohmann::ordered_json body = {{"as_of", FormatRfc3339Utc(clocks.now())},
+                                   {"clock", shared->watermark_clock ? "watermark" : "wall"},
+                                   {"total", total},
+                                   {"items", std::move(items)}};
     body["next_after"] = more ? nlohmann::ordered_json(last) : nlohmann::ordered_json(nullptr);
     return Json(body);
   });
