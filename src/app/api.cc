@@ -170,7 +170,8 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     return Json(body);
   });
   auto reloading = std::make_shared<std::atomic<bool>>(false);
-  server.Handle("POST", "/api/v1/admin/reload", [shared, reloading](const HttpRequest&) {
+  server.Handle("POST", "/api/v1/admin/reload", [shared, reloading](const HttpRequest& req) {
+    if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
     if (!shared->reload) return JsonErrorResponse(501, "reload is not available here");
     // One at a time: each waits on a server thread, and two held both (a /metrics scrape then
     // waited up to a minute).

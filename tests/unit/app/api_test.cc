@@ -169,6 +169,16 @@ TEST_F(ApiTest, UnknownAndRepeatedQueryParametersAreRefused) {
   EXPECT_EQ(Call("GET", "/api/v1/overdue?department=ISD&department=", 400)["error"],
             "query parameter 'department' given more than once");
   Call("GET", "/api/v1/overdue?department=ISD&limit=5", 200);
+  // Nothing is done for a request refused so.
+  server_->Stop();
+  int reloads = 0;
+  Start([&reloads]() -> std::optional<ReloadOutcome> {
+    ++reloads;
+    return ReloadOutcome{};
+  });
+  EXPECT_EQ(Call("POST", "/api/v1/admin/reload?dry_run=1", 400)["error"],
+            "unknown query parameter 'dry_run' (this endpoint takes none)");
+  EXPECT_EQ(reloads, 0);
   Call("GET", "/api/v1/kpis?department=", 200);
 }
 
