@@ -23,25 +23,28 @@ std::string Replaced(std::string text, const std::string& from, const std::strin
 }
 
 TEST(InstallTest, TheInstalledUnitAndItsConfigurationWork) {
-  TempDir prefix;
+  TempDir top;
+  // A space in the prefix: the unit quotes the command and encodes the URL (unquoted, systemd
+  // took the command to end at the space, a helper's finding).
+  const std::string prefix = top / "my prefix";
   const CommandResult install =
-      RunProgram(IOCSTREAM_CMAKE, {"--install", IOCSTREAM_BUILD_DIR, "--prefix", prefix.path()});
+      RunProgram(IOCSTREAM_CMAKE, {"--install", IOCSTREAM_BUILD_DIR, "--prefix", prefix});
   ASSERT_EQ(install.exit_code, 0) << install.out << install.err;
-  const std::string binary = prefix / "bin/iocstream";
-  const std::string unit = prefix / "lib/systemd/system/iocstream.service";
-  const std::string config = prefix / "share/iocstream/deploy/iocstream.yaml";
-  const std::string data = prefix / "share/iocstream";
+  const std::string binary = prefix + "/bin/iocstream";
+  const std::string unit = prefix + "/lib/systemd/system/iocstream.service";
+  const std::string config = prefix + "/share/iocstream/deploy/iocstream.yaml";
+  const std::string data = prefix + "/share/iocstream";
   for (const std::string& file :
-       {binary, unit, config, data + "/iocstream.example.yaml",
-        data + "/schemas/dossier-event.v1.json", data + "/prometheus/iocstream-rules.yml",
-        data + "/grafana/iocstream-dashboard.json"}) {
+       {binary, unit, config, prefix + "/lib/sysusers.d/iocstream.conf",
+        data + "/iocstream.example.yaml", data + "/schemas/dossier-event.v1.json",
+        data + "/prometheus/iocstream-rules.yml", data + "/grafana/iocstream-dashboard.json"}) {
     EXPECT_TRUE(fs::is_regular_file(file)) << file;
   }
 
   // The unit starts the installed binary, and systemd's own check finds nothing to say: every
   // directive known and well formed, the command executable.
-  EXPECT_NE(ReadFile(unit).find("\nExecStart=" + binary +
-                                " run --config /etc/iocstream/iocstream.yaml\n"),
+  EXPECT_NE(ReadFile(unit).find("\nExecStart=\"" + binary +
+                                "\" run --config /etc/iocstream/iocstream.yaml\n"),
             std::string::npos)
       << ReadFile(unit);
   const CommandResult verify = RunProgram("systemd-analyze", {"verify", unit});
