@@ -50,6 +50,14 @@ TEST(InstallTest, TheInstalledUnitAndItsConfigurationWork) {
   const CommandResult verify = RunProgram("systemd-analyze", {"verify", unit});
   EXPECT_EQ(verify.exit_code, 0);
   EXPECT_EQ(verify.out + verify.err, "");
+  // Its user, made by systemd-sysusers (here under a root of its own).
+  TempDir root;
+  fs::create_directories(root / "etc");
+  const CommandResult users = RunProgram(
+      "systemd-sysusers", {"--root=" + root.path(), prefix + "/lib/sysusers.d/iocstream.conf"});
+  EXPECT_EQ(users.exit_code, 0) << users.out << users.err;
+  EXPECT_NE(ReadFile(root / "etc/passwd").find("iocstream:x:"), std::string::npos)
+      << ReadFile(root / "etc/passwd");
 
   // The unit's configuration names the installed calendars and catalog: replayed with it, the
   // installed binary computes the same dossiers as the build with the source tree's files.
