@@ -37,6 +37,16 @@ using tcp = boost::asio::ip::tcp;
 
 constexpr int kHttp11 = 11;
 
+// Shared by the server and its sessions (a session may outlive a stopped server's Impl
+// briefly).
+struct Counts {
+  std::atomic<size_t> open{0};     // sessions alive
+  std::atomic<size_t> waiting{0};  // requests posted to the workers, not started yet
+};
+
+// How long a connection past max_connections may take to send its request.
+constexpr auto kReserveReadTimeout = std::chrono::milliseconds(5000);
+
 // A connection: reads requests one after another (HTTP/1.1 keep-alive, no pipelining of
 // responses), routes each through the Router, and writes the response. A quick handler (and a
 // 404 or 405) answers on the I/O thread; any other handler runs on a worker thread and its
@@ -45,16 +55,19 @@ constexpr int kHttp11 = 11;
 // a worker) holds its shared_ptr.
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // `reserve`: a connection past options.max_connections, kept for one quick request (a
+  // probe); anything else on it is answered 503.
   Session(tcp::socket socket, const http_internal::Router& router, const HttpServerOptions& options,
-          net::io_context::executor_type workers, std::shared_ptr<std::atomic<size_t>> open)
+          net::io_context::executor_type workers, std::shared_ptr<Counts> counts, bool reserve)
       : stream_(std::move(socket)),
         router_(router),
         options_(options),
         workers_(workers),
-        open_(std::move(open)) {
-    open_->fetch_add(1);
+        counts_(std::move(counts)),
+        reserve_(reserve) {
+    counts_->open.fetch_add(1);
   }
-  ~Session() { open_->fetch_sub(1); }
+  ~Session() { counts_->open.fetch_sub(1); }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -68,7 +81,8 @@ class Session : public std::enable_shared_from_this<Session> {
     // A parser reads exactly one message, so each request gets a fresh one.
     parser_.emplace();
     parser_->body_limit(options_.body_limit);
-    stream_.expires_after(options_.read_timeout);
+    stream_.expires_after(reserve_ ? std::min(options_.read_timeout, kReserveReadTimeout)
+                                   : options_.read_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
                       beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
@@ -100,15 +114,28 @@ class Session : public std::enable_shared_from_this<Session> {
     request.path = std::move(target->path);
     request.query = std::move(target->query);
     request.body = std::move(message.body());
-    served_ = Served{request.method, request.path, message.version(), message.keep_alive(),
-                     message.method() == bhttp::verb::head};
+    served_ = Served{request.method, request.path, message.version(),
+                     message.keep_alive() && !reserve_, message.method() == bhttp::verb::head};
     http_internal::Router::Resolved resolved = router_.Resolve(request);
     if (resolved.handler == nullptr) return Respond(std::move(resolved.answer));
     if (resolved.quick) return Respond(http_internal::Router::Call(*resolved.handler, request));
+    if (reserve_) return Respond({.response = JsonErrorResponse(503, "too many connections")});
+    // Requests waiting for a worker are bounded: past the bound they are answered at once, so
+    // that clients that retry (a dashboard timing out) cannot queue work without end, nor
+    // hold connections (and probes' places) while it waits.
+    const size_t waiting = counts_->waiting.load();
+    if (waiting >= options_.max_waiting) {
+      return Respond(
+          {.response = JsonErrorResponse(503, "server busy: " + std::to_string(waiting) +
+                                                  " requests wait for a handler thread; retry "
+                                                  "later")});
+    }
+    counts_->waiting.fetch_add(1);
     // Off the I/O thread: a slow handler holds a worker, never the reads, writes and quick
     // answers of other connections.
     net::post(workers_, [self = shared_from_this(), handler = resolved.handler,
                          request = std::move(request)] {
+      self->counts_->waiting.fetch_sub(1);
       http_internal::Router::Outcome outcome = http_internal::Router::Call(*handler, request);
       net::post(self->stream_.get_executor(), [self, outcome = std::move(outcome)]() mutable {
         self->Respond(std::move(outcome));
@@ -201,7 +228,8 @@ class Session : public std::enable_shared_from_this<Session> {
   const http_internal::Router& router_;
   const HttpServerOptions& options_;
   net::io_context::executor_type workers_;
-  std::shared_ptr<std::atomic<size_t>> open_;  // the server's count of open sessions
+  std::shared_ptr<Counts> counts_;  // the server's
+  const bool reserve_;
 };
 
 }  // namespace
@@ -297,6 +325,7 @@ class HttpServer::Impl {
   }
 
   [[nodiscard]] uint16_t port() const { return port_; }
+  [[nodiscard]] std::size_t waiting() const { return counts_->waiting.load(); }
 
  private:
   void Accept() {
@@ -318,7 +347,8 @@ class HttpServer::Impl {
       });
       return;
     }
-    if (open_->load() >= options_.max_connections) {
+    const size_t open = counts_->open.load();
+    if (open >= options_.max_connections + options_.probe_connections) {
       // Answered at once and closed: the request is not read. A short write to a new socket
       // fits its send buffer; errors only mean the client is gone.
       static const std::string kBody = "{\"error\":\"too many connections\"}";
@@ -334,12 +364,11 @@ class HttpServer::Impl {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_busy_warning_ > std::chrono::seconds(10)) {
         last_busy_warning_ = now;
-        spdlog::warn("http: {} connections open, the server's bound: refusing more with 503",
-                     open_->load());
+        spdlog::warn("http: {} connections open, the server's bound: refusing more with 503", open);
       }
     } else {
       std::make_shared<Session>(std::move(socket), router_, options_, workers_->get_executor(),
-                                open_)
+                                counts_, open >= options_.max_connections)
           ->Run();
     }
     Accept();
@@ -372,7 +401,7 @@ class HttpServer::Impl {
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<net::steady_timer> accept_retry_;
   // Sessions alive (shared with them: a session may outlive a stopped server's Impl briefly).
-  std::shared_ptr<std::atomic<size_t>> open_ = std::make_shared<std::atomic<size_t>>(0);
+  std::shared_ptr<Counts> counts_ = std::make_shared<Counts>();
   std::chrono::steady_clock::time_point last_busy_warning_{};  // accept handler only
   std::vector<std::thread> threads_;
 };
@@ -413,5 +442,7 @@ Status HttpServer::Start() { return impl_->Start(); }
 void HttpServer::Stop() { impl_->Stop(); }
 
 uint16_t HttpServer::port() const { return impl_->port(); }
+
+std::size_t HttpServer::WaitingRequests() const { return impl_->waiting(); }
 
 }  // namespace iocstream

@@ -80,10 +80,17 @@ struct HttpServerOptions {
   // How long the server waits for a complete request (and, on a kept-alive connection, for
   // the next one) before it closes the connection; also bounds writing one response.
   std::chrono::milliseconds read_timeout = std::chrono::seconds(30);
-  // Connections open at once; one more is answered 503 and closed at once. Idle or slow
-  // clients (each held for up to read_timeout) would otherwise take every file descriptor
-  // of the process, which the state store needs too.
+  // Connections open at once (and probe_connections more for probes); one more is answered
+  // 503 and closed at once. Idle or slow clients (each held for up to read_timeout) would
+  // otherwise take every file descriptor of the process, which the state store needs too.
   std::size_t max_connections = 256;
+  // Connections past max_connections kept for quick requests (HandleQuick: probes), so that a
+  // liveness probe is answered when clients fill max_connections; each serves one request
+  // (sent within 5 s) and closes, and any other request on it is answered 503.
+  std::size_t probe_connections = 16;
+  // Requests waiting for a worker thread; one more is answered 503 at once (a retry storm
+  // would otherwise queue work without end, each request holding its connection).
+  std::size_t max_waiting = 64;
 };
 
 // Whether `address` can be HttpServerOptions::address: a numeric IPv4 or IPv6 address (host
@@ -131,6 +138,9 @@ class HttpServer {
   // The port the server listens on (the kernel's choice when options.port was 0); 0 before a
   // successful Start().
   [[nodiscard]] uint16_t port() const;
+
+  // Requests read and waiting for a worker thread now (see max_waiting). Thread-safe.
+  [[nodiscard]] std::size_t WaitingRequests() const;
 
  private:
   class Impl;

@@ -351,6 +351,79 @@ TEST(HttpServerQuickTest, AQuickHandlerIsAnsweredWhileEveryWorkerIsBusy) {
   EXPECT_EQ(slow_ok.load(), kSlow);
 }
 
+// Clients that fill max_connections with slow requests (a dashboard retrying in a loop) left
+// probes refused with 503 (a helper's finding): a few connections past the bound serve quick
+// requests only; the requests waiting for a worker are bounded too, and answered 503 past it.
+TEST(HttpServerQuickTest, ProbesAreAnsweredPastTheConnectionBoundAndWaitingIsBounded) {
+  HttpServer server(HttpServerOptions{
+      .threads = 1, .max_connections = 4, .probe_connections = 2, .max_waiting = 2});
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int running = 0;
+  server.Handle("GET", "/slow", [&](const HttpRequest&) {
+    std::unique_lock lock(mu);
+    ++running;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    return HttpResponse{.body = "slow"};
+  });
+  server.HandleQuick("GET", "/healthz",
+                     [](const HttpRequest&) { return HttpResponse{.body = "ok"}; });
+  ASSERT_TRUE(server.Start().ok());
+  // One running, two waiting: the bound of waiting requests is reached.
+  std::vector<std::optional<ClientResponse>> slow(3);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < slow.size(); ++i) {
+    clients.emplace_back([&, i] {
+      TestClient client(server.port(), 30);
+      slow[i] = client.Request("GET", "/slow");
+    });
+    if (i == 0) {
+      std::unique_lock lock(mu);
+      ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return running == 1; }));
+    } else {
+      for (int wait = 0; wait < 1000 && server.WaitingRequests() < i; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      ASSERT_EQ(server.WaitingRequests(), i);
+    }
+  }
+  // One more slow request: 503 at once, on the fourth connection of max_connections.
+  std::optional<ClientResponse> busy;
+  {
+    TestClient client(server.port());
+    busy = client.Request("GET", "/slow");
+  }
+  // One idle connection: max_connections (4) is full (the one just closed may still count:
+  // then it takes one of the two connections past the bound).
+  TestClient idle(server.port());
+  // A probe still gets its answer on a connection past the bound; a slow request there is 503.
+  TestClient probe(server.port());
+  const auto answer = probe.Request("GET", "/healthz");
+  TestClient past(server.port());
+  const auto refused = past.Request("GET", "/slow");
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (std::thread& t : clients) t.join();
+  ASSERT_TRUE(busy.has_value());
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_NE(busy->body.find("server busy: 2 requests wait"), std::string::npos) << busy->body;
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body, "ok");
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->body, R"({"error":"too many connections"})");
+  for (const auto& r : slow) {
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
 // Stopping with handlers running and more waiting: the running ones finish, the waiting ones
 // are dropped, nothing hangs.
 TEST(HttpServerQuickTest, StopWithHandlersWaitingForAWorker) {
