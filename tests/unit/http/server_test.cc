@@ -293,25 +293,53 @@ TEST_F(HttpServerTest, ConcurrentClients) {
   EXPECT_EQ(count_.load(), kThreads * kRequestsPerThread);
 }
 
+// A server's slow handler (GET /slow) that holds its worker until the gate opens, and a quick
+// one (GET /healthz).
+class Gate {
+ public:
+  void Serve(HttpServer& server) {
+    server.Handle("GET", "/slow", [this](const HttpRequest&) {
+      std::unique_lock lock(mu_);
+      ++running_;
+      cv_.notify_all();
+      cv_.wait(lock, [this] { return open_; });
+      return HttpResponse{.body = "slow"};
+    });
+    server.HandleQuick("GET", "/healthz",
+                       [](const HttpRequest&) { return HttpResponse{.body = "ok"}; });
+  }
+  // Whether `n` slow handlers run (within 10 s).
+  bool AwaitRunning(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return running_ == n; });
+  }
+  // Lets every slow handler return; how many were running.
+  int Open() {
+    int running = 0;
+    {
+      std::lock_guard lock(mu_);
+      running = running_;
+      open_ = true;
+    }
+    cv_.notify_all();
+    return running;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int running_ = 0;
+};
+
 // Every worker busy with a slow request (a large worklist, a scrape) and more waiting: a
 // health probe is still answered, by the I/O thread. When handlers ran on the I/O threads, a
 // helper's probe waited 10 s behind 200 worklist requests; here the slow handlers hold until
 // the probe's answer came, so without the split the probe would time out.
 TEST(HttpServerQuickTest, AQuickHandlerIsAnsweredWhileEveryWorkerIsBusy) {
   HttpServer server(HttpServerOptions{.threads = 2});
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  int running = 0;
-  server.Handle("GET", "/slow", [&](const HttpRequest&) {
-    std::unique_lock lock(mu);
-    ++running;
-    cv.notify_all();
-    cv.wait(lock, [&] { return release; });
-    return HttpResponse{.body = "slow"};
-  });
-  server.HandleQuick("GET", "/healthz",
-                     [](const HttpRequest&) { return HttpResponse{.body = "ok"}; });
+  Gate gate;
+  gate.Serve(server);
   ASSERT_TRUE(server.Start().ok());
   constexpr int kSlow = 6;  // two running, four waiting for a worker
   std::atomic<int> slow_ok{0};
@@ -323,22 +351,13 @@ TEST(HttpServerQuickTest, AQuickHandlerIsAnsweredWhileEveryWorkerIsBusy) {
       if (r && r->status == 200 && r->body == "slow") ++slow_ok;
     });
   }
-  {
-    std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return running == 2; }));
-  }
+  ASSERT_TRUE(gate.AwaitRunning(2));
   TestClient probe(server.port());
   const auto answer = probe.Request("GET", "/healthz");
   // A HEAD of it, and an unknown path, are answered there too.
   const auto head = probe.Request("HEAD", "/healthz");
   const auto unknown = probe.Request("GET", "/nope");
-  int running_then = 0;
-  {
-    std::lock_guard lock(mu);
-    running_then = running;  // the slow ones still hold both workers
-    release = true;
-  }
-  cv.notify_all();
+  const int running_then = gate.Open();  // the slow ones still held both workers
   for (std::thread& t : slow) t.join();
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->status, 200);
@@ -357,19 +376,8 @@ TEST(HttpServerQuickTest, AQuickHandlerIsAnsweredWhileEveryWorkerIsBusy) {
 TEST(HttpServerQuickTest, ProbesAreAnsweredPastTheConnectionBoundAndWaitingIsBounded) {
   HttpServer server(HttpServerOptions{
       .threads = 1, .max_connections = 4, .probe_connections = 2, .max_waiting = 2});
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  int running = 0;
-  server.Handle("GET", "/slow", [&](const HttpRequest&) {
-    std::unique_lock lock(mu);
-    ++running;
-    cv.notify_all();
-    cv.wait(lock, [&] { return release; });
-    return HttpResponse{.body = "slow"};
-  });
-  server.HandleQuick("GET", "/healthz",
-                     [](const HttpRequest&) { return HttpResponse{.body = "ok"}; });
+  Gate gate;
+  gate.Serve(server);
   ASSERT_TRUE(server.Start().ok());
   // One running, two waiting: the bound of waiting requests is reached.
   std::vector<std::optional<ClientResponse>> slow(3);
@@ -380,8 +388,7 @@ TEST(HttpServerQuickTest, ProbesAreAnsweredPastTheConnectionBoundAndWaitingIsBou
       slow[i] = client.Request("GET", "/slow");
     });
     if (i == 0) {
-      std::unique_lock lock(mu);
-      ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return running == 1; }));
+      ASSERT_TRUE(gate.AwaitRunning(1));
     } else {
       for (int wait = 0; wait < 1000 && server.WaitingRequests() < i; ++wait) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -403,11 +410,7 @@ TEST(HttpServerQuickTest, ProbesAreAnsweredPastTheConnectionBoundAndWaitingIsBou
   const auto answer = probe.Request("GET", "/healthz");
   TestClient past(server.port());
   const auto refused = past.Request("GET", "/slow");
-  {
-    std::lock_guard lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  gate.Open();
   for (std::thread& t : clients) t.join();
   ASSERT_TRUE(busy.has_value());
   EXPECT_EQ(busy->status, 503);
