@@ -130,9 +130,9 @@ std::optional<LegalDuration> CatalogDuration(const DossierState& s, const RulesC
   return rule != nullptr ? rule->DurationFor(s.channel) : std::nullopt;
 }
 
-// Sets the deadline at receipt: from the event, else from the catalog. Returns the working
-// time from receipt to it, if there is one.
-std::optional<Millis> ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
+// Sets the deadline at receipt: from the event, else from the catalog, and the working time
+// from receipt to it (legal_working_time).
+void ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
   if (e.due_at) {
     s.due_at = e.due_at;
     s.due_source = DueSource::kEvent;
@@ -145,9 +145,7 @@ std::optional<Millis> ComputeDue(DossierState& s, const DossierEvent& e, const R
     }
   }
   s.original_due_at = s.due_at;
-  if (!s.due_at) return std::nullopt;
-  s.legal_working_time = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
-  return s.legal_working_time;
+  if (s.due_at) s.legal_working_time = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
 }
 
 // End of processing for the KPI: completion, else result return (domain.md §1.5).
@@ -402,8 +400,9 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
     case EventType::kReceived:
       if (!s.received_at) {
         s.received_at = e.occurred_at;
-        const std::optional<Millis> to_due = ComputeDue(s, e, ctx);
-        ComputeWarning(s, ctx, to_due);
+        ComputeDue(s, e, ctx);
+        // At receipt the working time to the deadline is the legal one ComputeDue just set.
+        ComputeWarning(s, ctx, s.legal_working_time);
         if (s.paused_since && s.unmatched_resume_at) {  // a pause that ended before it arrived
           const Instant end = *s.unmatched_resume_at;
           s.unmatched_resume_at.reset();
