@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <map>
 #include <set>
+#include <string>
 
 #include "app/views.h"
 
@@ -64,21 +66,22 @@ ReloadOutcome ReloadRules(Runtime& runtime, Pipeline& pipeline,
   outcome.recompute = *summary;
   // Edited along with the calendar, these would seem applied (a helper changed http.port and
   // got 200): named in the answer and the log.
-  std::set<std::string> names;
-  for (const auto& [name, text] : runtime.config.sections) names.insert(name);
-  for (const auto& [name, text] : config->sections) names.insert(name);
-  for (const std::string& name : names) {
-    if (name == "calendar" || name == "procedures") continue;
-    const auto before = runtime.config.sections.find(name);
-    const auto now = config->sections.find(name);
-    if (before == runtime.config.sections.end() || now == config->sections.end() ||
-        before->second != now->second) {
-      outcome.restart_needed.push_back(name);
+  const std::map<std::string, std::string>& started = runtime.config.sections;
+  std::set<std::string> changed;
+  for (const auto& [name, text] : config->sections) {
+    if (auto it = started.find(name); it == started.end() || it->second != text) {
+      changed.insert(name);
     }
   }
-  if (!outcome.restart_needed.empty()) {
+  for (const auto& [name, text] : started) {
+    if (!config->sections.contains(name)) changed.insert(name);  // removed
+  }
+  changed.erase("calendar");
+  changed.erase("procedures");
+  outcome.restart_needed.assign(changed.begin(), changed.end());
+  if (!changed.empty()) {
     spdlog::warn("reload: {} changed in {} since the start: not applied (a restart applies them)",
-                 fmt::format("{}", fmt::join(outcome.restart_needed, ", ")), runtime.config.path);
+                 fmt::join(changed, ", "), runtime.config.path);
   }
   probe.succeeded.fetch_add(1, std::memory_order_relaxed);
   probe.last_success_ms.store(UnixMillis(wall_now), std::memory_order_relaxed);

@@ -33,8 +33,8 @@ class Router {
   // The handler a request goes to, or, when there is none, the answer (404 or 405).
   struct Resolved {
     const HttpServer::Handler* handler = nullptr;
-    bool quick = true;  // no handler, or one registered as quick
-    Outcome answer;     // when handler is null
+    bool quick = false;  // the handler was registered as quick (HandleQuick)
+    Outcome answer;      // when handler is null
   };
   [[nodiscard]] Resolved Resolve(const HttpRequest& request) const;
 

@@ -20,6 +20,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -43,6 +44,9 @@ struct Counts {
   std::atomic<size_t> open{0};     // sessions alive
   std::atomic<size_t> waiting{0};  // requests posted to the workers, not started yet
 };
+
+// The answer to a connection past the server's bounds (HttpServerOptions::max_connections).
+constexpr std::string_view kTooManyConnections = "too many connections";
 
 // How long a connection past max_connections may take to send its request.
 constexpr auto kReserveReadTimeout = std::chrono::milliseconds(5000);
@@ -119,7 +123,7 @@ class Session : public std::enable_shared_from_this<Session> {
     http_internal::Router::Resolved resolved = router_.Resolve(request);
     if (resolved.handler == nullptr) return Respond(std::move(resolved.answer));
     if (resolved.quick) return Respond(http_internal::Router::Call(*resolved.handler, request));
-    if (reserve_) return Respond({.response = JsonErrorResponse(503, "too many connections")});
+    if (reserve_) return Respond({.response = JsonErrorResponse(503, kTooManyConnections)});
     // Requests waiting for a worker are bounded: past the bound they are answered at once, so
     // that clients that retry (a dashboard timing out) cannot queue work without end, nor
     // hold connections (and probes' places) while it waits.
@@ -351,7 +355,7 @@ class HttpServer::Impl {
     if (open >= options_.max_connections + options_.probe_connections) {
       // Answered at once and closed: the request is not read. A short write to a new socket
       // fits its send buffer; errors only mean the client is gone.
-      static const std::string kBody = "{\"error\":\"too many connections\"}";
+      static const std::string kBody = JsonErrorResponse(503, kTooManyConnections).body;
       static const std::string kBusy =
           "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
           "Content-Length: " +

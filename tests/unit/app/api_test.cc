@@ -59,6 +59,21 @@ class ApiTest : public ::testing::Test {
     ASSERT_TRUE(server_->Start().ok());
   }
 
+  // An open dossier of `partition`, received and due (RFC 3339) as given, its due time from
+  // the event.
+  static DossierState OpenDossier(std::string id, int partition, std::string_view received,
+                                  std::string_view due) {
+    DossierState s;
+    s.dossier_id = std::move(id);
+    s.partition = PartitionId(partition);
+    s.status = DossierStatus::kInProgress;
+    s.due_source = DueSource::kEvent;
+    s.received_at = *ParseRfc3339(received);
+    s.due_at = *ParseRfc3339(due);
+    s.original_due_at = s.due_at;
+    return s;
+  }
+
   nlohmann::json Call(const char* method, const std::string& target, int expected_status) {
     test::TestClient client(server_->port());
     auto response = client.Request(method, target);
@@ -102,14 +117,9 @@ TEST_F(ApiTest, DossierLookupExplainsTheDaysOffOfItsDeadline) {
 // With timers on event time, "overdue now" is judged at the partition's watermark, as the
 // breach timer is (a user trial saw overdue_now true with no breach in the Boston demo).
 TEST_F(ApiTest, OverdueNowFollowsTheWatermarkWhenTimersRunOnEventTime) {
-  DossierState s;
-  s.dossier_id = "D-OLD";
-  s.partition = PartitionId(3);
-  s.status = DossierStatus::kInProgress;
-  s.due_source = DueSource::kEvent;
-  s.received_at = *ParseRfc3339("2025-03-02T09:00:00+07:00");
-  s.due_at = *ParseRfc3339("2025-03-09T09:00:00+07:00");  // long past by the wall clock
-  s.original_due_at = s.due_at;
+  // Due long ago by the wall clock.
+  const DossierState s =
+      OpenDossier("D-OLD", 3, "2025-03-02T09:00:00+07:00", "2025-03-09T09:00:00+07:00");
   state::StateBatch batch = store_->NewBatch();
   batch.PutDossier(s);
   batch.PutWatermark(PartitionId(3), *ParseRfc3339("2025-03-05T00:00:00Z"));
@@ -126,14 +136,8 @@ TEST_F(ApiTest, OverdueNowFollowsTheWatermarkWhenTimersRunOnEventTime) {
 // when, and the worklist, which lists breached dossiers as the KPIs count them, leaves it out
 // until then (a user trial saw the two disagree with no explanation).
 TEST_F(ApiTest, ALateDossierPastDueSaysUntilWhenItsBreachIsHeld) {
-  DossierState s;
-  s.dossier_id = "D-LATE";
-  s.partition = PartitionId(1);
-  s.status = DossierStatus::kInProgress;
-  s.due_source = DueSource::kEvent;
-  s.received_at = *ParseRfc3339("2025-11-01T09:00:00+07:00");
-  s.due_at = *ParseRfc3339("2025-11-05T09:00:00+07:00");
-  s.original_due_at = s.due_at;
+  DossierState s =
+      OpenDossier("D-LATE", 1, "2025-11-01T09:00:00+07:00", "2025-11-05T09:00:00+07:00");
   s.timer_floor = *ParseRfc3339("2026-02-11T01:00:00Z");
   state::StateBatch batch = store_->NewBatch();
   batch.PutDossier(s);
