@@ -139,15 +139,16 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf.compression = compression;
   cf.level_compaction_dynamic_level_bytes = true;
+  // L0 files are written uncompressed (flushes skip LZ4, and the compactions that read them
+  // skip decompression); they live a few flushes, until the compaction into the base level
+  // compresses what is still there. Dossier values are compact binary records (LZ4 saves only
+  // about a third of their blocks, and was the largest single cost of flushes and
+  // compactions); most timers and outbox entries are deleted before that compaction. With
+  // level_compaction_dynamic_level_bytes, element 0 is L0 and the others count from the base
+  // level. The block cache holds uncompressed blocks either way.
+  cf.compression_per_level.assign(static_cast<size_t>(cf.num_levels), compression);
+  cf.compression_per_level[0] = rocksdb::kNoCompression;
   if (family == kDossiers) {
-    // Dossier values are compact binary records: LZ4 saves only about a third of their
-    // blocks, and was the largest single cost of flushes and compactions. L0 files are written
-    // uncompressed (flushes skip LZ4, and the compactions that read them skip decompression);
-    // they live a few flushes, until the compaction into the base level compresses them. With
-    // level_compaction_dynamic_level_bytes, element 0 is L0 and the others count from the base
-    // level. The block cache holds uncompressed blocks either way.
-    cf.compression_per_level.assign(static_cast<size_t>(cf.num_levels), compression);
-    cf.compression_per_level[0] = rocksdb::kNoCompression;
     // Every L0 compaction rewrites the base level (all the dossiers, while they fit in one
     // level): waiting for 8 L0 files instead of 4 does it half as often. Point reads pay a
     // pinned filter probe per L0 file.
