@@ -71,12 +71,16 @@ class Reader {
     uint32_t n = 0;
     return U32(n) && Bytes(n, s);
   }
-  bool ShortString(std::string& s) {
+  // The string's bytes in the input (valid as long as it is).
+  bool ShortString(std::string_view& s) {
     uint8_t short_length = 0;
     if (!U8(short_length)) return false;
     uint32_t n = short_length;
     if (short_length == 255 && !U32(n)) return false;
-    return Bytes(n, s);
+    if (in_.size() < n) return false;
+    s = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return true;
   }
   // False past the years date's calendar holds (±32767): the alert's JSON formats the instant
   // with it, and only corrupt bytes hold one.
@@ -130,8 +134,28 @@ void AppendAlertInstant(std::string& out, Instant t) {
   }
 }
 
-// Appends AlertToJson(a) to `out`.
-void AppendAlertJson(std::string& out, const AlertIntent& a) {
+// An alert's fields, its strings viewed where they are (an AlertIntent, or an outbox entry's
+// bytes): the relay writes an entry's JSON without copying its strings first.
+struct AlertFields {
+  AlertKind kind = AlertKind::kDeadlineBreached;
+  Channel channel = Channel::kUnknown;
+  std::string_view alert_id;
+  std::string_view dossier_id;
+  std::string_view agency_code;
+  std::string_view commune_code;
+  std::string_view procedure_code;
+  Instant due_at{};
+  Instant detected_at{};
+  std::optional<Instant> completed_at;
+};
+
+AlertFields FieldsOf(const AlertIntent& a) {
+  return AlertFields{a.kind,         a.channel,        a.alert_id, a.dossier_id,  a.agency_code,
+                     a.commune_code, a.procedure_code, a.due_at,   a.detected_at, a.completed_at};
+}
+
+// Appends AlertToJson of the alert `a` views to `out`.
+void AppendAlertJson(std::string& out, const AlertFields& a) {
   out += R"({"schema":"dossier-alert.v1","alert_id":)";
   AppendAlertString(out, a.alert_id);
   out += R"(,"kind":)";
@@ -159,7 +183,7 @@ void AppendAlertJson(std::string& out, const AlertIntent& a) {
 
 // Bytes AlertToJson(a) takes when nothing needs escaping: keys and punctuation (184), the
 // longest kind (27) and channel (9) names, three instants (3 × 24).
-size_t AlertJsonSizeHint(const AlertIntent& a) {
+size_t AlertJsonSizeHint(const AlertFields& a) {
   return 292 + a.alert_id.size() + a.dossier_id.size() + a.agency_code.size() +
          a.commune_code.size() + a.procedure_code.size();
 }
@@ -185,9 +209,10 @@ std::string EncodeOutboxMessage(const OutboxMessage& m) {
 
 namespace {
 
-// Format 2 (EncodeAlertOutbox): the alert, or nothing if the bytes are not one.
-std::optional<AlertIntent> DecodeAlert(Reader& r) {
-  AlertIntent a;
+// Format 2 (EncodeAlertOutbox): the alert, its strings viewed in the reader's input, or
+// nothing if the bytes are not one.
+std::optional<AlertFields> DecodeAlert(Reader& r) {
+  AlertFields a;
   uint8_t kind = 0;
   uint8_t channel = 0;
   uint8_t completed = 0;
@@ -208,17 +233,38 @@ std::optional<AlertIntent> DecodeAlert(Reader& r) {
   return a;
 }
 
+// The entry's alert if it is format 2 (nullopt: another format); kCorruption if it does not
+// decode.
+Result<std::optional<AlertFields>> DecodeAlertEntry(std::string_view bytes) {
+  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kAlertFormat) {
+    return std::optional<AlertFields>();
+  }
+  Reader r(bytes.substr(1));
+  std::optional<AlertFields> alert = DecodeAlert(r);
+  if (!alert) return Error{ErrorCode::kCorruption, "outbox entry: truncated or invalid alert"};
+  return alert;
+}
+
+OutboxMessage MessageOf(const AlertFields& alert) {
+  OutboxMessage m;
+  m.kind = OutboxKind::kAlert;
+  m.key = alert.dossier_id;
+  m.value.reserve(AlertJsonSizeHint(alert));
+  AppendAlertJson(m.value, alert);
+  m.headers.reserve(2);
+  m.headers.emplace_back(kAlertIdHeader, alert.alert_id);
+  m.headers.emplace_back(kAlertKindHeader, ToString(alert.kind));
+  return m;
+}
+
 }  // namespace
 
 Result<OutboxMessage> DecodeOutboxMessage(std::string_view bytes) {
+  auto alert = DecodeAlertEntry(bytes);
+  if (!alert) return alert.error();
+  if (*alert) return MessageOf(**alert);
   Reader r(bytes);
   uint8_t format = 0;
-  if (!bytes.empty() && static_cast<uint8_t>(bytes[0]) == kAlertFormat) {
-    r.U8(format);
-    std::optional<AlertIntent> alert = DecodeAlert(r);
-    if (!alert) return Error{ErrorCode::kCorruption, "outbox entry: truncated or invalid alert"};
-    return AlertMessage(*alert);
-  }
   uint8_t kind = 0;
   OutboxMessage m;
   uint32_t n_headers = 0;
@@ -239,23 +285,29 @@ Result<OutboxMessage> DecodeOutboxMessage(std::string_view bytes) {
   return m;
 }
 
+Result<bool> AppendAlertValue(std::string_view bytes, std::string& out) {
+  auto alert = DecodeAlertEntry(bytes);
+  if (!alert) return alert.error();
+  if (*alert) {
+    AppendAlertJson(out, **alert);
+    return true;
+  }
+  auto m = DecodeOutboxMessage(bytes);
+  if (!m) return m.error();
+  if (m->kind != OutboxKind::kAlert) return false;
+  out += m->value;
+  return true;
+}
+
 std::string AlertToJson(const AlertIntent& alert) {
+  const AlertFields fields = FieldsOf(alert);
   std::string out;
-  out.reserve(AlertJsonSizeHint(alert));
-  AppendAlertJson(out, alert);
+  out.reserve(AlertJsonSizeHint(fields));
+  AppendAlertJson(out, fields);
   return out;
 }
 
-OutboxMessage AlertMessage(const AlertIntent& alert) {
-  OutboxMessage m;
-  m.kind = OutboxKind::kAlert;
-  m.key = alert.dossier_id;
-  m.value = AlertToJson(alert);
-  m.headers.reserve(2);
-  m.headers.emplace_back(kAlertIdHeader, alert.alert_id);
-  m.headers.emplace_back(kAlertKindHeader, ToString(alert.kind));
-  return m;
-}
+OutboxMessage AlertMessage(const AlertIntent& alert) { return MessageOf(FieldsOf(alert)); }
 
 std::string EncodeAlertOutbox(const AlertIntent& alert) {
   std::string out;

@@ -359,27 +359,29 @@ Status FileOutboxRelay::Drain() {
     uint64_t alerts = 0;
     uint64_t dead_letters = 0;
     for (const auto& e : *entries) {
-      auto m = alert::DecodeOutboxMessage(e.payload);
-      if (!m) {
-        return Error{m.error().code,
-                     "outbox entry " + std::to_string(e.sequence) + ": " + m.error().message};
-      }
-      if (m->kind == alert::OutboxKind::kAlert) {
-        alert_lines.append(m->value).push_back('\n');
+      auto entry_error = [&e](const Error& error) {
+        return Error{error.code,
+                     "outbox entry " + std::to_string(e.sequence) + ": " + error.message};
+      };
+      auto is_alert = alert::AppendAlertValue(e.payload, alert_lines);
+      if (!is_alert) return entry_error(is_alert.error());
+      if (*is_alert) {
+        alert_lines.push_back('\n');
         ++alerts;
-      } else {
-        nlohmann::ordered_json line;
-        for (const auto& [name, value] : m->headers) {
-          constexpr std::string_view kPrefix = "iocstream.dlq.";
-          line[name.rfind(kPrefix, 0) == 0 ? name.substr(kPrefix.size()) : name] = value;
-        }
-        SetBytes(line, "key", m->key);
-        SetBytes(line, "payload", m->value);
-        dead_letter_lines.append(
-            line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-        dead_letter_lines.push_back('\n');
-        ++dead_letters;
+        continue;
       }
+      auto m = alert::DecodeOutboxMessage(e.payload);  // a dead letter
+      if (!m) return entry_error(m.error());
+      nlohmann::ordered_json line;
+      for (const auto& [name, value] : m->headers) {
+        constexpr std::string_view kPrefix = "iocstream.dlq.";
+        line[name.rfind(kPrefix, 0) == 0 ? name.substr(kPrefix.size()) : name] = value;
+      }
+      SetBytes(line, "key", m->key);
+      SetBytes(line, "payload", m->value);
+      dead_letter_lines.append(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      dead_letter_lines.push_back('\n');
+      ++dead_letters;
     }
     // Each file is written (and synced) before the next: a failure leaves the other untouched
     // (what was written is written again with the page, so duplicates stay few).

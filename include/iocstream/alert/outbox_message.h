@@ -33,6 +33,11 @@ struct OutboxMessage {
 // truncated or trailing bytes, an unknown format, alert kind or channel, a completion flag
 // other than 0 or 1, or an instant outside years ±32767.
 [[nodiscard]] Result<OutboxMessage> DecodeOutboxMessage(std::string_view bytes);
+// For an alert entry (either format), appends the value of its message (AlertToJson of the
+// alert) to `out` and returns true, without building the rest of the message; for a dead
+// letter returns false and leaves `out` as it was. Errors as DecodeOutboxMessage's (`out`
+// unchanged).
+[[nodiscard]] Result<bool> AppendAlertValue(std::string_view bytes, std::string& out);
 
 // The alert event published on the alerts topic (key = dossier id), one compact JSON object
 // with its members in this order:

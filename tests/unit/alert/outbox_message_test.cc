@@ -325,6 +325,41 @@ TEST(EncodeAlertOutboxTest, DecodesToTheAlertsMessage) {
         {"iocstream.alert.id", a.alert_id},
         {"iocstream.alert.kind", std::string(ToString(a.kind))}};
     EXPECT_EQ(decoded->headers, headers);
+    // What the file relay writes: the same value, appended after what was there.
+    std::string lines = "earlier line\n";
+    const Result<bool> is_alert = AppendAlertValue(bytes, lines);
+    ASSERT_TRUE(is_alert.has_value()) << is_alert.error().message;
+    EXPECT_TRUE(*is_alert);
+    EXPECT_EQ(lines, "earlier line\n" + ReferenceAlertToJson(a));
+  }
+}
+
+TEST(AppendAlertValueTest, EitherFormatsAlertDeadLettersAndCorruptEntries) {
+  const AlertIntent a = TypicalAlert();
+  std::string out = "x";
+  // Format 1 (earlier versions' alerts): its value.
+  const Result<bool> old_format = AppendAlertValue(EncodeOutboxMessage(AlertMessage(a)), out);
+  ASSERT_TRUE(old_format.has_value()) << old_format.error().message;
+  EXPECT_TRUE(*old_format);
+  EXPECT_EQ(out, "x" + ReferenceAlertToJson(a));
+  // A dead letter: false, nothing appended.
+  const OutboxMessage dead_letter{OutboxKind::kDeadLetter, "key", "{not json", {{"h", "v"}}};
+  out = "x";
+  const Result<bool> dead = AppendAlertValue(EncodeOutboxMessage(dead_letter), out);
+  ASSERT_TRUE(dead.has_value()) << dead.error().message;
+  EXPECT_FALSE(*dead);
+  EXPECT_EQ(out, "x");
+  // Corrupt entries of either format: DecodeOutboxMessage's error, nothing appended.
+  const std::string alert_bytes = EncodeAlertOutbox(a);
+  const std::string message_bytes = EncodeOutboxMessage(dead_letter);
+  for (const std::string& bytes :
+       {alert_bytes.substr(0, alert_bytes.size() - 1), alert_bytes + "x",
+        message_bytes.substr(0, message_bytes.size() - 1), std::string("\x07"), std::string()}) {
+    const Result<bool> corrupt = AppendAlertValue(bytes, out);
+    ASSERT_FALSE(corrupt.has_value()) << bytes.size();
+    EXPECT_EQ(corrupt.error().code, ErrorCode::kCorruption);
+    EXPECT_EQ(corrupt.error().message, DecodeOutboxMessage(bytes).error().message);
+    EXPECT_EQ(out, "x");
   }
 }
 
