@@ -153,14 +153,15 @@ enum class AlertKind : uint8_t {
 inline constexpr int kAlertKindCount = 6;  // kinds 0..5; outbox entries hold no other
 
 // An alert to publish. alert_id is deterministic (dossier, kind, deadline) so a redelivery is
-// recognisable downstream. Instants UTC.
+// recognisable downstream. Instants UTC. The codes are the dossier's (interned: an alert copies
+// no code text).
 struct AlertIntent {
   std::string alert_id;
   AlertKind kind = AlertKind::kDeadlineBreached;
   std::string dossier_id;
-  std::string agency_code;
-  std::string commune_code;
-  std::string procedure_code;
+  Code agency_code;
+  Code commune_code;
+  Code procedure_code;
   Channel channel = Channel::kUnknown;
   Instant due_at{};
   Instant detected_at{};  // the clock (watermark or wall) when it was raised
