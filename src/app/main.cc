@@ -78,12 +78,16 @@ int main(int argc, char** argv) {
       cmd->add_option("--state-dir", c.state_dir, "state directory (overrides state.dir)");
     } else {
       // Refused by name (hidden from --help): an unknown option's value could otherwise be
-      // taken for a file, and the error name that instead.
-      cmd->add_option("--state-dir", c.state_dir)
-          ->group("")
-          ->check([name = cmd->get_name()](const std::string&) {
-            return name + " publishes to Kafka and keeps no state: it takes no --state-dir";
-          });
+      // taken for a file, and the error name that instead. Thrown by the option's callback,
+      // which CLI11 passes on as it is: a check's message would follow the empty name CLI11
+      // gives a hidden option (": import publishes...").
+      cmd->add_option_function<std::string>(
+             "--state-dir",
+             [name = cmd->get_name()](const std::string&) {
+               throw CLI::ValidationError(
+                   "--state-dir", name + " publishes to Kafka and keeps no state: it takes none");
+             })
+          ->group("");
     }
   };
 
