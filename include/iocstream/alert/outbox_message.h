@@ -35,8 +35,8 @@ struct OutboxMessage {
 [[nodiscard]] Result<OutboxMessage> DecodeOutboxMessage(std::string_view bytes);
 // For an alert entry (either format), appends the value of its message (AlertToJson of the
 // alert) to `out` and returns true, without building the rest of the message; for a dead
-// letter returns false and leaves `out` as it was. Errors as DecodeOutboxMessage's (`out`
-// unchanged).
+// letter returns false and leaves `out` as it was (decode it with DecodeOutboxMessage).
+// Errors as DecodeOutboxMessage's (`out` unchanged). `bytes` must not be within `out`.
 [[nodiscard]] Result<bool> AppendAlertValue(std::string_view bytes, std::string& out);
 
 // The alert event published on the alerts topic (key = dossier id), one compact JSON object

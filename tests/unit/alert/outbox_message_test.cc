@@ -368,13 +368,22 @@ TEST(AppendAlertValueTest, EitherFormatsAlertDeadLettersAndCorruptEntries) {
   // Corrupt entries of either format: DecodeOutboxMessage's error, nothing appended.
   const std::string alert_bytes = EncodeAlertOutbox(a);
   const std::string message_bytes = EncodeOutboxMessage(dead_letter);
+  std::string bad_kind = alert_bytes;
+  bad_kind[1] = static_cast<char>(kAlertKindCount);
+  std::string bad_completed = alert_bytes;
+  bad_completed.back() = 2;  // the flag before completed_at (TypicalAlert has none)
+  AlertIntent far = a;
+  far.due_at = FromEpochMillis(INT64_MAX);
   for (const std::string& bytes :
-       {alert_bytes.substr(0, alert_bytes.size() - 1), alert_bytes + "x",
-        message_bytes.substr(0, message_bytes.size() - 1), std::string("\x07"), std::string()}) {
+       {alert_bytes.substr(0, alert_bytes.size() - 1), alert_bytes + "x", bad_kind, bad_completed,
+        EncodeAlertOutbox(far), message_bytes.substr(0, message_bytes.size() - 1),
+        std::string("\x07"), std::string()}) {
+    const Result<OutboxMessage> reference = DecodeOutboxMessage(bytes);
+    ASSERT_FALSE(reference.has_value()) << bytes.size();
     const Result<bool> corrupt = AppendAlertValue(bytes, out);
     ASSERT_FALSE(corrupt.has_value()) << bytes.size();
     EXPECT_EQ(corrupt.error().code, ErrorCode::kCorruption);
-    EXPECT_EQ(corrupt.error().message, DecodeOutboxMessage(bytes).error().message);
+    EXPECT_EQ(corrupt.error().message, reference.error().message);
     EXPECT_EQ(out, "x");
   }
 }
