@@ -3,10 +3,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <array>
+#include <boost/container/small_vector.hpp>
 #include <cassert>
 #include <cstdio>
-#include <cstring>
 #include <string>
 
 namespace iocstream::rules {
@@ -335,21 +334,14 @@ uint64_t EventIdHash(std::string_view event_id) {
 
 std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
   // XXH3-64 of dossier id, kind byte and due epoch milliseconds (host order), hashed in one
-  // shot over their concatenation: the same value as streaming the three parts. The
-  // concatenation is built on the stack for ids of up to 119 bytes (all the usual ones).
+  // shot over their concatenation: the same value as streaming the three parts. Built on the
+  // stack for ids of up to 119 bytes (all the usual ones).
   const int64_t ms = ToEpochMillis(due);
-  const size_t size = dossier_id.size() + 1 + sizeof ms;
-  std::array<char, 128> stack_bytes;
-  std::string heap_bytes;
-  char* bytes = stack_bytes.data();
-  if (size > stack_bytes.size()) {
-    heap_bytes.resize(size);
-    bytes = heap_bytes.data();
-  }
-  std::memcpy(bytes, dossier_id.data(), dossier_id.size());
-  bytes[dossier_id.size()] = static_cast<char>(static_cast<uint8_t>(kind));
-  std::memcpy(bytes + dossier_id.size() + 1, &ms, sizeof ms);
-  const uint64_t h = XXH3_64bits(bytes, size);
+  boost::container::small_vector<char, 128> bytes(dossier_id.begin(), dossier_id.end());
+  bytes.push_back(static_cast<char>(static_cast<uint8_t>(kind)));
+  const auto* ms_bytes = reinterpret_cast<const char*>(&ms);
+  bytes.insert(bytes.end(), ms_bytes, ms_bytes + sizeof ms);
+  const uint64_t h = XXH3_64bits(bytes.data(), bytes.size());
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id(16, '0');
   for (int i = 0; i < 16; ++i) id[static_cast<size_t>(i)] = kHex[(h >> (60 - 4 * i)) & 0xf];
