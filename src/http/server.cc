@@ -110,16 +110,20 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Serve(bhttp::request<bhttp::string_body> message) {
+    served_ = Served{std::string(message.method_string()), std::string(message.target()),
+                     message.version(), message.keep_alive() && !reserve_,
+                     message.method() == bhttp::verb::head};
+    // A well-formed message whose target is refused (a bad escape, a repeated query key) is
+    // answered like any request: the connection stays open if the client keeps it.
     auto target = http_internal::ParseRequestTarget(message.target());
-    if (!target) return WriteError(400, target.error().message);
+    if (!target) return Respond({.response = JsonErrorResponse(400, target.error().message)});
 
     HttpRequest request;
-    request.method = std::string(message.method_string());
+    request.method = served_.method;
     request.path = std::move(target->path);
     request.query = std::move(target->query);
     request.body = std::move(message.body());
-    served_ = Served{request.method, request.path, message.version(),
-                     message.keep_alive() && !reserve_, message.method() == bhttp::verb::head};
+    served_.path = request.path;
     http_internal::Router::Resolved resolved = router_.Resolve(request);
     if (resolved.handler == nullptr) return Respond(std::move(resolved.answer));
     if (resolved.quick) return Respond(http_internal::Router::Call(*resolved.handler, request));

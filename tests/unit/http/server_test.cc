@@ -100,13 +100,23 @@ TEST_F(HttpServerTest, DecodesQueryString) {
   EXPECT_EQ(response->body, "commune=Ea Há;dept=Sở Tư pháp;flag=;");
 }
 
-TEST_F(HttpServerTest, MalformedPercentEscapeIs400) {
+// A well-formed request with a refused target is answered 400 like any other request: a
+// keep-alive client goes on using its connection.
+TEST_F(HttpServerTest, RefusedTargetIs400AndKeepsTheConnection) {
   TestClient client(server_.port());
-  const auto response = client.Request("GET", "/query?x=%zz");
-  ASSERT_TRUE(response.has_value());
-  EXPECT_EQ(response->status, 400);
-  EXPECT_NE(response->body.find("percent"), std::string::npos) << response->body;
-  EXPECT_TRUE(client.PeerClosed());
+  const auto escape = client.Request("GET", "/query?x=%zz");
+  ASSERT_TRUE(escape.has_value());
+  EXPECT_EQ(escape->status, 400);
+  EXPECT_NE(escape->body.find("percent"), std::string::npos) << escape->body;
+  EXPECT_NE(escape->Header("connection"), "close");
+  const auto repeated = client.Request("GET", "/query?x=1&y=2&x=3");
+  ASSERT_TRUE(repeated.has_value());
+  EXPECT_EQ(repeated->status, 400);
+  EXPECT_EQ(repeated->body, R"({"error":"query parameter 'x' given more than once"})");
+  EXPECT_NE(repeated->Header("connection"), "close");
+  const auto next = client.Request("GET", "/hello");
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->status, 200);
 }
 
 TEST_F(HttpServerTest, PrefixRouteAndExactPrecedence) {
