@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
                throw CLI::ValidationError(
                    "--state-dir", name + " publishes to Kafka and keeps no state: it takes none");
              })
+          ->expected(0, 1)  // given without a value, the same refusal (not a missing value)
           ->group("");
     }
   };

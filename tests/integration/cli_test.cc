@@ -51,6 +51,19 @@ TEST(CliTest, ImportHasNoStateDirOption) {
       r.err.starts_with("--state-dir: import publishes to Kafka and keeps no state: it takes none"))
       << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "state"));
+  // Without a value (last on the line, or before another option): the same refusal, not
+  // CLI11's missing-value message under the hidden option's empty name.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"import", "--config", SourceDir() + "/config/iocstream.yaml", csv,
+                                 "--state-dir"},
+        std::vector<std::string>{"import", "--state-dir", "--config",
+                                 SourceDir() + "/config/iocstream.yaml", csv}}) {
+    const CommandResult bare = RunIocstream(args);
+    EXPECT_NE(bare.exit_code, 0);
+    EXPECT_TRUE(bare.err.starts_with(
+        "--state-dir: import publishes to Kafka and keeps no state: it takes none"))
+        << bare.err;
+  }
   const CommandResult import_help = RunIocstream({"import", "--help"});
   EXPECT_EQ(import_help.out.find("--state-dir"), std::string::npos) << import_help.out;
   const CommandResult help = RunIocstream({"replay", "--help"});
