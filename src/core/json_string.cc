@@ -103,6 +103,21 @@ bool AppendJsonString(std::string& out, std::string_view text) {
   return valid;
 }
 
+bool IsValidUtf8(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  size_t i = 0;
+  while (i < text.size()) {
+    if (i + 8 <= text.size() && !byte_scan::HasNonAscii(byte_scan::LoadWord(text.data() + i))) {
+      i += 8;
+      continue;
+    }
+    const size_t length = Utf8SequenceLength(bytes + i, text.size() - i);
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
+
 std::string JsonQuote(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);

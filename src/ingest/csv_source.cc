@@ -20,6 +20,7 @@
 #include <streambuf>
 #include <string_view>
 
+#include "iocstream/core/json_string.h"
 #include "iocstream/core/utf8.h"
 
 namespace iocstream::ingest {
@@ -277,6 +278,7 @@ class TimestampParser {
 // One row as split by libcsv: the values of the mapped columns only.
 struct RawRow {
   int64_t line = 0;
+  int64_t quoted_line_ends = 0;  // line ends inside its quoted values
   int64_t field_count = 0;
   std::array<std::string, kSlotCount> values;
 };
@@ -380,6 +382,7 @@ class CsvEventReader::Impl {
     } else {
       RawRow& row = Pending();
       row.line = line;
+      row.quoted_line_ends = newlines_in_row_;
       row.field_count = fields_in_row_;
       ++row_count_;
     }
@@ -456,6 +459,12 @@ class CsvEventReader::Impl {
   }
 
   RowError MakeError(const RawRow& row, std::string reason) const {
+    if (row.quoted_line_ends > 0) {
+      // A stray or unterminated quote makes the lines after it part of one quoted value: say
+      // how many, since the row count alone hides them.
+      reason += "; its quoted values run over the next " + std::to_string(row.quoted_line_ends) +
+                " line(s) (if unexpected: an unterminated or stray quote)";
+    }
     return RowError{path_, row.line, std::move(reason)};
   }
 
@@ -504,6 +513,14 @@ CsvRow CsvEventReader::Impl::Convert(const RawRow& row) {
   if (row.field_count != static_cast<int64_t>(header_.size())) {
     return MakeError(row, "wrong field count: " + std::to_string(row.field_count) +
                               " fields, the header has " + std::to_string(header_.size()));
+  }
+  // Text the event encoder would alter (invalid UTF-8 becomes U+FFFD) could merge two
+  // dossiers or departments: such a row is refused, as the NDJSON decoder refuses such bytes.
+  for (const SlotSpec& spec : kSlotSpecs) {
+    if (!IsValidUtf8(row.values[spec.slot])) {
+      return MakeError(row, "invalid UTF-8 in column '" + ColumnOf(mapping_.columns, spec.slot) +
+                                "' (" + spec.key + ")");
+    }
   }
   const std::string_view id = Trim(row.values[kIdSlot]);
   if (id.empty()) return MakeError(row, "missing dossier id");
@@ -625,7 +642,10 @@ std::optional<CsvRow> CsvEventReader::NextRow() {
     ++stats_.rows_read;
     ++stats_.row_errors;
     last_line_ = impl_->next_line();
-    return RowError{path_, last_line_, *impl_->fatal()};
+    // Nothing after this is read: say so, or the rows it leaves out would go unnoticed.
+    return RowError{path_, last_line_,
+                    *impl_->fatal() + "; the rest of the file, from line " +
+                        std::to_string(last_line_) + " on, is not read"};
   }
   ++stats_.rows_read;
   last_line_ = raw->line;

@@ -23,6 +23,10 @@ namespace iocstream {
 // false when that happened (`text` was not valid UTF-8), true otherwise.
 bool AppendJsonString(std::string& out, std::string_view text);
 
+// True if `text` is well-formed UTF-8 by the same rule (so AppendJsonString would copy it
+// unchanged): sources that turn text into events refuse what the encoder would alter.
+[[nodiscard]] bool IsValidUtf8(std::string_view text);
+
 // AppendJsonString into a new string: `text` as a JSON string literal, quotes included.
 [[nodiscard]] std::string JsonQuote(std::string_view text);
 
