@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace iocstream {
 namespace {
@@ -51,6 +52,35 @@ TEST(AppendJsonStringTest, AppendsAndReportsInvalidUtf8) {
   EXPECT_EQ(out, R"(x:"Phường \"1\"""\u0000")");
   EXPECT_FALSE(AppendJsonString(out, "\xd0"));
   EXPECT_EQ(out, "x:\"Phường \\\"1\\\"\"\"\\u0000\"\"\xef\xbf\xbd\"");
+}
+
+// IsValidUtf8 agrees with AppendJsonString's report on every kind of input, at every offset of
+// the eight-byte scan.
+TEST(IsValidUtf8Test, AgreesWithAppendJsonString) {
+  const std::vector<std::string> pieces = {"",
+                                           "a",
+                                           "Phường",
+                                           "\xff",
+                                           "\x80",
+                                           "\xc3",
+                                           "\xe1\xbb",
+                                           "\xc0\xaf",
+                                           "\xed\xa0\x80",
+                                           "\xf4\x90\x80\x80",
+                                           "\xf0\x9f\x98\x80",
+                                           std::string("\0", 1),
+                                           "\"quoted\""};
+  for (const std::string& piece : pieces) {
+    for (size_t pad = 0; pad < 10; ++pad) {
+      for (const std::string& text : {std::string(pad, 'x') + piece, piece + std::string(pad, 'y'),
+                                      std::string(pad, 'x') + piece + std::string(16, 'z')}) {
+        std::string out;
+        EXPECT_EQ(IsValidUtf8(text), AppendJsonString(out, text)) << JsonQuote(text);
+      }
+    }
+  }
+  EXPECT_TRUE(IsValidUtf8("Sở Tư pháp"));
+  EXPECT_FALSE(IsValidUtf8("Caf\xe9"));
 }
 
 }  // namespace
