@@ -916,6 +916,9 @@ namespace {
 // RocksDB would create a store in it, and they would report an empty one.
 Status CheckStateDirectory(const std::string& dir) {
   if (!fs::exists(dir)) return InvalidArgument("no state directory " + dir);
+  if (const auto damaged = state::StateStore::Damaged(dir)) {
+    return Error{ErrorCode::kCorruption, dir + " holds " + *damaged + ": a damaged state store"};
+  }
   if (!state::StateStore::Exists(dir)) {
     return InvalidArgument(dir +
                            " holds no state store: give the state directory of a `run` or "

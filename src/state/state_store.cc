@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <thread>
 #include <tuple>
@@ -745,6 +746,34 @@ bool StateStore::Exists(const std::string& path) {
   return std::filesystem::is_regular_file(std::filesystem::path(path) / "CURRENT", ec);
 }
 
+// A directory with only a MANIFEST (a creation cut short before CURRENT was written) or empty
+// logs holds nothing to lose: it is not damaged.
+std::optional<std::string> StateStore::Damaged(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec)) return std::nullopt;
+  size_t tables = 0;
+  size_t logs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+    // RocksDB's own names: a number, then .sst (a table) or .log (a write-ahead log); a
+    // shared directory's other files are not a store's.
+    const std::string name = entry.path().filename().string();
+    const std::string stem = entry.path().stem().string();
+    if (stem.empty() ||
+        !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    std::error_code file_ec;
+    if (name.ends_with(".sst")) ++tables;
+    if (name.ends_with(".log") && entry.is_regular_file(file_ec) && entry.file_size(file_ec) > 0 &&
+        !file_ec) {
+      ++logs;
+    }
+  }
+  if (tables == 0 && logs == 0) return std::nullopt;
+  return std::to_string(tables) + " table file(s) and " + std::to_string(logs) +
+         " write-ahead log(s) but no CURRENT file";
+}
+
 Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& options) {
   if (options.path.empty()) return InvalidArgument("state store: path is empty");
   if (options.disable_wal && options.sync_writes) {
@@ -823,6 +852,15 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
           .ok()) {
     RemoveEmptyWals(options.path);
     (void)rocksdb::Env::Default()->UnlockFile(db_lock);
+  }
+
+  // A damaged store (its CURRENT lost) would otherwise be created anew over its own files,
+  // which RocksDB then deletes: every dossier and offset gone, every alert raised again.
+  if (const auto damaged = Damaged(options.path)) {
+    return Error{ErrorCode::kCorruption,
+                 "state store: " + options.path + " holds " + *damaged +
+                     ": a damaged store, not opened (CURRENT names the newest MANIFEST-* file: "
+                     "restore it from a backup, or give an empty directory to start anew)"};
   }
 
   std::vector<std::string> existing;

@@ -294,6 +294,11 @@ class StateStore {
   // store, as Open would create one in any directory.
   [[nodiscard]] static bool Exists(const std::string& path);
 
+  // Why `path` is a damaged store, if it is: it holds a store's data (table files, or a
+  // write-ahead log with records) but no CURRENT file, so creating a store there would delete
+  // them. Open refuses such a directory (ErrorCode::kCorruption) with this text.
+  [[nodiscard]] static std::optional<std::string> Damaged(const std::string& path);
+
   // Closes the database (flushing memtables first when the WAL is disabled) as Close() does,
   // ignoring errors; call Close() to see them.
   ~StateStore();

@@ -4,10 +4,12 @@
 #include <rocksdb/db.h>
 #include <rocksdb/version.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -863,6 +865,50 @@ TEST_F(StateStoreTest, AStoreWhoseCreationWasCutShortIsFinishedAndAForeignOneRef
     EXPECT_EQ(families.size(), named ? 2u : 1u);  // none of ours added
   }
   std::filesystem::remove_all(foreign);
+}
+
+// A store whose CURRENT file was lost was created anew over its own files, which RocksDB then
+// deleted: every dossier gone, every alert raised again (found by a helper). It is refused,
+// its files kept, and opens again once CURRENT is back.
+TEST_F(StateStoreTest, AStoreWithoutItsCurrentFileIsRefusedAndKept) {
+  {
+    auto store = OpenStore();
+    auto batch = store->NewBatch();
+    batch.PutDossier(Dossier("kept"));
+    Commit(*store, std::move(batch));
+  }
+  const std::filesystem::path current = std::filesystem::path(Options().path) / "CURRENT";
+  std::string current_text;
+  std::getline(std::ifstream(current), current_text);
+  // Files with contents: Open may remove empty write-ahead logs, as it always does.
+  auto count_files = [&] {
+    return std::count_if(std::filesystem::directory_iterator(Options().path),
+                         std::filesystem::directory_iterator(),
+                         [](const auto& entry) { return entry.file_size() > 0; });
+  };
+  std::filesystem::remove(current);
+  const auto files = count_files();
+  ASSERT_TRUE(StateStore::Damaged(Options().path).has_value());
+  EXPECT_FALSE(StateStore::Exists(Options().path));
+  auto refused = StateStore::Open(Options());
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kCorruption);
+  EXPECT_NE(refused.error().message.find("but no CURRENT file: a damaged store, not opened"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(count_files(), files);
+  EXPECT_FALSE(std::filesystem::exists(current));
+
+  std::ofstream(current) << current_text << "\n";
+  EXPECT_FALSE(StateStore::Damaged(Options().path).has_value());
+  EXPECT_TRUE(OpenStore()->GetDossier("kept")->has_value());
+
+  // Another program's files with the same endings are not a store's.
+  const std::string shared = Options().path + "-shared";
+  std::filesystem::create_directory(shared);
+  std::ofstream(shared + "/app.log") << "a line\n";
+  std::ofstream(shared + "/export.sst") << "x";
+  EXPECT_FALSE(StateStore::Damaged(shared).has_value());
 }
 
 // A state directory given as a symbolic link to a missing directory said "cannot create ...:
