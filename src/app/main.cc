@@ -1,10 +1,13 @@
 // iocstream: the event stream processor of a provincial monitoring center (IOC) for
 // administrative-procedure dossiers. See README.md.
+#include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -52,10 +55,32 @@ void RaiseOpenFileLimit() {
   (void)setrlimit(RLIMIT_NOFILE, &limit);
 }
 
+// Every command-line error, as every configuration error: the service unit restarts on any
+// other failure (RestartPreventExitStatus=1).
+constexpr int kExitCommandLine = 1;
+
+// Descriptors 0-2 closed by the caller (`>&-`) would be taken by the next file opened: the state
+// directory's lock file or RocksDB's LOG then received the export or the log lines, and the
+// command said it succeeded (a helper's finding). They are reopened first: stdin and stderr on
+// /dev/null, stdout on /dev/full, so that results written to a closed stdout still fail
+// (ENOSPC) rather than vanish.
+void ReopenClosedStandardDescriptors() {
+  for (const int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int opened = open(fd == STDOUT_FILENO ? "/dev/full" : "/dev/null",
+                            fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+    if (opened >= 0 && opened != fd) {
+      (void)dup2(opened, fd);
+      (void)close(opened);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace iocstream::app;
+  ReopenClosedStandardDescriptors();
   RaiseOpenFileLimit();
   CLI::App app{"iocstream: dossier event stream processor (Kafka -> RocksDB -> metrics, alerts)"};
   app.set_version_flag("--version", std::string("iocstream ") + IOCSTREAM_VERSION + ", " +
@@ -222,10 +247,11 @@ int main(int argc, char** argv) {
                 << (word_first ? "unknown subcommand '" + left.front() + "'"
                                : std::string("a subcommand is required"))
                 << " (the subcommands: " << names << ")\nRun with --help for more information.\n";
-      return static_cast<int>(word_first ? CLI::ExitCodes::ExtrasError
-                                         : CLI::ExitCodes::RequiredError);
+      return kExitCommandLine;
     }
-    return app.exit(e);
+    // CLI11's own codes (105, 106, 109...) would be restarted by the service unit, which
+    // spares only 1: a missing --config file restarted every 5 s.
+    return app.exit(e) == 0 ? 0 : kExitCommandLine;
   }
   // Logs go to stderr: stdout carries summaries and exports.
   spdlog::set_default_logger(spdlog::stderr_color_mt("iocstream"));

@@ -19,7 +19,7 @@ TEST(CliTest, AnUnknownSubcommandIsNamedWithTheSubcommands) {
        {std::vector<std::string>{"frob"}, std::vector<std::string>{"--log-level", "debug", "frob"},
         std::vector<std::string>{"frob", "--config", "x.yaml"}}) {
     const CommandResult r = RunIocstream(args);
-    EXPECT_EQ(r.exit_code, 109) << args.back();
+    EXPECT_EQ(r.exit_code, 1) << args.back();
     EXPECT_NE(r.err.find("unknown subcommand 'frob' (the subcommands: run, import, replay, "),
               std::string::npos)
         << r.err;
@@ -30,7 +30,7 @@ TEST(CliTest, NoSubcommandListsThem) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{}, std::vector<std::string>{"--config", "x.yaml", "rplay"}}) {
     const CommandResult r = RunIocstream(args);
-    EXPECT_EQ(r.exit_code, 106);
+    EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("a subcommand is required (the subcommands: run, import, replay, "),
               std::string::npos)
         << r.err;
@@ -158,6 +158,45 @@ TEST(CliTest, ExportAndRecomputeRefuseADirectoryWithoutAStore) {
   size_t entries = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(data)) ++entries;
   EXPECT_EQ(entries, 1u);
+}
+
+// A command-line error exits 1 like a configuration error, so the service unit
+// (RestartPreventExitStatus=1) does not restart it: a missing --config file exited 105 and was
+// restarted every 5 s (found by a helper). --help and --version still exit 0.
+TEST(CliTest, CommandLineErrorsExitOne) {
+  TempDir dir;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"run", "--config", dir / "missing.yaml"},
+        std::vector<std::string>{"replay", "--config"},
+        std::vector<std::string>{"run", "--config", dir / "missing.yaml", "--no-such-option"}}) {
+    const CommandResult r = RunIocstream(args);
+    EXPECT_EQ(r.exit_code, 1) << args.back() << ": " << r.err;
+    EXPECT_FALSE(r.err.empty());
+  }
+  EXPECT_EQ(RunIocstream({"--help"}).exit_code, 0);
+  EXPECT_EQ(RunIocstream({"run", "--help"}).exit_code, 0);
+  EXPECT_EQ(RunIocstream({"--version"}).exit_code, 0);
+}
+
+// With stdout closed (`>&-`), the next file opened took descriptor 1: the export went into the
+// state directory's lock file and the command exited 0 (found by a helper). Now the write
+// fails and the store's files are untouched.
+TEST(CliTest, AClosedStdoutFailsTheExportAndWritesNothingIntoTheStore) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("cli-closed-stdout"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream{events};  // an empty store: its export is the CSV header
+  const std::string state = dir / "state";
+  ASSERT_EQ(RunIocstream({"replay", "--config", config, "--state-dir", state, events}).exit_code,
+            0);
+  const CommandResult r =
+      RunProgram("/bin/sh", {"-c",
+                             "exec \"$0\" export --config \"$1\" --state-dir \"$2\" "
+                             "dossiers >&-",
+                             IOCSTREAM_BINARY, config, state});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("writing the export to stdout failed"), std::string::npos) << r.err;
+  EXPECT_EQ(std::filesystem::file_size(state + "/iocstream.lock"), 0u);
 }
 
 }  // namespace
