@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <type_traits>
 
@@ -83,6 +84,16 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
   try {
     out = v.as<T>();
   } catch (const YAML::Exception&) {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // A whole number that does not fit the key's type: name the range, not the type.
+      const std::string text = v.IsScalar() ? v.Scalar() : std::string();
+      const size_t sign = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
+      if (text.size() > sign && text.find_first_not_of("0123456789", sign) == std::string::npos) {
+        return err(section + "." + key, "out of range: " + text + " (at most " +
+                                            std::to_string(std::numeric_limits<T>::max()) +
+                                            (std::is_unsigned_v<T> ? ", at least 0)" : ")"));
+      }
+    }
     return err(section + "." + key,
                "expected " + std::string(TypeName<T>()) + ", got '" + YAML::Dump(v) + "'");
   }
@@ -258,18 +269,17 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return s;
     }
     if (Status s = Read(st, "state", "commit_max_mb", c.state.commit_max_mb, err); !s) return s;
-    for (const auto& [key, value] :
-         {std::pair{"state.block_cache_mb", c.state.block_cache_mb},
-          std::pair{"state.write_buffer_mb", c.state.write_buffer_mb},
-          std::pair{"state.dossier_cache_mb", c.state.dossier_cache_mb},
-          std::pair{"state.dossier_filter_mb", c.state.dossier_filter_mb},
-          std::pair{"state.commit_max_mb", c.state.commit_max_mb}}) {
-      if (value > kMaxMb) return err(key, "must be at most " + std::to_string(kMaxMb) + " (1 TiB)");
-    }
-    // Allocated whole at start: 4 GiB already covers billions of dossiers.
+    // Allocated whole at start: 4 GiB already covers billions of dossiers. Checked first, so
+    // that any value past it is refused with its own bound.
     if (c.state.dossier_filter_mb > 4096) {
       return err("state.dossier_filter_mb",
                  "must be at most 4096 (4 GiB, about 3 billion dossiers)");
+    }
+    for (const auto& [key, value] : {std::pair{"state.block_cache_mb", c.state.block_cache_mb},
+                                     std::pair{"state.write_buffer_mb", c.state.write_buffer_mb},
+                                     std::pair{"state.dossier_cache_mb", c.state.dossier_cache_mb},
+                                     std::pair{"state.commit_max_mb", c.state.commit_max_mb}}) {
+      if (value > kMaxMb) return err(key, "must be at most " + std::to_string(kMaxMb) + " (1 TiB)");
     }
     if (c.state.block_cache_mb == 0) return err("state.block_cache_mb", "must be at least 1");
     if (c.state.write_buffer_mb == 0) return err("state.write_buffer_mb", "must be at least 1");

@@ -260,5 +260,19 @@ TEST_F(ConfigTest, LeadingZerosAndBadKafkaPropertiesNameTheKey) {
   EXPECT_EQ(c->kafka.consumer.at("fetch.wait.max.ms"), "50");
 }
 
+// A whole number too large for its key said "expected a whole number"; the filter's own bound
+// (4096) was named only below the bound of every *_mb key (found by a helper).
+TEST_F(ConfigTest, NumbersOutOfRangeNameTheRange) {
+  ExpectRefused("replay", "  partitions: 2147483648\n",
+                {"replay.partitions", "out of range: 2147483648 (at most 2147483647)"});
+  ExpectRefused("replay", "  partitions: abc\n", {"replay.partitions", "expected a whole number"});
+  for (const char* huge : {"5000", "18446744073709551615"}) {
+    ExpectRefused("state", std::string("  dossier_filter_mb: ") + huge + "\n",
+                  {"state.dossier_filter_mb", "must be at most 4096"});
+  }
+  ExpectRefused("state", "  block_cache_mb: 99999999999999999999\n",
+                {"state.block_cache_mb", "out of range: 99999999999999999999"});
+}
+
 }  // namespace
 }  // namespace iocstream::app
