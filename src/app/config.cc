@@ -2,11 +2,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <set>
+#include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "iocstream/http/server.h"
 #include "iocstream/ingest/kafka_source.h"
@@ -236,6 +239,34 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     }
     if (Status s = ReadProperties(k["producer"], "kafka.producer", c.kafka.producer, err); !s) {
       return s;
+    }
+    // Properties iocstream sets itself, which a pass-through would silently override: the
+    // cluster and group have their own keys, and exactly-once needs offsets committed with
+    // the state (never by librdkafka), committed records only, and idempotent producers with
+    // one transactional id per state directory.
+    constexpr std::string_view kExactlyOnce = "iocstream sets it (exactly-once state and alerts)";
+    const std::array<std::pair<std::string_view, std::string_view>, 6> consumer_owned = {{
+        {"bootstrap.servers", "set kafka.bootstrap_servers instead"},
+        {"group.id", "set kafka.group_id instead"},
+        {"enable.auto.commit", kExactlyOnce},
+        {"enable.auto.offset.store", kExactlyOnce},
+        {"isolation.level", kExactlyOnce},
+        {"enable.partition.eof", "iocstream sets it"},
+    }};
+    const std::array<std::pair<std::string_view, std::string_view>, 3> producer_owned = {{
+        {"bootstrap.servers", "set kafka.bootstrap_servers instead"},
+        {"enable.idempotence", kExactlyOnce},
+        {"transactional.id", kExactlyOnce},
+    }};
+    for (const auto& [key, why] : consumer_owned) {
+      if (c.kafka.consumer.count(std::string(key)) > 0) {
+        return err("kafka.consumer." + std::string(key), std::string(why));
+      }
+    }
+    for (const auto& [key, why] : producer_owned) {
+      if (c.kafka.producer.count(std::string(key)) > 0) {
+        return err("kafka.producer." + std::string(key), std::string(why));
+      }
     }
   }
   if (const YAML::Node st = root["state"]) {

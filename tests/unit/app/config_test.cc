@@ -260,6 +260,27 @@ TEST_F(ConfigTest, LeadingZerosAndBadKafkaPropertiesNameTheKey) {
   EXPECT_EQ(c->kafka.consumer.at("fetch.wait.max.ms"), "50");
 }
 
+// Pass-through properties overrode those iocstream sets itself: enable.auto.commit broke
+// exactly-once silently, group.id contradicted kafka.group_id (found by a helper).
+TEST_F(ConfigTest, PropertiesIocstreamSetsAreRefusedInThePassThrough) {
+  ExpectRefused("kafka", "  consumer:\n    enable.auto.commit: true\n",
+                {"kafka.consumer.enable.auto.commit", "exactly-once"});
+  ExpectRefused("kafka", "  consumer:\n    group.id: other\n",
+                {"kafka.consumer.group.id", "set kafka.group_id instead"});
+  ExpectRefused("kafka", "  consumer:\n    isolation.level: read_uncommitted\n",
+                {"kafka.consumer.isolation.level"});
+  ExpectRefused("kafka", "  producer:\n    transactional.id: x\n",
+                {"kafka.producer.transactional.id"});
+  ExpectRefused("kafka", "  producer:\n    bootstrap.servers: 127.0.0.1:1\n",
+                {"kafka.producer.bootstrap.servers", "kafka.bootstrap_servers"});
+  // Tuning stays open.
+  auto c = LoadWithSection("kafka",
+                           "  consumer:\n    auto.offset.reset: latest\n  producer:\n"
+                           "    linger.ms: 20\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->kafka.producer.at("linger.ms"), "20");
+}
+
 // A whole number too large for its key said "expected a whole number"; the filter's own bound
 // (4096) was named only below the bound of every *_mb key (found by a helper).
 TEST_F(ConfigTest, NumbersOutOfRangeNameTheRange) {
