@@ -934,6 +934,18 @@ int RunExport(const ExportOptions& options) {
   if (!config) return Fail(config.error());
   const std::string dir = options.common.state_dir.value_or(config->state.dir);
   if (Status st = CheckStateDirectory(dir); !st) return Fail(st.error());
+  if (options.output) {
+    // `-o STATE/CURRENT` truncated the store's own file before a row was read (a helper's
+    // finding): nothing is written inside the state directory.
+    std::error_code ec;
+    const fs::path store = fs::weakly_canonical(dir, ec);
+    const fs::path target = fs::weakly_canonical(*options.output, ec);
+    const auto [end, at] = std::mismatch(store.begin(), store.end(), target.begin(), target.end());
+    if (!ec && end == store.end()) {
+      return Fail(InvalidArgument("-o " + *options.output + " lies in the state directory " + dir +
+                                  ": write the export outside it"));
+    }
+  }
   Instant as_of = WallClockNow();
   if (options.as_of) {
     auto t = ParseRfc3339(*options.as_of);

@@ -199,5 +199,29 @@ TEST(CliTest, AClosedStdoutFailsTheExportAndWritesNothingIntoTheStore) {
   EXPECT_EQ(std::filesystem::file_size(state + "/iocstream.lock"), 0u);
 }
 
+// `export -o STATE/CURRENT` truncated the store's own file (found by a helper): an output path
+// inside the state directory, however spelt, is refused before anything is opened.
+TEST(CliTest, ExportRefusesAnOutputInsideTheStateDirectory) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("cli-export-inside"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream{events};
+  const std::string state = dir / "state";
+  ASSERT_EQ(RunIocstream({"replay", "--config", config, "--state-dir", state, events}).exit_code,
+            0);
+  const std::string current = ReadFile(state + "/CURRENT");
+  for (const std::string& output :
+       {state + "/CURRENT", state, dir / "state/../state/x.csv", state + "/sub/x.csv"}) {
+    const CommandResult r = RunIocstream(
+        {"export", "--config", config, "--state-dir", state, "dossiers", "-o", output});
+    EXPECT_EQ(r.exit_code, 1) << output;
+    EXPECT_NE(r.err.find("lies in the state directory"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(ReadFile(state + "/CURRENT"), current);
+  const CommandResult beside = RunIocstream(
+      {"export", "--config", config, "--state-dir", state, "dossiers", "-o", dir / "state.csv"});
+  EXPECT_EQ(beside.exit_code, 0) << beside.err;
+}
+
 }  // namespace
 }  // namespace iocstream::testing
