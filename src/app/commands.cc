@@ -788,9 +788,10 @@ int RunReplay(const ReplayOptions& options) {
     std::set<std::string> sources_read;  // a file listed twice is read once
     for (const auto& file : options.files) {
       if (input_error || stop_with_input_left()) break;
+      errno = 0;
       std::ifstream in(file);
       if (!in) {
-        input_error = IoError("cannot read " + file);
+        input_error = IoError("cannot read " + file + ": " + std::strerror(errno));
         break;
       }
       // The file's identity (FileSourceName): at most the bytes the reader keeps of a line,

@@ -3,6 +3,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <string_view>
 
@@ -14,8 +16,9 @@ namespace iocstream::app {
 Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(const std::string& path, std::string topic,
                                                          Resume resume, size_t batch_size,
                                                          size_t max_ahead) {
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError("cannot read " + path);
+  if (!in) return IoError("cannot read " + path + ": " + std::strerror(errno));
   std::unique_ptr<NdjsonReader> reader(new NdjsonReader(path, std::move(topic), resume,
                                                         std::max<size_t>(batch_size, 1),
                                                         std::max<size_t>(max_ahead, 1)));

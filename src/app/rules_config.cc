@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <optional>
@@ -111,8 +114,13 @@ std::optional<std::chrono::weekday> ParseWeekday(std::string_view text) {
 }
 
 Result<std::string> ReadFile(const std::string& path) {
+  // A directory opens, then reads as nothing: it was reported as an empty file's content.
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
+    return IoError(path + ": is a directory, not a file");
+  }
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path + ": cannot open");
+  if (!in) return IoError(path + ": cannot open: " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return IoError(path + ": read failed");

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -171,8 +174,12 @@ bool SplitCsvLine(std::string_view line, std::vector<std::string>& fields) {
 class CsvTable {
  public:
   static Result<CsvTable> Read(const std::string& path, const std::vector<std::string>& columns) {
+    if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
+      return IoError(path + ": is a directory, not a file");
+    }
+    errno = 0;
     std::ifstream in(path);
-    if (!in) return IoError("cannot read " + path);
+    if (!in) return IoError("cannot read " + path + ": " + std::strerror(errno));
     CsvTable t;
     t.path_ = path;
     std::string line;

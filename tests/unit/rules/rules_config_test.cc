@@ -87,6 +87,13 @@ TEST(RulesConfigTest, LoadErrors) {
   ASSERT_FALSE(twice.has_value());
   EXPECT_NE(twice.error().message.find("loaded twice"), std::string::npos);
   EXPECT_EQ(LoadProcedureCatalog("/nonexistent/catalog.yaml").error().code, ErrorCode::kIo);
+  EXPECT_EQ(missing.error().message,
+            "/nonexistent/vn-2099.yaml: cannot open: No such file or directory");
+  // A directory read as nothing: "(root): expected a map" (found by a helper).
+  const std::string calendars = rules::testing::SourcePath("config/calendars");
+  auto directory = LoadBusinessCalendar({calendars});
+  ASSERT_FALSE(directory.has_value());
+  EXPECT_EQ(directory.error().message, calendars + ": is a directory, not a file");
 }
 
 TEST(RulesConfigTest, ParsesACatalog) {
