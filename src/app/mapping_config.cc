@@ -125,6 +125,11 @@ Status ReadTime(const YAML::Node& node, ingest::CsvMapping& m, const MappingErro
       return err("time.formats[" + std::to_string(i) + "]",
                  "not a date::parse format (no %-field): '" + m.time_formats[i] + "'");
     }
+    if (!ingest::TimeFormatReadsBack(m.time_formats[i])) {
+      return err("time.formats[" + std::to_string(i) + "]",
+                 "date::parse cannot read with '" + m.time_formats[i] +
+                     "' the times it writes (an unknown %-field?)");
+    }
   }
   if (Status s = ReadString(node, "time.zone", "zone", m.time_zone, err); !s) return s;
   if (m.time_zone.empty()) {

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <istream>
 #include <set>
+#include <sstream>
 #include <streambuf>
 #include <string_view>
 
@@ -284,6 +285,22 @@ struct RawRow {
 };
 
 }  // namespace
+
+bool TimeFormatReadsBack(const std::string& format) {
+  using namespace std::chrono_literals;
+  const date::sys_seconds sample = date::sys_days{date::year{2021} / 3 / 4} + 5h + 6min + 7s;
+  std::string written;
+  try {
+    written = date::format(format, sample);
+  } catch (const std::exception&) {
+    return false;
+  }
+  std::istringstream in(written);
+  date::local_seconds read;
+  std::chrono::minutes offset{};
+  date::from_stream(in, format.c_str(), read, static_cast<std::string*>(nullptr), &offset);
+  return !in.fail();
+}
 
 class CsvEventReader::Impl {
  public:
@@ -614,6 +631,13 @@ Result<std::unique_ptr<CsvEventReader>> CsvEventReader::Open(const std::string& 
     }
   }
   if (mapping.time_formats.empty()) return InvalidArgument(what + "no time format");
+  // Else every row was refused as "dossier id too long", quoting its short id.
+  if (mapping.id_prefix.size() + kLongestSuffix >= kMaxIdBytes) {
+    return InvalidArgument(what + "id_prefix of " + std::to_string(mapping.id_prefix.size()) +
+                           " bytes leaves no room for an id (prefix + id + '" +
+                           std::string(kCompletedSuffix) + "' must fit in " +
+                           std::to_string(kMaxIdBytes) + " bytes)");
+  }
   if (mapping.time_zone.empty()) return InvalidArgument(what + "no time zone");
   const date::time_zone* zone = nullptr;
   try {

@@ -427,6 +427,20 @@ TEST(CsvEventReaderTest, InvalidUtf8IsARowError) {
   EXPECT_EQ(CodeText(r.events[0], CodeField::kAgency), "Caf\xC3\xA9 \xE1\xBB\x9F");
 }
 
+// A prefix that leaves no room for an id made every row "dossier id too long: '1'" (found by
+// a helper): the reader refuses the mapping before reading.
+TEST(CsvEventReaderTest, AnIdPrefixWithNoRoomForAnIdIsRefused) {
+  TempFile f("id,open,due,close,dept\nA1,2020-01-01 10:00:00,,,X\n");
+  CsvMapping m = SimpleMapping();
+  m.id_prefix = std::string(118, 'p');
+  auto refused = CsvEventReader::Open(f.path(), m);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_THAT(refused.error().message,
+              HasSubstr("mapping 'simple': id_prefix of 118 bytes leaves no room for an id"));
+  m.id_prefix = std::string(117, 'p');
+  EXPECT_TRUE(CsvEventReader::Open(f.path(), m).has_value());
+}
+
 TEST(CsvEventReaderTest, CancelledStatusYieldsRejected) {
   CsvMapping m = SimpleMapping();
   m.columns.status = "status";

@@ -110,6 +110,11 @@ TEST(MappingConfigTest, ErrorsNameFileKeyAndWhy) {
   EXPECT_EQ(ErrorOf(Edit("  formats: [\"%Y-%m-%d %H:%M:%S%z\", \"%Y-%m-%d %H:%M:%S\"]",
                          "  formats: [\"%Y-%m-%d\", \"YYYY-MM-DD\"]")),
             "m.yaml: time.formats[1]: not a date::parse format (no %-field): 'YYYY-MM-DD'");
+  // An unknown %-field was accepted, then every row was "unparseable" (found by a helper).
+  EXPECT_EQ(ErrorOf(Edit("  formats: [\"%Y-%m-%d %H:%M:%S%z\", \"%Y-%m-%d %H:%M:%S\"]",
+                         "  formats: [\"%m/%d/%Y %I:%M:%S %p\", \"%Y-%m-%d %Q\"]")),
+            "m.yaml: time.formats[1]: date::parse cannot read with '%Y-%m-%d %Q' the times it "
+            "writes (an unknown %-field?)");
   EXPECT_EQ(ErrorOf(Edit("  offset_applied_twice: true", "  offset_applied_twice: maybe")),
             "m.yaml: time.offset_applied_twice: expected true or false");
   EXPECT_EQ(ErrorOf(Edit("  dossier_id: id", "  dossier_id: [id]")),
