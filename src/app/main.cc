@@ -167,7 +167,10 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--format", exp.format, "csv or ndjson")
       ->check(CLI::IsMember({"csv", "ndjson"}))
       ->capture_default_str();
-  export_cmd->add_option("--as-of", exp.as_of, "RFC 3339 instant for overdue_now (default: now)");
+  export_cmd->add_option(
+      "--as-of", exp.as_of,
+      "RFC 3339 instant for the dossiers' overdue_now column (default: now); aggregates are "
+      "counts as of the last commit, whatever it says");
   export_cmd->add_option("-o,--output", exp.output, "output file (default: stdout)");
 
   RecomputeOptions recompute;
