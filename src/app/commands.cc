@@ -938,11 +938,14 @@ int RunExport(const ExportOptions& options) {
   if (options.output) {
     // `-o STATE/CURRENT` truncated the store's own file before a row was read (a helper's
     // finding): nothing is written inside the state directory.
-    std::error_code ec;
-    const fs::path store = fs::weakly_canonical(dir, ec);
-    const fs::path target = fs::weakly_canonical(*options.output, ec);
-    const auto [end, at] = std::mismatch(store.begin(), store.end(), target.begin(), target.end());
-    if (!ec && end == store.end()) {
+    std::error_code store_ec;
+    std::error_code target_ec;
+    fs::path store = fs::weakly_canonical(dir, store_ec);
+    if (!store.has_filename()) store = store.parent_path();  // "state/": no empty last part
+    const fs::path target = fs::weakly_canonical(*options.output, target_ec);
+    if (!store_ec && !target_ec &&
+        std::mismatch(store.begin(), store.end(), target.begin(), target.end()).first ==
+            store.end()) {
       return Fail(InvalidArgument("-o " + *options.output + " lies in the state directory " + dir +
                                   ": write the export outside it"));
     }

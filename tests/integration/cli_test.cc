@@ -213,7 +213,7 @@ TEST(CliTest, ExportRefusesAnOutputInsideTheStateDirectory) {
   for (const std::string& output :
        {state + "/CURRENT", state, dir / "state/../state/x.csv", state + "/sub/x.csv"}) {
     const CommandResult r = RunIocstream(
-        {"export", "--config", config, "--state-dir", state, "dossiers", "-o", output});
+        {"export", "--config", config, "--state-dir", state + "/", "dossiers", "-o", output});
     EXPECT_EQ(r.exit_code, 1) << output;
     EXPECT_NE(r.err.find("lies in the state directory"), std::string::npos) << r.err;
   }
