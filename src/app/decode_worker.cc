@@ -85,9 +85,9 @@ void DecodeWorker::Run() {
         for (; decoded < end; ++decoded) {
           const SourceRecord& r = records[decoded];
           if (decoded < results_.size()) {
-            decoder.DecodeInto(r.payload, r.key, results_[decoded]);
+            decoder.DecodeInto(r.payload, KeyOf(r), results_[decoded]);
           } else {
-            results_.push_back(decoder.Decode(r.payload, r.key));
+            results_.push_back(decoder.Decode(r.payload, KeyOf(r)));
           }
         }
         {

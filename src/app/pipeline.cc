@@ -645,11 +645,11 @@ void DecodeRecords(EventDecoder& decoder, std::span<const SourceRecord> records,
   const size_t reused = std::min(decoded.size(), records.size());
   decoded.erase(decoded.begin() + static_cast<std::ptrdiff_t>(reused), decoded.end());
   for (size_t i = 0; i < reused; ++i) {
-    decoder.DecodeInto(records[i].payload, records[i].key, decoded[i]);
+    decoder.DecodeInto(records[i].payload, KeyOf(records[i]), decoded[i]);
   }
   decoded.reserve(records.size());
   for (size_t i = reused; i < records.size(); ++i) {
-    decoded.push_back(decoder.Decode(records[i].payload, records[i].key));
+    decoded.push_back(decoder.Decode(records[i].payload, KeyOf(records[i])));
   }
 }
 

@@ -395,7 +395,7 @@ class FieldReader {
 };
 
 // Validates `fields` into `event` (default-constructed); the first error, if any.
-std::optional<DecodeError> DecodeFields(const FieldReader& fields, std::string_view key,
+std::optional<DecodeError> DecodeFields(const FieldReader& fields, MessageKey key,
                                         DossierEvent& event) {
   if (auto error = fields.ReadSchemaVersion()) return error;
   if (const std::optional<Field> duplicate = fields.DuplicateField()) {
@@ -452,9 +452,16 @@ std::optional<DecodeError> DecodeFields(const FieldReader& fields, std::string_v
                      "required when type is rescheduled");
   }
 
-  if (!key.empty() && key != event.dossier_id) {
+  if (key && key->empty()) {
+    // A keyless Kafka record lands in any partition: another instance's, or one that holds
+    // no state of its dossier (a helper's trial: phantom dossiers, false breach alerts).
+    return DecodeError{
+        DecodeErrorReason::kKeyMismatch,
+        "key: none (a Kafka record's key must be its dossier_id " + Quote(event.dossier_id) + ")"};
+  }
+  if (key && *key != event.dossier_id) {
     return DecodeError{DecodeErrorReason::kKeyMismatch,
-                       "key: " + Quote(key) + " is not dossier_id " + Quote(event.dossier_id)};
+                       "key: " + Quote(*key) + " is not dossier_id " + Quote(event.dossier_id)};
   }
   // Looked up, not interned: a code new to the process is admitted by the pipeline, once the
   // event passed its checks too (see core/dossier_event.h).
@@ -575,7 +582,7 @@ struct EventDecoder::Impl {
   // For the usual message (ReadOnDemand); its buffers grow as the DOM parser's do.
   ondemand::parser on_demand{kMaxPayloadBytes};
 
-  std::optional<DecodeError> DecodeInto(std::string_view payload, std::string_view key,
+  std::optional<DecodeError> DecodeInto(std::string_view payload, MessageKey key,
                                         DossierEvent& event);
 };
 
@@ -585,8 +592,7 @@ uint64_t EventDecoder::dom_parses() const { return impl_->dom_parses; }
 EventDecoder::EventDecoder(EventDecoder&&) noexcept = default;
 EventDecoder& EventDecoder::operator=(EventDecoder&&) noexcept = default;
 
-std::optional<DecodeError> EventDecoder::Impl::DecodeInto(std::string_view payload,
-                                                          std::string_view key,
+std::optional<DecodeError> EventDecoder::Impl::DecodeInto(std::string_view payload, MessageKey key,
                                                           DossierEvent& event) {
   if (payload.empty()) return DecodeError{DecodeErrorReason::kEmpty, "payload: 0 bytes"};
   if (payload.size() > kMaxPayloadBytes) {
@@ -675,7 +681,7 @@ void ResetKeepingCapacity(DossierEvent& event) {
 
 }  // namespace
 
-void EventDecoder::DecodeInto(std::string_view payload, std::string_view key, DecodeResult& out) {
+void EventDecoder::DecodeInto(std::string_view payload, MessageKey key, DecodeResult& out) {
   if (out.has_value()) {
     ResetKeepingCapacity(out.value());
   } else {
@@ -686,7 +692,7 @@ void EventDecoder::DecodeInto(std::string_view payload, std::string_view key, De
   }
 }
 
-DecodeResult EventDecoder::Decode(std::string_view payload, std::string_view key) {
+DecodeResult EventDecoder::Decode(std::string_view payload, MessageKey key) {
   // One result object filled in place and returned by name (NRVO): the event's strings are
   // written once and never moved.
   DecodeResult result{DossierEvent{}};

@@ -423,6 +423,7 @@ class KafkaSource::Impl {
     const int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
     r.timestamp = FromEpochMillis(ts < 0 ? 0 : ts);
     r.key = m->key == nullptr ? std::string_view() : std::string_view(key, m->key_len);
+    r.keyed = true;
     r.payload = m->payload == nullptr ? std::string_view() : std::string_view(payload, m->len);
     // librdkafka reads each partition forward from the offset set at assignment; a record
     // behind it means it reset the position itself (auto.offset.reset: the log no longer

@@ -303,6 +303,18 @@ TEST(KafkaPipelineTest, MalformedMessagesGoToTheDeadLetterTopic) {
   }
   // One exact redelivery of a valid event: counted as a duplicate, not applied twice.
   messages.push_back(messages[5]);
+  // A valid event without a key lands in any partition, not its dossier's: dead-lettered (it
+  // was applied, making phantom dossiers in another instance's partition; a helper's finding).
+  {
+    DossierEvent e;
+    e.event_id = "E-keyless";
+    e.dossier_id = "D0";
+    e.type = EventType::kCompleted;
+    e.occurred_at = *ParseRfc3339("2026-03-02T02:00:00Z");
+    e.agency_code = "SO-0";
+    messages.emplace_back("", EncodeEvent(e));
+    ++bad;
+  }
   ASSERT_GT(bad, 10u);
   Produce(prefix + "-events", messages);
 
@@ -319,14 +331,22 @@ TEST(KafkaPipelineTest, MalformedMessagesGoToTheDeadLetterTopic) {
   const auto dead = ConsumeAll(prefix + "-dlq", bad, std::chrono::seconds(60));
   ASSERT_EQ(dead.size(), bad);
   std::set<std::string> reasons;
+  size_t keyless = 0;
   for (const auto& r : dead) {
     ASSERT_TRUE(r.headers.count("iocstream.dlq.reason")) << r.value;
     reasons.insert(r.headers.at("iocstream.dlq.reason"));
     EXPECT_EQ(r.headers.at("iocstream.dlq.topic"), prefix + "-events");
     EXPECT_TRUE(r.headers.count("iocstream.dlq.offset"));
+    if (r.key.empty()) {
+      ++keyless;
+      EXPECT_EQ(r.headers.at("iocstream.dlq.reason"), "key_mismatch");
+      EXPECT_NE(r.headers.at("iocstream.dlq.detail").find("key: none"), std::string::npos);
+      continue;
+    }
     EXPECT_EQ(r.key.rfind("K-bad-", 0), 0u);  // original key and bytes kept
   }
-  EXPECT_GE(reasons.size(), 4u);
+  EXPECT_EQ(keyless, 1u);
+  EXPECT_GE(reasons.size(), 5u);
 }
 
 // A record the broker took but a default producer would refuse (over its message.max.bytes of

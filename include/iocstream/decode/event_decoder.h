@@ -42,6 +42,7 @@
 
 #include "iocstream/core/dossier_event.h"
 #include "iocstream/core/result.h"
+#include "iocstream/core/source_record.h"
 
 namespace iocstream {
 
@@ -144,6 +145,15 @@ enum class JsonParsing : uint8_t {
   kDom,
 };
 
+// A message's key as the decoder checks it: a Kafka record's key (empty when the record has
+// none), or std::nullopt for a source without keys (files).
+using MessageKey = std::optional<std::string_view>;
+
+// The key to check for `record`: its key if it came from Kafka (SourceRecord::keyed).
+[[nodiscard]] inline MessageKey KeyOf(const SourceRecord& record) {
+  return record.keyed ? MessageKey(record.key) : std::nullopt;
+}
+
 class EventDecoder {
  public:
   explicit EventDecoder(JsonParsing parsing = JsonParsing::kOnDemandFirst);
@@ -154,17 +164,17 @@ class EventDecoder {
   EventDecoder(const EventDecoder&) = delete;
   EventDecoder& operator=(const EventDecoder&) = delete;
 
-  // Decodes one message value. key is the Kafka message key: when non-empty it must equal the
-  // decoded dossier_id (kKeyMismatch otherwise); pass an empty key for keyless sources (files).
-  // The payload is copied into the decoder's padded buffer; neither argument is retained.
-  // Never throws on bad input (std::bad_alloc aside).
-  DecodeResult Decode(std::string_view payload, std::string_view key = {});
+  // Decodes one message value. key is the Kafka message key, which must equal the decoded
+  // dossier_id (kKeyMismatch otherwise, an empty or absent key included); std::nullopt for
+  // keyless sources (files; see KeyOf). The payload is copied into the decoder's padded
+  // buffer; neither argument is retained. Never throws on bad input (std::bad_alloc aside).
+  DecodeResult Decode(std::string_view payload, MessageKey key = std::nullopt);
 
   // Decode into `out`, with the same result as `out = Decode(payload, key)`, but when `out`
   // holds an event its memory is reused: the strings keep their capacity, so decoding a batch
   // into the results of an earlier one allocates nothing (the identifiers and most codes are
   // longer than std::string's inline buffer: about three allocations per event otherwise).
-  void DecodeInto(std::string_view payload, std::string_view key, DecodeResult& out);
+  void DecodeInto(std::string_view payload, MessageKey key, DecodeResult& out);
 
   // Payloads this decoder parsed into a DOM: every one under kDom; under kOnDemandFirst those
   // that are not the usual message (see JsonParsing), each read On-Demand first. For tests

@@ -1,7 +1,7 @@
 // Golden cases for EventDecoder: tests/data/decode/cases.ndjson, one JSON object per line:
 //
 //   name             unique, [A-Za-z0-9_]+ (the gtest parameter name)
-//   key              Kafka key passed to Decode (default "": keyless)
+//   key              Kafka key passed to Decode (absent: a keyless source, a file)
 //   payload          the message as a JSON object, sent minified
 //   payload_text     ... or the exact message bytes, as a JSON string (malformed input)
 //   payload_latin1   ... or bytes given one per character U+0000-U+00FF (invalid UTF-8)
@@ -40,12 +40,15 @@ struct DecodeCase {
   std::string name;
   int line = 0;
   std::string key;
+  bool keyed = false;  // "key" given: a Kafka record's key (maybe empty); else a file's record
   std::string payload;
   std::optional<DossierEvent> expect;
   std::string error;  // reason name when a rejection is expected
   std::string detail_contains;
   std::string load_error;  // the case itself is broken
 };
+
+MessageKey KeyOfCase(const DecodeCase& c) { return c.keyed ? MessageKey(c.key) : std::nullopt; }
 
 // gtest prints a failing parameter; show the case, not its bytes.
 void PrintTo(const DecodeCase& c, std::ostream* os) {
@@ -146,6 +149,7 @@ std::string LoadCase(dom::object object, DecodeCase& c) {
     } else if (field.key == "key") {
       if (field.value.get_string().get(text)) return "key must be a string";
       c.key = text;
+      c.keyed = true;
     } else if (field.key == "payload") {
       if (!field.value.is_object()) return "payload must be an object";
       c.payload = simdjson::minify(field.value);
@@ -267,14 +271,14 @@ TEST_P(DecodeCaseTest, DecodesAsExpected) {
   ASSERT_TRUE(c.load_error.empty()) << "cases.ndjson:" << c.line << ": " << c.load_error;
   SCOPED_TRACE("cases.ndjson:" + std::to_string(c.line) + " " + c.name);
 
-  const DecodeResult result = decoder_.Decode(c.payload, c.key);
+  const DecodeResult result = decoder_.Decode(c.payload, KeyOfCase(c));
   // The DOM alone, the reference of the On-Demand reader, gives the same.
   EventDecoder dom(JsonParsing::kDom);
-  ExpectSameResult(dom.Decode(c.payload, c.key), result);
+  ExpectSameResult(dom.Decode(c.payload, KeyOfCase(c)), result);
   // DecodeInto gives the same, into a result that held an event with every field set (whose
   // memory it reuses) as into one that held an error.
   for (DecodeResult reused : {DecodeResult(EventWithEveryField()), DecodeResult(DecodeError{})}) {
-    decoder_.DecodeInto(c.payload, c.key, reused);
+    decoder_.DecodeInto(c.payload, KeyOfCase(c), reused);
     ExpectSameResult(reused, result);
   }
   if (c.expect) {
@@ -282,7 +286,7 @@ TEST_P(DecodeCaseTest, DecodesAsExpected) {
         << ToString(result.error().reason) << ": " << result.error().detail;
     testing::ExpectSameEvent(*result, *c.expect);
     // Every accepted event survives the encoder too.
-    const DecodeResult again = decoder_.Decode(EncodeEvent(*result), c.key);
+    const DecodeResult again = decoder_.Decode(EncodeEvent(*result), KeyOfCase(c));
     ASSERT_TRUE(again.has_value()) << again.error().detail;
     testing::ExpectSameEvent(*again, *c.expect);
   } else {
@@ -407,7 +411,7 @@ TEST(EventDecoderTest, DecodeIntoReusesTheEventsMemory) {
   ASSERT_TRUE(result.has_value());
   const char* event_id = result->event_id.data();
   const char* dossier_id = result->dossier_id.data();
-  decoder.DecodeInto(payload("2"), "", result);
+  decoder.DecodeInto(payload("2"), std::nullopt, result);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->event_id, "event-id-longer-than-fifteen-2");
   EXPECT_EQ(result->dossier_id, "H44.246-260105-0002");
@@ -422,7 +426,7 @@ TEST(EventDecoderTest, PayloadNeedNotBeNulTerminatedOrPadded) {
       R"("occurred_at":"2026-02-10T08:30:00Z","agency_code":"a"}GARBAGE)";
   EventDecoder decoder;
   const DecodeResult result =
-      decoder.Decode(std::string_view(storage).substr(0, storage.size() - 7), "");
+      decoder.Decode(std::string_view(storage).substr(0, storage.size() - 7), std::nullopt);
   ASSERT_TRUE(result.has_value()) << result.error().detail;
 }
 
@@ -502,8 +506,8 @@ TEST(EventDecoderTest, OnDemandAgreesWithTheDomOnMutatedPayloads) {
     SCOPED_TRACE(c.name);
     auto check = [&](const std::string& payload) {
       ++mutants;
-      const DecodeResult expected = dom.Decode(payload, c.key);
-      const DecodeResult actual = on_demand.Decode(payload, c.key);
+      const DecodeResult expected = dom.Decode(payload, KeyOfCase(c));
+      const DecodeResult actual = on_demand.Decode(payload, KeyOfCase(c));
       ASSERT_EQ(actual.has_value(), expected.has_value()) << payload;
       if (expected.has_value()) {
         testing::ExpectSameEvent(*actual, *expected);
@@ -555,7 +559,7 @@ TEST(EventDecoderTest, OnDemandAgreesWithTheDomOnMutatedPayloads) {
 TEST(EventDecoderTest, MovedDecoderStillWorks) {
   EventDecoder first;
   EventDecoder second = std::move(first);
-  const DecodeResult result = second.Decode("{}", "");
+  const DecodeResult result = second.Decode("{}", std::nullopt);
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().reason, DecodeErrorReason::kMissingField);
 }
@@ -572,7 +576,7 @@ TEST(EventDecoderTest, DetailQuotesAreBounded) {
       R"({"schema_version":1,"event_id":"e1","dossier_id":"d1","type":"received",)"
       R"("occurred_at":")" +
       std::string(1000, '9') + R"(","agency_code":"a"})";
-  const DecodeResult result = decoder.Decode(payload, "");
+  const DecodeResult result = decoder.Decode(payload, std::nullopt);
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().reason, DecodeErrorReason::kInvalidTimestamp);
   EXPECT_LT(result.error().detail.size(), 120u) << result.error().detail;
@@ -608,7 +612,7 @@ TEST(EventDecoderTest, CodesNewToTheProcessAreDecodedAsTextAndNotInterned) {
   // Decoded into again, an event keeps no new code of before.
   decoder.DecodeInto(R"({"schema_version":1,"event_id":"e2","dossier_id":"D1","type":"received",)"
                      R"("occurred_at":"2026-02-10T08:30:00+07:00","agency_code":"so-tu-phap"})",
-                     "", result);
+                     std::nullopt, result);
   ASSERT_TRUE(result.has_value());
   EXPECT_TRUE(result->new_codes.empty());
   EXPECT_EQ(Code::PoolSize(), pool);
