@@ -103,6 +103,20 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
   return {};
 }
 
+// Kafka's rule for topic names (kafka.common.internals.Topic): 1 to 249 of [a-zA-Z0-9._-],
+// not "." or "..".
+Status CheckTopicName(const std::string& topic) {
+  if (topic.size() > 249) return InvalidArgument("a topic name has at most 249 characters");
+  if (topic == "." || topic == "..") return InvalidArgument("'" + topic + "' is not a topic name");
+  const size_t bad =
+      topic.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+  if (bad != std::string::npos) {
+    return InvalidArgument("'" + topic + "': a topic name has only ASCII letters, digits, '.', " +
+                           "'_' and '-'");
+  }
+  return {};
+}
+
 Status CheckKeys(const YAML::Node& node, const std::string& section,
                  const std::set<std::string>& allowed, const ConfigError& err) {
   if (!node) return {};
@@ -216,6 +230,28 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
          {&c.kafka.events_topic, &c.kafka.alerts_topic, &c.kafka.dead_letter_topic}) {
       if (!c.kafka.changelog_topic.empty() && c.kafka.changelog_topic == *other) {
         return err("kafka.changelog_topic", "must be a topic of its own, not " + *other);
+      }
+    }
+    // The broker refused these only at start, as a runtime failure (exit 2, retried by the
+    // service unit) naming neither file nor key (a helper's finding).
+    const std::array<std::pair<const char*, const std::string*>, 4> topics = {{
+        {"events_topic", &c.kafka.events_topic},
+        {"alerts_topic", &c.kafka.alerts_topic},
+        {"dead_letter_topic", &c.kafka.dead_letter_topic},
+        {"changelog_topic", &c.kafka.changelog_topic},
+    }};
+    for (size_t i = 0; i < topics.size(); ++i) {
+      const auto& [key, topic] = topics[i];
+      if (topic->empty()) continue;  // changelog_topic: none
+      if (Status s = CheckTopicName(*topic); !s) {
+        return err(std::string("kafka.") + key, s.error().message);
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (*topics[j].second == *topic) {
+          return err(std::string("kafka.") + key, "must be a topic of its own, not kafka." +
+                                                      std::string(topics[j].first) + "'s " +
+                                                      *topic);
+        }
       }
     }
     if (Status s = Read(k, "kafka", "partitions", c.kafka.partitions, err); !s) return s;

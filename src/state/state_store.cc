@@ -793,6 +793,12 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
                    std::filesystem::read_symlink(options.path, ec).string() +
                    ", which does not exist");
   }
+  // A file where the directory should be is the caller's mistake (state.dir or --state-dir),
+  // not an I/O failure that a restart could mend.
+  if (std::filesystem::exists(options.path, ec) &&
+      !std::filesystem::is_directory(options.path, ec)) {
+    return InvalidArgument("state store: " + options.path + " is not a directory");
+  }
   std::filesystem::create_directories(options.path, ec);
   if (ec) return IoError("state store: cannot create " + options.path + ": " + ec.message());
 

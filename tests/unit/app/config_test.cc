@@ -281,6 +281,22 @@ TEST_F(ConfigTest, PropertiesIocstreamSetsAreRefusedInThePassThrough) {
   EXPECT_EQ(c->kafka.producer.at("linger.ms"), "20");
 }
 
+// Topics that collide or that the broker refuses failed only at start, as a runtime failure
+// (exit 2) naming neither file nor key (found by a helper).
+TEST_F(ConfigTest, TopicsMustBeDistinctAndValidNames) {
+  ExpectRefused("kafka", "  events_topic: ev\n  alerts_topic: ev\n",
+                {"kafka.alerts_topic", "a topic of its own", "kafka.events_topic's ev"});
+  ExpectRefused("kafka", "  alerts_topic: al\n  dead_letter_topic: al\n",
+                {"kafka.dead_letter_topic", "kafka.alerts_topic's al"});
+  ExpectRefused("kafka", "  events_topic: \"bad topic!\"\n",
+                {"kafka.events_topic", "only ASCII letters, digits"});
+  ExpectRefused("kafka", "  dead_letter_topic: ..\n", {"kafka.dead_letter_topic", "not a topic"});
+  ExpectRefused("kafka", "  events_topic: " + std::string(250, 'e') + "\n",
+                {"kafka.events_topic", "at most 249"});
+  auto c = LoadWithSection("kafka", "  events_topic: a.b_c-D9\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+}
+
 // A whole number too large for its key said "expected a whole number"; the filter's own bound
 // (4096) was named only below the bound of every *_mb key (found by a helper).
 TEST_F(ConfigTest, NumbersOutOfRangeNameTheRange) {

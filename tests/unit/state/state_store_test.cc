@@ -911,6 +911,17 @@ TEST_F(StateStoreTest, AStoreWithoutItsCurrentFileIsRefusedAndKept) {
   EXPECT_FALSE(StateStore::Damaged(shared).has_value());
 }
 
+// A file given as the state directory was an I/O error (exit 2, retried by the service unit).
+TEST_F(StateStoreTest, AFileGivenAsTheDirectoryIsInvalidArgument) {
+  StateStoreOptions options = Options();
+  options.path = Options().path + "-file";
+  std::ofstream(options.path) << "not a directory\n";
+  auto store = StateStore::Open(options);
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store.error().message, "state store: " + options.path + " is not a directory");
+}
+
 // A state directory given as a symbolic link to a missing directory said "cannot create ...:
 // File exists" (found by a helper).
 TEST_F(StateStoreTest, ADanglingSymbolicLinkIsNamedAsSuch) {
