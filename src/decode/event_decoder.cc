@@ -8,6 +8,7 @@
 #include <new>
 
 #include "iocstream/core/byte_scan.h"
+#include "iocstream/core/json_string.h"
 #include "iocstream/decode/rfc3339.h"
 
 namespace iocstream {
@@ -112,7 +113,8 @@ int FieldIndex(std::string_view key) {
 constexpr size_t kMaxQuotedBytes = 64;
 
 // "'value'" for a detail string: at most kMaxQuotedBytes, cut on a UTF-8 boundary, with control
-// characters shown as '?' so the detail stays printable in logs and headers.
+// characters and bytes that are not UTF-8 (a Kafka key is any bytes) shown as '?', so the detail
+// stays printable UTF-8 in logs and the dead letter's headers.
 std::string Quote(std::string_view value) {
   std::string out;
   out.reserve(std::min(value.size(), kMaxQuotedBytes) + 5);
@@ -122,9 +124,23 @@ std::string Quote(std::string_view value) {
     end = kMaxQuotedBytes;
     while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
   }
-  for (size_t i = 0; i < end; ++i) {
+  for (size_t i = 0; i < end;) {
     const auto c = static_cast<unsigned char>(value[i]);
-    out.push_back(c < 0x20 || c == 0x7F ? '?' : value[i]);
+    if (c < 0x80) {
+      out.push_back(c < 0x20 || c == 0x7F ? '?' : value[i]);
+      ++i;
+      continue;
+    }
+    // The sequence its lead byte announces, if it is well-formed.
+    const size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    const std::string_view sequence = value.substr(i, std::min(length, end - i));
+    if (sequence.size() == length && length > 1 && IsValidUtf8(sequence)) {
+      out.append(sequence);
+      i += length;
+    } else {
+      out.push_back('?');
+      ++i;
+    }
   }
   if (end < value.size()) out += "...";
   out.push_back('\'');

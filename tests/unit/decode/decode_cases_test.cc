@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "iocstream/core/json_string.h"
 #include "iocstream/decode/event_decoder.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
@@ -616,6 +617,25 @@ TEST(EventDecoderTest, CodesNewToTheProcessAreDecodedAsTextAndNotInterned) {
   ASSERT_TRUE(result.has_value());
   EXPECT_TRUE(result->new_codes.empty());
   EXPECT_EQ(Code::PoolSize(), pool);
+}
+
+// A Kafka key is any bytes: quoted into the detail (the dead letter's iocstream.dlq.detail
+// header, documented as UTF-8 text) as they were, it made the header invalid UTF-8 (found by a
+// helper). Bytes that are not UTF-8 are shown as '?', characters that are stay.
+TEST(EventDecoderTest, AKeyThatIsNotUtf8IsQuotedAsUtf8) {
+  EventDecoder decoder;
+  const std::string payload =
+      R"({"schema_version":1,"event_id":"e1","dossier_id":"D1","type":"received",)"
+      R"("occurred_at":"2026-02-10T08:30:00+07:00","agency_code":"A"})";
+  const DecodeResult result =
+      decoder.Decode(payload, std::string_view("\xff\xfe S\xe1\xbb\x9f \xe1\xbb"));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().reason, DecodeErrorReason::kKeyMismatch);
+  EXPECT_EQ(result.error().detail,
+            "key: '?"
+            "? S\xe1\xbb\x9f ?"
+            "?' is not dossier_id 'D1'");
+  EXPECT_TRUE(IsValidUtf8(result.error().detail));
 }
 
 }  // namespace
