@@ -109,6 +109,7 @@ class KafkaSource::Impl {
       records_.push_back(r);
       ahead_.pop_front();
     }
+    if (ahead_.empty()) StepOverSkippedOffsets();
     PublishHandedNext();
     return std::span<const SourceRecord>(records_);
   }
@@ -445,6 +446,32 @@ class KafkaSource::Impl {
       }
       blocks_.pop_front();
     }
+  }
+
+  // With nothing read ahead, every record librdkafka returned has been handed out, so its
+  // position (which steps over the offsets it never returns: transaction markers, records of
+  // aborted transactions) is where each partition goes on. A partition whose last offset is a
+  // commit marker otherwise kept a lag of 1 for good, and "caught up" never came (a helper's
+  // finding). Not while records wait: librdkafka's position is then past them.
+  void StepOverSkippedOffsets() {
+    std::vector<TopicPartition> parts = Assignment();
+    if (parts.empty()) return;
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(parts.size()));
+    for (const TopicPartition& tp : parts) {
+      rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition.value());
+    }
+    if (rd_kafka_position(rk_, list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int i = 0; i < list->cnt; ++i) {
+        const rd_kafka_topic_partition_t& p = list->elems[i];
+        if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR || p.offset < 0) continue;
+        PartitionSlot& slot = Slot(p.topic, p.partition);
+        // Also with nothing handed out since assignment: librdkafka has a position only once
+        // it returned or stepped over something, from the offset it was assigned at.
+        if (p.offset > slot.handed_next) slot.handed_next = p.offset;
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
   }
 
   // The next offset to hand out per partition, for Lag() on other threads: published once
