@@ -27,6 +27,9 @@ namespace {
 // A relay's page of outbox entries ends at this many bytes too: dead letters hold payloads of
 // up to 64 KiB, and a page of 5,000 of them (plus its lines) took over 600 MiB.
 constexpr size_t kMaxPageBytes = size_t{8} << 20;
+// Dead letters larger than this are published on their own (DrainOnce). Most are a few hundred
+// bytes (a bad event); a topic's max.message.bytes is rarely below this.
+constexpr size_t kDeadLetterAloneBytes = 8 * 1024;
 
 // Standard base64 (RFC 4648, with '=' padding) of `bytes`.
 std::string Base64(std::string_view bytes) {
@@ -145,6 +148,19 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
           CutDeadLetterRecord(refused.value, refused.key, refused.headers, cap->second);
       refused.key = std::move(cut.key);
       refused.value = std::move(cut.value);
+    }
+  }
+  // A large dead letter goes out alone (it ends the page before it, or is a page of one):
+  // refused for its size by a topic with a small max.message.bytes, the messages after it in
+  // its page were delivered all the same and published again with the page, once per cut (a
+  // helper saw each three times).
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (kinds[i] == alert::OutboxKind::kDeadLetter &&
+        messages[i].value.size() + messages[i].key.size() > kDeadLetterAloneBytes) {
+      const size_t keep = std::max<size_t>(i, 1);
+      messages.resize(keep);
+      kinds.resize(keep);
+      break;
     }
   }
   auto acked = sink_->PublishAll(messages, Millis(30000));

@@ -399,12 +399,39 @@ TEST(KafkaPipelineTest, ADeadLetterTopicWithASmallMessageLimitGetsTheDeadLetterC
   std::mt19937 rng(7);
   std::string noise = "{not json ";
   while (noise.size() < 40'000) noise.push_back(static_cast<char>('!' + rng() % 90));
-  Produce(prefix + "-events", {{"K-big", noise}, {"K-after", "[]"}});
+  // A dossier completed late: its alert shares the refused dead letter's outbox page.
+  DossierEvent received;
+  received.event_id = "E1";
+  received.dossier_id = "D-late";
+  received.type = EventType::kReceived;
+  received.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
+  received.due_at = received.occurred_at + std::chrono::hours(1);
+  received.agency_code = "SO-1";
+  DossierEvent completed = received;
+  completed.event_id = "E2";
+  completed.type = EventType::kCompleted;
+  completed.occurred_at = received.occurred_at + std::chrono::hours(30);
+  completed.due_at.reset();
+  Produce(prefix + "-events", {{"K-big", noise},
+                               {"K-after", "[]"},
+                               {"D-late", EncodeEvent(received)},
+                               {"D-late", EncodeEvent(completed)}});
   auto run =
       RunIocstream({"run", "--config", config, "--summary-when-caught-up", "--exit-when-caught-up"},
                    std::chrono::seconds(120));
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  auto dead = ConsumeAll(prefix + "-dlq", 2, std::chrono::seconds(60));
+  const auto alerts = ConsumeAll(prefix + "-alerts", 100, std::chrono::seconds(15));
+  ASSERT_FALSE(alerts.empty()) << run.err;
+  std::set<std::string> alert_ids;
+  for (const auto& a : alerts) {
+    const auto at = a.value.find("\"alert_id\":\"");
+    ASSERT_NE(at, std::string::npos) << a.value;
+    const std::string id = a.value.substr(at + 12, a.value.find('"', at + 12) - at - 12);
+    EXPECT_TRUE(alert_ids.insert(id).second) << "alert " << id << " published twice";
+  }
+  // Each once: the dead letter after the refused one was published again with its page, once
+  // per cut (a helper's finding). Asked for one more than there should be.
+  auto dead = ConsumeAll(prefix + "-dlq", 3, std::chrono::seconds(15));
   ASSERT_EQ(dead.size(), 2u) << run.err;
   EXPECT_EQ(dead[0].key, "K-big");
   EXPECT_EQ(dead[0].value.size(), 40'000u / 4);  // cut once to a quarter: fits in 30,000
