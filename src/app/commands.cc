@@ -1166,8 +1166,16 @@ int RunSimulate(const SimulateOptions& options) {
   auto catalog = LoadProcedureCatalog(config->procedure_catalog);
   if (!catalog) return Fail(catalog.error());
   const fs::path data_dir = fs::path(options.config_path).parent_path() / "simulator";
-  auto units =
-      LoadSimulatorUnits(options.units_path.value_or((data_dir / "phu-tho-units.csv").string()));
+  const fs::path default_units = data_dir / "phu-tho-units.csv";
+  if (std::error_code ec; !options.units_path && !fs::exists(default_units, ec)) {
+    // The message named "simulator/phu-tho-units.csv" as an unreadable file, and exited 2.
+    return Fail(InvalidArgument(
+        "simulate reads its unit table from simulator/phu-tho-units.csv next to the config, and " +
+        fs::absolute(default_units).string() +
+        " does not exist: give --units FILE (the project's is "
+        "config/simulator/phu-tho-units.csv)"));
+  }
+  auto units = LoadSimulatorUnits(options.units_path.value_or(default_units.string()));
   if (!units) return Fail(units.error());
   std::vector<ProcedurePoolEntry> pools;
   const std::string pools_path =
