@@ -604,6 +604,13 @@ int RunLive(const RunOptions& options) {
   consumer.Close();
   relay.Stop(Millis(10000));
   spdlog::info("stopped: {}", session.Accounting());  // the relay has sent what it could
+  if (const int64_t left = session.relay_probe.pending.load(); left > 0) {
+    // Not lost: the outbox keeps them, and the next start on this state directory sends them.
+    spdlog::warn(
+        "stopped with {} alert(s) and dead letter(s) not yet accepted by Kafka: they stay in the "
+        "state directory's outbox and are sent when iocstream starts again on it",
+        left);
+  }
   if (http) http->Stop();
   return exit_code;
 }

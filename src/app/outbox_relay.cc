@@ -205,9 +205,23 @@ std::optional<Millis> KafkaOutboxRelay::Pass() {
   auto n = DrainOnce(2000);
   if (n && *n == 0 && probe_.pending.load() == 0) drained_seq_.store(notified);  // empty
   if (!n) {
-    spdlog::warn("outbox relay: {} (retrying)", n.error().message);
+    const auto now = std::chrono::steady_clock::now();
+    if (!failing_ || now - last_failure_warning_ >= std::chrono::minutes(1)) {
+      spdlog::warn("outbox relay: {} (retrying every second{})", n.error().message,
+                   failures_unlogged_ > 0 ? "; " + std::to_string(failures_unlogged_) +
+                                                " more failed attempt(s) since the last warning"
+                                          : std::string());
+      last_failure_warning_ = now;
+      failures_unlogged_ = 0;
+    } else {
+      ++failures_unlogged_;
+    }
+    failing_ = true;
     return Millis(1000);
   }
+  if (failing_) spdlog::info("outbox relay: publishing again");
+  failing_ = false;
+  failures_unlogged_ = 0;
   return *n > 0 ? Millis(0) : Millis(200);
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -93,6 +94,11 @@ class KafkaOutboxRelay {
   // below what the pipeline keeps): outbox sequence -> the bytes of value and key still sent.
   // Relay thread only.
   std::map<uint64_t, size_t> dead_letter_caps_;
+  // The retry warning's throttle: the first failure of a spell, then one line a minute with
+  // the failures in between (a missing topic logged every second). Relay thread only.
+  bool failing_ = false;
+  std::chrono::steady_clock::time_point last_failure_warning_{};
+  uint64_t failures_unlogged_ = 0;
   std::atomic<uint64_t> drained_seq_{0};  // notifications as of the last empty drain's start
   RelayThread thread_;                    // last: stopped before the rest goes
 };
