@@ -437,6 +437,35 @@ TEST(HttpServerQuickTest, ProbesAreAnsweredPastTheConnectionBoundAndWaitingIsBou
   }
 }
 
+// Idle connections past the bound held the probes' places for 5 s each (a helper's 300 idle
+// connections had every /healthz answered 503): they are closed after a second without a
+// request, while the idle ones within the bound keep their read timeout.
+TEST(HttpServerQuickTest, IdleConnectionsPastTheBoundFreeTheProbesPlacesWithinASecond) {
+  HttpServer server(HttpServerOptions{.threads = 1, .max_connections = 2, .probe_connections = 2});
+  server.HandleQuick("GET", "/healthz",
+                     [](const HttpRequest&) { return HttpResponse{.body = "ok"}; });
+  ASSERT_TRUE(server.Start().ok());
+  std::vector<std::unique_ptr<TestClient>> idle;
+  for (int i = 0; i < 4; ++i) {
+    idle.push_back(std::make_unique<TestClient>(server.port()));
+    ASSERT_TRUE(idle.back()->Send("GET /healthz HTTP/1.1\r\n"));  // never ends its headers
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));   // accepted in this order
+  }
+  {
+    TestClient refused(server.port());
+    const auto answer = refused.Request("GET", "/healthz");
+    ASSERT_TRUE(answer.has_value());
+    EXPECT_EQ(answer->status, 503);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  TestClient probe(server.port());
+  const auto answer = probe.Request("GET", "/healthz");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_TRUE(idle[2]->PeerClosed());  // past the bound: closed
+  EXPECT_TRUE(idle[3]->PeerClosed());
+}
+
 // Stopping with handlers running and more waiting: the running ones finish, the waiting ones
 // are dropped, nothing hangs.
 TEST(HttpServerQuickTest, StopWithHandlersWaitingForAWorker) {
