@@ -125,10 +125,10 @@ Status ReadTime(const YAML::Node& node, ingest::CsvMapping& m, const MappingErro
       return err("time.formats[" + std::to_string(i) + "]",
                  "not a date::parse format (no %-field): '" + m.time_formats[i] + "'");
     }
-    if (!ingest::TimeFormatReadsBack(m.time_formats[i])) {
+    if (const auto field = ingest::UnknownTimeFormatField(m.time_formats[i])) {
       return err("time.formats[" + std::to_string(i) + "]",
-                 "date::parse cannot read with '" + m.time_formats[i] +
-                     "' the times it writes (an unknown %-field?)");
+                 "'" + *field + "' in '" + m.time_formats[i] +
+                     "' is not a date::parse field (it would read no value)");
     }
   }
   if (Status s = ReadString(node, "time.zone", "zone", m.time_zone, err); !s) return s;

@@ -17,7 +17,6 @@
 #include <cstring>
 #include <istream>
 #include <set>
-#include <sstream>
 #include <streambuf>
 #include <string_view>
 
@@ -286,20 +285,22 @@ struct RawRow {
 
 }  // namespace
 
-bool TimeFormatReadsBack(const std::string& format) {
-  using namespace std::chrono_literals;
-  const date::sys_seconds sample = date::sys_days{date::year{2021} / 3 / 4} + 5h + 6min + 7s;
-  std::string written;
-  try {
-    written = date::format(format, sample);
-  } catch (const std::exception&) {
-    return false;
+std::optional<std::string> UnknownTimeFormatField(std::string_view format) {
+  // The conversions date::parse reads (date.h, from_stream): any other letter is matched as
+  // literal text, so a value never matches it.
+  constexpr std::string_view kKnown = "aAbBhcxXCDFdeHIjMmntprRSTYygGUVWuwzZ%";
+  for (size_t i = 0; i < format.size(); ++i) {
+    if (format[i] != '%') continue;
+    size_t j = i + 1;
+    while (j < format.size() && format[j] >= '0' && format[j] <= '9') ++j;  // a width
+    if (j < format.size() && (format[j] == 'E' || format[j] == 'O')) ++j;   // a modifier
+    if (j >= format.size()) return std::string(format.substr(i));
+    if (kKnown.find(format[j]) == std::string_view::npos) {
+      return std::string(format.substr(i, j - i + 1));
+    }
+    i = j;
   }
-  std::istringstream in(written);
-  date::local_seconds read;
-  std::chrono::minutes offset{};
-  date::from_stream(in, format.c_str(), read, static_cast<std::string*>(nullptr), &offset);
-  return !in.fail();
+  return std::nullopt;
 }
 
 class CsvEventReader::Impl {

@@ -34,6 +34,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -56,10 +57,10 @@ struct CsvColumns {
   std::string status;        // optional: only read to recognise cancelled_statuses
 };
 
-// Whether date::parse reads back, with `format`, a time that date::format wrote with it: a
-// format with an unknown %-field (e.g. %Q) reads nothing, so a mapping with one would refuse
-// every row. For mapping loaders, which refuse such a format by its key.
-[[nodiscard]] bool TimeFormatReadsBack(const std::string& format);
+// The first %-field of `format` that date::parse does not read (e.g. "%f", Python's
+// microseconds, or "%Q"), if any: date::parse takes it as literal text, so a mapping with one
+// would refuse every row. For mapping loaders, which refuse such a format by its key.
+[[nodiscard]] std::optional<std::string> UnknownTimeFormatField(std::string_view format);
 
 // How to read one export schema into dossier events. Plain data (thread-compatible); loaded
 // from config/mappings/*.yaml by app/mapping_config.h, documented in config/mappings/README.md.

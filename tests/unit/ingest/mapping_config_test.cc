@@ -113,8 +113,19 @@ TEST(MappingConfigTest, ErrorsNameFileKeyAndWhy) {
   // An unknown %-field was accepted, then every row was "unparseable" (found by a helper).
   EXPECT_EQ(ErrorOf(Edit("  formats: [\"%Y-%m-%d %H:%M:%S%z\", \"%Y-%m-%d %H:%M:%S\"]",
                          "  formats: [\"%m/%d/%Y %I:%M:%S %p\", \"%Y-%m-%d %Q\"]")),
-            "m.yaml: time.formats[1]: date::parse cannot read with '%Y-%m-%d %Q' the times it "
-            "writes (an unknown %-field?)");
+            "m.yaml: time.formats[1]: '%Q' in '%Y-%m-%d %Q' is not a date::parse field (it "
+            "would read no value)");
+  // Python's microseconds: date::format writes it back as text, so only a scan finds it.
+  EXPECT_EQ(ErrorOf(Edit("  formats: [\"%Y-%m-%d %H:%M:%S%z\", \"%Y-%m-%d %H:%M:%S\"]",
+                         "  formats: [\"%Y-%m-%d %H:%M:%S.%f\"]")),
+            "m.yaml: time.formats[0]: '%f' in '%Y-%m-%d %H:%M:%S.%f' is not a date::parse field "
+            "(it would read no value)");
+  // Real formats load: widths, E/O modifiers, %e, %p, %Ez, %%.
+  for (const char* good : {"%e/%m/%Y", "%m/%e/%Y %I:%M:%S %p", "%Y-%m-%dT%H:%M:%S%Ez", "%d/%m/%Y",
+                           "%4Y%m%d %H%M", "%Od.%m.%Y 100%%"}) {
+    EXPECT_EQ(ingest::UnknownTimeFormatField(good), std::nullopt) << good;
+  }
+  EXPECT_EQ(ingest::UnknownTimeFormatField("%Y-%m-%d %"), "%");
   EXPECT_EQ(ErrorOf(Edit("  offset_applied_twice: true", "  offset_applied_twice: maybe")),
             "m.yaml: time.offset_applied_twice: expected true or false");
   EXPECT_EQ(ErrorOf(Edit("  dossier_id: id", "  dossier_id: [id]")),
