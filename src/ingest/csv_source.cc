@@ -325,7 +325,12 @@ class CsvEventReader::Impl {
     if (csv_init(&csv_, CSV_REPALL_NL) != 0) return IoError(path_ + ": cannot start CSV parser");
     parser_ready_ = true;
     while (!header_done_ && !eof_) {
-      if (auto failure = ReadChunk()) return IoError(path_ + ": " + *failure);
+      if (auto failure = ReadChunk()) {
+        if (!header_done_) return IoError(path_ + ": " + *failure);
+        fatal_ = std::move(failure);  // after the header: reported after the rows before it
+        if (!header_status_) return header_status_;
+        break;
+      }
     }
     if (!header_done_) return InvalidArgument(path_ + ": empty file, no header row");
     return header_status_;
@@ -346,6 +351,7 @@ class CsvEventReader::Impl {
   CsvRow Convert(const RawRow& row);
 
   const std::optional<std::string>& fatal() const { return fatal_; }
+  bool at_end() const { return eof_; }
   int64_t next_line() const { return next_line_; }
   bool channel_unmapped() const { return channel_unmapped_; }
 
@@ -429,8 +435,21 @@ class CsvEventReader::Impl {
       }
     }
     if (read < chunk_.size()) {
-      csv_fini(&csv_, OnField, OnRowEnd, this);
       eof_ = true;
+      // A quote still open at the end of the file is an error, not a last value holding every
+      // line after it (which converted cleanly when its column was unmapped). libcsv checks it
+      // only in strict mode, set for csv_fini alone: the file was read leniently.
+      (void)csv_set_opts(&csv_, CSV_REPALL_NL | CSV_STRICT | CSV_STRICT_FINI);
+      if (csv_fini(&csv_, OnField, OnRowEnd, this) != 0) {
+        // The row is still handed out as read (a header, or a row whose other values are
+        // fine); then this error says what it swallowed.
+        const int64_t opened_on = next_line_;
+        (void)csv_set_opts(&csv_, CSV_REPALL_NL);
+        csv_fini(&csv_, OnField, OnRowEnd, this);
+        return "a quoted value of the row on line " + std::to_string(opened_on) +
+               " is still open at the end of the file: every line after it was read into that "
+               "value (an unterminated quote?)";
+      }
     }
     return std::nullopt;
   }
@@ -667,6 +686,7 @@ std::optional<CsvRow> CsvEventReader::NextRow() {
     ++stats_.rows_read;
     ++stats_.row_errors;
     last_line_ = impl_->next_line();
+    if (impl_->at_end()) return RowError{path_, last_line_, *impl_->fatal()};
     // Nothing after this is read: say so, or the rows it leaves out would go unnoticed.
     return RowError{path_, last_line_,
                     *impl_->fatal() + "; the rest of the file, from line " +

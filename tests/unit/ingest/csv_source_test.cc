@@ -374,13 +374,32 @@ TEST(CsvEventReaderTest, UnterminatedQuoteIsOneRowErrorAtItsLine) {
   ASSERT_NE(reader, nullptr);
   auto r = ReadAll(*reader);
   EXPECT_EQ(r.events.size(), 1u);
-  ASSERT_EQ(r.errors.size(), 1u);
+  // The quote made lines 3 and 4 one value: the errors say so (the row count alone hid A3).
+  ASSERT_EQ(r.errors.size(), 2u);
   EXPECT_EQ(r.errors[0].line, 3);
-  // The quote made lines 3 and 4 one row: the error says so (the row count alone hid A3).
   EXPECT_EQ(r.errors[0].reason,
             "wrong field count: 2 fields, the header has 5; its quoted values run over the next "
             "2 line(s) (if unexpected: an unterminated or stray quote)");
-  EXPECT_EQ(reader->rows_read(), 2);
+  EXPECT_EQ(r.errors[1].reason,
+            "a quoted value of the row on line 3 is still open at the end of the file: every "
+            "line after it was read into that value (an unterminated quote?)");
+}
+
+// The same in an unmapped last column: the row converted cleanly and every later row was lost
+// without a word (found by a review).
+TEST(CsvEventReaderTest, AnUnterminatedQuoteInAnUnmappedColumnIsReported) {
+  TempFile f(
+      "id,open,due,close,dept,note\n"
+      "A1,2020-01-01 10:00:00,,,X,fine\n"
+      "A2,2020-01-01 10:00:00,,,X,\"oops\n"
+      "A3,2020-01-01 10:00:00,,,X,lost\n");
+  auto reader = OpenOrDie(f.path(), SimpleMapping());
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  EXPECT_EQ(r.events.size(), 2u);  // A1, and A2 as read (its note swallowed the line of A3)
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(r.errors[0].reason, HasSubstr("a quoted value of the row on line 3 is still open "
+                                            "at the end of the file"));
 }
 
 // A closing quote followed by text (libcsv, like most readers, keeps the value open) swallows
@@ -396,11 +415,12 @@ TEST(CsvEventReaderTest, TextAfterAClosingQuoteNamesTheLinesItSwallows) {
   ASSERT_NE(reader, nullptr);
   auto r = ReadAll(*reader);
   EXPECT_TRUE(r.events.empty());
-  ASSERT_EQ(r.errors.size(), 1u);
+  ASSERT_EQ(r.errors.size(), 2u);  // the row, then the quote left open at the end
   EXPECT_EQ(r.errors[0].line, 2);
   EXPECT_THAT(r.errors[0].reason,
               ::testing::EndsWith("; its quoted values run over the next 4 line(s) (if "
                                   "unexpected: an unterminated or stray quote)"));
+  EXPECT_THAT(r.errors[1].reason, HasSubstr("the row on line 2 is still open"));
 }
 
 // Bytes that are not UTF-8 would become U+FFFD in the event: "A\xE9" and "A\xE8" were one
