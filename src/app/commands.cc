@@ -604,12 +604,12 @@ int RunLive(const RunOptions& options) {
   consumer.Close();
   relay.Stop(Millis(10000));
   spdlog::info("stopped: {}", session.Accounting());  // the relay has sent what it could
-  if (const int64_t left = session.relay_probe.pending.load(); left > 0) {
-    // Not lost: the outbox keeps them, and the next start on this state directory sends them.
+  // Not lost: the outbox keeps them, and the next start on this state directory sends them.
+  // (The relay's pending count covers one page only: the store is asked.)
+  if (auto left = runtime.store->ReadOutbox(1, 1); left && !left->empty()) {
     spdlog::warn(
-        "stopped with {} alert(s) and dead letter(s) not yet accepted by Kafka: they stay in the "
-        "state directory's outbox and are sent when iocstream starts again on it",
-        left);
+        "stopped with alerts or dead letters not yet accepted by Kafka: they stay in the state "
+        "directory's outbox and are sent when iocstream starts again on it");
   }
   if (http) http->Stop();
   return exit_code;
@@ -949,7 +949,13 @@ int RunExport(const ExportOptions& options) {
     std::error_code target_ec;
     fs::path store = fs::weakly_canonical(dir, store_ec);
     if (!store.has_filename()) store = store.parent_path();  // "state/": no empty last part
-    const fs::path target = fs::weakly_canonical(*options.output, target_ec);
+    // A symbolic link whose target does not exist yet: weakly_canonical keeps the link.
+    fs::path output = *options.output;
+    for (int hops = 0; hops < 40 && fs::is_symlink(output, target_ec); ++hops) {
+      const fs::path next = fs::read_symlink(output, target_ec);
+      output = next.is_absolute() ? next : output.parent_path() / next;
+    }
+    const fs::path target = fs::weakly_canonical(output, target_ec);
     if (!store_ec && !target_ec &&
         std::mismatch(store.begin(), store.end(), target.begin(), target.end()).first ==
             store.end()) {

@@ -281,16 +281,18 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     // the state (never by librdkafka), committed records only, and idempotent producers with
     // one transactional id per state directory.
     constexpr std::string_view kExactlyOnce = "iocstream sets it (exactly-once state and alerts)";
-    const std::array<std::pair<std::string_view, std::string_view>, 6> consumer_owned = {{
+    const std::array<std::pair<std::string_view, std::string_view>, 7> consumer_owned = {{
         {"bootstrap.servers", "set kafka.bootstrap_servers instead"},
+        {"metadata.broker.list", "set kafka.bootstrap_servers instead"},  // librdkafka's alias
         {"group.id", "set kafka.group_id instead"},
         {"enable.auto.commit", kExactlyOnce},
         {"enable.auto.offset.store", kExactlyOnce},
         {"isolation.level", kExactlyOnce},
         {"enable.partition.eof", "iocstream sets it"},
     }};
-    const std::array<std::pair<std::string_view, std::string_view>, 3> producer_owned = {{
+    const std::array<std::pair<std::string_view, std::string_view>, 4> producer_owned = {{
         {"bootstrap.servers", "set kafka.bootstrap_servers instead"},
+        {"metadata.broker.list", "set kafka.bootstrap_servers instead"},
         {"enable.idempotence", kExactlyOnce},
         {"transactional.id", kExactlyOnce},
     }};

@@ -67,8 +67,9 @@ constexpr int kExitCommandLine = 1;
 void ReopenClosedStandardDescriptors() {
   for (const int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
     if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
-    const int opened = open(fd == STDOUT_FILENO ? "/dev/full" : "/dev/null",
-                            fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+    const int flags = fd == STDIN_FILENO ? O_RDONLY : O_WRONLY;
+    int opened = fd == STDOUT_FILENO ? open("/dev/full", flags) : -1;
+    if (opened < 0) opened = open("/dev/null", flags);  // no /dev/full (a minimal chroot)
     if (opened >= 0 && opened != fd) {
       (void)dup2(opened, fd);
       (void)close(opened);

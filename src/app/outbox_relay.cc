@@ -154,9 +154,12 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
   // refused for its size by a topic with a small max.message.bytes, the messages after it in
   // its page were delivered all the same and published again with the page, once per cut (a
   // helper saw each three times).
+  // So does one refused before, whatever its size now (cut below 8 KiB, it may still be too
+  // large for the topic).
   for (size_t i = 0; i < messages.size(); ++i) {
     if (kinds[i] == alert::OutboxKind::kDeadLetter &&
-        messages[i].value.size() + messages[i].key.size() > kDeadLetterAloneBytes) {
+        (messages[i].value.size() + messages[i].key.size() > kDeadLetterAloneBytes ||
+         dead_letter_caps_.contains((*entries)[i].sequence))) {
       const size_t keep = std::max<size_t>(i, 1);
       messages.resize(keep);
       kinds.resize(keep);

@@ -115,12 +115,17 @@ std::optional<std::chrono::weekday> ParseWeekday(std::string_view text) {
 
 Result<std::string> ReadFile(const std::string& path) {
   // A directory opens, then reads as nothing: it was reported as an empty file's content.
+  // Both are the configuration's mistakes (exit 1, not retried by the service unit).
   if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
-    return IoError(path + ": is a directory, not a file");
+    return InvalidArgument(path + ": is a directory, not a file");
   }
   errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path + ": cannot open: " + std::strerror(errno));
+  if (!in) {
+    const int err = errno;
+    return Error{err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
+                 path + ": cannot open: " + std::strerror(err)};
+  }
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return IoError(path + ": read failed");

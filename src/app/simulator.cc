@@ -175,7 +175,7 @@ class CsvTable {
  public:
   static Result<CsvTable> Read(const std::string& path, const std::vector<std::string>& columns) {
     if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
-      return IoError(path + ": is a directory, not a file");
+      return InvalidArgument(path + ": is a directory, not a file");
     }
     errno = 0;
     std::ifstream in(path);

@@ -210,14 +210,18 @@ TEST(CliTest, ExportRefusesAnOutputInsideTheStateDirectory) {
   ASSERT_EQ(RunIocstream({"replay", "--config", config, "--state-dir", state, events}).exit_code,
             0);
   const std::string current = ReadFile(state + "/CURRENT");
+  // A link to a file not there yet, inside the store (a name RocksDB would take for a log).
+  const std::string link = dir / "link.csv";
+  std::filesystem::create_symlink(state + "/000999.log", link);
   for (const std::string& output :
-       {state + "/CURRENT", state, dir / "state/../state/x.csv", state + "/sub/x.csv"}) {
+       {state + "/CURRENT", state, dir / "state/../state/x.csv", state + "/sub/x.csv", link}) {
     const CommandResult r = RunIocstream(
         {"export", "--config", config, "--state-dir", state + "/", "dossiers", "-o", output});
     EXPECT_EQ(r.exit_code, 1) << output;
     EXPECT_NE(r.err.find("lies in the state directory"), std::string::npos) << r.err;
   }
   EXPECT_EQ(ReadFile(state + "/CURRENT"), current);
+  EXPECT_FALSE(std::filesystem::exists(state + "/000999.log"));
   const CommandResult beside = RunIocstream(
       {"export", "--config", config, "--state-dir", state, "dossiers", "-o", dir / "state.csv"});
   EXPECT_EQ(beside.exit_code, 0) << beside.err;

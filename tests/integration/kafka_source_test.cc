@@ -256,7 +256,6 @@ ingest::KafkaSourceOptions BrokerCheckOptions(const std::string& bootstrap) {
   return options;
 }
 
-// The test cluster has one broker: the check counts it, with no Poll ever called.
 // Publishes `kv` to `topic`[partition] in one Kafka transaction, committed or aborted.
 void ProduceInTransaction(const std::string& topic, int32_t partition,
                           const std::vector<std::pair<std::string, std::string>>& kv, bool commit) {
@@ -325,6 +324,7 @@ TEST(KafkaSourceTest, TransactionMarkersAndAbortedRecordsAreNoLag) {
   EXPECT_EQ(payloads, (std::vector<std::string>{"kept-3", "kept-4"}));
 }
 
+// The test cluster has one broker: the check counts it, with no Poll ever called.
 TEST(KafkaSourceTest, BrokersUpCountsTheClusterBrokersWithoutPolling) {
   auto options = BrokerCheckOptions(Bootstrap());
   CreateTopic(options.topics[0], 1);

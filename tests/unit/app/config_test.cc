@@ -269,6 +269,8 @@ TEST_F(ConfigTest, PropertiesIocstreamSetsAreRefusedInThePassThrough) {
                 {"kafka.consumer.group.id", "set kafka.group_id instead"});
   ExpectRefused("kafka", "  consumer:\n    isolation.level: read_uncommitted\n",
                 {"kafka.consumer.isolation.level"});
+  ExpectRefused("kafka", "  consumer:\n    metadata.broker.list: 127.0.0.1:1\n",
+                {"kafka.consumer.metadata.broker.list", "kafka.bootstrap_servers"});
   ExpectRefused("kafka", "  producer:\n    transactional.id: x\n",
                 {"kafka.producer.transactional.id"});
   ExpectRefused("kafka", "  producer:\n    bootstrap.servers: 127.0.0.1:1\n",

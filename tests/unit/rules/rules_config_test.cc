@@ -80,13 +80,13 @@ TEST(RulesConfigTest, CalendarErrorsNameFileAndKey) {
 TEST(RulesConfigTest, LoadErrors) {
   auto missing = LoadBusinessCalendar({"/nonexistent/vn-2099.yaml"});
   ASSERT_FALSE(missing.has_value());
-  EXPECT_EQ(missing.error().code, ErrorCode::kIo);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);  // a configuration error: exit 1
   EXPECT_FALSE(LoadBusinessCalendar({}).has_value());
   const std::string y2026 = rules::testing::SourcePath("config/calendars/vn-2026.yaml");
   auto twice = LoadBusinessCalendar({y2026, y2026});
   ASSERT_FALSE(twice.has_value());
   EXPECT_NE(twice.error().message.find("loaded twice"), std::string::npos);
-  EXPECT_EQ(LoadProcedureCatalog("/nonexistent/catalog.yaml").error().code, ErrorCode::kIo);
+  EXPECT_EQ(LoadProcedureCatalog("/nonexistent/catalog.yaml").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(missing.error().message,
             "/nonexistent/vn-2099.yaml: cannot open: No such file or directory");
   // A directory read as nothing: "(root): expected a map" (found by a helper).
@@ -94,6 +94,7 @@ TEST(RulesConfigTest, LoadErrors) {
   auto directory = LoadBusinessCalendar({calendars});
   ASSERT_FALSE(directory.has_value());
   EXPECT_EQ(directory.error().message, calendars + ": is a directory, not a file");
+  EXPECT_EQ(directory.error().code, ErrorCode::kInvalidArgument);
 }
 
 TEST(RulesConfigTest, ParsesACatalog) {
