@@ -334,6 +334,12 @@ class KafkaSource::Impl {
         if (!cooperative) assigned_.clear();
         assigned_.insert(tps.begin(), tps.end());
       }
+      for (const TopicPartition& tp : tps) {
+        Slot(tp.topic, tp.partition.value()).position_at_assignment = -1;
+      }
+      for (const auto& [tp, position] : Positions(tps)) {
+        Slot(tp.topic, tp.partition.value()).position_at_assignment = position;
+      }
       spdlog::info("kafka: assigned {} partition(s)", tps.size());
       if (handler_.assigned) handler_.assigned(tps);
     } else {
@@ -374,6 +380,7 @@ class KafkaSource::Impl {
   struct PartitionSlot {
     int64_t floor = -1;
     int64_t handed_next = -1;  // after the last record handed out since assignment (-1: none)
+    int64_t position_at_assignment = -1;  // librdkafka's then (StepOverSkippedOffsets)
   };
   PartitionSlot& Slot(std::string_view topic, int32_t partition) {
     if (last_slots_ == nullptr || topic != last_topic_) {
@@ -454,8 +461,21 @@ class KafkaSource::Impl {
   // commit marker otherwise kept a lag of 1 for good, and "caught up" never came (a helper's
   // finding). Not while records wait: librdkafka's position is then past them.
   void StepOverSkippedOffsets() {
-    std::vector<TopicPartition> parts = Assignment();
-    if (parts.empty()) return;
+    for (const auto& [tp, position] : Positions(Assignment())) {
+      PartitionSlot& slot = Slot(tp.topic, tp.partition.value());
+      // Also with nothing handed out since assignment: librdkafka has a position only once it
+      // returned or stepped over something from the offset it was assigned at, unless it kept
+      // the one of an earlier assignment (librdkafka#1767): that one is not trusted.
+      if (slot.handed_next < 0 && position == slot.position_at_assignment) continue;
+      if (position > slot.handed_next) slot.handed_next = position;
+    }
+  }
+
+  // librdkafka's position of each of `parts` that has one (>= 0).
+  std::vector<std::pair<TopicPartition, int64_t>> Positions(
+      const std::vector<TopicPartition>& parts) const {
+    std::vector<std::pair<TopicPartition, int64_t>> out;
+    if (parts.empty()) return out;
     rd_kafka_topic_partition_list_t* list =
         rd_kafka_topic_partition_list_new(static_cast<int>(parts.size()));
     for (const TopicPartition& tp : parts) {
@@ -465,13 +485,11 @@ class KafkaSource::Impl {
       for (int i = 0; i < list->cnt; ++i) {
         const rd_kafka_topic_partition_t& p = list->elems[i];
         if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR || p.offset < 0) continue;
-        PartitionSlot& slot = Slot(p.topic, p.partition);
-        // Also with nothing handed out since assignment: librdkafka has a position only once
-        // it returned or stepped over something, from the offset it was assigned at.
-        if (p.offset > slot.handed_next) slot.handed_next = p.offset;
+        out.emplace_back(TopicPartition{p.topic, PartitionId(p.partition)}, p.offset);
       }
     }
     rd_kafka_topic_partition_list_destroy(list);
+    return out;
   }
 
   // The next offset to hand out per partition, for Lag() on other threads: published once
