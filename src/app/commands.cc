@@ -43,7 +43,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kExitBadInput = 1;
 // The changelog producer's transaction.timeout.ms: a transaction left open by a stalled or dead
 // writer is aborted by the broker after this; a new owner of its partitions waits for that.
 // Below the default session timeout (45 s), so that a killed member's transaction has ended by

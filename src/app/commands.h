@@ -9,6 +9,10 @@
 
 namespace iocstream::app {
 
+// Bad input: the configuration, the command line or an input file (the service unit does not
+// restart on it: RestartPreventExitStatus=1).
+inline constexpr int kExitBadInput = 1;
+
 struct CommonOptions {
   std::string config_path;
   std::optional<std::string> state_dir;  // --state-dir overrides state.dir

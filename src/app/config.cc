@@ -226,12 +226,6 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       if (slot->empty()) return err(std::string("kafka.") + key, "must not be empty");
     }
     if (Status s = Read(k, "kafka", "changelog_topic", c.kafka.changelog_topic, err); !s) return s;
-    for (const std::string* other :
-         {&c.kafka.events_topic, &c.kafka.alerts_topic, &c.kafka.dead_letter_topic}) {
-      if (!c.kafka.changelog_topic.empty() && c.kafka.changelog_topic == *other) {
-        return err("kafka.changelog_topic", "must be a topic of its own, not " + *other);
-      }
-    }
     // The broker refused these only at start, as a runtime failure (exit 2, retried by the
     // service unit) naming neither file nor key (a helper's finding).
     const std::array<std::pair<const char*, const std::string*>, 4> topics = {{

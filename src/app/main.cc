@@ -55,10 +55,6 @@ void RaiseOpenFileLimit() {
   (void)setrlimit(RLIMIT_NOFILE, &limit);
 }
 
-// Every command-line error, as every configuration error: the service unit restarts on any
-// other failure (RestartPreventExitStatus=1).
-constexpr int kExitCommandLine = 1;
-
 // Descriptors 0-2 closed by the caller (`>&-`) would be taken by the next file opened: the state
 // directory's lock file or RocksDB's LOG then received the export or the log lines, and the
 // command said it succeeded (a helper's finding). They are reopened first: stdin and stderr on
@@ -251,11 +247,11 @@ int main(int argc, char** argv) {
                 << (word_first ? "unknown subcommand '" + left.front() + "'"
                                : std::string("a subcommand is required"))
                 << " (the subcommands: " << names << ")\nRun with --help for more information.\n";
-      return kExitCommandLine;
+      return kExitBadInput;
     }
     // CLI11's own codes (105, 106, 109...) would be restarted by the service unit, which
     // spares only 1: a missing --config file restarted every 5 s.
-    return app.exit(e) == 0 ? 0 : kExitCommandLine;
+    return app.exit(e) == 0 ? 0 : kExitBadInput;
   }
   // Logs go to stderr: stdout carries summaries and exports.
   spdlog::set_default_logger(spdlog::stderr_color_mt("iocstream"));

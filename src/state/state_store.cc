@@ -749,8 +749,8 @@ bool StateStore::Exists(const std::string& path) {
 // A directory with only a MANIFEST (a creation cut short before CURRENT was written) or empty
 // logs holds nothing to lose: it is not damaged.
 std::optional<std::string> StateStore::Damaged(const std::string& path) {
+  if (Exists(path)) return std::nullopt;
   std::error_code ec;
-  if (std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec)) return std::nullopt;
   size_t tables = 0;
   size_t logs = 0;
   for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
