@@ -889,7 +889,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     Entry* entry = entry_of[i];
     BeginChange(*entry);
     alerts_.clear();
-    if (rules::ApplyEventInPlace(entry->current, event, p, rules_, alerts_) ==
+    const Instant clock = options_.clock == TimerClock::kWatermark ? watermark_now : wall_now;
+    if (rules::ApplyEventInPlace(entry->current, event, p, rules_, alerts_, clock) ==
         rules::Disposition::kDuplicate) {
       CountUp(probe_.duplicates, 1);
       continue;
@@ -903,7 +904,6 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       CountUp(probe_.late_applied, 1);
     }
     if (late) {
-      const Instant clock = options_.clock == TimerClock::kWatermark ? watermark_now : wall_now;
       rules::ApplyLateDataGrace(*entry->current, clock, options_.allowed_lateness);
     }
     const int64_t event_ms = ToEpochMillis(event.occurred_at);

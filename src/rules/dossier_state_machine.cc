@@ -174,15 +174,21 @@ AlertIntent MakeAlert(const DossierState& s, AlertKind kind, Instant due, Instan
 void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIntent>& alerts,
                    Instant event_time) {
   const Outcome before = s.outcome;
+  const std::optional<Instant> end = EndOf(s);
   switch (s.status) {
     case DossierStatus::kWithdrawn:
     case DossierStatus::kRefused:
     case DossierStatus::kRejected:
-      s.outcome = Outcome::kCancelled;
-      break;
+      // Completed or returned before (or after) the withdrawal: the end of processing is the
+      // completion's, and the outcome is judged on it (domain.md §1.5: the status-9 time
+      // first, then 10, then 8/3/7).
+      if (!end) {
+        s.outcome = Outcome::kCancelled;
+        break;
+      }
+      [[fallthrough]];
     case DossierStatus::kCompleted:
     case DossierStatus::kReturned: {
-      const auto end = EndOf(s);
       assert(end.has_value());
       if (!s.due_at) {
         s.outcome = Outcome::kNoDeadline;
@@ -212,16 +218,6 @@ std::optional<Instant> EndOfProcessing(const DossierState& s) {
   return first;
 }
 
-// Whether a pause starting at `t` began while the clock ran.
-bool BeforeEnd(const DossierState& s, Instant t) {
-  const auto end = EndOfProcessing(s);
-  return !end || t < *end;
-}
-
-void StartPause(DossierState& s, Instant at) {
-  if (!s.paused_since) s.paused_since = at;
-}
-
 // Moves the deadline for a pause [since, at) per policy (domain.md §1.3):
 // pause: shift by the working time paused; restart: the full legal duration again from `at`;
 // kpi766: shift like pause (the waiting time is subtracted from the processing time).
@@ -246,28 +242,6 @@ void ApplyPauseToDue(DossierState& s, Instant since, Instant at, const RulesCont
   }
 }
 
-// Ends a pause at `at`; the deadline moves when the dossier has one (and it is remembered, so
-// that a recompute moves the new deadline alike).
-void EndPause(DossierState& s, Instant at, const RulesContext& ctx) {
-  if (!s.paused_since) return;
-  if (!s.received_at) {
-    // Out of order: the receipt, which starts the clock and sets the deadline, has not
-    // arrived. Keep the closed pause [paused_since, at] and apply it at the receipt.
-    s.unmatched_resume_at = at;
-    return;
-  }
-  // A pause lasts until the end of processing at most (its end may arrive after that end).
-  if (const auto end = EndOfProcessing(s); end && *end < at) at = *end;
-  const Instant since = *s.paused_since;
-  s.paused_since.reset();
-  if (at <= since) return;
-  s.paused_ms += (at - since).count();
-  if (!s.due_at || !s.received_at) return;
-  s.pauses.push_back({since, at});
-  ApplyPauseToDue(s, since, at, ctx);
-  ComputeWarning(s, ctx);
-}
-
 // The original due time of an event's deadline on another calendar: the same working time
 // from receipt as when it was received. Unchanged when the calendar change does not touch
 // its period (so a due time outside working hours stays as sent); later by the working time
@@ -280,25 +254,76 @@ Instant KeepWorkingDuration(Instant received, Instant due, Millis legal,
   return calendar.AddWorkingTime(received, legal);
 }
 
-// Pause start and end tolerate arrival in either order: an end seen first is kept and the
-// pause applied as [start, end] when its start arrives.
-void StartPauseInOrder(DossierState& s, Instant at, const RulesContext& ctx) {
-  if (s.unmatched_resume_at && at <= *s.unmatched_resume_at) {
-    const Instant end = *s.unmatched_resume_at;
-    s.unmatched_resume_at.reset();
-    StartPause(s, at);
-    EndPause(s, end, ctx);
-    return;
+// The deadline before any pause, on the rules in force: the catalog's as last computed (at
+// receipt or by a recompute); an event's keeps its working duration from receipt.
+Instant DueBeforePauses(const DossierState& s, const RulesContext& ctx) {
+  if (s.due_source == DueSource::kEvent && s.legal_working_time) {
+    return KeepWorkingDuration(*s.received_at, *s.original_due_at, *s.legal_working_time,
+                               *ctx.calendar);
   }
-  StartPause(s, at);
+  return *s.original_due_at;
 }
 
-void EndPauseInOrder(DossierState& s, Instant at, const RulesContext& ctx) {
-  if (!s.paused_since) {
-    s.unmatched_resume_at = at;
-    return;
+void AddPauseMark(DossierState& s, Instant at, bool start) {
+  const PauseMark mark{at, start};
+  s.pause_marks.insert(
+      std::upper_bound(s.pause_marks.begin(), s.pause_marks.end(), mark, PauseMarkBefore), mark);
+}
+
+// The pauses, the open pause and the deadline from the pause marks (domain.md §1.3): in time
+// order a start opens a pause when none is open and an end closes the open one (a second
+// request while paused, or an end while running, opens or closes nothing). A pause counts only
+// while the clock runs, from the receipt (§1.1: the clock starts there; an intake request before
+// it is guidance, not a pause) to the end of processing (§1.5); without a receipt nothing is
+// applied yet. The deadline is then the one before pauses with each pause applied in time
+// order, so every arrival order of the same events gives the same deadline.
+void DerivePauses(DossierState& s, const RulesContext& ctx) {
+  const std::optional<Instant> end = EndOfProcessing(s);
+  s.pauses.clear();
+  s.paused_ms = 0;
+  s.paused_since.reset();
+  std::optional<Instant> open;
+  for (const PauseMark& mark : s.pause_marks) {
+    if (mark.start) {
+      if (!open) open = mark.at;
+      continue;
+    }
+    if (!open) continue;
+    Instant since = *open;
+    Instant until = mark.at;
+    open.reset();
+    if (!s.received_at) continue;
+    since = std::max(since, *s.received_at);
+    if (end) until = std::min(until, *end);
+    if (until <= since) continue;
+    s.pauses.push_back({since, until});
+    s.paused_ms += (until - since).count();
   }
-  EndPause(s, at, ctx);
+  // A pause still open when the dossier finishes stays open: its end may arrive late and is
+  // then applied up to the end of processing.
+  if (open && (!end || *open < *end)) {
+    s.paused_since = s.received_at ? std::max(*open, *s.received_at) : *open;
+  }
+  if (!s.received_at || !s.original_due_at) return;
+  s.due_at = DueBeforePauses(s, ctx);
+  for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, ctx);
+  ComputeWarning(s, ctx);
+}
+
+// An alert raised stays raised (no second page for the same dossier), unless its instant
+// moved past `clock`: the dossier is then back before it, and its timer raises it again when
+// the clock reaches the new instant, for the new deadline (another alert id). The breach
+// counts from 1 ms after the due time (§1.5: in deadline while now <= due).
+void Rearm(DossierState& s, const OptionalInstant& due_before,
+           const OptionalInstant& warning_before, const OptionalInstant& hours_left_before,
+           Instant clock) {
+  auto rearm = [](bool& fired, const OptionalInstant& before, const OptionalInstant& after,
+                  Instant first_past) {
+    if (fired && after && after != before && *after >= first_past) fired = false;
+  };
+  rearm(s.breach_fired, due_before, s.due_at, clock);
+  rearm(s.warning_fired, warning_before, s.warning_at, clock + Millis(1));
+  rearm(s.hours_left_warning_fired, hours_left_before, s.hours_left_warning_at, clock + Millis(1));
 }
 
 void RememberEvent(DossierState& s, uint64_t hash) {
@@ -363,18 +388,18 @@ Outcome ClassifyOutcome(Instant end, std::optional<Instant> due, const BusinessC
 }
 
 EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, PartitionId partition,
-                       const RulesContext& ctx) {
+                       const RulesContext& ctx, std::optional<Instant> clock) {
   EventResult r;
   std::optional<DossierState> state;
   if (prior != nullptr) state = *prior;
-  r.disposition = ApplyEventInPlace(state, e, partition, ctx, r.alerts);
+  r.disposition = ApplyEventInPlace(state, e, partition, ctx, r.alerts, clock);
   r.state = std::move(*state);
   return r;
 }
 
 Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierEvent& e,
                               PartitionId partition, const RulesContext& ctx,
-                              std::vector<AlertIntent>& alerts) {
+                              std::vector<AlertIntent>& alerts, std::optional<Instant> clock) {
   assert(e.new_codes.empty() && "an event's new codes are admitted before the rules");
   const uint64_t id_hash = EventIdHash(e.event_id);
   if (state) {
@@ -389,6 +414,10 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
     state->status_at = e.occurred_at;
   }
   DossierState& s = *state;
+  const OptionalInstant due_before = s.due_at;
+  const OptionalInstant warning_before = s.warning_at;
+  const OptionalInstant hours_left_before = s.hours_left_warning_at;
+  bool pauses_changed = false;  // a pause mark, or a bound of the running clock, was added
   RememberEvent(s, id_hash);
   MergeAttributes(s, e);
   s.first_event_at = std::min(s.first_event_at, e.occurred_at);
@@ -404,46 +433,50 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
         ComputeDue(s, e, ctx);
         // At receipt the working time to the deadline is the legal one ComputeDue just set.
         ComputeWarning(s, ctx, s.legal_working_time);
-        if (s.paused_since && s.unmatched_resume_at) {  // a pause that ended before it arrived
-          const Instant end = *s.unmatched_resume_at;
-          s.unmatched_resume_at.reset();
-          EndPause(s, end, ctx);
-        }
+        pauses_changed = true;
       }
       break;
     case EventType::kTransferred:
-      if (!e.to_agency_code.empty() && s.current_unit != e.to_agency_code) {
-        s.current_unit = e.to_agency_code;
+      // The latest transfer by event time names the unit and its step deadline.
+      if (!s.transferred_at || e.occurred_at >= *s.transferred_at) {
+        s.transferred_at = e.occurred_at;
+        if (!e.to_agency_code.empty() && s.current_unit != e.to_agency_code) {
+          s.current_unit = e.to_agency_code;
+        }
+        s.step_due_at = e.step_due_at;
+        s.step_breach_fired = false;
       }
-      s.step_due_at = e.step_due_at;
-      s.step_breach_fired = false;
       break;
     case EventType::kSupplementRequested:
       ++s.supplement_requests;
-      if (BeforeEnd(s, e.occurred_at)) StartPauseInOrder(s, e.occurred_at, ctx);
+      AddPauseMark(s, e.occurred_at, true);
+      pauses_changed = true;
       break;
     case EventType::kSupplementReceived:
-      EndPauseInOrder(s, e.occurred_at, ctx);
+      AddPauseMark(s, e.occurred_at, false);
+      pauses_changed = true;
       break;
     case EventType::kPaymentRequested:
-      if (ctx.policy.payment_pauses && BeforeEnd(s, e.occurred_at)) {
-        StartPauseInOrder(s, e.occurred_at, ctx);
-      }
-      break;
     case EventType::kPaymentReceived:
-      if (ctx.policy.payment_pauses) EndPauseInOrder(s, e.occurred_at, ctx);
+      if (ctx.policy.payment_pauses) {
+        AddPauseMark(s, e.occurred_at, e.type == EventType::kPaymentRequested);
+        pauses_changed = true;
+      }
       break;
     case EventType::kCompleted:
       MinInto(s.completed_at, e.occurred_at);
       if (e.result_electronic) s.result_electronic = *e.result_electronic;
+      pauses_changed = true;
       break;
     case EventType::kResultReturned:
       MinInto(s.returned_at, e.occurred_at);
+      pauses_changed = true;
       break;
     case EventType::kWithdrawn:
     case EventType::kRefused:
     case EventType::kRejected:
       MinInto(s.closed_at, e.occurred_at);
+      pauses_changed = true;
       break;
     case EventType::kRescheduled:
       s.rescheduled_due_at = e.new_due_at;
@@ -451,9 +484,11 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
       if (!s.due_at || e.occurred_at <= *s.due_at) s.apology_issued = true;
       break;
   }
+  if (pauses_changed && !s.pause_marks.empty()) {
+    DerivePauses(s, ctx);
+    if (clock) Rearm(s, due_before, warning_before, hours_left_before, *clock);
+  }
   UpdateStatus(s, e);
-  // An open pause stays open when the dossier finishes: its end may still arrive (out of
-  // order) and is then applied, up to the end of processing.
   UpdateOutcome(s, ctx, alerts, e.occurred_at);
   return Disposition::kApplied;
 }
@@ -495,16 +530,7 @@ DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ct
   }
   for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, ctx);
   ComputeWarning(s, ctx);
-  // An alert raised stays raised (no second page for the same dossier), unless its threshold
-  // moved past the clock: the dossier is then back before it, and its timer raises it again
-  // when the clock reaches the new instant, for the new deadline (another alert id).
-  auto rearm = [clock](bool& fired, const std::optional<Instant>& before,
-                       const std::optional<Instant>& after) {
-    if (fired && after && after != before && *after > clock) fired = false;
-  };
-  rearm(s.breach_fired, prior.due_at, s.due_at);
-  rearm(s.warning_fired, prior.warning_at, s.warning_at);
-  rearm(s.hours_left_warning_fired, prior.hours_left_warning_at, s.hours_left_warning_at);
+  Rearm(s, prior.due_at, prior.warning_at, prior.hours_left_warning_at, clock);
   return s;
 }
 
@@ -515,6 +541,12 @@ Instant FireTime(const DossierState& s, Instant due) {
 }
 bool Fires(const DossierState& s, const std::optional<Instant>& due, const Timer& t) {
   return due && FireTime(s, *due) == t.due;
+}
+// The breach is due 1 ms after the due time (domain.md §1.5: in deadline while now <= due).
+// Stores written before that keep a breach timer at the due time itself: it fires too.
+Instant BreachAt(Instant due) { return due + Millis(1); }
+bool BreachFires(const DossierState& s, const Timer& t) {
+  return s.due_at && (FireTime(s, BreachAt(*s.due_at)) == t.due || FireTime(s, *s.due_at) == t.due);
 }
 }  // namespace
 
@@ -540,7 +572,7 @@ bool FireTimerInPlace(DossierState& s, const Timer& t, Instant now, const RulesC
   const bool running = IsOpen(s) && !s.paused_since;
   switch (t.kind) {
     case TimerKind::kBreach:
-      if (!running || s.breach_fired || !Fires(s, s.due_at, t)) return false;
+      if (!running || s.breach_fired || !BreachFires(s, t)) return false;
       s.breach_fired = true;
       alerts.push_back(MakeAlert(s, AlertKind::kDeadlineBreached, *s.due_at, now));
       if (ctx.policy.apology_alerts && !s.apology_issued) {
@@ -584,7 +616,7 @@ TimerSlots DesiredTimerSlots(const DossierState& s) {
     timers.slots[timers.size++] = TimerSlots::Slot{FireTime(s, due), kind};
   };
   if (!s.paused_since && s.due_at && !s.breach_fired) {
-    add(*s.due_at, TimerKind::kBreach);
+    add(BreachAt(*s.due_at), TimerKind::kBreach);
     if (s.warning_at && !s.warning_fired && *s.warning_at < *s.due_at) {
       add(*s.warning_at, TimerKind::kWarning);
     }

@@ -1,5 +1,6 @@
 #include "state/dossier_codec.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <utility>
@@ -12,7 +13,7 @@ namespace {
 using OptionalInstantField = OptionalInstant DossierState::*;
 
 // The order of the presence bits; append only.
-constexpr std::array<OptionalInstantField, 14> kOptionalInstants = {
+constexpr std::array<OptionalInstantField, 15> kOptionalInstants = {
     &DossierState::submitted_at,
     &DossierState::received_at,
     &DossierState::due_at,
@@ -26,7 +27,8 @@ constexpr std::array<OptionalInstantField, 14> kOptionalInstants = {
     &DossierState::warning_at,
     &DossierState::timer_floor,
     &DossierState::unmatched_resume_at,
-    &DossierState::hours_left_warning_at};
+    &DossierState::hours_left_warning_at,
+    &DossierState::transferred_at};
 constexpr uint64_t kKnownPresenceBits = (uint64_t{1} << kOptionalInstants.size()) - 1;
 
 using BoolField = bool DossierState::*;
@@ -156,17 +158,24 @@ void AppendDossier(const DossierState& s, std::string* out) {
       p = StoreSignedVarint64(p, DeltaMillis(pause.end, pause.start));
     }
     p = StoreSignedVarint64(p, s.legal_working_time ? s.legal_working_time->count() : -1);
+    p = StoreVarint64(p, s.pause_marks.size());
+    for (const PauseMark& mark : s.pause_marks) {
+      p = StoreSignedVarint64(p, DeltaMillis(mark.at, s.first_event_at));
+      *p++ = static_cast<char>(mark.start ? 1 : 0);
+    }
     return p;
   };
 
   // The longest possible encoding: the version and enum bytes, and at most kMaxVarint64Bytes
   // for every varint (presence, flags, partition, 4 string lengths, 3 + `present` instants,
-  // 3 counters, 2 counts, legal working time, 2 per pause).
-  const size_t varints = 2 + 1 + 4 + 3 + present + 3 + 2 + 1 + 2 * s.pauses.size();
+  // 3 counters, 3 counts, legal working time, 2 per pause, 1 per pause mark) and a byte per
+  // pause mark.
+  const size_t varints =
+      2 + 1 + 4 + 3 + present + 3 + 3 + 1 + 2 * s.pauses.size() + s.pause_marks.size();
   const size_t strings = s.agency_code.size() + s.commune_code.size() + s.procedure_code.size() +
                          (unit_is_agency ? 0 : s.current_unit.size());
-  const size_t most =
-      1 + 5 + varints * kMaxVarint64Bytes + strings + 8 * s.applied_event_ids.size();
+  const size_t most = 1 + 5 + varints * kMaxVarint64Bytes + strings +
+                      8 * s.applied_event_ids.size() + s.pause_marks.size();
   // Most dossiers: encoded on the stack and appended, rather than `out` grown by the longest
   // encoding (zero-filled) and trimmed.
   constexpr size_t kStackBytes = 1024;
@@ -191,7 +200,7 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   ByteReader r(bytes);
   auto version = r.ReadByte();
   if (!version) return Corrupt("empty", dossier_id);
-  if (*version != kDossierEncodingVersion && *version != 1) {
+  if (*version < 1 || *version > kDossierEncodingVersion) {
     return Corrupt("unknown encoding version " + std::to_string(*version), dossier_id);
   }
 
@@ -289,6 +298,30 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
     auto legal = r.ReadSignedVarint64();
     if (!legal || *legal < -1) return Corrupt("bad legal working time", dossier_id);
     if (*legal >= 0) s.legal_working_time = Millis(*legal);
+  }
+  if (*version >= 3) {
+    auto mark_count = r.ReadVarint64();
+    // A varint of at least one byte and a byte per mark.
+    if (!mark_count || *mark_count > r.Remaining() / 2) {
+      return Corrupt("bad pause mark count", dossier_id);
+    }
+    s.pause_marks.reserve(static_cast<size_t>(*mark_count));
+    for (uint64_t i = 0; i < *mark_count; ++i) {
+      auto at = r.ReadSignedVarint64();
+      auto start = r.ReadByte();
+      if (!at || !start || *start > 1) return Corrupt("truncated pause marks", dossier_id);
+      s.pause_marks.push_back({AddDelta(s.first_event_at, *at), *start == 1});
+    }
+  } else {
+    // Before version 3 the pauses were kept as applied: their ends become the marks.
+    for (const PauseInterval& pause : s.pauses) {
+      s.pause_marks.push_back({pause.start, true});
+      s.pause_marks.push_back({pause.end, false});
+    }
+    if (s.paused_since) s.pause_marks.push_back({*s.paused_since, true});
+    if (s.unmatched_resume_at) s.pause_marks.push_back({*s.unmatched_resume_at, false});
+    s.unmatched_resume_at.reset();
+    std::stable_sort(s.pause_marks.begin(), s.pause_marks.end(), PauseMarkBefore);
   }
 
   if (!r.Empty()) return Corrupt("trailing bytes", dossier_id);

@@ -1,13 +1,15 @@
 // Binary codec for the values of the "dossiers" and "aggregates" column families. Private to
 // src/state (and its tests). Pure functions: thread-safe.
 //
-// DossierState, encoding version 2 (every multi-byte integer a LEB128 varint unless noted;
+// DossierState, encoding version 3 (every multi-byte integer a LEB128 varint unless noted;
 // "signed" means zigzag):
-//   u8      version (= 2; 1 is still read: it ends after applied_event_ids)
+//   u8      version (= 3; 1 and 2 are still read: 1 ends after applied_event_ids, 2 after
+//           legal_working_time; their pauses, open pause and unmatched resume become the
+//           pause marks)
 //   varint  presence bits of the optional instants, bit i set when present, in order:
 //           submitted, received, due, original_due, rescheduled_due, step_due, completed,
 //           returned, closed, paused_since, warning, timer_floor, unmatched_resume,
-//           hours_left_warning
+//           hours_left_warning, transferred (version 3 on)
 //   varint  flag bits: result_electronic, apology_issued, breach_fired, warning_fired,
 //           step_breach_fired, current_unit_is_agency (then current_unit is not stored),
 //           hours_left_warning_fired
@@ -22,6 +24,8 @@
 //           would only grow them)
 //   varint  count of pauses, then each as signed start - first_event_at, signed end - start
 //   signed  legal_working_time in ms, -1 when absent                          (version 2 on)
+//   varint  count of pause_marks, then each as signed at - first_event_at and a byte, 1 for
+//           a start and 0 for an end                                           (version 3 on)
 // The dossier id is the key and is not repeated in the value. Trailing bytes, unknown bits
 // and out-of-range enum values are corruption: a newer writer bumps the version byte.
 //
@@ -41,7 +45,7 @@
 
 namespace iocstream::state {
 
-inline constexpr uint8_t kDossierEncodingVersion = 2;
+inline constexpr uint8_t kDossierEncodingVersion = 3;
 inline constexpr uint8_t kAggregateEncodingVersion = 1;
 
 // Replaces the contents of `out` (a reused buffer) with the encoding of `state`.

@@ -53,6 +53,21 @@ struct PauseInterval {
   bool operator==(const PauseInterval&) const = default;
 };
 
+// One end of a pause as an event gave it: a supplement (or, when it pauses, payment) request
+// starts one, its receipt ends it. The pauses are paired from these marks in time order
+// (rules/dossier_state_machine.h), whatever order the events arrived in.
+struct PauseMark {
+  Instant at{};        // the event's occurred_at (UTC)
+  bool start = false;  // true: a request; false: the supplement or payment received
+  bool operator==(const PauseMark&) const = default;
+};
+
+// The order of DossierState::pause_marks: by instant, and at one instant the ends first (a
+// supplement received and a new request at the same minute close one pause and open another).
+inline bool PauseMarkBefore(const PauseMark& a, const PauseMark& b) {
+  return a.at != b.at ? a.at < b.at : !a.start && b.start;
+}
+
 // Applied event ids a DossierState holds without a heap block (DossierState::applied_event_ids).
 inline constexpr size_t kInlineEventIds = 6;
 
@@ -88,18 +103,27 @@ struct DossierState {
   OptionalInstant completed_at;        // clock stop (NgayKetThucXuLy)
   OptionalInstant returned_at;         // NgayTra
   OptionalInstant closed_at;           // withdrawn / refused / rejected time
-  OptionalInstant paused_since;        // open pause (supplement or payment)
+  // Open pause (supplement or payment): derived from pause_marks, from the receipt at the
+  // earliest.
+  OptionalInstant paused_since;
   // Late data: the dossier's events arrived behind the clock (watermark or wall), so its
   // timers do not fire before this instant: the allowed lateness is left for its other late
   // events (a completion, say) to arrive before a breach is declared.
   OptionalInstant timer_floor;
-  // Out of order: an end of pause (supplement received, payment received) seen before its
-  // start; the pause is applied when the start arrives.
+  // Read from stores written before encoding version 3 only (an end of pause seen before its
+  // start), and turned into a pause mark as it is read: always empty otherwise.
   OptionalInstant unmatched_resume_at;
-  int64_t paused_ms = 0;  // total paused wall time already applied to due_at
-  // The pauses applied to due_at, in the order applied, so that a calendar or catalog reload
-  // can apply them again to the recomputed deadline (rules::RecomputeDeadline).
+  // Occurred_at of the transfer that set current_unit and step_due_at: a transfer that
+  // happened before it (arriving late) changes neither.
+  OptionalInstant transferred_at;
+  int64_t paused_ms = 0;  // total paused wall time applied to due_at (derived from pause_marks)
+  // The pauses applied to due_at, in time order, each within the running clock (from the
+  // receipt to the end of processing): derived from pause_marks, and applied again to a
+  // recomputed deadline (rules::RecomputeDeadline).
   std::vector<PauseInterval> pauses;
+  // Every pause start and end applied, sorted by instant (at one instant, ends before
+  // starts), whatever order their events arrived in.
+  std::vector<PauseMark> pause_marks;
   // Working time from receipt to original_due_at on the calendar in force when it was set.
   // A due time that came with the event keeps this working duration when the calendar
   // changes. nullopt without a due time, and in dossiers stored before it was recorded.

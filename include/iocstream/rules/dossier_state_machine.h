@@ -11,11 +11,18 @@
 // - the due time comes from the event (NgayHenTra) or else from the procedure catalog's legal
 //   duration on the business calendar (§1.4); no due time → tracked without a deadline;
 // - supplement requests pause or restart the clock per policy (§1.3); waiting for payment
-//   pauses it when configured (status 6);
+//   pauses it when configured (status 6). Pauses are paired from their requests and receipts in
+//   time order whatever order those arrive in, and count only while the clock runs, from the
+//   receipt (§1.1) to the end of processing (§1.5);
 // - a Form 04 apology records a new promised date but the KPI keeps the deadline (§1.2, §6.4);
-// - outcomes early / on time / late as §1.5; withdrawn, refused, rejected → cancelled;
+// - outcomes early / on time / late as §1.5, judged on the completion (else the result's
+//   return) even when the dossier was also withdrawn, refused or rejected; withdrawn, refused,
+//   rejected without either → cancelled;
+// - open dossiers are overdue once the clock is past the due time (§1.5: in deadline while
+//   now <= due), so the breach timer is due 1 ms after it;
 // - out-of-order events: facts (timestamps) merge whatever the arrival order; the status is
-//   the one of the latest event by event time, and a finished dossier is never reopened.
+//   the one of the latest event by event time, the unit and step deadline the latest
+//   transfer's, and a finished dossier is never reopened.
 #pragma once
 
 #include <array>
@@ -71,8 +78,13 @@ struct EventResult {
 // Applies `event` to `prior` (nullptr: the first event of this dossier). `partition` is the
 // source partition that carries the dossier. The event's codes are all admitted
 // (event.new_codes is empty: the pipeline admits them first; see core/dossier_event.h).
+// `clock` (UTC): the clock that drives the dossier's timers (wall clock, or its partition's
+// watermark). When a late pause moves the deadline or a warning past it, the alert already
+// raised for the old instant is re-armed for the new one, as in RecomputeDeadline; nullopt:
+// never re-armed.
 [[nodiscard]] EventResult ApplyEvent(const DossierState* prior, const DossierEvent& event,
-                                     PartitionId partition, const RulesContext& ctx);
+                                     PartitionId partition, const RulesContext& ctx,
+                                     std::optional<Instant> clock = std::nullopt);
 
 // ApplyEvent in place, for the pipeline's hot path (no copy of the state): `state` holds the
 // prior state (nullopt: the first event of this dossier) and becomes the new one; the alerts
@@ -80,7 +92,8 @@ struct EventResult {
 [[nodiscard]] Disposition ApplyEventInPlace(std::optional<DossierState>& state,
                                             const DossierEvent& event, PartitionId partition,
                                             const RulesContext& ctx,
-                                            std::vector<AlertIntent>& alerts);
+                                            std::vector<AlertIntent>& alerts,
+                                            std::optional<Instant> clock = std::nullopt);
 
 struct TimerResult {
   bool fired = false;  // false: stale timer (the dossier moved on), nothing changed
@@ -115,8 +128,9 @@ void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
 //
 // `clock` (UTC) is the clock that drives the dossier's timers now (wall clock or its partition's
 // watermark). Alerts already raised are not raised again: a fired flag is cleared only when
-// its instant moved after `clock`, so its timer fires again at the new instant (an alert for
-// the new deadline, with its own id). A new instant already past the clock fires through the
+// its instant moved after `clock` (the breach: to `clock` or after, as it is due 1 ms after the
+// due time), so its timer fires again at the new instant (an alert for the new deadline, with
+// its own id). A new instant already past the clock fires through the
 // normal timer path at the next FireDue. Closed dossiers, dossiers not received and dossiers
 // without a deadline are returned unchanged; with unchanged rules every dossier is.
 [[nodiscard]] DossierState RecomputeDeadline(const DossierState& state, const RulesContext& ctx,

@@ -1236,7 +1236,10 @@ TEST_F(PipelineRecomputeTest, MovesOpenDeadlinesAndTheirTimersInOneBatch) {
   const std::vector<PartitionId> p0 = {PartitionId(0)};
   ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-09T09:00:00+07:00")).ok());
   EXPECT_EQ(probe_.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load(), 0u);
+  // At the due time itself the dossier is still in deadline (domain.md §1.5).
   ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-10T09:00:00+07:00")).ok());
+  EXPECT_EQ(probe_.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load(), 0u);
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-10T09:01:00+07:00")).ok());
   EXPECT_EQ(probe_.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load(), 1u);
   EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 1);
 
@@ -1296,7 +1299,7 @@ TEST_F(PipelineRecomputeTest, OverdueDossierBackWithinItsNewDeadlineIsNoLongerOv
   EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 0);
   EXPECT_EQ(Total()[AggregateField::kOpenDueSoon], 1);  // the warnings stay raised
   EXPECT_EQ(Alerts(), alerts);                          // nothing raised by the recompute itself
-  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-10T09:00:00+07:00")).ok());
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-10T09:01:00+07:00")).ok());
   EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 1);
 }
 

@@ -175,5 +175,135 @@ TEST_F(StateMachineRulesTest, PausedAfterTheDeadlineStaysOverdue) {
   EXPECT_FALSE(IsOverdueAt(done, Local("2026-03-06 10:00")));  // finished: late, not overdue
 }
 
+// Two supplement rounds (domain.md §1.3) give one deadline whatever order their five events
+// arrive in (the contract: iocstream orders a dossier's events by occurred_at). Received Mon
+// 2 Mar 09:00 (due Wed 09:00); paused Mon 14:00 - Tue 09:00 (5 working hours, 19 h) and Tue
+// 14:00 - Wed 10:00 (6 working hours, 20 h): Wed 09:00 + 11 working hours = Thu 14:00.
+TEST_F(StateMachineRulesTest, TwoSupplementRoundsInAnyArrivalOrderGiveTheSameDeadline) {
+  const std::vector<DossierEvent> events = {
+      Event("r", EventType::kReceived, "2026-03-02 09:00"),
+      Event("q1", EventType::kSupplementRequested, "2026-03-02 14:00"),
+      Event("s1", EventType::kSupplementReceived, "2026-03-03 09:00"),
+      Event("q2", EventType::kSupplementRequested, "2026-03-03 14:00"),
+      Event("s2", EventType::kSupplementReceived, "2026-03-04 10:00")};
+  std::vector<size_t> order = {0, 1, 2, 3, 4};
+  size_t orders = 0;
+  do {
+    std::vector<DossierEvent> shuffled;
+    std::string names;
+    for (size_t i : order) {
+      shuffled.push_back(events[i]);
+      names += events[i].event_id + " ";
+    }
+    const DossierState s = Apply(shuffled);
+    ASSERT_TRUE(s.due_at.has_value()) << names;
+    EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 14:00") << "arrival order " << names;
+    EXPECT_EQ(s.paused_ms, 39 * 3600 * 1000) << "arrival order " << names;
+    EXPECT_FALSE(s.paused_since.has_value()) << "arrival order " << names;
+    EXPECT_EQ(s.pauses.size(), 2u) << "arrival order " << names;
+    EXPECT_EQ(s.supplement_requests, 2) << "arrival order " << names;
+    ++orders;
+  } while (std::next_permutation(order.begin(), order.end()));
+  EXPECT_EQ(orders, 120u);
+}
+
+// The clock starts at receipt (§1.1): a supplement round before it is intake guidance and moves
+// nothing; one across it counts from the receipt.
+TEST_F(StateMachineRulesTest, OnlyThePartOfAPauseAfterTheReceiptCounts) {
+  const DossierState before =
+      Apply({Event("q", EventType::kSupplementRequested, "2026-03-02 08:00"),
+             Event("s", EventType::kSupplementReceived, "2026-03-02 10:00"),
+             Event("r", EventType::kReceived, "2026-03-03 09:00")});
+  EXPECT_EQ(FormatLocal(*before.due_at), "2026-03-05 09:00");
+  EXPECT_EQ(before.paused_ms, 0);
+  // Requested Mon 08:00, received Tue 09:00, supplemented Tue 11:00: 2 working hours count.
+  const DossierState across =
+      Apply({Event("q", EventType::kSupplementRequested, "2026-03-02 08:00"),
+             Event("r", EventType::kReceived, "2026-03-03 09:00"),
+             Event("s", EventType::kSupplementReceived, "2026-03-03 11:00")});
+  EXPECT_EQ(FormatLocal(*across.due_at), "2026-03-05 11:00");
+  EXPECT_EQ(across.paused_ms, 2 * 3600 * 1000);
+  // Still open at the receipt: paused from the receipt on.
+  const DossierState open = Apply({Event("q", EventType::kSupplementRequested, "2026-03-02 08:00"),
+                                   Event("r", EventType::kReceived, "2026-03-03 09:00")});
+  ASSERT_TRUE(open.paused_since.has_value());
+  EXPECT_EQ(FormatLocal(*open.paused_since), "2026-03-03 09:00");
+}
+
+// A pause that arrives after the breach fired and moves the deadline past the clock puts the
+// dossier back within its deadline (§1.5), and its breach timer is armed for the new due time
+// (another alert id); past the clock still, the breach stays.
+TEST_F(StateMachineRulesTest, ALatePauseMovingTheDeadlinePastTheClockReArmsTheBreach) {
+  const DossierState received = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00")});
+  const Instant clock = Local("2026-03-04 10:00");
+  const std::vector<Timer> timers = DesiredTimers(received);
+  const auto breach = std::find_if(timers.begin(), timers.end(),
+                                   [](const Timer& t) { return t.kind == TimerKind::kBreach; });
+  ASSERT_NE(breach, timers.end());
+  TimerResult fired = FireTimer(received, *breach, clock, ctx_);
+  ASSERT_TRUE(fired.fired);
+  ASSERT_TRUE(fired.state.breach_fired);
+  // Paused Mon 14:00 - Tue 09:00 (5 working hours): due Wed 16:00, after the clock.
+  DossierState s = fired.state;
+  for (const DossierEvent& e : {Event("q", EventType::kSupplementRequested, "2026-03-02 14:00"),
+                                Event("s", EventType::kSupplementReceived, "2026-03-03 09:00")}) {
+    s = ApplyEvent(&s, e, PartitionId(0), ctx_, clock).state;
+  }
+  EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-04 16:00");
+  EXPECT_FALSE(s.breach_fired);
+  EXPECT_FALSE(IsOverdueAt(s, clock));
+  const std::vector<Timer> again = DesiredTimers(s);
+  EXPECT_TRUE(std::any_of(again.begin(), again.end(), [&](const Timer& t) {
+    return t.kind == TimerKind::kBreach && t.due == *s.due_at + Millis(1);
+  }));
+  // The same pause seen once the clock is past the new due time: still overdue, no second page.
+  DossierState late = fired.state;
+  for (const DossierEvent& e : {Event("q", EventType::kSupplementRequested, "2026-03-02 14:00"),
+                                Event("s", EventType::kSupplementReceived, "2026-03-03 09:00")}) {
+    late = ApplyEvent(&late, e, PartitionId(0), ctx_, Local("2026-03-05 09:00")).state;
+  }
+  EXPECT_TRUE(late.breach_fired);
+}
+
+// The unit and step deadline are the latest transfer's by event time, not the last to arrive.
+TEST_F(StateMachineRulesTest, ATransferArrivingLateDoesNotOverrideALaterOne) {
+  auto transfer = [](const std::string& id, const char* at, const char* unit, const char* due) {
+    DossierEvent e = Event(id, EventType::kTransferred, at);
+    e.to_agency_code = unit;
+    e.step_due_at = Local(due);
+    return e;
+  };
+  const DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  const DossierEvent t1 = transfer("t1", "2026-03-02 10:00", "000.00.13.H56", "2026-03-03 17:00");
+  const DossierEvent t2 = transfer("t2", "2026-03-03 10:00", "000.00.14.H56", "2026-03-06 17:00");
+  for (const auto& events :
+       {std::vector<DossierEvent>{received, t1, t2}, std::vector<DossierEvent>{received, t2, t1},
+        std::vector<DossierEvent>{t2, t1, received}}) {
+    const DossierState s = Apply(events);
+    EXPECT_EQ(s.current_unit, Code("000.00.14.H56"));
+    EXPECT_EQ(FormatLocal(*s.step_due_at), "2026-03-06 17:00");
+  }
+}
+
+// §1.5: the end of processing is the completion's first; a withdrawal, refusal or rejection
+// seen as well (before or after it) does not take a late completion out of the KPI.
+TEST_F(StateMachineRulesTest, ACompletedDossierWithdrawnAfterwardsKeepsItsOutcome) {
+  const DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  const DossierEvent completed = Event("c", EventType::kCompleted, "2026-03-05 09:00");  // late
+  for (EventType cancel : {EventType::kWithdrawn, EventType::kRefused, EventType::kRejected}) {
+    const DossierEvent after = Event("x", cancel, "2026-03-06 09:00");
+    const DossierEvent before = Event("x", cancel, "2026-03-04 09:00");
+    for (const auto& events : {std::vector<DossierEvent>{received, completed, after},
+                               std::vector<DossierEvent>{received, after, completed},
+                               std::vector<DossierEvent>{received, before, completed}}) {
+      const DossierState s = Apply(events);
+      EXPECT_EQ(s.outcome, Outcome::kLate) << ToString(cancel);
+    }
+  }
+  const DossierState withdrawn =
+      Apply({received, Event("x", EventType::kWithdrawn, "2026-03-03 09:00")});
+  EXPECT_EQ(withdrawn.outcome, Outcome::kCancelled);
+}
+
 }  // namespace
 }  // namespace iocstream::rules

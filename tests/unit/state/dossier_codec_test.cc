@@ -84,6 +84,19 @@ DossierState FullState() {
   s.first_event_at = At(t0 - 3'600'000);
   s.last_event_at = At(t0 + 13 * 86'400'000LL);
   s.applied_event_ids = {0x0123456789abcdefULL, 0, std::numeric_limits<uint64_t>::max()};
+  s.transferred_at = At(t0 + 4 * 86'400'000LL);
+  s.pause_marks = {{At(t0 + 86'400'000LL), true},
+                   {At(t0 + 2 * 86'400'000LL), false},
+                   {At(t0 + 2 * 86'400'000LL), true},
+                   {At(t0 - 7'200'000), false}};  // any order and instant round-trips
+  return s;
+}
+
+// FullState() as encoding version 2 stored it: no transfer instant, no pause marks.
+DossierState FullStateVersion2() {
+  DossierState s = FullState();
+  s.transferred_at.reset();
+  s.pause_marks.clear();
   return s;
 }
 
@@ -112,34 +125,82 @@ std::string Hex(std::string_view bytes) {
   return out;
 }
 
+std::string Unhex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
+// Version 2 bytes of FullStateVersion2() and of an empty state, as the version 2 encoder
+// wrote them.
+constexpr std::string_view kFullStateVersion2 =
+    "02ff7f5f02030402030e0d3030302e30302e31312e48353705323438343116312e3030313233342e303030"
+    "2e30302e30302e4835370d3030302e30302e31322e48353780e68cb1f86580eaccb208808ae78d070080ba"
+    "b703809ab4bb0680aa81e90580fa99e00780eab59f03808ae78d0780eaccb20880daff8409809a9da80180"
+    "bace960580ca9bc40480dae8f10380f0c9e50580f0b252040203efcdab89674523010000000000000000ff"
+    "ffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b03";
+
 TEST(DossierCodecTest, EncodingIsByteStable) {
   // Stored values outlive the code that wrote them: an encoder rewrite must produce the same
-  // bytes unless it bumps the version. These are version 2 bytes of FullState() and of an
-  // empty state, as the first version 2 encoder wrote them.
+  // bytes unless it bumps the version. These are version 3 bytes of FullState() and of an
+  // empty state, as the first version 3 encoder wrote them.
   EXPECT_EQ(Hex(EncodeDossier(FullState())),
-            "02ff7f5f02030402030e0d3030302e30302e31312e48353705323438343116312e3030313233342e303030"
-            "2e30302e30302e4835370d3030302e30302e31322e48353780e68cb1f86580eaccb208808ae78d070080ba"
-            "b703809ab4bb0680aa81e90580fa99e00780eab59f03808ae78d0780eaccb20880daff8409809a9da80180"
-            "bace960580ca9bc40480dae8f10380f0c9e50580f0b252040203efcdab89674523010000000000000000ff"
-            "ffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b03");
-  EXPECT_EQ(Hex(EncodeDossier(DossierState{})), "020020000009000000000000000000000000000001");
+            "03ffff015f02030402030e0d3030302e30302e31312e48353705323438343116312e3030313233342e3030"
+            "302e30302e30302e4835370d3030302e30302e31322e48353780e68cb1f86580eaccb208808ae78d070080"
+            "bab703809ab4bb0680aa81e90580fa99e00780eab59f03808ae78d0780eaccb20880daff8409809a9da801"
+            "80bace960580ca9bc40480dae8f10380f0c9e50580fa82cd0280f0b252040203efcdab8967452301000000"
+            "0000000000ffffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b030480aaea550180"
+            "9a9da80100809a9da80101ffb9b70300");
+  EXPECT_EQ(Hex(EncodeDossier(DossierState{})), "03002000000900000000000000000000000000000100");
   // The reused-buffer overload replaces what the buffer held.
   std::string buffer(500, 'x');
   EncodeDossier(DossierState{}, &buffer);
   EXPECT_EQ(buffer, EncodeDossier(DossierState{}));
 }
 
+// Before version 3 the applied pauses, the open pause and an unmatched resume were the pause
+// state: they come back as the pause marks (sorted), and the unmatched resume as an end mark.
+DossierState WithMarksOfVersion2(DossierState s) {
+  for (const PauseInterval& p : s.pauses) {
+    s.pause_marks.push_back({p.start, true});
+    s.pause_marks.push_back({p.end, false});
+  }
+  if (s.paused_since) s.pause_marks.push_back({*s.paused_since, true});
+  if (s.unmatched_resume_at) s.pause_marks.push_back({*s.unmatched_resume_at, false});
+  s.unmatched_resume_at.reset();
+  std::stable_sort(s.pause_marks.begin(), s.pause_marks.end(), PauseMarkBefore);
+  return s;
+}
+
+TEST(DossierCodecTest, Version2ValuesStillDecode) {
+  const DossierState s = FullStateVersion2();
+  auto decoded = DecodeDossier(s.dossier_id, Unhex(kFullStateVersion2));
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  const DossierState expected = WithMarksOfVersion2(s);
+  EXPECT_EQ(FirstDifferentField(*decoded, expected), -1) << "field index of DossierState";
+  // Pauses [1d, 2d) and [3d, 3d + 1h), open since 2d, resumed at 6d: starts at 1d, 2d, 3d, ends
+  // at 2d (before the start at the same instant), 3d + 1h and 6d.
+  ASSERT_EQ(decoded->pause_marks.size(), 6u);
+  EXPECT_FALSE(decoded->pause_marks[1].start);
+  EXPECT_TRUE(decoded->pause_marks[2].start);
+  EXPECT_EQ(decoded->pause_marks[1].at, decoded->pause_marks[2].at);
+  EXPECT_FALSE(decoded->unmatched_resume_at.has_value());
+}
+
 TEST(DossierCodecTest, Version1ValuesStillDecode) {
   // A version 1 value is a version 2 one without the trailing pauses and legal working time.
-  DossierState s = FullState();
+  DossierState s = FullStateVersion2();
   s.pauses.clear();
   s.legal_working_time.reset();
-  std::string bytes = EncodeDossier(s);
-  bytes.resize(bytes.size() - 2);  // pause count 0, legal working time -1
+  std::string bytes = Unhex(kFullStateVersion2);
+  bytes.resize(bytes.size() - 23);  // their count, 2 pauses (4 varints, 17 bytes), legal time (5)
   bytes[0] = 1;
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
-  EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
+  EXPECT_EQ(FirstDifferentField(*decoded, WithMarksOfVersion2(s)), -1)
+      << "field index of DossierState";
 }
 
 TEST(DossierCodecTest, EmptyStateRoundTrips) {
@@ -185,13 +246,16 @@ TEST(DossierCodecTest, TypicalStateIsCompact) {
   s.paused_since.reset();
   s.timer_floor.reset();
   s.unmatched_resume_at.reset();
+  s.transferred_at.reset();
   s.applied_event_ids.resize(2);
   s.pauses.clear();
+  s.pause_marks.clear();
   // 3 header + 5 enum + 1 partition bytes; strings 40 + 3 lengths; first_event_at 6 bytes;
   // last_event_at, status_at and 7 optional instants (both warnings) as deltas of hours to
-  // days, 4-5 bytes each; counters 6; 2 hashes 1 + 16; no pause 1; legal working time 5.
+  // days, 4-5 bytes each; counters 6; 2 hashes 1 + 16; no pause 1; legal working time 5; no
+  // pause mark 1.
   // With 8-byte instants and fixed-width lengths the same state would take about 220 bytes.
-  EXPECT_LE(EncodeDossier(s).size(), 131u);
+  EXPECT_LE(EncodeDossier(s).size(), 132u);
 }
 
 TEST(DossierCodecTest, EveryTruncationIsCorruption) {
@@ -213,34 +277,46 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
     EXPECT_NE(decoded.error().message.find("(dossier d)"), std::string::npos);
   };
   expect_corrupt(bytes + "x", "trailing byte");
-  std::string version = bytes;
-  version[0] = 3;
-  expect_corrupt(version, "unknown version");
-  std::string presence = bytes;
-  // presence is a 2-byte varint (14 bits); a 3-byte one sets unknown bit 14
-  presence.replace(1, 2, "\xff\xff\x01");
+  for (char v : {'\x00', '\x04'}) {
+    std::string version = bytes;
+    version[0] = v;
+    expect_corrupt(version, "unknown version");
+  }
+  // The empty state: version, presence 0, flags 0x20 (current_unit_is_agency), ...
+  DossierState small;
+  const std::string empty = EncodeDossier(small);
+  std::string presence = empty;
+  presence.replace(1, 1, "\x80\x80\x02");  // presence bit 15: unknown (15 known)
   expect_corrupt(presence, "unknown presence bit");
-  std::string flags = bytes;
-  flags.replace(3, 1, "\xff\x01");  // flags: 7 known bits; this sets unknown bit 7
+  std::string flags = empty;
+  flags.replace(2, 1, "\xa0\x01");  // flags: 7 known bits; this sets unknown bit 7
   expect_corrupt(flags, "unknown flag bit");
   // A huge applied_event_ids count must be refused before allocating.
-  // The empty state ends with three one-byte fields: event id count 0, pause count 0 and
-  // legal working time -1.
-  DossierState small;
-  std::string huge = EncodeDossier(small);
-  huge.resize(huge.size() - 3);
+  // The empty state ends with four one-byte fields: event id count 0, pause count 0, legal
+  // working time -1 and pause mark count 0.
+  std::string huge = empty;
+  huge.resize(huge.size() - 4);
   huge += "\xff\xff\xff\xff\xff\xff\xff\xff\x7f";
   expect_corrupt(huge, "huge count");
-  std::string huge_pauses = EncodeDossier(small);
-  huge_pauses.resize(huge_pauses.size() - 2);
-  huge_pauses += "\xff\xff\xff\xff\x0f\x01";
+  std::string huge_pauses = empty;
+  huge_pauses.resize(huge_pauses.size() - 3);
+  huge_pauses += "\xff\xff\xff\xff\x0f\x01\x00";
   expect_corrupt(huge_pauses, "huge pause count");
-  std::string bad_legal = EncodeDossier(small);
-  bad_legal.back() = '\x03';  // zigzag -2
+  std::string bad_legal = empty;
+  bad_legal[bad_legal.size() - 2] = '\x03';  // zigzag -2
   expect_corrupt(bad_legal, "legal working time below -1");
+  std::string huge_marks = empty;
+  huge_marks.resize(huge_marks.size() - 1);
+  huge_marks += "\xff\xff\xff\xff\x0f";
+  expect_corrupt(huge_marks, "huge pause mark count");
+  DossierState marked;
+  marked.pause_marks = {{At(0), true}};
+  std::string bad_mark = EncodeDossier(marked);
+  bad_mark.back() = '\x02';  // a mark is a start (1) or an end (0)
+  expect_corrupt(bad_mark, "pause mark neither start nor end");
   // Overlong varint (11 bytes).
-  std::string overlong = EncodeDossier(small);
-  overlong.resize(overlong.size() - 3);
+  std::string overlong = empty;
+  overlong.resize(overlong.size() - 4);
   overlong += std::string(10, '\xff') + "\x01";
   expect_corrupt(overlong, "overlong varint");
 }
