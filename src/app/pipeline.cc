@@ -951,6 +951,28 @@ Status Pipeline::Flush() {
   return AwaitWrite();
 }
 
+Status Pipeline::EndOfInput() {
+  if (!fatal_) return fatal_;
+  if (options_.clock != TimerClock::kWatermark || options_.hash_partitions <= 0) return {};
+  Instant newest = Instant::min();
+  for (int32_t i = 0; i < options_.hash_partitions; ++i) {
+    newest = std::max(newest, LoadWatermark(PartitionId(i))->second.watermark);
+  }
+  if (newest == Instant::min()) return {};
+  for (int32_t i = 0; i < options_.hash_partitions; ++i) {
+    const PartitionId p(i);
+    PartitionClock& clock = LoadWatermark(p)->second;
+    if (clock.watermark < newest) {
+      clock.watermark = newest;
+      clock.moved = true;
+      clock.armed = true;
+    }
+    if (!clock.armed) continue;
+    if (Status s = FireDue(p, newest); !s) return fatal_ = s;
+  }
+  return {};
+}
+
 size_t Pipeline::PendingBytes() const {
   // A timer change: its slot in the change table, and the Timer (with its id) and key the
   // commit builds from it; an uncovered put: its entry in its list.

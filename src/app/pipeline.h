@@ -240,6 +240,13 @@ class Pipeline {
   // source is drained, before exit, before a pause).
   [[nodiscard]] Status Flush();
 
+  // The end of a file replay's input (watermark clock with hash_partitions): the partitions
+  // are the file's dossiers spread by hash, not streams of their own, so a partition whose
+  // dossiers got no recent event (a small file, a quiet spell at its end) moves to the newest
+  // partition's watermark, and the timers due by then fire there, as they would have had the
+  // file gone on. Pending until the next commit (call Flush after it). No-op in other modes.
+  [[nodiscard]] Status EndOfInput();
+
   // True while processed records or timer firings wait for a commit, or a commit's write is
   // in flight (async_commit).
   [[nodiscard]] bool HasPending() const;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -123,6 +124,42 @@ TEST(ReplayInputTest, AFileListedTwiceIsReadOnce) {
   EXPECT_NE(r.out.find("consumed 2 = applied 2 (late 0) + duplicates 0"), std::string::npos)
       << r.out;
   EXPECT_NE(r.err.find("listed again: replayed once"), std::string::npos) << r.err;
+}
+
+// A file's dossiers are spread over replay.partitions by hash, each with its own watermark:
+// at the end of the input, a partition whose dossiers got no recent event catches up with the
+// newest one, so dossiers long past due are overdue whichever partition they fell in (found by
+// a helper: 1 of 6 was, the one sharing a partition with the last event).
+TEST(ReplayInputTest, AtTheEndOfTheInputQuietPartitionsReachTheFilesClock) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-quiet-partitions"));
+  const std::string events = dir / "events.ndjson";
+  {
+    std::ofstream out(events);
+    for (int i = 0; i < 12; ++i) out << Received("Q" + std::to_string(i));  // due 4 Mar 17:00
+    out << R"({"schema_version":1,"event_id":"clock/r","dossier_id":"CLOCK","type":"received",)"
+        << R"("occurred_at":"2026-04-30T09:00:00+07:00","agency_code":"A"})"
+        << "\n";
+  }
+  const CommandResult r = RunIocstream({"replay", "--config", config, events});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<int64_t> partitions;
+  const CommandResult exported =
+      RunIocstream({"export", "--config", config, "dossiers", "--format", "ndjson"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  std::istringstream rows(exported.out);
+  for (std::string line; std::getline(rows, line);) {
+    const auto row = nlohmann::json::parse(line);
+    if (row["dossier_id"] != "CLOCK") partitions.insert(row["partition"].get<int64_t>());
+  }
+  EXPECT_GE(partitions.size(), 4u);  // the twelve are spread over several partitions
+  std::set<std::string> breached;
+  std::istringstream alerts(ReadFile(dir / "state/alerts.ndjson"));
+  for (std::string line; std::getline(alerts, line);) {
+    const auto alert = nlohmann::json::parse(line);
+    if (alert["kind"] == "deadline_breached") breached.insert(alert["dossier_id"]);
+  }
+  EXPECT_EQ(breached.size(), 12u) << ReadFile(dir / "state/alerts.ndjson");
 }
 
 // A replay reads its files twice (the first line names the source, then the events): a pipe
