@@ -100,6 +100,11 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     }
     out.push_back(std::move(f));
   }
+  out.push_back(Single("iocstream_deadline_breaches_detected_live_total",
+                       "deadline_breached alerts raised within 2 hours of their due time by the "
+                       "wall clock (breaches as they happen; not the old ones a catch-up raises "
+                       "again).",
+                       kCounter, Load(probe_.breaches_detected_live)));
   out.push_back(Single("iocstream_alerts_published_total",
                        "Alerts acknowledged by their destination (alerts topic or file).", kCounter,
                        Load(relay_.alerts_published)));
@@ -164,8 +169,13 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
                            std::to_string(kMaxAdmittedCodes) +
                            ", events dead-lettered as too_many_codes).",
                        kGauge, static_cast<double>(Code::PoolSize())));
+  // The partitions this instance holds (a consumer-group run): one that holds none (more
+  // instances than partitions, or all moved away) exports no event-time lag, which would grow
+  // with the wall clock from the last event it applied.
+  std::optional<std::vector<ingest::PartitionLag>> lags;
+  if (lag_) lags = lag_();
   const int64_t max_event_ms = probe_.max_event_time_ms.load();
-  if (max_event_ms > 0) {
+  if (max_event_ms > 0 && (!lags || !lags->empty())) {
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
@@ -176,11 +186,11 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
                          "Newest event time applied (Unix seconds).", kGauge,
                          static_cast<double>(max_event_ms) / 1000.0));
   }
-  if (lag_) {
+  if (lags) {
     MetricFamily f =
         Family("iocstream_consumer_lag",
                "Records between the partition's end and the next offset to consume.", kGauge);
-    for (const auto& l : lag_()) {
+    for (const auto& l : *lags) {
       if (l.lag() < 0) continue;
       Add(f, static_cast<double>(l.lag()),
           {{"topic", l.partition.topic},

@@ -430,6 +430,11 @@ void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts) {
     outbox_.push_back(alert::EncodeAlertOutbox(a));
     outbox_bytes_ += outbox_.back().size();
     CountUp(probe_.alerts_by_kind[static_cast<size_t>(a.kind)], 1);
+    if (a.kind == AlertKind::kDeadlineBreached &&
+        std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()) - a.due_at <=
+            kLiveBreachWindow) {
+      CountUp(probe_.breaches_detected_live, 1);
+    }
   }
 }
 

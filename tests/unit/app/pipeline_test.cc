@@ -6,6 +6,8 @@
 #include <array>
 #include <filesystem>
 
+#include "app/app_metrics.h"
+#include "app/outbox_relay.h"
 #include "app/rules_config.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
@@ -328,6 +330,8 @@ TEST_F(PipelineTest, ACatchUpByTheWallClockBreachesWhatStaysOpenPastTheGrace) {
     EXPECT_EQ(breaches(), kDossiers / 2u);
     ASSERT_TRUE(pipeline.FireTimers(partitions, wall + std::chrono::hours(30)).ok());
     EXPECT_EQ(breaches(), kDossiers / 2u);
+    // Due in March, raised in December: old news, which IocstreamDeadlineBreached does not page.
+    EXPECT_EQ(probe.breaches_detected_live.load(), 0u);
     EXPECT_EQ(probe.applied.load(), kDossiers + kDossiers / 2u);
     for (int i = 0; i < kDossiers; ++i) {
       auto state = store->GetDossier("OLD-" + std::to_string(i));
@@ -335,6 +339,56 @@ TEST_F(PipelineTest, ACatchUpByTheWallClockBreachesWhatStaysOpenPastTheGrace) {
       EXPECT_EQ((*state)->breach_fired, i % 2 == 1) << i;
     }
   }
+}
+
+// A breach raised as its due time passes by the wall clock counts as detected live (the page's
+// counter); so does one raised within kLiveBreachWindow of it, and not one raised later.
+TEST_F(PipelineTest, BreachesRaisedAsTheyHappenAreCountedLive) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWallClock;
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const Instant now = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+  const std::string received = FormatRfc3339Utc(now - std::chrono::hours(30));
+  const std::string just_due = FormatRfc3339Utc(now - std::chrono::minutes(1));
+  const std::string due_at_window =
+      FormatRfc3339Utc(now - kLiveBreachWindow + std::chrono::minutes(5));
+  const std::string long_due = FormatRfc3339Utc(now - kLiveBreachWindow - std::chrono::minutes(5));
+  const std::vector<std::string> payloads = {
+      Event("JUST", EventType::kReceived, received.c_str(), just_due.c_str()),
+      Event("WINDOW", EventType::kReceived, received.c_str(), due_at_window.c_str()),
+      Event("LONG", EventType::kReceived, received.c_str(), long_due.c_str())};
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  // Applied as they were received (not late data, whose timers wait the allowed lateness).
+  ASSERT_TRUE(pipeline.ProcessBatch(records, now - std::chrono::hours(30)).ok());
+  const std::vector<PartitionId> partitions = {PartitionId(0)};
+  ASSERT_TRUE(pipeline.FireTimers(partitions, now).ok());
+  EXPECT_EQ(probe.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load(), 3u);
+  EXPECT_EQ(probe.breaches_detected_live.load(), 2u);
+}
+
+// An instance of the consumer group that holds no partition (more instances than partitions,
+// or all moved away) exports no event-time lag: from the last event it applied, it grew with
+// the wall clock and held the group's breach page off (found by a helper).
+TEST_F(PipelineTest, AnInstanceHoldingNoPartitionExportsNoEventTimeLag) {
+  PipelineProbe probe;
+  probe.max_event_time_ms = ToEpochMillis(*ParseRfc3339("2026-03-02T01:00:00Z"));
+  RelayProbe relay;
+  aggregate::AggregateTable aggregates;
+  auto exports_lag = [&](std::function<std::vector<ingest::PartitionLag>()> lag) {
+    const PipelineMetrics metrics(probe, relay, aggregates, *store_, std::move(lag));
+    const auto families = metrics.Collect();
+    return std::any_of(families.begin(), families.end(), [](const prometheus::MetricFamily& f) {
+      return f.name == "iocstream_event_time_lag_seconds";
+    });
+  };
+  EXPECT_FALSE(exports_lag([] { return std::vector<ingest::PartitionLag>{}; }));
+  ingest::PartitionLag held;
+  held.partition = TopicPartition{"events", PartitionId(0)};
+  EXPECT_TRUE(exports_lag([&] { return std::vector<ingest::PartitionLag>{held}; }));
+  EXPECT_TRUE(exports_lag({}));  // a replay: no consumer group
 }
 
 // One event dated decades ahead (a source's wrong clock or year) moved its partition's
