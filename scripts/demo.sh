@@ -90,7 +90,7 @@ echo
 echo "== a few lines of http://127.0.0.1:$http_port/metrics"
 metrics=$(curl -s http://127.0.0.1:$http_port/metrics)
 grep -E '^iocstream_events_(consumed|applied|late|duplicate)_total ' <<<"$metrics" || true
-grep -E '^iocstream_dossiers_completed_total\{.*department="PWDx".*\} [1-9]' <<<"$metrics" | head -4 || true
+grep -E '^iocstream_dossiers_completed\{.*department="PWDx".*\} [1-9]' <<<"$metrics" | head -4 || true
 echo
 echo "iocstream is still running (pid $(cat $demo/iocstream.pid)); try:"
 echo "  curl -s http://127.0.0.1:$http_port/api/v1/kpis"

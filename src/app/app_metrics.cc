@@ -208,21 +208,27 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     }
   }
 
-  // Dossier counts per department, commune and channel (partitions folded).
+  // Dossier counts per department, commune and channel (partitions folded). Gauges: they are
+  // the state of the partitions this instance holds and move with them to another instance of
+  // the group (as counters, each move read as a reset and counted the moved history again in
+  // increase()); sum them across instances, and take differences over time of the sums.
   const auto rows = aggregate::AggregateTable::FoldPartitions(aggregates_.Snapshot());
-  MetricFamily received =
-      Family("iocstream_dossiers_received_total", "Dossiers received (clock started).", kCounter);
-  MetricFamily completed =
-      Family("iocstream_dossiers_completed_total", "Dossiers finished, by outcome.", kCounter);
-  MetricFamily cancelled = Family("iocstream_dossiers_cancelled_total",
-                                  "Dossiers withdrawn, refused or rejected.", kCounter);
+  constexpr const char* kHeld = " (the partitions this instance holds; sum across instances)";
+  MetricFamily received = Family("iocstream_dossiers_received",
+                                 std::string("Dossiers received (clock started).") + kHeld, kGauge);
+  MetricFamily completed = Family("iocstream_dossiers_completed",
+                                  std::string("Dossiers finished, by outcome.") + kHeld, kGauge);
+  MetricFamily cancelled =
+      Family("iocstream_dossiers_cancelled",
+             std::string("Dossiers withdrawn, refused or rejected.") + kHeld, kGauge);
   MetricFamily open =
-      Family("iocstream_dossiers_open", "Dossiers in processing, by deadline state.", kGauge);
-  MetricFamily supplements =
-      Family("iocstream_supplement_requests_total", "Supplement requests (Form 02).", kCounter);
+      Family("iocstream_dossiers_open",
+             std::string("Dossiers in processing, by deadline state.") + kHeld, kGauge);
+  MetricFamily supplements = Family("iocstream_supplement_requests",
+                                    std::string("Supplement requests (Form 02).") + kHeld, kGauge);
   MetricFamily step_breaches =
-      Family("iocstream_step_deadline_breaches_total",
-             "Transfer steps that passed their internal deadline.", kCounter);
+      Family("iocstream_step_deadline_breaches",
+             std::string("Transfer steps that passed their internal deadline.") + kHeld, kGauge);
   using F = AggregateField;
   for (const auto& [key, c] : rows) {
     const std::vector<ClientMetric::Label> dims = {{"department", key.agency_code},

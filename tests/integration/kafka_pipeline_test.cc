@@ -130,7 +130,7 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
       ReadFile(SourceDir() + "/tests/data/boston/boston-legacy.expected.json"));
   std::map<std::string, std::map<std::string, double>> from_metrics;
   const std::regex line_re(
-      R"RE(^iocstream_dossiers_(received_total|completed_total)\{([^}]*)\} ([0-9.e+]+)$)RE");
+      R"RE(^iocstream_dossiers_(received|completed)\{([^}]*)\} ([0-9.e+]+)$)RE");
   const std::regex dept_re(R"RE(department="([^"]*)")RE");
   const std::regex outcome_re(R"RE(outcome="([^"]*)")RE");
   std::istringstream lines(metrics);
@@ -149,12 +149,12 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
   for (const auto& [department, e] : oracle["departments"].items()) {
     SCOPED_TRACE(department);
     auto& got = from_metrics[department];
-    EXPECT_EQ(got["received_total"], e["received"].get<double>());
-    EXPECT_EQ(got["completed_total/late"], e["closed_with_due"]["late"].get<double>());
+    EXPECT_EQ(got["received"], e["received"].get<double>());
+    EXPECT_EQ(got["completed/late"], e["closed_with_due"]["late"].get<double>());
     EXPECT_EQ(
-        got["completed_total/early"] + got["completed_total/on_time"],
+        got["completed/early"] + got["completed/on_time"],
         e["closed_with_due"]["total"].get<double>() - e["closed_with_due"]["late"].get<double>());
-    EXPECT_EQ(got["completed_total/no_deadline"], e["closed_without_due"].get<double>());
+    EXPECT_EQ(got["completed/no_deadline"], e["closed_without_due"].get<double>());
   }
 
   auto replay = RunIocstream({"replay", "--config", config, "--state-dir", dir / "file-state",
