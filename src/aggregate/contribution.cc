@@ -17,7 +17,7 @@ AggregateCounters Contribution(const DossierState& s) {
         c[F::kOpen] = 1;
         if (!s.due_at) {
           c[F::kOpenNoDeadline] = 1;
-        } else if (s.breach_fired) {
+        } else if (s.breach_fired || s.overdue_by_supplements) {
           c[F::kOpenOverdue] = 1;
         } else if (s.warning_fired || s.hours_left_warning_fired) {
           c[F::kOpenDueSoon] = 1;

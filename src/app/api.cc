@@ -144,9 +144,10 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     // A full scan: fine for a worklist screen on a province's open dossiers; an index of
     // overdue dossiers is the next step if it ever shows in latency.
     // Overdue as the KPIs and metrics count it: open and its breach timer fired (by the
-    // wall clock or the watermark, as configured).
+    // wall clock or the watermark, as configured), or, under the kpi766 policy, more than one
+    // supplement request.
     Status s = shared->store->ForEachDossier([&](const DossierState& d) {
-      if (!rules::IsOpen(d) || !d.breach_fired) return true;
+      if (!rules::IsOpen(d) || !(d.breach_fired || d.overdue_by_supplements)) return true;
       if (department && d.agency_code != *department) return true;
       if (owned && !owned->contains(d.partition)) return true;  // another instance's now
       ++total;

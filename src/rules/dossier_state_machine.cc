@@ -88,6 +88,11 @@ PausePolicy PolicyFor(const DossierState& s, const RulesContext& ctx) {
   return ctx.policy.default_pause_policy;
 }
 
+// Decision 766 (domain.md §1.3): more than one supplement request counts as overdue.
+bool OverdueBySupplements(const DossierState& s, const RulesContext& ctx) {
+  return s.supplement_requests > 1 && PolicyFor(s, ctx) == PausePolicy::kKpi766;
+}
+
 // Legal working duration of the dossier's deadline, measured on the calendar (from the
 // catalog when it came from there, else from receipt to the original due time).
 Millis LegalWorkingDuration(const DossierState& s, const RulesContext& ctx) {
@@ -490,6 +495,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
   }
   UpdateStatus(s, e);
   UpdateOutcome(s, ctx, alerts, e.occurred_at);
+  s.overdue_by_supplements = OverdueBySupplements(s, ctx);
   return Disposition::kApplied;
 }
 
@@ -531,6 +537,7 @@ DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ct
   for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, ctx);
   ComputeWarning(s, ctx);
   Rearm(s, prior.due_at, prior.warning_at, prior.hours_left_warning_at, clock);
+  s.overdue_by_supplements = OverdueBySupplements(s, ctx);  // the catalog may name another policy
   return s;
 }
 

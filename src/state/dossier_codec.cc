@@ -37,7 +37,8 @@ constexpr std::array<BoolField, 5> kBoolFlags = {
     &DossierState::warning_fired, &DossierState::step_breach_fired};
 constexpr uint64_t kCurrentUnitIsAgency = uint64_t{1} << kBoolFlags.size();
 // Flags added after current_unit_is_agency, in bit order from the bit after it; append only.
-constexpr std::array<BoolField, 1> kLaterBoolFlags = {&DossierState::hours_left_warning_fired};
+constexpr std::array<BoolField, 2> kLaterBoolFlags = {&DossierState::hours_left_warning_fired,
+                                                      &DossierState::overdue_by_supplements};
 constexpr size_t kFirstLaterFlagBit = kBoolFlags.size() + 1;
 constexpr uint64_t kKnownFlagBits =
     (uint64_t{1} << (kFirstLaterFlagBit + kLaterBoolFlags.size())) - 1;

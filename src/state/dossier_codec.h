@@ -12,7 +12,7 @@
 //           hours_left_warning, transferred (version 3 on)
 //   varint  flag bits: result_electronic, apology_issued, breach_fired, warning_fired,
 //           step_breach_fired, current_unit_is_agency (then current_unit is not stored),
-//           hours_left_warning_fired
+//           hours_left_warning_fired, overdue_by_supplements (version 3 on)
 //   u8 x5   channel, online_level, status, due_source, outcome
 //   signed  partition
 //   string  agency_code, commune_code, procedure_code, [current_unit]  (varint length + bytes)

@@ -138,6 +138,10 @@ struct DossierState {
   bool warning_fired = false;  // "due soon" threshold passed while open
   bool step_breach_fired = false;
   bool hours_left_warning_fired = false;  // "less than N working hours left" passed while open
+  // Decision 766 policy (kpi766; domain.md §1.3: more than one supplement request counts as
+  // overdue): counted overdue while open, as a fired breach is, but raises no alert (the
+  // legal deadline has not passed) and does not stop the breach timer.
+  bool overdue_by_supplements = false;
 
   Instant status_at{};  // occurred_at of the event that set `status` (out-of-order guard)
   Instant first_event_at{};

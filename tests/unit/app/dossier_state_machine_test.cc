@@ -174,6 +174,41 @@ TEST_F(StateMachineTest, Kpi766SecondSupplementRequestIsLate) {
   EXPECT_EQ(s.outcome, Outcome::kLate);
 }
 
+// Decision 766 (domain.md §1.3, kpi766 policy): more than one supplement request counts an open
+// dossier as overdue in the KPIs and the worklist, before its legal deadline and without an
+// alert; the breach timer still fires at the deadline. Other policies do not count it.
+TEST_F(StateMachineTest, Kpi766CountsAnOpenDossierWithTwoSupplementRequestsOverdue) {
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-13T17:00:00+07:00");
+  const std::vector<DossierEvent> events = {
+      received, Event("q1", EventType::kSupplementRequested, "2026-03-03T08:00:00+07:00"),
+      Event("s1", EventType::kSupplementReceived, "2026-03-04T08:00:00+07:00"),
+      Event("q2", EventType::kSupplementRequested, "2026-03-05T08:00:00+07:00"),
+      Event("s2", EventType::kSupplementReceived, "2026-03-06T08:00:00+07:00")};
+  ctx_.policy.default_pause_policy = PausePolicy::kKpi766;
+  const DossierState once = Apply({events[0], events[1], events[2]});
+  EXPECT_FALSE(once.overdue_by_supplements);
+  EXPECT_EQ(aggregate::Contribution(once)[AggregateField::kOpenOverdue], 0);
+  std::optional<DossierState> s;
+  size_t alerts = 0;
+  for (const auto& e : events) {
+    EventResult r = ApplyEvent(s ? &*s : nullptr, e, PartitionId(0), ctx_);
+    alerts += r.alerts.size();
+    s = std::move(r.state);
+  }
+  EXPECT_TRUE(s->overdue_by_supplements);
+  EXPECT_FALSE(s->breach_fired);
+  EXPECT_EQ(alerts, 0u);
+  EXPECT_EQ(aggregate::Contribution(*s)[AggregateField::kOpenOverdue], 1);
+  const auto timers = DesiredTimers(*s);
+  EXPECT_TRUE(std::any_of(timers.begin(), timers.end(),
+                          [](const Timer& t) { return t.kind == TimerKind::kBreach; }));
+  ctx_.policy.default_pause_policy = PausePolicy::kPause;
+  const DossierState paused = Apply(events);
+  EXPECT_FALSE(paused.overdue_by_supplements);
+  EXPECT_EQ(aggregate::Contribution(paused)[AggregateField::kOpenOverdue], 0);
+}
+
 TEST_F(StateMachineTest, BreachTimerFiresOnceThenCompletionIsLate) {
   auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
   received.due_at = T("2026-03-05T17:00:00+07:00");

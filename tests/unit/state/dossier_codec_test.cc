@@ -80,6 +80,7 @@ DossierState FullState() {
   s.warning_fired = true;
   s.step_breach_fired = true;
   s.hours_left_warning_fired = true;
+  s.overdue_by_supplements = true;
   s.status_at = At(t0 + 11 * 86'400'000LL);
   s.first_event_at = At(t0 - 3'600'000);
   s.last_event_at = At(t0 + 13 * 86'400'000LL);
@@ -92,9 +93,11 @@ DossierState FullState() {
   return s;
 }
 
-// FullState() as encoding version 2 stored it: no transfer instant, no pause marks.
+// FullState() as encoding version 2 stored it: no transfer instant, no pause marks, no
+// overdue_by_supplements.
 DossierState FullStateVersion2() {
   DossierState s = FullState();
+  s.overdue_by_supplements = false;
   s.transferred_at.reset();
   s.pause_marks.clear();
   return s;
@@ -147,12 +150,12 @@ TEST(DossierCodecTest, EncodingIsByteStable) {
   // bytes unless it bumps the version. These are version 3 bytes of FullState() and of an
   // empty state, as the first version 3 encoder wrote them.
   EXPECT_EQ(Hex(EncodeDossier(FullState())),
-            "03ffff015f02030402030e0d3030302e30302e31312e48353705323438343116312e3030313233342e3030"
-            "302e30302e30302e4835370d3030302e30302e31322e48353780e68cb1f86580eaccb208808ae78d070080"
-            "bab703809ab4bb0680aa81e90580fa99e00780eab59f03808ae78d0780eaccb20880daff8409809a9da801"
-            "80bace960580ca9bc40480dae8f10380f0c9e50580fa82cd0280f0b252040203efcdab8967452301000000"
-            "0000000000ffffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b030480aaea550180"
-            "9a9da80100809a9da80101ffb9b70300");
+            "03ffff01df0102030402030e0d3030302e30302e31312e48353705323438343116312e3030313233342e30"
+            "30302e30302e30302e4835370d3030302e30302e31322e48353780e68cb1f86580eaccb208808ae78d0700"
+            "80bab703809ab4bb0680aa81e90580fa99e00780eab59f03808ae78d0780eaccb20880daff8409809a9da8"
+            "0180bace960580ca9bc40480dae8f10380f0c9e50580fa82cd0280f0b252040203efcdab89674523010000"
+            "000000000000ffffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b030480aaea5501"
+            "809a9da80100809a9da80101ffb9b70300");
   EXPECT_EQ(Hex(EncodeDossier(DossierState{})), "03002000000900000000000000000000000000000100");
   // The reused-buffer overload replaces what the buffer held.
   std::string buffer(500, 'x');
@@ -289,7 +292,7 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   presence.replace(1, 1, "\x80\x80\x02");  // presence bit 15: unknown (15 known)
   expect_corrupt(presence, "unknown presence bit");
   std::string flags = empty;
-  flags.replace(2, 1, "\xa0\x01");  // flags: 7 known bits; this sets unknown bit 7
+  flags.replace(2, 1, "\xa0\x02");  // flags: 8 known bits; this sets unknown bit 8
   expect_corrupt(flags, "unknown flag bit");
   // A huge applied_event_ids count must be refused before allocating.
   // The empty state ends with four one-byte fields: event id count 0, pause count 0, legal
