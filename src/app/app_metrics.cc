@@ -180,8 +180,9 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
     out.push_back(Single("iocstream_event_time_lag_seconds",
-                         "Wall clock minus the newest event time applied.", kGauge,
-                         static_cast<double>(now_ms - max_event_ms) / 1000.0));
+                         "Wall clock minus the newest event time applied (negative after an "
+                         "event dated ahead of the wall clock, up to timers.max_time_ahead).",
+                         kGauge, static_cast<double>(now_ms - max_event_ms) / 1000.0));
     out.push_back(Single("iocstream_max_event_time_seconds",
                          "Newest event time applied (Unix seconds).", kGauge,
                          static_cast<double>(max_event_ms) / 1000.0));

@@ -422,7 +422,8 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
   const OptionalInstant due_before = s.due_at;
   const OptionalInstant warning_before = s.warning_at;
   const OptionalInstant hours_left_before = s.hours_left_warning_at;
-  bool pauses_changed = false;  // a pause mark, or a bound of the running clock, was added
+  bool pauses_changed = false;  // a pause mark, or the receipt, was added
+  bool end_changed = false;     // a completion, return or cancellation: the end may be earlier
   RememberEvent(s, id_hash);
   MergeAttributes(s, e);
   s.first_event_at = std::min(s.first_event_at, e.occurred_at);
@@ -471,23 +472,29 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
     case EventType::kCompleted:
       MinInto(s.completed_at, e.occurred_at);
       if (e.result_electronic) s.result_electronic = *e.result_electronic;
-      pauses_changed = true;
+      end_changed = true;
       break;
     case EventType::kResultReturned:
       MinInto(s.returned_at, e.occurred_at);
-      pauses_changed = true;
+      end_changed = true;
       break;
     case EventType::kWithdrawn:
     case EventType::kRefused:
     case EventType::kRejected:
       MinInto(s.closed_at, e.occurred_at);
-      pauses_changed = true;
+      end_changed = true;
       break;
     case EventType::kRescheduled:
       s.rescheduled_due_at = e.new_due_at;
       // An apology counts only when issued before the deadline (Circular 01/2018 Form 04).
       if (!s.due_at || e.occurred_at <= *s.due_at) s.apology_issued = true;
       break;
+  }
+  if (end_changed && !pauses_changed && !s.pause_marks.empty()) {
+    // The end of processing bounds the pauses: derived again only when it cuts one (an open
+    // pause, or a mark after it), not for every finished dossier that was paused once.
+    const std::optional<Instant> end = EndOfProcessing(s);
+    pauses_changed = s.paused_since.has_value() || (end && s.pause_marks.back().at > *end);
   }
   if (pauses_changed && !s.pause_marks.empty()) {
     DerivePauses(s, ctx);
