@@ -30,7 +30,9 @@ struct RelayProbe {
   std::atomic<uint64_t> alerts_published{0};
   std::atomic<uint64_t> dead_letters_published{0};
   std::atomic<uint64_t> publish_failures{0};
-  std::atomic<int64_t> pending{0};  // entries read but not yet deleted (approximate)
+  // Entries in the outbox not yet acknowledged, as of the relay's last page (those committed
+  // since are counted at the next page).
+  std::atomic<int64_t> pending{0};
 };
 
 // The thread both relays drain on ("outbox-relay"): it runs a pass when woken (Notify) or

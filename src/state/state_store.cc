@@ -483,6 +483,8 @@ struct StateStore::Impl {
 
   std::mutex commit_mu;
   uint64_t next_outbox_sequence = kFirstOutboxSequence;  // guarded by commit_mu
+  // Its value once the commit that moved it is written, for readers on other threads.
+  std::atomic<uint64_t> next_outbox_sequence_written{kFirstOutboxSequence};
   // Bytes of the last batch committed: the next batch reserves about as much, so that a large
   // batch is not built by doubling (and copying) its buffer a dozen times.
   std::atomic<size_t> last_batch_bytes{0};
@@ -626,6 +628,7 @@ struct StateStore::Impl {
     }
     if (!it->status().ok()) return FromRocks(it->status(), "scan outbox");
     next_outbox_sequence = next;
+    next_outbox_sequence_written.store(next);
     outbox_floor.store(floor);
     return {};
   }
@@ -973,8 +976,13 @@ Status StateStore::Commit(StateBatch&& batch) {
   auto s = impl_->db->Write(impl_->write_options, &rep->batch);
   if (!s.ok()) return FromRocks(s, "commit");
   impl_->next_outbox_sequence = sequence;
+  impl_->next_outbox_sequence_written.store(sequence);
   impl_->Recycle(std::move(rep));
   return {};
+}
+
+uint64_t StateStore::NextOutboxSequence() const {
+  return impl_->next_outbox_sequence_written.load();
 }
 
 Result<std::optional<DossierState>> StateStore::GetDossier(std::string_view dossier_id) const {

@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "app/outbox_relay.h"
 #include "integration/harness.h"
+#include "iocstream/alert/outbox_message.h"
+#include "iocstream/state/state_store.h"
 
 namespace iocstream::testing {
 namespace {
@@ -44,6 +47,51 @@ TEST(KafkaSinkTest, APublishAfterAFatalProducerErrorGoesThroughANewProducer) {
   const auto records = ConsumeAll(topic, 5, std::chrono::seconds(30));
   ASSERT_EQ(records.size(), 5u);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(records[i].value, "alert-" + std::to_string(i));
+}
+
+// iocstream_outbox_pending is the whole outbox, not the relay's page: a helper saw 6 while
+// 5,043 alerts waited (and at most 2,000, a page, while 11,638 did), which held
+// IocstreamAlertsUndelivered's threshold of 1,000 out of reach.
+TEST(KafkaSinkTest, TheRelaysPendingCountIsTheWholeOutbox) {
+  const std::string topic = UniqueName("relay-pending");
+  CreateTopic(topic, 1);
+  TempDir dir;
+  state::StateStoreOptions store_options;
+  store_options.path = dir / "state";
+  auto store = state::StateStore::Open(store_options);
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  for (int commit = 0; commit < 3; ++commit) {  // 3 commits of 1,500 alerts
+    state::StateBatch batch = (*store)->NewBatch();
+    for (int i = 0; i < 1500; ++i) {
+      alert::OutboxMessage m;
+      m.kind = alert::OutboxKind::kAlert;
+      m.key = "D-" + std::to_string(commit * 1500 + i);
+      m.value = R"({"alert":)" + std::to_string(commit * 1500 + i) + "}";
+      batch.AppendOutbox(alert::EncodeOutboxMessage(m));
+    }
+    ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
+  }
+  alert::KafkaSinkOptions options;
+  options.bootstrap_servers = Bootstrap();
+  auto sink = alert::KafkaSink::Open(options);
+  ASSERT_TRUE(sink.has_value()) << sink.error().message;
+  app::RelayProbe probe;
+  app::KafkaOutboxRelay relay(**store, std::move(*sink), topic, topic + "-dlq", probe);
+  auto sent = relay.DrainOnce(10);
+  ASSERT_TRUE(sent.has_value()) << sent.error().message;
+  EXPECT_EQ(*sent, 10u);
+  EXPECT_EQ(probe.pending.load(), 4490);
+  sent = relay.DrainOnce(2000);
+  ASSERT_TRUE(sent.has_value()) << sent.error().message;
+  EXPECT_EQ(probe.pending.load(), 2490);
+  while (true) {
+    sent = relay.DrainOnce(2000);
+    ASSERT_TRUE(sent.has_value()) << sent.error().message;
+    if (*sent == 0) break;
+  }
+  EXPECT_EQ(probe.pending.load(), 0);
+  EXPECT_EQ(probe.alerts_published.load(), 4500u);
+  relay.Stop(Millis(1000));
 }
 
 }  // namespace

@@ -388,6 +388,11 @@ class StateStore {
   [[nodiscard]] Result<std::vector<OutboxEntry>> ReadOutbox(
       size_t limit, size_t max_bytes = std::numeric_limits<size_t>::max()) const;
 
+  // The sequence the next outbox entry will get: entries are numbered one by one as commits
+  // write them, so the outbox holds NextOutboxSequence() - (first entry's sequence) entries.
+  // Any thread; as of the last commit written.
+  [[nodiscard]] uint64_t NextOutboxSequence() const;
+
   // Removes outbox entries with sequence <= up_to_sequence_inclusive, once the broker has
   // acknowledged them. Uses the WAL setting of the options: with the WAL disabled, a crash
   // may bring deleted entries back (they are redelivered; alert ids are idempotent).
