@@ -164,32 +164,29 @@ TEST(DossierCodecTest, EncodingIsByteStable) {
 }
 
 // Before version 3 the applied pauses, the open pause and an unmatched resume were the pause
-// state: they come back as the pause marks (sorted), and the unmatched resume as an end mark.
-DossierState WithMarksOfVersion2(DossierState s) {
-  for (const PauseInterval& p : s.pauses) {
-    s.pause_marks.push_back({p.start, true});
-    s.pause_marks.push_back({p.end, false});
-  }
-  if (s.paused_since) s.pause_marks.push_back({*s.paused_since, true});
-  if (s.unmatched_resume_at) s.pause_marks.push_back({*s.unmatched_resume_at, false});
+// state: they come back as the pause marks, and the unmatched resume as an end mark.
+// FullState()'s: pauses [1d, 2d) and [3d, 3d + 1h), open since 2d, resumed at 6d (t0 + days).
+DossierState WithMarks(DossierState s, std::vector<PauseMark> marks) {
+  s.pause_marks = std::move(marks);
   s.unmatched_resume_at.reset();
-  std::stable_sort(s.pause_marks.begin(), s.pause_marks.end(), PauseMarkBefore);
   return s;
 }
+constexpr int64_t kT0 = 1'751'328'000'000;
+constexpr int64_t kDay = 86'400'000;
 
 TEST(DossierCodecTest, Version2ValuesStillDecode) {
   const DossierState s = FullStateVersion2();
   auto decoded = DecodeDossier(s.dossier_id, Unhex(kFullStateVersion2));
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
-  const DossierState expected = WithMarksOfVersion2(s);
+  // In time order; at 2d the end before the start.
+  const DossierState expected = WithMarks(s, {{At(kT0 + kDay), true},
+                                              {At(kT0 + 2 * kDay), false},
+                                              {At(kT0 + 2 * kDay), true},
+                                              {At(kT0 + 3 * kDay), true},
+                                              {At(kT0 + 3 * kDay + 3'600'000), false},
+                                              {At(kT0 + 6 * kDay), false}});
   EXPECT_EQ(FirstDifferentField(*decoded, expected), -1) << "field index of DossierState";
-  // Pauses [1d, 2d) and [3d, 3d + 1h), open since 2d, resumed at 6d: starts at 1d, 2d, 3d, ends
-  // at 2d (before the start at the same instant), 3d + 1h and 6d.
-  ASSERT_EQ(decoded->pause_marks.size(), 6u);
-  EXPECT_FALSE(decoded->pause_marks[1].start);
-  EXPECT_TRUE(decoded->pause_marks[2].start);
-  EXPECT_EQ(decoded->pause_marks[1].at, decoded->pause_marks[2].at);
-  EXPECT_FALSE(decoded->unmatched_resume_at.has_value());
+  EXPECT_EQ(decoded->pause_marks, expected.pause_marks);
 }
 
 TEST(DossierCodecTest, Version1ValuesStillDecode) {
@@ -202,8 +199,9 @@ TEST(DossierCodecTest, Version1ValuesStillDecode) {
   bytes[0] = 1;
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
-  EXPECT_EQ(FirstDifferentField(*decoded, WithMarksOfVersion2(s)), -1)
-      << "field index of DossierState";
+  const DossierState expected =
+      WithMarks(s, {{At(kT0 + 2 * kDay), true}, {At(kT0 + 6 * kDay), false}});
+  EXPECT_EQ(FirstDifferentField(*decoded, expected), -1) << "field index of DossierState";
 }
 
 TEST(DossierCodecTest, EmptyStateRoundTrips) {
