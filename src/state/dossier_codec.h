@@ -5,7 +5,9 @@
 // "signed" means zigzag):
 //   u8      version (= 3; 1 and 2 are still read: 1 ends after applied_event_ids, 2 after
 //           legal_working_time; their pauses, open pause and unmatched resume become the
-//           pause marks)
+//           pause marks. Version 1 kept no pauses, only paused_ms: such a dossier keeps the
+//           deadline it was stored with until its next pause or end event derives the
+//           deadline again from the marks, which then lack those pauses)
 //   varint  presence bits of the optional instants, bit i set when present, in order:
 //           submitted, received, due, original_due, rescheduled_due, step_due, completed,
 //           returned, closed, paused_since, warning, timer_floor, unmatched_resume,
