@@ -216,11 +216,10 @@ void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIn
 // The earliest known end of processing (completion, result return, cancellation), whatever
 // order the events arrived in.
 std::optional<Instant> EndOfProcessing(const DossierState& s) {
-  std::optional<Instant> first;
-  for (const auto& end : {s.completed_at, s.returned_at, s.closed_at}) {
-    if (end && (!first || *end < *first)) first = end;
-  }
-  return first;
+  // The end the outcome is judged on (§1.5: the completion, else the result's return), else
+  // the withdrawal, refusal or rejection: pauses count up to the same end.
+  if (const auto end = EndOf(s)) return end;
+  return s.closed_at;
 }
 
 // Moves the deadline for a pause [since, at) per policy (domain.md §1.3):
@@ -288,27 +287,45 @@ void DerivePauses(DossierState& s, const RulesContext& ctx) {
   s.paused_ms = 0;
   s.paused_since.reset();
   std::optional<Instant> open;
-  for (const PauseMark& mark : s.pause_marks) {
-    if (mark.start) {
-      if (!open) open = mark.at;
-      continue;
-    }
-    if (!open) continue;
+  auto close = [&](Instant until) {
     Instant since = *open;
-    Instant until = mark.at;
     open.reset();
-    if (!s.received_at) continue;
+    if (!s.received_at) return;
     since = std::max(since, *s.received_at);
     if (end) until = std::min(until, *end);
-    if (until <= since) continue;
+    if (until <= since) return;
     s.pauses.push_back({since, until});
     s.paused_ms += (until - since).count();
+  };
+  // By instant; at one instant the ends close an open pause before the starts open the next,
+  // and with none open the starts open one before the ends close it (a request supplemented
+  // at the counter the same minute is a pause of no length, whatever the arrival order).
+  for (size_t i = 0; i < s.pause_marks.size();) {
+    const Instant at = s.pause_marks[i].at;
+    bool starts = false;
+    bool ends = false;
+    for (; i < s.pause_marks.size() && s.pause_marks[i].at == at; ++i) {
+      (s.pause_marks[i].start ? starts : ends) = true;
+    }
+    // The receipt ends a pause requested before it: the dossier was accepted as complete
+    // (§1.1; a request at intake is guidance, Form 02, and its own end may never be sent).
+    if (open && s.received_at && *open < *s.received_at && *s.received_at <= at) {
+      close(*s.received_at);
+    }
+    if (open) {
+      if (ends) {
+        close(at);
+        if (starts) open = at;
+      }
+    } else if (starts) {
+      open = at;
+      if (ends) close(at);
+    }
   }
+  if (open && s.received_at && *open < *s.received_at) close(*s.received_at);
   // A pause still open when the dossier finishes stays open: its end may arrive late and is
   // then applied up to the end of processing.
-  if (open && (!end || *open < *end)) {
-    s.paused_since = s.received_at ? std::max(*open, *s.received_at) : *open;
-  }
+  if (open && (!end || *open < *end)) s.paused_since = *open;
   if (!s.received_at || !s.original_due_at) return;
   s.due_at = DueBeforePauses(s, ctx);
   for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, ctx);
@@ -327,6 +344,10 @@ void Rearm(DossierState& s, const OptionalInstant& due_before,
     if (fired && after && after != before && *after >= first_past) fired = false;
   };
   rearm(s.breach_fired, due_before, s.due_at, clock);
+  // Paused (a late request) before its deadline: its clock stopped in time (§1.3).
+  if (s.breach_fired && s.paused_since && s.due_at && *s.paused_since <= *s.due_at) {
+    s.breach_fired = false;
+  }
   rearm(s.warning_fired, warning_before, s.warning_at, clock + Millis(1));
   rearm(s.hours_left_warning_fired, hours_left_before, s.hours_left_warning_at, clock + Millis(1));
 }
@@ -422,6 +443,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
   const OptionalInstant due_before = s.due_at;
   const OptionalInstant warning_before = s.warning_at;
   const OptionalInstant hours_left_before = s.hours_left_warning_at;
+  const std::optional<Instant> end_before = EndOfProcessing(s);
   bool pauses_changed = false;  // a pause mark, or the receipt, was added
   bool end_changed = false;     // a completion, return or cancellation: the end may be earlier
   RememberEvent(s, id_hash);
@@ -491,10 +513,14 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
       break;
   }
   if (end_changed && !pauses_changed && !s.pause_marks.empty()) {
-    // The end of processing bounds the pauses: derived again only when it cuts one (an open
-    // pause, or a mark after it), not for every finished dossier that was paused once.
+    // The end of processing bounds the pauses: derived again only when it moved and cuts one
+    // (an open pause, or a mark after it or after the end they were cut at), not for every
+    // finished dossier that was paused once.
     const std::optional<Instant> end = EndOfProcessing(s);
-    pauses_changed = s.paused_since.has_value() || (end && s.pause_marks.back().at > *end);
+    if (end != end_before) {
+      const Instant cut = end_before ? std::min(*end, *end_before) : *end;
+      pauses_changed = s.paused_since.has_value() || s.pause_marks.back().at > cut;
+    }
   }
   if (pauses_changed && !s.pause_marks.empty()) {
     DerivePauses(s, ctx);

@@ -207,27 +207,62 @@ TEST_F(StateMachineRulesTest, TwoSupplementRoundsInAnyArrivalOrderGiveTheSameDea
   EXPECT_EQ(orders, 120u);
 }
 
-// The clock starts at receipt (§1.1): a supplement round before it is intake guidance and moves
-// nothing; one across it counts from the receipt.
-TEST_F(StateMachineRulesTest, OnlyThePartOfAPauseAfterTheReceiptCounts) {
-  const DossierState before =
-      Apply({Event("q", EventType::kSupplementRequested, "2026-03-02 08:00"),
-             Event("s", EventType::kSupplementReceived, "2026-03-02 10:00"),
-             Event("r", EventType::kReceived, "2026-03-03 09:00")});
-  EXPECT_EQ(FormatLocal(*before.due_at), "2026-03-05 09:00");
-  EXPECT_EQ(before.paused_ms, 0);
-  // Requested Mon 08:00, received Tue 09:00, supplemented Tue 11:00: 2 working hours count.
-  const DossierState across =
-      Apply({Event("q", EventType::kSupplementRequested, "2026-03-02 08:00"),
-             Event("r", EventType::kReceived, "2026-03-03 09:00"),
-             Event("s", EventType::kSupplementReceived, "2026-03-03 11:00")});
-  EXPECT_EQ(FormatLocal(*across.due_at), "2026-03-05 11:00");
-  EXPECT_EQ(across.paused_ms, 2 * 3600 * 1000);
-  // Still open at the receipt: paused from the receipt on.
-  const DossierState open = Apply({Event("q", EventType::kSupplementRequested, "2026-03-02 08:00"),
-                                   Event("r", EventType::kReceived, "2026-03-03 09:00")});
-  ASSERT_TRUE(open.paused_since.has_value());
-  EXPECT_EQ(FormatLocal(*open.paused_since), "2026-03-03 09:00");
+// The clock starts at receipt (§1.1): a supplement round before it is intake guidance (Form 02)
+// and moves nothing, and the receipt ends a request made before it, whose own end may never be
+// sent (the dossier was accepted as complete).
+TEST_F(StateMachineRulesTest, ARequestBeforeTheReceiptPausesNothing) {
+  const auto q = Event("q", EventType::kSupplementRequested, "2026-03-02 08:00");
+  const auto r = Event("r", EventType::kReceived, "2026-03-03 09:00");
+  for (const auto& events :
+       {std::vector<DossierEvent>{q, Event("s", EventType::kSupplementReceived, "2026-03-02 10:00"),
+                                  r},
+        std::vector<DossierEvent>{q, r,
+                                  Event("s", EventType::kSupplementReceived, "2026-03-03 11:00")},
+        std::vector<DossierEvent>{q, r}, std::vector<DossierEvent>{r, q}}) {
+    const DossierState s = Apply(events);
+    EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 09:00");
+    EXPECT_EQ(s.paused_ms, 0);
+    EXPECT_FALSE(s.paused_since.has_value());
+    EXPECT_TRUE(IsOverdueAt(s, Local("2026-03-05 09:01")));
+  }
+}
+
+// A request supplemented at the counter within the same minute is a pause of no length, in
+// either arrival order; a new request at the minute a pause ends opens the next one.
+TEST_F(StateMachineRulesTest, PauseMarksAtOneInstant) {
+  const auto r = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  const auto q = Event("q", EventType::kSupplementRequested, "2026-03-02 10:00");
+  const auto s = Event("s", EventType::kSupplementReceived, "2026-03-02 10:00");
+  for (const auto& events :
+       {std::vector<DossierEvent>{r, q, s}, std::vector<DossierEvent>{r, s, q}}) {
+    const DossierState d = Apply(events);
+    EXPECT_FALSE(d.paused_since.has_value());
+    EXPECT_EQ(FormatLocal(*d.due_at), "2026-03-04 09:00");
+  }
+  const auto q1 = Event("q1", EventType::kSupplementRequested, "2026-03-02 10:00");
+  const auto s1 = Event("s1", EventType::kSupplementReceived, "2026-03-02 14:00");
+  const auto q2 = Event("q2", EventType::kSupplementRequested, "2026-03-02 14:00");
+  for (const auto& events :
+       {std::vector<DossierEvent>{r, q1, s1, q2}, std::vector<DossierEvent>{r, q2, s1, q1},
+        std::vector<DossierEvent>{q2, r, q1, s1}}) {
+    const DossierState d = Apply(events);
+    ASSERT_TRUE(d.paused_since.has_value());
+    EXPECT_EQ(FormatLocal(*d.paused_since), "2026-03-02 14:00");
+    EXPECT_EQ(d.paused_ms, 4 * 3600 * 1000);
+  }
+}
+
+// Pauses count up to the end the outcome is judged on: the completion, also when the dossier
+// was withdrawn before it (§1.5). Received Mon 09:00 (due Wed 09:00), paused Mon 14:00 - Tue
+// 14:00 (8 working hours: due Thu 09:00), withdrawn Mon 15:00, completed Wed 12:00: on time.
+TEST_F(StateMachineRulesTest, PausesCountUpToTheCompletionWhenAlsoWithdrawn) {
+  const DossierState s = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+                                Event("q", EventType::kSupplementRequested, "2026-03-02 14:00"),
+                                Event("x", EventType::kWithdrawn, "2026-03-02 15:00"),
+                                Event("s", EventType::kSupplementReceived, "2026-03-03 14:00"),
+                                Event("c", EventType::kCompleted, "2026-03-04 12:00")});
+  EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 09:00");
+  EXPECT_NE(s.outcome, Outcome::kLate);
 }
 
 // A pause that arrives after the breach fired and moves the deadline past the clock puts the
@@ -256,13 +291,35 @@ TEST_F(StateMachineRulesTest, ALatePauseMovingTheDeadlinePastTheClockReArmsTheBr
   EXPECT_TRUE(std::any_of(again.begin(), again.end(), [&](const Timer& t) {
     return t.kind == TimerKind::kBreach && t.due == *s.due_at + Millis(1);
   }));
-  // The same pause seen once the clock is past the new due time: still overdue, no second page.
+  // A request (still open) dated before the deadline, seen after the breach: the clock stopped
+  // in time, so the dossier is not overdue.
+  const DossierState open_pause =
+      ApplyEvent(&fired.state, Event("q", EventType::kSupplementRequested, "2026-03-02 14:00"),
+                 PartitionId(0), ctx_, clock)
+          .state;
+  EXPECT_FALSE(open_pause.breach_fired);
+  EXPECT_FALSE(IsOverdueAt(open_pause, clock));
+  // The same pause seen once the clock is past the new due time (its end first): still
+  // overdue, no second page.
   DossierState late = fired.state;
-  for (const DossierEvent& e : {Event("q", EventType::kSupplementRequested, "2026-03-02 14:00"),
-                                Event("s", EventType::kSupplementReceived, "2026-03-03 09:00")}) {
+  for (const DossierEvent& e : {Event("s", EventType::kSupplementReceived, "2026-03-03 09:00"),
+                                Event("q", EventType::kSupplementRequested, "2026-03-02 14:00")}) {
     late = ApplyEvent(&late, e, PartitionId(0), ctx_, Local("2026-03-05 09:00")).state;
   }
   EXPECT_TRUE(late.breach_fired);
+  // Its request first: paused before the deadline for a while, so re-armed, and due again at
+  // once for the new deadline (Wed 16:00, another alert id).
+  DossierState request_first = fired.state;
+  for (const DossierEvent& e : {Event("q", EventType::kSupplementRequested, "2026-03-02 14:00"),
+                                Event("s", EventType::kSupplementReceived, "2026-03-03 09:00")}) {
+    request_first =
+        ApplyEvent(&request_first, e, PartitionId(0), ctx_, Local("2026-03-05 09:00")).state;
+  }
+  EXPECT_FALSE(request_first.breach_fired);
+  const std::vector<Timer> due = DesiredTimers(request_first);
+  EXPECT_TRUE(std::any_of(due.begin(), due.end(), [&](const Timer& t) {
+    return t.kind == TimerKind::kBreach && t.due <= Local("2026-03-05 09:00");
+  }));
 }
 
 // The unit and step deadline are the latest transfer's by event time, not the last to arrive.
