@@ -147,7 +147,9 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     // wall clock or the watermark, as configured), or, under the kpi766 policy, more than one
     // supplement request.
     Status s = shared->store->ForEachDossier([&](const DossierState& d) {
-      if (!rules::IsOpen(d) || !(d.breach_fired || d.overdue_by_supplements)) return true;
+      if (!rules::IsOpen(d) || !d.due_at || !(d.breach_fired || d.overdue_by_supplements)) {
+        return true;  // (as the metrics: without a due time, "no deadline")
+      }
       if (department && d.agency_code != *department) return true;
       if (owned && !owned->contains(d.partition)) return true;  // another instance's now
       ++total;

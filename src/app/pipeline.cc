@@ -432,7 +432,7 @@ void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts) {
     CountUp(probe_.alerts_by_kind[static_cast<size_t>(a.kind)], 1);
     if (a.kind == AlertKind::kDeadlineBreached &&
         std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()) - a.due_at <=
-            kLiveBreachWindow) {
+            LiveBreachWindow(options_.allowed_lateness)) {
       CountUp(probe_.breaches_detected_live, 1);
     }
   }

@@ -147,10 +147,10 @@ struct PipelineProbe {
   std::atomic<uint64_t> source_resets{0};
   std::atomic<uint64_t> timers_fired{0};
   std::array<std::atomic<uint64_t>, 8> alerts_by_kind{};
-  // deadline_breached alerts raised within kLiveBreachWindow of their due time by the wall
-  // clock: breaches detected as they happen. A catch-up (a replay, a restart on a new state
-  // directory, a partition moving without its state) raises again the breaches of dossiers
-  // long overdue; those are not counted, so that a page on this counter is always news.
+  // deadline_breached alerts raised within LiveBreachWindow(allowed lateness) of their due
+  // time by the wall clock: breaches detected as they happen. A catch-up (a replay, a restart on a
+  // new state directory, a partition moving without its state) raises again the breaches of
+  // dossiers long overdue; those are not counted, so that a page on this counter is always news.
   std::atomic<uint64_t> breaches_detected_live{0};
   std::atomic<uint64_t> batches{0};  // commits that wrote a batch
   std::array<std::atomic<uint64_t>, kCommitTriggerCount> commits_by_trigger{};  // of those
@@ -172,9 +172,12 @@ struct PipelineProbe {
   std::atomic<uint64_t> changelog_records_written{0};
 };
 
-// The window of PipelineProbe::breaches_detected_live: wider than the allowed lateness (1 h by
-// default) for which timers of late data wait, and than the watermark's lag in a Kafka replay.
-inline constexpr Millis kLiveBreachWindow{std::chrono::hours(2)};
+// The window of PipelineProbe::breaches_detected_live: 2 hours, and at least an hour more than
+// the allowed lateness, for which the timers of late data wait (and by which a watermark
+// clock trails the newest event).
+[[nodiscard]] inline Millis LiveBreachWindow(Millis allowed_lateness) {
+  return std::max<Millis>(std::chrono::hours(2), allowed_lateness + std::chrono::hours(1));
+}
 
 // What one Pipeline::Recompute did.
 struct RecomputeSummary {

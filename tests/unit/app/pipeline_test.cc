@@ -342,7 +342,7 @@ TEST_F(PipelineTest, ACatchUpByTheWallClockBreachesWhatStaysOpenPastTheGrace) {
 }
 
 // A breach raised as its due time passes by the wall clock counts as detected live (the page's
-// counter); so does one raised within kLiveBreachWindow of it, and not one raised later.
+// counter); so does one raised within LiveBreachWindow of it, and not one raised later.
 TEST_F(PipelineTest, BreachesRaisedAsTheyHappenAreCountedLive) {
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
@@ -353,9 +353,9 @@ TEST_F(PipelineTest, BreachesRaisedAsTheyHappenAreCountedLive) {
   const Instant now = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
   const std::string received = FormatRfc3339Utc(now - std::chrono::hours(30));
   const std::string just_due = FormatRfc3339Utc(now - std::chrono::minutes(1));
-  const std::string due_at_window =
-      FormatRfc3339Utc(now - kLiveBreachWindow + std::chrono::minutes(5));
-  const std::string long_due = FormatRfc3339Utc(now - kLiveBreachWindow - std::chrono::minutes(5));
+  const Millis window = LiveBreachWindow(options.allowed_lateness);
+  const std::string due_at_window = FormatRfc3339Utc(now - window + std::chrono::minutes(5));
+  const std::string long_due = FormatRfc3339Utc(now - window - std::chrono::minutes(5));
   const std::vector<std::string> payloads = {
       Event("JUST", EventType::kReceived, received.c_str(), just_due.c_str()),
       Event("WINDOW", EventType::kReceived, received.c_str(), due_at_window.c_str()),
