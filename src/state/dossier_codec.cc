@@ -214,6 +214,12 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   if ((*presence & ~kKnownPresenceBits) != 0 || (*flags & ~kKnownFlagBits) != 0) {
     return Corrupt("unknown presence or flag bits", dossier_id);
   }
+  // transferred_at and overdue_by_supplements came with version 3.
+  constexpr uint64_t kVersion3Presence = uint64_t{1} << 14;
+  constexpr uint64_t kVersion3Flags = uint64_t{1} << (kFirstLaterFlagBit + 1);
+  if (*version < 3 && ((*presence & kVersion3Presence) != 0 || (*flags & kVersion3Flags) != 0)) {
+    return Corrupt("presence or flag bits of a later version", dossier_id);
+  }
   for (size_t i = 0; i < kBoolFlags.size(); ++i) {
     s.*kBoolFlags[i] = (*flags & (uint64_t{1} << i)) != 0;
   }
@@ -311,7 +317,12 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
       auto at = r.ReadSignedVarint64();
       auto start = r.ReadByte();
       if (!at || !start || *start > 1) return Corrupt("truncated pause marks", dossier_id);
-      s.pause_marks.push_back({AddDelta(s.first_event_at, *at), *start == 1});
+      const PauseMark mark{AddDelta(s.first_event_at, *at), *start == 1};
+      // Kept sorted (new marks are inserted in order): anything else is not ours.
+      if (!s.pause_marks.empty() && PauseMarkBefore(mark, s.pause_marks.back())) {
+        return Corrupt("pause marks out of order", dossier_id);
+      }
+      s.pause_marks.push_back(mark);
     }
   } else {
     // Before version 3 the pauses were kept as applied: their ends become the marks.

@@ -86,10 +86,10 @@ DossierState FullState() {
   s.last_event_at = At(t0 + 13 * 86'400'000LL);
   s.applied_event_ids = {0x0123456789abcdefULL, 0, std::numeric_limits<uint64_t>::max()};
   s.transferred_at = At(t0 + 4 * 86'400'000LL);
-  s.pause_marks = {{At(t0 + 86'400'000LL), true},
+  s.pause_marks = {{At(t0 - 7'200'000), false},  // sorted (PauseMarkBefore), as the rules keep them
+                   {At(t0 + 86'400'000LL), true},
                    {At(t0 + 2 * 86'400'000LL), false},
-                   {At(t0 + 2 * 86'400'000LL), true},
-                   {At(t0 - 7'200'000), false}};  // any order and instant round-trips
+                   {At(t0 + 2 * 86'400'000LL), true}};
   return s;
 }
 
@@ -154,8 +154,8 @@ TEST(DossierCodecTest, EncodingIsByteStable) {
             "30302e30302e30302e4835370d3030302e30302e31322e48353780e68cb1f86580eaccb208808ae78d0700"
             "80bab703809ab4bb0680aa81e90580fa99e00780eab59f03808ae78d0780eaccb20880daff8409809a9da8"
             "0180bace960580ca9bc40480dae8f10380f0c9e50580fa82cd0280f0b252040203efcdab89674523010000"
-            "000000000000ffffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b030480aaea5501"
-            "809a9da80100809a9da80101ffb9b70300");
+            "000000000000ffffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b0304ffb9b70300"
+            "80aaea5501809a9da80100809a9da80101");
   EXPECT_EQ(Hex(EncodeDossier(DossierState{})), "03002000000900000000000000000000000000000100");
   // The reused-buffer overload replaces what the buffer held.
   std::string buffer(500, 'x');
@@ -315,6 +315,12 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   std::string bad_mark = EncodeDossier(marked);
   bad_mark.back() = '\x02';  // a mark is a start (1) or an end (0)
   expect_corrupt(bad_mark, "pause mark neither start nor end");
+  DossierState unsorted;
+  unsorted.pause_marks = {{At(10), true}, {At(5), false}};
+  expect_corrupt(EncodeDossier(unsorted), "pause marks out of order");
+  // A version 3 value labelled 2 has bits version 2 did not have.
+  expect_corrupt(Unhex(kFullStateVersion2).substr(0, 1) + EncodeDossier(FullState()).substr(1),
+                 "version 2 with the bits of version 3");
   // Overlong varint (11 bytes).
   std::string overlong = empty;
   overlong.resize(overlong.size() - 4);
