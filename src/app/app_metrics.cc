@@ -102,10 +102,9 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   }
   out.push_back(
       Single("iocstream_deadline_breaches_detected_live_total",
-             "deadline_breached alerts raised within 2 hours (or timers.allowed_lateness + 1 h) of "
-             "their due time by the "
-             "wall clock (breaches as they happen; not the old ones a catch-up raises "
-             "again).",
+             "deadline_breached alerts raised within 2 hours (or timers.allowed_lateness + 1 h) "
+             "of their due time by the wall clock (breaches as they happen; not the old ones a "
+             "catch-up raises again).",
              kCounter, Load(probe_.breaches_detected_live)));
   out.push_back(Single("iocstream_alerts_published_total",
                        "Alerts acknowledged by their destination (alerts topic or file).", kCounter,

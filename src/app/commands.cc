@@ -895,7 +895,7 @@ int RunReplay(const ReplayOptions& options) {
   }
   // The whole input was read: the quiet partitions' clocks catch up with the file's.
   if (!stopped_early) {
-    if (Status s = pipeline.EndOfInput(); !s) return Fail(s.error());
+    if (Status s = pipeline.EndOfInput(WallClockNow()); !s) return Fail(s.error());
   }
   if (Status s = pipeline.Flush(); !s) return Fail(s.error());
   if (Status s = (*relay)->Stop(); !s) return Fail(s.error());

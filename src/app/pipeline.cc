@@ -425,14 +425,13 @@ void Pipeline::Update(Entry& entry, DossierState next) {
   EndChange(entry);
 }
 
-void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts) {
+void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts, Instant wall_now) {
   for (const AlertIntent& a : alerts) {
     outbox_.push_back(alert::EncodeAlertOutbox(a));
     outbox_bytes_ += outbox_.back().size();
     CountUp(probe_.alerts_by_kind[static_cast<size_t>(a.kind)], 1);
     if (a.kind == AlertKind::kDeadlineBreached &&
-        std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()) - a.due_at <=
-            LiveBreachWindow(options_.allowed_lateness)) {
+        wall_now - a.due_at <= LiveBreachWindow(options_.allowed_lateness)) {
       CountUp(probe_.breaches_detected_live, 1);
     }
   }
@@ -561,7 +560,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   return {};
 }
 
-Status Pipeline::FireDue(PartitionId p, Instant up_to) {
+Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
   TimerHead& head = heads_[p];
   size_t fired = 0;
   while (true) {
@@ -591,7 +590,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to) {
       continue;
     }
     CountUp(probe_.timers_fired, 1);
-    QueueAlerts(alerts_);
+    QueueAlerts(alerts_, wall_now);
     EndChange(*entry);
     // A burst of timers due together (after Tết, every warning that fell in the holiday
     // comes due at its first working minute) commits as it goes, so its dirty dossiers and
@@ -888,7 +887,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     // (FireDue adds no partition to watermarks_: `watermark` stays valid.)
     const Instant watermark_now = watermark->second.watermark;
     if (options_.clock == TimerClock::kWatermark && watermark->second.armed) {
-      if (Status s = FireDue(p, watermark_now); !s) return fatal_ = s;
+      if (Status s = FireDue(p, watermark_now, wall_now); !s) return fatal_ = s;
     }
     consumed(next_offset_slot(rec), i, done);
     Entry* entry = entry_of[i];
@@ -915,7 +914,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     if (event_ms > probe_.max_event_time_ms.load(std::memory_order_relaxed)) {
       probe_.max_event_time_ms.store(event_ms, std::memory_order_relaxed);
     }
-    QueueAlerts(alerts_);
+    QueueAlerts(alerts_, wall_now);
     EndChange(*entry);
   }
   pending_records_ += records.size();
@@ -924,7 +923,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     std::sort(touched.begin(), touched.end());
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
     for (PartitionId p : touched) {
-      if (Status s = FireDue(p, wall_now); !s) return fatal_ = s;
+      if (Status s = FireDue(p, wall_now, wall_now); !s) return fatal_ = s;
     }
   }
   touched.clear();
@@ -956,7 +955,7 @@ Status Pipeline::Flush() {
   return AwaitWrite();
 }
 
-Status Pipeline::EndOfInput() {
+Status Pipeline::EndOfInput(Instant wall_now) {
   if (!fatal_) return fatal_;
   if (options_.clock != TimerClock::kWatermark || options_.hash_partitions <= 0) return {};
   Instant newest = Instant::min();
@@ -973,7 +972,7 @@ Status Pipeline::EndOfInput() {
       clock.armed = true;
     }
     if (!clock.armed) continue;
-    if (Status s = FireDue(p, newest); !s) return fatal_ = s;
+    if (Status s = FireDue(p, newest, wall_now); !s) return fatal_ = s;
   }
   return {};
 }
@@ -1002,7 +1001,7 @@ bool Pipeline::HasPending() const {
 Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now) {
   if (!fatal_) return fatal_;
   for (PartitionId p : partitions) {
-    if (Status s = FireDue(p, now); !s) return fatal_ = s;
+    if (Status s = FireDue(p, now, now); !s) return fatal_ = s;
   }
   return Commit(CommitTrigger::kTimers);
 }

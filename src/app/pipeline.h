@@ -257,7 +257,8 @@ class Pipeline {
   // dossiers got no recent event (a small file, a quiet spell at its end) moves to the newest
   // partition's watermark, and the timers due by then fire there, as they would have had the
   // file gone on. Pending until the next commit (call Flush after it). No-op in other modes.
-  [[nodiscard]] Status EndOfInput();
+  // `wall_now`: the wall clock, as for ProcessBatch.
+  [[nodiscard]] Status EndOfInput(Instant wall_now);
 
   // True while processed records or timer firings wait for a commit, or a commit's write is
   // in flight (async_commit).
@@ -444,8 +445,9 @@ class Pipeline {
   void EndChange(Entry& entry);
   // BeginChange, replace the state by `next`, EndChange.
   void Update(Entry& entry, DossierState next);
-  void QueueAlerts(const std::vector<AlertIntent>& alerts);
-  Status FireDue(PartitionId partition, Instant up_to);
+  // `wall_now`: the wall clock of the call (PipelineProbe::breaches_detected_live).
+  void QueueAlerts(const std::vector<AlertIntent>& alerts, Instant wall_now);
+  Status FireDue(PartitionId partition, Instant up_to, Instant wall_now);
   Status ExtendHead(PartitionId partition, TimerHead& head, Instant up_to);
   // A put or delete of the timer of `entry` (its dossier `dossier_id`) on `partition`, due at
   // `due`, of `kind`. The entry must stay cached until the change is committed and written
