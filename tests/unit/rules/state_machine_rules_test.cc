@@ -60,6 +60,26 @@ class StateMachineRulesTest : public ::testing::Test {
             Event("c", EventType::kCompleted, "2026-03-05 08:00")};
   }
 
+  // Calls check(state, order) with the state every arrival order of `events` gives; returns
+  // how many orders there were.
+  template <typename Check>
+  size_t ForEveryArrivalOrder(const std::vector<DossierEvent>& events, Check check) const {
+    std::vector<size_t> order(events.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    size_t orders = 0;
+    do {
+      std::vector<DossierEvent> shuffled;
+      std::string names;
+      for (size_t i : order) {
+        shuffled.push_back(events[i]);
+        names += events[i].event_id + " ";
+      }
+      check(Apply(shuffled), "arrival order " + names);
+      ++orders;
+    } while (std::next_permutation(order.begin(), order.end()));
+    return orders;
+  }
+
   ProcedureCatalog catalog_;
   RulesContext ctx_;
 };
@@ -74,21 +94,14 @@ TEST_F(StateMachineRulesTest, InOrderPauseShiftsTheDeadline) {
 // Every arrival order of the same four events gives the same deadline and outcome: the
 // completion or the receipt arriving before the supplement events must not drop the pause.
 TEST_F(StateMachineRulesTest, PauseEventsInAnyArrivalOrderGiveTheSameDeadline) {
-  std::vector<DossierEvent> events = PausedDossier();
-  std::vector<size_t> order = {0, 1, 2, 3};
-  do {
-    std::vector<DossierEvent> shuffled;
-    std::string names;
-    for (size_t i : order) {
-      shuffled.push_back(events[i]);
-      names += events[i].event_id;
-    }
-    const DossierState s = Apply(shuffled);
-    EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 09:00") << "arrival order " << names;
-    EXPECT_EQ(s.outcome, Outcome::kOnTime) << "arrival order " << names;
-    EXPECT_EQ(s.paused_ms, 24 * 3600 * 1000) << "arrival order " << names;
-    EXPECT_EQ(s.status, DossierStatus::kCompleted) << "arrival order " << names;
-  } while (std::next_permutation(order.begin(), order.end()));
+  const size_t orders =
+      ForEveryArrivalOrder(PausedDossier(), [](const DossierState& s, const std::string& order) {
+        EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 09:00") << order;
+        EXPECT_EQ(s.outcome, Outcome::kOnTime) << order;
+        EXPECT_EQ(s.paused_ms, 24 * 3600 * 1000) << order;
+        EXPECT_EQ(s.status, DossierStatus::kCompleted) << order;
+      });
+  EXPECT_EQ(orders, 24u);
 }
 
 TEST_F(StateMachineRulesTest, RequestAfterTheCompletionDoesNotPause) {
@@ -186,24 +199,15 @@ TEST_F(StateMachineRulesTest, TwoSupplementRoundsInAnyArrivalOrderGiveTheSameDea
       Event("s1", EventType::kSupplementReceived, "2026-03-03 09:00"),
       Event("q2", EventType::kSupplementRequested, "2026-03-03 14:00"),
       Event("s2", EventType::kSupplementReceived, "2026-03-04 10:00")};
-  std::vector<size_t> order = {0, 1, 2, 3, 4};
-  size_t orders = 0;
-  do {
-    std::vector<DossierEvent> shuffled;
-    std::string names;
-    for (size_t i : order) {
-      shuffled.push_back(events[i]);
-      names += events[i].event_id + " ";
-    }
-    const DossierState s = Apply(shuffled);
-    ASSERT_TRUE(s.due_at.has_value()) << names;
-    EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 14:00") << "arrival order " << names;
-    EXPECT_EQ(s.paused_ms, 39 * 3600 * 1000) << "arrival order " << names;
-    EXPECT_FALSE(s.paused_since.has_value()) << "arrival order " << names;
-    EXPECT_EQ(s.pauses.size(), 2u) << "arrival order " << names;
-    EXPECT_EQ(s.supplement_requests, 2) << "arrival order " << names;
-    ++orders;
-  } while (std::next_permutation(order.begin(), order.end()));
+  const size_t orders =
+      ForEveryArrivalOrder(events, [](const DossierState& s, const std::string& order) {
+        ASSERT_TRUE(s.due_at.has_value()) << order;
+        EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 14:00") << order;
+        EXPECT_EQ(s.paused_ms, 39 * 3600 * 1000) << order;
+        EXPECT_FALSE(s.paused_since.has_value()) << order;
+        EXPECT_EQ(s.pauses.size(), 2u) << order;
+        EXPECT_EQ(s.supplement_requests, 2) << order;
+      });
   EXPECT_EQ(orders, 120u);
 }
 
