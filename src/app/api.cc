@@ -80,6 +80,11 @@ class RequestClocks {
   std::map<PartitionId, Instant> watermarks_;
 };
 
+// ApiContext::held_partitions, or none.
+std::set<PartitionId> Held(const ApiContext& ctx) {
+  return ctx.held_partitions ? ctx.held_partitions() : std::set<PartitionId>{};
+}
+
 }  // namespace
 
 void RegisterApi(HttpServer& server, ApiContext ctx) {
@@ -113,8 +118,10 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
                                         "are not assigned yet)");
     }
     const auto loaded = shared->rules ? shared->rules() : nullptr;
-    return Json(DossierJson(**state, RequestClocks(*shared).For(**state),
-                            loaded ? &loaded->calendar : nullptr));
+    nlohmann::ordered_json body = DossierJson(**state, RequestClocks(*shared).For(**state),
+                                              loaded ? &loaded->calendar : nullptr);
+    body["stale"] = Held(*shared).contains((*state)->partition);
+    return Json(body);
   });
   server.Handle("GET", "/api/v1/overdue", [shared](const HttpRequest& req) {
     if (auto unknown = UnknownQueryParameter(req, {"department", "limit", "after"})) {
@@ -167,6 +174,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     // "watermark", each dossier's partition's watermark, not as_of).
     nlohmann::ordered_json body = {{"as_of", FormatRfc3339Utc(clocks.now())},
                                    {"clock", shared->watermark_clock ? "watermark" : "wall"},
+                                   {"stale", !Held(*shared).empty()},
                                    {"total", total},
                                    {"items", std::move(items)}};
     body["next_after"] = more ? nlohmann::ordered_json(last) : nlohmann::ordered_json(nullptr);
@@ -209,6 +217,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     }
     nlohmann::ordered_json j;
     j["indicator"] = "Decision 766/QĐ-TTg 2.1: records processed early or on time";
+    j["stale"] = !Held(*shared).empty();
     j["total"] = KpisJson(aggregate::ComputeKpis(total));
     j["departments"] = std::move(departments);
     return Json(j);

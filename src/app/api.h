@@ -85,6 +85,10 @@ struct ApiContext {
   // for them (naming the partition) and /api/v1/overdue leaves them out, instead of stale
   // states.
   std::function<std::set<PartitionId>()> owned_partitions;
+  // Among those, the partitions shown as of the last commit before a Kafka outage took them
+  // (Pipeline::HeldPartitions): answers that include them say `"stale": true`. Empty function:
+  // none.
+  std::function<std::set<PartitionId>()> held_partitions;
 };
 
 void RegisterApi(HttpServer& server, ApiContext context);

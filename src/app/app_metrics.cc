@@ -208,6 +208,11 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
                            "cluster did not answer within 4 s.",
                            kGauge, static_cast<double>(*up)));
     }
+    out.push_back(Single("iocstream_partitions_held",
+                         "Partitions lost in a Kafka outage (no broker answered when the group "
+                         "session expired) whose last committed state this instance still "
+                         "shows; 0 once the group assigns partitions again.",
+                         kGauge, static_cast<double>(probe_.partitions_held.load())));
   }
 
   // Dossier counts per department, commune and channel (partitions folded). Gauges: they are

@@ -288,6 +288,7 @@ int RunLive(const RunOptions& options) {
   }
   ingest::RebalanceHandler handler;
   std::optional<Error> assign_error;
+  const ingest::KafkaSource* consumer_ptr = nullptr;  // set once opened (the handler asks it)
   std::unique_ptr<StateChangelog> changelog;
   handler.stored_offset = [&](const TopicPartition& tp) -> std::optional<Offset> {
     if (changelog && changelog->stalled() && !assign_error) {
@@ -318,7 +319,18 @@ int RunLive(const RunOptions& options) {
     return pipeline.StoredOffset(tp);
   };
   handler.revoked = [&](const std::vector<TopicPartition>& tps, bool lost) {
-    pipeline.OnRevoked(tps, lost);
+    // Lost while no broker answers: a Kafka outage took every member's partitions, and none
+    // can take them over before it ends. Their last committed state stays on the screens
+    // (held) rather than nothing; a member cut off alone (the others reach the brokers and
+    // take its partitions) shows them twice until it is assigned again.
+    const bool outage = lost && consumer_ptr != nullptr && consumer_ptr->BrokersUp() == 0;
+    if (outage) {
+      spdlog::warn(
+          "kafka: no broker answers: the {} lost partition(s) show their last committed "
+          "state (iocstream_partitions_held) until the group assigns partitions again",
+          tps.size());
+    }
+    pipeline.OnRevoked(tps, lost, outage);
     readiness.Revoked(lost);
   };
   handler.assigned = [&](const std::vector<TopicPartition>& tps) {
@@ -328,6 +340,7 @@ int RunLive(const RunOptions& options) {
   auto source = ingest::KafkaSource::Open(source_options, handler);
   if (!source) return Fail(source.error());
   ingest::KafkaSource& consumer = **source;
+  consumer_ptr = &consumer;
   if (!config.kafka.changelog_topic.empty()) {
     // As many partitions as the events topic: changelog partition p mirrors events partition p.
     const int events_partitions = consumer.SubscribedPartitionCount();
@@ -396,13 +409,14 @@ int RunLive(const RunOptions& options) {
     api.rules = [&runtime] { return runtime.rules.Get(); };
     api.watermark_clock = config.clock == TimerClock::kWatermark;
     api.reload = [&reloads] { return reloads.RequestAndWait(std::chrono::seconds(60)); };
-    api.owned_partitions = [&consumer, &config] {
-      std::set<PartitionId> owned;
+    api.owned_partitions = [&consumer, &config, &pipeline] {
+      std::set<PartitionId> owned = pipeline.HeldPartitions();
       for (const TopicPartition& tp : consumer.Assignment()) {
         if (tp.topic == config.kafka.events_topic) owned.insert(tp.partition);
       }
       return owned;
     };
+    api.held_partitions = [&pipeline] { return pipeline.HeldPartitions(); };
     RegisterApi(*http, std::move(api));
     if (Status s = http->Start(); !s) return Fail(s.error());
     spdlog::info("serving /metrics and /api/v1 on http://{}:{}", config.http.address, http->port());

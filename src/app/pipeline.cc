@@ -284,6 +284,19 @@ bool Pipeline::AnyWatermarkMoved() const {
 
 Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
   if (Status s = AwaitWrite(); !s) return s;
+  // Held partitions the group gave to another member (or to none) now leave the screens: their
+  // owner shows them. The assigned ones are reloaded below, as any.
+  {
+    std::lock_guard lock(held_mu_);
+    for (const PartitionId p : held_) {
+      const bool assigned =
+          std::any_of(partitions.begin(), partitions.end(),
+                      [&](const TopicPartition& tp) { return tp.partition == p; });
+      if (!assigned) aggregates_.DropPartition(p);
+    }
+    held_.clear();
+    probe_.partitions_held.store(0);
+  }
   auto rows = store_.LoadAggregates();
   if (!rows) return rows.error();
   for (const auto& tp : partitions) {
@@ -296,7 +309,13 @@ Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
   return {};
 }
 
-void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost) {
+std::set<PartitionId> Pipeline::HeldPartitions() const {
+  std::lock_guard lock(held_mu_);
+  return held_;
+}
+
+void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost, bool hold) {
+  hold = hold && lost;
   if (lost) {
     if (Status s = AwaitWrite(); !s) {
       spdlog::error("a state commit in flight when partitions were lost failed: {}",
@@ -338,6 +357,27 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost) 
     uncovered_puts_.erase(tp.partition);
     aggregates_.DropPartition(tp.partition);
   }
+  if (!hold) return;
+  // The aggregates in memory counted the changes just dropped: held, they are those of the last
+  // commit, as the store's dossiers (what the worklist and lookups read) are.
+  auto rows = store_.LoadAggregates();
+  if (!rows) {
+    spdlog::error(
+        "reading the aggregates of the lost partitions failed ({}): they leave the "
+        "screens until the group assigns partitions again",
+        rows.error().message);
+    return;
+  }
+  std::lock_guard lock(held_mu_);
+  for (const auto& tp : partitions) {
+    aggregate::AggregateTable::Rows mine;
+    for (const auto& [key, counters] : *rows) {
+      if (key.partition == tp.partition) mine.emplace(key, counters);
+    }
+    aggregates_.LoadPartition(tp.partition, std::move(mine));
+    held_.insert(tp.partition);
+  }
+  probe_.partitions_held.store(held_.size());
 }
 
 Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<DossierState> state) {

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <span>
@@ -170,6 +171,9 @@ struct PipelineProbe {
   std::array<std::atomic<uint64_t>, 4> changelog_syncs{};
   std::atomic<uint64_t> changelog_records_synced{0};
   std::atomic<uint64_t> changelog_records_written{0};
+  // Partitions lost in a Kafka outage whose last committed state is still shown (see
+  // Pipeline::OnRevoked's `hold`), until the group assigns partitions again.
+  std::atomic<uint64_t> partitions_held{0};
 };
 
 // The window of PipelineProbe::breaches_detected_live: 2 hours, and at least an hour more than
@@ -335,7 +339,17 @@ class Pipeline {
   // another may own them already): what is pending is dropped, not committed, so that neither
   // the store nor the changelog gets changes for partitions this instance no longer owns; a
   // write already in flight is awaited. The store then resumes them from its last commit.
-  void OnRevoked(std::span<const TopicPartition> partitions, bool lost = false);
+  //
+  // `hold` (with `lost`; `run` sets it when the partitions were lost because no broker
+  // answered, a Kafka outage longer than the session timeout): the partitions' aggregates are
+  // kept, as of their last commit, and the partitions listed by HeldPartitions, so that the
+  // screens (metrics, KPIs, worklist) show the last known state through the outage instead of
+  // nothing. Nothing of theirs is processed (no events, no timers) until the group assigns them
+  // again; the next OnAssigned forgets the held partitions it does not assign.
+  void OnRevoked(std::span<const TopicPartition> partitions, bool lost = false, bool hold = false);
+  // The partitions held by OnRevoked's `hold`, none once the group assigns again.
+  // Thread-safe (the HTTP API's threads ask it).
+  [[nodiscard]] std::set<PartitionId> HeldPartitions() const;
 
   // Dossier cache: entries held and their estimated bytes.
   [[nodiscard]] size_t CachedDossiers() const { return entries_.size(); }
@@ -500,6 +514,10 @@ class Pipeline {
   PipelineOptions options_;
   PipelineProbe& probe_;
   EventDecoder decoder_;
+
+  // OnRevoked's held partitions (written on the Pipeline's thread, read by any).
+  mutable std::mutex held_mu_;
+  std::set<PartitionId> held_;  // guarded by held_mu_
 
   // Durable view, kept in step with the store.
   Watermarks watermarks_;

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <regex>
 #include <set>
@@ -221,8 +223,6 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
   EXPECT_EQ(a.gaps, 0u);
 }
 
-// 1% malformed messages: each one lands in the dead-letter topic with its reason, the
-// stream goes on, and consumed = applied + duplicates + dead-lettered.
 // /readyz of a live instance: ready once assigned, with the broker check's gauge at 1; a member
 // frozen past its 6 s session loses its partitions and is ready again once they come back.
 TEST(KafkaPipelineTest, ReadyzFollowsTheAssignmentThroughALossOfPartitions) {
@@ -272,6 +272,154 @@ TEST(KafkaPipelineTest, ReadyzFollowsTheAssignmentThroughALossOfPartitions) {
   EXPECT_EQ(child.Wait(std::chrono::seconds(60)), 0) << child.Stderr();
 }
 
+// A Kafka outage longer than the group session: the member's partitions are lost, but the
+// screens keep their last committed state (held, and said to be stale) instead of emptying, and
+// the overdue dossiers stay listed; once the broker is back and the group assigns them again,
+// the state is live again. The test runs a broker of its own, stopped and started again.
+TEST(KafkaPipelineTest, AKafkaOutageLeavesTheLastStateOnTheScreens) {
+  TempDir dir;
+  const int port = FreeLoopbackPort();
+  const int controller_port = FreeLoopbackPort();
+  const std::string bootstrap = "127.0.0.1:" + std::to_string(port);
+  auto kafka = [&](const std::string& action) {
+    return RunProgram(
+        "env",
+        {"KAFKA_PORT=" + std::to_string(port),
+         "KAFKA_CONTROLLER_PORT=" + std::to_string(controller_port), "KAFKA_DIR=" + (dir / "kafka"),
+         "KAFKA_HEAP=512m", SourceDir() + "/scripts/kafka.sh", action},
+        std::chrono::seconds(180));
+  };
+  struct StopBroker {
+    std::function<CommandResult(const std::string&)> kafka;
+    ~StopBroker() { kafka("stop"); }
+  } stop_broker{kafka};
+  const CommandResult started = kafka("start");
+  ASSERT_EQ(started.exit_code, 0) << started.out << started.err;
+
+  const std::string prefix = UniqueName("outage");
+  const std::string config = dir / "iocstream.yaml";
+  {
+    std::ofstream out(config);
+    out << "kafka:\n  bootstrap_servers: " << bootstrap << "\n  group_id: " << prefix
+        << "-group\n  events_topic: " << prefix << "-events\n  alerts_topic: " << prefix
+        << "-alerts\n  dead_letter_topic: " << prefix
+        << "-dlq\n  partitions: 3\n"
+        // Past the 4 s broker check, so that the check has seen the outage when the session ends.
+        << "  consumer:\n    session.timeout.ms: \"12000\"\n    heartbeat.interval.ms: \"1000\"\n"
+        << "state:\n  dir: " << (dir / "state") << "\nhttp:\n  port: 0\ncalendar:\n  files:\n"
+        << "    - " << SourceDir() << "/config/calendars/vn-2026.yaml\n";
+  }
+  Child child({"run", "--config", config}, dir.path());
+  const std::regex port_re(R"(serving /metrics and /api/v1 on http://127\.0\.0\.1:(\d+))");
+  std::smatch pm;
+  std::string log;
+  for (int i = 0; i < 300 && !std::regex_search(log, pm, port_re); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    log = child.Stderr();
+  }
+  ASSERT_TRUE(std::regex_search(log, pm, port_re)) << log;
+  const int http = std::stoi(pm[1]);
+  auto ready = [http] {
+    return HttpGet(http, "/readyz").find("\"ready\":true") != std::string::npos;
+  };
+  auto wait_for = [](auto done, int seconds) {
+    for (int i = 0; i < seconds * 10; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for(ready, 60)) << child.Stderr();
+
+  // Three dossiers overdue 5 s from now (received a minute ago: not late data, whose timers
+  // wait the allowed lateness), spread over the partitions by their keys.
+  const Instant now = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+  std::vector<std::pair<std::string, std::string>> events;
+  for (const std::string id : {"D-outage-1", "D-outage-2", "D-outage-3"}) {
+    DossierEvent received;
+    received.event_id = id + "-received";
+    received.dossier_id = id;
+    received.type = EventType::kReceived;
+    received.occurred_at = now - std::chrono::minutes(1);
+    received.due_at = now + std::chrono::seconds(5);
+    received.agency_code = "SO-1";
+    events.emplace_back(id, EncodeEvent(received));
+  }
+  Produce(prefix + "-events", events, {{"bootstrap.servers", bootstrap}});
+  auto overdue = [http] {
+    const std::string body = HttpGet(http, "/api/v1/overdue");
+    return body.empty() ? nlohmann::json() : nlohmann::json::parse(body);
+  };
+  ASSERT_TRUE(wait_for([&] { return overdue().value("total", 0) == 3; }, 60))
+      << overdue().dump() << "\n"
+      << HttpGet(http, "/metrics") << child.Stderr();
+  // The overdue dossiers on /metrics, and the held partitions' gauge.
+  auto overdue_on_metrics = [http] {
+    std::istringstream in(HttpGet(http, "/metrics"));
+    double sum = 0;
+    for (std::string line; std::getline(in, line);) {
+      if (line.starts_with("iocstream_dossiers_open{") &&
+          line.find("deadline=\"overdue\"") != std::string::npos) {
+        sum += std::stod(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    return sum;
+  };
+  auto held_on_metrics = [http]() -> std::optional<double> {
+    std::istringstream in(HttpGet(http, "/metrics"));
+    for (std::string line; std::getline(in, line);) {
+      if (line.starts_with("iocstream_partitions_held ")) return std::stod(line.substr(26));
+    }
+    return std::nullopt;
+  };
+  EXPECT_EQ(overdue_on_metrics(), 3);
+  EXPECT_EQ(held_on_metrics(), 0);
+  EXPECT_EQ(overdue()["stale"], false);
+
+  // The outage: past the session timeout, every partition is lost.
+  const CommandResult stopped = kafka("stop");
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        return child.Stderr().find("lost (this member's session expired)") != std::string::npos;
+      },
+      90))
+      << child.Stderr();
+  EXPECT_NE(child.Stderr().find("no broker answers"), std::string::npos) << child.Stderr();
+  EXPECT_FALSE(ready());
+  const nlohmann::json during = overdue();
+  EXPECT_EQ(during.value("total", 0), 3) << during.dump();
+  EXPECT_EQ(during["stale"], true) << during.dump();
+  EXPECT_EQ(overdue_on_metrics(), 3);
+  EXPECT_EQ(held_on_metrics(), 3);
+  const nlohmann::json kpis = nlohmann::json::parse(HttpGet(http, "/api/v1/kpis"));
+  EXPECT_EQ(kpis["stale"], true) << kpis.dump();
+  const nlohmann::json dossier =
+      nlohmann::json::parse(HttpGet(http, "/api/v1/dossiers/D-outage-2"));
+  EXPECT_EQ(dossier["stale"], true) << dossier.dump();
+
+  // The broker back: assigned again, live again, the same dossiers overdue.
+  const CommandResult restarted = kafka("start");
+  ASSERT_EQ(restarted.exit_code, 0) << restarted.out << restarted.err;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const std::string now = child.Stderr();
+        const size_t lost = now.find("lost (this member's session expired)");
+        return now.find("kafka: assigned", lost) != std::string::npos && ready();
+      },
+      120))
+      << child.Stderr();
+  const nlohmann::json after = overdue();
+  EXPECT_EQ(after.value("total", 0), 3) << after.dump();
+  EXPECT_EQ(after["stale"], false) << after.dump();
+  EXPECT_EQ(overdue_on_metrics(), 3);
+  EXPECT_EQ(held_on_metrics(), 0);
+  child.Kill(SIGTERM);
+  EXPECT_EQ(child.Wait(std::chrono::seconds(60)), 0) << child.Stderr();
+}
+
+// 1% malformed messages: each one lands in the dead-letter topic with its reason, the
+// stream goes on, and consumed = applied + duplicates + dead-lettered.
 TEST(KafkaPipelineTest, MalformedMessagesGoToTheDeadLetterTopic) {
   TempDir dir;
   const std::string prefix = UniqueName("dlq");

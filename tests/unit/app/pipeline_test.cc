@@ -171,6 +171,56 @@ class PipelineTest : public ::testing::Test {
   std::vector<SourceRecord> records_;
 };
 
+// Partitions lost in a Kafka outage and held (OnRevoked's `hold`): their counts stay, as of
+// the last commit (the changes pending then are dropped, to be applied again from the stored
+// offsets), until the group assigns again; partitions it gives to another member then leave.
+TEST_F(PipelineTest, PartitionsHeldThroughAnOutageKeepTheirCommittedCounts) {
+  MakeRecords(60, 3);
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.commit_interval = std::chrono::hours(1);  // the second batch stays pending
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const std::vector<TopicPartition> all = {
+      {"events", PartitionId(0)}, {"events", PartitionId(1)}, {"events", PartitionId(2)}};
+  ASSERT_TRUE(pipeline.OnAssigned(all).ok());
+  const size_t half = records_.size() / 2;
+  ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).first(half), Instant{}).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  const auto committed = aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot());
+  ASSERT_FALSE(committed.empty());
+  ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).subspan(half), Instant{}).ok());
+  ASSERT_TRUE(pipeline.HasPending());
+  ASSERT_NE(aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot()), committed);
+
+  pipeline.OnRevoked(all, /*lost=*/true, /*hold=*/true);
+  EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot()), committed);
+  EXPECT_EQ(pipeline.HeldPartitions(),
+            (std::set<PartitionId>{PartitionId(0), PartitionId(1), PartitionId(2)}));
+  EXPECT_EQ(probe.partitions_held.load(), 3u);
+  EXPECT_FALSE(pipeline.HasPending());
+
+  // The group gives this member partition 1 only: the others leave its counts.
+  ASSERT_TRUE(pipeline.OnAssigned(std::span(all).subspan(1, 1)).ok());
+  EXPECT_TRUE(pipeline.HeldPartitions().empty());
+  EXPECT_EQ(probe.partitions_held.load(), 0u);
+  auto stored = store_->LoadAggregates();
+  ASSERT_TRUE(stored.has_value());
+  aggregate::AggregateTable::Rows partition_1;
+  for (const auto& [key, c] : *stored) {
+    if (key.partition == PartitionId(1)) partition_1.emplace(key, c);
+  }
+  ASSERT_FALSE(partition_1.empty());
+  EXPECT_EQ(aggregates.Snapshot(), partition_1);
+
+  // Lost without `hold` (a broker answered: another member may own them now): dropped at once.
+  pipeline.OnRevoked(std::span(all).subspan(1, 1), /*lost=*/true);
+  EXPECT_TRUE(aggregates.Snapshot().empty());
+  EXPECT_TRUE(pipeline.HeldPartitions().empty());
+}
+
 // A rebalance that takes partitions away and gives them back changes no count.
 TEST_F(PipelineTest, RevokeAndReassignKeepTheCounts) {
   MakeRecords(60, 3);
