@@ -901,6 +901,14 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       // lateness. (Instant::min() before the partition's first event: no event is behind it.)
       watermark = LoadWatermark(p);
       std::optional<DecodeError> refused = TimeAhead(*d, p, watermark->second.watermark, wall_now);
+      if (!refused && entry_of[i]->current &&
+          rules::PauseMarksFull(*entry_of[i]->current, *d, rules_)) {
+        refused = DecodeError{
+            DecodeErrorReason::kTooManyPauses,
+            fmt::format("type: dossier '{}' holds {} supplement and payment pause starts and "
+                        "ends already, the limit: its {} event is not applied",
+                        d->dossier_id, rules::kMaxPauseMarks, ToString(d->type))};
+      }
       if (!refused && !d->new_codes.empty()) refused = AdmitNewCodes(*d);
       if (refused) d = std::move(*refused);
     }

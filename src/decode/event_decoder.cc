@@ -29,7 +29,8 @@ constexpr std::array<std::string_view, kDecodeErrorReasonCount> kReasonNames = {
     "too_large",
     "empty",
     "too_many_codes",
-    "event_time_ahead"};
+    "event_time_ahead",
+    "too_many_pauses"};
 
 // Known fields, in validation order (docs/event-contract.md lists them in the same order).
 enum Field : int {

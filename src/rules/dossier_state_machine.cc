@@ -268,10 +268,32 @@ Instant DueBeforePauses(const DossierState& s, const RulesContext& ctx) {
   return *s.original_due_at;
 }
 
-void AddPauseMark(DossierState& s, Instant at, bool start) {
-  const PauseMark mark{at, start};
-  s.pause_marks.insert(
-      std::upper_bound(s.pause_marks.begin(), s.pause_marks.end(), mark, PauseMarkBefore), mark);
+// The mark a pause event adds under `ctx`'s policy, if any.
+std::optional<PauseMark> PauseMarkOf(const DossierEvent& e, const RulesContext& ctx) {
+  switch (e.type) {
+    case EventType::kSupplementRequested:
+    case EventType::kSupplementReceived:
+      return PauseMark{e.occurred_at, e.type == EventType::kSupplementRequested};
+    case EventType::kPaymentRequested:
+    case EventType::kPaymentReceived:
+      if (!ctx.policy.payment_pauses) return std::nullopt;
+      return PauseMark{e.occurred_at, e.type == EventType::kPaymentRequested};
+    default:
+      return std::nullopt;
+  }
+}
+
+bool HoldsPauseMark(const DossierState& s, const PauseMark& mark) {
+  return std::binary_search(s.pause_marks.begin(), s.pause_marks.end(), mark, PauseMarkBefore);
+}
+
+// A mark equal to one held is not added: DerivePauses reads, at each instant, only whether it
+// holds a start and an end.
+void AddPauseMark(DossierState& s, const PauseMark& mark) {
+  const auto at =
+      std::upper_bound(s.pause_marks.begin(), s.pause_marks.end(), mark, PauseMarkBefore);
+  if (at != s.pause_marks.begin() && *(at - 1) == mark) return;
+  s.pause_marks.insert(at, mark);
 }
 
 // The pauses, the open pause and the deadline from the pause marks (domain.md §1.3): in time
@@ -399,6 +421,14 @@ std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
   return id;
 }
 
+bool PauseMarksFull(const DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
+  if (s.pause_marks.size() < kMaxPauseMarks) return false;
+  const std::optional<PauseMark> mark = PauseMarkOf(e, ctx);
+  if (!mark || HoldsPauseMark(s, *mark)) return false;
+  const auto& ids = s.applied_event_ids;
+  return std::find(ids.begin(), ids.end(), EventIdHash(e.event_id)) == ids.end();
+}
+
 bool IsOpen(const DossierState& s) { return s.received_at.has_value() && !IsTerminal(s.status); }
 
 bool IsOverdueAt(const DossierState& s, Instant as_of) {
@@ -477,17 +507,17 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
       break;
     case EventType::kSupplementRequested:
       ++s.supplement_requests;
-      AddPauseMark(s, e.occurred_at, true);
+      AddPauseMark(s, *PauseMarkOf(e, ctx));
       pauses_changed = true;
       break;
     case EventType::kSupplementReceived:
-      AddPauseMark(s, e.occurred_at, false);
+      AddPauseMark(s, *PauseMarkOf(e, ctx));
       pauses_changed = true;
       break;
     case EventType::kPaymentRequested:
     case EventType::kPaymentReceived:
-      if (ctx.policy.payment_pauses) {
-        AddPauseMark(s, e.occurred_at, e.type == EventType::kPaymentRequested);
+      if (const std::optional<PauseMark> mark = PauseMarkOf(e, ctx)) {
+        AddPauseMark(s, *mark);
         pauses_changed = true;
       }
       break;

@@ -122,7 +122,9 @@ struct DossierState {
   // recomputed deadline (rules::RecomputeDeadline).
   std::vector<PauseInterval> pauses;
   // Every pause start and end applied, sorted by instant (at one instant, ends before
-  // starts), whatever order their events arrived in.
+  // starts), whatever order their events arrived in; a mark equal to one held is not added
+  // again (it changes no pause). At most rules::kMaxPauseMarks: the pipeline dead-letters an
+  // event that would add one more (too_many_pauses).
   std::vector<PauseMark> pause_marks;
   // Working time from receipt to original_due_at on the calendar in force when it was set.
   // A due time that came with the event keeps this working duration when the calendar

@@ -68,8 +68,12 @@ enum class DecodeErrorReason : uint8_t {
   // given by Decode: by the pipeline, which would otherwise move the partition's watermark
   // there, firing its timers early and making every later event late.
   kEventTimeAhead = 11,
+  // "too_many_pauses": a supplement (or counted payment) request or receipt for a dossier that
+  // holds rules::kMaxPauseMarks pause marks already. Not given by Decode: by the pipeline,
+  // before the rules, which would otherwise grow the dossier's state without bound.
+  kTooManyPauses = 12,
 };
-inline constexpr int kDecodeErrorReasonCount = 12;
+inline constexpr int kDecodeErrorReasonCount = 13;
 
 std::string_view ToString(DecodeErrorReason reason);
 // Inverse of ToString. nullopt for an unknown name.

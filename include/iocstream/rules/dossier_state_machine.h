@@ -195,4 +195,18 @@ struct TimerSlots {
 // At most this many event-id hashes are kept per dossier (oldest dropped first).
 inline constexpr size_t kMaxRememberedEventIds = 64;
 
+// At most this many pause marks per dossier (DossierState::pause_marks). Decree 61/2018 allows
+// one supplement request per dossier (domain.md §1.3; kpi766 counts a second one overdue), so a
+// real dossier holds a handful; hundreds come from a publisher resending requests in a loop,
+// which would otherwise grow the dossier's state, and the work of each of its events, without
+// bound.
+inline constexpr size_t kMaxPauseMarks = 256;
+
+// Whether applying `event` to `state` would add a pause mark (a supplement request or
+// receipt, or a payment one when ctx.policy.payment_pauses) to a dossier that holds
+// kMaxPauseMarks already. A duplicate event (its id remembered) and a mark equal to one held
+// add none. The pipeline dead-letters such an event as too_many_pauses, before the rules.
+[[nodiscard]] bool PauseMarksFull(const DossierState& state, const DossierEvent& event,
+                                  const RulesContext& ctx);
+
 }  // namespace iocstream::rules

@@ -497,6 +497,66 @@ TEST_F(PipelineTest, AnEventFarAheadOfTheClocksIsDeadLetteredAndLeavesTheWaterma
   EXPECT_EQ(ahead, 2u);
 }
 
+// A publisher resending supplement requests and receipts in a loop (each with a new id and a
+// new instant) grew the dossier's pause marks, and the work of each of its events, without
+// bound. Past rules::kMaxPauseMarks the next such event is dead-lettered (too_many_pauses);
+// one that adds no mark (a repeat at an instant held) and other events are still applied.
+TEST_F(PipelineTest, PauseEventsPastTheLimitAreDeadLettered) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const Instant received = *ParseRfc3339("2026-03-02T01:00:00Z");
+  auto event = [&](const std::string& id, EventType type, Instant at) {
+    DossierEvent e;
+    e.dossier_id = "LOOP";
+    e.event_id = id;
+    e.type = type;
+    e.occurred_at = at;
+    if (type == EventType::kReceived) e.due_at = at + std::chrono::days(30);
+    e.agency_code = "SO-TP";
+    return EncodeEvent(e);
+  };
+  std::vector<std::string> payloads = {event("r", EventType::kReceived, received)};
+  // kMaxPauseMarks marks: requests and receipts a minute apart.
+  for (size_t k = 0; k < rules::kMaxPauseMarks; ++k) {
+    payloads.push_back(
+        event("p" + std::to_string(k),
+              k % 2 == 0 ? EventType::kSupplementRequested : EventType::kSupplementReceived,
+              received + std::chrono::minutes(static_cast<int64_t>(k) + 1)));
+  }
+  const Instant past_limit =
+      received + std::chrono::minutes(static_cast<int64_t>(rules::kMaxPauseMarks) + 1);
+  payloads.push_back(event("one-more", EventType::kSupplementRequested, past_limit));
+  // The first request again, under a new id: it adds no mark, so it is applied.
+  payloads.push_back(
+      event("again", EventType::kSupplementRequested, received + std::chrono::minutes(1)));
+  payloads.push_back(event("done", EventType::kCompleted, past_limit + std::chrono::hours(1)));
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_EQ(probe.consumed.load(), records.size());
+  EXPECT_EQ(probe.applied.load(), records.size() - 1);
+  EXPECT_EQ(probe.dead_lettered.load(), 1u);
+  EXPECT_EQ(
+      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kTooManyPauses)].load(),
+      1u);
+  auto loop = store_->GetDossier("LOOP");
+  ASSERT_TRUE(loop.has_value() && loop->has_value());
+  EXPECT_EQ((*loop)->pause_marks.size(), rules::kMaxPauseMarks);
+  EXPECT_EQ((*loop)->status, DossierStatus::kCompleted);
+  // 128 pauses of a minute each: the last request, past the limit, opened none.
+  EXPECT_EQ((*loop)->paused_ms, 128 * 60'000);
+  EXPECT_FALSE((*loop)->paused_since.has_value());
+  auto outbox = store_->ReadOutbox(10);
+  ASSERT_TRUE(outbox.has_value());
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_NE((*outbox)[0].payload.find("too_many_pauses"), std::string::npos);
+  EXPECT_NE((*outbox)[0].payload.find("one-more"), std::string::npos);
+}
+
 // After a restart the stored watermark is the clock: the first event behind it is late data
 // as well, and gets the allowed lateness before its breach (a resumed replay raised a false
 // breach for a dossier completed on time when its first event came first after the restart).

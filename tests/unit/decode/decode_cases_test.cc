@@ -320,9 +320,11 @@ TEST(DecodeCaseTableTest, CoversEveryReasonAndEventType) {
   EXPECT_GE(AllCases().size(), 40u);
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
     // too_many_codes needs the process's code pool full: code_limit_test covers it.
-    // event_time_ahead needs a partition's event time: pipeline_test covers it.
+    // event_time_ahead needs a partition's event time, too_many_pauses a dossier's state:
+    // pipeline_test covers them.
     if (static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kTooManyCodes ||
-        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kEventTimeAhead) {
+        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kEventTimeAhead ||
+        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kTooManyPauses) {
       continue;
     }
     const std::string reason(ToString(static_cast<DecodeErrorReason>(i)));
@@ -347,7 +349,8 @@ TEST(EventDecoderTest, ReasonNamesAreStable) {
                                                   "too_large",
                                                   "empty",
                                                   "too_many_codes",
-                                                  "event_time_ahead"};
+                                                  "event_time_ahead",
+                                                  "too_many_pauses"};
   ASSERT_EQ(expected.size(), static_cast<size_t>(kDecodeErrorReasonCount));
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
     const auto reason = static_cast<DecodeErrorReason>(i);

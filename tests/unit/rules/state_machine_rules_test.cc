@@ -84,6 +84,47 @@ class StateMachineRulesTest : public ::testing::Test {
   RulesContext ctx_;
 };
 
+// A request or receipt repeated at an instant held (a resend under a new id) adds no pause
+// mark: it changes no pause, and a resend loop no longer grows the state. PauseMarksFull says
+// when a full dossier would get one more (the pipeline dead-letters that event).
+TEST_F(StateMachineRulesTest, RepeatedPauseMarksAreHeldOnceAndTheirNumberIsBounded) {
+  std::vector<DossierEvent> events = PausedDossier();
+  events.insert(events.begin() + 2,
+                Event("q-again", EventType::kSupplementRequested, "2026-03-03 09:00"));
+  const DossierState s = Apply(events);
+  EXPECT_EQ(s.pause_marks.size(), 2u);
+  EXPECT_EQ(s.supplement_requests, 2);  // the request counts (kpi766), its mark once
+  EXPECT_EQ(s, [&] {
+    DossierState expected = Apply(PausedDossier());
+    expected.supplement_requests = 2;
+    expected.applied_event_ids = s.applied_event_ids;
+    return expected;
+  }());
+
+  DossierState full = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00")});
+  for (size_t k = 0; k < kMaxPauseMarks; ++k) {
+    full.pause_marks.push_back(
+        {Local("2026-03-02 10:00") + std::chrono::minutes(static_cast<int64_t>(k)), k % 2 == 0});
+  }
+  const DossierEvent another = Event("x", EventType::kSupplementRequested, "2026-03-10 09:00");
+  EXPECT_TRUE(PauseMarksFull(full, another, ctx_));
+  // One held already (a start at 10:00), a duplicate id, a payment event while payment pauses
+  // are off, and any other event: none adds a mark.
+  EXPECT_FALSE(
+      PauseMarksFull(full, Event("y", EventType::kSupplementRequested, "2026-03-02 10:00"), ctx_));
+  EXPECT_FALSE(
+      PauseMarksFull(full, Event("r", EventType::kSupplementRequested, "2026-03-10 09:00"), ctx_));
+  EXPECT_FALSE(
+      PauseMarksFull(full, Event("z", EventType::kPaymentRequested, "2026-03-10 09:00"), ctx_));
+  EXPECT_FALSE(PauseMarksFull(full, Event("c", EventType::kCompleted, "2026-03-10 09:00"), ctx_));
+  RulesContext payments = ctx_;
+  payments.policy.payment_pauses = true;
+  EXPECT_TRUE(
+      PauseMarksFull(full, Event("z", EventType::kPaymentRequested, "2026-03-10 09:00"), payments));
+  full.pause_marks.pop_back();
+  EXPECT_FALSE(PauseMarksFull(full, another, ctx_));
+}
+
 TEST_F(StateMachineRulesTest, InOrderPauseShiftsTheDeadline) {
   const DossierState s = Apply(PausedDossier());
   EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 09:00");
