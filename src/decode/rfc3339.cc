@@ -1,9 +1,11 @@
 #include "iocstream/decode/rfc3339.h"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 
 #include "decode/rfc3339_writer.h"
+#include "iocstream/core/byte_scan.h"
 
 namespace iocstream {
 namespace {
@@ -55,9 +57,103 @@ char* PutYear(char* out, int year) {
   return out;
 }
 
+// The usual shape, "YYYY-MM-DDThh:mm:ss.mmmZ", as FormatRfc3339Utc writes it, as three
+// eight-byte words: for each, which bytes are digits and which must be the given separator.
+struct WordShape {
+  uint64_t digits = 0;      // 0xFF on digit bytes
+  uint64_t separators = 0;  // 0xFF on separator bytes
+  uint64_t separator_bytes = 0;
+};
+constexpr std::string_view kUsualShape = "0000-00-00T00:00:00.000Z";
+constexpr std::array<WordShape, 3> kUsualWords = [] {
+  std::array<WordShape, 3> words{};
+  for (size_t i = 0; i < kUsualShape.size(); ++i) {
+    WordShape& word = words[i / 8];
+    const int shift = static_cast<int>(i % 8) * 8;
+    if (kUsualShape[i] == '0') {
+      word.digits |= uint64_t{0xFF} << shift;
+    } else {
+      word.separators |= uint64_t{0xFF} << shift;
+      word.separator_bytes |= uint64_t{static_cast<unsigned char>(kUsualShape[i])} << shift;
+    }
+  }
+  return words;
+}();
+
+// Each byte i of the result is 10 * digit i + digit i + 1 (at most 99: no carry between bytes).
+constexpr uint64_t PairDigits(uint64_t values) { return values * 10 + (values >> 8); }
+constexpr unsigned ByteAt(uint64_t word, int index) {
+  return static_cast<unsigned>((word >> (index * 8)) & 0xFF);
+}
+
+// Days from 1970-01-01 to a valid date of years 0000-9999 (Howard Hinnant's days_from_civil,
+// the algorithm behind std::chrono's: March-based years, so that the leap day comes last). In
+// unsigned arithmetic, four centuries ahead (year 0's January is in year -1 of the March-based
+// count): its divisions by constants are multiplications.
+constexpr int64_t DaysFromCivil(unsigned year, unsigned month, unsigned day) {
+  const unsigned march_year = year + 400 - (month <= 2 ? 1 : 0);
+  const unsigned era = march_year / 400;
+  const unsigned year_of_era = march_year - era * 400;
+  const unsigned day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+  const unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return (int64_t{era} - 1) * 146097 + day_of_era - 719468;
+}
+static_assert(DaysFromCivil(1970, 1, 1) == 0);
+static_assert(DaysFromCivil(0, 1, 1) == -719528);
+static_assert(DaysFromCivil(0, 3, 1) == -719528 + 31 + 29);
+static_assert(DaysFromCivil(9999, 12, 31) == 2932896);
+static_assert(DaysFromCivil(2024, 3, 1) - DaysFromCivil(2024, 2, 28) == 2);
+
+constexpr std::array<unsigned, 13> kDaysInMonth = {0,  31, 28, 31, 30, 31, 30,
+                                                   31, 31, 30, 31, 30, 31};
+
+// `text` read the way ParseRfc3339 reads it when it has the usual shape and its fields are in
+// range, else nullopt: left to ParseRfc3339's general reading, which then decides (a leap
+// second and 29 February too). What is read here only saves time: about 240 instructions per
+// timestamp down to about 100.
+std::optional<Instant> ParseUsualShape(std::string_view text) {
+  if (text.size() != kUsualShape.size()) return std::nullopt;
+  // Nonzero once a word lacks its shape. A byte is a digit when its high nibble is 3 and
+  // adding 6 keeps it so (0x30-0x39); an addition's carry out of a byte happens only from a
+  // byte that failed the first test.
+  uint64_t mismatch = 0;
+  auto digit_values = [&](size_t index) {
+    const WordShape& shape = kUsualWords[index];
+    const uint64_t word = byte_scan::LoadWord(text.data() + index * 8);
+    const uint64_t high = shape.digits & (byte_scan::kEachByte * 0xF0);
+    const uint64_t threes = shape.digits & (byte_scan::kEachByte * 0x30);
+    const uint64_t sixes = shape.digits & (byte_scan::kEachByte * 0x06);
+    mismatch |= ((word & shape.separators) ^ shape.separator_bytes) | ((word & high) ^ threes) |
+                (((word + sixes) & high) ^ threes);
+    return word & shape.digits & (byte_scan::kEachByte * 0x0F);
+  };
+  const uint64_t date = digit_values(0);          // YYYY-MM-
+  const uint64_t day_time = digit_values(1);      // DDThh:mm
+  const uint64_t seconds_part = digit_values(2);  // :ss.mmmZ
+  if (mismatch != 0) return std::nullopt;
+  const uint64_t date_pairs = PairDigits(date);
+  const uint64_t day_time_pairs = PairDigits(day_time);
+  const uint64_t seconds_pairs = PairDigits(seconds_part);
+  const unsigned year = ByteAt(date_pairs, 0) * 100 + ByteAt(date_pairs, 2);
+  const unsigned month = ByteAt(date_pairs, 5);
+  const unsigned day = ByteAt(day_time_pairs, 0);
+  const unsigned hour = ByteAt(day_time_pairs, 3);
+  const unsigned minute = ByteAt(day_time_pairs, 6);
+  const unsigned second = ByteAt(seconds_pairs, 1);
+  const unsigned millis = ByteAt(seconds_pairs, 4) * 10 + ByteAt(seconds_part, 6);
+  if (month - 1 > 11 || day - 1 >= kDaysInMonth[month] || hour > 23 || minute > 59 || second > 59) {
+    return std::nullopt;
+  }
+  // Years 0000-9999 at seconds up to :59 are all within kMinInstant..kMaxInstant.
+  const int64_t seconds_of_day = hour * 3600 + minute * 60 + second;
+  return Instant{
+      Millis{(DaysFromCivil(year, month, day) * 86400 + seconds_of_day) * 1000 + millis}};
+}
+
 }  // namespace
 
 std::optional<Instant> ParseRfc3339(std::string_view text) {
+  if (std::optional<Instant> usual = ParseUsualShape(text)) return usual;
   // Fixed part "YYYY-MM-DDThh:mm:ss" is 19 bytes; the shortest suffix is "Z".
   constexpr size_t kFixed = 19;
   if (text.size() < kFixed + 1) return std::nullopt;

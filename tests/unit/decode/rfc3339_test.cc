@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 
 namespace iocstream {
 namespace {
@@ -97,6 +98,53 @@ TEST(ParseRfc3339Test, AcceptsExactlyTheDaysOfTheYear) {
   EXPECT_EQ(valid_days(2000), 366);
   EXPECT_EQ(valid_days(1900), 365);
   EXPECT_EQ(valid_days(2100), 365);
+}
+
+// "YYYY-MM-DDThh:mm:ss.mmmZ" is read by a shortcut: it must agree with the general reading of
+// the same instant written with "+00:00", valid or not, on every month and day of whole 400-year
+// cycles and at the edges of the time of day.
+TEST(ParseRfc3339Test, UsualShapeReadsAsTheGeneralForm) {
+  auto check = [](int year, int month, int day, int hour, int minute, int second) {
+    char usual[40];
+    char general[40];
+    std::snprintf(usual, sizeof(usual), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, month, day,
+                  hour, minute, second, (day * 37) % 1000);
+    std::snprintf(general, sizeof(general), "%04d-%02d-%02dT%02d:%02d:%02d.%03d+00:00", year, month,
+                  day, hour, minute, second, (day * 37) % 1000);
+    ASSERT_EQ(ParseRfc3339(usual), ParseRfc3339(general)) << usual;
+  };
+  for (const auto& [from, to] : {std::pair{0, 401}, std::pair{1899, 2101}, std::pair{9598, 9999}}) {
+    for (int year = from; year <= to; ++year) {
+      for (int month = 0; month <= 13; ++month) {
+        for (int day = 0; day <= 32; ++day) check(year, month, day, 12, 34, 56);
+      }
+    }
+  }
+  for (const int hour : {0, 23, 24, 99}) {
+    for (const int minute : {0, 59, 60}) {
+      for (const int second : {0, 59, 60, 61}) {
+        check(2026, 2, 10, hour, minute, second);
+        check(9999, 12, 31, hour, minute, second);
+      }
+    }
+  }
+  // Not digits where digits go, or another separator: rejected (or read) as the general way.
+  const std::string base = "2026-02-10T08:30:00.123Z";
+  for (size_t i = 0; i < base.size(); ++i) {
+    for (const char c :
+         {'/', ':', '0', '9', 'A', 'T', 'Z', 'z', 't', '.', '-', ' ', '\x7f', '\xb0', '\xff'}) {
+      std::string text = base;
+      text[i] = c;
+      const std::optional<Instant> parsed = ParseRfc3339(text);
+      text.replace(text.size() - 1, 1, "+00:00");
+      if (i + 1 < base.size()) {
+        EXPECT_EQ(parsed, ParseRfc3339(text)) << text;
+      }
+    }
+  }
+  EXPECT_EQ(ToEpochMillis(*ParseRfc3339("2026-02-10T01:30:00.123Z")), 1770687000123);
+  EXPECT_EQ(ToEpochMillis(*ParseRfc3339("0000-01-01T00:00:00.000Z")), -62167219200000);
+  EXPECT_EQ(ToEpochMillis(*ParseRfc3339("9999-12-31T23:59:59.999Z")), 253402300799999);
 }
 
 TEST(FormatRfc3339UtcTest, FixedWidthWithMillis) {
