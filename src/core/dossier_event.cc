@@ -80,7 +80,10 @@ std::string_view CodeText(const DossierEvent& event, CodeField field) {
 }
 
 void SetCodeText(DossierEvent& event, CodeField field, std::string_view text) {
-  std::erase_if(event.new_codes, [field](const NewCode& c) { return c.field == field; });
+  // Usually empty (the decoder sets the codes of an event reset first).
+  if (!event.new_codes.empty()) {
+    std::erase_if(event.new_codes, [field](const NewCode& c) { return c.field == field; });
+  }
   if (std::optional<Code> held = Code::Find(text)) {
     CodeOf(event, field) = *held;
     return;
