@@ -341,7 +341,10 @@ class FieldReader {
     std::string_view text;
     if (auto error = ReadText(field, min_bytes, max_bytes, text)) return error;
     // `out` is empty, often with the capacity of an event decoded into before (DecodeInto).
-    out.assign(text.data(), text.size());
+    // Cleared and appended to rather than assigned: assign() replaces a range, allowing for
+    // `text` inside `out`, in about twice the instructions.
+    out.clear();
+    out.append(text.data(), text.size());
     return std::nullopt;
   }
 
