@@ -484,9 +484,16 @@ std::optional<DecodeError> DecodeFields(const FieldReader& fields, MessageKey ke
                        "key: " + Quote(*key) + " is not dossier_id " + Quote(event.dossier_id)};
   }
   // Looked up, not interned: a code new to the process is admitted by the pipeline, once the
-  // event passed its checks too (see core/dossier_event.h).
+  // event passed its checks too (see core/dossier_event.h). The event has no new codes yet
+  // (it is new or reset), so a held code is only stored, without SetCodeText's call.
+  const std::array<Code*, kCodeFieldCount> targets = {&event.agency_code, &event.commune_code,
+                                                      &event.procedure_code, &event.to_agency_code};
   for (size_t i = 0; i < codes.size(); ++i) {
-    SetCodeText(event, static_cast<CodeField>(i), codes[i]);
+    if (const std::optional<Code> held = Code::Find(codes[i])) {
+      *targets[i] = *held;
+    } else {
+      SetCodeText(event, static_cast<CodeField>(i), codes[i]);
+    }
   }
   return std::nullopt;
 }
