@@ -67,27 +67,13 @@ size_t CacheSlot(std::string_view text) {
   return static_cast<size_t>(h >> 52);  // the top 12 bits
 }
 
-// text == held, without a call to memcmp: codes are mostly 8 to 24 bytes, compared here in a
-// few (overlapping) word loads.
-bool SameText(const std::string& held, std::string_view text) {
-  const size_t size = text.size();
-  if (held.size() != size) return false;
-  const char* a = held.data();
-  const char* b = text.data();
-  if (size < sizeof(uint64_t)) return std::memcmp(a, b, size) == 0;
-  for (size_t i = 0; i + sizeof(uint64_t) < size; i += sizeof(uint64_t)) {
-    if (byte_scan::LoadWord(a + i) != byte_scan::LoadWord(b + i)) return false;
-  }
-  return byte_scan::LoadWord(a + size - 8) == byte_scan::LoadWord(b + size - 8);
-}
-
 // Interns through a per-thread cache of recent texts (direct-mapped by hash), so that the
 // usual case, a code interned already, takes no lock: the pool's texts are never freed, so
 // a cached pointer stays valid.
 const std::string* InternCached(std::string_view text, size_t limit) {
   thread_local std::array<const std::string*, kCacheSlots> recent{};
   const std::string*& slot = recent[CacheSlot(text)];
-  if (slot != nullptr && SameText(*slot, text)) return slot;
+  if (slot != nullptr && byte_scan::Equal(*slot, text)) return slot;
   const std::string* interned = Pool().Intern(text, limit);
   if (interned != nullptr) slot = interned;
   return interned;

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "iocstream/core/byte_scan.h"
+
 namespace iocstream {
 namespace {
 
@@ -26,7 +28,7 @@ constexpr std::array<std::string_view, 4> kOnlineLevelNames = {"unknown", "none"
 template <typename Enum, size_t N>
 std::optional<Enum> Lookup(const std::array<std::string_view, N>& names, std::string_view name) {
   for (size_t i = 0; i < N; ++i) {
-    if (names[i] == name) return static_cast<Enum>(i);
+    if (byte_scan::Equal(names[i], name)) return static_cast<Enum>(i);
   }
   return std::nullopt;
 }
