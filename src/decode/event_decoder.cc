@@ -350,7 +350,13 @@ class FieldReader {
 
   // An RFC 3339 instant; absent (or null) leaves `out` unset.
   std::optional<DecodeError> ReadInstant(Field field, std::optional<Instant>& out) const {
+    // Three of the four instants of a usual message are absent: tested before a call.
     if (!Has(field)) return std::nullopt;
+    return ReadPresentInstant(field, out);
+  }
+
+ private:
+  std::optional<DecodeError> ReadPresentInstant(Field field, std::optional<Instant>& out) const {
     std::string_view text;
     if (auto error = GetString(field, text)) return error;
     out = ParseRfc3339(text);
@@ -367,6 +373,7 @@ class FieldReader {
     return std::nullopt;
   }
 
+ public:
   // A wire name parsed by `parse` (ParseEventType, ParseChannel, ...); absent leaves `out`.
   template <typename Enum>
   std::optional<DecodeError> ReadEnum(Field field, std::optional<Enum> (*parse)(std::string_view),
