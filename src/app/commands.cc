@@ -330,6 +330,12 @@ int RunLive(const RunOptions& options) {
           "state (iocstream_partitions_held) until the group assigns partitions again",
           tps.size());
     }
+    if (lost && !outage) {
+      spdlog::warn(
+          "kafka: a broker answered the last check: the {} lost partition(s) leave this "
+          "instance (another member may own them now)",
+          tps.size());
+    }
     pipeline.OnRevoked(tps, lost, outage);
     readiness.Revoked(lost);
   };
@@ -536,9 +542,11 @@ int RunLive(const RunOptions& options) {
     }
     // Calendar or catalog reload (SIGHUP, POST /api/v1/admin/reload), between batches: the
     // recompute writes the store, whose one writer is this thread. It waits for the group to
-    // assign partitions, whose dossiers it recomputes.
+    // assign partitions, whose dossiers it recomputes; partitions held through a Kafka outage
+    // are not this member's to write, so it waits for the next assignment then too (a helper
+    // saw a reload during a hold answer ok and leave the held dossiers' deadlines as before).
     if (g_reload_requested.exchange(false)) reloads.Request();
-    if (reloads.Pending() && readiness.EverAssigned()) {
+    if (reloads.Pending() && readiness.EverAssigned() && pipeline.HeldPartitions().empty()) {
       const uint64_t ticket = reloads.Begin();
       std::vector<PartitionId> partitions;
       for (const auto& tp : consumer.Assignment()) partitions.push_back(tp.partition);

@@ -320,7 +320,8 @@ TEST(KafkaPipelineTest, AKafkaOutageLeavesTheLastStateOnTheScreens) {
         << "-group\n  events_topic: " << prefix << "-events\n  alerts_topic: " << prefix
         << "-alerts\n  dead_letter_topic: " << prefix
         << "-dlq\n  partitions: 3\n"
-        // Past the 4 s broker check, so that the check has seen the outage when the session ends.
+        // Past the broker check's detection (every 5 s, 4 s to answer: up to 9 s), so that the
+        // check has seen the outage when the session ends.
         << "  consumer:\n    session.timeout.ms: \"12000\"\n    heartbeat.interval.ms: \"1000\"\n"
         << "state:\n  dir: " << (dir / "state") << "\nhttp:\n  port: 0\ncalendar:\n  files:\n"
         << "    - " << SourceDir() << "/config/calendars/vn-2026.yaml\n";
