@@ -329,8 +329,7 @@ int RunLive(const RunOptions& options) {
           "kafka: no broker answers: the {} lost partition(s) show their last committed "
           "state (iocstream_partitions_held) until the group assigns partitions again",
           tps.size());
-    }
-    if (lost && !outage) {
+    } else if (lost) {
       spdlog::warn(
           "kafka: a broker answered the last check: the {} lost partition(s) leave this "
           "instance (another member may own them now)",

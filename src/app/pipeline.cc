@@ -304,6 +304,10 @@ Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
     held_.clear();
     probe_.partitions_held.store(0);
   }
+  return LoadAggregatesOf(partitions);
+}
+
+Status Pipeline::LoadAggregatesOf(std::span<const TopicPartition> partitions) {
   auto rows = store_.LoadAggregates();
   if (!rows) return rows.error();
   for (const auto& tp : partitions) {
@@ -367,23 +371,15 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost, 
   if (!hold) return;
   // The aggregates in memory counted the changes just dropped: held, they are those of the last
   // commit, as the store's dossiers (what the worklist and lookups read) are.
-  auto rows = store_.LoadAggregates();
-  if (!rows) {
+  if (Status s = LoadAggregatesOf(partitions); !s) {
     spdlog::error(
         "reading the aggregates of the lost partitions failed ({}): they leave the "
         "screens until the group assigns partitions again",
-        rows.error().message);
+        s.error().message);
     return;
   }
   std::lock_guard lock(held_mu_);
-  for (const auto& tp : partitions) {
-    aggregate::AggregateTable::Rows mine;
-    for (const auto& [key, counters] : *rows) {
-      if (key.partition == tp.partition) mine.emplace(key, counters);
-    }
-    aggregates_.LoadPartition(tp.partition, std::move(mine));
-    held_.insert(tp.partition);
-  }
+  for (const auto& tp : partitions) held_.insert(tp.partition);
   probe_.partitions_held.store(held_.size());
 }
 

@@ -500,6 +500,8 @@ class Pipeline {
   // Waits for the write in flight, if any: its status becomes the Pipeline's (fatal on
   // failure) and its offsets durable.
   Status AwaitWrite();
+  // Replaces the aggregates of `partitions` by the store's (as of the last commit).
+  Status LoadAggregatesOf(std::span<const TopicPartition> partitions);
   // Evicts clean entries whose last write is in the store (not one in flight) down to 90% of
   // the cache bound, once it is exceeded.
   void Evict();

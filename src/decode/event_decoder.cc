@@ -79,36 +79,12 @@ constexpr bool FieldHashIsPerfect() {
 }
 static_assert(FieldHashIsPerfect(), "two field names share a hash: change FieldHash");
 
-// The known names are 4..24 bytes long, so SameName compares them with two or three
-// (overlapping) word loads rather than a call to memcmp.
-constexpr bool FieldNameSizesFit() {
-  for (const std::string_view name : kFieldNames) {
-    if (name.size() < 4 || name.size() > 24) return false;
-  }
-  return true;
-}
-static_assert(FieldNameSizesFit(), "a field name is too short or too long for SameName");
-
-uint32_t LoadU32(const char* p) {
-  uint32_t word;
-  std::memcpy(&word, p, sizeof(word));
-  return word;
-}
-
-// a[0..n) == b[0..n) for 4 <= n <= 24.
-bool SameName(const char* a, const char* b, size_t n) {
-  if (n < 8) return LoadU32(a) == LoadU32(b) && LoadU32(a + n - 4) == LoadU32(b + n - 4);
-  using byte_scan::LoadWord;
-  if (LoadWord(a) != LoadWord(b) || LoadWord(a + n - 8) != LoadWord(b + n - 8)) return false;
-  return n <= 16 || LoadWord(a + 8) == LoadWord(b + 8);
-}
-
 int FieldIndex(std::string_view key) {
   if (key.empty()) return -1;
   const int index = kFieldByHash[FieldHash(key)];
   if (index < 0) return -1;
-  const std::string_view name = kFieldNames[index];
-  return name.size() == key.size() && SameName(name.data(), key.data(), key.size()) ? index : -1;
+  // Word loads rather than a call to memcmp (the names are 4 to 24 bytes long).
+  return byte_scan::Equal(kFieldNames[index], key) ? index : -1;
 }
 
 constexpr size_t kMaxQuotedBytes = 64;
