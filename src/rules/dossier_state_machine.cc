@@ -197,7 +197,7 @@ void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIn
       assert(end.has_value());
       if (!s.due_at) {
         s.outcome = Outcome::kNoDeadline;
-      } else if (PolicyFor(s, ctx) == PausePolicy::kKpi766 && s.supplement_requests > 1) {
+      } else if (s.supplement_requests > 1 && PolicyFor(s, ctx) == PausePolicy::kKpi766) {
         // Decision 766: more than one supplement request counts as overdue (domain.md §1.3).
         s.outcome = Outcome::kLate;
       } else {

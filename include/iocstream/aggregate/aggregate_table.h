@@ -50,8 +50,8 @@ class AggregateTable {
   // when its contribution did not change.
   void Apply(const Footprint* before, const DossierState& after);
 
-  // Keys changed since the last call, with their current values (zero rows included, so the
-  // store deletes them). The caller writes them into the same batch as the dossiers.
+  // Keys changed since the last call, in no order, with their current values (zero rows included,
+  // so the store deletes them). The caller writes them into the same batch as the dossiers.
   [[nodiscard]] std::vector<std::pair<AggregateKey, AggregateCounters>> TakeDirty();
 
   // Forgets the rows of a revoked partition (its counts move to the instance that gets it).
