@@ -679,12 +679,11 @@ bool FireTimerInPlace(DossierState& s, const Timer& t, Instant now, const RulesC
   return true;
 }
 
-TimerSlots DesiredTimerSlots(const DossierState& s) {
-  TimerSlots timers;
-  if (!IsOpen(s)) return timers;
-  auto add = [&](Instant due, TimerKind kind) {
-    timers.slots[timers.size++] = TimerSlots::Slot{FireTime(s, due), kind};
-  };
+namespace {
+// Calls add(due, kind) for each timer the state wants, in no particular order.
+template <class Add>
+void ForEachDesiredTimer(const DossierState& s, Add&& add) {
+  if (!IsOpen(s)) return;
   if (!s.paused_since && s.due_at && !s.breach_fired) {
     add(BreachAt(*s.due_at), TimerKind::kBreach);
     if (s.warning_at && !s.warning_fired && *s.warning_at < *s.due_at) {
@@ -696,6 +695,14 @@ TimerSlots DesiredTimerSlots(const DossierState& s) {
     }
   }
   if (s.step_due_at && !s.step_breach_fired) add(*s.step_due_at, TimerKind::kStepBreach);
+}
+}  // namespace
+
+TimerSlots DesiredTimerSlots(const DossierState& s) {
+  TimerSlots timers;
+  ForEachDesiredTimer(s, [&](Instant due, TimerKind kind) {
+    timers.slots[timers.size++] = TimerSlots::Slot{FireTime(s, due), kind};
+  });
   // Insertion sort of at most four slots.
   for (size_t i = 1; i < timers.size; ++i) {
     for (size_t j = i; j > 0 && timers.slots[j] < timers.slots[j - 1]; --j) {
@@ -705,9 +712,16 @@ TimerSlots DesiredTimerSlots(const DossierState& s) {
   return timers;
 }
 
+// The first of DesiredTimerSlots, kept as they come (run twice per event: before and after).
 TimerSlots StoredTimerSlots(const DossierState& s) {
-  TimerSlots timers = DesiredTimerSlots(s);
-  timers.size = std::min<size_t>(timers.size, 1);
+  TimerSlots timers;
+  ForEachDesiredTimer(s, [&](Instant due, TimerKind kind) {
+    const TimerSlots::Slot slot{FireTime(s, due), kind};
+    if (timers.size == 0 || slot < timers.slots[0]) {
+      timers.slots[0] = slot;
+      timers.size = 1;
+    }
+  });
   return timers;
 }
 
