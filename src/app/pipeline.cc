@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 #include <xxhash.h>
+
 // Explicit *_dispatch calls only: the other XXH3 calls keep the plain functions.
 #define XXH_DISPATCH_DISABLE_REPLACE 1
 #include <xxh_x86dispatch.h>
 
 #include <algorithm>
 #include <array>
+#include <boost/endian/conversion.hpp>
 #include <cassert>
 #include <cstring>
 #include <limits>
@@ -192,10 +194,7 @@ int32_t Pipeline::HashPartition(std::string_view key, int32_t partitions) {
   uint32_t h = kSeed ^ length;
   const uint32_t length4 = length / 4;
   for (uint32_t i = 0; i < length4; ++i) {
-    const uint32_t i4 = i * 4;
-    uint32_t k = static_cast<uint32_t>(data[i4]) | (static_cast<uint32_t>(data[i4 + 1]) << 8) |
-                 (static_cast<uint32_t>(data[i4 + 2]) << 16) |
-                 (static_cast<uint32_t>(data[i4 + 3]) << 24);
+    uint32_t k = boost::endian::load_little_u32(data + i * 4);  // one load (GCC 12 made four)
     k *= kM;
     k ^= k >> kR;
     k *= kM;

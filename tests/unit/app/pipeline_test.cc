@@ -5,6 +5,8 @@
 
 #include <array>
 #include <filesystem>
+#include <limits>
+#include <utility>
 
 #include "app/app_metrics.h"
 #include "app/outbox_relay.h"
@@ -174,6 +176,27 @@ class PipelineTest : public ::testing::Test {
 // Partitions lost in a Kafka outage and held (OnRevoked's `hold`): their counts stay, as of
 // the last commit (the changes pending then are dropped, to be applied again from the stored
 // offsets), until the group assigns again; partitions it gives to another member then leave.
+// Replay puts a dossier in the partition Kafka's default partitioner would: murmur2 of the
+// key, sign bit cleared, modulo the count. The hashes are Kafka's own test vectors
+// (clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java, testMurmur2).
+TEST(HashPartitionTest, IsKafkasMurmur2Partitioner) {
+  const std::vector<std::pair<std::string, int32_t>> vectors = {
+      {"21", -973932308},
+      {"foobar", -790332482},
+      {"a-little-bit-long-string", -985981536},
+      {"a-little-bit-longer-string", -1486304829},
+      {"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971},
+      {"abc", 479470107}};
+  for (const auto& [key, murmur2] : vectors) {
+    const auto positive = static_cast<uint32_t>(murmur2) & 0x7fffffffU;
+    for (const int32_t partitions : {1, 6, 7, std::numeric_limits<int32_t>::max()}) {
+      EXPECT_EQ(static_cast<uint32_t>(Pipeline::HashPartition(key, partitions)),
+                positive % static_cast<uint32_t>(partitions))
+          << key << " over " << partitions;
+    }
+  }
+}
+
 TEST_F(PipelineTest, PartitionsHeldThroughAnOutageKeepTheirCommittedCounts) {
   MakeRecords(60, 3);
   PipelineProbe probe;
