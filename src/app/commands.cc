@@ -54,6 +54,8 @@ constexpr int kExitRuntime = 2;
 constexpr int kExitInterrupted = 130;  // replay stopped by SIGINT/SIGTERM (128 + SIGINT)
 // How long `run` may take to close its clients after the final commit before it exits anyway.
 constexpr auto kShutdownBound = std::chrono::seconds(60);
+// How long `run` waits for a broker's answer when it loses its partitions (outage or stall).
+constexpr Millis kOutageCheckTimeout{3000};
 
 // `export` and `recompute` scan the dossiers and read none by id: the dossier filter
 // (state.dossier_filter_mb, allocated whole, and a scan of every id) is for `run` and `replay`.
@@ -288,7 +290,7 @@ int RunLive(const RunOptions& options) {
   }
   ingest::RebalanceHandler handler;
   std::optional<Error> assign_error;
-  const ingest::KafkaSource* consumer_ptr = nullptr;  // set once opened (the handler asks it)
+  ingest::KafkaSource* consumer_ptr = nullptr;  // set once opened (the handler asks it)
   std::unique_ptr<StateChangelog> changelog;
   handler.stored_offset = [&](const TopicPartition& tp) -> std::optional<Offset> {
     if (changelog && changelog->stalled() && !assign_error) {
@@ -322,8 +324,11 @@ int RunLive(const RunOptions& options) {
     // Lost while no broker answers: a Kafka outage took every member's partitions, and none
     // can take them over before it ends. Their last committed state stays on the screens
     // (held) rather than nothing; a member cut off alone (the others reach the brokers and
-    // take its partitions) shows them twice until it is assigned again.
-    const bool outage = lost && consumer_ptr != nullptr && consumer_ptr->BrokersUp() == 0;
+    // take its partitions) shows them twice until it is assigned again. The brokers are asked
+    // now (the periodic check's answer may be 9 s old, older than a short session timeout);
+    // in an outage that wait is at most kOutageCheckTimeout, with nothing to process anyway.
+    const bool outage = lost && consumer_ptr != nullptr &&
+                        consumer_ptr->CheckBrokersNow(kOutageCheckTimeout) == 0;
     if (outage) {
       spdlog::warn(
           "kafka: no broker answers: the {} lost partition(s) show their last committed "
@@ -331,8 +336,8 @@ int RunLive(const RunOptions& options) {
           tps.size());
     } else if (lost) {
       spdlog::warn(
-          "kafka: a broker answered the last check: the {} lost partition(s) leave this "
-          "instance (another member may own them now)",
+          "kafka: a broker answers: the {} lost partition(s) leave this instance (another "
+          "member may own them now)",
           tps.size());
     }
     pipeline.OnRevoked(tps, lost, outage);

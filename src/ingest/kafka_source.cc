@@ -173,33 +173,41 @@ class KafkaSource::Impl {
     return up;
   }
 
+  // Asks the cluster for its metadata (rd_kafka_metadata: thread-safe, on the consumer's
+  // connections), records the answer for BrokersUp and returns it: the brokers listed, 0 when
+  // none answers within `timeout`.
+  int CheckBrokersNow(Millis timeout) {
+    const rd_kafka_metadata_t* md = nullptr;
+    const rd_kafka_resp_err_t err =
+        rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(timeout.count()));
+    int up = 0;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      up = md->broker_cnt;
+      rd_kafka_metadata_destroy(md);
+    }
+    const int before = brokers_up_.exchange(up);
+    if (up == 0 && before != 0) {
+      spdlog::warn("kafka: the cluster does not answer (bootstrap {}): {}",
+                   options_.bootstrap_servers, rd_kafka_err2str(err));
+    } else if (up > 0 && before == 0) {
+      spdlog::info("kafka: the cluster answers again ({} broker(s))", up);
+    }
+    return up;
+  }
+
   // KafkaSourceOptions::broker_check_interval: a thread of its own asks the cluster for its
-  // metadata (rd_kafka_metadata, thread-safe; the consumer's connections), so that the
-  // answer does not wait for the owner's next Poll: `run`'s pipeline thread can be held up
-  // for a minute by a state commit that waits for the broker (a helper saw librdkafka's
-  // statistics, delivered in Poll, report an outage only after it ended).
+  // metadata, so that the answer does not wait for the owner's next Poll: `run`'s pipeline
+  // thread can be held up for a minute by a state commit that waits for the broker (a helper
+  // saw librdkafka's statistics, delivered in Poll, report an outage only after it ended).
   void StartBrokerCheck() {
     if (options_.broker_check_interval.count() <= 0) return;
     broker_check_ = std::thread([this] {
       const Millis interval = options_.broker_check_interval;
-      const int timeout_ms = static_cast<int>(std::min<Millis>(interval, Millis(4000)).count());
+      const Millis timeout = std::min<Millis>(interval, Millis(4000));
       std::unique_lock lock(broker_check_mu_);
       while (!broker_check_stop_) {
         lock.unlock();
-        const rd_kafka_metadata_t* md = nullptr;
-        const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, nullptr, &md, timeout_ms);
-        int up = 0;
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-          up = md->broker_cnt;
-          rd_kafka_metadata_destroy(md);
-        }
-        const int before = brokers_up_.exchange(up);
-        if (up == 0 && before != 0) {
-          spdlog::warn("kafka: the cluster does not answer (bootstrap {}): {}",
-                       options_.bootstrap_servers, rd_kafka_err2str(err));
-        } else if (up > 0 && before == 0) {
-          spdlog::info("kafka: the cluster answers again ({} broker(s))", up);
-        }
+        CheckBrokersNow(timeout);
         lock.lock();
         broker_check_cv_.wait_for(lock, interval, [this] { return broker_check_stop_; });
       }
@@ -565,6 +573,7 @@ ConsumerGroupMetadata KafkaSource::GroupMetadata() const { return impl_->GroupMe
 std::vector<PartitionLag> KafkaSource::Lag() const { return impl_->Lag(); }
 
 std::optional<int> KafkaSource::BrokersUp() const { return impl_->BrokersUp(); }
+int KafkaSource::CheckBrokersNow(Millis timeout) { return impl_->CheckBrokersNow(timeout); }
 int KafkaSource::SubscribedPartitionCount() { return impl_->SubscribedPartitionCount(); }
 void KafkaSource::Close() { impl_->Close(); }
 

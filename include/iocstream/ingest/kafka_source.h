@@ -19,8 +19,8 @@
 //   `broker_check_interval` (BrokersUp): 0 while the cluster does not answer, which nothing
 //   else shows (the lag is computed from cached watermarks and keeps its last value).
 //
-// Thread-safety: one thread owns a KafkaSource (poll, commit, close). Lag(), Assignment() and
-// BrokersUp() may be called from any thread.
+// Thread-safety: one thread owns a KafkaSource (poll, commit, close). Lag(), Assignment(),
+// BrokersUp() and CheckBrokersNow() may be called from any thread.
 #pragma once
 
 #include <algorithm>
@@ -161,6 +161,12 @@ class KafkaSource {
   // its own, whether or not the owner polls. nullopt before the first answer, and with the
   // check off (broker_check_interval 0).
   [[nodiscard]] std::optional<int> BrokersUp() const;
+  // Asks the cluster now, on the calling thread, waiting at most `timeout`: the brokers its
+  // metadata lists, 0 when none answers in time; the answer is BrokersUp's from then on.
+  // The periodic check's answer may be broker_check_interval + 4 s old: `run` asks afresh
+  // when its partitions are lost, to tell a Kafka outage from a member that stalled.
+  // Thread-safe.
+  int CheckBrokersNow(Millis timeout);
 
   // Partitions of the subscribed topics on the broker (metadata request; cached after the
   // first answer). 0 when the broker did not answer.
