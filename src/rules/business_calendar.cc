@@ -473,6 +473,10 @@ year_month_day BusinessCalendar::LocalDate(Instant t) const {
   return DateOfDayNumber(FloorDiv(ToLocalMs(ClampUtc(t)), kMsPerDay));
 }
 
+std::chrono::local_days BusinessCalendar::LocalDay(Instant t) const {
+  return std::chrono::local_days(std::chrono::days(FloorDiv(ToLocalMs(ClampUtc(t)), kMsPerDay)));
+}
+
 year_month_day BusinessCalendar::WorkingDayOnOrAfter(year_month_day local) const {
   return DateOfDayNumber(WorkingDayWithIndex(WorkingDaysBefore(DayNumber(local))));
 }

@@ -486,7 +486,7 @@ bool IsOverdueAt(const DossierState& s, Instant as_of) {
 Outcome ClassifyOutcome(Instant end, std::optional<Instant> due, const BusinessCalendar& calendar) {
   if (!due) return Outcome::kNoDeadline;
   if (end > *due) return Outcome::kLate;
-  return calendar.LocalDate(end) < calendar.LocalDate(*due) ? Outcome::kEarly : Outcome::kOnTime;
+  return calendar.LocalDay(end) < calendar.LocalDay(*due) ? Outcome::kEarly : Outcome::kOnTime;
 }
 
 EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, PartitionId partition,

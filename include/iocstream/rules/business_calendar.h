@@ -182,6 +182,8 @@ class BusinessCalendar {
 
   // The local (calendar time zone) date of a UTC instant.
   [[nodiscard]] std::chrono::year_month_day LocalDate(Instant t) const;
+  // The same day as a day count (orders as LocalDate does, without building the date).
+  [[nodiscard]] std::chrono::local_days LocalDay(Instant t) const;
 
   // The first working day on or after `local` (Civil Code 2015 Art. 148).
   [[nodiscard]] std::chrono::year_month_day WorkingDayOnOrAfter(

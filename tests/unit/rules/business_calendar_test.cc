@@ -131,6 +131,8 @@ TEST(BusinessCalendarTest, LocalDateUsesTheTimeZone) {
   const Instant t = FromEpochMillis(1772472600000);
   EXPECT_EQ(cal.LocalDate(t), Ymd(2026, 3, 3));
   EXPECT_EQ(cal.LocalDate(t - hours(1)), Ymd(2026, 3, 2));
+  EXPECT_EQ(cal.LocalDay(t), std::chrono::local_days(Ymd(2026, 3, 3)));
+  EXPECT_EQ(cal.LocalDay(t - hours(1)), std::chrono::local_days(Ymd(2026, 3, 2)));
   EXPECT_EQ(FormatLocal(t), "2026-03-03 00:30");
   EXPECT_EQ(cal.FromLocal(cal.ToLocal(t)), t);
 }
