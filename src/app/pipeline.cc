@@ -1105,10 +1105,9 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     e->dirty = false;
     e->written = commit_count_ + 1;
   }
-  // The timers to write, with their ids (the writer thread must not read the entries, whose
-  // states change again at once).
-  job.timers.clear();
-  job.timers.reserve(timer_changes_.size());
+  // The timers to write, encoded with their ids (the writer thread must not read the entries,
+  // whose states change again at once).
+  job.timers.Clear();
   for (const auto& [key, put] : timer_changes_) {
     const std::string* id = nullptr;
     if (key.entry->current) {
@@ -1122,7 +1121,7 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
                     key.partition.value(), ToEpochMillis(key.due));
       continue;
     }
-    job.timers.emplace_back(Timer{key.partition, key.due, *id, key.kind}, put);
+    job.timers.Add(key.partition, key.due, key.kind, *id, put);
   }
   orphan_ids_.clear();
   job.aggregates = aggregates_.TakeDirty();
@@ -1200,10 +1199,7 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
 state::StateBatch Pipeline::BuildBatch(state::StateStore& store, CommitJob& job) {
   state::StateBatch batch = store.NewBatch();
   batch.PutDossiers(job.dossiers);
-  std::vector<state::StateBatch::TimerChange> timers;
-  timers.reserve(job.timers.size());
-  for (const auto& [t, put] : job.timers) timers.push_back({&t, put});
-  batch.PutTimerChanges(timers);
+  batch.PutTimerChanges(job.timers);
   for (const auto& [key, counters] : job.aggregates) batch.PutAggregate(key, counters);
   for (const auto& [tp, off] : job.offsets) batch.PutOffset(tp, off);
   for (const auto& [tp, check] : job.source_checks) batch.PutSourceCheck(tp, check);

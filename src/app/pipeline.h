@@ -659,7 +659,7 @@ class Pipeline {
   // async_commit it belongs to the writer from Submit until AwaitWrite.
   struct CommitJob {
     state::EncodedDossiers dossiers;
-    std::vector<std::pair<Timer, bool>> timers;  // puts (true) and deletes
+    state::EncodedTimerChanges timers;  // puts and deletes
     std::vector<std::pair<AggregateKey, AggregateCounters>> aggregates;
     std::vector<std::pair<TopicPartition, Offset>> offsets;
     std::vector<std::pair<TopicPartition, state::SourceCheck>> source_checks;

@@ -54,14 +54,21 @@ std::string TimerDuePrefix(PartitionId partition, Instant due) {
   return key;
 }
 
-void EncodeTimerKey(const Timer& timer, std::string* out) {
+void AppendTimerKey(PartitionId partition, Instant due, TimerKind kind, std::string_view dossier_id,
+                    std::string* out) {
   constexpr size_t kFixedPart = 4 + 8 + 1;
-  out->resize(kFixedPart + timer.dossier_id.size());
-  char* p = out->data();
-  p = StoreOrderedInt32(p, timer.partition.value());
-  p = StoreOrderedInt64(p, ToEpochMillis(timer.due));
-  *p++ = static_cast<char>(timer.kind);
-  StoreBytes(p, timer.dossier_id);
+  const size_t start = out->size();
+  out->resize(start + kFixedPart + dossier_id.size());
+  char* p = out->data() + start;
+  p = StoreOrderedInt32(p, partition.value());
+  p = StoreOrderedInt64(p, ToEpochMillis(due));
+  *p++ = static_cast<char>(kind);
+  StoreBytes(p, dossier_id);
+}
+
+void EncodeTimerKey(const Timer& timer, std::string* out) {
+  out->clear();
+  AppendTimerKey(timer.partition, timer.due, timer.kind, timer.dossier_id, out);
 }
 
 std::string TimerKey(const Timer& timer) {

@@ -60,6 +60,9 @@ void AppendEscapedString(std::string* out, std::string_view s);
 std::string TimerKey(const Timer& timer);
 // TimerKey into `out` (replacing its contents), a buffer reused across calls.
 void EncodeTimerKey(const Timer& timer, std::string* out);
+// The key of the timer of `dossier_id` (partition, due, kind) appended to `out`.
+void AppendTimerKey(PartitionId partition, Instant due, TimerKind kind, std::string_view dossier_id,
+                    std::string* out);
 std::string TimerPartitionPrefix(PartitionId partition);
 std::string TimerDuePrefix(PartitionId partition, Instant due);
 std::optional<Timer> DecodeTimerKey(std::string_view key);

@@ -199,6 +199,33 @@ class EncodedDossiers {
   std::vector<Ref> refs_;
 };
 
+// Timer puts and deletes encoded as the timers family's keys for a later
+// StateBatch::PutTimerChanges, as EncodedDossiers are for PutDossiers: the thread that owns the
+// timers appends each change's key (its dossier id copied into one buffer, not into a string
+// of its own); any other thread may then sort them and build the batch. Not thread-safe: one
+// thread at a time. Clear keeps the buffers (unless they are over 64 MiB and 4x what they last
+// held).
+class EncodedTimerChanges {
+ public:
+  // Appends a put (`put`) or a delete (!put) of the timer of `dossier_id` of `kind` due at
+  // `due` on `partition`. Each timer at most once per batch.
+  void Add(PartitionId partition, Instant due, TimerKind kind, std::string_view dossier_id,
+           bool put);
+  [[nodiscard]] size_t size() const { return refs_.size(); }
+  [[nodiscard]] bool empty() const { return refs_.empty(); }
+  void Clear();
+
+ private:
+  friend class StateBatch;
+  struct Ref {
+    size_t offset;  // of the key in bytes_
+    uint32_t size;
+    bool put;
+  };
+  std::string bytes_;
+  std::vector<Ref> refs_;
+};
+
 // The changes produced by one poll batch, applied atomically by StateStore::Commit. Obtain one
 // from StateStore::NewBatch(); it must not outlive its store. Operations apply in call order
 // (a later put of the same key wins). Commit is cheapest when the keys of each kind come in
@@ -223,12 +250,8 @@ class StateBatch {
   void PutTimer(const Timer& timer);
   void DeleteTimer(const Timer& timer);
   // PutTimer (put) or DeleteTimer (!put) of each change, in key order (partition, due, kind,
-  // dossier id; sorts `changes` first). Each timer at most once; they must outlive the call.
-  struct TimerChange {
-    const Timer* timer;
-    bool put;
-  };
-  void PutTimerChanges(std::vector<TimerChange>& changes);
+  // dossier id; sorts `changes` first).
+  void PutTimerChanges(EncodedTimerChanges& changes);
 
   // Stores the absolute counters of `key` (not a delta). All-zero counters delete the key,
   // so dimensions that empty out do not accumulate.

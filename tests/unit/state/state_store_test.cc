@@ -701,8 +701,11 @@ TEST_F(StateStoreTest, TimerChangesArePutAndDeletedInAnyOrder) {
   const Timer later{PartitionId(1), t0 + Millis(1), "A", TimerKind::kWarning};
   const Timer same_due{PartitionId(1), t0, "H35.001-260105-0000002", TimerKind::kWarning};
   const Timer other{PartitionId(0), t0 + Millis(5), "Z", TimerKind::kStepBreach};
-  std::vector<StateBatch::TimerChange> changes = {
-      {&later, true}, {&old, false}, {&other, true}, {&same_due, true}};
+  EncodedTimerChanges changes;
+  for (const auto& [timer, put] : {std::pair{&later, true}, std::pair{&old, false},
+                                   std::pair{&other, true}, std::pair{&same_due, true}}) {
+    changes.Add(timer->partition, timer->due, timer->kind, timer->dossier_id, put);
+  }
   batch = store->NewBatch();
   batch.PutTimerChanges(changes);
   Commit(*store, std::move(batch));
