@@ -333,11 +333,13 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
   }
   for (size_t i = 0; i < refs.size(); ++i) {
     const EncodedDossiers::Ref& r = refs[i];
-    if (i + kPrefetchAhead < refs.size()) {
+    if (i + 2 * kPrefetchAhead < refs.size()) {
       // In key order the encoded dossiers are read at random in the buffer the pipeline
       // thread wrote: a few hundred bytes each, asked for ahead (the copy into the batch was
-      // a sixth of this thread's time).
-      const EncodedDossiers::Ref& ahead = refs[i + kPrefetchAhead];
+      // a sixth of this thread's time), twice as far ahead as the filter's hash reads the id
+      // (asked for at the same distance, the hash waited for the id's line: 8% of this
+      // thread's perf samples).
+      const EncodedDossiers::Ref& ahead = refs[i + 2 * kPrefetchAhead];
       prefetch::Bytes(bytes + ahead.offset, size_t{ahead.id_size} + ahead.value_size);
     }
     if (filter != nullptr) {
