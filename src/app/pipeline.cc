@@ -1028,8 +1028,9 @@ Status Pipeline::EndOfInput(Instant wall_now) {
 }
 
 size_t Pipeline::PendingBytes() const {
-  // A timer change: its slot in the change table, and the Timer (with its id) and key the
-  // commit builds from it; an uncovered put: its entry in its list.
+  // A timer change: its slot in the change table, and the key (with its id) and ref the
+  // commit encodes from it (state::EncodedTimerChanges: 56 bytes for a 19-byte id); an
+  // uncovered put: its entry in its list.
   constexpr size_t kTimerChangeBytes = sizeof(std::pair<TimerChangeKey, bool>) + 64;
   constexpr size_t kUncoveredPutBytes = sizeof(UncoveredPut);
   size_t uncovered = 0;  // a few partitions: summed when asked
