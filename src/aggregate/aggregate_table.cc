@@ -79,8 +79,8 @@ std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirt
     }
   }
   dirty_.clear();
-  // In the order the rows were first changed, not sorted: a write batch needs no order, and
-  // the sort compared code strings on the pipeline thread at every commit.
+  // In the order the rows were first changed: the caller sorts them if it wants (the commit
+  // does, on the state writer thread).
   return out;
 }
 
