@@ -273,12 +273,11 @@ std::optional<PauseMark> PauseMarkOf(const DossierEvent& e, const RulesContext& 
   switch (e.type) {
     case EventType::kSupplementRequested:
     case EventType::kSupplementReceived:
-      return PauseMark{e.occurred_at, e.type == EventType::kSupplementRequested,
-                       PauseKind::kSupplement};
+      return PauseMark{e.occurred_at, e.type == EventType::kSupplementRequested};
     case EventType::kPaymentRequested:
     case EventType::kPaymentReceived:
       if (!ctx.policy.payment_pauses) return std::nullopt;
-      return PauseMark{e.occurred_at, e.type == EventType::kPaymentRequested, PauseKind::kPayment};
+      return PauseMark{e.occurred_at, e.type == EventType::kPaymentRequested};
     default:
       return std::nullopt;
   }
@@ -297,15 +296,18 @@ void AddPauseMark(DossierState& s, const PauseMark& mark) {
   s.pause_marks.insert(at, mark);
 }
 
-// The pauses of one kind from its marks (domain.md §1.3): in time order a start opens a pause
-// when none is open and an end closes the open one (a second request while paused, or an end
-// while running, opens or closes nothing). A pause counts only while the clock runs, from the
-// receipt (§1.1: the clock starts there; an intake request before it is guidance, not a pause)
-// to the end of processing `end` (§1.5); without a receipt nothing is applied yet. Appends the
-// closed pauses to `pauses` in time order and returns the start of the one still open, if any.
-std::optional<Instant> PairPauseMarks(const DossierState& s, PauseKind kind,
-                                      std::optional<Instant> end,
-                                      std::vector<PauseInterval>& pauses) {
+// The pauses, the open pause and the deadline from the pause marks (domain.md §1.3): in time
+// order a start opens a pause when none is open and an end closes the open one (a second
+// request while paused, or an end while running, opens or closes nothing). A pause counts only
+// while the clock runs, from the receipt (§1.1: the clock starts there; an intake request before
+// it is guidance, not a pause) to the end of processing (§1.5); without a receipt nothing is
+// applied yet. The deadline is then the one before pauses with each pause applied in time
+// order, so every arrival order of the same events gives the same deadline.
+void DerivePauses(DossierState& s, const RulesContext& ctx) {
+  const std::optional<Instant> end = EndOfProcessing(s);
+  s.pauses.clear();
+  s.paused_ms = 0;
+  s.paused_since.reset();
   std::optional<Instant> open;
   auto close = [&](Instant until) {
     Instant since = *open;
@@ -314,20 +316,19 @@ std::optional<Instant> PairPauseMarks(const DossierState& s, PauseKind kind,
     since = std::max(since, *s.received_at);
     if (end) until = std::min(until, *end);
     if (until <= since) return;
-    pauses.push_back({since, until});
+    s.pauses.push_back({since, until});
+    s.paused_ms += (until - since).count();
   };
   // By instant; at one instant the ends close an open pause before the starts open the next,
   // and with none open the starts open one before the ends close it (a request supplemented
   // at the counter the same minute is a pause of no length, whatever the arrival order).
-  const std::vector<PauseMark>& marks = s.pause_marks;
-  for (size_t i = 0; i < marks.size();) {
-    const Instant at = marks[i].at;
+  for (size_t i = 0; i < s.pause_marks.size();) {
+    const Instant at = s.pause_marks[i].at;
     bool starts = false;
     bool ends = false;
-    for (; i < marks.size() && marks[i].at == at; ++i) {
-      if (marks[i].kind == kind) (marks[i].start ? starts : ends) = true;
+    for (; i < s.pause_marks.size() && s.pause_marks[i].at == at; ++i) {
+      (s.pause_marks[i].start ? starts : ends) = true;
     }
-    if (!starts && !ends) continue;
     // The receipt ends a pause requested before it: the dossier was accepted as complete
     // (§1.1; a request at intake is guidance, Form 02, and its own end may never be sent).
     if (open && s.received_at && *open < *s.received_at && *s.received_at <= at) {
@@ -346,54 +347,7 @@ std::optional<Instant> PairPauseMarks(const DossierState& s, PauseKind kind,
   if (open && s.received_at && *open < *s.received_at) close(*s.received_at);
   // A pause still open when the dossier finishes stays open: its end may arrive late and is
   // then applied up to the end of processing.
-  if (open && end && *open >= *end) open.reset();
-  return open;
-}
-
-// The pauses, the open pause and the deadline from the pause marks. Each kind's marks are
-// paired apart (PairPauseMarks: a payment received does not end the wait for a supplement),
-// and the clock stands still while either kind is paused: pauses of the two kinds that
-// overlap are one pause, from the earlier start to the later end, and one that overlaps the
-// open pause of either kind joins it. The deadline is then the one before pauses with each
-// pause applied in time order, so every arrival order of the same events gives the same
-// deadline.
-void DerivePauses(DossierState& s, const RulesContext& ctx) {
-  const std::optional<Instant> end = EndOfProcessing(s);
-  s.pauses.clear();
-  s.paused_ms = 0;
-  s.paused_since.reset();
-  std::optional<Instant> open = PairPauseMarks(s, PauseKind::kSupplement, end, s.pauses);
-  const bool payments =
-      std::any_of(s.pause_marks.begin(), s.pause_marks.end(),
-                  [](const PauseMark& m) { return m.kind == PauseKind::kPayment; });
-  if (payments) {
-    const size_t supplements = s.pauses.size();
-    const std::optional<Instant> payment_open =
-        PairPauseMarks(s, PauseKind::kPayment, end, s.pauses);
-    if (payment_open) open = open ? std::min(*open, *payment_open) : payment_open;
-    // Both kinds' pauses in time order, the overlapping ones merged (pauses of one kind never
-    // overlap; touching ones stay two, as one kind's do).
-    std::inplace_merge(
-        s.pauses.begin(), s.pauses.begin() + static_cast<std::ptrdiff_t>(supplements),
-        s.pauses.end(),
-        [](const PauseInterval& a, const PauseInterval& b) { return a.start < b.start; });
-    size_t kept = 0;
-    for (const PauseInterval& p : s.pauses) {
-      if (kept > 0 && p.start < s.pauses[kept - 1].end) {
-        s.pauses[kept - 1].end = std::max(s.pauses[kept - 1].end, p.end);
-      } else {
-        s.pauses[kept++] = p;
-      }
-    }
-    s.pauses.resize(kept);
-    // Closed pauses that reach past the open pause's start are part of it.
-    while (open && !s.pauses.empty() && s.pauses.back().end > *open) {
-      open = std::min(*open, s.pauses.back().start);
-      s.pauses.pop_back();
-    }
-  }
-  for (const PauseInterval& p : s.pauses) s.paused_ms += (p.end - p.start).count();
-  if (open) s.paused_since = *open;
+  if (open && (!end || *open < *end)) s.paused_since = *open;
   if (!s.received_at || !s.original_due_at) return;
   s.due_at = DueBeforePauses(s, ctx);
   for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, ctx);

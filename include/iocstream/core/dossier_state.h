@@ -53,28 +53,19 @@ struct PauseInterval {
   bool operator==(const PauseInterval&) const = default;
 };
 
-// What a pause waits for (domain.md §1.1 statuses 5 and 6, §1.3): the applicant's
-// supplement, or a fee or tax payment when payments pause the clock (sla.payment_pauses).
-enum class PauseKind : uint8_t { kSupplement = 0, kPayment = 1 };
-
 // One end of a pause as an event gave it: a supplement (or, when it pauses, payment) request
-// starts one, its receipt ends it. The pauses of each kind are paired from these marks in time
-// order (rules/dossier_state_machine.h), whatever order the events arrived in, and the clock
-// stands still while a pause of either kind is open.
+// starts one, its receipt ends it. The pauses are paired from these marks in time order
+// (rules/dossier_state_machine.h), whatever order the events arrived in.
 struct PauseMark {
   Instant at{};        // the event's occurred_at (UTC)
   bool start = false;  // true: a request; false: the supplement or payment received
-  PauseKind kind = PauseKind::kSupplement;
   bool operator==(const PauseMark&) const = default;
 };
 
-// The order of DossierState::pause_marks: by instant, at one instant the ends first (a
-// supplement received and a new request at the same minute close one pause and open another),
-// then supplement before payment.
+// The order of DossierState::pause_marks: by instant, and at one instant the ends first (a
+// supplement received and a new request at the same minute close one pause and open another).
 inline bool PauseMarkBefore(const PauseMark& a, const PauseMark& b) {
-  if (a.at != b.at) return a.at < b.at;
-  if (a.start != b.start) return !a.start;
-  return a.kind < b.kind;
+  return a.at != b.at ? a.at < b.at : !a.start && b.start;
 }
 
 // Applied event ids a DossierState holds without a heap block (DossierState::applied_event_ids).
@@ -130,8 +121,8 @@ struct DossierState {
   // receipt to the end of processing): derived from pause_marks, and applied again to a
   // recomputed deadline (rules::RecomputeDeadline).
   std::vector<PauseInterval> pauses;
-  // Every pause start and end applied, in PauseMarkBefore's order, whatever order their
-  // events arrived in; a mark equal to one held is not added
+  // Every pause start and end applied, sorted by instant (at one instant, ends before
+  // starts), whatever order their events arrived in; a mark equal to one held is not added
   // again (it changes no pause). At most rules::kMaxPauseMarks: the pipeline dead-letters an
   // event that would add one more (too_many_pauses).
   std::vector<PauseMark> pause_marks;

@@ -12,9 +12,8 @@
 //   duration on the business calendar (§1.4); no due time → tracked without a deadline;
 // - supplement requests pause or restart the clock per policy (§1.3); waiting for payment
 //   pauses it when configured (status 6). Pauses are paired from their requests and receipts in
-//   time order whatever order those arrive in, each kind apart (a payment does not end the wait
-//   for a supplement), the clock standing still while either kind waits; they count only while
-//   the clock runs, from the receipt (§1.1) to the end of processing (§1.5);
+//   time order whatever order those arrive in, and count only while the clock runs, from the
+//   receipt (§1.1) to the end of processing (§1.5);
 // - a Form 04 apology records a new promised date but the KPI keeps the deadline (§1.2, §6.4);
 // - outcomes early / on time / late as §1.5, judged on the completion (else the result's
 //   return) even when the dossier was also withdrawn, refused or rejected; withdrawn, refused,

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "iocstream/rules/dossier_state_machine.h"
@@ -251,81 +250,6 @@ TEST_F(StateMachineRulesTest, TwoSupplementRoundsInAnyArrivalOrderGiveTheSameDea
         EXPECT_EQ(s.supplement_requests, 2) << order;
       });
   EXPECT_EQ(orders, 120u);
-}
-
-// With payments pausing the clock, each kind's requests and receipts are paired apart: the
-// payment made Tuesday 09:00 does not end the wait for the supplement received Tuesday 14:00,
-// and the clock stands still over both, as over one pause from Monday 10:00 to Tuesday 14:00,
-// whatever order the five events arrive in.
-TEST_F(StateMachineRulesTest, SupplementAndPaymentPausesArePairedApart) {
-  ctx_.policy.payment_pauses = true;
-  const auto r = Event("r", EventType::kReceived, "2026-03-02 09:00");
-  const DossierState one_pause =
-      Apply({r, Event("q", EventType::kSupplementRequested, "2026-03-02 10:00"),
-             Event("s", EventType::kSupplementReceived, "2026-03-03 14:00")});
-  ASSERT_EQ(one_pause.pauses.size(), 1u);
-  const std::vector<DossierEvent> events = {
-      r, Event("q", EventType::kSupplementRequested, "2026-03-02 10:00"),
-      Event("p", EventType::kPaymentRequested, "2026-03-02 14:00"),
-      Event("f", EventType::kPaymentReceived, "2026-03-03 09:00"),
-      Event("s", EventType::kSupplementReceived, "2026-03-03 14:00")};
-  const size_t orders =
-      ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
-        ASSERT_TRUE(s.due_at.has_value()) << order;
-        EXPECT_EQ(*s.due_at, *one_pause.due_at) << order << FormatLocal(*s.due_at);
-        EXPECT_EQ(s.pauses, one_pause.pauses) << order;
-        EXPECT_EQ(s.paused_ms, 28 * 3600 * 1000) << order;
-        EXPECT_FALSE(s.paused_since.has_value()) << order;
-      });
-  EXPECT_EQ(orders, 120u);
-  // The same the other way round: a supplement round inside the wait for a payment.
-  const DossierState inside =
-      Apply({r, Event("p", EventType::kPaymentRequested, "2026-03-02 10:00"),
-             Event("q", EventType::kSupplementRequested, "2026-03-02 14:00"),
-             Event("s", EventType::kSupplementReceived, "2026-03-03 09:00"),
-             Event("f", EventType::kPaymentReceived, "2026-03-03 14:00")});
-  EXPECT_EQ(*inside.due_at, *one_pause.due_at) << FormatLocal(*inside.due_at);
-  EXPECT_EQ(inside.pauses, one_pause.pauses);
-}
-
-// A pause of one kind still open holds the clock whatever the other kind does: a payment made
-// while the supplement is awaited, or a supplement round while the payment is, ends nothing;
-// the open pause starts at the earlier request.
-TEST_F(StateMachineRulesTest, AnOpenPauseOfOneKindIsNotEndedByTheOther) {
-  ctx_.policy.payment_pauses = true;
-  const auto r = Event("r", EventType::kReceived, "2026-03-02 09:00");
-  for (const auto& [first, second, second_end] :
-       {std::tuple{EventType::kSupplementRequested, EventType::kPaymentRequested,
-                   EventType::kPaymentReceived},
-        std::tuple{EventType::kPaymentRequested, EventType::kSupplementRequested,
-                   EventType::kSupplementReceived}}) {
-    const std::vector<DossierEvent> events = {r, Event("a", first, "2026-03-02 10:00"),
-                                              Event("b", second, "2026-03-02 14:00"),
-                                              Event("c", second_end, "2026-03-03 09:00")};
-    ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
-      ASSERT_TRUE(s.paused_since.has_value()) << order;
-      EXPECT_EQ(FormatLocal(*s.paused_since), "2026-03-02 10:00") << order;
-      EXPECT_TRUE(s.pauses.empty()) << order;
-      EXPECT_EQ(s.paused_ms, 0) << order;
-      // Paused before its deadline (Wednesday 09:00): not overdue, however long it waits.
-      EXPECT_FALSE(IsOverdueAt(s, Local("2026-03-20 09:00"))) << order;
-    });
-  }
-}
-
-// Two waits that only touch (a payment requested the minute the supplement arrives) are two
-// pauses, as two rounds of one kind are.
-TEST_F(StateMachineRulesTest, PausesOfTwoKindsThatTouchStayTwo) {
-  ctx_.policy.payment_pauses = true;
-  const DossierState s = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
-                                Event("q", EventType::kSupplementRequested, "2026-03-02 10:00"),
-                                Event("s", EventType::kSupplementReceived, "2026-03-02 14:00"),
-                                Event("p", EventType::kPaymentRequested, "2026-03-02 14:00"),
-                                Event("f", EventType::kPaymentReceived, "2026-03-03 09:00")});
-  ASSERT_EQ(s.pauses.size(), 2u);
-  EXPECT_EQ(FormatLocal(s.pauses[0].end), "2026-03-02 14:00");
-  EXPECT_EQ(FormatLocal(s.pauses[1].start), "2026-03-02 14:00");
-  EXPECT_EQ(s.paused_ms, 23 * 3600 * 1000);
 }
 
 // The clock starts at receipt (§1.1): a supplement round before it is intake guidance (Form 02)

@@ -112,43 +112,10 @@ TEST(DossierCodecTest, FixtureSetsEveryField) {
 TEST(DossierCodecTest, FullStateRoundTrips) {
   const DossierState s = FullState();
   auto bytes = EncodeDossier(s);
-  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 3);  // no payment pause mark: version 3
-  auto decoded = DecodeDossier(s.dossier_id, bytes);
-  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
-  EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
-}
-
-// A payment's pause marks are told from a supplement's from version 4 on; a value holding one
-// is written as version 4, and is version 3's bytes otherwise.
-TEST(DossierCodecTest, PaymentPauseMarksRoundTripAsVersion4) {
-  DossierState s = FullState();
-  const Instant last = s.pause_marks.back().at;
-  s.pause_marks.push_back({last, true, PauseKind::kPayment});  // after the supplement's start
-  s.pause_marks.push_back({last + std::chrono::hours(3), false, PauseKind::kPayment});
-  const std::string bytes = EncodeDossier(s);
   EXPECT_EQ(static_cast<uint8_t>(bytes[0]), kDossierEncodingVersion);
-  EXPECT_EQ(kDossierEncodingVersion, 4);
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
   EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
-  EXPECT_EQ(decoded->pause_marks, s.pause_marks);
-  // The supplement's marks keep their bytes (0 and 1), the payment's add 2.
-  EXPECT_EQ(static_cast<uint8_t>(bytes.back()), 2);  // the last: a payment's end
-  DossierState supplements = s;
-  for (PauseMark& m : supplements.pause_marks) m.kind = PauseKind::kSupplement;
-  std::string as_version3 = EncodeDossier(supplements);
-  EXPECT_EQ(static_cast<uint8_t>(as_version3[0]), 3);
-  as_version3[0] = 4;
-  ASSERT_EQ(as_version3.size(), bytes.size());
-  std::vector<size_t> differ;  // the payment's two mark bytes, each 2 more
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    if (bytes[i] != as_version3[i]) {
-      differ.push_back(i);
-      EXPECT_EQ(bytes[i], as_version3[i] + 2) << "byte " << i;
-    }
-  }
-  ASSERT_EQ(differ.size(), 2u);
-  EXPECT_EQ(differ.back(), bytes.size() - 1);
 }
 
 std::string Hex(std::string_view bytes) {
@@ -311,7 +278,7 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
     EXPECT_NE(decoded.error().message.find("(dossier d)"), std::string::npos);
   };
   expect_corrupt(bytes + "x", "trailing byte");
-  for (char v : {'\x00', '\x05'}) {
+  for (char v : {'\x00', '\x04'}) {
     std::string version = bytes;
     version[0] = v;
     expect_corrupt(version, "unknown version");
@@ -346,12 +313,8 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   DossierState marked;
   marked.pause_marks = {{At(0), true}};
   std::string bad_mark = EncodeDossier(marked);
-  bad_mark.back() = '\x02';  // a mark is a start (1) or an end (0): no payment before version 4
-  expect_corrupt(bad_mark, "payment pause mark in version 3");
-  std::string bad_mark4 = bad_mark;
-  bad_mark4[0] = '\x04';
-  bad_mark4.back() = '\x04';  // bits 1 (start) and 2 (payment) only
-  expect_corrupt(bad_mark4, "unknown pause mark bit");
+  bad_mark.back() = '\x02';  // a mark is a start (1) or an end (0)
+  expect_corrupt(bad_mark, "pause mark neither start nor end");
   DossierState unsorted;
   unsorted.pause_marks = {{At(10), true}, {At(5), false}};
   expect_corrupt(EncodeDossier(unsorted), "pause marks out of order");
