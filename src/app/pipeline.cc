@@ -510,6 +510,10 @@ void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionI
     auto& timers = head->second.timers;
     if (put) {
       timers.insert(HeadTimer(partition, due, kind, std::string(dossier_id)));
+      if (&entry == refire_watch_.entry && due == refire_watch_.due && kind == refire_watch_.kind &&
+          partition == refire_watch_.partition) {
+        refire_watch_.seen = true;
+      }
     } else if (auto it = timers.find(HeadKey(partition, due, kind, dossier_id));
                it != timers.end()) {
       timers.erase(it);  // found without building the timer (its id) to look it up
@@ -520,6 +524,11 @@ void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionI
   // The store holds exactly the timers of the committed states, so a put of a timer deleted
   // in this batch (or a delete of one put in it) cancels out: neither reaches the store. A
   // dossier received and finished within one commit interval writes no timer at all.
+  RecordTimerChange(entry, partition, due, kind, put);
+}
+
+void Pipeline::RecordTimerChange(const Entry& entry, PartitionId partition, Instant due,
+                                 TimerKind kind, bool put) {
   auto [it, inserted] =
       timer_changes_.try_emplace(TimerChangeKey{&entry, due, partition, kind}, put);
   if (!inserted && it->second != put) timer_changes_.erase(it);
@@ -619,7 +628,8 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
     if (entry == nullptr) return fatal_;
     // A timer fires once (it is off the head, its delete is committed); the rules set the ones
     // still needed. The entry is kept (dirty) until the delete is committed.
-    ChangeTimer(*entry, t.dossier_id, t.partition, t.due, t.kind, false);
+    // (Off the head already: only the change is recorded.)
+    RecordTimerChange(*entry, t.partition, t.due, t.kind, false);
     if (!entry->current) {  // orphan timer: its dossier is gone
       orphan_ids_.try_emplace(entry, t.dossier_id);
       MarkDirty(*entry);
@@ -633,7 +643,11 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
     }
     CountUp(probe_.timers_fired, 1);
     QueueAlerts(alerts_, wall_now);
+    // Whether the change puts the timer that just fired back into the head (see below).
+    refire_watch_ = {entry, t.partition, t.due, t.kind, false};
     EndChange(*entry);
+    const bool refired = refire_watch_.seen;
+    refire_watch_ = {};
     // A burst of timers due together (after Tết, every warning that fell in the holiday
     // comes due at its first working minute) commits as it goes, so its dirty dossiers and
     // alerts stay within the commit size instead of growing until the batch ends. Nothing is
@@ -643,7 +657,8 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
       const CommitTrigger trigger = burst ? CommitTrigger::kTimerBurst : CommitTrigger::kBytes;
       if (Status s = Commit(trigger, CommitKind::kWithinBatch); !s) return s;
     }
-    if (auto again = head.timers.find(HeadKey(t.partition, t.due, t.kind, t.dossier_id));
+    if (auto again = refired ? head.timers.find(HeadKey(t.partition, t.due, t.kind, t.dossier_id))
+                             : head.timers.end();
         again != head.timers.end()) {
       // The rules asked for the timer that just fired again: leave it to a later call.
       spdlog::warn("timer of {} at {} re-armed by its own firing", t.dossier_id,

@@ -468,6 +468,10 @@ class Pipeline {
   // (a dirty entry, or one whose write is in flight, is never evicted).
   void ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionId partition, Instant due,
                    TimerKind kind, bool put);
+  // ChangeTimer's record of the change in timer_changes_ alone, for a timer known to be in no
+  // head (one FireDue just took off its head) or beyond its coverage.
+  void RecordTimerChange(const Entry& entry, PartitionId partition, Instant due, TimerKind kind,
+                         bool put);
   // The change of that timer pending a commit or in the write in flight (the later decides),
   // nullopt if none.
   [[nodiscard]] std::optional<bool> PendingTimerChange(const Entry* entry, PartitionId partition,
@@ -653,6 +657,16 @@ class Pipeline {
     std::vector<UncoveredPut> in_flight;
   };
   std::map<PartitionId, UncoveredPuts> uncovered_puts_;
+  // The timer FireDue just fired, while the change it made runs (EndChange): ChangeTimer sets
+  // `seen` when that change puts the same timer into the head again.
+  struct RefireWatch {
+    const Entry* entry = nullptr;
+    PartitionId partition{0};
+    Instant due{};
+    TimerKind kind = TimerKind::kBreach;
+    bool seen = false;
+  };
+  RefireWatch refire_watch_;
   // What one commit writes: gathered by Commit on the Pipeline's thread (the dossiers encoded,
   // as their states change again right after), then sorted and put into a StateBatch by
   // BuildBatch, on the writer thread with async_commit. Reused from commit to commit; with
