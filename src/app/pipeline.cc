@@ -425,7 +425,15 @@ void Pipeline::BeginChange(const Entry& entry) {
   }
   base.partition = entry.current->partition;
   aggregate::AggregateTable::TakeFootprint(*entry.current, base.footprint);
-  base.timers = rules::StoredTimerSlots(*entry.current);
+  if (entry.stored_timer_known) {
+    base.timers = rules::TimerSlots{};
+    if (entry.has_stored_timer) {
+      base.timers.slots[0] = {entry.stored_timer_due, entry.stored_timer_kind};
+      base.timers.size = 1;
+    }
+  } else {
+    base.timers = rules::StoredTimerSlots(*entry.current);
+  }
 }
 
 void Pipeline::EndChange(Entry& entry) {
@@ -437,6 +445,14 @@ void Pipeline::EndChange(Entry& entry) {
   // be put or deleted.
   const rules::TimerSlots& old_timers = base.timers;
   const rules::TimerSlots new_timers = rules::StoredTimerSlots(next);
+  // Kept for the entry's next BeginChange (the state changes only between the two).
+  assert(new_timers.size <= 1);
+  entry.stored_timer_known = true;
+  entry.has_stored_timer = new_timers.size > 0;
+  if (entry.has_stored_timer) {
+    entry.stored_timer_due = new_timers.slots[0].due;
+    entry.stored_timer_kind = new_timers.slots[0].kind;
+  }
   const bool moved = base.existed && base.partition != next.partition;
   for (size_t i = 0; i < old_timers.size; ++i) {
     const auto& slot = old_timers.slots[i];
