@@ -525,7 +525,7 @@ void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionI
   if (head != heads_.end() && head->second.covered.Covers(due, kind, dossier_id)) {
     auto& timers = head->second.timers;
     if (put) {
-      timers.insert(HeadTimer(partition, due, kind, std::string(dossier_id)));
+      timers.insert(HeadTimer(partition, due, kind, CacheKey(dossier_id)));
       if (&entry == refire_watch_.entry && due == refire_watch_.due && kind == refire_watch_.kind &&
           partition == refire_watch_.partition) {
         refire_watch_.seen = true;
@@ -597,8 +597,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   // batch's, decide (applying a change the read already saw changes nothing).
   for (Timer& t : stored) {
     const std::optional<bool> d = PendingTimerChange(t);
-    if (!d || *d)
-      head.timers.insert(HeadTimer(t.partition, t.due, t.kind, std::move(t.dossier_id)));
+    if (!d || *d) head.timers.insert(HeadTimer(t.partition, t.due, t.kind, CacheKey(t.dossier_id)));
   }
   // Timers put by the write in flight or this batch, which the read may not hold: those no
   // head covered when they were put. Each list keeps the puts still beyond the coverage; a
@@ -611,7 +610,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
       const std::string& id = put.entry->current->dossier_id;
       if (head.covered.Covers(put.due, put.kind, id)) {
         if (PendingTimerChange(put.entry, p, put.due, put.kind).value_or(false)) {
-          head.timers.insert(HeadTimer(p, put.due, put.kind, id));
+          head.timers.insert(HeadTimer(p, put.due, put.kind, CacheKey(id)));
         }
         continue;
       }
@@ -636,10 +635,14 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
       if (Status s = ExtendHead(p, head, up_to); !s) return s;
       continue;
     }
-    // Taken off the head whole (its id is not copied); the delete below finds it gone.
+    // Taken off the head whole (the delete below finds it gone); its id goes into fired_,
+    // whose buffer is reused from timer to timer.
     auto node = head.timers.extract(head.timers.begin());
-    const Timer t{node.value().partition, node.value().due, std::move(node.value().dossier_id),
-                  node.value().kind};
+    Timer& t = fired_;
+    t.partition = node.value().partition;
+    t.due = node.value().due;
+    t.kind = node.value().kind;
+    t.dossier_id.assign(node.value().dossier_id.view());
     Entry* entry = Lookup(t.dossier_id);
     if (entry == nullptr) return fatal_;
     // A timer fires once (it is off the head, its delete is committed); the rules set the ones
@@ -691,7 +694,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
     // Timers read from the store are read again; pending puts go back to their lists.
     UncoveredPuts& uncovered = uncovered_puts_[p];
     for (auto t = from; t != head.timers.end(); ++t) {
-      auto cached = entries_.find(std::string_view(t->dossier_id));
+      auto cached = entries_.find(IdView(t->dossier_id));
       if (cached == entries_.end()) continue;  // no change pending: in the store
       const Entry* e = cached->second.get();
       const TimerChangeKey key{e, t->due, t->partition, t->kind};

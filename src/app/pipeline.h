@@ -370,6 +370,35 @@ class Pipeline {
  private:
   // `options` with its 0s replaced by their defaults (timer_horizon).
   static PipelineOptions WithDefaults(PipelineOptions options);
+  // A dossier id held inline up to kInline bytes, as the dossier cache's key and in the timer
+  // heads: finding an entry then compares the bytes in the map's own slot instead of
+  // following a std::string's heap pointer (ids of 16 to 30 bytes, such as
+  // "H44.246-260105-0001", are the usual ones, and that pointer was a cache miss on every
+  // lookup), and a head's timer allocates no id apart. Longer ids are kept on the heap.
+  class CacheKey {
+   public:
+    explicit CacheKey(std::string_view id);
+    CacheKey(CacheKey&& other) noexcept;
+    CacheKey& operator=(CacheKey&& other) noexcept;
+    CacheKey(const CacheKey&) = delete;
+    CacheKey& operator=(const CacheKey&) = delete;
+    ~CacheKey();
+    [[nodiscard]] std::string_view view() const noexcept;
+    // Bytes a key of `id` keeps on the heap (0 for an inline id).
+    [[nodiscard]] static size_t HeapBytesFor(std::string_view id) noexcept {
+      return id.size() <= kInline ? 0 : id.size();
+    }
+
+   private:
+    static constexpr size_t kInline = 31;
+    static constexpr uint8_t kOnHeap = 0xFF;
+    [[nodiscard]] bool IsInline() const noexcept { return size_ != kOnHeap; }
+    [[nodiscard]] char* HeapData() const noexcept;
+    [[nodiscard]] uint32_t HeapSize() const noexcept;
+    // Inline: the id's bytes, size_ of them. On the heap: its pointer, then its uint32 size.
+    char bytes_[kInline];
+    uint8_t size_;
+  };
   struct Entry {
     // What Evict reads comes first (32 bytes, usually one cache line): its scan of every
     // entry then does not touch the states.
@@ -410,12 +439,12 @@ class Pipeline {
              std::pair(partial->kind, std::string_view(partial->dossier_id));
     }
   };
-  // A timer in a head (HeadTimer, which owns its dossier id) or the key of one to look up
-  // (HeadKey, a view of an id), with the id's first 24 bytes beside it (IdPrefix): the head's
-  // order (state::TimerKeyLess) then compares integers, and reads the id's heap bytes and calls
-  // memcmp only when they tie. With the wall clock, a catch-up floors the timers of a whole
-  // poll batch to one instant, so most comparisons reach the ids: memcmp and the set were a
-  // fifth of `run`'s pipeline thread (perf).
+  // A timer in a head (HeadTimer, which owns its dossier id, inline up to 31 bytes) or the key
+  // of one to look up (HeadKey, a view of an id), with the id's first 24 bytes beside it
+  // (IdPrefix): the head's order (state::TimerKeyLess) then compares integers, and reads the
+  // id's bytes and calls memcmp only when they tie. With the wall clock, a catch-up floors the
+  // timers of a whole poll batch to one instant, so most comparisons reach the ids: memcmp and the
+  // set were a fifth of `run`'s pipeline thread (perf).
   template <class Id>
   struct HeadEntry {
     PartitionId partition{0};
@@ -424,9 +453,15 @@ class Pipeline {
     IdPrefix<3> prefix{};  // before dossier_id: initialised from `id` before it is moved
     Id dossier_id;
     HeadEntry(PartitionId p, Instant d, TimerKind k, Id id)
-        : partition(p), due(d), kind(k), prefix(MakeIdPrefix<3>(id)), dossier_id(std::move(id)) {}
+        : partition(p),
+          due(d),
+          kind(k),
+          prefix(MakeIdPrefix<3>(IdView(id))),
+          dossier_id(std::move(id)) {}
   };
-  using HeadTimer = HeadEntry<std::string>;
+  [[nodiscard]] static std::string_view IdView(std::string_view id) noexcept { return id; }
+  [[nodiscard]] static std::string_view IdView(const CacheKey& id) noexcept { return id.view(); }
+  using HeadTimer = HeadEntry<CacheKey>;
   using HeadKey = HeadEntry<std::string_view>;
   // state::TimerKeyLess's order on HeadTimers and HeadKeys.
   struct HeadTimerLess {
@@ -434,7 +469,7 @@ class Pipeline {
     template <class A, class B>
     bool operator()(const A& a, const B& b) const noexcept {
       return state::TimerKeyBefore(a.partition, a.due, a.kind, b.partition, b.due, b.kind, [&] {
-        return CompareIds(a.prefix, a.dossier_id, b.prefix, b.dossier_id);
+        return CompareIds(a.prefix, IdView(a.dossier_id), b.prefix, IdView(b.dossier_id));
       });
     }
   };
@@ -558,34 +593,6 @@ class Pipeline {
   // Dossier cache: the batch being built (dirty entries) and clean entries kept across
   // commits up to options_.cache_bytes.
   //
-  // A dossier id as the cache's key, held inline up to kInline bytes: finding an entry then
-  // compares the bytes in the map's own slot instead of following a std::string's heap
-  // pointer (ids of 16 to 30 bytes, such as "H44.246-260105-0001", are the usual ones, and
-  // that pointer was a cache miss on every lookup). Longer ids are kept on the heap.
-  class CacheKey {
-   public:
-    explicit CacheKey(std::string_view id);
-    CacheKey(CacheKey&& other) noexcept;
-    CacheKey& operator=(CacheKey&& other) noexcept;
-    CacheKey(const CacheKey&) = delete;
-    CacheKey& operator=(const CacheKey&) = delete;
-    ~CacheKey();
-    [[nodiscard]] std::string_view view() const noexcept;
-    // Bytes a key of `id` keeps on the heap (0 for an inline id).
-    [[nodiscard]] static size_t HeapBytesFor(std::string_view id) noexcept {
-      return id.size() <= kInline ? 0 : id.size();
-    }
-
-   private:
-    static constexpr size_t kInline = 31;
-    static constexpr uint8_t kOnHeap = 0xFF;
-    [[nodiscard]] bool IsInline() const noexcept { return size_ != kOnHeap; }
-    [[nodiscard]] char* HeapData() const noexcept;
-    [[nodiscard]] uint32_t HeapSize() const noexcept;
-    // Inline: the id's bytes, size_ of them. On the heap: its pointer, then its uint32 size.
-    char bytes_[kInline];
-    uint8_t size_;
-  };
   // XXH3: about twice as fast as std::hash (libstdc++'s murmur) on 16-to-32-byte ids, and
   // its bits are mixed already, so the table skips its own post-mixing (is_avalanching).
   struct IdHash {
@@ -676,6 +683,7 @@ class Pipeline {
     bool seen = false;
   };
   RefireWatch refire_watch_;
+  Timer fired_;  // the timer FireDue fires (its id's buffer reused from timer to timer)
   // What one commit writes: gathered by Commit on the Pipeline's thread (the dossiers encoded,
   // as their states change again right after), then sorted and put into a StateBatch by
   // BuildBatch, on the writer thread with async_commit. Reused from commit to commit; with
