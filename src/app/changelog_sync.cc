@@ -218,8 +218,7 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
   restoring_ = false;
   // The partition is not this instance's yet: its timer head is read from the store when its
   // timers are first fired.
-  heads_.erase(p);
-  uncovered_puts_.erase(p);
+  DropHead(p);
   if (!read) return read.error();
   out.action = ChangelogSync::Action::kRestored;
   return out;

@@ -363,8 +363,7 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost, 
     next_source_checks_.erase(tp);
     durable_offsets_.erase(tp);
     watermarks_.erase(tp.partition);
-    heads_.erase(tp.partition);
-    uncovered_puts_.erase(tp.partition);
+    DropHead(tp.partition);
     aggregates_.DropPartition(tp.partition);
   }
   if (!hold) return;
@@ -518,12 +517,32 @@ void Pipeline::AdvanceWatermark(Watermarks::iterator watermark, Instant event_ti
   }
 }
 
+Pipeline::TimerHead& Pipeline::HeadOf(PartitionId partition) {
+  assert(partition.value() >= 0);
+  const auto index = static_cast<size_t>(partition.value());
+  if (index >= heads_.size()) heads_.resize(index + 1);
+  if (!heads_[index]) {
+    heads_[index] = std::make_unique<TimerHead>();
+    heads_[index]->uncovered = &uncovered_puts_[partition];
+  }
+  return *heads_[index];
+}
+
+void Pipeline::DropHead(PartitionId partition) {
+  assert(partition.value() >= 0);
+  if (const auto index = static_cast<size_t>(partition.value()); index < heads_.size()) {
+    heads_[index].reset();
+  }
+  uncovered_puts_.erase(partition);
+}
+
 void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionId partition,
                            Instant due, TimerKind kind, bool put) {
-  // Keep the partition's head exact: it holds every timer due up to its coverage.
-  auto head = heads_.find(partition);
-  if (head != heads_.end() && head->second.covered.Covers(due, kind, dossier_id)) {
-    auto& timers = head->second.timers;
+  // Keep the partition's head exact: it holds every timer due up to its coverage. (A head not
+  // loaded yet covers nothing.)
+  TimerHead& head = HeadOf(partition);
+  if (head.loaded && head.covered.Covers(due, kind, dossier_id)) {
+    auto& timers = head.timers;
     if (put) {
       timers.insert(HeadTimer(partition, due, kind, CacheKey(dossier_id)));
       if (&entry == refire_watch_.entry && due == refire_watch_.due && kind == refire_watch_.kind &&
@@ -535,7 +554,7 @@ void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionI
       timers.erase(it);  // found without building the timer (its id) to look it up
     }
   } else if (put) {
-    uncovered_puts_[partition].current.push_back({&entry, due, kind});
+    head.uncovered->current.push_back({&entry, due, kind});
   }
   // The store holds exactly the timers of the committed states, so a put of a timer deleted
   // in this batch (or a delete of one put in it) cancels out: neither reaches the store. A
@@ -619,15 +638,13 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
     }
     puts.resize(kept);
   };
-  if (auto u = uncovered_puts_.find(p); u != uncovered_puts_.end()) {
-    add_covered(u->second.in_flight);
-    add_covered(u->second.current);
-  }
+  add_covered(head.uncovered->in_flight);
+  add_covered(head.uncovered->current);
   return {};
 }
 
 Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
-  TimerHead& head = heads_[p];
+  TimerHead& head = HeadOf(p);
   size_t fired = 0;
   while (true) {
     if (head.timers.empty() || head.timers.begin()->due > up_to) {
@@ -692,7 +709,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
     const Instant due = cut->due;
     const auto from = head.timers.lower_bound(HeadKey(p, due, TimerKind::kWarning, ""));
     // Timers read from the store are read again; pending puts go back to their lists.
-    UncoveredPuts& uncovered = uncovered_puts_[p];
+    UncoveredPuts& uncovered = *head.uncovered;
     for (auto t = from; t != head.timers.end(); ++t) {
       auto cached = entries_.find(IdView(t->dossier_id));
       if (cached == entries_.end()) continue;  // no change pending: in the store

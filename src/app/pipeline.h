@@ -19,6 +19,7 @@
 #include <boost/container/flat_map.hpp>
 #include <boost/container/flat_set.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <cassert>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -473,10 +474,14 @@ class Pipeline {
       });
     }
   };
+  struct UncoveredPuts;
   struct TimerHead {
     std::set<HeadTimer, HeadTimerLess> timers;
     TimerCoverage covered;
     bool loaded = false;
+    // The partition's entry in uncovered_puts_ (a std::map's, so it stays put; both are
+    // dropped together).
+    UncoveredPuts* uncovered = nullptr;
   };
 
   // A partition's clock: its watermark and what its moves ask for. One entry per partition
@@ -571,7 +576,15 @@ class Pipeline {
 
   // Durable view, kept in step with the store.
   Watermarks watermarks_;
-  std::map<PartitionId, TimerHead> heads_;
+  // Each partition's timer head, at the index of its partition id (a handful, numbered from
+  // 0), null where none: found by index on every event (FireDue) and timer change, where a
+  // std::map's search was. Heads are allocated apart, so that references stay valid while a
+  // head of another partition is added.
+  std::vector<std::unique_ptr<TimerHead>> heads_;
+  // The head of `partition`, added (not loaded, covering nothing) if it has none.
+  TimerHead& HeadOf(PartitionId partition);
+  // Drops the head of `partition` and its uncovered puts, if any.
+  void DropHead(PartitionId partition);
   std::map<TopicPartition, Offset> next_offsets_;                    // as of the last commit built
   std::map<TopicPartition, state::SourceCheck> next_source_checks_;  // as of the last commit built
   std::map<TopicPartition, Offset> durable_offsets_;  // as of the last commit written
