@@ -626,9 +626,16 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
     size_t kept = 0;
     for (size_t i = 0; i < puts.size(); ++i) {
       const UncoveredPut& put = puts[i];
-      const std::string& id = put.entry->current->dossier_id;
+      const Entry& e = *put.entry;
+      const std::string& id = e.current->dossier_id;
       if (head.covered.Covers(put.due, put.kind, id)) {
-        if (PendingTimerChange(put.entry, p, put.due, put.kind).value_or(false)) {
+        // Still a put only if the state still keeps that timer (its stored timer, as EndChange
+        // left it): a change that moved it on deleted it, and the change tables need not be
+        // asked (most puts reached here were cancelled so).
+        const bool kept =
+            !e.stored_timer_known || (e.has_stored_timer && e.stored_timer_due == put.due &&
+                                      e.stored_timer_kind == put.kind && e.current->partition == p);
+        if (kept && PendingTimerChange(put.entry, p, put.due, put.kind).value_or(false)) {
           head.timers.insert(HeadTimer(p, put.due, put.kind, CacheKey(id)));
         }
         continue;
