@@ -517,7 +517,7 @@ void Pipeline::AdvanceWatermark(Watermarks::iterator watermark, Instant event_ti
   }
 }
 
-Pipeline::TimerHead& Pipeline::HeadOf(PartitionId partition) {
+Pipeline::TimerHead& Pipeline::AddHead(PartitionId partition) {
   assert(partition.value() >= 0);
   const auto index = static_cast<size_t>(partition.value());
   if (index >= heads_.size()) heads_.resize(index + 1);

@@ -581,8 +581,17 @@ class Pipeline {
   // std::map's search was. Heads are allocated apart, so that references stay valid while a
   // head of another partition is added.
   std::vector<std::unique_ptr<TimerHead>> heads_;
-  // The head of `partition`, added (not loaded, covering nothing) if it has none.
-  TimerHead& HeadOf(PartitionId partition);
+  // The head of `partition`, added (not loaded, covering nothing) if it has none. Inline: it
+  // is asked on every event and every timer change.
+  TimerHead& HeadOf(PartitionId partition) {
+    assert(partition.value() >= 0);
+    const auto index = static_cast<size_t>(partition.value());
+    if (index < heads_.size() && heads_[index]) [[likely]] {
+      return *heads_[index];
+    }
+    return AddHead(partition);
+  }
+  TimerHead& AddHead(PartitionId partition);  // HeadOf's first call for `partition`
   // Drops the head of `partition` and its uncovered puts, if any.
   void DropHead(PartitionId partition);
   std::map<TopicPartition, Offset> next_offsets_;                    // as of the last commit built
