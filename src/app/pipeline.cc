@@ -709,7 +709,8 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
       head.timers.erase(again);
     }
   }
-  // Bound the head: drop its far end (it is re-read from the store when needed).
+  // Bound the head: drop its far end (it is re-read from the store when needed). (HeadIdle
+  // asks the same bound.)
   if (head.timers.size() > 4 * options_.timer_scan_chunk) {
     auto cut =
         std::next(head.timers.begin(), static_cast<std::ptrdiff_t>(2 * options_.timer_scan_chunk));
@@ -994,7 +995,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     AdvanceWatermark(watermark, event.occurred_at);
     // (FireDue adds no partition to watermarks_: `watermark` stays valid.)
     const Instant watermark_now = watermark->second.watermark;
-    if (options_.clock == TimerClock::kWatermark && watermark->second.armed) {
+    if (options_.clock == TimerClock::kWatermark && watermark->second.armed &&
+        !HeadIdle(HeadOf(p), watermark_now)) {
       if (Status s = FireDue(p, watermark_now, wall_now); !s) return fatal_ = s;
     }
     consumed(next_offset_slot(rec), i, done);
