@@ -293,18 +293,24 @@ void EncodedDossiers::Add(const DossierState& state) {
   refs_.push_back(ref);
 }
 
-void EncodedDossiers::Clear() {
-  // A rare huge commit (a recompute, a flush after a long pause) must not pin its buffers for
-  // the process's life: they are released when far larger than what they last held.
+namespace {
+// Empties an encoded commit's buffers for the next one, keeping them, unless a rare huge
+// commit (a recompute, a flush after a long pause) grew them far beyond what they last held:
+// then they are released, not pinned for the process's life.
+template <class Ref>
+void ClearEncoded(std::string& bytes, std::vector<Ref>& refs) {
   constexpr size_t kKeepBytes = size_t{64} << 20;
-  if (bytes_.capacity() > kKeepBytes && bytes_.capacity() / 4 > bytes_.size()) {
-    std::string().swap(bytes_);
-    std::vector<Ref>().swap(refs_);
+  if (bytes.capacity() > kKeepBytes && bytes.capacity() / 4 > bytes.size()) {
+    std::string().swap(bytes);
+    std::vector<Ref>().swap(refs);
     return;
   }
-  bytes_.clear();
-  refs_.clear();
+  bytes.clear();
+  refs.clear();
 }
+}  // namespace
+
+void EncodedDossiers::Clear() { ClearEncoded(bytes_, refs_); }
 
 void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
   assert(rep_);
@@ -362,16 +368,7 @@ void EncodedTimerChanges::Add(PartitionId partition, Instant due, TimerKind kind
   refs_.push_back({offset, static_cast<uint32_t>(bytes_.size() - offset), put});
 }
 
-void EncodedTimerChanges::Clear() {
-  constexpr size_t kKeepBytes = size_t{64} << 20;  // as EncodedDossiers::Clear
-  if (bytes_.capacity() > kKeepBytes && bytes_.capacity() / 4 > bytes_.size()) {
-    std::string().swap(bytes_);
-    std::vector<Ref>().swap(refs_);
-    return;
-  }
-  bytes_.clear();
-  refs_.clear();
-}
+void EncodedTimerChanges::Clear() { ClearEncoded(bytes_, refs_); }
 
 void StateBatch::PutTimerChanges(EncodedTimerChanges& changes) {
   assert(rep_);
