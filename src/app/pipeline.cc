@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 #include <xxhash.h>
-
 // Explicit *_dispatch calls only: the other XXH3 calls keep the plain functions.
 #define XXH_DISPATCH_DISABLE_REPLACE 1
 #include <xxh_x86dispatch.h>
