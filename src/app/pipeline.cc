@@ -178,7 +178,7 @@ Status Pipeline::AwaitWrite() {
   for (const auto& [tp, off] : in_flight_offsets_) durable_offsets_[tp] = off;
   in_flight_offsets_.clear();
   in_flight_timer_changes_.clear();
-  for (auto& [p, puts] : uncovered_puts_) puts.in_flight.clear();
+  ForEachHead([](TimerHead& head) { head.uncovered.in_flight.clear(); });
   ++durable_commits_;
   return fatal_;
 }
@@ -353,10 +353,10 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost, 
   timer_changes_.clear();
   in_flight_timer_changes_.clear();
   orphan_ids_.clear();
-  for (auto& [p, puts] : uncovered_puts_) {
-    puts.current.clear();
-    puts.in_flight.clear();
-  }
+  ForEachHead([](TimerHead& head) {
+    head.uncovered.current.clear();
+    head.uncovered.in_flight.clear();
+  });
   for (const auto& tp : partitions) {
     next_offsets_.erase(tp);
     next_source_checks_.erase(tp);
@@ -520,10 +520,7 @@ Pipeline::TimerHead& Pipeline::AddHead(PartitionId partition) {
   assert(partition.value() >= 0);
   const auto index = static_cast<size_t>(partition.value());
   if (index >= heads_.size()) heads_.resize(index + 1);
-  if (!heads_[index]) {
-    heads_[index] = std::make_unique<TimerHead>();
-    heads_[index]->uncovered = &uncovered_puts_[partition];
-  }
+  if (!heads_[index]) heads_[index] = std::make_unique<TimerHead>();
   return *heads_[index];
 }
 
@@ -532,7 +529,6 @@ void Pipeline::DropHead(PartitionId partition) {
   if (const auto index = static_cast<size_t>(partition.value()); index < heads_.size()) {
     heads_[index].reset();
   }
-  uncovered_puts_.erase(partition);
 }
 
 void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionId partition,
@@ -553,7 +549,7 @@ void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionI
       timers.erase(it);  // found without building the timer (its id) to look it up
     }
   } else if (put) {
-    head.uncovered->current.push_back({&entry, due, kind});
+    head.uncovered.current.push_back({&entry, due, kind});
   }
   // The store holds exactly the timers of the committed states, so a put of a timer deleted
   // in this batch (or a delete of one put in it) cancels out: neither reaches the store. A
@@ -644,8 +640,8 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
     }
     puts.resize(kept);
   };
-  add_covered(head.uncovered->in_flight);
-  add_covered(head.uncovered->current);
+  add_covered(head.uncovered.in_flight);
+  add_covered(head.uncovered.current);
   return {};
 }
 
@@ -716,7 +712,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
     const Instant due = cut->due;
     const auto from = head.timers.lower_bound(HeadKey(p, due, TimerKind::kWarning, ""));
     // Timers read from the store are read again; pending puts go back to their lists.
-    UncoveredPuts& uncovered = *head.uncovered;
+    UncoveredPuts& uncovered = head.uncovered;
     for (auto t = from; t != head.timers.end(); ++t) {
       auto cached = entries_.find(IdView(t->dossier_id));
       if (cached == entries_.end()) continue;  // no change pending: in the store
@@ -1093,7 +1089,9 @@ size_t Pipeline::PendingBytes() const {
   constexpr size_t kTimerChangeBytes = sizeof(std::pair<TimerChangeKey, bool>) + 64;
   constexpr size_t kUncoveredPutBytes = sizeof(UncoveredPut);
   size_t uncovered = 0;  // a few partitions: summed when asked
-  for (const auto& [p, puts] : uncovered_puts_) uncovered += puts.current.size();
+  for (const auto& head : heads_) {
+    if (head) uncovered += head->uncovered.current.size();
+  }
   return dirty_bytes_ + timer_changes_.size() * kTimerChangeBytes + uncovered * kUncoveredPutBytes +
          outbox_bytes_;
 }
@@ -1208,7 +1206,9 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     // Swapped, not moved: the map emptied by the last AwaitWrite keeps its buckets, so the
     // next interval's changes do not regrow (and rehash) a table from nothing.
     in_flight_timer_changes_.swap(timer_changes_);
-    for (auto& [p, puts] : uncovered_puts_) puts.in_flight.swap(puts.current);  // emptied above
+    ForEachHead([](TimerHead& head) {  // in_flight emptied above
+      head.uncovered.in_flight.swap(head.uncovered.current);
+    });
     // The changelog gets the commit once the store has it (app/changelog.h).
     CommitWriter::AfterCommit after;
     if (job.to_changelog) {
@@ -1246,7 +1246,8 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   dirty_bytes_ = 0;
   ++commit_count_;
   timer_changes_.clear();
-  for (auto& [p, puts] : uncovered_puts_) puts.current.clear();  // in the store or in flight
+  // In the store or in flight.
+  ForEachHead([](TimerHead& head) { head.uncovered.current.clear(); });
   outbox_.clear();
   outbox_bytes_ = 0;
   batch_offsets_.clear();

@@ -474,14 +474,25 @@ class Pipeline {
       });
     }
   };
-  struct UncoveredPuts;
+  // Timer puts that no head covered when they were made (some may have been cancelled since):
+  // what ExtendHead adds to a head as its coverage grows over them, without scanning every
+  // change (1,102 extensions scanned 89.6M changes in a 4.57M-event replay). `in_flight` holds
+  // those of the write in flight. A head that drops its far end puts the pending puts it drops
+  // back here.
+  struct UncoveredPut {
+    const Entry* entry;  // of a dossier with a state (a put comes from one), cached while listed
+    Instant due;
+    TimerKind kind;
+  };
+  struct UncoveredPuts {
+    std::vector<UncoveredPut> current;
+    std::vector<UncoveredPut> in_flight;
+  };
   struct TimerHead {
     std::set<HeadTimer, HeadTimerLess> timers;
     TimerCoverage covered;
     bool loaded = false;
-    // The partition's entry in uncovered_puts_ (a std::map's, so it stays put; both are
-    // dropped together).
-    UncoveredPuts* uncovered = nullptr;
+    UncoveredPuts uncovered;  // the partition's puts beyond `covered`
   };
 
   // A partition's clock: its watermark and what its moves ask for. One entry per partition
@@ -600,8 +611,15 @@ class Pipeline {
            (head.timers.empty() || head.timers.begin()->due > up_to) &&
            head.timers.size() <= 4 * options_.timer_scan_chunk;
   }
-  // Drops the head of `partition` and its uncovered puts, if any.
+  // Drops the head of `partition` (and its uncovered puts), if any.
   void DropHead(PartitionId partition);
+  // Calls f(TimerHead&) for each partition's head.
+  template <class F>
+  void ForEachHead(F&& f) {
+    for (auto& head : heads_) {
+      if (head) f(*head);
+    }
+  }
   std::map<TopicPartition, Offset> next_offsets_;                    // as of the last commit built
   std::map<TopicPartition, state::SourceCheck> next_source_checks_;  // as of the last commit built
   std::map<TopicPartition, Offset> durable_offsets_;  // as of the last commit written
@@ -688,21 +706,6 @@ class Pipeline {
   // may see the store before or after that write lands. Kept until AwaitWrite (the writer
   // thread reads the Timers the commit built from them, in its job, not these).
   TimerChanges in_flight_timer_changes_;
-  // Puts among those changes that no timer head covered when they were made, per partition
-  // (some may have been cancelled since): what ExtendHead adds to a head as its
-  // coverage grows over them, without scanning every change (1,102 extensions scanned 89.6M
-  // changes in a 4.57M-event replay). `in_flight` holds those of the write in flight. A head
-  // that drops its far end puts the pending puts it drops back here.
-  struct UncoveredPut {
-    const Entry* entry;  // of a dossier with a state (a put comes from one), cached while listed
-    Instant due;
-    TimerKind kind;
-  };
-  struct UncoveredPuts {
-    std::vector<UncoveredPut> current;
-    std::vector<UncoveredPut> in_flight;
-  };
-  std::map<PartitionId, UncoveredPuts> uncovered_puts_;
   // The timer FireDue just fired, while the change it made runs (EndChange): ChangeTimer sets
   // `seen` when that change puts the same timer into the head again.
   struct RefireWatch {

@@ -712,7 +712,7 @@ TimerSlots DesiredTimerSlots(const DossierState& s) {
   return timers;
 }
 
-// The first of DesiredTimerSlots, kept as they come (run twice per event: before and after).
+// The first of DesiredTimerSlots, kept as they come rather than all built and sorted.
 TimerSlots StoredTimerSlots(const DossierState& s) {
   TimerSlots timers;
   ForEachDesiredTimer(s, [&](Instant due, TimerKind kind) {
