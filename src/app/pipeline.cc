@@ -804,11 +804,13 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     } else {
       it = entries_.try_emplace(CacheKey(id), std::make_unique<Entry>()).first;
       it->second->bytes = EntryBytes(id, std::nullopt);
+      it->second->last_used = commit_count_;
       cache_bytes_ += it->second->bytes;
       missing.push_back(id);  // `decoded` outlives the lookups: the id stays put
       missing_entries.push_back(it->second.get());
     }
-    it->second->last_used = commit_count_;
+    // A hit's entry is not touched here: its `last_used` is set where its event is applied
+    // (the loop below, which prefetches entries), rather than here and then again there.
     entry_of[i] = it->second.get();
   }
   CountUp(probe_.dossier_cache_hits, hits);
@@ -996,6 +998,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     }
     consumed(next_offset_slot(rec), i, done);
     Entry* entry = entry_of[i];
+    entry->last_used = commit_count_;
     BeginChange(*entry);
     alerts_.clear();
     const Instant clock = options_.clock == TimerClock::kWatermark ? watermark_now : wall_now;

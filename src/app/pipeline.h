@@ -413,7 +413,8 @@ class Pipeline {
     bool stored_timer_known = false;
     bool has_stored_timer = false;
     TimerKind stored_timer_kind = TimerKind::kBreach;
-    uint64_t last_used = 0;      // commit count when last read or written (eviction order)
+    uint64_t last_used = 0;      // commit count when read from the store or last applied to
+                                 // (eviction order)
     uint64_t written = 0;        // the commit that last wrote it (commit_count_ after it); 0: none
     size_t bytes = 0;            // estimated size counted in cache_bytes_
     Instant stored_timer_due{};  // with has_stored_timer
