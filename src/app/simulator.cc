@@ -16,6 +16,8 @@
 #include <tuple>
 #include <utility>
 
+#include "iocstream/core/prefetch.h"
+
 namespace iocstream::app {
 namespace {
 
@@ -629,8 +631,8 @@ class ProvinceSimulator::Impl {
   void Prefetch() {
     if (queue_.empty()) return;
     const EmitQueue::Entry& next = queue_.Top();
-    __builtin_prefetch(next.event);
-    __builtin_prefetch(&slots_[next.slot]);
+    prefetch::Line(next.event);
+    prefetch::Line(&slots_[next.slot]);
   }
   void Emit(SimulatedEvent& out);
 

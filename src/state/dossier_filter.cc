@@ -6,6 +6,8 @@
 #include <array>
 #include <atomic>
 
+#include "iocstream/core/prefetch.h"
+
 namespace iocstream::state {
 namespace {
 
@@ -50,7 +52,7 @@ void DossierFilter::InsertHashed(uint64_t hash) noexcept {
 }
 
 void DossierFilter::PrefetchHashed(uint64_t hash) const noexcept {
-  __builtin_prefetch(words_.data() + ProbeOf(hash, blocks_).block * kWordsPerBlock);
+  prefetch::Line(words_.data() + ProbeOf(hash, blocks_).block * kWordsPerBlock);
 }
 
 bool DossierFilter::MayContain(std::string_view dossier_id) const noexcept {
