@@ -50,6 +50,10 @@ constexpr uint8_t kMaxOnlineLevel = static_cast<uint8_t>(OnlineLevel::kFull);
 constexpr uint8_t kMaxStatus = static_cast<uint8_t>(DossierStatus::kUnknown);
 constexpr uint8_t kMaxDueSource = static_cast<uint8_t>(DueSource::kCatalog);
 constexpr uint8_t kMaxOutcome = static_cast<uint8_t>(Outcome::kCancelled);
+// In a pause mark's byte: the mark is a start (else an end), and (version 4 on) a payment's
+// (else a supplement's).
+constexpr uint8_t kStartMarkBit = 1;
+constexpr uint8_t kPaymentMarkBit = 2;
 
 // Deltas use wrapping arithmetic so that any pair of instants round-trips without overflow.
 int64_t DeltaMillis(Instant t, Instant base) {
@@ -118,8 +122,14 @@ void AppendDossier(const DossierState& s, std::string* out) {
     if (s.*kLaterBoolFlags[i]) flags |= uint64_t{1} << (kFirstLaterFlagBit + i);
   }
 
+  // Version 4 only adds the payment kind of a pause mark: a value without one is written as
+  // version 3, which it is byte for byte (and stays readable by version 3 readers).
+  const bool payment_marks =
+      std::any_of(s.pause_marks.begin(), s.pause_marks.end(),
+                  [](const PauseMark& m) { return m.kind == PauseKind::kPayment; });
+  const uint8_t version = payment_marks ? kDossierEncodingVersion : 3;
   auto fill = [&](char* p) {
-    *p++ = static_cast<char>(kDossierEncodingVersion);
+    *p++ = static_cast<char>(version);
     p = StoreVarint64(p, presence);
     p = StoreVarint64(p, flags);
 
@@ -162,7 +172,8 @@ void AppendDossier(const DossierState& s, std::string* out) {
     p = StoreVarint64(p, s.pause_marks.size());
     for (const PauseMark& mark : s.pause_marks) {
       p = StoreSignedVarint64(p, DeltaMillis(mark.at, s.first_event_at));
-      *p++ = static_cast<char>(mark.start ? 1 : 0);
+      *p++ = static_cast<char>((mark.start ? kStartMarkBit : 0) |
+                               (mark.kind == PauseKind::kPayment ? kPaymentMarkBit : 0));
     }
     return p;
   };
@@ -315,9 +326,16 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
     s.pause_marks.reserve(static_cast<size_t>(*mark_count));
     for (uint64_t i = 0; i < *mark_count; ++i) {
       auto at = r.ReadSignedVarint64();
-      auto start = r.ReadByte();
-      if (!at || !start || *start > 1) return Corrupt("truncated pause marks", dossier_id);
-      const PauseMark mark{AddDelta(s.first_event_at, *at), *start == 1};
+      auto bits = r.ReadByte();
+      if (!at || !bits) return Corrupt("truncated pause marks", dossier_id);
+      const uint8_t known = *version >= 4 ? (kStartMarkBit | kPaymentMarkBit) : kStartMarkBit;
+      if ((*bits & ~known) != 0) {
+        return Corrupt("bad pause mark byte " + std::to_string(*bits), dossier_id);
+      }
+      // Version 3 kept no kind: its marks read as a supplement's (PauseKind).
+      const PauseMark mark{
+          AddDelta(s.first_event_at, *at), (*bits & kStartMarkBit) != 0,
+          (*bits & kPaymentMarkBit) != 0 ? PauseKind::kPayment : PauseKind::kSupplement};
       // Kept sorted (new marks are inserted in order): anything else is not ours.
       if (!s.pause_marks.empty() && PauseMarkBefore(mark, s.pause_marks.back())) {
         return Corrupt("pause marks out of order", dossier_id);

@@ -1,13 +1,13 @@
 // Binary codec for the values of the "dossiers" and "aggregates" column families. Private to
 // src/state (and its tests). Pure functions: thread-safe.
 //
-// DossierState, encoding version 3 (every multi-byte integer a LEB128 varint unless noted;
-// "signed" means zigzag):
-//   u8      version (= 3; 1 and 2 are still read: 1 ends after applied_event_ids, 2 after
-//           legal_working_time; their pauses, open pause and unmatched resume become the
-//           pause marks. Version 1 kept no pauses, only paused_ms: such a dossier keeps the
-//           deadline it was stored with until its next pause or end event derives the
-//           deadline again from the marks, which then lack those pauses)
+// DossierState, encoding versions 3 and 4 (every multi-byte integer a LEB128 varint unless
+// noted; "signed" means zigzag):
+//   u8      version (= 3 or 4, see the pause marks; 1 and 2 are still read: 1 ends after
+//           applied_event_ids, 2 after legal_working_time; their pauses, open pause and
+//           unmatched resume become the pause marks. Version 1 kept no pauses, only paused_ms:
+//           such a dossier keeps the deadline it was stored with until its next pause or end
+//           event derives the deadline again from the marks, which then lack those pauses)
 //   varint  presence bits of the optional instants, bit i set when present, in order:
 //           submitted, received, due, original_due, rescheduled_due, step_due, completed,
 //           returned, closed, paused_since, warning, timer_floor, unmatched_resume,
@@ -27,7 +27,12 @@
 //   varint  count of pauses, then each as signed start - first_event_at, signed end - start
 //   signed  legal_working_time in ms, -1 when absent                          (version 2 on)
 //   varint  count of pause_marks, then each as signed at - first_event_at and a byte, 1 for
-//           a start and 0 for an end                                           (version 3 on)
+//           a start and 0 for an end                                           (version 3 on),
+//           plus 2 for a payment's (a supplement's: 0)                        (version 4 on)
+// A value is written as version 4 only when one of its pause marks is a payment's (version 4
+// adds nothing else): every other value keeps its version 3 bytes, so stores without payment
+// pauses are unchanged. A version 3 value's marks read as a supplement's, also those that
+// payment events gave before the kinds were kept (sla.payment_pauses on).
 // The dossier id is the key and is not repeated in the value. Trailing bytes, unknown bits
 // and out-of-range enum values are corruption: a newer writer bumps the version byte.
 //
@@ -47,7 +52,7 @@
 
 namespace iocstream::state {
 
-inline constexpr uint8_t kDossierEncodingVersion = 3;
+inline constexpr uint8_t kDossierEncodingVersion = 4;  // the newest; read: 1 to 4
 inline constexpr uint8_t kAggregateEncodingVersion = 1;
 
 // Replaces the contents of `out` (a reused buffer) with the encoding of `state`.

@@ -53,19 +53,29 @@ struct PauseInterval {
   bool operator==(const PauseInterval&) const = default;
 };
 
+// What a pause waits for (domain.md §1.1 statuses 5 and 6, §1.3): the applicant's supplement,
+// or a fee or tax payment (only when payments pause the clock, sla.payment_pauses). Stores
+// written before kinds were kept (dossier encoding version 3 and older) read back every mark as
+// a supplement's, also those a payment gave when payments paused the clock.
+enum class PauseKind : uint8_t { kSupplement = 0, kPayment = 1 };
+
 // One end of a pause as an event gave it: a supplement (or, when it pauses, payment) request
 // starts one, its receipt ends it. The pauses are paired from these marks in time order
 // (rules/dossier_state_machine.h), whatever order the events arrived in.
 struct PauseMark {
   Instant at{};        // the event's occurred_at (UTC)
   bool start = false;  // true: a request; false: the supplement or payment received
+  PauseKind kind = PauseKind::kSupplement;
   bool operator==(const PauseMark&) const = default;
 };
 
-// The order of DossierState::pause_marks: by instant, and at one instant the ends first (a
-// supplement received and a new request at the same minute close one pause and open another).
+// The order of DossierState::pause_marks: by instant, at one instant the ends first (a
+// supplement received and a new request at the same minute close one pause and open another),
+// then supplement before payment.
 inline bool PauseMarkBefore(const PauseMark& a, const PauseMark& b) {
-  return a.at != b.at ? a.at < b.at : !a.start && b.start;
+  if (a.at != b.at) return a.at < b.at;
+  if (a.start != b.start) return !a.start;
+  return a.kind < b.kind;
 }
 
 // Applied event ids a DossierState holds without a heap block (DossierState::applied_event_ids).
@@ -121,10 +131,10 @@ struct DossierState {
   // receipt to the end of processing): derived from pause_marks, and applied again to a
   // recomputed deadline (rules::RecomputeDeadline).
   std::vector<PauseInterval> pauses;
-  // Every pause start and end applied, sorted by instant (at one instant, ends before
-  // starts), whatever order their events arrived in; a mark equal to one held is not added
-  // again (it changes no pause). At most rules::kMaxPauseMarks: the pipeline dead-letters an
-  // event that would add one more (too_many_pauses).
+  // Every pause start and end applied, in PauseMarkBefore's order, whatever order their events
+  // arrived in; a mark equal to one held (same instant, start or end, kind) is not added again
+  // (it changes no pause). At most rules::kMaxPauseMarks: the pipeline dead-letters an event
+  // that would add one more (too_many_pauses).
   std::vector<PauseMark> pause_marks;
   // Working time from receipt to original_due_at on the calendar in force when it was set.
   // A due time that came with the event keeps this working duration when the calendar

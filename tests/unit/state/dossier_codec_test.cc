@@ -112,10 +112,42 @@ TEST(DossierCodecTest, FixtureSetsEveryField) {
 TEST(DossierCodecTest, FullStateRoundTrips) {
   const DossierState s = FullState();
   auto bytes = EncodeDossier(s);
-  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), kDossierEncodingVersion);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 3);  // no payment pause mark: version 3
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
   EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
+}
+
+// A payment's pause marks are told from a supplement's from version 4 on; a value holding one
+// is written as version 4, and is version 3's bytes otherwise, its payment marks' bytes 2 more.
+TEST(DossierCodecTest, PaymentPauseMarksRoundTripAsVersion4) {
+  DossierState s = FullState();
+  const Instant last = s.pause_marks.back().at;
+  s.pause_marks.push_back({last, true, PauseKind::kPayment});  // after the supplement's start
+  s.pause_marks.push_back({last + std::chrono::hours(3), false, PauseKind::kPayment});
+  const std::string bytes = EncodeDossier(s);
+  EXPECT_EQ(kDossierEncodingVersion, 4);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 4);
+  auto decoded = DecodeDossier(s.dossier_id, bytes);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
+  EXPECT_EQ(decoded->pause_marks, s.pause_marks);
+  EXPECT_EQ(static_cast<uint8_t>(bytes.back()), 2);  // the last: a payment's end
+  DossierState supplements = s;
+  for (PauseMark& m : supplements.pause_marks) m.kind = PauseKind::kSupplement;
+  std::string as_version3 = EncodeDossier(supplements);
+  EXPECT_EQ(static_cast<uint8_t>(as_version3[0]), 3);
+  as_version3[0] = 4;
+  ASSERT_EQ(as_version3.size(), bytes.size());
+  std::vector<size_t> differ;  // the payment's two mark bytes, each 2 more
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] != as_version3[i]) {
+      differ.push_back(i);
+      EXPECT_EQ(bytes[i], as_version3[i] + 2) << "byte " << i;
+    }
+  }
+  ASSERT_EQ(differ.size(), 2u);
+  EXPECT_EQ(differ.back(), bytes.size() - 1);
 }
 
 std::string Hex(std::string_view bytes) {
@@ -145,22 +177,39 @@ constexpr std::string_view kFullStateVersion2 =
     "bace960580ca9bc40480dae8f10380f0c9e50580f0b252040203efcdab89674523010000000000000000ff"
     "ffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b03";
 
+// Version 3 bytes of FullState(), as the first version 3 encoder wrote them (before pause
+// marks had a kind).
+constexpr std::string_view kFullStateVersion3 =
+    "03ffff01df0102030402030e0d3030302e30302e31312e48353705323438343116312e3030313233342e30"
+    "30302e30302e30302e4835370d3030302e30302e31322e48353780e68cb1f86580eaccb208808ae78d0700"
+    "80bab703809ab4bb0680aa81e90580fa99e00780eab59f03808ae78d0780eaccb20880daff8409809a9da8"
+    "0180bace960580ca9bc40480dae8f10380f0c9e50580fa82cd0280f0b252040203efcdab89674523010000"
+    "000000000000ffffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b0304ffb9b70300"
+    "80aaea5501809a9da80100809a9da80101";
+
 TEST(DossierCodecTest, EncodingIsByteStable) {
   // Stored values outlive the code that wrote them: an encoder rewrite must produce the same
   // bytes unless it bumps the version. These are version 3 bytes of FullState() and of an
   // empty state, as the first version 3 encoder wrote them.
-  EXPECT_EQ(Hex(EncodeDossier(FullState())),
-            "03ffff01df0102030402030e0d3030302e30302e31312e48353705323438343116312e3030313233342e30"
-            "30302e30302e30302e4835370d3030302e30302e31322e48353780e68cb1f86580eaccb208808ae78d0700"
-            "80bab703809ab4bb0680aa81e90580fa99e00780eab59f03808ae78d0780eaccb20880daff8409809a9da8"
-            "0180bace960580ca9bc40480dae8f10380f0c9e50580fa82cd0280f0b252040203efcdab89674523010000"
-            "000000000000ffffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b0304ffb9b70300"
-            "80aaea5501809a9da80100809a9da80101");
+  EXPECT_EQ(Hex(EncodeDossier(FullState())), kFullStateVersion3);
   EXPECT_EQ(Hex(EncodeDossier(DossierState{})), "03002000000900000000000000000000000000000100");
   // The reused-buffer overload replaces what the buffer held.
   std::string buffer(500, 'x');
   EncodeDossier(DossierState{}, &buffer);
   EXPECT_EQ(buffer, EncodeDossier(DossierState{}));
+}
+
+// Version 3 kept no kind: every mark of a version 3 value reads back as a supplement's, those
+// a payment event gave when payments paused the clock too.
+TEST(DossierCodecTest, Version3MarksReadBackAsSupplementMarks) {
+  const DossierState s = FullState();
+  auto decoded = DecodeDossier(s.dossier_id, Unhex(kFullStateVersion3));
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
+  ASSERT_EQ(decoded->pause_marks.size(), 4u);
+  for (const PauseMark& m : decoded->pause_marks) EXPECT_EQ(m.kind, PauseKind::kSupplement);
+  // Written again unchanged: version 3, the same bytes.
+  EXPECT_EQ(Hex(EncodeDossier(*decoded)), kFullStateVersion3);
 }
 
 // Before version 3 the applied pauses, the open pause and an unmatched resume were the pause
@@ -278,7 +327,7 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
     EXPECT_NE(decoded.error().message.find("(dossier d)"), std::string::npos);
   };
   expect_corrupt(bytes + "x", "trailing byte");
-  for (char v : {'\x00', '\x04'}) {
+  for (char v : {'\x00', '\x05'}) {
     std::string version = bytes;
     version[0] = v;
     expect_corrupt(version, "unknown version");
@@ -313,8 +362,16 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   DossierState marked;
   marked.pause_marks = {{At(0), true}};
   std::string bad_mark = EncodeDossier(marked);
-  bad_mark.back() = '\x02';  // a mark is a start (1) or an end (0)
-  expect_corrupt(bad_mark, "pause mark neither start nor end");
+  bad_mark.back() = '\x02';  // a mark is a start (1) or an end (0): no payment before version 4
+  expect_corrupt(bad_mark, "payment pause mark in version 3");
+  std::string bad_mark4 = bad_mark;
+  bad_mark4[0] = '\x04';
+  for (char bits : {'\x04', '\x05', '\x08', '\x80'}) {  // bits 1 (start) and 2 (payment) only
+    bad_mark4.back() = bits;
+    expect_corrupt(bad_mark4, "unknown pause mark bit");
+  }
+  bad_mark4.back() = '\x03';  // a payment's start: fine in version 4
+  EXPECT_TRUE(DecodeDossier("d", bad_mark4).has_value());
   DossierState unsorted;
   unsorted.pause_marks = {{At(10), true}, {At(5), false}};
   expect_corrupt(EncodeDossier(unsorted), "pause marks out of order");
