@@ -1090,9 +1090,10 @@ void ProvinceSimulator::Impl::DrawProcessing(Rng& rng, const DossierSlot& slot,
       kMinute;
 
   // Pauses of the clock. Under the restart policy the deadline is the full budget again from
-  // the last pause's end; otherwise it shifts by the pause, so in active time it stays the
-  // budget (rules: EndPause). A payment wait pauses only when iocstream is configured so; a
-  // dossier too short to pause gets neither a supplement nor a payment.
+  // the supplement's end (domain.md §1.3: only a completed supplement restarts it); a payment
+  // wait, and every pause under the other policies, shifts it by the pause, so in active time
+  // it stays the budget (rules: ApplyPauseToDue). A payment wait pauses only when iocstream is
+  // configured so; a dossier too short to pause gets neither a supplement nor a payment.
   const PausePolicy policy = rule.pause_policy.value_or(in_.default_pause_policy);
   const bool can_pause = budget_ms >= 10 * kMinute;
   const bool supplement = can_pause && rng.Bernoulli(opt_.supplement_share);
@@ -1126,13 +1127,15 @@ void ProvinceSimulator::Impl::DrawProcessing(Rng& rng, const DossierSlot& slot,
   int64_t due_budget = budget_ms;  // working time from the (last) start of the clock to the due
   if (restart) {
     place_pauses(budget_ms);
-    if (!pauses_.empty()) {
-      // The rules restart a catalog deadline in its own unit from the last pause's end (a
+    if (supplement) {
+      // The rules restart a catalog deadline in its own unit from the supplement's end (a
       // due the event carried: its working time), so calendar days and months may span a
-      // different working time than the first period did.
-      last_pause_active = pauses_.back().active_ms;
+      // different working time than the first period did. The supplement is the first pause
+      // (place_pauses puts it first, and its position is in the first half of the budget).
+      const Pause& restarted = pauses_.front();
+      last_pause_active = restarted.active_ms;
       if (received.aux_ms == kNoInstant && duration) {
-        const Instant restart_at = FromEpochMillis(pauses_.back().end_ms);
+        const Instant restart_at = FromEpochMillis(restarted.end_ms);
         due_budget = cal_.WorkingTimeBetween(restart_at, cal_.DueAt(restart_at, *duration)).count();
       }
     }

@@ -222,28 +222,24 @@ std::optional<Instant> EndOfProcessing(const DossierState& s) {
   return s.closed_at;
 }
 
-// Moves the deadline for a pause [since, at) per policy (domain.md §1.3):
-// pause: shift by the working time paused; restart: the full legal duration again from `at`;
-// kpi766: shift like pause (the waiting time is subtracted from the processing time).
-void ApplyPauseToDue(DossierState& s, Instant since, Instant at, const RulesContext& ctx) {
-  switch (PolicyFor(s, ctx)) {
-    case PausePolicy::kRestart: {
-      // "Tính lại hẹn trả từ đầu": the catalog's duration counted again in its own unit, so
-      // calendar days and months restart on the calendar (Civil Code Art. 147/148) and not
-      // as the working time they happened to span from the receipt.
-      const auto legal = s.due_source == DueSource::kCatalog ? CatalogDuration(s, ctx)
-                                                             : std::optional<LegalDuration>();
-      s.due_at = legal ? ctx.calendar->DueAt(at, *legal)
-                       : ctx.calendar->AddWorkingTime(at, LegalWorkingDuration(s, ctx));
-      break;
-    }
-    case PausePolicy::kPause:
-    case PausePolicy::kKpi766: {
-      const Millis paused = ctx.calendar->WorkingTimeBetween(since, at);
-      s.due_at = ctx.calendar->AddWorkingTime(*s.due_at, paused);
-      break;
-    }
+// Moves the deadline for a pause [since, at) per policy (domain.md §1.3): pause: shift by the
+// working time paused; restart: the full legal duration again from `at`, when the pause holds a
+// completed supplement (`supplement`; a payment wait only shifts it); kpi766: shift like pause
+// (the waiting time is subtracted from the processing time).
+void ApplyPauseToDue(DossierState& s, Instant since, Instant at, bool supplement,
+                     const RulesContext& ctx) {
+  if (supplement && PolicyFor(s, ctx) == PausePolicy::kRestart) {
+    // "Tính lại hẹn trả từ đầu": the catalog's duration counted again in its own unit, so
+    // calendar days and months restart on the calendar (Civil Code Art. 147/148) and not
+    // as the working time they happened to span from the receipt.
+    const auto legal = s.due_source == DueSource::kCatalog ? CatalogDuration(s, ctx)
+                                                           : std::optional<LegalDuration>();
+    s.due_at = legal ? ctx.calendar->DueAt(at, *legal)
+                     : ctx.calendar->AddWorkingTime(at, LegalWorkingDuration(s, ctx));
+    return;
   }
+  const Millis paused = ctx.calendar->WorkingTimeBetween(since, at);
+  s.due_at = ctx.calendar->AddWorkingTime(*s.due_at, paused);
 }
 
 // The original due time of an event's deadline on another calendar: the same working time
@@ -268,16 +264,33 @@ Instant DueBeforePauses(const DossierState& s, const RulesContext& ctx) {
   return *s.original_due_at;
 }
 
-// The mark a pause event adds under `ctx`'s policy, if any.
-std::optional<PauseMark> PauseMarkOf(const DossierEvent& e, const RulesContext& ctx) {
+// Whether `s` holds the request of a payment wait at or before `at`.
+bool HoldsPaymentRequestBy(const DossierState& s, Instant at) {
+  for (const PauseMark& m : s.pause_marks) {
+    if (m.at > at) break;
+    if (m.start && m.kind == PauseKind::kPayment) return true;
+  }
+  return false;
+}
+
+// The mark a pause event adds to `s` under `ctx`'s policy, if any. A payment received while
+// payments no longer pause the clock still ends a payment wait requested (at or before it)
+// while they did: that wait would otherwise stay open for good.
+std::optional<PauseMark> PauseMarkOf(const DossierState& s, const DossierEvent& e,
+                                     const RulesContext& ctx) {
   switch (e.type) {
     case EventType::kSupplementRequested:
     case EventType::kSupplementReceived:
-      return PauseMark{e.occurred_at, e.type == EventType::kSupplementRequested};
+      return PauseMark{e.occurred_at, e.type == EventType::kSupplementRequested,
+                       PauseKind::kSupplement};
     case EventType::kPaymentRequested:
-    case EventType::kPaymentReceived:
       if (!ctx.policy.payment_pauses) return std::nullopt;
-      return PauseMark{e.occurred_at, e.type == EventType::kPaymentRequested};
+      return PauseMark{e.occurred_at, true, PauseKind::kPayment};
+    case EventType::kPaymentReceived:
+      if (!ctx.policy.payment_pauses && !HoldsPaymentRequestBy(s, e.occurred_at)) {
+        return std::nullopt;
+      }
+      return PauseMark{e.occurred_at, false, PauseKind::kPayment};
     default:
       return std::nullopt;
   }
@@ -296,61 +309,165 @@ void AddPauseMark(DossierState& s, const PauseMark& mark) {
   s.pause_marks.insert(at, mark);
 }
 
-// The pauses, the open pause and the deadline from the pause marks (domain.md §1.3): in time
-// order a start opens a pause when none is open and an end closes the open one (a second
-// request while paused, or an end while running, opens or closes nothing). A pause counts only
-// while the clock runs, from the receipt (§1.1: the clock starts there; an intake request before
-// it is guidance, not a pause) to the end of processing (§1.5); without a receipt nothing is
-// applied yet. The deadline is then the one before pauses with each pause applied in time
-// order, so every arrival order of the same events gives the same deadline.
-void DerivePauses(DossierState& s, const RulesContext& ctx) {
-  const std::optional<Instant> end = EndOfProcessing(s);
-  s.pauses.clear();
-  s.paused_ms = 0;
-  s.paused_since.reset();
+// One kind's pauses from its marks (domain.md §1.3): in time order a start opens a pause when
+// none is open and an end closes the open one (a second request while paused, or an end while
+// running, opens or closes nothing). A pause counts only while the clock runs, from the receipt
+// (§1.1: the clock starts there; an intake request before it is guidance, not a pause) to the
+// end of processing (§1.5); without a receipt nothing is applied yet. The closed pauses are
+// appended to a vector in time order.
+struct PausePairing {
+  const DossierState& s;
+  std::optional<Instant> end;  // of processing
   std::optional<Instant> open;
-  auto close = [&](Instant until) {
+
+  template <class Pauses>
+  void Close(Instant until, Pauses& out) {
     Instant since = *open;
     open.reset();
     if (!s.received_at) return;
     since = std::max(since, *s.received_at);
     if (end) until = std::min(until, *end);
     if (until <= since) return;
-    s.pauses.push_back({since, until});
-    s.paused_ms += (until - since).count();
-  };
-  // By instant; at one instant the ends close an open pause before the starts open the next,
-  // and with none open the starts open one before the ends close it (a request supplemented
-  // at the counter the same minute is a pause of no length, whatever the arrival order).
-  for (size_t i = 0; i < s.pause_marks.size();) {
-    const Instant at = s.pause_marks[i].at;
-    bool starts = false;
-    bool ends = false;
-    for (; i < s.pause_marks.size() && s.pause_marks[i].at == at; ++i) {
-      (s.pause_marks[i].start ? starts : ends) = true;
-    }
+    out.push_back({since, until});
+  }
+
+  // The marks of one instant `at`: whether it holds starts and ends of this kind. The ends
+  // close an open pause before the starts open the next, and with none open the starts open
+  // one before the ends close it (a request supplemented at the counter the same minute is a
+  // pause of no length, whatever the arrival order).
+  template <class Pauses>
+  void Step(Instant at, bool starts, bool ends, Pauses& out) {
     // The receipt ends a pause requested before it: the dossier was accepted as complete
     // (§1.1; a request at intake is guidance, Form 02, and its own end may never be sent).
     if (open && s.received_at && *open < *s.received_at && *s.received_at <= at) {
-      close(*s.received_at);
+      Close(*s.received_at, out);
     }
     if (open) {
       if (ends) {
-        close(at);
+        Close(at, out);
         if (starts) open = at;
       }
     } else if (starts) {
       open = at;
-      if (ends) close(at);
+      if (ends) Close(at, out);
     }
   }
-  if (open && s.received_at && *open < *s.received_at) close(*s.received_at);
-  // A pause still open when the dossier finishes stays open: its end may arrive late and is
-  // then applied up to the end of processing.
-  if (open && (!end || *open < *end)) s.paused_since = *open;
+
+  // After the last mark: the start of the pause still open, if it counts. A pause still open
+  // when the dossier finishes stays open: its end may arrive late and is then applied up to
+  // the end of processing.
+  template <class Pauses>
+  std::optional<Instant> Finish(Pauses& out) {
+    if (open && s.received_at && *open < *s.received_at) Close(*s.received_at, out);
+    if (open && (!end || *open < *end)) return open;
+    return std::nullopt;
+  }
+};
+
+using PaymentPauses = boost::container::small_vector<PauseInterval, 4>;
+
+// The union of the supplement pauses in `pauses` and `payments` (each in time order, without
+// overlaps) into `pauses`, in time order: pauses that overlap become one, touching ones stay
+// two (as one kind's rounds do). `supplement[i]` says whether pauses[i] holds a supplement's.
+void UnitePauses(std::vector<PauseInterval>& pauses, const PaymentPauses& payments,
+                 boost::container::small_vector<bool, 8>& supplement) {
+  std::vector<PauseInterval> supplements;
+  supplements.swap(pauses);
+  pauses.reserve(supplements.size() + payments.size());
+  supplement.clear();
+  size_t i = 0;
+  size_t j = 0;
+  while (i < supplements.size() || j < payments.size()) {
+    const bool take_supplement =
+        j == payments.size() ||
+        (i < supplements.size() && supplements[i].start <= payments[j].start);
+    const PauseInterval next = take_supplement ? supplements[i++] : payments[j++];
+    if (!pauses.empty() && next.start < pauses.back().end) {
+      pauses.back().end = std::max(pauses.back().end, next.end);
+      supplement.back() = supplement.back() || take_supplement;
+    } else {
+      pauses.push_back(next);
+      supplement.push_back(take_supplement);
+    }
+  }
+}
+
+// The pauses, the open pause and the deadline from the pause marks (domain.md §1.3). Each
+// kind's marks are paired apart (PausePairing): a payment received does not end the wait for a
+// supplement, nor the reverse. A payment received with no payment request at or before it
+// ends the supplement wait instead, as the shared pairing did: stores written before the kinds
+// were kept hold payment requests as supplement marks (PauseKind), and their receipt must not
+// leave the dossier paused for good.
+//
+// The clock stands still while either kind waits: `pauses` is the union of both kinds' closed
+// pauses, each moving the deadline in time order (ApplyPauseToDue: under the restart policy
+// one that holds a completed supplement restarts the duration at its end, a payment wait
+// shifts it). The open pause starts at the earlier open request; closed pauses that end after
+// it keep their whole credit in the deadline, and move paused_since on by the working time
+// they add after that start (a restart: to its end), so that due_at < paused_since says, as
+// with one kind, whether the running clock passed the deadline before it stopped, and the
+// outcome of a completion while paused is judged on the same deadline. Every arrival order of
+// the same events gives the same pauses and deadline.
+void DerivePauses(DossierState& s, const RulesContext& ctx) {
+  const std::optional<Instant> end = EndOfProcessing(s);
+  s.pauses.clear();
+  s.paused_ms = 0;
+  s.paused_since.reset();
+  PausePairing supplements{s, end, std::nullopt};
+  PausePairing payments{s, end, std::nullopt};
+  PaymentPauses payment_pauses;
+  bool payment_requested = false;  // a payment request at or before the current instant
+  const std::vector<PauseMark>& marks = s.pause_marks;
+  for (size_t i = 0; i < marks.size();) {
+    const Instant at = marks[i].at;
+    bool supplement_starts = false;
+    bool supplement_ends = false;
+    bool payment_starts = false;
+    bool payment_ends = false;
+    for (; i < marks.size() && marks[i].at == at; ++i) {
+      if (marks[i].kind == PauseKind::kPayment) {
+        (marks[i].start ? payment_starts : payment_ends) = true;
+      } else {
+        (marks[i].start ? supplement_starts : supplement_ends) = true;
+      }
+    }
+    payment_requested = payment_requested || payment_starts;
+    if (payment_ends && !payment_requested) supplement_ends = true;
+    if (supplement_starts || supplement_ends) {
+      supplements.Step(at, supplement_starts, supplement_ends, s.pauses);
+    }
+    if (payment_starts || payment_ends) {
+      payments.Step(at, payment_starts, payment_ends, payment_pauses);
+    }
+  }
+  std::optional<Instant> open = supplements.Finish(s.pauses);
+  const std::optional<Instant> payment_open = payments.Finish(payment_pauses);
+  boost::container::small_vector<bool, 8> supplement;  // per pause; empty: all supplements
+  if (!payment_pauses.empty()) UnitePauses(s.pauses, payment_pauses, supplement);
+  if (payment_open) open = open ? std::min(*open, *payment_open) : payment_open;
+  for (const PauseInterval& p : s.pauses) s.paused_ms += (p.end - p.start).count();
+  auto holds_supplement = [&](size_t i) { return supplement.empty() || supplement[i]; };
+  if (open) {
+    // Only pauses of the other kind than the open one's can end after its start: with one
+    // kind, paused_since is the open request's instant.
+    Instant since = *open;
+    for (size_t i = 0; i < s.pauses.size(); ++i) {
+      const PauseInterval& p = s.pauses[i];
+      if (p.end <= *open) continue;
+      if (holds_supplement(i) && PolicyFor(s, ctx) == PausePolicy::kRestart) {
+        since = p.end;
+      } else {
+        const Millis after = ctx.calendar->WorkingTimeBetween(std::max(p.start, *open), p.end);
+        since = ctx.calendar->AddWorkingTime(since, after);
+      }
+    }
+    s.paused_since = since;
+  }
   if (!s.received_at || !s.original_due_at) return;
   s.due_at = DueBeforePauses(s, ctx);
-  for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, ctx);
+  for (size_t i = 0; i < s.pauses.size(); ++i) {
+    ApplyPauseToDue(s, s.pauses[i].start, s.pauses[i].end, holds_supplement(i), ctx);
+  }
   ComputeWarning(s, ctx);
 }
 
@@ -423,7 +540,7 @@ std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
 
 bool PauseMarksFull(const DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
   if (s.pause_marks.size() < kMaxPauseMarks) return false;
-  const std::optional<PauseMark> mark = PauseMarkOf(e, ctx);
+  const std::optional<PauseMark> mark = PauseMarkOf(s, e, ctx);
   if (!mark || HoldsPauseMark(s, *mark)) return false;
   const auto& ids = s.applied_event_ids;
   return std::find(ids.begin(), ids.end(), EventIdHash(e.event_id)) == ids.end();
@@ -507,16 +624,16 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
       break;
     case EventType::kSupplementRequested:
       ++s.supplement_requests;
-      AddPauseMark(s, *PauseMarkOf(e, ctx));
+      AddPauseMark(s, *PauseMarkOf(s, e, ctx));
       pauses_changed = true;
       break;
     case EventType::kSupplementReceived:
-      AddPauseMark(s, *PauseMarkOf(e, ctx));
+      AddPauseMark(s, *PauseMarkOf(s, e, ctx));
       pauses_changed = true;
       break;
     case EventType::kPaymentRequested:
     case EventType::kPaymentReceived:
-      if (const std::optional<PauseMark> mark = PauseMarkOf(e, ctx)) {
+      if (const std::optional<PauseMark> mark = PauseMarkOf(s, e, ctx)) {
         AddPauseMark(s, *mark);
         pauses_changed = true;
       }
@@ -592,13 +709,22 @@ DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ct
       break;
   }
   s.due_at = base;
-  if (s.pauses.empty() && prior.paused_ms > 0 && prior.due_at) {
-    // Paused before pauses were recorded: keep the working time the pauses added.
-    const Millis added = ctx.calendar->WorkingTimeBetween(*prior.original_due_at, *prior.due_at);
-    s.due_at = ctx.calendar->AddWorkingTime(base, added);
+  const bool payment_marks =
+      std::any_of(s.pause_marks.begin(), s.pause_marks.end(),
+                  [](const PauseMark& m) { return m.kind == PauseKind::kPayment; });
+  if (payment_marks) {
+    // Which pauses restart the duration, and the open pause's effective start (working time
+    // on the new calendar), come from the marks of both kinds.
+    DerivePauses(s, ctx);
+  } else {
+    if (s.pauses.empty() && prior.paused_ms > 0 && prior.due_at) {
+      // Paused before pauses were recorded: keep the working time the pauses added.
+      const Millis added = ctx.calendar->WorkingTimeBetween(*prior.original_due_at, *prior.due_at);
+      s.due_at = ctx.calendar->AddWorkingTime(base, added);
+    }
+    for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, true, ctx);
+    ComputeWarning(s, ctx);
   }
-  for (const PauseInterval& p : s.pauses) ApplyPauseToDue(s, p.start, p.end, ctx);
-  ComputeWarning(s, ctx);
   Rearm(s, prior.due_at, prior.warning_at, prior.hours_left_warning_at, clock);
   s.overdue_by_supplements = OverdueBySupplements(s, ctx);  // the catalog may name another policy
   return s;

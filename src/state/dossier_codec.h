@@ -32,7 +32,8 @@
 // A value is written as version 4 only when one of its pause marks is a payment's (version 4
 // adds nothing else): every other value keeps its version 3 bytes, so stores without payment
 // pauses are unchanged. A version 3 value's marks read as a supplement's, also those that
-// payment events gave before the kinds were kept (sla.payment_pauses on).
+// payment events gave before the kinds were kept (sla.payment_pauses on); the rules end such a
+// wait on a payment received without its own request (rules/dossier_state_machine.h).
 // The dossier id is the key and is not repeated in the value. Trailing bytes, unknown bits
 // and out-of-range enum values are corruption: a newer writer bumps the version byte.
 //

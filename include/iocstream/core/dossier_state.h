@@ -54,9 +54,14 @@ struct PauseInterval {
 };
 
 // What a pause waits for (domain.md §1.1 statuses 5 and 6, §1.3): the applicant's supplement,
-// or a fee or tax payment (only when payments pause the clock, sla.payment_pauses). Stores
-// written before kinds were kept (dossier encoding version 3 and older) read back every mark as
-// a supplement's, also those a payment gave when payments paused the clock.
+// or a fee or tax payment (only when payments pause the clock, sla.payment_pauses). The kinds
+// are paired apart (a payment does not end the wait for a supplement, nor the reverse), and
+// the clock stands still while either waits (rules/dossier_state_machine.h).
+//
+// Stores written before kinds were kept (dossier encoding version 3 and older) read back every
+// mark as a supplement's, also those a payment gave when payments paused the clock: a payment
+// received with no payment request before it ends such a supplement wait, as the shared
+// pairing did.
 enum class PauseKind : uint8_t { kSupplement = 0, kPayment = 1 };
 
 // One end of a pause as an event gave it: a supplement (or, when it pauses, payment) request
@@ -113,8 +118,12 @@ struct DossierState {
   OptionalInstant completed_at;        // clock stop (NgayKetThucXuLy)
   OptionalInstant returned_at;         // NgayTra
   OptionalInstant closed_at;           // withdrawn / refused / rejected time
-  // Open pause (supplement or payment): derived from pause_marks, from the receipt at the
-  // earliest.
+  // Open pause (supplement or payment), derived from pause_marks: the clock stopped at this
+  // instant (UTC), from the receipt at the earliest. With one kind of pause it is the open
+  // request's instant. When pauses of the other kind closed after the open one began, their
+  // working time (already added to due_at, each whole) advances it by as much, on the business
+  // calendar: it is the effective stop, so that due_at < paused_since says whether the running
+  // clock passed the deadline before it stopped (rules::IsOverdueAt), as with one kind.
   OptionalInstant paused_since;
   // Late data: the dossier's events arrived behind the clock (watermark or wall), so its
   // timers do not fire before this instant: the allowed lateness is left for its other late
@@ -126,10 +135,13 @@ struct DossierState {
   // Occurred_at of the transfer that set current_unit and step_due_at: a transfer that
   // happened before it (arriving late) changes neither.
   OptionalInstant transferred_at;
-  int64_t paused_ms = 0;  // total paused wall time applied to due_at (derived from pause_marks)
-  // The pauses applied to due_at, in time order, each within the running clock (from the
+  // Total paused wall time applied to due_at, in ms (derived from pause_marks): the length of
+  // `pauses`, time paused by both kinds at once counted once.
+  int64_t paused_ms = 0;
+  // The closed pauses applied to due_at, in time order, each within the running clock (from the
   // receipt to the end of processing): derived from pause_marks, and applied again to a
-  // recomputed deadline (rules::RecomputeDeadline).
+  // recomputed deadline (rules::RecomputeDeadline). Pauses of the two kinds that overlap are
+  // one interval here (their union); touching ones stay two, as one kind's rounds do.
   std::vector<PauseInterval> pauses;
   // Every pause start and end applied, in PauseMarkBefore's order, whatever order their events
   // arrived in; a mark equal to one held (same instant, start or end, kind) is not added again

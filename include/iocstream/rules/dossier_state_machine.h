@@ -10,10 +10,15 @@
 //   NgayKetThucXuLy), or at the result return (status 10) when no completion was seen (§1.5);
 // - the due time comes from the event (NgayHenTra) or else from the procedure catalog's legal
 //   duration on the business calendar (§1.4); no due time → tracked without a deadline;
-// - supplement requests pause or restart the clock per policy (§1.3); waiting for payment
-//   pauses it when configured (status 6). Pauses are paired from their requests and receipts in
-//   time order whatever order those arrive in, and count only while the clock runs, from the
-//   receipt (§1.1) to the end of processing (§1.5);
+// - supplement requests pause or restart the clock per policy (§1.3: only a completed
+//   supplement restarts it, "tính lại hẹn trả từ đầu"); waiting for payment (status 6) pauses
+//   it, never restarts it, when configured (SlaPolicy::payment_pauses). Pauses are paired from
+//   their requests and receipts in time order whatever order those arrive in, each kind apart
+//   (core/dossier_state.h PauseKind: a payment does not end the wait for a supplement, nor the
+//   reverse), and count only while the clock runs, from the receipt (§1.1) to the end of
+//   processing (§1.5). The clock stands still while either kind waits: the deadline moves by
+//   the union of the closed pauses (time paused by both counted once), and a closed pause keeps
+//   its whole credit while a wait of the other kind is still open (DossierState::paused_since);
 // - a Form 04 apology records a new promised date but the KPI keeps the deadline (§1.2, §6.4);
 // - outcomes early / on time / late as §1.5, judged on the completion (else the result's
 //   return) even when the dossier was also withdrawn, refused or rejected; withdrawn, refused,
@@ -118,7 +123,8 @@ void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
 
 // The deadline of an open dossier recomputed with other rules (a calendar or procedure
 // catalog reload, domain.md §1.4: holidays are data, announced yearly): the same receipt,
-// pauses (DossierState::pauses, in order) and policy, on `ctx`. The original due time comes
+// pauses (DossierState::pauses, in order; derived again from the pause marks when the dossier
+// holds payment ones, which restart no deadline) and policy, on `ctx`. The original due time comes
 // from the catalog again when it came from there (unchanged if the procedure is no longer
 // listed); a due time sent with the event keeps its working duration from receipt (moved by
 // the working time of days off added or removed in its period; unchanged when none is, and for
@@ -183,7 +189,8 @@ struct TimerSlots {
 
 // Whether an open dossier is overdue at `as_of` (domain.md §1.5: in deadline while now <= due).
 // Its clock stands still while paused (§1.3), so a dossier paused before its deadline is not
-// overdue however long the applicant takes; one paused after it stays overdue.
+// overdue however long the applicant takes; one paused after it stays overdue. With waits of
+// both kinds, "paused" is their union (DossierState::paused_since is its effective start).
 [[nodiscard]] bool IsOverdueAt(const DossierState& state, Instant as_of);
 
 // Deterministic alert id: hex of a 64-bit hash of (dossier id, kind, deadline).
@@ -203,7 +210,8 @@ inline constexpr size_t kMaxRememberedEventIds = 64;
 inline constexpr size_t kMaxPauseMarks = 256;
 
 // Whether applying `event` to `state` would add a pause mark (a supplement request or
-// receipt, or a payment one when ctx.policy.payment_pauses) to a dossier that holds
+// receipt, or a payment one when ctx.policy.payment_pauses; without it, a payment receipt that
+// ends a payment wait requested before it, at or before its instant) to a dossier that holds
 // kMaxPauseMarks already. A duplicate event (its id remembered) and a mark equal to one held
 // add none. The pipeline dead-letters such an event as too_many_pauses, before the rules.
 [[nodiscard]] bool PauseMarksFull(const DossierState& state, const DossierEvent& event,

@@ -200,7 +200,8 @@ TEST(DossierCodecTest, EncodingIsByteStable) {
 }
 
 // Version 3 kept no kind: every mark of a version 3 value reads back as a supplement's, those
-// a payment event gave when payments paused the clock too.
+// a payment event gave when payments paused the clock too (the rules end such a wait on a
+// payment received without its own request).
 TEST(DossierCodecTest, Version3MarksReadBackAsSupplementMarks) {
   const DossierState s = FullState();
   auto decoded = DecodeDossier(s.dossier_id, Unhex(kFullStateVersion3));

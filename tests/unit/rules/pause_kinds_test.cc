@@ -1,0 +1,369 @@
+// Supplement and payment pauses paired apart (domain.md §1.1 statuses 5 and 6, §1.3): each
+// kind's request is ended by its own receipt only, the clock stands still while either waits
+// (their union, time paused by both counted once), a closed pause keeps its whole credit when
+// another is still open, only a completed supplement restarts the clock, a payment receipt
+// still ends a payment wait once payments no longer pause, and a store written before the
+// kinds were kept (its payment requests read back as a supplement's) is not left paused.
+//
+// Shipped 2025 + 2026 calendar (working hours 07:00-11:30, 13:30-17:00); times are local. The
+// dossier is received Mon 2 Mar 2026 09:00 with 2 working days (16 h): due Wed 4 Mar 09:00.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "iocstream/rules/dossier_state_machine.h"
+#include "unit/rules/test_support.h"
+
+namespace iocstream::rules {
+namespace {
+
+using testing::FormatLocal;
+using testing::Local;
+using testing::ShippedCalendar;
+
+constexpr int64_t kHourMs = 3600 * 1000;
+
+class PauseKindsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto catalog = ProcedureCatalog::Create({
+        ProcedureRule{"1.002856", "2 working days", LegalDuration{2, DurationUnit::kWorkingDays},
+                      std::nullopt, std::nullopt, std::nullopt},
+    });
+    ASSERT_TRUE(catalog.has_value()) << catalog.error().message;
+    catalog_ = std::move(*catalog);
+    ctx_.calendar = &ShippedCalendar();
+    ctx_.catalog = &catalog_;
+    ctx_.policy.payment_pauses = true;
+  }
+
+  static DossierEvent Event(const std::string& id, EventType type, const char* local) {
+    DossierEvent e;
+    e.event_id = id;
+    e.dossier_id = "D1";
+    e.type = type;
+    e.occurred_at = Local(local);
+    e.agency_code = "000.00.12.H56";
+    if (type == EventType::kReceived) e.procedure_code = "1.002856.000.00.00.H56";
+    return e;
+  }
+  static DossierEvent Received() { return Event("r", EventType::kReceived, "2026-03-02 09:00"); }
+  static DossierEvent SupplementRequested(const char* at) {
+    return Event("q", EventType::kSupplementRequested, at);
+  }
+  static DossierEvent SupplementReceived(const char* at) {
+    return Event("s", EventType::kSupplementReceived, at);
+  }
+  static DossierEvent PaymentRequested(const char* at) {
+    return Event("p", EventType::kPaymentRequested, at);
+  }
+  static DossierEvent PaymentReceived(const char* at) {
+    return Event("f", EventType::kPaymentReceived, at);
+  }
+
+  static DossierState ApplyTo(std::optional<DossierState> s,
+                              const std::vector<DossierEvent>& events, const RulesContext& ctx) {
+    for (const auto& e : events) s = ApplyEvent(s ? &*s : nullptr, e, PartitionId(0), ctx).state;
+    return *s;
+  }
+  DossierState Apply(const std::vector<DossierEvent>& events) const {
+    return ApplyTo(std::nullopt, events, ctx_);
+  }
+
+  // Calls check(state, order) with the state every arrival order of `events` gives; returns
+  // how many orders there were.
+  template <typename Check>
+  size_t ForEveryArrivalOrder(const std::vector<DossierEvent>& events, Check check) const {
+    std::vector<size_t> order(events.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    size_t orders = 0;
+    do {
+      std::vector<DossierEvent> shuffled;
+      std::string names;
+      for (size_t i : order) {
+        shuffled.push_back(events[i]);
+        names += events[i].event_id + " ";
+      }
+      check(Apply(shuffled), "arrival order " + names);
+      ++orders;
+    } while (std::next_permutation(order.begin(), order.end()));
+    return orders;
+  }
+
+  ProcedureCatalog catalog_;
+  RulesContext ctx_;
+};
+
+// Nested or overlapping waits of the two kinds stop the clock over their union, Mon 10:00 -
+// Tue 14:00 (10 working hours, 28 h), counted once: due Wed 09:00 + 10 h = Thu 11:00, whichever
+// wait is the outer one, whichever ends first, in every arrival order of the five events. The
+// shared pairing ended the pause at the first receipt (defect 1: an early deadline).
+TEST_F(PauseKindsTest, OverlappingWaitsOfBothKindsStopTheClockOverTheirUnion) {
+  const std::vector<std::vector<DossierEvent>> cases = {
+      // A payment inside the wait for a supplement, and the reverse.
+      {Received(), SupplementRequested("2026-03-02 10:00"), PaymentRequested("2026-03-02 14:00"),
+       PaymentReceived("2026-03-03 09:00"), SupplementReceived("2026-03-03 14:00")},
+      {Received(), PaymentRequested("2026-03-02 10:00"), SupplementRequested("2026-03-02 14:00"),
+       SupplementReceived("2026-03-03 09:00"), PaymentReceived("2026-03-03 14:00")},
+      // Overlapping: the first wait ends inside the second.
+      {Received(), SupplementRequested("2026-03-02 10:00"), PaymentRequested("2026-03-02 14:00"),
+       SupplementReceived("2026-03-03 09:00"), PaymentReceived("2026-03-03 14:00")},
+      {Received(), PaymentRequested("2026-03-02 10:00"), SupplementRequested("2026-03-02 14:00"),
+       PaymentReceived("2026-03-03 09:00"), SupplementReceived("2026-03-03 14:00")},
+  };
+  const std::vector<PauseInterval> union_pause = {
+      {Local("2026-03-02 10:00"), Local("2026-03-03 14:00")}};
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const size_t orders =
+        ForEveryArrivalOrder(cases[c], [&](const DossierState& s, const std::string& order) {
+          ASSERT_TRUE(s.due_at.has_value()) << "case " << c << ", " << order;
+          EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 11:00") << "case " << c << ", " << order;
+          EXPECT_EQ(s.pauses, union_pause) << "case " << c << ", " << order;
+          EXPECT_EQ(s.paused_ms, 28 * kHourMs) << "case " << c << ", " << order;
+          EXPECT_FALSE(s.paused_since.has_value()) << "case " << c << ", " << order;
+        });
+    EXPECT_EQ(orders, 120u);
+  }
+}
+
+// Waits that only touch (a payment requested the minute the supplement arrives) are two
+// pauses, as two rounds of one kind are: Mon 10:00 - 14:00 and Mon 14:00 - Tue 09:00.
+TEST_F(PauseKindsTest, WaitsOfTwoKindsThatTouchStayTwoPauses) {
+  const DossierState s = Apply(
+      {Received(), SupplementRequested("2026-03-02 10:00"), SupplementReceived("2026-03-02 14:00"),
+       PaymentRequested("2026-03-02 14:00"), PaymentReceived("2026-03-03 09:00")});
+  ASSERT_EQ(s.pauses.size(), 2u);
+  EXPECT_EQ(FormatLocal(s.pauses[0].end), "2026-03-02 14:00");
+  EXPECT_EQ(FormatLocal(s.pauses[1].start), "2026-03-02 14:00");
+  EXPECT_EQ(s.paused_ms, 23 * kHourMs);
+  EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 08:00");  // + 2 + 5 working hours
+}
+
+// A wait still open holds the clock whatever the other kind does (defect 1): a payment made
+// while the supplement is awaited, or a supplement round while the payment is, ends nothing.
+// The closed wait (Mon 14:00 - Tue 09:00, 5 working hours) keeps its whole credit (due Wed
+// 16:00), and the open one's effective start moves by as much (Mon 10:00 + 5 h = Mon 17:00),
+// so the dossier, stopped with 7 working hours left, is never overdue while it waits.
+TEST_F(PauseKindsTest, AnOpenWaitOfOneKindIsNotEndedByTheOther) {
+  const std::vector<std::vector<DossierEvent>> cases = {
+      {Received(), SupplementRequested("2026-03-02 10:00"), PaymentRequested("2026-03-02 14:00"),
+       PaymentReceived("2026-03-03 09:00")},
+      {Received(), PaymentRequested("2026-03-02 10:00"), SupplementRequested("2026-03-02 14:00"),
+       SupplementReceived("2026-03-03 09:00")},
+  };
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const size_t orders =
+        ForEveryArrivalOrder(cases[c], [&](const DossierState& s, const std::string& order) {
+          ASSERT_TRUE(s.paused_since.has_value()) << "case " << c << ", " << order;
+          EXPECT_EQ(FormatLocal(*s.paused_since), "2026-03-02 17:00") << c << order;
+          ASSERT_EQ(s.pauses.size(), 1u) << c << order;
+          EXPECT_EQ(FormatLocal(s.pauses[0].start), "2026-03-02 14:00") << c << order;
+          EXPECT_EQ(s.paused_ms, 19 * kHourMs) << c << order;
+          EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-04 16:00") << c << order;
+          EXPECT_FALSE(IsOverdueAt(s, Local("2026-03-20 09:00"))) << c << order;
+          EXPECT_TRUE(DesiredTimers(s).empty()) << c << order;  // no breach timer while paused
+        });
+    EXPECT_EQ(orders, 24u);
+  }
+}
+
+// The overdue check of a dossier still waiting agrees with the union: it is overdue when the
+// running clock passed the deadline before the first wait stopped it, whatever the credit of
+// the closed wait. Payment Wed 10:00 - Thu 10:00 (8 working hours: due Thu 09:00), supplement
+// requested Wed 14:00 and awaited: the clock stopped at Wed 10:00, an hour after the due time
+// (overdue); with the payment requested Wed 08:00 instead (due Thu 11:00), an hour before it.
+TEST_F(PauseKindsTest, AWaitingDossierIsOverdueOnlyIfTheClockPassedTheDueTimeBeforeItStopped) {
+  const DossierState late =
+      Apply({Received(), PaymentRequested("2026-03-04 10:00"), PaymentReceived("2026-03-05 10:00"),
+             SupplementRequested("2026-03-04 14:00")});
+  EXPECT_EQ(FormatLocal(*late.due_at), "2026-03-05 09:00");
+  EXPECT_EQ(FormatLocal(*late.paused_since), "2026-03-05 10:00");
+  EXPECT_TRUE(IsOverdueAt(late, Local("2026-03-20 09:00")));
+  const DossierState in_time =
+      Apply({Received(), PaymentRequested("2026-03-04 08:00"), PaymentReceived("2026-03-05 10:00"),
+             SupplementRequested("2026-03-04 14:00")});
+  EXPECT_EQ(FormatLocal(*in_time.due_at), "2026-03-05 11:00");
+  EXPECT_EQ(FormatLocal(*in_time.paused_since), "2026-03-05 10:00");
+  EXPECT_FALSE(IsOverdueAt(in_time, Local("2026-03-20 09:00")));
+}
+
+// The attack on the first attempt (a): a closed payment wait (Mon 14:00 - Tue 14:00, 8 working
+// hours: due Thu 09:00) overlapping a supplement request still open at the completion (Tue
+// 10:00) keeps its credit. Completed Wed 16:00, a working day before the due day: early, as
+// the same dossier without the supplement request. Folding the payment into the open pause
+// lost its credit (due Wed 09:00) and made it late: paused longer, yet due earlier.
+TEST_F(PauseKindsTest, AClosedWaitOverlappingOneOpenAtTheCompletionKeepsItsCredit) {
+  const DossierState payment_only =
+      Apply({Received(), PaymentRequested("2026-03-02 14:00"), PaymentReceived("2026-03-03 14:00"),
+             Event("c", EventType::kCompleted, "2026-03-04 16:00")});
+  ASSERT_EQ(FormatLocal(*payment_only.due_at), "2026-03-05 09:00");
+  ASSERT_EQ(payment_only.outcome, Outcome::kEarly);
+
+  // Before the completion: stopped at Mon 14:00 with 3 working hours left, not overdue; the
+  // open request's effective start is Tue 10:00 + the 2 working hours of the payment wait
+  // after it (Tue 14:00), before the due time, as the clock stopped before it.
+  const DossierState waiting =
+      Apply({Received(), PaymentRequested("2026-03-02 14:00"), PaymentReceived("2026-03-03 14:00"),
+             SupplementRequested("2026-03-03 10:00")});
+  EXPECT_EQ(FormatLocal(*waiting.due_at), "2026-03-05 09:00");
+  EXPECT_EQ(FormatLocal(*waiting.paused_since), "2026-03-03 14:00");
+  EXPECT_FALSE(IsOverdueAt(waiting, Local("2026-03-20 09:00")));
+
+  const std::vector<DossierEvent> events = {Received(), PaymentRequested("2026-03-02 14:00"),
+                                            PaymentReceived("2026-03-03 14:00"),
+                                            SupplementRequested("2026-03-03 10:00"),
+                                            Event("c", EventType::kCompleted, "2026-03-04 16:00")};
+  const size_t orders =
+      ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
+        ASSERT_TRUE(s.due_at.has_value()) << order;
+        EXPECT_EQ(*s.due_at, *payment_only.due_at) << order << " " << FormatLocal(*s.due_at);
+        EXPECT_EQ(s.outcome, Outcome::kEarly) << order;
+        EXPECT_EQ(s.pauses, payment_only.pauses) << order;
+      });
+  EXPECT_EQ(orders, 120u);
+
+  // In order, no event raises completed_late.
+  std::optional<DossierState> s;
+  for (const DossierEvent& e : events) {
+    EventResult r = ApplyEvent(s ? &*s : nullptr, e, PartitionId(0), ctx_);
+    for (const AlertIntent& a : r.alerts)
+      EXPECT_NE(a.kind, AlertKind::kCompletedLate) << e.event_id;
+    s = std::move(r.state);
+  }
+}
+
+// Restart (domain.md §1.3): only a completed supplement restarts the legal duration; a payment
+// wait shifts the deadline by its working time (defect 2: it restarted too). A supplement
+// completed inside a payment wait restarts the duration when the clock runs again, at the end
+// of their union.
+TEST_F(PauseKindsTest, UnderTheRestartPolicyOnlyACompletedSupplementRestarts) {
+  ctx_.policy.default_pause_policy = PausePolicy::kRestart;
+  // Payment Mon 14:00 - Tue 14:00 (8 working hours): Thu 09:00, not 16 h from Tue 14:00.
+  const DossierState payment = Apply(
+      {Received(), PaymentRequested("2026-03-02 14:00"), PaymentReceived("2026-03-03 14:00")});
+  EXPECT_EQ(FormatLocal(*payment.due_at), "2026-03-05 09:00");
+  // Supplement Mon 10:00 - Tue 09:00 (restart: Thu 09:00), then payment Tue 14:00 - Wed 09:00
+  // (5 working hours): Thu 16:00.
+  const DossierState both = Apply(
+      {Received(), SupplementRequested("2026-03-02 10:00"), SupplementReceived("2026-03-03 09:00"),
+       PaymentRequested("2026-03-03 14:00"), PaymentReceived("2026-03-04 09:00")});
+  EXPECT_EQ(FormatLocal(*both.due_at), "2026-03-05 16:00");
+  // A recompute with unchanged rules knows which pause restarts: the state is unchanged.
+  EXPECT_EQ(RecomputeDeadline(both, ctx_, Local("2026-03-04 10:00")), both);
+  // Nested either way, in every arrival order: 16 working hours from Tue 14:00, Thu 14:00.
+  for (const auto& events :
+       {std::vector<DossierEvent>{Received(), PaymentRequested("2026-03-02 10:00"),
+                                  SupplementRequested("2026-03-02 14:00"),
+                                  SupplementReceived("2026-03-03 09:00"),
+                                  PaymentReceived("2026-03-03 14:00")},
+        std::vector<DossierEvent>{Received(), SupplementRequested("2026-03-02 10:00"),
+                                  PaymentRequested("2026-03-02 14:00"),
+                                  PaymentReceived("2026-03-03 09:00"),
+                                  SupplementReceived("2026-03-03 14:00")}}) {
+    ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
+      ASSERT_TRUE(s.due_at.has_value()) << order;
+      EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 14:00") << order;
+      EXPECT_EQ(RecomputeDeadline(s, ctx_, Local("2026-03-04 10:00")), s) << order;
+    });
+  }
+  // A supplement completed while the payment is still awaited: restarted at Tue 09:00, the
+  // clock still stopped there (never overdue while waiting).
+  const DossierState waiting =
+      Apply({Received(), PaymentRequested("2026-03-02 10:00"),
+             SupplementRequested("2026-03-02 14:00"), SupplementReceived("2026-03-03 09:00")});
+  EXPECT_EQ(FormatLocal(*waiting.due_at), "2026-03-05 09:00");
+  EXPECT_EQ(FormatLocal(*waiting.paused_since), "2026-03-03 09:00");
+  EXPECT_FALSE(IsOverdueAt(waiting, Local("2026-03-20 09:00")));
+}
+
+// Defect 3: payments stop pausing (sla.payment_pauses turned off) while a dossier waits for
+// one. Its receipt still ends the payment wait opened before; a supplement wait is untouched.
+TEST_F(PauseKindsTest, APaymentReceivedEndsItsWaitAfterPaymentsStopPausing) {
+  RulesContext off = ctx_;
+  off.policy.payment_pauses = false;
+  const DossierState waiting = Apply({Received(), PaymentRequested("2026-03-02 14:00")});
+  ASSERT_TRUE(waiting.paused_since.has_value());
+  const DossierState paid = ApplyTo(waiting, {PaymentReceived("2026-03-03 14:00")}, off);
+  EXPECT_FALSE(paid.paused_since.has_value());
+  EXPECT_EQ(paid.pauses,
+            (std::vector<PauseInterval>{{Local("2026-03-02 14:00"), Local("2026-03-03 14:00")}}));
+  EXPECT_EQ(FormatLocal(*paid.due_at), "2026-03-05 09:00");
+
+  // Payments off from the start: a payment received adds no mark and ends no supplement wait.
+  const DossierState supplement =
+      ApplyTo(std::nullopt,
+              {Received(), SupplementRequested("2026-03-02 10:00"),
+               PaymentRequested("2026-03-02 14:00"), PaymentReceived("2026-03-03 14:00")},
+              off);
+  EXPECT_EQ(supplement.pause_marks.size(), 1u);
+  ASSERT_TRUE(supplement.paused_since.has_value());
+  EXPECT_EQ(FormatLocal(*supplement.paused_since), "2026-03-02 10:00");
+  // A payment wait opened while payments paused, a supplement requested, then the payment
+  // received with payments off: the payment wait ends (Mon 14:00 - Tue 14:00), the supplement
+  // wait (from Mon 15:00, effectively Tue 14:00) does not.
+  const DossierState both = ApplyTo(Apply({Received(), PaymentRequested("2026-03-02 14:00"),
+                                           SupplementRequested("2026-03-02 15:00")}),
+                                    {PaymentReceived("2026-03-03 14:00")}, off);
+  ASSERT_TRUE(both.paused_since.has_value());
+  EXPECT_EQ(FormatLocal(*both.paused_since), "2026-03-03 14:00");
+  ASSERT_EQ(both.pauses.size(), 1u);
+  EXPECT_EQ(FormatLocal(both.pauses[0].end), "2026-03-03 14:00");
+  // A payment received before any payment request held, with payments off: no mark.
+  const DossierState early = ApplyTo(Apply({Received(), PaymentRequested("2026-03-03 14:00")}),
+                                     {PaymentReceived("2026-03-02 14:00")}, off);
+  EXPECT_EQ(early.pause_marks.size(), 1u);
+}
+
+// The attack on the first attempt (b): a store written before the kinds were kept, with
+// payments pausing, holds a payment request as a supplement's start (dossier encoding version
+// 3). Its receipt, with no payment request before it, ends that wait as the shared pairing did,
+// instead of leaving the dossier paused for good. A payment receipt that has its own request
+// ends only the payment wait.
+TEST_F(PauseKindsTest, AReceiptWithoutItsPaymentRequestEndsAWaitStoredBeforeTheKinds) {
+  // As read from version 3: the payment request Mon 14:00 is a supplement-kind start.
+  DossierState stored = Apply({Received(), SupplementRequested("2026-03-02 14:00")});
+  stored.supplement_requests = 0;
+  stored.status = DossierStatus::kWaitingPayment;
+  ASSERT_TRUE(stored.paused_since.has_value());
+  const DossierState paid = ApplyTo(stored, {PaymentReceived("2026-03-03 14:00")}, ctx_);
+  EXPECT_FALSE(paid.paused_since.has_value());
+  EXPECT_EQ(paid.pauses,
+            (std::vector<PauseInterval>{{Local("2026-03-02 14:00"), Local("2026-03-03 14:00")}}));
+  EXPECT_EQ(FormatLocal(*paid.due_at), "2026-03-05 09:00");
+  EXPECT_EQ(paid.status, DossierStatus::kInProgress);
+
+  // With its payment request seen (in any arrival order), the receipt ends the payment wait
+  // only: the supplement requested Mon 10:00 is still awaited, effectively from Mon 10:00 + the
+  // 8 working hours of the payment wait = Tue 10:00.
+  const std::vector<DossierEvent> events = {Received(), SupplementRequested("2026-03-02 10:00"),
+                                            PaymentRequested("2026-03-02 14:00"),
+                                            PaymentReceived("2026-03-03 14:00")};
+  ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
+    ASSERT_TRUE(s.paused_since.has_value()) << order;
+    EXPECT_EQ(FormatLocal(*s.paused_since), "2026-03-03 10:00") << order;
+    EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 09:00") << order;
+  });
+}
+
+// The mark bound (kMaxPauseMarks) counts a payment receipt with payments off only when it adds
+// a mark: when a payment wait opened before it is held.
+TEST_F(PauseKindsTest, TheMarkBoundCountsAPaymentReceiptThatEndsAWait) {
+  RulesContext off = ctx_;
+  off.policy.payment_pauses = false;
+  DossierState full = Apply({Received()});
+  for (size_t k = 0; k < kMaxPauseMarks; ++k) {
+    full.pause_marks.push_back(
+        {Local("2026-03-02 10:00") + std::chrono::minutes(static_cast<int64_t>(k)), k % 2 == 0});
+  }
+  const DossierEvent paid = PaymentReceived("2026-03-10 09:00");
+  EXPECT_FALSE(PauseMarksFull(full, paid, off));
+  EXPECT_TRUE(PauseMarksFull(full, paid, ctx_));
+  full.pause_marks.back() = {Local("2026-03-09 09:00"), true, PauseKind::kPayment};
+  EXPECT_TRUE(PauseMarksFull(full, paid, off));
+}
+
+}  // namespace
+}  // namespace iocstream::rules
