@@ -10,7 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -363,6 +365,143 @@ TEST_F(PauseKindsTest, TheMarkBoundCountsAPaymentReceiptThatEndsAWait) {
   EXPECT_TRUE(PauseMarksFull(full, paid, ctx_));
   full.pause_marks.back() = {Local("2026-03-09 09:00"), true, PauseKind::kPayment};
   EXPECT_TRUE(PauseMarksFull(full, paid, off));
+}
+
+// Random waits of both kinds, nested, overlapping, apart or still open (a fixed seed), under
+// the pause and restart policies, against the union of their intervals worked out here. The
+// clock starts at the receipt and, under restart, again at the end of each part of the union
+// that holds a supplement's wait; the deadline is 16 working hours of running clock after its
+// last start, plus the working time of the union's later parts. A dossier still waiting is
+// overdue exactly when its running clock passed those 16 hours before the union stopped it for
+// good. A shuffled arrival order gives the same pauses, deadline and paused_since.
+TEST_F(PauseKindsTest, RandomWaitsMatchTheUnionOfTheirIntervals) {
+  const BusinessCalendar& calendar = ShippedCalendar();
+  // Instants at :15 and :45 within the working sessions of Mon 2 - Tue 10 Mar 2026.
+  std::vector<Instant> grid;
+  for (const char* day : {"2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06",
+                          "2026-03-09", "2026-03-10"}) {
+    for (int minutes = 7 * 60 + 15; minutes < 17 * 60; minutes += 30) {
+      if (minutes > 11 * 60 + 30 && minutes < 13 * 60 + 30) continue;
+      char text[32];
+      std::snprintf(text, sizeof text, "%s %02d:%02d", day, minutes / 60, minutes % 60);
+      if (Local(text) > Local("2026-03-02 09:00")) grid.push_back(Local(text));
+    }
+  }
+  const Instant received = Local("2026-03-02 09:00");
+  const Millis legal = std::chrono::hours(16);
+  struct Part {
+    PauseInterval interval;
+    bool supplement = false;  // holds a supplement's wait
+  };
+  std::mt19937 rng(20261204);
+  for (const PausePolicy policy : {PausePolicy::kPause, PausePolicy::kRestart}) {
+    ctx_.policy.default_pause_policy = policy;
+    const bool restarts = policy == PausePolicy::kRestart;
+    size_t overdue_cases = 0;
+    size_t waiting_cases = 0;
+    for (int round = 0; round < 3000; ++round) {
+      std::vector<DossierEvent> events = {Received()};
+      std::vector<Part> closed;
+      std::vector<Instant> open;
+      for (const PauseKind kind : {PauseKind::kSupplement, PauseKind::kPayment}) {
+        const bool payment = kind == PauseKind::kPayment;
+        const int waits = static_cast<int>(rng() % 3);
+        std::vector<size_t> at;
+        while (at.size() < static_cast<size_t>(2 * waits)) {
+          const size_t i = rng() % grid.size();
+          if (std::find(at.begin(), at.end(), i) == at.end()) at.push_back(i);
+        }
+        std::sort(at.begin(), at.end());
+        const bool last_open = waits > 0 && rng() % 3 == 0;
+        for (int w = 0; w < waits; ++w) {
+          const std::string id = (payment ? "p" : "q") + std::to_string(w);
+          DossierEvent request = payment ? PaymentRequested("2026-03-02 09:00")
+                                         : SupplementRequested("2026-03-02 09:00");
+          request.event_id = id;
+          request.occurred_at = grid[at[2 * w]];
+          events.push_back(request);
+          if (w == waits - 1 && last_open) {
+            open.push_back(request.occurred_at);
+            continue;
+          }
+          DossierEvent receipt = payment ? PaymentReceived("2026-03-02 09:00")
+                                         : SupplementReceived("2026-03-02 09:00");
+          receipt.event_id = id + "r";
+          receipt.occurred_at = grid[at[2 * w + 1]];
+          events.push_back(receipt);
+          closed.push_back({{request.occurred_at, receipt.occurred_at}, !payment});
+        }
+      }
+      std::sort(closed.begin(), closed.end(),
+                [](const Part& a, const Part& b) { return a.interval.start < b.interval.start; });
+      std::vector<Part> united;
+      for (const Part& p : closed) {
+        if (!united.empty() && p.interval.start < united.back().interval.end) {
+          united.back().interval.end = std::max(united.back().interval.end, p.interval.end);
+          united.back().supplement = united.back().supplement || p.supplement;
+        } else {
+          united.push_back(p);
+        }
+      }
+      // The clock's last start, and the working time of the union after it.
+      Instant clock_start = received;
+      Millis later(0);
+      for (const Part& p : united) {
+        if (restarts && p.supplement) {
+          clock_start = p.interval.end;
+          later = Millis(0);
+        } else {
+          later += calendar.WorkingTimeBetween(p.interval.start, p.interval.end);
+        }
+      }
+
+      const DossierState s = Apply(events);
+      const std::string what = std::string(ToString(policy)) + " round " + std::to_string(round);
+      std::vector<PauseInterval> intervals;
+      for (const Part& p : united) intervals.push_back(p.interval);
+      ASSERT_EQ(s.pauses, intervals) << what;
+      ASSERT_TRUE(s.due_at.has_value()) << what;
+      EXPECT_EQ(calendar.WorkingTimeBetween(clock_start, *s.due_at), legal + later) << what;
+      EXPECT_EQ(s.paused_since.has_value(), !open.empty()) << what;
+      if (!open.empty()) {
+        ++waiting_cases;
+        Instant stop = *std::min_element(open.begin(), open.end());
+        for (auto p = united.rbegin(); p != united.rend(); ++p) {
+          // In reverse: through chains of touching parts too.
+          if (p->interval.start < stop && stop <= p->interval.end) stop = p->interval.start;
+        }
+        // The running clock when it stopped: from its last start before, less the union's
+        // time; none when a supplement completed in the union after the stop restarted it.
+        Instant start = received;
+        bool restarted_after = false;
+        for (const Part& p : united) {
+          if (!restarts || !p.supplement) continue;
+          if (p.interval.end <= stop) start = p.interval.end;
+          if (p.interval.end > stop) restarted_after = true;
+        }
+        Millis running = restarted_after ? Millis(0) : calendar.WorkingTimeBetween(start, stop);
+        for (const Part& p : united) {
+          if (restarted_after || p.interval.end <= start || p.interval.start >= stop) continue;
+          running -= calendar.WorkingTimeBetween(std::max(p.interval.start, start),
+                                                 std::min(p.interval.end, stop));
+        }
+        const bool overdue = IsOverdueAt(s, Local("2026-04-30 09:00"));
+        if (running != legal) {
+          EXPECT_EQ(overdue, running > legal) << what;
+        }
+        overdue_cases += overdue ? 1 : 0;
+      }
+      std::vector<DossierEvent> shuffled = events;
+      std::shuffle(shuffled.begin(), shuffled.end(), rng);
+      const DossierState again = Apply(shuffled);
+      EXPECT_EQ(again.pauses, s.pauses) << what;
+      EXPECT_EQ(again.due_at, s.due_at) << what;
+      EXPECT_EQ(again.paused_since, s.paused_since) << what;
+    }
+    // Both answers were exercised.
+    EXPECT_GT(overdue_cases, 30u) << ToString(policy);
+    EXPECT_GT(waiting_cases - overdue_cases, 30u) << ToString(policy);
+  }
 }
 
 }  // namespace
