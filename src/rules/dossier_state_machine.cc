@@ -273,9 +273,27 @@ bool HoldsPaymentRequestBy(const DossierState& s, Instant at) {
   return false;
 }
 
+// Whether `s`, read from a store written before kinds were kept, holds a legacy request at or
+// before `at` that may be a payment's: it holds more legacy requests (at distinct instants)
+// than supplement requests were counted, so one at least was a payment's, given while payments
+// paused the clock (a store written with payment pauses off holds supplement requests only).
+bool HoldsLegacyPaymentRequestBy(const DossierState& s, Instant at) {
+  int64_t legacy_starts = 0;
+  bool by_at = false;
+  std::optional<Instant> last;
+  for (const PauseMark& m : s.pause_marks) {
+    if (!m.start || m.kind != PauseKind::kLegacy || m.at == last) continue;
+    last = m.at;
+    ++legacy_starts;
+    by_at = by_at || m.at <= at;
+  }
+  return by_at && legacy_starts > s.supplement_requests;
+}
+
 // The mark a pause event adds to `s` under `ctx`'s policy, if any. A payment received while
 // payments no longer pause the clock still ends a payment wait requested (at or before it)
-// while they did: that wait would otherwise stay open for good.
+// while they did, also one a store written before kinds were kept holds as a legacy wait: that
+// wait would otherwise stay open for good.
 std::optional<PauseMark> PauseMarkOf(const DossierState& s, const DossierEvent& e,
                                      const RulesContext& ctx) {
   switch (e.type) {
@@ -287,7 +305,8 @@ std::optional<PauseMark> PauseMarkOf(const DossierState& s, const DossierEvent& 
       if (!ctx.policy.payment_pauses) return std::nullopt;
       return PauseMark{e.occurred_at, true, PauseKind::kPayment};
     case EventType::kPaymentReceived:
-      if (!ctx.policy.payment_pauses && !HoldsPaymentRequestBy(s, e.occurred_at)) {
+      if (!ctx.policy.payment_pauses && !HoldsPaymentRequestBy(s, e.occurred_at) &&
+          !HoldsLegacyPaymentRequestBy(s, e.occurred_at)) {
         return std::nullopt;
       }
       return PauseMark{e.occurred_at, false, PauseKind::kPayment};
@@ -364,45 +383,49 @@ struct PausePairing {
   }
 };
 
-using PaymentPauses = boost::container::small_vector<PauseInterval, 4>;
+using KindPauses = boost::container::small_vector<PauseInterval, 4>;
+using Restarts = boost::container::small_vector<bool, 8>;
 
-// The union of the supplement pauses in `pauses` and `payments` (each in time order, without
-// overlaps) into `pauses`, in time order: pauses that overlap become one, touching ones stay
-// two (as one kind's rounds do). `supplement[i]` says whether pauses[i] holds a supplement's.
-void UnitePauses(std::vector<PauseInterval>& pauses, const PaymentPauses& payments,
-                 boost::container::small_vector<bool, 8>& supplement) {
-  std::vector<PauseInterval> supplements;
-  supplements.swap(pauses);
-  pauses.reserve(supplements.size() + payments.size());
-  supplement.clear();
+// Unites `more` (one kind's closed pauses, in time order, without overlaps; each restarting
+// the duration under the restart policy when `more_restart`) into `pauses` (in time order,
+// without overlaps; pauses[i] restarts when restarts[i], all of them while `restarts` is
+// empty), in time order: pauses that overlap become one, restarting when one of them does;
+// touching ones stay two (as one kind's rounds do).
+void UnitePauses(std::vector<PauseInterval>& pauses, Restarts& restarts, const KindPauses& more,
+                 bool more_restart) {
+  if (more.empty()) return;
+  std::vector<PauseInterval> held;
+  held.swap(pauses);
+  Restarts held_restarts;
+  held_restarts.swap(restarts);
+  pauses.reserve(held.size() + more.size());
   size_t i = 0;
   size_t j = 0;
-  while (i < supplements.size() || j < payments.size()) {
-    const bool take_supplement =
-        j == payments.size() ||
-        (i < supplements.size() && supplements[i].start <= payments[j].start);
-    const PauseInterval next = take_supplement ? supplements[i++] : payments[j++];
+  while (i < held.size() || j < more.size()) {
+    const bool take_held = j == more.size() || (i < held.size() && held[i].start <= more[j].start);
+    const bool restart = take_held ? held_restarts.empty() || held_restarts[i] : more_restart;
+    const PauseInterval next = take_held ? held[i++] : more[j++];
     if (!pauses.empty() && next.start < pauses.back().end) {
       pauses.back().end = std::max(pauses.back().end, next.end);
-      supplement.back() = supplement.back() || take_supplement;
+      restarts.back() = restarts.back() || restart;
     } else {
       pauses.push_back(next);
-      supplement.push_back(take_supplement);
+      restarts.push_back(restart);
     }
   }
 }
 
 // The pauses, the open pause and the deadline from the pause marks (domain.md §1.3). Each
 // kind's marks are paired apart (PausePairing): a payment received does not end the wait for a
-// supplement, nor the reverse. A payment received with no payment request at or before it
-// ends the supplement wait instead, as the shared pairing did: stores written before the kinds
-// were kept hold payment requests as supplement marks (PauseKind), and their receipt must not
-// leave the dossier paused for good.
+// supplement, nor the reverse. Legacy marks (PauseKind::kLegacy, from stores written before
+// kinds were kept) keep the shared pairing they were written under: any end ends an open
+// legacy wait, and a legacy end (a supplement's or a payment's) ends an open wait of any kind;
+// a closed legacy pause restarts the duration under the restart policy, as it did.
 //
-// The clock stands still while either kind waits: `pauses` is the union of both kinds' closed
+// The clock stands still while any kind waits: `pauses` is the union of the kinds' closed
 // pauses, each moving the deadline in time order (ApplyPauseToDue: under the restart policy
 // one that holds a completed supplement restarts the duration at its end, a payment wait
-// shifts it). The open pause starts at the earlier open request; closed pauses that end after
+// shifts it). The open pause starts at the earliest open request; closed pauses that end after
 // it keep their whole credit in the deadline, and move paused_since on by the working time
 // they add after that start (a restart: to its end), so that due_at < paused_since says, as
 // with one kind, whether the running clock passed the deadline before it stopped, and the
@@ -415,59 +438,78 @@ void DerivePauses(DossierState& s, const RulesContext& ctx) {
   s.paused_since.reset();
   PausePairing supplements{s, end, std::nullopt};
   PausePairing payments{s, end, std::nullopt};
-  PaymentPauses payment_pauses;
-  bool payment_requested = false;  // a payment request at or before the current instant
+  PausePairing legacy{s, end, std::nullopt};
+  KindPauses payment_pauses;
+  KindPauses legacy_pauses;
   const std::vector<PauseMark>& marks = s.pause_marks;
   for (size_t i = 0; i < marks.size();) {
     const Instant at = marks[i].at;
-    bool supplement_starts = false;
-    bool supplement_ends = false;
-    bool payment_starts = false;
-    bool payment_ends = false;
+    bool starts[3] = {false, false, false};  // by PauseKind
+    bool ends[3] = {false, false, false};
     for (; i < marks.size() && marks[i].at == at; ++i) {
-      if (marks[i].kind == PauseKind::kPayment) {
-        (marks[i].start ? payment_starts : payment_ends) = true;
-      } else {
-        (marks[i].start ? supplement_starts : supplement_ends) = true;
-      }
+      (marks[i].start ? starts : ends)[static_cast<size_t>(marks[i].kind)] = true;
     }
-    payment_requested = payment_requested || payment_starts;
-    if (payment_ends && !payment_requested) supplement_ends = true;
-    if (supplement_starts || supplement_ends) {
-      supplements.Step(at, supplement_starts, supplement_ends, s.pauses);
+    constexpr auto kS = static_cast<size_t>(PauseKind::kSupplement);
+    constexpr auto kP = static_cast<size_t>(PauseKind::kPayment);
+    constexpr auto kL = static_cast<size_t>(PauseKind::kLegacy);
+    if (starts[kS] || ends[kS] || ends[kL]) {
+      supplements.Step(at, starts[kS], ends[kS] || ends[kL], s.pauses);
     }
-    if (payment_starts || payment_ends) {
-      payments.Step(at, payment_starts, payment_ends, payment_pauses);
+    if (starts[kP] || ends[kP] || ends[kL]) {
+      payments.Step(at, starts[kP], ends[kP] || ends[kL], payment_pauses);
     }
+    const bool any_end = ends[kS] || ends[kP] || ends[kL];
+    if (starts[kL] || any_end) legacy.Step(at, starts[kL], any_end, legacy_pauses);
   }
   std::optional<Instant> open = supplements.Finish(s.pauses);
-  const std::optional<Instant> payment_open = payments.Finish(payment_pauses);
-  boost::container::small_vector<bool, 8> supplement;  // per pause; empty: all supplements
-  if (!payment_pauses.empty()) UnitePauses(s.pauses, payment_pauses, supplement);
-  if (payment_open) open = open ? std::min(*open, *payment_open) : payment_open;
+  for (const std::optional<Instant> other :
+       {payments.Finish(payment_pauses), legacy.Finish(legacy_pauses)}) {
+    if (other) open = open ? std::min(*open, *other) : other;
+  }
+  Restarts restarts;  // per pause; empty: every pause restarts (a supplement's)
+  UnitePauses(s.pauses, restarts, legacy_pauses, true);
+  UnitePauses(s.pauses, restarts, payment_pauses, false);
   for (const PauseInterval& p : s.pauses) s.paused_ms += (p.end - p.start).count();
-  auto holds_supplement = [&](size_t i) { return supplement.empty() || supplement[i]; };
+  auto restarts_at = [&](size_t i) { return restarts.empty() || restarts[i]; };
+  const bool restart_policy = PolicyFor(s, ctx) == PausePolicy::kRestart;
+  // The deadline, and what it was when the clock stopped (before the closed pauses that end
+  // after the open one's start).
+  std::optional<Instant> due_at_stop;
+  if (s.received_at && s.original_due_at) {
+    s.due_at = DueBeforePauses(s, ctx);
+    for (size_t i = 0; i < s.pauses.size(); ++i) {
+      if (open && !due_at_stop && s.pauses[i].end > *open) due_at_stop = s.due_at;
+      ApplyPauseToDue(s, s.pauses[i].start, s.pauses[i].end, restarts_at(i), ctx);
+    }
+  }
   if (open) {
-    // Only pauses of the other kind than the open one's can end after its start: with one
-    // kind, paused_since is the open request's instant.
+    // Only pauses of another kind than the open one's can end after its start: with one kind,
+    // paused_since is the open request's instant. The clock stopped at the open request, or
+    // at the start of a closed pause that holds it.
     Instant since = *open;
+    Instant stop = *open;
+    bool restarted = false;
     for (size_t i = 0; i < s.pauses.size(); ++i) {
       const PauseInterval& p = s.pauses[i];
       if (p.end <= *open) continue;
-      if (holds_supplement(i) && PolicyFor(s, ctx) == PausePolicy::kRestart) {
+      stop = std::min(stop, p.start);
+      if (restarts_at(i) && restart_policy) {
         since = p.end;
+        restarted = true;
       } else {
         const Millis after = ctx.calendar->WorkingTimeBetween(std::max(p.start, *open), p.end);
         since = ctx.calendar->AddWorkingTime(since, after);
       }
     }
+    // The working time moves both on the business calendar, which maps a stop after hours to
+    // the next working instant: a deadline passed after hours before the clock stopped that
+    // evening would tie with it. It stays passed, by as much as at the stop.
+    if (due_at_stop && !restarted && *due_at_stop < stop && since <= *s.due_at) {
+      since = *s.due_at + (stop - *due_at_stop);
+    }
     s.paused_since = since;
   }
   if (!s.received_at || !s.original_due_at) return;
-  s.due_at = DueBeforePauses(s, ctx);
-  for (size_t i = 0; i < s.pauses.size(); ++i) {
-    ApplyPauseToDue(s, s.pauses[i].start, s.pauses[i].end, holds_supplement(i), ctx);
-  }
   ComputeWarning(s, ctx);
 }
 
@@ -709,12 +751,12 @@ DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ct
       break;
   }
   s.due_at = base;
-  const bool payment_marks =
-      std::any_of(s.pause_marks.begin(), s.pause_marks.end(),
-                  [](const PauseMark& m) { return m.kind == PauseKind::kPayment; });
-  if (payment_marks) {
-    // Which pauses restart the duration, and the open pause's effective start (working time
-    // on the new calendar), come from the marks of both kinds.
+  unsigned kinds = 0;  // bit per PauseKind held
+  for (const PauseMark& m : s.pause_marks) kinds |= 1U << static_cast<unsigned>(m.kind);
+  if ((kinds & (kinds - 1)) != 0 || (kinds & (1U << static_cast<unsigned>(PauseKind::kPayment)))) {
+    // Marks of more than one kind, or a payment's: which pauses restart the duration, and the
+    // open pause's effective start (working time on the new calendar), come from the marks of
+    // every kind.
     DerivePauses(s, ctx);
   } else {
     if (s.pauses.empty() && prior.paused_ms > 0 && prior.due_at) {

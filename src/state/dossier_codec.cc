@@ -50,10 +50,18 @@ constexpr uint8_t kMaxOnlineLevel = static_cast<uint8_t>(OnlineLevel::kFull);
 constexpr uint8_t kMaxStatus = static_cast<uint8_t>(DossierStatus::kUnknown);
 constexpr uint8_t kMaxDueSource = static_cast<uint8_t>(DueSource::kCatalog);
 constexpr uint8_t kMaxOutcome = static_cast<uint8_t>(Outcome::kCancelled);
-// In a pause mark's byte: the mark is a start (else an end), and (version 4 on) a payment's
-// (else a supplement's).
+// In a pause mark's byte: the mark is a start (else an end), and (version 4 on) a payment's or
+// a legacy one's (neither: a supplement's).
 constexpr uint8_t kStartMarkBit = 1;
 constexpr uint8_t kPaymentMarkBit = 2;
+constexpr uint8_t kLegacyMarkBit = 4;
+
+uint8_t MarkByte(const PauseMark& mark) {
+  uint8_t bits = mark.start ? kStartMarkBit : 0;
+  if (mark.kind == PauseKind::kPayment) bits |= kPaymentMarkBit;
+  if (mark.kind == PauseKind::kLegacy) bits |= kLegacyMarkBit;
+  return bits;
+}
 
 // Deltas use wrapping arithmetic so that any pair of instants round-trips without overflow.
 int64_t DeltaMillis(Instant t, Instant base) {
@@ -122,12 +130,10 @@ void AppendDossier(const DossierState& s, std::string* out) {
     if (s.*kLaterBoolFlags[i]) flags |= uint64_t{1} << (kFirstLaterFlagBit + i);
   }
 
-  // Version 4 only adds the payment kind of a pause mark: a value without one is written as
-  // version 3, which it is byte for byte (and stays readable by version 3 readers).
-  const bool payment_marks =
-      std::any_of(s.pause_marks.begin(), s.pause_marks.end(),
-                  [](const PauseMark& m) { return m.kind == PauseKind::kPayment; });
-  const uint8_t version = payment_marks ? kDossierEncodingVersion : 3;
+  // Version 4 only adds the kind of a pause mark: a value holding marks is written as version
+  // 4, so that a version 3 value's marks are known to come from before kinds were kept (they
+  // read back as legacy marks); a value without marks is version 3, which it is byte for byte.
+  const uint8_t version = s.pause_marks.empty() ? 3 : kDossierEncodingVersion;
   auto fill = [&](char* p) {
     *p++ = static_cast<char>(version);
     p = StoreVarint64(p, presence);
@@ -172,8 +178,7 @@ void AppendDossier(const DossierState& s, std::string* out) {
     p = StoreVarint64(p, s.pause_marks.size());
     for (const PauseMark& mark : s.pause_marks) {
       p = StoreSignedVarint64(p, DeltaMillis(mark.at, s.first_event_at));
-      *p++ = static_cast<char>((mark.start ? kStartMarkBit : 0) |
-                               (mark.kind == PauseKind::kPayment ? kPaymentMarkBit : 0));
+      *p++ = static_cast<char>(MarkByte(mark));
     }
     return p;
   };
@@ -328,14 +333,17 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
       auto at = r.ReadSignedVarint64();
       auto bits = r.ReadByte();
       if (!at || !bits) return Corrupt("truncated pause marks", dossier_id);
-      const uint8_t known = *version >= 4 ? (kStartMarkBit | kPaymentMarkBit) : kStartMarkBit;
-      if ((*bits & ~known) != 0) {
+      const uint8_t known =
+          *version >= 4 ? (kStartMarkBit | kPaymentMarkBit | kLegacyMarkBit) : kStartMarkBit;
+      constexpr uint8_t kKindBits = kPaymentMarkBit | kLegacyMarkBit;  // one kind at most
+      if ((*bits & ~known) != 0 || (*bits & kKindBits) == kKindBits) {
         return Corrupt("bad pause mark byte " + std::to_string(*bits), dossier_id);
       }
-      // Version 3 kept no kind: its marks read as a supplement's (PauseKind).
-      const PauseMark mark{
-          AddDelta(s.first_event_at, *at), (*bits & kStartMarkBit) != 0,
-          (*bits & kPaymentMarkBit) != 0 ? PauseKind::kPayment : PauseKind::kSupplement};
+      // Version 3 kept no kind: its marks are legacy ones (PauseKind).
+      PauseKind kind = PauseKind::kSupplement;
+      if (*version < 4 || (*bits & kLegacyMarkBit) != 0) kind = PauseKind::kLegacy;
+      if ((*bits & kPaymentMarkBit) != 0) kind = PauseKind::kPayment;
+      const PauseMark mark{AddDelta(s.first_event_at, *at), (*bits & kStartMarkBit) != 0, kind};
       // Kept sorted (new marks are inserted in order): anything else is not ours.
       if (!s.pause_marks.empty() && PauseMarkBefore(mark, s.pause_marks.back())) {
         return Corrupt("pause marks out of order", dossier_id);
@@ -344,12 +352,15 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
     }
   } else {
     // Before version 3 the pauses were kept as applied: their ends become the marks.
+    // Legacy marks, as a version 3 value's.
     for (const PauseInterval& pause : s.pauses) {
-      s.pause_marks.push_back({pause.start, true});
-      s.pause_marks.push_back({pause.end, false});
+      s.pause_marks.push_back({pause.start, true, PauseKind::kLegacy});
+      s.pause_marks.push_back({pause.end, false, PauseKind::kLegacy});
     }
-    if (s.paused_since) s.pause_marks.push_back({*s.paused_since, true});
-    if (s.unmatched_resume_at) s.pause_marks.push_back({*s.unmatched_resume_at, false});
+    if (s.paused_since) s.pause_marks.push_back({*s.paused_since, true, PauseKind::kLegacy});
+    if (s.unmatched_resume_at) {
+      s.pause_marks.push_back({*s.unmatched_resume_at, false, PauseKind::kLegacy});
+    }
     s.unmatched_resume_at.reset();
     std::stable_sort(s.pause_marks.begin(), s.pause_marks.end(), PauseMarkBefore);
   }

@@ -28,12 +28,13 @@
 //   signed  legal_working_time in ms, -1 when absent                          (version 2 on)
 //   varint  count of pause_marks, then each as signed at - first_event_at and a byte, 1 for
 //           a start and 0 for an end                                           (version 3 on),
-//           plus 2 for a payment's (a supplement's: 0)                        (version 4 on)
-// A value is written as version 4 only when one of its pause marks is a payment's (version 4
-// adds nothing else): every other value keeps its version 3 bytes, so stores without payment
-// pauses are unchanged. A version 3 value's marks read as a supplement's, also those that
-// payment events gave before the kinds were kept (sla.payment_pauses on); the rules end such a
-// wait on a payment received without its own request (rules/dossier_state_machine.h).
+//           plus 2 for a payment's, 4 for a legacy one's (a supplement's: 0)   (version 4 on)
+// A value holding pause marks is written as version 4 (version 4 adds nothing else); a value
+// without marks keeps its version 3 bytes. A version 3 (or older) value's marks read back as
+// legacy marks (PauseKind::kLegacy: a supplement's, or a payment's when sla.payment_pauses was
+// on; the rules pair them as they were written, rules/dossier_state_machine.h), and are
+// written again as version 4 legacy marks: new events never give a legacy mark. A reader older
+// than version 4 refuses these values as corrupt (no rollback onto a state written here).
 // The dossier id is the key and is not repeated in the value. Trailing bytes, unknown bits
 // and out-of-range enum values are corruption: a newer writer bumps the version byte.
 //

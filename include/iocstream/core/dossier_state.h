@@ -58,11 +58,14 @@ struct PauseInterval {
 // are paired apart (a payment does not end the wait for a supplement, nor the reverse), and
 // the clock stands still while either waits (rules/dossier_state_machine.h).
 //
-// Stores written before kinds were kept (dossier encoding version 3 and older) read back every
-// mark as a supplement's, also those a payment gave when payments paused the clock: a payment
-// received with no payment request before it ends such a supplement wait, as the shared
-// pairing did.
-enum class PauseKind : uint8_t { kSupplement = 0, kPayment = 1 };
+// kLegacy: a mark read from a store written before kinds were kept (dossier encoding version 3
+// and older), a supplement's or, when payments paused the clock, a payment's: its kind is not
+// known. Legacy marks keep the shared pairing they were written under: any end (a supplement
+// or a payment received, whatever sla.payment_pauses says now) ends an open legacy wait, and
+// under the restart policy that end restarts the duration, as it did. The rules never give a
+// new event this kind, and the encoder writes every value holding pause marks as version 4,
+// so legacy marks come from old stores only.
+enum class PauseKind : uint8_t { kSupplement = 0, kPayment = 1, kLegacy = 2 };
 
 // One end of a pause as an event gave it: a supplement (or, when it pauses, payment) request
 // starts one, its receipt ends it. The pauses are paired from these marks in time order
@@ -76,7 +79,7 @@ struct PauseMark {
 
 // The order of DossierState::pause_marks: by instant, at one instant the ends first (a
 // supplement received and a new request at the same minute close one pause and open another),
-// then supplement before payment.
+// then by kind (supplement, payment, legacy).
 inline bool PauseMarkBefore(const PauseMark& a, const PauseMark& b) {
   if (a.at != b.at) return a.at < b.at;
   if (a.start != b.start) return !a.start;
@@ -123,7 +126,9 @@ struct DossierState {
   // request's instant. When pauses of the other kind closed after the open one began, their
   // working time (already added to due_at, each whole) advances it by as much, on the business
   // calendar: it is the effective stop, so that due_at < paused_since says whether the running
-  // clock passed the deadline before it stopped (rules::IsOverdueAt), as with one kind.
+  // clock passed the deadline before it stopped (rules::IsOverdueAt), as with one kind. A stop
+  // past the deadline stays past it by as much, also after hours (where the calendar would map
+  // both onto the next working instant).
   OptionalInstant paused_since;
   // Late data: the dossier's events arrived behind the clock (watermark or wall), so its
   // timers do not fire before this instant: the allowed lateness is left for its other late

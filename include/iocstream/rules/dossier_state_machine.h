@@ -124,12 +124,12 @@ void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
 // The deadline of an open dossier recomputed with other rules (a calendar or procedure
 // catalog reload, domain.md §1.4: holidays are data, announced yearly): the same receipt,
 // pauses (DossierState::pauses, in order; derived again from the pause marks when the dossier
-// holds payment ones, which restart no deadline) and policy, on `ctx`. The original due time comes
-// from the catalog again when it came from there (unchanged if the procedure is no longer
-// listed); a due time sent with the event keeps its working duration from receipt (moved by
-// the working time of days off added or removed in its period; unchanged when none is, and for
-// dossiers stored without DossierState::legal_working_time). Dossiers stored without their
-// pauses keep the working time their pauses added. Warnings follow the new due time.
+// holds payment ones, which restart no deadline, or marks of more than one kind) and policy, on
+// `ctx`. The original due time comes from the catalog again when it came from there (unchanged if
+// the procedure is no longer listed); a due time sent with the event keeps its working duration
+// from receipt (moved by the working time of days off added or removed in its period; unchanged
+// when none is, and for dossiers stored without DossierState::legal_working_time). Dossiers stored
+// without their pauses keep the working time their pauses added. Warnings follow the new due time.
 // A dossier without a due time keeps none; the step deadline is the event's and stays.
 //
 // `clock` (UTC) is the clock that drives the dossier's timers now (wall clock or its partition's
@@ -211,7 +211,8 @@ inline constexpr size_t kMaxPauseMarks = 256;
 
 // Whether applying `event` to `state` would add a pause mark (a supplement request or
 // receipt, or a payment one when ctx.policy.payment_pauses; without it, a payment receipt that
-// ends a payment wait requested before it, at or before its instant) to a dossier that holds
+// ends a payment wait requested before it, at or before its instant, also a legacy one
+// (core/dossier_state.h PauseKind::kLegacy) that may be a payment's) to a dossier that holds
 // kMaxPauseMarks already. A duplicate event (its id remembered) and a mark equal to one held
 // add none. The pipeline dead-letters such an event as too_many_pauses, before the rules.
 [[nodiscard]] bool PauseMarksFull(const DossierState& state, const DossierEvent& event,

@@ -320,13 +320,13 @@ TEST_F(PauseKindsTest, APaymentReceivedEndsItsWaitAfterPaymentsStopPausing) {
 }
 
 // The attack on the first attempt (b): a store written before the kinds were kept, with
-// payments pausing, holds a payment request as a supplement's start (dossier encoding version
-// 3). Its receipt, with no payment request before it, ends that wait as the shared pairing did,
-// instead of leaving the dossier paused for good. A payment receipt that has its own request
-// ends only the payment wait.
-TEST_F(PauseKindsTest, AReceiptWithoutItsPaymentRequestEndsAWaitStoredBeforeTheKinds) {
-  // As read from version 3: the payment request Mon 14:00 is a supplement-kind start.
+// payments pausing, holds a payment request as a legacy start (dossier encoding version 3,
+// PauseKind::kLegacy). Its receipt ends that wait as the shared pairing did, instead of leaving
+// the dossier paused for good. A payment receipt in a new store ends only the payment wait.
+TEST_F(PauseKindsTest, AReceiptEndsALegacyWaitButOnlyThePaymentWaitOfANewStore) {
+  // As read from version 3: the payment request Mon 14:00 is a legacy start.
   DossierState stored = Apply({Received(), SupplementRequested("2026-03-02 14:00")});
+  for (PauseMark& m : stored.pause_marks) m.kind = PauseKind::kLegacy;
   stored.supplement_requests = 0;
   stored.status = DossierStatus::kWaitingPayment;
   ASSERT_TRUE(stored.paused_since.has_value());

@@ -112,18 +112,19 @@ TEST(DossierCodecTest, FixtureSetsEveryField) {
 TEST(DossierCodecTest, FullStateRoundTrips) {
   const DossierState s = FullState();
   auto bytes = EncodeDossier(s);
-  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 3);  // no payment pause mark: version 3
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 4);  // holds pause marks: version 4
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
   EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
 }
 
-// A payment's pause marks are told from a supplement's from version 4 on; a value holding one
-// is written as version 4, and is version 3's bytes otherwise, its payment marks' bytes 2 more.
-TEST(DossierCodecTest, PaymentPauseMarksRoundTripAsVersion4) {
+// Pause marks carry their kind from version 4 on: a value holding marks is written as version
+// 4, its mark bytes 2 more for a payment's and 4 more for a legacy one's (PauseKind::kLegacy).
+TEST(DossierCodecTest, PauseMarkKindsRoundTripAsVersion4) {
   DossierState s = FullState();
   const Instant last = s.pause_marks.back().at;
   s.pause_marks.push_back({last, true, PauseKind::kPayment});  // after the supplement's start
+  s.pause_marks.push_back({last, true, PauseKind::kLegacy});
   s.pause_marks.push_back({last + std::chrono::hours(3), false, PauseKind::kPayment});
   const std::string bytes = EncodeDossier(s);
   EXPECT_EQ(kDossierEncodingVersion, 4);
@@ -135,19 +136,14 @@ TEST(DossierCodecTest, PaymentPauseMarksRoundTripAsVersion4) {
   EXPECT_EQ(static_cast<uint8_t>(bytes.back()), 2);  // the last: a payment's end
   DossierState supplements = s;
   for (PauseMark& m : supplements.pause_marks) m.kind = PauseKind::kSupplement;
-  std::string as_version3 = EncodeDossier(supplements);
-  EXPECT_EQ(static_cast<uint8_t>(as_version3[0]), 3);
-  as_version3[0] = 4;
-  ASSERT_EQ(as_version3.size(), bytes.size());
-  std::vector<size_t> differ;  // the payment's two mark bytes, each 2 more
+  const std::string as_supplements = EncodeDossier(supplements);
+  EXPECT_EQ(static_cast<uint8_t>(as_supplements[0]), 4);
+  ASSERT_EQ(as_supplements.size(), bytes.size());
+  std::vector<int> differ;  // the kinds' three mark bytes
   for (size_t i = 0; i < bytes.size(); ++i) {
-    if (bytes[i] != as_version3[i]) {
-      differ.push_back(i);
-      EXPECT_EQ(bytes[i], as_version3[i] + 2) << "byte " << i;
-    }
+    if (bytes[i] != as_supplements[i]) differ.push_back(bytes[i] - as_supplements[i]);
   }
-  ASSERT_EQ(differ.size(), 2u);
-  EXPECT_EQ(differ.back(), bytes.size() - 1);
+  EXPECT_EQ(differ, (std::vector<int>{2, 4, 2}));
 }
 
 std::string Hex(std::string_view bytes) {
@@ -189,9 +185,10 @@ constexpr std::string_view kFullStateVersion3 =
 
 TEST(DossierCodecTest, EncodingIsByteStable) {
   // Stored values outlive the code that wrote them: an encoder rewrite must produce the same
-  // bytes unless it bumps the version. These are version 3 bytes of FullState() and of an
-  // empty state, as the first version 3 encoder wrote them.
-  EXPECT_EQ(Hex(EncodeDossier(FullState())), kFullStateVersion3);
+  // bytes unless it bumps the version. These are version 3 bytes of an empty state, as the
+  // first version 3 encoder wrote them (a value without pause marks is still version 3), and
+  // FullState()'s, which holds supplement marks: version 4, else the same bytes.
+  EXPECT_EQ(Hex(EncodeDossier(FullState())), "04" + std::string(kFullStateVersion3.substr(2)));
   EXPECT_EQ(Hex(EncodeDossier(DossierState{})), "03002000000900000000000000000000000000000100");
   // The reused-buffer overload replaces what the buffer held.
   std::string buffer(500, 'x');
@@ -199,18 +196,34 @@ TEST(DossierCodecTest, EncodingIsByteStable) {
   EXPECT_EQ(buffer, EncodeDossier(DossierState{}));
 }
 
-// Version 3 kept no kind: every mark of a version 3 value reads back as a supplement's, those
-// a payment event gave when payments paused the clock too (the rules end such a wait on a
-// payment received without its own request).
-TEST(DossierCodecTest, Version3MarksReadBackAsSupplementMarks) {
-  const DossierState s = FullState();
+// Version 3 kept no kind: every mark of a version 3 value reads back as a legacy one's
+// (PauseKind::kLegacy: a supplement's, or a payment's given while payments paused the clock;
+// the rules pair them as they were written), and is written again as version 4 with its kind.
+DossierState WithLegacyMarks(DossierState s) {
+  for (PauseMark& m : s.pause_marks) m.kind = PauseKind::kLegacy;
+  return s;
+}
+
+TEST(DossierCodecTest, Version3MarksReadBackAsLegacyMarks) {
+  const DossierState s = WithLegacyMarks(FullState());
   auto decoded = DecodeDossier(s.dossier_id, Unhex(kFullStateVersion3));
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
   EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
   ASSERT_EQ(decoded->pause_marks.size(), 4u);
-  for (const PauseMark& m : decoded->pause_marks) EXPECT_EQ(m.kind, PauseKind::kSupplement);
-  // Written again unchanged: version 3, the same bytes.
-  EXPECT_EQ(Hex(EncodeDossier(*decoded)), kFullStateVersion3);
+  for (const PauseMark& m : decoded->pause_marks) EXPECT_EQ(m.kind, PauseKind::kLegacy);
+  // Written again as version 4, each mark byte 4 more (the legacy bit).
+  const std::string again = EncodeDossier(*decoded);
+  const std::string v3 = Unhex(kFullStateVersion3);
+  ASSERT_EQ(again.size(), v3.size());
+  EXPECT_EQ(again[0], '\x04');
+  std::vector<int> differ;
+  for (size_t i = 1; i < again.size(); ++i) {
+    if (again[i] != v3[i]) differ.push_back(again[i] - v3[i]);
+  }
+  EXPECT_EQ(differ, (std::vector<int>{4, 4, 4, 4}));
+  auto decoded_again = DecodeDossier(s.dossier_id, again);
+  ASSERT_TRUE(decoded_again.has_value()) << decoded_again.error().message;
+  EXPECT_EQ(decoded_again->pause_marks, s.pause_marks);
 }
 
 // Before version 3 the applied pauses, the open pause and an unmatched resume were the pause
@@ -229,12 +242,13 @@ TEST(DossierCodecTest, Version2ValuesStillDecode) {
   auto decoded = DecodeDossier(s.dossier_id, Unhex(kFullStateVersion2));
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
   // In time order; at 2d the end before the start.
-  const DossierState expected = WithMarks(s, {{At(kT0 + kDay), true},
-                                              {At(kT0 + 2 * kDay), false},
-                                              {At(kT0 + 2 * kDay), true},
-                                              {At(kT0 + 3 * kDay), true},
-                                              {At(kT0 + 3 * kDay + 3'600'000), false},
-                                              {At(kT0 + 6 * kDay), false}});
+  constexpr PauseKind kL = PauseKind::kLegacy;  // marks of a store from before kinds were kept
+  const DossierState expected = WithMarks(s, {{At(kT0 + kDay), true, kL},
+                                              {At(kT0 + 2 * kDay), false, kL},
+                                              {At(kT0 + 2 * kDay), true, kL},
+                                              {At(kT0 + 3 * kDay), true, kL},
+                                              {At(kT0 + 3 * kDay + 3'600'000), false, kL},
+                                              {At(kT0 + 6 * kDay), false, kL}});
   EXPECT_EQ(FirstDifferentField(*decoded, expected), -1) << "field index of DossierState";
   EXPECT_EQ(decoded->pause_marks, expected.pause_marks);
 }
@@ -249,8 +263,8 @@ TEST(DossierCodecTest, Version1ValuesStillDecode) {
   bytes[0] = 1;
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
-  const DossierState expected =
-      WithMarks(s, {{At(kT0 + 2 * kDay), true}, {At(kT0 + 6 * kDay), false}});
+  const DossierState expected = WithMarks(s, {{At(kT0 + 2 * kDay), true, PauseKind::kLegacy},
+                                              {At(kT0 + 6 * kDay), false, PauseKind::kLegacy}});
   EXPECT_EQ(FirstDifferentField(*decoded, expected), -1) << "field index of DossierState";
 }
 
@@ -363,14 +377,18 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   DossierState marked;
   marked.pause_marks = {{At(0), true}};
   std::string bad_mark = EncodeDossier(marked);
+  bad_mark[0] = '\x03';
   bad_mark.back() = '\x02';  // a mark is a start (1) or an end (0): no payment before version 4
   expect_corrupt(bad_mark, "payment pause mark in version 3");
   std::string bad_mark4 = bad_mark;
   bad_mark4[0] = '\x04';
-  for (char bits : {'\x04', '\x05', '\x08', '\x80'}) {  // bits 1 (start) and 2 (payment) only
+  // Bits 1 (start), 2 (payment) and 4 (legacy) only, not payment and legacy both.
+  for (char bits : {'\x06', '\x07', '\x08', '\x80'}) {
     bad_mark4.back() = bits;
     expect_corrupt(bad_mark4, "unknown pause mark bit");
   }
+  bad_mark4.back() = '\x05';  // a legacy start: fine in version 4
+  EXPECT_TRUE(DecodeDossier("d", bad_mark4).has_value());
   bad_mark4.back() = '\x03';  // a payment's start: fine in version 4
   EXPECT_TRUE(DecodeDossier("d", bad_mark4).has_value());
   DossierState unsorted;
