@@ -84,20 +84,8 @@ class PauseKindsTest : public ::testing::Test {
   // how many orders there were.
   template <typename Check>
   size_t ForEveryArrivalOrder(const std::vector<DossierEvent>& events, Check check) const {
-    std::vector<size_t> order(events.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    size_t orders = 0;
-    do {
-      std::vector<DossierEvent> shuffled;
-      std::string names;
-      for (size_t i : order) {
-        shuffled.push_back(events[i]);
-        names += events[i].event_id + " ";
-      }
-      check(Apply(shuffled), "arrival order " + names);
-      ++orders;
-    } while (std::next_permutation(order.begin(), order.end()));
-    return orders;
+    return testing::ForEveryArrivalOrder(
+        events, [this](const std::vector<DossierEvent>& e) { return Apply(e); }, check);
   }
 
   ProcedureCatalog catalog_;

@@ -4,11 +4,14 @@
 
 #include <date/tz.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "app/rules_config.h"
+#include "iocstream/core/dossier_event.h"
 #include "iocstream/core/types.h"
 #include "iocstream/rules/business_calendar.h"
 
@@ -62,6 +65,26 @@ inline std::string FormatLocal(Instant t) {
   std::string out = buf;
   if (ms % 60'000 != 0) out += ":" + std::to_string(ms % 60'000 / 1000.0);
   return out;
+}
+
+// Calls check(apply(events in that order), "arrival order <event ids>") for every arrival
+// order of `events`; returns how many orders there were (n! for n events).
+template <typename Apply, typename Check>
+size_t ForEveryArrivalOrder(const std::vector<DossierEvent>& events, Apply apply, Check check) {
+  std::vector<size_t> order(events.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  size_t orders = 0;
+  do {
+    std::vector<DossierEvent> shuffled;
+    std::string names;
+    for (size_t i : order) {
+      shuffled.push_back(events[i]);
+      names += events[i].event_id + " ";
+    }
+    check(apply(shuffled), "arrival order " + names);
+    ++orders;
+  } while (std::next_permutation(order.begin(), order.end()));
+  return orders;
 }
 
 }  // namespace iocstream::rules::testing
