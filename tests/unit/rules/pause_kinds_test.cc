@@ -79,6 +79,15 @@ class PauseKindsTest : public ::testing::Test {
   DossierState Apply(const std::vector<DossierEvent>& events) const {
     return ApplyTo(std::nullopt, events, ctx_);
   }
+  // The state `events` give under `ctx` as a store written before kinds were kept holds it
+  // (dossier encoding version 3): every pause mark read back as a legacy one (state_test
+  // DossierCodecTest.Version3MarksReadBackAsLegacyMarks).
+  static DossierState StoredBeforeKinds(const std::vector<DossierEvent>& events,
+                                        const RulesContext& ctx) {
+    DossierState s = ApplyTo(std::nullopt, events, ctx);
+    for (PauseMark& m : s.pause_marks) m.kind = PauseKind::kLegacy;
+    return s;
+  }
 
   // Calls check(state, order) with the state every arrival order of `events` gives; returns
   // how many orders there were.
@@ -318,8 +327,8 @@ TEST_F(PauseKindsTest, APaymentReceivedEndsItsWaitAfterPaymentsStopPausing) {
 // the dossier paused for good. A payment receipt in a new store ends only the payment wait.
 TEST_F(PauseKindsTest, AReceiptEndsALegacyWaitButOnlyThePaymentWaitOfANewStore) {
   // As read from version 3: the payment request Mon 14:00 is a legacy start.
-  DossierState stored = Apply({Received(), SupplementRequested("2026-03-02 14:00")});
-  for (PauseMark& m : stored.pause_marks) m.kind = PauseKind::kLegacy;
+  DossierState stored =
+      StoredBeforeKinds({Received(), SupplementRequested("2026-03-02 14:00")}, ctx_);
   stored.supplement_requests = 0;
   stored.status = DossierStatus::kWaitingPayment;
   ASSERT_TRUE(stored.paused_since.has_value());
@@ -515,10 +524,8 @@ class PauseKindsQaTest : public PauseKindsTest {
   // DossierCodecTest.Version3MarksReadBackAsLegacyMarks). Status waiting for payment, no
   // supplement request counted.
   DossierState StoredByMainWaitingForPayment() const {
-    DossierState s =
-        ApplyTo(std::nullopt,
-                {Received(), Event("p", EventType::kSupplementRequested, "2026-03-02 14:00")}, on_);
-    for (PauseMark& m : s.pause_marks) m.kind = PauseKind::kLegacy;
+    DossierState s = StoredBeforeKinds(
+        {Received(), Event("p", EventType::kSupplementRequested, "2026-03-02 14:00")}, on_);
     s.supplement_requests = 0;
     s.status = DossierStatus::kWaitingPayment;
     return s;
@@ -703,9 +710,7 @@ TEST_F(PauseKindsQaTest, AnAfterHoursStopPastTheDueStaysOverdueThroughALaterWait
 // 14:00: still waiting since Mon 14:00, due Wed 09:00.
 TEST_F(PauseKindsQaTest, LegacySupplementWaitOutlivesAPaymentWithPaymentsOff) {
   DossierState stored =
-      ApplyTo(std::nullopt,
-              {Received(), Event("q", EventType::kSupplementRequested, "2026-03-02 14:00")}, off_);
-  for (PauseMark& m : stored.pause_marks) m.kind = PauseKind::kLegacy;
+      StoredBeforeKinds({Received(), SupplementRequested("2026-03-02 14:00")}, off_);
   const DossierState paid =
       ApplyTo(stored, {Event("f", EventType::kPaymentReceived, "2026-03-03 14:00")}, off_);
   ASSERT_TRUE(paid.paused_since.has_value());
@@ -720,10 +725,8 @@ TEST_F(PauseKindsQaTest, LegacySupplementWaitOutlivesAPaymentWithPaymentsOff) {
 // restarts the duration (16 h from Tue 14:00 = Thu 14:00), as any end did; the recompute gives
 // the same deadline.
 TEST_F(PauseKindsQaTest, LegacyMarksKeepTheSharedPairing) {
-  DossierState stored =
-      ApplyTo(std::nullopt,
-              {Received(), Event("f", EventType::kSupplementReceived, "2026-03-03 14:00")}, on_);
-  for (PauseMark& m : stored.pause_marks) m.kind = PauseKind::kLegacy;
+  DossierState stored = StoredBeforeKinds(
+      {Received(), Event("f", EventType::kSupplementReceived, "2026-03-03 14:00")}, on_);
   const DossierState s =
       ApplyTo(stored, {Event("p", EventType::kPaymentRequested, "2026-03-02 14:00")}, on_);
   EXPECT_FALSE(s.paused_since.has_value());
