@@ -131,6 +131,20 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     out.push_back(std::move(f));
   }
   {
+    MetricFamily f = Family(
+        "iocstream_pipeline_wait_seconds_total",
+        "Time the pipeline thread was blocked, by what it waited for: source (the next records; "
+        "includes idle time with nothing to consume), decoder (the decode worker), state_writer "
+        "(the previous commit's write: back pressure from the state store). A pipeline that "
+        "lags while these grow slowly is bound by its own CPU.",
+        MetricType::Counter);
+    for (size_t w = 0; w < kPipelineWaitCount; ++w) {
+      Add(f, static_cast<double>(probe_.wait_ns[w].load(std::memory_order_relaxed)) / 1e9,
+          {{"for", std::string(ToString(static_cast<PipelineWait>(w)))}});
+    }
+    out.push_back(std::move(f));
+  }
+  {
     MetricFamily f = Family("iocstream_changelog_partitions_synced_total",
                             "Partitions assigned with kafka.changelog_topic set, by what was done "
                             "with the state store's copy: current (kept), restored (replaced "

@@ -229,6 +229,14 @@ struct PipelineSession {
     if (const std::string cpu = FormatCpuByThreadGroup(CpuByThreadGroup()); !cpu.empty()) {
       std::printf("CPU by thread: %s\n", cpu.c_str());
     }
+    // Why the pipeline thread was not busy (iocstream_pipeline_wait_seconds_total).
+    std::string waits;
+    for (size_t w = 0; w < kPipelineWaitCount; ++w) {
+      waits +=
+          fmt::format("{}{} {:.2f} s", w == 0 ? "" : ", ", ToString(static_cast<PipelineWait>(w)),
+                      static_cast<double>(probe.wait_ns[w].load()) / 1e9);
+    }
+    std::printf("pipeline thread waited for: %s\n", waits.c_str());
   }
 
   std::unique_ptr<Runtime> runtime;
@@ -327,8 +335,8 @@ int RunLive(const RunOptions& options) {
     // take its partitions) shows them twice until it is assigned again. The brokers are asked
     // now (the periodic check's answer may be 9 s old, older than a short session timeout);
     // in an outage that wait is at most kOutageCheckTimeout, with nothing to process anyway.
-    const bool outage = lost && consumer_ptr != nullptr &&
-                        consumer_ptr->CheckBrokersNow(kOutageCheckTimeout) == 0;
+    const bool outage =
+        lost && consumer_ptr != nullptr && consumer_ptr->CheckBrokersNow(kOutageCheckTimeout) == 0;
     if (outage) {
       spdlog::warn(
           "kafka: no broker answers: the {} lost partition(s) show their last committed "
@@ -463,7 +471,10 @@ int RunLive(const RunOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   bool said_waiting = false;
   while (!g_stop_requested.load()) {
-    auto batch = consumer.Poll();
+    auto batch = [&] {
+      const ScopedWait wait(session.probe, PipelineWait::kSource);
+      return consumer.Poll();
+    }();
     if (!said_waiting && !readiness.EverAssigned() &&
         std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) {
       // Found by a user trial: after a kill -9 the restart sat silent for 45-85 s.
@@ -503,7 +514,10 @@ int RunLive(const RunOptions& options) {
       Status status;
       for (size_t begin = 0, end = 0; begin < batch->size() && status; begin = end) {
         end = DecodeWorker::ChunkEnd(begin, batch->size());
-        auto decoded = decode_worker.Decoded(begin, end);
+        auto decoded = [&] {
+          const ScopedWait wait(session.probe, PipelineWait::kDecoder);
+          return decode_worker.Decoded(begin, end);
+        }();
         status = decoded ? pipeline.ProcessDecoded(batch->subspan(begin, end - begin), *decoded,
                                                    now, /*batch_end=*/end == batch->size())
                          : Status(decoded.error());
@@ -872,7 +886,10 @@ int RunReplay(const ReplayOptions& options) {
       }
       bool resume_said = start == 0;
       while (true) {
-        auto batch = (*reader)->Next();
+        auto batch = [&] {
+          const ScopedWait wait(session.probe, PipelineWait::kSource);
+          return (*reader)->Next();
+        }();
         if (!batch) {
           input_error = batch.error();
           break;

@@ -170,7 +170,11 @@ Pipeline::~Pipeline() {
 
 Status Pipeline::AwaitWrite() {
   if (!writer_ || !writer_->busy()) return fatal_;
-  Status s = writer_->Await();
+  Status s;
+  {
+    const ScopedWait wait(probe_, PipelineWait::kStateWriter);
+    s = writer_->Await();
+  }
   if (!s) {
     fatal_ = s;
     return s;
@@ -1115,6 +1119,18 @@ Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now
     if (Status s = FireDue(p, now, now); !s) return fatal_ = s;
   }
   return Commit(CommitTrigger::kTimers);
+}
+
+std::string_view ToString(PipelineWait wait) {
+  switch (wait) {
+    case PipelineWait::kSource:
+      return "source";
+    case PipelineWait::kDecoder:
+      return "decoder";
+    case PipelineWait::kStateWriter:
+      return "state_writer";
+  }
+  return "unknown";
 }
 
 std::string_view ToString(CommitTrigger trigger) {

@@ -134,6 +134,20 @@ inline constexpr size_t kCommitTriggerCount = 7;
 // "poll_batch", "interval", "records", "bytes", "timer_burst", "timers", "flush".
 [[nodiscard]] std::string_view ToString(CommitTrigger trigger);
 
+// What the pipeline thread was blocked on (PipelineProbe::wait_ns): with the thread's CPU
+// time, they say why a pipeline that cannot keep up is not busy (a stream processor's "idle"
+// and "back-pressured" time).
+enum class PipelineWait : uint8_t {
+  kSource,       // the next records: a Kafka poll (run), the NDJSON reader's next batch (replay);
+                 // includes idle time when the source has nothing new
+  kDecoder,      // the decode worker's next chunk of a poll batch (run)
+  kStateWriter,  // the previous commit's write to the state store, before the next (back
+                 // pressure from RocksDB: memtable inserts, flush stalls; and the changelog)
+};
+inline constexpr size_t kPipelineWaitCount = 3;
+// "source", "decoder", "state_writer".
+[[nodiscard]] std::string_view ToString(PipelineWait wait);
+
 // Counters of what happened to every consumed record (the probe of this component).
 // consumed == applied + duplicates + dead_lettered always holds after each batch;
 // late_applied is a subset of applied.
@@ -175,6 +189,30 @@ struct PipelineProbe {
   // Partitions lost in a Kafka outage whose last committed state is still shown (see
   // Pipeline::OnRevoked's `hold`), until the group assigns partitions again.
   std::atomic<uint64_t> partitions_held{0};
+  // Nanoseconds (steady clock) the pipeline thread waited, by PipelineWait.
+  std::array<std::atomic<uint64_t>, kPipelineWaitCount> wait_ns{};
+};
+
+// Adds the time from its construction to its destruction to `probe`'s wait_ns of `wait`: put
+// around a call that blocks the pipeline thread. Two steady-clock reads: for calls made per
+// poll batch or chunk, not per record.
+class ScopedWait {
+ public:
+  ScopedWait(PipelineProbe& probe, PipelineWait wait)
+      : counter_(probe.wait_ns[static_cast<size_t>(wait)]),
+        start_(std::chrono::steady_clock::now()) {}
+  ~ScopedWait() {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now() - start_)
+                        .count();
+    counter_.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+  }
+  ScopedWait(const ScopedWait&) = delete;
+  ScopedWait& operator=(const ScopedWait&) = delete;
+
+ private:
+  std::atomic<uint64_t>& counter_;
+  std::chrono::steady_clock::time_point start_;
 };
 
 // The window of PipelineProbe::breaches_detected_live: 2 hours, and at least an hour more than

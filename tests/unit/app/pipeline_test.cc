@@ -6,6 +6,8 @@
 #include <array>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <thread>
 #include <utility>
 
 #include "app/app_metrics.h"
@@ -462,6 +464,51 @@ TEST_F(PipelineTest, AnInstanceHoldingNoPartitionExportsNoEventTimeLag) {
   held.partition = TopicPartition{"events", PartitionId(0)};
   EXPECT_TRUE(exports_lag([&] { return std::vector<ingest::PartitionLag>{held}; }));
   EXPECT_TRUE(exports_lag({}));  // a replay: no consumer group
+}
+
+// The pipeline thread's waits (iocstream_pipeline_wait_seconds_total): a ScopedWait adds the
+// time it spanned to its own counter only, and an asynchronous commit that the next one (here
+// a Flush) must wait for is counted as a wait for the state writer.
+TEST_F(PipelineTest, TheThreadsWaitsAreCountedByWhatItWaitedFor) {
+  PipelineProbe probe;
+  {
+    const ScopedWait wait(probe, PipelineWait::kDecoder);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(probe.wait_ns[static_cast<size_t>(PipelineWait::kDecoder)].load(), 20'000'000u);
+  EXPECT_EQ(probe.wait_ns[static_cast<size_t>(PipelineWait::kSource)].load(), 0u);
+  EXPECT_EQ(probe.wait_ns[static_cast<size_t>(PipelineWait::kStateWriter)].load(), 0u);
+
+  MakeRecords(2000, 2);
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.commit_interval = std::chrono::hours(1);
+  options.async_commit = true;
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  ASSERT_TRUE(pipeline.ProcessBatch(records_, Instant{}).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());  // submits the commit, then waits for its write
+  EXPECT_GT(probe.wait_ns[static_cast<size_t>(PipelineWait::kStateWriter)].load(), 0u);
+  EXPECT_EQ(probe.wait_ns[static_cast<size_t>(PipelineWait::kSource)].load(), 0u);
+
+  // Exported in seconds, one series per kind of wait.
+  probe.wait_ns[static_cast<size_t>(PipelineWait::kSource)] = 1'500'000'000;
+  RelayProbe relay;
+  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
+  std::map<std::string, double> exported;
+  for (const prometheus::MetricFamily& f : metrics.Collect()) {
+    if (f.name != "iocstream_pipeline_wait_seconds_total") continue;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      ASSERT_EQ(m.label.size(), 1u);
+      EXPECT_EQ(m.label[0].name, "for");
+      exported[m.label[0].value] = m.counter.value;
+    }
+  }
+  ASSERT_EQ(exported.size(), kPipelineWaitCount);
+  EXPECT_DOUBLE_EQ(exported["source"], 1.5);
+  EXPECT_GE(exported["decoder"], 0.02);
+  EXPECT_GT(exported["state_writer"], 0.0);
 }
 
 // One event dated decades ahead (a source's wrong clock or year) moved its partition's
