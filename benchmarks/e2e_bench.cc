@@ -54,6 +54,7 @@ struct Figures {
   double state_bytes_written = -1;
   double startup_seconds = -1;   // process (or consumer) start to first record, not in `seconds`
   std::string cpu_by_thread;     // the child's "CPU by thread" summary line, if it printed one
+  std::string pipeline_waits;    // its "pipeline thread waited for" line (since its start)
   uint64_t decode_failures = 0;  // consume + decode: records that failed (the topic holds none)
   [[nodiscard]] double rate() const { return seconds > 0 ? events / seconds : 0; }
 };
@@ -229,6 +230,9 @@ Figures RunChild(const std::string& name, const std::vector<std::string>& args, 
   }
   if (std::regex_search(out, m, std::regex(R"(consumed (\d+))"))) f.events = std::stoull(m[1]);
   if (std::regex_search(out, m, std::regex(R"(CPU by thread: ([^\n]*))"))) f.cpu_by_thread = m[1];
+  if (std::regex_search(out, m, std::regex(R"(pipeline thread waited for: ([^\n]*))"))) {
+    f.pipeline_waits = m[1];
+  }
   if (std::regex_search(out, m, std::regex(R"(first record to (?:caught up|end): ([0-9.]+) s)"))) {
     // `run` (to caught up) and `replay` (to the end of its input): the rate counts from the
     // first record, as the raw consume does; the startup is reported beside it.
@@ -250,6 +254,9 @@ void Print(const Figures& f) {
   if (f.startup_seconds >= 0) std::printf("  (+%.2f s start to first record)", f.startup_seconds);
   std::printf("\n");
   if (!f.cpu_by_thread.empty()) std::printf("    CPU by thread: %s\n", f.cpu_by_thread.c_str());
+  if (!f.pipeline_waits.empty()) {
+    std::printf("    pipeline thread waited for: %s\n", f.pipeline_waits.c_str());
+  }
 }
 
 nlohmann::json Json(const Figures& f) {
@@ -264,6 +271,7 @@ nlohmann::json Json(const Figures& f) {
        f.events && f.state_bytes_written >= 0 ? f.state_bytes_written / f.events : -1.0},
       {"startup_seconds", f.startup_seconds}};
   if (!f.cpu_by_thread.empty()) j["cpu_by_thread"] = f.cpu_by_thread;
+  if (!f.pipeline_waits.empty()) j["pipeline_waits"] = f.pipeline_waits;
   if (f.decode_failures > 0) j["decode_failures"] = f.decode_failures;
   return j;
 }
