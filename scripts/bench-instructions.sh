@@ -19,8 +19,10 @@
 # RocksDB threads, the outbox relay and the main thread outside the pipeline vary by up to a
 # tenth: what they do depends on when flushes, drains and waits happen.
 #
-# Prints instructions per event for each thread group and writes them as JSON
-# ($OUT/instructions.json, default bench-results/). Needs valgrind (scripts/install-deps.sh).
+# Prints instructions per event for each thread group, and the prefetch instructions of the
+# binary's Pipeline::ProcessDecoded (with its lambdas: 0 is GCC having deleted them, see
+# include/iocstream/core/prefetch.h), and writes them as JSON ($OUT/instructions.json, default
+# bench-results/). Needs valgrind and objdump (scripts/install-deps.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -64,6 +66,14 @@ if [ ! -s "$ndjson" ]; then
   mv "$ndjson.tmp" "$ndjson"
 fi
 events=$(wc -l <"$ndjson")
+# x86-64 prefetch instructions (prefetcht0, prefetchw, ...) in the symbols of ProcessDecoded and
+# of its lambdas, should they not be inlined.
+prefetches=0
+for symbol in $(nm "$BINARY" | awk '$3 ~ /8Pipeline14ProcessDecoded/ { print $3 }'); do
+  n=$(objdump -d --no-show-raw-insn --disassemble="$symbol" "$BINARY" |
+    grep -cE '^ *[0-9a-f]+:[[:space:]]+prefetch') || true
+  prefetches=$((prefetches + n))
+done
 echo "== $("$BINARY" --version): replay of $events events ($ndjson) under callgrind"
 valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$run/cg.%p" \
   "$BINARY" replay --config "$config" --state-dir "$run/state" "$ndjson" >"$run/replay.out" 2>&1 ||
@@ -105,6 +115,7 @@ printf '%-28s %12s\n' "main, outside the pipeline" "$(per_event $((${group[main]
 for name in reader state_writer rocksdb outbox_relay other; do
   [ -n "${group[$name]:-}" ] && printf '%-28s %12s\n' "$name" "$(per_event "${group[$name]}")"
 done
+echo "prefetch instructions in Pipeline::ProcessDecoded: $prefetches"
 {
   printf '{"binary": "%s", "events": %d, "instructions_per_event": {"all": %s, "pipeline": %s' \
     "$("$BINARY" --version)" "$events" "$(per_event $all)" "$(per_event "$pipeline")"
@@ -112,7 +123,7 @@ done
   for name in reader state_writer rocksdb outbox_relay other; do
     [ -n "${group[$name]:-}" ] && printf ', "%s": %s' "$name" "$(per_event "${group[$name]}")"
   done
-  printf '}}\n'
+  printf '}, "prefetches_in_process_decoded": %d}\n' "$prefetches"
 } >"$out/instructions.json"
 echo "wrote $out/instructions.json"
 if [ -n "${KEEP:-}" ]; then

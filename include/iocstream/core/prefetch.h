@@ -17,6 +17,9 @@ inline constexpr std::size_t kCacheLine = 64;
 // GCC 12 -O2 removed every prefetch of Pipeline::ProcessDecoded's event loop that way (its
 // `prefetch_objects` and `prefetch_texts` lambdas) until session 33. The empty volatile asm is
 // a side effect the compiler keeps, and it emits no instruction.
+// Two tests keep it so (tests/unit/core): prefetch_codegen counts the prefetch instructions of
+// such loops compiled at -O2, prefetch_calls_through_line fails on a __builtin_prefetch outside
+// this file.
 template <bool kWrite = false>
 inline void Line(const void* p) {
   __builtin_prefetch(p, kWrite);
