@@ -470,11 +470,14 @@ int RunLive(const RunOptions& options) {
   DecodeWorker decode_worker;
   const auto started = std::chrono::steady_clock::now();
   bool said_waiting = false;
+  uint64_t source_waits_counted = 0;  // consumer.PollWaitNanos() added to the probe so far
   while (!g_stop_requested.load()) {
-    auto batch = [&] {
-      const ScopedWait wait(session.probe, PipelineWait::kSource);
-      return consumer.Poll();
-    }();
+    auto batch = consumer.Poll();
+    // Only its waits for records count (PollWaitNanos): moving the records fetched into the
+    // read-ahead buffer is work.
+    CountWait(session.probe, PipelineWait::kSource,
+              consumer.PollWaitNanos() - source_waits_counted);
+    source_waits_counted = consumer.PollWaitNanos();
     if (!said_waiting && !readiness.EverAssigned() &&
         std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) {
       // Found by a user trial: after a kill -9 the restart sat silent for 45-85 s.

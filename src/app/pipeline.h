@@ -138,8 +138,8 @@ inline constexpr size_t kCommitTriggerCount = 7;
 // time, they say why a pipeline that cannot keep up is not busy (a stream processor's "idle"
 // and "back-pressured" time).
 enum class PipelineWait : uint8_t {
-  kSource,       // the next records: a Kafka poll (run), the NDJSON reader's next batch (replay);
-                 // includes idle time when the source has nothing new
+  kSource,       // the next records: librdkafka's fetch (run; KafkaSource::PollWaitNanos), the
+                 // NDJSON reader's next batch (replay); idle time when the source has nothing new
   kDecoder,      // the decode worker's next chunk of a poll batch (run)
   kStateWriter,  // the previous commit's write to the state store, before the next (back
                  // pressure from RocksDB: memtable inserts, flush stalls; and the changelog)
@@ -192,6 +192,11 @@ struct PipelineProbe {
   // Nanoseconds (steady clock) the pipeline thread waited, by PipelineWait.
   std::array<std::atomic<uint64_t>, kPipelineWaitCount> wait_ns{};
 };
+
+// Adds `ns` nanoseconds to `probe`'s wait_ns of `wait`.
+inline void CountWait(PipelineProbe& probe, PipelineWait wait, uint64_t ns) {
+  probe.wait_ns[static_cast<size_t>(wait)].fetch_add(ns, std::memory_order_relaxed);
+}
 
 // Adds the time from its construction to its destruction to `probe`'s wait_ns of `wait`: put
 // around a call that blocks the pipeline thread. Two steady-clock reads: for calls made per

@@ -84,7 +84,13 @@ class KafkaSource::Impl {
     for (bool first = true;
          first || ahead_bytes_ < options_.read_ahead_bytes || ahead_.size() < options_.max_batch;
          first = false) {
+      const auto poll_start = std::chrono::steady_clock::now();
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout_ms);
+      if (timeout_ms > 0) {  // waited for records, not taken those already fetched
+        poll_wait_ns_ += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                   std::chrono::steady_clock::now() - poll_start)
+                                                   .count());
+      }
       if (m == nullptr) break;
       timeout_ms = 0;  // the first record opens the batch; take what is already buffered
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -166,6 +172,8 @@ class KafkaSource::Impl {
     }
     return out;
   }
+
+  uint64_t PollWaitNanos() const { return poll_wait_ns_; }
 
   std::optional<int> BrokersUp() const {
     const int up = brokers_up_.load();
@@ -534,6 +542,7 @@ class KafkaSource::Impl {
   bool closed_ = false;
   int partition_count_ = 0;
   std::vector<SourceRecord> records_;  // the batch handed out by the last Poll
+  uint64_t poll_wait_ns_ = 0;          // see KafkaSource::PollWaitNanos
   std::deque<AheadRecord> ahead_;      // read ahead, in the order librdkafka gave them
   std::deque<Block> blocks_;           // their keys and payloads (and the batch's)
   std::vector<Block> spare_;
@@ -565,6 +574,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(KafkaSourceOptions option
 KafkaSource::KafkaSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KafkaSource::~KafkaSource() = default;
 Result<std::span<const SourceRecord>> KafkaSource::Poll() { return impl_->Poll(); }
+uint64_t KafkaSource::PollWaitNanos() const { return impl_->PollWaitNanos(); }
 void KafkaSource::CommitAsync(std::span<const std::pair<TopicPartition, Offset>> next_offsets) {
   impl_->CommitAsync(next_offsets);
 }

@@ -140,6 +140,12 @@ class KafkaSource {
   // returned; a fatal consumer error is returned.
   [[nodiscard]] Result<std::span<const SourceRecord>> Poll();
 
+  // Nanoseconds (steady clock) that Poll has spent since Open waiting for librdkafka to fetch
+  // records, with none read ahead: idle time, and the rebalance callbacks served meanwhile; not
+  // the time it takes to move records already fetched into the read-ahead buffer (CPU work).
+  // Owner thread only.
+  [[nodiscard]] uint64_t PollWaitNanos() const;
+
   // Commits next offsets to the group (asynchronously), for lag tools and operators.
   void CommitAsync(std::span<const std::pair<TopicPartition, Offset>> next_offsets);
 
