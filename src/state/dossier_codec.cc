@@ -133,7 +133,11 @@ void AppendDossier(const DossierState& s, std::string* out) {
   // Version 4 only adds the kind of a pause mark: a value holding marks is written as version
   // 4, so that a version 3 value's marks are known to come from before kinds were kept (they
   // read back as legacy marks); a value without marks is version 3, which it is byte for byte.
-  const uint8_t version = s.pause_marks.empty() ? 3 : kDossierEncodingVersion;
+  // Version 5 adds what versions 3 and 4 cannot hold: the latest event's status when the status
+  // shown differs from it (an open wait). Other values keep their version 3 or 4 bytes, which a
+  // reader older than version 5 still reads.
+  const bool version5 = s.event_status != s.status;
+  const uint8_t version = version5 ? 5 : s.pause_marks.empty() ? 3 : 4;
   auto fill = [&](char* p) {
     *p++ = static_cast<char>(version);
     p = StoreVarint64(p, presence);
@@ -180,19 +184,20 @@ void AppendDossier(const DossierState& s, std::string* out) {
       p = StoreSignedVarint64(p, DeltaMillis(mark.at, s.first_event_at));
       *p++ = static_cast<char>(MarkByte(mark));
     }
+    if (version5) *p++ = static_cast<char>(s.event_status);
     return p;
   };
 
   // The longest possible encoding: the version and enum bytes, and at most kMaxVarint64Bytes
   // for every varint (presence, flags, partition, 4 string lengths, 3 + `present` instants,
-  // 3 counters, 3 counts, legal working time, 2 per pause, 1 per pause mark) and a byte per
-  // pause mark.
+  // 3 counters, 3 counts, legal working time, 2 per pause, 1 per pause mark), a byte per
+  // pause mark and the latest event's status.
   const size_t varints =
       2 + 1 + 4 + 3 + present + 3 + 3 + 1 + 2 * s.pauses.size() + s.pause_marks.size();
   const size_t strings = s.agency_code.size() + s.commune_code.size() + s.procedure_code.size() +
                          (unit_is_agency ? 0 : s.current_unit.size());
   const size_t most = 1 + 5 + varints * kMaxVarint64Bytes + strings +
-                      8 * s.applied_event_ids.size() + s.pause_marks.size();
+                      8 * s.applied_event_ids.size() + s.pause_marks.size() + 1;
   // Most dossiers: encoded on the stack and appended, rather than `out` grown by the longest
   // encoding (zero-filled) and trimmed.
   constexpr size_t kStackBytes = 1024;
@@ -255,6 +260,7 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   s.channel = *channel;
   s.online_level = *online_level;
   s.status = *status;
+  s.event_status = *status;  // before version 5: the status shown was the latest event's
   s.due_source = *due_source;
   s.outcome = *outcome;
   s.partition = PartitionId(*partition);
@@ -363,6 +369,12 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
     }
     s.unmatched_resume_at.reset();
     std::stable_sort(s.pause_marks.begin(), s.pause_marks.end(), PauseMarkBefore);
+  }
+
+  if (*version >= 5) {
+    auto event_status = ReadEnum<DossierStatus>(r, kMaxStatus);
+    if (!event_status) return Corrupt("truncated or invalid event status", dossier_id);
+    s.event_status = *event_status;
   }
 
   if (!r.Empty()) return Corrupt("trailing bytes", dossier_id);

@@ -99,7 +99,15 @@ struct DossierState {
   Code current_unit;  // unit holding the dossier now (last transfer), else agency
   Channel channel = Channel::kUnknown;
   OnlineLevel online_level = OnlineLevel::kUnknown;
+  // The status shown (API, exports): the latest event's (event_status), except that an
+  // unfinished, received dossier whose clock stands for an open wait shows what it waits for:
+  // waiting_supplement while a supplement is awaited, else waiting_payment while a payment is
+  // (rules/dossier_state_machine.h). A finished status is never reopened.
   DossierStatus status = DossierStatus::kUnknown;
+  // The status of the latest event by event time (status_at), finished statuses kept: what
+  // `status` shows once no wait is open. Equal to `status` in stores written before encoding
+  // version 5.
+  DossierStatus event_status = DossierStatus::kUnknown;
   DueSource due_source = DueSource::kNone;
   Outcome outcome = Outcome::kOpen;  // fixed when the dossier finishes; kept on calendar reload
 
@@ -172,7 +180,9 @@ struct DossierState {
   // legal deadline has not passed) and does not stop the breach timer.
   bool overdue_by_supplements = false;
 
-  Instant status_at{};  // occurred_at of the event that set `status` (out-of-order guard)
+  // Occurred_at of the latest event that set event_status (the out-of-order guard), whatever
+  // `status` shows: a wait that is open does not move it.
+  Instant status_at{};
   Instant first_event_at{};
   Instant last_event_at{};
   // 64-bit hashes of applied event ids (dedup), oldest first. The first kInlineEventIds are

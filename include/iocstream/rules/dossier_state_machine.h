@@ -27,7 +27,12 @@
 //   now <= due), so the breach timer is due 1 ms after it;
 // - out-of-order events: facts (timestamps) merge whatever the arrival order; the status is
 //   the one of the latest event by event time, the unit and step deadline the latest
-//   transfer's, and a finished dossier is never reopened.
+//   transfer's, and a finished dossier is never reopened;
+// - the status agrees with the open waits (§1.1 statuses 5 and 6): a received dossier not
+//   finished whose clock stands for a supplement still awaited shows waiting_supplement
+//   whatever came after it (a payment made, a transfer), else one waiting for a payment that
+//   pauses the clock shows waiting_payment; otherwise the latest event's status
+//   (DossierState::status, event_status).
 #pragma once
 
 #include <array>

@@ -51,6 +51,7 @@ DossierState FullState() {
   s.channel = Channel::kOnline;
   s.online_level = OnlineLevel::kFull;
   s.status = DossierStatus::kCompleted;
+  s.event_status = DossierStatus::kCompleted;
   s.due_source = DueSource::kCatalog;
   s.outcome = Outcome::kLate;
   const int64_t t0 = 1'751'328'000'000;  // 2025-07-01T00:00:00Z
@@ -127,7 +128,6 @@ TEST(DossierCodecTest, PauseMarkKindsRoundTripAsVersion4) {
   s.pause_marks.push_back({last, true, PauseKind::kLegacy});
   s.pause_marks.push_back({last + std::chrono::hours(3), false, PauseKind::kPayment});
   const std::string bytes = EncodeDossier(s);
-  EXPECT_EQ(kDossierEncodingVersion, 4);
   EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 4);
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
@@ -194,6 +194,40 @@ TEST(DossierCodecTest, EncodingIsByteStable) {
   std::string buffer(500, 'x');
   EncodeDossier(DossierState{}, &buffer);
   EXPECT_EQ(buffer, EncodeDossier(DossierState{}));
+}
+
+// A dossier whose status shown differs from the latest event's (a supplement still awaited
+// after a payment received) is written as version 5: the bytes of version 4 and the latest
+// event's status. Values whose two statuses agree keep their version 3 or 4 bytes, and values
+// of those versions read the latest event's status as the one stored.
+TEST(DossierCodecTest, Version5CarriesTheLatestEventsStatus) {
+  DossierState s = FullState();
+  s.status = DossierStatus::kWaitingSupplement;
+  s.event_status = DossierStatus::kInProgress;
+  const std::string bytes = EncodeDossier(s);
+  EXPECT_EQ(kDossierEncodingVersion, 5);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 5);
+  auto decoded = DecodeDossier(s.dossier_id, bytes);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
+
+  DossierState agreed = s;
+  agreed.event_status = agreed.status;
+  const std::string v4 = EncodeDossier(agreed);
+  EXPECT_EQ(static_cast<uint8_t>(v4[0]), 4);
+  EXPECT_EQ(bytes.substr(1), v4.substr(1) + '\x01');  // kInProgress
+  std::string relabelled = v4;
+  relabelled[0] = '\x05';
+  auto short5 = DecodeDossier(s.dossier_id, relabelled);
+  ASSERT_FALSE(short5.has_value()) << "version 5 without the latest event's status";
+  relabelled += '\x0a';  // no such status
+  ASSERT_FALSE(DecodeDossier(s.dossier_id, relabelled).has_value()) << "invalid status";
+
+  // Version 4 bytes, as a build before version 5 wrote them: the status was the latest event's.
+  auto read = DecodeDossier(s.dossier_id, v4);
+  ASSERT_TRUE(read.has_value()) << read.error().message;
+  EXPECT_EQ(read->status, DossierStatus::kWaitingSupplement);
+  EXPECT_EQ(read->event_status, DossierStatus::kWaitingSupplement);
 }
 
 // Version 3 kept no kind: every mark of a version 3 value reads back as a legacy one's
@@ -342,7 +376,7 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
     EXPECT_NE(decoded.error().message.find("(dossier d)"), std::string::npos);
   };
   expect_corrupt(bytes + "x", "trailing byte");
-  for (char v : {'\x00', '\x05'}) {
+  for (char v : {'\x00', '\x06'}) {
     std::string version = bytes;
     version[0] = v;
     expect_corrupt(version, "unknown version");
