@@ -631,6 +631,11 @@ bool PauseMarksFull(const DossierState& s, const DossierEvent& e, const RulesCon
   return std::find(ids.begin(), ids.end(), EventIdHash(e.event_id)) == ids.end();
 }
 
+bool ApologyIssuedInTime(const DossierState& s) {
+  if (s.apology_at && (!s.due_at || *s.apology_at <= *s.due_at)) return true;
+  return s.legacy_apology_issued;
+}
+
 bool IsOpen(const DossierState& s) { return s.received_at.has_value() && !IsTerminal(s.status); }
 
 bool IsOverdueAt(const DossierState& s, Instant as_of) {
@@ -740,8 +745,9 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
       break;
     case EventType::kRescheduled:
       s.rescheduled_due_at = e.new_due_at;
-      // An apology counts only when issued before the deadline (Circular 01/2018 Form 04).
-      if (!s.due_at || e.occurred_at <= *s.due_at) s.apology_issued = true;
+      // Judged against the deadline where it is read (ApologyIssuedInTime): the deadline may
+      // still move, and may not be known yet (the receipt arriving later).
+      MinInto(s.apology_at, e.occurred_at);
       break;
   }
   if (end_changed && !pauses_changed && !s.pause_marks.empty()) {
@@ -857,7 +863,7 @@ bool FireTimerInPlace(DossierState& s, const Timer& t, Instant now, const RulesC
       if (!running || s.breach_fired || !BreachFires(s, t)) return false;
       s.breach_fired = true;
       alerts.push_back(MakeAlert(s, AlertKind::kDeadlineBreached, *s.due_at, now));
-      if (ctx.policy.apology_alerts && !s.apology_issued) {
+      if (ctx.policy.apology_alerts && !ApologyIssuedInTime(s)) {
         alerts.push_back(MakeAlert(s, AlertKind::kApologyMissing, *s.due_at, now));
       }
       break;

@@ -13,7 +13,7 @@ namespace {
 using OptionalInstantField = OptionalInstant DossierState::*;
 
 // The order of the presence bits; append only.
-constexpr std::array<OptionalInstantField, 15> kOptionalInstants = {
+constexpr std::array<OptionalInstantField, 16> kOptionalInstants = {
     &DossierState::submitted_at,
     &DossierState::received_at,
     &DossierState::due_at,
@@ -28,13 +28,14 @@ constexpr std::array<OptionalInstantField, 15> kOptionalInstants = {
     &DossierState::timer_floor,
     &DossierState::unmatched_resume_at,
     &DossierState::hours_left_warning_at,
-    &DossierState::transferred_at};
+    &DossierState::transferred_at,
+    &DossierState::apology_at};
 constexpr uint64_t kKnownPresenceBits = (uint64_t{1} << kOptionalInstants.size()) - 1;
 
 using BoolField = bool DossierState::*;
 constexpr std::array<BoolField, 5> kBoolFlags = {
-    &DossierState::result_electronic, &DossierState::apology_issued, &DossierState::breach_fired,
-    &DossierState::warning_fired, &DossierState::step_breach_fired};
+    &DossierState::result_electronic, &DossierState::legacy_apology_issued,
+    &DossierState::breach_fired, &DossierState::warning_fired, &DossierState::step_breach_fired};
 constexpr uint64_t kCurrentUnitIsAgency = uint64_t{1} << kBoolFlags.size();
 // Flags added after current_unit_is_agency, in bit order from the bit after it; append only.
 constexpr std::array<BoolField, 2> kLaterBoolFlags = {&DossierState::hours_left_warning_fired,
@@ -133,10 +134,10 @@ void AppendDossier(const DossierState& s, std::string* out) {
   // Version 4 only adds the kind of a pause mark: a value holding marks is written as version
   // 4, so that a version 3 value's marks are known to come from before kinds were kept (they
   // read back as legacy marks); a value without marks is version 3, which it is byte for byte.
-  // Version 5 adds what versions 3 and 4 cannot hold: the latest event's status when the status
-  // shown differs from it (an open wait). Other values keep their version 3 or 4 bytes, which a
-  // reader older than version 5 still reads.
-  const bool version5 = s.event_status != s.status;
+  // Version 5 adds what versions 3 and 4 cannot hold: the instant of the apology, and the
+  // latest event's status when the status shown differs from it (an open wait). Other values
+  // keep their version 3 or 4 bytes, which a reader older than version 5 still reads.
+  const bool version5 = s.apology_at.has_value() || s.event_status != s.status;
   const uint8_t version = version5 ? 5 : s.pause_marks.empty() ? 3 : 4;
   auto fill = [&](char* p) {
     *p++ = static_cast<char>(version);
@@ -240,6 +241,11 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   constexpr uint64_t kVersion3Flags = uint64_t{1} << (kFirstLaterFlagBit + 1);
   if (*version < 3 && ((*presence & kVersion3Presence) != 0 || (*flags & kVersion3Flags) != 0)) {
     return Corrupt("presence or flag bits of a later version", dossier_id);
+  }
+  // apology_at came with version 5.
+  constexpr uint64_t kVersion5Presence = uint64_t{1} << 15;
+  if (*version < 5 && (*presence & kVersion5Presence) != 0) {
+    return Corrupt("presence bits of a later version", dossier_id);
   }
   for (size_t i = 0; i < kBoolFlags.size(); ++i) {
     s.*kBoolFlags[i] = (*flags & (uint64_t{1} << i)) != 0;

@@ -11,8 +11,9 @@
 //   varint  presence bits of the optional instants, bit i set when present, in order:
 //           submitted, received, due, original_due, rescheduled_due, step_due, completed,
 //           returned, closed, paused_since, warning, timer_floor, unmatched_resume,
-//           hours_left_warning, transferred (version 3 on)
-//   varint  flag bits: result_electronic, apology_issued, breach_fired, warning_fired,
+//           hours_left_warning, transferred (version 3 on), apology (version 5 on)
+//   varint  flag bits: result_electronic, legacy_apology_issued (before version 5: the
+//           apology was judged before the deadline on arrival), breach_fired, warning_fired,
 //           step_breach_fired, current_unit_is_agency (then current_unit is not stored),
 //           hours_left_warning_fired, overdue_by_supplements (version 3 on)
 //   u8 x5   channel, online_level, status, due_source, outcome
@@ -36,10 +37,13 @@
 // on; the rules pair them as they were written, rules/dossier_state_machine.h), and are
 // written again as version 4 legacy marks: new events never give a legacy mark. A reader older
 // than version 4 refuses these values as corrupt (no rollback onto a state written here).
-// A value whose status shown differs from the latest event's (event_status: a wait open,
-// rules/dossier_state_machine.h) is written as version 5; any other keeps its version 3 or 4
-// bytes. Before version 5 the status was the latest event's: event_status reads back equal to
-// it. A reader older than version 5 refuses version 5 values as corrupt.
+// A value holding an apology's instant (apology_at), or whose status shown differs from the
+// latest event's (event_status: a wait open, rules/dossier_state_machine.h), is written as
+// version 5; any other keeps its version 3 or 4 bytes. Before version 5 the status was the
+// latest event's: event_status reads back equal to it; and an apology was judged on arrival,
+// its instant not kept: the flag says whether it was judged before the deadline, and such a
+// dossier keeps counting it as issued (rules::ApologyIssuedInTime; one judged late stays
+// late). A reader older than version 5 refuses version 5 values as corrupt.
 // The dossier id is the key and is not repeated in the value. Trailing bytes, unknown bits
 // and out-of-range enum values are corruption: a newer writer bumps the version byte.
 //

@@ -148,6 +148,12 @@ struct DossierState {
   // Occurred_at of the transfer that set current_unit and step_due_at: a transfer that
   // happened before it (arriving late) changes neither.
   OptionalInstant transferred_at;
+  // Occurred_at of the earliest Form 04 apology (rescheduled event, Circular 01/2018), whatever
+  // order they arrived in. Whether it came before the deadline is judged against due_at when it
+  // matters (rules::ApologyIssuedInTime), not as it arrives: the deadline moves after it (a
+  // pause or the receipt arriving late, a calendar recompute). The earliest is the one to keep:
+  // if any apology came before the deadline, the earliest did, whatever the deadline becomes.
+  OptionalInstant apology_at;
   // Total paused wall time applied to due_at, in ms (derived from pause_marks): the length of
   // `pauses`, time paused by both kinds at once counted once.
   int64_t paused_ms = 0;
@@ -168,7 +174,10 @@ struct DossierState {
   int32_t supplement_requests = 0;
   int32_t step_breaches = 0;  // transfer steps that passed their internal deadline
   bool result_electronic = false;
-  bool apology_issued = false;
+  // Read from stores written before encoding version 5 only: a Form 04 apology judged issued
+  // before the deadline as it arrived, its instant not kept. It still counts as issued
+  // (rules::ApologyIssuedInTime); the rules never set it (they keep apology_at).
+  bool legacy_apology_issued = false;
 
   // Alerts already raised, so that a timer or a replay never raises one twice.
   bool breach_fired = false;   // deadline passed while open (overdue)
