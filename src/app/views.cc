@@ -91,7 +91,9 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
   explain["supplement_requests"] = s.supplement_requests;
   explain["warning_at"] = Time(s.warning_at);
   explain["hours_left_warning_at"] = Time(s.hours_left_warning_at);
-  explain["apology_issued"] = s.apology_issued;
+  // Judged against the deadline in force (due_at), not as the apology arrived.
+  explain["apology_issued"] = rules::ApologyIssuedInTime(s);
+  explain["apology_at"] = Time(s.apology_at);
   if (calendar != nullptr) {
     const auto skipped = DaysOffSkippedOf(s, *calendar);
     nlohmann::ordered_json named = nlohmann::ordered_json::array();

@@ -54,23 +54,25 @@ std::optional<DossierStatus> StatusOf(EventType type) {
   return std::nullopt;
 }
 
-// The status moves to the event's status when the event is the latest by event time, except
-// that a finished dossier is never reopened by a non-terminal event (late step events), and
-// "returned" follows "completed" whatever the timestamps say.
+// The latest event's status (event_status) moves to the event's status when the event is the
+// latest by event time, except that a finished dossier is never reopened by a non-terminal
+// event (late step events), and "returned" follows "completed" whatever the timestamps say.
+// The status shown is set from it afterwards (ShownStatus).
 void UpdateStatus(DossierState& s, const DossierEvent& e) {
   const auto next = StatusOf(e.type);
   if (!next) return;
-  const bool was_terminal = IsTerminal(s.status) && s.status != DossierStatus::kUnknown;
+  DossierStatus& status = s.event_status;
+  const bool was_terminal = IsTerminal(status) && status != DossierStatus::kUnknown;
   if (was_terminal && !IsTerminal(*next)) return;
-  if (s.status == DossierStatus::kReturned && *next == DossierStatus::kCompleted) return;
-  if (s.status == DossierStatus::kCompleted && *next == DossierStatus::kReturned) {
-    s.status = *next;
+  if (status == DossierStatus::kReturned && *next == DossierStatus::kCompleted) return;
+  if (status == DossierStatus::kCompleted && *next == DossierStatus::kReturned) {
+    status = *next;
     s.status_at = std::max(s.status_at, e.occurred_at);
     return;
   }
-  if (s.status == DossierStatus::kUnknown || e.occurred_at >= s.status_at ||
+  if (status == DossierStatus::kUnknown || e.occurred_at >= s.status_at ||
       (!was_terminal && IsTerminal(*next))) {
-    s.status = *next;
+    status = *next;
     s.status_at = std::max(s.status_at, e.occurred_at);
   }
 }
@@ -337,7 +339,7 @@ void AddPauseMark(DossierState& s, const PauseMark& mark) {
 struct PausePairing {
   const DossierState& s;
   std::optional<Instant> end;  // of processing
-  std::optional<Instant> open;
+  OptionalInstant open;
 
   template <class Pauses>
   void Close(Instant until, Pauses& out) {
@@ -415,32 +417,28 @@ void UnitePauses(std::vector<PauseInterval>& pauses, Restarts& restarts, const K
   }
 }
 
-// The pauses, the open pause and the deadline from the pause marks (domain.md §1.3). Each
-// kind's marks are paired apart (PausePairing): a payment received does not end the wait for a
-// supplement, nor the reverse. Legacy marks (PauseKind::kLegacy, from stores written before
-// kinds were kept) keep the shared pairing they were written under: any end ends an open
-// legacy wait, and a legacy end (a supplement's or a payment's) ends an open wait of any kind;
-// a closed legacy pause restarts the duration under the restart policy, as it did.
-//
-// The clock stands still while any kind waits: `pauses` is the union of the kinds' closed
-// pauses, each moving the deadline in time order (ApplyPauseToDue: under the restart policy
-// one that holds a completed supplement restarts the duration at its end, a payment wait
-// shifts it). The open pause starts at the earliest open request; closed pauses that end after
-// it keep their whole credit in the deadline, and move paused_since on by the working time
-// they add after that start (a restart: to its end), so that due_at < paused_since says, as
-// with one kind, whether the running clock passed the deadline before it stopped, and the
-// outcome of a completion while paused is judged on the same deadline. Every arrival order of
-// the same events gives the same pauses and deadline.
-void DerivePauses(DossierState& s, const RulesContext& ctx) {
+// The start of each kind's wait still open after the last mark, if any (PausePairing::Finish:
+// one requested before the receipt ends there, one requested after the end of processing is
+// none).
+struct OpenWaits {
+  std::optional<Instant> supplement;
+  std::optional<Instant> payment;
+  std::optional<Instant> legacy;
+};
+
+// Every kind's waits paired apart from the pause marks (PausePairing): a payment received does
+// not end the wait for a supplement, nor the reverse. Legacy marks (PauseKind::kLegacy, from
+// stores written before kinds were kept) keep the shared pairing they were written under: any
+// end ends an open legacy wait, and a legacy end (a supplement's or a payment's) ends an open
+// wait of any kind. The closed supplement pauses are appended to `supplement_pauses` in time
+// order, the other kinds' to `payment_pauses` and `legacy_pauses`.
+template <class SupplementPauses>
+OpenWaits PairWaits(const DossierState& s, SupplementPauses& supplement_pauses,
+                    KindPauses& payment_pauses, KindPauses& legacy_pauses) {
   const std::optional<Instant> end = EndOfProcessing(s);
-  s.pauses.clear();
-  s.paused_ms = 0;
-  s.paused_since.reset();
   PausePairing supplements{s, end, std::nullopt};
   PausePairing payments{s, end, std::nullopt};
   PausePairing legacy{s, end, std::nullopt};
-  KindPauses payment_pauses;
-  KindPauses legacy_pauses;
   const std::vector<PauseMark>& marks = s.pause_marks;
   for (size_t i = 0; i < marks.size();) {
     const Instant at = marks[i].at;
@@ -453,7 +451,7 @@ void DerivePauses(DossierState& s, const RulesContext& ctx) {
     constexpr auto kP = static_cast<size_t>(PauseKind::kPayment);
     constexpr auto kL = static_cast<size_t>(PauseKind::kLegacy);
     if (starts[kS] || ends[kS] || ends[kL]) {
-      supplements.Step(at, starts[kS], ends[kS] || ends[kL], s.pauses);
+      supplements.Step(at, starts[kS], ends[kS] || ends[kL], supplement_pauses);
     }
     if (starts[kP] || ends[kP] || ends[kL]) {
       payments.Step(at, starts[kP], ends[kP] || ends[kL], payment_pauses);
@@ -461,9 +459,54 @@ void DerivePauses(DossierState& s, const RulesContext& ctx) {
     const bool any_end = ends[kS] || ends[kP] || ends[kL];
     if (starts[kL] || any_end) legacy.Step(at, starts[kL], any_end, legacy_pauses);
   }
-  std::optional<Instant> open = supplements.Finish(s.pauses);
-  for (const std::optional<Instant> other :
-       {payments.Finish(payment_pauses), legacy.Finish(legacy_pauses)}) {
+  OpenWaits open;
+  open.supplement = supplements.Finish(supplement_pauses);
+  open.payment = payments.Finish(payment_pauses);
+  open.legacy = legacy.Finish(legacy_pauses);
+  return open;
+}
+
+// The status shown (DossierState::status): the latest event's, except that a received dossier
+// that is not finished and whose clock stands for an open wait shows what it waits for, a
+// supplement first (domain.md §1.1 statuses 5 and 6): a payment made, a transfer or any later
+// event of the other kind does not end the wait for the applicant's documents. A wait from a
+// store written before kinds were kept (a legacy one) is of no known kind and changes nothing.
+// The open waits come from the pause marks in time order, so the status is the same in every
+// arrival order of the same events (as the latest event's is, events at one instant aside).
+DossierStatus ShownStatus(const DossierState& s) {
+  // paused_since: some wait is open (DerivePauses); most dossiers stop here.
+  if (!s.paused_since || !s.received_at || IsTerminal(s.event_status)) return s.event_status;
+  KindPauses supplement_pauses;
+  KindPauses payment_pauses;
+  KindPauses legacy_pauses;
+  const OpenWaits open = PairWaits(s, supplement_pauses, payment_pauses, legacy_pauses);
+  if (open.supplement) return DossierStatus::kWaitingSupplement;
+  if (open.payment) return DossierStatus::kWaitingPayment;
+  return s.event_status;
+}
+
+// The pauses, the open pause and the deadline from the pause marks (domain.md §1.3), each
+// kind's paired apart (PairWaits); a closed legacy pause restarts the duration under the
+// restart policy, as it did.
+//
+// The clock stands still while any kind waits: `pauses` is the union of the kinds' closed
+// pauses, each moving the deadline in time order (ApplyPauseToDue: under the restart policy
+// one that holds a completed supplement restarts the duration at its end, a payment wait
+// shifts it). The open pause starts at the earliest open request; closed pauses that end after
+// it keep their whole credit in the deadline, and move paused_since on by the working time
+// they add after that start (a restart: to its end), so that due_at < paused_since says, as
+// with one kind, whether the running clock passed the deadline before it stopped, and the
+// outcome of a completion while paused is judged on the same deadline. Every arrival order of
+// the same events gives the same pauses and deadline.
+void DerivePauses(DossierState& s, const RulesContext& ctx) {
+  s.pauses.clear();
+  s.paused_ms = 0;
+  s.paused_since.reset();
+  KindPauses payment_pauses;
+  KindPauses legacy_pauses;
+  const OpenWaits waits = PairWaits(s, s.pauses, payment_pauses, legacy_pauses);
+  std::optional<Instant> open = waits.supplement;
+  for (const std::optional<Instant> other : {waits.payment, waits.legacy}) {
     if (other) open = open ? std::min(*open, *other) : other;
   }
   Restarts restarts;  // per pause; empty: every pause restarts (a supplement's)
@@ -588,6 +631,11 @@ bool PauseMarksFull(const DossierState& s, const DossierEvent& e, const RulesCon
   return std::find(ids.begin(), ids.end(), EventIdHash(e.event_id)) == ids.end();
 }
 
+bool ApologyIssuedInTime(const DossierState& s) {
+  if (s.apology_at && (!s.due_at || *s.apology_at <= *s.due_at)) return true;
+  return s.legacy_apology_issued;
+}
+
 bool IsOpen(const DossierState& s) { return s.received_at.has_value() && !IsTerminal(s.status); }
 
 bool IsOverdueAt(const DossierState& s, Instant as_of) {
@@ -697,8 +745,9 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
       break;
     case EventType::kRescheduled:
       s.rescheduled_due_at = e.new_due_at;
-      // An apology counts only when issued before the deadline (Circular 01/2018 Form 04).
-      if (!s.due_at || e.occurred_at <= *s.due_at) s.apology_issued = true;
+      // Judged against the deadline where it is read (ApologyIssuedInTime): the deadline may
+      // still move, and may not be known yet (the receipt arriving later).
+      MinInto(s.apology_at, e.occurred_at);
       break;
   }
   if (end_changed && !pauses_changed && !s.pause_marks.empty()) {
@@ -716,6 +765,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
     if (clock) Rearm(s, due_before, warning_before, hours_left_before, *clock);
   }
   UpdateStatus(s, e);
+  s.status = ShownStatus(s);
   UpdateOutcome(s, ctx, alerts, e.occurred_at);
   s.overdue_by_supplements = OverdueBySupplements(s, ctx);
   return Disposition::kApplied;
@@ -813,7 +863,7 @@ bool FireTimerInPlace(DossierState& s, const Timer& t, Instant now, const RulesC
       if (!running || s.breach_fired || !BreachFires(s, t)) return false;
       s.breach_fired = true;
       alerts.push_back(MakeAlert(s, AlertKind::kDeadlineBreached, *s.due_at, now));
-      if (ctx.policy.apology_alerts && !s.apology_issued) {
+      if (ctx.policy.apology_alerts && !ApologyIssuedInTime(s)) {
         alerts.push_back(MakeAlert(s, AlertKind::kApologyMissing, *s.due_at, now));
       }
       break;

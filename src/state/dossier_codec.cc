@@ -13,7 +13,7 @@ namespace {
 using OptionalInstantField = OptionalInstant DossierState::*;
 
 // The order of the presence bits; append only.
-constexpr std::array<OptionalInstantField, 15> kOptionalInstants = {
+constexpr std::array<OptionalInstantField, 16> kOptionalInstants = {
     &DossierState::submitted_at,
     &DossierState::received_at,
     &DossierState::due_at,
@@ -28,13 +28,14 @@ constexpr std::array<OptionalInstantField, 15> kOptionalInstants = {
     &DossierState::timer_floor,
     &DossierState::unmatched_resume_at,
     &DossierState::hours_left_warning_at,
-    &DossierState::transferred_at};
+    &DossierState::transferred_at,
+    &DossierState::apology_at};
 constexpr uint64_t kKnownPresenceBits = (uint64_t{1} << kOptionalInstants.size()) - 1;
 
 using BoolField = bool DossierState::*;
 constexpr std::array<BoolField, 5> kBoolFlags = {
-    &DossierState::result_electronic, &DossierState::apology_issued, &DossierState::breach_fired,
-    &DossierState::warning_fired, &DossierState::step_breach_fired};
+    &DossierState::result_electronic, &DossierState::legacy_apology_issued,
+    &DossierState::breach_fired, &DossierState::warning_fired, &DossierState::step_breach_fired};
 constexpr uint64_t kCurrentUnitIsAgency = uint64_t{1} << kBoolFlags.size();
 // Flags added after current_unit_is_agency, in bit order from the bit after it; append only.
 constexpr std::array<BoolField, 2> kLaterBoolFlags = {&DossierState::hours_left_warning_fired,
@@ -133,7 +134,11 @@ void AppendDossier(const DossierState& s, std::string* out) {
   // Version 4 only adds the kind of a pause mark: a value holding marks is written as version
   // 4, so that a version 3 value's marks are known to come from before kinds were kept (they
   // read back as legacy marks); a value without marks is version 3, which it is byte for byte.
-  const uint8_t version = s.pause_marks.empty() ? 3 : kDossierEncodingVersion;
+  // Version 5 adds what versions 3 and 4 cannot hold: the instant of the apology, and the
+  // latest event's status when the status shown differs from it (an open wait). Other values
+  // keep their version 3 or 4 bytes, which a reader older than version 5 still reads.
+  const bool version5 = s.apology_at.has_value() || s.event_status != s.status;
+  const uint8_t version = version5 ? 5 : s.pause_marks.empty() ? 3 : 4;
   auto fill = [&](char* p) {
     *p++ = static_cast<char>(version);
     p = StoreVarint64(p, presence);
@@ -180,19 +185,20 @@ void AppendDossier(const DossierState& s, std::string* out) {
       p = StoreSignedVarint64(p, DeltaMillis(mark.at, s.first_event_at));
       *p++ = static_cast<char>(MarkByte(mark));
     }
+    if (version5) *p++ = static_cast<char>(s.event_status);
     return p;
   };
 
   // The longest possible encoding: the version and enum bytes, and at most kMaxVarint64Bytes
   // for every varint (presence, flags, partition, 4 string lengths, 3 + `present` instants,
-  // 3 counters, 3 counts, legal working time, 2 per pause, 1 per pause mark) and a byte per
-  // pause mark.
+  // 3 counters, 3 counts, legal working time, 2 per pause, 1 per pause mark), a byte per
+  // pause mark and the latest event's status.
   const size_t varints =
       2 + 1 + 4 + 3 + present + 3 + 3 + 1 + 2 * s.pauses.size() + s.pause_marks.size();
   const size_t strings = s.agency_code.size() + s.commune_code.size() + s.procedure_code.size() +
                          (unit_is_agency ? 0 : s.current_unit.size());
   const size_t most = 1 + 5 + varints * kMaxVarint64Bytes + strings +
-                      8 * s.applied_event_ids.size() + s.pause_marks.size();
+                      8 * s.applied_event_ids.size() + s.pause_marks.size() + 1;
   // Most dossiers: encoded on the stack and appended, rather than `out` grown by the longest
   // encoding (zero-filled) and trimmed.
   constexpr size_t kStackBytes = 1024;
@@ -236,6 +242,11 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   if (*version < 3 && ((*presence & kVersion3Presence) != 0 || (*flags & kVersion3Flags) != 0)) {
     return Corrupt("presence or flag bits of a later version", dossier_id);
   }
+  // apology_at came with version 5.
+  constexpr uint64_t kVersion5Presence = uint64_t{1} << 15;
+  if (*version < 5 && (*presence & kVersion5Presence) != 0) {
+    return Corrupt("presence bits of a later version", dossier_id);
+  }
   for (size_t i = 0; i < kBoolFlags.size(); ++i) {
     s.*kBoolFlags[i] = (*flags & (uint64_t{1} << i)) != 0;
   }
@@ -255,6 +266,7 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   s.channel = *channel;
   s.online_level = *online_level;
   s.status = *status;
+  s.event_status = *status;  // before version 5: the status shown was the latest event's
   s.due_source = *due_source;
   s.outcome = *outcome;
   s.partition = PartitionId(*partition);
@@ -363,6 +375,12 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
     }
     s.unmatched_resume_at.reset();
     std::stable_sort(s.pause_marks.begin(), s.pause_marks.end(), PauseMarkBefore);
+  }
+
+  if (*version >= 5) {
+    auto event_status = ReadEnum<DossierStatus>(r, kMaxStatus);
+    if (!event_status) return Corrupt("truncated or invalid event status", dossier_id);
+    s.event_status = *event_status;
   }
 
   if (!r.Empty()) return Corrupt("trailing bytes", dossier_id);

@@ -1,9 +1,9 @@
 // Binary codec for the values of the "dossiers" and "aggregates" column families. Private to
 // src/state (and its tests). Pure functions: thread-safe.
 //
-// DossierState, encoding versions 3 and 4 (every multi-byte integer a LEB128 varint unless
+// DossierState, encoding versions 3 to 5 (every multi-byte integer a LEB128 varint unless
 // noted; "signed" means zigzag):
-//   u8      version (= 3 or 4, see the pause marks; 1 and 2 are still read: 1 ends after
+//   u8      version (= 3, 4 or 5, see below; 1 and 2 are still read: 1 ends after
 //           applied_event_ids, 2 after legal_working_time; their pauses, open pause and
 //           unmatched resume become the pause marks. Version 1 kept no pauses, only paused_ms:
 //           such a dossier keeps the deadline it was stored with until its next pause or end
@@ -11,8 +11,9 @@
 //   varint  presence bits of the optional instants, bit i set when present, in order:
 //           submitted, received, due, original_due, rescheduled_due, step_due, completed,
 //           returned, closed, paused_since, warning, timer_floor, unmatched_resume,
-//           hours_left_warning, transferred (version 3 on)
-//   varint  flag bits: result_electronic, apology_issued, breach_fired, warning_fired,
+//           hours_left_warning, transferred (version 3 on), apology (version 5 on)
+//   varint  flag bits: result_electronic, legacy_apology_issued (before version 5: the
+//           apology was judged before the deadline on arrival), breach_fired, warning_fired,
 //           step_breach_fired, current_unit_is_agency (then current_unit is not stored),
 //           hours_left_warning_fired, overdue_by_supplements (version 3 on)
 //   u8 x5   channel, online_level, status, due_source, outcome
@@ -29,12 +30,20 @@
 //   varint  count of pause_marks, then each as signed at - first_event_at and a byte, 1 for
 //           a start and 0 for an end                                           (version 3 on),
 //           plus 2 for a payment's, 4 for a legacy one's (a supplement's: 0)   (version 4 on)
+//   u8      event_status, the latest event's status                            (version 5 on)
 // A value holding pause marks is written as version 4 (version 4 adds nothing else); a value
 // without marks keeps its version 3 bytes. A version 3 (or older) value's marks read back as
 // legacy marks (PauseKind::kLegacy: a supplement's, or a payment's when sla.payment_pauses was
 // on; the rules pair them as they were written, rules/dossier_state_machine.h), and are
 // written again as version 4 legacy marks: new events never give a legacy mark. A reader older
 // than version 4 refuses these values as corrupt (no rollback onto a state written here).
+// A value holding an apology's instant (apology_at), or whose status shown differs from the
+// latest event's (event_status: a wait open, rules/dossier_state_machine.h), is written as
+// version 5; any other keeps its version 3 or 4 bytes. Before version 5 the status was the
+// latest event's: event_status reads back equal to it; and an apology was judged on arrival,
+// its instant not kept: the flag says whether it was judged before the deadline, and such a
+// dossier keeps counting it as issued (rules::ApologyIssuedInTime; one judged late stays
+// late). A reader older than version 5 refuses version 5 values as corrupt.
 // The dossier id is the key and is not repeated in the value. Trailing bytes, unknown bits
 // and out-of-range enum values are corruption: a newer writer bumps the version byte.
 //
@@ -54,7 +63,7 @@
 
 namespace iocstream::state {
 
-inline constexpr uint8_t kDossierEncodingVersion = 4;  // the newest; read: 1 to 4
+inline constexpr uint8_t kDossierEncodingVersion = 5;  // the newest; read: 1 to 5
 inline constexpr uint8_t kAggregateEncodingVersion = 1;
 
 // Replaces the contents of `out` (a reused buffer) with the encoding of `state`.

@@ -99,7 +99,15 @@ struct DossierState {
   Code current_unit;  // unit holding the dossier now (last transfer), else agency
   Channel channel = Channel::kUnknown;
   OnlineLevel online_level = OnlineLevel::kUnknown;
+  // The status shown (API, exports): the latest event's (event_status), except that an
+  // unfinished, received dossier whose clock stands for an open wait shows what it waits for:
+  // waiting_supplement while a supplement is awaited, else waiting_payment while a payment is
+  // (rules/dossier_state_machine.h). A finished status is never reopened.
   DossierStatus status = DossierStatus::kUnknown;
+  // The status of the latest event by event time (status_at), finished statuses kept: what
+  // `status` shows once no wait is open. Equal to `status` in stores written before encoding
+  // version 5.
+  DossierStatus event_status = DossierStatus::kUnknown;
   DueSource due_source = DueSource::kNone;
   Outcome outcome = Outcome::kOpen;  // fixed when the dossier finishes; kept on calendar reload
 
@@ -140,6 +148,12 @@ struct DossierState {
   // Occurred_at of the transfer that set current_unit and step_due_at: a transfer that
   // happened before it (arriving late) changes neither.
   OptionalInstant transferred_at;
+  // Occurred_at of the earliest Form 04 apology (rescheduled event, Circular 01/2018), whatever
+  // order they arrived in. Whether it came before the deadline is judged against due_at when it
+  // matters (rules::ApologyIssuedInTime), not as it arrives: the deadline moves after it (a
+  // pause or the receipt arriving late, a calendar recompute). The earliest is the one to keep:
+  // if any apology came before the deadline, the earliest did, whatever the deadline becomes.
+  OptionalInstant apology_at;
   // Total paused wall time applied to due_at, in ms (derived from pause_marks): the length of
   // `pauses`, time paused by both kinds at once counted once.
   int64_t paused_ms = 0;
@@ -160,7 +174,10 @@ struct DossierState {
   int32_t supplement_requests = 0;
   int32_t step_breaches = 0;  // transfer steps that passed their internal deadline
   bool result_electronic = false;
-  bool apology_issued = false;
+  // Read from stores written before encoding version 5 only: a Form 04 apology judged issued
+  // before the deadline as it arrived, its instant not kept. It still counts as issued
+  // (rules::ApologyIssuedInTime); the rules never set it (they keep apology_at).
+  bool legacy_apology_issued = false;
 
   // Alerts already raised, so that a timer or a replay never raises one twice.
   bool breach_fired = false;   // deadline passed while open (overdue)
@@ -172,7 +189,9 @@ struct DossierState {
   // legal deadline has not passed) and does not stop the breach timer.
   bool overdue_by_supplements = false;
 
-  Instant status_at{};  // occurred_at of the event that set `status` (out-of-order guard)
+  // Occurred_at of the latest event that set event_status (the out-of-order guard), whatever
+  // `status` shows: a wait that is open does not move it.
+  Instant status_at{};
   Instant first_event_at{};
   Instant last_event_at{};
   // 64-bit hashes of applied event ids (dedup), oldest first. The first kInlineEventIds are

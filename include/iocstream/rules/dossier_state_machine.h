@@ -19,7 +19,9 @@
 //   processing (§1.5). The clock stands still while either kind waits: the deadline moves by
 //   the union of the closed pauses (time paused by both counted once), and a closed pause keeps
 //   its whole credit while a wait of the other kind is still open (DossierState::paused_since);
-// - a Form 04 apology records a new promised date but the KPI keeps the deadline (§1.2, §6.4);
+// - a Form 04 apology records a new promised date but the KPI keeps the deadline (§1.2, §6.4),
+//   and counts only when issued before the deadline, judged against the deadline in force when
+//   it matters (ApologyIssuedInTime), whatever order the events arrive in;
 // - outcomes early / on time / late as §1.5, judged on the completion (else the result's
 //   return) even when the dossier was also withdrawn, refused or rejected; withdrawn, refused,
 //   rejected without either → cancelled;
@@ -27,7 +29,12 @@
 //   now <= due), so the breach timer is due 1 ms after it;
 // - out-of-order events: facts (timestamps) merge whatever the arrival order; the status is
 //   the one of the latest event by event time, the unit and step deadline the latest
-//   transfer's, and a finished dossier is never reopened.
+//   transfer's, and a finished dossier is never reopened;
+// - the status agrees with the open waits (§1.1 statuses 5 and 6): a received dossier not
+//   finished whose clock stands for a supplement still awaited shows waiting_supplement
+//   whatever came after it (a payment made, a transfer), else one waiting for a payment that
+//   pauses the clock shows waiting_payment; otherwise the latest event's status
+//   (DossierState::status, event_status).
 #pragma once
 
 #include <array>
@@ -192,6 +199,14 @@ struct TimerSlots {
 // overdue however long the applicant takes; one paused after it stays overdue. With waits of
 // both kinds, "paused" is their union (DossierState::paused_since is its effective start).
 [[nodiscard]] bool IsOverdueAt(const DossierState& state, Instant as_of);
+
+// Whether a Form 04 apology was issued before the deadline (Circular 01/2018; domain.md §1.2:
+// before the deadline, the agency apologises in writing and gives a new date): the earliest
+// apology (DossierState::apology_at) at or before the current effective due_at (in deadline
+// while now <= due, as for the breach), or any apology when the dossier has no due time. A
+// dossier stored before the instant was kept counts as issued when it was judged so on arrival
+// (DossierState::legacy_apology_issued). Read by the breach timer (kApologyMissing) and the API.
+[[nodiscard]] bool ApologyIssuedInTime(const DossierState& state);
 
 // Deterministic alert id: hex of a 64-bit hash of (dossier id, kind, deadline).
 [[nodiscard]] std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due);

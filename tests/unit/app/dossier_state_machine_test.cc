@@ -243,7 +243,8 @@ TEST_F(StateMachineTest, ApologyBeforeDeadlineSuppressesApologyAlert) {
   auto apology = Event("a", EventType::kRescheduled, "2026-03-05T09:00:00+07:00");
   apology.new_due_at = T("2026-03-10T17:00:00+07:00");
   DossierState s = Apply({received, apology});
-  EXPECT_TRUE(s.apology_issued);
+  EXPECT_EQ(s.apology_at, apology.occurred_at);
+  EXPECT_TRUE(ApologyIssuedInTime(s));
   EXPECT_EQ(s.due_at, received.due_at);  // the KPI keeps the legal deadline
   Timer t{PartitionId(0), *s.due_at, "D1", TimerKind::kBreach};
   TimerResult fired = FireTimer(s, t, *s.due_at, ctx_);

@@ -330,7 +330,7 @@ TEST_F(PauseKindsTest, AReceiptEndsALegacyWaitButOnlyThePaymentWaitOfANewStore) 
   DossierState stored =
       StoredBeforeKinds({Received(), SupplementRequested("2026-03-02 14:00")}, ctx_);
   stored.supplement_requests = 0;
-  stored.status = DossierStatus::kWaitingPayment;
+  stored.status = stored.event_status = DossierStatus::kWaitingPayment;
   ASSERT_TRUE(stored.paused_since.has_value());
   const DossierState paid = ApplyTo(stored, {PaymentReceived("2026-03-03 14:00")}, ctx_);
   EXPECT_FALSE(paid.paused_since.has_value());
@@ -349,6 +349,7 @@ TEST_F(PauseKindsTest, AReceiptEndsALegacyWaitButOnlyThePaymentWaitOfANewStore) 
     ASSERT_TRUE(s.paused_since.has_value()) << order;
     EXPECT_EQ(FormatLocal(*s.paused_since), "2026-03-03 10:00") << order;
     EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 09:00") << order;
+    EXPECT_EQ(s.status, DossierStatus::kWaitingSupplement) << order;
   });
 }
 
@@ -527,7 +528,8 @@ class PauseKindsQaTest : public PauseKindsTest {
     DossierState s = StoredBeforeKinds(
         {Received(), Event("p", EventType::kSupplementRequested, "2026-03-02 14:00")}, on_);
     s.supplement_requests = 0;
-    s.status = DossierStatus::kWaitingPayment;
+    // The status was the latest event's.
+    s.status = s.event_status = DossierStatus::kWaitingPayment;
     return s;
   }
 
@@ -650,20 +652,122 @@ TEST_F(PauseKindsQaTest, AReceiptBeforeItsRequestNeverRunsTheClockOfASupplementW
   }
 }
 
-// QA defect D (documented, not changed). The status follows the latest event
-// (docs/event-contract.md), so it reads in_progress after a payment receipt while the clock
-// still stands for a supplement requested before: supplement requested Mon 10:00 (awaited),
-// payment requested Mon 14:00 and received Tue 09:00. paused_since says the dossier waits.
-TEST_F(PauseKindsQaTest, StatusFollowsTheLatestEventWhileASupplementIsAwaited) {
-  const DossierState s =
-      ApplyTo(std::nullopt,
-              {Received(), Event("q", EventType::kSupplementRequested, "2026-03-02 10:00"),
-               Event("p", EventType::kPaymentRequested, "2026-03-02 14:00"),
-               Event("f", EventType::kPaymentReceived, "2026-03-03 09:00")},
-              on_);
-  ASSERT_TRUE(s.paused_since.has_value());
-  EXPECT_EQ(FormatLocal(*s.paused_since), "2026-03-02 17:00");  // Mon 10:00 + the 5 h paid wait
-  EXPECT_EQ(s.status, DossierStatus::kInProgress) << ToString(s.status);
+// QA defect D. The status agrees with the open waits: supplement requested Mon 10:00 (still
+// awaited), payment requested Mon 14:00 and received Tue 09:00. The latest event (the payment
+// received) says in_progress, but the clock still stands for the supplement: waiting_supplement,
+// in every arrival order. Payments on: the paid wait (Mon 14:00 - 17:00 + Tue 07:00 - 09:00 =
+// 5 h) moves the due Wed 09:00 to Wed 16:00 and the effective stop to Mon 17:00; payments off
+// (the default): the payment events pause nothing, stopped since Mon 10:00, due Wed 09:00.
+// Before the fix: in_progress.
+TEST_F(PauseKindsQaTest, StatusShowsASupplementStillAwaitedAfterAPayment) {
+  const std::vector<DossierEvent> events = {
+      Received(), Event("q", EventType::kSupplementRequested, "2026-03-02 10:00"),
+      Event("p", EventType::kPaymentRequested, "2026-03-02 14:00"),
+      Event("f", EventType::kPaymentReceived, "2026-03-03 09:00")};
+  struct Case {
+    const RulesContext& ctx;
+    const char* paused_since;
+    const char* due;
+  };
+  for (const Case& c : {Case{on_, "2026-03-02 17:00", "2026-03-04 16:00"},
+                        Case{off_, "2026-03-02 10:00", "2026-03-04 09:00"}}) {
+    const size_t orders = testing::ForEveryArrivalOrder(
+        events, [&](const std::vector<DossierEvent>& e) { return ApplyTo(std::nullopt, e, c.ctx); },
+        [&](const DossierState& s, const std::string& order) {
+          ASSERT_TRUE(s.paused_since.has_value()) << order;
+          EXPECT_EQ(FormatLocal(*s.paused_since), c.paused_since) << order;
+          EXPECT_EQ(FormatLocal(*s.due_at), c.due) << order;
+          EXPECT_EQ(s.status, DossierStatus::kWaitingSupplement) << ToString(s.status) << order;
+          EXPECT_EQ(s.event_status, DossierStatus::kInProgress) << order;  // the payment's
+          EXPECT_EQ(s.status_at, Local("2026-03-03 09:00")) << order;
+          EXPECT_TRUE(IsOpen(s)) << order;
+          EXPECT_EQ(s.outcome, Outcome::kOpen) << order;
+          EXPECT_TRUE(DesiredTimers(s).empty()) << order;
+        });
+    EXPECT_EQ(orders, 24u);
+  }
+}
+
+// Once the supplement arrives the dossier shows the latest event's status again, also when the
+// supplement (Mon 10:30) is older than the payment received (Tue 09:00) and arrives after it:
+// in_progress, running, the two waits closed (Mon 10:00 - 10:30 = 0.5 h and the paid 5 h: due
+// Wed 09:00 + 5.5 h = Wed 16:30 with payments on; Wed 09:30 with them off). A supplement
+// received after the payment (Tue 14:00) gives in_progress too.
+TEST_F(PauseKindsQaTest, StatusFollowsTheLatestEventOnceTheSupplementArrives) {
+  for (const char* supplemented : {"2026-03-02 10:30", "2026-03-03 14:00"}) {
+    const std::vector<DossierEvent> events = {
+        Received(), Event("q", EventType::kSupplementRequested, "2026-03-02 10:00"),
+        Event("p", EventType::kPaymentRequested, "2026-03-02 14:00"),
+        Event("f", EventType::kPaymentReceived, "2026-03-03 09:00"),
+        Event("s", EventType::kSupplementReceived, supplemented)};
+    const bool early = std::string(supplemented) == "2026-03-02 10:30";
+    for (const RulesContext* ctx : {&on_, &off_}) {
+      testing::ForEveryArrivalOrder(
+          events,
+          [&](const std::vector<DossierEvent>& e) { return ApplyTo(std::nullopt, e, *ctx); },
+          [&](const DossierState& s, const std::string& order) {
+            EXPECT_FALSE(s.paused_since.has_value()) << order;
+            EXPECT_EQ(s.status, DossierStatus::kInProgress) << ToString(s.status) << order;
+            EXPECT_EQ(s.status, s.event_status) << order;
+            if (early) {
+              EXPECT_EQ(FormatLocal(*s.due_at),
+                        ctx == &on_ ? "2026-03-04 16:30" : "2026-03-04 09:30")
+                  << order;
+            }
+          });
+    }
+  }
+}
+
+// An open payment wait (payments on) shows waiting_payment after a later transfer; with
+// payments off the payment pauses nothing and the status is the latest event's, in_progress,
+// as before. Payment requested Mon 14:00, transferred Tue 09:00. A supplement requested at
+// Tue 10:00 as well: waiting_supplement, whatever the payment.
+TEST_F(PauseKindsQaTest, StatusShowsAPaymentWaitThatStopsTheClock) {
+  DossierEvent transferred = Event("t", EventType::kTransferred, "2026-03-03 09:00");
+  transferred.to_agency_code = "000.00.13.H56";
+  const std::vector<DossierEvent> events = {
+      Received(), Event("p", EventType::kPaymentRequested, "2026-03-02 14:00"), transferred};
+  for (const RulesContext* ctx : {&on_, &off_}) {
+    testing::ForEveryArrivalOrder(
+        events, [&](const std::vector<DossierEvent>& e) { return ApplyTo(std::nullopt, e, *ctx); },
+        [&](const DossierState& s, const std::string& order) {
+          EXPECT_EQ(s.status,
+                    ctx == &on_ ? DossierStatus::kWaitingPayment : DossierStatus::kInProgress)
+              << ToString(s.status) << order;
+          EXPECT_EQ(s.event_status, DossierStatus::kInProgress) << order;
+        });
+  }
+  std::vector<DossierEvent> both = events;
+  both.push_back(Event("q", EventType::kSupplementRequested, "2026-03-03 10:00"));
+  both.push_back(Event("x", EventType::kTransferred, "2026-03-03 11:00"));
+  both.back().to_agency_code = "000.00.14.H56";
+  for (const RulesContext* ctx : {&on_, &off_}) {
+    testing::ForEveryArrivalOrder(
+        both, [&](const std::vector<DossierEvent>& e) { return ApplyTo(std::nullopt, e, *ctx); },
+        [&](const DossierState& s, const std::string& order) {
+          EXPECT_EQ(s.status, DossierStatus::kWaitingSupplement) << ToString(s.status) << order;
+        });
+  }
+}
+
+// A finished dossier is never reopened by an open wait: supplement requested Mon 10:00, never
+// received, payment requested Mon 14:00 and received Tue 09:00, completed Tue 10:00 and the
+// result returned Wed 09:00: completed, then returned, in every arrival order.
+TEST_F(PauseKindsQaTest, AnOpenWaitDoesNotReopenAFinishedDossier) {
+  std::vector<DossierEvent> events = {
+      Received(), Event("q", EventType::kSupplementRequested, "2026-03-02 10:00"),
+      Event("p", EventType::kPaymentRequested, "2026-03-02 14:00"),
+      Event("f", EventType::kPaymentReceived, "2026-03-03 09:00"),
+      Event("c", EventType::kCompleted, "2026-03-03 10:00")};
+  ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
+    EXPECT_EQ(s.status, DossierStatus::kCompleted) << ToString(s.status) << order;
+    EXPECT_FALSE(IsOpen(s)) << order;
+  });
+  events.push_back(Event("o", EventType::kResultReturned, "2026-03-04 09:00"));
+  ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
+    EXPECT_EQ(s.status, DossierStatus::kReturned) << ToString(s.status) << order;
+  });
 }
 
 // QA defect E. The effective stop is moved on the business calendar (AddWorkingTime), which

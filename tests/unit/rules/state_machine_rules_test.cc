@@ -395,5 +395,130 @@ TEST_F(StateMachineRulesTest, ACompletedDossierWithdrawnAfterwardsKeepsItsOutcom
   EXPECT_EQ(withdrawn.outcome, Outcome::kCancelled);
 }
 
+// Form 04 apologies (Circular 01/2018; domain.md §1.2: issued BEFORE the deadline) are judged
+// against the deadline in force when the breach fires, not as they arrive. Received Mon 2 Mar
+// 09:00 (due Wed 09:00), supplement requested Mon 10:00 and received Tue 10:00: 8 working hours
+// paused (Mon 10:00 - 11:30 and 13:30 - 17:00, Tue 07:00 - 10:00), due Thu 5 Mar 09:00.
+class ApologyTest : public StateMachineRulesTest {
+ protected:
+  static DossierEvent Apology(const std::string& id, const char* local) {
+    DossierEvent e = Event(id, EventType::kRescheduled, local);
+    e.new_due_at = Local("2026-03-06 17:00");
+    return e;
+  }
+  static std::vector<DossierEvent> PausedReceipt() {
+    return {Event("r", EventType::kReceived, "2026-03-02 09:00"),
+            Event("q", EventType::kSupplementRequested, "2026-03-02 10:00"),
+            Event("s", EventType::kSupplementReceived, "2026-03-03 10:00")};
+  }
+  // The alerts the breach timer of `s` raises when it fires at its due (1 ms after due_at).
+  std::vector<AlertKind> BreachAlerts(const DossierState& s) const {
+    const std::vector<Timer> timers = DesiredTimers(s);
+    const auto breach = std::find_if(timers.begin(), timers.end(),
+                                     [](const Timer& t) { return t.kind == TimerKind::kBreach; });
+    std::vector<AlertKind> kinds;
+    if (breach == timers.end()) return kinds;
+    EXPECT_EQ(breach->due, *s.due_at + Millis(1));
+    for (const AlertIntent& a : FireTimer(s, *breach, breach->due, ctx_).alerts) {
+      kinds.push_back(a.kind);
+    }
+    return kinds;
+  }
+};
+
+const std::vector<AlertKind> kBreachOnly = {AlertKind::kDeadlineBreached};
+const std::vector<AlertKind> kBreachAndApologyMissing = {AlertKind::kDeadlineBreached,
+                                                         AlertKind::kApologyMissing};
+
+// An apology Wed 14:00, after the unshifted due (Wed 09:00) but before the one the pause gives
+// (Thu 09:00), counts in every arrival order: no apology_missing at the breach. Also one at
+// the due instant itself (in deadline while now <= due). Before the fix, the orders where it
+// arrived after the receipt but before the supplement's end were judged against Wed 09:00 and
+// paged apology_missing.
+TEST_F(ApologyTest, AnApologyBeforeTheFinalDeadlineCountsInEveryArrivalOrder) {
+  for (const char* at : {"2026-03-04 14:00", "2026-03-05 09:00"}) {
+    std::vector<DossierEvent> events = PausedReceipt();
+    events.push_back(Apology("a", at));
+    const size_t orders =
+        ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
+          EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 09:00") << order;
+          EXPECT_EQ(s.apology_at, Local(at)) << order;
+          EXPECT_EQ(FormatLocal(*s.rescheduled_due_at), "2026-03-06 17:00") << order;
+          EXPECT_TRUE(ApologyIssuedInTime(s)) << order;
+          EXPECT_EQ(BreachAlerts(s), kBreachOnly) << order;
+        });
+    EXPECT_EQ(orders, 24u);
+  }
+}
+
+// An apology Thu 10:00, after the deadline Thu 09:00, is missing in every arrival order.
+// Before the fix, the orders where it arrived before the receipt (no deadline known yet)
+// counted it as issued.
+TEST_F(ApologyTest, AnApologyAfterTheDeadlineIsMissingInEveryArrivalOrder) {
+  std::vector<DossierEvent> events = PausedReceipt();
+  events.push_back(Apology("a", "2026-03-05 10:00"));
+  ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
+    EXPECT_EQ(s.apology_at, Local("2026-03-05 10:00")) << order;
+    EXPECT_FALSE(ApologyIssuedInTime(s)) << order;
+    EXPECT_EQ(BreachAlerts(s), kBreachAndApologyMissing) << order;
+  });
+  // Without the pause the deadline is Wed 09:00: an apology Wed 14:00 is late too.
+  ForEveryArrivalOrder({PausedReceipt()[0], Apology("a", "2026-03-04 14:00")},
+                       [&](const DossierState& s, const std::string& order) {
+                         EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-04 09:00") << order;
+                         EXPECT_EQ(BreachAlerts(s), kBreachAndApologyMissing) << order;
+                       });
+}
+
+// Of two apologies the earliest is kept: one Fri 6 Mar 09:00 (late) and one Wed 14:00 (in
+// time) count as issued in time, whichever arrives first.
+TEST_F(ApologyTest, TheEarliestApologyIsKept) {
+  std::vector<DossierEvent> events = PausedReceipt();
+  events.push_back(Apology("a1", "2026-03-06 09:00"));
+  events.push_back(Apology("a2", "2026-03-04 14:00"));
+  ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
+    EXPECT_EQ(s.apology_at, Local("2026-03-04 14:00")) << order;
+    EXPECT_EQ(BreachAlerts(s), kBreachOnly) << order;
+  });
+}
+
+// The breach fired at Wed 10:00 against the unshifted due (Wed 09:00), with no apology: it
+// paged apology_missing then. An apology Wed 14:00 arrives, and then the pause Mon 10:00 - Tue
+// 10:00 (clock Wed 15:00): the deadline moves to Thu 09:00, past the clock, the breach is
+// re-armed, and when it fires again the apology is judged against Thu 09:00: in time.
+TEST_F(ApologyTest, AReArmedBreachJudgesTheApologyAgainstTheNewDeadline) {
+  const std::vector<DossierEvent> paused = PausedReceipt();
+  const DossierState received = Apply({paused[0]});
+  EXPECT_EQ(BreachAlerts(received), kBreachAndApologyMissing);
+  const std::vector<Timer> timers = DesiredTimers(received);
+  ASSERT_FALSE(timers.empty());
+  TimerResult fired = FireTimer(received, timers.back(), Local("2026-03-04 10:00"), ctx_);
+  ASSERT_TRUE(fired.state.breach_fired);
+  DossierState s = fired.state;
+  const Instant clock = Local("2026-03-04 15:00");
+  for (const DossierEvent& e : {Apology("a", "2026-03-04 14:00"), paused[1], paused[2]}) {
+    s = ApplyEvent(&s, e, PartitionId(0), ctx_, clock).state;
+  }
+  EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 09:00");
+  EXPECT_FALSE(s.breach_fired);
+  EXPECT_EQ(BreachAlerts(s), kBreachOnly);
+}
+
+// A dossier stored before the apology's instant was kept (encoding version 4 and older) holds
+// only whether its apology was judged in time as it arrived: judged so, it still counts (no
+// apology_missing), and one never judged so (or never issued) stays missing.
+TEST_F(ApologyTest, AnApologyStoredWithoutItsInstantKeepsItsJudgement) {
+  DossierState stored = Apply(PausedReceipt());
+  ASSERT_FALSE(stored.apology_at.has_value());
+  EXPECT_EQ(BreachAlerts(stored), kBreachAndApologyMissing);
+  stored.legacy_apology_issued = true;
+  EXPECT_TRUE(ApologyIssuedInTime(stored));
+  EXPECT_EQ(BreachAlerts(stored), kBreachOnly);
+  // A later apology (after the deadline) does not undo it.
+  const DossierState later =
+      ApplyEvent(&stored, Apology("a", "2026-03-05 10:00"), PartitionId(0), ctx_).state;
+  EXPECT_EQ(BreachAlerts(later), kBreachOnly);
+}
+
 }  // namespace
 }  // namespace iocstream::rules

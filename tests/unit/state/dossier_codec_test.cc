@@ -51,6 +51,7 @@ DossierState FullState() {
   s.channel = Channel::kOnline;
   s.online_level = OnlineLevel::kFull;
   s.status = DossierStatus::kCompleted;
+  s.event_status = DossierStatus::kCompleted;
   s.due_source = DueSource::kCatalog;
   s.outcome = Outcome::kLate;
   const int64_t t0 = 1'751'328'000'000;  // 2025-07-01T00:00:00Z
@@ -75,7 +76,7 @@ DossierState FullState() {
   s.supplement_requests = 2;
   s.step_breaches = 1;
   s.result_electronic = true;
-  s.apology_issued = true;
+  s.legacy_apology_issued = true;
   s.breach_fired = true;
   s.warning_fired = true;
   s.step_breach_fired = true;
@@ -86,6 +87,7 @@ DossierState FullState() {
   s.last_event_at = At(t0 + 13 * 86'400'000LL);
   s.applied_event_ids = {0x0123456789abcdefULL, 0, std::numeric_limits<uint64_t>::max()};
   s.transferred_at = At(t0 + 4 * 86'400'000LL);
+  s.apology_at = At(t0 + 9 * 86'400'000LL - 7'200'000);
   s.pause_marks = {{At(t0 - 7'200'000), false},  // sorted (PauseMarkBefore), as the rules keep them
                    {At(t0 + 86'400'000LL), true},
                    {At(t0 + 2 * 86'400'000LL), false},
@@ -93,10 +95,18 @@ DossierState FullState() {
   return s;
 }
 
+// FullState() as encoding versions 3 and 4 stored it: no apology instant (the flag says the
+// apology was judged before the deadline on arrival), the status the latest event's.
+DossierState FullStateVersion4() {
+  DossierState s = FullState();
+  s.apology_at.reset();
+  return s;
+}
+
 // FullState() as encoding version 2 stored it: no transfer instant, no pause marks, no
 // overdue_by_supplements.
 DossierState FullStateVersion2() {
-  DossierState s = FullState();
+  DossierState s = FullStateVersion4();
   s.overdue_by_supplements = false;
   s.transferred_at.reset();
   s.pause_marks.clear();
@@ -112,7 +122,7 @@ TEST(DossierCodecTest, FixtureSetsEveryField) {
 TEST(DossierCodecTest, FullStateRoundTrips) {
   const DossierState s = FullState();
   auto bytes = EncodeDossier(s);
-  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 4);  // holds pause marks: version 4
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 5);  // holds an apology instant: version 5
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
   EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
@@ -121,13 +131,12 @@ TEST(DossierCodecTest, FullStateRoundTrips) {
 // Pause marks carry their kind from version 4 on: a value holding marks is written as version
 // 4, its mark bytes 2 more for a payment's and 4 more for a legacy one's (PauseKind::kLegacy).
 TEST(DossierCodecTest, PauseMarkKindsRoundTripAsVersion4) {
-  DossierState s = FullState();
+  DossierState s = FullStateVersion4();
   const Instant last = s.pause_marks.back().at;
   s.pause_marks.push_back({last, true, PauseKind::kPayment});  // after the supplement's start
   s.pause_marks.push_back({last, true, PauseKind::kLegacy});
   s.pause_marks.push_back({last + std::chrono::hours(3), false, PauseKind::kPayment});
   const std::string bytes = EncodeDossier(s);
-  EXPECT_EQ(kDossierEncodingVersion, 4);
   EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 4);
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
@@ -173,7 +182,7 @@ constexpr std::string_view kFullStateVersion2 =
     "bace960580ca9bc40480dae8f10380f0c9e50580f0b252040203efcdab89674523010000000000000000ff"
     "ffffffffffffff0280aaea5580f0b252808ad0fa0180bab70380b0fe9b03";
 
-// Version 3 bytes of FullState(), as the first version 3 encoder wrote them (before pause
+// Version 3 bytes of FullStateVersion4(), as the first version 3 encoder wrote them (before pause
 // marks had a kind).
 constexpr std::string_view kFullStateVersion3 =
     "03ffff01df0102030402030e0d3030302e30302e31312e48353705323438343116312e3030313233342e30"
@@ -187,13 +196,48 @@ TEST(DossierCodecTest, EncodingIsByteStable) {
   // Stored values outlive the code that wrote them: an encoder rewrite must produce the same
   // bytes unless it bumps the version. These are version 3 bytes of an empty state, as the
   // first version 3 encoder wrote them (a value without pause marks is still version 3), and
-  // FullState()'s, which holds supplement marks: version 4, else the same bytes.
-  EXPECT_EQ(Hex(EncodeDossier(FullState())), "04" + std::string(kFullStateVersion3.substr(2)));
+  // FullStateVersion4()'s, which holds supplement marks: version 4, else the same bytes.
+  EXPECT_EQ(Hex(EncodeDossier(FullStateVersion4())),
+            "04" + std::string(kFullStateVersion3.substr(2)));
   EXPECT_EQ(Hex(EncodeDossier(DossierState{})), "03002000000900000000000000000000000000000100");
   // The reused-buffer overload replaces what the buffer held.
   std::string buffer(500, 'x');
   EncodeDossier(DossierState{}, &buffer);
   EXPECT_EQ(buffer, EncodeDossier(DossierState{}));
+}
+
+// A dossier whose status shown differs from the latest event's (a supplement still awaited
+// after a payment received) is written as version 5: the bytes of version 4 and the latest
+// event's status. Values whose two statuses agree keep their version 3 or 4 bytes, and values
+// of those versions read the latest event's status as the one stored.
+TEST(DossierCodecTest, Version5CarriesTheLatestEventsStatus) {
+  DossierState s = FullStateVersion4();
+  s.status = DossierStatus::kWaitingSupplement;
+  s.event_status = DossierStatus::kInProgress;
+  const std::string bytes = EncodeDossier(s);
+  EXPECT_EQ(kDossierEncodingVersion, 5);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 5);
+  auto decoded = DecodeDossier(s.dossier_id, bytes);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
+
+  DossierState agreed = s;
+  agreed.event_status = agreed.status;
+  const std::string v4 = EncodeDossier(agreed);
+  EXPECT_EQ(static_cast<uint8_t>(v4[0]), 4);
+  EXPECT_EQ(bytes.substr(1), v4.substr(1) + '\x01');  // kInProgress
+  std::string relabelled = v4;
+  relabelled[0] = '\x05';
+  auto short5 = DecodeDossier(s.dossier_id, relabelled);
+  ASSERT_FALSE(short5.has_value()) << "version 5 without the latest event's status";
+  relabelled += '\x0a';  // no such status
+  ASSERT_FALSE(DecodeDossier(s.dossier_id, relabelled).has_value()) << "invalid status";
+
+  // Version 4 bytes, as a build before version 5 wrote them: the status was the latest event's.
+  auto read = DecodeDossier(s.dossier_id, v4);
+  ASSERT_TRUE(read.has_value()) << read.error().message;
+  EXPECT_EQ(read->status, DossierStatus::kWaitingSupplement);
+  EXPECT_EQ(read->event_status, DossierStatus::kWaitingSupplement);
 }
 
 // Version 3 kept no kind: every mark of a version 3 value reads back as a legacy one's
@@ -205,7 +249,7 @@ DossierState WithLegacyMarks(DossierState s) {
 }
 
 TEST(DossierCodecTest, Version3MarksReadBackAsLegacyMarks) {
-  const DossierState s = WithLegacyMarks(FullState());
+  const DossierState s = WithLegacyMarks(FullStateVersion4());
   auto decoded = DecodeDossier(s.dossier_id, Unhex(kFullStateVersion3));
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
   EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
@@ -312,6 +356,7 @@ TEST(DossierCodecTest, TypicalStateIsCompact) {
   s.timer_floor.reset();
   s.unmatched_resume_at.reset();
   s.transferred_at.reset();
+  s.apology_at.reset();
   s.applied_event_ids.resize(2);
   s.pauses.clear();
   s.pause_marks.clear();
@@ -342,7 +387,7 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
     EXPECT_NE(decoded.error().message.find("(dossier d)"), std::string::npos);
   };
   expect_corrupt(bytes + "x", "trailing byte");
-  for (char v : {'\x00', '\x05'}) {
+  for (char v : {'\x00', '\x06'}) {
     std::string version = bytes;
     version[0] = v;
     expect_corrupt(version, "unknown version");
@@ -351,8 +396,17 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   DossierState small;
   const std::string empty = EncodeDossier(small);
   std::string presence = empty;
-  presence.replace(1, 1, "\x80\x80\x02");  // presence bit 15: unknown (15 known)
+  presence.replace(1, 1, "\x80\x80\x04");  // presence bit 16: unknown (16 known)
   expect_corrupt(presence, "unknown presence bit");
+  // Presence bit 15 (the apology's instant) came with version 5.
+  DossierState apologised;
+  apologised.apology_at = At(5);
+  std::string apology = EncodeDossier(apologised);
+  ASSERT_EQ(apology[0], '\x05');
+  EXPECT_TRUE(DecodeDossier("d", apology).has_value());
+  apology[0] = '\x04';
+  apology.pop_back();  // without version 5's status byte
+  expect_corrupt(apology, "apology instant in version 4");
   std::string flags = empty;
   flags.replace(2, 1, "\xa0\x02");  // flags: 8 known bits; this sets unknown bit 8
   expect_corrupt(flags, "unknown flag bit");
@@ -395,8 +449,9 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   unsorted.pause_marks = {{At(10), true}, {At(5), false}};
   expect_corrupt(EncodeDossier(unsorted), "pause marks out of order");
   // A version 3 value labelled 2 has bits version 2 did not have.
-  expect_corrupt(Unhex(kFullStateVersion2).substr(0, 1) + EncodeDossier(FullState()).substr(1),
-                 "version 2 with the bits of version 3");
+  expect_corrupt(
+      Unhex(kFullStateVersion2).substr(0, 1) + EncodeDossier(FullStateVersion4()).substr(1),
+      "version 2 with the bits of version 3");
   // Overlong varint (11 bytes).
   std::string overlong = empty;
   overlong.resize(overlong.size() - 4);
