@@ -89,17 +89,22 @@ std::set<PartitionId> Held(const ApiContext& ctx) {
 
 void RegisterApi(HttpServer& server, ApiContext ctx) {
   auto shared = std::make_shared<ApiContext>(std::move(ctx));
-  server.Handle("GET", "/metrics", [shared](const HttpRequest&) {
+  // The probes and /metrics take no parameter either: Prometheus sends none unless a scrape
+  // config adds `params:`, which would mean nothing here (refused: its scrapes fail, naming it).
+  server.Handle("GET", "/metrics", [shared](const HttpRequest& req) {
+    if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
     HttpResponse r;
     r.content_type = std::string(kPrometheusTextContentType);
     r.body = shared->metrics->Serialize();
     return r;
   });
   // Probes are answered on the server's I/O thread, never queued behind slow requests.
-  server.HandleQuick("GET", "/healthz", [](const HttpRequest&) {
+  server.HandleQuick("GET", "/healthz", [](const HttpRequest& req) {
+    if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
     return Json({{"status", "ok"}});
   });
-  server.HandleQuick("GET", "/readyz", [shared](const HttpRequest&) {
+  server.HandleQuick("GET", "/readyz", [shared](const HttpRequest& req) {
+    if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
     const bool ready = !shared->ready || shared->ready();
     return Json({{"ready", ready}}, ready ? 200 : 503);
   });

@@ -709,6 +709,14 @@ int RunReplay(const ReplayOptions& options) {
           "first"));
     }
   }
+  // With --mapping: the mapping and the CSV files are read before the state store is opened,
+  // which creates its directory: a wrong header or mapping left an empty state directory.
+  std::optional<MappedEvents> mapped;
+  if (options.mapping_path) {
+    auto read = ReadMappedCsv(*options.mapping_path, options.files);
+    if (!read) return Fail(read.error());
+    mapped = std::move(*read);
+  }
   // Deterministic: event time drives timers.
   auto opened = OpenPipelineSession(options.common, PipelineMode::kReplay);
   if (!opened) return Fail(opened.error());
@@ -768,9 +776,7 @@ int RunReplay(const ReplayOptions& options) {
   auto stop_with_input_left = [&] { return stopped_early = g_stop_requested.load(); };
   // With --mapping: what became of the CSV rows, printed after the summary.
   std::optional<std::string> rows_line;
-  if (options.mapping_path) {
-    auto mapped = ReadMappedCsv(*options.mapping_path, options.files);
-    if (!mapped) return Fail(mapped.error());
+  if (mapped) {
     rows_line = "replayed " + DescribeRows(*mapped);
     // Encoded once, then fed through the same decode path as Kafka records.
     std::vector<std::string> payloads;

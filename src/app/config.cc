@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <type_traits>
@@ -19,6 +20,8 @@ namespace {
 
 // The largest value of a state.*_mb key: 1 TiB (their bytes, value << 20, cannot overflow).
 constexpr size_t kMaxMb = size_t{1} << 20;
+constexpr int kIntMax = std::numeric_limits<int>::max();
+constexpr size_t kSizeMax = std::numeric_limits<size_t>::max();
 
 namespace fs = std::filesystem;
 
@@ -61,9 +64,14 @@ constexpr const char* TypeName() {
 bool IsNullValue(const YAML::Node& v) { return v.IsNull() || v.Tag() == "tag:yaml.org,2002:null"; }
 
 // Reads an optional scalar of type T at node[key]; error text names the key and the type.
+// `range` is the key's own bounds (checked by the caller once read), which a whole number
+// that does not even fit T is refused with: `-5` for a key that takes 1 and up said "at least
+// 0", then 0 "must be at least 1" (a QA finding). Without it, T's bounds.
 template <typename T>
 Status Read(const YAML::Node& node, const std::string& section, const char* key, T& out,
-            const ConfigError& err) {
+            const ConfigError& err,
+            std::optional<std::pair<std::type_identity_t<T>, std::type_identity_t<T>>> range =
+                std::nullopt) {
   const YAML::Node v = node[key];
   if (!v) return {};
   // `key:` or `key: ~` is YAML's null, which yaml-cpp reads as the string "null" (a state
@@ -92,9 +100,12 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
       const std::string text = v.IsScalar() ? v.Scalar() : std::string();
       const size_t sign = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
       if (text.size() > sign && text.find_first_not_of("0123456789", sign) == std::string::npos) {
-        return err(section + "." + key, "out of range: " + text + " (at most " +
-                                            std::to_string(std::numeric_limits<T>::max()) +
-                                            (std::is_unsigned_v<T> ? ", at least 0)" : ")"));
+        const bool below = text[0] == '-';
+        const T bound = below ? (range ? range->first : std::numeric_limits<T>::min())
+                              : (range ? range->second : std::numeric_limits<T>::max());
+        return err(section + "." + key, "out of range: " + text + " (" +
+                                            (below ? "at least " : "at most ") +
+                                            std::to_string(bound) + ")");
       }
     }
     return err(section + "." + key,
@@ -248,11 +259,22 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
         }
       }
     }
-    if (Status s = Read(k, "kafka", "partitions", c.kafka.partitions, err); !s) return s;
+    if (Status s = Read(k, "kafka", "partitions", c.kafka.partitions, err, std::pair{1, kIntMax});
+        !s) {
+      return s;
+    }
     if (c.kafka.partitions < 1) return err("kafka.partitions", "must be at least 1");
-    if (Status s = Read(k, "kafka", "max_batch", c.kafka.max_batch, err); !s) return s;
+    if (Status s =
+            Read(k, "kafka", "max_batch", c.kafka.max_batch, err, std::pair{size_t{1}, kSizeMax});
+        !s) {
+      return s;
+    }
     if (c.kafka.max_batch < 1) return err("kafka.max_batch", "must be at least 1");
-    if (Status s = Read(k, "kafka", "fetch_queue_mb", c.kafka.fetch_queue_mb, err); !s) return s;
+    if (Status s = Read(k, "kafka", "fetch_queue_mb", c.kafka.fetch_queue_mb, err,
+                        std::pair{size_t{1}, size_t{2047}});
+        !s) {
+      return s;
+    }
     // librdkafka's queued.max.messages.kbytes takes 1 .. 2097151 KiB.
     if (c.kafka.fetch_queue_mb < 1 || c.kafka.fetch_queue_mb > 2047) {
       return err("kafka.fetch_queue_mb", "must be between 1 and 2047");
@@ -314,15 +336,25 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (c.state.dir.find_first_not_of(" \t") == std::string::npos) {
       return err("state.dir", "must not be empty or blank");
     }
-    if (Status s = Read(st, "state", "block_cache_mb", c.state.block_cache_mb, err); !s) return s;
-    if (Status s = Read(st, "state", "write_buffer_mb", c.state.write_buffer_mb, err); !s) {
+    if (Status s = Read(st, "state", "block_cache_mb", c.state.block_cache_mb, err,
+                        std::pair{size_t{1}, kMaxMb});
+        !s) {
+      return s;
+    }
+    if (Status s = Read(st, "state", "write_buffer_mb", c.state.write_buffer_mb, err,
+                        std::pair{size_t{1}, kMaxMb});
+        !s) {
       return s;
     }
     if (Status s = Read(st, "state", "disable_wal", c.state.disable_wal, err); !s) return s;
-    if (Status s = Read(st, "state", "dossier_cache_mb", c.state.dossier_cache_mb, err); !s) {
+    if (Status s = Read(st, "state", "dossier_cache_mb", c.state.dossier_cache_mb, err,
+                        std::pair{size_t{0}, kMaxMb});
+        !s) {
       return s;
     }
-    if (Status s = Read(st, "state", "dossier_filter_mb", c.state.dossier_filter_mb, err); !s) {
+    if (Status s = Read(st, "state", "dossier_filter_mb", c.state.dossier_filter_mb, err,
+                        std::pair{size_t{0}, size_t{4096}});
+        !s) {
       return s;
     }
     if (Status s = Read(st, "state", "commit_interval_ms", c.state.commit_interval_ms, err); !s) {
@@ -331,7 +363,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (Status s = Read(st, "state", "commit_max_records", c.state.commit_max_records, err); !s) {
       return s;
     }
-    if (Status s = Read(st, "state", "commit_max_mb", c.state.commit_max_mb, err); !s) return s;
+    if (Status s = Read(st, "state", "commit_max_mb", c.state.commit_max_mb, err,
+                        std::pair{size_t{0}, kMaxMb});
+        !s) {
+      return s;
+    }
     // Allocated whole at start: 4 GiB already covers billions of dossiers. Checked first, so
     // that any value past it is refused with its own bound.
     if (c.state.dossier_filter_mb > 4096) {
@@ -361,7 +397,7 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return err("http.address", s.error().message);
     }
     int port = c.http.port;
-    if (Status s = Read(h, "http", "port", port, err); !s) return s;
+    if (Status s = Read(h, "http", "port", port, err, std::pair{0, 65535}); !s) return s;
     if (port < 0 || port > 65535) return err("http.port", "must be 0..65535");
     c.http.port = static_cast<uint16_t>(port);
   }
@@ -446,7 +482,10 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
   }
   if (const YAML::Node r = root["replay"]) {
     if (Status s = CheckKeys(r, "replay", {"partitions"}, err); !s) return s;
-    if (Status s = Read(r, "replay", "partitions", c.replay_partitions, err); !s) return s;
+    if (Status s = Read(r, "replay", "partitions", c.replay_partitions, err, std::pair{1, kIntMax});
+        !s) {
+      return s;
+    }
     if (c.replay_partitions < 1) return err("replay.partitions", "must be at least 1");
   }
   return {};

@@ -285,6 +285,25 @@ TEST(ReplayInputTest, MappedCsvRowsNotImportedAreCounted) {
   EXPECT_NE(r.err.find("cases.csv:4:"), std::string::npos) << r.err;
 }
 
+// A CSV the mapping cannot read (a wrong header) or a mapping that is not there is refused
+// before the state store is opened: a QA trial found an empty state directory left behind.
+TEST(ReplayInputTest, AMappedCsvRefusedLeavesNoStateDirectory) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-csv-header"));
+  const std::string mapping = SourceDir() + "/config/mappings/boston-sample.yaml";
+  const std::string csv = dir / "x.csv";
+  std::ofstream(csv, std::ios::binary) << "id,opened\n1,2025-11-01 10:00:00\n";
+  const CommandResult header =
+      RunIocstream({"replay", "--config", config, "--mapping", mapping, csv});
+  EXPECT_NE(header.exit_code, 0);
+  EXPECT_NE(header.err.find("(columns: id, opened)"), std::string::npos) << header.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "state"));
+  const CommandResult no_mapping =
+      RunIocstream({"replay", "--config", config, "--mapping", dir / "missing.yaml", csv});
+  EXPECT_NE(no_mapping.exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(dir / "state"));
+}
+
 // Each replay partition keeps its own timers: a state dir replayed with another
 // replay.partitions would put a dossier's later events where its timers are not, and those
 // timers would never fire (found by a helper: 696 alerts instead of 919). Refused, with the

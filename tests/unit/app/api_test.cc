@@ -173,6 +173,18 @@ TEST_F(ApiTest, UnknownAndRepeatedQueryParametersAreRefused) {
   EXPECT_EQ(Call("GET", "/api/v1/overdue?department=ISD&department=", 400)["error"],
             "query parameter 'department' given more than once");
   Call("GET", "/api/v1/overdue?department=ISD&limit=5", 200);
+  // The probes and /metrics too (a QA trial had `/metrics?x=1` and `/readyz?x` answer 200).
+  for (const char* target : {"/metrics?x=1", "/healthz?x=1", "/readyz?x"}) {
+    EXPECT_EQ(Call("GET", target, 400)["error"],
+              "unknown query parameter 'x' (this endpoint takes none)")
+        << target;
+  }
+  {
+    test::TestClient client(server_->port());
+    EXPECT_EQ(client.Request("GET", "/metrics")->status, 200);
+  }
+  Call("GET", "/healthz", 200);
+  Call("GET", "/readyz", 200);
   // Nothing is done for a request refused so.
   server_->Stop();
   int reloads = 0;

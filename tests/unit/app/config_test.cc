@@ -313,5 +313,35 @@ TEST_F(ConfigTest, NumbersOutOfRangeNameTheRange) {
                 {"state.block_cache_mb", "out of range: 99999999999999999999"});
 }
 
+// A number that does not fit its key's type named the type's bounds, not the key's: `-5` for
+// kafka.max_batch was "at least 0", and 0 then "must be at least 1" (a QA trial).
+TEST_F(ConfigTest, NumbersOutOfRangeNameTheKeysOwnBounds) {
+  ExpectRefused("kafka", "  max_batch: -5\n", {"kafka.max_batch", "out of range: -5 (at least 1)"});
+  ExpectRefused("kafka", "  max_batch: 0\n", {"kafka.max_batch", "must be at least 1"});
+  ExpectRefused("kafka", "  partitions: -99999999999\n",
+                {"kafka.partitions", "out of range: -99999999999 (at least 1)"});
+  ExpectRefused("kafka", "  fetch_queue_mb: -1\n", {"kafka.fetch_queue_mb", "(at least 1)"});
+  ExpectRefused("kafka", "  fetch_queue_mb: 99999999999999999999\n",
+                {"kafka.fetch_queue_mb", "(at most 2047)"});
+  for (const char* key : {"block_cache_mb", "write_buffer_mb"}) {
+    ExpectRefused("state", std::string("  ") + key + ": -1\n", {key, "(at least 1)"});
+  }
+  for (const char* key : {"dossier_cache_mb", "commit_max_mb"}) {
+    ExpectRefused("state", std::string("  ") + key + ": 99999999999999999999\n",
+                  {key, "(at most 1048576)"});
+    ExpectRefused("state", std::string("  ") + key + ": -1\n", {key, "(at least 0)"});
+  }
+  ExpectRefused("state", "  block_cache_mb: 99999999999999999999\n",
+                {"state.block_cache_mb", "(at most 1048576)"});
+  ExpectRefused("state", "  dossier_filter_mb: 99999999999999999999\n",
+                {"state.dossier_filter_mb", "(at most 4096)"});
+  ExpectRefused("http", "  port: 99999999999\n", {"http.port", "(at most 65535)"});
+  ExpectRefused("http", "  port: -99999999999\n", {"http.port", "(at least 0)"});
+  ExpectRefused("replay", "  partitions: -99999999999\n", {"replay.partitions", "(at least 1)"});
+  // Keys without bounds of their own keep their type's.
+  ExpectRefused("state", "  commit_max_records: -1\n",
+                {"state.commit_max_records", "(at least 0)"});
+}
+
 }  // namespace
 }  // namespace iocstream::app
