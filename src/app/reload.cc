@@ -90,6 +90,7 @@ ReloadOutcome ReloadRules(Runtime& runtime, Pipeline& pipeline,
       "dossiers recomputed, {} due times changed, {} timers moved in {} ms",
       config->calendar_files.size(), outcome.procedures, summary->open_dossiers,
       summary->due_changed, summary->timers_moved, summary->duration.count());
+  WarnAboutCalendarCoverage(next->calendar, wall_now);
   return outcome;
 }
 
