@@ -45,12 +45,13 @@ Result<std::shared_ptr<const LoadedRules>> LoadRules(const Config& config) {
   return std::make_shared<const LoadedRules>(LoadedRules{std::move(*calendar), std::move(catalog)});
 }
 
-void WarnAboutCalendarCoverage(const rules::BusinessCalendar& calendar, Instant now) {
+std::vector<std::string> WarnAboutCalendarCoverage(const rules::BusinessCalendar& calendar,
+                                                   Instant now) {
   const auto today = calendar.LocalDate(now);
-  for (const std::string& warning :
-       CalendarCoverageWarnings(CalendarCoverageOf(calendar.spec().years, today), today)) {
-    spdlog::warn("{}", warning);
-  }
+  std::vector<std::string> warnings =
+      CalendarCoverageWarnings(CalendarCoverageOf(calendar.spec().years, today), today);
+  for (const std::string& warning : warnings) spdlog::warn("{}", warning);
+  return warnings;
 }
 
 rules::RulesContext Runtime::Rules() const {

@@ -166,6 +166,27 @@ TEST_F(ReloadTest, CalendarFileNewlyListedInTheConfigIsLoaded) {
   EXPECT_EQ(loaded_until(), 1798736400.0);  // 2027-01-01T00:00+07:00
 }
 
+// The QA trial of 2026-12-04: with no 2027 file, a reload in December says so, in the log
+// and in its answer; in March nothing is due yet.
+TEST_F(ReloadTest, ReloadWarnsWhenNextYearHasNoCalendarFile) {
+  const ReloadOutcome march = Reload();
+  ASSERT_FALSE(march.error) << march.error->message;
+  EXPECT_TRUE(march.warnings.empty());
+  EXPECT_EQ(ReloadOutcomeJson(march)["warnings"], nlohmann::ordered_json::array());
+
+  const std::vector<PartitionId> partitions = {PartitionId(0)};
+  const ReloadOutcome december = ReloadRules(
+      *runtime_, *pipeline_, partitions, *ParseRfc3339("2026-12-04T09:00:00+07:00"), probe_reload_);
+  ASSERT_FALSE(december.error) << december.error->message;
+  ASSERT_EQ(december.warnings.size(), 1u);
+  EXPECT_EQ(december.warnings[0],
+            "calendar: no file loaded for 2027: the loaded years end on 2026-12-31, in 28 days "
+            "(local date 2026-12-04); deadlines after 2026-12-31 skip no holiday: add "
+            "config/calendars/vn-2027.yaml and list it under calendar.files once the government "
+            "publishes the year's schedule");
+  EXPECT_EQ(ReloadOutcomeJson(december)["warnings"][0], december.warnings[0]);
+}
+
 // A reload applies the calendar and the catalog only: other sections edited since the start
 // are named as needing a restart (a helper changed http.port, reloaded and got 200 with no
 // word that the change waited for a restart). Comments and layout are not changes.
