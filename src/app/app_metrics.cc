@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "app/rules_config.h"
 #include "iocstream/core/code.h"
 #include "iocstream/decode/event_decoder.h"
 
@@ -318,6 +319,16 @@ std::vector<MetricFamily> ReloadMetrics::Collect() const {
     if (ms > 0) Add(last, static_cast<double>(ms) / 1000.0, {{"result", result}});
   }
   return {std::move(total), std::move(last)};
+}
+
+std::vector<MetricFamily> CalendarMetrics::Collect() const {
+  const std::shared_ptr<const LoadedRules> rules = rules_.Get();
+  const Instant until = CalendarLoadedUntil(rules->calendar, now_());
+  return {Single("iocstream_calendar_loaded_until_timestamp_seconds",
+                 "When the holidays of the working calendar in force end (Unix seconds): 00:00 "
+                 "local time on 1 January of the first year from the current one without a "
+                 "calendar file. Deadlines from then on skip no holiday.",
+                 MetricType::Gauge, static_cast<double>(ToEpochMillis(until)) / 1000.0)};
 }
 
 }  // namespace iocstream::app

@@ -19,6 +19,7 @@
 #include "app/outbox_relay.h"
 #include "app/pipeline.h"
 #include "app/reload.h"
+#include "app/runtime.h"
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/ingest/kafka_source.h"
 #include "iocstream/state/state_store.h"
@@ -53,6 +54,22 @@ class ReloadMetrics : public prometheus::Collectable {
 
  private:
   const ReloadProbe& probe_;
+};
+
+// iocstream_calendar_loaded_until_timestamp_seconds: when the holidays of the calendar in
+// force end, as Unix seconds: 00:00 (the calendar's time zone) of 1 January of the first year,
+// from the current year on, that no calendar file covers (CalendarLoadedUntil). Deadlines
+// from then on skip no holiday. Read from `rules` and `now` at each scrape, so it follows
+// reloads; always exported.
+class CalendarMetrics : public prometheus::Collectable {
+ public:
+  explicit CalendarMetrics(const CurrentRules& rules, std::function<Instant()> now = WallClockNow)
+      : rules_(rules), now_(std::move(now)) {}
+  [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const CurrentRules& rules_;
+  std::function<Instant()> now_;
 };
 
 }  // namespace iocstream::app

@@ -415,6 +415,7 @@ int RunLive(const RunOptions& options) {
   ReloadProbe reload_probe;
   ReloadRequests reloads;
   metrics->RegisterCollectable(std::make_shared<ReloadMetrics>(reload_probe));
+  metrics->RegisterCollectable(std::make_shared<CalendarMetrics>(runtime.rules));
   std::unique_ptr<HttpServer> http;
   if (config.http.enabled) {
     HttpServerOptions http_options;

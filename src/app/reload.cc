@@ -29,6 +29,7 @@ nlohmann::ordered_json ReloadOutcomeJson(const ReloadOutcome& outcome) {
   j["procedures"] = outcome.procedures;
   j["recompute"] = RecomputeSummaryJson(outcome.recompute);
   j["restart_needed"] = outcome.restart_needed;
+  j["warnings"] = outcome.warnings;
   return j;
 }
 
@@ -90,6 +91,7 @@ ReloadOutcome ReloadRules(Runtime& runtime, Pipeline& pipeline,
       "dossiers recomputed, {} due times changed, {} timers moved in {} ms",
       config->calendar_files.size(), outcome.procedures, summary->open_dossiers,
       summary->due_changed, summary->timers_moved, summary->duration.count());
+  outcome.warnings = WarnAboutCalendarCoverage(next->calendar, wall_now);
   return outcome;
 }
 

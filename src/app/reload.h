@@ -42,10 +42,13 @@ struct ReloadOutcome {
   // Sections of the config file changed since the start other than `calendar` and
   // `procedures`: a reload does not apply them, a restart does (sorted).
   std::vector<std::string> restart_needed;
+  // What the log warned about the files now in force: the years the calendar leaves out
+  // (WarnAboutCalendarCoverage), e.g. next year's file missing from 1 October.
+  std::vector<std::string> warnings;
 };
 
 // {"status":"ok","calendar_years":[2025,2026],"procedures":N,"recompute":{...},
-// "restart_needed":["http",...]} or
+// "restart_needed":["http",...],"warnings":["calendar: no file loaded for 2027: ..."]} or
 // {"status":"failed","error":"..."}; see RecomputeSummaryJson for "recompute".
 [[nodiscard]] nlohmann::ordered_json ReloadOutcomeJson(const ReloadOutcome& outcome);
 

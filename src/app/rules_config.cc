@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -380,6 +381,76 @@ Result<rules::BusinessCalendar> LoadBusinessCalendar(const std::vector<std::stri
   auto calendar = rules::BusinessCalendar::Create(std::move(*merged));
   if (!calendar) return InvalidArgument("calendar: " + calendar.error().message);
   return calendar;
+}
+
+CalendarCoverage CalendarCoverageOf(std::span<const std::chrono::year> loaded,
+                                    std::chrono::year_month_day today) {
+  using std::chrono::year;
+  std::vector<year> years(loaded.begin(), loaded.end());
+  std::sort(years.begin(), years.end());
+  years.erase(std::unique(years.begin(), years.end()), years.end());
+  CalendarCoverage c;
+  c.first_unloaded = today.year();
+  while (std::binary_search(years.begin(), years.end(), c.first_unloaded)) ++c.first_unloaded;
+  if (!years.empty()) {
+    c.first_loaded = years.front();
+    c.last_loaded = years.back();
+    for (year y = years.front(); y < years.back(); ++y) {
+      if (!std::binary_search(years.begin(), years.end(), y)) c.gaps.push_back(y);
+    }
+  }
+  c.days_left = std::chrono::sys_days{c.first_unloaded / std::chrono::January / 1} -
+                std::chrono::sys_days{today};
+  return c;
+}
+
+namespace {
+
+std::string YearText(std::chrono::year y) { return std::to_string(static_cast<int>(y)); }
+
+std::string DateText(std::chrono::year_month_day d) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(d.year()),
+                static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
+  return text;
+}
+
+}  // namespace
+
+std::vector<std::string> CalendarCoverageWarnings(const CalendarCoverage& coverage,
+                                                  std::chrono::year_month_day today) {
+  using std::chrono::December;
+  std::vector<std::string> out;
+  const std::string next = YearText(coverage.first_unloaded);
+  const std::string end =
+      DateText((coverage.first_unloaded - std::chrono::years{1}) / December / 31);
+  const std::string fix = "add config/calendars/vn-" + next +
+                          ".yaml and list it under calendar.files once the government "
+                          "publishes the year's schedule";
+  if (coverage.days_left <= std::chrono::days{0}) {
+    out.push_back("calendar: no file loaded for the current year " + next + " (local date " +
+                  DateText(today) + "): deadlines after " + end + " skip no holiday: " + fix);
+  } else if (coverage.days_left <= kCalendarCoverageWarningDays) {
+    out.push_back("calendar: no file loaded for " + next + ": the loaded years end on " + end +
+                  ", in " + std::to_string(coverage.days_left.count()) + " days (local date " +
+                  DateText(today) + "); deadlines after " + end + " skip no holiday: " + fix);
+  }
+  if (!coverage.gaps.empty()) {
+    std::string years;
+    for (const auto y : coverage.gaps) years += (years.empty() ? "" : ", ") + YearText(y);
+    out.push_back(
+        "calendar: no file loaded for " + years + " although " + YearText(*coverage.first_loaded) +
+        " and " + YearText(*coverage.last_loaded) + " are: deadlines in " +
+        (coverage.gaps.size() == 1 ? "that year" : "those years") +
+        " skip no holiday: add config/calendars/vn-" + YearText(coverage.gaps.front()) + ".yaml" +
+        (coverage.gaps.size() == 1 ? "" : " etc.") + " and list it under calendar.files");
+  }
+  return out;
+}
+
+Instant CalendarLoadedUntil(const rules::BusinessCalendar& calendar, Instant now) {
+  const CalendarCoverage c = CalendarCoverageOf(calendar.spec().years, calendar.LocalDate(now));
+  return calendar.FromLocal(std::chrono::local_days{c.first_unloaded / std::chrono::January / 1});
 }
 
 Result<rules::ProcedureCatalog> ParseProcedureCatalogYaml(std::string_view yaml,

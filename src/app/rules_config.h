@@ -19,6 +19,9 @@
 // Thread-safety: free functions without shared state; safe to call concurrently.
 #pragma once
 
+#include <chrono>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +42,48 @@ namespace iocstream::app {
 // file follow the weekly rule only (business_calendar.h).
 [[nodiscard]] Result<rules::BusinessCalendar> LoadBusinessCalendar(
     const std::vector<std::string>& paths);
+
+// How far the loaded calendar years reach, seen from a local date `today` (the wall clock's):
+// which holidays deadlines computed now can miss. Days of a year that is not loaded follow the
+// weekly rule only (business_calendar.h), so a deadline that runs into one skips no holiday.
+struct CalendarCoverage {
+  // The first year, from today's year on, without a calendar file: deadlines on or after its
+  // 1 January skip no holiday. Today's year itself when that is not loaded.
+  std::chrono::year first_unloaded{0};
+  // The earliest and latest loaded years, whether or not the years between are all loaded;
+  // nullopt when none is (a calendar always loads one).
+  std::optional<std::chrono::year> first_loaded;
+  std::optional<std::chrono::year> last_loaded;
+  // Years without a file between the earliest and the latest loaded year, ascending
+  // (2025 and 2027 loaded: {2026}).
+  std::vector<std::chrono::year> gaps;
+  // Days from `today` to 1 January of first_unloaded; 0 or less when today is in it.
+  std::chrono::days days_left{0};
+};
+
+// Pure: `loaded` in any order, duplicates allowed.
+[[nodiscard]] CalendarCoverage CalendarCoverageOf(std::span<const std::chrono::year> loaded,
+                                                  std::chrono::year_month_day today);
+
+// Warn from this many days before the loaded years end: from 1 October of the last one
+// (the government announces next year's Tết and National Day schedule from October).
+inline constexpr std::chrono::days kCalendarCoverageWarningDays{92};
+
+// The operator's warnings about `coverage` (one sentence each; empty when all is well):
+// - the years end within kCalendarCoverageWarningDays of `today`, or today's year is not
+//   loaded: names the first unloaded year, the last loaded date and the consequence, e.g.
+//   "calendar: no file loaded for 2027: the loaded years end on 2026-12-31, in 28 days
+//   (local date 2026-12-04); deadlines after 2026-12-31 skip no holiday: add
+//   config/calendars/vn-2027.yaml and list it under calendar.files once the government
+//   publishes the year's schedule";
+// - gaps: the years missing between loaded ones.
+[[nodiscard]] std::vector<std::string> CalendarCoverageWarnings(const CalendarCoverage& coverage,
+                                                                std::chrono::year_month_day today);
+
+// When the holidays of `calendar` end, seen from `now`: 00:00 local time (the calendar's zone)
+// on 1 January of CalendarCoverageOf(its years, local date of now).first_unloaded. At or
+// before `now` when the current year is not loaded.
+[[nodiscard]] Instant CalendarLoadedUntil(const rules::BusinessCalendar& calendar, Instant now);
 
 [[nodiscard]] Result<rules::ProcedureCatalog> ParseProcedureCatalogYaml(std::string_view yaml,
                                                                         std::string_view source);

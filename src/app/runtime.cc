@@ -45,6 +45,15 @@ Result<std::shared_ptr<const LoadedRules>> LoadRules(const Config& config) {
   return std::make_shared<const LoadedRules>(LoadedRules{std::move(*calendar), std::move(catalog)});
 }
 
+std::vector<std::string> WarnAboutCalendarCoverage(const rules::BusinessCalendar& calendar,
+                                                   Instant now) {
+  const auto today = calendar.LocalDate(now);
+  std::vector<std::string> warnings =
+      CalendarCoverageWarnings(CalendarCoverageOf(calendar.spec().years, today), today);
+  for (const std::string& warning : warnings) spdlog::warn("{}", warning);
+  return warnings;
+}
+
 rules::RulesContext Runtime::Rules() const {
   const std::shared_ptr<const LoadedRules> current = rules.Get();
   return rules::RulesContext{&current->calendar, current->catalog ? &*current->catalog : nullptr,
@@ -63,6 +72,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
   auto loaded = LoadRules(rt->config);
   if (!loaded) return loaded.error();
   rt->rules.Set(std::move(*loaded));
+  WarnAboutCalendarCoverage(rt->calendar(), WallClockNow());
   state::StateStoreOptions options;
   options.path = rt->config.state.dir;
   options.block_cache_bytes = rt->config.state.block_cache_mb << 20;

@@ -7,7 +7,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "app/config.h"
 #include "iocstream/rules/business_calendar.h"
@@ -62,8 +64,15 @@ struct Runtime {
 inline constexpr std::string_view kReplayAlertsFile = "alerts.ndjson";
 inline constexpr std::string_view kReplayDeadLettersFile = "dead-letters.ndjson";
 
-// Loads the calendar and catalog, and opens the state store at config.state.dir.
+// Loads the calendar and catalog, and opens the state store at config.state.dir. Logs the
+// warnings of WarnAboutCalendarCoverage as of the wall clock.
 [[nodiscard]] Result<std::unique_ptr<Runtime>> OpenRuntime(Config config);
+
+// Logs a warning for each of CalendarCoverageWarnings (rules_config.h) of `calendar` seen
+// from `now`, and returns them: the years it does not load that deadlines computed now can
+// reach, whose holidays they skip. At start (OpenRuntime) and after each reload (ReloadRules).
+std::vector<std::string> WarnAboutCalendarCoverage(const rules::BusinessCalendar& calendar,
+                                                   Instant now);
 
 // Set by SIGINT, SIGTERM and SIGHUP once InstallStopSignals() ran (SIGHUP until
 // InstallReloadSignal takes it over).

@@ -1,6 +1,8 @@
 #include "app/views.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 
 #include "iocstream/decode/rfc3339.h"
 #include "iocstream/rules/dossier_state_machine.h"
@@ -108,6 +110,19 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
     explain["days_off_skipped"] =
         skipped ? nlohmann::ordered_json(skipped->count) : nlohmann::ordered_json(nullptr);
     explain["days_off_named"] = std::move(named);
+    // Years from the receipt date to the due date without a calendar file: their holidays
+    // are in neither the due time nor days_off_skipped (config/calendars/README.md).
+    nlohmann::ordered_json not_loaded = nlohmann::ordered_json::array();
+    if (s.received_at && s.due_at) {
+      const std::vector<std::chrono::year>& years = calendar->spec().years;
+      const std::chrono::year last = calendar->LocalDate(*s.due_at).year();
+      for (std::chrono::year y = calendar->LocalDate(*s.received_at).year(); y <= last; ++y) {
+        if (std::find(years.begin(), years.end(), y) == years.end()) {
+          not_loaded.push_back(static_cast<int>(y));
+        }
+      }
+    }
+    explain["years_not_loaded"] = std::move(not_loaded);
   }
   j["deadline"] = std::move(explain);
   j["alerts"] = {{"warning", s.warning_fired},

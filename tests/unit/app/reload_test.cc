@@ -141,6 +141,20 @@ TEST_F(ReloadTest, InvalidFileKeepsTheRulesInForce) {
 }
 
 TEST_F(ReloadTest, CalendarFileNewlyListedInTheConfigIsLoaded) {
+  // The gauge of the calendar's end follows the reload: in mid-2025, with 2026 loaded alone,
+  // the current year is not covered and the calendar "ended" on 1 Jan 2025 (Vietnam time).
+  const Instant mid_2025 = *ParseRfc3339("2025-06-02T09:00:00+07:00");
+  const CalendarMetrics metrics(runtime_->rules, [&] { return mid_2025; });
+  const auto loaded_until = [&] {
+    const auto families = metrics.Collect();
+    EXPECT_EQ(families.size(), 1u);
+    EXPECT_EQ(families.at(0).name, "iocstream_calendar_loaded_until_timestamp_seconds");
+    EXPECT_EQ(families.at(0).type, prometheus::MetricType::Gauge);
+    EXPECT_EQ(families.at(0).metric.size(), 1u);
+    return families.at(0).metric.at(0).gauge.value;
+  };
+  EXPECT_EQ(loaded_until(), 1735664400.0);  // 2025-01-01T00:00+07:00
+
   fs::copy_file(std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2025.yaml",
                 dir_ / "vn-2025.yaml");
   WriteConfig({"vn-2025.yaml", "vn-2026.yaml"});
@@ -149,6 +163,28 @@ TEST_F(ReloadTest, CalendarFileNewlyListedInTheConfigIsLoaded) {
   EXPECT_EQ(outcome.calendar_years, (std::vector<int>{2025, 2026}));
   EXPECT_FALSE(runtime_->calendar().IsWorkingDay(std::chrono::year{2025} / 9 / 2));
   EXPECT_EQ(runtime_->config.calendar_files.size(), 2u);
+  EXPECT_EQ(loaded_until(), 1798736400.0);  // 2027-01-01T00:00+07:00
+}
+
+// The QA trial of 2026-12-04: with no 2027 file, a reload in December says so, in the log
+// and in its answer; in March nothing is due yet.
+TEST_F(ReloadTest, ReloadWarnsWhenNextYearHasNoCalendarFile) {
+  const ReloadOutcome march = Reload();
+  ASSERT_FALSE(march.error) << march.error->message;
+  EXPECT_TRUE(march.warnings.empty());
+  EXPECT_EQ(ReloadOutcomeJson(march)["warnings"], nlohmann::ordered_json::array());
+
+  const std::vector<PartitionId> partitions = {PartitionId(0)};
+  const ReloadOutcome december = ReloadRules(
+      *runtime_, *pipeline_, partitions, *ParseRfc3339("2026-12-04T09:00:00+07:00"), probe_reload_);
+  ASSERT_FALSE(december.error) << december.error->message;
+  ASSERT_EQ(december.warnings.size(), 1u);
+  EXPECT_EQ(december.warnings[0],
+            "calendar: no file loaded for 2027: the loaded years end on 2026-12-31, in 28 days "
+            "(local date 2026-12-04); deadlines after 2026-12-31 skip no holiday: add "
+            "config/calendars/vn-2027.yaml and list it under calendar.files once the government "
+            "publishes the year's schedule");
+  EXPECT_EQ(ReloadOutcomeJson(december)["warnings"][0], december.warnings[0]);
 }
 
 // A reload applies the calendar and the catalog only: other sections edited since the start

@@ -90,9 +90,23 @@ TEST_F(ViewsTest, DossierJsonExplainsTheDaysOff) {
   EXPECT_EQ(deadline["days_off_named"][0]["kind"], "holiday");
   EXPECT_EQ(deadline["days_off_named"][0]["first"], "2026-02-16");
   EXPECT_EQ(deadline["days_off_named"][0]["last"], "2026-02-20");
+  EXPECT_EQ(deadline["years_not_loaded"], nlohmann::ordered_json::array());
   // Without a calendar the view says nothing about days off.
   const auto plain = DossierJson(s, *ParseRfc3339("2026-02-10T00:00:00Z"), nullptr);
   EXPECT_FALSE(plain["deadline"].contains("days_off_skipped"));
+}
+
+// A deadline that runs past the loaded years says which it skipped the holidays of (the QA
+// trial of 2026-12-04: 20 working days from 4 Dec 2026 fell due on 1 Jan 2027, a holiday).
+TEST_F(ViewsTest, DossierJsonNamesTheYearsItsPeriodSpansWithoutACalendarFile) {
+  const auto s = Dossier("2026-12-04T09:00:00+07:00", "2027-01-01T09:00:00+07:00");
+  const auto j = DossierJson(s, *ParseRfc3339("2026-12-04T03:00:00Z"), calendar_);
+  EXPECT_EQ(j["deadline"]["years_not_loaded"], nlohmann::ordered_json::array({2027}));
+  auto open = s;
+  open.due_at.reset();
+  EXPECT_EQ(DossierJson(open, *ParseRfc3339("2026-12-04T03:00:00Z"),
+                        calendar_)["deadline"]["years_not_loaded"],
+            nlohmann::ordered_json::array());
 }
 
 // The summary table's department column counts characters, not bytes: a Vietnamese name is

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "unit/rules/test_support.h"
 
@@ -152,6 +154,103 @@ TEST(RulesConfigTest, CatalogErrorsNameFileAndKey) {
                          "1, unit: months}}\n  - {code: \"1.000001.H56\", online: {amount: 1, "
                          "unit: months}}\n"),
             "cat.yaml: procedure 1.000001: listed twice");
+}
+
+std::vector<std::chrono::year> Years(std::initializer_list<int> ys) {
+  std::vector<std::chrono::year> out;
+  for (const int y : ys) out.emplace_back(y);
+  return out;
+}
+
+TEST(CalendarCoverageTest, FirstUnloadedYearFromToday) {
+  const auto shipped = Years({2026, 2025});
+  CalendarCoverage c = CalendarCoverageOf(shipped, Ymd(2026, 12, 4));
+  EXPECT_EQ(c.first_unloaded, std::chrono::year{2027});
+  EXPECT_EQ(c.first_loaded, std::chrono::year{2025});
+  EXPECT_EQ(c.last_loaded, std::chrono::year{2026});
+  EXPECT_TRUE(c.gaps.empty());
+  EXPECT_EQ(c.days_left, std::chrono::days{28});  // 4 Dec → 1 Jan
+
+  c = CalendarCoverageOf(shipped, Ymd(2025, 3, 1));
+  EXPECT_EQ(c.first_unloaded, std::chrono::year{2027});
+  EXPECT_EQ(c.days_left, std::chrono::days{671});
+
+  // Today's year not loaded: it is the first unloaded one, already begun.
+  c = CalendarCoverageOf(shipped, Ymd(2027, 1, 5));
+  EXPECT_EQ(c.first_unloaded, std::chrono::year{2027});
+  EXPECT_EQ(c.days_left, std::chrono::days{-4});
+  c = CalendarCoverageOf(shipped, Ymd(2024, 12, 31));
+  EXPECT_EQ(c.first_unloaded, std::chrono::year{2024});
+
+  // A gap: the run of loaded years from today stops at it.
+  c = CalendarCoverageOf(Years({2027, 2025, 2025}), Ymd(2025, 6, 1));
+  EXPECT_EQ(c.first_unloaded, std::chrono::year{2026});
+  EXPECT_EQ(c.gaps, Years({2026}));
+  c = CalendarCoverageOf(Years({2025, 2028}), Ymd(2028, 6, 1));
+  EXPECT_EQ(c.first_unloaded, std::chrono::year{2029});
+  EXPECT_EQ(c.gaps, Years({2026, 2027}));
+
+  c = CalendarCoverageOf({}, Ymd(2026, 6, 1));
+  EXPECT_EQ(c.first_unloaded, std::chrono::year{2026});
+  EXPECT_FALSE(c.last_loaded.has_value());
+  EXPECT_TRUE(c.gaps.empty());
+}
+
+TEST(CalendarCoverageTest, WarningsFromOctoberOfTheLastLoadedYear) {
+  const auto shipped = Years({2025, 2026});
+  const auto warnings = [&](year_month_day today) {
+    return CalendarCoverageWarnings(CalendarCoverageOf(shipped, today), today);
+  };
+  EXPECT_TRUE(warnings(Ymd(2026, 6, 1)).empty());
+  EXPECT_TRUE(warnings(Ymd(2026, 9, 30)).empty());
+  EXPECT_EQ(warnings(Ymd(2026, 10, 1)).size(), 1u);  // 92 days left
+  EXPECT_EQ(warnings(Ymd(2026, 12, 4)),
+            std::vector<std::string>{
+                "calendar: no file loaded for 2027: the loaded years end on 2026-12-31, in 28 "
+                "days (local date 2026-12-04); deadlines after 2026-12-31 skip no holiday: add "
+                "config/calendars/vn-2027.yaml and list it under calendar.files once the "
+                "government publishes the year's schedule"});
+  EXPECT_EQ(warnings(Ymd(2027, 1, 5)),
+            std::vector<std::string>{
+                "calendar: no file loaded for the current year 2027 (local date 2027-01-05): "
+                "deadlines after 2026-12-31 skip no holiday: add config/calendars/vn-2027.yaml "
+                "and list it under calendar.files once the government publishes the year's "
+                "schedule"});
+
+  const auto gap = Years({2025, 2027});
+  EXPECT_EQ(CalendarCoverageWarnings(CalendarCoverageOf(gap, Ymd(2025, 3, 1)), Ymd(2025, 3, 1)),
+            std::vector<std::string>{
+                "calendar: no file loaded for 2026 although 2025 and 2027 are: deadlines in that "
+                "year skip no holiday: add config/calendars/vn-2026.yaml and list it under "
+                "calendar.files"});
+  const auto gaps = Years({2025, 2028});
+  const auto both =
+      CalendarCoverageWarnings(CalendarCoverageOf(gaps, Ymd(2025, 12, 1)), Ymd(2025, 12, 1));
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_NE(both[0].find("no file loaded for 2026: the loaded years end on 2025-12-31, in 31 "
+                         "days"),
+            std::string::npos)
+      << both[0];
+  EXPECT_NE(both[1].find("no file loaded for 2026, 2027 although 2025 and 2028 are: deadlines "
+                         "in those years skip no holiday"),
+            std::string::npos)
+      << both[1];
+}
+
+TEST(CalendarCoverageTest, LoadedUntilIsMidnightInVietnamOfTheFirstUnloadedYear) {
+  const auto& calendar = rules::testing::ShippedCalendar();
+  // 2027-01-01T00:00+07:00 = 2026-12-31T17:00Z.
+  const Instant until_2027 = FromEpochMillis(1798736400000);
+  EXPECT_EQ(CalendarLoadedUntil(calendar, FromEpochMillis(1764806400000)),  // 2025-12-04
+            until_2027);
+  EXPECT_EQ(CalendarLoadedUntil(calendar, FromEpochMillis(1796256000000)),  // 2026-12-03
+            until_2027);
+  EXPECT_EQ(CalendarLoadedUntil(calendar, until_2027 - std::chrono::milliseconds(1)), until_2027);
+  // Past it, 2027 is the current year and not loaded: the end stays, now in the past.
+  EXPECT_EQ(CalendarLoadedUntil(calendar, until_2027 + std::chrono::days(40)), until_2027);
+  // Before 2025: the current year, 2024, is not loaded.
+  EXPECT_EQ(CalendarLoadedUntil(calendar, FromEpochMillis(1718000000000)),  // 2024-06-10
+            FromEpochMillis(1704042000000));  // 2024-01-01T00:00+07:00
 }
 
 }  // namespace
