@@ -20,7 +20,7 @@ DecodeWorker::DecodeWorker() {
 DecodeWorker::~DecodeWorker() {
   {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !worker_decoding_; });
+    cv_.wait(lock, [&] { return !busy_; });
     stop_ = true;
   }
   cv_.notify_all();
@@ -31,50 +31,17 @@ void DecodeWorker::Start(std::span<const SourceRecord> records) {
   Finish();
   {
     std::lock_guard lock(mu_);
-    // No thread decodes: nothing else touches the results. This batch is decoded into the
-    // last one's (EventDecoder::DecodeInto reuses their memory), the vector grown only here.
-    if (results_.size() < records.size()) {
-      results_.resize(records.size(), DecodeResult(DossierEvent{}));
-    }
+    // The worker is idle: nothing else touches the results. This batch is decoded into the
+    // last one's (EventDecoder::DecodeInto reuses their memory). Reserved here, so that
+    // results_.data() holds while the worker appends.
+    results_.reserve(records.size());
+    data_ = results_.data();
     records_ = records;
-    taken_ = 0;
     done_ = 0;
-    decoded_ahead_.clear();
     failure_ = nullptr;
+    busy_ = !records.empty();
   }
   cv_.notify_all();
-}
-
-bool DecodeWorker::TakeChunk(size_t& begin, size_t& end) {
-  if (taken_ >= records_.size()) return false;
-  begin = taken_;
-  end = ChunkEnd(begin, records_.size());
-  taken_ = end;
-  return true;
-}
-
-void DecodeWorker::ChunkDecoded(size_t begin, size_t end) {
-  if (begin != done_) {
-    decoded_ahead_.emplace_back(begin, end);
-    return;
-  }
-  done_ = end;
-  for (auto it = decoded_ahead_.begin(); it != decoded_ahead_.end();) {
-    if (it->first == done_) {
-      done_ = it->second;
-      decoded_ahead_.erase(it);
-      it = decoded_ahead_.begin();
-    } else {
-      ++it;
-    }
-  }
-}
-
-void DecodeWorker::DecodeChunk(EventDecoder& decoder, size_t begin, size_t end) {
-  const std::span<const SourceRecord> records = records_;  // set by Start, before any take
-  for (size_t i = begin; i < end; ++i) {
-    decoder.DecodeInto(records[i].payload, KeyOf(records[i]), results_[i]);
-  }
 }
 
 Result<std::span<DecodeResult>> DecodeWorker::Decoded(size_t begin, size_t end) {
@@ -84,30 +51,7 @@ Result<std::span<DecodeResult>> DecodeWorker::Decoded(size_t begin, size_t end) 
                            std::to_string(end) + ") of a batch of " +
                            std::to_string(records_.size()));
   }
-  while (done_ < end && failure_ == nullptr) {
-    size_t chunk_begin = 0;
-    size_t chunk_end = 0;
-    // A chunk not taken by the worker yet is decoded here rather than waited for: one before
-    // `end`, else, while the worker decodes one before `end`, one of the records after it
-    // (the batch's next reads), instead of sitting idle.
-    if (TakeChunk(chunk_begin, chunk_end)) {
-      lock.unlock();
-      std::exception_ptr failure;
-      try {
-        DecodeChunk(caller_decoder_, chunk_begin, chunk_end);
-      } catch (...) {
-        failure = std::current_exception();
-      }
-      lock.lock();
-      if (failure) {
-        failure_ = failure;
-      } else {
-        ChunkDecoded(chunk_begin, chunk_end);
-      }
-      continue;
-    }
-    cv_.wait(lock);  // the worker decodes the chunks before `end` it took
-  }
+  cv_.wait(lock, [&] { return done_ >= end || failure_ != nullptr; });
   if (done_ < end) {
     try {
       std::rethrow_exception(failure_);
@@ -117,39 +61,47 @@ Result<std::span<DecodeResult>> DecodeWorker::Decoded(size_t begin, size_t end) 
       return Error{ErrorCode::kInternal, "decoding a polled batch: unknown exception"};
     }
   }
-  return std::span<DecodeResult>(results_.data() + begin, end - begin);
+  return std::span<DecodeResult>(data_ + begin, end - begin);
 }
 
 void DecodeWorker::Finish() {
   std::unique_lock lock(mu_);
-  taken_ = records_.size();  // the chunks not taken stay undecoded
-  cv_.wait(lock, [&] { return !worker_decoding_; });
+  cv_.wait(lock, [&] { return !busy_; });
 }
 
 void DecodeWorker::Run() {
   EventDecoder decoder;  // this thread's own
   std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait(lock, [&] { return stop_ || (failure_ == nullptr && taken_ < records_.size()); });
+    cv_.wait(lock, [&] { return busy_ || stop_; });
     if (stop_) return;
-    size_t begin = 0;
-    size_t end = 0;
-    if (!TakeChunk(begin, end)) continue;
-    worker_decoding_ = true;
+    const std::span<const SourceRecord> records = records_;
     lock.unlock();
+    size_t decoded = 0;
     std::exception_ptr failure;
     try {
-      DecodeChunk(decoder, begin, end);
+      while (decoded < records.size()) {
+        const size_t end = ChunkEnd(decoded, records.size());
+        for (; decoded < end; ++decoded) {
+          const SourceRecord& r = records[decoded];
+          if (decoded < results_.size()) {
+            decoder.DecodeInto(r.payload, KeyOf(r), results_[decoded]);
+          } else {
+            results_.push_back(decoder.Decode(r.payload, KeyOf(r)));
+          }
+        }
+        {
+          std::lock_guard publish(mu_);
+          done_ = decoded;
+        }
+        cv_.notify_all();
+      }
     } catch (...) {
       failure = std::current_exception();
     }
     lock.lock();
-    worker_decoding_ = false;
-    if (failure) {
-      failure_ = failure;
-    } else {
-      ChunkDecoded(begin, end);
-    }
+    failure_ = failure;
+    busy_ = false;
     cv_.notify_all();
   }
 }

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <array>
 #include <string>
 #include <vector>
 
@@ -98,21 +97,6 @@ TEST(DecodeWorkerTest, ResultsInOrderChunkByChunkAndBatchAfterBatch) {
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, empty, 1));
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, first, 5000));  // one read of all
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, larger, 0));
-}
-
-// The pipeline thread decodes the chunks the worker has not taken when it asks for them, the
-// worker the others, in whatever order they finish: each read, chunk by chunk or in pieces
-// that cut across the chunks, gets the records' own results, batch after batch.
-TEST(DecodeWorkerTest, ChunksDecodedByBothThreadsGiveEachRecordItsResult) {
-  DecodeWorker worker;
-  const std::array<size_t, 4> sizes{3 * DecodeWorker::kChunk + 17, 65, 2 * DecodeWorker::kChunk, 1};
-  const std::array<size_t, 4> reads{0, 7, 300, 1};
-  for (int round = 0; round < 12; ++round) {
-    SCOPED_TRACE(round);
-    const Batch b = MakeBatch(sizes[static_cast<size_t>(round) % sizes.size()], round % 9);
-    ASSERT_NO_FATAL_FAILURE(
-        ExpectSameAsDecodeRecords(worker, b, reads[static_cast<size_t>(round / 3) % reads.size()]));
-  }
 }
 
 // DecodeRecords into a vector that holds an earlier batch's results (as NdjsonReader reuses
