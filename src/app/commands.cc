@@ -159,6 +159,36 @@ std::string FileSourceName(const std::string& path, std::string_view first_recor
   return fmt::format("{}#{:016x}", path, XXH3_64bits(first_record.data(), first_record.size()));
 }
 
+// Whether a stored source is a replayed file's (FileSourceName: "path#fingerprint"; a mapped
+// CSV's "csv:name#fingerprint") rather than a Kafka topic, whose names hold no '#'.
+bool IsFileSource(std::string_view name) { return name.find('#') != std::string_view::npos; }
+
+// Warns when the state directory holds positions of the other kind of source than the command
+// reads (`run`: Kafka topics, `replay`: files): the state goes on from the other's, watermarks
+// included, so that events older than its newest ones are late data and due timers wait for
+// the clock to pass them (a QA trial's `run` on a replay's directory applied every event as
+// late and fired no timer). A backfill from files followed by the live topic does this on
+// purpose; a reused directory by mistake.
+void WarnAboutOtherSources(const state::StateStore& store, const std::string& dir,
+                           bool reads_files) {
+  auto offsets = store.LoadOffsets();
+  if (!offsets) return;  // the pipeline reads them again, and reports a failure
+  std::set<std::string> others;
+  for (const auto& [tp, offset] : *offsets) {
+    if (IsFileSource(tp.topic) != reads_files) others.insert(tp.topic);
+  }
+  if (others.empty()) return;
+  spdlog::warn(
+      "state directory {} holds the state of {} {} {} ({}{}): this `{}` goes on from it, and the "
+      "partitions' clocks (watermarks) with it: events older than the newest ones applied "
+      "there are late data, and due timers wait for the clock to pass them. Give it a state "
+      "directory of its own unless it continues that state on purpose (a backfill from files "
+      "followed by the live topic)",
+      dir, reads_files ? "`run` on" : "a `replay` of", others.size(),
+      reads_files ? "topic(s)" : "file(s)", *others.begin(), others.size() > 1 ? ", ..." : "",
+      reads_files ? "replay" : "run");
+}
+
 // The producer of `import` and `simulate`, to the events topic, which it creates if it does not
 // exist. Dossiers are placed by the Java clients' partitioner, so that `replay` can place them on
 // the same partitions.
@@ -266,6 +296,7 @@ int RunLive(const RunOptions& options) {
   Runtime& runtime = *session.runtime;
   const Config& config = runtime.config;
   Pipeline& pipeline = session.pipeline;
+  WarnAboutOtherSources(*runtime.store, config.state.dir, /*reads_files=*/false);
   // Aggregates are loaded per partition as the group assigns them (OnAssigned).
 
   alert::KafkaSinkOptions sink_options;
@@ -724,6 +755,7 @@ int RunReplay(const ReplayOptions& options) {
   PipelineSession& session = **opened;
   const Config& config = session.runtime->config;
   Pipeline& pipeline = session.pipeline;
+  WarnAboutOtherSources(*session.runtime->store, config.state.dir, /*reads_files=*/true);
   if (Status s = pipeline.Restore(); !s) return Fail(s.error());
   // Dossiers are spread over replay.partitions by their id, and each partition keeps its own
   // timers and watermark: a store replayed with another count would put a dossier's later

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "integration/harness.h"
+#include "iocstream/state/state_store.h"
 
 namespace iocstream::testing {
 namespace {
@@ -158,6 +159,40 @@ TEST(CliTest, ExportAndRecomputeRefuseADirectoryWithoutAStore) {
   size_t entries = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(data)) ++entries;
   EXPECT_EQ(entries, 1u);
+}
+
+// A replay into a state directory that `run` wrote (its topic's positions stored) goes on from
+// that state, the partitions' watermarks included, and says so; a replay into its own directory
+// does not (a QA trial's `run` on a replay's directory applied every event as late data and
+// fired no timer, silently).
+TEST(CliTest, AReplayIntoTheStateDirectoryOfARunSaysSo) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("cli-other-source"));
+  const std::string file = dir / "events.ndjson";
+  std::ofstream(file) << R"({"schema_version":1,"event_id":"E1","dossier_id":"D1",)"
+                      << R"("type":"received","occurred_at":"2026-03-02T08:00:00+07:00",)"
+                      << R"("agency_code":"AG"})"
+                      << "\n";
+  const std::string run_state = dir / "run-state";
+  {
+    state::StateStoreOptions options;
+    options.path = run_state;
+    auto store = state::StateStore::Open(options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    state::StateBatch batch = (*store)->NewBatch();
+    batch.PutOffset(TopicPartition{"dossier-events", PartitionId(0)}, Offset(42));
+    ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
+  }
+  const std::string said = "holds the state of `run` on 1 topic(s) (dossier-events)";
+  const CommandResult onto_run = RunIocstream(
+      {"replay", "--config", config, "--state-dir", run_state, file}, std::chrono::seconds(120));
+  EXPECT_EQ(onto_run.exit_code, 0) << onto_run.err;
+  EXPECT_NE(onto_run.err.find(said), std::string::npos) << onto_run.err;
+  const std::string own_state = dir / "own-state";
+  const CommandResult own = RunIocstream(
+      {"replay", "--config", config, "--state-dir", own_state, file}, std::chrono::seconds(120));
+  EXPECT_EQ(own.exit_code, 0) << own.err;
+  EXPECT_EQ(own.err.find("holds the state of"), std::string::npos) << own.err;
 }
 
 // A command-line error exits 1 like a configuration error, so the service unit
