@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -383,6 +382,15 @@ Result<rules::BusinessCalendar> LoadBusinessCalendar(const std::vector<std::stri
   return calendar;
 }
 
+std::vector<std::chrono::year> UnloadedYears(std::span<const std::chrono::year> loaded,
+                                             std::chrono::year from, std::chrono::year to) {
+  std::vector<std::chrono::year> out;
+  for (std::chrono::year y = from; y <= to; ++y) {
+    if (std::find(loaded.begin(), loaded.end(), y) == loaded.end()) out.push_back(y);
+  }
+  return out;
+}
+
 CalendarCoverage CalendarCoverageOf(std::span<const std::chrono::year> loaded,
                                     std::chrono::year_month_day today) {
   using std::chrono::year;
@@ -395,9 +403,7 @@ CalendarCoverage CalendarCoverageOf(std::span<const std::chrono::year> loaded,
   if (!years.empty()) {
     c.first_loaded = years.front();
     c.last_loaded = years.back();
-    for (year y = years.front(); y < years.back(); ++y) {
-      if (!std::binary_search(years.begin(), years.end(), y)) c.gaps.push_back(y);
-    }
+    c.gaps = UnloadedYears(years, years.front(), years.back());
   }
   c.days_left = std::chrono::sys_days{c.first_unloaded / std::chrono::January / 1} -
                 std::chrono::sys_days{today};
@@ -408,13 +414,6 @@ namespace {
 
 std::string YearText(std::chrono::year y) { return std::to_string(static_cast<int>(y)); }
 
-std::string DateText(std::chrono::year_month_day d) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(d.year()),
-                static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
-  return text;
-}
-
 }  // namespace
 
 std::vector<std::string> CalendarCoverageWarnings(const CalendarCoverage& coverage,
@@ -423,17 +422,19 @@ std::vector<std::string> CalendarCoverageWarnings(const CalendarCoverage& covera
   std::vector<std::string> out;
   const std::string next = YearText(coverage.first_unloaded);
   const std::string end =
-      DateText((coverage.first_unloaded - std::chrono::years{1}) / December / 31);
+      rules::FormatDate((coverage.first_unloaded - std::chrono::years{1}) / December / 31);
   const std::string fix = "add config/calendars/vn-" + next +
                           ".yaml and list it under calendar.files once the government "
                           "publishes the year's schedule";
   if (coverage.days_left <= std::chrono::days{0}) {
     out.push_back("calendar: no file loaded for the current year " + next + " (local date " +
-                  DateText(today) + "): deadlines after " + end + " skip no holiday: " + fix);
+                  rules::FormatDate(today) + "): deadlines after " + end +
+                  " skip no holiday: " + fix);
   } else if (coverage.days_left <= kCalendarCoverageWarningDays) {
     out.push_back("calendar: no file loaded for " + next + ": the loaded years end on " + end +
                   ", in " + std::to_string(coverage.days_left.count()) + " days (local date " +
-                  DateText(today) + "); deadlines after " + end + " skip no holiday: " + fix);
+                  rules::FormatDate(today) + "); deadlines after " + end +
+                  " skip no holiday: " + fix);
   }
   if (!coverage.gaps.empty()) {
     std::string years;

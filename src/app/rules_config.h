@@ -61,6 +61,11 @@ struct CalendarCoverage {
   std::chrono::days days_left{0};
 };
 
+// The years from `from` to `to`, both included, that `loaded` (any order) does not hold,
+// ascending: those whose days follow the weekly rule only.
+[[nodiscard]] std::vector<std::chrono::year> UnloadedYears(
+    std::span<const std::chrono::year> loaded, std::chrono::year from, std::chrono::year to);
+
 // Pure: `loaded` in any order, duplicates allowed.
 [[nodiscard]] CalendarCoverage CalendarCoverageOf(std::span<const std::chrono::year> loaded,
                                                   std::chrono::year_month_day today);

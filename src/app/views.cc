@@ -1,9 +1,9 @@
 #include "app/views.h"
 
-#include <algorithm>
 #include <cstdio>
 #include <vector>
 
+#include "app/rules_config.h"
 #include "iocstream/decode/rfc3339.h"
 #include "iocstream/rules/dossier_state_machine.h"
 
@@ -12,13 +12,6 @@ namespace {
 
 nlohmann::ordered_json Time(const std::optional<Instant>& t) {
   return t ? nlohmann::ordered_json(FormatRfc3339Utc(*t)) : nlohmann::ordered_json(nullptr);
-}
-
-std::string FormatDate(std::chrono::year_month_day d) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()),
-                static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
-  return buf;
 }
 
 // The name of a listed day off: its reason up to the first ',' or '(', trimmed.
@@ -59,8 +52,8 @@ std::string FormatNamedDaysOff(const std::vector<DaysOffSkipped::Named>& named) 
   std::string out;
   for (const auto& run : named) {
     if (!out.empty()) out += "; ";
-    out += run.name + " " + FormatDate(run.first);
-    if (run.last != run.first) out += ".." + FormatDate(run.last);
+    out += run.name + " " + rules::FormatDate(run.first);
+    if (run.last != run.first) out += ".." + rules::FormatDate(run.last);
   }
   return out;
 }
@@ -103,8 +96,8 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
       for (const auto& run : skipped->named) {
         named.push_back({{"name", run.name},
                          {"kind", rules::ToString(run.kind)},
-                         {"first", FormatDate(run.first)},
-                         {"last", FormatDate(run.last)}});
+                         {"first", rules::FormatDate(run.first)},
+                         {"last", rules::FormatDate(run.last)}});
       }
     }
     explain["days_off_skipped"] =
@@ -114,12 +107,10 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
     // are in neither the due time nor days_off_skipped (config/calendars/README.md).
     nlohmann::ordered_json not_loaded = nlohmann::ordered_json::array();
     if (s.received_at && s.due_at) {
-      const std::vector<std::chrono::year>& years = calendar->spec().years;
-      const std::chrono::year last = calendar->LocalDate(*s.due_at).year();
-      for (std::chrono::year y = calendar->LocalDate(*s.received_at).year(); y <= last; ++y) {
-        if (std::find(years.begin(), years.end(), y) == years.end()) {
-          not_loaded.push_back(static_cast<int>(y));
-        }
+      for (const std::chrono::year y :
+           UnloadedYears(calendar->spec().years, calendar->LocalDate(*s.received_at).year(),
+                         calendar->LocalDate(*s.due_at).year())) {
+        not_loaded.push_back(static_cast<int>(y));
       }
     }
     explain["years_not_loaded"] = std::move(not_loaded);

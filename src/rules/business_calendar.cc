@@ -65,13 +65,6 @@ year_month_day DateOfDayNumber(int64_t day) {
 
 int WeekdayIndex(std::chrono::weekday wd) { return static_cast<int>(wd.iso_encoding()) - 1; }
 
-std::string FormatDate(year_month_day ymd) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
-  return buf;
-}
-
 std::string FormatMinutes(std::chrono::minutes m) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%02lld:%02lld", static_cast<long long>(m.count() / 60),
@@ -491,6 +484,13 @@ std::chrono::local_time<Millis> BusinessCalendar::ToLocal(Instant t) const {
 
 Instant BusinessCalendar::FromLocal(std::chrono::local_time<Millis> local) const {
   return FromEpochMillis(FromLocalMs(local.time_since_epoch().count()));
+}
+
+std::string FormatDate(year_month_day d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()),
+                static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
+  return buf;
 }
 
 }  // namespace iocstream::rules

@@ -245,4 +245,7 @@ class BusinessCalendar {
   int64_t after_table_shift_ = 0;            // count correction for days after the table
 };
 
+// `d` as "YYYY-MM-DD" (the calendar files' dates; ISO 8601).
+[[nodiscard]] std::string FormatDate(std::chrono::year_month_day d);
+
 }  // namespace iocstream::rules
