@@ -507,9 +507,9 @@ int RunLive(const RunOptions& options) {
     auto batch = consumer.Poll();
     // Only its waits for records count (PollWaitNanos): moving the records fetched into the
     // read-ahead buffer is work.
-    CountWait(session.probe, PipelineWait::kSource,
-              consumer.PollWaitNanos() - source_waits_counted);
-    source_waits_counted = consumer.PollWaitNanos();
+    const uint64_t source_waits = consumer.PollWaitNanos();
+    CountWait(session.probe, PipelineWait::kSource, source_waits - source_waits_counted);
+    source_waits_counted = source_waits;
     if (!said_waiting && !readiness.EverAssigned() &&
         std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) {
       // Found by a user trial: after a kill -9 the restart sat silent for 45-85 s.

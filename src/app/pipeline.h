@@ -204,19 +204,19 @@ inline void CountWait(PipelineProbe& probe, PipelineWait wait, uint64_t ns) {
 class ScopedWait {
  public:
   ScopedWait(PipelineProbe& probe, PipelineWait wait)
-      : counter_(probe.wait_ns[static_cast<size_t>(wait)]),
-        start_(std::chrono::steady_clock::now()) {}
+      : probe_(probe), wait_(wait), start_(std::chrono::steady_clock::now()) {}
   ~ScopedWait() {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        std::chrono::steady_clock::now() - start_)
-                        .count();
-    counter_.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+    CountWait(probe_, wait_,
+              static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now() - start_)
+                                        .count()));
   }
   ScopedWait(const ScopedWait&) = delete;
   ScopedWait& operator=(const ScopedWait&) = delete;
 
  private:
-  std::atomic<uint64_t>& counter_;
+  PipelineProbe& probe_;
+  PipelineWait wait_;
   std::chrono::steady_clock::time_point start_;
 };
 
