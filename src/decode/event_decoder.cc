@@ -346,6 +346,14 @@ class FieldReader {
       return MakeError(DecodeErrorReason::kInvalidTimestamp, field,
                        "before 1970-01-01T00:00:00Z: " + Quote(text));
     }
+    // Year 10000 is no RFC 3339 instant either, but the business calendar ends with 2199: a
+    // later instant is a wrong year too, and a deadline computed from it would be clamped.
+    if (*out >= kLatestEventTime) {
+      return MakeError(DecodeErrorReason::kInvalidTimestamp, field,
+                       "after 2199-12-31T23:59:59.999Z, the end of the business calendar's "
+                       "range: " +
+                           Quote(text));
+    }
     return std::nullopt;
   }
 

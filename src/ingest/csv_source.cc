@@ -510,8 +510,18 @@ class CsvEventReader::Impl {
                                                              const char* what) {
     const std::string_view text = Trim(row.values[slot]);
     if (text.empty()) return std::optional<Instant>();
-    if (auto t = parser_.Parse(text)) return t;
+    if (auto t = parser_.Parse(text)) {
+      if (!InEventRange(*t)) return OutOfRange(what, text);
+      return t;
+    }
     return std::string("unparseable ") + what + ": " + Quote(text);
+  }
+
+  // The instants the event contract admits (decode/event_decoder.h): a row's time outside them
+  // is a wrong year, and the business calendar would clamp a deadline computed from it.
+  static bool InEventRange(Instant t) { return t >= kEarliestEventTime && t < kLatestEventTime; }
+  static std::string OutOfRange(const char* what, std::string_view text) {
+    return std::string(what) + " outside 1970-01-01 to 2199-12-31 (UTC): " + Quote(text);
   }
 
   std::string path_;
@@ -570,6 +580,7 @@ CsvRow CsvEventReader::Impl::Convert(const RawRow& row) {
   if (open_text.empty()) return MakeError(row, "missing open time");
   const std::optional<Instant> open = parser_.Parse(open_text);
   if (!open) return MakeError(row, "unparseable open time: " + Quote(open_text));
+  if (!InEventRange(*open)) return MakeError(row, OutOfRange("open time", open_text));
   auto due = ReadTime(row, kDueSlot, "due time");
   if (auto* e = std::get_if<std::string>(&due)) return MakeError(row, std::move(*e));
   auto close = ReadTime(row, kCloseSlot, "close time");

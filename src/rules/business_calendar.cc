@@ -10,6 +10,8 @@
 #include <set>
 #include <utility>
 
+#include "iocstream/core/dossier_event.h"
+
 namespace iocstream::rules {
 namespace {
 
@@ -30,6 +32,8 @@ constexpr int64_t kMaxUtcMs =
     std::chrono::sys_days{std::chrono::year{kMaxYear + 1} / 1 / 1}.time_since_epoch().count() *
         kMsPerDay -
     1;
+// The event contract admits instants up to the end of this range (core/dossier_event.h).
+static_assert(kMaxUtcMs + 1 == ToEpochMillis(kLatestEventTime));
 constexpr int64_t kMaxCalendarDays = 36'500;
 constexpr int64_t kMaxMonths = 1'200;
 // 1970-01-01 was a Thursday: day 0 is weekday index 3 counted from Monday.

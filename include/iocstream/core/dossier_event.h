@@ -10,6 +10,7 @@
 // Plain value type: thread-compatible.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,6 +22,14 @@
 
 namespace iocstream {
 
+// Every instant of an event (occurred_at, due_at, step_due_at, new_due_at) is at or after
+// kEarliestEventTime, the Unix epoch (UTC), and before kLatestEventTime, 2200-01-01T00:00:00Z
+// (the end of the business calendar's supported range, rules/business_calendar.h, which clamps
+// later instants: a deadline computed from one would be silently wrong). The decoder refuses
+// others as invalid_timestamp, the CSV source as a row error.
+inline constexpr Instant kEarliestEventTime = Instant{};
+inline constexpr Instant kLatestEventTime{
+    std::chrono::sys_days{std::chrono::year{2200} / 1 / 1}.time_since_epoch()};
 // Event types and the national-portal status code (TrangThaiHoSo, domain.md §1.1) they map to.
 enum class EventType : uint8_t {
   kSubmitted = 0,            // 1  submitted online, clock not started

@@ -131,9 +131,6 @@ inline constexpr int kSchemaVersion = 1;
 inline constexpr size_t kMaxPayloadBytes = size_t{64} * 1024;  // larger payloads: kTooLarge
 inline constexpr size_t kMaxIdBytes = 128;                     // event_id, dossier_id
 inline constexpr size_t kMaxCodeBytes = 64;  // agency/commune/procedure/to_agency codes
-// Every instant of an event (occurred_at, due_at, step_due_at) is at or after this one, the
-// Unix epoch (UTC); an earlier one is kInvalidTimestamp.
-inline constexpr Instant kEarliestEventTime = Instant{};
 // Fields every event must carry, in validation order (the schema's "required" list).
 inline constexpr std::array<std::string_view, 6> kRequiredFields = {
     "schema_version", "event_id", "dossier_id", "type", "occurred_at", "agency_code"};

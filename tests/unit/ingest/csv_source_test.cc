@@ -481,6 +481,32 @@ TEST(CsvEventReaderTest, CancelledStatusYieldsRejected) {
   EXPECT_EQ(reader->stats().rejected_events, 1);
 }
 
+// Times outside the contract's instants (core/dossier_event.h: 1970 to 2199 UTC) are row errors:
+// the business calendar ends with 2199 and would clamp a deadline computed from a later one.
+TEST(CsvEventReaderTest, TimesOutsideTheContractRangeAreRowErrors) {
+  CsvMapping m = SimpleMapping();
+  m.columns.procedure = "proc";
+  TempFile f(
+      "id,open,due,close,dept,proc\n"
+      "A,1969-12-30 10:00:00,,,X,p\n"
+      "B,2020-01-01 10:00:00,2200-01-02 00:00:00,,X,p\n"
+      "C,2020-01-01 10:00:00,,9999-12-31 23:59:59,X,p\n"
+      "D,2199-12-30 10:00:00,2199-12-31 10:00:00,,X,p\n");
+  auto reader = OpenOrDie(f.path(), m);
+  ASSERT_NE(reader, nullptr);
+  auto r = ReadAll(*reader);
+  ASSERT_EQ(r.errors.size(), 3u);
+  EXPECT_EQ(r.errors[0].reason,
+            "open time outside 1970-01-01 to 2199-12-31 (UTC): '1969-12-30 10:00:00'");
+  EXPECT_EQ(r.errors[1].reason,
+            "due time outside 1970-01-01 to 2199-12-31 (UTC): '2200-01-02 00:00:00'");
+  EXPECT_EQ(r.errors[2].reason,
+            "close time outside 1970-01-01 to 2199-12-31 (UTC): '9999-12-31 23:59:59'");
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].dossier_id, "t:D");
+  EXPECT_EQ(r.events[0].due_at, Utc(2199, 12, 31, 15, 0, 0));  // 10:00 in New York
+}
+
 TEST(CsvEventReaderTest, AgencyDefaultAndContractLimits) {
   CsvMapping m = SimpleMapping();
   m.columns.procedure = "proc";
