@@ -3,8 +3,6 @@
 #include <functional>
 #include <string>
 
-#include "iocstream/aggregate/contribution.h"
-
 namespace iocstream::aggregate {
 
 AggregateTable::RowKey AggregateTable::KeyOf(const AggregateKey& key) {
@@ -45,23 +43,25 @@ AggregateTable::Row& AggregateTable::DirtyRow(const RowKey& key) {
 
 void AggregateTable::TakeFootprint(const DossierState& state, Footprint& out) {
   out.key = KeyOf(state);
-  out.contribution = Contribution(state);
+  out.contribution = ContributionBitsOf(state);
 }
 
 void AggregateTable::Apply(const Footprint* before, const DossierState& after) {
-  AggregateCounters delta = Contribution(after);
+  const ContributionBits now = ContributionBitsOf(after);
+  const RowKey key = KeyOf(after);
   // Most events move no counter of their row: decided before any row is looked up or the
   // lock taken (the keys compare as pointers).
-  const bool same_row = before != nullptr && before->key == KeyOf(after);
-  if (same_row) {
-    delta -= before->contribution;
-    if (delta.IsZero()) return;
+  if (before != nullptr && before->key == key) {
+    if (before->contribution == now) return;
+    std::lock_guard lock(mu_);
+    ContributionBits::AddDifference(before->contribution, now, DirtyRow(key).counters);
+    return;
   }
   std::lock_guard lock(mu_);
-  if (!same_row && before != nullptr) {  // the dossier moved to another row
-    DirtyRow(before->key).counters -= before->contribution;
+  if (before != nullptr) {  // the dossier moved to another row
+    before->contribution.AddTo(DirtyRow(before->key).counters, -1);
   }
-  DirtyRow(KeyOf(after)).counters += delta;
+  now.AddTo(DirtyRow(key).counters, 1);
 }
 
 std::vector<std::pair<AggregateKey, AggregateCounters>> AggregateTable::TakeDirty() {

@@ -1,48 +1,69 @@
 #include "iocstream/aggregate/contribution.h"
 
+#include <bit>
+
 namespace iocstream::aggregate {
 
 AggregateKey KeyOf(const DossierState& s) {
   return AggregateKey{s.partition, s.agency_code.str(), s.commune_code.str(), s.channel};
 }
 
-AggregateCounters Contribution(const DossierState& s) {
-  AggregateCounters c;
+ContributionBits ContributionBitsOf(const DossierState& s) {
+  ContributionBits c;
   using F = AggregateField;
   const bool received = s.received_at.has_value();
-  if (received) c[F::kReceived] = 1;
+  if (received) c.Set(F::kReceived);
   switch (s.outcome) {
     case Outcome::kOpen:
       if (received) {
-        c[F::kOpen] = 1;
+        c.Set(F::kOpen);
         if (!s.due_at) {
-          c[F::kOpenNoDeadline] = 1;
+          c.Set(F::kOpenNoDeadline);
         } else if (s.breach_fired || s.overdue_by_supplements) {
-          c[F::kOpenOverdue] = 1;
+          c.Set(F::kOpenOverdue);
         } else if (s.warning_fired || s.hours_left_warning_fired) {
-          c[F::kOpenDueSoon] = 1;
+          c.Set(F::kOpenDueSoon);
         }
       }
       break;
     case Outcome::kEarly:
-      c[F::kCompletedEarly] = 1;
+      c.Set(F::kCompletedEarly);
       break;
     case Outcome::kOnTime:
-      c[F::kCompletedOnTime] = 1;
+      c.Set(F::kCompletedOnTime);
       break;
     case Outcome::kLate:
-      c[F::kCompletedLate] = 1;
+      c.Set(F::kCompletedLate);
       break;
     case Outcome::kNoDeadline:
-      c[F::kCompletedNoDeadline] = 1;
+      c.Set(F::kCompletedNoDeadline);
       break;
     case Outcome::kCancelled:
-      c[F::kCancelled] = 1;
+      c.Set(F::kCancelled);
       break;
   }
-  c[F::kSupplementRequests] = s.supplement_requests;
-  c[F::kStepBreaches] = s.step_breaches;
+  c.supplement_requests = s.supplement_requests;
+  c.step_breaches = s.step_breaches;
   return c;
+}
+
+void ContributionBits::AddTo(AggregateCounters& counters, int64_t sign) const {
+  for (uint32_t bits = ones; bits != 0; bits &= bits - 1) {
+    counters.values[static_cast<size_t>(std::countr_zero(bits))] += sign;
+  }
+  counters[AggregateField::kSupplementRequests] += sign * supplement_requests;
+  counters[AggregateField::kStepBreaches] += sign * step_breaches;
+}
+
+void ContributionBits::AddDifference(const ContributionBits& before, const ContributionBits& after,
+                                     AggregateCounters& counters) {
+  for (uint32_t bits = before.ones ^ after.ones; bits != 0; bits &= bits - 1) {
+    const int i = std::countr_zero(bits);
+    counters.values[static_cast<size_t>(i)] += (after.ones >> i & 1U) != 0 ? 1 : -1;
+  }
+  counters[AggregateField::kSupplementRequests] +=
+      int64_t{after.supplement_requests} - before.supplement_requests;
+  counters[AggregateField::kStepBreaches] += int64_t{after.step_breaches} - before.step_breaches;
 }
 
 }  // namespace iocstream::aggregate

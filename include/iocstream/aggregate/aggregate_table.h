@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "iocstream/aggregate/contribution.h"
 #include "iocstream/core/aggregate_types.h"
 #include "iocstream/core/dossier_state.h"
 
@@ -41,13 +42,14 @@ class AggregateTable {
   // changed (TakeFootprint), then given to Apply with the changed state.
   struct Footprint {
     RowKey key;
-    AggregateCounters contribution;
+    ContributionBits contribution;
   };
   static void TakeFootprint(const DossierState& state, Footprint& out);
 
   // Applies the change of one dossier from `before` (its footprint; nullptr: new dossier) to
   // `after`: one hash lookup when the dossier stays under the same key (the usual case), none
-  // when its contribution did not change.
+  // when its contribution did not change (a 12-byte comparison), and then only the fields
+  // that changed are added to.
   void Apply(const Footprint* before, const DossierState& after);
 
   // Keys changed since the last call, in no order, with their current values (zero rows included,

@@ -2,9 +2,10 @@
 //
 // Updating a dossier applies Contribution(new) - Contribution(old) to the counters, so
 // counts stay exact whatever the event order, and a replay of the same events reproduces
-// the same counters. Thread-safe (pure function).
+// the same counters. Thread-safe (pure functions, plain values).
 #pragma once
 
+#include <cstdint>
 #include <utility>
 
 #include "iocstream/core/aggregate_types.h"
@@ -17,8 +18,35 @@ namespace iocstream::aggregate {
 // one row for its whole life.
 [[nodiscard]] AggregateKey KeyOf(const DossierState& state);
 
+// A contribution in compact form: a bit for each field that counts 0 or 1, and the two
+// counts. Every state change compares the dossier's contribution before and after it
+// (AggregateTable::Apply), and most change nothing: 12 bytes compared instead of the
+// counters' 96, and a changed one adds only its changed fields.
+struct ContributionBits {
+  uint32_t ones = 0;  // bit i set: field i counts 1 (never the two count fields)
+  int32_t supplement_requests = 0;
+  int32_t step_breaches = 0;
+
+  void Set(AggregateField f) { ones |= uint32_t{1} << static_cast<unsigned>(f); }
+  // Adds `sign` (1 or -1) times this contribution to `counters`.
+  void AddTo(AggregateCounters& counters, int64_t sign) const;
+  // Adds `after` minus `before` to `counters`.
+  static void AddDifference(const ContributionBits& before, const ContributionBits& after,
+                            AggregateCounters& counters);
+  [[nodiscard]] AggregateCounters ToCounters() const {
+    AggregateCounters c;
+    AddTo(c, 1);
+    return c;
+  }
+  bool operator==(const ContributionBits&) const = default;
+};
+static_assert(kAggregateFieldCount <= 32, "ContributionBits holds a bit per field");
+
 // The counters this dossier contributes (each field 0 or 1, except the supplement and step
 // breach counts). A dossier never received contributes only to its finished/cancelled class.
-[[nodiscard]] AggregateCounters Contribution(const DossierState& state);
+[[nodiscard]] ContributionBits ContributionBitsOf(const DossierState& state);
+[[nodiscard]] inline AggregateCounters Contribution(const DossierState& state) {
+  return ContributionBitsOf(state).ToCounters();
+}
 
 }  // namespace iocstream::aggregate
