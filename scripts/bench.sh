@@ -60,7 +60,8 @@ if [[ $skip != *" e2e "* ]]; then
     echo "== publishing the same stream to topic $topic"
     ./scripts/kafka.sh delete-topic "$topic" >/dev/null 2>&1 || true
     $bin simulate --config "$config" --units config/simulator/phu-tho-units.csv \
-      --procedure-pools config/simulator/procedure-pools.csv --dossiers "$dossiers" --no-progress
+      --procedure-pools config/simulator/procedure-pools.csv --dossiers "$dossiers" \
+      --topic "$topic" --no-progress
     touch "$work/$topic.done"
   fi
   echo "== e2e_bench"

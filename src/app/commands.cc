@@ -192,15 +192,15 @@ void WarnAboutOtherSources(const state::StateStore& store, const std::string& di
 // The producer of `import` and `simulate`, to the events topic, which it creates if it does not
 // exist. Dossiers are placed by the Java clients' partitioner, so that `replay` can place them on
 // the same partitions.
-Result<std::unique_ptr<alert::KafkaSink>> OpenEventsProducer(const Config& config) {
+Result<std::unique_ptr<alert::KafkaSink>> OpenEventsProducer(const Config& config,
+                                                             const std::string& topic) {
   alert::KafkaSinkOptions sink_options;
   sink_options.bootstrap_servers = config.kafka.bootstrap_servers;
   sink_options.properties = config.kafka.producer;
   sink_options.properties.emplace("partitioner", "murmur2_random");
   auto sink = alert::KafkaSink::Open(sink_options);
   if (!sink) return sink.error();
-  const std::vector<alert::TopicSpec> topics = {
-      {config.kafka.events_topic, config.kafka.partitions, {}}};
+  const std::vector<alert::TopicSpec> topics = {{topic, config.kafka.partitions, {}}};
   if (Status s = (*sink)->EnsureTopics(topics, Millis(15000)); !s) return s.error();
   return std::move(*sink);
 }
@@ -695,7 +695,7 @@ int RunImport(const ImportOptions& options) {
   auto mapped = ReadMappedCsv(options.mapping_path, options.files);
   if (!mapped) return Fail(mapped.error());
 
-  auto sink = OpenEventsProducer(*config);
+  auto sink = OpenEventsProducer(*config, config->kafka.events_topic);
   if (!sink) return Fail(sink.error());
 
   Progress progress("import", mapped->events.size(), options.progress);
@@ -1251,6 +1251,17 @@ int RunSimulate(const SimulateOptions& options) {
   InstallStopSignals();
   auto config = LoadConfig(options.config_path);
   if (!config) return Fail(config.error());
+  if (!options.ndjson && !options.topic) {
+    return Fail(InvalidArgument(
+        "simulate: say where the events go: --ndjson FILE, or --topic NAME to publish them (the "
+        "config's events topic is '" +
+        config->kafka.events_topic +
+        "': simulated dossiers published there enter its state and KPIs for good, so it is "
+        "never the default)"));
+  }
+  if (options.topic && options.topic->empty()) {
+    return Fail(InvalidArgument("--topic: empty topic name"));
+  }
   const auto start = ParseRfc3339(options.start);
   if (!start) return Fail(InvalidArgument("--start: not RFC 3339: '" + options.start + "'"));
   // Far years overflowed the day arithmetic (9999 gave events in 2200).
@@ -1320,10 +1331,10 @@ int RunSimulate(const SimulateOptions& options) {
     file_buffer.resize(size_t{1} << 20);
     std::setvbuf(file, file_buffer.data(), _IOFBF, file_buffer.size());
   } else {
-    auto opened = OpenEventsProducer(*config);
+    auto opened = OpenEventsProducer(*config, *options.topic);
     if (!opened) return Fail(opened.error());
     sink = std::move(*opened);
-    destination = config->kafka.events_topic;
+    destination = *options.topic;
   }
 
   ProvinceSimulator& sim = **simulator;
@@ -1331,7 +1342,7 @@ int RunSimulate(const SimulateOptions& options) {
   TokenBucket bucket(options.rate);
   SimulatedEvent event;
   alert::OutgoingMessage message;
-  message.topic = config->kafka.events_topic;
+  if (options.topic) message.topic = *options.topic;
   std::optional<Instant> first;
   Instant last{};
   const auto began = std::chrono::steady_clock::now();

@@ -71,14 +71,19 @@ struct SimulateOptions {
   std::string start = "2026-01-05T00:00:00+07:00";  // RFC 3339
   int days = 90;
   double rate = 0;                    // events per second; 0: as fast as possible
-  std::optional<std::string> ndjson;  // write NDJSON here ("-": stdout); else Kafka
+  std::optional<std::string> ndjson;  // write NDJSON here ("-": stdout)
+  // Or publish to this topic on kafka.bootstrap_servers. One of the two is required: nothing
+  // goes to the config's events topic unless named, as simulated dossiers published there
+  // would enter its state and KPIs for good.
+  std::optional<std::string> topic;
   double duplicates = 0.02;
   double out_of_order = 0.01;
   bool progress = true;
 };
-// `iocstream simulate`: a deterministic province event stream (src/app/simulator.h) to the
-// events topic (key = dossier id, murmur2 partitioner, record timestamp = event time) or to
-// an NDJSON file. Progress on stderr; a closing line with counts per event type on stdout.
+// `iocstream simulate`: a deterministic province event stream (src/app/simulator.h) to a
+// topic named by --topic (key = dossier id, murmur2 partitioner, record timestamp = event
+// time; created with kafka.partitions if missing) or to an NDJSON file. Progress on stderr; a
+// closing line with counts per event type on stdout.
 int RunSimulate(const SimulateOptions& options);
 
 }  // namespace iocstream::app

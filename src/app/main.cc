@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
   CLI::App* sim_cmd = app.add_subcommand(
       "simulate",
       "generate a realistic, deterministic dossier event stream for one province (docs/"
-      "simulator.md) and publish it to the events topic or write it as NDJSON");
+      "simulator.md) and write it as NDJSON (--ndjson) or publish it to a topic (--topic)");
   sim_cmd->add_option("--config", sim.config_path, "YAML config file (see config/iocstream.yaml)")
       ->required()
       ->check(CLI::ExistingFile);
@@ -218,9 +218,13 @@ int main(int argc, char** argv) {
   sim_cmd->add_option("--rate", sim.rate, "events per second (0 = as fast as possible)")
       ->check(DecimalIn(0, 1e9))
       ->capture_default_str();
-  sim_cmd->add_option("--ndjson", sim.ndjson,
-                      "write NDJSON to this file ('-' = stdout) instead of publishing to "
-                      "kafka.events_topic");
+  CLI::Option* sim_ndjson =
+      sim_cmd->add_option("--ndjson", sim.ndjson, "write NDJSON to this file ('-' = stdout)");
+  sim_cmd
+      ->add_option("--topic", sim.topic,
+                   "or publish to this topic on kafka.bootstrap_servers (created with "
+                   "kafka.partitions if missing); never the config's events topic unless named")
+      ->excludes(sim_ndjson);
   sim_cmd->add_option("--duplicates", sim.duplicates, "share of events re-emitted verbatim")
       ->check(DecimalIn(0, 1))
       ->capture_default_str();

@@ -213,7 +213,7 @@ TEST(ChangelogTest, AMemberFrozenPastItsSessionWritesNothingStaleToTheChangelog)
   Child simulate({"simulate", "--config", config, "--units",
                   SourceDir() + "/config/simulator/phu-tho-units.csv", "--procedure-pools",
                   SourceDir() + "/config/simulator/procedure-pools.csv", "--dossiers", "3000",
-                  "--seed", "12", "--rate", "1500", "--no-progress"},
+                  "--seed", "12", "--rate", "1500", "--topic", prefix + "-events", "--no-progress"},
                  dir.path());
   std::this_thread::sleep_for(std::chrono::seconds(3));
   a.Kill(SIGSTOP);

@@ -97,6 +97,28 @@ TEST(CliTest, SimulateRefusesNumbersOutOfRange) {
   }
 }
 
+// Simulated dossiers published to a live events topic would enter its state and KPIs for
+// good: without --ndjson or --topic, simulate refuses (it published to kafka.events_topic),
+// before any broker is asked; and it takes one destination, not both.
+TEST(CliTest, SimulateWritesNowhereUnlessTold) {
+  TempDir dir;
+  const std::string config = SourceDir() + "/config/iocstream.yaml";
+  const CommandResult none =
+      RunIocstream({"simulate", "--config", config, "--dossiers", "3"}, std::chrono::seconds(60));
+  EXPECT_EQ(none.exit_code, 1) << none.err;  // bad input
+  EXPECT_NE(none.err.find("simulate: say where the events go: --ndjson FILE, or --topic NAME"),
+            std::string::npos)
+      << none.err;
+  EXPECT_NE(none.err.find("the config's events topic is 'dossier-events'"), std::string::npos)
+      << none.err;
+  const CommandResult both = RunIocstream(
+      {"simulate", "--config", config, "--ndjson", dir / "events.ndjson", "--topic", "t"},
+      std::chrono::seconds(60));
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.err.find("excludes"), std::string::npos) << both.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "events.ndjson"));
+}
+
 // The whole range of --seed is taken (the largest seed was refused as out of range).
 TEST(CliTest, SimulateTakesTheLargestSeed) {
   TempDir dir;
