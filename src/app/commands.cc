@@ -245,14 +245,14 @@ struct PipelineSession {
     if (hits + misses + fresh > 0) {
       std::printf(
           "dossier reads: %llu cache hits, %llu misses read from the store (%.1f%% hit), %llu "
-          "of dossiers in neither (new%s)\n",
+          "new dossiers (in neither%s)\n",
           static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
           hits + misses > 0 ? 100.0 * static_cast<double>(hits) / static_cast<double>(hits + misses)
                             : 0.0,
           static_cast<unsigned long long>(fresh),
           runtime->config.state.dossier_filter_mb == 0
               ? ""
-              : fmt::format("; {} of them known new by the dossier filter",
+              : fmt::format("; {} known new by the dossier filter, without a store read",
                             runtime->store->Stats().dossier_reads_filtered)
                     .c_str());
     }

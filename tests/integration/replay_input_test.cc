@@ -229,7 +229,7 @@ TEST(ReplayInputTest, RewrittenFileWithTheSameFirstLineIsRefusedNotSkipped) {
   // A new process: D1 and D3 are read from the store, D5 and D7 are in neither (the dossier
   // filter may answer for them, or not yet have ended its scan of the store).
   EXPECT_NE(again.out.find("dossier reads: 0 cache hits, 2 misses read from the store (0.0% "
-                           "hit), 2 of dossiers in neither (new; "),
+                           "hit), 2 new dossiers (in neither; "),
             std::string::npos)
       << again.out;
   EXPECT_NE(again.out.find("first record to end: "), std::string::npos) << again.out;
