@@ -13,6 +13,7 @@
 #include "app/app_metrics.h"
 #include "app/outbox_relay.h"
 #include "app/rules_config.h"
+#include "app/views.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
 
@@ -1528,13 +1529,51 @@ TEST_F(PipelineRecomputeTest, OverdueDossierBackWithinItsNewDeadlineIsNoLongerOv
   auto summary = pipeline_->Recompute(rules::RulesContext{new_calendar_.get(), nullptr, {}},
                                       *ParseRfc3339("2026-03-09T12:00:00+07:00"), std::nullopt);
   ASSERT_TRUE(summary.has_value()) << summary.error().message;
-  EXPECT_EQ(summary->timers_added, 1u);  // the breach timer again, at the new due time
+  // The breach timer again, at the new due time, and the two warnings, never raised: they came
+  // due after the old deadline, which raised the breach instead.
+  EXPECT_EQ(summary->timers_added, 3u);
   EXPECT_FALSE(Stored("OPEN").breach_fired);
   EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 0);
-  EXPECT_EQ(Total()[AggregateField::kOpenDueSoon], 1);  // the warnings stay raised
-  EXPECT_EQ(Alerts(), alerts);                          // nothing raised by the recompute itself
+  EXPECT_EQ(Alerts(), alerts);  // nothing raised by the recompute itself
+  // Its warnings came due after the old deadline: the breach was raised instead of them, so
+  // none was raised yet. The next firing raises both for the new deadline (their instants have
+  // passed), and the dossier is due soon.
+  EXPECT_EQ(Total()[AggregateField::kOpenDueSoon], 0);
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-09T12:00:00+07:00")).ok());
+  EXPECT_EQ(probe_.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineWarning)].load(), 1u);
+  EXPECT_EQ(probe_.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineWarningHoursLeft)].load(),
+            1u);
+  EXPECT_EQ(Total()[AggregateField::kOpenDueSoon], 1);
   ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-10T09:01:00+07:00")).ok());
   EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 1);
+}
+
+// A warning timer that comes due after the deadline (the clock jumped past both) raises the
+// breach, not a warning, and the dossier says so: no warning flag without a warning alert.
+TEST_F(PipelineRecomputeTest, AWarningPastTheDeadlineRaisesTheBreachAndNoWarningFlag) {
+  Feed({Event("OPEN", EventType::kReceived, "2026-03-02T09:00:00+07:00",
+              "2026-03-09T09:00:00+07:00")},
+       "2026-03-02T09:00:00+07:00");
+  const std::vector<PartitionId> p0 = {PartitionId(0)};
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-09T12:00:00+07:00")).ok());
+  auto count = [&](AlertKind kind) {
+    return probe_.alerts_by_kind[static_cast<size_t>(kind)].load();
+  };
+  EXPECT_EQ(count(AlertKind::kDeadlineWarning), 0u);
+  EXPECT_EQ(count(AlertKind::kDeadlineWarningHoursLeft), 0u);
+  EXPECT_EQ(count(AlertKind::kDeadlineBreached), 1u);
+  EXPECT_EQ(count(AlertKind::kApologyMissing), 1u);
+  EXPECT_EQ(probe_.timers_fired.load(), 1u);  // the warning's timer, which raised the breach
+  const DossierState s = Stored("OPEN");
+  EXPECT_TRUE(s.breach_fired);
+  EXPECT_FALSE(s.warning_fired);
+  EXPECT_FALSE(s.hours_left_warning_fired);
+  EXPECT_TRUE(StoredTimers("OPEN").empty());
+  EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 1);
+  const auto view = DossierJson(s, *ParseRfc3339("2026-03-09T12:00:00+07:00"), nullptr);
+  EXPECT_EQ(view["alerts"]["warning"], false);
+  EXPECT_EQ(view["alerts"]["hours_left_warning"], false);
+  EXPECT_EQ(view["alerts"]["breach"], true);
 }
 
 TEST_F(PipelineRecomputeTest, OnlyTheGivenPartitions) {
