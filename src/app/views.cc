@@ -116,12 +116,18 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
     explain["years_not_loaded"] = std::move(not_loaded);
   }
   j["deadline"] = std::move(explain);
+  // The alerts raised for the deadline in force (a deadline moved past the clock re-arms its
+  // alerts): the rules set a warning's flag only with its alert (a warning due after the
+  // deadline raises the breach instead).
+  // Late data: no timer of the dossier fires before the floor, on the clock its timers run on
+  // (`as_of`: the wall clock or its partition's watermark); shown while it still holds them
+  // back, i.e. the dossier is open (only open dossiers have timers) and the clock before it.
+  const bool held = rules::IsOpen(s) && s.timer_floor && as_of < *s.timer_floor;
   j["alerts"] = {{"warning", s.warning_fired},
                  {"hours_left_warning", s.hours_left_warning_fired},
                  {"breach", s.breach_fired},
                  {"step_breaches", s.step_breaches},
-                 // Late data: no timer of the dossier fires before this instant of its clock.
-                 {"held_until", Time(s.timer_floor)}};
+                 {"held_until", held ? Time(s.timer_floor) : nlohmann::ordered_json(nullptr)}};
   j["first_event_at"] = FormatRfc3339Utc(s.first_event_at);
   j["last_event_at"] = FormatRfc3339Utc(s.last_event_at);
   j["partition"] = s.partition.value();

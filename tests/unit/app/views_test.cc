@@ -70,6 +70,24 @@ TEST_F(ViewsTest, OrdinaryWeekHasOnlyTheWeekend) {
   EXPECT_EQ(FormatNamedDaysOff(skipped->named), "");
 }
 
+// alerts.held_until (the late-data floor) is shown while it holds the dossier's timers back:
+// open, and its clock (`as_of`: the wall clock or the partition's watermark) before it.
+TEST_F(ViewsTest, HeldUntilShownOnlyWhileItHoldsTheTimersBack) {
+  auto s = Dossier("2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00");
+  s.timer_floor = *ParseRfc3339("2026-03-10T10:00:00+07:00");
+  EXPECT_EQ(
+      DossierJson(s, *ParseRfc3339("2026-03-10T09:59:59+07:00"), nullptr)["alerts"]["held_until"],
+      "2026-03-10T03:00:00.000Z");
+  EXPECT_TRUE(
+      DossierJson(s, *ParseRfc3339("2026-03-10T10:00:00+07:00"), nullptr)["alerts"]["held_until"]
+          .is_null());
+  s.status = DossierStatus::kCompleted;  // finished: no timers to hold
+  s.completed_at = *ParseRfc3339("2026-03-10T08:00:00+07:00");
+  EXPECT_TRUE(
+      DossierJson(s, *ParseRfc3339("2026-03-10T09:00:00+07:00"), nullptr)["alerts"]["held_until"]
+          .is_null());
+}
+
 TEST_F(ViewsTest, NoDueTimeNoExplanation) {
   auto s = Dossier("2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00");
   s.due_at.reset();
