@@ -13,7 +13,17 @@ AggregateCounters Contribution(const DossierState& s) {
   if (received) c[F::kReceived] = 1;
   switch (s.outcome) {
     case Outcome::kOpen:
-      if (received) {
+      if (received && s.kpi766_finished_at_request) {
+        // Decision 766: finished at the request time, judged there (domain.md §1.3); more than
+        // one request counts as overdue, as it does once the dossier finishes.
+        if (!s.due_at) {
+          c[F::kWaitingApplicantNoDeadline] = 1;
+        } else if (s.overdue_by_supplements || (s.paused_since && *s.paused_since > *s.due_at)) {
+          c[F::kWaitingApplicantLate] = 1;
+        } else {
+          c[F::kWaitingApplicantOnTime] = 1;
+        }
+      } else if (received) {
         c[F::kOpen] = 1;
         if (!s.due_at) {
           c[F::kOpenNoDeadline] = 1;

@@ -84,6 +84,8 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
   explain["paused_ms"] = s.paused_ms;
   explain["paused_since"] = Time(s.paused_since);
   explain["supplement_requests"] = s.supplement_requests;
+  // kpi766: waiting on the applicant, counted finished at the request (Decision 766, §1.3).
+  explain["kpi766_finished_at_request"] = s.kpi766_finished_at_request;
   explain["warning_at"] = Time(s.warning_at);
   explain["hours_left_warning_at"] = Time(s.hours_left_warning_at);
   // Judged against the deadline in force (due_at), not as the apology arrived.
@@ -147,6 +149,8 @@ nlohmann::ordered_json KpisJson(const aggregate::Kpis& k) {
   j["completed"] = k.completed;
   j["completed_on_time"] = k.completed_on_time;
   j["completed_late"] = k.completed_late;
+  j["waiting_applicant"] = k.waiting_applicant;
+  j["waiting_applicant_late"] = k.waiting_applicant_late;
   j["open"] = k.open;
   j["open_overdue"] = k.open_overdue;
   j["open_due_soon"] = k.open_due_soon;

@@ -95,6 +95,15 @@ bool OverdueBySupplements(const DossierState& s, const RulesContext& ctx) {
   return s.supplement_requests > 1 && PolicyFor(s, ctx) == PausePolicy::kKpi766;
 }
 
+// Decision 766 (domain.md §1.3 interpretation 3): a record still waiting on the applicant
+// counts as finished at the request time (DossierState::kpi766_finished_at_request). Read after
+// the status shown is set: waiting_supplement is a received, unfinished dossier whose
+// supplement is awaited.
+bool Kpi766FinishedAtRequest(const DossierState& s, const RulesContext& ctx) {
+  return s.status == DossierStatus::kWaitingSupplement && IsOpen(s) &&
+         PolicyFor(s, ctx) == PausePolicy::kKpi766;
+}
+
 // Legal working duration of the dossier's deadline, measured on the calendar (from the
 // catalog when it came from there, else from receipt to the original due time).
 Millis LegalWorkingDuration(const DossierState& s, const RulesContext& ctx) {
@@ -768,6 +777,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
   s.status = ShownStatus(s);
   UpdateOutcome(s, ctx, alerts, e.occurred_at);
   s.overdue_by_supplements = OverdueBySupplements(s, ctx);
+  s.kpi766_finished_at_request = Kpi766FinishedAtRequest(s, ctx);
   return Disposition::kApplied;
 }
 
@@ -818,7 +828,9 @@ DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ct
     ComputeWarning(s, ctx);
   }
   Rearm(s, prior.due_at, prior.warning_at, prior.hours_left_warning_at, clock);
-  s.overdue_by_supplements = OverdueBySupplements(s, ctx);  // the catalog may name another policy
+  // The catalog may name another policy.
+  s.overdue_by_supplements = OverdueBySupplements(s, ctx);
+  s.kpi766_finished_at_request = Kpi766FinishedAtRequest(s, ctx);
   return s;
 }
 

@@ -18,7 +18,11 @@ namespace iocstream::aggregate {
 [[nodiscard]] AggregateKey KeyOf(const DossierState& state);
 
 // The counters this dossier contributes (each field 0 or 1, except the supplement and step
-// breach counts). A dossier never received contributes only to its finished/cancelled class.
+// breach counts). A dossier counts in exactly one class: finished (early, on time, late, no
+// deadline), cancelled, open (received, not finished), or, under the kpi766 policy, waiting on
+// the applicant (DossierState::kpi766_finished_at_request: finished at the request time for
+// Decision 766, domain.md §1.3). A dossier never received contributes only to its
+// finished/cancelled class.
 [[nodiscard]] AggregateCounters Contribution(const DossierState& state);
 
 }  // namespace iocstream::aggregate

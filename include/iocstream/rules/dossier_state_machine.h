@@ -34,7 +34,10 @@
 //   finished whose clock stands for a supplement still awaited shows waiting_supplement
 //   whatever came after it (a payment made, a transfer), else one waiting for a payment that
 //   pauses the clock shows waiting_payment; otherwise the latest event's status
-//   (DossierState::status, event_status).
+//   (DossierState::status, event_status);
+// - under the kpi766 policy a dossier waiting for the applicant's supplement counts as finished
+//   at the request time in the KPIs (§1.3 interpretation 3;
+//   DossierState::kpi766_finished_at_request), and returns to open when the supplement arrives.
 #pragma once
 
 #include <array>

@@ -14,6 +14,7 @@
 #include "app/outbox_relay.h"
 #include "app/rules_config.h"
 #include "app/views.h"
+#include "iocstream/aggregate/kpi.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
 
@@ -1574,6 +1575,51 @@ TEST_F(PipelineRecomputeTest, AWarningPastTheDeadlineRaisesTheBreachAndNoWarning
   EXPECT_EQ(view["alerts"]["warning"], false);
   EXPECT_EQ(view["alerts"]["hours_left_warning"], false);
   EXPECT_EQ(view["alerts"]["breach"], true);
+}
+
+// Decision 766 (domain.md §1.3 interpretation 3) through the pipeline and the state store:
+// under kpi766 a dossier waiting on the applicant counts as finished at the request, on time
+// here, and open again once the supplement arrives; the stored aggregates agree at each step.
+TEST_F(PipelineRecomputeTest, Kpi766CountsADossierWaitingOnTheApplicantAsFinished) {
+  rules::SlaPolicy policy;
+  policy.default_pause_policy = rules::PausePolicy::kKpi766;
+  pipeline_ = std::make_unique<Pipeline>(*store_, aggregates_,
+                                         rules::RulesContext{calendar_.get(), nullptr, policy},
+                                         options_, probe_);
+  using F = AggregateField;
+  Feed({Event("W", EventType::kReceived, "2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00")},
+       "2026-03-02T09:00:00+07:00");
+  EXPECT_EQ(Total()[F::kOpen], 1);
+  Feed({Event("W", EventType::kSupplementRequested, "2026-03-03T09:00:00+07:00")},
+       "2026-03-03T09:00:00+07:00");
+  AggregateCounters c = Total();
+  EXPECT_EQ(c[F::kReceived], 1);
+  EXPECT_EQ(c[F::kOpen], 0);
+  EXPECT_EQ(c[F::kWaitingApplicantOnTime], 1);
+  aggregate::Kpis k = aggregate::ComputeKpis(c);
+  EXPECT_EQ(k.completed, 1);
+  EXPECT_EQ(k.completed_on_time, 1);
+  EXPECT_EQ(k.waiting_applicant, 1);
+  EXPECT_TRUE(Stored("W").kpi766_finished_at_request);  // stored (encoding version 6)
+  // Waiting past its (paused) deadline changes nothing: the clock stopped in time.
+  const std::vector<PartitionId> p0 = {PartitionId(0)};
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-12T09:00:00+07:00")).ok());
+  EXPECT_EQ(Total()[F::kWaitingApplicantOnTime], 1);
+  Feed({Event("W", EventType::kSupplementReceived, "2026-03-12T09:00:00+07:00")},
+       "2026-03-12T09:00:00+07:00");
+  c = Total();
+  EXPECT_EQ(c[F::kOpen], 1);
+  EXPECT_EQ(c[F::kWaitingApplicantOnTime], 0);
+  EXPECT_FALSE(Stored("W").kpi766_finished_at_request);
+  Feed({Event("W", EventType::kCompleted, "2026-03-13T09:00:00+07:00")},
+       "2026-03-13T09:00:00+07:00");
+  c = Total();
+  EXPECT_EQ(c[F::kOpen], 0);
+  EXPECT_EQ(c[F::kCompletedEarly] + c[F::kCompletedOnTime], 1);
+  k = aggregate::ComputeKpis(c);
+  EXPECT_EQ(k.completed, 1);
+  EXPECT_EQ(k.completed_on_time, 1);
+  EXPECT_EQ(k.waiting_applicant, 0);
 }
 
 TEST_F(PipelineRecomputeTest, OnlyTheGivenPartitions) {
