@@ -203,30 +203,34 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
   const auto per_department = PerDepartment(aggregate::AggregateTable::FoldPartitions(rows));
   std::string out;
   char line[512];  // 40 characters of up to 4 bytes, and the numbers
-  std::snprintf(line, sizeof line, "%s %9s %9s %9s %9s %9s %9s %8s\n",
-                FitColumn("department", kDepartmentColumn).c_str(), "received", "on_time", "late",
-                "open", "overdue", "no_due", "on_time%");
+  std::snprintf(line, sizeof line, "%s %9s %9s %9s %9s %9s %9s %9s %11s %9s %8s\n",
+                FitColumn("department", kDepartmentColumn).c_str(), "received", "finished",
+                "on_time", "late", "no_due", "open", "overdue", "open_no_due", "cancelled",
+                "on_time%");
   out += line;
   AggregateCounters total;
   auto row = [&](const std::string& name, const AggregateCounters& c) {
-    const aggregate::Kpis k = aggregate::ComputeKpis(c);
-    const int64_t no_due =
-        c[AggregateField::kCompletedNoDeadline] + c[AggregateField::kOpenNoDeadline];
+    using F = AggregateField;
+    // Finished, each dossier once: with a due time on time (early included) or late, or
+    // without one; under kpi766 those waiting on the applicant count here (Decision 766).
+    const int64_t on_time =
+        c[F::kCompletedEarly] + c[F::kCompletedOnTime] + c[F::kWaitingApplicantOnTime];
+    const int64_t late = c[F::kCompletedLate] + c[F::kWaitingApplicantLate];
+    const int64_t no_due = c[F::kCompletedNoDeadline] + c[F::kWaitingApplicantNoDeadline];
     // Share of finished dossiers with a due time that finished on time (the columns beside).
-    const int64_t on_time = k.completed_on_time - c[AggregateField::kCompletedNoDeadline];
     char rate[16] = "-";
-    if (on_time + k.completed_late > 0) {
-      std::snprintf(
-          rate, sizeof rate, "%.1f",
-          100.0 * static_cast<double>(on_time) / static_cast<double>(on_time + k.completed_late));
+    if (on_time + late > 0) {
+      std::snprintf(rate, sizeof rate, "%.1f",
+                    100.0 * static_cast<double>(on_time) / static_cast<double>(on_time + late));
     }
     std::snprintf(
-        line, sizeof line, "%s %9lld %9lld %9lld %9lld %9lld %9lld %8s\n",
+        line, sizeof line, "%s %9lld %9lld %9lld %9lld %9lld %9lld %9lld %11lld %9lld %8s\n",
         FitColumn(name.empty() ? "(none)" : name, kDepartmentColumn).c_str(),
-        static_cast<long long>(k.received),
-        static_cast<long long>(k.completed_on_time - c[AggregateField::kCompletedNoDeadline]),
-        static_cast<long long>(k.completed_late), static_cast<long long>(k.open),
-        static_cast<long long>(k.open_overdue), static_cast<long long>(no_due), rate);
+        static_cast<long long>(c[F::kReceived]), static_cast<long long>(on_time + late + no_due),
+        static_cast<long long>(on_time), static_cast<long long>(late),
+        static_cast<long long>(no_due), static_cast<long long>(c[F::kOpen]),
+        static_cast<long long>(c[F::kOpenOverdue]), static_cast<long long>(c[F::kOpenNoDeadline]),
+        static_cast<long long>(c[F::kCancelled]), rate);
     out += line;
   };
   for (const auto& [department, c] : per_department) {
