@@ -83,8 +83,9 @@ for _ in $(seq 1 300); do
   sleep 1
 done
 echo
-echo "== per-department summary: on_time/late = finished dossiers with a due date (on_time%"
-echo "   is their share on time); open; overdue = open past due; no_due = without a due date"
+echo "== per-department summary: finished = on_time + late (with a due date; on_time% is their"
+echo "   share on time) + no_due (without one); open, of which overdue (past due) and open_no_due;"
+echo "   cancelled; finished + open + cancelled = the dossiers counted (README: KPIs)"
 cat $demo/run.out
 echo
 echo "== a few lines of http://127.0.0.1:$http_port/metrics"

@@ -15,7 +15,17 @@ ContributionBits ContributionBitsOf(const DossierState& s) {
   if (received) c.Set(F::kReceived);
   switch (s.outcome) {
     case Outcome::kOpen:
-      if (received) {
+      if (received && s.kpi766_finished_at_request) {
+        // Decision 766: finished at the request time, judged there (domain.md §1.3); more than
+        // one request counts as overdue, as it does once the dossier finishes.
+        if (!s.due_at) {
+          c.Set(F::kWaitingApplicantNoDeadline);
+        } else if (s.overdue_by_supplements || (s.paused_since && *s.paused_since > *s.due_at)) {
+          c.Set(F::kWaitingApplicantLate);
+        } else {
+          c.Set(F::kWaitingApplicantOnTime);
+        }
+      } else if (received) {
         c.Set(F::kOpen);
         if (!s.due_at) {
           c.Set(F::kOpenNoDeadline);

@@ -8,8 +8,12 @@ Kpis ComputeKpis(const AggregateCounters& c) {
   using F = AggregateField;
   Kpis k;
   k.received = c[F::kReceived];
-  k.completed_on_time = c[F::kCompletedEarly] + c[F::kCompletedOnTime] + c[F::kCompletedNoDeadline];
-  k.completed_late = c[F::kCompletedLate];
+  k.waiting_applicant_late = c[F::kWaitingApplicantLate];
+  const int64_t waiting_on_time = c[F::kWaitingApplicantOnTime] + c[F::kWaitingApplicantNoDeadline];
+  k.waiting_applicant = waiting_on_time + k.waiting_applicant_late;
+  k.completed_on_time =
+      c[F::kCompletedEarly] + c[F::kCompletedOnTime] + c[F::kCompletedNoDeadline] + waiting_on_time;
+  k.completed_late = c[F::kCompletedLate] + k.waiting_applicant_late;
   k.completed = k.completed_on_time + k.completed_late;
   k.open = c[F::kOpen];
   k.open_overdue = c[F::kOpenOverdue];

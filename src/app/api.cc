@@ -157,9 +157,11 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     // overdue dossiers is the next step if it ever shows in latency.
     // Overdue as the KPIs and metrics count it: open and its breach timer fired (by the
     // wall clock or the watermark, as configured), or, under the kpi766 policy, more than one
-    // supplement request.
+    // supplement request. Under kpi766 a dossier waiting on the applicant counts as finished
+    // (Decision 766, domain.md §1.3): not listed, as it is not counted open.
     Status s = shared->store->ForEachDossier([&](const DossierState& d) {
-      if (!rules::IsOpen(d) || !d.due_at || !(d.breach_fired || d.overdue_by_supplements)) {
+      if (!rules::IsOpen(d) || !d.due_at || !(d.breach_fired || d.overdue_by_supplements) ||
+          d.kpi766_finished_at_request) {
         return true;  // (as the metrics: without a due time, "no deadline")
       }
       if (department && d.agency_code != *department) return true;

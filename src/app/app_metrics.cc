@@ -238,8 +238,13 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   constexpr const char* kHeld = " (the partitions this instance holds; sum across instances)";
   MetricFamily received = Family("iocstream_dossiers_received",
                                  std::string("Dossiers received (clock started).") + kHeld, kGauge);
-  MetricFamily completed = Family("iocstream_dossiers_completed",
-                                  std::string("Dossiers finished, by outcome.") + kHeld, kGauge);
+  MetricFamily completed = Family(
+      "iocstream_dossiers_completed",
+      std::string("Dossiers finished, by outcome; under the kpi766 policy a dossier waiting on "
+                  "the applicant counts as finished at the request (Decision 766), outcome "
+                  "waiting_applicant_on_time, _late or _no_deadline.") +
+          kHeld,
+      kGauge);
   MetricFamily cancelled =
       Family("iocstream_dossiers_cancelled",
              std::string("Dossiers withdrawn, refused or rejected.") + kHeld, kGauge);
@@ -266,6 +271,12 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     Add(completed, static_cast<double>(c[F::kCompletedOnTime]), with("outcome", "on_time"));
     Add(completed, static_cast<double>(c[F::kCompletedLate]), with("outcome", "late"));
     Add(completed, static_cast<double>(c[F::kCompletedNoDeadline]), with("outcome", "no_deadline"));
+    Add(completed, static_cast<double>(c[F::kWaitingApplicantOnTime]),
+        with("outcome", "waiting_applicant_on_time"));
+    Add(completed, static_cast<double>(c[F::kWaitingApplicantLate]),
+        with("outcome", "waiting_applicant_late"));
+    Add(completed, static_cast<double>(c[F::kWaitingApplicantNoDeadline]),
+        with("outcome", "waiting_applicant_no_deadline"));
     Add(cancelled, static_cast<double>(c[F::kCancelled]), dims);
     const int64_t open_total = c[F::kOpen];
     const int64_t within =

@@ -166,8 +166,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   export_cmd->add_option(
       "--as-of", exp.as_of,
-      "RFC 3339 instant for the dossiers' overdue_now column (default: now); aggregates are "
-      "counts as of the last commit, whatever it says");
+      "RFC 3339 instant for the dossiers' overdue_now column, and in NDJSON for whether their "
+      "alerts.held_until still holds (default: now); aggregates are counts as of the last "
+      "commit, whatever it says");
   export_cmd->add_option("-o,--output", exp.output, "output file (default: stdout)");
 
   RecomputeOptions recompute;

@@ -84,6 +84,8 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
   explain["paused_ms"] = s.paused_ms;
   explain["paused_since"] = Time(s.paused_since);
   explain["supplement_requests"] = s.supplement_requests;
+  // kpi766: waiting on the applicant, counted finished at the request (Decision 766, §1.3).
+  explain["kpi766_finished_at_request"] = s.kpi766_finished_at_request;
   explain["warning_at"] = Time(s.warning_at);
   explain["hours_left_warning_at"] = Time(s.hours_left_warning_at);
   // Judged against the deadline in force (due_at), not as the apology arrived.
@@ -116,12 +118,18 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
     explain["years_not_loaded"] = std::move(not_loaded);
   }
   j["deadline"] = std::move(explain);
+  // The alerts raised for the deadline in force (a deadline moved past the clock re-arms its
+  // alerts): the rules set a warning's flag only with its alert (a warning due after the
+  // deadline raises the breach instead).
+  // Late data: no timer of the dossier fires before the floor, on the clock its timers run on
+  // (`as_of`: the wall clock or its partition's watermark); shown while it still holds them
+  // back, i.e. the dossier is open (only open dossiers have timers) and the clock before it.
+  const bool held = rules::IsOpen(s) && s.timer_floor && as_of < *s.timer_floor;
   j["alerts"] = {{"warning", s.warning_fired},
                  {"hours_left_warning", s.hours_left_warning_fired},
                  {"breach", s.breach_fired},
                  {"step_breaches", s.step_breaches},
-                 // Late data: no timer of the dossier fires before this instant of its clock.
-                 {"held_until", Time(s.timer_floor)}};
+                 {"held_until", held ? Time(s.timer_floor) : nlohmann::ordered_json(nullptr)}};
   j["first_event_at"] = FormatRfc3339Utc(s.first_event_at);
   j["last_event_at"] = FormatRfc3339Utc(s.last_event_at);
   j["partition"] = s.partition.value();
@@ -141,6 +149,8 @@ nlohmann::ordered_json KpisJson(const aggregate::Kpis& k) {
   j["completed"] = k.completed;
   j["completed_on_time"] = k.completed_on_time;
   j["completed_late"] = k.completed_late;
+  j["waiting_applicant"] = k.waiting_applicant;
+  j["waiting_applicant_late"] = k.waiting_applicant_late;
   j["open"] = k.open;
   j["open_overdue"] = k.open_overdue;
   j["open_due_soon"] = k.open_due_soon;
@@ -193,30 +203,34 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
   const auto per_department = PerDepartment(aggregate::AggregateTable::FoldPartitions(rows));
   std::string out;
   char line[512];  // 40 characters of up to 4 bytes, and the numbers
-  std::snprintf(line, sizeof line, "%s %9s %9s %9s %9s %9s %9s %8s\n",
-                FitColumn("department", kDepartmentColumn).c_str(), "received", "on_time", "late",
-                "open", "overdue", "no_due", "on_time%");
+  std::snprintf(line, sizeof line, "%s %9s %9s %9s %9s %9s %9s %9s %11s %9s %8s\n",
+                FitColumn("department", kDepartmentColumn).c_str(), "received", "finished",
+                "on_time", "late", "no_due", "open", "overdue", "open_no_due", "cancelled",
+                "on_time%");
   out += line;
   AggregateCounters total;
   auto row = [&](const std::string& name, const AggregateCounters& c) {
-    const aggregate::Kpis k = aggregate::ComputeKpis(c);
-    const int64_t no_due =
-        c[AggregateField::kCompletedNoDeadline] + c[AggregateField::kOpenNoDeadline];
+    using F = AggregateField;
+    // Finished, each dossier once: with a due time on time (early included) or late, or
+    // without one; under kpi766 those waiting on the applicant count here (Decision 766).
+    const int64_t on_time =
+        c[F::kCompletedEarly] + c[F::kCompletedOnTime] + c[F::kWaitingApplicantOnTime];
+    const int64_t late = c[F::kCompletedLate] + c[F::kWaitingApplicantLate];
+    const int64_t no_due = c[F::kCompletedNoDeadline] + c[F::kWaitingApplicantNoDeadline];
     // Share of finished dossiers with a due time that finished on time (the columns beside).
-    const int64_t on_time = k.completed_on_time - c[AggregateField::kCompletedNoDeadline];
     char rate[16] = "-";
-    if (on_time + k.completed_late > 0) {
-      std::snprintf(
-          rate, sizeof rate, "%.1f",
-          100.0 * static_cast<double>(on_time) / static_cast<double>(on_time + k.completed_late));
+    if (on_time + late > 0) {
+      std::snprintf(rate, sizeof rate, "%.1f",
+                    100.0 * static_cast<double>(on_time) / static_cast<double>(on_time + late));
     }
     std::snprintf(
-        line, sizeof line, "%s %9lld %9lld %9lld %9lld %9lld %9lld %8s\n",
+        line, sizeof line, "%s %9lld %9lld %9lld %9lld %9lld %9lld %9lld %11lld %9lld %8s\n",
         FitColumn(name.empty() ? "(none)" : name, kDepartmentColumn).c_str(),
-        static_cast<long long>(k.received),
-        static_cast<long long>(k.completed_on_time - c[AggregateField::kCompletedNoDeadline]),
-        static_cast<long long>(k.completed_late), static_cast<long long>(k.open),
-        static_cast<long long>(k.open_overdue), static_cast<long long>(no_due), rate);
+        static_cast<long long>(c[F::kReceived]), static_cast<long long>(on_time + late + no_due),
+        static_cast<long long>(on_time), static_cast<long long>(late),
+        static_cast<long long>(no_due), static_cast<long long>(c[F::kOpen]),
+        static_cast<long long>(c[F::kOpenOverdue]), static_cast<long long>(c[F::kOpenNoDeadline]),
+        static_cast<long long>(c[F::kCancelled]), rate);
     out += line;
   };
   for (const auto& [department, c] : per_department) {

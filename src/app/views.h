@@ -57,9 +57,18 @@ struct DaysOffSkipped {
 //  "timers_moved":..,"timers_added":..,"timers_removed":..,"duration_ms":..}
 [[nodiscard]] nlohmann::ordered_json RecomputeSummaryJson(const RecomputeSummary& summary);
 
-// A fixed-width per-department table: received, on time, late, open, overdue, rate. Department
-// names fill kDepartmentColumn characters (UTF-8 code points; a longer one is cut, its last
-// character an ellipsis).
+// A fixed-width per-department table. Each counted dossier is in exactly one of finished,
+// open and cancelled, so finished + open + cancelled = the dossiers counted (those received,
+// and finished or cancelled ones whose receipt never came; received: the clock started):
+//   finished = on_time + late + no_due: finished with a due time on time (early included) or
+//     late, or without a due time; under the kpi766 policy those waiting on the applicant
+//     count here, judged at the request (Decision 766, domain.md §1.3);
+//   open: received, not finished; of which overdue (past due, or kpi766's second supplement
+//     request) and open_no_due (no due time) are parts, not further dossiers;
+//   cancelled: withdrawn, refused or rejected without a completion;
+//   on_time%: on_time ÷ (on_time + late), finished dossiers with a due time only.
+// Department names fill kDepartmentColumn characters (UTF-8 code points; a longer one is cut,
+// its last character an ellipsis).
 [[nodiscard]] std::string SummaryTable(const aggregate::AggregateTable::Rows& rows);
 inline constexpr size_t kDepartmentColumn = 40;
 

@@ -15,7 +15,10 @@ std::string_view ToString(AggregateField field) {
       "open_due_soon",
       "open_no_deadline",
       "supplement_requests",
-      "step_breaches"};
+      "step_breaches",
+      "waiting_applicant_on_time",
+      "waiting_applicant_late",
+      "waiting_applicant_no_deadline"};
   return kNames[static_cast<size_t>(field)];
 }
 

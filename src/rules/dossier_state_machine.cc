@@ -95,6 +95,15 @@ bool OverdueBySupplements(const DossierState& s, const RulesContext& ctx) {
   return s.supplement_requests > 1 && PolicyFor(s, ctx) == PausePolicy::kKpi766;
 }
 
+// Decision 766 (domain.md §1.3 interpretation 3): a record still waiting on the applicant
+// counts as finished at the request time (DossierState::kpi766_finished_at_request). Read after
+// the status shown is set: waiting_supplement is a received, unfinished dossier whose
+// supplement is awaited.
+bool Kpi766FinishedAtRequest(const DossierState& s, const RulesContext& ctx) {
+  return s.status == DossierStatus::kWaitingSupplement && IsOpen(s) &&
+         PolicyFor(s, ctx) == PausePolicy::kKpi766;
+}
+
 // Legal working duration of the dossier's deadline, measured on the calendar (from the
 // catalog when it came from there, else from receipt to the original due time).
 Millis LegalWorkingDuration(const DossierState& s, const RulesContext& ctx) {
@@ -768,6 +777,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
   s.status = ShownStatus(s);
   UpdateOutcome(s, ctx, alerts, e.occurred_at);
   s.overdue_by_supplements = OverdueBySupplements(s, ctx);
+  s.kpi766_finished_at_request = Kpi766FinishedAtRequest(s, ctx);
   return Disposition::kApplied;
 }
 
@@ -818,7 +828,9 @@ DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ct
     ComputeWarning(s, ctx);
   }
   Rearm(s, prior.due_at, prior.warning_at, prior.hours_left_warning_at, clock);
-  s.overdue_by_supplements = OverdueBySupplements(s, ctx);  // the catalog may name another policy
+  // The catalog may name another policy.
+  s.overdue_by_supplements = OverdueBySupplements(s, ctx);
+  s.kpi766_finished_at_request = Kpi766FinishedAtRequest(s, ctx);
   return s;
 }
 
@@ -835,6 +847,32 @@ bool Fires(const DossierState& s, const std::optional<Instant>& due, const Timer
 Instant BreachAt(Instant due) { return due + Millis(1); }
 bool BreachFires(const DossierState& s, const Timer& t) {
   return s.due_at && (FireTime(s, BreachAt(*s.due_at)) == t.due || FireTime(s, *s.due_at) == t.due);
+}
+
+// The deadline passed while the clock ran (§1.5: overdue once now > due): the breach alert,
+// and the missing apology's when no Form 04 came before the deadline.
+void RaiseBreach(DossierState& s, Instant now, const RulesContext& ctx,
+                 std::vector<AlertIntent>& alerts) {
+  s.breach_fired = true;
+  alerts.push_back(MakeAlert(s, AlertKind::kDeadlineBreached, *s.due_at, now));
+  if (ctx.policy.apology_alerts && !ApologyIssuedInTime(s)) {
+    alerts.push_back(MakeAlert(s, AlertKind::kApologyMissing, *s.due_at, now));
+  }
+}
+
+// A "due soon" timer firing at `now`: its alert while the dossier is still in deadline (now <=
+// due, §1.5), and its flag with it. Past the deadline (the clock jumped past both instants, or
+// late data held the timer back), a warning would only be noise and the breach is due as well:
+// the breach is raised instead, and the warning's flag stays unset, so that a set flag always
+// means its alert was raised (the dossier view shows them as the alerts raised).
+void RaiseWarning(DossierState& s, bool& fired, AlertKind kind, Instant now,
+                  const RulesContext& ctx, std::vector<AlertIntent>& alerts) {
+  if (now > *s.due_at) {
+    RaiseBreach(s, now, ctx, alerts);
+    return;
+  }
+  fired = true;
+  alerts.push_back(MakeAlert(s, kind, *s.due_at, now));
 }
 }  // namespace
 
@@ -861,31 +899,21 @@ bool FireTimerInPlace(DossierState& s, const Timer& t, Instant now, const RulesC
   switch (t.kind) {
     case TimerKind::kBreach:
       if (!running || s.breach_fired || !BreachFires(s, t)) return false;
-      s.breach_fired = true;
-      alerts.push_back(MakeAlert(s, AlertKind::kDeadlineBreached, *s.due_at, now));
-      if (ctx.policy.apology_alerts && !ApologyIssuedInTime(s)) {
-        alerts.push_back(MakeAlert(s, AlertKind::kApologyMissing, *s.due_at, now));
-      }
+      RaiseBreach(s, now, ctx, alerts);
       break;
     case TimerKind::kWarning:
       if (!running || s.warning_fired || s.breach_fired || !Fires(s, s.warning_at, t)) {
         return false;
       }
-      s.warning_fired = true;
-      // Past the deadline already (the breach timer fires next): a warning would only be noise.
-      if (now < *s.due_at) {
-        alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarning, *s.due_at, now));
-      }
+      RaiseWarning(s, s.warning_fired, AlertKind::kDeadlineWarning, now, ctx, alerts);
       break;
     case TimerKind::kHoursLeftWarning:
       if (!running || s.hours_left_warning_fired || s.breach_fired ||
           !Fires(s, s.hours_left_warning_at, t)) {
         return false;
       }
-      s.hours_left_warning_fired = true;
-      if (now < *s.due_at) {
-        alerts.push_back(MakeAlert(s, AlertKind::kDeadlineWarningHoursLeft, *s.due_at, now));
-      }
+      RaiseWarning(s, s.hours_left_warning_fired, AlertKind::kDeadlineWarningHoursLeft, now, ctx,
+                   alerts);
       break;
     case TimerKind::kStepBreach:
       if (!IsOpen(s) || s.step_breach_fired || !Fires(s, s.step_due_at, t)) return false;

@@ -38,8 +38,9 @@ constexpr std::array<BoolField, 5> kBoolFlags = {
     &DossierState::breach_fired, &DossierState::warning_fired, &DossierState::step_breach_fired};
 constexpr uint64_t kCurrentUnitIsAgency = uint64_t{1} << kBoolFlags.size();
 // Flags added after current_unit_is_agency, in bit order from the bit after it; append only.
-constexpr std::array<BoolField, 2> kLaterBoolFlags = {&DossierState::hours_left_warning_fired,
-                                                      &DossierState::overdue_by_supplements};
+constexpr std::array<BoolField, 3> kLaterBoolFlags = {&DossierState::hours_left_warning_fired,
+                                                      &DossierState::overdue_by_supplements,
+                                                      &DossierState::kpi766_finished_at_request};
 constexpr size_t kFirstLaterFlagBit = kBoolFlags.size() + 1;
 constexpr uint64_t kKnownFlagBits =
     (uint64_t{1} << (kFirstLaterFlagBit + kLaterBoolFlags.size())) - 1;
@@ -137,8 +138,12 @@ void AppendDossier(const DossierState& s, std::string* out) {
   // Version 5 adds what versions 3 and 4 cannot hold: the instant of the apology, and the
   // latest event's status when the status shown differs from it (an open wait). Other values
   // keep their version 3 or 4 bytes, which a reader older than version 5 still reads.
-  const bool version5 = s.apology_at.has_value() || s.event_status != s.status;
-  const uint8_t version = version5 ? 5 : s.pause_marks.empty() ? 3 : 4;
+  // Version 6 adds the flag kpi766_finished_at_request, with the layout of version 5: only a
+  // value that sets it is written so (a dossier waiting for a supplement under the kpi766
+  // policy), and a reader older than version 6 refuses it rather than drop the flag.
+  const bool version6 = s.kpi766_finished_at_request;
+  const bool version5 = version6 || s.apology_at.has_value() || s.event_status != s.status;
+  const uint8_t version = version6 ? 6 : version5 ? 5 : s.pause_marks.empty() ? 3 : 4;
   auto fill = [&](char* p) {
     *p++ = static_cast<char>(version);
     p = StoreVarint64(p, presence);
@@ -246,6 +251,11 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   constexpr uint64_t kVersion5Presence = uint64_t{1} << 15;
   if (*version < 5 && (*presence & kVersion5Presence) != 0) {
     return Corrupt("presence bits of a later version", dossier_id);
+  }
+  // kpi766_finished_at_request came with version 6.
+  constexpr uint64_t kVersion6Flags = uint64_t{1} << (kFirstLaterFlagBit + 2);
+  if (*version < 6 && (*flags & kVersion6Flags) != 0) {
+    return Corrupt("flag bits of a later version", dossier_id);
   }
   for (size_t i = 0; i < kBoolFlags.size(); ++i) {
     s.*kBoolFlags[i] = (*flags & (uint64_t{1} << i)) != 0;

@@ -1,9 +1,9 @@
 // Binary codec for the values of the "dossiers" and "aggregates" column families. Private to
 // src/state (and its tests). Pure functions: thread-safe.
 //
-// DossierState, encoding versions 3 to 5 (every multi-byte integer a LEB128 varint unless
+// DossierState, encoding versions 3 to 6 (every multi-byte integer a LEB128 varint unless
 // noted; "signed" means zigzag):
-//   u8      version (= 3, 4 or 5, see below; 1 and 2 are still read: 1 ends after
+//   u8      version (= 3, 4, 5 or 6, see below; 1 and 2 are still read: 1 ends after
 //           applied_event_ids, 2 after legal_working_time; their pauses, open pause and
 //           unmatched resume become the pause marks. Version 1 kept no pauses, only paused_ms:
 //           such a dossier keeps the deadline it was stored with until its next pause or end
@@ -15,7 +15,8 @@
 //   varint  flag bits: result_electronic, legacy_apology_issued (before version 5: the
 //           apology was judged before the deadline on arrival), breach_fired, warning_fired,
 //           step_breach_fired, current_unit_is_agency (then current_unit is not stored),
-//           hours_left_warning_fired, overdue_by_supplements (version 3 on)
+//           hours_left_warning_fired, overdue_by_supplements (version 3 on),
+//           kpi766_finished_at_request (version 6 on)
 //   u8 x5   channel, online_level, status, due_source, outcome
 //   signed  partition
 //   string  agency_code, commune_code, procedure_code, [current_unit]  (varint length + bytes)
@@ -31,6 +32,10 @@
 //           a start and 0 for an end                                           (version 3 on),
 //           plus 2 for a payment's, 4 for a legacy one's (a supplement's: 0)   (version 4 on)
 //   u8      event_status, the latest event's status                            (version 5 on)
+// Version 6 has version 5's layout and may set the flag kpi766_finished_at_request: a value
+// that sets it (a dossier waiting for a supplement under the kpi766 policy) is written as
+// version 6, any other keeps its version 3, 4 or 5 bytes. A reader older than version 6
+// refuses version 6 values as corrupt.
 // A value holding pause marks is written as version 4 (version 4 adds nothing else); a value
 // without marks keeps its version 3 bytes. A version 3 (or older) value's marks read back as
 // legacy marks (PauseKind::kLegacy: a supplement's, or a payment's when sla.payment_pauses was
@@ -63,7 +68,7 @@
 
 namespace iocstream::state {
 
-inline constexpr uint8_t kDossierEncodingVersion = 5;  // the newest; read: 1 to 5
+inline constexpr uint8_t kDossierEncodingVersion = 6;  // the newest; read: 1 to 6
 inline constexpr uint8_t kAggregateEncodingVersion = 1;
 
 // Replaces the contents of `out` (a reused buffer) with the encoding of `state`.

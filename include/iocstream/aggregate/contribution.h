@@ -43,7 +43,11 @@ struct ContributionBits {
 static_assert(kAggregateFieldCount <= 32, "ContributionBits holds a bit per field");
 
 // The counters this dossier contributes (each field 0 or 1, except the supplement and step
-// breach counts). A dossier never received contributes only to its finished/cancelled class.
+// breach counts). A dossier counts in exactly one class: finished (early, on time, late, no
+// deadline), cancelled, open (received, not finished), or, under the kpi766 policy, waiting on
+// the applicant (DossierState::kpi766_finished_at_request: finished at the request time for
+// Decision 766, domain.md §1.3). A dossier never received contributes only to its
+// finished/cancelled class.
 [[nodiscard]] ContributionBits ContributionBitsOf(const DossierState& state);
 [[nodiscard]] inline AggregateCounters Contribution(const DossierState& state) {
   return ContributionBitsOf(state).ToCounters();

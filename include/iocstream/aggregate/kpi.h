@@ -5,7 +5,11 @@
 // deadline) ÷ (records finished + in progress); on time ⇔ end ≤ due with supplement time
 // subtracted (our due_at is already shifted by pauses). Withdrawn/refused/rejected records
 // are outside both terms. A finished record without a due time cannot be late and counts as
-// on time. Score: rate × max ÷ threshold, capped at max (domain.md §2.2).
+// on time. Under the kpi766 pause policy a record still waiting on the applicant (a supplement
+// requested, not yet received) counts as finished at the request time (domain.md §1.3
+// interpretation 3): on time when the request (the clock stop) was not after the deadline,
+// late after it or with more than one request; it is open again once the supplement arrives.
+// Score: rate × max ÷ threshold, capped at max (domain.md §2.2).
 #pragma once
 
 #include <map>
@@ -18,9 +22,16 @@ namespace iocstream::aggregate {
 
 struct Kpis {
   int64_t received = 0;
-  int64_t completed = 0;          // early + on time + late + no deadline
-  int64_t completed_on_time = 0;  // early + on time + no deadline
-  int64_t completed_late = 0;
+  // Finished: early + on time + late + no deadline, and (kpi766) waiting on the applicant.
+  int64_t completed = 0;
+  // Early + on time + no deadline, and waiting on the applicant since a request made in time
+  // (or without a deadline).
+  int64_t completed_on_time = 0;
+  int64_t completed_late = 0;  // late, and waiting on the applicant since a late request
+  // Under the kpi766 policy: waiting on the applicant, counted in `completed` (Decision 766),
+  // not in `open`; of which judged late (also counted in completed_late).
+  int64_t waiting_applicant = 0;
+  int64_t waiting_applicant_late = 0;
   int64_t open = 0;
   int64_t open_overdue = 0;
   int64_t open_due_soon = 0;

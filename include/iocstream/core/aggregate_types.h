@@ -1,9 +1,11 @@
 // Aggregate counters per dimension: the "aggregates" column family's values and the source of
-// the dossier-count metrics. A dossier contributes to exactly one AggregateKey (its agency,
-// commune and channel, within its source partition); its contribution is a function of its
-// state (rules::Contribution), so an update applies contribution(new) - contribution(old).
-// Keyed by partition so that a partition's counts move with it when the consumer group
-// rebalances; metrics sum the partitions this instance owns. Plain values: thread-compatible.
+// the dossier-count metrics. AggregateField is append-only: the stored encoding keeps the
+// field count, so rows written before a field existed read it as zero (state/dossier_codec.h). A
+// dossier contributes to exactly one AggregateKey (its agency, commune and channel, within its
+// source partition); its contribution is a function of its state (rules::Contribution), so an
+// update applies contribution(new) - contribution(old). Keyed by partition so that a partition's
+// counts move with it when the consumer group rebalances; metrics sum the partitions this instance
+// owns. Plain values: thread-compatible.
 #pragma once
 
 #include <array>
@@ -29,6 +31,13 @@ enum class AggregateField : uint8_t {
   kOpenNoDeadline,       // open without a due time (tracked, no timer)
   kSupplementRequests,   // supplement requests (Form 02) made
   kStepBreaches,         // transfer steps that passed their internal deadline
+  // Decision 766 (pause policy kpi766; domain.md §1.3 interpretation 3: a record still waiting
+  // on the applicant counts as finished at the request time): received dossiers waiting for
+  // the applicant's supplement (DossierState::kpi766_finished_at_request), counted as finished
+  // and not as open, judged at the request. Each also counts in kReceived, as open ones do.
+  kWaitingApplicantOnTime,      // the request (clock stop) at or before the due time
+  kWaitingApplicantLate,        // the request after the due time, or a second request (§1.3)
+  kWaitingApplicantNoDeadline,  // no due time known
   kCount,
 };
 inline constexpr size_t kAggregateFieldCount = static_cast<size_t>(AggregateField::kCount);

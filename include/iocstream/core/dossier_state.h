@@ -188,6 +188,16 @@ struct DossierState {
   // overdue): counted overdue while open, as a fired breach is, but raises no alert (the
   // legal deadline has not passed) and does not stop the breach timer.
   bool overdue_by_supplements = false;
+  // Decision 766 policy (kpi766; domain.md §1.3 interpretation 3: "a record still waiting on
+  // the applicant counts as finished at the request time"): received, not finished, and
+  // waiting for the applicant's supplement (status waiting_supplement). The KPIs and dossier
+  // counts take it as finished at the clock stop (paused_since): on time when that was at or
+  // before due_at, late after it or with more than one request (overdue_by_supplements);
+  // the supplement's receipt returns it to open (aggregate::Contribution). Its timers, the
+  // overdue state of the API's dossier view and the alerts are those of an open, paused
+  // dossier. Set by the rules under the policy in force, as overdue_by_supplements is, so
+  // the counts (a function of the state) stay exact when the policy changes.
+  bool kpi766_finished_at_request = false;
 
   // Occurred_at of the latest event that set event_status (the out-of-order guard), whatever
   // `status` shows: a wait that is open does not move it.

@@ -34,7 +34,10 @@
 //   finished whose clock stands for a supplement still awaited shows waiting_supplement
 //   whatever came after it (a payment made, a transfer), else one waiting for a payment that
 //   pauses the clock shows waiting_payment; otherwise the latest event's status
-//   (DossierState::status, event_status).
+//   (DossierState::status, event_status);
+// - under the kpi766 policy a dossier waiting for the applicant's supplement counts as finished
+//   at the request time in the KPIs (§1.3 interpretation 3;
+//   DossierState::kpi766_finished_at_request), and returns to open when the supplement arrives.
 #pragma once
 
 #include <array>
@@ -50,8 +53,10 @@ namespace iocstream::rules {
 
 // The two "due soon" thresholds are independent: each fires its own timer and raises its own
 // alert once (kDeadlineWarning, kDeadlineWarningHoursLeft; distinct alert ids), and either
-// puts the dossier in the "due soon" state. Neither alerts once the due time has passed (the
-// breach alert follows).
+// puts the dossier in the "due soon" state. Neither alerts once the due time has passed: a
+// warning timer that fires after it (the clock jumped past both, or late data held it back)
+// raises the breach instead, and leaves its own flag unset, so that a set flag
+// (DossierState::warning_fired, hours_left_warning_fired) always means its alert was raised.
 struct SlaPolicy {
   // Share of the legal duration (working time) after which "due soon" is raised. 0 disables.
   double warning_fraction = 0.75;

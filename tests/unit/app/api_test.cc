@@ -12,6 +12,7 @@
 
 #include "app/reload.h"
 #include "app/rules_config.h"
+#include "iocstream/aggregate/contribution.h"
 #include "iocstream/decode/rfc3339.h"
 #include "unit/http/http_test_client.h"
 
@@ -306,6 +307,41 @@ TEST_F(ApiTest, KpisOfOneDepartment) {
   EXPECT_TRUE(Call("GET", "/api/v1/kpis?department=nope", 200)["departments"].empty());
   // Empty (a dashboard's "all"): every department.
   EXPECT_EQ(Call("GET", "/api/v1/kpis?department=", 200), all);
+}
+
+// Under kpi766 a dossier waiting on the applicant counts as finished at the request (Decision
+// 766, domain.md §1.3): /api/v1/kpis counts it in completed and waiting_applicant, not open, and
+// the overdue worklist, which lists what the KPIs count open overdue, leaves it out (here a
+// second request, late by §1.3) while its lookup says why.
+TEST_F(ApiTest, Kpi766DossierWaitingOnTheApplicantCountsFinished) {
+  DossierState s =
+      OpenDossier("D-WAIT", 0, "2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00");
+  s.status = DossierStatus::kWaitingSupplement;
+  s.event_status = DossierStatus::kWaitingSupplement;
+  s.paused_since = *ParseRfc3339("2026-03-05T09:00:00+07:00");
+  s.supplement_requests = 2;
+  s.overdue_by_supplements = true;
+  s.kpi766_finished_at_request = true;
+  state::StateBatch batch = store_->NewBatch();
+  batch.PutDossier(s);
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  aggregate::AggregateTable::Rows rows;
+  rows[aggregate::KeyOf(s)] = aggregate::Contribution(s);
+  aggregates_.Load(rows);
+  Start();
+  const auto kpis = Call("GET", "/api/v1/kpis", 200)["total"];
+  EXPECT_EQ(kpis["received"], 1);
+  EXPECT_EQ(kpis["completed"], 1);
+  EXPECT_EQ(kpis["completed_late"], 1);
+  EXPECT_EQ(kpis["waiting_applicant"], 1);
+  EXPECT_EQ(kpis["waiting_applicant_late"], 1);
+  EXPECT_EQ(kpis["open"], 0);
+  EXPECT_EQ(kpis["open_overdue"], 0);
+  EXPECT_EQ(kpis["on_time_rate_766_2_1"], 0.0);
+  EXPECT_EQ(Call("GET", "/api/v1/overdue", 200)["total"], 0);
+  const auto view = Call("GET", "/api/v1/dossiers/D-WAIT", 200);
+  EXPECT_EQ(view["status"], "waiting_supplement");
+  EXPECT_EQ(view["deadline"]["kpi766_finished_at_request"], true);
 }
 
 TEST_F(ApiTest, ReloadAnswersWithTheRecomputeSummary) {

@@ -6,6 +6,7 @@
 
 #include "app/rules_config.h"
 #include "iocstream/aggregate/contribution.h"
+#include "iocstream/aggregate/kpi.h"
 #include "iocstream/decode/rfc3339.h"
 
 namespace iocstream::rules {
@@ -207,6 +208,124 @@ TEST_F(StateMachineTest, Kpi766CountsAnOpenDossierWithTwoSupplementRequestsOverd
   const DossierState paused = Apply(events);
   EXPECT_FALSE(paused.overdue_by_supplements);
   EXPECT_EQ(aggregate::Contribution(paused)[AggregateField::kOpenOverdue], 0);
+}
+
+// Decision 766 (domain.md §1.3 interpretation 3, kpi766 policy): a record still waiting on the
+// applicant counts as finished at the request time, and returns to open when the supplement
+// arrives. The counts and the KPIs at each step of received -> supplement_requested ->
+// supplement_received -> completed.
+TEST_F(StateMachineTest, Kpi766CountsARecordWaitingOnTheApplicantFinishedAtTheRequest) {
+  ctx_.policy.default_pause_policy = PausePolicy::kKpi766;
+  auto received = Event("r", EventType::kReceived, "2026-03-02T09:00:00+07:00");  // Monday
+  received.due_at = T("2026-03-09T09:00:00+07:00");                               // Monday
+  using F = AggregateField;
+
+  DossierState s = Apply({received});
+  AggregateCounters c = aggregate::Contribution(s);
+  EXPECT_EQ(c[F::kReceived], 1);
+  EXPECT_EQ(c[F::kOpen], 1);
+  aggregate::Kpis k = aggregate::ComputeKpis(c);
+  EXPECT_EQ(k.open, 1);
+  EXPECT_EQ(k.completed, 0);
+
+  // Requested Tue 09:00, before the deadline: finished on time, for now, and not open.
+  s = ApplyEvent(&s, Event("q", EventType::kSupplementRequested, "2026-03-03T09:00:00+07:00"),
+                 PartitionId(0), ctx_)
+          .state;
+  EXPECT_EQ(s.status, DossierStatus::kWaitingSupplement);
+  EXPECT_TRUE(s.kpi766_finished_at_request);
+  EXPECT_TRUE(IsOpen(s));  // for its timers and alerts: an open dossier, paused
+  EXPECT_EQ(s.paused_since, T("2026-03-03T09:00:00+07:00"));
+  c = aggregate::Contribution(s);
+  EXPECT_EQ(c[F::kReceived], 1);
+  EXPECT_EQ(c[F::kOpen], 0);
+  EXPECT_EQ(c[F::kWaitingApplicantOnTime], 1);
+  k = aggregate::ComputeKpis(c);
+  EXPECT_EQ(k.open, 0);
+  EXPECT_EQ(k.completed, 1);
+  EXPECT_EQ(k.completed_on_time, 1);
+  EXPECT_EQ(k.waiting_applicant, 1);
+  EXPECT_EQ(k.on_time_rate, 1.0);
+
+  // The supplement arrives Wed 09:00: open again, its deadline moved by the 8 h waited.
+  s = ApplyEvent(&s, Event("g", EventType::kSupplementReceived, "2026-03-04T09:00:00+07:00"),
+                 PartitionId(0), ctx_)
+          .state;
+  EXPECT_FALSE(s.kpi766_finished_at_request);
+  EXPECT_EQ(s.due_at, T("2026-03-10T09:00:00+07:00"));
+  c = aggregate::Contribution(s);
+  EXPECT_EQ(c[F::kOpen], 1);
+  EXPECT_EQ(c[F::kWaitingApplicantOnTime], 0);
+  k = aggregate::ComputeKpis(c);
+  EXPECT_EQ(k.open, 1);
+  EXPECT_EQ(k.completed, 0);
+  EXPECT_EQ(k.waiting_applicant, 0);
+
+  // Completed Thu: early (a working day before the due day).
+  s = ApplyEvent(&s, Event("c", EventType::kCompleted, "2026-03-05T09:00:00+07:00"), PartitionId(0),
+                 ctx_)
+          .state;
+  EXPECT_FALSE(s.kpi766_finished_at_request);
+  c = aggregate::Contribution(s);
+  EXPECT_EQ(c[F::kOpen], 0);
+  EXPECT_EQ(c[F::kCompletedEarly], 1);
+  k = aggregate::ComputeKpis(c);
+  EXPECT_EQ(k.completed, 1);
+  EXPECT_EQ(k.completed_on_time, 1);
+  EXPECT_EQ(k.open, 0);
+
+  // Under the pause policy the same wait keeps the dossier open.
+  ctx_.policy.default_pause_policy = PausePolicy::kPause;
+  const DossierState paused =
+      Apply({received, Event("q", EventType::kSupplementRequested, "2026-03-03T09:00:00+07:00")});
+  EXPECT_FALSE(paused.kpi766_finished_at_request);
+  EXPECT_EQ(aggregate::Contribution(paused)[F::kOpen], 1);
+  // A reload that names kpi766 (the catalog or the default) counts it finished from then on.
+  ctx_.policy.default_pause_policy = PausePolicy::kKpi766;
+  const DossierState reloaded = RecomputeDeadline(paused, ctx_, T("2026-03-03T10:00:00+07:00"));
+  EXPECT_TRUE(reloaded.kpi766_finished_at_request);
+  EXPECT_EQ(aggregate::Contribution(reloaded)[F::kWaitingApplicantOnTime], 1);
+}
+
+// A request made after the deadline passed (its breach fired): finished late at the request;
+// open and overdue again once the supplement arrives; late at completion.
+TEST_F(StateMachineTest, Kpi766RequestAfterTheDeadlineCountsLateWhileWaiting) {
+  ctx_.policy.default_pause_policy = PausePolicy::kKpi766;
+  auto received = Event("r", EventType::kReceived, "2026-03-02T09:00:00+07:00");
+  received.due_at = T("2026-03-03T09:00:00+07:00");
+  using F = AggregateField;
+  DossierState s = Apply({received});
+  const Timer breach{PartitionId(0), *s.due_at + Millis(1), "D1", TimerKind::kBreach};
+  TimerResult fired = FireTimer(s, breach, T("2026-03-03T12:00:00+07:00"), ctx_);
+  ASSERT_TRUE(fired.fired);
+  s = fired.state;
+  EXPECT_EQ(aggregate::Contribution(s)[F::kOpenOverdue], 1);
+
+  s = ApplyEvent(&s, Event("q", EventType::kSupplementRequested, "2026-03-04T09:00:00+07:00"),
+                 PartitionId(0), ctx_)
+          .state;
+  AggregateCounters c = aggregate::Contribution(s);
+  EXPECT_EQ(c[F::kWaitingApplicantLate], 1);
+  EXPECT_EQ(c[F::kOpen] + c[F::kOpenOverdue], 0);
+  aggregate::Kpis k = aggregate::ComputeKpis(c);
+  EXPECT_EQ(k.completed_late, 1);
+  EXPECT_EQ(k.waiting_applicant_late, 1);
+  EXPECT_EQ(k.on_time_rate, 0.0);
+
+  s = ApplyEvent(&s, Event("g", EventType::kSupplementReceived, "2026-03-05T09:00:00+07:00"),
+                 PartitionId(0), ctx_)
+          .state;
+  c = aggregate::Contribution(s);
+  EXPECT_EQ(c[F::kOpen], 1);
+  EXPECT_EQ(c[F::kOpenOverdue], 1);
+  EXPECT_EQ(c[F::kWaitingApplicantLate], 0);
+
+  s = ApplyEvent(&s, Event("c", EventType::kCompleted, "2026-03-06T09:00:00+07:00"), PartitionId(0),
+                 ctx_)
+          .state;
+  c = aggregate::Contribution(s);
+  EXPECT_EQ(c[F::kCompletedLate], 1);
+  EXPECT_EQ(c[F::kOpen], 0);
 }
 
 TEST_F(StateMachineTest, BreachTimerFiresOnceThenCompletionIsLate) {

@@ -13,6 +13,8 @@
 #include "app/app_metrics.h"
 #include "app/outbox_relay.h"
 #include "app/rules_config.h"
+#include "app/views.h"
+#include "iocstream/aggregate/kpi.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
 
@@ -1528,13 +1530,96 @@ TEST_F(PipelineRecomputeTest, OverdueDossierBackWithinItsNewDeadlineIsNoLongerOv
   auto summary = pipeline_->Recompute(rules::RulesContext{new_calendar_.get(), nullptr, {}},
                                       *ParseRfc3339("2026-03-09T12:00:00+07:00"), std::nullopt);
   ASSERT_TRUE(summary.has_value()) << summary.error().message;
-  EXPECT_EQ(summary->timers_added, 1u);  // the breach timer again, at the new due time
+  // The breach timer again, at the new due time, and the two warnings, never raised: they came
+  // due after the old deadline, which raised the breach instead.
+  EXPECT_EQ(summary->timers_added, 3u);
   EXPECT_FALSE(Stored("OPEN").breach_fired);
   EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 0);
-  EXPECT_EQ(Total()[AggregateField::kOpenDueSoon], 1);  // the warnings stay raised
-  EXPECT_EQ(Alerts(), alerts);                          // nothing raised by the recompute itself
+  EXPECT_EQ(Alerts(), alerts);  // nothing raised by the recompute itself
+  // Its warnings came due after the old deadline: the breach was raised instead of them, so
+  // none was raised yet. The next firing raises both for the new deadline (their instants have
+  // passed), and the dossier is due soon.
+  EXPECT_EQ(Total()[AggregateField::kOpenDueSoon], 0);
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-09T12:00:00+07:00")).ok());
+  EXPECT_EQ(probe_.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineWarning)].load(), 1u);
+  EXPECT_EQ(probe_.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineWarningHoursLeft)].load(),
+            1u);
+  EXPECT_EQ(Total()[AggregateField::kOpenDueSoon], 1);
   ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-10T09:01:00+07:00")).ok());
   EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 1);
+}
+
+// A warning timer that comes due after the deadline (the clock jumped past both) raises the
+// breach, not a warning, and the dossier says so: no warning flag without a warning alert.
+TEST_F(PipelineRecomputeTest, AWarningPastTheDeadlineRaisesTheBreachAndNoWarningFlag) {
+  Feed({Event("OPEN", EventType::kReceived, "2026-03-02T09:00:00+07:00",
+              "2026-03-09T09:00:00+07:00")},
+       "2026-03-02T09:00:00+07:00");
+  const std::vector<PartitionId> p0 = {PartitionId(0)};
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-09T12:00:00+07:00")).ok());
+  auto count = [&](AlertKind kind) {
+    return probe_.alerts_by_kind[static_cast<size_t>(kind)].load();
+  };
+  EXPECT_EQ(count(AlertKind::kDeadlineWarning), 0u);
+  EXPECT_EQ(count(AlertKind::kDeadlineWarningHoursLeft), 0u);
+  EXPECT_EQ(count(AlertKind::kDeadlineBreached), 1u);
+  EXPECT_EQ(count(AlertKind::kApologyMissing), 1u);
+  EXPECT_EQ(probe_.timers_fired.load(), 1u);  // the warning's timer, which raised the breach
+  const DossierState s = Stored("OPEN");
+  EXPECT_TRUE(s.breach_fired);
+  EXPECT_FALSE(s.warning_fired);
+  EXPECT_FALSE(s.hours_left_warning_fired);
+  EXPECT_TRUE(StoredTimers("OPEN").empty());
+  EXPECT_EQ(Total()[AggregateField::kOpenOverdue], 1);
+  const auto view = DossierJson(s, *ParseRfc3339("2026-03-09T12:00:00+07:00"), nullptr);
+  EXPECT_EQ(view["alerts"]["warning"], false);
+  EXPECT_EQ(view["alerts"]["hours_left_warning"], false);
+  EXPECT_EQ(view["alerts"]["breach"], true);
+}
+
+// Decision 766 (domain.md §1.3 interpretation 3) through the pipeline and the state store:
+// under kpi766 a dossier waiting on the applicant counts as finished at the request, on time
+// here, and open again once the supplement arrives; the stored aggregates agree at each step.
+TEST_F(PipelineRecomputeTest, Kpi766CountsADossierWaitingOnTheApplicantAsFinished) {
+  rules::SlaPolicy policy;
+  policy.default_pause_policy = rules::PausePolicy::kKpi766;
+  pipeline_ = std::make_unique<Pipeline>(*store_, aggregates_,
+                                         rules::RulesContext{calendar_.get(), nullptr, policy},
+                                         options_, probe_);
+  using F = AggregateField;
+  Feed({Event("W", EventType::kReceived, "2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00")},
+       "2026-03-02T09:00:00+07:00");
+  EXPECT_EQ(Total()[F::kOpen], 1);
+  Feed({Event("W", EventType::kSupplementRequested, "2026-03-03T09:00:00+07:00")},
+       "2026-03-03T09:00:00+07:00");
+  AggregateCounters c = Total();
+  EXPECT_EQ(c[F::kReceived], 1);
+  EXPECT_EQ(c[F::kOpen], 0);
+  EXPECT_EQ(c[F::kWaitingApplicantOnTime], 1);
+  aggregate::Kpis k = aggregate::ComputeKpis(c);
+  EXPECT_EQ(k.completed, 1);
+  EXPECT_EQ(k.completed_on_time, 1);
+  EXPECT_EQ(k.waiting_applicant, 1);
+  EXPECT_TRUE(Stored("W").kpi766_finished_at_request);  // stored (encoding version 6)
+  // Waiting past its (paused) deadline changes nothing: the clock stopped in time.
+  const std::vector<PartitionId> p0 = {PartitionId(0)};
+  ASSERT_TRUE(pipeline_->FireTimers(p0, *ParseRfc3339("2026-03-12T09:00:00+07:00")).ok());
+  EXPECT_EQ(Total()[F::kWaitingApplicantOnTime], 1);
+  Feed({Event("W", EventType::kSupplementReceived, "2026-03-12T09:00:00+07:00")},
+       "2026-03-12T09:00:00+07:00");
+  c = Total();
+  EXPECT_EQ(c[F::kOpen], 1);
+  EXPECT_EQ(c[F::kWaitingApplicantOnTime], 0);
+  EXPECT_FALSE(Stored("W").kpi766_finished_at_request);
+  Feed({Event("W", EventType::kCompleted, "2026-03-13T09:00:00+07:00")},
+       "2026-03-13T09:00:00+07:00");
+  c = Total();
+  EXPECT_EQ(c[F::kOpen], 0);
+  EXPECT_EQ(c[F::kCompletedEarly] + c[F::kCompletedOnTime], 1);
+  k = aggregate::ComputeKpis(c);
+  EXPECT_EQ(k.completed, 1);
+  EXPECT_EQ(k.completed_on_time, 1);
+  EXPECT_EQ(k.waiting_applicant, 0);
 }
 
 TEST_F(PipelineRecomputeTest, OnlyTheGivenPartitions) {

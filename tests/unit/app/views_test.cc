@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "app/rules_config.h"
 #include "iocstream/decode/rfc3339.h"
@@ -68,6 +70,24 @@ TEST_F(ViewsTest, OrdinaryWeekHasOnlyTheWeekend) {
   EXPECT_EQ(skipped->count, 2);
   EXPECT_TRUE(skipped->named.empty());
   EXPECT_EQ(FormatNamedDaysOff(skipped->named), "");
+}
+
+// alerts.held_until (the late-data floor) is shown while it holds the dossier's timers back:
+// open, and its clock (`as_of`: the wall clock or the partition's watermark) before it.
+TEST_F(ViewsTest, HeldUntilShownOnlyWhileItHoldsTheTimersBack) {
+  auto s = Dossier("2026-03-02T09:00:00+07:00", "2026-03-09T09:00:00+07:00");
+  s.timer_floor = *ParseRfc3339("2026-03-10T10:00:00+07:00");
+  EXPECT_EQ(
+      DossierJson(s, *ParseRfc3339("2026-03-10T09:59:59+07:00"), nullptr)["alerts"]["held_until"],
+      "2026-03-10T03:00:00.000Z");
+  EXPECT_TRUE(
+      DossierJson(s, *ParseRfc3339("2026-03-10T10:00:00+07:00"), nullptr)["alerts"]["held_until"]
+          .is_null());
+  s.status = DossierStatus::kCompleted;  // finished: no timers to hold
+  s.completed_at = *ParseRfc3339("2026-03-10T08:00:00+07:00");
+  EXPECT_TRUE(
+      DossierJson(s, *ParseRfc3339("2026-03-10T09:00:00+07:00"), nullptr)["alerts"]["held_until"]
+          .is_null());
 }
 
 TEST_F(ViewsTest, NoDueTimeNoExplanation) {
@@ -135,10 +155,50 @@ TEST(SummaryTableTest, DepartmentNamesFitTheColumnByCharacter) {
   while (std::getline(lines, line)) {
     size_t chars = 0;
     for (unsigned char ch : line) chars += (ch & 0xC0) != 0x80;
-    EXPECT_EQ(chars, kDepartmentColumn + 1 + 6 * 10 + 8) << line;
+    EXPECT_EQ(chars, kDepartmentColumn + 8 * 10 + 12 + 9) << line;
     ++count;
   }
   EXPECT_EQ(count, 4);  // header, two departments, total
+}
+
+// The table's columns say what they count and add up: finished = on_time + late + no_due (the
+// finished without a due date apart from the open ones without one), open holds its overdue and
+// open_no_due parts, and finished + open + cancelled are the dossiers counted. Under kpi766 the
+// dossiers waiting on the applicant count as finished (Decision 766, domain.md §1.3).
+TEST(SummaryTableTest, ColumnsSplitFinishedFromOpenAndAddUp) {
+  using F = AggregateField;
+  AggregateCounters c;
+  c[F::kReceived] = 20;
+  c[F::kCompletedEarly] = 3;
+  c[F::kCompletedOnTime] = 2;
+  c[F::kCompletedLate] = 1;
+  c[F::kCompletedNoDeadline] = 4;
+  c[F::kWaitingApplicantOnTime] = 1;
+  c[F::kWaitingApplicantLate] = 1;
+  c[F::kWaitingApplicantNoDeadline] = 1;
+  c[F::kOpen] = 6;
+  c[F::kOpenOverdue] = 2;
+  c[F::kOpenNoDeadline] = 3;
+  c[F::kCancelled] = 2;  // one of them refused at intake: never received
+  aggregate::AggregateTable::Rows rows;
+  rows[AggregateKey{PartitionId(0), "SO-TP", "", Channel::kOnline}] = c;
+  std::istringstream lines(SummaryTable(rows));
+  std::string header;
+  std::string row;
+  ASSERT_TRUE(std::getline(lines, header));
+  ASSERT_TRUE(std::getline(lines, row));
+  auto fields = [](const std::string& line) {
+    std::istringstream in(line.substr(kDepartmentColumn));
+    std::vector<std::string> out;
+    for (std::string f; in >> f;) out.push_back(f);
+    return out;
+  };
+  EXPECT_EQ(fields(header),
+            (std::vector<std::string>{"received", "finished", "on_time", "late", "no_due", "open",
+                                      "overdue", "open_no_due", "cancelled", "on_time%"}));
+  // on_time 3 + 2 + 1, late 1 + 1, no_due 4 + 1: finished 13; 13 + 6 + 2 = 21 counted, 20 received.
+  EXPECT_EQ(fields(row),
+            (std::vector<std::string>{"20", "13", "6", "2", "5", "6", "2", "3", "2", "75.0"}));
 }
 
 }  // namespace

@@ -164,14 +164,43 @@ TEST_F(WarningThresholdsTest, HoursLeftAloneMakesTheDossierDueSoon) {
   EXPECT_EQ(aggregate::Contribution(s)[AggregateField::kOpenOverdue], 1);
 }
 
-TEST_F(WarningThresholdsTest, FiredAfterTheDueTimeRaisesNoAlert) {
-  // A timer held back (late data) until after the due time: the breach alert says it all.
+TEST_F(WarningThresholdsTest, FiredAfterTheDueTimeRaisesTheBreachInstead) {
+  // A timer held back (late data), or a clock that jumped past both instants: after the due
+  // time the breach alert says it all. The warning's flag stays unset (the dossier view shows
+  // the flags as the alerts raised), and the breach, raised now, does not fire again.
+  ctx_.policy.warning_hours_left = std::chrono::hours(8);
+  for (const TimerKind kind : {TimerKind::kWarning, TimerKind::kHoursLeftWarning}) {
+    const DossierState s = Received("2026-03-02 09:00", "2026-03-09 09:00");
+    const Timer t = *TimerOf(s, kind);
+    const TimerResult r = FireTimer(s, t, Local("2026-03-09 10:00"), ctx_);
+    EXPECT_TRUE(r.fired);
+    ASSERT_EQ(r.alerts.size(), 2u);
+    EXPECT_EQ(r.alerts[0].kind, AlertKind::kDeadlineBreached);
+    EXPECT_EQ(r.alerts[0].alert_id, AlertId("D1", AlertKind::kDeadlineBreached, *s.due_at));
+    EXPECT_EQ(r.alerts[0].detected_at, Local("2026-03-09 10:00"));
+    EXPECT_EQ(r.alerts[1].kind, AlertKind::kApologyMissing);
+    EXPECT_TRUE(r.state.breach_fired);
+    EXPECT_FALSE(r.state.warning_fired);
+    EXPECT_FALSE(r.state.hours_left_warning_fired);
+    EXPECT_EQ(aggregate::Contribution(r.state)[AggregateField::kOpenOverdue], 1);
+    EXPECT_TRUE(DesiredTimers(r.state).empty());  // no warning, no second breach
+    const Timer breach{PartitionId(0), *s.due_at + Millis(1), "D1", TimerKind::kBreach};
+    EXPECT_FALSE(FireTimer(r.state, breach, Local("2026-03-09 10:00"), ctx_).fired);
+  }
+}
+
+TEST_F(WarningThresholdsTest, FiredAtTheDueInstantStillWarns) {
+  // At the due instant the dossier is still in deadline (domain.md §1.5): the warning is raised,
+  // and the breach follows 1 ms later.
   ctx_.policy.warning_hours_left = std::chrono::hours(8);
   const DossierState s = Received("2026-03-02 09:00", "2026-03-09 09:00");
   const Timer t = *TimerOf(s, TimerKind::kHoursLeftWarning);
-  const TimerResult r = FireTimer(s, t, Local("2026-03-09 10:00"), ctx_);
-  EXPECT_TRUE(r.fired);
-  EXPECT_TRUE(r.alerts.empty());
+  const TimerResult r = FireTimer(s, t, *s.due_at, ctx_);
+  ASSERT_EQ(r.alerts.size(), 1u);
+  EXPECT_EQ(r.alerts[0].kind, AlertKind::kDeadlineWarningHoursLeft);
+  EXPECT_TRUE(r.state.hours_left_warning_fired);
+  EXPECT_FALSE(r.state.breach_fired);
+  EXPECT_TRUE(TimerOf(r.state, TimerKind::kBreach).has_value());
 }
 
 TEST_F(WarningThresholdsTest, PauseMovesTheHoursLeftWarningWithTheDeadline) {

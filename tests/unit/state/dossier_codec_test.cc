@@ -82,6 +82,7 @@ DossierState FullState() {
   s.step_breach_fired = true;
   s.hours_left_warning_fired = true;
   s.overdue_by_supplements = true;
+  s.kpi766_finished_at_request = true;
   s.status_at = At(t0 + 11 * 86'400'000LL);
   s.first_event_at = At(t0 - 3'600'000);
   s.last_event_at = At(t0 + 13 * 86'400'000LL);
@@ -100,6 +101,7 @@ DossierState FullState() {
 DossierState FullStateVersion4() {
   DossierState s = FullState();
   s.apology_at.reset();
+  s.kpi766_finished_at_request = false;
   return s;
 }
 
@@ -122,7 +124,7 @@ TEST(DossierCodecTest, FixtureSetsEveryField) {
 TEST(DossierCodecTest, FullStateRoundTrips) {
   const DossierState s = FullState();
   auto bytes = EncodeDossier(s);
-  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 5);  // holds an apology instant: version 5
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 6);  // holds kpi766_finished_at_request: version 6
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
   EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
@@ -215,7 +217,6 @@ TEST(DossierCodecTest, Version5CarriesTheLatestEventsStatus) {
   s.status = DossierStatus::kWaitingSupplement;
   s.event_status = DossierStatus::kInProgress;
   const std::string bytes = EncodeDossier(s);
-  EXPECT_EQ(kDossierEncodingVersion, 5);
   EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 5);
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
@@ -238,6 +239,32 @@ TEST(DossierCodecTest, Version5CarriesTheLatestEventsStatus) {
   ASSERT_TRUE(read.has_value()) << read.error().message;
   EXPECT_EQ(read->status, DossierStatus::kWaitingSupplement);
   EXPECT_EQ(read->event_status, DossierStatus::kWaitingSupplement);
+}
+
+// Under the kpi766 policy a dossier waiting for a supplement counts as finished at the request
+// (DossierState::kpi766_finished_at_request): a value that sets the flag is written as version
+// 6 (version 5's layout, so a reader older than version 6 refuses it rather than drop the
+// flag); any other keeps the bytes of its version.
+TEST(DossierCodecTest, Version6CarriesTheKpi766Flag) {
+  EXPECT_EQ(kDossierEncodingVersion, 6);
+  DossierState s = FullStateVersion4();
+  s.status = DossierStatus::kWaitingSupplement;
+  s.event_status = DossierStatus::kWaitingSupplement;
+  const std::string without = EncodeDossier(s);
+  EXPECT_EQ(static_cast<uint8_t>(without[0]), 4);
+  s.kpi766_finished_at_request = true;
+  const std::string bytes = EncodeDossier(s);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 6);
+  auto decoded = DecodeDossier(s.dossier_id, bytes);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
+  EXPECT_TRUE(decoded->kpi766_finished_at_request);
+  std::string relabelled = bytes;
+  relabelled[0] = '\x05';  // the same layout, read as version 5: the flag is not known there
+  ASSERT_FALSE(DecodeDossier(s.dossier_id, relabelled).has_value());
+  auto old = DecodeDossier(s.dossier_id, without);
+  ASSERT_TRUE(old.has_value()) << old.error().message;
+  EXPECT_FALSE(old->kpi766_finished_at_request);
 }
 
 // Version 3 kept no kind: every mark of a version 3 value reads back as a legacy one's
@@ -387,7 +414,7 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
     EXPECT_NE(decoded.error().message.find("(dossier d)"), std::string::npos);
   };
   expect_corrupt(bytes + "x", "trailing byte");
-  for (char v : {'\x00', '\x06'}) {
+  for (char v : {'\x00', '\x07'}) {
     std::string version = bytes;
     version[0] = v;
     expect_corrupt(version, "unknown version");
@@ -408,8 +435,12 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   apology.pop_back();  // without version 5's status byte
   expect_corrupt(apology, "apology instant in version 4");
   std::string flags = empty;
-  flags.replace(2, 1, "\xa0\x02");  // flags: 8 known bits; this sets unknown bit 8
+  flags.replace(2, 1, "\xa0\x04");  // flags: 9 known bits; this sets unknown bit 9
   expect_corrupt(flags, "unknown flag bit");
+  // Flag bit 8 (kpi766_finished_at_request) came with version 6.
+  std::string later_flag = empty;
+  later_flag.replace(2, 1, "\xa0\x02");
+  expect_corrupt(later_flag, "kpi766 flag in version 3");
   // A huge applied_event_ids count must be refused before allocating.
   // The empty state ends with four one-byte fields: event id count 0, pause count 0, legal
   // working time -1 and pause mark count 0.
