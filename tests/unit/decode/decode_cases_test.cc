@@ -350,7 +350,8 @@ TEST(EventDecoderTest, ReasonNamesAreStable) {
                                                   "empty",
                                                   "too_many_codes",
                                                   "event_time_ahead",
-                                                  "too_many_pauses"};
+                                                  "too_many_pauses",
+                                                  "due_before_event"};
   ASSERT_EQ(expected.size(), static_cast<size_t>(kDecodeErrorReasonCount));
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
     const auto reason = static_cast<DecodeErrorReason>(i);
