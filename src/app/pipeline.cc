@@ -35,6 +35,47 @@ void CountUp(std::atomic<uint64_t>& counter, uint64_t n) {
 
 constexpr Instant kMaxInstant = Instant::max();
 
+// The value of a receipt's field as a conflicting_receipt detail quotes it: the event's, or
+// (e == nullptr) the dossier's.
+std::string ReceiptValue(rules::ReceiptField field, const DossierState& s, const DossierEvent* e) {
+  auto instant = [](const std::optional<Instant>& t) {
+    return t ? FormatRfc3339Utc(*t) : std::string("none");
+  };
+  auto code = [&](CodeField f, Code held) {
+    return "'" + std::string(e != nullptr ? CodeText(*e, f) : held.view()) + "'";
+  };
+  switch (field) {
+    case rules::ReceiptField::kOccurredAt:
+      return instant(e != nullptr ? std::optional<Instant>(e->occurred_at)
+                                  : s.received_at.ToOptional());
+    case rules::ReceiptField::kDueAt:
+      return instant(e != nullptr ? e->due_at : s.original_due_at.ToOptional());
+    case rules::ReceiptField::kAgency:
+      return code(CodeField::kAgency, s.agency_code);
+    case rules::ReceiptField::kCommune:
+      return code(CodeField::kCommune, s.commune_code);
+    case rules::ReceiptField::kProcedure:
+      return code(CodeField::kProcedure, s.procedure_code);
+    case rules::ReceiptField::kChannel:
+      return std::string(ToString(e != nullptr ? e->channel : s.channel));
+    case rules::ReceiptField::kOnlineLevel:
+      return std::string(ToString(e != nullptr ? e->online_level : s.online_level));
+  }
+  return {};
+}
+
+// The error that dead-letters `event`, a received event contradicting in `field` the receipt
+// dossier `s` holds (rules::ReceiptConflict).
+DecodeError ConflictingReceipt(const DossierState& s, const DossierEvent& event,
+                               rules::ReceiptField field) {
+  return DecodeError{
+      DecodeErrorReason::kConflictingReceipt,
+      fmt::format("{}: {} here, but dossier '{}' was received already with {} (received at {}): "
+                  "a second receipt that contradicts the first is not applied, the first stays",
+                  rules::ToString(field), ReceiptValue(field, s, &event), event.dossier_id,
+                  ReceiptValue(field, s, nullptr), FormatRfc3339Utc(*s.received_at))};
+}
+
 size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
 // Admits the event's codes that were new to the process when it was read (see
@@ -970,6 +1011,11 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
             fmt::format("type: dossier '{}' holds {} supplement and payment pause starts and "
                         "ends already, the limit: its {} event is not applied",
                         d->dossier_id, rules::kMaxPauseMarks, ToString(d->type))};
+      }
+      if (!refused && entry_of[i]->current) {
+        if (const auto field = rules::ReceiptConflict(*entry_of[i]->current, *d)) {
+          refused = ConflictingReceipt(*entry_of[i]->current, *d, *field);
+        }
       }
       if (!refused && !d->new_codes.empty()) refused = AdmitNewCodes(*d);
       if (refused) d = std::move(*refused);

@@ -193,6 +193,8 @@ struct PipelineProbe {
   std::array<std::atomic<uint64_t>, kPipelineWaitCount> wait_ns{};
 };
 
+static_assert(kDecodeErrorReasonCount <= 16, "PipelineProbe::dead_lettered_by_reason");
+
 // Adds `ns` nanoseconds to `probe`'s wait_ns of `wait`.
 inline void CountWait(PipelineProbe& probe, PipelineWait wait, uint64_t ns) {
   probe.wait_ns[static_cast<size_t>(wait)].fetch_add(ns, std::memory_order_relaxed);

@@ -31,7 +31,8 @@ constexpr std::array<std::string_view, kDecodeErrorReasonCount> kReasonNames = {
     "too_many_codes",
     "event_time_ahead",
     "too_many_pauses",
-    "due_before_event"};
+    "due_before_event",
+    "conflicting_receipt"};
 
 // Known fields, in validation order (docs/event-contract.md lists them in the same order).
 enum Field : int {

@@ -77,8 +77,14 @@ enum class DecodeErrorReason : uint8_t {
   // event's due_at before its occurred_at (the receipt), or a rescheduled event's new_due_at
   // before its occurred_at (the apology). Checked by Decode, after the key.
   kDueBeforeEvent = 13,
+  // "conflicting_receipt": a received event (an id not applied to the dossier yet) for a
+  // dossier whose receipt is stored, that contradicts it: another agency, commune or procedure
+  // (base code), channel or online level, receipt time or due_at. Not given by Decode: by the
+  // pipeline, before the rules (rules::ReceiptConflict), which would otherwise relabel the
+  // dossier with the second receipt's codes while keeping the first's deadline.
+  kConflictingReceipt = 14,
 };
-inline constexpr int kDecodeErrorReasonCount = 14;
+inline constexpr int kDecodeErrorReasonCount = 15;
 
 std::string_view ToString(DecodeErrorReason reason);
 // Inverse of ToString. nullopt for an unknown name.

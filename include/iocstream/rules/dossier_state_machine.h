@@ -39,6 +39,7 @@
 
 #include <array>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "iocstream/core/dossier_event.h"
@@ -232,5 +233,37 @@ inline constexpr size_t kMaxPauseMarks = 256;
 // add none. The pipeline dead-letters such an event as too_many_pauses, before the rules.
 [[nodiscard]] bool PauseMarksFull(const DossierState& state, const DossierEvent& event,
                                   const RulesContext& ctx);
+
+// What a received event contradicts in the receipt a dossier holds (ReceiptConflict).
+enum class ReceiptField : uint8_t {
+  kOccurredAt = 0,   // another receipt time (received_at)
+  kDueAt = 1,        // another appointment date than the dossier's original_due_at
+  kAgency = 2,       // another agency_code
+  kCommune = 3,      // another commune_code
+  kProcedure = 4,    // another procedure (base code; the localised form of one base is one)
+  kChannel = 5,      // another channel
+  kOnlineLevel = 6,  // another online level
+};
+// "occurred_at", "due_at", "agency_code", ... (the contract's field names).
+[[nodiscard]] std::string_view ToString(ReceiptField field);
+
+// Whether `event` is a second receipt that contradicts the one `state` holds: a received event
+// whose id the dossier has not applied, for a dossier received already, that says something
+// else than the dossier holds in one of the receipt's fields, the first such field in
+// ReceiptField order. Only what both say is compared: a field the event leaves out (or sends
+// as unknown, for channel and online level) contradicts nothing, nor does one the dossier does
+// not hold. A resend of the receipt under another id, with the same content, is no conflict.
+// The codes compared are the dossier's, which the receipt set (other events only fill blanks).
+//
+// Why this is refused and not applied (the pipeline dead-letters it as conflicting_receipt,
+// before the rules): the receipt is authoritative for the dossier's codes and the clock starts
+// at the first one applied, so applying a second, different one would relabel the dossier
+// (another department's or procedure's counts, alerts routed there) while its deadline stays
+// computed from the first; two receipts that disagree mostly come from one dossier id used for
+// two dossiers (a local code without the agency's prefix, event-contract.md), which applying
+// would merge. Refused, the first receipt's state stays whole and the second is on the
+// dead-letter topic, by reason, for its publisher to see.
+[[nodiscard]] std::optional<ReceiptField> ReceiptConflict(const DossierState& state,
+                                                          const DossierEvent& event);
 
 }  // namespace iocstream::rules

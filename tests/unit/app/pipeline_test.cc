@@ -628,6 +628,102 @@ TEST_F(PipelineTest, PauseEventsPastTheLimitAreDeadLettered) {
   EXPECT_NE((*outbox)[0].payload.find("one-more"), std::string::npos);
 }
 
+// A second receipt of a dossier already received that contradicts the first (another
+// procedure, agency, receipt time, due date) is dead-lettered as conflicting_receipt, and the
+// dossier keeps the first receipt's codes and deadline. What does not contradict it is
+// applied: a redelivery (a duplicate), a resend under another id with the same content, the
+// localised form of the same procedure, a receipt that leaves fields out.
+TEST_F(PipelineTest, ASecondReceiptThatContradictsTheFirstIsDeadLettered) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const Instant received = *ParseRfc3339("2026-03-02T01:00:00Z");
+  const Instant due = received + std::chrono::days(10);
+  struct Receipt {
+    std::string id;
+    std::string agency = "SO-TP";
+    std::string procedure = "1.004227";
+    Instant at;
+    std::optional<Instant> due;
+    Channel channel = Channel::kOnline;
+  };
+  auto receipt = [&](const Receipt& r) {
+    DossierEvent e;
+    e.dossier_id = "TWICE";
+    e.event_id = r.id;
+    e.type = EventType::kReceived;
+    e.occurred_at = r.at;
+    e.due_at = r.due;
+    e.agency_code = r.agency;
+    SetCodeText(e, CodeField::kProcedure, r.procedure);  // a new code stays out of the pool
+    e.channel = r.channel;
+    return EncodeEvent(e);
+  };
+  const std::vector<std::string> payloads = {
+      receipt({.id = "r1", .at = received, .due = due}),
+      receipt({.id = "r1", .at = received, .due = due}),         // redelivery: duplicate
+      receipt({.id = "r1-resent", .at = received, .due = due}),  // same content: applied
+      receipt({.id = "r1-local",
+               .procedure = "1.004227.000.00.00.H56",
+               .at = received,
+               .due = due}),  // the same procedure: applied
+      receipt({.id = "r1-short", .at = received, .channel = Channel::kUnknown}),  // applied
+      receipt({.id = "r2", .procedure = "9.314159", .at = received, .due = due}),
+      receipt({.id = "r3", .agency = "SO-XD", .at = received, .due = due}),
+      receipt({.id = "r4", .at = received + std::chrono::hours(2), .due = due}),
+      receipt({.id = "r5", .at = received, .due = due + std::chrono::days(1)}),
+      receipt({.id = "r6", .at = received, .due = due, .channel = Channel::kPostal}),
+  };
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_EQ(probe.consumed.load(), records.size());
+  EXPECT_EQ(probe.applied.load(), 4u);
+  EXPECT_EQ(probe.duplicates.load(), 1u);
+  EXPECT_EQ(probe.dead_lettered.load(), 5u);
+  EXPECT_EQ(probe.consumed.load(),
+            probe.applied.load() + probe.duplicates.load() + probe.dead_lettered.load());
+  EXPECT_EQ(
+      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kConflictingReceipt)]
+          .load(),
+      5u);
+  // The refused receipt's new procedure code was not admitted to the pool.
+  EXPECT_FALSE(Code::Find("9.314159").has_value());
+
+  auto dossier = store_->GetDossier("TWICE");
+  ASSERT_TRUE(dossier.has_value() && dossier->has_value());
+  EXPECT_EQ((*dossier)->agency_code, "SO-TP");
+  // The localised form was applied (the receipt sets the codes as sent): the same base code.
+  EXPECT_EQ(rules::NormaliseProcedureCode((*dossier)->procedure_code.view()), "1.004227");
+  EXPECT_EQ((*dossier)->received_at, received);
+  EXPECT_EQ((*dossier)->due_at, due);
+  EXPECT_EQ((*dossier)->channel, Channel::kOnline);
+
+  auto outbox = store_->ReadOutbox(10);
+  ASSERT_TRUE(outbox.has_value());
+  ASSERT_EQ(outbox->size(), 5u);
+  const std::array<std::pair<const char*, const char*>, 5> expected = {{
+      {"r2",
+       "procedure_code: '9.314159' here, but dossier 'TWICE' was received already with "
+       "'1.004227'"},
+      {"r3", "agency_code: 'SO-XD' here, but dossier 'TWICE' was received already with 'SO-TP'"},
+      {"r4",
+       "occurred_at: 2026-03-02T03:00:00.000Z here, but dossier 'TWICE' was received "
+       "already with 2026-03-02T01:00:00.000Z"},
+      {"r5", "due_at: 2026-03-13T01:00:00.000Z here"},
+      {"r6", "channel: postal here, but dossier 'TWICE' was received already with online"},
+  }};
+  for (size_t k = 0; k < expected.size(); ++k) {
+    const std::string& payload = (*outbox)[k].payload;
+    EXPECT_NE(payload.find("conflicting_receipt"), std::string::npos) << k;
+    EXPECT_NE(payload.find(std::string("\"") + expected[k].first + "\""), std::string::npos) << k;
+    EXPECT_NE(payload.find(expected[k].second), std::string::npos) << k << ": " << payload;
+  }
+}
+
 // After a restart the stored watermark is the clock: the first event behind it is late data
 // as well, and gets the allowed lateness before its breach (a resumed replay raised a false
 // breach for a dossier completed on time when its first event came first after the restart).
