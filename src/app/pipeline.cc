@@ -35,6 +35,9 @@ void CountUp(std::atomic<uint64_t>& counter, uint64_t n) {
 
 constexpr Instant kMaxInstant = Instant::max();
 
+// Pipeline::ReportConflict logs one line per conflict kind at most this often.
+constexpr std::chrono::seconds kConflictLogInterval{10};
+
 // The value of a receipt's field as a conflicting_receipt detail quotes it: the event's, or
 // (e == nullptr) the dossier's.
 std::string ReceiptValue(rules::ReceiptField field, const DossierState& s, const DossierEvent* e) {
@@ -804,6 +807,36 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
   return ProcessDecoded(records, decoded, wall_now);
 }
 
+void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent& event,
+                              const TopicPartition& tp, Offset offset) {
+  CountUp(probe_.conflicting_by_kind[static_cast<size_t>(conflict)], 1);
+  ConflictLog& log = conflict_logs_[static_cast<size_t>(conflict)];
+  const auto now = std::chrono::steady_clock::now();
+  if (log.last && now - *log.last < kConflictLogInterval) {
+    ++log.unlogged;
+    return;
+  }
+  std::string more;
+  if (log.unlogged > 0) {
+    more = fmt::format(
+        " ({} more since the last line, not logged: see "
+        "iocstream_events_conflicting_total)",
+        log.unlogged);
+  }
+  log.last = now;
+  log.unlogged = 0;
+  switch (conflict) {
+    case rules::EventConflict::kSupplementAfterEnd:
+      spdlog::warn(
+          "conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': {} at {} after the "
+          "dossier's end of processing (completion, result return or cancellation); applied "
+          "without effect on its deadline{}",
+          ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
+          event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
+      break;
+  }
+}
+
 std::optional<DecodeError> Pipeline::TimeAhead(const DossierEvent& event, PartitionId partition,
                                                Instant watermark, Instant wall_now) const {
   if (options_.max_time_ahead <= Millis(0)) return std::nullopt;
@@ -1052,12 +1085,15 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     BeginChange(*entry);
     alerts_.clear();
     const Instant clock = options_.clock == TimerClock::kWatermark ? watermark_now : wall_now;
+    const std::optional<rules::EventConflict> conflict =
+        rules::ConflictOf(entry->current ? &*entry->current : nullptr, event);
     if (rules::ApplyEventInPlace(entry->current, event, p, rules_, alerts_, clock) ==
         rules::Disposition::kDuplicate) {
       CountUp(probe_.duplicates, 1);
       continue;
     }
     CountUp(probe_.applied, 1);
+    if (conflict) ReportConflict(*conflict, event, tp, rec.offset);
     // Late data: behind the watermark (replay), or older than the allowed lateness (live).
     const bool late = options_.clock == TimerClock::kWatermark
                           ? event.occurred_at < watermark_before

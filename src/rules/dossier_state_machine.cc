@@ -689,6 +689,50 @@ std::optional<ReceiptField> ReceiptConflict(const DossierState& s, const Dossier
   return std::nullopt;
 }
 
+std::string_view ToString(EventConflict conflict) {
+  switch (conflict) {
+    case EventConflict::kSupplementAfterEnd:
+      return "supplement_after_end";
+  }
+  return "unknown";
+}
+
+std::optional<EventConflict> ConflictOf(const DossierState* state, const DossierEvent& e) {
+  if (state == nullptr) return std::nullopt;
+  const DossierState& s = *state;
+  const std::optional<Instant> end = EndOfProcessing(s);
+  switch (e.type) {
+    case EventType::kSupplementRequested:
+      if (end && e.occurred_at > *end) return EventConflict::kSupplementAfterEnd;
+      return std::nullopt;
+    case EventType::kCompleted:
+    case EventType::kResultReturned:
+    case EventType::kWithdrawn:
+    case EventType::kRefused:
+    case EventType::kRejected:
+      break;
+    default:
+      return std::nullopt;
+  }
+  // An end of processing: the supplement requests it puts after the end, that were not after
+  // it already (those were counted as they came).
+  if (s.pause_marks.empty()) return std::nullopt;
+  OptionalInstant completed = s.completed_at;
+  OptionalInstant returned = s.returned_at;
+  OptionalInstant closed = s.closed_at;
+  MinInto(e.type == EventType::kCompleted        ? completed
+          : e.type == EventType::kResultReturned ? returned
+                                                 : closed,
+          e.occurred_at);
+  const Instant end_after = completed ? *completed : returned ? *returned : *closed;
+  for (const PauseMark& m : s.pause_marks) {
+    if (m.start && m.kind == PauseKind::kSupplement && m.at > end_after && (!end || m.at <= *end)) {
+      return EventConflict::kSupplementAfterEnd;
+    }
+  }
+  return std::nullopt;
+}
+
 bool ApologyIssuedInTime(const DossierState& s) {
   if (s.apology_at && (!s.due_at || *s.apology_at <= *s.due_at)) return true;
   return s.legacy_apology_issued;

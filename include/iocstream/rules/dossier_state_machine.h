@@ -266,4 +266,28 @@ enum class ReceiptField : uint8_t {
 [[nodiscard]] std::optional<ReceiptField> ReceiptConflict(const DossierState& state,
                                                           const DossierEvent& event);
 
+// Contradictions between an event and the dossier's other events that are applied anyway (the
+// state rules already give them no effect, in every arrival order), counted and logged by the
+// pipeline (iocstream_events_conflicting_total{kind}) so that operators and the publishing
+// department see them. Stable names (ToString): a Prometheus label value.
+enum class EventConflict : uint8_t {
+  // "supplement_after_end": a supplement request at an instant after the dossier's end of
+  // processing (completion, else result return, else withdrawal or rejection): a Form 02 for a
+  // dossier whose result was ready. Found on the request, or on an end event that arrives
+  // after a request it precedes. Applied: a pause counts only up to the end of processing, so
+  // it moves no deadline and reopens nothing, whichever event arrives first; dead-lettering it
+  // instead would depend on the arrival order (the request alone is fine until the end
+  // arrives, and the end is the fact to keep). A request before the end that arrives after it
+  // is late data, not a conflict.
+  kSupplementAfterEnd = 0,
+};
+inline constexpr int kEventConflictCount = 1;
+[[nodiscard]] std::string_view ToString(EventConflict conflict);
+
+// The conflict applying `event` to `state` (nullptr: the dossier's first event, which has
+// none) reveals, if any: checked before the event is applied, and meaningful only if it then
+// is (a duplicate reveals nothing). Pure; cheap for the events that cannot reveal one.
+[[nodiscard]] std::optional<EventConflict> ConflictOf(const DossierState* state,
+                                                      const DossierEvent& event);
+
 }  // namespace iocstream::rules

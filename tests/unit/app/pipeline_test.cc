@@ -724,6 +724,89 @@ TEST_F(PipelineTest, ASecondReceiptThatContradictsTheFirstIsDeadLettered) {
   }
 }
 
+// A supplement requested after the dossier's end of processing contradicts it, but the rules
+// give it no effect (a pause counts only up to the end) in either arrival order: it is applied,
+// counted by kind and logged. Found on the request, or on the end that arrives after it; a
+// request before the end that arrives after it (late data) is no conflict, nor a redelivery.
+TEST_F(PipelineTest, ASupplementRequestedAfterTheEndIsAppliedAndCounted) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const Instant received = *ParseRfc3339("2026-03-02T01:00:00Z");
+  const Instant due = received + std::chrono::days(10);
+  auto event = [&](const std::string& dossier, const std::string& id, EventType type, Instant at) {
+    DossierEvent e;
+    e.dossier_id = dossier;
+    e.event_id = id;
+    e.type = type;
+    e.occurred_at = at;
+    if (type == EventType::kReceived) e.due_at = due;
+    e.agency_code = "SO-TP";
+    return EncodeEvent(e);
+  };
+  const Instant done = received + std::chrono::days(2);
+  const Instant after = received + std::chrono::days(3);
+  const Instant before = received + std::chrono::days(1);
+  const std::vector<std::string> payloads = {
+      // In order: the request after the completion.
+      event("AFTER", "a1", EventType::kReceived, received),
+      event("AFTER", "a2", EventType::kCompleted, done),
+      event("AFTER", "a3", EventType::kSupplementRequested, after),
+      event("AFTER", "a3", EventType::kSupplementRequested, after),  // redelivery
+      // The request first, then a completion before it.
+      event("SWAPPED", "s1", EventType::kReceived, received),
+      event("SWAPPED", "s2", EventType::kSupplementRequested, after),
+      event("SWAPPED", "s3", EventType::kCompleted, done),
+      event("SWAPPED", "s4", EventType::kResultReturned, done + std::chrono::hours(1)),
+      // Late data: a request before the completion, arriving after it.
+      event("LATE", "l1", EventType::kReceived, received),
+      event("LATE", "l2", EventType::kCompleted, done),
+      event("LATE", "l3", EventType::kSupplementRequested, before),
+      event("LATE", "l4", EventType::kSupplementReceived, before + std::chrono::hours(2)),
+  };
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_EQ(probe.consumed.load(), records.size());
+  EXPECT_EQ(probe.applied.load(), records.size() - 1);
+  EXPECT_EQ(probe.duplicates.load(), 1u);
+  EXPECT_EQ(probe.dead_lettered.load(), 0u);
+  EXPECT_EQ(
+      probe.conflicting_by_kind[static_cast<size_t>(rules::EventConflict::kSupplementAfterEnd)]
+          .load(),
+      2u);
+  for (const char* id : {"AFTER", "SWAPPED"}) {
+    auto dossier = store_->GetDossier(id);
+    ASSERT_TRUE(dossier.has_value() && dossier->has_value()) << id;
+    EXPECT_EQ((*dossier)->due_at, due) << id;  // no pause moved it
+    EXPECT_EQ((*dossier)->completed_at, done) << id;
+    EXPECT_FALSE((*dossier)->paused_since.has_value()) << id;
+    EXPECT_EQ((*dossier)->outcome, Outcome::kEarly) << id;
+  }
+  auto late = store_->GetDossier("LATE");
+  ASSERT_TRUE(late.has_value() && late->has_value());
+  // Its wait, before the completion, moved the deadline by the two working hours waited.
+  EXPECT_EQ((*late)->due_at, due + std::chrono::hours(2));
+
+  // The counter is exported by kind.
+  RelayProbe relay;
+  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
+  bool found = false;
+  for (const prometheus::MetricFamily& family : metrics.Collect()) {
+    if (family.name != "iocstream_events_conflicting_total") continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      if (metric.label.size() == 1 && metric.label[0].value == "supplement_after_end") {
+        EXPECT_EQ(metric.counter.value, 2.0);
+        found = true;
+      }
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
 // After a restart the stored watermark is the clock: the first event behind it is late data
 // as well, and gets the allowed lateness before its breach (a resumed replay raised a false
 // breach for a dossier completed on time when its first event came first after the restart).

@@ -142,6 +142,42 @@ TEST_F(StateMachineRulesTest, RequestAfterTheCompletionDoesNotPause) {
   EXPECT_EQ(s.outcome, Outcome::kLate);
 }
 
+// A supplement request after the end of processing is a conflict (EventConflict), found once
+// in every arrival order: on the request when the end came first, else on the end. The events
+// of a dossier without one reveal none, in any order.
+TEST_F(StateMachineRulesTest, ASupplementRequestAfterTheEndIsOneConflictInEveryArrivalOrder) {
+  auto conflicts = [this](const std::vector<DossierEvent>& events) {
+    std::optional<DossierState> s;
+    int found = 0;
+    for (const DossierEvent& e : events) {
+      if (const auto conflict = ConflictOf(s ? &*s : nullptr, e)) {
+        EXPECT_EQ(*conflict, EventConflict::kSupplementAfterEnd);
+        ++found;
+      }
+      s = ApplyEvent(s ? &*s : nullptr, e, PartitionId(0), ctx_).state;
+    }
+    return found;
+  };
+  const std::vector<DossierEvent> after = {
+      Event("r", EventType::kReceived, "2026-03-02 09:00"),
+      Event("c", EventType::kCompleted, "2026-03-04 10:00"),
+      Event("t", EventType::kResultReturned, "2026-03-04 15:00"),
+      Event("q", EventType::kSupplementRequested, "2026-03-04 11:00")};
+  EXPECT_EQ(testing::ForEveryArrivalOrder(
+                after, [&](const std::vector<DossierEvent>& e) { return conflicts(e); },
+                [](int found, const std::string& order) { EXPECT_EQ(found, 1) << order; }),
+            24u);
+  // A withdrawal ends processing as well.
+  EXPECT_EQ(conflicts({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+                       Event("w", EventType::kWithdrawn, "2026-03-03 09:00"),
+                       Event("q", EventType::kSupplementRequested, "2026-03-03 10:00")}),
+            1);
+  testing::ForEveryArrivalOrder(
+      PausedDossier(), [&](const std::vector<DossierEvent>& e) { return conflicts(e); },
+      [](int found, const std::string& order) { EXPECT_EQ(found, 0) << order; });
+  EXPECT_EQ(ToString(EventConflict::kSupplementAfterEnd), "supplement_after_end");
+}
+
 // A second receipt contradicts the first only in what both say: another receipt time, due
 // date, agency, commune, procedure (base code), channel or online level. A redelivery, a
 // resend under another id, the localised form of the same procedure, or a field the second
