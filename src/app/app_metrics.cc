@@ -82,6 +82,17 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     }
     out.push_back(std::move(f));
   }
+  {
+    MetricFamily f = Family("iocstream_events_conflicting_total",
+                            "Applied events that contradict their dossier's other events (a "
+                            "supplement requested after the end of processing), by kind.",
+                            kCounter);
+    for (int k = 0; k < rules::kEventConflictCount; ++k) {
+      Add(f, Load(probe_.conflicting_by_kind[static_cast<size_t>(k)]),
+          {{"kind", std::string(rules::ToString(static_cast<rules::EventConflict>(k)))}});
+    }
+    out.push_back(std::move(f));
+  }
   out.push_back(Single("iocstream_offset_gaps_total",
                        "Offsets missing between consecutive records of a partition.", kCounter,
                        Load(probe_.offset_gaps)));

@@ -239,6 +239,17 @@ struct PipelineSession {
         static_cast<unsigned long long>(probe.timers_fired.load()),
         static_cast<unsigned long long>(relay_probe.alerts_published.load()),
         static_cast<unsigned long long>(runtime->store->Stats().bytes_written));
+    std::string conflicting;
+    for (int k = 0; k < rules::kEventConflictCount; ++k) {
+      if (const uint64_t n = probe.conflicting_by_kind[static_cast<size_t>(k)].load(); n > 0) {
+        conflicting += fmt::format("{}{} {}", conflicting.empty() ? "" : ", ",
+                                   rules::ToString(static_cast<rules::EventConflict>(k)), n);
+      }
+    }
+    if (!conflicting.empty()) {
+      std::printf("applied events that contradict their dossiers (see the log): %s\n",
+                  conflicting.c_str());
+    }
     const uint64_t hits = probe.dossier_cache_hits.load();
     const uint64_t misses = probe.dossier_cache_misses.load();
     const uint64_t fresh = probe.dossier_cache_new.load();

@@ -35,6 +35,50 @@ void CountUp(std::atomic<uint64_t>& counter, uint64_t n) {
 
 constexpr Instant kMaxInstant = Instant::max();
 
+// Pipeline::ReportConflict logs one line per conflict kind at most this often.
+constexpr std::chrono::seconds kConflictLogInterval{10};
+
+// The value of a receipt's field as a conflicting_receipt detail quotes it: the event's, or
+// (e == nullptr) the dossier's.
+std::string ReceiptValue(rules::ReceiptField field, const DossierState& s, const DossierEvent* e) {
+  auto instant = [](const std::optional<Instant>& t) {
+    return t ? FormatRfc3339Utc(*t) : std::string("none");
+  };
+  auto code = [&](CodeField f, Code held) {
+    return "'" + std::string(e != nullptr ? CodeText(*e, f) : held.view()) + "'";
+  };
+  switch (field) {
+    case rules::ReceiptField::kOccurredAt:
+      return instant(e != nullptr ? std::optional<Instant>(e->occurred_at)
+                                  : s.received_at.ToOptional());
+    case rules::ReceiptField::kDueAt:
+      return instant(e != nullptr ? e->due_at : s.original_due_at.ToOptional());
+    case rules::ReceiptField::kAgency:
+      return code(CodeField::kAgency, s.agency_code);
+    case rules::ReceiptField::kCommune:
+      return code(CodeField::kCommune, s.commune_code);
+    case rules::ReceiptField::kProcedure:
+      return code(CodeField::kProcedure, s.procedure_code);
+    case rules::ReceiptField::kChannel:
+      return std::string(ToString(e != nullptr ? e->channel : s.channel));
+    case rules::ReceiptField::kOnlineLevel:
+      return std::string(ToString(e != nullptr ? e->online_level : s.online_level));
+  }
+  return {};
+}
+
+// The error that dead-letters `event`, a received event contradicting in `field` the receipt
+// dossier `s` holds (rules::ReceiptConflict).
+DecodeError ConflictingReceipt(const DossierState& s, const DossierEvent& event,
+                               rules::ReceiptField field) {
+  return DecodeError{
+      DecodeErrorReason::kConflictingReceipt,
+      fmt::format("{}: {} here, but dossier '{}' was received already with {} (received at {}): "
+                  "a second receipt that contradicts the first is not applied, the first stays",
+                  rules::ToString(field), ReceiptValue(field, s, &event), event.dossier_id,
+                  ReceiptValue(field, s, nullptr), FormatRfc3339Utc(*s.received_at))};
+}
+
 size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
 // Admits the event's codes that were new to the process when it was read (see
@@ -763,6 +807,36 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
   return ProcessDecoded(records, decoded, wall_now);
 }
 
+void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent& event,
+                              const TopicPartition& tp, Offset offset) {
+  CountUp(probe_.conflicting_by_kind[static_cast<size_t>(conflict)], 1);
+  ConflictLog& log = conflict_logs_[static_cast<size_t>(conflict)];
+  const auto now = std::chrono::steady_clock::now();
+  if (log.last && now - *log.last < kConflictLogInterval) {
+    ++log.unlogged;
+    return;
+  }
+  std::string more;
+  if (log.unlogged > 0) {
+    more = fmt::format(
+        " ({} more since the last line, not logged: see "
+        "iocstream_events_conflicting_total)",
+        log.unlogged);
+  }
+  log.last = now;
+  log.unlogged = 0;
+  switch (conflict) {
+    case rules::EventConflict::kSupplementAfterEnd:
+      spdlog::warn(
+          "conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': {} at {} after the "
+          "dossier's end of processing (completion, result return or cancellation); applied "
+          "without effect on its deadline{}",
+          ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
+          event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
+      break;
+  }
+}
+
 std::optional<DecodeError> Pipeline::TimeAhead(const DossierEvent& event, PartitionId partition,
                                                Instant watermark, Instant wall_now) const {
   if (options_.max_time_ahead <= Millis(0)) return std::nullopt;
@@ -971,6 +1045,11 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
                         "ends already, the limit: its {} event is not applied",
                         d->dossier_id, rules::kMaxPauseMarks, ToString(d->type))};
       }
+      if (!refused && entry_of[i]->current) {
+        if (const auto field = rules::ReceiptConflict(*entry_of[i]->current, *d)) {
+          refused = ConflictingReceipt(*entry_of[i]->current, *d, *field);
+        }
+      }
       if (!refused && !d->new_codes.empty()) refused = AdmitNewCodes(*d);
       if (refused) d = std::move(*refused);
     }
@@ -1006,12 +1085,15 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     BeginChange(*entry);
     alerts_.clear();
     const Instant clock = options_.clock == TimerClock::kWatermark ? watermark_now : wall_now;
+    const std::optional<rules::EventConflict> conflict =
+        rules::ConflictOf(entry->current ? &*entry->current : nullptr, event);
     if (rules::ApplyEventInPlace(entry->current, event, p, rules_, alerts_, clock) ==
         rules::Disposition::kDuplicate) {
       CountUp(probe_.duplicates, 1);
       continue;
     }
     CountUp(probe_.applied, 1);
+    if (conflict) ReportConflict(*conflict, event, tp, rec.offset);
     // Late data: behind the watermark (replay), or older than the allowed lateness (live).
     const bool late = options_.clock == TimerClock::kWatermark
                           ? event.occurred_at < watermark_before

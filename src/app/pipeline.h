@@ -158,6 +158,10 @@ struct PipelineProbe {
   std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> dead_lettered{0};
   std::array<std::atomic<uint64_t>, 16> dead_lettered_by_reason{};
+  // Applied events that contradict their dossier's other events (a subset of applied), by
+  // rules::EventConflict: applied because the rules give them no effect in any arrival order,
+  // counted and logged so that the publishers' data is seen.
+  std::array<std::atomic<uint64_t>, 4> conflicting_by_kind{};
   std::atomic<uint64_t> offset_gaps{0};  // offsets skipped within a partition (should be 0)
   // Partitions whose log went back behind the stored offset (topic deleted and created again)
   std::atomic<uint64_t> source_resets{0};
@@ -192,6 +196,9 @@ struct PipelineProbe {
   // Nanoseconds (steady clock) the pipeline thread waited, by PipelineWait.
   std::array<std::atomic<uint64_t>, kPipelineWaitCount> wait_ns{};
 };
+
+static_assert(kDecodeErrorReasonCount <= 16, "PipelineProbe::dead_lettered_by_reason");
+static_assert(rules::kEventConflictCount <= 4, "PipelineProbe::conflicting_by_kind");
 
 // Adds `ns` nanoseconds to `probe`'s wait_ns of `wait`.
 inline void CountWait(PipelineProbe& probe, PipelineWait wait, uint64_t ns) {
@@ -590,6 +597,11 @@ class Pipeline {
   [[nodiscard]] std::optional<DecodeError> TimeAhead(const DossierEvent& event,
                                                      PartitionId partition, Instant watermark,
                                                      Instant wall_now) const;
+  // Counts an applied event that revealed `conflict` and logs it, naming the dossier and the
+  // record: at most one line per kind every kConflictLogInterval, which says how many more were
+  // counted since the last (a publisher resending a loop of them must not flood the log).
+  void ReportConflict(rules::EventConflict conflict, const DossierEvent& event,
+                      const TopicPartition& tp, Offset offset);
   // StoredOffset, with a failed read an error rather than nullopt.
   [[nodiscard]] Result<std::optional<Offset>> ReadStoredOffset(const TopicPartition& tp) const;
   // The chain of the check stored for `tp` if it describes the records before `offset` (its
@@ -812,6 +824,13 @@ class Pipeline {
   // Whether a partition's watermark moved since the last commit (PartitionClock::moved).
   [[nodiscard]] bool AnyWatermarkMoved() const;
   bool chains_refused_ = false;  // a source's chains differed from this Pipeline's (logged once)
+  // ReportConflict's rate limit, per rules::EventConflict: when it last logged, and how many
+  // it counted without a line since.
+  struct ConflictLog {
+    std::optional<std::chrono::steady_clock::time_point> last;
+    uint64_t unlogged = 0;
+  };
+  std::array<ConflictLog, rules::kEventConflictCount> conflict_logs_{};
   Status fatal_;
 };
 

@@ -30,7 +30,9 @@ constexpr std::array<std::string_view, kDecodeErrorReasonCount> kReasonNames = {
     "empty",
     "too_many_codes",
     "event_time_ahead",
-    "too_many_pauses"};
+    "too_many_pauses",
+    "due_before_event",
+    "conflicting_receipt"};
 
 // Known fields, in validation order (docs/event-contract.md lists them in the same order).
 enum Field : int {
@@ -405,6 +407,35 @@ class FieldReader {
   std::string schema_version_json_;  // a DOUBLE schema_version's JSON
 };
 
+// due_before_event: the deadline a received (due_at) or rescheduled (new_due_at) event sets is
+// before its own occurred_at. Other events' due fields are not checked: a step deadline
+// (step_due_at) may well have passed when a late step is transferred, and a due_at on another
+// type sets nothing (the receipt's does).
+std::optional<DecodeError> DueBeforeEvent(const DossierEvent& event) {
+  Field field = kDueAtField;
+  std::optional<Instant> due;
+  std::string_view what;
+  if (event.type == EventType::kReceived) {
+    due = event.due_at;
+    what = "the appointment date of a receipt cannot precede the receipt";
+  } else if (event.type == EventType::kRescheduled) {
+    field = kNewDueAtField;
+    due = event.new_due_at;
+    what = "the new date a Form 04 apology promises cannot precede the apology";
+  }
+  if (!due || *due >= event.occurred_at) return std::nullopt;
+  std::string detail;
+  detail += kFieldNames[field];
+  detail += ": ";
+  AppendRfc3339Utc(detail, *due);
+  detail += " is before occurred_at ";
+  AppendRfc3339Utc(detail, event.occurred_at);
+  detail += " (";
+  detail += what;
+  detail += ")";
+  return DecodeError{DecodeErrorReason::kDueBeforeEvent, std::move(detail)};
+}
+
 // Validates `fields` into `event` (default-constructed); the first error, if any.
 std::optional<DecodeError> DecodeFields(const FieldReader& fields, MessageKey key,
                                         DossierEvent& event) {
@@ -474,6 +505,12 @@ std::optional<DecodeError> DecodeFields(const FieldReader& fields, MessageKey ke
     return DecodeError{DecodeErrorReason::kKeyMismatch,
                        "key: " + Quote(*key) + " is not dossier_id " + Quote(event.dossier_id)};
   }
+  // A deadline the event sets cannot precede the event itself: the appointment date of a
+  // receipt (Form 01) is given at the receipt, and the new date of a Form 04 apology is promised
+  // when it is issued. Such an event comes from a producer that swapped or mistyped the fields
+  // (or wrote a local time with the wrong offset): applied, it would start a dossier overdue at
+  // its receipt and raise a breach alert for it at once. Equal instants are allowed.
+  if (auto error = DueBeforeEvent(event)) return error;
   // Looked up, not interned: a code new to the process is admitted by the pipeline, once the
   // event passed its checks too (see core/dossier_event.h). The event has no new codes yet
   // (it is new or reset), so a held code is only stored, without SetCodeText's call.

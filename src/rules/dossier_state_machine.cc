@@ -640,6 +640,108 @@ bool PauseMarksFull(const DossierState& s, const DossierEvent& e, const RulesCon
   return std::find(ids.begin(), ids.end(), EventIdHash(e.event_id)) == ids.end();
 }
 
+std::string_view ToString(ReceiptField field) {
+  switch (field) {
+    case ReceiptField::kOccurredAt:
+      return "occurred_at";
+    case ReceiptField::kDueAt:
+      return "due_at";
+    case ReceiptField::kAgency:
+      return "agency_code";
+    case ReceiptField::kCommune:
+      return "commune_code";
+    case ReceiptField::kProcedure:
+      return "procedure_code";
+    case ReceiptField::kChannel:
+      return "channel";
+    case ReceiptField::kOnlineLevel:
+      return "online_level";
+  }
+  return "unknown";
+}
+
+std::optional<ReceiptField> ReceiptConflict(const DossierState& s, const DossierEvent& e) {
+  if (e.type != EventType::kReceived || !s.received_at) return std::nullopt;
+  const auto& ids = s.applied_event_ids;
+  if (std::find(ids.begin(), ids.end(), EventIdHash(e.event_id)) != ids.end()) {
+    return std::nullopt;  // a redelivery: the duplicate it is
+  }
+  if (e.occurred_at != *s.received_at) return ReceiptField::kOccurredAt;
+  if (e.due_at && (!s.original_due_at || *e.due_at != *s.original_due_at)) {
+    return ReceiptField::kDueAt;
+  }
+  // Texts, not Codes: a code new to the process is still text (DossierEvent::new_codes).
+  const std::string_view agency = CodeText(e, CodeField::kAgency);
+  if (!agency.empty() && !s.agency_code.empty() && agency != s.agency_code.view()) {
+    return ReceiptField::kAgency;
+  }
+  const std::string_view commune = CodeText(e, CodeField::kCommune);
+  if (!commune.empty() && !s.commune_code.empty() && commune != s.commune_code.view()) {
+    return ReceiptField::kCommune;
+  }
+  const std::string_view procedure = CodeText(e, CodeField::kProcedure);
+  if (!procedure.empty() && !s.procedure_code.empty() && procedure != s.procedure_code.view()) {
+    // "1.002835.000.00.00.H56" and "1.002835" name one procedure; codes that are not national
+    // ones (no base code) are compared as they are.
+    const std::string_view base = NormaliseProcedureCode(procedure);
+    if (base.empty() || base != NormaliseProcedureCode(s.procedure_code.view())) {
+      return ReceiptField::kProcedure;
+    }
+  }
+  if (e.channel != Channel::kUnknown && s.channel != Channel::kUnknown && e.channel != s.channel) {
+    return ReceiptField::kChannel;
+  }
+  if (e.online_level != OnlineLevel::kUnknown && s.online_level != OnlineLevel::kUnknown &&
+      e.online_level != s.online_level) {
+    return ReceiptField::kOnlineLevel;
+  }
+  return std::nullopt;
+}
+
+std::string_view ToString(EventConflict conflict) {
+  switch (conflict) {
+    case EventConflict::kSupplementAfterEnd:
+      return "supplement_after_end";
+  }
+  return "unknown";
+}
+
+std::optional<EventConflict> ConflictOf(const DossierState* state, const DossierEvent& e) {
+  if (state == nullptr) return std::nullopt;
+  const DossierState& s = *state;
+  const std::optional<Instant> end = EndOfProcessing(s);
+  switch (e.type) {
+    case EventType::kSupplementRequested:
+      if (end && e.occurred_at > *end) return EventConflict::kSupplementAfterEnd;
+      return std::nullopt;
+    case EventType::kCompleted:
+    case EventType::kResultReturned:
+    case EventType::kWithdrawn:
+    case EventType::kRefused:
+    case EventType::kRejected:
+      break;
+    default:
+      return std::nullopt;
+  }
+  // An end of processing: the supplement requests it puts after the end, that were not after
+  // it already (those were counted as they came).
+  if (s.pause_marks.empty()) return std::nullopt;
+  OptionalInstant completed = s.completed_at;
+  OptionalInstant returned = s.returned_at;
+  OptionalInstant closed = s.closed_at;
+  MinInto(e.type == EventType::kCompleted        ? completed
+          : e.type == EventType::kResultReturned ? returned
+                                                 : closed,
+          e.occurred_at);
+  const Instant end_after = completed ? *completed : returned ? *returned : *closed;
+  for (const PauseMark& m : s.pause_marks) {
+    if (m.start && m.kind == PauseKind::kSupplement && m.at > end_after && (!end || m.at <= *end)) {
+      return EventConflict::kSupplementAfterEnd;
+    }
+  }
+  return std::nullopt;
+}
+
 bool ApologyIssuedInTime(const DossierState& s) {
   if (s.apology_at && (!s.due_at || *s.apology_at <= *s.due_at)) return true;
   return s.legacy_apology_issued;

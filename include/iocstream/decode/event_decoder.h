@@ -19,7 +19,8 @@
 // - Instants are converted to UTC (see rfc3339.h).
 // - Validation order is fixed, so one payload always gives the same error: size, JSON syntax,
 //   object, schema_version, duplicates, then each field in the order listed above, then the
-//   per-type requirements, then the key.
+//   per-type requirements, then the key, then a deadline before its own event
+//   (kDueBeforeEvent).
 //
 // Thread-safety: an EventDecoder is NOT thread-safe. It owns a simdjson parser and a padded
 // input buffer that every Decode() reuses: no allocation per message once warmed up, apart
@@ -72,8 +73,18 @@ enum class DecodeErrorReason : uint8_t {
   // holds rules::kMaxPauseMarks pause marks already. Not given by Decode: by the pipeline,
   // before the rules, which would otherwise grow the dossier's state without bound.
   kTooManyPauses = 12,
+  // "due_before_event": the deadline the event sets is before the event itself: a received
+  // event's due_at before its occurred_at (the receipt), or a rescheduled event's new_due_at
+  // before its occurred_at (the apology). Checked by Decode, after the key.
+  kDueBeforeEvent = 13,
+  // "conflicting_receipt": a received event (an id not applied to the dossier yet) for a
+  // dossier whose receipt is stored, that contradicts it: another agency, commune or procedure
+  // (base code), channel or online level, receipt time or due_at. Not given by Decode: by the
+  // pipeline, before the rules (rules::ReceiptConflict), which would otherwise relabel the
+  // dossier with the second receipt's codes while keeping the first's deadline.
+  kConflictingReceipt = 14,
 };
-inline constexpr int kDecodeErrorReasonCount = 13;
+inline constexpr int kDecodeErrorReasonCount = 15;
 
 std::string_view ToString(DecodeErrorReason reason);
 // Inverse of ToString. nullopt for an unknown name.

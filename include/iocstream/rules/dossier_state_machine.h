@@ -42,6 +42,7 @@
 
 #include <array>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "iocstream/core/dossier_event.h"
@@ -237,5 +238,61 @@ inline constexpr size_t kMaxPauseMarks = 256;
 // add none. The pipeline dead-letters such an event as too_many_pauses, before the rules.
 [[nodiscard]] bool PauseMarksFull(const DossierState& state, const DossierEvent& event,
                                   const RulesContext& ctx);
+
+// What a received event contradicts in the receipt a dossier holds (ReceiptConflict).
+enum class ReceiptField : uint8_t {
+  kOccurredAt = 0,   // another receipt time (received_at)
+  kDueAt = 1,        // another appointment date than the dossier's original_due_at
+  kAgency = 2,       // another agency_code
+  kCommune = 3,      // another commune_code
+  kProcedure = 4,    // another procedure (base code; the localised form of one base is one)
+  kChannel = 5,      // another channel
+  kOnlineLevel = 6,  // another online level
+};
+// "occurred_at", "due_at", "agency_code", ... (the contract's field names).
+[[nodiscard]] std::string_view ToString(ReceiptField field);
+
+// Whether `event` is a second receipt that contradicts the one `state` holds: a received event
+// whose id the dossier has not applied, for a dossier received already, that says something
+// else than the dossier holds in one of the receipt's fields, the first such field in
+// ReceiptField order. Only what both say is compared: a field the event leaves out (or sends
+// as unknown, for channel and online level) contradicts nothing, nor does one the dossier does
+// not hold. A resend of the receipt under another id, with the same content, is no conflict.
+// The codes compared are the dossier's, which the receipt set (other events only fill blanks).
+//
+// Why this is refused and not applied (the pipeline dead-letters it as conflicting_receipt,
+// before the rules): the receipt is authoritative for the dossier's codes and the clock starts
+// at the first one applied, so applying a second, different one would relabel the dossier
+// (another department's or procedure's counts, alerts routed there) while its deadline stays
+// computed from the first; two receipts that disagree mostly come from one dossier id used for
+// two dossiers (a local code without the agency's prefix, event-contract.md), which applying
+// would merge. Refused, the first receipt's state stays whole and the second is on the
+// dead-letter topic, by reason, for its publisher to see.
+[[nodiscard]] std::optional<ReceiptField> ReceiptConflict(const DossierState& state,
+                                                          const DossierEvent& event);
+
+// Contradictions between an event and the dossier's other events that are applied anyway (the
+// state rules already give them no effect, in every arrival order), counted and logged by the
+// pipeline (iocstream_events_conflicting_total{kind}) so that operators and the publishing
+// department see them. Stable names (ToString): a Prometheus label value.
+enum class EventConflict : uint8_t {
+  // "supplement_after_end": a supplement request at an instant after the dossier's end of
+  // processing (completion, else result return, else withdrawal or rejection): a Form 02 for a
+  // dossier whose result was ready. Found on the request, or on an end event that arrives
+  // after a request it precedes. Applied: a pause counts only up to the end of processing, so
+  // it moves no deadline and reopens nothing, whichever event arrives first; dead-lettering it
+  // instead would depend on the arrival order (the request alone is fine until the end
+  // arrives, and the end is the fact to keep). A request before the end that arrives after it
+  // is late data, not a conflict.
+  kSupplementAfterEnd = 0,
+};
+inline constexpr int kEventConflictCount = 1;
+[[nodiscard]] std::string_view ToString(EventConflict conflict);
+
+// The conflict applying `event` to `state` (nullptr: the dossier's first event, which has
+// none) reveals, if any: checked before the event is applied, and meaningful only if it then
+// is (a duplicate reveals nothing). Pure; cheap for the events that cannot reveal one.
+[[nodiscard]] std::optional<EventConflict> ConflictOf(const DossierState* state,
+                                                      const DossierEvent& event);
 
 }  // namespace iocstream::rules

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <limits>
@@ -629,6 +630,185 @@ TEST_F(PipelineTest, PauseEventsPastTheLimitAreDeadLettered) {
   EXPECT_NE((*outbox)[0].payload.find("one-more"), std::string::npos);
 }
 
+// A second receipt of a dossier already received that contradicts the first (another
+// procedure, agency, receipt time, due date) is dead-lettered as conflicting_receipt, and the
+// dossier keeps the first receipt's codes and deadline. What does not contradict it is
+// applied: a redelivery (a duplicate), a resend under another id with the same content, the
+// localised form of the same procedure, a receipt that leaves fields out.
+TEST_F(PipelineTest, ASecondReceiptThatContradictsTheFirstIsDeadLettered) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const Instant received = *ParseRfc3339("2026-03-02T01:00:00Z");
+  const Instant due = received + std::chrono::days(10);
+  struct Receipt {
+    std::string id;
+    std::string agency = "SO-TP";
+    std::string procedure = "1.004227";
+    Instant at;
+    std::optional<Instant> due;
+    Channel channel = Channel::kOnline;
+  };
+  auto receipt = [&](const Receipt& r) {
+    DossierEvent e;
+    e.dossier_id = "TWICE";
+    e.event_id = r.id;
+    e.type = EventType::kReceived;
+    e.occurred_at = r.at;
+    e.due_at = r.due;
+    e.agency_code = r.agency;
+    SetCodeText(e, CodeField::kProcedure, r.procedure);  // a new code stays out of the pool
+    e.channel = r.channel;
+    return EncodeEvent(e);
+  };
+  const std::vector<std::string> payloads = {
+      receipt({.id = "r1", .at = received, .due = due}),
+      receipt({.id = "r1", .at = received, .due = due}),         // redelivery: duplicate
+      receipt({.id = "r1-resent", .at = received, .due = due}),  // same content: applied
+      receipt({.id = "r1-local",
+               .procedure = "1.004227.000.00.00.H56",
+               .at = received,
+               .due = due}),  // the same procedure: applied
+      receipt({.id = "r1-short", .at = received, .channel = Channel::kUnknown}),  // applied
+      receipt({.id = "r2", .procedure = "9.314159", .at = received, .due = due}),
+      receipt({.id = "r3", .agency = "SO-XD", .at = received, .due = due}),
+      receipt({.id = "r4", .at = received + std::chrono::hours(2), .due = due}),
+      receipt({.id = "r5", .at = received, .due = due + std::chrono::days(1)}),
+      receipt({.id = "r6", .at = received, .due = due, .channel = Channel::kPostal}),
+  };
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_EQ(probe.consumed.load(), records.size());
+  EXPECT_EQ(probe.applied.load(), 4u);
+  EXPECT_EQ(probe.duplicates.load(), 1u);
+  EXPECT_EQ(probe.dead_lettered.load(), 5u);
+  EXPECT_EQ(probe.consumed.load(),
+            probe.applied.load() + probe.duplicates.load() + probe.dead_lettered.load());
+  EXPECT_EQ(
+      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kConflictingReceipt)]
+          .load(),
+      5u);
+  // The refused receipt's new procedure code was not admitted to the pool.
+  EXPECT_FALSE(Code::Find("9.314159").has_value());
+
+  auto dossier = store_->GetDossier("TWICE");
+  ASSERT_TRUE(dossier.has_value() && dossier->has_value());
+  EXPECT_EQ((*dossier)->agency_code, "SO-TP");
+  // The localised form was applied (the receipt sets the codes as sent): the same base code.
+  EXPECT_EQ(rules::NormaliseProcedureCode((*dossier)->procedure_code.view()), "1.004227");
+  EXPECT_EQ((*dossier)->received_at, received);
+  EXPECT_EQ((*dossier)->due_at, due);
+  EXPECT_EQ((*dossier)->channel, Channel::kOnline);
+
+  auto outbox = store_->ReadOutbox(10);
+  ASSERT_TRUE(outbox.has_value());
+  ASSERT_EQ(outbox->size(), 5u);
+  const std::array<std::pair<const char*, const char*>, 5> expected = {{
+      {"r2",
+       "procedure_code: '9.314159' here, but dossier 'TWICE' was received already with "
+       "'1.004227'"},
+      {"r3", "agency_code: 'SO-XD' here, but dossier 'TWICE' was received already with 'SO-TP'"},
+      {"r4",
+       "occurred_at: 2026-03-02T03:00:00.000Z here, but dossier 'TWICE' was received "
+       "already with 2026-03-02T01:00:00.000Z"},
+      {"r5", "due_at: 2026-03-13T01:00:00.000Z here"},
+      {"r6", "channel: postal here, but dossier 'TWICE' was received already with online"},
+  }};
+  for (size_t k = 0; k < expected.size(); ++k) {
+    const std::string& payload = (*outbox)[k].payload;
+    EXPECT_NE(payload.find("conflicting_receipt"), std::string::npos) << k;
+    EXPECT_NE(payload.find(std::string("\"") + expected[k].first + "\""), std::string::npos) << k;
+    EXPECT_NE(payload.find(expected[k].second), std::string::npos) << k << ": " << payload;
+  }
+}
+
+// A supplement requested after the dossier's end of processing contradicts it, but the rules
+// give it no effect (a pause counts only up to the end) in either arrival order: it is applied,
+// counted by kind and logged. Found on the request, or on the end that arrives after it; a
+// request before the end that arrives after it (late data) is no conflict, nor a redelivery.
+TEST_F(PipelineTest, ASupplementRequestedAfterTheEndIsAppliedAndCounted) {
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const Instant received = *ParseRfc3339("2026-03-02T01:00:00Z");
+  const Instant due = received + std::chrono::days(10);
+  auto event = [&](const std::string& dossier, const std::string& id, EventType type, Instant at) {
+    DossierEvent e;
+    e.dossier_id = dossier;
+    e.event_id = id;
+    e.type = type;
+    e.occurred_at = at;
+    if (type == EventType::kReceived) e.due_at = due;
+    e.agency_code = "SO-TP";
+    return EncodeEvent(e);
+  };
+  const Instant done = received + std::chrono::days(2);
+  const Instant after = received + std::chrono::days(3);
+  const Instant before = received + std::chrono::days(1);
+  const std::vector<std::string> payloads = {
+      // In order: the request after the completion.
+      event("AFTER", "a1", EventType::kReceived, received),
+      event("AFTER", "a2", EventType::kCompleted, done),
+      event("AFTER", "a3", EventType::kSupplementRequested, after),
+      event("AFTER", "a3", EventType::kSupplementRequested, after),  // redelivery
+      // The request first, then a completion before it.
+      event("SWAPPED", "s1", EventType::kReceived, received),
+      event("SWAPPED", "s2", EventType::kSupplementRequested, after),
+      event("SWAPPED", "s3", EventType::kCompleted, done),
+      event("SWAPPED", "s4", EventType::kResultReturned, done + std::chrono::hours(1)),
+      // Late data: a request before the completion, arriving after it.
+      event("LATE", "l1", EventType::kReceived, received),
+      event("LATE", "l2", EventType::kCompleted, done),
+      event("LATE", "l3", EventType::kSupplementRequested, before),
+      event("LATE", "l4", EventType::kSupplementReceived, before + std::chrono::hours(2)),
+  };
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_EQ(probe.consumed.load(), records.size());
+  EXPECT_EQ(probe.applied.load(), records.size() - 1);
+  EXPECT_EQ(probe.duplicates.load(), 1u);
+  EXPECT_EQ(probe.dead_lettered.load(), 0u);
+  EXPECT_EQ(
+      probe.conflicting_by_kind[static_cast<size_t>(rules::EventConflict::kSupplementAfterEnd)]
+          .load(),
+      2u);
+  for (const char* id : {"AFTER", "SWAPPED"}) {
+    auto dossier = store_->GetDossier(id);
+    ASSERT_TRUE(dossier.has_value() && dossier->has_value()) << id;
+    EXPECT_EQ((*dossier)->due_at, due) << id;  // no pause moved it
+    EXPECT_EQ((*dossier)->completed_at, done) << id;
+    EXPECT_FALSE((*dossier)->paused_since.has_value()) << id;
+    EXPECT_EQ((*dossier)->outcome, Outcome::kEarly) << id;
+  }
+  auto late = store_->GetDossier("LATE");
+  ASSERT_TRUE(late.has_value() && late->has_value());
+  // Its wait, before the completion, moved the deadline by the two working hours waited.
+  EXPECT_EQ((*late)->due_at, due + std::chrono::hours(2));
+
+  // The counter is exported by kind.
+  RelayProbe relay;
+  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
+  bool found = false;
+  for (const prometheus::MetricFamily& family : metrics.Collect()) {
+    if (family.name != "iocstream_events_conflicting_total") continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      if (metric.label.size() == 1 && metric.label[0].value == "supplement_after_end") {
+        EXPECT_EQ(metric.counter.value, 2.0);
+        found = true;
+      }
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
 // After a restart the stored watermark is the clock: the first event behind it is late data
 // as well, and gets the allowed lateness before its breach (a resumed replay raised a false
 // breach for a dossier completed on time when its first event came first after the restart).
@@ -1197,7 +1377,7 @@ TEST_F(PipelineTest, BurstOfTimersDueAtOneInstantFiresInPagesAndSurvivesACrash) 
     e.event_id = id + "/received";
     e.type = EventType::kReceived;
     e.occurred_at = at;
-    e.due_at = due;
+    e.due_at = std::max(due, at);  // LAST's is its own receipt (due_before_event otherwise)
     e.agency_code = "SO-1";
     return EncodeEvent(e);
   };

@@ -320,11 +320,12 @@ TEST(DecodeCaseTableTest, CoversEveryReasonAndEventType) {
   EXPECT_GE(AllCases().size(), 40u);
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
     // too_many_codes needs the process's code pool full: code_limit_test covers it.
-    // event_time_ahead needs a partition's event time, too_many_pauses a dossier's state:
-    // pipeline_test covers them.
+    // event_time_ahead needs a partition's event time, too_many_pauses and conflicting_receipt
+    // a dossier's state: pipeline_test covers them.
     if (static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kTooManyCodes ||
         static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kEventTimeAhead ||
-        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kTooManyPauses) {
+        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kTooManyPauses ||
+        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kConflictingReceipt) {
       continue;
     }
     const std::string reason(ToString(static_cast<DecodeErrorReason>(i)));
@@ -350,7 +351,9 @@ TEST(EventDecoderTest, ReasonNamesAreStable) {
                                                   "empty",
                                                   "too_many_codes",
                                                   "event_time_ahead",
-                                                  "too_many_pauses"};
+                                                  "too_many_pauses",
+                                                  "due_before_event",
+                                                  "conflicting_receipt"};
   ASSERT_EQ(expected.size(), static_cast<size_t>(kDecodeErrorReasonCount));
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
     const auto reason = static_cast<DecodeErrorReason>(i);

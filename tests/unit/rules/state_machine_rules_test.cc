@@ -142,6 +142,87 @@ TEST_F(StateMachineRulesTest, RequestAfterTheCompletionDoesNotPause) {
   EXPECT_EQ(s.outcome, Outcome::kLate);
 }
 
+// A supplement request after the end of processing is a conflict (EventConflict), found once
+// in every arrival order: on the request when the end came first, else on the end. The events
+// of a dossier without one reveal none, in any order.
+TEST_F(StateMachineRulesTest, ASupplementRequestAfterTheEndIsOneConflictInEveryArrivalOrder) {
+  auto conflicts = [this](const std::vector<DossierEvent>& events) {
+    std::optional<DossierState> s;
+    int found = 0;
+    for (const DossierEvent& e : events) {
+      if (const auto conflict = ConflictOf(s ? &*s : nullptr, e)) {
+        EXPECT_EQ(*conflict, EventConflict::kSupplementAfterEnd);
+        ++found;
+      }
+      s = ApplyEvent(s ? &*s : nullptr, e, PartitionId(0), ctx_).state;
+    }
+    return found;
+  };
+  const std::vector<DossierEvent> after = {
+      Event("r", EventType::kReceived, "2026-03-02 09:00"),
+      Event("c", EventType::kCompleted, "2026-03-04 10:00"),
+      Event("t", EventType::kResultReturned, "2026-03-04 15:00"),
+      Event("q", EventType::kSupplementRequested, "2026-03-04 11:00")};
+  EXPECT_EQ(testing::ForEveryArrivalOrder(
+                after, [&](const std::vector<DossierEvent>& e) { return conflicts(e); },
+                [](int found, const std::string& order) { EXPECT_EQ(found, 1) << order; }),
+            24u);
+  // A withdrawal ends processing as well.
+  EXPECT_EQ(conflicts({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+                       Event("w", EventType::kWithdrawn, "2026-03-03 09:00"),
+                       Event("q", EventType::kSupplementRequested, "2026-03-03 10:00")}),
+            1);
+  testing::ForEveryArrivalOrder(
+      PausedDossier(), [&](const std::vector<DossierEvent>& e) { return conflicts(e); },
+      [](int found, const std::string& order) { EXPECT_EQ(found, 0) << order; });
+  EXPECT_EQ(ToString(EventConflict::kSupplementAfterEnd), "supplement_after_end");
+}
+
+// A second receipt contradicts the first only in what both say: another receipt time, due
+// date, agency, commune, procedure (base code), channel or online level. A redelivery, a
+// resend under another id, the localised form of the same procedure, or a field the second
+// leaves out is none; nor is anything before the dossier was received, or another event type.
+TEST_F(StateMachineRulesTest, ReceiptConflictComparesWhatBothReceiptsSay) {
+  const DossierEvent first = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  const DossierState s = Apply({first});
+  ASSERT_TRUE(s.original_due_at.has_value());  // from the catalog: 2 working days
+  auto second = [&](auto change) {
+    DossierEvent e = first;
+    e.event_id = "r2";
+    change(e);
+    return ReceiptConflict(s, e);
+  };
+  EXPECT_EQ(ReceiptConflict(s, first), std::nullopt);
+  EXPECT_EQ(second([](DossierEvent&) {}), std::nullopt);
+  EXPECT_EQ(second([](DossierEvent& e) { e.procedure_code = "1.002856"; }), std::nullopt);
+  EXPECT_EQ(second([](DossierEvent& e) { e.procedure_code = Code(); }), std::nullopt);
+  EXPECT_EQ(second([](DossierEvent& e) { e.channel = Channel::kOnline; }), std::nullopt);
+  EXPECT_EQ(second([&](DossierEvent& e) { e.due_at = *s.original_due_at; }), std::nullopt);
+
+  EXPECT_EQ(second([](DossierEvent& e) { e.occurred_at = Local("2026-03-02 10:00"); }),
+            ReceiptField::kOccurredAt);
+  EXPECT_EQ(second([](DossierEvent& e) { e.due_at = Local("2026-03-06 17:00"); }),
+            ReceiptField::kDueAt);
+  EXPECT_EQ(second([](DossierEvent& e) { e.agency_code = "000.00.15.H56"; }),
+            ReceiptField::kAgency);
+  EXPECT_EQ(second([](DossierEvent& e) { e.procedure_code = "1.000253"; }),
+            ReceiptField::kProcedure);
+  EXPECT_EQ(second([](DossierEvent& e) { SetCodeText(e, CodeField::kProcedure, "not-a-base"); }),
+            ReceiptField::kProcedure);
+  EXPECT_EQ(ToString(ReceiptField::kProcedure), "procedure_code");
+
+  // Not a second receipt: another type, or a dossier not received yet.
+  DossierEvent transfer = first;
+  transfer.event_id = "t";
+  transfer.type = EventType::kTransferred;
+  transfer.agency_code = "000.00.15.H56";
+  EXPECT_EQ(ReceiptConflict(s, transfer), std::nullopt);
+  const DossierState submitted = Apply({Event("o", EventType::kSubmitted, "2026-03-01 20:00")});
+  DossierEvent other = first;
+  other.agency_code = "000.00.15.H56";
+  EXPECT_EQ(ReceiptConflict(submitted, other), std::nullopt);
+}
+
 TEST_F(StateMachineRulesTest, CompletionWhilePausedWithoutItsEndKeepsTheDeadline) {
   const DossierState s = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
                                 Event("q", EventType::kSupplementRequested, "2026-03-03 09:00"),
