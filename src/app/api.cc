@@ -91,7 +91,9 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
   auto shared = std::make_shared<ApiContext>(std::move(ctx));
   // The probes and /metrics take no parameter either: Prometheus sends none unless a scrape
   // config adds `params:`, which would mean nothing here (refused: its scrapes fail, naming it).
-  server.Handle("GET", "/metrics", [shared](const HttpRequest& req) {
+  // Scrapes have a thread of their own: behind a queue of worklist scans they waited past
+  // Prometheus' 10 s timeout, or were refused 503, and paged IocstreamDown (a QA finding).
+  server.HandlePriority("GET", "/metrics", [shared](const HttpRequest& req) {
     if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
     HttpResponse r;
     r.content_type = std::string(kPrometheusTextContentType);
