@@ -119,6 +119,14 @@ TEST_F(HttpServerTest, RefusedTargetIs400AndKeepsTheConnection) {
   EXPECT_EQ(next->status, 200);
 }
 
+// A request in absolute-form (RFC 9112 3.2.2: a server must accept it) was refused with 400.
+TEST_F(HttpServerTest, AbsoluteFormTargetIsServedByItsPathAndQuery) {
+  const auto response = Get("http://x/query?dept=ISD&limit=5");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "dept=ISD;limit=5;");
+}
+
 TEST_F(HttpServerTest, PrefixRouteAndExactPrecedence) {
   auto response = Get("/api/v1/dossiers/000.00.12.H14-250701-0001");
   ASSERT_TRUE(response.has_value());
