@@ -291,7 +291,7 @@ class HttpServer::Impl {
     beast::error_code ec;
     const net::ip::address address = net::ip::make_address(options_.address, ec);
     const tcp::endpoint endpoint(address, options_.port);
-    const std::string where = options_.address + ":" + std::to_string(options_.port);
+    const std::string where = HostPort(options_.address, options_.port);
 
     io_context_ = std::make_unique<net::io_context>(1);
     acceptor_ = std::make_unique<tcp::acceptor>(*io_context_);
@@ -330,8 +330,8 @@ class HttpServer::Impl {
     for (int i = 0; i < options_.threads; ++i) {
       threads_.emplace_back([this] { RunLoop(*workers_); });
     }
-    spdlog::info("http: listening on {}:{} with {} handler thread(s) and one for priority routes",
-                 options_.address, port_, options_.threads);
+    spdlog::info("http: listening on {} with {} handler thread(s) and one for priority routes",
+                 HostPort(options_.address, port_), options_.threads);
     return {};
   }
 
@@ -355,7 +355,7 @@ class HttpServer::Impl {
     accept_retry_.reset();
     acceptor_.reset();
     io_context_.reset();
-    spdlog::info("http: stopped listening on {}:{}", options_.address, port_);
+    spdlog::info("http: stopped listening on {}", HostPort(options_.address, port_));
   }
 
   [[nodiscard]] uint16_t port() const { return port_; }
@@ -454,6 +454,13 @@ Status CheckListenAddress(const std::string& address) {
         "' is not a numeric IP address (e.g. 127.0.0.1, ::1, 0.0.0.0): " + ec.message());
   }
   return {};
+}
+
+std::string HostPort(std::string_view address, uint16_t port) {
+  // Only an IPv6 address holds a ':' (host names are not listen addresses).
+  const bool v6 = address.find(':') != std::string_view::npos;
+  return (v6 ? "[" + std::string(address) + "]" : std::string(address)) + ":" +
+         std::to_string(port);
 }
 
 HttpServer::HttpServer(HttpServerOptions options)

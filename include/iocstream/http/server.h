@@ -100,6 +100,10 @@ struct HttpServerOptions {
 // names are not resolved). kInvalidArgument with the reason otherwise. Thread-safe.
 [[nodiscard]] Status CheckListenAddress(const std::string& address);
 
+// "<address>:<port>" as a URL's authority writes it (RFC 3986 3.2.2): an IPv6 address in
+// brackets ("[::1]:9479"), any other as is ("127.0.0.1:9479"). For logs and URLs; thread-safe.
+[[nodiscard]] std::string HostPort(std::string_view address, uint16_t port);
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;

@@ -1,6 +1,8 @@
 #include "iocstream/http/server.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
@@ -565,6 +567,32 @@ TEST(HttpServerQuickTest, StopWithHandlersWaitingForAWorker) {
   server.Stop();
   for (std::thread& t : clients) t.join();
   EXPECT_LT(calls.load(), 4);
+}
+
+// With http.address "::1" the log said "http://::1:9479", which is no URL: an IPv6 address
+// is written in brackets (RFC 3986 3.2.2), in the server's log lines as in `run`'s.
+TEST(HttpServerLifecycleTest, AnIPv6AddressIsWrittenInBrackets) {
+  EXPECT_EQ(HostPort("::1", 9479), "[::1]:9479");
+  EXPECT_EQ(HostPort("fe80::1%eth0", 80), "[fe80::1%eth0]:80");
+  EXPECT_EQ(HostPort("127.0.0.1", 9479), "127.0.0.1:9479");
+  EXPECT_EQ(HostPort("0.0.0.0", 0), "0.0.0.0:0");
+
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  HttpServer server(HttpServerOptions{.address = "::1"});
+  const Status started = server.Start();
+  const uint16_t port = server.port();
+  server.Stop();
+  spdlog::set_default_logger(previous);
+  if (!started) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << started.error().message;
+  }
+  std::string log;
+  for (const std::string& line : sink->last_formatted()) log += line;
+  const std::string where = "[::1]:" + std::to_string(port);
+  EXPECT_NE(log.find("http: listening on " + where + " with"), std::string::npos) << log;
+  EXPECT_NE(log.find("http: stopped listening on " + where), std::string::npos) << log;
 }
 
 TEST(HttpServerLifecycleTest, PortInUseIsAnError) {
