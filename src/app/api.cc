@@ -1,6 +1,7 @@
 #include "app/api.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <initializer_list>
@@ -56,6 +57,33 @@ std::optional<std::string> DepartmentFilter(const HttpRequest& req) {
   return it->second;
 }
 
+// A 404 for a ?department= that no dossier in the state has (an agency code is matched as
+// sent, case and all: `isd` for ISD listed nothing, and an answer of 200 with total 0 read as
+// "all clear"), nullopt for a department the state knows, or none asked. Known: the
+// departments of the aggregate rows, i.e. of every dossier received in the partitions this
+// instance holds.
+std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
+                                              const std::optional<std::string>& department) {
+  if (!department || ctx.aggregates == nullptr) return std::nullopt;
+  std::optional<std::string> other_case;
+  for (const auto& [key, counters] : ctx.aggregates->Snapshot()) {
+    if (key.agency_code == *department) return std::nullopt;
+    if (!other_case && key.agency_code.size() == department->size() &&
+        std::equal(key.agency_code.begin(), key.agency_code.end(), department->begin(),
+                   [](char a, char b) {
+                     return std::tolower(static_cast<unsigned char>(a)) ==
+                            std::tolower(static_cast<unsigned char>(b));
+                   })) {
+      other_case = key.agency_code;
+    }
+  }
+  return JsonErrorResponse(
+      404,
+      "unknown department '" + *department + "'" +
+          (other_case ? "; department codes are case-sensitive: did you mean '" + *other_case + "'?"
+                      : std::string()));
+}
+
 // The instants one request judges dossiers' open state at: the wall clock (read once), or
 // each partition's watermark when timers run on event time (read once per partition).
 class RequestClocks {
@@ -91,7 +119,9 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
   auto shared = std::make_shared<ApiContext>(std::move(ctx));
   // The probes and /metrics take no parameter either: Prometheus sends none unless a scrape
   // config adds `params:`, which would mean nothing here (refused: its scrapes fail, naming it).
-  server.Handle("GET", "/metrics", [shared](const HttpRequest& req) {
+  // Scrapes have a thread of their own: behind a queue of worklist scans they waited past
+  // Prometheus' 10 s timeout, or were refused 503, and paged IocstreamDown (a QA finding).
+  server.HandlePriority("GET", "/metrics", [shared](const HttpRequest& req) {
     if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
     HttpResponse r;
     r.content_type = std::string(kPrometheusTextContentType);
@@ -136,6 +166,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
     const size_t limit = *limit_or;
     const std::optional<std::string> department = DepartmentFilter(req);
+    if (auto unknown = UnknownDepartment(*shared, department)) return *unknown;
     // ?after=<dossier id>: the page after that id (items come in dossier id order; a page
     // that leaves items out names the last one it holds in "next_after").
     const auto after_it = req.query.find("after");
@@ -212,9 +243,10 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
   });
   server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest& req) {
     if (auto unknown = UnknownQueryParameter(req, {"department"})) return *unknown;
-    const auto rows = aggregate::AggregateTable::FoldPartitions(shared->aggregates->Snapshot());
     // One department: the total is then that department's.
     const std::optional<std::string> only = DepartmentFilter(req);
+    if (auto unknown = UnknownDepartment(*shared, only)) return *unknown;
+    const auto rows = aggregate::AggregateTable::FoldPartitions(shared->aggregates->Snapshot());
     nlohmann::ordered_json departments = nlohmann::ordered_json::object();
     AggregateCounters total;
     for (const auto& [department, c] : PerDepartment(rows)) {

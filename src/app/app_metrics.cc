@@ -70,6 +70,10 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   out.push_back(Single("iocstream_events_late_total",
                        "Applied events whose event time was behind the partition's watermark.",
                        kCounter, Load(probe_.late_applied)));
+  out.push_back(Single("iocstream_events_unknown_procedure_total",
+                       "Dossiers received without due_at whose procedure code the procedure "
+                       "catalog does not know: they have no deadline.",
+                       kCounter, Load(probe_.unknown_procedures)));
   out.push_back(Single("iocstream_events_duplicate_total",
                        "Events ignored because their event id (or offset) was already applied.",
                        kCounter, Load(probe_.duplicates)));

@@ -480,7 +480,8 @@ int RunLive(const RunOptions& options) {
     api.held_partitions = [&pipeline] { return pipeline.HeldPartitions(); };
     RegisterApi(*http, std::move(api));
     if (Status s = http->Start(); !s) return Fail(s.error());
-    spdlog::info("serving /metrics and /api/v1 on http://{}:{}", config.http.address, http->port());
+    spdlog::info("serving /metrics and /api/v1 on http://{}",
+                 HostPort(config.http.address, http->port()));
   }
 
   spdlog::info("consuming {} as group {} from {}", config.kafka.events_topic, config.kafka.group_id,

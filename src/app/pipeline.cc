@@ -529,6 +529,30 @@ void Pipeline::Update(Entry& entry, DossierState next) {
   EndChange(entry);
 }
 
+void Pipeline::CheckProcedureKnown(const DossierState& state) {
+  if (state.due_source != DueSource::kNone || rules_.catalog == nullptr ||
+      state.procedure_code.empty() || rules_.catalog->Find(state.procedure_code) != nullptr) {
+    return;
+  }
+  CountUp(probe_.unknown_procedures, 1);
+  const auto now = std::chrono::steady_clock::now();
+  if (unknown_procedure_warned_ && now - *unknown_procedure_warned_ < std::chrono::seconds(10)) {
+    ++unknown_procedures_unlogged_;
+    return;
+  }
+  spdlog::warn(
+      "dossier '{}' (agency {}): procedure code '{}' is not in the procedure catalog and its "
+      "received event has no due_at: the dossier has no deadline{}",
+      state.dossier_id, state.agency_code.view(), state.procedure_code.view(),
+      unknown_procedures_unlogged_ > 0
+          ? fmt::format(" ({} more such dossier(s) since the last warning; see "
+                        "iocstream_events_unknown_procedure_total)",
+                        unknown_procedures_unlogged_)
+          : std::string());
+  unknown_procedure_warned_ = now;
+  unknown_procedures_unlogged_ = 0;
+}
+
 void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts, Instant wall_now) {
   for (const AlertIntent& a : alerts) {
     outbox_.push_back(alert::EncodeAlertOutbox(a));
@@ -1087,6 +1111,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     const Instant clock = options_.clock == TimerClock::kWatermark ? watermark_now : wall_now;
     const std::optional<rules::EventConflict> conflict =
         rules::ConflictOf(entry->current ? &*entry->current : nullptr, event);
+    const bool had_receipt = entry->current && entry->current->received_at;
     if (rules::ApplyEventInPlace(entry->current, event, p, rules_, alerts_, clock) ==
         rules::Disposition::kDuplicate) {
       CountUp(probe_.duplicates, 1);
@@ -1094,6 +1119,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     }
     CountUp(probe_.applied, 1);
     if (conflict) ReportConflict(*conflict, event, tp, rec.offset);
+    if (!had_receipt && event.type == EventType::kReceived) CheckProcedureKnown(*entry->current);
     // Late data: behind the watermark (replay), or older than the allowed lateness (live).
     const bool late = options_.clock == TimerClock::kWatermark
                           ? event.occurred_at < watermark_before

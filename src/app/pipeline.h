@@ -155,6 +155,9 @@ struct PipelineProbe {
   std::atomic<uint64_t> consumed{0};
   std::atomic<uint64_t> applied{0};
   std::atomic<uint64_t> late_applied{0};
+  // Receipts (a dossier's first received event) without due_at whose procedure code the
+  // catalog does not know: the dossier gets no deadline (a subset of applied).
+  std::atomic<uint64_t> unknown_procedures{0};
   std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> dead_lettered{0};
   std::array<std::atomic<uint64_t>, 16> dead_lettered_by_reason{};
@@ -572,6 +575,10 @@ class Pipeline {
   void Update(Entry& entry, DossierState next);
   // `wall_now`: the wall clock of the call (PipelineProbe::breaches_detected_live).
   void QueueAlerts(const std::vector<AlertIntent>& alerts, Instant wall_now);
+  // After a dossier's receipt: counts (and logs, at most every 10 s) a dossier left without a
+  // deadline because the catalog does not know its procedure code (a typo such as 1.00045),
+  // which the KPIs would otherwise count as on time without a word.
+  void CheckProcedureKnown(const DossierState& state);
   Status FireDue(PartitionId partition, Instant up_to, Instant wall_now);
   Status ExtendHead(PartitionId partition, TimerHead& head, Instant up_to);
   // A put or delete of the timer of `entry` (its dossier `dossier_id`) on `partition`, due at
@@ -727,6 +734,9 @@ class Pipeline {
   uint64_t commit_count_ = 0;
   size_t pending_records_ = 0;
   std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
+  // CheckProcedureKnown's rate limit: its last warning, and the receipts not logged since.
+  std::optional<std::chrono::steady_clock::time_point> unknown_procedure_warned_;
+  uint64_t unknown_procedures_unlogged_ = 0;
 
   // The batch being built.
   //

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <optional>
+#include <string>
 
 #include "iocstream/core/byte_scan.h"
 #include "iocstream/core/json_string.h"
@@ -529,6 +531,35 @@ std::optional<DecodeError> DecodeFields(const FieldReader& fields, MessageKey ke
 // JSON's whitespace.
 bool IsJsonBlank(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
+// The end of the JSON object or array that `text` starts with (after blanks): the offset just
+// past its closing bracket, found by matching brackets outside strings; nullopt when `text`
+// does not start with one, or it does not close. Whether the part before is valid JSON is the
+// parser's to say.
+std::optional<size_t> EndOfFirstValue(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && IsJsonBlank(text[i])) ++i;
+  if (i == text.size() || (text[i] != '{' && text[i] != '[')) return std::nullopt;
+  size_t depth = 0;
+  bool in_string = false;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character, whatever it is
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return std::nullopt;
+}
+
 // Reads `padded` (size bytes, then simdjson's padding) with simdjson's On-Demand API when it is
 // the usual message: an object of known fields, each given once, not null and of the
 // contract's JSON type, in a payload without escapes or U+007F. False for anything else: the
@@ -693,6 +724,27 @@ std::optional<DecodeError> EventDecoder::Impl::DecodeInto(std::string_view paylo
                        "range (an integer beyond 64 bits, a number beyond 1.8e308)"};
   }
   if (parse_error != simdjson::SUCCESS) {
+    // simdjson says "improper structure" for both of these, which publishers could not act on.
+    if (payload.starts_with("\xEF\xBB\xBF")) {
+      return DecodeError{DecodeErrorReason::kMalformedJson,
+                         "payload: starts with a UTF-8 byte order mark (EF BB BF); publish JSON "
+                         "without it"};
+    }
+    if (const std::optional<size_t> end = EndOfFirstValue(payload); end && *end < payload.size()) {
+      size_t extra = *end;
+      while (extra < payload.size() && IsJsonBlank(payload[extra])) ++extra;
+      // Only when the value before is valid JSON (the copy in `padded` is not used after).
+      std::memset(padded + *end, 0, simdjson::SIMDJSON_PADDING);
+      dom::element first;
+      if (extra < payload.size() &&
+          parser.parse(padded, *end, /*realloc_if_needed=*/false).get(first) == simdjson::SUCCESS) {
+        return DecodeError{DecodeErrorReason::kMalformedJson,
+                           "payload: content after the JSON " +
+                               std::string(first.is_object() ? "object" : "value") + " at byte " +
+                               std::to_string(extra) +
+                               " (from 0); publish one JSON object per message"};
+      }
+    }
     return DecodeError{DecodeErrorReason::kMalformedJson,
                        std::string("payload: ") + simdjson::error_message(parse_error)};
   }

@@ -1,5 +1,7 @@
 #include "http/encoding.h"
 
+#include <cctype>
+
 #include "iocstream/core/json_string.h"
 #include "iocstream/http/server.h"
 
@@ -41,8 +43,27 @@ Result<RequestTarget> ParseRequestTarget(std::string_view target) {
   if (const auto hash = target.find('#'); hash != std::string_view::npos) {
     target = target.substr(0, hash);
   }
+  // Absolute-form, "http://host/path?query": what clients send to a proxy, and which a server
+  // must accept too (RFC 9112 3.2.2). Its path and query are used; the authority is not (the
+  // server serves one origin, whatever the Host says).
+  std::string origin_form;
+  if (const auto scheme_end = target.find("://");
+      !target.empty() && target.front() != '/' && scheme_end != std::string_view::npos) {
+    std::string scheme(target.substr(0, scheme_end));
+    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (scheme != "http" && scheme != "https") {
+      return InvalidArgument("request target: scheme '" + scheme + "' is not http or https");
+    }
+    const std::string_view rest = target.substr(scheme_end + 3);
+    const auto path_start = rest.find_first_of("/?");
+    origin_form = path_start == std::string_view::npos ? "/"
+                  : rest[path_start] == '/'            ? std::string(rest.substr(path_start))
+                                                       : "/" + std::string(rest.substr(path_start));
+    target = origin_form;
+  }
   if (target.empty() || target.front() != '/') {
-    return InvalidArgument("request target must start with '/'");
+    return InvalidArgument(
+        "request target must start with '/' (origin-form) or 'http://' (absolute-form)");
   }
   const auto question = target.find('?');
   auto path = PercentDecode(target.substr(0, question), /*plus_is_space=*/false);

@@ -16,16 +16,18 @@ namespace iocstream::http_internal {
 // kInvalidArgument when a '%' is not followed by two hex digits.
 [[nodiscard]] Result<std::string> PercentDecode(std::string_view text, bool plus_is_space);
 
-// An origin-form request target split into its decoded parts.
+// A request target split into its decoded parts.
 struct RequestTarget {
   std::string path;
   std::map<std::string, std::string> query;
 };
 
 // Parses "/path?k=v&k2=v2" (RFC 9112 origin-form; a "#fragment", which clients do not send, is
-// dropped). Empty pieces ("&&") are skipped, a key without '=' maps to "". kInvalidArgument
-// when the target does not start with '/', holds a bad percent escape, or repeats a query key
-// (once decoded).
+// dropped), or "http://host/path?k=v" (absolute-form, RFC 9112 3.2.2: its path, "/" when it
+// has none, and query; the authority is ignored). Empty pieces ("&&") are skipped, a key
+// without '=' maps to "". kInvalidArgument when the target is neither form (asterisk-form "*",
+// authority-form "host:443", a scheme other than http or https), holds a bad percent escape,
+// or repeats a query key (once decoded).
 [[nodiscard]] Result<RequestTarget> ParseRequestTarget(std::string_view target);
 
 }  // namespace iocstream::http_internal

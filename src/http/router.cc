@@ -13,11 +13,11 @@
 namespace iocstream::http_internal {
 
 void Router::Add(std::string method, std::string pattern, Match match, HttpServer::Handler handler,
-                 bool quick) {
+                 Lane lane) {
   if (match == Match::kExact) {
     Route& route = exact_[pattern];
     route.pattern = std::move(pattern);
-    route.by_method.insert_or_assign(std::move(method), Entry{std::move(handler), quick});
+    route.by_method.insert_or_assign(std::move(method), Entry{std::move(handler), lane});
     return;
   }
   auto it = std::find_if(prefixes_.begin(), prefixes_.end(),
@@ -26,7 +26,7 @@ void Router::Add(std::string method, std::string pattern, Match match, HttpServe
     prefixes_.push_back(Route{.pattern = std::move(pattern)});
     it = std::prev(prefixes_.end());
   }
-  it->by_method.insert_or_assign(std::move(method), Entry{std::move(handler), quick});
+  it->by_method.insert_or_assign(std::move(method), Entry{std::move(handler), lane});
   std::stable_sort(prefixes_.begin(), prefixes_.end(), [](const Route& a, const Route& b) {
     return a.pattern.size() > b.pattern.size();
   });
@@ -53,7 +53,7 @@ Router::Resolved Router::Resolve(const HttpRequest& request) const {
     auto it = route->by_method.find(request.method);
     if (it == route->by_method.end() && request.method == "HEAD") it = route->by_method.find("GET");
     if (it != route->by_method.end()) {
-      return {.handler = &it->second.handler, .quick = it->second.quick};
+      return {.handler = &it->second.handler, .lane = it->second.lane};
     }
   }
   std::set<std::string> allowed;

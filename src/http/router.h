@@ -18,11 +18,14 @@ class Router {
  public:
   enum class Match { kExact, kPrefix };
 
+  // Where a handler runs: on the worker threads (Handle, HandlePrefix), on the priority
+  // thread (HandlePriority: scrapes), or on the I/O thread itself (HandleQuick: probes).
+  enum class Lane { kWorker, kPriority, kIo };
+
   // Registers `handler` for `method` and a path (kExact) or a path prefix (kPrefix); a second
-  // registration of the same method and pattern replaces the first. `quick`: the handler
-  // returns at once without blocking (HttpServer::HandleQuick).
+  // registration of the same method and pattern replaces the first.
   void Add(std::string method, std::string pattern, Match match, HttpServer::Handler handler,
-           bool quick = false);
+           Lane lane = Lane::kWorker);
 
   struct Outcome {
     HttpResponse response;
@@ -33,8 +36,8 @@ class Router {
   // The handler a request goes to, or, when there is none, the answer (404 or 405).
   struct Resolved {
     const HttpServer::Handler* handler = nullptr;
-    bool quick = false;  // the handler was registered as quick (HandleQuick)
-    Outcome answer;      // when handler is null
+    Lane lane = Lane::kWorker;
+    Outcome answer;  // when handler is null
   };
   [[nodiscard]] Resolved Resolve(const HttpRequest& request) const;
 
@@ -49,7 +52,7 @@ class Router {
  private:
   struct Entry {
     HttpServer::Handler handler;
-    bool quick = false;
+    Lane lane = Lane::kWorker;
   };
   struct Route {
     std::string pattern;

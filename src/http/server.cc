@@ -41,8 +41,9 @@ constexpr int kHttp11 = 11;
 // Shared by the server and its sessions (a session may outlive a stopped server's Impl
 // briefly).
 struct Counts {
-  std::atomic<size_t> open{0};     // sessions alive
-  std::atomic<size_t> waiting{0};  // requests posted to the workers, not started yet
+  std::atomic<size_t> open{0};              // sessions alive
+  std::atomic<size_t> waiting{0};           // requests posted to the workers, not started yet
+  std::atomic<size_t> priority_waiting{0};  // posted to the priority thread, not started yet
 };
 
 // The answer to a connection past the server's bounds (HttpServerOptions::max_connections).
@@ -56,20 +57,22 @@ constexpr auto kReserveReadTimeout = std::chrono::milliseconds(1000);
 
 // A connection: reads requests one after another (HTTP/1.1 keep-alive, no pipelining of
 // responses), routes each through the Router, and writes the response. A quick handler (and a
-// 404 or 405) answers on the I/O thread; any other handler runs on a worker thread and its
-// response comes back to the session's strand to be written. Every I/O operation of one
-// session runs on its own strand; the session lives as long as an operation (or a handler on
-// a worker) holds its shared_ptr.
+// 404 or 405) answers on the I/O thread; a priority handler runs on the priority thread, any
+// other on a worker thread, and its response comes back to the session's strand to be written.
+// Every I/O operation of one session runs on its own strand; the session lives as long as an
+// operation (or a handler on a worker) holds its shared_ptr.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  // `reserve`: a connection past options.max_connections, kept for one quick request (a
-  // probe); anything else on it is answered 503.
+  // `reserve`: a connection past options.max_connections, kept for one quick or priority
+  // request (a probe, a scrape); anything else on it is answered 503.
   Session(tcp::socket socket, const http_internal::Router& router, const HttpServerOptions& options,
-          net::io_context::executor_type workers, std::shared_ptr<Counts> counts, bool reserve)
+          net::io_context::executor_type workers, net::io_context::executor_type priority,
+          std::shared_ptr<Counts> counts, bool reserve)
       : stream_(std::move(socket)),
         router_(router),
         options_(options),
         workers_(workers),
+        priority_(priority),
         counts_(std::move(counts)),
         reserve_(reserve) {
     counts_->open.fetch_add(1);
@@ -129,24 +132,37 @@ class Session : public std::enable_shared_from_this<Session> {
     served_.path = request.path;
     http_internal::Router::Resolved resolved = router_.Resolve(request);
     if (resolved.handler == nullptr) return Respond(std::move(resolved.answer));
-    if (resolved.quick) return Respond(http_internal::Router::Call(*resolved.handler, request));
-    if (reserve_) return Respond({.response = JsonErrorResponse(503, kTooManyConnections)});
-    // Requests waiting for a worker are bounded: past the bound they are answered at once, so
+    switch (resolved.lane) {
+      case http_internal::Router::Lane::kIo:
+        return Respond(http_internal::Router::Call(*resolved.handler, request));
+      case http_internal::Router::Lane::kPriority:
+        // Its own thread and queue: scrapes never wait behind the workers' requests.
+        return Post(priority_, counts_->priority_waiting, *resolved.handler, std::move(request));
+      case http_internal::Router::Lane::kWorker:
+        if (reserve_) return Respond({.response = JsonErrorResponse(503, kTooManyConnections)});
+        return Post(workers_, counts_->waiting, *resolved.handler, std::move(request));
+    }
+  }
+
+  // Runs `handler` on `lane`'s threads, off the I/O thread: a slow handler holds a thread of
+  // its lane, never the reads, writes and quick answers of other connections.
+  void Post(net::io_context::executor_type lane, std::atomic<size_t>& waiting,
+            const HttpServer::Handler& handler, HttpRequest request) {
+    // Requests waiting for a lane are bounded: past the bound they are answered at once, so
     // that clients that retry (a dashboard timing out) cannot queue work without end, nor
     // hold connections (and probes' places) while it waits.
-    const size_t waiting = counts_->waiting.load();
-    if (waiting >= options_.max_waiting) {
+    const size_t queued = waiting.load();
+    if (queued >= options_.max_waiting) {
       return Respond(
-          {.response = JsonErrorResponse(503, "server busy: " + std::to_string(waiting) +
+          {.response = JsonErrorResponse(503, "server busy: " + std::to_string(queued) +
                                                   " requests wait for a handler thread; retry "
                                                   "later")});
     }
-    counts_->waiting.fetch_add(1);
-    // Off the I/O thread: a slow handler holds a worker, never the reads, writes and quick
-    // answers of other connections.
-    net::post(workers_, [self = shared_from_this(), handler = resolved.handler,
-                         request = std::move(request)] {
-      self->counts_->waiting.fetch_sub(1);
+    waiting.fetch_add(1);
+    // `waiting` is a member of *counts_, which the session (`self`) keeps alive.
+    net::post(lane, [self = shared_from_this(), &waiting, handler = &handler,
+                     request = std::move(request)] {
+      waiting.fetch_sub(1);
       http_internal::Router::Outcome outcome = http_internal::Router::Call(*handler, request);
       net::post(self->stream_.get_executor(), [self, outcome = std::move(outcome)]() mutable {
         self->Respond(std::move(outcome));
@@ -239,6 +255,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const http_internal::Router& router_;
   const HttpServerOptions& options_;
   net::io_context::executor_type workers_;
+  net::io_context::executor_type priority_;
   std::shared_ptr<Counts> counts_;  // the server's
   const bool reserve_;
 };
@@ -251,14 +268,14 @@ class HttpServer::Impl {
   ~Impl() { Stop(); }
 
   void Add(std::string method, std::string pattern, http_internal::Router::Match match,
-           Handler handler, bool quick) {
+           Handler handler, http_internal::Router::Lane lane) {
     std::lock_guard lock(mu_);
     assert(!started_ && "routes must be registered before HttpServer::Start()");
     if (started_) {
       spdlog::error("http: route {} {} registered after Start() is ignored", method, pattern);
       return;
     }
-    router_.Add(std::move(method), std::move(pattern), match, std::move(handler), quick);
+    router_.Add(std::move(method), std::move(pattern), match, std::move(handler), lane);
   }
 
   Status Start() {
@@ -274,7 +291,7 @@ class HttpServer::Impl {
     beast::error_code ec;
     const net::ip::address address = net::ip::make_address(options_.address, ec);
     const tcp::endpoint endpoint(address, options_.port);
-    const std::string where = options_.address + ":" + std::to_string(options_.port);
+    const std::string where = HostPort(options_.address, options_.port);
 
     io_context_ = std::make_unique<net::io_context>(1);
     acceptor_ = std::make_unique<tcp::acceptor>(*io_context_);
@@ -304,14 +321,17 @@ class HttpServer::Impl {
     started_ = true;
     workers_ = std::make_unique<net::io_context>(options_.threads);
     workers_guard_.emplace(workers_->get_executor());
+    priority_ = std::make_unique<net::io_context>(1);
+    priority_guard_.emplace(priority_->get_executor());
     Accept();
-    threads_.reserve(static_cast<std::size_t>(options_.threads) + 1);
+    threads_.reserve(static_cast<std::size_t>(options_.threads) + 2);
     threads_.emplace_back([this] { RunLoop(*io_context_); });
+    threads_.emplace_back([this] { RunLoop(*priority_); });
     for (int i = 0; i < options_.threads; ++i) {
       threads_.emplace_back([this] { RunLoop(*workers_); });
     }
-    spdlog::info("http: listening on {}:{} with {} handler thread(s)", options_.address, port_,
-                 options_.threads);
+    spdlog::info("http: listening on {} with {} handler thread(s) and one for priority routes",
+                 HostPort(options_.address, port_), options_.threads);
     return {};
   }
 
@@ -322,6 +342,8 @@ class HttpServer::Impl {
     io_context_->stop();
     workers_guard_.reset();
     workers_->stop();  // handlers not started yet are dropped; running ones finish
+    priority_guard_.reset();
+    priority_->stop();
     for (std::thread& thread : threads_) thread.join();
     threads_.clear();
     // No thread runs either io_context now. Destroying the workers' drops the handlers that
@@ -329,14 +351,16 @@ class HttpServer::Impl {
     // io_context destroys every pending operation, and with it the last reference to each
     // Session, which closes its socket.
     workers_.reset();
+    priority_.reset();
     accept_retry_.reset();
     acceptor_.reset();
     io_context_.reset();
-    spdlog::info("http: stopped listening on {}:{}", options_.address, port_);
+    spdlog::info("http: stopped listening on {}", HostPort(options_.address, port_));
   }
 
   [[nodiscard]] uint16_t port() const { return port_; }
   [[nodiscard]] std::size_t waiting() const { return counts_->waiting.load(); }
+  [[nodiscard]] std::size_t priority_waiting() const { return counts_->priority_waiting.load(); }
 
  private:
   void Accept() {
@@ -379,7 +403,8 @@ class HttpServer::Impl {
       }
     } else {
       std::make_shared<Session>(std::move(socket), router_, options_, workers_->get_executor(),
-                                counts_, open >= options_.max_connections)
+                                priority_->get_executor(), counts_,
+                                open >= options_.max_connections)
           ->Run();
     }
     Accept();
@@ -409,6 +434,9 @@ class HttpServer::Impl {
   // The other handlers: options_.threads threads, kept running while idle by the guard.
   std::unique_ptr<net::io_context> workers_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> workers_guard_;
+  // Priority handlers (HandlePriority): one thread of their own, kept running by the guard.
+  std::unique_ptr<net::io_context> priority_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> priority_guard_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<net::steady_timer> accept_retry_;
   // Sessions alive (shared with them: a session may outlive a stopped server's Impl briefly).
@@ -428,6 +456,13 @@ Status CheckListenAddress(const std::string& address) {
   return {};
 }
 
+std::string HostPort(std::string_view address, uint16_t port) {
+  // Only an IPv6 address holds a ':' (host names are not listen addresses).
+  const bool v6 = address.find(':') != std::string_view::npos;
+  return (v6 ? "[" + std::string(address) + "]" : std::string(address)) + ":" +
+         std::to_string(port);
+}
+
 HttpServer::HttpServer(HttpServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 
@@ -435,17 +470,22 @@ HttpServer::~HttpServer() = default;
 
 void HttpServer::Handle(std::string method, std::string path, Handler handler) {
   impl_->Add(std::move(method), std::move(path), http_internal::Router::Match::kExact,
-             std::move(handler), /*quick=*/false);
+             std::move(handler), http_internal::Router::Lane::kWorker);
 }
 
 void HttpServer::HandleQuick(std::string method, std::string path, Handler handler) {
   impl_->Add(std::move(method), std::move(path), http_internal::Router::Match::kExact,
-             std::move(handler), /*quick=*/true);
+             std::move(handler), http_internal::Router::Lane::kIo);
+}
+
+void HttpServer::HandlePriority(std::string method, std::string path, Handler handler) {
+  impl_->Add(std::move(method), std::move(path), http_internal::Router::Match::kExact,
+             std::move(handler), http_internal::Router::Lane::kPriority);
 }
 
 void HttpServer::HandlePrefix(std::string method, std::string prefix, Handler handler) {
   impl_->Add(std::move(method), std::move(prefix), http_internal::Router::Match::kPrefix,
-             std::move(handler), /*quick=*/false);
+             std::move(handler), http_internal::Router::Lane::kWorker);
 }
 
 Status HttpServer::Start() { return impl_->Start(); }
@@ -455,5 +495,7 @@ void HttpServer::Stop() { impl_->Stop(); }
 uint16_t HttpServer::port() const { return impl_->port(); }
 
 std::size_t HttpServer::WaitingRequests() const { return impl_->waiting(); }
+
+std::size_t HttpServer::WaitingPriorityRequests() const { return impl_->priority_waiting(); }
 
 }  // namespace iocstream

@@ -1,6 +1,13 @@
 #include "iocstream/ingest/kafka_client.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <chrono>
+#include <mutex>
 #include <optional>
+#include <string_view>
+#include <unordered_map>
 
 #include "iocstream/ingest/kafka_source.h"  // CheckKafkaProperty
 
@@ -16,6 +23,96 @@ std::optional<std::string> Set(rd_kafka_conf_t* conf, const std::string& key,
     return std::nullopt;
   }
   return std::string(errstr);
+}
+
+// What librdkafka logged lately, for LogToSpdlog's rate limit.
+struct RecentLines {
+  struct Seen {
+    std::chrono::steady_clock::time_point logged;
+    uint64_t repeats = 0;  // lines like it not logged since
+  };
+  std::mutex mu;
+  // By client, facility and text without its numbers and parenthesised parts.
+  std::unordered_map<std::string, Seen> lines;
+};
+
+RecentLines& Recent() {
+  static RecentLines* recent = new RecentLines();  // never destroyed: clients log until exit
+  return *recent;
+}
+
+// How long a line like one just logged (same client, facility and text but for its numbers and
+// parenthesised parts: "Connect to ipv4#127.0.0.1:9092 failed: Connection refused (after 0ms in
+// state CONNECT)", at every reconnect back-off) is held back.
+constexpr auto kRepeatWindow = std::chrono::seconds(30);
+// Distinct lines remembered; past it the memory is cleared (a burst of distinct lines is
+// logged in full).
+constexpr size_t kMaxRecentLines = 1024;
+
+spdlog::level::level_enum SpdlogLevel(int syslog_level) {
+  switch (syslog_level) {
+    case 0:  // LOG_EMERG
+    case 1:  // LOG_ALERT
+    case 2:  // LOG_CRIT
+      return spdlog::level::critical;
+    case 3:  // LOG_ERR
+      return spdlog::level::err;
+    case 4:  // LOG_WARNING
+      return spdlog::level::warn;
+    case 5:  // LOG_NOTICE
+    case 6:  // LOG_INFO
+      return spdlog::level::info;
+    default:  // LOG_DEBUG
+      return spdlog::level::debug;
+  }
+}
+
+// librdkafka's log callback (rd_kafka_conf_set_log_cb): its lines in the process's log format,
+// "kafka <client name>: <FACILITY> <text>", at the spdlog level of their syslog level, instead
+// of its own "%3|<time>|FAIL|rdkafka#consumer-1| ..." on stderr. Called from librdkafka's
+// threads. A line like one logged in the last 30 s is counted, not logged again.
+void LogToSpdlog(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+  const spdlog::level::level_enum spd_level = SpdlogLevel(level);
+  if (!spdlog::should_log(spd_level)) return;
+  const std::string_view name = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
+  std::string key;
+  key.append(name).append("|").append(facility).append("|");
+  int parentheses = 0;  // "(after 0ms in state CONNECT, 4 identical error(s) suppressed)"
+  for (const char c : std::string_view(text)) {
+    if (c == '(') {
+      ++parentheses;
+    } else if (c == ')' && parentheses > 0) {
+      --parentheses;
+    } else if (parentheses > 0) {
+      continue;
+    } else if (std::isdigit(static_cast<unsigned char>(c)) == 0) {
+      key.push_back(c);
+    } else if (key.back() != '#') {
+      key.push_back('#');
+    }
+  }
+  uint64_t repeats = 0;
+  {
+    RecentLines& recent = Recent();
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(recent.mu);
+    if (recent.lines.size() >= kMaxRecentLines) recent.lines.clear();
+    auto [it, inserted] = recent.lines.try_emplace(std::move(key), RecentLines::Seen{now, 0});
+    if (!inserted) {
+      if (now - it->second.logged < kRepeatWindow) {
+        ++it->second.repeats;
+        return;
+      }
+      repeats = it->second.repeats;
+      it->second = {now, 0};
+    }
+  }
+  if (repeats > 0) {
+    spdlog::log(spd_level, "kafka {}: {} {} ({} similar line(s) not logged since the last)", name,
+                facility, text, repeats);
+  } else {
+    spdlog::log(spd_level, "kafka {}: {} {}", name, facility, text);
+  }
 }
 
 }  // namespace
@@ -37,6 +134,7 @@ Result<rd_kafka_t*> NewKafkaClient(rd_kafka_type_t type,
       return InvalidArgument("kafka property " + k + "=" + v + ": " + *refused);
     }
   }
+  rd_kafka_conf_set_log_cb(conf, &LogToSpdlog);
   if (configure) configure(conf);
   char errstr[512];
   // rd_kafka_new takes the configuration over only when it succeeds.

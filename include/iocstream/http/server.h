@@ -19,15 +19,16 @@
 // requests or request targets get 400 and the connection is closed.
 //
 // Threads: one I/O thread accepts, reads and writes every connection and runs the quick
-// handlers (HandleQuick: health checks); the other handlers run on HttpServerOptions::threads
-// worker threads, so however many slow requests (a large worklist, a scrape) wait for a
-// worker, a health probe is answered at once.
+// handlers (HandleQuick: health checks); the priority handlers (HandlePriority: /metrics) run
+// on a thread of their own; the other handlers run on HttpServerOptions::threads worker
+// threads. However many slow requests (a large worklist) wait for a worker, a health probe is
+// answered at once and a scrape waits only for the scrapes ahead of it.
 //
-// Thread-safety: Handle(), HandleQuick(), HandlePrefix() and Start() must be called from one
-// thread before the server starts; adding routes after Start() is not thread-safe and is not
-// supported. Handlers run concurrently (the workers, and the I/O thread's quick ones) and must
-// be thread-safe; a handler occupies its thread until it returns. Stop() may be called from
-// any thread except a handler's, and more than once.
+// Thread-safety: Handle(), HandleQuick(), HandlePriority(), HandlePrefix() and Start() must be
+// called from one thread before the server starts; adding routes after Start() is not thread-safe
+// and is not supported. Handlers run concurrently (the workers, the priority thread and the I/O
+// thread) and must be thread-safe; a handler occupies its thread until it returns. Stop() may be
+// called from any thread except a handler's, and more than once.
 #pragma once
 
 #include <chrono>
@@ -84,18 +85,24 @@ struct HttpServerOptions {
   // 503 and closed at once. Idle or slow clients (each held for up to read_timeout) would
   // otherwise take every file descriptor of the process, which the state store needs too.
   std::size_t max_connections = 256;
-  // Connections past max_connections kept for quick requests (HandleQuick: probes), so that a
-  // liveness probe is answered when clients fill max_connections; each serves one request
-  // (sent within 5 s) and closes, and any other request on it is answered 503.
+  // Connections past max_connections kept for quick and priority requests (HandleQuick:
+  // probes; HandlePriority: scrapes), so that a liveness probe or a scrape is answered when
+  // clients fill max_connections; each serves one request (sent within a second) and closes,
+  // and any other request on it is answered 503.
   std::size_t probe_connections = 16;
   // Requests waiting for a worker thread; one more is answered 503 at once (a retry storm
-  // would otherwise queue work without end, each request holding its connection).
+  // would otherwise queue work without end, each request holding its connection). The
+  // priority thread has a bound of its own, of the same size.
   std::size_t max_waiting = 64;
 };
 
 // Whether `address` can be HttpServerOptions::address: a numeric IPv4 or IPv6 address (host
 // names are not resolved). kInvalidArgument with the reason otherwise. Thread-safe.
 [[nodiscard]] Status CheckListenAddress(const std::string& address);
+
+// "<address>:<port>" as a URL's authority writes it (RFC 3986 3.2.2): an IPv6 address in
+// brackets ("[::1]:9479"), any other as is ("127.0.0.1:9479"). For logs and URLs; thread-safe.
+[[nodiscard]] std::string HostPort(std::string_view address, uint16_t port);
 
 class HttpServer {
  public:
@@ -117,6 +124,12 @@ class HttpServer {
   // few bytes): it runs on the I/O thread, ahead of the requests waiting for a worker. A slow
   // quick handler would stall every connection.
   void HandleQuick(std::string method, std::string path, Handler handler);
+
+  // Handle() for a handler that may take a while (serialises the metrics) but must not wait
+  // behind the worker threads' requests: a Prometheus scrape, whose timeout (10 s) a queue of
+  // worklist scans would exceed (and page IocstreamDown). It runs on one thread of its own,
+  // shared by every priority route, with its own bound of waiting requests (max_waiting).
+  void HandlePriority(std::string method, std::string path, Handler handler);
 
   // Registers `handler` for this method and every path that starts with `prefix`. Before
   // Start() only.
@@ -141,6 +154,9 @@ class HttpServer {
 
   // Requests read and waiting for a worker thread now (see max_waiting). Thread-safe.
   [[nodiscard]] std::size_t WaitingRequests() const;
+
+  // Requests read and waiting for the priority thread now (HandlePriority). Thread-safe.
+  [[nodiscard]] std::size_t WaitingPriorityRequests() const;
 
  private:
   class Impl;

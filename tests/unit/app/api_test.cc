@@ -163,6 +163,7 @@ TEST_F(ApiTest, ALateDossierPastDueSaysUntilWhenItsBreachIsHeld) {
 // A misspelt or repeated query parameter is refused by name: `?departement=ISD` listed every
 // department, and `?department=ISD&department=` too (a helper's findings).
 TEST_F(ApiTest, UnknownAndRepeatedQueryParametersAreRefused) {
+  aggregates_.Load({{{PartitionId(0), "ISD", "", Channel::kOnline}, AggregateCounters{}}});
   Start();
   const auto misspelt = Call("GET", "/api/v1/overdue?departement=ISD", 400);
   EXPECT_EQ(misspelt["error"],
@@ -304,7 +305,8 @@ TEST_F(ApiTest, KpisOfOneDepartment) {
   EXPECT_TRUE(one["departments"].contains("so-tai-chinh"));
   EXPECT_EQ(one["total"], one["departments"]["so-tai-chinh"]);
   EXPECT_NE(one["total"], all["total"]);
-  EXPECT_TRUE(Call("GET", "/api/v1/kpis?department=nope", 200)["departments"].empty());
+  // A department no dossier has is unknown (404), not all clear (see below).
+  Call("GET", "/api/v1/kpis?department=nope", 404);
   // Empty (a dashboard's "all"): every department.
   EXPECT_EQ(Call("GET", "/api/v1/kpis?department=", 200), all);
 }
@@ -342,6 +344,44 @@ TEST_F(ApiTest, Kpi766DossierWaitingOnTheApplicantCountsFinished) {
   const auto view = Call("GET", "/api/v1/dossiers/D-WAIT", 200);
   EXPECT_EQ(view["status"], "waiting_supplement");
   EXPECT_EQ(view["deadline"]["kpi766_finished_at_request"], true);
+}
+
+// `?department=isd` (ISD's code in the wrong case) and `?department=NOPE` were answered 200
+// with nothing overdue and zero KPIs: a false "all clear" (a QA finding). A department that no
+// dossier in the state has is 404, naming it (and the known code differing in case only); a
+// known department with nothing overdue is still 200 with total 0.
+TEST_F(ApiTest, AnUnknownDepartmentIs404AndAKnownOneWithNothingOverdueIsNot) {
+  DossierState late =
+      OpenDossier("D-ISD", 0, "2025-03-02T09:00:00+07:00", "2025-03-09T09:00:00+07:00");
+  late.agency_code = "ISD";
+  late.breach_fired = true;
+  DossierState within =
+      OpenDossier("D-TP", 0, "2025-03-02T09:00:00+07:00", "2025-03-09T09:00:00+07:00");
+  within.agency_code = "SO-TP";
+  state::StateBatch batch = store_->NewBatch();
+  batch.PutDossier(late);
+  batch.PutDossier(within);
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  AggregateCounters received;
+  received[AggregateField::kReceived] = 1;
+  aggregates_.Load({{{PartitionId(0), "ISD", "", Channel::kOnline}, received},
+                    {{PartitionId(0), "SO-TP", "", Channel::kOnline}, received}});
+  Start();
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=ISD", 200)["total"], 1);
+  const auto none_overdue = Call("GET", "/api/v1/overdue?department=SO-TP", 200);
+  EXPECT_EQ(none_overdue["total"], 0);
+  EXPECT_TRUE(none_overdue["items"].empty());
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=isd", 404)["error"],
+            "unknown department 'isd'; department codes are case-sensitive: did you mean 'ISD'?");
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=NOPE", 404)["error"],
+            "unknown department 'NOPE'");
+  EXPECT_EQ(Call("GET", "/api/v1/kpis?department=NOPE", 404),
+            nlohmann::json::parse(R"({"error":"unknown department 'NOPE'"})"));
+  EXPECT_EQ(Call("GET", "/api/v1/kpis?department=isd", 404)["error"],
+            "unknown department 'isd'; department codes are case-sensitive: did you mean 'ISD'?");
+  EXPECT_EQ(Call("GET", "/api/v1/kpis?department=SO-TP", 200)["total"]["received"], 1);
+  // Every department, as before.
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=", 200)["total"], 1);
 }
 
 TEST_F(ApiTest, ReloadAnswersWithTheRecomputeSummary) {

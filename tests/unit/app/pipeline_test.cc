@@ -2,6 +2,8 @@
 #include "app/pipeline.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -512,6 +514,80 @@ TEST_F(PipelineTest, TheThreadsWaitsAreCountedByWhatItWaitedFor) {
   EXPECT_DOUBLE_EQ(exported["source"], 1.5);
   EXPECT_GE(exported["decoder"], 0.02);
   EXPECT_GT(exported["state_writer"], 0.0);
+}
+
+// A received event without due_at whose procedure code the catalog does not know (the typo
+// 1.00045 for 1.000045) gave its dossier no deadline without a word: it counted on time. Such
+// a receipt is counted (iocstream_events_unknown_procedure_total) and logged with the code and
+// the dossier, once per 10 s; a known code, a due_at, a second receipt, a duplicate are not.
+TEST_F(PipelineTest, AReceiptWithAProcedureTheCatalogDoesNotKnowIsCountedAndLogged) {
+  auto catalog = rules::ProcedureCatalog::Create({rules::ProcedureRule{
+      "1.002856", "2 working days", rules::LegalDuration{2, rules::DurationUnit::kWorkingDays},
+      std::nullopt, std::nullopt, std::nullopt}});
+  ASSERT_TRUE(catalog.has_value()) << catalog.error().message;
+  const auto received = [](const std::string& dossier, const std::string& event_id,
+                           const char* procedure, std::optional<const char*> due) {
+    DossierEvent e;
+    e.dossier_id = dossier;
+    e.event_id = event_id;
+    e.type = EventType::kReceived;
+    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
+    if (due) e.due_at = *ParseRfc3339(*due);
+    e.agency_code = "SO-TP";
+    e.procedure_code = procedure;
+    return EncodeEvent(e);
+  };
+  const std::vector<std::string> payloads = {
+      received("TYPO-1", "t1", "1.00045", std::nullopt),
+      received("TYPO-1", "t1", "1.00045", std::nullopt),        // a duplicate
+      received("TYPO-1", "t1-again", "1.00045", std::nullopt),  // a second receipt
+      received("KNOWN", "k", "1.002856", std::nullopt),
+      received("TYPO-DUE", "d", "1.00045", "2026-03-04T01:00:00Z"),
+      received("TYPO-2", "t2", "9.99999", std::nullopt)};
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  {
+    PipelineOptions options;
+    options.clock = TimerClock::kWatermark;
+    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), &*catalog, {}},
+                      options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  spdlog::set_default_logger(previous);
+
+  EXPECT_EQ(probe.unknown_procedures.load(), 2u);  // TYPO-1 and TYPO-2
+  auto known = store_->GetDossier("KNOWN");
+  ASSERT_TRUE(known.has_value() && known->has_value());
+  EXPECT_EQ((*known)->due_source, DueSource::kCatalog);
+  auto typo = store_->GetDossier("TYPO-1");
+  ASSERT_TRUE(typo.has_value() && typo->has_value());
+  EXPECT_EQ((*typo)->due_source, DueSource::kNone);
+  // One warning, naming the first; the second falls within the 10 s after it.
+  std::vector<std::string> warnings;
+  for (const std::string& line : sink->last_formatted()) {
+    if (line.find("not in the procedure catalog") != std::string::npos) warnings.push_back(line);
+  }
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("'TYPO-1'"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("'1.00045'"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("[warning]"), std::string::npos) << warnings[0];
+
+  RelayProbe relay;
+  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
+  std::optional<double> exported;
+  for (const prometheus::MetricFamily& f : metrics.Collect()) {
+    if (f.name == "iocstream_events_unknown_procedure_total") {
+      ASSERT_EQ(f.metric.size(), 1u);
+      exported = f.metric[0].counter.value;
+    }
+  }
+  EXPECT_EQ(exported, 2.0);
 }
 
 // One event dated decades ahead (a source's wrong clock or year) moved its partition's

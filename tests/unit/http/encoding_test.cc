@@ -48,10 +48,28 @@ TEST(ParseRequestTargetTest, PlainPathAndFragment) {
   EXPECT_TRUE(ParseRequestTarget("/a?").value().query.empty());
 }
 
+// RFC 9112 3.2.2: a server must accept the absolute-form (it was refused with 400, a QA
+// finding): its path and query are used, the authority is ignored.
+TEST(ParseRequestTargetTest, AcceptsTheAbsoluteForm) {
+  const auto target = ParseRequestTarget("http://x/api/v1/kpis?department=ISD#frag");
+  ASSERT_TRUE(target.has_value()) << target.error().message;
+  EXPECT_EQ(target->path, "/api/v1/kpis");
+  EXPECT_EQ(target->query.at("department"), "ISD");
+  EXPECT_EQ(ParseRequestTarget("HTTPS://[::1]:9479/a%20b").value().path, "/a b");
+  EXPECT_EQ(ParseRequestTarget("http://x").value().path, "/");
+  const auto query_only = ParseRequestTarget("http://x:80?limit=5");
+  ASSERT_TRUE(query_only.has_value());
+  EXPECT_EQ(query_only->path, "/");
+  EXPECT_EQ(query_only->query.at("limit"), "5");
+  EXPECT_EQ(ParseRequestTarget("ftp://x/a").error().message,
+            "request target: scheme 'ftp' is not http or https");
+}
+
 TEST(ParseRequestTargetTest, RejectsBadTargets) {
   EXPECT_FALSE(ParseRequestTarget("").has_value());
   EXPECT_FALSE(ParseRequestTarget("*").has_value());
-  EXPECT_FALSE(ParseRequestTarget("http://host/path").has_value());
+  EXPECT_FALSE(ParseRequestTarget("host:443").has_value());
+  EXPECT_FALSE(ParseRequestTarget("http://x/a%zz").has_value());
   EXPECT_FALSE(ParseRequestTarget("/a%zz").has_value());
   EXPECT_FALSE(ParseRequestTarget("/a?k=%").has_value());
 }

@@ -1,6 +1,8 @@
 #include "iocstream/http/server.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
@@ -117,6 +119,14 @@ TEST_F(HttpServerTest, RefusedTargetIs400AndKeepsTheConnection) {
   const auto next = client.Request("GET", "/hello");
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->status, 200);
+}
+
+// A request in absolute-form (RFC 9112 3.2.2: a server must accept it) was refused with 400.
+TEST_F(HttpServerTest, AbsoluteFormTargetIsServedByItsPathAndQuery) {
+  const auto response = Get("http://x/query?dept=ISD&limit=5");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "dept=ISD;limit=5;");
 }
 
 TEST_F(HttpServerTest, PrefixRouteAndExactPrecedence) {
@@ -380,6 +390,75 @@ TEST(HttpServerQuickTest, AQuickHandlerIsAnsweredWhileEveryWorkerIsBusy) {
   EXPECT_EQ(slow_ok.load(), kSlow);
 }
 
+// 120 concurrent worklist requests held both workers and filled the queue: /metrics, which
+// shared them, was answered 503 "server busy" or after 6-8 s (a QA finding; Prometheus gives
+// up after 10 s and pages IocstreamDown). A priority handler has its own thread and queue: it
+// is answered while every worker is held by a slow handler and the workers' queue is full.
+TEST(HttpServerPriorityTest, APriorityHandlerIsAnsweredWhileWorkersAndTheirQueueAreFull) {
+  HttpServer server(HttpServerOptions{.threads = 2, .max_waiting = 2});
+  Gate gate;
+  gate.Serve(server);
+  server.HandlePriority("GET", "/metrics", [](const HttpRequest&) {
+    return HttpResponse{.content_type = "text/plain", .body = "up 1\n"};
+  });
+  ASSERT_TRUE(server.Start().ok());
+  std::vector<std::optional<ClientResponse>> slow(4);  // two running, two waiting
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < slow.size(); ++i) {
+    clients.emplace_back([&, i] {
+      TestClient client(server.port(), 30);
+      slow[i] = client.Request("GET", "/slow");
+    });
+  }
+  ASSERT_TRUE(gate.AwaitRunning(2));
+  for (int wait = 0; wait < 1000 && server.WaitingRequests() < 2; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(server.WaitingRequests(), 2);
+  std::optional<ClientResponse> busy;  // the workers' queue is full
+  {
+    TestClient client(server.port());
+    busy = client.Request("GET", "/slow");
+  }
+  // Two scrapes on one kept-alive connection, as Prometheus sends them.
+  TestClient scraper(server.port());
+  const auto first = scraper.Request("GET", "/metrics");
+  const auto second = scraper.Request("GET", "/metrics");
+  const int running_then = gate.Open();  // the slow ones still held both workers
+  for (std::thread& t : clients) t.join();
+  ASSERT_TRUE(busy.has_value());
+  EXPECT_EQ(busy->status, 503);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(first->body, "up 1\n");
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->status, 200);
+  EXPECT_EQ(running_then, 2);
+  EXPECT_EQ(server.WaitingPriorityRequests(), 0);
+  for (const auto& r : slow) {
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
+// A scrape, like a probe, is answered on a connection past max_connections.
+TEST(HttpServerPriorityTest, APriorityHandlerIsAnsweredPastTheConnectionBound) {
+  HttpServer server(HttpServerOptions{.threads = 1, .max_connections = 2, .probe_connections = 2});
+  server.HandlePriority("GET", "/metrics",
+                        [](const HttpRequest&) { return HttpResponse{.body = "up 1"}; });
+  ASSERT_TRUE(server.Start().ok());
+  TestClient idle1(server.port());
+  TestClient idle2(server.port());
+  ASSERT_TRUE(idle1.Send("GET /metrics HTTP/1.1\r\n"));  // never ends its headers
+  ASSERT_TRUE(idle2.Send("GET /metrics HTTP/1.1\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // both accepted first
+  TestClient scraper(server.port());
+  const auto answer = scraper.Request("GET", "/metrics");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body, "up 1");
+}
+
 // Clients that fill max_connections with slow requests (a dashboard retrying in a loop) left
 // probes refused with 503 (a helper's finding): a few connections past the bound serve quick
 // requests only; the requests waiting for a worker are bounded too, and answered 503 past it.
@@ -488,6 +567,32 @@ TEST(HttpServerQuickTest, StopWithHandlersWaitingForAWorker) {
   server.Stop();
   for (std::thread& t : clients) t.join();
   EXPECT_LT(calls.load(), 4);
+}
+
+// With http.address "::1" the log said "http://::1:9479", which is no URL: an IPv6 address
+// is written in brackets (RFC 3986 3.2.2), in the server's log lines as in `run`'s.
+TEST(HttpServerLifecycleTest, AnIPv6AddressIsWrittenInBrackets) {
+  EXPECT_EQ(HostPort("::1", 9479), "[::1]:9479");
+  EXPECT_EQ(HostPort("fe80::1%eth0", 80), "[fe80::1%eth0]:80");
+  EXPECT_EQ(HostPort("127.0.0.1", 9479), "127.0.0.1:9479");
+  EXPECT_EQ(HostPort("0.0.0.0", 0), "0.0.0.0:0");
+
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  HttpServer server(HttpServerOptions{.address = "::1"});
+  const Status started = server.Start();
+  const uint16_t port = server.port();
+  server.Stop();
+  spdlog::set_default_logger(previous);
+  if (!started) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << started.error().message;
+  }
+  std::string log;
+  for (const std::string& line : sink->last_formatted()) log += line;
+  const std::string where = "[::1]:" + std::to_string(port);
+  EXPECT_NE(log.find("http: listening on " + where + " with"), std::string::npos) << log;
+  EXPECT_NE(log.find("http: stopped listening on " + where), std::string::npos) << log;
 }
 
 TEST(HttpServerLifecycleTest, PortInUseIsAnError) {

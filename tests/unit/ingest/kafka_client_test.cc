@@ -2,6 +2,16 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "iocstream/ingest/kafka_source.h"
 
@@ -30,6 +40,58 @@ TEST(KafkaClientTest, ConfiguresBeforeCreatingTheClient) {
   EXPECT_EQ(configured, 1);
   EXPECT_EQ(rd_kafka_opaque(*rk), &configured);
   rd_kafka_destroy(*rk);
+}
+
+// A loopback port nothing listens on: bound by the kernel's choice, then closed.
+int ClosedLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return 1;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// librdkafka wrote its own lines to stderr ("%3|1796410702.702|FAIL|rdkafka#consumer-1| ...")
+// beside the process's log (a QA finding): a client pointed at a closed port logs its failed
+// connection through spdlog, naming the client, at error level, once while it keeps retrying.
+TEST(KafkaClientTest, LibrdkafkaLogsGoThroughSpdlogOnceWhileTheyRepeat) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  auto rk =
+      NewKafkaClient(RD_KAFKA_PRODUCER,
+                     {{"bootstrap.servers", "127.0.0.1:" + std::to_string(ClosedLoopbackPort())},
+                      {"reconnect.backoff.ms", "10"},
+                      {"reconnect.backoff.max.ms", "50"}});
+  ASSERT_TRUE(rk) << rk.error().message;
+  const std::string name = rd_kafka_name(*rk);
+  const auto refused = [&] {
+    std::vector<std::string> lines;
+    for (const std::string& line : sink->last_formatted()) {
+      if (line.find("Connection refused") != std::string::npos &&
+          line.find(" FAIL ") != std::string::npos) {
+        lines.push_back(line);
+      }
+    }
+    return lines;
+  };
+  for (int wait = 0; wait < 100 && refused().empty(); ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // Reconnecting every 10-50 ms: dozens of failures, one line.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  rd_kafka_destroy(*rk);
+  spdlog::set_default_logger(previous);
+  const std::vector<std::string> lines = refused();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("[error] kafka " + name + ": FAIL "), std::string::npos) << lines[0];
 }
 
 TEST(KafkaClientTest, ConsumerPropertiesPutTheOptionsOverTheDefaults) {
