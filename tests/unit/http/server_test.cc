@@ -404,13 +404,19 @@ TEST(HttpServerPriorityTest, APriorityHandlerIsAnsweredWhileWorkersAndTheirQueue
   ASSERT_TRUE(server.Start().ok());
   std::vector<std::optional<ClientResponse>> slow(4);  // two running, two waiting
   std::vector<std::thread> clients;
-  for (size_t i = 0; i < slow.size(); ++i) {
+  auto send_slow = [&](size_t i) {
     clients.emplace_back([&, i] {
       TestClient client(server.port(), 30);
       slow[i] = client.Request("GET", "/slow");
     });
-  }
+  };
+  // Two first, until both run: four at once could find the two first still queued, and the
+  // third answered 503 by the queue's bound of 2.
+  send_slow(0);
+  send_slow(1);
   ASSERT_TRUE(gate.AwaitRunning(2));
+  send_slow(2);
+  send_slow(3);
   for (int wait = 0; wait < 1000 && server.WaitingRequests() < 2; ++wait) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
