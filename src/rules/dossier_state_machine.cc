@@ -709,11 +709,13 @@ std::string_view ToString(EventConflict conflict) {
 std::optional<EventConflict> ConflictOf(const DossierState* state, const DossierEvent& e) {
   if (state == nullptr) return std::nullopt;
   const DossierState& s = *state;
-  const std::optional<Instant> end = EndOfProcessing(s);
+  // Most events are neither: the end of processing is computed only for those that are.
   switch (e.type) {
-    case EventType::kSupplementRequested:
+    case EventType::kSupplementRequested: {
+      const std::optional<Instant> end = EndOfProcessing(s);
       if (end && e.occurred_at > *end) return EventConflict::kSupplementAfterEnd;
       return std::nullopt;
+    }
     case EventType::kCompleted:
     case EventType::kResultReturned:
     case EventType::kWithdrawn:
@@ -726,6 +728,7 @@ std::optional<EventConflict> ConflictOf(const DossierState* state, const Dossier
   // An end of processing: the supplement requests it puts after the end, that were not after
   // it already (those were counted as they came).
   if (s.pause_marks.empty()) return std::nullopt;
+  const std::optional<Instant> end = EndOfProcessing(s);
   OptionalInstant completed = s.completed_at;
   OptionalInstant returned = s.returned_at;
   OptionalInstant closed = s.closed_at;
