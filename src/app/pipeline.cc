@@ -35,8 +35,9 @@ void CountUp(std::atomic<uint64_t>& counter, uint64_t n) {
 
 constexpr Instant kMaxInstant = Instant::max();
 
-// Pipeline::ReportConflict logs one line per conflict kind at most this often.
-constexpr std::chrono::seconds kConflictLogInterval{10};
+// Pipeline::LogRateLimit: a warning about the data (a conflict kind, unknown procedures) is
+// logged at most this often.
+constexpr std::chrono::seconds kLogInterval{10};
 
 // The value of a receipt's field as a conflicting_receipt detail quotes it: the event's, or
 // (e == nullptr) the dossier's.
@@ -535,22 +536,28 @@ void Pipeline::CheckProcedureKnown(const DossierState& state) {
     return;
   }
   CountUp(probe_.unknown_procedures, 1);
-  const auto now = std::chrono::steady_clock::now();
-  if (unknown_procedure_warned_ && now - *unknown_procedure_warned_ < std::chrono::seconds(10)) {
-    ++unknown_procedures_unlogged_;
-    return;
-  }
+  uint64_t unlogged = 0;
+  if (!unknown_procedure_log_.Admit(unlogged)) return;
   spdlog::warn(
       "dossier '{}' (agency {}): procedure code '{}' is not in the procedure catalog and its "
       "received event has no due_at: the dossier has no deadline{}",
       state.dossier_id, state.agency_code.view(), state.procedure_code.view(),
-      unknown_procedures_unlogged_ > 0
-          ? fmt::format(" ({} more such dossier(s) since the last warning; see "
-                        "iocstream_events_unknown_procedure_total)",
-                        unknown_procedures_unlogged_)
-          : std::string());
-  unknown_procedure_warned_ = now;
-  unknown_procedures_unlogged_ = 0;
+      unlogged > 0 ? fmt::format(" ({} more such dossier(s) since the last warning; see "
+                                 "iocstream_events_unknown_procedure_total)",
+                                 unlogged)
+                   : std::string());
+}
+
+bool Pipeline::LogRateLimit::Admit(uint64_t& unlogged_before) {
+  const auto now = std::chrono::steady_clock::now();
+  if (last && now - *last < kLogInterval) {
+    ++unlogged;
+    return false;
+  }
+  unlogged_before = unlogged;
+  last = now;
+  unlogged = 0;
+  return true;
 }
 
 void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts, Instant wall_now) {
@@ -834,21 +841,15 @@ Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wal
 void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent& event,
                               const TopicPartition& tp, Offset offset) {
   CountUp(probe_.conflicting_by_kind[static_cast<size_t>(conflict)], 1);
-  ConflictLog& log = conflict_logs_[static_cast<size_t>(conflict)];
-  const auto now = std::chrono::steady_clock::now();
-  if (log.last && now - *log.last < kConflictLogInterval) {
-    ++log.unlogged;
-    return;
-  }
+  uint64_t unlogged = 0;
+  if (!conflict_logs_[static_cast<size_t>(conflict)].Admit(unlogged)) return;
   std::string more;
-  if (log.unlogged > 0) {
+  if (unlogged > 0) {
     more = fmt::format(
         " ({} more since the last line, not logged: see "
         "iocstream_events_conflicting_total)",
-        log.unlogged);
+        unlogged);
   }
-  log.last = now;
-  log.unlogged = 0;
   switch (conflict) {
     case rules::EventConflict::kSupplementAfterEnd:
       spdlog::warn(

@@ -605,7 +605,7 @@ class Pipeline {
                                                      PartitionId partition, Instant watermark,
                                                      Instant wall_now) const;
   // Counts an applied event that revealed `conflict` and logs it, naming the dossier and the
-  // record: at most one line per kind every kConflictLogInterval, which says how many more were
+  // record: at most one line per kind every kLogInterval, which says how many more were
   // counted since the last (a publisher resending a loop of them must not flood the log).
   void ReportConflict(rules::EventConflict conflict, const DossierEvent& event,
                       const TopicPartition& tp, Offset offset);
@@ -734,9 +734,16 @@ class Pipeline {
   uint64_t commit_count_ = 0;
   size_t pending_records_ = 0;
   std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
-  // CheckProcedureKnown's rate limit: its last warning, and the receipts not logged since.
-  std::optional<std::chrono::steady_clock::time_point> unknown_procedure_warned_;
-  uint64_t unknown_procedures_unlogged_ = 0;
+  // A warning logged at most once per interval (kLogInterval in pipeline.cc), counting the
+  // occurrences not logged since: for data problems a publisher may repeat in a loop.
+  struct LogRateLimit {
+    std::optional<std::chrono::steady_clock::time_point> last;
+    uint64_t unlogged = 0;
+    // Whether to log now; if so, `unlogged_before` is how many were not logged since the last
+    // line (and the count starts again), else this one is counted.
+    bool Admit(uint64_t& unlogged_before);
+  };
+  LogRateLimit unknown_procedure_log_;  // CheckProcedureKnown's
 
   // The batch being built.
   //
@@ -834,13 +841,8 @@ class Pipeline {
   // Whether a partition's watermark moved since the last commit (PartitionClock::moved).
   [[nodiscard]] bool AnyWatermarkMoved() const;
   bool chains_refused_ = false;  // a source's chains differed from this Pipeline's (logged once)
-  // ReportConflict's rate limit, per rules::EventConflict: when it last logged, and how many
-  // it counted without a line since.
-  struct ConflictLog {
-    std::optional<std::chrono::steady_clock::time_point> last;
-    uint64_t unlogged = 0;
-  };
-  std::array<ConflictLog, rules::kEventConflictCount> conflict_logs_{};
+  // ReportConflict's rate limits, per rules::EventConflict.
+  std::array<LogRateLimit, rules::kEventConflictCount> conflict_logs_{};
   Status fatal_;
 };
 
