@@ -211,12 +211,13 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
   AggregateCounters total;
   auto row = [&](const std::string& name, const AggregateCounters& c) {
     using F = AggregateField;
-    // Finished, each dossier once: with a due time on time (early included) or late, or
-    // without one; under kpi766 those waiting on the applicant count here (Decision 766).
-    const int64_t on_time =
-        c[F::kCompletedEarly] + c[F::kCompletedOnTime] + c[F::kWaitingApplicantOnTime];
-    const int64_t late = c[F::kCompletedLate] + c[F::kWaitingApplicantLate];
+    // Finished, each dossier once, as the KPIs count them (under kpi766 those waiting on the
+    // applicant among them, Decision 766): with a due time on time (early included) or late,
+    // or without one, which the KPIs count on time and the table apart.
+    const aggregate::Kpis k = aggregate::ComputeKpis(c);
     const int64_t no_due = c[F::kCompletedNoDeadline] + c[F::kWaitingApplicantNoDeadline];
+    const int64_t on_time = k.completed_on_time - no_due;
+    const int64_t late = k.completed_late;
     // Share of finished dossiers with a due time that finished on time (the columns beside).
     char rate[16] = "-";
     if (on_time + late > 0) {
@@ -226,11 +227,11 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
     std::snprintf(
         line, sizeof line, "%s %9lld %9lld %9lld %9lld %9lld %9lld %9lld %11lld %9lld %8s\n",
         FitColumn(name.empty() ? "(none)" : name, kDepartmentColumn).c_str(),
-        static_cast<long long>(c[F::kReceived]), static_cast<long long>(on_time + late + no_due),
+        static_cast<long long>(k.received), static_cast<long long>(k.completed),
         static_cast<long long>(on_time), static_cast<long long>(late),
-        static_cast<long long>(no_due), static_cast<long long>(c[F::kOpen]),
-        static_cast<long long>(c[F::kOpenOverdue]), static_cast<long long>(c[F::kOpenNoDeadline]),
-        static_cast<long long>(c[F::kCancelled]), rate);
+        static_cast<long long>(no_due), static_cast<long long>(k.open),
+        static_cast<long long>(k.open_overdue), static_cast<long long>(c[F::kOpenNoDeadline]),
+        static_cast<long long>(k.cancelled), rate);
     out += line;
   };
   for (const auto& [department, c] : per_department) {
