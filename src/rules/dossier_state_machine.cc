@@ -225,12 +225,14 @@ void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIn
 }
 
 // The earliest known end of processing (completion, result return, cancellation), whatever
-// order the events arrived in.
+// order the events arrived in: the end the outcome is judged on (§1.5: the completion, else the
+// result's return), else the withdrawal, refusal or rejection; pauses count up to the same end.
+std::optional<Instant> EndOfProcessingFrom(OptionalInstant completed, OptionalInstant returned,
+                                           OptionalInstant closed) {
+  return completed ? completed : returned ? returned : closed;
+}
 std::optional<Instant> EndOfProcessing(const DossierState& s) {
-  // The end the outcome is judged on (§1.5: the completion, else the result's return), else
-  // the withdrawal, refusal or rejection: pauses count up to the same end.
-  if (const auto end = EndOf(s)) return end;
-  return s.closed_at;
+  return EndOfProcessingFrom(s.completed_at, s.returned_at, s.closed_at);
 }
 
 // Moves the deadline for a pause [since, at) per policy (domain.md §1.3): pause: shift by the
@@ -616,6 +618,12 @@ uint64_t EventIdHash(std::string_view event_id) {
   return XXH3_64bits(event_id.data(), event_id.size());
 }
 
+// Whether the event whose id hashes to `id_hash` was applied to `s` (the dedup record).
+bool HoldsEventId(const DossierState& s, uint64_t id_hash) {
+  const auto& ids = s.applied_event_ids;
+  return std::find(ids.begin(), ids.end(), id_hash) != ids.end();
+}
+
 std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
   // XXH3-64 of dossier id, kind byte and due epoch milliseconds (host order), hashed in one
   // shot over their concatenation: the same value as streaming the three parts. Built on the
@@ -636,8 +644,7 @@ bool PauseMarksFull(const DossierState& s, const DossierEvent& e, const RulesCon
   if (s.pause_marks.size() < kMaxPauseMarks) return false;
   const std::optional<PauseMark> mark = PauseMarkOf(s, e, ctx);
   if (!mark || HoldsPauseMark(s, *mark)) return false;
-  const auto& ids = s.applied_event_ids;
-  return std::find(ids.begin(), ids.end(), EventIdHash(e.event_id)) == ids.end();
+  return !HoldsEventId(s, EventIdHash(e.event_id));
 }
 
 std::string_view ToString(ReceiptField field) {
@@ -662,8 +669,7 @@ std::string_view ToString(ReceiptField field) {
 
 std::optional<ReceiptField> ReceiptConflict(const DossierState& s, const DossierEvent& e) {
   if (e.type != EventType::kReceived || !s.received_at) return std::nullopt;
-  const auto& ids = s.applied_event_ids;
-  if (std::find(ids.begin(), ids.end(), EventIdHash(e.event_id)) != ids.end()) {
+  if (HoldsEventId(s, EventIdHash(e.event_id))) {
     return std::nullopt;  // a redelivery: the duplicate it is
   }
   if (e.occurred_at != *s.received_at) return ReceiptField::kOccurredAt;
@@ -736,7 +742,7 @@ std::optional<EventConflict> ConflictOf(const DossierState* state, const Dossier
           : e.type == EventType::kResultReturned ? returned
                                                  : closed,
           e.occurred_at);
-  const Instant end_after = completed ? *completed : returned ? *returned : *closed;
+  const Instant end_after = *EndOfProcessingFrom(completed, returned, closed);
   for (const PauseMark& m : s.pause_marks) {
     if (m.start && m.kind == PauseKind::kSupplement && m.at > end_after && (!end || m.at <= *end)) {
       return EventConflict::kSupplementAfterEnd;
@@ -780,8 +786,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
   assert(e.new_codes.empty() && "an event's new codes are admitted before the rules");
   const uint64_t id_hash = EventIdHash(e.event_id);
   if (state) {
-    const auto& ids = state->applied_event_ids;
-    if (std::find(ids.begin(), ids.end(), id_hash) != ids.end()) return Disposition::kDuplicate;
+    if (HoldsEventId(*state, id_hash)) return Disposition::kDuplicate;
   } else {
     state.emplace();
     state->dossier_id = e.dossier_id;
