@@ -10,8 +10,14 @@
 // and prints events/s, CPU seconds per million events, peak RSS and state bytes written per
 // event; --json writes the same figures as JSON.
 //
+// The broker runs on the same 2 cores: with --broker-pid it also prints the broker's CPU
+// seconds per million events in each stage that reads from it, and the machine's busy cores
+// (all processes, /proc/stat) in every stage. From them it prints what (b) at 60% of (a)
+// would take: the cores `run` and the broker would need at that rate with their measured CPU
+// per event, against the 2 the machine has.
+//
 //   e2e_bench --topic boston-311-events [--bootstrap 127.0.0.1:19092] [--ndjson FILE]
-//             [--binary build/release/src/app/iocstream] [--json out.json]
+//             [--binary build/release/src/app/iocstream] [--json out.json] [--broker-pid PID]
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <spawn.h>
@@ -25,6 +31,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
@@ -52,11 +59,70 @@ struct Figures {
   double cpu_seconds = 0;
   long peak_rss_kb = 0;
   double state_bytes_written = -1;
-  double startup_seconds = -1;   // process (or consumer) start to first record, not in `seconds`
-  std::string cpu_by_thread;     // the child's "CPU by thread" summary line, if it printed one
-  std::string pipeline_waits;    // its "pipeline thread waited for" line (since its start)
-  uint64_t decode_failures = 0;  // consume + decode: records that failed (the topic holds none)
+  double startup_seconds = -1;     // process (or consumer) start to first record, not in `seconds`
+  std::string cpu_by_thread;       // the child's "CPU by thread" summary line, if it printed one
+  std::string pipeline_waits;      // its "pipeline thread waited for" line (since its start)
+  uint64_t decode_failures = 0;    // consume + decode: records that failed (the topic holds none)
+  double broker_cpu_seconds = -1;  // the broker's CPU over the stage (with --broker-pid)
+  double busy_cores = -1;          // the machine's busy CPU seconds per second over the stage
   [[nodiscard]] double rate() const { return seconds > 0 ? events / seconds : 0; }
+  [[nodiscard]] double per_million(double cpu) const { return events ? cpu * 1e6 / events : 0; }
+};
+
+// CPU seconds (user + system) a process used so far, from /proc/PID/stat; -1 if unreadable.
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  // After the name: state is field 3; utime and stime are fields 14 and 15.
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Busy CPU seconds of the whole machine so far (all cores: /proc/stat's first line, every
+// state but idle and iowait).
+double MachineBusySeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  in >> cpu;
+  double busy = 0;
+  double v = 0;
+  for (int i = 0; i < 8 && in >> v; ++i) {
+    if (i != 3 && i != 4) busy += v;  // user nice system idle iowait irq softirq steal
+  }
+  return busy / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// What the broker and the machine spent while a stage ran: a stage's `seconds` start at its
+// first record, these at its start (the group join and the child's start included), so the
+// busy cores are a mean over the stage's whole span.
+class StageMeter {
+ public:
+  explicit StageMeter(pid_t broker)
+      : broker_(broker),
+        broker_before_(broker > 0 ? ProcessCpuSeconds(broker) : -1),
+        machine_before_(MachineBusySeconds()),
+        start_(Clock::now()) {}
+  void Into(Figures& f) const {
+    const double span = std::chrono::duration<double>(Clock::now() - start_).count();
+    if (span > 0) f.busy_cores = (MachineBusySeconds() - machine_before_) / span;
+    if (broker_ > 0 && broker_before_ >= 0) {
+      const double after = ProcessCpuSeconds(broker_);
+      if (after >= 0) f.broker_cpu_seconds = after - broker_before_;
+    }
+  }
+
+ private:
+  pid_t broker_;
+  double broker_before_;
+  double machine_before_;
+  Clock::time_point start_;
 };
 
 // A consumer with the properties `iocstream run` gives its own (ingest::ConsumerProperties).
@@ -257,6 +323,13 @@ void Print(const Figures& f) {
   if (!f.pipeline_waits.empty()) {
     std::printf("    pipeline thread waited for: %s\n", f.pipeline_waits.c_str());
   }
+  if (f.busy_cores >= 0) {
+    std::printf("    machine busy %.2f of %ld cores", f.busy_cores, sysconf(_SC_NPROCESSORS_ONLN));
+    if (f.broker_cpu_seconds >= 0) {
+      std::printf("; broker %.2f CPU s/M events", f.per_million(f.broker_cpu_seconds));
+    }
+    std::printf("\n");
+  }
 }
 
 nlohmann::json Json(const Figures& f) {
@@ -273,6 +346,10 @@ nlohmann::json Json(const Figures& f) {
   if (!f.cpu_by_thread.empty()) j["cpu_by_thread"] = f.cpu_by_thread;
   if (!f.pipeline_waits.empty()) j["pipeline_waits"] = f.pipeline_waits;
   if (f.decode_failures > 0) j["decode_failures"] = f.decode_failures;
+  if (f.busy_cores >= 0) j["machine_busy_cores"] = f.busy_cores;
+  if (f.broker_cpu_seconds >= 0) {
+    j["broker_cpu_seconds_per_million_events"] = f.per_million(f.broker_cpu_seconds);
+  }
   return j;
 }
 
@@ -284,6 +361,7 @@ int main(int argc, char** argv) {
   std::string binary = IOCSTREAM_BINARY;
   std::string json_path;
   std::string ndjson;
+  pid_t broker = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const std::string v = argv[i + 1];
@@ -297,11 +375,13 @@ int main(int argc, char** argv) {
       json_path = v;
     else if (k == "--ndjson")
       ndjson = v;
+    else if (k == "--broker-pid")
+      broker = static_cast<pid_t>(std::stol(v));
   }
   if (topic.empty()) {
     std::fprintf(stderr,
                  "usage: e2e_bench --topic T [--bootstrap B] [--ndjson FILE] [--binary PATH] "
-                 "[--json OUT]\n");
+                 "[--json OUT] [--broker-pid PID]\n");
     return 2;
   }
   const uint64_t total = TopicSize(bootstrap, topic);
@@ -326,26 +406,44 @@ int main(int argc, char** argv) {
   // process's peak at the time it was spawned (posix_spawn shares this process's memory until
   // the exec), and (a') holds its 512 MiB read-ahead.
   std::vector<Figures> all;
-  all.push_back(RawConsume(bootstrap, topic, total));
-  Print(all.back());
-  const double raw_rate = all.back().rate();
-  all.push_back(RunChild(
-      "iocstream run (exactly-once state)",
-      {binary, "run", "--config", config, "--exit-when-caught-up", "--summary-when-caught-up"},
-      total, (work / "run.out").string()));
-  Print(all.back());
-  const double run_rate = all.back().rate();
-  if (!ndjson.empty()) {
-    all.push_back(RunChild("iocstream replay (NDJSON, no broker)",
-                           {binary, "replay", "--config", config, "--state-dir",
-                            (work / "replay-state").string(), ndjson},
-                           0, (work / "replay.out").string()));
+  // Each stage measured with what the broker and the machine spent meanwhile; replay reads
+  // no broker (its broker CPU is not reported).
+  const auto stage = [&](pid_t stage_broker, auto&& run_stage) {
+    const StageMeter meter(stage_broker);
+    all.push_back(run_stage());
+    meter.Into(all.back());
     Print(all.back());
+    return all.back();
+  };
+  const Figures raw = stage(broker, [&] { return RawConsume(bootstrap, topic, total); });
+  const Figures run = stage(broker, [&] {
+    return RunChild(
+        "iocstream run (exactly-once state)",
+        {binary, "run", "--config", config, "--exit-when-caught-up", "--summary-when-caught-up"},
+        total, (work / "run.out").string());
+  });
+  if (!ndjson.empty()) {
+    stage(0, [&] {
+      return RunChild("iocstream replay (NDJSON, no broker)",
+                      {binary, "replay", "--config", config, "--state-dir",
+                       (work / "replay-state").string(), ndjson},
+                      0, (work / "replay.out").string());
+    });
   }
-  all.push_back(SourceDecode(bootstrap, topic, total));
-  Print(all.back());
+  stage(broker, [&] { return SourceDecode(bootstrap, topic, total); });
   std::printf("end to end / raw consume: %.0f%%   (source + decode / raw consume: %.0f%%)\n",
-              100.0 * run_rate / raw_rate, 100.0 * all.back().rate() / raw_rate);
+              100.0 * run.rate() / raw.rate(), 100.0 * all.back().rate() / raw.rate());
+  if (run.broker_cpu_seconds >= 0 && run.events > 0) {
+    // Target (b), 60% of (a), as cores: `run`'s CPU per event and the broker's while serving
+    // it, at that rate. Above the machine's cores, (b) needs less CPU per event, not threads.
+    const double target = 0.6 * raw.rate();
+    const double own = run.cpu_seconds / run.events * target;
+    const double served = run.broker_cpu_seconds / run.events * target;
+    std::printf(
+        "(b) at 60%% of (a), %.0f events/s, would take %.2f cores (iocstream %.2f + broker %.2f) "
+        "of %ld\n",
+        target, own + served, own, served, sysconf(_SC_NPROCESSORS_ONLN));
+  }
   if (!json_path.empty()) {
     nlohmann::json doc = {{"topic", topic},
                           {"records", total},

@@ -65,8 +65,10 @@ if [[ $skip != *" e2e "* ]]; then
     touch "$work/$topic.done"
   fi
   echo "== e2e_bench"
+  # The broker's pid: its CPU per event is measured beside iocstream's (same 2 cores).
+  broker_pid=$(cat "${KAFKA_DIR:-.cache/kafka/run-$port}/pid" 2>/dev/null || echo 0)
   $build/benchmarks/e2e_bench --bootstrap "$bootstrap" --topic "$topic" \
-    --ndjson "$ndjson" --json "$out/e2e.json"
+    --ndjson "$ndjson" --json "$out/e2e.json" --broker-pid "$broker_pid"
 fi
 if [[ $skip != *" latency "* ]]; then
   echo "== latency_bench ($latency_dossiers open dossiers)"
