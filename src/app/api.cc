@@ -61,12 +61,12 @@ std::optional<std::string> DepartmentFilter(const HttpRequest& req) {
 // sent, case and all: `isd` for ISD listed nothing, and an answer of 200 with total 0 read as
 // "all clear"), nullopt for a department the state knows, or none asked. Known: the
 // departments of the aggregate rows, i.e. of every dossier received in the partitions this
-// instance holds.
-std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
+// instance holds, in `rows` (a snapshot the caller may go on to read).
+std::optional<HttpResponse> UnknownDepartment(const aggregate::AggregateTable::Rows& rows,
                                               const std::optional<std::string>& department) {
-  if (!department || ctx.aggregates == nullptr) return std::nullopt;
+  if (!department) return std::nullopt;
   std::optional<std::string> other_case;
-  for (const auto& [key, counters] : ctx.aggregates->Snapshot()) {
+  for (const auto& [key, counters] : rows) {
     if (key.agency_code == *department) return std::nullopt;
     if (!other_case && key.agency_code.size() == department->size() &&
         std::equal(key.agency_code.begin(), key.agency_code.end(), department->begin(),
@@ -82,6 +82,11 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
       "unknown department '" + *department + "'" +
           (other_case ? "; department codes are case-sensitive: did you mean '" + *other_case + "'?"
                       : std::string()));
+}
+std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
+                                              const std::optional<std::string>& department) {
+  if (!department || ctx.aggregates == nullptr) return std::nullopt;
+  return UnknownDepartment(ctx.aggregates->Snapshot(), department);
 }
 
 // The instants one request judges dossiers' open state at: the wall clock (read once), or
@@ -245,8 +250,10 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (auto unknown = UnknownQueryParameter(req, {"department"})) return *unknown;
     // One department: the total is then that department's.
     const std::optional<std::string> only = DepartmentFilter(req);
-    if (auto unknown = UnknownDepartment(*shared, only)) return *unknown;
-    const auto rows = aggregate::AggregateTable::FoldPartitions(shared->aggregates->Snapshot());
+    // One snapshot for the check and the answer: a department is known by the rows it is in.
+    const aggregate::AggregateTable::Rows snapshot = shared->aggregates->Snapshot();
+    if (auto unknown = UnknownDepartment(snapshot, only)) return *unknown;
+    const auto rows = aggregate::AggregateTable::FoldPartitions(snapshot);
     nlohmann::ordered_json departments = nlohmann::ordered_json::object();
     AggregateCounters total;
     for (const auto& [department, c] : PerDepartment(rows)) {
