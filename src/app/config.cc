@@ -20,6 +20,7 @@ namespace {
 
 // The largest value of a state.*_mb key: 1 TiB (their bytes, value << 20, cannot overflow).
 constexpr size_t kMaxMb = size_t{1} << 20;
+constexpr const char* kTiB = " (1 TiB)";
 constexpr int kIntMax = std::numeric_limits<int>::max();
 constexpr size_t kSizeMax = std::numeric_limits<size_t>::max();
 
@@ -63,15 +64,24 @@ constexpr const char* TypeName() {
 // YAML's null: `key:`, `~`, `null`, and `!!null` (which yaml-cpp keeps as a tagged scalar).
 bool IsNullValue(const YAML::Node& v) { return v.IsNull() || v.Tag() == "tag:yaml.org,2002:null"; }
 
+// A numeric key's own bounds, inclusive; `note` follows the upper bound in its message
+// (" (1 TiB)").
+template <typename T>
+struct Bounds {
+  T low;
+  T high;
+  const char* note = "";
+};
+
 // Reads an optional scalar of type T at node[key]; error text names the key and the type.
-// `range` is the key's own bounds (checked by the caller once read), which a whole number
-// that does not even fit T is refused with: `-5` for a key that takes 1 and up said "at least
-// 0", then 0 "must be at least 1" (a QA finding). Without it, T's bounds.
+// `range` is the key's own bounds, checked here: a value outside them "must be at least" or
+// "at most" the bound, and a whole number that does not even fit T is refused with them too
+// (`-5` for a key that takes 1 and up said "at least 0", then 0 "must be at least 1": a QA
+// finding). Without it, T's bounds.
 template <typename T>
 Status Read(const YAML::Node& node, const std::string& section, const char* key, T& out,
             const ConfigError& err,
-            std::optional<std::pair<std::type_identity_t<T>, std::type_identity_t<T>>> range =
-                std::nullopt) {
+            std::optional<Bounds<std::type_identity_t<T>>> range = std::nullopt) {
   const YAML::Node v = node[key];
   if (!v) return {};
   // `key:` or `key: ~` is YAML's null, which yaml-cpp reads as the string "null" (a state
@@ -101,8 +111,8 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
       const size_t sign = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
       if (text.size() > sign && text.find_first_not_of("0123456789", sign) == std::string::npos) {
         const bool below = text[0] == '-';
-        const T bound = below ? (range ? range->first : std::numeric_limits<T>::min())
-                              : (range ? range->second : std::numeric_limits<T>::max());
+        const T bound = below ? (range ? range->low : std::numeric_limits<T>::min())
+                              : (range ? range->high : std::numeric_limits<T>::max());
         return err(section + "." + key, "out of range: " + text + " (" +
                                             (below ? "at least " : "at most ") +
                                             std::to_string(bound) + ")");
@@ -110,6 +120,15 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
     }
     return err(section + "." + key,
                "expected " + std::string(TypeName<T>()) + ", got '" + YAML::Dump(v) + "'");
+  }
+  if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+    if (range && out < range->low) {
+      return err(section + "." + key, "must be at least " + std::to_string(range->low));
+    }
+    if (range && out > range->high) {
+      return err(section + "." + key,
+                 "must be at most " + std::to_string(range->high) + range->note);
+    }
   }
   return {};
 }
@@ -259,25 +278,20 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
         }
       }
     }
-    if (Status s = Read(k, "kafka", "partitions", c.kafka.partitions, err, std::pair{1, kIntMax});
+    if (Status s = Read(k, "kafka", "partitions", c.kafka.partitions, err, Bounds{1, kIntMax});
         !s) {
       return s;
     }
-    if (c.kafka.partitions < 1) return err("kafka.partitions", "must be at least 1");
     if (Status s =
-            Read(k, "kafka", "max_batch", c.kafka.max_batch, err, std::pair{size_t{1}, kSizeMax});
-        !s) {
-      return s;
-    }
-    if (c.kafka.max_batch < 1) return err("kafka.max_batch", "must be at least 1");
-    if (Status s = Read(k, "kafka", "fetch_queue_mb", c.kafka.fetch_queue_mb, err,
-                        std::pair{size_t{1}, size_t{2047}});
+            Read(k, "kafka", "max_batch", c.kafka.max_batch, err, Bounds{size_t{1}, kSizeMax});
         !s) {
       return s;
     }
     // librdkafka's queued.max.messages.kbytes takes 1 .. 2097151 KiB.
-    if (c.kafka.fetch_queue_mb < 1 || c.kafka.fetch_queue_mb > 2047) {
-      return err("kafka.fetch_queue_mb", "must be between 1 and 2047");
+    if (Status s = Read(k, "kafka", "fetch_queue_mb", c.kafka.fetch_queue_mb, err,
+                        Bounds{size_t{1}, size_t{2047}});
+        !s) {
+      return s;
     }
     if (Status s = ReadProperties(k["consumer"], "kafka.consumer", c.kafka.consumer, err); !s) {
       return s;
@@ -337,23 +351,24 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return err("state.dir", "must not be empty or blank");
     }
     if (Status s = Read(st, "state", "block_cache_mb", c.state.block_cache_mb, err,
-                        std::pair{size_t{1}, kMaxMb});
+                        Bounds{size_t{1}, kMaxMb, kTiB});
         !s) {
       return s;
     }
     if (Status s = Read(st, "state", "write_buffer_mb", c.state.write_buffer_mb, err,
-                        std::pair{size_t{1}, kMaxMb});
+                        Bounds{size_t{1}, kMaxMb, kTiB});
         !s) {
       return s;
     }
     if (Status s = Read(st, "state", "disable_wal", c.state.disable_wal, err); !s) return s;
     if (Status s = Read(st, "state", "dossier_cache_mb", c.state.dossier_cache_mb, err,
-                        std::pair{size_t{0}, kMaxMb});
+                        Bounds{size_t{0}, kMaxMb, kTiB});
         !s) {
       return s;
     }
+    // Allocated whole at start: 4 GiB already covers billions of dossiers.
     if (Status s = Read(st, "state", "dossier_filter_mb", c.state.dossier_filter_mb, err,
-                        std::pair{size_t{0}, size_t{4096}});
+                        Bounds{size_t{0}, size_t{4096}, " (4 GiB, about 3 billion dossiers)"});
         !s) {
       return s;
     }
@@ -364,24 +379,10 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return s;
     }
     if (Status s = Read(st, "state", "commit_max_mb", c.state.commit_max_mb, err,
-                        std::pair{size_t{0}, kMaxMb});
+                        Bounds{size_t{0}, kMaxMb, kTiB});
         !s) {
       return s;
     }
-    // Allocated whole at start: 4 GiB already covers billions of dossiers. Checked first, so
-    // that any value past it is refused with its own bound.
-    if (c.state.dossier_filter_mb > 4096) {
-      return err("state.dossier_filter_mb",
-                 "must be at most 4096 (4 GiB, about 3 billion dossiers)");
-    }
-    for (const auto& [key, value] : {std::pair{"state.block_cache_mb", c.state.block_cache_mb},
-                                     std::pair{"state.write_buffer_mb", c.state.write_buffer_mb},
-                                     std::pair{"state.dossier_cache_mb", c.state.dossier_cache_mb},
-                                     std::pair{"state.commit_max_mb", c.state.commit_max_mb}}) {
-      if (value > kMaxMb) return err(key, "must be at most " + std::to_string(kMaxMb) + " (1 TiB)");
-    }
-    if (c.state.block_cache_mb == 0) return err("state.block_cache_mb", "must be at least 1");
-    if (c.state.write_buffer_mb == 0) return err("state.write_buffer_mb", "must be at least 1");
     if (c.state.write_buffer_mb > c.state.block_cache_mb) {
       return err("state.write_buffer_mb",
                  "must not exceed state.block_cache_mb (it is charged "
@@ -397,8 +398,7 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return err("http.address", s.error().message);
     }
     int port = c.http.port;
-    if (Status s = Read(h, "http", "port", port, err, std::pair{0, 65535}); !s) return s;
-    if (port < 0 || port > 65535) return err("http.port", "must be 0..65535");
+    if (Status s = Read(h, "http", "port", port, err, Bounds{0, 65535}); !s) return s;
     c.http.port = static_cast<uint16_t>(port);
   }
   if (const YAML::Node t = root["timers"]) {
@@ -482,11 +482,10 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
   }
   if (const YAML::Node r = root["replay"]) {
     if (Status s = CheckKeys(r, "replay", {"partitions"}, err); !s) return s;
-    if (Status s = Read(r, "replay", "partitions", c.replay_partitions, err, std::pair{1, kIntMax});
+    if (Status s = Read(r, "replay", "partitions", c.replay_partitions, err, Bounds{1, kIntMax});
         !s) {
       return s;
     }
-    if (c.replay_partitions < 1) return err("replay.partitions", "must be at least 1");
   }
   return {};
 }

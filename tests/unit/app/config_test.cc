@@ -248,7 +248,7 @@ TEST_F(ConfigTest, LeadingZerosAndBadKafkaPropertiesNameTheKey) {
                   {"kafka.fetch_queue_mb", "leading zeros"});
   }
   // A plain zero is a number.
-  ExpectRefused("kafka", "  fetch_queue_mb: 0\n", {"between 1 and 2047"});
+  ExpectRefused("kafka", "  fetch_queue_mb: 0\n", {"kafka.fetch_queue_mb", "must be at least 1"});
   ExpectRefused("kafka", "  consumer:\n    fetch.wait.max.ms: [1]\n",
                 {"kafka.consumer.fetch.wait.max.ms"});
   ExpectRefused("kafka", "  producer:\n    bogus.property: 1\n",
@@ -337,6 +337,15 @@ TEST_F(ConfigTest, NumbersOutOfRangeNameTheKeysOwnBounds) {
                 {"state.dossier_filter_mb", "(at most 4096)"});
   ExpectRefused("http", "  port: 99999999999\n", {"http.port", "(at most 65535)"});
   ExpectRefused("http", "  port: -99999999999\n", {"http.port", "(at least 0)"});
+  // Within the type but outside the key's bounds: the same bound, from the same place.
+  ExpectRefused("kafka", "  fetch_queue_mb: 2048\n",
+                {"kafka.fetch_queue_mb", "must be at most 2047"});
+  ExpectRefused("http", "  port: 65536\n", {"http.port", "must be at most 65535"});
+  ExpectRefused("http", "  port: -1\n", {"http.port", "must be at least 0"});
+  ExpectRefused("state", "  commit_max_mb: 1048577\n",
+                {"state.commit_max_mb", "must be at most 1048576 (1 TiB)"});
+  ExpectRefused("state", "  write_buffer_mb: 0\n", {"state.write_buffer_mb", "must be at least 1"});
+  ExpectRefused("replay", "  partitions: 0\n", {"replay.partitions", "must be at least 1"});
   ExpectRefused("replay", "  partitions: -99999999999\n", {"replay.partitions", "(at least 1)"});
   // Keys without bounds of their own keep their type's.
   ExpectRefused("state", "  commit_max_records: -1\n",
