@@ -892,8 +892,15 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
 }
 
 DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ctx, Instant clock) {
-  if (!IsOpen(prior) || !prior.original_due_at) return prior;
+  if (!IsOpen(prior)) return prior;
   DossierState s = prior;
+  if (!prior.original_due_at) {
+    // No deadline to move; the policy flags still follow the new rules (a reload naming
+    // kpi766 counts a dossier waiting on the applicant finished, deadline or not).
+    s.overdue_by_supplements = OverdueBySupplements(s, ctx);
+    s.kpi766_finished_at_request = Kpi766FinishedAtRequest(s, ctx);
+    return s;
+  }
   const Instant received = *s.received_at;
   // The deadline before pauses on the new rules. An event's due time stays in
   // original_due_at as the department sent it, and each recompute starts from it, so a

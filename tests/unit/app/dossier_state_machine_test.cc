@@ -285,6 +285,24 @@ TEST_F(StateMachineTest, Kpi766CountsARecordWaitingOnTheApplicantFinishedAtTheRe
   const DossierState reloaded = RecomputeDeadline(paused, ctx_, T("2026-03-03T10:00:00+07:00"));
   EXPECT_TRUE(reloaded.kpi766_finished_at_request);
   EXPECT_EQ(aggregate::Contribution(reloaded)[F::kWaitingApplicantOnTime], 1);
+
+  // The same for a dossier without a deadline (no due_at, a procedure the catalog lacks): its
+  // flag followed the policy only at its next event, not at the reload.
+  ctx_.policy.default_pause_policy = PausePolicy::kPause;
+  const DossierState no_due =
+      Apply({Event("r", EventType::kReceived, "2026-03-02T09:00:00+07:00"),
+             Event("q", EventType::kSupplementRequested, "2026-03-03T09:00:00+07:00")});
+  ASSERT_FALSE(no_due.due_at.has_value());
+  EXPECT_FALSE(no_due.kpi766_finished_at_request);
+  EXPECT_EQ(aggregate::Contribution(no_due)[F::kOpenNoDeadline], 1);
+  ctx_.policy.default_pause_policy = PausePolicy::kKpi766;
+  const DossierState no_due_reloaded =
+      RecomputeDeadline(no_due, ctx_, T("2026-03-03T10:00:00+07:00"));
+  EXPECT_TRUE(no_due_reloaded.kpi766_finished_at_request);
+  EXPECT_EQ(aggregate::Contribution(no_due_reloaded)[F::kWaitingApplicantNoDeadline], 1);
+  ctx_.policy.default_pause_policy = PausePolicy::kPause;
+  EXPECT_FALSE(RecomputeDeadline(no_due_reloaded, ctx_, T("2026-03-03T11:00:00+07:00"))
+                   .kpi766_finished_at_request);
 }
 
 // A request made after the deadline passed (its breach fired): finished late at the request;
