@@ -21,8 +21,11 @@ namespace {
 // The largest value of a state.*_mb key: 1 TiB (their bytes, value << 20, cannot overflow).
 constexpr size_t kMaxMb = size_t{1} << 20;
 constexpr const char* kTiB = " (1 TiB)";
-constexpr int kIntMax = std::numeric_limits<int>::max();
-constexpr size_t kSizeMax = std::numeric_limits<size_t>::max();
+// Partitions of a topic iocstream creates, or of a replay: each has its own offsets,
+// watermark, timer head and aggregate rows, so the count bounds memory as the *_mb keys do
+// (a QA trial: 100,000,000 replay partitions took 1.4 GB and crawled).
+constexpr int kMaxPartitions = 10'000;
+constexpr const char* kPartitionsNote = " (each partition holds its own state in memory)";
 
 namespace fs = std::filesystem;
 
@@ -278,12 +281,14 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
         }
       }
     }
-    if (Status s = Read(k, "kafka", "partitions", c.kafka.partitions, err, Bounds{1, kIntMax});
+    if (Status s = Read(k, "kafka", "partitions", c.kafka.partitions, err,
+                        Bounds{1, kMaxPartitions, kPartitionsNote});
         !s) {
       return s;
     }
     if (Status s =
-            Read(k, "kafka", "max_batch", c.kafka.max_batch, err, Bounds{size_t{1}, kSizeMax});
+            Read(k, "kafka", "max_batch", c.kafka.max_batch, err,
+                 Bounds{size_t{1}, size_t{1'000'000}, " (a poll batch is allocated for it)"});
         !s) {
       return s;
     }
@@ -482,7 +487,8 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
   }
   if (const YAML::Node r = root["replay"]) {
     if (Status s = CheckKeys(r, "replay", {"partitions"}, err); !s) return s;
-    if (Status s = Read(r, "replay", "partitions", c.replay_partitions, err, Bounds{1, kIntMax});
+    if (Status s = Read(r, "replay", "partitions", c.replay_partitions, err,
+                        Bounds{1, kMaxPartitions, kPartitionsNote});
         !s) {
       return s;
     }
