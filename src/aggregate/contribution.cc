@@ -51,6 +51,9 @@ ContributionBits ContributionBitsOf(const DossierState& s) {
     case Outcome::kCancelled:
       c.Set(F::kCancelled);
       break;
+    case Outcome::kNoReceipt:
+      c.Set(F::kFinishedWithoutReceipt);
+      break;
   }
   c.supplement_requests = s.supplement_requests;
   c.step_breaches = s.step_breaches;

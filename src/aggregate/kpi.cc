@@ -19,6 +19,7 @@ Kpis ComputeKpis(const AggregateCounters& c) {
   k.open_overdue = c[F::kOpenOverdue];
   k.open_due_soon = c[F::kOpenDueSoon];
   k.cancelled = c[F::kCancelled];
+  k.finished_without_receipt = c[F::kFinishedWithoutReceipt];
   const int64_t judged = k.completed + k.open;
   if (judged > 0) {
     k.on_time_rate = static_cast<double>(k.completed_on_time + k.open - k.open_overdue) /

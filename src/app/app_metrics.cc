@@ -263,6 +263,13 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   MetricFamily cancelled =
       Family("iocstream_dossiers_cancelled",
              std::string("Dossiers withdrawn, refused or rejected.") + kHeld, kGauge);
+  MetricFamily without_receipt = Family(
+      "iocstream_dossiers_finished_without_receipt",
+      std::string("Dossiers finished (completed or result returned) whose receipt was never seen "
+                  "(dead-lettered or not sent): their deadline is unknown, so they are in neither "
+                  "iocstream_dossiers_completed nor the indicators until it arrives.") +
+          kHeld,
+      kGauge);
   MetricFamily open =
       Family("iocstream_dossiers_open",
              std::string("Dossiers in processing, by deadline state.") + kHeld, kGauge);
@@ -293,6 +300,7 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     Add(completed, static_cast<double>(c[F::kWaitingApplicantNoDeadline]),
         with("outcome", "waiting_applicant_no_deadline"));
     Add(cancelled, static_cast<double>(c[F::kCancelled]), dims);
+    Add(without_receipt, static_cast<double>(c[F::kFinishedWithoutReceipt]), dims);
     const int64_t open_total = c[F::kOpen];
     const int64_t within =
         open_total - c[F::kOpenOverdue] - c[F::kOpenDueSoon] - c[F::kOpenNoDeadline];
@@ -303,7 +311,8 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     Add(supplements, static_cast<double>(c[F::kSupplementRequests]), dims);
     Add(step_breaches, static_cast<double>(c[F::kStepBreaches]), dims);
   }
-  for (auto* f : {&received, &completed, &cancelled, &open, &supplements, &step_breaches}) {
+  for (auto* f :
+       {&received, &completed, &cancelled, &without_receipt, &open, &supplements, &step_breaches}) {
     out.push_back(std::move(*f));
   }
 

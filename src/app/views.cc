@@ -155,6 +155,7 @@ nlohmann::ordered_json KpisJson(const aggregate::Kpis& k) {
   j["open_overdue"] = k.open_overdue;
   j["open_due_soon"] = k.open_due_soon;
   j["cancelled"] = k.cancelled;
+  j["finished_without_receipt"] = k.finished_without_receipt;
   j["on_time_rate_766_2_1"] =
       k.on_time_rate ? nlohmann::ordered_json(*k.on_time_rate) : nlohmann::ordered_json(nullptr);
   j["completed_on_time_rate"] = k.completed_on_time_rate
@@ -203,10 +204,10 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
   const auto per_department = PerDepartment(aggregate::AggregateTable::FoldPartitions(rows));
   std::string out;
   char line[512];  // 40 characters of up to 4 bytes, and the numbers
-  std::snprintf(line, sizeof line, "%s %9s %9s %9s %9s %9s %9s %9s %11s %9s %8s\n",
+  std::snprintf(line, sizeof line, "%s %9s %9s %9s %9s %9s %9s %9s %11s %9s %10s %8s\n",
                 FitColumn("department", kDepartmentColumn).c_str(), "received", "finished",
                 "on_time", "late", "no_due", "open", "overdue", "open_no_due", "cancelled",
-                "on_time%");
+                "no_receipt", "on_time%");
   out += line;
   AggregateCounters total;
   auto row = [&](const std::string& name, const AggregateCounters& c) {
@@ -225,13 +226,14 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
                     100.0 * static_cast<double>(on_time) / static_cast<double>(on_time + late));
     }
     std::snprintf(
-        line, sizeof line, "%s %9lld %9lld %9lld %9lld %9lld %9lld %9lld %11lld %9lld %8s\n",
+        line, sizeof line, "%s %9lld %9lld %9lld %9lld %9lld %9lld %9lld %11lld %9lld %10lld %8s\n",
         FitColumn(name.empty() ? "(none)" : name, kDepartmentColumn).c_str(),
         static_cast<long long>(k.received), static_cast<long long>(k.completed),
         static_cast<long long>(on_time), static_cast<long long>(late),
         static_cast<long long>(no_due), static_cast<long long>(k.open),
         static_cast<long long>(k.open_overdue), static_cast<long long>(c[F::kOpenNoDeadline]),
-        static_cast<long long>(k.cancelled), rate);
+        static_cast<long long>(k.cancelled), static_cast<long long>(k.finished_without_receipt),
+        rate);
     out += line;
   };
   for (const auto& [department, c] : per_department) {

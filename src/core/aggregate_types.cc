@@ -18,7 +18,8 @@ std::string_view ToString(AggregateField field) {
       "step_breaches",
       "waiting_applicant_on_time",
       "waiting_applicant_late",
-      "waiting_applicant_no_deadline"};
+      "waiting_applicant_no_deadline",
+      "finished_without_receipt"};
   return kNames[static_cast<size_t>(field)];
 }
 

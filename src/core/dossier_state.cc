@@ -12,8 +12,8 @@ std::string_view ToString(DossierStatus status) {
   return kNames[static_cast<size_t>(status)];
 }
 std::string_view ToString(Outcome outcome) {
-  static constexpr std::array<std::string_view, 6> kNames = {"open", "early",       "on_time",
-                                                             "late", "no_deadline", "cancelled"};
+  static constexpr std::array<std::string_view, 7> kNames = {
+      "open", "early", "on_time", "late", "no_deadline", "cancelled", "no_receipt"};
   return kNames[static_cast<size_t>(outcome)];
 }
 std::string_view ToString(DueSource source) {

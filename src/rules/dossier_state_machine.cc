@@ -206,7 +206,10 @@ void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIn
     case DossierStatus::kCompleted:
     case DossierStatus::kReturned: {
       assert(end.has_value());
-      if (!s.due_at) {
+      if (!s.received_at) {
+        // Its deadline is unknown, not absent: not judged until the receipt arrives.
+        s.outcome = Outcome::kNoReceipt;
+      } else if (!s.due_at) {
         s.outcome = Outcome::kNoDeadline;
       } else if (s.supplement_requests > 1 && PolicyFor(s, ctx) == PausePolicy::kKpi766) {
         // Decision 766: more than one supplement request counts as overdue (domain.md §1.3).

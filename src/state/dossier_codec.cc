@@ -51,7 +51,7 @@ constexpr uint8_t kMaxChannel = static_cast<uint8_t>(Channel::kPostal);
 constexpr uint8_t kMaxOnlineLevel = static_cast<uint8_t>(OnlineLevel::kFull);
 constexpr uint8_t kMaxStatus = static_cast<uint8_t>(DossierStatus::kUnknown);
 constexpr uint8_t kMaxDueSource = static_cast<uint8_t>(DueSource::kCatalog);
-constexpr uint8_t kMaxOutcome = static_cast<uint8_t>(Outcome::kCancelled);
+constexpr uint8_t kMaxOutcome = static_cast<uint8_t>(Outcome::kNoReceipt);
 // In a pause mark's byte: the mark is a start (else an end), and (version 4 on) a payment's or
 // a legacy one's (neither: a supplement's).
 constexpr uint8_t kStartMarkBit = 1;

@@ -36,6 +36,9 @@ struct Kpis {
   int64_t open_overdue = 0;
   int64_t open_due_soon = 0;
   int64_t cancelled = 0;
+  // Finished without a receipt seen (its deadline unknown): in none of the counts above, nor
+  // in the rates.
+  int64_t finished_without_receipt = 0;
   // Decision 766 indicator 2.1, in [0, 1]; nullopt when there is nothing to judge.
   std::optional<double> on_time_rate;
   // Share of finished records counted on time, [0, 1]: early + on time + finished without a

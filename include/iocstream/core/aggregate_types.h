@@ -38,6 +38,9 @@ enum class AggregateField : uint8_t {
   kWaitingApplicantOnTime,      // the request (clock stop) at or before the due time
   kWaitingApplicantLate,        // the request after the due time, or a second request (§1.3)
   kWaitingApplicantNoDeadline,  // no due time known
+  // Finished without a receipt seen (Outcome::kNoReceipt): in neither the finished nor the
+  // open counts, so not in Decision 766's indicator, until the receipt arrives.
+  kFinishedWithoutReceipt,
   kCount,
 };
 inline constexpr size_t kAggregateFieldCount = static_cast<size_t>(AggregateField::kCount);

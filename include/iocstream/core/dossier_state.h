@@ -41,6 +41,12 @@ enum class Outcome : uint8_t {
   kLate = 3,        // finished after the due instant
   kNoDeadline = 4,  // finished, but it had no due time (procedure without NgayHenTra)
   kCancelled = 5,   // withdrawn, refused or rejected: not counted as on time or late
+  // Finished (completed, result returned, or cancelled after a completion) without a receipt
+  // seen: its receipt was dead-lettered or never sent, so its deadline is unknown. Not judged
+  // on time or late (a QA trial: Houston's 205 receipts with a due date years before their
+  // creation were dead-lettered, and their completions counted on time as "no deadline"),
+  // counted apart; judged as usual once the receipt arrives.
+  kNoReceipt = 6,
 };
 
 // Where the due time came from, for "explain a deadline".

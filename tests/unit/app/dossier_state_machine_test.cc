@@ -106,6 +106,43 @@ TEST_F(StateMachineTest, OutOfOrderCompletionThenReceiptGivesSameOutcome) {
   EXPECT_EQ(aggregate::Contribution(reversed), aggregate::Contribution(in_order));
 }
 
+// A completion whose receipt was never seen (dead-lettered: a QA trial on Houston's data, due
+// dates years before creation) has an unknown deadline, not none: it is counted apart, in
+// neither the finished nor the open counts nor Decision 766's indicator, until the receipt
+// arrives and it is judged like any other.
+TEST_F(StateMachineTest, FinishedWithoutAReceiptIsNotJudgedUntilTheReceiptArrives) {
+  using F = AggregateField;
+  auto completed = Event("c", EventType::kCompleted, "2026-03-06T09:00:00+07:00");
+  DossierState s = Apply({completed});
+  EXPECT_EQ(s.outcome, Outcome::kNoReceipt);
+  EXPECT_EQ(ToString(s.outcome), "no_receipt");
+  AggregateCounters c = aggregate::Contribution(s);
+  EXPECT_EQ(c[F::kFinishedWithoutReceipt], 1);
+  EXPECT_EQ(c[F::kReceived], 0);
+  EXPECT_EQ(c[F::kCompletedNoDeadline], 0);
+  aggregate::Kpis k = aggregate::ComputeKpis(c);
+  EXPECT_EQ(k.completed, 0);
+  EXPECT_EQ(k.completed_on_time, 0);
+  EXPECT_EQ(k.finished_without_receipt, 1);
+  EXPECT_FALSE(k.on_time_rate.has_value());  // nothing judged
+  // The result returned without a completion nor a receipt: the same.
+  EXPECT_EQ(Apply({Event("t", EventType::kResultReturned, "2026-03-06T10:00:00+07:00")}).outcome,
+            Outcome::kNoReceipt);
+
+  // The receipt arrives: judged on its deadline, late here, with its alert.
+  auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
+  received.due_at = T("2026-03-05T17:00:00+07:00");
+  alerts_.clear();
+  s = Apply({completed, received});
+  EXPECT_EQ(s.outcome, Outcome::kLate);
+  c = aggregate::Contribution(s);
+  EXPECT_EQ(c[F::kFinishedWithoutReceipt], 0);
+  EXPECT_EQ(c[F::kCompletedLate], 1);
+  EXPECT_EQ(c[F::kReceived], 1);
+  ASSERT_EQ(alerts_.size(), 1u);
+  EXPECT_EQ(alerts_[0].kind, AlertKind::kCompletedLate);
+}
+
 TEST_F(StateMachineTest, DuplicateEventIdChangesNothing) {
   auto received = Event("r", EventType::kReceived, "2026-03-02T08:00:00+07:00");
   auto req = Event("s1", EventType::kSupplementRequested, "2026-03-03T08:00:00+07:00");

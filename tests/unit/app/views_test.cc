@@ -155,7 +155,7 @@ TEST(SummaryTableTest, DepartmentNamesFitTheColumnByCharacter) {
   while (std::getline(lines, line)) {
     size_t chars = 0;
     for (unsigned char ch : line) chars += (ch & 0xC0) != 0x80;
-    EXPECT_EQ(chars, kDepartmentColumn + 8 * 10 + 12 + 9) << line;
+    EXPECT_EQ(chars, kDepartmentColumn + 8 * 10 + 12 + 11 + 9) << line;
     ++count;
   }
   EXPECT_EQ(count, 4);  // header, two departments, total
@@ -179,7 +179,8 @@ TEST(SummaryTableTest, ColumnsSplitFinishedFromOpenAndAddUp) {
   c[F::kOpen] = 6;
   c[F::kOpenOverdue] = 2;
   c[F::kOpenNoDeadline] = 3;
-  c[F::kCancelled] = 2;  // one of them refused at intake: never received
+  c[F::kCancelled] = 2;               // one of them refused at intake: never received
+  c[F::kFinishedWithoutReceipt] = 1;  // its receipt dead-lettered: not judged
   aggregate::AggregateTable::Rows rows;
   rows[AggregateKey{PartitionId(0), "SO-TP", "", Channel::kOnline}] = c;
   std::istringstream lines(SummaryTable(rows));
@@ -193,12 +194,13 @@ TEST(SummaryTableTest, ColumnsSplitFinishedFromOpenAndAddUp) {
     for (std::string f; in >> f;) out.push_back(f);
     return out;
   };
-  EXPECT_EQ(fields(header),
-            (std::vector<std::string>{"received", "finished", "on_time", "late", "no_due", "open",
-                                      "overdue", "open_no_due", "cancelled", "on_time%"}));
-  // on_time 3 + 2 + 1, late 1 + 1, no_due 4 + 1: finished 13; 13 + 6 + 2 = 21 counted, 20 received.
+  EXPECT_EQ(fields(header), (std::vector<std::string>{"received", "finished", "on_time", "late",
+                                                      "no_due", "open", "overdue", "open_no_due",
+                                                      "cancelled", "no_receipt", "on_time%"}));
+  // on_time 3 + 2 + 1, late 1 + 1, no_due 4 + 1: finished 13; 13 + 6 + 2 + 1 = 22 counted, 20
+  // received.
   EXPECT_EQ(fields(row),
-            (std::vector<std::string>{"20", "13", "6", "2", "5", "6", "2", "3", "2", "75.0"}));
+            (std::vector<std::string>{"20", "13", "6", "2", "5", "6", "2", "3", "2", "1", "75.0"}));
 }
 
 }  // namespace
