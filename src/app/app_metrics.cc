@@ -101,7 +101,8 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   {
     MetricFamily f = Family("iocstream_events_conflicting_total",
                             "Applied events that contradict their dossier's other events (a "
-                            "supplement requested after the end of processing), by kind.",
+                            "supplement requested after the end of processing, an end of "
+                            "processing dated before the receipt), by kind.",
                             kCounter);
     for (int k = 0; k < rules::kEventConflictCount; ++k) {
       Add(f, Load(probe_.conflicting_by_kind[static_cast<size_t>(k)]),

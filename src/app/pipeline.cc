@@ -884,6 +884,14 @@ void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent&
           ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
           event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
       break;
+    case rules::EventConflict::kEndBeforeReceipt:
+      spdlog::warn(
+          "conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': {} at {}: the "
+          "dossier's end of processing (completion, result return or cancellation) is dated "
+          "before its receipt; applied, the outcome judged on the earliest end{}",
+          ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
+          event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
+      break;
   }
 }
 

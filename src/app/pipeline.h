@@ -176,8 +176,8 @@ struct PipelineProbe {
   std::atomic<uint64_t> dead_lettered{0};
   std::array<std::atomic<uint64_t>, 16> dead_lettered_by_reason{};
   // Applied events that contradict their dossier's other events (a subset of applied), by
-  // rules::EventConflict: applied because the rules give them no effect in any arrival order,
-  // counted and logged so that the publishers' data is seen.
+  // rules::EventConflict: applied because the rules give them the same effect (often none) in
+  // any arrival order, counted and logged so that the publishers' data is seen.
   std::array<std::atomic<uint64_t>, 4> conflicting_by_kind{};
   std::atomic<uint64_t> offset_gaps{0};  // offsets skipped within a partition (should be 0)
   // Partitions whose log went back behind the stored offset (topic deleted and created again)

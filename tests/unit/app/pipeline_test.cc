@@ -1015,6 +1015,102 @@ TEST_F(PipelineTest, ASupplementRequestedAfterTheEndIsAppliedAndCounted) {
   EXPECT_TRUE(found);
 }
 
+// A completion dated before the dossier's receipt contradicts it (the result ready before the
+// dossier was accepted). It is applied, counted by kind and logged, in both arrival orders:
+// on the end when the receipt came first, on the receipt when the end came first, with the
+// same state either way. An end at the receipt's instant, or after it, is no conflict, nor a
+// redelivery.
+TEST_F(PipelineTest, AnEndDatedBeforeTheReceiptIsAppliedAndCountedInBothArrivalOrders) {
+  const Instant received = *ParseRfc3339("2026-03-03T01:00:00Z");
+  const Instant due = received + std::chrono::days(10);
+  const Instant before = received - std::chrono::days(1);
+  auto event = [&](const std::string& dossier, const std::string& id, EventType type, Instant at) {
+    DossierEvent e;
+    e.dossier_id = dossier;
+    e.event_id = id;
+    e.type = type;
+    e.occurred_at = at;
+    if (type == EventType::kReceived) e.due_at = due;
+    e.agency_code = "SO-TP";
+    return EncodeEvent(e);
+  };
+  const std::vector<std::string> payloads = {
+      // The receipt first, then a completion dated the day before it (and its redelivery).
+      event("RECEIPT-FIRST", "r1", EventType::kReceived, received),
+      event("RECEIPT-FIRST", "r2", EventType::kCompleted, before),
+      event("RECEIPT-FIRST", "r2", EventType::kCompleted, before),
+      // The completion first, then the receipt dated the day after it.
+      event("END-FIRST", "e1", EventType::kCompleted, before),
+      event("END-FIRST", "e2", EventType::kReceived, received),
+      // Completed at the receipt's instant, or after it: no conflict.
+      event("SAME-INSTANT", "s1", EventType::kCompleted, received),
+      event("SAME-INSTANT", "s2", EventType::kReceived, received),
+      event("NORMAL", "n1", EventType::kReceived, received),
+      event("NORMAL", "n2", EventType::kCompleted, received + std::chrono::hours(5)),
+  };
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  {
+    PipelineOptions options;
+    options.clock = TimerClock::kWatermark;
+    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}},
+                      options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  spdlog::set_default_logger(previous);
+
+  EXPECT_EQ(probe.consumed.load(), records.size());
+  EXPECT_EQ(probe.applied.load(), records.size() - 1);
+  EXPECT_EQ(probe.duplicates.load(), 1u);
+  EXPECT_EQ(probe.dead_lettered.load(), 0u);
+  const auto conflicts = [&probe](rules::EventConflict kind) {
+    return probe.conflicting_by_kind[static_cast<size_t>(kind)].load();
+  };
+  EXPECT_EQ(conflicts(rules::EventConflict::kEndBeforeReceipt), 2u);
+  EXPECT_EQ(conflicts(rules::EventConflict::kSupplementAfterEnd), 0u);
+  for (const char* id : {"RECEIPT-FIRST", "END-FIRST"}) {
+    auto dossier = store_->GetDossier(id);
+    ASSERT_TRUE(dossier.has_value() && dossier->has_value()) << id;
+    EXPECT_EQ((*dossier)->received_at, received) << id;
+    EXPECT_EQ((*dossier)->completed_at, before) << id;
+    EXPECT_EQ((*dossier)->due_at, due) << id;
+    EXPECT_EQ((*dossier)->status, DossierStatus::kCompleted) << id;
+    EXPECT_EQ((*dossier)->outcome, Outcome::kEarly) << id;
+  }
+
+  // One line (the second falls within 10 s of it), naming the dossier, record and event.
+  std::vector<std::string> lines;
+  for (const std::string& line : sink->last_formatted()) {
+    if (line.find("(end_before_receipt)") != std::string::npos) lines.push_back(line);
+  }
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("dossier 'RECEIPT-FIRST', events[0] offset 1, event 'r2'"),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[0].find("dated before its receipt"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("[warning]"), std::string::npos) << lines[0];
+
+  // Exported under its kind, beside supplement_after_end.
+  RelayProbe relay;
+  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
+  std::map<std::string, double> exported;
+  for (const prometheus::MetricFamily& family : metrics.Collect()) {
+    if (family.name != "iocstream_events_conflicting_total") continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      ASSERT_EQ(metric.label.size(), 1u);
+      exported[metric.label[0].value] = metric.counter.value;
+    }
+  }
+  EXPECT_EQ(exported, (std::map<std::string, double>{{"end_before_receipt", 2.0},
+                                                     {"supplement_after_end", 0.0}}));
+}
+
 // After a restart the stored watermark is the clock: the first event behind it is late data
 // as well, and gets the allowed lateness before its breach (a resumed replay raised a false
 // breach for a dossier completed on time when its first event came first after the restart).
