@@ -99,6 +99,11 @@ struct PipelineOptions {
   // can be rewritten under their name (files); a Kafka partition cannot, and its records are
   // not hashed.
   bool source_checks = false;
+  // Skip records whose payload is empty or whitespace only (what the decoder calls `empty`):
+  // counted (PipelineProbe::blank_skipped) and their offsets committed, not dead-lettered. For
+  // file sources (`replay`), where a blank line is layout, not an event; a Kafka record is a
+  // message even when empty, and is dead-lettered.
+  bool skip_blank_records = false;
   // The changelog each commit is written to before the state store (`run` with
   // kafka.changelog_topic; app/changelog.h), mirroring the partitions of `changelog_topic`'s
   // events (the source topic). Not owned; outlives the Pipeline. nullptr: none.
@@ -160,8 +165,8 @@ inline constexpr size_t kNoDeadlineReasonCount = 2;
 [[nodiscard]] std::string_view ToString(NoDeadlineReason reason);
 
 // Counters of what happened to every consumed record (the probe of this component).
-// consumed == applied + duplicates + dead_lettered always holds after each batch;
-// late_applied is a subset of applied.
+// consumed == applied + duplicates + dead_lettered + blank_skipped always holds after each
+// batch; late_applied is a subset of applied.
 struct PipelineProbe {
   std::atomic<uint64_t> consumed{0};
   std::atomic<uint64_t> applied{0};
@@ -175,6 +180,9 @@ struct PipelineProbe {
   std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> dead_lettered{0};
   std::array<std::atomic<uint64_t>, 16> dead_lettered_by_reason{};
+  // Blank records skipped (PipelineOptions::skip_blank_records: blank lines of files; always
+  // 0 otherwise).
+  std::atomic<uint64_t> blank_skipped{0};
   // Applied events that contradict their dossier's other events (a subset of applied), by
   // rules::EventConflict: applied because the rules give them the same effect (often none) in
   // any arrival order, counted and logged so that the publishers' data is seen.

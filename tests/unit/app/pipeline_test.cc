@@ -1111,6 +1111,59 @@ TEST_F(PipelineTest, AnEndDatedBeforeTheReceiptIsAppliedAndCountedInBothArrivalO
                                                      {"supplement_after_end", 0.0}}));
 }
 
+// A blank record (empty, or whitespace only) of a file source is a blank line, layout rather
+// than an event: with skip_blank_records (replay) it is skipped and counted, not dead-lettered,
+// and its offset is committed like any other (the accounting identity holds with it). Without
+// the option (a Kafka source) it is a message, dead-lettered as `empty`.
+TEST_F(PipelineTest, BlankRecordsOfFilesAreSkippedAndCountedNotDeadLettered) {
+  const std::vector<std::string> payloads = {
+      Event("A", EventType::kReceived, "2026-03-02T01:00:00Z", "2026-03-04T01:00:00Z"),
+      "",
+      " \t\r",
+      "not json",
+      Event("A", EventType::kCompleted, "2026-03-03T01:00:00Z"),
+      "   "};
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  const TopicPartition tp{"events", PartitionId(0)};
+  const auto empty = static_cast<size_t>(DecodeErrorReason::kEmpty);
+  {
+    PipelineOptions options;
+    options.clock = TimerClock::kWatermark;
+    options.skip_blank_records = true;
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    ApplyAndStop(*store_, options, probe, aggregates,
+                 rules::RulesContext{calendar_.get(), nullptr, {}}, records);
+    EXPECT_EQ(probe.consumed.load(), 6u);
+    EXPECT_EQ(probe.applied.load(), 2u);
+    EXPECT_EQ(probe.blank_skipped.load(), 3u);
+    EXPECT_EQ(probe.dead_lettered.load(), 1u);  // "not json"
+    EXPECT_EQ(probe.dead_lettered_by_reason[empty].load(), 0u);
+    EXPECT_EQ(probe.consumed.load(), probe.applied.load() + probe.duplicates.load() +
+                                         probe.dead_lettered.load() + probe.blank_skipped.load());
+    // Every offset is done, the trailing blank one included.
+    EXPECT_EQ(store_->GetOffset(tp).value(), Offset(6));
+    // The outbox holds the one dead letter (and any alert).
+    uint64_t alerts = 0;
+    for (const auto& n : probe.alerts_by_kind) alerts += n.load();
+    auto outbox = store_->ReadOutbox(100);
+    ASSERT_TRUE(outbox.has_value()) << outbox.error().message;
+    EXPECT_EQ(outbox->size(), 1u + alerts);
+  }
+  std::unique_ptr<state::StateStore> kafka = OpenOtherStore("kafka");
+  ASSERT_NE(kafka, nullptr);
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  ApplyAndStop(*kafka, options, probe, aggregates,
+               rules::RulesContext{calendar_.get(), nullptr, {}}, records);
+  EXPECT_EQ(probe.blank_skipped.load(), 0u);
+  EXPECT_EQ(probe.dead_lettered.load(), 4u);
+  EXPECT_EQ(probe.dead_lettered_by_reason[empty].load(), 3u);
+  kafka.reset();
+}
+
 // After a restart the stored watermark is the clock: the first event behind it is late data
 // as well, and gets the allowed lateness before its breach (a resumed replay raised a false
 // breach for a dossier completed on time when its first event came first after the restart).
