@@ -74,6 +74,18 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
                        "Dossiers received without due_at whose procedure code the procedure "
                        "catalog does not know: they have no deadline.",
                        kCounter, Load(probe_.unknown_procedures)));
+  {
+    MetricFamily f = Family("iocstream_events_received_without_deadline_total",
+                            "Dossiers received without due_at that the procedure catalog gives "
+                            "no deadline for another reason than an unknown procedure code: "
+                            "no duration for their channel, or no procedure code; by reason.",
+                            kCounter);
+    for (size_t r = 0; r < kNoDeadlineReasonCount; ++r) {
+      Add(f, Load(probe_.received_without_deadline[r]),
+          {{"reason", std::string(ToString(static_cast<NoDeadlineReason>(r)))}});
+    }
+    out.push_back(std::move(f));
+  }
   out.push_back(Single("iocstream_events_duplicate_total",
                        "Events ignored because their event id (or offset) was already applied.",
                        kCounter, Load(probe_.duplicates)));
@@ -89,7 +101,8 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   {
     MetricFamily f = Family("iocstream_events_conflicting_total",
                             "Applied events that contradict their dossier's other events (a "
-                            "supplement requested after the end of processing), by kind.",
+                            "supplement requested after the end of processing, an end of "
+                            "processing dated before the receipt), by kind.",
                             kCounter);
     for (int k = 0; k < rules::kEventConflictCount; ++k) {
       Add(f, Load(probe_.conflicting_by_kind[static_cast<size_t>(k)]),

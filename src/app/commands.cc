@@ -227,14 +227,18 @@ struct PipelineSession {
   // The per-department table, then the accounting of every consumed record, on stdout.
   void PrintSummary() const {
     std::printf("%s", SummaryTable(aggregates.Snapshot()).c_str());
+    // Blank lines of files (replay) are named only when there were some.
+    const uint64_t blank_lines = probe.blank_skipped.load();
+    const std::string blank =
+        blank_lines > 0 ? fmt::format(" + blank lines skipped {}", blank_lines) : std::string();
     std::printf(
-        "consumed %llu = applied %llu (late %llu) + duplicates %llu + dead-lettered %llu; "
+        "consumed %llu = applied %llu (late %llu) + duplicates %llu + dead-lettered %llu%s; "
         "offset gaps %llu; timers fired %llu; alerts published %llu; state bytes written %llu\n",
         static_cast<unsigned long long>(probe.consumed.load()),
         static_cast<unsigned long long>(probe.applied.load()),
         static_cast<unsigned long long>(probe.late_applied.load()),
         static_cast<unsigned long long>(probe.duplicates.load()),
-        static_cast<unsigned long long>(probe.dead_lettered.load()),
+        static_cast<unsigned long long>(probe.dead_lettered.load()), blank.c_str(),
         static_cast<unsigned long long>(probe.offset_gaps.load()),
         static_cast<unsigned long long>(probe.timers_fired.load()),
         static_cast<unsigned long long>(relay_probe.alerts_published.load()),

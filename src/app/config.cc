@@ -528,7 +528,8 @@ PipelineOptions PipelineOptionsFor(const Config& config, PipelineMode mode) {
   options.max_time_ahead = config.max_time_ahead;
   if (mode == PipelineMode::kReplay) {
     options.hash_partitions = config.replay_partitions;
-    options.source_checks = true;  // files can be rewritten under their path
+    options.source_checks = true;       // files can be rewritten under their path
+    options.skip_blank_records = true;  // a blank line of a file is layout, not a record
   }
   options.commit_interval = Millis(static_cast<int64_t>(config.state.commit_interval_ms));
   options.commit_max_records = config.state.commit_max_records;

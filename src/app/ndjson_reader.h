@@ -6,7 +6,8 @@
 // Lines: separated by '\n'; a UTF-8 byte-order mark before the first line is dropped. Record i
 // of the file is line i (0-based): its offset, the resume position stored with the state.
 // Every line, blank or malformed ones included, becomes a record, so that the pipeline
-// accounts for it (dead letter) and no offset is skipped, but one: a last line without a line
+// accounts for it (a dead letter; a blank line is skipped and counted, see PipelineOptions::
+// skip_blank_records) and no offset is skipped, but one: a last line without a line
 // feed that may be the start of an event a producer is still writing (not complete JSON, only
 // whitespace, a JSON scalar, or longer than kMaxPayloadBytes) is held back (HeldBackLine);
 // the replay stops before it, and the next replay of the file, once the line is complete,

@@ -35,8 +35,8 @@ void CountUp(std::atomic<uint64_t>& counter, uint64_t n) {
 
 constexpr Instant kMaxInstant = Instant::max();
 
-// Pipeline::LogRateLimit: a warning about the data (a conflict kind, unknown procedures) is
-// logged at most this often.
+// Pipeline::LogRateLimit: a warning about the data (a conflict kind, receipts without a deadline)
+// is logged at most this often.
 constexpr std::chrono::seconds kLogInterval{10};
 
 // The value of a receipt's field as a conflicting_receipt detail quotes it: the event's, or
@@ -530,22 +530,47 @@ void Pipeline::Update(Entry& entry, DossierState next) {
   EndChange(entry);
 }
 
-void Pipeline::CheckProcedureKnown(const DossierState& state) {
-  if (state.due_source != DueSource::kNone || rules_.catalog == nullptr ||
-      state.procedure_code.empty() || rules_.catalog->Find(state.procedure_code) != nullptr) {
+void Pipeline::CheckReceiptDeadline(const DossierState& state) {
+  if (state.due_source != DueSource::kNone || rules_.catalog == nullptr) return;
+  uint64_t unlogged = 0;
+  const auto since = [&unlogged](std::string_view metric) {
+    return unlogged > 0 ? fmt::format(" ({} more such dossier(s) since the last warning; see {})",
+                                      unlogged, metric)
+                        : std::string();
+  };
+  constexpr std::string_view kNoDeadlineMetric = "iocstream_events_received_without_deadline_total";
+  if (state.procedure_code.empty()) {
+    const auto reason = static_cast<size_t>(NoDeadlineReason::kNoProcedureCode);
+    CountUp(probe_.received_without_deadline[reason], 1);
+    if (!no_deadline_logs_[reason].Admit(unlogged)) return;
+    spdlog::warn(
+        "dossier '{}' (agency {}): its received event has no due_at and the dossier has no "
+        "procedure code to look its duration up in the procedure catalog: the dossier has no "
+        "deadline{}",
+        state.dossier_id, state.agency_code.view(), since(kNoDeadlineMetric));
     return;
   }
-  CountUp(probe_.unknown_procedures, 1);
-  uint64_t unlogged = 0;
-  if (!unknown_procedure_log_.Admit(unlogged)) return;
+  const rules::ProcedureRule* rule = rules_.catalog->Find(state.procedure_code);
+  if (rule == nullptr) {
+    CountUp(probe_.unknown_procedures, 1);
+    if (!unknown_procedure_log_.Admit(unlogged)) return;
+    spdlog::warn(
+        "dossier '{}' (agency {}): procedure code '{}' is not in the procedure catalog and its "
+        "received event has no due_at: the dossier has no deadline{}",
+        state.dossier_id, state.agency_code.view(), state.procedure_code.view(),
+        since("iocstream_events_unknown_procedure_total"));
+    return;
+  }
+  if (rule->DurationFor(state.channel)) return;
+  const auto reason = static_cast<size_t>(NoDeadlineReason::kNoDurationForChannel);
+  CountUp(probe_.received_without_deadline[reason], 1);
+  if (!no_deadline_logs_[reason].Admit(unlogged)) return;
   spdlog::warn(
-      "dossier '{}' (agency {}): procedure code '{}' is not in the procedure catalog and its "
-      "received event has no due_at: the dossier has no deadline{}",
+      "dossier '{}' (agency {}): procedure '{}' is in the procedure catalog but has no duration "
+      "for channel {} (nor an in-person one, which stands in for it), and its received event "
+      "has no due_at: the dossier has no deadline{}",
       state.dossier_id, state.agency_code.view(), state.procedure_code.view(),
-      unlogged > 0 ? fmt::format(" ({} more such dossier(s) since the last warning; see "
-                                 "iocstream_events_unknown_procedure_total)",
-                                 unlogged)
-                   : std::string());
+      ToString(state.channel), since(kNoDeadlineMetric));
 }
 
 bool Pipeline::LogRateLimit::Admit(uint64_t& unlogged_before) {
@@ -859,6 +884,14 @@ void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent&
           ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
           event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
       break;
+    case rules::EventConflict::kEndBeforeReceipt:
+      spdlog::warn(
+          "conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': {} at {}: the "
+          "dossier's end of processing (completion, result return or cancellation) is dated "
+          "before its receipt; applied, the outcome judged on the earliest end{}",
+          ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
+          event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
+      break;
   }
 }
 
@@ -1080,6 +1113,13 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     }
     if (!d.has_value()) {
       const DecodeError& err = d.error();
+      if (err.reason == DecodeErrorReason::kEmpty && options_.skip_blank_records) {
+        // A blank line of a file: layout, not an event. Its offset is done like any other
+        // (the source check's chain holds it, as the reader hashes every line).
+        CountUp(probe_.blank_skipped, 1);
+        consumed(next_offset_slot(rec), i, done);
+        continue;
+      }
       alert::OutboxMessage m;
       m.kind = alert::OutboxKind::kDeadLetter;
       m.headers = DeadLetterHeaders(MakeDeadLetter(err, tp, rec.offset));
@@ -1120,7 +1160,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     }
     CountUp(probe_.applied, 1);
     if (conflict) ReportConflict(*conflict, event, tp, rec.offset);
-    if (!had_receipt && event.type == EventType::kReceived) CheckProcedureKnown(*entry->current);
+    if (!had_receipt && event.type == EventType::kReceived) CheckReceiptDeadline(*entry->current);
     // Late data: behind the watermark (replay), or older than the allowed lateness (live).
     const bool late = options_.clock == TimerClock::kWatermark
                           ? event.occurred_at < watermark_before
@@ -1228,6 +1268,16 @@ Status Pipeline::FireTimers(std::span<const PartitionId> partitions, Instant now
     if (Status s = FireDue(p, now, now); !s) return fatal_ = s;
   }
   return Commit(CommitTrigger::kTimers);
+}
+
+std::string_view ToString(NoDeadlineReason reason) {
+  switch (reason) {
+    case NoDeadlineReason::kNoDurationForChannel:
+      return "no_duration_for_channel";
+    case NoDeadlineReason::kNoProcedureCode:
+      return "no_procedure_code";
+  }
+  return "unknown";
 }
 
 std::string_view ToString(PipelineWait wait) {

@@ -99,6 +99,11 @@ struct PipelineOptions {
   // can be rewritten under their name (files); a Kafka partition cannot, and its records are
   // not hashed.
   bool source_checks = false;
+  // Skip records whose payload is empty or whitespace only (what the decoder calls `empty`):
+  // counted (PipelineProbe::blank_skipped) and their offsets committed, not dead-lettered. For
+  // file sources (`replay`), where a blank line is layout, not an event; a Kafka record is a
+  // message even when empty, and is dead-lettered.
+  bool skip_blank_records = false;
   // The changelog each commit is written to before the state store (`run` with
   // kafka.changelog_topic; app/changelog.h), mirroring the partitions of `changelog_topic`'s
   // events (the source topic). Not owned; outlives the Pipeline. nullptr: none.
@@ -148,9 +153,20 @@ inline constexpr size_t kPipelineWaitCount = 3;
 // "source", "decoder", "state_writer".
 [[nodiscard]] std::string_view ToString(PipelineWait wait);
 
+// Why a dossier's receipt without due_at got no deadline from the procedure catalog, besides
+// a procedure code the catalog does not know (PipelineProbe::unknown_procedures). Stable
+// names (ToString): the reason label of iocstream_events_received_without_deadline_total.
+enum class NoDeadlineReason : uint8_t {
+  kNoDurationForChannel,  // "no_duration_for_channel": the catalog knows the procedure but
+                          // gives no duration for the dossier's channel (nor an in-person one)
+  kNoProcedureCode,       // "no_procedure_code": the dossier has no procedure code
+};
+inline constexpr size_t kNoDeadlineReasonCount = 2;
+[[nodiscard]] std::string_view ToString(NoDeadlineReason reason);
+
 // Counters of what happened to every consumed record (the probe of this component).
-// consumed == applied + duplicates + dead_lettered always holds after each batch;
-// late_applied is a subset of applied.
+// consumed == applied + duplicates + dead_lettered + blank_skipped always holds after each
+// batch; late_applied is a subset of applied.
 struct PipelineProbe {
   std::atomic<uint64_t> consumed{0};
   std::atomic<uint64_t> applied{0};
@@ -158,12 +174,18 @@ struct PipelineProbe {
   // Receipts (a dossier's first received event) without due_at whose procedure code the
   // catalog does not know: the dossier gets no deadline (a subset of applied).
   std::atomic<uint64_t> unknown_procedures{0};
+  // Receipts without due_at left without a deadline for another reason, by NoDeadlineReason
+  // (a subset of applied; like unknown_procedures, counted only with a catalog).
+  std::array<std::atomic<uint64_t>, kNoDeadlineReasonCount> received_without_deadline{};
   std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> dead_lettered{0};
   std::array<std::atomic<uint64_t>, 16> dead_lettered_by_reason{};
+  // Blank records skipped (PipelineOptions::skip_blank_records: blank lines of files; always
+  // 0 otherwise).
+  std::atomic<uint64_t> blank_skipped{0};
   // Applied events that contradict their dossier's other events (a subset of applied), by
-  // rules::EventConflict: applied because the rules give them no effect in any arrival order,
-  // counted and logged so that the publishers' data is seen.
+  // rules::EventConflict: applied because the rules give them the same effect (often none) in
+  // any arrival order, counted and logged so that the publishers' data is seen.
   std::array<std::atomic<uint64_t>, 4> conflicting_by_kind{};
   std::atomic<uint64_t> offset_gaps{0};  // offsets skipped within a partition (should be 0)
   // Partitions whose log went back behind the stored offset (topic deleted and created again)
@@ -575,10 +597,12 @@ class Pipeline {
   void Update(Entry& entry, DossierState next);
   // `wall_now`: the wall clock of the call (PipelineProbe::breaches_detected_live).
   void QueueAlerts(const std::vector<AlertIntent>& alerts, Instant wall_now);
-  // After a dossier's receipt: counts (and logs, at most every 10 s) a dossier left without a
-  // deadline because the catalog does not know its procedure code (a typo such as 1.00045),
-  // which the KPIs would otherwise count as on time without a word.
-  void CheckProcedureKnown(const DossierState& state);
+  // After a dossier's receipt without due_at, with a catalog: counts (and logs, at most every
+  // 10 s per reason) a dossier left without a deadline because the catalog does not know its
+  // procedure code (a typo such as 1.00045), has no duration for its channel, or because it
+  // has no procedure code (NoDeadlineReason), which the KPIs would otherwise count as on time
+  // without a word.
+  void CheckReceiptDeadline(const DossierState& state);
   Status FireDue(PartitionId partition, Instant up_to, Instant wall_now);
   Status ExtendHead(PartitionId partition, TimerHead& head, Instant up_to);
   // A put or delete of the timer of `entry` (its dossier `dossier_id`) on `partition`, due at
@@ -743,7 +767,8 @@ class Pipeline {
     // line (and the count starts again), else this one is counted.
     bool Admit(uint64_t& unlogged_before);
   };
-  LogRateLimit unknown_procedure_log_;  // CheckProcedureKnown's
+  LogRateLimit unknown_procedure_log_;  // CheckReceiptDeadline's, per kind of dossier
+  std::array<LogRateLimit, kNoDeadlineReasonCount> no_deadline_logs_{};
 
   // The batch being built.
   //

@@ -711,6 +711,8 @@ std::string_view ToString(EventConflict conflict) {
   switch (conflict) {
     case EventConflict::kSupplementAfterEnd:
       return "supplement_after_end";
+    case EventConflict::kEndBeforeReceipt:
+      return "end_before_receipt";
   }
   return "unknown";
 }
@@ -725,6 +727,17 @@ std::optional<EventConflict> ConflictOf(const DossierState* state, const Dossier
       if (end && e.occurred_at > *end) return EventConflict::kSupplementAfterEnd;
       return std::nullopt;
     }
+    case EventType::kReceived: {
+      // The receipt, after ends dated before it (a later receipt is a second one: its own
+      // check is ReceiptConflict's).
+      if (s.received_at) return std::nullopt;
+      OptionalInstant first_end;
+      for (const OptionalInstant end : {s.completed_at, s.returned_at, s.closed_at}) {
+        if (end) MinInto(first_end, *end);
+      }
+      if (first_end && *first_end < e.occurred_at) return EventConflict::kEndBeforeReceipt;
+      return std::nullopt;
+    }
     case EventType::kCompleted:
     case EventType::kResultReturned:
     case EventType::kWithdrawn:
@@ -734,8 +747,10 @@ std::optional<EventConflict> ConflictOf(const DossierState* state, const Dossier
     default:
       return std::nullopt;
   }
-  // An end of processing: the supplement requests it puts after the end, that were not after
-  // it already (those were counted as they came).
+  // An end of processing dated before the receipt.
+  if (s.received_at && e.occurred_at < *s.received_at) return EventConflict::kEndBeforeReceipt;
+  // The supplement requests it puts after the end, that were not after it already (those were
+  // counted as they came).
   if (s.pause_marks.empty()) return std::nullopt;
   const std::optional<Instant> end = EndOfProcessing(s);
   OptionalInstant completed = s.completed_at;

@@ -285,8 +285,16 @@ enum class EventConflict : uint8_t {
   // arrives, and the end is the fact to keep). A request before the end that arrives after it
   // is late data, not a conflict.
   kSupplementAfterEnd = 0,
+  // "end_before_receipt": an end of processing (completion, result return, withdrawal,
+  // refusal or rejection) at an instant before the dossier's receipt: the result was ready, or
+  // the dossier closed, before it was accepted; mostly swapped dates or a wrong offset. Found
+  // in both arrival orders: on each end event dated before the receipt when the receipt came
+  // first, else on the receipt, once, when an end dated before it came first (equal instants
+  // are none). Applied, as the other ends are (the end is kept and the outcome judged on it),
+  // counted and logged. When an end event reveals both, it counts as end_before_receipt.
+  kEndBeforeReceipt = 1,
 };
-inline constexpr int kEventConflictCount = 1;
+inline constexpr int kEventConflictCount = 2;
 [[nodiscard]] std::string_view ToString(EventConflict conflict);
 
 // The conflict applying `event` to `state` (nullptr: the dossier's first event, which has

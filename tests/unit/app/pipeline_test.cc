@@ -590,6 +590,136 @@ TEST_F(PipelineTest, AReceiptWithAProcedureTheCatalogDoesNotKnowIsCountedAndLogg
   EXPECT_EQ(exported, 2.0);
 }
 
+// Two more receipts without due_at got no deadline without a word: one whose procedure the
+// catalog knows but gives no duration for the dossier's channel (an online-only procedure
+// received in person), and one with no procedure code at all. Each is counted by reason
+// (iocstream_events_received_without_deadline_total{reason}) and logged, once per reason per
+// 10 s; a receipt with its own due_at, a channel the catalog has a duration for, a code from
+// an earlier event, a duplicate or a second receipt are not, nor anything without a catalog.
+TEST_F(PipelineTest, AReceiptTheCatalogGivesNoDeadlineIsCountedByReasonAndLogged) {
+  auto catalog = rules::ProcedureCatalog::Create(
+      {rules::ProcedureRule{"1.002856", "2 working days",
+                            rules::LegalDuration{2, rules::DurationUnit::kWorkingDays},
+                            std::nullopt, std::nullopt, std::nullopt},
+       rules::ProcedureRule{"1.004227", "online only", std::nullopt,
+                            rules::LegalDuration{3, rules::DurationUnit::kWorkingDays},
+                            std::nullopt, std::nullopt}});
+  ASSERT_TRUE(catalog.has_value()) << catalog.error().message;
+  const auto event = [](const std::string& dossier, const std::string& event_id, EventType type,
+                        const char* procedure, Channel channel, std::optional<const char*> due) {
+    DossierEvent e;
+    e.dossier_id = dossier;
+    e.event_id = event_id;
+    e.type = type;
+    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
+    if (due) e.due_at = *ParseRfc3339(*due);
+    e.agency_code = "SO-TP";
+    e.procedure_code = procedure;
+    e.channel = channel;
+    return EncodeEvent(e);
+  };
+  const auto received = [&](const std::string& dossier, const std::string& event_id,
+                            const char* procedure, Channel channel,
+                            std::optional<const char*> due = std::nullopt) {
+    return event(dossier, event_id, EventType::kReceived, procedure, channel, due);
+  };
+  const char* kDue = "2026-03-04T01:00:00Z";
+  const std::vector<std::string> payloads = {
+      received("PAPER", "p", "1.004227", Channel::kInPerson),
+      received("PAPER", "p", "1.004227", Channel::kInPerson),        // a duplicate
+      received("PAPER", "p-again", "1.004227", Channel::kInPerson),  // a second receipt
+      received("NO-CHANNEL", "n", "1.004227", Channel::kUnknown),
+      received("WEB", "w", "1.004227", Channel::kOnline),
+      received("PAPER-DUE", "pd", "1.004227", Channel::kInPerson, kDue),
+      received("NO-CODE", "c", "", Channel::kInPerson),
+      received("NO-CODE-DUE", "cd", "", Channel::kInPerson, kDue),
+      event("CODE-EARLIER", "e1", EventType::kSubmitted, "1.002856", Channel::kInPerson,
+            std::nullopt),
+      received("CODE-EARLIER", "e2", "", Channel::kInPerson),
+      received("TYPO", "t", "1.00045", Channel::kInPerson)};
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  {
+    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), &*catalog, {}},
+                      options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  spdlog::set_default_logger(previous);
+
+  const auto count = [&probe](NoDeadlineReason reason) {
+    return probe.received_without_deadline[static_cast<size_t>(reason)].load();
+  };
+  EXPECT_EQ(count(NoDeadlineReason::kNoDurationForChannel), 2u);  // PAPER and NO-CHANNEL
+  EXPECT_EQ(count(NoDeadlineReason::kNoProcedureCode), 1u);       // NO-CODE
+  EXPECT_EQ(probe.unknown_procedures.load(), 1u);                 // TYPO, counted as before
+  EXPECT_EQ(probe.applied.load(), records.size() - 1);
+  for (const char* id : {"PAPER", "NO-CHANNEL", "NO-CODE"}) {
+    auto dossier = store_->GetDossier(id);
+    ASSERT_TRUE(dossier.has_value() && dossier->has_value()) << id;
+    EXPECT_EQ((*dossier)->due_source, DueSource::kNone) << id;
+    EXPECT_FALSE((*dossier)->due_at.has_value()) << id;
+  }
+  for (const char* id : {"WEB", "CODE-EARLIER"}) {
+    auto dossier = store_->GetDossier(id);
+    ASSERT_TRUE(dossier.has_value() && dossier->has_value()) << id;
+    EXPECT_EQ((*dossier)->due_source, DueSource::kCatalog) << id;
+  }
+
+  // One warning per reason: the first dossier of each; the second falls within 10 s.
+  std::vector<std::string> no_duration;
+  std::vector<std::string> no_code;
+  for (const std::string& line : sink->last_formatted()) {
+    if (line.find("has no duration for channel") != std::string::npos) {
+      no_duration.push_back(line);
+    }
+    if (line.find("has no procedure code") != std::string::npos) no_code.push_back(line);
+  }
+  ASSERT_EQ(no_duration.size(), 1u);
+  EXPECT_NE(no_duration[0].find("'PAPER'"), std::string::npos) << no_duration[0];
+  EXPECT_NE(no_duration[0].find("'1.004227'"), std::string::npos) << no_duration[0];
+  EXPECT_NE(no_duration[0].find("channel in_person"), std::string::npos) << no_duration[0];
+  EXPECT_NE(no_duration[0].find("[warning]"), std::string::npos) << no_duration[0];
+  ASSERT_EQ(no_code.size(), 1u);
+  EXPECT_NE(no_code[0].find("'NO-CODE'"), std::string::npos) << no_code[0];
+  EXPECT_NE(no_code[0].find("[warning]"), std::string::npos) << no_code[0];
+
+  // Exported by reason, both series always.
+  RelayProbe relay;
+  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
+  std::map<std::string, double> exported;
+  for (const prometheus::MetricFamily& f : metrics.Collect()) {
+    if (f.name != "iocstream_events_received_without_deadline_total") continue;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      ASSERT_EQ(m.label.size(), 1u);
+      EXPECT_EQ(m.label[0].name, "reason");
+      exported[m.label[0].value] = m.counter.value;
+    }
+  }
+  EXPECT_EQ(exported, (std::map<std::string, double>{{"no_duration_for_channel", 2.0},
+                                                     {"no_procedure_code", 1.0}}));
+
+  // Without a catalog every deadline comes from the events: nothing is counted.
+  std::unique_ptr<state::StateStore> other = OpenOtherStore("no-catalog");
+  ASSERT_NE(other, nullptr);
+  PipelineProbe without;
+  aggregate::AggregateTable other_aggregates;
+  ApplyAndStop(*other, options, without, other_aggregates,
+               rules::RulesContext{calendar_.get(), nullptr, {}}, records);
+  for (size_t r = 0; r < kNoDeadlineReasonCount; ++r) {
+    EXPECT_EQ(without.received_without_deadline[r].load(), 0u) << r;
+  }
+  EXPECT_EQ(without.applied.load(), records.size() - 1);
+  other.reset();
+}
+
 // One event dated decades ahead (a source's wrong clock or year) moved its partition's
 // watermark there: every later event was late, and timers due before it fired at once or,
 // in the helper's repro, never. An event more than max_time_ahead ahead of both the wall
@@ -883,6 +1013,155 @@ TEST_F(PipelineTest, ASupplementRequestedAfterTheEndIsAppliedAndCounted) {
     }
   }
   EXPECT_TRUE(found);
+}
+
+// A completion dated before the dossier's receipt contradicts it (the result ready before the
+// dossier was accepted). It is applied, counted by kind and logged, in both arrival orders:
+// on the end when the receipt came first, on the receipt when the end came first, with the
+// same state either way. An end at the receipt's instant, or after it, is no conflict, nor a
+// redelivery.
+TEST_F(PipelineTest, AnEndDatedBeforeTheReceiptIsAppliedAndCountedInBothArrivalOrders) {
+  const Instant received = *ParseRfc3339("2026-03-03T01:00:00Z");
+  const Instant due = received + std::chrono::days(10);
+  const Instant before = received - std::chrono::days(1);
+  auto event = [&](const std::string& dossier, const std::string& id, EventType type, Instant at) {
+    DossierEvent e;
+    e.dossier_id = dossier;
+    e.event_id = id;
+    e.type = type;
+    e.occurred_at = at;
+    if (type == EventType::kReceived) e.due_at = due;
+    e.agency_code = "SO-TP";
+    return EncodeEvent(e);
+  };
+  const std::vector<std::string> payloads = {
+      // The receipt first, then a completion dated the day before it (and its redelivery).
+      event("RECEIPT-FIRST", "r1", EventType::kReceived, received),
+      event("RECEIPT-FIRST", "r2", EventType::kCompleted, before),
+      event("RECEIPT-FIRST", "r2", EventType::kCompleted, before),
+      // The completion first, then the receipt dated the day after it.
+      event("END-FIRST", "e1", EventType::kCompleted, before),
+      event("END-FIRST", "e2", EventType::kReceived, received),
+      // Completed at the receipt's instant, or after it: no conflict.
+      event("SAME-INSTANT", "s1", EventType::kCompleted, received),
+      event("SAME-INSTANT", "s2", EventType::kReceived, received),
+      event("NORMAL", "n1", EventType::kReceived, received),
+      event("NORMAL", "n2", EventType::kCompleted, received + std::chrono::hours(5)),
+  };
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  {
+    PipelineOptions options;
+    options.clock = TimerClock::kWatermark;
+    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}},
+                      options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  spdlog::set_default_logger(previous);
+
+  EXPECT_EQ(probe.consumed.load(), records.size());
+  EXPECT_EQ(probe.applied.load(), records.size() - 1);
+  EXPECT_EQ(probe.duplicates.load(), 1u);
+  EXPECT_EQ(probe.dead_lettered.load(), 0u);
+  const auto conflicts = [&probe](rules::EventConflict kind) {
+    return probe.conflicting_by_kind[static_cast<size_t>(kind)].load();
+  };
+  EXPECT_EQ(conflicts(rules::EventConflict::kEndBeforeReceipt), 2u);
+  EXPECT_EQ(conflicts(rules::EventConflict::kSupplementAfterEnd), 0u);
+  for (const char* id : {"RECEIPT-FIRST", "END-FIRST"}) {
+    auto dossier = store_->GetDossier(id);
+    ASSERT_TRUE(dossier.has_value() && dossier->has_value()) << id;
+    EXPECT_EQ((*dossier)->received_at, received) << id;
+    EXPECT_EQ((*dossier)->completed_at, before) << id;
+    EXPECT_EQ((*dossier)->due_at, due) << id;
+    EXPECT_EQ((*dossier)->status, DossierStatus::kCompleted) << id;
+    EXPECT_EQ((*dossier)->outcome, Outcome::kEarly) << id;
+  }
+
+  // One line (the second falls within 10 s of it), naming the dossier, record and event.
+  std::vector<std::string> lines;
+  for (const std::string& line : sink->last_formatted()) {
+    if (line.find("(end_before_receipt)") != std::string::npos) lines.push_back(line);
+  }
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("dossier 'RECEIPT-FIRST', events[0] offset 1, event 'r2'"),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[0].find("dated before its receipt"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("[warning]"), std::string::npos) << lines[0];
+
+  // Exported under its kind, beside supplement_after_end.
+  RelayProbe relay;
+  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
+  std::map<std::string, double> exported;
+  for (const prometheus::MetricFamily& family : metrics.Collect()) {
+    if (family.name != "iocstream_events_conflicting_total") continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      ASSERT_EQ(metric.label.size(), 1u);
+      exported[metric.label[0].value] = metric.counter.value;
+    }
+  }
+  EXPECT_EQ(exported, (std::map<std::string, double>{{"end_before_receipt", 2.0},
+                                                     {"supplement_after_end", 0.0}}));
+}
+
+// A blank record (empty, or whitespace only) of a file source is a blank line, layout rather
+// than an event: with skip_blank_records (replay) it is skipped and counted, not dead-lettered,
+// and its offset is committed like any other (the accounting identity holds with it). Without
+// the option (a Kafka source) it is a message, dead-lettered as `empty`.
+TEST_F(PipelineTest, BlankRecordsOfFilesAreSkippedAndCountedNotDeadLettered) {
+  const std::vector<std::string> payloads = {
+      Event("A", EventType::kReceived, "2026-03-02T01:00:00Z", "2026-03-04T01:00:00Z"),
+      "",
+      " \t\r",
+      "not json",
+      Event("A", EventType::kCompleted, "2026-03-03T01:00:00Z"),
+      "   "};
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  const TopicPartition tp{"events", PartitionId(0)};
+  const auto empty = static_cast<size_t>(DecodeErrorReason::kEmpty);
+  {
+    PipelineOptions options;
+    options.clock = TimerClock::kWatermark;
+    options.skip_blank_records = true;
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    ApplyAndStop(*store_, options, probe, aggregates,
+                 rules::RulesContext{calendar_.get(), nullptr, {}}, records);
+    EXPECT_EQ(probe.consumed.load(), 6u);
+    EXPECT_EQ(probe.applied.load(), 2u);
+    EXPECT_EQ(probe.blank_skipped.load(), 3u);
+    EXPECT_EQ(probe.dead_lettered.load(), 1u);  // "not json"
+    EXPECT_EQ(probe.dead_lettered_by_reason[empty].load(), 0u);
+    EXPECT_EQ(probe.consumed.load(), probe.applied.load() + probe.duplicates.load() +
+                                         probe.dead_lettered.load() + probe.blank_skipped.load());
+    // Every offset is done, the trailing blank one included.
+    EXPECT_EQ(store_->GetOffset(tp).value(), Offset(6));
+    // The outbox holds the one dead letter (and any alert).
+    uint64_t alerts = 0;
+    for (const auto& n : probe.alerts_by_kind) alerts += n.load();
+    auto outbox = store_->ReadOutbox(100);
+    ASSERT_TRUE(outbox.has_value()) << outbox.error().message;
+    EXPECT_EQ(outbox->size(), 1u + alerts);
+  }
+  std::unique_ptr<state::StateStore> kafka = OpenOtherStore("kafka");
+  ASSERT_NE(kafka, nullptr);
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  ApplyAndStop(*kafka, options, probe, aggregates,
+               rules::RulesContext{calendar_.get(), nullptr, {}}, records);
+  EXPECT_EQ(probe.blank_skipped.load(), 0u);
+  EXPECT_EQ(probe.dead_lettered.load(), 4u);
+  EXPECT_EQ(probe.dead_lettered_by_reason[empty].load(), 3u);
+  kafka.reset();
 }
 
 // After a restart the stored watermark is the clock: the first event behind it is late data

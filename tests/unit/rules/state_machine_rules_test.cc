@@ -178,6 +178,67 @@ TEST_F(StateMachineRulesTest, ASupplementRequestAfterTheEndIsOneConflictInEveryA
   EXPECT_EQ(ToString(EventConflict::kSupplementAfterEnd), "supplement_after_end");
 }
 
+// An end of processing dated before the receipt is a conflict (end_before_receipt), found in
+// both arrival orders: on the end when the receipt came first, else on the receipt. One such
+// end is one conflict in every arrival order, whichever kind of end it is; an end at the
+// receipt's instant or after it is none.
+TEST_F(StateMachineRulesTest, AnEndBeforeTheReceiptIsOneConflictInEveryArrivalOrder) {
+  auto conflicts = [this](const std::vector<DossierEvent>& events) {
+    std::optional<DossierState> s;
+    int found = 0;
+    for (const DossierEvent& e : events) {
+      if (const auto conflict = ConflictOf(s ? &*s : nullptr, e)) {
+        EXPECT_EQ(*conflict, EventConflict::kEndBeforeReceipt) << e.event_id;
+        ++found;
+      }
+      s = ApplyEvent(s ? &*s : nullptr, e, PartitionId(0), ctx_).state;
+    }
+    return found;
+  };
+  const auto expect_in_every_order = [&](const std::vector<DossierEvent>& events, int expected) {
+    return testing::ForEveryArrivalOrder(
+        events, [&](const std::vector<DossierEvent>& e) { return conflicts(e); },
+        [expected](int found, const std::string& order) { EXPECT_EQ(found, expected) << order; });
+  };
+  // Completed the day before the receipt, the result returned after it.
+  EXPECT_EQ(expect_in_every_order({Event("r", EventType::kReceived, "2026-03-03 09:00"),
+                                   Event("c", EventType::kCompleted, "2026-03-02 09:00"),
+                                   Event("t", EventType::kResultReturned, "2026-03-04 09:00")},
+                                  1),
+            6u);
+  for (const EventType end : {EventType::kCompleted, EventType::kResultReturned,
+                              EventType::kWithdrawn, EventType::kRefused, EventType::kRejected}) {
+    expect_in_every_order(
+        {Event("r", EventType::kReceived, "2026-03-03 09:00"), Event("e", end, "2026-03-03 08:59")},
+        1);
+    // At the receipt's instant, or after it: no conflict.
+    expect_in_every_order(
+        {Event("r", EventType::kReceived, "2026-03-03 09:00"), Event("e", end, "2026-03-03 09:00")},
+        0);
+  }
+  // Receipt first: each end dated before it is found as it comes.
+  EXPECT_EQ(conflicts({Event("r", EventType::kReceived, "2026-03-03 09:00"),
+                       Event("c", EventType::kCompleted, "2026-03-02 09:00"),
+                       Event("t", EventType::kResultReturned, "2026-03-02 10:00")}),
+            2);
+  // Ends first: the receipt reveals them once.
+  EXPECT_EQ(conflicts({Event("c", EventType::kCompleted, "2026-03-02 09:00"),
+                       Event("t", EventType::kResultReturned, "2026-03-02 10:00"),
+                       Event("r", EventType::kReceived, "2026-03-03 09:00")}),
+            1);
+  // The state is the same either way: the earliest end is kept and the outcome judged on it.
+  const DossierState before = Apply({Event("r", EventType::kReceived, "2026-03-03 09:00"),
+                                     Event("c", EventType::kCompleted, "2026-03-02 09:00")});
+  const DossierState after = Apply({Event("c", EventType::kCompleted, "2026-03-02 09:00"),
+                                    Event("r", EventType::kReceived, "2026-03-03 09:00")});
+  EXPECT_EQ(before.completed_at, after.completed_at);
+  EXPECT_EQ(before.outcome, after.outcome);
+  EXPECT_EQ(before.status, after.status);
+  // Dossiers without one reveal none, in any order.
+  expect_in_every_order(PausedDossier(), 0);
+  EXPECT_EQ(ToString(EventConflict::kEndBeforeReceipt), "end_before_receipt");
+}
+
 // A second receipt contradicts the first only in what both say: another receipt time, due
 // date, agency, commune, procedure (base code), channel or online level. A redelivery, a
 // resend under another id, the localised form of the same procedure, or a field the second
