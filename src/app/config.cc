@@ -24,7 +24,7 @@ constexpr const char* kTiB = " (1 TiB)";
 // Partitions of a topic iocstream creates, or of a replay: each has its own offsets,
 // watermark, timer head and aggregate rows, so the count bounds memory as the *_mb keys do
 // (a QA trial: 100,000,000 replay partitions took 1.4 GB and crawled).
-constexpr int kMaxPartitions = 10'000;
+constexpr int kMaxPartitions = 100'000;
 constexpr const char* kPartitionsNote = " (each partition holds its own state in memory)";
 
 namespace fs = std::filesystem;

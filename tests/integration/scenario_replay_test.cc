@@ -36,7 +36,7 @@ using nlohmann::json;
 
 constexpr char kAgency[] = "000.00.12.H56";
 // Many more replay partitions than scenarios: each dossier gets one to itself (checked).
-constexpr int32_t kReplayPartitions = 100'003;
+constexpr int32_t kReplayPartitions = 99'991;  // a prime within replay.partitions' bound
 // --as-of for scenarios that state none (only finished dossiers, whose export does not
 // depend on it).
 constexpr char kDefaultAsOf[] = "2030-01-01T00:00:00Z";

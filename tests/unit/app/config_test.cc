@@ -303,7 +303,7 @@ TEST_F(ConfigTest, TopicsMustBeDistinctAndValidNames) {
 // (4096) was named only below the bound of every *_mb key (found by a helper).
 TEST_F(ConfigTest, NumbersOutOfRangeNameTheRange) {
   ExpectRefused("replay", "  partitions: 2147483648\n",
-                {"replay.partitions", "out of range: 2147483648 (at most 10000)"});
+                {"replay.partitions", "out of range: 2147483648 (at most 100000)"});
   ExpectRefused("replay", "  partitions: abc\n", {"replay.partitions", "expected a whole number"});
   for (const char* huge : {"5000", "18446744073709551615"}) {
     ExpectRefused("state", std::string("  dossier_filter_mb: ") + huge + "\n",
@@ -353,9 +353,9 @@ TEST_F(ConfigTest, NumbersOutOfRangeNameTheKeysOwnBounds) {
                 {"kafka.max_batch", "must be at most 1000000"});
   ExpectRefused("kafka", "  max_batch: 1000000000000\n",
                 {"kafka.max_batch", "must be at most 1000000"});
-  ExpectRefused("replay", "  partitions: 100000000\n", {"replay.partitions", "at most 10000"});
-  ExpectRefused("kafka", "  partitions: 10001\n", {"kafka.partitions", "at most 10000"});
-  ASSERT_TRUE(LoadWithSection("kafka", "  max_batch: 1000000\n  partitions: 10000\n").has_value());
+  ExpectRefused("replay", "  partitions: 100000000\n", {"replay.partitions", "at most 100000"});
+  ExpectRefused("kafka", "  partitions: 100001\n", {"kafka.partitions", "at most 100000"});
+  ASSERT_TRUE(LoadWithSection("kafka", "  max_batch: 1000000\n  partitions: 100000\n").has_value());
   ExpectRefused("replay", "  partitions: -99999999999\n", {"replay.partitions", "(at least 1)"});
   // Keys without bounds of their own keep their type's.
   ExpectRefused("state", "  commit_max_records: -1\n",
