@@ -1077,6 +1077,12 @@ int RunExport(const ExportOptions& options) {
   auto rt = Open(common);
   if (!rt) return Fail(rt.error());
   Runtime& runtime = **rt;
+  // "Now" is what the timers go by (timers.clock): with the watermark clock, each dossier's
+  // partition's watermark, as the HTTP API judges it. The wall clock judged the late-data hold
+  // of a dossier whose breach the watermark had already fired: held_until beside breach true
+  // (a QA finding). --as-of judges every dossier at that instant.
+  DossierClocks clocks(*runtime.store, !options.as_of && config->clock == TimerClock::kWatermark,
+                       as_of);
 
   std::ofstream file;
   std::ostream* out = &std::cout;
@@ -1136,14 +1142,15 @@ int RunExport(const ExportOptions& options) {
                  text_cell(d.commune_code.str()), std::string(ToString(d.channel)),
                  text_cell(d.procedure_code.str()), std::string(ToString(d.status)),
                  time_or_empty(d.received_at), time_or_empty(d.due_at), time_or_empty(end),
-                 std::string(ToString(d.outcome)), rules::IsOverdueAt(d, as_of) ? "true" : "false",
+                 std::string(ToString(d.outcome)),
+                 rules::IsOverdueAt(d, clocks.For(d)) ? "true" : "false",
                  std::string(ToString(d.due_source)), time_or_empty(d.original_due_at),
                  std::to_string(d.paused_ms), std::to_string(d.supplement_requests),
                  time_or_empty(d.rescheduled_due_at),
                  skipped ? std::to_string(skipped->count) : std::string(),
                  skipped ? FormatNamedDaysOff(skipped->named) : std::string()});
       } else {
-        *out << DossierJson(d, as_of, &calendar)
+        *out << DossierJson(d, clocks.For(d), &calendar)
                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
              << '\n';
       }
