@@ -126,6 +126,7 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
   if (!mapping) return mapping.error();
   MappedEvents out;
   std::map<std::string, uint64_t> error_reasons;
+  std::vector<std::string> first_errors;  // for the error when no row is imported
   for (const auto& file : files) {
     auto reader = ingest::CsvEventReader::Open(file, *mapping);
     if (!reader) return reader.error();
@@ -138,6 +139,9 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
         if (out.row_errors < 5) {
           spdlog::warn("{}:{}: {}; row not imported", err.file, err.line, err.reason);
         }
+        if (first_errors.size() < 3) {
+          first_errors.push_back(fmt::format("{}:{}: {}", err.file, err.line, err.reason));
+        }
         ++out.row_errors;
         ++error_reasons[err.reason.substr(0, err.reason.find(':'))];
       }
@@ -145,6 +149,18 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
   }
   for (const auto& [reason, n] : error_reasons) {
     spdlog::warn("{} row(s) not imported: {}", n, reason);
+  }
+  // Rows, none imported: a mapping that does not fit the files (a time format, a column
+  // name), not data to account for. It exited 0, "0 of 8061 CSV rows", which a batch job
+  // could not tell from success (a QA finding). Some rows imported: the others are reported
+  // and counted, and the command goes on.
+  if (out.rows > 0 && out.row_errors == out.rows) {
+    std::string errors;
+    for (const std::string& e : first_errors) errors += (errors.empty() ? "" : "; ") + e;
+    return InvalidArgument(fmt::format(
+        "none of the {} CSV rows could be imported (first errors: {}): check the mapping {} "
+        "against the files (column names, time formats, code values)",
+        out.rows, errors, mapping_path));
   }
   std::stable_sort(
       out.events.begin(), out.events.end(),

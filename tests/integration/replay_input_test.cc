@@ -388,6 +388,28 @@ TEST(ReplayInputTest, MappedCsvRowsNotImportedAreCounted) {
   EXPECT_NE(r.err.find("cases.csv:4:"), std::string::npos) << r.err;
 }
 
+// A CSV with rows of which none could be imported (a time format the mapping does not
+// read) exited 0, "replayed 0 events from 0 of 8061 CSV rows", which a batch job could not
+// tell from success (a QA finding): it is refused as bad input (exit 1), naming the first row
+// errors and the mapping, before the state store is opened.
+TEST(ReplayInputTest, AMappedCsvOfWhichNoRowIsImportedIsRefused) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-csv-none"));
+  const std::string mapping = SourceDir() + "/config/mappings/boston-sample.yaml";
+  const std::string csv = dir / "cases.csv";
+  std::ofstream(csv, std::ios::binary)
+      << "CASE_ENQUIRY_ID,OPEN_DT,TARGET_DT,CLOSED_DT,CASE_STATUS,Department,neighborhood,TYPE,"
+         "Source\n"
+      << "1,01/11/2025 10:00,,,Open,D,N,T,Twitter\n"
+      << "2,02/11/2025 10:00,,,Open,D,N,T,Twitter\n";
+  const CommandResult r = RunIocstream({"replay", "--config", config, "--mapping", mapping, csv});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("none of the 2 CSV rows could be imported"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cases.csv:2: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("check the mapping " + mapping), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "state"));
+}
+
 // A CSV the mapping cannot read (a wrong header) or a mapping that is not there is refused
 // before the state store is opened: a QA trial found an empty state directory left behind.
 TEST(ReplayInputTest, AMappedCsvRefusedLeavesNoStateDirectory) {
