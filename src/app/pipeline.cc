@@ -94,8 +94,9 @@ std::optional<DecodeError> AdmitNewCodes(DossierEvent& event) {
   auto refuse = [](const NewCode& code) {
     return DecodeError{DecodeErrorReason::kTooManyCodes,
                        std::string(ToString(code.field)) + ": new code '" +
-                           code.text.substr(0, 64) + "': " + std::to_string(kMaxAdmittedCodes) +
-                           " distinct codes are held already"};
+                           code.text.substr(0, 64) + "': " + std::to_string(Code::PoolSize()) +
+                           " distinct codes are held already (a process admits " +
+                           std::to_string(kMaxAdmittedCodes) + " from events)"};
   };
   if (event.new_codes.size() > 1) {
     // The distinct texts the pool lacks (one text may fill several fields).
