@@ -1440,7 +1440,17 @@ int RunSimulate(const SimulateOptions& options) {
                file != nullptr ? "written to" : "published to", destination.c_str(), seconds,
                seconds > 0 ? static_cast<double>(stats.events) / seconds : 0.0,
                stopped ? " (stopped early)" : "");
-  return stopped ? 130 : 0;
+  if (stopped) {
+    // As replay says it: on the log too, where a stop is looked for (the summary line goes
+    // to standard output, or to standard error with --ndjson -).
+    spdlog::warn("simulate stopped by a signal after {} events of {} dossiers: {} {}{}",
+                 stats.events, stats.dossiers,
+                 file != nullptr ? "written to" : "published to and delivered by", destination,
+                 file != nullptr ? " (whole lines; the same command writes the stream again from "
+                                   "its start)"
+                                 : "");
+  }
+  return stopped ? kExitInterrupted : 0;
 }
 
 }  // namespace iocstream::app
