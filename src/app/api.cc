@@ -91,26 +91,10 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
 
 // The instants one request judges dossiers' open state at: the wall clock (read once), or
 // each partition's watermark when timers run on event time (read once per partition).
-class RequestClocks {
+class RequestClocks : public DossierClocks {
  public:
-  explicit RequestClocks(const ApiContext& ctx) : ctx_(ctx), now_(WallClockNow()) {}
-
-  [[nodiscard]] Instant now() const { return now_; }
-
-  [[nodiscard]] Instant For(const DossierState& d) {
-    if (!ctx_.watermark_clock) return now_;
-    auto [it, inserted] = watermarks_.try_emplace(d.partition, Instant::min());
-    if (inserted) {
-      auto stored = ctx_.store->GetWatermark(d.partition);
-      if (stored && *stored) it->second = **stored;
-    }
-    return it->second;
-  }
-
- private:
-  const ApiContext& ctx_;
-  Instant now_;
-  std::map<PartitionId, Instant> watermarks_;
+  explicit RequestClocks(const ApiContext& ctx)
+      : DossierClocks(*ctx.store, ctx.watermark_clock, WallClockNow()) {}
 };
 
 // ApiContext::held_partitions, or none.

@@ -126,6 +126,7 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
   if (!mapping) return mapping.error();
   MappedEvents out;
   std::map<std::string, uint64_t> error_reasons;
+  std::vector<std::string> first_errors;  // for the error when no row is imported
   for (const auto& file : files) {
     auto reader = ingest::CsvEventReader::Open(file, *mapping);
     if (!reader) return reader.error();
@@ -138,6 +139,9 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
         if (out.row_errors < 5) {
           spdlog::warn("{}:{}: {}; row not imported", err.file, err.line, err.reason);
         }
+        if (first_errors.size() < 3) {
+          first_errors.push_back(fmt::format("{}:{}: {}", err.file, err.line, err.reason));
+        }
         ++out.row_errors;
         ++error_reasons[err.reason.substr(0, err.reason.find(':'))];
       }
@@ -145,6 +149,18 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
   }
   for (const auto& [reason, n] : error_reasons) {
     spdlog::warn("{} row(s) not imported: {}", n, reason);
+  }
+  // Rows, none imported: a mapping that does not fit the files (a time format, a column
+  // name), not data to account for. It exited 0, "0 of 8061 CSV rows", which a batch job
+  // could not tell from success (a QA finding). Some rows imported: the others are reported
+  // and counted, and the command goes on.
+  if (out.rows > 0 && out.row_errors == out.rows) {
+    std::string errors;
+    for (const std::string& e : first_errors) errors += (errors.empty() ? "" : "; ") + e;
+    return InvalidArgument(fmt::format(
+        "none of the {} CSV rows could be imported (first errors: {}): check the mapping {} "
+        "against the files (column names, time formats, code values)",
+        out.rows, errors, mapping_path));
   }
   std::stable_sort(
       out.events.begin(), out.events.end(),
@@ -1077,6 +1093,12 @@ int RunExport(const ExportOptions& options) {
   auto rt = Open(common);
   if (!rt) return Fail(rt.error());
   Runtime& runtime = **rt;
+  // "Now" is what the timers go by (timers.clock): with the watermark clock, each dossier's
+  // partition's watermark, as the HTTP API judges it. The wall clock judged the late-data hold
+  // of a dossier whose breach the watermark had already fired: held_until beside breach true
+  // (a QA finding). --as-of judges every dossier at that instant.
+  DossierClocks clocks(*runtime.store, !options.as_of && config->clock == TimerClock::kWatermark,
+                       as_of);
 
   std::ofstream file;
   std::ostream* out = &std::cout;
@@ -1136,14 +1158,15 @@ int RunExport(const ExportOptions& options) {
                  text_cell(d.commune_code.str()), std::string(ToString(d.channel)),
                  text_cell(d.procedure_code.str()), std::string(ToString(d.status)),
                  time_or_empty(d.received_at), time_or_empty(d.due_at), time_or_empty(end),
-                 std::string(ToString(d.outcome)), rules::IsOverdueAt(d, as_of) ? "true" : "false",
+                 std::string(ToString(d.outcome)),
+                 rules::IsOverdueAt(d, clocks.For(d)) ? "true" : "false",
                  std::string(ToString(d.due_source)), time_or_empty(d.original_due_at),
                  std::to_string(d.paused_ms), std::to_string(d.supplement_requests),
                  time_or_empty(d.rescheduled_due_at),
                  skipped ? std::to_string(skipped->count) : std::string(),
                  skipped ? FormatNamedDaysOff(skipped->named) : std::string()});
       } else {
-        *out << DossierJson(d, as_of, &calendar)
+        *out << DossierJson(d, clocks.For(d), &calendar)
                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
              << '\n';
       }
@@ -1417,7 +1440,17 @@ int RunSimulate(const SimulateOptions& options) {
                file != nullptr ? "written to" : "published to", destination.c_str(), seconds,
                seconds > 0 ? static_cast<double>(stats.events) / seconds : 0.0,
                stopped ? " (stopped early)" : "");
-  return stopped ? 130 : 0;
+  if (stopped) {
+    // As replay says it: on the log too, where a stop is looked for (the summary line goes
+    // to standard output, or to standard error with --ndjson -).
+    spdlog::warn("simulate stopped by a signal after {} events of {} dossiers: {} {}{}",
+                 stats.events, stats.dossiers,
+                 file != nullptr ? "written to" : "published to and delivered by", destination,
+                 file != nullptr ? " (whole lines; the same command writes the stream again from "
+                                   "its start)"
+                                 : "");
+  }
+  return stopped ? kExitInterrupted : 0;
 }
 
 }  // namespace iocstream::app

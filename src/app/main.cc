@@ -167,8 +167,9 @@ int main(int argc, char** argv) {
   export_cmd->add_option(
       "--as-of", exp.as_of,
       "RFC 3339 instant for the dossiers' overdue_now column, and in NDJSON for whether their "
-      "alerts.held_until still holds (default: now); aggregates are counts as of the last "
-      "commit, whatever it says");
+      "alerts.held_until still holds (default: now by timers.clock: the wall clock, or each "
+      "dossier's partition's watermark); aggregates are counts as of the last commit, "
+      "whatever it says");
   export_cmd->add_option("-o,--output", exp.output, "output file (default: stdout)");
 
   RecomputeOptions recompute;

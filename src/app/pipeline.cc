@@ -94,8 +94,9 @@ std::optional<DecodeError> AdmitNewCodes(DossierEvent& event) {
   auto refuse = [](const NewCode& code) {
     return DecodeError{DecodeErrorReason::kTooManyCodes,
                        std::string(ToString(code.field)) + ": new code '" +
-                           code.text.substr(0, 64) + "': " + std::to_string(kMaxAdmittedCodes) +
-                           " distinct codes are held already"};
+                           code.text.substr(0, 64) + "': " + std::to_string(Code::PoolSize()) +
+                           " distinct codes are held already (a process admits " +
+                           std::to_string(kMaxAdmittedCodes) + " from events)"};
   };
   if (event.new_codes.size() > 1) {
     // The distinct texts the pool lacks (one text may fill several fields).
@@ -561,7 +562,21 @@ void Pipeline::CheckReceiptDeadline(const DossierState& state) {
         since("iocstream_events_unknown_procedure_total"));
     return;
   }
-  if (rule->DurationFor(state.channel)) return;
+  if (const std::optional<rules::LegalDuration> duration = rule->DurationFor(state.channel)) {
+    // A duration and still no deadline: the period ends after 2199, past the calendar.
+    if (!state.received_at) return;
+    const auto reason = static_cast<size_t>(NoDeadlineReason::kPastCalendar);
+    CountUp(probe_.received_without_deadline[reason], 1);
+    if (!no_deadline_logs_[reason].Admit(unlogged)) return;
+    spdlog::warn(
+        "dossier '{}' (agency {}): procedure '{}''s catalog duration ({} {}) from its receipt "
+        "at {} ends after {}, past the business calendar, and its received event has no "
+        "due_at: the dossier has no deadline{}",
+        state.dossier_id, state.agency_code.view(), state.procedure_code.view(), duration->amount,
+        rules::ToString(duration->unit), FormatRfc3339Utc(*state.received_at),
+        FormatRfc3339Utc(kLatestEventTime - Millis(1)), since(kNoDeadlineMetric));
+    return;
+  }
   const auto reason = static_cast<size_t>(NoDeadlineReason::kNoDurationForChannel);
   CountUp(probe_.received_without_deadline[reason], 1);
   if (!no_deadline_logs_[reason].Admit(unlogged)) return;
@@ -1276,6 +1291,8 @@ std::string_view ToString(NoDeadlineReason reason) {
       return "no_duration_for_channel";
     case NoDeadlineReason::kNoProcedureCode:
       return "no_procedure_code";
+    case NoDeadlineReason::kPastCalendar:
+      return "past_calendar";
   }
   return "unknown";
 }

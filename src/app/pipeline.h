@@ -160,8 +160,11 @@ enum class NoDeadlineReason : uint8_t {
   kNoDurationForChannel,  // "no_duration_for_channel": the catalog knows the procedure but
                           // gives no duration for the dossier's channel (nor an in-person one)
   kNoProcedureCode,       // "no_procedure_code": the dossier has no procedure code
+  kPastCalendar,          // "past_calendar": the catalog's period from the receipt ends after
+                          // 2199, where the business calendar ends (rules: no deadline there,
+                          // as the decoder refuses an event's instant there)
 };
-inline constexpr size_t kNoDeadlineReasonCount = 2;
+inline constexpr size_t kNoDeadlineReasonCount = 3;
 [[nodiscard]] std::string_view ToString(NoDeadlineReason reason);
 
 // Counters of what happened to every consumed record (the probe of this component).
@@ -599,9 +602,9 @@ class Pipeline {
   void QueueAlerts(const std::vector<AlertIntent>& alerts, Instant wall_now);
   // After a dossier's receipt without due_at, with a catalog: counts (and logs, at most every
   // 10 s per reason) a dossier left without a deadline because the catalog does not know its
-  // procedure code (a typo such as 1.00045), has no duration for its channel, or because it
-  // has no procedure code (NoDeadlineReason), which the KPIs would otherwise count as on time
-  // without a word.
+  // procedure code (a typo such as 1.00045), has no duration for its channel, because it
+  // has no procedure code, or because its catalog period ends past the calendar
+  // (NoDeadlineReason), which the KPIs would otherwise count as on time without a word.
   void CheckReceiptDeadline(const DossierState& state);
   Status FireDue(PartitionId partition, Instant up_to, Instant wall_now);
   Status ExtendHead(PartitionId partition, TimerHead& head, Instant up_to);

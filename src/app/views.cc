@@ -58,6 +58,16 @@ std::string FormatNamedDaysOff(const std::vector<DaysOffSkipped::Named>& named) 
   return out;
 }
 
+Instant DossierClocks::For(const DossierState& d) {
+  if (!watermark_clock_) return now_;
+  auto [it, inserted] = watermarks_.try_emplace(d.partition, Instant::min());
+  if (inserted) {
+    auto stored = store_.GetWatermark(d.partition);
+    if (stored && *stored) it->second = **stored;
+  }
+  return it->second;
+}
+
 nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
                                    const rules::BusinessCalendar* calendar) {
   nlohmann::ordered_json j;

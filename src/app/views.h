@@ -42,6 +42,28 @@ struct DaysOffSkipped {
 // the range), "" for none.
 [[nodiscard]] std::string FormatNamedDaysOff(const std::vector<DaysOffSkipped::Named>& named);
 
+// The instants dossiers' open state is judged at, as their timers are (timers.clock): the
+// `now` given (the wall clock, or `export --as-of`), or with the watermark clock each
+// partition's stored watermark (Instant::min() before it has one; read once per partition).
+// Used by the HTTP API (one per request) and `export`, so that "overdue now" and "held until"
+// agree with the breach the timers fired. Not thread-safe; `store` must outlive it.
+class DossierClocks {
+ public:
+  DossierClocks(const state::StateStore& store, bool watermark_clock, Instant now)
+      : store_(store), watermark_clock_(watermark_clock), now_(now) {}
+
+  [[nodiscard]] Instant now() const { return now_; }
+  [[nodiscard]] bool watermark_clock() const { return watermark_clock_; }
+
+  [[nodiscard]] Instant For(const DossierState& d);
+
+ private:
+  const state::StateStore& store_;
+  bool watermark_clock_;
+  Instant now_;
+  std::map<PartitionId, Instant> watermarks_;
+};
+
 // One dossier, with how its due time was derived (source, original due, pauses, restarts)
 // and, given the calendar, the days off its period skips.
 [[nodiscard]] nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,

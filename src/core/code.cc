@@ -18,24 +18,30 @@ class CodePool {
  public:
   CodePool() { Intern(""); }
 
-  // The held copy of `text`, interned if new and `limit` texts are not yet held (else null).
+  // The held copy of `text`, interned if new and `limit` codes are not yet held (else null).
+  // The empty text, held from the start, is no code and is not counted: the limit was one
+  // short (too_many_codes said "65536 distinct codes are held already" with 65,535 admitted,
+  // a QA finding).
   const std::string* Intern(std::string_view text, size_t limit = SIZE_MAX) {
     std::lock_guard lock(mu_);
     if (auto it = index_.find(text); it != index_.end()) return it->second;
-    if (texts_.size() >= limit) return nullptr;
+    if (!text.empty() && codes_ >= limit) return nullptr;
     const std::string* stored = &texts_.emplace_back(text);
     index_.emplace(*stored, stored);
+    if (!text.empty()) ++codes_;
     return stored;
   }
 
+  // Distinct non-empty texts held.
   size_t Size() {
     std::lock_guard lock(mu_);
-    return texts_.size();
+    return codes_;
   }
 
  private:
   std::mutex mu_;
   std::deque<std::string> texts_;
+  size_t codes_ = 0;  // texts_ but the empty one
   boost::unordered_flat_map<std::string_view, const std::string*> index_;
 };
 

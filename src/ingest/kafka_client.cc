@@ -67,18 +67,17 @@ spdlog::level::level_enum SpdlogLevel(int syslog_level) {
   }
 }
 
-// librdkafka's log callback (rd_kafka_conf_set_log_cb): its lines in the process's log format,
-// "kafka <client name>: <FACILITY> <text>", at the spdlog level of their syslog level, instead
-// of its own "%3|<time>|FAIL|rdkafka#consumer-1| ..." on stderr. Called from librdkafka's
-// threads. A line like one logged in the last 30 s is counted, not logged again.
-void LogToSpdlog(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
-  const spdlog::level::level_enum spd_level = SpdlogLevel(level);
+// Logs `text` from librdkafka's client `name` as "kafka <name>: <FACILITY> <text>" at
+// `spd_level`, unless a line like it (same client, facility and text but for its numbers and
+// parenthesised parts) was logged in the last 30 s: then it is counted, and the count is told
+// with the next line logged. Thread-safe: librdkafka calls it from its own threads.
+void LogRateLimited(spdlog::level::level_enum spd_level, std::string_view name,
+                    std::string_view facility, std::string_view text) {
   if (!spdlog::should_log(spd_level)) return;
-  const std::string_view name = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
   std::string key;
   key.append(name).append("|").append(facility).append("|");
   int parentheses = 0;  // "(after 0ms in state CONNECT, 4 identical error(s) suppressed)"
-  for (const char c : std::string_view(text)) {
+  for (const char c : text) {
     if (c == '(') {
       ++parentheses;
     } else if (c == ')' && parentheses > 0) {
@@ -115,6 +114,46 @@ void LogToSpdlog(const rd_kafka_t* rk, int level, const char* facility, const ch
   }
 }
 
+// librdkafka's log callback (rd_kafka_conf_set_log_cb): its lines in the process's log format,
+// "kafka <client name>: <FACILITY> <text>", at the spdlog level of their syslog level, instead
+// of its own "%3|<time>|FAIL|rdkafka#consumer-1| ..." on stderr. Called from librdkafka's
+// threads when the line is written (log.queue stays false), so a line is logged when it
+// happens. A line like one logged in the last 30 s is counted, not logged again.
+void LogToSpdlog(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+  LogRateLimited(SpdlogLevel(level), rk != nullptr ? rd_kafka_name(rk) : "rdkafka", facility, text);
+}
+
+// A producer's error callback (rd_kafka_conf_set_error_cb). librdkafka queues its client-level
+// errors on the client's main queue and hands them over only when the application polls it;
+// without an error callback it then logs them ("ERROR ..." at error level). An alert producer
+// is polled only when it produces, so a broker's "Connect to ... failed: Connection refused"
+// from an outage long over was logged minutes after the cluster answered again, and once more
+// at shutdown (a QA finding). Connection failures are logged by LogToSpdlog when they happen
+// (facility FAIL), so their late copy goes to debug; any other error is logged saying it was
+// reported at the next poll, not when it happened.
+void LogProducerError(rd_kafka_t* rk, int err, const char* reason, void* /*opaque*/) {
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  const std::string_view name = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
+  switch (code) {
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__SSL:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+      spdlog::debug(
+          "kafka {}: ERROR {} ({}; logged when it happened, reported again at the "
+          "producer's poll)",
+          name, reason, rd_kafka_err2name(code));
+      return;
+    default:
+      break;
+  }
+  const std::string text = std::string(reason) + " (" + rd_kafka_err2name(code) +
+                           "; queued by librdkafka until the producer's poll: it may be older)";
+  LogRateLimited(code == RD_KAFKA_RESP_ERR__FATAL ? spdlog::level::critical : spdlog::level::err,
+                 name, "ERROR", text);
+}
+
 }  // namespace
 
 std::optional<std::string> CheckKafkaProperty(const std::string& key, const std::string& value) {
@@ -135,6 +174,10 @@ Result<rd_kafka_t*> NewKafkaClient(rd_kafka_type_t type,
     }
   }
   rd_kafka_conf_set_log_cb(conf, &LogToSpdlog);
+  // A consumer keeps its default: without an error callback, rd_kafka_consumer_poll returns
+  // the errors as messages (KafkaSource stops on RD_KAFKA_RESP_ERR__FATAL), and it is polled
+  // all the time.
+  if (type == RD_KAFKA_PRODUCER) rd_kafka_conf_set_error_cb(conf, &LogProducerError);
   if (configure) configure(conf);
   char errstr[512];
   // rd_kafka_new takes the configuration over only when it succeeds.

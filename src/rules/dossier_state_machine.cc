@@ -148,17 +148,19 @@ std::optional<LegalDuration> CatalogDuration(const DossierState& s, const RulesC
 }
 
 // Sets the deadline at receipt: from the event, else from the catalog, and the working time
-// from receipt to it (legal_working_time).
+// from receipt to it (legal_working_time). A catalog period that ends at or after
+// kLatestEventTime (2200-01-01: receipt 2199-10-01 + 6 months) gives no deadline, as the
+// decoder refuses an event's instant there: the calendar ends with 2199, and a due time past it
+// would be made up (the pipeline counts and logs it, Pipeline::CheckReceiptDeadline).
 void ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
   if (e.due_at) {
     s.due_at = e.due_at;
     s.due_source = DueSource::kEvent;
-  } else if (ctx.catalog != nullptr && !s.procedure_code.empty() && s.received_at) {
-    if (const ProcedureRule* rule = ctx.catalog->Find(s.procedure_code)) {
-      if (const auto duration = rule->DurationFor(s.channel)) {
-        s.due_at = ctx.calendar->DueAt(*s.received_at, *duration);
-        s.due_source = DueSource::kCatalog;
-      }
+  } else if (const auto duration = CatalogDuration(s, ctx); duration && s.received_at) {
+    const Instant due = ctx.calendar->DueAt(*s.received_at, *duration);
+    if (due < kLatestEventTime) {
+      s.due_at = due;
+      s.due_source = DueSource::kCatalog;
     }
   }
   s.original_due_at = s.due_at;

@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -117,6 +120,35 @@ TEST(CliTest, SimulateWritesNowhereUnlessTold) {
   EXPECT_NE(both.exit_code, 0);
   EXPECT_NE(both.err.find("excludes"), std::string::npos) << both.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "events.ndjson"));
+}
+
+// A simulate stopped by SIGINT exits 130 and says on the log, as replay does, how many events
+// it wrote and where (a QA finding: the exit code alone); the file holds that many lines.
+TEST(CliTest, ASimulateStoppedBySigintSaysWhatItWrote) {
+  TempDir dir;
+  const std::string out = dir / "events.ndjson";
+  Child sim({"simulate", "--config", SourceDir() + "/config/iocstream.yaml", "--ndjson", out,
+             "--rate", "2000", "--no-progress"},
+            dir.path());
+  for (int i = 0; i < 600 && !std::filesystem::exists(out); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  sim.Kill(SIGINT);
+  const std::optional<int> code = sim.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 130) << sim.Stderr();
+  const std::regex stopped_re(
+      R"(simulate stopped by a signal after (\d+) events of \d+ dossiers: written to (\S+))");
+  std::smatch m;
+  const std::string log = sim.Stderr();
+  ASSERT_TRUE(std::regex_search(log, m, stopped_re)) << log;
+  EXPECT_EQ(m[2].str(), out);
+  std::ifstream written(out);
+  const auto lines =
+      std::count(std::istreambuf_iterator<char>(written), std::istreambuf_iterator<char>(), '\n');
+  EXPECT_GT(lines, 0);
+  EXPECT_EQ(std::to_string(lines), m[1].str());
 }
 
 // The whole range of --seed is taken (the largest seed was refused as out of range).

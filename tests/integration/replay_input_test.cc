@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -156,6 +157,62 @@ TEST(ReplayInputTest, RewrittenFileIsReplayedFromTheStartAndAGrownOneResumes) {
   for (const char* id : {"D1", "D2", "D3", "D4"}) {
     EXPECT_NE(exported.out.find(std::string("\n") + id + ","), std::string::npos) << id;
   }
+}
+
+// With timers.clock: watermark, `export` judges "now" (overdue_now, the late-data hold) by
+// each dossier's partition's watermark, as the timers and the HTTP API do: it used the wall
+// clock, and showed held_until beside breach true for a dossier whose breach the watermark had
+// already fired (a QA finding). --as-of still judges every dossier at the instant given.
+TEST(ReplayInputTest, ExportJudgesNowByTheClockTheTimersRunOn) {
+  TempDir dir;
+  const std::string config = WriteConfig(
+      dir, UniqueName("replay-export-clock"),
+      "timers:\n  clock: watermark\n  allowed_lateness: 1h\nreplay:\n  partitions: 1\n");
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  auto at = [&](std::chrono::hours offset) {
+    const std::time_t t = std::chrono::system_clock::to_time_t(now + offset);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::string(text);
+  };
+  auto received = [&](const std::string& id, std::chrono::hours offset, const std::string& due) {
+    return R"({"schema_version":1,"event_id":")" + id + R"(/r","dossier_id":")" + id +
+           R"(","type":"received","occurred_at":")" + at(offset) + R"(","agency_code":"A")" +
+           (due.empty() ? std::string() : R"(,"due_at":")" + due + "\"") + "}\n";
+  };
+  const auto day = std::chrono::hours(24);
+  const std::string events = dir / "events.ndjson";
+  // The watermark passes the wall clock; LATE, due 20 days ago, arrives behind it and is held
+  // until 2 days from now; the watermark then passes the hold, and its breach fires.
+  std::ofstream(events) << received("CLOCK1", 2 * day, "")
+                        << received("LATE", -30 * day, at(-20 * day))
+                        << received("CLOCK2", 20 * day, "");
+  const CommandResult replay = RunIocstream({"replay", "--config", config, "--no-summary", events});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  auto late_row = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"export",   "--config", config,
+                                     "dossiers", "--format", "ndjson"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CommandResult exported = RunIocstream(args);
+    EXPECT_EQ(exported.exit_code, 0) << exported.err;
+    std::istringstream rows(exported.out);
+    for (std::string line; std::getline(rows, line);) {
+      auto row = nlohmann::json::parse(line);
+      if (row["dossier_id"] == "LATE") return row;
+    }
+    ADD_FAILURE() << "no LATE row in " << exported.out;
+    return nlohmann::json();
+  };
+  const auto row = late_row({});
+  EXPECT_EQ(row["alerts"]["breach"], true) << row.dump();
+  EXPECT_EQ(row["alerts"]["held_until"], nullptr) << row.dump();
+  EXPECT_EQ(row["overdue_now"], true) << row.dump();
+  const auto as_of_now = late_row({"--as-of", at(std::chrono::hours(0))});
+  EXPECT_EQ(as_of_now["alerts"]["held_until"], at(2 * day).substr(0, 19) + ".000Z")
+      << as_of_now.dump();
 }
 
 // A file listed twice in one command (a shell glob and a name, say) is read once: the second
@@ -329,6 +386,28 @@ TEST(ReplayInputTest, MappedCsvRowsNotImportedAreCounted) {
       << r.out;
   EXPECT_NE(r.err.find("cases.csv:3:"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("cases.csv:4:"), std::string::npos) << r.err;
+}
+
+// A CSV with rows of which none could be imported (a time format the mapping does not
+// read) exited 0, "replayed 0 events from 0 of 8061 CSV rows", which a batch job could not
+// tell from success (a QA finding): it is refused as bad input (exit 1), naming the first row
+// errors and the mapping, before the state store is opened.
+TEST(ReplayInputTest, AMappedCsvOfWhichNoRowIsImportedIsRefused) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-csv-none"));
+  const std::string mapping = SourceDir() + "/config/mappings/boston-sample.yaml";
+  const std::string csv = dir / "cases.csv";
+  std::ofstream(csv, std::ios::binary)
+      << "CASE_ENQUIRY_ID,OPEN_DT,TARGET_DT,CLOSED_DT,CASE_STATUS,Department,neighborhood,TYPE,"
+         "Source\n"
+      << "1,01/11/2025 10:00,,,Open,D,N,T,Twitter\n"
+      << "2,02/11/2025 10:00,,,Open,D,N,T,Twitter\n";
+  const CommandResult r = RunIocstream({"replay", "--config", config, "--mapping", mapping, csv});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("none of the 2 CSV rows could be imported"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cases.csv:2: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("check the mapping " + mapping), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "state"));
 }
 
 // A CSV the mapping cannot read (a wrong header) or a mapping that is not there is refused

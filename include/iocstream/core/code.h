@@ -37,8 +37,8 @@
 
 namespace iocstream {
 
-// Distinct codes Code::Admitted lets in (the pool may hold more: codes read from the state
-// store are not refused). About 6 MiB at most; a province uses a few thousand.
+// Distinct codes (non-empty texts) Code::Admitted lets in (the pool may hold more: codes read
+// from the state store are not refused). About 6 MiB at most; a province uses a few thousand.
 inline constexpr size_t kMaxAdmittedCodes = 65536;
 
 class Code {
@@ -77,7 +77,7 @@ class Code {
   }
   friend std::ostream& operator<<(std::ostream& out, Code c) { return out << c.view(); }
 
-  // Distinct texts interned so far (the empty one included).
+  // Distinct codes interned so far (the empty text, which is no code, not counted).
   [[nodiscard]] static size_t PoolSize();
 
   // The code of `text`, interned if it is already held or fewer than kMaxAdmittedCodes are;

@@ -18,7 +18,11 @@ namespace iocstream::ingest {
 // A librdkafka client of `type` with `properties` set in key order, whose log lines go to
 // spdlog (the process's log) as "kafka <client name>: <FACILITY> <text>" at the level of their
 // syslog level, a line like one logged in the last 30 s (but for its numbers and parenthesised
-// parts) counted and not logged again. `configure`, when given,
+// parts) counted and not logged again; lines are logged from librdkafka's threads when they
+// happen. A producer's client-level errors, which librdkafka hands over only at its next poll
+// (an idle alert producer: minutes later), are not logged again when they are connection
+// failures already logged (facility FAIL); others are logged at error level (critical when
+// fatal) saying they may be older than the line. `configure`, when given,
 // sets what is not a string property (opaque pointer, callbacks) on the configuration before
 // the client is created. The caller owns the handle (rd_kafka_destroy).
 // Errors (kInvalidArgument; nothing is leaked): "kafka property KEY=VALUE: REASON" for a

@@ -82,8 +82,12 @@ struct LegalDuration {
 
 inline constexpr Millis kWorkingHour = std::chrono::hours(1);
 inline constexpr Millis kWorkingDay = std::chrono::hours(8);  // R11: 1 working day = 8 h
-// Longest working duration honoured: 100 years of working days. Longer ones are clamped.
-inline constexpr Millis kMaxWorkingTime = kWorkingDay * 36500;
+// Longest working duration honoured: 110,000 working days, more than the working time between
+// any two supported instants (1900-2199: 109,573 days), so that an instant that far from
+// another is reached exactly. Longer ones are clamped. (At 36,500 working days, about 140
+// years, the warnings of a due time further from its receipt were clamped to receipt + 140
+// years, a QA finding.)
+inline constexpr Millis kMaxWorkingTime = kWorkingDay * 110'000;
 
 // The working time of a duration in a working-time unit (hours or working days), rounded to
 // the millisecond; nullopt for calendar days and months, whose length depends on the start.

@@ -205,7 +205,7 @@ TEST_F(CodeLimit, NewCodesPastTheLimitAreDeadLetteredAndKnownOnesStillApply) {
   ASSERT_EQ(details.size(), 2u);
   EXPECT_EQ(details[0],
             "procedure_code: new code '9.999999.000.00.00.H44': 65536 distinct codes are held "
-            "already");
+            "already (a process admits 65536 from events)");
   EXPECT_NE(details[1].find("to_agency_code: new code 'ubnd-xa-moi'"), std::string::npos)
       << details[1];
 

@@ -704,7 +704,8 @@ TEST_F(PipelineTest, AReceiptTheCatalogGivesNoDeadlineIsCountedByReasonAndLogged
     }
   }
   EXPECT_EQ(exported, (std::map<std::string, double>{{"no_duration_for_channel", 2.0},
-                                                     {"no_procedure_code", 1.0}}));
+                                                     {"no_procedure_code", 1.0},
+                                                     {"past_calendar", 0.0}}));
 
   // Without a catalog every deadline comes from the events: nothing is counted.
   std::unique_ptr<state::StateStore> other = OpenOtherStore("no-catalog");
@@ -718,6 +719,64 @@ TEST_F(PipelineTest, AReceiptTheCatalogGivesNoDeadlineIsCountedByReasonAndLogged
   }
   EXPECT_EQ(without.applied.load(), records.size() - 1);
   other.reset();
+}
+
+// The business calendar ends with 2199: a catalog period that ends after it (received
+// 2199-10-01, 6 months) gave a due time in 2200 (a QA finding). The dossier gets no deadline,
+// counted by reason past_calendar and logged; a period ending within 2199 is computed.
+TEST_F(PipelineTest, AReceiptWhoseCatalogPeriodEndsPastTheCalendarIsCountedAndLogged) {
+  auto catalog = rules::ProcedureCatalog::Create({rules::ProcedureRule{
+      "1.001010", "6 months", rules::LegalDuration{6, rules::DurationUnit::kMonths}, std::nullopt,
+      std::nullopt, std::nullopt}});
+  ASSERT_TRUE(catalog.has_value()) << catalog.error().message;
+  const auto received = [](const std::string& dossier, const char* at) {
+    DossierEvent e;
+    e.dossier_id = dossier;
+    e.event_id = dossier + "/r";
+    e.type = EventType::kReceived;
+    e.occurred_at = *ParseRfc3339(at);
+    e.agency_code = "SO-TP";
+    e.procedure_code = "1.001010";
+    e.channel = Channel::kInPerson;
+    return EncodeEvent(e);
+  };
+  const std::vector<std::string> payloads = {received("JUNE", "2199-06-03T02:00:00Z"),
+                                             received("OCTOBER", "2199-10-01T02:00:00Z")};
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  {
+    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), &*catalog, {}},
+                      options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  spdlog::set_default_logger(previous);
+  EXPECT_EQ(probe.applied.load(), 2u);
+  EXPECT_EQ(
+      probe.received_without_deadline[static_cast<size_t>(NoDeadlineReason::kPastCalendar)].load(),
+      1u);
+  auto june = store_->GetDossier("JUNE");
+  ASSERT_TRUE(june.has_value() && june->has_value());
+  EXPECT_EQ((*june)->due_source, DueSource::kCatalog);
+  auto october = store_->GetDossier("OCTOBER");
+  ASSERT_TRUE(october.has_value() && october->has_value());
+  EXPECT_EQ((*october)->due_source, DueSource::kNone);
+  EXPECT_FALSE((*october)->due_at.has_value());
+  std::vector<std::string> warnings;
+  for (const std::string& line : sink->last_formatted()) {
+    if (line.find("past the business calendar") != std::string::npos) warnings.push_back(line);
+  }
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("'OCTOBER'"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("(6 months)"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("ends after 2199-12-31T23:59:59.999Z"), std::string::npos)
+      << warnings[0];
 }
 
 // One event dated decades ahead (a source's wrong clock or year) moved its partition's

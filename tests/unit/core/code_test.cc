@@ -97,5 +97,27 @@ TEST(Code, ThreadsInterningTheSameTextsAgree) {
   for (int t = 1; t < kThreads; ++t) EXPECT_EQ(seen[t], seen[0]);
 }
 
+// The empty text is held from the start and is no code: it is not counted, so a process admits
+// kMaxAdmittedCodes codes, as too_many_codes' detail says ("65536 distinct codes are held
+// already" was said with 65,535 admitted: a QA finding).
+TEST(Code, AdmitsTheLimitOfCodesTheEmptyTextNotCounted) {
+  const size_t before = Code::PoolSize();
+  const Code empty;
+  EXPECT_TRUE(Code::Admitted("").has_value());
+  EXPECT_EQ(Code::PoolSize(), before);
+  // ctest runs each test in a process of its own: nothing is held yet but the empty text.
+  if (::testing::UnitTest::GetInstance()->test_to_run_count() == 1) {
+    EXPECT_EQ(before, 0u);
+  }
+  size_t admitted = 0;
+  while (admitted <= kMaxAdmittedCodes &&
+         Code::Admitted("code-test-limit-" + std::to_string(admitted)).has_value()) {
+    ++admitted;
+  }
+  EXPECT_EQ(before + admitted, kMaxAdmittedCodes);
+  EXPECT_EQ(Code::PoolSize(), kMaxAdmittedCodes);
+  EXPECT_TRUE(Code::Admitted("").has_value());  // the empty code is always there
+}
+
 }  // namespace
 }  // namespace iocstream

@@ -94,6 +94,43 @@ TEST(KafkaClientTest, LibrdkafkaLogsGoThroughSpdlogOnceWhileTheyRepeat) {
   EXPECT_NE(lines[0].find("[error] kafka " + name + ": FAIL "), std::string::npos) << lines[0];
 }
 
+// A producer's connection failure was logged when it happened and once more, at error level,
+// when the producer was next polled: for an idle alert producer minutes after the cluster
+// answered again, read by on-call as a new outage (a QA finding). Polling the producer long
+// after its failures logs nothing more at warn or above.
+TEST(KafkaClientTest, AProducersPollDoesNotLogItsPastConnectionFailuresAgain) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  auto rk =
+      NewKafkaClient(RD_KAFKA_PRODUCER,
+                     {{"bootstrap.servers", "127.0.0.1:" + std::to_string(ClosedLoopbackPort())},
+                      {"reconnect.backoff.ms", "10"},
+                      {"reconnect.backoff.max.ms", "50"}});
+  ASSERT_TRUE(rk) << rk.error().message;
+  const auto logged = [&](std::string_view what) {
+    size_t n = 0;
+    for (const std::string& line : sink->last_formatted()) {
+      if (line.find(what) != std::string::npos) ++n;
+    }
+    return n;
+  };
+  for (int wait = 0; wait < 100 && logged("Connection refused") == 0; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const size_t before = sink->last_formatted().size();
+  EXPECT_EQ(logged(" FAIL "), 1u);
+  rd_kafka_poll(*rk, 100);  // serves the queued error operations
+  const std::vector<std::string> after = sink->last_formatted();
+  rd_kafka_destroy(*rk);
+  spdlog::set_default_logger(previous);
+  for (size_t i = before; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].find("Connection refused"), std::string::npos) << after[i];
+    EXPECT_EQ(after[i].find(" ERROR "), std::string::npos) << after[i];
+  }
+}
+
 TEST(KafkaClientTest, ConsumerPropertiesPutTheOptionsOverTheDefaults) {
   KafkaSourceOptions options;
   options.bootstrap_servers = "127.0.0.1:1";

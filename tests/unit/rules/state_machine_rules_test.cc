@@ -27,6 +27,8 @@ class StateMachineRulesTest : public ::testing::Test {
                       std::nullopt, std::nullopt, std::nullopt},
         ProcedureRule{"1.002856", "2 working days", LegalDuration{2, DurationUnit::kWorkingDays},
                       std::nullopt, std::nullopt, std::nullopt},
+        ProcedureRule{"1.009999", "6 months", LegalDuration{6, DurationUnit::kMonths}, std::nullopt,
+                      std::nullopt, std::nullopt},
     });
     ASSERT_TRUE(catalog.has_value()) << catalog.error().message;
     catalog_ = std::move(*catalog);
@@ -237,6 +239,28 @@ TEST_F(StateMachineRulesTest, AnEndBeforeTheReceiptIsOneConflictInEveryArrivalOr
   // Dossiers without one reveal none, in any order.
   expect_in_every_order(PausedDossier(), 0);
   EXPECT_EQ(ToString(EventConflict::kEndBeforeReceipt), "end_before_receipt");
+}
+
+// The business calendar ends with 2199, and the decoder refuses an event's instant after it
+// (kLatestEventTime). A catalog period ending past it (received 1 Oct 2199 + 6 months) gave a
+// due time in 2200 all the same (a QA finding): it gives no deadline, as an unknown procedure
+// does (the pipeline logs why). One ending within 2199 is computed as before.
+TEST_F(StateMachineRulesTest, NoCatalogDeadlinePastTheCalendar) {
+  auto received = [&](const char* at) {
+    DossierEvent e = Event("r", EventType::kReceived, at);
+    e.procedure_code = "1.009999";
+    return Apply({e});
+  };
+  const DossierState late = received("2199-10-01 09:00");
+  EXPECT_FALSE(late.due_at.has_value());
+  EXPECT_FALSE(late.original_due_at.has_value());
+  EXPECT_EQ(late.due_source, DueSource::kNone);
+  EXPECT_TRUE(DesiredTimers(late).empty());
+  const DossierState within = received("2199-06-01 09:00");
+  ASSERT_TRUE(within.due_at.has_value());
+  EXPECT_EQ(within.due_source, DueSource::kCatalog);
+  // Sun 1 Dec 2199 is a day off: the period ends on the next working day (Art. 148).
+  EXPECT_EQ(FormatLocal(*within.due_at), "2199-12-02 17:00");
 }
 
 // A second receipt contradicts the first only in what both say: another receipt time, due

@@ -60,6 +60,28 @@ TEST_F(WarningThresholdsTest, EightHoursLeftBeforeAMondayDueIsTheFridayBefore) {
   EXPECT_TRUE(TimerOf(s, TimerKind::kWarning).has_value());
 }
 
+// Working durations were clamped at 100 years of working days: a due time more than ~140
+// years after receipt got its warnings at receipt + that clamp (every due from 2166-02-10 on:
+// the hours-left warning at 2166-02-03 09:00 for a 2026 receipt, a QA finding). Any due time
+// the calendar supports gets both warnings before it, as far from it as for a near one.
+TEST_F(WarningThresholdsTest, WarningsOfADueCenturiesAheadAreBeforeIt) {
+  ctx_.policy.warning_hours_left = std::chrono::hours(8);
+  const BusinessCalendar& calendar = ShippedCalendar();
+  for (const char* due : {"2166-02-10 09:00", "2170-06-15 09:00", "2199-12-31 09:00"}) {
+    SCOPED_TRACE(due);
+    const DossierState s = Received("2026-03-02 09:00", due);
+    ASSERT_TRUE(s.hours_left_warning_at.has_value());
+    ASSERT_TRUE(s.warning_at.has_value());
+    EXPECT_LT(*s.hours_left_warning_at, Local(due));
+    EXPECT_EQ(calendar.WorkingTimeBetween(*s.hours_left_warning_at, Local(due)),
+              std::chrono::hours(8));
+    // 75% of the legal working time after receipt: a quarter of it left.
+    const Millis legal = calendar.WorkingTimeBetween(Local("2026-03-02 09:00"), Local(due));
+    const Millis left = calendar.WorkingTimeBetween(*s.warning_at, Local(due));
+    EXPECT_LE(std::chrono::abs(left - legal / 4), Millis(1));
+  }
+}
+
 TEST_F(WarningThresholdsTest, HoursLeftSkipsTet) {
   // Due Mon 23 Feb 2026 09:00, right after Tết (off Sat 14 - Sun 22 Feb): the working day
   // before it is Fri 13 Feb, ten calendar days earlier.
