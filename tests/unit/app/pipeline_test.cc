@@ -50,6 +50,27 @@ class PipelineTest : public ::testing::Test {
     for (const fs::path& other : others_) fs::remove_all(other);
   }
 
+  // Runs `records` through a Pipeline on the watermark clock with `catalog` (or none) into
+  // `aggregates` and `probe`, and returns the log lines the run wrote (the last 16).
+  std::vector<std::string> ProcessCapturingLog(std::span<const SourceRecord> records,
+                                               const rules::ProcedureCatalog* catalog,
+                                               aggregate::AggregateTable& aggregates,
+                                               PipelineProbe& probe) {
+    auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+    const auto previous = spdlog::default_logger();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+    PipelineOptions options;
+    options.clock = TimerClock::kWatermark;
+    {
+      Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), catalog, {}},
+                        options, probe);
+      EXPECT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+      EXPECT_TRUE(pipeline.Flush().ok());
+    }
+    spdlog::set_default_logger(previous);
+    return sink->last_formatted();
+  }
+
   // Another store in a directory beside the fixture's (removed at TearDown; close it first).
   std::unique_ptr<state::StateStore> OpenOtherStore(const std::string& suffix) {
     const fs::path other = dir_.string() + "-" + suffix;
@@ -546,20 +567,9 @@ TEST_F(PipelineTest, AReceiptWithAProcedureTheCatalogDoesNotKnowIsCountedAndLogg
       received("TYPO-2", "t2", "9.99999", std::nullopt)};
   const std::vector<SourceRecord> records = Partition0Records(payloads);
 
-  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
-  const auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
-  {
-    PipelineOptions options;
-    options.clock = TimerClock::kWatermark;
-    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), &*catalog, {}},
-                      options, probe);
-    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
-    ASSERT_TRUE(pipeline.Flush().ok());
-  }
-  spdlog::set_default_logger(previous);
+  const std::vector<std::string> log = ProcessCapturingLog(records, &*catalog, aggregates, probe);
 
   EXPECT_EQ(probe.unknown_procedures.load(), 2u);  // TYPO-1 and TYPO-2
   auto known = store_->GetDossier("KNOWN");
@@ -570,7 +580,7 @@ TEST_F(PipelineTest, AReceiptWithAProcedureTheCatalogDoesNotKnowIsCountedAndLogg
   EXPECT_EQ((*typo)->due_source, DueSource::kNone);
   // One warning, naming the first; the second falls within the 10 s after it.
   std::vector<std::string> warnings;
-  for (const std::string& line : sink->last_formatted()) {
+  for (const std::string& line : log) {
     if (line.find("not in the procedure catalog") != std::string::npos) warnings.push_back(line);
   }
   ASSERT_EQ(warnings.size(), 1u);
@@ -639,20 +649,9 @@ TEST_F(PipelineTest, AReceiptTheCatalogGivesNoDeadlineIsCountedByReasonAndLogged
       received("TYPO", "t", "1.00045", Channel::kInPerson)};
   const std::vector<SourceRecord> records = Partition0Records(payloads);
 
-  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
-  const auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
-  PipelineOptions options;
-  options.clock = TimerClock::kWatermark;
-  {
-    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), &*catalog, {}},
-                      options, probe);
-    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
-    ASSERT_TRUE(pipeline.Flush().ok());
-  }
-  spdlog::set_default_logger(previous);
+  const std::vector<std::string> log = ProcessCapturingLog(records, &*catalog, aggregates, probe);
 
   const auto count = [&probe](NoDeadlineReason reason) {
     return probe.received_without_deadline[static_cast<size_t>(reason)].load();
@@ -676,7 +675,7 @@ TEST_F(PipelineTest, AReceiptTheCatalogGivesNoDeadlineIsCountedByReasonAndLogged
   // One warning per reason: the first dossier of each; the second falls within 10 s.
   std::vector<std::string> no_duration;
   std::vector<std::string> no_code;
-  for (const std::string& line : sink->last_formatted()) {
+  for (const std::string& line : log) {
     if (line.find("has no duration for channel") != std::string::npos) {
       no_duration.push_back(line);
     }
@@ -712,6 +711,8 @@ TEST_F(PipelineTest, AReceiptTheCatalogGivesNoDeadlineIsCountedByReasonAndLogged
   ASSERT_NE(other, nullptr);
   PipelineProbe without;
   aggregate::AggregateTable other_aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
   ApplyAndStop(*other, options, without, other_aggregates,
                rules::RulesContext{calendar_.get(), nullptr, {}}, records);
   for (size_t r = 0; r < kNoDeadlineReasonCount; ++r) {
@@ -743,20 +744,9 @@ TEST_F(PipelineTest, AReceiptWhoseCatalogPeriodEndsPastTheCalendarIsCountedAndLo
   const std::vector<std::string> payloads = {received("JUNE", "2199-06-03T02:00:00Z"),
                                              received("OCTOBER", "2199-10-01T02:00:00Z")};
   const std::vector<SourceRecord> records = Partition0Records(payloads);
-  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
-  const auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
-  PipelineOptions options;
-  options.clock = TimerClock::kWatermark;
-  {
-    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), &*catalog, {}},
-                      options, probe);
-    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
-    ASSERT_TRUE(pipeline.Flush().ok());
-  }
-  spdlog::set_default_logger(previous);
+  const std::vector<std::string> log = ProcessCapturingLog(records, &*catalog, aggregates, probe);
   EXPECT_EQ(probe.applied.load(), 2u);
   EXPECT_EQ(
       probe.received_without_deadline[static_cast<size_t>(NoDeadlineReason::kPastCalendar)].load(),
@@ -769,7 +759,7 @@ TEST_F(PipelineTest, AReceiptWhoseCatalogPeriodEndsPastTheCalendarIsCountedAndLo
   EXPECT_EQ((*october)->due_source, DueSource::kNone);
   EXPECT_FALSE((*october)->due_at.has_value());
   std::vector<std::string> warnings;
-  for (const std::string& line : sink->last_formatted()) {
+  for (const std::string& line : log) {
     if (line.find("past the business calendar") != std::string::npos) warnings.push_back(line);
   }
   ASSERT_EQ(warnings.size(), 1u);
@@ -1109,20 +1099,9 @@ TEST_F(PipelineTest, AnEndDatedBeforeTheReceiptIsAppliedAndCountedInBothArrivalO
   };
   const std::vector<SourceRecord> records = Partition0Records(payloads);
 
-  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
-  const auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
-  {
-    PipelineOptions options;
-    options.clock = TimerClock::kWatermark;
-    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}},
-                      options, probe);
-    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
-    ASSERT_TRUE(pipeline.Flush().ok());
-  }
-  spdlog::set_default_logger(previous);
+  const std::vector<std::string> log = ProcessCapturingLog(records, nullptr, aggregates, probe);
 
   EXPECT_EQ(probe.consumed.load(), records.size());
   EXPECT_EQ(probe.applied.load(), records.size() - 1);
@@ -1145,7 +1124,7 @@ TEST_F(PipelineTest, AnEndDatedBeforeTheReceiptIsAppliedAndCountedInBothArrivalO
 
   // One line (the second falls within 10 s of it), naming the dossier, record and event.
   std::vector<std::string> lines;
-  for (const std::string& line : sink->last_formatted()) {
+  for (const std::string& line : log) {
     if (line.find("(end_before_receipt)") != std::string::npos) lines.push_back(line);
   }
   ASSERT_EQ(lines.size(), 1u);
