@@ -1,0 +1,89 @@
+// Real data as the oracle: a committed sample of Houston's 311 pothole requests of 2016
+// (tests/data/houston/pothole-2016.csv: 120 closed before their due date, 60 after, and 20 of
+// the 205 rows whose due date precedes their creation by years), replayed through
+// `iocstream replay --mapping config/mappings/houston.yaml` and read back with `export`:
+// - a case closed after its due date (the city's OVERDUE, days from DUE DATE to DATE CLOSED,
+//   above 0) has outcome late, one closed before it early or on time;
+// - a case whose receipt was dead-lettered (due_before_event) ends as outcome no_receipt:
+//   judged neither on time nor late, and out of the finished count and Decision 766's
+//   indicator (a QA trial found these 205 counted on time);
+// - the accounting holds: every row's received event applied or dead-lettered, none lost.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "integration/harness.h"
+
+namespace iocstream::testing {
+namespace {
+
+TEST(HoustonReplayTest, OutcomesMatchTheCityOverdueDaysAndUnreceivedCasesAreNotJudged) {
+  TempDir dir;
+  const std::string config = WriteConfig(
+      dir, UniqueName("houston"),
+      "timers:\n  clock: watermark\nsla:\n  warning_fraction: 0\n  warning_hours_left: 0\n"
+      "  apology_alerts: false\n");
+  const std::string mapping = SourceDir() + "/config/mappings/houston.yaml";
+  const std::string sample = SourceDir() + "/tests/data/houston/pothole-2016.csv";
+  auto replay = RunIocstream({"replay", "--config", config, "--mapping", mapping, sample});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  // 200 rows: 200 received and 200 completed events; the 20 receipts due before they were
+  // made are dead-lettered.
+  EXPECT_NE(replay.out.find("consumed 400 = applied 380"), std::string::npos) << replay.out;
+  EXPECT_NE(replay.out.find("dead-lettered 20"), std::string::npos) << replay.out;
+
+  auto dossiers = RunIocstream({"export", "--config", config, "dossiers", "--format", "csv",
+                                "--as-of", "2026-06-01T00:00:00Z"});
+  ASSERT_EQ(dossiers.exit_code, 0) << dossiers.err;
+  const std::string export_path = dir / "export.csv";
+  std::ofstream(export_path) << dossiers.out;
+  std::map<std::string, std::string> outcome_by_id;
+  for (auto& row : ReadCsv(export_path)) outcome_by_id[row["dossier_id"]] = row["outcome"];
+
+  int late = 0;
+  int in_time = 0;
+  int unreceived = 0;
+  for (auto& row : ReadCsv(sample)) {
+    const std::string id = "houston:" + row["CASE NUMBER"];
+    auto it = outcome_by_id.find(id);
+    ASSERT_NE(it, outcome_by_id.end()) << id << " missing from the export";
+    const std::string& outcome = it->second;
+    if (row["DUE DATE"] < row["SR CREATE DATE"]) {  // same format: text order is time order
+      EXPECT_EQ(outcome, "no_receipt") << id;
+      ++unreceived;
+    } else if (std::stod(row["OVERDUE"]) > 0) {
+      EXPECT_EQ(outcome, "late") << id << ": OVERDUE " << row["OVERDUE"];
+      ++late;
+    } else {
+      EXPECT_TRUE(outcome == "early" || outcome == "on_time")
+          << id << ": " << outcome << ", OVERDUE " << row["OVERDUE"];
+      ++in_time;
+    }
+  }
+  EXPECT_EQ(late, 60);
+  EXPECT_EQ(in_time, 120);
+  EXPECT_EQ(unreceived, 20);
+
+  // The summary table: finished holds the 180 judged, no_receipt the 20, none on time by
+  // default.
+  std::string total;
+  std::istringstream lines(replay.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("TOTAL", 0) == 0) total = line;
+  }
+  std::istringstream fields(total);
+  std::vector<std::string> columns;
+  for (std::string f; fields >> f;) columns.push_back(f);
+  // TOTAL received finished on_time late no_due open overdue open_no_due cancelled no_receipt %
+  ASSERT_EQ(columns.size(), 12u) << total;
+  EXPECT_EQ(columns[1], "180") << total;  // received
+  EXPECT_EQ(columns[2], "180") << total;  // finished
+  EXPECT_EQ(columns[3], "120") << total;  // on time
+  EXPECT_EQ(columns[4], "60") << total;   // late
+  EXPECT_EQ(columns[5], "0") << total;    // no due
+  EXPECT_EQ(columns[10], "20") << total;  // no receipt
+  EXPECT_EQ(columns[11], "66.7") << total;
+}
+
+}  // namespace
+}  // namespace iocstream::testing
