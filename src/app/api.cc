@@ -91,11 +91,9 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
 
 // The instants one request judges dossiers' open state at: the wall clock (read once), or
 // each partition's watermark when timers run on event time (read once per partition).
-class RequestClocks : public DossierClocks {
- public:
-  explicit RequestClocks(const ApiContext& ctx)
-      : DossierClocks(*ctx.store, ctx.watermark_clock, WallClockNow()) {}
-};
+DossierClocks RequestClocks(const ApiContext& ctx) {
+  return DossierClocks(*ctx.store, ctx.watermark_clock, WallClockNow());
+}
 
 // ApiContext::held_partitions, or none.
 std::set<PartitionId> Held(const ApiContext& ctx) {
@@ -164,7 +162,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (after && after->empty()) {
       return JsonErrorResponse(400, "after: expected the dossier id that ended the last page");
     }
-    RequestClocks clocks(*shared);
+    DossierClocks clocks = RequestClocks(*shared);
     const auto loaded = shared->rules ? shared->rules() : nullptr;
     const rules::BusinessCalendar* calendar = loaded ? &loaded->calendar : nullptr;
     const std::optional<std::set<PartitionId>> owned =

@@ -540,10 +540,13 @@ void Pipeline::CheckReceiptDeadline(const DossierState& state) {
                         : std::string();
   };
   constexpr std::string_view kNoDeadlineMetric = "iocstream_events_received_without_deadline_total";
+  // Counts the dossier under `reason`; whether to log it now.
+  const auto count = [&](NoDeadlineReason reason) {
+    CountUp(probe_.received_without_deadline[static_cast<size_t>(reason)], 1);
+    return no_deadline_logs_[static_cast<size_t>(reason)].Admit(unlogged);
+  };
   if (state.procedure_code.empty()) {
-    const auto reason = static_cast<size_t>(NoDeadlineReason::kNoProcedureCode);
-    CountUp(probe_.received_without_deadline[reason], 1);
-    if (!no_deadline_logs_[reason].Admit(unlogged)) return;
+    if (!count(NoDeadlineReason::kNoProcedureCode)) return;
     spdlog::warn(
         "dossier '{}' (agency {}): its received event has no due_at and the dossier has no "
         "procedure code to look its duration up in the procedure catalog: the dossier has no "
@@ -564,10 +567,7 @@ void Pipeline::CheckReceiptDeadline(const DossierState& state) {
   }
   if (const std::optional<rules::LegalDuration> duration = rule->DurationFor(state.channel)) {
     // A duration and still no deadline: the period ends after 2199, past the calendar.
-    if (!state.received_at) return;
-    const auto reason = static_cast<size_t>(NoDeadlineReason::kPastCalendar);
-    CountUp(probe_.received_without_deadline[reason], 1);
-    if (!no_deadline_logs_[reason].Admit(unlogged)) return;
+    if (!state.received_at || !count(NoDeadlineReason::kPastCalendar)) return;
     spdlog::warn(
         "dossier '{}' (agency {}): procedure '{}''s catalog duration ({} {}) from its receipt "
         "at {} ends after {}, past the business calendar, and its received event has no "
@@ -577,9 +577,7 @@ void Pipeline::CheckReceiptDeadline(const DossierState& state) {
         FormatRfc3339Utc(kLatestEventTime - Millis(1)), since(kNoDeadlineMetric));
     return;
   }
-  const auto reason = static_cast<size_t>(NoDeadlineReason::kNoDurationForChannel);
-  CountUp(probe_.received_without_deadline[reason], 1);
-  if (!no_deadline_logs_[reason].Admit(unlogged)) return;
+  if (!count(NoDeadlineReason::kNoDurationForChannel)) return;
   spdlog::warn(
       "dossier '{}' (agency {}): procedure '{}' is in the procedure catalog but has no duration "
       "for channel {} (nor an in-person one, which stands in for it), and its received event "

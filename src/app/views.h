@@ -53,7 +53,6 @@ class DossierClocks {
       : store_(store), watermark_clock_(watermark_clock), now_(now) {}
 
   [[nodiscard]] Instant now() const { return now_; }
-  [[nodiscard]] bool watermark_clock() const { return watermark_clock_; }
 
   [[nodiscard]] Instant For(const DossierState& d);
 
@@ -80,14 +79,16 @@ class DossierClocks {
 [[nodiscard]] nlohmann::ordered_json RecomputeSummaryJson(const RecomputeSummary& summary);
 
 // A fixed-width per-department table. Each counted dossier is in exactly one of finished,
-// open and cancelled, so finished + open + cancelled = the dossiers counted (those received,
-// and finished or cancelled ones whose receipt never came; received: the clock started):
+// open, cancelled and no_receipt, so their sum is the dossiers counted (those received, and
+// ended ones whose receipt never came; received: the clock started):
 //   finished = on_time + late + no_due: finished with a due time on time (early included) or
 //     late, or without a due time; under the kpi766 policy those waiting on the applicant
 //     count here, judged at the request (Decision 766, domain.md §1.3);
 //   open: received, not finished; of which overdue (past due, or kpi766's second supplement
 //     request) and open_no_due (no due time) are parts, not further dossiers;
 //   cancelled: withdrawn, refused or rejected without a completion;
+//   no_receipt: finished without their receipt seen (Outcome::kNoReceipt), judged neither on
+//     time nor late;
 //   on_time%: on_time ÷ (on_time + late), finished dossiers with a due time only.
 // Department names fill kDepartmentColumn characters (UTF-8 code points; a longer one is cut,
 // its last character an ellipsis).
