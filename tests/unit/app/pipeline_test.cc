@@ -71,6 +71,26 @@ class PipelineTest : public ::testing::Test {
     return sink->last_formatted();
   }
 
+  // The values of the counter family `name` that PipelineMetrics exports for `probe`, by the
+  // value of its one label `label` (every series must have that label alone).
+  std::map<std::string, double> CountersByLabel(const PipelineProbe& probe,
+                                                const aggregate::AggregateTable& aggregates,
+                                                std::string_view name, std::string_view label) {
+    RelayProbe relay;
+    const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
+    std::map<std::string, double> out;
+    for (const prometheus::MetricFamily& f : metrics.Collect()) {
+      if (f.name != name) continue;
+      for (const prometheus::ClientMetric& m : f.metric) {
+        EXPECT_EQ(m.label.size(), 1u) << name;
+        if (m.label.size() != 1) continue;
+        EXPECT_EQ(m.label[0].name, label) << name;
+        out[m.label[0].value] = m.counter.value;
+      }
+    }
+    return out;
+  }
+
   // Another store in a directory beside the fixture's (removed at TearDown; close it first).
   std::unique_ptr<state::StateStore> OpenOtherStore(const std::string& suffix) {
     const fs::path other = dir_.string() + "-" + suffix;
@@ -691,20 +711,11 @@ TEST_F(PipelineTest, AReceiptTheCatalogGivesNoDeadlineIsCountedByReasonAndLogged
   EXPECT_NE(no_code[0].find("[warning]"), std::string::npos) << no_code[0];
 
   // Exported by reason, both series always.
-  RelayProbe relay;
-  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
-  std::map<std::string, double> exported;
-  for (const prometheus::MetricFamily& f : metrics.Collect()) {
-    if (f.name != "iocstream_events_received_without_deadline_total") continue;
-    for (const prometheus::ClientMetric& m : f.metric) {
-      ASSERT_EQ(m.label.size(), 1u);
-      EXPECT_EQ(m.label[0].name, "reason");
-      exported[m.label[0].value] = m.counter.value;
-    }
-  }
-  EXPECT_EQ(exported, (std::map<std::string, double>{{"no_duration_for_channel", 2.0},
-                                                     {"no_procedure_code", 1.0},
-                                                     {"past_calendar", 0.0}}));
+  EXPECT_EQ(
+      CountersByLabel(probe, aggregates, "iocstream_events_received_without_deadline_total",
+                      "reason"),
+      (std::map<std::string, double>{
+          {"no_duration_for_channel", 2.0}, {"no_procedure_code", 1.0}, {"past_calendar", 0.0}}));
 
   // Without a catalog every deadline comes from the events: nothing is counted.
   std::unique_ptr<state::StateStore> other = OpenOtherStore("no-catalog");
@@ -1049,19 +1060,10 @@ TEST_F(PipelineTest, ASupplementRequestedAfterTheEndIsAppliedAndCounted) {
   EXPECT_EQ((*late)->due_at, due + std::chrono::hours(2));
 
   // The counter is exported by kind.
-  RelayProbe relay;
-  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
-  bool found = false;
-  for (const prometheus::MetricFamily& family : metrics.Collect()) {
-    if (family.name != "iocstream_events_conflicting_total") continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      if (metric.label.size() == 1 && metric.label[0].value == "supplement_after_end") {
-        EXPECT_EQ(metric.counter.value, 2.0);
-        found = true;
-      }
-    }
-  }
-  EXPECT_TRUE(found);
+  const auto exported =
+      CountersByLabel(probe, aggregates, "iocstream_events_conflicting_total", "kind");
+  ASSERT_TRUE(exported.contains("supplement_after_end"));
+  EXPECT_EQ(exported.at("supplement_after_end"), 2.0);
 }
 
 // A completion dated before the dossier's receipt contradicts it (the result ready before the
@@ -1135,18 +1137,9 @@ TEST_F(PipelineTest, AnEndDatedBeforeTheReceiptIsAppliedAndCountedInBothArrivalO
   EXPECT_NE(lines[0].find("[warning]"), std::string::npos) << lines[0];
 
   // Exported under its kind, beside supplement_after_end.
-  RelayProbe relay;
-  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
-  std::map<std::string, double> exported;
-  for (const prometheus::MetricFamily& family : metrics.Collect()) {
-    if (family.name != "iocstream_events_conflicting_total") continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      ASSERT_EQ(metric.label.size(), 1u);
-      exported[metric.label[0].value] = metric.counter.value;
-    }
-  }
-  EXPECT_EQ(exported, (std::map<std::string, double>{{"end_before_receipt", 2.0},
-                                                     {"supplement_after_end", 0.0}}));
+  EXPECT_EQ(
+      CountersByLabel(probe, aggregates, "iocstream_events_conflicting_total", "kind"),
+      (std::map<std::string, double>{{"end_before_receipt", 2.0}, {"supplement_after_end", 0.0}}));
 }
 
 // A blank record (empty, or whitespace only) of a file source is a blank line, layout rather

@@ -58,6 +58,14 @@ int ClosedLoopbackPort() {
   return ntohs(addr.sin_port);
 }
 
+// A producer pointed at ClosedLoopbackPort(), reconnecting every 10 to 50 ms.
+Result<rd_kafka_t*> ProducerToAClosedPort() {
+  return NewKafkaClient(RD_KAFKA_PRODUCER,
+                        {{"bootstrap.servers", "127.0.0.1:" + std::to_string(ClosedLoopbackPort())},
+                         {"reconnect.backoff.ms", "10"},
+                         {"reconnect.backoff.max.ms", "50"}});
+}
+
 // librdkafka wrote its own lines to stderr ("%3|1796410702.702|FAIL|rdkafka#consumer-1| ...")
 // beside the process's log (a QA finding): a client pointed at a closed port logs its failed
 // connection through spdlog, naming the client, at error level, once while it keeps retrying.
@@ -65,11 +73,7 @@ TEST(KafkaClientTest, LibrdkafkaLogsGoThroughSpdlogOnceWhileTheyRepeat) {
   auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
   const auto previous = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
-  auto rk =
-      NewKafkaClient(RD_KAFKA_PRODUCER,
-                     {{"bootstrap.servers", "127.0.0.1:" + std::to_string(ClosedLoopbackPort())},
-                      {"reconnect.backoff.ms", "10"},
-                      {"reconnect.backoff.max.ms", "50"}});
+  auto rk = ProducerToAClosedPort();
   ASSERT_TRUE(rk) << rk.error().message;
   const std::string name = rd_kafka_name(*rk);
   const auto refused = [&] {
@@ -102,11 +106,7 @@ TEST(KafkaClientTest, AProducersPollDoesNotLogItsPastConnectionFailuresAgain) {
   auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
   const auto previous = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
-  auto rk =
-      NewKafkaClient(RD_KAFKA_PRODUCER,
-                     {{"bootstrap.servers", "127.0.0.1:" + std::to_string(ClosedLoopbackPort())},
-                      {"reconnect.backoff.ms", "10"},
-                      {"reconnect.backoff.max.ms", "50"}});
+  auto rk = ProducerToAClosedPort();
   ASSERT_TRUE(rk) << rk.error().message;
   const auto logged = [&](std::string_view what) {
     size_t n = 0;
