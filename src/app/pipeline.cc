@@ -1359,7 +1359,29 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   // The timers to write, encoded with their ids (the writer thread must not read the entries,
   // whose states change again at once).
   job.timers.Clear();
+  // Their entries and ids are as far out of the caches as the dirty entries: asked for ahead
+  // the same way, the state's first line and its engaged flag, then the id's heap bytes.
+  // Unasked, this loop's misses made Commit cost 110 ns per event of a 1M-dossier replay
+  // against 25 with 150,000 dossiers (perf); 31 since.
+  const auto prefetch_entry = [](const Entry* e) {
+    const auto* state = reinterpret_cast<const char*>(&e->current);
+    prefetch::Line(state);
+    prefetch::Line(state + sizeof(e->current) - 1);
+  };
+  const auto prefetch_id = [](const Entry* e) {
+    if (e->current) prefetch::Text(e->current->dossier_id);
+  };
+  auto far = timer_changes_.begin();
+  auto near = timer_changes_.begin();
+  for (size_t k = 0; k < 2 * kAhead && far != timer_changes_.end(); ++k, ++far) {
+    prefetch_entry(far->first.entry);
+  }
+  for (size_t k = 0; k < kAhead && near != timer_changes_.end(); ++k, ++near) {
+    prefetch_id(near->first.entry);
+  }
   for (const auto& [key, put] : timer_changes_) {
+    if (far != timer_changes_.end()) prefetch_entry((far++)->first.entry);
+    if (near != timer_changes_.end()) prefetch_id((near++)->first.entry);
     const std::string* id = nullptr;
     if (key.entry->current) {
       id = &key.entry->current->dossier_id;
