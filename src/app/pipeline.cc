@@ -1515,8 +1515,10 @@ void Pipeline::Evict() {
   };
   std::vector<Candidate> candidates;
   candidates.reserve(entries_.size());
-  // The scan reads the first line of every entry, each allocated apart: asked for ahead.
-  constexpr int kAhead = 8;
+  // The scan reads the first line of every entry, each allocated apart: asked for ahead, far
+  // enough for the misses to overlap (8 ahead left the scan waiting on memory: Evict 70 ns per
+  // event of a 1M-dossier replay, 59 with 32 ahead, perf).
+  constexpr int kAhead = 32;
   auto ahead = entries_.begin();
   for (int k = 0; k < kAhead && ahead != entries_.end(); ++k, ++ahead) {
     prefetch::Bytes(ahead->second.get(), 1);
@@ -1542,10 +1544,21 @@ void Pipeline::Evict() {
   std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(guess),
                    candidates.end(), order);
   std::sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(guess), order);
+  // Freeing an entry reads the whole of it (its state's strings and vectors), long out of the
+  // caches since the scan: the entries to free are asked for a few ahead (this loop's misses
+  // were a third of Evict's time in a 1M-dossier replay, perf).
+  constexpr size_t kFreeAhead = 8;
+  auto prefetch_free = [&](size_t k) {
+    if (k < candidates.size()) prefetch::Bytes(candidates[k].it->second.get(), sizeof(Entry));
+  };
+  for (size_t k = 0; k < kFreeAhead; ++k) prefetch_free(k);
   size_t next = 0;
   for (; next < candidates.size() && cache_bytes_ > target; ++next) {
-    if (next == guess)
+    if (next == guess) {
       std::sort(candidates.begin() + static_cast<std::ptrdiff_t>(guess), candidates.end(), order);
+      for (size_t k = next; k < next + kFreeAhead; ++k) prefetch_free(k);
+    }
+    prefetch_free(next + kFreeAhead);
     cache_bytes_ -= candidates[next].it->second->bytes;
     entries_.erase(candidates[next].it);
   }
