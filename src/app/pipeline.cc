@@ -738,9 +738,14 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
     size_t kept = 0;
     for (size_t i = 0; i < puts.size(); ++i) {
       const UncoveredPut& put = puts[i];
-      const Entry& e = *put.entry;
-      const std::string& id = e.current->dossier_id;
-      if (head.covered.Covers(put.due, put.kind, id)) {
+      // Most puts stay beyond the coverage, which their due times alone tell: their entries
+      // (a cache miss each, scattered over the cache) are read only for an id that may decide.
+      const bool may_be_covered = put.due <= head.covered.until ||
+                                  (head.covered.partial && put.due == head.covered.partial->due);
+      if (may_be_covered &&
+          head.covered.Covers(put.due, put.kind, put.entry->current->dossier_id)) {
+        const Entry& e = *put.entry;
+        const std::string& id = e.current->dossier_id;
         // Still a put only if the state still keeps that timer (its stored timer, as EndChange
         // left it): a change that moved it on deleted it, and the change tables need not be
         // asked (most puts reached here were cancelled so).
