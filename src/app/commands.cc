@@ -205,6 +205,33 @@ void WarnAboutOtherSources(const state::StateStore& store, const std::string& di
       reads_files ? "replay" : "run");
 }
 
+// A store's dossiers are spread over a number of state partitions, each with its own timers
+// and watermark: `replay.partitions` under `replay` (Kafka's murmur2 partitioner on the
+// dossier id, as `import` publishes them), the events topic's partitions under `run`, whose
+// group gives each instance whole partitions. State spread over another count than the one a
+// command reads with is partly out of its reach: a dossier's later events land in another
+// partition than its state and timers (a QA trial: a replay over 6 partitions continued by
+// `run` on a 3-partition topic in the same directory lost half its dossiers from the API and
+// counted more overdue than open). The first command to write a store records its count; a
+// command with another count is refused, `run` and `replay` alike.
+// `reading`: what the command reads with, e.g. "replay.partitions = 3"; `remedy`: what to do.
+Status CheckStatePartitions(state::StateStore& store, const std::string& dir, int32_t count,
+                            const std::string& reading, const std::string& remedy) {
+  auto recorded = store.GetReplayPartitions();
+  if (!recorded) return recorded.error();
+  if (*recorded && **recorded != count) {
+    return InvalidArgument("state dir " + dir + " holds dossiers spread over " +
+                           std::to_string(**recorded) +
+                           " state partitions (the replay.partitions of the `replay`, or the "
+                           "events topic's partitions under the `run`, that wrote it); " +
+                           reading + ": " + remedy);
+  }
+  if (*recorded) return {};
+  state::StateBatch batch = store.NewBatch();
+  batch.PutReplayPartitions(count);
+  return store.Commit(std::move(batch));
+}
+
 // The producer of `import` and `simulate`, to the events topic, which it creates if it does not
 // exist. Dossiers are placed by the Java clients' partitioner, so that `replay` can place them on
 // the same partitions.
@@ -421,6 +448,23 @@ int RunLive(const RunOptions& options) {
   if (!source) return Fail(source.error());
   ingest::KafkaSource& consumer = **source;
   consumer_ptr = &consumer;
+  if (const int partitions = consumer.SubscribedPartitionCount(); partitions > 0) {
+    if (Status s = CheckStatePartitions(
+            *runtime.store, config.state.dir, partitions,
+            "topic " + config.kafka.events_topic + " has " + std::to_string(partitions),
+            "a dossier's events would reach another partition than its state and timers. Give "
+            "the topic the count the store holds, or build the state again in a new state dir "
+            "(`replay` with replay.partitions = " +
+                std::to_string(partitions) + ", or `run` from the topic's start)");
+        !s) {
+      return Fail(s.error());
+    }
+  } else {
+    spdlog::warn(
+        "topic {}: its partition count could not be read: not checked against the state "
+        "partitions of state dir {}",
+        config.kafka.events_topic, config.state.dir);
+  }
   if (!config.kafka.changelog_topic.empty()) {
     // As many partitions as the events topic: changelog partition p mirrors events partition p.
     const int events_partitions = consumer.SubscribedPartitionCount();
@@ -790,23 +834,16 @@ int RunReplay(const ReplayOptions& options) {
   WarnAboutOtherSources(*session.runtime->store, config.state.dir, /*reads_files=*/true);
   if (Status s = pipeline.Restore(); !s) return Fail(s.error());
   // Dossiers are spread over replay.partitions by their id, and each partition keeps its own
-  // timers and watermark: a store replayed with another count would put a dossier's later
-  // events in another partition than its timers, which would then never fire. Refused; the
-  // first replay into a store records its count.
+  // timers and watermark: a store written with another count would put a dossier's later
+  // events in another partition than its timers, which would then never fire (a helper saw
+  // 696 alerts instead of 919). Refused; the first replay into a store records its count.
   state::StateStore& store = *session.runtime->store;
-  auto recorded = store.GetReplayPartitions();
-  if (!recorded) return Fail(recorded.error());
-  if (*recorded && **recorded != config.replay_partitions) {
-    return Fail(
-        InvalidArgument("state dir " + config.state.dir +
-                        " was replayed with replay.partitions = " + std::to_string(**recorded) +
-                        ", this config says " + std::to_string(config.replay_partitions) +
-                        ": replay with the same value, or into a new state dir"));
-  }
-  if (!*recorded) {
-    state::StateBatch batch = store.NewBatch();
-    batch.PutReplayPartitions(config.replay_partitions);
-    if (Status s = store.Commit(std::move(batch)); !s) return Fail(s.error());
+  if (Status s = CheckStatePartitions(
+          store, config.state.dir, config.replay_partitions,
+          "this config says replay.partitions = " + std::to_string(config.replay_partitions),
+          "replay with the count the store holds, or into a new state dir");
+      !s) {
+    return Fail(s.error());
   }
   auto relay = FileOutboxRelay::Open(
       store, (fs::path(config.state.dir) / kReplayAlertsFile).string(),

@@ -642,6 +642,54 @@ TEST(KafkaPipelineTest, ATopicCreatedAgainIsAppliedFromItsStart) {
   }
 }
 
+// A store's dossiers are spread over state partitions: replay.partitions under `replay`, the
+// events topic's partitions under `run`. A backfill replayed over 6 and continued by `run` on
+// a 3-partition topic lost half its dossiers from the API and counted more overdue than open
+// (a QA trial); `run` now refuses another count than the store's, as `replay` does, and the
+// count `run` records refuses a later replay with another one.
+TEST(KafkaPipelineTest, RunAndReplayRefuseAStoreSpreadOverAnotherPartitionCount) {
+  TempDir dir;
+  const std::string prefix = UniqueName("state-partitions");
+  const std::string config = WriteConfig(dir, prefix, kExtra);
+  const std::string events = dir / "events.ndjson";
+  std::ofstream(events)
+      << R"({"schema_version":1,"event_id":"e1","dossier_id":"D1","type":"received",)"
+      << R"("occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"A",)"
+      << R"("due_at":"2026-03-04T17:00:00+07:00"})"
+      << "\n";
+  CreateTopic(prefix + "-events", 3);
+
+  // replay.partitions: the default, 6; the topic has 3.
+  const std::string replayed = dir / "replayed";
+  ASSERT_EQ(
+      RunIocstream({"replay", "--config", config, "--state-dir", replayed, "--no-summary", events})
+          .exit_code,
+      0);
+  const CommandResult run =
+      RunIocstream({"run", "--config", config, "--state-dir", replayed, "--exit-when-caught-up"});
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("holds dossiers spread over 6 state partitions"), std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("topic " + prefix + "-events has 3"), std::string::npos) << run.err;
+
+  // `run` first records the topic's 3; a replay over 6 into its directory is refused, one
+  // over 3 goes on.
+  const std::string live = dir / "live";
+  const CommandResult first =
+      RunIocstream({"run", "--config", config, "--state-dir", live, "--exit-when-caught-up"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const CommandResult six =
+      RunIocstream({"replay", "--config", config, "--state-dir", live, "--no-summary", events});
+  EXPECT_EQ(six.exit_code, 1) << six.err;
+  EXPECT_NE(six.err.find("spread over 3 state partitions"), std::string::npos) << six.err;
+  EXPECT_NE(six.err.find("replay.partitions = 6"), std::string::npos) << six.err;
+  const std::string three = dir / "three.yaml";
+  std::ofstream(three) << ReadFile(config) << "replay:\n  partitions: 3\n";
+  const CommandResult same =
+      RunIocstream({"replay", "--config", three, "--state-dir", live, "--no-summary", events});
+  EXPECT_EQ(same.exit_code, 0) << same.err;
+}
+
 // SIGKILL while consuming, several times, then run to the end: the export equals an
 // uninterrupted run's (no double counting, nothing lost).
 TEST(KafkaPipelineTest, SigkillAndRestartGiveTheSameStateAsAnUninterruptedRun) {

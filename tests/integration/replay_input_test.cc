@@ -448,7 +448,8 @@ TEST(ReplayInputTest, AnotherReplayPartitionCountOnTheSameStateDirIsRefused) {
   const std::string three = WriteConfig(dir, name, "replay:\n  partitions: 3\n");
   const CommandResult refused = RunIocstream({"replay", "--config", three, "--no-summary", events});
   EXPECT_EQ(refused.exit_code, 1);
-  EXPECT_NE(refused.err.find("replay.partitions = 6"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("spread over 6 state partitions"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("replay.partitions = 3"), std::string::npos) << refused.err;
 
   const std::string again = WriteConfig(dir, name, "replay:\n  partitions: 6\n");
   const CommandResult same = RunIocstream({"replay", "--config", again, "--no-summary", events});
