@@ -246,7 +246,10 @@ constexpr uintmax_t kMaxTornBytes = uintmax_t{64} << 20;
 // deletes a page from the outbox only after the file has it, so a last line without its line
 // feed is a write cut short (a full disk, a kill -9) whose entries are still in the outbox:
 // they are written again. Left in place, the next line would be appended to it, and both
-// would be lost in one unreadable line.
+// would be lost in one unreadable line. A last line that is whole JSON only lost its line
+// feed (an editor, a script: a QA trial's `truncate -s -1` then lost a delivered alert for
+// good): it is ended with one instead, and kept; were it a write cut short just there, its
+// entries are written again, and that line is twice in the file (alert ids tell them apart).
 Status RepairTornLine(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return {};  // new, or a device/pipe
@@ -277,6 +280,24 @@ Status RepairTornLine(const std::string& path) {
     return IoError(path + " ends with " + std::to_string(size - end) +
                    "+ bytes without a line feed: not a page cut short (this relay writes whole "
                    "lines); move the file away or end it with a line feed");
+  }
+  {
+    std::string last(static_cast<size_t>(size - end), '\0');
+    in.clear();
+    in.seekg(static_cast<std::streamoff>(end));
+    if (!in.read(last.data(), static_cast<std::streamsize>(last.size()))) {
+      return IoError("cannot read " + path + ": " + SystemMessage(errno));
+    }
+    if (nlohmann::json::accept(last)) {
+      std::ofstream out(path, std::ios::binary | std::ios::app);
+      if (!(out << '\n') || !out.flush()) {
+        return IoError("cannot end the last line of " + path + ": " + SystemMessage(errno));
+      }
+      spdlog::warn(
+          "{}: its last line ({} bytes) had no line feed but is whole: ended with one and kept",
+          path, size - end);
+      return {};
+    }
   }
   std::filesystem::resize_file(path, end, ec);
   if (ec) return IoError("cannot cut the partial last line of " + path + ": " + ec.message());

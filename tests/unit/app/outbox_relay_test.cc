@@ -152,6 +152,25 @@ TEST_F(FileOutboxRelayTest, APartialLastLineIsCutOffBeforeAppending) {
   EXPECT_EQ(std::filesystem::file_size(dir_.Sub("dead-letters.ndjson")), 0u);
 }
 
+// A last line that is whole JSON only lost its line feed (an editor, `truncate -s -1`): it was
+// delivered, and its entry is gone from the outbox. Cutting it off lost that alert for good
+// (a QA trial); it is ended with a line feed and kept, and the next lines follow it.
+TEST_F(FileOutboxRelayTest, AWholeLastLineWithoutItsLineFeedIsKept) {
+  {
+    std::ofstream f(dir_.Sub("alerts.ndjson"), std::ios::binary);
+    f << R"({"alert":-2})" << '\n' << R"({"alert":-1})";
+  }
+  CommitAlerts(0, 2);
+  auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                     dir_.Sub("dead-letters.ndjson"), probe_);
+  ASSERT_TRUE(relay.has_value()) << relay.error().message;
+  ASSERT_TRUE((*relay)->Drain());
+  relay->reset();
+  EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")),
+            (std::vector<std::string>{R"({"alert":-2})", R"({"alert":-1})", R"({"alert":0})",
+                                      R"({"alert":1})"}));
+}
+
 // A failed write names the file and why, and leaves the page in the store.
 TEST_F(FileOutboxRelayTest, AFailedWriteNamesTheFileAndKeepsTheEntries) {
   if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no writable /dev/full";
