@@ -225,7 +225,11 @@ void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIn
       s.outcome = Outcome::kOpen;
   }
   if (s.outcome == Outcome::kLate && before != Outcome::kLate && s.due_at) {
-    alerts.push_back(MakeAlert(s, AlertKind::kCompletedLate, *s.due_at, event_time));
+    // Raised by the event that made it late, and never dated before the end of processing it
+    // is about: a receipt that arrives after the completion dated it at the receipt, days
+    // before the completion (a QA trial; the alert contract's detected_at).
+    const Instant detected = end && *end > event_time ? *end : event_time;
+    alerts.push_back(MakeAlert(s, AlertKind::kCompletedLate, *s.due_at, detected));
   }
 }
 

@@ -141,6 +141,10 @@ TEST_F(StateMachineTest, FinishedWithoutAReceiptIsNotJudgedUntilTheReceiptArrive
   EXPECT_EQ(c[F::kReceived], 1);
   ASSERT_EQ(alerts_.size(), 1u);
   EXPECT_EQ(alerts_[0].kind, AlertKind::kCompletedLate);
+  // Detected by the receipt, but dated no earlier than the completion it is about: the
+  // receipt's own time, days before, gave a negative detected_at - due (a QA trial).
+  EXPECT_EQ(alerts_[0].detected_at, completed.occurred_at);
+  EXPECT_EQ(alerts_[0].completed_at, completed.occurred_at);
 }
 
 TEST_F(StateMachineTest, DuplicateEventIdChangesNothing) {
