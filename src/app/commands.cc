@@ -879,7 +879,6 @@ int RunReplay(const ReplayOptions& options) {
   // With --mapping: what became of the CSV rows, printed after the summary.
   std::optional<std::string> rows_line;
   if (mapped) {
-    rows_line = "replayed " + DescribeRows(*mapped);
     // Encoded once, then fed through the same decode path as Kafka records.
     std::vector<std::string> payloads;
     payloads.reserve(mapped->events.size());
@@ -924,20 +923,32 @@ int RunReplay(const ReplayOptions& options) {
             source.topic, start + 1, payloads.size());
       }
     }
-    for (size_t i = static_cast<size_t>(start); i < payloads.size(); ++i) {
+    size_t next = static_cast<size_t>(start);
+    for (; next < payloads.size(); ++next) {
       if (stop_with_input_left()) break;
       records.push_back(SourceRecord{source.topic,
                                      PartitionId(0),
-                                     Offset(static_cast<int64_t>(i)),
+                                     Offset(static_cast<int64_t>(next)),
                                      Instant{},
                                      {},
-                                     payloads[i]});
+                                     payloads[next]});
       if (records.size() == batch_size) {
         if (Status s = flush(); !s) return Fail(s.error());
       }
     }
     // The records point into `payloads`: flush before they go out of scope.
     if (Status s = flush(); !s) return Fail(s.error());
+    // What this run read of the input, not the input as if all of it had been: a stopped
+    // replay, its resumption and one that found nothing new all said "replayed" every event
+    // (a QA trial).
+    const size_t read = next - static_cast<size_t>(start);
+    if (read == mapped->events.size()) {
+      rows_line = "replayed " + DescribeRows(*mapped);
+    } else {
+      rows_line = fmt::format(
+          "replayed {} of the {}{}", read, DescribeRows(*mapped),
+          read == 0 ? std::string() : fmt::format(" (events {} to {})", start + 1, next));
+    }
   } else {
     // A file refused or unreadable ends the replay with an error, after what the files before
     // it (and its lines read before an I/O error) applied is committed.

@@ -386,6 +386,13 @@ TEST(ReplayInputTest, MappedCsvRowsNotImportedAreCounted) {
       << r.out;
   EXPECT_NE(r.err.find("cases.csv:3:"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("cases.csv:4:"), std::string::npos) << r.err;
+  // Again into the same state: the line says what this run read, none of it (it said
+  // "replayed 1 events" again, a QA trial).
+  const CommandResult again =
+      RunIocstream({"replay", "--config", config, "--mapping", mapping, csv});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("replayed 0 of the 1 events from 1 of 3 CSV rows"), std::string::npos)
+      << again.out;
 }
 
 // A CSV with rows of which none could be imported (a time format the mapping does not
