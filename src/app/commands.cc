@@ -816,6 +816,20 @@ int RunReplay(const ReplayOptions& options) {
           "can read again, to name the source and to resume; write the stream to a file "
           "first"));
     }
+    // UTF-16 (Windows PowerShell's `>` writes it): every line would be dead-lettered as
+    // malformed JSON and the replay exit 0 (a QA trial). Refused by its byte-order mark.
+    if (!options.mapping_path && !ec && fs::is_regular_file(st)) {
+      char head[2] = {};
+      std::ifstream in(file, std::ios::binary);
+      if (in.read(head, 2) &&
+          ((head[0] == '\xFF' && head[1] == '\xFE') || (head[0] == '\xFE' && head[1] == '\xFF'))) {
+        return Fail(InvalidArgument(
+            file +
+            ": UTF-16 text (its byte-order mark): events are UTF-8 NDJSON; convert it "
+            "first, e.g. iconv -f UTF-16 -t UTF-8 " +
+            file + " > events.ndjson"));
+      }
+    }
   }
   // With --mapping: the mapping and the CSV files are read before the state store is opened,
   // which creates its directory: a wrong header or mapping left an empty state directory.

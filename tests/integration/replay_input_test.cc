@@ -365,6 +365,25 @@ TEST(ReplayInputTest, MappedCsvChangedWithTheSameFirstEventIsRefused) {
   EXPECT_NE(changed.err.find("are not those an earlier replay"), std::string::npos) << changed.err;
 }
 
+// A UTF-16 file (PowerShell's `>` writes one) had every line dead-lettered as malformed JSON
+// and the replay exit 0 (a QA trial): refused by its byte-order mark, before any state.
+TEST(ReplayInputTest, AUtf16FileIsRefusedWithHowToConvertIt) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-utf16"));
+  const std::string events = dir / "events.ndjson";
+  const std::string line = R"({"schema_version":1})";
+  {
+    std::ofstream f(events, std::ios::binary);
+    f << '\xFF' << '\xFE';
+    for (char c : line + "\n") f << c << '\0';
+  }
+  const CommandResult r = RunIocstream({"replay", "--config", config, events});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("UTF-16 text"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("iconv -f UTF-16 -t UTF-8"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "state"));
+}
+
 // Rows a mapping cannot read are logged and counted in the closing line: a helper's replay of
 // 6 rows said "consumed 2 = applied 2" and nothing else about the 4 others.
 TEST(ReplayInputTest, MappedCsvRowsNotImportedAreCounted) {
