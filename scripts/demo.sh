@@ -85,7 +85,8 @@ done
 echo
 echo "== per-department summary: finished = on_time + late (with a due date; on_time% is their"
 echo "   share on time) + no_due (without one); open, of which overdue (past due) and open_no_due;"
-echo "   cancelled; finished + open + cancelled = the dossiers counted (README: KPIs)"
+echo "   cancelled; no_receipt (finished, receipt never seen); finished + open + cancelled +"
+echo "   no_receipt = the dossiers counted (README: KPIs)"
 cat $demo/run.out
 echo
 echo "== a few lines of http://127.0.0.1:$http_port/metrics"

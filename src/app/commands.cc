@@ -116,8 +116,9 @@ struct MappedEvents {
 // What became of the rows, for the closing line of `import` and `replay --mapping`: every row
 // read is either in the events or counted as not imported (its error logged).
 std::string DescribeRows(const MappedEvents& m) {
-  return fmt::format("{} events from {} of {} CSV rows ({} rows not imported)", m.events.size(),
-                     m.rows - m.row_errors, m.rows, m.row_errors);
+  return fmt::format("{} {} from {} of {} CSV rows ({} {} not imported)", m.events.size(),
+                     m.events.size() == 1 ? "event" : "events", m.rows - m.row_errors, m.rows,
+                     m.row_errors, m.row_errors == 1 ? "row" : "rows");
 }
 
 Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,

@@ -400,7 +400,7 @@ TEST(ReplayInputTest, MappedCsvRowsNotImportedAreCounted) {
   const CommandResult r = RunIocstream({"replay", "--config", config, "--mapping", mapping, csv});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("consumed 1 = applied 1"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("replayed 1 events from 1 of 3 CSV rows (2 rows not imported)"),
+  EXPECT_NE(r.out.find("replayed 1 event from 1 of 3 CSV rows (2 rows not imported)"),
             std::string::npos)
       << r.out;
   EXPECT_NE(r.err.find("cases.csv:3:"), std::string::npos) << r.err;
@@ -410,7 +410,7 @@ TEST(ReplayInputTest, MappedCsvRowsNotImportedAreCounted) {
   const CommandResult again =
       RunIocstream({"replay", "--config", config, "--mapping", mapping, csv});
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_NE(again.out.find("replayed 0 of the 1 events from 1 of 3 CSV rows"), std::string::npos)
+  EXPECT_NE(again.out.find("replayed 0 of the 1 event from 1 of 3 CSV rows"), std::string::npos)
       << again.out;
 }
 
