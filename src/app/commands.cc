@@ -1448,6 +1448,7 @@ int RunSimulate(const SimulateOptions& options) {
   std::optional<Instant> first;
   Instant last{};
   const auto began = std::chrono::steady_clock::now();
+  auto last_flush = began;
   bool stopped = false;
   while (true) {
     // Stopped before the next event is made, so that the summary counts what was written.
@@ -1464,6 +1465,15 @@ int RunSimulate(const SimulateOptions& options) {
       payload.push_back('\n');
       if (std::fwrite(payload.data(), 1, payload.size(), file) != payload.size()) {
         return Fail(IoError("writing " + destination + " failed"));
+      }
+      // At a chosen rate the file is a live stream (a reader follows it): what was made
+      // reaches it within 100 ms, not when stdio's buffer fills or at exit (a QA trial).
+      if (options.rate > 0) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_flush >= std::chrono::milliseconds(100)) {
+          if (std::fflush(file) != 0) return Fail(IoError("writing " + destination + " failed"));
+          last_flush = now;
+        }
       }
     } else {
       message.key = event.event.dossier_id;
