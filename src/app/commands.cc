@@ -1364,6 +1364,12 @@ int RunSimulate(const SimulateOptions& options) {
   if (options.topic && options.topic->empty()) {
     return Fail(InvalidArgument("--topic: empty topic name"));
   }
+  // A command-line error (exit 1), not the broker's refusal after a connection (exit 2).
+  if (options.topic) {
+    if (Status s = CheckTopicName(*options.topic); !s) {
+      return Fail(InvalidArgument("--topic: " + s.error().message));
+    }
+  }
   const auto start = ParseRfc3339(options.start);
   if (!start) return Fail(InvalidArgument("--start: not RFC 3339: '" + options.start + "'"));
   // Far years overflowed the day arithmetic (9999 gave events in 2200).

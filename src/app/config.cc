@@ -136,8 +136,8 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
   return {};
 }
 
-// Kafka's rule for topic names (kafka.common.internals.Topic): 1 to 249 of [a-zA-Z0-9._-],
-// not "." or "..".
+}  // namespace
+
 Status CheckTopicName(const std::string& topic) {
   if (topic.size() > 249) return InvalidArgument("a topic name has at most 249 characters");
   if (topic == "." || topic == "..") return InvalidArgument("'" + topic + "' is not a topic name");
@@ -149,6 +149,8 @@ Status CheckTopicName(const std::string& topic) {
   }
   return {};
 }
+
+namespace {
 
 Status CheckKeys(const YAML::Node& node, const std::string& section,
                  const std::set<std::string>& allowed, const ConfigError& err) {

@@ -67,6 +67,10 @@ struct Config {
   std::map<std::string, std::string> sections;
 };
 
+// Kafka's rule for topic names (kafka.common.internals.Topic): 1 to 249 of [a-zA-Z0-9._-],
+// not "." or "..". Errors: kInvalidArgument saying which rule the name breaks.
+[[nodiscard]] Status CheckTopicName(const std::string& topic);
+
 // Loads and validates a config file. Errors: kInvalidArgument "FILE: KEY: why", kIo.
 [[nodiscard]] Result<Config> LoadConfig(const std::string& path);
 

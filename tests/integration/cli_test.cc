@@ -120,6 +120,15 @@ TEST(CliTest, SimulateWritesNowhereUnlessTold) {
   EXPECT_NE(both.exit_code, 0);
   EXPECT_NE(both.err.find("excludes"), std::string::npos) << both.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "events.ndjson"));
+  // A topic name Kafka refuses is a command-line error, said before any broker is asked (it
+  // exited 2, as a broker failure, a QA trial).
+  const CommandResult bad =
+      RunIocstream({"simulate", "--config", config, "--topic", "bad topic!", "--dossiers", "3"},
+                   std::chrono::seconds(60));
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  EXPECT_NE(bad.err.find("--topic: 'bad topic!': a topic name has only ASCII letters"),
+            std::string::npos)
+      << bad.err;
 }
 
 // A simulate stopped by SIGINT exits 130 and says on the log, as replay does, how many events
