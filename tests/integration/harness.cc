@@ -141,6 +141,16 @@ std::string ExportCsv(const std::string& config, const std::string& state_dir,
   return r.out;
 }
 
+std::string WriteOneReceipt(const TempDir& dir) {
+  const std::string path = dir / "events.ndjson";
+  std::ofstream(path)
+      << R"({"schema_version":1,"event_id":"e1","dossier_id":"D1","type":"received",)"
+      << R"("occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"A",)"
+      << R"("due_at":"2026-03-04T17:00:00+07:00"})"
+      << "\n";
+  return path;
+}
+
 std::string WriteConfig(const TempDir& dir, const std::string& topic_prefix,
                         const std::string& extra) {
   const std::string path = dir / "iocstream.yaml";

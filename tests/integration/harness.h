@@ -82,6 +82,10 @@ std::string UniqueName(const std::string& prefix);
 // A loopback TCP port nothing listened on a moment ago (bound to port 0, then closed).
 int FreeLoopbackPort();
 
+// Writes DIR/events.ndjson: one received event (dossier D1, 2026-03-02, due 2026-03-04);
+// returns its path.
+std::string WriteOneReceipt(const TempDir& dir);
+
 // Writes a config for the test broker. `extra` is appended YAML (top-level sections).
 std::string WriteConfig(const TempDir& dir, const std::string& topic_prefix,
                         const std::string& extra = "");

@@ -651,12 +651,7 @@ TEST(KafkaPipelineTest, RunAndReplayRefuseAStoreSpreadOverAnotherPartitionCount)
   TempDir dir;
   const std::string prefix = UniqueName("state-partitions");
   const std::string config = WriteConfig(dir, prefix, kExtra);
-  const std::string events = dir / "events.ndjson";
-  std::ofstream(events)
-      << R"({"schema_version":1,"event_id":"e1","dossier_id":"D1","type":"received",)"
-      << R"("occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"A",)"
-      << R"("due_at":"2026-03-04T17:00:00+07:00"})"
-      << "\n";
+  const std::string events = WriteOneReceipt(dir);
   CreateTopic(prefix + "-events", 3);
 
   // replay.partitions: the default, 6; the topic has 3.

@@ -462,12 +462,7 @@ TEST(ReplayInputTest, AMappedCsvRefusedLeavesNoStateDirectory) {
 TEST(ReplayInputTest, AnotherReplayPartitionCountOnTheSameStateDirIsRefused) {
   TempDir dir;
   const std::string name = UniqueName("replay-partitions");
-  const std::string events = dir / "events.ndjson";
-  std::ofstream(events)
-      << R"({"schema_version":1,"event_id":"e1","dossier_id":"D1","type":"received",)"
-      << R"("occurred_at":"2026-03-02T09:00:00+07:00","agency_code":"A",)"
-      << R"("due_at":"2026-03-04T17:00:00+07:00"})"
-      << "\n";
+  const std::string events = WriteOneReceipt(dir);
   const std::string six = WriteConfig(dir, name);  // replay.partitions: the default, 6
   ASSERT_EQ(RunIocstream({"replay", "--config", six, "--no-summary", events}).exit_code, 0);
 

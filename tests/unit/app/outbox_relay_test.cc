@@ -45,6 +45,14 @@ class FileOutboxRelayTest : public ::testing::Test {
   }
 
   // One commit appending alerts [from, to) to the outbox.
+  // Opens a relay on the two files, drains the outbox into them, and closes it.
+  void DrainIntoFiles() {
+    auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                       dir_.Sub("dead-letters.ndjson"), probe_);
+    ASSERT_TRUE(relay.has_value()) << relay.error().message;
+    ASSERT_TRUE((*relay)->Drain());
+  }
+
   void CommitAlerts(int from, int to) {
     state::StateBatch batch = store_->NewBatch();
     for (int i = from; i < to; ++i) batch.AppendOutbox(Alert(i));
@@ -141,11 +149,7 @@ TEST_F(FileOutboxRelayTest, APartialLastLineIsCutOffBeforeAppending) {
     f << R"({"reason":"inval)";  // not one whole line
   }
   CommitAlerts(0, 3);
-  auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
-                                     dir_.Sub("dead-letters.ndjson"), probe_);
-  ASSERT_TRUE(relay.has_value()) << relay.error().message;
-  ASSERT_TRUE((*relay)->Drain());
-  relay->reset();
+  DrainIntoFiles();
   EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")),
             (std::vector<std::string>{R"({"alert":-2})", R"({"alert":-1})", R"({"alert":0})",
                                       R"({"alert":1})", R"({"alert":2})"}));
@@ -161,11 +165,7 @@ TEST_F(FileOutboxRelayTest, AWholeLastLineWithoutItsLineFeedIsKept) {
     f << R"({"alert":-2})" << '\n' << R"({"alert":-1})";
   }
   CommitAlerts(0, 2);
-  auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
-                                     dir_.Sub("dead-letters.ndjson"), probe_);
-  ASSERT_TRUE(relay.has_value()) << relay.error().message;
-  ASSERT_TRUE((*relay)->Drain());
-  relay->reset();
+  DrainIntoFiles();
   EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")),
             (std::vector<std::string>{R"({"alert":-2})", R"({"alert":-1})", R"({"alert":0})",
                                       R"({"alert":1})"}));
