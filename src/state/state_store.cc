@@ -615,8 +615,13 @@ struct StateStore::Impl {
     auto empty = AllFamiliesEmpty();
     if (!empty) return empty.error();
     if (!*empty) {
-      return InvalidArgument("state store at " + options.path +
-                             ": data without a format version; not an iocstream state store");
+      // A store of iocstream's whose MANIFEST lost its metadata family (truncated, a QA
+      // trial) looks the same: both are said.
+      return InvalidArgument(
+          "state store at " + options.path +
+          ": data without a format version; not an iocstream state store, or a damaged one (its "
+          "MANIFEST cut short): restore it from a backup, or build the state again in a new "
+          "state dir");
     }
     rocksdb::WriteOptions durable = write_options;
     durable.sync = !options.disable_wal;
