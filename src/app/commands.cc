@@ -218,7 +218,7 @@ void WarnAboutOtherSources(const state::StateStore& store, const std::string& di
 // `reading`: what the command reads with, e.g. "replay.partitions = 3"; `remedy`: what to do.
 Status CheckStatePartitions(state::StateStore& store, const std::string& dir, int32_t count,
                             const std::string& reading, const std::string& remedy) {
-  auto recorded = store.GetReplayPartitions();
+  auto recorded = store.GetStatePartitions();
   if (!recorded) return recorded.error();
   if (*recorded && **recorded != count) {
     return InvalidArgument("state dir " + dir + " holds dossiers spread over " +
@@ -229,7 +229,7 @@ Status CheckStatePartitions(state::StateStore& store, const std::string& dir, in
   }
   if (*recorded) return {};
   state::StateBatch batch = store.NewBatch();
-  batch.PutReplayPartitions(count);
+  batch.PutStatePartitions(count);
   return store.Commit(std::move(batch));
 }
 
@@ -449,14 +449,15 @@ int RunLive(const RunOptions& options) {
   if (!source) return Fail(source.error());
   ingest::KafkaSource& consumer = **source;
   consumer_ptr = &consumer;
-  if (const int partitions = consumer.SubscribedPartitionCount(); partitions > 0) {
+  const int events_partitions = consumer.SubscribedPartitionCount();  // 0: unknown
+  if (events_partitions > 0) {
     if (Status s = CheckStatePartitions(
-            *runtime.store, config.state.dir, partitions,
-            "topic " + config.kafka.events_topic + " has " + std::to_string(partitions),
+            *runtime.store, config.state.dir, events_partitions,
+            "topic " + config.kafka.events_topic + " has " + std::to_string(events_partitions),
             "a dossier's events would reach another partition than its state and timers. Give "
             "the topic the count the store holds, or build the state again in a new state dir "
             "(`replay` with replay.partitions = " +
-                std::to_string(partitions) + ", or `run` from the topic's start)");
+                std::to_string(events_partitions) + ", or `run` from the topic's start)");
         !s) {
       return Fail(s.error());
     }
@@ -468,7 +469,6 @@ int RunLive(const RunOptions& options) {
   }
   if (!config.kafka.changelog_topic.empty()) {
     // As many partitions as the events topic: changelog partition p mirrors events partition p.
-    const int events_partitions = consumer.SubscribedPartitionCount();
     const std::vector<alert::TopicSpec> changelog_topic = {
         {config.kafka.changelog_topic,
          events_partitions > 0 ? events_partitions : config.kafka.partitions,

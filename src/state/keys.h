@@ -47,7 +47,8 @@ inline constexpr std::string_view kMetaFamily = "meta";
 inline constexpr std::string_view kFormatVersionKey = "format_version";
 inline constexpr std::string_view kOutboxNextSequenceKey = "outbox_next_sequence";
 inline constexpr std::string_view kWatermarkKeyPrefix = "watermark/";
-inline constexpr std::string_view kReplayPartitionsKey = "replay_partitions";
+inline constexpr std::string_view kStatePartitionsKey =
+    "replay_partitions";  // its first name, kept
 inline constexpr std::string_view kSourceCheckKeyPrefix = "source_check/";
 inline constexpr std::string_view kChangelogMarkerKeyPrefix = "changelog_marker/";
 inline constexpr std::string_view kChangelogWriterKey = "changelog_writer";

@@ -460,9 +460,9 @@ void StateBatch::PutChangelogWriter(uint64_t writer) {
                                keys::Fixed64Value(writer)));
 }
 
-void StateBatch::PutReplayPartitions(int32_t partitions) {
+void StateBatch::PutStatePartitions(int32_t partitions) {
   assert(rep_);
-  rep_->Record(rep_->batch.Put(rep_->families[kMeta], ToSlice(keys::kReplayPartitionsKey),
+  rep_->Record(rep_->batch.Put(rep_->families[kMeta], ToSlice(keys::kStatePartitionsKey),
                                keys::Fixed64Value(static_cast<uint64_t>(partitions))));
 }
 
@@ -1136,9 +1136,9 @@ Result<std::optional<uint64_t>> StateStore::GetChangelogWriter() const {
   return impl_->GetMetaFixed64(keys::kChangelogWriterKey);
 }
 
-Result<std::optional<int32_t>> StateStore::GetReplayPartitions() const {
+Result<std::optional<int32_t>> StateStore::GetStatePartitions() const {
   if (!impl_->db) return Closed();
-  auto v = impl_->GetMetaFixed64(keys::kReplayPartitionsKey);
+  auto v = impl_->GetMetaFixed64(keys::kStatePartitionsKey);
   if (!v) return v.error();
   if (!v->has_value()) return std::optional<int32_t>();
   if (**v > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {

@@ -269,9 +269,10 @@ class StateBatch {
   // The event-time watermark of a partition (replay mode's clock).
   void PutWatermark(PartitionId partition, Instant watermark);
 
-  // The number of state partitions file replays spread dossiers over (replay.partitions):
-  // recorded by the first replay into a store, checked by the next ones.
-  void PutReplayPartitions(int32_t partitions);
+  // The number of state partitions the store's dossiers are spread over: replay.partitions
+  // under `replay`, the events topic's partitions under `run`. Recorded by the first command
+  // that writes the store, checked by the next ones (app/commands.cc).
+  void PutStatePartitions(int32_t partitions);
   // The changelog marker this store's state of `partition` matches (app/changelog.h): the
   // last marker written to the partition's changelog with, or restored from it.
   void PutChangelogMarker(PartitionId partition, std::string_view marker);
@@ -369,9 +370,9 @@ class StateStore {
   // The stored watermark of a partition, nullopt if none.
   [[nodiscard]] Result<std::optional<Instant>> GetWatermark(PartitionId partition) const;
 
-  // The replay partition count recorded by PutReplayPartitions, nullopt if none (a store no
-  // replay wrote, or one written before it was recorded). Errors: kCorruption, kIo.
-  [[nodiscard]] Result<std::optional<int32_t>> GetReplayPartitions() const;
+  // The state partition count recorded by PutStatePartitions, nullopt if none (a store
+  // written before it was recorded). Errors: kCorruption, kIo.
+  [[nodiscard]] Result<std::optional<int32_t>> GetStatePartitions() const;
   // The changelog marker stored with PutChangelogMarker; nullopt if none.
   [[nodiscard]] Result<std::optional<std::string>> GetChangelogMarker(PartitionId partition) const;
   // The id this store writes changelog records under (app/changelog.h), nullopt before the

@@ -674,18 +674,18 @@ TEST_F(StateStoreTest, EncodedDossiersArePutInKeyOrderAndReadBackWhole) {
   EXPECT_EQ(**store->GetDossier("H35.001-260105-000010"), full);
 }
 
-TEST_F(StateStoreTest, ReplayPartitionsAreRecordedOnce) {
+TEST_F(StateStoreTest, StatePartitionsAreRecordedOnce) {
   {
     auto store = OpenStore();
-    auto none = store->GetReplayPartitions();
+    auto none = store->GetStatePartitions();
     ASSERT_TRUE(none.has_value()) << none.error().message;
     EXPECT_FALSE(none->has_value());
     auto batch = store->NewBatch();
-    batch.PutReplayPartitions(6);
+    batch.PutStatePartitions(6);
     Commit(*store, std::move(batch));
   }
   auto store = OpenStore();  // survives a reopen
-  auto recorded = store->GetReplayPartitions();
+  auto recorded = store->GetStatePartitions();
   ASSERT_TRUE(recorded.has_value()) << recorded.error().message;
   EXPECT_EQ(*recorded, std::optional<int32_t>(6));
 }
