@@ -770,8 +770,8 @@ class Pipeline {
     // line (and the count starts again), else this one is counted.
     bool Admit(uint64_t& unlogged_before);
   };
-  LogRateLimit unknown_procedure_log_;  // CheckReceiptDeadline's, per kind of dossier
-  std::array<LogRateLimit, kNoDeadlineReasonCount> no_deadline_logs_{};
+  LogRateLimit unknown_procedure_log_;  // CheckReceiptDeadline's, for unknown procedure codes
+  std::array<LogRateLimit, kNoDeadlineReasonCount> no_deadline_logs_{};  // and per other reason
 
   // The batch being built.
   //

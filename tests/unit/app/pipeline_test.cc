@@ -340,15 +340,31 @@ TEST_F(PipelineTest, RevokeAndReassignKeepTheCounts) {
 namespace iocstream::app {
 namespace {
 
-std::string Event(const std::string& dossier, EventType type, const char* at,
-                  std::optional<const char*> due = std::nullopt) {
+// An event of agency SO-TP, the fields most tests below set.
+DossierEvent MakeEvent(const std::string& dossier, const std::string& event_id, EventType type,
+                       Instant at) {
   DossierEvent e;
   e.dossier_id = dossier;
-  e.event_id = dossier + "/" + std::string(ToString(type));
+  e.event_id = event_id;
   e.type = type;
-  e.occurred_at = *ParseRfc3339(at);
-  if (due) e.due_at = *ParseRfc3339(*due);
+  e.occurred_at = at;
   e.agency_code = "SO-TP";
+  return e;
+}
+
+std::string Event(const std::string& dossier, EventType type, const char* at,
+                  std::optional<const char*> due = std::nullopt) {
+  DossierEvent e =
+      MakeEvent(dossier, dossier + "/" + std::string(ToString(type)), type, *ParseRfc3339(at));
+  if (due) e.due_at = *ParseRfc3339(*due);
+  return EncodeEvent(e);
+}
+
+// MakeEvent encoded, a received one due at `due`.
+std::string EventDueAtReceipt(const std::string& dossier, const std::string& event_id,
+                              EventType type, Instant at, Instant due) {
+  DossierEvent e = MakeEvent(dossier, event_id, type, at);
+  if (type == EventType::kReceived) e.due_at = due;
   return EncodeEvent(e);
 }
 
@@ -568,13 +584,9 @@ TEST_F(PipelineTest, AReceiptWithAProcedureTheCatalogDoesNotKnowIsCountedAndLogg
   ASSERT_TRUE(catalog.has_value()) << catalog.error().message;
   const auto received = [](const std::string& dossier, const std::string& event_id,
                            const char* procedure, std::optional<const char*> due) {
-    DossierEvent e;
-    e.dossier_id = dossier;
-    e.event_id = event_id;
-    e.type = EventType::kReceived;
-    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
+    DossierEvent e =
+        MakeEvent(dossier, event_id, EventType::kReceived, *ParseRfc3339("2026-03-02T01:00:00Z"));
     if (due) e.due_at = *ParseRfc3339(*due);
-    e.agency_code = "SO-TP";
     e.procedure_code = procedure;
     return EncodeEvent(e);
   };
@@ -637,13 +649,8 @@ TEST_F(PipelineTest, AReceiptTheCatalogGivesNoDeadlineIsCountedByReasonAndLogged
   ASSERT_TRUE(catalog.has_value()) << catalog.error().message;
   const auto event = [](const std::string& dossier, const std::string& event_id, EventType type,
                         const char* procedure, Channel channel, std::optional<const char*> due) {
-    DossierEvent e;
-    e.dossier_id = dossier;
-    e.event_id = event_id;
-    e.type = type;
-    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
+    DossierEvent e = MakeEvent(dossier, event_id, type, *ParseRfc3339("2026-03-02T01:00:00Z"));
     if (due) e.due_at = *ParseRfc3339(*due);
-    e.agency_code = "SO-TP";
     e.procedure_code = procedure;
     e.channel = channel;
     return EncodeEvent(e);
@@ -742,12 +749,7 @@ TEST_F(PipelineTest, AReceiptWhoseCatalogPeriodEndsPastTheCalendarIsCountedAndLo
       std::nullopt, std::nullopt}});
   ASSERT_TRUE(catalog.has_value()) << catalog.error().message;
   const auto received = [](const std::string& dossier, const char* at) {
-    DossierEvent e;
-    e.dossier_id = dossier;
-    e.event_id = dossier + "/r";
-    e.type = EventType::kReceived;
-    e.occurred_at = *ParseRfc3339(at);
-    e.agency_code = "SO-TP";
+    DossierEvent e = MakeEvent(dossier, dossier + "/r", EventType::kReceived, *ParseRfc3339(at));
     e.procedure_code = "1.001010";
     e.channel = Channel::kInPerson;
     return EncodeEvent(e);
@@ -849,14 +851,7 @@ TEST_F(PipelineTest, PauseEventsPastTheLimitAreDeadLettered) {
                     probe);
   const Instant received = *ParseRfc3339("2026-03-02T01:00:00Z");
   auto event = [&](const std::string& id, EventType type, Instant at) {
-    DossierEvent e;
-    e.dossier_id = "LOOP";
-    e.event_id = id;
-    e.type = type;
-    e.occurred_at = at;
-    if (type == EventType::kReceived) e.due_at = at + std::chrono::days(30);
-    e.agency_code = "SO-TP";
-    return EncodeEvent(e);
+    return EventDueAtReceipt("LOOP", id, type, at, at + std::chrono::days(30));
   };
   std::vector<std::string> payloads = {event("r", EventType::kReceived, received)};
   // kMaxPauseMarks marks: requests and receipts a minute apart.
@@ -1006,14 +1001,7 @@ TEST_F(PipelineTest, ASupplementRequestedAfterTheEndIsAppliedAndCounted) {
   const Instant received = *ParseRfc3339("2026-03-02T01:00:00Z");
   const Instant due = received + std::chrono::days(10);
   auto event = [&](const std::string& dossier, const std::string& id, EventType type, Instant at) {
-    DossierEvent e;
-    e.dossier_id = dossier;
-    e.event_id = id;
-    e.type = type;
-    e.occurred_at = at;
-    if (type == EventType::kReceived) e.due_at = due;
-    e.agency_code = "SO-TP";
-    return EncodeEvent(e);
+    return EventDueAtReceipt(dossier, id, type, at, due);
   };
   const Instant done = received + std::chrono::days(2);
   const Instant after = received + std::chrono::days(3);
@@ -1076,14 +1064,7 @@ TEST_F(PipelineTest, AnEndDatedBeforeTheReceiptIsAppliedAndCountedInBothArrivalO
   const Instant due = received + std::chrono::days(10);
   const Instant before = received - std::chrono::days(1);
   auto event = [&](const std::string& dossier, const std::string& id, EventType type, Instant at) {
-    DossierEvent e;
-    e.dossier_id = dossier;
-    e.event_id = id;
-    e.type = type;
-    e.occurred_at = at;
-    if (type == EventType::kReceived) e.due_at = due;
-    e.agency_code = "SO-TP";
-    return EncodeEvent(e);
+    return EventDueAtReceipt(dossier, id, type, at, due);
   };
   const std::vector<std::string> payloads = {
       // The receipt first, then a completion dated the day before it (and its redelivery).
