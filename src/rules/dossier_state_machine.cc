@@ -394,13 +394,23 @@ struct PausePairing {
     }
   }
 
-  // After the last mark: the start of the pause still open, if it counts. A pause still open
-  // when the dossier finishes stays open: its end may arrive late and is then applied up to
-  // the end of processing.
+  // After the last mark: the start of the pause still open, if it counts. A wait still open
+  // when processing ended (a completion, a result returned or a cancellation while the office
+  // waited for the applicant or a payment) counts up to that end, as it does when its end is
+  // sent after the end of processing (Close cuts it there): in every arrival order of the
+  // same events the deadline is the same, and a dossier completed while waiting is judged as
+  // Decision 766 counts one still waiting, at the request (domain.md §1.3). A QA trial had
+  // found it judged without the wait when no end came, and with it once an end came later.
   template <class Pauses>
   std::optional<Instant> Finish(Pauses& out) {
     if (open && s.received_at && *open < *s.received_at) Close(*s.received_at, out);
-    if (open && (!end || *open < *end)) return open;
+    if (!open) return std::nullopt;
+    if (!end) return open;
+    if (*open < *end) {
+      Close(*end, out);
+    } else {
+      open.reset();  // requested after the end: no wait of this dossier's processing
+    }
     return std::nullopt;
   }
 };
@@ -438,8 +448,8 @@ void UnitePauses(std::vector<PauseInterval>& pauses, Restarts& restarts, const K
 }
 
 // The start of each kind's wait still open after the last mark, if any (PausePairing::Finish:
-// one requested before the receipt ends there, one requested after the end of processing is
-// none).
+// one requested before the receipt ends there, one open at the end of processing ends there,
+// one requested after it is none): none once processing ended.
 struct OpenWaits {
   std::optional<Instant> supplement;
   std::optional<Instant> payment;

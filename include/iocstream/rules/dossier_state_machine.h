@@ -16,9 +16,11 @@
 //   their requests and receipts in time order whatever order those arrive in, each kind apart
 //   (core/dossier_state.h PauseKind: a payment does not end the wait for a supplement, nor the
 //   reverse), and count only while the clock runs, from the receipt (§1.1) to the end of
-//   processing (§1.5). The clock stands still while either kind waits: the deadline moves by
-//   the union of the closed pauses (time paused by both counted once), and a closed pause keeps
-//   its whole credit while a wait of the other kind is still open (DossierState::paused_since);
+//   processing (§1.5): a wait still open when processing ends counts up to the end, as one
+//   whose end is dated after it does. The clock stands still while either kind waits: the deadline
+//   moves by the union of the closed pauses (time paused by both counted once), and a closed pause
+//   keeps its whole credit while a wait of the other kind is still open
+//   (DossierState::paused_since);
 // - a Form 04 apology records a new promised date but the KPI keeps the deadline (§1.2, §6.4),
 //   and counts only when issued before the deadline, judged against the deadline in force when
 //   it matters (ApologyIssuedInTime), whatever order the events arrive in;

@@ -196,9 +196,10 @@ TEST_F(PauseKindsTest, AWaitingDossierIsOverdueOnlyIfTheClockPassedTheDueTimeBef
 
 // The attack on the first attempt (a): a closed payment wait (Mon 14:00 - Tue 14:00, 8 working
 // hours: due Thu 09:00) overlapping a supplement request still open at the completion (Tue
-// 10:00) keeps its credit. Completed Wed 16:00, a working day before the due day: early, as
-// the same dossier without the supplement request. Folding the payment into the open pause
-// lost its credit (due Wed 09:00) and made it late: paused longer, yet due earlier.
+// 10:00) keeps its credit. Folding the payment into the open pause lost its credit (due Wed
+// 09:00) and made it late: paused longer, yet due earlier. The open wait counts up to the
+// completion (Wed 16:00), united with the payment's: one pause Mon 14:00 - Wed 16:00, as when
+// the supplement's end is sent after the completion, in every arrival order; early.
 TEST_F(PauseKindsTest, AClosedWaitOverlappingOneOpenAtTheCompletionKeepsItsCredit) {
   const DossierState payment_only =
       Apply({Received(), PaymentRequested("2026-03-02 14:00"), PaymentReceived("2026-03-03 14:00"),
@@ -220,12 +221,20 @@ TEST_F(PauseKindsTest, AClosedWaitOverlappingOneOpenAtTheCompletionKeepsItsCredi
                                             PaymentReceived("2026-03-03 14:00"),
                                             SupplementRequested("2026-03-03 10:00"),
                                             Event("c", EventType::kCompleted, "2026-03-04 16:00")};
+  std::vector<DossierEvent> ended_later_events = events;
+  ended_later_events.push_back(SupplementReceived("2026-03-06 09:00"));
+  const DossierState ended_later = Apply(ended_later_events);
+  ASSERT_EQ(ended_later.pauses.size(), 1u);
+  EXPECT_EQ(FormatLocal(ended_later.pauses[0].start), "2026-03-02 14:00");
+  EXPECT_EQ(FormatLocal(ended_later.pauses[0].end), "2026-03-04 16:00");
+  EXPECT_GT(*ended_later.due_at, *payment_only.due_at);
   const size_t orders =
       ForEveryArrivalOrder(events, [&](const DossierState& s, const std::string& order) {
         ASSERT_TRUE(s.due_at.has_value()) << order;
-        EXPECT_EQ(*s.due_at, *payment_only.due_at) << order << " " << FormatLocal(*s.due_at);
+        EXPECT_EQ(*s.due_at, *ended_later.due_at) << order << " " << FormatLocal(*s.due_at);
         EXPECT_EQ(s.outcome, Outcome::kEarly) << order;
-        EXPECT_EQ(s.pauses, payment_only.pauses) << order;
+        EXPECT_EQ(s.pauses, ended_later.pauses) << order;
+        EXPECT_FALSE(s.paused_since.has_value()) << order;
       });
   EXPECT_EQ(orders, 120u);
 

@@ -308,13 +308,36 @@ TEST_F(StateMachineRulesTest, ReceiptConflictComparesWhatBothReceiptsSay) {
   EXPECT_EQ(ReceiptConflict(submitted, other), std::nullopt);
 }
 
-TEST_F(StateMachineRulesTest, CompletionWhilePausedWithoutItsEndKeepsTheDeadline) {
+// A wait still open at the completion counts up to the completion, as one whose end is sent
+// after the completion does: the same deadline and verdict whether its end never comes, comes
+// later, or the completion comes first (a QA trial found the first judged late and the second
+// early). Decision 766 judges a dossier waiting on the applicant at the request, in time here.
+TEST_F(StateMachineRulesTest, AWaitOpenAtTheCompletionCountsUpToTheCompletion) {
   const DossierState s = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
                                 Event("q", EventType::kSupplementRequested, "2026-03-03 09:00"),
                                 Event("c", EventType::kCompleted, "2026-03-04 10:00")});
-  EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-04 09:00");
-  EXPECT_EQ(s.outcome, Outcome::kLate);
-  EXPECT_EQ(s.paused_ms, 0);
+  // Paused Tue 09:00 - Wed 10:00 = Tue 6 h + Wed 3 h: Wed 09:00 + 9 h = Thu 10:00.
+  EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-05 10:00");
+  EXPECT_EQ(s.paused_ms, 25 * 3600 * 1000);
+  EXPECT_FALSE(s.paused_since.has_value());
+  EXPECT_NE(s.outcome, Outcome::kLate);
+  EXPECT_NE(s.outcome, Outcome::kOpen);
+  const DossierState ended_later =
+      Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+             Event("q", EventType::kSupplementRequested, "2026-03-03 09:00"),
+             Event("c", EventType::kCompleted, "2026-03-04 10:00"),
+             Event("s", EventType::kSupplementReceived, "2026-03-06 09:00")});
+  EXPECT_EQ(ended_later.due_at, s.due_at);
+  EXPECT_EQ(ended_later.pauses, s.pauses);
+  EXPECT_EQ(ended_later.outcome, s.outcome);
+  // Requested after the completion: no wait of its processing.
+  const DossierState after =
+      Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+             Event("c", EventType::kCompleted, "2026-03-04 10:00"),
+             Event("q", EventType::kSupplementRequested, "2026-03-04 11:00")});
+  EXPECT_EQ(FormatLocal(*after.due_at), "2026-03-04 09:00");
+  EXPECT_EQ(after.paused_ms, 0);
+  EXPECT_EQ(after.outcome, Outcome::kLate);
 }
 
 // The end of a pause that arrives after the completion counts up to the completion at most.
