@@ -147,14 +147,14 @@ std::optional<LegalDuration> CatalogDuration(const DossierState& s, const RulesC
   return rule != nullptr ? rule->DurationFor(s.channel) : std::nullopt;
 }
 
-// Sets the deadline at receipt: from the event, else from the catalog, and the working time
-// from receipt to it (legal_working_time). A catalog period that ends at or after
-// kLatestEventTime (2200-01-01: receipt 2199-10-01 + 6 months) gives no deadline, as the
+// Sets the deadline at receipt: from the receipt's due_at (`event_due`), else from the catalog,
+// and the working time from receipt to it (legal_working_time). A catalog period that ends at or
+// after kLatestEventTime (2200-01-01: receipt 2199-10-01 + 6 months) gives no deadline, as the
 // decoder refuses an event's instant there: the calendar ends with 2199, and a due time past it
 // would be made up (the pipeline counts and logs it, Pipeline::CheckReceiptDeadline).
-void ComputeDue(DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
-  if (e.due_at) {
-    s.due_at = e.due_at;
+void ComputeDue(DossierState& s, const OptionalInstant& event_due, const RulesContext& ctx) {
+  if (event_due) {
+    s.due_at = event_due;
     s.due_source = DueSource::kEvent;
   } else if (const auto duration = CatalogDuration(s, ctx); duration && s.received_at) {
     const Instant due = ctx.calendar->DueAt(*s.received_at, *duration);
@@ -834,6 +834,9 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
   const OptionalInstant warning_before = s.warning_at;
   const OptionalInstant hours_left_before = s.hours_left_warning_at;
   const std::optional<Instant> end_before = EndOfProcessing(s);
+  const bool received_before = s.received_at.has_value();
+  const Code procedure_before = s.procedure_code;
+  const Channel channel_before = s.channel;
   bool pauses_changed = false;  // a pause mark, or the receipt, was added
   bool end_changed = false;     // a completion, return or cancellation: the end may be earlier
   RememberEvent(s, id_hash);
@@ -848,7 +851,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
     case EventType::kReceived:
       if (!s.received_at) {
         s.received_at = e.occurred_at;
-        ComputeDue(s, e, ctx);
+        ComputeDue(s, e.due_at, ctx);
         // At receipt the working time to the deadline is the legal one ComputeDue just set.
         ComputeWarning(s, ctx, s.legal_working_time);
         pauses_changed = true;
@@ -902,6 +905,18 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
       // still move, and may not be known yet (the receipt arriving later).
       MinInto(s.apology_at, e.occurred_at);
       break;
+  }
+  if (received_before && !s.original_due_at &&
+      (s.procedure_code != procedure_before || s.channel != channel_before)) {
+    // Received without a deadline (no due_at, the procedure or channel not named then): a
+    // later event that names them (a second receipt, or another event filling the blanks)
+    // gives the catalog's deadline from the receipt, as when they came first. The deadline
+    // does not depend on the arrival order (a QA trial: the procedure shown, no deadline).
+    ComputeDue(s, std::nullopt, ctx);
+    if (s.due_at) {
+      ComputeWarning(s, ctx, s.legal_working_time);
+      pauses_changed = true;
+    }
   }
   if (end_changed && !pauses_changed && !s.pause_marks.empty()) {
     // The end of processing bounds the pauses: derived again only when it moved and cuts one

@@ -340,6 +340,35 @@ TEST_F(StateMachineRulesTest, AWaitOpenAtTheCompletionCountsUpToTheCompletion) {
   EXPECT_EQ(after.outcome, Outcome::kLate);
 }
 
+// A receipt that names no procedure has no deadline; the event that names it later (a second
+// receipt at the same instant, or a transfer filling the blank) gives the catalog's deadline
+// from the receipt, as when it came first: the same deadline in every arrival order (a QA trial
+// found the procedure shown and no deadline, or the deadline, depending on the order).
+TEST_F(StateMachineRulesTest, AProcedureNamedAfterTheReceiptGivesTheDeadlineInEveryOrder) {
+  DossierEvent bare = Event("r1", EventType::kReceived, "2026-03-02 09:00");
+  bare.procedure_code = Code();
+  const DossierState without = Apply({bare});
+  EXPECT_FALSE(without.due_at.has_value());
+  EXPECT_EQ(without.due_source, DueSource::kNone);
+
+  const DossierEvent named = Event("r2", EventType::kReceived, "2026-03-02 09:00");
+  DossierEvent transfer = Event("t", EventType::kTransferred, "2026-03-02 10:00");
+  transfer.to_agency_code = "000.00.15.H56";
+  transfer.procedure_code = "1.002856";
+  const DossierEvent completed = Event("c", EventType::kCompleted, "2026-03-05 10:00");
+  for (const DossierEvent& naming : {named, transfer}) {
+    const size_t orders = ForEveryArrivalOrder(
+        {bare, naming, completed}, [&](const DossierState& s, const std::string& order) {
+          ASSERT_TRUE(s.due_at.has_value()) << naming.event_id << " " << order;
+          // 2 working days from Mon 09:00.
+          EXPECT_EQ(FormatLocal(*s.due_at), "2026-03-04 09:00") << naming.event_id << " " << order;
+          EXPECT_EQ(s.due_source, DueSource::kCatalog) << naming.event_id << " " << order;
+          EXPECT_EQ(s.outcome, Outcome::kLate) << naming.event_id << " " << order;
+        });
+    EXPECT_EQ(orders, 6u);
+  }
+}
+
 // The end of a pause that arrives after the completion counts up to the completion at most.
 TEST_F(StateMachineRulesTest, PauseEndAfterTheCompletionCountsUpToTheCompletion) {
   const DossierState s = Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
