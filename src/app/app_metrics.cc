@@ -102,7 +102,9 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
     MetricFamily f = Family("iocstream_events_conflicting_total",
                             "Applied events that contradict their dossier's other events (a "
                             "supplement requested after the end of processing, an end of "
-                            "processing dated before the receipt), by kind.",
+                            "processing dated before the receipt, a second completion or result "
+                            "return at another instant, a result returned before the "
+                            "completion), by kind.",
                             kCounter);
     for (int k = 0; k < rules::kEventConflictCount; ++k) {
       Add(f, Load(probe_.conflicting_by_kind[static_cast<size_t>(k)]),

@@ -934,6 +934,22 @@ void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent&
           ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
           event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
       break;
+    case rules::EventConflict::kRepeatedEnd:
+      spdlog::warn(
+          "conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': a second {} at {}, "
+          "another instant than the one applied before; applied, the earliest kept and the "
+          "outcome judged on it (alerts raised before stand){}",
+          ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
+          event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
+      break;
+    case rules::EventConflict::kReturnedBeforeCompletion:
+      spdlog::warn(
+          "conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': {} at {}: the "
+          "dossier's result is returned before its processing completed; applied, the outcome "
+          "judged on the completion{}",
+          ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
+          event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
+      break;
   }
 }
 

@@ -729,6 +729,10 @@ std::string_view ToString(EventConflict conflict) {
       return "supplement_after_end";
     case EventConflict::kEndBeforeReceipt:
       return "end_before_receipt";
+    case EventConflict::kRepeatedEnd:
+      return "repeated_end";
+    case EventConflict::kReturnedBeforeCompletion:
+      return "returned_before_completion";
   }
   return "unknown";
 }
@@ -765,6 +769,18 @@ std::optional<EventConflict> ConflictOf(const DossierState* state, const Dossier
   }
   // An end of processing dated before the receipt.
   if (s.received_at && e.occurred_at < *s.received_at) return EventConflict::kEndBeforeReceipt;
+  // A second completion or result return at another instant; a return before the completion.
+  if (e.type == EventType::kCompleted) {
+    if (s.completed_at && *s.completed_at != e.occurred_at) return EventConflict::kRepeatedEnd;
+    if (s.returned_at && *s.returned_at < e.occurred_at) {
+      return EventConflict::kReturnedBeforeCompletion;
+    }
+  } else if (e.type == EventType::kResultReturned) {
+    if (s.returned_at && *s.returned_at != e.occurred_at) return EventConflict::kRepeatedEnd;
+    if (s.completed_at && e.occurred_at < *s.completed_at) {
+      return EventConflict::kReturnedBeforeCompletion;
+    }
+  }
   // The supplement requests it puts after the end, that were not after it already (those were
   // counted as they came).
   if (s.pause_marks.empty()) return std::nullopt;

@@ -293,10 +293,20 @@ enum class EventConflict : uint8_t {
   // in both arrival orders: on each end event dated before the receipt when the receipt came
   // first, else on the receipt, once, when an end dated before it came first (equal instants
   // are none). Applied, as the other ends are (the end is kept and the outcome judged on it),
-  // counted and logged. When an end event reveals both, it counts as end_before_receipt.
+  // counted and logged. An event that reveals more than one counts once, as the first of
+  // end_before_receipt, repeated_end, returned_before_completion, supplement_after_end.
   kEndBeforeReceipt = 1,
+  // "repeated_end": a second completion, or a second result return, dated otherwise than the
+  // one applied (under another event id: the same id is a duplicate). Applied: the earliest is
+  // kept and the outcome judged on it, in every arrival order; the alerts the first one raised
+  // (completed_late, or a breach it came after) stand. Counted on the second to arrive.
+  kRepeatedEnd = 2,
+  // "returned_before_completion": a result return dated before the completion (§1.5: the
+  // result is returned once processing completed). Applied: the outcome is judged on the
+  // completion, in every arrival order. Counted on the second of the two to arrive.
+  kReturnedBeforeCompletion = 3,
 };
-inline constexpr int kEventConflictCount = 2;
+inline constexpr int kEventConflictCount = 4;
 [[nodiscard]] std::string_view ToString(EventConflict conflict);
 
 // The conflict applying `event` to `state` (nullptr: the dossier's first event, which has

@@ -1117,10 +1117,57 @@ TEST_F(PipelineTest, AnEndDatedBeforeTheReceiptIsAppliedAndCountedInBothArrivalO
   EXPECT_NE(lines[0].find("dated before its receipt"), std::string::npos) << lines[0];
   EXPECT_NE(lines[0].find("[warning]"), std::string::npos) << lines[0];
 
-  // Exported under its kind, beside supplement_after_end.
+  // Exported under its kind, beside the others.
+  EXPECT_EQ(CountersByLabel(probe, aggregates, "iocstream_events_conflicting_total", "kind"),
+            (std::map<std::string, double>{{"end_before_receipt", 2.0},
+                                           {"repeated_end", 0.0},
+                                           {"returned_before_completion", 0.0},
+                                           {"supplement_after_end", 0.0}}));
+}
+
+// A second completion at another instant, and a result returned before the completion, are
+// applied (the earliest completion kept and judged), counted by kind and logged, not silent
+// (a QA trial: a second completion dated earlier turned a late dossier early without a trace).
+TEST_F(PipelineTest, ARepeatedEndAndAReturnBeforeTheCompletionAreCountedAndLogged) {
+  const Instant received = *ParseRfc3339("2026-03-03T01:00:00Z");
+  const Instant due = received + std::chrono::days(2);
+  auto event = [&](const std::string& dossier, const std::string& id, EventType type, Instant at) {
+    return EventDueAtReceipt(dossier, id, type, at, due);
+  };
+  const std::vector<std::string> payloads = {
+      event("TWICE", "t1", EventType::kReceived, received),
+      event("TWICE", "t2", EventType::kCompleted, received + std::chrono::days(5)),
+      event("TWICE", "t3", EventType::kCompleted, received + std::chrono::days(1)),
+      event("RETURNED", "u1", EventType::kReceived, received),
+      event("RETURNED", "u2", EventType::kResultReturned, received + std::chrono::days(1)),
+      event("RETURNED", "u3", EventType::kCompleted, received + std::chrono::days(4)),
+  };
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  const std::vector<std::string> log = ProcessCapturingLog(records, nullptr, aggregates, probe);
+  EXPECT_EQ(probe.applied.load(), records.size());
+  EXPECT_EQ(CountersByLabel(probe, aggregates, "iocstream_events_conflicting_total", "kind"),
+            (std::map<std::string, double>{{"end_before_receipt", 0.0},
+                                           {"repeated_end", 1.0},
+                                           {"returned_before_completion", 1.0},
+                                           {"supplement_after_end", 0.0}}));
+  auto twice = store_->GetDossier("TWICE");
+  ASSERT_TRUE(twice.has_value() && twice->has_value());
+  EXPECT_EQ((*twice)->completed_at, received + std::chrono::days(1));
+  EXPECT_EQ((*twice)->outcome, Outcome::kEarly);
+  auto returned = store_->GetDossier("RETURNED");
+  ASSERT_TRUE(returned.has_value() && returned->has_value());
+  EXPECT_EQ((*returned)->outcome, Outcome::kLate);  // judged on the completion
+  const auto logged = [&](std::string_view what) {
+    return std::count_if(log.begin(), log.end(), [&](const std::string& line) {
+      return line.find(what) != std::string::npos;
+    });
+  };
+  EXPECT_EQ(logged("(repeated_end): dossier 'TWICE', events[0] offset 2, event 't3'"), 1);
   EXPECT_EQ(
-      CountersByLabel(probe, aggregates, "iocstream_events_conflicting_total", "kind"),
-      (std::map<std::string, double>{{"end_before_receipt", 2.0}, {"supplement_after_end", 0.0}}));
+      logged("(returned_before_completion): dossier 'RETURNED', events[0] offset 5, event 'u3'"),
+      1);
 }
 
 // A blank record (empty, or whitespace only) of a file source is a blank line, layout rather

@@ -241,6 +241,63 @@ TEST_F(StateMachineRulesTest, AnEndBeforeTheReceiptIsOneConflictInEveryArrivalOr
   EXPECT_EQ(ToString(EventConflict::kEndBeforeReceipt), "end_before_receipt");
 }
 
+// A second completion (or result return) at another instant is a conflict (repeated_end), and a
+// result returned before the completion another (returned_before_completion): each counted
+// once, on the second event to arrive, in every arrival order; the earliest completion is kept
+// and judged (a QA trial found both applied silently, the verdict flipped from late to early).
+TEST_F(StateMachineRulesTest, RepeatedEndsAndAReturnBeforeTheCompletionAreConflicts) {
+  auto conflicts = [this](const std::vector<DossierEvent>& events) {
+    std::optional<DossierState> s;
+    std::vector<EventConflict> found;
+    for (const DossierEvent& e : events) {
+      if (const auto conflict = ConflictOf(s ? &*s : nullptr, e)) found.push_back(*conflict);
+      s = ApplyEvent(s ? &*s : nullptr, e, PartitionId(0), ctx_).state;
+    }
+    return std::pair(found, *s);
+  };
+  const auto expect_in_every_order = [&](const std::vector<DossierEvent>& events,
+                                         EventConflict kind) {
+    const DossierState in_order = Apply(events);
+    return testing::ForEveryArrivalOrder(
+        events, [&](const std::vector<DossierEvent>& e) { return conflicts(e); },
+        [&](const auto& found, const std::string& order) {
+          EXPECT_EQ(found.first, std::vector<EventConflict>{kind}) << order;
+          EXPECT_EQ(found.second.completed_at, in_order.completed_at) << order;
+          EXPECT_EQ(found.second.outcome, in_order.outcome) << order;
+        });
+  };
+  // Due Wed 09:00: completed Tue (early), then a second completion dated Thu (late).
+  const DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  const DossierEvent early = Event("c1", EventType::kCompleted, "2026-03-03 10:00");
+  const DossierEvent late = Event("c2", EventType::kCompleted, "2026-03-05 10:00");
+  EXPECT_EQ(expect_in_every_order({received, early, late}, EventConflict::kRepeatedEnd), 6u);
+  EXPECT_EQ(Apply({received, late, early}).outcome, Outcome::kEarly);
+  EXPECT_EQ(
+      expect_in_every_order({received, Event("t1", EventType::kResultReturned, "2026-03-03 10:00"),
+                             Event("t2", EventType::kResultReturned, "2026-03-04 10:00")},
+                            EventConflict::kRepeatedEnd),
+      6u);
+  // Returned Tue, completed Thu: judged on the completion (late).
+  const DossierEvent returned = Event("t", EventType::kResultReturned, "2026-03-03 10:00");
+  EXPECT_EQ(
+      expect_in_every_order({received, returned, late}, EventConflict::kReturnedBeforeCompletion),
+      6u);
+  EXPECT_EQ(Apply({received, returned, late}).outcome, Outcome::kLate);
+  // The same completion resent under another id, a return after the completion, or at its
+  // instant: none.
+  DossierEvent resent = early;
+  resent.event_id = "c1-again";
+  EXPECT_TRUE(conflicts({received, early, resent}).first.empty());
+  EXPECT_TRUE(
+      conflicts({received, early, Event("t", EventType::kResultReturned, "2026-03-03 10:00")})
+          .first.empty());
+  EXPECT_TRUE(
+      conflicts({received, Event("t", EventType::kResultReturned, "2026-03-03 11:00"), early})
+          .first.empty());
+  EXPECT_EQ(ToString(EventConflict::kRepeatedEnd), "repeated_end");
+  EXPECT_EQ(ToString(EventConflict::kReturnedBeforeCompletion), "returned_before_completion");
+}
+
 // The business calendar ends with 2199, and the decoder refuses an event's instant after it
 // (kLatestEventTime). A catalog period ending past it (received 1 Oct 2199 + 6 months) gave a
 // due time in 2200 all the same (a QA finding): it gives no deadline, as an unknown procedure
