@@ -9,7 +9,8 @@
 #
 # DATA_DIR overrides where the Boston exports are (default: ../shared/data/raw/boston);
 # KAFKA_PORT (default 19092) and HTTP_PORT (default 9464) move the broker and iocstream's
-# HTTP server, e.g. when another broker already listens on 19092.
+# HTTP server, e.g. when another broker already listens on 19092 (`scripts/demo.sh stop` needs
+# the same KAFKA_PORT; the run prints the stop command with it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -97,4 +98,9 @@ echo
 echo "iocstream is still running (pid $(cat $demo/iocstream.pid)); try:"
 echo "  curl -s http://127.0.0.1:$http_port/api/v1/kpis"
 echo "  curl -s 'http://127.0.0.1:$http_port/api/v1/overdue?limit=3'"
-echo "Stop it and the broker with: scripts/demo.sh stop"
+# `scripts/demo.sh stop` finds the broker by KAFKA_PORT (and KAFKA_DIR): name them when they
+# are not the defaults, or the printed command would look for a broker on 19092.
+stop_env=
+[ "$kafka_port" = 19092 ] || stop_env="KAFKA_PORT=$kafka_port "
+[ -z "${KAFKA_DIR:-}" ] || stop_env+="KAFKA_DIR=$(printf %q "$KAFKA_DIR") "
+echo "Stop it and the broker with: ${stop_env}scripts/demo.sh stop"
