@@ -10,6 +10,7 @@
 
 #include "app/runtime.h"
 #include "app/views.h"
+#include "iocstream/core/code.h"
 #include "iocstream/decode/rfc3339.h"
 #include "iocstream/rules/dossier_state_machine.h"
 
@@ -57,12 +58,37 @@ std::optional<std::string> DepartmentFilter(const HttpRequest& req) {
   return it->second;
 }
 
+// Whether `unit` holds a dossier transferred to it (its current_unit: the receiving unit of
+// its latest transfer, which alerts name as agency_code) in the partitions this instance
+// handles. Asked for a 404's message only: skipped when the code was never interned (no event
+// or stored dossier had it; Code::Find interns nothing), else a scan that stops at the first
+// such dossier (at worst a full one, as every /api/v1/overdue request makes). A failed scan
+// only loses the hint.
+bool HoldsTransferredDossiers(const ApiContext& ctx, std::string_view unit) {
+  const std::optional<Code> code = Code::Find(unit);
+  if (!code || code->empty() || ctx.store == nullptr) return false;
+  const std::optional<std::set<PartitionId>> owned =
+      ctx.owned_partitions ? std::optional(ctx.owned_partitions()) : std::nullopt;
+  bool found = false;
+  const Status s = ctx.store->ForEachDossier([&](const DossierState& d) {
+    if (d.current_unit != *code || d.agency_code == *code) return true;
+    if (owned && !owned->contains(d.partition)) return true;
+    found = true;
+    return false;
+  });
+  return s && found;
+}
+
 // A 404 for a ?department= that no dossier in the state has (an agency code is matched as
 // sent, case and all: `isd` for ISD listed nothing, and an answer of 200 with total 0 read as
 // "all clear"), nullopt for a department the state knows, or none asked. Known: the
 // departments of the aggregate rows, i.e. of every dossier received in the partitions this
-// instance holds, in `rows` (a snapshot the caller may go on to read).
-std::optional<HttpResponse> UnknownDepartment(const aggregate::AggregateTable::Rows& rows,
+// instance holds, in `rows` (a snapshot the caller may go on to read). The filter matches the
+// department that received a dossier, not the unit holding it after a transfer (alerts name
+// the latter as agency_code): the message says so, and names a unit that holds transferred
+// dossiers as such (a QA trial read the 404 for one as "no such unit").
+std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
+                                              const aggregate::AggregateTable::Rows& rows,
                                               const std::optional<std::string>& department) {
   if (!department) return std::nullopt;
   std::optional<std::string> other_case;
@@ -77,16 +103,25 @@ std::optional<HttpResponse> UnknownDepartment(const aggregate::AggregateTable::R
       other_case = key.agency_code;
     }
   }
-  return JsonErrorResponse(
-      404,
-      "unknown department '" + *department + "'" +
-          (other_case ? "; department codes are case-sensitive: did you mean '" + *other_case + "'?"
-                      : std::string()));
+  std::string message =
+      "unknown department '" + *department +
+      "': ?department= matches the department that received a dossier (the "
+      "agency_code of its receipt), and no dossier in the partitions this instance "
+      "handles was received by it";
+  if (HoldsTransferredDossiers(ctx, *department)) {
+    message += "; '" + *department +
+               "' holds dossiers transferred to it (their current_unit, the agency_code of "
+               "their alerts), which are listed under the department that received them";
+  }
+  if (other_case) {
+    message += "; department codes are case-sensitive: did you mean '" + *other_case + "'?";
+  }
+  return JsonErrorResponse(404, message);
 }
 std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
                                               const std::optional<std::string>& department) {
   if (!department || ctx.aggregates == nullptr) return std::nullopt;
-  return UnknownDepartment(ctx.aggregates->Snapshot(), department);
+  return UnknownDepartment(ctx, ctx.aggregates->Snapshot(), department);
 }
 
 // The instants one request judges dossiers' open state at: the wall clock (read once), or
@@ -234,7 +269,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     const std::optional<std::string> only = DepartmentFilter(req);
     // One snapshot for the check and the answer: a department is known by the rows it is in.
     const aggregate::AggregateTable::Rows snapshot = shared->aggregates->Snapshot();
-    if (auto unknown = UnknownDepartment(snapshot, only)) return *unknown;
+    if (auto unknown = UnknownDepartment(*shared, snapshot, only)) return *unknown;
     const auto rows = aggregate::AggregateTable::FoldPartitions(snapshot);
     nlohmann::ordered_json departments = nlohmann::ordered_json::object();
     AggregateCounters total;

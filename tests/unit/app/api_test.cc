@@ -349,39 +349,83 @@ TEST_F(ApiTest, Kpi766DossierWaitingOnTheApplicantCountsFinished) {
 // `?department=isd` (ISD's code in the wrong case) and `?department=NOPE` were answered 200
 // with nothing overdue and zero KPIs: a false "all clear" (a QA finding). A department that no
 // dossier in the state has is 404, naming it (and the known code differing in case only); a
-// known department with nothing overdue is still 200 with total 0.
+// known department with nothing overdue is still 200 with total 0. The filter matches the
+// receiving department: a unit that only holds dossiers transferred to it (the agency_code of
+// their alerts) is 404 too, and the message says what it is (a QA trial read the bare
+// "unknown department" for one as "no such unit").
 TEST_F(ApiTest, AnUnknownDepartmentIs404AndAKnownOneWithNothingOverdueIsNot) {
   DossierState late =
       OpenDossier("D-ISD", 0, "2025-03-02T09:00:00+07:00", "2025-03-09T09:00:00+07:00");
   late.agency_code = "ISD";
+  late.current_unit = "ISD";
   late.breach_fired = true;
   DossierState within =
       OpenDossier("D-TP", 0, "2025-03-02T09:00:00+07:00", "2025-03-09T09:00:00+07:00");
   within.agency_code = "SO-TP";
+  // Received by ISD, then transferred to PWD, which received nothing itself.
+  DossierState moved =
+      OpenDossier("D-MOVED", 0, "2025-03-02T09:00:00+07:00", "2025-03-09T09:00:00+07:00");
+  moved.agency_code = "ISD";
+  moved.current_unit = "PWD";
+  moved.breach_fired = true;
   state::StateBatch batch = store_->NewBatch();
   batch.PutDossier(late);
   batch.PutDossier(within);
+  batch.PutDossier(moved);
   ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
   AggregateCounters received;
   received[AggregateField::kReceived] = 1;
-  aggregates_.Load({{{PartitionId(0), "ISD", "", Channel::kOnline}, received},
+  AggregateCounters isd_received;
+  isd_received[AggregateField::kReceived] = 2;
+  aggregates_.Load({{{PartitionId(0), "ISD", "", Channel::kOnline}, isd_received},
                     {{PartitionId(0), "SO-TP", "", Channel::kOnline}, received}});
   Start();
-  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=ISD", 200)["total"], 1);
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=ISD", 200)["total"], 2);
   const auto none_overdue = Call("GET", "/api/v1/overdue?department=SO-TP", 200);
   EXPECT_EQ(none_overdue["total"], 0);
   EXPECT_TRUE(none_overdue["items"].empty());
+  const std::string explained =
+      "': ?department= matches the department that received a dossier (the agency_code of its "
+      "receipt), and no dossier in the partitions this instance handles was received by it";
   EXPECT_EQ(Call("GET", "/api/v1/overdue?department=isd", 404)["error"],
-            "unknown department 'isd'; department codes are case-sensitive: did you mean 'ISD'?");
+            "unknown department 'isd" + explained +
+                "; department codes are case-sensitive: did you mean 'ISD'?");
   EXPECT_EQ(Call("GET", "/api/v1/overdue?department=NOPE", 404)["error"],
-            "unknown department 'NOPE'");
+            "unknown department 'NOPE" + explained);
   EXPECT_EQ(Call("GET", "/api/v1/kpis?department=NOPE", 404),
-            nlohmann::json::parse(R"({"error":"unknown department 'NOPE'"})"));
+            nlohmann::json({{"error", "unknown department 'NOPE" + explained}}));
   EXPECT_EQ(Call("GET", "/api/v1/kpis?department=isd", 404)["error"],
-            "unknown department 'isd'; department codes are case-sensitive: did you mean 'ISD'?");
+            "unknown department 'isd" + explained +
+                "; department codes are case-sensitive: did you mean 'ISD'?");
   EXPECT_EQ(Call("GET", "/api/v1/kpis?department=SO-TP", 200)["total"]["received"], 1);
+  // The holding unit: still 404 (the filter is the receiving department's), named as such.
+  const std::string holds =
+      "; 'PWD' holds dossiers transferred to it (their current_unit, the agency_code of their "
+      "alerts), which are listed under the department that received them";
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=PWD", 404)["error"],
+            "unknown department 'PWD" + explained + holds);
+  EXPECT_EQ(Call("GET", "/api/v1/kpis?department=PWD", 404)["error"],
+            "unknown department 'PWD" + explained + holds);
   // Every department, as before.
-  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=", 200)["total"], 1);
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=", 200)["total"], 2);
+}
+
+// A unit holding transferred dossiers only in partitions another instance handles now is not
+// named as holding any here.
+TEST_F(ApiTest, AHoldingUnitIsNamedOnlyForThePartitionsThisInstanceHandles) {
+  DossierState moved =
+      OpenDossier("D-MOVED", 1, "2025-03-02T09:00:00+07:00", "2025-03-09T09:00:00+07:00");
+  moved.agency_code = "ISD";
+  moved.current_unit = "PWD";
+  state::StateBatch batch = store_->NewBatch();
+  batch.PutDossier(moved);
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  AggregateCounters received;
+  received[AggregateField::kReceived] = 1;
+  aggregates_.Load({{{PartitionId(0), "ISD", "", Channel::kOnline}, received}});
+  Start({}, false, [] { return std::set<PartitionId>{PartitionId(0)}; });
+  const std::string error = Call("GET", "/api/v1/kpis?department=PWD", 404)["error"];
+  EXPECT_EQ(error.find("holds dossiers"), std::string::npos) << error;
 }
 
 TEST_F(ApiTest, ReloadAnswersWithTheRecomputeSummary) {
