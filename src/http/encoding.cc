@@ -15,10 +15,9 @@ int HexValue(char c) {
   return -1;
 }
 
-}  // namespace
-
-Result<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
-  std::string out;
+// Decodes `text` into `out`; false, with `bad` the offset of the first '%' not followed by two
+// hex digits, when one is.
+bool Decode(std::string_view text, bool plus_is_space, std::string& out, std::size_t& bad) {
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
@@ -26,7 +25,8 @@ Result<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
       const int high = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
       const int low = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
       if (high < 0 || low < 0) {
-        return InvalidArgument("malformed percent-encoding at offset " + std::to_string(i));
+        bad = i;
+        return false;
       }
       out.push_back(static_cast<char>(high * 16 + low));
       i += 2;
@@ -36,7 +36,31 @@ Result<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
       out.push_back(c);
     }
   }
-  return out;
+  return true;
+}
+
+// A part of a request target decoded; a malformed escape is refused naming the part, `where`
+// (a bare "malformed percent-encoding at offset 0" for `?after=%ZZ` said neither which
+// parameter nor that it was the query: a QA finding), its offset (plus `base`), then `detail`
+// and how a literal '%' is sent.
+Result<std::string> DecodePart(std::string_view text, bool plus_is_space, std::string_view where,
+                               std::string_view detail = {}, std::size_t base = 0) {
+  std::string out;
+  std::size_t bad = 0;
+  if (Decode(text, plus_is_space, out, bad)) return out;
+  return InvalidArgument(std::string(where) + ": malformed percent-encoding at offset " +
+                         std::to_string(base + bad) + std::string(detail) +
+                         " ('%' must be followed by two hex digits; a literal '%' is sent as "
+                         "%25)");
+}
+
+}  // namespace
+
+Result<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  std::size_t bad = 0;
+  if (Decode(text, plus_is_space, out, bad)) return out;
+  return InvalidArgument("malformed percent-encoding at offset " + std::to_string(bad));
 }
 
 Result<RequestTarget> ParseRequestTarget(std::string_view target) {
@@ -66,24 +90,29 @@ Result<RequestTarget> ParseRequestTarget(std::string_view target) {
         "request target must start with '/' (origin-form) or 'http://' (absolute-form)");
   }
   const auto question = target.find('?');
-  auto path = PercentDecode(target.substr(0, question), /*plus_is_space=*/false);
+  auto path = DecodePart(target.substr(0, question), /*plus_is_space=*/false, "request path");
   if (!path) return path.error();
   RequestTarget result;
   result.path = std::move(path).value();
   if (question == std::string_view::npos) return result;
 
-  std::string_view query = target.substr(question + 1);
+  const std::string_view whole_query = target.substr(question + 1);
+  std::string_view query = whole_query;
   while (!query.empty()) {
     const auto amp = query.find('&');
     const std::string_view piece = query.substr(0, amp);
+    const std::size_t piece_offset = whole_query.size() - query.size();
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (piece.empty()) continue;
     const auto eq = piece.find('=');
-    auto key = PercentDecode(piece.substr(0, eq), /*plus_is_space=*/true);
+    // A bad escape in a name: the name is not known, its place in the query string is.
+    auto key = DecodePart(piece.substr(0, eq), /*plus_is_space=*/true, "query string",
+                          ", in a parameter name", piece_offset);
     if (!key) return key.error();
     auto value = eq == std::string_view::npos
                      ? Result<std::string>(std::string())
-                     : PercentDecode(piece.substr(eq + 1), /*plus_is_space=*/true);
+                     : DecodePart(piece.substr(eq + 1), /*plus_is_space=*/true,
+                                  "query parameter '" + *key + "'", " of its value");
     if (!value) return value.error();
     // A repeated key is refused rather than resolved silently: `?department=A&department=`
     // meant every department under "last wins" (a helper's finding).

@@ -26,8 +26,9 @@ struct RequestTarget {
 // dropped), or "http://host/path?k=v" (absolute-form, RFC 9112 3.2.2: its path, "/" when it
 // has none, and query; the authority is ignored). Empty pieces ("&&") are skipped, a key
 // without '=' maps to "". kInvalidArgument when the target is neither form (asterisk-form "*",
-// authority-form "host:443", a scheme other than http or https), holds a bad percent escape,
-// or repeats a query key (once decoded).
+// authority-form "host:443", a scheme other than http or https), holds a bad percent escape
+// (the message names where: "request path", "query parameter 'NAME'" for one in its value, or
+// "query string" for one in a name, with the offset), or repeats a query key (once decoded).
 [[nodiscard]] Result<RequestTarget> ParseRequestTarget(std::string_view target);
 
 }  // namespace iocstream::http_internal

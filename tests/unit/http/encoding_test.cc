@@ -41,6 +41,27 @@ TEST(ParseRequestTargetTest, RejectsARepeatedQueryKey) {
   }
 }
 
+// A bad escape is refused naming where it is: "malformed percent-encoding at offset 0" alone,
+// for `?after=%ZZ`, named neither the parameter nor the query (a QA finding).
+TEST(ParseRequestTargetTest, ABadEscapeNamesItsParameterOrThePartItIsIn) {
+  const std::string hint =
+      " ('%' must be followed by two hex digits; a literal '%' is sent as %25)";
+  EXPECT_EQ(ParseRequestTarget("/api/v1/overdue?after=%ZZ").error().message,
+            "query parameter 'after': malformed percent-encoding at offset 0 of its value" + hint);
+  EXPECT_EQ(
+      ParseRequestTarget("/a?limit=5&department=S%E1%BB%9F+T%2").error().message,
+      "query parameter 'department': malformed percent-encoding at offset 12 of its value" + hint);
+  EXPECT_EQ(ParseRequestTarget("http://x/a?d%C3%A9p=100%").error().message,
+            "query parameter 'dép': malformed percent-encoding at offset 3 of its value" + hint);
+  // In a name: the query string, and the offset in it.
+  EXPECT_EQ(ParseRequestTarget("/a?x=1&100%=2").error().message,
+            "query string: malformed percent-encoding at offset 7, in a parameter name" + hint);
+  EXPECT_EQ(ParseRequestTarget("/a?%zz").error().message,
+            "query string: malformed percent-encoding at offset 0, in a parameter name" + hint);
+  EXPECT_EQ(ParseRequestTarget("/a%2/b?x=1").error().message,
+            "request path: malformed percent-encoding at offset 2" + hint);
+}
+
 TEST(ParseRequestTargetTest, PlainPathAndFragment) {
   EXPECT_EQ(ParseRequestTarget("/healthz").value().path, "/healthz");
   EXPECT_TRUE(ParseRequestTarget("/healthz").value().query.empty());
