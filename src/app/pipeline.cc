@@ -1153,6 +1153,16 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       // lateness. (Instant::min() before the partition's first event: no event is behind it.)
       watermark = LoadWatermark(p);
       std::optional<DecodeError> refused = TimeAhead(*d, p, watermark->second.watermark, wall_now);
+      if (!refused && entry_of[i]->current && rules::EventIdReused(*entry_of[i]->current, *d)) {
+        refused = DecodeError{
+            DecodeErrorReason::kEventIdReused,
+            fmt::format("event_id: '{}' was applied to dossier '{}' already, by another event: "
+                        "the dossier holds no {} at {} that it would have left; an event id "
+                        "names one event, so this one is not applied as a duplicate of it: "
+                        "publish it under an id of its own",
+                        d->event_id, d->dossier_id, ToString(d->type),
+                        FormatRfc3339Utc(d->occurred_at))};
+      }
       if (!refused && entry_of[i]->current &&
           rules::PauseMarksFull(*entry_of[i]->current, *d, rules_)) {
         refused = DecodeError{

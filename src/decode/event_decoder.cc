@@ -34,7 +34,8 @@ constexpr std::array<std::string_view, kDecodeErrorReasonCount> kReasonNames = {
     "event_time_ahead",
     "too_many_pauses",
     "due_before_event",
-    "conflicting_receipt"};
+    "conflicting_receipt",
+    "event_id_reused"};
 
 // Known fields, in validation order (docs/event-contract.md lists them in the same order).
 enum Field : int {

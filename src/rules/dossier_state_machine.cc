@@ -659,6 +659,31 @@ std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
   return id;
 }
 
+bool EventIdReused(const DossierState& s, const DossierEvent& e) {
+  if (!HoldsEventId(s, EventIdHash(e.event_id))) return false;
+  if (e.occurred_at < s.first_event_at || e.occurred_at > s.last_event_at) return true;
+  // Each end is kept at its earliest (MinInto): an applied one lies at or after it.
+  const auto holds_end = [&](const OptionalInstant& kept) {
+    return kept && *kept <= e.occurred_at;
+  };
+  switch (e.type) {
+    case EventType::kReceived:
+      return !s.received_at;
+    case EventType::kCompleted:
+      return !holds_end(s.completed_at);
+    case EventType::kResultReturned:
+      return !holds_end(s.returned_at);
+    case EventType::kWithdrawn:
+    case EventType::kRefused:
+    case EventType::kRejected:
+      return !holds_end(s.closed_at);
+    default:
+      // Pause marks, transfers and apologies are kept in forms older stores do not have:
+      // their redeliveries could not be told from new events.
+      return false;
+  }
+}
+
 bool PauseMarksFull(const DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
   if (s.pause_marks.size() < kMaxPauseMarks) return false;
   const std::optional<PauseMark> mark = PauseMarkOf(s, e, ctx);

@@ -83,8 +83,13 @@ enum class DecodeErrorReason : uint8_t {
   // pipeline, before the rules (rules::ReceiptConflict), which would otherwise relabel the
   // dossier with the second receipt's codes while keeping the first's deadline.
   kConflictingReceipt = 14,
+  // "event_id_reused": an event whose event_id the dossier holds as applied, but that says what
+  // the dossier does not hold (rules::EventIdReused): another event under an id already used,
+  // which the rules would skip as a duplicate. Not given by Decode: by the pipeline, before the
+  // rules.
+  kEventIdReused = 15,
 };
-inline constexpr int kDecodeErrorReasonCount = 15;
+inline constexpr int kDecodeErrorReasonCount = 16;
 
 std::string_view ToString(DecodeErrorReason reason);
 // Inverse of ToString. nullopt for an unknown name.

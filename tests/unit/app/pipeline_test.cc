@@ -891,6 +891,41 @@ TEST_F(PipelineTest, PauseEventsPastTheLimitAreDeadLettered) {
   EXPECT_NE((*outbox)[0].payload.find("one-more"), std::string::npos);
 }
 
+// A completion published under its dossier's receipt id was skipped as a duplicate, and the
+// dossier stayed open and breached (a QA trial). It is dead-lettered as event_id_reused; the
+// receipt redelivered under its id is still a duplicate.
+TEST_F(PipelineTest, AnEventUnderAnIdAnotherEventUsedIsDeadLettered) {
+  const Instant received = *ParseRfc3339("2026-03-02T01:00:00Z");
+  auto event = [&](const std::string& id, EventType type, Instant at) {
+    return EventDueAtReceipt("REUSED", id, type, at, received + std::chrono::days(2));
+  };
+  const std::vector<std::string> payloads = {
+      event("y1", EventType::kReceived, received),
+      event("y1", EventType::kCompleted, received + std::chrono::days(1)),
+      event("y1", EventType::kReceived, received),
+  };
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  ProcessCapturingLog(records, nullptr, aggregates, probe);
+  EXPECT_EQ(probe.consumed.load(), 3u);
+  EXPECT_EQ(probe.applied.load(), 1u);
+  EXPECT_EQ(probe.duplicates.load(), 1u);
+  EXPECT_EQ(probe.dead_lettered.load(), 1u);
+  EXPECT_EQ(
+      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kEventIdReused)].load(),
+      1u);
+  auto outbox = store_->ReadOutbox(10);
+  ASSERT_TRUE(outbox.has_value());
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_NE((*outbox)[0].payload.find("event_id_reused"), std::string::npos);
+  EXPECT_NE((*outbox)[0].payload.find("event_id: 'y1' was applied to dossier 'REUSED' already"),
+            std::string::npos);
+  auto dossier = store_->GetDossier("REUSED");
+  ASSERT_TRUE(dossier.has_value() && dossier->has_value());
+  EXPECT_FALSE((*dossier)->completed_at.has_value());  // not applied: on the dead-letter topic
+}
+
 // A second receipt of a dossier already received that contradicts the first (another
 // procedure, agency, receipt time, due date) is dead-lettered as conflicting_receipt, and the
 // dossier keeps the first receipt's codes and deadline. What does not contradict it is

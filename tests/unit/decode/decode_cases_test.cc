@@ -353,7 +353,8 @@ TEST(EventDecoderTest, ReasonNamesAreStable) {
                                                   "event_time_ahead",
                                                   "too_many_pauses",
                                                   "due_before_event",
-                                                  "conflicting_receipt"};
+                                                  "conflicting_receipt",
+                                                  "event_id_reused"};
   ASSERT_EQ(expected.size(), static_cast<size_t>(kDecodeErrorReasonCount));
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
     const auto reason = static_cast<DecodeErrorReason>(i);

@@ -298,6 +298,39 @@ TEST_F(StateMachineRulesTest, RepeatedEndsAndAReturnBeforeTheCompletionAreConfli
   EXPECT_EQ(ToString(EventConflict::kReturnedBeforeCompletion), "returned_before_completion");
 }
 
+// An event id the dossier holds, on an event whose fact the dossier does not hold, is another
+// event under a used id (the QA trial: a completion under its receipt's id, skipped as a
+// duplicate); every true redelivery of an applied event, in any arrival order and after later
+// events, is not.
+TEST_F(StateMachineRulesTest, AnEventIdUsedByAnotherEventIsToldFromARedelivery) {
+  const DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  DossierEvent completion_as_receipt = Event("r", EventType::kCompleted, "2026-03-05 10:00");
+  DossierState s = Apply({received});
+  EXPECT_TRUE(EventIdReused(s, completion_as_receipt));
+  for (const EventType end : {EventType::kResultReturned, EventType::kWithdrawn,
+                              EventType::kRefused, EventType::kRejected}) {
+    EXPECT_TRUE(EventIdReused(s, Event("r", end, "2026-03-02 09:00"))) << ToString(end);
+  }
+  // Outside the dossier's first and last event times.
+  EXPECT_TRUE(EventIdReused(s, Event("r", EventType::kReceived, "2026-03-01 09:00")));
+  // A new id is no reuse, whatever it says.
+  EXPECT_FALSE(EventIdReused(s, Event("c", EventType::kCompleted, "2026-03-05 10:00")));
+
+  // Every event of a dossier, redelivered after all of them, in every arrival order.
+  const std::vector<DossierEvent> events = {
+      received,
+      Event("q", EventType::kSupplementRequested, "2026-03-03 09:00"),
+      Event("s", EventType::kSupplementReceived, "2026-03-04 09:00"),
+      Event("c", EventType::kCompleted, "2026-03-05 08:00"),
+      Event("t", EventType::kResultReturned, "2026-03-05 10:00"),
+      Event("c2", EventType::kCompleted, "2026-03-05 09:00")};
+  testing::ForEveryArrivalOrder(
+      events, [&](const std::vector<DossierEvent>& e) { return Apply(e); },
+      [&](const DossierState& state, const std::string& order) {
+        for (const DossierEvent& e : events) EXPECT_FALSE(EventIdReused(state, e)) << order;
+      });
+}
+
 // The business calendar ends with 2199, and the decoder refuses an event's instant after it
 // (kLatestEventTime). A catalog period ending past it (received 1 Oct 2199 + 6 months) gave a
 // due time in 2200 all the same (a QA finding): it gives no deadline, as an unknown procedure
