@@ -724,6 +724,15 @@ std::optional<DecodeError> EventDecoder::Impl::DecodeInto(std::string_view paylo
                        "payload: a number that is not JSON (such as 01 or 1.) or is out of "
                        "range (an integer beyond 64 bits, a number beyond 1.8e308)"};
   }
+  if (parse_error == simdjson::STRING_ERROR) {
+    // simdjson's DOM says only "Problem while parsing a string": the strings' bytes passed the
+    // UTF-8 check, so an escape is what it refused (a QA trial's lone surrogate gave no clue).
+    return DecodeError{DecodeErrorReason::kMalformedJson,
+                       "payload: a string escape that is not JSON or not a character: \\u "
+                       "not followed by 4 hex digits, a UTF-16 surrogate not in a pair (such as "
+                       "\\ud800 alone), or a \\ before another character than \" \\ / b "
+                       "f n r t u"};
+  }
   if (parse_error != simdjson::SUCCESS) {
     // simdjson says "improper structure" for both of these, which publishers could not act on.
     if (payload.starts_with("\xEF\xBB\xBF")) {
