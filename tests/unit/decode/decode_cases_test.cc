@@ -320,12 +320,13 @@ TEST(DecodeCaseTableTest, CoversEveryReasonAndEventType) {
   EXPECT_GE(AllCases().size(), 40u);
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
     // too_many_codes needs the process's code pool full: code_limit_test covers it.
-    // event_time_ahead needs a partition's event time, too_many_pauses and conflicting_receipt
-    // a dossier's state: pipeline_test covers them.
+    // event_time_ahead needs a partition's event time, too_many_pauses, conflicting_receipt
+    // and event_id_reused a dossier's state: pipeline_test covers them.
     if (static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kTooManyCodes ||
         static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kEventTimeAhead ||
         static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kTooManyPauses ||
-        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kConflictingReceipt) {
+        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kConflictingReceipt ||
+        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kEventIdReused) {
       continue;
     }
     const std::string reason(ToString(static_cast<DecodeErrorReason>(i)));
