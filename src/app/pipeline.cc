@@ -1142,6 +1142,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     const Offset done = Offset(rec.offset.value() + 1);
 
     DecodeResult& d = decoded[i];
+    uint64_t event_id_hash = 0;  // of a decoded event's id, for the rules (hashed once)
     PartitionId p{0};
     Watermarks::iterator watermark;  // the partition's clock, for an event that decoded
     if (d.has_value()) {
@@ -1153,7 +1154,9 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       // lateness. (Instant::min() before the partition's first event: no event is behind it.)
       watermark = LoadWatermark(p);
       std::optional<DecodeError> refused = TimeAhead(*d, p, watermark->second.watermark, wall_now);
-      if (!refused && entry_of[i]->current && rules::EventIdReused(*entry_of[i]->current, *d)) {
+      event_id_hash = rules::EventIdHash(d->event_id);
+      if (!refused && entry_of[i]->current &&
+          rules::EventIdReused(*entry_of[i]->current, *d, event_id_hash)) {
         refused = DecodeError{
             DecodeErrorReason::kEventIdReused,
             fmt::format("event_id: '{}' was applied to dossier '{}' already, by another event: "
@@ -1221,7 +1224,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     const std::optional<rules::EventConflict> conflict =
         rules::ConflictOf(entry->current ? &*entry->current : nullptr, event);
     const bool had_receipt = entry->current && entry->current->received_at;
-    if (rules::ApplyEventInPlace(entry->current, event, p, rules_, alerts_, clock) ==
+    if (rules::ApplyEventInPlace(entry->current, event, event_id_hash, p, rules_, alerts_, clock) ==
         rules::Disposition::kDuplicate) {
       CountUp(probe_.duplicates, 1);
       continue;

@@ -659,29 +659,35 @@ std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
   return id;
 }
 
-bool EventIdReused(const DossierState& s, const DossierEvent& e) {
-  if (!HoldsEventId(s, EventIdHash(e.event_id))) return false;
-  if (e.occurred_at < s.first_event_at || e.occurred_at > s.last_event_at) return true;
+bool EventIdReused(const DossierState& s, const DossierEvent& e, uint64_t id_hash) {
+  // What the event says that a redelivery could not, read first: most events say nothing of
+  // the kind, and the id's hash and the search of the applied ids are for the others only.
   // Each end is kept at its earliest (MinInto): an applied one lies at or after it.
-  const auto holds_end = [&](const OptionalInstant& kept) {
-    return kept && *kept <= e.occurred_at;
+  const auto lacks_end = [&](const OptionalInstant& kept) {
+    return !kept || e.occurred_at < *kept;
   };
+  bool unheld = e.occurred_at < s.first_event_at;
   switch (e.type) {
     case EventType::kReceived:
-      return !s.received_at;
+      unheld = unheld || !s.received_at;
+      break;
     case EventType::kCompleted:
-      return !holds_end(s.completed_at);
+      unheld = unheld || lacks_end(s.completed_at);
+      break;
     case EventType::kResultReturned:
-      return !holds_end(s.returned_at);
+      unheld = unheld || lacks_end(s.returned_at);
+      break;
     case EventType::kWithdrawn:
     case EventType::kRefused:
     case EventType::kRejected:
-      return !holds_end(s.closed_at);
+      unheld = unheld || lacks_end(s.closed_at);
+      break;
     default:
       // Pause marks, transfers and apologies are kept in forms older stores do not have:
-      // their redeliveries could not be told from new events.
-      return false;
+      // their redeliveries could not be told from new events (only by the instant).
+      break;
   }
+  return unheld && HoldsEventId(s, id_hash);
 }
 
 bool PauseMarksFull(const DossierState& s, const DossierEvent& e, const RulesContext& ctx) {
@@ -858,8 +864,14 @@ EventResult ApplyEvent(const DossierState* prior, const DossierEvent& e, Partiti
 Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierEvent& e,
                               PartitionId partition, const RulesContext& ctx,
                               std::vector<AlertIntent>& alerts, std::optional<Instant> clock) {
+  return ApplyEventInPlace(state, e, EventIdHash(e.event_id), partition, ctx, alerts, clock);
+}
+
+Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierEvent& e,
+                              uint64_t id_hash, PartitionId partition, const RulesContext& ctx,
+                              std::vector<AlertIntent>& alerts, std::optional<Instant> clock) {
   assert(e.new_codes.empty() && "an event's new codes are admitted before the rules");
-  const uint64_t id_hash = EventIdHash(e.event_id);
+  assert(id_hash == EventIdHash(e.event_id));
   if (state) {
     if (HoldsEventId(*state, id_hash)) return Disposition::kDuplicate;
   } else {

@@ -114,6 +114,13 @@ struct EventResult {
                                             const RulesContext& ctx,
                                             std::vector<AlertIntent>& alerts,
                                             std::optional<Instant> clock = std::nullopt);
+// The same with EventIdHash(event.event_id) given, hashed once where the caller needs it too
+// (the pipeline's EventIdReused check).
+[[nodiscard]] Disposition ApplyEventInPlace(std::optional<DossierState>& state,
+                                            const DossierEvent& event, uint64_t event_id_hash,
+                                            PartitionId partition, const RulesContext& ctx,
+                                            std::vector<AlertIntent>& alerts,
+                                            std::optional<Instant> clock = std::nullopt);
 
 struct TimerResult {
   bool fired = false;  // false: stale timer (the dossier moved on), nothing changed
@@ -236,13 +243,15 @@ inline constexpr size_t kMaxPauseMarks = 256;
 // id (so the rules would skip the event as a duplicate), but not what the event says, which a
 // redelivery of the event applied would have left in it: a receipt when the dossier has none,
 // a completion, result return or cancellation when the dossier holds none at or before its
-// instant, or any event outside the dossier's first and last event times. Only facts every
+// instant, or any event dated before the dossier's first event. Only facts every
 // stored state keeps are read (a store written by an older build reads the same), so a true
 // redelivery is never taken for one. An event id names one event (event-contract.md); a
 // publisher that gives a new event an old id (a regenerated retry, a copied payload) would
 // otherwise lose it as a duplicate without a trace (a QA trial lost a completion so). The
 // pipeline dead-letters such an event as event_id_reused, before the rules.
-[[nodiscard]] bool EventIdReused(const DossierState& state, const DossierEvent& event);
+// `event_id_hash`: EventIdHash(event.event_id).
+[[nodiscard]] bool EventIdReused(const DossierState& state, const DossierEvent& event,
+                                 uint64_t event_id_hash);
 
 // Whether applying `event` to `state` would add a pause mark (a supplement request or
 // receipt, or a payment one when ctx.policy.payment_pauses; without it, a payment receipt that
