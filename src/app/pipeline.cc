@@ -917,40 +917,33 @@ void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent&
         "iocstream_events_conflicting_total)",
         unlogged);
   }
+  std::string_view what;  // after "<type> at <instant>"
   switch (conflict) {
     case rules::EventConflict::kSupplementAfterEnd:
-      spdlog::warn(
-          "conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': {} at {} after the "
-          "dossier's end of processing (completion, result return or cancellation); applied "
-          "without effect on its deadline{}",
-          ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
-          event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
+      what =
+          " after the dossier's end of processing (completion, result return or cancellation); "
+          "applied without effect on its deadline";
       break;
     case rules::EventConflict::kEndBeforeReceipt:
-      spdlog::warn(
-          "conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': {} at {}: the "
-          "dossier's end of processing (completion, result return or cancellation) is dated "
-          "before its receipt; applied, the outcome judged on the earliest end{}",
-          ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
-          event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
+      what =
+          ": the dossier's end of processing (completion, result return or cancellation) is "
+          "dated before its receipt; applied, the outcome judged on the earliest end";
       break;
     case rules::EventConflict::kRepeatedEnd:
-      spdlog::warn(
-          "conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': a second {} at {}, "
-          "another instant than the one applied before; applied, the earliest kept and the "
-          "outcome judged on it (alerts raised before stand){}",
-          ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
-          event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
+      what =
+          ": a second one, at another instant than the one applied before; applied, the "
+          "earliest kept and the outcome judged on it (alerts raised before stand)";
       break;
     case rules::EventConflict::kReturnedBeforeCompletion:
-      spdlog::warn(
-          "conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': {} at {}: the "
-          "dossier's result is returned before its processing completed; applied, the outcome "
-          "judged on the completion{}",
-          ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
-          event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), more);
+      what =
+          ": the dossier's result is returned before its processing completed; applied, the "
+          "outcome judged on the completion";
       break;
   }
+  spdlog::warn("conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': {} at {}{}{}",
+               ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
+               event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), what,
+               more);
 }
 
 std::optional<DecodeError> Pipeline::TimeAhead(const DossierEvent& event, PartitionId partition,
