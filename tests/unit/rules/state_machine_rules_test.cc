@@ -423,6 +423,20 @@ TEST_F(StateMachineRulesTest, AWaitOpenAtTheCompletionCountsUpToTheCompletion) {
   EXPECT_EQ(ended_later.due_at, s.due_at);
   EXPECT_EQ(ended_later.pauses, s.pauses);
   EXPECT_EQ(ended_later.outcome, s.outcome);
+  // Under kpi766 a dossier waiting on the applicant counts finished at the request, on time
+  // here; its completion keeps it on time (it turned late before, a QA trial).
+  ctx_.policy.default_pause_policy = PausePolicy::kKpi766;
+  const DossierState waiting =
+      Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+             Event("q", EventType::kSupplementRequested, "2026-03-03 09:00")});
+  EXPECT_TRUE(waiting.kpi766_finished_at_request);
+  const DossierState kpi766 =
+      Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
+             Event("q", EventType::kSupplementRequested, "2026-03-03 09:00"),
+             Event("c", EventType::kCompleted, "2026-03-10 10:00")});
+  EXPECT_FALSE(kpi766.kpi766_finished_at_request);
+  EXPECT_NE(kpi766.outcome, Outcome::kLate);
+  ctx_.policy.default_pause_policy = PausePolicy::kPause;
   // Requested after the completion: no wait of its processing.
   const DossierState after =
       Apply({Event("r", EventType::kReceived, "2026-03-02 09:00"),
