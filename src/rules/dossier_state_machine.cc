@@ -973,12 +973,16 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
   }
   if (end_changed && !pauses_changed && !s.pause_marks.empty()) {
     // The end of processing bounds the pauses: derived again only when it moved and cuts one
-    // (an open pause, or a mark after it or after the end they were cut at), not for every
-    // finished dossier that was paused once.
+    // (an open pause, a mark after it or after the end they were cut at, or a pause that
+    // reaches the earlier of the two ends: one cut at the old end, or closed there by it,
+    // moves with it, earlier or later), not for every finished dossier that was paused once.
+    // (A QA trial: a wait closed at a first completion kept that end when an earlier
+    // completion arrived, judging the dossier early instead of late.)
     const std::optional<Instant> end = EndOfProcessing(s);
     if (end != end_before) {
       const Instant cut = end_before ? std::min(*end, *end_before) : *end;
-      pauses_changed = s.paused_since.has_value() || s.pause_marks.back().at > cut;
+      pauses_changed = s.paused_since.has_value() || s.pause_marks.back().at > cut ||
+                       (!s.pauses.empty() && s.pauses.back().end >= cut);
     }
   }
   if (pauses_changed && !s.pause_marks.empty()) {

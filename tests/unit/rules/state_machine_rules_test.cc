@@ -423,6 +423,26 @@ TEST_F(StateMachineRulesTest, AWaitOpenAtTheCompletionCountsUpToTheCompletion) {
   EXPECT_EQ(ended_later.due_at, s.due_at);
   EXPECT_EQ(ended_later.pauses, s.pauses);
   EXPECT_EQ(ended_later.outcome, s.outcome);
+  // The end moves (an earlier completion, a completion after a withdrawal): the wait counts up
+  // to the end the dossier is judged on, in every arrival order (a QA trial: it kept the end
+  // of the event that arrived first, early in some orders and late in others).
+  for (const EventType other_end : {EventType::kCompleted, EventType::kWithdrawn}) {
+    const std::vector<DossierEvent> events = {
+        Event("r", EventType::kReceived, "2026-03-02 09:00"),
+        Event("q", EventType::kSupplementRequested, "2026-03-03 09:00"),
+        Event("c", EventType::kCompleted, "2026-03-10 10:00"),
+        Event("e", other_end, "2026-03-04 10:00")};
+    const DossierState in_order = Apply(events);
+    // Completed Wed 4 (another completion) or Tue 10 (after the withdrawal on Wed 4).
+    EXPECT_EQ(in_order.pauses.back().end,
+              Local(other_end == EventType::kCompleted ? "2026-03-04 10:00" : "2026-03-10 10:00"))
+        << ToString(other_end);
+    ForEveryArrivalOrder(events, [&](const DossierState& state, const std::string& order) {
+      EXPECT_EQ(state.due_at, in_order.due_at) << ToString(other_end) << " " << order;
+      EXPECT_EQ(state.pauses, in_order.pauses) << ToString(other_end) << " " << order;
+      EXPECT_EQ(state.outcome, in_order.outcome) << ToString(other_end) << " " << order;
+    });
+  }
   // Under kpi766 a dossier waiting on the applicant counts finished at the request, on time
   // here; its completion keeps it on time (it turned late before, a QA trial).
   ctx_.policy.default_pause_policy = PausePolicy::kKpi766;
