@@ -669,7 +669,9 @@ bool EventIdReused(const DossierState& s, const DossierEvent& e, uint64_t id_has
   bool unheld = e.occurred_at < s.first_event_at;
   switch (e.type) {
     case EventType::kReceived:
-      unheld = unheld || !s.received_at;
+      // A receipt applied set the receipt time, or was one at that time (another time is a
+      // conflicting_receipt, not applied).
+      unheld = unheld || !s.received_at || *s.received_at != e.occurred_at;
       break;
     case EventType::kCompleted:
       unheld = unheld || lacks_end(s.completed_at);

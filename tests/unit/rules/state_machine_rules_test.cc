@@ -314,6 +314,11 @@ TEST_F(StateMachineRulesTest, AnEventIdUsedByAnotherEventIsToldFromARedelivery) 
                               EventType::kRefused, EventType::kRejected}) {
     EXPECT_TRUE(Reused(s, Event("r", end, "2026-03-02 09:00"))) << ToString(end);
   }
+  // A receipt at another instant than the dossier's (reusing a completion's id: a second
+  // receipt at another instant is never applied).
+  const DossierState completed =
+      Apply({received, Event("c", EventType::kCompleted, "2026-03-05 10:00")});
+  EXPECT_TRUE(Reused(completed, Event("c", EventType::kReceived, "2026-03-03 09:00")));
   // Before the dossier's first event.
   EXPECT_TRUE(Reused(s, Event("r", EventType::kReceived, "2026-03-01 09:00")));
   // A new id is no reuse, whatever it says.
