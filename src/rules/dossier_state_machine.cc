@@ -148,10 +148,11 @@ std::optional<LegalDuration> CatalogDuration(const DossierState& s, const RulesC
 }
 
 // Sets the deadline at receipt: from the receipt's due_at (`event_due`), else from the catalog,
-// and the working time from receipt to it (legal_working_time). A catalog period that ends at or
-// after kLatestEventTime (2200-01-01: receipt 2199-10-01 + 6 months) gives no deadline, as the
-// decoder refuses an event's instant there: the calendar ends with 2199, and a due time past it
-// would be made up (the pipeline counts and logs it, Pipeline::CheckReceiptDeadline).
+// the working time from receipt to it (legal_working_time), and its "due soon" instants
+// (ComputeWarning: at receipt the working time to the deadline is the legal one). A catalog period
+// that ends at or after kLatestEventTime (2200-01-01: receipt 2199-10-01 + 6 months) gives no
+// deadline, as the decoder refuses an event's instant there: the calendar ends with 2199, and a due
+// time past it would be made up (the pipeline counts and logs it, Pipeline::CheckReceiptDeadline).
 void ComputeDue(DossierState& s, const OptionalInstant& event_due, const RulesContext& ctx) {
   if (event_due) {
     s.due_at = event_due;
@@ -165,6 +166,7 @@ void ComputeDue(DossierState& s, const OptionalInstant& event_due, const RulesCo
   }
   s.original_due_at = s.due_at;
   if (s.due_at) s.legal_working_time = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
+  ComputeWarning(s, ctx, s.legal_working_time);
 }
 
 // End of processing for the KPI: completion, else result return (domain.md §1.5).
@@ -907,8 +909,6 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
       if (!s.received_at) {
         s.received_at = e.occurred_at;
         ComputeDue(s, e.due_at, ctx);
-        // At receipt the working time to the deadline is the legal one ComputeDue just set.
-        ComputeWarning(s, ctx, s.legal_working_time);
         pauses_changed = true;
       }
       break;
@@ -968,10 +968,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
     // gives the catalog's deadline from the receipt, as when they came first. The deadline
     // does not depend on the arrival order (a QA trial: the procedure shown, no deadline).
     ComputeDue(s, std::nullopt, ctx);
-    if (s.due_at) {
-      ComputeWarning(s, ctx, s.legal_working_time);
-      pauses_changed = true;
-    }
+    if (s.due_at) pauses_changed = true;
   }
   if (end_changed && !pauses_changed && !s.pause_marks.empty()) {
     // The end of processing bounds the pauses: derived again only when it moved and cuts one
