@@ -367,7 +367,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
         !s) {
       return s;
     }
-    if (Status s = Read(st, "state", "disable_wal", c.state.disable_wal, err); !s) return s;
+    if (st["disable_wal"]) {
+      bool disable_wal = false;
+      if (Status s = Read(st, "state", "disable_wal", disable_wal, err); !s) return s;
+      c.state.disable_wal = disable_wal;
+    }
     if (Status s = Read(st, "state", "dossier_cache_mb", c.state.dossier_cache_mb, err,
                         Bounds{size_t{0}, kMaxMb, kTiB});
         !s) {

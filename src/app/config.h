@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,10 @@ struct StateConfig {
   std::string dir = "state";
   size_t block_cache_mb = 64;
   size_t write_buffer_mb = 32;
-  bool disable_wal = false;
+  // RocksDB's write-ahead log off. Unset: off for `replay` (its input file is read again from
+  // the last flush after a crash) and on for everything else (`run`: what Kafka no longer
+  // holds would be lost).
+  std::optional<bool> disable_wal;
   size_t dossier_cache_mb = 64;        // dossiers kept in memory across commits
   size_t dossier_filter_mb = 16;       // filter of the stored dossier ids (0: none)
   size_t commit_interval_ms = 1000;    // state commit at most this often (0: every poll batch)

@@ -336,6 +336,63 @@ Status AppendDurably(int fd, const std::string& path, std::string_view data) {
   return {};
 }
 
+// The relay position FileOutboxRelay stores with each delete: the alerts file's length, then
+// the dead-letters file's, big-endian 64-bit each.
+struct FileLengths {
+  uint64_t alerts = 0;
+  uint64_t dead_letters = 0;
+};
+
+std::string EncodeFileLengths(const FileLengths& lengths) {
+  std::string out(16, '\0');
+  for (int i = 0; i < 8; ++i) {
+    out[static_cast<size_t>(i)] = static_cast<char>(lengths.alerts >> (56 - 8 * i));
+    out[static_cast<size_t>(8 + i)] = static_cast<char>(lengths.dead_letters >> (56 - 8 * i));
+  }
+  return out;
+}
+
+std::optional<FileLengths> DecodeFileLengths(std::string_view bytes) {
+  if (bytes.size() != 16) return std::nullopt;
+  FileLengths lengths;
+  for (size_t i = 0; i < 8; ++i) {
+    lengths.alerts = (lengths.alerts << 8) | static_cast<unsigned char>(bytes[i]);
+    lengths.dead_letters = (lengths.dead_letters << 8) | static_cast<unsigned char>(bytes[8 + i]);
+  }
+  return lengths;
+}
+
+// Brings a file to the length the store recorded with the last page it deleted. Longer: the
+// rest is a page whose delete the store lost (a crash between the file's sync and the
+// delete's write, or with the WAL disabled any delete since the last flush); its entries are
+// in the outbox again, or are written again by the replay that goes on from the store's
+// state, so the bytes are cut off. Shorter: the file was cut or replaced outside iocstream;
+// what was removed is not written again (the outbox no longer has it), and a partial last
+// line is repaired as without a recorded length.
+Status RestoreLength(const std::string& path, uint64_t recorded) {
+  std::error_code ec;
+  const bool exists = std::filesystem::is_regular_file(path, ec);
+  const uintmax_t size = exists ? std::filesystem::file_size(path, ec) : 0;
+  if (ec) return IoError("cannot read the size of " + path + ": " + ec.message());
+  if (size > recorded) {
+    std::filesystem::resize_file(path, recorded, ec);
+    if (ec) return IoError("cannot cut " + path + " back to its delivered length: " + ec.message());
+    spdlog::warn(
+        "{}: cut {} bytes written after the last page the state store recorded (a stop before "
+        "its delete was stored); their entries are written again, once",
+        path, size - recorded);
+    return {};
+  }
+  if (size < recorded) {
+    spdlog::warn(
+        "{}: {} bytes, shorter than the {} the state store recorded as written: it was cut or "
+        "replaced outside iocstream, and the lines removed are not written again",
+        path, size, recorded);
+    return RepairTornLine(path);
+  }
+  return {};
+}
+
 Result<int> OpenForAppend(const std::string& path) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return IoError("cannot open " + path + " for writing: " + SystemMessage(errno));
@@ -348,8 +405,22 @@ Result<std::unique_ptr<FileOutboxRelay>> FileOutboxRelay::Open(state::StateStore
                                                                const std::string& alerts_path,
                                                                const std::string& dead_letters_path,
                                                                RelayProbe& probe) {
-  for (const std::string* path : {&alerts_path, &dead_letters_path}) {
-    if (Status s = RepairTornLine(*path); !s) return s.error();
+  auto stored = store.GetRelayPosition();
+  if (!stored) return stored.error();
+  std::optional<FileLengths> recorded;
+  if (stored->has_value()) {
+    recorded = DecodeFileLengths(**stored);
+    if (!recorded) {
+      return Error{ErrorCode::kCorruption, "state store: a relay position of " +
+                                               std::to_string((*stored)->size()) +
+                                               " bytes, not the 16 of the replay's file relay"};
+    }
+    if (Status s = RestoreLength(alerts_path, recorded->alerts); !s) return s.error();
+    if (Status s = RestoreLength(dead_letters_path, recorded->dead_letters); !s) return s.error();
+  } else {
+    for (const std::string* path : {&alerts_path, &dead_letters_path}) {
+      if (Status s = RepairTornLine(*path); !s) return s.error();
+    }
   }
   auto alerts = OpenForAppend(alerts_path);
   if (!alerts) return alerts.error();
@@ -358,8 +429,29 @@ Result<std::unique_ptr<FileOutboxRelay>> FileOutboxRelay::Open(state::StateStore
     ::close(*alerts);
     return dead.error();
   }
-  return std::unique_ptr<FileOutboxRelay>(
+  std::unique_ptr<FileOutboxRelay> relay(
       new FileOutboxRelay(store, *alerts, alerts_path, *dead, dead_letters_path, probe));
+  if (!recorded) {
+    // The lengths from here on; durable before a line is appended, so that a crash before
+    // the first delete is cut back to them too.
+    auto lengths = relay->Lengths();
+    if (!lengths) return lengths.error();
+    if (Status s = store.PutRelayPosition(*lengths); !s) return s.error();
+  }
+  return relay;
+}
+
+Result<std::string> FileOutboxRelay::Lengths() const {
+  struct stat alerts {};
+  struct stat dead_letters {};
+  if (::fstat(alerts_fd_, &alerts) != 0) {
+    return IoError("cannot read the size of " + alerts_path_ + ": " + SystemMessage(errno));
+  }
+  if (::fstat(dead_letters_fd_, &dead_letters) != 0) {
+    return IoError("cannot read the size of " + dead_letters_path_ + ": " + SystemMessage(errno));
+  }
+  return EncodeFileLengths(
+      {static_cast<uint64_t>(alerts.st_size), static_cast<uint64_t>(dead_letters.st_size)});
 }
 
 FileOutboxRelay::FileOutboxRelay(state::StateStore& store, int alerts_fd, std::string alerts_path,
@@ -454,7 +546,9 @@ Status FileOutboxRelay::Drain() {
     }
     probe_.alerts_published.fetch_add(alerts);
     probe_.dead_letters_published.fetch_add(dead_letters);
-    if (Status s = store_.DeleteOutbox(entries->back().sequence); !s) return s;
+    auto lengths = Lengths();
+    if (!lengths) return lengths.error();
+    if (Status s = store_.DeleteOutbox(entries->back().sequence, *lengths); !s) return s;
   }
 }
 

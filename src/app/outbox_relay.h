@@ -107,10 +107,17 @@ class KafkaOutboxRelay {
 
 class FileOutboxRelay {
  public:
-  // Appends to (creates) the two files. A partial last line in either (a write cut short by
-  // a full disk or a kill; its entries are still in the outbox) is cut off first, with a
-  // warning; a partial last line over 64 MiB is refused (not a cut-short page: the file is
-  // not one this relay wrote). Errors: kIo naming the file and the reason.
+  // Appends to (creates) the two files. Each page deleted from the outbox stores the files'
+  // lengths with the delete (StateStore::DeleteOutbox's relay position), so the files and the
+  // outbox agree after any crash: bytes past the stored lengths (a page written whose delete
+  // was lost, with or without the WAL) are cut off first, with a warning, and their entries,
+  // still in the outbox or written again by the replay, are appended once. A file shorter
+  // than its stored length (cut or replaced by hand) is warned about and appended to. Without
+  // a stored position (a store of an earlier build, or the first relay on it) a partial last
+  // line in either file is cut off instead (a partial last line over 64 MiB is refused: not a
+  // cut-short page, the file is not one this relay wrote), and the lengths are stored at once.
+  // Errors: kIo naming the file and the reason; kCorruption for a stored position that is not
+  // this relay's (16 bytes).
   [[nodiscard]] static Result<std::unique_ptr<FileOutboxRelay>> Open(
       state::StateStore& store, const std::string& alerts_path,
       const std::string& dead_letters_path, RelayProbe& probe);
@@ -125,9 +132,10 @@ class FileOutboxRelay {
   // line per entry: alerts as published; dead letters as
   // {"reason","detail","topic","partition","offset","key","payload"}. A page is decoded whole,
   // appended to each file with one write, and made durable (fdatasync) before it is deleted
-  // from the outbox; a failed write is cut back off the file. So a crash of the process or
-  // the machine, or a full disk, can repeat a page but never loses or garbles a line. On the
-  // calling thread; not while the relay's thread runs (Start .. Stop).
+  // from the outbox with the files' new lengths; a failed write is cut back off the file. So
+  // a crash of the process or the machine, or a full disk, neither loses, repeats nor garbles
+  // a line (see Open). On the calling thread; not while the relay's thread runs (Start ..
+  // Stop).
   [[nodiscard]] Status Drain();
 
   // Drains on a thread of its own ("outbox-relay") until Stop, so that the pipeline thread
@@ -146,6 +154,8 @@ class FileOutboxRelay {
  private:
   FileOutboxRelay(state::StateStore& store, int alerts_fd, std::string alerts_path,
                   int dead_letters_fd, std::string dead_letters_path, RelayProbe& probe);
+  // The files' lengths now, as the relay position stored with each delete.
+  [[nodiscard]] Result<std::string> Lengths() const;
 
   state::StateStore& store_;
   int alerts_fd_;  // owned; O_APPEND

@@ -22,6 +22,7 @@
 //               "watermark/" ordered32 partition                      be64 epoch millis
 //               "source_check/" esc topic 0x00, ordered32 partition   be64 next offset,
 //                                                                     be64 chained hash
+//               "relay_position"                                      the relay's bytes
 //
 // Decoders return nullopt for bytes that are not a valid key of their family (corruption).
 #pragma once
@@ -52,6 +53,7 @@ inline constexpr std::string_view kStatePartitionsKey =
 inline constexpr std::string_view kSourceCheckKeyPrefix = "source_check/";
 inline constexpr std::string_view kChangelogMarkerKeyPrefix = "changelog_marker/";
 inline constexpr std::string_view kChangelogWriterKey = "changelog_writer";
+inline constexpr std::string_view kRelayPositionKey = "relay_position";
 
 // Appends `s` escaped and terminated (see above).
 void AppendEscapedString(std::string* out, std::string_view s);

@@ -1229,11 +1229,28 @@ Result<std::vector<StateStore::OutboxEntry>> StateStore::ReadOutbox(size_t limit
   return out;
 }
 
-Status StateStore::DeleteOutbox(uint64_t up_to_sequence_inclusive) {
+Status StateStore::DeleteOutbox(uint64_t up_to_sequence_inclusive,
+                                std::optional<std::string_view> relay_position) {
   if (!impl_->db) return Closed();
   std::lock_guard lock(impl_->outbox_delete_mu);
+  rocksdb::WriteBatch batch;
+  if (relay_position) {
+    if (auto s = batch.Put(impl_->families[kMeta], ToSlice(keys::kRelayPositionKey),
+                           ToSlice(*relay_position));
+        !s.ok()) {
+      return FromRocks(s, "delete outbox");
+    }
+  }
+  // Nothing to delete: the position alone, if any.
+  auto write_position = [&]() -> Status {
+    if (batch.Count() == 0) return {};
+    if (auto s = impl_->db->Write(impl_->write_options, &batch); !s.ok()) {
+      return FromRocks(s, "delete outbox");
+    }
+    return {};
+  };
   const uint64_t floor = impl_->outbox_floor.load();
-  if (up_to_sequence_inclusive < floor) return {};
+  if (up_to_sequence_inclusive < floor) return write_position();
   // The last entry at or before `up_to_sequence_inclusive` sets the new floor: later
   // sequences may not be written yet, and reads must not skip them when they are.
   const std::string lower = keys::OutboxKey(floor);
@@ -1245,7 +1262,7 @@ Status StateStore::DeleteOutbox(uint64_t up_to_sequence_inclusive) {
       impl_->db->NewIterator(read_options, impl_->families[kOutbox]));
   it->SeekForPrev(keys::OutboxKey(up_to_sequence_inclusive));
   if (!it->status().ok()) return FromRocks(it->status(), "scan outbox");
-  if (!it->Valid()) return {};  // nothing left in the range
+  if (!it->Valid()) return write_position();  // nothing left in the range
   const auto last = keys::DecodeOutboxKey(ToView(it->key()));
   if (!last) return CorruptKey(keys::kOutboxFamily);
   // One range tombstone for the whole drain, [floor, last]: a SingleDelete per entry was a
@@ -1254,7 +1271,6 @@ Status StateStore::DeleteOutbox(uint64_t up_to_sequence_inclusive) {
   const std::string end = *last == std::numeric_limits<uint64_t>::max()
                               ? keys::OutboxKey(*last) + std::string(1, '\0')
                               : keys::OutboxKey(*last + 1);
-  rocksdb::WriteBatch batch;
   if (auto s = batch.DeleteRange(impl_->families[kOutbox], lower, end); !s.ok()) {
     return FromRocks(s, "delete outbox");
   }
@@ -1262,6 +1278,23 @@ Status StateStore::DeleteOutbox(uint64_t up_to_sequence_inclusive) {
     return FromRocks(s, "delete outbox");
   }
   impl_->outbox_floor.store(*last + 1);
+  return {};
+}
+
+Result<std::optional<std::string>> StateStore::GetRelayPosition() const {
+  if (!impl_->db) return Closed();
+  return impl_->GetRaw(kMeta, keys::kRelayPositionKey);
+}
+
+Status StateStore::PutRelayPosition(std::string_view relay_position) {
+  if (!impl_->db) return Closed();
+  std::lock_guard lock(impl_->outbox_delete_mu);
+  rocksdb::WriteOptions durable = impl_->write_options;
+  durable.sync = !impl_->write_options.disableWAL;
+  auto s = impl_->db->Put(durable, impl_->families[kMeta], ToSlice(keys::kRelayPositionKey),
+                          ToSlice(relay_position));
+  if (s.ok() && impl_->write_options.disableWAL) s = impl_->FlushAll();
+  if (!s.ok()) return FromRocks(s, "write relay position");
   return {};
 }
 

@@ -535,6 +535,71 @@ INSTANTIATE_TEST_SUITE_P(Signals, ReplayStopSignalTest, ::testing::Values(SIGTER
                            return std::string(info.param == SIGTERM ? "Sigterm" : "Sighup");
                          });
 
+// A replay killed with SIGKILL (no commit, no flush: since session 39 replays write without
+// RocksDB's write-ahead log) and run again ends with the state and the output files of a
+// replay that was never stopped, byte for byte: the store comes back to its last flush (state,
+// input position and outbox together), the alerts file is cut back to the length recorded
+// with the outbox deletes of that flush, and the rest is replayed. Killed twice: once after
+// the first alerts reached the file, once early in the resumed run.
+TEST(ReplayInputTest, AReplayKilledTwiceEndsWithTheStateAndAlertsOfOneNeverStopped) {
+  TempDir dir;
+  const std::string config =
+      WriteConfig(dir, UniqueName("replay-sigkill"),
+                  "procedures:\n  catalog: " + SourceDir() + "/config/procedures/catalog.yaml\n");
+  const std::string events = dir / "events.ndjson";
+  const CommandResult simulated =
+      RunIocstream({"simulate", "--config", config, "--units",
+                    SourceDir() + "/config/simulator/phu-tho-units.csv", "--procedure-pools",
+                    SourceDir() + "/config/simulator/procedure-pools.csv", "--dossiers", "60000",
+                    "--seed", "39", "--ndjson", events, "--no-progress"});
+  ASSERT_EQ(simulated.exit_code, 0) << simulated.err;
+
+  const std::string reference = dir / "reference";
+  const CommandResult whole = RunIocstream(
+      {"replay", "--config", config, "--state-dir", reference, "--no-summary", events});
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+
+  const std::string crashed = dir / "crashed";
+  const std::string alerts = crashed + "/alerts.ndjson";
+  {
+    Child first({"replay", "--config", config, "--state-dir", crashed, "--no-summary", events},
+                dir.path());
+    std::error_code ec;
+    for (int i = 0; i < 12000 && !(std::filesystem::file_size(alerts, ec) > 0 && !ec); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    first.Kill(SIGKILL);
+    const std::optional<int> code = first.Wait(std::chrono::seconds(60));
+    ASSERT_EQ(code, std::optional<int>(-SIGKILL)) << "not killed mid-way: " << first.Stderr();
+  }
+  {
+    Child second({"replay", "--config", config, "--state-dir", crashed, "--no-summary", events},
+                 dir.path());
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    second.Kill(SIGKILL);
+    ASSERT_TRUE(second.Wait(std::chrono::seconds(60)).has_value());
+  }
+  const CommandResult rest =
+      RunIocstream({"replay", "--config", config, "--state-dir", crashed, "--no-summary", events});
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+
+  const std::string expected_alerts = ReadFile(reference + "/alerts.ndjson");
+  EXPECT_GT(std::count(expected_alerts.begin(), expected_alerts.end(), '\n'), 10000);
+  EXPECT_TRUE(ReadFile(alerts) == expected_alerts) << "the alerts differ from the reference";
+  EXPECT_EQ(ReadFile(crashed + "/dead-letters.ndjson"),
+            ReadFile(reference + "/dead-letters.ndjson"));
+  for (const std::string what : {"dossiers", "aggregates"}) {
+    const CommandResult want = RunIocstream(
+        {"export", "--config", config, "--state-dir", reference, what, "--format", "csv"});
+    const CommandResult got = RunIocstream(
+        {"export", "--config", config, "--state-dir", crashed, what, "--format", "csv"});
+    ASSERT_EQ(want.exit_code, 0) << want.err;
+    ASSERT_EQ(got.exit_code, 0) << got.err;
+    EXPECT_GT(std::count(want.out.begin(), want.out.end(), '\n'), 100) << what;
+    EXPECT_TRUE(got.out == want.out) << what << " differ from the reference";
+  }
+}
+
 // A state directory that holds other files and no store (a typo, a shared folder) got the
 // store's files among them without a word (found by a helper): a warning says so. An empty
 // or new directory, or one that holds a store, is used quietly.

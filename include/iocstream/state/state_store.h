@@ -421,7 +421,23 @@ class StateStore {
   // acknowledged them. Uses the WAL setting of the options: with the WAL disabled, a crash
   // may bring deleted entries back (they are redelivered; alert ids are idempotent).
   // Calls are serialized internally; safe to call concurrently with Commit.
-  [[nodiscard]] Status DeleteOutbox(uint64_t up_to_sequence_inclusive);
+  //
+  // `relay_position`, when given, is stored in the same write: opaque bytes (a few dozen at
+  // most) saying how far the relay's own output goes, so that the output and the outbox can
+  // never disagree after a crash (FileOutboxRelay: its files' lengths). With the WAL
+  // disabled, a crash brings back the deleted entries and the position stored with them
+  // together.
+  [[nodiscard]] Status DeleteOutbox(uint64_t up_to_sequence_inclusive,
+                                    std::optional<std::string_view> relay_position = std::nullopt);
+
+  // The relay position stored by DeleteOutbox or PutRelayPosition; nullopt if none ever was
+  // (a store from before iocstream 0.1's file relay recorded one). kCorruption never: the
+  // bytes are the relay's to check.
+  [[nodiscard]] Result<std::optional<std::string>> GetRelayPosition() const;
+
+  // Stores a relay position on its own and makes it durable at once (a synced WAL write, or
+  // a flush when the WAL is disabled): the first position of a relay that found none.
+  [[nodiscard]] Status PutRelayPosition(std::string_view relay_position);
 
   // Visits every dossier in key (dossier id) order on one snapshot; stops early when `visit`
   // returns false. The scan does not fill the block cache, so it does not evict hot blocks.

@@ -299,5 +299,70 @@ TEST_F(FileOutboxRelayTest, DestroyedWhileItsThreadRunsJoinsIt) {
   EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")).size(), 10u);
 }
 
+// A page written to the file whose delete the store lost (a kill between the file's sync and
+// the delete; with the WAL disabled, any delete since the last flush): its entries are in the
+// outbox again. The file is cut back to the length stored with the last recorded delete, and
+// the entries are written once, not twice (before session 39 the page was repeated).
+TEST_F(FileOutboxRelayTest, APageWhoseDeleteWasLostIsWrittenOnceNotTwice) {
+  CommitAlerts(0, 3);
+  DrainIntoFiles();
+  // What the relay wrote for alerts 3 and 4 before the stop, and what the store still holds.
+  {
+    std::ofstream f(dir_.Sub("alerts.ndjson"), std::ios::binary | std::ios::app);
+    f << R"({"alert":3})" << '\n' << R"({"alert":4})" << '\n';
+  }
+  CommitAlerts(3, 5);
+  DrainIntoFiles();
+  EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")),
+            (std::vector<std::string>{R"({"alert":0})", R"({"alert":1})", R"({"alert":2})",
+                                      R"({"alert":3})", R"({"alert":4})"}));
+  auto position = store_->GetRelayPosition();
+  ASSERT_TRUE(position.has_value());
+  ASSERT_TRUE(position->has_value());
+  EXPECT_EQ((*position)->size(), 16u);
+}
+
+// The first relay on a store records the files' lengths before it appends: a stop before its
+// first delete is cut back to them too. A position that is not the file relay's is refused.
+TEST_F(FileOutboxRelayTest, TheFirstRelayRecordsTheLengthsAndAForeignPositionIsRefused) {
+  {
+    std::ofstream f(dir_.Sub("alerts.ndjson"), std::ios::binary);
+    f << R"({"alert":-1})" << '\n';
+  }
+  {
+    auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                       dir_.Sub("dead-letters.ndjson"), probe_);
+    ASSERT_TRUE(relay.has_value()) << relay.error().message;
+  }
+  {
+    std::ofstream f(dir_.Sub("alerts.ndjson"), std::ios::binary | std::ios::app);
+    f << R"({"alert":0})" << '\n';  // written, its delete lost
+  }
+  CommitAlerts(0, 1);
+  DrainIntoFiles();
+  EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")),
+            (std::vector<std::string>{R"({"alert":-1})", R"({"alert":0})"}));
+
+  ASSERT_TRUE(store_->PutRelayPosition("12345"));
+  auto refused = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                       dir_.Sub("dead-letters.ndjson"), probe_);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kCorruption);
+  EXPECT_NE(refused.error().message.find("relay position of 5 bytes"), std::string::npos)
+      << refused.error().message;
+}
+
+// A file cut by hand below the recorded length: what was removed is not written again (the
+// outbox no longer holds it), a partial last line is repaired, and the next pages follow.
+TEST_F(FileOutboxRelayTest, AFileCutShorterThanRecordedIsAppendedTo) {
+  CommitAlerts(0, 3);
+  DrainIntoFiles();
+  std::filesystem::resize_file(dir_.Sub("alerts.ndjson"), std::string(R"({"alert":0})").size() + 4);
+  CommitAlerts(3, 4);
+  DrainIntoFiles();
+  EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")),
+            (std::vector<std::string>{R"({"alert":0})", R"({"alert":3})"}));
+}
+
 }  // namespace
 }  // namespace iocstream::app
