@@ -367,9 +367,13 @@ std::optional<FileLengths> DecodeFileLengths(std::string_view bytes) {
 // delete's write, or with the WAL disabled any delete since the last flush); its entries are
 // in the outbox again, or are written again by the replay that goes on from the store's
 // state, so the bytes are cut off. Shorter: the file was cut or replaced outside iocstream;
-// what was removed is not written again (the outbox no longer has it), and a partial last
-// line is repaired as without a recorded length.
-Status RestoreLength(const std::string& path, uint64_t recorded) {
+// what was removed is not written again (the outbox no longer has it), a partial last line
+// is repaired as without a recorded length, and the caller must store the new length before
+// appending (true): otherwise a stop before the next flush would bring the old, longer length
+// back, and the lines appended since would be kept and written again (a QA trial: a consumer
+// emptied the file between replays). A cut that does not end a line (the file was edited
+// since) is repaired the same way.
+Result<bool> RestoreLength(const std::string& path, uint64_t recorded) {
   std::error_code ec;
   const bool exists = std::filesystem::is_regular_file(path, ec);
   const uintmax_t size = exists ? std::filesystem::file_size(path, ec) : 0;
@@ -381,16 +385,18 @@ Status RestoreLength(const std::string& path, uint64_t recorded) {
         "{}: cut {} bytes written after the last page the state store recorded (a stop before "
         "its delete was stored); their entries are written again, once",
         path, size - recorded);
-    return {};
+    if (Status s = RepairTornLine(path); !s) return s.error();
+    return std::filesystem::file_size(path, ec) != recorded;
   }
   if (size < recorded) {
     spdlog::warn(
         "{}: {} bytes, shorter than the {} the state store recorded as written: it was cut or "
         "replaced outside iocstream, and the lines removed are not written again",
         path, size, recorded);
-    return RepairTornLine(path);
+    if (Status s = RepairTornLine(path); !s) return s.error();
+    return true;
   }
-  return {};
+  return false;
 }
 
 Result<int> OpenForAppend(const std::string& path) {
@@ -415,8 +421,11 @@ Result<std::unique_ptr<FileOutboxRelay>> FileOutboxRelay::Open(state::StateStore
                                                std::to_string((*stored)->size()) +
                                                " bytes, not the 16 of the replay's file relay"};
     }
-    if (Status s = RestoreLength(alerts_path, recorded->alerts); !s) return s.error();
-    if (Status s = RestoreLength(dead_letters_path, recorded->dead_letters); !s) return s.error();
+    auto alerts_moved = RestoreLength(alerts_path, recorded->alerts);
+    if (!alerts_moved) return alerts_moved.error();
+    auto dead_letters_moved = RestoreLength(dead_letters_path, recorded->dead_letters);
+    if (!dead_letters_moved) return dead_letters_moved.error();
+    if (*alerts_moved || *dead_letters_moved) recorded.reset();  // stored again below
   } else {
     for (const std::string* path : {&alerts_path, &dead_letters_path}) {
       if (Status s = RepairTornLine(*path); !s) return s.error();
@@ -432,8 +441,8 @@ Result<std::unique_ptr<FileOutboxRelay>> FileOutboxRelay::Open(state::StateStore
   std::unique_ptr<FileOutboxRelay> relay(
       new FileOutboxRelay(store, *alerts, alerts_path, *dead, dead_letters_path, probe));
   if (!recorded) {
-    // The lengths from here on; durable before a line is appended, so that a crash before
-    // the first delete is cut back to them too.
+    // The lengths from here on (none stored yet, or the files were cut by hand); durable
+    // before a line is appended, so that a stop before the next flush comes back to them.
     auto lengths = relay->Lengths();
     if (!lengths) return lengths.error();
     if (Status s = store.PutRelayPosition(*lengths); !s) return s.error();

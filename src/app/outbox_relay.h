@@ -112,7 +112,8 @@ class FileOutboxRelay {
   // outbox agree after any crash: bytes past the stored lengths (a page written whose delete
   // was lost, with or without the WAL) are cut off first, with a warning, and their entries,
   // still in the outbox or written again by the replay, are appended once. A file shorter
-  // than its stored length (cut or replaced by hand) is warned about and appended to. Without
+  // than its stored length (cut or replaced by hand) is warned about and appended to, from
+  // its new length, stored at once (durably) so that a later stop comes back to it. Without
   // a stored position (a store of an earlier build, or the first relay on it) a partial last
   // line in either file is cut off instead (a partial last line over 64 MiB is refused: not a
   // cut-short page, the file is not one this relay wrote), and the lengths are stored at once.

@@ -535,6 +535,16 @@ INSTANTIATE_TEST_SUITE_P(Signals, ReplayStopSignalTest, ::testing::Values(SIGTER
                            return std::string(info.param == SIGTERM ? "Sigterm" : "Sighup");
                          });
 
+// Writes a simulated province stream of 60,000 dossiers (about 275,000 events) to `events`.
+void SimulateProvince(const std::string& config, const std::string& events) {
+  const CommandResult simulated =
+      RunIocstream({"simulate", "--config", config, "--units",
+                    SourceDir() + "/config/simulator/phu-tho-units.csv", "--procedure-pools",
+                    SourceDir() + "/config/simulator/procedure-pools.csv", "--dossiers", "60000",
+                    "--seed", "39", "--ndjson", events, "--no-progress"});
+  ASSERT_EQ(simulated.exit_code, 0) << simulated.err;
+}
+
 // A replay killed with SIGKILL (no commit, no flush: since session 39 replays write without
 // RocksDB's write-ahead log) and run again ends with the state and the output files of a
 // replay that was never stopped, byte for byte: the store comes back to its last flush (state,
@@ -547,12 +557,7 @@ TEST(ReplayInputTest, AReplayKilledTwiceEndsWithTheStateAndAlertsOfOneNeverStopp
       WriteConfig(dir, UniqueName("replay-sigkill"),
                   "procedures:\n  catalog: " + SourceDir() + "/config/procedures/catalog.yaml\n");
   const std::string events = dir / "events.ndjson";
-  const CommandResult simulated =
-      RunIocstream({"simulate", "--config", config, "--units",
-                    SourceDir() + "/config/simulator/phu-tho-units.csv", "--procedure-pools",
-                    SourceDir() + "/config/simulator/procedure-pools.csv", "--dossiers", "60000",
-                    "--seed", "39", "--ndjson", events, "--no-progress"});
-  ASSERT_EQ(simulated.exit_code, 0) << simulated.err;
+  ASSERT_NO_FATAL_FAILURE(SimulateProvince(config, events));
 
   const std::string reference = dir / "reference";
   const CommandResult whole = RunIocstream(
@@ -598,6 +603,61 @@ TEST(ReplayInputTest, AReplayKilledTwiceEndsWithTheStateAndAlertsOfOneNeverStopp
     EXPECT_GT(std::count(want.out.begin(), want.out.end(), '\n'), 100) << what;
     EXPECT_TRUE(got.out == want.out) << what << " differ from the reference";
   }
+}
+
+// A consumer empties the alerts file between two replays of a growing file, and the second is
+// killed before its first flush: the store comes back to the length it recorded before the
+// file was emptied. The relay stores the emptied file's length before it appends, so the
+// next replay cuts off only what the killed one wrote (a QA trial: 1,486 lines written twice
+// and one spliced into another, when the old, longer length came back).
+TEST(ReplayInputTest, AnAlertsFileEmptiedBetweenReplaysStaysExactlyOnceAcrossAKill) {
+  TempDir dir;
+  const std::string config =
+      WriteConfig(dir, UniqueName("replay-emptied"),
+                  "procedures:\n  catalog: " + SourceDir() + "/config/procedures/catalog.yaml\n");
+  const std::string events = dir / "events.ndjson";
+  ASSERT_NO_FATAL_FAILURE(SimulateProvince(config, events));
+  const std::string all = ReadFile(events);
+  size_t cut = 0;  // after the first 30,000 lines
+  for (int i = 0; i < 30000; ++i) cut = all.find('\n', cut) + 1;
+
+  // Replays the first part into a state dir, empties its files as a consumer that took the
+  // lines would, then replays the grown file, killed `kills` times (each once the alerts file
+  // has lines again), then to the end. Returns the alerts file.
+  auto scenario = [&](const std::string& name, int kills) {
+    const std::string input = dir / (name + ".ndjson");
+    const std::string state = dir / name;
+    std::ofstream(input, std::ios::binary) << all.substr(0, cut);
+    const CommandResult first =
+        RunIocstream({"replay", "--config", config, "--state-dir", state, "--no-summary", input});
+    EXPECT_EQ(first.exit_code, 0) << first.err;
+    EXPECT_FALSE(ReadFile(state + "/alerts.ndjson").empty());
+    std::ofstream(state + "/alerts.ndjson", std::ios::trunc).flush();
+    std::ofstream(state + "/dead-letters.ndjson", std::ios::trunc).flush();
+    std::ofstream(input, std::ios::binary | std::ios::app) << all.substr(cut);
+    for (int k = 0; k < kills; ++k) {
+      Child child({"replay", "--config", config, "--state-dir", state, "--no-summary", input},
+                  dir.path());
+      std::error_code ec;
+      for (int i = 0; i < 12000; ++i) {
+        const auto size = std::filesystem::file_size(state + "/alerts.ndjson", ec);
+        if (!ec && size > 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      child.Kill(SIGKILL);
+      EXPECT_TRUE(child.Wait(std::chrono::seconds(60)).has_value());
+    }
+    const CommandResult rest =
+        RunIocstream({"replay", "--config", config, "--state-dir", state, "--no-summary", input});
+    EXPECT_EQ(rest.exit_code, 0) << rest.err;
+    return ReadFile(state + "/alerts.ndjson");
+  };
+  const std::string uninterrupted = scenario("uninterrupted", 0);
+  EXPECT_GT(std::count(uninterrupted.begin(), uninterrupted.end(), '\n'), 10000);
+  const std::string killed = scenario("killed", 2);
+  EXPECT_EQ(std::count(killed.begin(), killed.end(), '\n'),
+            std::count(uninterrupted.begin(), uninterrupted.end(), '\n'));
+  EXPECT_TRUE(killed == uninterrupted) << "the alerts differ from the uninterrupted replay's";
 }
 
 // A state directory that holds other files and no store (a typo, a shared folder) got the
