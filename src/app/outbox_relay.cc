@@ -250,7 +250,13 @@ constexpr uintmax_t kMaxTornBytes = uintmax_t{64} << 20;
 // feed (an editor, a script: a QA trial's `truncate -s -1` then lost a delivered alert for
 // good): it is ended with one instead, and kept; were it a write cut short just there, its
 // entries are written again, and that line is twice in the file (alert ids tell them apart).
-Status RepairTornLine(const std::string& path) {
+// Why a partial last line is there, for the warning that removes it.
+enum class TornBy {
+  kWriteCutShort,  // a write cut short: its entries are still in the outbox
+  kHandCut,        // the file cut by hand: the line is gone from the outbox too
+};
+
+Status RepairTornLine(const std::string& path, TornBy torn_by = TornBy::kWriteCutShort) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return {};  // new, or a device/pipe
   const uintmax_t size = std::filesystem::file_size(path, ec);
@@ -301,10 +307,17 @@ Status RepairTornLine(const std::string& path) {
   }
   std::filesystem::resize_file(path, end, ec);
   if (ec) return IoError("cannot cut the partial last line of " + path + ": " + ec.message());
-  spdlog::warn(
-      "{}: removed a partial last line ({} bytes), left by a write cut short; its entries are "
-      "still in the outbox and are written again",
-      path, size - end);
+  if (torn_by == TornBy::kHandCut) {
+    spdlog::warn(
+        "{}: removed a partial last line ({} bytes) left by the cut; that line is not written "
+        "again",
+        path, size - end);
+  } else {
+    spdlog::warn(
+        "{}: removed a partial last line ({} bytes), left by a write cut short; its entries are "
+        "still in the outbox and are written again",
+        path, size - end);
+  }
   return {};
 }
 
@@ -375,16 +388,28 @@ std::optional<FileLengths> DecodeFileLengths(std::string_view bytes) {
 // since) is repaired the same way.
 Result<bool> RestoreLength(const std::string& path, uint64_t recorded) {
   std::error_code ec;
-  const bool exists = std::filesystem::is_regular_file(path, ec);
-  const uintmax_t size = exists ? std::filesystem::file_size(path, ec) : 0;
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (status.type() == std::filesystem::file_type::not_found) {
+    // Deleted (to free space, or by a consumer that took the lines): created again, empty.
+    if (recorded == 0) return false;
+    spdlog::warn(
+        "{}: missing, where the state store recorded {} bytes written: it was deleted outside "
+        "iocstream; a new file is started, and the lines it held are not written again",
+        path, recorded);
+    return true;
+  }
+  if (ec) return IoError("cannot read " + path + ": " + ec.message());
+  if (status.type() != std::filesystem::file_type::regular) return false;  // a device, a pipe
+  const uintmax_t size = std::filesystem::file_size(path, ec);
   if (ec) return IoError("cannot read the size of " + path + ": " + ec.message());
   if (size > recorded) {
     std::filesystem::resize_file(path, recorded, ec);
     if (ec) return IoError("cannot cut " + path + " back to its delivered length: " + ec.message());
     spdlog::warn(
-        "{}: cut {} bytes written after the last page the state store recorded (a stop before "
-        "its delete was stored); their entries are written again, once",
-        path, size - recorded);
+        "{}: cut {} bytes past the {} the state store recorded with its last delivered page: "
+        "lines of a replay stopped before that page's delete was stored (written again now, "
+        "once), or bytes added outside iocstream (lost: this file is iocstream's to append to)",
+        path, size - recorded, recorded);
     if (Status s = RepairTornLine(path); !s) return s.error();
     return std::filesystem::file_size(path, ec) != recorded;
   }
@@ -393,7 +418,7 @@ Result<bool> RestoreLength(const std::string& path, uint64_t recorded) {
         "{}: {} bytes, shorter than the {} the state store recorded as written: it was cut or "
         "replaced outside iocstream, and the lines removed are not written again",
         path, size, recorded);
-    if (Status s = RepairTornLine(path); !s) return s.error();
+    if (Status s = RepairTornLine(path, TornBy::kHandCut); !s) return s.error();
     return true;
   }
   return false;

@@ -364,5 +364,19 @@ TEST_F(FileOutboxRelayTest, AFileCutShorterThanRecordedIsAppendedTo) {
             (std::vector<std::string>{R"({"alert":0})", R"({"alert":3})"}));
 }
 
+// A file deleted after a replay (to free space, or by a consumer that took its lines) is
+// started again, empty, as one cut to nothing would be: every later replay failed with "cannot
+// read the size" until the user created it (a QA trial).
+TEST_F(FileOutboxRelayTest, ADeletedFileIsStartedAgain) {
+  CommitAlerts(0, 2);
+  DrainIntoFiles();
+  std::filesystem::remove(dir_.Sub("alerts.ndjson"));
+  std::filesystem::remove(dir_.Sub("dead-letters.ndjson"));
+  CommitAlerts(2, 3);
+  DrainIntoFiles();
+  EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")), (std::vector<std::string>{R"({"alert":2})"}));
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("dead-letters.ndjson")));
+}
+
 }  // namespace
 }  // namespace iocstream::app
