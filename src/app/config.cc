@@ -345,11 +345,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     }
   }
   if (const YAML::Node st = root["state"]) {
-    if (Status s = CheckKeys(
-            st, "state",
-            {"dir", "block_cache_mb", "write_buffer_mb", "disable_wal", "dossier_cache_mb",
-             "dossier_filter_mb", "commit_interval_ms", "commit_max_records", "commit_max_mb"},
-            err);
+    if (Status s = CheckKeys(st, "state",
+                             {"dir", "block_cache_mb", "write_buffer_mb", "disable_wal", "compress",
+                              "dossier_cache_mb", "dossier_filter_mb", "commit_interval_ms",
+                              "commit_max_records", "commit_max_mb"},
+                             err);
         !s) {
       return s;
     }
@@ -367,6 +367,7 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
         !s) {
       return s;
     }
+    if (Status s = Read(st, "state", "compress", c.state.compress, err); !s) return s;
     if (st["disable_wal"]) {
       bool disable_wal = false;
       if (Status s = Read(st, "state", "disable_wal", disable_wal, err); !s) return s;

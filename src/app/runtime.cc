@@ -78,6 +78,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
   options.block_cache_bytes = rt->config.state.block_cache_mb << 20;
   options.write_buffer_bytes = rt->config.state.write_buffer_mb << 20;
   options.disable_wal = rt->config.state.disable_wal.value_or(false);
+  options.compress = rt->config.state.compress;
   options.dossier_filter_bytes = rt->config.state.dossier_filter_mb << 20;
   if (const size_t memtables = state::MaxMemtableBytes(options);
       memtables > options.block_cache_bytes) {
