@@ -41,7 +41,7 @@ struct StateConfig {
   // the last flush after a crash) and on for everything else (`run`: what Kafka no longer
   // holds would be lost).
   std::optional<bool> disable_wal;
-  bool compress = false;          // LZ4 for SST blocks below level 0 (StateStoreOptions::compress)
+  bool compress = true;           // LZ4 for SST blocks below level 0 (StateStoreOptions::compress)
   size_t dossier_cache_mb = 64;   // dossiers kept in memory across commits
   size_t dossier_filter_mb = 16;  // filter of the stored dossier ids (0: none)
   size_t commit_interval_ms = 1000;    // state commit at most this often (0: every poll batch)
