@@ -125,8 +125,7 @@ int main(int argc, char** argv) {
   }
   fs::remove_all(state_dir);
   config->state.dir = state_dir;
-  // As `replay` opens its store: without the write-ahead log unless the config says otherwise.
-  if (!config->state.disable_wal) config->state.disable_wal = true;
+  ApplyReplayStateDefaults(*config);  // as `replay` opens its store
   const StateConfig budget = config->state;
   auto rt = OpenRuntime(*config);
   if (!rt) {

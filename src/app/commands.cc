@@ -61,21 +61,17 @@ constexpr Millis kOutageCheckTimeout{3000};
 // (state.dossier_filter_mb, allocated whole, and a scan of every id) is for `run` and `replay`.
 enum class DossierReads { kById, kScanOnly };
 
-// A replay writes its store without RocksDB's write-ahead log unless the config says
-// otherwise (state.disable_wal): its input is a file, read again from the position of the last
-// flush after a crash (atomic_flush keeps the families and that position together), and its
-// file relay stores the files' lengths with each delete, so a crash costs the work since the
-// flush and repeats no alert. The log's writes cost about 7% of a replay's CPU (session 39).
-enum class WalDefault { kOn, kOffForReplay };
+// Which command's state defaults apply where the config is silent (ApplyReplayStateDefaults).
+enum class StateDefaults { kRun, kReplay };
 
 Result<std::unique_ptr<Runtime>> Open(const CommonOptions& common,
                                       DossierReads reads = DossierReads::kScanOnly,
-                                      WalDefault wal = WalDefault::kOn) {
+                                      StateDefaults defaults = StateDefaults::kRun) {
   auto config = LoadConfig(common.config_path);
   if (!config) return config.error();
   if (common.state_dir) config->state.dir = *common.state_dir;
   if (reads == DossierReads::kScanOnly) config->state.dossier_filter_mb = 0;
-  if (!config->state.disable_wal) config->state.disable_wal = wal == WalDefault::kOffForReplay;
+  if (defaults == StateDefaults::kReplay) ApplyReplayStateDefaults(*config);
   return OpenRuntime(std::move(*config));
 }
 
@@ -349,7 +345,7 @@ struct PipelineSession {
 Result<std::unique_ptr<PipelineSession>> OpenPipelineSession(const CommonOptions& common,
                                                              PipelineMode mode) {
   auto rt = Open(common, DossierReads::kById,
-                 mode == PipelineMode::kReplay ? WalDefault::kOffForReplay : WalDefault::kOn);
+                 mode == PipelineMode::kReplay ? StateDefaults::kReplay : StateDefaults::kRun);
   if (!rt) return rt.error();
   return std::make_unique<PipelineSession>(std::move(*rt), mode);
 }

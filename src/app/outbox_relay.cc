@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/archive/iterators/base64_from_binary.hpp>
 #include <boost/archive/iterators/transform_width.hpp>
+#include <boost/endian/conversion.hpp>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -357,22 +359,16 @@ struct FileLengths {
 };
 
 std::string EncodeFileLengths(const FileLengths& lengths) {
-  std::string out(16, '\0');
-  for (int i = 0; i < 8; ++i) {
-    out[static_cast<size_t>(i)] = static_cast<char>(lengths.alerts >> (56 - 8 * i));
-    out[static_cast<size_t>(8 + i)] = static_cast<char>(lengths.dead_letters >> (56 - 8 * i));
-  }
-  return out;
+  std::array<unsigned char, 16> out{};
+  boost::endian::store_big_u64(out.data(), lengths.alerts);
+  boost::endian::store_big_u64(out.data() + 8, lengths.dead_letters);
+  return {reinterpret_cast<const char*>(out.data()), out.size()};
 }
 
 std::optional<FileLengths> DecodeFileLengths(std::string_view bytes) {
   if (bytes.size() != 16) return std::nullopt;
-  FileLengths lengths;
-  for (size_t i = 0; i < 8; ++i) {
-    lengths.alerts = (lengths.alerts << 8) | static_cast<unsigned char>(bytes[i]);
-    lengths.dead_letters = (lengths.dead_letters << 8) | static_cast<unsigned char>(bytes[8 + i]);
-  }
-  return lengths;
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  return FileLengths{boost::endian::load_big_u64(p), boost::endian::load_big_u64(p + 8)};
 }
 
 // Brings a file to the length the store recorded with the last page it deleted. Longer: the

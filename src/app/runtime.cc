@@ -66,6 +66,10 @@ Instant WallClockNow() {
   return std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
 }
 
+void ApplyReplayStateDefaults(Config& config) {
+  if (!config.state.disable_wal) config.state.disable_wal = true;
+}
+
 Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
   auto rt = std::make_unique<Runtime>();
   rt->config = std::move(config);

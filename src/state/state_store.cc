@@ -625,13 +625,19 @@ struct StateStore::Impl {
           "MANIFEST cut short): restore it from a backup, or build the state again in a new "
           "state dir");
     }
-    rocksdb::WriteOptions durable = write_options;
-    durable.sync = !options.disable_wal;
-    auto s = db->Put(durable, families[kMeta], ToSlice(keys::kFormatVersionKey),
-                     keys::Fixed32Value(kFormatVersion));
-    if (s.ok() && options.disable_wal) s = FlushAll();
+    auto s = PutMetaDurably(keys::kFormatVersionKey, keys::Fixed32Value(kFormatVersion));
     if (!s.ok()) return FromRocks(s, "write format version");
     return {};
+  }
+
+  // Writes one meta key and makes it durable at once: a synced WAL write, or with the WAL
+  // disabled a flush (of every family: atomic_flush).
+  rocksdb::Status PutMetaDurably(std::string_view key, std::string_view value) const {
+    rocksdb::WriteOptions durable = write_options;
+    durable.sync = !write_options.disableWAL;
+    auto s = db->Put(durable, families[kMeta], ToSlice(key), ToSlice(value));
+    if (s.ok() && write_options.disableWAL) s = FlushAll();
+    return s;
   }
 
   Status LoadOutboxPosition() {
@@ -1243,43 +1249,41 @@ Status StateStore::DeleteOutbox(uint64_t up_to_sequence_inclusive,
       return FromRocks(s, "delete outbox");
     }
   }
-  // Nothing to delete: the position alone, if any.
-  auto write_position = [&]() -> Status {
-    if (batch.Count() == 0) return {};
-    if (auto s = impl_->db->Write(impl_->write_options, &batch); !s.ok()) {
-      return FromRocks(s, "delete outbox");
-    }
-    return {};
-  };
-  const uint64_t floor = impl_->outbox_floor.load();
-  if (up_to_sequence_inclusive < floor) return write_position();
   // The last entry at or before `up_to_sequence_inclusive` sets the new floor: later
   // sequences may not be written yet, and reads must not skip them when they are.
+  const uint64_t floor = impl_->outbox_floor.load();
   const std::string lower = keys::OutboxKey(floor);
-  rocksdb::Slice lower_slice(lower);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_lower_bound = &lower_slice;
-  read_options.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(read_options, impl_->families[kOutbox]));
-  it->SeekForPrev(keys::OutboxKey(up_to_sequence_inclusive));
-  if (!it->status().ok()) return FromRocks(it->status(), "scan outbox");
-  if (!it->Valid()) return write_position();  // nothing left in the range
-  const auto last = keys::DecodeOutboxKey(ToView(it->key()));
-  if (!last) return CorruptKey(keys::kOutboxFamily);
-  // One range tombstone for the whole drain, [floor, last]: a SingleDelete per entry was a
-  // memtable insert each (the relay thread's largest cost; 3,400 instructions per alert in a
-  // replay). The end is exclusive: the next sequence's key, or past every 8-byte key.
-  const std::string end = *last == std::numeric_limits<uint64_t>::max()
-                              ? keys::OutboxKey(*last) + std::string(1, '\0')
-                              : keys::OutboxKey(*last + 1);
-  if (auto s = batch.DeleteRange(impl_->families[kOutbox], lower, end); !s.ok()) {
-    return FromRocks(s, "delete outbox");
+  std::optional<uint64_t> last;  // none: nothing left in the range
+  if (up_to_sequence_inclusive >= floor) {
+    rocksdb::Slice lower_slice(lower);
+    rocksdb::ReadOptions read_options;
+    read_options.iterate_lower_bound = &lower_slice;
+    read_options.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl_->db->NewIterator(read_options, impl_->families[kOutbox]));
+    it->SeekForPrev(keys::OutboxKey(up_to_sequence_inclusive));
+    if (!it->status().ok()) return FromRocks(it->status(), "scan outbox");
+    if (it->Valid()) {
+      last = keys::DecodeOutboxKey(ToView(it->key()));
+      if (!last) return CorruptKey(keys::kOutboxFamily);
+    }
   }
+  if (last) {
+    // One range tombstone for the whole drain, [floor, last]: a SingleDelete per entry was a
+    // memtable insert each (the relay thread's largest cost; 3,400 instructions per alert in
+    // a replay). The end is exclusive: the next sequence's key, or past every 8-byte key.
+    const std::string end = *last == std::numeric_limits<uint64_t>::max()
+                                ? keys::OutboxKey(*last) + std::string(1, '\0')
+                                : keys::OutboxKey(*last + 1);
+    if (auto s = batch.DeleteRange(impl_->families[kOutbox], lower, end); !s.ok()) {
+      return FromRocks(s, "delete outbox");
+    }
+  }
+  if (batch.Count() == 0) return {};  // nothing to delete, no position
   if (auto s = impl_->db->Write(impl_->write_options, &batch); !s.ok()) {
     return FromRocks(s, "delete outbox");
   }
-  impl_->outbox_floor.store(*last + 1);
+  if (last) impl_->outbox_floor.store(*last + 1);
   return {};
 }
 
@@ -1291,11 +1295,7 @@ Result<std::optional<std::string>> StateStore::GetRelayPosition() const {
 Status StateStore::PutRelayPosition(std::string_view relay_position) {
   if (!impl_->db) return Closed();
   std::lock_guard lock(impl_->outbox_delete_mu);
-  rocksdb::WriteOptions durable = impl_->write_options;
-  durable.sync = !impl_->write_options.disableWAL;
-  auto s = impl_->db->Put(durable, impl_->families[kMeta], ToSlice(keys::kRelayPositionKey),
-                          ToSlice(relay_position));
-  if (s.ok() && impl_->write_options.disableWAL) s = impl_->FlushAll();
+  auto s = impl_->PutMetaDurably(keys::kRelayPositionKey, relay_position);
   if (!s.ok()) return FromRocks(s, "write relay position");
   return {};
 }

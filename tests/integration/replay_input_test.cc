@@ -535,14 +535,30 @@ INSTANTIATE_TEST_SUITE_P(Signals, ReplayStopSignalTest, ::testing::Values(SIGTER
                            return std::string(info.param == SIGTERM ? "Sigterm" : "Sighup");
                          });
 
-// Writes a simulated province stream of 60,000 dossiers (about 275,000 events) to `events`.
-void SimulateProvince(const std::string& config, const std::string& events) {
+// Writes a config with the procedure catalog (topics named after `name`) to `config`, and a
+// simulated province stream of 60,000 dossiers (about 275,000 events) to `events`, in `dir`.
+void SimulateProvince(const TempDir& dir, const std::string& name, std::string& config,
+                      std::string& events) {
+  config =
+      WriteConfig(dir, UniqueName(name),
+                  "procedures:\n  catalog: " + SourceDir() + "/config/procedures/catalog.yaml\n");
+  events = dir / "events.ndjson";
   const CommandResult simulated =
       RunIocstream({"simulate", "--config", config, "--units",
                     SourceDir() + "/config/simulator/phu-tho-units.csv", "--procedure-pools",
                     SourceDir() + "/config/simulator/procedure-pools.csv", "--dossiers", "60000",
                     "--seed", "39", "--ndjson", events, "--no-progress"});
   ASSERT_EQ(simulated.exit_code, 0) << simulated.err;
+}
+
+// Waits, up to a minute, until the file at `path` holds bytes (a replay's relay wrote a page).
+void WaitUntilNotEmpty(const std::string& path) {
+  std::error_code ec;
+  for (int i = 0; i < 30000; ++i) {
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec && size > 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 // A replay killed with SIGKILL (no commit, no flush: since session 39 replays write without
@@ -553,11 +569,9 @@ void SimulateProvince(const std::string& config, const std::string& events) {
 // the first alerts reached the file, once early in the resumed run.
 TEST(ReplayInputTest, AReplayKilledTwiceEndsWithTheStateAndAlertsOfOneNeverStopped) {
   TempDir dir;
-  const std::string config =
-      WriteConfig(dir, UniqueName("replay-sigkill"),
-                  "procedures:\n  catalog: " + SourceDir() + "/config/procedures/catalog.yaml\n");
-  const std::string events = dir / "events.ndjson";
-  ASSERT_NO_FATAL_FAILURE(SimulateProvince(config, events));
+  std::string config;
+  std::string events;
+  ASSERT_NO_FATAL_FAILURE(SimulateProvince(dir, "replay-sigkill", config, events));
 
   const std::string reference = dir / "reference";
   const CommandResult whole = RunIocstream(
@@ -569,10 +583,7 @@ TEST(ReplayInputTest, AReplayKilledTwiceEndsWithTheStateAndAlertsOfOneNeverStopp
   {
     Child first({"replay", "--config", config, "--state-dir", crashed, "--no-summary", events},
                 dir.path());
-    std::error_code ec;
-    for (int i = 0; i < 12000 && !(std::filesystem::file_size(alerts, ec) > 0 && !ec); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    WaitUntilNotEmpty(alerts);
     first.Kill(SIGKILL);
     const std::optional<int> code = first.Wait(std::chrono::seconds(60));
     ASSERT_EQ(code, std::optional<int>(-SIGKILL)) << "not killed mid-way: " << first.Stderr();
@@ -612,11 +623,9 @@ TEST(ReplayInputTest, AReplayKilledTwiceEndsWithTheStateAndAlertsOfOneNeverStopp
 // and one spliced into another, when the old, longer length came back).
 TEST(ReplayInputTest, AnAlertsFileEmptiedBetweenReplaysStaysExactlyOnceAcrossAKill) {
   TempDir dir;
-  const std::string config =
-      WriteConfig(dir, UniqueName("replay-emptied"),
-                  "procedures:\n  catalog: " + SourceDir() + "/config/procedures/catalog.yaml\n");
-  const std::string events = dir / "events.ndjson";
-  ASSERT_NO_FATAL_FAILURE(SimulateProvince(config, events));
+  std::string config;
+  std::string events;
+  ASSERT_NO_FATAL_FAILURE(SimulateProvince(dir, "replay-emptied", config, events));
   const std::string all = ReadFile(events);
   size_t cut = 0;  // after the first 30,000 lines
   for (int i = 0; i < 30000; ++i) cut = all.find('\n', cut) + 1;
@@ -638,12 +647,7 @@ TEST(ReplayInputTest, AnAlertsFileEmptiedBetweenReplaysStaysExactlyOnceAcrossAKi
     for (int k = 0; k < kills; ++k) {
       Child child({"replay", "--config", config, "--state-dir", state, "--no-summary", input},
                   dir.path());
-      std::error_code ec;
-      for (int i = 0; i < 12000; ++i) {
-        const auto size = std::filesystem::file_size(state + "/alerts.ndjson", ec);
-        if (!ec && size > 0) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
+      WaitUntilNotEmpty(state + "/alerts.ndjson");
       child.Kill(SIGKILL);
       EXPECT_TRUE(child.Wait(std::chrono::seconds(60)).has_value());
     }
