@@ -84,7 +84,10 @@ class KafkaSource::Impl {
     for (bool first = true;
          first || ahead_bytes_ < options_.read_ahead_bytes || ahead_.size() < options_.max_batch;
          first = false) {
-      const auto poll_start = std::chrono::steady_clock::now();
+      // Read only when the poll may wait: a clock read per record was 1.5% of `run`'s pipeline
+      // thread (perf), most polls taking a record already fetched.
+      const auto poll_start = timeout_ms > 0 ? std::chrono::steady_clock::now()
+                                             : std::chrono::steady_clock::time_point{};
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout_ms);
       if (timeout_ms > 0) {  // waited for records, not taken those already fetched
         poll_wait_ns_ += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
