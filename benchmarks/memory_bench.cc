@@ -149,8 +149,8 @@ int main(int argc, char** argv) {
       "memory_bench: %llu dossiers into %s (block cache %zu MiB incl. write buffers %zu MiB, "
       "dossier cache %zu MiB, commit every %zu ms / %zu records / %zu MiB)\n",
       static_cast<unsigned long long>(dossiers), state_dir.c_str(), budget.block_cache_mb,
-      budget.write_buffer_mb, budget.dossier_cache_mb, budget.commit_interval_ms,
-      budget.commit_max_records, budget.commit_max_mb);
+      budget.write_buffer_mb, budget.DossierCacheMb(), budget.commit_interval_ms,
+      budget.CommitMaxRecords(), budget.CommitMaxMb());
   std::printf("%12s %10s %10s %12s %14s %12s %14s\n", "dossiers", "events", "events/s", "RSS MiB",
               "block cache MiB", "memtable MiB", "dossier cache");
 

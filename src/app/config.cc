@@ -373,10 +373,14 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       if (Status s = Read(st, "state", "disable_wal", disable_wal, err); !s) return s;
       c.state.disable_wal = disable_wal;
     }
-    if (Status s = Read(st, "state", "dossier_cache_mb", c.state.dossier_cache_mb, err,
-                        Bounds{size_t{0}, kMaxMb, kTiB});
-        !s) {
-      return s;
+    if (st["dossier_cache_mb"]) {
+      size_t mb = 0;
+      if (Status s =
+              Read(st, "state", "dossier_cache_mb", mb, err, Bounds{size_t{0}, kMaxMb, kTiB});
+          !s) {
+        return s;
+      }
+      c.state.dossier_cache_mb = mb;
     }
     // Allocated whole at start: 4 GiB already covers billions of dossiers.
     if (Status s = Read(st, "state", "dossier_filter_mb", c.state.dossier_filter_mb, err,
@@ -387,13 +391,18 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (Status s = Read(st, "state", "commit_interval_ms", c.state.commit_interval_ms, err); !s) {
       return s;
     }
-    if (Status s = Read(st, "state", "commit_max_records", c.state.commit_max_records, err); !s) {
-      return s;
+    if (st["commit_max_records"]) {
+      size_t records = 0;
+      if (Status s = Read(st, "state", "commit_max_records", records, err); !s) return s;
+      c.state.commit_max_records = records;
     }
-    if (Status s = Read(st, "state", "commit_max_mb", c.state.commit_max_mb, err,
-                        Bounds{size_t{0}, kMaxMb, kTiB});
-        !s) {
-      return s;
+    if (st["commit_max_mb"]) {
+      size_t mb = 0;
+      if (Status s = Read(st, "state", "commit_max_mb", mb, err, Bounds{size_t{0}, kMaxMb, kTiB});
+          !s) {
+        return s;
+      }
+      c.state.commit_max_mb = mb;
     }
     if (c.state.write_buffer_mb > c.state.block_cache_mb) {
       return err("state.write_buffer_mb",
@@ -539,9 +548,9 @@ PipelineOptions PipelineOptionsFor(const Config& config, PipelineMode mode) {
     options.skip_blank_records = true;  // a blank line of a file is layout, not a record
   }
   options.commit_interval = Millis(static_cast<int64_t>(config.state.commit_interval_ms));
-  options.commit_max_records = config.state.commit_max_records;
-  options.commit_max_bytes = config.state.commit_max_mb << 20;
-  options.cache_bytes = config.state.dossier_cache_mb << 20;
+  options.commit_max_records = config.state.CommitMaxRecords();
+  options.commit_max_bytes = config.state.CommitMaxMb() << 20;
+  options.cache_bytes = config.state.DossierCacheMb() << 20;
   // The commit's write runs on the Pipeline's writer thread while the next records are
   // processed. (The 625 MiB peak once blamed on it was a burst of timers due at one instant;
   // see Pipeline::FireDue.)

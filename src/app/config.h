@@ -33,6 +33,12 @@ struct KafkaConfig {
   std::map<std::string, std::string> producer;
 };
 
+// The dossier cache and commit bounds where the config is silent, for `run`, `export` and
+// `recompute`; `replay` takes larger ones (ApplyReplayStateDefaults, runtime.h).
+inline constexpr size_t kDefaultDossierCacheMb = 64;
+inline constexpr size_t kDefaultCommitMaxRecords = 100000;
+inline constexpr size_t kDefaultCommitMaxMb = 64;
+
 struct StateConfig {
   std::string dir = "state";
   size_t block_cache_mb = 64;
@@ -41,12 +47,26 @@ struct StateConfig {
   // the last flush after a crash) and on for everything else (`run`: what Kafka no longer
   // holds would be lost).
   std::optional<bool> disable_wal;
-  bool compress = true;           // LZ4 for SST blocks below level 0 (StateStoreOptions::compress)
-  size_t dossier_cache_mb = 64;   // dossiers kept in memory across commits
-  size_t dossier_filter_mb = 16;  // filter of the stored dossier ids (0: none)
-  size_t commit_interval_ms = 1000;    // state commit at most this often (0: every poll batch)
-  size_t commit_max_records = 100000;  // ... or when this many records are pending
-  size_t commit_max_mb = 64;           // ... or when the pending changes reach this size
+  bool compress = true;  // LZ4 for SST blocks below level 0 (StateStoreOptions::compress)
+  // Dossiers kept in memory across commits (MiB, estimated). Unset: kDefaultDossierCacheMb,
+  // or replay's (ApplyReplayStateDefaults); read through DossierCacheMb().
+  std::optional<size_t> dossier_cache_mb;
+  size_t dossier_filter_mb = 16;     // filter of the stored dossier ids (0: none)
+  size_t commit_interval_ms = 1000;  // state commit at most this often (0: every poll batch)
+  // ... or when this many records are pending (0: no bound). Unset: kDefaultCommitMaxRecords,
+  // or replay's; read through CommitMaxRecords().
+  std::optional<size_t> commit_max_records;
+  // ... or when the pending changes reach this many MiB (0: no bound). Unset:
+  // kDefaultCommitMaxMb, or replay's; read through CommitMaxMb().
+  std::optional<size_t> commit_max_mb;
+
+  [[nodiscard]] size_t DossierCacheMb() const {
+    return dossier_cache_mb.value_or(kDefaultDossierCacheMb);
+  }
+  [[nodiscard]] size_t CommitMaxRecords() const {
+    return commit_max_records.value_or(kDefaultCommitMaxRecords);
+  }
+  [[nodiscard]] size_t CommitMaxMb() const { return commit_max_mb.value_or(kDefaultCommitMaxMb); }
 };
 
 struct HttpConfig {

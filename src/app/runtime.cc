@@ -67,7 +67,11 @@ Instant WallClockNow() {
 }
 
 void ApplyReplayStateDefaults(Config& config) {
-  if (!config.state.disable_wal) config.state.disable_wal = true;
+  StateConfig& state = config.state;
+  if (!state.disable_wal) state.disable_wal = true;
+  if (!state.dossier_cache_mb) state.dossier_cache_mb = kReplayDossierCacheMb;
+  if (!state.commit_max_records) state.commit_max_records = kReplayCommitMaxRecords;
+  if (!state.commit_max_mb) state.commit_max_mb = kReplayCommitMaxMb;
 }
 
 Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {

@@ -7,6 +7,8 @@
 #include <initializer_list>
 #include <string_view>
 
+#include "app/runtime.h"
+
 namespace iocstream::app {
 namespace {
 
@@ -165,10 +167,38 @@ TEST_F(ConfigTest, ZeroCacheAndWriteBufferSizesAreRefusedByKey) {
   ExpectRefused("state", "  block_cache_mb: 0\n", {"state.block_cache_mb", "at least 1"});
 }
 
+// A replay takes larger commits and dossier cache where the config is silent, and the
+// config's values where it names them, 0 included; run keeps its own defaults.
+TEST_F(ConfigTest, ReplayTakesLargerCommitsOnlyWhereTheConfigIsSilent) {
+  auto silent = LoadWithState("  dir: state\n");
+  ASSERT_TRUE(silent.has_value()) << silent.error().message;
+  const PipelineOptions run = PipelineOptionsFor(*silent, PipelineMode::kRun);
+  EXPECT_EQ(run.commit_max_records, 100000u);
+  EXPECT_EQ(run.commit_max_bytes, size_t{64} << 20);
+  EXPECT_EQ(run.cache_bytes, size_t{64} << 20);
+  ApplyReplayStateDefaults(*silent);
+  const PipelineOptions replay = PipelineOptionsFor(*silent, PipelineMode::kReplay);
+  EXPECT_EQ(replay.commit_max_records, 400000u);
+  EXPECT_EQ(replay.commit_max_bytes, size_t{96} << 20);
+  EXPECT_EQ(replay.cache_bytes, size_t{128} << 20);
+  EXPECT_EQ(silent->state.disable_wal, std::optional<bool>(true));
+
+  auto named = LoadWithState(
+      "  dossier_cache_mb: 64\n  commit_max_records: 0\n  commit_max_mb: 16\n"
+      "  disable_wal: false\n");
+  ASSERT_TRUE(named.has_value()) << named.error().message;
+  ApplyReplayStateDefaults(*named);
+  const PipelineOptions kept = PipelineOptionsFor(*named, PipelineMode::kReplay);
+  EXPECT_EQ(kept.commit_max_records, 0u);
+  EXPECT_EQ(kept.commit_max_bytes, size_t{16} << 20);
+  EXPECT_EQ(kept.cache_bytes, size_t{64} << 20);
+  EXPECT_EQ(named->state.disable_wal, std::optional<bool>(false));
+}
+
 TEST_F(ConfigTest, CommitMaxMbBoundsTheBytesPendingACommit) {
   auto c = LoadWithState("  dir: state\n");
   ASSERT_TRUE(c.has_value()) << c.error().message;
-  EXPECT_EQ(c->state.commit_max_mb, 64u);
+  EXPECT_EQ(c->state.CommitMaxMb(), 64u);
   EXPECT_EQ(PipelineOptionsFor(*c, PipelineMode::kRun).commit_max_bytes, size_t{64} << 20);
   c = LoadWithState("  commit_max_mb: 0\n");  // no byte bound
   ASSERT_TRUE(c.has_value()) << c.error().message;
