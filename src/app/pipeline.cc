@@ -668,6 +668,16 @@ void Pipeline::ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionI
   } else if (put) {
     head.uncovered.current.push_back({&entry, due, kind});
   }
+  if (put && options_.clock == TimerClock::kWatermark) {
+    // A timer put behind the watermark (late data whose dossier had its grace already, a
+    // recompute) is due now: the partition's next event fires it, whatever commits or
+    // restarts come between (they used to disarm the partition until the watermark moved, so
+    // where a poll batch ended decided whether and when it fired: a QA trial).
+    if (auto clock = watermarks_.find(partition);
+        clock != watermarks_.end() && due <= clock->second.watermark) {
+      clock->second.armed = true;
+    }
+  }
   // The store holds exactly the timers of the committed states, so a put of a timer deleted
   // in this batch (or a delete of one put in it) cancels out: neither reaches the store. A
   // dossier received and finished within one commit interval writes no timer at all.
@@ -1204,9 +1214,13 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     AdvanceWatermark(watermark, event.occurred_at);
     // (FireDue adds no partition to watermarks_: `watermark` stays valid.)
     const Instant watermark_now = watermark->second.watermark;
-    if (options_.clock == TimerClock::kWatermark && watermark->second.armed &&
-        !HeadIdle(HeadOf(p), watermark_now)) {
-      if (Status s = FireDue(p, watermark_now, wall_now); !s) return fatal_ = s;
+    if (options_.clock == TimerClock::kWatermark && watermark->second.armed) {
+      if (!HeadIdle(HeadOf(p), watermark_now)) {
+        if (Status s = FireDue(p, watermark_now, wall_now); !s) return fatal_ = s;
+      }
+      // Every timer due by the watermark has fired: the partition stays disarmed until the
+      // watermark moves or a change puts a timer behind it (ChangeTimer).
+      watermark->second.armed = false;
     }
     consumed(next_offset_slot(rec), i, done);
     Entry* entry = entry_of[i];
@@ -1381,9 +1395,6 @@ std::string_view ToString(CommitTrigger trigger) {
 Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   last_commit_ = std::chrono::steady_clock::now();
   pending_records_ = 0;
-  if (kind == CommitKind::kBatchEnd) {
-    for (auto& [p, clock] : watermarks_) clock.armed = false;
-  }
   // One write in flight at most. Entries are evicted only once their last write is in the
   // store, so a dossier missing from the cache is never newer in a write in flight.
   if (Status s = AwaitWrite(); !s) return s;

@@ -580,9 +580,10 @@ class Pipeline {
   struct PartitionClock {
     Instant watermark = Instant::min();
     bool moved = false;  // since the last commit: stored at the next one
-    // Moved since the last commit between batches: each of the partition's events first fires
-    // the timers due (a commit within a batch does not disarm it, so where a burst commits
-    // never changes when a timer fires).
+    // Timers due by the watermark may not have fired: set when the watermark moves, when a
+    // change puts a timer at or behind it, and when the clock is loaded (a restart); cleared
+    // once the partition's next event has fired them. Commits leave it alone, so neither where
+    // a poll batch or a commit ends nor a restart changes when a timer fires.
     bool armed = false;
   };
   using Watermarks = boost::container::flat_map<PartitionId, PartitionClock>;

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -263,6 +264,68 @@ TEST(ReplayInputTest, AtTheEndOfTheInputQuietPartitionsReachTheFilesClock) {
     if (alert["kind"] == "deadline_breached") breached.insert(alert["dossier_id"]);
   }
   EXPECT_EQ(breached.size(), 12u) << ReadFile(dir / "state/alerts.ndjson");
+}
+
+// Where poll batches and commits end must not change which timers fire. A late event of a
+// dossier that had its late-data grace already puts a timer behind a watermark that another
+// dossier moved months ahead: it is due at once, and fired at the partition's next event only
+// if no commit came between, which disarmed the partition (a QA trial: 5 alerts with the
+// defaults, 4 with a commit after each record; two `run`s of one topic disagreed).
+TEST(ReplayInputTest, ATimerPutBehindTheWatermarkFiresWhereverCommitsEnd) {
+  TempDir dir;
+  const std::string batched =
+      WriteConfig(dir, UniqueName("replay-behind-watermark"), "replay:\n  partitions: 1\n");
+  std::string text = ReadFile(batched);
+  const std::string batch_line = "  max_batch: 500\n";
+  ASSERT_NE(text.find(batch_line), std::string::npos);
+  text.replace(text.find(batch_line), batch_line.size(), "  max_batch: 1\n");
+  text.replace(text.find("state:\n"), 7, "state:\n  commit_interval_ms: 0\n");
+  const std::string per_record = dir / "per-record.yaml";
+  std::ofstream(per_record) << text;
+  const std::string events = dir / "events.ndjson";
+  {
+    auto line = [](const std::string& id, const std::string& dossier, const std::string& type,
+                   const std::string& at, const std::string& rest) {
+      return R"({"schema_version":1,"event_id":")" + id + R"(","dossier_id":")" + dossier +
+             R"(","type":")" + type + R"(","occurred_at":")" + at +
+             R"(","agency_code":"so-xay-dung","channel":"online")" + rest + "}\n";
+    };
+    std::ofstream out(events);
+    out << line("r1", "D1", "received", "2026-03-02T02:00:00Z",
+                R"(,"due_at":"2026-03-05T02:00:00Z")")
+        << line("j1", "JUMP", "received", "2026-06-01T02:00:00Z",
+                R"(,"due_at":"2026-09-12T02:00:00Z")")
+        << line("t1", "D1", "transferred", "2026-03-03T02:00:00Z",
+                R"(,"to_agency_code":"so-b","step_due_at":"2026-03-04T02:00:00Z")")
+        << line("j2", "JUMP2", "received", "2026-06-01T04:00:00Z",
+                R"(,"due_at":"2026-09-12T02:00:00Z")")
+        << line("t2", "D1", "transferred", "2026-03-04T12:00:00Z",
+                R"(,"to_agency_code":"so-c","step_due_at":"2026-03-06T02:00:00Z")")
+        << line("r2", "D2", "received", "2026-03-10T02:00:00Z",
+                R"(,"due_at":"2026-09-12T02:00:00Z")")
+        << line("c1", "D1", "completed", "2026-03-20T02:00:00Z", "");
+  }
+  std::map<std::string, std::string> alerts;
+  std::map<std::string, std::string> exports;
+  for (const auto& [name, config] : {std::pair{"batched", batched}, {"per-record", per_record}}) {
+    const std::string state = dir / name;
+    const CommandResult r =
+        RunIocstream({"replay", "--config", config, "--state-dir", state, events});
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    alerts[name] = ReadFile(state + "/alerts.ndjson");
+    const CommandResult exported = RunIocstream(
+        {"export", "--config", config, "--state-dir", state, "dossiers", "--format", "ndjson"});
+    ASSERT_EQ(exported.exit_code, 0) << exported.err;
+    exports[name] = exported.out;
+  }
+  EXPECT_EQ(alerts["batched"], alerts["per-record"]);
+  EXPECT_EQ(exports["batched"], exports["per-record"]);
+  // The second step's breach (so-c, due 6 Mar) is among them: its timer was put behind the
+  // watermark by the late transfer t2.
+  EXPECT_NE(
+      alerts["per-record"].find(R"("kind":"step_breached","dossier_id":"D1","agency_code":"so-c")"),
+      std::string::npos)
+      << alerts["per-record"];
 }
 
 // A replay reads its files twice (the first line names the source, then the events): a pipe
