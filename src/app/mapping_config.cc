@@ -10,6 +10,8 @@
 #include <set>
 #include <utility>
 
+#include "app/yaml_keys.h"
+
 namespace iocstream::app {
 namespace {
 
@@ -201,6 +203,10 @@ Result<ingest::CsvMapping> ParseNode(const std::function<YAML::Node()>& load,
     return InvalidArgument(source + ": not valid YAML: " + e.what());
   }
   if (!root || root.IsNull()) return err("(top level)", "empty mapping file");
+  if (const auto repeated = FindRepeatedKey(root)) {
+    return err(repeated->path, "given twice, line " + std::to_string(repeated->line) +
+                                   " (only the first would be read: merge the two)");
+  }
   try {
     return Parse(root, default_name, err);
   } catch (const YAML::Exception& e) {

@@ -16,6 +16,8 @@
 #include <optional>
 #include <sstream>
 
+#include "app/yaml_keys.h"
+
 namespace iocstream::app {
 namespace {
 
@@ -344,7 +346,13 @@ auto ParseYaml(std::string_view yaml, std::string_view source, Parse parse)
     -> decltype(parse(YAML::Node{}, Where{source})) {
   const Where where(source);
   try {
-    return parse(YAML::Load(std::string(yaml)), where);
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    if (const auto repeated = FindRepeatedKey(root)) {
+      return InvalidArgument(where.source() + ": line " + std::to_string(repeated->line) + ": " +
+                             repeated->path +
+                             " given twice (only the first would be read: merge the two)");
+    }
+    return parse(root, where);
   } catch (const YAML::Exception& e) {
     return InvalidArgument(where.source() + ": line " + std::to_string(e.mark.line + 1) + ": " +
                            e.msg);

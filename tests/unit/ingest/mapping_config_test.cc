@@ -137,6 +137,14 @@ TEST(MappingConfigTest, ErrorsNameFileKeyAndWhy) {
   EXPECT_EQ(ErrorOf("- a\n- b\n"), "m.yaml: (top level): expected a mapping");
 }
 
+// A second `time:` block was ignored without a word (a QA trial).
+TEST(MappingConfigTest, ARepeatedKeyIsRefused) {
+  auto m =
+      ParseCsvMapping(std::string(kValid) + "time:\n  formats: [\"%Y\"]\n  zone: UTC\n", "m.yaml");
+  ASSERT_FALSE(m.has_value());
+  EXPECT_THAT(m.error().message, HasSubstr("m.yaml: time: given twice, line "));
+}
+
 TEST(MappingConfigTest, LoadFromFile) {
   ingest::testing::TempFile f(kValid);
   auto m = LoadCsvMapping(f.path());

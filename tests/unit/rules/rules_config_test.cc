@@ -99,6 +99,24 @@ TEST(RulesConfigTest, LoadErrors) {
   EXPECT_EQ(directory.error().code, ErrorCode::kInvalidArgument);
 }
 
+// yaml-cpp reads the first of a repeated key and drops the second without a word: a second
+// days_off block appended to a calendar took no day off, and a reload said "ok" (a QA trial).
+TEST(RulesConfigTest, ARepeatedKeyIsRefusedWithItsLine) {
+  EXPECT_EQ(CalendarError("year: 2030\n"
+                          "days_off:\n  - {date: 2030-01-01, kind: holiday}\n"
+                          "days_off:\n  - {date: 2030-03-03, kind: holiday, reason: dup}\n"),
+            "cal.yaml: line 4: days_off given twice (only the first would be read: merge the two)");
+  EXPECT_EQ(CalendarError("year: 2030\n"
+                          "days_off:\n  - {date: 2030-01-01, kind: holiday, kind: swapped}\n"),
+            "cal.yaml: line 3: days_off[0].kind given twice (only the first would be read: "
+            "merge the two)");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000045\", online: 2 "
+                         "working_days}\nprocedures:\n  - {code: \"1.000045\", online: 30 "
+                         "working_days}\n"),
+            "cat.yaml: line 4: procedures given twice (only the first would be read: merge the "
+            "two)");
+}
+
 TEST(RulesConfigTest, ParsesACatalog) {
   auto catalog = ParseProcedureCatalogYaml(R"(
 version: 1
