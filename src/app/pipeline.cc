@@ -352,6 +352,17 @@ Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
     held_.clear();
     probe_.partitions_held.store(0);
   }
+  // The event-time gauges start from the assigned partitions' stored clocks (a watermark is
+  // the newest event time applied there minus the allowed lateness): a restart on a quiet
+  // topic exported none until its next event, and Grafana showed no lag (a QA trial).
+  for (const TopicPartition& tp : partitions) {
+    auto stored = store_.GetWatermark(tp.partition);
+    if (!stored || !*stored) continue;  // none yet (a read failure is the next event's to say)
+    const int64_t newest = ToEpochMillis(**stored + options_.allowed_lateness);
+    if (newest > probe_.max_event_time_ms.load(std::memory_order_relaxed)) {
+      probe_.max_event_time_ms.store(newest, std::memory_order_relaxed);
+    }
+  }
   return LoadAggregatesOf(partitions);
 }
 
