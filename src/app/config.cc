@@ -87,11 +87,17 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
             std::optional<Bounds<std::type_identity_t<T>>> range = std::nullopt) {
   const YAML::Node v = node[key];
   if (!v) return {};
+  // What the value must be, with the key's own lower bound where it has one ("a whole number
+  // >= 0" for a key that refuses 0 misled: a QA trial).
+  std::string expected = TypeName<T>();
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (range && range->low > 0) expected = "a whole number >= " + std::to_string(range->low);
+  }
   // `key:` or `key: ~` is YAML's null, which yaml-cpp reads as the string "null" (a state
   // directory named null) or refuses with the type's message: say what it is.
   if (IsNullValue(v)) {
-    return err(section + "." + key, "no value (expected " + std::string(TypeName<T>()) +
-                                        "; leave the key out for its default)");
+    return err(section + "." + key,
+               "no value (expected " + expected + "; leave the key out for its default)");
   }
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     // yaml-cpp reads "064" as octal 52 (YAML 1.1): refused rather than silently misread.
@@ -99,8 +105,7 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
       const std::string& text = v.Scalar();
       const size_t digits = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
       if (text.size() > digits + 1 && text[digits] == '0') {
-        return err(section + "." + key, "expected " + std::string(TypeName<T>()) + ", got '" +
-                                            text +
+        return err(section + "." + key, "expected " + expected + ", got '" + text +
                                             "' (no leading zeros: YAML reads them as octal)");
       }
     }
@@ -121,8 +126,7 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
                                             std::to_string(bound) + ")");
       }
     }
-    return err(section + "." + key,
-               "expected " + std::string(TypeName<T>()) + ", got '" + YAML::Dump(v) + "'");
+    return err(section + "." + key, "expected " + expected + ", got '" + YAML::Dump(v) + "'");
   }
   if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
     if (range && out < range->low) {

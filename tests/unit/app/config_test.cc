@@ -165,6 +165,11 @@ TEST_F(ConfigTest, HttpAddressMustBeANumericAddress) {
 TEST_F(ConfigTest, ZeroCacheAndWriteBufferSizesAreRefusedByKey) {
   ExpectRefused("state", "  write_buffer_mb: 0\n", {"state.write_buffer_mb", "at least 1"});
   ExpectRefused("state", "  block_cache_mb: 0\n", {"state.block_cache_mb", "at least 1"});
+  // Not a number: the message names the key's own lower bound, not 0 (a QA trial).
+  ExpectRefused("state", "  block_cache_mb: lots\n",
+                {"state.block_cache_mb", "expected a whole number >= 1, got 'lots'"});
+  ExpectRefused("state", "  write_buffer_mb:\n",
+                {"state.write_buffer_mb", "no value (expected a whole number >= 1;"});
 }
 
 // A replay takes larger commits and dossier cache where the config is silent, and the
