@@ -140,6 +140,19 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
   return {};
 }
 
+// The same for a key whose default depends on the command (state.disable_wal, the commit and
+// dossier-cache bounds: see ApplyReplayStateDefaults): left unset when the key is not given.
+template <typename T>
+Status Read(const YAML::Node& node, const std::string& section, const char* key,
+            std::optional<T>& out, const ConfigError& err,
+            std::optional<Bounds<std::type_identity_t<T>>> range = std::nullopt) {
+  if (!node[key]) return {};
+  T value{};
+  if (Status s = Read(node, section, key, value, err, range); !s) return s;
+  out = value;
+  return {};
+}
+
 }  // namespace
 
 Status CheckTopicName(const std::string& topic) {
@@ -372,19 +385,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       return s;
     }
     if (Status s = Read(st, "state", "compress", c.state.compress, err); !s) return s;
-    if (st["disable_wal"]) {
-      bool disable_wal = false;
-      if (Status s = Read(st, "state", "disable_wal", disable_wal, err); !s) return s;
-      c.state.disable_wal = disable_wal;
-    }
-    if (st["dossier_cache_mb"]) {
-      size_t mb = 0;
-      if (Status s =
-              Read(st, "state", "dossier_cache_mb", mb, err, Bounds{size_t{0}, kMaxMb, kTiB});
-          !s) {
-        return s;
-      }
-      c.state.dossier_cache_mb = mb;
+    if (Status s = Read(st, "state", "disable_wal", c.state.disable_wal, err); !s) return s;
+    if (Status s = Read(st, "state", "dossier_cache_mb", c.state.dossier_cache_mb, err,
+                        Bounds{size_t{0}, kMaxMb, kTiB});
+        !s) {
+      return s;
     }
     // Allocated whole at start: 4 GiB already covers billions of dossiers.
     if (Status s = Read(st, "state", "dossier_filter_mb", c.state.dossier_filter_mb, err,
@@ -395,18 +400,13 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (Status s = Read(st, "state", "commit_interval_ms", c.state.commit_interval_ms, err); !s) {
       return s;
     }
-    if (st["commit_max_records"]) {
-      size_t records = 0;
-      if (Status s = Read(st, "state", "commit_max_records", records, err); !s) return s;
-      c.state.commit_max_records = records;
+    if (Status s = Read(st, "state", "commit_max_records", c.state.commit_max_records, err); !s) {
+      return s;
     }
-    if (st["commit_max_mb"]) {
-      size_t mb = 0;
-      if (Status s = Read(st, "state", "commit_max_mb", mb, err, Bounds{size_t{0}, kMaxMb, kTiB});
-          !s) {
-        return s;
-      }
-      c.state.commit_max_mb = mb;
+    if (Status s = Read(st, "state", "commit_max_mb", c.state.commit_max_mb, err,
+                        Bounds{size_t{0}, kMaxMb, kTiB});
+        !s) {
+      return s;
     }
     if (c.state.write_buffer_mb > c.state.block_cache_mb) {
       return err("state.write_buffer_mb",

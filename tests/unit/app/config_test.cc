@@ -6,6 +6,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <string_view>
+#include <tuple>
 
 #include "app/runtime.h"
 
@@ -175,17 +176,18 @@ TEST_F(ConfigTest, ZeroCacheAndWriteBufferSizesAreRefusedByKey) {
 // A replay takes larger commits and dossier cache where the config is silent, and the
 // config's values where it names them, 0 included; run keeps its own defaults.
 TEST_F(ConfigTest, ReplayTakesLargerCommitsOnlyWhereTheConfigIsSilent) {
+  // (records, bytes per commit, dossier cache bytes) of a command's pipeline.
+  const auto bounds = [](const Config& c, PipelineMode mode) {
+    const PipelineOptions o = PipelineOptionsFor(c, mode);
+    return std::tuple(o.commit_max_records, o.commit_max_bytes, o.cache_bytes);
+  };
+  constexpr size_t kMiB = size_t{1} << 20;
   auto silent = LoadWithState("  dir: state\n");
   ASSERT_TRUE(silent.has_value()) << silent.error().message;
-  const PipelineOptions run = PipelineOptionsFor(*silent, PipelineMode::kRun);
-  EXPECT_EQ(run.commit_max_records, 100000u);
-  EXPECT_EQ(run.commit_max_bytes, size_t{64} << 20);
-  EXPECT_EQ(run.cache_bytes, size_t{64} << 20);
+  EXPECT_EQ(bounds(*silent, PipelineMode::kRun), std::tuple(size_t{100000}, 64 * kMiB, 64 * kMiB));
   ApplyReplayStateDefaults(*silent);
-  const PipelineOptions replay = PipelineOptionsFor(*silent, PipelineMode::kReplay);
-  EXPECT_EQ(replay.commit_max_records, 400000u);
-  EXPECT_EQ(replay.commit_max_bytes, size_t{96} << 20);
-  EXPECT_EQ(replay.cache_bytes, size_t{128} << 20);
+  EXPECT_EQ(bounds(*silent, PipelineMode::kReplay),
+            std::tuple(size_t{400000}, 96 * kMiB, 128 * kMiB));
   EXPECT_EQ(silent->state.disable_wal, std::optional<bool>(true));
 
   auto named = LoadWithState(
@@ -193,10 +195,7 @@ TEST_F(ConfigTest, ReplayTakesLargerCommitsOnlyWhereTheConfigIsSilent) {
       "  disable_wal: false\n");
   ASSERT_TRUE(named.has_value()) << named.error().message;
   ApplyReplayStateDefaults(*named);
-  const PipelineOptions kept = PipelineOptionsFor(*named, PipelineMode::kReplay);
-  EXPECT_EQ(kept.commit_max_records, 0u);
-  EXPECT_EQ(kept.commit_max_bytes, size_t{16} << 20);
-  EXPECT_EQ(kept.cache_bytes, size_t{64} << 20);
+  EXPECT_EQ(bounds(*named, PipelineMode::kReplay), std::tuple(size_t{0}, 16 * kMiB, 64 * kMiB));
   EXPECT_EQ(named->state.disable_wal, std::optional<bool>(false));
 }
 
