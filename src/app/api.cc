@@ -11,6 +11,7 @@
 #include "app/runtime.h"
 #include "app/views.h"
 #include "iocstream/core/code.h"
+#include "iocstream/decode/event_decoder.h"
 #include "iocstream/decode/rfc3339.h"
 #include "iocstream/rules/dossier_state_machine.h"
 
@@ -164,6 +165,13 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
     const std::string id = req.path.substr(std::string_view("/api/v1/dossiers/").size());
     if (id.empty()) return JsonErrorResponse(400, "missing dossier id");
+    // No dossier has a longer id (the decoder dead-letters its events): said without echoing
+    // the id, which may be anything up to the request line's limit.
+    if (id.size() > kMaxIdBytes) {
+      return JsonErrorResponse(400, "dossier id of " + std::to_string(id.size()) +
+                                        " bytes: dossier ids are at most " +
+                                        std::to_string(kMaxIdBytes) + " bytes");
+    }
     auto state = shared->store->GetDossier(id);
     if (!state) return JsonErrorResponse(500, state.error().message);
     if (!*state) return JsonErrorResponse(404, "no dossier " + id);

@@ -490,6 +490,9 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
         return err("calendar.files", "expected file names, got '" + YAML::Dump(f) + "'");
       const std::string path = Resolve(base, f.as<std::string>());
       if (!fs::exists(path)) return err("calendar.files", "no such file: " + path);
+      if (std::error_code ec; fs::is_directory(path, ec)) {
+        return err("calendar.files", path + " is a directory, not a calendar file");
+      }
       c.calendar_files.push_back(path);
     }
   } else {
@@ -503,6 +506,9 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     c.procedure_catalog = Resolve(base, c.procedure_catalog);
     if (!c.procedure_catalog.empty() && !fs::exists(c.procedure_catalog)) {
       return err("procedures.catalog", "no such file: " + c.procedure_catalog);
+    }
+    if (std::error_code ec; fs::is_directory(c.procedure_catalog, ec)) {
+      return err("procedures.catalog", c.procedure_catalog + " is a directory, not a catalog file");
     }
   }
   if (const YAML::Node r = root["replay"]) {

@@ -13,6 +13,7 @@
 #include "app/reload.h"
 #include "app/rules_config.h"
 #include "iocstream/aggregate/contribution.h"
+#include "iocstream/decode/event_decoder.h"
 #include "iocstream/decode/rfc3339.h"
 #include "unit/http/http_test_client.h"
 
@@ -113,6 +114,10 @@ TEST_F(ApiTest, DossierLookupExplainsTheDaysOffOfItsDeadline) {
   EXPECT_EQ(deadline["days_off_named"][0]["first"], "2026-02-16");
   EXPECT_EQ(deadline["days_off_named"][0]["last"], "2026-02-20");
   Call("GET", "/api/v1/dossiers/NOPE", 404);
+  // An id longer than any dossier's is refused, not echoed back (a QA trial).
+  const auto long_id = Call("GET", "/api/v1/dossiers/" + std::string(kMaxIdBytes + 1, 'x'), 400);
+  EXPECT_EQ(long_id["error"], "dossier id of 129 bytes: dossier ids are at most 128 bytes");
+  Call("GET", "/api/v1/dossiers/" + std::string(kMaxIdBytes, 'x'), 404);
 }
 
 // With timers on event time, "overdue now" is judged at the partition's watermark, as the

@@ -117,6 +117,25 @@ TEST_F(ConfigTest, AKeyGivenTwiceIsRefused) {
                 {"sla", "given twice"});
 }
 
+// A directory where a file is expected is refused by its key (a QA trial: the calendar's was
+// reported later, by its path alone, as the rules loaded).
+TEST_F(ConfigTest, ADirectoryGivenForACalendarOrCatalogFileNamesTheKey) {
+  const std::string path = (dir_ / "iocstream.yaml").string();
+  const std::string shipped = std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2026.yaml";
+  std::ofstream(path) << "calendar:\n  files:\n    - " << dir_.string() << "\n";
+  auto c = LoadConfig(path);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("calendar.files"), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("is a directory"), std::string::npos) << c.error().message;
+
+  std::ofstream(path) << "calendar:\n  files:\n    - " << shipped
+                      << "\nprocedures:\n  catalog: " << dir_.string() << "\n";
+  c = LoadConfig(path);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("procedures.catalog"), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("is a directory"), std::string::npos) << c.error().message;
+}
+
 // `state.dir: ~` (or an empty value) is YAML's null, which yaml-cpp reads as the string
 // "null": the store went to a directory named null (found by a helper). A key with no value
 // is refused by name, whatever its type.
