@@ -28,12 +28,13 @@ else
   echo "install-deps: all ${#packages[@]} packages present"
 fi
 
-# promtool (Prometheus's checker; the metrics tests run it on /metrics output) from Debian's
-# prometheus package, unpacked into the cache rather than installed: the package would also
-# install and start a Prometheus server listening on every interface. scripts/test.sh puts it
-# on PATH.
+# promtool (Prometheus's checker; the metrics tests run it on /metrics output) and the
+# Prometheus server (the monitoring test scrapes iocstream with it and evaluates the shipped
+# rules and every dashboard query) from Debian's prometheus package, unpacked into the cache
+# rather than installed: the package would also install and start a Prometheus server
+# listening on every interface. scripts/test.sh puts them on PATH.
 promtool_dir=${IOCSTREAM_DEPS_DIR:-$HOME/.cache/iocstream}/promtool
-if [ ! -x "$promtool_dir/usr/bin/promtool" ]; then
+if [ ! -x "$promtool_dir/usr/bin/promtool" ] || [ ! -x "$promtool_dir/usr/bin/prometheus" ]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 ||
@@ -41,7 +42,9 @@ if [ ! -x "$promtool_dir/usr/bin/promtool" ]; then
   mkdir -p "$tmp/x"
   dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
   mkdir -p "$promtool_dir/usr/bin"
-  cp "$tmp/x/usr/bin/promtool" "$promtool_dir/usr/bin/promtool.partial"
-  mv "$promtool_dir/usr/bin/promtool.partial" "$promtool_dir/usr/bin/promtool"
-  echo "install-deps: promtool unpacked into $promtool_dir/usr/bin"
+  for program in promtool prometheus; do
+    cp "$tmp/x/usr/bin/$program" "$promtool_dir/usr/bin/$program.partial"
+    mv "$promtool_dir/usr/bin/$program.partial" "$promtool_dir/usr/bin/$program"
+  done
+  echo "install-deps: promtool and prometheus unpacked into $promtool_dir/usr/bin"
 fi

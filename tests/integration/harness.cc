@@ -12,7 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -389,7 +391,25 @@ std::string HttpGet(int port, const std::string& path) {
   while ((n = read(fd, buf, sizeof buf)) > 0) response.append(buf, static_cast<size_t>(n));
   close(fd);
   const size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
+  if (body == std::string::npos) return "";
+  std::string head = response.substr(0, body);
+  std::transform(head.begin(), head.end(), head.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (head.find("\r\ntransfer-encoding: chunked") == std::string::npos) {
+    return response.substr(body + 4);
+  }
+  // Chunked (Prometheus's larger answers): each chunk is its hex size, CRLF, the bytes, CRLF.
+  std::string decoded;
+  size_t pos = body + 4;
+  while (pos < response.size()) {
+    const size_t line_end = response.find("\r\n", pos);
+    if (line_end == std::string::npos) return "";
+    const size_t size = std::stoul(response.substr(pos, line_end - pos), nullptr, 16);
+    if (size == 0) break;
+    decoded.append(response, line_end + 2, size);
+    pos = line_end + 2 + size + 2;
+  }
+  return decoded;
 }
 
 std::vector<std::map<std::string, std::string>> ReadCsv(const std::string& path) {

@@ -111,7 +111,8 @@ void Produce(const std::string& topic, const std::vector<std::pair<std::string, 
 std::vector<KafkaRecord> ConsumeAll(const std::string& topic, size_t expected,
                                     std::chrono::seconds timeout);
 
-// GET http://127.0.0.1:port/path; the body, or "" on failure.
+// GET http://127.0.0.1:port/path (`path` with its query, percent-encoded); the body (chunked
+// or not), or "" on failure.
 std::string HttpGet(int port, const std::string& path);
 
 // Rows of a CSV file as header → value maps (libcsv).
