@@ -37,6 +37,8 @@ void Pipeline::AddChangelogMarkers(CommitJob& job) {
   boost::container::flat_set<PartitionId> partitions;
   job.dossiers.ForEach(
       [&](std::string_view, std::string_view, PartitionId p) { partitions.insert(p); });
+  // The states the writer thread encodes (async_commit): not changed before it is submitted.
+  for (const Entry* e : job.to_encode) partitions.insert(e->current->partition);
   for (const auto& [tp, position] : batch_offsets_) {
     if (tp.topic == options_.changelog_source_topic) partitions.insert(tp.partition);
   }

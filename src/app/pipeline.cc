@@ -12,6 +12,7 @@
 #include <cassert>
 #include <cstring>
 #include <limits>
+#include <thread>
 #include <tuple>
 
 #include "iocstream/aggregate/contribution.h"
@@ -475,7 +476,47 @@ Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
   return Cache(dossier_id, std::move(*stored));
 }
 
+void Pipeline::SettleEncode(const Entry& entry) {
+  uint8_t state = entry.encode.load(std::memory_order_acquire);
+  if (state == kEncodeIdle) return;
+  if (state == kEncodePending) {
+    // The writer has not reached it: encoded here, as it is now, for the write in flight.
+    // Under the lock the writer takes once it has been through every entry, so the claimed
+    // states it adds then are complete.
+    const std::lock_guard lock(claim_mu_);
+    if (entry.encode.compare_exchange_strong(state, kEncodeByPipeline, std::memory_order_acquire)) {
+      claimed_.Add(*entry.current);
+      entry.encode.store(kEncodeIdle, std::memory_order_release);
+      return;
+    }
+  }
+  // The writer is encoding it (one state: a microsecond at most).
+  while (entry.encode.load(std::memory_order_acquire) != kEncodeIdle) {
+    std::this_thread::yield();
+  }
+}
+
+void Pipeline::EncodeOnWriter(CommitJob& job) {
+  // The entries are as far out of the caches here as on the pipeline thread: asked for a few
+  // ahead, their ids' heap bytes after them.
+  constexpr size_t kAhead = 4;
+  const std::vector<Entry*>& entries = job.to_encode;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (i + 2 * kAhead < entries.size()) prefetch::Bytes(entries[i + 2 * kAhead], sizeof(Entry));
+    if (i + kAhead < entries.size()) prefetch::Text(entries[i + kAhead]->current->dossier_id);
+    Entry* e = entries[i];
+    uint8_t expected = kEncodePending;
+    if (e->encode.compare_exchange_strong(expected, kEncodeByWriter, std::memory_order_acquire)) {
+      job.dossiers.Add(*e->current);
+      e->encode.store(kEncodeIdle, std::memory_order_release);
+    }  // else the pipeline claimed it: in claimed_
+  }
+  const std::lock_guard lock(claim_mu_);
+  job.dossiers.Append(claimed_);
+}
+
 void Pipeline::BeginChange(const Entry& entry) {
+  SettleEncode(entry);
   ChangeBase& base = change_base_;
   base.existed = entry.current.has_value();
   if (!base.existed) {
@@ -1418,16 +1459,33 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   // Most dirty entries have left the processor's caches since they were changed: each is
   // asked for a few entries ahead (prefetch::Bytes), its id's heap bytes after it.
   constexpr size_t kAhead = 4;
-  for (size_t i = 0; i < dirty_.size(); ++i) {
-    if (i + 2 * kAhead < dirty_.size())
-      prefetch::Bytes<true>(dirty_[i + 2 * kAhead], sizeof(Entry));
-    if (i + kAhead < dirty_.size() && dirty_[i + kAhead]->current) {
-      prefetch::Text(dirty_[i + kAhead]->current->dossier_id);
+  job.to_encode.clear();
+  claimed_.Clear();  // no write in flight
+  if (writer_) {
+    // The writer thread encodes the states (EncodeOnWriter): only the entries' first lines are
+    // touched here.
+    for (size_t i = 0; i < dirty_.size(); ++i) {
+      if (i + 2 * kAhead < dirty_.size()) prefetch::Line<true>(dirty_[i + 2 * kAhead]);
+      Entry* e = dirty_[i];
+      if (e->current) {
+        e->encode.store(kEncodePending, std::memory_order_relaxed);  // published by Submit
+        job.to_encode.push_back(e);
+      }
+      e->dirty = false;
+      e->written = commit_count_ + 1;
     }
-    Entry* e = dirty_[i];
-    if (e->current) job.dossiers.Add(*e->current);
-    e->dirty = false;
-    e->written = commit_count_ + 1;
+  } else {
+    for (size_t i = 0; i < dirty_.size(); ++i) {
+      if (i + 2 * kAhead < dirty_.size())
+        prefetch::Bytes<true>(dirty_[i + 2 * kAhead], sizeof(Entry));
+      if (i + kAhead < dirty_.size() && dirty_[i + kAhead]->current) {
+        prefetch::Text(dirty_[i + kAhead]->current->dossier_id);
+      }
+      Entry* e = dirty_[i];
+      if (e->current) job.dossiers.Add(*e->current);
+      e->dirty = false;
+      e->written = commit_count_ + 1;
+    }
   }
   // The timers to write, encoded with their ids (the writer thread must not read the entries,
   // whose states change again at once).
@@ -1508,7 +1566,10 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
       };
     }
     writer_->Submit(
-        [&store = store_, &job]() -> Result<state::StateBatch> { return BuildBatch(store, job); },
+        [this, &store = store_, &job]() -> Result<state::StateBatch> {
+          EncodeOnWriter(job);
+          return BuildBatch(store, job);
+        },
         std::move(after));
   } else {
     if (Status s = store_.Commit(BuildBatch(store_, job)); !s) {

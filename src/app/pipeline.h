@@ -92,7 +92,9 @@ struct PipelineOptions {
   size_t cache_bytes = 0;
   // Build and write each commit's batch on a writer thread (one, for the Pipeline's life)
   // while the next records are processed (at most one write in flight; the next commit, Flush and
-  // every store read that could see it wait for it). The state committed is the same; a failed
+  // every store read that could see it wait for it). The writer also encodes the commit's
+  // dossier states, reading the cached states while the pipeline goes on; a state the pipeline
+  // is about to change before the writer reached it, the pipeline encodes first (SettleEncode). The state committed is the same; a failed
   // write makes the Pipeline fatal at the next call, exactly as a failed synchronous commit.
   bool async_commit = false;
   // Store each source partition's check (StoredSourceCheck) with its offset: for sources that
@@ -491,6 +493,9 @@ class Pipeline {
     bool stored_timer_known = false;
     bool has_stored_timer = false;
     TimerKind stored_timer_kind = TimerKind::kBreach;
+    // Who encodes `current` for the write in flight (EncodeState): the writer thread, unless
+    // the pipeline changes the state first (SettleEncode). Idle outside a write in flight.
+    mutable std::atomic<uint8_t> encode{0};
     uint64_t last_used = 0;      // commit count when read from the store or last applied to
                                  // (eviction order)
     uint64_t written = 0;        // the commit that last wrote it (commit_count_ after it); 0: none
@@ -588,6 +593,19 @@ class Pipeline {
   };
   using Watermarks = boost::container::flat_map<PartitionId, PartitionClock>;
 
+  // Entry::encode. With async_commit, a commit hands its dirty entries to the writer thread
+  // to encode (their cache lines, each a miss, were a tenth of the pipeline thread's time);
+  // an entry the pipeline is about to change before the writer reached it is encoded by the
+  // pipeline instead (into claimed_), one the writer is encoding is waited for.
+  enum EncodeState : uint8_t {
+    kEncodeIdle = 0,
+    kEncodePending = 1,
+    kEncodeByWriter = 2,
+    kEncodeByPipeline = 3
+  };
+  // Before any change of entry.current: its state as the write in flight must hold it is
+  // encoded (by the pipeline now, or waited for from the writer).
+  void SettleEncode(const Entry& entry);
   Entry* Lookup(const std::string& dossier_id);
   // Marks an entry written since the last commit: the commit writes its state, and it is not
   // evicted before (timer changes hold its address).
@@ -825,6 +843,8 @@ class Pipeline {
   // async_commit it belongs to the writer from Submit until AwaitWrite.
   struct CommitJob {
     state::EncodedDossiers dossiers;
+    // With async_commit, the entries whose states the writer encodes into `dossiers` first.
+    std::vector<Entry*> to_encode;
     state::EncodedTimerChanges timers;  // puts and deletes
     std::vector<std::pair<AggregateKey, AggregateCounters>> aggregates;
     std::vector<std::pair<TopicPartition, Offset>> offsets;
@@ -845,6 +865,14 @@ class Pipeline {
   uint64_t changelog_sequence_ = 0;
   static state::StateBatch BuildBatch(state::StateStore& store, CommitJob& job);
   CommitJob job_;
+  // The states of the write in flight that the pipeline encoded (SettleEncode), added to
+  // job_.dossiers by the writer once it has been through job_.to_encode. Guarded by claim_mu_
+  // while a write is in flight.
+  std::mutex claim_mu_;
+  state::EncodedDossiers claimed_;
+  // On the writer thread, before BuildBatch: encodes job.to_encode's states not claimed by the
+  // pipeline, then adds the pipeline's claimed_ ones.
+  void EncodeOnWriter(CommitJob& job);
   std::vector<std::string> outbox_;
   size_t outbox_bytes_ = 0;
   // The state before the change in progress (BeginChange), reused from change to change.

@@ -295,6 +295,15 @@ void EncodedDossiers::Add(const DossierState& state) {
   refs_.push_back(ref);
 }
 
+void EncodedDossiers::Append(const EncodedDossiers& other) {
+  const size_t base = bytes_.size();
+  bytes_.append(other.bytes_);
+  for (Ref ref : other.refs_) {
+    ref.offset += base;
+    refs_.push_back(ref);
+  }
+}
+
 namespace {
 // Empties an encoded commit's buffers for the next one, keeping them, unless a rare huge
 // commit (a recompute, a flush after a long pause) grew them far beyond what they last held:

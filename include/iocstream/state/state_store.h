@@ -174,6 +174,8 @@ class EncodedDossiers {
  public:
   // Appends the id and the stored value of `state`.
   void Add(const DossierState& state);
+  // Appends every state `other` holds (copied).
+  void Append(const EncodedDossiers& other);
   // Calls visit(id, value, partition) for each state added, in the order added: the id, its
   // stored value (DecodeDossierValue reads it back) and the state's partition. The views are
   // valid until the next Add or Clear.

@@ -575,6 +575,88 @@ TEST_F(PipelineTest, AnInstanceHoldingNoPartitionExportsNoEventTimeLag) {
 // The pipeline thread's waits (iocstream_pipeline_wait_seconds_total): a ScopedWait adds the
 // time it spanned to its own counter only, and an asynchronous commit that the next one (here
 // a Flush) must wait for is counted as a wait for the state writer.
+// With async_commit the writer thread encodes a commit's dossiers while the pipeline goes on
+// with the next records; a dossier the pipeline changes before the writer reached it is encoded
+// by the pipeline first, as it was at the commit. Either way the write holds its commit's
+// states and none of the next batch's changes: here the completions of every dossier, applied
+// from the last one the writer reaches, while it encodes their receipts.
+TEST_F(PipelineTest, AnAsyncCommitWritesItsStatesWhateverTheNextRecordsChange) {
+  constexpr int kDossiers = 20000;
+  constexpr int kPartitions = 6;
+  std::vector<DossierEvent> events;
+  const Instant start = *ParseRfc3339("2026-03-02T01:00:00Z");
+  for (int i = 0; i < kDossiers; ++i) {
+    DossierEvent e;
+    e.dossier_id = "D-" + std::to_string(i);
+    e.event_id = e.dossier_id + "/received";
+    e.type = EventType::kReceived;
+    e.occurred_at = start + std::chrono::seconds(i);
+    e.due_at = start + std::chrono::hours(24 * 30);
+    e.agency_code = "SO-" + std::to_string(i % 3);
+    events.push_back(e);
+  }
+  // One record fewer than commit_max_records: the completions commit nothing.
+  for (int i = kDossiers - 2; i >= 0; --i) {
+    DossierEvent e = events[static_cast<size_t>(i)];
+    e.event_id = e.dossier_id + "/completed";
+    e.type = EventType::kCompleted;
+    e.occurred_at = start + std::chrono::hours(24) + std::chrono::seconds(i);
+    e.due_at.reset();
+    events.push_back(e);
+  }
+  std::vector<std::string> payloads;
+  for (const DossierEvent& e : events) payloads.push_back(EncodeEvent(e));
+  std::vector<SourceRecord> records;
+  std::vector<int64_t> next(kPartitions, 0);
+  for (size_t i = 0; i < events.size(); ++i) {
+    const int32_t p = Pipeline::HashPartition(events[i].dossier_id, kPartitions);
+    records.push_back(SourceRecord{"events", PartitionId(p), Offset(next[static_cast<size_t>(p)]++),
+                                   Instant{}, events[i].dossier_id, payloads[i]});
+  }
+  const auto receipts = std::span(records).first(kDossiers);
+  const auto completions = std::span(records).subspan(kDossiers);
+  EventDecoder decoder;
+  std::vector<DecodeResult> decoded_receipts = DecodeRecords(decoder, receipts);
+  std::vector<DecodeResult> decoded_completions = DecodeRecords(decoder, completions);
+  {
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    PipelineOptions options;
+    options.clock = TimerClock::kWatermark;
+    options.async_commit = true;
+    options.commit_interval = std::chrono::hours(1);
+    options.commit_max_records = kDossiers;
+    options.cache_bytes = size_t{1} << 30;
+    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}},
+                      options, probe);
+    ASSERT_TRUE(pipeline.ProcessDecoded(receipts, decoded_receipts, Instant{}).ok());
+    const auto& records_commits =
+        probe.commits_by_trigger[static_cast<size_t>(CommitTrigger::kRecords)];
+    ASSERT_EQ(records_commits.load(), 1u);  // submitted to the writer
+    ASSERT_TRUE(pipeline.ProcessDecoded(completions, decoded_completions, Instant{}).ok());
+    ASSERT_EQ(probe.batches.load(), 1u);
+    ASSERT_EQ(probe.applied.load(), events.size());
+  }  // no Flush: the destructor waits for the write in flight, and commits nothing more
+  for (int i = 0; i < kDossiers; ++i) {
+    const std::string id = "D-" + std::to_string(i);
+    auto stored = store_->GetDossier(id);
+    ASSERT_TRUE(stored.has_value()) << stored.error().message;
+    ASSERT_TRUE(stored->has_value()) << id;
+    EXPECT_EQ((*stored)->status, DossierStatus::kInProgress) << id;
+    EXPECT_FALSE((*stored)->completed_at) << id;
+    ASSERT_EQ((*stored)->applied_event_ids.size(), 1u) << id;
+  }
+  // And the offsets stored with them are the receipts' ends.
+  std::vector<int64_t> receipts_of(kPartitions, 0);
+  for (const SourceRecord& r : receipts) ++receipts_of[static_cast<size_t>(r.partition.value())];
+  for (int p = 0; p < kPartitions; ++p) {
+    auto offset = store_->GetOffset(TopicPartition{"events", PartitionId(p)});
+    ASSERT_TRUE(offset.has_value()) << offset.error().message;
+    ASSERT_TRUE(offset->has_value()) << p;
+    EXPECT_EQ((*offset)->value(), receipts_of[static_cast<size_t>(p)]) << p;
+  }
+}
+
 TEST_F(PipelineTest, TheThreadsWaitsAreCountedByWhatItWaitedFor) {
   PipelineProbe probe;
   {
