@@ -866,6 +866,21 @@ int RunReplay(const ReplayOptions& options) {
       !s) {
     return Fail(s.error());
   }
+  // A store `run` keeps in a changelog topic: the replayed states would be in this store only,
+  // the changelog would still say it is current, and a partition moved to another instance
+  // would restore the states before (a QA trial: a backfill lost so). Refused, as recompute is.
+  for (int32_t p = 0; p < config.replay_partitions; ++p) {
+    auto marker = store.GetChangelogMarker(PartitionId(p));
+    if (!marker) return Fail(marker.error());
+    if (*marker) {
+      return Fail(InvalidArgument(
+          "state dir " + config.state.dir +
+          " is kept in a changelog topic by `iocstream run` (kafka.changelog_topic): a replay "
+          "would change this copy only, and an instance taking over its partitions would "
+          "restore the states before it. Publish the events to the events topic instead "
+          "(iocstream import), or replay into another state dir"));
+    }
+  }
   auto relay = FileOutboxRelay::Open(
       store, (fs::path(config.state.dir) / kReplayAlertsFile).string(),
       (fs::path(config.state.dir) / kReplayDeadLettersFile).string(), session.relay_probe);
