@@ -26,6 +26,13 @@ stop_iocstream() {
   [ -f $demo/iocstream.pid ] || return 0
   local pid
   pid=$(cat $demo/iocstream.pid)
+  # The pid of a demo that ended without this stop (a crash, kill -9, a reboot) may be another
+  # program's by now: only an iocstream is stopped.
+  if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "iocstream run"; then
+    echo "demo: no iocstream runs as pid $pid any more (it had stopped)"
+    rm -f $demo/iocstream.pid
+    return 0
+  fi
   if kill "$pid" 2>/dev/null; then
     for _ in $(seq 1 120); do
       kill -0 "$pid" 2>/dev/null || break
