@@ -661,6 +661,11 @@ std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
   return id;
 }
 
+namespace {
+std::optional<ReceiptField> ReceiptDifference(const DossierState& s, const DossierEvent& e,
+                                              bool unknown_due_differs);
+}  // namespace
+
 bool EventIdReused(const DossierState& s, const DossierEvent& e, uint64_t id_hash) {
   // What the event says that a redelivery could not, read first: most events say nothing of
   // the kind, and the id's hash and the search of the applied ids are for the others only.
@@ -671,9 +676,13 @@ bool EventIdReused(const DossierState& s, const DossierEvent& e, uint64_t id_has
   bool unheld = e.occurred_at < s.first_event_at;
   switch (e.type) {
     case EventType::kReceived:
-      // A receipt applied set the receipt time, or was one at that time (another time is a
-      // conflicting_receipt, not applied).
-      unheld = unheld || !s.received_at || *s.received_at != e.occurred_at;
+      // A receipt applied set the receipt time and the dossier's codes and due time, or was
+      // one that said the same (a receipt that differs is a conflicting_receipt, not applied):
+      // one under the applied receipt's id that says otherwise is another receipt (two CSV
+      // rows of one case id, a QA trial: the second's receipt was skipped as a duplicate in
+      // silence and its completion applied to the first's dossier).
+      unheld = unheld || !s.received_at ||
+               ReceiptDifference(s, e, /*unknown_due_differs=*/false).has_value();
       break;
     case EventType::kCompleted:
       unheld = unheld || lacks_end(s.completed_at);
@@ -721,13 +730,14 @@ std::string_view ToString(ReceiptField field) {
   return "unknown";
 }
 
-std::optional<ReceiptField> ReceiptConflict(const DossierState& s, const DossierEvent& e) {
-  if (e.type != EventType::kReceived || !s.received_at) return std::nullopt;
-  if (HoldsEventId(s, EventIdHash(e.event_id))) {
-    return std::nullopt;  // a redelivery: the duplicate it is
-  }
+namespace {
+// The first field in which receipt `e` differs from the receipt `s` holds (received_at set).
+// A due time `s` does not hold (a store older than original_due_at) differs only if
+// `unknown_due_differs`.
+std::optional<ReceiptField> ReceiptDifference(const DossierState& s, const DossierEvent& e,
+                                              bool unknown_due_differs) {
   if (e.occurred_at != *s.received_at) return ReceiptField::kOccurredAt;
-  if (e.due_at && (!s.original_due_at || *e.due_at != *s.original_due_at)) {
+  if (e.due_at && (s.original_due_at ? *e.due_at != *s.original_due_at : unknown_due_differs)) {
     return ReceiptField::kDueAt;
   }
   // Texts, not Codes: a code new to the process is still text (DossierEvent::new_codes).
@@ -756,6 +766,15 @@ std::optional<ReceiptField> ReceiptConflict(const DossierState& s, const Dossier
     return ReceiptField::kOnlineLevel;
   }
   return std::nullopt;
+}
+}  // namespace
+
+std::optional<ReceiptField> ReceiptConflict(const DossierState& s, const DossierEvent& e) {
+  if (e.type != EventType::kReceived || !s.received_at) return std::nullopt;
+  if (HoldsEventId(s, EventIdHash(e.event_id))) {
+    return std::nullopt;  // a redelivery, or another receipt under its id: EventIdReused
+  }
+  return ReceiptDifference(s, e, /*unknown_due_differs=*/true);
 }
 
 std::string_view ToString(EventConflict conflict) {

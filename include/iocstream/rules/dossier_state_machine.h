@@ -242,7 +242,9 @@ inline constexpr size_t kMaxPauseMarks = 256;
 // Whether `event`'s id was applied to `state` already by another event: the dossier holds the
 // id (so the rules would skip the event as a duplicate), but not what the event says, which a
 // redelivery of the event applied would have left in it: a receipt when the dossier has none or
-// has one at another instant,
+// has one that says otherwise (another instant, due time, agency, commune, procedure, channel
+// or online level: ReceiptConflict's fields, a due time compared only where the state holds the
+// receipt's),
 // a completion, result return or cancellation when the dossier holds none at or before its
 // instant, or any event dated before the dossier's first event. Only facts every
 // stored state keeps are read (a store written by an older build reads the same), so a true

@@ -321,6 +321,23 @@ TEST_F(StateMachineRulesTest, AnEventIdUsedByAnotherEventIsToldFromARedelivery) 
   EXPECT_TRUE(Reused(completed, Event("c", EventType::kReceived, "2026-03-03 09:00")));
   // Before the dossier's first event.
   EXPECT_TRUE(Reused(s, Event("r", EventType::kReceived, "2026-03-01 09:00")));
+  // A receipt at the same instant that says otherwise: another department or due time (two
+  // CSV rows of one case id, a QA trial), but not a redelivery, even of a receipt whose
+  // due time a store older than original_due_at does not hold.
+  DossierEvent other_department = received;
+  other_department.agency_code = "OTHER-DEPT";
+  EXPECT_TRUE(Reused(s, other_department));
+  EXPECT_FALSE(Reused(s, received));
+  DossierEvent received_due = received;
+  received_due.due_at = Local("2026-03-10 17:00");
+  const DossierState with_due = Apply({received_due});
+  DossierEvent other_due = received_due;
+  other_due.due_at = Local("2026-03-20 17:00");
+  EXPECT_TRUE(Reused(with_due, other_due));
+  EXPECT_FALSE(Reused(with_due, received_due));
+  DossierState without_original_due = with_due;
+  without_original_due.original_due_at.reset();
+  EXPECT_FALSE(Reused(without_original_due, other_due));
   // A new id is no reuse, whatever it says.
   EXPECT_FALSE(Reused(s, Event("c", EventType::kCompleted, "2026-03-05 10:00")));
 
