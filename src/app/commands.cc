@@ -1406,15 +1406,24 @@ int RunSimulate(const SimulateOptions& options) {
   }
   auto catalog = LoadProcedureCatalog(config->procedure_catalog);
   if (!catalog) return Fail(catalog.error());
-  const fs::path data_dir = fs::path(options.config_path).parent_path() / "simulator";
+  // simulator/ next to the config (config/ in the repository), or one level up: an installed
+  // prefix keeps it in share/iocstream/, the service's config in share/iocstream/deploy/.
+  const fs::path config_dir = fs::path(options.config_path).parent_path();
+  fs::path data_dir = config_dir / "simulator";
+  if (std::error_code ec;
+      !fs::exists(data_dir / "phu-tho-units.csv", ec) &&
+      fs::exists(config_dir.parent_path() / "simulator" / "phu-tho-units.csv", ec)) {
+    data_dir = config_dir.parent_path() / "simulator";
+  }
   const fs::path default_units = data_dir / "phu-tho-units.csv";
   if (std::error_code ec; !options.units_path && !fs::exists(default_units, ec)) {
     // The message named "simulator/phu-tho-units.csv" as an unreadable file, and exited 2.
     return Fail(InvalidArgument(
-        "simulate reads its unit table from simulator/phu-tho-units.csv next to the config, and " +
+        "simulate reads its unit table from simulator/phu-tho-units.csv next to the config (or "
+        "in the folder above it), and " +
         fs::absolute(default_units).string() +
         " does not exist: give --units FILE (the project's is "
-        "config/simulator/phu-tho-units.csv)"));
+        "config/simulator/phu-tho-units.csv, installed as share/iocstream/simulator/)"));
   }
   auto units = LoadSimulatorUnits(options.units_path.value_or(default_units.string()));
   if (!units) return Fail(units.error());
