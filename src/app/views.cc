@@ -131,9 +131,10 @@ nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
   // The alerts raised for the deadline in force (a deadline moved past the clock re-arms its
   // alerts): the rules set a warning's flag only with its alert (a warning due after the
   // deadline raises the breach instead).
-  // Late data: no timer of the dossier fires before the floor, on the clock its timers run on
-  // (`as_of`: the wall clock or its partition's watermark); shown while it still holds them
-  // back, i.e. the dossier is open (only open dossiers have timers) and the clock before it.
+  // Late data: the timers due when it arrived (one at least: the floor is set only then) do
+  // not fire before the floor, on the clock its timers run on (`as_of`: the wall clock or its
+  // partition's watermark); shown while it still holds them back, i.e. the dossier is open
+  // (only open dossiers have timers) and the clock before it.
   const bool held = rules::IsOpen(s) && s.timer_floor && as_of < *s.timer_floor;
   j["alerts"] = {{"warning", s.warning_fired},
                  {"hours_left_warning", s.hours_left_warning_fired},

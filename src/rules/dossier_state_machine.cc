@@ -1076,9 +1076,12 @@ DossierState RecomputeDeadline(const DossierState& prior, const RulesContext& ct
 }
 
 namespace {
-// When a timer due at `due` fires: not before the late-data floor.
+// When a timer due at `due` fires: not before the late-data floor if it was due when the late
+// data arrived (timer_floor_since; every one before the floor in a store older than it).
 Instant FireTime(const DossierState& s, Instant due) {
-  return s.timer_floor && *s.timer_floor > due ? *s.timer_floor : due;
+  const bool held = s.timer_floor && *s.timer_floor > due &&
+                    (!s.timer_floor_since || due <= *s.timer_floor_since);
+  return held ? *s.timer_floor : due;
 }
 bool Fires(const DossierState& s, const std::optional<Instant>& due, const Timer& t) {
   return due && FireTime(s, *due) == t.due;
@@ -1123,7 +1126,10 @@ void ApplyLateDataGrace(DossierState& s, Instant clock, Millis grace) {
   const TimerSlots timers = DesiredTimerSlots(s);
   const bool due_already = std::any_of(timers.slots.begin(), timers.slots.begin() + timers.size,
                                        [&](const TimerSlots::Slot& t) { return t.due <= clock; });
-  if (due_already) s.timer_floor = clock + grace;
+  if (due_already) {
+    s.timer_floor = clock + grace;
+    s.timer_floor_since = clock;
+  }
 }
 
 TimerResult FireTimer(const DossierState& state, const Timer& t, Instant now,

@@ -13,7 +13,7 @@ namespace {
 using OptionalInstantField = OptionalInstant DossierState::*;
 
 // The order of the presence bits; append only.
-constexpr std::array<OptionalInstantField, 16> kOptionalInstants = {
+constexpr std::array<OptionalInstantField, 17> kOptionalInstants = {
     &DossierState::submitted_at,
     &DossierState::received_at,
     &DossierState::due_at,
@@ -29,7 +29,8 @@ constexpr std::array<OptionalInstantField, 16> kOptionalInstants = {
     &DossierState::unmatched_resume_at,
     &DossierState::hours_left_warning_at,
     &DossierState::transferred_at,
-    &DossierState::apology_at};
+    &DossierState::apology_at,
+    &DossierState::timer_floor_since};
 constexpr uint64_t kKnownPresenceBits = (uint64_t{1} << kOptionalInstants.size()) - 1;
 
 using BoolField = bool DossierState::*;
@@ -141,9 +142,18 @@ void AppendDossier(const DossierState& s, std::string* out) {
   // Version 6 adds the flag kpi766_finished_at_request, with the layout of version 5: only a
   // value that sets it is written so (a dossier waiting for a supplement under the kpi766
   // policy), and a reader older than version 6 refuses it rather than drop the flag.
+  // Version 7 adds the instant timer_floor_since, with the layout of version 5: only a value
+  // holding it is written so (late data held a timer), and a reader older than version 7
+  // refuses it rather than hold every timer of the dossier.
+  const bool version7 = s.timer_floor_since.has_value();
   const bool version6 = s.kpi766_finished_at_request;
-  const bool version5 = version6 || s.apology_at.has_value() || s.event_status != s.status;
-  const uint8_t version = version6 ? 6 : version5 ? 5 : s.pause_marks.empty() ? 3 : 4;
+  const bool version5 =
+      version7 || version6 || s.apology_at.has_value() || s.event_status != s.status;
+  const uint8_t version = version7                ? 7
+                          : version6              ? 6
+                          : version5              ? 5
+                          : s.pause_marks.empty() ? 3
+                                                  : 4;
   auto fill = [&](char* p) {
     *p++ = static_cast<char>(version);
     p = StoreVarint64(p, presence);
@@ -256,6 +266,11 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   constexpr uint64_t kVersion6Flags = uint64_t{1} << (kFirstLaterFlagBit + 2);
   if (*version < 6 && (*flags & kVersion6Flags) != 0) {
     return Corrupt("flag bits of a later version", dossier_id);
+  }
+  // timer_floor_since came with version 7.
+  constexpr uint64_t kVersion7Presence = uint64_t{1} << 16;
+  if (*version < 7 && (*presence & kVersion7Presence) != 0) {
+    return Corrupt("presence bits of a later version", dossier_id);
   }
   for (size_t i = 0; i < kBoolFlags.size(); ++i) {
     s.*kBoolFlags[i] = (*flags & (uint64_t{1} << i)) != 0;

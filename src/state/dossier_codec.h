@@ -11,7 +11,8 @@
 //   varint  presence bits of the optional instants, bit i set when present, in order:
 //           submitted, received, due, original_due, rescheduled_due, step_due, completed,
 //           returned, closed, paused_since, warning, timer_floor, unmatched_resume,
-//           hours_left_warning, transferred (version 3 on), apology (version 5 on)
+//           hours_left_warning, transferred (version 3 on), apology (version 5 on),
+//           timer_floor_since (version 7 on)
 //   varint  flag bits: result_electronic, legacy_apology_issued (before version 5: the
 //           apology was judged before the deadline on arrival), breach_fired, warning_fired,
 //           step_breach_fired, current_unit_is_agency (then current_unit is not stored),
@@ -36,6 +37,10 @@
 // that sets it (a dossier waiting for a supplement under the kpi766 policy) is written as
 // version 6, any other keeps its version 3, 4 or 5 bytes. A reader older than version 6
 // refuses version 6 values as corrupt.
+// Version 7 has version 5's layout and may hold the instant timer_floor_since (presence bit
+// 16): a value holding it (late data held a timer of the dossier) is written as version 7,
+// any other keeps the bytes of its version. A reader older than version 7 refuses version 7
+// values as corrupt; a value without it holds, as before, every timer due before timer_floor.
 // A value holding pause marks is written as version 4 (version 4 adds nothing else); a value
 // without marks keeps its version 3 bytes. A version 3 (or older) value's marks read back as
 // legacy marks (PauseKind::kLegacy: a supplement's, or a payment's when sla.payment_pauses was
@@ -68,7 +73,7 @@
 
 namespace iocstream::state {
 
-inline constexpr uint8_t kDossierEncodingVersion = 6;  // the newest; read: 1 to 6
+inline constexpr uint8_t kDossierEncodingVersion = 7;  // the newest; read: 1 to 7
 inline constexpr uint8_t kAggregateEncodingVersion = 1;
 
 // Replaces the contents of `out` (a reused buffer) with the encoding of `state`.

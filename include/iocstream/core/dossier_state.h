@@ -148,6 +148,10 @@ struct DossierState {
   // timers do not fire before this instant: the allowed lateness is left for its other late
   // events (a completion, say) to arrive before a breach is declared.
   OptionalInstant timer_floor;
+  // With timer_floor: the clock when the late data arrived. Only the timers due by then wait
+  // for timer_floor; later ones fire at their own time. Absent in stores written before it was
+  // kept (encoding version 7): there every timer due before timer_floor waits for it.
+  OptionalInstant timer_floor_since;
   // Read from stores written before encoding version 3 only (an end of pause seen before its
   // start), and turned into a pause mark as it is read: always empty otherwise.
   OptionalInstant unmatched_resume_at;

@@ -138,9 +138,11 @@ struct TimerResult {
                                     const RulesContext& ctx, std::vector<AlertIntent>& alerts);
 
 // Late data (events that arrived behind the clock): if the dossier has a timer already due at
-// `clock`, its timers are held until clock + `grace` (the allowed lateness), so a late
-// completion still arriving is not preceded by a false breach alert. No-op otherwise, and
-// once set the floor stays.
+// `clock`, the timers due by `clock` are held until clock + `grace` (the allowed lateness), so
+// a late completion still arriving is not preceded by a false breach alert; timers due after
+// `clock` fire at their own time (a QA trial: a breach due ten minutes after a late receipt
+// waited the whole hour when a warning was already due, and not without warnings). No-op
+// otherwise, and once set the floor stays (DossierState::timer_floor, timer_floor_since).
 void ApplyLateDataGrace(DossierState& state, Instant clock, Millis grace);
 
 // The deadline of an open dossier recomputed with other rules (a calendar or procedure

@@ -456,6 +456,49 @@ TEST_F(PipelineTest, LateDataGetsTheAllowedLatenessBeforeABreach) {
   EXPECT_EQ(probe.late_applied.load(), 3u);
 }
 
+// Late data holds only the timers already due when it arrived: a breach due after it fires at
+// its own time (a QA trial: with a warning already due the breach waited the whole allowed
+// lateness, and fired on time with warnings off).
+TEST_F(PipelineTest, LateDataHoldsOnlyTheTimersAlreadyDue) {
+  for (const double warning_fraction : {0.75, 0.0}) {
+    SCOPED_TRACE(warning_fraction);
+    const fs::path dir = dir_ / ("fraction-" + std::to_string(warning_fraction));
+    others_.push_back(dir);
+    state::StateStoreOptions store_options;
+    store_options.path = dir.string();
+    auto store = state::StateStore::Open(store_options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    PipelineOptions options;
+    options.clock = TimerClock::kWatermark;
+    options.allowed_lateness = std::chrono::hours(1);
+    rules::SlaPolicy policy;
+    policy.warning_fraction = warning_fraction;
+    policy.warning_hours_left = Millis(0);
+    Pipeline pipeline(**store, aggregates, rules::RulesContext{calendar_.get(), nullptr, policy},
+                      options, probe);
+    const std::vector<std::string> payloads = {
+        // The watermark at 09:00Z.
+        Event("A", EventType::kReceived, "2026-03-02T10:00:00Z"),
+        // Late: received 07:00Z (14:00 in Hà Nội), due 09:10Z; with warnings, its warning
+        // (three quarters of its working time, 08:37:30Z) is due already, its breach not.
+        Event("X", EventType::kReceived, "2026-03-02T07:00:00Z", "2026-03-02T09:10:00Z"),
+        // The watermark at 09:40Z: past the breach, before the floor (10:00Z).
+        Event("B", EventType::kReceived, "2026-03-02T10:40:00Z")};
+    const std::vector<SourceRecord> records = Partition0Records(payloads);
+    for (const auto& r : records) ASSERT_TRUE(pipeline.ProcessBatch({&r, 1}, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+    auto x = (*store)->GetDossier("X");
+    ASSERT_TRUE(x.has_value() && x->has_value());
+    EXPECT_TRUE((*x)->breach_fired);
+    EXPECT_FALSE((*x)->warning_fired);  // held past the due time: the breach, not a warning
+    EXPECT_EQ(probe.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineBreached)].load(), 1u);
+    EXPECT_EQ(probe.alerts_by_kind[static_cast<size_t>(AlertKind::kDeadlineWarning)].load(), 0u);
+    EXPECT_EQ((*x)->timer_floor.has_value(), warning_fraction > 0);
+  }
+}
+
 // A catch-up by the wall clock: every event is late data, so the timers of dossiers due long
 // ago are floored an allowed lateness past the wall clock of their batch, beyond the timer
 // head's horizon (5 minutes by default with the wall clock): a dossier completed meanwhile

@@ -62,6 +62,7 @@ DossierState FullState() {
   s.warning_at = At(t0 + 8 * 86'400'000LL);
   s.hours_left_warning_at = At(t0 + 9 * 86'400'000LL - 3'600'000);
   s.timer_floor = At(t0 + 7 * 86'400'000LL);
+  s.timer_floor_since = At(t0 + 7 * 86'400'000LL - 3'600'000);
   s.unmatched_resume_at = At(t0 + 6 * 86'400'000LL);
   s.rescheduled_due_at = At(t0 + 12 * 86'400'000LL);
   s.step_due_at = At(t0 + 5 * 86'400'000LL);
@@ -102,6 +103,7 @@ DossierState FullStateVersion4() {
   DossierState s = FullState();
   s.apology_at.reset();
   s.kpi766_finished_at_request = false;
+  s.timer_floor_since.reset();
   return s;
 }
 
@@ -124,7 +126,7 @@ TEST(DossierCodecTest, FixtureSetsEveryField) {
 TEST(DossierCodecTest, FullStateRoundTrips) {
   const DossierState s = FullState();
   auto bytes = EncodeDossier(s);
-  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 6);  // holds kpi766_finished_at_request: version 6
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 7);  // holds timer_floor_since: version 7
   auto decoded = DecodeDossier(s.dossier_id, bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
   EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
@@ -246,7 +248,6 @@ TEST(DossierCodecTest, Version5CarriesTheLatestEventsStatus) {
 // 6 (version 5's layout, so a reader older than version 6 refuses it rather than drop the
 // flag); any other keeps the bytes of its version.
 TEST(DossierCodecTest, Version6CarriesTheKpi766Flag) {
-  EXPECT_EQ(kDossierEncodingVersion, 6);
   DossierState s = FullStateVersion4();
   s.status = DossierStatus::kWaitingSupplement;
   s.event_status = DossierStatus::kWaitingSupplement;
@@ -381,6 +382,7 @@ TEST(DossierCodecTest, TypicalStateIsCompact) {
   s.closed_at.reset();
   s.paused_since.reset();
   s.timer_floor.reset();
+  s.timer_floor_since.reset();
   s.unmatched_resume_at.reset();
   s.transferred_at.reset();
   s.apology_at.reset();
@@ -414,7 +416,7 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
     EXPECT_NE(decoded.error().message.find("(dossier d)"), std::string::npos);
   };
   expect_corrupt(bytes + "x", "trailing byte");
-  for (char v : {'\x00', '\x07'}) {
+  for (char v : {'\x00', '\x08'}) {
     std::string version = bytes;
     version[0] = v;
     expect_corrupt(version, "unknown version");
@@ -423,7 +425,7 @@ TEST(DossierCodecTest, MalformedBytesAreCorruption) {
   DossierState small;
   const std::string empty = EncodeDossier(small);
   std::string presence = empty;
-  presence.replace(1, 1, "\x80\x80\x04");  // presence bit 16: unknown (16 known)
+  presence.replace(1, 1, "\x80\x80\x08");  // presence bit 17: unknown (17 known)
   expect_corrupt(presence, "unknown presence bit");
   // Presence bit 15 (the apology's instant) came with version 5.
   DossierState apologised;
@@ -571,6 +573,28 @@ TEST(AggregateCodecTest, TruncatedOrMalformedIsCorruption) {
   version[0] = 9;
   EXPECT_FALSE(DecodeAggregate(version).has_value());
   EXPECT_FALSE(DecodeAggregate("\x01\xff\xff\xff\xff\x0f").has_value());
+}
+
+// Late data holds only the timers due when it arrived (DossierState::timer_floor_since): a
+// value holding that instant is written as version 7 (version 5's layout), so that a reader
+// older than version 7 refuses it rather than hold every timer; any other keeps the bytes of
+// its version, and a version 6 value claiming the instant is corrupt.
+TEST(DossierCodecTest, Version7CarriesTheInstantLateDataArrived) {
+  EXPECT_EQ(kDossierEncodingVersion, 7);
+  DossierState s = FullStateVersion4();
+  s.status = DossierStatus::kWaitingSupplement;
+  s.event_status = DossierStatus::kWaitingSupplement;
+  const std::string without = EncodeDossier(s);
+  EXPECT_EQ(static_cast<uint8_t>(without[0]), 4);
+  s.timer_floor_since = *s.timer_floor - Millis(3'600'000);
+  const std::string bytes = EncodeDossier(s);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[0]), 7);
+  auto decoded = DecodeDossier(s.dossier_id, bytes);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(FirstDifferentField(*decoded, s), -1) << "field index of DossierState";
+  std::string relabelled = bytes;
+  relabelled[0] = '\x06';
+  EXPECT_FALSE(DecodeDossier(s.dossier_id, relabelled).has_value());
 }
 
 }  // namespace
