@@ -235,6 +235,47 @@ void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIn
   }
 }
 
+// The current step of a finished dossier, settled on the facts whatever order its events
+// arrived in. In time order the step breach timer watches the step from its transfer (once the
+// dossier is received: only open dossiers have timers) until the next transfer or the end of
+// processing, and fires when the clock reaches the step deadline (timers due at an event's
+// instant fire before the event); the dossier finishes first when the step deadline comes after
+// its end. So the current step of a finished dossier was breached when it was transferred, the
+// dossier received, and the step due at or before the end (the first of the completion, result
+// return and cancellation: the status is final from the first). Called after a transfer that set
+// a new step, the receipt, or an end was applied:
+// - breached and not counted (the transfer or the receipt arrived after the end; the end arrived
+//   before the clock reached the step deadline; the allowed lateness held the timer back): it is
+//   counted as its timer counts it, step_breach_fired and one more step_breaches, with the
+//   timer's step_breached alert (the current unit's, without completed_at: the dossier was still
+//   open), dated in event time when the clock reached the step deadline, never before the
+//   transfer and receipt that set it up (as completed_late is dated at the end it is about, not
+//   when a late receipt arrived);
+// - counted and not breached (the timer fired while the dossier seemed open, and an end dated
+//   before the step deadline arrived after it): the count is taken back (its alert was raised).
+void SettleStepBreachOfFinished(DossierState& s, std::vector<AlertIntent>& alerts) {
+  if (!s.received_at || IsOpen(s) || !s.step_due_at || !s.transferred_at) return;
+  OptionalInstant end;
+  for (const OptionalInstant at : {s.completed_at, s.returned_at, s.closed_at}) {
+    if (at) MinInto(end, *at);
+  }
+  if (!end) return;  // not finished (a final status always comes with its instant)
+  const Instant watched_from = std::max(*s.received_at, *s.transferred_at);
+  const bool breached = watched_from <= *end && *s.step_due_at <= *end;
+  if (breached == s.step_breach_fired) return;
+  if (!breached) {
+    s.step_breach_fired = false;
+    if (s.step_breaches > 0) --s.step_breaches;
+    return;
+  }
+  s.step_breach_fired = true;
+  ++s.step_breaches;
+  AlertIntent alert = MakeAlert(s, AlertKind::kStepBreached, *s.step_due_at,
+                                std::max(watched_from, *s.step_due_at));
+  alert.completed_at.reset();
+  alerts.push_back(std::move(alert));
+}
+
 // The earliest known end of processing (completion, result return, cancellation), whatever
 // order the events arrived in: the end the outcome is judged on (§1.5: the completion, else the
 // result's return), else the withdrawal, refusal or rejection; pauses count up to the same end.
@@ -915,6 +956,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
   const Channel channel_before = s.channel;
   bool pauses_changed = false;  // a pause mark, or the receipt, was added
   bool end_changed = false;     // a completion, return or cancellation: the end may be earlier
+  bool step_set = false;        // a transfer started a new current step
   RememberEvent(s, id_hash);
   MergeAttributes(s, e);
   s.first_event_at = std::min(s.first_event_at, e.occurred_at);
@@ -934,12 +976,18 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
     case EventType::kTransferred:
       // The latest transfer by event time names the unit and its step deadline.
       if (!s.transferred_at || e.occurred_at >= *s.transferred_at) {
+        // The step held sent again (another event id, the same instant and step deadline) is
+        // no new step: a breach counted for it stays counted once.
+        const bool same_step = s.transferred_at == e.occurred_at && s.step_due_at == e.step_due_at;
         s.transferred_at = e.occurred_at;
         if (!e.to_agency_code.empty() && s.current_unit != e.to_agency_code) {
           s.current_unit = e.to_agency_code;
         }
         s.step_due_at = e.step_due_at;
-        s.step_breach_fired = false;
+        if (!same_step) {
+          s.step_breach_fired = false;
+          step_set = true;
+        }
       }
       break;
     case EventType::kSupplementRequested:
@@ -1012,6 +1060,9 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
   UpdateOutcome(s, ctx, alerts, e.occurred_at);
   s.overdue_by_supplements = OverdueBySupplements(s, ctx);
   s.kpi766_finished_at_request = Kpi766FinishedAtRequest(s, ctx);
+  if (step_set || end_changed || (!received_before && s.received_at)) {
+    SettleStepBreachOfFinished(s, alerts);
+  }
   return Disposition::kApplied;
 }
 

@@ -32,6 +32,22 @@
 // - out-of-order events: facts (timestamps) merge whatever the arrival order; the status is
 //   the one of the latest event by event time, the unit and step deadline the latest
 //   transfer's, and a finished dossier is never reopened;
+// - a transfer step is breached (step_breaches, step_breached) when its deadline (step_due_at)
+//   comes while it is the current step of an open dossier: its timer fires at the step
+//   deadline, also while paused, and a later transfer (a new step) or the end of processing
+//   ends the watch; timers due at an event's instant fire before it, so a step due at the end's
+//   instant is breached. Once the dossier has finished, its current step is settled on the
+//   facts whatever order the events arrived in (and whatever the clock did): breached when it
+//   was transferred and the dossier received at or before the end (the first completion,
+//   result return or cancellation) and the step was due at or before it. A transfer or receipt
+//   arriving after the end, or an end arriving before the clock reached the step deadline,
+//   counts a breached step its timer did not, with the timer's alert (no completed_at), dated
+//   when the clock reached the step deadline, not before the transfer or receipt (event time, as
+//   completed_late is dated at its end); an end dated before the step deadline arriving after
+//   the timer fired takes the count back (the alert stays raised). A transfer sent again (the
+//   same instant and step deadline) is the step held: counted once. A transfer older than the
+//   latest held changes nothing, so a superseded step (not the current one) is counted only by
+//   its timer, as the events arrived;
 // - the status agrees with the open waits (§1.1 statuses 5 and 6): a received dossier not
 //   finished whose clock stands for a supplement still awaited shows waiting_supplement
 //   whatever came after it (a payment made, a transfer), else one waiting for a payment that

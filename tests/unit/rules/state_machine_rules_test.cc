@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "iocstream/aggregate/contribution.h"
 #include "iocstream/rules/dossier_state_machine.h"
 #include "unit/rules/test_support.h"
 
@@ -740,6 +742,183 @@ TEST_F(StateMachineRulesTest, ATransferArrivingLateDoesNotOverrideALaterOne) {
     EXPECT_EQ(s.current_unit, Code("000.00.14.H56"));
     EXPECT_EQ(FormatLocal(*s.step_due_at), "2026-03-06 17:00");
   }
+}
+
+// Applies `events` in the order given as the pipeline does on the watermark clock without
+// allowed lateness, on a partition whose clock moves on between the dossier's events (other
+// dossiers' traffic): the clock is the newest event time seen, and before each event the
+// dossier's timers due by its time fire in turn (the store keeps the next one), each at its due
+// time, or at the clock when it was put behind it. Returns the state and every alert raised.
+std::pair<DossierState, std::vector<AlertIntent>> ApplyWithTimers(
+    const std::vector<DossierEvent>& events, const RulesContext& ctx) {
+  std::optional<DossierState> s;
+  std::vector<AlertIntent> alerts;
+  std::optional<Instant> clock;
+  for (const DossierEvent& e : events) {
+    const Instant next = clock ? std::max(*clock, e.occurred_at) : e.occurred_at;
+    while (s) {
+      const std::vector<Timer> stored = StoredTimers(*s);
+      if (stored.empty() || stored[0].due > next) break;
+      const Instant now = clock ? std::max(*clock, stored[0].due) : stored[0].due;
+      if (!FireTimerInPlace(*s, stored[0], now, ctx, alerts)) {
+        ADD_FAILURE() << "a stored timer did not fire";
+        break;
+      }
+    }
+    clock = next;
+    EXPECT_EQ(ApplyEventInPlace(s, e, PartitionId(0), ctx, alerts, clock), Disposition::kApplied);
+  }
+  return {*s, alerts};
+}
+
+std::string Describe(const AlertIntent& a) {
+  return std::string(ToString(a.kind)) + " " + a.alert_id + " " + a.dossier_id + " " +
+         a.agency_code.str() + " due " + FormatLocal(a.due_at) + " detected " +
+         FormatLocal(a.detected_at) +
+         (a.completed_at ? " completed " + FormatLocal(*a.completed_at) : "");
+}
+
+std::vector<std::string> Describe(const std::vector<AlertIntent>& alerts) {
+  std::vector<std::string> out;
+  for (const AlertIntent& a : alerts) out.push_back(Describe(a));
+  return out;
+}
+
+// A step whose deadline passed before the dossier finished is breached whatever order its
+// events arrive in (a QA trial: received Mon 2 Mar, transferred Tue 3 Mar with the step due
+// Thu 5 Mar, completed Tue 10 Mar, counted one step breach in time order and none when the
+// completion arrived before the transfer; a stream shuffled per dossier lost most of them). A
+// transfer or receipt applied to a finished dossier counts it as the step breach timer does in
+// time order: the same state, the same aggregate contribution, the same step_breached alert,
+// dated when the clock reached the step deadline (not before the transfer). A step due at the
+// completion's instant is breached (its timer fires before the event at that instant), one
+// due after it is not, and one already late at its transfer is breached from the transfer.
+TEST_F(StateMachineRulesTest, AStepBreachIsCountedInEveryArrivalOrder) {
+  DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  received.due_at = Local("2026-03-20 17:00");  // no other timer before the completion
+  const DossierEvent completed = Event("c", EventType::kCompleted, "2026-03-10 09:00");
+  struct Case {
+    const char* step_due;
+    int step_breaches;
+    const char* detected;  // the step_breached alert's, when breached
+  };
+  for (const Case& c :
+       {Case{"2026-03-05 17:00", 1, "2026-03-05 17:00"},
+        Case{"2026-03-10 09:00", 1, "2026-03-10 09:00"},
+        Case{"2026-03-03 08:00", 1, "2026-03-03 09:00"}, Case{"2026-03-12 17:00", 0, ""}}) {
+    DossierEvent transfer = Event("t", EventType::kTransferred, "2026-03-03 09:00");
+    transfer.to_agency_code = "000.00.15.H56";
+    transfer.step_due_at = Local(c.step_due);
+    const std::vector<DossierEvent> events = {received, transfer, completed};
+    const auto in_order_result = ApplyWithTimers(events, ctx_);
+    const DossierState& in_order = in_order_result.first;
+    const std::vector<AlertIntent>& in_order_alerts = in_order_result.second;
+    ASSERT_EQ(in_order.step_breaches, c.step_breaches) << c.step_due;
+    EXPECT_EQ(in_order.step_breach_fired, c.step_breaches > 0) << c.step_due;
+    EXPECT_EQ(in_order.outcome, Outcome::kEarly) << c.step_due;
+    ASSERT_EQ(in_order_alerts.size(), static_cast<size_t>(c.step_breaches)) << c.step_due;
+    if (c.step_breaches > 0) {
+      const AlertIntent& a = in_order_alerts[0];
+      EXPECT_EQ(a.kind, AlertKind::kStepBreached);
+      EXPECT_EQ(a.alert_id, AlertId("D1", AlertKind::kStepBreached, Local(c.step_due)));
+      EXPECT_EQ(a.agency_code, Code("000.00.15.H56"));
+      EXPECT_EQ(FormatLocal(a.detected_at), c.detected) << c.step_due;
+      EXPECT_FALSE(a.completed_at.has_value());
+    }
+    const aggregate::ContributionBits contribution = aggregate::ContributionBitsOf(in_order);
+    EXPECT_EQ(contribution.step_breaches, c.step_breaches);
+    const size_t orders = testing::ForEveryArrivalOrder(
+        events, [this](const std::vector<DossierEvent>& e) { return ApplyWithTimers(e, ctx_); },
+        [&](const auto& result, const std::string& order) {
+          DossierState state = result.first;
+          EXPECT_EQ(state.step_breaches, c.step_breaches) << c.step_due << " " << order;
+          state.applied_event_ids = in_order.applied_event_ids;  // held in arrival order
+          EXPECT_EQ(state, in_order) << c.step_due << " " << order;
+          EXPECT_EQ(aggregate::ContributionBitsOf(result.first), contribution)
+              << c.step_due << " " << order;
+          EXPECT_EQ(Describe(result.second), Describe(in_order_alerts))
+              << c.step_due << " " << order;
+          EXPECT_TRUE(StoredTimers(result.first).empty()) << c.step_due << " " << order;
+        });
+    EXPECT_EQ(orders, 6u);
+  }
+}
+
+// The step of a finished dossier is settled on the events' times, not on where the clock was
+// when they arrived (the partition's clock runs on other dossiers' events, and the allowed
+// lateness holds it back): a completion applied before the clock reached a step deadline it
+// came after counts the breach, and one dated before the step deadline that arrives after the
+// step breach fired takes the count back (its alert was raised). Both end as in time order.
+TEST_F(StateMachineRulesTest, TheStepOfAFinishedDossierDoesNotDependOnTheClock) {
+  DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  received.due_at = Local("2026-03-20 17:00");
+  const DossierEvent completed = Event("c", EventType::kCompleted, "2026-03-10 09:00");
+  auto transfer = [](const char* step_due) {
+    DossierEvent e = Event("t", EventType::kTransferred, "2026-03-03 09:00");
+    e.to_agency_code = "000.00.15.H56";
+    e.step_due_at = Local(step_due);
+    return e;
+  };
+  // Due Thu 5 Mar, completed Tue 10 Mar, the clock still at Wed 4 Mar when it arrives.
+  const DossierEvent breached = transfer("2026-03-05 17:00");
+  DossierState s = ApplyEvent(nullptr, received, PartitionId(0), ctx_).state;
+  s = ApplyEvent(&s, breached, PartitionId(0), ctx_).state;
+  EventResult r = ApplyEvent(&s, completed, PartitionId(0), ctx_, Local("2026-03-04 09:00"));
+  EXPECT_EQ(r.state.step_breaches, 1);
+  EXPECT_TRUE(r.state.step_breach_fired);
+  EXPECT_EQ(r.state, ApplyWithTimers({received, breached, completed}, ctx_).first);
+  ASSERT_EQ(r.alerts.size(), 1u);
+  EXPECT_EQ(Describe(r.alerts[0]),
+            Describe(ApplyWithTimers({received, breached, completed}, ctx_).second.at(0)));
+  EXPECT_TRUE(StoredTimers(r.state).empty());
+
+  // Due Thu 12 Mar, after the completion (Tue 10 Mar), which arrives once the clock passed it.
+  const DossierEvent in_time = transfer("2026-03-12 17:00");
+  s = ApplyEvent(nullptr, received, PartitionId(0), ctx_).state;
+  s = ApplyEvent(&s, in_time, PartitionId(0), ctx_).state;
+  const std::vector<Timer> timers = StoredTimers(s);
+  ASSERT_EQ(timers.size(), 1u);
+  ASSERT_EQ(timers[0].kind, TimerKind::kStepBreach);
+  TimerResult fired = FireTimer(s, timers[0], Local("2026-03-12 17:00"), ctx_);
+  ASSERT_TRUE(fired.fired);
+  ASSERT_EQ(fired.state.step_breaches, 1);
+  r = ApplyEvent(&fired.state, completed, PartitionId(0), ctx_, Local("2026-03-12 18:00"));
+  EXPECT_EQ(r.state.step_breaches, 0);
+  EXPECT_FALSE(r.state.step_breach_fired);
+  EXPECT_TRUE(r.alerts.empty());
+  EXPECT_EQ(r.state, ApplyWithTimers({received, in_time, completed}, ctx_).first);
+  EXPECT_EQ(aggregate::ContributionBitsOf(r.state).step_breaches, 0);
+}
+
+// A transfer sent again under another event id (the same instant and step deadline) is the
+// step held, not a new one: its breach counts once, whether the dossier was open (its timer
+// fired) or finished (counted as the transfer arrived late) when it came again.
+TEST_F(StateMachineRulesTest, AStepSentAgainIsBreachedOnce) {
+  DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  received.due_at = Local("2026-03-20 17:00");
+  DossierEvent transfer = Event("t", EventType::kTransferred, "2026-03-03 09:00");
+  transfer.to_agency_code = "000.00.15.H56";
+  transfer.step_due_at = Local("2026-03-05 17:00");
+  DossierEvent again = transfer;
+  again.event_id = "t-again";
+  const DossierEvent completed = Event("c", EventType::kCompleted, "2026-03-10 09:00");
+  const DossierEvent later = Event("x", EventType::kPaymentReceived, "2026-03-06 09:00");
+  for (const auto& events : {std::vector<DossierEvent>{received, transfer, later, again},
+                             std::vector<DossierEvent>{received, completed, transfer, again},
+                             std::vector<DossierEvent>{received, transfer, completed, again}}) {
+    const auto [s, alerts] = ApplyWithTimers(events, ctx_);
+    EXPECT_EQ(s.step_breaches, 1) << events[1].event_id << events.back().event_id;
+    EXPECT_TRUE(s.step_breach_fired);
+    EXPECT_EQ(alerts.size(), 1u);
+  }
+  // A later step is a new one: breached again when its own deadline passes.
+  DossierEvent next = transfer;
+  next.event_id = "t2";
+  next.occurred_at = Local("2026-03-06 09:00");
+  next.step_due_at = Local("2026-03-09 17:00");
+  const auto [s, alerts] = ApplyWithTimers({received, transfer, next, completed}, ctx_);
+  EXPECT_EQ(s.step_breaches, 2);
+  EXPECT_EQ(alerts.size(), 2u);
 }
 
 // §1.5: the end of processing is the completion's first; a withdrawal, refusal or rejection
