@@ -138,6 +138,15 @@ std::set<PartitionId> Held(const ApiContext& ctx) {
 
 }  // namespace
 
+// 503 while the instance does not serve yet (ApiContext::serving), else nullopt.
+std::optional<HttpResponse> NotServing(const ApiContext& ctx) {
+  if (!ctx.serving || ctx.serving()) return std::nullopt;
+  return JsonErrorResponse(503,
+                           "not serving yet: the consumer group has not assigned this instance "
+                           "its partitions since it started (GET /readyz says when); ask again "
+                           "shortly");
+}
+
 void RegisterApi(HttpServer& server, ApiContext ctx) {
   auto shared = std::make_shared<ApiContext>(std::move(ctx));
   // The probes and /metrics take no parameter either: Prometheus sends none unless a scrape
@@ -163,6 +172,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
   });
   server.HandlePrefix("GET", "/api/v1/dossiers/", [shared](const HttpRequest& req) {
     if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
+    if (auto not_serving = NotServing(*shared)) return *not_serving;
     const std::string id = req.path.substr(std::string_view("/api/v1/dossiers/").size());
     if (id.empty()) return JsonErrorResponse(400, "missing dossier id");
     // No dossier has a longer id (the decoder dead-letters its events): said without echoing
@@ -192,6 +202,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (auto unknown = UnknownQueryParameter(req, {"department", "limit", "after"})) {
       return *unknown;
     }
+    if (auto not_serving = NotServing(*shared)) return *not_serving;
     const auto limit_or = QueryLimit(req, 100, 10000);
     if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
     const size_t limit = *limit_or;
@@ -273,6 +284,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
   });
   server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest& req) {
     if (auto unknown = UnknownQueryParameter(req, {"department"})) return *unknown;
+    if (auto not_serving = NotServing(*shared)) return *not_serving;
     // One department: the total is then that department's.
     const std::optional<std::string> only = DepartmentFilter(req);
     // One snapshot for the check and the answer: a department is known by the rows it is in.

@@ -13,6 +13,7 @@
 //                                   (?department= keeps one)
 //   POST /api/v1/admin/reload       reload the calendar and procedure catalog files and
 //                                   recompute open deadlines; waits for it (reload.h)
+// The three GET /api/v1 endpoints answer 503 until the instance serves (ApiContext::serving).
 // Handlers read the state store (RocksDB reads are thread-safe) and the aggregate table's
 // snapshot; they never take the pipeline's locks, so they never block ingest. The reload
 // handler hands its request to the pipeline thread and occupies its server thread until the
@@ -89,6 +90,12 @@ struct ApiContext {
   // (Pipeline::HeldPartitions): answers that include them say `"stale": true`. Empty function:
   // none.
   std::function<std::set<PartitionId>()> held_partitions;
+  // Whether the store's states are this instance's to show (run: the consumer group assigned
+  // it its partitions, maybe none, at least once since it started; Readiness::EverAssigned).
+  // Before, /api/v1/dossiers, /api/v1/overdue and /api/v1/kpis answer 503 rather than an empty
+  // worklist and zero counts that read as "all clear" (a QA trial: for up to 45 s after a
+  // restart). Empty function: always.
+  std::function<bool()> serving;
 };
 
 void RegisterApi(HttpServer& server, ApiContext context);

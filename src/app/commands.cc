@@ -549,6 +549,7 @@ int RunLive(const RunOptions& options) {
       return owned;
     };
     api.held_partitions = [&pipeline] { return pipeline.HeldPartitions(); };
+    api.serving = [&readiness] { return readiness.EverAssigned(); };
     RegisterApi(*http, std::move(api));
     if (Status s = http->Start(); !s) return Fail(s.error());
     spdlog::info("serving /metrics and /api/v1 on http://{}",

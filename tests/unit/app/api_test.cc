@@ -48,7 +48,8 @@ class ApiTest : public ::testing::Test {
 
   void Start(std::function<std::optional<ReloadOutcome>()> reload = {},
              bool watermark_clock = false,
-             std::function<std::set<PartitionId>()> owned_partitions = {}) {
+             std::function<std::set<PartitionId>()> owned_partitions = {},
+             std::function<bool()> serving = {}) {
     HttpServerOptions options;
     options.threads = 2;
     server_ = std::make_unique<HttpServer>(options);
@@ -57,6 +58,7 @@ class ApiTest : public ::testing::Test {
     context.reload = std::move(reload);
     context.watermark_clock = watermark_clock;
     context.owned_partitions = std::move(owned_partitions);
+    context.serving = std::move(serving);
     RegisterApi(*server_, std::move(context));
     ASSERT_TRUE(server_->Start().ok());
   }
@@ -118,6 +120,30 @@ TEST_F(ApiTest, DossierLookupExplainsTheDaysOffOfItsDeadline) {
   const auto long_id = Call("GET", "/api/v1/dossiers/" + std::string(kMaxIdBytes + 1, 'x'), 400);
   EXPECT_EQ(long_id["error"], "dossier id of 129 bytes: dossier ids are at most 128 bytes");
   Call("GET", "/api/v1/dossiers/" + std::string(kMaxIdBytes, 'x'), 404);
+}
+
+// Before the consumer group first assigned the instance its partitions (after a restart), the
+// worklist, the KPIs and a dossier answer 503, not an empty list and zero counts that read as
+// "all clear" (a QA trial); then the store's states as usual.
+TEST_F(ApiTest, DataEndpointsAnswer503UntilTheInstanceServes) {
+  DossierState late =
+      OpenDossier("D-LATE", 0, "2026-02-02T09:00:00+07:00", "2026-02-04T09:00:00+07:00");
+  late.breach_fired = true;  // the worklist holds dossiers whose breach fired
+  state::StateBatch batch = store_->NewBatch();
+  batch.PutDossier(late);
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  auto serving = std::make_shared<std::atomic<bool>>(false);
+  Start({}, false, {}, [serving] { return serving->load(); });
+  for (const char* target : {"/api/v1/overdue", "/api/v1/kpis", "/api/v1/dossiers/D-LATE"}) {
+    SCOPED_TRACE(target);
+    const auto refused = Call("GET", target, 503);
+    EXPECT_NE(refused["error"].get<std::string>().find("not serving yet"), std::string::npos);
+  }
+  Call("GET", "/healthz", 200);
+  serving->store(true);
+  EXPECT_EQ(Call("GET", "/api/v1/overdue", 200)["total"], 1);
+  Call("GET", "/api/v1/dossiers/D-LATE", 200);
+  Call("GET", "/api/v1/kpis", 200);
 }
 
 // With timers on event time, "overdue now" is judged at the partition's watermark, as the
