@@ -136,8 +136,6 @@ std::set<PartitionId> Held(const ApiContext& ctx) {
   return ctx.held_partitions ? ctx.held_partitions() : std::set<PartitionId>{};
 }
 
-}  // namespace
-
 // 503 while the instance does not serve yet (ApiContext::serving), else nullopt.
 std::optional<HttpResponse> NotServing(const ApiContext& ctx) {
   if (!ctx.serving || ctx.serving()) return std::nullopt;
@@ -146,6 +144,8 @@ std::optional<HttpResponse> NotServing(const ApiContext& ctx) {
                            "its partitions since it started (GET /readyz says when); ask again "
                            "shortly");
 }
+
+}  // namespace
 
 void RegisterApi(HttpServer& server, ApiContext ctx) {
   auto shared = std::make_shared<ApiContext>(std::move(ctx));

@@ -1461,31 +1461,25 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   constexpr size_t kAhead = 4;
   job.to_encode.clear();
   claimed_.Clear();  // no write in flight
-  if (writer_) {
-    // The writer thread encodes the states (EncodeOnWriter): only the entries' first lines are
-    // touched here.
-    for (size_t i = 0; i < dirty_.size(); ++i) {
-      if (i + 2 * kAhead < dirty_.size()) prefetch::Line<true>(dirty_[i + 2 * kAhead]);
-      Entry* e = dirty_[i];
-      if (e->current) {
-        e->encode.store(kEncodePending, std::memory_order_relaxed);  // published by Submit
-        job.to_encode.push_back(e);
-      }
-      e->dirty = false;
-      e->written = commit_count_ + 1;
+  // With a writer thread, it encodes the states (EncodeOnWriter): only the entries' first
+  // lines are touched here.
+  const bool encode_here = writer_ == nullptr;
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    if (i + 2 * kAhead < dirty_.size()) {
+      prefetch::Bytes<true>(dirty_[i + 2 * kAhead], encode_here ? sizeof(Entry) : 1);
     }
-  } else {
-    for (size_t i = 0; i < dirty_.size(); ++i) {
-      if (i + 2 * kAhead < dirty_.size())
-        prefetch::Bytes<true>(dirty_[i + 2 * kAhead], sizeof(Entry));
-      if (i + kAhead < dirty_.size() && dirty_[i + kAhead]->current) {
-        prefetch::Text(dirty_[i + kAhead]->current->dossier_id);
-      }
-      Entry* e = dirty_[i];
-      if (e->current) job.dossiers.Add(*e->current);
-      e->dirty = false;
-      e->written = commit_count_ + 1;
+    if (encode_here && i + kAhead < dirty_.size() && dirty_[i + kAhead]->current) {
+      prefetch::Text(dirty_[i + kAhead]->current->dossier_id);
     }
+    Entry* e = dirty_[i];
+    if (e->current && encode_here) {
+      job.dossiers.Add(*e->current);
+    } else if (e->current) {
+      e->encode.store(kEncodePending, std::memory_order_relaxed);  // published by Submit
+      job.to_encode.push_back(e);
+    }
+    e->dirty = false;
+    e->written = commit_count_ + 1;
   }
   // The timers to write, encoded with their ids (the writer thread must not read the entries,
   // whose states change again at once).

@@ -94,8 +94,9 @@ struct PipelineOptions {
   // while the next records are processed (at most one write in flight; the next commit, Flush and
   // every store read that could see it wait for it). The writer also encodes the commit's
   // dossier states, reading the cached states while the pipeline goes on; a state the pipeline
-  // is about to change before the writer reached it, the pipeline encodes first (SettleEncode). The state committed is the same; a failed
-  // write makes the Pipeline fatal at the next call, exactly as a failed synchronous commit.
+  // is about to change before the writer reached it, the pipeline encodes first
+  // (SettleEncode). The state committed is the same; a failed write makes the Pipeline fatal
+  // at the next call, exactly as a failed synchronous commit.
   bool async_commit = false;
   // Store each source partition's check (StoredSourceCheck) with its offset: for sources that
   // can be rewritten under their name (files); a Kafka partition cannot, and its records are

@@ -703,8 +703,42 @@ std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
 }
 
 namespace {
+// The first field in which receipt `e` differs from the receipt `s` holds (received_at set).
+// A due time `s` does not hold (a store older than original_due_at) differs only if
+// `unknown_due_differs`.
 std::optional<ReceiptField> ReceiptDifference(const DossierState& s, const DossierEvent& e,
-                                              bool unknown_due_differs);
+                                              bool unknown_due_differs) {
+  if (e.occurred_at != *s.received_at) return ReceiptField::kOccurredAt;
+  if (e.due_at && (s.original_due_at ? *e.due_at != *s.original_due_at : unknown_due_differs)) {
+    return ReceiptField::kDueAt;
+  }
+  // Texts, not Codes: a code new to the process is still text (DossierEvent::new_codes).
+  const std::string_view agency = CodeText(e, CodeField::kAgency);
+  if (!agency.empty() && !s.agency_code.empty() && agency != s.agency_code.view()) {
+    return ReceiptField::kAgency;
+  }
+  const std::string_view commune = CodeText(e, CodeField::kCommune);
+  if (!commune.empty() && !s.commune_code.empty() && commune != s.commune_code.view()) {
+    return ReceiptField::kCommune;
+  }
+  const std::string_view procedure = CodeText(e, CodeField::kProcedure);
+  if (!procedure.empty() && !s.procedure_code.empty() && procedure != s.procedure_code.view()) {
+    // "1.002835.000.00.00.H56" and "1.002835" name one procedure; codes that are not national
+    // ones (no base code) are compared as they are.
+    const std::string_view base = NormaliseProcedureCode(procedure);
+    if (base.empty() || base != NormaliseProcedureCode(s.procedure_code.view())) {
+      return ReceiptField::kProcedure;
+    }
+  }
+  if (e.channel != Channel::kUnknown && s.channel != Channel::kUnknown && e.channel != s.channel) {
+    return ReceiptField::kChannel;
+  }
+  if (e.online_level != OnlineLevel::kUnknown && s.online_level != OnlineLevel::kUnknown &&
+      e.online_level != s.online_level) {
+    return ReceiptField::kOnlineLevel;
+  }
+  return std::nullopt;
+}
 }  // namespace
 
 bool EventIdReused(const DossierState& s, const DossierEvent& e, uint64_t id_hash) {
@@ -770,45 +804,6 @@ std::string_view ToString(ReceiptField field) {
   }
   return "unknown";
 }
-
-namespace {
-// The first field in which receipt `e` differs from the receipt `s` holds (received_at set).
-// A due time `s` does not hold (a store older than original_due_at) differs only if
-// `unknown_due_differs`.
-std::optional<ReceiptField> ReceiptDifference(const DossierState& s, const DossierEvent& e,
-                                              bool unknown_due_differs) {
-  if (e.occurred_at != *s.received_at) return ReceiptField::kOccurredAt;
-  if (e.due_at && (s.original_due_at ? *e.due_at != *s.original_due_at : unknown_due_differs)) {
-    return ReceiptField::kDueAt;
-  }
-  // Texts, not Codes: a code new to the process is still text (DossierEvent::new_codes).
-  const std::string_view agency = CodeText(e, CodeField::kAgency);
-  if (!agency.empty() && !s.agency_code.empty() && agency != s.agency_code.view()) {
-    return ReceiptField::kAgency;
-  }
-  const std::string_view commune = CodeText(e, CodeField::kCommune);
-  if (!commune.empty() && !s.commune_code.empty() && commune != s.commune_code.view()) {
-    return ReceiptField::kCommune;
-  }
-  const std::string_view procedure = CodeText(e, CodeField::kProcedure);
-  if (!procedure.empty() && !s.procedure_code.empty() && procedure != s.procedure_code.view()) {
-    // "1.002835.000.00.00.H56" and "1.002835" name one procedure; codes that are not national
-    // ones (no base code) are compared as they are.
-    const std::string_view base = NormaliseProcedureCode(procedure);
-    if (base.empty() || base != NormaliseProcedureCode(s.procedure_code.view())) {
-      return ReceiptField::kProcedure;
-    }
-  }
-  if (e.channel != Channel::kUnknown && s.channel != Channel::kUnknown && e.channel != s.channel) {
-    return ReceiptField::kChannel;
-  }
-  if (e.online_level != OnlineLevel::kUnknown && s.online_level != OnlineLevel::kUnknown &&
-      e.online_level != s.online_level) {
-    return ReceiptField::kOnlineLevel;
-  }
-  return std::nullopt;
-}
-}  // namespace
 
 std::optional<ReceiptField> ReceiptConflict(const DossierState& s, const DossierEvent& e) {
   if (e.type != EventType::kReceived || !s.received_at) return std::nullopt;

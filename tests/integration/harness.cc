@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -367,6 +368,27 @@ int FreeLoopbackPort() {
   }
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+bool WaitFor(const std::function<bool()>& done, int seconds) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+int WaitForHttpPort(const Child& child, int seconds) {
+  const std::regex port_re(R"(serving /metrics and /api/v1 on http://127\.0\.0\.1:(\d+))");
+  std::smatch pm;
+  std::string log;
+  WaitFor(
+      [&] {
+        log = child.Stderr();
+        return std::regex_search(log, pm, port_re);
+      },
+      seconds);
+  return std::regex_search(log, pm, port_re) ? std::stoi(pm[1]) : -1;
 }
 
 std::string HttpGet(int port, const std::string& path) {

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -110,6 +111,13 @@ void Produce(const std::string& topic, const std::vector<std::pair<std::string, 
 // Reads a topic from the beginning until `expected` records arrived or `timeout` passed.
 std::vector<KafkaRecord> ConsumeAll(const std::string& topic, size_t expected,
                                     std::chrono::seconds timeout);
+
+// Asks `done` every 100 ms for up to `seconds`: whether it said true.
+bool WaitFor(const std::function<bool()>& done, int seconds);
+
+// The port a `run` child serves HTTP on, read from its log (waiting up to `seconds`); -1 if
+// it never said.
+int WaitForHttpPort(const Child& child, int seconds = 30);
 
 // GET http://127.0.0.1:port/path (`path` with its query, percent-encoded); the body (chunked
 // or not), or "" on failure.

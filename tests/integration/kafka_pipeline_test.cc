@@ -26,31 +26,8 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kExtra = kWatermarkRunConfig;
 
-// The port a `run` child serves HTTP on, read from its log (waiting up to 30 s); -1 if it
-// never said.
-int WaitForHttpPort(const Child& child) {
-  const std::regex port_re(R"(serving /metrics and /api/v1 on http://127\.0\.0\.1:(\d+))");
-  std::smatch pm;
-  std::string log;
-  for (int i = 0; i < 300 && !std::regex_search(log, pm, port_re); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    log = child.Stderr();
-  }
-  return std::regex_search(log, pm, port_re) ? std::stoi(pm[1]) : -1;
-}
-
 bool Ready(int port) {
   return HttpGet(port, "/readyz").find("\"ready\":true") != std::string::npos;
-}
-
-// Asks `done` every 100 ms for up to `seconds`: whether it said true.
-template <class Done>
-bool WaitFor(Done done, int seconds) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
 }
 
 struct Accounting {
@@ -104,13 +81,10 @@ TEST(KafkaPipelineTest, KafkaRunAndFileReplayExportTheSameState) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_NE(child.Stdout().find("consumed"), std::string::npos) << child.Stderr();
-  const std::regex port_re(R"(serving /metrics and /api/v1 on http://127\.0\.0\.1:(\d+))");
-  std::smatch pm;
-  const std::string log = child.Stderr();
-  ASSERT_TRUE(std::regex_search(log, pm, port_re)) << log;
+  const int http_port = WaitForHttpPort(child);
+  ASSERT_GT(http_port, 0) << child.Stderr();
   // iocstream_kafka_brokers_up is exported once the first broker check has an answer: read
   // until it is there (the test cluster: one broker).
-  const int http_port = std::stoi(pm[1]);
   for (int i = 0; i < 150; ++i) {
     metrics = HttpGet(http_port, "/metrics");
     if (metrics.find("\niocstream_kafka_brokers_up ") != std::string::npos) break;

@@ -75,28 +75,6 @@ nlohmann::json Api(int port, const std::string& path) {
   return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
 }
 
-// Asks `done` every 200 ms for up to `seconds`: whether it said true.
-bool WaitFor(const std::function<bool()>& done, int seconds) {
-  for (int i = 0; i < seconds * 5; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return false;
-}
-
-int WaitForHttpPort(const Child& child) {
-  const std::regex port_re(R"(serving /metrics and /api/v1 on http://127\.0\.0\.1:(\d+))");
-  std::smatch pm;
-  std::string log;
-  WaitFor(
-      [&] {
-        log = child.Stderr();
-        return std::regex_search(log, pm, port_re);
-      },
-      60);
-  return std::regex_search(log, pm, port_re) ? std::stoi(pm[1]) : -1;
-}
-
 struct DashboardQuery {
   std::string panel;
   std::string expr;
@@ -160,7 +138,7 @@ TEST(MonitoringTest, EveryDashboardQueryAndAlertRuleEvaluatesOnARealPrometheus) 
             R"("due_at":"2026-03-04T17:00:00+07:00"})"}});
   Child run({"run", "--config", config, "--state-dir", dir / "state", "--summary-when-caught-up"},
             dir.path());
-  const int iocstream_port = WaitForHttpPort(run);
+  const int iocstream_port = WaitForHttpPort(run, 60);
   ASSERT_GT(iocstream_port, 0) << run.Stderr();
   ASSERT_TRUE(WaitFor([&] { return run.Stdout().find("consumed") != std::string::npos; }, 120))
       << run.Stderr();

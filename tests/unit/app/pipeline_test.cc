@@ -462,12 +462,9 @@ TEST_F(PipelineTest, LateDataGetsTheAllowedLatenessBeforeABreach) {
 TEST_F(PipelineTest, LateDataHoldsOnlyTheTimersAlreadyDue) {
   for (const double warning_fraction : {0.75, 0.0}) {
     SCOPED_TRACE(warning_fraction);
-    const fs::path dir = dir_ / ("fraction-" + std::to_string(warning_fraction));
-    others_.push_back(dir);
-    state::StateStoreOptions store_options;
-    store_options.path = dir.string();
-    auto store = state::StateStore::Open(store_options);
-    ASSERT_TRUE(store.has_value()) << store.error().message;
+    std::unique_ptr<state::StateStore> store =
+        OpenOtherStore("fraction-" + std::to_string(warning_fraction));
+    ASSERT_NE(store, nullptr);
     PipelineProbe probe;
     aggregate::AggregateTable aggregates;
     PipelineOptions options;
@@ -476,7 +473,7 @@ TEST_F(PipelineTest, LateDataHoldsOnlyTheTimersAlreadyDue) {
     rules::SlaPolicy policy;
     policy.warning_fraction = warning_fraction;
     policy.warning_hours_left = Millis(0);
-    Pipeline pipeline(**store, aggregates, rules::RulesContext{calendar_.get(), nullptr, policy},
+    Pipeline pipeline(*store, aggregates, rules::RulesContext{calendar_.get(), nullptr, policy},
                       options, probe);
     const std::vector<std::string> payloads = {
         // The watermark at 09:00Z.
@@ -489,7 +486,7 @@ TEST_F(PipelineTest, LateDataHoldsOnlyTheTimersAlreadyDue) {
     const std::vector<SourceRecord> records = Partition0Records(payloads);
     for (const auto& r : records) ASSERT_TRUE(pipeline.ProcessBatch({&r, 1}, Instant{}).ok());
     ASSERT_TRUE(pipeline.Flush().ok());
-    auto x = (*store)->GetDossier("X");
+    auto x = store->GetDossier("X");
     ASSERT_TRUE(x.has_value() && x->has_value());
     EXPECT_TRUE((*x)->breach_fired);
     EXPECT_FALSE((*x)->warning_fired);  // held past the due time: the breach, not a warning
