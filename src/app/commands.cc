@@ -1451,6 +1451,7 @@ int RunSimulate(const SimulateOptions& options) {
   sim_options.seed = options.seed;
   sim_options.start = *start;
   sim_options.days = options.days;
+  sim_options.tail_days = options.tail_days;
   sim_options.duplicate_share = options.duplicates;
   sim_options.out_of_order_share = options.out_of_order;
   auto simulator = ProvinceSimulator::Create(std::move(inputs), sim_options);
@@ -1538,15 +1539,22 @@ int RunSimulate(const SimulateOptions& options) {
     by_type += std::string(ToString(static_cast<EventType>(i))) + " " + std::to_string(n);
   }
   if (by_type.empty()) by_type = "none";
+  // Dossiers whose last events fall after the stream's end (--tail-days) stay open.
+  const std::string open_at_end = stats.open_at_end == 0
+                                      ? std::string()
+                                      : "; " + std::to_string(stats.open_at_end) +
+                                            " dossiers still open at the stream's end (" +
+                                            std::to_string(stats.events_after_end) +
+                                            " later events not emitted)";
   std::fprintf(to_stdout ? stderr : stdout,
                "simulated %llu dossiers as %llu events (%s; %llu duplicates, %llu out of order), "
-               "event time %s to %s, %s %s in %.2f s (%.0f events/s)%s\n",
+               "event time %s to %s%s, %s %s in %.2f s (%.0f events/s)%s\n",
                static_cast<unsigned long long>(stats.dossiers),
                static_cast<unsigned long long>(stats.events), by_type.c_str(),
                static_cast<unsigned long long>(stats.duplicates),
                static_cast<unsigned long long>(stats.out_of_order),
                first ? FormatRfc3339Utc(*first).c_str() : "-",
-               first ? FormatRfc3339Utc(last).c_str() : "-",
+               first ? FormatRfc3339Utc(last).c_str() : "-", open_at_end.c_str(),
                file != nullptr ? "written to" : "published to", destination.c_str(), seconds,
                seconds > 0 ? static_cast<double>(stats.events) / seconds : 0.0,
                stopped ? " (stopped early)" : "");

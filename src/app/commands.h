@@ -70,6 +70,7 @@ struct SimulateOptions {
   uint64_t seed = 1;
   std::string start = "2026-01-05T00:00:00+07:00";  // RFC 3339
   int days = 90;
+  int tail_days = 90;                 // SimulatorOptions::tail_days
   double rate = 0;                    // events per second; 0: as fast as possible
   std::optional<std::string> ndjson;  // write NDJSON here ("-": stdout)
   // Or publish to this topic on kafka.bootstrap_servers. One of the two is required: nothing

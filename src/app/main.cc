@@ -217,6 +217,12 @@ int main(int argc, char** argv) {
   sim_cmd->add_option("--days", sim.days, "days of submissions")
       ->check(CLI::Range(1, 36500))
       ->capture_default_str();
+  sim_cmd
+      ->add_option("--tail-days", sim.tail_days,
+                   "days the stream runs on after the last day of submissions; later events are "
+                   "not emitted and their dossiers stay open, as in an export taken that day")
+      ->check(CLI::Range(0, 36500))
+      ->capture_default_str();
   sim_cmd->add_option("--rate", sim.rate, "events per second (0 = as fast as possible)")
       ->check(DecimalIn(0, 1e9))
       ->capture_default_str();

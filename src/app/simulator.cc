@@ -353,6 +353,7 @@ struct PendingEvent {
 constexpr uint8_t kDuplicate = 1;
 constexpr uint8_t kOutOfOrder = 2;
 constexpr uint8_t kElectronic = 4;
+constexpr uint8_t kLate = 8;  // a completion after the deadline iocstream computes
 
 // A monotone priority queue of (key, slot) pairs, smallest key first (ties: smaller slot), for
 // keys that never go below the last key popped — the simulator emits in order, and a
@@ -596,6 +597,7 @@ class ProvinceSimulator::Impl {
     uint16_t to_unit = 0;
     int64_t aux_ms = kNoInstant;
     bool electronic = false;
+    bool late = false;  // kCompleted: after the deadline
   };
 
   // A middle event of a dossier, at active time `active`.
@@ -681,6 +683,7 @@ class ProvinceSimulator::Impl {
   std::vector<uint32_t> free_slots_;
   EmitQueue queue_;
   size_t pending_events_ = 0;
+  int64_t end_ms_ = 0;  // the stream's end: no event is emitted after it
   std::vector<Draft> drafts_;
   std::vector<Pause> pauses_;
   std::vector<Step> steps_;
@@ -690,6 +693,7 @@ class ProvinceSimulator::Impl {
 Status ProvinceSimulator::Impl::Init() {
   if (in_.catalog->size() == 0) return InvalidArgument("simulator: the procedure catalog is empty");
   if (opt_.days < 1) return InvalidArgument("simulator: days must be at least 1");
+  if (opt_.tail_days < 0) return InvalidArgument("simulator: tail_days must not be negative");
   if (in_.units.empty() || in_.units.size() > std::numeric_limits<uint16_t>::max()) {
     return InvalidArgument("simulator: expected 1 to 65535 units");
   }
@@ -875,6 +879,8 @@ Status ProvinceSimulator::Impl::Init() {
 
   // Volume per local day.
   first_day_ = std::chrono::local_days(cal_.LocalDate(opt_.start));
+  end_ms_ = ToEpochMillis(cal_.FromLocal(
+      std::chrono::local_time<Millis>(first_day_ + std::chrono::days(opt_.days + opt_.tail_days))));
   for (int d = 0; d < opt_.days; ++d) {
     const std::chrono::year_month_day date(first_day_ + std::chrono::days(d));
     day_weight_.push_back(cal_.IsWorkingDay(date) ? 1.0 : opt_.day_off_volume);
@@ -1195,10 +1201,8 @@ void ProvinceSimulator::Impl::DrawProcessing(Rng& rng, const DossierSlot& slot,
   Draft done{end_ms, EventType::kCompleted};
   const bool online = slot.channel == Channel::kOnline;
   done.electronic = rng.Bernoulli(online ? kElectronicResultOnline : kElectronicResultOffline);
+  done.late = late;  // tallied when emitted: a completion after the stream's end is not
   drafts_.push_back(done);
-  SimulatorUnitTally& tally = stats_.units[slot.unit];
-  ++tally.completed;
-  if (late) ++tally.late;
   if (!rng.Bernoulli(opt_.not_collected_share)) {
     // An electronic result reaches an online applicant at once; paper waits for the counter.
     const int64_t returned_ms =
@@ -1257,7 +1261,7 @@ void ProvinceSimulator::Impl::QueueDrafts(Rng& rng, uint32_t slot_index) {
                    d.to_unit,
                    d.type,
                    static_cast<uint8_t>(i),
-                   static_cast<uint8_t>(d.electronic ? kElectronic : 0)};
+                   static_cast<uint8_t>((d.electronic ? kElectronic : 0) | (d.late ? kLate : 0))};
     if (d.type == EventType::kTransferred) holder = d.to_unit;
     if (rng.Bernoulli(opt_.out_of_order_share)) {
       p.flags |= kOutOfOrder;
@@ -1272,7 +1276,7 @@ void ProvinceSimulator::Impl::QueueDrafts(Rng& rng, uint32_t slot_index) {
       // A redelivery: mostly a producer retry soon after, sometimes a replay hours later.
       PendingEvent copy = p;
       copy.order = next_order_++;
-      copy.flags = static_cast<uint8_t>((p.flags & kElectronic) | kDuplicate);
+      copy.flags = static_cast<uint8_t>((p.flags & (kElectronic | kLate)) | kDuplicate);
       copy.emit_ms += rng.Bernoulli(0.8) ? static_cast<int64_t>(rng.Uniform(1.0 / 60, 5) * kMinute)
                                          : static_cast<int64_t>(rng.Uniform(5, 24 * 60) * kMinute);
       slot.events.push_back(copy);
@@ -1354,6 +1358,11 @@ void ProvinceSimulator::Impl::Emit(SimulatedEvent& out) {
   ++stats_.events_by_type[static_cast<size_t>(p.type)];
   if (out.duplicate) ++stats_.duplicates;
   if (out.out_of_order) ++stats_.out_of_order;
+  if (p.type == EventType::kCompleted && !out.duplicate) {
+    SimulatorUnitTally& tally = stats_.units[slot.unit];
+    ++tally.completed;
+    if ((p.flags & kLate) != 0) ++tally.late;
+  }
 }
 
 bool ProvinceSimulator::Impl::Next(SimulatedEvent& out) {
@@ -1363,11 +1372,18 @@ bool ProvinceSimulator::Impl::Next(SimulatedEvent& out) {
       continue;
     }
     const bool more_heads = head_pos_ < heads_.size();
-    if (!queue_.empty() && (!more_heads || queue_.Top().key <= heads_[head_pos_].first_ms)) {
+    if (!queue_.empty() && queue_.Top().key <= end_ms_ &&
+        (!more_heads || queue_.Top().key <= heads_[head_pos_].first_ms)) {
       Emit(out);
       return true;
     }
-    if (!more_heads) return false;
+    if (!more_heads) {
+      // Every submission is generated and nothing else is due by the end: what the queue
+      // still holds is after it.
+      stats_.open_at_end = slots_.size() - free_slots_.size();
+      stats_.events_after_end = pending_events_;
+      return false;
+    }
     GenerateDossier(heads_[head_pos_++]);
   }
 }

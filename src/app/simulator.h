@@ -82,6 +82,14 @@ struct SimulatorOptions {
   uint64_t seed = 1;
   Instant start = FromEpochMillis(1767546000000);  // 2026-01-05T00:00:00+07:00, a Monday
   int days = 90;  // dossiers are submitted on `days` local days from start's local date
+  // The stream ends at local midnight `tail_days` days after the last day of submissions:
+  // events due later are not emitted, and their dossiers stay open, as in an export taken
+  // that day (SimulatorStats::open_at_end). Without an end, a late 250-working-day procedure
+  // ran 18 months, its last events alone months after the rest of the stream, and iocstream
+  // dead-letters an event more than timers.max_time_ahead (180 days by default) ahead of both
+  // the wall clock and its partition's newest event. 90 days after the submissions, every
+  // event is well within that of the submissions' own events.
+  int tail_days = 90;
 
   // Delivery faults, as shares of the events emitted.
   double duplicate_share = 0.02;     // verbatim re-emission of an earlier event
@@ -131,8 +139,8 @@ struct SimulatedEvent {
 // Planned outcomes per unit, for calibration checks (what iocstream should find).
 struct SimulatorUnitTally {
   uint64_t dossiers = 0;
-  uint64_t completed = 0;  // completed (status 9), whatever the lateness
-  uint64_t late = 0;       // completed after the deadline iocstream computes
+  uint64_t completed = 0;  // completed (status 9) events emitted, whatever the lateness
+  uint64_t late = 0;       // of those, completed after the deadline iocstream computes
 };
 
 struct SimulatorStats {
@@ -141,7 +149,11 @@ struct SimulatorStats {
   std::array<uint64_t, kEventTypeCount> events_by_type{};  // duplicates included
   uint64_t duplicates = 0;
   uint64_t out_of_order = 0;
-  size_t max_pending = 0;                 // high-water mark of the queue of future events
+  size_t max_pending = 0;  // high-water mark of the queue of future events
+  // When the stream has ended (Next returned false): the dossiers with events after its end
+  // (SimulatorOptions::tail_days), still open, and those events (duplicates included).
+  uint64_t open_at_end = 0;
+  uint64_t events_after_end = 0;
   std::vector<SimulatorUnitTally> units;  // indexed like SimulatorInputs::units
 };
 
@@ -151,7 +163,8 @@ class ProvinceSimulator {
   // no catalog procedure falls back to its level's pool, then to the whole catalog (so empty
   // `pools` means "any procedure"). Errors (kInvalidArgument): no calendar, an empty catalog,
   // no unit with dossiers, a unit code over 32 bytes or an agency or commune code over 64, a
-  // share outside [0, 1] (also online + postal and withdrawn + rejected), days < 1.
+  // share outside [0, 1] (also online + postal and withdrawn + rejected), days < 1,
+  // tail_days < 0.
   [[nodiscard]] static Result<std::unique_ptr<ProvinceSimulator>> Create(SimulatorInputs inputs,
                                                                          SimulatorOptions options);
   ~ProvinceSimulator();

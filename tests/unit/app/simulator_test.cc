@@ -364,9 +364,63 @@ TEST_F(SimulatorTest, EmptyRunAndInvalidOptions) {
   options.duplicate_share = 0;
   options.days = 0;
   EXPECT_FALSE(ProvinceSimulator::Create(Inputs(), options).has_value());
+  options.days = 1;
+  options.tail_days = -1;
+  EXPECT_FALSE(ProvinceSimulator::Create(Inputs(), options).has_value());
   SimulatorInputs no_calendar = Inputs();
   no_calendar.calendar = nullptr;
   EXPECT_FALSE(ProvinceSimulator::Create(no_calendar, SimulatorOptions{}).has_value());
+}
+
+// The stream ends tail_days after the last day of submissions: nothing is emitted after it
+// (a late 250-working-day procedure ran 18 months, months after the rest of the stream, and
+// iocstream dead-lettered it as event_time_ahead), the dossiers cut short are counted as open,
+// and the planned outcomes count only the completions emitted. With a long enough tail, every
+// dossier finishes.
+TEST_F(SimulatorTest, TheStreamEndsTailDaysAfterTheSubmissions) {
+  // 2026-01-05 local (+07:00) + 30 + 20 days: 2026-02-24T00:00:00+07:00.
+  const Instant end = *ParseRfc3339("2026-02-23T17:00:00Z");
+  SimulatorOptions options;
+  options.dossiers = 20000;
+  options.days = 30;
+  options.tail_days = 20;
+  auto sim = Make(options);
+  SimulatedEvent e;
+  uint64_t events = 0;
+  uint64_t completed = 0;
+  Instant last = Instant::min();
+  std::set<std::string> finished;
+  while (sim->Next(e)) {
+    ++events;
+    last = std::max(last, e.event.occurred_at);
+    if (e.duplicate) continue;
+    if (e.event.type == EventType::kCompleted) ++completed;
+    if (e.event.type == EventType::kCompleted || e.event.type == EventType::kWithdrawn ||
+        e.event.type == EventType::kRejected || e.event.type == EventType::kRefused) {
+      finished.insert(e.event.dossier_id);
+    }
+  }
+  EXPECT_LE(last, end);
+  EXPECT_GT(last, end - std::chrono::hours(24 * 7));  // the tail is cut, not missing
+  const SimulatorStats& stats = sim->stats();
+  EXPECT_EQ(stats.events, events);
+  EXPECT_GT(stats.open_at_end, 0u);
+  EXPECT_GE(stats.events_after_end, stats.open_at_end);
+  // A dossier not finished in the stream was cut short (one may be cut after its completion:
+  // its result's return, a redelivery).
+  EXPECT_LT(finished.size(), 20000u);
+  EXPECT_GE(finished.size() + stats.open_at_end, 20000u);
+  uint64_t tallied = 0;
+  for (const SimulatorUnitTally& t : stats.units) tallied += t.completed;
+  EXPECT_EQ(tallied, completed);
+
+  options.tail_days = 36500;
+  sim = Make(options);
+  while (sim->Next(e)) {
+  }
+  EXPECT_EQ(sim->stats().open_at_end, 0u);
+  EXPECT_EQ(sim->stats().events_after_end, 0u);
+  EXPECT_GT(sim->stats().events, stats.events);
 }
 
 // One unit, or one of each level, with no procedure pools: every dossier still completes its
