@@ -221,14 +221,19 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   std::optional<std::vector<ingest::PartitionLag>> lags;
   if (lag_) lags = lag_();
   const int64_t max_event_ms = probe_.max_event_time_ms.load();
+  const int64_t max_past_event_ms = probe_.max_past_event_time_ms.load();
   if (max_event_ms > 0 && (!lags || !lags->empty())) {
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-    out.push_back(Single("iocstream_event_time_lag_seconds",
-                         "Wall clock minus the newest event time applied (negative after an "
-                         "event dated ahead of the wall clock, up to timers.max_time_ahead).",
-                         kGauge, static_cast<double>(now_ms - max_event_ms) / 1000.0));
+    if (max_past_event_ms > 0) {
+      out.push_back(Single("iocstream_event_time_lag_seconds",
+                           "Wall clock minus the newest event time applied that was not ahead "
+                           "of the wall clock (an event dated ahead, accepted up to "
+                           "timers.max_time_ahead, does not hide the lag; "
+                           "iocstream_max_event_time_seconds shows it).",
+                           kGauge, static_cast<double>(now_ms - max_past_event_ms) / 1000.0));
+    }
     out.push_back(Single("iocstream_max_event_time_seconds",
                          "Newest event time applied (Unix seconds).", kGauge,
                          static_cast<double>(max_event_ms) / 1000.0));

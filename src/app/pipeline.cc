@@ -34,6 +34,13 @@ void CountUp(std::atomic<uint64_t>& counter, uint64_t n) {
   counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
+// Raises a PipelineProbe gauge to `value` (its only writer is the Pipeline's thread).
+void RaiseTo(std::atomic<int64_t>& gauge, int64_t value) {
+  if (value > gauge.load(std::memory_order_relaxed)) {
+    gauge.store(value, std::memory_order_relaxed);
+  }
+}
+
 constexpr Instant kMaxInstant = Instant::max();
 
 // Pipeline::LogRateLimit: a warning about the data (a conflict kind, receipts without a deadline)
@@ -360,9 +367,11 @@ Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
     auto stored = store_.GetWatermark(tp.partition);
     if (!stored || !*stored) continue;  // none yet (a read failure is the next event's to say)
     const int64_t newest = ToEpochMillis(**stored + options_.allowed_lateness);
-    if (newest > probe_.max_event_time_ms.load(std::memory_order_relaxed)) {
-      probe_.max_event_time_ms.store(newest, std::memory_order_relaxed);
-    }
+    RaiseTo(probe_.max_event_time_ms, newest);
+    // Dated ahead of now: the lag's base waits for an event that is not.
+    if (newest <=
+        ToEpochMillis(std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now())))
+      RaiseTo(probe_.max_past_event_time_ms, newest);
   }
   return LoadAggregatesOf(partitions);
 }
@@ -1302,9 +1311,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       rules::ApplyLateDataGrace(*entry->current, clock, options_.allowed_lateness);
     }
     const int64_t event_ms = ToEpochMillis(event.occurred_at);
-    if (event_ms > probe_.max_event_time_ms.load(std::memory_order_relaxed)) {
-      probe_.max_event_time_ms.store(event_ms, std::memory_order_relaxed);
-    }
+    RaiseTo(probe_.max_event_time_ms, event_ms);
+    if (event.occurred_at <= wall_now) RaiseTo(probe_.max_past_event_time_ms, event_ms);
     QueueAlerts(alerts_, wall_now);
     EndChange(*entry);
   }

@@ -206,6 +206,10 @@ struct PipelineProbe {
   std::atomic<uint64_t> batches{0};  // commits that wrote a batch
   std::array<std::atomic<uint64_t>, kCommitTriggerCount> commits_by_trigger{};  // of those
   std::atomic<int64_t> max_event_time_ms{0};
+  // The newest event time applied that was not ahead of the wall clock when applied: the
+  // event-time lag's base, which an event dated ahead (a publisher's clock or year wrong,
+  // accepted up to timers.max_time_ahead) would otherwise turn negative for as long.
+  std::atomic<int64_t> max_past_event_time_ms{0};
   // Estimated bytes of the dossier cache (dirty entries included), as of the last poll batch.
   std::atomic<uint64_t> dossier_cache_bytes{0};
   // Dossier reads by events and due timers: found in the dossier cache (hits), read from the

@@ -596,6 +596,7 @@ TEST_F(PipelineTest, BreachesRaisedAsTheyHappenAreCountedLive) {
 TEST_F(PipelineTest, AnInstanceHoldingNoPartitionExportsNoEventTimeLag) {
   PipelineProbe probe;
   probe.max_event_time_ms = ToEpochMillis(*ParseRfc3339("2026-03-02T01:00:00Z"));
+  probe.max_past_event_time_ms = probe.max_event_time_ms.load();
   RelayProbe relay;
   aggregate::AggregateTable aggregates;
   auto exports_lag = [&](std::function<std::vector<ingest::PartitionLag>()> lag) {
@@ -610,6 +611,37 @@ TEST_F(PipelineTest, AnInstanceHoldingNoPartitionExportsNoEventTimeLag) {
   held.partition = TopicPartition{"events", PartitionId(0)};
   EXPECT_TRUE(exports_lag([&] { return std::vector<ingest::PartitionLag>{held}; }));
   EXPECT_TRUE(exports_lag({}));  // a replay: no consumer group
+}
+
+// An event dated ahead of the wall clock (accepted: within timers.max_time_ahead) shows in
+// iocstream_max_event_time_seconds, but the event-time lag stays that of the newest event not
+// ahead: it went negative for as long as the event was ahead, hiding a stalled stream.
+TEST_F(PipelineTest, AnEventDatedAheadDoesNotMakeTheEventTimeLagNegative) {
+  PipelineProbe probe;
+  RelayProbe relay;
+  aggregate::AggregateTable aggregates;
+  PipelineOptions options;
+  options.clock = TimerClock::kWallClock;
+  Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
+                    probe);
+  const Instant now = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+  const std::string hour_ago = FormatRfc3339Utc(now - std::chrono::hours(1));
+  const std::string ahead = FormatRfc3339Utc(now + std::chrono::hours(24 * 10));
+  const std::string due = FormatRfc3339Utc(now + std::chrono::hours(24 * 30));
+  const std::vector<std::string> payloads = {
+      Event("PAST", EventType::kReceived, hour_ago.c_str(), due.c_str()),
+      Event("AHEAD", EventType::kReceived, ahead.c_str(), due.c_str())};
+  ASSERT_TRUE(pipeline.ProcessBatch(Partition0Records(payloads), now).ok());
+  const PipelineMetrics metrics(probe, relay, aggregates, *store_, {});
+  std::map<std::string, double> gauges;
+  for (const prometheus::MetricFamily& f : metrics.Collect()) {
+    if (f.metric.size() == 1) gauges[f.name] = f.metric[0].gauge.value;
+  }
+  ASSERT_EQ(gauges.count("iocstream_event_time_lag_seconds"), 1u);
+  EXPECT_GE(gauges["iocstream_event_time_lag_seconds"], 3600.0);
+  EXPECT_LT(gauges["iocstream_event_time_lag_seconds"], 3600.0 + 600);
+  EXPECT_DOUBLE_EQ(gauges["iocstream_max_event_time_seconds"],
+                   static_cast<double>(ToEpochMillis(*ParseRfc3339(ahead))) / 1000.0);
 }
 
 // The pipeline thread's waits (iocstream_pipeline_wait_seconds_total): a ScopedWait adds the
