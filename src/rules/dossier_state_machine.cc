@@ -235,6 +235,17 @@ void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIn
   }
 }
 
+// The earliest known end of processing (completion, result return, cancellation), whatever
+// order the events arrived in: the end the outcome is judged on (§1.5: the completion, else the
+// result's return), else the withdrawal, refusal or rejection; pauses count up to the same end.
+std::optional<Instant> EndOfProcessingFrom(OptionalInstant completed, OptionalInstant returned,
+                                           OptionalInstant closed) {
+  return completed ? completed : returned ? returned : closed;
+}
+std::optional<Instant> EndOfProcessing(const DossierState& s) {
+  return EndOfProcessingFrom(s.completed_at, s.returned_at, s.closed_at);
+}
+
 // The current step of a finished dossier, settled on the facts whatever order its events
 // arrived in. In time order the step breach timer watches the step from its transfer (once the
 // dossier is received: only open dossiers have timers) until the next transfer or the end of
@@ -255,10 +266,9 @@ void UpdateOutcome(DossierState& s, const RulesContext& ctx, std::vector<AlertIn
 //   before the step deadline arrived after it): the count is taken back (its alert was raised).
 void SettleStepBreachOfFinished(DossierState& s, std::vector<AlertIntent>& alerts) {
   if (!s.received_at || IsOpen(s) || !s.step_due_at || !s.transferred_at) return;
-  OptionalInstant end;
-  for (const OptionalInstant at : {s.completed_at, s.returned_at, s.closed_at}) {
-    if (at) MinInto(end, *at);
-  }
+  // The end the outcome is judged on: a result returned before the completion (a
+  // contradiction) does not end the step before it.
+  const std::optional<Instant> end = EndOfProcessing(s);
   if (!end) return;  // not finished (a final status always comes with its instant)
   const Instant watched_from = std::max(*s.received_at, *s.transferred_at);
   const bool breached = watched_from <= *end && *s.step_due_at <= *end;
@@ -274,17 +284,6 @@ void SettleStepBreachOfFinished(DossierState& s, std::vector<AlertIntent>& alert
                                 std::max(watched_from, *s.step_due_at));
   alert.completed_at.reset();
   alerts.push_back(std::move(alert));
-}
-
-// The earliest known end of processing (completion, result return, cancellation), whatever
-// order the events arrived in: the end the outcome is judged on (§1.5: the completion, else the
-// result's return), else the withdrawal, refusal or rejection; pauses count up to the same end.
-std::optional<Instant> EndOfProcessingFrom(OptionalInstant completed, OptionalInstant returned,
-                                           OptionalInstant closed) {
-  return completed ? completed : returned ? returned : closed;
-}
-std::optional<Instant> EndOfProcessing(const DossierState& s) {
-  return EndOfProcessingFrom(s.completed_at, s.returned_at, s.closed_at);
 }
 
 // Moves the deadline for a pause [since, at) per policy (domain.md §1.3): pause: shift by the

@@ -844,6 +844,44 @@ TEST_F(StateMachineRulesTest, AStepBreachIsCountedInEveryArrivalOrder) {
   }
 }
 
+// A result returned before the completion (a contradiction, applied) does not end the step
+// before the completion: the step is settled on the end the outcome is judged on (domain.md
+// §1.5: the completion first), as the outcome is. Here the return (Wed 4 Mar) precedes the step
+// deadline (Thu 5 Mar) and the completion (Tue 10 Mar) follows it: one step breach, with the
+// same alert, in every arrival order (the minimum of the ends counted none when the return
+// arrived before the completion, and one otherwise).
+TEST_F(StateMachineRulesTest, AReturnBeforeTheCompletionDoesNotEndTheStepBeforeIt) {
+  DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
+  received.due_at = Local("2026-03-20 17:00");
+  DossierEvent transfer = Event("t", EventType::kTransferred, "2026-03-03 09:00");
+  transfer.to_agency_code = "000.00.15.H56";
+  transfer.step_due_at = Local("2026-03-05 17:00");
+  const DossierEvent returned = Event("ret", EventType::kResultReturned, "2026-03-04 09:00");
+  const DossierEvent completed = Event("c", EventType::kCompleted, "2026-03-10 09:00");
+  const std::vector<DossierEvent> events = {received, transfer, returned, completed};
+  auto step_alerts = [](const std::vector<AlertIntent>& alerts) {
+    std::vector<std::string> out;
+    for (const AlertIntent& a : alerts) {
+      if (a.kind == AlertKind::kStepBreached) out.push_back(Describe(a));
+    }
+    return out;
+  };
+  const auto in_order = ApplyWithTimers(events, ctx_);
+  EXPECT_EQ(in_order.first.step_breaches, 1);
+  EXPECT_TRUE(in_order.first.step_breach_fired);
+  const std::vector<std::string> expected = step_alerts(in_order.second);
+  ASSERT_EQ(expected.size(), 1u);
+  EXPECT_NE(expected[0].find("detected 2026-03-05 17:00"), std::string::npos) << expected[0];
+  const size_t orders = testing::ForEveryArrivalOrder(
+      events, [this](const std::vector<DossierEvent>& e) { return ApplyWithTimers(e, ctx_); },
+      [&](const auto& result, const std::string& order) {
+        EXPECT_EQ(result.first.step_breaches, 1) << order;
+        EXPECT_TRUE(result.first.step_breach_fired) << order;
+        EXPECT_EQ(step_alerts(result.second), expected) << order;
+      });
+  EXPECT_EQ(orders, 24u);
+}
+
 // The step of a finished dossier is settled on the events' times, not on where the clock was
 // when they arrived (the partition's clock runs on other dossiers' events, and the allowed
 // lateness holds it back): a completion applied before the clock reached a step deadline it
