@@ -659,16 +659,19 @@ bool Pipeline::LogRateLimit::Admit(uint64_t& unlogged_before) {
   return true;
 }
 
-void Pipeline::QueueAlerts(const std::vector<AlertIntent>& alerts, Instant wall_now) {
-  for (const AlertIntent& a : alerts) {
-    outbox_.push_back(alert::EncodeAlertOutbox(a));
-    outbox_bytes_ += outbox_.back().size();
+void Pipeline::QueueAlerts(std::vector<AlertIntent>& alerts, Instant wall_now) {
+  // The encoded alert's size, less its codes' lengths (interned, read only to encode).
+  constexpr size_t kAlertBytes = 3 + 5 + 3 * 8 + 1;
+  for (AlertIntent& a : alerts) {
     CountUp(probe_.alerts_by_kind[static_cast<size_t>(a.kind)], 1);
     if (a.kind == AlertKind::kDeadlineBreached &&
         wall_now - a.due_at <= LiveBreachWindow(options_.allowed_lateness)) {
       CountUp(probe_.breaches_detected_live, 1);
     }
+    outbox_bytes_ += kAlertBytes + a.alert_id.size() + a.dossier_id.size();
+    outbox_.emplace_back(std::move(a));
   }
+  alerts.clear();
 }
 
 Pipeline::Watermarks::iterator Pipeline::LoadWatermark(PartitionId partition) {
@@ -1261,8 +1264,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       DeadLetterRecord cut = CutDeadLetterRecord(rec.payload, rec.key, m.headers);
       m.key = std::move(cut.key);
       m.value = std::move(cut.value);
-      outbox_.push_back(alert::EncodeOutboxMessage(m));
-      outbox_bytes_ += outbox_.back().size();
+      outbox_.emplace_back(alert::EncodeOutboxMessage(m));
+      outbox_bytes_ += std::get<std::string>(outbox_.back()).size();
       CountUp(probe_.dead_lettered, 1);
       CountUp(probe_.dead_lettered_by_reason[static_cast<size_t>(err.reason)], 1);
       consumed(next_offset_slot(rec), i, done);
@@ -1621,7 +1624,13 @@ state::StateBatch Pipeline::BuildBatch(state::StateStore& store, CommitJob& job)
   for (const auto& [tp, off] : job.offsets) batch.PutOffset(tp, off);
   for (const auto& [tp, check] : job.source_checks) batch.PutSourceCheck(tp, check);
   for (const auto& [p, watermark] : job.watermarks) batch.PutWatermark(p, watermark);
-  for (std::string& m : job.outbox) batch.AppendOutbox(std::move(m));
+  for (OutboxEntry& m : job.outbox) {
+    if (auto* a = std::get_if<AlertIntent>(&m)) {
+      batch.AppendOutbox(alert::EncodeAlertOutbox(*a));
+    } else {
+      batch.AppendOutbox(std::move(std::get<std::string>(m)));
+    }
+  }
   job.outbox.clear();
   for (const auto& [p, marker] : job.markers) batch.PutChangelogMarker(p, marker);
   return batch;

@@ -30,6 +30,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "app/changelog.h"
@@ -622,8 +623,9 @@ class Pipeline {
   void EndChange(Entry& entry);
   // BeginChange, replace the state by `next`, EndChange.
   void Update(Entry& entry, DossierState next);
-  // `wall_now`: the wall clock of the call (PipelineProbe::breaches_detected_live).
-  void QueueAlerts(const std::vector<AlertIntent>& alerts, Instant wall_now);
+  // Moves `alerts` into the outbox. `wall_now`: the wall clock of the call
+  // (PipelineProbe::breaches_detected_live).
+  void QueueAlerts(std::vector<AlertIntent>& alerts, Instant wall_now);
   // After a dossier's receipt without due_at, with a catalog: counts (and logs, at most every
   // 10 s per reason) a dossier left without a deadline because the catalog does not know its
   // procedure code (a typo such as 1.00045), has no duration for its channel, because it
@@ -846,6 +848,10 @@ class Pipeline {
   // as their states change again right after), then sorted and put into a StateBatch by
   // BuildBatch, on the writer thread with async_commit. Reused from commit to commit; with
   // async_commit it belongs to the writer from Submit until AwaitWrite.
+  // An outbox record of a commit: an encoded message (a dead letter), or an alert, encoded
+  // where the batch is built (BuildBatch: the state-writer thread with async_commit, where the
+  // encoding's reads of the alert's strings do not hold the pipeline thread up).
+  using OutboxEntry = std::variant<std::string, AlertIntent>;
   struct CommitJob {
     state::EncodedDossiers dossiers;
     // With async_commit, the entries whose states the writer encodes into `dossiers` first.
@@ -855,7 +861,7 @@ class Pipeline {
     std::vector<std::pair<TopicPartition, Offset>> offsets;
     std::vector<std::pair<TopicPartition, state::SourceCheck>> source_checks;
     std::vector<std::pair<PartitionId, Instant>> watermarks;
-    std::vector<std::string> outbox;
+    std::vector<OutboxEntry> outbox;
     // Changelog markers recorded in the store with this commit, and whether the commit's
     // dossiers and markers are written to the changelog first (not a restore's).
     std::vector<std::pair<PartitionId, std::string>> markers;
@@ -878,8 +884,8 @@ class Pipeline {
   // On the writer thread, before BuildBatch: encodes job.to_encode's states not claimed by the
   // pipeline, then adds the pipeline's claimed_ ones.
   void EncodeOnWriter(CommitJob& job);
-  std::vector<std::string> outbox_;
-  size_t outbox_bytes_ = 0;
+  std::vector<OutboxEntry> outbox_;
+  size_t outbox_bytes_ = 0;  // estimated for the alerts (their encoded size less a few bytes)
   // The state before the change in progress (BeginChange), reused from change to change.
   struct ChangeBase {
     bool existed = false;
