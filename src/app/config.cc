@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -104,6 +105,17 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
     if (v.IsScalar()) {
       const std::string& text = v.Scalar();
       const size_t digits = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
+      // "0x1F90", "0o17", "0b1": another base's prefix. These were told "no leading zeros:
+      // YAML reads them as octal", which is wrong for them (a user trial with http.port).
+      if (text.size() > digits + 1 && text[digits] == '0' &&
+          std::isalpha(static_cast<unsigned char>(text[digits + 1])) != 0) {
+        const std::string decimal = range ? "a decimal whole number from " +
+                                                std::to_string(range->low) + " to " +
+                                                std::to_string(range->high)
+                                          : expected + " in decimal digits";
+        return err(section + "." + key, "expected " + decimal + ", got '" + text +
+                                            "' (hexadecimal, octal and binary forms are not read)");
+      }
       if (text.size() > digits + 1 && text[digits] == '0') {
         return err(section + "." + key, "expected " + expected + ", got '" + text +
                                             "' (no leading zeros: YAML reads them as octal)");

@@ -180,6 +180,28 @@ TEST_F(ConfigTest, HttpAddressMustBeANumericAddress) {
   }
 }
 
+// "http.port: 0x1F90" was told "no leading zeros: YAML reads them as octal" (a user trial):
+// hexadecimal and the other bases are named as such, with the decimal range.
+TEST_F(ConfigTest, NonDecimalNumbersAreToldToBeDecimal) {
+  for (const char* bad : {"0x1F90", "0X1f90", "0o17620", "0b1", "+0x50"}) {
+    auto c = LoadWithSection("http", std::string("  port: ") + bad + "\n");
+    ASSERT_FALSE(c.has_value()) << bad;
+    const std::string& message = c.error().message;
+    EXPECT_NE(message.find("iocstream.yaml: http.port: expected a decimal whole number from 0 to "
+                           "65535, got '" +
+                           std::string(bad) + "'"),
+              std::string::npos)
+        << message;
+    EXPECT_EQ(message.find("octal)"), std::string::npos) << message;
+    EXPECT_EQ(message.find("leading zeros"), std::string::npos) << message;
+  }
+  ExpectRefused("kafka", "  fetch_queue_mb: 0x40\n",
+                {"kafka.fetch_queue_mb", "a decimal whole number from 1 to", "'0x40'"});
+  auto c = LoadWithSection("http", "  port: 8080\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->http.port, 8080);
+}
+
 // A zero size was refused only by the store, in a message that then suggested another
 // process held the lock ("block_cache" holds "lock").
 TEST_F(ConfigTest, ZeroCacheAndWriteBufferSizesAreRefusedByKey) {
