@@ -15,8 +15,9 @@
 // message; the exception is logged (spdlog) and never leaves the server thread.
 //
 // Protocol limits: HTTP/1.1 keep-alive (HTTP/1.0 closes after each response), a request body
-// limit (413 beyond it), a read timeout per request (the idle connection is closed), malformed
-// requests or request targets get 400 and the connection is closed.
+// limit (413 beyond it), 8 KiB for the request line and header fields (414 when the request line
+// alone is longer, 431 otherwise), a read timeout per request (the idle connection is closed),
+// malformed requests or request targets get 400 and the connection is closed.
 //
 // Threads: one I/O thread accepts, reads and writes every connection and runs the quick
 // handlers (HandleQuick: health checks); the priority handlers (HandlePriority: /metrics) run
