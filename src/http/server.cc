@@ -43,6 +43,55 @@ constexpr int kHttp11 = 11;
 // request parser, set here so that OnRead can tell which of the two went past it).
 constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 
+// What HttpServerOptions::address stands for: a numeric address as it is; a host name's
+// addresses that belong to this host (users write "localhost"), without repeats. A name whose
+// addresses are not this host's is refused, so that a typo fails when the config is loaded
+// rather than at bind; an address that cannot be bound here (::1 where IPv6 is off) is left
+// out while another one can.
+Result<std::vector<net::ip::address>> ListenAddresses(const std::string& address) {
+  beast::error_code ec;
+  const net::ip::address numeric = net::ip::make_address(address, ec);
+  if (!ec) return std::vector<net::ip::address>{numeric};
+  if (address.empty()) {
+    return InvalidArgument(
+        "listen address is empty (give a host name or a numeric address, e.g. localhost, "
+        "127.0.0.1, ::1, 0.0.0.0)");
+  }
+  net::io_context context;
+  tcp::resolver resolver(context);
+  const tcp::resolver::results_type resolved =
+      resolver.resolve(address, "0", tcp::resolver::numeric_service, ec);
+  if (ec || resolved.empty()) {
+    return InvalidArgument("cannot resolve listen address '" + address +
+                           "': " + (ec ? ec.message() : "no address") +
+                           " (give a host name of this host or a numeric address, e.g. "
+                           "localhost, 127.0.0.1, ::1, 0.0.0.0)");
+  }
+  std::vector<net::ip::address> local;
+  std::string foreign;
+  for (const tcp::resolver::results_type::value_type& entry : resolved) {
+    const tcp::endpoint endpoint = entry.endpoint();
+    const net::ip::address candidate = endpoint.address();
+    if (std::find(local.begin(), local.end(), candidate) != local.end()) continue;
+    // An address is this host's when a socket can be bound to it (port 0: nothing listens).
+    tcp::acceptor probe(context);
+    beast::error_code bind_ec;
+    probe.open(endpoint.protocol(), bind_ec);
+    if (!bind_ec) probe.bind(tcp::endpoint(candidate, 0), bind_ec);
+    if (bind_ec) {
+      foreign +=
+          (foreign.empty() ? "" : ", ") + candidate.to_string() + " (" + bind_ec.message() + ")";
+      continue;
+    }
+    local.push_back(candidate);
+  }
+  if (local.empty()) {
+    return InvalidArgument("listen address '" + address + "' resolves to " + foreign +
+                           ", no address of this host");
+  }
+  return local;
+}
+
 // Shared by the server and its sessions (a session may outlive a stopped server's Impl
 // briefly).
 struct Counts {
@@ -308,45 +357,48 @@ class HttpServer::Impl {
       return InvalidArgument("http server needs at least one thread, got " +
                              std::to_string(options_.threads));
     }
-    if (Status s = CheckListenAddress(options_.address); !s) {
-      return InvalidArgument("http: " + s.error().message);
-    }
-    beast::error_code ec;
-    const net::ip::address address = net::ip::make_address(options_.address, ec);
-    const tcp::endpoint endpoint(address, options_.port);
-    const std::string where = HostPort(options_.address, options_.port);
+    Result<std::vector<net::ip::address>> addresses = ListenAddresses(options_.address);
+    if (!addresses) return InvalidArgument("http: " + addresses.error().message);
 
     io_context_ = std::make_unique<net::io_context>(1);
-    acceptor_ = std::make_unique<tcp::acceptor>(*io_context_);
-    accept_retry_ = std::make_unique<net::steady_timer>(*io_context_);
-    const auto fail = [&](const char* step) -> Status {
-      const std::string message =
-          "http: cannot " + std::string(step) + " " + where + ": " + ec.message();
-      accept_retry_.reset();
-      acceptor_.reset();
-      io_context_.reset();
-      return Error{ErrorCode::kUnavailable, message};
-    };
-    if (acceptor_->open(endpoint.protocol(), ec); ec) return fail("open a socket for");
-    // Lets a restarted process bind while old connections sit in TIME_WAIT; on Linux it does
-    // not let two servers listen on one port.
-    if (acceptor_->set_option(net::socket_base::reuse_address(true), ec); ec) {
-      return fail("set SO_REUSEADDR on");
+    // A host name may stand for several addresses ("localhost": 127.0.0.1 and ::1): one
+    // listener each, on one port (the first one's, when the kernel chooses it).
+    uint16_t port = options_.port;
+    for (const net::ip::address& address : *addresses) {
+      const tcp::endpoint endpoint(address, port);
+      const std::string where = HostPort(address.to_string(), port);
+      auto& listener = listeners_.emplace_back(std::make_unique<Listener>(*io_context_));
+      tcp::acceptor& acceptor = listener->acceptor;
+      beast::error_code ec;
+      const auto fail = [&](const char* step) -> Status {
+        const std::string message =
+            "http: cannot " + std::string(step) + " " + where + ": " + ec.message();
+        listeners_.clear();
+        io_context_.reset();
+        return Error{ErrorCode::kUnavailable, message};
+      };
+      if (acceptor.open(endpoint.protocol(), ec); ec) return fail("open a socket for");
+      // Lets a restarted process bind while old connections sit in TIME_WAIT; on Linux it does
+      // not let two servers listen on one port.
+      if (acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) {
+        return fail("set SO_REUSEADDR on");
+      }
+      if (acceptor.bind(endpoint, ec); ec) return fail("bind");
+      if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) {
+        return fail("listen on");
+      }
+      const tcp::endpoint local = acceptor.local_endpoint(ec);
+      if (ec) return fail("read the bound port of");
+      port = local.port();
     }
-    if (acceptor_->bind(endpoint, ec); ec) return fail("bind");
-    if (acceptor_->listen(net::socket_base::max_listen_connections, ec); ec) {
-      return fail("listen on");
-    }
-    const tcp::endpoint local = acceptor_->local_endpoint(ec);
-    if (ec) return fail("read the bound port of");
-    port_ = local.port();
+    port_ = port;
 
     started_ = true;
     workers_ = std::make_unique<net::io_context>(options_.threads);
     workers_guard_.emplace(workers_->get_executor());
     priority_ = std::make_unique<net::io_context>(1);
     priority_guard_.emplace(priority_->get_executor());
-    Accept();
+    for (const auto& listener : listeners_) Accept(*listener);
     threads_.reserve(static_cast<std::size_t>(options_.threads) + 2);
     threads_.emplace_back([this] { RunLoop(*io_context_); });
     threads_.emplace_back([this] { RunLoop(*priority_); });
@@ -375,8 +427,7 @@ class HttpServer::Impl {
     // Session, which closes its socket.
     workers_.reset();
     priority_.reset();
-    accept_retry_.reset();
-    acceptor_.reset();
+    listeners_.clear();
     io_context_.reset();
     spdlog::info("http: stopped listening on {}", HostPort(options_.address, port_));
   }
@@ -386,22 +437,31 @@ class HttpServer::Impl {
   [[nodiscard]] std::size_t priority_waiting() const { return counts_->priority_waiting.load(); }
 
  private:
-  void Accept() {
+  // A listening socket, with the timer that paces its accept retries (its own: a retry of one
+  // listener must not cancel another's).
+  struct Listener {
+    explicit Listener(net::io_context& context) : acceptor(context), retry(context) {}
+    tcp::acceptor acceptor;
+    net::steady_timer retry;
+  };
+
+  void Accept(Listener& listener) {
     // Each connection gets its own strand: with several threads, one session's handlers never
     // run concurrently.
-    acceptor_->async_accept(
-        net::make_strand(*io_context_),
-        [this](beast::error_code ec, tcp::socket socket) { OnAccept(ec, std::move(socket)); });
+    listener.acceptor.async_accept(net::make_strand(*io_context_),
+                                   [this, &listener](beast::error_code ec, tcp::socket socket) {
+                                     OnAccept(listener, ec, std::move(socket));
+                                   });
   }
 
-  void OnAccept(beast::error_code ec, tcp::socket socket) {
+  void OnAccept(Listener& listener, beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
     if (ec) {
       // E.g. EMFILE: retry after a pause instead of spinning on the failing accept.
       spdlog::warn("http: accept failed: {}", ec.message());
-      accept_retry_->expires_after(std::chrono::milliseconds(100));
-      accept_retry_->async_wait([this](beast::error_code wait_ec) {
-        if (!wait_ec) Accept();
+      listener.retry.expires_after(std::chrono::milliseconds(100));
+      listener.retry.async_wait([this, &listener](beast::error_code wait_ec) {
+        if (!wait_ec) Accept(listener);
       });
       return;
     }
@@ -430,7 +490,7 @@ class HttpServer::Impl {
                                 open >= options_.max_connections)
           ->Run();
     }
-    Accept();
+    Accept(listener);
   }
 
   static void RunLoop(net::io_context& context) {
@@ -460,8 +520,8 @@ class HttpServer::Impl {
   // Priority handlers (HandlePriority): one thread of their own, kept running by the guard.
   std::unique_ptr<net::io_context> priority_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> priority_guard_;
-  std::unique_ptr<tcp::acceptor> acceptor_;
-  std::unique_ptr<net::steady_timer> accept_retry_;
+  // One per address options_.address stands for.
+  std::vector<std::unique_ptr<Listener>> listeners_;
   // Sessions alive (shared with them: a session may outlive a stopped server's Impl briefly).
   std::shared_ptr<Counts> counts_ = std::make_shared<Counts>();
   std::chrono::steady_clock::time_point last_busy_warning_{};  // accept handler only
@@ -469,18 +529,13 @@ class HttpServer::Impl {
 };
 
 Status CheckListenAddress(const std::string& address) {
-  beast::error_code ec;
-  (void)net::ip::make_address(address, ec);
-  if (ec) {
-    return InvalidArgument(
-        "listen address '" + address +
-        "' is not a numeric IP address (e.g. 127.0.0.1, ::1, 0.0.0.0): " + ec.message());
-  }
+  Result<std::vector<net::ip::address>> addresses = ListenAddresses(address);
+  if (!addresses) return addresses.error();
   return {};
 }
 
 std::string HostPort(std::string_view address, uint16_t port) {
-  // Only an IPv6 address holds a ':' (host names are not listen addresses).
+  // Only an IPv6 address holds a ':' (a host name holds none).
   const bool v6 = address.find(':') != std::string_view::npos;
   return (v6 ? "[" + std::string(address) + "]" : std::string(address)) + ":" +
          std::to_string(port);

@@ -70,7 +70,9 @@ struct HttpResponse {
 [[nodiscard]] HttpResponse JsonErrorResponse(int status, std::string_view message);
 
 struct HttpServerOptions {
-  // Numeric IPv4 or IPv6 address to listen on ("0.0.0.0" to listen on every interface).
+  // Numeric IPv4 or IPv6 address to listen on ("0.0.0.0" to listen on every interface), or a
+  // host name of this host ("localhost"): the server listens on each of its addresses that can
+  // be bound here (see CheckListenAddress).
   std::string address = "127.0.0.1";
   // TCP port; 0 asks the kernel for an ephemeral port (see HttpServer::port()).
   uint16_t port = 0;
@@ -97,8 +99,11 @@ struct HttpServerOptions {
   std::size_t max_waiting = 64;
 };
 
-// Whether `address` can be HttpServerOptions::address: a numeric IPv4 or IPv6 address (host
-// names are not resolved). kInvalidArgument with the reason otherwise. Thread-safe.
+// Whether `address` can be HttpServerOptions::address: a numeric IPv4 or IPv6 address, or a
+// host name that resolves (getaddrinfo: /etc/hosts, DNS) to at least one address of this host,
+// i.e. one a socket can be bound to. kInvalidArgument with the reason otherwise (empty, cannot
+// be resolved, resolves only to other hosts' addresses). May block while a name is resolved;
+// thread-safe.
 [[nodiscard]] Status CheckListenAddress(const std::string& address);
 
 // "<address>:<port>" as a URL's authority writes it (RFC 3986 3.2.2): an IPv6 address in
@@ -137,7 +142,7 @@ class HttpServer {
   void HandlePrefix(std::string method, std::string prefix, Handler handler);
 
   // Binds, listens and starts the server threads. Returns an Error, never throws, when the
-  // address is not a numeric IP address (kInvalidArgument), when the socket cannot be opened,
+  // address is refused by CheckListenAddress (kInvalidArgument), when a socket cannot be opened,
   // bound or put in listening state, e.g. the port is in use (kUnavailable), when
   // options.threads < 1 (kInvalidArgument), or when the server already started successfully
   // (kInvalidArgument: a server runs at most once; after a failed Start() it may be retried).

@@ -168,13 +168,17 @@ TEST_F(ConfigTest, WarningFractionRefusesNaN) {
 }
 
 // A host name was accepted and refused only when `run` started its HTTP server, after
-// opening the state store; `replay` and `export` never said (a helper's finding).
-TEST_F(ConfigTest, HttpAddressMustBeANumericAddress) {
-  for (const char* bad : {"localhost", "127.0.0.256", "example.org", "\"\""}) {
+// opening the state store; `replay` and `export` never said (a helper's finding). Then every
+// host name was refused, "localhost" too, which users write (a user trial): a name is
+// resolved, and refused when it resolves to nothing or to no address of this host.
+TEST_F(ConfigTest, HttpAddressIsNumericOrAHostNameOfThisHost) {
+  for (const char* bad : {"127.0.0.256", "no-such-host.invalid", "\"\""}) {
     ExpectRefused("http", std::string("  address: ") + bad + "\n",
-                  {"iocstream.yaml: http.address:", "not a numeric IP address"});
+                  {"iocstream.yaml: http.address:", "listen address"});
   }
-  for (const char* good : {"127.0.0.1", "0.0.0.0", "::1", "\"::\""}) {
+  ExpectRefused("http", "  address: no-such-host.invalid\n",
+                {"iocstream.yaml: http.address:", "cannot resolve", "'no-such-host.invalid'"});
+  for (const char* good : {"127.0.0.1", "0.0.0.0", "::1", "\"::\"", "localhost"}) {
     auto c = LoadWithSection("http", std::string("  address: ") + good + "\n");
     EXPECT_TRUE(c.has_value()) << good << ": " << c.error().message;
   }

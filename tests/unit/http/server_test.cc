@@ -648,6 +648,34 @@ TEST(HttpServerLifecycleTest, PortInUseIsAnError) {
   second.Stop();  // harmless after a failed Start()
 }
 
+// "localhost" was refused as "not a numeric IP address" (a user trial): a host name of this
+// host is resolved and its addresses listened on.
+TEST(HttpServerLifecycleTest, ListensOnTheAddressesOfAHostName) {
+  HttpServer server(HttpServerOptions{.address = "localhost"});
+  server.Handle("GET", "/hello",
+                [](const HttpRequest&) { return HttpResponse{.body = std::string(kHello)}; });
+  const Status started = server.Start();
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  ASSERT_NE(server.port(), 0);
+  TestClient client(server.port());  // 127.0.0.1, which localhost stands for
+  ASSERT_TRUE(client.connected());
+  const auto response = client.Request("GET", "/hello");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, kHello);
+}
+
+TEST(HttpServerLifecycleTest, UnresolvableHostNameIsInvalidArgument) {
+  HttpServer server(HttpServerOptions{.address = "no-such-host.invalid"});
+  const Status status = server.Start();
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(status.error().message.find("cannot resolve listen address 'no-such-host.invalid'"),
+            std::string::npos)
+      << status.error().message;
+  EXPECT_EQ(server.port(), 0);
+}
+
 TEST(HttpServerLifecycleTest, BadAddressIsInvalidArgument) {
   HttpServer server(HttpServerOptions{.address = "not-an-address"});
   const Status status = server.Start();
