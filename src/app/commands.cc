@@ -81,6 +81,21 @@ int Fail(const Error& e) {
                                                                                  : kExitRuntime;
 }
 
+// Set once by main() before any command runs (NoteStandardOutputWasClosed).
+bool g_stdout_was_closed = false;
+
+// A write of `what` to standard output failed with errno `error`: quietly kExitBrokenPipe when
+// the reader went away, else the cause on stderr. With stdout closed by the caller the write
+// went to /dev/full, whose ENOSPC ("No space left on device") sent users looking at a disk.
+int FailStandardOutput(const std::string& what, int error) {
+  if (error == EPIPE) return kExitBrokenPipe;
+  const std::string reason =
+      g_stdout_was_closed
+          ? std::string(std::strerror(EBADF)) + " (it was closed when iocstream started)"
+          : std::string(error != 0 ? std::strerror(error) : "write error");
+  return Fail(IoError("cannot write " + what + " to standard output: " + reason));
+}
+
 // A one-line progress display on stderr (only when stderr is a terminal; else every 10%).
 class Progress {
  public:
@@ -1196,6 +1211,12 @@ int RunExport(const ExportOptions& options) {
     }
     out = &file;
   }
+  // The errno of the first failed write: the store's reads that follow may change errno.
+  int write_error = 0;
+  auto written = [&] {
+    if (!*out && write_error == 0) write_error = errno != 0 ? errno : EIO;
+    return static_cast<bool>(*out);
+  };
   const bool csv = options.format == "csv";
   auto csv_row = [&](const std::vector<std::string>& fields) {
     std::string line;
@@ -1255,7 +1276,7 @@ int RunExport(const ExportOptions& options) {
                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
              << '\n';
       }
-      return static_cast<bool>(*out);
+      return written();
     });
     if (!s) return Fail(s.error());
   } else {
@@ -1286,12 +1307,15 @@ int RunExport(const ExportOptions& options) {
         }
         *out << j.dump() << '\n';
       }
+      if (!written()) break;
     }
   }
+  errno = 0;
   out->flush();
-  if (!*out) {
-    return Fail(IoError("writing the export to " + options.output.value_or("stdout") +
-                        " failed: " + std::strerror(errno)));
+  if (!written()) {
+    if (!options.output) return FailStandardOutput("the export", write_error);
+    return Fail(IoError("writing the export to " + *options.output +
+                        " failed: " + std::strerror(write_error)));
   }
   return 0;
 }
@@ -1477,6 +1501,12 @@ int RunSimulate(const SimulateOptions& options) {
     destination = *options.topic;
   }
 
+  const auto write_failed = [&] {
+    const int error = errno;
+    if (to_stdout) return FailStandardOutput("the events", error);
+    return Fail(IoError("writing " + destination + " failed: " + std::strerror(error)));
+  };
+
   ProvinceSimulator& sim = **simulator;
   Progress progress("simulate", options.dossiers, options.progress);
   TokenBucket bucket(options.rate);
@@ -1502,14 +1532,14 @@ int RunSimulate(const SimulateOptions& options) {
       std::string payload = EncodeEvent(event.event);
       payload.push_back('\n');
       if (std::fwrite(payload.data(), 1, payload.size(), file) != payload.size()) {
-        return Fail(IoError("writing " + destination + " failed"));
+        return write_failed();
       }
       // At a chosen rate the file is a live stream (a reader follows it): what was made
       // reaches it within 100 ms, not when stdio's buffer fills or at exit (a QA trial).
       if (options.rate > 0) {
         const auto now = std::chrono::steady_clock::now();
         if (now - last_flush >= std::chrono::milliseconds(100)) {
-          if (std::fflush(file) != 0) return Fail(IoError("writing " + destination + " failed"));
+          if (std::fflush(file) != 0) return write_failed();
           last_flush = now;
         }
       }
@@ -1523,7 +1553,7 @@ int RunSimulate(const SimulateOptions& options) {
   if (!stopped) progress.Update(options.dossiers);
   if (file != nullptr) {
     const bool ok = std::fflush(file) == 0 && (to_stdout || std::fclose(file) == 0);
-    if (!ok) return Fail(IoError("writing " + destination + " failed"));
+    if (!ok) return write_failed();
   } else if (Status s = sink->Flush(Millis(600000)); !s) {
     return Fail(s.error());
   }
@@ -1569,6 +1599,19 @@ int RunSimulate(const SimulateOptions& options) {
                                  : "");
   }
   return stopped ? kExitInterrupted : 0;
+}
+
+void NoteStandardOutputWasClosed() { g_stdout_was_closed = true; }
+
+int FinishStandardOutput(int code) {
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  if (flushed && std::ferror(stdout) == 0) return code;
+  const int error = errno;
+  if (error == EPIPE) return code == 0 ? kExitBrokenPipe : code;
+  // A command that failed has said why; its summary lost on the way adds nothing.
+  if (code != 0) return code;
+  return FailStandardOutput("the summary", flushed ? 0 : error);
 }
 
 }  // namespace iocstream::app

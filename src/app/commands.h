@@ -87,4 +87,21 @@ struct SimulateOptions {
 // closing line with counts per event type on stdout.
 int RunSimulate(const SimulateOptions& options);
 
+// Standard output. main() reopens a descriptor 1 closed by the caller (`>&-`) on /dev/full, so
+// that no file the command opens takes it; it says so here, and a failed write to standard
+// output is then reported as the closed descriptor it is ("Bad file descriptor"), not as the
+// ENOSPC of /dev/full.
+void NoteStandardOutputWasClosed();
+
+// The exit code of a command whose reader of standard output went away (EPIPE: `| head -1`):
+// what the shell shows for a process killed by SIGPIPE, the default that cat, grep and git
+// keep. iocstream keeps that default too; a process that inherits SIGPIPE ignored sees EPIPE
+// instead and ends the same way, quietly, with this code. 128 + SIGPIPE.
+inline constexpr int kExitBrokenPipe = 141;
+
+// Flushes standard output once a command returned `code` (GNU's close_stdout): a summary that
+// could not be written fails a command that succeeded (message on stderr, exit 2), or ends it
+// with kExitBrokenPipe when the reader went away. Returns the process's exit code.
+int FinishStandardOutput(int code);
+
 }  // namespace iocstream::app

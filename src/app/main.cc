@@ -59,10 +59,11 @@ void RaiseOpenFileLimit() {
 // directory's lock file or RocksDB's LOG then received the export or the log lines, and the
 // command said it succeeded (a helper's finding). They are reopened first: stdin and stderr on
 // /dev/null, stdout on /dev/full, so that results written to a closed stdout still fail
-// (ENOSPC) rather than vanish.
+// (ENOSPC) rather than vanish; a closed stdout is noted, so that the failure names its cause.
 void ReopenClosedStandardDescriptors() {
   for (const int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
     if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    if (fd == STDOUT_FILENO) iocstream::app::NoteStandardOutputWasClosed();
     const int flags = fd == STDIN_FILENO ? O_RDONLY : O_WRONLY;
     int opened = fd == STDOUT_FILENO ? open("/dev/full", flags) : -1;
     if (opened < 0) opened = open("/dev/null", flags);  // no /dev/full (a minimal chroot)
@@ -270,11 +271,12 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
-  if (*run_cmd) return RunLive(run);
-  if (*import_cmd) return RunImport(import);
-  if (*replay_cmd) return RunReplay(replay);
-  if (*export_cmd) return RunExport(exp);
-  if (*recompute_cmd) return RunRecompute(recompute);
-  if (*sim_cmd) return RunSimulate(sim);
-  return 1;
+  int code = kExitBadInput;
+  if (*run_cmd) code = RunLive(run);
+  if (*import_cmd) code = RunImport(import);
+  if (*replay_cmd) code = RunReplay(replay);
+  if (*export_cmd) code = RunExport(exp);
+  if (*recompute_cmd) code = RunRecompute(recompute);
+  if (*sim_cmd) code = RunSimulate(sim);
+  return FinishStandardOutput(code);
 }

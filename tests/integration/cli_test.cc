@@ -1,6 +1,9 @@
 // The command line's own errors: what a user who mistypes a subcommand is told.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -10,6 +13,7 @@
 #include <regex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "integration/harness.h"
@@ -293,8 +297,68 @@ TEST(CliTest, AClosedStdoutFailsTheExportAndWritesNothingIntoTheStore) {
                              "dossiers >&-",
                              IOCSTREAM_BINARY, config, state});
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find("writing the export to stdout failed"), std::string::npos) << r.err;
+  // It said "No space left on device", the errno of /dev/full, which stands in for the closed
+  // descriptor (a user trial).
+  EXPECT_NE(r.err.find("cannot write the export to standard output: Bad file descriptor"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("No space"), std::string::npos) << r.err;
   EXPECT_EQ(std::filesystem::file_size(state + "/iocstream.lock"), 0u);
+  // The replay's summary goes to stdout too: lost, it fails the command, with the same cause.
+  const CommandResult replay = RunProgram(
+      "/bin/sh", {"-c", "exec \"$0\" replay --config \"$1\" --state-dir \"$2\" \"$3\" >&-",
+                  IOCSTREAM_BINARY, config, state, events});
+  EXPECT_EQ(replay.exit_code, 2) << replay.err;
+  EXPECT_NE(replay.err.find("cannot write the summary to standard output: Bad file descriptor"),
+            std::string::npos)
+      << replay.err;
+}
+
+// Runs `iocstream args...` with stdout on a pipe whose reader has gone (`| head -1` once head
+// exits), SIGPIPE ignored or not; returns the wait status and what it wrote on stderr.
+std::pair<int, std::string> RunWithReaderGone(const std::vector<std::string>& args,
+                                              bool ignore_sigpipe, const std::string& err_path) {
+  int fds[2];
+  if (::pipe(fds) != 0) return {-1, ""};
+  ::close(fds[0]);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], STDOUT_FILENO);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(err, STDERR_FILENO);
+    ::signal(SIGPIPE, ignore_sigpipe ? SIG_IGN : SIG_DFL);
+    std::vector<char*> argv{const_cast<char*>(IOCSTREAM_BINARY)};
+    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    ::execv(IOCSTREAM_BINARY, argv.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  int status = -1;
+  ::waitpid(pid, &status, 0);
+  std::ifstream in(err_path);
+  return {status, std::string(std::istreambuf_iterator<char>(in), {})};
+}
+
+// `iocstream export ... | head -1`: the reader went away. As cat and grep do, the export ends
+// quietly: killed by SIGPIPE (its default), or, when SIGPIPE was inherited ignored, with the
+// status a shell shows for that (141) instead of "writing the export to stdout failed: Broken
+// pipe".
+TEST(CliTest, AReaderThatGoesAwayEndsTheExportQuietly) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("cli-broken-pipe"));
+  const std::string events = WriteOneReceipt(dir);
+  const std::string state = dir / "state";
+  ASSERT_EQ(RunIocstream({"replay", "--config", config, "--state-dir", state, events}).exit_code,
+            0);
+  const std::vector<std::string> args = {"export",      "--config", config,
+                                         "--state-dir", state,      "dossiers"};
+  const auto [killed, killed_err] = RunWithReaderGone(args, false, dir / "killed.err");
+  EXPECT_TRUE(WIFSIGNALED(killed) && WTERMSIG(killed) == SIGPIPE) << killed << killed_err;
+  const auto [ended, ended_err] = RunWithReaderGone(args, true, dir / "ended.err");
+  ASSERT_TRUE(WIFEXITED(ended)) << ended;
+  EXPECT_EQ(WEXITSTATUS(ended), 141) << ended_err;
+  EXPECT_EQ(ended_err.find("iocstream:"), std::string::npos) << ended_err;
 }
 
 // `export -o STATE/CURRENT` truncated the store's own file (found by a helper): an output path
