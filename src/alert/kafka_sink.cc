@@ -28,6 +28,19 @@ Error ProduceError(rd_kafka_resp_err_t err, std::string message) {
 
 }  // namespace
 
+std::map<std::string, std::string> SinkProperties(const KafkaSinkOptions& options) {
+  std::map<std::string, std::string> props = {
+      {"bootstrap.servers", options.bootstrap_servers},
+      {"enable.idempotence", "true"},
+      {"linger.ms", "5"},
+      {"compression.codec", "lz4"},
+      {"batch.num.messages", "10000"},
+      {"queue.buffering.max.messages", "500000"},
+  };
+  for (const auto& [k, v] : options.properties) props[k] = v;
+  return props;
+}
+
 class KafkaSink::Impl {
  public:
   explicit Impl(KafkaSinkOptions options) : options_(std::move(options)) {}
@@ -39,19 +52,11 @@ class KafkaSink::Impl {
   }
 
   Status Init() {
-    std::map<std::string, std::string> props = {
-        {"bootstrap.servers", options_.bootstrap_servers},
-        {"enable.idempotence", "true"},
-        {"linger.ms", "5"},
-        {"compression.codec", "lz4"},
-        {"batch.num.messages", "10000"},
-        {"queue.buffering.max.messages", "500000"},
-    };
-    for (const auto& [k, v] : options_.properties) props[k] = v;
-    auto rk = ingest::NewKafkaClient(RD_KAFKA_PRODUCER, props, [this](rd_kafka_conf_t* conf) {
-      rd_kafka_conf_set_opaque(conf, this);
-      rd_kafka_conf_set_dr_msg_cb(conf, &Impl::DeliveryCallback);
-    });
+    auto rk = ingest::NewKafkaClient(RD_KAFKA_PRODUCER, SinkProperties(options_),
+                                     [this](rd_kafka_conf_t* conf) {
+                                       rd_kafka_conf_set_opaque(conf, this);
+                                       rd_kafka_conf_set_dr_msg_cb(conf, &Impl::DeliveryCallback);
+                                     });
     if (!rk) return rk.error();
     rk_ = *rk;
     return {};

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "iocstream/alert/kafka_sink.h"
 #include "iocstream/http/server.h"
 #include "iocstream/ingest/kafka_source.h"
 
@@ -224,6 +225,22 @@ Status ReadProperties(const YAML::Node& node, const std::string& section,
   return {};
 }
 
+// The key to name for librdkafka's refusal of a whole configuration, whose `reason` quotes
+// the properties in backquotes ("`max.poll.interval.ms`must be >= `session.timeout.ms`"): the
+// first quoted one the file gave under `section`, else the section.
+std::string JoinedPropertyKey(const std::string& section,
+                              const std::map<std::string, std::string>& given,
+                              const std::string& reason) {
+  for (size_t open = reason.find('`'); open != std::string::npos;) {
+    const size_t close = reason.find('`', open + 1);
+    if (close == std::string::npos) break;
+    const std::string quoted = reason.substr(open + 1, close - open - 1);
+    if (given.count(quoted) > 0) return section + "." + quoted;
+    open = reason.find('`', close + 1);
+  }
+  return section;
+}
+
 // Durations: "90s", "15m", "2h", "1d", "250ms" or a plain (decimal) number of seconds, at
 // most 100 years.
 Result<Millis> ParseDuration(const std::string& text) {
@@ -370,6 +387,27 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     for (const auto& [key, why] : producer_owned) {
       if (c.kafka.producer.count(std::string(key)) > 0) {
         return err("kafka.producer." + std::string(key), std::string(why));
+      }
+    }
+    // Rules that join properties, with iocstream's own, as the clients will be configured.
+    if (!c.kafka.consumer.empty()) {
+      ingest::KafkaSourceOptions source;
+      source.group_id = c.kafka.group_id;
+      source.properties = c.kafka.consumer;
+      source.SplitReadAhead(c.kafka.fetch_queue_mb * 1024);
+      if (auto reason = ingest::CheckKafkaClientProperties(ingest::KafkaClientKind::kConsumer,
+                                                           ingest::ConsumerProperties(source))) {
+        return err(JoinedPropertyKey("kafka.consumer", c.kafka.consumer, *reason),
+                   "librdkafka refuses the consumer properties together: " + *reason);
+      }
+    }
+    if (!c.kafka.producer.empty()) {
+      alert::KafkaSinkOptions sink;
+      sink.properties = c.kafka.producer;
+      if (auto reason = ingest::CheckKafkaClientProperties(ingest::KafkaClientKind::kProducer,
+                                                           alert::SinkProperties(sink))) {
+        return err(JoinedPropertyKey("kafka.producer", c.kafka.producer, *reason),
+                   "librdkafka refuses the producer properties together: " + *reason);
       }
     }
   }

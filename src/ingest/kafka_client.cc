@@ -163,6 +163,31 @@ std::optional<std::string> CheckKafkaProperty(const std::string& key, const std:
   return refused;
 }
 
+std::optional<std::string> CheckKafkaClientProperties(
+    KafkaClientKind kind, const std::map<std::string, std::string>& properties) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [k, v] : properties) {
+    if (k == "bootstrap.servers" || k == "metadata.broker.list") continue;
+    if (auto refused = Set(conf, k, v)) {
+      rd_kafka_conf_destroy(conf);
+      return k + ": " + *refused;
+    }
+  }
+  // "No bootstrap.servers configured" and the like: expected here.
+  rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t*, int, const char*, const char*) {});
+  char errstr[512];
+  rd_kafka_t* rk =
+      rd_kafka_new(kind == KafkaClientKind::kProducer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, conf,
+                   errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return std::string(errstr);
+  }
+  // No group was joined: nothing to leave.
+  rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  return std::nullopt;
+}
+
 Result<rd_kafka_t*> NewKafkaClient(rd_kafka_type_t type,
                                    const std::map<std::string, std::string>& properties,
                                    const std::function<void(rd_kafka_conf_t*)>& configure) {

@@ -26,6 +26,10 @@ struct KafkaSinkOptions {
   std::map<std::string, std::string> properties;  // librdkafka producer properties
 };
 
+// The librdkafka properties KafkaSink::Open configures: iocstream's producer settings
+// (idempotent, lz4, short linger, large batches) with options.properties over them.
+[[nodiscard]] std::map<std::string, std::string> SinkProperties(const KafkaSinkOptions& options);
+
 struct OutgoingMessage {
   std::string topic;
   std::string key;

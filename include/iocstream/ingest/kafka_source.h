@@ -105,6 +105,18 @@ struct KafkaSourceOptions {
 [[nodiscard]] std::optional<std::string> CheckKafkaProperty(const std::string& key,
                                                             const std::string& value);
 
+enum class KafkaClientKind { kConsumer, kProducer };
+
+// Whether librdkafka accepts `properties` together as the configuration of a client of `kind`:
+// nullopt if so, else its reason. Some of its rules join properties (max.poll.interval.ms at
+// least session.timeout.ms; acks=all with idempotence) and are checked only when a client is
+// created, which `run` does after it created its topics, in a message without the config file.
+// For configuration checks: creates such a client without brokers (bootstrap.servers is left
+// out, so it connects nowhere; its log lines are dropped) and destroys it at once, a few
+// milliseconds. Thread-safe.
+[[nodiscard]] std::optional<std::string> CheckKafkaClientProperties(
+    KafkaClientKind kind, const std::map<std::string, std::string>& properties);
+
 // Called on the polling thread during Poll when the group assigns or revokes partitions.
 struct RebalanceHandler {
   // Next offset to consume for a newly assigned partition; nullopt → auto.offset.reset.

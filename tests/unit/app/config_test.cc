@@ -339,6 +339,25 @@ TEST_F(ConfigTest, LeadingZerosAndBadKafkaPropertiesNameTheKey) {
   EXPECT_EQ(c->kafka.consumer.at("fetch.wait.max.ms"), "50");
 }
 
+// Values librdkafka accepts one by one but not together (max.poll.interval.ms below
+// session.timeout.ms; acks other than all with idempotence) were refused only when `run`
+// created its consumer, after its topics, as "kafka consumer: `max.poll.interval.ms`must be
+// >= `session.timeout.ms`": no file, no key (a user trial).
+TEST_F(ConfigTest, KafkaPropertiesRefusedTogetherNameTheFileAndTheKey) {
+  ExpectRefused("kafka", "  consumer:\n    max.poll.interval.ms: 1000\n",
+                {"iocstream.yaml: kafka.consumer.max.poll.interval.ms: librdkafka refuses the "
+                 "consumer properties together: ",
+                 "session.timeout.ms"});
+  ExpectRefused("kafka", "  producer:\n    acks: 1\n",
+                {"iocstream.yaml: kafka.producer.acks: librdkafka refuses the producer properties "
+                 "together: "});
+  ExpectRefused("kafka", "  consumer:\n    max.poll.interval.ms: abc\n",
+                {"iocstream.yaml: kafka.consumer.max.poll.interval.ms: librdkafka refuses 'abc'"});
+  auto c = LoadWithSection(
+      "kafka", "  consumer:\n    max.poll.interval.ms: 60000\n  producer:\n    acks: all\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+}
+
 // Pass-through properties overrode those iocstream sets itself: enable.auto.commit broke
 // exactly-once silently, group.id contradicted kafka.group_id (found by a helper).
 TEST_F(ConfigTest, PropertiesIocstreamSetsAreRefusedInThePassThrough) {
