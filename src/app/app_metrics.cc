@@ -228,10 +228,9 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
                             .count();
     if (max_past_event_ms > 0) {
       out.push_back(Single("iocstream_event_time_lag_seconds",
-                           "Wall clock minus the newest event time applied that was not ahead "
-                           "of the wall clock (an event dated ahead, accepted up to "
-                           "timers.max_time_ahead, does not hide the lag; "
-                           "iocstream_max_event_time_seconds shows it).",
+                           "Wall clock minus the newest event time applied, each capped at "
+                           "the wall clock when it was applied (an event dated ahead counts as "
+                           "of its arrival; iocstream_max_event_time_seconds shows its time).",
                            kGauge, static_cast<double>(now_ms - max_past_event_ms) / 1000.0));
     }
     out.push_back(Single("iocstream_max_event_time_seconds",

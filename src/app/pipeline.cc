@@ -368,10 +368,11 @@ Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
     if (!stored || !*stored) continue;  // none yet (a read failure is the next event's to say)
     const int64_t newest = ToEpochMillis(**stored + options_.allowed_lateness);
     RaiseTo(probe_.max_event_time_ms, newest);
-    // Dated ahead of now: the lag's base waits for an event that is not.
-    if (newest <=
-        ToEpochMillis(std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now())))
-      RaiseTo(probe_.max_past_event_time_ms, newest);
+    // Capped at now, as each event's time is when applied (PipelineProbe): one dated ahead
+    // left the partition out, and the lag came from other partitions' older events.
+    const int64_t now_ms =
+        ToEpochMillis(std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()));
+    RaiseTo(probe_.max_past_event_time_ms, std::min(newest, now_ms));
   }
   return LoadAggregatesOf(partitions);
 }
@@ -1315,7 +1316,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     }
     const int64_t event_ms = ToEpochMillis(event.occurred_at);
     RaiseTo(probe_.max_event_time_ms, event_ms);
-    if (event.occurred_at <= wall_now) RaiseTo(probe_.max_past_event_time_ms, event_ms);
+    RaiseTo(probe_.max_past_event_time_ms, std::min(event_ms, ToEpochMillis(wall_now)));
     QueueAlerts(alerts_, wall_now);
     EndChange(*entry);
   }

@@ -207,9 +207,11 @@ struct PipelineProbe {
   std::atomic<uint64_t> batches{0};  // commits that wrote a batch
   std::array<std::atomic<uint64_t>, kCommitTriggerCount> commits_by_trigger{};  // of those
   std::atomic<int64_t> max_event_time_ms{0};
-  // The newest event time applied that was not ahead of the wall clock when applied: the
-  // event-time lag's base, which an event dated ahead (a publisher's clock or year wrong,
-  // accepted up to timers.max_time_ahead) would otherwise turn negative for as long.
+  // The newest event time applied, each capped at the wall clock when it was applied (after a
+  // restart, the stored newest capped at the restart): the event-time lag's base. An event
+  // dated ahead (a publisher's clock a few seconds fast, or a wrong year accepted up to
+  // timers.max_time_ahead) counts as of its arrival: it neither turns the lag negative nor,
+  // skipped, leaves a live stream looking stalled.
   std::atomic<int64_t> max_past_event_time_ms{0};
   // Estimated bytes of the dossier cache (dirty entries included), as of the last poll batch.
   std::atomic<uint64_t> dossier_cache_bytes{0};
