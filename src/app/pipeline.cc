@@ -661,15 +661,14 @@ bool Pipeline::LogRateLimit::Admit(uint64_t& unlogged_before) {
 }
 
 void Pipeline::QueueAlerts(std::vector<AlertIntent>& alerts, Instant wall_now) {
-  // The encoded alert's size, less its codes' lengths (interned, read only to encode).
-  constexpr size_t kAlertBytes = 3 + 5 + 3 * 8 + 1;
   for (AlertIntent& a : alerts) {
     CountUp(probe_.alerts_by_kind[static_cast<size_t>(a.kind)], 1);
     if (a.kind == AlertKind::kDeadlineBreached &&
         wall_now - a.due_at <= LiveBreachWindow(options_.allowed_lateness)) {
       CountUp(probe_.breaches_detected_live, 1);
     }
-    outbox_bytes_ += kAlertBytes + a.alert_id.size() + a.dossier_id.size();
+    // What it holds until the commit is built: the entry and its two strings' buffers.
+    outbox_bytes_ += sizeof(OutboxEntry) + HeapBytes(a.alert_id) + HeapBytes(a.dossier_id);
     outbox_.emplace_back(std::move(a));
   }
   alerts.clear();
@@ -1266,7 +1265,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       m.key = std::move(cut.key);
       m.value = std::move(cut.value);
       outbox_.emplace_back(alert::EncodeOutboxMessage(m));
-      outbox_bytes_ += std::get<std::string>(outbox_.back()).size();
+      outbox_bytes_ += sizeof(OutboxEntry) + std::get<std::string>(outbox_.back()).size();
       CountUp(probe_.dead_lettered, 1);
       CountUp(probe_.dead_lettered_by_reason[static_cast<size_t>(err.reason)], 1);
       consumed(next_offset_slot(rec), i, done);
