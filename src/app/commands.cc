@@ -1515,6 +1515,14 @@ int RunSimulate(const SimulateOptions& options) {
   if (options.topic) message.topic = *options.topic;
   std::optional<Instant> first;
   Instant last{};
+  // iocstream's event_time_ahead rule (Pipeline::TimeAhead) on the stream as `replay`
+  // partitions it: an event more than timers.max_time_ahead after both its partition's newest
+  // event and the wall clock is dead-lettered there, which a thin tail (a long --tail-days,
+  // few dossiers over many days) may bring. Counted, and the summary warns.
+  const int32_t partitions = std::max<int32_t>(1, config->replay_partitions);
+  std::vector<Instant> newest(static_cast<size_t>(partitions), Instant::min());
+  const Instant wall = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+  uint64_t ahead = 0;
   const auto began = std::chrono::steady_clock::now();
   auto last_flush = began;
   bool stopped = false;
@@ -1528,6 +1536,15 @@ int RunSimulate(const SimulateOptions& options) {
     const Instant t = event.event.occurred_at;
     if (!first || t < *first) first = t;
     last = std::max(last, t);
+    if (config->max_time_ahead > Millis(0)) {
+      Instant& partition_newest =
+          newest[static_cast<size_t>(Pipeline::HashPartition(event.event.dossier_id, partitions))];
+      if (t > std::max(partition_newest, wall) + config->max_time_ahead) {
+        ++ahead;
+      } else {
+        partition_newest = std::max(partition_newest, t);
+      }
+    }
     if (file != nullptr) {
       std::string payload = EncodeEvent(event.event);
       payload.push_back('\n');
@@ -1569,11 +1586,13 @@ int RunSimulate(const SimulateOptions& options) {
     by_type += std::string(ToString(static_cast<EventType>(i))) + " " + std::to_string(n);
   }
   if (by_type.empty()) by_type = "none";
-  // Dossiers whose last events fall after the stream's end (--tail-days) stay open.
+  // Dossiers with events after the stream's end (--tail-days): most stay open, some only
+  // miss their result's return or a redelivery.
   const std::string open_at_end = stats.open_at_end == 0
                                       ? std::string()
                                       : "; " + std::to_string(stats.open_at_end) +
-                                            " dossiers still open at the stream's end (" +
+                                            (stats.open_at_end == 1 ? " dossier" : " dossiers") +
+                                            " cut short by the stream's end (" +
                                             std::to_string(stats.events_after_end) +
                                             " later events not emitted)";
   std::fprintf(to_stdout ? stderr : stdout,
@@ -1588,6 +1607,14 @@ int RunSimulate(const SimulateOptions& options) {
                file != nullptr ? "written to" : "published to", destination.c_str(), seconds,
                seconds > 0 ? static_cast<double>(stats.events) / seconds : 0.0,
                stopped ? " (stopped early)" : "");
+  if (ahead > 0) {
+    spdlog::warn(
+        "{} events are dated more than timers.max_time_ahead ({} s) after both the newest "
+        "earlier event of their partition (of {}, as replay partitions them) and the wall clock: "
+        "replay and run dead-letter them as event_time_ahead (a thin tail: use a shorter "
+        "--tail-days, or more --dossiers over fewer --days)",
+        ahead, config->max_time_ahead.count() / 1000, partitions);
+  }
   if (stopped) {
     // As replay says it: on the log too, where a stop is looked for (the summary line goes
     // to standard output, or to standard error with --ndjson -).

@@ -83,8 +83,8 @@ struct SimulatorOptions {
   Instant start = FromEpochMillis(1767546000000);  // 2026-01-05T00:00:00+07:00, a Monday
   int days = 90;  // dossiers are submitted on `days` local days from start's local date
   // The stream ends at local midnight `tail_days` days after the last day of submissions:
-  // events due later are not emitted, and their dossiers stay open, as in an export taken
-  // that day (SimulatorStats::open_at_end). Without an end, a late 250-working-day procedure
+  // events due later are not emitted, as in an export taken that day; most of their dossiers
+  // stay open (SimulatorStats::open_at_end). Without an end, a late 250-working-day procedure
   // ran 18 months, its last events alone months after the rest of the stream, and iocstream
   // dead-letters an event more than timers.max_time_ahead (180 days by default) ahead of both
   // the wall clock and its partition's newest event. 90 days after the submissions, every
@@ -151,7 +151,8 @@ struct SimulatorStats {
   uint64_t out_of_order = 0;
   size_t max_pending = 0;  // high-water mark of the queue of future events
   // When the stream has ended (Next returned false): the dossiers with events after its end
-  // (SimulatorOptions::tail_days), still open, and those events (duplicates included).
+  // (SimulatorOptions::tail_days; most still open, some only miss their result's return or a
+  // redelivery), and those events (duplicates included).
   uint64_t open_at_end = 0;
   uint64_t events_after_end = 0;
   std::vector<SimulatorUnitTally> units;  // indexed like SimulatorInputs::units

@@ -104,6 +104,29 @@ TEST(CliTest, SimulateRefusesNumbersOutOfRange) {
   }
 }
 
+// A thin stream (200 dossiers over ten years) has events more than timers.max_time_ahead
+// after both their partition's newest earlier event and today: simulate counts them and warns,
+// and replay dead-letters exactly those (a QA trial found long tails dead-lettered silently).
+TEST(CliTest, SimulateWarnsOfTheEventsReplayWouldDeadLetter) {
+  TempDir dir;
+  const std::string config = SourceDir() + "/config/iocstream.yaml";
+  const std::string file = dir / "thin.ndjson";
+  const CommandResult sim = RunIocstream({"simulate", "--config", config, "--ndjson", file,
+                                          "--dossiers", "200", "--days", "3650", "--no-progress"},
+                                         std::chrono::seconds(60));
+  ASSERT_EQ(sim.exit_code, 0) << sim.err;
+  const std::regex warned(R"((\d+) events are dated more than timers\.max_time_ahead)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(sim.err, m, warned)) << sim.err;
+  const std::string ahead = m[1];
+  EXPECT_NE(ahead, "0");
+  const CommandResult replay = RunIocstream(
+      {"replay", "--config", config, "--state-dir", dir / "state", file}, std::chrono::seconds(60));
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_NE(replay.out.find("+ dead-lettered " + ahead + ";"), std::string::npos) << ahead << "\n"
+                                                                                  << replay.out;
+}
+
 // Simulated dossiers published to a live events topic would enter its state and KPIs for
 // good: without --ndjson or --topic, simulate refuses (it published to kafka.events_topic),
 // before any broker is asked; and it takes one destination, not both.
