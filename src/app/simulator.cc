@@ -181,7 +181,13 @@ class CsvTable {
     }
     errno = 0;
     std::ifstream in(path);
-    if (!in) return IoError("cannot read " + path + ": " + std::strerror(errno));
+    if (!in) {
+      // A missing table is bad input (exit 1), as a missing replay file is; others, I/O.
+      const int error = errno;
+      std::string message = "cannot read " + path + ": " + std::strerror(error);
+      if (error == ENOENT) return Error{ErrorCode::kNotFound, std::move(message)};
+      return IoError(std::move(message));
+    }
     CsvTable t;
     t.path_ = path;
     std::string line;

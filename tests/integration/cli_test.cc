@@ -127,6 +127,20 @@ TEST(CliTest, SimulateWarnsOfTheEventsReplayWouldDeadLetter) {
                                                                                   << replay.out;
 }
 
+// A missing --units or --procedure-pools file is bad input (exit 1), as a missing replay file
+// is; it exited 2, a runtime failure, which a supervisor retries (a QA trial).
+TEST(CliTest, SimulateTakesAMissingTableAsBadInput) {
+  TempDir dir;
+  const std::string config = SourceDir() + "/config/iocstream.yaml";
+  for (const char* flag : {"--units", "--procedure-pools"}) {
+    const CommandResult r = RunIocstream(
+        {"simulate", "--config", config, "--ndjson", dir / "events.ndjson", flag, dir / "nope.csv"},
+        std::chrono::seconds(60));
+    EXPECT_EQ(r.exit_code, 1) << flag << ": " << r.err;
+    EXPECT_NE(r.err.find("nope.csv: No such file or directory"), std::string::npos) << r.err;
+  }
+}
+
 // Simulated dossiers published to a live events topic would enter its state and KPIs for
 // good: without --ndjson or --topic, simulate refuses (it published to kafka.events_topic),
 // before any broker is asked; and it takes one destination, not both.
