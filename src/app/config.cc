@@ -585,6 +585,12 @@ Result<Config> LoadConfig(const std::string& path) {
   }
   Config c;
   c.path = path;
+  if (root.IsNull()) {
+    // An empty file (or only comments): said as such, not as a wrong type.
+    return InvalidArgument(path +
+                           ": the file is empty; a config is a mapping of sections (kafka, "
+                           "state, calendar...): start from config/iocstream.yaml");
+  }
   if (!root.IsMap()) return err("(top level)", "expected a mapping");
   try {
     if (Status s = Load(root, fs::absolute(path).parent_path(), c, err); !s) return s.error();

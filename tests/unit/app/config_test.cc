@@ -117,6 +117,24 @@ TEST_F(ConfigTest, AKeyGivenTwiceIsRefused) {
                 {"sla", "given twice"});
 }
 
+// An empty config file (or one of comments only) is said to be empty, not "(top level):
+// expected a mapping" (a QA trial).
+TEST_F(ConfigTest, AnEmptyFileIsSaidToBeEmpty) {
+  const std::string path = (dir_ / "iocstream.yaml").string();
+  for (const char* text : {"", "# nothing yet\n"}) {
+    std::ofstream(path) << text;
+    auto c = LoadConfig(path);
+    ASSERT_FALSE(c.has_value()) << text;
+    EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(c.error().message.find(path + ": the file is empty"), std::string::npos)
+        << c.error().message;
+  }
+  std::ofstream(path) << "- a list\n";
+  auto c = LoadConfig(path);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("expected a mapping"), std::string::npos) << c.error().message;
+}
+
 // A directory where a file is expected is refused by its key (a QA trial: the calendar's was
 // reported later, by its path alone, as the rules loaded).
 TEST_F(ConfigTest, ADirectoryGivenForACalendarOrCatalogFileNamesTheKey) {
