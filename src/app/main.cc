@@ -45,6 +45,24 @@ CLI::Validator DecimalIn(double lo, double hi) {
       "in [" + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]");
 }
 
+// A whole number in plain decimal digits within [lo, hi]. CLI::Range said "Value abc not in
+// range" of text that was no number at all, and a double range printed 1e+08, which the
+// integer option then failed to convert (a QA trial).
+CLI::Validator WholeIn(uint64_t lo, uint64_t hi) {
+  const std::string range = "[" + std::to_string(lo) + " - " + std::to_string(hi) + "]";
+  return CLI::Validator(
+      [lo, hi, range](std::string& text) -> std::string {
+        uint64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [at, ec] = std::from_chars(text.data(), end, value);
+        if (text.empty() || ec != std::errc() || at != end || value < lo || value > hi) {
+          return "not a whole number in " + range + ": " + text;
+        }
+        return {};
+      },
+      "in " + range);
+}
+
 // The soft limit of open files up to the hard one, as servers commonly do: RocksDB keeps its
 // table files open, and HTTP clients, Kafka connections and the logs take descriptors from the
 // same budget; systemd's default soft limit (1,024) is easy to reach. Best effort.
@@ -198,7 +216,7 @@ int main(int argc, char** argv) {
                       "procedures per unit level CSV (default: simulator/procedure-pools.csv "
                       "next to the config)");
   sim_cmd->add_option("--dossiers", sim.dossiers, "number of dossiers")
-      ->check(DecimalIn(1, 1e8))
+      ->check(WholeIn(1, 100000000))
       ->capture_default_str();
   sim_cmd->add_option("--seed", sim.seed, "random seed (same seed, same events)")
       ->check(
@@ -216,13 +234,13 @@ int main(int argc, char** argv) {
   sim_cmd->add_option("--start", sim.start, "first day of submissions (RFC 3339, local date)")
       ->capture_default_str();
   sim_cmd->add_option("--days", sim.days, "days of submissions")
-      ->check(CLI::Range(1, 36500))
+      ->check(WholeIn(1, 36500))
       ->capture_default_str();
   sim_cmd
       ->add_option("--tail-days", sim.tail_days,
                    "days the stream runs on after the last day of submissions; later events are "
-                   "not emitted and their dossiers stay open, as in an export taken that day")
-      ->check(CLI::Range(0, 36500))
+                   "not emitted (their dossiers cut short), as in an export taken that day")
+      ->check(WholeIn(0, 36500))
       ->capture_default_str();
   sim_cmd->add_option("--rate", sim.rate, "events per second (0 = as fast as possible)")
       ->check(DecimalIn(0, 1e9))
