@@ -363,16 +363,22 @@ Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
   // The event-time gauges start from the assigned partitions' stored clocks (a watermark is
   // the newest event time applied there minus the allowed lateness): a restart on a quiet
   // topic exported none until its next event, and Grafana showed no lag (a QA trial).
+  const int64_t now_ms =
+      ToEpochMillis(std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()));
+  // Whether the lag has a base yet (none before the first assignment since the start).
+  const bool lag_based = probe_.max_past_event_time_ms.load(std::memory_order_relaxed) > 0;
   for (const TopicPartition& tp : partitions) {
     auto stored = store_.GetWatermark(tp.partition);
     if (!stored || !*stored) continue;  // none yet (a read failure is the next event's to say)
     const int64_t newest = ToEpochMillis(**stored + options_.allowed_lateness);
     RaiseTo(probe_.max_event_time_ms, newest);
-    // Capped at now, as each event's time is when applied (PipelineProbe): one dated ahead
-    // left the partition out, and the lag came from other partitions' older events.
-    const int64_t now_ms =
-        ToEpochMillis(std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()));
-    RaiseTo(probe_.max_past_event_time_ms, std::min(newest, now_ms));
+    // A newest dated ahead is capped at now, as each event's time is when applied
+    // (PipelineProbe), but only for a base the process does not have yet: left out, the lag
+    // came from other partitions' older events after a restart; capped at every rebalance, it
+    // fell to 0 whenever another instance joined or left (QA trials).
+    if (newest <= now_ms || !lag_based) {
+      RaiseTo(probe_.max_past_event_time_ms, std::min(newest, now_ms));
+    }
   }
   return LoadAggregatesOf(partitions);
 }

@@ -655,6 +655,23 @@ TEST_F(PipelineTest, AnEventDatedAheadCountsForTheEventTimeLagAsOfItsArrival) {
     EXPECT_LT(gauges["iocstream_event_time_lag_seconds"], 1800.0 + 600);
     EXPECT_DOUBLE_EQ(gauges["iocstream_max_event_time_seconds"], ahead_s);
   }
+  {
+    // A rebalance later in a process whose events gave the lag a base: a partition whose
+    // stored newest event is ahead does not move it (it fell to 0 at every rebalance).
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}},
+                      options, probe);
+    const std::string other = Event("OTHER", EventType::kReceived, hour_ago.c_str(), due.c_str());
+    const std::vector<SourceRecord> records = {
+        SourceRecord{"events", PartitionId(1), Offset(0), Instant{}, {}, other}};
+    ASSERT_TRUE(pipeline.ProcessBatch(records, arrival).ok());
+    const std::vector<TopicPartition> assigned = {{"events", PartitionId(0)}};
+    ASSERT_TRUE(pipeline.OnAssigned(assigned).ok());
+    auto gauges = gauges_of(probe, aggregates);
+    EXPECT_GE(gauges["iocstream_event_time_lag_seconds"], 3600.0);  // the hour-old event's
+    EXPECT_LT(gauges["iocstream_event_time_lag_seconds"], 3600.0 + 600);
+  }
   // A restart: the partition's stored newest event is ahead, so the lag starts at 0.
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
