@@ -1516,10 +1516,12 @@ int RunSimulate(const SimulateOptions& options) {
   std::optional<Instant> first;
   Instant last{};
   // iocstream's event_time_ahead rule (Pipeline::TimeAhead) on the stream as `replay`
-  // partitions it: an event more than timers.max_time_ahead after both its partition's newest
-  // event and the wall clock is dead-lettered there, which a thin tail (a long --tail-days,
-  // few dossiers over many days) may bring. Counted, and the summary warns.
-  const int32_t partitions = std::max<int32_t>(1, config->replay_partitions);
+  // partitions it (with --topic: as the topic's kafka.partitions do): an event more than
+  // timers.max_time_ahead after both its partition's newest event and the wall clock is
+  // dead-lettered there, which a thin tail (a long --tail-days, few dossiers over many days) may
+  // bring. Counted, and the summary warns.
+  const int32_t partitions =
+      std::max<int32_t>(1, options.topic ? config->kafka.partitions : config->replay_partitions);
   std::vector<Instant> newest(static_cast<size_t>(partitions), Instant::min());
   const Instant wall = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
   uint64_t ahead = 0;
@@ -1610,10 +1612,12 @@ int RunSimulate(const SimulateOptions& options) {
   if (ahead > 0) {
     spdlog::warn(
         "{} events are dated more than timers.max_time_ahead ({} s) after both the newest "
-        "earlier event of their partition (of {}, as replay partitions them) and the wall clock: "
+        "earlier event of their partition (one of {}, {}) and the wall clock: "
         "replay and run dead-letter them as event_time_ahead (a thin tail: use a shorter "
-        "--tail-days, or more --dossiers over fewer --days)",
-        ahead, config->max_time_ahead.count() / 1000, partitions);
+        "--tail-days, or more --dossiers over fewer --days; a stream dated months ahead of "
+        "today: an earlier --start)",
+        ahead, config->max_time_ahead.count() / 1000, partitions,
+        options.topic ? "kafka.partitions" : "replay.partitions");
   }
   if (stopped) {
     // As replay says it: on the log too, where a stop is looked for (the summary line goes
