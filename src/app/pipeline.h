@@ -846,14 +846,14 @@ class Pipeline {
   };
   RefireWatch refire_watch_;
   Timer fired_;  // the timer FireDue fires (its id's buffer reused from timer to timer)
-  // What one commit writes: gathered by Commit on the Pipeline's thread (the dossiers encoded,
-  // as their states change again right after), then sorted and put into a StateBatch by
-  // BuildBatch, on the writer thread with async_commit. Reused from commit to commit; with
-  // async_commit it belongs to the writer from Submit until AwaitWrite.
   // An outbox record of a commit: an encoded message (a dead letter), or an alert, encoded
   // where the batch is built (BuildBatch: the state-writer thread with async_commit, where the
   // encoding's reads of the alert's strings do not hold the pipeline thread up).
   using OutboxEntry = std::variant<std::string, AlertIntent>;
+  // What one commit writes: gathered by Commit on the Pipeline's thread (the dossiers encoded,
+  // as their states change again right after), then sorted and put into a StateBatch by
+  // BuildBatch, on the writer thread with async_commit. Reused from commit to commit; with
+  // async_commit it belongs to the writer from Submit until AwaitWrite.
   struct CommitJob {
     state::EncodedDossiers dossiers;
     // With async_commit, the entries whose states the writer encodes into `dossiers` first.
