@@ -1634,7 +1634,7 @@ int RunSimulate(const SimulateOptions& options) {
 
 void NoteStandardOutputWasClosed() { g_stdout_was_closed = true; }
 
-int FinishStandardOutput(int code) {
+int FinishStandardOutput(int code, const std::string& what) {
   errno = 0;
   const bool flushed = std::fflush(stdout) == 0;
   if (flushed && std::ferror(stdout) == 0) return code;
@@ -1642,7 +1642,7 @@ int FinishStandardOutput(int code) {
   if (error == EPIPE) return code == 0 ? kExitBrokenPipe : code;
   // A command that failed has said why; its summary lost on the way adds nothing.
   if (code != 0) return code;
-  return FailStandardOutput("the summary", flushed ? 0 : error);
+  return FailStandardOutput(what, flushed ? 0 : error);
 }
 
 }  // namespace iocstream::app

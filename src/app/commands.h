@@ -101,7 +101,8 @@ inline constexpr int kExitBrokenPipe = 141;
 
 // Flushes standard output once a command returned `code` (GNU's close_stdout): a summary that
 // could not be written fails a command that succeeded (message on stderr, exit 2), or ends it
-// with kExitBrokenPipe when the reader went away. Returns the process's exit code.
-int FinishStandardOutput(int code);
+// with kExitBrokenPipe when the reader went away. Returns the process's exit code. `what`
+// names the output in the message ("the summary", "the help").
+int FinishStandardOutput(int code, const std::string& what = "the summary");
 
 }  // namespace iocstream::app

@@ -282,7 +282,9 @@ int main(int argc, char** argv) {
     }
     // CLI11's own codes (105, 106, 109...) would be restarted by the service unit, which
     // spares only 1: a missing --config file restarted every 5 s.
-    return app.exit(e) == 0 ? 0 : kExitBadInput;
+    // --help and --version are written to stdout: a closed one fails them as any output.
+    if (app.exit(e) == 0) return FinishStandardOutput(0, "the help or version");
+    return kExitBadInput;
   }
   // Logs go to stderr: stdout carries summaries and exports.
   spdlog::set_default_logger(spdlog::stderr_color_mt("iocstream"));

@@ -349,6 +349,16 @@ TEST(CliTest, AClosedStdoutFailsTheExportAndWritesNothingIntoTheStore) {
   EXPECT_NE(replay.err.find("cannot write the summary to standard output: Bad file descriptor"),
             std::string::npos)
       << replay.err;
+  // So do --version and --help, which exited 0 with nothing written (a QA trial).
+  for (const char* flag : {"--version", "--help"}) {
+    const CommandResult shown = RunProgram(
+        "/bin/sh", {"-c", std::string("exec \"$0\" ") + flag + " >&-", IOCSTREAM_BINARY});
+    EXPECT_EQ(shown.exit_code, 2) << flag << ": " << shown.err;
+    EXPECT_NE(shown.err.find("cannot write the help or version to standard output: Bad file "
+                             "descriptor"),
+              std::string::npos)
+        << shown.err;
+  }
 }
 
 // Runs `iocstream args...` with stdout on a pipe whose reader has gone (`| head -1` once head
