@@ -236,6 +236,21 @@ std::string JoinedPropertyKey(const std::string& section,
     if (close == std::string::npos) break;
     const std::string quoted = reason.substr(open + 1, close - open - 1);
     if (given.count(quoted) > 0) return section + "." + quoted;
+    // librdkafka quotes a property by one of its names (max.in.flight for a file's
+    // max.in.flight.requests.per.connection: a QA trial); the others (CONFIGURATION.md).
+    static const std::array<std::pair<std::string_view, std::string_view>, 5> kAliases = {{
+        {"max.in.flight", "max.in.flight.requests.per.connection"},
+        {"linger.ms", "queue.buffering.max.ms"},
+        {"retries", "message.send.max.retries"},
+        {"acks", "request.required.acks"},
+        {"message.timeout.ms", "delivery.timeout.ms"},
+    }};
+    for (const auto& [a, b] : kAliases) {
+      const std::string_view other = quoted == a ? b : quoted == b ? a : std::string_view();
+      if (!other.empty() && given.count(std::string(other)) > 0) {
+        return section + "." + std::string(other);
+      }
+    }
     open = reason.find('`', close + 1);
   }
   return section;

@@ -369,6 +369,10 @@ TEST_F(ConfigTest, KafkaPropertiesRefusedTogetherNameTheFileAndTheKey) {
   ExpectRefused("kafka", "  producer:\n    acks: 1\n",
                 {"iocstream.yaml: kafka.producer.acks: librdkafka refuses the producer properties "
                  "together: "});
+  // librdkafka names max.in.flight.requests.per.connection by its alias, max.in.flight.
+  ExpectRefused("kafka", "  producer:\n    max.in.flight.requests.per.connection: 10\n",
+                {"iocstream.yaml: kafka.producer.max.in.flight.requests.per.connection: librdkafka "
+                 "refuses the producer properties together: "});
   ExpectRefused("kafka", "  consumer:\n    max.poll.interval.ms: abc\n",
                 {"iocstream.yaml: kafka.consumer.max.poll.interval.ms: librdkafka refuses 'abc'"});
   auto c = LoadWithSection(
