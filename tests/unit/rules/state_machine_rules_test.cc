@@ -48,6 +48,20 @@ class StateMachineRulesTest : public ::testing::Test {
     if (type == EventType::kReceived) e.procedure_code = "1.002856.000.00.00.H56";
     return e;
   }
+  // The transfer-step tests' dossier: received Mon 2 Mar 09:00, due Fri 20 Mar 17:00 (no other
+  // timer within their span), and its transfer to 000.00.15.H56 on Tue 3 Mar 09:00 with the
+  // step due at `step_due`.
+  static DossierEvent StepReceipt() {
+    DossierEvent e = Event("r", EventType::kReceived, "2026-03-02 09:00");
+    e.due_at = Local("2026-03-20 17:00");
+    return e;
+  }
+  static DossierEvent StepTransfer(const char* step_due) {
+    DossierEvent e = Event("t", EventType::kTransferred, "2026-03-03 09:00");
+    e.to_agency_code = "000.00.15.H56";
+    e.step_due_at = Local(step_due);
+    return e;
+  }
 
   DossierState Apply(const std::vector<DossierEvent>& events) const {
     std::optional<DossierState> s;
@@ -794,8 +808,7 @@ std::vector<std::string> Describe(const std::vector<AlertIntent>& alerts) {
 // completion's instant is breached (its timer fires before the event at that instant), one
 // due after it is not, and one already late at its transfer is breached from the transfer.
 TEST_F(StateMachineRulesTest, AStepBreachIsCountedInEveryArrivalOrder) {
-  DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
-  received.due_at = Local("2026-03-20 17:00");  // no other timer before the completion
+  const DossierEvent received = StepReceipt();
   const DossierEvent completed = Event("c", EventType::kCompleted, "2026-03-10 09:00");
   struct Case {
     const char* step_due;
@@ -806,9 +819,7 @@ TEST_F(StateMachineRulesTest, AStepBreachIsCountedInEveryArrivalOrder) {
        {Case{"2026-03-05 17:00", 1, "2026-03-05 17:00"},
         Case{"2026-03-10 09:00", 1, "2026-03-10 09:00"},
         Case{"2026-03-03 08:00", 1, "2026-03-03 09:00"}, Case{"2026-03-12 17:00", 0, ""}}) {
-    DossierEvent transfer = Event("t", EventType::kTransferred, "2026-03-03 09:00");
-    transfer.to_agency_code = "000.00.15.H56";
-    transfer.step_due_at = Local(c.step_due);
+    const DossierEvent transfer = StepTransfer(c.step_due);
     const std::vector<DossierEvent> events = {received, transfer, completed};
     const auto in_order_result = ApplyWithTimers(events, ctx_);
     const DossierState& in_order = in_order_result.first;
@@ -851,11 +862,8 @@ TEST_F(StateMachineRulesTest, AStepBreachIsCountedInEveryArrivalOrder) {
 // same alert, in every arrival order (the minimum of the ends counted none when the return
 // arrived before the completion, and one otherwise).
 TEST_F(StateMachineRulesTest, AReturnBeforeTheCompletionDoesNotEndTheStepBeforeIt) {
-  DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
-  received.due_at = Local("2026-03-20 17:00");
-  DossierEvent transfer = Event("t", EventType::kTransferred, "2026-03-03 09:00");
-  transfer.to_agency_code = "000.00.15.H56";
-  transfer.step_due_at = Local("2026-03-05 17:00");
+  const DossierEvent received = StepReceipt();
+  const DossierEvent transfer = StepTransfer("2026-03-05 17:00");
   const DossierEvent returned = Event("ret", EventType::kResultReturned, "2026-03-04 09:00");
   const DossierEvent completed = Event("c", EventType::kCompleted, "2026-03-10 09:00");
   const std::vector<DossierEvent> events = {received, transfer, returned, completed};
@@ -888,15 +896,9 @@ TEST_F(StateMachineRulesTest, AReturnBeforeTheCompletionDoesNotEndTheStepBeforeI
 // came after counts the breach, and one dated before the step deadline that arrives after the
 // step breach fired takes the count back (its alert was raised). Both end as in time order.
 TEST_F(StateMachineRulesTest, TheStepOfAFinishedDossierDoesNotDependOnTheClock) {
-  DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
-  received.due_at = Local("2026-03-20 17:00");
+  const DossierEvent received = StepReceipt();
   const DossierEvent completed = Event("c", EventType::kCompleted, "2026-03-10 09:00");
-  auto transfer = [](const char* step_due) {
-    DossierEvent e = Event("t", EventType::kTransferred, "2026-03-03 09:00");
-    e.to_agency_code = "000.00.15.H56";
-    e.step_due_at = Local(step_due);
-    return e;
-  };
+  const auto transfer = &StepTransfer;
   // Due Thu 5 Mar, completed Tue 10 Mar, the clock still at Wed 4 Mar when it arrives.
   const DossierEvent breached = transfer("2026-03-05 17:00");
   DossierState s = ApplyEvent(nullptr, received, PartitionId(0), ctx_).state;
@@ -932,11 +934,8 @@ TEST_F(StateMachineRulesTest, TheStepOfAFinishedDossierDoesNotDependOnTheClock) 
 // step held, not a new one: its breach counts once, whether the dossier was open (its timer
 // fired) or finished (counted as the transfer arrived late) when it came again.
 TEST_F(StateMachineRulesTest, AStepSentAgainIsBreachedOnce) {
-  DossierEvent received = Event("r", EventType::kReceived, "2026-03-02 09:00");
-  received.due_at = Local("2026-03-20 17:00");
-  DossierEvent transfer = Event("t", EventType::kTransferred, "2026-03-03 09:00");
-  transfer.to_agency_code = "000.00.15.H56";
-  transfer.step_due_at = Local("2026-03-05 17:00");
+  const DossierEvent received = StepReceipt();
+  const DossierEvent transfer = StepTransfer("2026-03-05 17:00");
   DossierEvent again = transfer;
   again.event_id = "t-again";
   const DossierEvent completed = Event("c", EventType::kCompleted, "2026-03-10 09:00");
