@@ -63,8 +63,8 @@ void Pipeline::AddChangelogMarkers(CommitJob& job) {
   job.group = options_.changelog->CaptureGroup();
 }
 
-Result<ChangelogSync> Pipeline::SyncWithChangelog(const TopicPartition& tp) {
-  auto sync = SyncPartition(tp);
+Result<ChangelogSync> Pipeline::SyncWithChangelog(const TopicPartition& tp, Instant wall_now) {
+  auto sync = SyncPartition(tp, wall_now);
   if (sync) {
     probe_.changelog_syncs[static_cast<size_t>(sync->action)].fetch_add(1);
     probe_.changelog_records_synced.fetch_add(sync->records);
@@ -72,7 +72,7 @@ Result<ChangelogSync> Pipeline::SyncWithChangelog(const TopicPartition& tp) {
   return sync;
 }
 
-Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
+Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp, Instant wall_now) {
   ChangelogSync out;
   StateChangelog* log = options_.changelog;
   if (log == nullptr) return out;
@@ -159,7 +159,9 @@ Result<ChangelogSync> Pipeline::SyncPartition(const TopicPartition& tp) {
 
   // Restore: every dossier of the changelog becomes the store's, through the cache (Update
   // moves its timers and aggregate counts from the store's version to this one).
-  if (Status s = OnAssigned(std::span<const TopicPartition>(&tp, 1)); !s) return s.error();
+  if (Status s = OnAssigned(std::span<const TopicPartition>(&tp, 1), wall_now); !s) {
+    return s.error();
+  }
   restoring_ = true;
   std::string marker_bytes;
   std::string id;

@@ -421,7 +421,7 @@ int RunLive(const RunOptions& options) {
     if (changelog && tp.topic == config.kafka.events_topic && !assign_error) {
       // The partition's state as its last owner left it (DESIGN.md "Scale-out").
       const auto started_sync = std::chrono::steady_clock::now();
-      auto sync = pipeline.SyncWithChangelog(tp);
+      auto sync = pipeline.SyncWithChangelog(tp, WallClockNow());
       if (!sync) {
         assign_error = sync.error();
         return std::nullopt;
@@ -463,7 +463,7 @@ int RunLive(const RunOptions& options) {
     readiness.Revoked(lost);
   };
   handler.assigned = [&](const std::vector<TopicPartition>& tps) {
-    if (Status s = pipeline.OnAssigned(tps); !s) assign_error = s.error();
+    if (Status s = pipeline.OnAssigned(tps, WallClockNow()); !s) assign_error = s.error();
     readiness.Assigned();
   };
   auto source = ingest::KafkaSource::Open(source_options, handler);

@@ -345,7 +345,7 @@ bool Pipeline::AnyWatermarkMoved() const {
                      [](const auto& w) { return w.second.moved; });
 }
 
-Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
+Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions, Instant wall_now) {
   if (Status s = AwaitWrite(); !s) return s;
   // Held partitions the group gave to another member (or to none) now leave the screens: their
   // owner shows them. The assigned ones are reloaded below, as any.
@@ -363,8 +363,7 @@ Status Pipeline::OnAssigned(std::span<const TopicPartition> partitions) {
   // The event-time gauges start from the assigned partitions' stored clocks (a watermark is
   // the newest event time applied there minus the allowed lateness): a restart on a quiet
   // topic exported none until its next event, and Grafana showed no lag (a QA trial).
-  const int64_t now_ms =
-      ToEpochMillis(std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()));
+  const int64_t now_ms = ToEpochMillis(wall_now);
   // Whether the lag has a base yet (none before the first assignment since the start).
   const bool lag_based = probe_.max_past_event_time_ms.load(std::memory_order_relaxed) > 0;
   for (const TopicPartition& tp : partitions) {

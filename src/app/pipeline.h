@@ -311,8 +311,10 @@ class Pipeline {
   [[nodiscard]] Status Restore();
 
   // Loads the aggregates of newly assigned partitions from the store, so that their counts
-  // continue where this store left them (a rebalance never loses or doubles counts).
-  [[nodiscard]] Status OnAssigned(std::span<const TopicPartition> partitions);
+  // continue where this store left them (a rebalance never loses or doubles counts), and
+  // starts the event-time gauges from their stored clocks; `wall_now` caps a stored newest
+  // event time dated ahead of it (PipelineProbe::max_past_event_time_ms).
+  [[nodiscard]] Status OnAssigned(std::span<const TopicPartition> partitions, Instant wall_now);
 
   // Processes `records` (in source order) and commits as the commit policy says (every batch
   // by default). `wall_now` drives wall-clock timers. A failed commit is fatal for this
@@ -415,7 +417,8 @@ class Pipeline {
   // Errors: the changelog's or the store's (a failed commit is fatal, as in ProcessBatch);
   // kCorruption for records of another layout or of another partition.
   // Implemented in changelog_sync.cc.
-  [[nodiscard]] Result<ChangelogSync> SyncWithChangelog(const TopicPartition& tp);
+  // `wall_now` as in OnAssigned.
+  [[nodiscard]] Result<ChangelogSync> SyncWithChangelog(const TopicPartition& tp, Instant wall_now);
   // Sets PipelineOptions::changelog and changelog_source_topic; call before the first commit.
   void SetChangelog(StateChangelog* changelog, std::string source_topic) {
     options_.changelog = changelog;
@@ -872,7 +875,8 @@ class Pipeline {
   };
   // The markers of a commit to the changelog: one per partition the commit changes.
   void AddChangelogMarkers(CommitJob& job);
-  Result<ChangelogSync> SyncPartition(const TopicPartition& tp);  // SyncWithChangelog's work
+  // SyncWithChangelog's work.
+  Result<ChangelogSync> SyncPartition(const TopicPartition& tp, Instant wall_now);
   bool restoring_ = false;  // commits of SyncWithChangelog: not written to the changelog
   std::vector<std::pair<PartitionId, std::string>> local_markers_;  // for the next commit
   uint64_t changelog_sequence_ = 0;

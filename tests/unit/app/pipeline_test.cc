@@ -261,7 +261,7 @@ TEST_F(PipelineTest, TheNewestEventTimeOfAssignedPartitionsSurvivesARestart) {
     aggregate::AggregateTable aggregates;
     Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}},
                       options, probe);
-    ASSERT_TRUE(pipeline.OnAssigned(all).ok());
+    ASSERT_TRUE(pipeline.OnAssigned(all, Instant{}).ok());
     ASSERT_TRUE(pipeline.ProcessBatch(records_, Instant{}).ok());
     ASSERT_TRUE(pipeline.Flush().ok());
     newest = probe.max_event_time_ms.load();
@@ -283,9 +283,9 @@ TEST_F(PipelineTest, TheNewestEventTimeOfAssignedPartitionsSurvivesARestart) {
                     probe);
   EXPECT_EQ(probe.max_event_time_ms.load(), 0);
   const std::vector<TopicPartition> one = {{"events", quiet->first}};
-  ASSERT_TRUE(pipeline.OnAssigned(one).ok());
+  ASSERT_TRUE(pipeline.OnAssigned(one, Instant{}).ok());
   EXPECT_EQ(probe.max_event_time_ms.load(), quiet->second);
-  ASSERT_TRUE(pipeline.OnAssigned(all).ok());
+  ASSERT_TRUE(pipeline.OnAssigned(all, Instant{}).ok());
   EXPECT_EQ(probe.max_event_time_ms.load(), newest);
 }
 
@@ -300,7 +300,7 @@ TEST_F(PipelineTest, PartitionsHeldThroughAnOutageKeepTheirCommittedCounts) {
                     probe);
   const std::vector<TopicPartition> all = {
       {"events", PartitionId(0)}, {"events", PartitionId(1)}, {"events", PartitionId(2)}};
-  ASSERT_TRUE(pipeline.OnAssigned(all).ok());
+  ASSERT_TRUE(pipeline.OnAssigned(all, Instant{}).ok());
   const size_t half = records_.size() / 2;
   ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).first(half), Instant{}).ok());
   ASSERT_TRUE(pipeline.Flush().ok());
@@ -318,7 +318,7 @@ TEST_F(PipelineTest, PartitionsHeldThroughAnOutageKeepTheirCommittedCounts) {
   EXPECT_FALSE(pipeline.HasPending());
 
   // The group gives this member partition 1 only: the others leave its counts.
-  ASSERT_TRUE(pipeline.OnAssigned(std::span(all).subspan(1, 1)).ok());
+  ASSERT_TRUE(pipeline.OnAssigned(std::span(all).subspan(1, 1), Instant{}).ok());
   EXPECT_TRUE(pipeline.HeldPartitions().empty());
   EXPECT_EQ(probe.partitions_held.load(), 0u);
   auto stored = store_->LoadAggregates();
@@ -347,7 +347,7 @@ TEST_F(PipelineTest, RevokeAndReassignKeepTheCounts) {
                     probe);
   const std::vector<TopicPartition> all = {
       {"events", PartitionId(0)}, {"events", PartitionId(1)}, {"events", PartitionId(2)}};
-  ASSERT_TRUE(pipeline.OnAssigned(all).ok());
+  ASSERT_TRUE(pipeline.OnAssigned(all, Instant{}).ok());
   const size_t half = records_.size() / 2;
   ASSERT_TRUE(pipeline.ProcessBatch(std::span(records_).first(half), Instant{}).ok());
   const auto before = aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot());
@@ -357,7 +357,7 @@ TEST_F(PipelineTest, RevokeAndReassignKeepTheCounts) {
                 .begin()
                 ->second[AggregateField::kReceived],
             before.begin()->second[AggregateField::kReceived]);
-  ASSERT_TRUE(pipeline.OnAssigned(std::span(all).first(2)).ok());
+  ASSERT_TRUE(pipeline.OnAssigned(std::span(all).first(2), Instant{}).ok());
   EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot()), before);
 
   // The rest of the stream lands on the restored counts: 60 received, 60 completed.
@@ -667,7 +667,7 @@ TEST_F(PipelineTest, AnEventDatedAheadCountsForTheEventTimeLagAsOfItsArrival) {
         SourceRecord{"events", PartitionId(1), Offset(0), Instant{}, {}, other}};
     ASSERT_TRUE(pipeline.ProcessBatch(records, arrival).ok());
     const std::vector<TopicPartition> assigned = {{"events", PartitionId(0)}};
-    ASSERT_TRUE(pipeline.OnAssigned(assigned).ok());
+    ASSERT_TRUE(pipeline.OnAssigned(assigned, now).ok());
     auto gauges = gauges_of(probe, aggregates);
     EXPECT_GE(gauges["iocstream_event_time_lag_seconds"], 3600.0);  // the hour-old event's
     EXPECT_LT(gauges["iocstream_event_time_lag_seconds"], 3600.0 + 600);
@@ -678,7 +678,7 @@ TEST_F(PipelineTest, AnEventDatedAheadCountsForTheEventTimeLagAsOfItsArrival) {
   Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}}, options,
                     probe);
   const std::vector<TopicPartition> assigned = {{"events", PartitionId(0)}};
-  ASSERT_TRUE(pipeline.OnAssigned(assigned).ok());
+  ASSERT_TRUE(pipeline.OnAssigned(assigned, now).ok());
   auto gauges = gauges_of(probe, aggregates);
   ASSERT_EQ(gauges.count("iocstream_event_time_lag_seconds"), 1u);
   EXPECT_GE(gauges["iocstream_event_time_lag_seconds"], 0.0);
