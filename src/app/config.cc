@@ -91,9 +91,14 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
   if (!v) return {};
   // What the value must be, with the key's own lower bound where it has one ("a whole number
   // >= 0" for a key that refuses 0 misled: a QA trial).
+  // Every message about a whole number names the key's range the same way ("8_080" and "017"
+  // got no range where "0x1F90" got one: a QA nit).
   std::string expected = TypeName<T>();
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-    if (range && range->low > 0) expected = "a whole number >= " + std::to_string(range->low);
+    if (range) {
+      expected = "a whole number from " + std::to_string(range->low) + " to " +
+                 std::to_string(range->high);
+    }
   }
   // `key:` or `key: ~` is YAML's null, which yaml-cpp reads as the string "null" (a state
   // directory named null) or refuses with the type's message: say what it is.
@@ -110,11 +115,8 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
       // YAML reads them as octal", which is wrong for them (a user trial with http.port).
       if (text.size() > digits + 1 && text[digits] == '0' &&
           std::isalpha(static_cast<unsigned char>(text[digits + 1])) != 0) {
-        const std::string decimal = range ? "a decimal whole number from " +
-                                                std::to_string(range->low) + " to " +
-                                                std::to_string(range->high)
-                                          : expected + " in decimal digits";
-        return err(section + "." + key, "expected " + decimal + ", got '" + text +
+        return err(section + "." + key, "expected " + expected + " in decimal digits, got '" +
+                                            text +
                                             "' (hexadecimal, octal and binary forms are not read)");
       }
       if (text.size() > digits + 1 && text[digits] == '0') {
@@ -139,7 +141,10 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
                                             std::to_string(bound) + ")");
       }
     }
-    return err(section + "." + key, "expected " + expected + ", got '" + YAML::Dump(v) + "'");
+    // YAML 1.1's digit separators, which yaml-cpp does not read.
+    const bool separated = v.IsScalar() && v.Scalar().find('_') != std::string::npos;
+    return err(section + "." + key, "expected " + expected + ", got '" + YAML::Dump(v) + "'" +
+                                        (separated ? " (digits only, without '_')" : ""));
   }
   if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
     if (range && out < range->low) {
