@@ -61,18 +61,18 @@ std::optional<std::string> DepartmentFilter(const HttpRequest& req) {
 
 // Whether `unit` holds a dossier transferred to it (its current_unit: the receiving unit of
 // its latest transfer, which alerts name as agency_code) in the partitions this instance
-// handles. Asked for a 404's message only: skipped when the code was never interned (no event
-// or stored dossier had it; Code::Find interns nothing), else a scan that stops at the first
-// such dossier (at worst a full one, as every /api/v1/overdue request makes). A failed scan
-// only loses the hint.
+// handles. Asked for a 404's message only: a scan that stops at the first such dossier (at
+// worst a full one, as every /api/v1/overdue request makes). A failed scan only loses the hint.
+// The unit is compared as text: it was first looked up as an interned code (Code::Find), but a
+// process interns a stored dossier's codes only as it reads the dossier, so after a restart the
+// hint was gone (an operator's trial).
 bool HoldsTransferredDossiers(const ApiContext& ctx, std::string_view unit) {
-  const std::optional<Code> code = Code::Find(unit);
-  if (!code || code->empty() || ctx.store == nullptr) return false;
+  if (unit.empty() || ctx.store == nullptr) return false;
   const std::optional<std::set<PartitionId>> owned =
       ctx.owned_partitions ? std::optional(ctx.owned_partitions()) : std::nullopt;
   bool found = false;
   const Status s = ctx.store->ForEachDossier([&](const DossierState& d) {
-    if (d.current_unit != *code || d.agency_code == *code) return true;
+    if (d.current_unit != unit || d.agency_code == unit) return true;
     if (owned && !owned->contains(d.partition)) return true;
     found = true;
     return false;
