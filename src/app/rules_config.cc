@@ -431,9 +431,11 @@ std::vector<std::string> CalendarCoverageWarnings(const CalendarCoverage& covera
   const std::string next = YearText(coverage.first_unloaded);
   const std::string end =
       rules::FormatDate((coverage.first_unloaded - std::chrono::years{1}) / December / 31);
-  const std::string fix = "add config/calendars/vn-" + next +
-                          ".yaml and list it under calendar.files once the government "
-                          "publishes the year's schedule";
+  // No path: the files may be in the source tree, an install's share/iocstream/calendars or
+  // the operator's own directory (an operator's trial was sent to a source-tree path).
+  const std::string fix = "write the year's file (vn-" + next +
+                          ".yaml, format in calendars/README.md) and list it under "
+                          "calendar.files once the government publishes the year's schedule";
   if (coverage.days_left <= std::chrono::days{0}) {
     out.push_back("calendar: no file loaded for the current year " + next + " (local date " +
                   rules::FormatDate(today) + "): deadlines after " + end +
@@ -447,12 +449,13 @@ std::vector<std::string> CalendarCoverageWarnings(const CalendarCoverage& covera
   if (!coverage.gaps.empty()) {
     std::string years;
     for (const auto y : coverage.gaps) years += (years.empty() ? "" : ", ") + YearText(y);
-    out.push_back(
-        "calendar: no file loaded for " + years + " although " + YearText(*coverage.first_loaded) +
-        " and " + YearText(*coverage.last_loaded) + " are: deadlines in " +
-        (coverage.gaps.size() == 1 ? "that year" : "those years") +
-        " skip no holiday: add config/calendars/vn-" + YearText(coverage.gaps.front()) + ".yaml" +
-        (coverage.gaps.size() == 1 ? "" : " etc.") + " and list it under calendar.files");
+    out.push_back("calendar: no file loaded for " + years + " although " +
+                  YearText(*coverage.first_loaded) + " and " + YearText(*coverage.last_loaded) +
+                  " are: deadlines in " +
+                  (coverage.gaps.size() == 1 ? "that year" : "those years") +
+                  " skip no holiday: write the year's file (vn-" + YearText(coverage.gaps.front()) +
+                  ".yaml" + (coverage.gaps.size() == 1 ? "" : " etc.") +
+                  ", format in calendars/README.md) and list it under calendar.files");
   }
   return out;
 }

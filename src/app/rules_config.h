@@ -78,9 +78,9 @@ inline constexpr std::chrono::days kCalendarCoverageWarningDays{92};
 // - the years end within kCalendarCoverageWarningDays of `today`, or today's year is not
 //   loaded: names the first unloaded year, the last loaded date and the consequence, e.g.
 //   "calendar: no file loaded for 2027: the loaded years end on 2026-12-31, in 28 days
-//   (local date 2026-12-04); deadlines after 2026-12-31 skip no holiday: add
-//   config/calendars/vn-2027.yaml and list it under calendar.files once the government
-//   publishes the year's schedule";
+//   (local date 2026-12-04); deadlines after 2026-12-31 skip no holiday: write the year's
+//   file (vn-2027.yaml, format in calendars/README.md) and list it under calendar.files once
+//   the government publishes the year's schedule";
 // - gaps: the years missing between loaded ones.
 [[nodiscard]] std::vector<std::string> CalendarCoverageWarnings(const CalendarCoverage& coverage,
                                                                 std::chrono::year_month_day today);

@@ -181,9 +181,9 @@ TEST_F(ReloadTest, ReloadWarnsWhenNextYearHasNoCalendarFile) {
   ASSERT_EQ(december.warnings.size(), 1u);
   EXPECT_EQ(december.warnings[0],
             "calendar: no file loaded for 2027: the loaded years end on 2026-12-31, in 28 days "
-            "(local date 2026-12-04); deadlines after 2026-12-31 skip no holiday: add "
-            "config/calendars/vn-2027.yaml and list it under calendar.files once the government "
-            "publishes the year's schedule");
+            "(local date 2026-12-04); deadlines after 2026-12-31 skip no holiday: write the "
+            "year's file (vn-2027.yaml, format in calendars/README.md) and list it under "
+            "calendar.files once the government publishes the year's schedule");
   EXPECT_EQ(ReloadOutcomeJson(december)["warnings"][0], december.warnings[0]);
 }
 

@@ -225,22 +225,22 @@ TEST(CalendarCoverageTest, WarningsFromOctoberOfTheLastLoadedYear) {
   EXPECT_EQ(warnings(Ymd(2026, 12, 4)),
             std::vector<std::string>{
                 "calendar: no file loaded for 2027: the loaded years end on 2026-12-31, in 28 "
-                "days (local date 2026-12-04); deadlines after 2026-12-31 skip no holiday: add "
-                "config/calendars/vn-2027.yaml and list it under calendar.files once the "
-                "government publishes the year's schedule"});
+                "days (local date 2026-12-04); deadlines after 2026-12-31 skip no holiday: write "
+                "the year's file (vn-2027.yaml, format in calendars/README.md) and list it under "
+                "calendar.files once the government publishes the year's schedule"});
   EXPECT_EQ(warnings(Ymd(2027, 1, 5)),
             std::vector<std::string>{
                 "calendar: no file loaded for the current year 2027 (local date 2027-01-05): "
-                "deadlines after 2026-12-31 skip no holiday: add config/calendars/vn-2027.yaml "
-                "and list it under calendar.files once the government publishes the year's "
-                "schedule"});
+                "deadlines after 2026-12-31 skip no holiday: write the year's file "
+                "(vn-2027.yaml, format in calendars/README.md) and list it under calendar.files "
+                "once the government publishes the year's schedule"});
 
   const auto gap = Years({2025, 2027});
   EXPECT_EQ(CalendarCoverageWarnings(CalendarCoverageOf(gap, Ymd(2025, 3, 1)), Ymd(2025, 3, 1)),
             std::vector<std::string>{
                 "calendar: no file loaded for 2026 although 2025 and 2027 are: deadlines in that "
-                "year skip no holiday: add config/calendars/vn-2026.yaml and list it under "
-                "calendar.files"});
+                "year skip no holiday: write the year's file (vn-2026.yaml, format in "
+                "calendars/README.md) and list it under calendar.files"});
   const auto gaps = Years({2025, 2028});
   const auto both =
       CalendarCoverageWarnings(CalendarCoverageOf(gaps, Ymd(2025, 12, 1)), Ymd(2025, 12, 1));
