@@ -211,10 +211,10 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   sim_cmd->add_option("--units", sim.units_path,
                       "calibration units CSV (default: simulator/phu-tho-units.csv next to the "
-                      "config)");
+                      "config, or in the folder above it)");
   sim_cmd->add_option("--procedure-pools", sim.pools_path,
                       "procedures per unit level CSV (default: simulator/procedure-pools.csv "
-                      "next to the config)");
+                      "next to the config, or in the folder above it)");
   sim_cmd->add_option("--dossiers", sim.dossiers, "number of dossiers")
       ->check(WholeIn(1, 100000000))
       ->capture_default_str();
