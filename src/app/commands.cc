@@ -471,6 +471,7 @@ int RunLive(const RunOptions& options) {
   ingest::KafkaSource& consumer = **source;
   consumer_ptr = &consumer;
   const int events_partitions = consumer.SubscribedPartitionCount();  // 0: unknown
+  pipeline.SetKeyedPartitions(events_partitions);
   if (events_partitions > 0) {
     if (Status s = CheckStatePartitions(
             *runtime.store, config.state.dir, events_partitions,

@@ -1025,6 +1025,20 @@ void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent&
                more);
 }
 
+std::optional<DecodeError> Pipeline::WrongPartition(const DossierEvent& event,
+                                                    PartitionId partition) const {
+  if (options_.keyed_partitions <= 0 || options_.hash_partitions > 0) return std::nullopt;
+  const int32_t home = HashPartition(event.dossier_id, options_.keyed_partitions);
+  if (home == partition.value()) return std::nullopt;
+  return DecodeError{
+      DecodeErrorReason::kWrongPartition,
+      fmt::format("key: '{}' belongs to partition {} of the topic's {} under Kafka's default "
+                  "partitioner for keyed records (murmur2), where iocstream keeps the dossier's "
+                  "state, not to partition {}: publish with that partitioner (librdkafka-based "
+                  "clients default to another: set partitioner=murmur2_random)",
+                  event.dossier_id, home, options_.keyed_partitions, partition.value())};
+}
+
 std::optional<DecodeError> Pipeline::TimeAhead(const DossierEvent& event, PartitionId partition,
                                                Instant watermark, Instant wall_now) const {
   if (options_.max_time_ahead <= Millis(0)) return std::nullopt;
@@ -1225,7 +1239,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       // now), so that the first event behind it is late data too and gets the allowed
       // lateness. (Instant::min() before the partition's first event: no event is behind it.)
       watermark = LoadWatermark(p);
-      std::optional<DecodeError> refused = TimeAhead(*d, p, watermark->second.watermark, wall_now);
+      std::optional<DecodeError> refused = WrongPartition(*d, rec.partition);
+      if (!refused) refused = TimeAhead(*d, p, watermark->second.watermark, wall_now);
       event_id_hash = rules::EventIdHash(d->event_id);
       if (!refused && entry_of[i]->current &&
           rules::EventIdReused(*entry_of[i]->current, *d, event_id_hash)) {

@@ -59,6 +59,10 @@ struct PipelineOptions {
   // producer's murmur2 hash of the dossier id, as `import` publishes them, so a file replay
   // and a Kafka replay of the same events build the same state. 0: use the record's partition.
   int32_t hash_partitions = 0;
+  // Kafka sources (`run`): the events topic's partition count. A record whose key hashes to
+  // another partition (HashPartition: Kafka's default partitioner for keyed records) is
+  // dead-lettered as wrong_partition. 0: not checked (file sources, an unknown count).
+  int32_t keyed_partitions = 0;
   size_t timer_scan_chunk = 4096;
   // How far past the clock each partition's timer head reads the store (and so which new
   // timers it must hold, in an ordered set): timers due later stay in the store until the
@@ -186,7 +190,7 @@ struct PipelineProbe {
   std::array<std::atomic<uint64_t>, kNoDeadlineReasonCount> received_without_deadline{};
   std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> dead_lettered{0};
-  std::array<std::atomic<uint64_t>, 16> dead_lettered_by_reason{};
+  std::array<std::atomic<uint64_t>, kDecodeErrorReasonCount> dead_lettered_by_reason{};
   // Blank records skipped (PipelineOptions::skip_blank_records: blank lines of files; always
   // 0 otherwise).
   std::atomic<uint64_t> blank_skipped{0};
@@ -235,7 +239,6 @@ struct PipelineProbe {
   std::array<std::atomic<uint64_t>, kPipelineWaitCount> wait_ns{};
 };
 
-static_assert(kDecodeErrorReasonCount <= 16, "PipelineProbe::dead_lettered_by_reason");
 static_assert(rules::kEventConflictCount <= 4, "PipelineProbe::conflicting_by_kind");
 
 // Adds `ns` nanoseconds to `probe`'s wait_ns of `wait`.
@@ -419,6 +422,8 @@ class Pipeline {
   // Implemented in changelog_sync.cc.
   // `wall_now` as in OnAssigned.
   [[nodiscard]] Result<ChangelogSync> SyncWithChangelog(const TopicPartition& tp, Instant wall_now);
+  // Sets PipelineOptions::keyed_partitions; call before the first batch.
+  void SetKeyedPartitions(int32_t partitions) { options_.keyed_partitions = partitions; }
   // Sets PipelineOptions::changelog and changelog_source_topic; call before the first commit.
   void SetChangelog(StateChangelog* changelog, std::string source_topic) {
     options_.changelog = changelog;
@@ -657,6 +662,10 @@ class Pipeline {
   // The partition's entry in watermarks_, read from the store on first use (Instant::min():
   // none stored) and armed to fire the timers due at it.
   Watermarks::iterator LoadWatermark(PartitionId partition);
+  // The error that dead-letters `event`, a record of `partition`, as published to another
+  // partition than its key's (PipelineOptions::keyed_partitions), nullopt if it is not.
+  [[nodiscard]] std::optional<DecodeError> WrongPartition(const DossierEvent& event,
+                                                          PartitionId partition) const;
   // The error that dead-letters `event` as too far ahead in time (PipelineOptions::
   // max_time_ahead), nullopt if it is not; `watermark` is that of its `partition`.
   [[nodiscard]] std::optional<DecodeError> TimeAhead(const DossierEvent& event,

@@ -35,7 +35,8 @@ constexpr std::array<std::string_view, kDecodeErrorReasonCount> kReasonNames = {
     "too_many_pauses",
     "due_before_event",
     "conflicting_receipt",
-    "event_id_reused"};
+    "event_id_reused",
+    "wrong_partition"};
 
 // Known fields, in validation order (docs/event-contract.md lists them in the same order).
 enum Field : int {

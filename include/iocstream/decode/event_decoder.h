@@ -88,8 +88,14 @@ enum class DecodeErrorReason : uint8_t {
   // which the rules would skip as a duplicate. Not given by Decode: by the pipeline, before the
   // rules.
   kEventIdReused = 15,
+  // "wrong_partition": a Kafka record on another partition of the events topic than its key's
+  // under Kafka's default partitioner for keyed records (murmur2, as `import` publishes and
+  // `replay` places dossiers). Not given by Decode: by the pipeline under `run`, which knows the
+  // topic's partition count; applied, the dossier's events would be split between partitions
+  // (and instances), its timers held by a partition its later events never reach.
+  kWrongPartition = 16,
 };
-inline constexpr int kDecodeErrorReasonCount = 16;
+inline constexpr int kDecodeErrorReasonCount = 17;
 
 std::string_view ToString(DecodeErrorReason reason);
 // Inverse of ToString. nullopt for an unknown name.

@@ -1078,6 +1078,89 @@ TEST_F(PipelineTest, AnEventFarAheadOfTheClocksIsDeadLetteredAndLeavesTheWaterma
   EXPECT_EQ(ahead, 2u);
 }
 
+// A record on another partition than its key's under Kafka's default partitioner (a
+// librdkafka-based producer hashes keys with CRC32 by default) was applied: a dossier's events
+// split between partitions, its breach never fired, and two instances each counted half of it
+// (a QA trial). Under `run` (keyed_partitions: the topic's count) it is dead-lettered as
+// wrong_partition; file replays place dossiers themselves and are not checked.
+TEST_F(PipelineTest, ARecordOnAnotherPartitionThanItsKeysIsDeadLettered) {
+  constexpr int32_t kPartitions = 3;
+  const std::vector<std::string> ids = {"MX3-0", "MX3-1", "MX3-2", "MX3-3", "MX3-4", "MX3-5"};
+  std::map<int32_t, int64_t> next_offset;
+  std::vector<SourceRecord> records;
+  std::vector<std::string> payloads;
+  payloads.reserve(2 * ids.size());
+  for (const std::string& id : ids) {
+    payloads.push_back(
+        Event(id, EventType::kReceived, "2026-03-02T01:00:00Z", "2026-03-04T01:00:00Z"));
+    payloads.push_back(Event(id, EventType::kCompleted, "2026-03-03T01:00:00Z"));
+  }
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    const std::string& id = ids[i / 2];
+    const int32_t home = Pipeline::HashPartition(id, kPartitions);
+    // Each dossier's receipt on its partition, its completion on the next one.
+    const int32_t partition = i % 2 == 0 ? home : (home + 1) % kPartitions;
+    records.push_back(SourceRecord{"events", PartitionId(partition),
+                                   Offset(next_offset[partition]++), Instant{}, id, payloads[i]});
+  }
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.keyed_partitions = kPartitions;
+  {
+    PipelineProbe probe;
+    aggregate::AggregateTable aggregates;
+    Pipeline pipeline(*store_, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}},
+                      options, probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+    EXPECT_EQ(probe.consumed.load(), 12u);
+    EXPECT_EQ(probe.applied.load(), 6u);
+    EXPECT_EQ(probe.dead_lettered.load(), 6u);
+    EXPECT_EQ(probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kWrongPartition)]
+                  .load(),
+              6u);
+    for (const std::string& id : ids) {
+      auto d = store_->GetDossier(id);
+      ASSERT_TRUE(d.has_value() && d->has_value()) << id;
+      EXPECT_EQ((*d)->partition, PartitionId(Pipeline::HashPartition(id, kPartitions))) << id;
+      EXPECT_FALSE((*d)->completed_at.has_value()) << id;  // the completion is a dead letter
+    }
+    auto outbox = store_->ReadOutbox(100);
+    ASSERT_TRUE(outbox.has_value());
+    size_t wrong = 0;
+    const int32_t home = Pipeline::HashPartition("MX3-0", kPartitions);
+    const std::string detail =
+        "key: 'MX3-0' belongs to partition " + std::to_string(home) +
+        " of the topic's 3 under Kafka's default partitioner for keyed records (murmur2)";
+    for (const auto& entry : *outbox) {
+      if (entry.payload.find("wrong_partition") == std::string::npos) continue;
+      ++wrong;
+      if (entry.payload.find("'MX3-0'") != std::string::npos) {
+        EXPECT_NE(entry.payload.find(detail), std::string::npos) << entry.payload;
+      }
+    }
+    EXPECT_EQ(wrong, 6u);
+  }
+  // A file replay spreads dossiers over its partitions itself: nothing to check.
+  options.hash_partitions = kPartitions;
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  std::unique_ptr<state::StateStore> replay_store = OpenOtherStore("replay");
+  ASSERT_NE(replay_store, nullptr);
+  Pipeline pipeline(*replay_store, aggregates, rules::RulesContext{calendar_.get(), nullptr, {}},
+                    options, probe);
+  std::vector<SourceRecord> in_order;  // one file: partition 0 of the source, offsets in order
+  for (size_t i = 0; i < records.size(); ++i) {
+    in_order.push_back(records[i]);
+    in_order.back().partition = PartitionId(0);
+    in_order.back().offset = Offset(static_cast<int64_t>(i));
+  }
+  ASSERT_TRUE(pipeline.ProcessBatch(in_order, Instant{}).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_EQ(probe.applied.load(), 12u);
+  EXPECT_EQ(probe.dead_lettered.load(), 0u);
+}
+
 // A publisher resending supplement requests and receipts in a loop (each with a new id and a
 // new instant) grew the dossier's pause marks, and the work of each of its events, without
 // bound. Past rules::kMaxPauseMarks the next such event is dead-lettered (too_many_pauses);

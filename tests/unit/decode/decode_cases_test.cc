@@ -321,12 +321,14 @@ TEST(DecodeCaseTableTest, CoversEveryReasonAndEventType) {
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
     // too_many_codes needs the process's code pool full: code_limit_test covers it.
     // event_time_ahead needs a partition's event time, too_many_pauses, conflicting_receipt
-    // and event_id_reused a dossier's state: pipeline_test covers them.
+    // and event_id_reused a dossier's state, wrong_partition a topic's partition count:
+    // pipeline_test covers them.
     if (static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kTooManyCodes ||
         static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kEventTimeAhead ||
         static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kTooManyPauses ||
         static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kConflictingReceipt ||
-        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kEventIdReused) {
+        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kEventIdReused ||
+        static_cast<DecodeErrorReason>(i) == DecodeErrorReason::kWrongPartition) {
       continue;
     }
     const std::string reason(ToString(static_cast<DecodeErrorReason>(i)));
@@ -355,7 +357,8 @@ TEST(EventDecoderTest, ReasonNamesAreStable) {
                                                   "too_many_pauses",
                                                   "due_before_event",
                                                   "conflicting_receipt",
-                                                  "event_id_reused"};
+                                                  "event_id_reused",
+                                                  "wrong_partition"};
   ASSERT_EQ(expected.size(), static_cast<size_t>(kDecodeErrorReasonCount));
   for (int i = 0; i < kDecodeErrorReasonCount; ++i) {
     const auto reason = static_cast<DecodeErrorReason>(i);
