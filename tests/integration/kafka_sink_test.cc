@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app/outbox_relay.h"
@@ -92,6 +93,47 @@ TEST(KafkaSinkTest, TheRelaysPendingCountIsTheWholeOutbox) {
   EXPECT_EQ(probe.pending.load(), 0);
   EXPECT_EQ(probe.alerts_published.load(), 4500u);
   relay.Stop(Millis(1000));
+}
+
+// A relay is caught up only once it found the outbox empty: entries a stopped run left there
+// count too. It was caught up at once (no commit notified, none drained), and `run
+// --exit-when-caught-up` after a kill -9 exited 0 with 2,713 dead letters unsent (a QA trial).
+TEST(KafkaSinkTest, ARelayIsNotCaughtUpWhileAStoppedRunsEntriesWait) {
+  const std::string topic = UniqueName("relay-backlog");
+  CreateTopic(topic, 1);
+  TempDir dir;
+  state::StateStoreOptions store_options;
+  store_options.path = dir / "state";
+  auto store = state::StateStore::Open(store_options);
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  state::StateBatch batch = (*store)->NewBatch();
+  for (int i = 0; i < 4500; ++i) {
+    alert::OutboxMessage m;
+    m.kind = alert::OutboxKind::kAlert;
+    m.key = "D-" + std::to_string(i);
+    m.value = R"({"alert":)" + std::to_string(i) + "}";
+    batch.AppendOutbox(alert::EncodeOutboxMessage(m));
+  }
+  ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
+  alert::KafkaSinkOptions options;
+  options.bootstrap_servers = Bootstrap();
+  auto sink = alert::KafkaSink::Open(options);
+  ASSERT_TRUE(sink.has_value()) << sink.error().message;
+  app::RelayProbe probe;
+  app::KafkaOutboxRelay relay(**store, std::move(*sink), topic, topic + "-dlq", probe);
+  EXPECT_FALSE(relay.CaughtUp());
+  relay.Start();
+  for (int i = 0; i < 600 && !relay.CaughtUp(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(relay.CaughtUp());
+  // Caught up means sent: every entry is on the topic and gone from the outbox.
+  EXPECT_EQ(probe.alerts_published.load(), 4500u);
+  auto left = (*store)->ReadOutbox(1, 1);
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(left->empty());
+  relay.Stop(Millis(1000));
+  EXPECT_EQ(ConsumeAll(topic, 4500, std::chrono::seconds(30)).size(), 4500u);
 }
 
 }  // namespace
