@@ -18,7 +18,10 @@
 // kMaxAdmittedCodes are held, so that no producer can grow the pool without bound (the event
 // is dead-lettered, reason "too_many_codes"). Codes read back from the state store are always
 // interned (they were admitted when written). The iocstream_codes_interned gauge shows the
-// pool's size.
+// pool's size. The pool is the process's, not the state's: a restarted process holds only the
+// codes it has read back so far, so past the limit which event is refused depends on the
+// process's history (restarts, instances, API reads): a safety net against a faulty
+// publisher, documented as such in docs/event-contract.md ("too_many_codes").
 //
 // Ordering compares the texts (as std::string would); equality compares the pointers, which is
 // the same because equal texts are interned once.
