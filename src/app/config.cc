@@ -89,10 +89,9 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
             std::optional<Bounds<std::type_identity_t<T>>> range = std::nullopt) {
   const YAML::Node v = node[key];
   if (!v) return {};
-  // What the value must be, with the key's own lower bound where it has one ("a whole number
-  // >= 0" for a key that refuses 0 misled: a QA trial).
-  // Every message about a whole number names the key's range the same way ("8_080" and "017"
-  // got no range where "0x1F90" got one: a QA nit).
+  // What the value must be: for a whole number, the key's own range, in every message about it
+  // ("a whole number >= 0" for a key that refuses 0 misled, and "8_080" and "017" got no range
+  // where "0x1F90" got one: QA trials).
   std::string expected = TypeName<T>();
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     if (range) {

@@ -449,13 +449,13 @@ std::vector<std::string> CalendarCoverageWarnings(const CalendarCoverage& covera
   if (!coverage.gaps.empty()) {
     std::string years;
     for (const auto y : coverage.gaps) years += (years.empty() ? "" : ", ") + YearText(y);
-    out.push_back("calendar: no file loaded for " + years + " although " +
-                  YearText(*coverage.first_loaded) + " and " + YearText(*coverage.last_loaded) +
-                  " are: deadlines in " +
-                  (coverage.gaps.size() == 1 ? "that year" : "those years") +
-                  " skip no holiday: write the year's file (vn-" + YearText(coverage.gaps.front()) +
-                  ".yaml" + (coverage.gaps.size() == 1 ? "" : " etc.") +
-                  ", format in calendars/README.md) and list it under calendar.files");
+    out.push_back(
+        "calendar: no file loaded for " + years + " although " + YearText(*coverage.first_loaded) +
+        " and " + YearText(*coverage.last_loaded) + " are: deadlines in " +
+        (coverage.gaps.size() == 1 ? "that year" : "those years") + " skip no holiday: write " +
+        (coverage.gaps.size() == 1 ? "the year's file" : "each year's file") + " (vn-" +
+        YearText(coverage.gaps.front()) + ".yaml" + (coverage.gaps.size() == 1 ? "" : " etc.") +
+        ", format in calendars/README.md) and list it under calendar.files");
   }
   return out;
 }
