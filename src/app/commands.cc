@@ -410,6 +410,7 @@ int RunLive(const RunOptions& options) {
   ingest::RebalanceHandler handler;
   std::optional<Error> assign_error;
   ingest::KafkaSource* consumer_ptr = nullptr;  // set once opened (the handler asks it)
+  int events_partitions = 0;  // the events topic's partitions at the start (0: unknown)
   std::unique_ptr<StateChangelog> changelog;
   handler.stored_offset = [&](const TopicPartition& tp) -> std::optional<Offset> {
     if (changelog && changelog->stalled() && !assign_error) {
@@ -417,6 +418,19 @@ int RunLive(const RunOptions& options) {
       assign_error = Error{ErrorCode::kUnavailable,
                            "this process was stalled longer than the group's session timeout; "
                            "it stops rather than take partitions (restart it)"};
+    }
+    if (changelog && tp.topic == config.kafka.events_topic && !assign_error &&
+        events_partitions > 0 && tp.partition.value() >= events_partitions) {
+      // Partitions added to the topic in use: no changelog partition mirrors them (reading
+      // one stalled the rebalance for a minute, then stopped with "Local: Unknown
+      // partition": a QA trial). Stopped at once, and a restart is refused by the count.
+      assign_error = Error{
+          ErrorCode::kUnavailable,
+          fmt::format("events topic {} has partition {}, beyond the {} this instance started "
+                      "with: partitions were added to the topic in use, which changelog {} "
+                      "cannot follow (and the dossiers' keys now hash to other partitions than "
+                      "their state); see docs/event-contract.md, \"The partition\"",
+                      tp.topic, tp.partition.value(), events_partitions, changelog->topic())};
     }
     if (changelog && tp.topic == config.kafka.events_topic && !assign_error) {
       // The partition's state as its last owner left it (DESIGN.md "Scale-out").
@@ -470,16 +484,21 @@ int RunLive(const RunOptions& options) {
   if (!source) return Fail(source.error());
   ingest::KafkaSource& consumer = **source;
   consumer_ptr = &consumer;
-  const int events_partitions = consumer.SubscribedPartitionCount();  // 0: unknown
+  events_partitions = consumer.SubscribedPartitionCount();  // 0: unknown
   pipeline.SetKeyedPartitions(events_partitions);
   if (events_partitions > 0) {
     if (Status s = CheckStatePartitions(
             *runtime.store, config.state.dir, events_partitions,
             "topic " + config.kafka.events_topic + " has " + std::to_string(events_partitions),
-            "a dossier's events would reach another partition than its state and timers. Give "
-            "the topic the count the store holds, or build the state again in a new state dir "
-            "(`replay` with replay.partitions = " +
-                std::to_string(events_partitions) + ", or `run` from the topic's start)");
+            "a dossier's events would reach another partition than its state and timers. Run "
+            "on a topic of the count the store holds, or build the state again in a new state "
+            "dir from events placed for " +
+                std::to_string(events_partitions) +
+                " partitions: `replay` with replay.partitions = " +
+                std::to_string(events_partitions) +
+                ", or `run` from the start of a topic created with that count (a topic that "
+                "grew holds events placed for its old count, which `run` dead-letters as "
+                "wrong_partition: publish them again to a new topic)");
         !s) {
       return Fail(s.error());
     }
@@ -716,8 +735,10 @@ int RunLive(const RunOptions& options) {
       // Caught up: this instance owns every partition of the topic (a member killed a moment
       // ago may still hold some until its session times out) and has consumed to their end.
       const auto lags = consumer.Lag();
+      // (At least the count at the start: partitions added since are assigned too, and
+      // waiting for the count to match kept `run --exit-when-caught-up` running for good.)
       const bool caught_up =
-          static_cast<int>(lags.size()) == consumer.SubscribedPartitionCount() &&
+          static_cast<int>(lags.size()) >= consumer.SubscribedPartitionCount() &&
           std::all_of(lags.begin(), lags.end(), [](const auto& l) { return l.lag() == 0; });
       // ... and its commits are in the store and their alerts on the alerts topic, so that
       // the summary's "alerts published" is the whole count (it was read as soon as the

@@ -227,6 +227,30 @@ void CreateTopic(const std::string& topic, int partitions,
   if (!error.empty()) throw std::runtime_error(error);
 }
 
+void AddPartitions(const std::string& topic, int total) {
+  rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER, {});
+  char errstr[512];
+  rd_kafka_NewPartitions_t* np =
+      rd_kafka_NewPartitions_new(topic.c_str(), static_cast<size_t>(total), errstr, sizeof errstr);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_CreatePartitions(rk, &np, 1, nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
+  std::string error = ev == nullptr ? "add partitions: timeout" : "";
+  if (ev != nullptr) {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** res =
+        rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
+    if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      error = rd_kafka_err2str(rd_kafka_topic_result_error(res[0]));
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_queue_destroy(q);
+  rd_kafka_NewPartitions_destroy(np);
+  rd_kafka_destroy(rk);
+  if (!error.empty()) throw std::runtime_error(error);
+}
+
 void DeleteTopic(const std::string& topic) {
   rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER, {});
   rd_kafka_DeleteTopic_t* dt = rd_kafka_DeleteTopic_new(topic.c_str());

@@ -104,6 +104,8 @@ void CreateTopic(const std::string& topic, int partitions,
                  const std::map<std::string, std::string>& config = {});
 // Deletes a topic and waits (up to 60 s) until the broker's metadata no longer lists it.
 void DeleteTopic(const std::string& topic);
+// Grows a topic to `total` partitions (Kafka's CreatePartitions).
+void AddPartitions(const std::string& topic, int total);
 // Produces (key, value) pairs in order, murmur2 partitioner, and waits for acknowledgement.
 // `producer` adds librdkafka producer properties (e.g. message.max.bytes for large records).
 void Produce(const std::string& topic, const std::vector<std::pair<std::string, std::string>>& kv,

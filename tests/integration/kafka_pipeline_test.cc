@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "app/pipeline.h"
 #include "integration/harness.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
@@ -699,6 +700,105 @@ TEST(KafkaPipelineTest, SigkillAndRestartGiveTheSameStateAsAnUninterruptedRun) {
             ExportCsv(config, dir / "reference", "dossiers"));
   EXPECT_EQ(ExportCsv(config, dir / "crashy", "aggregates"),
             ExportCsv(config, dir / "reference", "aggregates"));
+}
+
+// A receipt of dossier `id` as the event contract has it.
+std::string ReceiptJson(const std::string& id) {
+  return R"({"schema_version":1,"event_id":")" + id + R"(/r","dossier_id":")" + id +
+         R"(","type":"received","occurred_at":"2026-03-02T01:00:00Z","due_at":"2026-03-04T01:00:00Z","agency_code":"A"})";
+}
+
+// `config` with librdkafka's metadata refreshed every second (new partitions are seen at
+// once) and `kafka_extra` added to its kafka section.
+void FastMetadata(const std::string& config, const std::string& kafka_extra = "") {
+  std::string text = ReadFile(config);
+  const std::string at = "    heartbeat.interval.ms: \"1000\"\n";
+  const size_t pos = text.find(at);
+  ASSERT_NE(pos, std::string::npos) << text;
+  text.insert(pos + at.size(), "    topic.metadata.refresh.interval.ms: \"1000\"\n" + kafka_extra);
+  std::ofstream(config) << text;
+}
+
+// Partitions added to the events topic while `run --exit-when-caught-up` ran: it waited for
+// the assigned partitions to number the topic's count at its start, and never exited (a QA
+// trial). The events producers place by the new count reach it on the old partitions or the
+// new ones; those whose key is another partition's under the count it started with are
+// dead-lettered as wrong_partition, and the run exits once caught up.
+TEST(KafkaPipelineTest, PartitionsAddedWhileRunningAreReadAndItsCatchUpEnds) {
+  TempDir dir;
+  const std::string prefix = UniqueName("grow");
+  const std::string config = WriteConfig(dir, prefix, kExtra);
+  FastMetadata(config);
+  const std::string topic = prefix + "-events";
+  CreateTopic(topic, 3);
+  // Large records keep the run busy (each dead letter goes out alone) while the topic grows.
+  std::vector<std::pair<std::string, std::string>> large;
+  for (int i = 0; i < 300; ++i) {
+    large.emplace_back("L-" + std::to_string(i),
+                       R"({"schema_version":1,"note":")" + std::string(70'000, 'x') + "\"}");
+  }
+  Produce(topic, large, {{"message.max.bytes", "1048576"}});
+  Child child({"run", "--config", config, "--exit-when-caught-up"}, dir.path());
+  ASSERT_GT(WaitForHttpPort(child), 0) << child.Stderr();
+  AddPartitions(topic, 6);
+  std::vector<std::pair<std::string, std::string>> receipts;
+  size_t wrong = 0;
+  for (int i = 0; i < 60; ++i) {
+    const std::string id = "G-" + std::to_string(i);
+    receipts.emplace_back(id, ReceiptJson(id));
+    // Placed for 6 partitions; a key whose partition under 6 is 3 or more is another one's
+    // under 3.
+    if (app::Pipeline::HashPartition(id, 6) != app::Pipeline::HashPartition(id, 3)) ++wrong;
+  }
+  ASSERT_GT(wrong, 0u);
+  Produce(topic, receipts);
+  const auto code = child.Wait(std::chrono::seconds(180));
+  ASSERT_TRUE(code.has_value()) << "still running: " << child.Stderr();
+  EXPECT_EQ(*code, 0) << child.Stderr();
+  const std::string log = child.Stderr();
+  const size_t stopped = log.find("stopped: consumed ");
+  ASSERT_NE(stopped, std::string::npos) << log;
+  const Accounting total = ParseAccounting(log.substr(stopped));
+  EXPECT_EQ(total.consumed, 360u) << log;
+  EXPECT_EQ(total.applied, 60u - wrong) << log;
+  EXPECT_EQ(total.dead_lettered, 300u + wrong) << log;
+  auto dead = ConsumeAll(prefix + "-dlq", 300 + wrong, std::chrono::seconds(60));
+  EXPECT_EQ(std::count_if(dead.begin(), dead.end(),
+                          [](const KafkaRecord& r) {
+                            return r.headers.at("iocstream.dlq.reason") == "wrong_partition";
+                          }),
+            static_cast<std::ptrdiff_t>(wrong));
+}
+
+// With a changelog (one partition per events partition, as at the start), an instance handed
+// an added partition stalled in the rebalance for a minute, then stopped on "Local: Unknown
+// partition" (a QA trial). It stops at once, naming the partition and the cause.
+TEST(KafkaPipelineTest, AnAddedPartitionStopsAnInstanceWithAChangelogAndSaysWhy) {
+  TempDir dir;
+  const std::string prefix = UniqueName("growcl");
+  const std::string config = WriteConfig(dir, prefix, kExtra);
+  FastMetadata(config, "  changelog_topic: " + prefix + "-changelog\n");
+  const std::string topic = prefix + "-events";
+  CreateTopic(topic, 3);
+  Produce(topic, {{"C-1", ReceiptJson("C-1")}});
+  Child child({"run", "--config", config}, dir.path());
+  const int port = WaitForHttpPort(child);
+  ASSERT_GT(port, 0) << child.Stderr();
+  ASSERT_TRUE(WaitFor([&] { return Ready(port); }, 60)) << child.Stderr();
+  AddPartitions(topic, 4);
+  const auto code = child.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(code.has_value()) << "still running: " << child.Stderr();
+  EXPECT_EQ(*code, 2) << child.Stderr();
+  EXPECT_NE(child.Stderr().find("events topic " + topic +
+                                " has partition 3, beyond the 3 this instance started with: "
+                                "partitions were added to the topic in use"),
+            std::string::npos)
+      << child.Stderr();
+  // The restart is refused by the count, as any start on a topic that grew.
+  auto again =
+      RunIocstream({"run", "--config", config, "--exit-when-caught-up"}, std::chrono::seconds(60));
+  EXPECT_EQ(again.exit_code, 1) << again.err;
+  EXPECT_NE(again.err.find("spread over 3 state partitions"), std::string::npos) << again.err;
 }
 
 }  // namespace
