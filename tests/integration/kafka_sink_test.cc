@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,31 +54,54 @@ TEST(KafkaSinkTest, APublishAfterAFatalProducerErrorGoesThroughANewProducer) {
 // iocstream_outbox_pending is the whole outbox, not the relay's page: a helper saw 6 while
 // 5,043 alerts waited (and at most 2,000, a page, while 11,638 did), which held
 // IocstreamAlertsUndelivered's threshold of 1,000 out of reach.
+// A store in `dir` whose outbox holds `commits` commits of `per_commit` alerts each (keys D-0,
+// D-1...), as a run leaves them; nullptr on failure (reported).
+std::unique_ptr<state::StateStore> StoreWithAlerts(const TempDir& dir, int commits,
+                                                   int per_commit) {
+  state::StateStoreOptions store_options;
+  store_options.path = dir / "state";
+  auto store = state::StateStore::Open(store_options);
+  EXPECT_TRUE(store.has_value()) << store.error().message;
+  if (!store) return nullptr;
+  for (int commit = 0; commit < commits; ++commit) {
+    state::StateBatch batch = (*store)->NewBatch();
+    for (int i = 0; i < per_commit; ++i) {
+      alert::OutboxMessage m;
+      m.kind = alert::OutboxKind::kAlert;
+      m.key = "D-" + std::to_string(commit * per_commit + i);
+      m.value = R"({"alert":)" + std::to_string(commit * per_commit + i) + "}";
+      batch.AppendOutbox(alert::EncodeOutboxMessage(m));
+    }
+    const Status committed = (*store)->Commit(std::move(batch));
+    EXPECT_TRUE(committed.ok()) << committed.error().message;
+    if (!committed) return nullptr;
+  }
+  return std::move(*store);
+}
+
+// A relay of `store`'s outbox to `topic` (dead letters to topic-dlq) on the test broker;
+// nullptr on failure (reported).
+std::unique_ptr<app::KafkaOutboxRelay> RelayTo(state::StateStore& store, const std::string& topic,
+                                               app::RelayProbe& probe) {
+  alert::KafkaSinkOptions options;
+  options.bootstrap_servers = Bootstrap();
+  auto sink = alert::KafkaSink::Open(options);
+  EXPECT_TRUE(sink.has_value()) << sink.error().message;
+  if (!sink) return nullptr;
+  return std::make_unique<app::KafkaOutboxRelay>(store, std::move(*sink), topic, topic + "-dlq",
+                                                 probe);
+}
+
 TEST(KafkaSinkTest, TheRelaysPendingCountIsTheWholeOutbox) {
   const std::string topic = UniqueName("relay-pending");
   CreateTopic(topic, 1);
   TempDir dir;
-  state::StateStoreOptions store_options;
-  store_options.path = dir / "state";
-  auto store = state::StateStore::Open(store_options);
-  ASSERT_TRUE(store.has_value()) << store.error().message;
-  for (int commit = 0; commit < 3; ++commit) {  // 3 commits of 1,500 alerts
-    state::StateBatch batch = (*store)->NewBatch();
-    for (int i = 0; i < 1500; ++i) {
-      alert::OutboxMessage m;
-      m.kind = alert::OutboxKind::kAlert;
-      m.key = "D-" + std::to_string(commit * 1500 + i);
-      m.value = R"({"alert":)" + std::to_string(commit * 1500 + i) + "}";
-      batch.AppendOutbox(alert::EncodeOutboxMessage(m));
-    }
-    ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
-  }
-  alert::KafkaSinkOptions options;
-  options.bootstrap_servers = Bootstrap();
-  auto sink = alert::KafkaSink::Open(options);
-  ASSERT_TRUE(sink.has_value()) << sink.error().message;
+  auto store = StoreWithAlerts(dir, 3, 1500);  // 3 commits of 1,500 alerts
+  ASSERT_NE(store, nullptr);
   app::RelayProbe probe;
-  app::KafkaOutboxRelay relay(**store, std::move(*sink), topic, topic + "-dlq", probe);
+  auto relay_ptr = RelayTo(*store, topic, probe);
+  ASSERT_NE(relay_ptr, nullptr);
+  app::KafkaOutboxRelay& relay = *relay_ptr;
   auto sent = relay.DrainOnce(10);
   ASSERT_TRUE(sent.has_value()) << sent.error().message;
   EXPECT_EQ(*sent, 10u);
@@ -102,25 +126,12 @@ TEST(KafkaSinkTest, ARelayIsNotCaughtUpWhileAStoppedRunsEntriesWait) {
   const std::string topic = UniqueName("relay-backlog");
   CreateTopic(topic, 1);
   TempDir dir;
-  state::StateStoreOptions store_options;
-  store_options.path = dir / "state";
-  auto store = state::StateStore::Open(store_options);
-  ASSERT_TRUE(store.has_value()) << store.error().message;
-  state::StateBatch batch = (*store)->NewBatch();
-  for (int i = 0; i < 4500; ++i) {
-    alert::OutboxMessage m;
-    m.kind = alert::OutboxKind::kAlert;
-    m.key = "D-" + std::to_string(i);
-    m.value = R"({"alert":)" + std::to_string(i) + "}";
-    batch.AppendOutbox(alert::EncodeOutboxMessage(m));
-  }
-  ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
-  alert::KafkaSinkOptions options;
-  options.bootstrap_servers = Bootstrap();
-  auto sink = alert::KafkaSink::Open(options);
-  ASSERT_TRUE(sink.has_value()) << sink.error().message;
+  auto store = StoreWithAlerts(dir, 1, 4500);
+  ASSERT_NE(store, nullptr);
   app::RelayProbe probe;
-  app::KafkaOutboxRelay relay(**store, std::move(*sink), topic, topic + "-dlq", probe);
+  auto relay_ptr = RelayTo(*store, topic, probe);
+  ASSERT_NE(relay_ptr, nullptr);
+  app::KafkaOutboxRelay& relay = *relay_ptr;
   EXPECT_FALSE(relay.CaughtUp());
   relay.Start();
   for (int i = 0; i < 600 && !relay.CaughtUp(); ++i) {
@@ -129,7 +140,7 @@ TEST(KafkaSinkTest, ARelayIsNotCaughtUpWhileAStoppedRunsEntriesWait) {
   ASSERT_TRUE(relay.CaughtUp());
   // Caught up means sent: every entry is on the topic and gone from the outbox.
   EXPECT_EQ(probe.alerts_published.load(), 4500u);
-  auto left = (*store)->ReadOutbox(1, 1);
+  auto left = store->ReadOutbox(1, 1);
   ASSERT_TRUE(left.has_value());
   EXPECT_TRUE(left->empty());
   relay.Stop(Millis(1000));
