@@ -419,20 +419,20 @@ int RunLive(const RunOptions& options) {
                            "this process was stalled longer than the group's session timeout; "
                            "it stops rather than take partitions (restart it)"};
     }
-    if (changelog && tp.topic == config.kafka.events_topic && !assign_error &&
-        events_partitions > 0 && tp.partition.value() >= events_partitions) {
-      // Partitions added to the topic in use: no changelog partition mirrors them (reading
-      // one stalled the rebalance for a minute, then stopped with "Local: Unknown
-      // partition": a QA trial). Stopped at once, and a restart is refused by the count.
-      assign_error = Error{
-          ErrorCode::kUnavailable,
-          fmt::format("events topic {} has partition {}, beyond the {} this instance started "
-                      "with: partitions were added to the topic in use, which changelog {} "
-                      "cannot follow (and the dossiers' keys now hash to other partitions than "
-                      "their state); see docs/event-contract.md, \"The partition\"",
-                      tp.topic, tp.partition.value(), events_partitions, changelog->topic())};
-    }
     if (changelog && tp.topic == config.kafka.events_topic && !assign_error) {
+      if (events_partitions > 0 && tp.partition.value() >= events_partitions) {
+        // Partitions added to the topic in use: no changelog partition mirrors them (reading
+        // one stalled the rebalance for a minute, then stopped with "Local: Unknown
+        // partition": a QA trial). Stopped at once, and a restart is refused by the count.
+        assign_error = Error{
+            ErrorCode::kUnavailable,
+            fmt::format("events topic {} has partition {}, beyond the {} this instance started "
+                        "with: partitions were added to the topic in use, which changelog {} "
+                        "cannot follow (and the dossiers' keys now hash to other partitions "
+                        "than their state); see docs/event-contract.md, \"The partition\"",
+                        tp.topic, tp.partition.value(), events_partitions, changelog->topic())};
+        return pipeline.StoredOffset(tp);
+      }
       // The partition's state as its last owner left it (DESIGN.md "Scale-out").
       const auto started_sync = std::chrono::steady_clock::now();
       auto sync = pipeline.SyncWithChangelog(tp, WallClockNow());
@@ -1545,7 +1545,7 @@ int RunSimulate(const SimulateOptions& options) {
   const int32_t partitions =
       std::max<int32_t>(1, options.topic ? config->kafka.partitions : config->replay_partitions);
   std::vector<Instant> newest(static_cast<size_t>(partitions), Instant::min());
-  const Instant wall = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+  const Instant wall = WallClockNow();
   uint64_t ahead = 0;
   const auto began = std::chrono::steady_clock::now();
   auto last_flush = began;
@@ -1563,7 +1563,7 @@ int RunSimulate(const SimulateOptions& options) {
     if (config->max_time_ahead > Millis(0)) {
       Instant& partition_newest =
           newest[static_cast<size_t>(Pipeline::HashPartition(event.event.dossier_id, partitions))];
-      if (t > std::max(partition_newest, wall) + config->max_time_ahead) {
+      if (Pipeline::DatedTooFarAhead(t, partition_newest, wall, config->max_time_ahead)) {
         ++ahead;
       } else {
         partition_newest = std::max(partition_newest, t);

@@ -1045,8 +1045,9 @@ std::optional<DecodeError> Pipeline::TimeAhead(const DossierEvent& event, Partit
   // The partition's newest event time: its watermark trails it by the allowed lateness.
   const Instant newest =
       watermark == Instant::min() ? Instant::min() : watermark + options_.allowed_lateness;
-  const Instant bound = std::max(newest, wall_now) + options_.max_time_ahead;
-  if (event.occurred_at <= bound) return std::nullopt;
+  if (!DatedTooFarAhead(event.occurred_at, newest, wall_now, options_.max_time_ahead)) {
+    return std::nullopt;
+  }
   std::string detail = "occurred_at: " + FormatRfc3339Utc(event.occurred_at) +
                        " is more than timers.max_time_ahead (" +
                        std::to_string(options_.max_time_ahead.count() / 1000) +

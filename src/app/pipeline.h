@@ -463,6 +463,13 @@ class Pipeline {
 
   // The state partition of a dossier for file sources (Kafka murmur2 partitioner).
   [[nodiscard]] static int32_t HashPartition(std::string_view dossier_id, int32_t partitions);
+  // The event_time_ahead rule (PipelineOptions::max_time_ahead, > 0): an event at `occurred_at`
+  // more than `max_time_ahead` after both its partition's newest event (`partition_newest`;
+  // Instant::min() before the first) and `wall_now`. Shared with `simulate`'s warning.
+  [[nodiscard]] static bool DatedTooFarAhead(Instant occurred_at, Instant partition_newest,
+                                             Instant wall_now, Millis max_time_ahead) {
+    return occurred_at > std::max(partition_newest, wall_now) + max_time_ahead;
+  }
 
  private:
   // `options` with its 0s replaced by their defaults (timer_horizon).
