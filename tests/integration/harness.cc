@@ -196,6 +196,26 @@ rd_kafka_t* NewClient(rd_kafka_type_t type, const std::map<std::string, std::str
   return rk;
 }
 
+// Reads an admin event's topic results (rd_kafka_*_result_topics of its typed result).
+using TopicResults = const rd_kafka_topic_result_t** (*)(rd_kafka_event_t*, size_t*);
+
+// Waits (up to 30 s) for the result of an admin call about one topic on `q`: its error as
+// text, "" when it succeeded or failed with `ignored`; `what` names the call for a timeout.
+std::string AwaitTopicResult(rd_kafka_queue_t* q, TopicResults topics_of, const std::string& what,
+                             rd_kafka_resp_err_t ignored = RD_KAFKA_RESP_ERR_NO_ERROR) {
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
+  if (ev == nullptr) return what + ": timeout";
+  size_t n = 0;
+  const rd_kafka_topic_result_t** res = topics_of(ev, &n);
+  std::string error;
+  if (n == 1) {
+    const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[0]);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != ignored) error = rd_kafka_err2str(err);
+  }
+  rd_kafka_event_destroy(ev);
+  return error;
+}
+
 }  // namespace
 
 void CreateTopic(const std::string& topic, int partitions,
@@ -207,20 +227,12 @@ void CreateTopic(const std::string& topic, int partitions,
   for (const auto& [k, v] : config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
   rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
-  std::string error;
-  if (ev == nullptr) {
-    error = "create topic: timeout";
-  } else {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** res =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
-        rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      error = rd_kafka_err2str(rd_kafka_topic_result_error(res[0]));
-    }
-    rd_kafka_event_destroy(ev);
-  }
+  const std::string error = AwaitTopicResult(
+      q,
+      [](rd_kafka_event_t* ev, size_t* n) {
+        return rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), n);
+      },
+      "create topic", RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
   rd_kafka_queue_destroy(q);
   rd_kafka_NewTopic_destroy(nt);
   rd_kafka_destroy(rk);
@@ -234,17 +246,13 @@ void AddPartitions(const std::string& topic, int total) {
       rd_kafka_NewPartitions_new(topic.c_str(), static_cast<size_t>(total), errstr, sizeof errstr);
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
   rd_kafka_CreatePartitions(rk, &np, 1, nullptr, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
-  std::string error = ev == nullptr ? "add partitions: timeout" : "";
-  if (ev != nullptr) {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** res =
-        rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
-    if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      error = rd_kafka_err2str(rd_kafka_topic_result_error(res[0]));
-    }
-    rd_kafka_event_destroy(ev);
-  }
+  const std::string error = AwaitTopicResult(
+      q,
+      [](rd_kafka_event_t* ev, size_t* n) {
+        return rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev),
+                                                       n);
+      },
+      "add partitions");
   rd_kafka_queue_destroy(q);
   rd_kafka_NewPartitions_destroy(np);
   rd_kafka_destroy(rk);
@@ -256,17 +264,12 @@ void DeleteTopic(const std::string& topic) {
   rd_kafka_DeleteTopic_t* dt = rd_kafka_DeleteTopic_new(topic.c_str());
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
   rd_kafka_DeleteTopics(rk, &dt, 1, nullptr, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
-  std::string error = ev == nullptr ? "delete topic: timeout" : "";
-  if (ev != nullptr) {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** res =
-        rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-    if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      error = rd_kafka_err2str(rd_kafka_topic_result_error(res[0]));
-    }
-    rd_kafka_event_destroy(ev);
-  }
+  const std::string error = AwaitTopicResult(
+      q,
+      [](rd_kafka_event_t* ev, size_t* n) {
+        return rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), n);
+      },
+      "delete topic");
   rd_kafka_queue_destroy(q);
   rd_kafka_DeleteTopic_destroy(dt);
   bool gone = false;
