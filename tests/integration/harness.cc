@@ -239,6 +239,26 @@ void CreateTopic(const std::string& topic, int partitions,
   if (!error.empty()) throw std::runtime_error(error);
 }
 
+// Asks the broker for `topic`'s metadata every 500 ms until `ready` holds for it (nullptr when
+// the broker lists no such topic), up to 60 s; false if it never did.
+template <typename Ready>
+bool AwaitTopicMetadata(rd_kafka_t* rk, const std::string& topic, Ready ready) {
+  for (int i = 0; i < 120; ++i) {
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk, 1, nullptr, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const rd_kafka_metadata_topic_t* found = nullptr;
+      for (int t = 0; t < md->topic_cnt; ++t) {
+        if (topic == md->topics[t].topic) found = &md->topics[t];
+      }
+      const bool done = ready(found);
+      rd_kafka_metadata_destroy(md);
+      if (done) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return false;
+}
+
 void AddPartitions(const std::string& topic, int total) {
   rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER, {});
   char errstr[512];
@@ -255,8 +275,22 @@ void AddPartitions(const std::string& topic, int total) {
       "add partitions");
   rd_kafka_queue_destroy(q);
   rd_kafka_NewPartitions_destroy(np);
+  // The call returns once the controller accepted it; a client that asks a broker before its
+  // metadata has the new partitions still places keys for the old count.
+  const bool grown =
+      !error.empty() || AwaitTopicMetadata(rk, topic, [total](const rd_kafka_metadata_topic_t* t) {
+        if (t == nullptr || t->partition_cnt != total) return false;
+        for (int p = 0; p < t->partition_cnt; ++p) {
+          if (t->partitions[p].leader < 0) return false;
+        }
+        return true;
+      });
   rd_kafka_destroy(rk);
   if (!error.empty()) throw std::runtime_error(error);
+  if (!grown) {
+    throw std::runtime_error("add partitions: " + topic + " does not list " +
+                             std::to_string(total) + " partitions with leaders after 60 s");
+  }
 }
 
 void DeleteTopic(const std::string& topic) {
@@ -272,18 +306,9 @@ void DeleteTopic(const std::string& topic) {
       "delete topic");
   rd_kafka_queue_destroy(q);
   rd_kafka_DeleteTopic_destroy(dt);
-  bool gone = false;
-  for (int i = 0; error.empty() && !gone && i < 120; ++i) {
-    const rd_kafka_metadata_t* md = nullptr;
-    if (rd_kafka_metadata(rk, 1, nullptr, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      gone = true;
-      for (int t = 0; t < md->topic_cnt; ++t) {
-        if (topic == md->topics[t].topic) gone = false;
-      }
-      rd_kafka_metadata_destroy(md);
-    }
-    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
+  const bool gone = !error.empty() ||
+                    AwaitTopicMetadata(
+                        rk, topic, [](const rd_kafka_metadata_topic_t* t) { return t == nullptr; });
   rd_kafka_destroy(rk);
   if (!error.empty()) throw std::runtime_error(error);
   if (!gone) throw std::runtime_error("delete topic: " + topic + " still listed after 60 s");
