@@ -522,7 +522,8 @@ class Pipeline {
     uint64_t last_used = 0;      // commit count when read from the store or last applied to
                                  // (eviction order)
     uint64_t written = 0;        // the commit that last wrote it (commit_count_ after it); 0: none
-    size_t bytes = 0;            // estimated size counted in cache_bytes_
+    uint32_t bytes = 0;          // estimated size counted in cache_bytes_
+    uint32_t dirty_index = 0;    // its place in dirty_ while `dirty`
     Instant stored_timer_due{};  // with has_stored_timer
     std::optional<DossierState> current;
   };
@@ -630,9 +631,11 @@ class Pipeline {
   // encoded (by the pipeline now, or waited for from the writer).
   void SettleEncode(const Entry& entry);
   Entry* Lookup(const std::string& dossier_id);
-  // Marks an entry written since the last commit: the commit writes its state, and it is not
-  // evicted before (timer changes hold its address).
-  void MarkDirty(Entry& entry);
+  // Marks an entry written since the last commit: the commit writes its state and the change
+  // of its timer since the last commit, and it is not evicted before. `committed`: the timer
+  // the store keeps for it once the commits built so far are written (none for an entry with
+  // no state), which the commit's timer change starts from.
+  void MarkDirty(Entry& entry, const rules::TimerSlots& committed, PartitionId partition);
   // A change of an entry's state, made in place between BeginChange and EndChange: EndChange
   // applies it to the aggregates and the timers (what the state was is kept by BeginChange)
   // and marks the entry dirty. One change at a time.
@@ -652,20 +655,22 @@ class Pipeline {
   Status FireDue(PartitionId partition, Instant up_to, Instant wall_now);
   Status ExtendHead(PartitionId partition, TimerHead& head, Instant up_to);
   // A put or delete of the timer of `entry` (its dossier `dossier_id`) on `partition`, due at
-  // `due`, of `kind`. The entry must stay cached until the change is committed and written
-  // (a dirty entry, or one whose write is in flight, is never evicted).
+  // `due`, of `kind`: kept in the partition's timer head (or its uncovered puts); the commit
+  // writes the entry's difference from the last commit (DirtyEntry). The entry must stay
+  // cached until then (a dirty entry, or one whose write is in flight, is never evicted).
   void ChangeTimer(Entry& entry, std::string_view dossier_id, PartitionId partition, Instant due,
                    TimerKind kind, bool put);
-  // ChangeTimer's record of the change in timer_changes_ alone, for a timer known to be in no
-  // head (one FireDue just took off its head) or beyond its coverage.
-  void RecordTimerChange(const Entry& entry, PartitionId partition, Instant due, TimerKind kind,
-                         bool put);
-  // The change of that timer pending a commit or in the write in flight (the later decides),
-  // nullopt if none.
-  [[nodiscard]] std::optional<bool> PendingTimerChange(const Entry* entry, PartitionId partition,
-                                                       Instant due, TimerKind kind) const;
-  // The same for a timer read from the store: its dossier has pending changes only if cached.
-  [[nodiscard]] std::optional<bool> PendingTimerChange(const Timer& t) const;
+  // Whether the cached state of `entry` keeps (as its stored timer) the timer of `partition`
+  // due at `due` of `kind`; nullopt when its timer is unknown (a state read from the store and
+  // not changed since, whose stored timers the store itself tells).
+  [[nodiscard]] static std::optional<bool> StateKeeps(const Entry& entry, PartitionId partition,
+                                                      Instant due, TimerKind kind);
+  // The same for a timer read from the store: nullopt also when its dossier is not cached (no
+  // change of it is pending or in flight: the store is up to date for it).
+  [[nodiscard]] std::optional<bool> StateKeeps(const Timer& t) const;
+  // A timer read from the store that no state keeps (an orphan's, a stale one): deleted by
+  // the next commit, unless the state keeps it again by then.
+  void DeleteStrayTimer(const Timer& t);
   // The partition's entry in watermarks_, read from the store on first use (Instant::min():
   // none stored) and armed to fire the timers due at it.
   Watermarks::iterator LoadWatermark(PartitionId partition);
@@ -803,8 +808,19 @@ class Pipeline {
   // Estimated memory of the cache entry of `dossier_id` holding `state`.
   static size_t EntryBytes(std::string_view dossier_id, const std::optional<DossierState>& state);
   size_t cache_bytes_ = 0;
-  std::vector<Entry*> dirty_;  // entries written since the last commit (node pointers are stable)
-  size_t dirty_bytes_ = 0;     // their `bytes`, summed
+  // An entry written since the last commit (node pointers are stable), with the timer the
+  // store keeps for it once the commits built before are written: the commit writes the
+  // difference between that timer and the one its state keeps now (delete and put).
+  struct DirtyEntry {
+    Entry* entry;
+    Instant committed_due{};
+    PartitionId committed_partition{0};
+    TimerKind committed_kind = TimerKind::kBreach;
+    bool has_committed = false;
+    uint8_t timer_writes = 0;  // of the difference now: 0 (none), 1 or 2
+  };
+  std::vector<DirtyEntry> dirty_;
+  size_t dirty_bytes_ = 0;  // their `bytes`, summed
   uint64_t commit_count_ = 0;
   size_t pending_records_ = 0;
   std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
@@ -822,38 +838,10 @@ class Pipeline {
 
   // The batch being built.
   //
-  // A timer change is keyed by its dossier's cache entry rather than its id: the entry stays
-  // put until the change is written (see ChangeTimer), so a change hashes and compares three
-  // integers and a pointer, and copies no id; the commit builds the Timers it writes.
-  struct TimerChangeKey {
-    const Entry* entry;
-    Instant due;
-    PartitionId partition;
-    TimerKind kind;
-    bool operator==(const TimerChangeKey&) const = default;
-  };
-  struct TimerChangeHash {
-    size_t operator()(const TimerChangeKey& k) const noexcept {
-      // The table mixes the result (boost::unordered's post-mixing of a non-avalanching hash).
-      return reinterpret_cast<uintptr_t>(k.entry) ^
-             (static_cast<size_t>(k.due.time_since_epoch().count()) * 31 +
-              static_cast<size_t>(k.kind)) ^
-             (static_cast<size_t>(k.partition.value()) << 56);
-    }
-  };
-  // Timer puts (true) and deletes (false) since the last commit, net: a put and a delete of
-  // the same timer cancel out (see ChangeTimer). Hashed: it holds every change of a commit
-  // interval, and ordered scans of it are rare (ExtendHead).
-  using TimerChanges = boost::unordered_flat_map<TimerChangeKey, bool, TimerChangeHash>;
-  TimerChanges timer_changes_;
-  // Ids of the cached dossiers with no state whose (orphan) timers fired since the last
-  // commit: their deletes are keyed by their entries like any change, but the commit takes
-  // the other dossiers' ids from their states.
-  boost::unordered_flat_map<const Entry*, std::string> orphan_ids_;
-  // The timer changes of the write in flight: a timer-head read overlays them, as the read
-  // may see the store before or after that write lands. Kept until AwaitWrite (the writer
-  // thread reads the Timers the commit built from them, in its job, not these).
-  TimerChanges in_flight_timer_changes_;
+  // Timer writes: each dirty entry's difference (DirtyEntry), counted here as it changes
+  // (the commit's memory estimate), and the stray timers found (DeleteStrayTimer).
+  size_t timer_writes_ = 0;
+  std::vector<Timer> stray_timers_;
   // The timer FireDue just fired, while the change it made runs (EndChange): ChangeTimer sets
   // `seen` when that change puts the same timer into the head again.
   struct RefireWatch {
