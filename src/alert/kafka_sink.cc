@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "iocstream/ingest/kafka_client.h"
@@ -111,6 +112,76 @@ class KafkaSink::Impl {
     rd_kafka_queue_destroy(queue);
     for (auto* p : new_topics) rd_kafka_NewTopic_destroy(p);
     return status;
+  }
+
+  Result<TopicSpec> DescribeTopic(const std::string& name, Millis timeout) {
+    const int ms = static_cast<int>(timeout.count());
+    TopicSpec out{name, 0, {}};
+    {
+      rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, name.c_str(), nullptr);
+      const rd_kafka_metadata_t* md = nullptr;
+      const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, t, &md, ms);
+      std::optional<Error> failed;
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        failed =
+            Error{ErrorCode::kUnavailable, "describe topic " + name + ": " + rd_kafka_err2str(err)};
+      } else if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        failed = Error{ErrorCode::kNotFound,
+                       "describe topic " + name + ": " +
+                           rd_kafka_err2str(md->topic_cnt == 1 ? md->topics[0].err
+                                                               : RD_KAFKA_RESP_ERR_UNKNOWN)};
+      } else {
+        out.partitions = md->topics[0].partition_cnt;
+      }
+      if (md != nullptr) rd_kafka_metadata_destroy(md);
+      rd_kafka_topic_destroy(t);
+      if (failed) return *failed;
+    }
+    char errstr[512];
+    rd_kafka_ConfigResource_t* resource =
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_);
+    rd_kafka_AdminOptions_t* opts =
+        rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_AdminOptions_set_request_timeout(opts, ms, errstr, sizeof errstr);
+    rd_kafka_DescribeConfigs(rk_, &resource, 1, opts, queue);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, ms + 2000);
+    std::optional<Error> failed;
+    if (ev == nullptr) {
+      failed = Error{ErrorCode::kUnavailable, "describe topic " + name +
+                                                  ": no answer from the brokers within " +
+                                                  std::to_string((ms + 2000) / 1000) + " s"};
+    } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      failed = Error{ErrorCode::kUnavailable,
+                     "describe topic " + name + ": " + rd_kafka_event_error_string(ev)};
+    } else {
+      size_t n = 0;
+      const rd_kafka_ConfigResource_t** resources =
+          rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+      for (size_t i = 0; i < n && !failed; ++i) {
+        if (const rd_kafka_resp_err_t err = rd_kafka_ConfigResource_error(resources[i]);
+            err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          const char* why = rd_kafka_ConfigResource_error_string(resources[i]);
+          failed =
+              Error{ErrorCode::kUnavailable, "describe topic " + name + ": " +
+                                                 (why != nullptr ? why : rd_kafka_err2str(err))};
+          break;
+        }
+        size_t count = 0;
+        const rd_kafka_ConfigEntry_t** entries =
+            rd_kafka_ConfigResource_configs(resources[i], &count);
+        for (size_t k = 0; k < count; ++k) {
+          const char* value = rd_kafka_ConfigEntry_value(entries[k]);
+          out.config[rd_kafka_ConfigEntry_name(entries[k])] = value != nullptr ? value : "";
+        }
+      }
+    }
+    if (ev != nullptr) rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_ConfigResource_destroy(resource);
+    if (failed) return *failed;
+    return out;
   }
 
   Status Produce(const OutgoingMessage& m, Instant timestamp, void* opaque) {
@@ -265,6 +336,9 @@ KafkaSink::KafkaSink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KafkaSink::~KafkaSink() = default;
 Status KafkaSink::EnsureTopics(std::span<const TopicSpec> topics, Millis timeout) {
   return impl_->EnsureTopics(topics, timeout);
+}
+Result<TopicSpec> KafkaSink::DescribeTopic(const std::string& topic, Millis timeout) {
+  return impl_->DescribeTopic(topic, timeout);
 }
 Status KafkaSink::Produce(const OutgoingMessage& message, Instant timestamp) {
   return impl_->Produce(message, timestamp, nullptr);

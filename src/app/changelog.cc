@@ -186,4 +186,47 @@ Status StateChangelog::ReadAll(PartitionId partition, const Visit& visit) {
   return topic_->ReadAll(partition, visit);
 }
 
+Status CheckChangelogTopic(const std::string& topic, int partitions,
+                           const std::map<std::string, std::string>& config, int events_partitions,
+                           const std::string& events_topic) {
+  if (partitions < events_partitions) {
+    return Error{
+        ErrorCode::kInvalidArgument,
+        fmt::format("state changelog {} has {} partition(s), fewer than the {} of events "
+                    "topic {}: changelog partition p keeps the state of events "
+                    "partition p. Add partitions to it (kafka-topics.sh --alter --topic "
+                    "{} --partitions {}), or name a topic that does not exist yet in "
+                    "kafka.changelog_topic: iocstream creates it as it must be",
+                    topic, partitions, events_partitions, events_topic, topic, events_partitions)};
+  }
+  const auto value = [&config](const std::string& key) {
+    auto it = config.find(key);
+    return it == config.end() ? std::string() : it->second;
+  };
+  const std::string policy = value("cleanup.policy");
+  bool compact = false;
+  bool deletes = false;
+  for (size_t start = 0; start <= policy.size();) {
+    const size_t end = std::min(policy.find(',', start), policy.size());
+    std::string part = policy.substr(start, end - start);
+    part.erase(0, part.find_first_not_of(' '));
+    part.erase(part.find_last_not_of(' ') + 1);
+    compact = compact || part == "compact";
+    deletes = deletes || part == "delete";
+    start = end + 1;
+  }
+  const bool kept_forever = value("retention.ms") == "-1" && value("retention.bytes") == "-1";
+  if (compact && (!deletes || kept_forever)) return {};
+  return Error{
+      ErrorCode::kInvalidArgument,
+      fmt::format("state changelog {} has cleanup.policy={} (retention.ms={}): Kafka deletes its "
+                  "records past their retention, and a partition restored from it then lacks "
+                  "the dossiers no event changed since, without a word. Make it compacted "
+                  "(kafka-configs.sh --alter --entity-type topics --entity-name {} "
+                  "--add-config cleanup.policy=compact), or name a topic that does not exist "
+                  "yet in kafka.changelog_topic: iocstream creates it compacted",
+                  topic, policy.empty() ? "(not reported)" : policy,
+                  value("retention.ms").empty() ? "(not reported)" : value("retention.ms"), topic)};
+}
+
 }  // namespace iocstream::app

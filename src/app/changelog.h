@@ -188,4 +188,15 @@ class StateChangelog {
   std::vector<std::pair<PartitionId, Offset>> offsets_;  // reused
 };
 
+// Whether an existing changelog topic (`topic`, with `partitions` and its `config` as the
+// brokers describe it) can keep the state of `events_topic`'s `events_partitions`
+// partitions: one changelog partition per events partition at least, and records kept until
+// a newer one of their key replaces them (cleanup.policy compact; compact,delete only with
+// retention.ms and retention.bytes -1). A topic that deletes old records drops the dossiers
+// no event changed for its retention time, and a partition restored from it lacks them
+// without a word. Errors (kInvalidArgument) name the setting and how to change it. Pure.
+[[nodiscard]] Status CheckChangelogTopic(const std::string& topic, int partitions,
+                                         const std::map<std::string, std::string>& config,
+                                         int events_partitions, const std::string& events_topic);
+
 }  // namespace iocstream::app

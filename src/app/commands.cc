@@ -510,7 +510,7 @@ int RunLive(const RunOptions& options) {
   }
   if (!config.kafka.changelog_topic.empty()) {
     // As many partitions as the events topic: changelog partition p mirrors events partition p.
-    const std::vector<alert::TopicSpec> changelog_topic = {
+    std::vector<alert::TopicSpec> changelog_topic = {
         {config.kafka.changelog_topic,
          events_partitions > 0 ? events_partitions : config.kafka.partitions,
          {{"cleanup.policy", "compact"}, {"segment.bytes", std::to_string(64 << 20)}}}};
@@ -518,6 +518,23 @@ int RunLive(const RunOptions& options) {
     if (!admin) return Fail(admin.error());
     if (Status s = (*admin)->EnsureTopics(changelog_topic, Millis(15000)); !s) {
       return Fail(s.error());
+    }
+    // A topic that was there already (made by an administrator) must keep every partition's
+    // latest state: a partition restored from one that deletes old records, or that has no
+    // partition for an events partition, loses dossiers (a QA trial: 100 of 201, silently).
+    if (auto described = (*admin)->DescribeTopic(config.kafka.changelog_topic, Millis(15000));
+        !described) {
+      spdlog::warn(
+          "state changelog {}: {}: its cleanup policy and partitions are not checked (a topic "
+          "that deletes old records loses the dossiers they held when a partition moves)",
+          config.kafka.changelog_topic, described.error().message);
+    } else if (Status s = CheckChangelogTopic(config.kafka.changelog_topic, described->partitions,
+                                              described->config, changelog_topic[0].partitions,
+                                              config.kafka.events_topic);
+               !s) {
+      return Fail(s.error());
+    } else {
+      changelog_topic[0].partitions = described->partitions;
     }
     // The store's id as a changelog writer, made once per state directory.
     auto writer = runtime.store->GetChangelogWriter();

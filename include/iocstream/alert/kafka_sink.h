@@ -53,6 +53,12 @@ class KafkaSink {
   // Creates the topics that do not exist yet (an existing topic is left as it is).
   [[nodiscard]] Status EnsureTopics(std::span<const TopicSpec> topics, Millis timeout);
 
+  // An existing topic's partition count and its configuration as the brokers report it (every
+  // entry DescribeConfigs returns, defaults included; a value the broker hides is ""), each
+  // within `timeout`. Errors: kNotFound for a topic the brokers do not list; kUnavailable when
+  // they do not answer or refuse (e.g. no DescribeConfigs permission).
+  [[nodiscard]] Result<TopicSpec> DescribeTopic(const std::string& topic, Millis timeout);
+
   // Queues one message (copied), waiting while librdkafka's local queue is full.
   // `timestamp` (UTC) sets the record's timestamp; zero, or a time in the future (which
   // Kafka 4 brokers reject beyond an hour), → the producer's clock.
