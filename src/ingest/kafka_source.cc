@@ -236,11 +236,17 @@ class KafkaSource::Impl {
 
   int SubscribedPartitionCount() {
     if (partition_count_ > 0) return partition_count_;
+    partition_count_ = CurrentPartitionCount(Millis(5000));
+    return partition_count_;
+  }
+
+  int CurrentPartitionCount(Millis timeout) {
     int total = 0;
     for (const auto& topic : options_.topics) {
       rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
       const rd_kafka_metadata_t* md = nullptr;
-      const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, t, &md, 5000);
+      const rd_kafka_resp_err_t err =
+          rd_kafka_metadata(rk_, 0, t, &md, static_cast<int>(timeout.count()));
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
           md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         total += md->topics[0].partition_cnt;
@@ -251,8 +257,7 @@ class KafkaSource::Impl {
       rd_kafka_topic_destroy(t);
       if (total < 0) return 0;
     }
-    partition_count_ = total;
-    return partition_count_;
+    return total;
   }
 
   void Close() {
@@ -588,6 +593,9 @@ std::vector<PartitionLag> KafkaSource::Lag() const { return impl_->Lag(); }
 std::optional<int> KafkaSource::BrokersUp() const { return impl_->BrokersUp(); }
 int KafkaSource::CheckBrokersNow(Millis timeout) { return impl_->CheckBrokersNow(timeout); }
 int KafkaSource::SubscribedPartitionCount() { return impl_->SubscribedPartitionCount(); }
+int KafkaSource::CurrentPartitionCount(Millis timeout) {
+  return impl_->CurrentPartitionCount(timeout);
+}
 void KafkaSource::Close() { impl_->Close(); }
 
 }  // namespace iocstream::ingest

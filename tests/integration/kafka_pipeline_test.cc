@@ -770,6 +770,49 @@ TEST(KafkaPipelineTest, PartitionsAddedWhileRunningAreReadAndItsCatchUpEnds) {
             static_cast<std::ptrdiff_t>(wrong));
 }
 
+// Two instances share a group; the topic grows from 2 partitions to 6 while they run. The one
+// run with --exit-when-caught-up, holding 3 of the 6, counted itself caught up against the
+// start's 2 and exited with half the records unread (a QA trial). It waits until it holds
+// every partition the topic has now, which it does once the other instance stops.
+TEST(KafkaPipelineTest, ExitWhenCaughtUpWaitsForEveryPartitionOfAGrownTopic) {
+  TempDir dir;
+  const std::string prefix = UniqueName("grow2");
+  const std::string config = WriteConfig(dir, prefix, kExtra);
+  FastMetadata(config);
+  const std::string topic = prefix + "-events";
+  CreateTopic(topic, 2);
+  std::vector<std::pair<std::string, std::string>> receipts;
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = "Q-" + std::to_string(i);
+    receipts.emplace_back(id, ReceiptJson(id));
+  }
+  Produce(topic, receipts);
+  Child other({"run", "--config", config, "--state-dir", dir / "other"}, dir.path());
+  const int other_port = WaitForHttpPort(other);
+  ASSERT_GT(other_port, 0) << other.Stderr();
+  ASSERT_TRUE(WaitFor([&] { return Ready(other_port); }, 60)) << other.Stderr();
+  Child exiting(
+      {"run", "--config", config, "--state-dir", dir / "exiting", "--exit-when-caught-up"},
+      dir.path());
+  ASSERT_GT(WaitForHttpPort(exiting), 0) << exiting.Stderr();
+  // Each holds one of the 2 partitions: not every partition, so it runs on.
+  ASSERT_TRUE(WaitFor(
+      [&] { return exiting.Stderr().find("assigned 1 partition") != std::string::npos; }, 60))
+      << exiting.Stderr();
+  AddPartitions(topic, 6);
+  ASSERT_TRUE(WaitFor(
+      [&] { return exiting.Stderr().find("assigned 3 partition") != std::string::npos; }, 60))
+      << exiting.Stderr();
+  // Holding 3 of 6, caught up on them: still running some seconds later.
+  EXPECT_FALSE(exiting.Wait(std::chrono::seconds(8)).has_value()) << exiting.Stderr();
+  other.Kill(SIGTERM);
+  ASSERT_TRUE(other.Wait(std::chrono::seconds(60)).has_value()) << other.Stderr();
+  const auto code = exiting.Wait(std::chrono::seconds(120));
+  ASSERT_TRUE(code.has_value()) << "still running: " << exiting.Stderr();
+  EXPECT_EQ(*code, 0) << exiting.Stderr();
+  EXPECT_NE(exiting.Stderr().find("assigned 6 partition"), std::string::npos) << exiting.Stderr();
+}
+
 // With a changelog (one partition per events partition, as at the start), an instance handed
 // an added partition stalled in the rebalance for a minute, then stopped on "Local: Unknown
 // partition" (a QA trial). It stops at once, naming the partition and the cause.

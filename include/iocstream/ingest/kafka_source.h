@@ -189,6 +189,9 @@ class KafkaSource {
   // Partitions of the subscribed topics on the broker (metadata request; cached after the
   // first answer). 0 when the broker did not answer.
   [[nodiscard]] int SubscribedPartitionCount();
+  // The same asked again now (a topic may have grown since), leaving the cached count as it
+  // is; 0 when the broker did not answer within `timeout`.
+  [[nodiscard]] int CurrentPartitionCount(Millis timeout);
 
   // Leaves the group cleanly (revokes partitions, commits nothing more).
   void Close();
