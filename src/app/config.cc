@@ -466,7 +466,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
         !s) {
       return s;
     }
-    if (Status s = Read(st, "state", "commit_interval_ms", c.state.commit_interval_ms, err); !s) {
+    // 100 years at most, as a duration: a larger count overflowed the steady clock's
+    // nanoseconds and committed after every poll batch instead of never (a QA trial).
+    if (Status s = Read(st, "state", "commit_interval_ms", c.state.commit_interval_ms, err,
+                        Bounds{size_t{0}, size_t{100} * 366 * 86'400'000, " (100 years)"});
+        !s) {
       return s;
     }
     if (Status s = Read(st, "state", "commit_max_records", c.state.commit_max_records, err); !s) {

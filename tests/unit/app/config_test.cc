@@ -239,6 +239,18 @@ TEST_F(ConfigTest, EveryRefusedWholeNumberNamesTheRange) {
                 {"kafka.max_batch: expected a whole number from 1 to 1000000, got '05'"});
 }
 
+// A commit interval past the steady clock's range (9223372036855 ms and up) overflowed and
+// committed after every poll batch instead of never (a QA trial): 100 years at most.
+TEST_F(ConfigTest, ACommitIntervalIsAtMostAHundredYears) {
+  ExpectRefused("state", "  commit_interval_ms: 9223372036855\n",
+                {"state.commit_interval_ms", "at most 3162240000000 (100 years)"});
+  ExpectRefused("state", "  commit_interval_ms: 18446744073709551615\n",
+                {"state.commit_interval_ms", "at most 3162240000000 (100 years)"});
+  auto c = LoadWithSection("state", "  commit_interval_ms: 3162240000000\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->state.commit_interval_ms, size_t{3162240000000});
+}
+
 // A zero size was refused only by the store, in a message that then suggested another
 // process held the lock ("block_cache" holds "lock").
 TEST_F(ConfigTest, ZeroCacheAndWriteBufferSizesAreRefusedByKey) {
