@@ -555,7 +555,9 @@ int RunLive(const RunOptions& options) {
     changelog_options.stall_limit = Millis(45000);
     if (auto it = config.kafka.consumer.find("session.timeout.ms");
         it != config.kafka.consumer.end()) {
-      changelog_options.stall_limit = Millis(std::stoll(it->second));
+      // Read as librdkafka reads it (strtol, base 0: "0x1770" is 6000, "06000" octal), so
+      // that the stall guard and the group agree (std::stoll read "0x1770" as 0, a QA trial).
+      changelog_options.stall_limit = Millis(std::strtoll(it->second.c_str(), nullptr, 0));
     }
     changelog_options.bootstrap_servers = config.kafka.bootstrap_servers;
     changelog_options.topic = config.kafka.changelog_topic;
