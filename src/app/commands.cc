@@ -476,7 +476,25 @@ int RunLive(const RunOptions& options) {
     pipeline.OnRevoked(tps, lost, outage);
     readiness.Revoked(lost);
   };
+  bool grown_topic_logged = false;
   handler.assigned = [&](const std::vector<TopicPartition>& tps) {
+    // Without a changelog a grown topic is read on (see "The partition" in the event contract):
+    // said once, as its events published by key for the new count are dead-lettered as
+    // wrong_partition (only librdkafka's PARTCNT line told of it: a QA trial).
+    int32_t highest = -1;
+    for (const auto& tp : tps) highest = std::max(highest, tp.partition.value());
+    if (!changelog && events_partitions > 0 && highest >= events_partitions &&
+        !grown_topic_logged) {
+      grown_topic_logged = true;
+      spdlog::error(
+          "events topic {} has partition {}, beyond the {} this instance started with: "
+          "partitions were added to the topic in use. The state stays spread over {} "
+          "partitions: an event whose key hashes to another partition under that count is "
+          "dead-lettered as wrong_partition (publishers placing keys by the new count send "
+          "most dossiers' events there). Publish the events again to a new topic; see "
+          "docs/event-contract.md, \"The partition\"",
+          config.kafka.events_topic, highest, events_partitions, events_partitions);
+    }
     if (Status s = pipeline.OnAssigned(tps, WallClockNow()); !s) assign_error = s.error();
     readiness.Assigned();
   };

@@ -1070,12 +1070,22 @@ std::optional<DecodeError> Pipeline::WrongPartition(const DossierEvent& event,
   if (options_.keyed_partitions <= 0 || options_.hash_partitions > 0) return std::nullopt;
   const int32_t home = HashPartition(event.dossier_id, options_.keyed_partitions);
   if (home == partition.value()) return std::nullopt;
+  if (partition.value() >= options_.keyed_partitions) {
+    return DecodeError{
+        DecodeErrorReason::kWrongPartition,
+        fmt::format("key: '{}' belongs to partition {} of the {} that iocstream keeps the state "
+                    "over (the topic's count when this instance started), not to partition {}, "
+                    "which was added to the topic since: publish the events again to a new "
+                    "topic (see \"The partition\" in the event contract)",
+                    event.dossier_id, home, options_.keyed_partitions, partition.value())};
+  }
   return DecodeError{
       DecodeErrorReason::kWrongPartition,
-      fmt::format("key: '{}' belongs to partition {} of the topic's {} under Kafka's default "
-                  "partitioner for keyed records (murmur2), where iocstream keeps the dossier's "
-                  "state, not to partition {}: publish with that partitioner (librdkafka-based "
-                  "clients default to another: set partitioner=murmur2_random)",
+      fmt::format("key: '{}' belongs to partition {} of the {} that iocstream keeps the state "
+                  "over under Kafka's default partitioner for keyed records (murmur2), not to "
+                  "partition {}: publish with that partitioner (librdkafka-based clients default "
+                  "to another: set partitioner=murmur2_random), and by the topic's count when "
+                  "this instance started (partitions added since move keys)",
                   event.dossier_id, home, options_.keyed_partitions, partition.value())};
 }
 

@@ -768,6 +768,19 @@ TEST(KafkaPipelineTest, PartitionsAddedWhileRunningAreReadAndItsCatchUpEnds) {
                             return r.headers.at("iocstream.dlq.reason") == "wrong_partition";
                           }),
             static_cast<std::ptrdiff_t>(wrong));
+  // The log says the topic grew, and a dead letter from an added partition says so too.
+  EXPECT_NE(log.find("has partition 5, beyond the 3 this instance started with: partitions were "
+                     "added to the topic in use"),
+            std::string::npos)
+      << log;
+  for (const KafkaRecord& r : dead) {
+    if (r.headers.at("iocstream.dlq.reason") != "wrong_partition") continue;
+    const bool added = std::stoi(r.headers.at("iocstream.dlq.partition")) >= 3;
+    EXPECT_EQ(r.headers.at("iocstream.dlq.detail").find("which was added to the topic since") !=
+                  std::string::npos,
+              added)
+        << r.headers.at("iocstream.dlq.detail");
+  }
 }
 
 // Two instances share a group; the topic grows from 2 partitions to 6 while they run. The one

@@ -1131,7 +1131,8 @@ TEST_F(PipelineTest, ARecordOnAnotherPartitionThanItsKeysIsDeadLettered) {
     const int32_t home = Pipeline::HashPartition("MX3-0", kPartitions);
     const std::string detail =
         "key: 'MX3-0' belongs to partition " + std::to_string(home) +
-        " of the topic's 3 under Kafka's default partitioner for keyed records (murmur2)";
+        " of the 3 that iocstream keeps the state over under Kafka's default partitioner for "
+        "keyed records (murmur2)";
     for (const auto& entry : *outbox) {
       if (entry.payload.find("wrong_partition") == std::string::npos) continue;
       ++wrong;
