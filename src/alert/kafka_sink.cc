@@ -254,6 +254,7 @@ class KafkaSink::Impl {
 
   Result<size_t> PublishAll(std::span<const OutgoingMessage> messages, Millis timeout) {
     if (Status s = RenewIfFatal(); !s) return s.error();
+    failed_at_last_flush_ = failed_.load();  // this page's first failure is its own
     std::vector<DeliverySlot> slots(messages.size());
     size_t produced = 0;
     Status refused;  // why the producer refused messages[produced], if it did
@@ -305,11 +306,15 @@ class KafkaSink::Impl {
       self->delivered_.fetch_add(1);
       if (slot != nullptr) slot->state.store(1);
     } else {
+      // The first failure of a flush or a page is logged; the rest share its cause (a stop
+      // during a broker outage logged 2,000 identical lines in one millisecond: a QA trial).
       if (self->failed_.fetch_add(1) == self->failed_at_last_flush_) {
         self->first_failure_ = rd_kafka_err2str(m->err);
+        spdlog::warn(
+            "kafka delivery to {} failed: {} (the messages after it that fail with it "
+            "are not logged one by one)",
+            rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
       }
-      spdlog::warn("kafka delivery to {} failed: {}", rd_kafka_topic_name(m->rkt),
-                   rd_kafka_err2str(m->err));
       if (slot != nullptr) {
         slot->error.store(m->err);
         slot->state.store(2);

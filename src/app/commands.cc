@@ -836,12 +836,19 @@ int RunLive(const RunOptions& options) {
   // state directory's lock, so no restart could open it. Past this bound it exits
   // without finishing the shutdown (the commit above is in the WAL; with state.disable_wal a
   // restart resumes from the last flush, exactly once as after any crash).
-  std::thread([exit_code] {
+  // The accounting is final once the pipeline stopped (its alerts published as of now): said
+  // then too, so that a stop cut short still accounts for every record (a QA trial's SIGTERM
+  // during a broker outage logged no "stopped:" line).
+  std::thread([exit_code, accounting = session.Accounting()] {
     std::this_thread::sleep_for(kShutdownBound);
     spdlog::error(
         "shutdown did not finish within {} s after the final commit (the Kafka client did not "
         "close): exiting without waiting for it",
         std::chrono::duration_cast<std::chrono::seconds>(kShutdownBound).count());
+    spdlog::info("stopped: {} (as of the final commit)", accounting);
+    spdlog::warn(
+        "alerts or dead letters not yet accepted by Kafka stay in the state directory's outbox "
+        "and are sent when iocstream starts again on it");
     spdlog::default_logger()->flush();
     std::fflush(stdout);
     // Not a clean stop (the store was not closed): a supervisor should know.
