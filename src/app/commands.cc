@@ -391,6 +391,7 @@ int RunLive(const RunOptions& options) {
   if (Status s = (*sink)->EnsureTopics(topics, Millis(15000)); !s) return Fail(s.error());
   KafkaOutboxRelay relay(*runtime.store, std::move(*sink), config.kafka.alerts_topic,
                          config.kafka.dead_letter_topic, session.relay_probe);
+  relay.CreateDeletedTopics(config.kafka.partitions);
   relay.Start();
 
   Readiness readiness;  // GET /readyz; whether the group assigned partitions once (maybe none)

@@ -164,9 +164,10 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
   // So does one refused before, whatever its size now (cut below 8 KiB, it may still be too
   // large for the topic).
   for (size_t i = 0; i < messages.size(); ++i) {
-    if (kinds[i] == alert::OutboxKind::kDeadLetter &&
-        (messages[i].value.size() + messages[i].key.size() > kDeadLetterAloneBytes ||
-         dead_letter_caps_.contains((*entries)[i].sequence))) {
+    if ((*entries)[i].sequence == failed_head_ ||
+        (kinds[i] == alert::OutboxKind::kDeadLetter &&
+         (messages[i].value.size() + messages[i].key.size() > kDeadLetterAloneBytes ||
+          dead_letter_caps_.contains((*entries)[i].sequence)))) {
       const size_t keep = std::max<size_t>(i, 1);
       messages.resize(keep);
       kinds.resize(keep);
@@ -174,6 +175,12 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
     }
   }
   auto acked = sink_->PublishAll(messages, Millis(30000));
+  if (!acked || *acked == 0) {
+    failed_head_ = entries->front().sequence;
+    CreateDeletedTopicsNow();
+  } else if (failed_head_ && *failed_head_ <= (*entries)[*acked - 1].sequence) {
+    failed_head_.reset();
+  }
   if (!acked) {
     probe_.publish_failures.fetch_add(1);
     const uint64_t first = entries->front().sequence;
@@ -206,6 +213,27 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
                           dead_letter_caps_.upper_bound((*entries)[*acked - 1].sequence));
   probe_.pending.fetch_sub(static_cast<int64_t>(*acked));
   return *acked;
+}
+
+void KafkaOutboxRelay::CreateDeletedTopicsNow() {
+  if (create_partitions_ <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - topics_checked_at_ < std::chrono::seconds(30)) return;
+  topics_checked_at_ = now;
+  for (const std::string& topic : {alerts_topic_, dead_letter_topic_}) {
+    auto described = sink_->DescribeTopic(topic, Millis(5000));
+    if (described || described.error().code != ErrorCode::kNotFound) continue;
+    const std::vector<alert::TopicSpec> spec = {{topic, create_partitions_, {}}};
+    if (Status s = sink_->EnsureTopics(spec, Millis(15000)); !s) {
+      spdlog::warn("outbox relay: topic {} does not exist and could not be created: {}", topic,
+                   s.error().message);
+    } else {
+      spdlog::warn(
+          "outbox relay: topic {} does not exist (deleted while iocstream ran?): created it again "
+          "with {} partitions",
+          topic, create_partitions_);
+    }
+  }
 }
 
 std::optional<Millis> KafkaOutboxRelay::Pass() {

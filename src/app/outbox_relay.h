@@ -79,6 +79,10 @@ class KafkaOutboxRelay {
   [[nodiscard]] bool CaughtUp() const { return drained_seq_.load() == thread_.notifications(); }
   // Drains what is left (up to `timeout`) and stops the thread.
   void Stop(Millis timeout);
+  // Topics deleted while iocstream runs are created again, with `partitions` partitions, when
+  // a page fails (looked for at most every 30 s); without this call they are not (call it
+  // before Start). A deleted topic held every later alert and dead letter until a restart.
+  void CreateDeletedTopics(int partitions) { create_partitions_ = partitions; }
 
   // One drain pass on the calling thread: publishes up to `limit` entries; returns how many
   // were published and deleted.
@@ -97,6 +101,16 @@ class KafkaOutboxRelay {
   // below what the pipeline keeps): outbox sequence -> the bytes of value and key still sent.
   // Relay thread only.
   std::map<uint64_t, size_t> dead_letter_caps_;
+  // The entry that failed at the head of its page, whose next attempt goes alone: the entries
+  // after it that its page delivered are not sent again at every retry (a QA trial saw 116
+  // records for 60 alerts behind a dead letter to a deleted topic). Relay thread only.
+  std::optional<uint64_t> failed_head_;
+  // CreateDeletedTopics: the partitions of a topic created again (0: never), and when the
+  // topics were last looked for. Relay thread only.
+  int create_partitions_ = 0;
+  std::chrono::steady_clock::time_point topics_checked_at_{};
+  // Looks for the relay's topics and creates those the brokers do not list (rate-limited).
+  void CreateDeletedTopicsNow();
   // The retry warning's throttle: the first failure of a spell, then one line a minute with
   // the failures in between (a missing topic logged every second). Relay thread only.
   bool failing_ = false;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -145,6 +146,59 @@ TEST(KafkaSinkTest, ARelayIsNotCaughtUpWhileAStoppedRunsEntriesWait) {
   EXPECT_TRUE(left->empty());
   relay.Stop(Millis(1000));
   EXPECT_EQ(ConsumeAll(topic, 4500, std::chrono::seconds(30)).size(), 4500u);
+}
+
+// The dead-letter topic deleted while iocstream ran held the dead letter at the head of the
+// outbox, and every alert behind it, until a restart; each retry sent those alerts again (a QA
+// trial: 116 records for 60 alerts). The relay creates the topic again, and the failed head
+// goes alone, so the alerts its page delivered are sent once more at most.
+TEST(KafkaSinkTest, ARelayCreatesADeletedTopicAgainAndTheAlertsBehindItsHeadGoOnce) {
+  const std::string topic = UniqueName("relay-deleted");
+  CreateTopic(topic, 1);  // topic-dlq: not there (deleted)
+  TempDir dir;
+  state::StateStoreOptions store_options;
+  store_options.path = dir / "state";
+  auto store = state::StateStore::Open(store_options);
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  state::StateBatch batch = (*store)->NewBatch();
+  alert::OutboxMessage dead;
+  dead.kind = alert::OutboxKind::kDeadLetter;
+  dead.key = "BAD";
+  dead.value = "{bad";
+  batch.AppendOutbox(alert::EncodeOutboxMessage(dead));
+  constexpr int kAlerts = 20;
+  for (int i = 0; i < kAlerts; ++i) {
+    alert::OutboxMessage m;
+    m.key = "D-" + std::to_string(i);
+    m.value = R"({"alert":)" + std::to_string(i) + "}";
+    batch.AppendOutbox(alert::EncodeOutboxMessage(m));
+  }
+  ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
+  alert::KafkaSinkOptions options;
+  options.bootstrap_servers = Bootstrap();
+  options.properties = {{"message.timeout.ms", "3000"}};  // the dead letter fails in 3 s
+  auto sink = alert::KafkaSink::Open(options);
+  ASSERT_TRUE(sink.has_value()) << sink.error().message;
+  app::RelayProbe probe;
+  app::KafkaOutboxRelay relay(**store, std::move(*sink), topic, topic + "-dlq", probe);
+  relay.CreateDeletedTopics(1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (probe.alerts_published.load() < kAlerts && std::chrono::steady_clock::now() < deadline) {
+    (void)relay.DrainOnce(100);
+  }
+  EXPECT_EQ(probe.dead_letters_published.load(), 1u);
+  EXPECT_EQ(probe.alerts_published.load(), static_cast<uint64_t>(kAlerts));
+  EXPECT_GE(probe.publish_failures.load(), 1u);
+  const auto dead_letters = ConsumeAll(topic + "-dlq", 1, std::chrono::seconds(30));
+  ASSERT_EQ(dead_letters.size(), 1u);
+  EXPECT_EQ(dead_letters[0].key, "BAD");
+  // Sent with the failed page, then once after the dead letter: twice at most, each of them.
+  const auto alerts = ConsumeAll(topic, 2 * kAlerts + 1, std::chrono::seconds(15));
+  EXPECT_GE(alerts.size(), static_cast<size_t>(kAlerts));
+  EXPECT_LE(alerts.size(), static_cast<size_t>(2 * kAlerts));
+  std::set<std::string> keys;
+  for (const KafkaRecord& r : alerts) keys.insert(r.key);
+  EXPECT_EQ(keys.size(), static_cast<size_t>(kAlerts));
 }
 
 }  // namespace
