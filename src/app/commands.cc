@@ -241,7 +241,7 @@ Status CheckStatePartitions(state::StateStore& store, const std::string& dir, in
   auto recorded = store.GetStatePartitions();
   if (!recorded) return recorded.error();
   if (*recorded && **recorded != count) {
-    return InvalidArgument("state dir " + dir + " holds dossiers spread over " +
+    return InvalidArgument("state dir " + dir + " holds state spread over " +
                            std::to_string(**recorded) +
                            " state partitions (the replay.partitions of the `replay`, or the "
                            "events topic's partitions under the `run`, that wrote it); " +

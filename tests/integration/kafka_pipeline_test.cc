@@ -638,7 +638,7 @@ TEST(KafkaPipelineTest, RunAndReplayRefuseAStoreSpreadOverAnotherPartitionCount)
   const CommandResult run =
       RunIocstream({"run", "--config", config, "--state-dir", replayed, "--exit-when-caught-up"});
   EXPECT_EQ(run.exit_code, 1) << run.err;
-  EXPECT_NE(run.err.find("holds dossiers spread over 6 state partitions"), std::string::npos)
+  EXPECT_NE(run.err.find("holds state spread over 6 state partitions"), std::string::npos)
       << run.err;
   EXPECT_NE(run.err.find("topic " + prefix + "-events has 3"), std::string::npos) << run.err;
 
