@@ -126,10 +126,13 @@ class KafkaSink::Impl {
         failed =
             Error{ErrorCode::kUnavailable, "describe topic " + name + ": " + rd_kafka_err2str(err)};
       } else if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        failed = Error{ErrorCode::kNotFound,
-                       "describe topic " + name + ": " +
-                           rd_kafka_err2str(md->topic_cnt == 1 ? md->topics[0].err
-                                                               : RD_KAFKA_RESP_ERR_UNKNOWN)};
+        const rd_kafka_resp_err_t topic_err =
+            md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN;
+        // Only an unknown topic is missing; another error (no leader yet...) is transient.
+        failed =
+            Error{topic_err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? ErrorCode::kNotFound
+                                                                       : ErrorCode::kUnavailable,
+                  "describe topic " + name + ": " + rd_kafka_err2str(topic_err)};
       } else {
         out.partitions = md->topics[0].partition_cnt;
       }
