@@ -59,25 +59,34 @@ std::optional<std::string> DepartmentFilter(const HttpRequest& req) {
   return it->second;
 }
 
-// Whether `unit` holds a dossier transferred to it (its current_unit: the receiving unit of
-// its latest transfer, which alerts name as agency_code) in the partitions this instance
-// handles. Asked for a 404's message only: a scan that stops at the first such dossier (at
-// worst a full one, as every /api/v1/overdue request makes). A failed scan only loses the hint.
-// The unit is compared as text: it was first looked up as an interned code (Code::Find), but a
-// process interns a stored dossier's codes only as it reads the dossier, so after a restart the
-// hint was gone (an operator's trial).
-bool HoldsTransferredDossiers(const ApiContext& ctx, std::string_view unit) {
-  if (unit.empty() || ctx.store == nullptr) return false;
+// Whether a dossier was transferred to `unit` (its current_unit: the receiving unit of its
+// latest transfer, which alerts name as agency_code) in the partitions this instance handles:
+// the unit as the state spells it, matched as sent or else with ASCII letters of either case
+// (a QA trial asked for `unit-t`, and got no hint that UNIT-T held transferred dossiers);
+// nullopt if none. Asked for a 404's message only: a scan that stops at the first exact match
+// (at worst a full one, as every /api/v1/overdue request makes). A failed scan only loses the
+// hint. The unit is compared as text: it was first looked up as an interned code (Code::Find),
+// but a process interns a stored dossier's codes only as it reads the dossier, so after a
+// restart the hint was gone (an operator's trial).
+std::optional<std::string> TransferredToUnit(const ApiContext& ctx, std::string_view unit) {
+  if (unit.empty() || ctx.store == nullptr) return std::nullopt;
   const std::optional<std::set<PartitionId>> owned =
       ctx.owned_partitions ? std::optional(ctx.owned_partitions()) : std::nullopt;
-  bool found = false;
+  const auto same_letters = [unit](std::string_view other) {
+    return other.size() == unit.size() &&
+           std::equal(other.begin(), other.end(), unit.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) ==
+                    std::tolower(static_cast<unsigned char>(b));
+           });
+  };
+  std::optional<std::string> found;
   const Status s = ctx.store->ForEachDossier([&](const DossierState& d) {
-    if (d.current_unit != unit || d.agency_code == unit) return true;
+    if (d.current_unit == d.agency_code || !same_letters(d.current_unit)) return true;
     if (owned && !owned->contains(d.partition)) return true;
-    found = true;
-    return false;
+    found = std::string(d.current_unit);
+    return d.current_unit != unit;  // an exact match ends the scan
   });
-  return s && found;
+  return s ? found : std::nullopt;
 }
 
 // A 404 for a ?department= that no dossier in the state has (an agency code is matched as
@@ -109,10 +118,12 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
       "': ?department= matches the department that received a dossier (the "
       "agency_code of its receipt), and no dossier in the partitions this instance "
       "handles was received by it";
-  if (HoldsTransferredDossiers(ctx, *department)) {
-    message += "; '" + *department +
+  if (const std::optional<std::string> unit = TransferredToUnit(ctx, *department)) {
+    message += "; '" + *unit +
                "' holds dossiers transferred to it (their current_unit, the agency_code of "
-               "their alerts), which are listed under the department that received them";
+               "their alerts), which are listed under the department that received them (none "
+               "for a dossier whose receipt has not arrived)";
+    if (*unit != *department) message += "; department codes are case-sensitive";
   }
   if (other_case) {
     message += "; department codes are case-sensitive: did you mean '" + *other_case + "'?";

@@ -432,11 +432,16 @@ TEST_F(ApiTest, AnUnknownDepartmentIs404AndAKnownOneWithNothingOverdueIsNot) {
   // The holding unit: still 404 (the filter is the receiving department's), named as such.
   const std::string holds =
       "; 'PWD' holds dossiers transferred to it (their current_unit, the agency_code of their "
-      "alerts), which are listed under the department that received them";
+      "alerts), which are listed under the department that received them (none for a dossier "
+      "whose receipt has not arrived)";
   EXPECT_EQ(Call("GET", "/api/v1/overdue?department=PWD", 404)["error"],
             "unknown department 'PWD" + explained + holds);
   EXPECT_EQ(Call("GET", "/api/v1/kpis?department=PWD", 404)["error"],
             "unknown department 'PWD" + explained + holds);
+  // Asked in another case, it is named as the state spells it (a QA trial got no hint).
+  EXPECT_EQ(
+      Call("GET", "/api/v1/kpis?department=pwd", 404)["error"],
+      "unknown department 'pwd" + explained + holds + "; department codes are case-sensitive");
   // Every department, as before.
   EXPECT_EQ(Call("GET", "/api/v1/overdue?department=", 200)["total"], 2);
 }
