@@ -178,8 +178,16 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
   if (!acked || *acked == 0) {
     failed_head_ = entries->front().sequence;
     CreateDeletedTopicsNow();
-  } else if (failed_head_ && *failed_head_ <= (*entries)[*acked - 1].sequence) {
-    failed_head_.reset();
+  } else {
+    if (failed_head_ && *failed_head_ <= (*entries)[*acked - 1].sequence) failed_head_.reset();
+    if (*acked < messages.size()) {
+      // Delivered up to an entry that failed (a dead letter between alerts, to a deleted
+      // topic): the next page starts with it, alone, or the entries after it went out once
+      // more with each page that failed on it (three copies in a QA trial).
+      failed_head_ = (*entries)[*acked].sequence;
+      probe_.publish_failures.fetch_add(1);
+      CreateDeletedTopicsNow();
+    }
   }
   if (!acked) {
     probe_.publish_failures.fetch_add(1);
