@@ -203,6 +203,12 @@ Status CheckChangelogTopic(const std::string& topic, int partitions,
     auto it = config.find(key);
     return it == config.end() ? std::string() : it->second;
   };
+  // A value as the broker reported it: '' when empty, "(not reported)" when absent.
+  const auto shown = [&config](const std::string& key) -> std::string {
+    auto it = config.find(key);
+    if (it == config.end()) return "(not reported)";
+    return it->second.empty() ? "''" : it->second;
+  };
   const std::string policy = value("cleanup.policy");
   bool compact = false;
   bool deletes = false;
@@ -219,14 +225,15 @@ Status CheckChangelogTopic(const std::string& topic, int partitions,
   if (compact && (!deletes || kept_forever)) return {};
   return Error{
       ErrorCode::kInvalidArgument,
-      fmt::format("state changelog {} has cleanup.policy={} (retention.ms={}): Kafka deletes its "
-                  "records past their retention, and a partition restored from it then lacks "
-                  "the dossiers no event changed since, without a word. Make it compacted "
-                  "(kafka-configs.sh --alter --entity-type topics --entity-name {} "
-                  "--add-config cleanup.policy=compact), or name a topic that does not exist "
-                  "yet in kafka.changelog_topic: iocstream creates it compacted",
-                  topic, policy.empty() ? "(not reported)" : policy,
-                  value("retention.ms").empty() ? "(not reported)" : value("retention.ms"), topic)};
+      fmt::format("state changelog {} has cleanup.policy={} (retention.ms={}, retention.bytes={}): "
+                  "a topic that is not compacted, or deletes records past a retention, loses "
+                  "them, and a partition restored from it then lacks the dossiers no event "
+                  "changed since, without a word. Make it compacted (kafka-configs.sh --alter "
+                  "--entity-type topics --entity-name {} --add-config cleanup.policy=compact), "
+                  "or name a topic that does not exist yet in kafka.changelog_topic: iocstream "
+                  "creates it compacted",
+                  topic, shown("cleanup.policy"), shown("retention.ms"), shown("retention.bytes"),
+                  topic)};
 }
 
 }  // namespace iocstream::app

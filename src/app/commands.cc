@@ -541,8 +541,15 @@ int RunLive(const RunOptions& options) {
     // A topic that was there already (made by an administrator) must keep every partition's
     // latest state: a partition restored from one that deletes old records, or that has no
     // partition for an events partition, loses dossiers (a QA trial: 100 of 201, silently).
-    if (auto described = (*admin)->DescribeTopic(config.kafka.changelog_topic, Millis(15000));
-        !described) {
+    // A topic just created may not be in the brokers' metadata yet: asked again for a few
+    // seconds (each new deployment warned that the check was skipped: a QA trial).
+    auto described = (*admin)->DescribeTopic(config.kafka.changelog_topic, Millis(15000));
+    for (int attempt = 0;
+         attempt < 20 && !described && described.error().code == ErrorCode::kNotFound; ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      described = (*admin)->DescribeTopic(config.kafka.changelog_topic, Millis(15000));
+    }
+    if (!described) {
       spdlog::warn(
           "state changelog {}: {}: its cleanup policy and partitions are not checked (a topic "
           "that deletes old records loses the dossiers they held when a partition moves)",

@@ -369,7 +369,8 @@ TEST(ChangelogTest, AnExistingChangelogTopicThatDeletesOrIsTooSmallIsRefusedAtSt
               {{"cleanup.policy", "delete"}, {"retention.ms", "10000"}});
   auto deletes = RunIocstream({"run", "--config", config, "--exit-when-caught-up"});
   EXPECT_EQ(deletes.exit_code, 1) << deletes.err;
-  EXPECT_NE(deletes.err.find("has cleanup.policy=delete (retention.ms=10000)"), std::string::npos)
+  EXPECT_NE(deletes.err.find("has cleanup.policy=delete (retention.ms=10000, retention.bytes="),
+            std::string::npos)
       << deletes.err;
 
   DeleteTopic(prefix + "-state-changelog");

@@ -61,7 +61,8 @@ TEST(CheckChangelogTopicTest, AcceptsACompactedTopicAndRefusesOneThatDeletesOrIs
   const Status deletes = check(6, {{"cleanup.policy", "delete"}, {"retention.ms", "604800000"}});
   ASSERT_FALSE(deletes.ok());
   EXPECT_EQ(deletes.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(deletes.error().message.find("cleanup.policy=delete (retention.ms=604800000)"),
+  EXPECT_NE(deletes.error().message.find(
+                "cleanup.policy=delete (retention.ms=604800000, retention.bytes=(not reported))"),
             std::string::npos)
       << deletes.error().message;
   EXPECT_NE(deletes.error().message.find("--add-config cleanup.policy=compact"), std::string::npos);
@@ -71,6 +72,16 @@ TEST(CheckChangelogTopicTest, AcceptsACompactedTopicAndRefusesOneThatDeletesOrIs
                          {"retention.bytes", "-1"}})
                    .ok());
   EXPECT_FALSE(check(6, {}).ok());  // no policy reported: not known to keep the records
+  // The size bound decides too, and is named.
+  const Status bytes = check(6, {{"cleanup.policy", "compact,delete"},
+                                 {"retention.ms", "-1"},
+                                 {"retention.bytes", "100000000"}});
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_NE(bytes.error().message.find("(retention.ms=-1, retention.bytes=100000000)"),
+            std::string::npos)
+      << bytes.error().message;
+  EXPECT_NE(check(6, {{"cleanup.policy", ""}}).error().message.find("cleanup.policy='' ("),
+            std::string::npos);
 
   const Status small = check(3, {{"cleanup.policy", "compact"}});
   ASSERT_FALSE(small.ok());
