@@ -116,30 +116,9 @@ class KafkaSink::Impl {
 
   Result<TopicSpec> DescribeTopic(const std::string& name, Millis timeout) {
     const int ms = static_cast<int>(timeout.count());
-    TopicSpec out{name, 0, {}};
-    {
-      rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, name.c_str(), nullptr);
-      const rd_kafka_metadata_t* md = nullptr;
-      const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, t, &md, ms);
-      std::optional<Error> failed;
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        failed =
-            Error{ErrorCode::kUnavailable, "describe topic " + name + ": " + rd_kafka_err2str(err)};
-      } else if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const rd_kafka_resp_err_t topic_err =
-            md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN;
-        // Only an unknown topic is missing; another error (no leader yet...) is transient.
-        failed =
-            Error{topic_err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? ErrorCode::kNotFound
-                                                                       : ErrorCode::kUnavailable,
-                  "describe topic " + name + ": " + rd_kafka_err2str(topic_err)};
-      } else {
-        out.partitions = md->topics[0].partition_cnt;
-      }
-      if (md != nullptr) rd_kafka_metadata_destroy(md);
-      rd_kafka_topic_destroy(t);
-      if (failed) return *failed;
-    }
+    const Result<int> partitions = ingest::TopicPartitionCount(rk_, name, timeout);
+    if (!partitions) return partitions.error();
+    TopicSpec out{name, *partitions, {}};
     char errstr[512];
     rd_kafka_ConfigResource_t* resource =
         rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());

@@ -215,4 +215,27 @@ Result<rd_kafka_t*> NewKafkaClient(rd_kafka_type_t type,
   return rk;
 }
 
+Result<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic, Millis timeout) {
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk, 0, t, &md, static_cast<int>(timeout.count()));
+  Result<int> out = 0;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    out = Error{ErrorCode::kUnavailable, "describe topic " + topic + ": " + rd_kafka_err2str(err)};
+  } else if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const rd_kafka_resp_err_t topic_err =
+        md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN;
+    // Only an unknown topic is missing; another error (no leader yet...) is transient.
+    out = Error{topic_err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? ErrorCode::kNotFound
+                                                                     : ErrorCode::kUnavailable,
+                "describe topic " + topic + ": " + rd_kafka_err2str(topic_err)};
+  } else {
+    out = md->topics[0].partition_cnt;
+  }
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(t);
+  return out;
+}
+
 }  // namespace iocstream::ingest

@@ -243,19 +243,9 @@ class KafkaSource::Impl {
   int CurrentPartitionCount(Millis timeout) {
     int total = 0;
     for (const auto& topic : options_.topics) {
-      rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
-      const rd_kafka_metadata_t* md = nullptr;
-      const rd_kafka_resp_err_t err =
-          rd_kafka_metadata(rk_, 0, t, &md, static_cast<int>(timeout.count()));
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
-          md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        total += md->topics[0].partition_cnt;
-      } else {
-        total = -1;
-      }
-      if (md != nullptr) rd_kafka_metadata_destroy(md);
-      rd_kafka_topic_destroy(t);
-      if (total < 0) return 0;
+      const Result<int> count = TopicPartitionCount(rk_, topic, timeout);
+      if (!count) return 0;
+      total += *count;
     }
     return total;
   }

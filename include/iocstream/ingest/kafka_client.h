@@ -12,6 +12,7 @@
 #include <string>
 
 #include "iocstream/core/result.h"
+#include "iocstream/core/types.h"
 
 namespace iocstream::ingest {
 
@@ -31,5 +32,12 @@ namespace iocstream::ingest {
 [[nodiscard]] Result<rd_kafka_t*> NewKafkaClient(
     rd_kafka_type_t type, const std::map<std::string, std::string>& properties,
     const std::function<void(rd_kafka_conf_t*)>& configure = {});
+
+// The partition count of `topic` as the brokers' metadata lists it, asked through `rk` within
+// `timeout`. Errors: kNotFound for a topic the brokers do not know (UNKNOWN_TOPIC_OR_PART);
+// kUnavailable for no answer or another error (no leader yet...), "describe topic T: REASON".
+// Thread-safe as librdkafka's metadata call is.
+[[nodiscard]] Result<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic,
+                                              Millis timeout);
 
 }  // namespace iocstream::ingest
