@@ -560,12 +560,7 @@ void Pipeline::EndChange(Entry& entry) {
   const rules::TimerSlots new_timers = rules::StoredTimerSlots(next);
   // Kept for the entry's next BeginChange (the state changes only between the two).
   assert(new_timers.size <= 1);
-  entry.stored_timer_known = true;
-  entry.has_stored_timer = new_timers.size > 0;
-  if (entry.has_stored_timer) {
-    entry.stored_timer_due = new_timers.slots[0].due;
-    entry.stored_timer_kind = new_timers.slots[0].kind;
-  }
+  entry.KnowStoredTimer(new_timers);
   const bool moved = base.existed && base.partition != next.partition;
   bool changed = false;
   for (size_t i = 0; i < old_timers.size; ++i) {
@@ -586,9 +581,8 @@ void Pipeline::EndChange(Entry& entry) {
   MarkDirty(entry, old_timers, base.existed ? base.partition : next.partition);
   if (changed) {
     DirtyEntry& d = dirty_[entry.dirty_index];
-    const bool same =
-        d.has_committed && entry.has_stored_timer && d.committed_due == entry.stored_timer_due &&
-        d.committed_kind == entry.stored_timer_kind && d.committed_partition == next.partition;
+    const bool same = entry.has_stored_timer &&
+                      d.Committed(next.partition, entry.stored_timer_due, entry.stored_timer_kind);
     const auto writes = static_cast<uint8_t>(
         same ? 0 : static_cast<int>(d.has_committed) + static_cast<int>(entry.has_stored_timer));
     timer_writes_ = timer_writes_ - d.timer_writes + writes;
@@ -826,13 +820,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
     // Its cached state does not keep it: the next commit deletes it as the timer the store
     // keeps for a dirty entry, or else as a stray one (a stale timer; or one the write in
     // flight deletes, which the read came before: deleted twice).
-    if (e->dirty) {
-      const DirtyEntry& d = dirty_[e->dirty_index];
-      if (d.has_committed && d.committed_due == t.due && d.committed_kind == t.kind &&
-          d.committed_partition == t.partition) {
-        continue;
-      }
-    }
+    if (e->dirty && dirty_[e->dirty_index].Committed(t.partition, t.due, t.kind)) continue;
     DeleteStrayTimer(t);
   }
   // Timers put by the write in flight or this batch, which the read may not hold: those no
@@ -917,8 +905,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
     // until then, its timer known, so that a store read before the delete does not fire it
     // again.
     if (!entry->current) {  // orphan timer: its dossier is gone
-      entry->stored_timer_known = true;
-      entry->has_stored_timer = false;
+      entry->KnowStoredTimer(rules::TimerSlots{});
       DeleteStrayTimer(t);
       MarkDirty(*entry, rules::TimerSlots{}, t.partition);
       continue;
@@ -931,12 +918,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
     if (!rules::FireTimerInPlace(*entry->current, t, up_to, rules_, alerts_)) {
       // A stale timer: only its delete is written.
       DeleteStrayTimer(t);
-      entry->stored_timer_known = true;
-      entry->has_stored_timer = before.size > 0;
-      if (entry->has_stored_timer) {
-        entry->stored_timer_due = before.slots[0].due;
-        entry->stored_timer_kind = before.slots[0].kind;
-      }
+      entry->KnowStoredTimer(before);
       MarkDirty(*entry, before, change_base_.partition);
       continue;
     }
@@ -1576,7 +1558,9 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     }
     if (d.timer_writes > 0) {
       assert(e->current);  // a change of a state's timer
-      if (e->current) {
+      if (!e->current) {   // never (a bug): said, not dropped in silence
+        spdlog::error("timer change of a dossier with no state: not written");
+      } else {
         const DossierState& state = *e->current;
         if (d.has_committed) {
           job.timers.Add(d.committed_partition, d.committed_due, d.committed_kind, state.dossier_id,

@@ -526,6 +526,17 @@ class Pipeline {
     uint32_t dirty_index = 0;    // its place in dirty_ while `dirty`
     Instant stored_timer_due{};  // with has_stored_timer
     std::optional<DossierState> current;
+    // Sets the stored timer, known from now on, to `timers`' (rules::StoredTimerSlots: at
+    // most one).
+    void KnowStoredTimer(const rules::TimerSlots& timers) {
+      assert(timers.size <= 1);
+      stored_timer_known = true;
+      has_stored_timer = timers.size > 0;
+      if (has_stored_timer) {
+        stored_timer_due = timers.slots[0].due;
+        stored_timer_kind = timers.slots[0].kind;
+      }
+    }
   };
   // The head of each partition's timer queue: exactly the timers (stored or changed in this
   // batch) within its coverage (`covered`), so due timers are found without a store scan; the
@@ -818,6 +829,11 @@ class Pipeline {
     TimerKind committed_kind = TimerKind::kBreach;
     bool has_committed = false;
     uint8_t timer_writes = 0;  // of the difference now: 0 (none), 1 or 2
+    // Whether the store keeps (or will) this timer for the entry.
+    [[nodiscard]] bool Committed(PartitionId partition, Instant due, TimerKind kind) const {
+      return has_committed && committed_due == due && committed_kind == kind &&
+             committed_partition == partition;
+    }
   };
   std::vector<DirtyEntry> dirty_;
   size_t dirty_bytes_ = 0;  // their `bytes`, summed
