@@ -412,6 +412,13 @@ int RunLive(const RunOptions& options) {
   std::optional<Error> assign_error;
   ingest::KafkaSource* consumer_ptr = nullptr;  // set once opened (the handler asks it)
   int events_partitions = 0;  // the events topic's partitions at the start (0: unknown)
+  // What both handlers say of a partition added to the events topic since the start.
+  const auto grown_topic = [&](int32_t partition) {
+    return fmt::format(
+        "events topic {} has partition {}, beyond the {} this instance started with: partitions "
+        "were added to the topic in use",
+        config.kafka.events_topic, partition, events_partitions);
+  };
   std::unique_ptr<StateChangelog> changelog;
   handler.stored_offset = [&](const TopicPartition& tp) -> std::optional<Offset> {
     if (changelog && changelog->stalled() && !assign_error) {
@@ -427,11 +434,10 @@ int RunLive(const RunOptions& options) {
         // partition": a QA trial). Stopped at once, and a restart is refused by the count.
         assign_error = Error{
             ErrorCode::kUnavailable,
-            fmt::format("events topic {} has partition {}, beyond the {} this instance started "
-                        "with: partitions were added to the topic in use, which changelog {} "
-                        "cannot follow (and the dossiers' keys now hash to other partitions "
-                        "than their state); see docs/event-contract.md, \"The partition\"",
-                        tp.topic, tp.partition.value(), events_partitions, changelog->topic())};
+            fmt::format("{}, which changelog {} cannot follow (and the dossiers' keys now hash "
+                        "to other partitions than their state); see docs/event-contract.md, "
+                        "\"The partition\"",
+                        grown_topic(tp.partition.value()), changelog->topic())};
         return pipeline.StoredOffset(tp);
       }
       // The partition's state as its last owner left it (DESIGN.md "Scale-out").
@@ -488,13 +494,11 @@ int RunLive(const RunOptions& options) {
         !grown_topic_logged) {
       grown_topic_logged = true;
       spdlog::error(
-          "events topic {} has partition {}, beyond the {} this instance started with: "
-          "partitions were added to the topic in use. The state stays spread over {} "
-          "partitions: an event whose key hashes to another partition under that count is "
-          "dead-lettered as wrong_partition (publishers placing keys by the new count send "
-          "most dossiers' events there). Publish the events again to a new topic; see "
-          "docs/event-contract.md, \"The partition\"",
-          config.kafka.events_topic, highest, events_partitions, events_partitions);
+          "{}. The state stays spread over {} partitions: an event whose key hashes to another "
+          "partition under that count is dead-lettered as wrong_partition (publishers placing "
+          "keys by the new count send most dossiers' events there). Publish the events again "
+          "to a new topic; see docs/event-contract.md, \"The partition\"",
+          grown_topic(highest), events_partitions);
     }
     if (Status s = pipeline.OnAssigned(tps, WallClockNow()); !s) assign_error = s.error();
     readiness.Assigned();
@@ -778,8 +782,8 @@ int RunLive(const RunOptions& options) {
         break;
       }
     }
-    if ((options.summary_when_caught_up || options.exit_when_caught_up) && batch->empty() &&
-        readiness.EverAssigned()) {
+    if ((options.summary_when_caught_up || options.exit_when_caught_up) && !summary_printed &&
+        batch->empty() && readiness.EverAssigned()) {
       // Caught up: this instance owns every partition of the topic (a member killed a moment
       // ago may still hold some until its session times out) and has consumed to their end.
       const auto lags = consumer.Lag();
