@@ -59,6 +59,14 @@ std::optional<std::string> DepartmentFilter(const HttpRequest& req) {
   return it->second;
 }
 
+// Whether `a` and `b` are the same text but for the case of ASCII letters.
+bool SameAsciiLetters(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 // Whether a dossier was transferred to `unit` (its current_unit: the receiving unit of its
 // latest transfer, which alerts name as agency_code) in the partitions this instance handles:
 // the unit as the state spells it, matched as sent or else with ASCII letters of either case
@@ -72,16 +80,9 @@ std::optional<std::string> TransferredToUnit(const ApiContext& ctx, std::string_
   if (unit.empty() || ctx.store == nullptr) return std::nullopt;
   const std::optional<std::set<PartitionId>> owned =
       ctx.owned_partitions ? std::optional(ctx.owned_partitions()) : std::nullopt;
-  const auto same_letters = [unit](std::string_view other) {
-    return other.size() == unit.size() &&
-           std::equal(other.begin(), other.end(), unit.begin(), [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a)) ==
-                    std::tolower(static_cast<unsigned char>(b));
-           });
-  };
   std::optional<std::string> found;
   const Status s = ctx.store->ForEachDossier([&](const DossierState& d) {
-    if (d.current_unit == d.agency_code || !same_letters(d.current_unit)) return true;
+    if (d.current_unit == d.agency_code || !SameAsciiLetters(d.current_unit, unit)) return true;
     if (owned && !owned->contains(d.partition)) return true;
     found = std::string(d.current_unit);
     return d.current_unit != unit;  // an exact match ends the scan
@@ -104,12 +105,7 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
   std::optional<std::string> other_case;
   for (const auto& [key, counters] : rows) {
     if (key.agency_code == *department) return std::nullopt;
-    if (!other_case && key.agency_code.size() == department->size() &&
-        std::equal(key.agency_code.begin(), key.agency_code.end(), department->begin(),
-                   [](char a, char b) {
-                     return std::tolower(static_cast<unsigned char>(a)) ==
-                            std::tolower(static_cast<unsigned char>(b));
-                   })) {
+    if (!other_case && SameAsciiLetters(key.agency_code, *department)) {
       other_case = key.agency_code;
     }
   }

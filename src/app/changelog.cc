@@ -201,15 +201,14 @@ Status CheckChangelogTopic(const std::string& topic, int partitions,
   }
   const auto value = [&config](const std::string& key) {
     auto it = config.find(key);
-    return it == config.end() ? std::string() : it->second;
+    return it == config.end() ? std::optional<std::string>() : it->second;
   };
   // A value as the broker reported it: '' when empty, "(not reported)" when absent.
-  const auto shown = [&config](const std::string& key) -> std::string {
-    auto it = config.find(key);
-    if (it == config.end()) return "(not reported)";
-    return it->second.empty() ? "''" : it->second;
+  const auto shown = [&value](const std::string& key) -> std::string {
+    const std::optional<std::string> v = value(key);
+    return !v ? "(not reported)" : v->empty() ? "''" : *v;
   };
-  const std::string policy = value("cleanup.policy");
+  const std::string policy = value("cleanup.policy").value_or("");
   bool compact = false;
   bool deletes = false;
   for (size_t start = 0; start <= policy.size();) {

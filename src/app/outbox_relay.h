@@ -101,9 +101,10 @@ class KafkaOutboxRelay {
   // below what the pipeline keeps): outbox sequence -> the bytes of value and key still sent.
   // Relay thread only.
   std::map<uint64_t, size_t> dead_letter_caps_;
-  // The entry that failed at the head of its page, whose next attempt goes alone: the entries
-  // after it that its page delivered are not sent again at every retry (a QA trial saw 116
-  // records for 60 alerts behind a dead letter to a deleted topic). Relay thread only.
+  // The entry of a page that failed (at its head, or after entries it delivered), whose next
+  // attempt goes alone: the entries after it that its page delivered are not sent again at
+  // every retry (a QA trial saw 116 records for 60 alerts behind a dead letter to a deleted
+  // topic). Relay thread only.
   std::optional<uint64_t> failed_head_;
   // CreateDeletedTopics: the partitions of a topic created again (0: never), and when the
   // topics were last looked for. Relay thread only.

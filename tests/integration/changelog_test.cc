@@ -365,26 +365,28 @@ TEST(ChangelogTest, AnExistingChangelogTopicThatDeletesOrIsTooSmallIsRefusedAtSt
   const std::string config =
       WithChangelog(WriteConfig(dir, prefix, kExtra), prefix + "-state-changelog");
   CreateTopic(prefix + "-events", 6);
-  CreateTopic(prefix + "-state-changelog", 6,
-              {{"cleanup.policy", "delete"}, {"retention.ms", "10000"}});
-  auto deletes = RunIocstream({"run", "--config", config, "--exit-when-caught-up"});
+  // `run` on a changelog topic made beforehand with `partitions` and `topic_config`.
+  bool made = false;
+  const auto run_on = [&](int partitions, const std::map<std::string, std::string>& topic_config) {
+    if (made) DeleteTopic(prefix + "-state-changelog");
+    CreateTopic(prefix + "-state-changelog", partitions, topic_config);
+    made = true;
+    return RunIocstream({"run", "--config", config, "--exit-when-caught-up"});
+  };
+  auto deletes = run_on(6, {{"cleanup.policy", "delete"}, {"retention.ms", "10000"}});
   EXPECT_EQ(deletes.exit_code, 1) << deletes.err;
   EXPECT_NE(deletes.err.find("has cleanup.policy=delete (retention.ms=10000, retention.bytes="),
             std::string::npos)
       << deletes.err;
 
-  DeleteTopic(prefix + "-state-changelog");
-  CreateTopic(prefix + "-state-changelog", 3, {{"cleanup.policy", "compact"}});
-  auto small = RunIocstream({"run", "--config", config, "--exit-when-caught-up"});
+  auto small = run_on(3, {{"cleanup.policy", "compact"}});
   EXPECT_EQ(small.exit_code, 1) << small.err;
   EXPECT_NE(
       small.err.find("has 3 partition(s), fewer than the 6 of events topic " + prefix + "-events"),
       std::string::npos)
       << small.err;
 
-  DeleteTopic(prefix + "-state-changelog");
-  CreateTopic(prefix + "-state-changelog", 6, {{"cleanup.policy", "compact"}});
-  auto fine = RunIocstream({"run", "--config", config, "--exit-when-caught-up"});
+  auto fine = run_on(6, {{"cleanup.policy", "compact"}});
   EXPECT_EQ(fine.exit_code, 0) << fine.err;
 }
 
