@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -29,7 +30,9 @@ namespace iocstream::app {
 
 class DecodeWorker {
  public:
-  DecodeWorker();
+  // `after_decode`, if set, runs on the worker thread on each chunk it decoded, before the
+  // chunk is handed over (e.g. PrepareDeadlines with the rules in force).
+  explicit DecodeWorker(std::function<void(std::span<DecodeResult>)> after_decode = {});
   // Waits for the batch being decoded, if any, and stops the thread.
   ~DecodeWorker();
   DecodeWorker(const DecodeWorker&) = delete;
@@ -75,7 +78,8 @@ class DecodeWorker {
   bool busy_ = false;             // the worker has a batch
   bool stop_ = false;
   std::exception_ptr failure_;  // what ended the batch early
-  std::thread thread_;          // last: started once the rest exists
+  const std::function<void(std::span<DecodeResult>)> after_decode_;
+  std::thread thread_;  // last: started once the rest exists
 };
 
 }  // namespace iocstream::app

@@ -13,15 +13,15 @@
 
 namespace iocstream::app {
 
-Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(const std::string& path, std::string topic,
-                                                         Resume resume, size_t batch_size,
-                                                         size_t max_ahead) {
+Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(
+    const std::string& path, std::string topic, Resume resume, size_t batch_size, size_t max_ahead,
+    std::function<void(std::span<DecodeResult>)> after_decode) {
   errno = 0;
   std::ifstream in(path, std::ios::binary);
   if (!in) return IoError("cannot read " + path + ": " + std::strerror(errno));
-  std::unique_ptr<NdjsonReader> reader(new NdjsonReader(path, std::move(topic), resume,
-                                                        std::max<size_t>(batch_size, 1),
-                                                        std::max<size_t>(max_ahead, 1)));
+  std::unique_ptr<NdjsonReader> reader(
+      new NdjsonReader(path, std::move(topic), resume, std::max<size_t>(batch_size, 1),
+                       std::max<size_t>(max_ahead, 1), std::move(after_decode)));
   reader->thread_ = std::thread([r = reader.get(), in = std::move(in)]() mutable {
     pthread_setname_np(pthread_self(), "ndjson-reader");
     r->Run(in);
@@ -31,13 +31,15 @@ Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(const std::string& path
 }
 
 NdjsonReader::NdjsonReader(std::string path, std::string topic, Resume resume, size_t batch_size,
-                           size_t max_ahead)
+                           size_t max_ahead,
+                           std::function<void(std::span<DecodeResult>)> after_decode)
     : path_(std::move(path)),
       topic_(std::move(topic)),
       start_(resume.line),
       applied_chain_(resume.applied_chain),
       batch_size_(batch_size),
-      max_ahead_(max_ahead) {}
+      max_ahead_(max_ahead),
+      after_decode_(std::move(after_decode)) {}
 
 NdjsonReader::~NdjsonReader() {
   {
@@ -110,6 +112,7 @@ void NdjsonReader::Run(std::ifstream& in) {
               " (its first " + std::to_string(kKeptLineBytes) + " bytes are the payload here)"};
     }
     overlong_records.clear();
+    if (after_decode_) after_decode_(batch.decoded);
     batch_bytes = 0;
     if (!Push(std::move(batch))) return false;
     // A batch the consumer is done with, if any: the next lines are decoded into its events
