@@ -8,6 +8,7 @@
 #include <map>
 #include <string_view>
 
+#include "app/pipeline.h"
 #include "app/runtime.h"
 #include "app/views.h"
 #include "iocstream/core/code.h"
@@ -191,7 +192,19 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     }
     auto state = shared->store->GetDossier(id);
     if (!state) return JsonErrorResponse(500, state.error().message);
-    if (!*state) return JsonErrorResponse(404, "no dossier " + id);
+    if (!*state) {
+      if (shared->owned_partitions && shared->key_partitions > 0) {
+        const PartitionId home(Pipeline::HashPartition(id, shared->key_partitions));
+        if (!shared->owned_partitions().contains(home)) {
+          return JsonErrorResponse(
+              404, "no dossier " + id + " on this instance: its id belongs to partition " +
+                       std::to_string(home.value()) +
+                       ", which this instance does not handle now (another instance of the "
+                       "consumer group does, or partitions are not assigned yet): ask that one");
+        }
+      }
+      return JsonErrorResponse(404, "no dossier " + id);
+    }
     if (shared->owned_partitions && !shared->owned_partitions().contains((*state)->partition)) {
       return JsonErrorResponse(404, "dossier " + id + " is in partition " +
                                         std::to_string((*state)->partition.value()) +

@@ -86,6 +86,11 @@ struct ApiContext {
   // for them (naming the partition) and /api/v1/overdue leaves them out, instead of stale
   // states.
   std::function<std::set<PartitionId>()> owned_partitions;
+  // The events topic's partition count that dossier ids are hashed over (run: the count at
+  // the start, Pipeline::HashPartition, Kafka's default partitioner); 0: unknown. With
+  // owned_partitions, a 404 for a dossier this instance has never seen names the partition
+  // its id belongs to when another instance handles it.
+  int32_t key_partitions = 0;
   // Among those, the partitions shown as of the last commit before a Kafka outage took them
   // (Pipeline::HeldPartitions): answers that include them say `"stale": true`. Empty function:
   // none.

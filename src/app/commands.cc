@@ -632,6 +632,7 @@ int RunLive(const RunOptions& options) {
       }
       return owned;
     };
+    api.key_partitions = events_partitions;
     api.held_partitions = [&pipeline] { return pipeline.HeldPartitions(); };
     api.serving = [&readiness] { return readiness.EverAssigned(); };
     RegisterApi(*http, std::move(api));

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "app/pipeline.h"
 #include "app/reload.h"
 #include "app/rules_config.h"
 #include "iocstream/aggregate/contribution.h"
@@ -49,7 +50,7 @@ class ApiTest : public ::testing::Test {
   void Start(std::function<std::optional<ReloadOutcome>()> reload = {},
              bool watermark_clock = false,
              std::function<std::set<PartitionId>()> owned_partitions = {},
-             std::function<bool()> serving = {}) {
+             std::function<bool()> serving = {}, int32_t key_partitions = 0) {
     HttpServerOptions options;
     options.threads = 2;
     server_ = std::make_unique<HttpServer>(options);
@@ -59,6 +60,7 @@ class ApiTest : public ::testing::Test {
     context.watermark_clock = watermark_clock;
     context.owned_partitions = std::move(owned_partitions);
     context.serving = std::move(serving);
+    context.key_partitions = key_partitions;
     RegisterApi(*server_, std::move(context));
     ASSERT_TRUE(server_->Start().ok());
   }
@@ -258,6 +260,31 @@ TEST_F(ApiTest, DossiersOfPartitionsAnotherInstanceHandlesAreNotServed) {
   owned.insert(PartitionId(1));  // assigned back
   Call("GET", "/api/v1/dossiers/D-P1", 200);
   EXPECT_EQ(Call("GET", "/api/v1/overdue", 200)["total"], 3);
+}
+
+// A dossier this instance never saw: the 404 names the partition its id belongs to when
+// another instance handles that one (a QA trial asked the wrong instance and read "no dossier"
+// as "no such dossier anywhere"), and stays plain for the partitions it handles.
+TEST_F(ApiTest, AnUnknownDossierOfAPartitionAnotherInstanceHandlesNamesThatPartition) {
+  std::string elsewhere;
+  std::string here;
+  for (int i = 0; elsewhere.empty() || here.empty(); ++i) {
+    const std::string id = "H44.246-260105-" + std::to_string(1000 + i);
+    (Pipeline::HashPartition(id, 3) == 1 ? elsewhere : here) = id;
+  }
+  Start(
+      {}, false,
+      [] {
+        return std::set<PartitionId>{PartitionId(0), PartitionId(2)};
+      },
+      {},
+      /*key_partitions=*/3);
+  const auto other = Call("GET", "/api/v1/dossiers/" + elsewhere, 404);
+  const std::string message = other["error"].get<std::string>();
+  EXPECT_NE(message.find("belongs to partition 1, which this instance does not handle"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(Call("GET", "/api/v1/dossiers/" + here, 404)["error"], "no dossier " + here);
 }
 
 // The overdue worklist pages in dossier id order: ?after= the last id of a page gives the
