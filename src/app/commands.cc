@@ -671,8 +671,7 @@ int RunLive(const RunOptions& options) {
   // The events topic's partition count as last asked while caught up (see below).
   int partitions_now = 0;
   std::chrono::steady_clock::time_point partitions_asked_at{};
-  // Decodes, and works receipts' deadlines out, a chunk ahead of the pipeline.
-  DecodeWorker decode_worker(DeadlinePreparer(runtime.rules, config.sla));
+  DecodeWorker decode_worker;
   const auto started = std::chrono::steady_clock::now();
   bool said_waiting = false;
   uint64_t source_waits_counted = 0;  // consumer.PollWaitNanos() added to the probe so far
@@ -1147,8 +1146,7 @@ int RunReplay(const ReplayOptions& options) {
       // Read, split into lines and decoded on the reader's thread, one batch ahead.
       auto reader = NdjsonReader::Open(
           file, source.topic,
-          {start, start > 0 ? pipeline.StoredSourceCheck(source) : std::nullopt}, batch_size,
-          /*max_ahead=*/2, DeadlinePreparer(session.runtime->rules, config.sla));
+          {start, start > 0 ? pipeline.StoredSourceCheck(source) : std::nullopt}, batch_size);
       if (!reader) {
         input_error = reader.error();
         break;

@@ -4,14 +4,12 @@
 
 #include <algorithm>
 #include <string>
-#include <utility>
 
 #include "app/thread_cpu.h"
 
 namespace iocstream::app {
 
-DecodeWorker::DecodeWorker(std::function<void(std::span<DecodeResult>)> after_decode)
-    : after_decode_(std::move(after_decode)) {
+DecodeWorker::DecodeWorker() {
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "decoder");
     Run();
@@ -84,7 +82,6 @@ void DecodeWorker::Run() {
     try {
       while (decoded < records.size()) {
         const size_t end = ChunkEnd(decoded, records.size());
-        const size_t begin = decoded;
         for (; decoded < end; ++decoded) {
           const SourceRecord& r = records[decoded];
           if (decoded < results_.size()) {
@@ -93,7 +90,6 @@ void DecodeWorker::Run() {
             results_.push_back(decoder.Decode(r.payload, KeyOf(r)));
           }
         }
-        if (after_decode_) after_decode_(std::span<DecodeResult>(data_ + begin, end - begin));
         {
           std::lock_guard publish(mu_);
           done_ = decoded;

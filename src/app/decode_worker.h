@@ -16,7 +16,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -30,9 +29,7 @@ namespace iocstream::app {
 
 class DecodeWorker {
  public:
-  // `after_decode`, if set, runs on the worker thread on each chunk it decoded, before the
-  // chunk is handed over (e.g. PrepareDeadlines with the rules in force).
-  explicit DecodeWorker(std::function<void(std::span<DecodeResult>)> after_decode = {});
+  DecodeWorker();
   // Waits for the batch being decoded, if any, and stops the thread.
   ~DecodeWorker();
   DecodeWorker(const DecodeWorker&) = delete;
@@ -78,8 +75,7 @@ class DecodeWorker {
   bool busy_ = false;             // the worker has a batch
   bool stop_ = false;
   std::exception_ptr failure_;  // what ended the batch early
-  const std::function<void(std::span<DecodeResult>)> after_decode_;
-  std::thread thread_;  // last: started once the rest exists
+  std::thread thread_;          // last: started once the rest exists
 };
 
 }  // namespace iocstream::app

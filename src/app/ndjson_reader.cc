@@ -13,15 +13,15 @@
 
 namespace iocstream::app {
 
-Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(
-    const std::string& path, std::string topic, Resume resume, size_t batch_size, size_t max_ahead,
-    std::function<void(std::span<DecodeResult>)> after_decode) {
+Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(const std::string& path, std::string topic,
+                                                         Resume resume, size_t batch_size,
+                                                         size_t max_ahead) {
   errno = 0;
   std::ifstream in(path, std::ios::binary);
   if (!in) return IoError("cannot read " + path + ": " + std::strerror(errno));
-  std::unique_ptr<NdjsonReader> reader(
-      new NdjsonReader(path, std::move(topic), resume, std::max<size_t>(batch_size, 1),
-                       std::max<size_t>(max_ahead, 1), std::move(after_decode)));
+  std::unique_ptr<NdjsonReader> reader(new NdjsonReader(path, std::move(topic), resume,
+                                                        std::max<size_t>(batch_size, 1),
+                                                        std::max<size_t>(max_ahead, 1)));
   reader->thread_ = std::thread([r = reader.get(), in = std::move(in)]() mutable {
     pthread_setname_np(pthread_self(), "ndjson-reader");
     r->Run(in);
@@ -31,15 +31,13 @@ Result<std::unique_ptr<NdjsonReader>> NdjsonReader::Open(
 }
 
 NdjsonReader::NdjsonReader(std::string path, std::string topic, Resume resume, size_t batch_size,
-                           size_t max_ahead,
-                           std::function<void(std::span<DecodeResult>)> after_decode)
+                           size_t max_ahead)
     : path_(std::move(path)),
       topic_(std::move(topic)),
       start_(resume.line),
       applied_chain_(resume.applied_chain),
       batch_size_(batch_size),
-      max_ahead_(max_ahead),
-      after_decode_(std::move(after_decode)) {}
+      max_ahead_(max_ahead) {}
 
 NdjsonReader::~NdjsonReader() {
   {
@@ -112,7 +110,6 @@ void NdjsonReader::Run(std::ifstream& in) {
               " (its first " + std::to_string(kKeptLineBytes) + " bytes are the payload here)"};
     }
     overlong_records.clear();
-    if (after_decode_) after_decode_(batch.decoded);
     batch_bytes = 0;
     if (!Push(std::move(batch))) return false;
     // A batch the consumer is done with, if any: the next lines are decoded into its events

@@ -27,11 +27,9 @@
 #include <cstdint>
 #include <deque>
 #include <fstream>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,11 +88,10 @@ class NdjsonReader {
   // fewer lines, or its lines before `resume.line` do not hash to `resume.applied_chain` (the
   // file was changed under its path, not only appended to; resuming would skip lines never
   // applied).
-  // `after_decode`, if set, runs on the reader thread on each batch's decoded events before
-  // the batch is queued (e.g. PrepareDeadlines with the rules in force).
-  [[nodiscard]] static Result<std::unique_ptr<NdjsonReader>> Open(
-      const std::string& path, std::string topic, Resume resume, size_t batch_size,
-      size_t max_ahead = 2, std::function<void(std::span<DecodeResult>)> after_decode = {});
+  [[nodiscard]] static Result<std::unique_ptr<NdjsonReader>> Open(const std::string& path,
+                                                                  std::string topic, Resume resume,
+                                                                  size_t batch_size,
+                                                                  size_t max_ahead = 2);
   // Stops the reader thread and waits for it.
   ~NdjsonReader();
   NdjsonReader(const NdjsonReader&) = delete;
@@ -115,7 +112,7 @@ class NdjsonReader {
 
  private:
   NdjsonReader(std::string path, std::string topic, Resume resume, size_t batch_size,
-               size_t max_ahead, std::function<void(std::span<DecodeResult>)> after_decode);
+               size_t max_ahead);
   // The reader thread: reads `in` (opened by Open) to its end or until the consumer leaves.
   void Run(std::ifstream& in);
   // Queues `batch` for the consumer; false when the reader is stopping.
@@ -129,7 +126,6 @@ class NdjsonReader {
   const std::optional<uint64_t> applied_chain_;
   const size_t batch_size_;
   const size_t max_ahead_;
-  const std::function<void(std::span<DecodeResult>)> after_decode_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -1000,15 +1000,6 @@ void DecodeRecords(EventDecoder& decoder, std::span<const SourceRecord> records,
   }
 }
 
-void PrepareDeadlines(std::span<DecodeResult> decoded, const rules::RulesContext& rules) {
-  if (rules.generation == 0) return;
-  for (DecodeResult& d : decoded) {
-    if (d.has_value() && d->type == EventType::kReceived) {
-      d->prepared_deadline = rules::PrepareReceiptDeadline(*d, rules);
-    }
-  }
-}
-
 Status Pipeline::ProcessBatch(std::span<const SourceRecord> records, Instant wall_now) {
   if (!fatal_) return fatal_;
   std::vector<DecodeResult> decoded = DecodeRecords(decoder_, records);

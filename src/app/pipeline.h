@@ -299,12 +299,6 @@ struct RecomputeSummary {
 void DecodeRecords(EventDecoder& decoder, std::span<const SourceRecord> records,
                    std::vector<DecodeResult>& decoded);
 
-// Works out the deadlines of the receipts among `decoded` ahead of the rules
-// (rules::PrepareReceiptDeadline into DossierEvent::prepared_deadline), with `rules`, on the
-// thread that decoded them: the pipeline thread then takes them instead of doing the calendar
-// arithmetic itself (or does it, where the rules in force changed meanwhile).
-void PrepareDeadlines(std::span<DecodeResult> decoded, const rules::RulesContext& rules);
-
 class Pipeline {
  public:
   Pipeline(state::StateStore& store, aggregate::AggregateTable& aggregates,

@@ -2,11 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <csignal>
 #include <filesystem>
 
-#include "app/pipeline.h"
 #include "app/rules_config.h"
 
 namespace iocstream::app {
@@ -44,9 +42,7 @@ Result<std::shared_ptr<const LoadedRules>> LoadRules(const Config& config) {
         "none from its procedure's legal duration",
         config.path);
   }
-  static std::atomic<uint64_t> loads{0};
-  return std::make_shared<const LoadedRules>(
-      LoadedRules{std::move(*calendar), std::move(catalog), ++loads});
+  return std::make_shared<const LoadedRules>(LoadedRules{std::move(*calendar), std::move(catalog)});
 }
 
 std::vector<std::string> WarnAboutCalendarCoverage(const rules::BusinessCalendar& calendar,
@@ -58,19 +54,10 @@ std::vector<std::string> WarnAboutCalendarCoverage(const rules::BusinessCalendar
   return warnings;
 }
 
-rules::RulesContext Runtime::Rules() const { return RulesContextOf(*rules.Get(), config.sla); }
-
-rules::RulesContext RulesContextOf(const LoadedRules& loaded, const rules::SlaPolicy& sla) {
-  return rules::RulesContext{&loaded.calendar, loaded.catalog ? &*loaded.catalog : nullptr, sla,
-                             loaded.generation};
-}
-
-std::function<void(std::span<DecodeResult>)> DeadlinePreparer(const CurrentRules& current,
-                                                              rules::SlaPolicy sla) {
-  return [&current, sla](std::span<DecodeResult> decoded) {
-    const std::shared_ptr<const LoadedRules> loaded = current.Get();  // alive for the call
-    PrepareDeadlines(decoded, RulesContextOf(*loaded, sla));
-  };
+rules::RulesContext Runtime::Rules() const {
+  const std::shared_ptr<const LoadedRules> current = rules.Get();
+  return rules::RulesContext{&current->calendar, current->catalog ? &*current->catalog : nullptr,
+                             config.sla};
 }
 
 const rules::BusinessCalendar& Runtime::calendar() const { return rules.Get()->calendar; }

@@ -4,17 +4,14 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "app/config.h"
-#include "iocstream/decode/event_decoder.h"
 #include "iocstream/rules/business_calendar.h"
 #include "iocstream/rules/dossier_state_machine.h"
 #include "iocstream/rules/procedure_catalog.h"
@@ -27,9 +24,6 @@ namespace iocstream::app {
 struct LoadedRules {
   rules::BusinessCalendar calendar;
   std::optional<rules::ProcedureCatalog> catalog;  // none when the config names none
-  // This load's number in the process (LoadRules counts from 1): rules::RulesContext::
-  // generation. 0 for rules built otherwise (tests).
-  uint64_t generation = 0;
 };
 
 // Loads and validates config.calendar_files and config.procedure_catalog. Errors: those of
@@ -53,16 +47,6 @@ class CurrentRules {
   mutable std::mutex mu_;
   std::shared_ptr<const LoadedRules> rules_;
 };
-
-// The rules context of `loaded` with `sla`: valid while `loaded` is.
-[[nodiscard]] rules::RulesContext RulesContextOf(const LoadedRules& loaded,
-                                                 const rules::SlaPolicy& sla);
-
-// A hook for a thread that decodes events (DecodeWorker, NdjsonReader): works out their
-// receipts' deadlines (PrepareDeadlines) with the rules in force in `current` when it runs,
-// and `sla`. `current` must outlive the hook.
-[[nodiscard]] std::function<void(std::span<DecodeResult>)> DeadlinePreparer(
-    const CurrentRules& current, rules::SlaPolicy sla);
 
 struct Runtime {
   Config config;

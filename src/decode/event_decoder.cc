@@ -778,7 +778,7 @@ void ResetKeepingCapacity(DossierEvent& event) {
   static const DossierEvent kDefault;
   auto& [event_id, dossier_id, type, occurred_at, agency_code, commune_code, procedure_code,
          channel, online_level, due_at, to_agency_code, step_due_at, new_due_at, result_electronic,
-         schema_version, new_codes, prepared_deadline] = event;
+         schema_version, new_codes] = event;
   event_id.clear();
   dossier_id.clear();
   type = kDefault.type;
@@ -795,7 +795,6 @@ void ResetKeepingCapacity(DossierEvent& event) {
   result_electronic = kDefault.result_electronic;
   schema_version = kDefault.schema_version;
   new_codes.clear();
-  prepared_deadline.reset();
 }
 
 }  // namespace

@@ -153,24 +153,7 @@ std::optional<LegalDuration> CatalogDuration(const DossierState& s, const RulesC
 // that ends at or after kLatestEventTime (2200-01-01: receipt 2199-10-01 + 6 months) gives no
 // deadline, as the decoder refuses an event's instant there: the calendar ends with 2199, and a due
 // time past it would be made up (the pipeline counts and logs it, Pipeline::CheckReceiptDeadline).
-//
-// `prepared`: the deadline worked out ahead for the receipt (PrepareReceiptDeadline), taken
-// instead of computing when its inputs are this call's.
-void ComputeDue(DossierState& s, const OptionalInstant& event_due, const RulesContext& ctx,
-                const PreparedDeadline* prepared = nullptr) {
-  if (prepared != nullptr && ctx.generation != 0 && prepared->rules_generation == ctx.generation &&
-      s.received_at == prepared->received_at && event_due == prepared->event_due &&
-      s.procedure_code == prepared->procedure_code && s.channel == prepared->channel &&
-      ctx.policy.warning_fraction == prepared->warning_fraction &&
-      ctx.policy.warning_hours_left == prepared->warning_hours_left) {
-    s.due_at = prepared->due_at;
-    s.due_source = event_due ? DueSource::kEvent : DueSource::kCatalog;
-    s.original_due_at = s.due_at;
-    s.legal_working_time = prepared->legal_working_time;
-    s.warning_at = prepared->warning_at;
-    s.hours_left_warning_at = prepared->hours_left_warning_at;
-    return;
-  }
+void ComputeDue(DossierState& s, const OptionalInstant& event_due, const RulesContext& ctx) {
   if (event_due) {
     s.due_at = event_due;
     s.due_source = DueSource::kEvent;
@@ -692,31 +675,6 @@ void MergeAttributes(DossierState& s, const DossierEvent& e) {
 
 }  // namespace
 
-std::optional<PreparedDeadline> PrepareReceiptDeadline(const DossierEvent& event,
-                                                       const RulesContext& ctx) {
-  if (event.type != EventType::kReceived || ctx.generation == 0) return std::nullopt;
-  // The receipt as a dossier's first event: its attributes merged into an empty state, the
-  // clock started at its instant (ApplyEventInPlace's kReceived case).
-  DossierState s;
-  MergeAttributes(s, event);
-  s.received_at = event.occurred_at;
-  ComputeDue(s, event.due_at, ctx);
-  if (!s.due_at) return std::nullopt;
-  PreparedDeadline prepared;
-  prepared.rules_generation = ctx.generation;
-  prepared.procedure_code = s.procedure_code;
-  prepared.channel = s.channel;
-  prepared.received_at = event.occurred_at;
-  prepared.event_due = event.due_at;
-  prepared.warning_fraction = ctx.policy.warning_fraction;
-  prepared.warning_hours_left = ctx.policy.warning_hours_left;
-  prepared.due_at = *s.due_at;
-  prepared.legal_working_time = s.legal_working_time.value_or(Millis(0));
-  prepared.warning_at = s.warning_at;
-  prepared.hours_left_warning_at = s.hours_left_warning_at;
-  return prepared;
-}
-
 uint64_t EventIdHash(std::string_view event_id) {
   return XXH3_64bits(event_id.data(), event_id.size());
 }
@@ -1005,7 +963,7 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
     case EventType::kReceived:
       if (!s.received_at) {
         s.received_at = e.occurred_at;
-        ComputeDue(s, e.due_at, ctx, e.prepared_deadline ? &*e.prepared_deadline : nullptr);
+        ComputeDue(s, e.due_at, ctx);
         pauses_changed = true;
       }
       break;

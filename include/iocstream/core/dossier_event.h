@@ -65,30 +65,6 @@ struct NewCode {
   std::string text;  // non-empty; validated as the field's codes are
 };
 
-// A receipt's deadline worked out ahead, from the receipt alone, by
-// rules::PrepareReceiptDeadline on the thread that decodes the events, so that the pipeline
-// thread does not spend its time on calendar arithmetic (about a tenth of its instructions
-// on a replay, session 45). Not part of the event contract: never decoded from or encoded
-// into JSON. The rules take it in place of computing the deadline only when every input
-// below is the one they would compute it from (the rules in force, the dossier's procedure
-// and channel once the receipt is merged, the receipt's instant and due_at, the warning
-// policy); else they compute it themselves. Instants UTC; durations working time, in ms.
-struct PreparedDeadline {
-  // Inputs.
-  uint64_t rules_generation = 0;  // rules::RulesContext::generation (never 0 here)
-  Code procedure_code;
-  Channel channel = Channel::kUnknown;
-  Instant received_at{};             // the receipt's occurred_at
-  std::optional<Instant> event_due;  // the receipt's due_at
-  double warning_fraction = 0.0;     // rules::SlaPolicy::warning_fraction
-  Millis warning_hours_left{0};      // rules::SlaPolicy::warning_hours_left
-  // Outputs (DossierState's fields of the same names).
-  Instant due_at{};              // from event_due, else from the catalog
-  Millis legal_working_time{0};  // from received_at to due_at
-  std::optional<Instant> warning_at;
-  std::optional<Instant> hours_left_warning_at;
-};
-
 struct DossierEvent {
   std::string event_id;    // unique per event; redelivery of the same id changes nothing
   std::string dossier_id;  // record code (MaHoSo); also the Kafka message key
@@ -108,9 +84,6 @@ struct DossierEvent {
   // Codes new to the process when the event was read, at most one per field (whose Code is
   // empty meanwhile). Usually empty. See the file comment.
   std::vector<NewCode> new_codes;
-  // A receipt's deadline, worked out ahead (see PreparedDeadline); nullopt for other events,
-  // and where none was worked out. Set after decoding; the decoder leaves it empty.
-  std::optional<PreparedDeadline> prepared_deadline;
 };
 
 // The field's code name in the event contract ("agency_code", "commune_code",

@@ -96,21 +96,7 @@ struct RulesContext {
   const BusinessCalendar* calendar = nullptr;  // required
   const ProcedureCatalog* catalog = nullptr;   // optional: no catalog → due only from events
   SlaPolicy policy;
-  // Names the calendar and catalog as loaded (app::LoadRules numbers each load): a deadline
-  // worked out ahead with one (PrepareReceiptDeadline) is taken only by a context of the same
-  // generation. 0: unnamed (a context built by hand): none is worked out or taken.
-  uint64_t generation = 0;
 };
-
-// Works out, from a receipt alone, the deadline that applying it as a dossier's first receipt
-// sets (ComputeDue: the event's due_at, else the catalog's legal duration from the receipt on
-// the calendar; the working time to it; the "due soon" instants), so that the thread that
-// decodes the events computes it instead of the pipeline's (DossierEvent::prepared_deadline).
-// ApplyEvent takes it only when its inputs are those it would compute from, so the resulting
-// state is the same either way. nullopt for other events, a context of generation 0, and a
-// receipt that gets no deadline. Thread-safe (reads `ctx` only).
-[[nodiscard]] std::optional<PreparedDeadline> PrepareReceiptDeadline(const DossierEvent& event,
-                                                                     const RulesContext& ctx);
 
 // How an event was accounted for. Every consumed event ends as exactly one of these or as a
 // dead letter (decided before the rules), so the counts add up.

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <string>
 #include <vector>
 
@@ -98,36 +97,6 @@ TEST(DecodeWorkerTest, ResultsInOrderChunkByChunkAndBatchAfterBatch) {
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, empty, 1));
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, first, 5000));  // one read of all
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, larger, 0));
-}
-
-// The hook runs on each chunk the worker decoded, once per record, before the chunk is handed
-// over: every event read from Decoded carries what it set.
-TEST(DecodeWorkerTest, AfterDecodeRunsOnEveryChunkBeforeItIsHandedOver) {
-  std::atomic<size_t> seen{0};
-  DecodeWorker worker([&seen](std::span<DecodeResult> chunk) {
-    for (DecodeResult& d : chunk) {
-      if (d.has_value()) d->prepared_deadline = PreparedDeadline{.rules_generation = 42};
-    }
-    seen += chunk.size();
-  });
-  for (const Batch& b : {MakeBatch(2 * DecodeWorker::kChunk + 300, 1), MakeBatch(700, 2)}) {
-    worker.Start(b.records);
-    size_t events = 0;
-    for (size_t begin = 0, end = 0; begin < b.records.size(); begin = end) {
-      end = DecodeWorker::ChunkEnd(begin, b.records.size());
-      auto decoded = worker.Decoded(begin, end);
-      ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
-      for (const DecodeResult& d : *decoded) {
-        if (!d.has_value()) continue;
-        ++events;
-        ASSERT_TRUE(d->prepared_deadline.has_value());
-        EXPECT_EQ(d->prepared_deadline->rules_generation, 42u);
-      }
-    }
-    worker.Finish();
-    EXPECT_GT(events, b.records.size() / 2);
-  }
-  EXPECT_EQ(seen.load(), 2 * DecodeWorker::kChunk + 300 + 700);
 }
 
 // DecodeRecords into a vector that holds an earlier batch's results (as NdjsonReader reuses

@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include "app/app_metrics.h"
-#include "app/runtime.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
 
@@ -115,42 +114,6 @@ TEST_F(ReloadTest, ValidFilesAreSwappedInAndDeadlinesRecomputed) {
   EXPECT_FALSE(Off(before->calendar, 4));  // the old version lives on while it is held
   EXPECT_EQ(probe_reload_.succeeded.load(), 2u);
   EXPECT_EQ(probe_reload_.last_success_ms.load(), ToEpochMillis(now_));
-}
-
-// A decoding thread works a receipt's deadline out ahead with the rules in force then
-// (DeadlinePreparer); if a reload swaps other rules in before the pipeline applies it, the
-// pipeline computes the deadline itself, on the rules now in force.
-TEST_F(ReloadTest, AReceiptPreparedBeforeAReloadGetsTheDeadlineOfTheNewRules) {
-  DossierEvent e;
-  e.event_id = "D2/r";
-  e.dossier_id = "D2";
-  e.type = EventType::kReceived;
-  e.occurred_at = *ParseRfc3339("2026-03-02T10:00:00+07:00");
-  e.due_at = *ParseRfc3339("2026-03-09T10:00:00+07:00");
-  e.agency_code = "SO-TP";
-  const std::string payload = EncodeEvent(e);
-  const SourceRecord r{"events", PartitionId(0), Offset(1), Instant{}, {}, payload};
-  EventDecoder decoder;
-  std::vector<DecodeResult> decoded = DecodeRecords(decoder, {&r, 1});
-  ASSERT_TRUE(decoded[0].has_value());
-  DeadlinePreparer(runtime_->rules, runtime_->config.sla)(decoded);
-  ASSERT_TRUE(decoded[0]->prepared_deadline.has_value());
-  const PreparedDeadline prepared = *decoded[0]->prepared_deadline;
-  EXPECT_EQ(prepared.rules_generation, runtime_->Rules().generation);
-  EXPECT_NE(prepared.rules_generation, 0u);
-
-  AddDayOff("  - {date: 2026-03-04, kind: holiday, reason: \"announced late\"}\n");
-  const ReloadOutcome outcome = Reload();
-  ASSERT_FALSE(outcome.error) << outcome.error->message;
-  EXPECT_NE(runtime_->Rules().generation, prepared.rules_generation);
-  ASSERT_TRUE(pipeline_->ProcessDecoded({&r, 1}, decoded, now_, /*batch_end=*/true).ok());
-  ASSERT_TRUE(pipeline_->Flush().ok());
-  auto s = runtime_->store->GetDossier("D2");
-  ASSERT_TRUE(s.has_value() && s->has_value());
-  // Five working days on the old calendar, four with 4 March off.
-  EXPECT_EQ(prepared.legal_working_time, std::chrono::hours(5 * 8));
-  EXPECT_EQ((*s)->legal_working_time, std::chrono::hours(4 * 8));
-  EXPECT_EQ((*s)->due_at, e.due_at);
 }
 
 TEST_F(ReloadTest, InvalidFileKeepsTheRulesInForce) {
