@@ -234,7 +234,8 @@ class KafkaSink::Impl {
 
   uint64_t renewed() const { return renewed_.load(); }
 
-  Result<size_t> PublishAll(std::span<const OutgoingMessage> messages, Millis timeout) {
+  Result<size_t> PublishAll(std::span<const OutgoingMessage> messages, Millis timeout,
+                            std::vector<bool>* delivered) {
     if (Status s = RenewIfFatal(); !s) return s.error();
     failed_at_last_flush_ = failed_.load();  // this page's first failure is its own
     std::vector<DeliverySlot> slots(messages.size());
@@ -260,6 +261,10 @@ class KafkaSink::Impl {
       rd_kafka_flush(rk_, 30000);
       rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
       rd_kafka_poll(rk_, 100);
+    }
+    if (delivered != nullptr) {
+      delivered->assign(messages.size(), false);
+      for (size_t i = 0; i < produced; ++i) (*delivered)[i] = slots[i].state.load() == 1;
     }
     size_t acked = 0;
     while (acked < produced && slots[acked].state.load() == 1) ++acked;
@@ -331,8 +336,9 @@ Status KafkaSink::Produce(const OutgoingMessage& message, Instant timestamp) {
   return impl_->Produce(message, timestamp, nullptr);
 }
 Status KafkaSink::Flush(Millis timeout) { return impl_->Flush(timeout); }
-Result<size_t> KafkaSink::PublishAll(std::span<const OutgoingMessage> messages, Millis timeout) {
-  return impl_->PublishAll(messages, timeout);
+Result<size_t> KafkaSink::PublishAll(std::span<const OutgoingMessage> messages, Millis timeout,
+                                     std::vector<bool>* delivered) {
+  return impl_->PublishAll(messages, timeout, delivered);
 }
 uint64_t KafkaSink::delivered() const { return impl_->delivered(); }
 uint64_t KafkaSink::failed() const { return impl_->failed(); }

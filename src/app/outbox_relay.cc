@@ -133,6 +133,26 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
   const uint64_t oldest = entries->front().sequence;
   probe_.pending.store(
       static_cast<int64_t>(std::max<uint64_t>(next > oldest ? next - oldest : 0, entries->size())));
+  if (!delivered_ahead_.empty()) {
+    // Entries delivered before, behind one that failed then: deleted once they lead, and the
+    // page ends before the next of them (not sent again).
+    size_t leading = 0;
+    while (leading < entries->size() && delivered_ahead_.contains((*entries)[leading].sequence)) {
+      ++leading;
+    }
+    if (leading > 0) {
+      const uint64_t last = (*entries)[leading - 1].sequence;
+      if (Status s = store_.DeleteOutbox(last); !s) return s.error();
+      delivered_ahead_.erase(delivered_ahead_.begin(), delivered_ahead_.upper_bound(last));
+      dead_letter_caps_.erase(dead_letter_caps_.begin(), dead_letter_caps_.upper_bound(last));
+      probe_.pending.fetch_sub(static_cast<int64_t>(leading));
+      return leading;
+    }
+    const auto cut = std::find_if(entries->begin(), entries->end(), [&](const auto& e) {
+      return delivered_ahead_.contains(e.sequence);
+    });
+    entries->erase(cut, entries->end());
+  }
   std::vector<alert::OutgoingMessage> messages;
   std::vector<alert::OutboxKind> kinds;
   messages.reserve(entries->size());
@@ -174,7 +194,17 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
       break;
     }
   }
-  auto acked = sink_->PublishAll(messages, Millis(30000));
+  std::vector<bool> delivered;
+  auto acked = sink_->PublishAll(messages, Millis(30000), &delivered);
+  // Those delivered behind the first that was not (see delivered_ahead_).
+  const size_t leading_acked = acked ? *acked : 0;
+  for (size_t i = leading_acked; i < delivered.size(); ++i) {
+    if (!delivered[i]) continue;
+    delivered_ahead_.insert((*entries)[i].sequence);
+    (kinds[i] == alert::OutboxKind::kAlert ? probe_.alerts_published
+                                           : probe_.dead_letters_published)
+        .fetch_add(1);
+  }
   if (!acked || *acked == 0) {
     failed_head_ = entries->front().sequence;
     CreateDeletedTopicsNow();

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -106,6 +107,12 @@ class KafkaOutboxRelay {
   // every retry (a QA trial saw 116 records for 60 alerts behind a dead letter to a deleted
   // topic). Relay thread only.
   std::optional<uint64_t> failed_head_;
+  // Entries delivered behind one that failed in the same page (the outbox is deleted by
+  // prefix, so they stay until the failed one is delivered): not sent again, but deleted once
+  // they lead the outbox (a QA trial saw the alerts behind a dead letter to a deleted topic
+  // delivered twice). Held in memory only: after a restart they are sent again (the alert
+  // ids repeat, at-least-once). Relay thread only.
+  std::set<uint64_t> delivered_ahead_;
   // CreateDeletedTopics: the partitions of a topic created again (0: never), and when the
   // topics were last looked for. Relay thread only.
   int create_partitions_ = 0;

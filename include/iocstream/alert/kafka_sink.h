@@ -78,8 +78,11 @@ class KafkaSink {
   // in-flight messages, purged when the broker does not answer within `timeout`, leave a gap
   // in its sequence that the broker refuses once it is back (OUT_OF_ORDER_SEQUENCE_NUMBER),
   // which is fatal: without a new producer, nothing was published again until a restart.
-  [[nodiscard]] Result<size_t> PublishAll(std::span<const OutgoingMessage> messages,
-                                          Millis timeout);
+  //
+  // `delivered`, if given, gets one flag per message, true for each the broker acknowledged,
+  // including those after the first that was not (a message to another topic may fail alone).
+  [[nodiscard]] Result<size_t> PublishAll(std::span<const OutgoingMessage> messages, Millis timeout,
+                                          std::vector<bool>* delivered = nullptr);
 
   [[nodiscard]] uint64_t delivered() const;
   [[nodiscard]] uint64_t failed() const;
