@@ -850,6 +850,7 @@ class Pipeline {
     bool Admit(uint64_t& unlogged_before);
   };
   LogRateLimit unknown_procedure_log_;  // CheckReceiptDeadline's, for unknown procedure codes
+  LogRateLimit gap_log_;                // offset gaps' (ProcessDecoded)
   std::array<LogRateLimit, kNoDeadlineReasonCount> no_deadline_logs_{};  // and per other reason
 
   // The batch being built.

@@ -422,6 +422,34 @@ std::vector<SourceRecord> Partition0Records(const std::vector<std::string>& payl
   return records;
 }
 
+// Offsets Kafka does not hand out (a transactional publisher's commit markers: one per
+// transaction) are counted each, and logged at most once per 10 s, the line saying what they
+// may be: a line per transaction flooded the log.
+TEST_F(PipelineTest, OffsetGapsAreCountedEachAndLoggedOncePerInterval) {
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 10; ++i) {
+    payloads.push_back(
+        EncodeEvent(MakeEvent("TX-" + std::to_string(i), "tx-" + std::to_string(i),
+                              EventType::kReceived, *ParseRfc3339("2026-03-02T01:00:00Z"))));
+  }
+  std::vector<SourceRecord> records = Partition0Records(payloads);
+  for (size_t i = 0; i < records.size(); ++i) {
+    records[i].offset = Offset(static_cast<int64_t>(2 * i));  // a marker after each record
+  }
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  const std::vector<std::string> log = ProcessCapturingLog(records, nullptr, aggregates, probe);
+  EXPECT_EQ(probe.offset_gaps.load(), 9u);
+  EXPECT_EQ(probe.applied.load(), 10u);
+  std::vector<std::string> gaps;
+  for (const std::string& line : log) {
+    if (line.find("offset gap") != std::string::npos) gaps.push_back(line);
+  }
+  ASSERT_EQ(gaps.size(), 1u);
+  EXPECT_NE(gaps[0].find("events[0]: expected 1, got 2"), std::string::npos) << gaps[0];
+  EXPECT_NE(gaps[0].find("transaction markers"), std::string::npos) << gaps[0];
+}
+
 // Late data (behind the watermark) gets the allowed lateness before a breach is declared:
 // a late dossier completed on time raises no breach alert; one that stays open does, once
 // the watermark passes the grace.
