@@ -210,7 +210,7 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
                                         std::to_string((*state)->partition.value()) +
                                         ", which this instance does not handle now (another "
                                         "instance of the consumer group does, or partitions "
-                                        "are not assigned yet)");
+                                        "are not assigned yet): ask that one");
     }
     const auto loaded = shared->rules ? shared->rules() : nullptr;
     nlohmann::ordered_json body = DossierJson(**state, RequestClocks(*shared).For(**state),

@@ -253,7 +253,10 @@ TEST_F(ApiTest, DossiersOfPartitionsAnotherInstanceHandlesAreNotServed) {
   Start({}, false, [&owned] { return owned; });
   Call("GET", "/api/v1/dossiers/D-P0", 200);
   const auto refused = Call("GET", "/api/v1/dossiers/D-P1", 404);
-  EXPECT_NE(refused["error"].get<std::string>().find("partition 1"), std::string::npos) << refused;
+  EXPECT_NE(refused["error"].get<std::string>().find("partition 1, which this instance does not "
+                                                     "handle now"),
+            std::string::npos)
+      << refused;
   const auto overdue = Call("GET", "/api/v1/overdue", 200);
   EXPECT_EQ(overdue["total"], 2);
   for (const auto& item : overdue["items"]) EXPECT_NE(item["dossier_id"], "D-P1");
