@@ -78,7 +78,9 @@ class KafkaOutboxRelay {
   // True once the thread found the outbox empty after the last Notify: every entry of the
   // commits notified so far, and of the store's outbox at the start, is published. Any thread.
   [[nodiscard]] bool CaughtUp() const { return drained_seq_.load() == thread_.notifications(); }
-  // Drains what is left (up to `timeout`) and stops the thread.
+  // Drains what is left (up to `timeout`) and stops the thread. It gives up at the first
+  // failed page, unless the relay created a deleted topic again within the last 30 s (the
+  // producer may not list it yet): then it tries again until `timeout`.
   void Stop(Millis timeout);
   // Topics deleted while iocstream runs are created again, with `partitions` partitions, when
   // a page fails (looked for at most every 30 s); without this call they are not (call it
@@ -117,6 +119,8 @@ class KafkaOutboxRelay {
   // topics were last looked for. Relay thread only.
   int create_partitions_ = 0;
   std::chrono::steady_clock::time_point topics_checked_at_{};
+  // When CreateDeletedTopicsNow last created a topic (none: never). Relay thread only.
+  std::optional<std::chrono::steady_clock::time_point> topic_created_at_;
   // Looks for the relay's topics and creates those the brokers do not list (rate-limited).
   void CreateDeletedTopicsNow();
   // The retry warning's throttle: the first failure of a spell, then one line a minute with

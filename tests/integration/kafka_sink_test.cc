@@ -221,5 +221,50 @@ TEST(KafkaSinkTest, ARelayCreatesADeletedTopicAgainAndTheAlertsBehindAFailedEntr
   }
 }
 
+// A stop whose last drain fails on a dead letter to a deleted topic, and creates the topic
+// again, tries again within its bound: the dead letter goes out, the alerts delivered behind
+// it are not sent again, and the outbox is left empty (a QA trial's stop gave up at the first
+// failure, and the next start sent those alerts again).
+TEST(KafkaSinkTest, AStopTriesAgainOnceItCreatedADeletedTopicAgain) {
+  const std::string topic = UniqueName("relay-stop");
+  CreateTopic(topic, 1);  // topic-dlq: not there (deleted)
+  TempDir dir;
+  state::StateStoreOptions store_options;
+  store_options.path = dir / "state";
+  auto store = state::StateStore::Open(store_options);
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  state::StateBatch batch = (*store)->NewBatch();
+  alert::OutboxMessage dead;
+  dead.kind = alert::OutboxKind::kDeadLetter;
+  dead.key = "BAD";
+  dead.value = "{bad";
+  batch.AppendOutbox(alert::EncodeOutboxMessage(dead));
+  constexpr int kAlerts = 5;
+  for (int i = 0; i < kAlerts; ++i) {
+    alert::OutboxMessage m;
+    m.key = "D-" + std::to_string(i);
+    m.value = R"({"alert":)" + std::to_string(i) + "}";
+    batch.AppendOutbox(alert::EncodeOutboxMessage(m));
+  }
+  ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
+  alert::KafkaSinkOptions options;
+  options.bootstrap_servers = Bootstrap();
+  options.properties = {{"message.timeout.ms", "3000"}};
+  auto sink = alert::KafkaSink::Open(options);
+  ASSERT_TRUE(sink.has_value()) << sink.error().message;
+  app::RelayProbe probe;
+  app::KafkaOutboxRelay relay(**store, std::move(*sink), topic, topic + "-dlq", probe);
+  relay.CreateDeletedTopics(1);
+  relay.Stop(Millis(30000));  // never started: the stop's drain is all there is
+  EXPECT_EQ(probe.dead_letters_published.load(), 1u);
+  EXPECT_EQ(probe.alerts_published.load(), static_cast<uint64_t>(kAlerts));
+  auto left = (*store)->ReadOutbox(100, 1 << 20);
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(left->empty()) << left->size() << " entries left in the outbox";
+  EXPECT_EQ(ConsumeAll(topic + "-dlq", 1, std::chrono::seconds(30)).size(), 1u);
+  EXPECT_EQ(ConsumeAll(topic, kAlerts + 1, std::chrono::seconds(10)).size(),
+            static_cast<size_t>(kAlerts));
+}
+
 }  // namespace
 }  // namespace iocstream::testing
