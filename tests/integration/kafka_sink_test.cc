@@ -148,45 +148,76 @@ TEST(KafkaSinkTest, ARelayIsNotCaughtUpWhileAStoppedRunsEntriesWait) {
   EXPECT_EQ(ConsumeAll(topic, 4500, std::chrono::seconds(30)).size(), 4500u);
 }
 
+// A store in `dir` whose outbox holds `before` alerts (keys D-0...), a dead letter (key BAD),
+// then the rest of `alerts` alerts; null (after a test failure) if it could not be written.
+std::unique_ptr<state::StateStore> OutboxWithADeadLetter(const TempDir& dir, int alerts,
+                                                         int before) {
+  state::StateStoreOptions store_options;
+  store_options.path = dir / "state";
+  auto store = state::StateStore::Open(store_options);
+  if (!store) {
+    ADD_FAILURE() << store.error().message;
+    return nullptr;
+  }
+  state::StateBatch batch = (*store)->NewBatch();
+  const auto add_alert = [&batch](int i) {
+    alert::OutboxMessage m;
+    m.key = "D-" + std::to_string(i);
+    m.value = R"({"alert":)" + std::to_string(i) + "}";
+    batch.AppendOutbox(alert::EncodeOutboxMessage(m));
+  };
+  for (int i = 0; i < before; ++i) add_alert(i);
+  alert::OutboxMessage dead;
+  dead.kind = alert::OutboxKind::kDeadLetter;
+  dead.key = "BAD";
+  dead.value = "{bad";
+  batch.AppendOutbox(alert::EncodeOutboxMessage(dead));
+  for (int i = before; i < alerts; ++i) add_alert(i);
+  if (Status s = (*store)->Commit(std::move(batch)); !s) {
+    ADD_FAILURE() << s.error().message;
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+// A relay from `store` to `topic` and `topic`-dlq that creates deleted topics again; its
+// producer gives a message up after 3 s. Null (after a test failure) if it could not open.
+std::unique_ptr<app::KafkaOutboxRelay> RelayCreatingTopics(state::StateStore& store,
+                                                           const std::string& topic,
+                                                           app::RelayProbe& probe) {
+  alert::KafkaSinkOptions options;
+  options.bootstrap_servers = Bootstrap();
+  options.properties = {{"message.timeout.ms", "3000"}};  // a dead letter fails in 3 s
+  auto sink = alert::KafkaSink::Open(options);
+  if (!sink) {
+    ADD_FAILURE() << sink.error().message;
+    return nullptr;
+  }
+  auto relay = std::make_unique<app::KafkaOutboxRelay>(store, std::move(*sink), topic,
+                                                       topic + "-dlq", probe);
+  relay->CreateDeletedTopics(1);
+  return relay;
+}
+
 // The dead-letter topic deleted while iocstream ran held the dead letter at the head of the
 // outbox, and every alert behind it, until a restart; each retry sent those alerts again (a QA
 // trial: 116 records for 60 alerts). The relay creates the topic again, and the entry that
 // failed goes alone next time, whether at the head of its page or after alerts it delivered
-// (three copies of those behind it, a QA trial), so each alert goes out twice at most.
+// (three copies of those behind it, a QA trial); the alerts its page delivered behind it are
+// not sent again (twice each before), so each alert goes out once.
 TEST(KafkaSinkTest, ARelayCreatesADeletedTopicAgainAndTheAlertsBehindAFailedEntryArriveOnce) {
   for (const int before : {0, 10}) {  // alerts ahead of the dead letter in the outbox
     SCOPED_TRACE("alerts before the dead letter: " + std::to_string(before));
     const std::string topic = UniqueName("relay-deleted");
     CreateTopic(topic, 1);  // topic-dlq: not there (deleted)
     TempDir dir;
-    state::StateStoreOptions store_options;
-    store_options.path = dir / "state";
-    auto store = state::StateStore::Open(store_options);
-    ASSERT_TRUE(store.has_value()) << store.error().message;
-    state::StateBatch batch = (*store)->NewBatch();
     constexpr int kAlerts = 20;
-    const auto add_alert = [&batch](int i) {
-      alert::OutboxMessage m;
-      m.key = "D-" + std::to_string(i);
-      m.value = R"({"alert":)" + std::to_string(i) + "}";
-      batch.AppendOutbox(alert::EncodeOutboxMessage(m));
-    };
-    for (int i = 0; i < before; ++i) add_alert(i);
-    alert::OutboxMessage dead;
-    dead.kind = alert::OutboxKind::kDeadLetter;
-    dead.key = "BAD";
-    dead.value = "{bad";
-    batch.AppendOutbox(alert::EncodeOutboxMessage(dead));
-    for (int i = before; i < kAlerts; ++i) add_alert(i);
-    ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
-    alert::KafkaSinkOptions options;
-    options.bootstrap_servers = Bootstrap();
-    options.properties = {{"message.timeout.ms", "3000"}};  // the dead letter fails in 3 s
-    auto sink = alert::KafkaSink::Open(options);
-    ASSERT_TRUE(sink.has_value()) << sink.error().message;
+    const std::unique_ptr<state::StateStore> store = OutboxWithADeadLetter(dir, kAlerts, before);
+    ASSERT_NE(store, nullptr);
     app::RelayProbe probe;
-    app::KafkaOutboxRelay relay(**store, std::move(*sink), topic, topic + "-dlq", probe);
-    relay.CreateDeletedTopics(1);
+    const auto relay_ptr = RelayCreatingTopics(*store, topic, probe);
+    ASSERT_NE(relay_ptr, nullptr);
+    app::KafkaOutboxRelay& relay = *relay_ptr;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
     // The first page: every alert delivered, the dead letter not (its topic is gone). Only
     // the dead letter is pending: the alerts behind it wait in the outbox, delivered.
@@ -196,7 +227,7 @@ TEST(KafkaSinkTest, ARelayCreatesADeletedTopicAgainAndTheAlertsBehindAFailedEntr
     EXPECT_EQ(probe.pending.load(), 1);
     // Until the outbox is empty.
     while (std::chrono::steady_clock::now() < deadline) {
-      auto left = (*store)->ReadOutbox(1, 1 << 20);
+      auto left = store->ReadOutbox(1, 1 << 20);
       ASSERT_TRUE(left.has_value());
       if (left->empty()) break;
       (void)relay.DrainOnce(100);
@@ -212,7 +243,7 @@ TEST(KafkaSinkTest, ARelayCreatesADeletedTopicAgainAndTheAlertsBehindAFailedEntr
     const auto alerts = ConsumeAll(topic, kAlerts + 1, std::chrono::seconds(15));
     EXPECT_EQ(alerts.size(), static_cast<size_t>(kAlerts));
     EXPECT_EQ(probe.pending.load(), 0);
-    auto left = (*store)->ReadOutbox(100, 1 << 20);
+    auto left = store->ReadOutbox(100, 1 << 20);
     ASSERT_TRUE(left.has_value());
     EXPECT_TRUE(left->empty()) << left->size() << " entries left in the outbox";
     std::set<std::string> keys;
@@ -229,36 +260,16 @@ TEST(KafkaSinkTest, AStopTriesAgainOnceItCreatedADeletedTopicAgain) {
   const std::string topic = UniqueName("relay-stop");
   CreateTopic(topic, 1);  // topic-dlq: not there (deleted)
   TempDir dir;
-  state::StateStoreOptions store_options;
-  store_options.path = dir / "state";
-  auto store = state::StateStore::Open(store_options);
-  ASSERT_TRUE(store.has_value()) << store.error().message;
-  state::StateBatch batch = (*store)->NewBatch();
-  alert::OutboxMessage dead;
-  dead.kind = alert::OutboxKind::kDeadLetter;
-  dead.key = "BAD";
-  dead.value = "{bad";
-  batch.AppendOutbox(alert::EncodeOutboxMessage(dead));
   constexpr int kAlerts = 5;
-  for (int i = 0; i < kAlerts; ++i) {
-    alert::OutboxMessage m;
-    m.key = "D-" + std::to_string(i);
-    m.value = R"({"alert":)" + std::to_string(i) + "}";
-    batch.AppendOutbox(alert::EncodeOutboxMessage(m));
-  }
-  ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
-  alert::KafkaSinkOptions options;
-  options.bootstrap_servers = Bootstrap();
-  options.properties = {{"message.timeout.ms", "3000"}};
-  auto sink = alert::KafkaSink::Open(options);
-  ASSERT_TRUE(sink.has_value()) << sink.error().message;
+  const std::unique_ptr<state::StateStore> store = OutboxWithADeadLetter(dir, kAlerts, 0);
+  ASSERT_NE(store, nullptr);
   app::RelayProbe probe;
-  app::KafkaOutboxRelay relay(**store, std::move(*sink), topic, topic + "-dlq", probe);
-  relay.CreateDeletedTopics(1);
-  relay.Stop(Millis(30000));  // never started: the stop's drain is all there is
+  const auto relay = RelayCreatingTopics(*store, topic, probe);
+  ASSERT_NE(relay, nullptr);
+  relay->Stop(Millis(30000));  // never started: the stop's drain is all there is
   EXPECT_EQ(probe.dead_letters_published.load(), 1u);
   EXPECT_EQ(probe.alerts_published.load(), static_cast<uint64_t>(kAlerts));
-  auto left = (*store)->ReadOutbox(100, 1 << 20);
+  auto left = store->ReadOutbox(100, 1 << 20);
   ASSERT_TRUE(left.has_value());
   EXPECT_TRUE(left->empty()) << left->size() << " entries left in the outbox";
   EXPECT_EQ(ConsumeAll(topic + "-dlq", 1, std::chrono::seconds(30)).size(), 1u);
