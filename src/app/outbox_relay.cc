@@ -196,10 +196,9 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
   // So does one refused before, whatever its size now (cut below 8 KiB, it may still be too
   // large for the topic).
   for (size_t i = 0; i < messages.size(); ++i) {
-    if ((*entries)[i].sequence == failed_head_ ||
-        (kinds[i] == alert::OutboxKind::kDeadLetter &&
-         (messages[i].value.size() + messages[i].key.size() > kDeadLetterAloneBytes ||
-          dead_letter_caps_.contains((*entries)[i].sequence)))) {
+    if (kinds[i] == alert::OutboxKind::kDeadLetter &&
+        (messages[i].value.size() + messages[i].key.size() > kDeadLetterAloneBytes ||
+         dead_letter_caps_.contains((*entries)[i].sequence))) {
       const size_t keep = std::max<size_t>(i, 1);
       messages.resize(keep);
       kinds.resize(keep);
@@ -218,19 +217,14 @@ Result<size_t> KafkaOutboxRelay::DrainOnce(size_t limit) {
                                            : probe_.dead_letters_published)
         .fetch_add(1);
   }
+  // A page that failed (at its head, or after entries it delivered: a dead letter between
+  // alerts, to a deleted topic) starts the next one; the entries behind it that it delivered
+  // are not in that page (delivered_ahead_).
   if (!acked || *acked == 0) {
-    failed_head_ = entries->front().sequence;
     CreateDeletedTopicsNow();
-  } else {
-    if (failed_head_ && *failed_head_ <= (*entries)[*acked - 1].sequence) failed_head_.reset();
-    if (*acked < messages.size()) {
-      // Delivered up to an entry that failed (a dead letter between alerts, to a deleted
-      // topic): the next page starts with it, alone, or the entries after it went out once
-      // more with each page that failed on it (three copies in a QA trial).
-      failed_head_ = (*entries)[*acked].sequence;
-      probe_.publish_failures.fetch_add(1);
-      CreateDeletedTopicsNow();
-    }
+  } else if (*acked < messages.size()) {
+    probe_.publish_failures.fetch_add(1);
+    CreateDeletedTopicsNow();
   }
   if (!acked) {
     probe_.publish_failures.fetch_add(1);

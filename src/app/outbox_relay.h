@@ -104,16 +104,12 @@ class KafkaOutboxRelay {
   // below what the pipeline keeps): outbox sequence -> the bytes of value and key still sent.
   // Relay thread only.
   std::map<uint64_t, size_t> dead_letter_caps_;
-  // The entry of a page that failed (at its head, or after entries it delivered), whose next
-  // attempt goes alone: the entries after it that its page delivered are not sent again at
-  // every retry (a QA trial saw 116 records for 60 alerts behind a dead letter to a deleted
-  // topic). Relay thread only.
-  std::optional<uint64_t> failed_head_;
   // Entries delivered behind one that failed in the same page (the outbox is deleted by
-  // prefix, so they stay until the failed one is delivered): not sent again, but deleted once
-  // they lead the outbox (a QA trial saw the alerts behind a dead letter to a deleted topic
-  // delivered twice). Held in memory only: after a restart they are sent again (the alert
-  // ids repeat, at-least-once). Relay thread only.
+  // prefix, so they stay until the failed one is delivered): a page ends before the first of
+  // them, so they are not sent again at each retry of the failed one (QA trials saw 116
+  // records for 60 alerts behind a dead letter to a deleted topic, then each twice), and they
+  // are deleted once they lead the outbox. Held in memory only: after a restart they are sent
+  // again (the alert ids repeat, at-least-once). Relay thread only.
   std::set<uint64_t> delivered_ahead_;
   // CreateDeletedTopics: the partitions of a topic created again (0: never), and when the
   // topics were last looked for. Relay thread only.
