@@ -187,7 +187,8 @@ size_t Pipeline::EntryBytes(std::string_view dossier_id, const std::optional<Dos
   // parts (its codes are interned: their texts are shared, not the entry's).
   size_t bytes = kSlotBytes + 16 + CacheKey::HeapBytesFor(dossier_id) + sizeof(Entry);
   if (state) {
-    bytes += HeapBytes(state->dossier_id) + state->pauses.capacity() * sizeof(PauseInterval) +
+    bytes += HeapBytes(state->dossier_id) + state->pauses.HeapBytes() +
+             state->pause_marks.HeapBytes() +
              (state->applied_event_ids.capacity() > kInlineEventIds
                   ? state->applied_event_ids.capacity() * sizeof(uint64_t)
                   : 0);

@@ -574,16 +574,18 @@ void DerivePauses(DossierState& s, const RulesContext& ctx) {
   s.pauses.clear();
   s.paused_ms = 0;
   s.paused_since.reset();
+  std::vector<PauseInterval> pauses;  // s.pauses, built here, then stored
   KindPauses payment_pauses;
   KindPauses legacy_pauses;
-  const OpenWaits waits = PairWaits(s, s.pauses, payment_pauses, legacy_pauses);
+  const OpenWaits waits = PairWaits(s, pauses, payment_pauses, legacy_pauses);
   std::optional<Instant> open = waits.supplement;
   for (const std::optional<Instant> other : {waits.payment, waits.legacy}) {
     if (other) open = open ? std::min(*open, *other) : other;
   }
   Restarts restarts;  // per pause; empty: every pause restarts (a supplement's)
-  UnitePauses(s.pauses, restarts, legacy_pauses, true);
-  UnitePauses(s.pauses, restarts, payment_pauses, false);
+  UnitePauses(pauses, restarts, legacy_pauses, true);
+  UnitePauses(pauses, restarts, payment_pauses, false);
+  s.pauses.assign(pauses.begin(), pauses.end());
   for (const PauseInterval& p : s.pauses) s.paused_ms += (p.end - p.start).count();
   auto restarts_at = [&](size_t i) { return restarts.empty() || restarts[i]; };
   const bool restart_policy = PolicyFor(s, ctx) == PausePolicy::kRestart;

@@ -6,13 +6,13 @@
 // aggregates and timers can be recomputed from it (see rules/dossier_state_machine.h).
 #pragma once
 
-#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "iocstream/core/code.h"
+#include "iocstream/core/compact_vectors.h"
 #include "iocstream/core/dossier_event.h"
 #include "iocstream/core/optional_instant.h"
 #include "iocstream/core/types.h"
@@ -152,9 +152,6 @@ struct DossierState {
   // for timer_floor; later ones fire at their own time. Absent in stores written before it was
   // kept (encoding version 7): there every timer due before timer_floor waits for it.
   OptionalInstant timer_floor_since;
-  // Read from stores written before encoding version 3 only (an end of pause seen before its
-  // start), and turned into a pause mark as it is read: always empty otherwise.
-  OptionalInstant unmatched_resume_at;
   // Occurred_at of the transfer that set current_unit and step_due_at: a transfer that
   // happened before it (arriving late) changes neither.
   OptionalInstant transferred_at;
@@ -171,16 +168,16 @@ struct DossierState {
   // receipt to the end of processing): derived from pause_marks, and applied again to a
   // recomputed deadline (rules::RecomputeDeadline). Pauses of the two kinds that overlap are
   // one interval here (their union); touching ones stay two, as one kind's rounds do.
-  std::vector<PauseInterval> pauses;
+  RareVector<PauseInterval> pauses;  // no heap block while empty (most dossiers)
   // Every pause start and end applied, in PauseMarkBefore's order, whatever order their events
   // arrived in; a mark equal to one held (same instant, start or end, kind) is not added again
   // (it changes no pause). At most rules::kMaxPauseMarks: the pipeline dead-letters an event
   // that would add one more (too_many_pauses).
-  std::vector<PauseMark> pause_marks;
+  RareVector<PauseMark> pause_marks;
   // Working time from receipt to original_due_at on the calendar in force when it was set.
   // A due time that came with the event keeps this working duration when the calendar
   // changes. nullopt without a due time, and in dossiers stored before it was recorded.
-  std::optional<Millis> legal_working_time;
+  OptionalMillis legal_working_time;
   int32_t supplement_requests = 0;
   int32_t step_breaches = 0;  // transfer steps that passed their internal deadline
   bool result_electronic = false;
@@ -217,7 +214,7 @@ struct DossierState {
   // 64-bit hashes of applied event ids (dedup), oldest first. The first kInlineEventIds are
   // held in the state itself (most dossiers have fewer events): checking an event for a
   // duplicate then reads no separate heap block.
-  boost::container::small_vector<uint64_t, kInlineEventIds> applied_event_ids;
+  InlineU64s<kInlineEventIds> applied_event_ids;
 
   bool operator==(const DossierState&) const = default;
 };
