@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
 #include <vector>
 
 #include "iocstream/core/optional_instant.h"
@@ -81,6 +82,63 @@ TEST(InlineU64sTest, HoldsNInlineThenMovesToTheHeap) {
   EXPECT_EQ(std::vector<uint64_t>(moved.begin(), moved.end()), (std::vector<uint64_t>{7, 8, 0, 0}));
   moved.clear();
   EXPECT_TRUE(moved.empty());
+}
+
+// Random operations on InlineU64s<4> and RareVector<uint64_t> agree with the same ones on
+// std::vector, across the inline/heap boundary, copies and moves (a fixed seed: reproducible).
+TEST(CompactVectorsTest, AgreeWithStdVectorUnderRandomOperations) {
+  std::mt19937_64 rng(46);
+  InlineU64s<4> inline_ids;
+  RareVector<uint64_t> rare;
+  std::vector<uint64_t> model;
+  auto same = [&] {
+    return std::vector<uint64_t>(inline_ids.begin(), inline_ids.end()) == model &&
+           std::vector<uint64_t>(rare.begin(), rare.end()) == model;
+  };
+  for (int step = 0; step < 20000; ++step) {
+    switch (rng() % 7) {
+      case 0:
+      case 1:
+      case 2: {
+        const uint64_t v = rng();
+        inline_ids.push_back(v);
+        rare.push_back(v);
+        model.push_back(v);
+        break;
+      }
+      case 3:
+        if (!model.empty()) {
+          inline_ids.erase(inline_ids.begin());
+          const std::vector<uint64_t> rest(model.begin() + 1, model.end());
+          rare.assign(rest.begin(), rest.end());
+          model.erase(model.begin());
+        }
+        break;
+      case 4: {  // copies, then moves back
+        InlineU64s<4> inline_copy = inline_ids;
+        RareVector<uint64_t> rare_copy = rare;
+        inline_ids = std::move(inline_copy);
+        rare = std::move(rare_copy);
+        break;
+      }
+      case 5: {
+        const size_t n = rng() % 9;
+        inline_ids.resize(n);
+        model.resize(n);
+        rare.assign(model.begin(), model.end());
+        break;
+      }
+      case 6:
+        if (!model.empty()) {
+          rare.pop_back();
+          model.pop_back();
+          inline_ids.resize(model.size());
+        }
+        break;
+    }
+    ASSERT_TRUE(same()) << "step " << step;
+    ASSERT_EQ(rare.empty(), rare.HeapBytes() == 0) << "step " << step;
+  }
 }
 
 TEST(OptionalMillisTest, ReadsLikeAnOptionalDuration) {
