@@ -89,6 +89,10 @@ DecodeError ConflictingReceipt(const DossierState& s, const DossierEvent& event,
 }
 
 size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+// The same for a dossier state's id (DossierState::dossier_id: up to 22 bytes inline).
+size_t HeapBytes(const boost::container::string& s) {
+  return s.capacity() > 22 ? s.capacity() + 1 : 0;
+}
 
 // Admits the event's codes that were new to the process when it was read (see
 // core/dossier_event.h), through Code::Admitted. A code its dossier holds is admitted even
@@ -839,7 +843,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
       if (may_be_covered &&
           head.covered.Covers(put.due, put.kind, put.entry->current->dossier_id)) {
         const Entry& e = *put.entry;
-        const std::string& id = e.current->dossier_id;
+        const std::string_view id = e.current->dossier_id;
         // Still a put only if the state still keeps that timer (its stored timer, as EndChange
         // left it): a change that moved it on deleted it (most puts reached here were
         // cancelled so).

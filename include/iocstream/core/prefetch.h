@@ -33,8 +33,12 @@ inline void Bytes(const void* p, std::size_t bytes) {
   for (std::size_t off = 0; off < bytes; off += kCacheLine) Line<kWrite>(c + off);
 }
 
-// The first line of a string's characters: the heap block of a long one (an id past the inline
-// buffer, which is a cache miss of its own), the string itself for a short one.
-inline void Text(const std::string& s) { Line(s.data()); }
+// The first line of a string's characters (std::string, boost::container::string): the heap
+// block of a long one (an id past the inline buffer, which is a cache miss of its own), the
+// string itself for a short one.
+template <class String>
+inline void Text(const String& s) {
+  Line(s.data());
+}
 
 }  // namespace iocstream::prefetch
