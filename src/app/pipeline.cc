@@ -88,8 +88,8 @@ DecodeError ConflictingReceipt(const DossierState& s, const DossierEvent& event,
                   ReceiptValue(field, s, nullptr), FormatRfc3339Utc(*s.received_at))};
 }
 
-size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
-// The same for a dossier state's id (DossierState::dossier_id: up to 22 bytes inline).
+// The heap bytes of a dossier state's id or an alert's strings (boost::container::string: up to
+// 22 bytes inline).
 size_t HeapBytes(const boost::container::string& s) {
   return s.capacity() > 22 ? s.capacity() + 1 : 0;
 }

@@ -786,9 +786,9 @@ std::pair<DossierState, std::vector<AlertIntent>> ApplyWithTimers(
 }
 
 std::string Describe(const AlertIntent& a) {
-  return std::string(ToString(a.kind)) + " " + a.alert_id + " " + a.dossier_id + " " +
-         a.agency_code.str() + " due " + FormatLocal(a.due_at) + " detected " +
-         FormatLocal(a.detected_at) +
+  return std::string(ToString(a.kind)) + " " + std::string(a.alert_id) + " " +
+         std::string(a.dossier_id) + " " + a.agency_code.str() + " due " + FormatLocal(a.due_at) +
+         " detected " + FormatLocal(a.detected_at) +
          (a.completed_at ? " completed " + FormatLocal(*a.completed_at) : "");
 }
 
