@@ -89,9 +89,10 @@ DecodeError ConflictingReceipt(const DossierState& s, const DossierEvent& event,
 }
 
 // The heap bytes of a dossier state's id or an alert's strings (boost::container::string: up to
-// 22 bytes inline).
+// its empty capacity, 22 bytes, inline).
 size_t HeapBytes(const boost::container::string& s) {
-  return s.capacity() > 22 ? s.capacity() + 1 : 0;
+  static const size_t kInline = boost::container::string().capacity();
+  return s.capacity() > kInline ? s.capacity() + 1 : 0;
 }
 
 // Admits the event's codes that were new to the process when it was read (see
@@ -192,10 +193,7 @@ size_t Pipeline::EntryBytes(std::string_view dossier_id, const std::optional<Dos
   size_t bytes = kSlotBytes + 16 + CacheKey::HeapBytesFor(dossier_id) + sizeof(Entry);
   if (state) {
     bytes += HeapBytes(state->dossier_id) + state->pauses.HeapBytes() +
-             state->pause_marks.HeapBytes() +
-             (state->applied_event_ids.capacity() > kInlineEventIds
-                  ? state->applied_event_ids.capacity() * sizeof(uint64_t)
-                  : 0);
+             state->pause_marks.HeapBytes() + state->applied_event_ids.HeapBytes();
   }
   return bytes;
 }

@@ -147,6 +147,10 @@ class InlineU64s {
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   // N while held inline; more once on the heap.
   [[nodiscard]] size_t capacity() const noexcept { return capacity_; }
+  // Bytes held apart from the object: the heap block once past N, else none.
+  [[nodiscard]] size_t HeapBytes() const noexcept {
+    return OnHeap() ? capacity_ * sizeof(uint64_t) : 0;
+  }
   [[nodiscard]] uint64_t* data() noexcept { return OnHeap() ? heap_ : inline_; }
   [[nodiscard]] const uint64_t* data() const noexcept { return OnHeap() ? heap_ : inline_; }
   [[nodiscard]] uint64_t* begin() noexcept { return data(); }

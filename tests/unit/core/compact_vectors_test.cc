@@ -59,8 +59,10 @@ TEST(InlineU64sTest, HoldsNInlineThenMovesToTheHeap) {
   EXPECT_EQ(ids.capacity(), 3u);
   for (uint64_t i = 1; i <= 3; ++i) ids.push_back(i);
   EXPECT_EQ(ids.capacity(), 3u);  // still inline
+  EXPECT_EQ(ids.HeapBytes(), 0u);
   ids.push_back(4);
   EXPECT_GT(ids.capacity(), 3u);
+  EXPECT_EQ(ids.HeapBytes(), ids.capacity() * sizeof(uint64_t));
   EXPECT_EQ(std::vector<uint64_t>(ids.begin(), ids.end()), (std::vector<uint64_t>{1, 2, 3, 4}));
 
   // Oldest first: the first removed, the rest moved down.
