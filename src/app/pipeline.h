@@ -538,9 +538,10 @@ class Pipeline {
       }
     }
   };
-  // Within jemalloc's 384-byte size class, six cache lines: every event and every fired timer
-  // pulls its dossier's entry in from memory, and 64 bytes more (the 512-byte class) made a
-  // 1M-dossier replay's pipeline thread 12% slower (docs/performance-history.md, session 46).
+  // Within jemalloc's 384-byte size class, six cache lines. Not the 512-byte class: entries
+  // every 512 bytes put their first lines in an eighth of the cache's sets, and a 1M-dossier
+  // replay's pipeline thread ran 19% slower so (448 bytes, 1%; 320, no faster:
+  // docs/performance-history.md, sessions 46 and 47).
   static_assert(sizeof(Entry) <= 384, "keep the dossier cache entry within 384 bytes");
   // The head of each partition's timer queue: exactly the timers (stored or changed in this
   // batch) within its coverage (`covered`), so due timers are found without a store scan; the

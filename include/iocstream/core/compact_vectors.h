@@ -1,7 +1,7 @@
 // Two vectors shaped for DossierState, which the dossier cache holds by the hundred thousand:
-// every 64 bytes less per state is a cache line less that each event and each fired timer
-// pulls in from memory (a 1M-dossier replay's pipeline thread ran 12% longer with 64 bytes
-// more per cache entry; docs/performance-history.md, session 46).
+// they took the cache entry from jemalloc's 448-byte class to its 384-byte one, and with it the
+// heap blocks most dossiers never need (a 1M-dossier replay's pipeline thread 4% faster;
+// smaller still gained nothing measurable: docs/performance-history.md, sessions 46 and 47).
 //
 // - RareVector<T>: 8 bytes, a pointer to a std::vector allocated by the first element added
 //   and released when the vector empties. For what most dossiers never hold (pauses).
