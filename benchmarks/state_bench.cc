@@ -61,7 +61,8 @@ std::string DossierId(int n) {
 
 DossierState MakeDossier(int n, int version) {
   DossierState s;
-  s.dossier_id = DossierId(n);
+  const std::string id = DossierId(n);
+  s.dossier_id.assign(id.data(), id.size());
   s.partition = PartitionId(0);
   s.agency_code = "000.00." + std::to_string(10 + n % 4) + ".H57";
   s.commune_code = std::to_string(24800 + n % 5);

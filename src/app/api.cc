@@ -259,13 +259,15 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
       if (department && d.agency_code != *department) return true;
       if (owned && !owned->contains(d.partition)) return true;  // another instance's now
       ++total;
-      if (after && d.dossier_id <= *after) return true;
+      // As views: comparing the state's boost::container::string with a std::string builds a
+      // temporary copy of one of them (a heap block per dossier listed).
+      if (after && std::string_view(d.dossier_id) <= std::string_view(*after)) return true;
       if (items.size() == limit) {
         more = true;
         return true;  // `total` counts on
       }
       items.push_back(DossierJson(d, clocks.For(d), calendar));
-      last = d.dossier_id;
+      last.assign(d.dossier_id.data(), d.dossier_id.size());
       return true;
     });
     if (!s) return JsonErrorResponse(500, s.error().message);

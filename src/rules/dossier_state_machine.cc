@@ -687,7 +687,7 @@ bool HoldsEventId(const DossierState& s, uint64_t id_hash) {
   return std::find(ids.begin(), ids.end(), id_hash) != ids.end();
 }
 
-std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
+boost::container::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
   // XXH3-64 of dossier id, kind byte and due epoch milliseconds (host order), hashed in one
   // shot over their concatenation: the same value as streaming the three parts. Built on the
   // stack for ids of up to 119 bytes (all the usual ones).
@@ -698,9 +698,9 @@ std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due) {
   bytes.insert(bytes.end(), ms_bytes, ms_bytes + sizeof ms);
   const uint64_t h = XXH3_64bits(bytes.data(), bytes.size());
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(16, '0');
-  for (int i = 0; i < 16; ++i) id[static_cast<size_t>(i)] = kHex[(h >> (60 - 4 * i)) & 0xf];
-  return id;
+  std::array<char, 16> id;
+  for (size_t i = 0; i < id.size(); ++i) id[i] = kHex[(h >> (60 - 4 * i)) & 0xf];
+  return boost::container::string(id.data(), id.size());
 }
 
 namespace {
@@ -936,7 +936,8 @@ Disposition ApplyEventInPlace(std::optional<DossierState>& state, const DossierE
     if (HoldsEventId(*state, id_hash)) return Disposition::kDuplicate;
   } else {
     state.emplace();
-    state->dossier_id = e.dossier_id;
+    // From its bytes: a std::string assigned to it goes through a temporary copy (a heap block).
+    state->dossier_id.assign(e.dossier_id.data(), e.dossier_id.size());
     state->partition = partition;
     state->first_event_at = e.occurred_at;
     state->last_event_at = e.occurred_at;

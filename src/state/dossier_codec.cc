@@ -252,7 +252,9 @@ Result<DossierState> DecodeDossier(std::string_view dossier_id, std::string_view
   }
 
   DossierState s;
-  s.dossier_id = std::string(dossier_id);
+  // Assigned from its bytes: assigning a std::string to a boost::container::string copies it
+  // into a temporary std::string first (a heap block for any id over 15 bytes).
+  s.dossier_id.assign(dossier_id.data(), dossier_id.size());
 
   auto presence = r.ReadVarint64();
   auto flags = r.ReadVarint64();

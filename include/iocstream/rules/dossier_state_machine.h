@@ -59,6 +59,7 @@
 #pragma once
 
 #include <array>
+#include <boost/container/string.hpp>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -241,8 +242,10 @@ struct TimerSlots {
 // (DossierState::legacy_apology_issued). Read by the breach timer (kApologyMissing) and the API.
 [[nodiscard]] bool ApologyIssuedInTime(const DossierState& state);
 
-// Deterministic alert id: hex of a 64-bit hash of (dossier id, kind, deadline).
-[[nodiscard]] std::string AlertId(std::string_view dossier_id, AlertKind kind, Instant due);
+// Deterministic alert id: hex of a 64-bit hash of (dossier id, kind, deadline), 16 characters
+// (held inline by the string: an alert's id allocates nothing).
+[[nodiscard]] boost::container::string AlertId(std::string_view dossier_id, AlertKind kind,
+                                               Instant due);
 
 // 64-bit hash of an event id, as stored in DossierState::applied_event_ids.
 [[nodiscard]] uint64_t EventIdHash(std::string_view event_id);
