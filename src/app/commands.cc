@@ -152,24 +152,31 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
     auto reader = ingest::CsvEventReader::Open(file, *mapping);
     if (!reader) return reader.error();
     while (auto row = (*reader)->NextRow()) {
-      ++out.rows;
       if (auto* events = std::get_if<std::vector<DossierEvent>>(&*row)) {
+        ++out.rows;
         for (auto& e : *events) out.events.push_back(std::move(e));
       } else {
+        // Usually one row; a quote left open at the end of the file stands for the lines it
+        // took (none: its row was counted on its own).
         const auto& err = std::get<ingest::RowError>(*row);
+        const auto rows = static_cast<uint64_t>(err.rows);
         if (out.row_errors < 5) {
-          spdlog::warn("{}:{}: {}; row not imported", err.file, err.line, err.reason);
+          spdlog::warn("{}:{}: {}; {}", err.file, err.line, err.reason,
+                       rows == 1   ? std::string("row not imported")
+                       : rows == 0 ? std::string("no other row lost")
+                                   : fmt::format("{} rows not imported", rows));
         }
         if (first_errors.size() < 3) {
           first_errors.push_back(fmt::format("{}:{}: {}", err.file, err.line, err.reason));
         }
-        ++out.row_errors;
-        ++error_reasons[err.reason.substr(0, err.reason.find(':'))];
+        out.rows += rows;
+        out.row_errors += rows;
+        error_reasons[err.reason.substr(0, err.reason.find(':'))] += rows;
       }
     }
   }
   for (const auto& [reason, n] : error_reasons) {
-    spdlog::warn("{} row(s) not imported: {}", n, reason);
+    if (n > 0) spdlog::warn("{} row(s) not imported: {}", n, reason);
   }
   // Rows, none imported: a mapping that does not fit the files (a time format, a column
   // name), not data to account for. It exited 0, "0 of 8061 CSV rows", which a batch job

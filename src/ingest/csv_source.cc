@@ -351,6 +351,13 @@ class CsvEventReader::Impl {
   CsvRow Convert(const RawRow& row);
 
   const std::optional<std::string>& fatal() const { return fatal_; }
+  // The file ended inside a quoted value of the row on `line`, which took `swallowed` lines
+  // after its own (the fatal() error says so).
+  struct OpenQuote {
+    int64_t line = 0;
+    int64_t swallowed = 0;
+  };
+  const std::optional<OpenQuote>& open_quote() const { return open_quote_; }
   bool at_end() const { return eof_; }
   int64_t next_line() const { return next_line_; }
   bool channel_unmapped() const { return channel_unmapped_; }
@@ -421,6 +428,7 @@ class CsvEventReader::Impl {
       return std::string("read error: ") + std::strerror(errno);
     }
     std::string_view data(chunk_.data(), read);
+    if (read > 0) last_byte_ = chunk_[read - 1];
     if (first_chunk_) {
       first_chunk_ = false;
       constexpr std::string_view kBom = "\xEF\xBB\xBF";
@@ -445,10 +453,24 @@ class CsvEventReader::Impl {
         // fine); then this error says what it swallowed.
         const int64_t opened_on = next_line_;
         (void)csv_set_opts(&csv_, CSV_REPALL_NL);
+        const size_t rows_before = row_count_;
         csv_fini(&csv_, OnField, OnRowEnd, this);
-        return "a quoted value of the row on line " + std::to_string(opened_on) +
-               " is still open at the end of the file: every line after it was read into that "
-               "value (an unterminated quote?)";
+        // The lines the open value took after its row's own: the line ends inside it, but the
+        // file's last one (it ends the row's last line and starts none).
+        int64_t swallowed = 0;
+        if (row_count_ > rows_before) {  // a data row (not the header)
+          RawRow& row = rows_[row_count_ - 1];
+          if (last_byte_ == '\n' && row.quoted_line_ends > 0) --row.quoted_line_ends;
+          swallowed = row.quoted_line_ends;
+        }
+        open_quote_ = OpenQuote{opened_on, swallowed};
+        const std::string what = "a quoted value of the row on line " + std::to_string(opened_on) +
+                                 " is still open at the end of the file";
+        if (swallowed == 0)
+          return what + " (an unterminated quote?): it took no line after its own";
+        return what + ": the " + std::to_string(swallowed) + " line(s) after it, lines " +
+               std::to_string(opened_on + 1) + " to " + std::to_string(opened_on + swallowed) +
+               ", were read into that value, none as a row (an unterminated quote?)";
       }
     }
     return std::nullopt;
@@ -537,6 +559,8 @@ class CsvEventReader::Impl {
   bool first_chunk_ = true;
   bool eof_ = false;
   std::optional<std::string> fatal_;
+  std::optional<OpenQuote> open_quote_;
+  char last_byte_ = 0;  // of the file as read so far
 
   bool header_done_ = false;
   Status header_status_;
@@ -694,9 +718,17 @@ std::optional<CsvRow> CsvEventReader::NextRow() {
   if (raw == nullptr) {
     done_ = true;
     if (!impl_->fatal()) return std::nullopt;
+    last_line_ = impl_->next_line();
+    if (const auto& open = impl_->open_quote()) {
+      // Its row was returned as read; this stands for the lines its value took, if any (at the
+      // first of them), each a row the file may have meant.
+      stats_.rows_read += open->swallowed;
+      stats_.row_errors += open->swallowed;
+      return RowError{path_, open->swallowed > 0 ? open->line + 1 : open->line, *impl_->fatal(),
+                      open->swallowed};
+    }
     ++stats_.rows_read;
     ++stats_.row_errors;
-    last_line_ = impl_->next_line();
     if (impl_->at_end()) return RowError{path_, last_line_, *impl_->fatal()};
     // Nothing after this is read: say so, or the rows it leaves out would go unnoticed.
     return RowError{path_, last_line_,

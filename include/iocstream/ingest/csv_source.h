@@ -99,14 +99,19 @@ struct RowError {
   std::string file;
   int64_t line = 0;  // 1-based physical line where the row starts (the header is line 1)
   std::string reason;
+  // The data rows it stands for: 1, but for a quote left open at the end of the file, the
+  // lines its value took after its row's own (each read as no row: from `line` on), 0 when
+  // it took none (its row was returned on its own, as read).
+  int64_t rows = 1;
 };
 
 // One data row's outcome: its events (received first), or why it has none.
 using CsvRow = std::variant<std::vector<DossierEvent>, RowError>;
 
 struct CsvReaderStats {
-  int64_t rows_read = 0;   // results returned by NextRow (blank lines are not rows)
-  int64_t row_errors = 0;  // rows returned as RowError (including a final read error)
+  int64_t rows_read = 0;   // rows NextRow accounted for (RowError::rows each; blank lines are
+                           // not rows)
+  int64_t row_errors = 0;  // of them, rows in RowErrors (including a final read error)
   int64_t received_events = 0;
   int64_t completed_events = 0;
   int64_t rejected_events = 0;
@@ -138,7 +143,7 @@ class CsvEventReader {
   // mid-file is returned once as a RowError ("read error: ...") and ends the stream.
   [[nodiscard]] std::optional<CsvRow> NextRow();
 
-  // Results returned by NextRow so far (converted rows and RowErrors).
+  // Data rows accounted for so far: one per converted row, RowError::rows per RowError.
   [[nodiscard]] int64_t rows_read() const { return stats_.rows_read; }
   // Physical line (1-based) where the row last returned by NextRow starts; a file source's
   // offset.

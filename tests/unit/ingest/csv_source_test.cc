@@ -377,12 +377,47 @@ TEST(CsvEventReaderTest, UnterminatedQuoteIsOneRowErrorAtItsLine) {
   // The quote made lines 3 and 4 one value: the errors say so (the row count alone hid A3).
   ASSERT_EQ(r.errors.size(), 2u);
   EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_EQ(r.errors[0].rows, 1);
   EXPECT_EQ(r.errors[0].reason,
             "wrong field count: 2 fields, the header has 5; its quoted values run over the next "
-            "2 line(s) (if unexpected: an unterminated or stray quote)");
+            "1 line(s) (if unexpected: an unterminated or stray quote)");
+  EXPECT_EQ(r.errors[1].line, 4);  // the line it took, A3's
+  EXPECT_EQ(r.errors[1].rows, 1);
   EXPECT_EQ(r.errors[1].reason,
-            "a quoted value of the row on line 3 is still open at the end of the file: every "
-            "line after it was read into that value (an unterminated quote?)");
+            "a quoted value of the row on line 3 is still open at the end of the file: the 1 "
+            "line(s) after it, lines 4 to 4, were read into that value, none as a row (an "
+            "unterminated quote?)");
+  // Three data rows: A1 imported, A2 refused, A3 lost in A2's value.
+  EXPECT_EQ(reader->stats().rows_read, 3);
+  EXPECT_EQ(reader->stats().row_errors, 2);
+}
+
+// A quote opened on the last line takes no other line: its row is refused once and counted
+// once (it was counted twice, "1 of 3 CSV rows" for a file of two, and the note named line 4
+// of a 3-line file: a helper's finding).
+TEST(CsvEventReaderTest, AQuoteOpenOnTheLastLineCountsItsRowOnce) {
+  for (const std::string end : {"\n", "\r\n", ""}) {
+    SCOPED_TRACE(end.empty() ? "no line feed" : end.size() == 1 ? "LF" : "CRLF");
+    TempFile f(
+        "id,open,due,close,dept\n"
+        "A1,2020-01-01 10:00:00,,,X\n"
+        "\"unterminated,quote" +
+        end);
+    auto reader = OpenOrDie(f.path(), SimpleMapping());
+    ASSERT_NE(reader, nullptr);
+    auto r = ReadAll(*reader);
+    EXPECT_EQ(r.events.size(), 1u);
+    ASSERT_EQ(r.errors.size(), 2u);
+    EXPECT_EQ(r.errors[0].line, 3);
+    EXPECT_EQ(r.errors[0].reason, "wrong field count: 1 fields, the header has 5");
+    EXPECT_EQ(r.errors[1].line, 3);
+    EXPECT_EQ(r.errors[1].rows, 0);  // no row of its own
+    EXPECT_EQ(r.errors[1].reason,
+              "a quoted value of the row on line 3 is still open at the end of the file (an "
+              "unterminated quote?): it took no line after its own");
+    EXPECT_EQ(reader->stats().rows_read, 2);
+    EXPECT_EQ(reader->stats().row_errors, 1);
+  }
 }
 
 // The same in an unmapped last column: the row converted cleanly and every later row was lost
@@ -398,6 +433,8 @@ TEST(CsvEventReaderTest, AnUnterminatedQuoteInAnUnmappedColumnIsReported) {
   auto r = ReadAll(*reader);
   EXPECT_EQ(r.events.size(), 2u);  // A1, and A2 as read (its note swallowed the line of A3)
   ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].rows, 1);  // A3
+  EXPECT_EQ(reader->stats().rows_read, 3);
   EXPECT_THAT(r.errors[0].reason, HasSubstr("a quoted value of the row on line 3 is still open "
                                             "at the end of the file"));
 }
@@ -418,9 +455,11 @@ TEST(CsvEventReaderTest, TextAfterAClosingQuoteNamesTheLinesItSwallows) {
   ASSERT_EQ(r.errors.size(), 2u);  // the row, then the quote left open at the end
   EXPECT_EQ(r.errors[0].line, 2);
   EXPECT_THAT(r.errors[0].reason,
-              ::testing::EndsWith("; its quoted values run over the next 4 line(s) (if "
+              ::testing::EndsWith("; its quoted values run over the next 3 line(s) (if "
                                   "unexpected: an unterminated or stray quote)"));
   EXPECT_THAT(r.errors[1].reason, HasSubstr("the row on line 2 is still open"));
+  EXPECT_EQ(r.errors[1].rows, 3);  // A2 to A4, read into A1's value
+  EXPECT_EQ(reader->stats().rows_read, 4);
 }
 
 // Bytes that are not UTF-8 would become U+FFFD in the event: "A\xE9" and "A\xE8" were one
