@@ -1286,7 +1286,10 @@ int RunExport(const ExportOptions& options) {
   Instant as_of = WallClockNow();
   if (options.as_of) {
     auto t = ParseRfc3339(*options.as_of);
-    if (!t) return Fail(InvalidArgument("--as-of: not RFC 3339: '" + *options.as_of + "'"));
+    if (!t) {
+      return Fail(InvalidArgument("--as-of: not RFC 3339: '" + *options.as_of + "' (" +
+                                  Rfc3339Problem(*options.as_of) + ")"));
+    }
     as_of = *t;
   }
   CommonOptions common = options.common;
@@ -1424,7 +1427,10 @@ int RunRecompute(const RecomputeOptions& options) {
   std::optional<Instant> as_of;
   if (options.as_of) {
     as_of = ParseRfc3339(*options.as_of);
-    if (!as_of) return Fail(InvalidArgument("--as-of: not RFC 3339: '" + *options.as_of + "'"));
+    if (!as_of) {
+      return Fail(InvalidArgument("--as-of: not RFC 3339: '" + *options.as_of + "' (" +
+                                  Rfc3339Problem(*options.as_of) + ")"));
+    }
   }
   auto config = LoadConfig(options.common.config_path);
   if (!config) return Fail(config.error());
@@ -1517,7 +1523,10 @@ int RunSimulate(const SimulateOptions& options) {
     }
   }
   const auto start = ParseRfc3339(options.start);
-  if (!start) return Fail(InvalidArgument("--start: not RFC 3339: '" + options.start + "'"));
+  if (!start) {
+    return Fail(InvalidArgument("--start: not RFC 3339: '" + options.start + "' (" +
+                                Rfc3339Problem(options.start) + ")"));
+  }
   // Far years overflowed the day arithmetic (9999 gave events in 2200).
   using std::chrono::sys_days, std::chrono::year;
   if (*start < Instant(sys_days(year(2000) / 1 / 1)) ||

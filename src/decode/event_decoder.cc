@@ -343,7 +343,8 @@ class FieldReader {
     if (auto error = GetString(field, text)) return error;
     out = ParseRfc3339(text);
     if (!out) {
-      return MakeError(DecodeErrorReason::kInvalidTimestamp, field, "not RFC 3339: " + Quote(text));
+      return MakeError(DecodeErrorReason::kInvalidTimestamp, field,
+                       "not RFC 3339: " + Quote(text) + " (" + Rfc3339Problem(text) + ")");
     }
     // RFC 3339 reaches back to year 0000, no dossier does: an instant before the Unix epoch
     // is a producer's wrong clock or year (a default date, a two-digit year), and as late

@@ -217,6 +217,77 @@ std::optional<Instant> ParseRfc3339(std::string_view text) {
   return utc;
 }
 
+std::string Rfc3339Problem(std::string_view text) {
+  if (ParseRfc3339(text)) return {};
+  constexpr std::string_view kShape =
+      "expected YYYY-MM-DDThh:mm:ss, then Z or an offset such as +07:00";
+  constexpr size_t kFixed = 19;  // "YYYY-MM-DDThh:mm:ss"
+  if (text.size() < 10) return std::string(kShape);
+  const auto digits = [&](size_t from, size_t count) {
+    for (size_t i = from; i < from + count; ++i) {
+      if (i >= text.size() || !IsDigit(text[i])) return false;
+    }
+    return true;
+  };
+  if (!digits(0, 4) || text[4] != '-' || !digits(5, 2) || text[7] != '-' || !digits(8, 2)) {
+    return std::string(kShape);
+  }
+  const char* p = text.data();
+  const int year = TwoDigits(p) * 100 + TwoDigits(p + 2);
+  const int month = TwoDigits(p + 5);
+  const int day = TwoDigits(p + 8);
+  const std::chrono::year_month_day date{std::chrono::year{year},
+                                         std::chrono::month{static_cast<unsigned>(month)},
+                                         std::chrono::day{static_cast<unsigned>(day)}};
+  const std::string date_text(text.substr(0, 10));
+  if (!date.ok()) return date_text + " is not a date";
+  if (text.size() == 10) return "a date without a time: " + std::string(kShape);
+  if (text[10] == ' ') return "a space between date and time where RFC 3339 has 'T'";
+  if (text[10] != 'T' && text[10] != 't') return std::string(kShape);
+  if (!digits(11, 2) || text.size() < 14 || text[13] != ':' || !digits(14, 2)) {
+    return std::string(kShape);
+  }
+  if (text.size() == 16 || text[16] != ':') {
+    return "no seconds: " + std::string(kShape);
+  }
+  if (!digits(17, 2)) return std::string(kShape);
+  const int hour = TwoDigits(p + 11);
+  const int minute = TwoDigits(p + 14);
+  const int second = TwoDigits(p + 17);
+  if (hour > 23) return "hour " + std::to_string(hour) + " is out of range (00 to 23)";
+  if (minute > 59) return "minute " + std::to_string(minute) + " is out of range (00 to 59)";
+  if (second > 60) return "second " + std::to_string(second) + " is out of range (00 to 60)";
+  size_t pos = kFixed;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    const size_t first_digit = pos;
+    while (pos < text.size() && IsDigit(text[pos])) ++pos;
+    if (pos == first_digit) return "a '.' without fractional digits";
+  }
+  if (pos >= text.size()) {
+    return "no offset: add Z for UTC or the local offset, +07:00 in Vietnam";
+  }
+  const char sign = text[pos];
+  if (sign != 'Z' && sign != 'z' && sign != '+' && sign != '-') {
+    return "the offset must be Z, +hh:mm or -hh:mm";
+  }
+  if (sign == 'Z' || sign == 'z') {
+    if (pos + 1 != text.size()) return "text after the offset";
+  } else {
+    if (text.size() - pos < 6 || !digits(pos + 1, 2) || text[pos + 3] != ':' ||
+        !digits(pos + 4, 2)) {
+      return "the offset must be +hh:mm or -hh:mm (two digits each, a colon between)";
+    }
+    if (text.size() - pos > 6) return "text after the offset";
+    const int offset_hour = TwoDigits(p + pos + 1);
+    const int offset_minute = TwoDigits(p + pos + 4);
+    if (offset_minute > 59 || offset_hour * 60 + offset_minute > kMaxOffsetMinutes) {
+      return "an offset beyond 14:00 (or minutes over 59)";
+    }
+  }
+  return "outside years 0000 to 9999 once converted to UTC";
+}
+
 namespace decode_internal {
 
 size_t WriteRfc3339Utc(Instant instant, char* out) {

@@ -30,6 +30,11 @@ namespace iocstream {
 // Returns nullopt for anything else. Never throws.
 [[nodiscard]] std::optional<Instant> ParseRfc3339(std::string_view text);
 
+// Why ParseRfc3339 refuses `text`, for an error message: a short phrase such as "no offset:
+// add Z for UTC or the local offset, +07:00 in Vietnam" or "2026-02-30 is not a date"; empty
+// when it does not refuse it. For error paths only (it reads the text again).
+[[nodiscard]] std::string Rfc3339Problem(std::string_view text);
+
 // Formats a UTC instant as RFC 3339 with a "Z" suffix and always three fractional digits:
 // "2026-02-10T01:30:00.000Z". The width is fixed (24 bytes), so string order is time order.
 // ParseRfc3339(FormatRfc3339Utc(t)) == t for every t in years 0000–9999. Instants outside that

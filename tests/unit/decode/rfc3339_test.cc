@@ -77,6 +77,7 @@ TEST(ParseRfc3339Test, RejectsMalformedAndOutOfRange) {
   };
   for (const char* text : rejected) {
     EXPECT_FALSE(ParseRfc3339(text).has_value()) << text;
+    EXPECT_FALSE(Rfc3339Problem(text).empty()) << text;  // every refusal says why
   }
 }
 
@@ -186,6 +187,36 @@ TEST(FormatRfc3339UtcTest, RoundTripsAcrossTheWholeRange) {
     ASSERT_TRUE(parsed.has_value()) << text;
     ASSERT_EQ(*parsed, instant) << text;
   }
+}
+
+// Why a timestamp is refused, for the dead letter's detail and the CLI's errors (a helper's
+// finding: "not RFC 3339" alone did not say what to fix).
+TEST(Rfc3339ProblemTest, SaysWhatToFix) {
+  EXPECT_EQ(Rfc3339Problem("2026-02-10T08:30:00+07:00"), "");
+  EXPECT_EQ(Rfc3339Problem("2026-02-10T08:30:00"),
+            "no offset: add Z for UTC or the local offset, +07:00 in Vietnam");
+  EXPECT_EQ(Rfc3339Problem("2026-02-30T08:30:00Z"), "2026-02-30 is not a date");
+  EXPECT_EQ(Rfc3339Problem("2025-02-29T08:30:00Z"), "2025-02-29 is not a date");
+  EXPECT_EQ(Rfc3339Problem("2026-13-01T00:00:00Z"), "2026-13-01 is not a date");
+  EXPECT_EQ(Rfc3339Problem("2026-02-10 08:30:00Z"),
+            "a space between date and time where RFC 3339 has 'T'");
+  EXPECT_EQ(Rfc3339Problem("2026-02-10"),
+            "a date without a time: expected YYYY-MM-DDThh:mm:ss, then Z or an offset such as "
+            "+07:00");
+  EXPECT_EQ(Rfc3339Problem("2026-02-10T08:30Z"),
+            "no seconds: expected YYYY-MM-DDThh:mm:ss, then Z or an offset such as +07:00");
+  EXPECT_EQ(Rfc3339Problem("2026-02-10T24:00:00Z"), "hour 24 is out of range (00 to 23)");
+  EXPECT_EQ(Rfc3339Problem("2026-02-10T08:30:00.Z"), "a '.' without fractional digits");
+  EXPECT_EQ(Rfc3339Problem("2026-02-10T08:30:00+0700"),
+            "the offset must be +hh:mm or -hh:mm (two digits each, a colon between)");
+  EXPECT_EQ(Rfc3339Problem("2026-02-10T08:30:00+15:00"),
+            "an offset beyond 14:00 (or minutes over 59)");
+  EXPECT_EQ(Rfc3339Problem("2026-02-10T08:30:00Q"), "the offset must be Z, +hh:mm or -hh:mm");
+  EXPECT_EQ(Rfc3339Problem("2026-02-10T08:30:00Z "), "text after the offset");
+  EXPECT_EQ(Rfc3339Problem("9999-12-31T23:59:59-00:01"),
+            "outside years 0000 to 9999 once converted to UTC");
+  EXPECT_EQ(Rfc3339Problem("10/02/2026"),
+            "expected YYYY-MM-DDThh:mm:ss, then Z or an offset such as +07:00");
 }
 
 }  // namespace
