@@ -477,6 +477,62 @@ TEST(ReplayInputTest, MappedCsvRowsNotImportedAreCounted) {
       << again.out;
 }
 
+// A quote opened on the last line of a CSV: its row is one row not imported, counted once
+// ("1 of 3 CSV rows" for a file of two before, its note at line 4 of a 3-line file: a helper's
+// finding); one opened earlier counts the lines it took.
+TEST(ReplayInputTest, AQuoteLeftOpenAtTheEndOfACsvIsCountedByTheLinesItTook) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-csv-quote"));
+  const std::string mapping = SourceDir() + "/config/mappings/boston-sample.yaml";
+  const std::string header =
+      "CASE_ENQUIRY_ID,OPEN_DT,TARGET_DT,CLOSED_DT,CASE_STATUS,Department,neighborhood,TYPE,"
+      "Source\n";
+  const std::string csv = dir / "last.csv";
+  std::ofstream(csv, std::ios::binary)
+      << header << "1,2025-11-01 10:00:00,2025-11-05 10:00:00,,Open,D,N,T,Twitter\n"
+      << "\"unterminated,quote\n";
+  const CommandResult r = RunIocstream({"replay", "--config", config, "--mapping", mapping, csv});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("from 1 of 2 CSV rows (1 row not imported)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("last.csv:4:"), std::string::npos) << r.err;
+
+  const std::string earlier = dir / "earlier.csv";
+  std::ofstream(earlier, std::ios::binary)
+      << header << "2,2025-11-01 10:00:00,2025-11-05 10:00:00,,Open,D,N,T,\"Twitter\n"
+      << "3,2025-11-01 10:00:00,2025-11-05 10:00:00,,Open,D,N,T,Twitter\n"
+      << "4,2025-11-01 10:00:00,2025-11-05 10:00:00,,Open,D,N,T,Twitter\n";
+  const CommandResult e =
+      RunIocstream({"replay", "--config", config, "--mapping", mapping, earlier});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  // Row 2 imported as read (its last value, the channel, holds the two lines after it: an
+  // unknown channel), rows 3 and 4 lost in it, and said so.
+  EXPECT_NE(e.out.find("from 1 of 3 CSV rows (2 rows not imported)"), std::string::npos)
+      << e.out << e.err;
+  EXPECT_NE(e.err.find("earlier.csv:3: a quoted value of the row on line 2 is still open at the "
+                       "end of the file: the 2 line(s) after it, lines 3 to 4,"),
+            std::string::npos)
+      << e.err;
+}
+
+// The state directory's own dead letters, replayed into it, were appended to the file being
+// read on every run (a helper's finding): refused, the file unchanged.
+TEST(ReplayInputTest, TheStateDirectorysOwnDeadLettersAreNotReplayedIntoIt) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-own-dlq"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream(events) << Received("D1") << "{not json\n";
+  const CommandResult first = RunIocstream({"replay", "--config", config, events});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string own = dir / "state/dead-letters.ndjson";
+  const std::string before = ReadFile(own);
+  ASSERT_NE(before.find("malformed_json"), std::string::npos) << before;
+  const CommandResult again = RunIocstream({"replay", "--config", config, own});
+  EXPECT_EQ(again.exit_code, 1) << again.err;
+  EXPECT_NE(again.err.find("the dead letters this state directory writes"), std::string::npos)
+      << again.err;
+  EXPECT_EQ(ReadFile(own), before);
+}
+
 // A CSV with rows of which none could be imported (a time format the mapping does not
 // read) exited 0, "replayed 0 events from 0 of 8061 CSV rows", which a batch job could not
 // tell from success (a QA finding): it is refused as bad input (exit 1), naming the first row
