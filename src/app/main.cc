@@ -156,7 +156,8 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   import_cmd->add_option("files", import.files, "CSV files")->required()->check(CLI::ExistingFile);
-  import_cmd->add_flag("!--no-progress", import.progress, "no progress bar");
+  import_cmd->add_flag_callback(
+      "--no-progress", [&import] { import.progress = false; }, "no progress bar");
 
   ReplayOptions replay;
   CLI::App* replay_cmd = app.add_subcommand(
@@ -169,9 +170,10 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("files", replay.files, "NDJSON or CSV files")
       ->required()
       ->check(CLI::ExistingFile);
-  replay_cmd->add_flag("!--no-summary", replay.summary,
-                       "do not print the summary (the per-department table, the consumed = applied "
-                       "+ duplicates + dead-lettered accounting and the CPU by thread)");
+  replay_cmd->add_flag_callback(
+      "--no-summary", [&replay] { replay.summary = false; },
+      "do not print the summary (the per-department table, the consumed = applied "
+      "+ duplicates + dead-lettered accounting and the CPU by thread)");
 
   ExportOptions exp;
   CLI::App* export_cmd = app.add_subcommand("export", "write the state store as CSV or NDJSON");
@@ -260,7 +262,8 @@ int main(int argc, char** argv) {
                    "share of events emitted after their dossier's next event or delayed")
       ->check(DecimalIn(0, 1))
       ->capture_default_str();
-  sim_cmd->add_flag("!--no-progress", sim.progress, "no progress bar");
+  sim_cmd->add_flag_callback(
+      "--no-progress", [&sim] { sim.progress = false; }, "no progress bar");
 
   try {
     app.parse(argc, argv);
