@@ -168,7 +168,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
         ec != bhttp::error::partial_message) {
-      return WriteError(400, "malformed request: " + ec.message());
+      std::string message = "malformed request: " + ec.message();
+      // Beast reads the version up to its CR: a request line ended by a bare LF (a hand-typed
+      // request, some scripts) was refused as "bad version" alone (a helper's finding).
+      if (ec == bhttp::error::bad_version) {
+        message += " (a request line ends with HTTP/1.0 or HTTP/1.1, then CR LF)";
+      }
+      return WriteError(400, message);
     }
     // Timeout (the stream already closed the socket), reset or abort: nobody to answer.
     if (ec != beast::error::timeout && ec != net::error::operation_aborted) {

@@ -236,6 +236,16 @@ TEST_F(HttpServerTest, MalformedRequestIs400AndCloses) {
   EXPECT_TRUE(client.PeerClosed());
 }
 
+// A request line ended by a bare LF: the answer says what the line must end with.
+TEST_F(HttpServerTest, ARequestLineWithoutCrIsRefusedSayingWhy) {
+  TestClient client(server_.port());
+  ASSERT_TRUE(client.Send("GET /count HTTP/1.1\nHost: x\n\n"));
+  const auto response = client.Read();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 400);
+  EXPECT_NE(response->body.find("then CR LF"), std::string::npos) << response->body;
+}
+
 TEST_F(HttpServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   TestClient client(server_.port());
   const auto first = client.Request("GET", "/count");
