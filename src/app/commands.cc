@@ -124,6 +124,12 @@ class Progress {
   int last_percent_ = -1;
 };
 
+// An option's value that is not an RFC 3339 instant: the error says what to fix in it.
+Error NotRfc3339(std::string_view option, const std::string& text) {
+  return InvalidArgument(std::string(option) + ": not RFC 3339: '" + text + "' (" +
+                         Rfc3339Problem(text) + ")");
+}
+
 // Reads CSV files through a mapping into dossier events sorted by event time (stable), so
 // that every partition of the events topic carries its dossiers' events in time order, as
 // live offices publish them. Row errors are reported, never dropped silently.
@@ -1301,8 +1307,7 @@ int RunExport(const ExportOptions& options) {
   if (options.as_of) {
     auto t = ParseRfc3339(*options.as_of);
     if (!t) {
-      return Fail(InvalidArgument("--as-of: not RFC 3339: '" + *options.as_of + "' (" +
-                                  Rfc3339Problem(*options.as_of) + ")"));
+      return Fail(NotRfc3339("--as-of", *options.as_of));
     }
     as_of = *t;
   }
@@ -1442,8 +1447,7 @@ int RunRecompute(const RecomputeOptions& options) {
   if (options.as_of) {
     as_of = ParseRfc3339(*options.as_of);
     if (!as_of) {
-      return Fail(InvalidArgument("--as-of: not RFC 3339: '" + *options.as_of + "' (" +
-                                  Rfc3339Problem(*options.as_of) + ")"));
+      return Fail(NotRfc3339("--as-of", *options.as_of));
     }
   }
   auto config = LoadConfig(options.common.config_path);
@@ -1538,8 +1542,7 @@ int RunSimulate(const SimulateOptions& options) {
   }
   const auto start = ParseRfc3339(options.start);
   if (!start) {
-    return Fail(InvalidArgument("--start: not RFC 3339: '" + options.start + "' (" +
-                                Rfc3339Problem(options.start) + ")"));
+    return Fail(NotRfc3339("--start", options.start));
   }
   // Far years overflowed the day arithmetic (9999 gave events in 2200).
   using std::chrono::sys_days, std::chrono::year;

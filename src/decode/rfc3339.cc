@@ -152,85 +152,29 @@ std::optional<Instant> ParseUsualShape(std::string_view text) {
 
 }  // namespace
 
-std::optional<Instant> ParseRfc3339(std::string_view text) {
-  if (std::optional<Instant> usual = ParseUsualShape(text)) return usual;
-  // Fixed part "YYYY-MM-DDThh:mm:ss" is 19 bytes; the shortest suffix is "Z".
-  constexpr size_t kFixed = 19;
-  if (text.size() < kFixed + 1) return std::nullopt;
-  if (text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't') || text[13] != ':' ||
-      text[16] != ':') {
+namespace {
+
+constexpr std::string_view kShape =
+    "expected YYYY-MM-DDThh:mm:ss, then Z or an offset such as +07:00";
+
+// ParseRfc3339's general reading: the instant, or nullopt with why (in *why, when given: only
+// error paths ask, and only they build the text).
+std::optional<Instant> ReadGeneral(std::string_view text, std::string* why) {
+  auto refuse = [why](auto&& reason) -> std::optional<Instant> {
+    if (why != nullptr) *why = reason();
     return std::nullopt;
-  }
-  const char* p = text.data();
-  const int century = TwoDigits(p);
-  const int year_of_century = TwoDigits(p + 2);
-  const int month = TwoDigits(p + 5);
-  const int day = TwoDigits(p + 8);
-  const int hour = TwoDigits(p + 11);
-  const int minute = TwoDigits(p + 14);
-  const int second = TwoDigits(p + 17);
-  if ((century | year_of_century | month | day | hour | minute | second) < 0) return std::nullopt;
-  const int year = century * 100 + year_of_century;
-  if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
-  const std::chrono::year_month_day date{std::chrono::year{year},
-                                         std::chrono::month{static_cast<unsigned>(month)},
-                                         std::chrono::day{static_cast<unsigned>(day)}};
-  if (!date.ok()) return std::nullopt;  // month 1-12, day within the month, leap years
-
-  size_t pos = kFixed;
-  int64_t millis = 0;
-  if (text[pos] == '.') {
-    ++pos;
-    const size_t first_digit = pos;
-    while (pos < text.size() && IsDigit(text[pos])) {
-      if (pos - first_digit < 3) millis = millis * 10 + (text[pos] - '0');
-      ++pos;
-    }
-    const size_t digit_count = pos - first_digit;
-    if (digit_count == 0) return std::nullopt;
-    for (size_t i = digit_count; i < 3; ++i) millis *= 10;
-  }
-
-  if (pos >= text.size()) return std::nullopt;  // the offset is required
-  int offset_minutes = 0;
-  if (text[pos] == 'Z' || text[pos] == 'z') {
-    ++pos;
-  } else if (text[pos] == '+' || text[pos] == '-') {
-    if (text.size() - pos != 6 || text[pos + 3] != ':') return std::nullopt;
-    const int offset_hour = TwoDigits(p + pos + 1);
-    const int offset_minute = TwoDigits(p + pos + 4);
-    if (offset_hour < 0 || offset_minute < 0 || offset_minute > 59) return std::nullopt;
-    offset_minutes = offset_hour * 60 + offset_minute;
-    if (offset_minutes > kMaxOffsetMinutes) return std::nullopt;
-    if (text[pos] == '-') offset_minutes = -offset_minutes;
-    pos += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (pos != text.size()) return std::nullopt;
-
-  // Local wall time minus the offset is UTC. A leap second (:60) simply adds up into the next
-  // minute, which is what sys_time (POSIX time) does with it.
-  const Instant utc = sys_days{date} + hours{hour} + minutes{minute} + seconds{second} +
-                      Millis{millis} - minutes{offset_minutes};
-  if (utc < kMinInstant || utc > kMaxInstant) return std::nullopt;
-  return utc;
-}
-
-std::string Rfc3339Problem(std::string_view text) {
-  if (ParseRfc3339(text)) return {};
-  constexpr std::string_view kShape =
-      "expected YYYY-MM-DDThh:mm:ss, then Z or an offset such as +07:00";
-  constexpr size_t kFixed = 19;  // "YYYY-MM-DDThh:mm:ss"
-  if (text.size() < 10) return std::string(kShape);
-  const auto digits = [&](size_t from, size_t count) {
+  };
+  auto shape = [] { return std::string(kShape); };
+  auto digits = [&](size_t from, size_t count) {
     for (size_t i = from; i < from + count; ++i) {
       if (i >= text.size() || !IsDigit(text[i])) return false;
     }
     return true;
   };
-  if (!digits(0, 4) || text[4] != '-' || !digits(5, 2) || text[7] != '-' || !digits(8, 2)) {
-    return std::string(kShape);
+  // "YYYY-MM-DD", then "T" and "hh:mm:ss" (19 bytes in all).
+  if (text.size() < 10 || !digits(0, 4) || text[4] != '-' || !digits(5, 2) || text[7] != '-' ||
+      !digits(8, 2)) {
+    return refuse(shape);
   }
   const char* p = text.data();
   const int year = TwoDigits(p) * 100 + TwoDigits(p + 2);
@@ -239,53 +183,102 @@ std::string Rfc3339Problem(std::string_view text) {
   const std::chrono::year_month_day date{std::chrono::year{year},
                                          std::chrono::month{static_cast<unsigned>(month)},
                                          std::chrono::day{static_cast<unsigned>(day)}};
-  const std::string date_text(text.substr(0, 10));
-  if (!date.ok()) return date_text + " is not a date";
-  if (text.size() == 10) return "a date without a time: " + std::string(kShape);
-  if (text[10] == ' ') return "a space between date and time where RFC 3339 has 'T'";
-  if (text[10] != 'T' && text[10] != 't') return std::string(kShape);
-  if (!digits(11, 2) || text.size() < 14 || text[13] != ':' || !digits(14, 2)) {
-    return std::string(kShape);
+  // Month 1-12, day within the month, leap years.
+  if (!date.ok()) return refuse([&] { return std::string(text.substr(0, 10)) + " is not a date"; });
+  if (text.size() == 10)
+    return refuse([] { return "a date without a time: " + std::string(kShape); });
+  if (text[10] == ' ') {
+    return refuse(
+        [] { return std::string("a space between date and time where RFC 3339 has 'T'"); });
+  }
+  if ((text[10] != 'T' && text[10] != 't') || !digits(11, 2) || text.size() < 14 ||
+      text[13] != ':' || !digits(14, 2)) {
+    return refuse(shape);
   }
   if (text.size() == 16 || text[16] != ':') {
-    return "no seconds: " + std::string(kShape);
+    return refuse([] { return "no seconds: " + std::string(kShape); });
   }
-  if (!digits(17, 2)) return std::string(kShape);
+  if (!digits(17, 2)) return refuse(shape);
   const int hour = TwoDigits(p + 11);
   const int minute = TwoDigits(p + 14);
   const int second = TwoDigits(p + 17);
-  if (hour > 23) return "hour " + std::to_string(hour) + " is out of range (00 to 23)";
-  if (minute > 59) return "minute " + std::to_string(minute) + " is out of range (00 to 59)";
-  if (second > 60) return "second " + std::to_string(second) + " is out of range (00 to 60)";
-  size_t pos = kFixed;
+  auto out_of_range = [](const char* what, int value, const char* range) {
+    return [=] {
+      return std::string(what) + " " + std::to_string(value) + " is out of range (" + range + ")";
+    };
+  };
+  if (hour > 23) return refuse(out_of_range("hour", hour, "00 to 23"));
+  if (minute > 59) return refuse(out_of_range("minute", minute, "00 to 59"));
+  if (second > 60) return refuse(out_of_range("second", second, "00 to 60"));
+
+  size_t pos = 19;
+  int64_t millis = 0;
   if (pos < text.size() && text[pos] == '.') {
     ++pos;
     const size_t first_digit = pos;
-    while (pos < text.size() && IsDigit(text[pos])) ++pos;
-    if (pos == first_digit) return "a '.' without fractional digits";
+    while (pos < text.size() && IsDigit(text[pos])) {
+      if (pos - first_digit < 3) millis = millis * 10 + (text[pos] - '0');
+      ++pos;
+    }
+    const size_t digit_count = pos - first_digit;
+    if (digit_count == 0) {
+      return refuse([] { return std::string("a '.' without fractional digits"); });
+    }
+    for (size_t i = digit_count; i < 3; ++i) millis *= 10;
   }
-  if (pos >= text.size()) {
-    return "no offset: add Z for UTC or the local offset, +07:00 in Vietnam";
+
+  if (pos >= text.size()) {  // the offset is required
+    return refuse([] {
+      return std::string("no offset: add Z for UTC or the local offset, +07:00 in Vietnam");
+    });
   }
-  const char sign = text[pos];
-  if (sign != 'Z' && sign != 'z' && sign != '+' && sign != '-') {
-    return "the offset must be Z, +hh:mm or -hh:mm";
-  }
-  if (sign == 'Z' || sign == 'z') {
-    if (pos + 1 != text.size()) return "text after the offset";
-  } else {
+  auto after_offset = [] { return std::string("text after the offset"); };
+  int offset_minutes = 0;
+  if (text[pos] == 'Z' || text[pos] == 'z') {
+    ++pos;
+  } else if (text[pos] == '+' || text[pos] == '-') {
     if (text.size() - pos < 6 || !digits(pos + 1, 2) || text[pos + 3] != ':' ||
         !digits(pos + 4, 2)) {
-      return "the offset must be +hh:mm or -hh:mm (two digits each, a colon between)";
+      return refuse([] {
+        return std::string(
+            "the offset must be +hh:mm or -hh:mm (two digits each, a colon between)");
+      });
     }
-    if (text.size() - pos > 6) return "text after the offset";
+    if (text.size() - pos > 6) return refuse(after_offset);
     const int offset_hour = TwoDigits(p + pos + 1);
     const int offset_minute = TwoDigits(p + pos + 4);
-    if (offset_minute > 59 || offset_hour * 60 + offset_minute > kMaxOffsetMinutes) {
-      return "an offset beyond 14:00 (or minutes over 59)";
+    offset_minutes = offset_hour * 60 + offset_minute;
+    if (offset_minute > 59 || offset_minutes > kMaxOffsetMinutes) {
+      return refuse([] { return std::string("an offset beyond 14:00 (or minutes over 59)"); });
     }
+    if (text[pos] == '-') offset_minutes = -offset_minutes;
+    pos += 6;
+  } else {
+    return refuse([] { return std::string("the offset must be Z, +hh:mm or -hh:mm"); });
   }
-  return "outside years 0000 to 9999 once converted to UTC";
+  if (pos != text.size()) return refuse(after_offset);
+
+  // Local wall time minus the offset is UTC. A leap second (:60) simply adds up into the next
+  // minute, which is what sys_time (POSIX time) does with it.
+  const Instant utc = sys_days{date} + hours{hour} + minutes{minute} + seconds{second} +
+                      Millis{millis} - minutes{offset_minutes};
+  if (utc < kMinInstant || utc > kMaxInstant) {
+    return refuse([] { return std::string("outside years 0000 to 9999 once converted to UTC"); });
+  }
+  return utc;
+}
+
+}  // namespace
+
+std::optional<Instant> ParseRfc3339(std::string_view text) {
+  if (std::optional<Instant> usual = ParseUsualShape(text)) return usual;
+  return ReadGeneral(text, nullptr);
+}
+
+std::string Rfc3339Problem(std::string_view text) {
+  std::string why;
+  (void)ReadGeneral(text, &why);  // it takes all the usual shape's reading takes
+  return why;
 }
 
 namespace decode_internal {
