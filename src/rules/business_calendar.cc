@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <map>
@@ -183,6 +184,13 @@ Result<BusinessCalendar> BusinessCalendar::Create(CalendarSpec spec) {
       if (end > kMaxUtcMs || end <= t) break;
       t = end;
     }
+    cal.last_offset_ = cal.offsets_.back();
+    const int64_t before =
+        cal.offsets_.size() > 1 ? cal.offsets_[cal.offsets_.size() - 2].offset_ms : INT64_MIN;
+    cal.last_local_unambiguous_ms_ =
+        cal.offsets_.size() > 1
+            ? cal.last_offset_.utc_begin_ms + std::max(cal.last_offset_.offset_ms, before)
+            : INT64_MIN;
   } catch (const std::exception& e) {
     return InvalidArgument("time_zone: unknown time zone '" + spec.time_zone + "' (" + e.what() +
                            ")");
@@ -354,6 +362,8 @@ int64_t BusinessCalendar::WorkingPosition(int64_t local_ms) const {
 }
 
 int64_t BusinessCalendar::ToLocalMs(int64_t utc_ms) const {
+  // Every instant after the zone's last offset change (1975 for Asia/Ho_Chi_Minh) skips the search.
+  if (utc_ms >= last_offset_.utc_begin_ms) return utc_ms + last_offset_.offset_ms;
   // Last segment starting at or before utc_ms; the first one also covers earlier instants.
   auto it = std::upper_bound(offsets_.begin() + 1, offsets_.end(), utc_ms,
                              [](int64_t t, const OffsetSegment& s) { return t < s.utc_begin_ms; });
@@ -363,6 +373,9 @@ int64_t BusinessCalendar::ToLocalMs(int64_t utc_ms) const {
 int64_t BusinessCalendar::FromLocalMs(int64_t local_ms) const {
   // Candidate segments are those whose UTC range contains local_ms - offset; pick the
   // earliest (ambiguous local time), or the next transition when none does (a gap).
+  // After the last change by more than either offset around it, only the last segment holds
+  // local_ms, and no earlier one makes it ambiguous: the search below would return this.
+  if (local_ms >= last_local_unambiguous_ms_) return local_ms - last_offset_.offset_ms;
   const size_t n = offsets_.size();
   auto contains = [&](size_t i, int64_t utc) {
     const bool after_begin = i == 0 || utc >= offsets_[i].utc_begin_ms;

@@ -227,6 +227,8 @@ class BusinessCalendar {
   CalendarSpec spec_;
   const date::time_zone* zone_ = nullptr;  // owned by the date-tz database (process lifetime)
   std::vector<OffsetSegment> offsets_;     // UTC-offset history over the supported range
+  OffsetSegment last_offset_{};            // offsets_.back(): the fast path of both conversions
+  int64_t last_local_unambiguous_ms_ = 0;  // local ms from which only last_offset_ applies
 
   // Sessions in local ms of day, sorted.
   std::vector<int64_t> session_begin_ms_;

@@ -223,6 +223,32 @@ TEST(BusinessCalendarTest, DaylightSavingZoneConvertsThroughTheTzDatabase) {
   EXPECT_EQ(ToEpochMillis(cal.FromLocal(twice)), 1762061400000);
 }
 
+TEST(BusinessCalendarTest, ConvertsAroundTheZonesLastOffsetChange) {
+  // Asia/Ho_Chi_Minh last changed its offset at 1975-06-12T16:00Z (+08:00 to +07:00): local
+  // 23:00-24:00 on 12 June happened twice. From then on both conversions take a fast path;
+  // the instants on either side of it must agree with the tz database's history.
+  CalendarSpec spec;
+  spec.time_zone = "Asia/Ho_Chi_Minh";
+  spec.sessions = {{hours(7) + minutes(30), hours(11) + minutes(30)}};
+  const BusinessCalendar cal = MustCreate(spec);
+  using LocalMs = std::chrono::local_time<Millis>;
+  const int64_t change = 171820800000;  // 1975-06-12T16:00:00Z
+  EXPECT_EQ(cal.ToLocal(FromEpochMillis(change - 1)).time_since_epoch().count(),
+            change - 1 + 8 * 3600000);
+  EXPECT_EQ(cal.ToLocal(FromEpochMillis(change)).time_since_epoch().count(), change + 7 * 3600000);
+  const auto day = std::chrono::local_days{Ymd(1975, 6, 12)}.time_since_epoch();
+  // 23:30 on 12 June is ambiguous: the earlier one (+08:00, 15:30Z).
+  EXPECT_EQ(ToEpochMillis(cal.FromLocal(LocalMs{day + hours(23) + minutes(30)})), change - 1800000);
+  // Midnight of 13 June exists once, at +07:00 (17:00Z); so does every later local time.
+  EXPECT_EQ(ToEpochMillis(cal.FromLocal(LocalMs{day + hours(24)})), change + 3600000);
+  EXPECT_EQ(ToEpochMillis(cal.FromLocal(LocalMs{day + hours(24) - Millis(1)})), change - 1);
+  // A working time across today's dates keeps +07:00: 2026-03-02T00:30Z is 07:30 local.
+  EXPECT_EQ(
+      ToEpochMillis(cal.FromLocal(LocalMs{
+          std::chrono::local_days{Ymd(2026, 3, 2)}.time_since_epoch() + hours(7) + minutes(30)})),
+      1772411400000);
+}
+
 TEST(BusinessCalendarTest, CreateRejectsBadSpecs) {
   auto error_of = [](CalendarSpec spec) {
     auto cal = BusinessCalendar::Create(std::move(spec));
