@@ -698,6 +698,11 @@ void Pipeline::QueueAlerts(std::vector<AlertIntent>& alerts, Instant wall_now) {
 }
 
 Pipeline::Watermarks::iterator Pipeline::LoadWatermark(PartitionId partition) {
+  // Partitions are numbered from 0 and usually all held: partition i is then the i-th entry
+  // of the sorted map, found without a search (an entry per event).
+  if (const auto index = static_cast<size_t>(partition.value()); index < watermarks_.size()) {
+    if (auto nth = watermarks_.nth(index); nth->first == partition) return nth;
+  }
   auto it = watermarks_.find(partition);
   if (it == watermarks_.end()) {
     auto stored = store_.GetWatermark(partition);
