@@ -135,8 +135,22 @@ Error NotRfc3339(std::string_view option, const std::string& text) {
 // live offices publish them. Row errors are reported, never dropped silently.
 struct MappedEvents {
   std::vector<DossierEvent> events;
+  // Where each event's row is: its file (an index into `files`) and the physical line (1-based)
+  // where the row starts. Parallel to `events`, in their sorted order.
+  struct RowRef {
+    uint32_t file = 0;
+    int64_t line = 0;
+  };
+  std::vector<RowRef> rows_of;
+  std::vector<std::string> files;  // as given on the command line
   uint64_t rows = 0;
   uint64_t row_errors = 0;
+
+  // "file:line" of the row event `index` came from ("" past the end).
+  [[nodiscard]] std::string RowOf(uint64_t index) const {
+    if (index >= rows_of.size()) return {};
+    return fmt::format("{}:{}", files[rows_of[index].file], rows_of[index].line);
+  }
 };
 
 // What became of the rows, for the closing line of `import` and `replay --mapping`: every row
@@ -152,15 +166,20 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
   auto mapping = LoadCsvMapping(mapping_path);
   if (!mapping) return mapping.error();
   MappedEvents out;
+  out.files = files;
   std::map<std::string, uint64_t> error_reasons;
   std::vector<std::string> first_errors;  // for the error when no row is imported
-  for (const auto& file : files) {
+  for (size_t f = 0; f < files.size(); ++f) {
+    const std::string& file = files[f];
     auto reader = ingest::CsvEventReader::Open(file, *mapping);
     if (!reader) return reader.error();
     while (auto row = (*reader)->NextRow()) {
       if (auto* events = std::get_if<std::vector<DossierEvent>>(&*row)) {
         ++out.rows;
-        for (auto& e : *events) out.events.push_back(std::move(e));
+        for (auto& e : *events) {
+          out.events.push_back(std::move(e));
+          out.rows_of.push_back({static_cast<uint32_t>(f), (*reader)->last_line()});
+        }
       } else {
         // Usually one row; a quote left open at the end of the file stands for the lines it
         // took (none: its row was counted on its own).
@@ -196,9 +215,22 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
         "against the files (column names, time formats, code values)",
         out.rows, errors, mapping_path));
   }
-  std::stable_sort(
-      out.events.begin(), out.events.end(),
-      [](const DossierEvent& a, const DossierEvent& b) { return a.occurred_at < b.occurred_at; });
+  // Sorted by time (stable), each event's row reference with it.
+  std::vector<size_t> order(out.events.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return out.events[a].occurred_at < out.events[b].occurred_at;
+  });
+  std::vector<DossierEvent> events;
+  std::vector<MappedEvents::RowRef> rows_of;
+  events.reserve(order.size());
+  rows_of.reserve(order.size());
+  for (const size_t i : order) {
+    events.push_back(std::move(out.events[i]));
+    rows_of.push_back(out.rows_of[i]);
+  }
+  out.events = std::move(events);
+  out.rows_of = std::move(rows_of);
   return out;
 }
 
@@ -1021,6 +1053,16 @@ int RunReplay(const ReplayOptions& options) {
       store, (fs::path(config.state.dir) / kReplayAlertsFile).string(),
       (fs::path(config.state.dir) / kReplayDeadLettersFile).string(), session.relay_probe);
   if (!relay) return Fail(relay.error());
+  // With --mapping, the CSV source's name (the position's key), and its dead letters say
+  // which row each came from.
+  std::string mapped_source;
+  if (mapped) {
+    mapped_source = FileSourceName(
+        "csv:" + fs::path(options.files.front()).filename().string(),
+        mapped->events.empty() ? std::string() : EncodeEvent(mapped->events.front()));
+    (*relay)->LocateRows(mapped_source,
+                         [&rows = *mapped](uint64_t offset) { return rows.RowOf(offset); });
+  }
   // The relay drains on its own thread: reading and deleting the outbox took about 5% of the
   // pipeline thread's time, the bound of a replay.
   (*relay)->Start();
@@ -1055,10 +1097,7 @@ int RunReplay(const ReplayOptions& options) {
     std::vector<std::string> payloads;
     payloads.reserve(mapped->events.size());
     for (const auto& e : mapped->events) payloads.push_back(EncodeEvent(e));
-    const TopicPartition source{
-        FileSourceName("csv:" + fs::path(options.files.front()).filename().string(),
-                       payloads.empty() ? std::string_view() : std::string_view(payloads.front())),
-        PartitionId(0)};
+    const TopicPartition source{mapped_source, PartitionId(0)};
     const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
     if (start > 0) {
       // The same check as a file's (NdjsonReader): the events before the position must be

@@ -13,6 +13,7 @@
 #include <boost/archive/iterators/transform_width.hpp>
 #include <boost/endian/conversion.hpp>
 #include <cerrno>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -589,6 +590,12 @@ void FileOutboxRelay::Start() {
 
 void FileOutboxRelay::Notify() { thread_.Notify(); }
 
+void FileOutboxRelay::LocateRows(std::string source,
+                                 std::function<std::string(uint64_t offset)> locate) {
+  located_source_ = std::move(source);
+  locate_ = std::move(locate);
+}
+
 Status FileOutboxRelay::status() const {
   std::lock_guard lock(error_mu_);
   return error_;
@@ -631,6 +638,14 @@ Status FileOutboxRelay::Drain() {
       for (const auto& [name, value] : m->headers) {
         constexpr std::string_view kPrefix = "iocstream.dlq.";
         line[name.rfind(kPrefix, 0) == 0 ? name.substr(kPrefix.size()) : name] = value;
+      }
+      if (locate_ && line.value("topic", std::string()) == located_source_) {
+        uint64_t offset = 0;
+        const std::string text = line.value("offset", std::string());
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), offset);
+        if (ec == std::errc() && end == text.data() + text.size()) {
+          if (std::string row = locate_(offset); !row.empty()) line["csv_row"] = std::move(row);
+        }
       }
       SetBytes(line, "key", m->key);
       SetBytes(line, "payload", m->value);

@@ -172,6 +172,12 @@ class FileOutboxRelay {
   // once.
   void Start();
   void Notify();
+  // For `replay --mapping`: the dead letters of `source` (their topic) get a "csv_row" field,
+  // "file:line" of the CSV row the event at their offset came from (`locate`; "" adds
+  // none). Their offset counts events in time order across the files, which alone cannot
+  // find the row (a helper's finding). Before Start; `locate` is called on the relay's thread
+  // and must stay valid until Stop returns.
+  void LocateRows(std::string source, std::function<std::string(uint64_t offset)> locate);
   // The thread's first error, if any (then the replay should stop: entries stay in the
   // store, and the next replay's relay moves them). Any thread.
   [[nodiscard]] Status status() const;
@@ -191,6 +197,8 @@ class FileOutboxRelay {
   int dead_letters_fd_;  // owned; O_APPEND
   std::string dead_letters_path_;
   RelayProbe& probe_;
+  std::string located_source_;  // LocateRows
+  std::function<std::string(uint64_t)> locate_;
   mutable std::mutex error_mu_;
   Status error_;        // the thread's first error; guarded by error_mu_
   RelayThread thread_;  // last: stopped before the rest goes
