@@ -33,6 +33,8 @@ find_package(CLI11 REQUIRED CONFIG)
 find_package(spdlog REQUIRED CONFIG)
 find_package(date REQUIRED CONFIG)
 find_package(Threads REQUIRED)
+# Unicode caseless matching (NFKC_Casefold) of department codes in the API's hints.
+find_package(ICU REQUIRED COMPONENTS uc)
 find_library(LIBCSV_LIBRARY csv REQUIRED)
 add_library(libcsv::csv UNKNOWN IMPORTED)
 set_target_properties(libcsv::csv PROPERTIES IMPORTED_LOCATION ${LIBCSV_LIBRARY})

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git clang-format clang-tidy
   librdkafka-dev librocksdb-dev prometheus-cpp-dev libboost1.81-dev
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libhowardhinnant-date-dev libcsv-dev libxxhash-dev libjemalloc-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libhowardhinnant-date-dev libcsv-dev libxxhash-dev libicu-dev libjemalloc-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   openjdk-17-jre-headless maven curl python3 time valgrind
   binutils  # objdump, which counts the prefetch instructions (tests, bench-instructions.sh)
   systemd  # systemd-analyze, which checks the shipped unit (tests)

@@ -1,5 +1,8 @@
 #include "app/api.h"
 
+#include <unicode/normalizer2.h>
+#include <unicode/unistr.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -60,17 +63,36 @@ std::optional<std::string> DepartmentFilter(const HttpRequest& req) {
   return it->second;
 }
 
-// Whether `a` and `b` are the same text but for the case of ASCII letters.
-bool SameAsciiLetters(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
+// `text` case-folded and normalized by Unicode's NFKC_Casefold (ICU), under which two texts
+// that differ only in case, composition or compatibility forms are equal: "SỞ TƯ PHÁP",
+// "sở tư pháp" and either spelled decomposed (NFD), as well as "ISD" and "isd" (a helper's
+// trial found the hint given for ASCII case only, so that a Vietnamese name typed in
+// capitals got none). Bytes that are not UTF-8 fold to U+FFFD. nullopt if ICU fails.
+std::optional<std::string> Caseless(std::string_view text) {
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* fold = icu::Normalizer2::getNFKCCasefoldInstance(status);
+  if (U_FAILURE(status)) return std::nullopt;
+  const icu::UnicodeString folded =
+      fold->normalize(icu::UnicodeString::fromUTF8(
+                          icu::StringPiece(text.data(), static_cast<int32_t>(text.size()))),
+                      status);
+  if (U_FAILURE(status)) return std::nullopt;
+  std::string out;
+  folded.toUTF8String(out);
+  return out;
+}
+
+// Whether texts are the same but for case (and Unicode composition): see Caseless. For the
+// hints of a 404 only. `folded`: Caseless of the text asked for.
+bool SameCaseless(std::string_view text, const std::optional<std::string>& folded) {
+  if (!folded) return false;
+  const std::optional<std::string> other = Caseless(text);
+  return other && *other == *folded;
 }
 
 // Whether a dossier was transferred to `unit` (its current_unit: the receiving unit of its
 // latest transfer, which alerts name as agency_code) in the partitions this instance handles:
-// the unit as the state spells it, matched as sent or else with ASCII letters of either case
+// the unit as the state spells it, matched as sent or else but for case (Caseless)
 // (a QA trial asked for `unit-t`, and got no hint that UNIT-T held transferred dossiers);
 // nullopt if none. Asked for a 404's message only: a scan that stops at the first exact match
 // (at worst a full one, as every /api/v1/overdue request makes). A failed scan only loses the
@@ -82,8 +104,18 @@ std::optional<std::string> TransferredToUnit(const ApiContext& ctx, std::string_
   const std::optional<std::set<PartitionId>> owned =
       ctx.owned_partitions ? std::optional(ctx.owned_partitions()) : std::nullopt;
   std::optional<std::string> found;
+  const std::optional<std::string> folded = Caseless(unit);
+  // Each unit's answer, folded once: a state holds few units, and many dossiers each.
+  std::map<std::string, bool, std::less<>> matches;
+  auto same = [&](std::string_view current) {
+    auto it = matches.find(current);
+    if (it == matches.end()) {
+      it = matches.emplace(std::string(current), SameCaseless(current, folded)).first;
+    }
+    return it->second;
+  };
   const Status s = ctx.store->ForEachDossier([&](const DossierState& d) {
-    if (d.current_unit == d.agency_code || !SameAsciiLetters(d.current_unit, unit)) return true;
+    if (d.current_unit == d.agency_code || !same(d.current_unit)) return true;
     if (owned && !owned->contains(d.partition)) return true;
     found = std::string(d.current_unit);
     return d.current_unit != unit;  // an exact match ends the scan
@@ -103,11 +135,15 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
                                               const aggregate::AggregateTable::Rows& rows,
                                               const std::optional<std::string>& department) {
   if (!department) return std::nullopt;
-  std::optional<std::string> other_case;
   for (const auto& [key, counters] : rows) {
     if (key.agency_code == *department) return std::nullopt;
-    if (!other_case && SameAsciiLetters(key.agency_code, *department)) {
+  }
+  std::optional<std::string> other_case;
+  const std::optional<std::string> folded = Caseless(*department);
+  for (const auto& [key, counters] : rows) {
+    if (SameCaseless(key.agency_code, folded)) {
       other_case = key.agency_code;
+      break;
     }
   }
   std::string message =

@@ -1,6 +1,7 @@
 // The HTTP API of a running iocstream over a real state store in a temporary directory.
 #include "app/api.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -474,6 +475,47 @@ TEST_F(ApiTest, AnUnknownDepartmentIs404AndAKnownOneWithNothingOverdueIsNot) {
       "unknown department 'pwd" + explained + holds + "; department codes are case-sensitive");
   // Every department, as before.
   EXPECT_EQ(Call("GET", "/api/v1/overdue?department=", 200)["total"], 2);
+}
+
+// Vietnamese department names differ in case beyond ASCII: "SỞ TƯ PHÁP" typed in capitals,
+// or spelled decomposed (NFD, as some keyboards and tools send it), got a bare 404 where
+// "sở tư pháp" got the hint (a helper's finding). The hint compares Unicode's caseless form.
+TEST_F(ApiTest, TheHintForAnotherCaseFoldsVietnameseLetters) {
+  DossierState moved =
+      OpenDossier("D-MOVED", 0, "2025-03-02T09:00:00+07:00", "2025-03-09T09:00:00+07:00");
+  moved.agency_code = "Sở Tư pháp";
+  moved.current_unit = "Văn phòng UBND";
+  state::StateBatch batch = store_->NewBatch();
+  batch.PutDossier(moved);
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  AggregateCounters received;
+  received[AggregateField::kReceived] = 1;
+  aggregates_.Load({{{PartitionId(0), "Sở Tư pháp", "", Channel::kOnline}, received}});
+  Start();
+  auto encoded = [](std::string_view text) {
+    std::string out;
+    for (const unsigned char c : text) out += fmt::format("%{:02X}", c);
+    return out;
+  };
+  const std::string hint = "did you mean 'Sở Tư pháp'?";
+  for (const std::string asked : {"SỞ TƯ PHÁP", "sở tư pháp",
+                                  // "Sở Tư pháp" decomposed: o + horn + hook, u + horn, a + acute
+                                  "So\u031b\u0309 Tu\u031b pha\u0301p"}) {
+    const std::string error =
+        Call("GET", "/api/v1/kpis?department=" + encoded(asked), 404)["error"];
+    EXPECT_NE(error.find(hint), std::string::npos) << asked << ": " << error;
+  }
+  // Another name is no hint; the exact one is 200.
+  const std::string other =
+      Call("GET", "/api/v1/kpis?department=" + encoded("SỞ Y TẾ"), 404)["error"];
+  EXPECT_EQ(other.find("did you mean"), std::string::npos) << other;
+  EXPECT_EQ(
+      Call("GET", "/api/v1/kpis?department=" + encoded("Sở Tư pháp"), 200)["total"]["received"], 1);
+  // The holding unit, asked in capitals, is named as the state spells it.
+  const std::string unit =
+      Call("GET", "/api/v1/kpis?department=" + encoded("VĂN PHÒNG UBND"), 404)["error"];
+  EXPECT_NE(unit.find("'Văn phòng UBND' holds dossiers transferred to it"), std::string::npos)
+      << unit;
 }
 
 // A unit holding transferred dossiers only in partitions another instance handles now is not
