@@ -191,7 +191,7 @@ int main(int argc, char** argv) {
       "alerts.held_until still holds (default: now by timers.clock: the wall clock, or each "
       "dossier's partition's watermark); aggregates are counts as of the last commit, "
       "whatever it says");
-  export_cmd->add_option("-o,--output", exp.output, "output file (default: stdout)");
+  export_cmd->add_option("-o,--output", exp.output, "output file (default, and -: stdout)");
 
   RecomputeOptions recompute;
   CLI::App* recompute_cmd = app.add_subcommand(
@@ -298,7 +298,11 @@ int main(int argc, char** argv) {
   if (*run_cmd) code = RunLive(run);
   if (*import_cmd) code = RunImport(import);
   if (*replay_cmd) code = RunReplay(replay);
-  if (*export_cmd) code = RunExport(exp);
+  if (*export_cmd) {
+    // `-o -` is standard output, as `simulate --ndjson -` is (it wrote a file named "-").
+    if (exp.output == "-") exp.output.reset();
+    code = RunExport(exp);
+  }
   if (*recompute_cmd) code = RunRecompute(recompute);
   if (*sim_cmd) code = RunSimulate(sim);
   return FinishStandardOutput(code);

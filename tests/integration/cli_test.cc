@@ -436,5 +436,25 @@ TEST(CliTest, ExportRefusesAnOutputInsideTheStateDirectory) {
   EXPECT_EQ(beside.exit_code, 0) << beside.err;
 }
 
+// `export -o -` wrote a file named "-" (a helper's finding): `-` is standard output, as for
+// `simulate --ndjson -`.
+TEST(CliTest, ExportToDashWritesStandardOutput) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("cli-export-dash"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream{events};
+  const std::string state = dir / "state";
+  ASSERT_EQ(RunIocstream({"replay", "--config", config, "--state-dir", state, events}).exit_code,
+            0);
+  const CommandResult to_stdout =
+      RunIocstream({"export", "--config", config, "--state-dir", state, "aggregates"});
+  const CommandResult dash =
+      RunIocstream({"export", "--config", config, "--state-dir", state, "aggregates", "-o", "-"});
+  ASSERT_EQ(dash.exit_code, 0) << dash.err;
+  EXPECT_EQ(dash.out, to_stdout.out);
+  EXPECT_EQ(dash.out.rfind("department,commune,channel,received", 0), 0u) << dash.out;
+  EXPECT_FALSE(std::filesystem::exists("-"));
+}
+
 }  // namespace
 }  // namespace iocstream::testing
