@@ -130,6 +130,19 @@ Error NotRfc3339(std::string_view option, const std::string& text) {
                          Rfc3339Problem(text) + ")");
 }
 
+// --as-of: an RFC 3339 instant within the range events may carry (1970 to 2199, the calendar's
+// and the event contract's); 1900 or 9999 was taken, and judged every deadline against it.
+Result<Instant> AsOfOption(const std::string& text) {
+  const std::optional<Instant> t = ParseRfc3339(text);
+  if (!t) return NotRfc3339("--as-of", text);
+  if (*t < kEarliestEventTime || *t >= kLatestEventTime) {
+    return InvalidArgument("--as-of: '" + text +
+                           "' is outside 1970-01-01 to 2199-12-31 (UTC), the instants events "
+                           "and deadlines may have");
+  }
+  return *t;
+}
+
 // Reads CSV files through a mapping into dossier events sorted by event time (stable), so
 // that every partition of the events topic carries its dossiers' events in time order, as
 // live offices publish them. Row errors are reported, never dropped silently.
@@ -1344,10 +1357,8 @@ int RunExport(const ExportOptions& options) {
   }
   Instant as_of = WallClockNow();
   if (options.as_of) {
-    auto t = ParseRfc3339(*options.as_of);
-    if (!t) {
-      return Fail(NotRfc3339("--as-of", *options.as_of));
-    }
+    auto t = AsOfOption(*options.as_of);
+    if (!t) return Fail(t.error());
     as_of = *t;
   }
   CommonOptions common = options.common;
@@ -1484,10 +1495,9 @@ int RunExport(const ExportOptions& options) {
 int RunRecompute(const RecomputeOptions& options) {
   std::optional<Instant> as_of;
   if (options.as_of) {
-    as_of = ParseRfc3339(*options.as_of);
-    if (!as_of) {
-      return Fail(NotRfc3339("--as-of", *options.as_of));
-    }
+    auto t = AsOfOption(*options.as_of);
+    if (!t) return Fail(t.error());
+    as_of = *t;
   }
   auto config = LoadConfig(options.common.config_path);
   if (!config) return Fail(config.error());

@@ -456,5 +456,35 @@ TEST(CliTest, ExportToDashWritesStandardOutput) {
   EXPECT_FALSE(std::filesystem::exists("-"));
 }
 
+// `--as-of 1900-...` and `9999-...` were taken by export and recompute (a helper's finding),
+// though no event or deadline can be there: refused as bad input, naming the range.
+TEST(CliTest, AsOfOutsideTheInstantsEventsMayHaveIsRefused) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("cli-as-of"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream{events};
+  const std::string state = dir / "state";
+  ASSERT_EQ(RunIocstream({"replay", "--config", config, "--state-dir", state, events}).exit_code,
+            0);
+  for (const std::string as_of : {"1900-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
+                                  "2200-01-01T00:00:00Z", "9999-12-31T00:00:00Z"}) {
+    for (const std::vector<std::string>& command :
+         {std::vector<std::string>{"export", "--config", config, "--state-dir", state, "dossiers",
+                                   "--as-of", as_of},
+          std::vector<std::string>{"recompute", "--config", config, "--state-dir", state, "--as-of",
+                                   as_of}}) {
+      const CommandResult r = RunIocstream(command);
+      EXPECT_EQ(r.exit_code, 1) << command[0] << " " << as_of << ": " << r.err;
+      EXPECT_NE(r.err.find("--as-of: '" + as_of + "' is outside 1970-01-01 to 2199-12-31 (UTC)"),
+                std::string::npos)
+          << r.err;
+    }
+  }
+  EXPECT_EQ(RunIocstream({"export", "--config", config, "--state-dir", state, "dossiers", "--as-of",
+                          "2199-12-31T23:59:59Z"})
+                .exit_code,
+            0);
+}
+
 }  // namespace
 }  // namespace iocstream::testing
