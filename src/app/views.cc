@@ -214,11 +214,16 @@ std::string FitColumn(std::string_view text, size_t width) {
 std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
   const auto per_department = PerDepartment(aggregate::AggregateTable::FoldPartitions(rows));
   std::string out;
-  char line[512];  // 40 characters of up to 4 bytes, and the numbers
+  size_t width = kDepartmentColumn;
+  for (const auto& [department, c] : per_department) {
+    size_t chars = 0;
+    for (const unsigned char ch : department) chars += (ch & 0xC0) != 0x80;
+    width = std::max(width, std::min(chars, kMaxDepartmentColumn));
+  }
+  char line[512];  // 64 characters of up to 4 bytes, and the numbers
   std::snprintf(line, sizeof line, "%s %9s %9s %9s %9s %9s %9s %9s %11s %9s %10s %8s\n",
-                FitColumn("department", kDepartmentColumn).c_str(), "received", "finished",
-                "on_time", "late", "no_due", "open", "overdue", "open_no_due", "cancelled",
-                "no_receipt", "on_time%");
+                FitColumn("department", width).c_str(), "received", "finished", "on_time", "late",
+                "no_due", "open", "overdue", "open_no_due", "cancelled", "no_receipt", "on_time%");
   out += line;
   AggregateCounters total;
   auto row = [&](const std::string& name, const AggregateCounters& c) {
@@ -238,7 +243,7 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
     }
     std::snprintf(
         line, sizeof line, "%s %9lld %9lld %9lld %9lld %9lld %9lld %9lld %11lld %9lld %10lld %8s\n",
-        FitColumn(name.empty() ? "(none)" : name, kDepartmentColumn).c_str(),
+        FitColumn(name.empty() ? "(none)" : name, width).c_str(),
         static_cast<long long>(k.received), static_cast<long long>(k.completed),
         static_cast<long long>(on_time), static_cast<long long>(late),
         static_cast<long long>(no_due), static_cast<long long>(k.open),

@@ -90,10 +90,13 @@ class DossierClocks {
 //   no_receipt: finished without their receipt seen (Outcome::kNoReceipt), judged neither on
 //     time nor late;
 //   on_time%: on_time ÷ (on_time + late), finished dossiers with a due time only.
-// Department names fill kDepartmentColumn characters (UTF-8 code points; a longer one is cut,
-// its last character an ellipsis).
+// The department column is as wide as the longest name, at least kDepartmentColumn and at most
+// kMaxDepartmentColumn characters (UTF-8 code points). The event contract's codes are at most
+// 64 bytes, so no name is cut: two long names with the same start were shown alike (a
+// helper's finding); a longer one would end in an ellipsis.
 [[nodiscard]] std::string SummaryTable(const aggregate::AggregateTable::Rows& rows);
 inline constexpr size_t kDepartmentColumn = 40;
+inline constexpr size_t kMaxDepartmentColumn = 64;
 
 // `text` cut or padded with spaces to `width` UTF-8 characters (code points, never a byte of
 // one); a cut text ends with an ellipsis (U+2026). Display widths are not measured (one

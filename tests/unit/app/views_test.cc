@@ -148,17 +148,29 @@ TEST(SummaryTableTest, DepartmentNamesFitTheColumnByCharacter) {
                     Channel::kOnline}] = c;
   rows[AggregateKey{PartitionId(1), "SO-TP", "", Channel::kOnline}] = c;
   const std::string table = SummaryTable(rows);
-  // Every line has the "received" column at the same character offset.
+  // Every line has the "received" column at the same character offset, after the longest
+  // name (50 characters), shown whole.
   std::istringstream lines(table);
   std::string line;
   int count = 0;
   while (std::getline(lines, line)) {
     size_t chars = 0;
     for (unsigned char ch : line) chars += (ch & 0xC0) != 0x80;
-    EXPECT_EQ(chars, kDepartmentColumn + 8 * 10 + 12 + 11 + 9) << line;
+    EXPECT_EQ(chars, 50 + 8 * 10 + 12 + 11 + 9) << line;
     ++count;
   }
   EXPECT_EQ(count, 4);  // header, two departments, total
+  EXPECT_NE(table.find("Sở Tài nguyên và Môi trường tỉnh Phú Thọ (Sở TNMT) "), std::string::npos)
+      << table;
+  // Two long names that differ only at their end stay apart (both were cut to the same 39
+  // characters and an ellipsis: a helper's finding); a name is cut only past 64 characters.
+  rows[AggregateKey{PartitionId(0), "Sở Tài nguyên và Môi trường tỉnh Phú Thọ (Sở TNMT) - cơ sở 2",
+                    "", Channel::kOnline}] = c;
+  const std::string wider = SummaryTable(rows);
+  EXPECT_NE(wider.find("(Sở TNMT) - cơ sở 2 "), std::string::npos) << wider;
+  EXPECT_NE(wider.find("(Sở TNMT)           "), std::string::npos) << wider;
+  rows[AggregateKey{PartitionId(0), std::string(70, 'x'), "", Channel::kOnline}] = c;
+  EXPECT_NE(SummaryTable(rows).find(std::string(63, 'x') + "\u2026 "), std::string::npos);
 }
 
 // The table's columns say what they count and add up: finished = on_time + late + no_due (the
