@@ -82,13 +82,25 @@ std::optional<std::string> Caseless(std::string_view text) {
   return out;
 }
 
-// Whether texts are the same but for case (and Unicode composition): see Caseless. For the
-// hints of a 404 only. `folded`: Caseless of the text asked for.
-bool SameCaseless(std::string_view text, const std::optional<std::string>& folded) {
-  if (!folded) return false;
-  const std::optional<std::string> other = Caseless(text);
-  return other && *other == *folded;
-}
+// Whether texts are the same as `asked` but for case (and Unicode composition): see Caseless.
+// Each text is folded once, however often it is asked about (a state holds few departments
+// and units, in many rows and dossiers). For the hints of a 404 only.
+class CaselessMatch {
+ public:
+  explicit CaselessMatch(std::string_view asked) : asked_(Caseless(asked)) {}
+  bool operator()(std::string_view text) {
+    auto it = answers_.find(text);
+    if (it == answers_.end()) {
+      const std::optional<std::string> folded = asked_ ? Caseless(text) : std::nullopt;
+      it = answers_.emplace(std::string(text), folded && *folded == *asked_).first;
+    }
+    return it->second;
+  }
+
+ private:
+  std::optional<std::string> asked_;
+  std::map<std::string, bool, std::less<>> answers_;
+};
 
 // Whether a dossier was transferred to `unit` (its current_unit: the receiving unit of its
 // latest transfer, which alerts name as agency_code) in the partitions this instance handles:
@@ -104,16 +116,7 @@ std::optional<std::string> TransferredToUnit(const ApiContext& ctx, std::string_
   const std::optional<std::set<PartitionId>> owned =
       ctx.owned_partitions ? std::optional(ctx.owned_partitions()) : std::nullopt;
   std::optional<std::string> found;
-  const std::optional<std::string> folded = Caseless(unit);
-  // Each unit's answer, folded once: a state holds few units, and many dossiers each.
-  std::map<std::string, bool, std::less<>> matches;
-  auto same = [&](std::string_view current) {
-    auto it = matches.find(current);
-    if (it == matches.end()) {
-      it = matches.emplace(std::string(current), SameCaseless(current, folded)).first;
-    }
-    return it->second;
-  };
+  CaselessMatch same(unit);
   const Status s = ctx.store->ForEachDossier([&](const DossierState& d) {
     if (d.current_unit == d.agency_code || !same(d.current_unit)) return true;
     if (owned && !owned->contains(d.partition)) return true;
@@ -139,9 +142,9 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
     if (key.agency_code == *department) return std::nullopt;
   }
   std::optional<std::string> other_case;
-  const std::optional<std::string> folded = Caseless(*department);
+  CaselessMatch same(*department);
   for (const auto& [key, counters] : rows) {
-    if (SameCaseless(key.agency_code, folded)) {
+    if (same(key.agency_code)) {
       other_case = key.agency_code;
       break;
     }

@@ -1066,13 +1066,17 @@ int RunReplay(const ReplayOptions& options) {
       store, (fs::path(config.state.dir) / kReplayAlertsFile).string(),
       (fs::path(config.state.dir) / kReplayDeadLettersFile).string(), session.relay_probe);
   if (!relay) return Fail(relay.error());
-  // With --mapping, the CSV source's name (the position's key), and its dead letters say
-  // which row each came from.
+  // With --mapping: the events encoded once, then fed through the same decode path as Kafka
+  // records; the CSV source's name (the position's key); and its dead letters say which row
+  // each came from.
+  std::vector<std::string> payloads;
   std::string mapped_source;
   if (mapped) {
-    mapped_source = FileSourceName(
-        "csv:" + fs::path(options.files.front()).filename().string(),
-        mapped->events.empty() ? std::string() : EncodeEvent(mapped->events.front()));
+    payloads.reserve(mapped->events.size());
+    for (const auto& e : mapped->events) payloads.push_back(EncodeEvent(e));
+    mapped_source =
+        FileSourceName("csv:" + fs::path(options.files.front()).filename().string(),
+                       payloads.empty() ? std::string_view() : std::string_view(payloads.front()));
     (*relay)->LocateRows(mapped_source,
                          [&rows = *mapped](uint64_t offset) { return rows.RowOf(offset); });
   }
@@ -1106,10 +1110,6 @@ int RunReplay(const ReplayOptions& options) {
   // With --mapping: what became of the CSV rows, printed after the summary.
   std::optional<std::string> rows_line;
   if (mapped) {
-    // Encoded once, then fed through the same decode path as Kafka records.
-    std::vector<std::string> payloads;
-    payloads.reserve(mapped->events.size());
-    for (const auto& e : mapped->events) payloads.push_back(EncodeEvent(e));
     const TopicPartition source{mapped_source, PartitionId(0)};
     const int64_t start = pipeline.StoredOffset(source).value_or(Offset(0)).value();
     if (start > 0) {
@@ -1160,7 +1160,7 @@ int RunReplay(const ReplayOptions& options) {
         if (Status s = flush(); !s) return Fail(s.error());
       }
     }
-    // The records point into `payloads`: flush before they go out of scope.
+    // The last batch (its records point into `payloads`).
     if (Status s = flush(); !s) return Fail(s.error());
     // What this run read of the input, not the input as if all of it had been: a stopped
     // replay, its resumption and one that found nothing new all said "replayed" every event

@@ -184,13 +184,11 @@ Result<BusinessCalendar> BusinessCalendar::Create(CalendarSpec spec) {
       if (end > kMaxUtcMs || end <= t) break;
       t = end;
     }
-    cal.last_offset_ = cal.offsets_.back();
-    const int64_t before =
-        cal.offsets_.size() > 1 ? cal.offsets_[cal.offsets_.size() - 2].offset_ms : INT64_MIN;
+    const size_t n = cal.offsets_.size();
     cal.last_local_unambiguous_ms_ =
-        cal.offsets_.size() > 1
-            ? cal.last_offset_.utc_begin_ms + std::max(cal.last_offset_.offset_ms, before)
-            : INT64_MIN;
+        n == 1 ? INT64_MIN  // one offset: every local time is its
+               : cal.offsets_[n - 1].utc_begin_ms +
+                     std::max(cal.offsets_[n - 1].offset_ms, cal.offsets_[n - 2].offset_ms);
   } catch (const std::exception& e) {
     return InvalidArgument("time_zone: unknown time zone '" + spec.time_zone + "' (" + e.what() +
                            ")");
@@ -363,7 +361,7 @@ int64_t BusinessCalendar::WorkingPosition(int64_t local_ms) const {
 
 int64_t BusinessCalendar::ToLocalMs(int64_t utc_ms) const {
   // Every instant after the zone's last offset change (1975 for Asia/Ho_Chi_Minh) skips the search.
-  if (utc_ms >= last_offset_.utc_begin_ms) return utc_ms + last_offset_.offset_ms;
+  if (utc_ms >= offsets_.back().utc_begin_ms) return utc_ms + offsets_.back().offset_ms;
   // Last segment starting at or before utc_ms; the first one also covers earlier instants.
   auto it = std::upper_bound(offsets_.begin() + 1, offsets_.end(), utc_ms,
                              [](int64_t t, const OffsetSegment& s) { return t < s.utc_begin_ms; });
@@ -375,7 +373,7 @@ int64_t BusinessCalendar::FromLocalMs(int64_t local_ms) const {
   // earliest (ambiguous local time), or the next transition when none does (a gap).
   // After the last change by more than either offset around it, only the last segment holds
   // local_ms, and no earlier one makes it ambiguous: the search below would return this.
-  if (local_ms >= last_local_unambiguous_ms_) return local_ms - last_offset_.offset_ms;
+  if (local_ms >= last_local_unambiguous_ms_) return local_ms - offsets_.back().offset_ms;
   const size_t n = offsets_.size();
   auto contains = [&](size_t i, int64_t utc) {
     const bool after_begin = i == 0 || utc >= offsets_[i].utc_begin_ms;

@@ -227,8 +227,9 @@ class BusinessCalendar {
   CalendarSpec spec_;
   const date::time_zone* zone_ = nullptr;  // owned by the date-tz database (process lifetime)
   std::vector<OffsetSegment> offsets_;     // UTC-offset history over the supported range
-  OffsetSegment last_offset_{};            // offsets_.back(): the fast path of both conversions
-  int64_t last_local_unambiguous_ms_ = 0;  // local ms from which only last_offset_ applies
+  // Local ms from which only offsets_.back() applies (no earlier segment holds them): the fast
+  // path of FromLocalMs, as offsets_.back().utc_begin_ms is ToLocalMs's.
+  int64_t last_local_unambiguous_ms_ = 0;
 
   // Sessions in local ms of day, sorted.
   std::vector<int64_t> session_begin_ms_;
