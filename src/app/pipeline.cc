@@ -836,29 +836,45 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   // covered one joins the head if it is still a put (if it was cancelled since, a store read
   // finds it when it is stored), and leaves the list either way.
   auto add_covered = [&](std::vector<UncoveredPut>& puts) {
+    // Most puts stay beyond the coverage, which their due times alone tell: their entries (a
+    // cache miss each, scattered over the cache) are read only for an id that may decide,
+    // gathered first and then read a few ahead of each other, so that their misses overlap
+    // (one after the other, they were most of ExtendHead's time in a 1M-dossier replay).
+    may_cover_.clear();
     size_t kept = 0;
     for (size_t i = 0; i < puts.size(); ++i) {
       const UncoveredPut& put = puts[i];
-      // Most puts stay beyond the coverage, which their due times alone tell: their entries
-      // (a cache miss each, scattered over the cache) are read only for an id that may decide.
-      const bool may_be_covered = put.due <= head.covered.until ||
-                                  (head.covered.partial && put.due == head.covered.partial->due);
-      if (may_be_covered &&
-          head.covered.Covers(put.due, put.kind, put.entry->current->dossier_id)) {
-        const Entry& e = *put.entry;
-        const std::string_view id = e.current->dossier_id;
-        // Still a put only if the state still keeps that timer (its stored timer, as EndChange
-        // left it): a change that moved it on deleted it (most puts reached here were
-        // cancelled so).
-        if (StateKeeps(e, p, put.due, put.kind).value_or(true)) {
-          head.timers.insert(HeadTimer(p, put.due, put.kind, CacheKey(id)));
-        }
+      if (put.due <= head.covered.until ||
+          (head.covered.partial && put.due == head.covered.partial->due)) {
+        may_cover_.push_back(put);
         continue;
       }
-      if (kept != i) puts[kept] = std::move(puts[i]);
+      if (kept != i) puts[kept] = puts[i];
       ++kept;
     }
     puts.resize(kept);
+    constexpr size_t kAhead = 8;
+    for (size_t k = 0; k < std::min(kAhead, may_cover_.size()); ++k) {
+      prefetch::Bytes(may_cover_[k].entry, sizeof(Entry));
+    }
+    for (size_t k = 0; k < may_cover_.size(); ++k) {
+      if (k + kAhead < may_cover_.size()) {
+        prefetch::Bytes(may_cover_[k + kAhead].entry, sizeof(Entry));
+      }
+      const UncoveredPut& put = may_cover_[k];
+      const Entry& e = *put.entry;
+      const std::string_view id = e.current->dossier_id;
+      if (!head.covered.Covers(put.due, put.kind, id)) {
+        puts.push_back(put);  // due at the partial instant, after its last key: still beyond
+        continue;
+      }
+      // Still a put only if the state still keeps that timer (its stored timer, as EndChange
+      // left it): a change that moved it on deleted it (most puts reached here were cancelled
+      // so).
+      if (StateKeeps(e, p, put.due, put.kind).value_or(true)) {
+        head.timers.insert(HeadTimer(p, put.due, put.kind, CacheKey(id)));
+      }
+    }
   };
   add_covered(head.uncovered.in_flight);
   add_covered(head.uncovered.current);
@@ -872,7 +888,12 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
   // entry, then its id's bytes for the alert) long after its last event: the next ones due
   // are found together every kFireAhead firings, in a loop whose misses overlap, and their
   // entries asked for, so that firing them finds them in the caches.
+  // The entries found by the look ahead are those of the timers it saw, in order: the k-th
+  // firing after it takes found[k] without a second search, once its id tells it is the same
+  // dossier (a change may have put a timer due earlier in front, and a timer's node freed
+  // by its firing may come back for another).
   constexpr size_t kFireAhead = 16;
+  std::array<Entry*, kFireAhead> found{};
   size_t until_warm = 0;  // firings left before the next look ahead
   while (true) {
     if (head.timers.empty() || head.timers.begin()->due > up_to) {
@@ -882,7 +903,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
       continue;
     }
     if (until_warm == 0) {
-      std::array<const Entry*, kFireAhead> found{};
+      found.fill(nullptr);
       size_t n = 0;
       for (auto t = head.timers.begin();
            t != head.timers.end() && n < kFireAhead && t->due <= up_to; ++t) {
@@ -897,6 +918,7 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
       }
       until_warm = kFireAhead;
     }
+    Entry* ahead = found[kFireAhead - until_warm];
     --until_warm;
     // Taken off the head whole (the delete below finds it gone); its id goes into fired_,
     // whose buffer is reused from timer to timer.
@@ -906,8 +928,18 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
     t.due = node.value().due;
     t.kind = node.value().kind;
     t.dossier_id.assign(node.value().dossier_id.view());
-    Entry* entry = Lookup(t.dossier_id);
-    if (entry == nullptr) return fatal_;
+    // No entry is evicted while timers fire (commits within a batch evict nothing), so the
+    // look ahead's is still cached.
+    Entry* entry = nullptr;
+    if (ahead != nullptr && ahead->current &&
+        std::string_view(ahead->current->dossier_id) == t.dossier_id) {
+      entry = ahead;
+      entry->last_used = commit_count_;
+      CountUp(probe_.dossier_cache_hits, 1);
+    } else {
+      entry = Lookup(t.dossier_id);
+      if (entry == nullptr) return fatal_;
+    }
     // A timer fires once: it is off the head, and the commit deletes it, as the dossier's timer
     // the rules replace (the state's change) or as a stray one. The entry is kept (dirty)
     // until then, its timer known, so that a store read before the delete does not fire it

@@ -612,6 +612,8 @@ class Pipeline {
     std::vector<UncoveredPut> current;
     std::vector<UncoveredPut> in_flight;
   };
+  // ExtendHead's puts that its new coverage may hold (their due times tell), reused.
+  std::vector<UncoveredPut> may_cover_;
   struct TimerHead {
     std::set<HeadTimer, HeadTimerLess> timers;
     TimerCoverage covered;
