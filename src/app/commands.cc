@@ -1079,6 +1079,10 @@ int RunReplay(const ReplayOptions& options) {
                        payloads.empty() ? std::string_view() : std::string_view(payloads.front()));
     (*relay)->LocateRows(mapped_source,
                          [&rows = *mapped](uint64_t offset) { return rows.RowOf(offset); });
+    // And so do the log lines that name a record (a conflicting event's).
+    pipeline.SetRecordLocator([&rows = *mapped](const TopicPartition&, Offset offset) {
+      return offset.value() < 0 ? std::string() : rows.RowOf(static_cast<uint64_t>(offset.value()));
+    });
   }
   // The relay drains on its own thread: reading and deleting the outbox took about 5% of the
   // pipeline thread's time, the bound of a replay.

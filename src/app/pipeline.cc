@@ -1081,9 +1081,15 @@ void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent&
           "outcome judged on the completion";
       break;
   }
-  spdlog::warn("conflicting event ({}): dossier '{}', {}[{}] offset {}, event '{}': {} at {}{}{}",
+  std::string row;
+  if (options_.locate_record) {
+    if (std::string at = options_.locate_record(tp, offset); !at.empty()) {
+      row = " (row " + at + ")";
+    }
+  }
+  spdlog::warn("conflicting event ({}): dossier '{}', {}[{}] offset {}{}, event '{}': {} at {}{}{}",
                ToString(conflict), event.dossier_id, tp.topic, tp.partition.value(), offset.value(),
-               event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), what,
+               row, event.event_id, ToString(event.type), FormatRfc3339Utc(event.occurred_at), what,
                more);
 }
 

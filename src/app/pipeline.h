@@ -21,6 +21,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <cassert>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,6 +50,11 @@ enum class TimerClock { kWallClock, kWatermark };
 
 struct PipelineOptions {
   TimerClock clock = TimerClock::kWallClock;
+  // Where a record came from, for the log lines that name one, when its source and offset do
+  // not tell: `replay --mapping` gives a record's CSV file and line ("pothole-2016.csv:92"),
+  // its offset being an event's index among all the files' events in time order. Called only
+  // to log (rate-limited lines); empty or no function: the offset alone.
+  std::function<std::string(const TopicPartition&, Offset)> locate_record;
   Millis allowed_lateness{std::chrono::hours(1)};
   // An event whose occurred_at is more than this ahead of both the wall clock (`now` of
   // ProcessDecoded) and its partition's newest event is dead-lettered (event_time_ahead)
@@ -422,6 +428,10 @@ class Pipeline {
   // Implemented in changelog_sync.cc.
   // `wall_now` as in OnAssigned.
   [[nodiscard]] Result<ChangelogSync> SyncWithChangelog(const TopicPartition& tp, Instant wall_now);
+  // Sets PipelineOptions::locate_record; call before the first batch.
+  void SetRecordLocator(std::function<std::string(const TopicPartition&, Offset)> locate) {
+    options_.locate_record = std::move(locate);
+  }
   // Sets PipelineOptions::keyed_partitions; call before the first batch.
   void SetKeyedPartitions(int32_t partitions) { options_.keyed_partitions = partitions; }
   // Sets PipelineOptions::changelog and changelog_source_topic; call before the first commit.

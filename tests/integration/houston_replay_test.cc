@@ -143,5 +143,40 @@ TEST(HoustonReplayTest, DeadLettersOfSeveralCsvFilesNameTheirFileAndLine) {
   EXPECT_EQ(in_files.size(), 2u);  // the 20 rows are spread over both halves
 }
 
+// A conflicting event's log line names its row too (the same finding, for the warnings): here
+// a case of the second file closed the day before it was created.
+TEST(HoustonReplayTest, ConflictingEventsOfSeveralCsvFilesNameTheirFileAndLine) {
+  TempDir dir;
+  const std::string config = WriteConfig(
+      dir, UniqueName("houston-conflict"),
+      "timers:\n  clock: watermark\nsla:\n  warning_fraction: 0\n  warning_hours_left: 0\n"
+      "  apology_alerts: false\n");
+  const std::string mapping = SourceDir() + "/config/mappings/houston.yaml";
+  std::istringstream sample(ReadFile(SourceDir() + "/tests/data/houston/pothole-2016.csv"));
+  std::string header;
+  std::string row1;
+  std::string row2;
+  std::getline(sample, header);
+  std::getline(sample, row1);
+  std::getline(sample, row2);
+  // The second row's case, created 2016-01-01 15:48:50, closed 2015-12-31 10:00:00.
+  const std::string closed = "2016-02-09 15:35:09";
+  ASSERT_NE(row2.find(closed), std::string::npos) << row2;
+  row2.replace(row2.find(closed), closed.size(), "2015-12-31 10:00:00");
+  const std::string first = dir / "first.csv";
+  const std::string second = dir / "second.csv";
+  std::ofstream(first) << header << "\n" << row1 << "\n";
+  std::ofstream(second) << header << "\n" << row2 << "\n";
+  auto replay = RunIocstream({"replay", "--config", config, "--mapping", mapping, first, second});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_NE(replay.out.find("consumed 4 = applied 4"), std::string::npos) << replay.out;
+  const std::string all = replay.out + replay.err;
+  const size_t warned = all.find("conflicting event (end_before_receipt)");
+  ASSERT_NE(warned, std::string::npos) << all;
+  const std::string line = all.substr(warned, all.find('\n', warned) - warned);
+  EXPECT_NE(line.find("houston:11968159-101002015650"), std::string::npos) << line;
+  EXPECT_NE(line.find("(row " + second + ":2)"), std::string::npos) << line;
+}
+
 }  // namespace
 }  // namespace iocstream::testing
