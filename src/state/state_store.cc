@@ -850,6 +850,11 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
     return InvalidArgument("state store: " + options.path + " is not a directory");
   }
   std::filesystem::create_directories(options.path, ec);
+  if (ec == std::errc::not_a_directory || ec == std::errc::filename_too_long) {
+    // A file on the way (state.dir = "export.csv/state") or a name too long: as above, the
+    // caller's mistake. Others (permissions, a read-only or full disk) are the machine's.
+    return InvalidArgument("state store: cannot create " + options.path + ": " + ec.message());
+  }
   if (ec) return IoError("state store: cannot create " + options.path + ": " + ec.message());
 
   auto impl = std::make_unique<Impl>();

@@ -925,6 +925,19 @@ TEST_F(StateStoreTest, AFileGivenAsTheDirectoryIsInvalidArgument) {
   EXPECT_EQ(store.error().message, "state store: " + options.path + " is not a directory");
 }
 
+// So was a path through a file (exit 2 where the file itself gave 1: a helper's finding).
+TEST_F(StateStoreTest, APathThroughAFileIsInvalidArgument) {
+  const std::string file = Options().path + "-file";
+  std::ofstream(file) << "not a directory\n";
+  StateStoreOptions options = Options();
+  options.path = file + "/state";
+  auto store = StateStore::Open(options);
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store.error().message, "state store: cannot create " + options.path + ": " +
+                                       std::make_error_code(std::errc::not_a_directory).message());
+}
+
 // A state directory given as a symbolic link to a missing directory said "cannot create ...:
 // File exists" (found by a helper).
 TEST_F(StateStoreTest, ADanglingSymbolicLinkIsNamedAsSuch) {
