@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 
@@ -98,25 +99,37 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
         "raise block_cache_mb)",
         rt->config.state.write_buffer_mb, memtables >> 20, rt->config.state.block_cache_mb);
   }
-  // Files other than a store's and replay's own.
+  // Files other than a store's and replay's own (and a volume's lost+found: a disk mounted
+  // as the state directory), the first few of them by name.
   const auto other_files = [](const std::string& dir) {
+    std::vector<std::string> names;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-      const std::string name = entry.path().filename().string();
+      std::string name = entry.path().filename().string();
       if (!state::StateStore::IsStoreFile(name) && name != kReplayAlertsFile &&
-          name != kReplayDeadLettersFile) {
-        return true;
+          name != kReplayDeadLettersFile && name != "lost+found") {
+        names.push_back(std::move(name));
       }
     }
-    return false;
+    std::sort(names.begin(), names.end());
+    return names;
   };
-  if (std::error_code ec; std::filesystem::is_directory(options.path, ec) &&
-                          !state::StateStore::Exists(options.path) && other_files(options.path)) {
-    // A typo'd or shared directory: the store's files go among whatever is there.
-    spdlog::warn(
-        "state directory {} is not empty and holds no state store: creating one among its "
-        "files (give an empty or new directory to keep them apart)",
-        options.path);
+  if (std::error_code ec;
+      std::filesystem::is_directory(options.path, ec) && !state::StateStore::Exists(options.path)) {
+    // A typo'd or shared directory (`--state-dir /`, `~`, a project folder): the store's files
+    // would go among whatever is there, and the next `rm -r` of a state directory with them.
+    // It was a warning, and a helper's `--state-dir /` wrote 17 files into the root.
+    if (const std::vector<std::string> others = other_files(options.path); !others.empty()) {
+      std::string shown;
+      for (size_t i = 0; i < std::min<size_t>(others.size(), 3); ++i) {
+        shown += (i == 0 ? "" : ", ") + others[i];
+      }
+      if (others.size() > 3) shown += fmt::format(" and {} more", others.size() - 3);
+      return InvalidArgument(fmt::format(
+          "state directory {} holds other files ({}) and no state store: give a new or empty "
+          "directory (state.dir or --state-dir), or the directory of an existing store",
+          options.path, shown));
+    }
   }
   auto store = state::StateStore::Open(options);
   if (!store) {

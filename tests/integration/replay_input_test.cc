@@ -783,23 +783,34 @@ TEST(ReplayInputTest, AnAlertsFileEmptiedBetweenReplaysStaysExactlyOnceAcrossAKi
   EXPECT_TRUE(killed == uninterrupted) << "the alerts differ from the uninterrupted replay's";
 }
 
-// A state directory that holds other files and no store (a typo, a shared folder) got the
-// store's files among them without a word (found by a helper): a warning says so. An empty
-// or new directory, or one that holds a store, is used quietly.
-TEST(ReplayInputTest, AStateDirectoryWithOtherFilesIsWarnedAbout) {
+// A state directory that holds other files and no store (a typo, a shared folder, `/`) got
+// the store's files among them, first without a word, then with a warning (a helper's
+// `--state-dir /` wrote 17 files into the root): it is refused as bad input, and nothing is
+// written into it. An empty or new directory, one that holds a store, or a mounted volume's
+// root with only lost+found, is used.
+TEST(ReplayInputTest, AStateDirectoryWithOtherFilesIsRefused) {
   TempDir dir;
   const std::string config = WriteConfig(dir, UniqueName("replay-nonempty-dir"));
   std::filesystem::create_directories(dir / "state");
   std::ofstream(dir / "state/notes.txt") << "someone's notes\n";
   const std::string events = dir / "events.ndjson";
   std::ofstream(events) << Received("D1");
-  const CommandResult first = RunIocstream({"replay", "--config", config, events});
-  ASSERT_EQ(first.exit_code, 0) << first.err;
-  EXPECT_NE(first.err.find("is not empty and holds no state store"), std::string::npos)
-      << first.err;
+  const CommandResult refused = RunIocstream({"replay", "--config", config, events});
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("holds other files (notes.txt) and no state store"), std::string::npos)
+      << refused.err;
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir / "state")) {
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1u);  // notes.txt alone
+
+  std::filesystem::remove(dir / "state/notes.txt");
+  std::filesystem::create_directory(dir / "state/lost+found");
+  const CommandResult volume = RunIocstream({"replay", "--config", config, events});
+  ASSERT_EQ(volume.exit_code, 0) << volume.err;
   const CommandResult again = RunIocstream({"replay", "--config", config, events});
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(again.err.find("holds no state store"), std::string::npos) << again.err;
 }
 
 // A first line consumed before its line end was written (complete JSON, no line feed), then
