@@ -155,7 +155,7 @@ struct MappedEvents {
     int64_t line = 0;
   };
   std::vector<RowRef> rows_of;
-  std::vector<std::string> files;  // as given on the command line
+  std::vector<std::string> files;  // as given on the command line, in the order read (by path)
   uint64_t rows = 0;
   uint64_t row_errors = 0;
 
@@ -179,11 +179,26 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
   auto mapping = LoadCsvMapping(mapping_path);
   if (!mapping) return mapping.error();
   MappedEvents out;
-  out.files = files;
+  // Read in one order whatever the command line's (a glob, `ls -t`): by absolute path, without
+  // links or "..". Events at the same instant keep it, so the events' order, and the source's
+  // name and position that `replay` resumes from, do not depend on the arguments' order (the
+  // same files in reverse order were a new source, all read again: a helper's finding).
+  {
+    std::vector<std::pair<std::string, std::string>> by_path;  // canonical path, as given
+    for (const std::string& f : files) {
+      std::error_code ec;
+      std::string canonical = fs::weakly_canonical(fs::absolute(f, ec), ec).string();
+      if (ec || canonical.empty()) canonical = f;
+      by_path.emplace_back(std::move(canonical), f);
+    }
+    std::stable_sort(by_path.begin(), by_path.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [canonical, given] : by_path) out.files.push_back(std::move(given));
+  }
   std::map<std::string, uint64_t> error_reasons;
   std::vector<std::string> first_errors;  // for the error when no row is imported
-  for (size_t f = 0; f < files.size(); ++f) {
-    const std::string& file = files[f];
+  for (size_t f = 0; f < out.files.size(); ++f) {
+    const std::string& file = out.files[f];
     auto reader = ingest::CsvEventReader::Open(file, *mapping);
     if (!reader) return reader.error();
     while (auto row = (*reader)->NextRow()) {
@@ -1074,9 +1089,19 @@ int RunReplay(const ReplayOptions& options) {
   if (mapped) {
     payloads.reserve(mapped->events.size());
     for (const auto& e : mapped->events) payloads.push_back(EncodeEvent(e));
+    const std::string_view first_event =
+        payloads.empty() ? std::string_view() : std::string_view(payloads.front());
+    // Named by the first file in the order read (by path); a store of an earlier iocstream
+    // named it by the first file given, which a replay of the files in that order resumes.
     mapped_source =
-        FileSourceName("csv:" + fs::path(options.files.front()).filename().string(),
-                       payloads.empty() ? std::string_view() : std::string_view(payloads.front()));
+        FileSourceName("csv:" + fs::path(mapped->files.front()).filename().string(), first_event);
+    if (const std::string given = FileSourceName(
+            "csv:" + fs::path(options.files.front()).filename().string(), first_event);
+        given != mapped_source &&
+        !pipeline.StoredOffset(TopicPartition{mapped_source, PartitionId(0)}) &&
+        pipeline.StoredOffset(TopicPartition{given, PartitionId(0)})) {
+      mapped_source = given;
+    }
     (*relay)->LocateRows(mapped_source,
                          [&rows = *mapped](uint64_t offset) { return rows.RowOf(offset); });
     // And so do the log lines that name a record (a conflicting event's).
@@ -1129,7 +1154,7 @@ int RunReplay(const ReplayOptions& options) {
       }
       if (!same) {
         return Fail(InvalidArgument(
-            "replay --mapping " + fs::path(options.files.front()).filename().string() +
+            "replay --mapping " + fs::path(mapped->files.front()).filename().string() +
             ": the first " + std::to_string(start) + " events, sorted by time (" +
             std::to_string(payloads.size()) + " now), are not those an earlier replay into " +
             "this state directory applied: rows were changed, or added with times before the " +
