@@ -88,6 +88,28 @@ DecodeError ConflictingReceipt(const DossierState& s, const DossierEvent& event,
                   ReceiptValue(field, s, nullptr), FormatRfc3339Utc(*s.received_at))};
 }
 
+// The error that dead-letters `event`, whose id dossier `s` applied already for another event
+// (rules::EventIdReused). A receipt that differs from the one held names the field, as a
+// conflicting_receipt would: "holds no received at T" misled where a receipt at T was held
+// with another commune (a helper's finding).
+DecodeError EventIdReusedError(const DossierState& s, const DossierEvent& event) {
+  std::string what;
+  if (const auto field = rules::ReceiptDifferenceFrom(s, event)) {
+    what = fmt::format("its receipt says {} {}, the receipt applied {} (received at {})",
+                       rules::ToString(*field), ReceiptValue(*field, s, &event),
+                       ReceiptValue(*field, s, nullptr), FormatRfc3339Utc(*s.received_at));
+  } else {
+    what = fmt::format("the dossier holds no {} at {} that it would have left",
+                       ToString(event.type), FormatRfc3339Utc(event.occurred_at));
+  }
+  return DecodeError{
+      DecodeErrorReason::kEventIdReused,
+      fmt::format("event_id: '{}' was applied to dossier '{}' already, by another event: {}; "
+                  "an event id names one event, so this one is not applied as a duplicate of "
+                  "it: publish it under an id of its own",
+                  event.event_id, event.dossier_id, what)};
+}
+
 // The heap bytes of a dossier state's id or an alert's strings (boost::container::string: up to
 // its empty capacity, 22 bytes, inline).
 size_t HeapBytes(const boost::container::string& s) {
@@ -1333,14 +1355,7 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
       event_id_hash = rules::EventIdHash(d->event_id);
       if (!refused && entry_of[i]->current &&
           rules::EventIdReused(*entry_of[i]->current, *d, event_id_hash)) {
-        refused = DecodeError{
-            DecodeErrorReason::kEventIdReused,
-            fmt::format("event_id: '{}' was applied to dossier '{}' already, by another event: "
-                        "the dossier holds no {} at {} that it would have left; an event id "
-                        "names one event, so this one is not applied as a duplicate of it: "
-                        "publish it under an id of its own",
-                        d->event_id, d->dossier_id, ToString(d->type),
-                        FormatRfc3339Utc(d->occurred_at))};
+        refused = EventIdReusedError(*entry_of[i]->current, *d);
       }
       if (!refused && entry_of[i]->current &&
           rules::PauseMarksFull(*entry_of[i]->current, *d, rules_)) {

@@ -806,6 +806,11 @@ std::string_view ToString(ReceiptField field) {
   return "unknown";
 }
 
+std::optional<ReceiptField> ReceiptDifferenceFrom(const DossierState& s, const DossierEvent& e) {
+  if (e.type != EventType::kReceived || !s.received_at) return std::nullopt;
+  return ReceiptDifference(s, e, /*unknown_due_differs=*/true);
+}
+
 std::optional<ReceiptField> ReceiptConflict(const DossierState& s, const DossierEvent& e) {
   if (e.type != EventType::kReceived || !s.received_at) return std::nullopt;
   if (HoldsEventId(s, EventIdHash(e.event_id))) {

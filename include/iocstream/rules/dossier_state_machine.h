@@ -317,6 +317,12 @@ enum class ReceiptField : uint8_t {
 // dead-letter topic, by reason, for its publisher to see.
 [[nodiscard]] std::optional<ReceiptField> ReceiptConflict(const DossierState& state,
                                                           const DossierEvent& event);
+// The first field in which received event `event` differs from the receipt `state` holds,
+// whatever ids they came under (ReceiptConflict's comparison, a due time the dossier does not
+// hold counted as differing); nullopt when they agree or the dossier holds no receipt. For
+// messages: an event reusing the receipt's id says which field it changes.
+[[nodiscard]] std::optional<ReceiptField> ReceiptDifferenceFrom(const DossierState& state,
+                                                                const DossierEvent& event);
 
 // Contradictions between an event and the dossier's other events that are applied anyway (the
 // state rules already give them no effect, in every arrival order), counted and logged by the

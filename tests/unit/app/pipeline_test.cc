@@ -1278,6 +1278,36 @@ TEST_F(PipelineTest, AnEventUnderAnIdAnotherEventUsedIsDeadLettered) {
   EXPECT_FALSE((*dossier)->completed_at.has_value());  // not applied: on the dead-letter topic
 }
 
+// A receipt under the applied receipt's id, at its instant but with another due date, said
+// "the dossier holds no received at <that instant>", which it does (a helper's finding, there
+// with another commune): the detail names the field that differs, with both values.
+TEST_F(PipelineTest, AReceiptUnderTheReceiptsIdNamesTheFieldItChanges) {
+  const Instant received = *ParseRfc3339("2026-03-02T01:00:00Z");
+  const std::vector<std::string> payloads = {
+      EventDueAtReceipt("REUSED2", "r1", EventType::kReceived, received,
+                        received + std::chrono::days(2)),
+      EventDueAtReceipt("REUSED2", "r1", EventType::kReceived, received,
+                        received + std::chrono::days(3)),
+  };
+  const std::vector<SourceRecord> records = Partition0Records(payloads);
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  ProcessCapturingLog(records, nullptr, aggregates, probe);
+  EXPECT_EQ(probe.applied.load(), 1u);
+  EXPECT_EQ(
+      probe.dead_lettered_by_reason[static_cast<size_t>(DecodeErrorReason::kEventIdReused)].load(),
+      1u);
+  auto outbox = store_->ReadOutbox(10);
+  ASSERT_TRUE(outbox.has_value());
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_NE((*outbox)[0].payload.find(
+                "its receipt says due_at 2026-03-05T01:00:00.000Z, the receipt applied "
+                "2026-03-04T01:00:00.000Z (received at 2026-03-02T01:00:00.000Z)"),
+            std::string::npos)
+      << (*outbox)[0].payload;
+  EXPECT_EQ((*outbox)[0].payload.find("holds no"), std::string::npos);
+}
+
 // A second receipt of a dossier already received that contradicts the first (another
 // procedure, agency, receipt time, due date) is dead-lettered as conflicting_receipt, and the
 // dossier keeps the first receipt's codes and deadline. What does not contradict it is
