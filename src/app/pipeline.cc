@@ -695,12 +695,16 @@ void Pipeline::CheckReceiptDeadline(const DossierState& state) {
 
 bool Pipeline::LogRateLimit::Admit(uint64_t& unlogged_before) {
   const auto now = std::chrono::steady_clock::now();
-  if (last && now - *last < kLogInterval) {
+  if (!window_start || now - *window_start >= kLogInterval) {
+    window_start = now;
+    logged_in_window = 0;
+  }
+  if (logged_in_window >= burst) {
     ++unlogged;
     return false;
   }
+  ++logged_in_window;
   unlogged_before = unlogged;
-  last = now;
   unlogged = 0;
   return true;
 }

@@ -712,8 +712,9 @@ class Pipeline {
                                                      PartitionId partition, Instant watermark,
                                                      Instant wall_now) const;
   // Counts an applied event that revealed `conflict` and logs it, naming the dossier and the
-  // record: at most one line per kind every kLogInterval, which says how many more were
-  // counted since the last (a publisher resending a loop of them must not flood the log).
+  // record: at most LogRateLimit::kDataBurst lines per kind every kLogInterval, the next of
+  // which says how many more were counted since the last (a publisher resending a loop of them
+  // must not flood the log).
   void ReportConflict(rules::EventConflict conflict, const DossierEvent& event,
                       const TopicPartition& tp, Offset offset);
   // StoredOffset, with a failed read an error rather than nullopt.
@@ -857,17 +858,25 @@ class Pipeline {
   uint64_t commit_count_ = 0;
   size_t pending_records_ = 0;
   std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
-  // A warning logged at most once per interval (kLogInterval in pipeline.cc), counting the
-  // occurrences not logged since: for data problems a publisher may repeat in a loop.
+  // A warning logged at most `burst` times per interval (kLogInterval in pipeline.cc),
+  // counting the occurrences not logged since: for data problems a publisher may repeat in a
+  // loop. A burst of lines names each of a few problems (a replay of a year's CSV files logged
+  // one of its ten conflicting events, in the half second it took: a helper's finding); past
+  // it, a flood still costs a few lines.
   struct LogRateLimit {
-    std::optional<std::chrono::steady_clock::time_point> last;
+    static constexpr uint32_t kDataBurst = 20;  // lines per interval for problems in the data
+    uint32_t burst = kDataBurst;
+    std::optional<std::chrono::steady_clock::time_point> window_start;
+    uint32_t logged_in_window = 0;
     uint64_t unlogged = 0;
     // Whether to log now; if so, `unlogged_before` is how many were not logged since the last
     // line (and the count starts again), else this one is counted.
     bool Admit(uint64_t& unlogged_before);
   };
   LogRateLimit unknown_procedure_log_;  // CheckReceiptDeadline's, for unknown procedure codes
-  LogRateLimit gap_log_;                // offset gaps' (ProcessDecoded)
+  // Offset gaps' (ProcessDecoded): one line per interval, as a publisher writing in Kafka
+  // transactions leaves a gap at each of its commits.
+  LogRateLimit gap_log_{.burst = 1};
   std::array<LogRateLimit, kNoDeadlineReasonCount> no_deadline_logs_{};  // and per other reason
 
   // The batch being built.
