@@ -82,12 +82,21 @@ std::optional<std::string> Caseless(std::string_view text) {
   return out;
 }
 
+std::string_view Trimmed(std::string_view text) {
+  constexpr std::string_view kBlanks = " \t\r\n";
+  const size_t first = text.find_first_not_of(kBlanks);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(kBlanks) - first + 1);
+}
+
 // Whether texts are the same as `asked` but for case (and Unicode composition): see Caseless.
 // Each text is folded once, however often it is asked about (a state holds few departments
 // and units, in many rows and dossiers). For the hints of a 404 only.
 class CaselessMatch {
  public:
-  explicit CaselessMatch(std::string_view asked) : asked_(Caseless(asked)) {}
+  // `asked` without the spaces around it (`?department=%20ISD`, a name pasted with its
+  // blank, got no hint: a helper's finding).
+  explicit CaselessMatch(std::string_view asked) : asked_(Caseless(Trimmed(asked))) {}
   bool operator()(std::string_view text) {
     auto it = answers_.find(text);
     if (it == answers_.end()) {
@@ -159,10 +168,14 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
                "' holds dossiers transferred to it (their current_unit, the agency_code of "
                "their alerts), which are listed under the department that received them (none "
                "for a dossier whose receipt has not arrived)";
-    if (*unit != *department) message += "; department codes are case-sensitive";
+    if (*unit != *department) message += "; department codes are matched exactly";
   }
   if (other_case) {
-    message += "; department codes are case-sensitive: did you mean '" + *other_case + "'?";
+    // What differs: the spaces around it (and maybe case), or case alone.
+    message += Trimmed(*department) != *department
+                   ? "; department codes are matched exactly, without spaces around them: "
+                   : "; department codes are case-sensitive: ";
+    message += "did you mean '" + *other_case + "'?";
   }
   return JsonErrorResponse(404, message);
 }

@@ -295,7 +295,9 @@ void WarnAboutOtherSources(const state::StateStore& store, const std::string& di
       "directory of its own unless it continues that state on purpose (a backfill from files "
       "followed by the live topic)",
       dir, reads_files ? "`run` on" : "a `replay` of", others.size(),
-      reads_files ? "topic(s)" : "file(s)", *others.begin(), others.size() > 1 ? ", ..." : "",
+      // A source, not a file: a `replay --mapping` of several CSV files is one (named by its
+      // first file), which read "1 file(s)" (a helper's finding).
+      reads_files ? "topic(s)" : "source(s)", *others.begin(), others.size() > 1 ? ", ..." : "",
       reads_files ? "replay" : "run");
 }
 

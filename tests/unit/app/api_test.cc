@@ -454,6 +454,11 @@ TEST_F(ApiTest, AnUnknownDepartmentIs404AndAKnownOneWithNothingOverdueIsNot) {
                 "; department codes are case-sensitive: did you mean 'ISD'?");
   EXPECT_EQ(Call("GET", "/api/v1/overdue?department=NOPE", 404)["error"],
             "unknown department 'NOPE" + explained);
+  // A name pasted with a space around it gets the hint too (a helper's finding).
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=%20ISD", 404)["error"],
+            "unknown department ' ISD" + explained +
+                "; department codes are matched exactly, without spaces around them: did you "
+                "mean 'ISD'?");
   EXPECT_EQ(Call("GET", "/api/v1/kpis?department=NOPE", 404),
             nlohmann::json({{"error", "unknown department 'NOPE" + explained}}));
   EXPECT_EQ(Call("GET", "/api/v1/kpis?department=isd", 404)["error"],
@@ -472,7 +477,7 @@ TEST_F(ApiTest, AnUnknownDepartmentIs404AndAKnownOneWithNothingOverdueIsNot) {
   // Asked in another case, it is named as the state spells it (a QA trial got no hint).
   EXPECT_EQ(
       Call("GET", "/api/v1/kpis?department=pwd", 404)["error"],
-      "unknown department 'pwd" + explained + holds + "; department codes are case-sensitive");
+      "unknown department 'pwd" + explained + holds + "; department codes are matched exactly");
   // Every department, as before.
   EXPECT_EQ(Call("GET", "/api/v1/overdue?department=", 200)["total"], 2);
 }
