@@ -1360,6 +1360,52 @@ Status CheckStateDirectory(const std::string& dir) {
 
 }  // namespace
 
+int RunServe(const ServeOptions& options) {
+  auto config = LoadConfig(options.common.config_path);
+  if (!config) return Fail(config.error());
+  const std::string dir = options.common.state_dir.value_or(config->state.dir);
+  if (Status st = CheckStateDirectory(dir); !st) return Fail(st.error());
+  if (!config->http.enabled) {
+    return Fail(InvalidArgument("http.enabled is false in " + options.common.config_path +
+                                ": `serve` has nothing to serve"));
+  }
+  InstallStopSignals();
+  auto rt = Open(options.common);
+  if (!rt) return Fail(rt.error());
+  Runtime& runtime = **rt;
+  aggregate::AggregateTable aggregates;
+  auto rows = runtime.store->LoadAggregates();
+  if (!rows) return Fail(rows.error());
+  aggregates.Load(aggregate::AggregateTable::Rows(rows->begin(), rows->end()));
+  // The counters of events are this process's (none); the gauges of dossiers, the store's.
+  const PipelineProbe probe;
+  const RelayProbe relay_probe;
+  auto metrics = std::make_shared<MetricsRegistry>();
+  metrics->RegisterCollectable(std::make_shared<ProcessMetrics>());
+  metrics->RegisterCollectable(
+      std::make_shared<PipelineMetrics>(probe, relay_probe, aggregates, *runtime.store,
+                                        std::function<std::vector<ingest::PartitionLag>()>()));
+  metrics->RegisterCollectable(std::make_shared<CalendarMetrics>(runtime.rules));
+  HttpServerOptions http_options;
+  http_options.address = runtime.config.http.address;
+  http_options.port = runtime.config.http.port;
+  http_options.threads = 2;
+  HttpServer http(http_options);
+  ApiContext api{runtime.store.get(), &aggregates, metrics, [] { return true; }};
+  api.rules = [&runtime] { return runtime.rules.Get(); };
+  // "Overdue now" as `run` and `export` judge it under the config's timers.clock.
+  api.watermark_clock = runtime.config.clock == TimerClock::kWatermark;
+  RegisterApi(http, std::move(api));
+  if (Status s = http.Start(); !s) return Fail(s.error());
+  spdlog::info(
+      "serving /metrics and /api/v1 on http://{}: the state of {} as its last commit left it "
+      "(nothing is consumed; stop with Ctrl-C)",
+      HostPort(runtime.config.http.address, http.port()), dir);
+  while (!g_stop_requested.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  http.Stop();
+  return 0;
+}
+
 int RunExport(const ExportOptions& options) {
   auto config = LoadConfig(options.common.config_path);
   if (!config) return Fail(config.error());

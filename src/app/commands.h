@@ -51,6 +51,17 @@ struct ExportOptions {
 };
 int RunExport(const ExportOptions& options);
 
+struct ServeOptions {
+  CommonOptions common;
+};
+// `iocstream serve`: the HTTP API (/api/v1, /healthz, /readyz) and /metrics on an existing
+// state store, as its last commit left it: a replay's, or a stopped run's. No broker and no
+// pipeline: nothing is consumed, no timer fires, the state does not change (the counters of
+// events start at 0; the dossier gauges and the views are the store's). Holds the store's
+// lock (a run or replay of the same directory waits for it to end) until SIGINT or SIGTERM,
+// then exits 0. Errors: exit 1 for a directory that holds no store or http.enabled false.
+int RunServe(const ServeOptions& options);
+
 struct RecomputeOptions {
   CommonOptions common;
   std::optional<std::string> as_of;  // RFC 3339 clock; default: each partition's watermark

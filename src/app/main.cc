@@ -193,6 +193,13 @@ int main(int argc, char** argv) {
       "whatever it says");
   export_cmd->add_option("-o,--output", exp.output, "output file (default, and -: stdout)");
 
+  ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve",
+      "serve the HTTP API and /metrics on a state store as its last commit left it (a "
+      "replay's, a stopped run's), without a broker; nothing is consumed");
+  add_common(serve_cmd, serve.common);
+
   RecomputeOptions recompute;
   CLI::App* recompute_cmd = app.add_subcommand(
       "recompute",
@@ -303,6 +310,7 @@ int main(int argc, char** argv) {
     if (exp.output == "-") exp.output.reset();
     code = RunExport(exp);
   }
+  if (*serve_cmd) code = RunServe(serve);
   if (*recompute_cmd) code = RunRecompute(recompute);
   if (*sim_cmd) code = RunSimulate(sim);
   return FinishStandardOutput(code);

@@ -813,6 +813,38 @@ TEST(ReplayInputTest, AStateDirectoryWithOtherFilesIsRefused) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
 }
 
+// `serve` answers the HTTP API and /metrics on a replayed state, without a broker (a helper
+// found no way to query a replay's state but `export`), and stops on SIGTERM with exit 0. A
+// directory with no store is refused.
+TEST(ReplayInputTest, ServeAnswersTheApiOnAReplayedState) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-serve"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream(events) << Received("S1") << Received("S2");
+  const CommandResult replay = RunIocstream({"replay", "--config", config, events});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+
+  Child serve({"serve", "--config", config}, dir.path());
+  const int port = WaitForHttpPort(serve);
+  ASSERT_GT(port, 0) << serve.Stderr();
+  EXPECT_NE(HttpGet(port, "/readyz").find("\"ready\":true"), std::string::npos);
+  const std::string dossier = HttpGet(port, "/api/v1/dossiers/S1");
+  EXPECT_NE(dossier.find("\"dossier_id\":\"S1\""), std::string::npos) << dossier;
+  const auto kpis = nlohmann::json::parse(HttpGet(port, "/api/v1/kpis"));
+  EXPECT_EQ(kpis["total"]["received"], 2) << kpis.dump();
+  const std::string metrics = HttpGet(port, "/metrics");
+  EXPECT_NE(metrics.find("iocstream_dossiers_received{department=\"A\""), std::string::npos)
+      << metrics;
+  serve.Kill(SIGTERM);
+  EXPECT_EQ(serve.Wait(std::chrono::seconds(30)), 0) << serve.Stderr();
+
+  std::filesystem::create_directories(dir / "empty");
+  const CommandResult none =
+      RunIocstream({"serve", "--config", config, "--state-dir", dir / "empty"});
+  EXPECT_EQ(none.exit_code, 1) << none.err;
+  EXPECT_NE(none.err.find("holds no state store"), std::string::npos) << none.err;
+}
+
 // A first line consumed before its line end was written (complete JSON, no line feed), then
 // ended with "\r\n" or " \n": the file was taken for a new one and replayed again from its
 // first line (found by a helper). Trailing spaces and CRs do not change its identity.
