@@ -21,12 +21,30 @@
 namespace iocstream::testing {
 namespace {
 
-TEST(HoustonReplayTest, OutcomesMatchTheCityOverdueDaysAndUnreceivedCasesAreNotJudged) {
-  TempDir dir;
-  const std::string config = WriteConfig(
-      dir, UniqueName("houston"),
+// A config for the Houston replays: watermark timers, breach and completion alerts only.
+std::string HoustonConfig(const TempDir& dir, const std::string& name) {
+  return WriteConfig(
+      dir, UniqueName(name),
       "timers:\n  clock: watermark\nsla:\n  warning_fraction: 0\n  warning_hours_left: 0\n"
       "  apology_alerts: false\n");
+}
+
+// The committed sample (one row per line) dealt into two files, each with the header.
+void DealSampleInto(const std::string& first, const std::string& second) {
+  std::istringstream sample(ReadFile(SourceDir() + "/tests/data/houston/pothole-2016.csv"));
+  std::string header;
+  std::getline(sample, header);
+  std::ofstream a(first);
+  std::ofstream b(second);
+  a << header << "\n";
+  b << header << "\n";
+  int n = 0;
+  for (std::string line; std::getline(sample, line); ++n) (n % 2 == 0 ? a : b) << line << "\n";
+}
+
+TEST(HoustonReplayTest, OutcomesMatchTheCityOverdueDaysAndUnreceivedCasesAreNotJudged) {
+  TempDir dir;
+  const std::string config = HoustonConfig(dir, "houston");
   const std::string mapping = SourceDir() + "/config/mappings/houston.yaml";
   const std::string sample = SourceDir() + "/tests/data/houston/pothole-2016.csv";
   auto replay = RunIocstream({"replay", "--config", config, "--mapping", mapping, sample});
@@ -94,25 +112,11 @@ TEST(HoustonReplayTest, OutcomesMatchTheCityOverdueDaysAndUnreceivedCasesAreNotJ
 // finding: the dead letter named the first file and an event index).
 TEST(HoustonReplayTest, DeadLettersOfSeveralCsvFilesNameTheirFileAndLine) {
   TempDir dir;
-  const std::string config = WriteConfig(
-      dir, UniqueName("houston-rows"),
-      "timers:\n  clock: watermark\nsla:\n  warning_fraction: 0\n  warning_hours_left: 0\n"
-      "  apology_alerts: false\n");
+  const std::string config = HoustonConfig(dir, "houston-rows");
   const std::string mapping = SourceDir() + "/config/mappings/houston.yaml";
-  // The sample (one row per line) dealt into two files, each with the header.
-  std::istringstream sample(ReadFile(SourceDir() + "/tests/data/houston/pothole-2016.csv"));
-  std::string header;
-  std::getline(sample, header);
   const std::string first = dir / "first.csv";
   const std::string second = dir / "second.csv";
-  {
-    std::ofstream a(first);
-    std::ofstream b(second);
-    a << header << "\n";
-    b << header << "\n";
-    int n = 0;
-    for (std::string line; std::getline(sample, line); ++n) (n % 2 == 0 ? a : b) << line << "\n";
-  }
+  DealSampleInto(first, second);
   auto replay = RunIocstream({"replay", "--config", config, "--mapping", mapping, first, second});
   ASSERT_EQ(replay.exit_code, 0) << replay.err;
   EXPECT_NE(replay.out.find("dead-lettered 20"), std::string::npos) << replay.out;
@@ -149,25 +153,11 @@ TEST(HoustonReplayTest, DeadLettersOfSeveralCsvFilesNameTheirFileAndLine) {
 // helper's finding).
 TEST(HoustonReplayTest, TheSameCsvFilesInAnotherOrderAreTheSameSource) {
   TempDir dir;
-  const std::string config = WriteConfig(
-      dir, UniqueName("houston-order"),
-      "timers:\n  clock: watermark\nsla:\n  warning_fraction: 0\n  warning_hours_left: 0\n"
-      "  apology_alerts: false\n");
+  const std::string config = HoustonConfig(dir, "houston-order");
   const std::string mapping = SourceDir() + "/config/mappings/houston.yaml";
-  std::istringstream sample(ReadFile(SourceDir() + "/tests/data/houston/pothole-2016.csv"));
-  std::string header;
-  std::getline(sample, header);
   const std::string a = dir / "a.csv";
   const std::string b = dir / "b.csv";
-  {
-    std::ofstream first(a);
-    std::ofstream second(b);
-    first << header << "\n";
-    second << header << "\n";
-    int n = 0;
-    for (std::string line; std::getline(sample, line); ++n)
-      (n % 2 == 0 ? first : second) << line << "\n";
-  }
+  DealSampleInto(a, b);
   auto forward = RunIocstream({"replay", "--config", config, "--mapping", mapping, a, b});
   ASSERT_EQ(forward.exit_code, 0) << forward.err;
   EXPECT_NE(forward.out.find("consumed 400 = applied 380"), std::string::npos) << forward.out;
@@ -183,10 +173,7 @@ TEST(HoustonReplayTest, TheSameCsvFilesInAnotherOrderAreTheSameSource) {
 // a case of the second file closed the day before it was created.
 TEST(HoustonReplayTest, ConflictingEventsOfSeveralCsvFilesNameTheirFileAndLine) {
   TempDir dir;
-  const std::string config = WriteConfig(
-      dir, UniqueName("houston-conflict"),
-      "timers:\n  clock: watermark\nsla:\n  warning_fraction: 0\n  warning_hours_left: 0\n"
-      "  apology_alerts: false\n");
+  const std::string config = HoustonConfig(dir, "houston-conflict");
   const std::string mapping = SourceDir() + "/config/mappings/houston.yaml";
   std::istringstream sample(ReadFile(SourceDir() + "/tests/data/houston/pothole-2016.csv"));
   std::string header;
