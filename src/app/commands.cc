@@ -1177,6 +1177,26 @@ int RunReplay(const ReplayOptions& options) {
             "replay into this state directory",
             source.topic, start + 1, payloads.size());
       }
+    } else if (auto offsets = store.LoadOffsets(); offsets) {
+      // A new source named by the same first file as one replayed before, with another first
+      // event: most likely the same files with rows added before the earliest (the name holds
+      // the first event's hash) or under another mapping, read again from the start without a
+      // word (a helper's finding). Another file set (next year's files) is not warned about.
+      const std::string_view named =
+          std::string_view(source.topic)
+              .substr(0, source.topic.rfind('#') + 1);  // "csv:first.csv#"
+      for (const auto& [tp, offset] : *offsets) {
+        if (tp.topic != source.topic && tp.topic.starts_with(named)) {
+          spdlog::warn(
+              "{}: a new source, where {} was replayed into this state directory before, "
+              "named by the same first file with another earliest event: if these are those "
+              "files with rows added before their earliest (or read through another mapping), "
+              "their events are read from the start again, those applied already skipped as "
+              "duplicates",
+              source.topic, tp.topic);
+          break;
+        }
+      }
     }
     size_t next = static_cast<size_t>(start);
     for (; next < payloads.size(); ++next) {

@@ -169,6 +169,40 @@ TEST(HoustonReplayTest, TheSameCsvFilesInAnotherOrderAreTheSameSource) {
   EXPECT_EQ(std::count(dead.begin(), dead.end(), '\n'), 20);
 }
 
+// Rows added before a replayed CSV's earliest make it a new source (its name holds the first
+// event's hash), read again from the start: that was silent (a helper's finding). A warning
+// names the source replayed before under the same first file.
+TEST(HoustonReplayTest, ACsvGrownBeforeItsEarliestRowIsSaidToBeReadAgain) {
+  TempDir dir;
+  const std::string config = HoustonConfig(dir, "houston-grown");
+  const std::string mapping = SourceDir() + "/config/mappings/houston.yaml";
+  const std::string first = dir / "first.csv";
+  const std::string second = dir / "second.csv";
+  DealSampleInto(first, second);
+  auto once = RunIocstream({"replay", "--config", config, "--mapping", mapping, first});
+  ASSERT_EQ(once.exit_code, 0) << once.err;
+  EXPECT_EQ(once.err.find("a new source"), std::string::npos) << once.err;
+  // Another case a month before every other, appended.
+  std::istringstream content(ReadFile(first));
+  std::string header;
+  std::string row;
+  std::getline(content, header);
+  std::getline(content, row);
+  ASSERT_EQ(row.rfind("11968154-101002015646,", 0), 0u) << row;
+  row.replace(0, 8, "99999999");
+  for (size_t at = row.find("2016-01-"); at != std::string::npos; at = row.find("2016-01-", at)) {
+    row.replace(at, 8, "2015-12-");
+  }
+  std::ofstream(first, std::ios::app) << row << "\n";
+  auto grown = RunIocstream({"replay", "--config", config, "--mapping", mapping, first});
+  ASSERT_EQ(grown.exit_code, 0) << grown.err;
+  EXPECT_NE(grown.err.find("a new source, where csv:first.csv#"), std::string::npos) << grown.err;
+  // Another file set is not warned about.
+  auto other = RunIocstream({"replay", "--config", config, "--mapping", mapping, second});
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_EQ(other.err.find("a new source"), std::string::npos) << other.err;
+}
+
 // A conflicting event's log line names its row too (the same finding, for the warnings): here
 // a case of the second file closed the day before it was created.
 TEST(HoustonReplayTest, ConflictingEventsOfSeveralCsvFilesNameTheirFileAndLine) {
