@@ -15,6 +15,7 @@
 #include "app/runtime.h"
 #include "app/views.h"
 #include "iocstream/core/code.h"
+#include "iocstream/core/utf8.h"
 #include "iocstream/decode/event_decoder.h"
 #include "iocstream/decode/rfc3339.h"
 #include "iocstream/rules/dossier_state_machine.h"
@@ -82,13 +83,6 @@ std::optional<std::string> Caseless(std::string_view text) {
   return out;
 }
 
-std::string_view Trimmed(std::string_view text) {
-  constexpr std::string_view kBlanks = " \t\r\n";
-  const size_t first = text.find_first_not_of(kBlanks);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(kBlanks) - first + 1);
-}
-
 // Whether texts are the same as `asked` but for case (and Unicode composition): see Caseless.
 // Each text is folded once, however often it is asked about (a state holds few departments
 // and units, in many rows and dossiers). For the hints of a 404 only.
@@ -96,7 +90,7 @@ class CaselessMatch {
  public:
   // `asked` without the spaces around it (`?department=%20ISD`, a name pasted with its
   // blank, got no hint: a helper's finding).
-  explicit CaselessMatch(std::string_view asked) : asked_(Caseless(Trimmed(asked))) {}
+  explicit CaselessMatch(std::string_view asked) : asked_(Caseless(TrimBlanks(asked))) {}
   bool operator()(std::string_view text) {
     auto it = answers_.find(text);
     if (it == answers_.end()) {
@@ -172,7 +166,7 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
   }
   if (other_case) {
     // What differs: the spaces around it (and maybe case), or case alone.
-    message += Trimmed(*department) != *department
+    message += TrimBlanks(*department) != *department
                    ? "; department codes are matched exactly, without spaces around them: "
                    : "; department codes are case-sensitive: ";
     message += "did you mean '" + *other_case + "'?";

@@ -143,6 +143,14 @@ Result<Instant> AsOfOption(const std::string& text) {
   return *t;
 }
 
+// `file` made absolute, without symbolic links, "." or "..", as a replay names a file; `file`
+// itself when that fails.
+std::string CanonicalPath(const std::string& file) {
+  std::error_code ec;
+  std::string path = fs::weakly_canonical(fs::absolute(file, ec), ec).string();
+  return ec || path.empty() ? file : path;
+}
+
 // Reads CSV files through a mapping into dossier events sorted by event time (stable), so
 // that every partition of the events topic carries its dossiers' events in time order, as
 // live offices publish them. Row errors are reported, never dropped silently.
@@ -185,12 +193,7 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
   // same files in reverse order were a new source, all read again: a helper's finding).
   {
     std::vector<std::pair<std::string, std::string>> by_path;  // canonical path, as given
-    for (const std::string& f : files) {
-      std::error_code ec;
-      std::string canonical = fs::weakly_canonical(fs::absolute(f, ec), ec).string();
-      if (ec || canonical.empty()) canonical = f;
-      by_path.emplace_back(std::move(canonical), f);
-    }
+    for (const std::string& f : files) by_path.emplace_back(CanonicalPath(f), f);
     std::stable_sort(by_path.begin(), by_path.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [canonical, given] : by_path) out.files.push_back(std::move(given));
@@ -1104,11 +1107,11 @@ int RunReplay(const ReplayOptions& options) {
         pipeline.StoredOffset(TopicPartition{given, PartitionId(0)})) {
       mapped_source = given;
     }
-    (*relay)->LocateRows(mapped_source,
-                         [&rows = *mapped](uint64_t offset) { return rows.RowOf(offset); });
+    auto row_of = [&rows = *mapped](uint64_t offset) { return rows.RowOf(offset); };
+    (*relay)->LocateRows(mapped_source, row_of);
     // And so do the log lines that name a record (a conflicting event's).
-    pipeline.SetRecordLocator([&rows = *mapped](const TopicPartition&, Offset offset) {
-      return offset.value() < 0 ? std::string() : rows.RowOf(static_cast<uint64_t>(offset.value()));
+    pipeline.SetRecordLocator([row_of](const TopicPartition&, Offset offset) {
+      return offset.value() < 0 ? std::string() : row_of(static_cast<uint64_t>(offset.value()));
     });
   }
   // The relay drains on its own thread: reading and deleting the outbox took about 5% of the
@@ -1252,10 +1255,7 @@ int RunReplay(const ReplayOptions& options) {
       // The path made absolute, without symbolic links, "." or "..": `f`, `./f`, the
       // absolute path and a link to it are one file (each spelling was a source of its own,
       // replayed again, its dead letters written again).
-      std::error_code path_ec;
-      std::string path = fs::weakly_canonical(fs::absolute(file, path_ec), path_ec).string();
-      if (path_ec || path.empty()) path = file;
-      TopicPartition source{FileSourceName(path, first), PartitionId(0)};
+      TopicPartition source{FileSourceName(CanonicalPath(file), first), PartitionId(0)};
       const std::string identity = source.topic;
       if (!pipeline.StoredOffset(source)) {
         // A store of an earlier iocstream named a file by the path as given, and a CRLF

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "app/rules_config.h"
+#include "iocstream/core/utf8.h"
 #include "iocstream/decode/rfc3339.h"
 #include "iocstream/rules/dossier_state_machine.h"
 
@@ -216,9 +217,7 @@ std::string SummaryTable(const aggregate::AggregateTable::Rows& rows) {
   std::string out;
   size_t width = kDepartmentColumn;
   for (const auto& [department, c] : per_department) {
-    size_t chars = 0;
-    for (const unsigned char ch : department) chars += (ch & 0xC0) != 0x80;
-    width = std::max(width, std::min(chars, kMaxDepartmentColumn));
+    width = std::max(width, std::min(CodePoints(department), kMaxDepartmentColumn));
   }
   char line[512];  // 64 characters of up to 4 bytes, and the numbers
   std::snprintf(line, sizeof line, "%s %9s %9s %9s %9s %9s %9s %9s %11s %9s %10s %8s\n",

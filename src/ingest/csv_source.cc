@@ -97,13 +97,6 @@ const std::string& ColumnOf(const CsvColumns& c, Slot slot) {
   return c.status;
 }
 
-std::string_view Trim(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  const size_t begin = s.find_first_not_of(kSpace);
-  if (begin == std::string_view::npos) return {};
-  return s.substr(begin, s.find_last_not_of(kSpace) - begin + 1);
-}
-
 bool HasControlChar(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char ch) {
     const auto c = static_cast<unsigned char>(ch);
@@ -530,7 +523,7 @@ class CsvEventReader::Impl {
   // A time column's value: nullopt if blank; error text if present but unparseable.
   std::variant<std::optional<Instant>, std::string> ReadTime(const RawRow& row, Slot slot,
                                                              const char* what) {
-    const std::string_view text = Trim(row.values[slot]);
+    const std::string_view text = TrimBlanks(row.values[slot]);
     if (text.empty()) return std::optional<Instant>();
     if (auto t = parser_.Parse(text)) {
       if (!InEventRange(*t)) return OutOfRange(what, text);
@@ -593,14 +586,14 @@ CsvRow CsvEventReader::Impl::Convert(const RawRow& row) {
                                 "' (" + spec.key + ")");
     }
   }
-  const std::string_view id = Trim(row.values[kIdSlot]);
+  const std::string_view id = TrimBlanks(row.values[kIdSlot]);
   if (id.empty()) return MakeError(row, "missing dossier id");
   if (HasControlChar(id)) return MakeError(row, "invalid dossier id: control character");
   if (mapping_.id_prefix.size() + id.size() + kLongestSuffix > kMaxIdBytes) {
     return MakeError(row, "dossier id too long: " + Quote(id));
   }
 
-  const std::string_view open_text = Trim(row.values[kOpenSlot]);
+  const std::string_view open_text = TrimBlanks(row.values[kOpenSlot]);
   if (open_text.empty()) return MakeError(row, "missing open time");
   const std::optional<Instant> open = parser_.Parse(open_text);
   if (!open) return MakeError(row, "unparseable open time: " + Quote(open_text));
@@ -610,15 +603,15 @@ CsvRow CsvEventReader::Impl::Convert(const RawRow& row) {
   auto close = ReadTime(row, kCloseSlot, "close time");
   if (auto* e = std::get_if<std::string>(&close)) return MakeError(row, std::move(*e));
 
-  std::string_view agency = Trim(row.values[kAgencySlot]);
+  std::string_view agency = TrimBlanks(row.values[kAgencySlot]);
   if (agency.empty()) agency = mapping_.default_agency;
   if (agency.empty()) return MakeError(row, "missing agency");
   struct CodeValue {
     const char* what;
     std::string_view value;
   };
-  const std::string_view commune = Trim(row.values[kCommuneSlot]);
-  const std::string_view procedure = Trim(row.values[kProcedureSlot]);
+  const std::string_view commune = TrimBlanks(row.values[kCommuneSlot]);
+  const std::string_view procedure = TrimBlanks(row.values[kProcedureSlot]);
   for (const CodeValue& code : {CodeValue{"agency", agency}, CodeValue{"commune", commune},
                                 CodeValue{"procedure", procedure}}) {
     if (code.value.size() > kMaxCodeBytes) {
@@ -630,7 +623,7 @@ CsvRow CsvEventReader::Impl::Convert(const RawRow& row) {
   }
 
   Channel channel = Channel::kUnknown;
-  if (const std::string_view raw = Trim(row.values[kChannelSlot]); !raw.empty()) {
+  if (const std::string_view raw = TrimBlanks(row.values[kChannelSlot]); !raw.empty()) {
     if (auto it = channels_.find(raw); it != channels_.end()) {
       channel = it->second;
     } else {
@@ -657,7 +650,7 @@ CsvRow CsvEventReader::Impl::Convert(const RawRow& row) {
   events.reserve(closed_at ? 2 : 1);
   if (closed_at) {
     const bool cancelled =
-        !cancelled_.empty() && cancelled_.contains(Trim(row.values[kStatusSlot]));
+        !cancelled_.empty() && cancelled_.contains(TrimBlanks(row.values[kStatusSlot]));
     DossierEvent closing = received;
     closing.event_id.resize(closing.dossier_id.size());
     closing.event_id.append(cancelled ? kRejectedSuffix : kCompletedSuffix);

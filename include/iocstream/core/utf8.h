@@ -1,4 +1,4 @@
-// UTF-8 text helpers. Pure functions: thread-safe.
+// Text helpers, UTF-8 aware. Pure functions: thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +13,22 @@ inline std::string_view CutUtf8(std::string_view text, size_t max_bytes) {
   size_t end = max_bytes;
   while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
   return text.substr(0, end);
+}
+
+// The number of UTF-8 code points in `text` (bytes that are not continuation bytes; a byte
+// that is not UTF-8 counts as one).
+inline size_t CodePoints(std::string_view text) {
+  size_t n = 0;
+  for (const char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+// `text` without the spaces, tabs, CRs and LFs around it.
+inline std::string_view TrimBlanks(std::string_view text) {
+  constexpr std::string_view kBlanks = " \t\r\n";
+  const size_t begin = text.find_first_not_of(kBlanks);
+  if (begin == std::string_view::npos) return {};
+  return text.substr(begin, text.find_last_not_of(kBlanks) - begin + 1);
 }
 
 }  // namespace iocstream
