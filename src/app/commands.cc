@@ -33,6 +33,7 @@
 #include "app/thread_cpu.h"
 #include "app/views.h"
 #include "iocstream/alert/kafka_sink.h"
+#include "iocstream/core/utf8.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
 #include "iocstream/ingest/csv_source.h"
@@ -986,17 +987,6 @@ int RunImport(const ImportOptions& options) {
 
 int RunReplay(const ReplayOptions& options) {
   InstallStopSignals();
-  if (!options.mapping_path) {
-    for (const auto& file : options.files) {
-      if (fs::path(file).extension() == ".csv" || fs::path(file).extension() == ".CSV") {
-        // Read as NDJSON, each of its rows is dead-lettered as malformed_json.
-        spdlog::warn(
-            "{}: read as NDJSON events (one JSON object per line); a CSV export is "
-            "replayed with --mapping (config/mappings/)",
-            file);
-      }
-    }
-  }
   // A replay reads its files again: the first line names the source, and the next replay
   // checks the lines before its resume position. A pipe would be drained by the first read
   // (its events lost in silence), and opening a FIFO blocks until a writer comes.
@@ -1022,6 +1012,30 @@ int RunReplay(const ReplayOptions& options) {
             ": UTF-16 text (its byte-order mark): events are UTF-8 NDJSON; convert it "
             "first, e.g. iconv -f UTF-16 -t UTF-8 " +
             file + " > events.ndjson"));
+      }
+      // A CSV export named .csv, replayed without --mapping, had every row dead-lettered as
+      // malformed JSON and the replay exit 0 with a warning (a helper's nit): refused when its
+      // first line is not a JSON object (an NDJSON file named .csv is read as NDJSON).
+      if (const std::string ext = fs::path(file).extension().string();
+          ext == ".csv" || ext == ".CSV") {
+        std::ifstream csv(file, std::ios::binary);
+        std::string first;  // its first line that is not blank
+        std::string_view line;
+        for (int n = 0; line.empty() && n < 16 && std::getline(csv, first); ++n) {
+          line = first;
+          if (n == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+          line = TrimBlanks(line);
+        }
+        if (!line.empty() && line.front() != '{') {
+          constexpr size_t kShown = 60;
+          const std::string shown(line.substr(0, kShown));
+          return Fail(InvalidArgument(
+              file + ": a CSV file (its first line '" + shown +
+              (line.size() > kShown ? "...'" : "'") +
+              " is not a JSON object): replay CSV exports with --mapping FILE "
+              "(config/mappings/ holds the shipped ones; its README says how to write one); "
+              "replay reads NDJSON events otherwise"));
+        }
       }
     }
   }

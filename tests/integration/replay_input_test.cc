@@ -897,20 +897,32 @@ TEST(ReplayInputTest, AFileUnderAnotherSpellingOfItsPathIsTheSameSource) {
   EXPECT_EQ(dead_letters, 1u);
 }
 
-// A .csv file replayed without --mapping is read as NDJSON: every row is dead-lettered, and
-// nothing said why (found by a helper).
-TEST(ReplayInputTest, ACsvFileWithoutMappingIsNamedAsSuch) {
+// A .csv file replayed without --mapping was read as NDJSON: every row dead-lettered and the
+// replay exit 0 with a warning (found by helpers). Refused now, before any state, when its
+// first line is not a JSON object.
+TEST(ReplayInputTest, ACsvFileWithoutMappingIsRefused) {
   TempDir dir;
   const std::string config = WriteConfig(dir, UniqueName("replay-csv-no-mapping"));
   const std::string csv = dir / "cases.csv";
-  std::ofstream(csv) << "case_id,opened\n1,2026-03-02\n";
+  std::ofstream(csv) << "\xEF\xBB\xBF\r\n case_id,opened\n1,2026-03-02\n";
   const CommandResult r = RunIocstream({"replay", "--config", config, csv});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("cases.csv: read as NDJSON events (one JSON object per line); a CSV "
-                       "export is replayed with --mapping"),
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cases.csv: a CSV file (its first line 'case_id,opened' is not a JSON "
+                       "object): replay CSV exports with --mapping FILE"),
             std::string::npos)
       << r.err;
-  EXPECT_NE(r.out.find("consumed 2 = applied 0 (late 0) + duplicates 0 + dead-lettered 2"),
+  EXPECT_FALSE(std::filesystem::exists(dir / "state"));
+}
+
+// An NDJSON file that happens to be named .csv is read as NDJSON.
+TEST(ReplayInputTest, NdjsonNamedCsvIsReadAsNdjson) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-ndjson-named-csv"));
+  const std::string file = dir / "events.CSV";
+  std::ofstream(file) << Received("D-1") << Received("D-2");
+  const CommandResult r = RunIocstream({"replay", "--config", config, file});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("consumed 2 = applied 2 (late 0) + duplicates 0 + dead-lettered 0"),
             std::string::npos)
       << r.out;
 }
