@@ -838,10 +838,12 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
         "charged to the block cache)");
   }
   std::error_code ec;
+  // A link to nowhere (a typo in its target, a volume not mounted) is the caller's to mend,
+  // as a file in the directory's place below.
   if (std::filesystem::is_symlink(options.path, ec) && !std::filesystem::exists(options.path, ec)) {
-    return IoError("state store: " + options.path + " is a symbolic link to " +
-                   std::filesystem::read_symlink(options.path, ec).string() +
-                   ", which does not exist");
+    return InvalidArgument("state store: " + options.path + " is a symbolic link to " +
+                           std::filesystem::read_symlink(options.path, ec).string() +
+                           ", which does not exist");
   }
   // A file where the directory should be is the caller's mistake (state.dir or --state-dir),
   // not an I/O failure that a restart could mend.

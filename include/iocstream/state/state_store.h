@@ -307,7 +307,8 @@ class StateBatch {
 class StateStore {
  public:
   // Opens (or creates) the store at options.path.
-  // Errors: kInvalidArgument for bad options, for a store written with an unknown format
+  // Errors: kInvalidArgument for bad options, for a path that is a file, a symbolic link to
+  // nothing or under a file, for a store written with an unknown format
   // version (a newer iocstream) and for a directory that holds a RocksDB database that is not
   // an iocstream state store; kIo when RocksDB cannot open it, and when another process (or
   // another open StateStore of this one) holds the directory: the store locks the file

@@ -939,13 +939,14 @@ TEST_F(StateStoreTest, APathThroughAFileIsInvalidArgument) {
 }
 
 // A state directory given as a symbolic link to a missing directory said "cannot create ...:
-// File exists" (found by a helper).
+// File exists" (found by a helper), then exited 2 as if the machine had failed (a helper's nit).
 TEST_F(StateStoreTest, ADanglingSymbolicLinkIsNamedAsSuch) {
   StateStoreOptions options = Options();
   options.path = Options().path + "-link";
   std::filesystem::create_directory_symlink(Options().path + "-missing", options.path);
   auto store = StateStore::Open(options);
   ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);  // exit status 1, bad input
   EXPECT_NE(store.error().message.find("is a symbolic link to " + Options().path +
                                        "-missing, which does not exist"),
             std::string::npos)
