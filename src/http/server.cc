@@ -370,6 +370,8 @@ class HttpServer::Impl {
     // A host name may stand for several addresses ("localhost": 127.0.0.1 and ::1): one
     // listener each, on one port (the first one's, when the kernel chooses it).
     uint16_t port = options_.port;
+    std::string bound;  // the addresses listened on, as the kernel has them
+    bool every_interface = false;
     for (const net::ip::address& address : *addresses) {
       const tcp::endpoint endpoint(address, port);
       const std::string where = HostPort(address.to_string(), port);
@@ -396,6 +398,8 @@ class HttpServer::Impl {
       const tcp::endpoint local = acceptor.local_endpoint(ec);
       if (ec) return fail("read the bound port of");
       port = local.port();
+      bound += (bound.empty() ? "" : ", ") + HostPort(local.address().to_string(), port);
+      every_interface = every_interface || local.address().is_unspecified();
     }
     port_ = port;
 
@@ -411,8 +415,18 @@ class HttpServer::Impl {
     for (int i = 0; i < options_.threads; ++i) {
       threads_.emplace_back([this] { RunLoop(*workers_); });
     }
-    spdlog::info("http: listening on {} with {} handler thread(s) and one for priority routes",
-                 HostPort(options_.address, port_), options_.threads);
+    // As configured, then as bound when that reads otherwise ("0" is 0.0.0.0, a host name
+    // its addresses: a helper found `address: 0` logged as "0", every interface unsaid).
+    const std::string configured = HostPort(options_.address, port_);
+    spdlog::info("http: listening on {}{} with {} handler thread(s) and one for priority routes",
+                 configured, bound == configured ? "" : " (" + bound + ")", options_.threads);
+    if (every_interface) {
+      spdlog::warn(
+          "http: listening on every network interface ({}): the API has no authentication "
+          "(POST /api/v1/admin/reload included); bind a loopback address behind a proxy "
+          "unless every host that reaches this one may use it",
+          bound);
+    }
     return {};
   }
 

@@ -675,6 +675,28 @@ TEST(HttpServerLifecycleTest, ListensOnTheAddressesOfAHostName) {
   EXPECT_EQ(response->body, kHello);
 }
 
+// `address: 0` (every interface) was logged as "listening on 0:PORT" (a helper): the log adds
+// the addresses bound when they read otherwise than the configured one. (Tests bind only
+// loopback addresses, so "localhost" stands in for "0" here.)
+TEST(HttpServerLifecycleTest, TheLogNamesTheAddressesBound) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  HttpServer server(HttpServerOptions{.address = "localhost"});
+  const Status started = server.Start();
+  const uint16_t port = server.port();
+  server.Stop();
+  spdlog::set_default_logger(previous);
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  std::string log;
+  for (const std::string& line : sink->last_formatted()) log += line;
+  const std::string port_text = std::to_string(port);
+  EXPECT_NE(log.find("http: listening on localhost:" + port_text + " (127.0.0.1:" + port_text),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("every network interface"), std::string::npos) << log;
+}
+
 TEST(HttpServerLifecycleTest, UnresolvableHostNameIsInvalidArgument) {
   HttpServer server(HttpServerOptions{.address = "no-such-host.invalid"});
   const Status status = server.Start();
