@@ -1087,9 +1087,14 @@ void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent&
   std::string_view what;  // after "<type> at <instant>"
   switch (conflict) {
     case rules::EventConflict::kSupplementAfterEnd:
-      what =
-          " after the dossier's end of processing (completion, result return or cancellation); "
-          "applied without effect on its deadline";
+      // Named on whichever came second: the request, or an end dated before a request applied
+      // earlier (the line named that end as if it were the request: a helper's finding).
+      what = event.type == EventType::kSupplementRequested
+                 ? " after the dossier's end of processing (completion, result return or "
+                   "cancellation); applied without effect on its deadline"
+                 : ": the dossier's end of processing, dated before a supplement request "
+                   "applied earlier; applied, that request now lies after the end and has no "
+                   "effect on its deadline";
       break;
     case rules::EventConflict::kEndBeforeReceipt:
       what =

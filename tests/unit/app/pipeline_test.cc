@@ -1411,6 +1411,9 @@ TEST_F(PipelineTest, ASecondReceiptThatContradictsTheFirstIsDeadLettered) {
 // counted by kind and logged. Found on the request, or on the end that arrives after it; a
 // request before the end that arrives after it (late data) is no conflict, nor a redelivery.
 TEST_F(PipelineTest, ASupplementRequestedAfterTheEndIsAppliedAndCounted) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
   PipelineProbe probe;
   aggregate::AggregateTable aggregates;
   PipelineOptions options;
@@ -1443,8 +1446,10 @@ TEST_F(PipelineTest, ASupplementRequestedAfterTheEndIsAppliedAndCounted) {
       event("LATE", "l4", EventType::kSupplementReceived, before + std::chrono::hours(2)),
   };
   const std::vector<SourceRecord> records = Partition0Records(payloads);
-  ASSERT_TRUE(pipeline.ProcessBatch(records, Instant{}).ok());
-  ASSERT_TRUE(pipeline.Flush().ok());
+  const bool processed = pipeline.ProcessBatch(records, Instant{}).ok();
+  const bool flushed = pipeline.Flush().ok();
+  spdlog::set_default_logger(previous);
+  ASSERT_TRUE(processed && flushed);
   EXPECT_EQ(probe.consumed.load(), records.size());
   EXPECT_EQ(probe.applied.load(), records.size() - 1);
   EXPECT_EQ(probe.duplicates.load(), 1u);
@@ -1453,6 +1458,18 @@ TEST_F(PipelineTest, ASupplementRequestedAfterTheEndIsAppliedAndCounted) {
       probe.conflicting_by_kind[static_cast<size_t>(rules::EventConflict::kSupplementAfterEnd)]
           .load(),
       2u);
+  // Each line names the event that came second and says what it is: the request after the
+  // end, or the end before a request applied earlier (it was worded as the request).
+  std::string log;
+  for (const std::string& line : sink->last_formatted()) log += line;
+  EXPECT_NE(log.find("event 'a3': supplement_requested at 2026-03-05T01:00:00.000Z after the "
+                     "dossier's end of processing"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("event 's3': completed at 2026-03-04T01:00:00.000Z: the dossier's end of "
+                     "processing, dated before a supplement request applied earlier"),
+            std::string::npos)
+      << log;
   for (const char* id : {"AFTER", "SWAPPED"}) {
     auto dossier = store_->GetDossier(id);
     ASSERT_TRUE(dossier.has_value() && dossier->has_value()) << id;
