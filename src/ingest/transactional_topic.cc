@@ -42,6 +42,26 @@ std::string Described(rd_kafka_error_t* error) {
   return text;
 }
 
+bool ProducerFenced(rd_kafka_resp_err_t code) {
+  return code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+         code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH || code == RD_KAFKA_RESP_ERR__FENCED;
+}
+
+std::string ProducerFencedMessage(const TransactionalTopicOptions& options,
+                                  rd_kafka_error_t* error) {
+  // Another producer opened this transactional id since: the state directory that names it is
+  // used by another process too, most often a copy of it (a helper's two instances fenced each
+  // other in turn, the log blaming the group).
+  return fmt::format(
+      "{}: this commit is not written: the changelog writer of this state directory "
+      "(transactional id '{}') was fenced, by a process that opened the same writer since (a "
+      "copy of the state directory running elsewhere: a cloned machine, a restored backup, a "
+      "copied directory; each instance needs a state directory of its own, and a new one "
+      "starts empty and is restored from the changelog), or by the brokers after a "
+      "transaction stayed open past its timeout (this process stalled): {}",
+      options.topic, options.transactional_id, Described(error));
+}
+
 // Reads from `rk` until the record before `end` (or the partition's end) has been visited.
 Status ReadUntil(rd_kafka_t* rk, int64_t end, Millis timeout, const std::string& topic,
                  PartitionId partition, const TransactionalTopic::Visit& visit) {
@@ -205,12 +225,10 @@ Status TransactionalTopic::Commit(std::span<const std::pair<PartitionId, Offset>
       // Fenced (KIP-447) only when the group said so: a broker outage times the offsets out
       // (a helper's 25 s outage read as "fenced" in the log).
       const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+      if (ProducerFenced(code)) return Abort(Unavailable(ProducerFencedMessage(options_, error)));
       const bool fenced = code == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
                           code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
-                          code == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID ||
-                          code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-                          code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH ||
-                          code == RD_KAFKA_RESP_ERR__FENCED;
+                          code == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
       return Abort(Unavailable(
           fenced ? fmt::format("{}: the group refused this commit's offsets, so the commit is not "
                                "written (fenced: the group has moved on since its events were "
@@ -226,7 +244,9 @@ Status TransactionalTopic::Commit(std::span<const std::pair<PartitionId, Offset>
       })) {
     const bool abortable = rd_kafka_error_txn_requires_abort(error) != 0;
     Error e = Unavailable(
-        fmt::format("{}: committing a transaction: {}", options_.topic, Described(error)));
+        ProducerFenced(rd_kafka_error_code(error))
+            ? ProducerFencedMessage(options_, error)
+            : fmt::format("{}: committing a transaction: {}", options_.topic, Described(error)));
     return abortable ? Abort(e) : Status(e);
   }
   if (failed_.load() != failed_at_begin_) {

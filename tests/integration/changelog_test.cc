@@ -525,5 +525,41 @@ TEST(ChangelogTest, ACommitUnderAGenerationTheGroupLeftIsFencedAndNeverRead) {
   (*b)->Close();
 }
 
+// A copy of a state directory (a cloned machine, a restored backup) holds the same changelog
+// writer id: started beside the original, each fences the other in turn, and the fenced one's
+// error blamed the group (a helper's finding). It names the writer and the likely copy.
+TEST(ChangelogTest, AWriterFencedByAnotherWithItsIdNamesACopiedStateDirectory) {
+  const std::string prefix = UniqueName("copied");
+  const std::string topic = prefix + "-changelog";
+  CreateTopic(topic, 1, {{"cleanup.policy", "compact"}});
+  ChangelogOptions log_options;
+  log_options.bootstrap_servers = Bootstrap();
+  log_options.topic = topic;
+  log_options.source_topic = prefix + "-events";
+  log_options.writer = 11;
+  log_options.timeout = Millis(30000);
+  auto original = StateChangelog::Open(log_options);
+  ASSERT_TRUE(original) << original.error().message;
+  auto copy = StateChangelog::Open(log_options);  // the same writer: fences the original
+  ASSERT_TRUE(copy) << copy.error().message;
+  DossierState dossier;
+  dossier.dossier_id = "H44.246-260105-0003";
+  dossier.partition = PartitionId(0);
+  state::EncodedDossiers dossiers;
+  dossiers.Add(dossier);
+  const Status fenced = (*original)->Write(dossiers, {}, nullptr, /*check_stall=*/false);
+  ASSERT_FALSE(fenced);
+  EXPECT_NE(fenced.error().message.find("the changelog writer of this state directory "
+                                        "(transactional id '" +
+                                        topic + ".000000000000000b') was fenced"),
+            std::string::npos)
+      << fenced.error().message;
+  EXPECT_NE(fenced.error().message.find("a copy of the state directory"), std::string::npos)
+      << fenced.error().message;
+  // The copy writes.
+  const Status written = (*copy)->Write(dossiers, {}, nullptr, /*check_stall=*/false);
+  EXPECT_TRUE(written) << written.error().message;
+}
+
 }  // namespace
 }  // namespace iocstream::testing
