@@ -539,6 +539,27 @@ int RunLive(const RunOptions& options) {
     }
     return pipeline.StoredOffset(tp);
   };
+  // The assignment after each rebalance, in the store: `serve` on this state directory then
+  // shows the partitions this instance had, not the copies of partitions handed to others
+  // since (a helper's `serve` counted them as current). Not when the consumer closes (every
+  // partition is revoked then): the last assignment while running is the one kept.
+  bool closing = false;
+  auto record_assignment = [&](const std::vector<TopicPartition>& leaving) {
+    if (closing || consumer_ptr == nullptr) return;
+    std::set<PartitionId> owned;
+    for (const TopicPartition& tp : consumer_ptr->Assignment()) {
+      if (tp.topic == config.kafka.events_topic) owned.insert(tp.partition);
+    }
+    for (const TopicPartition& tp : leaving) owned.erase(tp.partition);
+    state::StateBatch batch = runtime.store->NewBatch();
+    batch.PutAssignment(owned);
+    if (Status s = runtime.store->Commit(std::move(batch)); !s) {
+      spdlog::warn(
+          "recording the assignment in the state store: {} (`serve` on it may show "
+          "partitions other instances handle now)",
+          s.error().message);
+    }
+  };
   handler.revoked = [&](const std::vector<TopicPartition>& tps, bool lost) {
     // Lost while no broker answers: a Kafka outage took every member's partitions, and none
     // can take them over before it ends. Their last committed state stays on the screens
@@ -561,6 +582,7 @@ int RunLive(const RunOptions& options) {
     }
     pipeline.OnRevoked(tps, lost, outage);
     readiness.Revoked(lost);
+    if (!outage) record_assignment(tps);
   };
   bool grown_topic_logged = false;
   handler.assigned = [&](const std::vector<TopicPartition>& tps) {
@@ -581,6 +603,7 @@ int RunLive(const RunOptions& options) {
     }
     if (Status s = pipeline.OnAssigned(tps, WallClockNow()); !s) assign_error = s.error();
     readiness.Assigned();
+    if (!assign_error) record_assignment({});
   };
   auto source = ingest::KafkaSource::Open(source_options, handler);
   if (!source) return Fail(source.error());
@@ -946,6 +969,7 @@ int RunLive(const RunOptions& options) {
     // Not a clean stop (the store was not closed): a supervisor should know.
     std::_Exit(exit_code == 0 ? kExitRuntime : exit_code);
   }).detach();
+  closing = true;
   consumer.Close();
   relay.Stop(Millis(10000));
   spdlog::info("stopped: {}", session.Accounting());  // the relay has sent what it could
@@ -1407,9 +1431,26 @@ int RunServe(const ServeOptions& options) {
   auto rt = Open(options.common);
   if (!rt) return Fail(rt.error());
   Runtime& runtime = **rt;
+  // A `run` directory shows the partitions its instance had at its last rebalance: the store
+  // keeps the dossiers of partitions handed to other instances since, as they were then.
+  auto assignment = runtime.store->GetAssignment();
+  if (!assignment) return Fail(assignment.error());
   aggregate::AggregateTable aggregates;
   auto rows = runtime.store->LoadAggregates();
   if (!rows) return Fail(rows.error());
+  if (*assignment) {
+    std::erase_if(*rows,
+                  [&](const auto& row) { return !(*assignment)->contains(row.first.partition); });
+    std::string partitions;
+    for (const PartitionId p : **assignment) {
+      partitions += (partitions.empty() ? "" : ", ") + std::to_string(p.value());
+    }
+    spdlog::info(
+        "state of a consumer group's member: showing the partitions it had at its last "
+        "rebalance ({}); the dossiers of others it held before are left out (their owners "
+        "show them)",
+        partitions.empty() ? "none" : partitions);
+  }
   aggregates.Load(aggregate::AggregateTable::Rows(rows->begin(), rows->end()));
   // The counters of events are this process's (none); the gauges of dossiers, the store's.
   const PipelineProbe probe;
@@ -1429,6 +1470,11 @@ int RunServe(const ServeOptions& options) {
   api.rules = [&runtime] { return runtime.rules.Get(); };
   // "Overdue now" as `run` and `export` judge it under the config's timers.clock.
   api.watermark_clock = runtime.config.clock == TimerClock::kWatermark;
+  if (*assignment) {
+    api.owned_partitions = [owned = **assignment] { return owned; };
+    auto partitions = runtime.store->GetStatePartitions();
+    if (partitions && *partitions) api.key_partitions = **partitions;
+  }
   RegisterApi(http, std::move(api));
   if (Status s = http.Start(); !s) return Fail(s.error());
   spdlog::info(

@@ -53,6 +53,7 @@ inline constexpr std::string_view kStatePartitionsKey =
 inline constexpr std::string_view kSourceCheckKeyPrefix = "source_check/";
 inline constexpr std::string_view kChangelogMarkerKeyPrefix = "changelog_marker/";
 inline constexpr std::string_view kChangelogWriterKey = "changelog_writer";
+inline constexpr std::string_view kAssignmentKey = "assignment";
 inline constexpr std::string_view kRelayPositionKey = "relay_position";
 
 // Appends `s` escaped and terminated (see above).

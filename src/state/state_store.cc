@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -469,6 +470,16 @@ void StateBatch::PutChangelogWriter(uint64_t writer) {
   assert(rep_);
   rep_->Record(rep_->batch.Put(rep_->families[kMeta], ToSlice(keys::kChangelogWriterKey),
                                keys::Fixed64Value(writer)));
+}
+
+void StateBatch::PutAssignment(const std::set<PartitionId>& partitions) {
+  assert(rep_);
+  std::string value;  // decimal partition numbers, comma-separated ("" for none)
+  for (const PartitionId p : partitions) {
+    if (!value.empty()) value.push_back(',');
+    value += std::to_string(p.value());
+  }
+  rep_->Record(rep_->batch.Put(rep_->families[kMeta], ToSlice(keys::kAssignmentKey), value));
 }
 
 void StateBatch::PutStatePartitions(int32_t partitions) {
@@ -1158,6 +1169,27 @@ Result<DossierState> DecodeDossierValue(std::string_view dossier_id, std::string
 Result<std::optional<uint64_t>> StateStore::GetChangelogWriter() const {
   if (!impl_->db) return Closed();
   return impl_->GetMetaFixed64(keys::kChangelogWriterKey);
+}
+
+Result<std::optional<std::set<PartitionId>>> StateStore::GetAssignment() const {
+  if (!impl_->db) return Closed();
+  auto raw = impl_->GetRaw(kMeta, keys::kAssignmentKey);
+  if (!raw) return raw.error();
+  if (!raw->has_value()) return std::optional<std::set<PartitionId>>();
+  std::set<PartitionId> partitions;
+  std::string_view rest = **raw;
+  while (!rest.empty()) {
+    const size_t comma = std::min(rest.find(','), rest.size());
+    int32_t p = -1;
+    const std::string_view number = rest.substr(0, comma);
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), p);
+    if (ec != std::errc() || end != number.data() + number.size() || p < 0) {
+      return CorruptKey(keys::kMetaFamily);
+    }
+    partitions.insert(PartitionId(p));
+    rest.remove_prefix(std::min(comma + 1, rest.size()));
+  }
+  return std::optional<std::set<PartitionId>>(std::move(partitions));
 }
 
 Result<std::optional<int32_t>> StateStore::GetStatePartitions() const {

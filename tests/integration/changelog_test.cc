@@ -147,6 +147,19 @@ TEST(ChangelogTest, AMovedPartitionContinuesFromItsLastOwnersStateAndRepeatsNoAl
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   EXPECT_EQ(whole.err.find("state changelog:"), std::string::npos) << whole.err;
   EXPECT_EQ(Consumed(whole.out), first + second) << whole.out;
+  {
+    // `run` records its assignment at each rebalance for `serve`, and keeps it when it stops
+    // (closing revokes every partition): the group's only member had all six.
+    state::StateStoreOptions options;
+    options.path = dir / "reference";
+    auto store = state::StateStore::Open(options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    auto assignment = (*store)->GetAssignment();
+    ASSERT_TRUE(assignment && *assignment);
+    EXPECT_EQ(**assignment,
+              (std::set<PartitionId>{PartitionId(0), PartitionId(1), PartitionId(2), PartitionId(3),
+                                     PartitionId(4), PartitionId(5)}));
+  }
   const std::string reference = ExportCsv(config, dir / "reference", "dossiers");
   EXPECT_GT(std::count(reference.begin(), reference.end(), '\n'), 50);
   EXPECT_EQ(ExportCsv(config, dir / "b", "dossiers"), reference);

@@ -16,7 +16,9 @@
 #include <sstream>
 #include <thread>
 
+#include "app/pipeline.h"
 #include "integration/harness.h"
+#include "iocstream/state/state_store.h"
 
 namespace iocstream::testing {
 namespace {
@@ -843,6 +845,65 @@ TEST(ReplayInputTest, ServeAnswersTheApiOnAReplayedState) {
       RunIocstream({"serve", "--config", config, "--state-dir", dir / "empty"});
   EXPECT_EQ(none.exit_code, 1) << none.err;
   EXPECT_NE(none.err.find("holds no state store"), std::string::npos) << none.err;
+}
+
+// `serve` on the state of a consumer group's member showed every partition the store held,
+// those handed to other instances since included, as current (a helper's finding): a store
+// with an assignment (`run` records it at each rebalance) shows only those partitions.
+TEST(ReplayInputTest, ServeShowsOnlyThePartitionsOfTheLastAssignment) {
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("replay-serve-assigned"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream out(events);
+  for (int i = 0; i < 12; ++i) out << Received("P" + std::to_string(i));
+  out.close();
+  const CommandResult replay = RunIocstream({"replay", "--config", config, events});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  int32_t partitions = 0;
+  std::set<PartitionId> assigned;
+  int kept = 0;  // dossiers of the assigned partitions
+  {
+    state::StateStoreOptions options;
+    options.path = dir / "state";
+    auto store = state::StateStore::Open(options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    auto count = (*store)->GetStatePartitions();
+    ASSERT_TRUE(count && *count) << "a replay records its partition count";
+    partitions = **count;
+    assigned.insert(PartitionId(app::Pipeline::HashPartition("P0", partitions)));
+    for (int i = 0; i < 12; ++i) {
+      kept += assigned.contains(
+          PartitionId(app::Pipeline::HashPartition("P" + std::to_string(i), partitions)));
+    }
+    state::StateBatch batch = (*store)->NewBatch();
+    batch.PutAssignment(assigned);
+    ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
+    auto read = (*store)->GetAssignment();
+    ASSERT_TRUE(read && *read);
+    EXPECT_EQ(**read, assigned);
+  }
+  ASSERT_LT(kept, 12) << "the ids must spread over more than one partition";
+
+  Child serve({"serve", "--config", config}, dir.path());
+  const int port = WaitForHttpPort(serve);
+  ASSERT_GT(port, 0) << serve.Stderr();
+  const auto kpis = nlohmann::json::parse(HttpGet(port, "/api/v1/kpis"));
+  EXPECT_EQ(kpis["total"]["received"], kept) << kpis.dump();
+  EXPECT_NE(HttpGet(port, "/api/v1/dossiers/P0").find("\"dossier_id\":\"P0\""), std::string::npos);
+  for (int i = 0; i < 12; ++i) {
+    const std::string id = "P" + std::to_string(i);
+    const PartitionId home(app::Pipeline::HashPartition(id, partitions));
+    if (assigned.contains(home)) continue;
+    const std::string answer = HttpGet(port, "/api/v1/dossiers/" + id);
+    EXPECT_NE(answer.find("which this instance does not handle now"), std::string::npos)
+        << id << ": " << answer;
+    break;
+  }
+  serve.Kill(SIGTERM);
+  EXPECT_EQ(serve.Wait(std::chrono::seconds(30)), 0) << serve.Stderr();
+  EXPECT_NE(serve.Stderr().find("showing the partitions it had at its last rebalance"),
+            std::string::npos)
+      << serve.Stderr();
 }
 
 // A first line consumed before its line end was written (complete JSON, no line feed), then

@@ -34,6 +34,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -287,6 +288,10 @@ class StateBatch {
   void PutChangelogMarker(PartitionId partition, std::string_view marker);
   // This store's id as a changelog writer (GetChangelogWriter): set once, when first needed.
   void PutChangelogWriter(uint64_t writer);
+  // The events partitions the consumer group assigns to the instance that writes this store
+  // (`run`), as of its last rebalance (GetAssignment). The store keeps the dossiers of
+  // partitions handed to other instances since, as they were then.
+  void PutAssignment(const std::set<PartitionId>& partitions);
 
   // Queues an alert for the sink. The store assigns its sequence number at Commit:
   // consecutive, increasing across commits and restarts.
@@ -388,6 +393,9 @@ class StateStore {
   // The id this store writes changelog records under (app/changelog.h), nullopt before the
   // first: one per state directory, so that a restarted process knows its own records.
   [[nodiscard]] Result<std::optional<uint64_t>> GetChangelogWriter() const;
+  // The partitions of the last PutAssignment, nullopt if none was written (a store only
+  // `replay` wrote holds every partition as its own). Errors: kCorruption.
+  [[nodiscard]] Result<std::optional<std::set<PartitionId>>> GetAssignment() const;
 
   // Timers of one partition with due <= up_to, in (due, kind, dossier id) order, at most
   // `limit` of them. The caller deletes fired timers in a later batch.

@@ -953,6 +953,26 @@ TEST_F(StateStoreTest, ADanglingSymbolicLinkIsNamedAsSuch) {
       << store.error().message;
 }
 
+// The assignment `run` records for `serve` (app/commands.cc): absent until written, then the
+// last set written, the empty one included.
+TEST_F(StateStoreTest, AssignmentRoundTrips) {
+  auto store = StateStore::Open(Options());
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  auto none = (*store)->GetAssignment();
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->has_value());
+  for (const std::set<PartitionId>& set :
+       {std::set<PartitionId>{PartitionId(0), PartitionId(5), PartitionId(11)},
+        std::set<PartitionId>{}}) {
+    StateBatch batch = (*store)->NewBatch();
+    batch.PutAssignment(set);
+    ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
+    auto read = (*store)->GetAssignment();
+    ASSERT_TRUE(read.has_value() && read->has_value());
+    EXPECT_EQ(**read, set);
+  }
+}
+
 TEST_F(StateStoreTest, CallsAfterCloseFail) {
   auto store = OpenStore();
   ASSERT_TRUE(store->Close().ok());
