@@ -95,6 +95,16 @@ rd_kafka_t* OpenTransactionWithOneRecord(const std::string& transactional_id,
   return rk;
 }
 
+// The encoded state of one dossier `id`, in partition 0, as a commit hands it to the changelog.
+state::EncodedDossiers OneDossierOfPartition0(const std::string& id) {
+  DossierState dossier;
+  dossier.dossier_id = id;
+  dossier.partition = PartitionId(0);
+  state::EncodedDossiers dossiers;
+  dossiers.Add(dossier);
+  return dossiers;
+}
+
 TEST(ChangelogTest, AMovedPartitionContinuesFromItsLastOwnersStateAndRepeatsNoAlert) {
   TempDir dir;
   const std::string prefix = UniqueName("changelog");
@@ -482,11 +492,7 @@ TEST(ChangelogTest, ACommitUnderAGenerationTheGroupLeftIsFencedAndNeverRead) {
   log_options.timeout = Millis(30000);
   auto log = StateChangelog::Open(log_options);
   ASSERT_TRUE(log) << log.error().message;
-  DossierState dossier;
-  dossier.dossier_id = "H44.246-260105-0001";
-  dossier.partition = PartitionId(0);
-  state::EncodedDossiers dossiers;
-  dossiers.Add(dossier);
+  const state::EncodedDossiers dossiers = OneDossierOfPartition0("H44.246-260105-0001");
   ChangelogMarker marker;
   marker.next_offset = Offset(5);
   marker.writer = 7;
@@ -555,11 +561,7 @@ TEST(ChangelogTest, AWriterFencedByAnotherWithItsIdNamesACopiedStateDirectory) {
   ASSERT_TRUE(original) << original.error().message;
   auto copy = StateChangelog::Open(log_options);  // the same writer: fences the original
   ASSERT_TRUE(copy) << copy.error().message;
-  DossierState dossier;
-  dossier.dossier_id = "H44.246-260105-0003";
-  dossier.partition = PartitionId(0);
-  state::EncodedDossiers dossiers;
-  dossiers.Add(dossier);
+  const state::EncodedDossiers dossiers = OneDossierOfPartition0("H44.246-260105-0003");
   const Status fenced = (*original)->Write(dossiers, {}, nullptr, /*check_stall=*/false);
   ASSERT_FALSE(fenced);
   EXPECT_NE(fenced.error().message.find("the changelog writer of this state directory "
