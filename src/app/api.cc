@@ -83,6 +83,22 @@ std::optional<std::string> Caseless(std::string_view text) {
   return out;
 }
 
+// `text` composed (Unicode NFC: "ở" as one code point, not "o" + U+031B + U+0309), as
+// Vietnamese text is usually stored; nullopt if ICU fails.
+std::optional<std::string> Composed(std::string_view text) {
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
+  if (U_FAILURE(status)) return std::nullopt;
+  const icu::UnicodeString composed =
+      nfc->normalize(icu::UnicodeString::fromUTF8(
+                         icu::StringPiece(text.data(), static_cast<int32_t>(text.size()))),
+                     status);
+  if (U_FAILURE(status)) return std::nullopt;
+  std::string out;
+  composed.toUTF8String(out);
+  return out;
+}
+
 // Whether texts are the same as `asked` but for case (and Unicode composition): see Caseless.
 // Each text is folded once, however often it is asked about (a state holds few departments
 // and units, in many rows and dossiers). For the hints of a 404 only.
@@ -165,10 +181,19 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
     if (*unit != *department) message += "; department codes are matched exactly";
   }
   if (other_case) {
-    // What differs: the spaces around it (and maybe case), or case alone.
-    message += TrimBlanks(*department) != *department
-                   ? "; department codes are matched exactly, without spaces around them: "
-                   : "; department codes are case-sensitive: ";
+    // What differs: the spaces around it (and maybe case), the Unicode form alone (a name
+    // typed decomposed, NFD: the hint said "case-sensitive" and suggested what looked like the
+    // name asked: a helper's finding), or case.
+    const std::optional<std::string> composed = Composed(TrimBlanks(*department));
+    if (TrimBlanks(*department) != *department) {
+      message += "; department codes are matched exactly, without spaces around them: ";
+    } else if (composed && *composed == *other_case) {
+      message +=
+          "; department codes are matched exactly, byte for byte: this one is written with "
+          "decomposed accents (Unicode NFD), the department's with composed ones (NFC): ";
+    } else {
+      message += "; department codes are case-sensitive: ";
+    }
     message += "did you mean '" + *other_case + "'?";
   }
   return JsonErrorResponse(404, message);

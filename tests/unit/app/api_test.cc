@@ -509,6 +509,13 @@ TEST_F(ApiTest, TheHintForAnotherCaseFoldsVietnameseLetters) {
     const std::string error =
         Call("GET", "/api/v1/kpis?department=" + encoded(asked), 404)["error"];
     EXPECT_NE(error.find(hint), std::string::npos) << asked << ": " << error;
+    // The decomposed name differs in its Unicode form only, not in case: said so.
+    const bool decomposed = asked.find("\u031b") != std::string::npos;
+    EXPECT_EQ(error.find("written with decomposed accents (Unicode NFD)") != std::string::npos,
+              decomposed)
+        << asked << ": " << error;
+    EXPECT_EQ(error.find("case-sensitive") != std::string::npos, !decomposed)
+        << asked << ": " << error;
   }
   // Another name is no hint; the exact one is 200.
   const std::string other =
