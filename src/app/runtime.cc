@@ -11,11 +11,16 @@
 namespace iocstream::app {
 
 std::atomic<bool> g_stop_requested{false};
+std::atomic<int> g_stop_signal{0};
 std::atomic<bool> g_reload_requested{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "set from signal handlers");
+static_assert(std::atomic<int>::is_always_lock_free, "set from signal handlers");
 
 namespace {
-void OnStopSignal(int /*signal*/) { g_stop_requested.store(true); }
+void OnStopSignal(int signal) {
+  g_stop_signal.store(signal);  // lock-free: async-signal-safe
+  g_stop_requested.store(true);
+}
 void OnReloadSignal(int /*signal*/) { g_reload_requested.store(true); }
 }  // namespace
 

@@ -98,6 +98,8 @@ std::vector<std::string> WarnAboutCalendarCoverage(const rules::BusinessCalendar
 // Set by SIGINT, SIGTERM and SIGHUP once InstallStopSignals() ran (SIGHUP until
 // InstallReloadSignal takes it over).
 extern std::atomic<bool> g_stop_requested;
+// The signal that set g_stop_requested (its number; 0 before any), for the log.
+extern std::atomic<int> g_stop_signal;
 void InstallStopSignals();
 
 // Set by SIGHUP once InstallReloadSignal() ran; the command that installed it clears it when

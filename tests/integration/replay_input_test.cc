@@ -839,6 +839,7 @@ TEST(ReplayInputTest, ServeAnswersTheApiOnAReplayedState) {
       << metrics;
   serve.Kill(SIGTERM);
   EXPECT_EQ(serve.Wait(std::chrono::seconds(30)), 0) << serve.Stderr();
+  EXPECT_NE(serve.Stderr().find("stopping on SIGTERM"), std::string::npos) << serve.Stderr();
 
   std::filesystem::create_directories(dir / "empty");
   const CommandResult none =
