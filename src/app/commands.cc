@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -283,13 +284,29 @@ bool IsFileSource(std::string_view name) { return name.find('#') != std::string_
 // the clock to pass them (a QA trial's `run` on a replay's directory applied every event as
 // late and fired no timer). A backfill from files followed by the live topic does this on
 // purpose; a reused directory by mistake.
-void WarnAboutOtherSources(const state::StateStore& store, const std::string& dir,
-                           bool reads_files) {
+// `run` (`events_topic` set) also warns of other topics' state: a changed kafka.events_topic
+// went on from the old topic's dossiers without a word (a helper's finding).
+void WarnAboutOtherSources(const state::StateStore& store, const std::string& dir, bool reads_files,
+                           const std::string& events_topic = {}) {
   auto offsets = store.LoadOffsets();
   if (!offsets) return;  // the pipeline reads them again, and reports a failure
   std::set<std::string> others;
+  std::set<std::string> other_topics;
   for (const auto& [tp, offset] : *offsets) {
-    if (IsFileSource(tp.topic) != reads_files) others.insert(tp.topic);
+    if (IsFileSource(tp.topic) != reads_files) {
+      others.insert(tp.topic);
+    } else if (!reads_files && tp.topic != events_topic) {
+      other_topics.insert(tp.topic);
+    }
+  }
+  if (!other_topics.empty()) {
+    spdlog::warn(
+        "state directory {} holds the state of `run` on {} other topic(s) ({}{}) than "
+        "kafka.events_topic {}: their dossiers stay in this state, its KPIs and worklist, "
+        "beside the topic's. Give each events topic a state directory of its own unless it "
+        "continues that state on purpose (the topic renamed, its events copied over)",
+        dir, other_topics.size(), *other_topics.begin(), other_topics.size() > 1 ? ", ..." : "",
+        events_topic);
   }
   if (others.empty()) return;
   spdlog::warn(
@@ -455,7 +472,8 @@ int RunLive(const RunOptions& options) {
   Runtime& runtime = *session.runtime;
   const Config& config = runtime.config;
   Pipeline& pipeline = session.pipeline;
-  WarnAboutOtherSources(*runtime.store, config.state.dir, /*reads_files=*/false);
+  WarnAboutOtherSources(*runtime.store, config.state.dir, /*reads_files=*/false,
+                        config.kafka.events_topic);
   // Aggregates are loaded per partition as the group assigns them (OnAssigned).
 
   alert::KafkaSinkOptions sink_options;
@@ -1482,6 +1500,12 @@ int RunServe(const ServeOptions& options) {
       "(nothing is consumed; stop with Ctrl-C)",
       HostPort(runtime.config.http.address, http.port()), dir);
   while (!g_stop_requested.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Why it stops (a helper saw SIGHUP end it without a word: for `run`, SIGHUP reloads).
+  const int signal = g_stop_signal.load();
+  spdlog::info("stopping on {}", signal == SIGHUP   ? "SIGHUP (the terminal closed; `serve` has "
+                                                      "nothing to reload)"
+                                 : signal == SIGINT ? "SIGINT"
+                                                    : "SIGTERM");
   http.Stop();
   return 0;
 }
