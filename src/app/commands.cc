@@ -992,11 +992,13 @@ int RunLive(const RunOptions& options) {
   relay.Stop(Millis(10000));
   spdlog::info("stopped: {}", session.Accounting());  // the relay has sent what it could
   // Not lost: the outbox keeps them, and the next start on this state directory sends them.
-  // (The relay's pending count covers one page only: the store is asked.)
+  // (The relay's pending count covers one page only: the store is asked. Entries are numbered
+  // one by one, so the first one's sequence tells how many are left: a helper's nit.)
   if (auto left = runtime.store->ReadOutbox(1, 1); left && !left->empty()) {
     spdlog::warn(
-        "stopped with alerts or dead letters not yet accepted by Kafka: they stay in the state "
-        "directory's outbox and are sent when iocstream starts again on it");
+        "stopped with {} alerts or dead letters not yet accepted by Kafka: they stay in the "
+        "state directory's outbox and are sent when iocstream starts again on it",
+        runtime.store->NextOutboxSequence() - left->front().sequence);
   }
   if (http) http->Stop();
   return exit_code;
