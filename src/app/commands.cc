@@ -622,6 +622,17 @@ int RunLive(const RunOptions& options) {
     if (Status s = pipeline.OnAssigned(tps, WallClockNow()); !s) assign_error = s.error();
     readiness.Assigned();
     if (!assign_error) record_assignment({});
+    // A partition read from its start: its first record is expected at the log's start, so
+    // that offsets before it (transaction markers at the log's start) count as gaps.
+    for (const TopicPartition& tp : tps) {
+      if (consumer_ptr == nullptr || tp.topic != config.kafka.events_topic ||
+          pipeline.StoredOffset(tp)) {
+        continue;
+      }
+      if (auto start = consumer_ptr->LogStartOffset(tp, Millis(5000))) {
+        pipeline.ExpectFirstOffset(tp, *start);
+      }
+    }
   };
   auto source = ingest::KafkaSource::Open(source_options, handler);
   if (!source) return Fail(source.error());

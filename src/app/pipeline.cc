@@ -316,6 +316,10 @@ Result<std::optional<Offset>> Pipeline::ReadStoredOffset(const TopicPartition& t
   return store_.GetOffset(tp);
 }
 
+void Pipeline::ExpectFirstOffset(const TopicPartition& tp, Offset log_start) {
+  log_starts_[tp] = log_start;
+}
+
 std::optional<Offset> Pipeline::StoredOffset(const TopicPartition& tp) const {
   auto stored = ReadStoredOffset(tp);
   if (!stored) {
@@ -458,6 +462,7 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost, 
     head.uncovered.in_flight.clear();
   });
   for (const auto& tp : partitions) {
+    log_starts_.erase(tp);
     next_offsets_.erase(tp);
     next_source_checks_.erase(tp);
     durable_offsets_.erase(tp);
@@ -1251,7 +1256,12 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
         } else if (options_.source_checks) {
           chain = *stored ? ChainBefore(key, **stored) : std::optional<uint64_t>(kChainStart);
         }
-        const Offset next = stored && *stored ? **stored : Offset(-1);
+        Offset next = stored && *stored ? **stored : Offset(-1);
+        if (stored && !*stored) {
+          if (auto start = log_starts_.find(key); start != log_starts_.end()) {
+            next = start->second;
+          }
+        }
         it = batch_offsets_.emplace(std::move(key), BatchPosition{next, chain}).first;
       }
       run_tp = &it->first;

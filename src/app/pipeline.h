@@ -402,6 +402,13 @@ class Pipeline {
   // The next offset stored with the state for `tp` (resume point), nullopt if none.
   [[nodiscard]] std::optional<Offset> StoredOffset(const TopicPartition& tp) const;
 
+  // Where the log of `tp` starts (its low watermark, KafkaSource::LogStartOffset), for a
+  // partition with no stored offset: its first record is then expected there, and the offsets
+  // before it (transaction markers, aborted transactions' records at the log's start) count as
+  // offset gaps; without it, a first record anywhere is expected and they counted nowhere (a
+  // helper's finding). Ignored once an offset is stored. Call on the Pipeline's thread.
+  void ExpectFirstOffset(const TopicPartition& tp, Offset log_start);
+
   // The check stored with `tp`'s offset: the chained hash (ChainFingerprint) of the records
   // consumed from it, from its first, up to StoredOffset(tp); nullopt if there is none that
   // describes them (a store written before source checks, nothing consumed, or an offset
@@ -622,6 +629,8 @@ class Pipeline {
     std::vector<UncoveredPut> current;
     std::vector<UncoveredPut> in_flight;
   };
+  // ExpectFirstOffset's log starts, by partition.
+  std::map<TopicPartition, Offset> log_starts_;
   // ExtendHead's puts that its new coverage may hold (their due times tell), reused.
   std::vector<UncoveredPut> may_cover_;
   struct TimerHead {

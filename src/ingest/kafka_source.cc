@@ -147,6 +147,19 @@ class KafkaSource::Impl {
     return {assigned_.begin(), assigned_.end()};
   }
 
+  std::optional<Offset> LogStartOffset(const TopicPartition& tp, Millis timeout) const {
+    if (rk_ == nullptr) return std::nullopt;
+    int64_t low = -1;
+    int64_t high = -1;
+    if (rd_kafka_query_watermark_offsets(rk_, tp.topic.c_str(), tp.partition.value(), &low, &high,
+                                         static_cast<int>(timeout.count())) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        low < 0) {
+      return std::nullopt;
+    }
+    return Offset(low);
+  }
+
   std::vector<PartitionLag> Lag() const {
     std::vector<PartitionLag> out;
     std::vector<TopicPartition> parts = Assignment();
@@ -582,6 +595,10 @@ std::vector<PartitionLag> KafkaSource::Lag() const { return impl_->Lag(); }
 
 std::optional<int> KafkaSource::BrokersUp() const { return impl_->BrokersUp(); }
 int KafkaSource::CheckBrokersNow(Millis timeout) { return impl_->CheckBrokersNow(timeout); }
+
+std::optional<Offset> KafkaSource::LogStartOffset(const TopicPartition& tp, Millis timeout) const {
+  return impl_->LogStartOffset(tp, timeout);
+}
 int KafkaSource::SubscribedPartitionCount() { return impl_->SubscribedPartitionCount(); }
 int KafkaSource::CurrentPartitionCount(Millis timeout) {
   return impl_->CurrentPartitionCount(timeout);

@@ -56,45 +56,6 @@ std::string CsvPart(const std::string& csv, size_t begin, size_t end) {
   return out;
 }
 
-// A transactional producer (`transactional_id`) with one record (`key`, an 8-byte value) sent to
-// `topic`[0] in a transaction it leaves open; null (after a test failure) if the broker refused.
-rd_kafka_t* OpenTransactionWithOneRecord(const std::string& transactional_id,
-                                         const std::string& topic, const std::string& key) {
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [k, v] : std::map<std::string, std::string>{
-           {"bootstrap.servers", Bootstrap()}, {"transactional.id", transactional_id}}) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-      ADD_FAILURE() << errstr;
-      rd_kafka_conf_destroy(conf);
-      return nullptr;
-    }
-  }
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (rk == nullptr) {
-    ADD_FAILURE() << errstr;
-    return nullptr;
-  }
-  rd_kafka_error_t* error = rd_kafka_init_transactions(rk, 30000);
-  if (error == nullptr) error = rd_kafka_begin_transaction(rk);
-  if (error != nullptr) {
-    ADD_FAILURE() << rd_kafka_error_string(error);
-    rd_kafka_error_destroy(error);
-    rd_kafka_destroy(rk);
-    return nullptr;
-  }
-  const rd_kafka_resp_err_t err = rd_kafka_producev(
-      rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
-      RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(const_cast<char*>("12345678"), 8),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    ADD_FAILURE() << rd_kafka_err2str(err);
-    rd_kafka_destroy(rk);
-    return nullptr;
-  }
-  return rk;
-}
-
 // The encoded state of one dossier `id`, in partition 0, as a commit hands it to the changelog.
 state::EncodedDossiers OneDossierOfPartition0(const std::string& id) {
   DossierState dossier;

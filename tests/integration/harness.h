@@ -2,6 +2,7 @@
 // small librdkafka client for the test broker (IOCSTREAM_TEST_BOOTSTRAP, 127.0.0.1 only).
 #pragma once
 
+#include <librdkafka/rdkafka.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -98,6 +99,12 @@ struct KafkaRecord {
   int64_t offset = 0;
   std::map<std::string, std::string> headers;
 };
+
+// A transactional producer (`transactional_id`) with one record (`key`, an 8-byte value) sent to
+// `topic`[0] in a transaction it leaves open; null (after a test failure) if the broker refused.
+// The caller commits or aborts it and destroys the producer.
+rd_kafka_t* OpenTransactionWithOneRecord(const std::string& transactional_id,
+                                         const std::string& topic, const std::string& key);
 
 // `config`: topic configs (e.g. max.message.bytes).
 void CreateTopic(const std::string& topic, int partitions,

@@ -437,6 +437,59 @@ TEST(KafkaPipelineTest, RunOnAnotherEventsTopicThanTheStatesIsWarnedAbout) {
   EXPECT_NE(other.err.find(said), std::string::npos) << other.err;
 }
 
+// A partition whose log starts with an aborted transaction (its abort marker, and its record
+// if written, take the first offsets): its first record read is past them, and with nothing
+// stored they were counted nowhere (consumed + gaps fell short of the end offset: a helper's
+// finding). The log start is asked of the broker at assignment; the offsets before the first record
+// are gaps.
+TEST(KafkaPipelineTest, OffsetsBeforeAPartitionsFirstRecordAreCountedAsGaps) {
+  TempDir dir;
+  const std::string prefix = UniqueName("log-start");
+  const std::string config = WriteConfig(dir, prefix, kExtra);
+  const std::string topic = prefix + "-events";
+  CreateTopic(topic, 1);
+  rd_kafka_t* aborted = OpenTransactionWithOneRecord(prefix + ".tx", topic, "D-ABORTED");
+  ASSERT_NE(aborted, nullptr);
+  ASSERT_EQ(rd_kafka_flush(aborted, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_error_t* error = rd_kafka_abort_transaction(aborted, 30000);
+  EXPECT_EQ(error, nullptr) << rd_kafka_error_string(error);
+  if (error != nullptr) rd_kafka_error_destroy(error);
+  rd_kafka_destroy(aborted);
+  DossierEvent e;
+  e.event_id = "D-1/r";
+  e.dossier_id = "D-1";
+  e.type = EventType::kReceived;
+  e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
+  e.due_at = e.occurred_at + std::chrono::hours(24);
+  e.agency_code = "SO-1";
+  Produce(topic, {{e.dossier_id, EncodeEvent(e)}});
+  auto run = RunIocstream(
+      {"run", "--config", config, "--summary-when-caught-up", "--exit-when-caught-up"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const Accounting a = ParseAccounting(run.out);
+  EXPECT_EQ(a.consumed, 1u) << run.out;
+  EXPECT_EQ(a.applied, 1u) << run.out;
+  // Every offset of the log is accounted for: the aborted transaction's (its record, if the
+  // broker wrote it, and its abort marker) as gaps.
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  ASSERT_EQ(
+      rd_kafka_conf_set(conf, "bootstrap.servers", Bootstrap().c_str(), errstr, sizeof errstr),
+      RD_KAFKA_CONF_OK)
+      << errstr;
+  rd_kafka_t* client = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  ASSERT_NE(client, nullptr) << errstr;
+  int64_t low = -1;
+  int64_t high = -1;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_query_watermark_offsets(client, topic.c_str(), 0, &low, &high, 30000);
+  rd_kafka_destroy(client);
+  ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
+  EXPECT_EQ(low, 0);
+  EXPECT_GE(a.gaps, 1u) << run.out << run.err;
+  EXPECT_EQ(static_cast<int64_t>(a.consumed + a.gaps), high) << run.out << run.err;
+}
+
 TEST(KafkaPipelineTest, MalformedMessagesGoToTheDeadLetterTopic) {
   TempDir dir;
   const std::string prefix = UniqueName("dlq");
