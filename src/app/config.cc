@@ -142,8 +142,14 @@ Status Read(const YAML::Node& node, const std::string& section, const char* key,
     }
     // YAML 1.1's digit separators, which yaml-cpp does not read.
     const bool separated = v.IsScalar() && v.Scalar().find('_') != std::string::npos;
-    return err(section + "." + key, "expected " + expected + ", got '" + YAML::Dump(v) + "'" +
-                                        (separated ? " (digits only, without '_')" : ""));
+    // `address: [::1]` is a YAML list (a helper's trial): the text wants quotes.
+    const bool collection = std::is_same_v<T, std::string> && (v.IsSequence() || v.IsMap());
+    return err(section + "." + key,
+               "expected " + expected + ", got '" + YAML::Dump(v) + "'" +
+                   (separated ? " (digits only, without '_')" : "") +
+                   (collection ? " (YAML reads [...] as a list and {...} as a mapping: put the "
+                                 "text in quotes, e.g. \"::1\")"
+                               : ""));
   }
   if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
     if (range && out < range->low) {

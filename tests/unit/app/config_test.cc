@@ -49,6 +49,17 @@ class ConfigTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// `address: [::1]` is a YAML list, and was refused as "expected a string, got '[::1]'" with no
+// word of why (a helper's trial): the message says to quote it. Quoted, it is read.
+TEST_F(ConfigTest, AnUnquotedIpv6AddressIsToldToBeQuoted) {
+  ExpectRefused("http", "  address: [::1]\n",
+                {"http.address", "expected a string", "YAML reads [...] as a list",
+                 "put the text in quotes"});
+  auto c = LoadWithSection("http", "  address: \"::1\"\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->http.address, "::1");
+}
+
 TEST_F(ConfigTest, WarningHoursLeftDefaultsToOneWorkingDay) {
   auto c = LoadWithSla("  warning_fraction: 0.75\n");
   ASSERT_TRUE(c.has_value()) << c.error().message;
