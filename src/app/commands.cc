@@ -1122,7 +1122,6 @@ int RunReplay(const ReplayOptions& options) {
       }
     }
   }
-  WarnAboutOtherSources(*session.runtime->store, config.state.dir, /*reads_files=*/true);
   if (Status s = pipeline.Restore(); !s) return Fail(s.error());
   // Dossiers are spread over replay.partitions by their id, and each partition keeps its own
   // timers and watermark: a store written with another count would put a dossier's later
@@ -1151,6 +1150,9 @@ int RunReplay(const ReplayOptions& options) {
           "(iocstream import), or replay into another state dir"));
     }
   }
+  // After the refusals: a replay refused is not told that it "goes on from" the state (a
+  // helper's nit).
+  WarnAboutOtherSources(store, config.state.dir, /*reads_files=*/true);
   auto relay = FileOutboxRelay::Open(
       store, (fs::path(config.state.dir) / kReplayAlertsFile).string(),
       (fs::path(config.state.dir) / kReplayDeadLettersFile).string(), session.relay_probe);

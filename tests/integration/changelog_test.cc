@@ -176,6 +176,8 @@ TEST(ChangelogTest, AMovedPartitionContinuesFromItsLastOwnersStateAndRepeatsNoAl
     auto replay = RunIocstream({"replay", "--config", c, "--state-dir", dir / "a", events});
     EXPECT_EQ(replay.exit_code, 1) << replay.err;
     EXPECT_NE(replay.err.find("is kept in a changelog topic"), std::string::npos) << replay.err;
+    // Refused, it is not told that it goes on from the state (it warned so first).
+    EXPECT_EQ(replay.err.find("goes on from it"), std::string::npos) << replay.err;
   }
   EXPECT_EQ(ExportCsv(config, dir / "a", "dossiers"), reference);
 }
