@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <exception>
 #include <set>
 #include <utility>
@@ -55,6 +56,23 @@ Router::Resolved Router::Resolve(const HttpRequest& request) const {
     if (it != route->by_method.end()) {
       return {.handler = &it->second.handler, .lane = it->second.lane};
     }
+  }
+  // A method HTTP does not define (RFC 9110 section 9; PATCH, RFC 5789) is 501, not 405, which
+  // is for a method the server knows but the resource does not take (a lowercase `get` was
+  // 405: a helper's nit). Method names are case-sensitive: a name known in capitals is hinted.
+  static const std::set<std::string, std::less<>> kMethods = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  if (!kMethods.contains(request.method)) {
+    std::string upper = request.method;
+    std::transform(upper.begin(), upper.end(), upper.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    std::string body =
+        "{\"error\":\"method not implemented\",\"method\":" + JsonQuote(request.method) +
+        ",\"path\":" + JsonQuote(request.path);
+    if (kMethods.contains(upper)) {
+      body += ",\"hint\":" + JsonQuote("method names are case-sensitive: " + upper);
+    }
+    return {.answer = {.response = {.status = 501, .body = body + "}"}}};
   }
   std::set<std::string> allowed;
   for (const Route* route : candidates) {

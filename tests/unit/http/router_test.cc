@@ -45,6 +45,23 @@ TEST(RouterTest, WrongMethodIs405WithAllowList) {
             R"({"error":"method not allowed","method":"DELETE","path":"/x"})");
 }
 
+// A method HTTP does not define is 501 (RFC 9110 15.6.2), not 405; one that is a known method
+// in other case is hinted (method names are case-sensitive).
+TEST(RouterTest, AnUnknownMethodIs501) {
+  Router router;
+  router.Add("GET", "/x", Router::Match::kExact, Answer("get"));
+  Router::Outcome outcome = router.Dispatch(Request("get", "/x"));
+  EXPECT_EQ(outcome.response.status, 501);
+  EXPECT_EQ(outcome.allow, "");
+  EXPECT_EQ(outcome.response.body,
+            R"({"error":"method not implemented","method":"get","path":"/x",)"
+            R"("hint":"method names are case-sensitive: GET"})");
+  outcome = router.Dispatch(Request("BREW", "/x"));
+  EXPECT_EQ(outcome.response.status, 501);
+  EXPECT_EQ(outcome.response.body,
+            R"({"error":"method not implemented","method":"BREW","path":"/x"})");
+}
+
 TEST(RouterTest, UnknownPathIs404WithEscapedPath) {
   Router router;
   const Router::Outcome outcome = router.Dispatch(Request("GET", "/a\"b"));
