@@ -166,6 +166,20 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       return WriteError(431, "request header too large");
     }
+    // Empty lines before a request line (a client that ends a request's body with an extra
+    // CRLF) are ignored, as RFC 9112 section 2.2 has servers do: Beast took them for a method
+    // and the request was 400 (a helper's nit). At most a few, so that a client sending only
+    // line ends is still answered (and cannot hold the connection open past the read timeout,
+    // which each new read would start again).
+    if (ec == bhttp::error::bad_method && blank_lines_skipped_ < kMaxBlankLines) {
+      const std::string_view read(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      const size_t blank = std::min(read.find_first_not_of("\r\n"), read.size());
+      if (blank > 0 && blank_lines_skipped_ + static_cast<int>(blank) <= kMaxBlankLines) {
+        blank_lines_skipped_ += static_cast<int>(blank);
+        buffer_.consume(blank);
+        return ReadRequest();
+      }
+    }
     if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
         ec != bhttp::error::partial_message) {
       std::string message = "malformed request: " + ec.message();
@@ -194,6 +208,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Serve(bhttp::request<bhttp::string_body> message) {
+    blank_lines_skipped_ = 0;
     served_ = Served{std::string(message.method_string()), std::string(message.target()),
                      message.version(), message.keep_alive() && !reserve_,
                      message.method() == bhttp::verb::head};
@@ -321,6 +336,9 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  // Line-end bytes skipped before the request line being read (reset once one is served).
+  static constexpr int kMaxBlankLines = 8;
+  int blank_lines_skipped_ = 0;
   bhttp::response<bhttp::string_body> response_;
   // The request being answered (one at a time per connection), for its response.
   struct Served {

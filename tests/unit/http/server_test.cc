@@ -246,6 +246,21 @@ TEST_F(HttpServerTest, ARequestLineWithoutCrIsRefusedSayingWhy) {
   EXPECT_NE(response->body.find("then CR LF"), std::string::npos) << response->body;
 }
 
+// Empty lines before a request line are ignored (RFC 9112 2.2): they were 400 "bad method"
+// (a helper's nit). A connection that sends only line ends is still answered 400.
+TEST_F(HttpServerTest, EmptyLinesBeforeTheRequestLineAreIgnored) {
+  TestClient client(server_.port());
+  ASSERT_TRUE(client.Send("\r\n\r\nGET /count HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto response = client.Read();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200) << response->body;
+  TestClient flood(server_.port());
+  ASSERT_TRUE(flood.Send(std::string(40, '\n') + "GET /count HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto refused = flood.Read();
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 400);
+}
+
 TEST_F(HttpServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   TestClient client(server_.port());
   const auto first = client.Request("GET", "/count");
