@@ -64,6 +64,19 @@ std::optional<std::string> DepartmentFilter(const HttpRequest& req) {
   return it->second;
 }
 
+// `text` (UTF-8) as `form` normalizes it, in UTF-8; nullopt if ICU fails.
+std::optional<std::string> Normalized(const icu::Normalizer2& form, std::string_view text) {
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::UnicodeString normalized =
+      form.normalize(icu::UnicodeString::fromUTF8(
+                         icu::StringPiece(text.data(), static_cast<int32_t>(text.size()))),
+                     status);
+  if (U_FAILURE(status)) return std::nullopt;
+  std::string out;
+  normalized.toUTF8String(out);
+  return out;
+}
+
 // `text` case-folded and normalized by Unicode's NFKC_Casefold (ICU), under which two texts
 // that differ only in case, composition or compatibility forms are equal: "SỞ TƯ PHÁP",
 // "sở tư pháp" and either spelled decomposed (NFD), as well as "ISD" and "isd" (a helper's
@@ -73,14 +86,7 @@ std::optional<std::string> Caseless(std::string_view text) {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* fold = icu::Normalizer2::getNFKCCasefoldInstance(status);
   if (U_FAILURE(status)) return std::nullopt;
-  const icu::UnicodeString folded =
-      fold->normalize(icu::UnicodeString::fromUTF8(
-                          icu::StringPiece(text.data(), static_cast<int32_t>(text.size()))),
-                      status);
-  if (U_FAILURE(status)) return std::nullopt;
-  std::string out;
-  folded.toUTF8String(out);
-  return out;
+  return Normalized(*fold, text);
 }
 
 // `text` composed (Unicode NFC: "ở" as one code point, not "o" + U+031B + U+0309), as
@@ -89,14 +95,7 @@ std::optional<std::string> Composed(std::string_view text) {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
   if (U_FAILURE(status)) return std::nullopt;
-  const icu::UnicodeString composed =
-      nfc->normalize(icu::UnicodeString::fromUTF8(
-                         icu::StringPiece(text.data(), static_cast<int32_t>(text.size()))),
-                     status);
-  if (U_FAILURE(status)) return std::nullopt;
-  std::string out;
-  composed.toUTF8String(out);
-  return out;
+  return Normalized(*nfc, text);
 }
 
 // Whether texts are the same as `asked` but for case (and Unicode composition): see Caseless.

@@ -31,6 +31,18 @@ bool Ready(int port) {
   return HttpGet(port, "/readyz").find("\"ready\":true") != std::string::npos;
 }
 
+// The record (key, value) of dossier `dossier`'s receipt by SO-1 on 2026-03-02, due a day later.
+std::pair<std::string, std::string> ReceiptRecord(const std::string& dossier) {
+  DossierEvent e;
+  e.event_id = dossier + "/r";
+  e.dossier_id = dossier;
+  e.type = EventType::kReceived;
+  e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
+  e.due_at = e.occurred_at + std::chrono::hours(24);
+  e.agency_code = "SO-1";
+  return {dossier, EncodeEvent(e)};
+}
+
 struct Accounting {
   uint64_t consumed = 0, applied = 0, duplicates = 0, dead_lettered = 0, gaps = 0;
 };
@@ -407,18 +419,8 @@ TEST(KafkaPipelineTest, RunOnAnotherEventsTopicThanTheStatesIsWarnedAbout) {
   TempDir dir;
   const std::string prefix = UniqueName("renamed");
   const std::string config = WriteConfig(dir, prefix, kExtra);
-  auto one_receipt = [](const std::string& dossier) {
-    DossierEvent e;
-    e.event_id = dossier + "/r";
-    e.dossier_id = dossier;
-    e.type = EventType::kReceived;
-    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
-    e.due_at = e.occurred_at + std::chrono::hours(24);
-    e.agency_code = "SO-1";
-    return std::vector<std::pair<std::string, std::string>>{{dossier, EncodeEvent(e)}};
-  };
   CreateTopic(prefix + "-events", 6);
-  Produce(prefix + "-events", one_receipt("D-OLD"));
+  Produce(prefix + "-events", {ReceiptRecord("D-OLD")});
   const std::string said = "holds the state of `run` on 1 other topic(s) (" + prefix + "-events)";
   auto first = RunIocstream({"run", "--config", config, "--exit-when-caught-up"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -431,7 +433,7 @@ TEST(KafkaPipelineTest, RunOnAnotherEventsTopicThanTheStatesIsWarnedAbout) {
   const std::string renamed_config = dir / "renamed.yaml";
   std::ofstream(renamed_config) << renamed;
   CreateTopic(prefix + "-new-events", 6);
-  Produce(prefix + "-new-events", one_receipt("D-NEW"));
+  Produce(prefix + "-new-events", {ReceiptRecord("D-NEW")});
   auto other = RunIocstream({"run", "--config", renamed_config, "--exit-when-caught-up"});
   ASSERT_EQ(other.exit_code, 0) << other.err;
   EXPECT_NE(other.err.find(said), std::string::npos) << other.err;
@@ -455,14 +457,7 @@ TEST(KafkaPipelineTest, OffsetsBeforeAPartitionsFirstRecordAreCountedAsGaps) {
   EXPECT_EQ(error, nullptr) << rd_kafka_error_string(error);
   if (error != nullptr) rd_kafka_error_destroy(error);
   rd_kafka_destroy(aborted);
-  DossierEvent e;
-  e.event_id = "D-1/r";
-  e.dossier_id = "D-1";
-  e.type = EventType::kReceived;
-  e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
-  e.due_at = e.occurred_at + std::chrono::hours(24);
-  e.agency_code = "SO-1";
-  Produce(topic, {{e.dossier_id, EncodeEvent(e)}});
+  Produce(topic, {ReceiptRecord("D-1")});
   auto run = RunIocstream(
       {"run", "--config", config, "--summary-when-caught-up", "--exit-when-caught-up"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
