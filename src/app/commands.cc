@@ -1058,10 +1058,12 @@ int RunReplay(const ReplayOptions& options) {
     // UTF-16 (Windows PowerShell's `>` writes it): every line would be dead-lettered as
     // malformed JSON and the replay exit 0 (a QA trial). Refused by its byte-order mark.
     if (!options.mapping_path && !ec && fs::is_regular_file(st)) {
-      char head[2] = {};
+      // The file's head, read once for both checks (bounded: a file of one endless line).
+      std::string head(size_t{64} << 10, '\0');
       std::ifstream in(file, std::ios::binary);
-      if (in.read(head, 2) &&
-          ((head[0] == '\xFF' && head[1] == '\xFE') || (head[0] == '\xFE' && head[1] == '\xFF'))) {
+      in.read(head.data(), static_cast<std::streamsize>(head.size()));
+      head.resize(static_cast<size_t>(in.gcount()));
+      if (head.starts_with("\xFF\xFE") || head.starts_with("\xFE\xFF")) {
         return Fail(InvalidArgument(
             file +
             ": UTF-16 text (its byte-order mark): events are UTF-8 NDJSON; convert it "
@@ -1070,17 +1072,14 @@ int RunReplay(const ReplayOptions& options) {
       }
       // A CSV export named .csv, replayed without --mapping, had every row dead-lettered as
       // malformed JSON and the replay exit 0 with a warning (a helper's nit): refused when its
-      // first line is not a JSON object (an NDJSON file named .csv is read as NDJSON).
+      // first line that is not blank is not a JSON object (an NDJSON file named .csv is read
+      // as NDJSON).
       if (const std::string ext = fs::path(file).extension().string();
           ext == ".csv" || ext == ".CSV") {
-        std::ifstream csv(file, std::ios::binary);
-        std::string first;  // its first line that is not blank
-        std::string_view line;
-        for (int n = 0; line.empty() && n < 16 && std::getline(csv, first); ++n) {
-          line = first;
-          if (n == 0 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
-          line = TrimBlanks(line);
-        }
+        std::string_view text = head;
+        if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+        text.remove_prefix(std::min(text.find_first_not_of(" \t\r\n"), text.size()));
+        const std::string_view line = TrimBlanks(text.substr(0, text.find('\n')));
         if (!line.empty() && line.front() != '{') {
           constexpr size_t kShown = 60;
           const std::string shown(line.substr(0, kShown));
