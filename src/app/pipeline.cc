@@ -451,6 +451,7 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost, 
   // Another instance may change these dossiers before they come back: drop the whole cache
   // (rebalances are rare; it refills from the store).
   entries_.clear();
+  finished_.clear();
   cache_bytes_ = 0;
   dirty_.clear();  // empty unless the Pipeline is fatal (then it never commits again)
   dirty_bytes_ = 0;
@@ -1664,6 +1665,10 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     }
     e->dirty = false;
     e->written = commit_count_ + 1;
+    if (options_.cache_bytes > 0 && !e->open && e->current && !e->in_finished_queue) {
+      e->in_finished_queue = true;
+      finished_.push_back({e, e->written});
+    }
   }
   // A stray timer is deleted unless a state keeps it again by now (then put by its entry's
   // difference, or in the store already): a key is written once per batch, whose writes are
@@ -1779,12 +1784,15 @@ void Pipeline::Evict() {
   if (cache_bytes_ <= options_.cache_bytes) return;
   if (options_.cache_bytes == 0 && dirty_.empty() && durable_commits_ == commit_count_) {
     entries_.clear();
+    finished_.clear();
     cache_bytes_ = 0;
     return;
   }
   // Down to 90% of the bound, so evictions come in rounds: finished dossiers first (they
   // rarely see another event), then the least recently used.
   const size_t target = options_.cache_bytes / 10 * 9;
+  EvictFinished(target);
+  if (cache_bytes_ <= target) return;
   // Skipped while no write became durable since a scan that found too little, unless the
   // cache grew by a tenth of its bound since (entries read and left clean: duplicates,
   // dead-lettered events), which a scan must evict.
@@ -1815,7 +1823,8 @@ void Pipeline::Evict() {
     const Entry& entry = *it->second;
     // Never a state newer in a write in flight than in the store: a later read would get
     // the older one.
-    if (entry.dirty || entry.written > durable_commits_) continue;
+    // Nor one the finished queue holds (it is in flight or dirty once the queue is through).
+    if (entry.dirty || entry.written > durable_commits_ || entry.in_finished_queue) continue;
     candidates.push_back({entry.open, entry.last_used, it});
   }
   auto order = [](const Candidate& a, const Candidate& b) {
@@ -1849,6 +1858,48 @@ void Pipeline::Evict() {
   if (cache_bytes_ > target) {
     evict_exhausted_at_ = durable_commits_;
     evict_exhausted_bytes_ = cache_bytes_;
+  }
+}
+
+void Pipeline::EvictFinished(size_t target) {
+  // Freeing an entry reads the whole of it, and finding its slot reads its id: asked for a
+  // few ahead (the entries were listed at their commits, long out of the caches).
+  constexpr size_t kAhead = 8;
+  auto prefetch_entry = [&](size_t k) {
+    if (k >= finished_.size()) return;
+    const Entry* e = finished_[k].entry;
+    prefetch::Bytes(e, sizeof(Entry));
+  };
+  auto prefetch_id = [&](size_t k) {
+    if (k >= finished_.size()) return;
+    const Entry* e = finished_[k].entry;
+    if (e->current) prefetch::Text(e->current->dossier_id);
+  };
+  for (size_t k = 0; k < 2 * kAhead; ++k) prefetch_entry(k);
+  for (size_t k = 0; k < kAhead; ++k) prefetch_id(k);
+  while (cache_bytes_ > target && !finished_.empty()) {
+    const FinishedEntry front = finished_.front();
+    if (front.written > durable_commits_) break;  // the rest are later writes
+    finished_.pop_front();
+    prefetch_entry(2 * kAhead - 1);
+    prefetch_id(kAhead - 1);
+    Entry* e = front.entry;
+    if (e->dirty || e->open || !e->current) {  // changed since: listed again if it finishes
+      e->in_finished_queue = false;
+      continue;
+    }
+    if (e->written > durable_commits_) {  // written again since, and that write is in flight
+      finished_.push_back({e, e->written});
+      continue;
+    }
+    auto it = entries_.find(std::string_view(e->current->dossier_id));
+    assert(it != entries_.end() && it->second.get() == e);
+    if (it == entries_.end() || it->second.get() != e) {  // never (a bug): left to the scan
+      e->in_finished_queue = false;
+      continue;
+    }
+    cache_bytes_ -= e->bytes;
+    entries_.erase(it);
   }
 }
 

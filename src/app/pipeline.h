@@ -21,6 +21,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <cassert>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -536,8 +537,9 @@ class Pipeline {
     // Who encodes `current` for the write in flight (EncodeState): the writer thread, unless
     // the pipeline changes the state first (SettleEncode). Idle outside a write in flight.
     mutable std::atomic<uint8_t> encode{0};
-    uint64_t last_used = 0;      // commit count when read from the store or last applied to
-                                 // (eviction order)
+    bool in_finished_queue = false;  // listed in finished_ (Evict's first candidates)
+    uint64_t last_used = 0;          // commit count when read from the store or last applied to
+                                     // (eviction order)
     uint64_t written = 0;        // the commit that last wrote it (commit_count_ after it); 0: none
     uint32_t bytes = 0;          // estimated size counted in cache_bytes_
     uint32_t dirty_index = 0;    // its place in dirty_ while `dirty`
@@ -813,6 +815,21 @@ class Pipeline {
   // at each batch's end was a fifth of the pipeline thread.
   std::optional<uint64_t> evict_exhausted_at_;
   size_t evict_exhausted_bytes_ = 0;
+  // Finished dossiers (a state, not open) in the order their writes were built, each with the
+  // commit that wrote it (durable once durable_commits_ reaches it): Evict's first candidates,
+  // taken from the front without a scan of the cache. A scan read every entry's first line to
+  // evict a tenth of them, finished ones almost all: 6% of a 1M-dossier replay's pipeline thread
+  // (perf). An entry changed or reopened since it was listed leaves the queue when Evict meets
+  // it (a later commit lists it again if it is finished then); the scan never evicts a listed
+  // entry, whose pointer the queue holds. Bounded by the cache's entries (16 bytes each).
+  struct FinishedEntry {
+    Entry* entry;
+    uint64_t written;
+  };
+  std::deque<FinishedEntry> finished_;
+  // Evicts listed finished entries whose writes are durable, in the queue's order, until the
+  // cache is down to `target` bytes or the queue's front is not durable yet.
+  void EvictFinished(size_t target);
   // The writer of async commits (nullptr without async_commit), and what the write in flight
   // makes durable.
   std::unique_ptr<CommitWriter> writer_;

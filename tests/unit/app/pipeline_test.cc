@@ -2193,6 +2193,101 @@ TEST_F(PipelineTest, EvictionDropsFinishedDossiersBeforeOpenOnes) {
   EXPECT_LE(finished_cached, kEach - 9);
 }
 
+// Finished dossiers are evicted from a queue of their commits, not a scan: one that got
+// another event since it was listed (dirty when the cache next goes over its bound) stays
+// cached, leaves the queue, and is listed and evicted again once that change is written; one
+// reopened is evicted only as an open one. The store holds the same states and timers as a
+// pipeline without a cache bound.
+TEST_F(PipelineTest, AFinishedDossierChangedAfterItsCommitIsEvictedOnceTheChangeIsWritten) {
+  std::vector<std::string> payloads;
+  std::vector<std::string> keys;
+  auto event = [&](const std::string& id, EventType type, int hour) {
+    DossierEvent e;
+    e.dossier_id = id;
+    e.event_id = id + "/" + std::string(ToString(type));
+    e.type = type;
+    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z") + std::chrono::hours(hour);
+    e.due_at = *ParseRfc3339("2026-03-20T01:00:00Z");
+    e.agency_code = "SO-1";
+    payloads.push_back(EncodeEvent(e));
+    keys.push_back(id);
+  };
+  constexpr int kEach = 10;
+  // Batch 1: F0..F19 received and completed (finished); flushed, so listed and durable.
+  for (int i = 0; i < 2 * kEach; ++i) event("F" + std::to_string(i), EventType::kReceived, 0);
+  for (int i = 0; i < 2 * kEach; ++i) event("F" + std::to_string(i), EventType::kCompleted, 1);
+  const size_t first = payloads.size();
+  // Batch 2: F0..F9 get their results returned (changed since listed), and new open
+  // dossiers push the cache over its bound: F10..F19 go, F0..F9 (dirty) stay.
+  for (int i = 0; i < kEach; ++i) event("F" + std::to_string(i), EventType::kResultReturned, 2);
+  for (int i = 0; i < 2 * kEach; ++i) event("N" + std::to_string(i), EventType::kReceived, 2);
+  const size_t second = payloads.size();
+  // Batch 3, after a flush: more new dossiers, and F0..F9 go too.
+  for (int i = 0; i < kEach; ++i) event("M" + std::to_string(i), EventType::kReceived, 3);
+  std::vector<SourceRecord> records;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    records.push_back(SourceRecord{"events", PartitionId(0), Offset(static_cast<int64_t>(i)),
+                                   Instant{}, keys[i], payloads[i]});
+  }
+  const rules::RulesContext rules{calendar_.get(), nullptr, {}};
+  const std::span all(records);
+  PipelineOptions options;
+  options.clock = TimerClock::kWatermark;
+  options.commit_interval = std::chrono::hours(1);  // commits at the flushes only
+  options.commit_max_records = 1000000;
+  // Unbounded, for an entry's estimated size and the reference results.
+  size_t entry_bytes = 0;
+  std::unique_ptr<state::StateStore> reference_store = OpenOtherStore("unbounded");
+  ASSERT_NE(reference_store, nullptr);
+  PipelineProbe reference_probe;
+  aggregate::AggregateTable reference_aggregates;
+  {
+    PipelineOptions unbounded = options;
+    unbounded.cache_bytes = size_t{1} << 30;
+    Pipeline pipeline(*reference_store, reference_aggregates, rules, unbounded, reference_probe);
+    ASSERT_TRUE(pipeline.ProcessBatch(all.subspan(0, first), Instant{}).ok());
+    entry_bytes = pipeline.CachedBytes() / pipeline.CachedDossiers();
+    ASSERT_TRUE(pipeline.ProcessBatch(all.subspan(first), Instant{}).ok());
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  PipelineProbe probe;
+  aggregate::AggregateTable aggregates;
+  options.cache_bytes = 32 * entry_bytes;  // evicts down to about 28
+  Pipeline pipeline(*store_, aggregates, rules, options, probe);
+  ASSERT_TRUE(pipeline.ProcessBatch(all.subspan(0, first), Instant{}).ok());
+  ASSERT_TRUE(pipeline.Flush().ok());
+  ASSERT_EQ(pipeline.CachedDossiers(), size_t{2 * kEach});
+  ASSERT_TRUE(pipeline.ProcessBatch(all.subspan(first, second - first), Instant{}).ok());
+  for (int i = 0; i < kEach; ++i) {
+    EXPECT_TRUE(pipeline.IsCached("F" + std::to_string(i))) << "changed, dirty: F" << i;
+    EXPECT_FALSE(pipeline.IsCached("F" + std::to_string(kEach + i))) << "F" << kEach + i;
+    EXPECT_TRUE(pipeline.IsCached("N" + std::to_string(i))) << "open: N" << i;
+  }
+  ASSERT_TRUE(pipeline.Flush().ok());
+  ASSERT_TRUE(pipeline.ProcessBatch(all.subspan(second), Instant{}).ok());
+  for (int i = 0; i < kEach; ++i) {
+    EXPECT_FALSE(pipeline.IsCached("F" + std::to_string(i))) << "written since: F" << i;
+    EXPECT_TRUE(pipeline.IsCached("M" + std::to_string(i))) << "new: M" << i;
+  }
+  EXPECT_LE(pipeline.CachedBytes(), options.cache_bytes + kEach * entry_bytes);
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_EQ(probe.applied.load(), records.size());
+  EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot()),
+            aggregate::AggregateTable::FoldPartitions(reference_aggregates.Snapshot()));
+  for (const std::string& id : keys) {
+    auto a = reference_store->GetDossier(id);
+    auto b = store_->GetDossier(id);
+    ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
+    EXPECT_EQ((*a)->status, (*b)->status) << id;
+    EXPECT_EQ((*a)->outcome, (*b)->outcome) << id;
+  }
+  auto timers_a = reference_store->DueTimers(PartitionId(0), Instant::max(), 100000);
+  auto timers_b = store_->DueTimers(PartitionId(0), Instant::max(), 100000);
+  ASSERT_TRUE(timers_a.has_value() && timers_b.has_value());
+  EXPECT_EQ(*timers_a, *timers_b);
+  reference_store.reset();
+}
+
 // Every event's dossier read is counted once: a hit in the dossier cache, a miss (read from
 // the store), or a new dossier (in neither).
 TEST_F(PipelineTest, DossierReadsAreCountedAsHitsMissesAndNewDossiers) {
