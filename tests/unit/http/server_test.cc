@@ -195,6 +195,54 @@ TEST_F(HttpServerTest, BodyOverLimitIs413AndCloses) {
   EXPECT_TRUE(client.PeerClosed());
 }
 
+// "Expect: 100-continue" gets an interim 100 before the body is sent (curl waited a second
+// for it before sending any body over 1 KB); a body over the limit is refused at once
+// (413, no 100), and an expectation other than 100-continue is 417.
+TEST_F(HttpServerTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  {
+    TestClient client(server_.port());
+    const std::string body(5000, 'y');
+    ASSERT_TRUE(
+        client.Send("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                    "Content-Length: 5000\r\n\r\n"));
+    const auto interim = client.Read();
+    ASSERT_TRUE(interim.has_value());
+    EXPECT_EQ(interim->status, 100);
+    ASSERT_TRUE(client.Send(body));
+    const auto response = client.Read();
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 201);
+    EXPECT_EQ(response->body, body);
+    // The connection goes on serving (keep-alive).
+    const auto next = client.Request("GET", "/count");
+    ASSERT_TRUE(next.has_value());
+    EXPECT_EQ(next->status, 200);
+  }
+  {
+    TestClient client(server_.port());
+    ASSERT_TRUE(
+        client.Send("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n"
+                    "Content-Length: 2097152\r\n\r\n"));
+    const auto response = client.Read();
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 413);
+    EXPECT_TRUE(client.PeerClosed());
+  }
+  {
+    TestClient client(server_.port());
+    const auto response = client.Request("POST", "/echo", "z", "Expect: something-else\r\n");
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 417);
+    EXPECT_NE(response->body.find("something-else"), std::string::npos) << response->body;
+  }
+  {  // Without a body there is nothing to wait for: answered at once.
+    TestClient client(server_.port());
+    const auto response = client.Request("GET", "/count", "", "Expect: 100-continue\r\n");
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 200);
+  }
+}
+
 // A 200 KB URL was answered 431 (Request Header Fields Too Large), which sends the client
 // looking at its headers: Beast has one limit for the line and the fields. 16 KiB requests
 // here: past the limit, and small enough for the socket buffers (the server answers and
