@@ -623,14 +623,18 @@ int RunLive(const RunOptions& options) {
     readiness.Assigned();
     if (!assign_error) record_assignment({});
     // A partition read from its start: its first record is expected at the log's start, so
-    // that offsets before it (transaction markers at the log's start) count as gaps.
+    // that offsets before it (transaction markers at the log's start) count as gaps. Asked
+    // for all such partitions at once (5 s at most in all, in the rebalance callback).
+    std::vector<TopicPartition> from_start;
     for (const TopicPartition& tp : tps) {
-      if (consumer_ptr == nullptr || tp.topic != config.kafka.events_topic ||
-          pipeline.StoredOffset(tp)) {
-        continue;
+      if (consumer_ptr != nullptr && tp.topic == config.kafka.events_topic &&
+          !pipeline.StoredOffset(tp)) {
+        from_start.push_back(tp);
       }
-      if (auto start = consumer_ptr->LogStartOffset(tp, Millis(5000))) {
-        pipeline.ExpectFirstOffset(tp, *start);
+    }
+    if (!from_start.empty()) {
+      for (const auto& [tp, start] : consumer_ptr->LogStartOffsets(from_start, Millis(5000))) {
+        pipeline.ExpectFirstOffset(tp, start);
       }
     }
   };

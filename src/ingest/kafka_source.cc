@@ -147,17 +147,30 @@ class KafkaSource::Impl {
     return {assigned_.begin(), assigned_.end()};
   }
 
-  std::optional<Offset> LogStartOffset(const TopicPartition& tp, Millis timeout) const {
-    if (rk_ == nullptr) return std::nullopt;
-    int64_t low = -1;
-    int64_t high = -1;
-    if (rd_kafka_query_watermark_offsets(rk_, tp.topic.c_str(), tp.partition.value(), &low, &high,
-                                         static_cast<int>(timeout.count())) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR ||
-        low < 0) {
-      return std::nullopt;
+  std::map<TopicPartition, Offset> LogStartOffsets(std::span<const TopicPartition> partitions,
+                                                   Millis timeout) const {
+    std::map<TopicPartition, Offset> out;
+    if (rk_ == nullptr || partitions.empty()) return out;
+    // offsets_for_times with the timestamp RD_KAFKA_OFFSET_BEGINNING (-2): the ListOffsets
+    // request's "earliest", the one rd_kafka_query_watermark_offsets sends for the low
+    // watermark, for every partition at once (that one asks for one partition per call).
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+    for (const TopicPartition& tp : partitions) {
+      rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition.value())->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
     }
-    return Offset(low);
+    if (rd_kafka_offsets_for_times(rk_, list, static_cast<int>(timeout.count())) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int i = 0; i < list->cnt; ++i) {
+        const rd_kafka_topic_partition_t& p = list->elems[i];
+        if (p.err == RD_KAFKA_RESP_ERR_NO_ERROR && p.offset >= 0) {
+          out.emplace(TopicPartition{p.topic, PartitionId(p.partition)}, Offset(p.offset));
+        }
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return out;
   }
 
   std::vector<PartitionLag> Lag() const {
@@ -596,8 +609,9 @@ std::vector<PartitionLag> KafkaSource::Lag() const { return impl_->Lag(); }
 std::optional<int> KafkaSource::BrokersUp() const { return impl_->BrokersUp(); }
 int KafkaSource::CheckBrokersNow(Millis timeout) { return impl_->CheckBrokersNow(timeout); }
 
-std::optional<Offset> KafkaSource::LogStartOffset(const TopicPartition& tp, Millis timeout) const {
-  return impl_->LogStartOffset(tp, timeout);
+std::map<TopicPartition, Offset> KafkaSource::LogStartOffsets(
+    std::span<const TopicPartition> partitions, Millis timeout) const {
+  return impl_->LogStartOffsets(partitions, timeout);
 }
 int KafkaSource::SubscribedPartitionCount() { return impl_->SubscribedPartitionCount(); }
 int KafkaSource::CurrentPartitionCount(Millis timeout) {

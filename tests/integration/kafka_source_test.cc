@@ -325,6 +325,63 @@ TEST(KafkaSourceTest, TransactionMarkersAndAbortedRecordsAreNoLag) {
 }
 
 // The test cluster has one broker: the check counts it, with no Poll ever called.
+// Kafka's DeleteRecords: `topic`[partition]'s log starts at `before` afterwards. Whether the
+// broker did it.
+bool DeleteRecordsBefore(const std::string& topic, int32_t partition, int64_t before) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", Bootstrap().c_str(), errstr, sizeof errstr) !=
+      RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    return false;
+  }
+  rd_kafka_t* admin = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (admin == nullptr) return false;
+  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(offsets, topic.c_str(), partition)->offset = before;
+  rd_kafka_DeleteRecords_t* del = rd_kafka_DeleteRecords_new(offsets);
+  rd_kafka_topic_partition_list_destroy(offsets);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(admin);
+  rd_kafka_DeleteRecords(admin, &del, 1, nullptr, queue);
+  rd_kafka_DeleteRecords_destroy(del);
+  bool done = false;
+  if (rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 30000)) {
+    const rd_kafka_DeleteRecords_result_t* result = rd_kafka_event_DeleteRecords_result(event);
+    if (result != nullptr && rd_kafka_event_error(event) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const rd_kafka_topic_partition_list_t* out = rd_kafka_DeleteRecords_result_offsets(result);
+      done = out != nullptr && out->cnt == 1 && out->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    }
+    rd_kafka_event_destroy(event);
+  }
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_destroy(admin);
+  return done;
+}
+
+// The log starts of several partitions, asked at once (run asks them for the partitions it
+// reads from their starts, in the rebalance callback): each partition's low watermark, past
+// deleted records where they were deleted; a partition the topic does not have is left out.
+TEST(KafkaSourceTest, LogStartOffsetsAreEachPartitionsLowWatermarkAskedAtOnce) {
+  const std::string topic = UniqueName("log-starts");
+  CreateTopic(topic, 3);
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (int i = 0; i < 60; ++i) kv.emplace_back("K-" + std::to_string(i), "v");
+  Produce(topic, kv);
+  ASSERT_TRUE(DeleteRecordsBefore(topic, 1, 2));
+  AppliedLog log;
+  auto source = OpenSource(topic, UniqueName("log-starts-group"), log);
+  ASSERT_NE(source, nullptr);
+  const std::vector<TopicPartition> asked = {{topic, PartitionId(0)},
+                                             {topic, PartitionId(1)},
+                                             {topic, PartitionId(2)},
+                                             {topic, PartitionId(7)}};
+  const std::map<TopicPartition, Offset> starts = source->LogStartOffsets(asked, Millis(10000));
+  const std::map<TopicPartition, Offset> expected = {
+      {asked[0], Offset(0)}, {asked[1], Offset(2)}, {asked[2], Offset(0)}};
+  EXPECT_EQ(starts, expected);
+  source->Close();
+}
+
 TEST(KafkaSourceTest, BrokersUpCountsTheClusterBrokersWithoutPolling) {
   auto options = BrokerCheckOptions(Bootstrap());
   CreateTopic(options.topics[0], 1);

@@ -174,11 +174,13 @@ class KafkaSource {
   // round trip). Records in the read-ahead buffer count as not consumed yet.
   [[nodiscard]] std::vector<PartitionLag> Lag() const;
 
-  // The first offset the log of `tp` still holds (its low watermark: what a consumer with no
-  // committed position starts from), asked of the partition's leader; nullopt if it did not
-  // answer within `timeout`. Blocks up to `timeout`. Any thread.
-  [[nodiscard]] std::optional<Offset> LogStartOffset(const TopicPartition& tp,
-                                                     Millis timeout) const;
+  // The first offset the log of each of `partitions` still holds (its low watermark: what a
+  // consumer with no committed position starts from), asked of their leaders in one request
+  // per leader (ListOffsets, earliest), not one round trip per partition. A partition whose
+  // leader did not answer within `timeout` (or answered an error) is missing from the map.
+  // Blocks up to `timeout` in all. Any thread.
+  [[nodiscard]] std::map<TopicPartition, Offset> LogStartOffsets(
+      std::span<const TopicPartition> partitions, Millis timeout) const;
 
   // The brokers the cluster's metadata listed at the latest broker check (its live brokers),
   // or 0 if it did not answer within min(broker_check_interval, 4 s). Checked on a thread of
