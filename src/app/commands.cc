@@ -1452,6 +1452,26 @@ Status CheckStateDirectory(const std::string& dir) {
   return {};
 }
 
+// The partitions a `run` state directory's instance had at its last rebalance, which `serve`
+// and `export` show: the store keeps the dossiers of partitions handed to other instances
+// since, as they were then (stale: their owners show them now). nullopt where no `run`
+// recorded one (a replay's store holds every partition as its own). Logged with `what` it
+// does with them ("showing", "exporting").
+Result<std::optional<std::set<PartitionId>>> OwnPartitions(const state::StateStore& store,
+                                                           std::string_view what) {
+  auto assignment = store.GetAssignment();
+  if (!assignment || !*assignment) return assignment;
+  std::string partitions;
+  for (const PartitionId p : **assignment) {
+    partitions += (partitions.empty() ? "" : ", ") + std::to_string(p.value());
+  }
+  spdlog::info(
+      "state of a consumer group's member: {} the partitions it had at its last rebalance "
+      "({}); the dossiers of others it held before are left out (their owners show them)",
+      what, partitions.empty() ? "none" : partitions);
+  return assignment;
+}
+
 }  // namespace
 
 int RunServe(const ServeOptions& options) {
@@ -1467,9 +1487,7 @@ int RunServe(const ServeOptions& options) {
   auto rt = Open(options.common);
   if (!rt) return Fail(rt.error());
   Runtime& runtime = **rt;
-  // A `run` directory shows the partitions its instance had at its last rebalance: the store
-  // keeps the dossiers of partitions handed to other instances since, as they were then.
-  auto assignment = runtime.store->GetAssignment();
+  auto assignment = OwnPartitions(*runtime.store, "showing");
   if (!assignment) return Fail(assignment.error());
   aggregate::AggregateTable aggregates;
   auto rows = runtime.store->LoadAggregates();
@@ -1477,15 +1495,6 @@ int RunServe(const ServeOptions& options) {
   if (*assignment) {
     std::erase_if(*rows,
                   [&](const auto& row) { return !(*assignment)->contains(row.first.partition); });
-    std::string partitions;
-    for (const PartitionId p : **assignment) {
-      partitions += (partitions.empty() ? "" : ", ") + std::to_string(p.value());
-    }
-    spdlog::info(
-        "state of a consumer group's member: showing the partitions it had at its last "
-        "rebalance ({}); the dossiers of others it held before are left out (their owners "
-        "show them)",
-        partitions.empty() ? "none" : partitions);
   }
   aggregates.Load(aggregate::AggregateTable::Rows(rows->begin(), rows->end()));
   // The counters of events are this process's (none); the gauges of dossiers, the store's.
@@ -1564,6 +1573,13 @@ int RunExport(const ExportOptions& options) {
   auto rt = Open(common);
   if (!rt) return Fail(rt.error());
   Runtime& runtime = **rt;
+  // As `serve` shows them (the export of a stopped member's directory counted the partitions
+  // handed to other instances beside its own).
+  auto assignment = OwnPartitions(*runtime.store, "exporting");
+  if (!assignment) return Fail(assignment.error());
+  auto own = [&](PartitionId partition) {
+    return !*assignment || (*assignment)->contains(partition);
+  };
   // "Now" is what the timers go by (timers.clock): with the watermark clock, each dossier's
   // partition's watermark, as the HTTP API judges it. The wall clock judged the late-data hold
   // of a dossier whose breach the watermark had already fired: held_until beside breach true
@@ -1628,6 +1644,7 @@ int RunExport(const ExportOptions& options) {
     }
     const rules::BusinessCalendar& calendar = runtime.calendar();
     Status s = runtime.store->ForEachDossier([&](const DossierState& d) {
+      if (!own(d.partition)) return true;
       if (csv) {
         const auto end = d.completed_at ? d.completed_at : d.returned_at;
         const auto skipped = DaysOffSkippedOf(d, calendar);
@@ -1653,6 +1670,7 @@ int RunExport(const ExportOptions& options) {
   } else {
     auto rows = runtime.store->LoadAggregates();
     if (!rows) return Fail(rows.error());
+    std::erase_if(*rows, [&](const auto& row) { return !own(row.first.partition); });
     aggregate::AggregateTable::Rows table(rows->begin(), rows->end());
     const auto folded = aggregate::AggregateTable::FoldPartitions(table);
     if (csv) {

@@ -850,8 +850,9 @@ TEST(ReplayInputTest, ServeAnswersTheApiOnAReplayedState) {
 
 // `serve` on the state of a consumer group's member showed every partition the store held,
 // those handed to other instances since included, as current (a helper's finding): a store
-// with an assignment (`run` records it at each rebalance) shows only those partitions.
-TEST(ReplayInputTest, ServeShowsOnlyThePartitionsOfTheLastAssignment) {
+// with an assignment (`run` records it at each rebalance) shows only those partitions, and
+// `export` writes only those.
+TEST(ReplayInputTest, ServeAndExportShowOnlyThePartitionsOfTheLastAssignment) {
   TempDir dir;
   const std::string config = WriteConfig(dir, UniqueName("replay-serve-assigned"));
   const std::string events = dir / "events.ndjson";
@@ -905,6 +906,26 @@ TEST(ReplayInputTest, ServeShowsOnlyThePartitionsOfTheLastAssignment) {
   EXPECT_NE(serve.Stderr().find("showing the partitions it had at its last rebalance"),
             std::string::npos)
       << serve.Stderr();
+
+  const CommandResult dossiers = RunIocstream(
+      {"export", "--config", config, "--state-dir", dir / "state", "dossiers", "--format", "csv"});
+  ASSERT_EQ(dossiers.exit_code, 0) << dossiers.err;
+  EXPECT_EQ(std::count(dossiers.out.begin(), dossiers.out.end(), '\n'), kept + 1)
+      << dossiers.out;  // the header and the assigned partitions' dossiers
+  EXPECT_NE(dossiers.out.find("\nP0,"), std::string::npos) << dossiers.out;
+  EXPECT_NE(dossiers.err.find("exporting the partitions it had at its last rebalance"),
+            std::string::npos)
+      << dossiers.err;
+  const CommandResult aggregates =
+      RunIocstream({"export", "--config", config, "--state-dir", dir / "state", "aggregates",
+                    "--format", "ndjson"});
+  ASSERT_EQ(aggregates.exit_code, 0) << aggregates.err;
+  int received = 0;
+  std::istringstream lines(aggregates.out);
+  for (std::string line; std::getline(lines, line);) {
+    received += nlohmann::json::parse(line)["received"].get<int>();
+  }
+  EXPECT_EQ(received, kept) << aggregates.out;
 }
 
 // A first line consumed before its line end was written (complete JSON, no line feed), then
