@@ -1156,6 +1156,27 @@ int RunReplay(const ReplayOptions& options) {
   // After the refusals: a replay refused is not told that it "goes on from" the state (a
   // helper's nit).
   WarnAboutOtherSources(store, config.state.dir, /*reads_files=*/true);
+  // The partitions a `run` recorded as its instance's: a replay applies events to every
+  // partition, so `serve` and `export` must show them all again (they left out the replayed
+  // dossiers of the other partitions, which the replay's own table counted: a helper's
+  // finding). Forgotten before the first event; a `run` records its own at its next rebalance.
+  if (auto assignment = store.GetAssignment(); !assignment) {
+    return Fail(assignment.error());
+  } else if (*assignment) {
+    std::string partitions;
+    for (const PartitionId p : **assignment) {
+      partitions += (partitions.empty() ? "" : ", ") + std::to_string(p.value());
+    }
+    spdlog::warn(
+        "{}: `run` recorded partitions {} as its instance's (other instances of its consumer "
+        "group had the rest); this replay applies events to every partition, so `serve` and "
+        "`export` show every partition of this store from now on, the older copies of the "
+        "others included",
+        config.state.dir, partitions.empty() ? "none" : partitions);
+    state::StateBatch batch = store.NewBatch();
+    batch.DeleteAssignment();
+    if (Status s = store.Commit(std::move(batch)); !s) return Fail(s.error());
+  }
   auto relay = FileOutboxRelay::Open(
       store, (fs::path(config.state.dir) / kReplayAlertsFile).string(),
       (fs::path(config.state.dir) / kReplayDeadLettersFile).string(), session.relay_probe);

@@ -482,6 +482,11 @@ void StateBatch::PutAssignment(const std::set<PartitionId>& partitions) {
   rep_->Record(rep_->batch.Put(rep_->families[kMeta], ToSlice(keys::kAssignmentKey), value));
 }
 
+void StateBatch::DeleteAssignment() {
+  assert(rep_);
+  rep_->Record(rep_->batch.Delete(rep_->families[kMeta], ToSlice(keys::kAssignmentKey)));
+}
+
 void StateBatch::PutStatePartitions(int32_t partitions) {
   assert(rep_);
   rep_->Record(rep_->batch.Put(rep_->families[kMeta], ToSlice(keys::kStatePartitionsKey),

@@ -926,6 +926,21 @@ TEST(ReplayInputTest, ServeAndExportShowOnlyThePartitionsOfTheLastAssignment) {
     received += nlohmann::json::parse(line)["received"].get<int>();
   }
   EXPECT_EQ(received, kept) << aggregates.out;
+
+  // A replay into it applies events to every partition: the recorded assignment is forgotten
+  // (said), and `export` writes every partition again, the replayed dossiers included (they
+  // were left out of the other partitions: a helper's finding).
+  const std::string more = dir / "more.ndjson";
+  std::ofstream(more) << Received("Q0") << Received("Q1") << Received("Q2") << Received("Q3");
+  const CommandResult again = RunIocstream({"replay", "--config", config, more});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("show every partition of this store from now on"), std::string::npos)
+      << again.err;
+  const CommandResult all = RunIocstream(
+      {"export", "--config", config, "--state-dir", dir / "state", "dossiers", "--format", "csv"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(std::count(all.out.begin(), all.out.end(), '\n'), 12 + 4 + 1) << all.out;
+  EXPECT_EQ(all.err.find("at its last rebalance"), std::string::npos) << all.err;
 }
 
 // A first line consumed before its line end was written (complete JSON, no line feed), then

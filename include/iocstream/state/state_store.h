@@ -292,6 +292,8 @@ class StateBatch {
   // (`run`), as of its last rebalance (GetAssignment). The store keeps the dossiers of
   // partitions handed to other instances since, as they were then.
   void PutAssignment(const std::set<PartitionId>& partitions);
+  // Forgets the assignment (`replay`: the store then holds every partition as its own again).
+  void DeleteAssignment();
 
   // Queues an alert for the sink. The store assigns its sequence number at Commit:
   // consecutive, increasing across commits and restarts.

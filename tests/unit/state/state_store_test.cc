@@ -971,6 +971,13 @@ TEST_F(StateStoreTest, AssignmentRoundTrips) {
     ASSERT_TRUE(read.has_value() && read->has_value());
     EXPECT_EQ(**read, set);
   }
+  // Deleted (a replay into the directory): none again, not an empty set.
+  StateBatch batch = (*store)->NewBatch();
+  batch.DeleteAssignment();
+  ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
+  auto deleted = (*store)->GetAssignment();
+  ASSERT_TRUE(deleted.has_value());
+  EXPECT_FALSE(deleted->has_value());
 }
 
 TEST_F(StateStoreTest, CallsAfterCloseFail) {
