@@ -17,6 +17,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/range/iterator_range.hpp>
 #include <cassert>
 #include <chrono>
 #include <exception>
@@ -156,16 +157,38 @@ class Session : public std::enable_shared_from_this<Session> {
   // The header is read (a body over the limit is refused here, by its Content-Length). A
   // client that sends "Expect: 100-continue" waits for an interim 100 before it sends the body
   // (RFC 9110 10.1.1; curl waits a second for it, for any body over 1 KB: a helper's finding):
-  // it gets one, then the body is read. Any other expectation is 417, as the RFC allows.
+  // it gets one, then the body is read. Any other expectation is 417, as the RFC allows. The
+  // field is a list, over all its lines; an HTTP/1.0 client's is ignored (it cannot read a 100,
+  // and the RFC has servers ignore its 100-continue).
   void OnHeader(beast::error_code ec, std::size_t bytes) {
     if (ec) return OnRead(ec, bytes);
     const auto& header = parser_->get();
-    if (const std::string_view expect = header[bhttp::field::expect]; !expect.empty()) {
-      if (!beast::iequals(expect, "100-continue")) {
-        return WriteError(
-            417, "unsupported Expect: '" + std::string(expect) + "' (only 100-continue is)");
+    if (header.version() >= 11) {
+      bool expects_continue = false;
+      std::string other;  // the first expectation other than 100-continue
+      for (const auto& line :
+           boost::make_iterator_range(header.equal_range(bhttp::field::expect))) {
+        std::string_view rest = line.value();
+        while (true) {
+          const size_t comma = rest.find(',');
+          std::string_view member = rest.substr(0, comma);
+          const size_t first = member.find_first_not_of(" \t");
+          member = first == std::string_view::npos
+                       ? std::string_view()
+                       : member.substr(first, member.find_last_not_of(" \t") + 1 - first);
+          if (beast::iequals(member, "100-continue")) {
+            expects_continue = true;
+          } else if (!member.empty() && other.empty()) {
+            other = member;
+          }
+          if (comma == std::string_view::npos) break;
+          rest.remove_prefix(comma + 1);
+        }
       }
-      if (header.version() >= 11 && !parser_->is_done()) {
+      if (!other.empty()) {
+        return WriteError(417, "unsupported Expect: '" + other + "' (only 100-continue is)");
+      }
+      if (expects_continue && !parser_->is_done()) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         return net::async_write(
             stream_, net::buffer(kContinue.data(), kContinue.size()),

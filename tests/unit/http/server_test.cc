@@ -235,6 +235,38 @@ TEST_F(HttpServerTest, ExpectContinueIsAnsweredBeforeTheBody) {
     EXPECT_EQ(response->status, 417);
     EXPECT_NE(response->body.find("something-else"), std::string::npos) << response->body;
   }
+  // The field is a list over all its lines (RFC 9110 5.3): the answer does not depend on their
+  // order (it took the first line alone: a helper's finding).
+  for (const std::string lines :
+       {"Expect: 100-continue\r\nExpect: foo\r\n", "Expect: foo\r\nExpect: 100-continue\r\n",
+        "Expect: 100-continue, foo\r\n"}) {
+    TestClient client(server_.port());
+    const auto response = client.Request("POST", "/echo", "z", lines);
+    ASSERT_TRUE(response.has_value()) << lines;
+    EXPECT_EQ(response->status, 417) << lines;
+  }
+  {
+    TestClient client(server_.port());
+    ASSERT_TRUE(
+        client.Send("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue, "
+                    "100-CONTINUE\r\nContent-Length: 3\r\n\r\n"));
+    const auto interim = client.Read();
+    ASSERT_TRUE(interim.has_value());
+    EXPECT_EQ(interim->status, 100);
+    ASSERT_TRUE(client.Send("abc"));
+    const auto response = client.Read();
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 201);
+  }
+  {  // An HTTP/1.0 client's expectations are ignored (it cannot read an interim response).
+    TestClient client(server_.port());
+    ASSERT_TRUE(client.Send(
+        "POST /echo HTTP/1.0\r\nHost: x\r\nExpect: foo\r\nContent-Length: 3\r\n\r\nabc"));
+    const auto response = client.Read();
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 201);
+    EXPECT_EQ(response->body, "abc");
+  }
   {  // Without a body there is nothing to wait for: answered at once.
     TestClient client(server_.port());
     const auto response = client.Request("GET", "/count", "", "Expect: 100-continue\r\n");
