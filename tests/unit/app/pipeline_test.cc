@@ -2124,12 +2124,12 @@ TEST_F(PipelineTest, CleanDossiersReadAfterAFruitlessScanAreEvictedWithoutACommi
   ASSERT_TRUE(pipeline.Flush().ok());
 }
 
-// The cache evicts finished dossiers (they rarely see another event) before open ones, even
-// when the finished ones were used more recently.
-TEST_F(PipelineTest, EvictionDropsFinishedDossiersBeforeOpenOnes) {
+// The events of the dossier cache's eviction tests, each `hour` hours after 2026-03-02T01:00Z
+// of one agency and due 2026-03-20, and their records, offset by offset on partition 0.
+struct CacheTestEvents {
   std::vector<std::string> payloads;
   std::vector<std::string> keys;
-  auto event = [&](const std::string& id, EventType type, int hour) {
+  void Add(const std::string& id, EventType type, int hour) {
     DossierEvent e;
     e.dossier_id = id;
     e.event_id = id + "/" + std::string(ToString(type));
@@ -2139,19 +2139,32 @@ TEST_F(PipelineTest, EvictionDropsFinishedDossiersBeforeOpenOnes) {
     e.agency_code = "SO-1";
     payloads.push_back(EncodeEvent(e));
     keys.push_back(id);
-  };
+  }
+  [[nodiscard]] size_t size() const { return payloads.size(); }
+  // Views of payloads and keys: valid while this object is unchanged.
+  [[nodiscard]] std::vector<SourceRecord> Records() const {
+    std::vector<SourceRecord> records;
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      records.push_back(SourceRecord{"events", PartitionId(0), Offset(static_cast<int64_t>(i)),
+                                     Instant{}, keys[i], payloads[i]});
+    }
+    return records;
+  }
+};
+
+// The cache evicts finished dossiers (they rarely see another event) before open ones, even
+// when the finished ones were used more recently.
+TEST_F(PipelineTest, EvictionDropsFinishedDossiersBeforeOpenOnes) {
+  CacheTestEvents events;
+  auto event = [&](const std::string& id, EventType type, int hour) { events.Add(id, type, hour); };
   constexpr int kEach = 20;
   for (int i = 0; i < kEach; ++i) event("O" + std::to_string(i), EventType::kReceived, 0);
   for (int i = 0; i < kEach; ++i) event("F" + std::to_string(i), EventType::kReceived, 0);
-  const size_t first = payloads.size();
+  const size_t first = events.size();
   for (int i = 0; i < kEach; ++i) event("F" + std::to_string(i), EventType::kCompleted, 1);
-  const size_t second = payloads.size();
+  const size_t second = events.size();
   for (int i = 0; i < 10; ++i) event("N" + std::to_string(i), EventType::kReceived, 2);
-  std::vector<SourceRecord> records;
-  for (size_t i = 0; i < payloads.size(); ++i) {
-    records.push_back(SourceRecord{"events", PartitionId(0), Offset(static_cast<int64_t>(i)),
-                                   Instant{}, keys[i], payloads[i]});
-  }
+  const std::vector<SourceRecord> records = events.Records();
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
   auto run = [&](size_t cache_bytes, PipelineProbe& probe, aggregate::AggregateTable& aggregates,
                  state::StateStore& store) {
@@ -2199,36 +2212,21 @@ TEST_F(PipelineTest, EvictionDropsFinishedDossiersBeforeOpenOnes) {
 // reopened is evicted only as an open one. The store holds the same states and timers as a
 // pipeline without a cache bound.
 TEST_F(PipelineTest, AFinishedDossierChangedAfterItsCommitIsEvictedOnceTheChangeIsWritten) {
-  std::vector<std::string> payloads;
-  std::vector<std::string> keys;
-  auto event = [&](const std::string& id, EventType type, int hour) {
-    DossierEvent e;
-    e.dossier_id = id;
-    e.event_id = id + "/" + std::string(ToString(type));
-    e.type = type;
-    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z") + std::chrono::hours(hour);
-    e.due_at = *ParseRfc3339("2026-03-20T01:00:00Z");
-    e.agency_code = "SO-1";
-    payloads.push_back(EncodeEvent(e));
-    keys.push_back(id);
-  };
+  CacheTestEvents events;
+  auto event = [&](const std::string& id, EventType type, int hour) { events.Add(id, type, hour); };
   constexpr int kEach = 10;
   // Batch 1: F0..F19 received and completed (finished); flushed, so listed and durable.
   for (int i = 0; i < 2 * kEach; ++i) event("F" + std::to_string(i), EventType::kReceived, 0);
   for (int i = 0; i < 2 * kEach; ++i) event("F" + std::to_string(i), EventType::kCompleted, 1);
-  const size_t first = payloads.size();
+  const size_t first = events.size();
   // Batch 2: F0..F9 get their results returned (changed since listed), and new open
   // dossiers push the cache over its bound: F10..F19 go, F0..F9 (dirty) stay.
   for (int i = 0; i < kEach; ++i) event("F" + std::to_string(i), EventType::kResultReturned, 2);
   for (int i = 0; i < 2 * kEach; ++i) event("N" + std::to_string(i), EventType::kReceived, 2);
-  const size_t second = payloads.size();
+  const size_t second = events.size();
   // Batch 3, after a flush: more new dossiers, and F0..F9 go too.
   for (int i = 0; i < kEach; ++i) event("M" + std::to_string(i), EventType::kReceived, 3);
-  std::vector<SourceRecord> records;
-  for (size_t i = 0; i < payloads.size(); ++i) {
-    records.push_back(SourceRecord{"events", PartitionId(0), Offset(static_cast<int64_t>(i)),
-                                   Instant{}, keys[i], payloads[i]});
-  }
+  const std::vector<SourceRecord> records = events.Records();
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
   const std::span all(records);
   PipelineOptions options;
@@ -2274,7 +2272,7 @@ TEST_F(PipelineTest, AFinishedDossierChangedAfterItsCommitIsEvictedOnceTheChange
   EXPECT_EQ(probe.applied.load(), records.size());
   EXPECT_EQ(aggregate::AggregateTable::FoldPartitions(aggregates.Snapshot()),
             aggregate::AggregateTable::FoldPartitions(reference_aggregates.Snapshot()));
-  for (const std::string& id : keys) {
+  for (const std::string& id : events.keys) {
     auto a = reference_store->GetDossier(id);
     auto b = store_->GetDossier(id);
     ASSERT_TRUE(a.has_value() && a->has_value() && b.has_value() && b->has_value()) << id;
@@ -2291,30 +2289,15 @@ TEST_F(PipelineTest, AFinishedDossierChangedAfterItsCommitIsEvictedOnceTheChange
 // Every event's dossier read is counted once: a hit in the dossier cache, a miss (read from
 // the store), or a new dossier (in neither).
 TEST_F(PipelineTest, DossierReadsAreCountedAsHitsMissesAndNewDossiers) {
-  std::vector<std::string> payloads;
-  std::vector<std::string> keys;
-  auto event = [&](const std::string& id, EventType type) {
-    DossierEvent e;
-    e.dossier_id = id;
-    e.event_id = id + "/" + std::string(ToString(type));
-    e.type = type;
-    e.occurred_at = *ParseRfc3339("2026-03-02T01:00:00Z");
-    e.due_at = *ParseRfc3339("2026-03-20T01:00:00Z");
-    e.agency_code = "SO-1";
-    payloads.push_back(EncodeEvent(e));
-    keys.push_back(id);
-  };
+  CacheTestEvents events;
+  auto event = [&](const std::string& id, EventType type) { events.Add(id, type, 0); };
   event("A", EventType::kReceived);             // new
   event("B", EventType::kReceived);             // new
   event("A", EventType::kSupplementRequested);  // hit: cached by the event before it
   event("A", EventType::kCompleted);            // hit (second batch)
   event("B", EventType::kCompleted);            // miss (another pipeline, nothing cached)
   event("C", EventType::kReceived);             // new
-  std::vector<SourceRecord> records;
-  for (size_t i = 0; i < payloads.size(); ++i) {
-    records.push_back(SourceRecord{"events", PartitionId(0), Offset(static_cast<int64_t>(i)),
-                                   Instant{}, keys[i], payloads[i]});
-  }
+  const std::vector<SourceRecord> records = events.Records();
   const std::span all(records);
   const rules::RulesContext rules{calendar_.get(), nullptr, {}};
   PipelineOptions options;
