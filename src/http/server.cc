@@ -189,6 +189,14 @@ class Session : public std::enable_shared_from_this<Session> {
         return WriteError(417, "unsupported Expect: '" + other + "' (only 100-continue is)");
       }
       if (expects_continue && !parser_->is_done()) {
+        // A request that can only be refused gets its answer instead of the 100, sparing the
+        // upload (RFC 9110 10.1.1); the connection then closes, as its body is not read.
+        if (auto refusal = RefusalBeforeBody(header)) {
+          served_ =
+              Served{std::string(header.method_string()), std::string(header.target()),
+                     header.version(), /*keep_alive=*/false, header.method() == bhttp::verb::head};
+          return Respond(std::move(*refusal));
+        }
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         return net::async_write(
             stream_, net::buffer(kContinue.data(), kContinue.size()),
@@ -196,6 +204,29 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     ReadBody();
+  }
+
+  // The answer to a request whose header alone decides it is refused, whatever its body: a
+  // target that does not parse (400), no route (404, 405), a worker's route on a connection
+  // past the bound (503). nullopt when its handler is to be called.
+  std::optional<http_internal::Router::Outcome> RefusalBeforeBody(
+      const bhttp::request_header<>& header) const {
+    auto target = http_internal::ParseRequestTarget(header.target());
+    if (!target) {
+      return http_internal::Router::Outcome{.response =
+                                                JsonErrorResponse(400, target.error().message)};
+    }
+    HttpRequest request;
+    request.method = std::string(header.method_string());
+    request.path = std::move(target->path);
+    request.query = std::move(target->query);
+    http_internal::Router::Resolved resolved = router_.Resolve(request);
+    if (resolved.handler == nullptr) return std::move(resolved.answer);
+    if (reserve_ && resolved.lane == http_internal::Router::Lane::kWorker) {
+      return http_internal::Router::Outcome{.response =
+                                                JsonErrorResponse(503, kTooManyConnections)};
+    }
+    return std::nullopt;
   }
 
   void OnContinueWritten(beast::error_code ec, std::size_t /*bytes*/) {

@@ -241,6 +241,19 @@ TEST_F(HttpServerTest, ExpectContinueIsAnsweredBeforeTheBody) {
     EXPECT_EQ(response->status, 417) << lines;
     EXPECT_NE(response->body.find("something-else"), std::string::npos) << response->body;
   }
+  // A request that can only be refused gets its answer, not a 100 that invites the upload (a
+  // helper's nit); the connection closes, as its body was not read.
+  for (const auto& [request, status] :
+       std::vector<std::pair<std::string, int>>{{"POST /nowhere", 404}, {"POST /count", 405}}) {
+    TestClient client(server_.port());
+    ASSERT_TRUE(client.Send(request + " HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                      "Content-Length: 5000\r\n\r\n"));
+    const auto response = client.Read();
+    ASSERT_TRUE(response.has_value()) << request;
+    EXPECT_EQ(response->status, status) << request;
+    EXPECT_EQ(response->Header("connection"), "close") << request;
+    EXPECT_TRUE(client.PeerClosed()) << request;
+  }
   {  // An HTTP/1.0 client's expectations are ignored (it cannot read an interim response).
     TestClient client(server_.port());
     ASSERT_TRUE(client.Send(
@@ -375,6 +388,9 @@ TEST(HttpServerLimits, ConnectionsPastTheBoundAre503AndTheServerRecovers) {
   HttpServer server(HttpServerOptions{.threads = 2, .max_connections = 8});
   server.Handle("GET", "/hello",
                 [](const HttpRequest&) { return HttpResponse{.body = std::string(kHello)}; });
+  server.Handle("POST", "/echo", [](const HttpRequest& request) {
+    return HttpResponse{.status = 201, .body = request.body};
+  });
   ASSERT_TRUE(server.Start().ok());
   {
     std::vector<std::unique_ptr<TestClient>> idle;
@@ -395,6 +411,14 @@ TEST(HttpServerLimits, ConnectionsPastTheBoundAre503AndTheServerRecovers) {
     ASSERT_TRUE(refused.has_value());
     EXPECT_EQ(refused->status, 503);
     EXPECT_EQ(refused->body, R"({"error":"too many connections"})");
+    // An upload there is refused before its body, not invited by a 100 (a helper's nit).
+    TestClient upload(server.port());
+    ASSERT_TRUE(upload.Send(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"));
+    const auto answer = upload.Read();
+    ASSERT_TRUE(answer.has_value());
+    EXPECT_EQ(answer->status, 503);
+    EXPECT_TRUE(upload.PeerClosed());
   }
   // The idle clients closed: served again.
   std::optional<ClientResponse> served;
