@@ -274,6 +274,15 @@ std::string FileSourceName(const std::string& path, std::string_view first_recor
   return fmt::format("{}#{:016x}", path, XXH3_64bits(first_record.data(), first_record.size()));
 }
 
+// Partition numbers for the log: "0, 1, 2", or "none".
+std::string PartitionList(const std::set<PartitionId>& partitions) {
+  std::string out;
+  for (const PartitionId p : partitions) {
+    out += (out.empty() ? "" : ", ") + std::to_string(p.value());
+  }
+  return out.empty() ? "none" : out;
+}
+
 // Whether a stored source is a replayed file's (FileSourceName: "path#fingerprint"; a mapped
 // CSV's "csv:name#fingerprint") rather than a Kafka topic, whose names hold no '#'.
 bool IsFileSource(std::string_view name) { return name.find('#') != std::string_view::npos; }
@@ -1163,16 +1172,12 @@ int RunReplay(const ReplayOptions& options) {
   if (auto assignment = store.GetAssignment(); !assignment) {
     return Fail(assignment.error());
   } else if (*assignment) {
-    std::string partitions;
-    for (const PartitionId p : **assignment) {
-      partitions += (partitions.empty() ? "" : ", ") + std::to_string(p.value());
-    }
     spdlog::warn(
         "{}: `run` recorded partitions {} as its instance's (other instances of its consumer "
         "group had the rest); this replay applies events to every partition, so `serve` and "
         "`export` show every partition of this store from now on, the older copies of the "
         "others included",
-        config.state.dir, partitions.empty() ? "none" : partitions);
+        config.state.dir, PartitionList(**assignment));
     state::StateBatch batch = store.NewBatch();
     batch.DeleteAssignment();
     if (Status s = store.Commit(std::move(batch)); !s) return Fail(s.error());
@@ -1482,14 +1487,10 @@ Result<std::optional<std::set<PartitionId>>> OwnPartitions(const state::StateSto
                                                            std::string_view what) {
   auto assignment = store.GetAssignment();
   if (!assignment || !*assignment) return assignment;
-  std::string partitions;
-  for (const PartitionId p : **assignment) {
-    partitions += (partitions.empty() ? "" : ", ") + std::to_string(p.value());
-  }
   spdlog::info(
       "state of a consumer group's member: {} the partitions it had at its last rebalance "
       "({}); the dossiers of others it held before are left out (their owners show them)",
-      what, partitions.empty() ? "none" : partitions);
+      what, PartitionList(**assignment));
   return assignment;
 }
 

@@ -403,7 +403,7 @@ class Pipeline {
   // The next offset stored with the state for `tp` (resume point), nullopt if none.
   [[nodiscard]] std::optional<Offset> StoredOffset(const TopicPartition& tp) const;
 
-  // Where the log of `tp` starts (its low watermark, KafkaSource::LogStartOffset), for a
+  // Where the log of `tp` starts (its low watermark, KafkaSource::LogStartOffsets), for a
   // partition with no stored offset: its first record is then expected there, and the offsets
   // before it (transaction markers, aborted transactions' records at the log's start) count as
   // offset gaps; without it, a first record anywhere is expected and they counted nowhere (a

@@ -191,11 +191,12 @@ class Session : public std::enable_shared_from_this<Session> {
       if (expects_continue && !parser_->is_done()) {
         // A request that can only be refused gets its answer instead of the 100, sparing the
         // upload (RFC 9110 10.1.1); the connection then closes, as its body is not read.
-        if (auto refusal = RefusalBeforeBody(header)) {
+        if (Routed routed = Route(std::string(header.method_string()), header.target());
+            routed.handler == nullptr) {
           served_ =
               Served{std::string(header.method_string()), std::string(header.target()),
                      header.version(), /*keep_alive=*/false, header.method() == bhttp::verb::head};
-          return Respond(std::move(*refusal));
+          return Respond(std::move(routed.refusal));
         }
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         return net::async_write(
@@ -206,27 +207,36 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadBody();
   }
 
-  // The answer to a request whose header alone decides it is refused, whatever its body: a
-  // target that does not parse (400), no route (404, 405), a worker's route on a connection
-  // past the bound (503). nullopt when its handler is to be called.
-  std::optional<http_internal::Router::Outcome> RefusalBeforeBody(
-      const bhttp::request_header<>& header) const {
-    auto target = http_internal::ParseRequestTarget(header.target());
-    if (!target) {
-      return http_internal::Router::Outcome{.response =
-                                                JsonErrorResponse(400, target.error().message)};
-    }
+  // Where a request goes, from its method and target alone: its handler and lane, with the
+  // request (its body not read yet), or the answer that refuses it whatever its body: a target
+  // that does not parse (400: a bad escape, a repeated query key), no route (404, 405), a
+  // worker's route on a connection past the bound (503). Serve and, before a 100, OnHeader.
+  struct Routed {
     HttpRequest request;
-    request.method = std::string(header.method_string());
-    request.path = std::move(target->path);
-    request.query = std::move(target->query);
-    http_internal::Router::Resolved resolved = router_.Resolve(request);
-    if (resolved.handler == nullptr) return std::move(resolved.answer);
-    if (reserve_ && resolved.lane == http_internal::Router::Lane::kWorker) {
-      return http_internal::Router::Outcome{.response =
-                                                JsonErrorResponse(503, kTooManyConnections)};
+    const HttpServer::Handler* handler = nullptr;  // null: refused, by `refusal`
+    http_internal::Router::Lane lane = http_internal::Router::Lane::kWorker;
+    http_internal::Router::Outcome refusal;
+  };
+  [[nodiscard]] Routed Route(std::string method, std::string_view raw_target) const {
+    Routed routed;
+    auto target = http_internal::ParseRequestTarget(raw_target);
+    if (!target) {
+      routed.refusal.response = JsonErrorResponse(400, target.error().message);
+      return routed;
     }
-    return std::nullopt;
+    routed.request.method = std::move(method);
+    routed.request.path = std::move(target->path);
+    routed.request.query = std::move(target->query);
+    http_internal::Router::Resolved resolved = router_.Resolve(routed.request);
+    if (resolved.handler == nullptr) {
+      routed.refusal = std::move(resolved.answer);
+    } else if (reserve_ && resolved.lane == http_internal::Router::Lane::kWorker) {
+      routed.refusal.response = JsonErrorResponse(503, kTooManyConnections);
+    } else {
+      routed.handler = resolved.handler;
+      routed.lane = resolved.lane;
+    }
+    return routed;
   }
 
   void OnContinueWritten(beast::error_code ec, std::size_t /*bytes*/) {
@@ -307,26 +317,19 @@ class Session : public std::enable_shared_from_this<Session> {
                      message.method() == bhttp::verb::head};
     // A well-formed message whose target is refused (a bad escape, a repeated query key) is
     // answered like any request: the connection stays open if the client keeps it.
-    auto target = http_internal::ParseRequestTarget(message.target());
-    if (!target) return Respond({.response = JsonErrorResponse(400, target.error().message)});
-
-    HttpRequest request;
-    request.method = served_.method;
-    request.path = std::move(target->path);
-    request.query = std::move(target->query);
+    Routed routed = Route(served_.method, message.target());
+    if (!routed.request.path.empty()) served_.path = routed.request.path;  // else the raw target
+    if (routed.handler == nullptr) return Respond(std::move(routed.refusal));
+    HttpRequest& request = routed.request;
     request.body = std::move(message.body());
-    served_.path = request.path;
-    http_internal::Router::Resolved resolved = router_.Resolve(request);
-    if (resolved.handler == nullptr) return Respond(std::move(resolved.answer));
-    switch (resolved.lane) {
+    switch (routed.lane) {
       case http_internal::Router::Lane::kIo:
-        return Respond(http_internal::Router::Call(*resolved.handler, request));
+        return Respond(http_internal::Router::Call(*routed.handler, request));
       case http_internal::Router::Lane::kPriority:
         // Its own thread and queue: scrapes never wait behind the workers' requests.
-        return Post(priority_, counts_->priority_waiting, *resolved.handler, std::move(request));
+        return Post(priority_, counts_->priority_waiting, *routed.handler, std::move(request));
       case http_internal::Router::Lane::kWorker:
-        if (reserve_) return Respond({.response = JsonErrorResponse(503, kTooManyConnections)});
-        return Post(workers_, counts_->waiting, *resolved.handler, std::move(request));
+        return Post(workers_, counts_->waiting, *routed.handler, std::move(request));
     }
   }
 
