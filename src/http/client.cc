@@ -1,0 +1,197 @@
+// HttpGetAll (iocstream/http/client.h). With server.cc, the only translation units that
+// include Boost.Beast.
+#include "iocstream/http/client.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <charconv>
+#include <memory>
+
+namespace iocstream {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// One server's exchange: resolve, connect, write, read; each step's failure ends it.
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(asio::io_context& io, const HttpAuthority& server, std::string_view target,
+           std::size_t body_limit, HttpFetch& out)
+      : resolver_(io), stream_(io), server_(server), out_(out) {
+    request_.method(http::verb::get);
+    request_.target(beast::string_view(target.data(), target.size()));
+    request_.version(11);
+    // The Host field as RFC 9110 7.2 writes it (an IPv6 address in brackets).
+    const bool v6 = server.host.find(':') != std::string::npos;
+    request_.set(http::field::host,
+                 (v6 ? "[" + server.host + "]" : server.host) + ":" + std::to_string(server.port));
+    request_.set(http::field::connection, "close");
+    request_.set(http::field::user_agent, "iocstream");
+    parser_.body_limit(body_limit);
+  }
+
+  void Start() {
+    resolver_.async_resolve(
+        server_.host, std::to_string(server_.port),
+        [self = shared_from_this()](beast::error_code ec, const tcp::resolver::results_type& r) {
+          if (ec) return self->Fail("cannot resolve", ec);
+          self->stream_.async_connect(r, [self](beast::error_code ec2, const tcp::endpoint&) {
+            if (ec2) return self->Fail("cannot connect", ec2);
+            self->Write();
+          });
+        });
+  }
+
+  // Ends the exchange where it is (the call's timeout): its handlers run with an error, which
+  // Fail ignores once `out_` says why.
+  void Cancel() {
+    if (done_) return;
+    done_ = true;
+    resolver_.cancel();
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+  }
+  [[nodiscard]] bool done() const { return done_; }
+
+ private:
+  void Write() {
+    http::async_write(stream_, request_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) return self->Fail("cannot send the request to", ec);
+                        self->Read();
+                      });
+  }
+  void Read() {
+    http::async_read(stream_, buffer_, parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) return self->Fail("no complete answer from", ec);
+                       self->out_.status = static_cast<int>(self->parser_.get().result_int());
+                       self->out_.body = std::move(self->parser_.get().body());
+                       self->out_.error.clear();
+                       self->done_ = true;
+                       beast::error_code ignored;
+                       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+                     });
+  }
+  void Fail(const char* what, const beast::error_code& ec) {
+    if (done_) return;  // cancelled: the timeout said why
+    done_ = true;
+    out_.status = 0;
+    out_.error = std::string(what) + " " + server_.host + ":" + std::to_string(server_.port) +
+                 ": " + ec.message();
+  }
+
+  tcp::resolver resolver_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  http::request<http::empty_body> request_;
+  http::response_parser<http::string_body> parser_;
+  HttpAuthority server_;
+  HttpFetch& out_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+Result<HttpAuthority> ParseHttpAuthority(std::string_view text) {
+  const auto bad = [&](const std::string& why) -> Error {
+    return InvalidArgument("'" + std::string(text) + "': " + why +
+                           " (expected host:port, e.g. 10.0.0.2:9464 or [::1]:9464)");
+  };
+  if (text.find("://") != std::string_view::npos || text.find('/') != std::string_view::npos) {
+    return bad("a host and port only, without a scheme or path");
+  }
+  HttpAuthority a;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) return bad("an IPv6 address without its closing ']'");
+    a.host = std::string(text.substr(1, close - 1));
+    if (close + 1 >= text.size() || text[close + 1] != ':') return bad("no port");
+    port = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad("no port");
+    a.host = std::string(text.substr(0, colon));
+    if (a.host.find(':') != std::string::npos) return bad("an IPv6 address goes in brackets");
+    port = text.substr(colon + 1);
+  }
+  if (a.host.empty()) return bad("no host");
+  int value = 0;
+  const auto r = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() || value < 1 ||
+      value > 65535) {
+    return bad("the port must be a number from 1 to 65535");
+  }
+  a.port = static_cast<uint16_t>(value);
+  return a;
+}
+
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '-' ||
+        b == '.' || b == '_' || b == '~') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[b >> 4]);
+      out.push_back(kHex[b & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::vector<HttpFetch> HttpGetAll(std::span<const HttpGetRequest> requests,
+                                  std::chrono::milliseconds timeout, std::size_t body_limit) {
+  std::vector<HttpFetch> out(requests.size());
+  if (requests.empty()) return out;
+  try {
+    asio::io_context io;
+    std::vector<std::shared_ptr<Exchange>> exchanges;
+    exchanges.reserve(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      exchanges.push_back(std::make_shared<Exchange>(io, requests[i].server, requests[i].target,
+                                                     body_limit, out[i]));
+      exchanges.back()->Start();
+    }
+    asio::steady_timer deadline(io, timeout);
+    deadline.async_wait([&](beast::error_code ec) {
+      if (ec) return;  // cancelled: every exchange ended first
+      for (size_t i = 0; i < exchanges.size(); ++i) {
+        if (exchanges[i]->done()) continue;
+        out[i].status = 0;
+        out[i].error = "no answer from " + requests[i].server.host + ":" +
+                       std::to_string(requests[i].server.port) + " within " +
+                       std::to_string(timeout.count()) + " ms";
+        exchanges[i]->Cancel();
+      }
+    });
+    // Runs until every exchange ended; the timer is then the only work left.
+    while (io.run_one() > 0) {
+      bool all_done = true;
+      for (const auto& e : exchanges) all_done = all_done && e->done();
+      if (all_done) {
+        deadline.cancel();
+        io.run();  // the timer's cancellation and the sockets' last handlers
+        break;
+      }
+    }
+  } catch (const std::exception& e) {
+    for (HttpFetch& f : out) {
+      if (f.status == 0 && f.error.empty()) f.error = e.what();
+    }
+  }
+  return out;
+}
+
+}  // namespace iocstream
