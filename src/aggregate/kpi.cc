@@ -20,6 +20,13 @@ Kpis ComputeKpis(const AggregateCounters& c) {
   k.open_due_soon = c[F::kOpenDueSoon];
   k.cancelled = c[F::kCancelled];
   k.finished_without_receipt = c[F::kFinishedWithoutReceipt];
+  ComputeKpiRates(k);
+  return k;
+}
+
+void ComputeKpiRates(Kpis& k) {
+  k.on_time_rate.reset();
+  k.completed_on_time_rate.reset();
   const int64_t judged = k.completed + k.open;
   if (judged > 0) {
     k.on_time_rate = static_cast<double>(k.completed_on_time + k.open - k.open_overdue) /
@@ -29,7 +36,6 @@ Kpis ComputeKpis(const AggregateCounters& c) {
     k.completed_on_time_rate =
         static_cast<double>(k.completed_on_time) / static_cast<double>(k.completed);
   }
-  return k;
 }
 
 double ThresholdScore(double rate, double max_points, double threshold) {

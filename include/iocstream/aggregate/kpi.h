@@ -50,6 +50,10 @@ struct Kpis {
 
 [[nodiscard]] Kpis ComputeKpis(const AggregateCounters& c);
 
+// Sets k's two rates from its counts (ComputeKpis's last step): for counts summed over several
+// sets of rows, e.g. the instances of a consumer group (the counts add up; the rates do not).
+void ComputeKpiRates(Kpis& k);
+
 // Indicator score: min(max_points, rate × max_points ÷ threshold).
 [[nodiscard]] double ThresholdScore(double rate, double max_points, double threshold);
 
