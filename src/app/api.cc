@@ -1,5 +1,6 @@
 #include "app/api.h"
 
+#include <fmt/format.h>
 #include <unicode/normalizer2.h>
 #include <unicode/unistr.h>
 
@@ -7,8 +8,10 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <future>
 #include <initializer_list>
 #include <map>
+#include <random>
 #include <string_view>
 
 #include "app/pipeline.h"
@@ -223,9 +226,513 @@ std::optional<HttpResponse> NotServing(const ApiContext& ctx) {
                            "shortly");
 }
 
+// ?partitions=0,3,5 (a peer's request, see api.h): the partitions the answer is limited to;
+// nullopt when absent, an error for anything but distinct partition numbers.
+Result<std::optional<std::set<PartitionId>>> QueryPartitions(const HttpRequest& req) {
+  auto it = req.query.find("partitions");
+  if (it == req.query.end()) return std::optional<std::set<PartitionId>>();
+  std::set<PartitionId> out;
+  std::string_view rest = it->second;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    int32_t v = 0;
+    const auto r = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || r.ec != std::errc() || r.ptr != item.data() + item.size() || v < 0 ||
+        !out.insert(PartitionId(v)).second) {
+      return InvalidArgument("partitions: expected distinct partition numbers separated by ','");
+    }
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+    if (rest.empty()) {
+      return InvalidArgument("partitions: expected distinct partition numbers separated by ','");
+    }
+  }
+  return std::optional(std::move(out));
+}
+
+// The partitions an answer shows: those this instance handles (nullopt: every one, where it
+// handles all: `serve` of a replay), within `only` when given.
+std::optional<std::set<PartitionId>> Shown(const ApiContext& ctx,
+                                           const std::optional<std::set<PartitionId>>& only) {
+  if (!ctx.owned_partitions) return only;
+  std::set<PartitionId> owned = ctx.owned_partitions();
+  if (!only) return owned;
+  std::set<PartitionId> both;
+  std::set_intersection(owned.begin(), owned.end(), only->begin(), only->end(),
+                        std::inserter(both, both.end()));
+  return both;
+}
+
+// Whether an answer for `shown` (nullopt: every partition) shows one held through an outage.
+bool AnyHeld(const ApiContext& ctx, const std::optional<std::set<PartitionId>>& shown) {
+  const std::set<PartitionId> held = Held(ctx);
+  return std::any_of(held.begin(), held.end(),
+                     [&](PartitionId p) { return !shown || shown->contains(p); });
+}
+
+nlohmann::ordered_json PartitionArray(const std::set<PartitionId>& partitions) {
+  nlohmann::ordered_json a = nlohmann::ordered_json::array();
+  for (const PartitionId p : partitions) a.push_back(p.value());
+  return a;
+}
+
+// GET /api/v1/dossiers/{id} as this instance answers it, for the partitions `only` (nullopt:
+// those it handles).
+HttpResponse DossierAnswer(const ApiContext& ctx, const std::string& id,
+                           const std::optional<std::set<PartitionId>>& only) {
+  auto state = ctx.store->GetDossier(id);
+  if (!state) return JsonErrorResponse(500, state.error().message);
+  const std::optional<std::set<PartitionId>> shown = Shown(ctx, only);
+  if (!*state) {
+    if (shown && ctx.key_partitions > 0) {
+      const PartitionId home(Pipeline::HashPartition(id, ctx.key_partitions));
+      if (!shown->contains(home)) {
+        return JsonErrorResponse(
+            404, "no dossier " + id + " on this instance: its id belongs to partition " +
+                     std::to_string(home.value()) +
+                     ", which this instance does not handle now (another instance of the "
+                     "consumer group does, or partitions are not assigned yet): ask that one");
+      }
+    }
+    return JsonErrorResponse(404, "no dossier " + id);
+  }
+  if (shown && !shown->contains((*state)->partition)) {
+    return JsonErrorResponse(404, "dossier " + id + " is in partition " +
+                                      std::to_string((*state)->partition.value()) +
+                                      ", which this instance does not handle now (another "
+                                      "instance of the consumer group does, or partitions "
+                                      "are not assigned yet): ask that one");
+  }
+  const auto loaded = ctx.rules ? ctx.rules() : nullptr;
+  nlohmann::ordered_json body =
+      DossierJson(**state, RequestClocks(ctx).For(**state), loaded ? &loaded->calendar : nullptr);
+  body["stale"] = Held(ctx).contains((*state)->partition);
+  return Json(body);
+}
+
+// GET /api/v1/overdue as this instance answers it (the request's parameters checked), for the
+// partitions `only` (nullopt: those it handles). With `only` (a peer's request), a department
+// no dossier here has is not a 404 but an empty answer with "department_known": false (another
+// instance may know it), and "partitions" lists the partitions answered for.
+HttpResponse OverdueAnswer(const ApiContext& ctx, size_t limit,
+                           const std::optional<std::string>& department,
+                           const std::optional<std::string>& after,
+                           const std::optional<std::set<PartitionId>>& only) {
+  bool department_known = true;
+  if (auto unknown = UnknownDepartment(ctx, department)) {
+    if (!only) return *unknown;
+    department_known = false;
+  }
+  DossierClocks clocks = RequestClocks(ctx);
+  const auto loaded = ctx.rules ? ctx.rules() : nullptr;
+  const rules::BusinessCalendar* calendar = loaded ? &loaded->calendar : nullptr;
+  const std::optional<std::set<PartitionId>> shown = Shown(ctx, only);
+  nlohmann::ordered_json items = nlohmann::ordered_json::array();
+  size_t total = 0;
+  bool more = false;  // items after the page
+  std::string last;   // the id of the page's last item
+  // A full scan: fine for a worklist screen on a province's open dossiers; an index of
+  // overdue dossiers is the next step if it ever shows in latency.
+  // Overdue as the KPIs and metrics count it: open and its breach timer fired (by the
+  // wall clock or the watermark, as configured), or, under the kpi766 policy, more than one
+  // supplement request. Under kpi766 a dossier waiting on the applicant counts as finished
+  // (Decision 766, domain.md §1.3): not listed, as it is not counted open.
+  Status s = department_known ? ctx.store->ForEachDossier([&](const DossierState& d) {
+    if (!rules::IsOpen(d) || !d.due_at || !(d.breach_fired || d.overdue_by_supplements) ||
+        d.kpi766_finished_at_request) {
+      return true;  // (as the metrics: without a due time, "no deadline")
+    }
+    if (department && d.agency_code != *department) return true;
+    if (shown && !shown->contains(d.partition)) return true;  // another instance's now
+    ++total;
+    // As views: comparing the state's boost::container::string with a std::string builds a
+    // temporary copy of one of them (a heap block per dossier listed).
+    if (after && std::string_view(d.dossier_id) <= std::string_view(*after)) return true;
+    if (items.size() == limit) {
+      more = true;
+      return true;  // `total` counts on
+    }
+    items.push_back(DossierJson(d, clocks.For(d), calendar));
+    last.assign(d.dossier_id.data(), d.dossier_id.size());
+    return true;
+  })
+                              : Status{};
+  if (!s) return JsonErrorResponse(500, s.error().message);
+  // `as_of` is when the list was made; `clock` says what its items were judged by (with
+  // "watermark", each dossier's partition's watermark, not as_of).
+  nlohmann::ordered_json body = {{"as_of", FormatRfc3339Utc(clocks.now())},
+                                 {"clock", ctx.watermark_clock ? "watermark" : "wall"},
+                                 {"stale", AnyHeld(ctx, shown)},
+                                 {"total", total},
+                                 {"items", std::move(items)}};
+  body["next_after"] = more ? nlohmann::ordered_json(last) : nlohmann::ordered_json(nullptr);
+  if (only) {
+    body["department_known"] = department_known;
+    body["partitions"] = PartitionArray(shown ? *shown : *only);
+  }
+  return Json(body);
+}
+
+// GET /api/v1/kpis as this instance answers it, for the partitions `only` (nullopt: those it
+// handles; its aggregate table holds no other). With `only`, as OverdueAnswer.
+HttpResponse KpisAnswer(const ApiContext& ctx, const std::optional<std::string>& department,
+                        const std::optional<std::set<PartitionId>>& only) {
+  // One snapshot for the check and the answer: a department is known by the rows it is in.
+  aggregate::AggregateTable::Rows snapshot = ctx.aggregates->Snapshot();
+  const std::optional<std::set<PartitionId>> shown = Shown(ctx, only);
+  if (only) {
+    std::erase_if(snapshot, [&](const auto& row) { return !shown->contains(row.first.partition); });
+  }
+  bool department_known = true;
+  if (auto unknown = UnknownDepartment(ctx, snapshot, department)) {
+    if (!only) return *unknown;
+    department_known = false;
+  }
+  const auto rows = aggregate::AggregateTable::FoldPartitions(snapshot);
+  nlohmann::ordered_json departments = nlohmann::ordered_json::object();
+  AggregateCounters total;
+  for (const auto& [name, c] : PerDepartment(rows)) {
+    if (department && name != *department) continue;
+    departments[name] = KpisJson(aggregate::ComputeKpis(c));
+    total += c;
+  }
+  nlohmann::ordered_json j;
+  j["indicator"] = "Decision 766/QĐ-TTg 2.1: records processed early or on time";
+  j["stale"] = AnyHeld(ctx, shown);
+  j["total"] = KpisJson(aggregate::ComputeKpis(total));
+  j["departments"] = std::move(departments);
+  if (only) {
+    j["department_known"] = department_known;
+    j["partitions"] = PartitionArray(*shown);
+  }
+  return Json(j);
+}
+
+// The consumer group's instances as a request sees them (api.h): who handles which partition.
+struct Member {
+  std::optional<HttpAuthority> peer;  // nullopt: this instance
+  std::string name;                   // "host:port" of a peer
+  std::set<PartitionId> partitions;   // handled now
+  std::set<PartitionId> stale;        // among them, held through a Kafka outage
+};
+struct Placement {
+  std::vector<Member> members;                  // [0]: this instance
+  std::vector<std::set<PartitionId>> assigned;  // by member: the partitions it answers for
+  std::set<PartitionId> missing;                // no instance answered for them
+  nlohmann::ordered_json failed = nlohmann::ordered_json::array();
+  size_t answered = 0;
+  void Fail(const std::string& peer, const std::string& error) {
+    failed.push_back({{"peer", peer}, {"error", error}});
+  }
+};
+
+std::set<PartitionId> PartitionSet(const nlohmann::ordered_json& array) {
+  std::set<PartitionId> out;
+  if (!array.is_array()) return out;
+  for (const auto& v : array) {
+    if (v.is_number_integer()) out.insert(PartitionId(v.get<int32_t>()));
+  }
+  return out;
+}
+
+// Why a peer's answer is not one: its JSON "error", else its status, else the fetch's error.
+std::string FetchError(const HttpFetch& f) {
+  if (f.status == 0) return f.error;
+  const auto j = nlohmann::ordered_json::parse(f.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_string()) {
+    return "HTTP " + std::to_string(f.status) + ": " + j["error"].get<std::string>();
+  }
+  return "HTTP " + std::to_string(f.status);
+}
+
+// Asks the peers which partitions they handle and gives each partition to one instance: this
+// one first, then the peers in their order; one that holds it through an outage (stale) only
+// when none other handles it.
+Placement PlacePartitions(const ApiContext& ctx) {
+  Placement p;
+  Member self;
+  self.stale = Held(ctx);
+  if (ctx.owned_partitions) {
+    self.partitions = ctx.owned_partitions();
+  } else {
+    for (int32_t q = 0; q < ctx.key_partitions; ++q) self.partitions.insert(PartitionId(q));
+  }
+  p.members.push_back(std::move(self));
+  std::vector<HttpGetRequest> asks;
+  for (const HttpAuthority& peer : ctx.peers) asks.push_back({peer, "/api/v1/partitions"});
+  const std::vector<HttpFetch> got = HttpGetAll(asks, ctx.peer_timeout);
+  std::set<std::string> instances = {ctx.instance};
+  for (size_t i = 0; i < got.size(); ++i) {
+    const std::string name = HostPort(ctx.peers[i].host, ctx.peers[i].port);
+    if (got[i].status != 200) {
+      p.Fail(name, FetchError(got[i]));
+      continue;
+    }
+    const auto j = nlohmann::ordered_json::parse(got[i].body, nullptr, false);
+    if (!j.is_object() || !j.contains("instance") || !j["instance"].is_string()) {
+      p.Fail(name, "not an answer of iocstream's GET /api/v1/partitions");
+      continue;
+    }
+    // This instance itself under another name, or a peer listed twice: asked once.
+    if (!instances.insert(j["instance"].get<std::string>()).second) continue;
+    if (j.value("key_partitions", 0) != ctx.key_partitions) {
+      p.Fail(name, "its events topic has " + std::to_string(j.value("key_partitions", 0)) +
+                       " partitions, this instance's " + std::to_string(ctx.key_partitions) +
+                       ": not the same consumer group's");
+      continue;
+    }
+    p.members.push_back(
+        {ctx.peers[i], name, PartitionSet(j["partitions"]), PartitionSet(j["stale"])});
+  }
+  p.assigned.resize(p.members.size());
+  for (int32_t q = 0; q < ctx.key_partitions; ++q) {
+    const PartitionId part(q);
+    std::optional<size_t> chosen;
+    for (size_t k = 0; k < p.members.size() && !chosen; ++k) {
+      if (p.members[k].partitions.contains(part) && !p.members[k].stale.contains(part)) chosen = k;
+    }
+    for (size_t k = 0; k < p.members.size() && !chosen; ++k) {
+      if (p.members[k].partitions.contains(part)) chosen = k;
+    }
+    if (chosen) {
+      p.assigned[*chosen].insert(part);
+    } else {
+      p.missing.insert(part);
+    }
+  }
+  return p;
+}
+
+std::string PartitionList(const std::set<PartitionId>& partitions) {
+  std::string out;
+  for (const PartitionId q : partitions) {
+    out += (out.empty() ? "" : ",") + std::to_string(q.value());
+  }
+  return out;
+}
+
+// Each member's answer for its assigned partitions: this instance's from `local`, the peers'
+// from GET `path`?`params`&partitions=... (asked while `local` runs). A member that fails
+// leaves its partitions missing; one that answers for fewer than asked (the group moved them
+// in between) leaves those missing.
+std::vector<nlohmann::ordered_json> AskMembers(
+    Placement& p, const ApiContext& ctx, const std::string& path, const std::string& params,
+    const std::function<HttpResponse(const std::set<PartitionId>&)>& local) {
+  std::vector<HttpGetRequest> asks;
+  std::vector<size_t> asked;
+  for (size_t k = 1; k < p.members.size(); ++k) {
+    if (p.assigned[k].empty()) continue;
+    asks.push_back(
+        {*p.members[k].peer, path + "?" + params + (params.empty() ? "" : "&") +
+                                 "partitions=" + PercentEncode(PartitionList(p.assigned[k]))});
+    asked.push_back(k);
+  }
+  auto fetched =
+      std::async(std::launch::async, [&asks, &ctx] { return HttpGetAll(asks, ctx.peer_timeout); });
+  std::vector<nlohmann::ordered_json> out;
+  const auto accept = [&](size_t k, const HttpFetch& f) {
+    const std::string name = k == 0 ? std::string("this instance") : p.members[k].name;
+    auto j = f.status == 200 ? nlohmann::ordered_json::parse(f.body, nullptr, false)
+                             : nlohmann::ordered_json();
+    if (f.status != 200 || !j.is_object()) {
+      p.Fail(name, f.status == 200 ? "not an answer of iocstream's " + path : FetchError(f));
+      p.missing.insert(p.assigned[k].begin(), p.assigned[k].end());
+      return;
+    }
+    const std::set<PartitionId> served = PartitionSet(j["partitions"]);
+    for (const PartitionId q : p.assigned[k]) {
+      if (!served.contains(q)) p.missing.insert(q);
+    }
+    ++p.answered;
+    out.push_back(std::move(j));
+  };
+  if (!p.assigned[0].empty()) {
+    HttpResponse r = local(p.assigned[0]);
+    accept(0, HttpFetch{r.status, std::move(r.body), {}});
+  }
+  const std::vector<HttpFetch> got = fetched.get();
+  for (size_t i = 0; i < got.size(); ++i) accept(asked[i], got[i]);
+  return out;
+}
+
+nlohmann::ordered_json ClusterJson(const Placement& p) {
+  return {{"instances_answered", p.answered},
+          {"partitions_missing", PartitionArray(p.missing)},
+          {"peers_failed", p.failed}};
+}
+
+// A merged answer's 503 when no instance answered for any partition.
+HttpResponse NoneAnswered(const Placement& p) {
+  nlohmann::ordered_json j = {
+      {"error", "no instance answered for any partition (see cluster.peers_failed)"},
+      {"cluster", ClusterJson(p)}};
+  return Json(j, 503);
+}
+
+// Whether an answer knows the request's department (a peer's answer says; without a
+// department, every one does).
+bool KnowsDepartment(const nlohmann::ordered_json& answer) {
+  return answer.value("department_known", true);
+}
+
+HttpResponse OverdueGathered(const ApiContext& ctx, size_t limit,
+                             const std::optional<std::string>& department,
+                             const std::optional<std::string>& after) {
+  Placement p = PlacePartitions(ctx);
+  std::string params = "limit=" + std::to_string(limit);
+  if (department) params += "&department=" + PercentEncode(*department);
+  if (after) params += "&after=" + PercentEncode(*after);
+  std::vector<nlohmann::ordered_json> answers =
+      AskMembers(p, ctx, "/api/v1/overdue", params, [&](const std::set<PartitionId>& only) {
+        return OverdueAnswer(ctx, limit, department, after, only);
+      });
+  if (answers.empty()) return NoneAnswered(p);
+  if (department && std::none_of(answers.begin(), answers.end(), KnowsDepartment)) {
+    if (auto unknown = UnknownDepartment(ctx, department)) return *unknown;
+  }
+  // Each answer holds the first `limit` items of its partitions after `after`, in id order:
+  // the first `limit` of them all are the page's.
+  std::vector<nlohmann::ordered_json> items;
+  uint64_t total = 0;
+  bool more = false;
+  bool stale = false;
+  for (nlohmann::ordered_json& a : answers) {
+    for (nlohmann::ordered_json& item : a["items"]) items.push_back(std::move(item));
+    total += a.value("total", uint64_t{0});
+    more = more || !a["next_after"].is_null();
+    stale = stale || a.value("stale", false);
+  }
+  const auto id_of = [](const nlohmann::ordered_json& item) {
+    return item.value("dossier_id", std::string());
+  };
+  std::sort(items.begin(), items.end(),
+            [&](const auto& a, const auto& b) { return id_of(a) < id_of(b); });
+  if (items.size() > limit) {
+    more = true;
+    items.resize(limit);
+  }
+  nlohmann::ordered_json page = nlohmann::ordered_json::array();
+  for (nlohmann::ordered_json& item : items) page.push_back(std::move(item));
+  const std::string last = page.empty() ? std::string() : id_of(page.back());
+  nlohmann::ordered_json body = {{"as_of", FormatRfc3339Utc(RequestClocks(ctx).now())},
+                                 {"clock", ctx.watermark_clock ? "watermark" : "wall"},
+                                 {"stale", stale},
+                                 {"total", total},
+                                 {"items", std::move(page)}};
+  body["next_after"] =
+      more && !last.empty() ? nlohmann::ordered_json(last) : nlohmann::ordered_json(nullptr);
+  body["cluster"] = ClusterJson(p);
+  return Json(body);
+}
+
+// The counts of a KpisJson (its rates left out: they are computed again from the sums).
+aggregate::Kpis KpiCounts(const nlohmann::ordered_json& j) {
+  aggregate::Kpis k;
+  const auto get = [&](const char* key) { return j.value(key, int64_t{0}); };
+  k.received = get("received");
+  k.completed = get("completed");
+  k.completed_on_time = get("completed_on_time");
+  k.completed_late = get("completed_late");
+  k.waiting_applicant = get("waiting_applicant");
+  k.waiting_applicant_late = get("waiting_applicant_late");
+  k.open = get("open");
+  k.open_overdue = get("open_overdue");
+  k.open_due_soon = get("open_due_soon");
+  k.cancelled = get("cancelled");
+  k.finished_without_receipt = get("finished_without_receipt");
+  return k;
+}
+
+void AddKpiCounts(aggregate::Kpis& sum, const aggregate::Kpis& k) {
+  sum.received += k.received;
+  sum.completed += k.completed;
+  sum.completed_on_time += k.completed_on_time;
+  sum.completed_late += k.completed_late;
+  sum.waiting_applicant += k.waiting_applicant;
+  sum.waiting_applicant_late += k.waiting_applicant_late;
+  sum.open += k.open;
+  sum.open_overdue += k.open_overdue;
+  sum.open_due_soon += k.open_due_soon;
+  sum.cancelled += k.cancelled;
+  sum.finished_without_receipt += k.finished_without_receipt;
+}
+
+HttpResponse KpisGathered(const ApiContext& ctx, const std::optional<std::string>& department) {
+  Placement p = PlacePartitions(ctx);
+  const std::string params = department ? "department=" + PercentEncode(*department) : "";
+  const std::vector<nlohmann::ordered_json> answers = AskMembers(
+      p, ctx, "/api/v1/kpis", params,
+      [&](const std::set<PartitionId>& only) { return KpisAnswer(ctx, department, only); });
+  if (answers.empty()) return NoneAnswered(p);
+  if (department && std::none_of(answers.begin(), answers.end(), KnowsDepartment)) {
+    if (auto unknown = UnknownDepartment(ctx, department)) return *unknown;
+  }
+  std::map<std::string, aggregate::Kpis> departments;
+  aggregate::Kpis total;
+  bool stale = false;
+  for (const nlohmann::ordered_json& a : answers) {
+    if (a.contains("departments") && a["departments"].is_object()) {
+      for (const auto& [name, k] : a["departments"].items()) {
+        AddKpiCounts(departments[name], KpiCounts(k));
+      }
+    }
+    if (a.contains("total")) AddKpiCounts(total, KpiCounts(a["total"]));
+    stale = stale || a.value("stale", false);
+  }
+  nlohmann::ordered_json by_department = nlohmann::ordered_json::object();
+  for (auto& [name, k] : departments) {
+    aggregate::ComputeKpiRates(k);
+    by_department[name] = KpisJson(k);
+  }
+  aggregate::ComputeKpiRates(total);
+  nlohmann::ordered_json j;
+  j["indicator"] = "Decision 766/QĐ-TTg 2.1: records processed early or on time";
+  j["stale"] = stale;
+  j["total"] = KpisJson(total);
+  j["departments"] = std::move(by_department);
+  j["cluster"] = ClusterJson(p);
+  return Json(j);
+}
+
+// A dossier this instance does not handle: asked of the instance that handles its partition.
+HttpResponse DossierGathered(const ApiContext& ctx, const std::string& id, PartitionId home) {
+  Placement p = PlacePartitions(ctx);
+  size_t owner = 0;
+  while (owner < p.members.size() && !p.assigned[owner].contains(home)) ++owner;
+  if (owner == p.members.size()) {
+    nlohmann::ordered_json j = {
+        {"error", "dossier " + id + " belongs to partition " + std::to_string(home.value()) +
+                      ", which no instance that answered handles now (see "
+                      "cluster.peers_failed; partitions may not be assigned yet)"},
+        {"cluster", ClusterJson(p)}};
+    return Json(j, 503);
+  }
+  if (owner == 0) return DossierAnswer(ctx, id, std::nullopt);  // given to it meanwhile
+  const std::vector<HttpGetRequest> ask = {
+      {*p.members[owner].peer,
+       "/api/v1/dossiers/" + PercentEncode(id) + "?partitions=" + std::to_string(home.value())}};
+  const std::vector<HttpFetch> got = HttpGetAll(ask, ctx.peer_timeout);
+  if (got[0].status == 200 || got[0].status == 404) {
+    HttpResponse r;
+    r.status = got[0].status;
+    r.body = got[0].body;
+    return r;
+  }
+  p.Fail(p.members[owner].name, FetchError(got[0]));
+  nlohmann::ordered_json j = {
+      {"error", "dossier " + id + " belongs to partition " + std::to_string(home.value()) +
+                    ", handled by " + p.members[owner].name + ", which did not answer"},
+      {"cluster", ClusterJson(p)}};
+  return Json(j, 503);
+}
+
 }  // namespace
 
 void RegisterApi(HttpServer& server, ApiContext ctx) {
+  // Tells this instance's answers from its peers' (a peer list that names it too).
+  std::random_device random;
+  ctx.instance = fmt::format("{:08x}{:08x}", random(), random());
   auto shared = std::make_shared<ApiContext>(std::move(ctx));
   // The probes and /metrics take no parameter either: Prometheus sends none unless a scrape
   // config adds `params:`, which would mean nothing here (refused: its scrapes fail, naming it).
@@ -249,8 +756,10 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     return Json({{"ready", ready}}, ready ? 200 : 503);
   });
   server.HandlePrefix("GET", "/api/v1/dossiers/", [shared](const HttpRequest& req) {
-    if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
+    if (auto unknown = UnknownQueryParameter(req, {"partitions"})) return *unknown;
     if (auto not_serving = NotServing(*shared)) return *not_serving;
+    const auto only = QueryPartitions(req);
+    if (!only) return JsonErrorResponse(400, only.error().message);
     const std::string id = req.path.substr(std::string_view("/api/v1/dossiers/").size());
     if (id.empty()) return JsonErrorResponse(400, "missing dossier id");
     // No dossier has a longer id (the decoder dead-letters its events): said without echoing
@@ -260,36 +769,18 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
                                         " bytes: dossier ids are at most " +
                                         std::to_string(kMaxIdBytes) + " bytes");
     }
-    auto state = shared->store->GetDossier(id);
-    if (!state) return JsonErrorResponse(500, state.error().message);
-    if (!*state) {
-      if (shared->owned_partitions && shared->key_partitions > 0) {
-        const PartitionId home(Pipeline::HashPartition(id, shared->key_partitions));
-        if (!shared->owned_partitions().contains(home)) {
-          return JsonErrorResponse(
-              404, "no dossier " + id + " on this instance: its id belongs to partition " +
-                       std::to_string(home.value()) +
-                       ", which this instance does not handle now (another instance of the "
-                       "consumer group does, or partitions are not assigned yet): ask that one");
-        }
-      }
-      return JsonErrorResponse(404, "no dossier " + id);
+    HttpResponse here = DossierAnswer(*shared, id, *only);
+    // Another instance's partition (its id's, where a running instance's dossiers are): asked
+    // of that instance, when peers are known.
+    if (here.status == 404 && !*only && !shared->peers.empty() && shared->key_partitions > 0) {
+      const PartitionId home(Pipeline::HashPartition(id, shared->key_partitions));
+      const std::optional<std::set<PartitionId>> shown = Shown(*shared, std::nullopt);
+      if (shown && !shown->contains(home)) return DossierGathered(*shared, id, home);
     }
-    if (shared->owned_partitions && !shared->owned_partitions().contains((*state)->partition)) {
-      return JsonErrorResponse(404, "dossier " + id + " is in partition " +
-                                        std::to_string((*state)->partition.value()) +
-                                        ", which this instance does not handle now (another "
-                                        "instance of the consumer group does, or partitions "
-                                        "are not assigned yet): ask that one");
-    }
-    const auto loaded = shared->rules ? shared->rules() : nullptr;
-    nlohmann::ordered_json body = DossierJson(**state, RequestClocks(*shared).For(**state),
-                                              loaded ? &loaded->calendar : nullptr);
-    body["stale"] = Held(*shared).contains((*state)->partition);
-    return Json(body);
+    return here;
   });
   server.Handle("GET", "/api/v1/overdue", [shared](const HttpRequest& req) {
-    if (auto unknown = UnknownQueryParameter(req, {"department", "limit", "after"})) {
+    if (auto unknown = UnknownQueryParameter(req, {"department", "limit", "after", "partitions"})) {
       return *unknown;
     }
     if (auto not_serving = NotServing(*shared)) return *not_serving;
@@ -297,7 +788,6 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
     const size_t limit = *limit_or;
     const std::optional<std::string> department = DepartmentFilter(req);
-    if (auto unknown = UnknownDepartment(*shared, department)) return *unknown;
     // ?after=<dossier id>: the page after that id (items come in dossier id order; a page
     // that leaves items out names the last one it holds in "next_after").
     const auto after_it = req.query.find("after");
@@ -306,50 +796,27 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     if (after && after->empty()) {
       return JsonErrorResponse(400, "after: expected the dossier id that ended the last page");
     }
-    DossierClocks clocks = RequestClocks(*shared);
-    const auto loaded = shared->rules ? shared->rules() : nullptr;
-    const rules::BusinessCalendar* calendar = loaded ? &loaded->calendar : nullptr;
-    const std::optional<std::set<PartitionId>> owned =
-        shared->owned_partitions ? std::optional(shared->owned_partitions()) : std::nullopt;
-    nlohmann::ordered_json items = nlohmann::ordered_json::array();
-    size_t total = 0;
-    bool more = false;  // items after the page
-    std::string last;   // the id of the page's last item
-    // A full scan: fine for a worklist screen on a province's open dossiers; an index of
-    // overdue dossiers is the next step if it ever shows in latency.
-    // Overdue as the KPIs and metrics count it: open and its breach timer fired (by the
-    // wall clock or the watermark, as configured), or, under the kpi766 policy, more than one
-    // supplement request. Under kpi766 a dossier waiting on the applicant counts as finished
-    // (Decision 766, domain.md §1.3): not listed, as it is not counted open.
-    Status s = shared->store->ForEachDossier([&](const DossierState& d) {
-      if (!rules::IsOpen(d) || !d.due_at || !(d.breach_fired || d.overdue_by_supplements) ||
-          d.kpi766_finished_at_request) {
-        return true;  // (as the metrics: without a due time, "no deadline")
-      }
-      if (department && d.agency_code != *department) return true;
-      if (owned && !owned->contains(d.partition)) return true;  // another instance's now
-      ++total;
-      // As views: comparing the state's boost::container::string with a std::string builds a
-      // temporary copy of one of them (a heap block per dossier listed).
-      if (after && std::string_view(d.dossier_id) <= std::string_view(*after)) return true;
-      if (items.size() == limit) {
-        more = true;
-        return true;  // `total` counts on
-      }
-      items.push_back(DossierJson(d, clocks.For(d), calendar));
-      last.assign(d.dossier_id.data(), d.dossier_id.size());
-      return true;
-    });
-    if (!s) return JsonErrorResponse(500, s.error().message);
-    // `as_of` is when the list was made; `clock` says what its items were judged by (with
-    // "watermark", each dossier's partition's watermark, not as_of).
-    nlohmann::ordered_json body = {{"as_of", FormatRfc3339Utc(clocks.now())},
-                                   {"clock", shared->watermark_clock ? "watermark" : "wall"},
-                                   {"stale", !Held(*shared).empty()},
-                                   {"total", total},
-                                   {"items", std::move(items)}};
-    body["next_after"] = more ? nlohmann::ordered_json(last) : nlohmann::ordered_json(nullptr);
-    return Json(body);
+    const auto only = QueryPartitions(req);
+    if (!only) return JsonErrorResponse(400, only.error().message);
+    if (!*only && !shared->peers.empty() && shared->key_partitions > 0) {
+      return OverdueGathered(*shared, limit, department, after);
+    }
+    return OverdueAnswer(*shared, limit, department, after, *only);
+  });
+  server.Handle("GET", "/api/v1/partitions", [shared](const HttpRequest& req) {
+    if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
+    if (auto not_serving = NotServing(*shared)) return *not_serving;
+    std::set<PartitionId> handled;
+    if (shared->owned_partitions) {
+      handled = shared->owned_partitions();
+    } else {
+      for (int32_t q = 0; q < shared->key_partitions; ++q) handled.insert(PartitionId(q));
+    }
+    nlohmann::ordered_json j = {{"instance", shared->instance},
+                                {"key_partitions", shared->key_partitions},
+                                {"partitions", PartitionArray(handled)},
+                                {"stale", PartitionArray(Held(*shared))}};
+    return Json(j);
   });
   auto reloading = std::make_shared<std::atomic<bool>>(false);
   server.Handle("POST", "/api/v1/admin/reload", [shared, reloading](const HttpRequest& req) {
@@ -375,27 +842,16 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     return Json(ReloadOutcomeJson(*outcome), status);
   });
   server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest& req) {
-    if (auto unknown = UnknownQueryParameter(req, {"department"})) return *unknown;
+    if (auto unknown = UnknownQueryParameter(req, {"department", "partitions"})) return *unknown;
     if (auto not_serving = NotServing(*shared)) return *not_serving;
     // One department: the total is then that department's.
-    const std::optional<std::string> only = DepartmentFilter(req);
-    // One snapshot for the check and the answer: a department is known by the rows it is in.
-    const aggregate::AggregateTable::Rows snapshot = shared->aggregates->Snapshot();
-    if (auto unknown = UnknownDepartment(*shared, snapshot, only)) return *unknown;
-    const auto rows = aggregate::AggregateTable::FoldPartitions(snapshot);
-    nlohmann::ordered_json departments = nlohmann::ordered_json::object();
-    AggregateCounters total;
-    for (const auto& [department, c] : PerDepartment(rows)) {
-      if (only && department != *only) continue;
-      departments[department] = KpisJson(aggregate::ComputeKpis(c));
-      total += c;
+    const std::optional<std::string> department = DepartmentFilter(req);
+    const auto only = QueryPartitions(req);
+    if (!only) return JsonErrorResponse(400, only.error().message);
+    if (!*only && !shared->peers.empty() && shared->key_partitions > 0) {
+      return KpisGathered(*shared, department);
     }
-    nlohmann::ordered_json j;
-    j["indicator"] = "Decision 766/QĐ-TTg 2.1: records processed early or on time";
-    j["stale"] = !Held(*shared).empty();
-    j["total"] = KpisJson(aggregate::ComputeKpis(total));
-    j["departments"] = std::move(departments);
-    return Json(j);
+    return KpisAnswer(*shared, department, *only);
   });
 }
 

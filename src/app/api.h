@@ -11,6 +11,8 @@
 //                                   "next_after" names it, null on the last page)
 //   GET /api/v1/kpis                Decision 766 indicator 2.1 and counts, per department
 //                                   (?department= keeps one)
+//   GET /api/v1/partitions          the partitions this instance handles now (which other
+//                                   instances ask, see below)
 //   POST /api/v1/admin/reload       reload the calendar and procedure catalog files and
 //                                   recompute open deadlines; waits for it (reload.h)
 // The three GET /api/v1 endpoints answer 503 until the instance serves (ApiContext::serving).
@@ -18,20 +20,36 @@
 // snapshot; they never take the pipeline's locks, so they never block ingest. The reload
 // handler hands its request to the pipeline thread and occupies its server thread until the
 // reload is done (at most ApiContext::reload_timeout): give the server two threads.
+//
+// A consumer group's instances (ApiContext::peers, `http.peers`): the three GET /api/v1
+// endpoints answer for the whole group. The instance asks every peer's /api/v1/partitions,
+// gives each partition to one instance that handles it (itself first; a stale holder only when
+// no other has it), then asks each instance for its partitions alone (`?partitions=0,3`, which
+// is also how a peer's request is told from a client's: such a request is never passed on) and
+// merges: the worklist in dossier id order, the KPIs' counts summed and their rates computed
+// again, a dossier's lookup answered by the instance that handles its partition. The answers
+// then carry "cluster": {"instances_answered", "partitions_missing", "peers_failed"}: a peer
+// that does not answer within ApiContext::peer_timeout leaves its partitions out (listed),
+// it does not fail the request.
+//
 // The admin endpoint has no authentication: serve the API on a trusted address (the default
 // 127.0.0.1) or behind a proxy that restricts it. A reload only re-reads the files the
 // operator configured.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "app/reload.h"
 #include "app/runtime.h"
 #include "iocstream/aggregate/aggregate_table.h"
+#include "iocstream/http/client.h"
 #include "iocstream/http/server.h"
 #include "iocstream/metrics/registry.h"
 #include "iocstream/state/state_store.h"
@@ -101,6 +119,15 @@ struct ApiContext {
   // worklist and zero counts that read as "all clear" (a QA trial: for up to 45 s after a
   // restart). Empty function: always.
   std::function<bool()> serving;
+  // The other instances of the consumer group (`http.peers`), whose answers the three GET
+  // /api/v1 endpoints merge with this one's (see above); empty: this instance's answers only.
+  // Needs key_partitions > 0 (the partitions to place).
+  std::vector<HttpAuthority> peers;
+  // How long a request waits for the peers' answers, per round (partitions, then answers).
+  std::chrono::milliseconds peer_timeout{2000};
+  // Set by RegisterApi: a random id of this process, which /api/v1/partitions answers, so that
+  // a peer list that names this instance too does not count it twice.
+  std::string instance;
 };
 
 void RegisterApi(HttpServer& server, ApiContext context);

@@ -779,10 +779,20 @@ int RunLive(const RunOptions& options) {
     api.key_partitions = events_partitions;
     api.held_partitions = [&pipeline] { return pipeline.HeldPartitions(); };
     api.serving = [&readiness] { return readiness.EverAssigned(); };
+    api.peers = config.http.peers;
+    api.peer_timeout = config.http.peer_timeout;
     RegisterApi(*http, std::move(api));
     if (Status s = http->Start(); !s) return Fail(s.error());
     spdlog::info("serving /metrics and /api/v1 on http://{}",
                  HostPort(config.http.address, http->port()));
+    if (!config.http.peers.empty()) {
+      std::string peers;
+      for (const HttpAuthority& peer : config.http.peers) {
+        peers += (peers.empty() ? "" : ", ") + HostPort(peer.host, peer.port);
+      }
+      spdlog::info("http: /api/v1 answers for the whole group with its peers {} (http.peers)",
+                   peers);
+    }
   }
 
   spdlog::info("consuming {} as group {} from {}", config.kafka.events_topic, config.kafka.group_id,

@@ -495,7 +495,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
   }
   c.state.dir = Resolve(base, c.state.dir);
   if (const YAML::Node h = root["http"]) {
-    if (Status s = CheckKeys(h, "http", {"enabled", "address", "port"}, err); !s) return s;
+    if (Status s =
+            CheckKeys(h, "http", {"enabled", "address", "port", "peers", "peer_timeout"}, err);
+        !s) {
+      return s;
+    }
     if (Status s = Read(h, "http", "enabled", c.http.enabled, err); !s) return s;
     if (Status s = Read(h, "http", "address", c.http.address, err); !s) return s;
     if (Status s = CheckListenAddress(c.http.address); !s) {
@@ -504,6 +508,39 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     int port = c.http.port;
     if (Status s = Read(h, "http", "port", port, err, Bounds{0, 65535}); !s) return s;
     c.http.port = static_cast<uint16_t>(port);
+    if (const YAML::Node peers = h["peers"]) {
+      if (!peers.IsSequence()) {
+        return err("http.peers", "expected a list of host:port, e.g. [\"10.0.0.2:9464\"]");
+      }
+      std::set<std::string> seen;
+      for (size_t i = 0; i < peers.size(); ++i) {
+        const std::string key = "http.peers[" + std::to_string(i) + "]";
+        if (!peers[i].IsScalar() || IsNullValue(peers[i])) {
+          return err(key, "expected host:port, got '" + YAML::Dump(peers[i]) + "'");
+        }
+        const std::string text = peers[i].Scalar();
+        auto peer = ParseHttpAuthority(text);
+        if (!peer) return err(key, peer.error().message);
+        if (!seen.insert(text).second) return err(key, "'" + text + "' is listed twice");
+        // This instance's own address (a peer list copied from another instance's file):
+        // it would ask itself, on a thread its own request holds.
+        if (peer->port == c.http.port && (peer->host == c.http.address)) {
+          return err(key, "'" + text + "' is this instance's own http.address and http.port: " +
+                              "list the other instances only");
+        }
+        c.http.peers.push_back(*peer);
+      }
+    }
+    if (h["peer_timeout"]) {
+      std::string text;
+      if (Status s = Read(h, "http", "peer_timeout", text, err); !s) return s;
+      auto d = ParseDuration(text);
+      if (!d) return err("http.peer_timeout", d.error().message);
+      if (*d < Millis(1) || *d > Millis(60000)) {
+        return err("http.peer_timeout", "must be from 1ms to 60s");
+      }
+      c.http.peer_timeout = *d;
+    }
   }
   if (const YAML::Node t = root["timers"]) {
     if (Status s = CheckKeys(t, "timers", {"clock", "allowed_lateness", "max_time_ahead"}, err); !s)

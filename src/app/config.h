@@ -10,6 +10,7 @@
 
 #include "app/pipeline.h"
 #include "iocstream/core/result.h"
+#include "iocstream/http/client.h"
 #include "iocstream/rules/dossier_state_machine.h"
 
 namespace iocstream::app {
@@ -73,6 +74,10 @@ struct HttpConfig {
   bool enabled = true;
   std::string address = "127.0.0.1";
   uint16_t port = 9464;
+  // The other instances of the consumer group, whose API answers `run` merges with its own
+  // (ApiContext::peers); empty: its own only.
+  std::vector<HttpAuthority> peers;
+  Millis peer_timeout{2000};  // per round of questions to the peers
 };
 
 struct Config {

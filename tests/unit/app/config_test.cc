@@ -188,6 +188,37 @@ TEST_F(ConfigTest, AKeyWithNoValueIsRefused) {
   EXPECT_EQ(std::filesystem::path(c->state.dir).filename(), "~");
 }
 
+// http.peers: the other instances' host:port, each checked where the file is read (not when a
+// request first asks them), with its index in the message.
+TEST_F(ConfigTest, HttpPeersAreHostPortsOfOtherInstances) {
+  auto c =
+      LoadWithSection("http",
+                      "  port: 9464\n  peers: [\"10.0.0.2:9464\", \"[::1]:9465\", \"ioc-3:80\"]\n"
+                      "  peer_timeout: 500ms\n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  ASSERT_EQ(c->http.peers.size(), 3u);
+  EXPECT_EQ(c->http.peers[0].host, "10.0.0.2");
+  EXPECT_EQ(c->http.peers[1].host, "::1");
+  EXPECT_EQ(c->http.peers[1].port, 9465);
+  EXPECT_EQ(c->http.peers[2].port, 80);
+  EXPECT_EQ(c->http.peer_timeout, Millis(500));
+  auto none = LoadWithSection("http", "  port: 9464\n");
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->http.peers.empty());
+  EXPECT_EQ(none->http.peer_timeout, Millis(2000));
+
+  ExpectRefused("http", "  peers: 10.0.0.2:9464\n", {"http.peers", "expected a list"});
+  ExpectRefused("http", "  peers: [\"10.0.0.2\"]\n", {"http.peers[0]", "no port"});
+  ExpectRefused("http", "  peers: [\"a:1\", \"http://b:2\"]\n",
+                {"http.peers[1]", "without a scheme or path"});
+  ExpectRefused("http", "  peers: [\"a:1\", \"a:1\"]\n", {"http.peers[1]", "listed twice"});
+  ExpectRefused("http", "  peers: [~]\n", {"http.peers[0]", "expected host:port"});
+  ExpectRefused("http", "  address: 127.0.0.1\n  port: 9470\n  peers: [\"127.0.0.1:9470\"]\n",
+                {"http.peers[0]", "this instance's own", "list the other instances only"});
+  ExpectRefused("http", "  peer_timeout: 0s\n", {"http.peer_timeout", "from 1ms to 60s"});
+  ExpectRefused("http", "  peer_timeout: 2m\n", {"http.peer_timeout", "from 1ms to 60s"});
+}
+
 // NaN passed the [0, 1) check (no comparison with NaN holds) and turned the warnings off.
 TEST_F(ConfigTest, WarningFractionRefusesNaN) {
   for (const char* bad : {".nan", ".inf", "-0.1", "1"}) {

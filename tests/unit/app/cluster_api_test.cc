@@ -1,0 +1,301 @@
+// The HTTP API of a consumer group's instances (http.peers): three instances, each with a real
+// state store in a temporary directory holding its partition's dossiers and its own HTTP
+// server, answer as one instance holding every dossier does.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "app/api.h"
+#include "app/pipeline.h"
+#include "app/rules_config.h"
+#include "iocstream/decode/rfc3339.h"
+#include "unit/http/http_test_client.h"
+
+namespace iocstream::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int32_t kPartitions = 3;
+
+// One instance: its store, aggregates and server.
+struct Instance {
+  fs::path dir;
+  std::unique_ptr<state::StateStore> store;
+  aggregate::AggregateTable aggregates;
+  std::unique_ptr<HttpServer> server;
+  std::set<PartitionId> owned;
+  std::set<PartitionId> held;  // among them, through an outage (stale)
+
+  ~Instance() {
+    if (server) server->Stop();
+    store.reset();
+    fs::remove_all(dir);
+  }
+};
+
+class ClusterApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cal = LoadBusinessCalendar(
+        {std::string(IOCSTREAM_SOURCE_DIR) + "/config/calendars/vn-2026.yaml"});
+    ASSERT_TRUE(cal.has_value()) << cal.error().message;
+    rules_ = std::make_shared<const LoadedRules>(LoadedRules{std::move(*cal), std::nullopt});
+    // 90 dossiers over three departments: overdue, open in time, finished on time and late.
+    for (int i = 0; i < 90; ++i) {
+      DossierState s;
+      s.dossier_id = "H44.246-260105-" + std::to_string(1000 + i * 7);
+      s.partition = PartitionId(Pipeline::HashPartition(s.dossier_id, kPartitions));
+      s.agency_code = std::vector<std::string>{"so-noi-vu", "so-tu-phap", "Sở Y tế"}[i % 3];
+      s.channel = i % 2 == 0 ? Channel::kOnline : Channel::kInPerson;
+      s.received_at = *ParseRfc3339("2026-03-02T09:00:00+07:00");
+      s.due_source = DueSource::kEvent;
+      s.due_at = *ParseRfc3339("2026-03-09T09:00:00+07:00");
+      s.original_due_at = s.due_at;
+      switch (i % 4) {
+        case 0:
+          s.status = DossierStatus::kInProgress;
+          s.breach_fired = true;
+          break;
+        case 1:
+          s.status = DossierStatus::kInProgress;
+          s.due_at = *ParseRfc3339("2027-03-09T09:00:00+07:00");
+          s.original_due_at = s.due_at;
+          break;
+        case 2:
+          s.status = DossierStatus::kCompleted;
+          s.completed_at = *ParseRfc3339("2026-03-05T09:00:00+07:00");
+          break;
+        default:
+          s.status = DossierStatus::kCompleted;
+          s.completed_at = *ParseRfc3339("2026-03-12T09:00:00+07:00");
+          break;
+      }
+      dossiers_.push_back(s);
+    }
+  }
+
+  // An instance handling `owned` (every partition for the reference), its store holding
+  // their dossiers, its peers `peers`.
+  std::unique_ptr<Instance> Open(const std::string& name, std::set<PartitionId> owned,
+                                 std::vector<HttpAuthority> peers = {}, uint16_t port = 0,
+                                 std::set<PartitionId> held = {},
+                                 const std::function<void(DossierState&)>& alter = {}) {
+    auto in = std::make_unique<Instance>();
+    in->dir = fs::temp_directory_path() /
+              ("iocstream-cluster-" + std::to_string(::getpid()) + "-" + name + "-" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(in->dir);
+    state::StateStoreOptions options;
+    options.path = in->dir.string();
+    auto store = state::StateStore::Open(options);
+    EXPECT_TRUE(store.has_value()) << store.error().message;
+    in->store = std::move(*store);
+    state::StateBatch batch = in->store->NewBatch();
+    for (DossierState s : dossiers_) {
+      if (!owned.contains(s.partition)) continue;
+      if (alter) alter(s);
+      batch.PutDossier(s);
+      in->aggregates.Apply(nullptr, s);
+    }
+    EXPECT_TRUE(in->store->Commit(std::move(batch)).ok());
+    in->owned = std::move(owned);
+    in->held = std::move(held);
+    HttpServerOptions http;
+    http.threads = 2;
+    http.port = port;
+    in->server = std::make_unique<HttpServer>(http);
+    ApiContext context{in->store.get(), &in->aggregates, std::make_shared<MetricsRegistry>(), {}};
+    context.rules = [this] { return rules_; };
+    Instance* self = in.get();
+    context.owned_partitions = [self] { return self->owned; };
+    context.held_partitions = [self] { return self->held; };
+    context.key_partitions = kPartitions;
+    context.peers = std::move(peers);
+    context.peer_timeout = std::chrono::milliseconds(1000);
+    RegisterApi(*in->server, std::move(context));
+    EXPECT_TRUE(in->server->Start().ok());
+    return in;
+  }
+
+  static nlohmann::json Get(const Instance& in, const std::string& target, int status) {
+    test::TestClient client(in.server->port());
+    auto response = client.Request("GET", target);
+    EXPECT_TRUE(response.has_value()) << target;
+    if (!response) return nullptr;
+    EXPECT_EQ(response->status, status) << target << ": " << response->body;
+    return nlohmann::json::parse(response->body);
+  }
+  // An answer without what depends on who answered and when.
+  static nlohmann::json Comparable(nlohmann::json j) {
+    j.erase("cluster");
+    j.erase("as_of");
+    return j;
+  }
+  // A loopback port free now (bound by the kernel, then closed).
+  static uint16_t FreePort() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    close(fd);
+    return ntohs(addr.sin_port);
+  }
+  static HttpAuthority At(const Instance& in) { return {"127.0.0.1", in.server->port()}; }
+  static std::set<PartitionId> All() { return {PartitionId(0), PartitionId(1), PartitionId(2)}; }
+
+  std::string IdOfPartition(int32_t p) const {
+    for (const DossierState& s : dossiers_) {
+      if (s.partition == PartitionId(p)) return std::string(s.dossier_id);
+    }
+    return {};
+  }
+
+  std::shared_ptr<const LoadedRules> rules_;
+  std::vector<DossierState> dossiers_;
+};
+
+TEST_F(ClusterApiTest, AnInstanceWithPeersAnswersAsOneInstanceHoldingEveryPartition) {
+  auto whole = Open("whole", All());
+  auto b = Open("b", {PartitionId(1)});
+  auto c = Open("c", {PartitionId(2)});
+  auto a = Open("a", {PartitionId(0)}, {At(*b), At(*c)});
+
+  // KPIs: counts summed, rates computed again; every department and one.
+  const auto kpis = Get(*a, "/api/v1/kpis", 200);
+  EXPECT_EQ(Comparable(kpis), Comparable(Get(*whole, "/api/v1/kpis", 200)));
+  EXPECT_EQ(kpis["total"]["received"], 90) << kpis;
+  EXPECT_EQ(kpis["cluster"]["instances_answered"], 3);
+  EXPECT_TRUE(kpis["cluster"]["partitions_missing"].empty());
+  EXPECT_TRUE(kpis["cluster"]["peers_failed"].empty());
+  for (const std::string department : {"so-tu-phap", "S%E1%BB%9F%20Y%20t%E1%BA%BF"}) {
+    EXPECT_EQ(Comparable(Get(*a, "/api/v1/kpis?department=" + department, 200)),
+              Comparable(Get(*whole, "/api/v1/kpis?department=" + department, 200)));
+  }
+  // An instance alone counts its own partition.
+  EXPECT_LT(Get(*b, "/api/v1/kpis", 200)["total"]["received"], 90);
+
+  // The worklist: the same pages, walked with ?after=, as one instance's.
+  for (const std::string filter : {"", "&department=so-noi-vu"}) {
+    std::string after;
+    std::vector<std::string> seen;
+    for (int page = 0; page < 20; ++page) {
+      const std::string query = "/api/v1/overdue?limit=4" + filter + after;
+      const auto merged = Get(*a, query, 200);
+      EXPECT_EQ(Comparable(merged), Comparable(Get(*whole, query, 200))) << query;
+      for (const auto& item : merged["items"]) seen.push_back(item["dossier_id"]);
+      if (merged["next_after"].is_null()) break;
+      after = "&after=" + merged["next_after"].get<std::string>();
+    }
+    EXPECT_EQ(seen.size(), Get(*whole, "/api/v1/overdue?limit=1000" + filter, 200)["total"]);
+    EXPECT_GT(seen.size(), 4u);
+  }
+
+  // A dossier of another instance's partition: that instance's answer.
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    const std::string id = IdOfPartition(p);
+    EXPECT_EQ(Get(*a, "/api/v1/dossiers/" + id, 200), Get(*whole, "/api/v1/dossiers/" + id, 200));
+  }
+  // One no instance has: the 404 of the instance handling its partition.
+  for (int i = 0; i < 6; ++i) {
+    const std::string unknown = "H44.246-260105-NONE" + std::to_string(i);
+    const auto j = Get(*a, "/api/v1/dossiers/" + unknown, 404);
+    EXPECT_EQ(j["error"], "no dossier " + unknown);
+  }
+  // A department no instance has is a 404, as for one instance.
+  Get(*a, "/api/v1/kpis?department=nope", 404);
+  Get(*a, "/api/v1/overdue?department=nope", 404);
+
+  // A peer's own request (?partitions=) is answered for those partitions alone, never passed on.
+  const auto own = Get(*a, "/api/v1/overdue?partitions=0,1", 200);
+  EXPECT_EQ(own["partitions"], nlohmann::json::array({0}));
+  EXPECT_FALSE(own.contains("cluster"));
+  Get(*a, "/api/v1/overdue?partitions=0,,1", 400);
+  Get(*a, "/api/v1/kpis?partitions=1,1", 400);
+  Get(*a, "/api/v1/kpis?partitions=-1", 400);
+  const auto partitions = Get(*c, "/api/v1/partitions", 200);
+  EXPECT_EQ(partitions["partitions"], nlohmann::json::array({2}));
+  EXPECT_EQ(partitions["key_partitions"], kPartitions);
+}
+
+// A peer that does not answer leaves its partitions out, listed, and the request answers with
+// the others' (an operator sees what is known and what is not); a lookup of one of its
+// dossiers says which partition is unanswered.
+TEST_F(ClusterApiTest, APeerThatDoesNotAnswerIsListedAndItsPartitionsLeftOut) {
+  auto whole = Open("whole", All());
+  auto b = Open("b", {PartitionId(1)});
+  auto c = Open("c", {PartitionId(2)});
+  auto a = Open("a", {PartitionId(0)}, {At(*b), At(*c)});
+  const HttpAuthority c_at = At(*c);
+  c->server->Stop();
+
+  const auto overdue = Get(*a, "/api/v1/overdue?limit=1000", 200);
+  EXPECT_EQ(overdue["cluster"]["partitions_missing"], nlohmann::json::array({2}));
+  ASSERT_EQ(overdue["cluster"]["peers_failed"].size(), 1u);
+  EXPECT_EQ(overdue["cluster"]["peers_failed"][0]["peer"],
+            "127.0.0.1:" + std::to_string(c_at.port));
+  EXPECT_NE(
+      overdue["cluster"]["peers_failed"][0]["error"].get<std::string>().find("cannot connect"),
+      std::string::npos);
+  size_t expected = 0;
+  const auto all = Get(*whole, "/api/v1/overdue?limit=1000", 200);
+  for (const auto& item : all["items"]) {
+    if (item["partition"] != 2) ++expected;
+  }
+  EXPECT_EQ(overdue["total"], expected);
+  EXPECT_EQ(overdue["items"].size(), expected);
+
+  const auto kpis = Get(*a, "/api/v1/kpis", 200);
+  EXPECT_EQ(kpis["cluster"]["partitions_missing"], nlohmann::json::array({2}));
+  EXPECT_LT(kpis["total"]["received"], 90);
+
+  const auto lookup = Get(*a, "/api/v1/dossiers/" + IdOfPartition(2), 503);
+  EXPECT_NE(lookup["error"].get<std::string>().find("belongs to partition 2"), std::string::npos)
+      << lookup;
+  Get(*a, "/api/v1/dossiers/" + IdOfPartition(1), 200);
+}
+
+// A partition two instances claim (one holds it through a Kafka outage, stale, with the
+// states it had then) is answered by the one that handles it now; a peer list that names the
+// instance itself counts it once.
+TEST_F(ClusterApiTest, EachPartitionIsCountedOnceWhoeverClaimsIt) {
+  auto whole = Open("whole", All());
+  // b's copy of partition 2 is from before the outage: every dossier of it overdue then.
+  auto b =
+      Open("b", {PartitionId(1), PartitionId(2)}, {}, 0, {PartitionId(2)}, [](DossierState& s) {
+        if (s.partition == PartitionId(2) && s.status == DossierStatus::kInProgress) {
+          s.breach_fired = true;
+        }
+      });
+  auto c = Open("c", {PartitionId(2)});
+  // a lists itself too, by another name of its address.
+  const uint16_t port = FreePort();
+  auto a = Open("a", {PartitionId(0)}, {At(*b), {"localhost", port}, At(*c)}, port);
+  ASSERT_EQ(a->server->port(), port);
+  for (const std::string target : {"/api/v1/kpis", "/api/v1/overdue?limit=1000"}) {
+    const auto merged = Get(*a, target, 200);
+    EXPECT_EQ(Comparable(merged), Comparable(Get(*whole, target, 200))) << target;
+    EXPECT_EQ(merged["cluster"]["instances_answered"], 3) << merged["cluster"];
+    EXPECT_TRUE(merged["cluster"]["peers_failed"].empty()) << merged["cluster"];
+    EXPECT_FALSE(merged["stale"]);
+  }
+  // Without c, b's stale copy is the only one: shown, and said to be stale.
+  c->server->Stop();
+  const auto stale = Get(*a, "/api/v1/overdue?limit=1000", 200);
+  EXPECT_TRUE(stale["stale"]);
+  EXPECT_TRUE(stale["cluster"]["partitions_missing"].empty());
+  EXPECT_GT(stale["total"], Get(*whole, "/api/v1/overdue?limit=1000", 200)["total"]);
+}
+
+}  // namespace
+}  // namespace iocstream::app
