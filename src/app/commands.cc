@@ -762,7 +762,9 @@ int RunLive(const RunOptions& options) {
     HttpServerOptions http_options;
     http_options.address = config.http.address;
     http_options.port = config.http.port;
-    http_options.threads = 2;  // a waiting reload request must not hold up /metrics
+    // A waiting reload request must not hold up the API; with peers, two more, so that the
+    // requests a peer's answer needs find a thread while this instance's own wait for peers.
+    http_options.threads = config.http.peers.empty() ? 2 : 4;
     http = std::make_unique<HttpServer>(http_options);
     ApiContext api{runtime.store.get(), &session.aggregates, metrics,
                    [&readiness, &consumer] { return readiness.Ready(consumer.BrokersUp()); }};
