@@ -1,11 +1,7 @@
 // The HTTP API of a consumer group's instances (http.peers): three instances, each with a real
 // state store in a temporary directory holding its partition's dossiers and its own HTTP
 // server, answer as one instance holding every dossier does.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
@@ -139,18 +135,6 @@ class ClusterApiTest : public ::testing::Test {
     j.erase("as_of");
     return j;
   }
-  // A loopback port free now (bound by the kernel, then closed).
-  static uint16_t FreePort() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    socklen_t len = sizeof(addr);
-    EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    close(fd);
-    return ntohs(addr.sin_port);
-  }
   static HttpAuthority At(const Instance& in) { return {"127.0.0.1", in.server->port()}; }
   static std::set<PartitionId> All() { return {PartitionId(0), PartitionId(1), PartitionId(2)}; }
 
@@ -279,7 +263,7 @@ TEST_F(ClusterApiTest, EachPartitionIsCountedOnceWhoeverClaimsIt) {
       });
   auto c = Open("c", {PartitionId(2)});
   // a lists itself too, by another name of its address.
-  const uint16_t port = FreePort();
+  const uint16_t port = test::FreeLoopbackPort();
   auto a = Open("a", {PartitionId(0)}, {At(*b), {"localhost", port}, At(*c)}, port);
   ASSERT_EQ(a->server->port(), port);
   for (const std::string target : {"/api/v1/kpis", "/api/v1/overdue?limit=1000"}) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "iocstream/http/server.h"
+#include "unit/http/http_test_client.h"
 
 namespace iocstream {
 namespace {
@@ -54,20 +55,6 @@ TEST(HttpAuthorityTest, ParsesHostsAndPortsAndNamesWhatIsWrong) {
   }
 }
 
-// A loopback port nothing listens on: bound, then closed.
-uint16_t ClosedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // A loopback socket that accepts connections (the kernel's backlog) and never answers.
 struct SilentServer {
   SilentServer() {
@@ -102,7 +89,7 @@ TEST(HttpGetAllTest, AsksEveryServerAtOnceAndSaysWhichFailedAndWhy) {
   ASSERT_TRUE(b.Start().ok());
   SilentServer silent;
   const std::vector<HttpGetRequest> requests = {{{"127.0.0.1", a.port()}, "/who?x=1"},
-                                                {{"127.0.0.1", ClosedPort()}, "/who"},
+                                                {{"127.0.0.1", test::FreeLoopbackPort()}, "/who"},
                                                 {{"127.0.0.1", b.port()}, "/who"},
                                                 {{"127.0.0.1", silent.port}, "/who"},
                                                 {{"localhost", a.port()}, "/who?x=%C3%A2%20%2B"}};
