@@ -14,6 +14,7 @@
 #include <random>
 #include <string_view>
 
+#include "app/app_metrics.h"
 #include "app/pipeline.h"
 #include "app/runtime.h"
 #include "app/views.h"
@@ -412,6 +413,7 @@ HttpResponse KpisAnswer(const ApiContext& ctx, const std::optional<std::string>&
 // The consumer group's instances as a request sees them (api.h): who handles which partition.
 struct Member {
   std::optional<HttpAuthority> peer;  // nullopt: this instance
+  size_t peer_index = 0;              // of `peer` in ApiContext::peers
   std::string name;                   // "host:port" of a peer
   std::set<PartitionId> partitions;   // handled now
   std::set<PartitionId> stale;        // among them, held through a Kafka outage
@@ -446,6 +448,10 @@ std::string FetchError(const HttpFetch& f) {
   return "HTTP " + std::to_string(f.status);
 }
 
+void CountPeerRequest(const ApiContext& ctx, size_t peer, bool ok) {
+  if (ctx.count_peer_request) ctx.count_peer_request(peer, ok);
+}
+
 // Asks the peers which partitions they handle and gives each partition to one instance: this
 // one first, then the peers in their order; one that holds it through an outage (stale) only
 // when none other handles it.
@@ -465,12 +471,15 @@ Placement PlacePartitions(const ApiContext& ctx) {
   std::set<std::string> instances = {ctx.instance};
   for (size_t i = 0; i < got.size(); ++i) {
     const std::string name = HostPort(ctx.peers[i].host, ctx.peers[i].port);
+    const auto j = got[i].status == 200 ? nlohmann::ordered_json::parse(got[i].body, nullptr, false)
+                                        : nlohmann::ordered_json();
+    const bool answered = j.is_object() && j.contains("instance") && j["instance"].is_string();
+    CountPeerRequest(ctx, i, answered);
     if (got[i].status != 200) {
       p.Fail(name, FetchError(got[i]));
       continue;
     }
-    const auto j = nlohmann::ordered_json::parse(got[i].body, nullptr, false);
-    if (!j.is_object() || !j.contains("instance") || !j["instance"].is_string()) {
+    if (!answered) {
       p.Fail(name, "not an answer of iocstream's GET /api/v1/partitions");
       continue;
     }
@@ -483,7 +492,7 @@ Placement PlacePartitions(const ApiContext& ctx) {
       continue;
     }
     p.members.push_back(
-        {ctx.peers[i], name, PartitionSet(j["partitions"]), PartitionSet(j["stale"])});
+        {ctx.peers[i], i, name, PartitionSet(j["partitions"]), PartitionSet(j["stale"])});
   }
   p.assigned.resize(p.members.size());
   for (int32_t q = 0; q < ctx.key_partitions; ++q) {
@@ -535,6 +544,7 @@ std::vector<nlohmann::ordered_json> AskMembers(
     const std::string name = k == 0 ? std::string("this instance") : p.members[k].name;
     auto j = f.status == 200 ? nlohmann::ordered_json::parse(f.body, nullptr, false)
                              : nlohmann::ordered_json();
+    if (k > 0) CountPeerRequest(ctx, p.members[k].peer_index, f.status == 200 && j.is_object());
     if (f.status != 200 || !j.is_object()) {
       p.Fail(name, f.status == 200 ? "not an answer of iocstream's " + path : FetchError(f));
       p.missing.insert(p.assigned[k].begin(), p.assigned[k].end());
@@ -713,6 +723,7 @@ HttpResponse DossierGathered(const ApiContext& ctx, const std::string& id, Parti
       {*p.members[owner].peer,
        "/api/v1/dossiers/" + PercentEncode(id) + "?partitions=" + std::to_string(home.value())}};
   const std::vector<HttpFetch> got = HttpGetAll(ask, ctx.peer_timeout);
+  CountPeerRequest(ctx, p.members[owner].peer_index, got[0].status == 200 || got[0].status == 404);
   if (got[0].status == 200 || got[0].status == 404) {
     HttpResponse r;
     r.status = got[0].status;
@@ -733,6 +744,13 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
   // Tells this instance's answers from its peers' (a peer list that names it too).
   std::random_device random;
   ctx.instance = fmt::format("{:08x}{:08x}", random(), random());
+  if (!ctx.peers.empty() && ctx.metrics) {
+    std::vector<std::string> names;
+    for (const HttpAuthority& peer : ctx.peers) names.push_back(HostPort(peer.host, peer.port));
+    auto counts = std::make_shared<PeerRequestMetrics>(std::move(names));
+    ctx.metrics->RegisterCollectable(counts);
+    ctx.count_peer_request = [counts](size_t peer, bool ok) { counts->Count(peer, ok); };
+  }
   auto shared = std::make_shared<ApiContext>(std::move(ctx));
   // The probes and /metrics take no parameter either: Prometheus sends none unless a scrape
   // config adds `params:`, which would mean nothing here (refused: its scrapes fail, naming it).

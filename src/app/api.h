@@ -125,6 +125,9 @@ struct ApiContext {
   std::vector<HttpAuthority> peers;
   // How long a request waits for the peers' answers, per round (partitions, then answers).
   std::chrono::milliseconds peer_timeout{2000};
+  // Set by RegisterApi with peers: counts each request to a peer (index in `peers`) and whether
+  // an answer came (iocstream_api_peer_requests_total, registered on `metrics`).
+  std::function<void(size_t peer, bool ok)> count_peer_request;
   // Set by RegisterApi: a random id of this process, which /api/v1/partitions answers, so that
   // a peer list that names this instance too does not count it twice.
   std::string instance;

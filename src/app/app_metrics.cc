@@ -359,6 +359,28 @@ std::vector<MetricFamily> PipelineMetrics::Collect() const {
   return out;
 }
 
+PeerRequestMetrics::PeerRequestMetrics(std::vector<std::string> peers)
+    : peers_(std::move(peers)),
+      ok_(std::make_unique<std::atomic<uint64_t>[]>(peers_.size())),
+      failed_(std::make_unique<std::atomic<uint64_t>[]>(peers_.size())) {}
+
+void PeerRequestMetrics::Count(size_t peer, bool ok) {
+  if (peer >= peers_.size()) return;
+  (ok ? ok_ : failed_)[peer].fetch_add(1, std::memory_order_relaxed);
+}
+
+std::vector<MetricFamily> PeerRequestMetrics::Collect() const {
+  MetricFamily total = Family("iocstream_api_peer_requests_total",
+                              "Requests the API sent each peer of http.peers, by whether an "
+                              "answer came (failed: no answer in time, refused, or an error).",
+                              MetricType::Counter);
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    Add(total, static_cast<double>(ok_[i].load()), {{"peer", peers_[i]}, {"result", "ok"}});
+    Add(total, static_cast<double>(failed_[i].load()), {{"peer", peers_[i]}, {"result", "failed"}});
+  }
+  return {std::move(total)};
+}
+
 std::vector<MetricFamily> ReloadMetrics::Collect() const {
   MetricFamily total =
       Family("iocstream_rules_reloads_total",

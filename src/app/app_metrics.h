@@ -12,8 +12,12 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "app/outbox_relay.h"
@@ -42,6 +46,22 @@ class PipelineMetrics : public prometheus::Collectable {
   const state::StateStore& store_;
   std::function<std::vector<ingest::PartitionLag>()> lag_;
   std::function<std::optional<int>()> brokers_up_;  // KafkaSource::BrokersUp
+};
+
+// iocstream_api_peer_requests_total{peer="host:port", result="ok|failed"}: the requests the API
+// sent each of its peers (http.peers), by whether an answer came. Count() is thread-safe (the
+// HTTP worker threads count, a scrape reads).
+class PeerRequestMetrics : public prometheus::Collectable {
+ public:
+  explicit PeerRequestMetrics(std::vector<std::string> peers);
+  // A request to peers[peer] answered (`ok`: an answer of the expected kind came) or failed.
+  void Count(size_t peer, bool ok);
+  [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  std::vector<std::string> peers_;
+  std::unique_ptr<std::atomic<uint64_t>[]> ok_;
+  std::unique_ptr<std::atomic<uint64_t>[]> failed_;
 };
 
 // iocstream_rules_reloads_total{result="success|failure"} and

@@ -27,6 +27,7 @@ struct Instance {
   std::unique_ptr<state::StateStore> store;
   aggregate::AggregateTable aggregates;
   std::unique_ptr<HttpServer> server;
+  std::shared_ptr<MetricsRegistry> metrics = std::make_shared<MetricsRegistry>();
   std::set<PartitionId> owned;
   std::set<PartitionId> held;  // among them, through an outage (stale)
 
@@ -108,7 +109,7 @@ class ClusterApiTest : public ::testing::Test {
     http.threads = 2;
     http.port = port;
     in->server = std::make_unique<HttpServer>(http);
-    ApiContext context{in->store.get(), &in->aggregates, std::make_shared<MetricsRegistry>(), {}};
+    ApiContext context{in->store.get(), &in->aggregates, in->metrics, {}};
     context.rules = [this] { return rules_; };
     Instance* self = in.get();
     context.owned_partitions = [self] { return self->owned; };
@@ -247,6 +248,22 @@ TEST_F(ClusterApiTest, APeerThatDoesNotAnswerIsListedAndItsPartitionsLeftOut) {
   EXPECT_NE(lookup["error"].get<std::string>().find("belongs to partition 2"), std::string::npos)
       << lookup;
   Get(*a, "/api/v1/dossiers/" + IdOfPartition(1), 200);
+
+  // Counted by peer: c failed the first round of each of the four requests; b answered both
+  // rounds of the worklist, the KPIs and the lookup in its partition, and the first round of
+  // the lookup in c's (7).
+  const std::string metrics = a->metrics->Serialize();
+  const std::string c_label = "peer=\"127.0.0.1:" + std::to_string(c_at.port) + "\"";
+  const std::string b_label = "peer=\"127.0.0.1:" + std::to_string(b->server->port()) + "\"";
+  EXPECT_NE(metrics.find("iocstream_api_peer_requests_total{" + c_label + ",result=\"failed\"} 4"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("iocstream_api_peer_requests_total{" + c_label + ",result=\"ok\"} 0"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("iocstream_api_peer_requests_total{" + b_label + ",result=\"ok\"} 7"),
+            std::string::npos)
+      << metrics;
 }
 
 // A partition two instances claim (one holds it through a Kafka outage, stale, with the
