@@ -94,6 +94,7 @@ Result<RequestTarget> ParseRequestTarget(std::string_view target) {
   if (!path) return path.error();
   RequestTarget result;
   result.path = std::move(path).value();
+  result.raw_path = std::string(target.substr(0, question));
   if (question == std::string_view::npos) return result;
 
   const std::string_view whole_query = target.substr(question + 1);

@@ -19,6 +19,7 @@ namespace iocstream::http_internal {
 // A request target split into its decoded parts.
 struct RequestTarget {
   std::string path;
+  std::string raw_path;  // the path as sent, before decoding (routes are matched on it)
   std::map<std::string, std::string> query;
 };
 

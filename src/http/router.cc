@@ -43,7 +43,8 @@ std::vector<const Router::Route*> Router::Candidates(const std::string& path) co
 }
 
 Router::Resolved Router::Resolve(const HttpRequest& request) const {
-  const std::vector<const Route*> candidates = Candidates(request.path);
+  const std::vector<const Route*> candidates =
+      Candidates(request.raw_path.empty() ? request.path : request.raw_path);
   if (candidates.empty()) {
     return {.answer = {.response = {.status = 404,
                                     .body = "{\"error\":\"not found\",\"path\":" +

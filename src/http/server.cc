@@ -226,6 +226,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     routed.request.method = std::move(method);
     routed.request.path = std::move(target->path);
+    routed.request.raw_path = std::move(target->raw_path);
     routed.request.query = std::move(target->query);
     http_internal::Router::Resolved resolved = router_.Resolve(routed.request);
     if (resolved.handler == nullptr) {

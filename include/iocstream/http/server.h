@@ -8,11 +8,15 @@
 // Routing. Handle() registers an exact path; HandlePrefix() registers every path that starts
 // with a prefix (e.g. "/api/v1/dossiers/" for /api/v1/dossiers/{id}; the handler slices the id
 // off HttpRequest::path). Exact routes win over prefix routes, longer prefixes over shorter
-// ones. A request whose path matches no route gets 404 {"error":"not found","path":...}; one
-// whose path matches only routes of other methods gets 405 with an Allow header. HEAD is served
-// by the GET route of the same path (handler called with method "HEAD", body dropped,
-// Content-Length kept). A handler that throws gets 500 {"error":...} with the exception's
-// message; the exception is logged (spdlog) and never leaves the server thread.
+// ones. Routes are matched on the path as sent (HttpRequest::raw_path), so a route's own part
+// must not be percent-encoded: /api%2Fv1%2Fadmin%2Freload or /api/v1/%61dmin/reload is 404,
+// not the admin route, as a proxy that restricts /api/v1/admin by the path as sent would let
+// them through (a helper's finding); what follows a prefix (an id) may be encoded. A request whose
+// path matches no route gets 404 {"error":"not found","path":...}; one whose path matches only
+// routes of other methods gets 405 with an Allow header. HEAD is served by the GET route of the
+// same path (handler called with method "HEAD", body dropped, Content-Length kept). A handler that
+// throws gets 500 {"error":...} with the exception's message; the exception is logged (spdlog) and
+// never leaves the server thread.
 //
 // Protocol limits: HTTP/1.1 keep-alive (HTTP/1.0 closes after each response), a request body
 // limit (413 beyond it), 8 KiB for the request line and header fields (414 when the request line
@@ -53,6 +57,9 @@ namespace iocstream {
 struct HttpRequest {
   std::string method;
   std::string path;
+  // The path as sent, still percent-encoded: what routes are matched on. Empty (a request
+  // built by hand, in tests): `path` is matched.
+  std::string raw_path;
   std::map<std::string, std::string> query;
   std::string body;
 };

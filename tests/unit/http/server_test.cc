@@ -37,6 +37,8 @@ class HttpServerTest : public ::testing::Test {
       }
       return HttpResponse{.content_type = "text/plain", .body = listing};
     });
+    server_.Handle("POST", "/api/v1/admin/reload",
+                   [](const HttpRequest&) { return HttpResponse{.body = "reloaded"}; });
     server_.Handle("POST", "/echo", [](const HttpRequest& request) {
       return HttpResponse{.status = 201, .content_type = "text/plain", .body = request.body};
     });
@@ -83,6 +85,32 @@ TEST_F(HttpServerTest, UnknownPathIs404Json) {
   EXPECT_EQ(response->status, 404);
   EXPECT_EQ(response->Header("content-type"), "application/json");
   EXPECT_EQ(response->body, R"({"error":"not found","path":"/nope\"x"})");
+}
+
+// Routes are matched on the path as sent: an encoded byte in a route's own part is no route
+// (a proxy restricting /api/v1/admin by the path as sent would pass /api%2Fv1%2Fadmin%2Freload,
+// which the server matched once decoded: a helper's finding), while the part after a prefix
+// (an id) is decoded for the handler.
+TEST_F(HttpServerTest, RoutesAreMatchedOnThePathAsSent) {
+  for (const char* target : {"/api%2Fv1%2Fadmin%2Freload", "/api/v1/%61dmin/reload",
+                             "/api/v1/admin%2Freload", "/api/v1/admin/reload%2F"}) {
+    SCOPED_TRACE(target);
+    TestClient client(server_.port());
+    const auto response = client.Request("POST", target, "");
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 404);
+    EXPECT_EQ(response->body.find("reloaded"), std::string::npos);
+  }
+  const auto hello = Get("/hell%6F");
+  ASSERT_TRUE(hello.has_value());
+  EXPECT_EQ(hello->status, 404);
+  const auto id = Get("/api/v1/dossiers/H%2F1%20x");
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->status, 200);
+  EXPECT_EQ(id->body, R"({"id":"H/1 x"})");
+  const auto encoded_prefix = Get("/api/v1/dossier%73/H1");
+  ASSERT_TRUE(encoded_prefix.has_value());
+  EXPECT_EQ(encoded_prefix->status, 404);
 }
 
 TEST_F(HttpServerTest, WrongMethodIs405WithAllow) {
