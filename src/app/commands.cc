@@ -849,8 +849,15 @@ int RunLive(const RunOptions& options) {
           config.kafka.group_id);
     }
     if (!batch) {
-      spdlog::error("{}", batch.error().message);
-      exit_code = kExitRuntime;
+      // A setting the cluster refuses (kafka.consumer) is the configuration's to fix: exit 1,
+      // not retried by the unit as an outage would be.
+      if (batch.error().code == ErrorCode::kInvalidArgument) {
+        spdlog::error("{}: kafka.consumer: {}", config.path, batch.error().message);
+        exit_code = kExitBadInput;
+      } else {
+        spdlog::error("{}", batch.error().message);
+        exit_code = kExitRuntime;
+      }
       break;
     }
     if (assign_error) {

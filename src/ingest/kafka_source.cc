@@ -104,6 +104,16 @@ class KafkaSource::Impl {
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
           return Error{ErrorCode::kUnavailable, "kafka consumer fatal error: " + what};
         }
+        // The group coordinator refuses the member's session timeout at every JoinGroup: the
+        // group would never assign anything, and `run` waited for it without end (a helper's
+        // finding). A configuration error, not an outage to wait out.
+        if (err == RD_KAFKA_RESP_ERR_INVALID_SESSION_TIMEOUT) {
+          return InvalidArgument(
+              "the consumer group's coordinator refuses the consumer's session.timeout.ms (" +
+              what +
+              "): brokers accept group.min.session.timeout.ms to group.max.session.timeout.ms, "
+              "6000 to 1800000 ms unless their configuration says otherwise");
+        }
         spdlog::warn("kafka consumer: {} ({})", what, rd_kafka_err2name(err));
         continue;
       }

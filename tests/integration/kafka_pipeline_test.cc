@@ -439,6 +439,30 @@ TEST(KafkaPipelineTest, RunOnAnotherEventsTopicThanTheStatesIsWarnedAbout) {
   EXPECT_NE(other.err.find(said), std::string::npos) << other.err;
 }
 
+// A session timeout the brokers refuse (outside group.min/max.session.timeout.ms) fails every
+// JoinGroup: `run` waited for an assignment without end, its one hint blaming a killed member
+// (a helper's finding). It is a configuration error: exit 1, naming the setting.
+TEST(KafkaPipelineTest, ASessionTimeoutTheBrokersRefuseIsAConfigurationError) {
+  TempDir dir;
+  const std::string prefix = UniqueName("session");
+  for (const char* timeout : {"1", "3600000"}) {
+    SCOPED_TRACE(timeout);
+    std::string text = ReadFile(WriteConfig(dir, prefix, kExtra));
+    const std::string set = "session.timeout.ms: \"6000\"";
+    text.replace(text.find(set), set.size(),
+                 std::string("session.timeout.ms: \"") + timeout +
+                     "\"\n    max.poll.interval.ms: \"3600000\"");
+    const std::string config = dir / "refused.yaml";
+    std::ofstream(config) << text;
+    auto run = RunIocstream({"run", "--config", config}, std::chrono::seconds(60));
+    EXPECT_EQ(run.exit_code, 1) << run.err;
+    EXPECT_NE(run.err.find(config + ": kafka.consumer: the consumer group's coordinator refuses "
+                                    "the consumer's session.timeout.ms"),
+              std::string::npos)
+        << run.err;
+  }
+}
+
 // A partition whose log starts with an aborted transaction (its abort marker, and its record
 // if written, take the first offsets): its first record read is past them, and with nothing
 // stored they were counted nowhere (consumed + gaps fell short of the end offset: a helper's

@@ -149,7 +149,9 @@ class KafkaSource {
 
   // Returns the next batch (possibly empty after poll_timeout). The records stay valid until
   // the next Poll or Close. Broker errors that librdkafka retries by itself are logged, not
-  // returned; a fatal consumer error is returned.
+  // returned; a fatal consumer error is returned (kUnavailable), and so is a setting the
+  // cluster refuses at every try (kInvalidArgument: the group coordinator refuses the
+  // consumer's session.timeout.ms, so no partition would ever be assigned).
   [[nodiscard]] Result<std::span<const SourceRecord>> Poll();
 
   // Nanoseconds (steady clock) that Poll has spent since Open waiting for librdkafka to fetch
