@@ -271,6 +271,40 @@ Result<LegalDuration> ParseDuration(const YAML::Node& node, const std::string& k
         Join(key, "unit"),
         "expected working_hours, working_days, calendar_days or months, got '" + unit_text + "'");
   }
+  // From a working minute to a hundred years: 0 (or a fraction of a minute) made every
+  // dossier of the procedure breach at its receipt, and calendar amounts past a hundred years
+  // were cut to it without a word (a helper's findings). Calendar amounts round up to whole
+  // days or months.
+  double low = 0;  // exclusive for calendar units
+  double high = 36'500;
+  switch (*unit) {
+    case rules::DurationUnit::kWorkingHours:
+      low = 1.0 / 60;
+      high = 8.0 * 36'500;
+      break;
+    case rules::DurationUnit::kWorkingDays:
+      low = 1.0 / 480;
+      break;
+    case rules::DurationUnit::kCalendarDays:
+      break;
+    case rules::DurationUnit::kMonths:
+      high = 1'200;
+      break;
+  }
+  if (amount == 0) {
+    return where(Join(key, "amount"),
+                 "must be more than 0 (within the day: 8 working_hours; leave a channel without "
+                 "a legal time out)");
+  }
+  if (amount < low) {
+    return where(Join(key, "amount"),
+                 amount_text + " " + unit_text + " is less than one working minute");
+  }
+  if (amount > high) {
+    return where(Join(key, "amount"),
+                 amount_text + " " + unit_text + " is more than a hundred years (at most " +
+                     std::to_string(static_cast<int64_t>(high)) + " " + unit_text + ")");
+  }
   return LegalDuration{amount, *unit};
 }
 

@@ -149,6 +149,33 @@ TEST(RulesConfigTest, CatalogErrorsNameFileAndKey) {
   EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", in_person: "
                          "{amount: -2, unit: working_days}}\n"),
             "cat.yaml: procedures[0].in_person.amount: must be a finite number >= 0");
+  // From a working minute to a hundred years (0 breached every dossier at its receipt; 2100
+  // months was cut to 1200 without a word: a helper's findings).
+  EXPECT_EQ(
+      CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", online: 0 working_days}\n"),
+      "cat.yaml: procedures[0].online.amount: must be more than 0 (within the day: 8 "
+      "working_hours; leave a channel without a legal time out)");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", online: 0.0000001 "
+                         "working_hours}\n"),
+            "cat.yaml: procedures[0].online.amount: 0.0000001 working_hours is less than one "
+            "working minute");
+  EXPECT_EQ(
+      CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", online: 1201 months}\n"),
+      "cat.yaml: procedures[0].online.amount: 1201 months is more than a hundred years (at "
+      "most 1200 months)");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", online: 100000 "
+                         "calendar_days}\n"),
+            "cat.yaml: procedures[0].online.amount: 100000 calendar_days is more than a hundred "
+            "years (at most 36500 calendar_days)");
+  EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", online: 292001 "
+                         "working_hours}\n"),
+            "cat.yaml: procedures[0].online.amount: 292001 working_hours is more than a hundred "
+            "years (at most 292000 working_hours)");
+  EXPECT_TRUE(ParseProcedureCatalogYaml("version: 1\nprocedures:\n  - {code: \"1.000001\", online: "
+                                        "1200 months, postal: 0.5 calendar_days, in_person: "
+                                        "0.02 working_hours}\n",
+                                        "cat.yaml")
+                  .has_value());
   EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.000001\", in_person: "
                          "{amount: 2, unit: fortnights}}\n"),
             "cat.yaml: procedures[0].in_person.unit: expected working_hours, working_days, "
