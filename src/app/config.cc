@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "app/yaml_keys.h"
 #include "iocstream/alert/kafka_sink.h"
 #include "iocstream/http/server.h"
 #include "iocstream/ingest/kafka_source.h"
@@ -645,7 +646,9 @@ Result<Config> LoadConfig(const std::string& path) {
   if (!fs::exists(path)) return Error{ErrorCode::kNotFound, path + ": no such config file"};
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    const std::optional<YAML::Node> single = SingleDocument(YAML::LoadAllFromFile(path));
+    if (!single) return InvalidArgument(path + ": " + kSeveralDocuments);
+    root = *single;
   } catch (const YAML::Exception& e) {
     return InvalidArgument(path + ": not valid YAML: " + e.what());
   }

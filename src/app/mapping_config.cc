@@ -193,12 +193,14 @@ Result<ingest::CsvMapping> Parse(const YAML::Node& root, const std::string& defa
   return m;
 }
 
-Result<ingest::CsvMapping> ParseNode(const std::function<YAML::Node()>& load,
+Result<ingest::CsvMapping> ParseNode(const std::function<std::vector<YAML::Node>()>& load,
                                      const std::string& source, const std::string& default_name) {
   const MappingError err(source);
   YAML::Node root;
   try {
-    root = load();
+    const std::optional<YAML::Node> single = SingleDocument(load());
+    if (!single) return InvalidArgument(source + ": " + kSeveralDocuments);
+    root = *single;
   } catch (const YAML::Exception& e) {
     return InvalidArgument(source + ": not valid YAML: " + e.what());
   }
@@ -221,11 +223,12 @@ Result<ingest::CsvMapping> LoadCsvMapping(const std::string& path) {
   if (!fs::is_regular_file(path, ec)) {
     return Error{ErrorCode::kNotFound, path + ": no such mapping file"};
   }
-  return ParseNode([&] { return YAML::LoadFile(path); }, path, fs::path(path).stem().string());
+  return ParseNode([&] { return YAML::LoadAllFromFile(path); }, path,
+                   fs::path(path).stem().string());
 }
 
 Result<ingest::CsvMapping> ParseCsvMapping(std::string_view yaml, const std::string& source) {
-  return ParseNode([&] { return YAML::Load(std::string(yaml)); }, source, source);
+  return ParseNode([&] { return YAML::LoadAll(std::string(yaml)); }, source, source);
 }
 
 }  // namespace iocstream::app

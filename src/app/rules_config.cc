@@ -380,7 +380,9 @@ auto ParseYaml(std::string_view yaml, std::string_view source, Parse parse)
     -> decltype(parse(YAML::Node{}, Where{source})) {
   const Where where(source);
   try {
-    const YAML::Node root = YAML::Load(std::string(yaml));
+    const std::optional<YAML::Node> single = SingleDocument(YAML::LoadAll(std::string(yaml)));
+    if (!single) return InvalidArgument(where.source() + ": " + kSeveralDocuments);
+    const YAML::Node root = *single;
     if (const auto repeated = FindRepeatedKey(root)) {
       return InvalidArgument(where.source() + ": line " + std::to_string(repeated->line) + ": " +
                              repeated->path +

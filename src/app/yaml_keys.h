@@ -1,5 +1,5 @@
 // Repeated keys in the YAML files iocstream reads (calendars, the procedure catalog, CSV
-// mappings; config.cc checks its own sections key by key).
+// mappings; config.cc checks its own sections key by key), and files of several documents.
 //
 // yaml-cpp keeps both entries of a key a mapping repeats and reads the first, so the second is
 // ignored without a word: a second `days_off:` block added to a calendar took no day off while
@@ -14,8 +14,23 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace iocstream::app {
+
+// The one document of a YAML text or file's documents (yaml-cpp's LoadAll): null when there is
+// none; nullopt when a document after the first holds something (`---` then more keys), which
+// yaml-cpp's Load ignored without a word (a helper's trial: a config's `---` then `sla:` was
+// dropped). Empty documents after the first (a trailing `---`) are ignored.
+inline std::optional<YAML::Node> SingleDocument(const std::vector<YAML::Node>& documents) {
+  for (size_t i = 1; i < documents.size(); ++i) {
+    if (!documents[i].IsNull()) return std::nullopt;
+  }
+  return documents.empty() ? YAML::Node() : documents.front();
+}
+inline constexpr const char* kSeveralDocuments =
+    "holds several YAML documents (separated by '---'): only the first would be read; merge "
+    "them into one";
 
 struct RepeatedKey {
   std::string path;  // where the second entry is: "days_off", "procedures[3].code"

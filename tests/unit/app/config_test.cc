@@ -146,6 +146,29 @@ TEST_F(ConfigTest, AnEmptyFileIsSaidToBeEmpty) {
   EXPECT_NE(c.error().message.find("expected a mapping"), std::string::npos) << c.error().message;
 }
 
+// A second YAML document (after `---`) was dropped without a word: `sla: {pause_policy:
+// kpi766}` there left the policy at pause (a helper's trial). Refused; a trailing `---` alone
+// is harmless.
+TEST_F(ConfigTest, ASecondYamlDocumentIsRefused) {
+  auto c = LoadWithSection("http", "  port: 9470\n---\nsla: {pause_policy: kpi766}\n");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message.find("iocstream.yaml: holds several YAML documents (separated by "
+                                   "'---'): only the first would be read; merge them into one"),
+            std::string::npos)
+      << c.error().message;
+  const std::string path = (dir_ / "iocstream.yaml").string();
+  std::string text;
+  {
+    std::ifstream in(path);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string second = "---\nsla: {pause_policy: kpi766}\n";
+  text.replace(text.find(second), second.size(), "");
+  std::ofstream(path) << text << "---\n";
+  auto trailing = LoadConfig(path);
+  EXPECT_TRUE(trailing.has_value()) << trailing.error().message;
+}
+
 // A directory where a file is expected is refused by its key (a QA trial: the calendar's was
 // reported later, by its path alone, as the rules loaded).
 TEST_F(ConfigTest, ADirectoryGivenForACalendarOrCatalogFileNamesTheKey) {

@@ -51,6 +51,13 @@ std::string ErrorOf(const std::string& yaml) {
   return m ? "(no error)" : m.error().message;
 }
 
+TEST(MappingConfigTest, ASecondYamlDocumentIsRefused) {
+  EXPECT_EQ(ErrorOf(kValid + std::string("---\nname: other\n")),
+            "m.yaml: holds several YAML documents (separated by '---'): only the first would be "
+            "read; merge them into one");
+  EXPECT_EQ(ErrorOf(kValid + std::string("---\n")), "(no error)");
+}
+
 TEST(MappingConfigTest, ReadsEveryKey) {
   auto m = ParseCsvMapping(kValid, "m.yaml");
   ASSERT_TRUE(m.has_value()) << m.error().message;

@@ -140,6 +140,10 @@ procedures:
 }
 
 TEST(RulesConfigTest, CatalogErrorsNameFileAndKey) {
+  EXPECT_EQ(CatalogError("version: 1\nprocedures: []\n---\nprocedures:\n  - {code: \"1.000001\", "
+                         "online: 3 months}\n"),
+            "cat.yaml: holds several YAML documents (separated by '---'): only the first would be "
+            "read; merge them into one");
   EXPECT_EQ(CatalogError("procedures: []\n"), "cat.yaml: version: expected 1");
   EXPECT_EQ(CatalogError("version: 1\nprocedures:\n  - {code: \"1.00A\"}\n"),
             "cat.yaml: procedures[0].code: '1.00A' is not a procedure code");
