@@ -1846,6 +1846,18 @@ int RunSimulate(const SimulateOptions& options) {
     if (Status s = CheckTopicName(*options.topic); !s) {
       return Fail(InvalidArgument("--topic: " + s.error().message));
     }
+    // Dossier events among the alerts (or dead letters, or a changelog's states) would be read
+    // by the departments' consumers as alerts of another schema (a helper's trial published
+    // there without a word).
+    for (const auto& [key, topic] :
+         {std::pair{"kafka.alerts_topic", config->kafka.alerts_topic},
+          std::pair{"kafka.dead_letter_topic", config->kafka.dead_letter_topic},
+          std::pair{"kafka.changelog_topic", config->kafka.changelog_topic}}) {
+      if (!topic.empty() && *options.topic == topic) {
+        return Fail(InvalidArgument("--topic: '" + topic + "' is the config's " + key +
+                                    ", not a topic of dossier events"));
+      }
+    }
   }
   const auto start = ParseRfc3339(options.start);
   if (!start) {
