@@ -1540,7 +1540,13 @@ int RunServe(const ServeOptions& options) {
   aggregates.Load(aggregate::AggregateTable::Rows(rows->begin(), rows->end()));
   // The counters of events are this process's (none); the gauges of dossiers, the store's.
   const PipelineProbe probe;
-  const RelayProbe relay_probe;
+  // The outbox's entries not yet accepted by Kafka (a stopped run's: serve sends none), from
+  // the store: 0 there read as "all delivered" (a helper's finding).
+  RelayProbe relay_probe;
+  if (auto first = runtime.store->ReadOutbox(1, 1); first && !first->empty()) {
+    relay_probe.pending.store(
+        static_cast<int64_t>(runtime.store->NextOutboxSequence() - first->front().sequence));
+  }
   auto metrics = std::make_shared<MetricsRegistry>();
   metrics->RegisterCollectable(std::make_shared<ProcessMetrics>());
   metrics->RegisterCollectable(

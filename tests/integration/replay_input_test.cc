@@ -825,6 +825,18 @@ TEST(ReplayInputTest, ServeAnswersTheApiOnAReplayedState) {
   std::ofstream(events) << Received("S1") << Received("S2");
   const CommandResult replay = RunIocstream({"replay", "--config", config, events});
   ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  {
+    // Two alerts a stopped run left undelivered: serve shows them pending (it said 0, as if
+    // delivered: a helper's finding), and sends nothing.
+    state::StateStoreOptions options;
+    options.path = dir / "state";
+    auto store = state::StateStore::Open(options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    state::StateBatch batch = (*store)->NewBatch();
+    batch.AppendOutbox("alert one");
+    batch.AppendOutbox("alert two");
+    ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
+  }
 
   Child serve({"serve", "--config", config}, dir.path());
   const int port = WaitForHttpPort(serve);
@@ -837,6 +849,7 @@ TEST(ReplayInputTest, ServeAnswersTheApiOnAReplayedState) {
   const std::string metrics = HttpGet(port, "/metrics");
   EXPECT_NE(metrics.find("iocstream_dossiers_received{department=\"A\""), std::string::npos)
       << metrics;
+  EXPECT_NE(metrics.find("\niocstream_outbox_pending 2\n"), std::string::npos) << metrics;
   serve.Kill(SIGTERM);
   EXPECT_EQ(serve.Wait(std::chrono::seconds(30)), 0) << serve.Stderr();
   EXPECT_NE(serve.Stderr().find("stopping on SIGTERM"), std::string::npos) << serve.Stderr();
