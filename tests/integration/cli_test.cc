@@ -34,6 +34,23 @@ TEST(CliTest, AnUnknownSubcommandIsNamedWithTheSubcommands) {
   }
 }
 
+// The log writes "warning" for the level: --log-level takes it too (a helper's trial was
+// refused it), and it keeps info lines out as warn does.
+TEST(CliTest, LogLevelWarningIsWarn) {
+  TempDir dir;
+  for (const char* level : {"warn", "warning"}) {
+    SCOPED_TRACE(level);
+    const std::string events = dir / (std::string(level) + ".ndjson");
+    std::ofstream(events) << "not json\n";
+    const CommandResult r =
+        RunIocstream({"--log-level", level, "replay", "--config", WriteConfig(dir, "log"),
+                      "--state-dir", dir / (std::string("state-") + level), events});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err.find(" info "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(" warning "), std::string::npos) << r.err;  // the dead letter
+  }
+}
+
 TEST(CliTest, NoSubcommandListsThem) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{}, std::vector<std::string>{"--config", "x.yaml", "rplay"}}) {
