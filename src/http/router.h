@@ -19,8 +19,9 @@ class Router {
   enum class Match { kExact, kPrefix };
 
   // Where a handler runs: on the worker threads (Handle, HandlePrefix), on the priority
-  // thread (HandlePriority: scrapes), or on the I/O thread itself (HandleQuick: probes).
-  enum class Lane { kWorker, kPriority, kIo };
+  // thread (HandlePriority: scrapes), on the peer threads (HandlePeer, HandlePeerPrefix: other
+  // instances' requests), or on the I/O thread itself (HandleQuick: probes).
+  enum class Lane { kWorker, kPriority, kPeer, kIo };
 
   // Registers `handler` for `method` and a path (kExact) or a path prefix (kPrefix); a second
   // registration of the same method and pattern replaces the first.

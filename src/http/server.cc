@@ -100,6 +100,7 @@ struct Counts {
   std::atomic<size_t> open{0};              // sessions alive
   std::atomic<size_t> waiting{0};           // requests posted to the workers, not started yet
   std::atomic<size_t> priority_waiting{0};  // posted to the priority thread, not started yet
+  std::atomic<size_t> peer_waiting{0};      // posted to the peer threads, not started yet
 };
 
 // The answer to a connection past the server's bounds (HttpServerOptions::max_connections).
@@ -123,12 +124,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // request (a probe, a scrape); anything else on it is answered 503.
   Session(tcp::socket socket, const http_internal::Router& router, const HttpServerOptions& options,
           net::io_context::executor_type workers, net::io_context::executor_type priority,
-          std::shared_ptr<Counts> counts, bool reserve)
+          net::io_context::executor_type peers, std::shared_ptr<Counts> counts, bool reserve)
       : stream_(std::move(socket)),
         router_(router),
         options_(options),
         workers_(workers),
         priority_(priority),
+        peers_(peers),
         counts_(std::move(counts)),
         reserve_(reserve) {
     counts_->open.fetch_add(1);
@@ -231,7 +233,8 @@ class Session : public std::enable_shared_from_this<Session> {
     http_internal::Router::Resolved resolved = router_.Resolve(routed.request);
     if (resolved.handler == nullptr) {
       routed.refusal = std::move(resolved.answer);
-    } else if (reserve_ && resolved.lane == http_internal::Router::Lane::kWorker) {
+    } else if (reserve_ && (resolved.lane == http_internal::Router::Lane::kWorker ||
+                            resolved.lane == http_internal::Router::Lane::kPeer)) {
       routed.refusal.response = JsonErrorResponse(503, kTooManyConnections);
     } else {
       routed.handler = resolved.handler;
@@ -329,6 +332,9 @@ class Session : public std::enable_shared_from_this<Session> {
       case http_internal::Router::Lane::kPriority:
         // Its own thread and queue: scrapes never wait behind the workers' requests.
         return Post(priority_, counts_->priority_waiting, *routed.handler, std::move(request));
+      case http_internal::Router::Lane::kPeer:
+        // Other instances' requests, which this one's workers may be waiting for in turn.
+        return Post(peers_, counts_->peer_waiting, *routed.handler, std::move(request));
       case http_internal::Router::Lane::kWorker:
         return Post(workers_, counts_->waiting, *routed.handler, std::move(request));
     }
@@ -449,6 +455,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const HttpServerOptions& options_;
   net::io_context::executor_type workers_;
   net::io_context::executor_type priority_;
+  net::io_context::executor_type peers_;
   std::shared_ptr<Counts> counts_;  // the server's
   const bool reserve_;
 };
@@ -468,6 +475,7 @@ class HttpServer::Impl {
       spdlog::error("http: route {} {} registered after Start() is ignored", method, pattern);
       return;
     }
+    has_peer_routes_ = has_peer_routes_ || lane == http_internal::Router::Lane::kPeer;
     router_.Add(std::move(method), std::move(pattern), match, std::move(handler), lane);
   }
 
@@ -523,18 +531,26 @@ class HttpServer::Impl {
     workers_guard_.emplace(workers_->get_executor());
     priority_ = std::make_unique<net::io_context>(1);
     priority_guard_.emplace(priority_->get_executor());
+    const int peer_threads = has_peer_routes_ ? std::max(1, options_.peer_threads) : 0;
+    peers_ = std::make_unique<net::io_context>(std::max(1, peer_threads));
+    peers_guard_.emplace(peers_->get_executor());
     for (const auto& listener : listeners_) Accept(*listener);
-    threads_.reserve(static_cast<std::size_t>(options_.threads) + 2);
+    threads_.reserve(static_cast<std::size_t>(options_.threads + peer_threads) + 2);
     threads_.emplace_back([this] { RunLoop(*io_context_); });
     threads_.emplace_back([this] { RunLoop(*priority_); });
     for (int i = 0; i < options_.threads; ++i) {
       threads_.emplace_back([this] { RunLoop(*workers_); });
     }
+    for (int i = 0; i < peer_threads; ++i) {
+      threads_.emplace_back([this] { RunLoop(*peers_); });
+    }
     // As configured, then as bound when that reads otherwise ("0" is 0.0.0.0, a host name
     // its addresses: a helper found `address: 0` logged as "0", every interface unsaid).
     const std::string configured = HostPort(options_.address, port_);
-    spdlog::info("http: listening on {}{} with {} handler thread(s) and one for priority routes",
-                 configured, bound == configured ? "" : " (" + bound + ")", options_.threads);
+    spdlog::info("http: listening on {}{} with {} handler thread(s), one for priority routes{}",
+                 configured, bound == configured ? "" : " (" + bound + ")", options_.threads,
+                 peer_threads > 0 ? " and " + std::to_string(peer_threads) + " for peers' requests"
+                                  : std::string());
     if (every_interface) {
       spdlog::warn(
           "http: listening on every network interface ({}): the API has no authentication "
@@ -554,6 +570,8 @@ class HttpServer::Impl {
     workers_->stop();  // handlers not started yet are dropped; running ones finish
     priority_guard_.reset();
     priority_->stop();
+    peers_guard_.reset();
+    peers_->stop();
     for (std::thread& thread : threads_) thread.join();
     threads_.clear();
     // No thread runs either io_context now. Destroying the workers' drops the handlers that
@@ -562,6 +580,7 @@ class HttpServer::Impl {
     // Session, which closes its socket.
     workers_.reset();
     priority_.reset();
+    peers_.reset();
     listeners_.clear();
     io_context_.reset();
     spdlog::info("http: stopped listening on {}", HostPort(options_.address, port_));
@@ -621,7 +640,7 @@ class HttpServer::Impl {
       }
     } else {
       std::make_shared<Session>(std::move(socket), router_, options_, workers_->get_executor(),
-                                priority_->get_executor(), counts_,
+                                priority_->get_executor(), peers_->get_executor(), counts_,
                                 open >= options_.max_connections)
           ->Run();
     }
@@ -655,6 +674,10 @@ class HttpServer::Impl {
   // Priority handlers (HandlePriority): one thread of their own, kept running by the guard.
   std::unique_ptr<net::io_context> priority_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> priority_guard_;
+  // Peer handlers (HandlePeer): options_.peer_threads threads when a peer route is registered.
+  std::unique_ptr<net::io_context> peers_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> peers_guard_;
+  bool has_peer_routes_ = false;
   // One per address options_.address stands for.
   std::vector<std::unique_ptr<Listener>> listeners_;
   // Sessions alive (shared with them: a session may outlive a stopped server's Impl briefly).
@@ -699,6 +722,16 @@ void HttpServer::HandlePriority(std::string method, std::string path, Handler ha
 void HttpServer::HandlePrefix(std::string method, std::string prefix, Handler handler) {
   impl_->Add(std::move(method), std::move(prefix), http_internal::Router::Match::kPrefix,
              std::move(handler), http_internal::Router::Lane::kWorker);
+}
+
+void HttpServer::HandlePeer(std::string method, std::string path, Handler handler) {
+  impl_->Add(std::move(method), std::move(path), http_internal::Router::Match::kExact,
+             std::move(handler), http_internal::Router::Lane::kPeer);
+}
+
+void HttpServer::HandlePeerPrefix(std::string method, std::string prefix, Handler handler) {
+  impl_->Add(std::move(method), std::move(prefix), http_internal::Router::Match::kPrefix,
+             std::move(handler), http_internal::Router::Lane::kPeer);
 }
 
 Status HttpServer::Start() { return impl_->Start(); }

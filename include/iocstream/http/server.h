@@ -25,9 +25,11 @@
 //
 // Threads: one I/O thread accepts, reads and writes every connection and runs the quick
 // handlers (HandleQuick: health checks); the priority handlers (HandlePriority: /metrics) run
-// on a thread of their own; the other handlers run on HttpServerOptions::threads worker
-// threads. However many slow requests (a large worklist) wait for a worker, a health probe is
-// answered at once and a scrape waits only for the scrapes ahead of it.
+// on a thread of their own; the peer handlers (HandlePeer, HandlePeerPrefix: the requests of
+// other instances, which a worker's handler may be waiting for) on
+// HttpServerOptions::peer_threads threads of their own; the other handlers run on
+// HttpServerOptions::threads worker threads. However many slow requests (a large worklist) wait for
+// a worker, a health probe is answered at once and a scrape waits only for the scrapes ahead of it.
 //
 // Thread-safety: Handle(), HandleQuick(), HandlePriority(), HandlePrefix() and Start() must be
 // called from one thread before the server starts; adding routes after Start() is not thread-safe
@@ -86,6 +88,12 @@ struct HttpServerOptions {
   // Worker threads, i.e. how many handlers (other than quick ones) may run at once; the
   // server's I/O runs on one more thread of its own.
   int threads = 1;
+  // Threads of the peer handlers (HandlePeer), with their own bound of waiting requests
+  // (max_waiting); started only when a peer route is registered. A handler on a worker thread
+  // that asks another instance (or this one) never waits behind requests of its own kind:
+  // two instances whose workers all waited for each other answered nothing until their
+  // timeouts (a helper's trial).
+  int peer_threads = 2;
   // Largest accepted request body, in bytes; larger requests get 413 and are closed.
   std::size_t body_limit = std::size_t{1} << 20;
   // How long the server waits for a complete request (and, on a kept-alive connection, for
@@ -147,6 +155,11 @@ class HttpServer {
   // Registers `handler` for this method and every path that starts with `prefix`. Before
   // Start() only.
   void HandlePrefix(std::string method, std::string prefix, Handler handler);
+
+  // Handle() and HandlePrefix() for the requests of other instances, which run on the peer
+  // threads (see Threads above). A peer handler must not itself wait for a peer.
+  void HandlePeer(std::string method, std::string path, Handler handler);
+  void HandlePeerPrefix(std::string method, std::string prefix, Handler handler);
 
   // Binds, listens and starts the server threads. Returns an Error, never throws, when the
   // address is refused by CheckListenAddress (kInvalidArgument), when a socket cannot be opened,
