@@ -2,13 +2,20 @@
 // include Boost.Beast.
 #include "iocstream/http/client.h"
 
+#include <netdb.h>
+
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
+#include <condition_variable>
+#include <cstring>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 namespace iocstream {
 namespace {
@@ -23,7 +30,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(asio::io_context& io, const HttpAuthority& server, std::string_view target,
            std::size_t body_limit, HttpFetch& out)
-      : resolver_(io), stream_(io), server_(server), out_(out) {
+      : stream_(io), server_(server), out_(out) {
     request_.method(http::verb::get);
     request_.target(beast::string_view(target.data(), target.size()));
     request_.version(11);
@@ -36,16 +43,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     parser_.body_limit(body_limit);
   }
 
-  void Start() {
-    resolver_.async_resolve(
-        server_.host, std::to_string(server_.port),
-        [self = shared_from_this()](beast::error_code ec, const tcp::resolver::results_type& r) {
-          if (ec) return self->Fail("cannot resolve", ec);
-          self->stream_.async_connect(r, [self](beast::error_code ec2, const tcp::endpoint&) {
-            if (ec2) return self->Fail("cannot connect", ec2);
-            self->Write();
-          });
-        });
+  // Connects to the server's addresses (in order) and sends the request.
+  void Start(const std::vector<tcp::endpoint>& endpoints) {
+    stream_.async_connect(endpoints,
+                          [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+                            if (ec) return self->Fail("cannot connect", ec);
+                            self->Write();
+                          });
   }
 
   // Ends the exchange where it is (the call's timeout): its handlers run with an error, which
@@ -53,7 +57,6 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void Cancel() {
     if (done_) return;
     done_ = true;
-    resolver_.cancel();
     beast::error_code ignored;
     stream_.socket().close(ignored);
   }
@@ -87,7 +90,6 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
                  ": " + ec.message();
   }
 
-  tcp::resolver resolver_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   http::request<http::empty_body> request_;
@@ -96,6 +98,50 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   HttpFetch& out_;
   bool done_ = false;
 };
+
+// A host name's addresses, looked up on a thread of its own: getaddrinfo cannot be cancelled,
+// and asio's resolver waited for it past the call's timeout (a helper's DNS server that never
+// answered held every request 10 s with a timeout of 2). The thread outlives a lookup given
+// up on; it owns its share of the result.
+struct Resolution {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::vector<tcp::endpoint> endpoints;
+  std::string error;
+};
+
+std::shared_ptr<Resolution> Resolve(const HttpAuthority& server) {
+  auto r = std::make_shared<Resolution>();
+  beast::error_code ec;
+  const asio::ip::address numeric = asio::ip::make_address(server.host, ec);
+  if (!ec) {  // an address: nothing to look up
+    r->endpoints.emplace_back(numeric, server.port);
+    r->done = true;
+    return r;
+  }
+  std::thread([r, host = server.host, port = std::to_string(server.port)] {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
+    std::vector<tcp::endpoint> endpoints;
+    for (const addrinfo* a = found; rc == 0 && a != nullptr; a = a->ai_next) {
+      tcp::endpoint e;
+      if (a->ai_addrlen > e.capacity()) continue;
+      std::memcpy(e.data(), a->ai_addr, a->ai_addrlen);
+      e.resize(a->ai_addrlen);
+      endpoints.push_back(e);
+    }
+    if (found != nullptr) freeaddrinfo(found);
+    const std::lock_guard lock(r->mu);
+    r->endpoints = std::move(endpoints);
+    if (rc != 0) r->error = gai_strerror(rc);
+    r->done = true;
+    r->cv.notify_all();
+  }).detach();
+  return r;
+}
 
 }  // namespace
 
@@ -123,6 +169,15 @@ Result<HttpAuthority> ParseHttpAuthority(std::string_view text) {
     port = text.substr(colon + 1);
   }
   if (a.host.empty()) return bad("no host");
+  // A host name's letters, digits, '-' and '.', or an address ("a b:1" was taken and failed
+  // at every request: a helper's trial).
+  if (a.host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:"
+                               "%_") != std::string::npos) {
+    return bad("'" + a.host + "' is not a host name or an address");
+  }
+  if (text.starts_with('[') && a.host.find(':') == std::string::npos) {
+    return bad("brackets hold an IPv6 address only");
+  }
   int value = 0;
   const auto r = std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() || value < 1 ||
@@ -159,12 +214,29 @@ std::vector<HttpFetch> HttpGetAll(std::span<const HttpGetRequest> requests,
     asio::io_context io;
     std::vector<std::shared_ptr<Exchange>> exchanges;
     exchanges.reserve(requests.size());
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    std::vector<std::shared_ptr<Resolution>> resolutions;
+    for (const HttpGetRequest& r : requests) resolutions.push_back(Resolve(r.server));
     for (size_t i = 0; i < requests.size(); ++i) {
       exchanges.push_back(std::make_shared<Exchange>(io, requests[i].server, requests[i].target,
                                                      body_limit, out[i]));
-      exchanges.back()->Start();
+      Resolution& r = *resolutions[i];
+      std::unique_lock lock(r.mu);
+      const std::string where =
+          requests[i].server.host + ":" + std::to_string(requests[i].server.port);
+      if (!r.cv.wait_until(lock, until, [&] { return r.done; })) {
+        out[i].error =
+            "cannot resolve " + where + " within " + std::to_string(timeout.count()) + " ms";
+        exchanges.back()->Cancel();
+      } else if (r.endpoints.empty()) {
+        out[i].error = "cannot resolve " + where + ": " +
+                       (r.error.empty() ? std::string("no address") : r.error);
+        exchanges.back()->Cancel();
+      } else {
+        exchanges.back()->Start(r.endpoints);
+      }
     }
-    asio::steady_timer deadline(io, timeout);
+    asio::steady_timer deadline(io, until);
     deadline.async_wait([&](beast::error_code ec) {
       if (ec) return;  // cancelled: every exchange ended first
       for (size_t i = 0; i < exchanges.size(); ++i) {
@@ -177,15 +249,14 @@ std::vector<HttpFetch> HttpGetAll(std::span<const HttpGetRequest> requests,
       }
     });
     // Runs until every exchange ended; the timer is then the only work left.
-    while (io.run_one() > 0) {
-      bool all_done = true;
-      for (const auto& e : exchanges) all_done = all_done && e->done();
-      if (all_done) {
-        deadline.cancel();
-        io.run();  // the timer's cancellation and the sockets' last handlers
-        break;
-      }
+    const auto all_done = [&] {
+      return std::all_of(exchanges.begin(), exchanges.end(),
+                         [](const auto& e) { return e->done(); });
+    };
+    while (!all_done() && io.run_one() > 0) {
     }
+    deadline.cancel();
+    io.run();  // the timer's cancellation and the sockets' last handlers
   } catch (const std::exception& e) {
     for (HttpFetch& f : out) {
       if (f.status == 0 && f.error.empty()) f.error = e.what();

@@ -44,6 +44,9 @@ TEST(HttpAuthorityTest, ParsesHostsAndPortsAndNamesWhatIsWrong) {
       {":9464", "no host"},
       {"http://10.0.0.2:9464", "without a scheme or path"},
       {"10.0.0.2:9464/api", "without a scheme or path"},
+      {"a b:1", "is not a host name or an address"},
+      {" host:1", "is not a host name or an address"},
+      {"[1.2.3.4]:1", "brackets hold an IPv6 address only"},
   };
   for (const auto& [text, why] : bad) {
     auto parsed = ParseHttpAuthority(text);
@@ -126,6 +129,19 @@ TEST(HttpGetAllTest, AnAnswerOverTheBodyLimitIsAnError) {
   EXPECT_EQ(enough[0].status, 200);
   EXPECT_EQ(enough[0].body.size(), 10000u);
   EXPECT_TRUE(HttpGetAll({}, milliseconds(10)).empty());
+}
+
+// A name is looked up within the call's timeout too (getaddrinfo cannot be cancelled: a DNS
+// server that never answered held each call 10 s with a timeout of 2, a helper's trial), and a
+// name that does not resolve says so.
+TEST(HttpGetAllTest, AHostNameIsLookedUpWithinTheTimeout) {
+  const std::vector<HttpGetRequest> requests = {{{"no-such-host.invalid", 80}, "/"}};
+  const auto start = std::chrono::steady_clock::now();
+  const auto got = HttpGetAll(requests, milliseconds(1500));
+  EXPECT_LE(std::chrono::steady_clock::now() - start, milliseconds(1700));
+  EXPECT_EQ(got[0].status, 0);
+  EXPECT_NE(got[0].error.find("cannot resolve no-such-host.invalid:80"), std::string::npos)
+      << got[0].error;
 }
 
 TEST(PercentEncodeTest, KeepsUnreservedBytesOnly) {
