@@ -466,7 +466,7 @@ Placement PlacePartitions(const ApiContext& ctx) {
   }
   p.members.push_back(std::move(self));
   std::vector<HttpGetRequest> asks;
-  for (const HttpAuthority& peer : ctx.peers) asks.push_back({peer, "/api/v1/partitions"});
+  for (const HttpAuthority& peer : ctx.peers) asks.push_back({peer, "/api/v1/peer/partitions"});
   const std::vector<HttpFetch> got = HttpGetAll(asks, ctx.peer_timeout);
   std::set<std::string> instances = {ctx.instance};
   for (size_t i = 0; i < got.size(); ++i) {
@@ -480,11 +480,20 @@ Placement PlacePartitions(const ApiContext& ctx) {
       continue;
     }
     if (!answered) {
-      p.Fail(name, "not an answer of iocstream's GET /api/v1/partitions");
+      p.Fail(name, "not an answer of iocstream's GET /api/v1/peer/partitions");
       continue;
     }
     // This instance itself under another name, or a peer listed twice: asked once.
     if (!instances.insert(j["instance"].get<std::string>()).second) continue;
+    // Another group's instance (another stream, maybe of as many partitions) would add its
+    // dossiers to this group's answers (a helper's trial merged 14,197 received for 2,932).
+    if (j.value("group", std::string()) != ctx.group_id ||
+        j.value("events_topic", std::string()) != ctx.events_topic) {
+      p.Fail(name, "an instance of group '" + j.value("group", std::string()) + "' on topic '" +
+                       j.value("events_topic", std::string()) + "', not of this group '" +
+                       ctx.group_id + "' on '" + ctx.events_topic + "'");
+      continue;
+    }
     if (j.value("key_partitions", 0) != ctx.key_partitions) {
       p.Fail(name, "its events topic has " + std::to_string(j.value("key_partitions", 0)) +
                        " partitions, this instance's " + std::to_string(ctx.key_partitions) +
@@ -521,6 +530,38 @@ std::string PartitionList(const std::set<PartitionId>& partitions) {
   return out;
 }
 
+// Whether `j` has the shape the merge reads of an answer to `path` (a server that is not
+// iocstream, or another version, is a failed peer, not a 500 of the merge: a helper's trial).
+bool WellFormed(const std::string& path, const nlohmann::ordered_json& j) {
+  const auto has = [&](const char* key, auto&& test) { return j.contains(key) && test(j[key]); };
+  const auto counts = [](const nlohmann::ordered_json& k) {
+    if (!k.is_object()) return false;
+    return std::all_of(k.begin(), k.end(), [](const auto& v) {
+      return v.is_number_integer() || v.is_number_float() || v.is_null();
+    });
+  };
+  if (!has("stale", [](const auto& v) { return v.is_boolean(); }) ||
+      !has("partitions", [](const auto& v) { return v.is_array(); })) {
+    return false;
+  }
+  if (path.ends_with("/overdue")) {
+    return has("total", [](const auto& v) { return v.is_number_unsigned(); }) &&
+           has("next_after", [](const auto& v) { return v.is_null() || v.is_string(); }) &&
+           has("items", [](const auto& v) {
+             return v.is_array() && std::all_of(v.begin(), v.end(), [](const auto& item) {
+                      return item.is_object() && item.contains("dossier_id") &&
+                             item["dossier_id"].is_string();
+                    });
+           });
+  }
+  if (path.ends_with("/kpis")) {
+    return has("total", counts) && has("departments", [&](const auto& v) {
+             return v.is_object() && std::all_of(v.begin(), v.end(), counts);
+           });
+  }
+  return true;
+}
+
 // Each member's answer for its assigned partitions: this instance's from `local`, the peers'
 // from GET `path`?`params`&partitions=... (asked while `local` runs). A member that fails
 // leaves its partitions missing; one that answers for fewer than asked (the group moved them
@@ -544,8 +585,11 @@ std::vector<nlohmann::ordered_json> AskMembers(
     const std::string name = k == 0 ? std::string("this instance") : p.members[k].name;
     auto j = f.status == 200 ? nlohmann::ordered_json::parse(f.body, nullptr, false)
                              : nlohmann::ordered_json();
-    if (k > 0) CountPeerRequest(ctx, p.members[k].peer_index, f.status == 200 && j.is_object());
-    if (f.status != 200 || !j.is_object()) {
+    if (k > 0) {
+      CountPeerRequest(ctx, p.members[k].peer_index,
+                       f.status == 200 && j.is_object() && WellFormed(path, j));
+    }
+    if (f.status != 200 || !j.is_object() || !WellFormed(path, j)) {
       p.Fail(name, f.status == 200 ? "not an answer of iocstream's " + path : FetchError(f));
       p.missing.insert(p.assigned[k].begin(), p.assigned[k].end());
       return;
@@ -594,11 +638,13 @@ HttpResponse OverdueGathered(const ApiContext& ctx, size_t limit,
   if (department) params += "&department=" + PercentEncode(*department);
   if (after) params += "&after=" + PercentEncode(*after);
   std::vector<nlohmann::ordered_json> answers =
-      AskMembers(p, ctx, "/api/v1/overdue", params, [&](const std::set<PartitionId>& only) {
+      AskMembers(p, ctx, "/api/v1/peer/overdue", params, [&](const std::set<PartitionId>& only) {
         return OverdueAnswer(ctx, limit, department, after, only);
       });
   if (answers.empty()) return NoneAnswered(p);
-  if (department && std::none_of(answers.begin(), answers.end(), KnowsDepartment)) {
+  // Unknown only if every partition answered: it may be a missing one's (a helper's trial).
+  if (department && p.missing.empty() &&
+      std::none_of(answers.begin(), answers.end(), KnowsDepartment)) {
     if (auto unknown = UnknownDepartment(ctx, department)) return *unknown;
   }
   // Each answer holds the first `limit` items of its partitions after `after`, in id order:
@@ -672,10 +718,12 @@ HttpResponse KpisGathered(const ApiContext& ctx, const std::optional<std::string
   Placement p = PlacePartitions(ctx);
   const std::string params = department ? "department=" + PercentEncode(*department) : "";
   const std::vector<nlohmann::ordered_json> answers = AskMembers(
-      p, ctx, "/api/v1/kpis", params,
+      p, ctx, "/api/v1/peer/kpis", params,
       [&](const std::set<PartitionId>& only) { return KpisAnswer(ctx, department, only); });
   if (answers.empty()) return NoneAnswered(p);
-  if (department && std::none_of(answers.begin(), answers.end(), KnowsDepartment)) {
+  // Unknown only if every partition answered: it may be a missing one's (a helper's trial).
+  if (department && p.missing.empty() &&
+      std::none_of(answers.begin(), answers.end(), KnowsDepartment)) {
     if (auto unknown = UnknownDepartment(ctx, department)) return *unknown;
   }
   std::map<std::string, aggregate::Kpis> departments;
@@ -720,8 +768,8 @@ HttpResponse DossierGathered(const ApiContext& ctx, const std::string& id, Parti
   }
   if (owner == 0) return DossierAnswer(ctx, id, std::nullopt);  // given to it meanwhile
   const std::vector<HttpGetRequest> ask = {
-      {*p.members[owner].peer,
-       "/api/v1/dossiers/" + PercentEncode(id) + "?partitions=" + std::to_string(home.value())}};
+      {*p.members[owner].peer, "/api/v1/peer/dossiers/" + PercentEncode(id) +
+                                   "?partitions=" + std::to_string(home.value())}};
   const std::vector<HttpFetch> got = HttpGetAll(ask, ctx.peer_timeout);
   CountPeerRequest(ctx, p.members[owner].peer_index, got[0].status == 200 || got[0].status == 404);
   if (got[0].status == 200 || got[0].status == 404) {
@@ -736,6 +784,109 @@ HttpResponse DossierGathered(const ApiContext& ctx, const std::string& id, Parti
                     ", handled by " + p.members[owner].name + ", which did not answer"},
       {"cluster", ClusterJson(p)}};
   return Json(j, 503);
+}
+
+// The peers' own requests (/api/v1/peer/...) name the partitions to answer for; the public
+// ones take no such parameter. Either way, the partitions asked (nullopt: public), or the
+// 400 of a bad or missing list.
+Result<std::optional<std::set<PartitionId>>> RequestPartitions(const HttpRequest& req, bool peer) {
+  if (!peer) return std::optional<std::set<PartitionId>>();
+  auto only = QueryPartitions(req);
+  if (!only) return only.error();
+  if (!*only || (*only)->empty()) {
+    return InvalidArgument("partitions: a peer's request names the partitions it asks for");
+  }
+  return only;
+}
+
+HttpResponse ServeDossier(const ApiContext& ctx, const HttpRequest& req, const std::string& prefix,
+                          bool peer) {
+  if (auto unknown =
+          peer ? UnknownQueryParameter(req, {"partitions"}) : UnknownQueryParameter(req, {})) {
+    return *unknown;
+  }
+  if (auto not_serving = NotServing(ctx)) return *not_serving;
+  const auto only = RequestPartitions(req, peer);
+  if (!only) return JsonErrorResponse(400, only.error().message);
+  const std::string id = req.path.substr(prefix.size());
+  if (id.empty()) return JsonErrorResponse(400, "missing dossier id");
+  // No dossier has a longer id (the decoder dead-letters its events): said without echoing
+  // the id, which may be anything up to the request line's limit.
+  if (id.size() > kMaxIdBytes) {
+    return JsonErrorResponse(400, "dossier id of " + std::to_string(id.size()) +
+                                      " bytes: dossier ids are at most " +
+                                      std::to_string(kMaxIdBytes) + " bytes");
+  }
+  HttpResponse here = DossierAnswer(ctx, id, *only);
+  // Another instance's partition (its id's, where a running instance's dossiers are): asked
+  // of that instance, when peers are known.
+  if (here.status == 404 && !peer && !ctx.peers.empty() && ctx.key_partitions > 0) {
+    const PartitionId home(Pipeline::HashPartition(id, ctx.key_partitions));
+    const std::optional<std::set<PartitionId>> shown = Shown(ctx, std::nullopt);
+    if (shown && !shown->contains(home)) return DossierGathered(ctx, id, home);
+  }
+  return here;
+}
+
+HttpResponse ServeOverdue(const ApiContext& ctx, const HttpRequest& req, bool peer) {
+  if (auto unknown =
+          peer ? UnknownQueryParameter(req, {"department", "limit", "after", "partitions"})
+               : UnknownQueryParameter(req, {"department", "limit", "after"})) {
+    return *unknown;
+  }
+  if (auto not_serving = NotServing(ctx)) return *not_serving;
+  const auto limit_or = QueryLimit(req, 100, 10000);
+  if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
+  const size_t limit = *limit_or;
+  const std::optional<std::string> department = DepartmentFilter(req);
+  // ?after=<dossier id>: the page after that id (items come in dossier id order; a page
+  // that leaves items out names the last one it holds in "next_after").
+  const auto after_it = req.query.find("after");
+  const std::optional<std::string> after =
+      after_it != req.query.end() ? std::optional(after_it->second) : std::nullopt;
+  if (after && after->empty()) {
+    return JsonErrorResponse(400, "after: expected the dossier id that ended the last page");
+  }
+  const auto only = RequestPartitions(req, peer);
+  if (!only) return JsonErrorResponse(400, only.error().message);
+  if (!peer && !ctx.peers.empty() && ctx.key_partitions > 0) {
+    return OverdueGathered(ctx, limit, department, after);
+  }
+  return OverdueAnswer(ctx, limit, department, after, *only);
+}
+
+HttpResponse ServeKpis(const ApiContext& ctx, const HttpRequest& req, bool peer) {
+  if (auto unknown = peer ? UnknownQueryParameter(req, {"department", "partitions"})
+                          : UnknownQueryParameter(req, {"department"})) {
+    return *unknown;
+  }
+  if (auto not_serving = NotServing(ctx)) return *not_serving;
+  // One department: the total is then that department's.
+  const std::optional<std::string> department = DepartmentFilter(req);
+  const auto only = RequestPartitions(req, peer);
+  if (!only) return JsonErrorResponse(400, only.error().message);
+  if (!peer && !ctx.peers.empty() && ctx.key_partitions > 0) {
+    return KpisGathered(ctx, department);
+  }
+  return KpisAnswer(ctx, department, *only);
+}
+
+HttpResponse ServePartitions(const ApiContext& ctx, const HttpRequest& req) {
+  if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
+  if (auto not_serving = NotServing(ctx)) return *not_serving;
+  std::set<PartitionId> handled;
+  if (ctx.owned_partitions) {
+    handled = ctx.owned_partitions();
+  } else {
+    for (int32_t q = 0; q < ctx.key_partitions; ++q) handled.insert(PartitionId(q));
+  }
+  nlohmann::ordered_json j = {{"instance", ctx.instance},
+                              {"group", ctx.group_id},
+                              {"events_topic", ctx.events_topic},
+                              {"key_partitions", ctx.key_partitions},
+                              {"partitions", PartitionArray(handled)},
+                              {"stale", PartitionArray(Held(ctx))}};
+  return Json(j);
 }
 
 }  // namespace
@@ -773,69 +924,28 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     const bool ready = !shared->ready || shared->ready();
     return Json({{"ready", ready}}, ready ? 200 : 503);
   });
-  server.HandlePrefix("GET", "/api/v1/dossiers/", [shared](const HttpRequest& req) {
-    if (auto unknown = UnknownQueryParameter(req, {"partitions"})) return *unknown;
-    if (auto not_serving = NotServing(*shared)) return *not_serving;
-    const auto only = QueryPartitions(req);
-    if (!only) return JsonErrorResponse(400, only.error().message);
-    const std::string id = req.path.substr(std::string_view("/api/v1/dossiers/").size());
-    if (id.empty()) return JsonErrorResponse(400, "missing dossier id");
-    // No dossier has a longer id (the decoder dead-letters its events): said without echoing
-    // the id, which may be anything up to the request line's limit.
-    if (id.size() > kMaxIdBytes) {
-      return JsonErrorResponse(400, "dossier id of " + std::to_string(id.size()) +
-                                        " bytes: dossier ids are at most " +
-                                        std::to_string(kMaxIdBytes) + " bytes");
-    }
-    HttpResponse here = DossierAnswer(*shared, id, *only);
-    // Another instance's partition (its id's, where a running instance's dossiers are): asked
-    // of that instance, when peers are known.
-    if (here.status == 404 && !*only && !shared->peers.empty() && shared->key_partitions > 0) {
-      const PartitionId home(Pipeline::HashPartition(id, shared->key_partitions));
-      const std::optional<std::set<PartitionId>> shown = Shown(*shared, std::nullopt);
-      if (shown && !shown->contains(home)) return DossierGathered(*shared, id, home);
-    }
-    return here;
-  });
-  server.Handle("GET", "/api/v1/overdue", [shared](const HttpRequest& req) {
-    if (auto unknown = UnknownQueryParameter(req, {"department", "limit", "after", "partitions"})) {
-      return *unknown;
-    }
-    if (auto not_serving = NotServing(*shared)) return *not_serving;
-    const auto limit_or = QueryLimit(req, 100, 10000);
-    if (!limit_or) return JsonErrorResponse(400, "limit: expected an integer from 1 to 10000");
-    const size_t limit = *limit_or;
-    const std::optional<std::string> department = DepartmentFilter(req);
-    // ?after=<dossier id>: the page after that id (items come in dossier id order; a page
-    // that leaves items out names the last one it holds in "next_after").
-    const auto after_it = req.query.find("after");
-    const std::optional<std::string> after =
-        after_it != req.query.end() ? std::optional(after_it->second) : std::nullopt;
-    if (after && after->empty()) {
-      return JsonErrorResponse(400, "after: expected the dossier id that ended the last page");
-    }
-    const auto only = QueryPartitions(req);
-    if (!only) return JsonErrorResponse(400, only.error().message);
-    if (!*only && !shared->peers.empty() && shared->key_partitions > 0) {
-      return OverdueGathered(*shared, limit, department, after);
-    }
-    return OverdueAnswer(*shared, limit, department, after, *only);
-  });
-  server.Handle("GET", "/api/v1/partitions", [shared](const HttpRequest& req) {
-    if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
-    if (auto not_serving = NotServing(*shared)) return *not_serving;
-    std::set<PartitionId> handled;
-    if (shared->owned_partitions) {
-      handled = shared->owned_partitions();
-    } else {
-      for (int32_t q = 0; q < shared->key_partitions; ++q) handled.insert(PartitionId(q));
-    }
-    nlohmann::ordered_json j = {{"instance", shared->instance},
-                                {"key_partitions", shared->key_partitions},
-                                {"partitions", PartitionArray(handled)},
-                                {"stale", PartitionArray(Held(*shared))}};
-    return Json(j);
-  });
+  // The public routes, answered for the group when peers are known, and the peers' own
+  // (/api/v1/peer/..., ?partitions= required), answered for this instance alone, on threads
+  // of their own: a worker waiting for a peer never waits behind them (api.h).
+  for (const bool peer : {false, true}) {
+    const std::string base = peer ? "/api/v1/peer" : "/api/v1";
+    auto route = [&](const std::string& path, HttpServer::Handler handler) {
+      peer ? server.HandlePeer("GET", base + path, std::move(handler))
+           : server.Handle("GET", base + path, std::move(handler));
+    };
+    const std::string dossiers = base + "/dossiers/";
+    auto dossier = [shared, dossiers, peer](const HttpRequest& req) {
+      return ServeDossier(*shared, req, dossiers, peer);
+    };
+    peer ? server.HandlePeerPrefix("GET", dossiers, dossier)
+         : server.HandlePrefix("GET", dossiers, dossier);
+    route("/overdue",
+          [shared, peer](const HttpRequest& req) { return ServeOverdue(*shared, req, peer); });
+    route("/kpis",
+          [shared, peer](const HttpRequest& req) { return ServeKpis(*shared, req, peer); });
+    route("/partitions",
+          [shared](const HttpRequest& req) { return ServePartitions(*shared, req); });
+  }
   auto reloading = std::make_shared<std::atomic<bool>>(false);
   server.Handle("POST", "/api/v1/admin/reload", [shared, reloading](const HttpRequest& req) {
     if (auto unknown = UnknownQueryParameter(req, {})) return *unknown;
@@ -858,18 +968,6 @@ void RegisterApi(HttpServer& server, ApiContext ctx) {
     // A bad file is the caller's to fix (422); a failed recompute is the server's (500).
     const int status = !outcome->error ? 200 : outcome->fatal ? 500 : 422;
     return Json(ReloadOutcomeJson(*outcome), status);
-  });
-  server.Handle("GET", "/api/v1/kpis", [shared](const HttpRequest& req) {
-    if (auto unknown = UnknownQueryParameter(req, {"department", "partitions"})) return *unknown;
-    if (auto not_serving = NotServing(*shared)) return *not_serving;
-    // One department: the total is then that department's.
-    const std::optional<std::string> department = DepartmentFilter(req);
-    const auto only = QueryPartitions(req);
-    if (!only) return JsonErrorResponse(400, only.error().message);
-    if (!*only && !shared->peers.empty() && shared->key_partitions > 0) {
-      return KpisGathered(*shared, department);
-    }
-    return KpisAnswer(*shared, department, *only);
   });
 }
 

@@ -11,8 +11,8 @@
 //                                   "next_after" names it, null on the last page)
 //   GET /api/v1/kpis                Decision 766 indicator 2.1 and counts, per department
 //                                   (?department= keeps one)
-//   GET /api/v1/partitions          the partitions this instance handles now (which other
-//                                   instances ask, see below)
+//   GET /api/v1/partitions          the partitions this instance handles now
+//   GET /api/v1/peer/...            the other instances' requests (see below)
 //   POST /api/v1/admin/reload       reload the calendar and procedure catalog files and
 //                                   recompute open deadlines; waits for it (reload.h)
 // The three GET /api/v1 endpoints answer 503 until the instance serves (ApiContext::serving).
@@ -22,15 +22,17 @@
 // reload is done (at most ApiContext::reload_timeout): give the server two threads.
 //
 // A consumer group's instances (ApiContext::peers, `http.peers`): the three GET /api/v1
-// endpoints answer for the whole group. The instance asks every peer's /api/v1/partitions,
-// gives each partition to one instance that handles it (itself first; a stale holder only when
-// no other has it), then asks each instance for its partitions alone (`?partitions=0,3`, which
-// is also how a peer's request is told from a client's: such a request is never passed on) and
+// endpoints answer for the whole group. The instance asks every peer's /api/v1/peer/partitions
+// (an instance of another group or events topic is refused), gives each partition to one
+// instance that handles it (itself first; a stale holder only when no other has it), then asks
+// each instance for its partitions alone (GET /api/v1/peer/{overdue,kpis,dossiers/{id}} with
+// `?partitions=0,3`: the peers' routes, on the server's peer threads, never passed on) and
 // merges: the worklist in dossier id order, the KPIs' counts summed and their rates computed
 // again, a dossier's lookup answered by the instance that handles its partition. The answers
 // then carry "cluster": {"instances_answered", "partitions_missing", "peers_failed"}: a peer
-// that does not answer within ApiContext::peer_timeout leaves its partitions out (listed),
-// it does not fail the request.
+// that does not answer within ApiContext::peer_timeout (per round, name lookup included), or
+// answers what is not an iocstream answer, leaves its partitions out (listed); it does not
+// fail the request.
 //
 // The admin endpoint has no authentication: serve the API on a trusted address (the default
 // 127.0.0.1) or behind a proxy that restricts it. A reload only re-reads the files the
@@ -125,6 +127,10 @@ struct ApiContext {
   std::vector<HttpAuthority> peers;
   // How long a request waits for the peers' answers, per round (partitions, then answers).
   std::chrono::milliseconds peer_timeout{2000};
+  // The consumer group and events topic (run): peers of another group or topic, whose
+  // partitions are other dossiers, are refused (/api/v1/partitions says them).
+  std::string group_id;
+  std::string events_topic;
   // Set by RegisterApi with peers: counts each request to a peer (index in `peers`) and whether
   // an answer came (iocstream_api_peer_requests_total, registered on `metrics`).
   std::function<void(size_t peer, bool ok)> count_peer_request;

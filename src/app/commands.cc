@@ -783,6 +783,8 @@ int RunLive(const RunOptions& options) {
     api.serving = [&readiness] { return readiness.EverAssigned(); };
     api.peers = config.http.peers;
     api.peer_timeout = config.http.peer_timeout;
+    api.group_id = config.kafka.group_id;
+    api.events_topic = config.kafka.events_topic;
     RegisterApi(*http, std::move(api));
     if (Status s = http->Start(); !s) return Fail(s.error());
     spdlog::info("serving /metrics and /api/v1 on http://{}",

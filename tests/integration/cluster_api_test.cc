@@ -99,9 +99,9 @@ TEST(ClusterApiTest, EitherInstanceOfAGroupAnswersForEveryPartition) {
       << a.Stderr();
   EXPECT_EQ(kpis_a["cluster"]["instances_answered"], 2);
   EXPECT_TRUE(kpis_a["cluster"]["peers_failed"].empty());
-  // Each instance alone counts its own partitions: together, the group's.
-  const auto own_a = GetJson(port_a, "/api/v1/kpis?partitions=0,1,2,3,4,5");
-  const auto own_b = GetJson(port_b, "/api/v1/kpis?partitions=0,1,2,3,4,5");
+  // Each instance alone (a peer's request) counts its own partitions: together, the group's.
+  const auto own_a = GetJson(port_a, "/api/v1/peer/kpis?partitions=0,1,2,3,4,5");
+  const auto own_b = GetJson(port_b, "/api/v1/peer/kpis?partitions=0,1,2,3,4,5");
   EXPECT_GT(own_a["total"]["received"], 0);
   EXPECT_GT(own_b["total"]["received"], 0);
   EXPECT_EQ(kpis_a["total"]["received"].get<int64_t>(),

@@ -3,10 +3,12 @@
 // server, answer as one instance holding every dossier does.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "app/api.h"
 #include "app/pipeline.h"
@@ -84,7 +86,8 @@ class ClusterApiTest : public ::testing::Test {
   std::unique_ptr<Instance> Open(const std::string& name, std::set<PartitionId> owned,
                                  std::vector<HttpAuthority> peers = {}, uint16_t port = 0,
                                  std::set<PartitionId> held = {},
-                                 const std::function<void(DossierState&)>& alter = {}) {
+                                 const std::function<void(DossierState&)>& alter = {},
+                                 int threads = 2, const std::string& group = "group") {
     auto in = std::make_unique<Instance>();
     in->dir = fs::temp_directory_path() /
               ("iocstream-cluster-" + std::to_string(::getpid()) + "-" + name + "-" +
@@ -106,7 +109,7 @@ class ClusterApiTest : public ::testing::Test {
     in->owned = std::move(owned);
     in->held = std::move(held);
     HttpServerOptions http;
-    http.threads = 2;
+    http.threads = threads;
     http.port = port;
     in->server = std::make_unique<HttpServer>(http);
     ApiContext context{in->store.get(), &in->aggregates, in->metrics, {}};
@@ -116,6 +119,8 @@ class ClusterApiTest : public ::testing::Test {
     context.held_partitions = [self] { return self->held; };
     context.key_partitions = kPartitions;
     context.peers = std::move(peers);
+    context.group_id = group;
+    context.events_topic = "events";
     context.peer_timeout = std::chrono::milliseconds(1000);
     RegisterApi(*in->server, std::move(context));
     EXPECT_TRUE(in->server->Start().ok());
@@ -201,13 +206,18 @@ TEST_F(ClusterApiTest, AnInstanceWithPeersAnswersAsOneInstanceHoldingEveryPartit
   Get(*a, "/api/v1/kpis?department=nope", 404);
   Get(*a, "/api/v1/overdue?department=nope", 404);
 
-  // A peer's own request (?partitions=) is answered for those partitions alone, never passed on.
-  const auto own = Get(*a, "/api/v1/overdue?partitions=0,1", 200);
+  // A peer's own request (/api/v1/peer/..., ?partitions=) is answered for those partitions
+  // alone, never passed on.
+  const auto own = Get(*a, "/api/v1/peer/overdue?partitions=0,1", 200);
   EXPECT_EQ(own["partitions"], nlohmann::json::array({0}));
   EXPECT_FALSE(own.contains("cluster"));
-  Get(*a, "/api/v1/overdue?partitions=0,,1", 400);
-  Get(*a, "/api/v1/kpis?partitions=1,1", 400);
-  Get(*a, "/api/v1/kpis?partitions=-1", 400);
+  Get(*a, "/api/v1/peer/overdue?partitions=0,,1", 400);
+  Get(*a, "/api/v1/peer/kpis?partitions=1,1", 400);
+  Get(*a, "/api/v1/peer/kpis?partitions=-1", 400);
+  Get(*a, "/api/v1/peer/kpis?partitions=", 400);
+  Get(*a, "/api/v1/peer/kpis", 400);
+  Get(*a, "/api/v1/peer/dossiers/" + IdOfPartition(0), 400);
+  Get(*a, "/api/v1/kpis?partitions=0", 400);  // not a public parameter
   const auto partitions = Get(*c, "/api/v1/partitions", 200);
   EXPECT_EQ(partitions["partitions"], nlohmann::json::array({2}));
   EXPECT_EQ(partitions["key_partitions"], kPartitions);
@@ -296,6 +306,89 @@ TEST_F(ClusterApiTest, EachPartitionIsCountedOnceWhoeverClaimsIt) {
   EXPECT_TRUE(stale["stale"]);
   EXPECT_TRUE(stale["cluster"]["partitions_missing"].empty());
   EXPECT_GT(stale["total"], Get(*whole, "/api/v1/overdue?limit=1000", 200)["total"]);
+}
+
+// Two instances whose every worker waits for the other: the peers' requests run on threads of
+// their own, so every answer is whole. With the workers answering them too, each waited for
+// the other's busy workers until its timeout and answered for half the partitions (a helper's
+// trial: 94 of 100 answers).
+TEST_F(ClusterApiTest, InstancesWhoseWorkersAllWaitForEachOtherStillAnswerWhole) {
+  const uint16_t port_a = test::FreeLoopbackPort();
+  const uint16_t port_b = test::FreeLoopbackPort();
+  auto a = Open("a", {PartitionId(0), PartitionId(1)}, {{"127.0.0.1", port_b}}, port_a, {}, {},
+                /*threads=*/1);
+  auto b = Open("b", {PartitionId(2)}, {{"127.0.0.1", port_a}}, port_b, {}, {}, /*threads=*/1);
+  std::vector<std::thread> clients;
+  std::atomic<int> whole{0};
+  std::atomic<int> asked{0};
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&, i] {
+      for (int k = 0; k < 3; ++k) {
+        const auto j = Get(i % 2 == 0 ? *a : *b, "/api/v1/kpis", 200);
+        ++asked;
+        if (j.is_object() && j["cluster"]["partitions_missing"].empty() &&
+            j["total"]["received"] == 90) {
+          ++whole;
+        }
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(whole.load(), asked.load());
+  EXPECT_EQ(asked.load(), 24);
+}
+
+// A peer of another group or topic (another stream, maybe of as many partitions), or a server
+// that is not iocstream, is a failed peer: its answers are not merged (a helper's trial
+// merged another stream's 11,265 dossiers into the KPIs), nor do they fail the request with a
+// 500 (one returned malformed JSON).
+TEST_F(ClusterApiTest, APeerOfAnotherGroupOrNotIocstreamIsAFailedPeer) {
+  auto other = Open("other", {PartitionId(1), PartitionId(2)}, {}, 0, {}, {}, 2, "other-group");
+  HttpServer fake;
+  fake.HandlePeer("GET", "/api/v1/peer/partitions", [](const HttpRequest&) {
+    return HttpResponse{.body = R"({"instance":"x","group":"group","events_topic":"events",)"
+                                R"("key_partitions":3,"partitions":[1,2],"stale":[]})"};
+  });
+  fake.HandlePeer("GET", "/api/v1/peer/kpis", [](const HttpRequest&) {
+    return HttpResponse{.body = R"({"stale":false,"partitions":[1,2],"total":{"received":"x"},)"
+                                R"("departments":[]})"};
+  });
+  ASSERT_TRUE(fake.Start().ok());
+  auto a = Open("a", {PartitionId(0)}, {At(*other)});
+  const auto kpis = Get(*a, "/api/v1/kpis", 200);
+  EXPECT_EQ(kpis["cluster"]["partitions_missing"], nlohmann::json::array({1, 2}));
+  ASSERT_EQ(kpis["cluster"]["peers_failed"].size(), 1u);
+  EXPECT_NE(kpis["cluster"]["peers_failed"][0]["error"].get<std::string>().find(
+                "an instance of group 'other-group' on topic 'events', not of this group 'group'"),
+            std::string::npos)
+      << kpis;
+  auto b = Open("b", {PartitionId(0)}, {{"127.0.0.1", fake.port()}});
+  const auto malformed = Get(*b, "/api/v1/kpis", 200);
+  EXPECT_EQ(malformed["cluster"]["partitions_missing"], nlohmann::json::array({1, 2}));
+  ASSERT_EQ(malformed["cluster"]["peers_failed"].size(), 1u);
+  EXPECT_NE(malformed["cluster"]["peers_failed"][0]["error"].get<std::string>().find(
+                "not an answer of iocstream's /api/v1/peer/kpis"),
+            std::string::npos)
+      << malformed;
+  fake.Stop();
+}
+
+// A department only a failed peer's partitions know is not "unknown" (404): the answer says
+// which partitions are missing (a helper's trial).
+TEST_F(ClusterApiTest, ADepartmentOfAMissingPeerIsNotUnknown) {
+  // A department of partitions 1 and 2 only.
+  for (DossierState& s : dossiers_) {
+    if (s.partition != PartitionId(0)) s.agency_code = "so-xay-dung";
+  }
+  auto b = Open("b", {PartitionId(1), PartitionId(2)});
+  auto a = Open("a", {PartitionId(0)}, {At(*b)});
+  const auto known = Get(*a, "/api/v1/kpis?department=so-xay-dung", 200);
+  EXPECT_GT(known["total"]["received"], 0);
+  b->server->Stop();
+  const auto missing = Get(*a, "/api/v1/kpis?department=so-xay-dung", 200);
+  EXPECT_EQ(missing["total"]["received"], 0);
+  EXPECT_EQ(missing["cluster"]["partitions_missing"], nlohmann::json::array({1, 2}));
+  Get(*a, "/api/v1/overdue?department=so-xay-dung", 200);
 }
 
 }  // namespace
