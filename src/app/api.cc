@@ -158,7 +158,8 @@ std::optional<std::string> TransferredToUnit(const ApiContext& ctx, std::string_
 // dossiers as such (a QA trial read the 404 for one as "no such unit").
 std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
                                               const aggregate::AggregateTable::Rows& rows,
-                                              const std::optional<std::string>& department) {
+                                              const std::optional<std::string>& department,
+                                              bool group = false) {
   if (!department) return std::nullopt;
   for (const auto& [key, counters] : rows) {
     if (key.agency_code == *department) return std::nullopt;
@@ -174,8 +175,11 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
   std::string message =
       "unknown department '" + *department +
       "': ?department= matches the department that received a dossier (the "
-      "agency_code of its receipt), and no dossier in the partitions this instance "
-      "handles was received by it";
+      "agency_code of its receipt), and no dossier in " +
+      std::string(group ? "the consumer group's partitions (every instance of http.peers "
+                          "answered)"
+                        : "the partitions this instance handles") +
+      " was received by it";
   if (const std::optional<std::string> unit = TransferredToUnit(ctx, *department)) {
     message += "; '" + *unit +
                "' holds dossiers transferred to it (their current_unit, the agency_code of "
@@ -202,9 +206,10 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
   return JsonErrorResponse(404, message);
 }
 std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
-                                              const std::optional<std::string>& department) {
+                                              const std::optional<std::string>& department,
+                                              bool group = false) {
   if (!department || ctx.aggregates == nullptr) return std::nullopt;
-  return UnknownDepartment(ctx, ctx.aggregates->Snapshot(), department);
+  return UnknownDepartment(ctx, ctx.aggregates->Snapshot(), department, group);
 }
 
 // The instants one request judges dossiers' open state at: the wall clock (read once), or
@@ -452,6 +457,28 @@ void CountPeerRequest(const ApiContext& ctx, size_t peer, bool ok) {
   if (ctx.count_peer_request) ctx.count_peer_request(peer, ok);
 }
 
+// Whether `a` is an array of partition numbers of a topic of `partitions` (a peer's answer).
+bool PartitionArrayOf(const nlohmann::ordered_json& a, int64_t partitions) {
+  return a.is_array() && std::all_of(a.begin(), a.end(), [&](const auto& v) {
+           return v.is_number_integer() && v.template get<int64_t>() >= 0 &&
+                  v.template get<int64_t>() < partitions;
+         });
+}
+
+// Whether `j` is an answer of /api/v1/peer/partitions, its members of their types: a server
+// that is not iocstream (or a newer one) is a failed peer, not a 500 of the merge (a helper's
+// fake peer).
+bool PartitionsWellFormed(const nlohmann::ordered_json& j) {
+  if (!j.is_object()) return false;
+  for (const char* key : {"instance", "group", "events_topic"}) {
+    if (!j.contains(key) || !j[key].is_string()) return false;
+  }
+  if (!j.contains("key_partitions") || !j["key_partitions"].is_number_integer()) return false;
+  const auto partitions = j["key_partitions"].get<int64_t>();
+  return j.contains("partitions") && PartitionArrayOf(j["partitions"], partitions) &&
+         j.contains("stale") && PartitionArrayOf(j["stale"], partitions);
+}
+
 // Asks the peers which partitions they handle and gives each partition to one instance: this
 // one first, then the peers in their order; one that holds it through an outage (stale) only
 // when none other handles it.
@@ -473,7 +500,7 @@ Placement PlacePartitions(const ApiContext& ctx) {
     const std::string name = HostPort(ctx.peers[i].host, ctx.peers[i].port);
     const auto j = got[i].status == 200 ? nlohmann::ordered_json::parse(got[i].body, nullptr, false)
                                         : nlohmann::ordered_json();
-    const bool answered = j.is_object() && j.contains("instance") && j["instance"].is_string();
+    const bool answered = PartitionsWellFormed(j);
     CountPeerRequest(ctx, i, answered);
     if (got[i].status != 200) {
       p.Fail(name, FetchError(got[i]));
@@ -487,15 +514,15 @@ Placement PlacePartitions(const ApiContext& ctx) {
     if (!instances.insert(j["instance"].get<std::string>()).second) continue;
     // Another group's instance (another stream, maybe of as many partitions) would add its
     // dossiers to this group's answers (a helper's trial merged 14,197 received for 2,932).
-    if (j.value("group", std::string()) != ctx.group_id ||
-        j.value("events_topic", std::string()) != ctx.events_topic) {
-      p.Fail(name, "an instance of group '" + j.value("group", std::string()) + "' on topic '" +
-                       j.value("events_topic", std::string()) + "', not of this group '" +
-                       ctx.group_id + "' on '" + ctx.events_topic + "'");
+    const auto group = j["group"].get<std::string>();
+    const auto topic = j["events_topic"].get<std::string>();
+    if (group != ctx.group_id || topic != ctx.events_topic) {
+      p.Fail(name, "an instance of group '" + group + "' on topic '" + topic +
+                       "', not of this group '" + ctx.group_id + "' on '" + ctx.events_topic + "'");
       continue;
     }
-    if (j.value("key_partitions", 0) != ctx.key_partitions) {
-      p.Fail(name, "its events topic has " + std::to_string(j.value("key_partitions", 0)) +
+    if (j["key_partitions"].get<int64_t>() != ctx.key_partitions) {
+      p.Fail(name, "its events topic has " + std::to_string(j["key_partitions"].get<int64_t>()) +
                        " partitions, this instance's " + std::to_string(ctx.key_partitions) +
                        ": not the same consumer group's");
       continue;
@@ -534,14 +561,20 @@ std::string PartitionList(const std::set<PartitionId>& partitions) {
 // iocstream, or another version, is a failed peer, not a 500 of the merge: a helper's trial).
 bool WellFormed(const std::string& path, const nlohmann::ordered_json& j) {
   const auto has = [&](const char* key, auto&& test) { return j.contains(key) && test(j[key]); };
-  const auto counts = [](const nlohmann::ordered_json& k) {
+  // KpisJson: its counts whole numbers >= 0, its rates null or numbers.
+  const auto kpis = [](const nlohmann::ordered_json& k) {
     if (!k.is_object()) return false;
-    return std::all_of(k.begin(), k.end(), [](const auto& v) {
-      return v.is_number_integer() || v.is_number_float() || v.is_null();
-    });
+    for (const char* key : {"received", "completed", "completed_on_time", "completed_late",
+                            "waiting_applicant", "waiting_applicant_late", "open", "open_overdue",
+                            "open_due_soon", "cancelled", "finished_without_receipt"}) {
+      if (!k.contains(key) || !k[key].is_number_unsigned()) return false;
+    }
+    return std::all_of(k.begin(), k.end(),
+                       [](const auto& v) { return v.is_number() || v.is_null(); });
   };
   if (!has("stale", [](const auto& v) { return v.is_boolean(); }) ||
-      !has("partitions", [](const auto& v) { return v.is_array(); })) {
+      !has("partitions", [](const auto& v) { return PartitionArrayOf(v, INT32_MAX); }) ||
+      (j.contains("department_known") && !j["department_known"].is_boolean())) {
     return false;
   }
   if (path.ends_with("/overdue")) {
@@ -555,8 +588,8 @@ bool WellFormed(const std::string& path, const nlohmann::ordered_json& j) {
            });
   }
   if (path.ends_with("/kpis")) {
-    return has("total", counts) && has("departments", [&](const auto& v) {
-             return v.is_object() && std::all_of(v.begin(), v.end(), counts);
+    return has("total", kpis) && has("departments", [&](const auto& v) {
+             return v.is_object() && std::all_of(v.begin(), v.end(), kpis);
            });
   }
   return true;
@@ -594,7 +627,14 @@ std::vector<nlohmann::ordered_json> AskMembers(
       p.missing.insert(p.assigned[k].begin(), p.assigned[k].end());
       return;
     }
+    // Answered for partitions it was not asked (a misbehaving peer): its counts would be
+    // other partitions' or counted twice.
     const std::set<PartitionId> served = PartitionSet(j["partitions"]);
+    if (!std::includes(p.assigned[k].begin(), p.assigned[k].end(), served.begin(), served.end())) {
+      p.Fail(name, "answered for partitions it was not asked for");
+      p.missing.insert(p.assigned[k].begin(), p.assigned[k].end());
+      return;
+    }
     for (const PartitionId q : p.assigned[k]) {
       if (!served.contains(q)) p.missing.insert(q);
     }
@@ -645,7 +685,7 @@ HttpResponse OverdueGathered(const ApiContext& ctx, size_t limit,
   // Unknown only if every partition answered: it may be a missing one's (a helper's trial).
   if (department && p.missing.empty() &&
       std::none_of(answers.begin(), answers.end(), KnowsDepartment)) {
-    if (auto unknown = UnknownDepartment(ctx, department)) return *unknown;
+    if (auto unknown = UnknownDepartment(ctx, department, /*group=*/true)) return *unknown;
   }
   // Each answer holds the first `limit` items of its partitions after `after`, in id order:
   // the first `limit` of them all are the page's.
@@ -724,7 +764,7 @@ HttpResponse KpisGathered(const ApiContext& ctx, const std::optional<std::string
   // Unknown only if every partition answered: it may be a missing one's (a helper's trial).
   if (department && p.missing.empty() &&
       std::none_of(answers.begin(), answers.end(), KnowsDepartment)) {
-    if (auto unknown = UnknownDepartment(ctx, department)) return *unknown;
+    if (auto unknown = UnknownDepartment(ctx, department, /*group=*/true)) return *unknown;
   }
   std::map<std::string, aggregate::Kpis> departments;
   aggregate::Kpis total;
@@ -771,19 +811,28 @@ HttpResponse DossierGathered(const ApiContext& ctx, const std::string& id, Parti
       {*p.members[owner].peer, "/api/v1/peer/dossiers/" + PercentEncode(id) +
                                    "?partitions=" + std::to_string(home.value())}};
   const std::vector<HttpFetch> got = HttpGetAll(ask, ctx.peer_timeout);
-  CountPeerRequest(ctx, p.members[owner].peer_index, got[0].status == 200 || got[0].status == 404);
-  if (got[0].status == 200 || got[0].status == 404) {
+  // Its dossier's JSON, or a JSON error: anything else is a failed peer (a helper's fake peer
+  // had its HTML page passed on as JSON).
+  const auto j = nlohmann::ordered_json::parse(got[0].body, nullptr, false);
+  const bool answered =
+      j.is_object() && ((got[0].status == 200 && j.contains("dossier_id") &&
+                         j["dossier_id"].is_string() && j["dossier_id"].get<std::string>() == id) ||
+                        (got[0].status == 404 && j.contains("error") && j["error"].is_string()));
+  CountPeerRequest(ctx, p.members[owner].peer_index, answered);
+  if (answered) {
     HttpResponse r;
     r.status = got[0].status;
     r.body = got[0].body;
     return r;
   }
-  p.Fail(p.members[owner].name, FetchError(got[0]));
-  nlohmann::ordered_json j = {
+  p.Fail(p.members[owner].name, got[0].status == 200 || got[0].status == 404
+                                    ? "not an answer of iocstream's /api/v1/peer/dossiers/"
+                                    : FetchError(got[0]));
+  nlohmann::ordered_json failed = {
       {"error", "dossier " + id + " belongs to partition " + std::to_string(home.value()) +
                     ", handled by " + p.members[owner].name + ", which did not answer"},
       {"cluster", ClusterJson(p)}};
-  return Json(j, 503);
+  return Json(failed, 503);
 }
 
 // The peers' own requests (/api/v1/peer/...) name the partitions to answer for; the public

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -338,22 +340,45 @@ TEST_F(ClusterApiTest, InstancesWhoseWorkersAllWaitForEachOtherStillAnswerWhole)
   EXPECT_EQ(asked.load(), 24);
 }
 
+// A server that answers the peers' routes with what it is told (a fake peer), for answers
+// iocstream never gives.
+class FakePeer {
+ public:
+  FakePeer() {
+    for (const char* path : {"/api/v1/peer/partitions", "/api/v1/peer/kpis"}) {
+      server_.HandlePeer("GET", path, [this, path](const HttpRequest&) { return Answer(path); });
+    }
+    server_.HandlePeerPrefix("GET", "/api/v1/peer/dossiers/",
+                             [this](const HttpRequest&) { return Answer("dossiers"); });
+    EXPECT_TRUE(server_.Start().ok());
+  }
+  ~FakePeer() { server_.Stop(); }
+  FakePeer(const FakePeer&) = delete;
+  FakePeer& operator=(const FakePeer&) = delete;
+  void Set(const std::string& path, int status, std::string body) {
+    const std::lock_guard lock(mu_);
+    answers_[path] = HttpResponse{.status = status, .body = std::move(body)};
+  }
+  [[nodiscard]] HttpAuthority At() const { return {"127.0.0.1", server_.port()}; }
+
+ private:
+  HttpResponse Answer(const std::string& path) {
+    const std::lock_guard lock(mu_);
+    auto it = answers_.find(path);
+    return it == answers_.end() ? HttpResponse{.status = 404, .body = "<html>no</html>"}
+                                : it->second;
+  }
+  std::mutex mu_;
+  std::map<std::string, HttpResponse> answers_;
+  HttpServer server_;
+};
+
 // A peer of another group or topic (another stream, maybe of as many partitions), or a server
 // that is not iocstream, is a failed peer: its answers are not merged (a helper's trial
 // merged another stream's 11,265 dossiers into the KPIs), nor do they fail the request with a
-// 500 (one returned malformed JSON).
+// 500 (a helper's fake peer, answer by answer below), nor are they passed on.
 TEST_F(ClusterApiTest, APeerOfAnotherGroupOrNotIocstreamIsAFailedPeer) {
   auto other = Open("other", {PartitionId(1), PartitionId(2)}, {}, 0, {}, {}, 2, "other-group");
-  HttpServer fake;
-  fake.HandlePeer("GET", "/api/v1/peer/partitions", [](const HttpRequest&) {
-    return HttpResponse{.body = R"({"instance":"x","group":"group","events_topic":"events",)"
-                                R"("key_partitions":3,"partitions":[1,2],"stale":[]})"};
-  });
-  fake.HandlePeer("GET", "/api/v1/peer/kpis", [](const HttpRequest&) {
-    return HttpResponse{.body = R"({"stale":false,"partitions":[1,2],"total":{"received":"x"},)"
-                                R"("departments":[]})"};
-  });
-  ASSERT_TRUE(fake.Start().ok());
   auto a = Open("a", {PartitionId(0)}, {At(*other)});
   const auto kpis = Get(*a, "/api/v1/kpis", 200);
   EXPECT_EQ(kpis["cluster"]["partitions_missing"], nlohmann::json::array({1, 2}));
@@ -362,15 +387,72 @@ TEST_F(ClusterApiTest, APeerOfAnotherGroupOrNotIocstreamIsAFailedPeer) {
                 "an instance of group 'other-group' on topic 'events', not of this group 'group'"),
             std::string::npos)
       << kpis;
-  auto b = Open("b", {PartitionId(0)}, {{"127.0.0.1", fake.port()}});
-  const auto malformed = Get(*b, "/api/v1/kpis", 200);
-  EXPECT_EQ(malformed["cluster"]["partitions_missing"], nlohmann::json::array({1, 2}));
-  ASSERT_EQ(malformed["cluster"]["peers_failed"].size(), 1u);
-  EXPECT_NE(malformed["cluster"]["peers_failed"][0]["error"].get<std::string>().find(
-                "not an answer of iocstream's /api/v1/peer/kpis"),
-            std::string::npos)
-      << malformed;
-  fake.Stop();
+
+  FakePeer fake;
+  auto b = Open("b", {PartitionId(0)}, {fake.At()});
+  const std::string partitions =
+      R"("instance":"x","group":"group","events_topic":"events","key_partitions":3,)"
+      R"("partitions":[1,2],"stale":[])";
+  const std::string counts =
+      R"("received":1,"completed":0,"completed_on_time":0,"completed_late":0,)"
+      R"("waiting_applicant":0,"waiting_applicant_late":0,"open":1,"open_overdue":0,)"
+      R"("open_due_soon":0,"cancelled":0,"finished_without_receipt":0)";
+  // Partitions answers that are not iocstream's, then KPI answers that are not, each with a
+  // good partitions answer.
+  for (const std::string& bad :
+       {std::string(R"({"instance":"x","group":5,"events_topic":"events","key_partitions":3,)"
+                    R"("partitions":[1,2],"stale":[]})"),
+        std::string(R"({"instance":"x","group":"group","events_topic":null,"key_partitions":3,)"
+                    R"("partitions":[1,2],"stale":[]})"),
+        std::string(R"({"instance":"x","group":"group","events_topic":"events",)"
+                    R"("key_partitions":"3","partitions":[1,2],"stale":[]})"),
+        std::string(R"({"instance":"x","group":"group","events_topic":"events",)"
+                    R"("key_partitions":3,"partitions":[4294967297,2],"stale":[]})"),
+        std::string(R"({"instance":"x","group":"group","events_topic":"events",)"
+                    R"("key_partitions":3,"stale":[]})")}) {
+    SCOPED_TRACE(bad);
+    fake.Set("/api/v1/peer/partitions", 200, bad);
+    const auto j = Get(*b, "/api/v1/kpis", 200);
+    EXPECT_EQ(j["cluster"]["partitions_missing"], nlohmann::json::array({1, 2}));
+    ASSERT_EQ(j["cluster"]["peers_failed"].size(), 1u) << j;
+    EXPECT_NE(j["cluster"]["peers_failed"][0]["error"].get<std::string>().find(
+                  "not an answer of iocstream's GET /api/v1/peer/partitions"),
+              std::string::npos)
+        << j;
+  }
+  fake.Set("/api/v1/peer/partitions", 200, "{" + partitions + "}");
+  for (const std::string& bad :
+       {std::string(R"({"stale":false,"partitions":[1,2],"total":{"received":"x"},)"
+                    R"("departments":{}})"),
+        R"({"stale":false,"partitions":[1,2],"total":{)" + counts +
+            R"(,"open":null},)"
+            R"("departments":{}})",
+        R"({"stale":false,"partitions":[1,2],"department_known":"yes","total":{)" + counts +
+            R"(},"departments":{}})",
+        // Answered for a partition it was not asked for: its counts are not merged.
+        R"({"stale":false,"partitions":[0],"total":{)" + counts + R"(},"departments":{}})"}) {
+    SCOPED_TRACE(bad);
+    fake.Set("/api/v1/peer/kpis", 200, bad);
+    const auto j = Get(*b, "/api/v1/kpis?department=so-noi-vu", 200);
+    EXPECT_EQ(j["cluster"]["partitions_missing"], nlohmann::json::array({1, 2}));
+    ASSERT_EQ(j["cluster"]["peers_failed"].size(), 1u) << j;
+    EXPECT_EQ(j["total"],
+              Get(*b, "/api/v1/peer/kpis?department=so-noi-vu&partitions=0", 200)["total"]);
+  }
+  // A lookup in the fake's partitions: its HTML 404 page, text, or another dossier are not
+  // passed on.
+  const std::string id = IdOfPartition(1);
+  for (const auto& [status, body] :
+       {std::pair{404, std::string("<html>not found</html>")},
+        std::pair{200, std::string("not json at all")},
+        std::pair{200, std::string(R"({"dossier_id":"SOMETHING-ELSE"})")}}) {
+    SCOPED_TRACE(body);
+    fake.Set("dossiers", status, body);
+    const auto j = Get(*b, "/api/v1/dossiers/" + id, 503);
+    EXPECT_NE(j["error"].get<std::string>().find("which did not answer"), std::string::npos) << j;
+  }
+  fake.Set("dossiers", 200, R"({"dossier_id":")" + id + R"("})");
+  Get(*b, "/api/v1/dossiers/" + id, 200);
 }
 
 // A department only a failed peer's partitions know is not "unknown" (404): the answer says
