@@ -1,5 +1,6 @@
 #include "iocstream/alert/kafka_sink.h"
 
+#include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
@@ -295,12 +296,30 @@ class KafkaSink::Impl {
     } else {
       // The first failure of a flush or a page is logged; the rest share its cause (a stop
       // during a broker outage logged 2,000 identical lines in one millisecond: a QA trial).
+      // The same cause again is logged once a minute, with the failed flushes since: a topic
+      // that refuses the alerts had a line every second, as the relay tried again (a
+      // helper's trial).
       if (self->failed_.fetch_add(1) == self->failed_at_last_flush_) {
         self->first_failure_ = rd_kafka_err2str(m->err);
-        spdlog::warn(
-            "kafka delivery to {} failed: {} (the messages after it that fail with it "
-            "are not logged one by one)",
-            rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        const std::string cause =
+            std::string(rd_kafka_topic_name(m->rkt)) + " failed: " + self->first_failure_;
+        const auto now = std::chrono::steady_clock::now();
+        if (cause != self->last_logged_cause_ ||
+            now - self->last_logged_ >= kRepeatedFailureLogInterval) {
+          spdlog::warn(
+              "kafka delivery to {} (the messages after it that fail with it are not logged one "
+              "by one{})",
+              cause,
+              self->flushes_unlogged_ > 0
+                  ? fmt::format("; {} more flushes failed so since the last line",
+                                self->flushes_unlogged_)
+                  : std::string());
+          self->last_logged_cause_ = cause;
+          self->last_logged_ = now;
+          self->flushes_unlogged_ = 0;
+        } else {
+          ++self->flushes_unlogged_;
+        }
       }
       if (slot != nullptr) {
         slot->error.store(m->err);
@@ -316,6 +335,12 @@ class KafkaSink::Impl {
   std::atomic<uint64_t> renewed_{0};
   uint64_t failed_at_last_flush_ = 0;
   std::string first_failure_;
+  // The last delivery failure logged (topic and cause), when, and the flushes that failed
+  // with it since, not logged (the delivery callback: one thread at a time, as Flush).
+  static constexpr auto kRepeatedFailureLogInterval = std::chrono::seconds(60);
+  std::string last_logged_cause_;
+  std::chrono::steady_clock::time_point last_logged_{};
+  uint64_t flushes_unlogged_ = 0;
 };
 
 Result<std::unique_ptr<KafkaSink>> KafkaSink::Open(KafkaSinkOptions options) {

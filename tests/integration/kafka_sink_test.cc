@@ -2,9 +2,12 @@
 #include "iocstream/alert/kafka_sink.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -50,6 +53,37 @@ TEST(KafkaSinkTest, APublishAfterAFatalProducerErrorGoesThroughANewProducer) {
   const auto records = ConsumeAll(topic, 5, std::chrono::seconds(30));
   ASSERT_EQ(records.size(), 5u);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(records[i].value, "alert-" + std::to_string(i));
+}
+
+// A topic that refuses the messages (over its max.message.bytes) fails every flush with one
+// cause: logged once, not at every try (the relay tried once a second and logged each: a
+// helper's trial); the next line after a minute says how many flushes failed since.
+TEST(KafkaSinkTest, ARepeatedDeliveryFailureIsLoggedOnce) {
+  const std::string topic = UniqueName("sink-refused");
+  CreateTopic(topic, 1, {{"max.message.bytes", "100"}});
+  auto ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", ring));
+  alert::KafkaSinkOptions options;
+  options.bootstrap_servers = Bootstrap();
+  auto sink = alert::KafkaSink::Open(options);
+  ASSERT_TRUE(sink.has_value()) << sink.error().message;
+  // Random hex, which the producer's compression cannot bring under the limit.
+  std::mt19937 random(7);
+  std::string value;
+  for (int i = 0; i < 4000; ++i) value.push_back("0123456789abcdef"[random() % 16]);
+  const std::vector<alert::OutgoingMessage> big = {{topic, "D-1", value, {}}};
+  for (int i = 0; i < 4; ++i) {
+    auto sent = (*sink)->PublishAll(big, Millis(30000));
+    EXPECT_FALSE(sent.has_value());
+  }
+  spdlog::set_default_logger(previous);
+  size_t lines = 0;
+  for (const std::string& line : ring->last_formatted()) {
+    if (line.find("kafka delivery to " + topic + " failed") != std::string::npos) ++lines;
+  }
+  EXPECT_EQ(lines, 1u);
+  EXPECT_EQ((*sink)->failed(), 4u);
 }
 
 // iocstream_outbox_pending is the whole outbox, not the relay's page: a helper saw 6 while
