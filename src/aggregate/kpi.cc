@@ -24,6 +24,21 @@ Kpis ComputeKpis(const AggregateCounters& c) {
   return k;
 }
 
+Kpis& Kpis::operator+=(const Kpis& other) {
+  received += other.received;
+  completed += other.completed;
+  completed_on_time += other.completed_on_time;
+  completed_late += other.completed_late;
+  waiting_applicant += other.waiting_applicant;
+  waiting_applicant_late += other.waiting_applicant_late;
+  open += other.open;
+  open_overdue += other.open_overdue;
+  open_due_soon += other.open_due_soon;
+  cancelled += other.cancelled;
+  finished_without_receipt += other.finished_without_receipt;
+  return *this;
+}
+
 void ComputeKpiRates(Kpis& k) {
   k.on_time_rate.reset();
   k.completed_on_time_rate.reset();

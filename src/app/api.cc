@@ -561,17 +561,7 @@ std::string PartitionList(const std::set<PartitionId>& partitions) {
 // iocstream, or another version, is a failed peer, not a 500 of the merge: a helper's trial).
 bool WellFormed(const std::string& path, const nlohmann::ordered_json& j) {
   const auto has = [&](const char* key, auto&& test) { return j.contains(key) && test(j[key]); };
-  // KpisJson: its counts whole numbers >= 0, its rates null or numbers.
-  const auto kpis = [](const nlohmann::ordered_json& k) {
-    if (!k.is_object()) return false;
-    for (const char* key : {"received", "completed", "completed_on_time", "completed_late",
-                            "waiting_applicant", "waiting_applicant_late", "open", "open_overdue",
-                            "open_due_soon", "cancelled", "finished_without_receipt"}) {
-      if (!k.contains(key) || !k[key].is_number_unsigned()) return false;
-    }
-    return std::all_of(k.begin(), k.end(),
-                       [](const auto& v) { return v.is_number() || v.is_null(); });
-  };
+  const auto kpis = [](const nlohmann::ordered_json& k) { return KpisFromJson(k).has_value(); };
   if (!has("stale", [](const auto& v) { return v.is_boolean(); }) ||
       !has("partitions", [](const auto& v) { return PartitionArrayOf(v, INT32_MAX); }) ||
       (j.contains("department_known") && !j["department_known"].is_boolean())) {
@@ -722,38 +712,6 @@ HttpResponse OverdueGathered(const ApiContext& ctx, size_t limit,
   return Json(body);
 }
 
-// The counts of a KpisJson (its rates left out: they are computed again from the sums).
-aggregate::Kpis KpiCounts(const nlohmann::ordered_json& j) {
-  aggregate::Kpis k;
-  const auto get = [&](const char* key) { return j.value(key, int64_t{0}); };
-  k.received = get("received");
-  k.completed = get("completed");
-  k.completed_on_time = get("completed_on_time");
-  k.completed_late = get("completed_late");
-  k.waiting_applicant = get("waiting_applicant");
-  k.waiting_applicant_late = get("waiting_applicant_late");
-  k.open = get("open");
-  k.open_overdue = get("open_overdue");
-  k.open_due_soon = get("open_due_soon");
-  k.cancelled = get("cancelled");
-  k.finished_without_receipt = get("finished_without_receipt");
-  return k;
-}
-
-void AddKpiCounts(aggregate::Kpis& sum, const aggregate::Kpis& k) {
-  sum.received += k.received;
-  sum.completed += k.completed;
-  sum.completed_on_time += k.completed_on_time;
-  sum.completed_late += k.completed_late;
-  sum.waiting_applicant += k.waiting_applicant;
-  sum.waiting_applicant_late += k.waiting_applicant_late;
-  sum.open += k.open;
-  sum.open_overdue += k.open_overdue;
-  sum.open_due_soon += k.open_due_soon;
-  sum.cancelled += k.cancelled;
-  sum.finished_without_receipt += k.finished_without_receipt;
-}
-
 HttpResponse KpisGathered(const ApiContext& ctx, const std::optional<std::string>& department) {
   Placement p = PlacePartitions(ctx);
   const std::string params = department ? "department=" + PercentEncode(*department) : "";
@@ -770,12 +728,9 @@ HttpResponse KpisGathered(const ApiContext& ctx, const std::optional<std::string
   aggregate::Kpis total;
   bool stale = false;
   for (const nlohmann::ordered_json& a : answers) {
-    if (a.contains("departments") && a["departments"].is_object()) {
-      for (const auto& [name, k] : a["departments"].items()) {
-        AddKpiCounts(departments[name], KpiCounts(k));
-      }
-    }
-    if (a.contains("total")) AddKpiCounts(total, KpiCounts(a["total"]));
+    // WellFormed: every count there.
+    for (const auto& [name, k] : a["departments"].items()) departments[name] += *KpisFromJson(k);
+    total += *KpisFromJson(a["total"]);
     stale = stale || a.value("stale", false);
   }
   nlohmann::ordered_json by_department = nlohmann::ordered_json::object();

@@ -1,6 +1,8 @@
 #include "app/views.h"
 
+#include <array>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "app/rules_config.h"
@@ -155,25 +157,42 @@ std::map<std::string, AggregateCounters> PerDepartment(
   return out;
 }
 
+namespace {
+// The counts of KpisJson, by name: what it writes and KpisFromJson reads.
+constexpr std::array<std::pair<const char*, int64_t aggregate::Kpis::*>, 11> kKpiCounts = {{
+    {"received", &aggregate::Kpis::received},
+    {"completed", &aggregate::Kpis::completed},
+    {"completed_on_time", &aggregate::Kpis::completed_on_time},
+    {"completed_late", &aggregate::Kpis::completed_late},
+    {"waiting_applicant", &aggregate::Kpis::waiting_applicant},
+    {"waiting_applicant_late", &aggregate::Kpis::waiting_applicant_late},
+    {"open", &aggregate::Kpis::open},
+    {"open_overdue", &aggregate::Kpis::open_overdue},
+    {"open_due_soon", &aggregate::Kpis::open_due_soon},
+    {"cancelled", &aggregate::Kpis::cancelled},
+    {"finished_without_receipt", &aggregate::Kpis::finished_without_receipt},
+}};
+}  // namespace
+
 nlohmann::ordered_json KpisJson(const aggregate::Kpis& k) {
   nlohmann::ordered_json j;
-  j["received"] = k.received;
-  j["completed"] = k.completed;
-  j["completed_on_time"] = k.completed_on_time;
-  j["completed_late"] = k.completed_late;
-  j["waiting_applicant"] = k.waiting_applicant;
-  j["waiting_applicant_late"] = k.waiting_applicant_late;
-  j["open"] = k.open;
-  j["open_overdue"] = k.open_overdue;
-  j["open_due_soon"] = k.open_due_soon;
-  j["cancelled"] = k.cancelled;
-  j["finished_without_receipt"] = k.finished_without_receipt;
+  for (const auto& [name, count] : kKpiCounts) j[name] = k.*count;
   j["on_time_rate_766_2_1"] =
       k.on_time_rate ? nlohmann::ordered_json(*k.on_time_rate) : nlohmann::ordered_json(nullptr);
   j["completed_on_time_rate"] = k.completed_on_time_rate
                                     ? nlohmann::ordered_json(*k.completed_on_time_rate)
                                     : nlohmann::ordered_json(nullptr);
   return j;
+}
+
+std::optional<aggregate::Kpis> KpisFromJson(const nlohmann::ordered_json& j) {
+  if (!j.is_object()) return std::nullopt;
+  aggregate::Kpis k;
+  for (const auto& [name, count] : kKpiCounts) {
+    if (!j.contains(name) || !j[name].is_number_unsigned()) return std::nullopt;
+    k.*count = j[name].get<int64_t>();
+  }
+  return k;
 }
 
 nlohmann::ordered_json RecomputeSummaryJson(const RecomputeSummary& summary) {

@@ -73,6 +73,9 @@ class DossierClocks {
     const aggregate::AggregateTable::Rows& rows);
 
 [[nodiscard]] nlohmann::ordered_json KpisJson(const aggregate::Kpis& k);
+// The counts of a KpisJson (its rates are not read: ComputeKpiRates computes them again);
+// nullopt unless every count is there as a whole number >= 0 (another instance's answer).
+[[nodiscard]] std::optional<aggregate::Kpis> KpisFromJson(const nlohmann::ordered_json& j);
 
 // {"dossiers_scanned":..,"open_dossiers":..,"dossiers_changed":..,"due_changed":..,
 //  "timers_moved":..,"timers_added":..,"timers_removed":..,"duration_ms":..}

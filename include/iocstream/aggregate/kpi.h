@@ -46,6 +46,10 @@ struct Kpis {
   // table's on_time% instead judges only dossiers with a due date (the Boston ONTIME label's
   // population), so the two rates differ where no-deadline dossiers are many.
   std::optional<double> completed_on_time_rate;
+
+  // Adds the counts of `other` (the rates are left as they were: ComputeKpiRates computes them
+  // from the sums).
+  Kpis& operator+=(const Kpis& other);
 };
 
 [[nodiscard]] Kpis ComputeKpis(const AggregateCounters& c);
