@@ -1037,13 +1037,12 @@ int RunLive(const RunOptions& options) {
   relay.Stop(Millis(10000));
   spdlog::info("stopped: {}", session.Accounting());  // the relay has sent what it could
   // Not lost: the outbox keeps them, and the next start on this state directory sends them.
-  // (The relay's pending count covers one page only: the store is asked. Entries are numbered
-  // one by one, so the first one's sequence tells how many are left: a helper's nit.)
-  if (auto left = runtime.store->ReadOutbox(1, 1); left && !left->empty()) {
+  // (The relay's pending count covers one page only: the store is asked, a helper's nit.)
+  if (auto left = runtime.store->OutboxSize(); left && *left > 0) {
     spdlog::warn(
         "stopped with {} alerts or dead letters not yet accepted by Kafka: they stay in the "
         "state directory's outbox and are sent when iocstream starts again on it",
-        runtime.store->NextOutboxSequence() - left->front().sequence);
+        *left);
   }
   if (http) http->Stop();
   return exit_code;
@@ -1545,9 +1544,8 @@ int RunServe(const ServeOptions& options) {
   // The outbox's entries not yet accepted by Kafka (a stopped run's: serve sends none), from
   // the store: 0 there read as "all delivered" (a helper's finding).
   RelayProbe relay_probe;
-  if (auto first = runtime.store->ReadOutbox(1, 1); first && !first->empty()) {
-    relay_probe.pending.store(
-        static_cast<int64_t>(runtime.store->NextOutboxSequence() - first->front().sequence));
+  if (auto pending = runtime.store->OutboxSize()) {
+    relay_probe.pending.store(static_cast<int64_t>(*pending));
   }
   auto metrics = std::make_shared<MetricsRegistry>();
   metrics->RegisterCollectable(std::make_shared<ProcessMetrics>());

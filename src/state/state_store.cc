@@ -1055,6 +1055,14 @@ uint64_t StateStore::NextOutboxSequence() const {
   return impl_->next_outbox_sequence_written.load();
 }
 
+Result<uint64_t> StateStore::OutboxSize() const {
+  const uint64_t next = NextOutboxSequence();  // first: entries written after it are not counted
+  auto first = ReadOutbox(1, 1);
+  if (!first) return first.error();
+  if (first->empty()) return uint64_t{0};
+  return next > first->front().sequence ? next - first->front().sequence : 0;
+}
+
 Result<std::optional<DossierState>> StateStore::GetDossier(std::string_view dossier_id) const {
   if (!impl_->db) return Closed();
   if (!impl_->MayHoldDossier(dossier_id)) {

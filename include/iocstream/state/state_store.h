@@ -437,6 +437,10 @@ class StateStore {
   // Any thread; as of the last commit written.
   [[nodiscard]] uint64_t NextOutboxSequence() const;
 
+  // The entries the outbox holds (not yet removed), from its first entry's sequence: a read.
+  // Any thread; as of the last commit written.
+  [[nodiscard]] Result<uint64_t> OutboxSize() const;
+
   // Removes outbox entries with sequence <= up_to_sequence_inclusive, once the broker has
   // acknowledged them. Uses the WAL setting of the options: with the WAL disabled, a crash
   // may bring deleted entries back (they are redelivered; alert ids are idempotent).

@@ -483,6 +483,12 @@ TEST_F(StateStoreTest, PartiallyDrainedOutboxIsReadFromItsOldestEntryAfterReopen
   auto entries = store->ReadOutbox(10);
   ASSERT_EQ(entries->size(), 2u);
   EXPECT_EQ((*entries)[0].sequence, 4u);
+  // The outbox's size, from its first entry's sequence (what `serve` and a stop report).
+  auto size = store->OutboxSize();
+  ASSERT_TRUE(size.has_value()) << size.error().message;
+  EXPECT_EQ(*size, 2u);
+  ASSERT_TRUE(store->DeleteOutbox(5).ok());
+  EXPECT_EQ(*store->OutboxSize(), 0u);
 }
 
 TEST_F(StateStoreTest, UnknownFormatVersionIsRefused) {
