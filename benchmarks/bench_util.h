@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "app/string_functions.h"
 #include "iocstream/state/state_store.h"
 
 namespace iocstream::bench {
@@ -46,5 +47,13 @@ inline long PeakRssKb() {
 // The storage engine build, as a JSON string: figures from a RocksDB with assertions on
 // (Debian's package) and from a release build differ severalfold, so every report says which.
 inline std::string EngineJson() { return nlohmann::json(state::EngineDescription()).dump(); }
+
+// Which of glibc's string functions the process uses, as a JSON string: on an AVX-512 machine
+// the same build runs about a fifth slower with glibc's own choice (app/string_functions.h).
+// The benchmark programs choose as iocstream does (PreferAvx2StringFunctions first in main),
+// and the `iocstream` processes they start inherit the choice.
+inline std::string StringFunctionsJson() {
+  return nlohmann::json(app::StringFunctionsDescription()).dump();
+}
 
 }  // namespace iocstream::bench

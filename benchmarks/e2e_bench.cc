@@ -356,6 +356,7 @@ nlohmann::json Json(const Figures& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  iocstream::app::PreferAvx2StringFunctions(argv);  // as iocstream (bench_util.h)
   std::string bootstrap = "127.0.0.1:19092";
   std::string topic;
   std::string binary = IOCSTREAM_BINARY;
@@ -445,10 +446,12 @@ int main(int argc, char** argv) {
         target, own + served, own, served, sysconf(_SC_NPROCESSORS_ONLN));
   }
   if (!json_path.empty()) {
-    nlohmann::json doc = {{"topic", topic},
-                          {"records", total},
-                          {"engine", nlohmann::json::parse(iocstream::bench::EngineJson())},
-                          {"results", nlohmann::json::array()}};
+    nlohmann::json doc = {
+        {"topic", topic},
+        {"records", total},
+        {"engine", nlohmann::json::parse(iocstream::bench::EngineJson())},
+        {"string_functions", nlohmann::json::parse(iocstream::bench::StringFunctionsJson())},
+        {"results", nlohmann::json::array()}};
     for (const Figures& f : all) doc["results"].push_back(Json(f));
     // Thread names cut at 15 bytes may end inside a UTF-8 sequence: replaced, not thrown.
     std::ofstream(json_path) << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)

@@ -123,6 +123,7 @@ double Percentile(std::vector<double> v, double q) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  iocstream::app::PreferAvx2StringFunctions(argv);  // as iocstream (bench_util.h)
   using namespace iocstream;
   using namespace iocstream::app;
   using namespace std::chrono;
@@ -334,7 +335,8 @@ int main(int argc, char** argv) {
       latencies_ms.size(), probes, pending.size(), p50, p99, max);
   if (!json_path.empty()) {
     std::ofstream out(json_path);
-    out << "{\"engine\":" << bench::EngineJson() << ",\"dossiers\":" << dossiers
+    out << "{\"engine\":" << bench::EngineJson()
+        << ",\"string_functions\":" << bench::StringFunctionsJson() << ",\"dossiers\":" << dossiers
         << ",\"probes\":" << probes << ",\"start_to_ready_seconds\":" << ready_seconds
         << ",\"alerts_received\":" << latencies_ms.size()
         << ",\"alerts_missing\":" << pending.size() << ",\"deadline_to_alert_ms\":{\"p50\":" << p50

@@ -84,6 +84,7 @@ iocstream::DossierEvent Event(uint64_t i, iocstream::EventType type, iocstream::
 }  // namespace
 
 int main(int argc, char** argv) {
+  iocstream::app::PreferAvx2StringFunctions(argv);  // as iocstream (bench_util.h)
   using namespace iocstream;
   using namespace iocstream::app;
   uint64_t dossiers = 10'000'000;
@@ -271,8 +272,9 @@ int main(int argc, char** argv) {
   std::printf("\n");
   if (!json_path.empty()) {
     std::ofstream out(json_path);
-    out << "{\"engine\":" << EngineJson() << ",\"dossiers\":" << dossiers
-        << ",\"events\":" << events << ",\"seconds\":" << seconds
+    out << "{\"engine\":" << EngineJson()
+        << ",\"string_functions\":" << iocstream::bench::StringFunctionsJson()
+        << ",\"dossiers\":" << dossiers << ",\"events\":" << events << ",\"seconds\":" << seconds
         << ",\"events_per_second\":" << events / seconds
         << ",\"cpu_seconds_per_million_events\":" << cpu * 1e6 / static_cast<double>(events)
         << ",\"peak_rss_bytes\":" << PeakRssKb() * 1024

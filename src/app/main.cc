@@ -15,6 +15,7 @@
 #include <string>
 
 #include "app/commands.h"
+#include "app/string_functions.h"
 #include "iocstream/state/state_store.h"
 
 #ifndef IOCSTREAM_VERSION
@@ -96,11 +97,15 @@ void ReopenClosedStandardDescriptors() {
 
 int main(int argc, char** argv) {
   using namespace iocstream::app;
+  // First: it may execute the program again (before any descriptor is reopened or thread
+  // started, so the new image sees the process as it was started).
+  PreferAvx2StringFunctions(argv);
   ReopenClosedStandardDescriptors();
   RaiseOpenFileLimit();
   CLI::App app{"iocstream: dossier event stream processor (Kafka -> RocksDB -> metrics, alerts)"};
   app.set_version_flag("--version", std::string("iocstream ") + IOCSTREAM_VERSION + ", " +
-                                        iocstream::state::EngineDescription());
+                                        iocstream::state::EngineDescription() + ", " +
+                                        StringFunctionsDescription());
   app.require_subcommand(1);
   app.fallthrough();  // --log-level also after the subcommand
   std::string log_level = "info";

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "app/rules_config.h"
+#include "app/string_functions.h"
 
 namespace iocstream::app {
 
@@ -146,7 +147,8 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
     return e;
   }
   rt->store = std::move(*store);
-  spdlog::info("state store {} on {}", options.path, state::EngineDescription());
+  spdlog::info("state store {} on {}; {}", options.path, state::EngineDescription(),
+               StringFunctionsDescription());
   return rt;
 }
 

@@ -346,6 +346,64 @@ TEST(CliTest, CommandLineErrorsExitOne) {
   EXPECT_EQ(RunIocstream({"--version"}).exit_code, 0);
 }
 
+// glibc's string functions (app/string_functions.h): on a CPU with AVX-512, iocstream executes
+// itself again at its start with glibc's AVX2 variants chosen (its replay ran a quarter faster
+// so), in the same process, keeping the operator's other tunables; a GLIBC_TUNABLES that
+// chooses, or IOCSTREAM_STRING_FUNCTIONS, keeps glibc's own choice.
+TEST(CliTest, ChoosesGlibcsStringFunctionsOnceAtTheStart) {
+  const bool avx512 = __builtin_cpu_supports("avx512f") != 0;
+  auto version = [](std::vector<std::string> env) {
+    std::vector<std::string> args = {"-u", "GLIBC_TUNABLES", "-u", "IOCSTREAM_STRING_FUNCTIONS"};
+    args.insert(args.end(), env.begin(), env.end());
+    args.insert(args.end(), {IOCSTREAM_BINARY, "--version"});
+    const CommandResult r = RunProgram("/usr/bin/env", args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  const std::string chosen = version({});
+  if (!avx512) {
+    EXPECT_NE(chosen.find("glibc string functions: glibc's choice (the CPU has no AVX-512)"),
+              std::string::npos)
+        << chosen;
+    GTEST_SKIP() << "the CPU has no AVX-512: nothing to choose";
+  }
+  EXPECT_NE(chosen.find("glibc string functions: AVX2 variants (GLIBC_TUNABLES=glibc.cpu.hwcaps="
+                        "-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD)"),
+            std::string::npos)
+      << chosen;
+  const std::string kept = version({"GLIBC_TUNABLES=glibc.malloc.check=0"});
+  EXPECT_NE(kept.find("AVX2 variants (GLIBC_TUNABLES=glibc.malloc.check=0:glibc.cpu.hwcaps="),
+            std::string::npos)
+      << kept;
+  const std::string operators = version({"GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512VL"});
+  EXPECT_NE(operators.find("as GLIBC_TUNABLES sets (glibc.cpu.hwcaps=-AVX512VL)"),
+            std::string::npos)
+      << operators;
+  const std::string glibcs = version({"IOCSTREAM_STRING_FUNCTIONS=glibc"});
+  EXPECT_NE(glibcs.find("glibc's choice (IOCSTREAM_STRING_FUNCTIONS=glibc)"), std::string::npos)
+      << glibcs;
+
+  // The running process is the one started (a service manager follows its pid), executed
+  // again: its environment is the new image's.
+  TempDir dir;
+  const std::string config = WriteConfig(dir, UniqueName("cli-string-functions"));
+  const std::string events = dir / "events.ndjson";
+  std::ofstream{events};
+  ASSERT_EQ(
+      RunIocstream({"replay", "--config", config, "--state-dir", dir / "state", events}).exit_code,
+      0);
+  Child serve({"serve", "--config", config, "--state-dir", dir / "state"}, dir.path());
+  ASSERT_GT(WaitForHttpPort(serve), 0) << serve.Stderr();
+  std::ifstream environ_file("/proc/" + std::to_string(serve.pid()) + "/environ");
+  const std::string environ((std::istreambuf_iterator<char>(environ_file)),
+                            std::istreambuf_iterator<char>());
+  serve.Kill(SIGTERM);
+  EXPECT_EQ(serve.Wait(std::chrono::seconds(30)), 0) << serve.Stderr();
+  EXPECT_NE(environ.find(std::string("IOCSTREAM_STRING_FUNCTIONS=avx2") + '\0'), std::string::npos);
+  EXPECT_NE(serve.Stderr().find("glibc string functions: AVX2 variants"), std::string::npos)
+      << serve.Stderr();
+}
+
 // With stdout closed (`>&-`), the next file opened took descriptor 1: the export went into the
 // state directory's lock file and the command exited 0 (found by a helper). Now the write
 // fails and the store's files are untouched.
