@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -40,6 +41,13 @@ void PreferAvx2StringFunctions(char** argv) {
     exec_error = errno;
     return;
   }
+  // The program's own path, so that the process keeps its name (`ps`, `top`, the journal's
+  // _COMM: executing "/proc/self/exe" names it "exe"); that link itself when the file was
+  // replaced since the start (a package upgrade: the path would run the new version).
+  std::array<char, 4096> path{};
+  const ssize_t size = readlink("/proc/self/exe", path.data(), path.size() - 1);
+  const std::string_view own(path.data(), size > 0 ? static_cast<size_t>(size) : 0);
+  if (!own.empty() && !own.ends_with(" (deleted)")) execv(path.data(), argv);
   execv("/proc/self/exe", argv);
   exec_error = errno;  // only on failure: the environment goes back to what it was
   if (tunables.empty()) {

@@ -34,9 +34,9 @@ inline constexpr const char* kReexecutedVariable = "IOCSTREAM_STRING_FUNCTIONS";
 
 // On a CPU with AVX-512, unless GLIBC_TUNABLES already sets glibc.cpu.hwcaps (the operator's
 // choice stands) or IOCSTREAM_STRING_FUNCTIONS is set (to anything: "glibc" keeps glibc's own
-// choice), executes /proc/self/exe again with the same arguments and environment plus
-// kAvx2StringTunable in GLIBC_TUNABLES (same process id: systemd, shells and tests see one
-// process). Returns when nothing needed to change, or when the execution failed (no /proc:
+// choice), executes the program's file (/proc/self/exe's target) again with the same arguments and
+// environment plus kAvx2StringTunable in GLIBC_TUNABLES (same process id: systemd, shells and tests
+// see one process). Returns when nothing needed to change, or when the execution failed (no /proc:
 // the process then goes on with glibc's choice, as before; StringFunctionsDescription says
 // so). `argv` is main()'s.
 void PreferAvx2StringFunctions(char** argv);

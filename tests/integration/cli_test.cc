@@ -397,8 +397,11 @@ TEST(CliTest, ChoosesGlibcsStringFunctionsOnceAtTheStart) {
   std::ifstream environ_file("/proc/" + std::to_string(serve.pid()) + "/environ");
   const std::string environ((std::istreambuf_iterator<char>(environ_file)),
                             std::istreambuf_iterator<char>());
+  std::string name;
+  std::getline(std::ifstream("/proc/" + std::to_string(serve.pid()) + "/comm"), name);
   serve.Kill(SIGTERM);
   EXPECT_EQ(serve.Wait(std::chrono::seconds(30)), 0) << serve.Stderr();
+  EXPECT_EQ(name, "iocstream");  // not "exe", as executing /proc/self/exe names it
   EXPECT_NE(environ.find(std::string("IOCSTREAM_STRING_FUNCTIONS=avx2") + '\0'), std::string::npos);
   EXPECT_NE(serve.Stderr().find("glibc string functions: AVX2 variants"), std::string::npos)
       << serve.Stderr();
