@@ -178,10 +178,28 @@ Result<HttpAuthority> ParseHttpAuthority(std::string_view text) {
   if (text.starts_with('[') && a.host.find(':') == std::string::npos) {
     return bad("brackets hold an IPv6 address only");
   }
+  // A name's (or an IPv4 address's) labels between dots: none empty ("a..b:1" was taken and
+  // failed at every request: a helper's trial), none starting or ending with '-'; a trailing
+  // dot (a fully qualified name) is one.
+  if (!text.starts_with('[')) {
+    std::string_view rest = a.host;
+    if (rest.size() > 1 && rest.ends_with('.')) rest.remove_suffix(1);
+    while (true) {
+      const size_t dot = rest.find('.');
+      const std::string_view label = rest.substr(0, dot);
+      if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+        return bad("'" + a.host + "' is not a host name or an address");
+      }
+      if (dot == std::string_view::npos) break;
+      rest.remove_prefix(dot + 1);
+    }
+  }
   int value = 0;
   const auto r = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() || value < 1 ||
-      value > 65535) {
+  // "01" is refused rather than read as port 1 (a helper's trial): written so, it was meant
+  // otherwise.
+  if (port.empty() || port.front() == '0' || r.ec != std::errc() ||
+      r.ptr != port.data() + port.size() || value < 1 || value > 65535) {
     return bad("the port must be a number from 1 to 65535");
   }
   a.port = static_cast<uint16_t>(value);

@@ -47,7 +47,17 @@ TEST(HttpAuthorityTest, ParsesHostsAndPortsAndNamesWhatIsWrong) {
       {"a b:1", "is not a host name or an address"},
       {" host:1", "is not a host name or an address"},
       {"[1.2.3.4]:1", "brackets hold an IPv6 address only"},
+      {"127.0.0.1:01", "the port must be a number from 1 to 65535"},
+      {"a..b:1", "is not a host name or an address"},
+      {".a:1", "is not a host name or an address"},
+      {"-a.example:1", "is not a host name or an address"},
+      {"a-.example:1", "is not a host name or an address"},
+      {"..:1", "is not a host name or an address"},
   };
+  // A fully qualified name's trailing dot, and a 63-character label, are a host's.
+  EXPECT_TRUE(ParseHttpAuthority("ioc-2.example.:9464").has_value());
+  EXPECT_TRUE(ParseHttpAuthority(std::string(63, 'a') + ".example:1").has_value());
+  EXPECT_FALSE(ParseHttpAuthority(std::string(64, 'a') + ".example:1").has_value());
   for (const auto& [text, why] : bad) {
     auto parsed = ParseHttpAuthority(text);
     ASSERT_FALSE(parsed.has_value()) << text;
