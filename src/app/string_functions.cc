@@ -1,20 +1,24 @@
 #include "app/string_functions.h"
 
+#include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <string_view>
 
 namespace iocstream::app {
 namespace {
 
-// Why the last PreferAvx2StringFunctions did not execute the program again when it should
-// have (errno of execv); 0 when it did not try or was not needed.
-int exec_error = 0;
+// What the last PreferAvx2StringFunctions found, for StringFunctionsDescription.
+enum class Skipped { kNo, kSecureMode, kStartedByLoader, kExecFailed };
+Skipped skipped = Skipped::kNo;
+int path_error = 0;  // errno of executing the path the program was started by
+int self_error = 0;  // errno of executing /proc/self/exe
 
 bool CpuHasAvx512() {
   __builtin_cpu_init();
@@ -26,30 +30,64 @@ std::string_view Env(const char* name) {
   return value == nullptr ? std::string_view() : std::string_view(value);
 }
 
+// Executed as /proc/self/exe, the process is named "exe": the name of argv[0] again (what
+// `ps`, `pgrep -x` and the journal's _COMM show).
+void RestoreName(char** argv) {
+  std::string comm;
+  std::getline(std::ifstream("/proc/self/comm"), comm);
+  if (comm != "exe" || argv == nullptr || argv[0] == nullptr) return;
+  std::string_view name(argv[0]);
+  if (const size_t slash = name.rfind('/'); slash != std::string_view::npos) {
+    name.remove_prefix(slash + 1);
+  }
+  if (name.empty() || name == "exe") return;
+  const std::string truncated(name.substr(0, 15));  // the kernel keeps 15 bytes
+  (void)prctl(PR_SET_NAME, truncated.c_str(), 0, 0, 0);
+}
+
 }  // namespace
 
 void PreferAvx2StringFunctions(char** argv) {
   if (!CpuHasAvx512()) return;
-  if (std::getenv(kReexecutedVariable) != nullptr) return;  // done, or the operator's choice
-  const std::string tunables(Env("GLIBC_TUNABLES"));        // a copy: setenv replaces it
+  if (std::getenv(kReexecutedVariable) != nullptr) {  // done, or the operator's choice
+    RestoreName(argv);
+    return;
+  }
+  // A set-user-id or file-capability program: the loader ignores GLIBC_TUNABLES (secure mode),
+  // so executing it again would change nothing.
+  if (getauxval(AT_SECURE) != 0) {
+    skipped = Skipped::kSecureMode;
+    return;
+  }
+  // Started as `ld.so PROGRAM ARGS` (the loader run as a program: --library-path, a noexec
+  // mount): the loader has no base address of its own then, and both the path the process
+  // was started by and /proc/self/exe name the loader, not this program.
+  if (getauxval(AT_BASE) == 0) {
+    skipped = Skipped::kStartedByLoader;
+    return;
+  }
+  const std::string tunables(Env("GLIBC_TUNABLES"));  // a copy: setenv replaces it
   if (tunables.find("glibc.cpu.hwcaps") != std::string::npos) return;
   std::string value = tunables;
   if (!value.empty()) value += ':';
   value += kAvx2StringTunable;
   if (setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0 ||
       setenv(kReexecutedVariable, "avx2", 1) != 0) {
-    exec_error = errno;
+    skipped = Skipped::kExecFailed;
+    path_error = self_error = errno;
     return;
   }
-  // The program's own path, so that the process keeps its name (`ps`, `top`, the journal's
-  // _COMM: executing "/proc/self/exe" names it "exe"); that link itself when the file was
-  // replaced since the start (a package upgrade: the path would run the new version).
-  std::array<char, 4096> path{};
-  const ssize_t size = readlink("/proc/self/exe", path.data(), path.size() - 1);
-  const std::string_view own(path.data(), size > 0 ? static_cast<size_t>(size) : 0);
-  if (!own.empty() && !own.ends_with(" (deleted)")) execv(path.data(), argv);
+  // The path the process was started by (the kernel's AT_EXECFN: a symbolic link's own name,
+  // relative to the same working directory), so that the kernel names the process as before;
+  // then the program's file itself, if that path is gone (RestoreName names it again).
+  if (const auto* path = reinterpret_cast<const char*>(getauxval(AT_EXECFN)); path != nullptr) {
+    execv(path, argv);
+    path_error = errno;
+  }
   execv("/proc/self/exe", argv);
-  exec_error = errno;  // only on failure: the environment goes back to what it was
+  self_error = errno;
+  // Only on failure: the environment goes back to what it was.
+  skipped = Skipped::kExecFailed;
   if (tunables.empty()) {
     unsetenv("GLIBC_TUNABLES");
   } else {
@@ -61,9 +99,17 @@ void PreferAvx2StringFunctions(char** argv) {
 std::string StringFunctionsDescription() {
   const std::string prefix = "glibc string functions: ";
   if (!CpuHasAvx512()) return prefix + "glibc's choice (the CPU has no AVX-512)";
-  if (exec_error != 0) {
-    return prefix + "glibc's AVX-512 variants (executing the program again with " +
-           kAvx2StringTunable + " failed: " + std::strerror(exec_error) + ")";
+  switch (skipped) {
+    case Skipped::kSecureMode:
+      return prefix + "glibc's choice (a secure-mode process: the loader ignores GLIBC_TUNABLES)";
+    case Skipped::kStartedByLoader:
+      return prefix + "glibc's choice (started through the dynamic loader)";
+    case Skipped::kExecFailed:
+      return prefix + "glibc's choice (executing the program again with " + kAvx2StringTunable +
+             " failed: " + std::strerror(path_error) +
+             "; /proc/self/exe: " + std::strerror(self_error) + ")";
+    case Skipped::kNo:
+      break;
   }
   const std::string_view chosen = Env(kReexecutedVariable);
   const std::string_view tunables = Env("GLIBC_TUNABLES");
@@ -76,7 +122,7 @@ std::string StringFunctionsDescription() {
   if (tunables.find("glibc.cpu.hwcaps") != std::string_view::npos) {
     return prefix + "as GLIBC_TUNABLES sets (" + std::string(tunables) + ")";
   }
-  return prefix + "glibc's AVX-512 variants (the program did not choose at its start)";
+  return prefix + "glibc's choice (the program did not choose at its start)";
 }
 
 }  // namespace iocstream::app
