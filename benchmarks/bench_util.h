@@ -49,7 +49,7 @@ inline long PeakRssKb() {
 inline std::string EngineJson() { return nlohmann::json(state::EngineDescription()).dump(); }
 
 // Which of glibc's string functions the process uses, as a JSON string: on an AVX-512 machine
-// the same build runs about a fifth slower with glibc's own choice (app/string_functions.h).
+// the same build ran about a quarter slower with glibc's own choice (app/string_functions.h).
 // The benchmark programs choose as iocstream does (PreferAvx2StringFunctions first in main),
 // and the `iocstream` processes they start inherit the choice.
 inline std::string StringFunctionsJson() {

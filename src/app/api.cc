@@ -608,11 +608,9 @@ std::vector<nlohmann::ordered_json> AskMembers(
     const std::string name = k == 0 ? std::string("this instance") : p.members[k].name;
     auto j = f.status == 200 ? nlohmann::ordered_json::parse(f.body, nullptr, false)
                              : nlohmann::ordered_json();
-    if (k > 0) {
-      CountPeerRequest(ctx, p.members[k].peer_index,
-                       f.status == 200 && j.is_object() && WellFormed(path, j));
-    }
-    if (f.status != 200 || !j.is_object() || !WellFormed(path, j)) {
+    const bool answered = f.status == 200 && j.is_object() && WellFormed(path, j);
+    if (k > 0) CountPeerRequest(ctx, p.members[k].peer_index, answered);
+    if (!answered) {
       p.Fail(name, f.status == 200 ? "not an answer of iocstream's " + path : FetchError(f));
       p.missing.insert(p.assigned[k].begin(), p.assigned[k].end());
       return;
