@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -34,6 +33,7 @@
 #include "app/thread_cpu.h"
 #include "app/views.h"
 #include "iocstream/alert/kafka_sink.h"
+#include "iocstream/core/hash.h"
 #include "iocstream/core/utf8.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
@@ -271,7 +271,7 @@ Result<MappedEvents> ReadMappedCsv(const std::string& mapping_path,
 // record, so that a file rewritten under the same path is replayed from its start, while a
 // file that grew (lines appended) resumes after the lines already applied.
 std::string FileSourceName(const std::string& path, std::string_view first_record) {
-  return fmt::format("{}#{:016x}", path, XXH3_64bits(first_record.data(), first_record.size()));
+  return fmt::format("{}#{:016x}", path, ShortHash(first_record));
 }
 
 // Partition numbers for the log: "0, 1, 2", or "none".

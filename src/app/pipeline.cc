@@ -1,10 +1,6 @@
 #include "app/pipeline.h"
 
 #include <spdlog/spdlog.h>
-#include <xxhash.h>
-// Explicit *_dispatch calls only: the other XXH3 calls keep the plain functions.
-#define XXH_DISPATCH_DISABLE_REPLACE 1
-#include <xxh_x86dispatch.h>
 
 #include <algorithm>
 #include <array>
@@ -356,11 +352,10 @@ std::string_view Pipeline::WithoutTrailingBlanks(std::string_view payload) {
 
 uint64_t Pipeline::ChainFingerprint(uint64_t previous, std::string_view payload) {
   payload = WithoutTrailingBlanks(payload);
-  // The dispatching variant runs the AVX2 code where the CPU has it (the plain function is
-  // built for SSE2 only) and gives the same values: lines are longer than XXH3's 240-byte
-  // short path, and the seeded long path cost the reader thread about 430 instructions per
-  // line, 250 this way.
-  return XXH3_64bits_withSeed_dispatch(payload.data(), payload.size(), previous);
+  // The dispatching variant (SeededLongHash): lines are longer than XXH3's 240-byte short
+  // path, and the seeded long path cost the reader thread about 430 instructions per line
+  // built for SSE2, 250 with AVX2.
+  return SeededLongHash(previous, payload);
 }
 
 std::optional<Instant> Pipeline::Watermark(PartitionId partition) const {

@@ -12,8 +12,6 @@
 // The probe counters may be read from any thread (the Pipeline's thread is their one writer).
 #pragma once
 
-#include <xxhash.h>
-
 #include <array>
 #include <atomic>
 #include <boost/container/flat_map.hpp>
@@ -38,6 +36,7 @@
 #include "app/changelog.h"
 #include "app/commit_writer.h"
 #include "iocstream/aggregate/aggregate_table.h"
+#include "iocstream/core/hash.h"
 #include "iocstream/core/id_prefix.h"
 #include "iocstream/core/result.h"
 #include "iocstream/core/source_record.h"
@@ -843,9 +842,7 @@ class Pipeline {
   struct IdHash {
     using is_transparent = void;
     using is_avalanching = void;
-    size_t operator()(std::string_view id) const noexcept {
-      return XXH3_64bits(id.data(), id.size());
-    }
+    size_t operator()(std::string_view id) const noexcept { return ShortHash(id); }
     size_t operator()(const CacheKey& key) const noexcept { return (*this)(key.view()); }
   };
   struct IdEqual {

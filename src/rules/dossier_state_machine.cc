@@ -1,12 +1,12 @@
 #include "iocstream/rules/dossier_state_machine.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <boost/container/small_vector.hpp>
 #include <cassert>
 #include <cstdio>
 #include <string>
+
+#include "iocstream/core/hash.h"
 
 namespace iocstream::rules {
 namespace {
@@ -677,9 +677,7 @@ void MergeAttributes(DossierState& s, const DossierEvent& e) {
 
 }  // namespace
 
-uint64_t EventIdHash(std::string_view event_id) {
-  return XXH3_64bits(event_id.data(), event_id.size());
-}
+uint64_t EventIdHash(std::string_view event_id) { return ShortHash(event_id); }
 
 // Whether the event whose id hashes to `id_hash` was applied to `s` (the dedup record).
 bool HoldsEventId(const DossierState& s, uint64_t id_hash) {
@@ -696,7 +694,7 @@ boost::container::string AlertId(std::string_view dossier_id, AlertKind kind, In
   bytes.push_back(static_cast<char>(static_cast<uint8_t>(kind)));
   const auto* ms_bytes = reinterpret_cast<const char*>(&ms);
   bytes.insert(bytes.end(), ms_bytes, ms_bytes + sizeof ms);
-  const uint64_t h = XXH3_64bits(bytes.data(), bytes.size());
+  const uint64_t h = ShortHash(std::string_view(bytes.data(), bytes.size()));
   static constexpr char kHex[] = "0123456789abcdef";
   std::array<char, 16> id;
   for (size_t i = 0; i < id.size(); ++i) id[i] = kHex[(h >> (60 - 4 * i)) & 0xf];

@@ -1,11 +1,10 @@
 #include "state/dossier_filter.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
 
+#include "iocstream/core/hash.h"
 #include "iocstream/core/prefetch.h"
 
 namespace iocstream::state {
@@ -32,9 +31,7 @@ DossierFilter::DossierFilter(size_t bytes)
     : words_(std::max<size_t>(bytes / (kWordsPerBlock * sizeof(uint32_t)), 1) * kWordsPerBlock),
       blocks_(words_.size() / kWordsPerBlock) {}
 
-uint64_t DossierFilter::Hash(std::string_view dossier_id) noexcept {
-  return XXH3_64bits(dossier_id.data(), dossier_id.size());
-}
+uint64_t DossierFilter::Hash(std::string_view dossier_id) noexcept { return ShortHash(dossier_id); }
 
 void DossierFilter::Insert(std::string_view dossier_id) noexcept { InsertHashed(Hash(dossier_id)); }
 
