@@ -11,11 +11,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
-#include <condition_variable>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
+
+#include "http/client_internal.h"
 
 namespace iocstream {
 namespace {
@@ -105,13 +106,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 // up on; it owns its share of the result.
 struct Resolution {
   std::mutex mu;
-  std::condition_variable cv;
   bool done = false;
   std::vector<tcp::endpoint> endpoints;
   std::string error;
 };
 
-std::shared_ptr<Resolution> Resolve(const HttpAuthority& server) {
+std::shared_ptr<Resolution> Resolve(const HttpAuthority& server,
+                                    const http_internal::HostLookup& lookup) {
   auto r = std::make_shared<Resolution>();
   beast::error_code ec;
   const asio::ip::address numeric = asio::ip::make_address(server.host, ec);
@@ -120,25 +121,23 @@ std::shared_ptr<Resolution> Resolve(const HttpAuthority& server) {
     r->done = true;
     return r;
   }
-  std::thread([r, host = server.host, port = std::to_string(server.port)] {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
-    std::vector<tcp::endpoint> endpoints;
-    for (const addrinfo* a = found; rc == 0 && a != nullptr; a = a->ai_next) {
-      tcp::endpoint e;
-      if (a->ai_addrlen > e.capacity()) continue;
-      std::memcpy(e.data(), a->ai_addr, a->ai_addrlen);
-      e.resize(a->ai_addrlen);
-      endpoints.push_back(e);
+  std::thread([r, lookup, host = server.host, port = server.port] {
+    http_internal::HostAddresses found;
+    try {
+      found = lookup(host);
+    } catch (const std::exception& e) {
+      found.error = e.what();
     }
-    if (found != nullptr) freeaddrinfo(found);
+    std::vector<tcp::endpoint> endpoints;
+    for (const std::string& text : found.addresses) {
+      beast::error_code bad;
+      const asio::ip::address address = asio::ip::make_address(text, bad);
+      if (!bad) endpoints.emplace_back(address, port);
+    }
     const std::lock_guard lock(r->mu);
     r->endpoints = std::move(endpoints);
-    if (rc != 0) r->error = gai_strerror(rc);
+    r->error = std::move(found.error);
     r->done = true;
-    r->cv.notify_all();
   }).detach();
   return r;
 }
@@ -224,54 +223,91 @@ std::string PercentEncode(std::string_view text) {
   return out;
 }
 
+namespace http_internal {
+
+HostAddresses SystemLookup(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  HostAddresses out;
+  if (rc != 0) out.error = gai_strerror(rc);
+  for (const addrinfo* a = found; rc == 0 && a != nullptr; a = a->ai_next) {
+    char text[NI_MAXHOST];
+    if (getnameinfo(a->ai_addr, a->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) ==
+        0) {
+      out.addresses.emplace_back(text);
+    }
+  }
+  if (found != nullptr) freeaddrinfo(found);
+  return out;
+}
+
 std::vector<HttpFetch> HttpGetAll(std::span<const HttpGetRequest> requests,
-                                  std::chrono::milliseconds timeout, std::size_t body_limit) {
+                                  std::chrono::milliseconds timeout, std::size_t body_limit,
+                                  HostLookup lookup) {
   std::vector<HttpFetch> out(requests.size());
   if (requests.empty()) return out;
   try {
     asio::io_context io;
-    std::vector<std::shared_ptr<Exchange>> exchanges;
-    exchanges.reserve(requests.size());
     const auto until = std::chrono::steady_clock::now() + timeout;
     std::vector<std::shared_ptr<Resolution>> resolutions;
-    for (const HttpGetRequest& r : requests) resolutions.push_back(Resolve(r.server));
+    std::vector<std::shared_ptr<Exchange>> exchanges;
     for (size_t i = 0; i < requests.size(); ++i) {
+      resolutions.push_back(Resolve(requests[i].server, lookup));
       exchanges.push_back(std::make_shared<Exchange>(io, requests[i].server, requests[i].target,
                                                      body_limit, out[i]));
-      Resolution& r = *resolutions[i];
-      std::unique_lock lock(r.mu);
-      const std::string where =
-          requests[i].server.host + ":" + std::to_string(requests[i].server.port);
-      if (!r.cv.wait_until(lock, until, [&] { return r.done; })) {
-        out[i].error =
-            "cannot resolve " + where + " within " + std::to_string(timeout.count()) + " ms";
-        exchanges.back()->Cancel();
-      } else if (r.endpoints.empty()) {
-        out[i].error = "cannot resolve " + where + ": " +
-                       (r.error.empty() ? std::string("no address") : r.error);
-        exchanges.back()->Cancel();
-      } else {
-        exchanges.back()->Start(r.endpoints);
-      }
     }
+    const auto where = [&](size_t i) {
+      return requests[i].server.host + ":" + std::to_string(requests[i].server.port);
+    };
+    // Each exchange starts as soon as its server's addresses are known, whatever the lookups
+    // of the others: a name slow to resolve must not eat the timeout of the servers after it.
+    std::vector<bool> started(requests.size(), false);
+    size_t waiting = requests.size();
+    const auto start_resolved = [&] {
+      for (size_t i = 0; i < requests.size(); ++i) {
+        if (started[i] || exchanges[i]->done()) continue;  // done: the timeout ended it
+        Resolution& r = *resolutions[i];
+        const std::lock_guard lock(r.mu);
+        if (!r.done) continue;
+        started[i] = true;
+        --waiting;
+        if (r.endpoints.empty()) {
+          out[i].error = "cannot resolve " + where(i) + ": " +
+                         (r.error.empty() ? std::string("no address") : r.error);
+          exchanges[i]->Cancel();
+        } else {
+          exchanges[i]->Start(r.endpoints);
+        }
+      }
+    };
     asio::steady_timer deadline(io, until);
     deadline.async_wait([&](beast::error_code ec) {
       if (ec) return;  // cancelled: every exchange ended first
       for (size_t i = 0; i < exchanges.size(); ++i) {
         if (exchanges[i]->done()) continue;
         out[i].status = 0;
-        out[i].error = "no answer from " + requests[i].server.host + ":" +
-                       std::to_string(requests[i].server.port) + " within " +
-                       std::to_string(timeout.count()) + " ms";
+        out[i].error = (started[i] ? "no answer from " : "cannot resolve ") + where(i) +
+                       " within " + std::to_string(timeout.count()) + " ms";
         exchanges[i]->Cancel();
       }
     });
-    // Runs until every exchange ended; the timer is then the only work left.
+    start_resolved();
+    // Runs until every exchange ended; the timer is then the only work left. While lookups
+    // are still running, the loop wakes every few milliseconds to start those that ended.
+    constexpr auto kLookupPoll = std::chrono::milliseconds(5);
     const auto all_done = [&] {
       return std::all_of(exchanges.begin(), exchanges.end(),
                          [](const auto& e) { return e->done(); });
     };
-    while (!all_done() && io.run_one() > 0) {
+    while (!all_done()) {
+      if (waiting > 0) {
+        io.run_one_for(kLookupPoll);
+        start_resolved();
+      } else if (io.run_one() == 0) {
+        break;
+      }
     }
     deadline.cancel();
     io.run();  // the timer's cancellation and the sockets' last handlers
@@ -281,6 +317,13 @@ std::vector<HttpFetch> HttpGetAll(std::span<const HttpGetRequest> requests,
     }
   }
   return out;
+}
+
+}  // namespace http_internal
+
+std::vector<HttpFetch> HttpGetAll(std::span<const HttpGetRequest> requests,
+                                  std::chrono::milliseconds timeout, std::size_t body_limit) {
+  return http_internal::HttpGetAll(requests, timeout, body_limit, &http_internal::SystemLookup);
 }
 
 }  // namespace iocstream

@@ -43,7 +43,9 @@ struct HttpGetRequest {
 };
 
 // Sends every request at once and waits until each has been answered or failed, or `timeout`
-// has passed since the call (then those still waiting fail with "no answer within N ms").
+// has passed since the call (then those still waiting fail with "no answer within N ms", or
+// "cannot resolve ... within N ms" for a host name still being looked up). Host names are
+// looked up in parallel, each request sent as soon as its own server's addresses are known.
 // Results come in the order of `requests`. A response body over `body_limit` bytes is an
 // error. Blocks the caller; thread-safe (each call runs its own I/O context on the calling
 // thread); never throws.

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/client_internal.h"
 #include "iocstream/http/server.h"
 #include "unit/http/http_test_client.h"
 
@@ -152,6 +153,69 @@ TEST(HttpGetAllTest, AHostNameIsLookedUpWithinTheTimeout) {
   EXPECT_EQ(got[0].status, 0);
   EXPECT_NE(got[0].error.find("cannot resolve no-such-host.invalid:80"), std::string::npos)
       << got[0].error;
+}
+
+// Each exchange starts once its own server's name is looked up, not after the lookups of the
+// servers listed before it: a name slow to resolve took its time from the others' timeout (a
+// server answering in 400 ms failed a 1000 ms call behind an 800 ms lookup). A lookup that
+// outlasts the timeout fails its server alone, and the call does not wait for it.
+TEST(HttpGetAllTest, ALookupSlowerThanOthersDelaysOnlyItsOwnServer) {
+  HttpServer fast;
+  fast.Handle("GET", "/who", [](const HttpRequest&) { return HttpResponse{.body = "fast"}; });
+  HttpServer slow_answer;
+  slow_answer.Handle("GET", "/who", [](const HttpRequest&) {
+    std::this_thread::sleep_for(milliseconds(400));
+    return HttpResponse{.body = "slow answer"};
+  });
+  ASSERT_TRUE(fast.Start().ok());
+  ASSERT_TRUE(slow_answer.Start().ok());
+  // Captures nothing: a lookup given up on runs on after the call (and the test) returned.
+  const http_internal::HostLookup lookup = [](const std::string& host) {
+    http_internal::HostAddresses found;
+    if (host == "slow-name.test") {
+      std::this_thread::sleep_for(milliseconds(800));
+      found.addresses = {"127.0.0.1"};
+    } else if (host == "stuck-name.test") {
+      std::this_thread::sleep_for(milliseconds(3000));
+      found.addresses = {"127.0.0.1"};
+    } else {
+      found.error = "unknown in this test";
+    }
+    return found;
+  };
+  const std::vector<HttpGetRequest> requests = {{{"slow-name.test", fast.port()}, "/who"},
+                                                {{"stuck-name.test", fast.port()}, "/who"},
+                                                {{"127.0.0.1", slow_answer.port()}, "/who"},
+                                                {{"other.test", fast.port()}, "/who"}};
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<HttpFetch> got =
+      http_internal::HttpGetAll(requests, milliseconds(1000), 1 << 20, lookup);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(got.size(), requests.size());
+  EXPECT_EQ(got[0].status, 200) << got[0].error;  // looked up at 800 ms, answered at once
+  EXPECT_EQ(got[0].body, "fast");
+  EXPECT_EQ(got[1].status, 0);
+  EXPECT_NE(got[1].error.find("cannot resolve stuck-name.test:"), std::string::npos)
+      << got[1].error;
+  EXPECT_NE(got[1].error.find("within 1000 ms"), std::string::npos) << got[1].error;
+  EXPECT_EQ(got[2].status, 200) << got[2].error;  // asked at once, not after the lookups
+  EXPECT_EQ(got[2].body, "slow answer");
+  EXPECT_EQ(got[3].status, 0);
+  EXPECT_NE(got[3].error.find("cannot resolve other.test:"), std::string::npos) << got[3].error;
+  EXPECT_NE(got[3].error.find("unknown in this test"), std::string::npos) << got[3].error;
+  // The stuck lookup held the call to its timeout, not to the lookup's end.
+  EXPECT_GE(took, milliseconds(1000));
+  EXPECT_LT(took, milliseconds(2500));
+}
+
+TEST(HttpGetAllTest, TheSystemLookupFindsLocalhost) {
+  const http_internal::HostAddresses found = http_internal::SystemLookup("localhost");
+  EXPECT_TRUE(found.error.empty()) << found.error;
+  ASSERT_FALSE(found.addresses.empty());
+  for (const std::string& a : found.addresses) {
+    EXPECT_TRUE(a == "127.0.0.1" || a == "::1") << a;
+  }
+  EXPECT_FALSE(http_internal::SystemLookup("no-such-host.invalid").error.empty());
 }
 
 TEST(PercentEncodeTest, KeepsUnreservedBytesOnly) {
