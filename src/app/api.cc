@@ -283,13 +283,12 @@ nlohmann::ordered_json PartitionArray(const std::set<PartitionId>& partitions) {
   return a;
 }
 
-// GET /api/v1/dossiers/{id} as this instance answers it, for the partitions `only` (nullopt:
-// those it handles).
+// GET /api/v1/dossiers/{id} as this instance answers it, showing the dossiers of the
+// partitions `shown` (Shown: those it handles, within a peer's request; nullopt: every one).
 HttpResponse DossierAnswer(const ApiContext& ctx, const std::string& id,
-                           const std::optional<std::set<PartitionId>>& only) {
+                           const std::optional<std::set<PartitionId>>& shown) {
   auto state = ctx.store->GetDossier(id);
   if (!state) return JsonErrorResponse(500, state.error().message);
-  const std::optional<std::set<PartitionId>> shown = Shown(ctx, only);
   if (!*state) {
     if (shown && ctx.key_partitions > 0) {
       const PartitionId home(Pipeline::HashPartition(id, ctx.key_partitions));
@@ -759,7 +758,7 @@ HttpResponse DossierGathered(const ApiContext& ctx, const std::string& id, Parti
         {"cluster", ClusterJson(p)}};
     return Json(j, 503);
   }
-  if (owner == 0) return DossierAnswer(ctx, id, std::nullopt);  // given to it meanwhile
+  if (owner == 0) return DossierAnswer(ctx, id, Shown(ctx, std::nullopt));  // given meanwhile
   const std::vector<HttpGetRequest> ask = {
       {*p.members[owner].peer, "/api/v1/peer/dossiers/" + PercentEncode(id) +
                                    "?partitions=" + std::to_string(home.value())}};
@@ -819,12 +818,14 @@ HttpResponse ServeDossier(const ApiContext& ctx, const HttpRequest& req, const s
                                       " bytes: dossier ids are at most " +
                                       std::to_string(kMaxIdBytes) + " bytes");
   }
-  HttpResponse here = DossierAnswer(ctx, id, *only);
+  // The partitions handled, asked once: the answer here and the choice to ask a peer see
+  // the same assignment.
+  const std::optional<std::set<PartitionId>> shown = Shown(ctx, *only);
+  HttpResponse here = DossierAnswer(ctx, id, shown);
   // Another instance's partition (its id's, where a running instance's dossiers are): asked
-  // of that instance, when peers are known.
+  // of that instance, when peers are known (a peer's request is never passed on).
   if (here.status == 404 && !peer && !ctx.peers.empty() && ctx.key_partitions > 0) {
     const PartitionId home(Pipeline::HashPartition(id, ctx.key_partitions));
-    const std::optional<std::set<PartitionId>> shown = Shown(ctx, std::nullopt);
     if (shown && !shown->contains(home)) return DossierGathered(ctx, id, home);
   }
   return here;
