@@ -189,7 +189,12 @@ std::optional<aggregate::Kpis> KpisFromJson(const nlohmann::ordered_json& j) {
   if (!j.is_object()) return std::nullopt;
   aggregate::Kpis k;
   for (const auto& [name, count] : kKpiCounts) {
-    if (!j.contains(name) || !j[name].is_number_unsigned()) return std::nullopt;
+    // A count past kMaxKpiCount (no province has that many dossiers) is not a count: read as
+    // int64 it turned negative above 2^63, and a group's sum of them could overflow.
+    if (!j.contains(name) || !j[name].is_number_unsigned() ||
+        j[name].get<uint64_t>() > kMaxKpiCount) {
+      return std::nullopt;
+    }
     k.*count = j[name].get<int64_t>();
   }
   return k;

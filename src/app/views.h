@@ -74,7 +74,9 @@ class DossierClocks {
 
 [[nodiscard]] nlohmann::ordered_json KpisJson(const aggregate::Kpis& k);
 // The counts of a KpisJson (its rates are not read: ComputeKpiRates computes them again);
-// nullopt unless every count is there as a whole number >= 0 (another instance's answer).
+// nullopt unless every count is there as a whole number from 0 to kMaxKpiCount (another
+// instance's answer: the sum of 9,000 such counts still fits an int64).
+inline constexpr uint64_t kMaxKpiCount = 1'000'000'000'000'000;  // 10^15
 [[nodiscard]] std::optional<aggregate::Kpis> KpisFromJson(const nlohmann::ordered_json& j);
 
 // {"dossiers_scanned":..,"open_dossiers":..,"dossiers_changed":..,"due_changed":..,

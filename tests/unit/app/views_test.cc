@@ -132,6 +132,42 @@ TEST_F(ViewsTest, DossierJsonNamesTheYearsItsPeriodSpansWithoutACalendarFile) {
 // The summary table's department column counts characters, not bytes: a Vietnamese name is
 // padded to the column and cut between characters (the old "%-36.36s" cut bytes, which could
 // split a UTF-8 sequence and misaligned the columns).
+// Another instance's KPI counts: whole numbers from 0 to kMaxKpiCount, each one there. A count
+// over 2^63 was read as a negative int64, and the group's sum of large ones could overflow.
+TEST(KpisFromJsonTest, ReadsWhatKpisJsonWritesAndRefusesCountsOutOfRange) {
+  aggregate::Kpis k;
+  k.received = 10;
+  k.completed = 7;
+  k.completed_on_time = 6;
+  k.completed_late = 1;
+  k.open = 3;
+  k.open_overdue = 1;
+  // As a peer sends it: text, in which counts >= 0 read as unsigned numbers.
+  const auto j = nlohmann::ordered_json::parse(KpisJson(k).dump());
+  const auto back = KpisFromJson(j);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->received, 10);
+  EXPECT_EQ(back->completed_on_time, 6);
+  EXPECT_EQ(back->open_overdue, 1);
+
+  nlohmann::ordered_json at_bound = j;
+  at_bound["received"] = kMaxKpiCount;
+  ASSERT_TRUE(KpisFromJson(at_bound).has_value());
+  EXPECT_EQ(KpisFromJson(at_bound)->received, static_cast<int64_t>(kMaxKpiCount));
+  for (const nlohmann::ordered_json& bad :
+       {nlohmann::ordered_json(kMaxKpiCount + 1), nlohmann::ordered_json(uint64_t{1} << 63),
+        nlohmann::ordered_json(~uint64_t{0}), nlohmann::ordered_json(-1),
+        nlohmann::ordered_json(1.5), nlohmann::ordered_json("3"), nlohmann::ordered_json()}) {
+    nlohmann::ordered_json changed = j;
+    changed["open"] = bad;
+    EXPECT_FALSE(KpisFromJson(changed).has_value()) << bad.dump();
+  }
+  nlohmann::ordered_json missing = j;
+  missing.erase("cancelled");
+  EXPECT_FALSE(KpisFromJson(missing).has_value());
+  EXPECT_FALSE(KpisFromJson(nlohmann::ordered_json::array()).has_value());
+}
+
 TEST(SummaryTableTest, DepartmentNamesFitTheColumnByCharacter) {
   EXPECT_EQ(FitColumn("SO-TP", 8), "SO-TP   ");
   EXPECT_EQ(FitColumn("Sở Tư pháp", 12), "Sở Tư pháp  ");  // 10 characters, 13 bytes
