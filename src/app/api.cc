@@ -548,14 +548,6 @@ Placement PlacePartitions(const ApiContext& ctx) {
   return p;
 }
 
-std::string PartitionList(const std::set<PartitionId>& partitions) {
-  std::string out;
-  for (const PartitionId q : partitions) {
-    out += (out.empty() ? "" : ",") + std::to_string(q.value());
-  }
-  return out;
-}
-
 // Whether `j` has the shape the merge reads of an answer to `path` (a server that is not
 // iocstream, or another version, is a failed peer, not a 500 of the merge: a helper's trial).
 bool WellFormed(const std::string& path, const nlohmann::ordered_json& j) {
@@ -595,9 +587,9 @@ std::vector<nlohmann::ordered_json> AskMembers(
   std::vector<size_t> asked;
   for (size_t k = 1; k < p.members.size(); ++k) {
     if (p.assigned[k].empty()) continue;
-    asks.push_back(
-        {*p.members[k].peer, path + "?" + params + (params.empty() ? "" : "&") +
-                                 "partitions=" + PercentEncode(PartitionList(p.assigned[k]))});
+    asks.push_back({*p.members[k].peer,
+                    path + "?" + params + (params.empty() ? "" : "&") +
+                        "partitions=" + PercentEncode(JoinPartitions(p.assigned[k], ","))});
     asked.push_back(k);
   }
   auto fetched =

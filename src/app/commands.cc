@@ -276,10 +276,7 @@ std::string FileSourceName(const std::string& path, std::string_view first_recor
 
 // Partition numbers for the log: "0, 1, 2", or "none".
 std::string PartitionList(const std::set<PartitionId>& partitions) {
-  std::string out;
-  for (const PartitionId p : partitions) {
-    out += (out.empty() ? "" : ", ") + std::to_string(p.value());
-  }
+  const std::string out = JoinPartitions(partitions, ", ");
   return out.empty() ? "none" : out;
 }
 

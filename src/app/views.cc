@@ -157,6 +157,15 @@ std::map<std::string, AggregateCounters> PerDepartment(
   return out;
 }
 
+std::string JoinPartitions(const std::set<PartitionId>& partitions, std::string_view separator) {
+  std::string out;
+  for (const PartitionId p : partitions) {
+    if (!out.empty()) out += separator;
+    out += std::to_string(p.value());
+  }
+  return out;
+}
+
 namespace {
 // The counts of KpisJson, by name: what it writes and KpisFromJson reads.
 constexpr std::array<std::pair<const char*, int64_t aggregate::Kpis::*>, 11> kKpiCounts = {{

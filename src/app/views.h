@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,11 @@ class DossierClocks {
 // and, given the calendar, the days off its period skips.
 [[nodiscard]] nlohmann::ordered_json DossierJson(const DossierState& s, Instant as_of,
                                                  const rules::BusinessCalendar* calendar);
+
+// The partitions' numbers in increasing order, `separator` between them ("" for none): "0,3"
+// for a peer request's query, "0, 1, 2" for the log.
+[[nodiscard]] std::string JoinPartitions(const std::set<PartitionId>& partitions,
+                                         std::string_view separator);
 
 // Counters folded per department (agency), summed over communes and channels.
 [[nodiscard]] std::map<std::string, AggregateCounters> PerDepartment(

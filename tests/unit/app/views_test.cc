@@ -132,6 +132,13 @@ TEST_F(ViewsTest, DossierJsonNamesTheYearsItsPeriodSpansWithoutACalendarFile) {
 // The summary table's department column counts characters, not bytes: a Vietnamese name is
 // padded to the column and cut between characters (the old "%-36.36s" cut bytes, which could
 // split a UTF-8 sequence and misaligned the columns).
+TEST(JoinPartitionsTest, NumbersInOrderWithTheSeparator) {
+  EXPECT_EQ(JoinPartitions({}, ","), "");
+  EXPECT_EQ(JoinPartitions({PartitionId(3)}, ","), "3");
+  EXPECT_EQ(JoinPartitions({PartitionId(3), PartitionId(0), PartitionId(12)}, ","), "0,3,12");
+  EXPECT_EQ(JoinPartitions({PartitionId(1), PartitionId(2)}, ", "), "1, 2");
+}
+
 // Another instance's KPI counts: whole numbers from 0 to kMaxKpiCount, each one there. A count
 // over 2^63 was read as a negative int64, and the group's sum of large ones could overflow.
 TEST(KpisFromJsonTest, ReadsWhatKpisJsonWritesAndRefusesCountsOutOfRange) {
