@@ -16,7 +16,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${KAFKA_PORT:-19092}
 cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
-lib="$root/.cache/kafka/lib"
+# The jars of tools/kafka/pom.xml, resolved again when the pom changes.
+lib="$root/.cache/kafka/lib-$(sha256sum "$root/tools/kafka/pom.xml" | cut -c1-12)"
 dir=${KAFKA_DIR:-$root/.cache/kafka/run-$port}
 heap=${KAFKA_HEAP:-768m}
 bootstrap="127.0.0.1:$port"
