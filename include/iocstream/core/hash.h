@@ -6,7 +6,8 @@
 // hashes kept in the state (applied event ids, alert ids) and those rebuilt from it (the
 // dossier filter, built again from the stored ids at each start) do not depend on which one
 // computed them. Inlined, a 19-byte id is hashed without the call through the library's PLT
-// and its length dispatch.
+// and its length dispatch. Any length is hashed right: FileSourceName hashes a file's whole
+// first record with it, once per replay.
 //
 // SeededLongHash: for long inputs (record payloads of hundreds of bytes), the library's
 // XXH3_64bits_withSeed_dispatch: AVX2 code where the CPU has it (the plain function is built
