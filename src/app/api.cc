@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 #include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
 #include <unicode/unistr.h>
+#include <unicode/utf8.h>
 
 #include <algorithm>
 #include <cctype>
@@ -102,14 +104,45 @@ std::optional<std::string> Composed(std::string_view text) {
   return Normalized(*nfc, text);
 }
 
+// `text` without the blanks around it: Unicode's White_Space (ASCII blanks, the no-break
+// U+00A0 and U+202F, the U+2000-U+200A spaces, the ideographic U+3000...) and its default
+// ignorable code points (zero-width U+200B-U+200D, the byte order mark U+FEFF), as names copied
+// from a spreadsheet or a web page carry them (`?department=%C2%A0ISD` got no hint). Bytes
+// that are not UTF-8 end the trim.
+std::string_view TrimUnicodeBlanks(std::string_view text) {
+  auto blank = [](UChar32 c) {
+    return c >= 0 &&
+           (u_isUWhiteSpace(c) || u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT));
+  };
+  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
+  const auto length = static_cast<int32_t>(text.size());
+  int32_t begin = 0;
+  while (begin < length) {
+    int32_t next = begin;
+    UChar32 c = 0;
+    U8_NEXT(bytes, next, length, c);
+    if (!blank(c)) break;
+    begin = next;
+  }
+  int32_t end = length;
+  while (end > begin) {
+    int32_t previous = end;
+    UChar32 c = 0;
+    U8_PREV(bytes, begin, previous, c);
+    if (!blank(c)) break;
+    end = previous;
+  }
+  return text.substr(static_cast<size_t>(begin), static_cast<size_t>(end - begin));
+}
+
 // Whether texts are the same as `asked` but for case (and Unicode composition): see Caseless.
 // Each text is folded once, however often it is asked about (a state holds few departments
 // and units, in many rows and dossiers). For the hints of a 404 only.
 class CaselessMatch {
  public:
-  // `asked` without the spaces around it (`?department=%20ISD`, a name pasted with its
-  // blank, got no hint: a helper's finding).
-  explicit CaselessMatch(std::string_view asked) : asked_(Caseless(TrimBlanks(asked))) {}
+  // `asked` without the blanks around it (`?department=%20ISD`, a name pasted with its
+  // blank, got no hint: a helper's finding; a no-break space neither).
+  explicit CaselessMatch(std::string_view asked) : asked_(Caseless(TrimUnicodeBlanks(asked))) {}
   bool operator()(std::string_view text) {
     auto it = answers_.find(text);
     if (it == answers_.end()) {
@@ -194,6 +227,12 @@ std::optional<HttpResponse> UnknownDepartment(const ApiContext& ctx,
     const std::optional<std::string> composed = Composed(TrimBlanks(*department));
     if (TrimBlanks(*department) != *department) {
       message += "; department codes are matched exactly, without spaces around them: ";
+    } else if (TrimUnicodeBlanks(*department) != *department) {
+      // Invisible in the message's quotes: named.
+      message +=
+          "; department codes are matched exactly, without blanks around them, and this one "
+          "has an invisible one around it (a no-break space U+00A0 or another Unicode space, "
+          "or a zero-width character): ";
     } else if (composed && *composed == *other_case) {
       message +=
           "; department codes are matched exactly, byte for byte: this one is written with "

@@ -463,6 +463,19 @@ TEST_F(ApiTest, AnUnknownDepartmentIs404AndAKnownOneWithNothingOverdueIsNot) {
             "unknown department ' ISD" + explained +
                 "; department codes are matched exactly, without spaces around them: did you "
                 "mean 'ISD'?");
+  // And one pasted with an invisible Unicode blank (no-break space, byte order mark, narrow
+  // no-break and ideographic spaces), which the message names since its quotes cannot show it.
+  const std::string invisible =
+      "; department codes are matched exactly, without blanks around them, and this one has an "
+      "invisible one around it (a no-break space U+00A0 or another Unicode space, or a "
+      "zero-width character): did you mean 'ISD'?";
+  EXPECT_EQ(Call("GET", "/api/v1/overdue?department=%C2%A0ISD", 404)["error"],
+            "unknown department '\u00A0ISD" + explained + invisible);
+  EXPECT_EQ(Call("GET", "/api/v1/kpis?department=%EF%BB%BFisd%E2%80%AF%E3%80%80", 404)["error"],
+            "unknown department '\uFEFFisd\u202F\u3000" + explained + invisible);
+  // A no-break space inside a name is not around it: no hint.
+  EXPECT_EQ(Call("GET", "/api/v1/kpis?department=I%C2%A0SD", 404)["error"],
+            "unknown department 'I\u00A0SD" + explained);
   EXPECT_EQ(Call("GET", "/api/v1/kpis?department=NOPE", 404),
             nlohmann::json({{"error", "unknown department 'NOPE" + explained}}));
   EXPECT_EQ(Call("GET", "/api/v1/kpis?department=isd", 404)["error"],
