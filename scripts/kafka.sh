@@ -26,12 +26,40 @@ java_cmd() { java -Xmx"$heap" -Xms256m -XX:+UseG1GC -Djava.awt.headless=true \
   -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$lib/*" "$@"; }
 
 fetch() {
-  if [ -f "$lib/.complete" ]; then return 0; fi
+  if [ -f "$lib/.complete" ]; then
+    prune_libs
+    return 0
+  fi
   echo "kafka: resolving broker jars from Maven Central into $lib"
   mkdir -p "$lib"
   mvn -q -B -f "$root/tools/kafka/pom.xml" dependency:copy-dependencies \
     -DoutputDirectory="$lib" -DincludeScope=runtime
   touch "$lib/.complete"
+  prune_libs
+}
+
+# Whether a running process has an argument under folder $1 (read by builtins: a grep of
+# /proc/*/cmdline would find its own pattern).
+on_class_path() {
+  local cmdline arg
+  for cmdline in /proc/[0-9]*/cmdline; do
+    while IFS= read -r -d '' arg; do
+      [[ $arg == "$1"/* ]] && return 0
+    done 2>/dev/null <"$cmdline"
+  done
+  return 1
+}
+
+# Removes the jar folders of earlier poms (.cache/kafka/lib, lib-<hash>), but for one a running
+# process still has on its class path (a broker started before the pom changed).
+prune_libs() {
+  local old
+  for old in "$root/.cache/kafka/lib" "$root/.cache/kafka"/lib-*; do
+    [ -d "$old" ] && [ "$old" != "$lib" ] || continue
+    if on_class_path "$old"; then continue; fi
+    echo "kafka: removing the jars of an earlier pom ($old)"
+    rm -rf "$old"
+  done
 }
 
 write_config() {
