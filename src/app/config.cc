@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "app/input_file.h"
 #include "app/yaml_keys.h"
 #include "iocstream/alert/kafka_sink.h"
 #include "iocstream/http/server.h"
@@ -606,9 +607,8 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
       if (!f.IsScalar())
         return err("calendar.files", "expected file names, got '" + YAML::Dump(f) + "'");
       const std::string path = Resolve(base, f.as<std::string>());
-      if (!fs::exists(path)) return err("calendar.files", "no such file: " + path);
-      if (std::error_code ec; fs::is_directory(path, ec)) {
-        return err("calendar.files", path + " is a directory, not a calendar file");
+      if (Status s = CheckInputFile(path, "calendar file"); !s) {
+        return err("calendar.files", s.error().message);
       }
       c.calendar_files.push_back(path);
     }
@@ -621,11 +621,10 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (Status s = CheckKeys(p, "procedures", {"catalog"}, err); !s) return s;
     if (Status s = Read(p, "procedures", "catalog", c.procedure_catalog, err); !s) return s;
     c.procedure_catalog = Resolve(base, c.procedure_catalog);
-    if (!c.procedure_catalog.empty() && !fs::exists(c.procedure_catalog)) {
-      return err("procedures.catalog", "no such file: " + c.procedure_catalog);
-    }
-    if (std::error_code ec; fs::is_directory(c.procedure_catalog, ec)) {
-      return err("procedures.catalog", c.procedure_catalog + " is a directory, not a catalog file");
+    if (!c.procedure_catalog.empty()) {
+      if (Status s = CheckInputFile(c.procedure_catalog, "procedure catalog"); !s) {
+        return err("procedures.catalog", s.error().message);
+      }
     }
   }
   if (const YAML::Node r = root["replay"]) {
@@ -643,7 +642,7 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
 
 Result<Config> LoadConfig(const std::string& path) {
   const ConfigError err(path);
-  if (!fs::exists(path)) return Error{ErrorCode::kNotFound, path + ": no such config file"};
+  if (Status s = CheckInputFile(path, "config file"); !s) return s.error();
   YAML::Node root;
   try {
     const std::optional<YAML::Node> single = SingleDocument(YAML::LoadAllFromFile(path));

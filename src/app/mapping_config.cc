@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "app/input_file.h"
 #include "app/yaml_keys.h"
 
 namespace iocstream::app {
@@ -219,10 +220,7 @@ Result<ingest::CsvMapping> ParseNode(const std::function<std::vector<YAML::Node>
 }  // namespace
 
 Result<ingest::CsvMapping> LoadCsvMapping(const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    return Error{ErrorCode::kNotFound, path + ": no such mapping file"};
-  }
+  if (Status s = CheckInputFile(path, "mapping file"); !s) return s.error();
   return ParseNode([&] { return YAML::LoadAllFromFile(path); }, path,
                    fs::path(path).stem().string());
 }

@@ -16,6 +16,7 @@
 #include <optional>
 #include <sstream>
 
+#include "app/input_file.h"
 #include "app/yaml_keys.h"
 
 namespace iocstream::app {
@@ -115,12 +116,11 @@ std::optional<std::chrono::weekday> ParseWeekday(std::string_view text) {
   return std::nullopt;
 }
 
-Result<std::string> ReadFile(const std::string& path) {
-  // A directory opens, then reads as nothing: it was reported as an empty file's content.
-  // Both are the configuration's mistakes (exit 1, not retried by the service unit).
-  if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
-    return InvalidArgument(path + ": is a directory, not a file");
-  }
+Result<std::string> ReadFile(const std::string& path, std::string_view what) {
+  // Regular files only, of a bounded size (input_file.h): a directory read as an empty file's
+  // content, a FIFO blocked a reload. All are the configuration's mistakes (exit 1, not
+  // retried by the service unit).
+  if (Status s = CheckInputFile(path, what); !s) return s.error();
   errno = 0;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -404,7 +404,7 @@ Result<CalendarSpec> ParseCalendarYaml(std::string_view yaml, std::string_view s
 }
 
 Result<CalendarSpec> LoadCalendarFile(const std::string& path) {
-  auto text = ReadFile(path);
+  auto text = ReadFile(path, "calendar file");
   if (!text) return text.error();
   return ParseCalendarYaml(*text, path);
 }
@@ -507,7 +507,7 @@ Result<rules::ProcedureCatalog> ParseProcedureCatalogYaml(std::string_view yaml,
 }
 
 Result<rules::ProcedureCatalog> LoadProcedureCatalog(const std::string& path) {
-  auto text = ReadFile(path);
+  auto text = ReadFile(path, "procedure catalog");
   if (!text) return text.error();
   return ParseProcedureCatalogYaml(*text, path);
 }

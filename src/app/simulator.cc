@@ -16,6 +16,7 @@
 #include <tuple>
 #include <utility>
 
+#include "app/input_file.h"
 #include "iocstream/core/prefetch.h"
 
 namespace iocstream::app {
@@ -176,9 +177,7 @@ bool SplitCsvLine(std::string_view line, std::vector<std::string>& fields) {
 class CsvTable {
  public:
   static Result<CsvTable> Read(const std::string& path, const std::vector<std::string>& columns) {
-    if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
-      return InvalidArgument(path + ": is a directory, not a file");
-    }
+    if (Status s = CheckInputFile(path, "table"); !s) return s.error();
     errno = 0;
     std::ifstream in(path);
     if (!in) {

@@ -1,7 +1,12 @@
 #include "app/rules_config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -89,14 +94,52 @@ TEST(RulesConfigTest, LoadErrors) {
   ASSERT_FALSE(twice.has_value());
   EXPECT_NE(twice.error().message.find("loaded twice"), std::string::npos);
   EXPECT_EQ(LoadProcedureCatalog("/nonexistent/catalog.yaml").error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(missing.error().message,
-            "/nonexistent/vn-2099.yaml: cannot open: No such file or directory");
+  EXPECT_EQ(missing.error().message, "/nonexistent/vn-2099.yaml: no such calendar file");
   // A directory read as nothing: "(root): expected a map" (found by a helper).
   const std::string calendars = rules::testing::SourcePath("config/calendars");
   auto directory = LoadBusinessCalendar({calendars});
   ASSERT_FALSE(directory.has_value());
   EXPECT_EQ(directory.error().message, calendars + ": is a directory, not a file");
   EXPECT_EQ(directory.error().code, ErrorCode::kInvalidArgument);
+}
+
+// A FIFO as a calendar file blocked a running instance's reload until something was written
+// into it (nothing consumed, SIGTERM unanswered), and /dev/zero grew the process by gigabytes
+// (a helper's trial): only regular files are read, of at most 16 MiB. Refused before opening,
+// so this test does not block.
+TEST(RulesConfigTest, APipeADeviceOrAHugeFileIsRefusedUnread) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("iocstream-input-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string fifo = (dir / "vn-2030.yaml").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string not_regular =
+      ": not a regular file (a pipe, FIFO, socket or device): the calendar file must be a "
+      "file, read whole";
+  auto piped = LoadBusinessCalendar({fifo});
+  ASSERT_FALSE(piped.has_value());
+  EXPECT_EQ(piped.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(piped.error().message, fifo + not_regular);
+  auto device = LoadProcedureCatalog("/dev/zero");
+  ASSERT_FALSE(device.has_value());
+  EXPECT_EQ(device.error().message,
+            "/dev/zero: not a regular file (a pipe, FIFO, socket or device): the procedure "
+            "catalog must be a file, read whole");
+  // 16 MiB is read; one byte more is not (a sparse file: nothing written to the disk).
+  const std::string huge = (dir / "catalog.yaml").string();
+  { std::ofstream(huge).flush(); }
+  std::filesystem::resize_file(huge, (std::uintmax_t{16} << 20) + 1);
+  auto large = LoadProcedureCatalog(huge);
+  ASSERT_FALSE(large.has_value());
+  EXPECT_EQ(large.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(large.error().message, huge +
+                                       ": 16777217 bytes, more than a procedure catalog may "
+                                       "hold (16777216): is it the right file?");
+  std::filesystem::resize_file(huge, std::uintmax_t{16} << 20);
+  auto zeros = LoadProcedureCatalog(huge);  // read, and refused as YAML, not for its size
+  ASSERT_FALSE(zeros.has_value());
+  EXPECT_EQ(zeros.error().message.find("more than"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 // yaml-cpp reads the first of a repeated key and drops the second without a word: a second
