@@ -686,6 +686,17 @@ Result<std::unique_ptr<CsvEventReader>> CsvEventReader::Open(const std::string& 
                            std::string(kCompletedSuffix) + "' must fit in " +
                            std::to_string(kMaxIdBytes) + " bytes)");
   }
+  // Else every event was dead-lettered (invalid_value) while import said all rows were
+  // imported (a helper's finding): refused here, as a row's id or code with one is.
+  for (const auto& [key, text] :
+       {std::pair<const char*, const std::string&>{"id_prefix", mapping.id_prefix},
+        {"default_agency", mapping.default_agency}}) {
+    if (HasControlChar(text)) {
+      return InvalidArgument(what + key + " " + JsonQuote(text) +
+                             " holds a control character (a tab, line feed...), which no "
+                             "event's dossier id or agency code may hold");
+    }
+  }
   if (mapping.time_zone.empty()) return InvalidArgument(what + "no time zone");
   const date::time_zone* zone = nullptr;
   try {

@@ -500,6 +500,29 @@ TEST(CsvEventReaderTest, AnIdPrefixWithNoRoomForAnIdIsRefused) {
   EXPECT_TRUE(CsvEventReader::Open(f.path(), m).has_value());
 }
 
+// A tab in the prefix made every event dead-lettered (invalid_value) while import said every
+// row was imported (a helper's finding): refused before reading, the prefix quoted as JSON
+// (its control character escaped). So is a default agency with one.
+TEST(CsvEventReaderTest, AControlCharacterInTheIdPrefixOrDefaultAgencyIsRefused) {
+  TempFile f("id,open,due,close,dept\nA1,2020-01-01 10:00:00,,,X\n");
+  CsvMapping m = SimpleMapping();
+  m.id_prefix = "bo\tston:";
+  auto refused = CsvEventReader::Open(f.path(), m);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(refused.error().message,
+              HasSubstr("mapping 'simple': id_prefix \"bo\\tston:\" holds a control character "
+                        "(a tab, line feed...), which no event's dossier id or agency code may "
+                        "hold"));
+  m.id_prefix = "boston:";
+  m.default_agency = "ISD\n";
+  refused = CsvEventReader::Open(f.path(), m);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_THAT(refused.error().message, HasSubstr("default_agency \"ISD\\n\" holds"));
+  m.default_agency = "ISD";
+  EXPECT_TRUE(CsvEventReader::Open(f.path(), m).has_value());
+}
+
 TEST(CsvEventReaderTest, CancelledStatusYieldsRejected) {
   CsvMapping m = SimpleMapping();
   m.columns.status = "status";
