@@ -319,7 +319,10 @@ class CsvEventReader::Impl {
     parser_ready_ = true;
     while (!header_done_ && !eof_) {
       if (auto failure = ReadChunk()) {
-        if (!header_done_) return IoError(path_ + ": " + *failure);
+        if (!header_done_) {
+          return utf16_ ? InvalidArgument(path_ + ": " + *failure)
+                        : IoError(path_ + ": " + *failure);
+        }
         fatal_ = std::move(failure);  // after the header: reported after the rows before it
         if (!header_status_) return header_status_;
         break;
@@ -426,6 +429,15 @@ class CsvEventReader::Impl {
       first_chunk_ = false;
       constexpr std::string_view kBom = "\xEF\xBB\xBF";
       if (data.starts_with(kBom)) data.remove_prefix(kBom.size());
+      // UTF-16 (Excel's "Unicode text", PowerShell's `>`): its header was reported as missing
+      // the mapped columns, its raw bytes quoted (a helper's finding). Named, as replay names an
+      // NDJSON file's.
+      if (data.starts_with("\xFF\xFE") || data.starts_with("\xFE\xFF")) {
+        utf16_ = true;
+        return "UTF-16 text (its byte-order mark): CSV files are read as UTF-8; convert it "
+               "first, e.g. iconv -f UTF-16 -t UTF-8 " +
+               path_ + " > converted.csv";
+      }
     }
     if (!data.empty()) {
       if (csv_parse(&csv_, data.data(), data.size(), OnField, OnRowEnd, this) != data.size()) {
@@ -552,6 +564,7 @@ class CsvEventReader::Impl {
   bool first_chunk_ = true;
   bool eof_ = false;
   std::optional<std::string> fatal_;
+  bool utf16_ = false;  // the file starts with a UTF-16 byte-order mark (refused)
   std::optional<OpenQuote> open_quote_;
   char last_byte_ = 0;  // of the file as read so far
 

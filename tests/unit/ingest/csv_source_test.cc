@@ -523,6 +523,24 @@ TEST(CsvEventReaderTest, AControlCharacterInTheIdPrefixOrDefaultAgencyIsRefused)
   EXPECT_TRUE(CsvEventReader::Open(f.path(), m).has_value());
 }
 
+// A UTF-16 export was reported as a header without the mapped columns, its byte-order mark
+// and NUL bytes quoted raw (a helper's finding): refused as bad input, with the conversion.
+TEST(CsvEventReaderTest, AUtf16FileIsRefusedWithTheConversion) {
+  for (const std::string& bom : {std::string("\xFF\xFE"), std::string("\xFE\xFF")}) {
+    std::string text = bom;
+    for (char c : std::string("id,open,due,close,dept\n")) text += std::string{c, '\0'};
+    TempFile f(text);
+    auto refused = CsvEventReader::Open(f.path(), SimpleMapping());
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(refused.error().message,
+              f.path() +
+                  ": UTF-16 text (its byte-order mark): CSV files are read as UTF-8; convert it "
+                  "first, e.g. iconv -f UTF-16 -t UTF-8 " +
+                  f.path() + " > converted.csv");
+  }
+}
+
 TEST(CsvEventReaderTest, CancelledStatusYieldsRejected) {
   CsvMapping m = SimpleMapping();
   m.columns.status = "status";
