@@ -15,6 +15,7 @@
 #include <string>
 
 #include "app/commands.h"
+#include "app/log_format.h"
 #include "app/string_functions.h"
 #include "iocstream/state/state_store.h"
 
@@ -307,7 +308,7 @@ int main(int argc, char** argv) {
   // Logs go to stderr: stdout carries summaries and exports.
   spdlog::set_default_logger(spdlog::stderr_color_mt("iocstream"));
   spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_formatter(MakeLogFormatter());  // one line per message (log_format.h)
 
   int code = kExitBadInput;
   if (*run_cmd) code = RunLive(run);
