@@ -141,6 +141,11 @@ void NdjsonReader::Run(std::ifstream& in) {
   // The chain of the lines read is known from the file's start, or from a resume position
   // whose lines' chain was stored: each record's is then handed to the pipeline with it.
   const bool chain_known = start_ == 0 || applied_chain_.has_value();
+  // Whether `bytes` are all blanks that may follow an event's JSON (EventDecoder does not count
+  // them against kMaxPayloadBytes).
+  auto all_blank = [](std::string_view bytes) {
+    return bytes.find_first_not_of(" \t\r") == std::string_view::npos;
+  };
   // `bytes`: the whole line's length when `line` is the kept head of an overlong line.
   auto take_line = [&](std::string_view line, uint64_t bytes = 0) -> bool {
     ++line_no;
@@ -148,7 +153,11 @@ void NdjsonReader::Run(std::ifstream& in) {
     line = without_mark(line_no, line);
     if (bytes > 0) bytes -= marked - line.size();  // the mark is not the line's
     if (line.size() > kKeptLineBytes) {            // the same record wherever the chunks end
-      bytes = std::max<uint64_t>(bytes, line.size());
+      // Past kMaxPayloadBytes only blanks: an event within the limit, whose head holds it
+      // (the decoder drops the blanks the head keeps), as an overlong line's (take_overlong).
+      if (bytes > 0 || !all_blank(line.substr(kMaxPayloadBytes))) {
+        bytes = std::max<uint64_t>(bytes, line.size());
+      }
       line = line.substr(0, kKeptLineBytes);
     }
     if (line_no < start_) {  // applied by an earlier run: resume after it
@@ -180,12 +189,18 @@ void NdjsonReader::Run(std::ifstream& in) {
   // head as the payload (the file keeps the whole line, and the dead letter says which).
   std::shared_ptr<char[]> overlong_head;
   uint64_t overlong_bytes = 0;
+  // Whether every byte of the overlong line past its first kMaxPayloadBytes is a blank: blanks
+  // after the JSON do not count against the limit (EventDecoder), so such a line is an event
+  // of at most kMaxPayloadBytes, whose head holds it (a 65,536-byte event followed by one space
+  // was applied, followed by 1,000 spaces dead-lettered: a helper's finding).
+  bool overlong_tail_blank = true;
   auto take_overlong = [&]() -> bool {
     batch.chunks.push_back(overlong_head);
     const std::string_view head(overlong_head.get(), kKeptLineBytes);
-    const uint64_t bytes = overlong_bytes;
+    const uint64_t bytes = overlong_tail_blank ? 0 : overlong_bytes;
     overlong_head.reset();
     overlong_bytes = 0;
+    overlong_tail_blank = true;
     return take_line(head, bytes);
   };
   while (!at_end && !stopped) {
@@ -212,6 +227,7 @@ void NdjsonReader::Run(std::ifstream& in) {
     if (overlong_head) {  // the rest of an overlong line, up to its line feed
       const size_t newline = text.find('\n');
       overlong_bytes += std::min(newline, text.size());
+      overlong_tail_blank = overlong_tail_blank && all_blank(text.substr(0, newline));
       if (newline == std::string_view::npos) {
         batch.chunks.pop_back();  // nothing of it is kept
         partial = {};
@@ -237,6 +253,7 @@ void NdjsonReader::Run(std::ifstream& in) {
       overlong_head = std::make_shared_for_overwrite<char[]>(kKeptLineBytes);
       std::copy_n(partial.begin(), kKeptLineBytes, overlong_head.get());
       overlong_bytes = partial.size();
+      overlong_tail_blank = all_blank(partial.substr(kMaxPayloadBytes));
       partial = {};
     }
   }

@@ -241,6 +241,38 @@ TEST(NdjsonReader, KeepsOnlyTheHeadOfAnOverlongLine) {
   EXPECT_EQ(r.chains, (std::vector<uint64_t>{chains[4]}));
 }
 
+// Blanks after an event's JSON do not count against the limit: a 65,536-byte event followed
+// by one space was applied, the same followed by 1,000 spaces (past the kept head) was
+// dead-lettered too_large (a helper's finding). Now both are applied, within one chunk or
+// across chunks (40 MiB of blanks); one non-blank byte in the tail is still too_large.
+TEST(NdjsonReader, BlanksAfterAnEventAtTheLimitAreNotTheEvents) {
+  TempDir dir;
+  const std::string path = dir.Sub("events.ndjson");
+  // Event(1) padded inside its JSON to exactly kMaxPayloadBytes.
+  std::string full = Event(1);
+  full.insert(1, std::string(kMaxPayloadBytes - full.size(), ' '));
+  ASSERT_EQ(full.size(), kMaxPayloadBytes);
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << full << " \n"
+      << full << std::string(1000, ' ') << "\t\r\n"
+      << full << std::string(size_t{40} << 20, ' ') << "\n"
+      << full << std::string(1000, ' ') << "x\n"
+      << Event(5) << "\n";
+  }
+  auto reader = NdjsonReader::Open(path, "file:x", 0, /*batch_size=*/10);
+  ASSERT_TRUE(reader.has_value());
+  const ReadBack r = ReadAll(**reader);
+  EXPECT_EQ(r.decoded_ok, (std::vector<bool>{true, true, true, false, true}));
+  ASSERT_EQ(r.payloads.size(), 5u);
+  // Each record is the line's head, the same wherever the chunks end.
+  EXPECT_EQ(r.payloads[0], full + " ");
+  EXPECT_EQ(r.payloads[1], full + " ");
+  EXPECT_EQ(r.payloads[2], full + " ");
+  // The chain is of the event without its blanks, as a line that ends at the limit gives.
+  EXPECT_EQ(r.chains[1], Pipeline::ChainFingerprint(r.chains[0], full));
+}
+
 // A last line without a line feed that is only whitespace, a byte-order mark or a JSON
 // scalar may be the start of an event: consumed (dead-lettered), the finished line then
 // differed from the one applied and the file was refused as changed (found by a helper). A
