@@ -470,7 +470,7 @@ Result<std::unique_ptr<PipelineSession>> OpenPipelineSession(const CommonOptions
 }  // namespace
 
 int RunLive(const RunOptions& options) {
-  InstallStopSignals();
+  InstallStopSignals(/*hangup_reloads=*/true);
   InstallReloadSignal();
   auto opened = OpenPipelineSession(options.common, PipelineMode::kRun);
   if (!opened) return Fail(opened.error());

@@ -16,6 +16,7 @@
 
 #include "app/commands.h"
 #include "app/log_format.h"
+#include "app/runtime.h"
 #include "app/string_functions.h"
 #include "iocstream/state/state_store.h"
 
@@ -98,7 +99,10 @@ void ReopenClosedStandardDescriptors() {
 
 int main(int argc, char** argv) {
   using namespace iocstream::app;
-  // First: it may execute the program again (before any descriptor is reopened or thread
+  // Before anything else, and before the re-exec below, which keeps the mask: a SIGHUP waits
+  // for the command's handler (runtime.h).
+  HoldHangup();
+  // Then: it may execute the program again (before any descriptor is reopened or thread
   // started, so the new image sees the process as it was started).
   PreferAvx2StringFunctions(argv);
   ReopenClosedStandardDescriptors();
@@ -310,6 +314,8 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_formatter(MakeLogFormatter());  // one line per message (log_format.h)
 
+  // Commands without a SIGHUP handler of their own end on it, as before.
+  if (*import_cmd || *export_cmd || *recompute_cmd) ReleaseHangup();
   int code = kExitBadInput;
   if (*run_cmd) code = RunLive(run);
   if (*import_cmd) code = RunImport(import);

@@ -1,5 +1,7 @@
 #include "app/runtime.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -25,15 +27,30 @@ void OnStopSignal(int signal) {
 void OnReloadSignal(int /*signal*/) { g_reload_requested.store(true); }
 }  // namespace
 
-void InstallStopSignals() {
+void MaskHangup(int how) {
+  sigset_t hangup;
+  sigemptyset(&hangup);
+  sigaddset(&hangup, SIGHUP);
+  pthread_sigmask(how, &hangup, nullptr);
+}
+
+void HoldHangup() { MaskHangup(SIG_BLOCK); }
+
+void ReleaseHangup() { MaskHangup(SIG_UNBLOCK); }
+
+void InstallStopSignals(bool hangup_reloads) {
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
   // A closed terminal: stop as asked, committing what was read (SIGHUP's default killed a
   // replay without its commit). `run` then takes SIGHUP for reloads (InstallReloadSignal).
   std::signal(SIGHUP, OnStopSignal);
+  if (!hangup_reloads) ReleaseHangup();
 }
 
-void InstallReloadSignal() { std::signal(SIGHUP, OnReloadSignal); }
+void InstallReloadSignal() {
+  std::signal(SIGHUP, OnReloadSignal);
+  ReleaseHangup();
+}
 
 Result<std::shared_ptr<const LoadedRules>> LoadRules(const Config& config) {
   auto calendar = LoadBusinessCalendar(config.calendar_files);

@@ -95,15 +95,25 @@ void ApplyReplayStateDefaults(Config& config);
 std::vector<std::string> WarnAboutCalendarCoverage(const rules::BusinessCalendar& calendar,
                                                    Instant now);
 
+// SIGHUP is held (blocked, pending) from main()'s start until the command installs its
+// handler (InstallStopSignals, InstallReloadSignal) or, for a command without one, until it
+// starts (ReleaseHangup): a SIGHUP in the first milliseconds killed `run` (exit 129) instead
+// of reloading (a helper's trial). Call HoldHangup() on the main thread before any other
+// thread starts (they inherit the mask); the mask and a pending SIGHUP survive the re-exec of
+// PreferAvx2StringFunctions.
+void HoldHangup();
+void ReleaseHangup();
+
 // Set by SIGINT, SIGTERM and SIGHUP once InstallStopSignals() ran (SIGHUP until
-// InstallReloadSignal takes it over).
+// InstallReloadSignal takes it over). Releases SIGHUP unless `hangup_reloads` (`run`, which
+// calls InstallReloadSignal next, releasing it then: a held SIGHUP reloads, it does not stop).
 extern std::atomic<bool> g_stop_requested;
 // The signal that set g_stop_requested (its number; 0 before any), for the log.
 extern std::atomic<int> g_stop_signal;
-void InstallStopSignals();
+void InstallStopSignals(bool hangup_reloads = false);
 
 // Set by SIGHUP once InstallReloadSignal() ran; the command that installed it clears it when
-// it takes the request (`run`: reload the calendar and catalog).
+// it takes the request (`run`: reload the calendar and catalog). Releases SIGHUP.
 extern std::atomic<bool> g_reload_requested;
 void InstallReloadSignal();
 

@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "app/app_metrics.h"
+#include "app/runtime.h"
 #include "iocstream/decode/event_encoder.h"
 #include "iocstream/decode/rfc3339.h"
 
@@ -203,6 +205,38 @@ TEST_F(ReloadTest, OtherSectionsChangedSinceTheStartAreNamedAsNeedingARestart) {
   const auto j = ReloadOutcomeJson(outcome);
   EXPECT_EQ(j["restart_needed"], nlohmann::ordered_json({"http", "sla"}));
   EXPECT_EQ(runtime_->config.sla.warning_fraction, 0.75);  // as started
+}
+
+// A SIGHUP in `run`'s first milliseconds, before its handler was installed, killed it (exit
+// 129) instead of reloading (a helper's trial): main() holds SIGHUP until the command's
+// handler is in place; a held one then reloads, not stops.
+TEST(HangupTest, ASigHupBeforeTheHandlerWaitsForItAndThenReloads) {
+  const auto previous_hup = std::signal(SIGHUP, SIG_IGN);
+  const auto previous_int = std::signal(SIGINT, SIG_DFL);
+  const auto previous_term = std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGHUP, SIG_DFL);  // what a process starts with: SIGHUP would end it
+  g_reload_requested = false;
+  g_stop_requested = false;
+  HoldHangup();
+  ASSERT_EQ(std::raise(SIGHUP), 0);  // held: pending, the process goes on
+  InstallStopSignals(/*hangup_reloads=*/true);
+  EXPECT_FALSE(g_stop_requested.load());  // still held: not taken as a stop
+  InstallReloadSignal();                  // released: delivered now, to the reload handler
+  EXPECT_TRUE(g_reload_requested.load());
+  EXPECT_FALSE(g_stop_requested.load());
+  // Another command's: a held SIGHUP stops it once its handler is in place.
+  g_reload_requested = false;
+  HoldHangup();
+  ASSERT_EQ(std::raise(SIGHUP), 0);
+  InstallStopSignals();
+  EXPECT_TRUE(g_stop_requested.load());
+  EXPECT_EQ(g_stop_signal.load(), SIGHUP);
+  EXPECT_FALSE(g_reload_requested.load());
+  g_stop_requested = false;
+  g_stop_signal = 0;
+  std::signal(SIGHUP, previous_hup);
+  std::signal(SIGINT, previous_int);
+  std::signal(SIGTERM, previous_term);
 }
 
 }  // namespace
