@@ -408,6 +408,31 @@ TEST_F(HttpServerTest, Http10ClosesAfterResponse) {
   EXPECT_TRUE(client.PeerClosed());
 }
 
+// RFC 9112 3.2: an HTTP/1.1 request without a Host field, or with two, is 400 (it was
+// answered: a helper's nit); HTTP/1.0 needs none (above).
+TEST_F(HttpServerTest, AnHttp11RequestWithoutExactlyOneHostIs400) {
+  for (const auto& [request, hosts] :
+       {std::pair<std::string, int>{"GET /hello HTTP/1.1\r\n\r\n", 0},
+        {"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 2}}) {
+    TestClient client(server_.port());
+    ASSERT_TRUE(client.Send(request));
+    const auto response = client.Read();
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 400);
+    EXPECT_NE(response->body.find("an HTTP/1.1 request has exactly one Host header field (RFC "
+                                  "9112 section 3.2); this one has " +
+                                  std::to_string(hosts)),
+              std::string::npos)
+        << response->body;
+    EXPECT_TRUE(client.PeerClosed());
+  }
+  TestClient client(server_.port());
+  ASSERT_TRUE(client.Send("GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  const auto response = client.Read();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+}
+
 // Idle clients (a slowloris, or a leak in a scraper) hold their connections for up to the
 // read timeout; past max_connections the next one is answered 503 at once, and once they go,
 // requests are served again. Unbounded, they took every file descriptor of `run`, and RocksDB
