@@ -46,9 +46,21 @@ Router::Resolved Router::Resolve(const HttpRequest& request) const {
   const std::vector<const Route*> candidates =
       Candidates(request.raw_path.empty() ? request.path : request.raw_path);
   if (candidates.empty()) {
-    return {.answer = {.response = {.status = 404,
-                                    .body = "{\"error\":\"not found\",\"path\":" +
-                                            JsonQuote(request.path) + "}"}}};
+    // Routes match the path as sent: an escaped slash (%2F) is a byte of a segment, not a
+    // separator. The path as sent is shown beside the decoded one when they differ, so that
+    // /api%2Fv1%2F... is not answered with only the name of a route that exists (a helper's
+    // nit).
+    std::string body = "{\"error\":\"not found\",\"path\":" + JsonQuote(request.path);
+    if (!request.raw_path.empty() && request.raw_path != request.path) {
+      body += ",\"path_as_sent\":" + JsonQuote(request.raw_path);
+      if (request.raw_path.find("%2F") != std::string::npos ||
+          request.raw_path.find("%2f") != std::string::npos) {
+        body +=
+            ",\"hint\":\"routes are matched on the path as sent: %2F is a slash within a "
+            "path segment, not a separator\"";
+      }
+    }
+    return {.answer = {.response = {.status = 404, .body = body + "}"}}};
   }
 
   for (const Route* route : candidates) {

@@ -84,7 +84,8 @@ TEST_F(HttpServerTest, UnknownPathIs404Json) {
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(response->status, 404);
   EXPECT_EQ(response->Header("content-type"), "application/json");
-  EXPECT_EQ(response->body, R"({"error":"not found","path":"/nope\"x"})");
+  EXPECT_EQ(response->body,
+            R"({"error":"not found","path":"/nope\"x","path_as_sent":"/nope%22x"})");
 }
 
 // Routes are matched on the path as sent: an encoded byte in a route's own part is no route
@@ -100,6 +101,13 @@ TEST_F(HttpServerTest, RoutesAreMatchedOnThePathAsSent) {
     ASSERT_TRUE(response.has_value());
     EXPECT_EQ(response->status, 404);
     EXPECT_EQ(response->body.find("reloaded"), std::string::npos);
+    // The path as sent is shown beside the decoded one, with a hint for an escaped slash.
+    EXPECT_NE(response->body.find(std::string(R"("path_as_sent":")") + target + "\""),
+              std::string::npos)
+        << response->body;
+    EXPECT_EQ(response->body.find("%2F is a slash within a path segment") != std::string::npos,
+              std::string_view(target).find("%2F") != std::string_view::npos)
+        << response->body;
   }
   const auto hello = Get("/hell%6F");
   ASSERT_TRUE(hello.has_value());
