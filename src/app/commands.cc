@@ -1759,6 +1759,14 @@ int RunRecompute(const RecomputeOptions& options) {
     auto t = AsOfOption(*options.as_of);
     if (!t) return Fail(t.error());
     as_of = *t;
+    if (*as_of > WallClockNow()) {
+      // Judged as at a future instant, a dossier whose deadline moves to before it keeps its
+      // breach flag, and gets no alert when the new deadline passes (a helper's trial).
+      spdlog::warn(
+          "recompute --as-of {} is in the future: a deadline moved to before it counts as "
+          "passed already (its breach flag stays, and no alert is raised when it passes)",
+          *options.as_of);
+    }
   }
   auto config = LoadConfig(options.common.config_path);
   if (!config) return Fail(config.error());
