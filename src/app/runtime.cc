@@ -25,14 +25,15 @@ void OnStopSignal(int signal) {
   g_stop_requested.store(true);
 }
 void OnReloadSignal(int /*signal*/) { g_reload_requested.store(true); }
-}  // namespace
 
+// Blocks (SIG_BLOCK) or unblocks (SIG_UNBLOCK) SIGHUP on the calling thread.
 void MaskHangup(int how) {
   sigset_t hangup;
   sigemptyset(&hangup);
   sigaddset(&hangup, SIGHUP);
   pthread_sigmask(how, &hangup, nullptr);
 }
+}  // namespace
 
 void HoldHangup() { MaskHangup(SIG_BLOCK); }
 
