@@ -177,7 +177,7 @@ bool SplitCsvLine(std::string_view line, std::vector<std::string>& fields) {
 class CsvTable {
  public:
   static Result<CsvTable> Read(const std::string& path, const std::vector<std::string>& columns) {
-    if (Status s = CheckInputFile(path, "table"); !s) return s.error();
+    if (Status s = CheckInputFile(path, "simulator table"); !s) return s.error();
     errno = 0;
     std::ifstream in(path);
     if (!in) {
