@@ -264,7 +264,14 @@ std::vector<HttpFetch> HttpGetAll(std::span<const HttpGetRequest> requests,
     // Each exchange starts as soon as its server's addresses are known, whatever the lookups
     // of the others: a name slow to resolve must not eat the timeout of the servers after it.
     std::vector<bool> started(requests.size(), false);
-    size_t waiting = requests.size();
+    // Whether a lookup may still start an exchange: one neither started nor ended (by the
+    // timeout).
+    const auto lookups_pending = [&] {
+      for (size_t i = 0; i < requests.size(); ++i) {
+        if (!started[i] && !exchanges[i]->done()) return true;
+      }
+      return false;
+    };
     const auto start_resolved = [&] {
       for (size_t i = 0; i < requests.size(); ++i) {
         if (started[i] || exchanges[i]->done()) continue;  // done: the timeout ended it
@@ -272,7 +279,6 @@ std::vector<HttpFetch> HttpGetAll(std::span<const HttpGetRequest> requests,
         const std::lock_guard lock(r.mu);
         if (!r.done) continue;
         started[i] = true;
-        --waiting;
         if (r.endpoints.empty()) {
           out[i].error = "cannot resolve " + where(i) + ": " +
                          (r.error.empty() ? std::string("no address") : r.error);
@@ -302,7 +308,7 @@ std::vector<HttpFetch> HttpGetAll(std::span<const HttpGetRequest> requests,
                          [](const auto& e) { return e->done(); });
     };
     while (!all_done()) {
-      if (waiting > 0) {
+      if (lookups_pending()) {
         io.run_one_for(kLookupPoll);
         start_resolved();
       } else if (io.run_one() == 0) {
