@@ -307,6 +307,10 @@ std::string AlertToJson(const AlertIntent& alert) {
   return out;
 }
 
+void AppendAlertToJson(const AlertIntent& alert, std::string& out) {
+  AppendAlertJson(out, FieldsOf(alert));
+}
+
 OutboxMessage AlertMessage(const AlertIntent& alert) { return MessageOf(FieldsOf(alert)); }
 
 std::string EncodeAlertOutbox(const AlertIntent& alert) {

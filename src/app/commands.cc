@@ -1232,8 +1232,10 @@ int RunReplay(const ReplayOptions& options) {
     });
   }
   // The relay drains on its own thread: reading and deleting the outbox took about 5% of the
-  // pipeline thread's time, the bound of a replay.
-  (*relay)->Start();
+  // pipeline thread's time, the bound of a replay. Alerts skip the outbox: commits write
+  // them to the alerts file themselves (CommitAlertSink), after the relay's first drain.
+  if (Status s = (*relay)->Start(); !s) return Fail(s.error());
+  pipeline.SetAlertSink(relay->get());
   // After each batch: wake the relay, and stop if it failed (its entries stay in the store).
   auto relay_after_batch = [&]() -> Status {
     (*relay)->Notify();

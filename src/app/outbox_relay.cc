@@ -315,6 +315,10 @@ namespace {
 // strerror, thread-safe.
 std::string SystemMessage(int err) { return std::generic_category().message(err); }
 
+// fdatasync, true on success; a file that cannot be synced (a pipe, a character device such as
+// /dev/null: EINVAL) has nothing to make durable and counts as synced. errno on failure.
+bool Sync(int fd) { return ::fdatasync(fd) == 0 || errno == EINVAL; }
+
 // The longest partial last line cut off at Open: a page cut short is a part of one line (an
 // alert is under 2 KiB; a dead letter holds its record, up to a few MiB).
 constexpr uintmax_t kMaxTornBytes = uintmax_t{64} << 20;
@@ -398,9 +402,11 @@ Status RepairTornLine(const std::string& path, TornBy torn_by = TornBy::kWriteCu
   return {};
 }
 
-// Appends `data` to `fd` (O_APPEND) and makes it durable. On failure the file is cut back to
-// its size before (no partial line is left), and the error names the file and the reason.
-Status AppendDurably(int fd, const std::string& path, std::string_view data) {
+// Appends `data` to `fd` (O_APPEND), and with `sync` makes it durable. On failure the file is
+// cut back to its size before (no partial line is left), and the error names the file, the
+// reason and `outcome` (what becomes of the lines not written).
+Status Append(int fd, const std::string& path, std::string_view data, bool sync,
+              std::string_view outcome) {
   auto failed = [&](const char* what, int err, off_t size_before) -> Status {
     if (size_before >= 0 && ::ftruncate(fd, size_before) != 0) {
       spdlog::warn(
@@ -408,8 +414,8 @@ Status AppendDurably(int fd, const std::string& path, std::string_view data) {
           "partial last line",
           path, SystemMessage(errno));
     }
-    return IoError(std::string(what) + " " + path + " failed: " + SystemMessage(err) +
-                   " (the entries stay in the outbox; the next replay writes them)");
+    return IoError(std::string(what) + " " + path + " failed: " + SystemMessage(err) + " (" +
+                   std::string(outcome) + ")");
   };
   struct stat st {};
   if (::fstat(fd, &st) != 0) return failed("reading the size of", errno, -1);
@@ -422,8 +428,14 @@ Status AppendDurably(int fd, const std::string& path, std::string_view data) {
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
-  if (::fdatasync(fd) != 0) return failed("syncing", errno, size_before);
+  if (sync && !Sync(fd)) return failed("syncing", errno, size_before);
   return {};
+}
+
+// Appends a page's lines durably (Drain).
+Status AppendDurably(int fd, const std::string& path, std::string_view data) {
+  return Append(fd, path, data, /*sync=*/true,
+                "the entries stay in the outbox; the next replay writes them");
 }
 
 // The relay position FileOutboxRelay stores with each delete: the alerts file's length, then
@@ -444,6 +456,19 @@ std::optional<FileLengths> DecodeFileLengths(std::string_view bytes) {
   if (bytes.size() != 16) return std::nullopt;
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   return FileLengths{boost::endian::load_big_u64(p), boost::endian::load_big_u64(p + 8)};
+}
+
+// The sink position: the alerts file's length as of the commit (or page) that stored it,
+// big-endian 64-bit.
+std::string EncodeSinkPosition(uint64_t alerts_length) {
+  std::array<unsigned char, 8> out{};
+  boost::endian::store_big_u64(out.data(), alerts_length);
+  return {reinterpret_cast<const char*>(out.data()), out.size()};
+}
+
+std::optional<uint64_t> DecodeSinkPosition(std::string_view bytes) {
+  if (bytes.size() != 8) return std::nullopt;
+  return boost::endian::load_big_u64(reinterpret_cast<const unsigned char*>(bytes.data()));
 }
 
 // Brings a file to the length the store recorded with the last page it deleted. Longer: the
@@ -509,23 +534,42 @@ Result<std::unique_ptr<FileOutboxRelay>> FileOutboxRelay::Open(state::StateStore
                                                                RelayProbe& probe) {
   auto stored = store.GetRelayPosition();
   if (!stored) return stored.error();
+  auto stored_sink = store.GetSinkPosition();
+  if (!stored_sink) return stored_sink.error();
+  auto not_ours = [](const std::string& what, size_t size) {
+    return Error{ErrorCode::kCorruption, "state store: a " + what + " of " + std::to_string(size) +
+                                             " bytes, not the replay's file relay's"};
+  };
   std::optional<FileLengths> recorded;
   if (stored->has_value()) {
     recorded = DecodeFileLengths(**stored);
-    if (!recorded) {
-      return Error{ErrorCode::kCorruption, "state store: a relay position of " +
-                                               std::to_string((*stored)->size()) +
-                                               " bytes, not the 16 of the replay's file relay"};
-    }
-    auto alerts_moved = RestoreLength(alerts_path, recorded->alerts);
+    if (!recorded) return not_ours("relay position", (*stored)->size());
+  }
+  // The alerts file's length: the sink position when there is one (commits and the relay's
+  // pages with alerts store it; the relay position's length of it may be ahead of the state,
+  // read while a commit was appending), else the relay position's (a store of an earlier
+  // build).
+  std::optional<uint64_t> alerts_recorded;
+  if (stored_sink->has_value()) {
+    alerts_recorded = DecodeSinkPosition(**stored_sink);
+    if (!alerts_recorded) return not_ours("sink position", (*stored_sink)->size());
+  } else if (recorded) {
+    alerts_recorded = recorded->alerts;
+  }
+  bool moved = false;
+  if (alerts_recorded) {
+    auto alerts_moved = RestoreLength(alerts_path, *alerts_recorded);
     if (!alerts_moved) return alerts_moved.error();
+    moved = *alerts_moved;
+  } else if (Status s = RepairTornLine(alerts_path); !s) {
+    return s.error();
+  }
+  if (recorded) {
     auto dead_letters_moved = RestoreLength(dead_letters_path, recorded->dead_letters);
     if (!dead_letters_moved) return dead_letters_moved.error();
-    if (*alerts_moved || *dead_letters_moved) recorded.reset();  // stored again below
-  } else {
-    for (const std::string* path : {&alerts_path, &dead_letters_path}) {
-      if (Status s = RepairTornLine(*path); !s) return s.error();
-    }
+    moved = moved || *dead_letters_moved;
+  } else if (Status s = RepairTornLine(dead_letters_path); !s) {
+    return s.error();
   }
   auto alerts = OpenForAppend(alerts_path);
   if (!alerts) return alerts.error();
@@ -536,13 +580,29 @@ Result<std::unique_ptr<FileOutboxRelay>> FileOutboxRelay::Open(state::StateStore
   }
   std::unique_ptr<FileOutboxRelay> relay(
       new FileOutboxRelay(store, *alerts, alerts_path, *dead, dead_letters_path, probe));
-  if (!recorded) {
+  if (!recorded || !stored_sink->has_value() || moved) {
     // The lengths from here on (none stored yet, or the files were cut by hand); durable
     // before a line is appended, so that a stop before the next flush comes back to them.
     auto lengths = relay->Lengths();
     if (!lengths) return lengths.error();
-    if (Status s = store.PutRelayPosition(*lengths); !s) return s.error();
+    auto sink = relay->Position();
+    if (!sink) return sink.error();
+    if (Status s = store.PutRelayPosition(*lengths, *sink); !s) return s.error();
   }
+  // From here on a flush makes the alerts file durable first (see the class comment).
+  store.SetBeforeFlush([relay = relay.get()] {
+    if (Sync(relay->alerts_fd_)) return;
+    const int err = errno;
+    std::lock_guard lock(relay->error_mu_);
+    if (relay->error_) {
+      relay->error_ = IoError("syncing " + relay->alerts_path_ +
+                              " before a flush of the state "
+                              "store failed: " +
+                              SystemMessage(err) +
+                              " (the replay stops; alerts past the file's durable end may be "
+                              "lost if the machine stops before it is synced again)");
+    }
+  });
   return relay;
 }
 
@@ -571,11 +631,17 @@ FileOutboxRelay::FileOutboxRelay(state::StateStore& store, int alerts_fd, std::s
 
 FileOutboxRelay::~FileOutboxRelay() {
   thread_.Stop();
+  store_.SetBeforeFlush({});
+  // The store's last flush (at its close) has no hook now: the alerts it counts are synced here.
+  if (!Sync(alerts_fd_)) {
+    spdlog::error("syncing {} failed: {}", alerts_path_, SystemMessage(errno));
+  }
   ::close(alerts_fd_);
   ::close(dead_letters_fd_);
 }
 
-void FileOutboxRelay::Start() {
+Status FileOutboxRelay::Start() {
+  if (Status s = Drain(); !s) return s;
   thread_.Start([this]() -> std::optional<Millis> {
     Status s = Drain();
     if (!s) {
@@ -586,6 +652,7 @@ void FileOutboxRelay::Start() {
     }
     return Millis(200);
   });
+  return {};
 }
 
 void FileOutboxRelay::Notify() { thread_.Notify(); }
@@ -604,7 +671,36 @@ Status FileOutboxRelay::status() const {
 Status FileOutboxRelay::Stop() {
   thread_.Stop();
   if (Status s = status(); !s) return s;
-  return Drain();
+  if (Status s = Drain(); !s) return s;
+  if (!Sync(alerts_fd_)) {
+    return IoError("syncing " + alerts_path_ + " failed: " + SystemMessage(errno));
+  }
+  return {};
+}
+
+Status FileOutboxRelay::WriteAlerts(std::string_view lines, uint64_t alerts) {
+  alerts_at_commit_.store(true);
+  if (Status s = status(); !s) return s;
+  if (Status s = Append(alerts_fd_, alerts_path_, lines, /*sync=*/false,
+                        "the replay stops; the next one raises these alerts again");
+      !s) {
+    return s;
+  }
+  probe_.alerts_published.fetch_add(alerts);
+  return {};
+}
+
+Result<std::string> FileOutboxRelay::Position() {
+  // With the WAL, the commit is durable (to a process crash) once written: the file first.
+  if (!store_.wal_disabled() && !Sync(alerts_fd_)) {
+    return IoError("syncing " + alerts_path_ + " failed: " + SystemMessage(errno) +
+                   " (the replay stops; the next one raises these alerts again)");
+  }
+  struct stat st {};
+  if (::fstat(alerts_fd_, &st) != 0) {
+    return IoError("cannot read the size of " + alerts_path_ + ": " + SystemMessage(errno));
+  }
+  return EncodeSinkPosition(static_cast<uint64_t>(st.st_size));
 }
 
 Status FileOutboxRelay::Drain() {
@@ -627,6 +723,11 @@ Status FileOutboxRelay::Drain() {
       };
       auto is_alert = alert::AppendAlertValue(e.payload, alert_lines);
       if (!is_alert) return entry_error(is_alert.error());
+      if (*is_alert && alerts_at_commit_.load()) {
+        return entry_error(Error{ErrorCode::kInternal,
+                                 "an alert in the outbox while commits write alerts to " +
+                                     alerts_path_ + " themselves (both would append to it)"});
+      }
       if (*is_alert) {
         alert_lines.push_back('\n');
         ++alerts;
@@ -667,7 +768,14 @@ Status FileOutboxRelay::Drain() {
     probe_.dead_letters_published.fetch_add(dead_letters);
     auto lengths = Lengths();
     if (!lengths) return lengths.error();
-    if (Status s = store_.DeleteOutbox(entries->back().sequence, *lengths); !s) return s;
+    // A page with alerts moves the sink position too (no commit writes the file meanwhile).
+    std::optional<std::string> sink;
+    if (alerts > 0) {
+      auto position = Position();
+      if (!position) return position.error();
+      sink = std::move(*position);
+    }
+    if (Status s = store_.DeleteOutbox(entries->back().sequence, *lengths, sink); !s) return s;
   }
 }
 

@@ -7,6 +7,9 @@
 //   recognisable downstream).
 // - FileOutboxRelay: for `replay` without a broker, appends alerts and dead letters as NDJSON
 //   to two files (made durable before deleting), on its own thread or synchronously (Drain).
+//   It is also the Pipeline's CommitAlertSink: commits may write their alerts to its alerts
+//   file themselves, with the file's length in the same batch, and only dead letters then go
+//   through the outbox.
 #pragma once
 
 #include <atomic>
@@ -22,6 +25,7 @@
 #include <string>
 #include <thread>
 
+#include "app/commit_alert_sink.h"
 #include "iocstream/alert/kafka_sink.h"
 #include "iocstream/core/result.h"
 #include "iocstream/state/state_store.h"
@@ -132,27 +136,32 @@ class KafkaOutboxRelay {
   RelayThread thread_;  // last: stopped before the rest goes
 };
 
-class FileOutboxRelay {
+class FileOutboxRelay : public CommitAlertSink {
  public:
   // Appends to (creates) the two files. Each page deleted from the outbox stores the files'
-  // lengths with the delete (StateStore::DeleteOutbox's relay position), so the files and the
-  // outbox agree after any crash: bytes past the stored lengths (a page written whose delete
-  // was lost, with or without the WAL) are cut off first, with a warning, and their entries,
-  // still in the outbox or written again by the replay, are appended once. A file shorter
+  // lengths with the delete (StateStore::DeleteOutbox's relay position), and each commit that
+  // wrote alerts to the alerts file itself stores that file's length (the sink position, which
+  // takes precedence for that file), so the files and the store agree after any crash: bytes
+  // past the stored lengths (a page written whose delete was lost, or a commit's alerts whose
+  // batch was, with or without the WAL) are cut off first, with a warning, and their entries,
+  // still in the outbox or raised again by the replay, are appended once. A file shorter
   // than its stored length (cut or replaced by hand) is warned about and appended to, from
   // its new length, stored at once (durably) so that a later stop comes back to it. Without
   // a stored position (a store of an earlier build, or the first relay on it) a partial last
   // line in either file is cut off instead (a partial last line over 64 MiB is refused: not a
   // cut-short page, the file is not one this relay wrote), and the lengths are stored at once.
+  // Until the relay is destroyed, each flush of the store first makes the alerts file durable
+  // (StateStore::SetBeforeFlush), so that no stored length outruns the file's durable bytes.
   // Errors: kIo naming the file and the reason; kCorruption for a stored position that is not
-  // this relay's (16 bytes).
+  // this relay's (16 bytes, or 8 for the sink position).
   [[nodiscard]] static Result<std::unique_ptr<FileOutboxRelay>> Open(
       state::StateStore& store, const std::string& alerts_path,
       const std::string& dead_letters_path, RelayProbe& probe);
 
   // Stops the thread, if started: it first moves everything committed so far (errors are
-  // logged), then the files are closed.
-  ~FileOutboxRelay();
+  // logged), then the alerts file is made durable (an error is logged) and the files are
+  // closed.
+  ~FileOutboxRelay() override;
   FileOutboxRelay(const FileOutboxRelay&) = delete;
   FileOutboxRelay& operator=(const FileOutboxRelay&) = delete;
 
@@ -166,11 +175,13 @@ class FileOutboxRelay {
   // Stop).
   [[nodiscard]] Status Drain();
 
-  // Drains on a thread of its own ("outbox-relay") until Stop, so that the pipeline thread
-  // does not read and delete the outbox itself. Notify after a commit; the thread also looks
-  // every 200 ms. The first error stops the thread's draining and is kept (status()). Call
-  // once.
-  void Start();
+  // Drains what the outbox holds now on the calling thread (an earlier stop's entries, alerts
+  // included, which must be in the alerts file before commits append to it), then drains on a
+  // thread of its own ("outbox-relay") until Stop, so that the pipeline thread does not read
+  // and delete the outbox itself. Notify after a commit; the thread also looks every 200 ms.
+  // Returns the first drain's error (no thread is started then). The thread's first error
+  // stops its draining and is kept (status()). Call once.
+  [[nodiscard]] Status Start();
   void Notify();
   // For `replay --mapping`: the dead letters of `source` (their topic) get a "csv_row" field,
   // "file:line" of the CSV row the event at their offset came from (`locate`; "" adds
@@ -181,9 +192,19 @@ class FileOutboxRelay {
   // The thread's first error, if any (then the replay should stop: entries stay in the
   // store, and the next replay's relay moves them). Any thread.
   [[nodiscard]] Status status() const;
-  // Stops and joins the thread, then drains what is left on the calling thread. Returns the
-  // thread's error, else the last drain's.
+  // Stops and joins the thread, then drains what is left on the calling thread and makes the
+  // alerts file durable. Returns the thread's error, else the last drain's or the sync's.
   [[nodiscard]] Status Stop();
+
+  // CommitAlertSink, for the Pipeline's commits (its state-writer thread), after Start: the
+  // alerts are appended to the alerts file as they come (not synced: the flush hook syncs
+  // them, or with the store's WAL on, Position does), and Position is the alerts file's length
+  // (the sink position: 8 bytes, big-endian). A failed write is cut back off the file. Errors:
+  // kIo naming the file; the thread's or the flush hook's first error (then nothing is
+  // written). Once WriteAlerts was called, an alert found in the outbox is an error of the
+  // relay's drain (kInternal): commits and the relay must not both write alerts.
+  [[nodiscard]] Status WriteAlerts(std::string_view lines, uint64_t alerts) override;
+  [[nodiscard]] Result<std::string> Position() override;
 
  private:
   FileOutboxRelay(state::StateStore& store, int alerts_fd, std::string alerts_path,
@@ -199,8 +220,11 @@ class FileOutboxRelay {
   RelayProbe& probe_;
   std::string located_source_;  // LocateRows
   std::function<std::string(uint64_t)> locate_;
+  // Set by the first WriteAlerts: from then on the outbox holds no alert (see WriteAlerts).
+  std::atomic<bool> alerts_at_commit_{false};
+  // The first error of the thread or of the flush hook's sync; guarded by error_mu_.
   mutable std::mutex error_mu_;
-  Status error_;        // the thread's first error; guarded by error_mu_
+  Status error_;
   RelayThread thread_;  // last: stopped before the rest goes
 };
 

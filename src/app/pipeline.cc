@@ -1712,11 +1712,16 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
     writer_->Submit(
         [this, &store = store_, &job]() -> Result<state::StateBatch> {
           EncodeOnWriter(job);
-          return BuildBatch(store, job);
+          return BuildBatch(store, job, options_.alert_sink);
         },
         std::move(after));
   } else {
-    if (Status s = store_.Commit(BuildBatch(store_, job)); !s) {
+    auto batch = BuildBatch(store_, job, options_.alert_sink);
+    if (!batch) {
+      fatal_ = batch.error();
+      return fatal_;
+    }
+    if (Status s = store_.Commit(std::move(*batch)); !s) {
       fatal_ = s;
       return s;
     }
@@ -1750,7 +1755,8 @@ Status Pipeline::Commit(CommitTrigger trigger, CommitKind kind) {
   return {};
 }
 
-state::StateBatch Pipeline::BuildBatch(state::StateStore& store, CommitJob& job) {
+Result<state::StateBatch> Pipeline::BuildBatch(state::StateStore& store, CommitJob& job,
+                                               CommitAlertSink* alert_sink) {
   state::StateBatch batch = store.NewBatch();
   batch.PutDossiers(job.dossiers);
   batch.PutTimerChanges(job.timers);
@@ -1763,15 +1769,46 @@ state::StateBatch Pipeline::BuildBatch(state::StateStore& store, CommitJob& job)
   for (const auto& [tp, off] : job.offsets) batch.PutOffset(tp, off);
   for (const auto& [tp, check] : job.source_checks) batch.PutSourceCheck(tp, check);
   for (const auto& [p, watermark] : job.watermarks) batch.PutWatermark(p, watermark);
+  // With an alert sink, its lines are written a piece at a time (the bytes of a commit's
+  // alerts are not held whole), and its position last: the lines of a batch that is then not
+  // written (its Commit failed) lie past the stored position, and the sink cuts them off when
+  // it is opened next.
+  constexpr size_t kAlertPieceBytes = size_t{1} << 20;
+  job.alert_lines.clear();
+  uint64_t piece_alerts = 0;
+  bool sink_written = false;
+  auto write_piece = [&]() -> Status {
+    if (piece_alerts == 0) return {};
+    if (Status s = alert_sink->WriteAlerts(job.alert_lines, piece_alerts); !s) return s;
+    job.alert_lines.clear();
+    piece_alerts = 0;
+    sink_written = true;
+    return {};
+  };
   for (OutboxEntry& m : job.outbox) {
     if (auto* a = std::get_if<AlertIntent>(&m)) {
-      batch.AppendOutbox(alert::EncodeAlertOutbox(*a));
+      if (alert_sink) {
+        alert::AppendAlertToJson(*a, job.alert_lines);
+        job.alert_lines.push_back('\n');
+        ++piece_alerts;
+        if (job.alert_lines.size() >= kAlertPieceBytes) {
+          if (Status s = write_piece(); !s) return s.error();
+        }
+      } else {
+        batch.AppendOutbox(alert::EncodeAlertOutbox(*a));
+      }
     } else {
       batch.AppendOutbox(std::move(std::get<std::string>(m)));
     }
   }
   job.outbox.clear();
   for (const auto& [p, marker] : job.markers) batch.PutChangelogMarker(p, marker);
+  if (Status s = write_piece(); !s) return s.error();
+  if (sink_written) {
+    auto position = alert_sink->Position();
+    if (!position) return position.error();
+    batch.PutSinkPosition(*position);
+  }
   return batch;
 }
 

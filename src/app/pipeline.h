@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "app/changelog.h"
+#include "app/commit_alert_sink.h"
 #include "app/commit_writer.h"
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/core/hash.h"
@@ -123,6 +124,9 @@ struct PipelineOptions {
   // events (the source topic). Not owned; outlives the Pipeline. nullptr: none.
   StateChangelog* changelog = nullptr;
   std::string changelog_source_topic;
+  // Where commits write alerts themselves (CommitAlertSink); nullptr: into the outbox. Dead
+  // letters go into the outbox either way. Not owned; outlives the Pipeline.
+  CommitAlertSink* alert_sink = nullptr;
 };
 
 // What Pipeline::SyncWithChangelog did with a newly assigned partition.
@@ -446,6 +450,9 @@ class Pipeline {
     options_.changelog = changelog;
     options_.changelog_source_topic = std::move(source_topic);
   }
+
+  // Sets PipelineOptions::alert_sink; call before the first commit.
+  void SetAlertSink(CommitAlertSink* sink) { options_.alert_sink = sink; }
 
   // Commits what is pending, then forgets the in-memory state of revoked partitions
   // (aggregates, watermarks, offsets, cached dossiers). A failed commit makes the Pipeline
@@ -937,6 +944,8 @@ class Pipeline {
     std::vector<std::pair<TopicPartition, state::SourceCheck>> source_checks;
     std::vector<std::pair<PartitionId, Instant>> watermarks;
     std::vector<OutboxEntry> outbox;
+    // With an alert sink: the commit's alert lines, built by BuildBatch (the buffer reused).
+    std::string alert_lines;
     // Changelog markers recorded in the store with this commit, and whether the commit's
     // dossiers and markers are written to the changelog first (not a restore's).
     std::vector<std::pair<PartitionId, std::string>> markers;
@@ -950,7 +959,9 @@ class Pipeline {
   bool restoring_ = false;  // commits of SyncWithChangelog: not written to the changelog
   std::vector<std::pair<PartitionId, std::string>> local_markers_;  // for the next commit
   uint64_t changelog_sequence_ = 0;
-  static state::StateBatch BuildBatch(state::StateStore& store, CommitJob& job);
+  // Errors: the alert sink's (nothing is written).
+  static Result<state::StateBatch> BuildBatch(state::StateStore& store, CommitJob& job,
+                                              CommitAlertSink* alert_sink);
   CommitJob job_;
   // The states of the write in flight that the pipeline encoded (SettleEncode), added to
   // job_.dossiers by the writer once it has been through job_.to_encode. Guarded by claim_mu_

@@ -55,6 +55,7 @@ inline constexpr std::string_view kChangelogMarkerKeyPrefix = "changelog_marker/
 inline constexpr std::string_view kChangelogWriterKey = "changelog_writer";
 inline constexpr std::string_view kAssignmentKey = "assignment";
 inline constexpr std::string_view kRelayPositionKey = "relay_position";
+inline constexpr std::string_view kSinkPositionKey = "sink_position";
 
 // Appends `s` escaped and terminated (see above).
 void AppendEscapedString(std::string* out, std::string_view s);

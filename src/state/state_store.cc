@@ -31,6 +31,7 @@
 #include "iocstream/core/prefetch.h"
 #include "state/dossier_codec.h"
 #include "state/dossier_filter.h"
+#include "state/flush_hook.h"
 #include "state/keys.h"
 
 namespace iocstream::state {
@@ -493,6 +494,12 @@ void StateBatch::PutStatePartitions(int32_t partitions) {
                                keys::Fixed64Value(static_cast<uint64_t>(partitions))));
 }
 
+void StateBatch::PutSinkPosition(std::string_view position) {
+  assert(rep_);
+  rep_->Record(
+      rep_->batch.Put(rep_->families[kMeta], ToSlice(keys::kSinkPositionKey), ToSlice(position)));
+}
+
 void StateBatch::AppendOutbox(std::string payload) {
   assert(rep_);
   rep_->outbox_bytes += payload.size();
@@ -521,6 +528,7 @@ struct StateStore::Impl {
   std::shared_ptr<rocksdb::Cache> cache;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffer_manager;
   std::shared_ptr<rocksdb::Statistics> statistics;
+  FlushHook flush_hook;  // StateStore::SetBeforeFlush; outlives `db`, whose listener runs it
   rocksdb::WriteOptions write_options;
 
   // Our lock on the directory (kProcessLockFile), taken before RocksDB touches anything in
@@ -658,9 +666,16 @@ struct StateStore::Impl {
   // Writes one meta key and makes it durable at once: a synced WAL write, or with the WAL
   // disabled a flush (of every family: atomic_flush).
   rocksdb::Status PutMetaDurably(std::string_view key, std::string_view value) const {
+    rocksdb::WriteBatch batch;
+    auto s = batch.Put(families[kMeta], ToSlice(key), ToSlice(value));
+    return s.ok() ? WriteDurably(batch) : s;
+  }
+
+  // Writes `batch` and makes it durable at once (as PutMetaDurably).
+  rocksdb::Status WriteDurably(rocksdb::WriteBatch& batch) const {
     rocksdb::WriteOptions durable = write_options;
     durable.sync = !write_options.disableWAL;
-    auto s = db->Put(durable, families[kMeta], ToSlice(key), ToSlice(value));
+    auto s = db->Write(durable, &batch);
     if (s.ok() && write_options.disableWAL) s = FlushAll();
     return s;
   }
@@ -919,6 +934,8 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
   db_options.max_background_jobs = 2;  // the machines have 2 cores; one flush + one compaction
   db_options.write_buffer_manager = impl->write_buffer_manager;
   db_options.statistics = impl->statistics;
+  db_options.listeners.push_back(
+      NewFlushHookListener(impl->flush_hook, std::string(keys::kMetaFamily).c_str()));
   db_options.bytes_per_sync = size_t{1} << 20;  // smooth write-back instead of fsync bursts
   db_options.keep_log_file_num = 5;             // RocksDB's info LOG, bounded on disk
   db_options.max_log_file_size = size_t{16} << 20;
@@ -1299,13 +1316,21 @@ Result<std::vector<StateStore::OutboxEntry>> StateStore::ReadOutbox(size_t limit
 }
 
 Status StateStore::DeleteOutbox(uint64_t up_to_sequence_inclusive,
-                                std::optional<std::string_view> relay_position) {
+                                std::optional<std::string_view> relay_position,
+                                std::optional<std::string_view> sink_position) {
   if (!impl_->db) return Closed();
   std::lock_guard lock(impl_->outbox_delete_mu);
   rocksdb::WriteBatch batch;
   if (relay_position) {
     if (auto s = batch.Put(impl_->families[kMeta], ToSlice(keys::kRelayPositionKey),
                            ToSlice(*relay_position));
+        !s.ok()) {
+      return FromRocks(s, "delete outbox");
+    }
+  }
+  if (sink_position) {
+    if (auto s = batch.Put(impl_->families[kMeta], ToSlice(keys::kSinkPositionKey),
+                           ToSlice(*sink_position));
         !s.ok()) {
       return FromRocks(s, "delete outbox");
     }
@@ -1371,12 +1396,30 @@ Result<std::optional<std::string>> StateStore::GetRelayPosition() const {
   return impl_->GetRaw(kMeta, keys::kRelayPositionKey);
 }
 
-Status StateStore::PutRelayPosition(std::string_view relay_position) {
+Status StateStore::PutRelayPosition(std::string_view relay_position,
+                                    std::optional<std::string_view> sink_position) {
   if (!impl_->db) return Closed();
   std::lock_guard lock(impl_->outbox_delete_mu);
-  auto s = impl_->PutMetaDurably(keys::kRelayPositionKey, relay_position);
+  rocksdb::WriteBatch batch;
+  auto s =
+      batch.Put(impl_->families[kMeta], ToSlice(keys::kRelayPositionKey), ToSlice(relay_position));
+  if (s.ok() && sink_position) {
+    s = batch.Put(impl_->families[kMeta], ToSlice(keys::kSinkPositionKey), ToSlice(*sink_position));
+  }
+  if (s.ok()) s = impl_->WriteDurably(batch);
   if (!s.ok()) return FromRocks(s, "write relay position");
   return {};
+}
+
+Result<std::optional<std::string>> StateStore::GetSinkPosition() const {
+  if (!impl_->db) return Closed();
+  return impl_->GetRaw(kMeta, keys::kSinkPositionKey);
+}
+
+bool StateStore::wal_disabled() const { return impl_->write_options.disableWAL; }
+
+void StateStore::SetBeforeFlush(std::function<void()> hook) {
+  impl_->flush_hook.Set(std::move(hook));
 }
 
 Status StateStore::ForEachDossier(const std::function<bool(const DossierState&)>& visit) const {

@@ -685,8 +685,8 @@ void WaitUntilNotEmpty(const std::string& path) {
 // A replay killed with SIGKILL (no commit, no flush: since session 39 replays write without
 // RocksDB's write-ahead log) and run again ends with the state and the output files of a
 // replay that was never stopped, byte for byte: the store comes back to its last flush (state,
-// input position and outbox together), the alerts file is cut back to the length recorded
-// with the outbox deletes of that flush, and the rest is replayed. Killed twice: once after
+// input position and outbox together), the alerts file is cut back to the length its last
+// commit before that flush recorded, and the rest is replayed. Killed twice: once after
 // the first alerts reached the file, once early in the resumed run.
 TEST(ReplayInputTest, AReplayKilledTwiceEndsWithTheStateAndAlertsOfOneNeverStopped) {
   TempDir dir;

@@ -48,6 +48,8 @@ struct OutboxMessage {
 // as AppendJsonString does (iocstream/core/json_string.h), and invalid UTF-8 replaced by U+FFFD
 // as nlohmann does it (one for a cut-off sequence: "\xE1\xBB-" gives U+FFFD and "-").
 [[nodiscard]] std::string AlertToJson(const AlertIntent& alert);
+// Appends AlertToJson(alert) to `out`.
+void AppendAlertToJson(const AlertIntent& alert, std::string& out);
 // The outbox entry of an alert (kind kAlert, key = dossier id, value = AlertToJson, headers
 // "iocstream.alert.id" and "iocstream.alert.kind").
 [[nodiscard]] OutboxMessage AlertMessage(const AlertIntent& alert);

@@ -299,6 +299,13 @@ class StateBatch {
   // consecutive, increasing across commits and restarts.
   void AppendOutbox(std::string payload);
 
+  // How far a sink that commits write themselves goes (`replay`'s alerts file: its length),
+  // stored in this batch so that the sink and the state it came from can never disagree
+  // after a crash: opaque bytes (a few dozen at most), read back by GetSinkPosition. Write
+  // the sink's bytes before committing the batch, and make them durable in the flush hook
+  // (StateStore::SetBeforeFlush).
+  void PutSinkPosition(std::string_view position);
+
   // Operations recorded so far (puts, deletes, outbox entries).
   [[nodiscard]] size_t Count() const;
   // Approximate bytes the batch will write (keys, values and per-record overhead).
@@ -451,8 +458,11 @@ class StateStore {
   // never disagree after a crash (FileOutboxRelay: its files' lengths). With the WAL
   // disabled, a crash brings back the deleted entries and the position stored with them
   // together.
+  // `sink_position`, when given, is stored in the same write too (StateBatch::PutSinkPosition):
+  // for a relay that writes the same sink as commits do, before they start.
   [[nodiscard]] Status DeleteOutbox(uint64_t up_to_sequence_inclusive,
-                                    std::optional<std::string_view> relay_position = std::nullopt);
+                                    std::optional<std::string_view> relay_position = std::nullopt,
+                                    std::optional<std::string_view> sink_position = std::nullopt);
 
   // The relay position stored by DeleteOutbox or PutRelayPosition; nullopt if none ever was
   // (a store from before iocstream 0.1's file relay recorded one). kCorruption never: the
@@ -460,8 +470,30 @@ class StateStore {
   [[nodiscard]] Result<std::optional<std::string>> GetRelayPosition() const;
 
   // Stores a relay position on its own and makes it durable at once (a synced WAL write, or
-  // a flush when the WAL is disabled): the first position of a relay that found none.
-  [[nodiscard]] Status PutRelayPosition(std::string_view relay_position);
+  // a flush when the WAL is disabled): the first position of a relay that found none. With
+  // `sink_position`, stores that too in the same write (StateBatch::PutSinkPosition).
+  [[nodiscard]] Status PutRelayPosition(
+      std::string_view relay_position,
+      std::optional<std::string_view> sink_position = std::nullopt);
+
+  // The sink position stored by the last commit that had one (StateBatch::PutSinkPosition,
+  // PutRelayPosition, DeleteOutbox); nullopt if none ever was. The bytes are the sink's to
+  // check.
+  [[nodiscard]] Result<std::optional<std::string>> GetSinkPosition() const;
+
+  // Whether writes skip the write-ahead log (StateStoreOptions::disable_wal): then a write is
+  // durable only once a flush has it.
+  [[nodiscard]] bool wal_disabled() const;
+
+  // `hook` runs on RocksDB's flush thread before each flush of the metadata family (where
+  // sink positions are): a sink written outside the store makes its bytes durable there
+  // (fdatasync), so that no flush makes a sink position durable before the bytes it counts,
+  // and a machine crash cannot leave a position past the end of the sink. Without the WAL,
+  // a flush is what makes a commit durable; with it, the sink must be synced before each
+  // commit instead (the WAL write is not ordered with anything outside the store). The hook
+  // cannot fail the flush: it keeps its own error for the sink's next write. An empty
+  // function removes it; SetBeforeFlush waits for a hook that is running. Any thread.
+  void SetBeforeFlush(std::function<void()> hook);
 
   // Visits every dossier in key (dossier id) order on one snapshot; stops early when `visit`
   // returns false. The scan does not fill the block cache, so it does not evict hot blocks.

@@ -68,7 +68,7 @@ TEST_F(FileOutboxRelayTest, ItsThreadMovesEveryCommittedEntryInOrderWhileCommits
   auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
                                      dir_.Sub("dead-letters.ndjson"), probe_);
   ASSERT_TRUE(relay.has_value()) << relay.error().message;
-  (*relay)->Start();
+  ASSERT_TRUE((*relay)->Start());
   // Commits from this thread while the relay reads and deletes the outbox on its own.
   constexpr int kCommits = 200;
   constexpr int kPerCommit = 37;
@@ -110,20 +110,15 @@ TEST_F(FileOutboxRelayTest, AnEntryItCannotReadStopsItsThreadAndStaysInTheStore)
     auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
                                        dir_.Sub("dead-letters.ndjson"), probe_);
     ASSERT_TRUE(relay.has_value()) << relay.error().message;
-    (*relay)->Start();
-    // The thread keeps its first error for the pipeline thread to see.
-    Status status;
-    for (int i = 0; i < 500 && status; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      status = (*relay)->status();
-    }
-    ASSERT_FALSE(status);
-    EXPECT_EQ(status.error().code, ErrorCode::kCorruption) << status.error().message;
-    EXPECT_NE(status.error().message.find("outbox entry 4"), std::string::npos)
-        << status.error().message;
+    // Start's first drain (on the calling thread) stops at it, and no thread starts.
+    const Status started = (*relay)->Start();
+    ASSERT_FALSE(started);
+    EXPECT_EQ(started.error().code, ErrorCode::kCorruption) << started.error().message;
+    EXPECT_NE(started.error().message.find("outbox entry 4"), std::string::npos)
+        << started.error().message;
     const Status stopped = (*relay)->Stop();
     ASSERT_FALSE(stopped);
-    EXPECT_EQ(stopped.error().message, status.error().message);
+    EXPECT_EQ(stopped.error().message, started.error().message);
   }
   // The page holding the bad entry stays whole in the store; the files got none of it (the
   // relay is gone, so its streams are flushed and closed).
@@ -132,6 +127,101 @@ TEST_F(FileOutboxRelayTest, AnEntryItCannotReadStopsItsThreadAndStaysInTheStore)
   auto left = store_->ReadOutbox(10);
   ASSERT_TRUE(left.has_value());
   EXPECT_EQ(left->size(), 4u);
+}
+
+// An entry committed after Start that the thread cannot read stops its draining; the error
+// is kept for the pipeline thread (status) and returned by Stop.
+TEST_F(FileOutboxRelayTest, AnEntryItsThreadCannotReadIsKeptAsItsStatus) {
+  auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                     dir_.Sub("dead-letters.ndjson"), probe_);
+  ASSERT_TRUE(relay.has_value()) << relay.error().message;
+  ASSERT_TRUE((*relay)->Start());
+  {
+    state::StateBatch batch = store_->NewBatch();
+    batch.AppendOutbox("\x7f not an outbox message");
+    ASSERT_TRUE(store_->Commit(std::move(batch)));
+  }
+  (*relay)->Notify();
+  Status status;
+  for (int i = 0; i < 500 && status; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    status = (*relay)->status();
+  }
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code, ErrorCode::kCorruption) << status.error().message;
+  const Status stopped = (*relay)->Stop();
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().message, status.error().message);
+}
+
+// Commits write alerts to the file themselves (CommitAlertSink) with its length in their
+// batch; an earlier stop's alerts in the outbox are moved first (Start). After a stop whose
+// last commit was lost (no flush: the store comes back to the one before), the lines of that
+// commit are cut off when the relay is opened again, and the replay raises them again: each
+// alert once. The sink position takes precedence over the relay's length of the file, which
+// the relay's thread read while commits appended.
+TEST_F(FileOutboxRelayTest, CommitsWriteTheirAlertsWithTheFileLengthInTheirBatch) {
+  CommitAlerts(0, 2);  // an earlier stop's
+  uint64_t length_after_commit = 0;
+  {
+    auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                       dir_.Sub("dead-letters.ndjson"), probe_);
+    ASSERT_TRUE(relay.has_value()) << relay.error().message;
+    ASSERT_TRUE((*relay)->Start());
+    EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")),
+              (std::vector<std::string>{R"({"alert":0})", R"({"alert":1})"}));
+    // A commit: its alerts to the file, a dead letter to the outbox.
+    ASSERT_TRUE((*relay)->WriteAlerts("{\"alert\":2}\n{\"alert\":3}\n", 2));
+    auto position = (*relay)->Position();
+    ASSERT_TRUE(position.has_value()) << position.error().message;
+    length_after_commit = std::filesystem::file_size(dir_.Sub("alerts.ndjson"));
+    {
+      state::StateBatch batch = store_->NewBatch();
+      alert::OutboxMessage dead;
+      dead.kind = alert::OutboxKind::kDeadLetter;
+      dead.key = "d-x";
+      dead.value = "not json";
+      batch.AppendOutbox(alert::EncodeOutboxMessage(dead));
+      batch.PutSinkPosition(*position);
+      ASSERT_TRUE(store_->Commit(std::move(batch)));
+    }
+    (*relay)->Notify();
+    // The next commit's alerts are written, its batch never is (a crash before its write).
+    ASSERT_TRUE((*relay)->WriteAlerts("{\"alert\":4}\n", 1));
+    ASSERT_TRUE((*relay)->Stop());
+    EXPECT_EQ(probe_.alerts_published.load(), 5u);
+    EXPECT_EQ(Lines(dir_.Sub("dead-letters.ndjson")).size(), 1u);
+  }
+  auto sink = store_->GetSinkPosition();
+  ASSERT_TRUE(sink.has_value());
+  ASSERT_TRUE(sink->has_value());
+  EXPECT_EQ((*sink)->size(), 8u);
+  {
+    auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                       dir_.Sub("dead-letters.ndjson"), probe_);
+    ASSERT_TRUE(relay.has_value()) << relay.error().message;
+  }
+  EXPECT_EQ(std::filesystem::file_size(dir_.Sub("alerts.ndjson")), length_after_commit);
+  EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")),
+            (std::vector<std::string>{R"({"alert":0})", R"({"alert":1})", R"({"alert":2})",
+                                      R"({"alert":3})"}));
+  EXPECT_EQ(Lines(dir_.Sub("dead-letters.ndjson")).size(), 1u);
+}
+
+// Commits and the relay must not both append alerts to the file: once commits write them,
+// an alert found in the outbox is an internal error of the relay's drain, and stays there.
+TEST_F(FileOutboxRelayTest, AnAlertInTheOutboxOnceCommitsWriteAlertsIsAnError) {
+  auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
+                                     dir_.Sub("dead-letters.ndjson"), probe_);
+  ASSERT_TRUE(relay.has_value()) << relay.error().message;
+  ASSERT_TRUE((*relay)->Start());
+  ASSERT_TRUE((*relay)->WriteAlerts("{\"alert\":0}\n", 1));
+  CommitAlerts(1, 2);
+  const Status stopped = (*relay)->Stop();
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().code, ErrorCode::kInternal) << stopped.error().message;
+  EXPECT_EQ(store_->ReadOutbox(10)->size(), 1u);
+  EXPECT_EQ(Lines(dir_.Sub("alerts.ndjson")), (std::vector<std::string>{R"({"alert":0})"}));
 }
 
 // A write cut short (full disk, kill -9) leaves a partial last line; its entries are still in
@@ -289,7 +379,7 @@ TEST_F(FileOutboxRelayTest, DestroyedWhileItsThreadRunsJoinsIt) {
     auto relay = FileOutboxRelay::Open(*store_, dir_.Sub("alerts.ndjson"),
                                        dir_.Sub("dead-letters.ndjson"), probe_);
     ASSERT_TRUE(relay.has_value()) << relay.error().message;
-    (*relay)->Start();
+    ASSERT_TRUE((*relay)->Start());
     (*relay)->Notify();
   }
   // The thread moves what was committed before it stops: every line once, the outbox empty.

@@ -359,6 +359,58 @@ TEST_F(StateStoreTest, DisabledWalFlushAndReopenKeepsData) {
   EXPECT_EQ(*store->GetOffset(Events(0)), Offset(20));
 }
 
+// A sink written outside the store (`replay`'s alerts file) stores its position with the
+// commits that wrote to it, and the flush hook runs before a flush writes anything (no new
+// table file yet), so the sink can be made durable before its position is.
+TEST_F(StateStoreTest, ASinkPositionCommitsWithItsBatchAndTheHookRunsBeforeEachFlush) {
+  auto options = Options();
+  options.disable_wal = true;
+  auto table_files = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(options.path)) {
+      n += e.path().extension() == ".sst" ? 1 : 0;
+    }
+    return n;
+  };
+  {
+    auto store = OpenStore(options);
+    ASSERT_TRUE(store);
+    EXPECT_FALSE(store->GetSinkPosition()->has_value());
+    EXPECT_TRUE(store->wal_disabled());
+    std::atomic<int> hooks{0};
+    std::atomic<int> files_at_hook{-1};
+    store->SetBeforeFlush([&] {
+      files_at_hook = table_files();
+      ++hooks;
+    });
+    auto batch = store->NewBatch();
+    batch.PutDossier(Dossier("D1"));
+    batch.PutSinkPosition("position-1");
+    Commit(*store, std::move(batch));
+    EXPECT_EQ(*store->GetSinkPosition(), std::optional<std::string>("position-1"));
+    const int files_before = table_files();
+    ASSERT_TRUE(store->Flush().ok());
+    EXPECT_EQ(hooks.load(), 1);
+    EXPECT_EQ(files_at_hook.load(), files_before);
+    EXPECT_GT(table_files(), files_before);
+
+    // The relay's writes store it too; removed, the hook no longer runs.
+    ASSERT_TRUE(store->PutRelayPosition("relay-1", "position-2").ok());
+    EXPECT_EQ(hooks.load(), 2);  // PutRelayPosition flushes (no WAL)
+    store->SetBeforeFlush({});
+    batch = store->NewBatch();
+    batch.AppendOutbox("dead letter");
+    Commit(*store, std::move(batch));
+    ASSERT_TRUE(store->DeleteOutbox(1, "relay-2", "position-3").ok());
+    ASSERT_TRUE(store->Flush().ok());
+    EXPECT_EQ(hooks.load(), 2);
+  }
+  auto store = OpenStore(options);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(*store->GetSinkPosition(), std::optional<std::string>("position-3"));
+  EXPECT_EQ(*store->GetRelayPosition(), std::optional<std::string>("relay-2"));
+}
+
 TEST_F(StateStoreTest, DueTimersAreOrderedPerPartitionAndLimited) {
   auto store = OpenStore();
   auto batch = store->NewBatch();
