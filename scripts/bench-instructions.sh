@@ -94,10 +94,10 @@ for f in "$run"/cg.*-*; do
     name=reader
   elif grep -q 'CommitWriter::Loop' "$f"; then
     name=state_writer
+  elif grep -q 'rocksdb::ThreadPoolImpl::Impl::BGThread' "$f"; then
+    name=rocksdb  # before the relay: its flush hook (FileOutboxRelay) runs on these threads
   elif grep -q 'OutboxRelay' "$f"; then
     name=outbox_relay
-  elif grep -q 'rocksdb::ThreadPoolImpl::Impl::BGThread' "$f"; then
-    name=rocksdb
   fi
   group[$name]=$((${group[$name]:-0} + total))
 done
