@@ -888,7 +888,8 @@ int RunLive(const RunOptions& options) {
           return decode_worker.Decoded(begin, end);
         }();
         status = decoded ? pipeline.ProcessDecoded(batch->subspan(begin, end - begin), *decoded,
-                                                   now, /*batch_end=*/end == batch->size())
+                                                   now, /*batch_end=*/end == batch->size(), {},
+                                                   decode_worker.Hashes(begin, end))
                          : Status(decoded.error());
       }
       decode_worker.Finish();  // before the next Poll releases the records
@@ -1429,7 +1430,7 @@ int RunReplay(const ReplayOptions& options) {
         NdjsonReader::Batch& b = **batch;
         if (!first_record) first_record = std::chrono::steady_clock::now();
         if (Status s = pipeline.ProcessDecoded(b.records, b.decoded, WallClockNow(),
-                                               /*batch_end=*/true, b.chains);
+                                               /*batch_end=*/true, b.chains, b.hashes);
             !s) {
           return Fail(s.error());
         }

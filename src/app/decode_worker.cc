@@ -36,6 +36,8 @@ void DecodeWorker::Start(std::span<const SourceRecord> records) {
     // results_.data() holds while the worker appends.
     results_.reserve(records.size());
     data_ = results_.data();
+    hashes_.resize(records.size());
+    hashes_data_ = hashes_.data();
     records_ = records;
     done_ = 0;
     failure_ = nullptr;
@@ -81,6 +83,7 @@ void DecodeWorker::Run() {
     std::exception_ptr failure;
     try {
       while (decoded < records.size()) {
+        const size_t begin = decoded;
         const size_t end = ChunkEnd(decoded, records.size());
         for (; decoded < end; ++decoded) {
           const SourceRecord& r = records[decoded];
@@ -90,6 +93,8 @@ void DecodeWorker::Run() {
             results_.push_back(decoder.Decode(r.payload, KeyOf(r)));
           }
         }
+        HashDecoded(std::span<const DecodeResult>(data_ + begin, end - begin),
+                    std::span<EventHashes>(hashes_data_ + begin, end - begin));
         {
           std::lock_guard publish(mu_);
           done_ = decoded;

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/event_hashes.h"
 #include "iocstream/core/result.h"
 #include "iocstream/core/source_record.h"
 #include "iocstream/decode/event_decoder.h"
@@ -43,6 +44,11 @@ class DecodeWorker {
   // [begin, end) (end <= the batch's size). They may be moved from; they stay valid until the
   // next Start.
   [[nodiscard]] Result<std::span<DecodeResult>> Decoded(size_t begin, size_t end);
+  // The hashes of the results of [begin, end) (HashDecoded), hashed by the worker too: valid
+  // once Decoded(begin, end) returned them, until the next Start.
+  [[nodiscard]] std::span<const EventHashes> Hashes(size_t begin, size_t end) const {
+    return {hashes_data_ + begin, end - begin};
+  }
 
   // Waits until the worker is done with the batch's records (Start's precondition ends here).
   void Finish();
@@ -71,8 +77,11 @@ class DecodeWorker {
   // reserved by Start.
   std::vector<DecodeResult> results_;
   DecodeResult* data_ = nullptr;  // results_.data(), taken before the worker starts
-  size_t done_ = 0;               // results published to the pipeline thread
-  bool busy_ = false;             // the worker has a batch
+  // hashes_[i]: of results_[i], for the batch's records (sized by Start).
+  std::vector<EventHashes> hashes_;
+  EventHashes* hashes_data_ = nullptr;  // hashes_.data(), taken before the worker starts
+  size_t done_ = 0;                     // results published to the pipeline thread
+  bool busy_ = false;                   // the worker has a batch
   bool stop_ = false;
   std::exception_ptr failure_;  // what ended the batch early
   std::thread thread_;          // last: started once the rest exists

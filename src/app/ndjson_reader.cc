@@ -110,6 +110,7 @@ void NdjsonReader::Run(std::ifstream& in) {
               " (its first " + std::to_string(kKeptLineBytes) + " bytes are the payload here)"};
     }
     overlong_records.clear();
+    HashDecoded(batch.decoded, batch.hashes);
     batch_bytes = 0;
     if (!Push(std::move(batch))) return false;
     // A batch the consumer is done with, if any: the next lines are decoded into its events

@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/event_hashes.h"
 #include "iocstream/core/result.h"
 #include "iocstream/core/source_record.h"
 #include "iocstream/decode/event_decoder.h"
@@ -61,12 +62,15 @@ class NdjsonReader {
     // the lines before it and it), hashed on the reader's thread for ProcessDecoded. Empty
     // when the chain of the lines before the resume position is not known.
     std::vector<uint64_t> chains;
+    // hashes[i]: the hashes of decoded[i] (HashDecoded), for ProcessDecoded.
+    std::vector<EventHashes> hashes;
     // Empties every part but `decoded`, keeping the vectors' capacity (a batch reused by the
     // reader).
     void Clear() {
       chunks.clear();
       records.clear();
       chains.clear();
+      hashes.clear();
     }
   };
 

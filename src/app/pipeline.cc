@@ -261,8 +261,7 @@ Status Pipeline::AwaitWrite() {
   return fatal_;
 }
 
-int32_t Pipeline::HashPartition(std::string_view key, int32_t partitions) {
-  // Kafka's murmur2 partitioner (Java client default; librdkafka "murmur2_random").
+uint32_t Pipeline::Murmur2(std::string_view key) {
   const auto* data = reinterpret_cast<const uint8_t*>(key.data());
   const auto length = static_cast<uint32_t>(key.size());
   constexpr uint32_t kSeed = 0x9747b28c;
@@ -293,7 +292,20 @@ int32_t Pipeline::HashPartition(std::string_view key, int32_t partitions) {
   h ^= h >> 13;
   h *= kM;
   h ^= h >> 15;
-  return static_cast<int32_t>((h & 0x7fffffffU) % static_cast<uint32_t>(partitions));
+  return h;
+}
+
+void HashDecoded(std::span<const DecodeResult> decoded, std::span<EventHashes> out) {
+  assert(out.size() == decoded.size());
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    if (!decoded[i].has_value()) {
+      out[i] = EventHashes{};
+      continue;
+    }
+    const DossierEvent& e = *decoded[i];
+    out[i] = EventHashes{ShortHash(e.dossier_id), rules::EventIdHash(e.event_id),
+                         Pipeline::Murmur2(e.dossier_id)};
+  }
 }
 
 Status Pipeline::Restore() {
@@ -1125,10 +1137,10 @@ void Pipeline::ReportConflict(rules::EventConflict conflict, const DossierEvent&
                more);
 }
 
-std::optional<DecodeError> Pipeline::WrongPartition(const DossierEvent& event,
+std::optional<DecodeError> Pipeline::WrongPartition(const DossierEvent& event, uint32_t murmur2,
                                                     PartitionId partition) const {
   if (options_.keyed_partitions <= 0 || options_.hash_partitions > 0) return std::nullopt;
-  const int32_t home = HashPartition(event.dossier_id, options_.keyed_partitions);
+  const int32_t home = PartitionOfMurmur2(murmur2, options_.keyed_partitions);
   if (home == partition.value()) return std::nullopt;
   if (partition.value() >= options_.keyed_partitions) {
     return DecodeError{
@@ -1169,7 +1181,8 @@ std::optional<DecodeError> Pipeline::TimeAhead(const DossierEvent& event, Partit
 
 Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
                                 std::span<DecodeResult> decoded, Instant wall_now, bool batch_end,
-                                std::span<const uint64_t> chains) {
+                                std::span<const uint64_t> chains,
+                                std::span<const EventHashes> hashes) {
   if (!fatal_) return fatal_;
   if (decoded.size() != records.size()) {
     return InvalidArgument("Pipeline::ProcessDecoded: " + std::to_string(decoded.size()) +
@@ -1178,6 +1191,13 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
   if (!chains.empty() && chains.size() != records.size()) {
     return InvalidArgument("Pipeline::ProcessDecoded: " + std::to_string(chains.size()) +
                            " source chains for " + std::to_string(records.size()) + " records");
+  }
+  if (hashes.empty()) {
+    HashDecoded(decoded, own_hashes_);
+    hashes = own_hashes_;
+  } else if (hashes.size() != records.size()) {
+    return InvalidArgument("Pipeline::ProcessDecoded: " + std::to_string(hashes.size()) +
+                           " hashes for " + std::to_string(records.size()) + " records");
   }
   // Each record's cache entry, found once here: entries are node-stable and nothing is
   // evicted before the commit, so the pointers hold for the whole batch. Dossiers missing
@@ -1189,7 +1209,8 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
   for (size_t i = 0; i < records.size(); ++i) {
     if (!decoded[i].has_value()) continue;
     const std::string& id = decoded[i]->dossier_id;
-    auto it = entries_.find(std::string_view(id));
+    assert(hashes[i].dossier_id == ShortHash(id));
+    auto it = entries_.find(HashedId{id, hashes[i].dossier_id});
     if (it != entries_.end()) {
       ++hits;
     } else {
@@ -1358,16 +1379,18 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     PartitionId p{0};
     Watermarks::iterator watermark;  // the partition's clock, for an event that decoded
     if (d.has_value()) {
+      assert(hashes[i].murmur2 == Murmur2(d->dossier_id));
+      assert(hashes[i].event_id == rules::EventIdHash(d->event_id));
       p = options_.hash_partitions > 0
-              ? PartitionId(HashPartition(d->dossier_id, options_.hash_partitions))
+              ? PartitionId(PartitionOfMurmur2(hashes[i].murmur2, options_.hash_partitions))
               : rec.partition;
       // The partition's clock before this event: after a restart, the stored one (loaded
       // now), so that the first event behind it is late data too and gets the allowed
       // lateness. (Instant::min() before the partition's first event: no event is behind it.)
       watermark = LoadWatermark(p);
-      std::optional<DecodeError> refused = WrongPartition(*d, rec.partition);
+      std::optional<DecodeError> refused = WrongPartition(*d, hashes[i].murmur2, rec.partition);
       if (!refused) refused = TimeAhead(*d, p, watermark->second.watermark, wall_now);
-      event_id_hash = rules::EventIdHash(d->event_id);
+      event_id_hash = hashes[i].event_id;
       if (!refused && entry_of[i]->current &&
           rules::EventIdReused(*entry_of[i]->current, *d, event_id_hash)) {
         refused = EventIdReusedError(*entry_of[i]->current, *d);

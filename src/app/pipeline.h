@@ -36,6 +36,7 @@
 #include "app/changelog.h"
 #include "app/commit_alert_sink.h"
 #include "app/commit_writer.h"
+#include "app/event_hashes.h"
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/core/hash.h"
 #include "iocstream/core/id_prefix.h"
@@ -348,9 +349,13 @@ class Pipeline {
   // (ChainFingerprint of the chain before it, starting from the stored check or kChainStart,
   // and its payload). Used only where the Pipeline knows the chain before the record, which
   // is then the source's (debug builds check each one). Empty: the Pipeline hashes them.
+  //
+  // `hashes`, when given, are HashDecoded's of `decoded` (computed on the decoding thread);
+  // empty: the Pipeline hashes them (debug builds check each one).
   [[nodiscard]] Status ProcessDecoded(std::span<const SourceRecord> records,
                                       std::span<DecodeResult> decoded, Instant wall_now,
-                                      bool batch_end = true, std::span<const uint64_t> chains = {});
+                                      bool batch_end = true, std::span<const uint64_t> chains = {},
+                                      std::span<const EventHashes> hashes = {});
 
   // Fires the timers due at `now` on the given partitions and commits everything pending
   // (wall-clock mode: call periodically, also when no record arrives).
@@ -486,7 +491,15 @@ class Pipeline {
   [[nodiscard]] std::optional<Instant> Watermark(PartitionId partition) const;
 
   // The state partition of a dossier for file sources (Kafka murmur2 partitioner).
-  [[nodiscard]] static int32_t HashPartition(std::string_view dossier_id, int32_t partitions);
+  [[nodiscard]] static int32_t HashPartition(std::string_view dossier_id, int32_t partitions) {
+    return PartitionOfMurmur2(Murmur2(dossier_id), partitions);
+  }
+  // Kafka's murmur2 hash of a key (the Java client's default partitioner; librdkafka's
+  // "murmur2_random"), and the partition of `partitions` (> 0) it gives.
+  [[nodiscard]] static uint32_t Murmur2(std::string_view key);
+  [[nodiscard]] static int32_t PartitionOfMurmur2(uint32_t murmur2, int32_t partitions) {
+    return static_cast<int32_t>((murmur2 & 0x7fffffffU) % static_cast<uint32_t>(partitions));
+  }
   // The event_time_ahead rule (PipelineOptions::max_time_ahead, > 0): an event at `occurred_at`
   // more than `max_time_ahead` after both its partition's newest event (`partition_newest`;
   // Instant::min() before the first) and `wall_now`. Shared with `simulate`'s warning.
@@ -721,7 +734,9 @@ class Pipeline {
   Watermarks::iterator LoadWatermark(PartitionId partition);
   // The error that dead-letters `event`, a record of `partition`, as published to another
   // partition than its key's (PipelineOptions::keyed_partitions), nullopt if it is not.
+  // `murmur2`: Murmur2(event.dossier_id).
   [[nodiscard]] std::optional<DecodeError> WrongPartition(const DossierEvent& event,
+                                                          uint32_t murmur2,
                                                           PartitionId partition) const;
   // The error that dead-letters `event` as too far ahead in time (PipelineOptions::
   // max_time_ahead), nullopt if it is not; `watermark` is that of its `partition`.
@@ -844,6 +859,11 @@ class Pipeline {
   // Dossier cache: the batch being built (dirty entries) and clean entries kept across
   // commits up to options_.cache_bytes.
   //
+  // A dossier id with its ShortHash already computed (EventHashes::dossier_id), to look up.
+  struct HashedId {
+    std::string_view id;
+    uint64_t hash;
+  };
   // XXH3: about twice as fast as std::hash (libstdc++'s murmur) on 16-to-32-byte ids, and
   // its bits are mixed already, so the table skips its own post-mixing (is_avalanching).
   struct IdHash {
@@ -851,6 +871,7 @@ class Pipeline {
     using is_avalanching = void;
     size_t operator()(std::string_view id) const noexcept { return ShortHash(id); }
     size_t operator()(const CacheKey& key) const noexcept { return (*this)(key.view()); }
+    size_t operator()(const HashedId& id) const noexcept { return id.hash; }
   };
   struct IdEqual {
     using is_transparent = void;
@@ -859,6 +880,12 @@ class Pipeline {
     }
     bool operator()(std::string_view a, const CacheKey& b) const noexcept { return a == b.view(); }
     bool operator()(const CacheKey& a, std::string_view b) const noexcept { return a.view() == b; }
+    bool operator()(const HashedId& a, const CacheKey& b) const noexcept {
+      return a.id == b.view();
+    }
+    bool operator()(const CacheKey& a, const HashedId& b) const noexcept {
+      return a.view() == b.id;
+    }
   };
   // Open addressing (one probe of a slot group per lookup); entries are allocated apart so
   // that their pointers (dirty_, a batch's entry_of) survive rehashes.
@@ -993,6 +1020,8 @@ class Pipeline {
   // Partitions of the poll batch's records (ProcessDecoded, over all of its parts): with the
   // wall clock, their due timers fire once the batch is applied.
   std::vector<PartitionId> touched_;
+  // ProcessDecoded's hashes of the records when the caller gives none (HashDecoded).
+  std::vector<EventHashes> own_hashes_;
   // Whether a partition's watermark moved since the last commit (PartitionClock::moved).
   [[nodiscard]] bool AnyWatermarkMoved() const;
   bool chains_refused_ = false;  // a source's chains differed from this Pipeline's (logged once)

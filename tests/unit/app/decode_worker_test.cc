@@ -60,6 +60,8 @@ Batch MakeBatch(size_t n, int salt) {
 void ExpectSameAsDecodeRecords(DecodeWorker& worker, const Batch& b, size_t chunk) {
   EventDecoder reference_decoder;
   const std::vector<DecodeResult> reference = DecodeRecords(reference_decoder, b.records);
+  std::vector<EventHashes> reference_hashes;
+  HashDecoded(reference, reference_hashes);
   worker.Start(b.records);
   for (size_t begin = 0, end = 0; begin < b.records.size(); begin = end) {
     end = chunk == 0 ? DecodeWorker::ChunkEnd(begin, b.records.size())
@@ -67,7 +69,12 @@ void ExpectSameAsDecodeRecords(DecodeWorker& worker, const Batch& b, size_t chun
     auto decoded = worker.Decoded(begin, end);
     ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
     ASSERT_EQ(decoded->size(), end - begin);
+    const std::span<const EventHashes> hashes = worker.Hashes(begin, end);
+    ASSERT_EQ(hashes.size(), end - begin);
     for (size_t i = begin; i < end; ++i) {
+      EXPECT_EQ(hashes[i - begin].dossier_id, reference_hashes[i].dossier_id) << i;
+      EXPECT_EQ(hashes[i - begin].event_id, reference_hashes[i].event_id) << i;
+      EXPECT_EQ(hashes[i - begin].murmur2, reference_hashes[i].murmur2) << i;
       const DecodeResult& got = (*decoded)[i - begin];
       const DecodeResult& want = reference[i];
       ASSERT_EQ(got.has_value(), want.has_value()) << i;
@@ -97,6 +104,35 @@ TEST(DecodeWorkerTest, ResultsInOrderChunkByChunkAndBatchAfterBatch) {
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, empty, 1));
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, first, 5000));  // one read of all
   ASSERT_NO_FATAL_FAILURE(ExpectSameAsDecodeRecords(worker, larger, 0));
+}
+
+// HashDecoded gives each event the hashes the pipeline would compute itself (its dossier
+// cache's, the rules' event id hash, Kafka's murmur2 of the key), and a record that did not
+// decode zeros.
+TEST(HashDecodedTest, HashesEachDecodedEventsKeysAndZeroForErrors) {
+  const Batch b = MakeBatch(300, 7);
+  EventDecoder decoder;
+  const std::vector<DecodeResult> decoded = DecodeRecords(decoder, b.records);
+  std::vector<EventHashes> hashes = {EventHashes{1, 2, 3}};  // replaced, not appended to
+  HashDecoded(decoded, hashes);
+  ASSERT_EQ(hashes.size(), decoded.size());
+  size_t errors = 0;
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    if (!decoded[i].has_value()) {
+      ++errors;
+      EXPECT_EQ(hashes[i].dossier_id, 0u) << i;
+      EXPECT_EQ(hashes[i].event_id, 0u) << i;
+      EXPECT_EQ(hashes[i].murmur2, 0u) << i;
+      continue;
+    }
+    EXPECT_EQ(hashes[i].dossier_id, ShortHash(decoded[i]->dossier_id)) << i;
+    EXPECT_EQ(hashes[i].event_id, rules::EventIdHash(decoded[i]->event_id)) << i;
+    EXPECT_EQ(hashes[i].murmur2, Pipeline::Murmur2(decoded[i]->dossier_id)) << i;
+    EXPECT_EQ(Pipeline::PartitionOfMurmur2(hashes[i].murmur2, 6),
+              Pipeline::HashPartition(decoded[i]->dossier_id, 6));
+  }
+  EXPECT_GT(errors, 0u);
+  EXPECT_LT(errors, decoded.size());
 }
 
 // DecodeRecords into a vector that holds an earlier batch's results (as NdjsonReader reuses

@@ -46,6 +46,7 @@ ReadBack ReadAll(NdjsonReader& reader) {
     const NdjsonReader::Batch& b = **batch;
     EXPECT_EQ(b.records.size(), b.decoded.size());
     EXPECT_TRUE(b.chains.empty() || b.chains.size() == b.records.size());
+    EXPECT_EQ(b.hashes.size(), b.records.size());
     out.chains.insert(out.chains.end(), b.chains.begin(), b.chains.end());
     out.batch_sizes.push_back(b.records.size());
     for (size_t i = 0; i < b.records.size(); ++i) {

@@ -1956,6 +1956,17 @@ TEST_F(PipelineTest, ChainsHashedByTheSourceAreStoredAsTheirOwn) {
       ApplyWithChains(pipeline, std::span(records_).first(1), std::span(chains).first(2));
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message.find("2 source chains for 1 records"), std::string::npos);
+
+  // So are hashes of the decoded events (the decoding thread's) that do not match in number.
+  EventDecoder decoder;
+  std::vector<DecodeResult> decoded = DecodeRecords(decoder, std::span(records_).first(2));
+  std::vector<EventHashes> hashes;
+  HashDecoded(decoded, hashes);
+  const Status unhashed =
+      pipeline.ProcessDecoded(std::span(records_).first(1), std::span(decoded).first(1), Instant{},
+                              /*batch_end=*/true, {}, hashes);
+  ASSERT_FALSE(unhashed.ok());
+  EXPECT_NE(unhashed.error().message.find("2 hashes for 1 records"), std::string::npos);
 }
 
 // The source's chains are checked against the Pipeline's own hash after every point where
