@@ -1237,6 +1237,12 @@ int RunReplay(const ReplayOptions& options) {
   // them to the alerts file themselves (CommitAlertSink), after the relay's first drain.
   if (Status s = (*relay)->Start(); !s) return Fail(s.error());
   pipeline.SetAlertSink(relay->get());
+  // Whatever way this function returns, the pipeline's last write is done with the relay
+  // before the relay goes (it was constructed after the pipeline, so goes first).
+  struct UnsetAlertSink {
+    Pipeline& pipeline;
+    ~UnsetAlertSink() { pipeline.SetAlertSink(nullptr); }
+  } unset_alert_sink{pipeline};
   // After each batch: wake the relay, and stop if it failed (its entries stay in the store).
   auto relay_after_batch = [&]() -> Status {
     (*relay)->Notify();

@@ -456,8 +456,14 @@ class Pipeline {
     options_.changelog_source_topic = std::move(source_topic);
   }
 
-  // Sets PipelineOptions::alert_sink; call before the first commit.
-  void SetAlertSink(CommitAlertSink* sink) { options_.alert_sink = sink; }
+  // Sets PipelineOptions::alert_sink (nullptr: the outbox again), once the write in flight,
+  // which may be writing to the sink set before, is done (its failure makes the Pipeline
+  // fatal, as Flush's would). Unset the sink before it goes away: a write in flight when a
+  // replay failed used it while it was destroyed.
+  void SetAlertSink(CommitAlertSink* sink) {
+    (void)AwaitWrite();
+    options_.alert_sink = sink;
+  }
 
   // Commits what is pending, then forgets the in-memory state of revoked partitions
   // (aggregates, watermarks, offsets, cached dossiers). A failed commit makes the Pipeline

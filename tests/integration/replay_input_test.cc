@@ -737,6 +737,55 @@ TEST(ReplayInputTest, AReplayKilledTwiceEndsWithTheStateAndAlertsOfOneNeverStopp
   }
 }
 
+// The dead-letters file cannot be written (a full disk: /dev/full): the relay's error stops
+// the replay while its commits write alerts, with the error and no crash (the pipeline's last
+// write is done with the alerts file before that goes), and once the file can be written the
+// replay resumes and ends with the alerts and dead letters of one never stopped.
+TEST(ReplayInputTest, ADeadLetterFileThatCannotBeWrittenStopsTheReplayAndItResumes) {
+  TempDir dir;
+  std::string config;
+  std::string events;
+  ASSERT_NO_FATAL_FAILURE(SimulateProvince(dir, "replay-dead-letters-full", config, events));
+  // A line that is not an event every 2,000 lines.
+  const std::string all = ReadFile(events);
+  std::string mixed;
+  size_t lines = 0;
+  for (size_t pos = 0; pos < all.size();) {
+    size_t end = all.find('\n', pos);
+    end = end == std::string::npos ? all.size() : end + 1;
+    mixed.append(all, pos, end - pos);
+    pos = end;
+    if (++lines % 2000 == 0) mixed += "{\"not\": \"an event\"\n";
+  }
+  const std::string input = dir / "mixed.ndjson";
+  std::ofstream(input, std::ios::binary) << mixed;
+
+  const std::string reference = dir / "reference";
+  const CommandResult whole =
+      RunIocstream({"replay", "--config", config, "--state-dir", reference, "--no-summary", input});
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+
+  const std::string state = dir / "state";
+  std::filesystem::create_directories(state);
+  std::filesystem::create_symlink("/dev/full", state + "/dead-letters.ndjson");
+  const CommandResult failed =
+      RunIocstream({"replay", "--config", config, "--state-dir", state, "--no-summary", input});
+  EXPECT_GT(failed.exit_code, 0) << failed.err;  // an error, not a signal
+  EXPECT_NE(failed.err.find("No space left on device"), std::string::npos) << failed.err;
+  std::filesystem::remove(state + "/dead-letters.ndjson");
+  const CommandResult rest =
+      RunIocstream({"replay", "--config", config, "--state-dir", state, "--no-summary", input});
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+
+  const std::string expected_alerts = ReadFile(reference + "/alerts.ndjson");
+  const std::string expected_dead_letters = ReadFile(reference + "/dead-letters.ndjson");
+  EXPECT_GT(std::count(expected_alerts.begin(), expected_alerts.end(), '\n'), 10000);
+  EXPECT_GT(std::count(expected_dead_letters.begin(), expected_dead_letters.end(), '\n'), 100);
+  EXPECT_TRUE(ReadFile(state + "/alerts.ndjson") == expected_alerts)
+      << "the alerts differ from the reference";
+  EXPECT_EQ(ReadFile(state + "/dead-letters.ndjson"), expected_dead_letters);
+}
+
 // A consumer empties the alerts file between two replays of a growing file, and the second is
 // killed before its first flush: the store comes back to the length it recorded before the
 // file was emptied. The relay stores the emptied file's length before it appends, so the
