@@ -419,7 +419,8 @@ Status Append(int fd, const std::string& path, std::string_view data, bool sync,
   };
   struct stat st {};
   if (::fstat(fd, &st) != 0) return failed("reading the size of", errno, -1);
-  const off_t size_before = st.st_size;
+  // A device or a pipe has nothing to cut back (-1: no cut).
+  const off_t size_before = S_ISREG(st.st_mode) ? st.st_size : -1;
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
