@@ -9,11 +9,16 @@ namespace iocstream::state {
 
 namespace {
 
-class FlushHookListener final : public rocksdb::EventListener {
+class StoreListener final : public rocksdb::EventListener {
  public:
-  FlushHookListener(FlushHook& hook, const char* family) : hook_(hook), family_(family) {}
+  StoreListener(FlushHook& hook, const char* family) : hook_(hook), family_(family) {}
   void OnFlushBegin(rocksdb::DB* /*db*/, const rocksdb::FlushJobInfo& info) override {
     if (info.cf_name == family_) hook_.Run();
+  }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/, rocksdb::Status bg_error,
+                            bool* auto_recovery) override {
+    bg_error.PermitUncheckedError();
+    *auto_recovery = false;
   }
 
  private:
@@ -23,8 +28,8 @@ class FlushHookListener final : public rocksdb::EventListener {
 
 }  // namespace
 
-std::shared_ptr<rocksdb::EventListener> NewFlushHookListener(FlushHook& hook, const char* family) {
-  return std::make_shared<FlushHookListener>(hook, family);
+std::shared_ptr<rocksdb::EventListener> NewStoreListener(FlushHook& hook, const char* family) {
+  return std::make_shared<StoreListener>(hook, family);
 }
 
 }  // namespace iocstream::state

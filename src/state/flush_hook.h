@@ -1,5 +1,5 @@
 // FlushHook: a function run before each flush of the state store's metadata family
-// (StateStore::SetBeforeFlush), through a RocksDB event listener.
+// (StateStore::SetBeforeFlush), through the store's RocksDB event listener.
 //
 // The listener lives in its own translation unit, compiled without RTTI: the release RocksDB
 // (scripts/build-rocksdb.sh) is built without it, as upstream builds release libraries, so a
@@ -35,11 +35,19 @@ class FlushHook {
   std::function<void()> hook_;  // guarded by mu_
 };
 
-// A listener that runs `hook` (which must outlive it) at OnFlushBegin of the family named
-// `family`: on the flush thread, once the memtables to flush are fixed (immutable: every
-// write in them has returned), before anything of them is written (RocksDB 7.8:
-// DBImpl::NotifyOnFlushBegin; with atomic_flush, once per family of the flush).
-[[nodiscard]] std::shared_ptr<rocksdb::EventListener> NewFlushHookListener(FlushHook& hook,
-                                                                           const char* family);
+// The store's RocksDB event listener:
+// - it runs `hook` (which must outlive it) at OnFlushBegin of the family named `family`: on
+//   the flush thread, once the memtables to flush are fixed (immutable: every write in them
+//   has returned), before anything of them is written (RocksDB 7.8: DBImpl::
+//   NotifyOnFlushBegin; with atomic_flush, once per family of the flush);
+// - it turns RocksDB's automatic recovery from background errors off (OnErrorRecoveryBegin):
+//   a failed flush leaves the store read-only until it is closed. iocstream stops on a failed
+//   commit anyway (a restart resumes from the store), and RocksDB 7.8's recovery from a full
+//   disk hung the close: the flush thread that failed joined the SstFileManager's recovery
+//   thread, which waits for free space that never came (a helper's trial: a replay on a full
+//   31 MiB tmpfs reported "No space left on device", then never exited; facebook/rocksdb#11440
+//   is of the same family).
+[[nodiscard]] std::shared_ptr<rocksdb::EventListener> NewStoreListener(FlushHook& hook,
+                                                                       const char* family);
 
 }  // namespace iocstream::state

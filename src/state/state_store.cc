@@ -598,6 +598,12 @@ struct StateStore::Impl {
   rocksdb::Status FlushAll() const {
     rocksdb::FlushOptions flush_options;
     flush_options.wait = true;
+    // Now, even if the flush makes writes stall: by default a manual flush first waits until
+    // it would not, and with the disk full that is never (level 0 is at its stop trigger and
+    // compactions wait for free space, a soft error that does not stop the wait). A replay
+    // that stopped on "No space left on device" hung at its closing flush (a helper's trial
+    // on a 31 MiB tmpfs); now the flush runs, and fails or succeeds, and the store closes.
+    flush_options.allow_write_stall = true;
     return db->Flush(flush_options, handles);
   }
 
@@ -935,7 +941,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
   db_options.write_buffer_manager = impl->write_buffer_manager;
   db_options.statistics = impl->statistics;
   db_options.listeners.push_back(
-      NewFlushHookListener(impl->flush_hook, std::string(keys::kMetaFamily).c_str()));
+      NewStoreListener(impl->flush_hook, std::string(keys::kMetaFamily).c_str()));
   db_options.bytes_per_sync = size_t{1} << 20;  // smooth write-back instead of fsync bursts
   db_options.keep_log_file_num = 5;             // RocksDB's info LOG, bounded on disk
   db_options.max_log_file_size = size_t{16} << 20;
