@@ -503,9 +503,10 @@ Result<bool> RestoreLength(const std::string& path, uint64_t recorded) {
     std::filesystem::resize_file(path, recorded, ec);
     if (ec) return IoError("cannot cut " + path + " back to its delivered length: " + ec.message());
     spdlog::warn(
-        "{}: cut {} bytes past the {} the state store recorded with its last delivered page: "
-        "lines of a replay stopped before that page's delete was stored (written again now, "
-        "once), or bytes added outside iocstream (lost: this file is iocstream's to append to)",
+        "{}: cut {} bytes past the {} the state store recorded as written (with its last "
+        "commit or delivered page before the stop): lines of a replay stopped before the store "
+        "had them (raised or written again now, once), or bytes added outside iocstream (lost: "
+        "this file is iocstream's to append to)",
         path, size - recorded, recorded);
     if (Status s = RepairTornLine(path); !s) return s.error();
     return std::filesystem::file_size(path, ec) != recorded;

@@ -56,6 +56,13 @@ constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {
 // Version of the store layout (families, keys, value encodings). Bump it on an incompatible
 // change; Open refuses any other version, so an older build never misreads a newer store.
 constexpr uint32_t kFormatVersion = 1;
+// A store that holds a sink position (StateBatch::PutSinkPosition). Builds before it read
+// version 1 only, so they refuse it: they would cut `replay`'s alerts file back to the relay
+// position's length of it, which commits no longer move (a helper's trial: a replay of an
+// earlier build on such a store lost 28,334 alerts, and the next one of this build the
+// earlier build's). Written with the first sink position; a store that never had one (`run`)
+// stays at version 1.
+constexpr uint32_t kSinkFormatVersion = 2;
 constexpr uint64_t kFirstOutboxSequence = 1;
 
 rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
@@ -529,6 +536,7 @@ struct StateStore::Impl {
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffer_manager;
   std::shared_ptr<rocksdb::Statistics> statistics;
   FlushHook flush_hook;  // StateStore::SetBeforeFlush; outlives `db`, whose listener runs it
+  uint32_t format_version = kFormatVersion;  // as stored; guarded by outbox_delete_mu once open
   rocksdb::WriteOptions write_options;
 
   // Our lock on the directory (kProcessLockFile), taken before RocksDB touches anything in
@@ -644,12 +652,13 @@ struct StateStore::Impl {
         return Error{ErrorCode::kCorruption,
                      "state store at " + options.path + ": malformed format version"};
       }
-      if (*version != kFormatVersion) {
-        return InvalidArgument("state store at " + options.path + " has format version " +
-                               std::to_string(*version) + "; this build reads only version " +
-                               std::to_string(kFormatVersion) +
-                               " (written by a different iocstream release?)");
+      if (*version != kFormatVersion && *version != kSinkFormatVersion) {
+        return InvalidArgument(
+            "state store at " + options.path + " has format version " + std::to_string(*version) +
+            "; this build reads versions " + std::to_string(kFormatVersion) + " and " +
+            std::to_string(kSinkFormatVersion) + " (written by a different iocstream release?)");
       }
+      format_version = *version;
       return {};
     }
     // No version: a store whose creation was interrupted (empty) or foreign data.
@@ -1412,8 +1421,14 @@ Status StateStore::PutRelayPosition(std::string_view relay_position,
   if (s.ok() && sink_position) {
     s = batch.Put(impl_->families[kMeta], ToSlice(keys::kSinkPositionKey), ToSlice(*sink_position));
   }
+  const bool upgrade = sink_position && impl_->format_version < kSinkFormatVersion;
+  if (s.ok() && upgrade) {
+    s = batch.Put(impl_->families[kMeta], ToSlice(keys::kFormatVersionKey),
+                  keys::Fixed32Value(kSinkFormatVersion));
+  }
   if (s.ok()) s = impl_->WriteDurably(batch);
   if (!s.ok()) return FromRocks(s, "write relay position");
+  if (upgrade) impl_->format_version = kSinkFormatVersion;
   return {};
 }
 

@@ -471,7 +471,10 @@ class StateStore {
 
   // Stores a relay position on its own and makes it durable at once (a synced WAL write, or
   // a flush when the WAL is disabled): the first position of a relay that found none. With
-  // `sink_position`, stores that too in the same write (StateBatch::PutSinkPosition).
+  // `sink_position`, stores that too in the same write (StateBatch::PutSinkPosition), and
+  // moves the store to format version 2, which builds before sink positions refuse (they
+  // would cut the sink back to the relay position's stale length of it): a store's first
+  // sink position must be stored here.
   [[nodiscard]] Status PutRelayPosition(
       std::string_view relay_position,
       std::optional<std::string_view> sink_position = std::nullopt);

@@ -405,10 +405,39 @@ TEST_F(StateStoreTest, ASinkPositionCommitsWithItsBatchAndTheHookRunsBeforeEachF
     ASSERT_TRUE(store->Flush().ok());
     EXPECT_EQ(hooks.load(), 2);
   }
-  auto store = OpenStore(options);
-  ASSERT_TRUE(store);
-  EXPECT_EQ(*store->GetSinkPosition(), std::optional<std::string>("position-3"));
-  EXPECT_EQ(*store->GetRelayPosition(), std::optional<std::string>("relay-2"));
+  {
+    auto store = OpenStore(options);
+    ASSERT_TRUE(store);
+    EXPECT_EQ(*store->GetSinkPosition(), std::optional<std::string>("position-3"));
+    EXPECT_EQ(*store->GetRelayPosition(), std::optional<std::string>("relay-2"));
+  }
+  // The first sink position moved the store to format version 2, which builds before sink
+  // positions refuse (this one reads both).
+  WithRawDb([&](rocksdb::DB* db, const auto& handles, const auto& names) {
+    std::string version;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), Handle(handles, names, keys::kMetaFamily),
+                        std::string(keys::kFormatVersionKey), &version)
+                    .ok());
+    EXPECT_EQ(keys::DecodeFixed32Value(version), std::optional<uint32_t>(2));
+  });
+}
+
+// A store without a sink position (what `run` writes) stays at format version 1, readable by
+// builds before sink positions.
+TEST_F(StateStoreTest, AStoreWithoutASinkPositionKeepsFormatVersion1) {
+  {
+    auto store = OpenStore();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->PutRelayPosition("relay-1").ok());
+    CommitDossiers(*store, "D", 3);
+  }
+  WithRawDb([&](rocksdb::DB* db, const auto& handles, const auto& names) {
+    std::string version;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), Handle(handles, names, keys::kMetaFamily),
+                        std::string(keys::kFormatVersionKey), &version)
+                    .ok());
+    EXPECT_EQ(keys::DecodeFixed32Value(version), std::optional<uint32_t>(1));
+  });
 }
 
 TEST_F(StateStoreTest, DueTimersAreOrderedPerPartitionAndLimited) {
@@ -549,13 +578,13 @@ TEST_F(StateStoreTest, UnknownFormatVersionIsRefused) {
     auto* meta = Handle(handles, names, keys::kMetaFamily);
     ASSERT_NE(meta, nullptr);
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), meta, std::string(keys::kFormatVersionKey),
-                        keys::Fixed32Value(2))
+                        keys::Fixed32Value(3))
                     .ok());
   });
   auto store = StateStore::Open(Options());
   ASSERT_FALSE(store.has_value());
   EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(store.error().message.find("format version 2"), std::string::npos)
+  EXPECT_NE(store.error().message.find("format version 3"), std::string::npos)
       << store.error().message;
 }
 
