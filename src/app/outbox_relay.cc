@@ -587,7 +587,7 @@ Result<std::unique_ptr<FileOutboxRelay>> FileOutboxRelay::Open(state::StateStore
     // before a line is appended, so that a stop before the next flush comes back to them.
     auto lengths = relay->Lengths();
     if (!lengths) return lengths.error();
-    auto sink = relay->Position();
+    auto sink = relay->SinkPosition();
     if (!sink) return sink.error();
     if (Status s = store.PutRelayPosition(*lengths, *sink); !s) return s.error();
   }
@@ -698,6 +698,10 @@ Result<std::string> FileOutboxRelay::Position() {
     return IoError("syncing " + alerts_path_ + " failed: " + SystemMessage(errno) +
                    " (the replay stops; the next one raises these alerts again)");
   }
+  return SinkPosition();
+}
+
+Result<std::string> FileOutboxRelay::SinkPosition() const {
   struct stat st {};
   if (::fstat(alerts_fd_, &st) != 0) {
     return IoError("cannot read the size of " + alerts_path_ + ": " + SystemMessage(errno));
@@ -773,7 +777,7 @@ Status FileOutboxRelay::Drain() {
     // A page with alerts moves the sink position too (no commit writes the file meanwhile).
     std::optional<std::string> sink;
     if (alerts > 0) {
-      auto position = Position();
+      auto position = SinkPosition();  // the page is synced already
       if (!position) return position.error();
       sink = std::move(*position);
     }

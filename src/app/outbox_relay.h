@@ -211,6 +211,9 @@ class FileOutboxRelay : public CommitAlertSink {
                   int dead_letters_fd, std::string dead_letters_path, RelayProbe& probe);
   // The files' lengths now, as the relay position stored with each delete.
   [[nodiscard]] Result<std::string> Lengths() const;
+  // The alerts file's length now, as the sink position (Position without its sync: for
+  // Open, which wrote nothing, and Drain's pages, synced as they are written).
+  [[nodiscard]] Result<std::string> SinkPosition() const;
 
   state::StateStore& store_;
   int alerts_fd_;  // owned; O_APPEND
