@@ -3,6 +3,7 @@
 #include <date/tz.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -404,32 +405,33 @@ Instant BusinessCalendar::EndOfPeriod(int64_t last_day) const {
   return FromEpochMillis(FromLocalMs(due_day * kMsPerDay + session_end_ms_.back()));
 }
 
+Instant BusinessCalendar::CalendarDueAt(int64_t local_ms, LegalDuration d) const {
+  const int64_t receipt_day = FloorDiv(local_ms, kMsPerDay);
+  if (d.unit == DurationUnit::kCalendarDays) {
+    // Art. 147: counting starts on the day after receipt, so day N is receipt day + N.
+    return EndOfPeriod(receipt_day + WholeUnits(d.amount, kMaxCalendarDays));
+  }
+  assert(d.unit == DurationUnit::kMonths);
+  const year_month_day start = DateOfDayNumber(receipt_day);
+  const auto ym =
+      start.year() / start.month() + std::chrono::months(WholeUnits(d.amount, kMaxMonths));
+  const auto last = (ym / std::chrono::last).day();
+  return EndOfPeriod(DayNumber(ym / std::min(start.day(), last)));
+}
+
 Instant BusinessCalendar::DueAt(Instant received, LegalDuration d) const {
   switch (d.unit) {
     case DurationUnit::kWorkingHours:
     case DurationUnit::kWorkingDays:
       return AddWorkingTime(received, *WorkingTimeOf(d));
-    case DurationUnit::kCalendarDays: {
-      // Art. 147: counting starts on the day after receipt, so day N is receipt day + N.
-      const int64_t receipt_day = FloorDiv(ToLocalMs(ClampUtc(received)), kMsPerDay);
-      return EndOfPeriod(receipt_day + WholeUnits(d.amount, kMaxCalendarDays));
-    }
-    case DurationUnit::kMonths: {
-      const int64_t receipt_day = FloorDiv(ToLocalMs(ClampUtc(received)), kMsPerDay);
-      const year_month_day start = DateOfDayNumber(receipt_day);
-      const auto ym =
-          start.year() / start.month() + std::chrono::months(WholeUnits(d.amount, kMaxMonths));
-      const auto last = (ym / std::chrono::last).day();
-      return EndOfPeriod(DayNumber(ym / std::min(start.day(), last)));
-    }
+    case DurationUnit::kCalendarDays:
+    case DurationUnit::kMonths:
+      return CalendarDueAt(ToLocalMs(ClampUtc(received)), d);
   }
   return received;
 }
 
-Instant BusinessCalendar::AddWorkingTime(Instant start, Millis working) const {
-  if (working <= Millis{0}) return start;
-  const int64_t w = std::min(working, kMaxWorkingTime).count();
-  const int64_t target = WorkingPosition(ToLocalMs(ClampUtc(start))) + w;
+Instant BusinessCalendar::AtWorkingPosition(int64_t target) const {
   // The target lies in working day number j, after r ms of that day's work, r in (0, day].
   const int64_t j = CeilDiv(target, day_work_ms_) - 1;
   const int64_t r = target - j * day_work_ms_;
@@ -437,9 +439,43 @@ Instant BusinessCalendar::AddWorkingTime(Instant start, Millis working) const {
   return FromEpochMillis(FromLocalMs(day * kMsPerDay + TimeOfDayAfterWorking(r)));
 }
 
+Instant BusinessCalendar::AddWorkingTime(Instant start, Millis working) const {
+  if (working <= Millis{0}) return start;
+  const int64_t w = std::min(working, kMaxWorkingTime).count();
+  return AtWorkingPosition(WorkingPosition(ToLocalMs(ClampUtc(start))) + w);
+}
+
 Millis BusinessCalendar::WorkingTimeBetween(Instant a, Instant b) const {
   if (b <= a) return Millis{0};
   return Millis{WorkingPosition(ToLocalMs(ClampUtc(b))) - WorkingPosition(ToLocalMs(ClampUtc(a)))};
+}
+
+BusinessCalendar::WorkingTimeFrom::WorkingTimeFrom(const BusinessCalendar& calendar, Instant start)
+    : calendar_(&calendar),
+      start_(start),
+      local_ms_(calendar.ToLocalMs(ClampUtc(start))),
+      position_(calendar.WorkingPosition(local_ms_)) {}
+
+Instant BusinessCalendar::WorkingTimeFrom::DueAt(LegalDuration d) const {
+  switch (d.unit) {
+    case DurationUnit::kWorkingHours:
+    case DurationUnit::kWorkingDays:
+      return Add(*WorkingTimeOf(d));
+    case DurationUnit::kCalendarDays:
+    case DurationUnit::kMonths:
+      return calendar_->CalendarDueAt(local_ms_, d);
+  }
+  return start_;
+}
+
+Instant BusinessCalendar::WorkingTimeFrom::Add(Millis working) const {
+  if (working <= Millis{0}) return start_;
+  return calendar_->AtWorkingPosition(position_ + std::min(working, kMaxWorkingTime).count());
+}
+
+Millis BusinessCalendar::WorkingTimeFrom::To(Instant b) const {
+  if (b <= start_) return Millis{0};
+  return Millis{calendar_->WorkingPosition(calendar_->ToLocalMs(ClampUtc(b))) - position_};
 }
 
 bool BusinessCalendar::IsWorkingDay(year_month_day local) const {

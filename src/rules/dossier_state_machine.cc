@@ -105,39 +105,53 @@ bool Kpi766FinishedAtRequest(const DossierState& s, const RulesContext& ctx) {
 }
 
 // Legal working duration of the dossier's deadline, measured on the calendar (from the
-// catalog when it came from there, else from receipt to the original due time).
-Millis LegalWorkingDuration(const DossierState& s, const RulesContext& ctx) {
+// catalog when it came from there, else from receipt to the original due time). `from_receipt`:
+// the calendar from s.received_at.
+Millis LegalWorkingDuration(const DossierState& s,
+                            const BusinessCalendar::WorkingTimeFrom& from_receipt) {
   // As recorded at receipt (an event's due time keeps it across calendar reloads).
   if (s.legal_working_time) return *s.legal_working_time;
+  if (!s.original_due_at) return Millis(0);
+  return from_receipt.To(*s.original_due_at);
+}
+Millis LegalWorkingDuration(const DossierState& s, const RulesContext& ctx) {
+  if (s.legal_working_time) return *s.legal_working_time;
   if (!s.received_at || !s.original_due_at) return Millis(0);
-  return ctx.calendar->WorkingTimeBetween(*s.received_at, *s.original_due_at);
+  return LegalWorkingDuration(s, ctx.calendar->From(*s.received_at));
 }
 
 // The "due soon" instants of the (possibly shifted) deadline. Both keep their distance to it
 // in working time: the fraction warning leaves (1 - fraction) of the legal duration, the
-// hours-left warning leaves warning_hours_left. `to_due`: the working time from receipt to the
-// deadline, when the caller has just computed it (ComputeDue), else computed here.
+// hours-left warning leaves warning_hours_left. `from_receipt`: the calendar from
+// s.received_at; `to_due`: the working time from receipt to the deadline, when the caller has
+// just computed it (ComputeDue), else computed here.
 void ComputeWarning(DossierState& s, const RulesContext& ctx,
+                    const BusinessCalendar::WorkingTimeFrom& from_receipt,
                     std::optional<Millis> to_due = std::nullopt) {
   s.warning_at.reset();
   s.hours_left_warning_at.reset();
-  if (!s.received_at || !s.due_at) return;
-  const Millis legal = LegalWorkingDuration(s, ctx);
-  const Millis elapsed_to_due =
-      to_due ? *to_due : ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
+  if (!s.due_at) return;
+  const Millis legal = LegalWorkingDuration(s, from_receipt);
+  const Millis elapsed_to_due = to_due ? *to_due : from_receipt.To(*s.due_at);
   const double fraction = ctx.policy.warning_fraction;
   if (fraction > 0.0 && fraction < 1.0) {
     const auto warn_after =
         Millis(static_cast<int64_t>(static_cast<double>(legal.count()) * fraction));
     const Millis remaining = legal - warn_after;
-    const Millis warn_at_working = std::max(Millis(0), elapsed_to_due - remaining);
-    s.warning_at = ctx.calendar->AddWorkingTime(*s.received_at, warn_at_working);
+    s.warning_at = from_receipt.Add(std::max(Millis(0), elapsed_to_due - remaining));
   }
   const Millis left = ctx.policy.warning_hours_left;
   if (left > Millis(0) && legal > left) {
-    s.hours_left_warning_at =
-        ctx.calendar->AddWorkingTime(*s.received_at, std::max(Millis(0), elapsed_to_due - left));
+    s.hours_left_warning_at = from_receipt.Add(std::max(Millis(0), elapsed_to_due - left));
   }
+}
+void ComputeWarning(DossierState& s, const RulesContext& ctx) {
+  if (!s.received_at) {
+    s.warning_at.reset();
+    s.hours_left_warning_at.reset();
+    return;
+  }
+  ComputeWarning(s, ctx, ctx.calendar->From(*s.received_at));
 }
 
 // The procedure's legal duration for the dossier's channel, if the catalog knows it.
@@ -154,19 +168,23 @@ std::optional<LegalDuration> CatalogDuration(const DossierState& s, const RulesC
 // deadline, as the decoder refuses an event's instant there: the calendar ends with 2199, and a due
 // time past it would be made up (the pipeline counts and logs it, Pipeline::CheckReceiptDeadline).
 void ComputeDue(DossierState& s, const OptionalInstant& event_due, const RulesContext& ctx) {
+  assert(s.received_at.has_value());
+  // The receipt's place on the calendar, computed once for the due time, the working time to
+  // it and the "due soon" instants.
+  const BusinessCalendar::WorkingTimeFrom from_receipt = ctx.calendar->From(*s.received_at);
   if (event_due) {
     s.due_at = event_due;
     s.due_source = DueSource::kEvent;
-  } else if (const auto duration = CatalogDuration(s, ctx); duration && s.received_at) {
-    const Instant due = ctx.calendar->DueAt(*s.received_at, *duration);
+  } else if (const auto duration = CatalogDuration(s, ctx)) {
+    const Instant due = from_receipt.DueAt(*duration);
     if (due < kLatestEventTime) {
       s.due_at = due;
       s.due_source = DueSource::kCatalog;
     }
   }
   s.original_due_at = s.due_at;
-  if (s.due_at) s.legal_working_time = ctx.calendar->WorkingTimeBetween(*s.received_at, *s.due_at);
-  ComputeWarning(s, ctx, s.legal_working_time);
+  if (s.due_at) s.legal_working_time = from_receipt.To(*s.due_at);
+  ComputeWarning(s, ctx, from_receipt, s.legal_working_time);
 }
 
 // End of processing for the KPI: completion, else result return (domain.md §1.5).

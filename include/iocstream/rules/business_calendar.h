@@ -166,6 +166,32 @@ class BusinessCalendar {
   // WorkingTimeBetween(t, AddWorkingTime(t, w)) == w for every t and w >= 0.
   [[nodiscard]] Millis WorkingTimeBetween(Instant a, Instant b) const;
 
+  // The deadline arithmetic of one start instant (a receipt), with the start's place on the
+  // calendar computed once: a receipt asks for its due time, the working time to it and two
+  // "due soon" instants, each of which computed that place again (about half of the
+  // receipt's calendar work). Each method returns exactly what the calendar's method of the
+  // same meaning returns for `start`. A plain value, valid as long as its calendar; as
+  // thread-safe as it.
+  class WorkingTimeFrom {
+   public:
+    [[nodiscard]] Instant start() const { return start_; }
+    // DueAt(start, d).
+    [[nodiscard]] Instant DueAt(LegalDuration d) const;
+    // AddWorkingTime(start, working).
+    [[nodiscard]] Instant Add(Millis working) const;
+    // WorkingTimeBetween(start, b).
+    [[nodiscard]] Millis To(Instant b) const;
+
+   private:
+    friend class BusinessCalendar;
+    WorkingTimeFrom(const BusinessCalendar& calendar, Instant start);
+    const BusinessCalendar* calendar_;
+    Instant start_;
+    int64_t local_ms_;  // start's local time (clamped to the supported range)
+    int64_t position_;  // its working position (WorkingPosition)
+  };
+  [[nodiscard]] WorkingTimeFrom From(Instant start) const { return {*this, start}; }
+
   // Whether a local date is a working day: not a weekly day off (unless a make-up working
   // day) and not a holiday, compensatory or swapped day off. Invalid dates → false.
   [[nodiscard]] bool IsWorkingDay(std::chrono::year_month_day local) const;
@@ -223,6 +249,11 @@ class BusinessCalendar {
   int64_t ToLocalMs(int64_t utc_ms) const;
   int64_t FromLocalMs(int64_t local_ms) const;
   Instant EndOfPeriod(int64_t last_day) const;
+  // The instant at working position `target` (> the position of some instant: a working day's
+  // work then holds it): the end of a session when it lands on one.
+  Instant AtWorkingPosition(int64_t target) const;
+  // DueAt of a receipt whose local time is `local_ms`, for calendar units (days, months).
+  Instant CalendarDueAt(int64_t local_ms, LegalDuration d) const;
 
   CalendarSpec spec_;
   const date::time_zone* zone_ = nullptr;  // owned by the date-tz database (process lifetime)

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -429,6 +430,34 @@ TEST_F(PropertyTest, CalendarDayDeadlinesEndAt17OnAWorkingDay) {
     EXPECT_EQ(FormatLocal(due).substr(11), "17:00");
     EXPECT_GE(cal_.LocalDate(due), cal_.LocalDate(t));
   }
+}
+
+// From(t) answers what the calendar's own methods answer for t, whatever the unit, the
+// duration (zero, negative, past kMaxWorkingTime) and the other instant (before t, equal).
+TEST_F(PropertyTest, WorkingTimeFromMatchesTheCalendarsMethods) {
+  const std::array units = {DurationUnit::kWorkingHours, DurationUnit::kWorkingDays,
+                            DurationUnit::kCalendarDays, DurationUnit::kMonths};
+  for (int i = 0; i < 20000; ++i) {
+    const Instant t = RandomInstant();
+    const BusinessCalendar::WorkingTimeFrom from = cal_.From(t);
+    ASSERT_EQ(from.start(), t);
+    const LegalDuration d{static_cast<double>(rng_() % 400) / 4.0 - 2.0, units[i % 4]};
+    ASSERT_EQ(from.DueAt(d), cal_.DueAt(t, d))
+        << FormatLocal(t) << " + " << d.amount << " " << ToString(d.unit);
+    const Millis w = RandomDuration() - Millis(i % 5 == 0 ? 3'600'000 : 0);
+    ASSERT_EQ(from.Add(w), cal_.AddWorkingTime(t, w)) << FormatLocal(t) << " + " << w.count();
+    const Instant other = i % 3 == 0 ? t : RandomInstant();
+    ASSERT_EQ(from.To(other), cal_.WorkingTimeBetween(t, other))
+        << FormatLocal(t) << " to " << FormatLocal(other);
+  }
+  const Instant t = FromEpochMillis(1767225600000);  // 2026-01-01T00:00Z
+  EXPECT_EQ(cal_.From(t).Add(Millis::max()), cal_.AddWorkingTime(t, Millis::max()));
+  EXPECT_EQ(cal_.From(t).DueAt({1e300, DurationUnit::kWorkingDays}),
+            cal_.DueAt(t, {1e300, DurationUnit::kWorkingDays}));
+  const Instant huge = FromEpochMillis(int64_t{1} << 62);
+  EXPECT_EQ(cal_.From(huge).To(huge + Millis(1)), cal_.WorkingTimeBetween(huge, huge + Millis(1)));
+  EXPECT_EQ(cal_.From(huge).DueAt({1e9, DurationUnit::kMonths}),
+            cal_.DueAt(huge, {1e9, DurationUnit::kMonths}));
 }
 
 TEST(BusinessCalendarThreadTest, ConcurrentReadsAgree) {
