@@ -206,9 +206,9 @@ std::string_view Pipeline::CacheKey::view() const noexcept {
 }
 
 size_t Pipeline::EntryBytes(std::string_view dossier_id, const std::optional<DossierState>& state) {
-  // The map's slot (key and pointer), the key's heap bytes, the entry; then the state's heap
-  // parts (its codes are interned: their texts are shared, not the entry's).
-  size_t bytes = kSlotBytes + 16 + CacheKey::HeapBytesFor(dossier_id) + sizeof(Entry);
+  // The index's slot (hash, key and pointer), the key's heap bytes, the entry; then the state's
+  // heap parts (its codes are interned: their texts are shared, not the entry's).
+  size_t bytes = kIndexBytesPerEntry + CacheKey::HeapBytesFor(dossier_id) + sizeof(Entry);
   if (state) {
     bytes += HeapBytes(state->dossier_id) + state->pauses.HeapBytes() +
              state->pause_marks.HeapBytes() + state->applied_event_ids.HeapBytes();
@@ -457,7 +457,7 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost, 
   }
   // Another instance may change these dossiers before they come back: drop the whole cache
   // (rebalances are rare; it refills from the store).
-  entries_.clear();
+  entries_.Clear();
   finished_.clear();
   cache_bytes_ = 0;
   dirty_.clear();  // empty unless the Pipeline is fatal (then it never commits again)
@@ -494,10 +494,11 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost, 
 }
 
 Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<DossierState> state) {
-  auto [it, inserted] = entries_.try_emplace(CacheKey(dossier_id));
-  if (!inserted) return it->second.get();
-  it->second = std::make_unique<Entry>();
-  Entry& entry = *it->second;
+  const uint64_t hash = ShortHash(dossier_id);
+  auto [found, inserted] = entries_.FindOrInsert(dossier_id, hash, NewEntry);
+  if (!inserted) return found;
+  Entry& entry = *found;
+  entry.id_hash = hash;
   entry.current = std::move(state);
   entry.last_used = commit_count_;
   Resize(entry, dossier_id);  // from 0 bytes: counts it in cache_bytes_, sets `open`
@@ -513,10 +514,10 @@ void Pipeline::Resize(Entry& entry, std::string_view dossier_id) {
 }
 
 Pipeline::Entry* Pipeline::Lookup(const std::string& dossier_id) {
-  if (auto it = entries_.find(std::string_view(dossier_id)); it != entries_.end()) {
-    it->second->last_used = commit_count_;
+  if (Entry* cached = FindCached(dossier_id)) {
+    cached->last_used = commit_count_;
     CountUp(probe_.dossier_cache_hits, 1);
-    return it->second.get();
+    return cached;
   }
   auto stored = store_.GetDossier(dossier_id);
   if (!stored) {
@@ -824,9 +825,9 @@ std::optional<bool> Pipeline::StateKeeps(const Entry& entry, PartitionId partiti
 std::optional<bool> Pipeline::StateKeeps(const Timer& t) const {
   // A dossier with a change pending or in flight is cached (dirty entries and those written
   // by the write in flight are never evicted).
-  auto it = entries_.find(std::string_view(t.dossier_id));
-  if (it == entries_.end()) return std::nullopt;
-  return StateKeeps(*it->second, t.partition, t.due, t.kind);
+  const Entry* cached = FindCached(t.dossier_id);
+  if (cached == nullptr) return std::nullopt;
+  return StateKeeps(*cached, t.partition, t.due, t.kind);
 }
 
 void Pipeline::DeleteStrayTimer(const Timer& t) { stray_timers_.push_back(t); }
@@ -858,8 +859,7 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
   // What was read is the store before or after the write in flight: the cached states decide
   // (a dossier with a change pending or in flight is cached), the store where none is.
   for (Timer& t : stored) {
-    auto cached = entries_.find(std::string_view(t.dossier_id));
-    const Entry* e = cached == entries_.end() ? nullptr : cached->second.get();
+    const Entry* e = FindCached(t.dossier_id);
     if (e == nullptr || StateKeeps(*e, t.partition, t.due, t.kind).value_or(true)) {
       head.timers.insert(HeadTimer(t.partition, t.due, t.kind, CacheKey(t.dossier_id)));
       continue;
@@ -946,8 +946,8 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
       size_t n = 0;
       for (auto t = head.timers.begin();
            t != head.timers.end() && n < kFireAhead && t->due <= up_to; ++t) {
-        if (auto e = entries_.find(IdView(t->dossier_id)); e != entries_.end()) {
-          found[n] = e->second.get();
+        if (Entry* e = FindCached(IdView(t->dossier_id))) {
+          found[n] = e;
           prefetch::Bytes(found[n], sizeof(Entry));
         }
         ++n;
@@ -1041,9 +1041,8 @@ Status Pipeline::FireDue(PartitionId p, Instant up_to, Instant wall_now) {
     // uncovered puts, which keep them until they are.
     UncoveredPuts& uncovered = head.uncovered;
     for (auto t = from; t != head.timers.end(); ++t) {
-      auto cached = entries_.find(IdView(t->dossier_id));
-      if (cached == entries_.end()) continue;  // no change pending: in the store
-      const Entry* e = cached->second.get();
+      const Entry* e = FindCached(IdView(t->dossier_id));
+      if (e == nullptr) continue;  // no change pending: in the store
       if (!StateKeeps(*e, t->partition, t->due, t->kind).value_or(false)) continue;
       if (e->dirty) {
         uncovered.current.push_back({e, t->due, t->kind});
@@ -1206,24 +1205,33 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
   std::vector<std::string_view> missing;
   std::vector<Entry*> missing_entries;
   uint64_t hits = 0;
+  // The index's slots of the ids a few records ahead are asked for (their hashes are at hand):
+  // each lookup then finds its slot in the cache (the slot's key was 8% of a replay's pipeline
+  // thread, waiting on memory, when they were not).
+  constexpr size_t kLookupAhead = 16;
+  auto prefetch_slot = [&](size_t j) {
+    if (j < records.size() && decoded[j].has_value()) entries_.Prefetch(hashes[j].dossier_id);
+  };
+  for (size_t j = 0; j < kLookupAhead; ++j) prefetch_slot(j);
   for (size_t i = 0; i < records.size(); ++i) {
+    prefetch_slot(i + kLookupAhead);
     if (!decoded[i].has_value()) continue;
     const std::string& id = decoded[i]->dossier_id;
     assert(hashes[i].dossier_id == ShortHash(id));
-    auto it = entries_.find(HashedId{id, hashes[i].dossier_id});
-    if (it != entries_.end()) {
+    auto [entry, inserted] = entries_.FindOrInsert(id, hashes[i].dossier_id, NewEntry);
+    if (!inserted) {
       ++hits;
     } else {
-      it = entries_.try_emplace(CacheKey(id), std::make_unique<Entry>()).first;
-      it->second->bytes = static_cast<uint32_t>(EntryBytes(id, std::nullopt));
-      it->second->last_used = commit_count_;
-      cache_bytes_ += it->second->bytes;
+      entry->bytes = static_cast<uint32_t>(EntryBytes(id, std::nullopt));
+      entry->last_used = commit_count_;
+      entry->id_hash = hashes[i].dossier_id;
+      cache_bytes_ += entry->bytes;
       missing.push_back(id);  // `decoded` outlives the lookups: the id stays put
-      missing_entries.push_back(it->second.get());
+      missing_entries.push_back(entry);
     }
     // A hit's entry is not touched here: its `last_used` is set where its event is applied
     // (the loop below, which prefetches entries), rather than here and then again there.
-    entry_of[i] = it->second.get();
+    entry_of[i] = entry;
   }
   CountUp(probe_.dossier_cache_hits, hits);
   if (!missing.empty()) {
@@ -1838,7 +1846,7 @@ Result<state::StateBatch> Pipeline::BuildBatch(state::StateStore& store, CommitJ
 void Pipeline::Evict() {
   if (cache_bytes_ <= options_.cache_bytes) return;
   if (options_.cache_bytes == 0 && dirty_.empty() && durable_commits_ == commit_count_) {
-    entries_.clear();
+    entries_.Clear();
     finished_.clear();
     cache_bytes_ = 0;
     return;
@@ -1858,7 +1866,8 @@ void Pipeline::Evict() {
   struct Candidate {
     bool open;
     uint64_t last_used;
-    decltype(entries_)::iterator it;
+    uint64_t hash;  // as the index holds it
+    Entry* entry;
   };
   std::vector<Candidate> candidates;
   candidates.reserve(entries_.size());
@@ -1866,21 +1875,22 @@ void Pipeline::Evict() {
   // enough for the misses to overlap (8 ahead left the scan waiting on memory: Evict 70 ns per
   // event of a 1M-dossier replay, 59 with 32 ahead, perf).
   constexpr int kAhead = 32;
-  auto ahead = entries_.begin();
-  for (int k = 0; k < kAhead && ahead != entries_.end(); ++k, ++ahead) {
-    prefetch::Bytes(ahead->second.get(), 1);
-  }
-  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (ahead != entries_.end()) {
-      prefetch::Bytes(ahead->second.get(), 1);
-      ++ahead;
-    }
-    const Entry& entry = *it->second;
+  const size_t slots = entries_.slot_count();
+  size_t ahead = 0;
+  auto prefetch_next = [&] {
+    while (ahead < slots && !entries_.Occupied(ahead)) ++ahead;
+    if (ahead < slots) prefetch::Bytes(entries_.ValueAt(ahead++), 1);
+  };
+  for (int k = 0; k < kAhead; ++k) prefetch_next();
+  for (size_t i = 0; i < slots; ++i) {
+    if (!entries_.Occupied(i)) continue;
+    prefetch_next();
+    Entry& entry = *entries_.ValueAt(i);
     // Never a state newer in a write in flight than in the store: a later read would get
     // the older one.
     // Nor one the finished queue holds (it is in flight or dirty once the queue is through).
     if (entry.dirty || entry.written > durable_commits_ || entry.in_finished_queue) continue;
-    candidates.push_back({entry.open, entry.last_used, it});
+    candidates.push_back({entry.open, entry.last_used, entries_.HashAt(i), &entry});
   }
   auto order = [](const Candidate& a, const Candidate& b) {
     return std::tie(a.open, a.last_used) < std::tie(b.open, b.last_used);
@@ -1897,7 +1907,7 @@ void Pipeline::Evict() {
   // were a third of Evict's time in a 1M-dossier replay, perf).
   constexpr size_t kFreeAhead = 8;
   auto prefetch_free = [&](size_t k) {
-    if (k < candidates.size()) prefetch::Bytes(candidates[k].it->second.get(), sizeof(Entry));
+    if (k < candidates.size()) prefetch::Bytes(candidates[k].entry, sizeof(Entry));
   };
   for (size_t k = 0; k < kFreeAhead; ++k) prefetch_free(k);
   size_t next = 0;
@@ -1907,8 +1917,10 @@ void Pipeline::Evict() {
       for (size_t k = next; k < next + kFreeAhead; ++k) prefetch_free(k);
     }
     prefetch_free(next + kFreeAhead);
-    cache_bytes_ -= candidates[next].it->second->bytes;
-    entries_.erase(candidates[next].it);
+    cache_bytes_ -= candidates[next].entry->bytes;
+    [[maybe_unused]] const bool erased =
+        entries_.Erase(candidates[next].hash, candidates[next].entry);
+    assert(erased);
   }
   if (cache_bytes_ > target) {
     evict_exhausted_at_ = durable_commits_;
@@ -1917,27 +1929,26 @@ void Pipeline::Evict() {
 }
 
 void Pipeline::EvictFinished(size_t target) {
-  // Freeing an entry reads the whole of it, and finding its slot reads its id: asked for a
-  // few ahead (the entries were listed at their commits, long out of the caches).
+  // Freeing an entry reads the whole of it, and erasing it reads its index slot (found by the
+  // hash the entry keeps): asked for a few ahead (the entries were listed at their commits,
+  // long out of the caches).
   constexpr size_t kAhead = 8;
   auto prefetch_entry = [&](size_t k) {
     if (k >= finished_.size()) return;
     const Entry* e = finished_[k].entry;
     prefetch::Bytes(e, sizeof(Entry));
   };
-  auto prefetch_id = [&](size_t k) {
-    if (k >= finished_.size()) return;
-    const Entry* e = finished_[k].entry;
-    if (e->current) prefetch::Text(e->current->dossier_id);
+  auto prefetch_slot = [&](size_t k) {
+    if (k < finished_.size()) entries_.Prefetch(finished_[k].entry->id_hash);
   };
   for (size_t k = 0; k < 2 * kAhead; ++k) prefetch_entry(k);
-  for (size_t k = 0; k < kAhead; ++k) prefetch_id(k);
+  for (size_t k = 0; k < kAhead; ++k) prefetch_slot(k);
   while (cache_bytes_ > target && !finished_.empty()) {
     const FinishedEntry front = finished_.front();
     if (front.written > durable_commits_) break;  // the rest are later writes
     finished_.pop_front();
     prefetch_entry(2 * kAhead - 1);
-    prefetch_id(kAhead - 1);
+    prefetch_slot(kAhead - 1);
     Entry* e = front.entry;
     if (e->dirty || e->open || !e->current) {  // changed since: listed again if it finishes
       e->in_finished_queue = false;
@@ -1947,14 +1958,15 @@ void Pipeline::EvictFinished(size_t target) {
       finished_.push_back({e, e->written});
       continue;
     }
-    auto it = entries_.find(std::string_view(e->current->dossier_id));
-    assert(it != entries_.end() && it->second.get() == e);
-    if (it == entries_.end() || it->second.get() != e) {  // never (a bug): left to the scan
+    const size_t bytes = e->bytes;
+    assert(e->id_hash == ShortHash(e->current->dossier_id));
+    const bool erased = entries_.Erase(e->id_hash, e);
+    assert(erased);
+    if (!erased) {  // never (a bug): left to the scan
       e->in_finished_queue = false;
       continue;
     }
-    cache_bytes_ -= e->bytes;
-    entries_.erase(it);
+    cache_bytes_ -= bytes;
   }
 }
 

@@ -16,7 +16,6 @@
 #include <atomic>
 #include <boost/container/flat_map.hpp>
 #include <boost/container/flat_set.hpp>
-#include <boost/unordered/unordered_flat_map.hpp>
 #include <cassert>
 #include <chrono>
 #include <deque>
@@ -37,6 +36,7 @@
 #include "app/commit_alert_sink.h"
 #include "app/commit_writer.h"
 #include "app/event_hashes.h"
+#include "app/id_index.h"
 #include "iocstream/aggregate/aggregate_table.h"
 #include "iocstream/core/hash.h"
 #include "iocstream/core/id_prefix.h"
@@ -488,7 +488,7 @@ class Pipeline {
   [[nodiscard]] size_t CachedBytes() const { return cache_bytes_; }
   // Whether a dossier is in the cache (tests, diagnostics).
   [[nodiscard]] bool IsCached(std::string_view dossier_id) const {
-    return entries_.contains(dossier_id);
+    return FindCached(dossier_id) != nullptr;
   }
   // Estimated bytes of the changes pending a commit (see PipelineOptions::commit_max_bytes).
   [[nodiscard]] size_t PendingBytes() const;
@@ -569,6 +569,7 @@ class Pipeline {
     uint32_t bytes = 0;          // estimated size counted in cache_bytes_
     uint32_t dirty_index = 0;    // its place in dirty_ while `dirty`
     Instant stored_timer_due{};  // with has_stored_timer
+    uint64_t id_hash = 0;        // ShortHash of its dossier id, as the index holds it (Erase)
     std::optional<DossierState> current;
     // Sets the stored timer, known from now on, to `timers`' (rules::StoredTimerSlots: at
     // most one).
@@ -587,6 +588,10 @@ class Pipeline {
   // replay's pipeline thread ran 19% slower so (448 bytes, 1%; 320, no faster:
   // docs/performance-history.md, sessions 46 and 47).
   static_assert(sizeof(Entry) <= 384, "keep the dossier cache entry within 384 bytes");
+  // A new entry, its members set by their initialisers only: the rest of its bytes (most of
+  // `current`'s) are written when a state is put there. std::make_unique<Entry>() zeroed all
+  // 384 bytes first, six cache lines fetched for writing on every new dossier.
+  static std::unique_ptr<Entry> NewEntry() { return std::make_unique_for_overwrite<Entry>(); }
   // The head of each partition's timer queue: exactly the timers (stored or changed in this
   // batch) within its coverage (`covered`), so due timers are found without a store scan; the
   // store is read again only past the coverage (a page at a time).
@@ -865,38 +870,18 @@ class Pipeline {
   // Dossier cache: the batch being built (dirty entries) and clean entries kept across
   // commits up to options_.cache_bytes.
   //
-  // A dossier id with its ShortHash already computed (EventHashes::dossier_id), to look up.
-  struct HashedId {
-    std::string_view id;
-    uint64_t hash;
-  };
-  // XXH3: about twice as fast as std::hash (libstdc++'s murmur) on 16-to-32-byte ids, and
-  // its bits are mixed already, so the table skips its own post-mixing (is_avalanching).
-  struct IdHash {
-    using is_transparent = void;
-    using is_avalanching = void;
-    size_t operator()(std::string_view id) const noexcept { return ShortHash(id); }
-    size_t operator()(const CacheKey& key) const noexcept { return (*this)(key.view()); }
-    size_t operator()(const HashedId& id) const noexcept { return id.hash; }
-  };
-  struct IdEqual {
-    using is_transparent = void;
-    bool operator()(const CacheKey& a, const CacheKey& b) const noexcept {
-      return a.view() == b.view();
-    }
-    bool operator()(std::string_view a, const CacheKey& b) const noexcept { return a == b.view(); }
-    bool operator()(const CacheKey& a, std::string_view b) const noexcept { return a.view() == b; }
-    bool operator()(const HashedId& a, const CacheKey& b) const noexcept {
-      return a.id == b.view();
-    }
-    bool operator()(const CacheKey& a, const HashedId& b) const noexcept {
-      return a.view() == b.id;
-    }
-  };
-  // Open addressing (one probe of a slot group per lookup); entries are allocated apart so
-  // that their pointers (dirty_, a batch's entry_of) survive rehashes.
-  boost::unordered_flat_map<CacheKey, std::unique_ptr<Entry>, IdHash, IdEqual> entries_;
-  static constexpr size_t kSlotBytes = sizeof(CacheKey) + sizeof(std::unique_ptr<Entry>);
+  // The index of the cached entries by dossier id (ShortHash: XXH3, about twice as fast as
+  // std::hash on 16-to-32-byte ids); entries are allocated apart so that their pointers
+  // (dirty_, a batch's entry_of) survive its growth. A batch's lookups ask for their slots
+  // ahead (IdIndex::Prefetch, with the hashes the decoding thread computed).
+  IdIndex<CacheKey, Entry> entries_;
+  // The entry of `dossier_id`, or nullptr.
+  [[nodiscard]] Entry* FindCached(std::string_view dossier_id) const {
+    return entries_.Find(dossier_id, ShortHash(dossier_id));
+  }
+  // What the index costs per entry, estimated: its two arrays' slot at two-thirds full (they
+  // are between 3/8 and 3/4 full).
+  static constexpr size_t kIndexBytesPerEntry = IdIndex<CacheKey, Entry>::kSlotBytes * 3 / 2;
   // Estimated memory of the cache entry of `dossier_id` holding `state`.
   static size_t EntryBytes(std::string_view dossier_id, const std::optional<DossierState>& state);
   size_t cache_bytes_ = 0;
