@@ -3,6 +3,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "iocstream/core/byte_scan.h"
 
 namespace iocstream {
@@ -30,12 +34,62 @@ size_t Utf8SequenceLength(const unsigned char* bytes, size_t available) {
   return 0;
 }
 
+// Whether the 8 bytes at p need no escaping: printable ASCII (DEL included) other than '"' and
+// '\'.
+bool Plain8(const char* p) {
+  const uint64_t word = byte_scan::LoadWord(p);
+  return !byte_scan::HasByteBelow(word, 0x20) && !byte_scan::HasByte(word, '"') &&
+         !byte_scan::HasByte(word, '\\') && !byte_scan::HasNonAscii(word);
+}
+
+// The same for the 16 bytes at p.
+bool Plain16(const char* p) {
+#if defined(__SSE2__)
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  // A signed comparison: bytes 0x80-0xFF are negative, so one compare finds them and the
+  // control characters.
+  const __m128i below = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+  const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+  const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+  return _mm_movemask_epi8(_mm_or_si128(below, _mm_or_si128(quote, backslash))) == 0;
+#else
+  return Plain8(p) && Plain8(p + 8);
+#endif
+}
+
+// Whether no byte of `text` needs escaping nor is non-ASCII: 16 (or 8) bytes at a time, the last
+// block overlapping the one before rather than a loop over the bytes left.
+bool IsPlain(std::string_view text) {
+  const char* const p = text.data();
+  const size_t n = text.size();
+  if (n >= 16) {
+    for (size_t i = 0; i + 16 < n; i += 16) {
+      if (!Plain16(p + i)) return false;
+    }
+    return Plain16(p + n - 16);
+  }
+  if (n >= 8) return Plain8(p) && Plain8(p + n - 8);
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-// Runs of bytes that need no escaping (the common case: codes and ids) are found eight bytes at
-// a time and copied with one append.
+// Texts that need no escaping (the common case: codes and ids, 776k alerts of seven strings
+// each in a 1M-dossier replay) are checked 16 bytes at a time and copied whole (about 1,200 state
+// writer instructions per alert went to the loop below, session 57's callgrind). Otherwise, runs
+// of bytes that need no escaping are found eight bytes at a time and copied with one append.
 bool AppendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
+  if (IsPlain(text)) {
+    out.push_back('"');
+    out.append(text);
+    out.push_back('"');
+    return true;
+  }
   bool valid = true;
   out.push_back('"');
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());

@@ -31,6 +31,40 @@ TEST(JsonQuoteTest, EscapesAtEveryPositionOfLongStrings) {
   }
 }
 
+// Plain texts are checked 16 and 8 bytes at a time, the last block overlapping: every length
+// from 0 to 70, plain, and with each kind of byte at every position.
+TEST(JsonQuoteTest, EveryLengthAndPositionAroundTheBlockChecks) {
+  struct Special {
+    std::string byte;
+    std::string written;
+  };
+  const std::vector<Special> specials = {{"\"", "\\\""},
+                                         {"\\", "\\\\"},
+                                         {"\n", "\\n"},
+                                         {std::string(1, '\0'), "\\u0000"},
+                                         {"\x1f", "\\u001f"},
+                                         {"\x7f", "\x7f"},
+                                         {"\xc3\xa9", "\xc3\xa9"},
+                                         {"\xff", "\xef\xbf\xbd"},
+                                         {" ", " "}};
+  for (size_t length = 0; length <= 70; ++length) {
+    std::string plain;
+    for (size_t i = 0; i < length; ++i) plain.push_back(static_cast<char>('!' + (i * 7) % 90));
+    for (char& c : plain) {
+      if (c == '"' || c == '\\') c = 'x';
+    }
+    ASSERT_EQ(JsonQuote(plain), "\"" + plain + "\"") << length;
+    for (size_t position = 0; position <= length; ++position) {
+      for (const Special& special : specials) {
+        const std::string text = plain.substr(0, position) + special.byte + plain.substr(position);
+        ASSERT_EQ(JsonQuote(text), "\"" + plain.substr(0, position) + special.written +
+                                       plain.substr(position) + "\"")
+            << length << " " << position;
+      }
+    }
+  }
+}
+
 TEST(JsonQuoteTest, ReplacesEachInvalidUtf8Byte) {
   const std::string r = "\xef\xbf\xbd";
   EXPECT_EQ(JsonQuote("a\xff"
