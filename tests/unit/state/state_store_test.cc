@@ -113,6 +113,17 @@ class StateStoreTest : public ::testing::Test {
     delete db;
   }
 
+  // The store's format version as stored (the store closed), nullopt when absent or malformed.
+  std::optional<uint32_t> StoredFormatVersion() {
+    std::string version;
+    WithRawDb([&](rocksdb::DB* db, const auto& handles, const auto& names) {
+      ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), Handle(handles, names, keys::kMetaFamily),
+                          std::string(keys::kFormatVersionKey), &version)
+                      .ok());
+    });
+    return keys::DecodeFixed32Value(version);
+  }
+
   static rocksdb::ColumnFamilyHandle* Handle(const std::vector<rocksdb::ColumnFamilyHandle*>& hs,
                                              const std::vector<std::string>& names,
                                              std::string_view name) {
@@ -413,13 +424,7 @@ TEST_F(StateStoreTest, ASinkPositionCommitsWithItsBatchAndTheHookRunsBeforeEachF
   }
   // The first sink position moved the store to format version 2, which builds before sink
   // positions refuse (this one reads both).
-  WithRawDb([&](rocksdb::DB* db, const auto& handles, const auto& names) {
-    std::string version;
-    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), Handle(handles, names, keys::kMetaFamily),
-                        std::string(keys::kFormatVersionKey), &version)
-                    .ok());
-    EXPECT_EQ(keys::DecodeFixed32Value(version), std::optional<uint32_t>(2));
-  });
+  EXPECT_EQ(StoredFormatVersion(), std::optional<uint32_t>(2));
 }
 
 // A store without a sink position (what `run` writes) stays at format version 1, readable by
@@ -431,13 +436,7 @@ TEST_F(StateStoreTest, AStoreWithoutASinkPositionKeepsFormatVersion1) {
     ASSERT_TRUE(store->PutRelayPosition("relay-1").ok());
     CommitDossiers(*store, "D", 3);
   }
-  WithRawDb([&](rocksdb::DB* db, const auto& handles, const auto& names) {
-    std::string version;
-    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), Handle(handles, names, keys::kMetaFamily),
-                        std::string(keys::kFormatVersionKey), &version)
-                    .ok());
-    EXPECT_EQ(keys::DecodeFixed32Value(version), std::optional<uint32_t>(1));
-  });
+  EXPECT_EQ(StoredFormatVersion(), std::optional<uint32_t>(1));
 }
 
 TEST_F(StateStoreTest, DueTimersAreOrderedPerPartitionAndLimited) {
