@@ -125,9 +125,8 @@ class IdIndex {
   }
 
   // Slot by slot, for scans of every value (i < slot_count()): whether slot i holds one, and
-  // its hash (as stored: Erase takes it) and value.
+  // its value.
   [[nodiscard]] bool Occupied(size_t i) const noexcept { return tags_[i] != 0; }
-  [[nodiscard]] uint64_t HashAt(size_t i) const noexcept { return tags_[i]; }
   [[nodiscard]] Value* ValueAt(size_t i) const noexcept {
     assert(Occupied(i));
     return slots_[i].value.get();

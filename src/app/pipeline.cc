@@ -495,10 +495,9 @@ void Pipeline::OnRevoked(std::span<const TopicPartition> partitions, bool lost, 
 
 Pipeline::Entry* Pipeline::Cache(const std::string& dossier_id, std::optional<DossierState> state) {
   const uint64_t hash = ShortHash(dossier_id);
-  auto [found, inserted] = entries_.FindOrInsert(dossier_id, hash, NewEntry);
+  auto [found, inserted] = entries_.FindOrInsert(dossier_id, hash, [&] { return NewEntry(hash); });
   if (!inserted) return found;
   Entry& entry = *found;
-  entry.id_hash = hash;
   entry.current = std::move(state);
   entry.last_used = commit_count_;
   Resize(entry, dossier_id);  // from 0 bytes: counts it in cache_bytes_, sets `open`
@@ -1218,13 +1217,13 @@ Status Pipeline::ProcessDecoded(std::span<const SourceRecord> records,
     if (!decoded[i].has_value()) continue;
     const std::string& id = decoded[i]->dossier_id;
     assert(hashes[i].dossier_id == ShortHash(id));
-    auto [entry, inserted] = entries_.FindOrInsert(id, hashes[i].dossier_id, NewEntry);
+    const uint64_t hash = hashes[i].dossier_id;
+    auto [entry, inserted] = entries_.FindOrInsert(id, hash, [&] { return NewEntry(hash); });
     if (!inserted) {
       ++hits;
     } else {
       entry->bytes = static_cast<uint32_t>(EntryBytes(id, std::nullopt));
       entry->last_used = commit_count_;
-      entry->id_hash = hashes[i].dossier_id;
       cache_bytes_ += entry->bytes;
       missing.push_back(id);  // `decoded` outlives the lookups: the id stays put
       missing_entries.push_back(entry);
@@ -1866,7 +1865,6 @@ void Pipeline::Evict() {
   struct Candidate {
     bool open;
     uint64_t last_used;
-    uint64_t hash;  // as the index holds it
     Entry* entry;
   };
   std::vector<Candidate> candidates;
@@ -1890,7 +1888,7 @@ void Pipeline::Evict() {
     // the older one.
     // Nor one the finished queue holds (it is in flight or dirty once the queue is through).
     if (entry.dirty || entry.written > durable_commits_ || entry.in_finished_queue) continue;
-    candidates.push_back({entry.open, entry.last_used, entries_.HashAt(i), &entry});
+    candidates.push_back({entry.open, entry.last_used, &entry});
   }
   auto order = [](const Candidate& a, const Candidate& b) {
     return std::tie(a.open, a.last_used) < std::tie(b.open, b.last_used);
@@ -1919,7 +1917,7 @@ void Pipeline::Evict() {
     prefetch_free(next + kFreeAhead);
     cache_bytes_ -= candidates[next].entry->bytes;
     [[maybe_unused]] const bool erased =
-        entries_.Erase(candidates[next].hash, candidates[next].entry);
+        entries_.Erase(candidates[next].entry->id_hash, candidates[next].entry);
     assert(erased);
   }
   if (cache_bytes_ > target) {

@@ -588,10 +588,15 @@ class Pipeline {
   // replay's pipeline thread ran 19% slower so (448 bytes, 1%; 320, no faster:
   // docs/performance-history.md, sessions 46 and 47).
   static_assert(sizeof(Entry) <= 384, "keep the dossier cache entry within 384 bytes");
-  // A new entry, its members set by their initialisers only: the rest of its bytes (most of
-  // `current`'s) are written when a state is put there. std::make_unique<Entry>() zeroed all
-  // 384 bytes first, six cache lines fetched for writing on every new dossier.
-  static std::unique_ptr<Entry> NewEntry() { return std::make_unique_for_overwrite<Entry>(); }
+  // A new entry for the dossier id hashed to `id_hash`, its other members set by their
+  // initialisers only: the rest of its bytes (most of `current`'s) are written when a state is
+  // put there. std::make_unique<Entry>() zeroed all 384 bytes first, six cache lines fetched
+  // for writing on every new dossier.
+  static std::unique_ptr<Entry> NewEntry(uint64_t id_hash) {
+    auto entry = std::make_unique_for_overwrite<Entry>();
+    entry->id_hash = id_hash;
+    return entry;
+  }
   // The head of each partition's timer queue: exactly the timers (stored or changed in this
   // batch) within its coverage (`covered`), so due timers are found without a store scan; the
   // store is read again only past the coverage (a page at a time).

@@ -34,8 +34,11 @@ size_t Utf8SequenceLength(const unsigned char* bytes, size_t available) {
   return 0;
 }
 
-// Whether the 8 bytes at p need no escaping: printable ASCII (DEL included) other than '"' and
-// '\'.
+// Whether byte c needs no escaping and is not part of a multibyte sequence: printable ASCII
+// (DEL included) other than '"' and '\'.
+bool PlainByte(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c < 0x80; }
+
+// The same for the 8 bytes at p.
 bool Plain8(const char* p) {
   const uint64_t word = byte_scan::LoadWord(p);
   return !byte_scan::HasByteBelow(word, 0x20) && !byte_scan::HasByte(word, '"') &&
@@ -70,8 +73,7 @@ bool IsPlain(std::string_view text) {
   }
   if (n >= 8) return Plain8(p) && Plain8(p + n - 8);
   for (size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(p[i]);
-    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
+    if (!PlainByte(static_cast<unsigned char>(p[i]))) return false;
   }
   return true;
 }
@@ -96,16 +98,12 @@ bool AppendJsonString(std::string& out, std::string_view text) {
   size_t run_start = 0;
   size_t i = 0;
   while (i < text.size()) {
-    if (i + 8 <= text.size()) {
-      const uint64_t word = byte_scan::LoadWord(text.data() + i);
-      if (!byte_scan::HasByteBelow(word, 0x20) && !byte_scan::HasByte(word, '"') &&
-          !byte_scan::HasByte(word, '\\') && !byte_scan::HasNonAscii(word)) {
-        i += 8;
-        continue;
-      }
+    if (i + 8 <= text.size() && Plain8(text.data() + i)) {
+      i += 8;
+      continue;
     }
     const unsigned char c = bytes[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+    if (PlainByte(c)) {
       ++i;
       continue;
     }

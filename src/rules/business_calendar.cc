@@ -420,15 +420,7 @@ Instant BusinessCalendar::CalendarDueAt(int64_t local_ms, LegalDuration d) const
 }
 
 Instant BusinessCalendar::DueAt(Instant received, LegalDuration d) const {
-  switch (d.unit) {
-    case DurationUnit::kWorkingHours:
-    case DurationUnit::kWorkingDays:
-      return AddWorkingTime(received, *WorkingTimeOf(d));
-    case DurationUnit::kCalendarDays:
-    case DurationUnit::kMonths:
-      return CalendarDueAt(ToLocalMs(ClampUtc(received)), d);
-  }
-  return received;
+  return From(received).DueAt(d);
 }
 
 Instant BusinessCalendar::AtWorkingPosition(int64_t target) const {
@@ -439,15 +431,15 @@ Instant BusinessCalendar::AtWorkingPosition(int64_t target) const {
   return FromEpochMillis(FromLocalMs(day * kMsPerDay + TimeOfDayAfterWorking(r)));
 }
 
+// The two below return before the start's place is computed when there is nothing to count.
 Instant BusinessCalendar::AddWorkingTime(Instant start, Millis working) const {
   if (working <= Millis{0}) return start;
-  const int64_t w = std::min(working, kMaxWorkingTime).count();
-  return AtWorkingPosition(WorkingPosition(ToLocalMs(ClampUtc(start))) + w);
+  return From(start).Add(working);
 }
 
 Millis BusinessCalendar::WorkingTimeBetween(Instant a, Instant b) const {
   if (b <= a) return Millis{0};
-  return Millis{WorkingPosition(ToLocalMs(ClampUtc(b))) - WorkingPosition(ToLocalMs(ClampUtc(a)))};
+  return From(a).To(b);
 }
 
 BusinessCalendar::WorkingTimeFrom::WorkingTimeFrom(const BusinessCalendar& calendar, Instant start)

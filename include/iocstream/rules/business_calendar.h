@@ -170,8 +170,8 @@ class BusinessCalendar {
   // calendar computed once: a receipt asks for its due time, the working time to it and two
   // "due soon" instants, each of which computed that place again (about half of the
   // receipt's calendar work). Each method returns exactly what the calendar's method of the
-  // same meaning returns for `start`. A plain value, valid as long as its calendar; as
-  // thread-safe as it.
+  // same meaning returns for `start` (those methods are this class's, with a start of their
+  // own). A plain value, valid as long as its calendar; as thread-safe as it.
   class WorkingTimeFrom {
    public:
     [[nodiscard]] Instant start() const { return start_; }
