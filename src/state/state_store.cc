@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <boost/sort/pdqsort/pdqsort.hpp>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -230,15 +231,25 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::optional<Family> family,
   return cf;
 }
 
+// The first 16 bytes of a key prefix as one integer, compared without a branch.
+__extension__ typedef unsigned __int128 Prefix128;
+
 // Whether key `a` sorts before key `b` (bytewise, as the families order them), given the
 // first 32 bytes of each as big-endian words (MakeIdPrefix<4>): the commit's sorts compare
 // those, inline, and read the keys only when they tie (keys longer than 32 bytes). CompareIds
 // orders the same, but as a call per comparison (so was this one, before always_inline: a
-// third of the sorts' instructions were the calls).
+// third of the sorts' instructions were the calls). The first two words are compared as one
+// 128-bit integer, without branches: with pdqsort_branchless, whose partitioning moves
+// elements by the comparison's result instead of branching on it, the sorts take about 40%
+// less time than std::sort with word-by-word branches (a standalone test on a commit's 135,022
+// dirty dossiers of the e2e bench's stream: 9.1 ms against 15.1).
 [[gnu::always_inline]] inline bool KeyBefore(const IdPrefix<4>& prefix_a, std::string_view a,
                                              const IdPrefix<4>& prefix_b,
                                              std::string_view b) noexcept {
-  for (size_t i = 0; i < prefix_a.size(); ++i) {
+  const Prefix128 head_a = (Prefix128{prefix_a[0]} << 64) | prefix_a[1];
+  const Prefix128 head_b = (Prefix128{prefix_b[0]} << 64) | prefix_b[1];
+  if (head_a != head_b) return head_a < head_b;
+  for (size_t i = 2; i < prefix_a.size(); ++i) {
     if (prefix_a[i] != prefix_b[i]) return prefix_a[i] < prefix_b[i];
   }
   return a < b;
@@ -342,10 +353,11 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
   auto id = [bytes](const EncodedDossiers::Ref& r) {
     return std::string_view(bytes + r.offset, r.id_size);
   };
-  std::sort(dossiers.refs_.begin(), dossiers.refs_.end(),
-            [&](const EncodedDossiers::Ref& a, const EncodedDossiers::Ref& b) {
-              return KeyBefore(a.prefix, id(a), b.prefix, id(b));
-            });
+  boost::sort::pdqsort_branchless(
+      dossiers.refs_.begin(), dossiers.refs_.end(),
+      [&](const EncodedDossiers::Ref& a, const EncodedDossiers::Ref& b) {
+        return KeyBefore(a.prefix, id(a), b.prefix, id(b));
+      });
   // Each id goes into the dossier filter, its block prefetched a few ids ahead: a random
   // block of a filter far larger than the caches is a cache miss.
   constexpr size_t kPrefetchAhead = 8;
@@ -408,7 +420,7 @@ void StateBatch::PutTimerChanges(EncodedTimerChanges& changes) {
   for (const EncodedTimerChanges::Ref& r : changes.refs_) {
     keys.push_back({MakeIdPrefix<4>(key(r)), r});
   }
-  std::sort(keys.begin(), keys.end(), [&](const ByKey& a, const ByKey& b) {
+  boost::sort::pdqsort_branchless(keys.begin(), keys.end(), [&](const ByKey& a, const ByKey& b) {
     return KeyBefore(a.prefix, key(a.ref), b.prefix, key(b.ref));
   });
   rocksdb::ColumnFamilyHandle* const family = rep_->families[kTimers];
