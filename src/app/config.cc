@@ -442,7 +442,7 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     if (Status s = CheckKeys(st, "state",
                              {"dir", "block_cache_mb", "write_buffer_mb", "disable_wal", "compress",
                               "dossier_cache_mb", "dossier_filter_mb", "commit_interval_ms",
-                              "commit_max_records", "commit_max_mb"},
+                              "commit_max_records", "commit_max_mb", "low_priority_background"},
                              err);
         !s) {
       return s;
@@ -463,6 +463,11 @@ Status Load(const YAML::Node& root, const fs::path& base, Config& c, const Confi
     }
     if (Status s = Read(st, "state", "compress", c.state.compress, err); !s) return s;
     if (Status s = Read(st, "state", "disable_wal", c.state.disable_wal, err); !s) return s;
+    if (Status s =
+            Read(st, "state", "low_priority_background", c.state.low_priority_background, err);
+        !s) {
+      return s;
+    }
     if (Status s = Read(st, "state", "dossier_cache_mb", c.state.dossier_cache_mb, err,
                         Bounds{size_t{0}, kMaxMb, kTiB});
         !s) {

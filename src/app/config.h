@@ -48,6 +48,9 @@ struct StateConfig {
   // the last flush after a crash) and on for everything else (`run`: what Kafka no longer
   // holds would be lost).
   std::optional<bool> disable_wal;
+  // RocksDB's flushes and compactions at the lowest CPU priority
+  // (StateStoreOptions::low_priority_background). Unset: on for `replay`, off for the rest.
+  std::optional<bool> low_priority_background;
   bool compress = true;  // LZ4 for SST blocks below level 0 (StateStoreOptions::compress)
   // Dossiers kept in memory across commits (MiB, estimated). Unset: kDefaultDossierCacheMb,
   // or replay's (ApplyReplayStateDefaults); read through DossierCacheMb().

@@ -94,6 +94,7 @@ Instant WallClockNow() {
 void ApplyReplayStateDefaults(Config& config) {
   StateConfig& state = config.state;
   if (!state.disable_wal) state.disable_wal = true;
+  if (!state.low_priority_background) state.low_priority_background = true;
   if (!state.dossier_cache_mb) state.dossier_cache_mb = kReplayDossierCacheMb;
   if (!state.commit_max_records) state.commit_max_records = kReplayCommitMaxRecords;
   if (!state.commit_max_mb) state.commit_max_mb = kReplayCommitMaxMb;
@@ -111,6 +112,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(Config config) {
   options.block_cache_bytes = rt->config.state.block_cache_mb << 20;
   options.write_buffer_bytes = rt->config.state.write_buffer_mb << 20;
   options.disable_wal = rt->config.state.disable_wal.value_or(false);
+  options.low_priority_background = rt->config.state.low_priority_background.value_or(false);
   options.compress = rt->config.state.compress;
   options.dossier_filter_bytes = rt->config.state.dossier_filter_mb << 20;
   if (const size_t memtables = state::MaxMemtableBytes(options);

@@ -959,6 +959,14 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StateStoreOptions& op
   // so a crash never leaves offsets newer (or older) than the state they describe.
   db_options.atomic_flush = true;
   db_options.max_background_jobs = 2;  // the machines have 2 cores; one flush + one compaction
+  if (options.low_priority_background) {
+    // Not starved: a full memtable stops the state writer, and the ingest with it, until a
+    // flush has run. A thread already at a lower priority keeps it.
+    rocksdb::Env::Default()->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::HIGH,
+                                                        rocksdb::CpuPriority::kLow);
+    rocksdb::Env::Default()->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW,
+                                                        rocksdb::CpuPriority::kLow);
+  }
   db_options.write_buffer_manager = impl->write_buffer_manager;
   db_options.statistics = impl->statistics;
   db_options.listeners.push_back(

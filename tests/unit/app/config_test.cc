@@ -367,14 +367,16 @@ TEST_F(ConfigTest, ReplayTakesLargerCommitsOnlyWhereTheConfigIsSilent) {
   EXPECT_EQ(bounds(*silent, PipelineMode::kReplay),
             std::tuple(size_t{400000}, 96 * kMiB, 128 * kMiB));
   EXPECT_EQ(silent->state.disable_wal, std::optional<bool>(true));
+  EXPECT_EQ(silent->state.low_priority_background, std::optional<bool>(true));
 
   auto named = LoadWithState(
       "  dossier_cache_mb: 64\n  commit_max_records: 0\n  commit_max_mb: 16\n"
-      "  disable_wal: false\n");
+      "  disable_wal: false\n  low_priority_background: false\n");
   ASSERT_TRUE(named.has_value()) << named.error().message;
   ApplyReplayStateDefaults(*named);
   EXPECT_EQ(bounds(*named, PipelineMode::kReplay), std::tuple(size_t{0}, 16 * kMiB, 64 * kMiB));
   EXPECT_EQ(named->state.disable_wal, std::optional<bool>(false));
+  EXPECT_EQ(named->state.low_priority_background, std::optional<bool>(false));
 }
 
 TEST_F(ConfigTest, CommitMaxMbBoundsTheBytesPendingACommit) {

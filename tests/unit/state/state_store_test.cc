@@ -10,9 +10,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "state/keys.h"
 #include "unit/state/temp_dir.h"
@@ -346,6 +349,42 @@ TEST_F(StateStoreTest, CrashWithWalKeepsEveryCommittedBatch) {
   EXPECT_EQ(*store->GetOffset(TopicPartition{"dossier-events", PartitionId(0)}), Offset(200));
   EXPECT_EQ(*store->GetWatermark(PartitionId(0)), At(2000));
   EXPECT_EQ(store->ReadOutbox(10)->size(), 2u);
+}
+
+// The option is process-wide and one-way (RocksDB's background threads serve every store of
+// the process), so only the lowered priority is asserted: a store opened without it in the
+// same process may already find the threads lowered.
+TEST_F(StateStoreTest, LowPriorityBackgroundRunsTheFlushThreadAtNiceNineteen) {
+  auto options = Options();
+  options.low_priority_background = true;
+  auto store = OpenStore(options);
+  ASSERT_TRUE(store);
+  auto batch = store->NewBatch();
+  batch.PutDossier(Dossier("D1"));
+  Commit(*store, std::move(batch));
+  // A flush runs on the pool's thread, which lowers itself before its next job.
+  ASSERT_TRUE(store->Flush().ok());
+  batch = store->NewBatch();
+  batch.PutDossier(Dossier("D2"));
+  Commit(*store, std::move(batch));
+  ASSERT_TRUE(store->Flush().ok());
+  // /proc/self/task/TID/stat: "TID (comm) state ..." and nice the 19th field, the 17th after
+  // the comm's closing parenthesis.
+  std::vector<int> flush_thread_nice;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm_file(task.path() / "comm");
+    std::string comm;
+    std::getline(comm_file, comm);
+    if (comm != "rocksdb:high") continue;
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 0; i < 17 && fields >> field; ++i) {
+    }
+    flush_thread_nice.push_back(std::stoi(field));
+  }
+  EXPECT_EQ(flush_thread_nice, std::vector<int>{19});
 }
 
 TEST_F(StateStoreTest, DisabledWalFlushAndReopenKeepsData) {
