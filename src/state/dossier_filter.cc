@@ -53,7 +53,11 @@ void DossierFilter::PrefetchHashed(uint64_t hash) const noexcept {
 }
 
 bool DossierFilter::MayContain(std::string_view dossier_id) const noexcept {
-  const Probe p = ProbeOf(Hash(dossier_id), blocks_);
+  return MayContainHashed(Hash(dossier_id));
+}
+
+bool DossierFilter::MayContainHashed(uint64_t hash) const noexcept {
+  const Probe p = ProbeOf(hash, blocks_);
   // atomic_ref needs a non-const object; the words are only read here.
   auto* block = const_cast<uint32_t*>(words_.data() + p.block * kWordsPerBlock);
   for (size_t i = 0; i < kWordsPerBlock; ++i) {

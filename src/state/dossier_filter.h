@@ -36,6 +36,9 @@ class DossierFilter {
   void PrefetchHashed(uint64_t hash) const noexcept;
   // False only if `dossier_id` was never inserted.
   [[nodiscard]] bool MayContain(std::string_view dossier_id) const noexcept;
+  // MayContain by the id's hash (Hash): callers that ask for many ids prefetch their blocks
+  // first (PrefetchHashed), so that the misses overlap.
+  [[nodiscard]] bool MayContainHashed(uint64_t hash) const noexcept;
 
   [[nodiscard]] size_t bytes() const noexcept { return words_.size() * sizeof(uint32_t); }
 
