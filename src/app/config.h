@@ -48,7 +48,7 @@ struct StateConfig {
   // the last flush after a crash) and on for everything else (`run`: what Kafka no longer
   // holds would be lost).
   std::optional<bool> disable_wal;
-  // RocksDB's flushes and compactions at the lowest CPU priority
+  // RocksDB's flushes and compactions at a lower CPU priority (nice 5)
   // (StateStoreOptions::low_priority_background). Unset: on for `replay`, off for the rest.
   std::optional<bool> low_priority_background;
   bool compress = true;  // LZ4 for SST blocks below level 0 (StateStoreOptions::compress)

@@ -2,7 +2,10 @@
 #include "state/flush_hook.h"
 
 #include <rocksdb/listener.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <string>
 
 namespace iocstream::state {
@@ -26,7 +29,31 @@ class StoreListener final : public rocksdb::EventListener {
   std::string family_;
 };
 
+class BackgroundPriority final : public rocksdb::EventListener {
+ public:
+  explicit BackgroundPriority(int nice) : nice_(nice) {}
+  void OnFlushBegin(rocksdb::DB* /*db*/, const rocksdb::FlushJobInfo& /*info*/) override {
+    Lower();
+  }
+  void OnCompactionBegin(rocksdb::DB* /*db*/, const rocksdb::CompactionJobInfo& /*info*/) override {
+    Lower();
+  }
+
+ private:
+  void Lower() const {
+    const auto tid = static_cast<id_t>(gettid());
+    errno = 0;  // getpriority returns -1 both for nice -1 and for a failure
+    const int current = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0 && current < nice_) (void)setpriority(PRIO_PROCESS, tid, nice_);
+  }
+  int nice_;
+};
+
 }  // namespace
+
+std::shared_ptr<rocksdb::EventListener> NewBackgroundPriorityListener(int nice) {
+  return std::make_shared<BackgroundPriority>(nice);
+}
 
 std::shared_ptr<rocksdb::EventListener> NewStoreListener(FlushHook& hook, const char* family) {
   return std::make_shared<StoreListener>(hook, family);

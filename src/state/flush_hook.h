@@ -50,4 +50,11 @@ class FlushHook {
 [[nodiscard]] std::shared_ptr<rocksdb::EventListener> NewStoreListener(FlushHook& hook,
                                                                        const char* family);
 
+// A listener that lowers the RocksDB background thread running a flush or a compaction to the
+// CPU priority `nice` as its job begins (RocksDB calls listeners on the job's own thread;
+// Linux's nice values are per thread, set by thread id: StateStoreOptions::
+// low_priority_background). Never raises a thread: one at `nice` or lower stays. Stateless,
+// so concurrent jobs may call it.
+[[nodiscard]] std::shared_ptr<rocksdb::EventListener> NewBackgroundPriorityListener(int nice);
+
 }  // namespace iocstream::state
