@@ -878,19 +878,22 @@ Status Pipeline::ExtendHead(PartitionId p, TimerHead& head, Instant up_to) {
     // cache miss each, scattered over the cache) are read only for an id that may decide,
     // gathered first and then read a few ahead of each other, so that their misses overlap
     // (one after the other, they were most of ExtendHead's time in a 1M-dossier replay).
+    // The order of the list does not matter (a covered put goes into the ordered head): one
+    // leaving it takes the last one's place, so that the puts that stay, most of them, are
+    // read and not written (the extensions of a 4.57M-event replay scanned 7.9M puts and took
+    // 1.4M).
     may_cover_.clear();
-    size_t kept = 0;
-    for (size_t i = 0; i < puts.size(); ++i) {
+    for (size_t i = 0; i < puts.size();) {
       const UncoveredPut& put = puts[i];
       if (put.due <= head.covered.until ||
           (head.covered.partial && put.due == head.covered.partial->due)) {
         may_cover_.push_back(put);
+        puts[i] = puts.back();
+        puts.pop_back();
         continue;
       }
-      if (kept != i) puts[kept] = puts[i];
-      ++kept;
+      ++i;
     }
-    puts.resize(kept);
     constexpr size_t kAhead = 8;
     for (size_t k = 0; k < std::min(kAhead, may_cover_.size()); ++k) {
       prefetch::Bytes(may_cover_[k].entry, sizeof(Entry));
