@@ -57,4 +57,27 @@ int CompareIds(const IdPrefix<kWords>& pa, std::string_view a, const IdPrefix<kW
   return c < 0 ? -1 : c > 0 ? 1 : 0;
 }
 
+// The first 16 bytes of an id prefix as one integer (IdLess).
+__extension__ typedef unsigned __int128 IdPrefixHead;
+
+// Whether id `a` sorts before id `b` in std::string_view's order (CompareIds(...) < 0), for
+// sorts: the first two words compared as one 128-bit integer, without a branch, the others
+// word by word, the ids read only when the prefixes tie. Inline, not a call per comparison:
+// with boost's pdqsort_branchless, whose partitioning moves elements by the comparison's
+// result instead of branching on it, the state store's commit sorts took about 40% less time
+// than std::sort with CompareIds (a standalone test on a commit's 135,022 dirty dossiers of
+// the e2e bench's stream: 9.1 ms against 15.1; session 58).
+template <size_t kWords>
+[[gnu::always_inline]] inline bool IdLess(const IdPrefix<kWords>& pa, std::string_view a,
+                                          const IdPrefix<kWords>& pb, std::string_view b) noexcept {
+  static_assert(kWords >= 2);
+  const IdPrefixHead head_a = (IdPrefixHead{pa[0]} << 64) | pa[1];
+  const IdPrefixHead head_b = (IdPrefixHead{pb[0]} << 64) | pb[1];
+  if (head_a != head_b) return head_a < head_b;
+  for (size_t i = 2; i < kWords; ++i) {
+    if (pa[i] != pb[i]) return pa[i] < pb[i];
+  }
+  return a < b;
+}
+
 }  // namespace iocstream

@@ -60,11 +60,15 @@ void ExpectStringViewOrder() {
       if (by_prefix != 0) {
         ASSERT_EQ(by_prefix, expected);
       }
+      if constexpr (kWords >= 2) {
+        ASSERT_EQ(IdLess(pa, a, pb, b), expected < 0)
+            << kWords << " words: '" << a << "' vs '" << b << "'";
+      }
     }
   }
 }
 
-TEST(IdPrefix, CompareIdsIsStringViewOrder) {
+TEST(IdPrefix, CompareIdsAndIdLessAreStringViewOrder) {
   ExpectStringViewOrder<1>();
   ExpectStringViewOrder<2>();
   ExpectStringViewOrder<3>();
