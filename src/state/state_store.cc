@@ -1129,17 +1129,17 @@ Result<std::vector<std::optional<DossierState>>> StateStore::GetDossiers(
   std::vector<ById> order;
   order.reserve(ids.size());
   if (filtered) {
-    // The filter's blocks of every id asked for first: each is a cache miss in a filter much
+    // The filter's blocks asked for a window ahead: each is a cache miss in a filter much
     // larger than the caches (a replay's new dossiers are most of these reads), and asked
-    // for together they overlap. A batch's ids are at most a poll batch's (5,000 by
-    // default): 320 KB of blocks.
+    // for ahead they overlap. A window, not all at once: kafka.max_batch allows a million
+    // ids per read.
+    constexpr size_t kAhead = 64;
     const DossierFilter& filter = *impl_->dossier_filter;
     std::vector<uint64_t> hashes(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) hashes[i] = DossierFilter::Hash(ids[i]);
+    for (size_t i = 0; i < std::min(kAhead, ids.size()); ++i) filter.PrefetchHashed(hashes[i]);
     for (size_t i = 0; i < ids.size(); ++i) {
-      hashes[i] = DossierFilter::Hash(ids[i]);
-      filter.PrefetchHashed(hashes[i]);
-    }
-    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i + kAhead < ids.size()) filter.PrefetchHashed(hashes[i + kAhead]);
       if (filter.MayContainHashed(hashes[i])) order.push_back({MakeIdPrefix<4>(ids[i]), i});
     }
   } else {
