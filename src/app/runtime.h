@@ -81,7 +81,7 @@ inline constexpr size_t kReplayCommitMaxMb = 96;
 //   of a replay's CPU (session 39). `run` keeps the log: what Kafka no longer holds would be
 //   lost.
 // - RocksDB's flushes and compactions at a lower CPU priority (nice 5)
-//   (state.low_priority_background): the replay's own threads come first, about 3% faster
+//   (state.low_priority_background): the replay's own threads come first, about 2% faster
 //   (session 58). `run` keeps them at its own priority: the broker and librdkafka compete
 //   there too, and the flushes it starved stopped the state writer longer.
 // - larger commits, and a dossier cache that holds their dirty dossiers without evicting the

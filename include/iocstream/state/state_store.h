@@ -97,13 +97,14 @@ struct StateStoreOptions {
   // Run RocksDB's flushes and compactions at a lower CPU priority (nice 5 on Linux, where nice
   // values are per thread: each flush or compaction thread lowers itself as its job begins),
   // so that on cores the ingest threads keep busy they take turns with those less often. For a
-  // replay, whose state writer alone waits for them: 3 to 5% less time on the e2e bench's
-  // 4.57M events, peak memtables unchanged (session 58; at nice 19, RocksDB's own
-  // CpuPriority::kLow, flushes fell behind: memtables 67.5 MiB at peak in the memory bench
-  // against 53, peak RSS +26 MiB). Not for `run`: there the broker's and librdkafka's threads
-  // also take the cores, and the state writer waited 0.7-1.7 s for the flushes in a catch-up
-  // of the same stream, against 0.1-0.6. One-way: RocksDB's background threads serve every
-  // store of the process and are not raised again; never raises a thread already lower.
+  // replay, whose state writer alone waits for them: about 2% less time on the e2e bench's
+  // 4.57M events (1.7% in 5 pairs, 2.8% in 4 by renicing by hand), peak memtables unchanged
+  // (session 58; at nice 19, RocksDB's own CpuPriority::kLow, flushes fell behind: memtables 67.5
+  // MiB at peak in the memory bench against 53, peak RSS +26 MiB). Not for `run`: there the
+  // broker's and librdkafka's threads also take the cores, and at nice 19 the state writer
+  // waited 0.7-1.7 s for the flushes in a catch-up of the same stream, against 0.1-0.6. One-way:
+  // RocksDB's background threads serve every store of the process and are not raised again; never
+  // raises a thread already lower.
   bool low_priority_background = false;
 };
 
