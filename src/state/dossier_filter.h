@@ -14,9 +14,12 @@
 // the store inserts each id before the write that stores it.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace iocstream::state {
@@ -41,6 +44,36 @@ class DossierFilter {
   [[nodiscard]] bool MayContainHashed(uint64_t hash) const noexcept;
 
   [[nodiscard]] size_t bytes() const noexcept { return words_.size() * sizeof(uint32_t); }
+
+  // The hashes (Hash) of ids 0 to n - 1, taken in order, each id's block asked for kAhead ids
+  // before its hash is taken: a random block of a filter far larger than the caches is a cache
+  // miss, and asked for ahead the misses overlap. `id_at(i)` returns id i (a string_view); ids
+  // are read kAhead ahead too. For callers that insert or look up many ids (a commit's, a
+  // read's). Not thread-safe; the filter's own calls are.
+  template <size_t kAhead, typename IdAt>
+  class HashesAhead {
+   public:
+    HashesAhead(const DossierFilter& filter, size_t n, IdAt id_at)
+        : filter_(filter), n_(n), id_at_(std::move(id_at)) {
+      for (size_t i = 0; i < std::min(kAhead, n_); ++i) Ask(i);
+    }
+    // Id i's hash, for i = 0, 1, ... in turn; asks for id i + kAhead's block.
+    uint64_t Take(size_t i) {
+      const uint64_t hash = ring_[i % kAhead];
+      if (i + kAhead < n_) Ask(i + kAhead);
+      return hash;
+    }
+
+   private:
+    void Ask(size_t i) {
+      ring_[i % kAhead] = Hash(id_at_(i));
+      filter_.PrefetchHashed(ring_[i % kAhead]);
+    }
+    const DossierFilter& filter_;
+    size_t n_;
+    IdAt id_at_;
+    std::array<uint64_t, kAhead> ring_{};  // hashes asked for and not yet taken, by i % kAhead
+  };
 
  private:
   static constexpr size_t kWordsPerBlock = 8;

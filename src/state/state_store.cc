@@ -5,7 +5,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
-#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/statistics.h>
@@ -14,8 +13,6 @@
 #include <rocksdb/version.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -345,17 +342,13 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
       [&](const EncodedDossiers::Ref& a, const EncodedDossiers::Ref& b) {
         return IdLess(a.prefix, id(a), b.prefix, id(b));
       });
-  // Each id goes into the dossier filter, its block prefetched a few ids ahead: a random
-  // block of a filter far larger than the caches is a cache miss.
+  // Each id goes into the dossier filter, its block asked for a few ids ahead.
   constexpr size_t kPrefetchAhead = 8;
   DossierFilter* const filter = rep_->filter;
   const auto& refs = dossiers.refs_;
-  // The hashes of the ids prefetched and not yet inserted, by index modulo the distance.
-  std::array<uint64_t, kPrefetchAhead> hashes{};
-  for (size_t i = 0; filter != nullptr && i < std::min(kPrefetchAhead, refs.size()); ++i) {
-    hashes[i] = DossierFilter::Hash(id(refs[i]));
-    filter->PrefetchHashed(hashes[i]);
-  }
+  auto id_at = [&](size_t i) { return id(refs[i]); };
+  std::optional<DossierFilter::HashesAhead<kPrefetchAhead, decltype(id_at)>> filter_hashes;
+  if (filter != nullptr) filter_hashes.emplace(*filter, refs.size(), id_at);
   for (size_t i = 0; i < refs.size(); ++i) {
     const EncodedDossiers::Ref& r = refs[i];
     if (i + 2 * kPrefetchAhead < refs.size()) {
@@ -367,13 +360,7 @@ void StateBatch::PutDossiers(EncodedDossiers& dossiers) {
       const EncodedDossiers::Ref& ahead = refs[i + 2 * kPrefetchAhead];
       prefetch::Bytes(bytes + ahead.offset, size_t{ahead.id_size} + ahead.value_size);
     }
-    if (filter != nullptr) {
-      filter->InsertHashed(hashes[i % kPrefetchAhead]);
-      if (i + kPrefetchAhead < refs.size()) {
-        hashes[i % kPrefetchAhead] = DossierFilter::Hash(id(refs[i + kPrefetchAhead]));
-        filter->PrefetchHashed(hashes[i % kPrefetchAhead]);
-      }
-    }
+    if (filter_hashes) filter->InsertHashed(filter_hashes->Take(i));
     rep_->Record(rep_->batch.Put(rep_->families[kDossiers],
                                  rocksdb::Slice(bytes + r.offset, r.id_size),
                                  rocksdb::Slice(bytes + r.offset + r.id_size, r.value_size)));
@@ -1130,24 +1117,17 @@ Result<std::vector<std::optional<DossierState>>> StateStore::GetDossiers(
   std::vector<ById> order;
   order.reserve(ids.size());
   if (filtered) {
-    // The filter's blocks asked for a window ahead: each is a cache miss in a filter much
-    // larger than the caches (a replay's new dossiers are most of these reads), and asked
-    // for ahead they overlap. A window, not all at once: kafka.max_batch allows a million
-    // ids per read.
-    constexpr size_t kAhead = 64;
+    // The filter's blocks asked for 64 ids ahead (a replay's new dossiers are most of these
+    // reads): a window, not all at once, as kafka.max_batch allows a million ids per read.
     const DossierFilter& filter = *impl_->dossier_filter;
-    std::vector<uint64_t> hashes(ids.size());
-    for (size_t i = 0; i < ids.size(); ++i) hashes[i] = DossierFilter::Hash(ids[i]);
-    for (size_t i = 0; i < std::min(kAhead, ids.size()); ++i) filter.PrefetchHashed(hashes[i]);
+    auto id_at = [&](size_t i) { return ids[i]; };
+    DossierFilter::HashesAhead<64, decltype(id_at)> hashes(filter, ids.size(), id_at);
     for (size_t i = 0; i < ids.size(); ++i) {
-      if (i + kAhead < ids.size()) filter.PrefetchHashed(hashes[i + kAhead]);
-      if (filter.MayContainHashed(hashes[i])) order.push_back({MakeIdPrefix<4>(ids[i]), i});
+      if (filter.MayContainHashed(hashes.Take(i))) order.push_back({MakeIdPrefix<4>(ids[i]), i});
     }
+    impl_->dossier_reads_filtered.fetch_add(ids.size() - order.size(), std::memory_order_relaxed);
   } else {
     for (size_t i = 0; i < ids.size(); ++i) order.push_back({MakeIdPrefix<4>(ids[i]), i});
-  }
-  if (filtered) {
-    impl_->dossier_reads_filtered.fetch_add(ids.size() - order.size(), std::memory_order_relaxed);
   }
   if (order.empty()) return out;
   std::sort(order.begin(), order.end(), [&](const ById& a, const ById& b) {
