@@ -77,10 +77,14 @@ TEST(ClusterApiTest, EitherInstanceOfAGroupAnswersForEveryPartition) {
   nlohmann::json kpis_b;
   const bool settled = WaitFor(
       [&] {
+        // An instance still starting answers 503 with an error object, without "partitions"
+        // (a const json's operator[] on a missing key is undefined: this test crashed so once,
+        // polled right as the instances started).
         const auto pa = GetJson(port_a, "/api/v1/partitions");
         const auto pb = GetJson(port_b, "/api/v1/partitions");
-        if (!pa.is_object() || !pb.is_object() || pa["partitions"].empty() ||
-            pb["partitions"].empty() || pa["partitions"].size() + pb["partitions"].size() != 6) {
+        if (!pa.is_object() || !pb.is_object() || !pa.contains("partitions") ||
+            !pb.contains("partitions") || pa["partitions"].empty() || pb["partitions"].empty() ||
+            pa["partitions"].size() + pb["partitions"].size() != 6) {
           return false;
         }
         const auto before = GetJson(port_a, "/api/v1/kpis");
